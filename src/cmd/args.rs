@@ -1,0 +1,64 @@
+//! A request's arguments, wherever they live: ranges into a connection's read buffer
+//! (the zero-copy local path) or an owned copy that travelled from another thread.
+
+use super::error::CmdError;
+use crate::shard::OwnedArgs;
+use crate::util::num;
+
+#[derive(Clone, Copy)]
+pub enum Args<'a> {
+    Ranges { buf: &'a [u8], scratch: &'a [u8], ranges: &'a [(u32, u32)] },
+    Owned(&'a OwnedArgs),
+}
+
+impl<'a> Args<'a> {
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            Args::Ranges { ranges, .. } => ranges.len(),
+            Args::Owned(o) => o.len(),
+        }
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    #[inline]
+    pub fn get(&self, i: usize) -> &'a [u8] {
+        match *self {
+            Args::Ranges { buf, scratch, ranges } => crate::resp::arg_slice(buf, scratch, ranges[i]),
+            Args::Owned(o) => o.get(i),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+        (0..self.len()).map(move |i| self.get(i))
+    }
+
+    pub fn to_owned(&self) -> OwnedArgs {
+        OwnedArgs::from_slices(self.iter())
+    }
+
+    /// Argument `i` as a strict integer, with Redis's error.
+    pub fn i64(&self, i: usize) -> Result<i64, CmdError> {
+        num::parse_i64(self.get(i)).ok_or(CmdError::NotInteger)
+    }
+
+    /// Argument `i` as a float, with Redis's error.
+    pub fn f64(&self, i: usize) -> Result<f64, CmdError> {
+        num::parse_f64(self.get(i)).ok_or(CmdError::NotFloat)
+    }
+
+    /// Case-insensitive comparison of argument `i` with an ASCII keyword.
+    #[inline]
+    pub fn is(&self, i: usize, word: &str) -> bool {
+        self.get(i).eq_ignore_ascii_case(word.as_bytes())
+    }
+
+    /// Argument `i` as UTF-8 (lossy), for messages and names.
+    pub fn str(&self, i: usize) -> String {
+        String::from_utf8_lossy(self.get(i)).into_owned()
+    }
+}

@@ -1,0 +1,233 @@
+//! Cross-shard operations, driven from the thread of the connection that asked.
+//!
+//! **Keyed transactions** (MSET, MGET, DEL, RENAME ... with keys on several shards) use
+//! gather-execute-scatter, so every multi-key command reuses its single-shard handler:
+//! 1. Take a global tx id and, under the global order mutex, queue `Lock{gather}` on
+//!    every shard involved (after flushing what this thread already queued for them, so
+//!    the client's earlier commands stay ahead).
+//! 2. Each shard grants the locks in global order and answers with copies of the
+//!    locked keys' entries. While locked, those keys cannot be touched by anyone else.
+//! 3. With all entries here, run the ordinary handler against a scratch keyspace
+//!    holding just those keys.
+//! 4. Send each shard `Release` with the final state of its keys (for write commands),
+//!    which applies them and drops the locks in one step. Reply to the client.
+//!
+//! That is one round trip plus one one-way message per shard, and no client can see a
+//! half-applied command: the keys are locked from before the read to after the write.
+//!
+//! **Fan-outs** (DBSIZE, KEYS, FLUSHALL, INFO ...) run a closure on every shard and
+//! combine the results; with `lock_whole` they first lock every shard whole.
+
+use super::ctx::{FanOut, Finish};
+use super::dispatch::call;
+use super::table::TABLE;
+use super::Args;
+use crate::resp::{Proto, ReplyWriter};
+use crate::shard::lock::{LockPlan, Waiting};
+use crate::shard::msg::{CoordRef, ExecReq, Hop, HopResult, KeyEntries, Msg};
+use crate::shard::state::Coordinator;
+use crate::shard::{ReplyTo, ShardState, shard_of};
+use crate::storage::Db;
+
+/// Pushes, under the global order mutex, one lock request per shard in `plans`.
+fn queue_locks(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan)>, gather: bool) -> u64 {
+    let shared = st.shared.clone();
+    let mut order = shared.tx_order.lock().unwrap_or_else(|e| e.into_inner());
+    *order += 1;
+    let tx = *order;
+    let me = CoordRef { shard: st.id as u16, id: coord };
+    for (dest, plan) in plans {
+        // Whatever this thread already queued for `dest` must arrive first.
+        let mut batch = std::mem::take(&mut st.outbox.per_dest[dest]);
+        batch.push(Msg::Lock { tx, coord: me, plan, gather });
+        if shared.deliver(dest, batch) {
+            st.wakes.push(dest as u16);
+        }
+    }
+    tx
+}
+
+/// Starts a keyed transaction for a request whose keys span shards.
+pub fn start_keyed_tx(st: &mut ShardState, req: ExecReq) {
+    let spec = TABLE.get(req.cmd);
+    let args = Args::Owned(&req.args);
+    let keys = spec.key_positions(&args, req.db).unwrap_or_default();
+    let mut per_shard: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); st.nshards];
+    for (db, i) in keys {
+        let k = args.get(i);
+        per_shard[shard_of(k, st.nshards)].push((db, k.to_vec()));
+    }
+    let plans: Vec<(usize, LockPlan)> =
+        per_shard.into_iter().enumerate().filter(|(_, k)| !k.is_empty()).map(|(s, k)| (s, LockPlan::Keys(k))).collect();
+    let shards: Vec<u16> = plans.iter().map(|(s, _)| *s as u16).collect();
+    let id = st.next_coord_id;
+    st.next_coord_id += 1;
+    let tx = queue_locks(st, id, plans, true);
+    let waiting = shards.len();
+    st.coords.insert(id, Box::new(KeyedTx { tx, req, shards, waiting, gathered: Vec::new() }));
+}
+
+struct KeyedTx {
+    tx: u64,
+    req: ExecReq,
+    shards: Vec<u16>,
+    waiting: usize,
+    gathered: KeyEntries,
+}
+
+impl Coordinator for KeyedTx {
+    fn on_locked(&mut self, st: &mut ShardState, _from: u16, entries: KeyEntries) -> bool {
+        self.gathered.extend(entries);
+        self.waiting -= 1;
+        if self.waiting > 0 {
+            return false;
+        }
+        // Every lock is held: run the command on a scratch keyspace of the gathered keys.
+        let mut scratch: Vec<Db> = (0..st.dbs.len()).map(|_| Db::new()).collect();
+        for (db, key, entry) in &self.gathered {
+            if let Some(e) = entry {
+                scratch[*db as usize].set(key, e.value.clone(), e.expire_at);
+            }
+        }
+        let mut real = std::mem::replace(&mut st.dbs, scratch);
+        let mut out = Vec::new();
+        call(st, self.req.cmd, &Args::Owned(&self.req.args), self.req.db, self.req.proto, &mut out, self.req.client_id);
+        std::mem::swap(&mut st.dbs, &mut real);
+        let scratch = real;
+        let write = TABLE.get(self.req.cmd).is_write();
+        let mut writes: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
+        if write {
+            for (db, key, _) in std::mem::take(&mut self.gathered) {
+                let fin = scratch[db as usize].peek(&key).cloned();
+                let owner = shard_of(&key, st.nshards);
+                writes[owner].push((db, key, fin));
+            }
+        }
+        for &s in &self.shards {
+            let w = std::mem::take(&mut writes[s as usize]);
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w });
+        }
+        st.send_reply(self.req.to, out);
+        true
+    }
+
+    fn on_ran(&mut self, _st: &mut ShardState, _from: u16, _result: HopResult) -> bool {
+        unreachable!("keyed transactions send no hops")
+    }
+}
+
+/// Answers a granted lock request: copies of the locked keys' live entries, if asked.
+pub fn answer_granted(st: &mut ShardState, w: Waiting) {
+    let mut entries = Vec::new();
+    if w.gather {
+        if let LockPlan::Keys(keys) = &w.plan {
+            let now = st.now_ms;
+            for (db, k) in keys {
+                let e = st.dbs[*db as usize].get(k, now).cloned();
+                entries.push((*db, k.clone(), e));
+            }
+            st.account_expired();
+        }
+    }
+    let me = st.id as u16;
+    st.outbox.push(w.coord.shard as usize, Msg::Locked { coord: w.coord.id, shard: me, entries });
+}
+
+/// Applies the final state of keys a transaction changed.
+pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
+    let now = st.now_ms;
+    for (db, key, entry) in writes {
+        let d = &mut st.dbs[db as usize];
+        match entry {
+            Some(e) => {
+                let access = e.access_secs;
+                d.set(&key, e.value, e.expire_at);
+                d.touch(&key, access);
+            }
+            None => {
+                d.remove(&key, now);
+            }
+        }
+    }
+    st.account_expired();
+}
+
+pub fn on_locked(st: &mut ShardState, id: u64, from: u16, entries: KeyEntries) {
+    if let Some(mut c) = st.coords.remove(&id) {
+        if !c.on_locked(st, from, entries) {
+            st.coords.insert(id, c);
+        }
+    }
+}
+
+pub fn on_ran(st: &mut ShardState, id: u64, from: u16, result: HopResult) {
+    if let Some(mut c) = st.coords.remove(&id) {
+        if !c.on_ran(st, from, result) {
+            st.coords.insert(id, c);
+        }
+    }
+}
+
+/// Starts a fan-out over every shard.
+pub fn start_fanout(st: &mut ShardState, f: FanOut, to: ReplyTo, proto: Proto) {
+    let id = st.next_coord_id;
+    st.next_coord_id += 1;
+    let me = CoordRef { shard: st.id as u16, id };
+    let n = st.nshards;
+    let tx = if f.lock_whole {
+        Some(queue_locks(st, id, (0..n).map(|s| (s, LockPlan::Whole)).collect(), false))
+    } else {
+        for s in 0..n {
+            st.outbox.push(s, Msg::Run { coord: me, hop: f.hop.clone() });
+        }
+        None
+    };
+    let c = FanOutCoord { id, tx, to, proto, hop: f.hop, finish: Some(f.finish), waiting: n, results: Vec::new() };
+    st.coords.insert(id, Box::new(c));
+}
+
+struct FanOutCoord {
+    id: u64,
+    tx: Option<u64>,
+    to: ReplyTo,
+    proto: Proto,
+    hop: Hop,
+    finish: Option<Finish>,
+    waiting: usize,
+    results: Vec<(u16, HopResult)>,
+}
+
+impl Coordinator for FanOutCoord {
+    fn on_locked(&mut self, st: &mut ShardState, _from: u16, _entries: KeyEntries) -> bool {
+        self.waiting -= 1;
+        if self.waiting == 0 {
+            // Every shard is locked whole: now run the hop everywhere.
+            self.waiting = st.nshards;
+            let me = CoordRef { shard: st.id as u16, id: self.id };
+            for s in 0..st.nshards {
+                st.outbox.push(s, Msg::Run { coord: me, hop: self.hop.clone() });
+            }
+        }
+        false
+    }
+
+    fn on_ran(&mut self, st: &mut ShardState, from: u16, result: HopResult) -> bool {
+        self.results.push((from, result));
+        self.waiting -= 1;
+        if self.waiting > 0 {
+            return false;
+        }
+        let mut results = std::mem::take(&mut self.results);
+        results.sort_by_key(|(s, _)| *s);
+        let mut out = Vec::new();
+        let finish = self.finish.take().expect("finish runs once");
+        finish(st, results, &mut ReplyWriter::new(&mut out, self.proto));
+        if let Some(tx) = self.tx {
+            for s in 0..st.nshards {
+                st.outbox.push(s, Msg::Release { tx, writes: Vec::new() });
+            }
+        }
+        st.send_reply(self.to, out);
+        true
+    }
+}

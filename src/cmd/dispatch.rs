@@ -1,0 +1,257 @@
+//! Dispatch: from a parsed request to an executed command, and from an inbox message to
+//! its effect.
+//!
+//! `dispatch` is called by the connection layer for each request. It looks the command
+//! up, checks arity and auth, and routes it:
+//! - connection commands run right here;
+//! - keyed commands whose keys all live on this shard run right here, unless an intent
+//!   lock is in the way (then they are deferred);
+//! - keyed commands whose keys all live on one other shard travel there as `Exec`;
+//! - keyed commands spanning shards become a cross-shard transaction (`coord`).
+//!
+//! `call` is the one choke point every keyed command goes through, whichever thread or
+//! path it took: stats, dirty counting and (later) AOF and replication feed from it.
+
+use super::coord;
+use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, Session};
+use super::error::{unknown_command, wrong_arity};
+use super::table::{Handler, TABLE, flag};
+use super::{Args, CmdError};
+use crate::resp::{Proto, ReplyWriter};
+use crate::shard::lock::Waiting;
+use crate::shard::msg::{ExecReq, Msg};
+use crate::shard::{ReplyTo, ShardState, shard_of};
+use std::time::Instant;
+
+/// What happened to a request, as far as its connection is concerned.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The reply is in the buffer given to `dispatch`.
+    Done,
+    /// The reply will arrive later through `local_replies` with this request's seq.
+    Pending,
+    /// Like Pending, and the connection must not dispatch anything else until the
+    /// reply arrives (a cross-shard transaction in flight: later commands must see it).
+    Barrier,
+    /// Close the connection after this reply.
+    Close,
+}
+
+/// Runs or routes one request. `out` receives the reply when the outcome is `Done`.
+pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut Vec<u8>, to: ReplyTo) -> Outcome {
+    let mut w = ReplyWriter::new(out, sess.proto);
+    let Some(idx) = TABLE.lookup(args.get(0)) else {
+        st.stats.error_replies += 1;
+        w.error(&unknown_command(args));
+        return Outcome::Done;
+    };
+    let spec = TABLE.get(idx);
+    if !spec.arity_ok(args.len()) {
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        w.error(&wrong_arity(spec.name));
+        return Outcome::Done;
+    }
+    if !sess.authenticated && spec.flags & flag::NO_AUTH == 0 {
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        w.error("NOAUTH Authentication required.");
+        return Outcome::Done;
+    }
+    match spec.handler {
+        Handler::Conn(f) => {
+            let start = Instant::now();
+            let res = {
+                let mut ctx = ConnCtx { sess: &mut *sess, st: &mut *st, out: w };
+                f(&mut ctx, args)
+            };
+            record(st, idx, start, res.is_err());
+            match res {
+                Ok(ConnOutcome::Done) => Outcome::Done,
+                Ok(ConnOutcome::Close) => Outcome::Close,
+                Ok(ConnOutcome::FanOut(f)) => {
+                    coord::start_fanout(st, f, to, sess.proto);
+                    Outcome::Barrier
+                }
+                Err(e) => {
+                    st.stats.error_replies += 1;
+                    ReplyWriter::new(out, sess.proto).error(&e.message());
+                    Outcome::Done
+                }
+            }
+        }
+        Handler::Keyed(_) => route_keyed(st, sess, idx, args, w, to),
+    }
+}
+
+fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w: ReplyWriter, to: ReplyTo) -> Outcome {
+    let spec = TABLE.get(idx);
+    let db = sess.db;
+    // Fast path: one shard owns everything.
+    let owner = if st.nshards == 1 {
+        Some(0)
+    } else {
+        let keys = match spec.key_positions(args, db) {
+            Ok(k) => k,
+            Err(e) => {
+                st.stats.error_replies += 1;
+                w.error(&e.message());
+                return Outcome::Done;
+            }
+        };
+        let first = keys.first().map(|&(_, i)| shard_of(args.get(i), st.nshards)).unwrap_or(st.id);
+        if keys.iter().all(|&(_, i)| shard_of(args.get(i), st.nshards) == first) { Some(first) } else { None }
+    };
+    match owner {
+        Some(s) if s == st.id => {
+            if !st.locks.is_idle() || !st.deferred.is_empty() {
+                let req = exec_req(sess, idx, args, to);
+                if must_defer(st, &req) {
+                    st.deferred.push_back(req);
+                    return Outcome::Pending;
+                }
+            }
+            call(st, idx, args, db, sess.proto, w.buf, sess.id);
+            Outcome::Done
+        }
+        Some(s) => {
+            st.outbox.push(s, Msg::Exec(Box::new(exec_req(sess, idx, args, to))));
+            Outcome::Pending
+        }
+        None => {
+            coord::start_keyed_tx(st, exec_req(sess, idx, args, to));
+            Outcome::Barrier
+        }
+    }
+}
+
+fn exec_req(sess: &Session, idx: u16, args: &Args, to: ReplyTo) -> ExecReq {
+    ExecReq { to, client_id: sess.id, db: sess.db, proto: sess.proto, cmd: idx, args: args.to_owned() }
+}
+
+/// Must this request wait for a lock release? Yes if any of its keys is locked, or if
+/// an earlier request of the same client is already waiting (order per client holds).
+fn must_defer(st: &ShardState, req: &ExecReq) -> bool {
+    if st.deferred.iter().any(|d| d.client_id == req.client_id) {
+        return true;
+    }
+    if st.locks.is_idle() {
+        return false;
+    }
+    let args = Args::Owned(&req.args);
+    match TABLE.get(req.cmd).key_positions(&args, req.db) {
+        Ok(keys) => keys.iter().any(|&(db, i)| st.locks.blocks(db, args.get(i))),
+        Err(_) => false,
+    }
+}
+
+/// The choke point: runs a keyed command against this shard's databases and accounts
+/// for it. Every keyed command passes here exactly once, wherever it came from.
+pub fn call(st: &mut ShardState, idx: u16, args: &Args, db: u16, proto: Proto, out: &mut Vec<u8>, client_id: u64) {
+    let spec = TABLE.get(idx);
+    let Handler::Keyed(f) = spec.handler else { unreachable!("call() is for keyed commands") };
+    let start = Instant::now();
+    let mut ctx = ExecCtx {
+        dbs: &mut st.dbs,
+        db: db as usize,
+        now_ms: st.now_ms,
+        out: ReplyWriter::new(out, proto),
+        stats: &mut st.stats,
+        dirty: 0,
+        config: &st.config,
+        client_id,
+    };
+    let res = f(&mut ctx, args);
+    let dirty = ctx.dirty;
+    if let Err(e) = &res {
+        ctx.out.error(&e.message());
+        st.stats.error_replies += 1;
+    }
+    st.dirty += dirty;
+    st.account_expired();
+    record(st, idx, start, res.is_err());
+}
+
+fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool) {
+    let us = start.elapsed().as_micros() as u64;
+    st.stats.total_commands += 1;
+    let stats = &mut st.stats.commands;
+    if stats.len() <= idx as usize {
+        stats.resize(TABLE.len(), Default::default());
+    }
+    let c = &mut stats[idx as usize];
+    c.calls += 1;
+    c.usec += us;
+    if failed {
+        c.failed_calls += 1;
+    }
+}
+
+fn bump_rejected(st: &mut ShardState, idx: u16) {
+    let stats = &mut st.stats.commands;
+    if stats.len() <= idx as usize {
+        stats.resize(TABLE.len(), Default::default());
+    }
+    stats[idx as usize].rejected_calls += 1;
+}
+
+/// Runs a keyed request that arrived from another thread (or left the deferral queue)
+/// and sends its reply home.
+fn run_exec(st: &mut ShardState, req: ExecReq) {
+    let mut out = Vec::new();
+    call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
+    st.send_reply(req.to, out);
+}
+
+/// Applies one inbox message.
+pub fn handle_msg(st: &mut ShardState, msg: Msg) {
+    match msg {
+        Msg::Exec(req) => {
+            if (!st.locks.is_idle() || !st.deferred.is_empty()) && must_defer(st, &req) {
+                st.deferred.push_back(*req);
+            } else {
+                run_exec(st, *req);
+            }
+        }
+        Msg::Reply { to, bytes } => st.local_replies.push((to, bytes)),
+        Msg::Lock { tx, coord, plan, gather } => {
+            if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather }) {
+                coord::answer_granted(st, w);
+            }
+        }
+        Msg::Locked { coord, shard, entries } => coord::on_locked(st, coord, shard, entries),
+        Msg::Run { coord, hop } => {
+            let result = hop(st);
+            let me = st.id as u16;
+            st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result });
+        }
+        Msg::Ran { coord, shard, result } => coord::on_ran(st, coord, shard, result),
+        Msg::Release { tx, writes } => {
+            coord::apply_writes(st, writes);
+            for w in st.locks.release(tx) {
+                coord::answer_granted(st, w);
+            }
+            retry_deferred(st);
+        }
+    }
+}
+
+/// Replays deferred requests whose locks are gone, in order, keeping per-client order.
+fn retry_deferred(st: &mut ShardState) {
+    if st.deferred.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(&mut st.deferred);
+    for req in pending {
+        if must_defer(st, &req) {
+            st.deferred.push_back(req);
+        } else {
+            run_exec(st, req);
+        }
+    }
+}
+
+/// Error reply helper for handlers that build replies in a Vec.
+pub fn error_reply(out: &mut Vec<u8>, proto: Proto, e: &CmdError) {
+    ReplyWriter::new(out, proto).error(&e.message());
+}

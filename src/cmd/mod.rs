@@ -1,0 +1,27 @@
+//! Commands: the table, argument access, dispatch and one file per family.
+//!
+//! Job: turn a request (arguments) into an effect on a shard and a reply. Handlers
+//! write replies through `resp::ReplyWriter`; storage returns plain data.
+//!
+//! Non-goals: sockets and buffers (the `net` layer owns them), thread wiring (`server`).
+//!
+//! Depends on: `shard`, `storage`, `resp`, `config`, `util`.
+
+pub mod args;
+pub mod client;
+pub mod connection;
+pub mod coord;
+pub mod ctx;
+pub mod dispatch;
+pub mod error;
+pub mod harness;
+pub mod keys;
+pub mod server;
+pub mod string;
+pub mod table;
+
+pub use args::Args;
+pub use ctx::{ConnCtx, ConnOutcome, ExecCtx, ReplyMode, Session};
+pub use dispatch::{Outcome, dispatch, handle_msg};
+pub use error::CmdError;
+pub use table::{CommandSpec, TABLE};

@@ -1,0 +1,176 @@
+//! The declarative command table: name, arity, flags, key positions and handler for
+//! every command. Routing (which shard runs it), COMMAND INFO/DOCS/GETKEYS, the write
+//! choke point and arity checks all read this one table.
+//!
+//! Each family file ends with its `COMMANDS` slice; `TABLE` concatenates them.
+
+use super::ctx::{ConnCtx, ConnOutcome, ExecCtx};
+use super::{Args, CmdError};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// Command flags, with the names COMMAND INFO reports.
+pub mod flag {
+    pub const WRITE: u32 = 1 << 0;
+    pub const READONLY: u32 = 1 << 1;
+    pub const DENYOOM: u32 = 1 << 2;
+    pub const ADMIN: u32 = 1 << 3;
+    pub const PUBSUB: u32 = 1 << 4;
+    pub const NOSCRIPT: u32 = 1 << 5;
+    pub const BLOCKING: u32 = 1 << 6;
+    pub const LOADING: u32 = 1 << 7;
+    pub const STALE: u32 = 1 << 8;
+    pub const FAST: u32 = 1 << 9;
+    pub const NO_AUTH: u32 = 1 << 10;
+    pub const MAY_REPLICATE: u32 = 1 << 11;
+    pub const SKIP_SLOWLOG: u32 = 1 << 12;
+    pub const ALLOW_BUSY: u32 = 1 << 13;
+    pub const NO_MULTI: u32 = 1 << 14;
+
+    pub const NAMES: &[(u32, &str)] = &[
+        (WRITE, "write"),
+        (READONLY, "readonly"),
+        (DENYOOM, "denyoom"),
+        (ADMIN, "admin"),
+        (PUBSUB, "pubsub"),
+        (NOSCRIPT, "noscript"),
+        (BLOCKING, "blocking"),
+        (LOADING, "loading"),
+        (STALE, "stale"),
+        (FAST, "fast"),
+        (NO_AUTH, "no_auth"),
+        (MAY_REPLICATE, "may_replicate"),
+        (SKIP_SLOWLOG, "skip_slowlog"),
+        (ALLOW_BUSY, "allow_busy"),
+        (NO_MULTI, "no_multi"),
+    ];
+}
+
+/// Where a command's keys are.
+#[derive(Clone, Copy)]
+pub enum KeySpec {
+    /// No keys: runs on the connection's thread.
+    None,
+    /// Keys at `first`, `first+step`, ... up to `last` (negative counts from the end),
+    /// as in Redis's legacy (first, last, step) triple.
+    Range { first: i32, last: i32, step: i32 },
+    /// Keys found by a function (numkeys arguments, options naming other dbs). The
+    /// triple is what COMMAND INFO reports. The function returns (db, arg index) pairs.
+    Custom { first: i32, last: i32, step: i32, find: fn(&Args, u16) -> Result<Vec<(u16, usize)>, CmdError> },
+}
+
+pub type KeyedFn = fn(&mut ExecCtx, &Args) -> Result<(), CmdError>;
+pub type ConnFn = fn(&mut ConnCtx, &Args) -> Result<ConnOutcome, CmdError>;
+
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// Runs on the shard that owns the keys (or, across shards, on gathered copies).
+    Keyed(KeyedFn),
+    /// Runs on the connection's thread with the session; may fan out to all shards.
+    Conn(ConnFn),
+}
+
+pub struct CommandSpec {
+    /// Lower case, as COMMAND reports it.
+    pub name: &'static str,
+    /// Redis arity: positive = exact argument count, negative = at least -arity.
+    pub arity: i32,
+    pub flags: u32,
+    pub keys: KeySpec,
+    pub handler: Handler,
+    /// ACL category / docs group ("string", "generic", "server", "connection").
+    pub group: &'static str,
+    pub summary: &'static str,
+    pub since: &'static str,
+}
+
+impl CommandSpec {
+    pub fn is_write(&self) -> bool {
+        self.flags & flag::WRITE != 0
+    }
+
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let a = self.arity;
+        if a >= 0 { argc == a as usize } else { argc >= (-a) as usize }
+    }
+
+    /// The (first, last, step) triple for COMMAND INFO.
+    pub fn key_triple(&self) -> (i32, i32, i32) {
+        match self.keys {
+            KeySpec::None => (0, 0, 0),
+            KeySpec::Range { first, last, step } | KeySpec::Custom { first, last, step, .. } => (first, last, step),
+        }
+    }
+
+    /// The (db, arg index) of every key in this request.
+    pub fn key_positions(&self, args: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
+        match self.keys {
+            KeySpec::None => Ok(Vec::new()),
+            KeySpec::Range { first, last, step } => {
+                let n = args.len() as i32;
+                let last = if last < 0 { n + last } else { last.min(n - 1) };
+                let mut v = Vec::new();
+                let mut i = first;
+                while i <= last && i > 0 {
+                    v.push((db, i as usize));
+                    i += step.max(1);
+                }
+                Ok(v)
+            }
+            KeySpec::Custom { find, .. } => find(args, db),
+        }
+    }
+}
+
+/// The assembled table: specs by index, and a name index.
+pub struct Table {
+    pub specs: Vec<&'static CommandSpec>,
+    by_name: HashMap<&'static [u8], u16>,
+}
+
+impl Table {
+    /// Finds a command by name, case-insensitively, without allocating.
+    #[inline]
+    pub fn lookup(&self, name: &[u8]) -> Option<u16> {
+        let mut lower = [0u8; 32];
+        if name.len() > lower.len() {
+            return None;
+        }
+        for (d, s) in lower.iter_mut().zip(name) {
+            *d = s.to_ascii_lowercase();
+        }
+        self.by_name.get(&lower[..name.len()]).copied()
+    }
+
+    pub fn get(&self, idx: u16) -> &'static CommandSpec {
+        self.specs[idx as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.specs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.specs.is_empty()
+    }
+}
+
+pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
+    let families: &[&'static [CommandSpec]] = &[
+        super::connection::COMMANDS,
+        super::string::COMMANDS,
+        super::keys::COMMANDS,
+        super::server::COMMANDS,
+        super::client::COMMANDS,
+    ];
+    let mut specs = Vec::new();
+    let mut by_name = HashMap::new();
+    for fam in families {
+        for spec in fam.iter() {
+            let prev = by_name.insert(spec.name.as_bytes(), specs.len() as u16);
+            assert!(prev.is_none(), "command {} registered twice", spec.name);
+            specs.push(spec);
+        }
+    }
+    Table { specs, by_name }
+});

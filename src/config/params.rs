@@ -1,0 +1,669 @@
+//! The parameter table: every configuration directive shardis knows, with its aliases,
+//! value kind, mutability at run time, default and where its value lives. Also the
+//! validation that turns a directive's arguments into its canonical value string (the
+//! exact text CONFIG GET returns).
+//!
+//! Job: be the single list that config files, flags, CONFIG GET/SET and CONFIG REWRITE
+//! all consult, so a parameter added here works everywhere at once.
+//!
+//! Storage: `Store::Field` parameters live in typed fields of [`Config`] that the
+//! server reads. `Store::Compat` parameters are accepted only so that existing
+//! redis.conf files, client libraries and tools that CONFIG GET/SET them keep working:
+//! they are validated exactly like Redis validates them (type, range, enum values) and
+//! kept as canonical strings in `Config::compat`, but **they have no effect on shardis**
+//! — in particular the encoding tunables (`hash-max-listpack-*`, `list-max-listpack-size`,
+//! `set-max-intset-entries`, `zset-max-listpack-*`, `stream-node-max-*`, ...) do not
+//! change shardis's internal data layouts, and the replication/cluster/TLS-adjacent ones
+//! do not enable anything.
+//!
+//! Non-goals: tokenizing lines (`parse`), deciding which parameters a CONFIG SET may
+//! touch beyond the `access` flag (`mod.rs`), formatting file lines (`rewrite`).
+//!
+//! Depends on: std and the sibling module `parse` (value parsers).
+//!
+//! [`Config`]: super::Config
+
+use super::parse::{self, format_cpus, parse_bool, parse_cpus, parse_int, parse_memory};
+
+/// How a parameter's value is parsed and shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `yes`/`no`.
+    Bool,
+    /// A plain integer within the inclusive range.
+    Int { min: i64, max: i64 },
+    /// A byte count with optional unit (`64mb`); CONFIG GET shows plain bytes.
+    Memory { min: u64, max: u64 },
+    /// Exactly one of the listed words (case-insensitive on input).
+    Enum(&'static [&'static str]),
+    /// One or more of the listed words (Redis's multi-flag enums, e.g.
+    /// `shutdown-on-sigterm nosave now`). The first word is the "empty" value.
+    Flags(&'static [&'static str]),
+    /// Any text, stored as given.
+    String,
+    /// A value with its own syntax, parsed by [`special`]. `multi` parameters take
+    /// several arguments (`save 900 1 300 10`) and split a single argument on blanks.
+    Special { multi: bool },
+}
+
+/// Whether CONFIG SET may change the parameter while the server runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Mutable,
+    Immutable,
+}
+
+/// Where the value is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Store {
+    /// A typed field of `Config` (see `Config::field_value`/`store_field` in mod.rs).
+    Field,
+    /// `Config::compat`, as the canonical string: accepted for compatibility only.
+    Compat,
+}
+
+/// One configuration parameter.
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    /// Canonical (Redis 7) name, lowercase.
+    pub name: &'static str,
+    /// Older names that mean the same parameter (`slaveof`, `hash-max-ziplist-entries`).
+    pub aliases: &'static [&'static str],
+    pub kind: Kind,
+    pub access: Access,
+    /// Default in config-file syntax (e.g. `512mb`); CONFIG GET shows its canonical
+    /// form. `shards` uses `0`, meaning "one per online CPU".
+    pub default: &'static str,
+    pub store: Store,
+}
+
+impl Param {
+    pub fn is_mutable(&self) -> bool {
+        self.access == Access::Mutable
+    }
+
+    /// Whether the directive takes a list of arguments (and so splits a single
+    /// argument on blanks, as Redis does for `CONFIG SET save "900 1"`).
+    pub fn is_multi_arg(&self) -> bool {
+        matches!(self.kind, Kind::Special { multi: true } | Kind::Flags(_))
+    }
+}
+
+use Access::{Immutable, Mutable};
+use Kind::{Bool, Enum, Flags, Int, Memory, Special};
+
+const fn field(name: &'static str, kind: Kind, access: Access, default: &'static str) -> Param {
+    Param { name, aliases: &[], kind, access, default, store: Store::Field }
+}
+
+const fn compat(name: &'static str, kind: Kind, access: Access, default: &'static str) -> Param {
+    Param { name, aliases: &[], kind, access, default, store: Store::Compat }
+}
+
+/// `compat` with aliases.
+const fn compat_a(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    kind: Kind,
+    access: Access,
+    default: &'static str,
+) -> Param {
+    Param { name, aliases, kind, access, default, store: Store::Compat }
+}
+
+const STR: Kind = Kind::String;
+const SPECIAL: Kind = Special { multi: false };
+const SPECIAL_MULTI: Kind = Special { multi: true };
+const INT_MAX: i64 = i32::MAX as i64;
+const LONG_MAX: i64 = i64::MAX;
+const NON_NEG: Kind = Int { min: 0, max: INT_MAX };
+const NON_NEG_LONG: Kind = Int { min: 0, max: LONG_MAX };
+const PORT: Kind = Int { min: 0, max: 65535 };
+const MEM: Kind = Memory { min: 0, max: LONG_MAX as u64 };
+
+const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];
+const EVICTION_POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+const SHUTDOWN_FLAGS: &[&str] = &["default", "save", "nosave", "now", "force"];
+
+/// Every known parameter, alphabetical within each group. CONFIG GET lists them in
+/// this order.
+#[rustfmt::skip]
+pub const PARAMS: &[Param] = &[
+    // ---- Read by shardis (typed fields of Config) ---------------------------------
+    field("bind",                      SPECIAL_MULTI,                  Immutable, "127.0.0.1"),
+    field("port",                      PORT,                           Immutable, "6379"),
+    field("protected-mode",            Bool,                           Mutable,   "yes"),
+    field("requirepass",               STR,                            Mutable,   ""),
+    field("dir",                       STR,                            Mutable,   "./data"),
+    field("dbfilename",                STR,                            Mutable,   "dump.rdb"),
+    field("databases",                 Int { min: 1, max: INT_MAX },   Immutable, "16"),
+    field("maxclients",                Int { min: 1, max: u32::MAX as i64 }, Mutable, "10000"),
+    field("timeout",                   NON_NEG,                        Mutable,   "0"),
+    field("tcp-keepalive",             NON_NEG,                        Mutable,   "300"),
+    field("tcp-backlog",               NON_NEG,                        Immutable, "511"),
+    field("proto-max-bulk-len",        Memory { min: 1 << 20, max: LONG_MAX as u64 }, Mutable, "512mb"),
+    field("client-query-buffer-limit", Memory { min: 1 << 20, max: LONG_MAX as u64 }, Mutable, "1gb"),
+    field("save",                      SPECIAL_MULTI,                  Mutable,   "3600 1 300 100 60 10000"),
+    field("appendonly",                Bool,                           Mutable,   "no"),
+    field("appendfilename",            STR,                            Immutable, "appendonly.aof"),
+    field("appenddirname",             STR,                            Immutable, "appendonlydir"),
+    field("appendfsync",               Enum(&["always", "everysec", "no"]), Mutable, "everysec"),
+    // Our own: write the AOF with direct I/O. Immutable because switching it would
+    // mean reopening the AOF under a running writer.
+    field("appendonly-direct",         Bool,                           Immutable, "no"),
+    field("maxmemory",                 Memory { min: 0, max: u64::MAX }, Mutable, "0"),
+    field("maxmemory-policy",          Enum(EVICTION_POLICIES),        Mutable,   "noeviction"),
+    field("maxmemory-samples",         Int { min: 1, max: 64 },        Mutable,   "5"),
+    // Redis accepts any hz and clamps it to 1..500; we reject out-of-range values.
+    field("hz",                        Int { min: 1, max: 500 },       Mutable,   "10"),
+    field("loglevel",                  Enum(&["debug", "verbose", "notice", "warning", "nothing"]), Mutable, "notice"),
+    field("logfile",                   STR,                            Immutable, ""),
+    // Only "no" is accepted: see `policy_check`.
+    field("daemonize",                 Bool,                           Immutable, "no"),
+    field("pidfile",                   STR,                            Immutable, ""),
+    // Our own: number of shard threads; 0 means one per online CPU.
+    field("shards",                    SPECIAL,                        Immutable, "0"),
+    // Our own: CPUs to pin shards to, e.g. "0-3,8"; empty means CPUs 0..shards.
+    field("cpus",                      SPECIAL,                        Immutable, ""),
+    field("slowlog-log-slower-than",   Int { min: -1, max: LONG_MAX }, Mutable,   "10000"),
+    field("slowlog-max-len",           NON_NEG_LONG,                   Mutable,   "128"),
+    field("latency-monitor-threshold", NON_NEG_LONG,                   Mutable,   "0"),
+    field("notify-keyspace-events",    SPECIAL,                        Mutable,   ""),
+    field("lazyfree-lazy-eviction",    Bool,                           Mutable,   "no"),
+    field("lazyfree-lazy-expire",      Bool,                           Mutable,   "no"),
+    field("lazyfree-lazy-server-del",  Bool,                           Mutable,   "no"),
+    field("lazyfree-lazy-user-del",    Bool,                           Mutable,   "no"),
+    field("lazyfree-lazy-user-flush",  Bool,                           Mutable,   "no"),
+    field("client-output-buffer-limit", SPECIAL_MULTI,                 Mutable,   "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60"),
+    // Redis defaults to "no". shardis defaults to "yes" on purpose: the test suites
+    // and tools (redis-benchmark helpers, DEBUG RELOAD/SLEEP/SET-ACTIVE-EXPIRE in
+    // tests) rely on DEBUG, and shardis binds to loopback by default anyway.
+    field("enable-debug-command",      Enum(YES_NO_LOCAL),             Immutable, "yes"),
+
+    // ---- Accepted for compatibility only (stored in Config::compat, no effect) ----
+    compat("acl-pubsub-default",            Enum(&["allchannels", "resetchannels"]), Mutable, "resetchannels"),
+    compat("aclfile",                       STR,                        Immutable, ""),
+    compat("acllog-max-len",                NON_NEG_LONG,               Mutable,   "128"),
+    compat("active-defrag-cycle-max",       Int { min: 1, max: 99 },    Mutable,   "25"),
+    compat("active-defrag-cycle-min",       Int { min: 1, max: 99 },    Mutable,   "1"),
+    compat("active-defrag-ignore-bytes",    Memory { min: 1, max: LONG_MAX as u64 }, Mutable, "100mb"),
+    compat("active-defrag-max-scan-fields", Int { min: 1, max: LONG_MAX }, Mutable, "1000"),
+    compat("active-defrag-threshold-lower", Int { min: 0, max: 1000 },  Mutable,   "10"),
+    compat("active-defrag-threshold-upper", Int { min: 0, max: 1000 },  Mutable,   "100"),
+    compat("active-expire-effort",          Int { min: 1, max: 10 },    Mutable,   "1"),
+    compat("activedefrag",                  Bool,                       Mutable,   "no"),
+    compat("activerehashing",               Bool,                       Mutable,   "yes"),
+    compat("always-show-logo",              Bool,                       Immutable, "no"),
+    compat("aof-load-truncated",            Bool,                       Mutable,   "yes"),
+    compat("aof-rewrite-incremental-fsync", Bool,                       Mutable,   "yes"),
+    compat("aof-timestamp-enabled",         Bool,                       Mutable,   "no"),
+    compat("aof-use-rdb-preamble",          Bool,                       Mutable,   "yes"),
+    compat("auto-aof-rewrite-min-size",     MEM,                        Mutable,   "64mb"),
+    compat("auto-aof-rewrite-percentage",   NON_NEG,                    Mutable,   "100"),
+    compat("bind-source-addr",              STR,                        Mutable,   ""),
+    compat_a("busy-reply-threshold", &["lua-time-limit"], NON_NEG_LONG, Mutable,   "5000"),
+    compat("cluster-allow-pubsubshard-when-down", Bool,                 Mutable,   "yes"),
+    compat("cluster-allow-reads-when-down", Bool,                       Mutable,   "no"),
+    compat("cluster-allow-replica-migration", Bool,                     Mutable,   "yes"),
+    compat("cluster-announce-bus-port",     PORT,                       Mutable,   "0"),
+    compat("cluster-announce-hostname",     STR,                        Mutable,   ""),
+    compat("cluster-announce-ip",           STR,                        Mutable,   ""),
+    compat("cluster-announce-port",         PORT,                       Mutable,   "0"),
+    compat("cluster-announce-tls-port",     PORT,                       Mutable,   "0"),
+    compat("cluster-config-file",           STR,                        Immutable, "nodes.conf"),
+    // Only "no" is accepted: see `policy_check`.
+    compat("cluster-enabled",               Bool,                       Immutable, "no"),
+    compat("cluster-link-sendbuf-limit",    MEM,                        Mutable,   "0"),
+    compat("cluster-migration-barrier",     NON_NEG,                    Mutable,   "1"),
+    compat("cluster-node-timeout",          NON_NEG_LONG,               Mutable,   "15000"),
+    compat("cluster-port",                  PORT,                       Immutable, "0"),
+    compat("cluster-preferred-endpoint-type", Enum(&["ip", "hostname", "unknown-endpoint"]), Mutable, "ip"),
+    compat_a("cluster-replica-no-failover", &["cluster-slave-no-failover"], Bool, Mutable, "no"),
+    compat_a("cluster-replica-validity-factor", &["cluster-slave-validity-factor"], NON_NEG, Mutable, "10"),
+    compat("cluster-require-full-coverage", Bool,                       Mutable,   "yes"),
+    compat("crash-log-enabled",             Bool,                       Mutable,   "yes"),
+    compat("crash-memcheck-enabled",        Bool,                       Mutable,   "yes"),
+    compat("disable-thp",                   Bool,                       Immutable, "yes"),
+    compat("dynamic-hz",                    Bool,                       Mutable,   "yes"),
+    compat("enable-module-command",         Enum(YES_NO_LOCAL),         Immutable, "no"),
+    compat("enable-protected-configs",      Enum(YES_NO_LOCAL),         Immutable, "no"),
+    compat_a("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NON_NEG_LONG, Mutable, "128"),
+    compat_a("hash-max-listpack-value", &["hash-max-ziplist-value"], MEM,   Mutable,   "64"),
+    compat("hll-sparse-max-bytes",          MEM,                        Mutable,   "3000"),
+    compat("ignore-warnings",               STR,                        Mutable,   ""),
+    compat("io-threads",                    Int { min: 1, max: 128 },   Immutable, "1"),
+    compat("io-threads-do-reads",           Bool,                       Immutable, "no"),
+    compat("jemalloc-bg-thread",            Bool,                       Mutable,   "yes"),
+    compat("latency-tracking",              Bool,                       Mutable,   "yes"),
+    compat("latency-tracking-info-percentiles", SPECIAL_MULTI,          Mutable,   "50 99 99.9"),
+    compat("lfu-decay-time",                NON_NEG,                    Mutable,   "1"),
+    compat("lfu-log-factor",                NON_NEG,                    Mutable,   "10"),
+    compat("list-compress-depth",           NON_NEG,                    Mutable,   "0"),
+    compat_a("list-max-listpack-size", &["list-max-ziplist-size"], Int { min: i32::MIN as i64, max: INT_MAX }, Mutable, "-2"),
+    compat("masterauth",                    STR,                        Mutable,   ""),
+    compat("masteruser",                    STR,                        Mutable,   ""),
+    compat("maxmemory-clients",             SPECIAL,                    Mutable,   "0"),
+    compat("maxmemory-eviction-tenacity",   Int { min: 0, max: 100 },   Mutable,   "10"),
+    compat_a("min-replicas-max-lag", &["min-slaves-max-lag"], NON_NEG,  Mutable,   "10"),
+    compat_a("min-replicas-to-write", &["min-slaves-to-write"], NON_NEG, Mutable,  "0"),
+    compat("no-appendfsync-on-rewrite",     Bool,                       Mutable,   "no"),
+    compat("oom-score-adj",                 Enum(&["no", "yes", "relative", "absolute"]), Mutable, "no"),
+    compat("oom-score-adj-values",          SPECIAL_MULTI,              Mutable,   "0 200 800"),
+    compat("proc-title-template",           STR,                        Mutable,   "{title} {listen-addr} {server-mode}"),
+    compat("propagation-error-behavior",    Enum(&["ignore", "panic", "panic-on-replicas"]), Mutable, "ignore"),
+    compat("rdb-del-sync-files",            Bool,                       Mutable,   "no"),
+    compat("rdb-save-incremental-fsync",    Bool,                       Mutable,   "yes"),
+    compat("rdbchecksum",                   Bool,                       Immutable, "yes"),
+    compat("rdbcompression",                Bool,                       Mutable,   "yes"),
+    compat("repl-backlog-size",             Memory { min: 1, max: LONG_MAX as u64 }, Mutable, "1mb"),
+    compat("repl-backlog-ttl",              NON_NEG_LONG,               Mutable,   "3600"),
+    compat("repl-disable-tcp-nodelay",      Bool,                       Mutable,   "no"),
+    compat("repl-diskless-load",            Enum(&["disabled", "on-empty-db", "swapdb"]), Mutable, "disabled"),
+    compat("repl-diskless-sync",            Bool,                       Mutable,   "yes"),
+    compat("repl-diskless-sync-delay",      NON_NEG,                    Mutable,   "5"),
+    compat("repl-diskless-sync-max-replicas", NON_NEG,                  Mutable,   "0"),
+    compat_a("repl-ping-replica-period", &["repl-ping-slave-period"], Int { min: 1, max: INT_MAX }, Mutable, "10"),
+    compat("repl-timeout",                  Int { min: 1, max: INT_MAX }, Mutable, "60"),
+    compat_a("replica-announce-ip", &["slave-announce-ip"], STR,        Mutable,   ""),
+    compat_a("replica-announce-port", &["slave-announce-port"], PORT,   Mutable,   "0"),
+    compat("replica-announced",             Bool,                       Mutable,   "yes"),
+    compat_a("replica-ignore-maxmemory", &["slave-ignore-maxmemory"], Bool, Mutable, "yes"),
+    compat_a("replica-lazy-flush", &["slave-lazy-flush"], Bool,         Mutable,   "no"),
+    compat_a("replica-priority", &["slave-priority"], NON_NEG,          Mutable,   "100"),
+    compat_a("replica-read-only", &["slave-read-only"], Bool,           Mutable,   "yes"),
+    compat_a("replica-serve-stale-data", &["slave-serve-stale-data"], Bool, Mutable, "yes"),
+    // Immutable as in Redis 7 (REPLICAOF is the run-time interface).
+    compat_a("replicaof", &["slaveof"], SPECIAL_MULTI,                  Immutable, ""),
+    compat("sanitize-dump-payload",         Enum(&["no", "yes", "clients"]), Mutable, "no"),
+    compat("set-max-intset-entries",        NON_NEG_LONG,               Mutable,   "512"),
+    compat("set-max-listpack-entries",      NON_NEG_LONG,               Mutable,   "128"),
+    compat("set-max-listpack-value",        MEM,                        Mutable,   "64"),
+    compat("set-proc-title",                Bool,                       Immutable, "yes"),
+    compat("shutdown-on-sigint",            Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),
+    compat("shutdown-on-sigterm",           Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),
+    compat("shutdown-timeout",              NON_NEG,                    Mutable,   "10"),
+    compat("stop-writes-on-bgsave-error",   Bool,                       Mutable,   "yes"),
+    compat("stream-node-max-bytes",         MEM,                        Mutable,   "4096"),
+    compat("stream-node-max-entries",       NON_NEG_LONG,               Mutable,   "100"),
+    compat("supervised",                    Enum(&["upstart", "systemd", "auto", "no"]), Immutable, "no"),
+    compat("syslog-enabled",                Bool,                       Immutable, "no"),
+    compat("syslog-facility",               Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), Immutable, "local0"),
+    compat("syslog-ident",                  STR,                        Immutable, "redis"),
+    compat("tracking-table-max-keys",       NON_NEG_LONG,               Mutable,   "1000000"),
+    compat("unixsocket",                    STR,                        Immutable, ""),
+    compat("unixsocketperm",                SPECIAL,                    Immutable, "0"),
+    compat_a("zset-max-listpack-entries", &["zset-max-ziplist-entries"], NON_NEG_LONG, Mutable, "128"),
+    compat_a("zset-max-listpack-value", &["zset-max-ziplist-value"], MEM,   Mutable,   "64"),
+];
+
+/// Find a parameter by canonical name or alias, case-insensitively. Returns its index
+/// in [`PARAMS`] too, so callers can track parameters without comparing names.
+pub fn find(name: &str) -> Option<(usize, &'static Param)> {
+    PARAMS.iter().enumerate().find(|(_, p)| {
+        p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
+    })
+}
+
+/// Number of online CPUs: the default shard count.
+pub fn online_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Check the argument count and, for list-valued parameters given a single argument,
+/// split it on blanks with the config-file rules (`CONFIG SET save "900 1 300 10"`,
+/// `--save "900 1"`). `save ""` thus becomes the empty list.
+pub fn normalize_args(p: &Param, args: &[String]) -> Result<Vec<String>, String> {
+    if p.is_multi_arg() {
+        if let [one] = args {
+            return parse::split_args(one);
+        }
+        Ok(args.to_vec())
+    } else if args.len() != 1 {
+        Err("wrong number of arguments".into())
+    } else {
+        Ok(args.to_vec())
+    }
+}
+
+/// Validate a directive's arguments and return the parameter's new canonical value
+/// (the CONFIG GET text). `current` is the present canonical value, needed by
+/// parameters that update only part of their value (`client-output-buffer-limit`).
+/// Errors are Redis's wording without the "CONFIG SET failed" prefix.
+pub fn canonicalize(p: &Param, args: &[String], current: &str) -> Result<String, String> {
+    let args = normalize_args(p, args)?;
+    let value = match p.kind {
+        Bool => yes_no(parse_bool(&args[0]).ok_or("argument must be 'yes' or 'no'")?).to_string(),
+        Int { min, max } => {
+            let n = parse_int(&args[0]).ok_or("argument couldn't be parsed into an integer")?;
+            if n < min || n > max {
+                return Err(format!("argument must be between {min} and {max} inclusive"));
+            }
+            n.to_string()
+        }
+        Memory { min, max } => {
+            let n = parse_memory(&args[0]).ok_or("argument must be a memory value")?;
+            if n < min || n > max {
+                return Err(format!("argument must be between {min} and {max} inclusive"));
+            }
+            n.to_string()
+        }
+        Enum(options) => options
+            .iter()
+            .find(|o| o.eq_ignore_ascii_case(&args[0]))
+            .ok_or_else(|| one_of(options))?
+            .to_string(),
+        Flags(options) => flags_value(options, &args)?,
+        Kind::String => args[0].clone(),
+        Special { .. } => special(p.name, &args, current)?,
+    };
+    policy_check(p.name, &value)?;
+    Ok(value)
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn one_of(options: &[&str]) -> String {
+    format!("argument(s) must be one of the following: {}", options.join(", "))
+}
+
+/// Multi-flag enum: the first option (`default`) stands for "none of the others".
+fn flags_value(options: &[&str], args: &[String]) -> Result<String, String> {
+    if args.is_empty() {
+        return Err(one_of(options));
+    }
+    let mut chosen = vec![false; options.len()];
+    for a in args {
+        let i = options.iter().position(|o| o.eq_ignore_ascii_case(a)).ok_or_else(|| one_of(options))?;
+        chosen[i] = true;
+    }
+    let picked: Vec<&str> = options.iter().zip(&chosen).skip(1).filter(|(_, c)| **c).map(|(o, _)| *o).collect();
+    Ok(if picked.is_empty() { options[0].to_string() } else { picked.join(" ") })
+}
+
+/// Rules that go beyond a value's type.
+fn policy_check(name: &str, value: &str) -> Result<(), String> {
+    match (name, value) {
+        // Forking into the background fights with the per-core shard threads and
+        // io_uring rings set up before it; a service manager does this job better.
+        ("daemonize", "yes") => Err("daemonize yes is not supported; use a service manager".into()),
+        ("cluster-enabled", "yes") => Err("cluster-enabled yes is not supported: shardis does not implement Redis Cluster".into()),
+        ("dbfilename" | "appendfilename", "") => Err(format!("{name} can't be empty")),
+        ("appenddirname", "") => Err("appenddirname can't be empty".into()),
+        ("dbfilename" | "appendfilename", v) if !is_base_name(v) => Err(format!("{name} can't be a path, just a filename")),
+        ("appenddirname", v) if !is_base_name(v) => Err("appenddirname can't be a path, just a dirname".into()),
+        ("shutdown-on-sigint" | "shutdown-on-sigterm", v)
+            if v.split(' ').any(|w| w == "save") && v.split(' ').any(|w| w == "nosave") =>
+        {
+            Err("'save' and 'nosave' can't be used together".into())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn is_base_name(v: &str) -> bool {
+    !v.contains('/') && !v.contains('\\') && v != "." && v != ".."
+}
+
+/// Parsers for `Kind::Special` parameters, each producing the CONFIG GET text.
+fn special(name: &str, args: &[String], current: &str) -> Result<String, String> {
+    match name {
+        "bind" => {
+            // Redis allows at most 16 listening addresses (CONFIG_BINDADDR_MAX).
+            if args.is_empty() || args.iter().any(String::is_empty) {
+                return Err("bind needs at least one address".into());
+            }
+            if args.len() > 16 {
+                return Err("Too many bind addresses specified.".into());
+            }
+            Ok(args.join(" "))
+        }
+        "save" => {
+            let bad = || "Invalid save parameters".to_string();
+            if args.len() % 2 != 0 {
+                return Err(bad());
+            }
+            let mut out = Vec::with_capacity(args.len());
+            for (i, a) in args.iter().enumerate() {
+                let n: u64 = a.parse().map_err(|_| bad())?;
+                // Seconds must be at least 1 (a 0-second point would save constantly).
+                if i % 2 == 0 && n == 0 {
+                    return Err(bad());
+                }
+                out.push(n.to_string());
+            }
+            Ok(out.join(" "))
+        }
+        "client-output-buffer-limit" => client_output_buffer_limit(args, current),
+        "oom-score-adj-values" => {
+            if args.len() != 3 {
+                return Err("wrong number of arguments".into());
+            }
+            let vals: Option<Vec<i64>> = args.iter().map(|a| parse_int(a).filter(|v| (-2000..=2000).contains(v))).collect();
+            let vals = vals.ok_or("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")?;
+            Ok(vals.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
+        }
+        "latency-tracking-info-percentiles" => {
+            let mut out = Vec::with_capacity(args.len());
+            for a in args {
+                match a.parse::<f64>() {
+                    Ok(v) if (0.0..=100.0).contains(&v) => out.push(v.to_string()),
+                    _ => return Err("latency-tracking-info-percentiles should be in range [0..100]".into()),
+                }
+            }
+            Ok(out.join(" "))
+        }
+        "notify-keyspace-events" => keyspace_events(args.first().map_or("", String::as_str)),
+        "replicaof" => match args {
+            // No arguments only arises from the empty default; treat it as "no one".
+            [] => Ok(String::new()),
+            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => Ok(String::new()),
+            [host, port] => match parse_int(port) {
+                Some(p) if (0..=65535).contains(&p) && !host.is_empty() => Ok(format!("{host} {p}")),
+                _ => Err("Invalid master port".into()),
+            },
+            _ => Err("wrong number of arguments".into()),
+        },
+        "shards" => match parse_int(&args[0]) {
+            Some(0) => Ok(online_cpus().to_string()),
+            Some(n) if (1..=1024).contains(&n) => Ok(n.to_string()),
+            Some(_) => Err("argument must be between 0 and 1024 inclusive (0 = one per online CPU)".into()),
+            None => Err("argument couldn't be parsed into an integer".into()),
+        },
+        "cpus" => Ok(format_cpus(&parse_cpus(&args[0])?)),
+        "unixsocketperm" => {
+            let s = &args[0];
+            match u32::from_str_radix(s, 8) {
+                Ok(v) if v <= 0o777 && !s.starts_with('+') => Ok(format!("{v:o}")),
+                _ => Err("argument must be an octal permission mask between 0 and 777".into()),
+            }
+        }
+        "maxmemory-clients" => {
+            let s = &args[0];
+            if let Some(pct) = s.strip_suffix('%') {
+                match parse_int(pct) {
+                    Some(p) if (0..=100).contains(&p) => Ok(format!("{p}%")),
+                    _ => Err("argument must be a memory or percent value".into()),
+                }
+            } else {
+                parse_memory(s)
+                    .filter(|&n| n <= LONG_MAX as u64)
+                    .map(|n| n.to_string())
+                    .ok_or_else(|| "argument must be a memory or percent value".into())
+            }
+        }
+        _ => Err(format!("internal error: no parser for special parameter '{name}'")),
+    }
+}
+
+/// The client classes of `client-output-buffer-limit`, in CONFIG GET order.
+pub const CLIENT_CLASSES: [&str; 3] = ["normal", "slave", "pubsub"];
+
+/// `client-output-buffer-limit <class> <hard> <soft> <soft-seconds> [...]`: updates only
+/// the classes given, leaving the others as they are in `current` (Redis semantics).
+/// Canonical form: all three classes, sizes in bytes.
+fn client_output_buffer_limit(args: &[String], current: &str) -> Result<String, String> {
+    if args.len() % 4 != 0 {
+        return Err("Wrong number of arguments in buffer limit configuration.".into());
+    }
+    let mut limits = parse_buffer_limits(current);
+    let mut updates = Vec::new();
+    for group in args.chunks(4) {
+        let class = match group[0].to_ascii_lowercase().as_str() {
+            "normal" => 0,
+            "slave" | "replica" => 1,
+            "pubsub" => 2,
+            _ => return Err("Invalid client class specified in buffer limit configuration.".into()),
+        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
+        let hard = parse_memory(&group[1]).ok_or_else(bad)?;
+        let soft = parse_memory(&group[2]).ok_or_else(bad)?;
+        let secs = parse_int(&group[3]).filter(|s| *s >= 0).ok_or_else(bad)? as u64;
+        // Validate every group before touching anything: all or nothing.
+        updates.push((class, [hard, soft, secs]));
+    }
+    for (class, l) in updates {
+        limits[class] = l;
+    }
+    Ok(CLIENT_CLASSES
+        .iter()
+        .zip(limits)
+        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Parse the canonical `client-output-buffer-limit` text into `[hard, soft, seconds]`
+/// per class (index as [`CLIENT_CLASSES`]); missing or malformed classes read as 0.
+pub fn parse_buffer_limits(canonical: &str) -> [[u64; 3]; 3] {
+    let mut limits = [[0u64; 3]; 3];
+    let toks: Vec<&str> = canonical.split_whitespace().collect();
+    for group in toks.chunks(4) {
+        if let [class, h, s, t] = group
+            && let Some(i) = CLIENT_CLASSES.iter().position(|c| c == class)
+        {
+            limits[i] = [
+                parse_memory(h).unwrap_or(0),
+                parse_memory(s).unwrap_or(0),
+                t.parse().unwrap_or(0),
+            ];
+        }
+    }
+    limits
+}
+
+/// Keyspace notification classes in the order Redis prints them; the first ten are
+/// what `A` stands for.
+const EVENT_CLASSES: &str = "g$lshzxetd";
+
+/// Normalise `notify-keyspace-events` the way Redis's keyspaceEventsFlagsToString does,
+/// so `KEA` reads back as `AKE`.
+fn keyspace_events(s: &str) -> Result<String, String> {
+    let mut set = std::collections::BTreeSet::new();
+    for c in s.chars() {
+        match c {
+            'A' => set.extend(EVENT_CLASSES.chars()),
+            'g' | '$' | 'l' | 's' | 'h' | 'z' | 'x' | 'e' | 't' | 'd' | 'n' | 'K' | 'E' | 'm' => {
+                set.insert(c);
+            }
+            _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
+        }
+    }
+    let mut out = String::new();
+    if EVENT_CLASSES.chars().all(|c| set.contains(&c)) {
+        out.push('A');
+    } else {
+        out.extend(EVENT_CLASSES.chars().filter(|c| set.contains(c)));
+    }
+    out.extend("KEmn".chars().filter(|c| set.contains(c)));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canon(name: &str, args: &[&str]) -> Result<String, String> {
+        let (_, p) = find(name).unwrap();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        canonicalize(p, &args, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")
+    }
+
+    #[test]
+    fn table_is_well_formed() {
+        assert!(PARAMS.len() >= 80, "only {} parameters", PARAMS.len());
+        let mut names: Vec<&str> = PARAMS.iter().flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied())).collect();
+        let n = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), n, "a name or alias appears twice");
+        for p in PARAMS {
+            assert_eq!(p.name, p.name.to_ascii_lowercase());
+            // Every default must be valid input for its own parameter.
+            let cur = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+            canonicalize(p, &[p.default.to_string()], cur).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+        }
+    }
+
+    #[test]
+    fn kinds_validate_like_redis() {
+        assert_eq!(canon("appendonly", &["YES"]).unwrap(), "yes");
+        assert_eq!(canon("appendonly", &["1"]).unwrap_err(), "argument must be 'yes' or 'no'");
+        assert_eq!(canon("hz", &["abc"]).unwrap_err(), "argument couldn't be parsed into an integer");
+        assert_eq!(canon("hz", &["501"]).unwrap_err(), "argument must be between 1 and 500 inclusive");
+        assert_eq!(canon("maxmemory", &["1gb"]).unwrap(), "1073741824");
+        assert_eq!(canon("maxmemory", &["lots"]).unwrap_err(), "argument must be a memory value");
+        assert_eq!(canon("maxmemory-policy", &["ALLKEYS-LRU"]).unwrap(), "allkeys-lru");
+        assert!(canon("maxmemory-policy", &["lru"]).unwrap_err().starts_with("argument(s) must be one of the following: volatile-lru,"));
+        assert_eq!(canon("port", &["1", "2"]).unwrap_err(), "wrong number of arguments");
+        assert_eq!(canon("list-max-ziplist-size", &["-5"]).unwrap(), "-5");
+    }
+
+    #[test]
+    fn special_values() {
+        assert_eq!(canon("save", &["900 1 300 10"]).unwrap(), "900 1 300 10");
+        assert_eq!(canon("save", &[""]).unwrap(), "");
+        assert!(canon("save", &["0", "1"]).is_err());
+        assert!(canon("save", &["900"]).is_err());
+        assert_eq!(canon("bind", &["127.0.0.1", "::1"]).unwrap(), "127.0.0.1 ::1");
+        assert!(canon("bind", &[""]).is_err());
+        assert_eq!(
+            canon("client-output-buffer-limit", &["pubsub 64mb 16mb 90"]).unwrap(),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 67108864 16777216 90"
+        );
+        assert_eq!(
+            canon("client-output-buffer-limit", &["replica", "1mb", "0", "0"]).unwrap(),
+            "normal 0 0 0 slave 1048576 0 0 pubsub 33554432 8388608 60"
+        );
+        assert!(canon("client-output-buffer-limit", &["master 0 0 0"]).is_err());
+        assert!(canon("client-output-buffer-limit", &["normal 0 0"]).is_err());
+        assert_eq!(canon("notify-keyspace-events", &["KEA"]).unwrap(), "AKE");
+        assert_eq!(canon("notify-keyspace-events", &["Ex"]).unwrap(), "xE");
+        assert!(canon("notify-keyspace-events", &["Q"]).is_err());
+        assert_eq!(canon("cpus", &["0-3,8"]).unwrap(), "0-3,8");
+        assert!(canon("cpus", &["zero"]).is_err());
+        assert_eq!(canon("shards", &["4"]).unwrap(), "4");
+        assert_eq!(canon("shards", &["0"]).unwrap(), online_cpus().to_string());
+        assert_eq!(canon("unixsocketperm", &["0700"]).unwrap(), "700");
+        assert!(canon("unixsocketperm", &["800"]).is_err());
+        assert_eq!(canon("maxmemory-clients", &["10%"]).unwrap(), "10%");
+        assert_eq!(canon("maxmemory-clients", &["1mb"]).unwrap(), "1048576");
+        assert_eq!(canon("replicaof", &["no", "one"]).unwrap(), "");
+        assert_eq!(canon("slaveof", &["10.0.0.1 6380"]).unwrap(), "10.0.0.1 6380");
+        assert_eq!(canon("shutdown-on-sigterm", &["NOW nosave"]).unwrap(), "nosave now");
+        assert!(canon("shutdown-on-sigterm", &["save nosave"]).is_err());
+        assert_eq!(canon("latency-tracking-info-percentiles", &["50 99.99"]).unwrap(), "50 99.99");
+        assert_eq!(canon("daemonize", &["yes"]).unwrap_err(), "daemonize yes is not supported; use a service manager");
+        assert_eq!(canon("dbfilename", &["a/b.rdb"]).unwrap_err(), "dbfilename can't be a path, just a filename");
+    }
+}

@@ -1,0 +1,150 @@
+//! The thread's io_uring: setup with the cheapest flags the kernel offers, pushing
+//! entries (flushing to the kernel when the submission queue is full), and one
+//! submit-and-wait per loop turn bounded by the next timer.
+
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+pub struct Ring {
+    pub uring: IoUring,
+    /// Completions reaped early because the completion queue was full while we were
+    /// still pushing; `reap` hands them out first so none is lost.
+    backlog: Vec<(u64, i32, u32)>,
+}
+
+impl Ring {
+    /// Creates a ring with `entries` submission slots. SINGLE_ISSUER and DEFER_TASKRUN
+    /// let the kernel skip cross-thread synchronisation and run completions only when we
+    /// wait: exactly the shard-per-core contract. Falls back to plain setup on kernels
+    /// that refuse them.
+    pub fn new(entries: u32) -> io::Result<Ring> {
+        let tuned = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_cqsize(entries * 4)
+            .build(entries);
+        let uring = match tuned {
+            Ok(r) => r,
+            Err(_) => IoUring::builder().setup_cqsize(entries * 4).build(entries)?,
+        };
+        Ok(Ring { uring, backlog: Vec::new() })
+    }
+
+    /// The ring's own fd, the target of other shards' MSG_RING wakeups.
+    pub fn fd(&self) -> RawFd {
+        use std::os::fd::AsRawFd;
+        self.uring.as_raw_fd()
+    }
+
+    /// Queues one entry; if the submission queue is full, hands what is queued to the
+    /// kernel first (this only happens under bursts larger than the ring).
+    ///
+    /// # Safety
+    /// Every buffer the entry points to must stay valid until its completion arrives.
+    pub unsafe fn push(&mut self, entry: squeue::Entry) {
+        loop {
+            // SAFETY: forwarded to the caller's contract.
+            let pushed = unsafe { self.uring.submission().push(&entry) };
+            if pushed.is_ok() {
+                return;
+            }
+            if let Err(e) = self.uring.submit() {
+                if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
+                    panic!("io_uring submit failed: {e}");
+                }
+                // EBUSY: the completion queue is full. Park its entries in the backlog
+                // so the kernel can make progress, then retry.
+                let mut cq = self.uring.completion();
+                cq.sync();
+                for cqe in &mut cq {
+                    self.backlog.push((cqe.user_data(), cqe.result(), cqe.flags()));
+                }
+            }
+        }
+    }
+
+    /// Multishot accept on `fd`; completions carry new connection fds.
+    pub fn accept_multi(&mut self, fd: RawFd, user_data: u64) {
+        let e = opcode::AcceptMulti::new(types::Fd(fd)).flags(libc::SOCK_CLOEXEC).build().user_data(user_data);
+        // SAFETY: accept writes no user memory (no sockaddr is passed).
+        unsafe { self.push(e) }
+    }
+
+    /// Multishot receive into the provided buffer group `bgid`.
+    pub fn recv_multi(&mut self, fd: RawFd, bgid: u16, user_data: u64) {
+        let e = opcode::RecvMulti::new(types::Fd(fd), bgid).build().user_data(user_data);
+        // SAFETY: the kernel writes only into provided buffers, which the BufRing keeps
+        // alive for the ring's lifetime.
+        unsafe { self.push(e) }
+    }
+
+    /// Sends `len` bytes at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr..ptr+len` must stay valid and unmoved until the completion arrives.
+    pub unsafe fn send(&mut self, fd: RawFd, ptr: *const u8, len: usize, user_data: u64) {
+        let e = opcode::Send::new(types::Fd(fd), ptr, len as u32)
+            .flags(libc::MSG_NOSIGNAL)
+            .build()
+            .user_data(user_data);
+        // SAFETY: forwarded to the caller's contract.
+        unsafe { self.push(e) }
+    }
+
+    /// Posts a completion carrying `user_data` into another ring: the cross-shard wakeup.
+    pub fn msg_ring(&mut self, target_ring_fd: RawFd, user_data: u64, own_user_data: u64) {
+        let e = opcode::MsgRingData::new(types::Fd(target_ring_fd), 0, user_data, None)
+            .build()
+            .user_data(own_user_data)
+            .flags(squeue::Flags::SKIP_SUCCESS);
+        // SAFETY: MSG_RING reads no user memory.
+        unsafe { self.push(e) }
+    }
+
+    /// Submits everything queued and waits for at least one completion or `timeout`.
+    pub fn submit_and_wait(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let res = match timeout {
+            Some(t) => {
+                let ts = types::Timespec::new().sec(t.as_secs()).nsec(t.subsec_nanos());
+                let args = types::SubmitArgs::new().timespec(&ts);
+                self.uring.submitter().submit_with_args(1, &args)
+            }
+            None => self.uring.submit_and_wait(1),
+        };
+        match res {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME) | Some(libc::EINTR) | Some(libc::EBUSY)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Submits without waiting (used when completions are already pending).
+    pub fn submit(&mut self) -> io::Result<()> {
+        match self.uring.submit() {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EBUSY)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Moves every available completion into `out` (user_data, result, flags).
+    pub fn reap(&mut self, out: &mut Vec<(u64, i32, u32)>) {
+        out.append(&mut self.backlog);
+        let mut cq = self.uring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            out.push((cqe.user_data(), cqe.result(), cqe.flags()));
+        }
+    }
+}
+
+/// Completion flag helpers re-exported so callers need not import io_uring.
+pub fn cqe_more(flags: u32) -> bool {
+    cqueue::more(flags)
+}
+
+pub fn cqe_buffer(flags: u32) -> Option<u16> {
+    cqueue::buffer_select(flags)
+}

@@ -1,0 +1,57 @@
+//! Small socket helpers that need raw fds: borrowing an fd as a std socket, shutdown,
+//! close, a best-effort write for refusals, and signal flags.
+
+use std::net::TcpStream;
+use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Runs `f` with `fd` viewed as a `TcpStream`, without taking ownership of it.
+pub fn with_stream<T>(fd: RawFd, f: impl FnOnce(&TcpStream) -> T) -> T {
+    // SAFETY: `fd` is an open socket owned by the caller. The stream is turned back
+    // into a raw fd before it is dropped, so it is never closed here.
+    let s = unsafe { TcpStream::from_raw_fd(fd) };
+    let r = f(&s);
+    let _ = s.into_raw_fd();
+    r
+}
+
+/// Wakes any pending receive on `fd` with EOF so its multishot op terminates.
+pub fn shutdown(fd: RawFd) {
+    // SAFETY: plain syscall on an fd we own; errors (already shut down) are harmless.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_RDWR);
+    }
+}
+
+pub fn close(fd: RawFd) {
+    // SAFETY: the caller owns `fd` and no io_uring operation references it anymore.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+/// Writes `msg` once, ignoring partial writes: used only to tell a refused client why
+/// (maxclients) right before closing it.
+pub fn write_best_effort(fd: RawFd, msg: &[u8]) {
+    // SAFETY: `msg` is a valid slice for the duration of the call.
+    unsafe {
+        libc::send(fd, msg.as_ptr() as *const libc::c_void, msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
+    }
+}
+
+/// Set by SIGTERM/SIGINT; the server loops poll it every turn.
+pub static TERMINATE: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_terminate(_sig: libc::c_int) {
+    TERMINATE.store(true, Ordering::SeqCst);
+}
+
+/// Installs the SIGTERM/SIGINT flag handler and ignores SIGPIPE.
+pub fn install_signal_handlers() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_terminate as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_terminate as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}

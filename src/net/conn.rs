@@ -1,0 +1,234 @@
+//! One client connection.
+
+use crate::cmd::{Args, Outcome, ReplyMode, Session, dispatch};
+use crate::resp::{Limits, Parsed, Proto, ReplyWriter, parse_request};
+use crate::shard::{ReplyTo, ShardState};
+use std::collections::VecDeque;
+use std::os::fd::RawFd;
+
+/// Stop parsing a connection's pipeline while this much output waits to be sent: a
+/// client that writes without reading gets backpressure instead of unbounded memory.
+const OUTPUT_HIGH_WATER: usize = 8 << 20;
+
+/// A reply slot: the request's sequence number, and its reply once known. `discard`
+/// marks replies suppressed by CLIENT REPLY OFF/SKIP.
+struct Slot {
+    seq: u64,
+    reply: Option<Vec<u8>>,
+    discard: bool,
+}
+
+pub struct Conn {
+    pub fd: RawFd,
+    pub generation: u32,
+    pub sess: Session,
+    /// Received bytes; `rpos` is where unparsed input starts.
+    pub rbuf: Vec<u8>,
+    rpos: usize,
+    /// Don't try to parse until `rbuf` holds this many bytes (a bulk's length is known).
+    need: usize,
+    args: Vec<(u32, u32)>,
+    scratch: Vec<u8>,
+    /// Replies ready to go, in order.
+    pub out: Vec<u8>,
+    /// The buffer an in-flight send points into; never touched while `send_inflight`.
+    pub sending: Vec<u8>,
+    pub send_off: usize,
+    pub send_inflight: bool,
+    slots: VecDeque<Slot>,
+    next_seq: u64,
+    /// A cross-shard transaction of this client is in flight: stop dispatching.
+    barrier: Option<u64>,
+    pub recv_active: bool,
+    /// shutdown() was called; waiting for in-flight operations before close().
+    pub closing: bool,
+    /// Close once everything queued has been sent (QUIT, protocol error).
+    pub close_after_flush: bool,
+    pub queued_for_parse: bool,
+    pub queued_for_send: bool,
+}
+
+pub enum InputError {
+    /// The unparsed input exceeds `client-query-buffer-limit`.
+    QueryBufferLimit,
+}
+
+impl Conn {
+    pub fn new(fd: RawFd, generation: u32, sess: Session) -> Conn {
+        Conn {
+            fd,
+            generation,
+            sess,
+            rbuf: Vec::new(),
+            rpos: 0,
+            need: 0,
+            args: Vec::new(),
+            scratch: Vec::new(),
+            out: Vec::new(),
+            sending: Vec::new(),
+            send_off: 0,
+            send_inflight: false,
+            slots: VecDeque::new(),
+            next_seq: 0,
+            barrier: None,
+            recv_active: false,
+            closing: false,
+            close_after_flush: false,
+            queued_for_parse: false,
+            queued_for_send: false,
+        }
+    }
+
+    /// Appends received bytes.
+    pub fn feed(&mut self, data: &[u8], query_limit: u64) -> Result<(), InputError> {
+        self.rbuf.extend_from_slice(data);
+        if (self.rbuf.len() - self.rpos) as u64 > query_limit {
+            return Err(InputError::QueryBufferLimit);
+        }
+        Ok(())
+    }
+
+    pub fn pending_input(&self) -> bool {
+        self.rpos < self.rbuf.len()
+    }
+
+    /// Has everything queued for this client been sent?
+    pub fn drained(&self) -> bool {
+        self.out.is_empty() && !self.send_inflight && self.slots.is_empty()
+    }
+
+    /// Parses and dispatches as many complete requests as possible. Returns true if
+    /// it stopped early with input left that it could process later (backpressure).
+    pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits) -> bool {
+        loop {
+            if self.barrier.is_some() || self.closing || self.close_after_flush {
+                break;
+            }
+            if self.out.len() + self.sending.len() > OUTPUT_HIGH_WATER {
+                self.compact();
+                return true;
+            }
+            if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
+                break;
+            }
+            self.args.clear();
+            self.scratch.clear();
+            let input = &self.rbuf[self.rpos..];
+            match parse_request(input, &mut self.args, &mut self.scratch, limits) {
+                Ok(Parsed::Command { consumed }) => {
+                    let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: &self.args };
+                    let seq = self.next_seq;
+                    self.next_seq += 1;
+                    let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
+                    let mode = self.sess.reply;
+                    let discard = matches!(mode, ReplyMode::Off | ReplyMode::Skipping);
+                    let outcome = if self.slots.is_empty() && !discard {
+                        dispatch(st, &mut self.sess, &args, &mut self.out, to)
+                    } else {
+                        let mut tmp = Vec::new();
+                        let o = dispatch(st, &mut self.sess, &args, &mut tmp, to);
+                        if matches!(o, Outcome::Done | Outcome::Close) && (!discard || !self.slots.is_empty()) {
+                            self.slots.push_back(Slot { seq, reply: Some(tmp), discard });
+                        }
+                        o
+                    };
+                    match outcome {
+                        Outcome::Done => {}
+                        Outcome::Pending => self.slots.push_back(Slot { seq, reply: None, discard }),
+                        Outcome::Barrier => {
+                            self.slots.push_back(Slot { seq, reply: None, discard });
+                            self.barrier = Some(seq);
+                        }
+                        Outcome::Close => self.close_after_flush = true,
+                    }
+                    // CLIENT REPLY SKIP applies to the command after it.
+                    self.sess.reply = match (mode, self.sess.reply) {
+                        (ReplyMode::Skipping, ReplyMode::Skipping) => ReplyMode::On,
+                        (_, ReplyMode::SkipNext) => ReplyMode::Skipping,
+                        (_, m) => m,
+                    };
+                    self.rpos += consumed;
+                    self.need = 0;
+                }
+                Ok(Parsed::Empty { consumed }) => {
+                    self.rpos += consumed;
+                    self.need = 0;
+                }
+                Ok(Parsed::Incomplete { need }) => {
+                    self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need };
+                    break;
+                }
+                Err(e) => {
+                    st.stats.error_replies += 1;
+                    let mut tmp = Vec::new();
+                    ReplyWriter::new(&mut tmp, self.sess.proto).error(&e.message());
+                    self.push_ready(tmp);
+                    self.close_after_flush = true;
+                    self.rpos = self.rbuf.len();
+                    break;
+                }
+            }
+        }
+        self.compact();
+        self.sync_reply_order();
+        false
+    }
+
+    /// Queues an already complete reply behind whatever is pending.
+    fn push_ready(&mut self, bytes: Vec<u8>) {
+        if self.slots.is_empty() {
+            self.out.extend_from_slice(&bytes);
+        } else {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.slots.push_back(Slot { seq, reply: Some(bytes), discard: false });
+        }
+    }
+
+    fn compact(&mut self) {
+        if self.rpos == self.rbuf.len() {
+            self.rbuf.clear();
+            self.rpos = 0;
+            self.need = 0;
+            if self.rbuf.capacity() > 1 << 20 {
+                self.rbuf.shrink_to(16 << 10);
+            }
+        } else if self.rpos > 0 && self.rpos >= self.rbuf.len() / 2 {
+            self.rbuf.drain(..self.rpos);
+            self.need = self.need.saturating_sub(self.rpos);
+            self.rpos = 0;
+        }
+    }
+
+    /// A reply for request `seq` arrived. Returns true if it lifted the barrier (the
+    /// caller should parse this connection's remaining input).
+    pub fn fill_reply(&mut self, seq: u64, bytes: Vec<u8>) -> bool {
+        if let Some(s) = self.slots.iter_mut().find(|s| s.seq == seq) {
+            s.reply = Some(bytes);
+        }
+        self.sync_reply_order();
+        if self.barrier == Some(seq) {
+            self.barrier = None;
+            return true;
+        }
+        false
+    }
+
+    /// Moves the ready prefix of the slot queue to the output buffer.
+    fn sync_reply_order(&mut self) {
+        while let Some(front) = self.slots.front() {
+            if front.reply.is_none() {
+                break;
+            }
+            let s = self.slots.pop_front().expect("front exists");
+            if !s.discard {
+                self.out.extend_from_slice(&s.reply.expect("checked"));
+            }
+        }
+    }
+
+    /// The protocol for replies written on this connection's behalf.
+    pub fn proto(&self) -> Proto {
+        self.sess.proto
+    }
+}

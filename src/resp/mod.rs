@@ -1,0 +1,12 @@
+//! RESP protocol: request parsing and reply encoding.
+//!
+//! Job: turn client bytes into argument ranges (`parse`) and encode replies
+//! for RESP2/RESP3 clients (`write`), without per-request allocation.
+//! Non-goals: command semantics, connection state, I/O.
+//! Dependencies: `crate::util::num` (strict integer parsing, number formatting).
+
+pub mod parse;
+pub mod write;
+
+pub use parse::*;
+pub use write::*;

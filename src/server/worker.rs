@@ -1,0 +1,452 @@
+//! One shard thread's loop. The order of a turn matters (see the crate docs):
+//! reap completions, parse and dispatch input, drain the inbox, deliver replies,
+//! run timers, flush outboxes (one batch per destination) and wake sleeping shards,
+//! queue sends, then one submit-and-wait bounded by the next timer.
+
+use crate::cmd::handle_msg;
+use crate::io::ring::{cqe_buffer, cqe_more};
+use crate::io::{BufRing, Op, Ring, Token, sock};
+use crate::net::Conn;
+use crate::net::listener;
+use crate::resp::Limits;
+use crate::shard::state::ClientMeta;
+use crate::shard::{ShardState, Shared};
+use crate::util::clock::Clock;
+use crate::util::log;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+const RING_ENTRIES: u32 = 4096;
+const RECV_BUFS: u16 = 512;
+const RECV_BUF_SIZE: usize = 16 << 10;
+const BUF_GROUP: u16 = 0;
+
+pub struct Worker {
+    ring: Ring,
+    bufs: BufRing,
+    pub st: ShardState,
+    conns: Vec<Option<Conn>>,
+    generations: Vec<u32>,
+    free_slots: Vec<u32>,
+    listeners: Vec<RawFd>,
+    cqes: Vec<(u64, i32, u32)>,
+    parse_queue: Vec<u32>,
+    send_queue: Vec<u32>,
+    rearm_recv: Vec<u32>,
+    limits: Limits,
+    next_cron_ms: u64,
+}
+
+impl Worker {
+    pub fn new(id: usize, shared: Arc<Shared>, listeners: Vec<RawFd>) -> std::io::Result<Worker> {
+        let ring = Ring::new(RING_ENTRIES)?;
+        let bufs = BufRing::new(&ring.uring, RECV_BUFS, RECV_BUF_SIZE, BUF_GROUP)?;
+        shared.ring_fds[id].store(ring.fd(), Ordering::Release);
+        let st = ShardState::new(id, shared, Clock::system());
+        let limits = limits_of(&st);
+        Ok(Worker {
+            ring,
+            bufs,
+            st,
+            conns: Vec::new(),
+            generations: Vec::new(),
+            free_slots: Vec::new(),
+            listeners,
+            cqes: Vec::with_capacity(1024),
+            parse_queue: Vec::new(),
+            send_queue: Vec::new(),
+            rearm_recv: Vec::new(),
+            limits,
+            next_cron_ms: 0,
+        })
+    }
+
+    pub fn run(&mut self) {
+        for (i, &fd) in self.listeners.iter().enumerate() {
+            self.ring.accept_multi(fd, Token::new(Op::Accept, i as u32, 0).encode());
+        }
+        let shared = self.st.shared.clone();
+        let id = self.st.id;
+        loop {
+            if shared.shutdown.load(Ordering::Relaxed) || sock::TERMINATE.load(Ordering::Relaxed) {
+                break;
+            }
+            self.st.begin_turn();
+            self.limits = limits_of(&self.st);
+            self.cqes.clear();
+            let mut cqes = std::mem::take(&mut self.cqes);
+            self.ring.reap(&mut cqes);
+            for &(ud, res, flags) in &cqes {
+                self.on_completion(ud, res, flags);
+            }
+            self.cqes = cqes;
+            self.bufs.publish();
+            for slot in std::mem::take(&mut self.rearm_recv) {
+                self.arm_recv(slot);
+            }
+            self.process_inputs();
+            while let Some(batch) = shared.inboxes[id].pop() {
+                for msg in batch {
+                    handle_msg(&mut self.st, msg);
+                }
+            }
+            self.deliver_local_replies();
+            self.kill_marked();
+            self.cron();
+            self.st.flush_outbox();
+            for dest in std::mem::take(&mut self.st.wakes) {
+                let fd = shared.ring_fds[dest as usize].load(Ordering::Acquire);
+                self.ring.msg_ring(fd, Token::new(Op::Wake, 0, 0).encode(), Token::new(Op::WakeSent, 0, 0).encode());
+            }
+            self.queue_sends();
+            self.sleep(&shared, id);
+        }
+        self.close_all();
+    }
+
+    /// Parks and waits for completions, unless work is already waiting.
+    fn sleep(&mut self, shared: &Shared, id: usize) {
+        let busy = !self.parse_queue.is_empty() || !self.st.local_replies.is_empty();
+        if busy {
+            let _ = self.ring.submit();
+            return;
+        }
+        shared.parked[id].store(true, Ordering::SeqCst);
+        if !shared.inboxes[id].is_empty() {
+            shared.parked[id].store(false, Ordering::SeqCst);
+            let _ = self.ring.submit();
+            return;
+        }
+        let now = self.st.clock.now_ms();
+        let wait = self.next_cron_ms.saturating_sub(now).clamp(1, 1000);
+        if let Err(e) = self.ring.submit_and_wait(Some(Duration::from_millis(wait))) {
+            log::warning(&format!("shard {id}: io_uring wait failed: {e}"));
+        }
+        shared.parked[id].store(false, Ordering::SeqCst);
+    }
+
+    fn on_completion(&mut self, ud: u64, res: i32, flags: u32) {
+        let Some(tok) = Token::decode(ud) else { return };
+        match tok.op {
+            Op::Accept => {
+                if res >= 0 {
+                    self.on_accept(res);
+                } else if res != -libc::EAGAIN && res != -libc::EINTR {
+                    log::warning(&format!("accept failed: {}", std::io::Error::from_raw_os_error(-res)));
+                }
+                if !cqe_more(flags) && !self.st.shared.shutdown.load(Ordering::Relaxed) {
+                    let fd = self.listeners[tok.slot as usize];
+                    self.ring.accept_multi(fd, ud);
+                }
+            }
+            Op::Recv => self.on_recv(tok, res, flags),
+            Op::Send => self.on_send(tok, res),
+            Op::Wake | Op::WakeSent | Op::Persist => {
+                if tok.op == Op::WakeSent && res < 0 {
+                    log::warning(&format!("MSG_RING wakeup failed: {}", std::io::Error::from_raw_os_error(-res)));
+                }
+            }
+        }
+    }
+
+    fn on_accept(&mut self, fd: RawFd) {
+        let shared = self.st.shared.clone();
+        self.st.stats.total_connections += 1;
+        let n = shared.connected_clients.fetch_add(1, Ordering::AcqRel) + 1;
+        if n > self.st.config.maxclients {
+            shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
+            self.st.stats.rejected_connections += 1;
+            sock::write_best_effort(fd, b"-ERR max number of clients reached\r\n");
+            sock::close(fd);
+            return;
+        }
+        listener::tune(fd);
+        let slot = match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                self.conns.push(None);
+                self.generations.push(0);
+                (self.conns.len() - 1) as u32
+            }
+        };
+        let generation = self.generations[slot as usize];
+        let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let sess = crate::cmd::Session::new(id, self.st.config.requirepass.is_some());
+        let (addr, laddr) = listener::addrs(fd);
+        let now = self.st.now_ms;
+        self.st.clients.insert(
+            id,
+            ClientMeta { id, addr, laddr, fd, resp: 2, created_ms: now, last_interaction_ms: now, ..Default::default() },
+        );
+        self.conns[slot as usize] = Some(Conn::new(fd, generation, sess));
+        self.arm_recv(slot);
+    }
+
+    fn arm_recv(&mut self, slot: u32) {
+        let Some(c) = self.conns[slot as usize].as_mut() else { return };
+        if c.closing || c.recv_active {
+            return;
+        }
+        c.recv_active = true;
+        let ud = Token::new(Op::Recv, slot, c.generation).encode();
+        self.ring.recv_multi(c.fd, self.bufs.bgid, ud);
+    }
+
+    fn on_recv(&mut self, tok: Token, res: i32, flags: u32) {
+        let more = cqe_more(flags);
+        let bid = cqe_buffer(flags);
+        let query_limit = self.st.config.client_query_buffer_limit;
+        let now = self.st.now_ms;
+        let mut data_len = 0;
+        let mut close = false;
+        let mut rearm = false;
+        if let Some(c) = self.conns.get_mut(tok.slot as usize).and_then(|c| c.as_mut()) {
+            if c.generation & 0x00ff_ffff == tok.generation {
+                if !more {
+                    c.recv_active = false;
+                }
+                if res > 0 {
+                    if let Some(bid) = bid {
+                        data_len = res as usize;
+                        if !c.closing && c.feed(self.bufs.data(bid, data_len), query_limit).is_err() {
+                            log::warning("closing client that reached max query buffer length");
+                            close = true;
+                        }
+                        if !c.queued_for_parse {
+                            c.queued_for_parse = true;
+                            self.parse_queue.push(tok.slot);
+                        }
+                    }
+                    rearm = !more && !close;
+                } else if res == -libc::ENOBUFS {
+                    rearm = true;
+                } else {
+                    close = true;
+                }
+                if let Some(m) = self.st.clients.get_mut(&c.sess.id) {
+                    m.last_interaction_ms = now;
+                }
+            }
+        }
+        if let Some(bid) = bid {
+            self.bufs.push(bid);
+        }
+        self.st.stats.net_input_bytes += data_len as u64;
+        if close {
+            self.begin_close(tok.slot);
+        } else if rearm {
+            self.rearm_recv.push(tok.slot);
+        }
+        self.try_finalize(tok.slot);
+    }
+
+    fn on_send(&mut self, tok: Token, res: i32) {
+        let mut close = false;
+        let slot = tok.slot;
+        let Some(c) = self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()) else { return };
+        if c.generation & 0x00ff_ffff != tok.generation {
+            return;
+        }
+        c.send_inflight = false;
+        if res < 0 {
+            close = true;
+        } else {
+            c.send_off += res as usize;
+            if c.send_off < c.sending.len() {
+                c.send_inflight = true;
+                let ptr = c.sending[c.send_off..].as_ptr();
+                let len = c.sending.len() - c.send_off;
+                let ud = Token::new(Op::Send, slot, c.generation).encode();
+                let fd = c.fd;
+                // SAFETY: `sending` is not touched while `send_inflight` is set, and the
+                // connection slot is not freed until the send completes (try_finalize).
+                unsafe { self.ring.send(fd, ptr, len, ud) };
+            } else {
+                c.sending.clear();
+                c.send_off = 0;
+                if !c.out.is_empty() && !c.queued_for_send {
+                    c.queued_for_send = true;
+                    self.send_queue.push(slot);
+                }
+                if c.close_after_flush && c.drained() {
+                    close = true;
+                }
+            }
+        }
+        if res > 0 {
+            self.st.stats.net_output_bytes += res as u64;
+        }
+        if close {
+            self.begin_close(slot);
+        }
+        self.try_finalize(slot);
+    }
+
+    fn process_inputs(&mut self) {
+        let queue = std::mem::take(&mut self.parse_queue);
+        for slot in queue {
+            let Some(c) = self.conns[slot as usize].as_mut() else { continue };
+            c.queued_for_parse = false;
+            let more_later = c.process_input(&mut self.st, slot, &self.limits);
+            let c = self.conns[slot as usize].as_mut().expect("still present");
+            if more_later && !c.queued_for_parse {
+                // Backpressure: retry once output drains (on_send re-queues for send;
+                // the next turn re-parses).
+                c.queued_for_parse = true;
+                self.parse_queue.push(slot);
+            }
+            self.after_activity(slot);
+        }
+    }
+
+    /// After a connection produced output or finished: queue its send or its close.
+    fn after_activity(&mut self, slot: u32) {
+        let Some(c) = self.conns[slot as usize].as_mut() else { return };
+        if !c.out.is_empty() && !c.queued_for_send {
+            c.queued_for_send = true;
+            self.send_queue.push(slot);
+        }
+        if c.close_after_flush && c.drained() {
+            self.begin_close(slot);
+            self.try_finalize(slot);
+        }
+    }
+
+    fn deliver_local_replies(&mut self) {
+        loop {
+            let replies = std::mem::take(&mut self.st.local_replies);
+            if replies.is_empty() {
+                return;
+            }
+            for (to, bytes) in replies {
+                let Some(c) = self.conns.get_mut(to.slot as usize).and_then(|c| c.as_mut()) else { continue };
+                if c.generation & 0x00ff_ffff != to.generation & 0x00ff_ffff {
+                    continue;
+                }
+                if c.fill_reply(to.seq, bytes) && c.pending_input() && !c.queued_for_parse {
+                    c.queued_for_parse = true;
+                    self.parse_queue.push(to.slot);
+                }
+                self.after_activity(to.slot);
+            }
+            // A lifted barrier lets pipelined input run now rather than next turn.
+            if !self.parse_queue.is_empty() {
+                self.process_inputs();
+            }
+        }
+    }
+
+    fn queue_sends(&mut self) {
+        for slot in std::mem::take(&mut self.send_queue) {
+            let Some(c) = self.conns[slot as usize].as_mut() else { continue };
+            c.queued_for_send = false;
+            if c.send_inflight || c.out.is_empty() || c.closing {
+                continue;
+            }
+            std::mem::swap(&mut c.out, &mut c.sending);
+            c.send_off = 0;
+            c.send_inflight = true;
+            let ud = Token::new(Op::Send, slot, c.generation).encode();
+            let (fd, ptr, len) = (c.fd, c.sending.as_ptr(), c.sending.len());
+            // SAFETY: `sending` stays untouched and the slot stays allocated until the
+            // send's completion clears `send_inflight`.
+            unsafe { self.ring.send(fd, ptr, len, ud) };
+        }
+    }
+
+    fn begin_close(&mut self, slot: u32) {
+        let Some(c) = self.conns[slot as usize].as_mut() else { return };
+        if !c.closing {
+            c.closing = true;
+            sock::shutdown(c.fd);
+        }
+    }
+
+    /// Frees a closing connection once no operation references its memory or fd.
+    fn try_finalize(&mut self, slot: u32) {
+        let Some(c) = self.conns[slot as usize].as_ref() else { return };
+        if !c.closing || c.recv_active || c.send_inflight {
+            return;
+        }
+        let c = self.conns[slot as usize].take().expect("checked");
+        sock::close(c.fd);
+        self.st.clients.remove(&c.sess.id);
+        self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
+        self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;
+        self.free_slots.push(slot);
+    }
+
+    /// Closes connections that CLIENT KILL marked on this thread.
+    fn kill_marked(&mut self) {
+        if self.st.kill_list.is_empty() {
+            return;
+        }
+        let ids = std::mem::take(&mut self.st.kill_list);
+        for slot in 0..self.conns.len() {
+            let hit = self.conns[slot].as_ref().is_some_and(|c| ids.contains(&c.sess.id));
+            if hit {
+                self.begin_close(slot as u32);
+                self.try_finalize(slot as u32);
+            }
+        }
+    }
+
+    /// Periodic work, `hz` times a second: active expiry with a time budget.
+    fn cron(&mut self) {
+        let now = self.st.clock.now_ms();
+        if now < self.next_cron_ms {
+            return;
+        }
+        let hz = self.st.config.hz.clamp(1, 500) as u64;
+        self.next_cron_ms = now + 1000 / hz;
+        if self.st.active_expire {
+            // Redis spends at most 25% of a cron period on expiry.
+            let budget = Duration::from_micros(250_000 / hz);
+            let start = std::time::Instant::now();
+            let n = self.st.dbs.len();
+            for i in 0..n {
+                let db = &mut self.st.dbs[i];
+                if db.volatile_len() == 0 {
+                    continue;
+                }
+                db.active_expire(now, 20, || start.elapsed() < budget);
+            }
+            self.st.account_expired();
+        }
+        self.idle_timeouts(now);
+    }
+
+    /// Closes clients idle longer than `timeout` seconds (0 = never).
+    fn idle_timeouts(&mut self, now: u64) {
+        let timeout = self.st.config.timeout;
+        if timeout == 0 {
+            return;
+        }
+        let idle: Vec<u64> = self
+            .st
+            .clients
+            .values()
+            .filter(|m| now.saturating_sub(m.last_interaction_ms) > timeout * 1000)
+            .map(|m| m.id)
+            .collect();
+        self.st.kill_list.extend(idle);
+        self.kill_marked();
+    }
+
+    fn close_all(&mut self) {
+        for slot in 0..self.conns.len() {
+            if let Some(c) = self.conns[slot].take() {
+                sock::close(c.fd);
+            }
+        }
+        for &fd in &self.listeners {
+            sock::close(fd);
+        }
+    }
+}
+
+fn limits_of(st: &ShardState) -> Limits {
+    Limits { max_bulk_len: st.config.proto_max_bulk_len as usize, ..Limits::default() }
+}

@@ -1,0 +1,28 @@
+//! A shard: one thread's share of the keyspace plus everything that thread needs to run
+//! commands against it and to talk to the other shards.
+//!
+//! Job: own the databases, the per-thread stats, the intent-lock table that makes
+//! cross-shard commands atomic, the outboxes of messages to other shards, and the
+//! table of cross-shard operations this thread coordinates.
+//!
+//! Non-goals: sockets (see `net`), command syntax (see `cmd`).
+//!
+//! Depends on: `storage`, `resp` (reply protocol flag), `config`, `util`.
+
+pub mod lock;
+pub mod msg;
+pub mod shared;
+pub mod state;
+pub mod stats;
+
+pub use lock::{LockPlan, LockTable};
+pub use msg::{Hop, HopResult, Msg, Outbox, OwnedArgs, ReplyTo};
+pub use shared::Shared;
+pub use state::ShardState;
+pub use stats::{CmdStat, ShardStats};
+
+/// The shard that owns `key`: by hash slot, honouring `{hash tags}`.
+#[inline]
+pub fn shard_of(key: &[u8], nshards: usize) -> usize {
+    crate::util::hash::shard_of(key, nshards)
+}

@@ -1,0 +1,116 @@
+//! State shared by every shard thread: configuration, the inboxes and wakeup flags,
+//! the global transaction order, and server-wide counters.
+//!
+//! Everything here is touched from several threads, so it is atomics, lock-free queues
+//! or locks that the hot path never takes (config is read through a per-thread cached
+//! snapshot that is refreshed when `config_epoch` moves).
+
+use crate::config::Config;
+use crossbeam_queue::SegQueue;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Instant;
+
+use super::msg::Msg;
+
+pub struct Shared {
+    pub nshards: usize,
+    config: RwLock<Arc<Config>>,
+    /// Bumped on every CONFIG SET so threads know to refresh their snapshot.
+    pub config_epoch: AtomicU64,
+    /// The config file given on the command line, for CONFIG REWRITE.
+    pub config_file: Option<PathBuf>,
+    /// One multi-producer queue per shard; each element is one sender's batch.
+    pub inboxes: Vec<SegQueue<Vec<Msg>>>,
+    /// Set by a shard just before it sleeps in the kernel; a producer that sees it set
+    /// clears it and sends a MSG_RING wakeup.
+    pub parked: Vec<AtomicBool>,
+    /// Each shard's ring fd, the MSG_RING target.
+    pub ring_fds: Vec<AtomicI32>,
+    /// Held while queueing one transaction's lock requests on all its shards, so every
+    /// shard sees lock requests in the same order. The value is the last tx id issued.
+    pub tx_order: Mutex<u64>,
+    pub connected_clients: AtomicUsize,
+    pub next_client_id: AtomicU64,
+    pub started: Instant,
+    pub started_unix_ms: u64,
+    pub run_id: String,
+    /// Set by SHUTDOWN or a signal; every loop exits at its next turn.
+    pub shutdown: AtomicBool,
+    /// Unix seconds of the last successful save (LASTSAVE).
+    pub lastsave: AtomicU64,
+    /// CLIENT PAUSE: unix ms until which clients are paused, and whether only writes are.
+    pub pause_until_ms: AtomicU64,
+    pub pause_writes_only: AtomicBool,
+    /// The port actually bound (differs from config when it says 0).
+    pub port: AtomicU64,
+    pub executable: String,
+}
+
+impl Shared {
+    pub fn new(config: Config, config_file: Option<PathBuf>) -> Shared {
+        let nshards = config.shards.max(1);
+        let now_ms =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        Shared {
+            nshards,
+            config: RwLock::new(Arc::new(config)),
+            config_epoch: AtomicU64::new(0),
+            config_file,
+            inboxes: (0..nshards).map(|_| SegQueue::new()).collect(),
+            parked: (0..nshards).map(|_| AtomicBool::new(false)).collect(),
+            ring_fds: (0..nshards).map(|_| AtomicI32::new(-1)).collect(),
+            tx_order: Mutex::new(0),
+            connected_clients: AtomicUsize::new(0),
+            next_client_id: AtomicU64::new(1),
+            started: Instant::now(),
+            started_unix_ms: now_ms,
+            run_id: make_run_id(now_ms),
+            shutdown: AtomicBool::new(false),
+            lastsave: AtomicU64::new(now_ms / 1000),
+            pause_until_ms: AtomicU64::new(0),
+            pause_writes_only: AtomicBool::new(false),
+            port: AtomicU64::new(0),
+            executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        }
+    }
+
+    /// The current configuration snapshot.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Replaces the configuration (CONFIG SET) and tells every thread.
+    pub fn set_config(&self, cfg: Config) {
+        *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
+        self.config_epoch.fetch_add(1, Ordering::Release);
+    }
+
+    /// Pushes one batch to `dest`'s inbox. Returns true if `dest` was asleep and must be
+    /// woken (the caller queues a MSG_RING). The SeqCst pair (push, then load `parked`;
+    /// versus store `parked`, then check the inbox) guarantees that either we see it
+    /// parked or it sees our batch.
+    pub fn deliver(&self, dest: usize, batch: Vec<Msg>) -> bool {
+        self.inboxes[dest].push(batch);
+        self.parked[dest].load(Ordering::SeqCst) && self.parked[dest].swap(false, Ordering::SeqCst)
+    }
+
+    pub fn now_unix_ms() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+}
+
+/// A 40 hex digit run id, as Redis reports in INFO server. Not cryptographic: it only
+/// has to differ between runs.
+fn make_run_id(now_ms: u64) -> String {
+    let mut x = now_ms ^ ((std::process::id() as u64) << 32) ^ 0x9e37_79b9_7f4a_7c15;
+    let mut s = String::with_capacity(40);
+    for _ in 0..40 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.push(char::from_digit((x & 15) as u32, 16).expect("digit < 16"));
+    }
+    s
+}

@@ -1,0 +1,57 @@
+//! Per-thread counters. Each thread bumps its own without synchronisation; INFO sums
+//! them across shards with a fan-out.
+
+#[derive(Clone, Copy, Default, Debug)]
+pub struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected_calls: u64,
+    pub failed_calls: u64,
+}
+
+#[derive(Clone, Default, Debug)]
+pub struct ShardStats {
+    pub total_commands: u64,
+    pub total_connections: u64,
+    pub rejected_connections: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub error_replies: u64,
+    /// Indexed like the command table.
+    pub commands: Vec<CmdStat>,
+}
+
+impl ShardStats {
+    /// Adds `other` into `self` (INFO's sum over shards).
+    pub fn merge(&mut self, other: &ShardStats) {
+        self.total_commands += other.total_commands;
+        self.total_connections += other.total_connections;
+        self.rejected_connections += other.rejected_connections;
+        self.expired_keys += other.expired_keys;
+        self.evicted_keys += other.evicted_keys;
+        self.keyspace_hits += other.keyspace_hits;
+        self.keyspace_misses += other.keyspace_misses;
+        self.net_input_bytes += other.net_input_bytes;
+        self.net_output_bytes += other.net_output_bytes;
+        self.error_replies += other.error_replies;
+        if self.commands.len() < other.commands.len() {
+            self.commands.resize(other.commands.len(), CmdStat::default());
+        }
+        for (a, b) in self.commands.iter_mut().zip(&other.commands) {
+            a.calls += b.calls;
+            a.usec += b.usec;
+            a.rejected_calls += b.rejected_calls;
+            a.failed_calls += b.failed_calls;
+        }
+    }
+
+    /// CONFIG RESETSTAT.
+    pub fn reset(&mut self) {
+        let n = self.commands.len();
+        *self = ShardStats { commands: vec![CmdStat::default(); n], ..Default::default() };
+    }
+}

@@ -1,0 +1,16 @@
+//! The keyspace: keys, values, expiry and the cursors that walk them.
+//!
+//! Job: hold one shard's data and answer questions about it cheaply. Lazy expiry happens
+//! here (a read of an expired key deletes it), and so does the active expiry sampling.
+//!
+//! Non-goals: sockets, RESP, command syntax, routing. Nothing here knows which client
+//! asked or how a reply is encoded; callers get data back and encode it themselves. That
+//! keeps this layer benchable and testable on its own.
+//!
+//! Depends on: std, `indexmap`, `foldhash`.
+
+pub mod db;
+pub mod value;
+
+pub use db::{Db, Entry, Key};
+pub use value::Value;
