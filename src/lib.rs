@@ -1,10 +1,84 @@
 //! # shardis
 //!
 //! A Redis-compatible in-memory data store for Linux: one keyspace shard per pinned
-//! core, each running its own io_uring loop.
+//! core, each shard running its own io_uring loop. Clients speak RESP2/RESP3 to any
+//! shard; keys belong to shards by hash slot (`CRC16(key or {tag}) % 16384`, then
+//! `slot % shards`), so `{hash tags}` keep related keys together.
 //!
-//! (Architecture documentation: see the "Architecture" section below, kept true with
-//! every change that alters the flow.)
+//! ## Threads
+//!
+//! ```text
+//!                 main thread: parse config, open listeners, spawn, join
+//!                                        |
+//!        +-------------------------------+-------------------------------+
+//!        v                               v                               v
+//!   shard-0 (core 0)                shard-1 (core 1)       ...      shard-N (core N)
+//!   +----------------------+        +----------------------+
+//!   | io_uring ring        |        | io_uring ring        |   each thread owns:
+//!   |  multishot accept    |        |  ...                 |   - a listener (SO_REUSEPORT)
+//!   |  multishot recv  <---+ bufs   |                      |   - its connections
+//!   |  send, MSG_RING      |  ring  |                      |   - its keyspace share (Db x16)
+//!   +----------------------+        +----------------------+   - intent locks, outboxes
+//!   | ShardState           |        | ShardState           |
+//!   +----------+-----------+        +----------+-----------+
+//!              |   inbox: SegQueue<Vec<Msg>> (one batch per sender per turn)
+//!              +<------------------------------+   wake: MSG_RING if the target is parked
+//!              +------------------------------>+
+//! ```
+//!
+//! Nothing is shared on the hot path: a shard's data, connections and ring are touched
+//! only by its own thread. Threads talk only through the inboxes; the one global lock,
+//! `Shared::tx_order`, is taken only to order cross-shard transactions.
+//!
+//! ## One turn of a shard's loop (`server::worker`)
+//!
+//! 1. Reap completions: accepted sockets, received bytes (copied from the provided
+//!    buffer ring into the connection's read buffer, buffer returned at once),
+//!    finished sends, wakeups.
+//! 2. Parse every connection with new bytes and dispatch each request (pipelining: all
+//!    complete requests in the buffer, stopping at an output high-water mark).
+//! 3. Drain the inbox: run requests from other shards, take lock requests, apply
+//!    releases, collect replies for our own connections.
+//! 4. Put replies that came back into their connections' slots, in request order.
+//! 5. Timers: active expiry within a time budget (`hz`), idle timeouts.
+//! 6. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
+//! 7. Queue one send per connection with output (double-buffered).
+//! 8. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
+//!
+//! ## The life of a command
+//!
+//! `GET foo` arrives on shard A's socket. The recv completion's bytes are appended to
+//! the connection's read buffer; `resp::parse_request` yields argument ranges into that
+//! buffer (no copy). `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
+//! checks arity and auth, and computes the owner of `foo`:
+//!
+//! - **Owner is A** (always, with one shard): `cmd::dispatch::call` runs the handler
+//!   against A's `Db`, writing the reply straight into the connection's output buffer.
+//!   `call` is the choke point every keyed command passes: command stats, dirty
+//!   counting, and (with persistence) the AOF and replication feed.
+//! - **Owner is B**: the arguments are copied into an `Exec` message in A's outbox for
+//!   B, and the connection reserves a reply slot. At the end of the turn the batch
+//!   goes to B's inbox (waking B if parked). B runs it through `call` and sends a
+//!   `Reply` back; A puts it in the slot, and the ready prefix of slots goes out.
+//!   Replies therefore leave in request order even when pipelined requests alternate
+//!   between shards.
+//! - **Keys on several shards** (`MSET a 1 b 2`): `cmd::coord` runs a transaction. It
+//!   takes a global id and, under `tx_order`, queues `Lock` on every shard involved, so
+//!   every shard sees lock requests in one global order (no deadlock). Each shard
+//!   grants in order and answers with copies of the locked keys; the coordinator runs
+//!   the ordinary handler on a scratch keyspace holding them, then sends each shard a
+//!   `Release` carrying the keys' final state. Locked keys defer other commands on
+//!   them, so no client observes half of a multi-key command. The client's later
+//!   commands wait (a barrier) until the transaction replies.
+//! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
+//!   runs a closure on every shard and combines the results; commands that must be
+//!   atomic (FLUSHALL, SWAPDB) lock every shard whole first.
+//!
+//! ## Layers
+//!
+//! `util`, `config`, `resp`, `io`, `storage` are leaves; `shard` sits on storage;
+//! `cmd` on shard and resp; `net` on cmd; `server` on top. `resp` and `io` know nothing
+//! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cmd;

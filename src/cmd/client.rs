@@ -1,9 +1,19 @@
-//! CLIENT subcommands.
+//! CLIENT subcommands: ID, SETNAME, GETNAME, INFO, LIST, KILL, REPLY, NO-EVICT, PAUSE,
+//! UNPAUSE, SETINFO, GETREDIR, TRACKINGINFO, HELP.
+//!
+//! What CLIENT LIST/KILL know about a connection lives in `ClientMeta`, kept by the
+//! thread that owns the connection; so LIST and KILL are fan-outs that read (or mark)
+//! the metadata on every shard. The connection's own entry is on this thread.
 
-use super::CmdError;
-use super::ctx::{ConnCtx, ConnOutcome};
-use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::Args;
+use super::CmdError;
+use super::ctx::{ConnCtx, ConnOutcome, FanOut, ReplyMode};
+use super::introspect::{help_reply, sub_arity, unknown_subcommand};
+use super::table::{CommandSpec, Handler, KeySpec, flag};
+use crate::resp::Proto;
+use crate::shard::state::ClientMeta;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// Client names may not contain spaces, newlines or other special characters.
 pub fn validate_name(n: &[u8]) -> Result<(), CmdError> {
@@ -13,14 +23,432 @@ pub fn validate_name(n: &[u8]) -> Result<(), CmdError> {
     Ok(())
 }
 
-fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    if a.is(1, "ID") {
-        c.out.int(c.sess.id as i64);
+/// This connection's metadata. The connection layer registers every connection at
+/// accept time; the entry is created here only for sessions that have no socket (the
+/// test harness).
+fn meta_mut<'a>(c: &'a mut ConnCtx) -> &'a mut ClientMeta {
+    let (id, db, proto, now) = (c.sess.id, c.sess.db, c.sess.proto, c.st.now_ms);
+    c.st.clients.entry(id).or_insert_with(|| ClientMeta {
+        id,
+        db,
+        resp: if proto == Proto::Resp3 { 3 } else { 2 },
+        created_ms: now,
+        last_interaction_ms: now,
+        multi: -1,
+        ..Default::default()
+    })
+}
+
+/// The client types of CLIENT LIST TYPE / CLIENT KILL TYPE.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClientType {
+    Normal,
+    Replica,
+    Master,
+    PubSub,
+}
+
+fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
+    let t = match name.to_ascii_lowercase().as_slice() {
+        b"normal" => ClientType::Normal,
+        b"slave" | b"replica" => ClientType::Replica,
+        b"master" => ClientType::Master,
+        b"pubsub" => ClientType::PubSub,
+        _ => {
+            return Err(CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(name))));
+        }
+    };
+    Ok(t)
+}
+
+/// The type of a connection. There is no replication or pub/sub state in the
+/// metadata, so every connection is a normal client.
+fn type_of(_m: &ClientMeta) -> ClientType {
+    ClientType::Normal
+}
+
+/// One CLIENT LIST / CLIENT INFO line (Redis 7 fields, plus 7.2's lib-name/lib-ver),
+/// without the trailing newline. Counters shardis does not keep read 0.
+fn info_line(m: &ClientMeta, now_ms: u64) -> String {
+    let mut flags = String::new();
+    if m.multi >= 0 {
+        flags.push('x');
+    }
+    if m.no_evict {
+        flags.push('e');
+    }
+    if flags.is_empty() {
+        flags.push('N');
+    }
+    let cmd = if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd.as_str() };
+    format!(
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
+         qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events={} \
+         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+        m.id,
+        m.addr,
+        m.laddr,
+        m.fd,
+        m.name,
+        now_ms.saturating_sub(m.created_ms) / 1000,
+        now_ms.saturating_sub(m.last_interaction_ms) / 1000,
+        flags,
+        m.db,
+        m.multi,
+        m.qbuf,
+        m.omem,
+        m.qbuf + m.omem,
+        if m.omem > 0 { "rw" } else { "r" },
+        cmd,
+        m.resp,
+        m.lib_name,
+        m.lib_ver,
+    )
+}
+
+fn list(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let mut ty = None;
+    let mut ids: Option<Vec<u64>> = None;
+    if a.len() == 4 && a.is(2, "TYPE") {
+        ty = Some(client_type(a.get(3))?);
+    } else if a.len() > 3 && a.is(2, "ID") {
+        let mut v = Vec::new();
+        for i in 3..a.len() {
+            // Any integer is accepted; ids that match no client just select nothing.
+            let id = a.i64(i).map_err(|_| CmdError::msg("ERR Invalid client ID"))?;
+            if id > 0 {
+                v.push(id as u64);
+            }
+        }
+        ids = Some(v);
+    } else if a.len() != 2 {
+        return Err(CmdError::Syntax);
+    }
+    meta_mut(c).last_cmd = "client|list".into();
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st| {
+            let now = st.now_ms;
+            let lines: Vec<(u64, String)> = st
+                .clients
+                .values()
+                .filter(|m| ty.is_none_or(|t| type_of(m) == t))
+                .filter(|m| ids.as_ref().is_none_or(|v| v.contains(&m.id)))
+                .map(|m| (m.id, info_line(m, now)))
+                .collect();
+            Box::new(lines)
+        }),
+        lock_whole: false,
+        finish: Box::new(|_, results, out| {
+            let mut all: Vec<(u64, String)> =
+                results.into_iter().flat_map(|(_, r)| *r.downcast::<Vec<(u64, String)>>().expect("lines")).collect();
+            all.sort_by_key(|(id, _)| *id);
+            let mut text = String::new();
+            for (_, l) in all {
+                text.push_str(&l);
+                text.push('\n');
+            }
+            out.verbatim("txt", text.as_bytes());
+        }),
+    }))
+}
+
+/// CLIENT KILL's filters; every given one must match.
+#[derive(Clone, Default)]
+struct KillFilter {
+    id: Option<u64>,
+    ty: Option<ClientType>,
+    addr: Option<String>,
+    laddr: Option<String>,
+    skip: Option<u64>,
+}
+
+impl KillFilter {
+    fn matches(&self, m: &ClientMeta) -> bool {
+        self.id.is_none_or(|id| m.id == id)
+            && self.ty.is_none_or(|t| type_of(m) == t)
+            && self.addr.as_ref().is_none_or(|a| *a == m.addr)
+            && self.laddr.as_ref().is_none_or(|a| *a == m.laddr)
+            && self.skip != Some(m.id)
+    }
+}
+
+fn kill(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    sub_arity(a, "client|kill", -3)?;
+    let old_form = a.len() == 3;
+    let mut f = KillFilter::default();
+    if old_form {
+        f.addr = Some(a.str(2));
     } else {
+        let mut skipme = true;
+        let mut i = 2;
+        while i < a.len() {
+            if i + 1 >= a.len() {
+                return Err(CmdError::Syntax);
+            }
+            if a.is(i, "ID") {
+                match a.i64(i + 1) {
+                    Ok(id) if id >= 1 => f.id = Some(id as u64),
+                    _ => return Err(CmdError::msg("ERR client-id should be greater than 0")),
+                }
+            } else if a.is(i, "TYPE") {
+                f.ty = Some(client_type(a.get(i + 1))?);
+            } else if a.is(i, "ADDR") {
+                f.addr = Some(a.str(i + 1));
+            } else if a.is(i, "LADDR") {
+                f.laddr = Some(a.str(i + 1));
+            } else if a.is(i, "USER") {
+                // The only user is "default", and every connection is it.
+                if a.get(i + 1) != b"default" {
+                    return Err(CmdError::msg(format!("ERR No such user '{}'", a.str(i + 1))));
+                }
+            } else if a.is(i, "SKIPME") {
+                if a.is(i + 1, "YES") {
+                    skipme = true;
+                } else if a.is(i + 1, "NO") {
+                    skipme = false;
+                } else {
+                    return Err(CmdError::Syntax);
+                }
+            } else {
+                return Err(CmdError::Syntax);
+            }
+            i += 2;
+        }
+        if skipme {
+            f.skip = Some(c.sess.id);
+        }
+    }
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st| {
+            let hit: Vec<u64> = st.clients.values().filter(|m| f.matches(m)).map(|m| m.id).collect();
+            for id in &hit {
+                if let Some(m) = st.clients.get_mut(id) {
+                    m.kill = true;
+                }
+            }
+            let n = hit.len() as i64;
+            // The connection layer closes these at the end of this loop turn.
+            st.kill_list.extend(hit);
+            Box::new(n)
+        }),
+        lock_whole: false,
+        finish: Box::new(move |_, results, out| {
+            let n: i64 = results.into_iter().map(|(_, r)| *r.downcast::<i64>().expect("count")).sum();
+            if !old_form {
+                out.int(n);
+            } else if n == 0 {
+                out.error("ERR No such client");
+            } else {
+                out.ok();
+            }
+        }),
+    }))
+}
+
+/// CLIENT PAUSE timeout [WRITE|ALL]: Redis keeps the later end time and the stronger
+/// mode of overlapping pauses.
+fn pause(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    sub_arity(a, "client|pause", -3)?;
+    if a.len() > 4 {
         return Err(CmdError::msg(format!(
-            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try CLIENT HELP.",
             a.str(1)
         )));
+    }
+    let mut writes_only = false;
+    if a.len() == 4 {
+        if a.is(3, "WRITE") {
+            writes_only = true;
+        } else if !a.is(3, "ALL") {
+            return Err(CmdError::msg("ERR CLIENT PAUSE mode must be WRITE or ALL"));
+        }
+    }
+    let ms = a.i64(2).map_err(|_| CmdError::msg("ERR timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::msg("ERR timeout is negative"));
+    }
+    let shared = c.st.shared.clone();
+    let now = c.st.clock.now_ms();
+    let end = now.saturating_add(ms as u64);
+    let cur = shared.pause_until_ms.load(Ordering::Acquire);
+    let active = cur > now;
+    let all = !writes_only || (active && !shared.pause_writes_only.load(Ordering::Acquire));
+    shared.pause_writes_only.store(!all, Ordering::Release);
+    shared.pause_until_ms.store(if active { cur.max(end) } else { end }, Ordering::Release);
+    c.out.ok();
+    Ok(ConnOutcome::Done)
+}
+
+fn unpause(c: &mut ConnCtx) {
+    let shared = c.st.shared.clone();
+    shared.pause_until_ms.store(0, Ordering::Release);
+    shared.pause_writes_only.store(false, Ordering::Release);
+    // Paused connections on parked shards resume now rather than at their next timer.
+    let me = c.st.id;
+    for s in 0..c.st.nshards {
+        if s != me {
+            c.st.wakes.push(s as u16);
+        }
+    }
+}
+
+fn setinfo(c: &mut ConnCtx, a: &Args) -> Result<(), CmdError> {
+    let attr = a.str(2);
+    let lib_name = if a.is(2, "LIB-NAME") {
+        true
+    } else if a.is(2, "LIB-VER") {
+        false
+    } else {
+        return Err(CmdError::msg(format!("ERR Unrecognized option '{attr}'")));
+    };
+    if validate_name(a.get(3)).is_err() {
+        return Err(CmdError::msg(format!("ERR {attr} cannot contain spaces, newlines or special characters.")));
+    }
+    let v = a.str(3);
+    let m = meta_mut(c);
+    if lib_name {
+        m.lib_name = v;
+    } else {
+        m.lib_ver = v;
+    }
+    Ok(())
+}
+
+const HELP: &[&str] = &[
+    "GETREDIR",
+    "    Return the client ID we are redirecting to when tracking is enabled.",
+    "GETNAME",
+    "    Return the name of the current connection.",
+    "ID",
+    "    Return the ID of the current connection.",
+    "INFO",
+    "    Return information about the current client connection.",
+    "KILL <ip:port>",
+    "    Kill connection made from <ip:port>.",
+    "KILL <option> <value> [<option> <value> [...]]",
+    "    Kill connections. Options are:",
+    "    * ADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made from the specified address",
+    "    * LADDR (<ip:port>|<unixsocket>:0)",
+    "      Kill connections made to specified local address",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Kill connections by type.",
+    "    * USER <username>",
+    "      Kill connections authenticated by <username>.",
+    "    * SKIPME (YES|NO)",
+    "      Skip killing current connection (default: yes).",
+    "    * ID <client-id>",
+    "      Kill connections by client id.",
+    "LIST [options ...]",
+    "    Return information about client connections. Options:",
+    "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+    "      Return clients of specified type.",
+    "    * ID <client-id> [<client-id> ...]",
+    "      Return clients with the given IDs.",
+    "UNPAUSE",
+    "    Stop the current client pause, resuming traffic.",
+    "PAUSE <timeout> [WRITE|ALL]",
+    "    Suspend all, or just write, clients for <timeout> milliseconds.",
+    "REPLY (ON|OFF|SKIP)",
+    "    Control the replies sent to the current connection.",
+    "SETNAME <name>",
+    "    Assign the name <name> to the current connection.",
+    "SETINFO <option> <value>",
+    "    Set client meta attr. Options are:",
+    "    * LIB-NAME: the client lib name.",
+    "    * LIB-VER: the client lib version.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
+    "NO-EVICT (ON|OFF)",
+    "    Protect current client connection from eviction.",
+];
+
+fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    if a.is(1, "ID") {
+        sub_arity(a, "client|id", 2)?;
+        c.out.int(c.sess.id as i64);
+    } else if a.is(1, "SETNAME") {
+        sub_arity(a, "client|setname", 3)?;
+        validate_name(a.get(2))?;
+        meta_mut(c).name = a.str(2);
+        c.out.ok();
+    } else if a.is(1, "GETNAME") {
+        sub_arity(a, "client|getname", 2)?;
+        let name = c.st.clients.get(&c.sess.id).map(|m| m.name.clone()).unwrap_or_default();
+        if name.is_empty() {
+            c.out.null();
+        } else {
+            c.out.bulk(name.as_bytes());
+        }
+    } else if a.is(1, "INFO") {
+        sub_arity(a, "client|info", 2)?;
+        let now = c.st.now_ms;
+        let m = meta_mut(c);
+        m.last_cmd = "client|info".into();
+        let line = info_line(m, now) + "\n";
+        c.out.verbatim("txt", line.as_bytes());
+    } else if a.is(1, "LIST") {
+        sub_arity(a, "client|list", -2)?;
+        return list(c, a);
+    } else if a.is(1, "KILL") {
+        return kill(c, a);
+    } else if a.is(1, "REPLY") {
+        sub_arity(a, "client|reply", 3)?;
+        // OFF and SKIP reply nothing: the connection layer drops replies by mode.
+        if a.is(2, "ON") {
+            c.sess.reply = ReplyMode::On;
+            c.out.ok();
+        } else if a.is(2, "OFF") {
+            c.sess.reply = ReplyMode::Off;
+        } else if a.is(2, "SKIP") {
+            // Under OFF, SKIP changes nothing (as in Redis, OFF wins).
+            if c.sess.reply != ReplyMode::Off {
+                c.sess.reply = ReplyMode::SkipNext;
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    } else if a.is(1, "NO-EVICT") {
+        sub_arity(a, "client|no-evict", 3)?;
+        let on = if a.is(2, "ON") {
+            true
+        } else if a.is(2, "OFF") {
+            false
+        } else {
+            return Err(CmdError::Syntax);
+        };
+        meta_mut(c).no_evict = on;
+        c.out.ok();
+    } else if a.is(1, "PAUSE") {
+        return pause(c, a);
+    } else if a.is(1, "UNPAUSE") {
+        sub_arity(a, "client|unpause", 2)?;
+        unpause(c);
+        c.out.ok();
+    } else if a.is(1, "SETINFO") {
+        sub_arity(a, "client|setinfo", 4)?;
+        setinfo(c, a)?;
+        c.out.ok();
+    } else if a.is(1, "GETREDIR") {
+        // Client-side caching (CLIENT TRACKING) is not implemented, so no connection
+        // ever redirects its invalidations: -1 is the truthful answer.
+        sub_arity(a, "client|getredir", 2)?;
+        c.out.int(-1);
+    } else if a.is(1, "TRACKINGINFO") {
+        sub_arity(a, "client|trackinginfo", 2)?;
+        c.out.map(3);
+        c.out.bulk(b"flags");
+        c.out.set(1);
+        c.out.bulk(b"off");
+        c.out.bulk(b"redirect");
+        c.out.int(-1);
+        c.out.bulk(b"prefixes");
+        c.out.array(0);
+    } else if a.is(1, "HELP") {
+        sub_arity(a, "client|help", 2)?;
+        help_reply(&mut c.out, "CLIENT", HELP);
+    } else {
+        return Err(unknown_subcommand(a));
     }
     Ok(ConnOutcome::Done)
 }
@@ -35,3 +463,162 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     summary: "A container for client connection commands.",
     since: "2.4.0",
 }];
+
+#[cfg(test)]
+mod tests {
+    use super::ReplyMode;
+    use crate::cmd::harness::{Harness, Reply};
+    use crate::shard::state::ClientMeta;
+
+    fn ok() -> Reply {
+        Reply::Simple("OK".into())
+    }
+
+    fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    fn text(r: Reply) -> String {
+        match r {
+            Reply::Bulk(b) => String::from_utf8(b).unwrap(),
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+
+    /// Registers a fake connection on shard `s`, as the connection layer would.
+    fn add_client(h: &mut Harness, s: usize, id: u64, addr: &str) {
+        let now = h.clock.now_ms();
+        h.shards[s].clients.insert(
+            id,
+            ClientMeta {
+                id,
+                addr: addr.into(),
+                laddr: "127.0.0.1:6379".into(),
+                resp: 2,
+                multi: -1,
+                created_ms: now,
+                last_interaction_ms: now,
+                ..Default::default()
+            },
+        );
+    }
+
+    #[test]
+    fn names() {
+        let mut h = Harness::new(1);
+        assert_eq!(h.run(&["client", "getname"]), Reply::Nil);
+        assert_eq!(h.run(&["client", "setname", "worker-1"]), ok());
+        assert_eq!(h.run(&["client", "getname"]), Reply::bulk("worker-1"));
+        assert_eq!(
+            h.run(&["client", "setname", "a b"]),
+            err("ERR Client names cannot contain spaces, newlines or special characters.")
+        );
+        assert_eq!(h.run(&["client", "setname", ""]), ok());
+        assert_eq!(h.run(&["client", "getname"]), Reply::Nil);
+        assert_eq!(h.run(&["client", "setname"]), err("ERR wrong number of arguments for 'client|setname' command"));
+        assert_eq!(h.run(&["client", "id"]), Reply::Int(1));
+        assert_eq!(h.run(&["client", "nope"]), err("ERR unknown subcommand 'nope'. Try CLIENT HELP."));
+    }
+
+    #[test]
+    fn list_and_info_across_shards() {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            h.run(&["client", "setname", "me"]);
+            add_client(&mut h, n - 1, 7, "127.0.0.1:5000");
+            add_client(&mut h, 0, 9, "127.0.0.1:5001");
+            h.advance_ms(3000);
+            let all = text(h.run(&["client", "list"]));
+            let lines: Vec<&str> = all.lines().collect();
+            assert_eq!(lines.len(), 3, "{all}");
+            assert!(lines[0].starts_with("id=1 addr= laddr= fd=0 name=me age=3 idle=3 flags=N db=0 "), "{}", lines[0]);
+            assert!(lines[0].contains(" cmd=client|list user=default redir=-1 resp=2"), "{}", lines[0]);
+            assert!(lines[1].starts_with("id=7 addr=127.0.0.1:5000 laddr=127.0.0.1:6379 "));
+            assert!(lines[2].starts_with("id=9 "));
+            let some = text(h.run(&["client", "list", "id", "9", "7"]));
+            assert_eq!(some.lines().count(), 2);
+            assert_eq!(text(h.run(&["client", "list", "type", "pubsub"])), "");
+            assert_eq!(text(h.run(&["client", "list", "type", "normal"])).lines().count(), 3);
+            assert_eq!(h.run(&["client", "list", "type", "x"]), err("ERR Unknown client type 'x'"));
+            assert_eq!(h.run(&["client", "list", "id", "x"]), err("ERR Invalid client ID"));
+            assert_eq!(text(h.run(&["client", "list", "id", "0"])), "");
+            assert_eq!(h.run(&["client", "list", "bogus"]), err("ERR syntax error"));
+            let info = text(h.run(&["client", "info"]));
+            assert!(info.starts_with("id=1 ") && info.ends_with("\n") && info.contains(" cmd=client|info "));
+        }
+    }
+
+    #[test]
+    fn kill_filters() {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            h.run(&["client", "id"]);
+            add_client(&mut h, n - 1, 7, "127.0.0.1:5000");
+            add_client(&mut h, 0, 9, "127.0.0.1:5001");
+            assert_eq!(h.run(&["client", "kill", "127.0.0.1:6000"]), err("ERR No such client"));
+            assert_eq!(h.run(&["client", "kill", "127.0.0.1:5000"]), ok());
+            assert!(h.shards[n - 1].kill_list.contains(&7));
+            assert_eq!(h.run(&["client", "kill", "id", "9", "type", "normal"]), Reply::Int(1));
+            assert!(h.shards[0].kill_list.contains(&9));
+            // SKIPME defaults to yes: our own connection survives.
+            h.run(&["client", "setname", "me"]);
+            assert_eq!(h.run(&["client", "kill", "id", "1"]), Reply::Int(0));
+            assert_eq!(h.run(&["client", "kill", "id", "1", "skipme", "no"]), Reply::Int(1));
+            assert_eq!(h.run(&["client", "kill", "id", "0"]), err("ERR client-id should be greater than 0"));
+            assert_eq!(h.run(&["client", "kill", "user", "bob"]), err("ERR No such user 'bob'"));
+            // Three arguments is the old form: "id" is taken as an address.
+            assert_eq!(h.run(&["client", "kill", "id"]), err("ERR No such client"));
+            assert_eq!(h.run(&["client", "kill", "id", "1", "type"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["client", "kill", "skipme", "maybe"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["client", "kill", "type", "x"]), err("ERR Unknown client type 'x'"));
+        }
+    }
+
+    #[test]
+    fn reply_modes_and_misc() {
+        let mut h = Harness::new(1);
+        assert!(h.run_raw(&[b"client", b"reply", b"off"]).is_empty());
+        assert_eq!(h.sess.reply, ReplyMode::Off);
+        assert_eq!(h.run(&["client", "reply", "on"]), ok());
+        assert!(h.run_raw(&[b"client", b"reply", b"skip"]).is_empty());
+        assert_eq!(h.sess.reply, ReplyMode::SkipNext);
+        h.sess.reply = ReplyMode::On;
+        assert_eq!(h.run(&["client", "reply", "maybe"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["client", "no-evict", "on"]), ok());
+        assert!(h.shards[0].clients[&1].no_evict);
+        assert_eq!(h.run(&["client", "no-evict", "x"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["client", "setinfo", "lib-name", "redis-py"]), ok());
+        assert_eq!(h.run(&["client", "setinfo", "LIB-VER", "5.0"]), ok());
+        assert_eq!(h.run(&["client", "setinfo", "lib-foo", "x"]), err("ERR Unrecognized option 'lib-foo'"));
+        assert_eq!(
+            h.run(&["client", "setinfo", "lib-name", "a b"]),
+            err("ERR lib-name cannot contain spaces, newlines or special characters.")
+        );
+        let info = text(h.run(&["client", "info"]));
+        assert!(info.contains("flags=e ") && info.contains("lib-name=redis-py lib-ver=5.0"), "{info}");
+        assert_eq!(h.run(&["client", "getredir"]), Reply::Int(-1));
+        let Reply::Array(help) = h.run(&["client", "help"]) else { panic!() };
+        assert!(help.len() > 10);
+    }
+
+    #[test]
+    fn pause_and_unpause() {
+        let mut h = Harness::new(2);
+        let shared = h.shards[0].shared.clone();
+        use std::sync::atomic::Ordering::SeqCst;
+        assert_eq!(h.run(&["client", "pause", "100", "write"]), ok());
+        let now = h.clock.now_ms();
+        assert_eq!(shared.pause_until_ms.load(SeqCst), now + 100);
+        assert!(shared.pause_writes_only.load(SeqCst));
+        // A shorter ALL pause keeps the later end and makes the pause total.
+        assert_eq!(h.run(&["client", "pause", "50"]), ok());
+        assert_eq!(shared.pause_until_ms.load(SeqCst), now + 100);
+        assert!(!shared.pause_writes_only.load(SeqCst));
+        assert_eq!(h.run(&["client", "unpause"]), ok());
+        assert_eq!(shared.pause_until_ms.load(SeqCst), 0);
+        assert_eq!(h.run(&["client", "pause", "-1"]), err("ERR timeout is negative"));
+        assert_eq!(h.run(&["client", "pause", "x"]), err("ERR timeout is not an integer or out of range"));
+        assert_eq!(h.run(&["client", "pause", "10", "some"]), err("ERR CLIENT PAUSE mode must be WRITE or ALL"));
+        assert_eq!(h.run(&["client", "pause"]), err("ERR wrong number of arguments for 'client|pause' command"));
+    }
+}

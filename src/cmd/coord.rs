@@ -54,6 +54,11 @@ pub fn start_keyed_tx(st: &mut ShardState, req: ExecReq) {
     let keys = spec.key_positions(&args, req.db).unwrap_or_default();
     let mut per_shard: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); st.nshards];
     for (db, i) in keys {
+        // A key named in a database that does not exist (COPY ... DB 99) cannot be
+        // locked or gathered; the handler itself answers "DB index is out of range".
+        if db as usize >= st.dbs.len() {
+            continue;
+        }
         let k = args.get(i);
         per_shard[shard_of(k, st.nshards)].push((db, k.to_vec()));
     }

@@ -74,6 +74,30 @@ pub struct FanOut {
     pub finish: Finish,
 }
 
+/// Combines the one result of a single-shard fan-out into the reply.
+pub type FinishOne = Box<dyn FnOnce(&mut ShardState, HopResult, &mut ReplyWriter)>;
+
+impl FanOut {
+    /// A fan-out whose work runs on shard `shard` only (SCAN walks one shard per call).
+    ///
+    /// The other shards are still sent the hop but do nothing in it: a dedicated
+    /// "target" field would have to be added to every `FanOut` literal across the
+    /// command families, so the targeting lives in the hop instead. `finish` sees only
+    /// the target's result.
+    pub fn single(shard: usize, hop: Hop, finish: FinishOne) -> FanOut {
+        FanOut {
+            hop: std::sync::Arc::new(move |st: &mut ShardState| -> HopResult {
+                if st.id == shard { hop(st) } else { Box::new(()) }
+            }),
+            lock_whole: false,
+            finish: Box::new(move |st, results, out| {
+                let r = results.into_iter().find(|(s, _)| *s as usize == shard).map(|(_, r)| r);
+                finish(st, r.expect("the target shard answers"), out)
+            }),
+        }
+    }
+}
+
 pub enum ConnOutcome {
     Done,
     /// Close the connection once the reply is sent (QUIT).

@@ -15,7 +15,7 @@
 use super::coord;
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, Session};
 use super::error::{unknown_command, wrong_arity};
-use super::table::{Handler, TABLE, flag};
+use super::table::{Handler, KeySpec, TABLE, flag};
 use super::{Args, CmdError};
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::Waiting;
@@ -90,6 +90,12 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
     // Fast path: one shard owns everything.
     let owner = if st.nshards == 1 {
         Some(0)
+    } else if let KeySpec::Range { first, last, .. } = spec.keys
+        && first == last
+        && (first as usize) < args.len()
+    {
+        // Single-key commands (GET, SET, INCR ...): no key list to build.
+        Some(shard_of(args.get(first as usize), st.nshards))
     } else {
         let keys = match spec.key_positions(args, db) {
             Ok(k) => k,

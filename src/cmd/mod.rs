@@ -9,12 +9,16 @@
 
 pub mod args;
 pub mod client;
+pub mod config_cmd;
 pub mod connection;
 pub mod coord;
 pub mod ctx;
+pub mod debug;
 pub mod dispatch;
 pub mod error;
 pub mod harness;
+pub mod info;
+pub mod introspect;
 pub mod keys;
 pub mod server;
 pub mod string;

@@ -1,9 +1,16 @@
-//! Server commands.
+//! Server commands over the whole keyspace or the whole process: DBSIZE, FLUSHDB,
+//! FLUSHALL, SWAPDB, TIME, LASTSAVE, SHUTDOWN.
+//!
+//! The keyspace-wide ones are fan-outs: FLUSHDB, FLUSHALL and SWAPDB lock every shard
+//! whole first, so no client can observe a half-flushed or half-swapped keyspace (one
+//! shard already swapped while another still serves the old database).
 
 use super::ctx::{ConnCtx, ConnOutcome, FanOut};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::util::log;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 fn dbsize(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     let db = c.sess.db as usize;
@@ -17,14 +24,24 @@ fn dbsize(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     }))
 }
 
-fn flushall(_c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
+/// The optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL. Both flush at once: freeing
+/// happens on the shard threads, which own their memory anyway.
+fn check_flush_mode(a: &Args) -> Result<(), CmdError> {
+    match a.len() {
+        1 => Ok(()),
+        2 if a.is(1, "ASYNC") || a.is(1, "SYNC") => Ok(()),
+        _ => Err(CmdError::Syntax),
+    }
+}
+
+fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    check_flush_mode(a)?;
+    let db = c.sess.db as usize;
     Ok(ConnOutcome::FanOut(FanOut {
-        hop: Arc::new(|st| {
-            let n: usize = st.dbs.iter().map(|d| d.len()).sum();
-            for d in &mut st.dbs {
-                d.clear();
-            }
-            st.dirty += n as u64;
+        hop: Arc::new(move |st| {
+            let n = st.dbs[db].len() as u64;
+            st.dbs[db].clear();
+            st.dirty += n;
             Box::new(())
         }),
         lock_whole: true,
@@ -32,25 +49,204 @@ fn flushall(_c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     }))
 }
 
+fn flushall(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    check_flush_mode(a)?;
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(|st| {
+            let n: usize = st.dbs.iter().map(|d| d.len()).sum();
+            for d in &mut st.dbs {
+                d.clear();
+            }
+            // Redis counts one more change than the keys removed (once, not per
+            // shard), so that even an empty FLUSHALL counts as a change.
+            st.dirty += n as u64 + u64::from(st.id == 0);
+            Box::new(())
+        }),
+        lock_whole: true,
+        finish: Box::new(|_, _, out| out.ok()),
+    }))
+}
+
+fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let first = a.i64(1).map_err(|_| CmdError::msg("ERR invalid first DB index"))?;
+    let second = a.i64(2).map_err(|_| CmdError::msg("ERR invalid second DB index"))?;
+    let n = c.st.dbs.len() as i64;
+    if first < 0 || first >= n || second < 0 || second >= n {
+        return Err(CmdError::msg("ERR DB index is out of range"));
+    }
+    let (x, y) = (first as usize, second as usize);
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st| {
+            if x != y {
+                st.dbs.swap(x, y);
+            }
+            // One change for the whole command, as in Redis.
+            st.dirty += u64::from(st.id == 0);
+            Box::new(())
+        }),
+        lock_whole: true,
+        finish: Box::new(|_, _, out| out.ok()),
+    }))
+}
+
+fn time(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
+    let us = c.st.clock.now_us();
+    c.out.array(2);
+    c.out.bulk_i64((us / 1_000_000) as i64);
+    c.out.bulk_i64((us % 1_000_000) as i64);
+    Ok(ConnOutcome::Done)
+}
+
+fn lastsave(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
+    c.out.int(c.st.shared.lastsave.load(Ordering::Relaxed) as i64);
+    Ok(ConnOutcome::Done)
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT].
+///
+/// There is no persistence yet, so there is nothing to save: SAVE is accepted and the
+/// RDB work will hook in right here (save before raising the flag; on failure without
+/// FORCE reply "ERR Errors trying to SHUTDOWN. Check logs." and stay up). Since a
+/// shutdown is immediate, there is never one in progress for ABORT to cancel.
+fn shutdown(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let (mut save, mut nosave, mut abort) = (false, false, false);
+    for i in 1..a.len() {
+        if a.is(i, "NOSAVE") {
+            nosave = true;
+        } else if a.is(i, "SAVE") {
+            save = true;
+        } else if a.is(i, "NOW") || a.is(i, "FORCE") {
+            // NOW skips waiting for lagging replicas and FORCE ignores save errors:
+            // with neither replicas nor persistence, both change nothing.
+        } else if a.is(i, "ABORT") {
+            abort = true;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if (save && nosave) || (abort && a.len() != 2) {
+        return Err(CmdError::Syntax);
+    }
+    if abort {
+        return Err(CmdError::msg("ERR No shutdown in progress."));
+    }
+    log::warning("User requested shutdown...");
+    c.st.shared.shutdown.store(true, Ordering::SeqCst);
+    // Every loop checks the flag at the top of its turn; wake the parked ones.
+    let me = c.st.id;
+    for s in 0..c.st.nshards {
+        if s != me {
+            c.st.wakes.push(s as u16);
+        }
+    }
+    // Like Redis, no reply: the connection just closes as the server goes down.
+    Ok(ConnOutcome::Close)
+}
+
+const fn server(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    f: super::table::ConnFn,
+    summary: &'static str,
+    since: &'static str,
+) -> CommandSpec {
+    CommandSpec { name, arity, flags, keys: KeySpec::None, handler: Handler::Conn(f), group: "server", summary, since }
+}
+
 pub static COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        name: "dbsize",
-        arity: 1,
-        flags: flag::READONLY | flag::FAST,
-        keys: KeySpec::None,
-        handler: Handler::Conn(dbsize),
-        group: "server",
-        summary: "Returns the number of keys in the database.",
-        since: "1.0.0",
-    },
-    CommandSpec {
-        name: "flushall",
-        arity: -1,
-        flags: flag::WRITE,
-        keys: KeySpec::None,
-        handler: Handler::Conn(flushall),
-        group: "server",
-        summary: "Removes all keys from all databases.",
-        since: "1.0.0",
-    },
+    server("dbsize", 1, flag::READONLY | flag::FAST, dbsize, "Returns the number of keys in the database.", "1.0.0"),
+    server("flushdb", -1, flag::WRITE, flushdb, "Remove all keys from the current database.", "1.0.0"),
+    server("flushall", -1, flag::WRITE, flushall, "Removes all keys from all databases.", "1.0.0"),
+    server("swapdb", 3, flag::WRITE | flag::FAST, swapdb, "Swaps two Redis databases.", "4.0.0"),
+    server("time", 1, flag::LOADING | flag::STALE | flag::FAST, time, "Returns the server time.", "2.6.0"),
+    server(
+        "lastsave",
+        1,
+        flag::LOADING | flag::STALE | flag::FAST,
+        lastsave,
+        "Returns the Unix timestamp of the last successful save to disk.",
+        "1.0.0",
+    ),
+    server(
+        "shutdown",
+        -1,
+        flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::NO_MULTI | flag::ALLOW_BUSY,
+        shutdown,
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        "1.0.0",
+    ),
 ];
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::harness::{Harness, Reply};
+
+    fn ok() -> Reply {
+        Reply::Simple("OK".into())
+    }
+
+    #[test]
+    fn flushdb_flushall_and_dbsize() {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            h.run(&["mset", "a", "1", "b", "2", "c", "3"]);
+            h.run(&["select", "1"]);
+            h.run(&["set", "x", "1"]);
+            assert_eq!(h.run(&["dbsize"]), Reply::Int(1));
+            assert_eq!(h.run(&["flushdb"]), ok());
+            assert_eq!(h.run(&["dbsize"]), Reply::Int(0));
+            h.run(&["select", "0"]);
+            assert_eq!(h.run(&["dbsize"]), Reply::Int(3));
+            assert_eq!(h.run(&["flushdb", "bogus"]), Reply::Error("ERR syntax error".into()));
+            assert_eq!(h.run(&["flushall", "async"]), ok());
+            assert_eq!(h.run(&["dbsize"]), Reply::Int(0));
+            assert_eq!(h.run(&["flushall", "sync", "x"]), Reply::Error("ERR syntax error".into()));
+            let dirty: u64 = h.shards.iter().map(|s| s.dirty).sum();
+            assert!(dirty >= 3 + 1 + 1, "flushes count dirty: {dirty}");
+            for s in &h.shards {
+                assert!(s.locks.is_idle());
+            }
+        }
+    }
+
+    #[test]
+    fn swapdb_swaps_on_every_shard() {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            h.run(&["mset", "a", "1", "b", "2", "c", "3"]);
+            assert_eq!(h.run(&["swapdb", "0", "1"]), ok());
+            assert_eq!(h.run(&["dbsize"]), Reply::Int(0));
+            h.run(&["select", "1"]);
+            assert_eq!(h.run(&["dbsize"]), Reply::Int(3));
+            assert_eq!(h.run(&["get", "b"]), Reply::bulk("2"));
+            assert_eq!(h.run(&["swapdb", "1", "1"]), ok());
+            assert_eq!(h.run(&["swapdb", "x", "1"]), Reply::Error("ERR invalid first DB index".into()));
+            assert_eq!(h.run(&["swapdb", "0", "y"]), Reply::Error("ERR invalid second DB index".into()));
+            assert_eq!(h.run(&["swapdb", "0", "16"]), Reply::Error("ERR DB index is out of range".into()));
+            assert_eq!(h.run(&["swapdb", "-1", "0"]), Reply::Error("ERR DB index is out of range".into()));
+        }
+    }
+
+    #[test]
+    fn time_and_lastsave() {
+        let mut h = Harness::new(2);
+        assert_eq!(h.run(&["time"]), Reply::Array(vec![Reply::bulk("1700000000"), Reply::bulk("0")]));
+        h.advance_ms(1500);
+        assert_eq!(h.run(&["time"]), Reply::Array(vec![Reply::bulk("1700000001"), Reply::bulk("500000")]));
+        assert!(matches!(h.run(&["lastsave"]), Reply::Int(t) if t > 1_600_000_000));
+    }
+
+    #[test]
+    fn shutdown_options() {
+        let mut h = Harness::new(4);
+        assert_eq!(h.run(&["shutdown", "save", "nosave"]), Reply::Error("ERR syntax error".into()));
+        assert_eq!(h.run(&["shutdown", "later"]), Reply::Error("ERR syntax error".into()));
+        assert_eq!(h.run(&["shutdown", "abort", "now"]), Reply::Error("ERR syntax error".into()));
+        assert_eq!(h.run(&["shutdown", "abort"]), Reply::Error("ERR No shutdown in progress.".into()));
+        assert!(!h.shards[0].shared.shutdown.load(std::sync::atomic::Ordering::SeqCst));
+        let raw = h.run_raw(&[b"shutdown", b"nosave", b"now", b"force"]);
+        assert!(raw.is_empty(), "no reply to a successful SHUTDOWN");
+        assert!(h.shards[0].shared.shutdown.load(std::sync::atomic::Ordering::SeqCst));
+    }
+}

@@ -6,7 +6,8 @@
 
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx};
 use super::{Args, CmdError};
-use std::collections::HashMap;
+use foldhash::HashMap;
+use foldhash::HashMapExt;
 use std::sync::LazyLock;
 
 /// Command flags, with the names COMMAND INFO reports.
@@ -162,6 +163,10 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::keys::COMMANDS,
         super::server::COMMANDS,
         super::client::COMMANDS,
+        super::info::COMMANDS,
+        super::config_cmd::COMMANDS,
+        super::introspect::COMMANDS,
+        super::debug::COMMANDS,
     ];
     let mut specs = Vec::new();
     let mut by_name = HashMap::new();

@@ -145,7 +145,8 @@ fn hex_val(c: u8) -> u8 {
 /// need no quoting are returned as they are, which keeps rewritten files readable.
 pub fn quote_arg(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'));
+        && s.chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'));
     if plain {
         return s.to_string();
     }
@@ -360,7 +361,9 @@ pub fn split_argv(args: &[String]) -> Result<(Option<String>, Vec<Flag>), Config
 
 fn fatal(context: &str, line: &str, why: &str) -> ConfigError {
     ConfigError {
-        message: format!("*** FATAL CONFIG FILE ERROR (shardis) ***\n{context}\n>>> '{line}'\n{why}"),
+        message: format!(
+            "*** FATAL CONFIG FILE ERROR (shardis) ***\n{context}\n>>> '{line}'\n{why}"
+        ),
     }
 }
 
@@ -381,7 +384,8 @@ fn file_error(origin: &str, line_no: usize, line: &str, why: &str) -> ConfigErro
 pub fn read_config_file(path: &str) -> Result<String, String> {
     let bytes = std::fs::read(path)
         .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
-    String::from_utf8(bytes).map_err(|_| format!("Fatal error, config file '{path}' is not valid UTF-8"))
+    String::from_utf8(bytes)
+        .map_err(|_| format!("Fatal error, config file '{path}' is not valid UTF-8"))
 }
 
 /// Feeds directives from one or more sources into a [`Config`], keeping the state that
@@ -446,7 +450,11 @@ impl Loader {
     }
 
     /// Process command-line flags (already split by [`split_argv`]).
-    pub(super) fn load_flags(&mut self, cfg: &mut Config, flags: &[Flag]) -> Result<(), ConfigError> {
+    pub(super) fn load_flags(
+        &mut self,
+        cfg: &mut Config,
+        flags: &[Flag],
+    ) -> Result<(), ConfigError> {
         for flag in flags {
             let err = |why: &str| flag_error(&flag.display(), why);
             if flag.name == "include" {
@@ -457,7 +465,8 @@ impl Loader {
                 self.load_text(cfg, &text, &flag.args[0], 1)?;
                 continue;
             }
-            self.directive(cfg, &flag.name, &flag.args).map_err(|e| err(&e))?;
+            self.directive(cfg, &flag.name, &flag.args)
+                .map_err(|e| err(&e))?;
         }
         Ok(())
     }
@@ -515,18 +524,34 @@ mod tests {
             s(&["requirepass", "a b\"c\nA"])
         );
         assert_eq!(split_args(r"x 'it\'s \n'").unwrap(), s(&["x", "it's \\n"]));
-        assert_eq!(split_args(r#"a"b c"d"#).is_err(), true, "closing quote glued to text");
+        assert!(
+            split_args(r#"a"b c"d"#).is_err(),
+            "closing quote glued to text"
+        );
         assert_eq!(split_args(r#"a"b c""#).unwrap(), s(&["ab c"]));
         assert!(split_args("x \"open").is_err());
         assert!(split_args("x 'open").is_err());
         assert_eq!(split_args("").unwrap(), Vec::<String>::new());
         assert_eq!(split_args("\t\x0b ").unwrap(), Vec::<String>::new());
-        assert!(split_args(r#"x "\xff""#).is_err(), "non-UTF-8 escapes are refused");
+        assert!(
+            split_args(r#"x "\xff""#).is_err(),
+            "non-UTF-8 escapes are refused"
+        );
     }
 
     #[test]
     fn quote_round_trips() {
-        for v in ["", "plain", "a b", "q\"uote", "it's", "back\\slash", "tab\there", "\u{1}", "é ü"] {
+        for v in [
+            "",
+            "plain",
+            "a b",
+            "q\"uote",
+            "it's",
+            "back\\slash",
+            "tab\there",
+            "\u{1}",
+            "é ü",
+        ] {
             let line = format!("x {}", quote_arg(v));
             assert_eq!(split_args(&line).unwrap(), s(&["x", v]), "{line}");
         }
@@ -545,7 +570,16 @@ mod tests {
         assert_eq!(parse_memory("512mb"), Some(512 << 20));
         assert_eq!(parse_memory("1g"), Some(1_000_000_000));
         assert_eq!(parse_memory("1Gb"), Some(1 << 30));
-        for bad in ["", "mb", "-1", "+1", "1 mb", "1tb", "1.5mb", "99999999999999999999gb"] {
+        for bad in [
+            "",
+            "mb",
+            "-1",
+            "+1",
+            "1 mb",
+            "1tb",
+            "1.5mb",
+            "99999999999999999999gb",
+        ] {
             assert_eq!(parse_memory(bad), None, "{bad}");
         }
     }
@@ -555,7 +589,16 @@ mod tests {
         assert_eq!(parse_int("0"), Some(0));
         assert_eq!(parse_int("-1"), Some(-1));
         assert_eq!(parse_int("6379"), Some(6379));
-        for bad in ["", "-", "+1", "01", "-0", "1x", " 1", "99999999999999999999"] {
+        for bad in [
+            "",
+            "-",
+            "+1",
+            "01",
+            "-0",
+            "1x",
+            " 1",
+            "99999999999999999999",
+        ] {
             assert_eq!(parse_int(bad), None, "{bad}");
         }
         assert_eq!(parse_bool("YES"), Some(true));
@@ -578,23 +621,42 @@ mod tests {
 
     #[test]
     fn argv_splitting() {
-        let (file, flags) = split_argv(&s(&["a.conf", "--port", "1", "--save", "900", "1", "300", "10"])).unwrap();
+        let (file, flags) = split_argv(&s(&[
+            "a.conf", "--port", "1", "--save", "900", "1", "300", "10",
+        ]))
+        .unwrap();
         assert_eq!(file.as_deref(), Some("a.conf"));
         assert_eq!(
             flags,
             vec![
-                Flag { name: "port".into(), args: s(&["1"]) },
-                Flag { name: "save".into(), args: s(&["900", "1", "300", "10"]) },
+                Flag {
+                    name: "port".into(),
+                    args: s(&["1"])
+                },
+                Flag {
+                    name: "save".into(),
+                    args: s(&["900", "1", "300", "10"])
+                },
             ]
         );
-        let (file, flags) = split_argv(&s(&["--requirepass", "--odd", "--save", "--PORT 7"])).unwrap();
+        let (file, flags) =
+            split_argv(&s(&["--requirepass", "--odd", "--save", "--PORT 7"])).unwrap();
         assert_eq!(file, None);
         assert_eq!(
             flags,
             vec![
-                Flag { name: "requirepass".into(), args: s(&["--odd"]) },
-                Flag { name: "save".into(), args: s(&[""]) },
-                Flag { name: "port".into(), args: s(&["7"]) },
+                Flag {
+                    name: "requirepass".into(),
+                    args: s(&["--odd"])
+                },
+                Flag {
+                    name: "save".into(),
+                    args: s(&[""])
+                },
+                Flag {
+                    name: "port".into(),
+                    args: s(&["7"])
+                },
             ]
         );
         let (_, flags) = split_argv(&s(&["--save"])).unwrap();

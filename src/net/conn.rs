@@ -1,6 +1,7 @@
 //! One client connection.
 
-use crate::cmd::{Args, Outcome, ReplyMode, Session, dispatch};
+use crate::cmd::table::flag;
+use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
 use crate::resp::{Limits, Parsed, Proto, ReplyWriter, parse_request};
 use crate::shard::{ReplyTo, ShardState};
 use std::collections::VecDeque;
@@ -46,6 +47,27 @@ pub struct Conn {
     pub close_after_flush: bool,
     pub queued_for_parse: bool,
     pub queued_for_send: bool,
+}
+
+/// CLIENT PAUSE as seen by the connection layer this turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pause {
+    None,
+    /// Hold write commands (CLIENT PAUSE ... WRITE).
+    Writes,
+    /// Hold every command.
+    All,
+}
+
+/// Why `process_input` stopped with input left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Everything parseable was processed (or a barrier/close holds the rest).
+    Idle,
+    /// Too much output waiting: resume when sends drain.
+    Backpressure,
+    /// CLIENT PAUSE holds the next command: resume when the pause ends.
+    Paused,
 }
 
 pub enum InputError {
@@ -97,16 +119,16 @@ impl Conn {
         self.out.is_empty() && !self.send_inflight && self.slots.is_empty()
     }
 
-    /// Parses and dispatches as many complete requests as possible. Returns true if
-    /// it stopped early with input left that it could process later (backpressure).
-    pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits) -> bool {
+    /// Parses and dispatches as many complete requests as possible, and says why it
+    /// stopped.
+    pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         loop {
             if self.barrier.is_some() || self.closing || self.close_after_flush {
                 break;
             }
             if self.out.len() + self.sending.len() > OUTPUT_HIGH_WATER {
                 self.compact();
-                return true;
+                return Stopped::Backpressure;
             }
             if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
                 break;
@@ -117,6 +139,10 @@ impl Conn {
             match parse_request(input, &mut self.args, &mut self.scratch, limits) {
                 Ok(Parsed::Command { consumed }) => {
                     let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: &self.args };
+                    if pause != Pause::None && held_by_pause(&args, pause) {
+                        self.compact();
+                        return Stopped::Paused;
+                    }
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
@@ -171,7 +197,7 @@ impl Conn {
         }
         self.compact();
         self.sync_reply_order();
-        false
+        Stopped::Idle
     }
 
     /// Queues an already complete reply behind whatever is pending.
@@ -230,5 +256,18 @@ impl Conn {
     /// The protocol for replies written on this connection's behalf.
     pub fn proto(&self) -> Proto {
         self.sess.proto
+    }
+}
+
+/// Does CLIENT PAUSE hold this request? Under WRITE pauses, commands that may write
+/// (and unknown ones, which will just error) are held, as in Redis.
+fn held_by_pause(args: &Args, pause: Pause) -> bool {
+    match pause {
+        Pause::None => false,
+        Pause::All => true,
+        Pause::Writes => match TABLE.lookup(args.get(0)) {
+            Some(i) => TABLE.get(i).flags & (flag::WRITE | flag::MAY_REPLICATE) != 0,
+            None => false,
+        },
     }
 }

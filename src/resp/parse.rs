@@ -150,34 +150,79 @@ pub fn parse_request(
     }
 }
 
-/// Header line lookup result: index of the `\r` ending the line that starts
-/// at `pos`, provided the byte after it (assumed `\n`, as Redis does) exists.
-enum Line {
-    Found(usize),
-    /// `\r` present but nothing after it yet.
-    NeedByte(usize),
-    /// No `\r` anywhere after `pos`.
-    Missing,
+/// A `*<int>\r\n` or `$<int>\r\n` header line starting at `pos`.
+enum Header {
+    /// Line complete; `value` is `None` if it is not a valid integer.
+    /// `cr` is the index of the terminating `\r`.
+    Line { value: Option<i64>, cr: usize },
+    /// Line not complete yet; minimum total buffer length, or 0 if unknown.
+    Incomplete(usize),
 }
 
+/// Read the header line at `pos` (the `*`/`$` type byte is not checked).
+///
+/// Redis finds the first `\r` at or after the type byte, assumes a `\n`
+/// follows (skipping it unchecked) and parses the bytes between with
+/// `string2ll`. A header longer than `max_line` without a `\r` is `too_big`.
 #[inline(always)]
-fn find_line(buf: &[u8], pos: usize) -> Line {
-    // Header lines are a few bytes long, so a plain scan beats a
-    // general-purpose memchr setup cost here. Like Redis, the search starts
-    // at the type byte itself, so a line that *is* "\r\n" is found (and then
-    // rejected as not starting with '$').
-    let mut i = pos;
-    while i < buf.len() {
-        if buf[i] == b'\r' {
-            return if i + 1 < buf.len() {
-                Line::Found(i)
-            } else {
-                Line::NeedByte(i)
-            };
+fn read_header(
+    buf: &[u8],
+    pos: usize,
+    max_line: usize,
+    too_big: ProtoError,
+) -> Result<Header, ProtoError> {
+    let len = buf.len();
+    // Fast path for the overwhelmingly common shape: 1-18 digits without a
+    // leading zero (cannot overflow, so string2ll would accept it as is),
+    // then `\r` and one more byte present.
+    let mut i = pos + 1;
+    if i < len {
+        let d0 = buf[i].wrapping_sub(b'0');
+        if d0 == 0 {
+            if i + 2 < len && buf[i + 1] == b'\r' {
+                return Ok(Header::Line {
+                    value: Some(0),
+                    cr: i + 1,
+                });
+            }
+        } else if d0 <= 9 {
+            let mut v = d0 as i64;
+            i += 1;
+            while i < len && i - pos <= 18 {
+                let d = buf[i].wrapping_sub(b'0');
+                if d > 9 {
+                    break;
+                }
+                v = v * 10 + d as i64;
+                i += 1;
+            }
+            if i + 1 < len && buf[i] == b'\r' {
+                return Ok(Header::Line {
+                    value: Some(v),
+                    cr: i,
+                });
+            }
         }
-        i += 1;
     }
-    Line::Missing
+    // General path: exact Redis behaviour for everything else. Like Redis,
+    // the search starts at the type byte itself, so a line that *is* "\r\n"
+    // is found (and then rejected by the caller's type-byte check).
+    match buf[pos..].iter().position(|&b| b == b'\r') {
+        Some(off) => {
+            let cr = pos + off;
+            if cr + 1 >= len {
+                return Ok(Header::Incomplete(cr + 2));
+            }
+            let value = if cr > pos {
+                parse_i64(&buf[pos + 1..cr])
+            } else {
+                None
+            };
+            Ok(Header::Line { value, cr })
+        }
+        None if len - pos > max_line => Err(too_big),
+        None => Ok(Header::Incomplete(0)),
+    }
 }
 
 fn parse_multibulk(
@@ -186,17 +231,12 @@ fn parse_multibulk(
     limits: &Limits,
 ) -> Result<Parsed, ProtoError> {
     let len = buf.len();
-    let cr = match find_line(buf, 0) {
-        Line::Found(cr) => cr,
-        Line::NeedByte(cr) => return Ok(Parsed::Incomplete { need: cr + 2 }),
-        Line::Missing => {
-            if len > limits.max_inline_len {
-                return Err(ProtoError::TooBigMbulkCount);
-            }
-            return Ok(Parsed::Incomplete { need: 0 });
-        }
-    };
-    let count = match parse_i64(&buf[1..cr]) {
+    let (value, cr) =
+        match read_header(buf, 0, limits.max_inline_len, ProtoError::TooBigMbulkCount)? {
+            Header::Line { value, cr } => (value, cr),
+            Header::Incomplete(need) => return Ok(Parsed::Incomplete { need }),
+        };
+    let count = match value {
         Some(n) if n <= limits.max_multibulk_len.min(i64::MAX as usize) as i64 => n,
         _ => return Err(ProtoError::InvalidMultibulkLength),
     };
@@ -211,21 +251,16 @@ fn parse_multibulk(
     args.reserve((count as usize).min(64));
     let max_bulk = limits.max_bulk_len.min(i64::MAX as usize) as i64;
     for _ in 0..count {
-        let cr = match find_line(buf, pos) {
-            Line::Found(cr) => cr,
-            Line::NeedByte(cr) => return Ok(Parsed::Incomplete { need: cr + 2 }),
-            Line::Missing => {
-                if len - pos > limits.max_inline_len {
-                    return Err(ProtoError::TooBigBulkCount);
-                }
-                return Ok(Parsed::Incomplete { need: 0 });
-            }
-        };
+        let (value, cr) =
+            match read_header(buf, pos, limits.max_inline_len, ProtoError::TooBigBulkCount)? {
+                Header::Line { value, cr } => (value, cr),
+                Header::Incomplete(need) => return Ok(Parsed::Incomplete { need }),
+            };
         // Redis only looks at the type byte once the whole line is present.
         if buf[pos] != b'$' {
             return Err(ProtoError::ExpectedDollar(buf[pos]));
         }
-        let blen = match parse_i64(&buf[pos + 1..cr]) {
+        let blen = match value {
             Some(n) if n >= 0 && n <= max_bulk => n as usize,
             _ => return Err(ProtoError::InvalidBulkLength),
         };

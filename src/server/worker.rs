@@ -7,6 +7,7 @@ use crate::cmd::handle_msg;
 use crate::io::ring::{cqe_buffer, cqe_more};
 use crate::io::{BufRing, Op, Ring, Token, sock};
 use crate::net::Conn;
+use crate::net::conn::{Pause, Stopped};
 use crate::net::listener;
 use crate::resp::Limits;
 use crate::shard::state::ClientMeta;
@@ -23,6 +24,8 @@ const RECV_BUFS: u16 = 512;
 const RECV_BUF_SIZE: usize = 16 << 10;
 const BUF_GROUP: u16 = 0;
 
+const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
 pub struct Worker {
     ring: Ring,
     bufs: BufRing,
@@ -35,6 +38,10 @@ pub struct Worker {
     parse_queue: Vec<u32>,
     send_queue: Vec<u32>,
     rearm_recv: Vec<u32>,
+    /// Connections held by CLIENT PAUSE, re-queued when it ends.
+    paused: Vec<u32>,
+    /// Connections that stopped parsing because their output is too large.
+    backlogged: Vec<u32>,
     limits: Limits,
     next_cron_ms: u64,
 }
@@ -58,6 +65,8 @@ impl Worker {
             parse_queue: Vec::new(),
             send_queue: Vec::new(),
             rearm_recv: Vec::new(),
+            paused: Vec::new(),
+            backlogged: Vec::new(),
             limits,
             next_cron_ms: 0,
         })
@@ -120,7 +129,11 @@ impl Worker {
             return;
         }
         let now = self.st.clock.now_ms();
-        let wait = self.next_cron_ms.saturating_sub(now).clamp(1, 1000);
+        let mut wake_at = self.next_cron_ms;
+        if !self.paused.is_empty() {
+            wake_at = wake_at.min(self.st.shared.pause_until_ms.load(Ordering::Acquire));
+        }
+        let wait = wake_at.saturating_sub(now).clamp(1, 1000);
         if let Err(e) = self.ring.submit_and_wait(Some(Duration::from_millis(wait))) {
             log::warning(&format!("shard {id}: io_uring wait failed: {e}"));
         }
@@ -175,6 +188,14 @@ impl Worker {
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let sess = crate::cmd::Session::new(id, self.st.config.requirepass.is_some());
         let (addr, laddr) = listener::addrs(fd);
+        if self.refused_by_protected_mode(&addr) {
+            shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
+            self.st.stats.rejected_connections += 1;
+            sock::write_best_effort(fd, PROTECTED_MODE_DENIED);
+            sock::close(fd);
+            self.free_slots.push(slot);
+            return;
+        }
         let now = self.st.now_ms;
         self.st.clients.insert(
             id,
@@ -182,6 +203,20 @@ impl Worker {
         );
         self.conns[slot as usize] = Some(Conn::new(fd, generation, sess));
         self.arm_recv(slot);
+    }
+
+    /// Protected mode: with no password set, only loopback clients may connect. This
+    /// is stricter than Redis, which drops the check when `bind` is given explicitly;
+    /// we bind loopback by default, so the check only bites when someone binds a public
+    /// address without a password, which is exactly the mistake it exists to catch.
+    fn refused_by_protected_mode(&self, peer: &str) -> bool {
+        if !self.st.config.protected_mode || self.st.config.requirepass.is_some() {
+            return false;
+        }
+        match peer.parse::<std::net::SocketAddr>() {
+            Ok(a) => !a.ip().is_loopback(),
+            Err(_) => false,
+        }
     }
 
     fn arm_recv(&mut self, slot: u32) {
@@ -270,6 +305,13 @@ impl Worker {
                     c.queued_for_send = true;
                     self.send_queue.push(slot);
                 }
+                if c.pending_input() && !c.queued_for_parse {
+                    if let Some(pos) = self.backlogged.iter().position(|&s| s == slot) {
+                        self.backlogged.swap_remove(pos);
+                        c.queued_for_parse = true;
+                        self.parse_queue.push(slot);
+                    }
+                }
                 if c.close_after_flush && c.drained() {
                     close = true;
                 }
@@ -284,18 +326,39 @@ impl Worker {
         self.try_finalize(slot);
     }
 
+    /// The CLIENT PAUSE in force now, if any.
+    fn pause_now(&self) -> Pause {
+        let until = self.st.shared.pause_until_ms.load(Ordering::Acquire);
+        if until == 0 || self.st.clock.now_ms() >= until {
+            Pause::None
+        } else if self.st.shared.pause_writes_only.load(Ordering::Acquire) {
+            Pause::Writes
+        } else {
+            Pause::All
+        }
+    }
+
     fn process_inputs(&mut self) {
+        let pause = self.pause_now();
+        if pause == Pause::None && !self.paused.is_empty() {
+            for slot in std::mem::take(&mut self.paused) {
+                if let Some(c) = self.conns[slot as usize].as_mut() {
+                    if !c.queued_for_parse {
+                        c.queued_for_parse = true;
+                        self.parse_queue.push(slot);
+                    }
+                }
+            }
+        }
         let queue = std::mem::take(&mut self.parse_queue);
         for slot in queue {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_parse = false;
-            let more_later = c.process_input(&mut self.st, slot, &self.limits);
-            let c = self.conns[slot as usize].as_mut().expect("still present");
-            if more_later && !c.queued_for_parse {
-                // Backpressure: retry once output drains (on_send re-queues for send;
-                // the next turn re-parses).
-                c.queued_for_parse = true;
-                self.parse_queue.push(slot);
+            match c.process_input(&mut self.st, slot, &self.limits, pause) {
+                Stopped::Idle => {}
+                // Too much output queued: parse again once a send completes.
+                Stopped::Backpressure => self.backlogged.push(slot),
+                Stopped::Paused => self.paused.push(slot),
             }
             self.after_activity(slot);
         }

@@ -98,16 +98,56 @@ impl Db {
         }
     }
 
-    /// The live entry for `key`, deleting it first if expired.
+    /// The live entry for `key`, deleting it first if expired. One hash lookup on the
+    /// common path (GET is the most frequent command there is).
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        self.expire_if_needed(key, now_ms);
-        self.map.get(key)
+        let idx = self.live_index(key, now_ms)?;
+        Some(&self.map[idx])
     }
 
     /// Mutable access to a live entry.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        self.expire_if_needed(key, now_ms);
-        self.map.get_mut(key)
+        let idx = self.live_index(key, now_ms)?;
+        Some(&mut self.map[idx])
+    }
+
+    /// Index of `key`'s live entry; an expired one is deleted on the way.
+    #[inline]
+    fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
+        let (idx, _, e) = self.map.get_full(key)?;
+        if !Self::is_expired(e, now_ms) {
+            return Some(idx);
+        }
+        let (k, _) = self.map.swap_remove_index(idx).expect("index from get_full");
+        self.volatile.swap_remove(&*k);
+        self.expired.push(k);
+        None
+    }
+
+    /// The live entry for `key`, recorded as accessed now (OBJECT IDLETIME): what
+    /// Redis's lookups without `LOOKUP_NOTOUCH` do. Writes the time only when the
+    /// second changed, so repeated reads do not dirty the entry.
+    pub fn get_touch(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        let e = self.get_mut(key, now_ms)?;
+        let secs = (now_ms / 1000) as u32;
+        if e.access_secs != secs {
+            e.access_secs = secs;
+        }
+        Some(e)
+    }
+
+    /// Estimated bytes `key` costs, for MEMORY USAGE: the key allocation (with its
+    /// reference counts), the map slot (hash, key handle, entry, index), the volatile
+    /// set slot when the key has a TTL, and the value's heap. Expired-but-present keys
+    /// are measured too, as Redis's `dictFind` there does not expire.
+    pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
+        use std::mem::size_of;
+        let (k, e) = self.map.get_key_value(key)?;
+        let key_alloc = 2 * size_of::<usize>() + k.len();
+        let slot = size_of::<u64>() + size_of::<Key>() + size_of::<Entry>() + size_of::<usize>();
+        let volatile =
+            if e.expire_at != 0 { size_of::<u64>() + size_of::<Key>() + size_of::<usize>() } else { 0 };
+        Some(key_alloc + slot + volatile + e.value.heap_bytes())
     }
 
     /// Reads without expiring or touching anything (DEBUG, persistence, tests).
@@ -121,8 +161,15 @@ impl Db {
 
     /// Stores `value` under `key` with the given expiry (0 = none), replacing any old
     /// value and TTL. Returns the old entry.
+    #[inline]
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) -> Option<Entry> {
-        let entry = Entry { value, expire_at, access_secs: 0 };
+        self.set_entry(key, Entry { value, expire_at, access_secs: 0 })
+    }
+
+    /// Stores a whole entry (value, expiry and access time) under `key`, replacing any
+    /// old one. RENAME and MOVE use it so a moved value keeps its metadata.
+    pub fn set_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
+        let expire_at = entry.expire_at;
         match self.map.get_full_mut(key) {
             Some((_, k, slot)) => {
                 let k = k.clone();

@@ -1,13 +1,13 @@
 //! Small, dependency-free helpers shared by the whole server.
 //!
 //! Job: group the leaf utilities (time source, glob matching, strict number
-//! parsing/formatting, key hashing) that the protocol, storage and command
-//! layers all need.
+//! parsing/formatting, key hashing, Redis-style logging) that the protocol,
+//! storage and command layers all need.
 //! Non-goals: anything that knows about clients, shards or the keyspace.
 //! Dependencies: std only.
 
 pub mod clock;
 pub mod glob;
 pub mod hash;
-pub mod num;
 pub mod log;
+pub mod num;

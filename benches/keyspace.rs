@@ -1,0 +1,136 @@
+//! Criterion benchmarks for `storage::Db`, the keyspace every keyed command goes
+//! through: GET and SET, hit and miss, on small (1k keys, cache-resident) and large
+//! (1M keys, mostly DRAM-resident) keyspaces, with 16-byte keys and 16- or 512-byte
+//! values.
+//!
+//! Names: `db/<op>/<key size>/<value size>/<key count>`, e.g. `db/get_hit/16b/16b/1M`.
+//! - `get_hit`, `get_miss`: `Db::get` of a present / absent key.
+//! - `set_hit`: `Db::set` overwriting a present key, including building the new value
+//!   and dropping the old one (what SET does).
+//! - `set_miss`: `Db::set` of a new key. To keep the keyspace at its size, each
+//!   iteration also removes the oldest key (`Db::remove`), so this is insert + delete.
+//!
+//! Keys are visited in a pseudo-random order from a seeded xorshift so runs are
+//! repeatable and the large keyspace does not get an unrealistically warm cache.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use shardis::storage::{Db, Value};
+
+/// Any fixed time: no entry here has a TTL, so it only has to be consistent.
+const NOW_MS: u64 = 1_700_000_000_000;
+const KEY_LEN: usize = 16;
+
+/// xorshift64*: tiny, seeded, good enough to scatter accesses over a keyspace.
+struct XorShift(u64);
+
+impl XorShift {
+    fn new(seed: u64) -> XorShift {
+        XorShift(seed | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// Uniform in `0..n` without a division (multiply-high).
+    fn below(&mut self, n: usize) -> usize {
+        ((self.next() as u128 * n as u128) >> 64) as usize
+    }
+}
+
+/// The `i`th key with prefix `p` (4 bytes) and `i` in 12 zero-padded decimal digits,
+/// exactly `KEY_LEN` bytes. Built without allocating: miss benches make keys inside
+/// the timed loop, and a `format!` there would cost more than the lookup itself.
+fn key(p: &[u8; 4], mut i: usize) -> [u8; KEY_LEN] {
+    let mut k = [b'0'; KEY_LEN];
+    k[..4].copy_from_slice(p);
+    for d in k[4..].iter_mut().rev() {
+        *d = b'0' + (i % 10) as u8;
+        i /= 10;
+    }
+    k
+}
+
+fn label(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+fn bench_db(c: &mut Criterion) {
+    let mut group = c.benchmark_group("db");
+    group.measurement_time(Duration::from_secs(3));
+    group.warm_up_time(Duration::from_secs(1));
+    group.sample_size(50);
+
+    for nkeys in [1_000usize, 1_000_000] {
+        for vlen in [16usize, 512] {
+            let value = vec![b'v'; vlen];
+            let present: Vec<[u8; KEY_LEN]> = (0..nkeys).map(|i| key(b"key:", i)).collect();
+            let mut db = Db::new();
+            for k in &present {
+                db.set(k, Value::Str(value.clone()), 0);
+            }
+            let suffix = format!("{KEY_LEN}b/{vlen}b/{}", label(nkeys));
+
+            // Criterion calls each routine once per sample, so state that must carry over
+            // (the RNG, the sliding window below) lives outside the closures.
+            let mut rng = XorShift::new(0x5eed_0001 ^ nkeys as u64 ^ ((vlen as u64) << 32));
+            group.bench_function(format!("get_hit/{suffix}"), |b| {
+                b.iter(|| {
+                    let k = &present[rng.below(nkeys)];
+                    let e = db.get(black_box(k), NOW_MS).expect("present");
+                    let Value::Str(s) = &e.value;
+                    black_box(s.len());
+                })
+            });
+
+            // Absent keys share the present keys' shape but not their prefix.
+            group.bench_function(format!("get_miss/{suffix}"), |b| {
+                b.iter(|| {
+                    let k = key(b"nok:", rng.below(nkeys));
+                    black_box(db.get(black_box(&k), NOW_MS).is_none());
+                })
+            });
+
+            group.bench_function(format!("set_hit/{suffix}"), |b| {
+                b.iter(|| {
+                    let k = &present[rng.below(nkeys)];
+                    let old = db.set(black_box(k), Value::Str(black_box(&value[..]).to_vec()), 0);
+                    black_box(old.is_some());
+                })
+            });
+
+            // A sliding window: key `next` goes in, key `next - nkeys` comes out, so the
+            // keyspace stays at `nkeys` live keys however many iterations criterion runs.
+            // Keys are made on the fly because the window moves without bound.
+            let mut next = nkeys;
+            group.bench_function(format!("set_miss/{suffix}"), |b| {
+                b.iter(|| {
+                    let fresh = key(b"key:", next);
+                    let old = key(b"key:", next - nkeys);
+                    let prev = db.set(black_box(&fresh), Value::Str(black_box(&value[..]).to_vec()), 0);
+                    debug_assert!(prev.is_none());
+                    let gone = db.remove(&old, NOW_MS);
+                    debug_assert!(gone.is_some());
+                    black_box(gone.is_some());
+                    next += 1;
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_db);
+criterion_main!(benches);

@@ -1,0 +1,250 @@
+#!/usr/bin/env bash
+# perf/compare.sh: shardis (1 shard) against Debian's redis-server, same load, same core.
+#
+# Both servers run pinned to one CPU (SERVER_CPU, default 0) with persistence off;
+# redis-benchmark runs pinned to another (CLIENT_CPU, default 1). For every test we
+# report throughput and *server CPU time per request*: utime+stime of the server
+# process (all its threads, from /proc/PID/stat fields 14 and 15) read right before
+# and right after that test's redis-benchmark run, divided by the request count.
+# CPU per op is the number that matters on a shared box: throughput at P1 is bounded
+# by the single-threaded load generator, and CPU time is far less disturbed by other
+# processes than wall-clock rates are.
+#
+# Usage:  perf/compare.sh            full run, appends to perf/RESULTS.md
+#         QUICK=1 perf/compare.sh    smoke run with small request counts
+# Knobs (env): N_P1 (200000), N_P16 (2000000), CLIENTS (50), KEYSPACE (100000),
+#   DATA_SIZE (3, redis-benchmark's default), RUNS (1; median of RUNS per cell),
+#   TESTS ("set get incr mset"), SERVER_CPU (0), CLIENT_CPU (1),
+#   SHARDIS_BIN (default: release build under $CARGO_TARGET_DIR or ./target),
+#   RESULTS (perf/RESULTS.md; set to /dev/null to skip recording), NO_BUILD=1.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+
+declare -A ORIG_ENV=()
+for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
+    # Remember which knobs the caller set (before defaults are filled in below).
+    if printenv "$v" >/dev/null; then ORIG_ENV[$v]=1; fi
+done
+
+QUICK=${QUICK:-0}
+if [[ $QUICK == 1 ]]; then
+    N_P1=${N_P1:-20000}
+    N_P16=${N_P16:-200000}
+else
+    N_P1=${N_P1:-200000}
+    N_P16=${N_P16:-2000000}
+fi
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-100000}
+DATA_SIZE=${DATA_SIZE:-3}
+RUNS=${RUNS:-1}
+# SET runs first so that GET mostly hits.
+TESTS=${TESTS:-set get incr mset}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+RESULTS=${RESULTS:-$here/RESULTS.md}
+# Targets from the issue: shardis CPU/op over Redis's CPU/op.
+TARGET_P1=0.85
+TARGET_P16=0.6
+
+log() { printf '%s\n' "$*" >&2; }
+die() { log "compare.sh: $*"; exit 1; }
+
+# The exact invocation, for the record: the script plus every knob the caller set.
+command_line() {
+    local envs=() v
+    for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
+        if [[ -n ${!v+x} && -n ${!v} && ${ORIG_ENV[$v]+x} ]]; then
+            envs+=("$v=$(printf '%q' "${!v}")")
+        fi
+    done
+    printf '%s' "${envs[*]:+${envs[*]} }perf/compare.sh"
+}
+
+# --- prerequisites ------------------------------------------------------------------
+if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null \
+    || ! command -v redis-cli >/dev/null; then
+    log "installing redis-server and redis-tools"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
+fi
+command -v taskset >/dev/null || die "taskset (util-linux) is required"
+ncpu=$(nproc)
+((SERVER_CPU < ncpu && CLIENT_CPU < ncpu)) || die "need CPUs $SERVER_CPU and $CLIENT_CPU; have $ncpu"
+
+if [[ -z ${SHARDIS_BIN:-} ]]; then
+    SHARDIS_BIN=${CARGO_TARGET_DIR:-$root/target}/release/shardis-server
+    if [[ ${NO_BUILD:-0} != 1 ]]; then
+        log "building shardis-server (release)"
+        (cd "$root" && cargo build --release --quiet --bin shardis-server)
+    fi
+fi
+[[ -x $SHARDIS_BIN ]] || die "no shardis binary at $SHARDIS_BIN"
+
+tick=$(getconf CLK_TCK)
+
+# --- servers --------------------------------------------------------------------------
+work=$(mktemp -d /tmp/shardis-compare.XXXXXX)
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A port nobody listens on. Probing with a connect is enough here: both servers bind
+# loopback only, and the port is taken within milliseconds of being chosen.
+next_port=$((20000 + RANDOM % 20000))
+free_port() {
+    local p=$next_port
+    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
+        p=$((p + 1))
+    done
+    next_port=$((p + 1))
+    echo "$p"
+}
+
+# Waits (bounded) until the server on $1 answers PING; fails if its process $2 died.
+wait_ready() {
+    local port=$1 pid=$2 name=$3 i
+    for ((i = 0; i < 200; i++)); do
+        if [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; die "$name exited during startup"; }
+        sleep 0.05
+    done
+    cat "$work/$name.log" >&2
+    die "$name did not answer PING on port $port within 10s"
+}
+
+redis_port=$(free_port)
+taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 \
+    --save "" --appendonly no --daemonize no --dir "$work" \
+    --logfile "$work/redis.log" >/dev/null 2>&1 &
+redis_pid=$!
+pids+=("$redis_pid")
+
+shardis_port=$(free_port)
+# shardis pins its shard thread itself; tell it the same CPU taskset allows.
+(cd "$work" && exec taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$shardis_port" --bind 127.0.0.1 \
+    --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work") \
+    >"$work/shardis.log" 2>&1 &
+shardis_pid=$!
+pids+=("$shardis_pid")
+
+wait_ready "$redis_port" "$redis_pid" redis
+wait_ready "$shardis_port" "$shardis_pid" shardis
+
+# utime+stime of a whole process (all threads), in clock ticks. The command name in
+# field 2 may contain spaces, so fields are counted after its closing parenthesis.
+cpu_ticks() {
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) }
+    awk '{ print $12 + $13 }' <<<"$stat"
+}
+
+# One redis-benchmark run of test $3 (e.g. "get") against port $1 / pid $2 at pipeline
+# $4 with $5 requests. Prints "ops_per_sec cpu_us_per_op".
+bench_once() {
+    local port=$1 pid=$2 test=$3 pipe=$4 n=$5 before after out rps
+    before=$(cpu_ticks "$pid")
+    out=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -P "$pipe" -n "$n" \
+        -r "$KEYSPACE" -d "$DATA_SIZE" -t "$test" --csv 2>"$work/bench.err") \
+        || { cat "$work/bench.err" >&2; die "redis-benchmark failed ($test, port $port)"; }
+    after=$(cpu_ticks "$pid")
+    kill -0 "$pid" 2>/dev/null || die "server on port $port died during $test"
+    # CSV: "test","rps","avg_latency_ms",... ; MSET's test column reads "MSET (10 keys)".
+    rps=$(awk -F'","' -v t="${test^^}" '
+        { sub(/^"/, "", $1) }
+        $1 == t || index($1, t " (") == 1 { print $2; found = 1 }
+        END { if (!found) exit 1 }' <<<"$out") \
+        || { printf '%s\n' "$out" >&2; die "no CSV row for $test in redis-benchmark output"; }
+    awk -v r="$rps" -v b="$before" -v a="$after" -v hz="$tick" -v n="$n" \
+        'BEGIN { printf "%.0f %.3f\n", r, (a - b) / hz * 1e6 / n }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
+started=$(date -u '+%Y-%m-%d %H:%M:%SZ')
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+shardis_rev=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n $(cd "$root" && git status --porcelain -- src 2>/dev/null) ]]; then shardis_rev+="+dirty"; fi
+
+rows=()
+misses=0
+for pipe in 1 16; do
+    if ((pipe == 1)); then n=$N_P1; target=$TARGET_P1; else n=$N_P16; target=$TARGET_P16; fi
+    for test in $TESTS; do
+        s_rps=() s_us=() r_rps=() r_us=()
+        for ((run = 0; run < RUNS; run++)); do
+            # Alternate which server goes first so slow drifts in machine load hit both.
+            if ((run % 2 == 0)); then order="shardis redis"; else order="redis shardis"; fi
+            for who in $order; do
+                if [[ $who == shardis ]]; then
+                    # $(...) rather than <(...) so that a failing run stops the script.
+                    res=$(bench_once "$shardis_port" "$shardis_pid" "$test" "$pipe" "$n")
+                    read -r rps us <<<"$res"
+                    s_rps+=("$rps") s_us+=("$us")
+                else
+                    res=$(bench_once "$redis_port" "$redis_pid" "$test" "$pipe" "$n")
+                    read -r rps us <<<"$res"
+                    r_rps+=("$rps") r_us+=("$us")
+                fi
+                log "$(printf '%-5s P%-2s %-8s %10s ops/s %8s us/op' "${test^^}" "$pipe" "$who" "$rps" "$us")"
+            done
+        done
+        sr=$(printf '%s\n' "${s_rps[@]}" | median)
+        su=$(printf '%s\n' "${s_us[@]}" | median)
+        rr=$(printf '%s\n' "${r_rps[@]}" | median)
+        ru=$(printf '%s\n' "${r_us[@]}" | median)
+        read -r ratio verdict < <(awk -v s="$su" -v r="$ru" -v t="$target" 'BEGIN {
+            if (r <= 0) { print "n/a ?"; exit }
+            q = s / r; printf "%.2f %s\n", q, (q <= t ? "met" : "MISSED") }')
+        [[ $verdict == met ]] || misses=$((misses + 1))
+        rows+=("$(printf '| %s | %s | %.0f | %.0f | %.3f | %.3f | %s | ≤ %s %s |' \
+            "${test^^}" "$pipe" "$sr" "$rr" "$su" "$ru" "$ratio" "$target" "$verdict")")
+    done
+done
+loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+table=$(
+    echo "| test | pipeline | shardis ops/s | redis ops/s | shardis µs/op | redis µs/op | CPU ratio (shardis/redis, lower is better) | target |"
+    echo "|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+)
+report=$(
+    echo "## $started"
+    echo
+    echo "- machine: $ncpu CPUs, $cpu_model, kernel $(uname -r)"
+    echo "- load average (1/5/15 min) before: $loadavg_before; after: $loadavg_after"
+    echo "- shardis $shardis_rev (\`--shards 1\`), $(redis-server --version | awk '{ print $1, $3 }')"
+    echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; \`-c $CLIENTS -r $KEYSPACE -d $DATA_SIZE\`," \
+        "\`-n $N_P1\` at P1, \`-n $N_P16\` at P16; median of $RUNS run(s); CPU from /proc/PID/stat at $tick ticks/s"
+    echo "- command: \`$(command_line)\`"
+    echo
+    echo "$table"
+    echo
+)
+printf '%s\n' "$report"
+if [[ $RESULTS != /dev/null ]]; then
+    if [[ ! -s $RESULTS ]]; then
+        printf '# shardis vs Redis: server CPU per request\n\nAppended by `perf/compare.sh`; newest last.\n\n' >"$RESULTS"
+    fi
+    printf '%s\n' "$report" >>"$RESULTS"
+    log "appended to $RESULTS"
+fi
+if ((misses > 0)); then
+    log "$misses cell(s) missed the CPU-per-op target"
+fi

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# scripts/test.sh: the one command that runs shardis's whole test suite.
+#
+# On a fresh Debian 12 machine it first installs what the tests need (redis-tools for
+# redis-benchmark/redis-cli, redis-server for perf comparisons) without starting the
+# system Redis service: tests start their own servers on free ports. Then it builds
+# everything in release mode and runs every test target (unit, integration, benches
+# in test mode) plus doc tests. Integration tests use the release-built server binary
+# (Cargo's CARGO_BIN_EXE_shardis-server for the profile under test).
+#
+# Uses cargo-nextest when installed (parallel, per-test process isolation), falling
+# back to `cargo test`. Exits non-zero on any failure and ends with one summary line:
+#   tests: N passed, M failed
+#
+# Env: NO_INSTALL=1 skips the package check; CARGO_TARGET_DIR is honoured.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+start=$(date +%s)
+
+log() { printf '==> %s\n' "$*"; }
+
+install_deps() {
+    if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && command -v redis-cli >/dev/null; then
+        return
+    fi
+    if [[ ${NO_INSTALL:-0} == 1 ]]; then
+        log "NO_INSTALL=1 and redis-tools missing: interop tests will fail"
+        return
+    fi
+    local sudo=()
+    if [[ $(id -u) != 0 ]]; then
+        command -v sudo >/dev/null || { echo "test.sh: need root (or sudo) to install redis-tools" >&2; exit 1; }
+        sudo=(sudo)
+    fi
+    log "installing redis-server and redis-tools (apt-get)"
+    # Keep the package's post-install script from starting the system service on
+    # port 6379: a policy-rc.d that answers 101 ("action forbidden") does that.
+    local policy=/usr/sbin/policy-rc.d placed=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+        "${sudo[@]}" chmod 755 "$policy"
+        placed=1
+    fi
+    local rc=0
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || rc=$?
+    if [[ $rc == 0 ]]; then
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+            redis-server redis-tools || rc=$?
+    fi
+    if [[ $placed == 1 ]]; then "${sudo[@]}" rm -f "$policy"; fi
+    [[ $rc == 0 ]] || { echo "test.sh: apt-get failed ($rc)" >&2; exit "$rc"; }
+}
+
+install_deps
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+passed=0
+failed=0
+status=0
+
+# Prints "PASSED FAILED" counted from a cargo test / nextest log.
+count() {
+    local s
+    # nextest: "Summary [  12.345s] 40 tests run: 38 passed, 1 failed, 1 timed out, 0 skipped".
+    # When present it is the whole truth (failed tests' captured output can hold
+    # libtest lines that must not be counted again).
+    s=$(grep -aE '^ *Summary \[' "$1" | tail -1 || true)
+    if [[ -n $s ]]; then
+        num() { grep -oE "[0-9]+ $1" <<<"$s" | grep -oE '^[0-9]+' || echo 0; }
+        echo "$(num passed) $(($(num failed) + $(num 'timed out')))"
+        return
+    fi
+    # libtest: "test result: ok. 12 passed; 0 failed; ..." (one line per binary).
+    grep -aoE 'test result: [A-Za-z]+\. [0-9]+ passed; [0-9]+ failed' "$1" \
+        | awk '{p += $4; f += $6} END {print p + 0, f + 0}'
+}
+
+# Runs a test command, teeing its output for counting; remembers a failure.
+run_tests() {
+    local name=$1
+    shift
+    log "$*"
+    local rc=0 p f
+    "$@" 2>&1 | tee "$logs/$name.log" || rc=$?
+    read -r p f < <(count "$logs/$name.log")
+    # A run that failed without naming a failed test (crash, build error) counts one.
+    if [[ $rc != 0 && $f == 0 ]]; then f=1; fi
+    if [[ $rc != 0 ]]; then status=1; fi
+    passed=$((passed + p))
+    failed=$((failed + f))
+}
+
+log "cargo build --release --all-targets"
+if ! cargo build --release --all-targets; then
+    echo "test.sh: build failed after $(($(date +%s) - start)) s"
+    echo "tests: 0 passed, 1 failed"
+    exit 1
+fi
+
+if cargo nextest --version >/dev/null 2>&1; then
+    run_tests nextest cargo nextest run --release --all-targets --no-fail-fast --failure-output final
+else
+    log "cargo-nextest not found; using cargo test"
+    run_tests cargo cargo test --release --all-targets --no-fail-fast
+fi
+# Neither nextest nor --all-targets runs doc tests.
+run_tests doc cargo test --release --doc
+
+elapsed=$(($(date +%s) - start))
+echo
+echo "test.sh: finished in ${elapsed} s"
+if [[ $status == 0 && $failed == 0 && $passed -gt 0 ]]; then
+    echo "tests: $passed passed, 0 failed"
+    exit 0
+fi
+if [[ $passed == 0 && $failed == 0 ]]; then failed=1; fi
+echo "tests: $passed passed, $failed failed"
+exit 1

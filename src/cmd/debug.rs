@@ -1,0 +1,488 @@
+//! DEBUG: SLEEP, OBJECT, DIGEST, DIGEST-VALUE, SET-ACTIVE-EXPIRE, LOG, HELP.
+//!
+//! DEBUG is one command with keyed and keyless subcommands, so it is a connection
+//! command that fans out: OBJECT runs on the key's owner only, DIGEST-VALUE on every
+//! shard, each answering for the keys it owns.
+//!
+//! DIGEST follows Redis's algorithm byte for byte (SHA-1 based, see `Digest`), so a
+//! dataset digests to the same value here as in Redis 7.0: per key, mix the key, the
+//! value's type and the value, and note whether it has a TTL; XOR the keys' digests of
+//! a database together (order independent, hence shard independent) and mix in each
+//! non-empty database's number. Like Redis, a TTL contributes its presence, not its
+//! value.
+
+use super::ctx::{ConnCtx, ConnOutcome, FanOut};
+use super::introspect::help_reply;
+use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::{Args, CmdError};
+use crate::shard::shard_of;
+use crate::storage::{Db, Entry, Value};
+use std::sync::Arc;
+
+/// SHA-1 (FIPS 180-4). Used only for DEBUG DIGEST compatibility, not for security.
+mod sha1 {
+    pub fn digest(parts: &[&[u8]]) -> [u8; 20] {
+        let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let mut msg = Vec::with_capacity(total + 72);
+        for p in parts {
+            msg.extend_from_slice(p);
+        }
+        msg.push(0x80);
+        while msg.len() % 64 != 56 {
+            msg.push(0);
+        }
+        msg.extend_from_slice(&((total as u64) * 8).to_be_bytes());
+        let mut w = [0u32; 80];
+        for block in msg.chunks_exact(64) {
+            for (i, word) in block.chunks_exact(4).enumerate() {
+                w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
+            }
+            for i in 16..80 {
+                w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
+            }
+            let [mut a, mut b, mut c, mut d, mut e] = h;
+            for (i, wi) in w.iter().enumerate() {
+                let (f, k) = match i {
+                    0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
+                    20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
+                    40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
+                    _ => (b ^ c ^ d, 0xCA62_C1D6),
+                };
+                let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
+                e = d;
+                d = c;
+                c = b.rotate_left(30);
+                b = a;
+                a = t;
+            }
+            for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
+                *x = x.wrapping_add(y);
+            }
+        }
+        let mut out = [0u8; 20];
+        for (i, x) in h.iter().enumerate() {
+            out[i * 4..i * 4 + 4].copy_from_slice(&x.to_be_bytes());
+        }
+        out
+    }
+}
+
+/// A 160-bit digest with Redis's two combining steps.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct Digest(pub [u8; 20]);
+
+impl Digest {
+    /// Redis's xorDigest: `self ^= SHA1(data)`. Order independent.
+    pub fn xor(&mut self, data: &[u8]) {
+        let h = sha1::digest(&[data]);
+        for (d, x) in self.0.iter_mut().zip(h) {
+            *d ^= x;
+        }
+    }
+
+    /// Redis's mixDigest: `self = SHA1(self ^ SHA1(data))`. Order dependent.
+    pub fn mix(&mut self, data: &[u8]) {
+        self.xor(data);
+        self.0 = sha1::digest(&[&self.0]);
+    }
+
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Redis's xorObjectDigest: mixes the value's type code and contents into `d`, then
+/// marks a TTL's presence.
+fn object_digest(mut d: Digest, e: &Entry) -> Digest {
+    // Redis's type codes: OBJ_STRING 0, LIST 1, SET 2, ZSET 3, HASH 4, STREAM 6.
+    match &e.value {
+        Value::Str(s) => {
+            d.mix(&0u32.to_be_bytes());
+            d.mix(s);
+        }
+    }
+    if e.expire_at != 0 {
+        d.xor(b"!!expire!!");
+    }
+    d
+}
+
+fn live<'a>(db: &'a Db, key: &[u8], now: u64) -> Option<&'a Entry> {
+    db.peek(key).filter(|e| e.expire_at == 0 || e.expire_at > now)
+}
+
+/// One shard's part of DEBUG DIGEST: per database, (has live keys, XOR of the keys'
+/// digests). XOR commutes, so the shards' parts combine exactly.
+fn shard_digest(dbs: &[Db], now: u64) -> Vec<(bool, Digest)> {
+    dbs.iter()
+        .map(|db| {
+            let mut acc = Digest::default();
+            let mut any = false;
+            for (k, e) in db.iter() {
+                if e.expire_at != 0 && e.expire_at <= now {
+                    continue;
+                }
+                any = true;
+                let mut kd = Digest::default();
+                kd.mix(k);
+                let kd = object_digest(kd, e);
+                acc.xor(&kd.0);
+            }
+            (any, acc)
+        })
+        .collect()
+}
+
+/// Redis's computeDatasetDigest from the shards' parts.
+pub fn combine(parts: &[Vec<(bool, Digest)>], ndb: usize) -> Digest {
+    let mut fin = Digest::default();
+    for j in 0..ndb {
+        let present = parts.iter().any(|p| p[j].0);
+        if !present {
+            continue;
+        }
+        fin.mix(&(j as u32).to_be_bytes());
+        for p in parts {
+            for (a, b) in fin.0.iter_mut().zip(p[j].1.0) {
+                *a ^= b;
+            }
+        }
+    }
+    fin
+}
+
+/// Redis's rdbSavedObjectLen for a string: integer encodings when the text is a
+/// canonical integer that fits 32 bits, else length prefix plus the bytes
+/// (uncompressed: shardis has no RDB compression to mirror yet).
+fn serialized_len(v: &Value) -> usize {
+    let Value::Str(s) = v;
+    if s.len() <= 11
+        && let Some(n) = crate::util::num::parse_i64(s)
+    {
+        if (i8::MIN as i64..=i8::MAX as i64).contains(&n) {
+            return 2;
+        } else if (i16::MIN as i64..=i16::MAX as i64).contains(&n) {
+            return 3;
+        } else if (i32::MIN as i64..=i32::MAX as i64).contains(&n) {
+            return 5;
+        }
+    }
+    let prefix = if s.len() < 1 << 6 {
+        1
+    } else if s.len() < 1 << 14 {
+        2
+    } else if s.len() <= u32::MAX as usize {
+        5
+    } else {
+        9
+    };
+    prefix + s.len()
+}
+
+fn object_line(e: &Entry, now_ms: u64) -> String {
+    let Value::Str(s) = &e.value;
+    let now_secs = (now_ms / 1000) as u32;
+    // access_secs 0 means "never recorded": report it as accessed now.
+    let access = if e.access_secs == 0 { now_secs } else { e.access_secs };
+    format!(
+        "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+        s.as_ptr(),
+        e.value.encoding_name(),
+        serialized_len(&e.value),
+        access & ((1 << 24) - 1),
+        now_secs.saturating_sub(access)
+    )
+}
+
+fn sleep(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    // Redis reads the seconds with strtod: junk means 0.
+    let secs = crate::util::num::parse_f64(a.get(2)).unwrap_or(0.0);
+    if secs.is_finite() && secs > 0.0 {
+        // Blocks this shard thread on purpose, like Redis blocks its one thread.
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
+    }
+    c.out.ok();
+    Ok(ConnOutcome::Done)
+}
+
+fn object(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let key = a.get(2).to_vec();
+    let db = c.sess.db as usize;
+    let owner = shard_of(&key, c.st.nshards);
+    Ok(ConnOutcome::FanOut(FanOut::single(
+        owner,
+        Arc::new(move |st| Box::new(live(&st.dbs[db], &key, st.now_ms).map(|e| object_line(e, st.now_ms)))),
+        Box::new(|_, r, out| match *r.downcast::<Option<String>>().expect("line") {
+            Some(l) => out.simple(&l),
+            None => out.error("ERR no such key"),
+        }),
+    )))
+}
+
+fn digest(_c: &mut ConnCtx) -> Result<ConnOutcome, CmdError> {
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(|st| Box::new(shard_digest(&st.dbs, st.now_ms))),
+        // A consistent snapshot: no shard may change while the others are read.
+        lock_whole: true,
+        finish: Box::new(|st, results, out| {
+            let parts: Vec<Vec<(bool, Digest)>> =
+                results.into_iter().map(|(_, r)| *r.downcast::<Vec<(bool, Digest)>>().expect("parts")).collect();
+            out.simple(&combine(&parts, st.dbs.len()).hex());
+        }),
+    }))
+}
+
+fn digest_value(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let keys: Vec<Vec<u8>> = (2..a.len()).map(|i| a.get(i).to_vec()).collect();
+    let db = c.sess.db as usize;
+    let n = keys.len();
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st| {
+            // Like Redis, logically expired keys that still exist are digested too.
+            let mine: Vec<(usize, Digest)> = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, k)| shard_of(k, st.nshards) == st.id)
+                .map(|(i, k)| (i, st.dbs[db].peek(k).map(|e| object_digest(Digest::default(), e)).unwrap_or_default()))
+                .collect();
+            Box::new(mine)
+        }),
+        lock_whole: false,
+        finish: Box::new(move |_, results, out| {
+            let mut all = vec![Digest::default(); n];
+            for (_, r) in results {
+                for (i, d) in *r.downcast::<Vec<(usize, Digest)>>().expect("digests") {
+                    all[i] = d;
+                }
+            }
+            out.array(n);
+            for d in all {
+                out.simple(&d.hex());
+            }
+        }),
+    }))
+}
+
+fn set_active_expire(a: &Args) -> Result<ConnOutcome, CmdError> {
+    // Redis uses atoi: anything that does not start with a non-zero number is 0.
+    let s = a.get(2);
+    let digits: Vec<u8> = s.iter().copied().skip_while(|b| *b == b' ').take_while(|b| b.is_ascii_digit() || *b == b'-').collect();
+    let on = crate::util::num::parse_i64(&digits).unwrap_or(0) != 0;
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st| {
+            st.active_expire = on;
+            Box::new(())
+        }),
+        lock_whole: false,
+        finish: Box::new(|_, _, out| out.ok()),
+    }))
+}
+
+const HELP: &[&str] = &[
+    "DIGEST",
+    "    Output a hex signature representing the current DB content.",
+    "DIGEST-VALUE <key> [<key> ...]",
+    "    Output a hex signature of the values of all the specified keys.",
+    "LOG <message>",
+    "    Write <message> to the server log.",
+    "OBJECT <key>",
+    "    Show low level info about the <key> and associated value.",
+    "SET-ACTIVE-EXPIRE <0|1>",
+    "    Setting it to 0 disables expiring keys in background when they are not",
+    "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+    "    default.",
+    "SLEEP <seconds>",
+    "    Stop the server for <seconds>. Decimals allowed.",
+];
+
+/// Is DEBUG allowed for this connection under `enable-debug-command`?
+fn allowed(c: &ConnCtx) -> bool {
+    match c.st.config.enable_debug_command.as_str() {
+        "no" => false,
+        "local" => match c.st.clients.get(&c.sess.id) {
+            Some(m) => m.addr.parse::<std::net::SocketAddr>().map(|a| a.ip().is_loopback()).unwrap_or(false),
+            // No socket at all (the test harness) is as local as it gets.
+            None => true,
+        },
+        _ => true,
+    }
+}
+
+fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    if !allowed(c) {
+        return Err(CmdError::msg(
+            "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.",
+        ));
+    }
+    let n = a.len();
+    if a.is(1, "HELP") && n == 2 {
+        help_reply(&mut c.out, "DEBUG", HELP);
+        Ok(ConnOutcome::Done)
+    } else if a.is(1, "SLEEP") && n == 3 {
+        sleep(c, a)
+    } else if a.is(1, "OBJECT") && n == 3 {
+        object(c, a)
+    } else if a.is(1, "DIGEST") && n == 2 {
+        digest(c)
+    } else if a.is(1, "DIGEST-VALUE") && n >= 2 {
+        digest_value(c, a)
+    } else if a.is(1, "SET-ACTIVE-EXPIRE") && n == 3 {
+        set_active_expire(a)
+    } else if a.is(1, "LOG") && n == 3 {
+        crate::util::log::warning(&format!("DEBUG LOG: {}", a.str(2)));
+        c.out.ok();
+        Ok(ConnOutcome::Done)
+    } else {
+        Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+            a.str(1).chars().take(128).collect::<String>(),
+            a.str(0).to_ascii_uppercase()
+        )))
+    }
+}
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "debug",
+    arity: -2,
+    flags: flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE,
+    keys: KeySpec::None,
+    handler: Handler::Conn(debug),
+    group: "server",
+    summary: "A container for debugging commands.",
+    since: "1.0.0",
+}];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cmd::harness::{Harness, Reply};
+
+    fn hex(r: Reply) -> String {
+        match r {
+            Reply::Simple(s) => s,
+            other => panic!("expected status, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sha1_vectors() {
+        let h = |s: &[u8]| Digest(sha1::digest(&[s])).hex();
+        assert_eq!(h(b""), "da39a3ee5e6b4b0d3255bfef95601890afd80709");
+        assert_eq!(h(b"abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+        assert_eq!(
+            h(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "84983e441c3bd26ebaae4aa1f95129e5e54670f1"
+        );
+        let long = vec![b'a'; 1000];
+        assert_eq!(Digest(sha1::digest(&[&long[..500], &long[500..]])).hex(), h(&long));
+    }
+
+    #[test]
+    fn digest_is_redis_compatible() {
+        // Expected values were produced by Redis 7.0.15 for the same commands.
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            assert_eq!(hex(h.run(&["debug", "digest"])), "0".repeat(40));
+            h.run(&["set", "foo", "bar"]);
+            assert_eq!(hex(h.run(&["debug", "digest"])), "d2ab4820c1be0580ea28efbfe8bfa1dc05bb802a");
+            assert_eq!(
+                h.run(&["debug", "digest-value", "foo", "nope"]),
+                Reply::Array(vec![
+                    Reply::Simple("68467c70ae30376e7ce005bcc8827f5ba7fd67dc".into()),
+                    Reply::Simple("0".repeat(40)),
+                ])
+            );
+            let now = h.clock.now_ms();
+            h.shards[shard_of(b"foo", n)].dbs[0].set_expire(b"foo", now + 1_000_000, now);
+            assert_eq!(hex(h.run(&["debug", "digest"])), "8b0c6d22108f15467022bc27c005787072eb4c4b");
+
+            let mut h = Harness::new(n);
+            h.run(&["mset", "a", "1", "b", "2", "c", "3", "{x}d", "hello"]);
+            h.run(&["select", "2"]);
+            h.run(&["set", "a", "1"]);
+            assert_eq!(hex(h.run(&["debug", "digest"])), "67fb20e4298cba4418c51d3b2a8146cf1f672468");
+            h.run(&["set", "a", "2"]);
+            assert_eq!(hex(h.run(&["debug", "digest"])), "05cf1187c770e471be765dd4346db89c3bf151c4");
+        }
+    }
+
+    #[test]
+    fn digest_is_shard_independent_and_changes_on_write() {
+        let mut digests = Vec::new();
+        for n in [1, 3, 4] {
+            let mut h = Harness::new(n);
+            h.run(&["mset", "a", "1", "b", "2", "c", "3", "{x}d", "hello"]);
+            h.run(&["select", "2"]);
+            h.run(&["set", "a", "1"]);
+            let d = hex(h.run(&["debug", "digest"]));
+            h.run(&["set", "a", "2"]);
+            let d2 = hex(h.run(&["debug", "digest"]));
+            assert_ne!(d, d2);
+            h.run(&["set", "a", "1"]);
+            assert_eq!(hex(h.run(&["debug", "digest"])), d);
+            digests.push(d);
+        }
+        assert!(digests.windows(2).all(|w| w[0] == w[1]), "{digests:?}");
+        // The same key in another database digests differently.
+        let mut h1 = Harness::new(2);
+        h1.run(&["set", "a", "1"]);
+        let mut h2 = Harness::new(2);
+        h2.run(&["select", "1"]);
+        h2.run(&["set", "a", "1"]);
+        assert_ne!(hex(h1.run(&["debug", "digest"])), hex(h2.run(&["debug", "digest"])));
+    }
+
+    #[test]
+    fn object_and_expire_marker() {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            h.run(&["set", "num", "12345"]);
+            h.run(&["set", "s", "hello"]);
+            let Reply::Simple(l) = h.run(&["debug", "object", "num"]) else { panic!() };
+            assert!(l.starts_with("Value at:0x") && l.contains(" refcount:1 encoding:int serializedlength:3 lru:"), "{l}");
+            assert!(l.ends_with(" lru_seconds_idle:0"), "{l}");
+            let Reply::Simple(l) = h.run(&["debug", "object", "s"]) else { panic!() };
+            assert!(l.contains("encoding:embstr serializedlength:6 "), "{l}");
+            assert_eq!(h.run(&["debug", "object", "missing"]), Reply::Error("ERR no such key".into()));
+            // A TTL changes the digest of the value.
+            let before = h.run(&["debug", "digest-value", "s"]);
+            let now = h.clock.now_ms();
+            let owner = shard_of(b"s", n);
+            h.shards[owner].dbs[0].set_expire(b"s", now + 100_000, now);
+            assert_ne!(h.run(&["debug", "digest-value", "s"]), before);
+        }
+    }
+
+    #[test]
+    fn active_expire_log_help_and_errors() {
+        let mut h = Harness::new(3);
+        assert_eq!(h.run(&["debug", "set-active-expire", "0"]), Reply::Simple("OK".into()));
+        assert!(h.shards.iter().all(|s| !s.active_expire));
+        assert_eq!(h.run(&["debug", "set-active-expire", "1"]), Reply::Simple("OK".into()));
+        assert!(h.shards.iter().all(|s| s.active_expire));
+        assert_eq!(h.run(&["debug", "log", "hello"]), Reply::Simple("OK".into()));
+        assert_eq!(h.run(&["debug", "sleep", "0"]), Reply::Simple("OK".into()));
+        let Reply::Array(help) = h.run(&["debug", "help"]) else { panic!() };
+        assert!(help.len() > 5);
+        assert_eq!(
+            h.run(&["debug", "frob"]),
+            Reply::Error("ERR unknown subcommand or wrong number of arguments for 'frob'. Try DEBUG HELP.".into())
+        );
+        assert_eq!(
+            h.run(&["debug", "object"]),
+            Reply::Error("ERR unknown subcommand or wrong number of arguments for 'object'. Try DEBUG HELP.".into())
+        );
+    }
+
+    #[test]
+    fn serialized_lengths() {
+        let s = |v: &str| serialized_len(&Value::Str(v.as_bytes().to_vec()));
+        assert_eq!(s("1"), 2);
+        assert_eq!(s("-200"), 3);
+        assert_eq!(s("100000"), 5);
+        assert_eq!(s("99999999999"), 1 + 11);
+        assert_eq!(s("007"), 1 + 3);
+        assert_eq!(s(&"x".repeat(100)), 2 + 100);
+    }
+}

@@ -1,0 +1,358 @@
+//! COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS, HELP): what the
+//! server knows about its commands, read straight from the command table so that it
+//! can never disagree with how commands are actually routed and checked.
+//!
+//! Also home to the helpers every container command (CLIENT, CONFIG, COMMAND, DEBUG)
+//! uses for Redis 7's subcommand errors and HELP replies.
+
+use super::ctx::{ConnCtx, ConnOutcome};
+use super::table::{CommandSpec, Handler, KeySpec, TABLE, flag};
+use super::{Args, CmdError};
+use crate::resp::ReplyWriter;
+use crate::shard::OwnedArgs;
+use crate::util::glob::glob_match;
+
+/// `ERR unknown subcommand 'x'. Try CONTAINER HELP.`, as Redis 7 words it.
+pub fn unknown_subcommand(a: &Args) -> CmdError {
+    let sub: String = a.str(1).chars().take(128).collect();
+    CmdError::msg(format!("ERR unknown subcommand '{sub}'. Try {} HELP.", a.str(0).to_ascii_uppercase()))
+}
+
+/// Checks a subcommand's Redis arity (counted from the container name, so
+/// `CLIENT SETNAME x` is 3). The error names it `container|sub`, as Redis 7 does.
+pub fn sub_arity(a: &Args, fullname: &str, arity: i32) -> Result<(), CmdError> {
+    let n = a.len() as i32;
+    let ok = if arity >= 0 { n == arity } else { n >= -arity };
+    if ok { Ok(()) } else { Err(CmdError::msg(super::error::wrong_arity(fullname))) }
+}
+
+/// A HELP reply: the usage header, the given lines, then HELP's own entry, each as a
+/// status reply (Redis's addReplyHelp).
+pub fn help_reply(out: &mut ReplyWriter, container: &str, lines: &[&str]) {
+    out.array(lines.len() + 3);
+    out.simple(&format!("{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    for l in lines {
+        out.simple(l);
+    }
+    out.simple("HELP");
+    out.simple("    Prints this help.");
+}
+
+/// Commands Redis puts in the @dangerous ACL category beyond the ones implied by the
+/// `admin` flag.
+const DANGEROUS: &[&str] = &["flushall", "flushdb", "keys", "swapdb", "info", "sort", "migrate", "restore", "lastsave"];
+
+/// Commands of the `server` group that Redis also files under @keyspace.
+const SERVER_KEYSPACE: &[&str] = &["flushall", "flushdb", "swapdb", "dbsize"];
+
+/// The ACL categories of a command: the ones Redis derives from flags (write, read,
+/// admin, pubsub, fast/slow, blocking) plus the data-type category of its group.
+pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
+    let mut cats = Vec::new();
+    let group_cat = match spec.group {
+        "string" => Some("@string"),
+        "list" => Some("@list"),
+        "hash" => Some("@hash"),
+        "set" => Some("@set"),
+        "sorted_set" | "sorted-set" | "zset" => Some("@sortedset"),
+        "stream" => Some("@stream"),
+        "bitmap" => Some("@bitmap"),
+        "hyperloglog" => Some("@hyperloglog"),
+        "geo" => Some("@geo"),
+        "pubsub" => Some("@pubsub"),
+        "generic" => Some("@keyspace"),
+        "connection" => Some("@connection"),
+        "transactions" => Some("@transaction"),
+        "scripting" => Some("@scripting"),
+        "server" if SERVER_KEYSPACE.contains(&spec.name) => Some("@keyspace"),
+        // Redis files COMMAND with the connection commands for ACL purposes.
+        "server" if spec.name == "command" => Some("@connection"),
+        _ => None,
+    };
+    cats.extend(group_cat);
+    let f = spec.flags;
+    if f & flag::WRITE != 0 {
+        cats.push("@write");
+    }
+    if f & flag::READONLY != 0 && spec.group != "scripting" {
+        cats.push("@read");
+    }
+    if f & flag::ADMIN != 0 {
+        cats.push("@admin");
+    }
+    if f & flag::ADMIN != 0 || DANGEROUS.contains(&spec.name) {
+        cats.push("@dangerous");
+    }
+    if f & flag::PUBSUB != 0 && group_cat != Some("@pubsub") {
+        cats.push("@pubsub");
+    }
+    if f & flag::FAST != 0 {
+        cats.push("@fast");
+    } else {
+        cats.push("@slow");
+    }
+    if f & flag::BLOCKING != 0 {
+        cats.push("@blocking");
+    }
+    cats
+}
+
+/// One command's COMMAND INFO entry (Redis 7: ten fields).
+fn write_info(out: &mut ReplyWriter, spec: &CommandSpec) {
+    out.array(10);
+    out.bulk(spec.name.as_bytes());
+    out.int(spec.arity as i64);
+    let names: Vec<&str> = flag::NAMES.iter().filter(|(f, _)| spec.flags & f != 0).map(|(_, n)| *n).collect();
+    out.set(names.len());
+    for n in names {
+        out.simple(n);
+    }
+    let (first, last, step) = spec.key_triple();
+    out.int(first as i64);
+    out.int(last as i64);
+    out.int(step as i64);
+    let cats = acl_categories(spec);
+    out.set(cats.len());
+    for c in cats {
+        out.simple(c);
+    }
+    // Tips, key specifications and subcommands: the table does not describe them; the
+    // legacy (first, last, step) triple above is what key extraction relies on.
+    out.set(0);
+    out.array(0);
+    out.array(0);
+}
+
+/// One command's COMMAND DOCS entry: name, then a map of what the table documents.
+fn write_docs(out: &mut ReplyWriter, spec: &CommandSpec) {
+    out.bulk(spec.name.as_bytes());
+    out.map(3);
+    out.bulk(b"summary");
+    out.bulk(spec.summary.as_bytes());
+    out.bulk(b"since");
+    out.bulk(spec.since.as_bytes());
+    out.bulk(b"group");
+    out.bulk(spec.group.as_bytes());
+}
+
+fn list_filter(a: &Args) -> Result<Box<dyn Fn(&CommandSpec) -> bool>, CmdError> {
+    if a.len() == 2 {
+        return Ok(Box::new(|_| true));
+    }
+    if a.len() != 5 || !a.is(2, "FILTERBY") {
+        return Err(CmdError::Syntax);
+    }
+    let value = a.get(4).to_vec();
+    if a.is(3, "MODULE") {
+        // No modules: no command belongs to one.
+        Ok(Box::new(|_| false))
+    } else if a.is(3, "ACLCAT") {
+        let cat = format!("@{}", String::from_utf8_lossy(&value).to_ascii_lowercase());
+        Ok(Box::new(move |s| acl_categories(s).contains(&cat.as_str())))
+    } else if a.is(3, "PATTERN") {
+        Ok(Box::new(move |s| glob_match(&value, s.name.as_bytes(), true)))
+    } else {
+        Err(CmdError::Syntax)
+    }
+}
+
+fn getkeys(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    sub_arity(a, "command|getkeys", -4)?;
+    let sub = OwnedArgs::from_slices(a.iter().skip(2));
+    let sub = Args::Owned(&sub);
+    let Some(idx) = TABLE.lookup(sub.get(0)) else {
+        return Err(CmdError::msg("ERR Invalid command specified"));
+    };
+    let spec = TABLE.get(idx);
+    if matches!(spec.keys, KeySpec::None) {
+        return Err(CmdError::msg("ERR The command has no key arguments"));
+    }
+    if !spec.arity_ok(sub.len()) {
+        return Err(CmdError::msg("ERR Invalid number of arguments specified for command"));
+    }
+    let keys = match spec.key_positions(&sub, c.sess.db) {
+        Ok(k) if !k.is_empty() => k,
+        _ => return Err(CmdError::msg("ERR Invalid arguments specified for command")),
+    };
+    c.out.array(keys.len());
+    for (_, i) in keys {
+        c.out.bulk(sub.get(i));
+    }
+    Ok(ConnOutcome::Done)
+}
+
+const HELP: &[&str] = &[
+    "(no subcommand)",
+    "    Return details about all Redis commands.",
+    "COUNT",
+    "    Return the total number of commands in this Redis server.",
+    "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+    "    Return a list of all commands in this Redis server.",
+    "INFO [<command-name> ...]",
+    "    Return details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "DOCS [<command-name> ...]",
+    "    Return documentation details about multiple Redis commands.",
+    "    If no command names are given, documentation details for all",
+    "    commands are returned.",
+    "GETKEYS <full-command>",
+    "    Return the keys from a full Redis command.",
+];
+
+fn command(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    if a.len() == 1 {
+        c.out.array(TABLE.len());
+        for spec in &TABLE.specs {
+            write_info(&mut c.out, spec);
+        }
+        return Ok(ConnOutcome::Done);
+    }
+    if a.is(1, "COUNT") {
+        sub_arity(a, "command|count", 2)?;
+        c.out.int(TABLE.len() as i64);
+    } else if a.is(1, "INFO") {
+        if a.len() == 2 {
+            c.out.array(TABLE.len());
+            for spec in &TABLE.specs {
+                write_info(&mut c.out, spec);
+            }
+        } else {
+            c.out.array(a.len() - 2);
+            for i in 2..a.len() {
+                match TABLE.lookup(a.get(i)) {
+                    Some(idx) => write_info(&mut c.out, TABLE.get(idx)),
+                    None => c.out.null(),
+                }
+            }
+        }
+    } else if a.is(1, "DOCS") {
+        let specs: Vec<&CommandSpec> = if a.len() == 2 {
+            TABLE.specs.to_vec()
+        } else {
+            (2..a.len()).filter_map(|i| TABLE.lookup(a.get(i)).map(|idx| TABLE.get(idx))).collect()
+        };
+        c.out.map(specs.len());
+        for spec in specs {
+            write_docs(&mut c.out, spec);
+        }
+    } else if a.is(1, "LIST") {
+        let keep = list_filter(a)?;
+        let names: Vec<&str> = TABLE.specs.iter().filter(|s| keep(s)).map(|s| s.name).collect();
+        c.out.array(names.len());
+        for n in names {
+            c.out.bulk(n.as_bytes());
+        }
+    } else if a.is(1, "GETKEYS") {
+        return getkeys(c, a);
+    } else if a.is(1, "HELP") {
+        sub_arity(a, "command|help", 2)?;
+        help_reply(&mut c.out, "COMMAND", HELP);
+    } else {
+        return Err(unknown_subcommand(a));
+    }
+    Ok(ConnOutcome::Done)
+}
+
+pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
+    name: "command",
+    arity: -1,
+    flags: flag::LOADING | flag::STALE,
+    keys: KeySpec::None,
+    handler: Handler::Conn(command),
+    group: "server",
+    summary: "Returns detailed information about all commands.",
+    since: "2.8.13",
+}];
+
+#[cfg(test)]
+mod tests {
+    use crate::cmd::harness::{Harness, Reply};
+    use crate::cmd::table::TABLE;
+
+    fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    #[test]
+    fn count_matches_listing() {
+        let mut h = Harness::new(1);
+        let Reply::Int(n) = h.run(&["command", "count"]) else { panic!() };
+        let Reply::Array(all) = h.run(&["command"]) else { panic!() };
+        assert_eq!(n as usize, all.len());
+        assert_eq!(n as usize, TABLE.len());
+        let Reply::Array(names) = h.run(&["command", "list"]) else { panic!() };
+        assert_eq!(names.len(), all.len());
+        assert_eq!(h.run(&["command", "count", "x"]), err("ERR wrong number of arguments for 'command|count' command"));
+    }
+
+    #[test]
+    fn info_of_get() {
+        let mut h = Harness::new(2);
+        let Reply::Array(v) = h.run(&["command", "info", "GET", "nosuch"]) else { panic!() };
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[1], Reply::Nil);
+        let Reply::Array(get) = &v[0] else { panic!() };
+        assert_eq!(get.len(), 10);
+        assert_eq!(get[0], Reply::bulk("get"));
+        assert_eq!(get[1], Reply::Int(2));
+        let Reply::Array(flags) = &get[2] else { panic!() };
+        assert!(flags.contains(&Reply::Simple("readonly".into())));
+        assert!(flags.contains(&Reply::Simple("fast".into())));
+        assert_eq!(&get[3..6], &[Reply::Int(1), Reply::Int(1), Reply::Int(1)]);
+        let Reply::Array(cats) = &get[6] else { panic!() };
+        for c in ["@read", "@string", "@fast"] {
+            assert!(cats.contains(&Reply::Simple(c.into())), "{c} in {cats:?}");
+        }
+        assert!(!cats.contains(&Reply::Simple("@slow".into())));
+    }
+
+    #[test]
+    fn docs_and_list_filters() {
+        let mut h = Harness::new(1);
+        h.resp3();
+        let Reply::Map(docs) = h.run(&["command", "docs", "get", "nosuch"]) else { panic!() };
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].0, Reply::bulk("get"));
+        let Reply::Map(fields) = &docs[0].1 else { panic!() };
+        assert!(fields.contains(&(Reply::bulk("group"), Reply::bulk("string"))));
+        assert!(fields.contains(&(Reply::bulk("since"), Reply::bulk("1.0.0"))));
+        let Reply::Array(v) = h.run(&["command", "list", "filterby", "pattern", "g*"]) else { panic!() };
+        assert!(v.contains(&Reply::bulk("get")));
+        assert!(v.iter().all(|r| matches!(r, Reply::Bulk(b) if b[0] == b'g')));
+        let Reply::Array(v) = h.run(&["command", "list", "filterby", "aclcat", "string"]) else { panic!() };
+        assert!(v.contains(&Reply::bulk("set")) && !v.contains(&Reply::bulk("dbsize")));
+        assert_eq!(h.run(&["command", "list", "filterby", "module", "x"]), Reply::Array(vec![]));
+        assert_eq!(h.run(&["command", "list", "filterby", "nope", "x"]), err("ERR syntax error"));
+        assert_eq!(h.run(&["command", "list", "x"]), err("ERR syntax error"));
+    }
+
+    #[test]
+    fn getkeys() {
+        let mut h = Harness::new(4);
+        assert_eq!(
+            h.run(&["command", "getkeys", "mset", "a", "1", "b", "2"]),
+            Reply::Array(vec![Reply::bulk("a"), Reply::bulk("b")])
+        );
+        assert_eq!(h.run(&["command", "getkeys", "get", "k"]), Reply::Array(vec![Reply::bulk("k")]));
+        assert_eq!(h.run(&["command", "getkeys", "nosuch", "k"]), err("ERR Invalid command specified"));
+        assert_eq!(h.run(&["command", "getkeys", "ping", "x"]), err("ERR The command has no key arguments"));
+        assert_eq!(
+            h.run(&["command", "getkeys", "ping"]),
+            err("ERR wrong number of arguments for 'command|getkeys' command")
+        );
+        assert_eq!(
+            h.run(&["command", "getkeys", "get", "a", "b"]),
+            err("ERR Invalid number of arguments specified for command")
+        );
+        assert_eq!(h.run(&["command", "getkeys"]), err("ERR wrong number of arguments for 'command|getkeys' command"));
+    }
+
+    #[test]
+    fn help_and_unknown() {
+        let mut h = Harness::new(1);
+        let Reply::Array(v) = h.run(&["command", "help"]) else { panic!() };
+        assert!(matches!(&v[0], Reply::Simple(s) if s.starts_with("COMMAND <subcommand>")));
+        assert_eq!(h.run(&["command", "frob"]), err("ERR unknown subcommand 'frob'. Try COMMAND HELP."));
+    }
+}

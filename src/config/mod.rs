@@ -1,0 +1,1045 @@
+//! Server configuration, redis-server style: `shardis-server [shardis.conf]
+//! [--<directive> <value...> ...]` with redis.conf directive names, file first and
+//! flags after (flags win), plus the registry behind CONFIG GET / SET / REWRITE.
+//!
+//! Job: own the [`Config`] value the rest of the server reads, and every rule about
+//! turning text into it and back: the table of known parameters (`params`), file and
+//! argv parsing (`parse`), CONFIG REWRITE (`rewrite`), and here the typed fields, CONFIG
+//! GET pattern matching and all-or-nothing CONFIG SET.
+//!
+//! Non-goals: acting on a change (the caller applies the names returned by
+//! [`Config::set`]), deciding who may run CONFIG (ACL, protected configs), handling
+//! `--help`/`--version` (main does), replication or cluster semantics of the
+//! compatibility-only parameters (see `params`).
+//!
+//! Depends on: std only; no other crate modules.
+
+#![forbid(unsafe_code)]
+
+pub mod params;
+pub mod parse;
+pub mod rewrite;
+
+use std::collections::BTreeMap;
+
+use params::{PARAMS, Param, Store};
+
+/// When the AOF is fsynced (`appendfsync`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fsync {
+    Always,
+    Everysec,
+    No,
+}
+
+impl Fsync {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fsync::Always => "always",
+            Fsync::Everysec => "everysec",
+            Fsync::No => "no",
+        }
+    }
+}
+
+/// The server configuration. Field comments give the directive and default; the full
+/// list of accepted directives is [`params::PARAMS`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `bind`: addresses to listen on. Default `127.0.0.1` (Redis listens on all
+    /// interfaces; we default to loopback so a fresh server is not exposed).
+    pub bind: Vec<String>,
+    /// `port`, 6379. Immutable at run time.
+    pub port: u16,
+    /// `protected-mode`, yes.
+    pub protected_mode: bool,
+    /// `requirepass`; `None` when empty.
+    pub requirepass: Option<String>,
+    /// `dir`, `./data`: where dumps and the AOF directory live.
+    pub dir: String,
+    /// `dbfilename`, `dump.rdb`.
+    pub dbfilename: String,
+    /// `databases`, 16.
+    pub databases: usize,
+    /// `maxclients`, 10000.
+    pub maxclients: usize,
+    /// `timeout`: idle client timeout in seconds, 0 = never.
+    pub timeout: u64,
+    /// `tcp-keepalive`, 300 seconds.
+    pub tcp_keepalive: u64,
+    /// `tcp-backlog`, 511.
+    pub tcp_backlog: u32,
+    /// `proto-max-bulk-len`, 512mb.
+    pub proto_max_bulk_len: u64,
+    /// `client-query-buffer-limit`, 1gb.
+    pub client_query_buffer_limit: u64,
+    /// `save`: (seconds, changes) points; default 3600 1, 300 100, 60 10000.
+    pub save: Vec<(u64, u64)>,
+    /// `appendonly`, no.
+    pub appendonly: bool,
+    /// `appendfilename`, `appendonly.aof`.
+    pub appendfilename: String,
+    /// `appenddirname`, `appendonlydir`.
+    pub appenddirname: String,
+    /// `appendfsync`, everysec.
+    pub appendfsync: Fsync,
+    /// `appendonly-direct` (shardis's own), no.
+    pub appendonly_direct: bool,
+    /// `maxmemory`, 0 = unlimited.
+    pub maxmemory: u64,
+    /// `maxmemory-policy`, noeviction; one of Redis's eight policies.
+    pub maxmemory_policy: String,
+    /// `maxmemory-samples`, 5.
+    pub maxmemory_samples: u32,
+    /// `hz`, 10 (1..=500).
+    pub hz: u32,
+    /// `loglevel`, notice.
+    pub loglevel: String,
+    /// `logfile`, "" = stdout.
+    pub logfile: String,
+    /// `daemonize`: always false; `daemonize yes` is rejected.
+    pub daemonize: bool,
+    /// `pidfile`, "" = none.
+    pub pidfile: String,
+    /// `shards` (shardis's own): shard threads; default one per online CPU.
+    pub shards: usize,
+    /// `cpus` (shardis's own), e.g. `0-3,8`; empty = CPUs 0..shards. See
+    /// [`Config::shard_cpus`].
+    pub cpus: Vec<usize>,
+    /// `slowlog-log-slower-than`, 10000 µs; -1 disables, 0 logs everything.
+    pub slowlog_log_slower_than: i64,
+    /// `slowlog-max-len`, 128.
+    pub slowlog_max_len: u64,
+    /// `latency-monitor-threshold`, 0 ms = off.
+    pub latency_monitor_threshold: u64,
+    /// `notify-keyspace-events`, "" — normalised as Redis shows it (`KEA` -> `AKE`).
+    pub notify_keyspace_events: String,
+    /// `lazyfree-lazy-eviction`, no.
+    pub lazyfree_lazy_eviction: bool,
+    /// `lazyfree-lazy-expire`, no.
+    pub lazyfree_lazy_expire: bool,
+    /// `lazyfree-lazy-server-del`, no.
+    pub lazyfree_lazy_server_del: bool,
+    /// `lazyfree-lazy-user-del`, no.
+    pub lazyfree_lazy_user_del: bool,
+    /// `lazyfree-lazy-user-flush`, no.
+    pub lazyfree_lazy_user_flush: bool,
+    /// `client-output-buffer-limit` in CONFIG GET form, sizes in bytes:
+    /// `normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`.
+    /// [`Config::output_buffer_limit`] gives it parsed.
+    pub client_output_buffer_limit: String,
+    /// `enable-debug-command`: `yes` (shardis default; Redis says `no`), `no` or `local`.
+    pub enable_debug_command: String,
+    /// Not a directive: DEBUG SET-ACTIVE-EXPIRE's switch. Never shown by CONFIG GET.
+    pub active_expire_enabled: bool,
+    /// Every compatibility-only parameter (see `params`): canonical name -> canonical
+    /// value. Validated, reported by CONFIG GET, no effect on the server.
+    pub compat: BTreeMap<String, String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut compat = BTreeMap::new();
+        for p in PARAMS.iter().filter(|p| p.store == Store::Compat) {
+            // The table's own test guarantees defaults are valid; fall back to the
+            // raw text rather than panic if one ever is not.
+            let v = params::canonicalize(p, &[p.default.to_string()], "")
+                .unwrap_or_else(|_| p.default.to_string());
+            compat.insert(p.name.to_string(), v);
+        }
+        Config {
+            bind: vec!["127.0.0.1".to_string()],
+            port: 6379,
+            protected_mode: true,
+            requirepass: None,
+            dir: "./data".to_string(),
+            dbfilename: "dump.rdb".to_string(),
+            databases: 16,
+            maxclients: 10000,
+            timeout: 0,
+            tcp_keepalive: 300,
+            tcp_backlog: 511,
+            proto_max_bulk_len: 512 << 20,
+            client_query_buffer_limit: 1 << 30,
+            save: vec![(3600, 1), (300, 100), (60, 10000)],
+            appendonly: false,
+            appendfilename: "appendonly.aof".to_string(),
+            appenddirname: "appendonlydir".to_string(),
+            appendfsync: Fsync::Everysec,
+            appendonly_direct: false,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".to_string(),
+            maxmemory_samples: 5,
+            hz: 10,
+            loglevel: "notice".to_string(),
+            logfile: String::new(),
+            daemonize: false,
+            pidfile: String::new(),
+            shards: params::online_cpus(),
+            cpus: Vec::new(),
+            slowlog_log_slower_than: 10000,
+            slowlog_max_len: 128,
+            latency_monitor_threshold: 0,
+            notify_keyspace_events: String::new(),
+            lazyfree_lazy_eviction: false,
+            lazyfree_lazy_expire: false,
+            lazyfree_lazy_server_del: false,
+            lazyfree_lazy_user_del: false,
+            lazyfree_lazy_user_flush: false,
+            client_output_buffer_limit:
+                "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".to_string(),
+            enable_debug_command: "yes".to_string(),
+            active_expire_enabled: true,
+            compat,
+        }
+    }
+}
+
+/// A configuration error at startup, worded like Redis's fatal config error.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn set_error(name: &str, why: &str) -> String {
+    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
+}
+
+impl Config {
+    /// Parse argv (without the program name) like redis-server: an optional first
+    /// argument not starting with `--` is a config file, then `--name value...` groups
+    /// (see [`parse::split_argv`]). The file is processed first, then the flags, so
+    /// flags win; a `save` flag replaces the file's save points rather than adding to
+    /// them. If `cpus` is given but `shards` is not, `shards` becomes the CPU count.
+    pub fn from_args(args: &[String]) -> Result<Config, ConfigError> {
+        let (file, flags) = parse::split_argv(args)?;
+        let mut cfg = Config::default();
+        let mut loader = parse::Loader::new();
+        if let Some(path) = file {
+            let text = parse::read_config_file(&path).map_err(|message| ConfigError { message })?;
+            loader.load_text(&mut cfg, &text, &path, 0)?;
+        }
+        loader.begin_source();
+        loader.load_flags(&mut cfg, &flags)?;
+        // "cpus 0-3" alone should mean four shards, not one per online CPU with the
+        // extra shards wrapping onto the listed cores.
+        if !cfg.cpus.is_empty() && !loader.explicit.contains(&"shards") {
+            cfg.shards = cfg.cpus.len();
+        }
+        Ok(cfg)
+    }
+
+    /// Apply redis.conf text: one directive per line, `#` comment lines, blank lines,
+    /// arguments split with Redis's quoting rules, case-insensitive directive names,
+    /// `include path` (relative to the working directory, as in Redis). `origin` names
+    /// the source in error messages ("" for none). Stops at the first bad line; lines
+    /// before it stay applied.
+    pub fn apply_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
+        parse::Loader::new().load_text(self, text, origin, 0)
+    }
+
+    /// Set one directive (by name or alias, any case) from its argument list, as in a
+    /// config file line. Immutability is not checked here: files and flags may set
+    /// everything; [`Config::set`] adds the CONFIG SET rules. On error nothing changes
+    /// and the message is Redis's wording (e.g. "argument must be 'yes' or 'no'").
+    pub fn apply_directive(&mut self, name: &str, args: &[String]) -> Result<(), String> {
+        let Some((_, p)) = params::find(name) else {
+            return Err(parse::BAD_DIRECTIVE.into());
+        };
+        let current = self.value_of(p);
+        let value = params::canonicalize(p, args, &current)?;
+        self.store(p, &value)
+    }
+
+    /// CONFIG GET: every (name, value) whose name matches one of the glob patterns
+    /// (case-insensitive; `*`, `?`, `[...]`, `\`). Values are Redis's CONFIG GET text.
+    /// Each parameter appears once, in table order per pattern. Patterns match
+    /// canonical names, falling back to aliases (reported under the alias); an exact
+    /// alias such as `hash-max-ziplist-entries` is answered under that name.
+    pub fn get(&self, patterns: &[&str]) -> Vec<(String, String)> {
+        let mut seen = vec![false; PARAMS.len()];
+        let mut out = Vec::new();
+        for pattern in patterns {
+            let pattern = pattern.to_ascii_lowercase();
+            if !pattern.contains(['*', '?', '[']) {
+                if let Some((i, p)) = params::find(&pattern)
+                    && !seen[i]
+                {
+                    seen[i] = true;
+                    out.push((pattern.clone(), self.value_of(p)));
+                }
+                continue;
+            }
+            for (i, p) in PARAMS.iter().enumerate() {
+                if seen[i] {
+                    continue;
+                }
+                let shown = if glob_match(pattern.as_bytes(), p.name.as_bytes()) {
+                    Some(p.name)
+                } else {
+                    p.aliases
+                        .iter()
+                        .copied()
+                        .find(|a| glob_match(pattern.as_bytes(), a.as_bytes()))
+                };
+                if let Some(name) = shown {
+                    seen[i] = true;
+                    out.push((name.to_string(), self.value_of(p)));
+                }
+            }
+        }
+        out
+    }
+
+    /// CONFIG SET name value [name value ...], all or nothing: names are checked first
+    /// (unknown, immutable, duplicate — aliases count as the same parameter), then every
+    /// value is applied to a copy, and only if all succeed does the copy replace `self`.
+    /// Returns the canonical names of the parameters whose value actually changed, in
+    /// argument order. Errors are complete Redis error replies (starting with `ERR`).
+    pub fn set(&mut self, pairs: &[(String, String)]) -> Result<Vec<String>, String> {
+        let mut resolved: Vec<usize> = Vec::with_capacity(pairs.len());
+        for (name, _) in pairs {
+            let Some((i, p)) = params::find(name) else {
+                return Err(format!(
+                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+                ));
+            };
+            if !p.is_mutable() {
+                return Err(set_error(name, "can't set immutable config"));
+            }
+            if resolved.contains(&i) {
+                return Err(set_error(name, "duplicate parameter"));
+            }
+            resolved.push(i);
+        }
+        let mut next = self.clone();
+        for (name, value) in pairs {
+            next.apply_directive(name, std::slice::from_ref(value))
+                .map_err(|why| set_error(name, &why))?;
+        }
+        let changed = resolved
+            .iter()
+            .map(|&i| &PARAMS[i])
+            .filter(|p| self.value_of(p) != next.value_of(p))
+            .map(|p| p.name.to_string())
+            .collect();
+        *self = next;
+        Ok(changed)
+    }
+
+    /// The CONFIG GET text of one parameter, by name or alias.
+    pub fn value(&self, name: &str) -> Option<String> {
+        params::find(name).map(|(_, p)| self.value_of(p))
+    }
+
+    /// A compatibility-only parameter's canonical value (e.g. `hash-max-listpack-entries`).
+    pub fn compat_value(&self, name: &str) -> Option<&str> {
+        let (_, p) = params::find(name)?;
+        self.compat.get(p.name).map(String::as_str)
+    }
+
+    /// The CPU each shard should be pinned to, indexed by shard: `cpus` if given
+    /// (wrapping if there are more shards than CPUs), else 0..shards.
+    pub fn shard_cpus(&self) -> Vec<usize> {
+        if self.cpus.is_empty() {
+            (0..self.shards).collect()
+        } else {
+            (0..self.shards)
+                .map(|i| self.cpus[i % self.cpus.len()])
+                .collect()
+        }
+    }
+
+    /// `client-output-buffer-limit` for a class (`normal`, `slave`/`replica`,
+    /// `pubsub`): (hard bytes, soft bytes, soft seconds); 0 means no limit.
+    pub fn output_buffer_limit(&self, class: &str) -> Option<(u64, u64, u64)> {
+        let class = if class.eq_ignore_ascii_case("replica") {
+            "slave"
+        } else {
+            class
+        };
+        let i = params::CLIENT_CLASSES
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(class))?;
+        let [h, s, t] = params::parse_buffer_limits(&self.client_output_buffer_limit)[i];
+        Some((h, s, t))
+    }
+
+    /// Canonical value of a table parameter.
+    pub(crate) fn value_of(&self, p: &Param) -> String {
+        match p.store {
+            Store::Field => self.field_value(p.name).unwrap_or_default(),
+            Store::Compat => self.compat.get(p.name).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn store(&mut self, p: &Param, value: &str) -> Result<(), String> {
+        match p.store {
+            Store::Field => {
+                if !self.store_field(p.name, value)? {
+                    return Err(format!("internal error: no field for '{}'", p.name));
+                }
+            }
+            Store::Compat => {
+                self.compat.insert(p.name.to_string(), value.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// CONFIG GET text of a typed field; `None` for names that are not fields.
+    fn field_value(&self, name: &str) -> Option<String> {
+        let yn = |b: bool| if b { "yes" } else { "no" }.to_string();
+        Some(match name {
+            "bind" => self.bind.join(" "),
+            "port" => self.port.to_string(),
+            "protected-mode" => yn(self.protected_mode),
+            "requirepass" => self.requirepass.clone().unwrap_or_default(),
+            "dir" => self.dir.clone(),
+            "dbfilename" => self.dbfilename.clone(),
+            "databases" => self.databases.to_string(),
+            "maxclients" => self.maxclients.to_string(),
+            "timeout" => self.timeout.to_string(),
+            "tcp-keepalive" => self.tcp_keepalive.to_string(),
+            "tcp-backlog" => self.tcp_backlog.to_string(),
+            "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
+            "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
+            "save" => {
+                let parts: Vec<String> =
+                    self.save.iter().map(|(s, c)| format!("{s} {c}")).collect();
+                parts.join(" ")
+            }
+            "appendonly" => yn(self.appendonly),
+            "appendfilename" => self.appendfilename.clone(),
+            "appenddirname" => self.appenddirname.clone(),
+            "appendfsync" => self.appendfsync.as_str().to_string(),
+            "appendonly-direct" => yn(self.appendonly_direct),
+            "maxmemory" => self.maxmemory.to_string(),
+            "maxmemory-policy" => self.maxmemory_policy.clone(),
+            "maxmemory-samples" => self.maxmemory_samples.to_string(),
+            "hz" => self.hz.to_string(),
+            "loglevel" => self.loglevel.clone(),
+            "logfile" => self.logfile.clone(),
+            "daemonize" => yn(self.daemonize),
+            "pidfile" => self.pidfile.clone(),
+            "shards" => self.shards.to_string(),
+            "cpus" => parse::format_cpus(&self.cpus),
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
+            "slowlog-max-len" => self.slowlog_max_len.to_string(),
+            "latency-monitor-threshold" => self.latency_monitor_threshold.to_string(),
+            "notify-keyspace-events" => self.notify_keyspace_events.clone(),
+            "lazyfree-lazy-eviction" => yn(self.lazyfree_lazy_eviction),
+            "lazyfree-lazy-expire" => yn(self.lazyfree_lazy_expire),
+            "lazyfree-lazy-server-del" => yn(self.lazyfree_lazy_server_del),
+            "lazyfree-lazy-user-del" => yn(self.lazyfree_lazy_user_del),
+            "lazyfree-lazy-user-flush" => yn(self.lazyfree_lazy_user_flush),
+            "client-output-buffer-limit" => self.client_output_buffer_limit.clone(),
+            "enable-debug-command" => self.enable_debug_command.clone(),
+            _ => return None,
+        })
+    }
+
+    /// Store a canonical value (already validated by `params::canonicalize`) into its
+    /// typed field. Returns false for names that are not fields.
+    fn store_field(&mut self, name: &str, v: &str) -> Result<bool, String> {
+        fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
+            // Only reachable if a table range does not fit the field's type.
+            v.parse()
+                .map_err(|_| format!("argument '{v}' is out of range"))
+        }
+        let yes = v == "yes";
+        match name {
+            "bind" => self.bind = v.split(' ').map(str::to_string).collect(),
+            "port" => self.port = num(v)?,
+            "protected-mode" => self.protected_mode = yes,
+            "requirepass" => self.requirepass = (!v.is_empty()).then(|| v.to_string()),
+            "dir" => self.dir = v.to_string(),
+            "dbfilename" => self.dbfilename = v.to_string(),
+            "databases" => self.databases = num(v)?,
+            "maxclients" => self.maxclients = num(v)?,
+            "timeout" => self.timeout = num(v)?,
+            "tcp-keepalive" => self.tcp_keepalive = num(v)?,
+            "tcp-backlog" => self.tcp_backlog = num(v)?,
+            "proto-max-bulk-len" => self.proto_max_bulk_len = num(v)?,
+            "client-query-buffer-limit" => self.client_query_buffer_limit = num(v)?,
+            "save" => {
+                let nums: Vec<u64> = v.split_whitespace().map(num).collect::<Result<_, _>>()?;
+                self.save = nums.chunks_exact(2).map(|c| (c[0], c[1])).collect();
+            }
+            "appendonly" => self.appendonly = yes,
+            "appendfilename" => self.appendfilename = v.to_string(),
+            "appenddirname" => self.appenddirname = v.to_string(),
+            "appendfsync" => {
+                self.appendfsync = match v {
+                    "always" => Fsync::Always,
+                    "no" => Fsync::No,
+                    _ => Fsync::Everysec,
+                }
+            }
+            "appendonly-direct" => self.appendonly_direct = yes,
+            "maxmemory" => self.maxmemory = num(v)?,
+            "maxmemory-policy" => self.maxmemory_policy = v.to_string(),
+            "maxmemory-samples" => self.maxmemory_samples = num(v)?,
+            "hz" => self.hz = num(v)?,
+            "loglevel" => self.loglevel = v.to_string(),
+            "logfile" => self.logfile = v.to_string(),
+            "daemonize" => self.daemonize = yes,
+            "pidfile" => self.pidfile = v.to_string(),
+            "shards" => self.shards = num(v)?,
+            "cpus" => self.cpus = parse::parse_cpus(v)?,
+            "slowlog-log-slower-than" => self.slowlog_log_slower_than = num(v)?,
+            "slowlog-max-len" => self.slowlog_max_len = num(v)?,
+            "latency-monitor-threshold" => self.latency_monitor_threshold = num(v)?,
+            "notify-keyspace-events" => self.notify_keyspace_events = v.to_string(),
+            "lazyfree-lazy-eviction" => self.lazyfree_lazy_eviction = yes,
+            "lazyfree-lazy-expire" => self.lazyfree_lazy_expire = yes,
+            "lazyfree-lazy-server-del" => self.lazyfree_lazy_server_del = yes,
+            "lazyfree-lazy-user-del" => self.lazyfree_lazy_user_del = yes,
+            "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = yes,
+            "client-output-buffer-limit" => self.client_output_buffer_limit = v.to_string(),
+            "enable-debug-command" => self.enable_debug_command = v.to_string(),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+/// Redis's `stringmatchlen` glob (`*`, `?`, `[abc]`, `[^a-z]`, `\x`), on bytes. Callers
+/// lowercase both sides for case-insensitive matching. Parameter names are short, so
+/// the backtracking on `*` costs nothing.
+fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    while pi < p.len() {
+        match p[pi] {
+            b'*' => {
+                while pi + 1 < p.len() && p[pi + 1] == b'*' {
+                    pi += 1;
+                }
+                if pi + 1 == p.len() {
+                    return true;
+                }
+                return (si..=s.len()).any(|k| glob_match(&p[pi + 1..], &s[k..]));
+            }
+            b'?' => {
+                if si >= s.len() {
+                    return false;
+                }
+                si += 1;
+            }
+            b'[' => {
+                let Some(&c) = s.get(si) else { return false };
+                pi += 1;
+                let negate = p.get(pi) == Some(&b'^');
+                if negate {
+                    pi += 1;
+                }
+                let mut matched = false;
+                loop {
+                    match p.get(pi) {
+                        // Unterminated class: Redis treats the end of the pattern as
+                        // the end of the class.
+                        None => {
+                            pi -= 1;
+                            break;
+                        }
+                        Some(b']') => break,
+                        Some(b'\\') if pi + 1 < p.len() => {
+                            pi += 1;
+                            matched |= p[pi] == c;
+                        }
+                        Some(&lo) if p.get(pi + 1) == Some(&b'-') && pi + 2 < p.len() => {
+                            let hi = p[pi + 2];
+                            let (a, b) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+                            matched |= (a..=b).contains(&c);
+                            pi += 2;
+                        }
+                        Some(&x) => matched |= x == c,
+                    }
+                    pi += 1;
+                }
+                if matched == negate {
+                    return false;
+                }
+                si += 1;
+            }
+            b'\\' if pi + 1 < p.len() => {
+                pi += 1;
+                if s.get(si) != Some(&p[pi]) {
+                    return false;
+                }
+                si += 1;
+            }
+            c => {
+                if s.get(si) != Some(&c) {
+                    return false;
+                }
+                si += 1;
+            }
+        }
+        pi += 1;
+    }
+    si == s.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    fn get1(cfg: &Config, name: &str) -> String {
+        cfg.value(name).unwrap()
+    }
+
+    /// A unique scratch directory under the system temp dir.
+    fn scratch_dir(tag: &str) -> std::path::PathBuf {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let d = std::env::temp_dir().join(format!(
+            "shardis-config-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn defaults_match_table() {
+        let def = Config::default();
+        for p in PARAMS {
+            let mut c = Config::default();
+            c.apply_directive(p.name, &[p.default.to_string()])
+                .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            assert_eq!(c.value_of(p), def.value_of(p), "default of {}", p.name);
+            // Field parameters and compat parameters are kept apart.
+            assert_eq!(
+                def.field_value(p.name).is_some(),
+                p.store == Store::Field,
+                "{}",
+                p.name
+            );
+            assert_eq!(
+                def.compat.contains_key(p.name),
+                p.store == Store::Compat,
+                "{}",
+                p.name
+            );
+        }
+        assert_eq!(get1(&def, "save"), "3600 1 300 100 60 10000");
+        assert_eq!(get1(&def, "proto-max-bulk-len"), "536870912");
+        assert_eq!(get1(&def, "bind"), "127.0.0.1");
+        assert_eq!(def.shards, params::online_cpus());
+        assert!(def.active_expire_enabled);
+    }
+
+    #[test]
+    fn every_parameter_round_trips_through_get_and_set() {
+        let mut cfg = Config::default();
+        let all = cfg.get(&["*"]);
+        assert_eq!(
+            all.len(),
+            PARAMS.len(),
+            "CONFIG GET * lists every parameter once"
+        );
+        for p in PARAMS {
+            let got = cfg.get(&[p.name]);
+            assert_eq!(got.len(), 1, "{}", p.name);
+            assert_eq!(got[0].0, p.name);
+            if p.is_mutable() {
+                let before = cfg.value_of(p);
+                let changed = cfg
+                    .set(&pairs(&[(p.name, &got[0].1)]))
+                    .unwrap_or_else(|e| panic!("CONFIG SET {} {:?}: {e}", p.name, got[0].1));
+                assert!(changed.is_empty(), "{} changed on round trip", p.name);
+                assert_eq!(cfg.value_of(p), before);
+            } else {
+                assert!(
+                    cfg.set(&pairs(&[(p.name, &got[0].1)])).is_err(),
+                    "{} is immutable",
+                    p.name
+                );
+            }
+        }
+        assert!(
+            all.iter()
+                .all(|(n, _)| n != "active-expire-enabled" && !n.contains('_'))
+        );
+    }
+
+    #[test]
+    fn get_patterns_and_aliases() {
+        let cfg = Config::default();
+        let names =
+            |pats: &[&str]| -> Vec<String> { cfg.get(pats).into_iter().map(|(n, _)| n).collect() };
+        assert_eq!(
+            cfg.get(&["PORT"]),
+            vec![("port".to_string(), "6379".to_string())]
+        );
+        assert_eq!(names(&["lazyfree-*"]).len(), 5);
+        assert_eq!(
+            names(&["maxmemory*"]),
+            vec![
+                "maxmemory",
+                "maxmemory-policy",
+                "maxmemory-samples",
+                "maxmemory-clients",
+                "maxmemory-eviction-tenacity"
+            ]
+        );
+        assert_eq!(names(&["h?"]), vec!["hz"]);
+        assert_eq!(names(&["[pd]ort"]), vec!["port"]);
+        assert_eq!(names(&["[^p]ort"]), Vec::<String>::new());
+        assert_eq!(names(&["port", "port", "p*rt"]), vec!["port"]);
+        assert!(names(&["nonexistent"]).is_empty());
+        // An exact alias is answered under the alias; `*` lists canonical names only.
+        assert_eq!(
+            cfg.get(&["hash-max-ziplist-entries"]),
+            vec![("hash-max-ziplist-entries".to_string(), "128".to_string())]
+        );
+        assert_eq!(names(&["slaveof"]), vec!["slaveof"]);
+        let all = names(&["*"]);
+        assert!(all.contains(&"hash-max-listpack-entries".to_string()));
+        assert!(!all.contains(&"hash-max-ziplist-entries".to_string()));
+        // A pattern that matches only an alias reports the alias.
+        assert_eq!(
+            names(&["*ziplist-entries"]),
+            vec!["hash-max-ziplist-entries", "zset-max-ziplist-entries"]
+        );
+        assert_eq!(
+            names(&["*max-*-entries"]).len(),
+            4,
+            "aliases of matched parameters are not repeated"
+        );
+        assert_eq!(
+            get1(&cfg, "client-output-buffer-limit"),
+            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+        );
+    }
+
+    #[test]
+    fn glob_matcher() {
+        let m = |p: &str, s: &str| glob_match(p.as_bytes(), s.as_bytes());
+        assert!(m("*", ""));
+        assert!(m("a*b*c", "axxbyyc"));
+        assert!(!m("a*b*c", "axxbyy"));
+        assert!(m("a\\*", "a*"));
+        assert!(!m("a\\*", "ab"));
+        assert!(m("[a-c]x", "bx"));
+        assert!(m("[c-a]x", "bx"));
+        assert!(m("[\\]]", "]"));
+        assert!(!m("?", ""));
+        assert!(m("[abc", "a"));
+    }
+
+    #[test]
+    fn set_is_all_or_nothing() {
+        let mut cfg = Config::default();
+        let err = cfg
+            .set(&pairs(&[
+                ("maxmemory", "100mb"),
+                ("hz", "abc"),
+                ("appendonly", "yes"),
+            ]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
+        );
+        assert_eq!(cfg.maxmemory, 0);
+        assert!(!cfg.appendonly);
+
+        let err = cfg.set(&pairs(&[("appendonly", "maybe")])).unwrap_err();
+        assert_eq!(
+            err,
+            "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"
+        );
+        let err = cfg
+            .set(&pairs(&[("maxmemory", "1mb"), ("nosuch", "1")]))
+            .unwrap_err();
+        assert_eq!(
+            err,
+            "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"
+        );
+        assert_eq!(cfg.maxmemory, 0);
+        let err = cfg.set(&pairs(&[("hz", "20"), ("HZ", "30")])).unwrap_err();
+        assert_eq!(
+            err,
+            "ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate parameter"
+        );
+        let err = cfg
+            .set(&pairs(&[
+                ("hash-max-listpack-entries", "1"),
+                ("hash-max-ziplist-entries", "2"),
+            ]))
+            .unwrap_err();
+        assert!(err.ends_with("duplicate parameter"), "{err}");
+        assert_eq!(cfg.hz, 10);
+
+        let changed = cfg
+            .set(&pairs(&[
+                ("maxmemory", "100mb"),
+                ("hz", "10"),
+                ("save", "900 1"),
+                ("SLAVE-read-only", "no"),
+            ]))
+            .unwrap();
+        assert_eq!(changed, vec!["maxmemory", "save", "replica-read-only"]);
+        assert_eq!(cfg.maxmemory, 100 << 20);
+        assert_eq!(cfg.save, vec![(900, 1)]);
+        assert_eq!(get1(&cfg, "replica-read-only"), "no");
+        cfg.set(&pairs(&[("save", "")])).unwrap();
+        assert!(cfg.save.is_empty());
+        cfg.set(&pairs(&[("requirepass", "s3cret pass")])).unwrap();
+        assert_eq!(cfg.requirepass.as_deref(), Some("s3cret pass"));
+        cfg.set(&pairs(&[("requirepass", "")])).unwrap();
+        assert_eq!(cfg.requirepass, None);
+        cfg.set(&pairs(&[("client-output-buffer-limit", "pubsub 1mb 0 0")]))
+            .unwrap();
+        assert_eq!(cfg.output_buffer_limit("pubsub"), Some((1 << 20, 0, 0)));
+        assert_eq!(
+            cfg.output_buffer_limit("replica"),
+            Some((256 << 20, 64 << 20, 60))
+        );
+    }
+
+    #[test]
+    fn immutable_parameters() {
+        let mut cfg = Config::default();
+        for name in [
+            "databases",
+            "daemonize",
+            "shards",
+            "cpus",
+            "bind",
+            "port",
+            "appenddirname",
+            "appendfilename",
+            "io-threads",
+            "cluster-enabled",
+        ] {
+            let err = cfg.set(&pairs(&[(name, "1")])).unwrap_err();
+            assert_eq!(
+                err,
+                format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
+                )
+            );
+        }
+        // Immutable ones are still settable from files and flags.
+        cfg.apply_directive("port", &args(&["7000"])).unwrap();
+        assert_eq!(cfg.port, 7000);
+    }
+
+    #[test]
+    fn text_parsing_quoting_units_and_aliases() {
+        let mut cfg = Config::default();
+        let text = "# comment\n\n  PORT 7001  \r\nrequirepass \"pa ss\\\"word\"\nbind 127.0.0.1 ::1\n\
+                    dir '/var/lib/shardis'\nproto-max-bulk-len 1GB\nmaxmemory 100k\n\
+                    save 900 1\nsave 300 10\nslaveof 10.0.0.1 6380\nhash-max-ziplist-entries 256\n\
+                    appendfsync always\ncpus 0-1,4\nlist-max-ziplist-entries 5\n";
+        cfg.apply_text(text, "test.conf").unwrap();
+        assert_eq!(cfg.port, 7001);
+        assert_eq!(cfg.requirepass.as_deref(), Some("pa ss\"word"));
+        assert_eq!(cfg.bind, args(&["127.0.0.1", "::1"]));
+        assert_eq!(cfg.dir, "/var/lib/shardis");
+        assert_eq!(cfg.proto_max_bulk_len, 1 << 30);
+        assert_eq!(cfg.maxmemory, 100_000);
+        assert_eq!(cfg.save, vec![(900, 1), (300, 10)]);
+        assert_eq!(get1(&cfg, "replicaof"), "10.0.0.1 6380");
+        assert_eq!(cfg.compat_value("hash-max-listpack-entries"), Some("256"));
+        assert_eq!(cfg.appendfsync, Fsync::Always);
+        assert_eq!(cfg.cpus, vec![0, 1, 4]);
+
+        let mut cfg = Config::default();
+        cfg.apply_text("save \"\"\n", "").unwrap();
+        assert!(cfg.save.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let mut cfg = Config::default();
+        let e = cfg
+            .apply_text("port 7000\n\nport \"abc\"\n", "")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "*** FATAL CONFIG FILE ERROR (shardis) ***\nReading the configuration file, at line 3\n>>> 'port \"abc\"'\nargument couldn't be parsed into an integer"
+        );
+        let e = cfg
+            .apply_text("# x\nfrobnicate 1\n", "my.conf")
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("Reading the configuration file my.conf, at line 2"),
+            "{e}"
+        );
+        assert!(e.message.contains(">>> 'frobnicate 1'"), "{e}");
+        assert!(
+            e.message
+                .ends_with("Bad directive or wrong number of arguments"),
+            "{e}"
+        );
+        let e = cfg.apply_text("port 1 2\n", "").unwrap_err();
+        assert!(e.message.ends_with("wrong number of arguments"), "{e}");
+        let e = cfg.apply_text("requirepass \"open\n", "").unwrap_err();
+        assert!(
+            e.message
+                .ends_with("Unbalanced quotes in configuration line"),
+            "{e}"
+        );
+        let e = cfg.apply_text("daemonize yes\n", "").unwrap_err();
+        assert!(
+            e.message
+                .ends_with("daemonize yes is not supported; use a service manager"),
+            "{e}"
+        );
+        let e = cfg
+            .apply_text("rename-command FLUSHALL \"\"\n", "")
+            .unwrap_err();
+        assert!(e.message.contains("not supported"), "{e}");
+        let e = Config::from_args(&args(&["--maxmemory", "lots"])).unwrap_err();
+        assert_eq!(
+            e.message,
+            "*** FATAL CONFIG FILE ERROR (shardis) ***\nReading the command line flags\n>>> '--maxmemory lots'\nargument must be a memory value"
+        );
+        let e = Config::from_args(&args(&["/nonexistent/shardis.conf"])).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("Fatal error, can't open config file '/nonexistent/shardis.conf'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn file_then_flags_flags_win() {
+        let dir = scratch_dir("precedence");
+        let path = dir.join("shardis.conf");
+        std::fs::write(
+            &path,
+            "port 7000\nmaxmemory 1mb\nsave 900 1\nsave 300 10\nappendonly yes\n",
+        )
+        .unwrap();
+        let cfg = Config::from_args(&args(&[
+            path.to_str().unwrap(),
+            "--port",
+            "7001",
+            "--save",
+            "60",
+            "5",
+            "--hz",
+            "20",
+        ]))
+        .unwrap();
+        assert_eq!(cfg.port, 7001, "flag beats file");
+        assert_eq!(cfg.maxmemory, 1 << 20, "file value kept");
+        assert!(cfg.appendonly);
+        assert_eq!(
+            cfg.save,
+            vec![(60, 5)],
+            "flags replace the file's save points"
+        );
+        assert_eq!(cfg.hz, 20);
+
+        let cfg = Config::from_args(&args(&[
+            path.to_str().unwrap(),
+            "--save",
+            "--appendonly",
+            "no",
+        ]))
+        .unwrap();
+        assert!(cfg.save.is_empty());
+        assert!(!cfg.appendonly);
+
+        let cfg = Config::from_args(&args(&[
+            "--save",
+            "900 1 300 10",
+            "--bind",
+            "0.0.0.0",
+            "::",
+        ]))
+        .unwrap();
+        assert_eq!(cfg.save, vec![(900, 1), (300, 10)]);
+        assert_eq!(cfg.bind, args(&["0.0.0.0", "::"]));
+        assert_eq!(cfg.port, 6379);
+        // As in Redis, several arguments are taken one token each.
+        assert!(Config::from_args(&args(&["--save", "900 1", "300 10"])).is_err());
+
+        let cfg = Config::from_args(&[]).unwrap();
+        assert_eq!(get1(&cfg, "save"), "3600 1 300 100 60 10000");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn cpus_imply_shards_unless_given() {
+        let cfg = Config::from_args(&args(&["--cpus", "0-3,8"])).unwrap();
+        assert_eq!(cfg.cpus, vec![0, 1, 2, 3, 8]);
+        assert_eq!(cfg.shards, 5);
+        assert_eq!(cfg.shard_cpus(), vec![0, 1, 2, 3, 8]);
+        let cfg = Config::from_args(&args(&["--cpus", "2,3", "--shards", "4"])).unwrap();
+        assert_eq!(cfg.shards, 4);
+        assert_eq!(cfg.shard_cpus(), vec![2, 3, 2, 3]);
+        let cfg = Config::from_args(&args(&["--shards", "3"])).unwrap();
+        assert_eq!(cfg.shard_cpus(), vec![0, 1, 2]);
+        assert!(Config::from_args(&args(&["--cpus", "1-x"])).is_err());
+    }
+
+    #[test]
+    fn include_directive() {
+        let dir = scratch_dir("include");
+        let inner = dir.join("inner.conf");
+        let outer = dir.join("outer.conf");
+        std::fs::write(&inner, "maxmemory 2mb\nport 7100\n").unwrap();
+        std::fs::write(
+            &outer,
+            format!(
+                "port 7000\ninclude {}\nhz 50\n",
+                parse::quote_arg(inner.to_str().unwrap())
+            ),
+        )
+        .unwrap();
+        let cfg = Config::from_args(&args(&[outer.to_str().unwrap()])).unwrap();
+        assert_eq!(cfg.maxmemory, 2 << 20);
+        assert_eq!(cfg.port, 7100, "later lines win, included ones included");
+        assert_eq!(cfg.hz, 50);
+
+        // Errors inside an included file name that file.
+        std::fs::write(&inner, "\nhz 0\n").unwrap();
+        let e = Config::from_args(&args(&[outer.to_str().unwrap()])).unwrap_err();
+        assert!(
+            e.message
+                .contains(&format!("{}, at line 2", inner.display())),
+            "{e}"
+        );
+
+        // An include loop is reported, not followed forever.
+        std::fs::write(&inner, format!("include {}\n", outer.display())).unwrap();
+        let e = Config::from_args(&args(&[outer.to_str().unwrap()])).unwrap_err();
+        assert!(e.message.contains("include"), "{e}");
+
+        let e = Config::from_args(&args(&[
+            "--include",
+            dir.join("missing.conf").to_str().unwrap(),
+        ]))
+        .unwrap_err();
+        assert!(e.message.contains("can't open config file"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

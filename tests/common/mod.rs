@@ -1,0 +1,424 @@
+//! Starts the real `shardis-server` binary for integration tests.
+//!
+//! The server is started with `--port 0`; it picks a free port and logs it, and we
+//! wait (with a deadline) for the "Ready to accept connections" line instead of
+//! sleeping. Each server gets its own temporary `dir`, removed on drop.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Option<Child>,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("shardis-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    d
+}
+
+impl Server {
+    /// Starts a server with `shards` shards and extra flags.
+    pub fn start(shards: usize, extra: &[&str]) -> Server {
+        Server::start_in(temp_dir("srv"), shards, extra)
+    }
+
+    pub fn start_in(dir: PathBuf, shards: usize, extra: &[&str]) -> Server {
+        Server::launch(None, dir, shards, extra)
+    }
+
+    /// Starts a server whose first argument is the config file `conf` (as
+    /// `shardis-server /path/shardis.conf --flags...`), so CONFIG REWRITE has a file.
+    pub fn start_with_config_file(conf: &std::path::Path, shards: usize, extra: &[&str]) -> Server {
+        Server::launch(Some(conf), temp_dir("srv"), shards, extra)
+    }
+
+    fn launch(conf: Option<&std::path::Path>, dir: PathBuf, shards: usize, extra: &[&str]) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardis-server"));
+        if let Some(conf) = conf {
+            cmd.arg(conf);
+        }
+        cmd.args(["--port", "0", "--bind", "127.0.0.1", "--shards", &shards.to_string()])
+            .args(["--dir", dir.to_str().expect("utf8 path")])
+            .args(["--save", ""])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn().expect("spawn shardis-server");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            let mut port = None;
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("Listening on ").nth(1) {
+                    port = rest.rsplit(':').next().and_then(|p| p.trim().parse::<u16>().ok());
+                }
+                if line.contains("Ready to accept connections") {
+                    let _ = tx.send(port);
+                }
+                log2.lock().unwrap().push(line);
+            }
+            let _ = tx.send(None);
+        });
+        let port = rx
+            .recv_timeout(Duration::from_secs(60))
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("server did not become ready; log: {:?}", log.lock().unwrap()));
+        Server { child: Some(child), port, dir, log }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    pub fn client(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("client")
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.client().get_connection() {
+                Ok(c) => return c,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::yield_now();
+                }
+                Err(e) => panic!("connect: {e}"),
+            }
+        }
+    }
+
+    /// Raw TCP connection, for protocol-level tests.
+    pub fn tcp(&self) -> std::net::TcpStream {
+        let s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// Sends SIGKILL and waits.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and waits for exit, returning the exit status.
+    pub fn terminate(&mut self) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        unsafe_free_kill(c.id());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                return c.wait().ok();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits until the child exits by itself (e.g. after SHUTDOWN).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let mut c = self.child.take()?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                let _ = c.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+}
+
+/// SIGTERM via the `kill` command, keeping tests free of `unsafe`.
+fn unsafe_free_kill(pid: u32) {
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes. Returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cond()
+}
+
+/// The shard counts every integration test runs with.
+pub const SHARD_COUNTS: [usize; 2] = [1, 4];
+
+// ---------------------------------------------------------------------------
+// Raw RESP helpers, for tests that need to see the exact bytes on the wire
+// (pipelines written in one go, malformed input, RESP3 types, closed sockets).
+// ---------------------------------------------------------------------------
+
+/// A reply as it arrived, keeping the RESP type so RESP2 and RESP3 can be told apart.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Resp {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    /// `$-1` (RESP2 nil bulk).
+    NilBulk,
+    Bulk(Vec<u8>),
+    /// `*-1` (RESP2 nil array).
+    NilArray,
+    Array(Vec<Resp>),
+    /// `_` (RESP3 null).
+    Null,
+    Double(String),
+    Bool(bool),
+    BigNumber(String),
+    Verbatim(String, Vec<u8>),
+    Map(Vec<(Resp, Resp)>),
+    Set(Vec<Resp>),
+    Push(Vec<Resp>),
+}
+
+impl Resp {
+    pub fn bulk(s: &str) -> Resp {
+        Resp::Bulk(s.as_bytes().to_vec())
+    }
+    pub fn simple(s: &str) -> Resp {
+        Resp::Simple(s.to_string())
+    }
+    pub fn err(s: &str) -> Resp {
+        Resp::Error(s.to_string())
+    }
+}
+
+/// Encodes one command as a RESP multibulk request.
+pub fn encode_cmd<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_cmd_into(&mut out, args);
+    out
+}
+
+/// Appends one RESP multibulk request to `out` (for building pipelines).
+pub fn encode_cmd_into<A: AsRef<[u8]>>(out: &mut Vec<u8>, args: &[A]) {
+    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+    for a in args {
+        let a = a.as_ref();
+        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        out.extend_from_slice(a);
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
+/// Reads RESP2/RESP3 replies from a socket, buffering across reads.
+pub struct RespReader<R: std::io::Read> {
+    inner: BufReader<R>,
+}
+
+impl<R: std::io::Read> RespReader<R> {
+    pub fn new(r: R) -> Self {
+        RespReader { inner: BufReader::with_capacity(64 << 10, r) }
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        self.inner.get_mut()
+    }
+
+    fn line(&mut self) -> std::io::Result<String> {
+        let mut buf = Vec::new();
+        let n = self.inner.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+        }
+        if !buf.ends_with(b"\r\n") {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("reply line without CRLF: {:?}", String::from_utf8_lossy(&buf)),
+            ));
+        }
+        buf.truncate(buf.len() - 2);
+        String::from_utf8(buf).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    fn exact(&mut self, n: usize) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut data = vec![0u8; n + 2];
+        self.inner.read_exact(&mut data)?;
+        if &data[n..] != b"\r\n" {
+            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "payload not followed by CRLF"));
+        }
+        data.truncate(n);
+        Ok(data)
+    }
+
+    fn int(s: &str) -> std::io::Result<i64> {
+        s.parse::<i64>().map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("bad integer {s:?}")))
+    }
+
+    fn many(&mut self, n: i64) -> std::io::Result<Vec<Resp>> {
+        (0..n).map(|_| self.read()).collect()
+    }
+
+    /// Reads one complete reply.
+    pub fn read(&mut self) -> std::io::Result<Resp> {
+        let line = self.line()?;
+        let (t, rest) = line.split_at(1.min(line.len()));
+        Ok(match t {
+            "+" => Resp::Simple(rest.to_string()),
+            "-" => Resp::Error(rest.to_string()),
+            ":" => Resp::Int(Self::int(rest)?),
+            "$" => match Self::int(rest)? {
+                -1 => Resp::NilBulk,
+                n => Resp::Bulk(self.exact(n as usize)?),
+            },
+            "*" => match Self::int(rest)? {
+                -1 => Resp::NilArray,
+                n => Resp::Array(self.many(n)?),
+            },
+            "_" => Resp::Null,
+            "," => Resp::Double(rest.to_string()),
+            "#" => Resp::Bool(rest == "t"),
+            "(" => Resp::BigNumber(rest.to_string()),
+            "=" => {
+                let data = self.exact(Self::int(rest)? as usize)?;
+                Resp::Verbatim(String::from_utf8_lossy(&data[..3]).into_owned(), data[4..].to_vec())
+            }
+            "%" => {
+                let n = Self::int(rest)?;
+                let mut v = Vec::new();
+                for _ in 0..n {
+                    let k = self.read()?;
+                    let val = self.read()?;
+                    v.push((k, val));
+                }
+                Resp::Map(v)
+            }
+            "~" => Resp::Set(self.many(Self::int(rest)?)?),
+            ">" => Resp::Push(self.many(Self::int(rest)?)?),
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("unknown reply type in line {line:?}"),
+                ));
+            }
+        })
+    }
+
+    /// Reads `n` replies.
+    pub fn read_n(&mut self, n: usize) -> std::io::Result<Vec<Resp>> {
+        (0..n).map(|_| self.read()).collect()
+    }
+
+    /// Asserts the peer closed the connection: the next read sees EOF (or a reset)
+    /// with no further reply bytes. Relies on the socket's read timeout as the deadline.
+    pub fn expect_closed(&mut self) {
+        use std::io::Read;
+        let mut rest = Vec::new();
+        match self.inner.read_to_end(&mut rest) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Err(e) => panic!(
+                "expected the server to close the connection, got {e} after {:?}",
+                String::from_utf8_lossy(&rest)
+            ),
+        }
+        assert!(rest.is_empty(), "unexpected bytes before close: {:?}", String::from_utf8_lossy(&rest));
+    }
+}
+
+/// A raw connection: a writer half and a RESP reader over a clone of the socket.
+pub struct Raw {
+    pub w: std::net::TcpStream,
+    pub r: RespReader<std::net::TcpStream>,
+}
+
+impl Raw {
+    pub fn send(&mut self, bytes: &[u8]) {
+        use std::io::Write;
+        self.w.write_all(bytes).expect("write to server");
+    }
+
+    /// Sends one command and reads its reply.
+    pub fn cmd<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Resp {
+        self.send(&encode_cmd(args));
+        self.r.read().expect("read reply")
+    }
+
+    pub fn read(&mut self) -> Resp {
+        self.r.read().expect("read reply")
+    }
+}
+
+impl Server {
+    /// A raw connection with a 20 s read timeout.
+    pub fn raw(&self) -> Raw {
+        let s = self.tcp();
+        let r = s.try_clone().expect("clone socket");
+        Raw { w: s, r: RespReader::new(r) }
+    }
+}
+
+/// Tiny deterministic PRNG (xorshift64*), so randomized tests replay exactly.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for b in buf {
+            *b = self.next_u64() as u8;
+        }
+    }
+}

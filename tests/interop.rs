@@ -1,0 +1,101 @@
+//! The real Redis tools against our server: `redis-benchmark` (many connections,
+//! pipelined and random-key load, MSET across shards) and `redis-cli`. These need
+//! Debian's `redis-tools`; `scripts/test.sh` installs it. A missing tool is a test
+//! failure, never a silent skip, so a machine without it can't pass by accident.
+
+mod common;
+
+use common::{SHARD_COUNTS, Server};
+use std::process::Command;
+
+/// Path of a redis-tools binary, or a failure that says how to get it.
+fn tool(name: &str) -> String {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+        .unwrap_or(None);
+    match found {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None => panic!("`{name}` not found on PATH: install redis-tools by running `bash scripts/test.sh` (it runs apt-get install redis-tools)"),
+    }
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn redis_benchmark_runs_clean() {
+    let bench = tool("redis-benchmark");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let port = s.port.to_string();
+        let (ok, stdout, stderr) = run(Command::new(&bench).args([
+            "-h", "127.0.0.1", "-p", &port, "-t", "ping,set,get,incr,mset", "-n", "100000", "-r", "100000", "-q",
+        ]));
+        assert!(ok, "redis-benchmark failed ({shards} shards)\nstdout: {stdout}\nstderr: {stderr}");
+        // Progress output is separated by carriage returns; look at every piece.
+        let lines: Vec<&str> =
+            stdout.split(['\r', '\n']).chain(stderr.split(['\r', '\n'])).map(str::trim).filter(|l| !l.is_empty()).collect();
+        for l in &lines {
+            let lower = l.to_ascii_lowercase();
+            assert!(
+                !lower.contains("error") && !lower.contains("err ") && !lower.contains("warning"),
+                "redis-benchmark reported a problem ({shards} shards): {l}\nfull stdout: {stdout}\nstderr: {stderr}"
+            );
+        }
+        for test in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
+                "no result line for {test} ({shards} shards)\nstdout: {stdout}"
+            );
+        }
+        // The load left the server healthy and its keyspace sensible.
+        let mut c = s.conn();
+        let pong: String = redis::cmd("PING").query(&mut c).unwrap();
+        assert_eq!(pong, "PONG");
+        let dbsize: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        assert!(dbsize > 1000, "benchmark keys missing: dbsize {dbsize}");
+    }
+}
+
+#[test]
+fn redis_cli_works() {
+    let cli = tool("redis-cli");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let port = s.port.to_string();
+        let cli_run = |args: &[&str]| {
+            let (ok, out, err) = run(Command::new(&cli).args(["-h", "127.0.0.1", "-p", &port]).args(args));
+            assert!(ok, "redis-cli {args:?} failed: {out} {err}");
+            out
+        };
+        assert_eq!(cli_run(&["ping"]), "PONG\n");
+        assert_eq!(cli_run(&["set", "x", "y"]), "OK\n");
+        assert_eq!(cli_run(&["get", "x"]), "y\n");
+        assert_eq!(cli_run(&["mset", "a", "1", "b", "2", "c", "3"]), "OK\n");
+        assert_eq!(cli_run(&["mget", "a", "b", "c", "nope"]), "1\n2\n3\n\n");
+        assert_eq!(cli_run(&["--no-raw", "mget", "a", "nope"]), "1) \"1\"\n2) (nil)\n");
+        assert_eq!(cli_run(&["--no-raw", "get", "nope"]), "(nil)\n");
+        assert_eq!(cli_run(&["--no-raw", "del", "a", "b", "nope"]), "(integer) 2\n");
+        assert_eq!(cli_run(&["--no-raw", "nosuchcmd", "q"]), "(error) ERR unknown command 'nosuchcmd', with args beginning with: 'q' \n");
+        // RESP3 through redis-cli.
+        assert_eq!(cli_run(&["-3", "--no-raw", "get", "nope"]), "(nil)\n");
+        assert_eq!(cli_run(&["-3", "get", "x"]), "y\n");
+        // Commands fed on stdin, one per line, as in `redis-cli < file`.
+        let mut child = Command::new(&cli)
+            .args(["-h", "127.0.0.1", "-p", &port])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"set piped 1\nget piped\nexists piped x\n").unwrap();
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n1\n1\n");
+    }
+}

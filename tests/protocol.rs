@@ -1,0 +1,303 @@
+//! Wire-protocol behaviour seen through a real socket: pipelining (including
+//! pipelines whose keys alternate between shards, where replies come back from other
+//! threads and must still leave in request order), inline commands, RESP3, protocol
+//! errors (reply, close, and no harm to other clients), and error texts.
+//!
+//! Every test runs with 1 and 4 shards: with one shard everything is local, with four
+//! most keys are remote, which exercises the reply-slot ordering path.
+
+mod common;
+
+use common::{Resp, SHARD_COUNTS, Server, encode_cmd, encode_cmd_into};
+use std::collections::HashMap;
+use std::io::Write;
+
+/// Keys spread over every shard: the test asserts the spread so a routing change can't
+/// silently turn a cross-shard test into a local one.
+fn spread_keys(prefix: &str, n: usize, shards: usize) -> Vec<String> {
+    let keys: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
+    if shards > 1 {
+        let mut seen = vec![false; shards];
+        for k in &keys {
+            seen[shardis::util::hash::shard_of(k.as_bytes(), shards)] = true;
+        }
+        assert!(seen.iter().all(|&s| s), "keys {prefix}* do not cover all {shards} shards");
+    }
+    keys
+}
+
+#[test]
+fn pipeline_of_10000_mixed_commands_in_one_write() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut raw = s.raw();
+        let keys = spread_keys("pk", 200, shards);
+        let counters = spread_keys("pc", 40, shards);
+        // A model of the keyspace gives the expected reply of every request.
+        let mut model: HashMap<String, Vec<u8>> = HashMap::new();
+        let mut req = Vec::new();
+        let mut expected = Vec::new();
+        for i in 0..10_000usize {
+            match i % 3 {
+                0 => {
+                    let k = &keys[(i * 7) % keys.len()];
+                    let v = format!("v{i}");
+                    encode_cmd_into(&mut req, &["SET", k, &v]);
+                    model.insert(k.clone(), v.into_bytes());
+                    expected.push(Resp::simple("OK"));
+                }
+                1 => {
+                    let k = &keys[(i * 13) % keys.len()];
+                    encode_cmd_into(&mut req, &["GET", k]);
+                    expected.push(model.get(k).map(|v| Resp::Bulk(v.clone())).unwrap_or(Resp::NilBulk));
+                }
+                _ => {
+                    let k = &counters[i % counters.len()];
+                    encode_cmd_into(&mut req, &["INCR", k]);
+                    let n = model.get(k).map(|v| String::from_utf8_lossy(v).parse::<i64>().unwrap()).unwrap_or(0) + 1;
+                    model.insert(k.clone(), n.to_string().into_bytes());
+                    expected.push(Resp::Int(n));
+                }
+            }
+        }
+        // Write from another thread so a full socket buffer on our side can never
+        // deadlock against the server's output.
+        let mut w = raw.w.try_clone().unwrap();
+        let writer = std::thread::spawn(move || w.write_all(&req).expect("write pipeline"));
+        for (i, want) in expected.iter().enumerate() {
+            let got = raw.read();
+            assert_eq!(&got, want, "reply {i} of the pipeline ({shards} shards)");
+        }
+        writer.join().unwrap();
+        // Nothing extra follows, and the connection is still usable.
+        assert_eq!(raw.cmd(&["PING"]), Resp::simple("PONG"));
+        let mut c = s.conn();
+        let dbsize: i64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        assert_eq!(dbsize as usize, model.len(), "{shards} shards");
+    }
+}
+
+#[test]
+fn pipelined_replies_stay_in_order_when_keys_alternate_between_shards() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let keys = spread_keys("alt", 64, shards);
+        let mut c = s.conn();
+        for (i, k) in keys.iter().enumerate() {
+            let _: () = redis::cmd("SET").arg(k).arg(format!("value-of-{i}")).query(&mut c).unwrap();
+        }
+        let mut raw = s.raw();
+        // Order keys so consecutive requests go to different shards where possible,
+        // and interleave keyless commands (answered locally, at once) and misses.
+        let mut req = Vec::new();
+        let mut expected = Vec::new();
+        for round in 0..20 {
+            for (i, k) in keys.iter().enumerate() {
+                encode_cmd_into(&mut req, &["GET", k]);
+                expected.push(Resp::bulk(&format!("value-of-{i}")));
+                if i % 5 == round % 5 {
+                    encode_cmd_into(&mut req, &["ECHO", &format!("e{round}-{i}")]);
+                    expected.push(Resp::bulk(&format!("e{round}-{i}")));
+                }
+                if i % 7 == 0 {
+                    encode_cmd_into(&mut req, &["GET", &format!("missing{i}")]);
+                    expected.push(Resp::NilBulk);
+                }
+                if i % 11 == 0 {
+                    // A multi-key read spanning shards in the middle of the pipeline.
+                    let a = &keys[i];
+                    let b = &keys[(i + 1) % keys.len()];
+                    encode_cmd_into(&mut req, &["MGET", a, b]);
+                    expected.push(Resp::Array(vec![
+                        Resp::bulk(&format!("value-of-{i}")),
+                        Resp::bulk(&format!("value-of-{}", (i + 1) % keys.len())),
+                    ]));
+                }
+            }
+        }
+        raw.send(&req);
+        for (i, want) in expected.iter().enumerate() {
+            assert_eq!(&raw.read(), want, "reply {i} ({shards} shards)");
+        }
+    }
+}
+
+#[test]
+fn inline_commands() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut raw = s.raw();
+        raw.send(b"PING\r\n");
+        assert_eq!(raw.read(), Resp::simple("PONG"));
+        raw.send(b"SET a \"hello world\"\r\n");
+        assert_eq!(raw.read(), Resp::simple("OK"));
+        raw.send(b"GET a\r\n");
+        assert_eq!(raw.read(), Resp::bulk("hello world"));
+        // Bare LF terminators, blank lines, and several inline commands in one write.
+        raw.send(b"\r\n\nECHO 'single quoted'\nset b \"tab\\there\"\r\nget b\r\n");
+        assert_eq!(raw.read(), Resp::bulk("single quoted"));
+        assert_eq!(raw.read(), Resp::simple("OK"));
+        assert_eq!(raw.read(), Resp::bulk("tab\there"));
+        // Inline and multibulk requests mix freely.
+        let mut mixed = b"ping inline\r\n".to_vec();
+        mixed.extend_from_slice(&encode_cmd(&["GET", "a"]));
+        mixed.extend_from_slice(b"EXISTS a b nope\r\n");
+        raw.send(&mixed);
+        assert_eq!(raw.read(), Resp::bulk("inline"));
+        assert_eq!(raw.read(), Resp::bulk("hello world"));
+        assert_eq!(raw.read(), Resp::Int(2));
+        // An inline request split across writes is assembled.
+        raw.send(b"EC");
+        raw.w.flush().unwrap();
+        raw.send(b"HO split\r\n");
+        assert_eq!(raw.read(), Resp::bulk("split"));
+        // Unbalanced quotes are a protocol error that closes the connection.
+        raw.send(b"SET x \"oops\r\n");
+        assert_eq!(raw.read(), Resp::err("ERR Protocol error: unbalanced quotes in request"));
+        raw.r.expect_closed();
+    }
+}
+
+#[test]
+fn resp3_via_hello() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut raw = s.raw();
+        // RESP2 HELLO: a flat array of 14 elements.
+        match raw.cmd(&["HELLO", "2"]) {
+            Resp::Array(v) => {
+                assert_eq!(v.len(), 14);
+                assert_eq!(v[0], Resp::bulk("server"));
+                assert_eq!(v[5], Resp::Int(2));
+            }
+            other => panic!("HELLO 2 gave {other:?}"),
+        }
+        assert_eq!(raw.cmd(&["GET", "nokey"]), Resp::NilBulk);
+        match raw.cmd(&["HELLO", "3"]) {
+            Resp::Map(m) => {
+                let get = |name: &str| m.iter().find(|(k, _)| *k == Resp::bulk(name)).map(|(_, v)| v.clone());
+                assert_eq!(get("server"), Some(Resp::bulk("redis")));
+                assert_eq!(get("proto"), Some(Resp::Int(3)));
+                assert_eq!(get("mode"), Some(Resp::bulk("standalone")));
+                assert_eq!(get("role"), Some(Resp::bulk("master")));
+                assert!(matches!(get("version"), Some(Resp::Bulk(_))));
+                assert!(matches!(get("id"), Some(Resp::Int(_))));
+                assert_eq!(get("modules"), Some(Resp::Array(vec![])));
+            }
+            other => panic!("HELLO 3 gave {other:?}"),
+        }
+        // Nulls are `_` in RESP3, for single keys and inside arrays; that holds for
+        // replies produced on other shards too.
+        for k in ["nokey", "other", "a", "b", "c", "d"] {
+            assert_eq!(raw.cmd(&["GET", k]), Resp::Null, "GET {k}");
+        }
+        assert_eq!(raw.cmd(&["SET", "present", "1"]), Resp::simple("OK"));
+        assert_eq!(
+            raw.cmd(&["MGET", "present", "nokey", "a", "b"]),
+            Resp::Array(vec![Resp::bulk("1"), Resp::Null, Resp::Null, Resp::Null])
+        );
+        // Errors are the same in both protocols; HELLO with a bad version is refused.
+        assert_eq!(raw.cmd(&["HELLO", "4"]), Resp::err("NOPROTO unsupported protocol version"));
+        assert_eq!(
+            raw.cmd(&["HELLO", "x"]),
+            Resp::err("ERR Protocol version is not an integer or out of range")
+        );
+        // Back to RESP2.
+        assert!(matches!(raw.cmd(&["HELLO", "2"]), Resp::Array(_)));
+        assert_eq!(raw.cmd(&["GET", "nokey"]), Resp::NilBulk);
+    }
+}
+
+/// Malformed requests: each gets Redis's protocol error, then the connection is
+/// closed. Requests before it in the same write are answered first; other clients
+/// and the data are unaffected.
+#[test]
+fn malformed_resp_closes_only_the_offender() {
+    let cases: &[(&[u8], &str)] = &[
+        (b"*abc\r\n", "ERR Protocol error: invalid multibulk length"),
+        (b"*1\r\n$-5\r\n", "ERR Protocol error: invalid bulk length"),
+        (b"*1\r\n+x\r\n", "ERR Protocol error: expected '$', got '+'"),
+        (b"*2\r\n$3\r\nGET\r\n:1\r\n", "ERR Protocol error: expected '$', got ':'"),
+        (b"*1\r\n$abc\r\n", "ERR Protocol error: invalid bulk length"),
+        (b"*3000000000\r\n", "ERR Protocol error: invalid multibulk length"),
+    ];
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut good = s.conn();
+        let keys = spread_keys("intact", 16, shards);
+        for k in &keys {
+            let _: () = redis::cmd("SET").arg(k).arg(format!("{k}-value")).query(&mut good).unwrap();
+        }
+        for (bytes, msg) in cases {
+            let mut bad = s.raw();
+            let mut req = encode_cmd(&["SET", "before", "1"]);
+            req.extend_from_slice(b"PING\r\n");
+            req.extend_from_slice(bytes);
+            // Anything after the bad request must be ignored.
+            req.extend_from_slice(&encode_cmd(&["SET", "after", "1"]));
+            bad.send(&req);
+            assert_eq!(bad.read(), Resp::simple("OK"));
+            assert_eq!(bad.read(), Resp::simple("PONG"));
+            assert_eq!(bad.read(), Resp::err(msg), "reply to {:?}", String::from_utf8_lossy(bytes));
+            bad.r.expect_closed();
+            // The other client keeps working and sees intact data.
+            let pong: String = redis::cmd("PING").query(&mut good).unwrap();
+            assert_eq!(pong, "PONG");
+            let vals: Vec<String> = redis::cmd("MGET").arg(&keys).query(&mut good).unwrap();
+            let want: Vec<String> = keys.iter().map(|k| format!("{k}-value")).collect();
+            assert_eq!(vals, want);
+            let after: Option<String> = redis::cmd("GET").arg("after").query(&mut good).unwrap();
+            assert_eq!(after, None, "request after a protocol error must not run");
+        }
+        let dbsize: i64 = redis::cmd("DBSIZE").query(&mut good).unwrap();
+        assert_eq!(dbsize as usize, keys.len() + 1);
+    }
+}
+
+#[test]
+fn unknown_command_and_wrong_arity_texts() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut raw = s.raw();
+        assert_eq!(
+            raw.cmd(&["FOOBAR", "a", "b c"]),
+            Resp::err("ERR unknown command 'FOOBAR', with args beginning with: 'a' 'b c' ")
+        );
+        assert_eq!(raw.cmd(&["nosuch"]), Resp::err("ERR unknown command 'nosuch', with args beginning with: "));
+        raw.send(b"BOGUS x\r\n");
+        assert_eq!(raw.read(), Resp::err("ERR unknown command 'BOGUS', with args beginning with: 'x' "));
+        assert_eq!(raw.cmd(&["GET"]), Resp::err("ERR wrong number of arguments for 'get' command"));
+        assert_eq!(raw.cmd(&["get", "a", "b"]), Resp::err("ERR wrong number of arguments for 'get' command"));
+        assert_eq!(raw.cmd(&["SET", "k"]), Resp::err("ERR wrong number of arguments for 'set' command"));
+        assert_eq!(raw.cmd(&["MSET", "a", "1", "b"]), Resp::err("ERR wrong number of arguments for 'mset' command"));
+        assert_eq!(raw.cmd(&["MGET"]), Resp::err("ERR wrong number of arguments for 'mget' command"));
+        assert_eq!(raw.cmd(&["Echo"]), Resp::err("ERR wrong number of arguments for 'echo' command"));
+        assert_eq!(raw.cmd(&["DEL"]), Resp::err("ERR wrong number of arguments for 'del' command"));
+        // Errors don't close the connection.
+        assert_eq!(raw.cmd(&["PING"]), Resp::simple("PONG"));
+    }
+}
+
+#[test]
+fn quit_replies_ok_then_closes_and_ignores_the_rest() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut raw = s.raw();
+        assert_eq!(raw.cmd(&["PING"]), Resp::simple("PONG"));
+        let mut req = encode_cmd(&["SET", "q", "1"]);
+        req.extend_from_slice(&encode_cmd(&["QUIT"]));
+        req.extend_from_slice(&encode_cmd(&["SET", "q", "2"]));
+        raw.send(&req);
+        assert_eq!(raw.read(), Resp::simple("OK"));
+        assert_eq!(raw.read(), Resp::simple("OK"));
+        raw.r.expect_closed();
+        let mut c = s.conn();
+        let v: String = redis::cmd("GET").arg("q").query(&mut c).unwrap();
+        assert_eq!(v, "1");
+        // Inline QUIT.
+        let mut raw = s.raw();
+        raw.send(b"QUIT\r\n");
+        assert_eq!(raw.read(), Resp::simple("OK"));
+        raw.r.expect_closed();
+    }
+}
