@@ -8,7 +8,7 @@
 //! - `set_hit`: `Db::set` overwriting a present key, including building the new value
 //!   and dropping the old one (what SET does).
 //! - `set_miss`: `Db::set` of a new key. To keep the keyspace at its size, each
-//!   iteration also removes the oldest key (`Db::remove`), so this is insert + delete.
+//!   iteration also removes another key (`Db::remove`), so this is insert + delete.
 //!
 //! Keys are visited in a pseudo-random order from a seeded xorshift so runs are
 //! repeatable and the large keyspace does not get an unrealistically warm cache.
@@ -47,8 +47,7 @@ impl XorShift {
 }
 
 /// The `i`th key with prefix `p` (4 bytes) and `i` in 12 zero-padded decimal digits,
-/// exactly `KEY_LEN` bytes. Built without allocating: miss benches make keys inside
-/// the timed loop, and a `format!` there would cost more than the lookup itself.
+/// exactly `KEY_LEN` bytes.
 fn key(p: &[u8; 4], mut i: usize) -> [u8; KEY_LEN] {
     let mut k = [b'0'; KEY_LEN];
     k[..4].copy_from_slice(p);
@@ -77,6 +76,8 @@ fn bench_db(c: &mut Criterion) {
         for vlen in [16usize, 512] {
             let value = vec![b'v'; vlen];
             let present: Vec<[u8; KEY_LEN]> = (0..nkeys).map(|i| key(b"key:", i)).collect();
+            // Absent keys share the present keys' shape but not their prefix.
+            let absent: Vec<[u8; KEY_LEN]> = (0..nkeys).map(|i| key(b"new:", i)).collect();
             let mut db = Db::new();
             for k in &present {
                 db.set(k, Value::Str(value.clone()), 0);
@@ -84,7 +85,7 @@ fn bench_db(c: &mut Criterion) {
             let suffix = format!("{KEY_LEN}b/{vlen}b/{}", label(nkeys));
 
             // Criterion calls each routine once per sample, so state that must carry over
-            // (the RNG, the sliding window below) lives outside the closures.
+            // (the RNG, the key rotation below) lives outside the closures.
             let mut rng = XorShift::new(0x5eed_0001 ^ nkeys as u64 ^ ((vlen as u64) << 32));
             group.bench_function(format!("get_hit/{suffix}"), |b| {
                 b.iter(|| {
@@ -95,11 +96,10 @@ fn bench_db(c: &mut Criterion) {
                 })
             });
 
-            // Absent keys share the present keys' shape but not their prefix.
             group.bench_function(format!("get_miss/{suffix}"), |b| {
                 b.iter(|| {
-                    let k = key(b"nok:", rng.below(nkeys));
-                    black_box(db.get(black_box(&k), NOW_MS).is_none());
+                    let k = &absent[rng.below(nkeys)];
+                    black_box(db.get(black_box(k), NOW_MS).is_none());
                 })
             });
 
@@ -111,20 +111,21 @@ fn bench_db(c: &mut Criterion) {
                 })
             });
 
-            // A sliding window: key `next` goes in, key `next - nkeys` comes out, so the
-            // keyspace stays at `nkeys` live keys however many iterations criterion runs.
-            // Keys are made on the fly because the window moves without bound.
-            let mut next = nkeys;
+            // Keys move between `present` and `absent`: iteration j inserts one key of
+            // one set and removes the matching key of the other, so the keyspace stays
+            // at `nkeys` live keys; after `nkeys` iterations the sets trade places.
+            // Every key is made beforehand so the timed loop only touches the keyspace.
+            let mut j = 0usize;
             group.bench_function(format!("set_miss/{suffix}"), |b| {
                 b.iter(|| {
-                    let fresh = key(b"key:", next);
-                    let old = key(b"key:", next - nkeys);
-                    let prev = db.set(black_box(&fresh), Value::Str(black_box(&value[..]).to_vec()), 0);
+                    let (from, to) = if (j / nkeys) % 2 == 0 { (&present, &absent) } else { (&absent, &present) };
+                    let i = j % nkeys;
+                    let prev = db.set(black_box(&to[i]), Value::Str(black_box(&value[..]).to_vec()), 0);
                     debug_assert!(prev.is_none());
-                    let gone = db.remove(&old, NOW_MS);
+                    let gone = db.remove(&from[i], NOW_MS);
                     debug_assert!(gone.is_some());
                     black_box(gone.is_some());
-                    next += 1;
+                    j += 1;
                 })
             });
         }

@@ -18,6 +18,8 @@
 #   SHARDIS_BIN (default: release build under $CARGO_TARGET_DIR or ./target),
 #   RESULTS (perf/RESULTS.md; set to /dev/null to skip recording), NO_BUILD=1.
 set -euo pipefail
+# Failures inside $(...) stop the script too.
+shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -101,16 +103,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port nobody listens on. Probing with a connect is enough here: both servers bind
-# loopback only, and the port is taken within milliseconds of being chosen.
+# Sets $port to a port nobody listens on (a global, not a $(...) result, so that the
+# next call starts past it even before the first server has bound). Probing with a
+# connect is enough here: both servers bind loopback only, within milliseconds.
 next_port=$((20000 + RANDOM % 20000))
-free_port() {
-    local p=$next_port
-    while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do
-        p=$((p + 1))
+pick_port() {
+    port=$next_port
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        port=$((port + 1))
     done
-    next_port=$((p + 1))
-    echo "$p"
+    next_port=$((port + 1))
 }
 
 # Waits (bounded) until the server on $1 answers PING; fails if its process $2 died.
@@ -118,6 +120,8 @@ wait_ready() {
     local port=$1 pid=$2 name=$3 i
     for ((i = 0; i < 200; i++)); do
         if [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
+            # Someone answering is not enough: it must be the process we started.
+            kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; die "$name exited; port $port is someone else's"; }
             return 0
         fi
         kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; die "$name exited during startup"; }
@@ -127,14 +131,16 @@ wait_ready() {
     die "$name did not answer PING on port $port within 10s"
 }
 
-redis_port=$(free_port)
+pick_port
+redis_port=$port
 taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 \
     --save "" --appendonly no --daemonize no --dir "$work" \
     --logfile "$work/redis.log" >/dev/null 2>&1 &
 redis_pid=$!
 pids+=("$redis_pid")
 
-shardis_port=$(free_port)
+pick_port
+shardis_port=$port
 # shardis pins its shard thread itself; tell it the same CPU taskset allows.
 (cd "$work" && exec taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$shardis_port" --bind 127.0.0.1 \
     --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work") \
@@ -163,7 +169,10 @@ bench_once() {
         -r "$KEYSPACE" -d "$DATA_SIZE" -t "$test" --csv 2>"$work/bench.err") \
         || { cat "$work/bench.err" >&2; die "redis-benchmark failed ($test, port $port)"; }
     after=$(cpu_ticks "$pid")
-    kill -0 "$pid" 2>/dev/null || die "server on port $port died during $test"
+    if ! kill -0 "$pid" 2>/dev/null; then
+        tail -n 20 "$work"/*.log >&2
+        die "server on port $port died during $test"
+    fi
     # CSV: "test","rps","avg_latency_ms",... ; MSET's test column reads "MSET (10 keys)".
     rps=$(awk -F'","' -v t="${test^^}" '
         { sub(/^"/, "", $1) }

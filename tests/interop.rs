@@ -92,10 +92,10 @@ fn redis_cli_works() {
         {
             use std::io::Write;
             let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(b"set piped 1\nget piped\nexists piped x\n").unwrap();
+            stdin.write_all(b"set piped 1\nget piped\nexists piped x nope\n").unwrap();
         }
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n1\n1\n");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "OK\n1\n2\n");
     }
 }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// Seeds a few keys (on every shard) and returns a checker that they are intact and
 /// the server answers.
-fn seed(s: &Server) -> impl Fn(&Server) {
+fn seed(s: &Server) -> impl Fn(&Server) + use<> {
     let mut c = s.conn();
     let keys: Vec<String> = (0..16).map(|i| format!("seed{i}")).collect();
     for k in &keys {
@@ -251,6 +251,48 @@ fn random_garbage_does_not_crash_the_server() {
             }
         }
         assert!(s.is_running(), "server died on garbage ({shards} shards)");
+        check(&s);
+    }
+}
+
+/// Clients that write a pipeline of remote and cross-shard requests and vanish before
+/// the replies come back: the replies must be dropped (the connection slot may already
+/// serve someone else) without crashing the server or leaking into other clients.
+#[test]
+fn clients_vanishing_mid_pipeline() {
+    for shards in SHARD_COUNTS {
+        let mut s = Server::start(shards, &[]);
+        let check = seed(&s);
+        let mut rng = Rng::new(77 + shards as u64);
+        for round in 0..300 {
+            let mut c = s.tcp();
+            let mut req = Vec::new();
+            for j in 0..(1 + rng.below(300)) {
+                let k = format!("v{}", rng.below(64));
+                let k2 = format!("v{}", rng.below(64));
+                match j % 4 {
+                    0 => common::encode_cmd_into(&mut req, &["SET", &k, &format!("{round}")]),
+                    1 => common::encode_cmd_into(&mut req, &["GET", &k]),
+                    2 => common::encode_cmd_into(&mut req, &["MSET", &k, "1", &k2, "2"]),
+                    _ => common::encode_cmd_into(&mut req, &["MGET", &k, &k2, "seed1"]),
+                }
+            }
+            let _ = c.write_all(&req);
+            // Half reset the connection (close with unread data), half close cleanly.
+            if round % 2 == 0 {
+                let _ = c.shutdown(Shutdown::Both);
+            }
+            drop(c);
+            // A well-behaved client in between must get exactly its own replies.
+            if round % 25 == 0 {
+                let mut good = s.raw();
+                for _ in 0..20 {
+                    assert_eq!(good.cmd(&["ECHO", "mine"]), Resp::bulk("mine"));
+                    assert_eq!(good.cmd(&["GET", "seed3"]), Resp::bulk("seed3!"));
+                }
+            }
+        }
+        assert!(s.is_running(), "server died ({shards} shards)");
         check(&s);
     }
 }

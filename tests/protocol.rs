@@ -301,3 +301,142 @@ fn quit_replies_ok_then_closes_and_ignores_the_rest() {
         raw.r.expect_closed();
     }
 }
+
+/// Session state and keyless commands interleaved with remote keyed commands in one
+/// pipeline: SELECT applies to the requests after it (even those run on other shards),
+/// FLUSHALL and DBSIZE see every earlier write of the pipeline, and errors keep their
+/// place in the reply order.
+#[test]
+fn pipelines_with_select_flushall_and_errors_keep_order() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut raw = s.raw();
+        let keys = spread_keys("sel", 24, shards);
+        let mut req = Vec::new();
+        let mut want = Vec::new();
+        let mut push = |args: &[&str], reply: Resp| {
+            encode_cmd_into(&mut req, args);
+            want.push(reply);
+        };
+        for k in &keys {
+            push(&["SET", k, "db0"], Resp::simple("OK"));
+        }
+        push(&["SELECT", "1"], Resp::simple("OK"));
+        for k in &keys {
+            push(&["GET", k], Resp::NilBulk);
+            push(&["SET", k, "db1"], Resp::simple("OK"));
+            push(&["NOSUCHCMD", k], Resp::err(&format!("ERR unknown command 'NOSUCHCMD', with args beginning with: '{k}' ")));
+        }
+        push(&["DBSIZE"], Resp::Int(keys.len() as i64));
+        push(&["SELECT", "0"], Resp::simple("OK"));
+        for k in &keys {
+            push(&["GET", k], Resp::bulk("db0"));
+            push(&["GET"], Resp::err("ERR wrong number of arguments for 'get' command"));
+        }
+        push(&["MGET", &keys[0], &keys[1], &keys[2]], Resp::Array(vec![Resp::bulk("db0"); 3]));
+        push(&["FLUSHALL"], Resp::simple("OK"));
+        push(&["DBSIZE"], Resp::Int(0));
+        push(&["SELECT", "1"], Resp::simple("OK"));
+        push(&["DBSIZE"], Resp::Int(0));
+        push(&["GET", &keys[3]], Resp::NilBulk);
+        for k in &keys {
+            push(&["SET", k, "again"], Resp::simple("OK"));
+        }
+        push(&["DBSIZE"], Resp::Int(keys.len() as i64));
+        push(&["EXISTS", &keys[0], &keys[5], &keys[9], "nope"], Resp::Int(3));
+        raw.send(&req);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(&raw.read(), w, "reply {i} ({shards} shards)");
+        }
+    }
+}
+
+/// Deterministic bytes that make misplaced or truncated data visible.
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8).collect()
+}
+
+/// Values of several MB (arriving in many reads), binary keys and values with CR, LF
+/// and NUL bytes, on local and remote shards.
+#[test]
+fn large_and_binary_values_roundtrip() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut raw = s.raw();
+        let sizes = [0usize, 1, 2, 15, 16 << 10, (16 << 10) + 1, 1 << 20, 5 << 20];
+        let keys = spread_keys("big", sizes.len(), shards);
+        let mut req = Vec::new();
+        for (i, (k, &n)) in keys.iter().zip(&sizes).enumerate() {
+            encode_cmd_into(&mut req, &[&b"SET"[..], k.as_bytes(), &pattern(n, i as u8)]);
+        }
+        let bin_key = b"bin\r\n\0key\xff".to_vec();
+        let bin_val = b"\r\n\0\r\n$3\r\n*1\r\n".to_vec();
+        encode_cmd_into(&mut req, &[&b"SET"[..], &bin_key, &bin_val]);
+        let mut w = raw.w.try_clone().unwrap();
+        let writer = std::thread::spawn(move || w.write_all(&req).unwrap());
+        for _ in 0..=sizes.len() {
+            assert_eq!(raw.read(), Resp::simple("OK"));
+        }
+        writer.join().unwrap();
+        for (i, (k, &n)) in keys.iter().zip(&sizes).enumerate() {
+            match raw.cmd(&["GET", k]) {
+                Resp::Bulk(v) => assert!(v == pattern(n, i as u8), "value of {k} ({n} bytes) differs"),
+                other => panic!("GET {k}: {other:?}"),
+            }
+        }
+        assert_eq!(raw.cmd(&[&b"GET"[..], &bin_key]), Resp::Bulk(bin_val.clone()));
+        // The same through MGET, which gathers from every shard.
+        let mut args: Vec<Vec<u8>> = vec![b"MGET".to_vec()];
+        args.extend(keys.iter().map(|k| k.as_bytes().to_vec()));
+        args.push(bin_key.clone());
+        match raw.cmd(&args) {
+            Resp::Array(v) => {
+                assert_eq!(v.len(), sizes.len() + 1);
+                for (i, &n) in sizes.iter().enumerate() {
+                    assert!(v[i] == Resp::Bulk(pattern(n, i as u8)), "MGET element {i} ({n} bytes) differs");
+                }
+                assert_eq!(v[sizes.len()], Resp::Bulk(bin_val));
+            }
+            other => panic!("MGET gave {other:?}"),
+        }
+    }
+}
+
+/// A pipeline whose replies (about 100 MB) far exceed the socket buffers and the
+/// server's output high-water mark: the server must apply backpressure (stop parsing
+/// while output waits) and still deliver every reply, in order, with remote replies
+/// in their places.
+#[test]
+fn huge_replies_under_backpressure_keep_order() {
+    const VALUE: usize = 64 << 10;
+    const GETS: usize = 1600;
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let keys = spread_keys("bp", 8, shards);
+        let mut raw = s.raw();
+        for (i, k) in keys.iter().enumerate() {
+            assert_eq!(raw.cmd(&[&b"SET"[..], k.as_bytes(), &pattern(VALUE, i as u8)]), Resp::simple("OK"));
+        }
+        let mut req = Vec::new();
+        for j in 0..GETS {
+            encode_cmd_into(&mut req, &["GET", &keys[(j * 5) % keys.len()]]);
+            if j % 100 == 0 {
+                encode_cmd_into(&mut req, &["ECHO", &format!("mark{j}")]);
+            }
+        }
+        let mut w = raw.w.try_clone().unwrap();
+        let writer = std::thread::spawn(move || w.write_all(&req).unwrap());
+        for j in 0..GETS {
+            let i = (j * 5) % keys.len();
+            match raw.read() {
+                Resp::Bulk(v) => assert!(v.len() == VALUE && v == pattern(VALUE, i as u8), "GET {j} got wrong value"),
+                other => panic!("GET {j}: {other:?}"),
+            }
+            if j % 100 == 0 {
+                assert_eq!(raw.read(), Resp::bulk(&format!("mark{j}")));
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(raw.cmd(&["PING"]), Resp::simple("PONG"));
+    }
+}

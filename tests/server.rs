@@ -172,7 +172,10 @@ fn client_setname_list_kill_across_connections() {
         for (i, id) in ids.iter().enumerate() {
             let line = lines.iter().find(|l| l.starts_with(&format!("id={id} "))).expect("listed");
             assert!(line.contains(&format!(" name=conn-{i} ")), "{line}");
-            assert!(line.contains(" laddr=127.0.0.1:") && line.contains(" db=0 ") && line.contains(" resp=2"), "{line}");
+            assert!(
+                line.contains(" laddr=127.0.0.1:") && line.contains(" db=0 ") && line.contains(" resp=2"),
+                "{line}"
+            );
         }
         let own = lines.iter().find(|l| l.starts_with(&format!("id={} ", ids[0]))).unwrap();
         assert!(own.contains(" cmd=client|list "), "{own}");
@@ -266,7 +269,9 @@ fn command_count_info_docs_getkeys() {
         assert_eq!(get[1], Resp::Int(2));
         assert!(matches!(&get[2], Resp::Array(f) if f.contains(&Resp::simple("readonly"))));
         assert_eq!(&get[3..6], &[Resp::Int(1), Resp::Int(1), Resp::Int(1)]);
-        assert!(matches!(&get[6], Resp::Array(f) if f.contains(&Resp::simple("@read")) && f.contains(&Resp::simple("@string"))));
+        assert!(
+            matches!(&get[6], Resp::Array(f) if f.contains(&Resp::simple("@read")) && f.contains(&Resp::simple("@string")))
+        );
         assert_eq!(
             raw.cmd(&["COMMAND", "GETKEYS", "MSET", "a", "1", "b", "2"]),
             Resp::Array(vec![Resp::bulk("a"), Resp::bulk("b")])

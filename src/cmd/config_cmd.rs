@@ -30,7 +30,7 @@ fn get(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 }
 
 fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    if a.len() < 4 || a.len() % 2 != 0 {
+    if a.len() < 4 || !a.len().is_multiple_of(2) {
         return Err(CmdError::msg(super::error::wrong_arity("config|set")));
     }
     let pairs: Vec<(String, String)> = (2..a.len()).step_by(2).map(|i| (a.str(i), a.str(i + 1))).collect();

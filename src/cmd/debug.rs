@@ -267,7 +267,8 @@ fn digest_value(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 fn set_active_expire(a: &Args) -> Result<ConnOutcome, CmdError> {
     // Redis uses atoi: anything that does not start with a non-zero number is 0.
     let s = a.get(2);
-    let digits: Vec<u8> = s.iter().copied().skip_while(|b| *b == b' ').take_while(|b| b.is_ascii_digit() || *b == b'-').collect();
+    let digits: Vec<u8> =
+        s.iter().copied().skip_while(|b| *b == b' ').take_while(|b| b.is_ascii_digit() || *b == b'-').collect();
     let on = crate::util::num::parse_i64(&digits).unwrap_or(0) != 0;
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st| {
@@ -440,7 +441,10 @@ mod tests {
             h.run(&["set", "num", "12345"]);
             h.run(&["set", "s", "hello"]);
             let Reply::Simple(l) = h.run(&["debug", "object", "num"]) else { panic!() };
-            assert!(l.starts_with("Value at:0x") && l.contains(" refcount:1 encoding:int serializedlength:3 lru:"), "{l}");
+            assert!(
+                l.starts_with("Value at:0x") && l.contains(" refcount:1 encoding:int serializedlength:3 lru:"),
+                "{l}"
+            );
             assert!(l.ends_with(" lru_seconds_idle:0"), "{l}");
             let Reply::Simple(l) = h.run(&["debug", "object", "s"]) else { panic!() };
             assert!(l.contains("encoding:embstr serializedlength:6 "), "{l}");

@@ -25,8 +25,19 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 /// Every section we produce, in Redis's output order.
-const ORDER: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "commandstats", "cluster", "keyspace"];
+const ORDER: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "cluster",
+    "keyspace",
+];
 
 /// What `INFO` and `INFO default` show.
 const DEFAULT: &[&str] =
@@ -281,9 +292,10 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "configured_hz", "{}", cfg.hz);
                 field!(s, "lru_clock", "{}", (now_ms / 1000) & ((1 << 24) - 1));
                 field!(s, "executable", "{}", shared.executable);
-                let file = shared.config_file.as_ref().map(|p| {
-                    std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display().to_string()
-                });
+                let file = shared
+                    .config_file
+                    .as_ref()
+                    .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display().to_string());
                 field!(s, "config_file", "{}", file.unwrap_or_default());
                 field!(s, "io_threads_active", "0");
                 field!(s, "shardis_version", "{}", env!("CARGO_PKG_VERSION"));
@@ -301,7 +313,8 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "clients_in_timeout_table", "0");
             }
             "memory" => {
-                let shard_fixed = (st.nshards * (std::mem::size_of::<ShardState>() + ndb * std::mem::size_of::<Db>())) as u64;
+                let shard_fixed =
+                    (st.nshards * (std::mem::size_of::<ShardState>() + ndb * std::mem::size_of::<Db>())) as u64;
                 let used = dataset + client_bytes + shard_fixed;
                 let rss = proc_kb("/proc/self/status", "VmRSS");
                 let total = proc_kb("/proc/meminfo", "MemTotal");
@@ -358,8 +371,12 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "module_fork_last_cow_size", "0");
             }
             "stats" => {
-                let sample =
-                    Sample { ms: now_ms, cmds: stats.total_commands, net_in: stats.net_input_bytes, net_out: stats.net_output_bytes };
+                let sample = Sample {
+                    ms: now_ms,
+                    cmds: stats.total_commands,
+                    net_in: stats.net_input_bytes,
+                    net_out: stats.net_output_bytes,
+                };
                 let (ops, kin, kout) = rates(&shared.run_id, sample);
                 s.push_str("# Stats\r\n");
                 field!(s, "total_connections_received", "{}", stats.total_connections);

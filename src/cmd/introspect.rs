@@ -77,7 +77,8 @@ pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
     if f & flag::READONLY != 0 && spec.group != "scripting" {
         cats.push("@read");
     }
-    if f & flag::ADMIN != 0 {
+    // LASTSAVE is @admin in Redis without carrying the admin flag.
+    if f & flag::ADMIN != 0 || spec.name == "lastsave" {
         cats.push("@admin");
     }
     if f & flag::ADMIN != 0 || DANGEROUS.contains(&spec.name) {
@@ -94,8 +95,35 @@ pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
     if f & flag::BLOCKING != 0 {
         cats.push("@blocking");
     }
+    // Redis lists categories in the order of its category table.
+    cats.sort_by_key(|c| CATEGORY_ORDER.iter().position(|o| o == c).unwrap_or(usize::MAX));
     cats
 }
+
+/// Redis's ACL category table order (ACLCommandCategories).
+const CATEGORY_ORDER: &[&str] = &[
+    "@keyspace",
+    "@read",
+    "@write",
+    "@set",
+    "@sortedset",
+    "@list",
+    "@hash",
+    "@string",
+    "@bitmap",
+    "@hyperloglog",
+    "@geo",
+    "@stream",
+    "@pubsub",
+    "@admin",
+    "@fast",
+    "@slow",
+    "@blocking",
+    "@dangerous",
+    "@connection",
+    "@transaction",
+    "@scripting",
+];
 
 /// One command's COMMAND INFO entry (Redis 7: ten fields).
 fn write_info(out: &mut ReplyWriter, spec: &CommandSpec) {
@@ -135,7 +163,10 @@ fn write_docs(out: &mut ReplyWriter, spec: &CommandSpec) {
     out.bulk(spec.group.as_bytes());
 }
 
-fn list_filter(a: &Args) -> Result<Box<dyn Fn(&CommandSpec) -> bool>, CmdError> {
+/// Which commands COMMAND LIST keeps.
+type ListFilter = Box<dyn Fn(&CommandSpec) -> bool>;
+
+fn list_filter(a: &Args) -> Result<ListFilter, CmdError> {
     if a.len() == 2 {
         return Ok(Box::new(|_| true));
     }
@@ -304,7 +335,19 @@ mod tests {
         for c in ["@read", "@string", "@fast"] {
             assert!(cats.contains(&Reply::Simple(c.into())), "{c} in {cats:?}");
         }
-        assert!(!cats.contains(&Reply::Simple("@slow".into())));
+        assert_eq!(cats, &["@read", "@string", "@fast"].map(|c| Reply::Simple(c.into())));
+        // Same categories, same order as Redis 7.0.
+        for (name, want) in [
+            ("swapdb", &["@keyspace", "@write", "@fast", "@dangerous"][..]),
+            ("flushall", &["@keyspace", "@write", "@slow", "@dangerous"]),
+            ("lastsave", &["@admin", "@fast", "@dangerous"]),
+            ("debug", &["@admin", "@slow", "@dangerous"]),
+            ("info", &["@slow", "@dangerous"]),
+            ("command", &["@slow", "@connection"]),
+        ] {
+            let spec = TABLE.get(TABLE.lookup(name.as_bytes()).unwrap());
+            assert_eq!(super::acl_categories(spec), want, "{name}");
+        }
     }
 
     #[test]

@@ -153,11 +153,14 @@ impl Conn {
                     } else {
                         let mut tmp = Vec::new();
                         let o = dispatch(st, &mut self.sess, &args, &mut tmp, to);
+                        // CLIENT REPLY ON answers +OK even while replies were off.
+                        let discard = discard && self.sess.reply != ReplyMode::On;
                         if matches!(o, Outcome::Done | Outcome::Close) && (!discard || !self.slots.is_empty()) {
                             self.slots.push_back(Slot { seq, reply: Some(tmp), discard });
                         }
                         o
                     };
+                    let discard = discard && self.sess.reply != ReplyMode::On;
                     match outcome {
                         Outcome::Done => {}
                         Outcome::Pending => self.slots.push_back(Slot { seq, reply: None, discard }),

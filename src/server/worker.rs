@@ -199,7 +199,17 @@ impl Worker {
         let now = self.st.now_ms;
         self.st.clients.insert(
             id,
-            ClientMeta { id, addr, laddr, fd, resp: 2, created_ms: now, last_interaction_ms: now, ..Default::default() },
+            ClientMeta {
+                id,
+                addr,
+                laddr,
+                fd,
+                resp: 2,
+                created_ms: now,
+                last_interaction_ms: now,
+                multi: -1,
+                ..Default::default()
+            },
         );
         self.conns[slot as usize] = Some(Conn::new(fd, generation, sess));
         self.arm_recv(slot);
@@ -448,10 +458,18 @@ impl Worker {
         }
         let ids = std::mem::take(&mut self.st.kill_list);
         for slot in 0..self.conns.len() {
-            let hit = self.conns[slot].as_ref().is_some_and(|c| ids.contains(&c.sess.id));
-            if hit {
+            let Some(c) = self.conns[slot].as_mut() else { continue };
+            if !ids.contains(&c.sess.id) {
+                continue;
+            }
+            // Stop reading now, but let a reply already queued (a client killing
+            // itself gets its answer first, as in Redis) go out before closing.
+            c.close_after_flush = true;
+            if c.drained() {
                 self.begin_close(slot as u32);
                 self.try_finalize(slot as u32);
+            } else {
+                self.after_activity(slot as u32);
             }
         }
     }

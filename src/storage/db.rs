@@ -145,8 +145,7 @@ impl Db {
         let (k, e) = self.map.get_key_value(key)?;
         let key_alloc = 2 * size_of::<usize>() + k.len();
         let slot = size_of::<u64>() + size_of::<Key>() + size_of::<Entry>() + size_of::<usize>();
-        let volatile =
-            if e.expire_at != 0 { size_of::<u64>() + size_of::<Key>() + size_of::<usize>() } else { 0 };
+        let volatile = if e.expire_at != 0 { size_of::<u64>() + size_of::<Key>() + size_of::<usize>() } else { 0 };
         Some(key_alloc + slot + volatile + e.value.heap_bytes())
     }
 

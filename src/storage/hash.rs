@@ -1,0 +1,670 @@
+//! Hash values (`HSET` and friends), plus the compact building blocks the set type
+//! shares: `Listpack` and the `XorShift` sampler.
+//!
+//! Job: store field/value pairs the way Redis 7.0 does, observably: a small hash is a
+//! *listpack*, one contiguous buffer of length-prefixed entries (field, value, field,
+//! value ...); past `HASH_MAX_LISTPACK_ENTRIES` pairs or once a field or value is longer
+//! than `HASH_MAX_LISTPACK_VALUE` bytes it becomes a *hashtable*, and it never goes
+//! back (Redis does not convert hashes back either). The listpack costs two bytes of
+//! overhead per short entry and one allocation per hash, which is what makes millions
+//! of small hashes cheap; the table gives O(1) access and O(1) random picks for large
+//! ones.
+//!
+//! The table is an `IndexMap` rather than a plain hash map for the same reasons as the
+//! keyspace (see `storage::db`): uniform random fields by index (HRANDFIELD), and a
+//! downward index cursor for HSCAN that never misses a field present throughout,
+//! because `swap_remove` only ever moves an entry to a lower index.
+//!
+//! Non-goals: RESP, command syntax, error texts (the `cmd::hash` family owns those);
+//! integer-encoded listpack entries (values are kept as the bytes the client sent).
+//!
+//! Depends on: std, `indexmap`, `foldhash`.
+
+use indexmap::IndexMap;
+use std::fmt;
+
+/// Redis 7.0's `hash-max-listpack-entries` default: more pairs than this and the hash
+/// becomes a hashtable.
+pub const HASH_MAX_LISTPACK_ENTRIES: usize = 128;
+/// Redis 7.0's `hash-max-listpack-value` default: a field or value longer than this
+/// (in bytes) makes the hash a hashtable.
+pub const HASH_MAX_LISTPACK_VALUE: usize = 64;
+
+type Hasher = foldhash::fast::RandomState;
+
+/// The large encoding of a hash.
+pub type HashTable = IndexMap<Box<[u8]>, Box<[u8]>, Hasher>;
+
+// ---- Listpack ----------------------------------------------------------------------------
+
+/// A compact sequence of byte strings in one buffer: a 4-byte little-endian entry count,
+/// then for each entry its length as a LEB128 varint followed by its bytes.
+///
+/// An empty listpack owns no allocation at all. Lookups are linear scans, which is what
+/// Redis does too and is fast at the sizes listpacks are kept to (a few hundred entries
+/// at most, all in a handful of cache lines). Entries are addressed by byte offset so a
+/// caller that found an entry can replace or remove it without a second scan.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Listpack {
+    buf: Vec<u8>,
+}
+
+const LP_HEADER: usize = 4;
+
+/// Appends `n` as a LEB128 varint.
+fn put_varint(buf: &mut Vec<u8>, mut n: usize) {
+    while n >= 0x80 {
+        buf.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    buf.push(n as u8);
+}
+
+/// Bytes `put_varint` writes for `n`.
+fn varint_len(mut n: usize) -> usize {
+    let mut len = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        len += 1;
+    }
+    len
+}
+
+impl Listpack {
+    pub fn new() -> Listpack {
+        Listpack { buf: Vec::new() }
+    }
+
+    /// Number of entries.
+    #[inline]
+    pub fn len(&self) -> usize {
+        if self.buf.is_empty() {
+            0
+        } else {
+            u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]) as usize
+        }
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn set_len(&mut self, n: usize) {
+        if n == 0 {
+            // Drop the allocation with the last entry: an empty collection is about to
+            // be deleted or refilled, and either way it should not pin memory.
+            self.buf = Vec::new();
+            return;
+        }
+        let n = u32::try_from(n).expect("listpacks are kept far below 2^32 entries");
+        self.buf[..LP_HEADER].copy_from_slice(&n.to_le_bytes());
+    }
+
+    /// Offset of the first entry (also the end offset when there are none).
+    #[inline]
+    pub fn first(&self) -> usize {
+        LP_HEADER.min(self.buf.len())
+    }
+
+    /// The entry at `off` and the offset of the next one, or None at the end.
+    #[inline]
+    pub fn entry_at(&self, off: usize) -> Option<(&[u8], usize)> {
+        if off >= self.buf.len() {
+            return None;
+        }
+        let mut len = 0usize;
+        let mut shift = 0;
+        let mut p = off;
+        loop {
+            let b = self.buf[p];
+            p += 1;
+            len |= ((b & 0x7f) as usize) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        Some((&self.buf[p..p + len], p + len))
+    }
+
+    /// Iterates the entries in order.
+    pub fn iter(&self) -> ListpackIter<'_> {
+        ListpackIter { lp: self, off: self.first() }
+    }
+
+    /// Offset of the first entry equal to `needle`, stepping `stride` entries at a time
+    /// (2 to look at hash fields only).
+    pub fn find(&self, needle: &[u8], stride: usize) -> Option<usize> {
+        let mut off = self.first();
+        let mut idx = 0usize;
+        while let Some((e, next)) = self.entry_at(off) {
+            if idx % stride == 0 && e == needle {
+                return Some(off);
+            }
+            off = next;
+            idx += 1;
+        }
+        None
+    }
+
+    /// Appends an entry, growing the buffer by exactly what the entry needs: listpacks
+    /// exist to save memory, so they carry no spare capacity.
+    pub fn push(&mut self, entry: &[u8]) {
+        self.push_many(&[entry]);
+    }
+
+    /// Appends several entries with one reallocation.
+    pub fn push_many(&mut self, entries: &[&[u8]]) {
+        let n = self.len();
+        if self.buf.is_empty() {
+            self.buf.extend_from_slice(&[0; LP_HEADER]);
+        }
+        let extra: usize = entries.iter().map(|e| varint_len(e.len()) + e.len()).sum();
+        self.buf.reserve_exact(extra);
+        for e in entries {
+            put_varint(&mut self.buf, e.len());
+            self.buf.extend_from_slice(e);
+        }
+        self.set_len(n + entries.len());
+    }
+
+    /// Removes `count` consecutive entries starting at offset `off`.
+    pub fn remove_at(&mut self, off: usize, count: usize) {
+        let mut end = off;
+        for _ in 0..count {
+            end = self.entry_at(end).expect("removing existing entries").1;
+        }
+        self.buf.drain(off..end);
+        let n = self.len() - count;
+        self.set_len(n);
+        if n != 0 && self.buf.capacity() > self.buf.len() + 64 {
+            self.buf.shrink_to_fit();
+        }
+    }
+
+    /// Replaces the entry at `off` with `entry`.
+    pub fn replace_at(&mut self, off: usize, entry: &[u8]) {
+        let (_, end) = self.entry_at(off).expect("replacing an existing entry");
+        let mut enc = Vec::with_capacity(varint_len(entry.len()) + entry.len());
+        put_varint(&mut enc, entry.len());
+        enc.extend_from_slice(entry);
+        self.buf.splice(off..end, enc);
+    }
+
+    /// Bytes of heap the listpack holds.
+    pub fn heap_bytes(&self) -> usize {
+        self.buf.capacity()
+    }
+
+    /// Bytes of actual content (header and entries).
+    pub fn blob_len(&self) -> usize {
+        self.buf.len()
+    }
+}
+
+impl fmt::Debug for Listpack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(|e| String::from_utf8_lossy(e).into_owned())).finish()
+    }
+}
+
+pub struct ListpackIter<'a> {
+    lp: &'a Listpack,
+    off: usize,
+}
+
+impl<'a> Iterator for ListpackIter<'a> {
+    type Item = &'a [u8];
+
+    #[inline]
+    fn next(&mut self) -> Option<&'a [u8]> {
+        let (e, next) = self.lp.entry_at(self.off)?;
+        self.off = next;
+        Some(e)
+    }
+}
+
+// ---- Random sampling -------------------------------------------------------------------------
+
+/// xorshift64*: the random picks of HRANDFIELD/SRANDMEMBER/SPOP need speed and spread,
+/// not unpredictability, and a seeded generator keeps tests repeatable.
+#[derive(Clone, Debug)]
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator from any seed (zero included: the state must never be zero).
+    pub fn new(seed: u64) -> XorShift {
+        // splitmix64 finaliser: nearby seeds (consecutive clock values) give unrelated
+        // streams.
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        XorShift(if z == 0 { 0x2545_f491_4f6c_dd1d } else { z })
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A uniform index below `n` (n > 0). The modulo bias is below 2^-50 for the
+    /// collection sizes that fit in memory.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+// ---- Hash ----------------------------------------------------------------------------------
+
+/// A hash value in one of its two encodings.
+#[derive(Clone)]
+pub enum HashValue {
+    /// Field, value, field, value ... in insertion order.
+    Listpack(Listpack),
+    /// Boxed so the small encoding keeps `Value` small.
+    Table(Box<HashTable>),
+}
+
+impl Default for HashValue {
+    fn default() -> Self {
+        HashValue::new()
+    }
+}
+
+impl fmt::Debug for HashValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in self.iter() {
+            m.entry(&String::from_utf8_lossy(k), &String::from_utf8_lossy(v));
+        }
+        m.finish()
+    }
+}
+
+/// Equality is by content: the same pairs, whatever the encoding or order.
+impl PartialEq for HashValue {
+    fn eq(&self, other: &HashValue) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
+    }
+}
+
+/// Does a pair with these lengths fit the listpack encoding?
+#[inline]
+fn fits_listpack(field: &[u8], value: &[u8]) -> bool {
+    field.len() <= HASH_MAX_LISTPACK_VALUE && value.len() <= HASH_MAX_LISTPACK_VALUE
+}
+
+impl HashValue {
+    /// An empty hash, listpack-encoded (as Redis's `createHashObject`).
+    pub fn new() -> HashValue {
+        HashValue::Listpack(Listpack::new())
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            HashValue::Listpack(lp) => lp.len() / 2,
+            HashValue::Table(t) => t.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The name OBJECT ENCODING reports.
+    pub fn encoding_name(&self) -> &'static str {
+        match self {
+            HashValue::Listpack(_) => "listpack",
+            HashValue::Table(_) => "hashtable",
+        }
+    }
+
+    /// Approximate heap bytes: the listpack buffer, or the table's entry vector and
+    /// index plus each field and value allocation.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            HashValue::Listpack(lp) => lp.heap_bytes(),
+            HashValue::Table(t) => {
+                use std::mem::size_of;
+                let slot = size_of::<u64>() + 2 * size_of::<Box<[u8]>>();
+                let index = t.capacity() * size_of::<usize>() * 8 / 7;
+                let data: usize = t.iter().map(|(k, v)| k.len() + v.len()).sum();
+                size_of::<HashTable>() + t.capacity() * slot + index + data
+            }
+        }
+    }
+
+    /// Offset of `field`'s entry in a listpack.
+    #[inline]
+    fn lp_find(lp: &Listpack, field: &[u8]) -> Option<usize> {
+        lp.find(field, 2)
+    }
+
+    pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
+        match self {
+            HashValue::Listpack(lp) => {
+                let off = Self::lp_find(lp, field)?;
+                let (_, voff) = lp.entry_at(off)?;
+                lp.entry_at(voff).map(|(v, _)| v)
+            }
+            HashValue::Table(t) => t.get(field).map(|v| &**v),
+        }
+    }
+
+    pub fn contains(&self, field: &[u8]) -> bool {
+        match self {
+            HashValue::Listpack(lp) => Self::lp_find(lp, field).is_some(),
+            HashValue::Table(t) => t.contains_key(field),
+        }
+    }
+
+    /// Converts to the hashtable encoding (no-op if already there).
+    pub fn convert_to_table(&mut self) {
+        if let HashValue::Listpack(lp) = self {
+            let mut t = HashTable::with_capacity_and_hasher(lp.len() / 2, Hasher::default());
+            let mut it = lp.iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                t.insert(k.into(), v.into());
+            }
+            *self = HashValue::Table(Box::new(t));
+        }
+    }
+
+    /// Sets `field` to `value`. Returns true if the field is new. Converts to a
+    /// hashtable when the pair is too long for a listpack or the listpack grows past
+    /// its entry limit, as Redis's `hashTypeSet` does.
+    pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+        if let HashValue::Listpack(lp) = self {
+            if fits_listpack(field, value) {
+                match Self::lp_find(lp, field) {
+                    Some(off) => {
+                        let (_, voff) = lp.entry_at(off).expect("found entry");
+                        lp.replace_at(voff, value);
+                        return false;
+                    }
+                    None => {
+                        lp.push_many(&[field, value]);
+                        if lp.len() / 2 > HASH_MAX_LISTPACK_ENTRIES {
+                            self.convert_to_table();
+                        }
+                        return true;
+                    }
+                }
+            }
+            self.convert_to_table();
+        }
+        let HashValue::Table(t) = self else { unreachable!("converted above") };
+        match t.get_mut(field) {
+            Some(v) => {
+                *v = value.into();
+                false
+            }
+            None => {
+                t.insert(field.into(), value.into());
+                true
+            }
+        }
+    }
+
+    /// Removes `field`. Returns true if it was there.
+    pub fn remove(&mut self, field: &[u8]) -> bool {
+        match self {
+            HashValue::Listpack(lp) => match Self::lp_find(lp, field) {
+                Some(off) => {
+                    lp.remove_at(off, 2);
+                    true
+                }
+                None => false,
+            },
+            // swap_remove keeps HSCAN's downward cursor sound (see the module doc).
+            HashValue::Table(t) => t.swap_remove(field).is_some(),
+        }
+    }
+
+    /// Iterates (field, value) pairs.
+    pub fn iter(&self) -> HashIter<'_> {
+        match self {
+            HashValue::Listpack(lp) => HashIter::Listpack(lp.iter()),
+            HashValue::Table(t) => HashIter::Table(t.iter()),
+        }
+    }
+
+    /// All pairs, for callers that need random access into a small hash (a listpack
+    /// has none of its own). Use `get_index` on large ones.
+    pub fn pairs(&self) -> Vec<(&[u8], &[u8])> {
+        self.iter().collect()
+    }
+
+    /// The pair at position `i` of the encoding's order: O(1) for a hashtable, a scan
+    /// for a listpack.
+    pub fn get_index(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        match self {
+            HashValue::Listpack(_) => self.iter().nth(i),
+            HashValue::Table(t) => t.get_index(i).map(|(k, v)| (&**k, &**v)),
+        }
+    }
+
+    /// One HSCAN step from `cursor`, visiting at most `count` table slots. A listpack
+    /// is returned whole with cursor 0, as Redis does;
+    /// a table is walked downwards by index (cursor `c` > 0 means "positions below `c`
+    /// remain").
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], &[u8])>) {
+        match self {
+            HashValue::Listpack(_) => (0, self.pairs()),
+            HashValue::Table(t) => {
+                let mut pos = if cursor == 0 { t.len() } else { (cursor as usize).min(t.len()) };
+                let mut out = Vec::with_capacity(count.min(pos));
+                let mut visited = 0;
+                while pos > 0 && visited < count.max(1) {
+                    pos -= 1;
+                    visited += 1;
+                    let (k, v) = t.get_index(pos).expect("index in range");
+                    out.push((&**k, &**v));
+                }
+                (pos as u64, out)
+            }
+        }
+    }
+}
+
+pub enum HashIter<'a> {
+    Listpack(ListpackIter<'a>),
+    Table(indexmap::map::Iter<'a, Box<[u8]>, Box<[u8]>>),
+}
+
+impl<'a> Iterator for HashIter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            HashIter::Listpack(it) => {
+                let k = it.next()?;
+                let v = it.next()?;
+                Some((k, v))
+            }
+            HashIter::Table(it) => it.next().map(|(k, v)| (&**k, &**v)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, HashSet};
+
+    #[test]
+    fn listpack_basics() {
+        let mut lp = Listpack::new();
+        assert_eq!(lp.len(), 0);
+        assert_eq!(lp.heap_bytes(), 0);
+        lp.push(b"a");
+        lp.push(b"");
+        let long = vec![b'x'; 300];
+        lp.push(&long);
+        assert_eq!(lp.len(), 3);
+        assert_eq!(lp.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"", &long[..]]);
+        let off = lp.find(b"", 1).unwrap();
+        lp.replace_at(off, b"middle");
+        assert_eq!(lp.iter().nth(1), Some(&b"middle"[..]));
+        let off = lp.find(&long, 1).unwrap();
+        lp.replace_at(off, b"z");
+        assert_eq!(lp.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"middle", b"z"]);
+        let off = lp.find(b"a", 1).unwrap();
+        lp.remove_at(off, 2);
+        assert_eq!(lp.iter().collect::<Vec<_>>(), vec![&b"z"[..]]);
+        lp.remove_at(lp.first(), 1);
+        assert!(lp.is_empty());
+        assert_eq!(lp.heap_bytes(), 0);
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for n in [0usize, 1, 127, 128, 16383, 16384, 1 << 20] {
+            let mut lp = Listpack::new();
+            lp.push(&vec![7u8; n]);
+            lp.push(b"after");
+            assert_eq!(lp.iter().next().unwrap().len(), n);
+            assert_eq!(lp.iter().nth(1).unwrap(), b"after");
+        }
+    }
+
+    #[test]
+    fn find_with_stride_skips_values() {
+        let mut h = HashValue::new();
+        h.set(b"a", b"b");
+        h.set(b"b", b"c");
+        assert_eq!(h.get(b"b"), Some(&b"c"[..]));
+        assert_eq!(h.get(b"c"), None);
+        assert!(!h.contains(b"c"));
+    }
+
+    #[test]
+    fn converts_on_entry_count() {
+        let mut h = HashValue::new();
+        for i in 0..HASH_MAX_LISTPACK_ENTRIES {
+            assert!(h.set(format!("f{i}").as_bytes(), b"v"));
+        }
+        assert_eq!(h.encoding_name(), "listpack");
+        assert!(!h.set(b"f0", b"w"));
+        assert_eq!(h.encoding_name(), "listpack");
+        assert!(h.set(b"one-more", b"v"));
+        assert_eq!(h.encoding_name(), "hashtable");
+        assert_eq!(h.len(), HASH_MAX_LISTPACK_ENTRIES + 1);
+        assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
+        // Never converts back.
+        for i in 0..100 {
+            h.remove(format!("f{i}").as_bytes());
+        }
+        assert_eq!(h.encoding_name(), "hashtable");
+    }
+
+    #[test]
+    fn converts_on_value_length() {
+        let mut h = HashValue::new();
+        h.set(b"f", &[b'x'; 64]);
+        assert_eq!(h.encoding_name(), "listpack");
+        h.set(b"f", &[b'x'; 65]);
+        assert_eq!(h.encoding_name(), "hashtable");
+        let mut h = HashValue::new();
+        h.set(&[b'k'; 65], b"v");
+        assert_eq!(h.encoding_name(), "hashtable");
+        assert_eq!(h.get(&[b'k'; 65]), Some(&b"v"[..]));
+    }
+
+    #[test]
+    fn equality_ignores_encoding_and_order() {
+        let mut a = HashValue::new();
+        a.set(b"x", b"1");
+        a.set(b"y", b"2");
+        let mut b = HashValue::new();
+        b.set(b"y", b"2");
+        b.set(b"x", b"1");
+        b.convert_to_table();
+        assert_eq!(a, b);
+        b.set(b"x", b"3");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn table_scan_returns_every_stable_field_despite_churn() {
+        let mut h = HashValue::new();
+        for i in 0..500 {
+            h.set(format!("stay{i}").as_bytes(), b"v");
+            h.set(format!("go{i}").as_bytes(), b"v");
+        }
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut step = 0;
+        loop {
+            let (next, items) = h.scan(cursor, 10);
+            seen.extend(items.iter().map(|(k, _)| k.to_vec()));
+            for j in 0..5 {
+                h.remove(format!("go{}", step * 5 + j).as_bytes());
+                h.set(format!("new{step}-{j}").as_bytes(), b"v");
+            }
+            step += 1;
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..500 {
+            assert!(seen.contains(format!("stay{i}").as_bytes()), "missed stay{i}");
+        }
+    }
+
+    /// Random operations against a `BTreeMap` model, with fields and values drawn so
+    /// that hashes cross both conversion thresholds; the observable state is compared
+    /// after every step.
+    #[test]
+    fn property_matches_btreemap_model() {
+        let mut rng = XorShift::new(42);
+        for round in 0..60 {
+            let mut h = HashValue::new();
+            let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+            // Some rounds use few distinct fields (stay small), some many (convert).
+            let fields = [20, 200, 400][round % 3];
+            for _ in 0..600 {
+                let f = format!("f{}", rng.below(fields)).into_bytes();
+                let vlen = if rng.below(50) == 0 { 70 } else { rng.below(12) };
+                let v = vec![b'a' + rng.below(26) as u8; vlen];
+                match rng.below(10) {
+                    0..=5 => assert_eq!(h.set(&f, &v), model.insert(f.clone(), v).is_none()),
+                    6..=8 => assert_eq!(h.remove(&f), model.remove(&f).is_some()),
+                    _ => assert_eq!(h.get(&f), model.get(&f).map(|v| &v[..])),
+                }
+                assert_eq!(h.len(), model.len());
+                let mut got: Vec<(Vec<u8>, Vec<u8>)> = h.iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect();
+                got.sort();
+                let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                assert_eq!(got, want);
+                let big = model.len() > HASH_MAX_LISTPACK_ENTRIES
+                    || model.iter().any(|(k, v)| k.len() > HASH_MAX_LISTPACK_VALUE || v.len() > 64);
+                if big {
+                    assert_eq!(h.encoding_name(), "hashtable");
+                }
+                for i in 0..h.len() {
+                    let (k, v) = h.get_index(i).unwrap();
+                    assert_eq!(model.get(k).map(|x| &x[..]), Some(v));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn xorshift_spreads() {
+        let mut r = XorShift::new(0);
+        let mut counts = [0usize; 8];
+        for _ in 0..8000 {
+            counts[r.below(8)] += 1;
+        }
+        assert!(counts.iter().all(|&c| c > 800 && c < 1200), "{counts:?}");
+    }
+}
