@@ -14,29 +14,17 @@ fn pipeline(n: usize, set: bool) -> Vec<u8> {
         let key = format!("key:{i:03}");
         if set {
             buf.extend_from_slice(
-                format!(
-                    "*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n$5\r\nvalue\r\n",
-                    key.len(),
-                    key
-                )
-                .as_bytes(),
+                format!("*3\r\n$3\r\nSET\r\n${}\r\n{}\r\n$5\r\nvalue\r\n", key.len(), key).as_bytes(),
             );
         } else {
-            buf.extend_from_slice(
-                format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", key.len(), key).as_bytes(),
-            );
+            buf.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", key.len(), key).as_bytes());
         }
     }
     buf
 }
 
 /// Parse every request in `buf` the way a connection loop would.
-fn parse_all(
-    buf: &[u8],
-    args: &mut Vec<(u32, u32)>,
-    scratch: &mut Vec<u8>,
-    limits: &Limits,
-) -> usize {
+fn parse_all(buf: &[u8], args: &mut Vec<(u32, u32)>, scratch: &mut Vec<u8>, limits: &Limits) -> usize {
     let mut off = 0;
     let mut count = 0;
     while off < buf.len() {
@@ -79,21 +67,17 @@ fn bench_write(c: &mut Criterion) {
     for size in [3usize, 100] {
         let payload = vec![b'x'; size];
         group.throughput(Throughput::Elements(1000));
-        group.bench_with_input(
-            BenchmarkId::new("bulk_1000", size),
-            &payload,
-            |b, payload| {
-                let mut out = Vec::with_capacity(1000 * (size + 16));
-                b.iter(|| {
-                    out.clear();
-                    let mut w = ReplyWriter::new(&mut out, Proto::Resp2);
-                    for _ in 0..1000 {
-                        w.bulk(black_box(payload));
-                    }
-                    black_box(out.len());
-                })
-            },
-        );
+        group.bench_with_input(BenchmarkId::new("bulk_1000", size), &payload, |b, payload| {
+            let mut out = Vec::with_capacity(1000 * (size + 16));
+            b.iter(|| {
+                out.clear();
+                let mut w = ReplyWriter::new(&mut out, Proto::Resp2);
+                for _ in 0..1000 {
+                    w.bulk(black_box(payload));
+                }
+                black_box(out.len());
+            })
+        });
     }
     group.finish();
 }

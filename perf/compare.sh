@@ -150,6 +150,10 @@ pids+=("$shardis_pid")
 
 wait_ready "$redis_port" "$redis_pid" redis
 wait_ready "$shardis_port" "$shardis_pid" shardis
+# The CPU numbers are read from these PIDs: make sure they are the servers themselves
+# (taskset and the subshell exec into them) and not a wrapper process.
+[[ $(</proc/$redis_pid/comm) == redis-server* ]] || die "pid $redis_pid is not redis-server"
+[[ $(</proc/$shardis_pid/comm) == shardis* ]] || die "pid $shardis_pid is not shardis-server"
 
 # utime+stime of a whole process (all threads), in clock ticks. The command name in
 # field 2 may contain spaces, so fields are counted after its closing parenthesis.

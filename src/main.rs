@@ -14,7 +14,11 @@ fn main() {
         return;
     }
     if args.iter().any(|a| a == "-v" || a == "--version") {
-        println!("shardis-server v={} (Redis protocol {})", env!("CARGO_PKG_VERSION"), shardis::cmd::connection::REDIS_VERSION);
+        println!(
+            "shardis-server v={} (Redis protocol {})",
+            env!("CARGO_PKG_VERSION"),
+            shardis::cmd::connection::REDIS_VERSION
+        );
         return;
     }
     let config = match Config::from_args(&args) {

@@ -15,13 +15,19 @@ fn tool(name: &str) -> String {
         .unwrap_or(None);
     match found {
         Some(p) => p.to_string_lossy().into_owned(),
-        None => panic!("`{name}` not found on PATH: install redis-tools by running `bash scripts/test.sh` (it runs apt-get install redis-tools)"),
+        None => panic!(
+            "`{name}` not found on PATH: install redis-tools by running `bash scripts/test.sh` (it runs apt-get install redis-tools)"
+        ),
     }
 }
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -31,12 +37,26 @@ fn redis_benchmark_runs_clean() {
         let s = Server::start(shards, &[]);
         let port = s.port.to_string();
         let (ok, stdout, stderr) = run(Command::new(&bench).args([
-            "-h", "127.0.0.1", "-p", &port, "-t", "ping,set,get,incr,mset", "-n", "100000", "-r", "100000", "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "ping,set,get,incr,mset",
+            "-n",
+            "100000",
+            "-r",
+            "100000",
+            "-q",
         ]));
         assert!(ok, "redis-benchmark failed ({shards} shards)\nstdout: {stdout}\nstderr: {stderr}");
         // Progress output is separated by carriage returns; look at every piece.
-        let lines: Vec<&str> =
-            stdout.split(['\r', '\n']).chain(stderr.split(['\r', '\n'])).map(str::trim).filter(|l| !l.is_empty()).collect();
+        let lines: Vec<&str> = stdout
+            .split(['\r', '\n'])
+            .chain(stderr.split(['\r', '\n']))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
         for l in &lines {
             let lower = l.to_ascii_lowercase();
             assert!(
@@ -78,7 +98,10 @@ fn redis_cli_works() {
         assert_eq!(cli_run(&["--no-raw", "mget", "a", "nope"]), "1) \"1\"\n2) (nil)\n");
         assert_eq!(cli_run(&["--no-raw", "get", "nope"]), "(nil)\n");
         assert_eq!(cli_run(&["--no-raw", "del", "a", "b", "nope"]), "(integer) 2\n");
-        assert_eq!(cli_run(&["--no-raw", "nosuchcmd", "q"]), "(error) ERR unknown command 'nosuchcmd', with args beginning with: 'q' \n");
+        assert_eq!(
+            cli_run(&["--no-raw", "nosuchcmd", "q"]),
+            "(error) ERR unknown command 'nosuchcmd', with args beginning with: 'q' \n"
+        );
         // RESP3 through redis-cli.
         assert_eq!(cli_run(&["-3", "--no-raw", "get", "nope"]), "(nil)\n");
         assert_eq!(cli_run(&["-3", "get", "x"]), "y\n");

@@ -221,7 +221,8 @@ fn random_garbage_does_not_crash_the_server() {
         let mut s = Server::start(shards, &[]);
         let check = seed(&s);
         let mut rng = Rng::new(0x5eed_0000 + shards as u64);
-        let prefixes: &[&[u8]] = &[b"", b"*", b"*2\r\n", b"*2\r\n$3\r\nGET\r\n", b"*2\r\n$3\r\nGET\r\n$", b"$", b"\"", b"SET k "];
+        let prefixes: &[&[u8]] =
+            &[b"", b"*", b"*2\r\n", b"*2\r\n$3\r\nGET\r\n", b"*2\r\n$3\r\nGET\r\n$", b"$", b"\"", b"SET k "];
         for round in 0..300 {
             let mut c = s.tcp();
             let mut payload = prefixes[round % prefixes.len()].to_vec();

@@ -198,10 +198,7 @@ fn resp3_via_hello() {
         );
         // Errors are the same in both protocols; HELLO with a bad version is refused.
         assert_eq!(raw.cmd(&["HELLO", "4"]), Resp::err("NOPROTO unsupported protocol version"));
-        assert_eq!(
-            raw.cmd(&["HELLO", "x"]),
-            Resp::err("ERR Protocol version is not an integer or out of range")
-        );
+        assert_eq!(raw.cmd(&["HELLO", "x"]), Resp::err("ERR Protocol version is not an integer or out of range"));
         // Back to RESP2.
         assert!(matches!(raw.cmd(&["HELLO", "2"]), Resp::Array(_)));
         assert_eq!(raw.cmd(&["GET", "nokey"]), Resp::NilBulk);
@@ -325,7 +322,10 @@ fn pipelines_with_select_flushall_and_errors_keep_order() {
         for k in &keys {
             push(&["GET", k], Resp::NilBulk);
             push(&["SET", k, "db1"], Resp::simple("OK"));
-            push(&["NOSUCHCMD", k], Resp::err(&format!("ERR unknown command 'NOSUCHCMD', with args beginning with: '{k}' ")));
+            push(
+                &["NOSUCHCMD", k],
+                Resp::err(&format!("ERR unknown command 'NOSUCHCMD', with args beginning with: '{k}' ")),
+            );
         }
         push(&["DBSIZE"], Resp::Int(keys.len() as i64));
         push(&["SELECT", "0"], Resp::simple("OK"));

@@ -103,7 +103,9 @@ fn hello(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         }
     }
     if !c.sess.authenticated {
-        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return Err(CmdError::msg(
+            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+        ));
     }
     c.sess.proto = proto;
     c.out.proto = proto;
@@ -144,7 +146,13 @@ fn select(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
-const fn conn(name: &'static str, arity: i32, flags: u32, f: super::table::ConnFn, summary: &'static str) -> CommandSpec {
+const fn conn(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    f: super::table::ConnFn,
+    summary: &'static str,
+) -> CommandSpec {
     CommandSpec {
         name,
         arity,

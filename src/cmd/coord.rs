@@ -18,10 +18,10 @@
 //! **Fan-outs** (DBSIZE, KEYS, FLUSHALL, INFO ...) run a closure on every shard and
 //! combine the results; with `lock_whole` they first lock every shard whole.
 
+use super::Args;
 use super::ctx::{FanOut, Finish};
 use super::dispatch::call;
 use super::table::TABLE;
-use super::Args;
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::{LockPlan, Waiting};
 use crate::shard::msg::{CoordRef, ExecReq, Hop, HopResult, KeyEntries, Msg};
@@ -30,7 +30,7 @@ use crate::shard::{ReplyTo, ShardState, shard_of};
 use crate::storage::Db;
 
 /// Pushes, under the global order mutex, one lock request per shard in `plans`.
-fn queue_locks(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan)>, gather: bool) -> u64 {
+pub fn queue_locks(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan)>, gather: bool) -> u64 {
     let shared = st.shared.clone();
     let mut order = shared.tx_order.lock().unwrap_or_else(|e| e.into_inner());
     *order += 1;
@@ -142,6 +142,7 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
 pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
     let now = st.now_ms;
     for (db, key, entry) in writes {
+        st.watch.touch(db, &key);
         let d = &mut st.dbs[db as usize];
         match entry {
             Some(e) => {

@@ -19,18 +19,20 @@ pub enum ReplyMode {
 }
 
 /// Per-connection state that commands read and change.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Session {
     pub id: u64,
     pub db: u16,
     pub proto: Proto,
     pub authenticated: bool,
     pub reply: ReplyMode,
+    /// Commands queued since MULTI.
+    pub multi: Option<super::multi::MultiQueue>,
 }
 
 impl Session {
     pub fn new(id: u64, needs_auth: bool) -> Session {
-        Session { id, db: 0, proto: Proto::Resp2, authenticated: !needs_auth, reply: ReplyMode::On }
+        Session { id, db: 0, proto: Proto::Resp2, authenticated: !needs_auth, reply: ReplyMode::On, multi: None }
     }
 }
 
@@ -103,6 +105,8 @@ pub enum ConnOutcome {
     /// Close the connection once the reply is sent (QUIT).
     Close,
     FanOut(FanOut),
+    /// EXEC: run the queued transaction.
+    Exec(Box<super::multi::ExecPlan>),
 }
 
 /// Context of a connection-level command.

@@ -42,6 +42,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     let mut w = ReplyWriter::new(out, sess.proto);
     let Some(idx) = TABLE.lookup(args.get(0)) else {
         st.stats.error_replies += 1;
+        flag_multi(sess);
         w.error(&unknown_command(args));
         return Outcome::Done;
     };
@@ -49,13 +50,19 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     if !spec.arity_ok(args.len()) {
         st.stats.error_replies += 1;
         bump_rejected(st, idx);
+        flag_multi(sess);
         w.error(&wrong_arity(spec.name));
         return Outcome::Done;
     }
     if !sess.authenticated && spec.flags & flag::NO_AUTH == 0 {
         st.stats.error_replies += 1;
         bump_rejected(st, idx);
+        flag_multi(sess);
         w.error("NOAUTH Authentication required.");
+        return Outcome::Done;
+    }
+    if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
+        super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;
     }
     match spec.handler {
@@ -73,6 +80,10 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                     coord::start_fanout(st, f, to, sess.proto);
                     Outcome::Barrier
                 }
+                Ok(ConnOutcome::Exec(plan)) => {
+                    super::multi::start_exec(st, plan, to, sess.proto);
+                    Outcome::Barrier
+                }
                 Err(e) => {
                     st.stats.error_replies += 1;
                     ReplyWriter::new(out, sess.proto).error(&e.message());
@@ -81,6 +92,13 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
             }
         }
         Handler::Keyed(_) => route_keyed(st, sess, idx, args, w, to),
+    }
+}
+
+/// A command rejected during MULTI makes EXEC abort.
+fn flag_multi(sess: &mut Session) {
+    if let Some(q) = sess.multi.as_mut() {
+        q.aborted = true;
     }
 }
 
@@ -174,8 +192,22 @@ pub fn call(st: &mut ShardState, idx: u16, args: &Args, db: u16, proto: Proto, o
         st.stats.error_replies += 1;
     }
     st.dirty += dirty;
+    if dirty > 0 && !st.watch.is_empty() {
+        touch_watched(st, spec, args, db);
+    }
     st.account_expired();
     record(st, idx, start, res.is_err());
+}
+
+/// A write changed keys: bump the versions of those that are WATCHed. Over-approximates
+/// with every key the command names, which only ever aborts a transaction that a
+/// finer check might have let through.
+fn touch_watched(st: &mut ShardState, spec: &super::CommandSpec, args: &Args, db: u16) {
+    if let Ok(keys) = spec.key_positions(args, db) {
+        for (d, i) in keys {
+            st.watch.touch(d, args.get(i));
+        }
+    }
 }
 
 fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool) {

@@ -4,9 +4,9 @@
 //! inbox until nothing moves, and returns the decoded reply. Command semantics,
 //! cross-shard transactions and fan-outs are testable without sockets or threads.
 
+use super::Args;
 use super::ctx::Session;
 use super::dispatch::{Outcome, dispatch, handle_msg};
-use super::Args;
 use crate::config::Config;
 use crate::resp::Proto;
 use crate::shard::{ReplyTo, ShardState, Shared};

@@ -19,7 +19,8 @@
 
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, FanOut};
 use super::error::wrong_arity;
-use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::table::flag::{DENYOOM, FAST, READONLY, WRITE};
+use super::table::{CommandSpec, Handler, KeySpec};
 use super::{Args, CmdError};
 use crate::resp::ReplyWriter;
 use crate::storage::{Entry, Value};
@@ -713,8 +714,6 @@ const ALL: KeySpec = KeySpec::Range { first: 1, last: -1, step: 1 };
 const TWO: KeySpec = KeySpec::Range { first: 1, last: 2, step: 1 };
 /// OBJECT and MEMORY: the key follows the subcommand.
 const SUB: KeySpec = KeySpec::Range { first: 2, last: 2, step: 1 };
-
-use flag::{DENYOOM, FAST, READONLY, WRITE};
 
 pub static COMMANDS: &[CommandSpec] = &[
     keyed("del", -2, WRITE, ALL, del, "Deletes one or more keys.", "1.0.0"),

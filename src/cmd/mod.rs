@@ -20,6 +20,7 @@ pub mod harness;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub mod multi;
 pub mod server;
 pub mod string;
 pub mod table;

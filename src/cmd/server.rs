@@ -41,6 +41,7 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         hop: Arc::new(move |st| {
             let n = st.dbs[db].len() as u64;
             st.dbs[db].clear();
+            st.watch.touch_db(Some(db as u16));
             st.dirty += n;
             Box::new(())
         }),
@@ -57,6 +58,7 @@ fn flushall(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             for d in &mut st.dbs {
                 d.clear();
             }
+            st.watch.touch_db(None);
             // Redis counts one more change than the keys removed (once, not per
             // shard), so that even an empty FLUSHALL counts as a change.
             st.dirty += n as u64 + u64::from(st.id == 0);
@@ -79,6 +81,8 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         hop: Arc::new(move |st| {
             if x != y {
                 st.dbs.swap(x, y);
+                st.watch.touch_db(Some(x as u16));
+                st.watch.touch_db(Some(y as u16));
             }
             // One change for the whole command, as in Redis.
             st.dirty += u64::from(st.id == 0);

@@ -162,6 +162,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::string::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
+        super::multi::COMMANDS,
         super::client::COMMANDS,
         super::info::COMMANDS,
         super::config_cmd::COMMANDS,

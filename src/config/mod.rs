@@ -143,8 +143,7 @@ impl Default for Config {
         for p in PARAMS.iter().filter(|p| p.store == Store::Compat) {
             // The table's own test guarantees defaults are valid; fall back to the
             // raw text rather than panic if one ever is not.
-            let v = params::canonicalize(p, &[p.default.to_string()], "")
-                .unwrap_or_else(|_| p.default.to_string());
+            let v = params::canonicalize(p, &[p.default.to_string()], "").unwrap_or_else(|_| p.default.to_string());
             compat.insert(p.name.to_string(), v);
         }
         Config {
@@ -186,8 +185,8 @@ impl Default for Config {
             lazyfree_lazy_server_del: false,
             lazyfree_lazy_user_del: false,
             lazyfree_lazy_user_flush: false,
-            client_output_buffer_limit:
-                "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60".to_string(),
+            client_output_buffer_limit: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
+                .to_string(),
             enable_debug_command: "yes".to_string(),
             active_expire_enabled: true,
             compat,
@@ -285,10 +284,7 @@ impl Config {
                 let shown = if glob_match(pattern.as_bytes(), p.name.as_bytes()) {
                     Some(p.name)
                 } else {
-                    p.aliases
-                        .iter()
-                        .copied()
-                        .find(|a| glob_match(pattern.as_bytes(), a.as_bytes()))
+                    p.aliases.iter().copied().find(|a| glob_match(pattern.as_bytes(), a.as_bytes()))
                 };
                 if let Some(name) = shown {
                     seen[i] = true;
@@ -308,9 +304,7 @@ impl Config {
         let mut resolved: Vec<usize> = Vec::with_capacity(pairs.len());
         for (name, _) in pairs {
             let Some((i, p)) = params::find(name) else {
-                return Err(format!(
-                    "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
-                ));
+                return Err(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
             };
             if !p.is_mutable() {
                 return Err(set_error(name, "can't set immutable config"));
@@ -322,8 +316,7 @@ impl Config {
         }
         let mut next = self.clone();
         for (name, value) in pairs {
-            next.apply_directive(name, std::slice::from_ref(value))
-                .map_err(|why| set_error(name, &why))?;
+            next.apply_directive(name, std::slice::from_ref(value)).map_err(|why| set_error(name, &why))?;
         }
         let changed = resolved
             .iter()
@@ -352,23 +345,15 @@ impl Config {
         if self.cpus.is_empty() {
             (0..self.shards).collect()
         } else {
-            (0..self.shards)
-                .map(|i| self.cpus[i % self.cpus.len()])
-                .collect()
+            (0..self.shards).map(|i| self.cpus[i % self.cpus.len()]).collect()
         }
     }
 
     /// `client-output-buffer-limit` for a class (`normal`, `slave`/`replica`,
     /// `pubsub`): (hard bytes, soft bytes, soft seconds); 0 means no limit.
     pub fn output_buffer_limit(&self, class: &str) -> Option<(u64, u64, u64)> {
-        let class = if class.eq_ignore_ascii_case("replica") {
-            "slave"
-        } else {
-            class
-        };
-        let i = params::CLIENT_CLASSES
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(class))?;
+        let class = if class.eq_ignore_ascii_case("replica") { "slave" } else { class };
+        let i = params::CLIENT_CLASSES.iter().position(|c| c.eq_ignore_ascii_case(class))?;
         let [h, s, t] = params::parse_buffer_limits(&self.client_output_buffer_limit)[i];
         Some((h, s, t))
     }
@@ -413,8 +398,7 @@ impl Config {
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "save" => {
-                let parts: Vec<String> =
-                    self.save.iter().map(|(s, c)| format!("{s} {c}")).collect();
+                let parts: Vec<String> = self.save.iter().map(|(s, c)| format!("{s} {c}")).collect();
                 parts.join(" ")
             }
             "appendonly" => yn(self.appendonly),
@@ -452,8 +436,7 @@ impl Config {
     fn store_field(&mut self, name: &str, v: &str) -> Result<bool, String> {
         fn num<T: std::str::FromStr>(v: &str) -> Result<T, String> {
             // Only reachable if a table range does not fit the field's type.
-            v.parse()
-                .map_err(|_| format!("argument '{v}' is out of range"))
+            v.parse().map_err(|_| format!("argument '{v}' is out of range"))
         }
         let yes = v == "yes";
         match name {
@@ -598,9 +581,7 @@ mod tests {
     }
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     fn get1(cfg: &Config, name: &str) -> String {
@@ -626,22 +607,11 @@ mod tests {
         let def = Config::default();
         for p in PARAMS {
             let mut c = Config::default();
-            c.apply_directive(p.name, &[p.default.to_string()])
-                .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            c.apply_directive(p.name, &[p.default.to_string()]).unwrap_or_else(|e| panic!("{}: {e}", p.name));
             assert_eq!(c.value_of(p), def.value_of(p), "default of {}", p.name);
             // Field parameters and compat parameters are kept apart.
-            assert_eq!(
-                def.field_value(p.name).is_some(),
-                p.store == Store::Field,
-                "{}",
-                p.name
-            );
-            assert_eq!(
-                def.compat.contains_key(p.name),
-                p.store == Store::Compat,
-                "{}",
-                p.name
-            );
+            assert_eq!(def.field_value(p.name).is_some(), p.store == Store::Field, "{}", p.name);
+            assert_eq!(def.compat.contains_key(p.name), p.store == Store::Compat, "{}", p.name);
         }
         assert_eq!(get1(&def, "save"), "3600 1 300 100 60 10000");
         assert_eq!(get1(&def, "proto-max-bulk-len"), "536870912");
@@ -654,11 +624,7 @@ mod tests {
     fn every_parameter_round_trips_through_get_and_set() {
         let mut cfg = Config::default();
         let all = cfg.get(&["*"]);
-        assert_eq!(
-            all.len(),
-            PARAMS.len(),
-            "CONFIG GET * lists every parameter once"
-        );
+        assert_eq!(all.len(), PARAMS.len(), "CONFIG GET * lists every parameter once");
         for p in PARAMS {
             let got = cfg.get(&[p.name]);
             assert_eq!(got.len(), 1, "{}", p.name);
@@ -671,28 +637,17 @@ mod tests {
                 assert!(changed.is_empty(), "{} changed on round trip", p.name);
                 assert_eq!(cfg.value_of(p), before);
             } else {
-                assert!(
-                    cfg.set(&pairs(&[(p.name, &got[0].1)])).is_err(),
-                    "{} is immutable",
-                    p.name
-                );
+                assert!(cfg.set(&pairs(&[(p.name, &got[0].1)])).is_err(), "{} is immutable", p.name);
             }
         }
-        assert!(
-            all.iter()
-                .all(|(n, _)| n != "active-expire-enabled" && !n.contains('_'))
-        );
+        assert!(all.iter().all(|(n, _)| n != "active-expire-enabled" && !n.contains('_')));
     }
 
     #[test]
     fn get_patterns_and_aliases() {
         let cfg = Config::default();
-        let names =
-            |pats: &[&str]| -> Vec<String> { cfg.get(pats).into_iter().map(|(n, _)| n).collect() };
-        assert_eq!(
-            cfg.get(&["PORT"]),
-            vec![("port".to_string(), "6379".to_string())]
-        );
+        let names = |pats: &[&str]| -> Vec<String> { cfg.get(pats).into_iter().map(|(n, _)| n).collect() };
+        assert_eq!(cfg.get(&["PORT"]), vec![("port".to_string(), "6379".to_string())]);
         assert_eq!(names(&["lazyfree-*"]).len(), 5);
         assert_eq!(
             names(&["maxmemory*"]),
@@ -719,15 +674,8 @@ mod tests {
         assert!(all.contains(&"hash-max-listpack-entries".to_string()));
         assert!(!all.contains(&"hash-max-ziplist-entries".to_string()));
         // A pattern that matches only an alias reports the alias.
-        assert_eq!(
-            names(&["*ziplist-entries"]),
-            vec!["hash-max-ziplist-entries", "zset-max-ziplist-entries"]
-        );
-        assert_eq!(
-            names(&["*max-*-entries"]).len(),
-            4,
-            "aliases of matched parameters are not repeated"
-        );
+        assert_eq!(names(&["*ziplist-entries"]), vec!["hash-max-ziplist-entries", "zset-max-ziplist-entries"]);
+        assert_eq!(names(&["*max-*-entries"]).len(), 4, "aliases of matched parameters are not repeated");
         assert_eq!(
             get1(&cfg, "client-output-buffer-limit"),
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
@@ -752,13 +700,7 @@ mod tests {
     #[test]
     fn set_is_all_or_nothing() {
         let mut cfg = Config::default();
-        let err = cfg
-            .set(&pairs(&[
-                ("maxmemory", "100mb"),
-                ("hz", "abc"),
-                ("appendonly", "yes"),
-            ]))
-            .unwrap_err();
+        let err = cfg.set(&pairs(&[("maxmemory", "100mb"), ("hz", "abc"), ("appendonly", "yes")])).unwrap_err();
         assert_eq!(
             err,
             "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
@@ -771,35 +713,18 @@ mod tests {
             err,
             "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"
         );
-        let err = cfg
-            .set(&pairs(&[("maxmemory", "1mb"), ("nosuch", "1")]))
-            .unwrap_err();
-        assert_eq!(
-            err,
-            "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'"
-        );
+        let err = cfg.set(&pairs(&[("maxmemory", "1mb"), ("nosuch", "1")])).unwrap_err();
+        assert_eq!(err, "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'");
         assert_eq!(cfg.maxmemory, 0);
         let err = cfg.set(&pairs(&[("hz", "20"), ("HZ", "30")])).unwrap_err();
-        assert_eq!(
-            err,
-            "ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate parameter"
-        );
-        let err = cfg
-            .set(&pairs(&[
-                ("hash-max-listpack-entries", "1"),
-                ("hash-max-ziplist-entries", "2"),
-            ]))
-            .unwrap_err();
+        assert_eq!(err, "ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate parameter");
+        let err =
+            cfg.set(&pairs(&[("hash-max-listpack-entries", "1"), ("hash-max-ziplist-entries", "2")])).unwrap_err();
         assert!(err.ends_with("duplicate parameter"), "{err}");
         assert_eq!(cfg.hz, 10);
 
         let changed = cfg
-            .set(&pairs(&[
-                ("maxmemory", "100mb"),
-                ("hz", "10"),
-                ("save", "900 1"),
-                ("SLAVE-read-only", "no"),
-            ]))
+            .set(&pairs(&[("maxmemory", "100mb"), ("hz", "10"), ("save", "900 1"), ("SLAVE-read-only", "no")]))
             .unwrap();
         assert_eq!(changed, vec!["maxmemory", "save", "replica-read-only"]);
         assert_eq!(cfg.maxmemory, 100 << 20);
@@ -811,13 +736,9 @@ mod tests {
         assert_eq!(cfg.requirepass.as_deref(), Some("s3cret pass"));
         cfg.set(&pairs(&[("requirepass", "")])).unwrap();
         assert_eq!(cfg.requirepass, None);
-        cfg.set(&pairs(&[("client-output-buffer-limit", "pubsub 1mb 0 0")]))
-            .unwrap();
+        cfg.set(&pairs(&[("client-output-buffer-limit", "pubsub 1mb 0 0")])).unwrap();
         assert_eq!(cfg.output_buffer_limit("pubsub"), Some((1 << 20, 0, 0)));
-        assert_eq!(
-            cfg.output_buffer_limit("replica"),
-            Some((256 << 20, 64 << 20, 60))
-        );
+        assert_eq!(cfg.output_buffer_limit("replica"), Some((256 << 20, 64 << 20, 60)));
     }
 
     #[test]
@@ -838,9 +759,7 @@ mod tests {
             let err = cfg.set(&pairs(&[(name, "1")])).unwrap_err();
             assert_eq!(
                 err,
-                format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config"
-                )
+                format!("ERR CONFIG SET failed (possibly related to argument '{name}') - can't set immutable config")
             );
         }
         // Immutable ones are still settable from files and flags.
@@ -876,44 +795,22 @@ mod tests {
     #[test]
     fn errors_name_the_line() {
         let mut cfg = Config::default();
-        let e = cfg
-            .apply_text("port 7000\n\nport \"abc\"\n", "")
-            .unwrap_err();
+        let e = cfg.apply_text("port 7000\n\nport \"abc\"\n", "").unwrap_err();
         assert_eq!(
             e.to_string(),
             "*** FATAL CONFIG FILE ERROR (shardis) ***\nReading the configuration file, at line 3\n>>> 'port \"abc\"'\nargument couldn't be parsed into an integer"
         );
-        let e = cfg
-            .apply_text("# x\nfrobnicate 1\n", "my.conf")
-            .unwrap_err();
-        assert!(
-            e.message
-                .contains("Reading the configuration file my.conf, at line 2"),
-            "{e}"
-        );
+        let e = cfg.apply_text("# x\nfrobnicate 1\n", "my.conf").unwrap_err();
+        assert!(e.message.contains("Reading the configuration file my.conf, at line 2"), "{e}");
         assert!(e.message.contains(">>> 'frobnicate 1'"), "{e}");
-        assert!(
-            e.message
-                .ends_with("Bad directive or wrong number of arguments"),
-            "{e}"
-        );
+        assert!(e.message.ends_with("Bad directive or wrong number of arguments"), "{e}");
         let e = cfg.apply_text("port 1 2\n", "").unwrap_err();
         assert!(e.message.ends_with("wrong number of arguments"), "{e}");
         let e = cfg.apply_text("requirepass \"open\n", "").unwrap_err();
-        assert!(
-            e.message
-                .ends_with("Unbalanced quotes in configuration line"),
-            "{e}"
-        );
+        assert!(e.message.ends_with("Unbalanced quotes in configuration line"), "{e}");
         let e = cfg.apply_text("daemonize yes\n", "").unwrap_err();
-        assert!(
-            e.message
-                .ends_with("daemonize yes is not supported; use a service manager"),
-            "{e}"
-        );
-        let e = cfg
-            .apply_text("rename-command FLUSHALL \"\"\n", "")
-            .unwrap_err();
+        assert!(e.message.ends_with("daemonize yes is not supported; use a service manager"), "{e}");
+        let e = cfg.apply_text("rename-command FLUSHALL \"\"\n", "").unwrap_err();
         assert!(e.message.contains("not supported"), "{e}");
         let e = Config::from_args(&args(&["--maxmemory", "lots"])).unwrap_err();
         assert_eq!(
@@ -921,61 +818,28 @@ mod tests {
             "*** FATAL CONFIG FILE ERROR (shardis) ***\nReading the command line flags\n>>> '--maxmemory lots'\nargument must be a memory value"
         );
         let e = Config::from_args(&args(&["/nonexistent/shardis.conf"])).unwrap_err();
-        assert!(
-            e.message
-                .starts_with("Fatal error, can't open config file '/nonexistent/shardis.conf'"),
-            "{e}"
-        );
+        assert!(e.message.starts_with("Fatal error, can't open config file '/nonexistent/shardis.conf'"), "{e}");
     }
 
     #[test]
     fn file_then_flags_flags_win() {
         let dir = scratch_dir("precedence");
         let path = dir.join("shardis.conf");
-        std::fs::write(
-            &path,
-            "port 7000\nmaxmemory 1mb\nsave 900 1\nsave 300 10\nappendonly yes\n",
-        )
-        .unwrap();
-        let cfg = Config::from_args(&args(&[
-            path.to_str().unwrap(),
-            "--port",
-            "7001",
-            "--save",
-            "60",
-            "5",
-            "--hz",
-            "20",
-        ]))
-        .unwrap();
+        std::fs::write(&path, "port 7000\nmaxmemory 1mb\nsave 900 1\nsave 300 10\nappendonly yes\n").unwrap();
+        let cfg =
+            Config::from_args(&args(&[path.to_str().unwrap(), "--port", "7001", "--save", "60", "5", "--hz", "20"]))
+                .unwrap();
         assert_eq!(cfg.port, 7001, "flag beats file");
         assert_eq!(cfg.maxmemory, 1 << 20, "file value kept");
         assert!(cfg.appendonly);
-        assert_eq!(
-            cfg.save,
-            vec![(60, 5)],
-            "flags replace the file's save points"
-        );
+        assert_eq!(cfg.save, vec![(60, 5)], "flags replace the file's save points");
         assert_eq!(cfg.hz, 20);
 
-        let cfg = Config::from_args(&args(&[
-            path.to_str().unwrap(),
-            "--save",
-            "--appendonly",
-            "no",
-        ]))
-        .unwrap();
+        let cfg = Config::from_args(&args(&[path.to_str().unwrap(), "--save", "--appendonly", "no"])).unwrap();
         assert!(cfg.save.is_empty());
         assert!(!cfg.appendonly);
 
-        let cfg = Config::from_args(&args(&[
-            "--save",
-            "900 1 300 10",
-            "--bind",
-            "0.0.0.0",
-            "::",
-        ]))
-        .unwrap();
+        let cfg = Config::from_args(&args(&["--save", "900 1 300 10", "--bind", "0.0.0.0", "::"])).unwrap();
         assert_eq!(cfg.save, vec![(900, 1), (300, 10)]);
         assert_eq!(cfg.bind, args(&["0.0.0.0", "::"]));
         assert_eq!(cfg.port, 6379);
@@ -1007,14 +871,8 @@ mod tests {
         let inner = dir.join("inner.conf");
         let outer = dir.join("outer.conf");
         std::fs::write(&inner, "maxmemory 2mb\nport 7100\n").unwrap();
-        std::fs::write(
-            &outer,
-            format!(
-                "port 7000\ninclude {}\nhz 50\n",
-                parse::quote_arg(inner.to_str().unwrap())
-            ),
-        )
-        .unwrap();
+        std::fs::write(&outer, format!("port 7000\ninclude {}\nhz 50\n", parse::quote_arg(inner.to_str().unwrap())))
+            .unwrap();
         let cfg = Config::from_args(&args(&[outer.to_str().unwrap()])).unwrap();
         assert_eq!(cfg.maxmemory, 2 << 20);
         assert_eq!(cfg.port, 7100, "later lines win, included ones included");
@@ -1023,22 +881,14 @@ mod tests {
         // Errors inside an included file name that file.
         std::fs::write(&inner, "\nhz 0\n").unwrap();
         let e = Config::from_args(&args(&[outer.to_str().unwrap()])).unwrap_err();
-        assert!(
-            e.message
-                .contains(&format!("{}, at line 2", inner.display())),
-            "{e}"
-        );
+        assert!(e.message.contains(&format!("{}, at line 2", inner.display())), "{e}");
 
         // An include loop is reported, not followed forever.
         std::fs::write(&inner, format!("include {}\n", outer.display())).unwrap();
         let e = Config::from_args(&args(&[outer.to_str().unwrap()])).unwrap_err();
         assert!(e.message.contains("include"), "{e}");
 
-        let e = Config::from_args(&args(&[
-            "--include",
-            dir.join("missing.conf").to_str().unwrap(),
-        ]))
-        .unwrap_err();
+        let e = Config::from_args(&args(&["--include", dir.join("missing.conf").to_str().unwrap()])).unwrap_err();
         assert!(e.message.contains("can't open config file"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -93,25 +93,11 @@ use Access::{Immutable, Mutable};
 use Kind::{Bool, Enum, Flags, Int, Memory, Special};
 
 const fn field(name: &'static str, kind: Kind, access: Access, default: &'static str) -> Param {
-    Param {
-        name,
-        aliases: &[],
-        kind,
-        access,
-        default,
-        store: Store::Field,
-    }
+    Param { name, aliases: &[], kind, access, default, store: Store::Field }
 }
 
 const fn compat(name: &'static str, kind: Kind, access: Access, default: &'static str) -> Param {
-    Param {
-        name,
-        aliases: &[],
-        kind,
-        access,
-        default,
-        store: Store::Compat,
-    }
+    Param { name, aliases: &[], kind, access, default, store: Store::Compat }
 }
 
 /// `compat` with aliases.
@@ -122,14 +108,7 @@ const fn compat_a(
     access: Access,
     default: &'static str,
 ) -> Param {
-    Param {
-        name,
-        aliases,
-        kind,
-        access,
-        default,
-        store: Store::Compat,
-    }
+    Param { name, aliases, kind, access, default, store: Store::Compat }
 }
 
 const STR: Kind = Kind::String;
@@ -137,19 +116,10 @@ const SPECIAL: Kind = Special { multi: false };
 const SPECIAL_MULTI: Kind = Special { multi: true };
 const INT_MAX: i64 = i32::MAX as i64;
 const LONG_MAX: i64 = i64::MAX;
-const NON_NEG: Kind = Int {
-    min: 0,
-    max: INT_MAX,
-};
-const NON_NEG_LONG: Kind = Int {
-    min: 0,
-    max: LONG_MAX,
-};
+const NON_NEG: Kind = Int { min: 0, max: INT_MAX };
+const NON_NEG_LONG: Kind = Int { min: 0, max: LONG_MAX };
 const PORT: Kind = Int { min: 0, max: 65535 };
-const MEM: Kind = Memory {
-    min: 0,
-    max: LONG_MAX as u64,
-};
+const MEM: Kind = Memory { min: 0, max: LONG_MAX as u64 };
 
 const YES_NO_LOCAL: &[&str] = &["no", "yes", "local"];
 const EVICTION_POLICIES: &[&str] = &[
@@ -338,9 +308,10 @@ pub const PARAMS: &[Param] = &[
 /// Find a parameter by canonical name or alias, case-insensitively. Returns its index
 /// in [`PARAMS`] too, so callers can track parameters without comparing names.
 pub fn find(name: &str) -> Option<(usize, &'static Param)> {
-    PARAMS.iter().enumerate().find(|(_, p)| {
-        p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name))
-    })
+    PARAMS
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
 }
 
 /// Number of online CPUs: the default shard count.
@@ -375,26 +346,20 @@ pub fn canonicalize(p: &Param, args: &[String], current: &str) -> Result<String,
         Int { min, max } => {
             let n = parse_int(&args[0]).ok_or("argument couldn't be parsed into an integer")?;
             if n < min || n > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(format!("argument must be between {min} and {max} inclusive"));
             }
             n.to_string()
         }
         Memory { min, max } => {
             let n = parse_memory(&args[0]).ok_or("argument must be a memory value")?;
             if n < min || n > max {
-                return Err(format!(
-                    "argument must be between {min} and {max} inclusive"
-                ));
+                return Err(format!("argument must be between {min} and {max} inclusive"));
             }
             n.to_string()
         }
-        Enum(options) => options
-            .iter()
-            .find(|o| o.eq_ignore_ascii_case(&args[0]))
-            .ok_or_else(|| one_of(options))?
-            .to_string(),
+        Enum(options) => {
+            options.iter().find(|o| o.eq_ignore_ascii_case(&args[0])).ok_or_else(|| one_of(options))?.to_string()
+        }
         Flags(options) => flags_value(options, &args)?,
         Kind::String => args[0].clone(),
         Special { .. } => special(p.name, &args, current)?,
@@ -408,10 +373,7 @@ fn yes_no(b: bool) -> &'static str {
 }
 
 fn one_of(options: &[&str]) -> String {
-    format!(
-        "argument(s) must be one of the following: {}",
-        options.join(", ")
-    )
+    format!("argument(s) must be one of the following: {}", options.join(", "))
 }
 
 /// Multi-flag enum: the first option (`default`) stands for "none of the others".
@@ -421,24 +383,11 @@ fn flags_value(options: &[&str], args: &[String]) -> Result<String, String> {
     }
     let mut chosen = vec![false; options.len()];
     for a in args {
-        let i = options
-            .iter()
-            .position(|o| o.eq_ignore_ascii_case(a))
-            .ok_or_else(|| one_of(options))?;
+        let i = options.iter().position(|o| o.eq_ignore_ascii_case(a)).ok_or_else(|| one_of(options))?;
         chosen[i] = true;
     }
-    let picked: Vec<&str> = options
-        .iter()
-        .zip(&chosen)
-        .skip(1)
-        .filter(|(_, c)| **c)
-        .map(|(o, _)| *o)
-        .collect();
-    Ok(if picked.is_empty() {
-        options[0].to_string()
-    } else {
-        picked.join(" ")
-    })
+    let picked: Vec<&str> = options.iter().zip(&chosen).skip(1).filter(|(_, c)| **c).map(|(o, _)| *o).collect();
+    Ok(if picked.is_empty() { options[0].to_string() } else { picked.join(" ") })
 }
 
 /// Rules that go beyond a value's type.
@@ -447,17 +396,15 @@ fn policy_check(name: &str, value: &str) -> Result<(), String> {
         // Forking into the background fights with the per-core shard threads and
         // io_uring rings set up before it; a service manager does this job better.
         ("daemonize", "yes") => Err("daemonize yes is not supported; use a service manager".into()),
-        ("cluster-enabled", "yes") => Err(
-            "cluster-enabled yes is not supported: shardis does not implement Redis Cluster".into(),
-        ),
+        ("cluster-enabled", "yes") => {
+            Err("cluster-enabled yes is not supported: shardis does not implement Redis Cluster".into())
+        }
         ("dbfilename" | "appendfilename", "") => Err(format!("{name} can't be empty")),
         ("appenddirname", "") => Err("appenddirname can't be empty".into()),
         ("dbfilename" | "appendfilename", v) if !is_base_name(v) => {
             Err(format!("{name} can't be a path, just a filename"))
         }
-        ("appenddirname", v) if !is_base_name(v) => {
-            Err("appenddirname can't be a path, just a dirname".into())
-        }
+        ("appenddirname", v) if !is_base_name(v) => Err("appenddirname can't be a path, just a dirname".into()),
         ("shutdown-on-sigint" | "shutdown-on-sigterm", v)
             if v.split(' ').any(|w| w == "save") && v.split(' ').any(|w| w == "nosave") =>
         {
@@ -505,17 +452,10 @@ fn special(name: &str, args: &[String], current: &str) -> Result<String, String>
             if args.len() != 3 {
                 return Err("wrong number of arguments".into());
             }
-            let vals: Option<Vec<i64>> = args
-                .iter()
-                .map(|a| parse_int(a).filter(|v| (-2000..=2000).contains(v)))
-                .collect();
-            let vals = vals
-                .ok_or("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")?;
-            Ok(vals
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(" "))
+            let vals: Option<Vec<i64>> =
+                args.iter().map(|a| parse_int(a).filter(|v| (-2000..=2000).contains(v))).collect();
+            let vals = vals.ok_or("Invalid oom-score-adj-values, elements must be between -2000 and 2000.")?;
+            Ok(vals.iter().map(i64::to_string).collect::<Vec<_>>().join(" "))
         }
         "latency-tracking-info-percentiles" => {
             let mut out = Vec::with_capacity(args.len());
@@ -523,9 +463,7 @@ fn special(name: &str, args: &[String], current: &str) -> Result<String, String>
                 match a.parse::<f64>() {
                     Ok(v) if (0.0..=100.0).contains(&v) => out.push(v.to_string()),
                     _ => {
-                        return Err(
-                            "latency-tracking-info-percentiles should be in range [0..100]".into(),
-                        );
+                        return Err("latency-tracking-info-percentiles should be in range [0..100]".into());
                     }
                 }
             }
@@ -535,13 +473,9 @@ fn special(name: &str, args: &[String], current: &str) -> Result<String, String>
         "replicaof" => match args {
             // No arguments only arises from the empty default; treat it as "no one".
             [] => Ok(String::new()),
-            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => {
-                Ok(String::new())
-            }
+            [no, one] if no.eq_ignore_ascii_case("no") && one.eq_ignore_ascii_case("one") => Ok(String::new()),
             [host, port] => match parse_int(port) {
-                Some(p) if (0..=65535).contains(&p) && !host.is_empty() => {
-                    Ok(format!("{host} {p}"))
-                }
+                Some(p) if (0..=65535).contains(&p) && !host.is_empty() => Ok(format!("{host} {p}")),
                 _ => Err("Invalid master port".into()),
             },
             _ => Err("wrong number of arguments".into()),
@@ -549,9 +483,7 @@ fn special(name: &str, args: &[String], current: &str) -> Result<String, String>
         "shards" => match parse_int(&args[0]) {
             Some(0) => Ok(online_cpus().to_string()),
             Some(n) if (1..=1024).contains(&n) => Ok(n.to_string()),
-            Some(_) => {
-                Err("argument must be between 0 and 1024 inclusive (0 = one per online CPU)".into())
-            }
+            Some(_) => Err("argument must be between 0 and 1024 inclusive (0 = one per online CPU)".into()),
             None => Err("argument couldn't be parsed into an integer".into()),
         },
         "cpus" => Ok(format_cpus(&parse_cpus(&args[0])?)),
@@ -576,9 +508,7 @@ fn special(name: &str, args: &[String], current: &str) -> Result<String, String>
                     .ok_or_else(|| "argument must be a memory or percent value".into())
             }
         }
-        _ => Err(format!(
-            "internal error: no parser for special parameter '{name}'"
-        )),
+        _ => Err(format!("internal error: no parser for special parameter '{name}'")),
     }
 }
 
@@ -603,9 +533,7 @@ fn client_output_buffer_limit(args: &[String], current: &str) -> Result<String, 
                 return Err("Invalid client class specified in buffer limit configuration.".into());
             }
         };
-        let bad = || {
-            "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string()
-        };
+        let bad = || "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string();
         let hard = parse_memory(&group[1]).ok_or_else(bad)?;
         let soft = parse_memory(&group[2]).ok_or_else(bad)?;
         let secs = parse_int(&group[3]).filter(|s| *s >= 0).ok_or_else(bad)? as u64;
@@ -615,12 +543,7 @@ fn client_output_buffer_limit(args: &[String], current: &str) -> Result<String, 
     for (class, l) in updates {
         limits[class] = l;
     }
-    Ok(CLIENT_CLASSES
-        .iter()
-        .zip(limits)
-        .map(|(c, [h, s, t])| format!("{c} {h} {s} {t}"))
-        .collect::<Vec<_>>()
-        .join(" "))
+    Ok(CLIENT_CLASSES.iter().zip(limits).map(|(c, [h, s, t])| format!("{c} {h} {s} {t}")).collect::<Vec<_>>().join(" "))
 }
 
 /// Parse the canonical `client-output-buffer-limit` text into `[hard, soft, seconds]`
@@ -632,11 +555,7 @@ pub fn parse_buffer_limits(canonical: &str) -> [[u64; 3]; 3] {
         if let [class, h, s, t] = group
             && let Some(i) = CLIENT_CLASSES.iter().position(|c| c == class)
         {
-            limits[i] = [
-                parse_memory(h).unwrap_or(0),
-                parse_memory(s).unwrap_or(0),
-                t.parse().unwrap_or(0),
-            ];
+            limits[i] = [parse_memory(h).unwrap_or(0), parse_memory(s).unwrap_or(0), t.parse().unwrap_or(0)];
         }
     }
     limits
@@ -676,20 +595,14 @@ mod tests {
     fn canon(name: &str, args: &[&str]) -> Result<String, String> {
         let (_, p) = find(name).unwrap();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        canonicalize(
-            p,
-            &args,
-            "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
-        )
+        canonicalize(p, &args, "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")
     }
 
     #[test]
     fn table_is_well_formed() {
         assert!(PARAMS.len() >= 80, "only {} parameters", PARAMS.len());
-        let mut names: Vec<&str> = PARAMS
-            .iter()
-            .flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied()))
-            .collect();
+        let mut names: Vec<&str> =
+            PARAMS.iter().flat_map(|p| std::iter::once(p.name).chain(p.aliases.iter().copied())).collect();
         let n = names.len();
         names.sort_unstable();
         names.dedup();
@@ -698,44 +611,25 @@ mod tests {
             assert_eq!(p.name, p.name.to_ascii_lowercase());
             // Every default must be valid input for its own parameter.
             let cur = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-            canonicalize(p, &[p.default.to_string()], cur)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            canonicalize(p, &[p.default.to_string()], cur).unwrap_or_else(|e| panic!("{}: {e}", p.name));
         }
     }
 
     #[test]
     fn kinds_validate_like_redis() {
         assert_eq!(canon("appendonly", &["YES"]).unwrap(), "yes");
-        assert_eq!(
-            canon("appendonly", &["1"]).unwrap_err(),
-            "argument must be 'yes' or 'no'"
-        );
-        assert_eq!(
-            canon("hz", &["abc"]).unwrap_err(),
-            "argument couldn't be parsed into an integer"
-        );
-        assert_eq!(
-            canon("hz", &["501"]).unwrap_err(),
-            "argument must be between 1 and 500 inclusive"
-        );
+        assert_eq!(canon("appendonly", &["1"]).unwrap_err(), "argument must be 'yes' or 'no'");
+        assert_eq!(canon("hz", &["abc"]).unwrap_err(), "argument couldn't be parsed into an integer");
+        assert_eq!(canon("hz", &["501"]).unwrap_err(), "argument must be between 1 and 500 inclusive");
         assert_eq!(canon("maxmemory", &["1gb"]).unwrap(), "1073741824");
-        assert_eq!(
-            canon("maxmemory", &["lots"]).unwrap_err(),
-            "argument must be a memory value"
-        );
-        assert_eq!(
-            canon("maxmemory-policy", &["ALLKEYS-LRU"]).unwrap(),
-            "allkeys-lru"
-        );
+        assert_eq!(canon("maxmemory", &["lots"]).unwrap_err(), "argument must be a memory value");
+        assert_eq!(canon("maxmemory-policy", &["ALLKEYS-LRU"]).unwrap(), "allkeys-lru");
         assert!(
             canon("maxmemory-policy", &["lru"])
                 .unwrap_err()
                 .starts_with("argument(s) must be one of the following: volatile-lru,")
         );
-        assert_eq!(
-            canon("port", &["1", "2"]).unwrap_err(),
-            "wrong number of arguments"
-        );
+        assert_eq!(canon("port", &["1", "2"]).unwrap_err(), "wrong number of arguments");
         assert_eq!(canon("list-max-ziplist-size", &["-5"]).unwrap(), "-5");
     }
 
@@ -745,10 +639,7 @@ mod tests {
         assert_eq!(canon("save", &[""]).unwrap(), "");
         assert!(canon("save", &["0", "1"]).is_err());
         assert!(canon("save", &["900"]).is_err());
-        assert_eq!(
-            canon("bind", &["127.0.0.1", "::1"]).unwrap(),
-            "127.0.0.1 ::1"
-        );
+        assert_eq!(canon("bind", &["127.0.0.1", "::1"]).unwrap(), "127.0.0.1 ::1");
         assert!(canon("bind", &[""]).is_err());
         assert_eq!(
             canon("client-output-buffer-limit", &["pubsub 64mb 16mb 90"]).unwrap(),
@@ -772,26 +663,11 @@ mod tests {
         assert_eq!(canon("maxmemory-clients", &["10%"]).unwrap(), "10%");
         assert_eq!(canon("maxmemory-clients", &["1mb"]).unwrap(), "1048576");
         assert_eq!(canon("replicaof", &["no", "one"]).unwrap(), "");
-        assert_eq!(
-            canon("slaveof", &["10.0.0.1 6380"]).unwrap(),
-            "10.0.0.1 6380"
-        );
-        assert_eq!(
-            canon("shutdown-on-sigterm", &["NOW nosave"]).unwrap(),
-            "nosave now"
-        );
+        assert_eq!(canon("slaveof", &["10.0.0.1 6380"]).unwrap(), "10.0.0.1 6380");
+        assert_eq!(canon("shutdown-on-sigterm", &["NOW nosave"]).unwrap(), "nosave now");
         assert!(canon("shutdown-on-sigterm", &["save nosave"]).is_err());
-        assert_eq!(
-            canon("latency-tracking-info-percentiles", &["50 99.99"]).unwrap(),
-            "50 99.99"
-        );
-        assert_eq!(
-            canon("daemonize", &["yes"]).unwrap_err(),
-            "daemonize yes is not supported; use a service manager"
-        );
-        assert_eq!(
-            canon("dbfilename", &["a/b.rdb"]).unwrap_err(),
-            "dbfilename can't be a path, just a filename"
-        );
+        assert_eq!(canon("latency-tracking-info-percentiles", &["50 99.99"]).unwrap(), "50 99.99");
+        assert_eq!(canon("daemonize", &["yes"]).unwrap_err(), "daemonize yes is not supported; use a service manager");
+        assert_eq!(canon("dbfilename", &["a/b.rdb"]).unwrap_err(), "dbfilename can't be a path, just a filename");
     }
 }

@@ -18,11 +18,7 @@ use super::{Config, ConfigError, params};
 
 /// Directive names Redis 7 still accepts in a config file but silently ignores. Old
 /// redis.conf files carry them, and failing on them would only annoy.
-const DEPRECATED: &[&str] = &[
-    "list-max-ziplist-entries",
-    "list-max-ziplist-value",
-    "lua-replicate-commands",
-];
+const DEPRECATED: &[&str] = &["list-max-ziplist-entries", "list-max-ziplist-value", "lua-replicate-commands"];
 
 /// Redis directives that are not parameters and that shardis does not implement. They
 /// get a specific error rather than the generic "bad directive": silently ignoring, say,
@@ -120,8 +116,7 @@ pub fn split_args(line: &str) -> Result<Vec<String>, String> {
         }
         // `\xHH` can produce bytes that are not UTF-8; configuration values are Strings,
         // so refuse rather than silently mangle (e.g. a password).
-        let arg = String::from_utf8(cur)
-            .map_err(|_| "escape sequences must produce valid UTF-8".to_string())?;
+        let arg = String::from_utf8(cur).map_err(|_| "escape sequences must produce valid UTF-8".to_string())?;
         out.push(arg);
     }
 }
@@ -144,9 +139,8 @@ fn hex_val(c: u8) -> u8 {
 /// Quote one argument so that [`split_args`] gives it back unchanged; arguments that
 /// need no quoting are returned as they are, which keeps rewritten files readable.
 pub fn quote_arg(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'));
+    let plain =
+        !s.is_empty() && s.chars().all(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '"' | '\'' | '\\'));
     if plain {
         return s.to_string();
     }
@@ -317,37 +311,23 @@ pub fn split_argv(args: &[String]) -> Result<(Option<String>, Vec<Flag>), Config
     for a in rest {
         if !want_value && a.starts_with("--") {
             let mut toks = split_args(&a[2..]).map_err(|e| flag_error(a, &e))?;
-            let name = if toks.is_empty() {
-                String::new()
-            } else {
-                toks.remove(0).to_ascii_lowercase()
-            };
+            let name = if toks.is_empty() { String::new() } else { toks.remove(0).to_ascii_lowercase() };
             want_value = toks.is_empty();
             flags.push(Flag { name, args: toks });
-        } else if want_value
-            && a.starts_with("--")
-            && flags.last().is_some_and(|f| f.name == "save")
-        {
+        } else if want_value && a.starts_with("--") && flags.last().is_some_and(|f| f.name == "save") {
             // `--save --port 1`: an empty save list, then a new directive.
             if let Some(last) = flags.last_mut() {
                 last.args.push(String::new());
             }
             let mut toks = split_args(&a[2..]).map_err(|e| flag_error(a, &e))?;
-            let name = if toks.is_empty() {
-                String::new()
-            } else {
-                toks.remove(0).to_ascii_lowercase()
-            };
+            let name = if toks.is_empty() { String::new() } else { toks.remove(0).to_ascii_lowercase() };
             want_value = toks.is_empty();
             flags.push(Flag { name, args: toks });
         } else if let Some(last) = flags.last_mut() {
             last.args.push(a.clone());
             want_value = false;
         } else {
-            return Err(flag_error(
-                a,
-                "unexpected argument: directives are given as --name value",
-            ));
+            return Err(flag_error(a, "unexpected argument: directives are given as --name value"));
         }
     }
     if let Some(last) = flags.last_mut()
@@ -360,11 +340,7 @@ pub fn split_argv(args: &[String]) -> Result<(Option<String>, Vec<Flag>), Config
 }
 
 fn fatal(context: &str, line: &str, why: &str) -> ConfigError {
-    ConfigError {
-        message: format!(
-            "*** FATAL CONFIG FILE ERROR (shardis) ***\n{context}\n>>> '{line}'\n{why}"
-        ),
-    }
+    ConfigError { message: format!("*** FATAL CONFIG FILE ERROR (shardis) ***\n{context}\n>>> '{line}'\n{why}") }
 }
 
 fn flag_error(line: &str, why: &str) -> ConfigError {
@@ -382,10 +358,8 @@ fn file_error(origin: &str, line_no: usize, line: &str, why: &str) -> ConfigErro
 
 /// Read a config file, with Redis's wording when it cannot be opened.
 pub fn read_config_file(path: &str) -> Result<String, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
-    String::from_utf8(bytes)
-        .map_err(|_| format!("Fatal error, config file '{path}' is not valid UTF-8"))
+    let bytes = std::fs::read(path).map_err(|e| format!("Fatal error, can't open config file '{path}': {e}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("Fatal error, config file '{path}' is not valid UTF-8"))
 }
 
 /// Feeds directives from one or more sources into a [`Config`], keeping the state that
@@ -400,10 +374,7 @@ pub(super) struct Loader {
 
 impl Loader {
     pub(super) fn new() -> Self {
-        Loader {
-            save_seen: false,
-            explicit: Vec::new(),
-        }
+        Loader { save_seen: false, explicit: Vec::new() }
     }
 
     /// Start a new source. Called between the config file and the flags so that
@@ -450,11 +421,7 @@ impl Loader {
     }
 
     /// Process command-line flags (already split by [`split_argv`]).
-    pub(super) fn load_flags(
-        &mut self,
-        cfg: &mut Config,
-        flags: &[Flag],
-    ) -> Result<(), ConfigError> {
+    pub(super) fn load_flags(&mut self, cfg: &mut Config, flags: &[Flag]) -> Result<(), ConfigError> {
         for flag in flags {
             let err = |why: &str| flag_error(&flag.display(), why);
             if flag.name == "include" {
@@ -465,8 +432,7 @@ impl Loader {
                 self.load_text(cfg, &text, &flag.args[0], 1)?;
                 continue;
             }
-            self.directive(cfg, &flag.name, &flag.args)
-                .map_err(|e| err(&e))?;
+            self.directive(cfg, &flag.name, &flag.args).map_err(|e| err(&e))?;
         }
         Ok(())
     }
@@ -487,11 +453,7 @@ impl Loader {
             // The first save line of a source replaces the defaults; later ones add
             // points. An empty list (`save ""`) always clears.
             if seen && !new.is_empty() {
-                let mut all: Vec<String> = cfg
-                    .save
-                    .iter()
-                    .flat_map(|(s, c)| [s.to_string(), c.to_string()])
-                    .collect();
+                let mut all: Vec<String> = cfg.save.iter().flat_map(|(s, c)| [s.to_string(), c.to_string()]).collect();
                 all.extend(new);
                 cfg.apply_directive(name, &all)?;
             } else {
@@ -519,39 +481,20 @@ mod tests {
     fn tokenizer_follows_sdssplitargs() {
         assert_eq!(split_args("  port   6379  ").unwrap(), s(&["port", "6379"]));
         assert_eq!(split_args("save \"\"").unwrap(), s(&["save", ""]));
-        assert_eq!(
-            split_args(r#"requirepass "a b\"c\n\x41""#).unwrap(),
-            s(&["requirepass", "a b\"c\nA"])
-        );
+        assert_eq!(split_args(r#"requirepass "a b\"c\n\x41""#).unwrap(), s(&["requirepass", "a b\"c\nA"]));
         assert_eq!(split_args(r"x 'it\'s \n'").unwrap(), s(&["x", "it's \\n"]));
-        assert!(
-            split_args(r#"a"b c"d"#).is_err(),
-            "closing quote glued to text"
-        );
+        assert!(split_args(r#"a"b c"d"#).is_err(), "closing quote glued to text");
         assert_eq!(split_args(r#"a"b c""#).unwrap(), s(&["ab c"]));
         assert!(split_args("x \"open").is_err());
         assert!(split_args("x 'open").is_err());
         assert_eq!(split_args("").unwrap(), Vec::<String>::new());
         assert_eq!(split_args("\t\x0b ").unwrap(), Vec::<String>::new());
-        assert!(
-            split_args(r#"x "\xff""#).is_err(),
-            "non-UTF-8 escapes are refused"
-        );
+        assert!(split_args(r#"x "\xff""#).is_err(), "non-UTF-8 escapes are refused");
     }
 
     #[test]
     fn quote_round_trips() {
-        for v in [
-            "",
-            "plain",
-            "a b",
-            "q\"uote",
-            "it's",
-            "back\\slash",
-            "tab\there",
-            "\u{1}",
-            "é ü",
-        ] {
+        for v in ["", "plain", "a b", "q\"uote", "it's", "back\\slash", "tab\there", "\u{1}", "é ü"] {
             let line = format!("x {}", quote_arg(v));
             assert_eq!(split_args(&line).unwrap(), s(&["x", v]), "{line}");
         }
@@ -570,16 +513,7 @@ mod tests {
         assert_eq!(parse_memory("512mb"), Some(512 << 20));
         assert_eq!(parse_memory("1g"), Some(1_000_000_000));
         assert_eq!(parse_memory("1Gb"), Some(1 << 30));
-        for bad in [
-            "",
-            "mb",
-            "-1",
-            "+1",
-            "1 mb",
-            "1tb",
-            "1.5mb",
-            "99999999999999999999gb",
-        ] {
+        for bad in ["", "mb", "-1", "+1", "1 mb", "1tb", "1.5mb", "99999999999999999999gb"] {
             assert_eq!(parse_memory(bad), None, "{bad}");
         }
     }
@@ -589,16 +523,7 @@ mod tests {
         assert_eq!(parse_int("0"), Some(0));
         assert_eq!(parse_int("-1"), Some(-1));
         assert_eq!(parse_int("6379"), Some(6379));
-        for bad in [
-            "",
-            "-",
-            "+1",
-            "01",
-            "-0",
-            "1x",
-            " 1",
-            "99999999999999999999",
-        ] {
+        for bad in ["", "-", "+1", "01", "-0", "1x", " 1", "99999999999999999999"] {
             assert_eq!(parse_int(bad), None, "{bad}");
         }
         assert_eq!(parse_bool("YES"), Some(true));
@@ -621,42 +546,23 @@ mod tests {
 
     #[test]
     fn argv_splitting() {
-        let (file, flags) = split_argv(&s(&[
-            "a.conf", "--port", "1", "--save", "900", "1", "300", "10",
-        ]))
-        .unwrap();
+        let (file, flags) = split_argv(&s(&["a.conf", "--port", "1", "--save", "900", "1", "300", "10"])).unwrap();
         assert_eq!(file.as_deref(), Some("a.conf"));
         assert_eq!(
             flags,
             vec![
-                Flag {
-                    name: "port".into(),
-                    args: s(&["1"])
-                },
-                Flag {
-                    name: "save".into(),
-                    args: s(&["900", "1", "300", "10"])
-                },
+                Flag { name: "port".into(), args: s(&["1"]) },
+                Flag { name: "save".into(), args: s(&["900", "1", "300", "10"]) },
             ]
         );
-        let (file, flags) =
-            split_argv(&s(&["--requirepass", "--odd", "--save", "--PORT 7"])).unwrap();
+        let (file, flags) = split_argv(&s(&["--requirepass", "--odd", "--save", "--PORT 7"])).unwrap();
         assert_eq!(file, None);
         assert_eq!(
             flags,
             vec![
-                Flag {
-                    name: "requirepass".into(),
-                    args: s(&["--odd"])
-                },
-                Flag {
-                    name: "save".into(),
-                    args: s(&[""])
-                },
-                Flag {
-                    name: "port".into(),
-                    args: s(&["7"])
-                },
+                Flag { name: "requirepass".into(), args: s(&["--odd"]) },
+                Flag { name: "save".into(), args: s(&[""]) },
+                Flag { name: "port".into(), args: s(&["7"]) },
             ]
         );
         let (_, flags) = split_argv(&s(&["--save"])).unwrap();

@@ -31,12 +31,8 @@ pub fn rewrite_file(path: &Path, cfg: &Config) -> std::io::Result<()> {
     // Write through a symlink to the real file rather than replacing the link.
     let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let old = match std::fs::read(&target) {
-        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "config file is not valid UTF-8",
-            )
-        })?,
+        Ok(bytes) => String::from_utf8(bytes)
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "config file is not valid UTF-8"))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
@@ -49,11 +45,7 @@ pub fn rewrite_text(old: &str, cfg: &Config) -> String {
     let mut lines: Vec<Option<String>> = if old.is_empty() {
         Vec::new()
     } else {
-        old.strip_suffix('\n')
-            .unwrap_or(old)
-            .split('\n')
-            .map(|l| Some(l.to_string()))
-            .collect()
+        old.strip_suffix('\n').unwrap_or(old).split('\n').map(|l| Some(l.to_string())).collect()
     };
 
     // Which lines set which parameter (by table index), in file order.
@@ -88,24 +80,15 @@ pub fn rewrite_text(old: &str, cfg: &Config) -> String {
             }
             continue;
         }
-        let file_lines: Vec<&str> = occ
-            .iter()
-            .map(|&n| lines[n].as_deref().unwrap_or(""))
-            .collect();
+        let file_lines: Vec<&str> = occ.iter().map(|&n| lines[n].as_deref().unwrap_or("")).collect();
         // save and client-output-buffer-limit are legitimately spread over several
         // lines; for everything else a second line is a duplicate to drop.
         let multi_line_ok = matches!(p.name, "save" | "client-output-buffer-limit");
-        if (occ.len() == 1 || multi_line_ok)
-            && value_from_lines(p, &file_lines).as_deref() == Some(&current)
-        {
+        if (occ.len() == 1 || multi_line_ok) && value_from_lines(p, &file_lines).as_deref() == Some(&current) {
             continue;
         }
         let new = directive_lines(p, &current);
-        lines[occ[0]] = if new.is_empty() {
-            None
-        } else {
-            Some(new.join("\n"))
-        };
+        lines[occ[0]] = if new.is_empty() { None } else { Some(new.join("\n")) };
         for &n in &occ[1..] {
             lines[n] = None;
         }
@@ -144,23 +127,13 @@ pub fn directive_lines(p: &Param, value: &str) -> Vec<String> {
             if toks.is_empty() {
                 return vec![format!("{name} \"\"")];
             }
-            toks.chunks(2)
-                .map(|c| format!("{name} {}", c.join(" ")))
-                .collect()
+            toks.chunks(2).map(|c| format!("{name} {}", c.join(" "))).collect()
         }
         ("client-output-buffer-limit", _) => {
             let toks: Vec<&str> = value.split_whitespace().collect();
             toks.chunks(4)
                 .filter(|c| c.len() == 4)
-                .map(|c| {
-                    format!(
-                        "{name} {} {} {} {}",
-                        c[0],
-                        human_memory(c[1]),
-                        human_memory(c[2]),
-                        c[3]
-                    )
-                })
+                .map(|c| format!("{name} {} {} {} {}", c[0], human_memory(c[1]), human_memory(c[2]), c[3]))
                 .collect()
         }
         ("replicaof", _) if value.is_empty() => Vec::new(),
@@ -170,11 +143,7 @@ pub fn directive_lines(p: &Param, value: &str) -> Vec<String> {
         (_, Kind::Memory { .. }) => vec![format!("{name} {}", human_memory(value))],
         _ if p.is_multi_arg() => {
             let toks: Vec<String> = value.split_whitespace().map(quote_arg).collect();
-            if toks.is_empty() {
-                vec![format!("{name} \"\"")]
-            } else {
-                vec![format!("{name} {}", toks.join(" "))]
-            }
+            if toks.is_empty() { vec![format!("{name} \"\"")] } else { vec![format!("{name} {}", toks.join(" "))] }
         }
         _ => vec![format!("{name} {}", quote_arg(value))],
     }
@@ -200,23 +169,12 @@ fn write_atomically(target: &Path, data: &[u8]) -> std::io::Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let file_name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let tmp = dir.join(format!(
-        ".{file_name}.rewrite-{}-{nanos}",
-        std::process::id()
-    ));
+    let file_name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let tmp = dir.join(format!(".{file_name}.rewrite-{}-{nanos}", std::process::id()));
 
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)?;
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(data)?;
         if let Ok(meta) = std::fs::metadata(target) {
             f.set_permissions(meta.permissions())?;
@@ -242,9 +200,7 @@ mod tests {
     use super::*;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
     }
 
     fn scratch_file(tag: &str) -> PathBuf {
@@ -267,13 +223,8 @@ mod tests {
                         save 900 1\nsave 300 10\nhz 15\nhz 20\n# trailing comment\n";
         std::fs::write(&path, original).unwrap();
         let mut cfg = Config::default();
-        cfg.apply_text(&original.replace("include /etc/extra.conf\n", ""), "")
-            .unwrap();
-        cfg.set(&pairs(&[
-            ("appendonly", "yes"),
-            ("slowlog-max-len", "1000"),
-        ]))
-        .unwrap();
+        cfg.apply_text(&original.replace("include /etc/extra.conf\n", ""), "").unwrap();
+        cfg.set(&pairs(&[("appendonly", "yes"), ("slowlog-max-len", "1000")])).unwrap();
         cfg.apply_directive("port", &["7001".to_string()]).unwrap();
 
         rewrite_file(&path, &cfg).unwrap();
@@ -286,9 +237,7 @@ mod tests {
         );
         // The result loads back to the same configuration, and a second rewrite is a no-op.
         let mut again = Config::default();
-        again
-            .apply_text(&text.replace("include /etc/extra.conf\n", ""), "")
-            .unwrap();
+        again.apply_text(&text.replace("include /etc/extra.conf\n", ""), "").unwrap();
         assert_eq!(again.get(&["*"]), cfg.get(&["*"]));
         rewrite_file(&path, &cfg).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
@@ -300,12 +249,7 @@ mod tests {
         let old = "port 7000\nsave 900 1\nsave 300 10\nslaveof 10.0.0.1 6380\nport 7000\nrequirepass old\n";
         let mut cfg = Config::default();
         cfg.apply_text(old, "").unwrap();
-        cfg.set(&pairs(&[
-            ("save", "60 5"),
-            ("requirepass", "new secret"),
-            ("maxmemory", "3000"),
-        ]))
-        .unwrap();
+        cfg.set(&pairs(&[("save", "60 5"), ("requirepass", "new secret"), ("maxmemory", "3000")])).unwrap();
         cfg.compat.insert("replicaof".into(), String::new());
         let text = rewrite_text(old, &cfg);
         assert_eq!(
@@ -320,23 +264,14 @@ mod tests {
         let mut cfg = Config::default();
         cfg.set(&pairs(&[("hz", "30")])).unwrap();
         rewrite_file(&path, &cfg).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "# Generated by CONFIG REWRITE\nhz 30\n"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# Generated by CONFIG REWRITE\nhz 30\n");
         cfg.set(&pairs(&[("maxmemory", "1gb")])).unwrap();
         rewrite_file(&path, &cfg).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "# Generated by CONFIG REWRITE\nhz 30\nmaxmemory 1gb\n"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# Generated by CONFIG REWRITE\nhz 30\nmaxmemory 1gb\n");
         // Setting back to the default keeps the (now default-valued) line, like Redis.
         cfg.set(&pairs(&[("hz", "10")])).unwrap();
         rewrite_file(&path, &cfg).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "# Generated by CONFIG REWRITE\nhz 10\nmaxmemory 1gb\n"
-        );
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "# Generated by CONFIG REWRITE\nhz 10\nmaxmemory 1gb\n");
         // No temp files are left behind.
         let entries: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
         assert_eq!(entries.len(), 1);
@@ -355,13 +290,9 @@ mod tests {
         cfg.apply_text(text, "").unwrap();
         let written = rewrite_text("", &cfg);
         let mut back = Config::default();
-        back.apply_text(&written, "")
-            .unwrap_or_else(|e| panic!("{e}\n{written}"));
+        back.apply_text(&written, "").unwrap_or_else(|e| panic!("{e}\n{written}"));
         assert_eq!(back.get(&["*"]), cfg.get(&["*"]), "{written}");
-        assert!(
-            written.contains("client-output-buffer-limit pubsub 64mb 16mb 90\n"),
-            "{written}"
-        );
+        assert!(written.contains("client-output-buffer-limit pubsub 64mb 16mb 90\n"), "{written}");
         assert!(written.contains("save \"\"\n"), "{written}");
 
         // And every parameter's default, written out explicitly, reads back the same.
@@ -369,8 +300,7 @@ mod tests {
         for p in PARAMS {
             let lines = directive_lines(p, &def.value_of(p)).join("\n");
             let mut c = Config::default();
-            c.apply_text(&lines, "")
-                .unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            c.apply_text(&lines, "").unwrap_or_else(|e| panic!("{}: {e}", p.name));
             assert_eq!(c.value_of(p), def.value_of(p), "{}", p.name);
         }
     }

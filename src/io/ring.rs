@@ -20,11 +20,8 @@ impl Ring {
     /// wait: exactly the shard-per-core contract. Falls back to plain setup on kernels
     /// that refuse them.
     pub fn new(entries: u32) -> io::Result<Ring> {
-        let tuned = IoUring::builder()
-            .setup_single_issuer()
-            .setup_defer_taskrun()
-            .setup_cqsize(entries * 4)
-            .build(entries);
+        let tuned =
+            IoUring::builder().setup_single_issuer().setup_defer_taskrun().setup_cqsize(entries * 4).build(entries);
         let uring = match tuned {
             Ok(r) => r,
             Err(_) => IoUring::builder().setup_cqsize(entries * 4).build(entries)?,
@@ -85,10 +82,8 @@ impl Ring {
     /// # Safety
     /// `ptr..ptr+len` must stay valid and unmoved until the completion arrives.
     pub unsafe fn send(&mut self, fd: RawFd, ptr: *const u8, len: usize, user_data: u64) {
-        let e = opcode::Send::new(types::Fd(fd), ptr, len as u32)
-            .flags(libc::MSG_NOSIGNAL)
-            .build()
-            .user_data(user_data);
+        let e =
+            opcode::Send::new(types::Fd(fd), ptr, len as u32).flags(libc::MSG_NOSIGNAL).build().user_data(user_data);
         // SAFETY: forwarded to the caller's contract.
         unsafe { self.push(e) }
     }

@@ -2,9 +2,9 @@
 //! SO_REUSEPORT, so the kernel spreads new connections across shards and each thread
 //! accepts on its own ring without sharing a queue.
 
+use crate::io::sock::with_stream;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
-use crate::io::sock::with_stream;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{IntoRawFd, RawFd};
 
@@ -14,7 +14,10 @@ pub fn open(addr: &str, port: u16, count: usize, backlog: u32) -> io::Result<(Ve
     let ip: IpAddr = match addr {
         "*" => "0.0.0.0".parse().expect("literal"),
         "::*" => "::".parse().expect("literal"),
-        a => a.trim_start_matches('-').parse().map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad bind address {a}")))?,
+        a => a
+            .trim_start_matches('-')
+            .parse()
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("bad bind address {a}")))?,
     };
     let mut fds = Vec::with_capacity(count);
     let mut port = port;

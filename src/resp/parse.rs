@@ -165,12 +165,7 @@ enum Header {
 /// follows (skipping it unchecked) and parses the bytes between with
 /// `string2ll`. A header longer than `max_line` without a `\r` is `too_big`.
 #[inline(always)]
-fn read_header(
-    buf: &[u8],
-    pos: usize,
-    max_line: usize,
-    too_big: ProtoError,
-) -> Result<Header, ProtoError> {
+fn read_header(buf: &[u8], pos: usize, max_line: usize, too_big: ProtoError) -> Result<Header, ProtoError> {
     let len = buf.len();
     // Fast path for the overwhelmingly common shape: 1-18 digits without a
     // leading zero (cannot overflow, so string2ll would accept it as is),
@@ -180,10 +175,7 @@ fn read_header(
         let d0 = buf[i].wrapping_sub(b'0');
         if d0 == 0 {
             if i + 2 < len && buf[i + 1] == b'\r' {
-                return Ok(Header::Line {
-                    value: Some(0),
-                    cr: i + 1,
-                });
+                return Ok(Header::Line { value: Some(0), cr: i + 1 });
             }
         } else if d0 <= 9 {
             let mut v = d0 as i64;
@@ -197,10 +189,7 @@ fn read_header(
                 i += 1;
             }
             if i + 1 < len && buf[i] == b'\r' {
-                return Ok(Header::Line {
-                    value: Some(v),
-                    cr: i,
-                });
+                return Ok(Header::Line { value: Some(v), cr: i });
             }
         }
     }
@@ -213,11 +202,7 @@ fn read_header(
             if cr + 1 >= len {
                 return Ok(Header::Incomplete(cr + 2));
             }
-            let value = if cr > pos {
-                parse_i64(&buf[pos + 1..cr])
-            } else {
-                None
-            };
+            let value = if cr > pos { parse_i64(&buf[pos + 1..cr]) } else { None };
             Ok(Header::Line { value, cr })
         }
         None if len - pos > max_line => Err(too_big),
@@ -225,17 +210,12 @@ fn read_header(
     }
 }
 
-fn parse_multibulk(
-    buf: &[u8],
-    args: &mut Vec<(u32, u32)>,
-    limits: &Limits,
-) -> Result<Parsed, ProtoError> {
+fn parse_multibulk(buf: &[u8], args: &mut Vec<(u32, u32)>, limits: &Limits) -> Result<Parsed, ProtoError> {
     let len = buf.len();
-    let (value, cr) =
-        match read_header(buf, 0, limits.max_inline_len, ProtoError::TooBigMbulkCount)? {
-            Header::Line { value, cr } => (value, cr),
-            Header::Incomplete(need) => return Ok(Parsed::Incomplete { need }),
-        };
+    let (value, cr) = match read_header(buf, 0, limits.max_inline_len, ProtoError::TooBigMbulkCount)? {
+        Header::Line { value, cr } => (value, cr),
+        Header::Incomplete(need) => return Ok(Parsed::Incomplete { need }),
+    };
     let count = match value {
         Some(n) if n <= limits.max_multibulk_len.min(i64::MAX as usize) as i64 => n,
         _ => return Err(ProtoError::InvalidMultibulkLength),
@@ -251,11 +231,10 @@ fn parse_multibulk(
     args.reserve((count as usize).min(64));
     let max_bulk = limits.max_bulk_len.min(i64::MAX as usize) as i64;
     for _ in 0..count {
-        let (value, cr) =
-            match read_header(buf, pos, limits.max_inline_len, ProtoError::TooBigBulkCount)? {
-                Header::Line { value, cr } => (value, cr),
-                Header::Incomplete(need) => return Ok(Parsed::Incomplete { need }),
-            };
+        let (value, cr) = match read_header(buf, pos, limits.max_inline_len, ProtoError::TooBigBulkCount)? {
+            Header::Line { value, cr } => (value, cr),
+            Header::Incomplete(need) => return Ok(Parsed::Incomplete { need }),
+        };
         // Redis only looks at the type byte once the whole line is present.
         if buf[pos] != b'$' {
             return Err(ProtoError::ExpectedDollar(buf[pos]));
@@ -314,11 +293,7 @@ fn parse_inline(
         None => line,
     };
     split_args(line, args, scratch)?;
-    if args.is_empty() {
-        Ok(Parsed::Empty { consumed })
-    } else {
-        Ok(Parsed::Command { consumed })
-    }
+    if args.is_empty() { Ok(Parsed::Empty { consumed }) } else { Ok(Parsed::Command { consumed }) }
 }
 
 /// C `isspace` in the "C" locale.
@@ -340,11 +315,7 @@ fn hex_val(c: u8) -> Option<u8> {
 /// Redis `sdssplitargs` over `line` (which holds no NUL bytes). Unquoted
 /// tokens become ranges into the line; tokens containing quotes are
 /// unescaped into `scratch`.
-fn split_args(
-    line: &[u8],
-    args: &mut Vec<(u32, u32)>,
-    scratch: &mut Vec<u8>,
-) -> Result<(), ProtoError> {
+fn split_args(line: &[u8], args: &mut Vec<(u32, u32)>, scratch: &mut Vec<u8>) -> Result<(), ProtoError> {
     // Reading past the end yields 0, like the C string terminator.
     let at = |i: usize| -> u8 { if i < line.len() { line[i] } else { 0 } };
     let mut p = 0usize;
@@ -447,10 +418,7 @@ mod tests {
         let mut args = Vec::new();
         let mut scratch = Vec::new();
         let r = parse_request(buf, &mut args, &mut scratch, limits)?;
-        let v = args
-            .iter()
-            .map(|&r| arg_slice(buf, &scratch, r).to_vec())
-            .collect();
+        let v = args.iter().map(|&r| arg_slice(buf, &scratch, r).to_vec()).collect();
         Ok((r, v))
     }
 
@@ -466,22 +434,12 @@ mod tests {
     fn multibulk_basic() {
         let req = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n";
         let (p, a) = one(req).unwrap();
-        assert_eq!(
-            p,
-            Parsed::Command {
-                consumed: req.len()
-            }
-        );
+        assert_eq!(p, Parsed::Command { consumed: req.len() });
         assert_eq!(a, strs(&["SET", "k", "value"]));
         // Empty and binary arguments.
         let req = b"*2\r\n$0\r\n\r\n$3\r\n\r\n\0\r\n";
         let (p, a) = one(req).unwrap();
-        assert_eq!(
-            p,
-            Parsed::Command {
-                consumed: req.len()
-            }
-        );
+        assert_eq!(p, Parsed::Command { consumed: req.len() });
         assert_eq!(a, vec![b"".to_vec(), b"\r\n\0".to_vec()]);
     }
 
@@ -490,9 +448,7 @@ mod tests {
         let mut buf = Vec::new();
         for i in 0..100 {
             let k = format!("key:{i}");
-            buf.extend_from_slice(
-                format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", k.len(), k).as_bytes(),
-            );
+            buf.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{}\r\n", k.len(), k).as_bytes());
             buf.extend_from_slice(format!("PING {i}\r\n").as_bytes());
         }
         let mut off = 0;
@@ -501,11 +457,8 @@ mod tests {
         let mut n = 0;
         while off < buf.len() {
             args.clear();
-            let r =
-                parse_request(&buf[off..], &mut args, &mut scratch, &Limits::default()).unwrap();
-            let Parsed::Command { consumed } = r else {
-                panic!("{r:?}")
-            };
+            let r = parse_request(&buf[off..], &mut args, &mut scratch, &Limits::default()).unwrap();
+            let Parsed::Command { consumed } = r else { panic!("{r:?}") };
             let a0 = arg_slice(&buf[off..], &scratch, args[0]);
             let a1 = arg_slice(&buf[off..], &scratch, args[1]);
             if n % 2 == 0 {
@@ -530,20 +483,12 @@ mod tests {
         ];
         for req in samples {
             let (full, full_args) = one(req).unwrap();
-            assert_eq!(
-                full,
-                Parsed::Command {
-                    consumed: req.len()
-                }
-            );
+            assert_eq!(full, Parsed::Command { consumed: req.len() });
             for cut in 0..req.len() {
                 let r = one(&req[..cut]).unwrap().0;
                 match r {
                     Parsed::Incomplete { need } => {
-                        assert!(
-                            need == 0 || (need > cut && need <= req.len()),
-                            "cut {cut} need {need}"
-                        )
+                        assert!(need == 0 || (need > cut && need <= req.len()), "cut {cut} need {need}")
                     }
                     other => panic!("cut {cut}: {other:?}"),
                 }
@@ -560,12 +505,7 @@ mod tests {
     #[test]
     fn need_hint_for_big_bulk() {
         let r = one(b"*2\r\n$3\r\nGET\r\n$100\r\nabc").unwrap().0;
-        assert_eq!(
-            r,
-            Parsed::Incomplete {
-                need: 13 + 6 + 100 + 2
-            }
-        );
+        assert_eq!(r, Parsed::Incomplete { need: 13 + 6 + 100 + 2 });
         let r = one(b"*1\r\n$3\r").unwrap().0;
         assert_eq!(r, Parsed::Incomplete { need: 8 });
     }
@@ -588,10 +528,7 @@ mod tests {
         let (_, a) = one(b"PING\n").unwrap();
         assert_eq!(a, strs(&["PING"]));
         // 'it''s': a closing quote followed by a quote, not a blank.
-        assert_eq!(
-            one(b"set 'it''s'\r\n").unwrap_err(),
-            ProtoError::UnbalancedQuotes
-        );
+        assert_eq!(one(b"set 'it''s'\r\n").unwrap_err(), ProtoError::UnbalancedQuotes);
     }
 
     #[test]
@@ -634,16 +571,8 @@ mod tests {
             b"X ab\"c d\"e\r\n",
         ] {
             let e = one(bad).unwrap_err();
-            assert_eq!(
-                e,
-                ProtoError::UnbalancedQuotes,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
-            assert_eq!(
-                e.message(),
-                "ERR Protocol error: unbalanced quotes in request"
-            );
+            assert_eq!(e, ProtoError::UnbalancedQuotes, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(e.message(), "ERR Protocol error: unbalanced quotes in request");
         }
     }
 
@@ -651,22 +580,10 @@ mod tests {
     fn multibulk_errors() {
         let e = one(b"*abc\r\n").unwrap_err();
         assert_eq!(e.message(), "ERR Protocol error: invalid multibulk length");
-        assert_eq!(
-            one(b"*\r\n").unwrap_err(),
-            ProtoError::InvalidMultibulkLength
-        );
-        assert_eq!(
-            one(b"*01\r\n").unwrap_err(),
-            ProtoError::InvalidMultibulkLength
-        );
-        assert_eq!(
-            one(b"*2147483648\r\n").unwrap_err(),
-            ProtoError::InvalidMultibulkLength
-        );
-        assert_eq!(
-            one(b"*2147483647\r\n").unwrap().0,
-            Parsed::Incomplete { need: 0 }
-        );
+        assert_eq!(one(b"*\r\n").unwrap_err(), ProtoError::InvalidMultibulkLength);
+        assert_eq!(one(b"*01\r\n").unwrap_err(), ProtoError::InvalidMultibulkLength);
+        assert_eq!(one(b"*2147483648\r\n").unwrap_err(), ProtoError::InvalidMultibulkLength);
+        assert_eq!(one(b"*2147483647\r\n").unwrap().0, Parsed::Incomplete { need: 0 });
         let e = one(b"*1\r\nx\r\n").unwrap_err();
         assert_eq!(e, ProtoError::ExpectedDollar(b'x'));
         assert_eq!(e.message(), "ERR Protocol error: expected '$', got 'x'");
@@ -674,31 +591,13 @@ mod tests {
         assert_eq!(one(b"*1\r\nxyz").unwrap().0, Parsed::Incomplete { need: 0 });
         let e = one(b"*1\r\n$-1\r\n").unwrap_err();
         assert_eq!(e.message(), "ERR Protocol error: invalid bulk length");
-        assert_eq!(
-            one(b"*1\r\n$x\r\n").unwrap_err(),
-            ProtoError::InvalidBulkLength
-        );
-        assert_eq!(
-            one(b"*1\r\n$03\r\n").unwrap_err(),
-            ProtoError::InvalidBulkLength
-        );
-        assert_eq!(
-            one(b"*1\r\n$\r\n").unwrap_err(),
-            ProtoError::InvalidBulkLength
-        );
-        assert_eq!(
-            one(b"*1\r\n\r\n").unwrap_err(),
-            ProtoError::ExpectedDollar(b'\r')
-        );
+        assert_eq!(one(b"*1\r\n$x\r\n").unwrap_err(), ProtoError::InvalidBulkLength);
+        assert_eq!(one(b"*1\r\n$03\r\n").unwrap_err(), ProtoError::InvalidBulkLength);
+        assert_eq!(one(b"*1\r\n$\r\n").unwrap_err(), ProtoError::InvalidBulkLength);
+        assert_eq!(one(b"*1\r\n\r\n").unwrap_err(), ProtoError::ExpectedDollar(b'\r'));
         // Second argument's header is only validated after the first arrived.
-        assert_eq!(
-            one(b"*2\r\n$3\r\nGE").unwrap().0,
-            Parsed::Incomplete { need: 13 }
-        );
-        assert_eq!(
-            one(b"*2\r\n$3\r\nGET\r\n?\r\n").unwrap_err(),
-            ProtoError::ExpectedDollar(b'?')
-        );
+        assert_eq!(one(b"*2\r\n$3\r\nGE").unwrap().0, Parsed::Incomplete { need: 13 });
+        assert_eq!(one(b"*2\r\n$3\r\nGET\r\n?\r\n").unwrap_err(), ProtoError::ExpectedDollar(b'?'));
     }
 
     #[test]
@@ -707,79 +606,38 @@ mod tests {
         assert_eq!(e, ProtoError::InvalidBulkLength);
         let e = one(b"*1\r\n$536870913\r\n").unwrap_err();
         assert_eq!(e, ProtoError::InvalidBulkLength);
-        assert_eq!(
-            one(b"*1\r\n$536870912\r\n").unwrap().0,
-            Parsed::Incomplete {
-                need: 16 + 536870912 + 2
-            }
-        );
-        let lim = Limits {
-            max_bulk_len: 5,
-            ..Limits::default()
-        };
-        assert_eq!(
-            parse_all(b"*1\r\n$6\r\n", &lim).unwrap_err(),
-            ProtoError::InvalidBulkLength
-        );
-        let lim = Limits {
-            max_multibulk_len: 3,
-            ..Limits::default()
-        };
-        assert_eq!(
-            parse_all(b"*4\r\n", &lim).unwrap_err(),
-            ProtoError::InvalidMultibulkLength
-        );
+        assert_eq!(one(b"*1\r\n$536870912\r\n").unwrap().0, Parsed::Incomplete { need: 16 + 536870912 + 2 });
+        let lim = Limits { max_bulk_len: 5, ..Limits::default() };
+        assert_eq!(parse_all(b"*1\r\n$6\r\n", &lim).unwrap_err(), ProtoError::InvalidBulkLength);
+        let lim = Limits { max_multibulk_len: 3, ..Limits::default() };
+        assert_eq!(parse_all(b"*4\r\n", &lim).unwrap_err(), ProtoError::InvalidMultibulkLength);
         // Count lines/bulk headers without \r beyond 64 KiB.
         let mut big = b"*".to_vec();
         big.resize(64 * 1024 + 1, b'1');
         assert_eq!(one(&big).unwrap_err(), ProtoError::TooBigMbulkCount);
-        assert_eq!(
-            ProtoError::TooBigMbulkCount.message(),
-            "ERR Protocol error: too big mbulk count string"
-        );
+        assert_eq!(ProtoError::TooBigMbulkCount.message(), "ERR Protocol error: too big mbulk count string");
         big.truncate(64 * 1024);
         assert_eq!(one(&big).unwrap().0, Parsed::Incomplete { need: 0 });
         let mut big = b"*1\r\n$".to_vec();
         big.resize(4 + 64 * 1024 + 1, b'1');
         assert_eq!(one(&big).unwrap_err(), ProtoError::TooBigBulkCount);
-        assert_eq!(
-            ProtoError::TooBigBulkCount.message(),
-            "ERR Protocol error: too big bulk count string"
-        );
+        assert_eq!(ProtoError::TooBigBulkCount.message(), "ERR Protocol error: too big bulk count string");
         let mut big = b"GET ".to_vec();
         big.resize(64 * 1024 + 1, b'a');
         assert_eq!(one(&big).unwrap_err(), ProtoError::TooBigInline);
-        assert_eq!(
-            ProtoError::TooBigInline.message(),
-            "ERR Protocol error: too big inline request"
-        );
+        assert_eq!(ProtoError::TooBigInline.message(), "ERR Protocol error: too big inline request");
         big.truncate(64 * 1024);
         assert_eq!(one(&big).unwrap().0, Parsed::Incomplete { need: 0 });
     }
 
     #[test]
     fn unauthenticated_limits() {
-        let lim = Limits {
-            unauthenticated: true,
-            ..Limits::default()
-        };
+        let lim = Limits { unauthenticated: true, ..Limits::default() };
         let e = parse_all(b"*11\r\n", &lim).unwrap_err();
-        assert_eq!(
-            e.message(),
-            "ERR Protocol error: unauthenticated multibulk length"
-        );
-        assert_eq!(
-            parse_all(b"*10\r\n", &lim).unwrap().0,
-            Parsed::Incomplete { need: 0 }
-        );
+        assert_eq!(e.message(), "ERR Protocol error: unauthenticated multibulk length");
+        assert_eq!(parse_all(b"*10\r\n", &lim).unwrap().0, Parsed::Incomplete { need: 0 });
         let e = parse_all(b"*1\r\n$16385\r\n", &lim).unwrap_err();
-        assert_eq!(
-            e.message(),
-            "ERR Protocol error: unauthenticated bulk length"
-        );
-        assert!(matches!(
-            parse_all(b"*1\r\n$16384\r\n", &lim).unwrap().0,
-            Parsed::Incomplete { .. }
-        ));
+        assert_eq!(e.message(), "ERR Protocol error: unauthenticated bulk length");
+        assert!(matches!(parse_all(b"*1\r\n$16384\r\n", &lim).unwrap().0, Parsed::Incomplete { .. }));
     }
 }

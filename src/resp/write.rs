@@ -231,19 +231,10 @@ mod tests {
         assert_eq!(both(|w| w.ok()), ("+OK\r\n".into(), "+OK\r\n".into()));
         assert_eq!(out(Proto::Resp2, |w| w.simple("PONG")), "+PONG\r\n");
         assert_eq!(out(Proto::Resp2, |w| w.simple("a\r\nb")), "+a  b\r\n");
-        assert_eq!(
-            out(Proto::Resp2, |w| w.error("ERR bad\r\nthing")),
-            "-ERR bad  thing\r\n"
-        );
-        assert_eq!(
-            out(Proto::Resp2, |w| w.error("-WRONGTYPE x")),
-            "-WRONGTYPE x\r\n"
-        );
+        assert_eq!(out(Proto::Resp2, |w| w.error("ERR bad\r\nthing")), "-ERR bad  thing\r\n");
+        assert_eq!(out(Proto::Resp2, |w| w.error("-WRONGTYPE x")), "-WRONGTYPE x\r\n");
         assert_eq!(out(Proto::Resp2, |w| w.int(-42)), ":-42\r\n");
-        assert_eq!(
-            out(Proto::Resp2, |w| w.int(i64::MIN)),
-            ":-9223372036854775808\r\n"
-        );
+        assert_eq!(out(Proto::Resp2, |w| w.int(i64::MIN)), ":-9223372036854775808\r\n");
         assert_eq!(out(Proto::Resp2, |w| w.bulk(b"hello")), "$5\r\nhello\r\n");
         assert_eq!(out(Proto::Resp2, |w| w.bulk(b"")), "$0\r\n\r\n");
         assert_eq!(out(Proto::Resp2, |w| w.bulk_i64(-1234)), "$5\r\n-1234\r\n");
@@ -274,30 +265,12 @@ mod tests {
 
     #[test]
     fn doubles() {
-        assert_eq!(
-            both(|w| w.double(1.5)),
-            ("$3\r\n1.5\r\n".into(), ",1.5\r\n".into())
-        );
-        assert_eq!(
-            both(|w| w.double(3.0)),
-            ("$1\r\n3\r\n".into(), ",3\r\n".into())
-        );
-        assert_eq!(
-            both(|w| w.double(f64::INFINITY)),
-            ("$3\r\ninf\r\n".into(), ",inf\r\n".into())
-        );
-        assert_eq!(
-            both(|w| w.double(f64::NEG_INFINITY)),
-            ("$4\r\n-inf\r\n".into(), ",-inf\r\n".into())
-        );
-        assert_eq!(
-            both(|w| w.double(f64::NAN)),
-            ("$3\r\nnan\r\n".into(), ",nan\r\n".into())
-        );
-        assert_eq!(
-            out(Proto::Resp2, |w| w.double(0.1 + 0.2)),
-            "$19\r\n0.30000000000000004\r\n"
-        );
+        assert_eq!(both(|w| w.double(1.5)), ("$3\r\n1.5\r\n".into(), ",1.5\r\n".into()));
+        assert_eq!(both(|w| w.double(3.0)), ("$1\r\n3\r\n".into(), ",3\r\n".into()));
+        assert_eq!(both(|w| w.double(f64::INFINITY)), ("$3\r\ninf\r\n".into(), ",inf\r\n".into()));
+        assert_eq!(both(|w| w.double(f64::NEG_INFINITY)), ("$4\r\n-inf\r\n".into(), ",-inf\r\n".into()));
+        assert_eq!(both(|w| w.double(f64::NAN)), ("$3\r\nnan\r\n".into(), ",nan\r\n".into()));
+        assert_eq!(out(Proto::Resp2, |w| w.double(0.1 + 0.2)), "$19\r\n0.30000000000000004\r\n");
         assert_eq!(out(Proto::Resp2, |w| w.double(1e20)), "$5\r\n1e+20\r\n");
         // Appending after existing content keeps earlier bytes intact.
         let s = out(Proto::Resp2, |w| {
@@ -314,10 +287,7 @@ mod tests {
         assert_eq!(both(|w| w.bool(false)), (":0\r\n".into(), "#f\r\n".into()));
         assert_eq!(
             both(|w| w.verbatim("txt", b"Some string")),
-            (
-                "$11\r\nSome string\r\n".into(),
-                "=15\r\ntxt:Some string\r\n".into()
-            )
+            ("$11\r\nSome string\r\n".into(), "=15\r\ntxt:Some string\r\n".into())
         );
     }
 }

@@ -30,7 +30,11 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
         return 1;
     }
     let nshards = config.shards.max(1);
-    log::notice(&format!("shardis {} starting, pid={}, shards={nshards}", env!("CARGO_PKG_VERSION"), std::process::id()));
+    log::notice(&format!(
+        "shardis {} starting, pid={}, shards={nshards}",
+        env!("CARGO_PKG_VERSION"),
+        std::process::id()
+    ));
 
     // Listeners: every shard gets one socket per bind address.
     let mut per_shard: Vec<Vec<i32>> = vec![Vec::new(); nshards];
@@ -58,7 +62,11 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
     for (id, listeners) in per_shard.into_iter().enumerate() {
         let shared = shared.clone();
         let ready = ready.clone();
-        let cpu = if config.cpus.is_empty() { cores.get(id % cores.len().max(1)).map(|c| c.id) } else { Some(config.cpus[id % config.cpus.len()]) };
+        let cpu = if config.cpus.is_empty() {
+            cores.get(id % cores.len().max(1)).map(|c| c.id)
+        } else {
+            Some(config.cpus[id % config.cpus.len()])
+        };
         let h = std::thread::Builder::new()
             .name(format!("shard-{id}"))
             .spawn(move || {

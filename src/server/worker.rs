@@ -446,6 +446,7 @@ impl Worker {
         let c = self.conns[slot as usize].take().expect("checked");
         sock::close(c.fd);
         self.st.clients.remove(&c.sess.id);
+        crate::cmd::multi::drop_watches(&mut self.st, c.sess.id);
         self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;
         self.free_slots.push(slot);

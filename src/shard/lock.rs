@@ -164,7 +164,10 @@ mod tests {
     #[test]
     fn whole_shard_lock_excludes_everything() {
         let mut t = LockTable::default();
-        assert!(t.request(Waiting { tx: 1, coord: CoordRef { shard: 0, id: 1 }, plan: LockPlan::Whole, gather: false }).is_some());
+        assert!(
+            t.request(Waiting { tx: 1, coord: CoordRef { shard: 0, id: 1 }, plan: LockPlan::Whole, gather: false })
+                .is_some()
+        );
         assert!(t.blocks(3, b"anything"));
         assert!(t.request(req(2, &["x"])).is_none());
         assert_eq!(t.release(1).len(), 1);

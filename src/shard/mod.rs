@@ -14,6 +14,7 @@ pub mod msg;
 pub mod shared;
 pub mod state;
 pub mod stats;
+pub mod watch;
 
 pub use lock::{LockPlan, LockTable};
 pub use msg::{Hop, HopResult, Msg, Outbox, OwnedArgs, ReplyTo};

@@ -84,16 +84,38 @@ pub enum Msg {
     /// Run a keyed command here.
     Exec(Box<ExecReq>),
     /// A finished reply for one of this shard's connections.
-    Reply { to: ReplyTo, bytes: Vec<u8> },
+    Reply {
+        to: ReplyTo,
+        bytes: Vec<u8>,
+    },
     /// Take intent locks for transaction `tx` (in global tx order). When granted, answer
     /// `Locked`, carrying copies of the locked keys' entries if `gather`.
-    Lock { tx: u64, coord: CoordRef, plan: LockPlan, gather: bool },
-    Locked { coord: u64, shard: u16, entries: KeyEntries },
+    Lock {
+        tx: u64,
+        coord: CoordRef,
+        plan: LockPlan,
+        gather: bool,
+    },
+    Locked {
+        coord: u64,
+        shard: u16,
+        entries: KeyEntries,
+    },
     /// Run a hop here and answer `Ran`.
-    Run { coord: CoordRef, hop: Hop },
-    Ran { coord: u64, shard: u16, result: HopResult },
+    Run {
+        coord: CoordRef,
+        hop: Hop,
+    },
+    Ran {
+        coord: u64,
+        shard: u16,
+        result: HopResult,
+    },
     /// Apply the final state of gathered keys (if any) and release `tx`'s locks.
-    Release { tx: u64, writes: KeyEntries },
+    Release {
+        tx: u64,
+        writes: KeyEntries,
+    },
 }
 
 /// Messages waiting to leave this thread, one vector per destination shard.

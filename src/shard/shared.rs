@@ -51,8 +51,10 @@ pub struct Shared {
 impl Shared {
     pub fn new(config: Config, config_file: Option<PathBuf>) -> Shared {
         let nshards = config.shards.max(1);
-        let now_ms =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         Shared {
             nshards,
             config: RwLock::new(Arc::new(config)),

@@ -76,6 +76,10 @@ pub struct ShardState {
     pub kill_list: Vec<u64>,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire: bool,
+    /// Versions of WATCHed keys owned by this shard.
+    pub watch: super::watch::WatchTable,
+    /// WATCHes of this thread's clients: client id -> (owner shard, db, key, version).
+    pub client_watches: HashMap<u64, Vec<(u16, u16, Vec<u8>, u64)>>,
 }
 
 impl ShardState {
@@ -104,6 +108,8 @@ impl ShardState {
             next_coord_id: 1,
             clients: HashMap::new(),
             kill_list: Vec::new(),
+            watch: Default::default(),
+            client_watches: HashMap::new(),
         }
     }
 
@@ -129,8 +135,13 @@ impl ShardState {
     /// Moves keys deleted by lazy or active expiry into the stats. This is the hook
     /// where their DEL propagation to the AOF and replicas belongs.
     pub fn account_expired(&mut self) {
-        for db in &mut self.dbs {
+        for (i, db) in self.dbs.iter_mut().enumerate() {
             if !db.expired.is_empty() {
+                if !self.watch.is_empty() {
+                    for k in &db.expired {
+                        self.watch.touch(i as u16, k);
+                    }
+                }
                 self.stats.expired_keys += db.expired.len() as u64;
                 db.expired.clear();
             }

@@ -10,6 +10,9 @@
 //! Depends on: std, `indexmap`, `foldhash`.
 
 pub mod db;
+pub mod hash;
+pub mod list;
+pub mod set;
 pub mod value;
 
 pub use db::{Db, Entry, Key};

@@ -36,9 +36,7 @@ impl Clock {
 
     /// A clock frozen at `start_ms` (unix milliseconds) until advanced.
     pub fn manual(start_ms: u64) -> Clock {
-        Clock {
-            kind: Kind::Manual(Arc::new(AtomicU64::new(start_ms))),
-        }
+        Clock { kind: Kind::Manual(Arc::new(AtomicU64::new(start_ms))) }
     }
 
     /// True for clocks created with [`Clock::manual`].
@@ -89,9 +87,7 @@ impl Default for Clock {
 fn system_since_epoch() -> std::time::Duration {
     // A clock set before 1970 is a misconfigured host; report the epoch rather
     // than panicking inside the event loop.
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -104,8 +104,7 @@ pub fn glob_match(pattern: &[u8], s: &[u8], nocase: bool) -> bool {
                             if lo > hi {
                                 std::mem::swap(&mut lo, &mut hi);
                             }
-                            let (lo, hi, cc) =
-                                (fold(lo, nocase), fold(hi, nocase), fold(c, nocase));
+                            let (lo, hi, cc) = (fold(lo, nocase), fold(hi, nocase), fold(c, nocase));
                             pi += 2;
                             if cc >= lo && cc <= hi {
                                 matched = true;
@@ -358,9 +357,7 @@ mod tests {
     #[test]
     fn agrees_with_recursive_reference() {
         // Exhaustive over a small alphabet of pattern tokens and strings.
-        let ptoks: &[&[u8]] = &[
-            b"a", b"b", b"*", b"?", b"[a", b"[^a]", b"[a-b]", b"\\", b"]", b"-", b"[",
-        ];
+        let ptoks: &[&[u8]] = &[b"a", b"b", b"*", b"?", b"[a", b"[^a]", b"[a-b]", b"\\", b"]", b"-", b"["];
         let salpha: &[u8] = b"ab]-\\A";
         let mut patterns: Vec<Vec<u8>> = vec![vec![]];
         for _ in 0..3 {
@@ -411,9 +408,7 @@ mod tests {
         // Longer random patterns/strings (deterministic LCG).
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
         let mut rnd = |n: usize| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             ((seed >> 33) as usize) % n
         };
         for _ in 0..20_000 {

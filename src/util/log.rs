@@ -34,16 +34,8 @@ pub fn set_level(name: &str) {
 
 /// Sends log lines to `path` (empty: stdout).
 pub fn set_file(path: &str) -> std::io::Result<()> {
-    let f = if path.is_empty() {
-        None
-    } else {
-        Some(
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)?,
-        )
-    };
+    let f =
+        if path.is_empty() { None } else { Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?) };
     *FILE.lock().unwrap_or_else(|e| e.into_inner()) = f;
     Ok(())
 }
@@ -58,13 +50,7 @@ pub fn log(level: Level, msg: &str) {
         Level::Notice => '*',
         _ => '#',
     };
-    let line = format!(
-        "{}:M {} {} {}\n",
-        std::process::id(),
-        timestamp(),
-        mark,
-        msg
-    );
+    let line = format!("{}:M {} {} {}\n", std::process::id(), timestamp(), mark, msg);
     let mut f = FILE.lock().unwrap_or_else(|e| e.into_inner());
     match f.as_mut() {
         Some(file) => {
@@ -92,17 +78,13 @@ pub fn verbose(msg: &str) {
 
 /// `24 Nov 2026 17:31:29.123` in UTC, computed without a date crate.
 fn timestamp() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = now.as_secs();
     let ms = now.subsec_millis();
     let days = (secs / 86400) as i64;
     let rem = secs % 86400;
     let (y, m, d) = civil_from_days(days);
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     format!(
         "{:02} {} {} {:02}:{:02}:{:02}.{:03}",
         d,

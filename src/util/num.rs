@@ -95,9 +95,7 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
     }
     // Only the characters strtod's decimal/inf grammar can use; this also
     // rules out whitespace and "_" that `str::parse` might otherwise see.
-    if b.iter()
-        .any(|&c| !(c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'+'))
-    {
+    if b.iter().any(|&c| !(c.is_ascii_alphanumeric() || c == b'.' || c == b'-' || c == b'+')) {
         return None;
     }
     let s = std::str::from_utf8(b).ok()?;
@@ -117,9 +115,7 @@ pub fn parse_f64(b: &[u8]) -> Option<f64> {
 
 /// True if the decimal mantissa (before any exponent) has a digit 1-9.
 fn mantissa_has_nonzero_digit(body: &[u8]) -> bool {
-    body.iter()
-        .take_while(|&&c| c != b'e' && c != b'E')
-        .any(|&c| (b'1'..=b'9').contains(&c))
+    body.iter().take_while(|&&c| c != b'e' && c != b'E').any(|&c| (b'1'..=b'9').contains(&c))
 }
 
 /// Parse the part of a C hex float after "0x": hex digits with an optional
@@ -214,11 +210,7 @@ fn parse_hex_float(s: &[u8]) -> Option<f64> {
         (0u64, mant, 1u64 << 63)
     } else {
         let shift = shift as u32;
-        (
-            mant >> shift,
-            mant & ((1u64 << shift) - 1),
-            1u64 << (shift - 1),
-        )
+        (mant >> shift, mant & ((1u64 << shift) - 1), 1u64 << (shift - 1))
     };
     if rem > half || (rem == half && sig & 1 == 1) {
         sig += 1;
@@ -311,10 +303,7 @@ struct StackBuf<const N: usize> {
 
 impl<const N: usize> StackBuf<N> {
     fn new() -> Self {
-        StackBuf {
-            buf: [0; N],
-            len: 0,
-        }
+        StackBuf { buf: [0; N], len: 0 }
     }
     fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
@@ -507,15 +496,7 @@ mod tests {
     fn u64_strict() {
         assert_eq!(parse_u64(b"0"), Some(0));
         assert_eq!(parse_u64(b"18446744073709551615"), Some(u64::MAX));
-        for bad in [
-            &b""[..],
-            b"-1",
-            b"+1",
-            b"01",
-            b"-0",
-            b"18446744073709551616",
-            b"1 ",
-        ] {
+        for bad in [&b""[..], b"-1", b"+1", b"01", b"-0", b"18446744073709551616", b"1 "] {
             assert_eq!(parse_u64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
@@ -551,11 +532,7 @@ mod tests {
         for &(s, want) in ok {
             let got = parse_f64(s.as_bytes());
             assert_eq!(got, Some(want), "{s}");
-            assert_eq!(
-                got.unwrap().is_sign_negative(),
-                want.is_sign_negative(),
-                "{s}"
-            );
+            assert_eq!(got.unwrap().is_sign_negative(), want.is_sign_negative(), "{s}");
         }
     }
 

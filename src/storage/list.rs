@@ -1,0 +1,1150 @@
+//! Lists: a quicklist-like deque of small contiguous nodes.
+//!
+//! Job: store a Redis list compactly and give the list commands the operations they
+//! need (push/pop at both ends, index, replace, insert around a pivot, remove matches,
+//! trim, iterate both ways) with Redis's costs: O(1) at the ends, O(n) in the middle.
+//!
+//! Layout, like Redis's quicklist with `list-max-listpack-size -2`: a `VecDeque` of
+//! nodes, each one contiguous byte buffer of up to [`NODE_MAX_BYTES`] live bytes holding
+//! several entries (an element bigger than that gets a node of its own). An entry is
+//!
+//! ```text
+//! [header varint][payload][backlen]
+//! ```
+//!
+//! - header: LEB128 of `len << 1` for a byte string, or of `zigzag(v) << 1 | 1` for an
+//!   integer (then there is no payload). Elements that are the canonical decimal text of
+//!   an integer below 2^62 in magnitude are stored this way, as listpacks do, so a small
+//!   number costs two bytes instead of its text plus overhead.
+//! - backlen: the size of header + payload as LEB128 written back to front, so the entry
+//!   before any position can be found by reading backwards (pops from the tail and
+//!   reverse iteration need that).
+//!
+//! Each node keeps a gap before its live bytes (`head`): popping from the front just
+//! advances it and pushing to the front fills it, so both ends cost O(1) amortized
+//! instead of a memmove of the node.
+//!
+//! Non-goals: RESP, command syntax, keys and expiry (see `cmd::list`).
+//!
+//! Depends on: std, `util::num` (strict integer parsing).
+
+use crate::util::num;
+use std::collections::VecDeque;
+use std::fmt;
+
+/// Most live bytes a node holds before a new node is started: Redis's default
+/// `list-max-listpack-size -2` (8 KB).
+pub const NODE_MAX_BYTES: usize = 8192;
+
+/// One element as stored: its bytes, or the integer its canonical text encodes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Elem<'a> {
+    Bytes(&'a [u8]),
+    Int(i64),
+}
+
+/// Integers stored in their compact form: the zigzag value plus the tag bit must fit in
+/// a u64 header, so |v| < 2^62. Larger ones are kept as text.
+#[inline]
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+#[inline]
+fn unzigzag(z: u64) -> i64 {
+    ((z >> 1) as i64) ^ -((z & 1) as i64)
+}
+
+impl<'a> Elem<'a> {
+    /// How `b` is stored: as an integer when it is the canonical decimal form of one
+    /// small enough for the compact encoding (so it reads back byte-identical).
+    #[inline]
+    pub fn classify(b: &'a [u8]) -> Elem<'a> {
+        if !b.is_empty()
+            && b.len() <= 20
+            && let Some(v) = num::parse_i64(b)
+            && zigzag(v) >> 63 == 0
+        {
+            Elem::Int(v)
+        } else {
+            Elem::Bytes(b)
+        }
+    }
+
+    /// The element's bytes as an owned vector.
+    pub fn to_vec(self) -> Vec<u8> {
+        match self {
+            Elem::Bytes(b) => b.to_vec(),
+            Elem::Int(v) => {
+                let mut out = Vec::with_capacity(20);
+                num::write_i64(&mut out, v);
+                out
+            }
+        }
+    }
+
+    /// Whether this element equals the needle's bytes.
+    #[inline]
+    pub fn matches(self, n: &Needle) -> bool {
+        match self {
+            Elem::Bytes(b) => b == n.bytes,
+            Elem::Int(v) => n.int == Some(v),
+        }
+    }
+
+    fn header(self) -> u64 {
+        match self {
+            Elem::Bytes(b) => (b.len() as u64) << 1,
+            Elem::Int(v) => (zigzag(v) << 1) | 1,
+        }
+    }
+
+    fn payload(self) -> &'a [u8] {
+        match self {
+            Elem::Bytes(b) => b,
+            Elem::Int(_) => &[],
+        }
+    }
+}
+
+impl fmt::Debug for Elem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Elem::Bytes(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
+            Elem::Int(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// A value searched for (LREM, LPOS, LINSERT's pivot), classified once so comparing
+/// against compact integer entries needs no formatting.
+pub struct Needle<'a> {
+    bytes: &'a [u8],
+    int: Option<i64>,
+}
+
+impl<'a> Needle<'a> {
+    pub fn new(bytes: &'a [u8]) -> Needle<'a> {
+        let int = match Elem::classify(bytes) {
+            Elem::Int(v) => Some(v),
+            Elem::Bytes(_) => None,
+        };
+        Needle { bytes, int }
+    }
+}
+
+// ---- Entry encoding ---------------------------------------------------------------------
+
+#[inline]
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+#[inline]
+fn put_varint(dst: &mut [u8], mut v: u64) -> usize {
+    let mut i = 0;
+    loop {
+        let b = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            dst[i] = b;
+            return i + 1;
+        }
+        dst[i] = b | 0x80;
+        i += 1;
+    }
+}
+
+#[inline]
+fn get_varint(src: &[u8]) -> (u64, usize) {
+    let mut v = 0u64;
+    let mut shift = 0;
+    let mut i = 0;
+    loop {
+        let b = src[i];
+        v |= u64::from(b & 0x7f) << shift;
+        i += 1;
+        if b & 0x80 == 0 {
+            return (v, i);
+        }
+        shift += 7;
+    }
+}
+
+/// Reads the backlen that ends at `end`: the size of the entry's header + payload.
+#[inline]
+fn get_backlen(src: &[u8], end: usize) -> u64 {
+    let mut v = 0u64;
+    let mut shift = 0;
+    let mut p = end;
+    loop {
+        p -= 1;
+        let b = src[p];
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return v;
+        }
+        shift += 7;
+    }
+}
+
+/// Bytes an entry for `e` takes.
+#[inline]
+fn encoded_len(e: Elem) -> usize {
+    let body = varint_len(e.header()) + e.payload().len();
+    body + varint_len(body as u64)
+}
+
+/// Writes the entry for `e` into `dst`, which is exactly `encoded_len(e)` long.
+fn write_entry(dst: &mut [u8], e: Elem) {
+    let h = put_varint(dst, e.header());
+    let p = e.payload();
+    dst[h..h + p.len()].copy_from_slice(p);
+    let body = h + p.len();
+    let mut tmp = [0u8; 10];
+    let n = put_varint(&mut tmp, body as u64);
+    for (j, b) in tmp[..n].iter().rev().enumerate() {
+        dst[body + j] = *b;
+    }
+}
+
+/// The element at byte `pos` of `data` and the size of its entry.
+#[inline]
+fn decode(data: &[u8], pos: usize) -> (Elem<'_>, usize) {
+    let (h, hl) = get_varint(&data[pos..]);
+    if h & 1 == 1 {
+        (Elem::Int(unzigzag(h >> 1)), hl + varint_len(hl as u64))
+    } else {
+        let n = (h >> 1) as usize;
+        let start = pos + hl;
+        let body = hl + n;
+        (Elem::Bytes(&data[start..start + n]), body + varint_len(body as u64))
+    }
+}
+
+/// Start of the entry that ends at `end`.
+#[inline]
+fn prev_start(data: &[u8], end: usize) -> usize {
+    let body = get_backlen(data, end) as usize;
+    end - varint_len(body as u64) - body
+}
+
+// ---- Nodes ------------------------------------------------------------------------------
+
+/// One contiguous run of entries: live bytes are `buf[head..]`.
+#[derive(Clone)]
+struct Node {
+    buf: Vec<u8>,
+    head: u32,
+    count: u32,
+}
+
+impl Node {
+    fn with_entry(e: Elem, sz: usize) -> Node {
+        let mut buf = vec![0u8; sz];
+        write_entry(&mut buf, e);
+        Node { buf, head: 0, count: 1 }
+    }
+
+    #[inline]
+    fn data(&self) -> &[u8] {
+        &self.buf[self.head as usize..]
+    }
+
+    #[inline]
+    fn live(&self) -> usize {
+        self.buf.len() - self.head as usize
+    }
+
+    /// Moves the live bytes to the start of the buffer, dropping the front gap.
+    fn compact(&mut self) {
+        let head = self.head as usize;
+        if head > 0 {
+            self.buf.copy_within(head.., 0);
+            self.buf.truncate(self.buf.len() - head);
+            self.head = 0;
+        }
+    }
+
+    /// Makes room for `sz` more bytes at the back. Growth doubles like a Vec but stops
+    /// at the node size, so a full node does not carry up to 8 KB of spare capacity.
+    fn reserve_back(&mut self, sz: usize) {
+        if self.buf.len() + sz <= self.buf.capacity() {
+            return;
+        }
+        self.compact();
+        let need = self.buf.len() + sz;
+        let cap = self.buf.capacity();
+        if need > cap {
+            let target = need.max((cap * 2).min(NODE_MAX_BYTES)).max(16);
+            self.buf.reserve_exact(target - self.buf.len());
+        }
+    }
+
+    /// Makes the front gap at least `sz` bytes, growing it geometrically (up to the node
+    /// size) so repeated front pushes copy each byte O(1) times.
+    fn reserve_front(&mut self, sz: usize) {
+        if self.head as usize >= sz {
+            return;
+        }
+        let live = self.live();
+        let gap = sz.max(live.max(16).min(NODE_MAX_BYTES.saturating_sub(live)));
+        let mut nb = Vec::with_capacity(gap + live);
+        nb.resize(gap, 0);
+        nb.extend_from_slice(self.data());
+        self.buf = nb;
+        self.head = gap as u32;
+    }
+
+    fn push_back(&mut self, e: Elem, sz: usize) {
+        self.reserve_back(sz);
+        let old = self.buf.len();
+        self.buf.resize(old + sz, 0);
+        write_entry(&mut self.buf[old..], e);
+        self.count += 1;
+    }
+
+    fn push_front(&mut self, e: Elem, sz: usize) {
+        self.reserve_front(sz);
+        let at = self.head as usize - sz;
+        write_entry(&mut self.buf[at..at + sz], e);
+        self.head = at as u32;
+        self.count += 1;
+    }
+
+    /// Inserts an entry at live offset `rel` (an entry boundary).
+    fn insert_rel(&mut self, rel: usize, e: Elem, sz: usize) {
+        if rel == 0 {
+            return self.push_front(e, sz);
+        }
+        self.reserve_back(sz);
+        let at = self.head as usize + rel;
+        let old = self.buf.len();
+        self.buf.resize(old + sz, 0);
+        self.buf.copy_within(at..old, at + sz);
+        write_entry(&mut self.buf[at..at + sz], e);
+        self.count += 1;
+    }
+
+    /// Removes the `n` entries that occupy live bytes `start..end`.
+    fn remove_rel(&mut self, start: usize, end: usize, n: u32) {
+        let head = self.head as usize;
+        if start == 0 {
+            self.head = (head + end) as u32;
+        } else if head + end == self.buf.len() {
+            self.buf.truncate(head + start);
+        } else {
+            self.buf.drain(head + start..head + end);
+        }
+        self.count -= n;
+        if self.count == 0 {
+            self.buf = Vec::new();
+            self.head = 0;
+        }
+    }
+
+    /// Live offset of entry `k` (k == count gives the end), walking from the nearer end.
+    fn offset_of(&self, k: u32) -> usize {
+        let data = self.data();
+        if k <= self.count / 2 {
+            let mut pos = 0;
+            for _ in 0..k {
+                pos += decode(data, pos).1;
+            }
+            pos
+        } else {
+            let mut pos = data.len();
+            for _ in k..self.count {
+                pos = prev_start(data, pos);
+            }
+            pos
+        }
+    }
+
+    /// Removes up to `limit` entries matching `n`: the first ones, or with `from_tail`
+    /// the last ones. Compacts in place; returns how many went.
+    fn remove_matching(&mut self, n: &Needle, limit: usize, from_tail: bool) -> usize {
+        let head = self.head as usize;
+        let end = self.buf.len();
+        let skip = if from_tail {
+            let mut m = 0;
+            let mut p = head;
+            while p < end {
+                let (e, l) = decode(&self.buf, p);
+                m += usize::from(e.matches(n));
+                p += l;
+            }
+            m.saturating_sub(limit)
+        } else {
+            0
+        };
+        let (mut r, mut w, mut seen, mut removed) = (head, head, 0usize, 0usize);
+        while r < end {
+            let (is, l) = {
+                let (e, l) = decode(&self.buf, r);
+                (e.matches(n), l)
+            };
+            let drop =
+                is && {
+                    seen += 1;
+                    seen > skip
+                } && removed < limit;
+            if drop {
+                removed += 1;
+            } else {
+                if w != r {
+                    self.buf.copy_within(r..r + l, w);
+                }
+                w += l;
+            }
+            r += l;
+        }
+        if removed > 0 {
+            self.buf.truncate(w);
+            self.count -= removed as u32;
+        }
+        removed
+    }
+}
+
+// ---- The list ---------------------------------------------------------------------------
+
+/// A Redis list. Equality compares elements, not how they are split into nodes.
+#[derive(Clone, Default)]
+pub struct ListValue {
+    nodes: VecDeque<Node>,
+    len: usize,
+}
+
+impl PartialEq for ListValue {
+    fn eq(&self, other: &ListValue) -> bool {
+        self.len == other.len && self.iter().eq(other.iter())
+    }
+}
+
+impl fmt::Debug for ListValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl ListValue {
+    pub fn new() -> ListValue {
+        ListValue::default()
+    }
+
+    /// A list of `items`, in order.
+    pub fn from_items<I, B>(items: I) -> ListValue
+    where
+        I: IntoIterator<Item = B>,
+        B: AsRef<[u8]>,
+    {
+        let mut l = ListValue::new();
+        for it in items {
+            l.push_back(it.as_ref());
+        }
+        l
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Redis 7.0 reports "quicklist" for every list, whatever its size.
+    pub fn encoding_name(&self) -> &'static str {
+        "quicklist"
+    }
+
+    /// Approximate heap bytes: node slots plus node buffers (with spare capacity).
+    pub fn heap_bytes(&self) -> usize {
+        self.nodes.capacity() * std::mem::size_of::<Node>() + self.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>()
+    }
+
+    /// Number of nodes (for tests, benches and DEBUG-style introspection).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn push_back(&mut self, b: &[u8]) {
+        let e = Elem::classify(b);
+        let sz = encoded_len(e);
+        match self.nodes.back_mut() {
+            Some(n) if n.live() + sz <= NODE_MAX_BYTES => n.push_back(e, sz),
+            _ => self.nodes.push_back(Node::with_entry(e, sz)),
+        }
+        self.len += 1;
+    }
+
+    pub fn push_front(&mut self, b: &[u8]) {
+        let e = Elem::classify(b);
+        let sz = encoded_len(e);
+        match self.nodes.front_mut() {
+            Some(n) if n.live() + sz <= NODE_MAX_BYTES => n.push_front(e, sz),
+            _ => self.nodes.push_front(Node::with_entry(e, sz)),
+        }
+        self.len += 1;
+    }
+
+    pub fn pop_front(&mut self) -> Option<Vec<u8>> {
+        let n = self.nodes.front_mut()?;
+        let (e, l) = decode(n.data(), 0);
+        let v = e.to_vec();
+        n.remove_rel(0, l, 1);
+        if n.count == 0 {
+            self.nodes.pop_front();
+        }
+        self.len -= 1;
+        Some(v)
+    }
+
+    pub fn pop_back(&mut self) -> Option<Vec<u8>> {
+        let n = self.nodes.back_mut()?;
+        let data = n.data();
+        let end = data.len();
+        let start = prev_start(data, end);
+        let v = decode(data, start).0.to_vec();
+        n.remove_rel(start, end, 1);
+        if n.count == 0 {
+            self.nodes.pop_back();
+        }
+        self.len -= 1;
+        Some(v)
+    }
+
+    /// The node holding element `index` (< len) and the element's place in it, found
+    /// by walking node counts from the nearer end.
+    fn locate(&self, index: usize) -> (usize, u32) {
+        debug_assert!(index < self.len);
+        if index < self.len / 2 {
+            let mut i = index;
+            for (ni, n) in self.nodes.iter().enumerate() {
+                let c = n.count as usize;
+                if i < c {
+                    return (ni, i as u32);
+                }
+                i -= c;
+            }
+        } else {
+            let mut from_end = self.len - 1 - index;
+            for ni in (0..self.nodes.len()).rev() {
+                let c = self.nodes[ni].count as usize;
+                if from_end < c {
+                    return (ni, (c - 1 - from_end) as u32);
+                }
+                from_end -= c;
+            }
+        }
+        unreachable!("node counts add up to len")
+    }
+
+    /// Element `index` (0-based from the head), if in range.
+    pub fn get(&self, index: usize) -> Option<Elem<'_>> {
+        if index >= self.len {
+            return None;
+        }
+        let (ni, k) = self.locate(index);
+        let n = &self.nodes[ni];
+        Some(decode(n.data(), n.offset_of(k)).0)
+    }
+
+    /// Replaces element `index` with `b`. Returns false if out of range.
+    pub fn set(&mut self, index: usize, b: &[u8]) -> bool {
+        if index >= self.len {
+            return false;
+        }
+        let (ni, k) = self.locate(index);
+        let e = Elem::classify(b);
+        let sz = encoded_len(e);
+        let n = &mut self.nodes[ni];
+        let rel = n.offset_of(k);
+        let old = decode(n.data(), rel).1;
+        let at = n.head as usize + rel;
+        let mut enc = vec![0u8; sz];
+        write_entry(&mut enc, e);
+        n.buf.splice(at..at + old, enc);
+        self.settle(ni);
+        true
+    }
+
+    /// Inserts `b` so that it becomes element `index` (0..=len).
+    pub fn insert(&mut self, index: usize, b: &[u8]) {
+        if index == 0 {
+            return self.push_front(b);
+        }
+        if index >= self.len {
+            return self.push_back(b);
+        }
+        let (ni, k) = self.locate(index);
+        let e = Elem::classify(b);
+        let sz = encoded_len(e);
+        let n = &mut self.nodes[ni];
+        let rel = n.offset_of(k);
+        n.insert_rel(rel, e, sz);
+        self.len += 1;
+        self.settle(ni);
+    }
+
+    /// LINSERT: inserts `b` before (or `after`) the first element equal to `pivot`.
+    /// Returns false, changing nothing, if there is no such element.
+    pub fn insert_at_pivot(&mut self, pivot: &Needle, after: bool, b: &[u8]) -> bool {
+        let found = 'find: {
+            for (ni, n) in self.nodes.iter().enumerate() {
+                let data = n.data();
+                let mut pos = 0;
+                while pos < data.len() {
+                    let (e, l) = decode(data, pos);
+                    if e.matches(pivot) {
+                        break 'find Some((ni, if after { pos + l } else { pos }));
+                    }
+                    pos += l;
+                }
+            }
+            None
+        };
+        let Some((ni, rel)) = found else { return false };
+        let e = Elem::classify(b);
+        let sz = encoded_len(e);
+        self.nodes[ni].insert_rel(rel, e, sz);
+        self.len += 1;
+        self.settle(ni);
+        true
+    }
+
+    /// LREM: removes elements equal to `n`: the first `count` (count > 0), the last
+    /// `-count` (count < 0) or all (0). Returns how many were removed.
+    pub fn remove_matching(&mut self, n: &Needle, count: i64) -> usize {
+        let from_tail = count < 0;
+        let mut remaining =
+            if count == 0 { usize::MAX } else { usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX) };
+        let mut removed = 0;
+        let (mut lo, mut hi) = (usize::MAX, 0);
+        let nn = self.nodes.len();
+        for step in 0..nn {
+            if remaining == 0 {
+                break;
+            }
+            let ni = if from_tail { nn - 1 - step } else { step };
+            let r = self.nodes[ni].remove_matching(n, remaining, from_tail);
+            if r > 0 {
+                removed += r;
+                remaining -= r;
+                lo = lo.min(ni);
+                hi = hi.max(ni);
+            }
+        }
+        if removed > 0 {
+            self.len -= removed;
+            self.tidy(lo, hi);
+        }
+        removed
+    }
+
+    /// Removes the first `n` elements (all of them if n >= len).
+    pub fn drop_front(&mut self, mut n: usize) {
+        n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            let node = self.nodes.front_mut().expect("counts add up");
+            let c = node.count as usize;
+            if c <= n {
+                self.nodes.pop_front();
+                n -= c;
+            } else {
+                let end = node.offset_of(n as u32);
+                node.remove_rel(0, end, n as u32);
+                n = 0;
+            }
+        }
+    }
+
+    /// Removes the last `n` elements (all of them if n >= len).
+    pub fn drop_back(&mut self, mut n: usize) {
+        n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            let node = self.nodes.back_mut().expect("counts add up");
+            let c = node.count as usize;
+            if c <= n {
+                self.nodes.pop_back();
+                n -= c;
+            } else {
+                let start = node.offset_of((c - n) as u32);
+                let end = node.live();
+                node.remove_rel(start, end, n as u32);
+                n = 0;
+            }
+        }
+    }
+
+    /// Restores the node invariants around node `ni` after a change in the middle: no
+    /// empty nodes, no node over the size limit unless it holds one element, and
+    /// neighbours merged when they fit in one node (so deletes do not leave a trail of
+    /// tiny nodes).
+    fn settle(&mut self, ni: usize) {
+        if self.nodes[ni].count == 0 {
+            self.nodes.remove(ni);
+            if ni > 0 {
+                self.try_merge(ni - 1);
+            }
+            return;
+        }
+        if self.nodes[ni].live() > NODE_MAX_BYTES && self.nodes[ni].count > 1 {
+            self.split(ni);
+            return;
+        }
+        self.try_merge(ni);
+        if ni > 0 {
+            self.try_merge(ni - 1);
+        }
+    }
+
+    /// `settle` for a run of changed nodes `lo..=hi`.
+    fn tidy(&mut self, lo: usize, hi: usize) {
+        let mut hi = hi;
+        let mut i = lo;
+        while i <= hi && i < self.nodes.len() {
+            if self.nodes[i].count == 0 {
+                self.nodes.remove(i);
+                if hi == 0 {
+                    break;
+                }
+                hi -= 1;
+            } else {
+                i += 1;
+            }
+        }
+        // Merge pairs from the node before the range to the node after it.
+        let mut i = lo.saturating_sub(1);
+        let mut last = hi + 1;
+        while i < last && i + 1 < self.nodes.len() {
+            if self.try_merge(i) {
+                last -= 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Appends node `i + 1` to node `i` if their live bytes fit in one node.
+    fn try_merge(&mut self, i: usize) -> bool {
+        if i + 1 >= self.nodes.len() || self.nodes[i].live() + self.nodes[i + 1].live() > NODE_MAX_BYTES {
+            return false;
+        }
+        let b = self.nodes.remove(i + 1).expect("checked index");
+        let a = &mut self.nodes[i];
+        a.reserve_back(b.live());
+        a.buf.extend_from_slice(b.data());
+        a.count += b.count;
+        true
+    }
+
+    /// Splits an oversized node at the entry boundary nearest its middle (repeatedly,
+    /// if a half is still oversized because of a big element).
+    fn split(&mut self, ni: usize) {
+        let node = &mut self.nodes[ni];
+        let data = node.data();
+        let half = data.len() / 2;
+        let (mut pos, mut k) = (0, 0u32);
+        while pos < half {
+            pos += decode(data, pos).1;
+            k += 1;
+        }
+        if k == node.count {
+            // The last entry straddles the middle: it starts the right half alone.
+            pos = prev_start(data, data.len());
+            k -= 1;
+        }
+        let right = Node { buf: data[pos..].to_vec(), head: 0, count: node.count - k };
+        node.buf.truncate(node.head as usize + pos);
+        node.count = k;
+        self.nodes.insert(ni + 1, right);
+        if self.nodes[ni + 1].live() > NODE_MAX_BYTES && self.nodes[ni + 1].count > 1 {
+            self.split(ni + 1);
+        }
+        if self.nodes[ni].live() > NODE_MAX_BYTES && self.nodes[ni].count > 1 {
+            self.split(ni);
+        }
+    }
+
+    /// Iterates every element, head to tail (`.rev()` for tail to head).
+    pub fn iter(&self) -> Iter<'_> {
+        self.iter_from(0)
+    }
+
+    /// Iterates the elements from `index` to the tail.
+    pub fn iter_from(&self, index: usize) -> Iter<'_> {
+        if index >= self.len {
+            return Iter { nodes: &self.nodes, fnode: 0, fpos: 0, bnode: 0, bend: 0, remaining: 0 };
+        }
+        let (fnode, fpos) = if index == 0 {
+            (0, 0)
+        } else {
+            let (ni, k) = self.locate(index);
+            (ni, self.nodes[ni].offset_of(k))
+        };
+        let bnode = self.nodes.len() - 1;
+        Iter { nodes: &self.nodes, fnode, fpos, bnode, bend: self.nodes[bnode].live(), remaining: self.len - index }
+    }
+
+    /// Checks the structural invariants (tests and debugging).
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut total = 0;
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.count == 0 {
+                return Err(format!("node {i} is empty"));
+            }
+            if n.live() > NODE_MAX_BYTES && n.count > 1 {
+                return Err(format!("node {i} has {} live bytes and {} entries", n.live(), n.count));
+            }
+            let data = n.data();
+            let (mut pos, mut c) = (0, 0);
+            while pos < data.len() {
+                let (_, l) = decode(data, pos);
+                if prev_start(data, pos + l) != pos {
+                    return Err(format!("node {i}: backlen mismatch at {pos}"));
+                }
+                pos += l;
+                c += 1;
+            }
+            if pos != data.len() || c != n.count {
+                return Err(format!("node {i}: {c} entries decoded, count says {}", n.count));
+            }
+            total += c as usize;
+        }
+        if total != self.len {
+            return Err(format!("nodes hold {total} entries, len says {}", self.len));
+        }
+        Ok(())
+    }
+}
+
+/// Double-ended iterator over a list's elements.
+pub struct Iter<'a> {
+    nodes: &'a VecDeque<Node>,
+    fnode: usize,
+    fpos: usize,
+    bnode: usize,
+    bend: usize,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = Elem<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Elem<'a>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let nodes = self.nodes;
+        let mut data = nodes[self.fnode].data();
+        while self.fpos >= data.len() {
+            self.fnode += 1;
+            self.fpos = 0;
+            data = nodes[self.fnode].data();
+        }
+        let (e, l) = decode(data, self.fpos);
+        self.fpos += l;
+        self.remaining -= 1;
+        Some(e)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl<'a> DoubleEndedIterator for Iter<'a> {
+    #[inline]
+    fn next_back(&mut self) -> Option<Elem<'a>> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let nodes = self.nodes;
+        let mut data = nodes[self.bnode].data();
+        while self.bend == 0 {
+            self.bnode -= 1;
+            data = nodes[self.bnode].data();
+            self.bend = data.len();
+        }
+        let start = prev_start(data, self.bend);
+        self.bend = start;
+        self.remaining -= 1;
+        Some(decode(data, start).0)
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// xorshift64*: seeded, so a failing sequence can be replayed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            let mut x = self.0;
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            self.0 = x;
+            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            if n == 0 { 0 } else { self.next() % n }
+        }
+    }
+
+    fn value(r: &mut Rng) -> Vec<u8> {
+        match r.below(10) {
+            0 => Vec::new(),
+            1 => r.below(100).to_string().into_bytes(),
+            2 => (r.next() as i64).to_string().into_bytes(),
+            3 => [
+                "-0",
+                "007",
+                "+1",
+                "9223372036854775807",
+                "-9223372036854775808",
+                "4611686018427387904",
+                "-4611686018427387904",
+                "4611686018427387903",
+                " 1",
+            ][r.below(9) as usize]
+                .as_bytes()
+                .to_vec(),
+            4 => vec![b'x'; 200 + r.below(3000) as usize],
+            5 if r.below(20) == 0 => vec![b'B'; NODE_MAX_BYTES + r.below(5000) as usize],
+            _ => format!("v{}", r.below(30)).into_bytes(),
+        }
+    }
+
+    fn assert_same(l: &ListValue, m: &VecDeque<Vec<u8>>, ctx: &str) {
+        l.check_invariants().unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        assert_eq!(l.len(), m.len(), "{ctx}: len");
+        let fw: Vec<Vec<u8>> = l.iter().map(|e| e.to_vec()).collect();
+        assert!(fw.iter().eq(m.iter()), "{ctx}: forward contents");
+        let bw: Vec<Vec<u8>> = l.iter().rev().map(|e| e.to_vec()).collect();
+        assert!(bw.iter().eq(m.iter().rev()), "{ctx}: backward contents");
+    }
+
+    #[test]
+    fn varints_round_trip() {
+        for v in [0u64, 1, 127, 128, 300, 16383, 16384, u32::MAX as u64, u64::MAX >> 1, u64::MAX] {
+            let mut b = [0u8; 10];
+            let n = put_varint(&mut b, v);
+            assert_eq!(n, varint_len(v));
+            assert_eq!(get_varint(&b), (v, n));
+        }
+        for v in [i64::MIN / 4 + 1, -1, 0, 1, (1 << 62) - 1, -(1 << 62)] {
+            assert_eq!(unzigzag(zigzag(v)), v);
+        }
+    }
+
+    #[test]
+    fn integers_stored_compactly_and_read_back_identically() {
+        let vals = [
+            "0",
+            "-1",
+            "12345",
+            "4611686018427387903",
+            "-4611686018427387904",
+            "4611686018427387904",
+            "-0",
+            "01",
+            "+5",
+            "9223372036854775807",
+            "",
+        ];
+        let l = ListValue::from_items(vals);
+        assert!(matches!(l.get(0), Some(Elem::Int(0))));
+        assert!(matches!(l.get(5), Some(Elem::Bytes(_))), "2^62 does not fit the compact form");
+        assert!(matches!(l.get(6), Some(Elem::Bytes(b"-0"))));
+        let back: Vec<Vec<u8>> = l.iter().map(|e| e.to_vec()).collect();
+        assert_eq!(back, vals.iter().map(|v| v.as_bytes().to_vec()).collect::<Vec<_>>());
+        // A small integer entry is two bytes, as in a listpack.
+        assert_eq!(encoded_len(Elem::classify(b"7")), 2);
+        assert!(Elem::classify(b"12").matches(&Needle::new(b"12")));
+        assert!(!Elem::classify(b"12").matches(&Needle::new(b"012")));
+    }
+
+    #[test]
+    fn ends_and_nodes() {
+        let mut l = ListValue::new();
+        for i in 0..10_000 {
+            l.push_back(format!("element-{i}").as_bytes());
+        }
+        assert!(l.node_count() > 10, "small elements are packed into several 8 KB nodes");
+        assert!(l.node_count() < 40);
+        l.check_invariants().unwrap();
+        assert_eq!(l.get(5000).unwrap().to_vec(), b"element-5000");
+        assert_eq!(l.pop_front().unwrap(), b"element-0");
+        assert_eq!(l.pop_back().unwrap(), b"element-9999");
+        for i in 0..1000 {
+            l.push_front(format!("f{i}").as_bytes());
+        }
+        l.check_invariants().unwrap();
+        assert_eq!(l.get(0).unwrap().to_vec(), b"f999");
+        assert_eq!(l.len(), 10_998);
+        // Memory per small element stays close to the entry size (~12 bytes here).
+        assert!(l.heap_bytes() < l.len() * 20, "heap {} for {} elements", l.heap_bytes(), l.len());
+    }
+
+    #[test]
+    fn model_property_test() {
+        for seed in 1..=40u64 {
+            let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut l = ListValue::new();
+            let mut m: VecDeque<Vec<u8>> = VecDeque::new();
+            // Phases grow the list well past one node, then shrink it back to nothing.
+            for step in 0..3000 {
+                let grow = (step / 500) % 2 == 0;
+                let op = r.below(16);
+                let ctx = format!("seed {seed} step {step} op {op}");
+                match op {
+                    0..=2 if grow || r.below(3) == 0 => {
+                        let v = value(&mut r);
+                        l.push_back(&v);
+                        m.push_back(v);
+                    }
+                    3..=4 if grow || r.below(3) == 0 => {
+                        let v = value(&mut r);
+                        l.push_front(&v);
+                        m.push_front(v);
+                    }
+                    5 => assert_eq!(l.pop_front(), m.pop_front(), "{ctx}"),
+                    6 => assert_eq!(l.pop_back(), m.pop_back(), "{ctx}"),
+                    7 => {
+                        let i = r.below(m.len() as u64 + 2) as usize;
+                        let v = value(&mut r);
+                        let ok = l.set(i, &v);
+                        assert_eq!(ok, i < m.len(), "{ctx}");
+                        if ok {
+                            m[i] = v;
+                        }
+                    }
+                    8 if grow => {
+                        let i = r.below(m.len() as u64 + 1) as usize;
+                        let v = value(&mut r);
+                        l.insert(i, &v);
+                        m.insert(i, v);
+                    }
+                    9 => {
+                        let pivot = value(&mut r);
+                        let after = r.below(2) == 0;
+                        let v = value(&mut r);
+                        let pos = m.iter().position(|x| *x == pivot);
+                        assert_eq!(l.insert_at_pivot(&Needle::new(&pivot), after, &v), pos.is_some(), "{ctx}");
+                        if let Some(p) = pos {
+                            m.insert(if after { p + 1 } else { p }, v);
+                        }
+                    }
+                    10 => {
+                        let target = if !m.is_empty() && r.below(2) == 0 {
+                            m[r.below(m.len() as u64) as usize].clone()
+                        } else {
+                            value(&mut r)
+                        };
+                        let count = r.below(7) as i64 - 3;
+                        let removed = l.remove_matching(&Needle::new(&target), count);
+                        let mut want = 0;
+                        let limit = if count == 0 { usize::MAX } else { count.unsigned_abs() as usize };
+                        if count >= 0 {
+                            let mut i = 0;
+                            while i < m.len() && want < limit {
+                                if m[i] == target {
+                                    m.remove(i);
+                                    want += 1;
+                                } else {
+                                    i += 1;
+                                }
+                            }
+                        } else {
+                            let mut i = m.len();
+                            while i > 0 && want < limit {
+                                i -= 1;
+                                if m[i] == target {
+                                    m.remove(i);
+                                    want += 1;
+                                }
+                            }
+                        }
+                        assert_eq!(removed, want, "{ctx}");
+                    }
+                    11 if !grow => {
+                        let n = r.below(m.len() as u64 / 4 + 2) as usize;
+                        l.drop_front(n);
+                        m.drain(..n.min(m.len()));
+                    }
+                    12 if !grow => {
+                        let n = r.below(m.len() as u64 / 4 + 2) as usize;
+                        l.drop_back(n);
+                        let keep = m.len().saturating_sub(n);
+                        m.truncate(keep);
+                    }
+                    13 => {
+                        let i = r.below(m.len() as u64 + 2) as usize;
+                        assert_eq!(l.get(i).map(|e| e.to_vec()).as_ref(), m.get(i), "{ctx}");
+                        let from: Vec<Vec<u8>> = l.iter_from(i).map(|e| e.to_vec()).collect();
+                        assert!(from.iter().eq(m.iter().skip(i)), "{ctx}: iter_from");
+                        let mut it = l.iter_from(i);
+                        let back = it.next_back().map(|e| e.to_vec());
+                        assert_eq!(back.as_ref(), if i < m.len() { m.back() } else { None }, "{ctx}");
+                    }
+                    _ => {}
+                }
+                if step % 25 == 0 || op == 10 || op == 9 {
+                    assert_same(&l, &m, &ctx);
+                }
+            }
+            assert_same(&l, &m, &format!("seed {seed} end"));
+            let mut c = l.clone();
+            assert_eq!(c, l);
+            c.push_back(b"extra");
+            assert_ne!(c, l);
+        }
+    }
+
+    #[test]
+    fn equality_ignores_node_layout() {
+        let mut a = ListValue::new();
+        let mut b = ListValue::new();
+        for i in 0..3000 {
+            a.push_back(format!("e{i}").as_bytes());
+            b.push_front(format!("e{}", 2999 - i).as_bytes());
+        }
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn middle_inserts_split_and_deletes_merge() {
+        let mut l = ListValue::new();
+        for i in 0..2000 {
+            l.push_back(format!("{i:08}x").as_bytes());
+        }
+        for i in 0..2000 {
+            l.insert(1000, format!("mid{i}").as_bytes());
+        }
+        l.check_invariants().unwrap();
+        let nodes = l.node_count();
+        let removed = l.remove_matching(&Needle::new(b"nope"), 0);
+        assert_eq!(removed, 0);
+        for i in 0..2000 {
+            assert_eq!(l.remove_matching(&Needle::new(format!("mid{i}").as_bytes()), 1), 1);
+        }
+        l.check_invariants().unwrap();
+        assert!(l.node_count() <= nodes);
+        assert_eq!(l.len(), 2000);
+        assert_eq!(l.get(1999).unwrap().to_vec(), b"00001999x");
+    }
+}
