@@ -246,6 +246,7 @@ report=$(
     echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; \`-c $CLIENTS -r $KEYSPACE -d $DATA_SIZE\`," \
         "\`-n $N_P1\` at P1, \`-n $N_P16\` at P16; median of $RUNS run(s); CPU from /proc/PID/stat at $tick ticks/s"
     echo "- command: \`$(command_line)\`"
+    echo "- each test: \`taskset -c $CLIENT_CPU redis-benchmark -p PORT -c $CLIENTS -P {1,16} -n N -r $KEYSPACE -d $DATA_SIZE -t TEST --csv\`"
     echo
     echo "$table"
     echo

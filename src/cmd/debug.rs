@@ -16,6 +16,8 @@ use super::introspect::help_reply;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::shard::shard_of;
+use crate::storage::list::Elem as ListElem;
+use crate::storage::set::Member as SetMember;
 use crate::storage::{Db, Entry, Value};
 use std::sync::Arc;
 
@@ -96,10 +98,41 @@ impl Digest {
 /// marks a TTL's presence.
 fn object_digest(mut d: Digest, e: &Entry) -> Digest {
     // Redis's type codes: OBJ_STRING 0, LIST 1, SET 2, ZSET 3, HASH 4, STREAM 6.
+    let mut num = [0u8; 20];
     match &e.value {
         Value::Str(s) => {
             d.mix(&0u32.to_be_bytes());
             d.mix(s);
+        }
+        // Lists are ordered: mix every element in turn.
+        Value::List(l) => {
+            d.mix(&1u32.to_be_bytes());
+            for el in l.iter() {
+                match el {
+                    ListElem::Bytes(b) => d.mix(b),
+                    ListElem::Int(n) => d.mix(int_text(n, &mut num)),
+                }
+            }
+        }
+        // Sets are unordered: XOR each member's hash in.
+        Value::Set(v) => {
+            d.mix(&2u32.to_be_bytes());
+            for m in v.iter() {
+                match m {
+                    SetMember::Bytes(b) => d.xor(b),
+                    SetMember::Int(n) => d.xor(int_text(n, &mut num)),
+                }
+            }
+        }
+        // Hashes: each field/value pair digested in order, pairs XORed together.
+        Value::Hash(h) => {
+            d.mix(&4u32.to_be_bytes());
+            for (f, v) in h.iter() {
+                let mut pair = Digest::default();
+                pair.mix(f);
+                pair.mix(v);
+                d.xor(&pair.0);
+            }
         }
     }
     if e.expire_at != 0 {
@@ -156,7 +189,11 @@ pub fn combine(parts: &[Vec<(bool, Digest)>], ndb: usize) -> Digest {
 /// canonical integer that fits 32 bits, else length prefix plus the bytes
 /// (uncompressed: shardis has no RDB compression to mirror yet).
 fn serialized_len(v: &Value) -> usize {
-    let Value::Str(s) = v;
+    let Value::Str(s) = v else {
+        // Aggregates: their in-memory payload is a fair stand-in for the RDB size until
+        // the RDB encoder exists.
+        return v.heap_bytes();
+    };
     if s.len() <= 11
         && let Some(n) = crate::util::num::parse_i64(s)
     {
@@ -181,13 +218,16 @@ fn serialized_len(v: &Value) -> usize {
 }
 
 fn object_line(e: &Entry, now_ms: u64) -> String {
-    let Value::Str(s) = &e.value;
+    let addr: *const u8 = match &e.value {
+        Value::Str(s) => s.as_ptr(),
+        _ => (e as *const Entry).cast(),
+    };
     let now_secs = (now_ms / 1000) as u32;
     // access_secs 0 means "never recorded": report it as accessed now.
     let access = if e.access_secs == 0 { now_secs } else { e.access_secs };
     format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
-        s.as_ptr(),
+        addr,
         e.value.encoding_name(),
         serialized_len(&e.value),
         access & ((1 << 24) - 1),
@@ -489,4 +529,12 @@ mod tests {
         assert_eq!(s("007"), 1 + 3);
         assert_eq!(s(&"x".repeat(100)), 2 + 100);
     }
+}
+
+/// An integer member's decimal text, as Redis digests integer-encoded elements.
+fn int_text(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut v = Vec::with_capacity(20);
+    crate::util::num::write_i64(&mut v, n);
+    buf[..v.len()].copy_from_slice(&v);
+    &buf[..v.len()]
 }

@@ -430,7 +430,7 @@ const OBJECT_HELP: &[&str] = &[
 /// Redis shares the objects of the integers 0..9999 (refcount INT_MAX) unless an LRU or
 /// LFU policy with a memory limit needs per-object access data.
 fn is_shared_integer(v: &Value, sharing: bool) -> bool {
-    let Value::Str(s) = v;
+    let Value::Str(s) = v else { return false };
     sharing && s.len() <= 20 && num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n))
 }
 

@@ -1,14 +1,21 @@
 //! Values stored under keys.
 
-/// A stored value. Only strings exist so far; the other Redis types join this enum as
-/// variants so that `TYPE`, `WRONGTYPE` checks and the persistence encoders can match on
-/// one closed set.
+use super::hash::HashValue;
+use super::list::ListValue;
+use super::set::SetValue;
+
+/// A stored value: one closed set of Redis types, so that `TYPE`, `WRONGTYPE` checks
+/// and the persistence encoders all match on the same enum. Every variant is `Send`:
+/// cross-shard commands copy values between threads.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// A binary-safe string. Integers are kept as their decimal text: INCR parses and
     /// formats at most 20 bytes, and keeping one representation keeps GET, APPEND and
     /// GETRANGE trivially correct.
     Str(Vec<u8>),
+    Hash(HashValue),
+    List(ListValue),
+    Set(SetValue),
 }
 
 impl Value {
@@ -16,6 +23,9 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Str(_) => "string",
+            Value::Hash(_) => "hash",
+            Value::List(_) => "list",
+            Value::Set(_) => "set",
         }
     }
 
@@ -32,6 +42,9 @@ impl Value {
                     "raw"
                 }
             }
+            Value::Hash(h) => h.encoding_name(),
+            Value::List(l) => l.encoding_name(),
+            Value::Set(v) => v.encoding_name(),
         }
     }
 
@@ -39,6 +52,9 @@ impl Value {
     pub fn heap_bytes(&self) -> usize {
         match self {
             Value::Str(s) => s.capacity(),
+            Value::Hash(h) => h.heap_bytes(),
+            Value::List(l) => l.heap_bytes(),
+            Value::Set(v) => v.heap_bytes(),
         }
     }
 }
