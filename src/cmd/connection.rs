@@ -9,6 +9,16 @@ use crate::resp::Proto;
 pub const REDIS_VERSION: &str = "7.0.15";
 
 fn ping(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    if a.len() > 2 {
+        return Err(CmdError::msg(super::error::wrong_arity("ping")));
+    }
+    // A subscribed RESP2 client gets PING's answer in the push shape, as in Redis.
+    if c.sess.proto == Proto::Resp2 && super::pubsub::subscribed(c.sess) {
+        c.out.array(2);
+        c.out.bulk(b"pong");
+        c.out.bulk(if a.len() == 2 { a.get(1) } else { b"" });
+        return Ok(ConnOutcome::Done);
+    }
     match a.len() {
         1 => c.out.simple("PONG"),
         2 => c.out.bulk(a.get(1)),
@@ -32,6 +42,10 @@ fn reset(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     c.sess.proto = Proto::Resp2;
     c.sess.reply = ReplyMode::On;
     c.sess.authenticated = c.st.config.requirepass.is_none();
+    c.sess.multi = None;
+    let (subs, psubs) = (std::mem::take(&mut c.sess.subs), std::mem::take(&mut c.sess.psubs));
+    c.st.pubsub.remove_client(c.sess.id, &subs, &psubs);
+    super::multi::drop_watches(c.st, c.sess.id);
     if let Some(m) = c.st.clients.get_mut(&c.sess.id) {
         m.name.clear();
         m.db = 0;

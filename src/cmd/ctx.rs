@@ -28,11 +28,14 @@ pub struct Session {
     pub reply: ReplyMode,
     /// Commands queued since MULTI.
     pub multi: Option<super::multi::MultiQueue>,
+    /// Pub/Sub channels and patterns this client is subscribed to.
+    pub subs: std::collections::HashSet<Vec<u8>>,
+    pub psubs: std::collections::HashSet<Vec<u8>>,
 }
 
 impl Session {
     pub fn new(id: u64, needs_auth: bool) -> Session {
-        Session { id, db: 0, proto: Proto::Resp2, authenticated: !needs_auth, reply: ReplyMode::On, multi: None }
+        Session { id, db: 0, proto: Proto::Resp2, authenticated: !needs_auth, reply: ReplyMode::On, multi: None, subs: Default::default(), psubs: Default::default() }
     }
 }
 

@@ -61,6 +61,14 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         w.error("NOAUTH Authentication required.");
         return Outcome::Done;
     }
+    if sess.proto == Proto::Resp2 && super::pubsub::subscribed(sess) && !super::pubsub::allowed_while_subscribed(spec.name) {
+        st.stats.error_replies += 1;
+        w.error(&format!(
+            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+            spec.name
+        ));
+        return Outcome::Done;
+    }
     if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
         super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;

@@ -17,11 +17,14 @@ pub mod debug;
 pub mod dispatch;
 pub mod error;
 pub mod harness;
+pub mod hash;
 pub mod info;
 pub mod introspect;
 pub mod keys;
 pub mod multi;
+pub mod pubsub;
 pub mod server;
+pub mod set;
 pub mod string;
 pub mod table;
 

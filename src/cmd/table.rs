@@ -160,9 +160,12 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let families: &[&'static [CommandSpec]] = &[
         super::connection::COMMANDS,
         super::string::COMMANDS,
+        super::hash::COMMANDS,
+        super::set::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
         super::multi::COMMANDS,
+        super::pubsub::COMMANDS,
         super::client::COMMANDS,
         super::info::COMMANDS,
         super::config_cmd::COMMANDS,

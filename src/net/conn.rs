@@ -204,7 +204,7 @@ impl Conn {
     }
 
     /// Queues an already complete reply behind whatever is pending.
-    fn push_ready(&mut self, bytes: Vec<u8>) {
+    pub fn push_ready(&mut self, bytes: Vec<u8>) {
         if self.slots.is_empty() {
             self.out.extend_from_slice(&bytes);
         } else {

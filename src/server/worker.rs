@@ -38,6 +38,8 @@ pub struct Worker {
     parse_queue: Vec<u32>,
     send_queue: Vec<u32>,
     rearm_recv: Vec<u32>,
+    /// Connection slot of each client id on this thread (Pub/Sub delivery).
+    by_client: std::collections::HashMap<u64, u32>,
     /// Connections held by CLIENT PAUSE, re-queued when it ends.
     paused: Vec<u32>,
     /// Connections that stopped parsing because their output is too large.
@@ -65,6 +67,7 @@ impl Worker {
             parse_queue: Vec::new(),
             send_queue: Vec::new(),
             rearm_recv: Vec::new(),
+            by_client: std::collections::HashMap::new(),
             paused: Vec::new(),
             backlogged: Vec::new(),
             limits,
@@ -102,6 +105,7 @@ impl Worker {
                 }
             }
             self.deliver_local_replies();
+            self.deliver_pushes();
             self.kill_marked();
             self.cron();
             self.st.flush_outbox();
@@ -212,6 +216,7 @@ impl Worker {
             },
         );
         self.conns[slot as usize] = Some(Conn::new(fd, generation, sess));
+        self.by_client.insert(id, slot);
         self.arm_recv(slot);
     }
 
@@ -411,6 +416,20 @@ impl Worker {
         }
     }
 
+    /// Appends queued Pub/Sub messages to their subscribers' output.
+    fn deliver_pushes(&mut self) {
+        if self.st.pubsub.pushes.is_empty() {
+            return;
+        }
+        for (client, bytes) in std::mem::take(&mut self.st.pubsub.pushes) {
+            let Some(&slot) = self.by_client.get(&client) else { continue };
+            if let Some(c) = self.conns[slot as usize].as_mut() {
+                c.push_ready(bytes);
+            }
+            self.after_activity(slot);
+        }
+    }
+
     fn queue_sends(&mut self) {
         for slot in std::mem::take(&mut self.send_queue) {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
@@ -446,7 +465,9 @@ impl Worker {
         let c = self.conns[slot as usize].take().expect("checked");
         sock::close(c.fd);
         self.st.clients.remove(&c.sess.id);
+        self.by_client.remove(&c.sess.id);
         crate::cmd::multi::drop_watches(&mut self.st, c.sess.id);
+        self.st.pubsub.remove_client(c.sess.id, &c.sess.subs, &c.sess.psubs);
         self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;
         self.free_slots.push(slot);

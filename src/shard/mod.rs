@@ -11,6 +11,7 @@
 
 pub mod lock;
 pub mod msg;
+pub mod pubsub;
 pub mod shared;
 pub mod state;
 pub mod stats;

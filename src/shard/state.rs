@@ -76,6 +76,8 @@ pub struct ShardState {
     pub kill_list: Vec<u64>,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire: bool,
+    /// Pub/Sub subscriptions of this thread's clients and messages waiting for them.
+    pub pubsub: super::pubsub::PubSub,
     /// Versions of WATCHed keys owned by this shard.
     pub watch: super::watch::WatchTable,
     /// WATCHes of this thread's clients: client id -> (owner shard, db, key, version).
@@ -109,6 +111,7 @@ impl ShardState {
             clients: HashMap::new(),
             kill_list: Vec::new(),
             watch: Default::default(),
+            pubsub: Default::default(),
             client_watches: HashMap::new(),
         }
     }

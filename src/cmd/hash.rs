@@ -1,0 +1,960 @@
+//! Hash commands: HSET/HGET and friends, the HINCRBY pair, HRANDFIELD and HSCAN.
+//!
+//! Replies, error texts and edge cases follow Redis 7.0's `t_hash.c`. Storage is
+//! `storage::hash::HashValue` (listpack or hashtable, converted by the storage layer as
+//! Redis's `hashTypeSet` does). An emptied hash is deleted, as Redis never keeps empty
+//! aggregates.
+//!
+//! Read commands count `keyspace_hits`/`keyspace_misses` as Redis's `lookupKeyRead`
+//! does; write commands look keys up without counting. Everything is validated before
+//! the first change, so an error never leaves a half-applied command or an empty hash.
+//!
+//! Also home to the pieces the set family shares: SCAN cursor and option parsing, the
+//! per-call random generator, and the RANDFIELD/RANDMEMBER count parsing.
+
+use super::ctx::ExecCtx;
+use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::{Args, CmdError};
+use crate::resp::Proto;
+use crate::shard::ShardStats;
+use crate::storage::hash::{HashValue, XorShift};
+use crate::storage::{Db, Value};
+use crate::util::glob::glob_match;
+use crate::util::num;
+use std::cell::Cell;
+
+// ---- Shared with the set family -----------------------------------------------------------
+
+thread_local! {
+    /// Calls made on this shard thread, mixed into each call's seed so that two random
+    /// commands in the same millisecond do not draw the same picks.
+    static RNG_CALLS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A generator for one command call, seeded from the shard clock and a per-thread call
+/// counter (handlers must not read the system clock or keep global state).
+pub(super) fn call_rng(now_ms: u64) -> XorShift {
+    let n = RNG_CALLS.with(|c| {
+        let n = c.get().wrapping_add(1);
+        c.set(n);
+        n
+    });
+    XorShift::new(now_ms ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// A SCAN-family cursor as Redis's `parseScanCursorOrReply` reads it (`strtoul`: an
+/// optional sign, digits, nothing else; `-n` wraps like C's unsigned parse).
+pub(super) fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
+    let invalid = || CmdError::msg("ERR invalid cursor");
+    let (neg, digits) = match b.first() {
+        Some(b'-') => (true, &b[1..]),
+        Some(b'+') => (false, &b[1..]),
+        _ => (false, b),
+    };
+    if digits.is_empty() {
+        return if b.is_empty() { Ok(0) } else { Err(invalid()) };
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return Err(invalid());
+        }
+        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
+    }
+    Ok(if neg { v.wrapping_neg() } else { v })
+}
+
+/// HSCAN/SSCAN options after the cursor (Redis's `scanGenericCommand` for a key: COUNT
+/// and MATCH, no TYPE). Returns (count, pattern); a `*` pattern is dropped.
+pub(super) fn parse_scan_opts<'a>(a: &Args<'a>, from: usize) -> Result<(usize, Option<&'a [u8]>), CmdError> {
+    let mut count: i64 = 10;
+    let mut pattern = None;
+    let mut i = from;
+    while i < a.len() {
+        let more = i + 1 < a.len();
+        if a.is(i, "count") && more {
+            count = a.i64(i + 1)?;
+            if count < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else if a.is(i, "match") && more {
+            let p = a.get(i + 1);
+            pattern = (p != b"*").then_some(p);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        i += 2;
+    }
+    Ok((usize::try_from(count).unwrap_or(usize::MAX), pattern))
+}
+
+/// Does `item` pass a SCAN MATCH pattern?
+#[inline]
+pub(super) fn scan_match(pattern: Option<&[u8]>, item: &[u8]) -> bool {
+    pattern.is_none_or(|p| glob_match(p, item, false))
+}
+
+/// The reply every SCAN-family command gives for a missing key.
+pub(super) fn empty_scan(out: &mut crate::resp::ReplyWriter) {
+    out.array(2);
+    out.bulk(b"0");
+    out.array(0);
+}
+
+/// A RANDFIELD/RANDMEMBER count (`getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)`).
+pub(super) fn parse_rand_count(a: &Args, i: usize) -> Result<i64, CmdError> {
+    let l = a.i64(i)?;
+    if l == i64::MIN {
+        return Err(CmdError::msg(
+            "ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807",
+        ));
+    }
+    Ok(l)
+}
+
+/// `count` distinct positions below `size` (count < size), in random order: a partial
+/// Fisher-Yates shuffle when most positions are wanted, rejection sampling otherwise
+/// (the split Redis makes with `*_SUB_STRATEGY_MUL`).
+pub(super) fn distinct_indexes(rng: &mut XorShift, size: usize, count: usize) -> Vec<usize> {
+    if count * 3 > size {
+        let mut all: Vec<usize> = (0..size).collect();
+        for i in 0..count {
+            let j = i + rng.below(size - i);
+            all.swap(i, j);
+        }
+        all.truncate(count);
+        all
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(count);
+        let mut out = Vec::with_capacity(count);
+        while out.len() < count {
+            let i = rng.below(size);
+            if seen.insert(i) {
+                out.push(i);
+            }
+        }
+        out
+    }
+}
+
+// ---- Value access -------------------------------------------------------------------------
+
+/// Looks `key` up for reading (counting a hit or miss) and type-checks it.
+fn read_hash<'d>(
+    db: &'d mut Db,
+    stats: &mut ShardStats,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'d HashValue>, CmdError> {
+    match db.get_touch(key, now) {
+        Some(e) => {
+            stats.keyspace_hits += 1;
+            match &e.value {
+                Value::Hash(h) => Ok(Some(h)),
+                _ => Err(CmdError::WrongType),
+            }
+        }
+        None => {
+            stats.keyspace_misses += 1;
+            Ok(None)
+        }
+    }
+}
+
+/// Type-checks `key` for writing: Ok(true) if it holds a hash, Ok(false) if absent.
+fn check_write(db: &mut Db, key: &[u8], now: u64) -> Result<bool, CmdError> {
+    match db.get(key, now) {
+        Some(e) if matches!(e.value, Value::Hash(_)) => Ok(true),
+        Some(_) => Err(CmdError::WrongType),
+        None => Ok(false),
+    }
+}
+
+/// The hash at `key` for writing, created empty if absent (callers add to it at once).
+fn hash_mut_or_create<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<&'d mut HashValue, CmdError> {
+    let entry = if check_write(db, key, now)? {
+        db.get_mut(key, now).expect("checked present")
+    } else {
+        db.insert_new(key, Value::Hash(HashValue::new()))
+    };
+    match &mut entry.value {
+        Value::Hash(h) => Ok(h),
+        _ => unreachable!("type checked above"),
+    }
+}
+
+/// The existing hash at `key` for writing, or None.
+fn hash_mut<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut HashValue>, CmdError> {
+    if !check_write(db, key, now)? {
+        return Ok(None);
+    }
+    match &mut db.get_mut(key, now).expect("checked present").value {
+        Value::Hash(h) => Ok(Some(h)),
+        _ => unreachable!("type checked above"),
+    }
+}
+
+// ---- Commands -----------------------------------------------------------------------------
+
+/// HSET key field value [field value ...] and HMSET (which replies OK).
+fn hset_generic(c: &mut ExecCtx, a: &Args, name: &str) -> Result<(), CmdError> {
+    if a.len() % 2 == 1 {
+        return Err(CmdError::msg(super::error::wrong_arity(name)));
+    }
+    let now = c.now_ms;
+    let h = hash_mut_or_create(c.db(), a.get(1), now)?;
+    let mut created = 0;
+    for i in (2..a.len()).step_by(2) {
+        created += h.set(a.get(i), a.get(i + 1)) as i64;
+    }
+    if name == "hset" {
+        c.out.int(created);
+    } else {
+        c.out.ok();
+    }
+    c.dirty += ((a.len() - 2) / 2) as u64;
+    Ok(())
+}
+
+fn hset(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    hset_generic(c, a, "hset")
+}
+
+fn hmset(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    hset_generic(c, a, "hmset")
+}
+
+fn hsetnx(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let h = hash_mut_or_create(c.db(), a.get(1), now)?;
+    if h.contains(a.get(2)) {
+        c.out.int(0);
+    } else {
+        h.set(a.get(2), a.get(3));
+        c.out.int(1);
+        c.dirty += 1;
+    }
+    Ok(())
+}
+
+fn hget(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    match read_hash(db, stats, a.get(1), now)?.and_then(|h| h.get(a.get(2))) {
+        Some(v) => out.bulk(v),
+        None => out.null(),
+    }
+    Ok(())
+}
+
+fn hmget(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let h = read_hash(db, stats, a.get(1), now)?;
+    out.array(a.len() - 2);
+    for i in 2..a.len() {
+        match h.and_then(|h| h.get(a.get(i))) {
+            Some(v) => out.bulk(v),
+            None => out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn hdel(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let key = a.get(1);
+    let db = c.db();
+    let mut deleted = 0;
+    let mut emptied = false;
+    if let Some(h) = hash_mut(db, key, now)? {
+        for i in 2..a.len() {
+            if h.remove(a.get(i)) {
+                deleted += 1;
+                if h.is_empty() {
+                    emptied = true;
+                    break;
+                }
+            }
+        }
+    }
+    if emptied {
+        db.remove(key, now);
+    }
+    c.out.int(deleted);
+    c.dirty += deleted as u64;
+    Ok(())
+}
+
+fn hlen(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let n = read_hash(db, stats, a.get(1), now)?.map_or(0, |h| h.len());
+    out.int(n as i64);
+    Ok(())
+}
+
+fn hstrlen(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let n = read_hash(db, stats, a.get(1), now)?.and_then(|h| h.get(a.get(2))).map_or(0, |v| v.len());
+    out.int(n as i64);
+    Ok(())
+}
+
+fn hexists(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let found = read_hash(db, stats, a.get(1), now)?.is_some_and(|h| h.contains(a.get(2)));
+    out.int(found as i64);
+    Ok(())
+}
+
+/// What HKEYS/HVALS/HGETALL send.
+#[derive(Clone, Copy, PartialEq)]
+enum GetAll {
+    Keys,
+    Vals,
+    Both,
+}
+
+fn getall_generic(c: &mut ExecCtx, a: &Args, what: GetAll) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let h = read_hash(db, stats, a.get(1), now)?;
+    let n = h.map_or(0, |h| h.len());
+    if what == GetAll::Both {
+        out.map(n);
+    } else {
+        out.array(n);
+    }
+    if let Some(h) = h {
+        for (k, v) in h.iter() {
+            if what != GetAll::Vals {
+                out.bulk(k);
+            }
+            if what != GetAll::Keys {
+                out.bulk(v);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn hkeys(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    getall_generic(c, a, GetAll::Keys)
+}
+
+fn hvals(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    getall_generic(c, a, GetAll::Vals)
+}
+
+fn hgetall(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    getall_generic(c, a, GetAll::Both)
+}
+
+fn hincrby(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let incr = a.i64(3)?;
+    let now = c.now_ms;
+    let (key, field) = (a.get(1), a.get(2));
+    let db = c.db();
+    let old = match hash_mut(db, key, now)?.and_then(|h| h.get(field)) {
+        Some(v) => num::parse_i64(v).ok_or_else(|| CmdError::msg("ERR hash value is not an integer"))?,
+        None => 0,
+    };
+    let new = old.checked_add(incr).ok_or(CmdError::Overflow)?;
+    let mut text = Vec::with_capacity(20);
+    num::write_i64(&mut text, new);
+    hash_mut_or_create(db, key, now)?.set(field, &text);
+    c.out.int(new);
+    c.dirty += 1;
+    Ok(())
+}
+
+fn hincrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let incr = a.f64(3)?;
+    if !incr.is_finite() {
+        return Err(CmdError::msg("ERR value is NaN or Infinity"));
+    }
+    let now = c.now_ms;
+    let (key, field) = (a.get(1), a.get(2));
+    let db = c.db();
+    let old = match hash_mut(db, key, now)?.and_then(|h| h.get(field)) {
+        Some(v) => num::parse_f64(v).ok_or_else(|| CmdError::msg("ERR hash value is not a float"))?,
+        None => 0.0,
+    };
+    let new = old + incr;
+    if !new.is_finite() {
+        return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
+    }
+    let mut text = Vec::with_capacity(24);
+    num::write_long_double_incr(&mut text, new);
+    hash_mut_or_create(db, key, now)?.set(field, &text);
+    c.out.bulk(&text);
+    c.dirty += 1;
+    Ok(())
+}
+
+/// HRANDFIELD key [count [WITHVALUES]]
+fn hrandfield(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let mut rng = call_rng(now);
+    if a.len() == 2 {
+        let (db, out, stats) = c.parts();
+        match read_hash(db, stats, a.get(1), now)? {
+            Some(h) => {
+                let (k, _) = h.get_index(rng.below(h.len())).expect("non-empty hash");
+                out.bulk(k);
+            }
+            None => out.null(),
+        }
+        return Ok(());
+    }
+    let l = parse_rand_count(a, 2)?;
+    let withvalues = match a.len() {
+        3 => false,
+        4 if a.is(3, "withvalues") => {
+            // Twice the count must still fit a long (the RESP2 reply length).
+            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
+                return Err(CmdError::msg("ERR value is out of range"));
+            }
+            true
+        }
+        _ => return Err(CmdError::Syntax),
+    };
+    let (db, out, stats) = c.parts();
+    let Some(h) = read_hash(db, stats, a.get(1), now)? else {
+        out.array(0);
+        return Ok(());
+    };
+    let resp3 = out.proto == Proto::Resp3;
+    let count = l.unsigned_abs() as usize;
+    let size = h.len();
+    // RESP2 flattens pairs; RESP3 nests each pair in a two-element array.
+    let header = |out: &mut crate::resp::ReplyWriter, n: usize| {
+        out.array(if withvalues && !resp3 { n * 2 } else { n });
+    };
+    let emit = |out: &mut crate::resp::ReplyWriter, (k, v): (&[u8], &[u8])| {
+        if withvalues && resp3 {
+            out.array(2);
+        }
+        out.bulk(k);
+        if withvalues {
+            out.bulk(v);
+        }
+    };
+    // A listpack has no random access of its own: index a snapshot of its pairs.
+    let small = matches!(h, HashValue::Listpack(_)).then(|| h.pairs());
+    let at = |i: usize| match &small {
+        Some(p) => p[i],
+        None => h.get_index(i).expect("index in range"),
+    };
+    if count == 0 {
+        out.array(0);
+    } else if l < 0 || count == 1 {
+        // Repeats allowed: `count` independent picks.
+        header(out, count);
+        for _ in 0..count {
+            emit(out, at(rng.below(size)));
+        }
+    } else if count >= size {
+        header(out, size);
+        for p in h.iter() {
+            emit(out, p);
+        }
+    } else {
+        header(out, count);
+        for i in distinct_indexes(&mut rng, size, count) {
+            emit(out, at(i));
+        }
+    }
+    Ok(())
+}
+
+/// HSCAN key cursor [MATCH pattern] [COUNT count]
+fn hscan(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let cursor = parse_cursor(a.get(2))?;
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let Some(h) = read_hash(db, stats, a.get(1), now)? else {
+        empty_scan(out);
+        return Ok(());
+    };
+    let (count, pattern) = parse_scan_opts(a, 3)?;
+    let (next, items) = h.scan(cursor, count);
+    let kept: Vec<(&[u8], &[u8])> = items.into_iter().filter(|(k, _)| scan_match(pattern, k)).collect();
+    out.array(2);
+    let mut cur = Vec::with_capacity(20);
+    num::write_u64(&mut cur, next);
+    out.bulk(&cur);
+    out.array(kept.len() * 2);
+    for (k, v) in kept {
+        out.bulk(k);
+        out.bulk(v);
+    }
+    Ok(())
+}
+
+// ---- Table ---------------------------------------------------------------------------------
+
+const ONE_KEY: KeySpec = KeySpec::Range { first: 1, last: 1, step: 1 };
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "hset",
+        arity: -4,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hset),
+        group: "hash",
+        summary: "Creates or modifies the value of a field in a hash.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hsetnx",
+        arity: 4,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hsetnx),
+        group: "hash",
+        summary: "Sets the value of a field in a hash only when the field doesn't exist.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hget",
+        arity: 3,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hget),
+        group: "hash",
+        summary: "Returns the value of a field in a hash.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hmset",
+        arity: -4,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hmset),
+        group: "hash",
+        summary: "Sets the values of multiple fields.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hmget",
+        arity: -3,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hmget),
+        group: "hash",
+        summary: "Returns the values of all fields in a hash.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hdel",
+        arity: -3,
+        flags: flag::WRITE | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hdel),
+        group: "hash",
+        summary: "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hexists",
+        arity: 3,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hexists),
+        group: "hash",
+        summary: "Determines whether a field exists in a hash.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hlen",
+        arity: 2,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hlen),
+        group: "hash",
+        summary: "Returns the number of fields in a hash.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hstrlen",
+        arity: 3,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hstrlen),
+        group: "hash",
+        summary: "Returns the length of the value of a field.",
+        since: "3.2.0",
+    },
+    CommandSpec {
+        name: "hkeys",
+        arity: 2,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hkeys),
+        group: "hash",
+        summary: "Returns all fields in a hash.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hvals",
+        arity: 2,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hvals),
+        group: "hash",
+        summary: "Returns all values in a hash.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hgetall",
+        arity: 2,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hgetall),
+        group: "hash",
+        summary: "Returns all fields and values in a hash.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hincrby",
+        arity: 4,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hincrby),
+        group: "hash",
+        summary: "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "hincrbyfloat",
+        arity: 4,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hincrbyfloat),
+        group: "hash",
+        summary: "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+        since: "2.6.0",
+    },
+    CommandSpec {
+        name: "hrandfield",
+        arity: -2,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hrandfield),
+        group: "hash",
+        summary: "Returns one or more random fields from a hash.",
+        since: "6.2.0",
+    },
+    CommandSpec {
+        name: "hscan",
+        arity: -3,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(hscan),
+        group: "hash",
+        summary: "Iterates over fields and values of a hash.",
+        since: "2.8.0",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::{Harness, Reply};
+
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+    fn b(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+
+    fn arr(items: &[&str]) -> Reply {
+        Reply::Array(items.iter().map(|s| b(s)).collect())
+    }
+
+    fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    fn sorted(r: Reply) -> Vec<Vec<u8>> {
+        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
+        let mut v: Vec<Vec<u8>> = items
+            .into_iter()
+            .map(|i| match i {
+                Reply::Bulk(b) => b,
+                other => panic!("not a bulk: {other:?}"),
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn each_shard_count(f: impl Fn(&mut Harness)) {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            f(&mut h);
+        }
+    }
+
+    #[test]
+    fn hset_hget_hmget_hdel() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["hset", "h", "a", "1", "b", "2"]), Reply::Int(2));
+            assert_eq!(h.run(&["hset", "h", "a", "10", "c", "3"]), Reply::Int(1));
+            assert_eq!(h.run(&["hget", "h", "a"]), b("10"));
+            assert_eq!(h.run(&["hget", "h", "zz"]), Reply::Nil);
+            assert_eq!(h.run(&["hget", "nokey", "a"]), Reply::Nil);
+            assert_eq!(h.run(&["hmget", "h", "a", "zz", "c"]), Reply::Array(vec![b("10"), Reply::Nil, b("3")]));
+            assert_eq!(h.run(&["hmget", "nokey", "a"]), Reply::Array(vec![Reply::Nil]));
+            assert_eq!(h.run(&["hlen", "h"]), Reply::Int(3));
+            assert_eq!(h.run(&["hexists", "h", "b"]), Reply::Int(1));
+            assert_eq!(h.run(&["hexists", "h", "x"]), Reply::Int(0));
+            assert_eq!(h.run(&["hstrlen", "h", "a"]), Reply::Int(2));
+            assert_eq!(h.run(&["hstrlen", "h", "x"]), Reply::Int(0));
+            assert_eq!(h.run(&["hdel", "h", "a", "x", "b"]), Reply::Int(2));
+            assert_eq!(h.run(&["hdel", "h", "c", "c"]), Reply::Int(1));
+            assert_eq!(h.run(&["exists", "h"]), Reply::Int(0), "emptied hash is deleted");
+            assert_eq!(h.run(&["hdel", "h", "c"]), Reply::Int(0));
+            assert_eq!(h.run(&["hmset", "h", "x", "1"]), Reply::Simple("OK".into()));
+            assert_eq!(h.run(&["type", "h"]), Reply::Simple("hash".into()));
+        });
+    }
+
+    #[test]
+    fn arity_and_wrongtype() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["hset", "h", "a", "1", "b"]), err("ERR wrong number of arguments for 'hset' command"));
+            assert_eq!(h.run(&["hmset", "h", "a"]), err("ERR wrong number of arguments for 'hmset' command"));
+            assert_eq!(h.run(&["exists", "h"]), Reply::Int(0));
+            h.run(&["set", "s", "v"]);
+            for cmd in [
+                &["hset", "s", "a", "1"][..],
+                &["hsetnx", "s", "a", "1"],
+                &["hget", "s", "a"],
+                &["hmget", "s", "a"],
+                &["hdel", "s", "a"],
+                &["hlen", "s"],
+                &["hstrlen", "s", "a"],
+                &["hexists", "s", "a"],
+                &["hkeys", "s"],
+                &["hvals", "s"],
+                &["hgetall", "s"],
+                &["hincrby", "s", "a", "1"],
+                &["hincrbyfloat", "s", "a", "1"],
+                &["hrandfield", "s"],
+                &["hrandfield", "s", "2"],
+                &["hscan", "s", "0"],
+            ] {
+                assert_eq!(h.run(cmd), err(WRONGTYPE), "{cmd:?}");
+            }
+            h.run(&["hset", "h", "a", "1"]);
+            assert_eq!(h.run(&["get", "h"]), err(WRONGTYPE));
+        });
+    }
+
+    #[test]
+    fn hsetnx_and_getall_forms() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["hsetnx", "h", "a", "1"]), Reply::Int(1));
+            assert_eq!(h.run(&["hsetnx", "h", "a", "2"]), Reply::Int(0));
+            h.run(&["hset", "h", "b", "2"]);
+            assert_eq!(h.run(&["hgetall", "h"]), arr(&["a", "1", "b", "2"]));
+            assert_eq!(h.run(&["hkeys", "h"]), arr(&["a", "b"]));
+            assert_eq!(h.run(&["hvals", "h"]), arr(&["1", "2"]));
+            assert_eq!(h.run(&["hgetall", "nokey"]), Reply::Array(vec![]));
+            h.resp3();
+            assert_eq!(h.run(&["hgetall", "h"]), Reply::Map(vec![(b("a"), b("1")), (b("b"), b("2"))]));
+            assert_eq!(h.run(&["hgetall", "nokey"]), Reply::Map(vec![]));
+            assert_eq!(h.run(&["hget", "h", "zz"]), Reply::Nil);
+        });
+    }
+
+    #[test]
+    fn hincrby_and_float() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["hincrby", "h", "n", "5"]), Reply::Int(5));
+            assert_eq!(h.run(&["hincrby", "h", "n", "-7"]), Reply::Int(-2));
+            assert_eq!(h.run(&["hincrby", "h", "n", "x"]), err("ERR value is not an integer or out of range"));
+            h.run(&["hset", "h", "s", "abc", "big", "9223372036854775800"]);
+            assert_eq!(h.run(&["hincrby", "h", "s", "1"]), err("ERR hash value is not an integer"));
+            assert_eq!(h.run(&["hincrby", "h", "big", "100"]), err("ERR increment or decrement would overflow"));
+            assert_eq!(h.run(&["hget", "h", "big"]), b("9223372036854775800"));
+            assert_eq!(h.run(&["hincrby", "new", "f", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["exists", "new"]), Reply::Int(0));
+
+            assert_eq!(h.run(&["hincrbyfloat", "h", "f", "10.5"]), b("10.5"));
+            assert_eq!(h.run(&["hincrbyfloat", "h", "f", "0.1"]), b("10.6"));
+            assert_eq!(h.run(&["hincrbyfloat", "h", "n", "1.5"]), b("-0.5"));
+            assert_eq!(h.run(&["hincrbyfloat", "h", "f", "5.0e3"]), b("5010.6"));
+            assert_eq!(h.run(&["hincrbyfloat", "h", "s", "1"]), err("ERR hash value is not a float"));
+            assert_eq!(h.run(&["hincrbyfloat", "h", "f", "abc"]), err("ERR value is not a valid float"));
+            assert_eq!(h.run(&["hincrbyfloat", "h", "f", "inf"]), err("ERR value is NaN or Infinity"));
+            h.run(&["hset", "h", "huge", "1.7e308"]);
+            assert_eq!(
+                h.run(&["hincrbyfloat", "h", "huge", "1.7e308"]),
+                err("ERR increment would produce NaN or Infinity")
+            );
+            assert_eq!(h.run(&["hincrbyfloat", "new", "f", "abc"]), err("ERR value is not a valid float"));
+            assert_eq!(h.run(&["exists", "new"]), Reply::Int(0));
+        });
+    }
+
+    #[test]
+    fn encodings_convert_like_redis() {
+        each_shard_count(|h| {
+            h.run(&["hset", "h", "a", "1"]);
+            assert_eq!(h.run(&["object", "encoding", "h"]), b("listpack"));
+            for i in 0..127 {
+                h.run(&["hset", "h", &format!("f{i}"), "v"]);
+            }
+            assert_eq!(h.run(&["object", "encoding", "h"]), b("listpack"));
+            h.run(&["hset", "h", "one-more", "v"]);
+            assert_eq!(h.run(&["object", "encoding", "h"]), b("hashtable"));
+            assert_eq!(h.run(&["hlen", "h"]), Reply::Int(129));
+
+            let long = "x".repeat(65);
+            h.run(&["hset", "h2", "a", &long]);
+            assert_eq!(h.run(&["object", "encoding", "h2"]), b("hashtable"));
+            h.run(&["hset", "h3", "a", "1"]);
+            h.run(&["hincrbyfloat", "h3", "a", "1.5"]);
+            assert_eq!(h.run(&["object", "encoding", "h3"]), b("listpack"));
+        });
+    }
+
+    #[test]
+    fn hrandfield_forms() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["hrandfield", "nokey"]), Reply::Nil);
+            assert_eq!(h.run(&["hrandfield", "nokey", "3"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["hrandfield", "nokey", "3", "withvalues"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["hrandfield", "nokey", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["hrandfield", "nokey", "1", "x"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["hrandfield", "nokey", "1", "withvalues", "x"]), err("ERR syntax error"));
+            assert_eq!(
+                h.run(&["hrandfield", "nokey", "-9223372036854775808"]),
+                err("ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807")
+            );
+            assert_eq!(
+                h.run(&["hrandfield", "nokey", "-9223372036854775807", "withvalues"]),
+                err("ERR value is out of range")
+            );
+            for big in [false, true] {
+                let n = if big { 300 } else { 50 };
+                h.run(&["del", "h"]);
+                for i in 0..n {
+                    h.run(&["hset", "h", &format!("f{i}"), &format!("v{i}")]);
+                }
+                let enc = if big { "hashtable" } else { "listpack" };
+                assert_eq!(h.run(&["object", "encoding", "h"]), b(enc));
+                let Reply::Bulk(f) = h.run(&["hrandfield", "h"]) else { panic!() };
+                assert!(f.starts_with(b"f"));
+                assert_eq!(h.run(&["hrandfield", "h", "0"]), Reply::Array(vec![]));
+                // Positive count: distinct fields, at most the hash's size.
+                for count in [1, 5, 20, n - 1, n, n + 10] {
+                    let got = sorted(h.run(&["hrandfield", "h", &count.to_string()]));
+                    assert_eq!(got.len(), count.min(n));
+                    let mut dedup = got.clone();
+                    dedup.dedup();
+                    assert_eq!(dedup.len(), got.len(), "distinct");
+                }
+                // Negative count: exactly |count|, repeats allowed.
+                let Reply::Array(items) = h.run(&["hrandfield", "h", "-1000"]) else { panic!() };
+                assert_eq!(items.len(), 1000);
+                // WITHVALUES pairs each field with its value.
+                let Reply::Array(items) = h.run(&["hrandfield", "h", "-7", "withvalues"]) else { panic!() };
+                assert_eq!(items.len(), 14);
+                for p in items.chunks(2) {
+                    let (Reply::Bulk(f), Reply::Bulk(v)) = (&p[0], &p[1]) else { panic!() };
+                    assert_eq!(&f[1..], &v[1..]);
+                }
+                let Reply::Array(items) = h.run(&["hrandfield", "h", "10", "withvalues"]) else { panic!() };
+                assert_eq!(items.len(), 20);
+            }
+            h.resp3();
+            let Reply::Array(items) = h.run(&["hrandfield", "h", "3", "withvalues"]) else { panic!() };
+            assert_eq!(items.len(), 3);
+            assert!(items.iter().all(|p| matches!(p, Reply::Array(v) if v.len() == 2)));
+        });
+    }
+
+    #[test]
+    fn hrandfield_covers_all_fields() {
+        let mut h = Harness::new(1);
+        for i in 0..10 {
+            h.run(&["hset", "h", &format!("f{i}"), "v"]);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            let Reply::Bulk(f) = h.run(&["hrandfield", "h"]) else { panic!() };
+            seen.insert(f);
+        }
+        assert_eq!(seen.len(), 10);
+    }
+
+    fn full_hscan(h: &mut Harness, key: &str, extra: &[&str]) -> (Vec<(Vec<u8>, Vec<u8>)>, usize) {
+        let mut cursor = "0".to_string();
+        let mut out = Vec::new();
+        let mut calls = 0;
+        loop {
+            let mut args = vec!["hscan", key, &cursor];
+            args.extend_from_slice(extra);
+            let Reply::Array(r) = h.run(&args) else { panic!() };
+            calls += 1;
+            let Reply::Bulk(c) = &r[0] else { panic!() };
+            let Reply::Array(items) = &r[1] else { panic!() };
+            for p in items.chunks(2) {
+                let (Reply::Bulk(f), Reply::Bulk(v)) = (&p[0], &p[1]) else { panic!() };
+                out.push((f.clone(), v.clone()));
+            }
+            cursor = String::from_utf8(c.clone()).unwrap();
+            if cursor == "0" {
+                return (out, calls);
+            }
+        }
+    }
+
+    #[test]
+    fn hscan_small_and_large() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["hscan", "nokey", "0"]), Reply::Array(vec![b("0"), Reply::Array(vec![])]));
+            assert_eq!(h.run(&["hscan", "nokey", "x"]), err("ERR invalid cursor"));
+            for i in 0..20 {
+                h.run(&["hset", "small", &format!("f{i}"), &format!("v{i}")]);
+            }
+            let (items, calls) = full_hscan(h, "small", &["count", "2"]);
+            assert_eq!((items.len(), calls), (20, 1), "listpack: one call");
+            let (items, _) = full_hscan(h, "small", &["match", "f1*"]);
+            assert_eq!(items.len(), 11);
+            assert!(items.iter().all(|(f, v)| f[1..] == v[1..]));
+            for i in 0..1000 {
+                h.run(&["hset", "big", &format!("f{i}"), "v"]);
+            }
+            let (items, calls) = full_hscan(h, "big", &["count", "50"]);
+            let mut fields: Vec<_> = items.into_iter().map(|(f, _)| f).collect();
+            fields.sort();
+            fields.dedup();
+            assert_eq!(fields.len(), 1000);
+            assert!(calls >= 20);
+            assert_eq!(h.run(&["hscan", "big", "0", "count", "0"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["hscan", "big", "0", "count", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["hscan", "big", "0", "type", "string"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["hscan", "big", "0", "match"]), err("ERR syntax error"));
+        });
+    }
+
+    #[test]
+    fn expired_hash_is_gone() {
+        each_shard_count(|h| {
+            h.run(&["hset", "h", "a", "1"]);
+            h.run(&["pexpire", "h", "100"]);
+            h.advance_ms(200);
+            assert_eq!(h.run(&["hget", "h", "a"]), Reply::Nil);
+            assert_eq!(h.run(&["hset", "h", "b", "2"]), Reply::Int(1));
+            assert_eq!(h.run(&["hgetall", "h"]), arr(&["b", "2"]));
+        });
+    }
+}

@@ -1,0 +1,224 @@
+//! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+//!
+//! Subscriptions live on the thread that owns the connection (`shard::pubsub`);
+//! PUBLISH fans out to every thread, each delivering to its own subscribers.
+
+use super::ctx::{ConnCtx, ConnOutcome, FanOut, Session};
+use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::{Args, CmdError};
+use crate::resp::Proto;
+use crate::shard::{HopResult, ShardState};
+use std::sync::Arc;
+
+/// Commands a RESP2 client may send while subscribed.
+pub fn allowed_while_subscribed(name: &str) -> bool {
+    matches!(
+        name,
+        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" | "ping" | "quit" | "reset"
+    )
+}
+
+pub fn subscribed(sess: &Session) -> bool {
+    !sess.subs.is_empty() || !sess.psubs.is_empty()
+}
+
+fn count(sess: &Session) -> i64 {
+    (sess.subs.len() + sess.psubs.len()) as i64
+}
+
+fn confirm(c: &mut ConnCtx, kind: &[u8], name: Option<&[u8]>) {
+    let n = count(c.sess);
+    c.out.push(3);
+    c.out.bulk(kind);
+    match name {
+        Some(x) => c.out.bulk(x),
+        None => c.out.null(),
+    }
+    c.out.int(n);
+}
+
+fn subscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    for ch in a.iter().skip(1) {
+        if c.sess.subs.insert(ch.to_vec()) {
+            c.st.pubsub.subscribe(c.sess.id, ch);
+        }
+        confirm(c, b"subscribe", Some(ch));
+    }
+    Ok(ConnOutcome::Done)
+}
+
+fn psubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    for p in a.iter().skip(1) {
+        if c.sess.psubs.insert(p.to_vec()) {
+            c.st.pubsub.psubscribe(c.sess.id, p);
+        }
+        confirm(c, b"psubscribe", Some(p));
+    }
+    Ok(ConnOutcome::Done)
+}
+
+fn unsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let names: Vec<Vec<u8>> =
+        if a.len() > 1 { a.iter().skip(1).map(|x| x.to_vec()).collect() } else { c.sess.subs.iter().cloned().collect() };
+    if names.is_empty() {
+        confirm(c, b"unsubscribe", None);
+    }
+    for ch in names {
+        if c.sess.subs.remove(&ch) {
+            c.st.pubsub.unsubscribe(c.sess.id, &ch);
+        }
+        confirm(c, b"unsubscribe", Some(&ch));
+    }
+    Ok(ConnOutcome::Done)
+}
+
+fn punsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let names: Vec<Vec<u8>> =
+        if a.len() > 1 { a.iter().skip(1).map(|x| x.to_vec()).collect() } else { c.sess.psubs.iter().cloned().collect() };
+    if names.is_empty() {
+        confirm(c, b"punsubscribe", None);
+    }
+    for p in names {
+        if c.sess.psubs.remove(&p) {
+            c.st.pubsub.punsubscribe(c.sess.id, &p);
+        }
+        confirm(c, b"punsubscribe", Some(&p));
+    }
+    Ok(ConnOutcome::Done)
+}
+
+fn publish(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let channel = a.get(1).to_vec();
+    let message = a.get(2).to_vec();
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st: &mut ShardState| -> HopResult {
+            let protos: std::collections::HashMap<u64, u8> = st.clients.iter().map(|(id, m)| (*id, m.resp)).collect();
+            let n = st.pubsub.publish(&channel, &message, |id| {
+                if protos.get(&id) == Some(&3) { Proto::Resp3 } else { Proto::Resp2 }
+            });
+            Box::new(n as i64)
+        }),
+        lock_whole: false,
+        finish: Box::new(|_, results, out| {
+            out.int(results.into_iter().map(|(_, r)| *r.downcast::<i64>().expect("count")).sum());
+        }),
+    }))
+}
+
+fn pubsub(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let sub = a.str(1).to_ascii_lowercase();
+    match sub.as_str() {
+        "channels" if a.len() <= 3 => {
+            let pat = if a.len() == 3 { Some(a.get(2).to_vec()) } else { None };
+            Ok(ConnOutcome::FanOut(FanOut {
+                hop: Arc::new(move |st: &mut ShardState| -> HopResult { Box::new(st.pubsub.channels(pat.as_deref())) }),
+                lock_whole: false,
+                finish: Box::new(|_, results, out| {
+                    let mut all: Vec<Vec<u8>> =
+                        results.into_iter().flat_map(|(_, r)| *r.downcast::<Vec<Vec<u8>>>().expect("list")).collect();
+                    all.sort();
+                    all.dedup();
+                    out.array(all.len());
+                    for ch in all {
+                        out.bulk(&ch);
+                    }
+                }),
+            }))
+        }
+        "numsub" => {
+            let names: Arc<Vec<Vec<u8>>> = Arc::new(a.iter().skip(2).map(|x| x.to_vec()).collect());
+            let hop_names = names.clone();
+            Ok(ConnOutcome::FanOut(FanOut {
+                hop: Arc::new(move |st: &mut ShardState| -> HopResult {
+                    Box::new(hop_names.iter().map(|n| st.pubsub.numsub(n) as i64).collect::<Vec<i64>>())
+                }),
+                lock_whole: false,
+                finish: Box::new(move |_, results, out| {
+                    let mut sums = vec![0i64; names.len()];
+                    for (_, r) in results {
+                        for (s, v) in sums.iter_mut().zip(*r.downcast::<Vec<i64>>().expect("counts")) {
+                            *s += v;
+                        }
+                    }
+                    out.map(names.len());
+                    for (n, s) in names.iter().zip(sums) {
+                        out.bulk(n);
+                        out.int(s);
+                    }
+                }),
+            }))
+        }
+        "numpat" if a.len() == 2 => Ok(ConnOutcome::FanOut(FanOut {
+            hop: Arc::new(|st: &mut ShardState| -> HopResult { Box::new(st.pubsub.patterns()) }),
+            lock_whole: false,
+            finish: Box::new(|_, results, out| {
+                let mut all: Vec<Vec<u8>> =
+                    results.into_iter().flat_map(|(_, r)| *r.downcast::<Vec<Vec<u8>>>().expect("list")).collect();
+                all.sort();
+                all.dedup();
+                out.int(all.len() as i64);
+            }),
+        })),
+        "help" if a.len() == 2 => {
+            let lines = [
+                "PUBSUB <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "CHANNELS [<pattern>]",
+                "    Return the currently active channels matching a <pattern> (default: '*').",
+                "NUMPAT",
+                "    Return number of subscriptions to patterns.",
+                "NUMSUB [<channel> ...]",
+                "    Return the number of subscribers for the specified channels, excluding",
+                "    pattern subscriptions(default: no channels).",
+                "HELP",
+                "    Prints this help.",
+            ];
+            c.out.array(lines.len());
+            for l in lines {
+                c.out.simple(l);
+            }
+            Ok(ConnOutcome::Done)
+        }
+        "channels" | "numpat" | "help" => {
+            Err(CmdError::msg(format!("ERR wrong number of arguments for 'pubsub|{sub}' command")))
+        }
+        _ => Err(CmdError::msg(format!("ERR unknown subcommand '{}'. Try PUBSUB HELP.", a.str(1)))),
+    }
+}
+
+const fn ps(name: &'static str, arity: i32, flags: u32, f: super::table::ConnFn, summary: &'static str, since: &'static str) -> CommandSpec {
+    CommandSpec { name, arity, flags, keys: KeySpec::None, handler: Handler::Conn(f), group: "pubsub", summary, since }
+}
+
+const PS: u32 = flag::PUBSUB | flag::NOSCRIPT | flag::LOADING | flag::STALE;
+
+pub static COMMANDS: &[CommandSpec] = &[
+    ps("subscribe", -2, PS, subscribe, "Listens for messages published to channels.", "2.0.0"),
+    ps("unsubscribe", -1, PS, unsubscribe, "Stops listening to messages posted to channels.", "2.0.0"),
+    ps("psubscribe", -2, PS, psubscribe, "Listens for messages published to channels that match one or more patterns.", "2.0.0"),
+    ps("punsubscribe", -1, PS, punsubscribe, "Stops listening to messages published to channels that match one or more patterns.", "2.0.0"),
+    ps("publish", 3, flag::PUBSUB | flag::LOADING | flag::STALE | flag::FAST | flag::MAY_REPLICATE, publish, "Posts a message to a channel.", "2.0.0"),
+    ps("pubsub", -2, flag::PUBSUB | flag::LOADING | flag::STALE, pubsub, "A container for Pub/Sub commands.", "2.8.0"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::{Harness, Reply};
+
+    #[test]
+    fn subscribe_publish_and_introspect_across_shards() {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            let r = h.run(&["subscribe", "news"]);
+            assert_eq!(r, Reply::Array(vec![Reply::bulk("subscribe"), Reply::bulk("news"), Reply::Int(1)]));
+            assert!(matches!(h.run(&["get", "x"]), Reply::Error(e) if e.contains("only (P|S)SUBSCRIBE")));
+            h.sess.subs.clear();
+            assert_eq!(h.run(&["publish", "news", "hello"]), Reply::Int(1));
+            let pushes: Vec<_> = h.shards.iter_mut().flat_map(|s| s.pubsub.pushes.drain(..)).collect();
+            assert_eq!(pushes.len(), 1);
+            assert_eq!(h.run(&["pubsub", "numsub", "news", "none"]),
+                Reply::Array(vec![Reply::bulk("news"), Reply::Int(1), Reply::bulk("none"), Reply::Int(0)]));
+            assert_eq!(h.run(&["pubsub", "channels"]), Reply::Array(vec![Reply::bulk("news")]));
+            assert_eq!(h.run(&["pubsub", "numpat"]), Reply::Int(0));
+        }
+    }
+}

@@ -1,0 +1,1014 @@
+//! Set commands: membership, random picks, SMOVE, set algebra (with and without STORE,
+//! and SINTERCARD) and SSCAN.
+//!
+//! Replies, error texts and edge cases follow Redis 7.0's `t_set.c`; the encodings
+//! (intset, listpack, hashtable) and their conversions live in `storage::set`. In RESP3,
+//! SMEMBERS, SINTER, SUNION, SDIFF and SPOP with a count reply with sets, SRANDMEMBER
+//! with a count with an array (it may repeat members), as Redis 7 does.
+//!
+//! Multi-key commands (SMOVE, SINTER*, SUNION*, SDIFF*) declare every key, so when the
+//! keys live on different shards the generic coordinator gathers them and runs the same
+//! handler on a scratch keyspace: the handlers here only ever see one keyspace.
+//!
+//! Read lookups count `keyspace_hits`/`keyspace_misses` (Redis's `lookupKeyRead`); an
+//! emptied set is deleted.
+
+use super::ctx::ExecCtx;
+use super::hash::{
+    call_rng, distinct_indexes, empty_scan, parse_cursor, parse_rand_count, parse_scan_opts, scan_match,
+};
+use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::{Args, CmdError};
+use crate::resp::ReplyWriter;
+use crate::shard::ShardStats;
+use crate::storage::set::{Member, SetValue};
+use crate::storage::{Db, Value};
+use crate::util::num;
+
+// ---- Value access -------------------------------------------------------------------------
+
+/// Looks `key` up for reading (counting a hit or miss) and type-checks it.
+fn read_set<'d>(
+    db: &'d mut Db,
+    stats: &mut ShardStats,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'d SetValue>, CmdError> {
+    match db.get_touch(key, now) {
+        Some(e) => {
+            stats.keyspace_hits += 1;
+            match &e.value {
+                Value::Set(s) => Ok(Some(s)),
+                _ => Err(CmdError::WrongType),
+            }
+        }
+        None => {
+            stats.keyspace_misses += 1;
+            Ok(None)
+        }
+    }
+}
+
+/// Type-checks `key` for writing: Ok(true) if it holds a set, Ok(false) if absent.
+fn check_write(db: &mut Db, key: &[u8], now: u64) -> Result<bool, CmdError> {
+    match db.get(key, now) {
+        Some(e) if matches!(e.value, Value::Set(_)) => Ok(true),
+        Some(_) => Err(CmdError::WrongType),
+        None => Ok(false),
+    }
+}
+
+/// The existing set at `key` for writing, or None.
+fn set_mut<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut SetValue>, CmdError> {
+    if !check_write(db, key, now)? {
+        return Ok(None);
+    }
+    match &mut db.get_mut(key, now).expect("checked present").value {
+        Value::Set(s) => Ok(Some(s)),
+        _ => unreachable!("type checked above"),
+    }
+}
+
+/// The set at `key` for writing; if absent, a new one made by `make` (callers add to
+/// it at once).
+fn set_mut_or_create<'d>(
+    db: &'d mut Db,
+    key: &[u8],
+    now: u64,
+    make: impl FnOnce() -> SetValue,
+) -> Result<&'d mut SetValue, CmdError> {
+    let entry = if check_write(db, key, now)? {
+        db.get_mut(key, now).expect("checked present")
+    } else {
+        db.insert_new(key, Value::Set(make()))
+    };
+    match &mut entry.value {
+        Value::Set(s) => Ok(s),
+        _ => unreachable!("type checked above"),
+    }
+}
+
+#[inline]
+fn reply_member(out: &mut ReplyWriter, m: Member) {
+    match m {
+        Member::Int(v) => out.bulk_i64(v),
+        Member::Bytes(b) => out.bulk(b),
+    }
+}
+
+// ---- Single-set commands ------------------------------------------------------------------
+
+fn sadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    // Sized for all the members given, as Redis 7.2's SADD asks `setTypeCreate`.
+    let s = set_mut_or_create(c.db(), a.get(1), now, || SetValue::with_hint(a.get(2), a.len() - 2))?;
+    let mut added = 0;
+    for i in 2..a.len() {
+        added += s.insert(a.get(i)) as i64;
+    }
+    c.out.int(added);
+    c.dirty += added as u64;
+    Ok(())
+}
+
+fn srem(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let key = a.get(1);
+    let db = c.db();
+    let mut deleted = 0;
+    let mut emptied = false;
+    if let Some(s) = set_mut(db, key, now)? {
+        for i in 2..a.len() {
+            if s.remove(a.get(i)) {
+                deleted += 1;
+                if s.is_empty() {
+                    emptied = true;
+                    break;
+                }
+            }
+        }
+    }
+    if emptied {
+        db.remove(key, now);
+    }
+    c.out.int(deleted);
+    c.dirty += deleted as u64;
+    Ok(())
+}
+
+fn scard(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let n = read_set(db, stats, a.get(1), now)?.map_or(0, |s| s.len());
+    out.int(n as i64);
+    Ok(())
+}
+
+fn sismember(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let found = read_set(db, stats, a.get(1), now)?.is_some_and(|s| s.contains(a.get(2)));
+    out.int(found as i64);
+    Ok(())
+}
+
+fn smismember(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let s = read_set(db, stats, a.get(1), now)?;
+    out.array(a.len() - 2);
+    for i in 2..a.len() {
+        out.int(s.is_some_and(|s| s.contains(a.get(i))) as i64);
+    }
+    Ok(())
+}
+
+/// SMOVE source destination member
+fn smove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (src, dst, m) = (a.get(1), a.get(2), a.get(3));
+    let db = c.db();
+    if !check_write(db, src, now)? {
+        // Redis answers 0 for a missing source before looking at the destination's type.
+        c.out.int(0);
+        return Ok(());
+    }
+    check_write(db, dst, now)?;
+    if src == dst {
+        let found = set_mut(db, src, now)?.is_some_and(|s| s.contains(m));
+        c.out.int(found as i64);
+        return Ok(());
+    }
+    let s = set_mut(db, src, now)?.expect("checked present");
+    if !s.remove(m) {
+        c.out.int(0);
+        return Ok(());
+    }
+    if s.is_empty() {
+        db.remove(src, now);
+    }
+    let added = set_mut_or_create(db, dst, now, || SetValue::with_hint(m, 1))?.insert(m);
+    c.dirty += 1 + added as u64;
+    c.out.int(1);
+    Ok(())
+}
+
+/// SPOP key [count]
+fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let now = c.now_ms;
+    let key = a.get(1);
+    let mut rng = call_rng(now);
+    if a.len() == 2 {
+        let db = c.db();
+        let Some(s) = set_mut(db, key, now)? else {
+            c.out.null();
+            return Ok(());
+        };
+        let m = s.pop_random(&mut rng).expect("stored sets are never empty");
+        if s.is_empty() {
+            db.remove(key, now);
+        }
+        c.out.bulk(&m);
+        c.dirty += 1;
+        return Ok(());
+    }
+    let l = a.i64(2)?;
+    if l < 0 {
+        return Err(CmdError::msg("ERR value is out of range, must be positive"));
+    }
+    let db = c.db();
+    let Some(s) = set_mut(db, key, now)? else {
+        c.out.set(0);
+        return Ok(());
+    };
+    let count = usize::try_from(l).unwrap_or(usize::MAX);
+    if count == 0 {
+        c.out.set(0);
+        return Ok(());
+    }
+    let popped = s.pop_many(count, &mut rng);
+    if s.is_empty() {
+        db.remove(key, now);
+    }
+    c.out.set(popped.len());
+    for m in &popped {
+        c.out.bulk(m);
+    }
+    c.dirty += popped.len() as u64;
+    Ok(())
+}
+
+/// SRANDMEMBER key [count]
+fn srandmember(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let now = c.now_ms;
+    let mut rng = call_rng(now);
+    if a.len() == 2 {
+        let (db, out, stats) = c.parts();
+        match read_set(db, stats, a.get(1), now)? {
+            Some(s) => reply_member(out, s.random(&mut rng).expect("stored sets are never empty")),
+            None => out.null(),
+        }
+        return Ok(());
+    }
+    let l = parse_rand_count(a, 2)?;
+    let (db, out, stats) = c.parts();
+    let Some(s) = read_set(db, stats, a.get(1), now)? else {
+        out.array(0);
+        return Ok(());
+    };
+    let count = l.unsigned_abs() as usize;
+    let size = s.len();
+    // A listpack has no random access of its own: index a snapshot of its members.
+    let small = matches!(s, SetValue::Listpack(_)).then(|| s.members());
+    let at = |i: usize| match &small {
+        Some(v) => v[i],
+        None => s.get_index(i).expect("index in range"),
+    };
+    if count == 0 {
+        out.array(0);
+    } else if l < 0 || count == 1 {
+        out.array(count);
+        for _ in 0..count {
+            reply_member(out, at(rng.below(size)));
+        }
+    } else if count >= size {
+        out.array(size);
+        for m in s.iter() {
+            reply_member(out, m);
+        }
+    } else {
+        out.array(count);
+        for i in distinct_indexes(&mut rng, size, count) {
+            reply_member(out, at(i));
+        }
+    }
+    Ok(())
+}
+
+/// SSCAN key cursor [MATCH pattern] [COUNT count]
+fn sscan(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let cursor = parse_cursor(a.get(2))?;
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let Some(s) = read_set(db, stats, a.get(1), now)? else {
+        empty_scan(out);
+        return Ok(());
+    };
+    let (count, pattern) = parse_scan_opts(a, 3)?;
+    let (next, items) = s.scan(cursor, count);
+    let kept: Vec<Member> = items.into_iter().filter(|m| m.with_bytes(|b| scan_match(pattern, b))).collect();
+    out.array(2);
+    let mut cur = Vec::with_capacity(20);
+    num::write_u64(&mut cur, next);
+    out.bulk(&cur);
+    out.array(kept.len());
+    for m in kept {
+        reply_member(out, m);
+    }
+    Ok(())
+}
+
+// ---- Set algebra ----------------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq)]
+enum Op {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// Looks up every key of an algebra command for reading, as Redis's loop does: hits
+/// and misses counted, expired keys dropped, the first wrong type an error.
+fn check_sets(c: &mut ExecCtx, a: &Args, keys: std::ops::Range<usize>) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, _, stats) = c.parts();
+    for i in keys {
+        read_set(db, stats, a.get(i), now)?;
+    }
+    Ok(())
+}
+
+/// The sets named by `keys` (None for a missing key), borrowed together. Call after
+/// `check_sets`, which has expired and type-checked them all, so a plain peek is exact.
+fn peek_sets<'d>(db: &'d Db, a: &Args, keys: std::ops::Range<usize>) -> Vec<Option<&'d SetValue>> {
+    keys.map(|i| match db.peek(a.get(i)).map(|e| &e.value) {
+        Some(Value::Set(s)) => Some(s),
+        _ => None,
+    })
+    .collect()
+}
+
+/// Members of the intersection of `sets`, at most `limit` of them (0: no limit).
+/// The smallest set is walked and each member tested against the others.
+fn inter_members<'s>(sets: &[Option<&'s SetValue>], limit: usize) -> Vec<Member<'s>> {
+    let mut present: Vec<&SetValue> = Vec::with_capacity(sets.len());
+    for s in sets {
+        match s {
+            Some(s) => present.push(s),
+            // An empty set empties the intersection.
+            None => return Vec::new(),
+        }
+    }
+    present.sort_by_key(|s| s.len());
+    let Some((first, rest)) = present.split_first() else { return Vec::new() };
+    let mut out = Vec::new();
+    for m in first.iter() {
+        if m.with_bytes(|b| rest.iter().all(|s| std::ptr::eq(*s, *first) || s.contains(b))) {
+            out.push(m);
+            if limit != 0 && out.len() >= limit {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// Members of the first set found in none of the others.
+fn diff_members<'s>(sets: &[Option<&'s SetValue>]) -> Vec<Member<'s>> {
+    let Some(Some(first)) = sets.first() else { return Vec::new() };
+    let rest: Vec<&SetValue> = sets[1..].iter().flatten().copied().collect();
+    first.iter().filter(|m| m.with_bytes(|b| !rest.iter().any(|s| s.contains(b)))).collect()
+}
+
+/// The combination of `sets` under `op` as a new value, built from an empty intset by
+/// insertion (as Redis builds its `dstset`), so it takes the encoding its members call
+/// for.
+fn combine(sets: &[Option<&SetValue>], op: Op) -> SetValue {
+    let mut out = SetValue::new_intset();
+    let mut add = |m: Member| {
+        m.with_bytes(|b| out.insert(b));
+    };
+    match op {
+        Op::Inter => inter_members(sets, 0).into_iter().for_each(&mut add),
+        Op::Diff => diff_members(sets).into_iter().for_each(&mut add),
+        Op::Union => sets.iter().flatten().for_each(|s| s.iter().for_each(&mut add)),
+    }
+    out
+}
+
+fn reply_members(out: &mut ReplyWriter, ms: &[Member]) {
+    out.set(ms.len());
+    for &m in ms {
+        reply_member(out, m);
+    }
+}
+
+/// SINTER/SUNION/SDIFF (and SMEMBERS, which is SINTER of one key).
+fn algebra(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
+    check_sets(c, a, 1..a.len())?;
+    let (db, out, _) = c.parts();
+    let sets = peek_sets(db, a, 1..a.len());
+    match op {
+        // Intersections and differences have no duplicates: reply straight from the
+        // sources. SMEMBERS is the one-key intersection.
+        Op::Inter => reply_members(out, &inter_members(&sets, 0)),
+        Op::Diff => reply_members(out, &diff_members(&sets)),
+        Op::Union => {
+            let u = combine(&sets, op);
+            reply_members(out, &u.members());
+        }
+    }
+    Ok(())
+}
+
+/// The STORE forms: the result replaces `destination` (TTL dropped), or deletes it
+/// when empty.
+fn algebra_store(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
+    check_sets(c, a, 2..a.len())?;
+    let result = combine(&peek_sets(c.db(), a, 2..a.len()), op);
+    let now = c.now_ms;
+    let dst = a.get(1);
+    let n = result.len();
+    let db = c.db();
+    if n > 0 {
+        db.set(dst, Value::Set(result), 0);
+        c.dirty += 1;
+    } else if db.remove(dst, now).is_some() {
+        c.dirty += 1;
+    }
+    c.out.int(n as i64);
+    Ok(())
+}
+
+fn smembers(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    algebra(c, a, Op::Inter)
+}
+
+fn sinter(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    algebra(c, a, Op::Inter)
+}
+
+fn sunion(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    algebra(c, a, Op::Union)
+}
+
+fn sdiff(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    algebra(c, a, Op::Diff)
+}
+
+fn sinterstore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    algebra_store(c, a, Op::Inter)
+}
+
+fn sunionstore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    algebra_store(c, a, Op::Union)
+}
+
+fn sdiffstore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    algebra_store(c, a, Op::Diff)
+}
+
+/// SINTERCARD's numkeys, with Redis's errors.
+fn sintercard_numkeys(a: &Args) -> Result<usize, CmdError> {
+    let n = num::parse_i64(a.get(1))
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| CmdError::msg("ERR numkeys should be greater than 0"))?;
+    if n > (a.len() - 2) as i64 {
+        return Err(CmdError::msg("ERR Number of keys can't be greater than number of args"));
+    }
+    Ok(n as usize)
+}
+
+fn sintercard_keys(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
+    let n = sintercard_numkeys(a)?;
+    Ok((2..2 + n).map(|i| (db, i)).collect())
+}
+
+/// SINTERCARD numkeys key [key ...] [LIMIT limit]
+fn sintercard(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let n = sintercard_numkeys(a)?;
+    let mut limit = 0usize;
+    let mut j = 2 + n;
+    while j < a.len() {
+        if a.is(j, "limit") && j + 1 < a.len() {
+            let l = num::parse_i64(a.get(j + 1))
+                .filter(|&l| l >= 0)
+                .ok_or_else(|| CmdError::msg("ERR LIMIT can't be negative"))?;
+            limit = usize::try_from(l).unwrap_or(usize::MAX);
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    check_sets(c, a, 2..2 + n)?;
+    let n = inter_members(&peek_sets(c.db(), a, 2..2 + n), limit).len();
+    c.out.int(n as i64);
+    Ok(())
+}
+
+// ---- Table ---------------------------------------------------------------------------------
+
+const ONE_KEY: KeySpec = KeySpec::Range { first: 1, last: 1, step: 1 };
+const ALL_KEYS: KeySpec = KeySpec::Range { first: 1, last: -1, step: 1 };
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "sadd",
+        arity: -3,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(sadd),
+        group: "set",
+        summary: "Adds one or more members to a set. Creates the key if it doesn't exist.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "srem",
+        arity: -3,
+        flags: flag::WRITE | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(srem),
+        group: "set",
+        summary: "Removes one or more members from a set. Deletes the set if the last member was removed.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "scard",
+        arity: 2,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(scard),
+        group: "set",
+        summary: "Returns the number of members in a set.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "sismember",
+        arity: 3,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(sismember),
+        group: "set",
+        summary: "Determines whether a member belongs to a set.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "smismember",
+        arity: -3,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(smismember),
+        group: "set",
+        summary: "Determines whether multiple members belong to a set.",
+        since: "6.2.0",
+    },
+    CommandSpec {
+        name: "smembers",
+        arity: 2,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(smembers),
+        group: "set",
+        summary: "Returns all members of a set.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "smove",
+        arity: 4,
+        flags: flag::WRITE | flag::FAST,
+        keys: KeySpec::Range { first: 1, last: 2, step: 1 },
+        handler: Handler::Keyed(smove),
+        group: "set",
+        summary: "Moves a member from one set to another.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "spop",
+        arity: -2,
+        flags: flag::WRITE | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(spop),
+        group: "set",
+        summary: "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "srandmember",
+        arity: -2,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(srandmember),
+        group: "set",
+        summary: "Get one or multiple random members from a set",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "sinter",
+        arity: -2,
+        flags: flag::READONLY,
+        keys: ALL_KEYS,
+        handler: Handler::Keyed(sinter),
+        group: "set",
+        summary: "Returns the intersect of multiple sets.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "sintercard",
+        arity: -3,
+        flags: flag::READONLY,
+        keys: KeySpec::Custom { first: 0, last: 0, step: 0, find: sintercard_keys },
+        handler: Handler::Keyed(sintercard),
+        group: "set",
+        summary: "Returns the number of members of the intersect of multiple sets.",
+        since: "7.0.0",
+    },
+    CommandSpec {
+        name: "sinterstore",
+        arity: -3,
+        flags: flag::WRITE | flag::DENYOOM,
+        keys: ALL_KEYS,
+        handler: Handler::Keyed(sinterstore),
+        group: "set",
+        summary: "Stores the intersect of multiple sets in a key.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "sunion",
+        arity: -2,
+        flags: flag::READONLY,
+        keys: ALL_KEYS,
+        handler: Handler::Keyed(sunion),
+        group: "set",
+        summary: "Returns the union of multiple sets.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "sunionstore",
+        arity: -3,
+        flags: flag::WRITE | flag::DENYOOM,
+        keys: ALL_KEYS,
+        handler: Handler::Keyed(sunionstore),
+        group: "set",
+        summary: "Stores the union of multiple sets in a key.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "sdiff",
+        arity: -2,
+        flags: flag::READONLY,
+        keys: ALL_KEYS,
+        handler: Handler::Keyed(sdiff),
+        group: "set",
+        summary: "Returns the difference of multiple sets.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "sdiffstore",
+        arity: -3,
+        flags: flag::WRITE | flag::DENYOOM,
+        keys: ALL_KEYS,
+        handler: Handler::Keyed(sdiffstore),
+        group: "set",
+        summary: "Stores the difference of multiple sets in a key.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "sscan",
+        arity: -3,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(sscan),
+        group: "set",
+        summary: "Iterates over members of a set.",
+        since: "2.8.0",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::{Harness, Reply};
+
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+    fn b(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+
+    fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    fn sorted(r: Reply) -> Vec<String> {
+        let Reply::Array(items) = r else { panic!("not an array: {r:?}") };
+        let mut v: Vec<String> = items
+            .into_iter()
+            .map(|i| match i {
+                Reply::Bulk(b) => String::from_utf8(b).unwrap(),
+                other => panic!("not a bulk: {other:?}"),
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        let mut v: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    }
+
+    fn each_shard_count(f: impl Fn(&mut Harness)) {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            f(&mut h);
+        }
+    }
+
+    fn enc(h: &mut Harness, key: &str) -> Reply {
+        h.run(&["object", "encoding", key])
+    }
+
+    #[test]
+    fn sadd_srem_membership() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["sadd", "s", "a", "b", "a"]), Reply::Int(2));
+            assert_eq!(h.run(&["sadd", "s", "b", "c"]), Reply::Int(1));
+            assert_eq!(h.run(&["scard", "s"]), Reply::Int(3));
+            assert_eq!(h.run(&["scard", "nokey"]), Reply::Int(0));
+            assert_eq!(h.run(&["sismember", "s", "a"]), Reply::Int(1));
+            assert_eq!(h.run(&["sismember", "s", "z"]), Reply::Int(0));
+            assert_eq!(h.run(&["sismember", "nokey", "z"]), Reply::Int(0));
+            assert_eq!(
+                h.run(&["smismember", "s", "a", "z", "c"]),
+                Reply::Array(vec![Reply::Int(1), Reply::Int(0), Reply::Int(1)])
+            );
+            assert_eq!(h.run(&["smismember", "nokey", "a"]), Reply::Array(vec![Reply::Int(0)]));
+            assert_eq!(sorted(h.run(&["smembers", "s"])), strs(&["a", "b", "c"]));
+            assert_eq!(h.run(&["smembers", "nokey"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["srem", "s", "a", "z"]), Reply::Int(1));
+            assert_eq!(h.run(&["srem", "nokey", "a"]), Reply::Int(0));
+            assert_eq!(h.run(&["srem", "s", "b", "c", "d"]), Reply::Int(2));
+            assert_eq!(h.run(&["exists", "s"]), Reply::Int(0));
+            assert_eq!(h.run(&["type", "nokey"]), Reply::Simple("none".into()));
+            h.run(&["sadd", "s", "1"]);
+            assert_eq!(h.run(&["type", "s"]), Reply::Simple("set".into()));
+        });
+    }
+
+    #[test]
+    fn wrongtype_everywhere() {
+        each_shard_count(|h| {
+            h.run(&["set", "str", "v"]);
+            h.run(&["sadd", "s", "a"]);
+            for cmd in [
+                &["sadd", "str", "a"][..],
+                &["srem", "str", "a"],
+                &["scard", "str"],
+                &["sismember", "str", "a"],
+                &["smismember", "str", "a"],
+                &["smembers", "str"],
+                &["spop", "str"],
+                &["spop", "str", "2"],
+                &["srandmember", "str"],
+                &["srandmember", "str", "2"],
+                &["sscan", "str", "0"],
+                &["sinter", "s", "str"],
+                &["sinter", "nokey", "str"],
+                &["sunion", "s", "str"],
+                &["sdiff", "s", "str"],
+                &["sintercard", "2", "s", "str"],
+                &["sinterstore", "d", "s", "str"],
+                &["sunionstore", "d", "s", "str"],
+                &["sdiffstore", "d", "s", "str"],
+                &["smove", "str", "s", "a"],
+                &["smove", "s", "str", "a"],
+            ] {
+                assert_eq!(h.run(cmd), err(WRONGTYPE), "{cmd:?}");
+            }
+            assert_eq!(h.run(&["exists", "d"]), Reply::Int(0));
+            // A missing source answers 0 before the destination's type is looked at.
+            assert_eq!(h.run(&["smove", "nokey", "str", "a"]), Reply::Int(0));
+        });
+    }
+
+    #[test]
+    fn encodings_follow_redis() {
+        each_shard_count(|h| {
+            h.run(&["sadd", "i", "1", "2", "3"]);
+            assert_eq!(enc(h, "i"), b("intset"));
+            h.run(&["sadd", "i", "x"]);
+            assert_eq!(enc(h, "i"), b("listpack"));
+            assert_eq!(sorted(h.run(&["smembers", "i"])), strs(&["1", "2", "3", "x"]));
+            h.run(&["sadd", "l", "a"]);
+            assert_eq!(enc(h, "l"), b("listpack"));
+            h.run(&["sadd", "l", &"z".repeat(65)]);
+            assert_eq!(enc(h, "l"), b("hashtable"));
+            let many: Vec<String> = (0..513).map(|i| i.to_string()).collect();
+            let mut args = vec!["sadd", "big"];
+            args.extend(many[..512].iter().map(|s| s.as_str()));
+            h.run(&args);
+            assert_eq!(enc(h, "big"), b("intset"));
+            h.run(&["sadd", "big", "512"]);
+            assert_eq!(enc(h, "big"), b("hashtable"));
+            // SADD sizes a new set for all its members at once.
+            let mut args = vec!["sadd", "hinted"];
+            args.extend(many.iter().map(|s| s.as_str()));
+            h.run(&args);
+            assert_eq!(enc(h, "hinted"), b("hashtable"));
+        });
+    }
+
+    #[test]
+    fn smove_cases() {
+        each_shard_count(|h| {
+            h.run(&["sadd", "src", "a", "b"]);
+            h.run(&["sadd", "dst", "1"]);
+            assert_eq!(h.run(&["smove", "src", "dst", "a"]), Reply::Int(1));
+            assert_eq!(h.run(&["smove", "src", "dst", "zz"]), Reply::Int(0));
+            assert_eq!(sorted(h.run(&["smembers", "dst"])), strs(&["1", "a"]));
+            assert_eq!(enc(h, "dst"), b("listpack"));
+            assert_eq!(h.run(&["smove", "src", "src", "b"]), Reply::Int(1));
+            assert_eq!(h.run(&["smove", "src", "src", "zz"]), Reply::Int(0));
+            assert_eq!(h.run(&["smove", "src", "new", "b"]), Reply::Int(1));
+            assert_eq!(h.run(&["exists", "src"]), Reply::Int(0));
+            assert_eq!(h.run(&["smembers", "new"]), Reply::Array(vec![b("b")]));
+            // Moving a member the destination already has still removes it from the source.
+            h.run(&["sadd", "src", "1"]);
+            assert_eq!(h.run(&["smove", "src", "dst", "1"]), Reply::Int(1));
+            assert_eq!(h.run(&["exists", "src"]), Reply::Int(0));
+            h.run(&["sadd", "ints", "5"]);
+            assert_eq!(h.run(&["smove", "ints", "ints2", "5"]), Reply::Int(1));
+            assert_eq!(enc(h, "ints2"), b("intset"));
+        });
+    }
+
+    #[test]
+    fn spop_forms() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["spop", "nokey"]), Reply::Nil);
+            assert_eq!(h.run(&["spop", "nokey", "3"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["spop", "nokey", "-1"]), err("ERR value is out of range, must be positive"));
+            assert_eq!(h.run(&["spop", "nokey", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["spop", "nokey", "1", "2"]), err("ERR syntax error"));
+            for (n, enc_name) in [(10, "intset"), (600, "hashtable"), (40, "listpack")] {
+                h.run(&["del", "s"]);
+                for i in 0..n {
+                    let m = if enc_name == "listpack" { format!("m{i}") } else { i.to_string() };
+                    h.run(&["sadd", "s", &m]);
+                }
+                assert_eq!(enc(h, "s"), b(enc_name));
+                let Reply::Bulk(_) = h.run(&["spop", "s"]) else { panic!() };
+                assert_eq!(h.run(&["scard", "s"]), Reply::Int(n - 1));
+                assert_eq!(h.run(&["spop", "s", "0"]), Reply::Array(vec![]));
+                let got = sorted(h.run(&["spop", "s", "3"]));
+                assert_eq!(got.len(), 3);
+                assert_eq!(h.run(&["scard", "s"]), Reply::Int(n - 4));
+                // Most of the rest (the "keep the survivors" path), then all of it.
+                let k = (n - 4) - 2;
+                let got = sorted(h.run(&["spop", "s", &k.to_string()]));
+                assert_eq!(got.len() as i64, k);
+                assert_eq!(h.run(&["scard", "s"]), Reply::Int(2));
+                let got = sorted(h.run(&["spop", "s", "100"]));
+                assert_eq!(got.len(), 2);
+                assert_eq!(h.run(&["exists", "s"]), Reply::Int(0));
+            }
+            h.run(&["sadd", "s", "a"]);
+            assert_eq!(h.run(&["spop", "s"]), b("a"));
+            assert_eq!(h.run(&["exists", "s"]), Reply::Int(0));
+        });
+    }
+
+    #[test]
+    fn srandmember_forms() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["srandmember", "nokey"]), Reply::Nil);
+            assert_eq!(h.run(&["srandmember", "nokey", "5"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["srandmember", "nokey", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["srandmember", "nokey", "1", "2"]), err("ERR syntax error"));
+            assert_eq!(
+                h.run(&["srandmember", "nokey", "-9223372036854775808"]),
+                err("ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807")
+            );
+            for (n, kind) in [(30, "int"), (30, "str"), (600, "int")] {
+                h.run(&["del", "s"]);
+                for i in 0..n {
+                    let m = if kind == "str" { format!("m{i}") } else { i.to_string() };
+                    h.run(&["sadd", "s", &m]);
+                }
+                for count in [1, 5, 15, n - 1, n, n + 5] {
+                    let mut got = sorted(h.run(&["srandmember", "s", &count.to_string()]));
+                    assert_eq!(got.len(), count.min(n));
+                    let len = got.len();
+                    got.dedup();
+                    assert_eq!(got.len(), len, "distinct");
+                }
+                let Reply::Array(items) = h.run(&["srandmember", "s", "-100"]) else { panic!() };
+                assert_eq!(items.len(), 100);
+                assert_eq!(h.run(&["srandmember", "s", "0"]), Reply::Array(vec![]));
+                assert_eq!(h.run(&["scard", "s"]), Reply::Int(n as i64), "nothing removed");
+            }
+        });
+    }
+
+    #[test]
+    fn algebra_across_shards() {
+        each_shard_count(|h| {
+            h.run(&["sadd", "a", "1", "2", "3", "x"]);
+            h.run(&["sadd", "b", "2", "3", "4", "x"]);
+            h.run(&["sadd", "c", "3", "x", "9"]);
+            assert_eq!(sorted(h.run(&["sinter", "a", "b", "c"])), strs(&["3", "x"]));
+            assert_eq!(sorted(h.run(&["sinter", "a", "b", "nokey"])), Vec::<String>::new());
+            assert_eq!(sorted(h.run(&["sinter", "a", "a"])), strs(&["1", "2", "3", "x"]));
+            assert_eq!(sorted(h.run(&["sunion", "a", "nokey", "c"])), strs(&["1", "2", "3", "9", "x"]));
+            assert_eq!(sorted(h.run(&["sdiff", "a", "b"])), strs(&["1"]));
+            assert_eq!(sorted(h.run(&["sdiff", "a", "nokey"])), strs(&["1", "2", "3", "x"]));
+            assert_eq!(sorted(h.run(&["sdiff", "nokey", "a"])), Vec::<String>::new());
+            assert_eq!(sorted(h.run(&["sdiff", "a", "a"])), Vec::<String>::new());
+
+            assert_eq!(h.run(&["sinterstore", "d", "a", "b"]), Reply::Int(3));
+            assert_eq!(sorted(h.run(&["smembers", "d"])), strs(&["2", "3", "x"]));
+            assert_eq!(enc(h, "d"), b("listpack"));
+            assert_eq!(h.run(&["sunionstore", "d", "a", "b"]), Reply::Int(5));
+            assert_eq!(h.run(&["sdiffstore", "d", "a", "b"]), Reply::Int(1));
+            assert_eq!(h.run(&["smembers", "d"]), Reply::Array(vec![b("1")]));
+            assert_eq!(enc(h, "d"), b("intset"));
+            // The destination may be a source; an empty result deletes it.
+            assert_eq!(h.run(&["sdiffstore", "a", "a", "b"]), Reply::Int(1));
+            assert_eq!(h.run(&["smembers", "a"]), Reply::Array(vec![b("1")]));
+            h.run(&["set", "str", "v"]);
+            h.run(&["expire", "d", "100"]);
+            assert_eq!(h.run(&["sinterstore", "d", "a", "nokey"]), Reply::Int(0));
+            assert_eq!(h.run(&["exists", "d"]), Reply::Int(0));
+            // Overwrites any type and drops the TTL.
+            h.run(&["expire", "str", "100"]);
+            assert_eq!(h.run(&["sunionstore", "str", "b"]), Reply::Int(4));
+            assert_eq!(h.run(&["ttl", "str"]), Reply::Int(-1));
+            assert_eq!(h.run(&["type", "str"]), Reply::Simple("set".into()));
+
+            h.resp3();
+            let raw = h.run_raw(&[b"sinter", b"b", b"c"]);
+            assert!(raw.starts_with(b"~2\r\n"), "{}", String::from_utf8_lossy(&raw));
+            let raw = h.run_raw(&[b"smembers", b"nokey"]);
+            assert_eq!(raw, b"~0\r\n");
+            let raw = h.run_raw(&[b"srandmember", b"b", b"-2"]);
+            assert!(raw.starts_with(b"*2\r\n"));
+            let raw = h.run_raw(&[b"spop", b"nokey", b"2"]);
+            assert_eq!(raw, b"~0\r\n");
+        });
+    }
+
+    #[test]
+    fn sintercard_forms() {
+        each_shard_count(|h| {
+            h.run(&["sadd", "a", "1", "2", "3", "4"]);
+            h.run(&["sadd", "b", "2", "3", "4", "5"]);
+            assert_eq!(h.run(&["sintercard", "2", "a", "b"]), Reply::Int(3));
+            assert_eq!(h.run(&["sintercard", "2", "a", "b", "limit", "2"]), Reply::Int(2));
+            assert_eq!(h.run(&["sintercard", "2", "a", "b", "LIMIT", "0"]), Reply::Int(3));
+            assert_eq!(h.run(&["sintercard", "1", "a"]), Reply::Int(4));
+            assert_eq!(h.run(&["sintercard", "2", "a", "nokey"]), Reply::Int(0));
+            assert_eq!(h.run(&["sintercard", "0", "a"]), err("ERR numkeys should be greater than 0"));
+            assert_eq!(h.run(&["sintercard", "x", "a"]), err("ERR numkeys should be greater than 0"));
+            assert_eq!(
+                h.run(&["sintercard", "3", "a", "b"]),
+                err("ERR Number of keys can't be greater than number of args")
+            );
+            assert_eq!(h.run(&["sintercard", "2", "a", "b", "limit", "-1"]), err("ERR LIMIT can't be negative"));
+            assert_eq!(h.run(&["sintercard", "2", "a", "b", "limit"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["sintercard", "1", "a", "b"]), err("ERR syntax error"));
+        });
+    }
+
+    #[test]
+    fn sscan_forms() {
+        each_shard_count(|h| {
+            assert_eq!(h.run(&["sscan", "nokey", "0"]), Reply::Array(vec![b("0"), Reply::Array(vec![])]));
+            for i in 0..10 {
+                h.run(&["sadd", "small", &i.to_string()]);
+            }
+            let Reply::Array(r) = h.run(&["sscan", "small", "0", "count", "1"]) else { panic!() };
+            assert_eq!(r[0], b("0"));
+            assert_eq!(sorted(r[1].clone()).len(), 10);
+            let Reply::Array(r) = h.run(&["sscan", "small", "0", "match", "1*"]) else { panic!() };
+            assert_eq!(r[1], Reply::Array(vec![b("1")]));
+            for i in 0..500 {
+                h.run(&["sadd", "big", &format!("m{i}")]);
+            }
+            let mut seen = std::collections::HashSet::new();
+            let mut cursor = "0".to_string();
+            let mut calls = 0;
+            loop {
+                let Reply::Array(r) = h.run(&["sscan", "big", &cursor, "count", "20"]) else { panic!() };
+                calls += 1;
+                let Reply::Bulk(c) = &r[0] else { panic!() };
+                seen.extend(sorted(r[1].clone()));
+                // Churn between calls.
+                h.run(&["sadd", "big", &format!("new{calls}")]);
+                cursor = String::from_utf8(c.clone()).unwrap();
+                if cursor == "0" {
+                    break;
+                }
+            }
+            assert!(calls >= 25);
+            assert!((0..500).all(|i| seen.contains(&format!("m{i}"))));
+            assert_eq!(h.run(&["sscan", "big", "abc"]), err("ERR invalid cursor"));
+            assert_eq!(h.run(&["sscan", "big", "0", "count", "0"]), err("ERR syntax error"));
+        });
+    }
+}

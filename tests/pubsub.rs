@@ -1,0 +1,113 @@
+//! Pub/Sub against the real server: delivery across shard threads, patterns, RESP3
+//! pushes and the subscribed-mode command restriction.
+
+mod common;
+
+use common::{SHARD_COUNTS, Server};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+
+/// Reads one RESP value as raw text lines (enough for these flat replies).
+fn read_reply(r: &mut BufReader<TcpStream>) -> Vec<String> {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let line = line.trim_end().to_string();
+    match line.as_bytes()[0] {
+        b'*' | b'>' => {
+            let n: usize = line[1..].parse().unwrap();
+            let mut items = vec![line.clone()];
+            for _ in 0..n {
+                items.extend(read_reply(r));
+            }
+            items
+        }
+        b'$' => {
+            let n: i64 = line[1..].parse().unwrap();
+            if n < 0 {
+                return vec!["(nil)".into()];
+            }
+            let mut buf = vec![0u8; n as usize + 2];
+            r.read_exact(&mut buf).unwrap();
+            vec![String::from_utf8_lossy(&buf[..n as usize]).into_owned()]
+        }
+        _ => vec![line],
+    }
+}
+
+#[test]
+fn messages_reach_subscribers_on_every_shard() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        // Several subscribers so that, with SO_REUSEPORT, they land on different threads.
+        let mut subs = Vec::new();
+        for i in 0..6 {
+            let mut t = s.tcp();
+            if i % 2 == 0 {
+                t.write_all(b"SUBSCRIBE chan other\r\n").unwrap();
+            } else {
+                t.write_all(b"PSUBSCRIBE ch*\r\n").unwrap();
+            }
+            let mut r = BufReader::new(t);
+            let first = read_reply(&mut r);
+            assert!(first[1] == "subscribe" || first[1] == "psubscribe", "{first:?}");
+            if i % 2 == 0 {
+                read_reply(&mut r);
+            }
+            subs.push((i, r));
+        }
+        let mut c = s.conn();
+        let n: i64 = redis::cmd("PUBLISH").arg("chan").arg("hello").query(&mut c).unwrap();
+        assert_eq!(n, 6, "{shards} shards");
+        for (i, r) in subs.iter_mut() {
+            let m = read_reply(r);
+            if *i % 2 == 0 {
+                assert_eq!(&m[1..], ["message", "chan", "hello"]);
+            } else {
+                assert_eq!(&m[1..], ["pmessage", "ch*", "chan", "hello"]);
+            }
+        }
+        let numsub: Vec<redis::Value> = redis::cmd("PUBSUB").arg("NUMSUB").arg("chan").query(&mut c).unwrap();
+        assert_eq!(numsub.len(), 2);
+        let numpat: i64 = redis::cmd("PUBSUB").arg("NUMPAT").query(&mut c).unwrap();
+        assert_eq!(numpat, 1);
+        // Subscribed RESP2 clients may only use pub/sub commands (and PING).
+        let (_, r) = &mut subs[0];
+        r.get_mut().write_all(b"GET x\r\nPING\r\n").unwrap();
+        let e = read_reply(r);
+        assert!(e[0].starts_with("-ERR Can't execute 'get'"), "{e:?}");
+        assert_eq!(read_reply(r)[1..], ["pong", ""]);
+        r.get_mut().write_all(b"UNSUBSCRIBE\r\n").unwrap();
+        let u1 = read_reply(r);
+        let u2 = read_reply(r);
+        assert_eq!(u1[1], "unsubscribe");
+        assert_eq!(u2.last().unwrap(), ":0");
+        drop(subs);
+        // Closed subscribers are forgotten.
+        assert!(common::wait_until(std::time::Duration::from_secs(10), || {
+            redis::cmd("PUBLISH").arg("chan").arg("x").query::<i64>(&mut c).unwrap() == 0
+        }));
+    }
+}
+
+#[test]
+fn resp3_subscriber_gets_push_frames_and_can_run_commands() {
+    let s = Server::start(2, &[]);
+    let mut t = s.tcp();
+    t.write_all(b"HELLO 3\r\n").unwrap();
+    let mut r = BufReader::new(t);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with('%'), "{line}");
+    for _ in 0..14 {
+        let v = read_reply(&mut r);
+        let _ = v;
+    }
+    r.get_mut().write_all(b"SUBSCRIBE n\r\n").unwrap();
+    let conf = read_reply(&mut r);
+    assert_eq!(conf[0], ">3");
+    r.get_mut().write_all(b"SET k v\r\n").unwrap();
+    assert_eq!(read_reply(&mut r), ["+OK"]);
+    let mut c = s.conn();
+    let _: i64 = redis::cmd("PUBLISH").arg("n").arg("m").query(&mut c).unwrap();
+    assert_eq!(read_reply(&mut r), [">3", "message", "n", "m"]);
+}
