@@ -247,6 +247,36 @@ fn kill(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 
 /// CLIENT PAUSE timeout [WRITE|ALL]: Redis keeps the later end time and the stronger
 /// mode of overlapping pauses.
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: wakes a client blocked on any shard.
+fn unblock(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    if a.len() != 3 && a.len() != 4 {
+        return Err(CmdError::msg(super::error::wrong_arity("client|unblock")));
+    }
+    let id = a.i64(2).map_err(|_| CmdError::NotInteger)?;
+    let as_error = if a.len() == 4 {
+        if a.is(3, "ERROR") {
+            true
+        } else if a.is(3, "TIMEOUT") {
+            false
+        } else {
+            return Err(CmdError::msg("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"));
+        }
+    } else {
+        false
+    };
+    let client = id as u64;
+    Ok(ConnOutcome::FanOut(super::ctx::FanOut {
+        hop: std::sync::Arc::new(move |st: &mut crate::shard::ShardState| -> crate::shard::HopResult {
+            Box::new(super::blocking::unblock_client(st, client, Some(as_error)) as i64)
+        }),
+        lock_whole: false,
+        finish: Box::new(|_, results, out| {
+            let n: i64 = results.into_iter().map(|(_, r)| *r.downcast::<i64>().expect("count")).sum();
+            out.int(n.min(1));
+        }),
+    }))
+}
+
 fn pause(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     sub_arity(a, "client|pause", -3)?;
     if a.len() > 4 {
@@ -390,6 +420,8 @@ fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     } else if a.is(1, "LIST") {
         sub_arity(a, "client|list", -2)?;
         return list(c, a);
+    } else if a.is(1, "UNBLOCK") {
+        return unblock(c, a);
     } else if a.is(1, "KILL") {
         return kill(c, a);
     } else if a.is(1, "REPLY") {

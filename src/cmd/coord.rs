@@ -20,7 +20,7 @@
 
 use super::Args;
 use super::ctx::{FanOut, Finish};
-use super::dispatch::call;
+use super::dispatch::call_blocking;
 use super::table::TABLE;
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::{LockPlan, Waiting};
@@ -96,8 +96,19 @@ impl Coordinator for KeyedTx {
         }
         let mut real = std::mem::replace(&mut st.dbs, scratch);
         let mut out = Vec::new();
-        call(st, self.req.cmd, &Args::Owned(&self.req.args), self.req.db, self.req.proto, &mut out, self.req.client_id);
+        let args = Args::Owned(&self.req.args);
+        let block =
+            call_blocking(st, self.req.cmd, &args, self.req.db, self.req.proto, &mut out, self.req.client_id);
         std::mem::swap(&mut st.dbs, &mut real);
+        if let Some(block) = block {
+            // Nothing to pop on any shard: release the locks and park a part of the
+            // wait on every shard holding a source key.
+            for &s in &self.shards {
+                st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
+            }
+            super::blocking::park_split(st, &self.req, block);
+            return true;
+        }
         let scratch = real;
         let write = TABLE.get(self.req.cmd).is_write();
         let mut writes: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
@@ -143,6 +154,7 @@ pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
     let now = st.now_ms;
     for (db, key, entry) in writes {
         st.watch.touch(db, &key);
+        st.blocked.touched(db, &key);
         let d = &mut st.dbs[db as usize];
         match entry {
             Some(e) => {
@@ -156,6 +168,9 @@ pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
         }
     }
     st.account_expired();
+    if !st.blocked.ready.is_empty() {
+        super::blocking::serve_blocked(st);
+    }
 }
 
 pub fn on_locked(st: &mut ShardState, id: u64, from: u16, entries: KeyEntries) {

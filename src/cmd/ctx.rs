@@ -52,6 +52,8 @@ pub struct ExecCtx<'a> {
     pub dirty: u64,
     pub config: &'a Config,
     pub client_id: u64,
+    /// Set by a blocking command that found nothing to do: park it instead of replying.
+    pub block: Option<crate::shard::block::BlockReq>,
 }
 
 impl<'a> ExecCtx<'a> {

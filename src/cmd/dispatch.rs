@@ -143,12 +143,19 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
                     return Outcome::Pending;
                 }
             }
-            call(st, idx, args, db, sess.proto, w.buf, sess.id);
-            Outcome::Done
+            match call_blocking(st, idx, args, db, sess.proto, w.buf, sess.id) {
+                None => Outcome::Done,
+                Some(req) => {
+                    let p = super::blocking::ParkReq { to, client_id: sess.id, db, proto: sess.proto, cmd: idx, args };
+                    super::blocking::park(st, p, req);
+                    Outcome::Barrier
+                }
+            }
         }
         Some(s) => {
             st.outbox.push(s, Msg::Exec(Box::new(exec_req(sess, idx, args, to))));
-            Outcome::Pending
+            // A blocking command holds the client's later commands, as in Redis.
+            if spec.flags & flag::BLOCKING != 0 { Outcome::Barrier } else { Outcome::Pending }
         }
         None => {
             coord::start_keyed_tx(st, exec_req(sess, idx, args, to));
@@ -178,8 +185,38 @@ fn must_defer(st: &ShardState, req: &ExecReq) -> bool {
 }
 
 /// The choke point: runs a keyed command against this shard's databases and accounts
-/// for it. Every keyed command passes here exactly once, wherever it came from.
+/// for it. Every keyed command passes here exactly once, wherever it came from. A
+/// blocking command that would wait answers its timeout reply at once (the MULTI/EXEC
+/// rule); use `call_blocking` where waiting is possible.
 pub fn call(st: &mut ShardState, idx: u16, args: &Args, db: u16, proto: Proto, out: &mut Vec<u8>, client_id: u64) {
+    if let Some(req) = call_inner(st, idx, args, db, proto, out, client_id) {
+        super::blocking::timeout_reply(out, proto, req.timeout_reply);
+    }
+}
+
+/// Like `call`, but a blocking command with nothing to do returns its wait request
+/// (and writes nothing): the caller parks it.
+pub fn call_blocking(
+    st: &mut ShardState,
+    idx: u16,
+    args: &Args,
+    db: u16,
+    proto: Proto,
+    out: &mut Vec<u8>,
+    client_id: u64,
+) -> Option<crate::shard::block::BlockReq> {
+    call_inner(st, idx, args, db, proto, out, client_id)
+}
+
+fn call_inner(
+    st: &mut ShardState,
+    idx: u16,
+    args: &Args,
+    db: u16,
+    proto: Proto,
+    out: &mut Vec<u8>,
+    client_id: u64,
+) -> Option<crate::shard::block::BlockReq> {
     let spec = TABLE.get(idx);
     let Handler::Keyed(f) = spec.handler else { unreachable!("call() is for keyed commands") };
     let start = Instant::now();
@@ -192,28 +229,35 @@ pub fn call(st: &mut ShardState, idx: u16, args: &Args, db: u16, proto: Proto, o
         dirty: 0,
         config: &st.config,
         client_id,
+        block: None,
     };
     let res = f(&mut ctx, args);
     let dirty = ctx.dirty;
+    let block = ctx.block.take();
     if let Err(e) = &res {
         ctx.out.error(&e.message());
         st.stats.error_replies += 1;
     }
     st.dirty += dirty;
-    if dirty > 0 && !st.watch.is_empty() {
-        touch_watched(st, spec, args, db);
+    if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty()) {
+        touch_keys(st, spec, args, db);
     }
     st.account_expired();
     record(st, idx, start, res.is_err());
+    if !st.blocked.ready.is_empty() {
+        super::blocking::serve_blocked(st);
+    }
+    block
 }
 
-/// A write changed keys: bump the versions of those that are WATCHed. Over-approximates
-/// with every key the command names, which only ever aborts a transaction that a
-/// finer check might have let through.
-fn touch_watched(st: &mut ShardState, spec: &super::CommandSpec, args: &Args, db: u16) {
+/// A write changed keys: bump the versions of those that are WATCHed and wake clients
+/// blocked on them. Over-approximates with every key the command names, which only
+/// ever aborts a transaction (or re-checks a waiter) that a finer check would spare.
+fn touch_keys(st: &mut ShardState, spec: &super::CommandSpec, args: &Args, db: u16) {
     if let Ok(keys) = spec.key_positions(args, db) {
         for (d, i) in keys {
             st.watch.touch(d, args.get(i));
+            st.blocked.touched(d, args.get(i));
         }
     }
 }
@@ -245,8 +289,21 @@ fn bump_rejected(st: &mut ShardState, idx: u16) {
 /// and sends its reply home.
 fn run_exec(st: &mut ShardState, req: ExecReq) {
     let mut out = Vec::new();
-    call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
-    st.send_reply(req.to, out);
+    let args = Args::Owned(&req.args);
+    match call_blocking(st, req.cmd, &args, req.db, req.proto, &mut out, req.client_id) {
+        None => st.send_reply(req.to, out),
+        Some(block) => {
+            let p = super::blocking::ParkReq {
+                to: req.to,
+                client_id: req.client_id,
+                db: req.db,
+                proto: req.proto,
+                cmd: req.cmd,
+                args: &args,
+            };
+            super::blocking::park(st, p, block);
+        }
+    }
 }
 
 /// Applies one inbox message.
@@ -272,6 +329,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
             st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result });
         }
         Msg::Ran { coord, shard, result } => coord::on_ran(st, coord, shard, result),
+        Msg::Park(w) => super::blocking::park_part(st, *w),
         Msg::Release { tx, writes } => {
             coord::apply_writes(st, writes);
             for w in st.locks.release(tx) {

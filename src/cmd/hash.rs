@@ -106,7 +106,7 @@ pub(super) fn parse_rand_count(a: &Args, i: usize) -> Result<i64, CmdError> {
     let l = a.i64(i)?;
     if l == i64::MIN {
         return Err(CmdError::msg(
-            "ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807",
+            "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
         ));
     }
     Ok(l)
@@ -836,7 +836,7 @@ mod tests {
             assert_eq!(h.run(&["hrandfield", "nokey", "1", "withvalues", "x"]), err("ERR syntax error"));
             assert_eq!(
                 h.run(&["hrandfield", "nokey", "-9223372036854775808"]),
-                err("ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807")
+                err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
             );
             assert_eq!(
                 h.run(&["hrandfield", "nokey", "-9223372036854775807", "withvalues"]),

@@ -8,6 +8,7 @@
 //! Depends on: `shard`, `storage`, `resp`, `config`, `util`.
 
 pub mod args;
+pub mod blocking;
 pub mod client;
 pub mod config_cmd;
 pub mod connection;

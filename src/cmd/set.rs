@@ -215,10 +215,11 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         c.dirty += 1;
         return Ok(());
     }
-    let l = a.i64(2)?;
-    if l < 0 {
-        return Err(CmdError::msg("ERR value is out of range, must be positive"));
-    }
+    // Redis's `getPositiveLongFromObjectOrReply`: one message for "not a number" and
+    // "negative" alike.
+    let l = num::parse_i64(a.get(2))
+        .filter(|&l| l >= 0)
+        .ok_or_else(|| CmdError::msg("ERR value is out of range, must be positive"))?;
     let db = c.db();
     let Some(s) = set_mut(db, key, now)? else {
         c.out.set(0);
@@ -844,7 +845,7 @@ mod tests {
             assert_eq!(h.run(&["spop", "nokey"]), Reply::Nil);
             assert_eq!(h.run(&["spop", "nokey", "3"]), Reply::Array(vec![]));
             assert_eq!(h.run(&["spop", "nokey", "-1"]), err("ERR value is out of range, must be positive"));
-            assert_eq!(h.run(&["spop", "nokey", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["spop", "nokey", "x"]), err("ERR value is out of range, must be positive"));
             assert_eq!(h.run(&["spop", "nokey", "1", "2"]), err("ERR syntax error"));
             for (n, enc_name) in [(10, "intset"), (600, "hashtable"), (40, "listpack")] {
                 h.run(&["del", "s"]);
@@ -883,7 +884,7 @@ mod tests {
             assert_eq!(h.run(&["srandmember", "nokey", "1", "2"]), err("ERR syntax error"));
             assert_eq!(
                 h.run(&["srandmember", "nokey", "-9223372036854775808"]),
-                err("ERR value is out of range, must be between -9223372036854775807 and 9223372036854775807")
+                err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
             );
             for (n, kind) in [(30, "int"), (30, "str"), (600, "int")] {
                 h.run(&["del", "s"]);

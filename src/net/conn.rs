@@ -110,6 +110,11 @@ impl Conn {
         Ok(())
     }
 
+    /// Are replies still owed to this client (from other shards, or a blocked command)?
+    pub fn has_pending(&self) -> bool {
+        !self.slots.is_empty()
+    }
+
     pub fn pending_input(&self) -> bool {
         self.rpos < self.rbuf.len()
     }

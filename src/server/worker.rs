@@ -104,6 +104,7 @@ impl Worker {
                     handle_msg(&mut self.st, msg);
                 }
             }
+            crate::cmd::blocking::expire_blocked(&mut self.st);
             self.deliver_local_replies();
             self.deliver_pushes();
             self.kill_marked();
@@ -136,6 +137,9 @@ impl Worker {
         let mut wake_at = self.next_cron_ms;
         if !self.paused.is_empty() {
             wake_at = wake_at.min(self.st.shared.pause_until_ms.load(Ordering::Acquire));
+        }
+        if let Some(d) = self.st.blocked.next_deadline() {
+            wake_at = wake_at.min(d);
         }
         let wait = wake_at.saturating_sub(now).clamp(1, 1000);
         if let Err(e) = self.ring.submit_and_wait(Some(Duration::from_millis(wait))) {
@@ -467,6 +471,19 @@ impl Worker {
         self.st.clients.remove(&c.sess.id);
         self.by_client.remove(&c.sess.id);
         crate::cmd::multi::drop_watches(&mut self.st, c.sess.id);
+        if c.has_pending() {
+            // It may be blocked on some shard: withdraw it so no element is popped for
+            // a client that is gone.
+            let client = c.sess.id;
+            let me = crate::shard::msg::CoordRef { shard: self.st.id as u16, id: 0 };
+            let hop: crate::shard::Hop = std::sync::Arc::new(move |st: &mut ShardState| {
+                crate::cmd::blocking::unblock_client(st, client, None);
+                Box::new(())
+            });
+            for s in 0..self.st.nshards {
+                self.st.outbox.push(s, crate::shard::Msg::Run { coord: me, hop: hop.clone() });
+            }
+        }
         self.st.pubsub.remove_client(c.sess.id, &c.sess.subs, &c.sess.psubs);
         self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;

@@ -9,6 +9,7 @@
 //!
 //! Depends on: `storage`, `resp` (reply protocol flag), `config`, `util`.
 
+pub mod block;
 pub mod lock;
 pub mod msg;
 pub mod pubsub;

@@ -111,6 +111,8 @@ pub enum Msg {
         shard: u16,
         result: HopResult,
     },
+    /// Park one part of a blocking wait whose keys span shards.
+    Park(Box<super::block::Waiter>),
     /// Apply the final state of gathered keys (if any) and release `tx`'s locks.
     Release {
         tx: u64,

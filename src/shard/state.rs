@@ -76,6 +76,10 @@ pub struct ShardState {
     pub kill_list: Vec<u64>,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire: bool,
+    /// Clients blocked on this shard's keys.
+    pub blocked: super::block::BlockTable,
+    /// Set while serving blocked clients, so a pop that writes does not recurse.
+    pub serving_blocked: bool,
     /// Pub/Sub subscriptions of this thread's clients and messages waiting for them.
     pub pubsub: super::pubsub::PubSub,
     /// Versions of WATCHed keys owned by this shard.
@@ -112,6 +116,8 @@ impl ShardState {
             kill_list: Vec::new(),
             watch: Default::default(),
             pubsub: Default::default(),
+            blocked: Default::default(),
+            serving_blocked: false,
             client_watches: HashMap::new(),
         }
     }

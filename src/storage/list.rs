@@ -211,6 +211,16 @@ fn write_entry(dst: &mut [u8], e: Elem) {
 /// The element at byte `pos` of `data` and the size of its entry.
 #[inline]
 fn decode(data: &[u8], pos: usize) -> (Elem<'_>, usize) {
+    let b0 = data[pos];
+    if b0 < 0x80 {
+        // One-byte header, the common case: an integer in -32..32 or a string shorter
+        // than 64 bytes, whose backlen is then one byte too.
+        if b0 & 1 == 1 {
+            return (Elem::Int(unzigzag(u64::from(b0 >> 1))), 2);
+        }
+        let n = usize::from(b0 >> 1);
+        return (Elem::Bytes(&data[pos + 1..pos + 1 + n]), n + 2);
+    }
     let (h, hl) = get_varint(&data[pos..]);
     if h & 1 == 1 {
         (Elem::Int(unzigzag(h >> 1)), hl + varint_len(hl as u64))
@@ -780,7 +790,7 @@ impl ListValue {
     /// Iterates the elements from `index` to the tail.
     pub fn iter_from(&self, index: usize) -> Iter<'_> {
         if index >= self.len {
-            return Iter { nodes: &self.nodes, fnode: 0, fpos: 0, bnode: 0, bend: 0, remaining: 0 };
+            return Iter { nodes: &self.nodes, fnode: 0, fdata: &[], fpos: 0, bnode: 0, bdata: &[], bend: 0, remaining: 0 };
         }
         let (fnode, fpos) = if index == 0 {
             (0, 0)
@@ -789,7 +799,17 @@ impl ListValue {
             (ni, self.nodes[ni].offset_of(k))
         };
         let bnode = self.nodes.len() - 1;
-        Iter { nodes: &self.nodes, fnode, fpos, bnode, bend: self.nodes[bnode].live(), remaining: self.len - index }
+        let bdata = self.nodes[bnode].data();
+        Iter {
+            nodes: &self.nodes,
+            fnode,
+            fdata: self.nodes[fnode].data(),
+            fpos,
+            bnode,
+            bdata,
+            bend: bdata.len(),
+            remaining: self.len - index,
+        }
     }
 
     /// Checks the structural invariants (tests and debugging).
@@ -825,12 +845,15 @@ impl ListValue {
     }
 }
 
-/// Double-ended iterator over a list's elements.
+/// Double-ended iterator over a list's elements. Keeps the current front and back
+/// node's bytes at hand so stepping within a node touches no deque bookkeeping.
 pub struct Iter<'a> {
     nodes: &'a VecDeque<Node>,
     fnode: usize,
+    fdata: &'a [u8],
     fpos: usize,
     bnode: usize,
+    bdata: &'a [u8],
     bend: usize,
     remaining: usize,
 }
@@ -843,14 +866,12 @@ impl<'a> Iterator for Iter<'a> {
         if self.remaining == 0 {
             return None;
         }
-        let nodes = self.nodes;
-        let mut data = nodes[self.fnode].data();
-        while self.fpos >= data.len() {
+        while self.fpos >= self.fdata.len() {
             self.fnode += 1;
             self.fpos = 0;
-            data = nodes[self.fnode].data();
+            self.fdata = self.nodes[self.fnode].data();
         }
-        let (e, l) = decode(data, self.fpos);
+        let (e, l) = decode(self.fdata, self.fpos);
         self.fpos += l;
         self.remaining -= 1;
         Some(e)
@@ -867,17 +888,15 @@ impl<'a> DoubleEndedIterator for Iter<'a> {
         if self.remaining == 0 {
             return None;
         }
-        let nodes = self.nodes;
-        let mut data = nodes[self.bnode].data();
         while self.bend == 0 {
             self.bnode -= 1;
-            data = nodes[self.bnode].data();
-            self.bend = data.len();
+            self.bdata = self.nodes[self.bnode].data();
+            self.bend = self.bdata.len();
         }
-        let start = prev_start(data, self.bend);
+        let start = prev_start(self.bdata, self.bend);
         self.bend = start;
         self.remaining -= 1;
-        Some(decode(data, start).0)
+        Some(decode(self.bdata, start).0)
     }
 }
 

@@ -1,0 +1,209 @@
+//! Blocking commands: parking, serving and timing out waiters (see `shard::block`).
+//!
+//! A blocking handler (BLPOP ...) that finds nothing sets `ExecCtx::block` instead of
+//! replying. `dispatch::call` then either parks the request here or, where blocking is
+//! not allowed (inside MULTI/EXEC), answers the timeout reply at once, as Redis does.
+
+use super::Args;
+use super::dispatch::call_blocking;
+use super::table::TABLE;
+use crate::resp::{Proto, ReplyWriter};
+use crate::shard::block::{BlockReq, Claim, TimeoutReply, Waiter};
+use crate::shard::msg::{ExecReq, Msg, OwnedArgs};
+use crate::shard::{ReplyTo, ShardState, shard_of};
+
+/// Writes the reply a blocked command gives when its timeout passes.
+pub fn timeout_reply(out: &mut Vec<u8>, proto: Proto, kind: TimeoutReply) {
+    let mut w = ReplyWriter::new(out, proto);
+    match kind {
+        TimeoutReply::NullArray => w.null_array(),
+        TimeoutReply::NullBulk => w.null(),
+    }
+}
+
+/// Everything needed to park a request.
+pub struct ParkReq<'a> {
+    pub to: ReplyTo,
+    pub client_id: u64,
+    pub db: u16,
+    pub proto: Proto,
+    pub cmd: u16,
+    pub args: &'a Args<'a>,
+}
+
+/// Parks a request whose keys all live on this shard.
+pub fn park(st: &mut ShardState, p: ParkReq, req: BlockReq) {
+    let w = Waiter {
+        id: 0,
+        to: p.to,
+        client_id: p.client_id,
+        db: p.db,
+        proto: p.proto,
+        cmd: p.cmd,
+        args: p.args.to_owned(),
+        req,
+        claim: Claim::default(),
+        split: false,
+    };
+    st.blocked.add(w);
+}
+
+/// Parks one part of a wait whose keys span shards: `req.keys` is already filtered to
+/// this shard. Data may have arrived while the part travelled, so look at once.
+pub fn park_part(st: &mut ShardState, w: Waiter) {
+    let (db, keys) = (w.db, w.req.keys.clone());
+    st.blocked.add(w);
+    for k in keys {
+        st.blocked.ready.push((db, k));
+    }
+    serve_blocked(st);
+}
+
+/// Sends each shard involved its part of a cross-shard wait.
+pub fn park_split(st: &mut ShardState, req_: &ExecReq, req: BlockReq) {
+    let claim = Claim::default();
+    let mut per: Vec<Vec<Vec<u8>>> = vec![Vec::new(); st.nshards];
+    for k in &req.keys {
+        per[shard_of(k, st.nshards)].push(k.clone());
+    }
+    for (s, keys) in per.into_iter().enumerate() {
+        if keys.is_empty() {
+            continue;
+        }
+        let w = Waiter {
+            id: 0,
+            to: req_.to,
+            client_id: req_.client_id,
+            db: req_.db,
+            proto: req_.proto,
+            cmd: req_.cmd,
+            args: req_.args.clone(),
+            req: BlockReq { keys, ..req.clone() },
+            claim: claim.clone(),
+            split: true,
+        };
+        st.outbox.push(s, Msg::Park(Box::new(w)));
+    }
+}
+
+fn key_ready(st: &mut ShardState, db: u16, key: &[u8], want: &str) -> bool {
+    let now = st.now_ms;
+    st.dbs[db as usize].get(key, now).is_some_and(|e| e.value.type_name() == want)
+}
+
+/// Serves waiters on keys that writes made ready, oldest first, until no ready key
+/// has a waiter that can proceed.
+pub fn serve_blocked(st: &mut ShardState) {
+    if st.serving_blocked {
+        return;
+    }
+    st.serving_blocked = true;
+    while let Some((db, key)) = st.blocked.ready.pop() {
+        for id in st.blocked.waiting_on(db, &key) {
+            let Some(w) = st.blocked.get(id) else { continue };
+            if w.claim.is_claimed() {
+                st.blocked.remove(id);
+                continue;
+            }
+            let want = w.req.ready_type;
+            if !key_ready(st, db, &key, want) {
+                break;
+            }
+            let w = st.blocked.remove(id).expect("present");
+            if !w.claim.try_claim() {
+                continue;
+            }
+            serve(st, w);
+        }
+    }
+    st.serving_blocked = false;
+}
+
+/// Runs a claimed waiter's command now that data is there.
+fn serve(st: &mut ShardState, w: Waiter) {
+    if w.split {
+        if let Some(fb) = &w.req.fallback {
+            // The source is here but the destination may be elsewhere: run the
+            // non-blocking form as a cross-shard transaction answering the client.
+            if let Some(idx) = TABLE.lookup(fb.get(0)) {
+                let req = ExecReq { to: w.to, client_id: w.client_id, db: w.db, proto: w.proto, cmd: idx, args: fb.clone() };
+                super::coord::start_keyed_tx(st, req);
+                return;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let args = w.args.clone();
+    match call_blocking(st, w.cmd, &Args::Owned(&args), w.db, w.proto, &mut out, w.client_id) {
+        None => st.send_reply(w.to, out),
+        Some(req) => {
+            // Raced with nothing to pop after all: wait again (a fresh claim; a split
+            // wait's other parts saw the old one taken and have dropped out).
+            let mut w = w;
+            w.req = BlockReq { keys: if w.split { w.req.keys.clone() } else { req.keys }, ..req };
+            w.claim = Claim::default();
+            w.split = false;
+            st.blocked.add(w);
+        }
+    }
+}
+
+/// Answers waiters whose deadline passed and drops parts another shard answered.
+pub fn expire_blocked(st: &mut ShardState) {
+    if st.blocked.is_empty() {
+        return;
+    }
+    let now = st.now_ms;
+    for id in st.blocked.expired(now) {
+        let Some(w) = st.blocked.remove(id) else { continue };
+        if w.claim.try_claim() {
+            let mut out = Vec::new();
+            timeout_reply(&mut out, w.proto, w.req.timeout_reply);
+            st.send_reply(w.to, out);
+        }
+    }
+}
+
+/// CLIENT UNBLOCK / disconnect: removes the client's waiters here. With `reply`, the
+/// client is answered (timeout reply, or the UNBLOCKED error). Returns how many.
+pub fn unblock_client(st: &mut ShardState, client_id: u64, reply: Option<bool>) -> usize {
+    let mut n = 0;
+    for id in st.blocked.of_client(client_id) {
+        let Some(w) = st.blocked.remove(id) else { continue };
+        if !w.claim.try_claim() {
+            continue;
+        }
+        n += 1;
+        if let Some(as_error) = reply {
+            let mut out = Vec::new();
+            if as_error {
+                ReplyWriter::new(&mut out, w.proto).error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
+            } else {
+                timeout_reply(&mut out, w.proto, w.req.timeout_reply);
+            }
+            st.send_reply(w.to, out);
+        }
+    }
+    n
+}
+
+/// Parses a blocking command's timeout argument (seconds, fractional allowed) into an
+/// absolute deadline (0 = forever), with Redis's errors.
+pub fn deadline(arg: &[u8], now_ms: u64) -> Result<u64, super::CmdError> {
+    let secs = crate::util::num::parse_f64(arg)
+        .filter(|v| v.is_finite())
+        .ok_or_else(|| super::CmdError::msg("ERR timeout is not a float or out of range"))?;
+    if secs < 0.0 {
+        return Err(super::CmdError::msg("ERR timeout is negative"));
+    }
+    let ms = (secs * 1000.0).ceil();
+    if ms >= (i64::MAX / 2) as f64 {
+        return Err(super::CmdError::msg("ERR timeout is out of range"));
+    }
+    Ok(if ms == 0.0 { 0 } else { now_ms + ms as u64 })
+}
+
+/// Builds owned arguments from string pieces (for fallbacks like LMOVE).
+pub fn owned(parts: &[&[u8]]) -> OwnedArgs {
+    OwnedArgs::from_slices(parts.iter().copied())
+}

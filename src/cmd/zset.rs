@@ -1,0 +1,1544 @@
+//! Sorted set commands: ZADD/ZINCRBY, removal, scores and ranks, the unified ZRANGE with
+//! its legacy spellings and ZRANGESTORE, ZREMRANGEBY*, ZPOPMIN/ZPOPMAX/ZMPOP, the set
+//! algebra (ZUNION, ZINTER, ZDIFF, their STORE forms and ZINTERCARD), ZRANDMEMBER and
+//! ZSCAN.
+//!
+//! Replies, error texts and edge cases follow Redis 7.0's `t_zset.c`: arguments are
+//! validated in Redis's order (so the same bad request gets the same error), scores are
+//! formatted by `util::num::write_double` (RESP3 doubles, RESP2 bulk strings), and in
+//! RESP3 the WITHSCORES forms reply with `[member, score]` pairs. Storage, encodings and
+//! conversions live in `storage::zset`; an emptied sorted set is deleted.
+//!
+//! Multi-key commands declare every key (numkeys forms through `KeySpec::Custom`), so
+//! the generic coordinator runs them across shards on gathered copies; the handlers here
+//! only ever see one keyspace.
+//!
+//! The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) need the connection layer to park a
+//! client; their non-blocking core is [`pop_first`] (with [`parse_mpop`] for BZMPOP's
+//! arguments), which the blocking layer calls once a key may have data.
+//!
+//! Read lookups count `keyspace_hits`/`keyspace_misses` (Redis's `lookupKeyRead`).
+
+use super::ctx::ExecCtx;
+use super::hash::{call_rng, distinct_indexes, empty_scan, parse_cursor, parse_rand_count, parse_scan_opts, scan_match};
+use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::{Args, CmdError};
+use crate::resp::{Proto, ReplyWriter};
+use crate::shard::ShardStats;
+use crate::storage::zset::{AddFlags, AddOutcome, LexRange, ScoreRange, ZSetValue};
+use crate::storage::{Db, Value};
+use crate::util::num;
+use std::cmp::Ordering;
+
+const NAN_ERR: &str = "ERR resulting score is not a number (NaN)";
+const NOT_FLOAT_RANGE: &str = "ERR min or max is not a float";
+const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
+
+// ---- Value access -----------------------------------------------------------------------
+
+/// Looks `key` up for reading (counting a hit or miss) and type-checks it.
+fn read_zset<'d>(db: &'d mut Db, stats: &mut ShardStats, key: &[u8], now: u64) -> Result<Option<&'d ZSetValue>, CmdError> {
+    match db.get_touch(key, now) {
+        Some(e) => {
+            stats.keyspace_hits += 1;
+            match &e.value {
+                Value::ZSet(z) => Ok(Some(z)),
+                _ => Err(CmdError::WrongType),
+            }
+        }
+        None => {
+            stats.keyspace_misses += 1;
+            Ok(None)
+        }
+    }
+}
+
+/// The sorted set at `key` for writing, or None if absent; WRONGTYPE for other types.
+fn zset_mut<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut ZSetValue>, CmdError> {
+    match db.get_mut(key, now) {
+        Some(e) => match &mut e.value {
+            Value::ZSet(z) => Ok(Some(z)),
+            _ => Err(CmdError::WrongType),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Deletes `key` if the sorted set there became empty (Redis keeps no empty aggregates).
+fn delete_if_empty(db: &mut Db, key: &[u8], now: u64) {
+    if let Some(e) = db.get(key, now)
+        && let Value::ZSet(z) = &e.value
+        && z.is_empty()
+    {
+        db.remove(key, now);
+    }
+}
+
+/// Stores a computed result at `dst` (replacing any value and TTL) and replies with its
+/// size; an empty result deletes `dst` instead and replies 0, as Redis's STORE forms do.
+fn store_result(c: &mut ExecCtx, dst: &[u8], pairs: Vec<(Vec<u8>, f64)>) {
+    let now = c.now_ms;
+    if pairs.is_empty() {
+        if c.db().remove(dst, now).is_some() {
+            c.dirty += 1;
+        }
+        c.out.int(0);
+        return;
+    }
+    let z = ZSetValue::from_pairs(pairs);
+    let n = z.len();
+    c.db().set(dst, Value::ZSet(z), 0);
+    c.dirty += 1;
+    c.out.int(n as i64);
+}
+
+// ---- Replies ----------------------------------------------------------------------------
+
+/// A list of members, with their scores when asked: RESP2 one flat array, RESP3 an array
+/// of `[member, score]` pairs (Redis's zrange result handler).
+fn reply_pairs<M: AsRef<[u8]>>(out: &mut ReplyWriter, items: &[(M, f64)], withscores: bool) {
+    let resp3 = out.proto == Proto::Resp3;
+    out.array(if withscores && !resp3 { items.len() * 2 } else { items.len() });
+    for (m, s) in items {
+        if withscores && resp3 {
+            out.array(2);
+        }
+        out.bulk(m.as_ref());
+        if withscores {
+            out.double(*s);
+        }
+    }
+}
+
+/// Parses a score interval with Redis's error.
+fn score_range(a: &Args, min: usize, max: usize) -> Result<ScoreRange, CmdError> {
+    ScoreRange::parse(a.get(min), a.get(max)).ok_or_else(|| CmdError::msg(NOT_FLOAT_RANGE))
+}
+
+/// Parses a lex interval with Redis's error.
+fn lex_range<'a>(a: &Args<'a>, min: usize, max: usize) -> Result<LexRange<'a>, CmdError> {
+    LexRange::parse(a.get(min), a.get(max)).ok_or_else(|| CmdError::msg(NOT_LEX_RANGE))
+}
+
+/// Redis's `getPositiveLongFromObjectOrReply` with its default message, which it also
+/// gives for a non-integer.
+fn positive(a: &Args, i: usize, msg: &str) -> Result<i64, CmdError> {
+    match num::parse_i64(a.get(i)) {
+        Some(v) if v >= 0 => Ok(v),
+        _ => Err(CmdError::msg(msg)),
+    }
+}
+
+/// Normalises a rank interval (negative = from the end) as Redis does; None when empty.
+fn rank_bounds(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let llen = len as i64;
+    let mut start = if start < 0 { llen + start } else { start };
+    let mut end = if end < 0 { llen + end } else { end };
+    if start < 0 {
+        start = 0;
+    }
+    if start > end || start >= llen {
+        return None;
+    }
+    if end >= llen {
+        end = llen - 1;
+    }
+    Some((start as usize, end as usize))
+}
+
+// ---- ZADD / ZINCRBY ---------------------------------------------------------------------
+
+/// Redis's `zaddGenericCommand`: options, then every score parsed before anything
+/// changes (the command applies fully or not at all), then the elements in order.
+fn zadd_generic(c: &mut ExecCtx, a: &Args, incr_cmd: bool) -> Result<(), CmdError> {
+    let mut f = AddFlags { incr: incr_cmd, ..AddFlags::default() };
+    let mut ch = false;
+    let mut idx = 2;
+    while idx < a.len() {
+        if a.is(idx, "nx") {
+            f.nx = true;
+        } else if a.is(idx, "xx") {
+            f.xx = true;
+        } else if a.is(idx, "ch") {
+            ch = true;
+        } else if a.is(idx, "incr") {
+            f.incr = true;
+        } else if a.is(idx, "gt") {
+            f.gt = true;
+        } else if a.is(idx, "lt") {
+            f.lt = true;
+        } else {
+            break;
+        }
+        idx += 1;
+    }
+    let elements = a.len() - idx;
+    if elements % 2 == 1 || elements == 0 {
+        return Err(CmdError::Syntax);
+    }
+    let elements = elements / 2;
+    if f.nx && f.xx {
+        return Err(CmdError::msg("ERR XX and NX options at the same time are not compatible"));
+    }
+    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+        return Err(CmdError::msg("ERR GT, LT, and/or NX options at the same time are not compatible"));
+    }
+    if f.incr && elements > 1 {
+        return Err(CmdError::msg("ERR INCR option supports a single increment-element pair"));
+    }
+    let mut scores = Vec::with_capacity(elements);
+    for j in 0..elements {
+        scores.push(a.f64(idx + j * 2)?);
+    }
+    let now = c.now_ms;
+    let key = a.get(1);
+    let exists = zset_mut(c.db(), key, now)?.is_some();
+    if !exists && f.xx {
+        // Nothing can be added to a missing key under XX.
+        if f.incr {
+            c.out.null();
+        } else {
+            c.out.int(0);
+        }
+        return Ok(());
+    }
+    let db = c.db();
+    if !exists {
+        db.insert_new(key, Value::ZSet(ZSetValue::new()));
+    }
+    let z = zset_mut(db, key, now)?.expect("present");
+    let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
+    let mut last = 0.0;
+    let mut nan = false;
+    for (j, &score) in scores.iter().enumerate() {
+        match z.add(a.get(idx + j * 2 + 1), score, f) {
+            Ok(AddOutcome::Added(s)) => {
+                added += 1;
+                processed += 1;
+                last = s;
+            }
+            Ok(AddOutcome::Updated(s)) => {
+                updated += 1;
+                processed += 1;
+                last = s;
+            }
+            Ok(AddOutcome::Same(s)) => {
+                processed += 1;
+                last = s;
+            }
+            Ok(AddOutcome::Nop) => {}
+            Err(_) => {
+                nan = true;
+                break;
+            }
+        }
+    }
+    // A NaN can only come from INCR on an existing member, but never leave an empty
+    // set behind whatever happened.
+    delete_if_empty(db, key, now);
+    c.dirty += (added + updated) as u64;
+    if nan {
+        return Err(CmdError::msg(NAN_ERR));
+    }
+    if f.incr {
+        if processed > 0 {
+            c.out.double(last);
+        } else {
+            c.out.null();
+        }
+    } else {
+        c.out.int(if ch { added + updated } else { added });
+    }
+    Ok(())
+}
+
+fn zadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zadd_generic(c, a, false)
+}
+
+fn zincrby(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zadd_generic(c, a, true)
+}
+
+// ---- Removal, cardinality, scores, ranks --------------------------------------------------
+
+fn zrem(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let key = a.get(1);
+    let db = c.db();
+    let Some(z) = zset_mut(db, key, now)? else {
+        c.out.int(0);
+        return Ok(());
+    };
+    let mut deleted = 0;
+    for i in 2..a.len() {
+        if z.remove(a.get(i)).is_some() {
+            deleted += 1;
+            if z.is_empty() {
+                break;
+            }
+        }
+    }
+    delete_if_empty(db, key, now);
+    c.dirty += deleted;
+    c.out.int(deleted as i64);
+    Ok(())
+}
+
+fn zcard(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let n = read_zset(db, stats, a.get(1), now)?.map_or(0, |z| z.len());
+    out.int(n as i64);
+    Ok(())
+}
+
+fn zcount(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let r = score_range(a, 2, 3)?;
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let n = read_zset(db, stats, a.get(1), now)?.map_or(0, |z| z.count_by_score(&r));
+    out.int(n as i64);
+    Ok(())
+}
+
+fn zlexcount(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let r = lex_range(a, 2, 3)?;
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let n = read_zset(db, stats, a.get(1), now)?.map_or(0, |z| z.count_by_lex(&r));
+    out.int(n as i64);
+    Ok(())
+}
+
+fn zscore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    match read_zset(db, stats, a.get(1), now)?.and_then(|z| z.score(a.get(2))) {
+        Some(s) => out.double(s),
+        None => out.null(),
+    }
+    Ok(())
+}
+
+fn zmscore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let z = read_zset(db, stats, a.get(1), now)?;
+    out.array(a.len() - 2);
+    for i in 2..a.len() {
+        match z.and_then(|z| z.score(a.get(i))) {
+            Some(s) => out.double(s),
+            None => out.null(),
+        }
+    }
+    Ok(())
+}
+
+fn rank_generic(c: &mut ExecCtx, a: &Args, rev: bool) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    match read_zset(db, stats, a.get(1), now)?.and_then(|z| z.rank(a.get(2), rev)) {
+        Some((r, _)) => out.int(r as i64),
+        None => out.null(),
+    }
+    Ok(())
+}
+
+fn zrank(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    rank_generic(c, a, false)
+}
+
+fn zrevrank(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    rank_generic(c, a, true)
+}
+
+// ---- ZRANGE and friends -------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum RangeType {
+    Auto,
+    Rank,
+    Score,
+    Lex,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Auto,
+    Forward,
+    Reverse,
+}
+
+/// A parsed range request.
+enum RangeSpec<'a> {
+    Rank(i64, i64),
+    Score(ScoreRange),
+    Lex(LexRange<'a>),
+}
+
+/// The entries a range request selects, in reply order.
+fn select<'z>(z: &'z ZSetValue, spec: &RangeSpec, rev: bool, offset: i64, limit: i64) -> Vec<(&'z [u8], f64)> {
+    // Redis skips `offset` entries one by one, so a negative offset skips everything.
+    if offset < 0 {
+        return Vec::new();
+    }
+    let offset = offset as usize;
+    let limit = if limit < 0 { usize::MAX } else { limit as usize };
+    match spec {
+        RangeSpec::Rank(start, end) => match rank_bounds(*start, *end, z.len()) {
+            Some((s, e)) => z.range_by_rank(s, e, rev),
+            None => Vec::new(),
+        },
+        RangeSpec::Score(r) => z.range_by_score(r, rev, offset, limit),
+        RangeSpec::Lex(r) => z.range_by_lex(r, rev, offset, limit),
+    }
+}
+
+/// Redis's `zrangeGenericCommand`: the source key is at `src`, a ZRANGESTORE
+/// destination at `dst`; `rtype`/`dir` are fixed by the legacy commands and `Auto` for
+/// ZRANGE and ZRANGESTORE, whose options choose them.
+fn zrange_generic(
+    c: &mut ExecCtx,
+    a: &Args,
+    src: usize,
+    dst: Option<usize>,
+    mut rtype: RangeType,
+    mut dir: Direction,
+) -> Result<(), CmdError> {
+    let store = dst.is_some();
+    let (mut minidx, mut maxidx) = (src + 1, src + 2);
+    let mut withscores = false;
+    let (mut offset, mut limit) = (0i64, -1i64);
+    let mut j = src + 3;
+    while j < a.len() {
+        let left = a.len() - j - 1;
+        if !store && a.is(j, "withscores") {
+            withscores = true;
+        } else if a.is(j, "limit") && left >= 2 {
+            offset = a.i64(j + 1)?;
+            limit = a.i64(j + 2)?;
+            j += 2;
+        } else if dir == Direction::Auto && a.is(j, "rev") {
+            dir = Direction::Reverse;
+        } else if rtype == RangeType::Auto && a.is(j, "bylex") {
+            rtype = RangeType::Lex;
+        } else if rtype == RangeType::Auto && a.is(j, "byscore") {
+            rtype = RangeType::Score;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    if dir == Direction::Auto {
+        dir = Direction::Forward;
+    }
+    if rtype == RangeType::Auto {
+        rtype = RangeType::Rank;
+    }
+    // LIMIT given at all (Redis tests `opt_limit != -1`).
+    if limit != -1 && rtype == RangeType::Rank {
+        return Err(CmdError::msg(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
+    }
+    if withscores && rtype == RangeType::Lex {
+        return Err(CmdError::msg("ERR syntax error, WITHSCORES not supported in combination with BYLEX"));
+    }
+    let rev = dir == Direction::Reverse;
+    if rev && rtype != RangeType::Rank {
+        // Reversed score and lex ranges are written max first.
+        std::mem::swap(&mut minidx, &mut maxidx);
+    }
+    let spec = match rtype {
+        RangeType::Score => RangeSpec::Score(score_range(a, minidx, maxidx)?),
+        RangeType::Lex => RangeSpec::Lex(lex_range(a, minidx, maxidx)?),
+        _ => RangeSpec::Rank(a.i64(minidx)?, a.i64(maxidx)?),
+    };
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let z = read_zset(db, stats, a.get(src), now)?;
+    match dst {
+        None => {
+            let items = z.map(|z| select(z, &spec, rev, offset, limit)).unwrap_or_default();
+            reply_pairs(out, &items, withscores);
+        }
+        Some(d) => {
+            let items: Vec<(Vec<u8>, f64)> = z
+                .map(|z| select(z, &spec, rev, offset, limit).into_iter().map(|(m, s)| (m.to_vec(), s)).collect())
+                .unwrap_or_default();
+            store_result(c, a.get(d), items);
+        }
+    }
+    Ok(())
+}
+
+fn zrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zrange_generic(c, a, 1, None, RangeType::Auto, Direction::Auto)
+}
+
+fn zrangestore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zrange_generic(c, a, 2, Some(1), RangeType::Auto, Direction::Auto)
+}
+
+fn zrevrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zrange_generic(c, a, 1, None, RangeType::Rank, Direction::Reverse)
+}
+
+fn zrangebyscore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zrange_generic(c, a, 1, None, RangeType::Score, Direction::Forward)
+}
+
+fn zrevrangebyscore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zrange_generic(c, a, 1, None, RangeType::Score, Direction::Reverse)
+}
+
+fn zrangebylex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zrange_generic(c, a, 1, None, RangeType::Lex, Direction::Forward)
+}
+
+fn zrevrangebylex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zrange_generic(c, a, 1, None, RangeType::Lex, Direction::Reverse)
+}
+
+// ---- ZREMRANGEBY* -------------------------------------------------------------------------
+
+/// Redis's `zremrangeGenericCommand`: parse the range, then look the key up.
+fn zremrange_generic(c: &mut ExecCtx, a: &Args, rtype: RangeType) -> Result<(), CmdError> {
+    let spec = match rtype {
+        RangeType::Score => RangeSpec::Score(score_range(a, 2, 3)?),
+        RangeType::Lex => RangeSpec::Lex(lex_range(a, 2, 3)?),
+        _ => RangeSpec::Rank(a.i64(2)?, a.i64(3)?),
+    };
+    let now = c.now_ms;
+    let key = a.get(1);
+    let db = c.db();
+    let Some(z) = zset_mut(db, key, now)? else {
+        c.out.int(0);
+        return Ok(());
+    };
+    let removed = match &spec {
+        RangeSpec::Rank(s, e) => match rank_bounds(*s, *e, z.len()) {
+            Some((s, e)) => z.remove_range_by_rank(s, e),
+            None => 0,
+        },
+        RangeSpec::Score(r) => z.remove_range_by_score(r),
+        RangeSpec::Lex(r) => z.remove_range_by_lex(r),
+    };
+    delete_if_empty(db, key, now);
+    c.dirty += removed as u64;
+    c.out.int(removed as i64);
+    Ok(())
+}
+
+fn zremrangebyrank(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zremrange_generic(c, a, RangeType::Rank)
+}
+
+fn zremrangebyscore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zremrange_generic(c, a, RangeType::Score)
+}
+
+fn zremrangebylex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zremrange_generic(c, a, RangeType::Lex)
+}
+
+// ---- Pops -----------------------------------------------------------------------------------
+
+/// How a pop reply is laid out (Redis's `emitkey` / `use_nested_array` pair in
+/// `genericZpopCommand`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PopShape {
+    /// `[member, score, member, score ...]`: ZPOPMIN/ZPOPMAX in RESP2, and without a
+    /// count in RESP3.
+    Flat,
+    /// `[[member, score] ...]`: ZPOPMIN/ZPOPMAX with a count in RESP3.
+    Nested,
+    /// `[key, member, score]`: BZPOPMIN/BZPOPMAX.
+    KeyFlat,
+    /// `[key, [[member, score] ...]]`: ZMPOP/BZMPOP.
+    KeyNested,
+}
+
+/// Pops up to `count` entries from the lowest (or, with `max`, highest) scores of the
+/// first of `keys` that exists, writes the reply in `shape`, deletes the key if it
+/// became empty, counts `dirty`, and returns `Ok(true)`.
+///
+/// Returns `Ok(false)` without writing anything when none of `keys` exists: the caller
+/// replies with its own empty answer (ZPOPMIN an empty array, ZMPOP a null array) or,
+/// for the blocking forms, parks the client. A key of another type met before any
+/// sorted set is WRONGTYPE, as in Redis (which also walks the keys in order). A `count`
+/// of 0 on an existing key replies an empty array.
+///
+/// The blocking layer calls it from a keyed handler running on the shard (or scratch
+/// keyspace) that owns the keys: BZPOPMIN/BZPOPMAX with `count` 1 and
+/// [`PopShape::KeyFlat`]; BZMPOP with the count from [`parse_mpop`] (`numkeys_idx` 2)
+/// and [`PopShape::KeyNested`].
+pub fn pop_first(c: &mut ExecCtx, keys: &[&[u8]], max: bool, count: usize, shape: PopShape) -> Result<bool, CmdError> {
+    let now = c.now_ms;
+    let mut found = None;
+    for k in keys {
+        if zset_mut(c.db(), k, now)?.is_some() {
+            found = Some(*k);
+            break;
+        }
+    }
+    let Some(key) = found else { return Ok(false) };
+    if count == 0 {
+        c.out.array(0);
+        return Ok(true);
+    }
+    let (db, out, _) = c.parts();
+    let z = zset_mut(db, key, now)?.expect("found above");
+    let popped = z.pop(count, max);
+    delete_if_empty(db, key, now);
+    let n = popped.len();
+    match shape {
+        PopShape::Flat => out.array(n * 2),
+        PopShape::Nested => out.array(n),
+        PopShape::KeyFlat => {
+            out.array(n * 2 + 1);
+            out.bulk(key);
+        }
+        PopShape::KeyNested => {
+            out.array(2);
+            out.bulk(key);
+            out.array(n);
+        }
+    }
+    let nested = matches!(shape, PopShape::Nested | PopShape::KeyNested);
+    for (m, s) in &popped {
+        if nested {
+            out.array(2);
+        }
+        out.bulk(m);
+        out.double(*s);
+    }
+    c.dirty += n as u64;
+    Ok(true)
+}
+
+fn zpop_generic(c: &mut ExecCtx, a: &Args, max: bool) -> Result<(), CmdError> {
+    if a.len() > 3 {
+        return Err(CmdError::Syntax);
+    }
+    let count = if a.len() == 3 { Some(positive(a, 2, "ERR value is out of range, must be positive")?) } else { None };
+    let shape = if c.out.proto == Proto::Resp3 && count.is_some() { PopShape::Nested } else { PopShape::Flat };
+    if !pop_first(c, &[a.get(1)], max, count.unwrap_or(1) as usize, shape)? {
+        c.out.array(0);
+    }
+    Ok(())
+}
+
+fn zpopmin(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zpop_generic(c, a, false)
+}
+
+fn zpopmax(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    zpop_generic(c, a, true)
+}
+
+/// Parsed `numkeys key [key ...] MIN|MAX [COUNT count]` of ZMPOP and BZMPOP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MPop {
+    /// Argument index of the first key.
+    pub first_key: usize,
+    pub numkeys: usize,
+    pub max: bool,
+    pub count: usize,
+}
+
+/// Parses ZMPOP's arguments from `numkeys_idx` on (1 for ZMPOP, 2 for BZMPOP, after its
+/// timeout) with Redis's `zmpopGenericCommand` errors.
+pub fn parse_mpop(a: &Args, numkeys_idx: usize) -> Result<MPop, CmdError> {
+    let numkeys = match num::parse_i64(a.get(numkeys_idx)) {
+        Some(n) if n >= 1 => n as usize,
+        _ => return Err(CmdError::msg("ERR numkeys should be greater than 0")),
+    };
+    let where_idx = numkeys_idx.checked_add(numkeys).and_then(|i| i.checked_add(1)).filter(|&i| i < a.len());
+    let Some(where_idx) = where_idx else { return Err(CmdError::Syntax) };
+    let max = if a.is(where_idx, "min") {
+        false
+    } else if a.is(where_idx, "max") {
+        true
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let mut count = None;
+    let mut j = where_idx + 1;
+    while j < a.len() {
+        if count.is_none() && a.is(j, "count") && j + 1 < a.len() {
+            j += 1;
+            match num::parse_i64(a.get(j)) {
+                Some(n) if n >= 1 => count = Some(n as usize),
+                _ => return Err(CmdError::msg("ERR count should be greater than 0")),
+            }
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 1;
+    }
+    Ok(MPop { first_key: numkeys_idx + 1, numkeys, max, count: count.unwrap_or(1) })
+}
+
+fn zmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let p = parse_mpop(a, 1)?;
+    let keys: Vec<&[u8]> = (p.first_key..p.first_key + p.numkeys).map(|i| a.get(i)).collect();
+    if !pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
+        c.out.null_array();
+    }
+    Ok(())
+}
+
+// ---- ZUNION / ZINTER / ZDIFF ------------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SetOp {
+    Union,
+    Inter,
+    Diff,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
+/// Redis's `zunionInterAggregate`: a sum of +inf and -inf is 0, not NaN.
+#[inline]
+fn aggregate(target: &mut f64, val: f64, agg: Aggregate) {
+    match agg {
+        Aggregate::Sum => {
+            *target += val;
+            if target.is_nan() {
+                *target = 0.0;
+            }
+        }
+        Aggregate::Min => {
+            if val < *target {
+                *target = val;
+            }
+        }
+        Aggregate::Max => {
+            if val > *target {
+                *target = val;
+            }
+        }
+    }
+}
+
+/// One input of the set algebra. Plain sets count as sorted sets whose scores are all 1.
+#[derive(Clone, Copy)]
+enum Source<'d> {
+    Missing,
+    Z(&'d ZSetValue),
+    S(&'d crate::storage::set::SetValue),
+}
+
+impl Source<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Source::Missing => 0,
+            Source::Z(z) => z.len(),
+            Source::S(s) => s.len(),
+        }
+    }
+
+    fn score(&self, m: &[u8]) -> Option<f64> {
+        match self {
+            Source::Missing => None,
+            Source::Z(z) => z.score(m),
+            Source::S(s) => s.contains(m).then_some(1.0),
+        }
+    }
+
+    /// Every (member, score), in the source's own order.
+    fn for_each(&self, mut f: impl FnMut(&[u8], f64) -> bool) {
+        match self {
+            Source::Missing => {}
+            Source::Z(z) => {
+                for (m, s) in z.iter() {
+                    if !f(m, s) {
+                        return;
+                    }
+                }
+            }
+            Source::S(s) => {
+                for m in s.iter() {
+                    if !m.with_bytes(|b| f(b, 1.0)) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The (score, member) order of a computed result.
+fn by_score_then_member(a: &(Vec<u8>, f64), b: &(Vec<u8>, f64)) -> Ordering {
+    a.1.partial_cmp(&b.1).unwrap_or(Ordering::Equal).then_with(|| a.0.cmp(&b.0))
+}
+
+/// Redis's `zunionInterDiffGenericCommand`. `dst` is the STORE destination's index,
+/// `card_only` is ZINTERCARD.
+fn setop_generic(c: &mut ExecCtx, a: &Args, dst: Option<usize>, nk_idx: usize, op: SetOp, card_only: bool) -> Result<(), CmdError> {
+    let name = a.str(0).to_ascii_lowercase();
+    let setnum = a.i64(nk_idx)?;
+    if setnum < 1 {
+        return Err(CmdError::msg(format!("ERR at least 1 input key is needed for '{name}' command")));
+    }
+    if setnum as u64 > (a.len() - nk_idx - 1) as u64 {
+        return Err(CmdError::Syntax);
+    }
+    let setnum = setnum as usize;
+    let first = nk_idx + 1;
+    let now = c.now_ms;
+    // Pass 1: expire and type-check every input (Redis does this before reading the
+    // options); reads without a destination count hits and misses.
+    {
+        let (db, _, stats) = c.parts();
+        for i in first..first + setnum {
+            let e = if dst.is_some() { db.get(a.get(i), now) } else { db.get_touch(a.get(i), now).map(|e| &*e) };
+            match e {
+                // Plain sets are valid inputs with every score 1.
+                Some(e) if matches!(e.value, Value::ZSet(_) | Value::Set(_)) => {
+                    if dst.is_none() {
+                        stats.keyspace_hits += 1;
+                    }
+                }
+                Some(_) => return Err(CmdError::WrongType),
+                None => {
+                    if dst.is_none() {
+                        stats.keyspace_misses += 1;
+                    }
+                }
+            }
+        }
+    }
+    let mut weights = vec![1.0f64; setnum];
+    let mut agg = Aggregate::Sum;
+    let mut withscores = false;
+    let mut limit = 0usize;
+    let mut j = first + setnum;
+    while j < a.len() {
+        let remaining = a.len() - j;
+        if op != SetOp::Diff && !card_only && remaining > setnum && a.is(j, "weights") {
+            j += 1;
+            for w in weights.iter_mut() {
+                *w = num::parse_f64(a.get(j)).ok_or_else(|| CmdError::msg("ERR weight value is not a float"))?;
+                j += 1;
+            }
+        } else if op != SetOp::Diff && !card_only && remaining >= 2 && a.is(j, "aggregate") {
+            agg = if a.is(j + 1, "sum") {
+                Aggregate::Sum
+            } else if a.is(j + 1, "min") {
+                Aggregate::Min
+            } else if a.is(j + 1, "max") {
+                Aggregate::Max
+            } else {
+                return Err(CmdError::Syntax);
+            };
+            j += 2;
+        } else if dst.is_none() && !card_only && a.is(j, "withscores") {
+            withscores = true;
+            j += 1;
+        } else if card_only && remaining >= 2 && a.is(j, "limit") {
+            limit = positive(a, j + 1, "ERR LIMIT can't be negative")? as usize;
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    // Pass 2: read. Everything below only borrows the keyspace.
+    let db: &Db = c.db();
+    let mut srcs: Vec<(Source, f64)> = (0..setnum)
+        .map(|i| {
+            let src = match db.peek(a.get(first + i)).map(|e| &e.value) {
+                Some(Value::ZSet(z)) => Source::Z(z),
+                Some(Value::Set(s)) => Source::S(s),
+                _ => Source::Missing,
+            };
+            (src, weights[i])
+        })
+        .collect();
+    if op != SetOp::Diff {
+        // Smallest first, as Redis orders them: the intersection walks the smallest.
+        srcs.sort_by_key(|(s, _)| s.len());
+    }
+    let mut result: Vec<(Vec<u8>, f64)> = Vec::new();
+    let mut card = 0usize;
+    match op {
+        SetOp::Inter => {
+            if srcs[0].0.len() > 0 {
+                let (first_src, w0) = srcs[0];
+                first_src.for_each(|m, s| {
+                    let mut score = w0 * s;
+                    if score.is_nan() {
+                        score = 0.0;
+                    }
+                    for (src, w) in &srcs[1..] {
+                        match src.score(m) {
+                            Some(v) => aggregate(&mut score, v * w, agg),
+                            None => return true,
+                        }
+                    }
+                    if card_only {
+                        card += 1;
+                        return limit == 0 || card < limit;
+                    }
+                    result.push((m.to_vec(), score));
+                    true
+                });
+            }
+        }
+        SetOp::Union => {
+            let mut acc: indexmap::IndexMap<Vec<u8>, f64, foldhash::fast::RandomState> = indexmap::IndexMap::default();
+            for (src, w) in &srcs {
+                src.for_each(|m, s| {
+                    let mut score = w * s;
+                    if score.is_nan() {
+                        score = 0.0;
+                    }
+                    match acc.get_mut(m) {
+                        Some(t) => aggregate(t, score, agg),
+                        None => {
+                            acc.insert(m.to_vec(), score);
+                        }
+                    }
+                    true
+                });
+            }
+            result = acc.into_iter().collect();
+        }
+        SetOp::Diff => {
+            let (base, _) = srcs[0];
+            base.for_each(|m, s| {
+                if srcs[1..].iter().all(|(o, _)| o.score(m).is_none()) {
+                    result.push((m.to_vec(), s));
+                }
+                true
+            });
+        }
+    }
+    if card_only {
+        c.out.int(card as i64);
+        return Ok(());
+    }
+    match dst {
+        Some(d) => store_result(c, a.get(d), result),
+        None => {
+            result.sort_by(by_score_then_member);
+            reply_pairs(&mut c.out, &result, withscores);
+        }
+    }
+    Ok(())
+}
+
+fn zunion(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    setop_generic(c, a, None, 1, SetOp::Union, false)
+}
+
+fn zinter(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    setop_generic(c, a, None, 1, SetOp::Inter, false)
+}
+
+fn zdiff(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    setop_generic(c, a, None, 1, SetOp::Diff, false)
+}
+
+fn zunionstore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    setop_generic(c, a, Some(1), 2, SetOp::Union, false)
+}
+
+fn zinterstore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    setop_generic(c, a, Some(1), 2, SetOp::Inter, false)
+}
+
+fn zdiffstore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    setop_generic(c, a, Some(1), 2, SetOp::Diff, false)
+}
+
+fn zintercard(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    setop_generic(c, a, None, 1, SetOp::Inter, true)
+}
+
+// ---- ZRANDMEMBER / ZSCAN ------------------------------------------------------------------------
+
+/// Redis's `zrandmemberCommand`: without a count one random member (or null); with a
+/// positive count distinct members, with a negative one `-count` independent picks.
+fn zrandmember(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let mut count = None;
+    let mut withscores = false;
+    if a.len() >= 3 {
+        let l = parse_rand_count(a, 2)?;
+        if a.len() > 4 || (a.len() == 4 && !a.is(3, "withscores")) {
+            return Err(CmdError::Syntax);
+        }
+        if a.len() == 4 {
+            withscores = true;
+            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
+                return Err(CmdError::msg("ERR value is out of range"));
+            }
+        }
+        count = Some(l);
+    }
+    let mut rng = call_rng(now);
+    let (db, out, stats) = c.parts();
+    let z = read_zset(db, stats, a.get(1), now)?;
+    let Some(l) = count else {
+        match z {
+            Some(z) => out.bulk(z.pick(rng.below(z.len())).expect("index in range").0),
+            None => out.null(),
+        }
+        return Ok(());
+    };
+    let Some(z) = z else {
+        out.array(0);
+        return Ok(());
+    };
+    let size = z.len();
+    if l == 0 {
+        out.array(0);
+        return Ok(());
+    }
+    let resp3 = out.proto == Proto::Resp3;
+    fn write_one(out: &mut ReplyWriter, (m, s): (&[u8], f64), withscores: bool) {
+        if withscores && out.proto == Proto::Resp3 {
+            out.array(2);
+        }
+        out.bulk(m);
+        if withscores {
+            out.double(s);
+        }
+    }
+    let uniq = l > 0;
+    let count = l.unsigned_abs() as usize;
+    if !uniq || count == 1 {
+        // Independent picks: repeats allowed, any order.
+        out.array(if withscores && !resp3 { count * 2 } else { count });
+        for _ in 0..count {
+            write_one(out, z.pick(rng.below(size)).expect("index in range"), withscores);
+        }
+        return Ok(());
+    }
+    if count >= size {
+        // The whole set, in order.
+        let items = z.range_by_rank(0, size - 1, false);
+        reply_pairs(out, &items, withscores);
+        return Ok(());
+    }
+    let idx = distinct_indexes(&mut rng, size, count);
+    out.array(if withscores && !resp3 { count * 2 } else { count });
+    for i in idx {
+        write_one(out, z.pick(i).expect("index in range"), withscores);
+    }
+    Ok(())
+}
+
+/// ZSCAN key cursor [MATCH pattern] [COUNT count]: Redis parses the cursor, then looks
+/// the key up, then reads the options.
+fn zscan(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let cursor = parse_cursor(a.get(2))?;
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let Some(z) = read_zset(db, stats, a.get(1), now)? else {
+        empty_scan(out);
+        return Ok(());
+    };
+    let (count, pattern) = parse_scan_opts(a, 3)?;
+    let (next, items) = z.scan(cursor, count);
+    let items: Vec<(&[u8], f64)> = items.into_iter().filter(|(m, _)| scan_match(pattern, m)).collect();
+    out.array(2);
+    let mut cur = Vec::new();
+    num::write_u64(&mut cur, next);
+    out.bulk(&cur);
+    out.array(items.len() * 2);
+    let mut buf = Vec::new();
+    for (m, s) in items {
+        out.bulk(m);
+        // Scores travel as strings in both protocols, as Redis's scan does.
+        buf.clear();
+        num::write_double(&mut buf, s);
+        out.bulk(&buf);
+    }
+    Ok(())
+}
+
+// ---- Key positions ----------------------------------------------------------------------------
+
+/// The input keys of a numkeys form: `numkeys` at `nk_idx`, keys right after. A bad or
+/// too large count yields the keys that are there (the handler reports the error).
+fn numkeys_keys(a: &Args, db: u16, nk_idx: usize, out: &mut Vec<(u16, usize)>) {
+    if nk_idx >= a.len() {
+        return;
+    }
+    let Some(n) = num::parse_i64(a.get(nk_idx)).filter(|&n| n > 0) else { return };
+    let avail = a.len() - nk_idx - 1;
+    let n = (n as u64).min(avail as u64) as usize;
+    out.extend((nk_idx + 1..nk_idx + 1 + n).map(|i| (db, i)));
+}
+
+/// ZUNION/ZINTER/ZDIFF/ZINTERCARD/ZMPOP: `cmd numkeys key ...`.
+fn keys_numkeys_at_1(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
+    let mut v = Vec::new();
+    numkeys_keys(a, db, 1, &mut v);
+    Ok(v)
+}
+
+/// The STORE forms: `cmd destination numkeys key ...`.
+fn keys_store(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
+    let mut v = vec![(db, 1)];
+    numkeys_keys(a, db, 2, &mut v);
+    Ok(v)
+}
+
+// ---- Table ------------------------------------------------------------------------------------
+
+const ONE_KEY: KeySpec = KeySpec::Range { first: 1, last: 1, step: 1 };
+const NUMKEYS: KeySpec = KeySpec::Custom { first: 0, last: 0, step: 0, find: keys_numkeys_at_1 };
+const STORE_KEYS: KeySpec = KeySpec::Custom { first: 1, last: 1, step: 1, find: keys_store };
+
+macro_rules! spec {
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $h:ident, $summary:literal, $since:literal) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: $flags,
+            keys: $keys,
+            handler: Handler::Keyed($h),
+            group: "sorted_set",
+            summary: $summary,
+            since: $since,
+        }
+    };
+}
+
+use flag::{DENYOOM, FAST, READONLY, WRITE};
+
+pub static COMMANDS: &[CommandSpec] = &[
+    spec!("zadd", -4, WRITE | DENYOOM | FAST, ONE_KEY, zadd,
+        "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "1.2.0"),
+    spec!("zincrby", 4, WRITE | DENYOOM | FAST, ONE_KEY, zincrby,
+        "Increments the score of a member in a sorted set.", "1.2.0"),
+    spec!("zrem", -3, WRITE | FAST, ONE_KEY, zrem,
+        "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "1.2.0"),
+    spec!("zcard", 2, READONLY | FAST, ONE_KEY, zcard, "Returns the number of members in a sorted set.", "1.2.0"),
+    spec!("zcount", 4, READONLY | FAST, ONE_KEY, zcount,
+        "Returns the count of members in a sorted set that have scores within a range.", "2.0.0"),
+    spec!("zlexcount", 4, READONLY | FAST, ONE_KEY, zlexcount,
+        "Returns the number of members in a sorted set within a lexicographical range.", "2.8.9"),
+    spec!("zscore", 3, READONLY | FAST, ONE_KEY, zscore, "Returns the score of a member in a sorted set.", "1.2.0"),
+    spec!("zmscore", -3, READONLY | FAST, ONE_KEY, zmscore,
+        "Returns the score of one or more members in a sorted set.", "6.2.0"),
+    spec!("zrank", 3, READONLY | FAST, ONE_KEY, zrank,
+        "Returns the index of a member in a sorted set ordered by ascending scores.", "2.0.0"),
+    spec!("zrevrank", 3, READONLY | FAST, ONE_KEY, zrevrank,
+        "Returns the index of a member in a sorted set ordered by descending scores.", "2.0.0"),
+    spec!("zrange", -4, READONLY, ONE_KEY, zrange, "Returns members in a sorted set within a range of indexes.", "1.2.0"),
+    spec!("zrangestore", -5, WRITE | DENYOOM, KeySpec::Range { first: 1, last: 2, step: 1 }, zrangestore,
+        "Stores a range of members from sorted set in a key.", "6.2.0"),
+    spec!("zrevrange", -4, READONLY, ONE_KEY, zrevrange,
+        "Returns members in a sorted set within a range of indexes in reverse order.", "1.2.0"),
+    spec!("zrangebyscore", -4, READONLY, ONE_KEY, zrangebyscore,
+        "Returns members in a sorted set within a range of scores.", "1.0.5"),
+    spec!("zrevrangebyscore", -4, READONLY, ONE_KEY, zrevrangebyscore,
+        "Returns members in a sorted set within a range of scores in reverse order.", "2.2.0"),
+    spec!("zrangebylex", -4, READONLY, ONE_KEY, zrangebylex,
+        "Returns members in a sorted set within a lexicographical range.", "2.8.9"),
+    spec!("zrevrangebylex", -4, READONLY, ONE_KEY, zrevrangebylex,
+        "Returns members in a sorted set within a lexicographical range in reverse order.", "2.8.9"),
+    spec!("zremrangebyrank", 4, WRITE, ONE_KEY, zremrangebyrank,
+        "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "2.0.0"),
+    spec!("zremrangebyscore", 4, WRITE, ONE_KEY, zremrangebyscore,
+        "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "1.2.0"),
+    spec!("zremrangebylex", 4, WRITE, ONE_KEY, zremrangebylex,
+        "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "2.8.9"),
+    spec!("zpopmin", -2, WRITE | FAST, ONE_KEY, zpopmin,
+        "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0"),
+    spec!("zpopmax", -2, WRITE | FAST, ONE_KEY, zpopmax,
+        "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0"),
+    spec!("zmpop", -4, WRITE, NUMKEYS, zmpop,
+        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "7.0.0"),
+    spec!("zunion", -3, READONLY, NUMKEYS, zunion, "Returns the union of multiple sorted sets.", "6.2.0"),
+    spec!("zinter", -3, READONLY, NUMKEYS, zinter, "Returns the intersect of multiple sorted sets.", "6.2.0"),
+    spec!("zdiff", -3, READONLY, NUMKEYS, zdiff, "Returns the difference between multiple sorted sets.", "6.2.0"),
+    spec!("zintercard", -3, READONLY, NUMKEYS, zintercard,
+        "Returns the number of members of the intersect of multiple sorted sets.", "7.0.0"),
+    spec!("zunionstore", -4, WRITE | DENYOOM, STORE_KEYS, zunionstore,
+        "Stores the union of multiple sorted sets in a key.", "2.0.0"),
+    spec!("zinterstore", -4, WRITE | DENYOOM, STORE_KEYS, zinterstore,
+        "Stores the intersect of multiple sorted sets in a key.", "2.0.0"),
+    spec!("zdiffstore", -4, WRITE | DENYOOM, STORE_KEYS, zdiffstore,
+        "Stores the difference of multiple sorted sets in a key.", "6.2.0"),
+    spec!("zrandmember", -2, READONLY, ONE_KEY, zrandmember, "Returns one or more random members from a sorted set.", "6.2.0"),
+    spec!("zscan", -3, READONLY, ONE_KEY, zscan, "Iterates over members and scores of a sorted set.", "2.8.0"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::{Harness, Reply};
+
+    const SYNTAX: &str = "ERR syntax error";
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+    fn b(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+    fn int(n: i64) -> Reply {
+        Reply::Int(n)
+    }
+    fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+    fn arr(v: Vec<Reply>) -> Reply {
+        Reply::Array(v)
+    }
+    fn bulks(v: &[&str]) -> Reply {
+        arr(v.iter().map(|s| b(s)).collect())
+    }
+    fn d(s: &str) -> Reply {
+        Reply::Double(s.into())
+    }
+
+    /// Runs `f` against a 1-shard and a 4-shard harness.
+    fn each(f: impl Fn(&mut Harness)) {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            f(&mut h);
+            for s in &h.shards {
+                assert!(s.locks.is_idle(), "locks released on shard {}", s.id);
+            }
+        }
+    }
+
+    fn run(h: &mut Harness, args: &str) -> Reply {
+        let v: Vec<&str> = args.split(' ').collect();
+        h.run(&v)
+    }
+
+    #[test]
+    fn zadd_flags_and_errors() {
+        each(|h| {
+            assert_eq!(run(h, "zadd z 1 a 2 b 3 c"), int(3));
+            assert_eq!(run(h, "zadd z 1 a 5 b 3 d"), int(1));
+            assert_eq!(run(h, "zadd z ch 1 a 6 b 3 e"), int(2));
+            assert_eq!(run(h, "zadd z nx 100 a 4 f"), int(1));
+            assert_eq!(run(h, "zscore z a"), b("1"));
+            assert_eq!(run(h, "zadd z xx ch 7 a 7 nope"), int(1));
+            assert_eq!(run(h, "zscore z nope"), Reply::Nil);
+            assert_eq!(run(h, "zadd z gt ch 1 a 8 b"), int(1));
+            assert_eq!(run(h, "zadd z lt ch 10 a 0 b"), int(1));
+            assert_eq!(run(h, "zmscore z a b x"), arr(vec![b("7"), b("0"), Reply::Nil]));
+            assert_eq!(run(h, "zadd z xx nx 1 a"), err("ERR XX and NX options at the same time are not compatible"));
+            assert_eq!(run(h, "zadd z gt lt 1 a"), err("ERR GT, LT, and/or NX options at the same time are not compatible"));
+            assert_eq!(run(h, "zadd z gt nx 1 a"), err("ERR GT, LT, and/or NX options at the same time are not compatible"));
+            assert_eq!(run(h, "zadd z incr 1 a 2 b"), err("ERR INCR option supports a single increment-element pair"));
+            assert_eq!(run(h, "zadd z 1 a 2"), err(SYNTAX));
+            assert_eq!(run(h, "zadd z nx"), err(SYNTAX));
+            assert_eq!(run(h, "zadd z 1 a x b"), err("ERR value is not a valid float"));
+            assert_eq!(run(h, "zadd z nan a"), err("ERR value is not a valid float"));
+            // Nothing was applied by the failed command.
+            assert_eq!(run(h, "zscore z a"), b("7"));
+            assert_eq!(run(h, "zadd z incr 2.5 a"), b("9.5"));
+            assert_eq!(run(h, "zadd z incr nx 2.5 a"), Reply::Nil);
+            assert_eq!(run(h, "zadd z incr gt -1 a"), Reply::Nil);
+            assert_eq!(run(h, "zadd missing xx 1 a"), int(0));
+            assert_eq!(run(h, "zadd missing xx incr 1 a"), Reply::Nil);
+            assert_eq!(run(h, "exists missing"), int(0));
+            assert_eq!(run(h, "zadd z +inf i"), int(1));
+            assert_eq!(run(h, "zincrby z -inf i"), err("ERR resulting score is not a number (NaN)"));
+            assert_eq!(run(h, "zscore z i"), b("inf"));
+            assert_eq!(run(h, "zincrby z 1.5 newm"), b("1.5"));
+            assert_eq!(run(h, "zincrby z abc newm"), err("ERR value is not a valid float"));
+            assert_eq!(run(h, "set s x"), Reply::Simple("OK".into()));
+            assert_eq!(run(h, "zadd s 1 a"), err(WRONGTYPE));
+            assert_eq!(run(h, "zscore s a"), err(WRONGTYPE));
+            assert_eq!(run(h, "type z"), Reply::Simple("zset".into()));
+        });
+    }
+
+    #[test]
+    fn scores_format_like_redis() {
+        each(|h| {
+            run(h, "zadd z 0.1 a 1e20 b -0 c 3.0 d 1e-5 e");
+            assert_eq!(run(h, "zscore z a"), b("0.1"));
+            assert_eq!(run(h, "zscore z b"), b("1e+20"));
+            assert_eq!(run(h, "zscore z c"), b("-0"));
+            assert_eq!(run(h, "zscore z d"), b("3"));
+            assert_eq!(run(h, "zscore z e"), b("1.0000000000000001e-05"));
+            h.resp3();
+            assert_eq!(run(h, "zscore z d"), d("3"));
+            assert_eq!(run(h, "zscore z nope"), Reply::Nil);
+        });
+    }
+
+    #[test]
+    fn zrem_card_rank_and_deletion() {
+        each(|h| {
+            run(h, "zadd z 1 a 2 b 3 c");
+            assert_eq!(run(h, "zrank z b"), int(1));
+            assert_eq!(run(h, "zrevrank z b"), int(1));
+            assert_eq!(run(h, "zrevrank z a"), int(2));
+            assert_eq!(run(h, "zrank z x"), Reply::Nil);
+            assert_eq!(run(h, "zrank nokey x"), Reply::Nil);
+            assert_eq!(run(h, "zrem z a x a"), int(1));
+            assert_eq!(run(h, "zcard z"), int(2));
+            assert_eq!(run(h, "zrem z b c"), int(2));
+            assert_eq!(run(h, "exists z"), int(0));
+            assert_eq!(run(h, "zcard z"), int(0));
+            assert_eq!(run(h, "zrem z a"), int(0));
+        });
+    }
+
+    #[test]
+    fn zrange_forms() {
+        each(|h| {
+            run(h, "zadd z 1 a 2 b 3 c 4 d 5 e");
+            assert_eq!(run(h, "zrange z 0 -1"), bulks(&["a", "b", "c", "d", "e"]));
+            assert_eq!(run(h, "zrange z -2 100"), bulks(&["d", "e"]));
+            assert_eq!(run(h, "zrange z 3 1"), bulks(&[]));
+            assert_eq!(run(h, "zrange z 0 1 withscores"), bulks(&["a", "1", "b", "2"]));
+            assert_eq!(run(h, "zrange z 0 1 rev"), bulks(&["e", "d"]));
+            assert_eq!(run(h, "zrevrange z 0 1 withscores"), bulks(&["e", "5", "d", "4"]));
+            assert_eq!(run(h, "zrange z (1 3 byscore"), bulks(&["b", "c"]));
+            assert_eq!(run(h, "zrange z 3 (1 byscore rev"), bulks(&["c", "b"]));
+            assert_eq!(run(h, "zrange z -inf +inf byscore limit 1 2"), bulks(&["b", "c"]));
+            assert_eq!(run(h, "zrange z -inf +inf byscore limit -1 2"), bulks(&[]));
+            assert_eq!(run(h, "zrange z -inf +inf byscore limit 3 -1"), bulks(&["d", "e"]));
+            assert_eq!(run(h, "zrangebyscore z 2 4 withscores limit 1 1"), bulks(&["c", "3"]));
+            assert_eq!(run(h, "zrevrangebyscore z +inf 4"), bulks(&["e", "d"]));
+            assert_eq!(run(h, "zrangebyscore z 2 x"), err("ERR min or max is not a float"));
+            assert_eq!(
+                run(h, "zrange z 0 1 limit 0 1"),
+                err("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+            );
+            assert_eq!(
+                run(h, "zrevrange z 0 1 limit 0 1"),
+                err("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")
+            );
+            assert_eq!(run(h, "zrangebyscore z 1 2 rev"), err(SYNTAX));
+            assert_eq!(run(h, "zrange z 0 1 byscore bylex"), err(SYNTAX));
+            assert_eq!(run(h, "zrange z 0 1 limit 1"), err(SYNTAX));
+            assert_eq!(run(h, "zrange z a 1"), err("ERR value is not an integer or out of range"));
+            assert_eq!(run(h, "zrange nokey 0 -1"), bulks(&[]));
+            run(h, "zadd l 0 a 0 b 0 c 0 d");
+            assert_eq!(run(h, "zrange l [b (d bylex"), bulks(&["b", "c"]));
+            assert_eq!(run(h, "zrange l + (b bylex rev"), bulks(&["d", "c"]));
+            assert_eq!(run(h, "zrangebylex l - + limit 1 2"), bulks(&["b", "c"]));
+            assert_eq!(run(h, "zrevrangebylex l (c -"), bulks(&["b", "a"]));
+            assert_eq!(run(h, "zrangebylex l a +"), err("ERR min or max not valid string range item"));
+            assert_eq!(
+                run(h, "zrangebylex l - + withscores"),
+                err("ERR syntax error, WITHSCORES not supported in combination with BYLEX")
+            );
+            assert_eq!(run(h, "zlexcount l [b +"), int(3));
+            assert_eq!(run(h, "zlexcount l - -"), int(0));
+            assert_eq!(run(h, "zcount z (1 +inf"), int(4));
+            assert_eq!(run(h, "zcount z 3 3"), int(1));
+            assert_eq!(run(h, "zcount z x 3"), err("ERR min or max is not a float"));
+            h.resp3();
+            assert_eq!(
+                run(h, "zrange z 0 1 withscores"),
+                arr(vec![arr(vec![b("a"), d("1")]), arr(vec![b("b"), d("2")])])
+            );
+        });
+    }
+
+    #[test]
+    fn zrangestore_across_shards() {
+        each(|h| {
+            run(h, "zadd src 1 a 2 b 3 c");
+            run(h, "set dst x");
+            run(h, "expire dst 100");
+            assert_eq!(run(h, "zrangestore dst src 0 1"), int(2));
+            assert_eq!(run(h, "ttl dst"), int(-1));
+            assert_eq!(run(h, "zrange dst 0 -1 withscores"), bulks(&["a", "1", "b", "2"]));
+            assert_eq!(run(h, "zrangestore dst src 2 (1 byscore rev limit 0 1"), int(1));
+            assert_eq!(run(h, "zrange dst 0 -1"), bulks(&["b"]));
+            assert_eq!(run(h, "zrangestore dst src [a [b bylex"), int(2));
+            assert_eq!(run(h, "zrangestore dst src 5 10"), int(0));
+            assert_eq!(run(h, "exists dst"), int(0));
+            assert_eq!(run(h, "zrangestore dst src 0 1 withscores"), err(SYNTAX));
+            assert_eq!(run(h, "zrangestore dst nokey 0 1"), int(0));
+        });
+    }
+
+    #[test]
+    fn zremrange_forms() {
+        each(|h| {
+            run(h, "zadd z 1 a 2 b 3 c 4 d 5 e");
+            assert_eq!(run(h, "zremrangebyrank z 0 1"), int(2));
+            assert_eq!(run(h, "zremrangebyscore z (3 4"), int(1));
+            assert_eq!(run(h, "zrange z 0 -1"), bulks(&["c", "e"]));
+            assert_eq!(run(h, "zremrangebyscore z x 4"), err("ERR min or max is not a float"));
+            assert_eq!(run(h, "zremrangebylex z [a [d"), int(1));
+            assert_eq!(run(h, "zremrangebylex z x [d"), err("ERR min or max not valid string range item"));
+            assert_eq!(run(h, "zremrangebyrank z 5 10"), int(0));
+            assert_eq!(run(h, "zremrangebyrank z -1 -1"), int(1));
+            assert_eq!(run(h, "exists z"), int(0));
+            assert_eq!(run(h, "zremrangebyrank z 0 -1"), int(0));
+        });
+    }
+
+    #[test]
+    fn pops() {
+        each(|h| {
+            run(h, "zadd z 1 a 2 b 3 c 4 d");
+            assert_eq!(run(h, "zpopmin z"), bulks(&["a", "1"]));
+            assert_eq!(run(h, "zpopmax z 2"), bulks(&["d", "4", "c", "3"]));
+            assert_eq!(run(h, "zpopmin z 0"), bulks(&[]));
+            assert_eq!(run(h, "zpopmin z -1"), err("ERR value is out of range, must be positive"));
+            assert_eq!(run(h, "zpopmin z 1 2"), err(SYNTAX));
+            assert_eq!(run(h, "zpopmin z 10"), bulks(&["b", "2"]));
+            assert_eq!(run(h, "exists z"), int(0));
+            assert_eq!(run(h, "zpopmin z"), bulks(&[]));
+            run(h, "zadd z2 1 a 2 b 3 c");
+            assert_eq!(run(h, "zmpop 2 nokey z2 max count 2"), arr(vec![b("z2"), arr(vec![bulks(&["c", "3"]), bulks(&["b", "2"])])]));
+            assert_eq!(run(h, "zmpop 1 z2 min"), arr(vec![b("z2"), arr(vec![bulks(&["a", "1"])])]));
+            assert_eq!(run(h, "zmpop 1 z2 min"), Reply::Nil);
+            assert_eq!(run(h, "zmpop 0 z2 min"), err("ERR numkeys should be greater than 0"));
+            assert_eq!(run(h, "zmpop 2 z2 min"), err(SYNTAX));
+            assert_eq!(run(h, "zmpop 1 z2 middle"), err(SYNTAX));
+            assert_eq!(run(h, "zmpop 1 z2 min count 0"), err("ERR count should be greater than 0"));
+            assert_eq!(run(h, "zmpop 1 z2 min count 1 count 1"), err(SYNTAX));
+            run(h, "set s x");
+            run(h, "zadd z3 1 a");
+            assert_eq!(run(h, "zmpop 2 s z3 min"), err(WRONGTYPE));
+            h.resp3();
+            run(h, "zadd z 1 a 2 b");
+            assert_eq!(run(h, "zpopmin z"), arr(vec![b("a"), d("1")]));
+            assert_eq!(run(h, "zpopmin z 1"), arr(vec![arr(vec![b("b"), d("2")])]));
+        });
+    }
+
+    #[test]
+    fn set_algebra() {
+        each(|h| {
+            run(h, "zadd a 1 x 2 y 3 z");
+            run(h, "zadd b 10 y 20 z 30 w");
+            assert_eq!(run(h, "zunion 2 a b withscores"), bulks(&["x", "1", "y", "12", "z", "23", "w", "30"]));
+            assert_eq!(run(h, "zinter 2 a b withscores"), bulks(&["y", "12", "z", "23"]));
+            assert_eq!(run(h, "zinter 2 a b weights 2 -1 withscores"), bulks(&["z", "-14", "y", "-6"]));
+            assert_eq!(run(h, "zinter 2 a b aggregate max withscores"), bulks(&["y", "10", "z", "20"]));
+            assert_eq!(run(h, "zunion 2 a b aggregate min"), bulks(&["x", "y", "z", "w"]));
+            assert_eq!(run(h, "zdiff 2 a b withscores"), bulks(&["x", "1"]));
+            assert_eq!(run(h, "zdiff 2 nokey b"), bulks(&[]));
+            assert_eq!(run(h, "zunionstore dst 2 a b"), int(4));
+            assert_eq!(run(h, "zrange dst 0 -1 withscores"), bulks(&["x", "1", "y", "12", "z", "23", "w", "30"]));
+            assert_eq!(run(h, "zinterstore dst 2 a b weights 1 0"), int(2));
+            assert_eq!(run(h, "zrange dst 0 -1 withscores"), bulks(&["y", "2", "z", "3"]));
+            assert_eq!(run(h, "zdiffstore dst 2 b a"), int(1));
+            assert_eq!(run(h, "zrange dst 0 -1"), bulks(&["w"]));
+            assert_eq!(run(h, "zinterstore dst 2 a nokey"), int(0));
+            assert_eq!(run(h, "exists dst"), int(0));
+            assert_eq!(run(h, "zintercard 2 a b"), int(2));
+            assert_eq!(run(h, "zintercard 2 a b limit 1"), int(1));
+            assert_eq!(run(h, "zintercard 2 a b limit -1"), err("ERR LIMIT can't be negative"));
+            assert_eq!(run(h, "zintercard 0 a"), err("ERR at least 1 input key is needed for 'zintercard' command"));
+            assert_eq!(run(h, "zunionstore dst 0 a"), err("ERR at least 1 input key is needed for 'zunionstore' command"));
+            assert_eq!(run(h, "zunion 3 a b"), err(SYNTAX));
+            assert_eq!(run(h, "zunion x a"), err("ERR value is not an integer or out of range"));
+            assert_eq!(run(h, "zunion 2 a b weights 1"), err(SYNTAX));
+            assert_eq!(run(h, "zunion 2 a b weights 1 x"), err("ERR weight value is not a float"));
+            assert_eq!(run(h, "zunion 2 a b aggregate avg"), err(SYNTAX));
+            assert_eq!(run(h, "zdiff 2 a b weights 1 1"), err(SYNTAX));
+            assert_eq!(run(h, "zunionstore dst 2 a b withscores"), err(SYNTAX));
+            // +inf and -inf sum to 0, not NaN.
+            run(h, "zadd p +inf m");
+            run(h, "zadd n -inf m");
+            assert_eq!(run(h, "zunion 2 p n withscores"), bulks(&["m", "0"]));
+            // Plain sets are inputs with score 1.
+            run(h, "sadd s y w q");
+            assert_eq!(run(h, "zunion 2 a s withscores"), bulks(&["q", "1", "w", "1", "x", "1", "y", "3", "z", "3"]));
+            assert_eq!(run(h, "zinter 2 s b withscores"), bulks(&["y", "11", "w", "31"]));
+            run(h, "set str v");
+            assert_eq!(run(h, "zunion 2 a str"), err(WRONGTYPE));
+            assert_eq!(run(h, "zunion 2 a str weights x"), err(WRONGTYPE));
+            h.resp3();
+            assert_eq!(run(h, "zinter 2 a b withscores"), arr(vec![arr(vec![b("y"), d("12")]), arr(vec![b("z"), d("23")])]));
+        });
+    }
+
+    #[test]
+    fn zrandmember_counts() {
+        each(|h| {
+            assert_eq!(run(h, "zrandmember nokey"), Reply::Nil);
+            assert_eq!(run(h, "zrandmember nokey 3"), bulks(&[]));
+            run(h, "zadd z 1 a 2 b 3 c");
+            let Reply::Bulk(m) = run(h, "zrandmember z") else { panic!("bulk") };
+            assert!([&b"a"[..], b"b", b"c"].contains(&&m[..]));
+            assert_eq!(run(h, "zrandmember z 0"), bulks(&[]));
+            assert_eq!(run(h, "zrandmember z 5 withscores"), bulks(&["a", "1", "b", "2", "c", "3"]));
+            let Reply::Array(v) = run(h, "zrandmember z -7") else { panic!("array") };
+            assert_eq!(v.len(), 7);
+            let Reply::Array(v) = run(h, "zrandmember z 2") else { panic!("array") };
+            assert_eq!(v.len(), 2);
+            assert_ne!(v[0], v[1]);
+            let Reply::Array(v) = run(h, "zrandmember z -2 withscores") else { panic!("array") };
+            assert_eq!(v.len(), 4);
+            assert_eq!(run(h, "zrandmember z 1 withscores x"), err(SYNTAX));
+            assert_eq!(run(h, "zrandmember z 1 foo"), err(SYNTAX));
+            assert_eq!(run(h, "zrandmember z 9223372036854775807 withscores"), err("ERR value is out of range"));
+            assert_eq!(run(h, "zrandmember z x"), err("ERR value is not an integer or out of range"));
+            h.resp3();
+            let Reply::Array(v) = run(h, "zrandmember z 2 withscores") else { panic!("array") };
+            assert!(v.iter().all(|p| matches!(p, Reply::Array(x) if x.len() == 2)));
+        });
+    }
+
+    #[test]
+    fn zscan_small_and_large() {
+        each(|h| {
+            assert_eq!(run(h, "zscan nokey 0"), arr(vec![b("0"), bulks(&[])]));
+            run(h, "zadd z 1 a 2.5 b 3 c");
+            assert_eq!(run(h, "zscan z 0"), arr(vec![b("0"), bulks(&["a", "1", "b", "2.5", "c", "3"])]));
+            assert_eq!(run(h, "zscan z 0 match b*"), arr(vec![b("0"), bulks(&["b", "2.5"])]));
+            assert_eq!(run(h, "zscan z x"), err("ERR invalid cursor"));
+            assert_eq!(run(h, "zscan z 0 count 0"), err(SYNTAX));
+            for i in 0..300 {
+                h.run(&["zadd", "big", &i.to_string(), &format!("m{i}")]);
+            }
+            assert_eq!(run(h, "object encoding big"), b("skiplist"));
+            assert_eq!(run(h, "object encoding z"), b("listpack"));
+            let mut seen = std::collections::BTreeSet::new();
+            let mut cursor = "0".to_string();
+            loop {
+                let Reply::Array(r) = h.run(&["zscan", "big", &cursor, "count", "20"]) else { panic!("array") };
+                let Reply::Bulk(c) = &r[0] else { panic!("cursor") };
+                cursor = String::from_utf8(c.clone()).unwrap();
+                let Reply::Array(items) = &r[1] else { panic!("items") };
+                for p in items.chunks(2) {
+                    seen.insert(p[0].clone());
+                }
+                if cursor == "0" {
+                    break;
+                }
+            }
+            assert_eq!(seen.len(), 300);
+        });
+    }
+
+    #[test]
+    fn encodings_follow_thresholds() {
+        each(|h| {
+            for i in 0..128 {
+                h.run(&["zadd", "z", &i.to_string(), &format!("m{i}")]);
+            }
+            assert_eq!(run(h, "object encoding z"), b("listpack"));
+            run(h, "zadd z 1000 one-more");
+            assert_eq!(run(h, "object encoding z"), b("skiplist"));
+            assert_eq!(run(h, "zrank z one-more"), int(128));
+            let long = "x".repeat(65);
+            h.run(&["zadd", "l", "1", &long]);
+            assert_eq!(run(h, "object encoding l"), b("skiplist"));
+            // A small computed result is compact again.
+            assert_eq!(run(h, "zrangestore small z 0 9"), int(10));
+            assert_eq!(run(h, "object encoding small"), b("listpack"));
+            assert_eq!(run(h, "zunionstore u 1 z"), int(129));
+            assert_eq!(run(h, "object encoding u"), b("skiplist"));
+        });
+    }
+}
