@@ -80,7 +80,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                 let mut ctx = ConnCtx { sess: &mut *sess, st: &mut *st, out: w };
                 f(&mut ctx, args)
             };
-            record(st, idx, start, res.is_err());
+            record(st, idx, start, res.is_err(), args, sess.id);
             match res {
                 Ok(ConnOutcome::Done) => Outcome::Done,
                 Ok(ConnOutcome::Close) => Outcome::Close,
@@ -243,7 +243,7 @@ fn call_inner(
         touch_keys(st, spec, args, db);
     }
     st.account_expired();
-    record(st, idx, start, res.is_err());
+    record(st, idx, start, res.is_err(), args, client_id);
     if !st.blocked.ready.is_empty() {
         super::blocking::serve_blocked(st);
     }
@@ -262,8 +262,12 @@ fn touch_keys(st: &mut ShardState, spec: &super::CommandSpec, args: &Args, db: u
     }
 }
 
-fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool) {
+fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: &Args, client_id: u64) {
     let us = start.elapsed().as_micros() as u64;
+    let threshold = st.config.slowlog_log_slower_than;
+    if (threshold >= 0 && us >= threshold as u64) || st.config.latency_monitor_threshold > 0 {
+        log_slow(st, idx, us, args, client_id);
+    }
     st.stats.total_commands += 1;
     let stats = &mut st.stats.commands;
     if stats.len() <= idx as usize {
@@ -274,6 +278,26 @@ fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool) {
     c.usec += us;
     if failed {
         c.failed_calls += 1;
+    }
+}
+
+/// SLOWLOG and LATENCY bookkeeping for a command that took `us` microseconds.
+#[cold]
+fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64) {
+    let spec = TABLE.get(idx);
+    let secs = st.now_ms / 1000;
+    let threshold = st.config.slowlog_log_slower_than;
+    if threshold >= 0 && us >= threshold as u64 && spec.flags & flag::SKIP_SLOWLOG == 0 {
+        let (addr, name) =
+            st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
+        let max = st.config.slowlog_max_len as usize;
+        st.monitor.log_slow(us, secs, args.iter().collect::<Vec<_>>().into_iter(), max, (&addr, &name));
+    }
+    let ms = us / 1000;
+    let lat = st.config.latency_monitor_threshold;
+    if lat > 0 && ms >= lat {
+        let event = if spec.flags & flag::FAST != 0 { "fast-command" } else { "command" };
+        st.monitor.add_latency(event, secs, ms);
     }
 }
 

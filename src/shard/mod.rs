@@ -13,6 +13,7 @@ pub mod block;
 pub mod lock;
 pub mod msg;
 pub mod pubsub;
+pub mod slowlog;
 pub mod shared;
 pub mod state;
 pub mod stats;

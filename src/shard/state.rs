@@ -76,6 +76,8 @@ pub struct ShardState {
     pub kill_list: Vec<u64>,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire: bool,
+    /// SLOWLOG entries and LATENCY samples recorded on this thread.
+    pub monitor: super::slowlog::Monitor,
     /// Clients blocked on this shard's keys.
     pub blocked: super::block::BlockTable,
     /// Set while serving blocked clients, so a pop that writes does not recurse.
@@ -117,6 +119,7 @@ impl ShardState {
             watch: Default::default(),
             pubsub: Default::default(),
             blocked: Default::default(),
+            monitor: Default::default(),
             serving_blocked: false,
             client_watches: HashMap::new(),
         }
