@@ -144,8 +144,12 @@ fn bench(c: &mut Criterion) {
         });
 
         if n <= 10_000 {
-            c.bench_function(&format!("list/iter/quicklist/{n}"), |b| b.iter(|| ql.iter().map(elem_len).sum::<usize>()));
-            c.bench_function(&format!("list/iter/vecdeque/{n}"), |b| b.iter(|| dq.iter().map(|v| v.len()).sum::<usize>()));
+            c.bench_function(&format!("list/iter/quicklist/{n}"), |b| {
+                b.iter(|| ql.iter().map(elem_len).sum::<usize>())
+            });
+            c.bench_function(&format!("list/iter/vecdeque/{n}"), |b| {
+                b.iter(|| dq.iter().map(|v| v.len()).sum::<usize>())
+            });
         }
     }
 }

@@ -101,10 +101,18 @@ if ! cargo build --release --all-targets; then
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then
-    run_tests nextest cargo nextest run --release --all-targets --no-fail-fast --failure-output final
+    # A hung test (say, a server deadlock with a client blocked on a read) is killed
+    # after 5 minutes instead of stalling the run. As a tool config this ranks below
+    # a repository .config/nextest.toml, should one ever be added.
+    cat >"$logs/nextest.toml" <<'TOML'
+[profile.default]
+slow-timeout = { period = "60s", terminate-after = 5 }
+TOML
+    run_tests nextest cargo nextest run --release --all-targets --no-fail-fast --failure-output final \
+        --tool-config-file "shardis-test-sh:$logs/nextest.toml"
 else
     log "cargo-nextest not found; using cargo test"
-    run_tests cargo cargo test --release --all-targets --no-fail-fast
+    run_tests cargo timeout 30m cargo test --release --all-targets --no-fail-fast
 fi
 # Neither nextest nor --all-targets runs doc tests.
 run_tests doc cargo test --release --doc

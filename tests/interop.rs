@@ -79,6 +79,49 @@ fn redis_benchmark_runs_clean() {
     }
 }
 
+/// Pipelined load (`-P 16`): many requests per read, replies from several shards
+/// interleaved in every write.
+#[test]
+fn redis_benchmark_pipelined_runs_clean() {
+    let bench = tool("redis-benchmark");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let port = s.port.to_string();
+        let (ok, stdout, stderr) = run(Command::new(&bench).args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-t",
+            "set,get,incr,mset",
+            "-n",
+            "200000",
+            "-r",
+            "100000",
+            "-P",
+            "16",
+            "-q",
+        ]));
+        assert!(ok, "redis-benchmark -P 16 failed ({shards} shards)\nstdout: {stdout}\nstderr: {stderr}");
+        let lines: Vec<&str> = stdout
+            .split(['\r', '\n'])
+            .chain(stderr.split(['\r', '\n']))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        for l in &lines {
+            let lower = l.to_ascii_lowercase();
+            assert!(!lower.contains("error") && !lower.contains("warning"), "problem ({shards} shards): {l}");
+        }
+        for test in ["SET", "GET", "INCR", "MSET (10 keys)"] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
+                "no result line for {test} ({shards} shards)\nstdout: {stdout}"
+            );
+        }
+    }
+}
+
 #[test]
 fn redis_cli_works() {
     let cli = tool("redis-cli");

@@ -154,6 +154,19 @@ fn maxclients_refuses_extra_connections_then_recovers() {
         let mut c = s.conn();
         let v: String = redis::cmd("ECHO").arg("back").query(&mut c).unwrap();
         assert_eq!(v, "back");
+        // INFO accounts for every refusal and for exactly the clients now connected.
+        let info: String = redis::cmd("INFO").arg("all").query(&mut c).unwrap();
+        let field = |name: &str| -> u64 {
+            info.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}:")))
+                .unwrap_or_else(|| panic!("INFO has no {name}"))
+                .trim()
+                .parse()
+                .unwrap()
+        };
+        assert_eq!(field("rejected_connections"), (ATTEMPTS - MAX) as u64, "{shards} shards");
+        assert_eq!(field("connected_clients"), 3, "watcher, fresh and this client ({shards} shards)");
+        drop((watcher, fresh));
     }
 }
 

@@ -895,7 +895,10 @@ mod tests {
         assert_eq!(seen.len(), 10);
     }
 
-    fn full_hscan(h: &mut Harness, key: &str, extra: &[&str]) -> (Vec<(Vec<u8>, Vec<u8>)>, usize) {
+    /// Every (field, value) a full HSCAN returned, and the number of calls it took.
+    type ScanResult = (Vec<(Vec<u8>, Vec<u8>)>, usize);
+
+    fn full_hscan(h: &mut Harness, key: &str, extra: &[&str]) -> ScanResult {
         let mut cursor = "0".to_string();
         let mut out = Vec::new();
         let mut calls = 0;

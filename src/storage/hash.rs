@@ -32,6 +32,9 @@ pub const HASH_MAX_LISTPACK_VALUE: usize = 64;
 
 type Hasher = foldhash::fast::RandomState;
 
+/// A (field, value) pair borrowed from a hash.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// The large encoding of a hash.
 pub type HashTable = IndexMap<Box<[u8]>, Box<[u8]>, Hasher>;
 
@@ -139,7 +142,7 @@ impl Listpack {
         let mut off = self.first();
         let mut idx = 0usize;
         while let Some((e, next)) = self.entry_at(off) {
-            if idx % stride == 0 && e == needle {
+            if idx.is_multiple_of(stride) && e == needle {
                 return Some(off);
             }
             off = next;
@@ -454,7 +457,7 @@ impl HashValue {
     /// is returned whole with cursor 0, as Redis does;
     /// a table is walked downwards by index (cursor `c` > 0 means "positions below `c`
     /// remain").
-    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<(&[u8], &[u8])>) {
+    pub fn scan(&self, cursor: u64, count: usize) -> (u64, Vec<Pair<'_>>) {
         match self {
             HashValue::Listpack(_) => (0, self.pairs()),
             HashValue::Table(t) => {

@@ -527,6 +527,19 @@ impl ListValue {
         Some(v)
     }
 
+    /// The head element.
+    pub fn first(&self) -> Option<Elem<'_>> {
+        self.nodes.front().map(|n| decode(n.data(), 0).0)
+    }
+
+    /// The tail element.
+    pub fn last(&self) -> Option<Elem<'_>> {
+        self.nodes.back().map(|n| {
+            let data = n.data();
+            decode(data, prev_start(data, data.len())).0
+        })
+    }
+
     /// The node holding element `index` (< len) and the element's place in it, found
     /// by walking node counts from the nearer end.
     fn locate(&self, index: usize) -> (usize, u32) {
@@ -790,7 +803,16 @@ impl ListValue {
     /// Iterates the elements from `index` to the tail.
     pub fn iter_from(&self, index: usize) -> Iter<'_> {
         if index >= self.len {
-            return Iter { nodes: &self.nodes, fnode: 0, fdata: &[], fpos: 0, bnode: 0, bdata: &[], bend: 0, remaining: 0 };
+            return Iter {
+                nodes: &self.nodes,
+                fnode: 0,
+                fdata: &[],
+                fpos: 0,
+                bnode: 0,
+                bdata: &[],
+                bend: 0,
+                remaining: 0,
+            };
         }
         let (fnode, fpos) = if index == 0 {
             (0, 0)

@@ -742,14 +742,3 @@ mod tests {
         }
     }
 }
-#[cfg(test)]
-mod size_probe {
-    #[test]
-    fn print_sizes() {
-        use std::mem::size_of;
-        eprintln!("Value={} Entry={} HashValue={} SetValue={} ListValue={}",
-            size_of::<crate::storage::Value>(), size_of::<crate::storage::Entry>(),
-            size_of::<super::super::hash::HashValue>(), size_of::<super::SetValue>(),
-            size_of::<crate::storage::list::ListValue>());
-    }
-}

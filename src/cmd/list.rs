@@ -1,0 +1,1199 @@
+//! List commands: pushes and pops at both ends, LMOVE/RPOPLPUSH/LMPOP, indexing,
+//! ranges, LINSERT/LSET/LREM/LTRIM and LPOS.
+//!
+//! Replies, error texts and the order in which arguments and keys are checked follow
+//! Redis 7.0's `t_list.c` (e.g. LINDEX looks the key up before parsing the index, LRANGE
+//! parses before looking up), so the same bad request gets the same error. Storage is
+//! `storage::list::ListValue`; an emptied list is deleted, as Redis never keeps empty
+//! aggregates.
+//!
+//! Read commands (LLEN, LINDEX, LRANGE, LPOS) count `keyspace_hits`/`keyspace_misses` as
+//! Redis's `lookupKeyRead` does; write commands look keys up without counting.
+//!
+//! The blocking variants (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP) live with the
+//! blocking machinery; they reuse the non-blocking cores exported here:
+//! [`pop_for_blocking`], [`pop_first_nonempty`], [`move_for_blocking`], the argument
+//! parsers [`Side::parse`] and [`parse_mpop`], and the reply shapes [`reply_key_value`]
+//! and [`reply_key_elements`].
+
+use super::ctx::ExecCtx;
+use super::error::wrong_arity;
+use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::{Args, CmdError};
+use crate::resp::ReplyWriter;
+use crate::storage::list::{Elem, ListValue, Needle};
+use crate::storage::{Db, Value};
+use crate::util::num;
+use std::ops::Range;
+
+// ---- Shared pieces (also used by the blocking variants) -----------------------------------
+
+/// An end of a list: LEFT is the head, RIGHT the tail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Left,
+    Right,
+}
+
+impl Side {
+    /// A LEFT/RIGHT argument, case-insensitive; anything else is a syntax error, as in
+    /// Redis's `getListPositionFromObjectOrReply`.
+    pub fn parse(b: &[u8]) -> Result<Side, CmdError> {
+        if b.eq_ignore_ascii_case(b"left") {
+            Ok(Side::Left)
+        } else if b.eq_ignore_ascii_case(b"right") {
+            Ok(Side::Right)
+        } else {
+            Err(CmdError::Syntax)
+        }
+    }
+}
+
+// The wildcard arms make every list command answer WRONGTYPE for other types.
+#[inline]
+fn as_list(v: &Value) -> Result<&ListValue, CmdError> {
+    match v {
+        Value::List(l) => Ok(l),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+#[inline]
+fn as_list_mut(v: &mut Value) -> Result<&mut ListValue, CmdError> {
+    match v {
+        Value::List(l) => Ok(l),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// Writes one element as a bulk string (compact integers are formatted on the way).
+#[inline]
+fn write_elem(out: &mut ReplyWriter, e: Elem) {
+    match e {
+        Elem::Bytes(b) => out.bulk(b),
+        Elem::Int(v) => out.bulk_i64(v),
+    }
+}
+
+#[inline]
+fn push(l: &mut ListValue, side: Side, v: &[u8]) {
+    match side {
+        Side::Left => l.push_front(v),
+        Side::Right => l.push_back(v),
+    }
+}
+
+#[inline]
+fn pop(l: &mut ListValue, side: Side) -> Option<Vec<u8>> {
+    match side {
+        Side::Left => l.pop_front(),
+        Side::Right => l.pop_back(),
+    }
+}
+
+/// Redis's `getPositiveLongFromObjectOrReply` without a custom message: a bad number and
+/// a negative one get the same error.
+fn non_negative(a: &Args, i: usize) -> Result<usize, CmdError> {
+    num::parse_i64(a.get(i))
+        .filter(|&v| v >= 0)
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+        .ok_or_else(|| CmdError::msg("ERR value is out of range, must be positive"))
+}
+
+/// Redis's `getPositiveLongFromObjectOrReply` with a custom message (LPOS options).
+fn non_negative_or(a: &Args, i: usize, msg: &str) -> Result<usize, CmdError> {
+    num::parse_i64(a.get(i))
+        .filter(|&v| v >= 0)
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+        .ok_or_else(|| CmdError::msg(msg))
+}
+
+/// Redis's `getRangeLongFromObjectOrReply(.., 1, LONG_MAX, msg)`: at least one, with
+/// `msg` for both a bad number and one below 1.
+fn at_least_one(b: &[u8], msg: &str) -> Result<usize, CmdError> {
+    num::parse_i64(b)
+        .filter(|&v| v >= 1)
+        .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+        .ok_or_else(|| CmdError::msg(msg))
+}
+
+/// Pops up to `count` (>= 1) elements from the `side` end of the list at `key`.
+///
+/// `Ok(None)`: no such key (a blocking caller waits on it). `Err(WrongType)`: the key
+/// holds another type. An emptied list is deleted. The caller adds the number of
+/// elements popped to `ExecCtx::dirty`. Lists are never stored empty, so `Some` always
+/// holds at least one element.
+pub fn pop_for_blocking(
+    db: &mut Db,
+    key: &[u8],
+    now_ms: u64,
+    side: Side,
+    count: usize,
+) -> Result<Option<Vec<Vec<u8>>>, CmdError> {
+    let Some(e) = db.get_touch(key, now_ms) else { return Ok(None) };
+    let l = as_list_mut(&mut e.value)?;
+    let n = count.max(1).min(l.len());
+    let mut popped = Vec::with_capacity(n);
+    for _ in 0..n {
+        popped.extend(pop(l, side));
+    }
+    if l.is_empty() {
+        db.remove(key, now_ms);
+    }
+    Ok(Some(popped))
+}
+
+/// BLPOP/BRPOP/LMPOP/BLMPOP's scan: the first of `keys` holding a list is popped (up to
+/// `count` elements) and its position in `keys` returned. Keys that do not exist are
+/// skipped; a key of another type met before a list is WRONGTYPE, as Redis checks each
+/// key in order. `Ok(None)` when no key holds a list.
+pub fn pop_first_nonempty<'k>(
+    db: &mut Db,
+    keys: impl IntoIterator<Item = &'k [u8]>,
+    now_ms: u64,
+    side: Side,
+    count: usize,
+) -> Result<Option<(usize, Vec<Vec<u8>>)>, CmdError> {
+    for (i, key) in keys.into_iter().enumerate() {
+        if let Some(v) = pop_for_blocking(db, key, now_ms, side, count)? {
+            return Ok(Some((i, v)));
+        }
+    }
+    Ok(None)
+}
+
+/// LMOVE's core (also BLMOVE, BRPOPLPUSH): pops from the `from` end of `src` and pushes
+/// onto the `to` end of `dst` (created if missing; `src == dst` rotates the list).
+///
+/// `Ok(None)`: `src` does not exist. WRONGTYPE if `src`, or then `dst`, holds another
+/// type; nothing changes in that case. Returns the moved element; the caller adds 1 to
+/// `ExecCtx::dirty`.
+pub fn move_for_blocking(
+    db: &mut Db,
+    src: &[u8],
+    dst: &[u8],
+    now_ms: u64,
+    from: Side,
+    to: Side,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    match db.get_touch(src, now_ms) {
+        None => return Ok(None),
+        Some(e) => {
+            as_list(&e.value)?;
+        }
+    }
+    if src != dst
+        && let Some(e) = db.get_touch(dst, now_ms)
+    {
+        as_list(&e.value)?;
+    }
+    let e = db.get_mut(src, now_ms).expect("source checked above");
+    let l = as_list_mut(&mut e.value)?;
+    let v = pop(l, from).expect("stored lists are never empty");
+    if src == dst {
+        push(l, to, &v);
+        return Ok(Some(v));
+    }
+    if l.is_empty() {
+        db.remove(src, now_ms);
+    }
+    match db.get_mut(dst, now_ms) {
+        Some(e) => push(as_list_mut(&mut e.value)?, to, &v),
+        None => {
+            let mut l = ListValue::new();
+            push(&mut l, to, &v);
+            db.set(dst, Value::List(l), 0);
+        }
+    }
+    Ok(Some(v))
+}
+
+/// BLPOP/BRPOP's reply: `[key, element]`.
+pub fn reply_key_value(out: &mut ReplyWriter, key: &[u8], v: &[u8]) {
+    out.array(2);
+    out.bulk(key);
+    out.bulk(v);
+}
+
+/// LMPOP/BLMPOP's reply: `[key, [element ...]]`.
+pub fn reply_key_elements(out: &mut ReplyWriter, key: &[u8], vals: &[Vec<u8>]) {
+    out.array(2);
+    out.bulk(key);
+    out.array(vals.len());
+    for v in vals {
+        out.bulk(v);
+    }
+}
+
+/// Parsed `numkeys key [key ...] LEFT|RIGHT [COUNT count]` (LMPOP, BLMPOP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MpopArgs {
+    /// Argument indexes of the keys.
+    pub keys: Range<usize>,
+    pub side: Side,
+    pub count: usize,
+}
+
+/// The key range of an [L|BL]MPOP request whose numkeys is argument `numkeys_idx`
+/// (1 for LMPOP, 2 for BLMPOP), with Redis's errors for a bad numkeys or a key list
+/// running past the arguments. Shared by the handler and the key finder so routing and
+/// execution agree.
+pub fn mpop_key_range(a: &Args, numkeys_idx: usize) -> Result<Range<usize>, CmdError> {
+    let n = at_least_one(a.get(numkeys_idx), "ERR numkeys should be greater than 0")?;
+    let first = numkeys_idx + 1;
+    // The LEFT|RIGHT argument must follow the keys.
+    if n >= a.len().saturating_sub(first) {
+        return Err(CmdError::Syntax);
+    }
+    Ok(first..first + n)
+}
+
+/// Parses an [L|BL]MPOP request as Redis's `lmpopGenericCommand` does: numkeys, then
+/// the side, then an optional single COUNT.
+pub fn parse_mpop(a: &Args, numkeys_idx: usize) -> Result<MpopArgs, CmdError> {
+    let keys = mpop_key_range(a, numkeys_idx)?;
+    let side = Side::parse(a.get(keys.end))?;
+    let mut count = None;
+    let mut j = keys.end + 1;
+    while j < a.len() {
+        if count.is_none() && a.is(j, "count") && j + 1 < a.len() {
+            count = Some(at_least_one(a.get(j + 1), "ERR count should be greater than 0")?);
+            j += 2;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    Ok(MpopArgs { keys, side, count: count.unwrap_or(1) })
+}
+
+// ---- Push / pop ---------------------------------------------------------------------------
+
+/// LPUSH/RPUSH (and the X forms, which only push onto an existing list).
+fn push_generic(c: &mut ExecCtx, a: &Args, side: Side, existing_only: bool) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let key = a.get(1);
+    let db = &mut c.dbs[c.db];
+    let len = match db.get_touch(key, now) {
+        Some(e) => {
+            let l = as_list_mut(&mut e.value)?;
+            for i in 2..a.len() {
+                push(l, side, a.get(i));
+            }
+            l.len()
+        }
+        None if existing_only => {
+            c.out.int(0);
+            return Ok(());
+        }
+        None => {
+            let mut l = ListValue::new();
+            for i in 2..a.len() {
+                push(&mut l, side, a.get(i));
+            }
+            let n = l.len();
+            db.set(key, Value::List(l), 0);
+            n
+        }
+    };
+    c.dirty += (a.len() - 2) as u64;
+    c.out.int(len as i64);
+    Ok(())
+}
+
+fn lpush(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    push_generic(c, a, Side::Left, false)
+}
+
+fn rpush(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    push_generic(c, a, Side::Right, false)
+}
+
+fn lpushx(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    push_generic(c, a, Side::Left, true)
+}
+
+fn rpushx(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    push_generic(c, a, Side::Right, true)
+}
+
+/// LPOP/RPOP key [count]. Without a count: one bulk (null if missing). With a count: an
+/// array (null array if missing, empty for count 0), RPOP's from the tail inwards. The
+/// reply is written straight from the list before the elements are dropped, so a pop
+/// copies each element once.
+fn pop_generic(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {
+    if a.len() > 3 {
+        let name = if side == Side::Left { "lpop" } else { "rpop" };
+        return Err(CmdError::Msg(wrong_arity(name)));
+    }
+    let count = if a.len() == 3 { Some(non_negative(a, 2)?) } else { None };
+    let now = c.now_ms;
+    let key = a.get(1);
+    let (db, out, _) = c.parts();
+    let Some(e) = db.get_touch(key, now) else {
+        if count.is_some() {
+            out.null_array();
+        } else {
+            out.null();
+        }
+        return Ok(());
+    };
+    let l = as_list_mut(&mut e.value)?;
+    let n = match count {
+        None => {
+            let first = match side {
+                Side::Left => l.first(),
+                Side::Right => l.last(),
+            };
+            write_elem(out, first.expect("stored lists are never empty"));
+            1
+        }
+        Some(0) => {
+            out.array(0);
+            return Ok(());
+        }
+        Some(k) => {
+            let n = k.min(l.len());
+            out.array(n);
+            match side {
+                Side::Left => l.iter().take(n).for_each(|e| write_elem(out, e)),
+                Side::Right => l.iter().rev().take(n).for_each(|e| write_elem(out, e)),
+            }
+            n
+        }
+    };
+    match side {
+        Side::Left => l.drop_front(n),
+        Side::Right => l.drop_back(n),
+    }
+    if l.is_empty() {
+        db.remove(key, now);
+    }
+    c.dirty += n as u64;
+    Ok(())
+}
+
+fn lpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    pop_generic(c, a, Side::Left)
+}
+
+fn rpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    pop_generic(c, a, Side::Right)
+}
+
+/// LMOVE source destination LEFT|RIGHT LEFT|RIGHT
+fn lmove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let from = Side::parse(a.get(3))?;
+    let to = Side::parse(a.get(4))?;
+    move_generic(c, a, from, to)
+}
+
+/// RPOPLPUSH source destination: LMOVE source destination RIGHT LEFT.
+fn rpoplpush(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    move_generic(c, a, Side::Right, Side::Left)
+}
+
+fn move_generic(c: &mut ExecCtx, a: &Args, from: Side, to: Side) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    match move_for_blocking(&mut c.dbs[c.db], a.get(1), a.get(2), now, from, to)? {
+        Some(v) => {
+            c.dirty += 1;
+            c.out.bulk(&v);
+        }
+        None => c.out.null(),
+    }
+    Ok(())
+}
+
+/// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
+fn lmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let m = parse_mpop(a, 1)?;
+    let now = c.now_ms;
+    let keys = m.keys.clone().map(|i| a.get(i));
+    match pop_first_nonempty(&mut c.dbs[c.db], keys, now, m.side, m.count)? {
+        Some((k, vals)) => {
+            c.dirty += vals.len() as u64;
+            reply_key_elements(&mut c.out, a.get(m.keys.start + k), &vals);
+        }
+        None => c.out.null_array(),
+    }
+    Ok(())
+}
+
+fn lmpop_keys(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
+    Ok(mpop_key_range(a, 1)?.map(|i| (db, i)).collect())
+}
+
+// ---- Reads --------------------------------------------------------------------------------
+
+fn llen(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    match db.get_touch(a.get(1), now) {
+        Some(e) => {
+            stats.keyspace_hits += 1;
+            out.int(as_list(&e.value)?.len() as i64);
+        }
+        None => {
+            stats.keyspace_misses += 1;
+            out.int(0);
+        }
+    }
+    Ok(())
+}
+
+/// A possibly negative index into a list of `len`, if it lands inside.
+fn resolve_index(idx: i64, len: usize) -> Option<usize> {
+    let i = if idx < 0 { idx + len as i64 } else { idx };
+    if i < 0 || i >= len as i64 { None } else { Some(i as usize) }
+}
+
+/// LINDEX key index: the key is looked up before the index is parsed, as in Redis.
+fn lindex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let Some(e) = db.get_touch(a.get(1), now) else {
+        stats.keyspace_misses += 1;
+        out.null();
+        return Ok(());
+    };
+    stats.keyspace_hits += 1;
+    let l = as_list(&e.value)?;
+    let idx = a.i64(2)?;
+    match resolve_index(idx, l.len()).and_then(|i| l.get(i)) {
+        Some(el) => write_elem(out, el),
+        None => out.null(),
+    }
+    Ok(())
+}
+
+/// Redis's range clamping (LRANGE, LTRIM): the inclusive `[start, end]` of a list of
+/// `len`, or None when empty.
+fn clamp_range(start: i64, end: i64, len: usize) -> Option<(usize, usize)> {
+    let len = len as i64;
+    let mut start = if start < 0 { start + len } else { start };
+    let mut end = if end < 0 { end + len } else { end };
+    if start < 0 {
+        start = 0;
+    }
+    if start > end || start >= len {
+        return None;
+    }
+    if end >= len {
+        end = len - 1;
+    }
+    Some((start as usize, end as usize))
+}
+
+/// LRANGE key start stop: indexes are parsed before the key is looked up.
+fn lrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let start = a.i64(2)?;
+    let end = a.i64(3)?;
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let Some(e) = db.get_touch(a.get(1), now) else {
+        stats.keyspace_misses += 1;
+        out.array(0);
+        return Ok(());
+    };
+    stats.keyspace_hits += 1;
+    let l = as_list(&e.value)?;
+    match clamp_range(start, end, l.len()) {
+        Some((s, e)) => {
+            let n = e - s + 1;
+            out.array(n);
+            for el in l.iter_from(s).take(n) {
+                write_elem(out, el);
+            }
+        }
+        None => out.array(0),
+    }
+    Ok(())
+}
+
+/// LPOS key element [RANK rank] [COUNT num-matches] [MAXLEN len]
+fn lpos(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let mut rank: i64 = 1;
+    let mut count: Option<usize> = None;
+    let mut maxlen = 0usize;
+    let mut j = 3;
+    while j < a.len() {
+        let more = j + 1 < a.len();
+        if a.is(j, "rank") && more {
+            rank = a.i64(j + 1)?;
+            if rank == i64::MIN {
+                return Err(CmdError::msg(
+                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
+                ));
+            }
+            if rank == 0 {
+                return Err(CmdError::msg(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
+                ));
+            }
+        } else if a.is(j, "count") && more {
+            count = Some(non_negative_or(a, j + 1, "ERR COUNT can't be negative")?);
+        } else if a.is(j, "maxlen") && more {
+            maxlen = non_negative_or(a, j + 1, "ERR MAXLEN can't be negative")?;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 2;
+    }
+    let now = c.now_ms;
+    let (db, out, stats) = c.parts();
+    let Some(e) = db.get_touch(a.get(1), now) else {
+        stats.keyspace_misses += 1;
+        if count.is_some() {
+            out.array(0);
+        } else {
+            out.null();
+        }
+        return Ok(());
+    };
+    stats.keyspace_hits += 1;
+    let l = as_list(&e.value)?;
+    let needle = Needle::new(a.get(2));
+    let scan = maxlen.checked_sub(1).map_or(usize::MAX, |m| m + 1);
+    let len = l.len();
+    let skip = rank.unsigned_abs() - 1;
+    // Without COUNT only the rank-th match is wanted; COUNT 0 means every match.
+    let want = match count {
+        None => 1,
+        Some(0) => usize::MAX,
+        Some(n) => n,
+    };
+    let found: Vec<usize> = if rank > 0 {
+        matches(l.iter().take(scan).enumerate(), &needle, skip, want).collect()
+    } else {
+        matches(l.iter().rev().take(scan).enumerate(), &needle, skip, want).map(|i| len - 1 - i).collect()
+    };
+    match count {
+        Some(_) => {
+            out.array(found.len());
+            for i in found {
+                out.int(i as i64);
+            }
+        }
+        None => match found.first() {
+            Some(&i) => out.int(i as i64),
+            None => out.null(),
+        },
+    }
+    Ok(())
+}
+
+/// Positions (in iteration order) of the matches of `needle`, skipping the first `skip`
+/// and yielding at most `want`.
+fn matches<'a>(
+    it: impl Iterator<Item = (usize, Elem<'a>)>,
+    needle: &Needle,
+    skip: u64,
+    want: usize,
+) -> impl Iterator<Item = usize> {
+    it.filter(move |(_, e)| e.matches(needle))
+        .map(|(i, _)| i)
+        .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+        .take(want)
+}
+
+// ---- Changes in the middle ----------------------------------------------------------------
+
+/// LINSERT key BEFORE|AFTER pivot element: the list length, -1 if the pivot is not
+/// found, 0 if the key does not exist.
+fn linsert(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let after = if a.is(2, "after") {
+        true
+    } else if a.is(2, "before") {
+        false
+    } else {
+        return Err(CmdError::Syntax);
+    };
+    let now = c.now_ms;
+    let Some(e) = c.dbs[c.db].get_touch(a.get(1), now) else {
+        c.out.int(0);
+        return Ok(());
+    };
+    let l = as_list_mut(&mut e.value)?;
+    if l.insert_at_pivot(&Needle::new(a.get(3)), after, a.get(4)) {
+        let n = l.len();
+        c.dirty += 1;
+        c.out.int(n as i64);
+    } else {
+        c.out.int(-1);
+    }
+    Ok(())
+}
+
+/// LSET key index element: the key is looked up before the index is parsed.
+fn lset(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let now = c.now_ms;
+    let Some(e) = c.dbs[c.db].get_touch(a.get(1), now) else { return Err(CmdError::NoSuchKey) };
+    let l = as_list_mut(&mut e.value)?;
+    let idx = a.i64(2)?;
+    let Some(i) = resolve_index(idx, l.len()) else { return Err(CmdError::msg("ERR index out of range")) };
+    l.set(i, a.get(3));
+    c.dirty += 1;
+    c.out.ok();
+    Ok(())
+}
+
+/// LREM key count element
+fn lrem(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let count = a.i64(2)?;
+    let now = c.now_ms;
+    let key = a.get(1);
+    let db = &mut c.dbs[c.db];
+    let Some(e) = db.get_touch(key, now) else {
+        c.out.int(0);
+        return Ok(());
+    };
+    let l = as_list_mut(&mut e.value)?;
+    let removed = l.remove_matching(&Needle::new(a.get(3)), count);
+    if l.is_empty() {
+        db.remove(key, now);
+    }
+    c.dirty += removed as u64;
+    c.out.int(removed as i64);
+    Ok(())
+}
+
+/// LTRIM key start stop: keeps the range (deleting the key if it is empty).
+fn ltrim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let start = a.i64(2)?;
+    let end = a.i64(3)?;
+    let now = c.now_ms;
+    let key = a.get(1);
+    let db = &mut c.dbs[c.db];
+    if let Some(e) = db.get_touch(key, now) {
+        let l = as_list_mut(&mut e.value)?;
+        let len = l.len();
+        let (left, right) = match clamp_range(start, end, len) {
+            Some((s, e)) => (s, len - 1 - e),
+            None => (len, 0),
+        };
+        l.drop_front(left);
+        l.drop_back(right);
+        if l.is_empty() {
+            db.remove(key, now);
+        }
+        c.dirty += (left + right) as u64;
+    }
+    c.out.ok();
+    Ok(())
+}
+
+// ---- Table --------------------------------------------------------------------------------
+
+const ONE_KEY: KeySpec = KeySpec::Range { first: 1, last: 1, step: 1 };
+const TWO_KEYS: KeySpec = KeySpec::Range { first: 1, last: 2, step: 1 };
+
+pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "lpush",
+        arity: -3,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(lpush),
+        group: "list",
+        summary: "Prepends one or more elements to a list. Creates the key if it doesn't exist.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "rpush",
+        arity: -3,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(rpush),
+        group: "list",
+        summary: "Appends one or more elements to a list. Creates the key if it doesn't exist.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "lpushx",
+        arity: -3,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(lpushx),
+        group: "list",
+        summary: "Prepends one or more elements to a list only when the list exists.",
+        since: "2.2.0",
+    },
+    CommandSpec {
+        name: "rpushx",
+        arity: -3,
+        flags: flag::WRITE | flag::DENYOOM | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(rpushx),
+        group: "list",
+        summary: "Appends an element to a list only when the list exists.",
+        since: "2.2.0",
+    },
+    CommandSpec {
+        name: "lpop",
+        arity: -2,
+        flags: flag::WRITE | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(lpop),
+        group: "list",
+        summary: "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "rpop",
+        arity: -2,
+        flags: flag::WRITE | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(rpop),
+        group: "list",
+        summary: "Returns and removes the last elements of the list. Deletes the list if the last element was popped.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "llen",
+        arity: 2,
+        flags: flag::READONLY | flag::FAST,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(llen),
+        group: "list",
+        summary: "Returns the length of a list.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "lindex",
+        arity: 3,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(lindex),
+        group: "list",
+        summary: "Returns an element from a list by its index.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "linsert",
+        arity: 5,
+        flags: flag::WRITE | flag::DENYOOM,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(linsert),
+        group: "list",
+        summary: "Inserts an element before or after another element in a list.",
+        since: "2.2.0",
+    },
+    CommandSpec {
+        name: "lset",
+        arity: 4,
+        flags: flag::WRITE | flag::DENYOOM,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(lset),
+        group: "list",
+        summary: "Sets the value of an element in a list by its index.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "lrange",
+        arity: 4,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(lrange),
+        group: "list",
+        summary: "Returns a range of elements from a list.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "lrem",
+        arity: 4,
+        flags: flag::WRITE,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(lrem),
+        group: "list",
+        summary: "Removes elements from a list. Deletes the list if the last element was removed.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "ltrim",
+        arity: 4,
+        flags: flag::WRITE,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(ltrim),
+        group: "list",
+        summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
+        since: "1.0.0",
+    },
+    CommandSpec {
+        name: "lpos",
+        arity: -3,
+        flags: flag::READONLY,
+        keys: ONE_KEY,
+        handler: Handler::Keyed(lpos),
+        group: "list",
+        summary: "Returns the index of matching elements in a list.",
+        since: "6.0.6",
+    },
+    CommandSpec {
+        name: "lmove",
+        arity: 5,
+        flags: flag::WRITE | flag::DENYOOM,
+        keys: TWO_KEYS,
+        handler: Handler::Keyed(lmove),
+        group: "list",
+        summary: "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
+        since: "6.2.0",
+    },
+    CommandSpec {
+        name: "rpoplpush",
+        arity: 3,
+        flags: flag::WRITE | flag::DENYOOM,
+        keys: TWO_KEYS,
+        handler: Handler::Keyed(rpoplpush),
+        group: "list",
+        summary: "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
+        since: "1.2.0",
+    },
+    CommandSpec {
+        name: "lmpop",
+        arity: -4,
+        flags: flag::WRITE,
+        keys: KeySpec::Custom { first: 0, last: 0, step: 0, find: lmpop_keys },
+        handler: Handler::Keyed(lmpop),
+        group: "list",
+        summary: "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
+        since: "7.0.0",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::{Harness, Reply};
+    use crate::util::hash::shard_of;
+
+    fn b(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+
+    fn arr(items: &[&str]) -> Reply {
+        Reply::Array(items.iter().map(|s| b(s)).collect())
+    }
+
+    fn ints(items: &[i64]) -> Reply {
+        Reply::Array(items.iter().map(|&i| Reply::Int(i)).collect())
+    }
+
+    fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+    fn each(f: impl Fn(&mut Harness)) {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            f(&mut h);
+            for s in &h.shards {
+                assert!(s.locks.is_idle(), "locks released on shard {}", s.id);
+            }
+        }
+    }
+
+    #[test]
+    fn push_pop_and_len() {
+        each(|h| {
+            assert_eq!(h.run(&["rpush", "l", "a", "b", "c"]), Reply::Int(3));
+            assert_eq!(h.run(&["lpush", "l", "x", "y"]), Reply::Int(5));
+            assert_eq!(h.run(&["lrange", "l", "0", "-1"]), arr(&["y", "x", "a", "b", "c"]));
+            assert_eq!(h.run(&["llen", "l"]), Reply::Int(5));
+            assert_eq!(h.run(&["llen", "none"]), Reply::Int(0));
+            assert_eq!(h.run(&["lpop", "l"]), b("y"));
+            assert_eq!(h.run(&["rpop", "l"]), b("c"));
+            assert_eq!(h.run(&["lpushx", "none", "a"]), Reply::Int(0));
+            assert_eq!(h.run(&["exists", "none"]), Reply::Int(0));
+            assert_eq!(h.run(&["rpushx", "l", "z", "w"]), Reply::Int(5));
+            assert_eq!(h.run(&["lpushx", "l", "0"]), Reply::Int(6));
+            assert_eq!(h.run(&["lrange", "l", "0", "-1"]), arr(&["0", "x", "a", "b", "z", "w"]));
+            assert_eq!(h.run(&["type", "l"]), Reply::Simple("list".into()));
+            assert_eq!(h.run(&["object", "encoding", "l"]), b("quicklist"));
+            for _ in 0..6 {
+                assert!(matches!(h.run(&["rpop", "l"]), Reply::Bulk(_)));
+            }
+            assert_eq!(h.run(&["exists", "l"]), Reply::Int(0), "an emptied list is deleted");
+            assert_eq!(h.run(&["lpop", "l"]), Reply::Nil);
+        });
+    }
+
+    #[test]
+    fn pop_with_count_and_null_rules() {
+        each(|h| {
+            h.run(&["rpush", "l", "1", "2", "3", "4", "5"]);
+            assert_eq!(h.run(&["lpop", "l", "2"]), arr(&["1", "2"]));
+            assert_eq!(h.run(&["rpop", "l", "2"]), arr(&["5", "4"]));
+            assert_eq!(h.run(&["lpop", "l", "0"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["rpop", "l", "10"]), arr(&["3"]));
+            assert_eq!(h.run(&["exists", "l"]), Reply::Int(0));
+            // Missing key: null bulk without count, null array with one (even 0).
+            assert_eq!(h.run_raw(&[b"lpop", b"l"]), b"$-1\r\n");
+            assert_eq!(h.run_raw(&[b"lpop", b"l", b"3"]), b"*-1\r\n");
+            assert_eq!(h.run_raw(&[b"rpop", b"l", b"0"]), b"*-1\r\n");
+            assert_eq!(h.run(&["lpop", "l", "-1"]), err("ERR value is out of range, must be positive"));
+            assert_eq!(h.run(&["lpop", "l", "x"]), err("ERR value is out of range, must be positive"));
+            assert_eq!(h.run(&["lpop", "l", "1", "2"]), err("ERR wrong number of arguments for 'lpop' command"));
+            h.resp3();
+            assert_eq!(h.run_raw(&[b"lpop", b"l", b"3"]), b"_\r\n");
+            assert_eq!(h.run_raw(&[b"rpop", b"l"]), b"_\r\n");
+            h.sess.proto = crate::resp::Proto::Resp2;
+        });
+    }
+
+    #[test]
+    fn wrong_type_everywhere() {
+        each(|h| {
+            h.run(&["set", "s", "v"]);
+            h.run(&["rpush", "l", "a"]);
+            for cmd in [
+                &["lpush", "s", "a"][..],
+                &["rpushx", "s", "a"],
+                &["lpop", "s"],
+                &["rpop", "s", "0"],
+                &["llen", "s"],
+                &["lindex", "s", "0"],
+                &["linsert", "s", "before", "a", "b"],
+                &["lset", "s", "0", "a"],
+                &["lrange", "s", "0", "1"],
+                &["lrem", "s", "0", "a"],
+                &["ltrim", "s", "0", "1"],
+                &["lpos", "s", "a"],
+                &["lmove", "s", "l", "left", "left"],
+                &["lmove", "l", "s", "left", "left"],
+                &["rpoplpush", "s", "l"],
+                &["lmpop", "2", "nx", "s", "left"],
+            ] {
+                assert_eq!(h.run(cmd), err(WRONGTYPE), "{cmd:?}");
+            }
+            assert_eq!(h.run(&["lrange", "l", "0", "-1"]), arr(&["a"]), "a failed LMOVE changes nothing");
+            assert_eq!(h.run(&["get", "s"]), b("v"));
+        });
+    }
+
+    #[test]
+    fn index_set_insert() {
+        each(|h| {
+            h.run(&["rpush", "l", "a", "b", "c"]);
+            assert_eq!(h.run(&["lindex", "l", "0"]), b("a"));
+            assert_eq!(h.run(&["lindex", "l", "-1"]), b("c"));
+            assert_eq!(h.run(&["lindex", "l", "3"]), Reply::Nil);
+            assert_eq!(h.run(&["lindex", "l", "-4"]), Reply::Nil);
+            assert_eq!(h.run(&["lindex", "l", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["lindex", "none", "x"]), Reply::Nil, "key looked up before the index is parsed");
+            assert_eq!(h.run(&["lset", "l", "1", "B"]), Reply::Simple("OK".into()));
+            assert_eq!(h.run(&["lset", "l", "-1", "C"]), Reply::Simple("OK".into()));
+            assert_eq!(h.run(&["lset", "l", "3", "x"]), err("ERR index out of range"));
+            assert_eq!(h.run(&["lset", "none", "0", "x"]), err("ERR no such key"));
+            assert_eq!(h.run(&["lset", "none", "x", "x"]), err("ERR no such key"));
+            assert_eq!(h.run(&["lset", "l", "x", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["linsert", "l", "before", "B", "1"]), Reply::Int(4));
+            assert_eq!(h.run(&["linsert", "l", "AFTER", "C", "2"]), Reply::Int(5));
+            assert_eq!(h.run(&["linsert", "l", "after", "zz", "2"]), Reply::Int(-1));
+            assert_eq!(h.run(&["linsert", "none", "after", "a", "2"]), Reply::Int(0));
+            assert_eq!(h.run(&["linsert", "l", "middle", "a", "2"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["lrange", "l", "0", "-1"]), arr(&["a", "1", "B", "C", "2"]));
+        });
+    }
+
+    #[test]
+    fn ranges_and_trim() {
+        each(|h| {
+            h.run(&["rpush", "l", "0", "1", "2", "3", "4", "5"]);
+            assert_eq!(h.run(&["lrange", "l", "1", "2"]), arr(&["1", "2"]));
+            assert_eq!(h.run(&["lrange", "l", "-2", "100"]), arr(&["4", "5"]));
+            assert_eq!(h.run(&["lrange", "l", "-100", "0"]), arr(&["0"]));
+            assert_eq!(h.run(&["lrange", "l", "4", "2"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["lrange", "l", "6", "10"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["lrange", "none", "0", "-1"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["lrange", "none", "a", "-1"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["ltrim", "l", "1", "-2"]), Reply::Simple("OK".into()));
+            assert_eq!(h.run(&["lrange", "l", "0", "-1"]), arr(&["1", "2", "3", "4"]));
+            assert_eq!(h.run(&["ltrim", "l", "-100", "100"]), Reply::Simple("OK".into()));
+            assert_eq!(h.run(&["llen", "l"]), Reply::Int(4));
+            assert_eq!(h.run(&["ltrim", "none", "0", "1"]), Reply::Simple("OK".into()));
+            assert_eq!(h.run(&["ltrim", "l", "3", "1"]), Reply::Simple("OK".into()));
+            assert_eq!(h.run(&["exists", "l"]), Reply::Int(0), "an empty range deletes the list");
+        });
+    }
+
+    #[test]
+    fn lrem_counts_and_directions() {
+        each(|h| {
+            h.run(&["rpush", "l", "a", "b", "a", "c", "a", "1", "01", "1"]);
+            assert_eq!(h.run(&["lrem", "l", "-2", "a"]), Reply::Int(2));
+            assert_eq!(h.run(&["lrange", "l", "0", "-1"]), arr(&["a", "b", "c", "1", "01", "1"]));
+            assert_eq!(h.run(&["lrem", "l", "1", "1"]), Reply::Int(1));
+            assert_eq!(h.run(&["lrange", "l", "0", "-1"]), arr(&["a", "b", "c", "01", "1"]));
+            assert_eq!(h.run(&["lrem", "l", "0", "01"]), Reply::Int(1));
+            assert_eq!(h.run(&["lrem", "l", "0", "zz"]), Reply::Int(0));
+            assert_eq!(h.run(&["lrem", "none", "0", "zz"]), Reply::Int(0));
+            assert_eq!(h.run(&["lrem", "l", "x", "a"]), err("ERR value is not an integer or out of range"));
+            for v in ["a", "b", "c", "1"] {
+                assert_eq!(h.run(&["lrem", "l", "0", v]), Reply::Int(1));
+            }
+            assert_eq!(h.run(&["exists", "l"]), Reply::Int(0));
+        });
+    }
+
+    #[test]
+    fn lpos_options() {
+        each(|h| {
+            h.run(&["rpush", "l", "a", "b", "c", "1", "2", "3", "c", "c"]);
+            assert_eq!(h.run(&["lpos", "l", "c"]), Reply::Int(2));
+            assert_eq!(h.run(&["lpos", "l", "c", "rank", "2"]), Reply::Int(6));
+            assert_eq!(h.run(&["lpos", "l", "c", "rank", "-1"]), Reply::Int(7));
+            assert_eq!(h.run(&["lpos", "l", "c", "rank", "-3"]), Reply::Int(2));
+            assert_eq!(h.run(&["lpos", "l", "c", "rank", "4"]), Reply::Nil);
+            assert_eq!(h.run(&["lpos", "l", "c", "count", "0"]), ints(&[2, 6, 7]));
+            assert_eq!(h.run(&["lpos", "l", "c", "count", "2"]), ints(&[2, 6]));
+            assert_eq!(h.run(&["lpos", "l", "c", "count", "2", "rank", "-1"]), ints(&[7, 6]));
+            assert_eq!(h.run(&["lpos", "l", "c", "count", "0", "maxlen", "7"]), ints(&[2, 6]));
+            assert_eq!(h.run(&["lpos", "l", "c", "count", "0", "rank", "-1", "maxlen", "2"]), ints(&[7, 6]));
+            assert_eq!(h.run(&["lpos", "l", "c", "maxlen", "2"]), Reply::Nil);
+            assert_eq!(h.run(&["lpos", "l", "3"]), Reply::Int(5));
+            assert_eq!(h.run(&["lpos", "l", "zz", "count", "1"]), Reply::Array(vec![]));
+            assert_eq!(h.run(&["lpos", "none", "a"]), Reply::Nil);
+            assert_eq!(h.run(&["lpos", "none", "a", "count", "0"]), Reply::Array(vec![]));
+            assert_eq!(
+                h.run(&["lpos", "l", "c", "rank", "0"]),
+                err(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+                )
+            );
+            assert_eq!(
+                h.run(&["lpos", "l", "c", "rank", "-9223372036854775808"]),
+                err("ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807")
+            );
+            assert_eq!(h.run(&["lpos", "l", "c", "rank", "x"]), err("ERR value is not an integer or out of range"));
+            assert_eq!(h.run(&["lpos", "l", "c", "count", "-1"]), err("ERR COUNT can't be negative"));
+            assert_eq!(h.run(&["lpos", "l", "c", "maxlen", "-1"]), err("ERR MAXLEN can't be negative"));
+            assert_eq!(h.run(&["lpos", "l", "c", "rank"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["lpos", "l", "c", "foo", "1"]), err("ERR syntax error"));
+            assert_eq!(
+                h.run(&["lpos", "none", "c", "rank", "0"]),
+                err(
+                    "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list"
+                )
+            );
+        });
+    }
+
+    #[test]
+    fn lmove_and_rpoplpush_across_shards() {
+        // Names on different shards when there are four.
+        let (src, dst) = ("src{a}", "dst{b}");
+        assert_ne!(shard_of(src.as_bytes(), 4), shard_of(dst.as_bytes(), 4));
+        each(|h| {
+            h.run(&["rpush", src, "1", "2", "3"]);
+            assert_eq!(h.run(&["lmove", src, dst, "left", "right"]), b("1"));
+            assert_eq!(h.run(&["lmove", src, dst, "RIGHT", "LEFT"]), b("3"));
+            assert_eq!(h.run(&["lrange", dst, "0", "-1"]), arr(&["3", "1"]));
+            assert_eq!(h.run(&["rpoplpush", src, dst]), b("2"));
+            assert_eq!(h.run(&["exists", src]), Reply::Int(0));
+            assert_eq!(h.run(&["lrange", dst, "0", "-1"]), arr(&["2", "3", "1"]));
+            assert_eq!(h.run(&["rpoplpush", src, dst]), Reply::Nil);
+            assert_eq!(h.run(&["lmove", src, dst, "up", "left"]), err("ERR syntax error"));
+            // Same key: rotation; a one-element list survives.
+            assert_eq!(h.run(&["lmove", dst, dst, "left", "right"]), b("2"));
+            assert_eq!(h.run(&["lrange", dst, "0", "-1"]), arr(&["3", "1", "2"]));
+            h.run(&["rpush", "one", "x"]);
+            assert_eq!(h.run(&["rpoplpush", "one", "one"]), b("x"));
+            assert_eq!(h.run(&["lrange", "one", "0", "-1"]), arr(&["x"]));
+            // The destination keeps its TTL.
+            h.run(&["rpush", src, "9"]);
+            h.run(&["expire", dst, "100"]);
+            h.run(&["lmove", src, dst, "left", "left"]);
+            assert_eq!(h.run(&["ttl", dst]), Reply::Int(100));
+        });
+    }
+
+    #[test]
+    fn lmpop() {
+        let keys = ["k1{x}", "k2{y}", "k3{z}"];
+        each(|h| {
+            assert_eq!(h.run_raw(&[b"lmpop", b"2", keys[0].as_bytes(), keys[1].as_bytes(), b"left"]), b"*-1\r\n");
+            h.run(&["rpush", keys[1], "a", "b", "c"]);
+            h.run(&["rpush", keys[2], "z"]);
+            assert_eq!(
+                h.run(&["lmpop", "3", keys[0], keys[1], keys[2], "left"]),
+                Reply::Array(vec![b(keys[1]), arr(&["a"])])
+            );
+            assert_eq!(
+                h.run(&["lmpop", "3", keys[0], keys[1], keys[2], "RIGHT", "count", "5"]),
+                Reply::Array(vec![b(keys[1]), arr(&["c", "b"])])
+            );
+            assert_eq!(h.run(&["exists", keys[1]]), Reply::Int(0));
+            assert_eq!(
+                h.run(&["lmpop", "3", keys[0], keys[1], keys[2], "left", "count", "2"]),
+                Reply::Array(vec![b(keys[2]), arr(&["z"])])
+            );
+            assert_eq!(h.run(&["lmpop", "0", "k", "left"]), err("ERR numkeys should be greater than 0"));
+            assert_eq!(h.run(&["lmpop", "x", "k", "left"]), err("ERR numkeys should be greater than 0"));
+            assert_eq!(h.run(&["lmpop", "2", "k", "left"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["lmpop", "1", "k", "up"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["lmpop", "1", "k", "left", "count", "0"]), err("ERR count should be greater than 0"));
+            assert_eq!(h.run(&["lmpop", "1", "k", "left", "count", "1", "count", "1"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["lmpop", "1", "k", "left", "count"]), err("ERR syntax error"));
+            assert_eq!(h.run(&["lmpop", "9223372036854775807", "k", "left"]), err("ERR syntax error"));
+            // A list before a wrong-type key wins; a wrong-type key first is an error.
+            h.run(&["set", "str", "v"]);
+            h.run(&["rpush", keys[0], "q"]);
+            assert_eq!(h.run(&["lmpop", "2", keys[0], "str", "left"]), Reply::Array(vec![b(keys[0]), arr(&["q"])]));
+        });
+    }
+
+    #[test]
+    fn integers_and_large_lists_round_trip() {
+        each(|h| {
+            let mut args: Vec<String> = vec!["rpush".into(), "big".into()];
+            for i in 0..5000 {
+                args.push(if i % 3 == 0 {
+                    i.to_string()
+                } else if i % 3 == 1 {
+                    format!("-{i}")
+                } else {
+                    format!("0{i}")
+                });
+            }
+            let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            assert_eq!(h.run(&refs), Reply::Int(5000));
+            let Reply::Array(all) = h.run(&["lrange", "big", "0", "-1"]) else { panic!() };
+            assert_eq!(all.len(), 5000);
+            for (i, r) in all.iter().enumerate() {
+                assert_eq!(*r, b(&args[i + 2]));
+            }
+            assert_eq!(h.run(&["lindex", "big", "2501"]), b(&args[2503]));
+            assert_eq!(h.run(&["lpos", "big", "-4"]), Reply::Int(4));
+            assert_eq!(h.run(&["lpos", "big", "03"]), Reply::Nil);
+            assert_eq!(h.run(&["lpos", "big", "02"]), Reply::Int(2));
+            assert_eq!(h.run(&["linsert", "big", "after", "-4999", "end"]), Reply::Int(5001));
+            assert_eq!(h.run(&["rpop", "big"]), b("end"));
+        });
+    }
+
+    #[test]
+    fn dirty_counts_changes() {
+        let mut h = Harness::new(1);
+        let step = |h: &mut Harness, cmd: &[&str]| {
+            let before = h.shards[0].dirty;
+            h.run(cmd);
+            h.shards[0].dirty - before
+        };
+        assert_eq!(step(&mut h, &["rpush", "k", "a", "b", "c", "a"]), 4);
+        assert_eq!(step(&mut h, &["lpushx", "none", "a"]), 0);
+        assert_eq!(step(&mut h, &["lrem", "k", "0", "a"]), 2);
+        assert_eq!(step(&mut h, &["lrem", "k", "0", "a"]), 0);
+        assert_eq!(step(&mut h, &["linsert", "k", "after", "zz", "x"]), 0);
+        assert_eq!(step(&mut h, &["linsert", "k", "after", "b", "x"]), 1);
+        assert_eq!(step(&mut h, &["lset", "k", "0", "y"]), 1);
+        assert_eq!(step(&mut h, &["ltrim", "k", "0", "-1"]), 0);
+        assert_eq!(step(&mut h, &["ltrim", "k", "1", "1"]), 2);
+        assert_eq!(step(&mut h, &["rpush", "k", "1", "2", "3"]), 3);
+        assert_eq!(step(&mut h, &["lpop", "k", "2"]), 2);
+        assert_eq!(step(&mut h, &["lpop", "k", "0"]), 0);
+        assert_eq!(step(&mut h, &["lmove", "k", "d", "left", "left"]), 1);
+        assert_eq!(step(&mut h, &["lmpop", "2", "k", "d", "left", "count", "9"]), 1);
+        assert_eq!(step(&mut h, &["llen", "d"]), 0);
+    }
+}
