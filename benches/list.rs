@@ -36,7 +36,7 @@ impl XorShift {
 }
 
 fn element(i: usize) -> Vec<u8> {
-    if i % 4 == 0 { (i % 1000).to_string().into_bytes() } else { format!("elem:{i:011}").into_bytes() }
+    if i.is_multiple_of(4) { (i % 1000).to_string().into_bytes() } else { format!("elem:{i:011}").into_bytes() }
 }
 
 fn elem_len(e: Elem) -> usize {

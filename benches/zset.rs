@@ -56,7 +56,9 @@ fn bench(c: &mut Criterion) {
             assert_eq!(z.encoding_name(), name);
             eprintln!("zset {name} {n} members: {:.1} heap bytes/member", z.heap_bytes() as f64 / n as f64);
             if n <= 128 {
-                c.bench_function(&format!("zset/build/{name}/{n}"), |b| b.iter(|| black_box(build(skiplist, &members))));
+                c.bench_function(&format!("zset/build/{name}/{n}"), |b| {
+                    b.iter(|| black_box(build(skiplist, &members)))
+                });
             }
             let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
             c.bench_function(&format!("zset/score/{name}/{n}"), |b| {

@@ -93,8 +93,11 @@ run_tests() {
     failed=$((failed + f))
 }
 
-log "cargo build --release --all-targets"
-if ! cargo build --release --all-targets; then
+# Build first, so a compile error is reported as such. `cargo test --no-run` builds
+# exactly the artifacts the runner below uses (test harnesses, benches in test mode,
+# and the release shardis-server binary the integration tests start).
+log "cargo test --release --all-targets --no-run"
+if ! cargo test --release --all-targets --no-run; then
     echo "test.sh: build failed after $(($(date +%s) - start)) s"
     echo "tests: 0 passed, 1 failed"
     exit 1

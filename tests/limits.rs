@@ -292,7 +292,8 @@ fn clients_vanishing_mid_pipeline() {
                 }
             }
             let _ = c.write_all(&req);
-            // Half reset the connection (close with unread data), half close cleanly.
+            // Half shut both directions down first, half just close; either way the
+            // replies still on their way find the connection gone.
             if round % 2 == 0 {
                 let _ = c.shutdown(Shutdown::Both);
             }

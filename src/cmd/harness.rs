@@ -99,6 +99,42 @@ impl Harness {
         }
     }
 
+    /// Dispatches a command that may not answer at once (a blocking pop) and returns
+    /// its sequence number; `reply_for` collects the answer once it exists.
+    pub fn start(&mut self, args: &[&str]) -> u64 {
+        for s in &mut self.shards {
+            s.begin_turn();
+        }
+        let owned = crate::shard::OwnedArgs::from_slices(args.iter().map(|a| a.as_bytes()));
+        self.seq += 1;
+        let to = ReplyTo { shard: self.home as u16, slot: self.sess.id as u32, generation: 0, seq: self.seq };
+        let mut out = Vec::new();
+        let outcome = dispatch(&mut self.shards[self.home], &mut self.sess, &Args::Owned(&owned), &mut out, to);
+        if matches!(outcome, Outcome::Done | Outcome::Close) {
+            self.shards[self.home].local_replies.push((to, out));
+        }
+        self.pump();
+        self.seq
+    }
+
+    /// The reply to request `seq` (from `start`), if it has arrived.
+    pub fn reply_for(&mut self, seq: u64) -> Option<Reply> {
+        self.pump();
+        let replies = &mut self.shards[self.home].local_replies;
+        let pos = replies.iter().position(|(t, _)| t.seq == seq)?;
+        let raw = replies.remove(pos).1;
+        Some(decode(&raw).expect("well-formed reply").0)
+    }
+
+    /// One timer tick on every shard: blocked-client deadlines.
+    pub fn tick(&mut self) {
+        for s in &mut self.shards {
+            s.begin_turn();
+            super::blocking::expire_blocked(s);
+        }
+        self.pump();
+    }
+
     pub fn run(&mut self, args: &[&str]) -> Reply {
         let a: Vec<&[u8]> = args.iter().map(|s| s.as_bytes()).collect();
         let raw = self.run_raw(&a);

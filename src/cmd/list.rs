@@ -16,7 +16,10 @@
 //! parsers [`Side::parse`] and [`parse_mpop`], and the reply shapes [`reply_key_value`]
 //! and [`reply_key_elements`].
 
+use super::blocking;
 use super::ctx::ExecCtx;
+use crate::shard::block::{BlockReq, TimeoutReply};
+use crate::shard::msg::OwnedArgs;
 use super::error::wrong_arity;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
@@ -143,6 +146,10 @@ pub fn pop_for_blocking(
     Ok(Some(popped))
 }
 
+/// What a multi-key pop took: the position of the key in the list of keys given, and
+/// the elements popped from it.
+pub type KeyPopped = (usize, Vec<Vec<u8>>);
+
 /// BLPOP/BRPOP/LMPOP/BLMPOP's scan: the first of `keys` holding a list is popped (up to
 /// `count` elements) and its position in `keys` returned. Keys that do not exist are
 /// skipped; a key of another type met before a list is WRONGTYPE, as Redis checks each
@@ -153,7 +160,7 @@ pub fn pop_first_nonempty<'k>(
     now_ms: u64,
     side: Side,
     count: usize,
-) -> Result<Option<(usize, Vec<Vec<u8>>)>, CmdError> {
+) -> Result<Option<KeyPopped>, CmdError> {
     for (i, key) in keys.into_iter().enumerate() {
         if let Some(v) = pop_for_blocking(db, key, now_ms, side, count)? {
             return Ok(Some((i, v)));
@@ -423,6 +430,95 @@ fn lmpop_keys(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
     Ok(mpop_key_range(a, 1)?.map(|i| (db, i)).collect())
 }
 
+// ---- Blocking pops --------------------------------------------------------------------------
+// When nothing can be popped these set `c.block` instead of replying; `cmd::blocking`
+// parks the request and re-runs it when a write touches one of the keys.
+
+fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64, timeout_reply: TimeoutReply, fallback: Option<OwnedArgs>) -> BlockReq {
+    BlockReq { keys, deadline_ms, timeout_reply, ready_type: "list", fallback }
+}
+
+fn bpop(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {
+    let deadline = blocking::deadline(a.get(a.len() - 1), c.now_ms)?;
+    let now = c.now_ms;
+    let keys = (1..a.len() - 1).map(|i| a.get(i));
+    match pop_first_nonempty(&mut c.dbs[c.db], keys, now, side, 1)? {
+        Some((i, vals)) => {
+            c.dirty += 1;
+            reply_key_value(&mut c.out, a.get(1 + i), &vals[0]);
+        }
+        None => {
+            let keys = (1..a.len() - 1).map(|i| a.get(i).to_vec()).collect();
+            c.block = Some(wait_on(keys, deadline, TimeoutReply::NullArray, None));
+        }
+    }
+    Ok(())
+}
+
+fn blpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    bpop(c, a, Side::Left)
+}
+
+fn brpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    bpop(c, a, Side::Right)
+}
+
+fn side_word(s: Side) -> &'static [u8] {
+    match s {
+        Side::Left => b"LEFT",
+        Side::Right => b"RIGHT",
+    }
+}
+
+/// BLMOVE and BRPOPLPUSH: `fallback` is their non-blocking twin, run as a cross-shard
+/// transaction when the source gets data on another shard than the destination.
+fn bmove(c: &mut ExecCtx, a: &Args, from: Side, to: Side, timeout_arg: usize, fallback: OwnedArgs) -> Result<(), CmdError> {
+    let deadline = blocking::deadline(a.get(timeout_arg), c.now_ms)?;
+    let now = c.now_ms;
+    match move_for_blocking(&mut c.dbs[c.db], a.get(1), a.get(2), now, from, to)? {
+        Some(v) => {
+            c.dirty += 1;
+            c.out.bulk(&v);
+        }
+        None => c.block = Some(wait_on(vec![a.get(1).to_vec()], deadline, TimeoutReply::NullBulk, Some(fallback))),
+    }
+    Ok(())
+}
+
+fn blmove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let from = Side::parse(a.get(3))?;
+    let to = Side::parse(a.get(4))?;
+    let fb = blocking::owned(&[b"lmove", a.get(1), a.get(2), side_word(from), side_word(to)]);
+    bmove(c, a, from, to, 5, fb)
+}
+
+fn brpoplpush(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let fb = blocking::owned(&[b"rpoplpush", a.get(1), a.get(2)]);
+    bmove(c, a, Side::Right, Side::Left, 3, fb)
+}
+
+fn blmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let deadline = blocking::deadline(a.get(1), c.now_ms)?;
+    let m = parse_mpop(a, 2)?;
+    let now = c.now_ms;
+    let keys = m.keys.clone().map(|i| a.get(i));
+    match pop_first_nonempty(&mut c.dbs[c.db], keys, now, m.side, m.count)? {
+        Some((k, vals)) => {
+            c.dirty += vals.len() as u64;
+            reply_key_elements(&mut c.out, a.get(m.keys.start + k), &vals);
+        }
+        None => {
+            let keys = m.keys.map(|i| a.get(i).to_vec()).collect();
+            c.block = Some(wait_on(keys, deadline, TimeoutReply::NullArray, None));
+        }
+    }
+    Ok(())
+}
+
+fn blmpop_keys(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
+    Ok(mpop_key_range(a, 2)?.map(|i| (db, i)).collect())
+}
+
 // ---- Reads --------------------------------------------------------------------------------
 
 fn llen(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
@@ -553,7 +649,8 @@ fn lpos(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     stats.keyspace_hits += 1;
     let l = as_list(&e.value)?;
     let needle = Needle::new(a.get(2));
-    let scan = maxlen.checked_sub(1).map_or(usize::MAX, |m| m + 1);
+    // MAXLEN 0 means the whole list.
+    let scan = if maxlen == 0 { usize::MAX } else { maxlen };
     let len = l.len();
     let skip = rank.unsigned_abs() - 1;
     // Without COUNT only the rank-th match is wanted; COUNT 0 means every match.
@@ -688,6 +785,56 @@ const ONE_KEY: KeySpec = KeySpec::Range { first: 1, last: 1, step: 1 };
 const TWO_KEYS: KeySpec = KeySpec::Range { first: 1, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        name: "blpop",
+        arity: -3,
+        flags: flag::WRITE | flag::NOSCRIPT | flag::BLOCKING,
+        keys: KeySpec::Range { first: 1, last: -2, step: 1 },
+        handler: Handler::Keyed(blpop),
+        group: "list",
+        summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "brpop",
+        arity: -3,
+        flags: flag::WRITE | flag::NOSCRIPT | flag::BLOCKING,
+        keys: KeySpec::Range { first: 1, last: -2, step: 1 },
+        handler: Handler::Keyed(brpop),
+        group: "list",
+        summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        since: "2.0.0",
+    },
+    CommandSpec {
+        name: "blmove",
+        arity: 6,
+        flags: flag::WRITE | flag::DENYOOM | flag::NOSCRIPT | flag::BLOCKING,
+        keys: KeySpec::Range { first: 1, last: 2, step: 1 },
+        handler: Handler::Keyed(blmove),
+        group: "list",
+        summary: "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
+        since: "6.2.0",
+    },
+    CommandSpec {
+        name: "brpoplpush",
+        arity: 4,
+        flags: flag::WRITE | flag::DENYOOM | flag::NOSCRIPT | flag::BLOCKING,
+        keys: KeySpec::Range { first: 1, last: 2, step: 1 },
+        handler: Handler::Keyed(brpoplpush),
+        group: "list",
+        summary: "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
+        since: "2.2.0",
+    },
+    CommandSpec {
+        name: "blmpop",
+        arity: -5,
+        flags: flag::WRITE | flag::BLOCKING,
+        keys: KeySpec::Custom { first: 3, last: 3, step: 1, find: blmpop_keys },
+        handler: Handler::Keyed(blmpop),
+        group: "list",
+        summary: "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
+        since: "7.0.0",
+    },
     CommandSpec {
         name: "lpush",
         arity: -3,

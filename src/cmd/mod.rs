@@ -9,6 +9,8 @@
 
 pub mod args;
 pub mod blocking;
+#[cfg(test)]
+mod blocking_tests;
 pub mod client;
 pub mod config_cmd;
 pub mod connection;

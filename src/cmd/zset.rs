@@ -20,7 +20,9 @@
 //! Read lookups count `keyspace_hits`/`keyspace_misses` (Redis's `lookupKeyRead`).
 
 use super::ctx::ExecCtx;
-use super::hash::{call_rng, distinct_indexes, empty_scan, parse_cursor, parse_rand_count, parse_scan_opts, scan_match};
+use super::hash::{
+    call_rng, distinct_indexes, empty_scan, parse_cursor, parse_rand_count, parse_scan_opts, scan_match,
+};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::resp::{Proto, ReplyWriter};
@@ -37,7 +39,12 @@ const NOT_LEX_RANGE: &str = "ERR min or max not valid string range item";
 // ---- Value access -----------------------------------------------------------------------
 
 /// Looks `key` up for reading (counting a hit or miss) and type-checks it.
-fn read_zset<'d>(db: &'d mut Db, stats: &mut ShardStats, key: &[u8], now: u64) -> Result<Option<&'d ZSetValue>, CmdError> {
+fn read_zset<'d>(
+    db: &'d mut Db,
+    stats: &mut ShardStats,
+    key: &[u8],
+    now: u64,
+) -> Result<Option<&'d ZSetValue>, CmdError> {
     match db.get_touch(key, now) {
         Some(e) => {
             stats.keyspace_hits += 1;
@@ -783,7 +790,14 @@ fn by_score_then_member(a: &(Vec<u8>, f64), b: &(Vec<u8>, f64)) -> Ordering {
 
 /// Redis's `zunionInterDiffGenericCommand`. `dst` is the STORE destination's index,
 /// `card_only` is ZINTERCARD.
-fn setop_generic(c: &mut ExecCtx, a: &Args, dst: Option<usize>, nk_idx: usize, op: SetOp, card_only: bool) -> Result<(), CmdError> {
+fn setop_generic(
+    c: &mut ExecCtx,
+    a: &Args,
+    dst: Option<usize>,
+    nk_idx: usize,
+    op: SetOp,
+    card_only: bool,
+) -> Result<(), CmdError> {
     let name = a.str(0).to_ascii_lowercase();
     let setnum = a.i64(nk_idx)?;
     if setnum < 1 {
@@ -1071,7 +1085,8 @@ fn zscan(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 
 /// The input keys of a numkeys form: `numkeys` at `nk_idx`, keys right after. A bad or
 /// too large count yields the keys that are there (the handler reports the error).
-fn numkeys_keys(a: &Args, db: u16, nk_idx: usize, out: &mut Vec<(u16, usize)>) {
+/// Public for BZMPOP (`nk_idx` 2), whose spec lives with the blocking commands.
+pub fn numkeys_keys(a: &Args, db: u16, nk_idx: usize, out: &mut Vec<(u16, usize)>) {
     if nk_idx >= a.len() {
         return;
     }
@@ -1119,61 +1134,245 @@ macro_rules! spec {
 use flag::{DENYOOM, FAST, READONLY, WRITE};
 
 pub static COMMANDS: &[CommandSpec] = &[
-    spec!("zadd", -4, WRITE | DENYOOM | FAST, ONE_KEY, zadd,
-        "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.", "1.2.0"),
-    spec!("zincrby", 4, WRITE | DENYOOM | FAST, ONE_KEY, zincrby,
-        "Increments the score of a member in a sorted set.", "1.2.0"),
-    spec!("zrem", -3, WRITE | FAST, ONE_KEY, zrem,
-        "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.", "1.2.0"),
+    spec!(
+        "zadd",
+        -4,
+        WRITE | DENYOOM | FAST,
+        ONE_KEY,
+        zadd,
+        "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
+        "1.2.0"
+    ),
+    spec!(
+        "zincrby",
+        4,
+        WRITE | DENYOOM | FAST,
+        ONE_KEY,
+        zincrby,
+        "Increments the score of a member in a sorted set.",
+        "1.2.0"
+    ),
+    spec!(
+        "zrem",
+        -3,
+        WRITE | FAST,
+        ONE_KEY,
+        zrem,
+        "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
+        "1.2.0"
+    ),
     spec!("zcard", 2, READONLY | FAST, ONE_KEY, zcard, "Returns the number of members in a sorted set.", "1.2.0"),
-    spec!("zcount", 4, READONLY | FAST, ONE_KEY, zcount,
-        "Returns the count of members in a sorted set that have scores within a range.", "2.0.0"),
-    spec!("zlexcount", 4, READONLY | FAST, ONE_KEY, zlexcount,
-        "Returns the number of members in a sorted set within a lexicographical range.", "2.8.9"),
+    spec!(
+        "zcount",
+        4,
+        READONLY | FAST,
+        ONE_KEY,
+        zcount,
+        "Returns the count of members in a sorted set that have scores within a range.",
+        "2.0.0"
+    ),
+    spec!(
+        "zlexcount",
+        4,
+        READONLY | FAST,
+        ONE_KEY,
+        zlexcount,
+        "Returns the number of members in a sorted set within a lexicographical range.",
+        "2.8.9"
+    ),
     spec!("zscore", 3, READONLY | FAST, ONE_KEY, zscore, "Returns the score of a member in a sorted set.", "1.2.0"),
-    spec!("zmscore", -3, READONLY | FAST, ONE_KEY, zmscore,
-        "Returns the score of one or more members in a sorted set.", "6.2.0"),
-    spec!("zrank", 3, READONLY | FAST, ONE_KEY, zrank,
-        "Returns the index of a member in a sorted set ordered by ascending scores.", "2.0.0"),
-    spec!("zrevrank", 3, READONLY | FAST, ONE_KEY, zrevrank,
-        "Returns the index of a member in a sorted set ordered by descending scores.", "2.0.0"),
-    spec!("zrange", -4, READONLY, ONE_KEY, zrange, "Returns members in a sorted set within a range of indexes.", "1.2.0"),
-    spec!("zrangestore", -5, WRITE | DENYOOM, KeySpec::Range { first: 1, last: 2, step: 1 }, zrangestore,
-        "Stores a range of members from sorted set in a key.", "6.2.0"),
-    spec!("zrevrange", -4, READONLY, ONE_KEY, zrevrange,
-        "Returns members in a sorted set within a range of indexes in reverse order.", "1.2.0"),
-    spec!("zrangebyscore", -4, READONLY, ONE_KEY, zrangebyscore,
-        "Returns members in a sorted set within a range of scores.", "1.0.5"),
-    spec!("zrevrangebyscore", -4, READONLY, ONE_KEY, zrevrangebyscore,
-        "Returns members in a sorted set within a range of scores in reverse order.", "2.2.0"),
-    spec!("zrangebylex", -4, READONLY, ONE_KEY, zrangebylex,
-        "Returns members in a sorted set within a lexicographical range.", "2.8.9"),
-    spec!("zrevrangebylex", -4, READONLY, ONE_KEY, zrevrangebylex,
-        "Returns members in a sorted set within a lexicographical range in reverse order.", "2.8.9"),
-    spec!("zremrangebyrank", 4, WRITE, ONE_KEY, zremrangebyrank,
-        "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.", "2.0.0"),
-    spec!("zremrangebyscore", 4, WRITE, ONE_KEY, zremrangebyscore,
-        "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.", "1.2.0"),
-    spec!("zremrangebylex", 4, WRITE, ONE_KEY, zremrangebylex,
-        "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.", "2.8.9"),
-    spec!("zpopmin", -2, WRITE | FAST, ONE_KEY, zpopmin,
-        "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0"),
-    spec!("zpopmax", -2, WRITE | FAST, ONE_KEY, zpopmax,
-        "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.", "5.0.0"),
-    spec!("zmpop", -4, WRITE, NUMKEYS, zmpop,
-        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.", "7.0.0"),
+    spec!(
+        "zmscore",
+        -3,
+        READONLY | FAST,
+        ONE_KEY,
+        zmscore,
+        "Returns the score of one or more members in a sorted set.",
+        "6.2.0"
+    ),
+    spec!(
+        "zrank",
+        3,
+        READONLY | FAST,
+        ONE_KEY,
+        zrank,
+        "Returns the index of a member in a sorted set ordered by ascending scores.",
+        "2.0.0"
+    ),
+    spec!(
+        "zrevrank",
+        3,
+        READONLY | FAST,
+        ONE_KEY,
+        zrevrank,
+        "Returns the index of a member in a sorted set ordered by descending scores.",
+        "2.0.0"
+    ),
+    spec!(
+        "zrange",
+        -4,
+        READONLY,
+        ONE_KEY,
+        zrange,
+        "Returns members in a sorted set within a range of indexes.",
+        "1.2.0"
+    ),
+    spec!(
+        "zrangestore",
+        -5,
+        WRITE | DENYOOM,
+        KeySpec::Range { first: 1, last: 2, step: 1 },
+        zrangestore,
+        "Stores a range of members from sorted set in a key.",
+        "6.2.0"
+    ),
+    spec!(
+        "zrevrange",
+        -4,
+        READONLY,
+        ONE_KEY,
+        zrevrange,
+        "Returns members in a sorted set within a range of indexes in reverse order.",
+        "1.2.0"
+    ),
+    spec!(
+        "zrangebyscore",
+        -4,
+        READONLY,
+        ONE_KEY,
+        zrangebyscore,
+        "Returns members in a sorted set within a range of scores.",
+        "1.0.5"
+    ),
+    spec!(
+        "zrevrangebyscore",
+        -4,
+        READONLY,
+        ONE_KEY,
+        zrevrangebyscore,
+        "Returns members in a sorted set within a range of scores in reverse order.",
+        "2.2.0"
+    ),
+    spec!(
+        "zrangebylex",
+        -4,
+        READONLY,
+        ONE_KEY,
+        zrangebylex,
+        "Returns members in a sorted set within a lexicographical range.",
+        "2.8.9"
+    ),
+    spec!(
+        "zrevrangebylex",
+        -4,
+        READONLY,
+        ONE_KEY,
+        zrevrangebylex,
+        "Returns members in a sorted set within a lexicographical range in reverse order.",
+        "2.8.9"
+    ),
+    spec!(
+        "zremrangebyrank",
+        4,
+        WRITE,
+        ONE_KEY,
+        zremrangebyrank,
+        "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
+        "2.0.0"
+    ),
+    spec!(
+        "zremrangebyscore",
+        4,
+        WRITE,
+        ONE_KEY,
+        zremrangebyscore,
+        "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
+        "1.2.0"
+    ),
+    spec!(
+        "zremrangebylex",
+        4,
+        WRITE,
+        ONE_KEY,
+        zremrangebylex,
+        "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
+        "2.8.9"
+    ),
+    spec!(
+        "zpopmin",
+        -2,
+        WRITE | FAST,
+        ONE_KEY,
+        zpopmin,
+        "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        "5.0.0"
+    ),
+    spec!(
+        "zpopmax",
+        -2,
+        WRITE | FAST,
+        ONE_KEY,
+        zpopmax,
+        "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
+        "5.0.0"
+    ),
+    spec!(
+        "zmpop",
+        -4,
+        WRITE,
+        NUMKEYS,
+        zmpop,
+        "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+        "7.0.0"
+    ),
     spec!("zunion", -3, READONLY, NUMKEYS, zunion, "Returns the union of multiple sorted sets.", "6.2.0"),
     spec!("zinter", -3, READONLY, NUMKEYS, zinter, "Returns the intersect of multiple sorted sets.", "6.2.0"),
     spec!("zdiff", -3, READONLY, NUMKEYS, zdiff, "Returns the difference between multiple sorted sets.", "6.2.0"),
-    spec!("zintercard", -3, READONLY, NUMKEYS, zintercard,
-        "Returns the number of members of the intersect of multiple sorted sets.", "7.0.0"),
-    spec!("zunionstore", -4, WRITE | DENYOOM, STORE_KEYS, zunionstore,
-        "Stores the union of multiple sorted sets in a key.", "2.0.0"),
-    spec!("zinterstore", -4, WRITE | DENYOOM, STORE_KEYS, zinterstore,
-        "Stores the intersect of multiple sorted sets in a key.", "2.0.0"),
-    spec!("zdiffstore", -4, WRITE | DENYOOM, STORE_KEYS, zdiffstore,
-        "Stores the difference of multiple sorted sets in a key.", "6.2.0"),
-    spec!("zrandmember", -2, READONLY, ONE_KEY, zrandmember, "Returns one or more random members from a sorted set.", "6.2.0"),
+    spec!(
+        "zintercard",
+        -3,
+        READONLY,
+        NUMKEYS,
+        zintercard,
+        "Returns the number of members of the intersect of multiple sorted sets.",
+        "7.0.0"
+    ),
+    spec!(
+        "zunionstore",
+        -4,
+        WRITE | DENYOOM,
+        STORE_KEYS,
+        zunionstore,
+        "Stores the union of multiple sorted sets in a key.",
+        "2.0.0"
+    ),
+    spec!(
+        "zinterstore",
+        -4,
+        WRITE | DENYOOM,
+        STORE_KEYS,
+        zinterstore,
+        "Stores the intersect of multiple sorted sets in a key.",
+        "2.0.0"
+    ),
+    spec!(
+        "zdiffstore",
+        -4,
+        WRITE | DENYOOM,
+        STORE_KEYS,
+        zdiffstore,
+        "Stores the difference of multiple sorted sets in a key.",
+        "6.2.0"
+    ),
+    spec!(
+        "zrandmember",
+        -2,
+        READONLY,
+        ONE_KEY,
+        zrandmember,
+        "Returns one or more random members from a sorted set.",
+        "6.2.0"
+    ),
     spec!("zscan", -3, READONLY, ONE_KEY, zscan, "Iterates over members and scores of a sorted set.", "2.8.0"),
 ];
 
@@ -1233,8 +1432,14 @@ mod tests {
             assert_eq!(run(h, "zadd z lt ch 10 a 0 b"), int(1));
             assert_eq!(run(h, "zmscore z a b x"), arr(vec![b("7"), b("0"), Reply::Nil]));
             assert_eq!(run(h, "zadd z xx nx 1 a"), err("ERR XX and NX options at the same time are not compatible"));
-            assert_eq!(run(h, "zadd z gt lt 1 a"), err("ERR GT, LT, and/or NX options at the same time are not compatible"));
-            assert_eq!(run(h, "zadd z gt nx 1 a"), err("ERR GT, LT, and/or NX options at the same time are not compatible"));
+            assert_eq!(
+                run(h, "zadd z gt lt 1 a"),
+                err("ERR GT, LT, and/or NX options at the same time are not compatible")
+            );
+            assert_eq!(
+                run(h, "zadd z gt nx 1 a"),
+                err("ERR GT, LT, and/or NX options at the same time are not compatible")
+            );
             assert_eq!(run(h, "zadd z incr 1 a 2 b"), err("ERR INCR option supports a single increment-element pair"));
             assert_eq!(run(h, "zadd z 1 a 2"), err(SYNTAX));
             assert_eq!(run(h, "zadd z nx ch"), err(SYNTAX));
@@ -1396,7 +1601,10 @@ mod tests {
             assert_eq!(run(h, "exists z"), int(0));
             assert_eq!(run(h, "zpopmin z"), bulks(&[]));
             run(h, "zadd z2 1 a 2 b 3 c");
-            assert_eq!(run(h, "zmpop 2 nokey z2 max count 2"), arr(vec![b("z2"), arr(vec![bulks(&["c", "3"]), bulks(&["b", "2"])])]));
+            assert_eq!(
+                run(h, "zmpop 2 nokey z2 max count 2"),
+                arr(vec![b("z2"), arr(vec![bulks(&["c", "3"]), bulks(&["b", "2"])])])
+            );
             assert_eq!(run(h, "zmpop 1 z2 min"), arr(vec![b("z2"), arr(vec![bulks(&["a", "1"])])]));
             assert_eq!(run(h, "zmpop 1 z2 min"), Reply::Nil);
             assert_eq!(run(h, "zmpop 0 z2 min"), err("ERR numkeys should be greater than 0"));
@@ -1438,7 +1646,10 @@ mod tests {
             assert_eq!(run(h, "zintercard 2 a b limit 1"), int(1));
             assert_eq!(run(h, "zintercard 2 a b limit -1"), err("ERR LIMIT can't be negative"));
             assert_eq!(run(h, "zintercard 0 a"), err("ERR at least 1 input key is needed for 'zintercard' command"));
-            assert_eq!(run(h, "zunionstore dst 0 a"), err("ERR at least 1 input key is needed for 'zunionstore' command"));
+            assert_eq!(
+                run(h, "zunionstore dst 0 a"),
+                err("ERR at least 1 input key is needed for 'zunionstore' command")
+            );
             assert_eq!(run(h, "zunion 3 a b"), err(SYNTAX));
             assert_eq!(run(h, "zunion x a"), err("ERR value is not an integer or out of range"));
             assert_eq!(run(h, "zunion 2 a b weights 1"), err(SYNTAX));
@@ -1458,7 +1669,10 @@ mod tests {
             assert_eq!(run(h, "zunion 2 a str"), err(WRONGTYPE));
             assert_eq!(run(h, "zunion 2 a str weights x"), err(WRONGTYPE));
             h.resp3();
-            assert_eq!(run(h, "zinter 2 a b withscores"), arr(vec![arr(vec![b("y"), d("12")]), arr(vec![b("z"), d("23")])]));
+            assert_eq!(
+                run(h, "zinter 2 a b withscores"),
+                arr(vec![arr(vec![b("y"), d("12")]), arr(vec![b("z"), d("23")])])
+            );
         });
     }
 

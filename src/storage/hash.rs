@@ -110,24 +110,35 @@ impl Listpack {
         LP_HEADER.min(self.buf.len())
     }
 
+    /// Decodes the length prefix at `off`: (entry length, offset of its bytes).
+    #[inline(always)]
+    fn len_at(buf: &[u8], off: usize) -> (usize, usize) {
+        let b = buf[off];
+        // Listpacks only hold short entries, so one length byte is the rule.
+        if b < 0x80 {
+            return (b as usize, off + 1);
+        }
+        let mut len = (b & 0x7f) as usize;
+        let mut shift = 7;
+        let mut p = off + 1;
+        loop {
+            let b = buf[p];
+            p += 1;
+            len |= ((b & 0x7f) as usize) << shift;
+            if b & 0x80 == 0 {
+                return (len, p);
+            }
+            shift += 7;
+        }
+    }
+
     /// The entry at `off` and the offset of the next one, or None at the end.
     #[inline]
     pub fn entry_at(&self, off: usize) -> Option<(&[u8], usize)> {
         if off >= self.buf.len() {
             return None;
         }
-        let mut len = 0usize;
-        let mut shift = 0;
-        let mut p = off;
-        loop {
-            let b = self.buf[p];
-            p += 1;
-            len |= ((b & 0x7f) as usize) << shift;
-            if b & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
-        }
+        let (len, p) = Self::len_at(&self.buf, off);
         Some((&self.buf[p..p + len], p + len))
     }
 
@@ -136,17 +147,35 @@ impl Listpack {
         ListpackIter { lp: self, off: self.first() }
     }
 
-    /// Offset of the first entry equal to `needle`, stepping `stride` entries at a time
-    /// (2 to look at hash fields only).
-    pub fn find(&self, needle: &[u8], stride: usize) -> Option<usize> {
+    /// Offset of the first entry equal to `needle`.
+    pub fn find(&self, needle: &[u8]) -> Option<usize> {
+        self.find_stride::<1>(needle)
+    }
+
+    /// Offset of the first entry at an even position (a hash field) equal to `needle`.
+    pub fn find_even(&self, needle: &[u8]) -> Option<usize> {
+        self.find_stride::<2>(needle)
+    }
+
+    /// Scans every `STRIDE`th entry, comparing lengths before bytes; the stride is a
+    /// constant so skipping values costs no division.
+    #[inline]
+    fn find_stride<const STRIDE: usize>(&self, needle: &[u8]) -> Option<usize> {
+        let buf = &self.buf[..];
         let mut off = self.first();
-        let mut idx = 0usize;
-        while let Some((e, next)) = self.entry_at(off) {
-            if idx.is_multiple_of(stride) && e == needle {
+        while off < buf.len() {
+            let (len, p) = Self::len_at(buf, off);
+            if len == needle.len() && &buf[p..p + len] == needle {
                 return Some(off);
             }
-            off = next;
-            idx += 1;
+            off = p + len;
+            for _ in 1..STRIDE {
+                if off >= buf.len() {
+                    return None;
+                }
+                let (len, p) = Self::len_at(buf, off);
+                off = p + len;
+            }
         }
         None
     }
@@ -346,7 +375,7 @@ impl HashValue {
     /// Offset of `field`'s entry in a listpack.
     #[inline]
     fn lp_find(lp: &Listpack, field: &[u8]) -> Option<usize> {
-        lp.find(field, 2)
+        lp.find_even(field)
     }
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
@@ -513,13 +542,13 @@ mod tests {
         lp.push(&long);
         assert_eq!(lp.len(), 3);
         assert_eq!(lp.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"", &long[..]]);
-        let off = lp.find(b"", 1).unwrap();
+        let off = lp.find(b"").unwrap();
         lp.replace_at(off, b"middle");
         assert_eq!(lp.iter().nth(1), Some(&b"middle"[..]));
-        let off = lp.find(&long, 1).unwrap();
+        let off = lp.find(&long).unwrap();
         lp.replace_at(off, b"z");
         assert_eq!(lp.iter().collect::<Vec<_>>(), vec![&b"a"[..], b"middle", b"z"]);
-        let off = lp.find(b"a", 1).unwrap();
+        let off = lp.find(b"a").unwrap();
         lp.remove_at(off, 2);
         assert_eq!(lp.iter().collect::<Vec<_>>(), vec![&b"z"[..]]);
         lp.remove_at(lp.first(), 1);

@@ -340,7 +340,7 @@ impl SetValue {
         match self {
             // A member that is not a canonical integer cannot be in an intset.
             SetValue::Intset(is) => parse_i64(m).is_some_and(|v| is.contains(v)),
-            SetValue::Listpack(lp) => lp.find(m, 1).is_some(),
+            SetValue::Listpack(lp) => lp.find(m).is_some(),
             SetValue::Table(t) => t.contains(m),
         }
     }
@@ -370,7 +370,7 @@ impl SetValue {
         match self {
             SetValue::Table(t) => t.insert(m.into()),
             SetValue::Listpack(lp) => {
-                if lp.find(m, 1).is_some() {
+                if lp.find(m).is_some() {
                     return false;
                 }
                 if lp.len() < SET_MAX_LISTPACK_ENTRIES && m.len() <= SET_MAX_LISTPACK_VALUE {
@@ -416,7 +416,7 @@ impl SetValue {
     pub fn remove(&mut self, m: &[u8]) -> bool {
         match self {
             SetValue::Intset(is) => parse_i64(m).is_some_and(|v| is.remove(v)),
-            SetValue::Listpack(lp) => match lp.find(m, 1) {
+            SetValue::Listpack(lp) => match lp.find(m) {
                 Some(off) => {
                     lp.remove_at(off, 1);
                     true

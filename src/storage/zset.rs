@@ -330,6 +330,20 @@ fn decode_entry(buf: &[u8], start: usize) -> LpEntry<'_> {
     LpEntry { start, end, member, score }
 }
 
+/// The end of a score that starts at `pos`.
+#[inline]
+fn skip_score(buf: &[u8], pos: usize, is_int: bool) -> usize {
+    if is_int {
+        let mut p = pos;
+        while buf[p] >= 0x80 {
+            p += 1;
+        }
+        p + 1
+    } else {
+        pos + 8
+    }
+}
+
 /// Walks a listpack's entries in order.
 #[derive(Clone)]
 struct LpIter<'a> {
@@ -378,8 +392,22 @@ impl Listpack {
         v
     }
 
-    fn find(&self, member: &[u8]) -> Option<LpEntry<'_>> {
-        self.iter().find(|e| e.member == member)
+    /// The entry holding `member` and its position. Entries that cannot match are
+    /// skipped without decoding their scores.
+    fn find(&self, member: &[u8]) -> Option<(usize, LpEntry<'_>)> {
+        let buf = &self.buf[..];
+        let mut pos = LP_HEADER;
+        let mut i = 0;
+        while pos < buf.len() {
+            let (h, p) = read_varint(buf, pos);
+            let mlen = (h >> 1) as usize;
+            if mlen == member.len() && &buf[p..p + mlen] == member {
+                return Some((i, decode_entry(buf, pos)));
+            }
+            pos = skip_score(buf, p + mlen, h & 1 == 1);
+            i += 1;
+        }
+        None
     }
 
     /// Inserts a member known to be absent at its place in the order.
@@ -407,7 +435,7 @@ impl Listpack {
     }
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let e = self.find(member)?;
+        let (_, e) = self.find(member)?;
         let (start, end, score) = (e.start, e.end, e.score);
         self.remove_bytes(start, end, 1);
         Some(score)
@@ -1013,7 +1041,8 @@ impl ZSetValue {
     /// `zsetConvertToListpackIfNeeded` decides for computed results.
     pub fn from_pairs<M: AsRef<[u8]>>(pairs: impl IntoIterator<Item = (M, f64)>) -> ZSetValue {
         let pairs: Vec<(M, f64)> = pairs.into_iter().collect();
-        let small = pairs.len() <= MAX_LISTPACK_ENTRIES && pairs.iter().all(|(m, _)| m.as_ref().len() <= MAX_LISTPACK_VALUE);
+        let small =
+            pairs.len() <= MAX_LISTPACK_ENTRIES && pairs.iter().all(|(m, _)| m.as_ref().len() <= MAX_LISTPACK_VALUE);
         let mut z = if small { ZSetValue::new() } else { ZSetValue::new_skiplist() };
         for (m, s) in &pairs {
             z.insert(m.as_ref(), *s);
@@ -1051,7 +1080,8 @@ impl ZSetValue {
                 // Each member: its bytes plus the Arc's two counters.
                 let members = sl.dict.keys().map(|k| k.len() + 2 * size_of::<usize>()).sum::<usize>();
                 // Index map: entry (hash, key, value) plus its slot in the hash table.
-                let dict = sl.dict.capacity() * (size_of::<u64>() + size_of::<Arc<[u8]>>() + size_of::<f64>() + size_of::<usize>());
+                let dict = sl.dict.capacity()
+                    * (size_of::<u64>() + size_of::<Arc<[u8]>>() + size_of::<f64>() + size_of::<usize>());
                 size_of::<SkipList>() + nodes + members + dict + sl.free.capacity() * size_of::<u32>()
             }
         }
@@ -1066,7 +1096,7 @@ impl ZSetValue {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
-            ZSetValue::Listpack(lp) => lp.find(member).map(|e| e.score),
+            ZSetValue::Listpack(lp) => lp.find(member).map(|(_, e)| e.score),
             ZSetValue::Skiplist(sl) => sl.dict.get(member).copied(),
         }
     }
@@ -1163,16 +1193,7 @@ impl ZSetValue {
     /// 0-based rank of `member` (from the highest score when `rev`) and its score.
     pub fn rank(&self, member: &[u8], rev: bool) -> Option<(usize, f64)> {
         let (r, s) = match self {
-            ZSetValue::Listpack(lp) => {
-                let mut found = None;
-                for (i, e) in lp.iter().enumerate() {
-                    if e.member == member {
-                        found = Some((i, e.score));
-                        break;
-                    }
-                }
-                found?
-            }
+            ZSetValue::Listpack(lp) => lp.find(member).map(|(i, e)| (i, e.score))?,
             ZSetValue::Skiplist(sl) => {
                 let s = *sl.dict.get(member)?;
                 let r = sl.rank(s, member);
@@ -1239,8 +1260,8 @@ impl ZSetValue {
             ZSetValue::Listpack(lp) => {
                 // Same walk as Redis's zzlFirstIn*/zzlLastIn*: find the first entry past
                 // the near bound, then take entries while the far bound holds.
-                let mut all = lp.entries();
                 if rev {
+                    let mut all = lp.entries();
                     all.reverse();
                     let Some(p) = all.iter().position(|e| range.lte_max(e.score, e.member)) else {
                         return Vec::new();
@@ -1253,11 +1274,8 @@ impl ZSetValue {
                         .map(|e| (e.member, e.score))
                         .collect()
                 } else {
-                    let Some(p) = all.iter().position(|e| range.gte_min(e.score, e.member)) else {
-                        return Vec::new();
-                    };
-                    all[p..]
-                        .iter()
+                    lp.iter()
+                        .skip_while(|e| !range.gte_min(e.score, e.member))
                         .take_while(|e| range.lte_max(e.score, e.member))
                         .skip(offset)
                         .take(limit)
@@ -1299,7 +1317,11 @@ impl ZSetValue {
 
     fn count_interval(&self, range: &impl Interval) -> usize {
         match self {
-            ZSetValue::Listpack(_) => self.range_interval(range, false, 0, usize::MAX).len(),
+            ZSetValue::Listpack(lp) => lp
+                .iter()
+                .skip_while(|e| !range.gte_min(e.score, e.member))
+                .take_while(|e| range.lte_max(e.score, e.member))
+                .count(),
             ZSetValue::Skiplist(sl) => match (sl.first_in(range), sl.last_in(range)) {
                 (Some((_, a)), Some((_, b))) if b >= a => b - a + 1,
                 _ => 0,
@@ -1475,7 +1497,19 @@ mod tests {
 
     #[test]
     fn varints_and_entries_round_trip() {
-        for s in [0.0, -0.0, 1.0, -1.0, 1.5, 1e300, f64::INFINITY, f64::NEG_INFINITY, 9007199254740992.0, -9007199254740993.0, 0.1] {
+        for s in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            1.5,
+            1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            9007199254740992.0,
+            -9007199254740993.0,
+            0.1,
+        ] {
             let mut buf = vec![0, 0];
             encode_entry(&mut buf, b"abc", s);
             let e = decode_entry(&buf, 2);
@@ -1545,7 +1579,9 @@ mod tests {
         z.insert(&[b'y'; MAX_LISTPACK_VALUE + 1], 1.0);
         assert_eq!(z.encoding_name(), "skiplist");
         // Computed results pick the compact encoding again when they fit.
-        let small = ZSetValue::from_pairs(z.iter().filter(|(m, _)| m.len() <= MAX_LISTPACK_VALUE).map(|(m, s)| (m.to_vec(), s)));
+        let small = ZSetValue::from_pairs(
+            z.iter().filter(|(m, _)| m.len() <= MAX_LISTPACK_VALUE).map(|(m, s)| (m.to_vec(), s)),
+        );
         assert_eq!(small.encoding_name(), "listpack");
         assert_eq!(small.len(), 1);
     }
@@ -1654,8 +1690,13 @@ mod tests {
                         let a = rng.below(sorted.len() + 3);
                         let b = rng.below(sorted.len() + 3);
                         let rev = rng.below(2) == 0;
-                        let mut want: Vec<(Vec<u8>, f64)> = if rev { sorted.iter().rev().cloned().collect() } else { sorted.clone() };
-                        want = if a <= b && a < want.len() { want[a..=b.min(want.len() - 1)].to_vec() } else { Vec::new() };
+                        let mut want: Vec<(Vec<u8>, f64)> =
+                            if rev { sorted.iter().rev().cloned().collect() } else { sorted.clone() };
+                        want = if a <= b && a < want.len() {
+                            want[a..=b.min(want.len() - 1)].to_vec()
+                        } else {
+                            Vec::new()
+                        };
                         assert_eq!(owned(z.range_by_rank(a, b, rev)), want);
                         assert_eq!(owned(big.range_by_rank(a, b, rev)), want);
                     }
@@ -1665,7 +1706,8 @@ mod tests {
                         let off = rng.below(4);
                         let lim = if rng.below(3) == 0 { usize::MAX } else { rng.below(6) };
                         let sorted = model.sorted();
-                        let mut want: Vec<(Vec<u8>, f64)> = sorted.into_iter().filter(|(_, s)| r.contains(*s)).collect();
+                        let mut want: Vec<(Vec<u8>, f64)> =
+                            sorted.into_iter().filter(|(_, s)| r.contains(*s)).collect();
                         assert_eq!(z.count_by_score(&r), want.len());
                         assert_eq!(big.count_by_score(&r), want.len());
                         if rev {
@@ -1676,7 +1718,9 @@ mod tests {
                         assert_eq!(owned(big.range_by_score(&r, rev, off, lim)), want);
                     }
                     10 => {
-                        if let Some((m, s)) = model.m.iter().nth(rng.below(model.m.len().max(1))).map(|(m, s)| (m.clone(), *s)) {
+                        if let Some((m, s)) =
+                            model.m.iter().nth(rng.below(model.m.len().max(1))).map(|(m, s)| (m.clone(), *s))
+                        {
                             let sorted = model.sorted();
                             let r = sorted.iter().position(|(x, _)| *x == m).unwrap();
                             assert_eq!(z.rank(&m, false), Some((r, s)));
@@ -1698,7 +1742,8 @@ mod tests {
                     }
                     12 => {
                         let r = rand_score_range(&mut rng);
-                        let gone: Vec<Vec<u8>> = model.m.iter().filter(|(_, s)| r.contains(**s)).map(|(m, _)| m.clone()).collect();
+                        let gone: Vec<Vec<u8>> =
+                            model.m.iter().filter(|(_, s)| r.contains(**s)).map(|(m, _)| m.clone()).collect();
                         // Keep the test from emptying the set too often.
                         if gone.len() <= 8 {
                             for m in &gone {
@@ -1731,7 +1776,8 @@ mod tests {
                         flat.check();
                         let r = LexRange { min: LexKey::Str(&a), max: LexKey::Str(&b), minex: ae, maxex: be };
                         let want: Vec<Vec<u8>> = model.m.keys().filter(|m| r.contains(m)).cloned().collect();
-                        let got: Vec<Vec<u8>> = flat.range_by_lex(&r, false, 0, usize::MAX).into_iter().map(|(m, _)| m.to_vec()).collect();
+                        let got: Vec<Vec<u8>> =
+                            flat.range_by_lex(&r, false, 0, usize::MAX).into_iter().map(|(m, _)| m.to_vec()).collect();
                         assert_eq!(got, want);
                         assert_eq!(flat.count_by_lex(&r), want.len());
                         assert_eq!(flat.remove_range_by_lex(&r), want.len());
@@ -1771,7 +1817,8 @@ mod tests {
                 // encoding: compact once the set has shrunk back under the thresholds.
                 if step % 97 == 0 {
                     let rebuilt = ZSetValue::from_pairs(sorted.iter().cloned());
-                    let fits = sorted.len() <= MAX_LISTPACK_ENTRIES && sorted.iter().all(|(m, _)| m.len() <= MAX_LISTPACK_VALUE);
+                    let fits = sorted.len() <= MAX_LISTPACK_ENTRIES
+                        && sorted.iter().all(|(m, _)| m.len() <= MAX_LISTPACK_VALUE);
                     assert_eq!(rebuilt.encoding_name(), if fits { "listpack" } else { "skiplist" });
                     assert_eq!(rebuilt, z);
                 }
