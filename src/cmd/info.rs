@@ -81,6 +81,11 @@ struct ShardFacts {
     dirty: u64,
     dataset_bytes: u64,
     client_bytes: u64,
+    /// Ids of clients blocked on this shard's keys (deduplicated across shards, as a
+    /// wait spanning shards has a part on each).
+    blocked: Vec<u64>,
+    pubsub_channels: Vec<Vec<u8>>,
+    pubsub_patterns: Vec<Vec<u8>>,
 }
 
 /// Bytes a key costs beyond its key and value bytes: the entry, the shared key's
@@ -124,7 +129,16 @@ fn gather(st: &mut ShardState, want_mem: bool, want_keyspace: bool) -> ShardFact
         }
     }
     let client_bytes = st.clients.values().map(|m| (m.qbuf + m.omem) as u64).sum();
-    ShardFacts { stats: st.stats.clone(), dbs, dirty: st.dirty, dataset_bytes: dataset, client_bytes }
+    ShardFacts {
+        stats: st.stats.clone(),
+        dbs,
+        dirty: st.dirty,
+        dataset_bytes: dataset,
+        client_bytes,
+        blocked: st.blocked.client_ids(),
+        pubsub_channels: st.pubsub.channels(None),
+        pubsub_patterns: st.pubsub.patterns(),
+    }
 }
 
 /// A counters sample for the instantaneous rates.
@@ -247,6 +261,9 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
     let ndb = st.dbs.len();
     let mut dbs = vec![DbFacts::default(); ndb];
     let (mut dirty, mut dataset, mut client_bytes) = (0u64, 0u64, 0u64);
+    let mut blocked: std::collections::HashSet<u64> = Default::default();
+    let mut channels: std::collections::HashSet<&[u8]> = Default::default();
+    let mut patterns: std::collections::HashSet<&[u8]> = Default::default();
     for f in &facts {
         stats.merge(&f.stats);
         for (acc, d) in dbs.iter_mut().zip(&f.dbs) {
@@ -258,6 +275,9 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
         dirty += f.dirty;
         dataset += f.dataset_bytes;
         client_bytes += f.client_bytes;
+        blocked.extend(f.blocked.iter().copied());
+        channels.extend(f.pubsub_channels.iter().map(|c| c.as_slice()));
+        patterns.extend(f.pubsub_patterns.iter().map(|c| c.as_slice()));
     }
     let now_us = st.clock.now_us();
     let now_ms = now_us / 1000;
@@ -308,7 +328,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "maxclients", "{}", cfg.maxclients);
                 field!(s, "client_recent_max_input_buffer", "0");
                 field!(s, "client_recent_max_output_buffer", "0");
-                field!(s, "blocked_clients", "0");
+                field!(s, "blocked_clients", "{}", blocked.len());
                 field!(s, "tracking_clients", "0");
                 field!(s, "clients_in_timeout_table", "0");
             }
@@ -399,8 +419,8 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "evicted_clients", "0");
                 field!(s, "keyspace_hits", "{}", stats.keyspace_hits);
                 field!(s, "keyspace_misses", "{}", stats.keyspace_misses);
-                field!(s, "pubsub_channels", "0");
-                field!(s, "pubsub_patterns", "0");
+                field!(s, "pubsub_channels", "{}", channels.len());
+                field!(s, "pubsub_patterns", "{}", patterns.len());
                 field!(s, "pubsubshard_channels", "0");
                 field!(s, "latest_fork_usec", "0");
                 field!(s, "total_forks", "0");

@@ -13,12 +13,13 @@
 //! the generic coordinator runs them across shards on gathered copies; the handlers here
 //! only ever see one keyspace.
 //!
-//! The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) need the connection layer to park a
-//! client; their non-blocking core is [`pop_first`] (with [`parse_mpop`] for BZMPOP's
-//! arguments), which the blocking layer calls once a key may have data.
+//! The blocking pops (BZPOPMIN, BZPOPMAX, BZMPOP) share their core, [`pop_first`], with
+//! ZPOPMIN/ZMPOP; when nothing can be popped they set `ExecCtx::block` and
+//! `cmd::blocking` parks the client and re-runs the command when a key is written.
 //!
 //! Read lookups count `keyspace_hits`/`keyspace_misses` (Redis's `lookupKeyRead`).
 
+use super::blocking;
 use super::ctx::ExecCtx;
 use super::hash::{
     call_rng, distinct_indexes, empty_scan, parse_cursor, parse_rand_count, parse_scan_opts, scan_match,
@@ -27,6 +28,7 @@ use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::ShardStats;
+use crate::shard::block::{BlockReq, TimeoutReply};
 use crate::storage::zset::{AddFlags, AddOutcome, LexRange, ScoreRange, ZSetValue};
 use crate::storage::{Db, Value};
 use crate::util::num;
@@ -697,6 +699,45 @@ fn zmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     Ok(())
 }
 
+// ---- Blocking pops ---------------------------------------------------------------------------
+// When nothing can be popped these set `c.block` instead of replying; `cmd::blocking`
+// parks the request and re-runs it when a write touches one of the keys (a timeout
+// answers a null array, as Redis does for BLOCKED_ZSET).
+
+fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64) -> BlockReq {
+    BlockReq { keys, deadline_ms, timeout_reply: TimeoutReply::NullArray, ready_type: "zset", fallback: None }
+}
+
+/// Redis's `blockingGenericZpopCommand` for BZPOPMIN/BZPOPMAX: the timeout is checked
+/// first, then the keys in order like ZPOPMIN on the first that exists.
+fn bzpop(c: &mut ExecCtx, a: &Args, max: bool) -> Result<(), CmdError> {
+    let deadline = blocking::deadline(a.get(a.len() - 1), c.now_ms)?;
+    let keys: Vec<&[u8]> = (1..a.len() - 1).map(|i| a.get(i)).collect();
+    if !pop_first(c, &keys, max, 1, PopShape::KeyFlat)? {
+        c.block = Some(wait_on(keys.iter().map(|k| k.to_vec()).collect(), deadline));
+    }
+    Ok(())
+}
+
+fn bzpopmin(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    bzpop(c, a, false)
+}
+
+fn bzpopmax(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    bzpop(c, a, true)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
+fn bzmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let deadline = blocking::deadline(a.get(1), c.now_ms)?;
+    let p = parse_mpop(a, 2)?;
+    let keys: Vec<&[u8]> = (p.first_key..p.first_key + p.numkeys).map(|i| a.get(i)).collect();
+    if !pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
+        c.block = Some(wait_on(keys.iter().map(|k| k.to_vec()).collect(), deadline));
+    }
+    Ok(())
+}
+
 // ---- ZUNION / ZINTER / ZDIFF ------------------------------------------------------------------
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -1103,6 +1144,13 @@ fn keys_numkeys_at_1(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
     Ok(v)
 }
 
+/// BZMPOP: `bzmpop timeout numkeys key ...`.
+fn keys_numkeys_at_2(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
+    let mut v = Vec::new();
+    numkeys_keys(a, db, 2, &mut v);
+    Ok(v)
+}
+
 /// The STORE forms: `cmd destination numkeys key ...`.
 fn keys_store(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
     let mut v = vec![(db, 1)];
@@ -1114,6 +1162,7 @@ fn keys_store(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
 
 const ONE_KEY: KeySpec = KeySpec::Range { first: 1, last: 1, step: 1 };
 const NUMKEYS: KeySpec = KeySpec::Custom { first: 0, last: 0, step: 0, find: keys_numkeys_at_1 };
+const BZMPOP_KEYS: KeySpec = KeySpec::Custom { first: 0, last: 0, step: 0, find: keys_numkeys_at_2 };
 const STORE_KEYS: KeySpec = KeySpec::Custom { first: 1, last: 1, step: 1, find: keys_store };
 
 macro_rules! spec {
@@ -1131,7 +1180,7 @@ macro_rules! spec {
     };
 }
 
-use flag::{DENYOOM, FAST, READONLY, WRITE};
+use flag::{BLOCKING, DENYOOM, FAST, NOSCRIPT, READONLY, WRITE};
 
 pub static COMMANDS: &[CommandSpec] = &[
     spec!(
@@ -1323,6 +1372,33 @@ pub static COMMANDS: &[CommandSpec] = &[
         NUMKEYS,
         zmpop,
         "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
+        "7.0.0"
+    ),
+    spec!(
+        "bzpopmin",
+        -3,
+        WRITE | NOSCRIPT | FAST | BLOCKING,
+        KeySpec::Range { first: 1, last: -2, step: 1 },
+        bzpopmin,
+        "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        "5.0.0"
+    ),
+    spec!(
+        "bzpopmax",
+        -3,
+        WRITE | NOSCRIPT | FAST | BLOCKING,
+        KeySpec::Range { first: 1, last: -2, step: 1 },
+        bzpopmax,
+        "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
+        "5.0.0"
+    ),
+    spec!(
+        "bzmpop",
+        -5,
+        WRITE | BLOCKING,
+        BZMPOP_KEYS,
+        bzmpop,
+        "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         "7.0.0"
     ),
     spec!("zunion", -3, READONLY, NUMKEYS, zunion, "Returns the union of multiple sorted sets.", "6.2.0"),
@@ -1620,6 +1696,49 @@ mod tests {
             assert_eq!(run(h, "zpopmin z"), arr(vec![b("a"), d("1")]));
             assert_eq!(run(h, "zpopmin z 1"), arr(vec![arr(vec![b("b"), d("2")])]));
         });
+    }
+
+    #[test]
+    fn blocking_pops() {
+        for n in [1, 4] {
+            let mut h = Harness::new(n);
+            let mut other = crate::cmd::Session::new(2, false);
+            let mut as_other = |h: &mut Harness, args: &str| {
+                std::mem::swap(&mut h.sess, &mut other);
+                let r = run(h, args);
+                std::mem::swap(&mut h.sess, &mut other);
+                r
+            };
+            run(&mut h, "zadd z 1 a 2 b");
+            assert_eq!(run(&mut h, "bzpopmin z 0"), bulks(&["z", "a", "1"]));
+            assert_eq!(run(&mut h, "bzpopmax nokey z 0"), bulks(&["z", "b", "2"]));
+            assert_eq!(run(&mut h, "exists z"), int(0));
+            // Nothing there: the client waits for a write on any of its keys.
+            let seq = h.start(&["bzpopmin", "q1", "q2", "0"]);
+            assert_eq!(h.reply_for(seq), None);
+            assert_eq!(as_other(&mut h, "zadd q2 5 x 6 y"), int(2));
+            assert_eq!(h.reply_for(seq), Some(bulks(&["q2", "x", "5"])));
+            assert_eq!(run(&mut h, "zrange q2 0 -1"), bulks(&["y"]));
+            let seq = h.start(&["bzmpop", "0", "2", "q3", "q4", "max", "count", "2"]);
+            assert_eq!(h.reply_for(seq), None);
+            as_other(&mut h, "zadd q4 1 a 2 b 3 c");
+            assert_eq!(h.reply_for(seq), Some(arr(vec![b("q4"), arr(vec![bulks(&["c", "3"]), bulks(&["b", "2"])])])));
+            // Timeouts answer a null array.
+            let seq = h.start(&["bzpopmax", "none", "0.1"]);
+            h.tick();
+            assert_eq!(h.reply_for(seq), None);
+            h.advance_ms(150);
+            h.tick();
+            assert_eq!(h.reply_for(seq), Some(Reply::Nil));
+            assert_eq!(run(&mut h, "bzpopmin z -1"), err("ERR timeout is negative"));
+            assert_eq!(run(&mut h, "bzmpop 0 0 z min"), err("ERR numkeys should be greater than 0"));
+            assert_eq!(run(&mut h, "bzmpop x 1 z min"), err("ERR timeout is not a float or out of range"));
+            run(&mut h, "set s x");
+            assert_eq!(run(&mut h, "bzpopmin s 0"), err(WRONGTYPE));
+            h.resp3();
+            run(&mut h, "zadd z 1 a");
+            assert_eq!(run(&mut h, "bzpopmin z 0"), arr(vec![b("z"), b("a"), d("1")]));
+        }
     }
 
     #[test]

@@ -145,6 +145,11 @@ impl BlockTable {
         self.waiters.values().map(|w| w.req.deadline_ms).filter(|d| *d != 0).min()
     }
 
+    /// Ids of the clients with a waiter here.
+    pub fn client_ids(&self) -> Vec<u64> {
+        self.waiters.values().map(|w| w.client_id).collect()
+    }
+
     /// Waiters of a client (CLIENT UNBLOCK, disconnect).
     pub fn of_client(&self, client_id: u64) -> Vec<u64> {
         self.waiters.values().filter(|w| w.client_id == client_id).map(|w| w.id).collect()
