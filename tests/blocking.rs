@@ -62,3 +62,22 @@ fn a_client_that_disconnects_while_blocked_takes_nothing() {
         assert_eq!(v, vec!["kept".to_string()]);
     }
 }
+
+#[test]
+fn bzpopmin_is_woken_by_zadd_on_another_shard() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let url = s.url();
+        // Two keys that usually hash to different shards: the waiter watches both.
+        let waiter = std::thread::spawn(move || {
+            let mut c = redis::Client::open(url).unwrap().get_connection().unwrap();
+            redis::cmd("BZPOPMIN").arg("zq-a").arg("zq-b").arg(30).query::<(String, String, f64)>(&mut c).unwrap()
+        });
+        let mut c = s.conn();
+        assert!(wait_until(Duration::from_secs(20), || blocked_clients(&mut c) == 1), "client never blocked");
+        let _: i64 = redis::cmd("ZADD").arg("zq-b").arg(2).arg("two").arg(1.5).arg("one").query(&mut c).unwrap();
+        assert_eq!(waiter.join().unwrap(), ("zq-b".to_string(), "one".to_string(), 1.5), "{shards} shards");
+        let left: Vec<String> = redis::cmd("ZRANGE").arg("zq-b").arg(0).arg(-1).query(&mut c).unwrap();
+        assert_eq!(left, vec!["two".to_string()]);
+    }
+}

@@ -55,8 +55,16 @@ fn transactions_are_atomic_across_shards_under_concurrency() {
         for i in 0..1500usize {
             let from = &writer_keys[i % 8];
             let to = &writer_keys[(i * 3 + 1) % 8];
-            let _: (i64, i64) =
-                redis::pipe().atomic().cmd("DECRBY").arg(from).arg(7).cmd("INCRBY").arg(to).arg(7).query(&mut c).unwrap();
+            let _: (i64, i64) = redis::pipe()
+                .atomic()
+                .cmd("DECRBY")
+                .arg(from)
+                .arg(7)
+                .cmd("INCRBY")
+                .arg(to)
+                .arg(7)
+                .query(&mut c)
+                .unwrap();
         }
     });
     let mut reads = 0;

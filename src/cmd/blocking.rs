@@ -126,7 +126,8 @@ fn serve(st: &mut ShardState, w: Waiter) {
             // The source is here but the destination may be elsewhere: run the
             // non-blocking form as a cross-shard transaction answering the client.
             if let Some(idx) = TABLE.lookup(fb.get(0)) {
-                let req = ExecReq { to: w.to, client_id: w.client_id, db: w.db, proto: w.proto, cmd: idx, args: fb.clone() };
+                let req =
+                    ExecReq { to: w.to, client_id: w.client_id, db: w.db, proto: w.proto, cmd: idx, args: fb.clone() };
                 super::coord::start_keyed_tx(st, req);
                 return;
             }

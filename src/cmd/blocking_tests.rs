@@ -101,10 +101,7 @@ fn client_unblock_and_multi_never_block() {
     let mut admin = Session::new(2, false);
     let seq = h.start(&["blmpop", "0", "1", "k", "LEFT"]);
     assert_eq!(as_other(&mut h, &mut admin, &["client", "unblock", "1", "error"]), Reply::Int(1));
-    assert_eq!(
-        h.reply_for(seq),
-        Some(Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into()))
-    );
+    assert_eq!(h.reply_for(seq), Some(Reply::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())));
     assert_eq!(as_other(&mut h, &mut admin, &["client", "unblock", "1"]), Reply::Int(0));
     h.run(&["multi"]);
     h.run(&["blpop", "empty", "0"]);

@@ -97,8 +97,7 @@ impl Coordinator for KeyedTx {
         let mut real = std::mem::replace(&mut st.dbs, scratch);
         let mut out = Vec::new();
         let args = Args::Owned(&self.req.args);
-        let block =
-            call_blocking(st, self.req.cmd, &args, self.req.db, self.req.proto, &mut out, self.req.client_id);
+        let block = call_blocking(st, self.req.cmd, &args, self.req.db, self.req.proto, &mut out, self.req.client_id);
         std::mem::swap(&mut st.dbs, &mut real);
         if let Some(block) = block {
             // Nothing to pop on any shard: release the locks and park a part of the

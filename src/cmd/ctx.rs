@@ -35,7 +35,16 @@ pub struct Session {
 
 impl Session {
     pub fn new(id: u64, needs_auth: bool) -> Session {
-        Session { id, db: 0, proto: Proto::Resp2, authenticated: !needs_auth, reply: ReplyMode::On, multi: None, subs: Default::default(), psubs: Default::default() }
+        Session {
+            id,
+            db: 0,
+            proto: Proto::Resp2,
+            authenticated: !needs_auth,
+            reply: ReplyMode::On,
+            multi: None,
+            subs: Default::default(),
+            psubs: Default::default(),
+        }
     }
 }
 

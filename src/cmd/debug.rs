@@ -124,6 +124,20 @@ fn object_digest(mut d: Digest, e: &Entry) -> Digest {
                 }
             }
         }
+        // Sorted sets: each member and its score (as `%.17g` text) digested as a pair,
+        // pairs XORed together, as Redis 7.0 does.
+        Value::ZSet(z) => {
+            d.mix(&3u32.to_be_bytes());
+            let mut text = Vec::with_capacity(32);
+            for (m, score) in z.iter() {
+                let mut pair = Digest::default();
+                pair.mix(m);
+                text.clear();
+                crate::util::num::write_double(&mut text, score);
+                pair.mix(&text);
+                d.xor(&pair.0);
+            }
+        }
         // Hashes: each field/value pair digested in order, pairs XORed together.
         Value::Hash(h) => {
             d.mix(&4u32.to_be_bytes());

@@ -61,7 +61,10 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         w.error("NOAUTH Authentication required.");
         return Outcome::Done;
     }
-    if sess.proto == Proto::Resp2 && super::pubsub::subscribed(sess) && !super::pubsub::allowed_while_subscribed(spec.name) {
+    if sess.proto == Proto::Resp2
+        && super::pubsub::subscribed(sess)
+        && !super::pubsub::allowed_while_subscribed(spec.name)
+    {
         st.stats.error_replies += 1;
         w.error(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -288,8 +291,7 @@ fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64)
     let secs = st.now_ms / 1000;
     let threshold = st.config.slowlog_log_slower_than;
     if threshold >= 0 && us >= threshold as u64 && spec.flags & flag::SKIP_SLOWLOG == 0 {
-        let (addr, name) =
-            st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
+        let (addr, name) = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
         let max = st.config.slowlog_max_len as usize;
         st.monitor.log_slow(us, secs, args.iter().collect::<Vec<_>>().into_iter(), max, (&addr, &name));
     }

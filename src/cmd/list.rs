@@ -18,12 +18,12 @@
 
 use super::blocking;
 use super::ctx::ExecCtx;
-use crate::shard::block::{BlockReq, TimeoutReply};
-use crate::shard::msg::OwnedArgs;
 use super::error::wrong_arity;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::resp::ReplyWriter;
+use crate::shard::block::{BlockReq, TimeoutReply};
+use crate::shard::msg::OwnedArgs;
 use crate::storage::list::{Elem, ListValue, Needle};
 use crate::storage::{Db, Value};
 use crate::util::num;
@@ -472,7 +472,14 @@ fn side_word(s: Side) -> &'static [u8] {
 
 /// BLMOVE and BRPOPLPUSH: `fallback` is their non-blocking twin, run as a cross-shard
 /// transaction when the source gets data on another shard than the destination.
-fn bmove(c: &mut ExecCtx, a: &Args, from: Side, to: Side, timeout_arg: usize, fallback: OwnedArgs) -> Result<(), CmdError> {
+fn bmove(
+    c: &mut ExecCtx,
+    a: &Args,
+    from: Side,
+    to: Side,
+    timeout_arg: usize,
+    fallback: OwnedArgs,
+) -> Result<(), CmdError> {
     let deadline = blocking::deadline(a.get(timeout_arg), c.now_ms)?;
     let now = c.now_ms;
     match move_for_blocking(&mut c.dbs[c.db], a.get(1), a.get(2), now, from, to)? {

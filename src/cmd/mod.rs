@@ -28,10 +28,11 @@ pub mod list;
 pub mod multi;
 pub mod pubsub;
 pub mod server;
-pub mod slowlog;
 pub mod set;
+pub mod slowlog;
 pub mod string;
 pub mod table;
+pub mod zset;
 
 pub use args::Args;
 pub use ctx::{ConnCtx, ConnOutcome, ExecCtx, ReplyMode, Session};

@@ -14,7 +14,15 @@ use std::sync::Arc;
 pub fn allowed_while_subscribed(name: &str) -> bool {
     matches!(
         name,
-        "subscribe" | "unsubscribe" | "psubscribe" | "punsubscribe" | "ssubscribe" | "sunsubscribe" | "ping" | "quit" | "reset"
+        "subscribe"
+            | "unsubscribe"
+            | "psubscribe"
+            | "punsubscribe"
+            | "ssubscribe"
+            | "sunsubscribe"
+            | "ping"
+            | "quit"
+            | "reset"
     )
 }
 
@@ -58,8 +66,11 @@ fn psubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 }
 
 fn unsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    let names: Vec<Vec<u8>> =
-        if a.len() > 1 { a.iter().skip(1).map(|x| x.to_vec()).collect() } else { c.sess.subs.iter().cloned().collect() };
+    let names: Vec<Vec<u8>> = if a.len() > 1 {
+        a.iter().skip(1).map(|x| x.to_vec()).collect()
+    } else {
+        c.sess.subs.iter().cloned().collect()
+    };
     if names.is_empty() {
         confirm(c, b"unsubscribe", None);
     }
@@ -73,8 +84,11 @@ fn unsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 }
 
 fn punsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    let names: Vec<Vec<u8>> =
-        if a.len() > 1 { a.iter().skip(1).map(|x| x.to_vec()).collect() } else { c.sess.psubs.iter().cloned().collect() };
+    let names: Vec<Vec<u8>> = if a.len() > 1 {
+        a.iter().skip(1).map(|x| x.to_vec()).collect()
+    } else {
+        c.sess.psubs.iter().cloned().collect()
+    };
     if names.is_empty() {
         confirm(c, b"punsubscribe", None);
     }
@@ -185,7 +199,14 @@ fn pubsub(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }
 }
 
-const fn ps(name: &'static str, arity: i32, flags: u32, f: super::table::ConnFn, summary: &'static str, since: &'static str) -> CommandSpec {
+const fn ps(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    f: super::table::ConnFn,
+    summary: &'static str,
+    since: &'static str,
+) -> CommandSpec {
     CommandSpec { name, arity, flags, keys: KeySpec::None, handler: Handler::Conn(f), group: "pubsub", summary, since }
 }
 
@@ -194,9 +215,30 @@ const PS: u32 = flag::PUBSUB | flag::NOSCRIPT | flag::LOADING | flag::STALE;
 pub static COMMANDS: &[CommandSpec] = &[
     ps("subscribe", -2, PS, subscribe, "Listens for messages published to channels.", "2.0.0"),
     ps("unsubscribe", -1, PS, unsubscribe, "Stops listening to messages posted to channels.", "2.0.0"),
-    ps("psubscribe", -2, PS, psubscribe, "Listens for messages published to channels that match one or more patterns.", "2.0.0"),
-    ps("punsubscribe", -1, PS, punsubscribe, "Stops listening to messages published to channels that match one or more patterns.", "2.0.0"),
-    ps("publish", 3, flag::PUBSUB | flag::LOADING | flag::STALE | flag::FAST | flag::MAY_REPLICATE, publish, "Posts a message to a channel.", "2.0.0"),
+    ps(
+        "psubscribe",
+        -2,
+        PS,
+        psubscribe,
+        "Listens for messages published to channels that match one or more patterns.",
+        "2.0.0",
+    ),
+    ps(
+        "punsubscribe",
+        -1,
+        PS,
+        punsubscribe,
+        "Stops listening to messages published to channels that match one or more patterns.",
+        "2.0.0",
+    ),
+    ps(
+        "publish",
+        3,
+        flag::PUBSUB | flag::LOADING | flag::STALE | flag::FAST | flag::MAY_REPLICATE,
+        publish,
+        "Posts a message to a channel.",
+        "2.0.0",
+    ),
     ps("pubsub", -2, flag::PUBSUB | flag::LOADING | flag::STALE, pubsub, "A container for Pub/Sub commands.", "2.8.0"),
 ];
 
@@ -215,8 +257,10 @@ mod tests {
             assert_eq!(h.run(&["publish", "news", "hello"]), Reply::Int(1));
             let pushes: Vec<_> = h.shards.iter_mut().flat_map(|s| s.pubsub.pushes.drain(..)).collect();
             assert_eq!(pushes.len(), 1);
-            assert_eq!(h.run(&["pubsub", "numsub", "news", "none"]),
-                Reply::Array(vec![Reply::bulk("news"), Reply::Int(1), Reply::bulk("none"), Reply::Int(0)]));
+            assert_eq!(
+                h.run(&["pubsub", "numsub", "news", "none"]),
+                Reply::Array(vec![Reply::bulk("news"), Reply::Int(1), Reply::bulk("none"), Reply::Int(0)])
+            );
             assert_eq!(h.run(&["pubsub", "channels"]), Reply::Array(vec![Reply::bulk("news")]));
             assert_eq!(h.run(&["pubsub", "numpat"]), Reply::Int(0));
         }

@@ -36,8 +36,10 @@ fn slowlog(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             Ok(fan(
                 |st| Box::new(st.monitor.slowlog.iter().cloned().collect::<Vec<SlowEntry>>()),
                 Box::new(move |_, results, out| {
-                    let mut all: Vec<SlowEntry> =
-                        results.into_iter().flat_map(|(_, r)| *r.downcast::<Vec<SlowEntry>>().expect("entries")).collect();
+                    let mut all: Vec<SlowEntry> = results
+                        .into_iter()
+                        .flat_map(|(_, r)| *r.downcast::<Vec<SlowEntry>>().expect("entries"))
+                        .collect();
                     all.sort_by(|x, y| y.id.cmp(&x.id));
                     all.truncate(count);
                     out.array(all.len());

@@ -163,6 +163,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::hash::COMMANDS,
         super::set::COMMANDS,
         super::list::COMMANDS,
+        super::zset::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
         super::multi::COMMANDS,

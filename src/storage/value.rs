@@ -3,6 +3,7 @@
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
+use super::zset::ZSetValue;
 
 /// A stored value: one closed set of Redis types, so that `TYPE`, `WRONGTYPE` checks
 /// and the persistence encoders all match on the same enum. Every variant is `Send`:
@@ -16,6 +17,7 @@ pub enum Value {
     Hash(HashValue),
     List(ListValue),
     Set(SetValue),
+    ZSet(ZSetValue),
 }
 
 impl Value {
@@ -26,6 +28,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::List(_) => "list",
             Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -45,6 +48,7 @@ impl Value {
             Value::Hash(h) => h.encoding_name(),
             Value::List(l) => l.encoding_name(),
             Value::Set(v) => v.encoding_name(),
+            Value::ZSet(z) => z.encoding_name(),
         }
     }
 
@@ -55,6 +59,7 @@ impl Value {
             Value::Hash(h) => h.heap_bytes(),
             Value::List(l) => l.heap_bytes(),
             Value::Set(v) => v.heap_bytes(),
+            Value::ZSet(z) => z.heap_bytes(),
         }
     }
 }
