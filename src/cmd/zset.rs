@@ -1173,7 +1173,7 @@ macro_rules! spec {
             flags: $flags,
             keys: $keys,
             handler: Handler::Keyed($h),
-            group: "sorted_set",
+            group: "sorted-set",
             summary: $summary,
             since: $since,
         }
