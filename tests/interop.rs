@@ -122,6 +122,42 @@ fn redis_benchmark_pipelined_runs_clean() {
     }
 }
 
+/// The default test list (`redis-benchmark -q -n 100000`, no `-t`): lists, sets,
+/// hashes, sorted sets, LRANGE of up to 600 elements and MSET, all without errors.
+#[test]
+fn redis_benchmark_default_tests_run_clean() {
+    let bench = tool("redis-benchmark");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let port = s.port.to_string();
+        let (ok, stdout, stderr) =
+            run(Command::new(&bench).args(["-h", "127.0.0.1", "-p", &port, "-n", "100000", "-q"]));
+        assert!(ok, "redis-benchmark failed ({shards} shards)\nstdout: {stdout}\nstderr: {stderr}");
+        let lines: Vec<&str> = stdout
+            .split(['\r', '\n'])
+            .chain(stderr.split(['\r', '\n']))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        for l in &lines {
+            let lower = l.to_ascii_lowercase();
+            assert!(!lower.contains("error") && !lower.contains("warning"), "problem ({shards} shards): {l}");
+        }
+        let tests = ["LPUSH", "RPUSH", "LPOP", "RPOP", "SADD", "HSET", "SPOP", "ZADD", "ZPOPMIN"];
+        let lranges = ["LRANGE_100", "LRANGE_300", "LRANGE_500", "LRANGE_600"];
+        for test in tests.iter().chain(&lranges).chain(&["MSET"]) {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("{test}")) && l.contains("requests per second")),
+                "no result line for {test} ({shards} shards)\nstdout: {stdout}"
+            );
+        }
+        // LRANGE_600 read 600 elements pushed by the benchmark's own LPUSH runs.
+        let mut c = s.conn();
+        let len: i64 = redis::cmd("LLEN").arg("mylist").query(&mut c).unwrap();
+        assert!(len >= 600, "mylist has {len} elements");
+    }
+}
+
 #[test]
 fn redis_cli_works() {
     let cli = tool("redis-cli");
