@@ -30,46 +30,40 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
     )
 }
 
+/// Runs `redis-benchmark -q` with `args` against `s` and checks that it succeeded,
+/// printed nothing that looks like an error or warning, and printed a result line for
+/// each of `tests`. Progress output is separated by carriage returns, so every piece
+/// of it is looked at.
+fn bench_clean(s: &Server, args: &[&str], tests: &[&str]) {
+    let port = s.port.to_string();
+    let mut cmd = Command::new(tool("redis-benchmark"));
+    cmd.args(["-h", "127.0.0.1", "-p", &port, "-q"]).args(args);
+    let (ok, stdout, stderr) = run(&mut cmd);
+    let what = format!("redis-benchmark {args:?}, {} shards", s.shards);
+    assert!(ok, "{what} failed\nstdout: {stdout}\nstderr: {stderr}");
+    let lines: Vec<&str> =
+        stdout.split(['\r', '\n']).chain(stderr.split(['\r', '\n'])).map(str::trim).filter(|l| !l.is_empty()).collect();
+    for l in &lines {
+        let lower = l.to_ascii_lowercase();
+        assert!(
+            !lower.contains("error") && !lower.contains("err ") && !lower.contains("warning"),
+            "{what} reported a problem: {l}\nfull stdout: {stdout}\nstderr: {stderr}"
+        );
+    }
+    for test in tests {
+        assert!(
+            lines.iter().any(|l| l.starts_with(test) && l.contains("requests per second")),
+            "{what}: no result line for {test}\nstdout: {stdout}"
+        );
+    }
+}
+
 #[test]
 fn redis_benchmark_runs_clean() {
-    let bench = tool("redis-benchmark");
     for shards in SHARD_COUNTS {
         let s = Server::start(shards, &[]);
-        let port = s.port.to_string();
-        let (ok, stdout, stderr) = run(Command::new(&bench).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-t",
-            "ping,set,get,incr,mset",
-            "-n",
-            "100000",
-            "-r",
-            "100000",
-            "-q",
-        ]));
-        assert!(ok, "redis-benchmark failed ({shards} shards)\nstdout: {stdout}\nstderr: {stderr}");
-        // Progress output is separated by carriage returns; look at every piece.
-        let lines: Vec<&str> = stdout
-            .split(['\r', '\n'])
-            .chain(stderr.split(['\r', '\n']))
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        for l in &lines {
-            let lower = l.to_ascii_lowercase();
-            assert!(
-                !lower.contains("error") && !lower.contains("err ") && !lower.contains("warning"),
-                "redis-benchmark reported a problem ({shards} shards): {l}\nfull stdout: {stdout}\nstderr: {stderr}"
-            );
-        }
-        for test in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"] {
-            assert!(
-                lines.iter().any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
-                "no result line for {test} ({shards} shards)\nstdout: {stdout}"
-            );
-        }
+        let args = ["-t", "ping,set,get,incr,mset", "-n", "100000", "-r", "100000"];
+        bench_clean(&s, &args, &["PING_INLINE: ", "PING_MBULK: ", "SET: ", "GET: ", "INCR: ", "MSET (10 keys): "]);
         // The load left the server healthy and its keyspace sensible.
         let mut c = s.conn();
         let pong: String = redis::cmd("PING").query(&mut c).unwrap();
@@ -83,42 +77,10 @@ fn redis_benchmark_runs_clean() {
 /// interleaved in every write.
 #[test]
 fn redis_benchmark_pipelined_runs_clean() {
-    let bench = tool("redis-benchmark");
     for shards in SHARD_COUNTS {
         let s = Server::start(shards, &[]);
-        let port = s.port.to_string();
-        let (ok, stdout, stderr) = run(Command::new(&bench).args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port,
-            "-t",
-            "set,get,incr,mset",
-            "-n",
-            "200000",
-            "-r",
-            "100000",
-            "-P",
-            "16",
-            "-q",
-        ]));
-        assert!(ok, "redis-benchmark -P 16 failed ({shards} shards)\nstdout: {stdout}\nstderr: {stderr}");
-        let lines: Vec<&str> = stdout
-            .split(['\r', '\n'])
-            .chain(stderr.split(['\r', '\n']))
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        for l in &lines {
-            let lower = l.to_ascii_lowercase();
-            assert!(!lower.contains("error") && !lower.contains("warning"), "problem ({shards} shards): {l}");
-        }
-        for test in ["SET", "GET", "INCR", "MSET (10 keys)"] {
-            assert!(
-                lines.iter().any(|l| l.starts_with(&format!("{test}: ")) && l.contains("requests per second")),
-                "no result line for {test} ({shards} shards)\nstdout: {stdout}"
-            );
-        }
+        let args = ["-t", "set,get,incr,mset", "-n", "200000", "-r", "100000", "-P", "16"];
+        bench_clean(&s, &args, &["SET: ", "GET: ", "INCR: ", "MSET (10 keys): "]);
     }
 }
 
@@ -126,31 +88,25 @@ fn redis_benchmark_pipelined_runs_clean() {
 /// hashes, sorted sets, LRANGE of up to 600 elements and MSET, all without errors.
 #[test]
 fn redis_benchmark_default_tests_run_clean() {
-    let bench = tool("redis-benchmark");
     for shards in SHARD_COUNTS {
         let s = Server::start(shards, &[]);
-        let port = s.port.to_string();
-        let (ok, stdout, stderr) =
-            run(Command::new(&bench).args(["-h", "127.0.0.1", "-p", &port, "-n", "100000", "-q"]));
-        assert!(ok, "redis-benchmark failed ({shards} shards)\nstdout: {stdout}\nstderr: {stderr}");
-        let lines: Vec<&str> = stdout
-            .split(['\r', '\n'])
-            .chain(stderr.split(['\r', '\n']))
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        for l in &lines {
-            let lower = l.to_ascii_lowercase();
-            assert!(!lower.contains("error") && !lower.contains("warning"), "problem ({shards} shards): {l}");
-        }
-        let tests = ["LPUSH", "RPUSH", "LPOP", "RPOP", "SADD", "HSET", "SPOP", "ZADD", "ZPOPMIN"];
-        let lranges = ["LRANGE_100", "LRANGE_300", "LRANGE_500", "LRANGE_600"];
-        for test in tests.iter().chain(&lranges).chain(&["MSET"]) {
-            assert!(
-                lines.iter().any(|l| l.starts_with(&format!("{test}")) && l.contains("requests per second")),
-                "no result line for {test} ({shards} shards)\nstdout: {stdout}"
-            );
-        }
+        let tests = [
+            "LPUSH: ",
+            "RPUSH: ",
+            "LPOP: ",
+            "RPOP: ",
+            "SADD: ",
+            "HSET: ",
+            "SPOP: ",
+            "ZADD: ",
+            "ZPOPMIN: ",
+            "LRANGE_100 ",
+            "LRANGE_300 ",
+            "LRANGE_500 ",
+            "LRANGE_600 ",
+            "MSET (10 keys): ",
+        ];
+        bench_clean(&s, &["-n", "100000"], &tests);
         // LRANGE_600 read 600 elements pushed by the benchmark's own LPUSH runs.
         let mut c = s.conn();
         let len: i64 = redis::cmd("LLEN").arg("mylist").query(&mut c).unwrap();

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub struct Server {
     child: Option<Child>,
     pub port: u16,
+    pub shards: usize,
     pub dir: PathBuf,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -78,7 +79,7 @@ impl Server {
             .ok()
             .flatten()
             .unwrap_or_else(|| panic!("server did not become ready; log: {:?}", log.lock().unwrap()));
-        Server { child: Some(child), port, dir, log }
+        Server { child: Some(child), port, shards, dir, log }
     }
 
     pub fn url(&self) -> String {
