@@ -8,6 +8,7 @@
 //! Depends on: `shard`, `storage`, `resp`, `config`, `util`.
 
 pub mod args;
+pub mod bitmap;
 pub mod blocking;
 #[cfg(test)]
 mod blocking_tests;

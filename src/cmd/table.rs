@@ -164,6 +164,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::set::COMMANDS,
         super::list::COMMANDS,
         super::zset::COMMANDS,
+        super::bitmap::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
         super::multi::COMMANDS,
