@@ -22,6 +22,7 @@ pub mod dispatch;
 pub mod error;
 pub mod harness;
 pub mod hash;
+pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
