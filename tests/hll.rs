@@ -44,10 +44,10 @@ impl Reference {
         let r = Reference { child, port, dir };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Ok(mut c) = r.client().get_connection() {
-                if redis::cmd("PING").query::<String>(&mut c).is_ok() {
-                    return r;
-                }
+            if let Ok(mut c) = r.client().get_connection()
+                && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            {
+                return r;
             }
             assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
             std::thread::sleep(Duration::from_millis(20));
@@ -102,7 +102,7 @@ fn same_bytes(ours: &mut Connection, theirs: &mut Connection, key: &str, when: &
 fn element(seed: u64, i: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ i.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     x ^= x >> 31;
-    let len = (i % 23) as usize + if i % 97 == 0 { 200 } else { 0 };
+    let len = (i % 23) as usize + if i.is_multiple_of(97) { 200 } else { 0 };
     let mut v = Vec::with_capacity(len + 8);
     v.extend_from_slice(&i.to_le_bytes()[..(i % 9) as usize]);
     for j in 0..len {
@@ -125,7 +125,7 @@ fn feed(ours: &mut Connection, theirs: &mut Connection, key: &str, seed: u64, n:
         }
         let _: i64 = both(ours, theirs, &cmd);
         same_bytes(ours, theirs, key, &format!("after {end} elements"));
-        if batch % 3 == 0 {
+        if batch.is_multiple_of(3) {
             // Refresh the cache now and then, so stale counts ride along in the bytes.
             let _: i64 = both(ours, theirs, redis::cmd("PFCOUNT").arg(key));
             same_bytes(ours, theirs, key, &format!("after PFCOUNT at {end}"));

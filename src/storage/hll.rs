@@ -255,10 +255,10 @@ fn walk_sparse(s: &[u8], mut f: impl FnMut(usize, Op)) -> usize {
     let mut p = HDR_SIZE;
     while p < s.len() {
         let op = op_at(s, p);
-        if let Op::Val(_, n) = op {
-            if idx + n > REGISTERS {
-                break;
-            }
+        if let Op::Val(_, n) = op
+            && idx + n > REGISTERS
+        {
+            break;
         }
         f(idx, op);
         idx += op.span();
@@ -397,15 +397,15 @@ fn sparse_set(s: &mut Vec<u8>, index: usize, count: u8, sparse_max: u64) -> Resu
             p += op.size();
             continue;
         };
-        if p + 1 < s.len() {
-            if let Op::Val(v2, l2) = op_at(s, p + 1) {
-                if v1 == v2 && l1 + l2 <= VAL_MAX_LEN {
-                    s[p + 1] = val_byte(v1, l1 + l2);
-                    s.remove(p);
-                    // Stay here: the merged run may merge with the next one too.
-                    continue;
-                }
-            }
+        if p + 1 < s.len()
+            && let Op::Val(v2, l2) = op_at(s, p + 1)
+            && v1 == v2
+            && l1 + l2 <= VAL_MAX_LEN
+        {
+            s[p + 1] = val_byte(v1, l1 + l2);
+            s.remove(p);
+            // Stay here: the merged run may merge with the next one too.
+            continue;
         }
         p += 1;
     }
@@ -484,7 +484,8 @@ pub fn count_registers(regs: &[u8]) -> u64 {
 /// HyperLogLog sketches", 2017) over the register-value histogram, with the exact
 /// operation order of Redis's `hllCount` so results agree to the last unit.
 fn estimate(histo: &[u32; 64]) -> u64 {
-    const ALPHA_INF: f64 = 0.721_347_520_444_481_703_680; // 1 / (2 ln 2)
+    // 1 / (2 ln 2), Redis's 0.721347520444481703680 rounded to the same double.
+    const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
     let m = REGISTERS as f64;
     let mut z = m * tau((m - histo[Q + 1] as f64) / m);
     for j in (1..=Q).rev() {
