@@ -8,6 +8,7 @@
 //! Depends on: `shard`, `storage`, `resp`, `config`, `util`.
 
 pub mod args;
+pub mod bitmap;
 pub mod blocking;
 #[cfg(test)]
 mod blocking_tests;
@@ -21,6 +22,7 @@ pub mod dispatch;
 pub mod error;
 pub mod harness;
 pub mod hash;
+pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;

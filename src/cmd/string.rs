@@ -26,7 +26,7 @@ use crate::util::num;
 // every command here answer WRONGTYPE once the other types join `Value`.
 #[allow(unreachable_patterns)]
 #[inline]
-fn as_str(v: &Value) -> Result<&[u8], CmdError> {
+pub(super) fn as_str(v: &Value) -> Result<&[u8], CmdError> {
     match v {
         Value::Str(s) => Ok(s),
         _ => Err(CmdError::WrongType),
@@ -36,7 +36,7 @@ fn as_str(v: &Value) -> Result<&[u8], CmdError> {
 /// Mutable access to a string value, or WRONGTYPE.
 #[allow(unreachable_patterns)]
 #[inline]
-fn as_str_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
+pub(super) fn as_str_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
     match v {
         Value::Str(s) => Ok(s),
         _ => Err(CmdError::WrongType),

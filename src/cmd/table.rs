@@ -164,6 +164,8 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::set::COMMANDS,
         super::list::COMMANDS,
         super::zset::COMMANDS,
+        super::bitmap::COMMANDS,
+        super::hll::COMMANDS,
         super::keys::COMMANDS,
         super::server::COMMANDS,
         super::multi::COMMANDS,

@@ -130,6 +130,9 @@ pub struct Config {
     pub client_output_buffer_limit: String,
     /// `enable-debug-command`: `yes` (shardis default; Redis says `no`), `no` or `local`.
     pub enable_debug_command: String,
+    /// `hll-sparse-max-bytes`, 3000: a sparse HyperLogLog that would grow past this
+    /// many bytes (header included) is converted to the dense encoding.
+    pub hll_sparse_max_bytes: u64,
     /// Not a directive: DEBUG SET-ACTIVE-EXPIRE's switch. Never shown by CONFIG GET.
     pub active_expire_enabled: bool,
     /// Every compatibility-only parameter (see `params`): canonical name -> canonical
@@ -188,6 +191,7 @@ impl Default for Config {
             client_output_buffer_limit: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
                 .to_string(),
             enable_debug_command: "yes".to_string(),
+            hll_sparse_max_bytes: 3000,
             active_expire_enabled: true,
             compat,
         }
@@ -427,6 +431,7 @@ impl Config {
             "lazyfree-lazy-user-flush" => yn(self.lazyfree_lazy_user_flush),
             "client-output-buffer-limit" => self.client_output_buffer_limit.clone(),
             "enable-debug-command" => self.enable_debug_command.clone(),
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.to_string(),
             _ => return None,
         })
     }
@@ -489,6 +494,7 @@ impl Config {
             "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = yes,
             "client-output-buffer-limit" => self.client_output_buffer_limit = v.to_string(),
             "enable-debug-command" => self.enable_debug_command = v.to_string(),
+            "hll-sparse-max-bytes" => self.hll_sparse_max_bytes = num(v)?,
             _ => return Ok(false),
         }
         Ok(true)

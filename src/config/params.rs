@@ -188,6 +188,7 @@ pub const PARAMS: &[Param] = &[
     // and tools (redis-benchmark helpers, DEBUG RELOAD/SLEEP/SET-ACTIVE-EXPIRE in
     // tests) rely on DEBUG, and shardis binds to loopback by default anyway.
     field("enable-debug-command",      Enum(YES_NO_LOCAL),             Immutable, "yes"),
+    field("hll-sparse-max-bytes",      MEM,                            Mutable,   "3000"),
 
     // ---- Accepted for compatibility only (stored in Config::compat, no effect) ----
     compat("acl-pubsub-default",            Enum(&["allchannels", "resetchannels"]), Mutable, "resetchannels"),
@@ -238,7 +239,6 @@ pub const PARAMS: &[Param] = &[
     compat("enable-protected-configs",      Enum(YES_NO_LOCAL),         Immutable, "no"),
     compat_a("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NON_NEG_LONG, Mutable, "128"),
     compat_a("hash-max-listpack-value", &["hash-max-ziplist-value"], MEM,   Mutable,   "64"),
-    compat("hll-sparse-max-bytes",          MEM,                        Mutable,   "3000"),
     compat("ignore-warnings",               STR,                        Mutable,   ""),
     compat("io-threads",                    Int { min: 1, max: 128 },   Immutable, "1"),
     compat("io-threads-do-reads",           Bool,                       Immutable, "no"),

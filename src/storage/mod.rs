@@ -11,6 +11,7 @@
 
 pub mod db;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod set;
 pub mod value;
