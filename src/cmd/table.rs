@@ -165,6 +165,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::list::COMMANDS,
         super::zset::COMMANDS,
         super::keys::COMMANDS,
+        super::dump::COMMANDS,
         super::server::COMMANDS,
         super::multi::COMMANDS,
         super::pubsub::COMMANDS,
