@@ -234,7 +234,7 @@ fn fill(c: &mut Connection) {
         args.push(m);
     }
     run(c, &args);
-    run(c, &[b"ZADD", b"z:longmember", b"1", &vec![b'm'; 100], b"2", b"short"]);
+    run(c, &[b"ZADD", b"z:longmember", b"1", &[b'm'; 100], b"2", b"short"]);
     run(c, &[b"HSET", b"h:small", b"f1", b"v1", b"f2", b"12", b"", b"empty field", b"n", b"-1"]);
     let mut args: Vec<&[u8]> = vec![b"HSET", b"h:big"];
     for (m, sc) in members.iter().zip(&scores) {
@@ -242,7 +242,7 @@ fn fill(c: &mut Connection) {
         args.push(sc);
     }
     run(c, &args);
-    run(c, &[b"HSET", b"h:longval", b"f", &vec![b'v'; 100]]);
+    run(c, &[b"HSET", b"h:longval", b"f", &[b'v'; 100]]);
     // TTLs of several kinds.
     run(c, &[b"PEXPIRE", b"s:small", b"100000000"]);
     run(c, &[b"EXPIRE", b"l:small", b"5000000"]);
@@ -363,8 +363,12 @@ fn dump_restore_both_ways_with_redis() {
         let ours: Vec<u8> = redis::cmd("DUMP").arg(k).query(&mut sc).unwrap();
         let mut copy = b"copy:".to_vec();
         copy.extend_from_slice(k);
-        let _: () =
-            redis::cmd("RESTORE").arg(&copy).arg(pttl.max(0)).arg(&ours).query(&mut rc).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let _: () = redis::cmd("RESTORE")
+            .arg(&copy)
+            .arg(pttl.max(0))
+            .arg(&ours)
+            .query(&mut rc)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(canon_remote(&mut rc, &copy), canon_remote(&mut sc, k), "shardis -> Redis: {name}");
         let d1: Vec<String> = redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(k).query(&mut rc).unwrap();
         let d2: Vec<String> = redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(&copy).query(&mut rc).unwrap();
@@ -372,10 +376,21 @@ fn dump_restore_both_ways_with_redis() {
     }
     // Redis's errors for the same bad inputs match ours.
     let payload: Vec<u8> = redis::cmd("DUMP").arg("s:small").query(&mut rc).unwrap();
-    for (args, _) in [(vec![b"s:small".to_vec(), b"0".to_vec(), payload.clone()], "busy")] {
+    let mut corrupt = payload.clone();
+    corrupt[1] ^= 1;
+    let cases: Vec<Vec<&[u8]>> = vec![
+        vec![b"s:small", b"0", &payload],
+        vec![b"fresh", b"-5", &payload],
+        vec![b"fresh", b"0", &corrupt],
+        vec![b"fresh", b"0", b"short"],
+        vec![b"fresh", b"0", &payload, b"nonsense"],
+        vec![b"fresh", b"0", &payload, b"freq", b"300"],
+        vec![b"fresh", b"0", &payload, b"idletime", b"-1"],
+    ];
+    for args in cases {
         let e1 = redis::cmd("RESTORE").arg(&args).query::<()>(&mut rc).unwrap_err();
         let e2 = redis::cmd("RESTORE").arg(&args).query::<()>(&mut sc).unwrap_err();
-        assert_eq!(e1.to_string(), e2.to_string());
+        assert_eq!(e1.to_string(), e2.to_string(), "RESTORE {:?}", &args[..2]);
     }
     // A stream from Redis is refused cleanly.
     let _: String = redis::cmd("XADD").arg("st").arg("*").arg("f").arg("v").query(&mut rc).unwrap();

@@ -389,8 +389,11 @@ pub fn intset_encode(sorted: &[i64]) -> Vec<u8> {
 
 // ---- zipmap --------------------------------------------------------------------------
 
+/// A key and its value.
+pub type Pair<'a> = (&'a [u8], &'a [u8]);
+
 /// Reads a zipmap's key/value pairs.
-pub fn zipmap_pairs(b: &[u8]) -> Result<Vec<(&[u8], &[u8])>, BlobError> {
+pub fn zipmap_pairs(b: &[u8]) -> Result<Vec<Pair<'_>>, BlobError> {
     fn len_at(b: &[u8], p: &mut usize) -> Result<Option<usize>, BlobError> {
         let Some(&first) = b.get(*p) else { return err(*p, "zipmap has no terminator") };
         match first {
@@ -411,8 +414,7 @@ pub fn zipmap_pairs(b: &[u8]) -> Result<Vec<(&[u8], &[u8])>, BlobError> {
     }
     let mut p = 1;
     let mut pairs = Vec::new();
-    loop {
-        let Some(klen) = len_at(b, &mut p)? else { break };
+    while let Some(klen) = len_at(b, &mut p)? {
         let key = slice(b, p, klen, "zipmap key")?;
         p += klen;
         let Some(vlen) = len_at(b, &mut p)? else { return err(p, "zipmap key without a value") };
