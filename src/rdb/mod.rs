@@ -25,6 +25,7 @@
 //!   number, so the caller routes every key to its shard. Keys arrive as they are
 //!   decoded; the checksum is only known at the end, so a caller must treat an `Err`
 //!   as "discard everything received" (load into fresh databases, swap on success).
+//!   [`DbSink`] is that sink for per-shard `Db`s, given the key -> shard function.
 //! - [`dump_payload`] / [`restore_payload`]: DUMP/RESTORE's `type value version crc`.
 //!
 //! Depends on: `storage`, `util`.
@@ -35,9 +36,11 @@ mod decode;
 mod encode;
 mod input;
 pub mod lzf;
+mod sink;
 
 pub use decode::{LoadOptions, LoadStats, LoadedKey, Sink, load, load_bytes};
 pub use encode::{WriteOptions, WriteStats, encode_value, write_snapshot};
+pub use sink::DbSink;
 
 use crate::storage::Value;
 use std::fmt;

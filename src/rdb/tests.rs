@@ -561,3 +561,23 @@ fn random_value(rng: &mut XorShift) -> Value {
         }
     }
 }
+
+#[test]
+fn db_sink_routes_keys_and_refuses_duplicates() {
+    let data = dataset();
+    let file = snapshot(&data, &WriteOptions::default());
+    let mut shards: Vec<Vec<Db>> = (0..3).map(|_| (0..16).map(|_| Db::new()).collect()).collect();
+    let route = |k: &[u8]| k.iter().map(|&b| b as usize).sum::<usize>() % 3;
+    let mut sink = DbSink { shards: &mut shards, route, now_ms: 1_700_000_000_000 };
+    let stats = load(&file[..], &mut sink, &LoadOptions::default()).unwrap();
+    let total: usize = shards.iter().flatten().map(|d| d.len()).sum();
+    assert_eq!(total as u64, stats.keys);
+    for (si, sh) in shards.iter().enumerate() {
+        for db in sh {
+            assert!(db.iter().all(|(k, _)| route(k) == si));
+        }
+    }
+    // Loading the same file again on top finds every key already there.
+    let again = load(&file[..], &mut DbSink { shards: &mut shards, route, now_ms: 0 }, &LoadOptions::default());
+    assert!(again.unwrap_err().msg.contains("duplicate key"));
+}
