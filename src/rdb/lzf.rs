@@ -10,15 +10,16 @@
 //! last position they occurred at. It does not need to produce the same bytes as
 //! liblzf, only a stream any LZF decoder expands to the input.
 
-const HASH_LOG: u32 = 14;
+/// Largest hash table: 16K slots. Short inputs get a smaller one (see `compress`).
+const HASH_LOG_MAX: u32 = 14;
 const MAX_OFF: usize = 1 << 13;
 const MAX_REF: usize = (1 << 8) + (1 << 3);
 const MAX_LIT: usize = 1 << 5;
 
 #[inline]
-fn hash3(b: &[u8]) -> usize {
+fn hash3(b: &[u8], log: u32) -> usize {
     let v = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
-    (v.wrapping_mul(2_654_435_761) >> (32 - HASH_LOG)) as usize
+    (v.wrapping_mul(2_654_435_761) >> (32 - log)) as usize
 }
 
 fn flush_literals(out: &mut Vec<u8>, lits: &[u8]) {
@@ -33,12 +34,14 @@ fn flush_literals(out: &mut Vec<u8>, lits: &[u8]) {
 pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
     let n = input.len();
     let mut out = Vec::with_capacity(max_out.min(n + n / 32 + 1));
-    // Positions are stored plus one so that 0 means "never seen".
-    let mut table = vec![0u32; 1 << HASH_LOG];
+    // Positions are stored plus one so that 0 means "never seen". The table is sized
+    // to the input: zeroing 64 KB for every 30-byte string dominated snapshot time.
+    let log = (usize::BITS - n.max(256).leading_zeros()).min(HASH_LOG_MAX);
+    let mut table = vec![0u32; 1 << log];
     let mut ip = 0;
     let mut lit_start = 0;
     while ip + 2 < n {
-        let h = hash3(&input[ip..]);
+        let h = hash3(&input[ip..], log);
         let cand = table[h] as usize;
         table[h] = (ip + 1) as u32;
         if cand != 0 {
@@ -64,7 +67,7 @@ pub fn compress(input: &[u8], max_out: usize) -> Option<Vec<u8>> {
                 let end = ip + len;
                 ip += 1;
                 while ip < end && ip + 2 < n {
-                    table[hash3(&input[ip..])] = (ip + 1) as u32;
+                    table[hash3(&input[ip..], log)] = (ip + 1) as u32;
                     ip += 1;
                 }
                 ip = end;
