@@ -76,7 +76,8 @@
 //!
 //! ## Layers
 //!
-//! `util`, `config`, `resp`, `io`, `storage` are leaves; `shard` sits on storage;
+//! `util`, `config`, `resp`, `io`, `storage` are leaves; `shard` and `rdb` (the RDB
+//! format) sit on storage;
 //! `cmd` on shard and resp; `net` on cmd; `server` on top. `resp` and `io` know nothing
 //! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`.
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -85,6 +86,7 @@ pub mod cmd;
 pub mod config;
 pub mod io;
 pub mod net;
+pub mod rdb;
 pub mod resp;
 pub mod server;
 pub mod shard;

@@ -19,6 +19,7 @@ pub mod coord;
 pub mod ctx;
 pub mod debug;
 pub mod dispatch;
+pub mod dump;
 pub mod error;
 pub mod harness;
 pub mod hash;

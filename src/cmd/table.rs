@@ -167,6 +167,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::bitmap::COMMANDS,
         super::hll::COMMANDS,
         super::keys::COMMANDS,
+        super::dump::COMMANDS,
         super::server::COMMANDS,
         super::multi::COMMANDS,
         super::pubsub::COMMANDS,
