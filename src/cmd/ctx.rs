@@ -3,8 +3,9 @@
 //! the per-connection state that commands read and change.
 
 use crate::config::Config;
+use crate::config::notify;
 use crate::resp::{Proto, ReplyWriter};
-use crate::shard::{Hop, HopResult, ShardState, ShardStats};
+use crate::shard::{Hop, HopResult, KeyEvent, ShardState, ShardStats};
 use crate::storage::Db;
 
 /// CLIENT REPLY mode.
@@ -63,12 +64,77 @@ pub struct ExecCtx<'a> {
     pub client_id: u64,
     /// Set by a blocking command that found nothing to do: park it instead of replying.
     pub block: Option<crate::shard::block::BlockReq>,
+    /// Keyspace events raised so far, published by `dispatch::call_inner` when the
+    /// handler returns. Stays empty (unallocated) while notifications are off.
+    pub events: Vec<KeyEvent>,
+    /// How many of the selected database's lazily expired keys already became
+    /// `expired` events here (the rest are published by `account_expired`).
+    pub expired_seen: usize,
 }
 
 impl<'a> ExecCtx<'a> {
     #[inline]
     pub fn db(&mut self) -> &mut Db {
         &mut self.dbs[self.db]
+    }
+
+    /// Raises keyspace event `event` of class `class` (a `config::notify` constant:
+    /// `notify::STRING`, `notify::GENERIC` ...) for `key` in the selected database.
+    /// Call it after the change is made, once per change Redis would report, with
+    /// Redis's event name; raise nothing when nothing changed. For example:
+    ///
+    /// ```ignore
+    /// c.notify(notify::STRING, "setbit", key);   // BITFIELD/SETBIT
+    /// c.notify(notify::STRING, "pfadd", key);    // PFADD that changed a register
+    /// c.notify(notify::GENERIC, "del", key);     // a write that emptied the key
+    /// ```
+    ///
+    /// With notifications off this is one AND and a branch: no allocation, nothing to
+    /// pay on the hot path. Events are published to `__keyspace@<db>__:<key>` /
+    /// `__keyevent@<db>__:<event>` when the command returns (`dispatch::call_inner`),
+    /// on every thread, also when the handler ran on a coordinator's gathered copies.
+    /// `new` (a key appeared) and `expired` (a lazy expiry on the way) are raised by
+    /// the storage layer and slotted in before the event that follows them.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.config.notify_mask & (class | notify::NEW | notify::EXPIRED) != 0 {
+            self.notify_in(self.db, class, event, key);
+        }
+    }
+
+    /// `notify` for a key in database `db` (MOVE, COPY ... DB).
+    #[inline]
+    pub fn notify_db(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if self.config.notify_mask & (class | notify::NEW | notify::EXPIRED) != 0 {
+            self.notify_in(db, class, event, key);
+        }
+    }
+
+    #[cold]
+    fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        self.flush_pending(db);
+        if self.config.notify_mask & class != 0 {
+            self.events.push(KeyEvent { db: db as u16, event, key: key.to_vec() });
+        }
+    }
+
+    /// Turns what storage reported for database `db` since the last event into events,
+    /// in order: keys that expired on the way (selected database only; the others are
+    /// left to `account_expired`), then keys that were created.
+    pub fn flush_pending(&mut self, db: usize) {
+        let mask = self.config.notify_mask;
+        let d = &mut self.dbs[db];
+        if db == self.db && mask & notify::EXPIRED != 0 && d.expired.len() > self.expired_seen {
+            for k in &d.expired[self.expired_seen..] {
+                self.events.push(KeyEvent { db: db as u16, event: "expired", key: k.to_vec() });
+            }
+            self.expired_seen = d.expired.len();
+        }
+        if !d.created.is_empty() {
+            for k in d.created.drain(..) {
+                self.events.push(KeyEvent { db: db as u16, event: "new", key: k.to_vec() });
+            }
+        }
     }
 
     /// The selected database and the reply writer at once, so a handler can write a

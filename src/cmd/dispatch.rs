@@ -17,6 +17,7 @@ use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, Session};
 use super::error::{unknown_command, wrong_arity};
 use super::table::{Handler, KeySpec, TABLE, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::Waiting;
 use crate::shard::msg::{ExecReq, Msg};
@@ -223,6 +224,10 @@ fn call_inner(
     let spec = TABLE.get(idx);
     let Handler::Keyed(f) = spec.handler else { unreachable!("call() is for keyed commands") };
     let start = Instant::now();
+    let notify_mask = st.config.notify_mask;
+    if notify_mask & notify::NEW != 0 {
+        track_created(st, true);
+    }
     let mut ctx = ExecCtx {
         dbs: &mut st.dbs,
         db: db as usize,
@@ -233,24 +238,50 @@ fn call_inner(
         config: &st.config,
         client_id,
         block: None,
+        events: Vec::new(),
+        expired_seen: 0,
     };
     let res = f(&mut ctx, args);
     let dirty = ctx.dirty;
     let block = ctx.block.take();
     if let Err(e) = &res {
         ctx.out.error(&e.message());
-        st.stats.error_replies += 1;
+        ctx.stats.error_replies += 1;
+    }
+    let mut expired_seen = 0;
+    if notify_mask != 0 {
+        // Whatever storage reported after the handler's last event goes out too.
+        for d in 0..ctx.dbs.len() {
+            ctx.flush_pending(d);
+        }
+        expired_seen = ctx.expired_seen;
+        let events = std::mem::take(&mut ctx.events);
+        if notify_mask & notify::NEW != 0 {
+            track_created(st, false);
+        }
+        if !events.is_empty() {
+            st.publish_events(&events);
+        }
     }
     st.dirty += dirty;
     if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty()) {
         touch_keys(st, spec, args, db);
     }
-    st.account_expired();
+    st.account_expired_reported(db as usize, expired_seen);
     record(st, idx, start, res.is_err(), args, client_id);
     if !st.blocked.ready.is_empty() {
         super::blocking::serve_blocked(st);
     }
     block
+}
+
+/// Switches `new`-event tracking of every database on (around a command) or off.
+#[cold]
+fn track_created(st: &mut ShardState, on: bool) {
+    for d in st.dbs.iter_mut() {
+        d.track_created = on;
+        d.created.clear();
+    }
 }
 
 /// A write changed keys: bump the versions of those that are WATCHed and wake clients
@@ -356,6 +387,11 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         }
         Msg::Ran { coord, shard, result } => coord::on_ran(st, coord, shard, result),
         Msg::Park(w) => super::blocking::park_part(st, *w),
+        Msg::Publish(msgs) => {
+            for (ch, m) in msgs.iter() {
+                st.publish_local(ch, m);
+            }
+        }
         Msg::Release { tx, writes } => {
             coord::apply_writes(st, writes);
             for w in st.locks.release(tx) {

@@ -6,7 +6,6 @@
 use super::ctx::{ConnCtx, ConnOutcome, FanOut, Session};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
-use crate::resp::Proto;
 use crate::shard::{HopResult, ShardState};
 use std::sync::Arc;
 
@@ -106,11 +105,7 @@ fn publish(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let message = a.get(2).to_vec();
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st: &mut ShardState| -> HopResult {
-            let protos: std::collections::HashMap<u64, u8> = st.clients.iter().map(|(id, m)| (*id, m.resp)).collect();
-            let n = st.pubsub.publish(&channel, &message, |id| {
-                if protos.get(&id) == Some(&3) { Proto::Resp3 } else { Proto::Resp2 }
-            });
-            Box::new(n as i64)
+            Box::new(st.publish_local(&channel, &message) as i64)
         }),
         lock_whole: false,
         finish: Box::new(|_, results, out| {
