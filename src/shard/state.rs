@@ -230,6 +230,18 @@ impl ShardState {
         })
     }
 
+    /// One active-expiry cycle over every database, within `budget`; the deleted keys
+    /// are accounted (and notified as `expired`) like lazily expired ones.
+    pub fn active_expire_cycle(&mut self, now_ms: u64, budget: std::time::Duration) {
+        let start = std::time::Instant::now();
+        for db in self.dbs.iter_mut() {
+            if db.volatile_len() > 0 {
+                db.active_expire(now_ms, 20, || start.elapsed() < budget);
+            }
+        }
+        self.account_expired();
+    }
+
     /// Pushes every pending outbox batch to its destination (one batch per destination
     /// per turn) and notes which destinations need a wakeup.
     pub fn flush_outbox(&mut self) {
