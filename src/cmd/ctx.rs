@@ -8,6 +8,11 @@ use crate::resp::{Proto, ReplyWriter};
 use crate::shard::{Hop, HopResult, KeyEvent, ShardState, ShardStats};
 use crate::storage::Db;
 
+/// Notification classes storage raises on its own (`expired`, `new`) or lookups record
+/// (`keymiss`): when one is on, every `notify` call first publishes what is pending, so
+/// events keep the order in which things happened.
+const PENDING: u32 = notify::NEW | notify::EXPIRED | notify::KEY_MISS;
+
 /// CLIENT REPLY mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyMode {
@@ -97,7 +102,7 @@ impl<'a> ExecCtx<'a> {
     /// the storage layer and slotted in before the event that follows them.
     #[inline]
     pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
-        if self.config.notify_mask & (class | notify::NEW | notify::EXPIRED) != 0 {
+        if self.config.notify_mask & (class | PENDING) != 0 {
             self.notify_in(self.db, class, event, key);
         }
     }
@@ -105,7 +110,7 @@ impl<'a> ExecCtx<'a> {
     /// `notify` for a key in database `db` (MOVE, COPY ... DB).
     #[inline]
     pub fn notify_db(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
-        if self.config.notify_mask & (class | notify::NEW | notify::EXPIRED) != 0 {
+        if self.config.notify_mask & (class | PENDING) != 0 {
             self.notify_in(db, class, event, key);
         }
     }
@@ -119,8 +124,9 @@ impl<'a> ExecCtx<'a> {
     }
 
     /// Turns what storage reported for database `db` since the last event into events,
-    /// in order: keys that expired on the way (selected database only; the others are
-    /// left to `account_expired`), then keys that were created.
+    /// in the order Redis raises them: keys that expired on the way (selected database
+    /// only; the others are left to `account_expired`), read lookups that missed
+    /// (`keymiss`, selected database), then keys that were created.
     pub fn flush_pending(&mut self, db: usize) {
         let mask = self.config.notify_mask;
         let d = &mut self.dbs[db];
@@ -129,6 +135,11 @@ impl<'a> ExecCtx<'a> {
                 self.events.push(KeyEvent { db: db as u16, event: "expired", key: k.to_vec() });
             }
             self.expired_seen = d.expired.len();
+        }
+        if db == self.db && !self.stats.missed.is_empty() {
+            for key in self.stats.missed.drain(..) {
+                self.events.push(KeyEvent { db: db as u16, event: "keymiss", key });
+            }
         }
         if !d.created.is_empty() {
             for k in d.created.drain(..) {

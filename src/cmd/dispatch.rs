@@ -10,7 +10,8 @@
 //! - keyed commands spanning shards become a cross-shard transaction (`coord`).
 //!
 //! `call` is the one choke point every keyed command goes through, whichever thread or
-//! path it took: stats, dirty counting and (later) AOF and replication feed from it.
+//! path it took: stats, dirty counting, keyspace notifications and (later) AOF and
+//! replication feed from it.
 
 use super::coord;
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, Session};
@@ -225,8 +226,8 @@ fn call_inner(
     let Handler::Keyed(f) = spec.handler else { unreachable!("call() is for keyed commands") };
     let start = Instant::now();
     let notify_mask = st.config.notify_mask;
-    if notify_mask & notify::NEW != 0 {
-        track_created(st, true);
+    if notify_mask != 0 {
+        track_pending(st, notify_mask, true);
     }
     let mut ctx = ExecCtx {
         dbs: &mut st.dbs,
@@ -256,9 +257,7 @@ fn call_inner(
         }
         expired_seen = ctx.expired_seen;
         let events = std::mem::take(&mut ctx.events);
-        if notify_mask & notify::NEW != 0 {
-            track_created(st, false);
-        }
+        track_pending(st, notify_mask, false);
         if !events.is_empty() {
             st.publish_events(&events);
         }
@@ -275,13 +274,18 @@ fn call_inner(
     block
 }
 
-/// Switches `new`-event tracking of every database on (around a command) or off.
+/// Switches the recording of what becomes `new` and `keymiss` events on (around a
+/// command, for the classes in `mask`) or off.
 #[cold]
-fn track_created(st: &mut ShardState, on: bool) {
-    for d in st.dbs.iter_mut() {
-        d.track_created = on;
-        d.created.clear();
+fn track_pending(st: &mut ShardState, mask: u32, on: bool) {
+    if mask & notify::NEW != 0 {
+        for d in st.dbs.iter_mut() {
+            d.track_created = on;
+            d.created.clear();
+        }
     }
+    st.stats.track_misses = on && mask & notify::KEY_MISS != 0;
+    st.stats.missed.clear();
 }
 
 /// A write changed keys: bump the versions of those that are WATCHed and wake clients

@@ -198,7 +198,7 @@ impl Harness {
             .filter_map(|(c, m)| {
                 let rest = c.strip_prefix("__keyspace@")?;
                 let (db, key) = rest.split_once("__:")?;
-                Some((format!("{db}"), format!("{m} {key}")))
+                Some((db.to_string(), format!("{m} {key}")))
             })
             .collect();
         let event: Vec<(String, String)> = raw
@@ -206,7 +206,7 @@ impl Harness {
             .filter_map(|(c, m)| {
                 let rest = c.strip_prefix("__keyevent@")?;
                 let (db, ev) = rest.split_once("__:")?;
-                Some((format!("{db}"), format!("{ev} {m}")))
+                Some((db.to_string(), format!("{ev} {m}")))
             })
             .collect();
         if !space.is_empty() && !event.is_empty() {

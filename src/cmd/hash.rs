@@ -156,7 +156,7 @@ fn read_hash<'d>(
             }
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             Ok(None)
         }
     }

@@ -40,7 +40,7 @@ fn read_notouch<'d>(c: &'d mut ExecCtx, key: &[u8]) -> Option<&'d Entry> {
     if e.is_some() {
         stats.keyspace_hits += 1;
     } else {
-        stats.keyspace_misses += 1;
+        stats.miss(key);
     }
     e
 }
@@ -131,7 +131,7 @@ fn touch(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             stats.keyspace_hits += 1;
             n += 1;
         } else {
-            stats.keyspace_misses += 1;
+            stats.miss(a.get(i));
         }
     }
     out.int(n);
@@ -352,7 +352,7 @@ fn copy(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 (e.value.clone(), e.expire_at)
             }
             None => {
-                stats.keyspace_misses += 1;
+                stats.miss(src);
                 c.out.int(0);
                 return Ok(());
             }

@@ -582,7 +582,7 @@ fn llen(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.int(as_list(&e.value)?.len() as i64);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(a.get(1));
             out.int(0);
         }
     }
@@ -600,7 +600,7 @@ fn lindex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (db, out, stats) = c.parts();
     let Some(e) = db.get_touch(a.get(1), now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(a.get(1));
         out.null();
         return Ok(());
     };
@@ -639,7 +639,7 @@ fn lrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (db, out, stats) = c.parts();
     let Some(e) = db.get_touch(a.get(1), now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(a.get(1));
         out.array(0);
         return Ok(());
     };
@@ -690,7 +690,7 @@ fn lpos(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (db, out, stats) = c.parts();
     let Some(e) = db.get_touch(a.get(1), now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(a.get(1));
         if count.is_some() {
             out.array(0);
         } else {

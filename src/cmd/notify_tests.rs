@@ -167,3 +167,32 @@ fn cross_shard_commands_and_transactions_publish_once() {
         assert!(h.events().is_empty());
     }
 }
+
+#[test]
+fn keymiss_events_for_read_lookups_only_with_m() {
+    for n in [1, 4] {
+        let mut h = Harness::with_events(n, "KEA");
+        h.run(&["get", "nosuch"]);
+        assert!(h.events().is_empty(), "A does not include m");
+        let mut h = Harness::with_events(n, "Em");
+        h.run(&["set", "k", "v"]);
+        h.run(&["get", "k"]);
+        h.run(&["get", "nosuch"]);
+        h.run(&["hget", "h", "f"]);
+        h.run(&["lrange", "l", "0", "-1"]);
+        h.run(&["smembers", "s"]);
+        h.run(&["zscore", "z", "m"]);
+        h.run(&["incr", "counter"]);
+        assert_eq!(h.events(), ["keymiss nosuch", "keymiss h", "keymiss l", "keymiss s", "keymiss z"], "{n} shards");
+        h.run(&["mget", "k", "a", "b"]);
+        assert_eq!(h.events(), ["keymiss a", "keymiss b"]);
+        let mut h = Harness::with_events(n, "E$mn");
+        h.run(&["set", "k", "v", "get"]);
+        assert_eq!(h.events(), ["keymiss k", "new k", "set k"], "in the order Redis raises them");
+        h.run(&["set", "x", "1", "px", "10"]);
+        h.events();
+        h.advance_ms(20);
+        h.run(&["get", "x"]);
+        assert_eq!(h.events(), ["keymiss x"], "x not enabled: no expired");
+    }
+}

@@ -1,7 +1,10 @@
 //! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
 //!
 //! Subscriptions live on the thread that owns the connection (`shard::pubsub`);
-//! PUBLISH fans out to every thread, each delivering to its own subscribers.
+//! PUBLISH fans out to every thread, each delivering to its own subscribers. Keyspace
+//! notifications take a lighter road to the same subscribers: the thread that ran the
+//! write delivers locally and sends every other thread a one-way `Msg::Publish`
+//! (`ShardState::publish_events`).
 
 use super::ctx::{ConnCtx, ConnOutcome, FanOut, Session};
 use super::table::{CommandSpec, Handler, KeySpec, flag};

@@ -176,7 +176,7 @@ fn get(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.bulk(as_str(&e.value)?);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(a.get(1));
             out.null();
         }
     }
@@ -219,7 +219,7 @@ fn set_generic(
                 out.bulk(as_str(&e.value)?);
             }
             None => {
-                stats.keyspace_misses += 1;
+                stats.miss(key);
                 out.null();
             }
         }
@@ -301,7 +301,7 @@ fn getset(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.bulk(as_str(&e.value)?);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             out.null();
         }
     }
@@ -322,7 +322,7 @@ fn getdel(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.bulk(as_str(&e.value)?);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             out.null();
             return Ok(());
         }
@@ -340,7 +340,7 @@ fn getex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let key = a.get(1);
     let (db, out, stats) = c.parts();
     let Some(e) = db.get(key, now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(key);
         out.null();
         return Ok(());
     };
@@ -392,7 +392,7 @@ fn mget(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 }
             }
             None => {
-                stats.keyspace_misses += 1;
+                stats.miss(a.get(i));
                 out.null();
             }
         }
@@ -467,7 +467,7 @@ fn strlen(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.int(as_str(&e.value)?.len() as i64);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(a.get(1));
             out.int(0);
         }
     }
@@ -483,7 +483,7 @@ fn getrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (db, out, stats) = c.parts();
     let Some(e) = db.get(a.get(1), now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(a.get(1));
         out.bulk(b"");
         return Ok(());
     };
@@ -663,7 +663,7 @@ fn lcs(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 stats.keyspace_hits += 1;
                 strings &= as_str(&e.value).is_ok();
             }
-            None => stats.keyspace_misses += 1,
+            None => stats.miss(k),
         }
     }
     if !strings {

@@ -57,7 +57,7 @@ fn read_zset<'d>(
             }
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             Ok(None)
         }
     }
@@ -894,7 +894,7 @@ fn setop_generic(
                 Some(_) => return Err(CmdError::WrongType),
                 None => {
                     if dst.is_none() {
-                        stats.keyspace_misses += 1;
+                        stats.miss(a.get(i));
                     }
                 }
             }

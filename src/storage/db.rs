@@ -41,7 +41,8 @@ pub struct Db {
     map: IndexMap<Key, Entry, Hasher>,
     volatile: IndexSet<Key, Hasher>,
     /// Keys removed because their TTL passed, in order, since the caller last drained
-    /// them. The shard turns these into DEL propagation and `expired_keys` stats.
+    /// them. The shard turns these into DEL propagation, `expired_keys` stats and `expired`
+    /// keyspace events.
     pub expired: Vec<Key>,
     /// While set, keys this database did not hold and now does are appended to
     /// `created`. The shard turns them into `new` keyspace events; it switches this on
