@@ -70,7 +70,13 @@ pub struct ExecCtx<'a> {
     /// Set by a blocking command that found nothing to do: park it instead of replying.
     pub block: Option<crate::shard::block::BlockReq>,
     /// Keyspace events raised so far, published by `dispatch::call_inner` when the
-    /// handler returns. Stays empty (unallocated) while notifications are off.
+    /// handler returns. None (nothing allocated) until the first event.
+    pub notes: Option<Box<Notes>>,
+}
+
+/// The keyspace events of one command, in order.
+#[derive(Debug, Default)]
+pub struct Notes {
     pub events: Vec<KeyEvent>,
     /// How many of the selected database's lazily expired keys already became
     /// `expired` events here (the rest are published by `account_expired`).
@@ -119,8 +125,21 @@ impl<'a> ExecCtx<'a> {
     fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
         self.flush_pending(db);
         if self.config.notify_mask & class != 0 {
-            self.events.push(KeyEvent { db: db as u16, event, key: key.to_vec() });
+            self.push_event(db, event, key.to_vec());
         }
+    }
+
+    fn push_event(&mut self, db: usize, event: &'static str, key: Vec<u8>) {
+        self.notes.get_or_insert_default().events.push(KeyEvent { db: db as u16, event, key });
+    }
+
+    /// Everything this command raised, pending storage reports included; called by
+    /// `dispatch::call_inner` when notifications are on.
+    pub fn take_notes(&mut self) -> Notes {
+        for d in 0..self.dbs.len() {
+            self.flush_pending(d);
+        }
+        self.notes.take().map(|n| *n).unwrap_or_default()
     }
 
     /// Turns what storage reported for database `db` since the last event into events,
@@ -129,21 +148,23 @@ impl<'a> ExecCtx<'a> {
     /// (`keymiss`, selected database), then keys that were created.
     pub fn flush_pending(&mut self, db: usize) {
         let mask = self.config.notify_mask;
-        let d = &mut self.dbs[db];
-        if db == self.db && mask & notify::EXPIRED != 0 && d.expired.len() > self.expired_seen {
-            for k in &d.expired[self.expired_seen..] {
-                self.events.push(KeyEvent { db: db as u16, event: "expired", key: k.to_vec() });
+        let seen = self.notes.as_ref().map_or(0, |n| n.expired_seen);
+        if db == self.db && mask & notify::EXPIRED != 0 && self.dbs[db].expired.len() > seen {
+            let keys: Vec<Vec<u8>> = self.dbs[db].expired[seen..].iter().map(|k| k.to_vec()).collect();
+            for k in keys {
+                self.push_event(db, "expired", k);
             }
-            self.expired_seen = d.expired.len();
+            let n = self.dbs[db].expired.len();
+            self.notes.get_or_insert_default().expired_seen = n;
         }
         if db == self.db && !self.stats.missed.is_empty() {
-            for key in self.stats.missed.drain(..) {
-                self.events.push(KeyEvent { db: db as u16, event: "keymiss", key });
+            for key in std::mem::take(&mut self.stats.missed) {
+                self.push_event(db, "keymiss", key);
             }
         }
-        if !d.created.is_empty() {
-            for k in d.created.drain(..) {
-                self.events.push(KeyEvent { db: db as u16, event: "new", key: k.to_vec() });
+        if !self.dbs[db].created.is_empty() {
+            for k in std::mem::take(&mut self.dbs[db].created) {
+                self.push_event(db, "new", k.to_vec());
             }
         }
     }

@@ -239,8 +239,7 @@ fn call_inner(
         config: &st.config,
         client_id,
         block: None,
-        events: Vec::new(),
-        expired_seen: 0,
+        notes: None,
     };
     let res = f(&mut ctx, args);
     let dirty = ctx.dirty;
@@ -249,29 +248,31 @@ fn call_inner(
         ctx.out.error(&e.message());
         ctx.stats.error_replies += 1;
     }
-    let mut expired_seen = 0;
-    if notify_mask != 0 {
-        // Whatever storage reported after the handler's last event goes out too.
-        for d in 0..ctx.dbs.len() {
-            ctx.flush_pending(d);
-        }
-        expired_seen = ctx.expired_seen;
-        let events = std::mem::take(&mut ctx.events);
-        track_pending(st, notify_mask, false);
-        if !events.is_empty() {
-            st.publish_events(&events);
-        }
-    }
+    let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;
     if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty()) {
         touch_keys(st, spec, args, db);
     }
-    st.account_expired_reported(db as usize, expired_seen);
+    match notes {
+        None => st.account_expired(),
+        Some(notes) => publish_notes(st, notify_mask, db, notes),
+    }
     record(st, idx, start, res.is_err(), args, client_id);
     if !st.blocked.ready.is_empty() {
         super::blocking::serve_blocked(st);
     }
     block
+}
+
+/// Publishes a command's keyspace events, then `expired` for keys that expired on its
+/// way and are not among them, and stops recording.
+#[cold]
+fn publish_notes(st: &mut ShardState, mask: u32, db: u16, notes: super::ctx::Notes) {
+    track_pending(st, mask, false);
+    if !notes.events.is_empty() {
+        st.publish_events(&notes.events);
+    }
+    st.account_expired_reported(db as usize, notes.expired_seen);
 }
 
 /// Switches the recording of what becomes `new` and `keymiss` events on (around a

@@ -156,8 +156,11 @@ impl ShardState {
     /// Moves keys deleted by lazy or active expiry into the stats and publishes their
     /// `expired` keyspace events. This is the hook where their DEL propagation to the
     /// AOF and replicas belongs.
+    #[inline]
     pub fn account_expired(&mut self) {
-        self.account_expired_reported(0, 0);
+        if self.dbs.iter().any(|d| !d.expired.is_empty()) {
+            self.account_expired_reported(0, 0);
+        }
     }
 
     /// Like `account_expired`, where a command already published `expired` events for
