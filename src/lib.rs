@@ -40,7 +40,8 @@
 //! 3. Drain the inbox: run requests from other shards, take lock requests, apply
 //!    releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.
-//! 5. Timers: active expiry within a time budget (`hz`), idle timeouts.
+//! 5. Timers: active expiry within a time budget (`hz`; expired keys are published as
+//!    `expired` keyspace events when enabled), idle timeouts.
 //! 6. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
 //! 7. Queue one send per connection with output (double-buffered).
 //! 8. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
@@ -55,7 +56,9 @@
 //! - **Owner is A** (always, with one shard): `cmd::dispatch::call` runs the handler
 //!   against A's `Db`, writing the reply straight into the connection's output buffer.
 //!   `call` is the choke point every keyed command passes: command stats, dirty
-//!   counting, and (with persistence) the AOF and replication feed.
+//!   counting, keyspace notifications (events the handler raised with
+//!   `ExecCtx::notify`, published through Pub/Sub to every thread's subscribers), and
+//!   (with persistence) the AOF and replication feed.
 //! - **Owner is B**: the arguments are copied into an `Exec` message in A's outbox for
 //!   B, and the connection reserves a reply slot. At the end of the turn the batch
 //!   goes to B's inbox (waking B if parked). B runs it through `call` and sends a
@@ -68,7 +71,8 @@
 //!   grants in order and answers with copies of the locked keys; the coordinator runs
 //!   the ordinary handler on a scratch keyspace holding them, then sends each shard a
 //!   `Release` carrying the keys' final state. Locked keys defer other commands on
-//!   them, so no client observes half of a multi-key command. The client's later
+//!   them, so no client observes half of a multi-key command. The handler runs through
+//!   `call` on the coordinator, so its keyspace events are published from there, once. The client's later
 //!   commands wait (a barrier) until the transaction replies.
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
 //!   runs a closure on every shard and combines the results; commands that must be

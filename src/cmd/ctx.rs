@@ -3,9 +3,15 @@
 //! the per-connection state that commands read and change.
 
 use crate::config::Config;
+use crate::config::notify;
 use crate::resp::{Proto, ReplyWriter};
-use crate::shard::{Hop, HopResult, ShardState, ShardStats};
+use crate::shard::{Hop, HopResult, KeyEvent, ShardState, ShardStats};
 use crate::storage::Db;
+
+/// Notification classes storage raises on its own (`expired`, `new`) or lookups record
+/// (`keymiss`): when one is on, every `notify` call first publishes what is pending, so
+/// events keep the order in which things happened.
+const PENDING: u32 = notify::NEW | notify::EXPIRED | notify::KEY_MISS;
 
 /// CLIENT REPLY mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,12 +69,104 @@ pub struct ExecCtx<'a> {
     pub client_id: u64,
     /// Set by a blocking command that found nothing to do: park it instead of replying.
     pub block: Option<crate::shard::block::BlockReq>,
+    /// Keyspace events raised so far, published by `dispatch::call_inner` when the
+    /// handler returns. None (nothing allocated) until the first event.
+    pub notes: Option<Box<Notes>>,
+}
+
+/// The keyspace events of one command, in order.
+#[derive(Debug, Default)]
+pub struct Notes {
+    pub events: Vec<KeyEvent>,
+    /// How many of the selected database's lazily expired keys already became
+    /// `expired` events here (the rest are published by `account_expired`).
+    pub expired_seen: usize,
 }
 
 impl<'a> ExecCtx<'a> {
     #[inline]
     pub fn db(&mut self) -> &mut Db {
         &mut self.dbs[self.db]
+    }
+
+    /// Raises keyspace event `event` of class `class` (a `config::notify` constant:
+    /// `notify::STRING`, `notify::GENERIC` ...) for `key` in the selected database.
+    /// Call it after the change is made, once per change Redis would report, with
+    /// Redis's event name; raise nothing when nothing changed. For example:
+    ///
+    /// ```ignore
+    /// c.notify(notify::STRING, "setbit", key);   // BITFIELD/SETBIT
+    /// c.notify(notify::STRING, "pfadd", key);    // PFADD that changed a register
+    /// c.notify(notify::GENERIC, "del", key);     // a write that emptied the key
+    /// ```
+    ///
+    /// With notifications off this is one AND and a branch: no allocation, nothing to
+    /// pay on the hot path. Events are published to `__keyspace@<db>__:<key>` /
+    /// `__keyevent@<db>__:<event>` when the command returns (`dispatch::call_inner`),
+    /// on every thread, also when the handler ran on a coordinator's gathered copies.
+    /// `new` (a key appeared) and `expired` (a lazy expiry on the way) are raised by
+    /// the storage layer and slotted in before the event that follows them.
+    #[inline]
+    pub fn notify(&mut self, class: u32, event: &'static str, key: &[u8]) {
+        if self.config.notify_mask & (class | PENDING) != 0 {
+            self.notify_in(self.db, class, event, key);
+        }
+    }
+
+    /// `notify` for a key in database `db` (MOVE, COPY ... DB).
+    #[inline]
+    pub fn notify_db(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        if self.config.notify_mask & (class | PENDING) != 0 {
+            self.notify_in(db, class, event, key);
+        }
+    }
+
+    #[cold]
+    fn notify_in(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {
+        self.flush_pending(db);
+        if self.config.notify_mask & class != 0 {
+            self.push_event(db, event, key.to_vec());
+        }
+    }
+
+    fn push_event(&mut self, db: usize, event: &'static str, key: Vec<u8>) {
+        self.notes.get_or_insert_default().events.push(KeyEvent { db: db as u16, event, key });
+    }
+
+    /// Everything this command raised, pending storage reports included; called by
+    /// `dispatch::call_inner` when notifications are on.
+    pub fn take_notes(&mut self) -> Notes {
+        for d in 0..self.dbs.len() {
+            self.flush_pending(d);
+        }
+        self.notes.take().map(|n| *n).unwrap_or_default()
+    }
+
+    /// Turns what storage reported for database `db` since the last event into events,
+    /// in the order Redis raises them: keys that expired on the way (selected database
+    /// only; the others are left to `account_expired`), read lookups that missed
+    /// (`keymiss`, selected database), then keys that were created.
+    pub fn flush_pending(&mut self, db: usize) {
+        let mask = self.config.notify_mask;
+        let seen = self.notes.as_ref().map_or(0, |n| n.expired_seen);
+        if db == self.db && mask & notify::EXPIRED != 0 && self.dbs[db].expired.len() > seen {
+            let keys: Vec<Vec<u8>> = self.dbs[db].expired[seen..].iter().map(|k| k.to_vec()).collect();
+            for k in keys {
+                self.push_event(db, "expired", k);
+            }
+            let n = self.dbs[db].expired.len();
+            self.notes.get_or_insert_default().expired_seen = n;
+        }
+        if db == self.db && !self.stats.missed.is_empty() {
+            for key in std::mem::take(&mut self.stats.missed) {
+                self.push_event(db, "keymiss", key);
+            }
+        }
+        if !self.dbs[db].created.is_empty() {
+            for k in std::mem::take(&mut self.dbs[db].created) {
+                self.push_event(db, "new", k.to_vec());
+            }
+        }
     }
 
     /// The selected database and the reply writer at once, so a handler can write a

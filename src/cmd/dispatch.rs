@@ -10,13 +10,15 @@
 //! - keyed commands spanning shards become a cross-shard transaction (`coord`).
 //!
 //! `call` is the one choke point every keyed command goes through, whichever thread or
-//! path it took: stats, dirty counting and (later) AOF and replication feed from it.
+//! path it took: stats, dirty counting, keyspace notifications and (later) AOF and
+//! replication feed from it.
 
 use super::coord;
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, Session};
 use super::error::{unknown_command, wrong_arity};
 use super::table::{Handler, KeySpec, TABLE, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::Waiting;
 use crate::shard::msg::{ExecReq, Msg};
@@ -223,6 +225,10 @@ fn call_inner(
     let spec = TABLE.get(idx);
     let Handler::Keyed(f) = spec.handler else { unreachable!("call() is for keyed commands") };
     let start = Instant::now();
+    let notify_mask = st.config.notify_mask;
+    if notify_mask != 0 {
+        track_pending(st, notify_mask, true);
+    }
     let mut ctx = ExecCtx {
         dbs: &mut st.dbs,
         db: db as usize,
@@ -233,24 +239,54 @@ fn call_inner(
         config: &st.config,
         client_id,
         block: None,
+        notes: None,
     };
     let res = f(&mut ctx, args);
     let dirty = ctx.dirty;
     let block = ctx.block.take();
     if let Err(e) = &res {
         ctx.out.error(&e.message());
-        st.stats.error_replies += 1;
+        ctx.stats.error_replies += 1;
     }
+    let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;
     if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty()) {
         touch_keys(st, spec, args, db);
     }
-    st.account_expired();
+    match notes {
+        None => st.account_expired(),
+        Some(notes) => publish_notes(st, notify_mask, db, notes),
+    }
     record(st, idx, start, res.is_err(), args, client_id);
     if !st.blocked.ready.is_empty() {
         super::blocking::serve_blocked(st);
     }
     block
+}
+
+/// Publishes a command's keyspace events, then `expired` for keys that expired on its
+/// way and are not among them, and stops recording.
+#[cold]
+fn publish_notes(st: &mut ShardState, mask: u32, db: u16, notes: super::ctx::Notes) {
+    track_pending(st, mask, false);
+    if !notes.events.is_empty() {
+        st.publish_events(&notes.events);
+    }
+    st.account_expired_reported(db as usize, notes.expired_seen);
+}
+
+/// Switches the recording of what becomes `new` and `keymiss` events on (around a
+/// command, for the classes in `mask`) or off.
+#[cold]
+fn track_pending(st: &mut ShardState, mask: u32, on: bool) {
+    if mask & notify::NEW != 0 {
+        for d in st.dbs.iter_mut() {
+            d.track_created = on;
+            d.created.clear();
+        }
+    }
+    st.stats.track_misses = on && mask & notify::KEY_MISS != 0;
+    st.stats.missed.clear();
 }
 
 /// A write changed keys: bump the versions of those that are WATCHed and wake clients
@@ -356,6 +392,11 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         }
         Msg::Ran { coord, shard, result } => coord::on_ran(st, coord, shard, result),
         Msg::Park(w) => super::blocking::park_part(st, *w),
+        Msg::Publish(msgs) => {
+            for (ch, m) in msgs.iter() {
+                st.publish_local(ch, m);
+            }
+        }
         Msg::Release { tx, writes } => {
             coord::apply_writes(st, writes);
             for w in st.locks.release(tx) {

@@ -150,7 +150,75 @@ impl Harness {
     pub fn advance_ms(&mut self, ms: u64) {
         self.clock.advance_ms(ms);
     }
+
+    /// A harness with `notify-keyspace-events` set to `flags` (through CONFIG SET) and
+    /// a listener subscribed to every keyspace and keyevent channel.
+    pub fn with_events(nshards: usize, flags: &str) -> Harness {
+        let mut h = Harness::new(nshards);
+        assert_eq!(h.run(&["config", "set", "notify-keyspace-events", flags]), Reply::Simple("OK".into()));
+        h.listen_events();
+        h
+    }
+
+    /// Subscribes a listener (client `LISTENER`, on the home shard, no connection) to
+    /// every keyspace and keyevent channel. `events` reads what it received.
+    pub fn listen_events(&mut self) {
+        let ps = &mut self.shards[self.home].pubsub;
+        ps.psubscribe(LISTENER, b"__keyspace@*");
+        ps.psubscribe(LISTENER, b"__keyevent@*");
+    }
+
+    /// Raw (channel, message) pairs the listener received since the last call.
+    pub fn raw_events(&mut self) -> Vec<(String, String)> {
+        self.pump();
+        let mut got = Vec::new();
+        for s in &mut self.shards {
+            let mine: Vec<_> = s.pubsub.pushes.iter().filter(|(c, _)| *c == LISTENER).cloned().collect();
+            s.pubsub.pushes.retain(|(c, _)| *c != LISTENER);
+            for (_, bytes) in mine {
+                let Some((Reply::Array(items), _)) = decode(&bytes) else { panic!("a push") };
+                let text = |r: &Reply| match r {
+                    Reply::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => panic!("bulk expected, got {other:?}"),
+                };
+                got.push((text(&items[2]), text(&items[3])));
+            }
+        }
+        got
+    }
+
+    /// The keyspace events the listener received since the last call, as
+    /// `"event key"` (`"event key @db"` outside db 0), from the keyevent channels.
+    /// When both kinds are published, checks that each keyevent message is paired
+    /// with the same event on the key's keyspace channel.
+    pub fn events(&mut self) -> Vec<String> {
+        let raw = self.raw_events();
+        let space: Vec<(String, String)> = raw
+            .iter()
+            .filter_map(|(c, m)| {
+                let rest = c.strip_prefix("__keyspace@")?;
+                let (db, key) = rest.split_once("__:")?;
+                Some((db.to_string(), format!("{m} {key}")))
+            })
+            .collect();
+        let event: Vec<(String, String)> = raw
+            .iter()
+            .filter_map(|(c, m)| {
+                let rest = c.strip_prefix("__keyevent@")?;
+                let (db, ev) = rest.split_once("__:")?;
+                Some((db.to_string(), format!("{ev} {m}")))
+            })
+            .collect();
+        if !space.is_empty() && !event.is_empty() {
+            assert_eq!(space, event, "keyspace and keyevent channels disagree");
+        }
+        let list = if event.is_empty() { space } else { event };
+        list.into_iter().map(|(db, e)| if db == "0" { e } else { format!("{e} @{db}") }).collect()
+    }
 }
+
+/// The client id `Harness::listen_events` subscribes.
+pub const LISTENER: u64 = 9_999;
 
 fn line(b: &[u8]) -> Option<(&str, usize)> {
     let end = b.windows(2).position(|w| w == b"\r\n")?;

@@ -15,6 +15,7 @@
 use super::ctx::ExecCtx;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::resp::Proto;
 use crate::shard::ShardStats;
 use crate::storage::hash::{HashValue, XorShift};
@@ -155,7 +156,7 @@ fn read_hash<'d>(
             }
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             Ok(None)
         }
     }
@@ -212,6 +213,7 @@ fn hset_generic(c: &mut ExecCtx, a: &Args, name: &str) -> Result<(), CmdError> {
     } else {
         c.out.ok();
     }
+    c.notify(notify::HASH, "hset", a.get(1));
     c.dirty += ((a.len() - 2) / 2) as u64;
     Ok(())
 }
@@ -232,6 +234,7 @@ fn hsetnx(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     } else {
         h.set(a.get(2), a.get(3));
         c.out.int(1);
+        c.notify(notify::HASH, "hset", a.get(1));
         c.dirty += 1;
     }
     Ok(())
@@ -280,6 +283,12 @@ fn hdel(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     if emptied {
         db.remove(key, now);
+    }
+    if deleted > 0 {
+        c.notify(notify::HASH, "hdel", key);
+        if emptied {
+            c.notify(notify::GENERIC, "del", key);
+        }
     }
     c.out.int(deleted);
     c.dirty += deleted as u64;
@@ -367,6 +376,7 @@ fn hincrby(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     num::write_i64(&mut text, new);
     hash_mut_or_create(db, key, now)?.set(field, &text);
     c.out.int(new);
+    c.notify(notify::HASH, "hincrby", key);
     c.dirty += 1;
     Ok(())
 }
@@ -391,6 +401,7 @@ fn hincrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     num::write_long_double_incr(&mut text, new);
     hash_mut_or_create(db, key, now)?.set(field, &text);
     c.out.bulk(&text);
+    c.notify(notify::HASH, "hincrbyfloat", key);
     c.dirty += 1;
     Ok(())
 }
@@ -958,6 +969,31 @@ mod tests {
             assert_eq!(h.run(&["hget", "h", "a"]), Reply::Nil);
             assert_eq!(h.run(&["hset", "h", "b", "2"]), Reply::Int(1));
             assert_eq!(h.run(&["hgetall", "h"]), arr(&["b", "2"]));
+        });
+    }
+
+    #[test]
+    fn keyspace_events() {
+        each_shard_count(|h| {
+            h.run(&["config", "set", "notify-keyspace-events", "KEA"]);
+            h.listen_events();
+            h.run(&["hset", "h", "a", "1", "b", "2"]);
+            h.run(&["hset", "h", "a", "1"]);
+            h.run(&["hmset", "h", "c", "3"]);
+            h.run(&["hsetnx", "h", "a", "9"]);
+            h.run(&["hsetnx", "h", "d", "4"]);
+            assert_eq!(h.events(), ["hset h", "hset h", "hset h", "hset h"]);
+            h.run(&["hincrby", "h", "a", "2"]);
+            h.run(&["hincrbyfloat", "h", "a", "0.5"]);
+            h.run(&["hincrby", "h", "c", "x"]);
+            h.run(&["hget", "h", "a"]);
+            h.run(&["hgetall", "h"]);
+            assert_eq!(h.events(), ["hincrby h", "hincrbyfloat h"]);
+            h.run(&["hdel", "h", "nope"]);
+            h.run(&["hdel", "h", "a", "b"]);
+            h.run(&["hdel", "h", "c", "d"]);
+            h.run(&["hdel", "h", "c"]);
+            assert_eq!(h.events(), ["hdel h", "hdel h", "del h"]);
         });
     }
 }

@@ -22,6 +22,7 @@ use super::error::wrong_arity;
 use super::table::flag::{DENYOOM, FAST, READONLY, WRITE};
 use super::table::{CommandSpec, Handler, KeySpec};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::resp::ReplyWriter;
 use crate::storage::{Entry, Value};
 use crate::util::glob::glob_match;
@@ -39,7 +40,7 @@ fn read_notouch<'d>(c: &'d mut ExecCtx, key: &[u8]) -> Option<&'d Entry> {
     if e.is_some() {
         stats.keyspace_hits += 1;
     } else {
-        stats.keyspace_misses += 1;
+        stats.miss(key);
     }
     e
 }
@@ -94,6 +95,7 @@ fn del(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let mut n = 0;
     for i in 1..a.len() {
         if c.db().remove(a.get(i), now).is_some() {
+            c.notify(notify::GENERIC, "del", a.get(i));
             n += 1;
         }
     }
@@ -129,7 +131,7 @@ fn touch(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             stats.keyspace_hits += 1;
             n += 1;
         } else {
-            stats.keyspace_misses += 1;
+            stats.miss(a.get(i));
         }
     }
     out.int(n);
@@ -200,8 +202,10 @@ fn expire_generic(c: &mut ExecCtx, a: &Args, relative: bool, secs: bool, cmd: &s
     if when <= now as i64 {
         // A time already past deletes the key (a DEL, not an expiry).
         c.db().remove(key, now);
+        c.notify(notify::GENERIC, "del", key);
     } else {
         c.db().set_expire(key, when as u64, now);
+        c.notify(notify::GENERIC, "expire", key);
     }
     c.dirty += 1;
     c.out.int(1);
@@ -263,6 +267,7 @@ fn persist(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let had_ttl = c.db().get_touch(key, now).is_some_and(|e| e.expire_at != 0);
     if had_ttl {
         c.db().set_expire(key, 0, now);
+        c.notify(notify::GENERIC, "persist", key);
         c.dirty += 1;
     }
     c.out.int(i64::from(had_ttl));
@@ -293,12 +298,16 @@ fn rename_generic(c: &mut ExecCtx, a: &Args, nx: bool) -> Result<(), CmdError> {
     }
     let entry = db.remove(src, now).expect("looked up above");
     db.remove(dst, now);
+    // As in Redis, the destination is deleted and then added, so it is `new` even
+    // when it existed.
     db.set_entry(dst, entry);
     if nx {
         out.int(1)
     } else {
         out.ok()
     }
+    c.notify(notify::GENERIC, "rename_from", src);
+    c.notify(notify::GENERIC, "rename_to", dst);
     c.dirty += 1;
     Ok(())
 }
@@ -343,7 +352,7 @@ fn copy(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 (e.value.clone(), e.expire_at)
             }
             None => {
-                stats.keyspace_misses += 1;
+                stats.miss(src);
                 c.out.int(0);
                 return Ok(());
             }
@@ -359,6 +368,7 @@ fn copy(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     // The copy is a new object: its access time starts now.
     target.set_entry(dst, Entry { value, expire_at, access_secs: (now / 1000) as u32 });
+    c.notify_db(dst_db, notify::GENERIC, "copy_to", dst);
     c.dirty += 1;
     c.out.int(1);
     Ok(())
@@ -396,6 +406,10 @@ fn move_cmd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     let entry = c.db().remove(key, now).expect("looked up above");
     c.dbs[dst_db].set_entry(key, entry);
+    // Redis adds the key to the target before it reports anything: `new` goes first.
+    c.flush_pending(dst_db);
+    c.notify(notify::GENERIC, "move_from", key);
+    c.notify_db(dst_db, notify::GENERIC, "move_to", key);
     c.dirty += 1;
     c.out.int(1);
     Ok(())
@@ -1280,6 +1294,160 @@ mod tests {
         assert_eq!(h.run(&["copy", &a, &b, "db", "7"]), int(1));
         for s in &h.shards {
             assert!(s.locks.is_idle());
+        }
+    }
+
+    #[test]
+    fn keyspace_events() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEA");
+            let (a, b) = apart(n);
+            h.run(&["mset", &a, "1", &b, "2"]);
+            h.events();
+            h.run(&["del", &a, "nosuch", &b]);
+            h.run(&["del", &a]);
+            assert_eq!(h.events(), [format!("del {a}"), format!("del {b}")], "{n} shards");
+            h.run(&["set", "k", "v"]);
+            h.run(&["expire", "k", "100"]);
+            h.run(&["expire", "k", "50", "gt"]);
+            h.run(&["pexpire", "k", "5000"]);
+            h.run(&["expire", "nosuch", "100"]);
+            h.run(&["persist", "k"]);
+            h.run(&["persist", "k"]);
+            h.run(&["expireat", "k", "1"]);
+            assert_eq!(h.events(), ["set k", "expire k", "expire k", "persist k", "del k"]);
+            h.run(&["set", &a, "v"]);
+            h.run(&["set", &b, "v"]);
+            h.events();
+            h.run(&["rename", &a, &b]);
+            h.run(&["rename", &b, &b]);
+            h.run(&["renamenx", &b, &a]);
+            h.run(&["set", &b, "v"]);
+            h.run(&["renamenx", &a, &b]);
+            assert_eq!(
+                h.events(),
+                [
+                    format!("rename_from {a}"),
+                    format!("rename_to {b}"),
+                    format!("rename_from {b}"),
+                    format!("rename_to {a}"),
+                    format!("set {b}"),
+                ]
+            );
+            h.run(&["copy", &a, &b]);
+            h.run(&["copy", &a, &b, "replace"]);
+            h.run(&["copy", &a, "x", "db", "3"]);
+            h.run(&["move", &a, "2"]);
+            h.run(&["move", "nosuch", "2"]);
+            assert_eq!(
+                h.events(),
+                [
+                    format!("copy_to {b}"),
+                    "copy_to x @3".to_string(),
+                    format!("move_from {a}"),
+                    format!("move_to {a} @2")
+                ]
+            );
+            h.run(&["get", &b]);
+            h.run(&["touch", &b]);
+            h.run(&["exists", &b]);
+            h.run(&["type", &b]);
+            h.run(&["flushall"]);
+            h.run(&["swapdb", "0", "1"]);
+            assert!(h.events().is_empty(), "reads, FLUSHALL and SWAPDB raise no key events");
+        }
+    }
+
+    #[test]
+    fn new_events_for_rename_copy_move() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEgn");
+            let (a, b) = apart(n);
+            h.run(&["set", &a, "1"]);
+            h.run(&["set", &b, "2"]);
+            h.run(&["rename", &a, &b]);
+            assert_eq!(
+                h.events(),
+                [
+                    format!("new {a}"),
+                    format!("new {b}"),
+                    format!("new {b}"),
+                    format!("rename_from {a}"),
+                    format!("rename_to {b}")
+                ],
+                "{n} shards: the overwritten destination is new again, as in Redis"
+            );
+            h.run(&["copy", &b, &a]);
+            h.run(&["move", &a, "5"]);
+            assert_eq!(
+                h.events(),
+                [
+                    format!("new {a}"),
+                    format!("copy_to {a}"),
+                    format!("new {a} @5"),
+                    format!("move_from {a}"),
+                    format!("move_to {a} @5")
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn expired_events_from_lazy_and_active_expiry() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEA");
+            let (a, b) = apart(n);
+            // Lazy, on a read.
+            h.run(&["set", "k", "v", "px", "100"]);
+            h.events();
+            h.advance_ms(200);
+            assert_eq!(h.run(&["get", "k"]), Reply::Nil);
+            assert_eq!(h.events(), ["expired k"], "{n} shards");
+            // Lazy, on a write that recreates the key: expired comes first.
+            h.run(&["set", "k", "1", "px", "100"]);
+            h.events();
+            h.advance_ms(200);
+            h.run(&["incr", "k"]);
+            assert_eq!(h.events(), ["expired k", "incrby k"]);
+            // Lazy, while a cross-shard command gathers its keys.
+            h.run(&["set", &a, "v", "px", "100"]);
+            h.run(&["set", &b, "v"]);
+            h.events();
+            h.advance_ms(200);
+            h.run(&["mget", &a, &b]);
+            assert_eq!(h.events(), [format!("expired {a}")]);
+            // Active expiry, on every shard.
+            h.run(&["set", &a, "v", "px", "100"]);
+            h.run(&["set", &b, "v", "px", "100"]);
+            h.run(&["set", "other", "v", "px", "100"]);
+            h.run(&["select", "4"]);
+            h.run(&["set", "in4", "v", "px", "100"]);
+            h.run(&["select", "0"]);
+            h.events();
+            h.advance_ms(200);
+            for s in &mut h.shards {
+                s.begin_turn();
+                let now = s.now_ms;
+                s.active_expire_cycle(now, std::time::Duration::from_secs(1));
+            }
+            let mut got = h.events();
+            got.sort();
+            let mut want =
+                vec![format!("expired {a}"), format!("expired {b}"), "expired other".into(), "expired in4 @4".into()];
+            want.sort();
+            assert_eq!(got, want);
+            assert_eq!(h.run(&["dbsize"]), int(1), "only k (no TTL) is left");
+        }
+    }
+
+    #[test]
+    fn expired_and_new_in_order_with_only_x_and_n() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "Exn");
+            h.run(&["set", "k", "1", "px", "100"]);
+            h.advance_ms(200);
+            h.run(&["incr", "k"]);
+            assert_eq!(h.events(), ["new k", "expired k", "new k"], "{n} shards");
         }
     }
 }

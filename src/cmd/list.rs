@@ -21,11 +21,12 @@ use super::ctx::ExecCtx;
 use super::error::wrong_arity;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::resp::ReplyWriter;
 use crate::shard::block::{BlockReq, TimeoutReply};
 use crate::shard::msg::OwnedArgs;
+use crate::storage::Value;
 use crate::storage::list::{Elem, ListValue, Needle};
-use crate::storage::{Db, Value};
 use crate::util::num;
 use std::ops::Range;
 
@@ -120,19 +121,45 @@ fn at_least_one(b: &[u8], msg: &str) -> Result<usize, CmdError> {
         .ok_or_else(|| CmdError::msg(msg))
 }
 
-/// Pops up to `count` (>= 1) elements from the `side` end of the list at `key`.
+/// The keyspace event of a pop from `side`.
+fn pop_event(side: Side) -> &'static str {
+    match side {
+        Side::Left => "lpop",
+        Side::Right => "rpop",
+    }
+}
+
+/// The keyspace event of a push onto `side`.
+fn push_event(side: Side) -> &'static str {
+    match side {
+        Side::Left => "lpush",
+        Side::Right => "rpush",
+    }
+}
+
+/// Redis's `listElementsRemoved`: the pop event, then `del` if the list went away.
+fn notify_popped(c: &mut ExecCtx, key: &[u8], side: Side, deleted: bool) {
+    c.notify(notify::LIST, pop_event(side), key);
+    if deleted {
+        c.notify(notify::GENERIC, "del", key);
+    }
+}
+
+/// Pops up to `count` (>= 1) elements from the `side` end of the list at `key` in the
+/// selected database.
 ///
 /// `Ok(None)`: no such key (a blocking caller waits on it). `Err(WrongType)`: the key
 /// holds another type. An emptied list is deleted. The caller adds the number of
 /// elements popped to `ExecCtx::dirty`. Lists are never stored empty, so `Some` always
 /// holds at least one element.
 pub fn pop_for_blocking(
-    db: &mut Db,
+    c: &mut ExecCtx,
     key: &[u8],
-    now_ms: u64,
     side: Side,
     count: usize,
 ) -> Result<Option<Vec<Vec<u8>>>, CmdError> {
+    let now_ms = c.now_ms;
+    let db = c.db();
     let Some(e) = db.get_touch(key, now_ms) else { return Ok(None) };
     let l = as_list_mut(&mut e.value)?;
     let n = count.max(1).min(l.len());
@@ -140,9 +167,11 @@ pub fn pop_for_blocking(
     for _ in 0..n {
         popped.extend(pop(l, side));
     }
-    if l.is_empty() {
+    let deleted = l.is_empty();
+    if deleted {
         db.remove(key, now_ms);
     }
+    notify_popped(c, key, side, deleted);
     Ok(Some(popped))
 }
 
@@ -155,14 +184,13 @@ pub type KeyPopped = (usize, Vec<Vec<u8>>);
 /// skipped; a key of another type met before a list is WRONGTYPE, as Redis checks each
 /// key in order. `Ok(None)` when no key holds a list.
 pub fn pop_first_nonempty<'k>(
-    db: &mut Db,
+    c: &mut ExecCtx,
     keys: impl IntoIterator<Item = &'k [u8]>,
-    now_ms: u64,
     side: Side,
     count: usize,
 ) -> Result<Option<KeyPopped>, CmdError> {
     for (i, key) in keys.into_iter().enumerate() {
-        if let Some(v) = pop_for_blocking(db, key, now_ms, side, count)? {
+        if let Some(v) = pop_for_blocking(c, key, side, count)? {
             return Ok(Some((i, v)));
         }
     }
@@ -170,13 +198,32 @@ pub fn pop_first_nonempty<'k>(
 }
 
 /// LMOVE's core (also BLMOVE, BRPOPLPUSH): pops from the `from` end of `src` and pushes
-/// onto the `to` end of `dst` (created if missing; `src == dst` rotates the list).
+/// onto the `to` end of `dst` (created if missing; `src == dst` rotates the list), in
+/// the selected database.
 ///
 /// `Ok(None)`: `src` does not exist. WRONGTYPE if `src`, or then `dst`, holds another
 /// type; nothing changes in that case. Returns the moved element; the caller adds 1 to
 /// `ExecCtx::dirty`.
 pub fn move_for_blocking(
-    db: &mut Db,
+    c: &mut ExecCtx,
+    src: &[u8],
+    dst: &[u8],
+    from: Side,
+    to: Side,
+) -> Result<Option<Vec<u8>>, CmdError> {
+    let now = c.now_ms;
+    let v = move_elem(c.db(), src, dst, now, from, to)?;
+    if v.is_some() {
+        // Redis reports the push first, then the pop and the source's deletion.
+        c.notify(notify::LIST, push_event(to), dst);
+        let deleted = src != dst && !c.db().contains(src, now);
+        notify_popped(c, src, from, deleted);
+    }
+    Ok(v)
+}
+
+fn move_elem(
+    db: &mut crate::storage::Db,
     src: &[u8],
     dst: &[u8],
     now_ms: u64,
@@ -302,6 +349,7 @@ fn push_generic(c: &mut ExecCtx, a: &Args, side: Side, existing_only: bool) -> R
             n
         }
     };
+    c.notify(notify::LIST, push_event(side), key);
     c.dirty += (a.len() - 2) as u64;
     c.out.int(len as i64);
     Ok(())
@@ -372,9 +420,11 @@ fn pop_generic(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {
         Side::Left => l.drop_front(n),
         Side::Right => l.drop_back(n),
     }
-    if l.is_empty() {
+    let deleted = l.is_empty();
+    if deleted {
         db.remove(key, now);
     }
+    notify_popped(c, key, side, deleted);
     c.dirty += n as u64;
     Ok(())
 }
@@ -400,8 +450,7 @@ fn rpoplpush(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 }
 
 fn move_generic(c: &mut ExecCtx, a: &Args, from: Side, to: Side) -> Result<(), CmdError> {
-    let now = c.now_ms;
-    match move_for_blocking(&mut c.dbs[c.db], a.get(1), a.get(2), now, from, to)? {
+    match move_for_blocking(c, a.get(1), a.get(2), from, to)? {
         Some(v) => {
             c.dirty += 1;
             c.out.bulk(&v);
@@ -414,9 +463,8 @@ fn move_generic(c: &mut ExecCtx, a: &Args, from: Side, to: Side) -> Result<(), C
 /// LMPOP numkeys key [key ...] LEFT|RIGHT [COUNT count]
 fn lmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let m = parse_mpop(a, 1)?;
-    let now = c.now_ms;
     let keys = m.keys.clone().map(|i| a.get(i));
-    match pop_first_nonempty(&mut c.dbs[c.db], keys, now, m.side, m.count)? {
+    match pop_first_nonempty(c, keys, m.side, m.count)? {
         Some((k, vals)) => {
             c.dirty += vals.len() as u64;
             reply_key_elements(&mut c.out, a.get(m.keys.start + k), &vals);
@@ -440,9 +488,8 @@ fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64, timeout_reply: TimeoutReply, fa
 
 fn bpop(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {
     let deadline = blocking::deadline(a.get(a.len() - 1), c.now_ms)?;
-    let now = c.now_ms;
     let keys = (1..a.len() - 1).map(|i| a.get(i));
-    match pop_first_nonempty(&mut c.dbs[c.db], keys, now, side, 1)? {
+    match pop_first_nonempty(c, keys, side, 1)? {
         Some((i, vals)) => {
             c.dirty += 1;
             reply_key_value(&mut c.out, a.get(1 + i), &vals[0]);
@@ -481,8 +528,7 @@ fn bmove(
     fallback: OwnedArgs,
 ) -> Result<(), CmdError> {
     let deadline = blocking::deadline(a.get(timeout_arg), c.now_ms)?;
-    let now = c.now_ms;
-    match move_for_blocking(&mut c.dbs[c.db], a.get(1), a.get(2), now, from, to)? {
+    match move_for_blocking(c, a.get(1), a.get(2), from, to)? {
         Some(v) => {
             c.dirty += 1;
             c.out.bulk(&v);
@@ -507,9 +553,8 @@ fn brpoplpush(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 fn blmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let deadline = blocking::deadline(a.get(1), c.now_ms)?;
     let m = parse_mpop(a, 2)?;
-    let now = c.now_ms;
     let keys = m.keys.clone().map(|i| a.get(i));
-    match pop_first_nonempty(&mut c.dbs[c.db], keys, now, m.side, m.count)? {
+    match pop_first_nonempty(c, keys, m.side, m.count)? {
         Some((k, vals)) => {
             c.dirty += vals.len() as u64;
             reply_key_elements(&mut c.out, a.get(m.keys.start + k), &vals);
@@ -537,7 +582,7 @@ fn llen(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.int(as_list(&e.value)?.len() as i64);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(a.get(1));
             out.int(0);
         }
     }
@@ -555,7 +600,7 @@ fn lindex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (db, out, stats) = c.parts();
     let Some(e) = db.get_touch(a.get(1), now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(a.get(1));
         out.null();
         return Ok(());
     };
@@ -594,7 +639,7 @@ fn lrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (db, out, stats) = c.parts();
     let Some(e) = db.get_touch(a.get(1), now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(a.get(1));
         out.array(0);
         return Ok(());
     };
@@ -645,7 +690,7 @@ fn lpos(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (db, out, stats) = c.parts();
     let Some(e) = db.get_touch(a.get(1), now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(a.get(1));
         if count.is_some() {
             out.array(0);
         } else {
@@ -720,6 +765,7 @@ fn linsert(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let l = as_list_mut(&mut e.value)?;
     if l.insert_at_pivot(&Needle::new(a.get(3)), after, a.get(4)) {
         let n = l.len();
+        c.notify(notify::LIST, "linsert", a.get(1));
         c.dirty += 1;
         c.out.int(n as i64);
     } else {
@@ -736,6 +782,7 @@ fn lset(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let idx = a.i64(2)?;
     let Some(i) = resolve_index(idx, l.len()) else { return Err(CmdError::msg("ERR index out of range")) };
     l.set(i, a.get(3));
+    c.notify(notify::LIST, "lset", a.get(1));
     c.dirty += 1;
     c.out.ok();
     Ok(())
@@ -753,8 +800,15 @@ fn lrem(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     };
     let l = as_list_mut(&mut e.value)?;
     let removed = l.remove_matching(&Needle::new(a.get(3)), count);
-    if l.is_empty() {
+    let deleted = l.is_empty();
+    if deleted {
         db.remove(key, now);
+    }
+    if removed > 0 {
+        c.notify(notify::LIST, "lrem", key);
+        if deleted {
+            c.notify(notify::GENERIC, "del", key);
+        }
     }
     c.dirty += removed as u64;
     c.out.int(removed as i64);
@@ -777,8 +831,14 @@ fn ltrim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         };
         l.drop_front(left);
         l.drop_back(right);
-        if l.is_empty() {
+        let deleted = l.is_empty();
+        if deleted {
             db.remove(key, now);
+        }
+        // Redis reports a trim even when it removed nothing.
+        c.notify(notify::LIST, "ltrim", key);
+        if deleted {
+            c.notify(notify::GENERIC, "del", key);
         }
         c.dirty += (left + right) as u64;
     }
@@ -1349,5 +1409,96 @@ mod tests {
         assert_eq!(step(&mut h, &["lmove", "k", "d", "left", "left"]), 1);
         assert_eq!(step(&mut h, &["lmpop", "2", "k", "d", "left", "count", "9"]), 1);
         assert_eq!(step(&mut h, &["llen", "d"]), 0);
+    }
+
+    /// Two key names on different shards when there are several.
+    fn apart(n: usize) -> (String, String) {
+        let a = "la".to_string();
+        let b = (0..1000)
+            .map(|i| format!("lb{i}"))
+            .find(|k| n == 1 || shard_of(k.as_bytes(), n) != shard_of(a.as_bytes(), n));
+        (a, b.expect("a key on another shard"))
+    }
+
+    #[test]
+    fn keyspace_events() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEA");
+            h.run(&["lpush", "l", "a", "b", "c"]);
+            h.run(&["rpush", "l", "d"]);
+            h.run(&["lpushx", "nosuch", "a"]);
+            h.run(&["rpushx", "l", "e"]);
+            assert_eq!(h.events(), ["lpush l", "rpush l", "rpush l"], "{n} shards");
+            h.run(&["lpop", "l"]);
+            h.run(&["rpop", "l", "2"]);
+            h.run(&["lpop", "l", "0"]);
+            h.run(&["lpop", "nosuch"]);
+            h.run(&["linsert", "l", "before", "b", "x"]);
+            h.run(&["linsert", "l", "before", "nope", "x"]);
+            h.run(&["lset", "l", "0", "y"]);
+            h.run(&["lrem", "l", "0", "nope"]);
+            h.run(&["lrem", "l", "0", "y"]);
+            h.run(&["ltrim", "l", "0", "-1"]);
+            h.run(&["ltrim", "nosuch", "0", "-1"]);
+            assert_eq!(h.events(), ["lpop l", "rpop l", "linsert l", "lset l", "lrem l", "ltrim l"]);
+            h.run(&["ltrim", "l", "5", "1"]);
+            assert_eq!(h.events(), ["ltrim l", "del l"]);
+            h.run(&["rpush", "l", "a", "b"]);
+            h.run(&["lrem", "l", "0", "a"]);
+            h.run(&["rpop", "l", "5"]);
+            assert_eq!(h.events(), ["rpush l", "lrem l", "rpop l", "del l"]);
+            let (a, b) = apart(n);
+            h.run(&["rpush", &a, "1", "2"]);
+            h.run(&["lmove", &a, &b, "left", "right"]);
+            h.run(&["rpoplpush", &a, &b]);
+            h.run(&["rpoplpush", &b, &b]);
+            h.run(&["lmpop", "2", "nosuch", &b, "left", "count", "5"]);
+            assert_eq!(
+                h.events(),
+                [
+                    format!("rpush {a}"),
+                    format!("rpush {b}"),
+                    format!("lpop {a}"),
+                    format!("lpush {b}"),
+                    format!("rpop {a}"),
+                    format!("del {a}"),
+                    format!("lpush {b}"),
+                    format!("rpop {b}"),
+                    format!("lpop {b}"),
+                    format!("del {b}"),
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn served_blocking_pops_raise_the_same_events() {
+        use super::super::ctx::Session;
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEln");
+            let mut other = Session::new(2, false);
+            let seq = h.start(&["blpop", "q", "0"]);
+            std::mem::swap(&mut h.sess, &mut other);
+            h.run(&["rpush", "q", "a"]);
+            std::mem::swap(&mut h.sess, &mut other);
+            assert_eq!(h.reply_for(seq), Some(Reply::Array(vec![b("q"), b("a")])));
+            assert_eq!(h.events(), ["new q", "rpush q", "lpop q"], "{n} shards (del is class g)");
+            let (src, dst) = apart(n);
+            let seq = h.start(&["blmove", &src, &dst, "right", "left", "0"]);
+            std::mem::swap(&mut h.sess, &mut other);
+            h.run(&["rpush", &src, "x"]);
+            std::mem::swap(&mut h.sess, &mut other);
+            assert_eq!(h.reply_for(seq), Some(b("x")));
+            assert_eq!(
+                h.events(),
+                [
+                    format!("new {src}"),
+                    format!("rpush {src}"),
+                    format!("new {dst}"),
+                    format!("lpush {dst}"),
+                    format!("rpop {src}")
+                ]
+            );
+        }
     }
 }

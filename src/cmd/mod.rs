@@ -29,6 +29,8 @@ pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod multi;
+#[cfg(test)]
+mod notify_tests;
 pub mod pubsub;
 pub mod server;
 pub mod set;

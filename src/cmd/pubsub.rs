@@ -1,12 +1,14 @@
 //! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
 //!
 //! Subscriptions live on the thread that owns the connection (`shard::pubsub`);
-//! PUBLISH fans out to every thread, each delivering to its own subscribers.
+//! PUBLISH fans out to every thread, each delivering to its own subscribers. Keyspace
+//! notifications take a lighter road to the same subscribers: the thread that ran the
+//! write delivers locally and sends every other thread a one-way `Msg::Publish`
+//! (`ShardState::publish_events`).
 
 use super::ctx::{ConnCtx, ConnOutcome, FanOut, Session};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
-use crate::resp::Proto;
 use crate::shard::{HopResult, ShardState};
 use std::sync::Arc;
 
@@ -106,11 +108,7 @@ fn publish(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let message = a.get(2).to_vec();
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st: &mut ShardState| -> HopResult {
-            let protos: std::collections::HashMap<u64, u8> = st.clients.iter().map(|(id, m)| (*id, m.resp)).collect();
-            let n = st.pubsub.publish(&channel, &message, |id| {
-                if protos.get(&id) == Some(&3) { Proto::Resp3 } else { Proto::Resp2 }
-            });
-            Box::new(n as i64)
+            Box::new(st.publish_local(&channel, &message) as i64)
         }),
         lock_whole: false,
         finish: Box::new(|_, results, out| {

@@ -19,6 +19,7 @@ use super::hash::{
 };
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::resp::ReplyWriter;
 use crate::shard::ShardStats;
 use crate::storage::set::{Member, SetValue};
@@ -43,7 +44,7 @@ fn read_set<'d>(
             }
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             Ok(None)
         }
     }
@@ -107,6 +108,9 @@ fn sadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         added += s.insert(a.get(i)) as i64;
     }
     c.out.int(added);
+    if added > 0 {
+        c.notify(notify::SET, "sadd", a.get(1));
+    }
     c.dirty += added as u64;
     Ok(())
 }
@@ -130,6 +134,12 @@ fn srem(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     if emptied {
         db.remove(key, now);
+    }
+    if deleted > 0 {
+        c.notify(notify::SET, "srem", key);
+        if emptied {
+            c.notify(notify::GENERIC, "del", key);
+        }
     }
     c.out.int(deleted);
     c.dirty += deleted as u64;
@@ -184,13 +194,29 @@ fn smove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         c.out.int(0);
         return Ok(());
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         db.remove(src, now);
     }
-    let added = set_mut_or_create(db, dst, now, || SetValue::with_hint(m, 1))?.insert(m);
+    c.notify(notify::SET, "srem", src);
+    if emptied {
+        c.notify(notify::GENERIC, "del", src);
+    }
+    let added = set_mut_or_create(c.db(), dst, now, || SetValue::with_hint(m, 1))?.insert(m);
+    if added {
+        c.notify(notify::SET, "sadd", dst);
+    }
     c.dirty += 1 + added as u64;
     c.out.int(1);
     Ok(())
+}
+
+/// SPOP's events: `spop`, then `del` if the set went away.
+fn notify_spop(c: &mut ExecCtx, key: &[u8], emptied: bool) {
+    c.notify(notify::SET, "spop", key);
+    if emptied {
+        c.notify(notify::GENERIC, "del", key);
+    }
 }
 
 /// SPOP key [count]
@@ -208,9 +234,11 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             return Ok(());
         };
         let m = s.pop_random(&mut rng).expect("stored sets are never empty");
-        if s.is_empty() {
+        let emptied = s.is_empty();
+        if emptied {
             db.remove(key, now);
         }
+        notify_spop(c, key, emptied);
         c.out.bulk(&m);
         c.dirty += 1;
         return Ok(());
@@ -231,9 +259,11 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         return Ok(());
     }
     let popped = s.pop_many(count, &mut rng);
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    if emptied {
         db.remove(key, now);
     }
+    notify_spop(c, key, emptied);
     c.out.set(popped.len());
     for m in &popped {
         c.out.bulk(m);
@@ -429,8 +459,15 @@ fn algebra_store(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
     let db = c.db();
     if n > 0 {
         db.set(dst, Value::Set(result), 0);
+        let event = match op {
+            Op::Inter => "sinterstore",
+            Op::Union => "sunionstore",
+            Op::Diff => "sdiffstore",
+        };
+        c.notify(notify::SET, event, dst);
         c.dirty += 1;
     } else if db.remove(dst, now).is_some() {
+        c.notify(notify::GENERIC, "del", dst);
         c.dirty += 1;
     }
     c.out.int(n as i64);
@@ -1011,5 +1048,44 @@ mod tests {
             assert_eq!(h.run(&["sscan", "big", "abc"]), err("ERR invalid cursor"));
             assert_eq!(h.run(&["sscan", "big", "0", "count", "0"]), err("ERR syntax error"));
         });
+    }
+
+    #[test]
+    fn keyspace_events() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEA");
+            h.run(&["sadd", "s", "a", "b", "c"]);
+            h.run(&["sadd", "s", "a"]);
+            h.run(&["srem", "s", "nope"]);
+            h.run(&["srem", "s", "a"]);
+            h.run(&["sismember", "s", "b"]);
+            assert_eq!(h.events(), ["sadd s", "srem s"], "{n} shards");
+            h.run(&["smove", "s", "t", "nope"]);
+            h.run(&["smove", "s", "s", "b"]);
+            h.run(&["smove", "s", "t", "b"]);
+            h.run(&["sadd", "t", "c"]);
+            h.run(&["smove", "s", "t", "c"]);
+            assert_eq!(h.events(), ["srem s", "sadd t", "sadd t", "srem s", "del s"]);
+            h.run(&["sadd", "u", "1", "2", "3"]);
+            h.run(&["spop", "u"]);
+            h.run(&["spop", "u", "0"]);
+            h.run(&["spop", "u", "1"]);
+            h.run(&["spop", "u", "5"]);
+            h.run(&["spop", "u"]);
+            assert_eq!(h.events(), ["sadd u", "spop u", "spop u", "spop u", "del u"]);
+            h.run(&["sadd", "{x}1", "a", "b"]);
+            h.run(&["sadd", "{x}2", "b", "c"]);
+            h.events();
+            h.run(&["sinterstore", "{x}d", "{x}1", "{x}2"]);
+            h.run(&["sunionstore", "{x}d", "{x}1", "{x}2"]);
+            h.run(&["sdiffstore", "{x}d", "{x}1", "{x}2"]);
+            h.run(&["sinterstore", "{x}d", "{x}1", "{x}none"]);
+            h.run(&["sinterstore", "{x}d", "{x}1", "{x}none"]);
+            h.run(&["sinter", "{x}1", "{x}2"]);
+            assert_eq!(h.events(), ["sinterstore {x}d", "sunionstore {x}d", "sdiffstore {x}d", "del {x}d"]);
+            // Across shards, through a coordinator.
+            h.run(&["sunionstore", "dest", "{x}1", "t"]);
+            assert_eq!(h.events(), ["sunionstore dest"]);
+        }
     }
 }

@@ -16,6 +16,7 @@
 use super::ctx::ExecCtx;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::storage::Value;
 use crate::util::num;
 
@@ -175,7 +176,7 @@ fn get(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.bulk(as_str(&e.value)?);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(a.get(1));
             out.null();
         }
     }
@@ -218,7 +219,7 @@ fn set_generic(
                 out.bulk(as_str(&e.value)?);
             }
             None => {
-                stats.keyspace_misses += 1;
+                stats.miss(key);
                 out.null();
             }
         }
@@ -242,10 +243,15 @@ fn set_generic(
         0
     };
     db.set(key, Value::Str(a.get(vi).to_vec()), ttl);
+    c.notify(notify::STRING, "set", key);
+    if o.expire.is_some() {
+        c.notify(notify::GENERIC, "expire", key);
+    }
     if ttl != 0 && ttl <= now {
         // An EXAT/PXAT in the past: Redis 7.0 sets the key with that TTL, so it is gone
-        // at the next access. Expire it now (counted and propagated as an expiry).
-        db.remove(key, now);
+        // at the next access. Expire it now (counted, propagated and notified as an
+        // expiry, after the set).
+        c.db().remove(key, now);
     }
     c.dirty += 1;
     if o.flags & GET == 0 {
@@ -261,6 +267,7 @@ fn set(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     if a.len() == 3 {
         // The hot path: no options, nothing to look up first.
         c.db().set(a.get(1), Value::Str(a.get(2).to_vec()), 0);
+        c.notify(notify::STRING, "set", a.get(1));
         c.dirty += 1;
         c.out.ok();
         return Ok(());
@@ -294,12 +301,13 @@ fn getset(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.bulk(as_str(&e.value)?);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             out.null();
         }
     }
     // Like SET, GETSET discards any TTL.
     db.set(key, Value::Str(a.get(2).to_vec()), 0);
+    c.notify(notify::STRING, "set", key);
     c.dirty += 1;
     Ok(())
 }
@@ -314,12 +322,13 @@ fn getdel(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.bulk(as_str(&e.value)?);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             out.null();
             return Ok(());
         }
     }
     db.remove(key, now);
+    c.notify(notify::GENERIC, "del", key);
     c.dirty += 1;
     Ok(())
 }
@@ -331,7 +340,7 @@ fn getex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let key = a.get(1);
     let (db, out, stats) = c.parts();
     let Some(e) = db.get(key, now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(key);
         out.null();
         return Ok(());
     };
@@ -348,14 +357,17 @@ fn getex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         Some(t) if o.flags & (EXAT | PXAT) != 0 && t <= now => {
             // An absolute time already past deletes the key (Redis propagates DEL).
             db.remove(key, now);
+            c.notify(notify::GENERIC, "del", key);
             c.dirty += 1;
         }
         Some(t) => {
             db.set_expire(key, t, now);
+            c.notify(notify::GENERIC, "expire", key);
             c.dirty += 1;
         }
         None if o.flags & PERSIST != 0 && had_ttl => {
             db.set_expire(key, 0, now);
+            c.notify(notify::GENERIC, "persist", key);
             c.dirty += 1;
         }
         None => {}
@@ -380,7 +392,7 @@ fn mget(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 }
             }
             None => {
-                stats.keyspace_misses += 1;
+                stats.miss(a.get(i));
                 out.null();
             }
         }
@@ -400,7 +412,8 @@ fn mset_generic(c: &mut ExecCtx, a: &Args, nx: bool) -> Result<(), CmdError> {
         return Ok(());
     }
     for i in (1..a.len()).step_by(2) {
-        db.set(a.get(i), Value::Str(a.get(i + 1).to_vec()), 0);
+        c.db().set(a.get(i), Value::Str(a.get(i + 1).to_vec()), 0);
+        c.notify(notify::STRING, "set", a.get(i));
     }
     c.dirty += (a.len() as u64 - 1) / 2;
     if nx {
@@ -439,6 +452,7 @@ fn append(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             val.len()
         }
     };
+    c.notify(notify::STRING, "append", key);
     c.dirty += 1;
     c.out.int(total as i64);
     Ok(())
@@ -453,7 +467,7 @@ fn strlen(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             out.int(as_str(&e.value)?.len() as i64);
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(a.get(1));
             out.int(0);
         }
     }
@@ -469,7 +483,7 @@ fn getrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (db, out, stats) = c.parts();
     let Some(e) = db.get(a.get(1), now) else {
-        stats.keyspace_misses += 1;
+        stats.miss(a.get(1));
         out.bulk(b"");
         return Ok(());
     };
@@ -538,6 +552,7 @@ fn setrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             end
         }
     };
+    c.notify(notify::STRING, "setrange", key);
     c.dirty += 1;
     c.out.int(len as i64);
     Ok(())
@@ -565,6 +580,7 @@ fn incr_by(c: &mut ExecCtx, key: &[u8], incr: i64) -> Result<(), CmdError> {
             incr
         }
     };
+    c.notify(notify::STRING, "incrby", key);
     c.dirty += 1;
     c.out.int(v);
     Ok(())
@@ -620,6 +636,7 @@ fn incrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             db.set(key, Value::Str(s), 0);
         }
     }
+    c.notify(notify::STRING, "incrbyfloat", key);
     c.dirty += 1;
     Ok(())
 }
@@ -646,7 +663,7 @@ fn lcs(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 stats.keyspace_hits += 1;
                 strings &= as_str(&e.value).is_ok();
             }
-            None => stats.keyspace_misses += 1,
+            None => stats.miss(k),
         }
     }
     if !strings {
@@ -1603,6 +1620,74 @@ mod tests {
         }
         for n in ["getdel", "getex"] {
             assert_eq!(f(n), flag::WRITE | flag::FAST, "{n}");
+        }
+    }
+
+    #[test]
+    fn keyspace_events() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEA");
+            h.run(&["set", "k", "v"]);
+            h.run(&["set", "k", "w", "ex", "100"]);
+            h.run(&["set", "k", "x", "nx"]);
+            assert_eq!(h.events(), ["set k", "set k", "expire k"], "{n} shards");
+            h.run(&["setnx", "k", "x"]);
+            h.run(&["setnx", "k2", "x"]);
+            h.run(&["setex", "k3", "10", "x"]);
+            h.run(&["psetex", "k3", "10", "x"]);
+            h.run(&["getset", "k3", "y"]);
+            assert_eq!(h.events(), ["set k2", "set k3", "expire k3", "set k3", "expire k3", "set k3"]);
+            h.run(&["mset", "a", "1", "b", "2", "c", "3"]);
+            assert_eq!(h.events(), ["set a", "set b", "set c"]);
+            h.run(&["msetnx", "a", "1", "z", "2"]);
+            h.run(&["msetnx", "y", "1", "z", "2"]);
+            assert_eq!(h.events(), ["set y", "set z"]);
+            h.run(&["incr", "n"]);
+            h.run(&["decrby", "n", "5"]);
+            h.run(&["incrbyfloat", "n", "1.5"]);
+            h.run(&["incr", "k"]);
+            assert_eq!(h.events(), ["incrby n", "incrby n", "incrbyfloat n"], "no event on error");
+            h.run(&["append", "s", "ab"]);
+            h.run(&["setrange", "s", "1", "xy"]);
+            h.run(&["setrange", "s", "1", ""]);
+            h.run(&["setrange", "nosuch", "1", ""]);
+            assert_eq!(h.events(), ["append s", "setrange s"]);
+            h.run(&["getex", "s"]);
+            h.run(&["getex", "s", "ex", "100"]);
+            h.run(&["getex", "s", "persist"]);
+            h.run(&["getex", "s", "persist"]);
+            h.run(&["getdel", "s"]);
+            h.run(&["getdel", "s"]);
+            h.run(&["get", "a"]);
+            h.run(&["mget", "a", "b"]);
+            assert_eq!(h.events(), ["expire s", "persist s", "del s"]);
+            let past = (h.clock.now_ms() / 1000 - 10).to_string();
+            h.run(&["set", "p", "v", "exat", &past]);
+            assert_eq!(h.events(), ["set p", "expire p", "expired p"]);
+            h.run(&["getex", "a", "pxat", "1"]);
+            assert_eq!(h.events(), ["del a"]);
+        }
+    }
+
+    #[test]
+    fn new_events_come_first_and_only_with_n() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEA");
+            h.run(&["set", "k", "v"]);
+            assert_eq!(h.events(), ["set k"], "A does not include n");
+            let mut h = Harness::with_events(n, "KE$n");
+            h.run(&["set", "k", "v"]);
+            h.run(&["set", "k", "w"]);
+            h.run(&["mset", "a", "1", "k", "2", "b", "3"]);
+            h.run(&["incr", "c"]);
+            assert_eq!(
+                h.events(),
+                ["new k", "set k", "set k", "new a", "set a", "set k", "new b", "set b", "new c", "incrby c"]
+            );
+            let mut h = Harness::with_events(n, "En");
+            h.run(&["set", "k", "v"]);
+            h.run(&["append", "k", "v"]);
+            assert_eq!(h.events(), ["new k"]);
         }
     }
 }

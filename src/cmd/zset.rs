@@ -26,6 +26,7 @@ use super::hash::{
 };
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::ShardStats;
 use crate::shard::block::{BlockReq, TimeoutReply};
@@ -56,7 +57,7 @@ fn read_zset<'d>(
             }
         }
         None => {
-            stats.keyspace_misses += 1;
+            stats.miss(key);
             Ok(None)
         }
     }
@@ -74,21 +75,36 @@ fn zset_mut<'d>(db: &'d mut Db, key: &[u8], now: u64) -> Result<Option<&'d mut Z
 }
 
 /// Deletes `key` if the sorted set there became empty (Redis keeps no empty aggregates).
-fn delete_if_empty(db: &mut Db, key: &[u8], now: u64) {
+/// Returns true if it did.
+fn delete_if_empty(db: &mut Db, key: &[u8], now: u64) -> bool {
     if let Some(e) = db.get(key, now)
         && let Value::ZSet(z) = &e.value
         && z.is_empty()
     {
         db.remove(key, now);
+        return true;
+    }
+    false
+}
+
+/// A removal's events: `event` if anything went, then `del` if the key went too.
+fn notify_removed(c: &mut ExecCtx, key: &[u8], event: &'static str, removed: bool, deleted: bool) {
+    if removed {
+        c.notify(notify::ZSET, event, key);
+        if deleted {
+            c.notify(notify::GENERIC, "del", key);
+        }
     }
 }
 
 /// Stores a computed result at `dst` (replacing any value and TTL) and replies with its
 /// size; an empty result deletes `dst` instead and replies 0, as Redis's STORE forms do.
-fn store_result(c: &mut ExecCtx, dst: &[u8], pairs: Vec<(Vec<u8>, f64)>) {
+/// `event` is the command's keyspace event (`zunionstore` ...).
+fn store_result(c: &mut ExecCtx, dst: &[u8], pairs: Vec<(Vec<u8>, f64)>, event: &'static str) {
     let now = c.now_ms;
     if pairs.is_empty() {
         if c.db().remove(dst, now).is_some() {
+            c.notify(notify::GENERIC, "del", dst);
             c.dirty += 1;
         }
         c.out.int(0);
@@ -97,6 +113,7 @@ fn store_result(c: &mut ExecCtx, dst: &[u8], pairs: Vec<(Vec<u8>, f64)>) {
     let z = ZSetValue::from_pairs(pairs);
     let n = z.len();
     c.db().set(dst, Value::ZSet(z), 0);
+    c.notify(notify::ZSET, event, dst);
     c.dirty += 1;
     c.out.int(n as i64);
 }
@@ -245,6 +262,9 @@ fn zadd_generic(c: &mut ExecCtx, a: &Args, incr_cmd: bool) -> Result<(), CmdErro
     // A NaN can only come from INCR on an existing member, but never leave an empty
     // set behind whatever happened.
     delete_if_empty(db, key, now);
+    if added + updated > 0 {
+        c.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     c.dirty += (added + updated) as u64;
     if nan {
         return Err(CmdError::msg(NAN_ERR));
@@ -288,7 +308,8 @@ fn zrem(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             }
         }
     }
-    delete_if_empty(db, key, now);
+    let gone = delete_if_empty(db, key, now);
+    notify_removed(c, key, "zrem", deleted > 0, gone);
     c.dirty += deleted;
     c.out.int(deleted as i64);
     Ok(())
@@ -476,7 +497,7 @@ fn zrange_generic(
             let items: Vec<(Vec<u8>, f64)> = z
                 .map(|z| select(z, &spec, rev, offset, limit).into_iter().map(|(m, s)| (m.to_vec(), s)).collect())
                 .unwrap_or_default();
-            store_result(c, a.get(d), items);
+            store_result(c, a.get(d), items, "zrangestore");
         }
     }
     Ok(())
@@ -534,7 +555,13 @@ fn zremrange_generic(c: &mut ExecCtx, a: &Args, rtype: RangeType) -> Result<(), 
         RangeSpec::Score(r) => z.remove_range_by_score(r),
         RangeSpec::Lex(r) => z.remove_range_by_lex(r),
     };
-    delete_if_empty(db, key, now);
+    let gone = delete_if_empty(db, key, now);
+    let event = match rtype {
+        RangeType::Score => "zremrangebyscore",
+        RangeType::Lex => "zremrangebylex",
+        _ => "zremrangebyrank",
+    };
+    notify_removed(c, key, event, removed > 0, gone);
     c.dirty += removed as u64;
     c.out.int(removed as i64);
     Ok(())
@@ -600,7 +627,7 @@ pub fn pop_first(c: &mut ExecCtx, keys: &[&[u8]], max: bool, count: usize, shape
     let (db, out, _) = c.parts();
     let z = zset_mut(db, key, now)?.expect("found above");
     let popped = z.pop(count, max);
-    delete_if_empty(db, key, now);
+    let gone = delete_if_empty(db, key, now);
     let n = popped.len();
     match shape {
         PopShape::Flat => out.array(n * 2),
@@ -623,6 +650,7 @@ pub fn pop_first(c: &mut ExecCtx, keys: &[&[u8]], max: bool, count: usize, shape
         out.bulk(m);
         out.double(*s);
     }
+    notify_removed(c, key, if max { "zpopmax" } else { "zpopmin" }, n > 0, gone);
     c.dirty += n as u64;
     Ok(true)
 }
@@ -866,7 +894,7 @@ fn setop_generic(
                 Some(_) => return Err(CmdError::WrongType),
                 None => {
                     if dst.is_none() {
-                        stats.keyspace_misses += 1;
+                        stats.miss(a.get(i));
                     }
                 }
             }
@@ -982,7 +1010,14 @@ fn setop_generic(
         return Ok(());
     }
     match dst {
-        Some(d) => store_result(c, a.get(d), result),
+        Some(d) => {
+            let event = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            store_result(c, a.get(d), result, event)
+        }
         None => {
             result.sort_by(by_score_then_member);
             reply_pairs(&mut c.out, &result, withscores);
@@ -1874,5 +1909,55 @@ mod tests {
             assert_eq!(run(h, "zunionstore u 1 z"), int(129));
             assert_eq!(run(h, "object encoding u"), b("skiplist"));
         });
+    }
+
+    #[test]
+    fn keyspace_events() {
+        for n in [1, 4] {
+            let mut h = Harness::with_events(n, "KEA");
+            h.run(&["zadd", "z", "1", "a", "2", "b", "3", "c"]);
+            h.run(&["zadd", "z", "1", "a"]);
+            h.run(&["zadd", "z", "xx", "5", "nope"]);
+            h.run(&["zadd", "none", "xx", "5", "a"]);
+            h.run(&["zadd", "z", "gt", "0", "a"]);
+            h.run(&["zadd", "z", "ch", "9", "a"]);
+            h.run(&["zadd", "z", "incr", "1", "a"]);
+            h.run(&["zincrby", "z", "1", "b"]);
+            assert_eq!(h.events(), ["zadd z", "zadd z", "zincr z", "zincr z"], "{n} shards");
+            h.run(&["zrem", "z", "nope"]);
+            h.run(&["zrem", "z", "c"]);
+            h.run(&["zadd", "z", "20", "d", "30", "e", "40", "f"]);
+            h.run(&["zremrangebyscore", "z", "100", "200"]);
+            h.run(&["zremrangebyscore", "z", "20", "20"]);
+            h.run(&["zremrangebyrank", "z", "-1", "-1"]);
+            h.run(&["zremrangebylex", "z", "-", "+"]);
+            assert_eq!(
+                h.events(),
+                ["zrem z", "zadd z", "zremrangebyscore z", "zremrangebyrank z", "zremrangebylex z", "del z"]
+            );
+            h.run(&["zadd", "p", "1", "a", "2", "b", "3", "c"]);
+            h.run(&["zpopmin", "p"]);
+            h.run(&["zpopmax", "p", "0"]);
+            h.run(&["zpopmax", "p", "1"]);
+            h.run(&["zmpop", "2", "none", "p", "min", "count", "9"]);
+            h.run(&["zpopmin", "p"]);
+            assert_eq!(h.events(), ["zadd p", "zpopmin p", "zpopmax p", "zpopmin p", "del p"]);
+            h.run(&["zadd", "{t}1", "1", "a", "2", "b"]);
+            h.run(&["zadd", "{t}2", "1", "b"]);
+            h.events();
+            h.run(&["zunionstore", "{t}d", "2", "{t}1", "{t}2"]);
+            h.run(&["zinterstore", "{t}d", "2", "{t}1", "{t}2"]);
+            h.run(&["zdiffstore", "{t}d", "2", "{t}1", "{t}2"]);
+            h.run(&["zrangestore", "{t}d", "{t}1", "0", "0"]);
+            h.run(&["zrangestore", "{t}d", "{t}1", "5", "9"]);
+            h.run(&["zinterstore", "{t}d", "2", "{t}1", "{t}none"]);
+            h.run(&["zunion", "2", "{t}1", "{t}2"]);
+            assert_eq!(
+                h.events(),
+                ["zunionstore {t}d", "zinterstore {t}d", "zdiffstore {t}d", "zrangestore {t}d", "del {t}d"]
+            );
+            h.run(&["zunionstore", "elsewhere", "2", "{t}1", "{t}2"]);
+            assert_eq!(h.events(), ["zunionstore elsewhere"]);
+        }
     }
 }

@@ -16,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod notify;
 pub mod params;
 pub mod parse;
 pub mod rewrite;
@@ -114,6 +115,11 @@ pub struct Config {
     pub latency_monitor_threshold: u64,
     /// `notify-keyspace-events`, "" — normalised as Redis shows it (`KEA` -> `AKE`).
     pub notify_keyspace_events: String,
+    /// Not a directive: `notify_keyspace_events` parsed, the classes that publish (0
+    /// unless K or E is set). `ExecCtx::notify` tests a class against it with one AND.
+    pub notify_mask: u32,
+    /// Not a directive: the parsed flags including K and E (where to publish).
+    pub notify_flags: u32,
     /// `lazyfree-lazy-eviction`, no.
     pub lazyfree_lazy_eviction: bool,
     /// `lazyfree-lazy-expire`, no.
@@ -183,6 +189,8 @@ impl Default for Config {
             slowlog_max_len: 128,
             latency_monitor_threshold: 0,
             notify_keyspace_events: String::new(),
+            notify_mask: 0,
+            notify_flags: 0,
             lazyfree_lazy_eviction: false,
             lazyfree_lazy_expire: false,
             lazyfree_lazy_server_del: false,
@@ -259,7 +267,14 @@ impl Config {
         };
         let current = self.value_of(p);
         let value = params::canonicalize(p, args, &current)?;
-        self.store(p, &value)
+        self.store(p, &value)?;
+        if p.name == "notify-keyspace-events" {
+            // The flags come from what was asked, not from the canonical text: `AKEn`
+            // reads back as `AKE` (as in Redis) yet still publishes `new` events.
+            self.notify_flags = args.first().and_then(|a| notify::parse(a)).unwrap_or(0);
+            self.notify_mask = notify::active_mask(self.notify_flags);
+        }
+        Ok(())
     }
 
     /// CONFIG GET: every (name, value) whose name matches one of the glob patterns
@@ -486,7 +501,13 @@ impl Config {
             "slowlog-log-slower-than" => self.slowlog_log_slower_than = num(v)?,
             "slowlog-max-len" => self.slowlog_max_len = num(v)?,
             "latency-monitor-threshold" => self.latency_monitor_threshold = num(v)?,
-            "notify-keyspace-events" => self.notify_keyspace_events = v.to_string(),
+            "notify-keyspace-events" => {
+                // `apply_directive` re-parses the raw text afterwards: the canonical
+                // text drops an `n` that `A` hides.
+                self.notify_flags = notify::parse(v).unwrap_or(0);
+                self.notify_mask = notify::active_mask(self.notify_flags);
+                self.notify_keyspace_events = v.to_string();
+            }
             "lazyfree-lazy-eviction" => self.lazyfree_lazy_eviction = yes,
             "lazyfree-lazy-expire" => self.lazyfree_lazy_expire = yes,
             "lazyfree-lazy-server-del" => self.lazyfree_lazy_server_del = yes,

@@ -561,31 +561,12 @@ pub fn parse_buffer_limits(canonical: &str) -> [[u64; 3]; 3] {
     limits
 }
 
-/// Keyspace notification classes in the order Redis prints them; the first ten are
-/// what `A` stands for.
-const EVENT_CLASSES: &str = "g$lshzxetd";
-
 /// Normalise `notify-keyspace-events` the way Redis's keyspaceEventsFlagsToString does,
-/// so `KEA` reads back as `AKE`.
+/// so `KEA` reads back as `AKE` (see `config::notify`).
 fn keyspace_events(s: &str) -> Result<String, String> {
-    let mut set = std::collections::BTreeSet::new();
-    for c in s.chars() {
-        match c {
-            'A' => set.extend(EVENT_CLASSES.chars()),
-            'g' | '$' | 'l' | 's' | 'h' | 'z' | 'x' | 'e' | 't' | 'd' | 'n' | 'K' | 'E' | 'm' => {
-                set.insert(c);
-            }
-            _ => return Err("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into()),
-        }
-    }
-    let mut out = String::new();
-    if EVENT_CLASSES.chars().all(|c| set.contains(&c)) {
-        out.push('A');
-    } else {
-        out.extend(EVENT_CLASSES.chars().filter(|c| set.contains(c)));
-    }
-    out.extend("KEmn".chars().filter(|c| set.contains(c)));
-    Ok(out)
+    super::notify::parse(s)
+        .map(super::notify::to_text)
+        .ok_or_else(|| "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".into())
 }
 
 #[cfg(test)]

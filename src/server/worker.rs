@@ -523,17 +523,7 @@ impl Worker {
         self.next_cron_ms = now + 1000 / hz;
         if self.st.active_expire {
             // Redis spends at most 25% of a cron period on expiry.
-            let budget = Duration::from_micros(250_000 / hz);
-            let start = std::time::Instant::now();
-            let n = self.st.dbs.len();
-            for i in 0..n {
-                let db = &mut self.st.dbs[i];
-                if db.volatile_len() == 0 {
-                    continue;
-                }
-                db.active_expire(now, 20, || start.elapsed() < budget);
-            }
-            self.st.account_expired();
+            self.st.active_expire_cycle(now, Duration::from_micros(250_000 / hz));
         }
         self.idle_timeouts(now);
     }

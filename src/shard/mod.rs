@@ -22,7 +22,7 @@ pub mod watch;
 pub use lock::{LockPlan, LockTable};
 pub use msg::{Hop, HopResult, Msg, Outbox, OwnedArgs, ReplyTo};
 pub use shared::Shared;
-pub use state::ShardState;
+pub use state::{KeyEvent, ShardState};
 pub use stats::{CmdStat, ShardStats};
 
 /// The shard that owns `key`: by hash slot, honouring `{hash tags}`.

@@ -118,6 +118,9 @@ pub enum Msg {
         tx: u64,
         writes: KeyEntries,
     },
+    /// Keyspace notifications raised on another shard: (channel, message) pairs to
+    /// deliver to this thread's subscribers, in order.
+    Publish(Arc<Vec<(Vec<u8>, Vec<u8>)>>),
 }
 
 /// Messages waiting to leave this thread, one vector per destination shard.

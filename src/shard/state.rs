@@ -4,7 +4,8 @@ use super::lock::LockTable;
 use super::msg::{ExecReq, HopResult, KeyEntries, Outbox, ReplyTo};
 use super::shared::Shared;
 use super::stats::ShardStats;
-use crate::config::Config;
+use crate::config::{Config, notify};
+use crate::resp::Proto;
 use crate::storage::Db;
 use crate::util::clock::Clock;
 use std::collections::{HashMap, VecDeque};
@@ -43,6 +44,14 @@ pub struct ClientMeta {
     pub omem: usize,
     pub multi: i32,
     pub no_evict: bool,
+}
+
+/// A keyspace event on its way to Pub/Sub (see `publish_events`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyEvent {
+    pub db: u16,
+    pub event: &'static str,
+    pub key: Vec<u8>,
 }
 
 pub struct ShardState {
@@ -144,20 +153,96 @@ impl ShardState {
         }
     }
 
-    /// Moves keys deleted by lazy or active expiry into the stats. This is the hook
-    /// where their DEL propagation to the AOF and replicas belongs.
+    /// Moves keys deleted by lazy or active expiry into the stats and publishes their
+    /// `expired` keyspace events. This is the hook where their DEL propagation to the
+    /// AOF and replicas belongs.
+    #[inline]
     pub fn account_expired(&mut self) {
-        for (i, db) in self.dbs.iter_mut().enumerate() {
-            if !db.expired.is_empty() {
-                if !self.watch.is_empty() {
-                    for k in &db.expired {
-                        self.watch.touch(i as u16, k);
-                    }
+        if self.dbs.iter().any(|d| !d.expired.is_empty()) {
+            self.account_expired_reported(0, 0);
+        }
+    }
+
+    /// Like `account_expired`, where a command already published `expired` events for
+    /// the first `reported` expired keys of database `db` (in order among its own
+    /// events, see `ExecCtx::notify`).
+    pub fn account_expired_reported(&mut self, db: usize, reported: usize) {
+        let publish = self.config.notify_mask & notify::EXPIRED != 0;
+        let mut events = Vec::new();
+        for (i, d) in self.dbs.iter_mut().enumerate() {
+            if d.expired.is_empty() {
+                continue;
+            }
+            if !self.watch.is_empty() {
+                for k in &d.expired {
+                    self.watch.touch(i as u16, k);
                 }
-                self.stats.expired_keys += db.expired.len() as u64;
-                db.expired.clear();
+            }
+            self.stats.expired_keys += d.expired.len() as u64;
+            if publish {
+                let skip = if i == db { reported.min(d.expired.len()) } else { 0 };
+                for k in &d.expired[skip..] {
+                    events.push(KeyEvent { db: i as u16, event: "expired", key: k.to_vec() });
+                }
+            }
+            d.expired.clear();
+        }
+        if !events.is_empty() {
+            self.publish_events(&events);
+        }
+    }
+
+    /// Publishes keyspace events on `__keyspace@<db>__:<key>` and/or
+    /// `__keyevent@<db>__:<event>` (as `K`/`E` ask) to subscribers on every thread:
+    /// this thread's at once, the others' through their inboxes. Callers have already
+    /// checked each event's class.
+    pub fn publish_events(&mut self, events: &[KeyEvent]) {
+        let flags = self.config.notify_flags;
+        let mut msgs: Vec<(Vec<u8>, Vec<u8>)> = Vec::with_capacity(events.len() * 2);
+        for e in events {
+            if flags & notify::KEYSPACE != 0 {
+                let mut ch = format!("__keyspace@{}__:", e.db).into_bytes();
+                ch.extend_from_slice(&e.key);
+                msgs.push((ch, e.event.as_bytes().to_vec()));
+            }
+            if flags & notify::KEYEVENT != 0 {
+                let ch = format!("__keyevent@{}__:{}", e.db, e.event).into_bytes();
+                msgs.push((ch, e.key.clone()));
             }
         }
+        if msgs.is_empty() {
+            return;
+        }
+        for (ch, m) in &msgs {
+            self.publish_local(ch, m);
+        }
+        if self.nshards > 1 {
+            let msgs = Arc::new(msgs);
+            for s in (0..self.nshards).filter(|&s| s != self.id) {
+                self.outbox.push(s, super::Msg::Publish(msgs.clone()));
+            }
+        }
+    }
+
+    /// Delivers a message to this thread's subscribers of `channel` (direct or by
+    /// pattern), each in its own protocol. Returns how many received it.
+    pub fn publish_local(&mut self, channel: &[u8], message: &[u8]) -> usize {
+        let clients = &self.clients;
+        self.pubsub.publish(channel, message, |id| {
+            if clients.get(&id).is_some_and(|m| m.resp == 3) { Proto::Resp3 } else { Proto::Resp2 }
+        })
+    }
+
+    /// One active-expiry cycle over every database, within `budget`; the deleted keys
+    /// are accounted (and notified as `expired`) like lazily expired ones.
+    pub fn active_expire_cycle(&mut self, now_ms: u64, budget: std::time::Duration) {
+        let start = std::time::Instant::now();
+        for db in self.dbs.iter_mut() {
+            if db.volatile_len() > 0 {
+                db.active_expire(now_ms, 20, || start.elapsed() < budget);
+            }
+        }
+        self.account_expired();
     }
 
     /// Pushes every pending outbox batch to its destination (one batch per destination

@@ -23,9 +23,23 @@ pub struct ShardStats {
     pub error_replies: u64,
     /// Indexed like the command table.
     pub commands: Vec<CmdStat>,
+    /// While set (around a command, when `keymiss` events are wanted), `miss` also
+    /// records the key in `missed` for the command layer to publish.
+    pub track_misses: bool,
+    pub missed: Vec<Vec<u8>>,
 }
 
 impl ShardStats {
+    /// A read lookup of `key` found nothing (Redis's `lookupKeyRead` miss): counted in
+    /// `keyspace_misses` and, when tracked, kept for a `keymiss` keyspace event.
+    #[inline]
+    pub fn miss(&mut self, key: &[u8]) {
+        self.keyspace_misses += 1;
+        if self.track_misses {
+            self.missed.push(key.to_vec());
+        }
+    }
+
     /// Adds `other` into `self` (INFO's sum over shards).
     pub fn merge(&mut self, other: &ShardStats) {
         self.total_commands += other.total_commands;

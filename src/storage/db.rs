@@ -41,8 +41,15 @@ pub struct Db {
     map: IndexMap<Key, Entry, Hasher>,
     volatile: IndexSet<Key, Hasher>,
     /// Keys removed because their TTL passed, in order, since the caller last drained
-    /// them. The shard turns these into DEL propagation and `expired_keys` stats.
+    /// them. The shard turns these into DEL propagation, `expired_keys` stats and `expired`
+    /// keyspace events.
     pub expired: Vec<Key>,
+    /// While set, keys this database did not hold and now does are appended to
+    /// `created`. The shard turns them into `new` keyspace events; it switches this on
+    /// only around a command, and only when those events are wanted, so the hot path
+    /// pays one predictable branch per insert.
+    pub track_created: bool,
+    pub created: Vec<Key>,
     rng: u64,
 }
 
@@ -64,6 +71,8 @@ impl Db {
             map: IndexMap::with_hasher(Hasher::default()),
             volatile: IndexSet::with_hasher(Hasher::default()),
             expired: Vec::new(),
+            track_created: false,
+            created: Vec::new(),
             rng: 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -181,6 +190,9 @@ impl Db {
                 if expire_at != 0 {
                     self.volatile.insert(k.clone());
                 }
+                if self.track_created {
+                    self.created.push(k.clone());
+                }
                 self.map.insert(k, entry);
                 None
             }
@@ -189,7 +201,11 @@ impl Db {
 
     /// Inserts a fresh entry for `key` (which must not be live) and returns it.
     pub fn insert_new(&mut self, key: &[u8], value: Value) -> &mut Entry {
-        let (idx, _) = self.map.insert_full(Rc::from(key), Entry::new(value));
+        let k: Key = Rc::from(key);
+        if self.track_created {
+            self.created.push(k.clone());
+        }
+        let (idx, _) = self.map.insert_full(k, Entry::new(value));
         &mut self.map[idx]
     }
 
