@@ -14,6 +14,7 @@ use super::ctx::ExecCtx;
 use super::string::{as_str, as_str_mut};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::shard::ShardStats;
 use crate::storage::{Db, Value};
 use crate::util::num;
@@ -104,6 +105,7 @@ fn setbit(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     // actually flipped.
     if created_or_grown || old != (on == 1) {
         c.dirty += 1;
+        c.notify(notify::STRING, "setbit", a.get(1));
     }
     c.out.int(old as i64);
     Ok(())
@@ -296,6 +298,7 @@ fn bitop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         // Every source is empty or missing: the destination is deleted.
         if db.remove(dst, now).is_some() {
             c.dirty += 1;
+            c.notify(notify::GENERIC, "del", dst);
         }
         c.out.int(0);
         return Ok(());
@@ -328,6 +331,7 @@ fn bitop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     // Like SET, the result replaces the destination and drops its TTL.
     db.set(dst, Value::Str(res), 0);
     c.dirty += 1;
+    c.notify(notify::STRING, "set", dst);
     c.out.int(maxlen as i64);
     Ok(())
 }
@@ -567,6 +571,9 @@ fn bitfield_generic(c: &mut ExecCtx, a: &Args, ro_command: bool) -> Result<(), C
         }
     }
     c.dirty += changes;
+    if changes > 0 {
+        c.notify(notify::STRING, "setbit", a.get(1));
+    }
     Ok(())
 }
 

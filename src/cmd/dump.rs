@@ -7,6 +7,7 @@ use super::ctx::ExecCtx;
 use super::table::flag::{DENYOOM, READONLY, WRITE};
 use super::table::{CommandSpec, Handler, KeySpec};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::rdb::{self, PayloadError};
 use crate::storage::Entry;
 use crate::util::num::parse_i64;
@@ -86,6 +87,7 @@ fn restore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         // Already expired: the key is gone (deleted above if it existed), as Redis.
         if deleted {
             c.dirty += 1;
+            c.notify(notify::GENERIC, "del", key);
         }
         c.out.ok();
         return Ok(());
@@ -97,6 +99,7 @@ fn restore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     };
     c.db().set_entry(key, Entry { value, expire_at, access_secs });
     c.dirty += 1;
+    c.notify(notify::GENERIC, "restore", key);
     c.out.ok();
     Ok(())
 }

@@ -20,6 +20,7 @@ use super::ctx::{ConnCtx, ConnOutcome, ExecCtx};
 use super::string::{as_str, as_str_mut};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::config::notify;
 use crate::storage::{Value, hll};
 
 fn not_hll() -> CmdError {
@@ -84,6 +85,7 @@ fn pfadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     if updated > 0 {
         hll::invalidate_cache(s);
         c.dirty += updated;
+        c.notify(notify::STRING, "pfadd", a.get(1));
     }
     c.out.int((updated > 0) as i64);
     Ok(())
@@ -148,6 +150,7 @@ fn pfmerge(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     hll::invalidate_cache(s);
     c.dirty += 1;
+    c.notify(notify::STRING, "pfadd", dst);
     c.out.ok();
     Ok(())
 }

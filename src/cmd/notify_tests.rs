@@ -196,3 +196,26 @@ fn keymiss_events_for_read_lookups_only_with_m() {
         assert_eq!(h.events(), ["keymiss x"], "x not enabled: no expired");
     }
 }
+
+#[test]
+fn bitmap_hll_and_restore_events() {
+    for n in [1, 4] {
+        let mut h = Harness::with_events(n, "E$g");
+        h.run(&["setbit", "{b}1", "7", "1"]);
+        h.run(&["setbit", "{b}1", "7", "1"]); // no change: no event
+        h.run(&["bitfield", "{b}2", "set", "u8", "0", "255"]);
+        h.run(&["bitop", "and", "{b}3", "{b}1", "{b}2"]);
+        h.run(&["bitop", "or", "{b}3", "{b}none"]);
+        h.run(&["pfadd", "hll", "a", "b"]);
+        h.run(&["pfadd", "hll", "a"]); // no register raised: no event
+        h.run(&["pfmerge", "hll2", "hll"]);
+        assert_eq!(
+            h.events(),
+            ["setbit {b}1", "setbit {b}2", "set {b}3", "del {b}3", "pfadd hll", "pfadd hll2"],
+            "{n} shards"
+        );
+        let Reply::Bulk(payload) = h.run(&["dump", "hll"]) else { panic!("DUMP returns a bulk") };
+        h.run_raw(&[b"restore", b"copy", b"0", &payload]);
+        assert_eq!(h.events(), ["restore copy"], "{n} shards");
+    }
+}
