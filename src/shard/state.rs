@@ -147,6 +147,9 @@ impl ShardState {
     /// Moves keys deleted by lazy or active expiry into the stats. This is the hook
     /// where their DEL propagation to the AOF and replicas belongs.
     pub fn account_expired(&mut self) {
+        if !crate::storage::db::take_expired_pending() {
+            return;
+        }
         for (i, db) in self.dbs.iter_mut().enumerate() {
             if !db.expired.is_empty() {
                 if !self.watch.is_empty() {

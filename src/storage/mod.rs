@@ -13,8 +13,10 @@ pub mod db;
 pub mod hash;
 pub mod list;
 pub mod set;
+pub mod small;
 pub mod value;
 pub mod zset;
 
 pub use db::{Db, Entry, Key};
+pub use small::SmallBytes;
 pub use value::Value;
