@@ -14,7 +14,9 @@
 #         QUICK=1 perf/compare.sh    smoke run with small request counts
 # Knobs (env): N_P1 (200000), N_P16 (2000000), CLIENTS (50), KEYSPACE (100000),
 #   DATA_SIZE (3, redis-benchmark's default), RUNS (1; median of RUNS per cell),
-#   TESTS ("set get incr mset"), SERVER_CPU (0), CLIENT_CPU (1),
+#   TESTS (the string tests, then the data-type tests: "set get incr mset lpush lpop
+#   sadd hset spop zadd lrange_100"; STRING_ONLY=1 keeps the first four),
+#   TARGET_P16_TYPES (0.7: the P16 target of the data-type tests), SERVER_CPU (0), CLIENT_CPU (1),
 #   SHARDIS_BIN (default: release build under $CARGO_TARGET_DIR or ./target),
 #   RESULTS (perf/RESULTS.md; set to /dev/null to skip recording), NO_BUILD=1.
 set -euo pipefail
@@ -25,7 +27,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 
 declare -A ORIG_ENV=()
-for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
+for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS STRING_ONLY SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
     # Remember which knobs the caller set (before defaults are filled in below).
     if printenv "$v" >/dev/null; then ORIG_ENV[$v]=1; fi
 done
@@ -42,14 +44,24 @@ CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 DATA_SIZE=${DATA_SIZE:-3}
 RUNS=${RUNS:-1}
-# SET runs first so that GET mostly hits.
-TESTS=${TESTS:-set get incr mset}
+# SET runs first so that GET mostly hits; LPUSH fills the list LPOP drains, SADD the
+# set SPOP pops from (redis-benchmark's data-type tests each use one key: mylist,
+# myset, myhash, myzset).
+STRING_TESTS="set get incr mset"
+TYPE_TESTS="lpush lpop sadd hset spop zadd lrange_100"
+if [[ ${STRING_ONLY:-0} == 1 ]]; then
+    TESTS=${TESTS:-$STRING_TESTS}
+else
+    TESTS=${TESTS:-$STRING_TESTS $TYPE_TESTS}
+fi
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 # Targets from the issue: shardis CPU/op over Redis's CPU/op.
 TARGET_P1=0.85
 TARGET_P16=0.6
+# The data-type tests (anything not in STRING_TESTS) have a looser P16 target.
+TARGET_P16_TYPES=${TARGET_P16_TYPES:-0.7}
 
 log() { printf '%s\n' "$*" >&2; }
 die() { log "compare.sh: $*"; exit 1; }
@@ -57,7 +69,7 @@ die() { log "compare.sh: $*"; exit 1; }
 # The exact invocation, for the record: the script plus every knob the caller set.
 command_line() {
     local envs=() v
-    for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
+    for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS STRING_ONLY SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
         if [[ -n ${!v+x} && -n ${!v} && ${ORIG_ENV[$v]+x} ]]; then
             envs+=("$v=$(printf '%q' "${!v}")")
         fi
@@ -166,11 +178,27 @@ cpu_ticks() {
 
 # One redis-benchmark run of test $3 (e.g. "get") against port $1 / pid $2 at pipeline
 # $4 with $5 requests. Prints "ops_per_sec cpu_us_per_op".
+#
+# LRANGE_N: `-t lrange_100` would first run N LPUSHes ("LPUSH (needed to benchmark
+# LRANGE)") inside the measured window. Instead, a small unmeasured LPUSH run makes
+# sure mylist holds at least N elements, and the measured run issues exactly
+# `LRANGE mylist 0 N-1` (the command redis-benchmark's lrange_N test sends).
 bench_once() {
-    local port=$1 pid=$2 test=$3 pipe=$4 n=$5 before after out rps
+    local port=$1 pid=$2 test=$3 pipe=$4 n=$5 before after out rps row what
+    what=(-t "$test")
+    row=${test^^}
+    if [[ $test =~ ^lrange_([0-9]+)$ ]]; then
+        local len=${BASH_REMATCH[1]}
+        taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -P 16 -n $((len * 10)) \
+            -d "$DATA_SIZE" -t lpush --csv >/dev/null 2>"$work/bench.err" \
+            || { cat "$work/bench.err" >&2; die "redis-benchmark failed (lrange preload, port $port)"; }
+        # A custom command must come after every option.
+        what=(LRANGE mylist 0 $((len - 1)))
+        row="LRANGE mylist 0 $((len - 1))"
+    fi
     before=$(cpu_ticks "$pid")
     out=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -P "$pipe" -n "$n" \
-        -r "$KEYSPACE" -d "$DATA_SIZE" -t "$test" --csv 2>"$work/bench.err") \
+        -r "$KEYSPACE" -d "$DATA_SIZE" --csv "${what[@]}" 2>"$work/bench.err") \
         || { cat "$work/bench.err" >&2; die "redis-benchmark failed ($test, port $port)"; }
     after=$(cpu_ticks "$pid")
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -178,7 +206,7 @@ bench_once() {
         die "server on port $port died during $test"
     fi
     # CSV: "test","rps","avg_latency_ms",... ; MSET's test column reads "MSET (10 keys)".
-    rps=$(awk -F'","' -v t="${test^^}" '
+    rps=$(awk -F'","' -v t="$row" '
         { sub(/^"/, "", $1) }
         $1 == t || index($1, t " (") == 1 { print $2; found = 1 }
         END { if (!found) exit 1 }' <<<"$out") \
@@ -198,8 +226,15 @@ if [[ -n $(cd "$root" && git status --porcelain -- src 2>/dev/null) ]]; then sha
 rows=()
 misses=0
 for pipe in 1 16; do
-    if ((pipe == 1)); then n=$N_P1; target=$TARGET_P1; else n=$N_P16; target=$TARGET_P16; fi
+    if ((pipe == 1)); then n=$N_P1; else n=$N_P16; fi
     for test in $TESTS; do
+        if ((pipe == 1)); then
+            target=$TARGET_P1
+        elif [[ " $STRING_TESTS " == *" $test "* ]]; then
+            target=$TARGET_P16
+        else
+            target=$TARGET_P16_TYPES
+        fi
         s_rps=() s_us=() r_rps=() r_us=()
         for ((run = 0; run < RUNS; run++)); do
             # Alternate which server goes first so slow drifts in machine load hit both.
@@ -246,7 +281,8 @@ report=$(
     echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; \`-c $CLIENTS -r $KEYSPACE -d $DATA_SIZE\`," \
         "\`-n $N_P1\` at P1, \`-n $N_P16\` at P16; median of $RUNS run(s); CPU from /proc/PID/stat at $tick ticks/s"
     echo "- command: \`$(command_line)\`"
-    echo "- each test: \`taskset -c $CLIENT_CPU redis-benchmark -p PORT -c $CLIENTS -P {1,16} -n N -r $KEYSPACE -d $DATA_SIZE -t TEST --csv\`"
+    echo "- each test: \`taskset -c $CLIENT_CPU redis-benchmark -p PORT -c $CLIENTS -P {1,16} -n N -r $KEYSPACE -d $DATA_SIZE -t TEST --csv\`" \
+        "(LRANGE_100: \`... LRANGE mylist 0 99\` after an unmeasured 1000-element LPUSH preload)"
     echo
     echo "$table"
     echo

@@ -23,7 +23,7 @@ use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::Waiting;
 use crate::shard::msg::{ExecReq, Msg};
 use crate::shard::{ReplyTo, ShardState, shard_of};
-use std::time::Instant;
+use crate::util::stopwatch::Stopwatch as Instant;
 
 /// What happened to a request, as far as its connection is concerned.
 #[derive(Debug, PartialEq, Eq)]

@@ -88,10 +88,11 @@ struct ShardFacts {
     pubsub_patterns: Vec<Vec<u8>>,
 }
 
-/// Bytes a key costs beyond its key and value bytes: the entry, the shared key's
-/// reference counts, the hash index slot, and the volatile index when it has a TTL.
+/// Bytes a key costs beyond its value and any out-of-line key bytes: the map entry
+/// (hash, key handle with short keys inline, entry), the hash index slot, and the
+/// volatile index when it has a TTL.
 fn per_key_overhead(has_ttl: bool) -> u64 {
-    let base = std::mem::size_of::<crate::storage::Entry>() + 16 + 2 * std::mem::size_of::<usize>() + 16;
+    let base = std::mem::size_of::<crate::storage::Entry>() + std::mem::size_of::<crate::storage::Key>() + 16;
     (base + if has_ttl { 3 * std::mem::size_of::<usize>() } else { 0 }) as u64
 }
 
@@ -103,7 +104,7 @@ fn scan_db(db: &Db, now: u64, with_ttl: bool) -> (u64, DbFacts) {
     let mut seen = 0u64;
     for (k, e) in db.iter().take(SAMPLE) {
         seen += 1;
-        bytes += (k.len() + e.value.heap_bytes()) as u64 + per_key_overhead(e.expire_at != 0);
+        bytes += (k.heap_bytes() + e.value.heap_bytes()) as u64 + per_key_overhead(e.expire_at != 0);
         if with_ttl && e.expire_at > now {
             f.ttl_sum += (e.expire_at - now) as u128;
             f.ttl_n += 1;

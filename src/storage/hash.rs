@@ -20,6 +20,7 @@
 //!
 //! Depends on: std, `indexmap`, `foldhash`.
 
+use super::small::SmallBytes;
 use indexmap::IndexMap;
 use std::fmt;
 
@@ -36,7 +37,7 @@ type Hasher = foldhash::fast::RandomState;
 pub type Pair<'a> = (&'a [u8], &'a [u8]);
 
 /// The large encoding of a hash.
-pub type HashTable = IndexMap<Box<[u8]>, Box<[u8]>, Hasher>;
+pub type HashTable = IndexMap<SmallBytes, SmallBytes, Hasher>;
 
 // ---- Listpack ----------------------------------------------------------------------------
 
@@ -364,9 +365,9 @@ impl HashValue {
             HashValue::Listpack(lp) => lp.heap_bytes(),
             HashValue::Table(t) => {
                 use std::mem::size_of;
-                let slot = size_of::<u64>() + 2 * size_of::<Box<[u8]>>();
+                let slot = size_of::<u64>() + 2 * size_of::<SmallBytes>();
                 let index = t.capacity() * size_of::<usize>() * 8 / 7;
-                let data: usize = t.iter().map(|(k, v)| k.len() + v.len()).sum();
+                let data: usize = t.iter().map(|(k, v)| k.heap_bytes() + v.heap_bytes()).sum();
                 size_of::<HashTable>() + t.capacity() * slot + index + data
             }
         }
@@ -507,7 +508,7 @@ impl HashValue {
 
 pub enum HashIter<'a> {
     Listpack(ListpackIter<'a>),
-    Table(indexmap::map::Iter<'a, Box<[u8]>, Box<[u8]>>),
+    Table(indexmap::map::Iter<'a, SmallBytes, SmallBytes>),
 }
 
 impl<'a> Iterator for HashIter<'a> {

@@ -14,8 +14,10 @@ pub mod hash;
 pub mod hll;
 pub mod list;
 pub mod set;
+pub mod small;
 pub mod value;
 pub mod zset;
 
 pub use db::{Db, Entry, Key};
+pub use small::SmallBytes;
 pub use value::Value;

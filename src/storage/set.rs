@@ -28,6 +28,7 @@
 //! `util::num` (strict integer parsing).
 
 use super::hash::{Listpack, XorShift};
+use super::small::SmallBytes;
 use crate::util::num::parse_i64;
 use indexmap::IndexSet;
 use std::fmt;
@@ -42,7 +43,7 @@ pub const SET_MAX_LISTPACK_VALUE: usize = 64;
 type Hasher = foldhash::fast::RandomState;
 
 /// The large encoding of a set.
-pub type SetTable = IndexSet<Box<[u8]>, Hasher>;
+pub type SetTable = IndexSet<SmallBytes, Hasher>;
 
 // ---- Intset --------------------------------------------------------------------------------
 
@@ -328,9 +329,9 @@ impl SetValue {
             SetValue::Listpack(lp) => lp.heap_bytes(),
             SetValue::Table(t) => {
                 use std::mem::size_of;
-                let slot = size_of::<u64>() + size_of::<Box<[u8]>>();
+                let slot = size_of::<u64>() + size_of::<SmallBytes>();
                 let index = t.capacity() * size_of::<usize>() * 8 / 7;
-                let data: usize = t.iter().map(|m| m.len()).sum();
+                let data: usize = t.iter().map(|m| m.heap_bytes()).sum();
                 size_of::<SetTable>() + t.capacity() * slot + index + data
             }
         }
@@ -530,7 +531,7 @@ impl SetValue {
 pub enum SetIter<'a> {
     Intset(&'a Intset, usize),
     Listpack(super::hash::ListpackIter<'a>),
-    Table(indexmap::set::Iter<'a, Box<[u8]>>),
+    Table(indexmap::set::Iter<'a, SmallBytes>),
 }
 
 impl<'a> Iterator for SetIter<'a> {

@@ -11,3 +11,4 @@ pub mod glob;
 pub mod hash;
 pub mod log;
 pub mod num;
+pub mod stopwatch;
