@@ -41,9 +41,13 @@
 //!    releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.
 //! 5. Timers: active expiry within a time budget (`hz`), idle timeouts.
-//! 6. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
-//! 7. Queue one send per connection with output (double-buffered).
-//! 8. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
+//! 6. AOF (`persist`): hand the turn's log bytes to the ring as one write (linked to
+//!    an fdatasync under `appendfsync always`), ahead of the sends.
+//! 7. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
+//! 8. Queue one send per connection with output (double-buffered). Output produced
+//!    while the log has bytes not yet cleared (submitted; fsynced under `always`) is
+//!    held until they are, and so are result messages to other shards.
+//! 9. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
 //!
 //! ## The life of a command
 //!
@@ -55,7 +59,8 @@
 //! - **Owner is A** (always, with one shard): `cmd::dispatch::call` runs the handler
 //!   against A's `Db`, writing the reply straight into the connection's output buffer.
 //!   `call` is the choke point every keyed command passes: command stats, dirty
-//!   counting, and (with persistence) the AOF and replication feed.
+//!   counting, and the AOF feed (`persist::propagate`, deterministic forms of the
+//!   command appended to the shard's log; later also the replication stream).
 //! - **Owner is B**: the arguments are copied into an `Exec` message in A's outbox for
 //!   B, and the connection reserves a reply slot. At the end of the turn the batch
 //!   goes to B's inbox (waking B if parked). B runs it through `call` and sends a
@@ -69,7 +74,9 @@
 //!   the ordinary handler on a scratch keyspace holding them, then sends each shard a
 //!   `Release` carrying the keys' final state. Locked keys defer other commands on
 //!   them, so no client observes half of a multi-key command. The client's later
-//!   commands wait (a barrier) until the transaction replies.
+//!   commands wait (a barrier) until the transaction replies. With the AOF on, each
+//!   shard whose keys changed first logs its part as a tagged MULTI/EXEC block (a
+//!   commit hop) and the locks go and the reply leaves only once all parts are logged.
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
 //!   runs a closure on every shard and combines the results; commands that must be
 //!   atomic (FLUSHALL, SWAPDB) lock every shard whole first.
@@ -77,8 +84,9 @@
 //! ## Layers
 //!
 //! `util`, `config`, `resp`, `io`, `storage` are leaves; `shard` and `rdb` (the RDB
-//! format) sit on storage;
-//! `cmd` on shard and resp; `net` on cmd; `server` on top. `resp` and `io` know nothing
+//! format) sit on storage; `cmd` on shard and resp; `persist` beside cmd (its `log` is
+//! owned by each `ShardState`; its `load` replays through `cmd`); `net` on cmd;
+//! `server` on top. `resp` and `io` know nothing
 //! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`.
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -86,6 +94,7 @@ pub mod cmd;
 pub mod config;
 pub mod io;
 pub mod net;
+pub mod persist;
 pub mod rdb;
 pub mod resp;
 pub mod server;

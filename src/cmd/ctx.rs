@@ -63,6 +63,9 @@ pub struct ExecCtx<'a> {
     pub client_id: u64,
     /// Set by a blocking command that found nothing to do: park it instead of replying.
     pub block: Option<crate::shard::block::BlockReq>,
+    /// "Propagate as ...": what the AOF (and replicas) get instead of the command's
+    /// own arguments, for handlers that made a choice replay cannot repeat.
+    pub prop: crate::persist::Prop,
 }
 
 impl<'a> ExecCtx<'a> {

@@ -233,10 +233,20 @@ fn call_inner(
         config: &st.config,
         client_id,
         block: None,
+        prop: Default::default(),
     };
+    if spec.flags & flag::WRITE != 0
+        && let Some(e) = &st.aof.error
+    {
+        // MISCONF: never run a write that could not be logged.
+        ctx.out.error(&format!("MISCONF {e}"));
+        ctx.stats.error_replies += 1;
+        return None;
+    }
     let res = f(&mut ctx, args);
     let dirty = ctx.dirty;
     let block = ctx.block.take();
+    let prop = std::mem::take(&mut ctx.prop);
     if let Err(e) = &res {
         ctx.out.error(&e.message());
         st.stats.error_replies += 1;
@@ -246,6 +256,9 @@ fn call_inner(
         touch_keys(st, spec, args, db);
     }
     st.account_expired();
+    if dirty > 0 && st.aof.active() {
+        crate::persist::propagate(&mut st.aof, &st.dbs, spec.name, args, db, prop);
+    }
     record(st, idx, start, res.is_err(), args, client_id);
     if !st.blocked.ready.is_empty() {
         super::blocking::serve_blocked(st);

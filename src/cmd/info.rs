@@ -376,8 +376,12 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "rdb_last_cow_size", "0");
                 field!(s, "rdb_last_load_keys_expired", "0");
                 field!(s, "rdb_last_load_keys_loaded", "0");
-                // No AOF is written yet, whatever `appendonly` says.
-                field!(s, "aof_enabled", "0");
+                let aof = &shared.aof;
+                let sum = |f: fn(&crate::persist::AofInfo) -> u64| aof.iter().map(f).sum::<u64>();
+                let r = Ordering::Relaxed;
+                let aof_on = aof.iter().any(|a| a.enabled.load(r));
+                let aof_err = aof.iter().any(|a| a.write_error.load(r));
+                field!(s, "aof_enabled", "{}", u8::from(aof_on));
                 field!(s, "aof_rewrite_in_progress", "0");
                 field!(s, "aof_rewrite_scheduled", "0");
                 field!(s, "aof_last_rewrite_time_sec", "-1");
@@ -385,10 +389,18 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "aof_last_bgrewrite_status", "ok");
                 field!(s, "aof_rewrites", "0");
                 field!(s, "aof_rewrites_consecutive_failures", "0");
-                field!(s, "aof_last_write_status", "ok");
+                field!(s, "aof_last_write_status", "{}", if aof_err { "err" } else { "ok" });
                 field!(s, "aof_last_cow_size", "0");
                 field!(s, "module_fork_in_progress", "0");
                 field!(s, "module_fork_last_cow_size", "0");
+                if aof_on {
+                    field!(s, "aof_current_size", "{}", sum(|a| a.current_size.load(Ordering::Relaxed)));
+                    field!(s, "aof_base_size", "{}", sum(|a| a.base_size.load(Ordering::Relaxed)));
+                    field!(s, "aof_pending_rewrite", "0");
+                    field!(s, "aof_buffer_length", "{}", sum(|a| a.buffer_length.load(Ordering::Relaxed)));
+                    field!(s, "aof_pending_bio_fsync", "{}", sum(|a| a.pending_fsync.load(Ordering::Relaxed)));
+                    field!(s, "aof_delayed_fsync", "{}", sum(|a| a.delayed_fsync.load(Ordering::Relaxed)));
+                }
             }
             "stats" => {
                 let sample = Sample {

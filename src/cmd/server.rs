@@ -42,6 +42,7 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             let n = st.dbs[db].len() as u64;
             st.dbs[db].clear();
             st.watch.touch_db(Some(db as u16));
+            st.aof.feed(db as u16, &[&b"FLUSHDB"[..]]);
             st.dirty += n;
             Box::new(())
         }),
@@ -59,6 +60,7 @@ fn flushall(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 d.clear();
             }
             st.watch.touch_db(None);
+            st.aof.feed(0, &[&b"FLUSHALL"[..]]);
             // Redis counts one more change than the keys removed (once, not per
             // shard), so that even an empty FLUSHALL counts as a change.
             st.dirty += n as u64 + u64::from(st.id == 0);
@@ -79,6 +81,7 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let (x, y) = (first as usize, second as usize);
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st| {
+            st.aof.feed(0, &[&b"SWAPDB"[..], x.to_string().as_bytes(), y.to_string().as_bytes()]);
             if x != y {
                 st.dbs.swap(x, y);
                 st.watch.touch_db(Some(x as u16));

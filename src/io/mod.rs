@@ -14,6 +14,7 @@
 //! block carries a `// SAFETY:` note.
 
 pub mod bufring;
+pub mod file;
 pub mod ring;
 pub mod sock;
 pub mod token;

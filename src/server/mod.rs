@@ -54,7 +54,19 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
         }
     }
 
+    let boots = if config.appendonly {
+        match crate::persist::load::startup(&config, nshards) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warning(&e);
+                return 1;
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let shared = Arc::new(Shared::new(config.clone(), config_file));
+    *shared.aof_boot.lock().unwrap_or_else(|e| e.into_inner()) = boots.into_iter().map(Some).collect();
     shared.port.store(port as u64, Ordering::Relaxed);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let ready = Arc::new(std::sync::Barrier::new(nshards + 1));
