@@ -263,6 +263,16 @@ pub fn on_ran(st: &mut ShardState, id: u64, from: u16, result: HopResult) {
 
 /// Starts a fan-out over every shard.
 pub fn start_fanout(st: &mut ShardState, f: FanOut, to: ReplyTo, proto: Proto) {
+    start_fanout_to(st, f, Some(to), proto)
+}
+
+/// Starts a fan-out nobody waits for (a cron's BGSAVE, a signal's shutdown save): the
+/// finish runs as usual and its reply is dropped.
+pub fn start_fanout_detached(st: &mut ShardState, f: FanOut) {
+    start_fanout_to(st, f, None, Proto::Resp2)
+}
+
+fn start_fanout_to(st: &mut ShardState, f: FanOut, to: Option<ReplyTo>, proto: Proto) {
     let id = st.next_coord_id;
     st.next_coord_id += 1;
     let me = CoordRef { shard: st.id as u16, id };
@@ -282,7 +292,7 @@ pub fn start_fanout(st: &mut ShardState, f: FanOut, to: ReplyTo, proto: Proto) {
 struct FanOutCoord {
     id: u64,
     tx: Option<u64>,
-    to: ReplyTo,
+    to: Option<ReplyTo>,
     proto: Proto,
     hop: Hop,
     finish: Option<Finish>,
@@ -320,7 +330,9 @@ impl Coordinator for FanOutCoord {
                 st.outbox.push(s, Msg::Release { tx, writes: Vec::new() });
             }
         }
-        st.send_reply(self.to, out);
+        if let Some(to) = self.to {
+            st.send_reply(to, out);
+        }
         true
     }
 }

@@ -72,6 +72,15 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         ));
         return Outcome::Done;
     }
+    // After a failed BGSAVE, writes (and PING, as in Redis) are refused until a save
+    // succeeds (`stop-writes-on-bgsave-error`).
+    if (spec.is_write() || spec.name == "ping") && crate::persist::bgsave::writes_refused(st) {
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        flag_multi(sess);
+        w.error(crate::persist::bgsave::MISCONF);
+        return Outcome::Done;
+    }
     if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
         super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;

@@ -30,6 +30,7 @@ pub mod keys;
 pub mod list;
 pub mod multi;
 pub mod pubsub;
+pub mod save;
 pub mod server;
 pub mod set;
 pub mod slowlog;

@@ -15,6 +15,7 @@
 
 pub mod bufring;
 pub mod file;
+pub mod proc;
 pub mod ring;
 pub mod sock;
 pub mod token;

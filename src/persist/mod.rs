@@ -48,12 +48,17 @@
 //! Start-up (`load`) replays the files through `cmd::dispatch` on a socketless set of
 //! shards (like `cmd::harness`), then hands each worker its keys.
 
+pub mod bgsave;
+pub mod cut;
+pub mod dbview;
 pub mod emit;
 pub mod files;
 pub mod load;
 pub mod log;
 pub mod prop;
+pub mod rdbfile;
 pub mod resp;
+pub mod snapstate;
 
 pub use prop::{Prop, propagate};
 

@@ -88,10 +88,16 @@ impl Worker {
         }
         let shared = self.st.shared.clone();
         let id = self.st.id;
+        self.rdb_boot();
         self.aof_boot();
         loop {
-            if shared.shutdown.load(Ordering::Relaxed) || sock::TERMINATE.load(Ordering::Relaxed) {
+            if shared.shutdown.load(Ordering::Relaxed) {
                 break;
+            }
+            // Shard 0 turns a signal into a shutdown (saving first if configured);
+            // the others stop when the shutdown flag rises.
+            if id == 0 && sock::TERMINATE.load(Ordering::Relaxed) {
+                crate::persist::bgsave::on_terminate(&mut self.st);
             }
             self.st.begin_turn();
             self.limits = limits_of(&self.st);
@@ -571,6 +577,18 @@ impl Worker {
             self.st.account_expired();
         }
         self.idle_timeouts(now);
+        crate::persist::bgsave::cron(&mut self.st);
+    }
+
+    /// Takes the databases start-up loaded from the RDB file for this shard.
+    fn rdb_boot(&mut self) {
+        let loaded = {
+            let mut boot = self.st.shared.rdb.boot.lock().unwrap_or_else(|e| e.into_inner());
+            boot.get_mut(self.st.id).and_then(|b| b.take())
+        };
+        if let Some(l) = loaded {
+            self.st.dbs = l.0;
+        }
     }
 
     /// Closes clients idle longer than `timeout` seconds (0 = never).

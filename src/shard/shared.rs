@@ -48,6 +48,8 @@ pub struct Shared {
     pub executable: String,
     /// Per shard: AOF numbers for INFO.
     pub aof: Vec<crate::persist::AofInfo>,
+    /// RDB snapshots: the child, save statistics, per-shard change counters.
+    pub rdb: crate::persist::snapstate::SnapState,
     /// Per shard: what start-up loaded for it, taken by its thread.
     pub aof_boot: Mutex<Vec<Option<crate::persist::load::Boot>>>,
 }
@@ -81,6 +83,7 @@ impl Shared {
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             aof: (0..nshards).map(|_| Default::default()).collect(),
             aof_boot: Mutex::new(Vec::new()),
+            rdb: crate::persist::snapstate::SnapState::new(nshards),
         }
     }
 
