@@ -27,7 +27,12 @@
 //! ```
 //!
 //! Nothing is shared on the hot path: a shard's data, connections and ring are touched
-//! only by its own thread. Threads talk only through the inboxes; the one global lock,
+//! only by its own thread. The one exception is a *consistent cut* (`persist::cut`, for
+//! SAVE, BGSAVE and later the AOF rewrite): every shard locks itself whole, then all
+//! shard threads stop at a rendezvous between two inbox messages while one of them
+//! reads every shard's databases or `fork()`s; the BGSAVE child writes the snapshot
+//! from copy-on-write memory with plain blocking I/O and `_exit`s, never touching a
+//! ring. Shard 0's cron reaps it and checks the save points. Threads talk only through the inboxes; the one global lock,
 //! `Shared::tx_order`, is taken only to order cross-shard transactions.
 //!
 //! ## One turn of a shard's loop (`server::worker`)
@@ -40,7 +45,8 @@
 //! 3. Drain the inbox: run requests from other shards, take lock requests, apply
 //!    releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.
-//! 5. Timers: active expiry within a time budget (`hz`), idle timeouts.
+//! 5. Timers: active expiry within a time budget (`hz`), idle timeouts, snapshot cron
+//!    (publish the change counter; on shard 0: reap a BGSAVE child, due save points).
 //! 6. AOF (`persist`): hand the turn's log bytes to the ring as one write (linked to
 //!    an fdatasync under `appendfsync always`), ahead of the sends.
 //! 7. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
@@ -87,7 +93,9 @@
 //! format) sit on storage; `cmd` on shard and resp; `persist` beside cmd (its `log` is
 //! owned by each `ShardState`; its `load` replays through `cmd`); `net` on cmd;
 //! `server` on top. `resp` and `io` know nothing
-//! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`.
+//! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`
+//! (`io::proc` for fork/waitpid/_exit) and in `persist::dbview`, the one place shard
+//! databases cross threads (a cut's pointers, start-up's loaded databases).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cmd;

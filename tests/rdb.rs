@@ -376,3 +376,18 @@ fn interop_with_redis_server_both_ways() {
     assert_eq!(digest(&mut t.conn()), theirs);
     let _ = std::fs::remove_dir_all(rdir);
 }
+
+#[test]
+fn debug_reload_keeps_the_data() {
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        let mut c = s.conn();
+        populate(&mut c);
+        let before = digest(&mut c);
+        let ok: String = q(&mut c, &["DEBUG", "RELOAD"]);
+        assert_eq!(ok, "OK");
+        assert_eq!(digest(&mut c), before);
+        assert!(s.dir.join("dump.rdb").exists());
+        let _: () = q(&mut c, &["SET", "after", "1"]);
+    }
+}

@@ -301,3 +301,28 @@ pub fn on_terminate(st: &mut ShardState) {
     });
     crate::cmd::coord::start_fanout_detached(st, fan);
 }
+
+/// DEBUG RELOAD: at one cut, save, load the file back into fresh databases and
+/// install them on every shard (only if the whole load succeeded).
+pub fn reload_fanout() -> FanOut {
+    cut::cut(
+        |w: &mut World| -> Result<(), String> {
+            save_here(w)?;
+            let cfg = w.shared.config();
+            let (loaded, _) = rdbfile::load(&cfg, w.dbs.len(), Shared::now_unix_ms())?
+                .ok_or_else(|| "the file just saved is gone".to_string())?;
+            for (dbs, l) in w.dbs.iter_mut().zip(loaded) {
+                **dbs = l.0;
+            }
+            log::notice("DB reloaded by DEBUG RELOAD");
+            Ok(())
+        },
+        // Every key may have changed: WATCHers must see it.
+        Some(std::sync::Arc::new(|st: &mut ShardState| st.watch.touch_db(None))),
+        |_, r: Option<Result<(), String>>, out| match r {
+            Some(Ok(())) => out.ok(),
+            Some(Err(e)) => out.error(&format!("ERR Error trying to load the RDB dump: {e}")),
+            None => out.error("ERR"),
+        },
+    )
+}
