@@ -43,6 +43,16 @@
 //! locks are held until all parts are logged, no later acknowledged command can depend
 //! on a transaction that is then dropped.
 //!
+//! ## Snapshots (RDB)
+//!
+//! `cut` stops every shard at one consistent point (whole-shard locks in the global
+//! order, then a rendezvous of all shard threads) and runs one closure with every
+//! shard's databases; `bgsave` builds SAVE (write there), BGSAVE (fork there; the child
+//! writes `rdbfile`'s temp file, fsyncs, renames and `_exit`s), DEBUG RELOAD, the save
+//! points, MISCONF and the shutdown save on it; `snapstate` is the process-wide status
+//! INFO reads. An AOF rewrite can fork at a cut the same way (`cut::cut` with a leader
+//! that forks and an `each` that marks where each shard's new incremental file starts).
+//!
 //! ## Load
 //!
 //! Start-up (`load`) replays the files through `cmd::dispatch` on a socketless set of

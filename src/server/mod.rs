@@ -26,10 +26,10 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
     }
     sock::install_signal_handlers();
     // Redis's `disable-thp yes`: with huge pages, one write after a fork copies 2 MB.
-    if crate::persist::rdbfile::flag(&config, "disable-thp", true) {
-        if let Err(e) = crate::io::proc::disable_thp() {
-            log::warning(&format!("Can't disable transparent huge pages: {e}"));
-        }
+    if crate::persist::rdbfile::flag(&config, "disable-thp", true)
+        && let Err(e) = crate::io::proc::disable_thp()
+    {
+        log::warning(&format!("Can't disable transparent huge pages: {e}"));
     }
     if let Err(e) = std::fs::create_dir_all(&config.dir) {
         log::warning(&format!("Can't create working directory {}: {e}", config.dir));
