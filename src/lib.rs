@@ -27,7 +27,12 @@
 //! ```
 //!
 //! Nothing is shared on the hot path: a shard's data, connections and ring are touched
-//! only by its own thread. Threads talk only through the inboxes; the one global lock,
+//! only by its own thread. The one exception is a *consistent cut* (`persist::cut`, for
+//! SAVE, BGSAVE and later the AOF rewrite): every shard locks itself whole, then all
+//! shard threads stop at a rendezvous between two inbox messages while one of them
+//! reads every shard's databases or `fork()`s; the BGSAVE child writes the snapshot
+//! from copy-on-write memory with plain blocking I/O and `_exit`s, never touching a
+//! ring. Shard 0's cron reaps it and checks the save points. Threads talk only through the inboxes; the one global lock,
 //! `Shared::tx_order`, is taken only to order cross-shard transactions.
 //!
 //! ## One turn of a shard's loop (`server::worker`)
@@ -41,10 +46,15 @@
 //!    releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.
 //! 5. Timers: active expiry within a time budget (`hz`; expired keys are published as
-//!    `expired` keyspace events when enabled), idle timeouts.
-//! 6. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
-//! 7. Queue one send per connection with output (double-buffered).
-//! 8. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
+//!    `expired` keyspace events when enabled), idle timeouts, snapshot cron (publish
+//!    the change counter; on shard 0: reap a BGSAVE child, due save points).
+//! 6. AOF (`persist`): hand the turn's log bytes to the ring as one write (linked to
+//!    an fdatasync under `appendfsync always`), ahead of the sends.
+//! 7. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
+//! 8. Queue one send per connection with output (double-buffered). Output produced
+//!    while the log has bytes not yet cleared (submitted; fsynced under `always`) is
+//!    held until they are, and so are result messages to other shards.
+//! 9. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
 //!
 //! ## The life of a command
 //!
@@ -58,7 +68,8 @@
 //!   `call` is the choke point every keyed command passes: command stats, dirty
 //!   counting, keyspace notifications (events the handler raised with
 //!   `ExecCtx::notify`, published through Pub/Sub to every thread's subscribers), and
-//!   (with persistence) the AOF and replication feed.
+//!   the AOF feed (`persist::propagate`, deterministic forms of the command appended
+//!   to the shard's log; later also the replication stream).
 //! - **Owner is B**: the arguments are copied into an `Exec` message in A's outbox for
 //!   B, and the connection reserves a reply slot. At the end of the turn the batch
 //!   goes to B's inbox (waking B if parked). B runs it through `call` and sends a
@@ -72,8 +83,11 @@
 //!   the ordinary handler on a scratch keyspace holding them, then sends each shard a
 //!   `Release` carrying the keys' final state. Locked keys defer other commands on
 //!   them, so no client observes half of a multi-key command. The handler runs through
-//!   `call` on the coordinator, so its keyspace events are published from there, once. The client's later
-//!   commands wait (a barrier) until the transaction replies.
+//!   `call` on the coordinator, so its keyspace events are published from there, once.
+//!   The client's later commands wait (a barrier) until the transaction replies. With
+//!   the AOF on, each shard whose keys changed first logs its part as a tagged
+//!   MULTI/EXEC block (a commit hop) and the locks go and the reply leaves only once
+//!   all parts are logged.
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
 //!   runs a closure on every shard and combines the results; commands that must be
 //!   atomic (FLUSHALL, SWAPDB) lock every shard whole first.
@@ -81,15 +95,19 @@
 //! ## Layers
 //!
 //! `util`, `config`, `resp`, `io`, `storage` are leaves; `shard` and `rdb` (the RDB
-//! format) sit on storage;
-//! `cmd` on shard and resp; `net` on cmd; `server` on top. `resp` and `io` know nothing
-//! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`.
+//! format) sit on storage; `cmd` on shard and resp; `persist` beside cmd (its `log` is
+//! owned by each `ShardState`; its `load` replays through `cmd`); `net` on cmd;
+//! `server` on top. `resp` and `io` know nothing
+//! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`
+//! (`io::proc` for fork/waitpid/_exit) and in `persist::dbview`, the one place shard
+//! databases cross threads (a cut's pointers, start-up's loaded databases).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cmd;
 pub mod config;
 pub mod io;
 pub mod net;
+pub mod persist;
 pub mod rdb;
 pub mod resp;
 pub mod server;

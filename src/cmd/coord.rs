@@ -27,7 +27,7 @@ use crate::shard::lock::{LockPlan, Waiting};
 use crate::shard::msg::{CoordRef, ExecReq, Hop, HopResult, KeyEntries, Msg};
 use crate::shard::state::Coordinator;
 use crate::shard::{ReplyTo, ShardState, shard_of};
-use crate::storage::Db;
+use crate::storage::{Db, Entry};
 
 /// Pushes, under the global order mutex, one lock request per shard in `plans`.
 pub fn queue_locks(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan)>, gather: bool) -> u64 {
@@ -40,9 +40,7 @@ pub fn queue_locks(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan)
         // Whatever this thread already queued for `dest` must arrive first.
         let mut batch = std::mem::take(&mut st.outbox.per_dest[dest]);
         batch.push(Msg::Lock { tx, coord: me, plan, gather });
-        if shared.deliver(dest, batch) {
-            st.wakes.push(dest as u16);
-        }
+        st.deliver(dest, batch);
     }
     tx
 }
@@ -69,15 +67,18 @@ pub fn start_keyed_tx(st: &mut ShardState, req: ExecReq) {
     st.next_coord_id += 1;
     let tx = queue_locks(st, id, plans, true);
     let waiting = shards.len();
-    st.coords.insert(id, Box::new(KeyedTx { tx, req, shards, waiting, gathered: Vec::new() }));
+    st.coords.insert(id, Box::new(KeyedTx { id, tx, req, shards, waiting, gathered: Vec::new(), committing: None }));
 }
 
 struct KeyedTx {
+    id: u64,
     tx: u64,
     req: ExecReq,
     shards: Vec<u16>,
     waiting: usize,
     gathered: KeyEntries,
+    /// The reply, held while participants commit their logged parts.
+    committing: Option<Vec<u8>>,
 }
 
 impl Coordinator for KeyedTx {
@@ -97,7 +98,10 @@ impl Coordinator for KeyedTx {
         let mut real = std::mem::replace(&mut st.dbs, scratch);
         let mut out = Vec::new();
         let args = Args::Owned(&self.req.args);
+        // The scratch run is not this shard's history: the owners log the outcome.
+        st.aof.suppress += 1;
         let block = call_blocking(st, self.req.cmd, &args, self.req.db, self.req.proto, &mut out, self.req.client_id);
+        st.aof.suppress -= 1;
         std::mem::swap(&mut st.dbs, &mut real);
         if let Some(block) = block {
             // Nothing to pop on any shard: release the locks and park a part of the
@@ -111,12 +115,34 @@ impl Coordinator for KeyedTx {
         let scratch = real;
         let write = TABLE.get(self.req.cmd).is_write();
         let mut writes: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
+        let mut changed: Vec<Vec<bool>> = vec![Vec::new(); st.nshards];
         if write {
-            for (db, key, _) in std::mem::take(&mut self.gathered) {
+            for (db, key, before) in std::mem::take(&mut self.gathered) {
                 let fin = scratch[db as usize].peek(&key).cloned();
                 let owner = shard_of(&key, st.nshards);
+                changed[owner].push(!same_entry(before.as_ref(), fin.as_ref()));
                 writes[owner].push((db, key, fin));
             }
+        }
+        if st.aof.on && changed.iter().any(|c| c.contains(&true)) {
+            // Log first: each shard with changed keys commits its part, and only when
+            // every part is acknowledged (logged) do the locks go and the reply leave.
+            let parts: Vec<u16> =
+                self.shards.iter().copied().filter(|&s| changed[s as usize].contains(&true)).collect();
+            let marker = tx_marker(st, self.tx, parts.len());
+            let me = CoordRef { shard: st.id as u16, id: self.id };
+            for &s in &self.shards {
+                let w = std::mem::take(&mut writes[s as usize]);
+                if parts.contains(&s) {
+                    let hop = commit_hop(self.tx, marker.clone(), w, std::mem::take(&mut changed[s as usize]));
+                    st.outbox.push(s as usize, Msg::Run { coord: me, hop });
+                } else {
+                    st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w });
+                }
+            }
+            self.waiting = parts.len();
+            self.committing = Some(out);
+            return false;
         }
         for &s in &self.shards {
             let w = std::mem::take(&mut writes[s as usize]);
@@ -126,10 +152,57 @@ impl Coordinator for KeyedTx {
         true
     }
 
-    fn on_ran(&mut self, _st: &mut ShardState, _from: u16, _result: HopResult) -> bool {
-        unreachable!("keyed transactions send no hops")
+    fn on_ran(&mut self, st: &mut ShardState, _from: u16, _result: HopResult) -> bool {
+        // A participant's part is logged.
+        self.waiting -= 1;
+        if self.waiting > 0 {
+            return false;
+        }
+        for &s in &self.shards {
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
+        }
+        let out = self.committing.take().expect("committing");
+        st.send_reply(self.req.to, out);
+        true
     }
 }
+
+/// Did a gathered key come back unchanged (then its owner need not log it)?
+fn same_entry(a: Option<&Entry>, b: Option<&Entry>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.expire_at == b.expire_at && a.value == b.value,
+        _ => false,
+    }
+}
+
+/// The tag of a cross-shard transaction's parts in the logs (see `persist`).
+pub fn tx_marker(st: &ShardState, tx: u64, parts: usize) -> Vec<u8> {
+    format!("shardis-tx:{}:{tx}:{parts}", st.shared.run_id).into_bytes()
+}
+
+/// A participant's commit of transaction `tx`: log the part staged here plus the final
+/// state of the `changed` keys among `writes` as one tagged block, then apply the
+/// writes. The locks stay until the coordinator's Release. Its `Ran` answer is a
+/// result message, so it leaves only once the block is logged.
+pub fn commit_hop(tx: u64, marker: Vec<u8>, writes: KeyEntries, changed: Vec<bool>) -> Hop {
+    let cell = std::sync::Mutex::new(Some(writes));
+    std::sync::Arc::new(move |st: &mut ShardState| -> HopResult {
+        let writes = cell.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+        st.aof.commit(tx, &marker, |log| {
+            for ((db, key, e), &c) in writes.iter().zip(changed.iter().chain(std::iter::repeat(&true))) {
+                if c {
+                    log.with_stream(*db, |b| crate::persist::emit::replace_key(b, key, e.as_ref()));
+                }
+            }
+        });
+        apply_writes(st, writes);
+        Box::new(Committed)
+    })
+}
+
+/// A participant's acknowledgement of `commit_hop`.
+pub struct Committed;
 
 /// Answers a granted lock request: copies of the locked keys' live entries, if asked.
 pub fn answer_granted(st: &mut ShardState, w: Waiting) {
@@ -190,6 +263,16 @@ pub fn on_ran(st: &mut ShardState, id: u64, from: u16, result: HopResult) {
 
 /// Starts a fan-out over every shard.
 pub fn start_fanout(st: &mut ShardState, f: FanOut, to: ReplyTo, proto: Proto) {
+    start_fanout_to(st, f, Some(to), proto)
+}
+
+/// Starts a fan-out nobody waits for (a cron's BGSAVE, a signal's shutdown save): the
+/// finish runs as usual and its reply is dropped.
+pub fn start_fanout_detached(st: &mut ShardState, f: FanOut) {
+    start_fanout_to(st, f, None, Proto::Resp2)
+}
+
+fn start_fanout_to(st: &mut ShardState, f: FanOut, to: Option<ReplyTo>, proto: Proto) {
     let id = st.next_coord_id;
     st.next_coord_id += 1;
     let me = CoordRef { shard: st.id as u16, id };
@@ -209,7 +292,7 @@ pub fn start_fanout(st: &mut ShardState, f: FanOut, to: ReplyTo, proto: Proto) {
 struct FanOutCoord {
     id: u64,
     tx: Option<u64>,
-    to: ReplyTo,
+    to: Option<ReplyTo>,
     proto: Proto,
     hop: Hop,
     finish: Option<Finish>,
@@ -247,7 +330,9 @@ impl Coordinator for FanOutCoord {
                 st.outbox.push(s, Msg::Release { tx, writes: Vec::new() });
             }
         }
-        st.send_reply(self.to, out);
+        if let Some(to) = self.to {
+            st.send_reply(to, out);
+        }
         true
     }
 }

@@ -72,6 +72,9 @@ pub struct ExecCtx<'a> {
     /// Keyspace events raised so far, published by `dispatch::call_inner` when the
     /// handler returns. None (nothing allocated) until the first event.
     pub notes: Option<Box<Notes>>,
+    /// "Propagate as ...": what the AOF (and replicas) get instead of the command's
+    /// own arguments, for handlers that made a choice replay cannot repeat.
+    pub prop: crate::persist::Prop,
 }
 
 /// The keyspace events of one command, in order.

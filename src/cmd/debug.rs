@@ -1,4 +1,4 @@
-//! DEBUG: SLEEP, OBJECT, DIGEST, DIGEST-VALUE, SET-ACTIVE-EXPIRE, LOG, HELP.
+//! DEBUG: SLEEP, OBJECT, DIGEST, DIGEST-VALUE, RELOAD, SET-ACTIVE-EXPIRE, LOG, HELP.
 //!
 //! DEBUG is one command with keyed and keyless subcommands, so it is a connection
 //! command that fans out: OBJECT runs on the key's owner only, DIGEST-VALUE on every
@@ -343,6 +343,8 @@ const HELP: &[&str] = &[
     "    Write <message> to the server log.",
     "OBJECT <key>",
     "    Show low level info about the <key> and associated value.",
+    "RELOAD",
+    "    Save the RDB on disk and reload it back to memory.",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -382,6 +384,8 @@ fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         digest(c)
     } else if a.is(1, "DIGEST-VALUE") && n >= 2 {
         digest_value(c, a)
+    } else if a.is(1, "RELOAD") && n == 2 {
+        Ok(ConnOutcome::FanOut(crate::persist::bgsave::reload_fanout()))
     } else if a.is(1, "SET-ACTIVE-EXPIRE") && n == 3 {
         set_active_expire(a)
     } else if a.is(1, "LOG") && n == 3 {

@@ -74,6 +74,15 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         ));
         return Outcome::Done;
     }
+    // After a failed BGSAVE, writes (and PING, as in Redis) are refused until a save
+    // succeeds (`stop-writes-on-bgsave-error`).
+    if (spec.is_write() || spec.name == "ping") && crate::persist::bgsave::writes_refused(st) {
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        flag_multi(sess);
+        w.error(crate::persist::bgsave::MISCONF);
+        return Outcome::Done;
+    }
     if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
         super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;
@@ -240,10 +249,20 @@ fn call_inner(
         client_id,
         block: None,
         notes: None,
+        prop: Default::default(),
     };
+    if spec.flags & flag::WRITE != 0
+        && let Some(e) = &st.aof.error
+    {
+        // MISCONF: never run a write that could not be logged.
+        ctx.out.error(&format!("MISCONF {e}"));
+        ctx.stats.error_replies += 1;
+        return None;
+    }
     let res = f(&mut ctx, args);
     let dirty = ctx.dirty;
     let block = ctx.block.take();
+    let prop = std::mem::take(&mut ctx.prop);
     if let Err(e) = &res {
         ctx.out.error(&e.message());
         ctx.stats.error_replies += 1;
@@ -256,6 +275,9 @@ fn call_inner(
     match notes {
         None => st.account_expired(),
         Some(notes) => publish_notes(st, notify_mask, db, notes),
+    }
+    if dirty > 0 && st.aof.active() {
+        crate::persist::propagate(&mut st.aof, &st.dbs, spec.name, args, db, prop);
     }
     record(st, idx, start, res.is_err(), args, client_id);
     if !st.blocked.ready.is_empty() {

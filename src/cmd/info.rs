@@ -261,7 +261,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
     let mut stats = ShardStats::default();
     let ndb = st.dbs.len();
     let mut dbs = vec![DbFacts::default(); ndb];
-    let (mut dirty, mut dataset, mut client_bytes) = (0u64, 0u64, 0u64);
+    let (mut dataset, mut client_bytes) = (0u64, 0u64);
     let mut blocked: std::collections::HashSet<u64> = Default::default();
     let mut channels: std::collections::HashSet<&[u8]> = Default::default();
     let mut patterns: std::collections::HashSet<&[u8]> = Default::default();
@@ -273,13 +273,14 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
             acc.ttl_sum += d.ttl_sum;
             acc.ttl_n += d.ttl_n;
         }
-        dirty += f.dirty;
         dataset += f.dataset_bytes;
         client_bytes += f.client_bytes;
         blocked.extend(f.blocked.iter().copied());
         channels.extend(f.pubsub_channels.iter().map(|c| c.as_slice()));
         patterns.extend(f.pubsub_patterns.iter().map(|c| c.as_slice()));
     }
+    let rdb = &shared.rdb;
+    let dirty = rdb.changes(facts.iter().enumerate().map(|(i, f)| (i, f.dirty)));
     let now_us = st.clock.now_us();
     let now_ms = now_us / 1000;
     let uptime = shared.started.elapsed().as_secs();
@@ -367,18 +368,30 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "current_fork_perc", "0.00");
                 field!(s, "current_save_keys_processed", "0");
                 field!(s, "current_save_keys_total", "0");
+                let r = Ordering::Relaxed;
+                let child = rdb.child().as_ref().map(|c| (c.kind, c.started_ms));
+                let bg_since = match child {
+                    Some((crate::persist::snapstate::ChildKind::Rdb, t)) => Some(t),
+                    _ => None,
+                };
+                let real_ms = crate::shard::Shared::now_unix_ms();
                 field!(s, "rdb_changes_since_last_save", "{dirty}");
-                field!(s, "rdb_bgsave_in_progress", "0");
-                field!(s, "rdb_last_save_time", "{}", shared.lastsave.load(Ordering::Relaxed));
-                field!(s, "rdb_last_bgsave_status", "ok");
-                field!(s, "rdb_last_bgsave_time_sec", "-1");
-                field!(s, "rdb_current_bgsave_time_sec", "-1");
-                field!(s, "rdb_saves", "0");
-                field!(s, "rdb_last_cow_size", "0");
-                field!(s, "rdb_last_load_keys_expired", "0");
-                field!(s, "rdb_last_load_keys_loaded", "0");
-                // No AOF is written yet, whatever `appendonly` says.
-                field!(s, "aof_enabled", "0");
+                field!(s, "rdb_bgsave_in_progress", "{}", u8::from(bg_since.is_some()));
+                field!(s, "rdb_last_save_time", "{}", shared.lastsave.load(r));
+                field!(s, "rdb_last_bgsave_status", "{}", if rdb.last_bgsave_ok.load(r) { "ok" } else { "err" });
+                field!(s, "rdb_last_bgsave_time_sec", "{}", rdb.last_bgsave_secs.load(r));
+                let cur = bg_since.map(|t| (real_ms.saturating_sub(t) / 1000) as i64).unwrap_or(-1);
+                field!(s, "rdb_current_bgsave_time_sec", "{cur}");
+                field!(s, "rdb_saves", "{}", rdb.saves.load(r));
+                field!(s, "rdb_last_cow_size", "{}", rdb.last_cow_bytes.load(r));
+                field!(s, "rdb_last_load_keys_expired", "{}", rdb.load_expired.load(r));
+                field!(s, "rdb_last_load_keys_loaded", "{}", rdb.load_keys.load(r));
+                let aof = &shared.aof;
+                let sum = |f: fn(&crate::persist::AofInfo) -> u64| aof.iter().map(f).sum::<u64>();
+                let r = Ordering::Relaxed;
+                let aof_on = aof.iter().any(|a| a.enabled.load(r));
+                let aof_err = aof.iter().any(|a| a.write_error.load(r));
+                field!(s, "aof_enabled", "{}", u8::from(aof_on));
                 field!(s, "aof_rewrite_in_progress", "0");
                 field!(s, "aof_rewrite_scheduled", "0");
                 field!(s, "aof_last_rewrite_time_sec", "-1");
@@ -386,10 +399,18 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "aof_last_bgrewrite_status", "ok");
                 field!(s, "aof_rewrites", "0");
                 field!(s, "aof_rewrites_consecutive_failures", "0");
-                field!(s, "aof_last_write_status", "ok");
+                field!(s, "aof_last_write_status", "{}", if aof_err { "err" } else { "ok" });
                 field!(s, "aof_last_cow_size", "0");
                 field!(s, "module_fork_in_progress", "0");
                 field!(s, "module_fork_last_cow_size", "0");
+                if aof_on {
+                    field!(s, "aof_current_size", "{}", sum(|a| a.current_size.load(Ordering::Relaxed)));
+                    field!(s, "aof_base_size", "{}", sum(|a| a.base_size.load(Ordering::Relaxed)));
+                    field!(s, "aof_pending_rewrite", "0");
+                    field!(s, "aof_buffer_length", "{}", sum(|a| a.buffer_length.load(Ordering::Relaxed)));
+                    field!(s, "aof_pending_bio_fsync", "{}", sum(|a| a.pending_fsync.load(Ordering::Relaxed)));
+                    field!(s, "aof_delayed_fsync", "{}", sum(|a| a.delayed_fsync.load(Ordering::Relaxed)));
+                }
             }
             "stats" => {
                 let sample = Sample {
@@ -423,8 +444,10 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "pubsub_channels", "{}", channels.len());
                 field!(s, "pubsub_patterns", "{}", patterns.len());
                 field!(s, "pubsubshard_channels", "0");
-                field!(s, "latest_fork_usec", "0");
-                field!(s, "total_forks", "0");
+                field!(s, "latest_fork_usec", "{}", rdb.latest_fork_usec.load(Ordering::Relaxed));
+                field!(s, "total_forks", "{}", rdb.total_forks.load(Ordering::Relaxed));
+                // Ours: how long the last cut stopped every shard (fork included).
+                field!(s, "shardis_latest_cut_usec", "{}", rdb.latest_cut_usec.load(Ordering::Relaxed));
                 field!(s, "migrate_cached_sockets", "0");
                 field!(s, "slave_expires_tracked_keys", "0");
                 field!(s, "active_defrag_hits", "0");

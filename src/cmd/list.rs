@@ -468,6 +468,9 @@ fn lmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         Some((k, vals)) => {
             c.dirty += vals.len() as u64;
             reply_key_elements(&mut c.out, a.get(m.keys.start + k), &vals);
+            let n = crate::persist::emit::int(vals.len() as i64);
+            let pop: &[u8] = if m.side == Side::Left { b"LPOP" } else { b"RPOP" };
+            c.prop.push(&[pop, a.get(m.keys.start + k), &n]);
         }
         None => c.out.null_array(),
     }
@@ -493,6 +496,8 @@ fn bpop(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {
         Some((i, vals)) => {
             c.dirty += 1;
             reply_key_value(&mut c.out, a.get(1 + i), &vals[0]);
+            // Propagated as the non-blocking pop of the key served, as in Redis.
+            c.prop.push(&[if side == Side::Left { b"LPOP" } else { b"RPOP" }, a.get(1 + i)]);
         }
         None => {
             let keys = (1..a.len() - 1).map(|i| a.get(i).to_vec()).collect();
@@ -532,6 +537,8 @@ fn bmove(
         Some(v) => {
             c.dirty += 1;
             c.out.bulk(&v);
+            // Propagated as its non-blocking twin, as in Redis.
+            c.prop.push_owned(fallback);
         }
         None => c.block = Some(wait_on(vec![a.get(1).to_vec()], deadline, TimeoutReply::NullBulk, Some(fallback))),
     }

@@ -214,6 +214,8 @@ pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: 
         finish: None,
         results: Vec::new(),
         watch_ok: true,
+        writers: Vec::new(),
+        committing: None,
     };
     if tx.locked.is_empty() {
         // Nothing to lock (only PING/ECHO-like commands): run straight away.
@@ -254,6 +256,11 @@ struct TxExec {
     finish: Option<Finish>,
     results: Vec<(u16, HopResult)>,
     watch_ok: bool,
+    /// Shards where a write of this transaction ran: each logs its part as one block
+    /// at commit (see `persist`).
+    writers: Vec<u16>,
+    /// The EXEC reply, held while the writers commit their parts.
+    committing: Option<Vec<u8>>,
 }
 
 /// Marks a hop answer that needs no waiting (write-backs of a cross-shard command).
@@ -262,6 +269,12 @@ struct Ack;
 impl TxExec {
     fn me(&self, st: &ShardState) -> CoordRef {
         CoordRef { shard: st.id as u16, id: self.id }
+    }
+
+    fn wrote_on(&mut self, shard: usize) {
+        if !self.writers.contains(&(shard as u16)) {
+            self.writers.push(shard as u16);
+        }
     }
 
     /// Starts the watch check, or the commands if nothing is watched.
@@ -327,8 +340,14 @@ impl TxExec {
                             self.results.clear();
                             self.waiting = st.nshards;
                             let me = self.me(st);
+                            let hop = if spec.is_write() {
+                                (0..st.nshards).for_each(|s| self.wrote_on(s));
+                                staged(self.tx, fo.hop)
+                            } else {
+                                fo.hop
+                            };
                             for s in 0..st.nshards {
-                                st.outbox.push(s, Msg::Run { coord: me, hop: fo.hop.clone() });
+                                st.outbox.push(s, Msg::Run { coord: me, hop: hop.clone() });
                             }
                             return false;
                         }
@@ -347,18 +366,26 @@ impl TxExec {
                     shards.dedup();
                     let proto = self.proto;
                     let client = self.client_id;
+                    let tx = self.tx;
                     if shards.len() <= 1 {
                         let owner = shards.first().copied().unwrap_or(st.id);
+                        if spec.is_write() && !self.writers.contains(&(owner as u16)) {
+                            self.writers.push(owner as u16);
+                        }
                         if owner == st.id {
                             let mut out = Vec::new();
+                            st.aof.stage = Some(tx);
                             call(st, idx, &a, db, proto, &mut out, client);
+                            st.aof.stage = None;
                             self.push_reply(out);
                             continue;
                         }
                         let args = args.clone();
                         let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
                             let mut out = Vec::new();
+                            st.aof.stage = Some(tx);
                             call(st, idx, &Args::Owned(&args), db, proto, &mut out, client);
+                            st.aof.stage = None;
                             Box::new(out)
                         });
                         self.phase = Phase::Single;
@@ -417,7 +444,9 @@ impl TxExec {
         }
         let mut real = std::mem::replace(&mut st.dbs, scratch);
         let mut out = Vec::new();
+        st.aof.suppress += 1;
         call(st, idx, &Args::Owned(args), db, self.proto, &mut out, self.client_id);
+        st.aof.suppress -= 1;
         std::mem::swap(&mut st.dbs, &mut real);
         if TABLE.get(idx).is_write() {
             let mut writes: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
@@ -426,13 +455,21 @@ impl TxExec {
                 writes[shard_of(&key, st.nshards)].push((d, key, fin));
             }
             let me = self.me(st);
+            let tx = self.tx;
             for (s, w) in writes.into_iter().enumerate() {
                 if w.is_empty() {
                     continue;
                 }
+                self.wrote_on(s);
                 let cell = Mutex::new(Some(w));
                 let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
                     if let Some(w) = cell.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        // Staged with the rest of this transaction's part here.
+                        st.aof.stage = Some(tx);
+                        for (db, key, e) in &w {
+                            st.aof.with_stream(*db, |b| crate::persist::emit::replace_key(b, key, e.as_ref()));
+                        }
+                        st.aof.stage = None;
                         apply_writes(st, w);
                     }
                     Box::new(Ack)
@@ -444,9 +481,6 @@ impl TxExec {
     }
 
     fn finish_tx(&mut self, st: &mut ShardState, aborted: bool) -> bool {
-        for &s in &self.locked {
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
-        }
         let mut out = Vec::new();
         let mut w = ReplyWriter::new(&mut out, self.proto);
         if aborted {
@@ -454,6 +488,26 @@ impl TxExec {
         } else {
             w.array(self.done);
             out.extend_from_slice(&self.replies);
+        }
+        if st.aof.on && !aborted && !self.writers.is_empty() {
+            // Every shard that ran a write logs its part as one tagged block; the locks
+            // stay and the reply waits until all of them acknowledge.
+            let marker = super::coord::tx_marker(st, self.tx, self.writers.len());
+            let me = self.me(st);
+            for &s in &self.writers {
+                let hop = super::coord::commit_hop(self.tx, marker.clone(), Vec::new(), Vec::new());
+                st.outbox.push(s as usize, Msg::Run { coord: me, hop });
+            }
+            self.waiting = self.writers.len();
+            self.committing = Some(out);
+            return false;
+        }
+        self.release_and_reply(st, out)
+    }
+
+    fn release_and_reply(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
+        for &s in &self.locked {
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
         }
         st.send_reply(self.to, out);
         true
@@ -472,6 +526,14 @@ impl Coordinator for TxExec {
     fn on_ran(&mut self, st: &mut ShardState, from: u16, result: HopResult) -> bool {
         if result.is::<Ack>() {
             return false;
+        }
+        if result.is::<super::coord::Committed>() {
+            self.waiting -= 1;
+            if self.waiting > 0 {
+                return false;
+            }
+            let out = self.committing.take().expect("committing");
+            return self.release_and_reply(st, out);
         }
         self.waiting -= 1;
         match self.phase {
@@ -509,6 +571,16 @@ impl Coordinator for TxExec {
             }
         }
     }
+}
+
+/// Runs a fan-out hop with this shard's log staging for transaction `tx`.
+fn staged(tx: u64, hop: crate::shard::Hop) -> crate::shard::Hop {
+    Arc::new(move |st: &mut ShardState| -> HopResult {
+        st.aof.stage = Some(tx);
+        let r = hop(st);
+        st.aof.stage = None;
+        r
+    })
 }
 
 const fn tx_cmd(

@@ -8,6 +8,7 @@
 use super::ctx::{ConnCtx, ConnOutcome, FanOut};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
+use crate::persist::bgsave;
 use crate::util::log;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,6 +43,7 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             let n = st.dbs[db].len() as u64;
             st.dbs[db].clear();
             st.watch.touch_db(Some(db as u16));
+            st.aof.feed(db as u16, &[&b"FLUSHDB"[..]]);
             st.dirty += n;
             Box::new(())
         }),
@@ -59,6 +61,7 @@ fn flushall(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 d.clear();
             }
             st.watch.touch_db(None);
+            st.aof.feed(0, &[&b"FLUSHALL"[..]]);
             // Redis counts one more change than the keys removed (once, not per
             // shard), so that even an empty FLUSHALL counts as a change.
             st.dirty += n as u64 + u64::from(st.id == 0);
@@ -79,6 +82,7 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let (x, y) = (first as usize, second as usize);
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st| {
+            st.aof.feed(0, &[&b"SWAPDB"[..], x.to_string().as_bytes(), y.to_string().as_bytes()]);
             if x != y {
                 st.dbs.swap(x, y);
                 st.watch.touch_db(Some(x as u16));
@@ -108,20 +112,21 @@ fn lastsave(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT].
 ///
-/// There is no persistence yet, so there is nothing to save: SAVE is accepted and the
-/// RDB work will hook in right here (save before raising the flag; on failure without
-/// FORCE reply "ERR Errors trying to SHUTDOWN. Check logs." and stay up). Since a
-/// shutdown is immediate, there is never one in progress for ABORT to cancel.
+/// A running BGSAVE child is killed first. Then, with SAVE (or save points set and no
+/// NOSAVE), the snapshot is written at a cut (`persist::bgsave`); if that fails and
+/// FORCE is not given, the server stays up and answers "ERR Errors trying to
+/// SHUTDOWN. Check logs.". NOW only skips waiting for replicas, of which there are
+/// none. A shutdown is never left pending, so there is nothing for ABORT to cancel.
 fn shutdown(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    let (mut save, mut nosave, mut abort) = (false, false, false);
+    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
     for i in 1..a.len() {
         if a.is(i, "NOSAVE") {
             nosave = true;
         } else if a.is(i, "SAVE") {
             save = true;
-        } else if a.is(i, "NOW") || a.is(i, "FORCE") {
-            // NOW skips waiting for lagging replicas and FORCE ignores save errors:
-            // with neither replicas nor persistence, both change nothing.
+        } else if a.is(i, "NOW") {
+        } else if a.is(i, "FORCE") {
+            force = true;
         } else if a.is(i, "ABORT") {
             abort = true;
         } else {
@@ -135,16 +140,21 @@ fn shutdown(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         return Err(CmdError::msg("ERR No shutdown in progress."));
     }
     log::warning("User requested shutdown...");
-    c.st.shared.shutdown.store(true, Ordering::SeqCst);
-    // Every loop checks the flag at the top of its turn; wake the parked ones.
-    let me = c.st.id;
-    for s in 0..c.st.nshards {
-        if s != me {
-            c.st.wakes.push(s as u16);
-        }
+    bgsave::kill_child(&c.st.shared);
+    if nosave || (!save && c.st.config.save.is_empty()) {
+        bgsave::shutdown_now(c.st);
+        // Like Redis, no reply: the connection just closes as the server goes down.
+        return Ok(ConnOutcome::Close);
     }
-    // Like Redis, no reply: the connection just closes as the server goes down.
-    Ok(ConnOutcome::Close)
+    log::notice("Saving the final RDB snapshot before exiting.");
+    Ok(ConnOutcome::FanOut(bgsave::save_then(move |st, ok, out| {
+        if ok || force {
+            bgsave::shutdown_now(st);
+        } else {
+            log::warning("Error trying to save the DB, can't exit.");
+            out.error("ERR Errors trying to SHUTDOWN. Check logs.");
+        }
+    })))
 }
 
 const fn server(

@@ -241,6 +241,8 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         notify_spop(c, key, emptied);
         c.out.bulk(&m);
         c.dirty += 1;
+        // The member was random: replay removes that very member.
+        c.prop.push(&[b"SREM", key, &m]);
         return Ok(());
     }
     // Redis's `getPositiveLongFromObjectOrReply`: one message for "not a number" and
@@ -267,6 +269,11 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     c.out.set(popped.len());
     for m in &popped {
         c.out.bulk(m);
+    }
+    for chunk in popped.chunks(crate::persist::emit::ITEMS_PER_CMD) {
+        let mut srem: Vec<&[u8]> = vec![b"SREM", key];
+        srem.extend(chunk.iter().map(|m| m.as_slice()));
+        c.prop.push(&srem);
     }
     c.dirty += popped.len() as u64;
     Ok(())

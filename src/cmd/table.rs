@@ -169,6 +169,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::keys::COMMANDS,
         super::dump::COMMANDS,
         super::server::COMMANDS,
+        super::save::COMMANDS,
         super::multi::COMMANDS,
         super::pubsub::COMMANDS,
         super::slowlog::COMMANDS,

@@ -642,6 +642,11 @@ pub fn pop_first(c: &mut ExecCtx, keys: &[&[u8]], max: bool, count: usize, shape
             out.array(n);
         }
     }
+    // Whichever form popped (blocking or not, which key of many), replay pops the
+    // same key the same number of times, as Redis 7 propagates.
+    let count = crate::persist::emit::int(n as i64);
+    c.prop.push(&[if max { b"ZPOPMAX" } else { b"ZPOPMIN" }, key, &count]);
+    let out = &mut c.out;
     let nested = matches!(shape, PopShape::Nested | PopShape::KeyNested);
     for (m, s) in &popped {
         if nested {

@@ -14,6 +14,8 @@
 //! block carries a `// SAFETY:` note.
 
 pub mod bufring;
+pub mod file;
+pub mod proc;
 pub mod ring;
 pub mod sock;
 pub mod token;

@@ -47,17 +47,38 @@ impl Ring {
             if pushed.is_ok() {
                 return;
             }
-            if let Err(e) = self.uring.submit() {
-                if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
-                    panic!("io_uring submit failed: {e}");
-                }
-                // EBUSY: the completion queue is full. Park its entries in the backlog
-                // so the kernel can make progress, then retry.
-                let mut cq = self.uring.completion();
-                cq.sync();
-                for cqe in &mut cq {
-                    self.backlog.push((cqe.user_data(), cqe.result(), cqe.flags()));
-                }
+            self.make_room();
+        }
+    }
+
+    /// Queues two entries back to back, so they reach the kernel in the same
+    /// submission (a link chain must not be split across two `io_uring_enter`s).
+    ///
+    /// # Safety
+    /// As `push`, for both entries.
+    pub unsafe fn push_pair(&mut self, a: squeue::Entry, b: squeue::Entry) {
+        loop {
+            // SAFETY: forwarded to the caller's contract.
+            let pushed = unsafe { self.uring.submission().push_multiple(&[a.clone(), b.clone()]) };
+            if pushed.is_ok() {
+                return;
+            }
+            self.make_room();
+        }
+    }
+
+    /// Hands queued entries to the kernel so the submission queue has room again.
+    fn make_room(&mut self) {
+        if let Err(e) = self.uring.submit() {
+            if e.raw_os_error() != Some(libc::EBUSY) && e.raw_os_error() != Some(libc::EINTR) {
+                panic!("io_uring submit failed: {e}");
+            }
+            // EBUSY: the completion queue is full. Park its entries in the backlog
+            // so the kernel can make progress, then retry.
+            let mut cq = self.uring.completion();
+            cq.sync();
+            for cqe in &mut cq {
+                self.backlog.push((cqe.user_data(), cqe.result(), cqe.flags()));
             }
         }
     }

@@ -47,6 +47,11 @@ pub struct Conn {
     pub close_after_flush: bool,
     pub queued_for_parse: bool,
     pub queued_for_send: bool,
+    /// Output waiting for the shard's log, with the log offset each chunk needs
+    /// (`persist`); it leaves before anything in `out`.
+    pub held: VecDeque<(u64, Vec<u8>)>,
+    /// Listed in the worker's set of connections waiting for the log.
+    pub aof_waiting: bool,
 }
 
 /// CLIENT PAUSE as seen by the connection layer this turn.
@@ -98,6 +103,8 @@ impl Conn {
             close_after_flush: false,
             queued_for_parse: false,
             queued_for_send: false,
+            held: VecDeque::new(),
+            aof_waiting: false,
         }
     }
 
@@ -121,7 +128,23 @@ impl Conn {
 
     /// Has everything queued for this client been sent?
     pub fn drained(&self) -> bool {
-        self.out.is_empty() && !self.send_inflight && self.slots.is_empty()
+        self.out.is_empty() && !self.send_inflight && self.slots.is_empty() && self.held.is_empty()
+    }
+
+    /// Moves the held chunks the log has cleared (offset <= `cleared`) into `sending`.
+    /// Returns false if none is cleared yet. Only when no send is in flight.
+    pub fn take_cleared(&mut self, cleared: u64) -> bool {
+        debug_assert!(!self.send_inflight);
+        self.sending.clear();
+        while self.held.front().is_some_and(|(need, _)| *need <= cleared) {
+            let (_, chunk) = self.held.pop_front().expect("checked");
+            if self.sending.is_empty() {
+                self.sending = chunk;
+            } else {
+                self.sending.extend_from_slice(&chunk);
+            }
+        }
+        !self.sending.is_empty()
     }
 
     /// Parses and dispatches as many complete requests as possible, and says why it

@@ -25,6 +25,12 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
         return 1;
     }
     sock::install_signal_handlers();
+    // Redis's `disable-thp yes`: with huge pages, one write after a fork copies 2 MB.
+    if crate::persist::rdbfile::flag(&config, "disable-thp", true)
+        && let Err(e) = crate::io::proc::disable_thp()
+    {
+        log::warning(&format!("Can't disable transparent huge pages: {e}"));
+    }
     if let Err(e) = std::fs::create_dir_all(&config.dir) {
         log::warning(&format!("Can't create working directory {}: {e}", config.dir));
         return 1;
@@ -54,7 +60,29 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
         }
     }
 
+    let boots = if config.appendonly {
+        match crate::persist::load::startup(&config, nshards) {
+            Ok(b) => b,
+            Err(e) => {
+                log::warning(&e);
+                return 1;
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    // With the AOF on, the AOF is the dataset (as in Redis); otherwise the RDB file.
+    let loaded = if config.appendonly { None } else { load_rdb(&config, nshards) };
+    if loaded.as_ref().is_some_and(|l| l.is_err()) {
+        return 1;
+    }
     let shared = Arc::new(Shared::new(config.clone(), config_file));
+    if let Some(Ok((dbs, keys, expired))) = loaded {
+        shared.rdb.load_keys.store(keys, Ordering::Relaxed);
+        shared.rdb.load_expired.store(expired, Ordering::Relaxed);
+        *shared.rdb.boot.lock().unwrap_or_else(|e| e.into_inner()) = dbs.into_iter().map(Some).collect();
+    }
+    *shared.aof_boot.lock().unwrap_or_else(|e| e.into_inner()) = boots.into_iter().map(Some).collect();
     shared.port.store(port as u64, Ordering::Relaxed);
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let ready = Arc::new(std::sync::Barrier::new(nshards + 1));
@@ -102,6 +130,29 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
     for h in handles {
         let _ = h.join();
     }
+    crate::persist::bgsave::kill_child(&shared);
     log::notice("shardis is now ready to exit, bye bye...");
     0
+}
+
+/// Loads `dir/dbfilename` if present: None when there is no file, Err (already
+/// logged) when it cannot be loaded, which stops start-up.
+#[allow(clippy::type_complexity)]
+fn load_rdb(config: &Config, nshards: usize) -> Option<Result<(Vec<crate::persist::dbview::Loaded>, u64, u64), ()>> {
+    let start = std::time::Instant::now();
+    match crate::persist::rdbfile::load(config, nshards, Shared::now_unix_ms()) {
+        Ok(None) => None,
+        Ok(Some((dbs, stats))) => {
+            log::notice(&format!(
+                "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                stats.keys, stats.expired_skipped
+            ));
+            log::notice(&format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
+            Some(Ok((dbs, stats.keys, stats.expired_skipped)))
+        }
+        Err(e) => {
+            log::warning(&e);
+            Some(Err(()))
+        }
+    }
 }

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod aof;
+
 const RING_ENTRIES: u32 = 4096;
 const RECV_BUFS: u16 = 512;
 const RECV_BUF_SIZE: usize = 16 << 10;
@@ -46,6 +48,9 @@ pub struct Worker {
     backlogged: Vec<u32>,
     limits: Limits,
     next_cron_ms: u64,
+    /// Connections holding output until the log clears it (`persist`).
+    aof_waiting: Vec<u32>,
+    aof_cleared: u64,
 }
 
 impl Worker {
@@ -72,6 +77,8 @@ impl Worker {
             backlogged: Vec::new(),
             limits,
             next_cron_ms: 0,
+            aof_waiting: Vec::new(),
+            aof_cleared: 0,
         })
     }
 
@@ -81,9 +88,16 @@ impl Worker {
         }
         let shared = self.st.shared.clone();
         let id = self.st.id;
+        self.rdb_boot();
+        self.aof_boot();
         loop {
-            if shared.shutdown.load(Ordering::Relaxed) || sock::TERMINATE.load(Ordering::Relaxed) {
+            if shared.shutdown.load(Ordering::Relaxed) {
                 break;
+            }
+            // Shard 0 turns a signal into a shutdown (saving first if configured);
+            // the others stop when the shutdown flag rises.
+            if id == 0 && sock::TERMINATE.load(Ordering::Relaxed) {
+                crate::persist::bgsave::on_terminate(&mut self.st);
             }
             self.st.begin_turn();
             self.limits = limits_of(&self.st);
@@ -94,6 +108,7 @@ impl Worker {
                 self.on_completion(ud, res, flags);
             }
             self.cqes = cqes;
+            self.aof_release();
             self.bufs.publish();
             for slot in std::mem::take(&mut self.rearm_recv) {
                 self.arm_recv(slot);
@@ -109,6 +124,7 @@ impl Worker {
             self.deliver_pushes();
             self.kill_marked();
             self.cron();
+            self.aof_turn();
             self.st.flush_outbox();
             for dest in std::mem::take(&mut self.st.wakes) {
                 let fd = shared.ring_fds[dest as usize].load(Ordering::Acquire);
@@ -117,6 +133,7 @@ impl Worker {
             self.queue_sends();
             self.sleep(&shared, id);
         }
+        self.aof_shutdown();
         self.close_all();
     }
 
@@ -164,7 +181,8 @@ impl Worker {
             }
             Op::Recv => self.on_recv(tok, res, flags),
             Op::Send => self.on_send(tok, res),
-            Op::Wake | Op::WakeSent | Op::Persist => {
+            Op::Persist => self.on_persist(tok, res),
+            Op::Wake | Op::WakeSent => {
                 if tok.op == Op::WakeSent && res < 0 {
                     log::warning(&format!("MSG_RING wakeup failed: {}", std::io::Error::from_raw_os_error(-res)));
                 }
@@ -320,7 +338,7 @@ impl Worker {
             } else {
                 c.sending.clear();
                 c.send_off = 0;
-                if !c.out.is_empty() && !c.queued_for_send {
+                if (!c.out.is_empty() || !c.held.is_empty()) && !c.queued_for_send {
                     c.queued_for_send = true;
                     self.send_queue.push(slot);
                 }
@@ -435,13 +453,36 @@ impl Worker {
     }
 
     fn queue_sends(&mut self) {
+        // Output produced while the log has bytes not yet cleared waits for them
+        // (`persist`): it becomes a held chunk tagged with the log offset it needs.
+        let need = self.st.aof.appended;
+        let cleared = self.st.aof.cleared();
+        let hold = self.st.aof.on && need > cleared;
         for slot in std::mem::take(&mut self.send_queue) {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_send = false;
-            if c.send_inflight || c.out.is_empty() || c.closing {
+            if c.closing {
                 continue;
             }
-            std::mem::swap(&mut c.out, &mut c.sending);
+            if !c.out.is_empty() && (hold || !c.held.is_empty()) {
+                c.held.push_back((need, std::mem::take(&mut c.out)));
+            }
+            if !c.held.is_empty() && !c.aof_waiting {
+                c.aof_waiting = true;
+                self.aof_waiting.push(slot);
+            }
+            if c.send_inflight {
+                continue;
+            }
+            if !c.held.is_empty() {
+                if !c.take_cleared(cleared) {
+                    continue;
+                }
+            } else if c.out.is_empty() {
+                continue;
+            } else {
+                std::mem::swap(&mut c.out, &mut c.sending);
+            }
             c.send_off = 0;
             c.send_inflight = true;
             let ud = Token::new(Op::Send, slot, c.generation).encode();
@@ -526,6 +567,18 @@ impl Worker {
             self.st.active_expire_cycle(now, Duration::from_micros(250_000 / hz));
         }
         self.idle_timeouts(now);
+        crate::persist::bgsave::cron(&mut self.st);
+    }
+
+    /// Takes the databases start-up loaded from the RDB file for this shard.
+    fn rdb_boot(&mut self) {
+        let loaded = {
+            let mut boot = self.st.shared.rdb.boot.lock().unwrap_or_else(|e| e.into_inner());
+            boot.get_mut(self.st.id).and_then(|b| b.take())
+        };
+        if let Some(l) = loaded {
+            self.st.dbs = l.0;
+        }
     }
 
     /// Closes clients idle longer than `timeout` seconds (0 = never).

@@ -123,6 +123,15 @@ pub enum Msg {
     Publish(Arc<Vec<(Vec<u8>, Vec<u8>)>>),
 }
 
+impl Msg {
+    /// Does this message carry results that may reflect writes not yet logged? Those
+    /// wait for the sender's log; requests and lock traffic never do (lock requests
+    /// must reach every shard in global order).
+    pub fn reveals_state(&self) -> bool {
+        matches!(self, Msg::Reply { .. } | Msg::Locked { .. } | Msg::Ran { .. })
+    }
+}
+
 /// Messages waiting to leave this thread, one vector per destination shard.
 pub struct Outbox {
     pub per_dest: Vec<Vec<Msg>>,

@@ -46,6 +46,12 @@ pub struct Shared {
     /// The port actually bound (differs from config when it says 0).
     pub port: AtomicU64,
     pub executable: String,
+    /// Per shard: AOF numbers for INFO.
+    pub aof: Vec<crate::persist::AofInfo>,
+    /// RDB snapshots: the child, save statistics, per-shard change counters.
+    pub rdb: crate::persist::snapstate::SnapState,
+    /// Per shard: what start-up loaded for it, taken by its thread.
+    pub aof_boot: Mutex<Vec<Option<crate::persist::load::Boot>>>,
 }
 
 impl Shared {
@@ -75,6 +81,9 @@ impl Shared {
             pause_writes_only: AtomicBool::new(false),
             port: AtomicU64::new(0),
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            aof: (0..nshards).map(|_| Default::default()).collect(),
+            aof_boot: Mutex::new(Vec::new()),
+            rdb: crate::persist::snapstate::SnapState::new(nshards),
         }
     }
 

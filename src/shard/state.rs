@@ -1,7 +1,7 @@
 //! `ShardState`: everything one thread owns besides its sockets.
 
 use super::lock::LockTable;
-use super::msg::{ExecReq, HopResult, KeyEntries, Outbox, ReplyTo};
+use super::msg::{ExecReq, HopResult, KeyEntries, Msg, Outbox, ReplyTo};
 use super::shared::Shared;
 use super::stats::ShardStats;
 use crate::config::{Config, notify};
@@ -97,6 +97,11 @@ pub struct ShardState {
     pub watch: super::watch::WatchTable,
     /// WATCHes of this thread's clients: client id -> (owner shard, db, key, version).
     pub client_watches: HashMap<u64, Vec<(u16, u16, Vec<u8>, u64)>>,
+    /// This shard's append-only log (inactive unless `appendonly`).
+    pub aof: crate::persist::log::ShardLog,
+    /// Result messages (replies, hop results, gathered keys) produced while the log
+    /// had bytes not yet cleared to leave: each waits for its log offset.
+    pub held_out: VecDeque<(u64, u16, Msg)>,
 }
 
 impl ShardState {
@@ -131,6 +136,8 @@ impl ShardState {
             monitor: Default::default(),
             serving_blocked: false,
             client_watches: HashMap::new(),
+            aof: Default::default(),
+            held_out: VecDeque::new(),
         }
     }
 
@@ -179,6 +186,11 @@ impl ShardState {
                 }
             }
             self.stats.expired_keys += d.expired.len() as u64;
+            if self.aof.active() {
+                for k in &d.expired {
+                    self.aof.feed(i as u16, &[&b"DEL"[..], k]);
+                }
+            }
             if publish {
                 let skip = if i == db { reported.min(d.expired.len()) } else { 0 };
                 for k in &d.expired[skip..] {
@@ -248,9 +260,46 @@ impl ShardState {
     /// Pushes every pending outbox batch to its destination (one batch per destination
     /// per turn) and notes which destinations need a wakeup.
     pub fn flush_outbox(&mut self) {
+        self.release_held();
         while let Some(dest) = self.outbox.dirty.pop() {
             let batch = std::mem::take(&mut self.outbox.per_dest[dest as usize]);
-            if !batch.is_empty() && self.shared.deliver(dest as usize, batch) && dest as usize != self.id {
+            self.deliver(dest as usize, batch);
+        }
+    }
+
+    /// Delivers a batch to `dest`, except the result messages that must wait for this
+    /// shard's log (see `persist`): those are held in order until it catches up.
+    pub fn deliver(&mut self, dest: usize, mut batch: Vec<Msg>) {
+        if self.aof.must_hold() || !self.held_out.is_empty() {
+            let need = self.aof.appended;
+            let mut rest = Vec::with_capacity(batch.len());
+            for m in batch {
+                if m.reveals_state() {
+                    self.held_out.push_back((need, dest as u16, m));
+                } else {
+                    rest.push(m);
+                }
+            }
+            batch = rest;
+        }
+        if !batch.is_empty() && self.shared.deliver(dest, batch) && dest != self.id {
+            self.wakes.push(dest as u16);
+        }
+    }
+
+    /// Delivers held result messages whose log offset is now cleared.
+    pub fn release_held(&mut self) {
+        let cleared = self.aof.cleared();
+        let mut per: Vec<(u16, Vec<Msg>)> = Vec::new();
+        while self.held_out.front().is_some_and(|(need, _, _)| *need <= cleared) {
+            let (_, dest, m) = self.held_out.pop_front().expect("checked");
+            match per.iter_mut().find(|(d, _)| *d == dest) {
+                Some((_, v)) => v.push(m),
+                None => per.push((dest, vec![m])),
+            }
+        }
+        for (dest, batch) in per {
+            if self.shared.deliver(dest as usize, batch) && dest as usize != self.id {
                 self.wakes.push(dest);
             }
         }

@@ -338,6 +338,13 @@ impl Db {
         self.volatile = IndexSet::with_hasher(Hasher::default());
     }
 
+    /// Takes every entry out, leaving the db empty (start-up hands loaded keys from
+    /// the loading thread to their shard's thread this way).
+    pub fn drain(&mut self) -> impl Iterator<Item = (Key, Entry)> {
+        self.volatile = IndexSet::with_hasher(Hasher::default());
+        std::mem::replace(&mut self.map, IndexMap::with_hasher(Hasher::default())).into_iter()
+    }
+
     /// Iterates every entry, expired ones included (callers filter with `now`).
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
         self.map.iter()

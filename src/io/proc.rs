@@ -1,0 +1,148 @@
+//! Process-level system calls for snapshots: fork, reaping and killing the child,
+//! `_exit`, a page shared between parent and child for the child's report, and the
+//! process knobs a forking server wants (transparent huge pages off, CPU affinity).
+//!
+//! Only `persist::cut` and `persist::bgsave` use these; see there for the protocol.
+
+use std::io;
+use std::sync::atomic::AtomicU64;
+
+/// What `fork` returned in this process.
+pub enum Forked {
+    /// We are the child (single-threaded copy of the caller's thread).
+    Child,
+    /// We are the parent; the child's pid.
+    Parent(i32),
+}
+
+/// Forks the process.
+///
+/// # Safety
+/// After `Forked::Child` the caller must only read memory that no other thread of the
+/// parent was writing at the moment of the fork, must not use the parent's io_uring
+/// rings or any lock another thread might have held, and must end with [`exit_now`].
+pub unsafe fn fork() -> io::Result<Forked> {
+    // SAFETY: fork itself is always safe to call; the caller upholds what the child may
+    // do afterwards (see above).
+    let pid = unsafe { libc::fork() };
+    match pid {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(Forked::Child),
+        p => Ok(Forked::Parent(p)),
+    }
+}
+
+/// Ends the (child) process at once: no atexit handlers, no destructors, no stdio
+/// flush of state copied from the parent.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no user memory.
+    unsafe { libc::_exit(code) }
+}
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+/// Reaps `pid` if it has exited (never blocks). `Ok(None)` while it runs.
+pub fn reap(pid: i32) -> io::Result<Option<Exit>> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer for the call's duration.
+    let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if r == 0 {
+        return Ok(None);
+    }
+    if libc::WIFEXITED(status) {
+        Ok(Some(Exit::Code(libc::WEXITSTATUS(status))))
+    } else {
+        Ok(Some(Exit::Signal(libc::WTERMSIG(status))))
+    }
+}
+
+/// Reaps `pid`, waiting for it.
+pub fn reap_blocking(pid: i32) {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer; an error (already reaped) is ignored.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+}
+
+pub fn kill(pid: i32, sig: i32) {
+    // SAFETY: plain syscall on a pid we forked ourselves.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// One page mapped shared between parent and child, holding counters the child
+/// fills in before exiting (its copy-on-write size, keys written). Created before the
+/// fork; unmapped by the parent once the child is reaped.
+pub struct SharedPage {
+    ptr: *mut AtomicU64,
+}
+
+// SAFETY: the page is only accessed through atomics.
+unsafe impl Send for SharedPage {}
+// SAFETY: as above.
+unsafe impl Sync for SharedPage {}
+
+/// Number of u64 slots in a [`SharedPage`].
+pub const SHARED_SLOTS: usize = 8;
+
+impl SharedPage {
+    pub fn new() -> io::Result<SharedPage> {
+        // SAFETY: an anonymous shared mapping with no address hint; checked below.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // The mapping is zero-filled, which is a valid AtomicU64 bit pattern.
+        Ok(SharedPage { ptr: p as *mut AtomicU64 })
+    }
+
+    pub fn slot(&self, i: usize) -> &AtomicU64 {
+        assert!(i < SHARED_SLOTS);
+        // SAFETY: `i` is within the 4096-byte page, which lives as long as `self`.
+        unsafe { &*self.ptr.add(i) }
+    }
+}
+
+impl Drop for SharedPage {
+    fn drop(&mut self) {
+        // SAFETY: the page was mapped by `new` with this length and is unmapped once.
+        unsafe { libc::munmap(self.ptr as *mut libc::c_void, 4096) };
+    }
+}
+
+/// Turns transparent huge pages off for this process (`disable-thp`, as Redis does):
+/// with THP, one write after a fork copies 2 MB instead of 4 KB.
+pub fn disable_thp() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if r < 0 { Err(io::Error::last_os_error()) } else { Ok(()) }
+}
+
+/// Lets the calling thread run on every CPU: a snapshot child must not compete with
+/// the shard pinned where it was forked.
+pub fn unpin() {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes within it, and
+    // sched_setaffinity reads it for the call's duration.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for cpu in 0..libc::CPU_SETSIZE as usize {
+            libc::CPU_SET(cpu, &mut set);
+        }
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}

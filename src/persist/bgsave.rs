@@ -1,0 +1,328 @@
+//! RDB snapshots in the running server: SAVE (written at a cut, the server stopped, as
+//! Redis blocks), BGSAVE (a fork at a cut; the child writes from copy-on-write memory
+//! while every shard keeps serving), reaping the child, save points, the MISCONF
+//! guard, and the save before a shutdown.
+//!
+//! Shard 0's cron owns the periodic part: it reaps the child (waitpid WNOHANG, within
+//! one cron period of its exit), starts a scheduled BGSAVE, and checks the save points
+//! against the changes every shard publishes (`SnapState::dirty`).
+
+use super::cut::{self, World};
+use super::rdbfile;
+use super::snapstate::{Child, ChildKind, report};
+use crate::cmd::ctx::FanOut;
+use crate::io::proc::{self, Exit, Forked, SharedPage};
+use crate::shard::{ShardState, Shared};
+use crate::util::log;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+const R: Ordering = Ordering::Relaxed;
+
+/// A failed BGSAVE is retried by the save points only after this long (Redis's
+/// CONFIG_BGSAVE_RETRY_DELAY).
+const RETRY_MS: u64 = 5000;
+
+pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.";
+
+/// SAVE's leader work: write the snapshot right at the cut.
+pub fn save_here(w: &mut World) -> Result<(), String> {
+    let cfg = w.shared.config();
+    let now = Shared::now_unix_ms();
+    let r = rdbfile::save(&w.views(), &cfg, now);
+    match &r {
+        Ok(_) => {
+            log::notice("DB saved on disk");
+            w.shared.rdb.saved_at(&w.dirty, now, &w.shared.lastsave);
+            w.shared.rdb.saves.fetch_add(1, R);
+        }
+        Err(e) => log::warning(e),
+    }
+    r.map(|_| ())
+}
+
+/// What starting a BGSAVE at a cut came to.
+pub enum Started {
+    Forked(i32),
+    /// Another child appeared since the command was accepted.
+    Busy,
+    Failed(String),
+}
+
+/// BGSAVE's leader work: fork; the child writes and exits, the parent records it.
+fn fork_here(w: &mut World) -> Started {
+    let shared = w.shared;
+    if shared.rdb.child_kind().is_some() {
+        return Started::Busy;
+    }
+    let cfg = shared.config();
+    let now = Shared::now_unix_ms();
+    shared.rdb.last_try_ms.store(now, R);
+    let page = match SharedPage::new() {
+        Ok(p) => p,
+        Err(e) => return failed(shared, format!("Can't save in background: {e}")),
+    };
+    let t = Instant::now();
+    // SAFETY: this is a cut's leader: every other shard thread waits at the rendezvous
+    // and the main thread only joins, so no thread is writing what the child reads or
+    // holds a lock the child takes (the log's); the child uses no ring and ends with
+    // `exit_now` (see `child_main`).
+    match unsafe { proc::fork() } {
+        Err(e) => failed(shared, format!("Can't save in background: fork: {e}")),
+        Ok(Forked::Child) => child_main(w, &cfg, now, &page),
+        Ok(Forked::Parent(pid)) => {
+            shared.rdb.latest_fork_usec.store(t.elapsed().as_micros() as u64, R);
+            shared.rdb.total_forks.fetch_add(1, R);
+            log::notice(&format!("Background saving started by pid {pid}"));
+            let tmp = rdbfile::temp_path(&cfg, pid as u32);
+            *shared.rdb.child() = Some(Child {
+                pid,
+                kind: ChildKind::Rdb,
+                started_ms: now,
+                dirty_at: w.dirty.clone(),
+                report: page,
+                tmp,
+                killed: false,
+            });
+            Started::Forked(pid)
+        }
+    }
+}
+
+fn failed(shared: &Shared, msg: String) -> Started {
+    log::warning(&msg);
+    shared.rdb.last_bgsave_ok.store(false, R);
+    Started::Failed(msg)
+}
+
+/// The snapshot child: write, report, exit. Never returns to the shard loop.
+fn child_main(w: &World, cfg: &crate::config::Config, now: u64, page: &SharedPage) -> ! {
+    proc::unpin();
+    let code = match rdbfile::save(&w.views(), cfg, now) {
+        Ok(stats) => {
+            let cow = private_dirty_bytes();
+            page.slot(report::COW_BYTES).store(cow, R);
+            page.slot(report::KEYS).store(stats.keys, R);
+            log::notice("DB saved on disk");
+            log::notice(&format!("Fork CoW for RDB: current {} MB", cow >> 20));
+            0
+        }
+        Err(e) => {
+            log::warning(&e);
+            1
+        }
+    };
+    proc::exit_now(code)
+}
+
+/// This process's Private_Dirty (in a child: the pages copy-on-write gave it).
+pub fn private_dirty_bytes() -> u64 {
+    let Ok(s) = std::fs::read_to_string("/proc/self/smaps_rollup") else { return 0 };
+    s.lines()
+        .filter(|l| l.starts_with("Private_Dirty:"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum::<u64>()
+        * 1024
+}
+
+/// The BGSAVE fan-out; `reply` false when started by cron (nobody to answer).
+pub fn bgsave_fanout() -> FanOut {
+    cut::cut(
+        |w: &mut World| {
+            let r = fork_here(w);
+            w.shared.rdb.latest_cut_usec.store(w.started.elapsed().as_micros() as u64, R);
+            r
+        },
+        None,
+        |st: &mut ShardState, r: Option<Started>, out| {
+            st.shared.rdb.cutting.store(false, R);
+            match r {
+                Some(Started::Forked(_)) => out.simple("Background saving started"),
+                Some(Started::Busy) => out.error("ERR Background save already in progress"),
+                Some(Started::Failed(_)) => out.error("ERR"),
+                None => out.error("ERR Errors trying to BGSAVE: the server is shutting down"),
+            }
+        },
+    )
+}
+
+/// Starts a BGSAVE with no client waiting (save points, BGSAVE SCHEDULE).
+fn start_detached(st: &mut ShardState) {
+    st.shared.rdb.cutting.store(true, R);
+    crate::cmd::coord::start_fanout_detached(st, bgsave_fanout());
+}
+
+/// Every shard's cron: publish its change count; shard 0 also reaps the child and
+/// starts BGSAVEs that are due.
+pub fn cron(st: &mut ShardState) {
+    let shared = st.shared.clone();
+    shared.rdb.dirty[st.id].store(st.dirty, R);
+    if st.id != 0 {
+        return;
+    }
+    reap(&shared);
+    let rdb = &shared.rdb;
+    if rdb.child_kind().is_some() || rdb.cutting.load(R) || rdb.terminating.load(R) {
+        return;
+    }
+    if rdb.scheduled.swap(false, R) {
+        start_detached(st);
+        return;
+    }
+    let now = Shared::now_unix_ms();
+    let since = (now / 1000).saturating_sub(shared.lastsave.load(R));
+    let changes = rdb.changes_published();
+    let retry_ok = rdb.last_bgsave_ok.load(R) || now.saturating_sub(rdb.last_try_ms.load(R)) > RETRY_MS;
+    let due = st.config.save.iter().find(|&&(secs, n)| changes >= n && since > secs);
+    if let (Some(&(secs, n)), true) = (due, retry_ok) {
+        log::notice(&format!("{n} changes in {secs} seconds. Saving..."));
+        start_detached(st);
+    }
+}
+
+/// Reaps the child if it exited, and records the outcome.
+pub fn reap(shared: &Shared) {
+    let mut g = shared.rdb.child();
+    let Some(c) = g.as_ref() else { return };
+    let exit = match proc::reap(c.pid) {
+        Ok(None) => return,
+        Ok(Some(e)) => e,
+        Err(e) => {
+            log::warning(&format!("waitpid() returned an error: {e}"));
+            Exit::Code(-1)
+        }
+    };
+    let c = g.take().expect("checked");
+    drop(g);
+    done(shared, c, exit);
+}
+
+fn done(shared: &Shared, c: Child, exit: Exit) {
+    let now = Shared::now_unix_ms();
+    let rdb = &shared.rdb;
+    if c.kind != ChildKind::Rdb {
+        return;
+    }
+    rdb.last_bgsave_secs.store(((now - c.started_ms.min(now)) / 1000) as i64, R);
+    rdb.last_cow_bytes.store(c.report.slot(report::COW_BYTES).load(R), R);
+    match exit {
+        Exit::Code(0) => {
+            log::notice("Background saving terminated with success");
+            rdb.saved_at(&c.dirty_at, now, &shared.lastsave);
+            rdb.saves.fetch_add(1, R);
+            rdb.last_bgsave_ok.store(true, R);
+        }
+        _ if c.killed => {
+            log::notice("Background saving terminated by signal 10");
+            let _ = std::fs::remove_file(&c.tmp);
+        }
+        Exit::Code(_) => {
+            log::warning("Background saving error");
+            rdb.last_bgsave_ok.store(false, R);
+            let _ = std::fs::remove_file(&c.tmp);
+        }
+        Exit::Signal(s) => {
+            log::warning(&format!("Background saving terminated by signal {s}"));
+            rdb.last_bgsave_ok.store(false, R);
+            let _ = std::fs::remove_file(&c.tmp);
+        }
+    }
+}
+
+/// Kills a running snapshot child (SHUTDOWN, exit) and waits for it.
+pub fn kill_child(shared: &Shared) {
+    // One that already finished keeps its outcome.
+    reap(shared);
+    let mut g = shared.rdb.child();
+    let Some(mut c) = g.take() else { return };
+    drop(g);
+    log::notice(&format!("There is a child saving an .rdb. Killing it! (pid {})", c.pid));
+    proc::kill(c.pid, libc::SIGUSR1);
+    proc::reap_blocking(c.pid);
+    c.killed = true;
+    done(shared, c, Exit::Signal(libc::SIGUSR1));
+}
+
+/// Do save errors refuse writes now (`stop-writes-on-bgsave-error`)?
+#[inline]
+pub fn writes_refused(st: &ShardState) -> bool {
+    !st.shared.rdb.last_bgsave_ok.load(R)
+        && !st.config.save.is_empty()
+        && rdbfile::flag(&st.config, "stop-writes-on-bgsave-error", true)
+}
+
+/// Raises the shutdown flag and wakes every other shard so its loop sees it.
+pub fn shutdown_now(st: &mut ShardState) {
+    st.shared.shutdown.store(true, Ordering::SeqCst);
+    for s in 0..st.nshards {
+        if s != st.id {
+            st.wakes.push(s as u16);
+        }
+    }
+}
+
+/// A shutdown that saves first (SHUTDOWN SAVE, SIGTERM with save points): a cut that
+/// writes the snapshot; `then(st, saved)` decides what happens next.
+pub fn save_then(then: impl FnOnce(&mut ShardState, bool, &mut crate::resp::ReplyWriter) + 'static) -> FanOut {
+    cut::cut(save_here, None, move |st: &mut ShardState, r: Option<Result<(), String>>, out| {
+        then(st, matches!(r, Some(Ok(()))), out)
+    })
+}
+
+/// SIGTERM/SIGINT, seen by shard 0: save if configured (`shutdown-on-sigterm`, else
+/// when save points are set), then shut down. If the save fails the server stays up.
+pub fn on_terminate(st: &mut ShardState) {
+    let shared = st.shared.clone();
+    if shared.rdb.terminating.swap(true, R) {
+        return;
+    }
+    log::warning("Received SIGTERM scheduling shutdown...");
+    let flags = st.config.compat.get("shutdown-on-sigterm").cloned().unwrap_or_default();
+    let has = |w: &str| flags.split(' ').any(|f| f == w);
+    let save = has("save") || (!has("nosave") && !st.config.save.is_empty());
+    let force = has("force");
+    kill_child(&shared);
+    if !save {
+        shutdown_now(st);
+        return;
+    }
+    log::notice("Saving the final RDB snapshot before exiting.");
+    let fan = save_then(move |st, ok, _| {
+        if ok || force {
+            shutdown_now(st);
+        } else {
+            log::warning("Error trying to save the DB, can't exit.");
+            log::warning(
+                "SIGTERM received but errors trying to shut down the server, check the logs for more information",
+            );
+            crate::io::sock::TERMINATE.store(false, Ordering::SeqCst);
+            st.shared.rdb.terminating.store(false, R);
+        }
+    });
+    crate::cmd::coord::start_fanout_detached(st, fan);
+}
+
+/// DEBUG RELOAD: at one cut, save, load the file back into fresh databases and
+/// install them on every shard (only if the whole load succeeded).
+pub fn reload_fanout() -> FanOut {
+    cut::cut(
+        |w: &mut World| -> Result<(), String> {
+            save_here(w)?;
+            let cfg = w.shared.config();
+            let (loaded, _) = rdbfile::load(&cfg, w.dbs.len(), Shared::now_unix_ms())?
+                .ok_or_else(|| "the file just saved is gone".to_string())?;
+            for (dbs, l) in w.dbs.iter_mut().zip(loaded) {
+                **dbs = l.0;
+            }
+            log::notice("DB reloaded by DEBUG RELOAD");
+            Ok(())
+        },
+        // Every key may have changed: WATCHers must see it.
+        Some(std::sync::Arc::new(|st: &mut ShardState| st.watch.touch_db(None))),
+        |_, r: Option<Result<(), String>>, out| match r {
+            Some(Ok(())) => out.ok(),
+            Some(Err(e)) => out.error(&format!("ERR Error trying to load the RDB dump: {e}")),
+            None => out.error("ERR"),
+        },
+    )
+}

@@ -1,0 +1,394 @@
+//! Start-up: find or create the AOF set, check every file, replay it through the
+//! ordinary command dispatch, and hand each shard thread its keys and its open log.
+//!
+//! Replay runs on a socketless set of shards in the main thread (as `cmd::harness`
+//! does) with the shard count that wrote the files, each file's commands dispatched
+//! from its own shard. Whole-shard commands (FLUSHALL, FLUSHDB, SWAPDB) are applied to
+//! that shard only, since every shard logged its own copy, and a MULTI/EXEC block's
+//! commands simply run in order (loading is single-threaded, so the block is atomic).
+//! The loaded keys are then bucketed by the current shard count; if it differs, fresh
+//! base files are written, since a key's history would otherwise be spread over files
+//! of different shards.
+
+use super::emit;
+use super::files::{self, FileEntry, Kind, Manifest};
+use super::resp::{Decoded, decode, encode};
+use crate::cmd::{Args, Outcome, Session, dispatch, handle_msg};
+use crate::config::Config;
+use crate::shard::{OwnedArgs, ReplyTo, ShardState, Shared, shard_of};
+use crate::storage::Entry;
+use crate::util::clock::Clock;
+use crate::util::log;
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+use std::path::Path;
+use std::sync::Arc;
+
+/// What one shard thread starts with.
+pub struct Boot {
+    pub entries: Vec<(u16, Vec<u8>, Entry)>,
+    /// Its incremental file, open for writing at `file_len`.
+    pub fd: RawFd,
+    pub file_len: u64,
+    pub base_size: u64,
+}
+
+/// How a file's bytes end.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// Every byte belongs to a complete command and every MULTI has its EXEC.
+    Clean,
+    /// The bytes from `at` on are a torn command or an unfinished MULTI block.
+    Truncated { at: usize },
+    /// The bytes at `at` can never be a command.
+    Bad { at: usize, why: &'static str },
+}
+
+/// Walks `b` command by command: how it ends and where the last good command ends.
+pub fn scan(b: &[u8]) -> Tail {
+    let mut pos = 0;
+    let mut multi_at = None;
+    while pos < b.len() {
+        match decode(&b[pos..]) {
+            Decoded::Cmd { args, len } => {
+                let name = &b[pos + args[0].0..pos + args[0].1];
+                if name.eq_ignore_ascii_case(b"multi") {
+                    multi_at = Some(pos);
+                } else if name.eq_ignore_ascii_case(b"exec") {
+                    multi_at = None;
+                }
+                pos += len;
+            }
+            Decoded::Incomplete => return Tail::Truncated { at: multi_at.unwrap_or(pos) },
+            Decoded::Bad(why) => return Tail::Bad { at: pos, why },
+        }
+    }
+    match multi_at {
+        Some(at) => Tail::Truncated { at },
+        None => Tail::Clean,
+    }
+}
+
+/// The marker a cross-shard transaction's part carries (see the module docs).
+pub const TX_MARKER: &[u8] = b"shardis-tx:";
+
+/// Splits a marker `shardis-tx:<run>:<tx>:<parts>` into (`<run>:<tx>`, parts).
+fn parse_marker(m: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let rest = m.strip_prefix(TX_MARKER)?;
+    let cut = rest.iter().rposition(|&c| c == b':')?;
+    let parts = std::str::from_utf8(&rest[cut + 1..]).ok()?.parse().ok()?;
+    Some((rest[..cut].to_vec(), parts))
+}
+
+/// Commands of a file, each as its arguments.
+fn commands(b: &[u8]) -> impl Iterator<Item = Vec<&[u8]>> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        let Decoded::Cmd { args, len } = decode(&b[pos..]) else { return None };
+        let v = args.iter().map(|&(s, e)| &b[pos + s..pos + e]).collect();
+        pos += len;
+        Some(v)
+    })
+}
+
+/// Counts the complete tagged blocks of every transaction in `b`.
+fn count_parts(b: &[u8], seen: &mut HashMap<Vec<u8>, (usize, usize)>) {
+    let mut it = commands(b).peekable();
+    while let Some(c) = it.next() {
+        if !c[0].eq_ignore_ascii_case(b"multi") {
+            continue;
+        }
+        let Some(m) = it.peek().filter(|m| m.len() == 2 && m[0].eq_ignore_ascii_case(b"echo")) else { continue };
+        let Some((id, parts)) = parse_marker(m[1]) else { continue };
+        let e = seen.entry(id).or_insert((0, parts));
+        e.0 += 1;
+    }
+}
+
+/// Finds, checks, loads the AOF set and opens the files to append to.
+pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
+    let dir = files::aof_dir(cfg);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir.display()))?;
+    let prefix = cfg.appendfilename.as_str();
+    let mpath = dir.join(files::manifest_name(prefix));
+    let manifest = match std::fs::read_to_string(&mpath) {
+        Ok(t) => Some(Manifest::parse(&t)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("Can't read the AOF manifest {}: {e}", mpath.display())),
+    };
+    let Some(manifest) = manifest else {
+        log::notice("Creating AOF base and incremental files");
+        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards]);
+    };
+    let mut data: HashMap<String, Vec<u8>> = HashMap::new();
+    let allow_truncated = cfg.compat_value("aof-load-truncated").is_none_or(|v| v == "yes");
+    for s in 0..manifest.shards() {
+        let list = manifest.files_of(s);
+        for (i, f) in list.iter().enumerate() {
+            let path = dir.join(&f.name);
+            let mut b = std::fs::read(&path).map_err(|e| format!("Can't open the AOF file {}: {e}", f.name))?;
+            let last = i + 1 == list.len();
+            check_tail(&path, f, &mut b, last, allow_truncated)?;
+            data.insert(f.name.clone(), b);
+        }
+    }
+    let mut seen = HashMap::new();
+    for b in data.values() {
+        count_parts(b, &mut seen);
+    }
+    let start = std::time::Instant::now();
+    let mut loader = Loader::new(cfg, manifest.shards());
+    let mut ncmds = 0u64;
+    for s in 0..manifest.shards() {
+        for f in manifest.files_of(s) {
+            ncmds += loader.replay(s, &data[&f.name], &seen, &f.name);
+        }
+    }
+    drop(data);
+    let entries = loader.export(nshards);
+    let keys: usize = entries.iter().map(|e| e.len()).sum();
+    log::notice(&format!(
+        "DB loaded from append only file: {:.3} seconds ({ncmds} commands, {keys} keys)",
+        start.elapsed().as_secs_f64()
+    ));
+    if manifest.shards() != nshards {
+        log::notice(&format!(
+            "AOF written by {} shards, running {nshards}: writing fresh base files",
+            manifest.shards()
+        ));
+        let boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries)?;
+        for f in &manifest.files {
+            let _ = std::fs::remove_file(dir.join(&f.name));
+        }
+        return Ok(boots);
+    }
+    let mut boots = Vec::new();
+    for (s, entries) in entries.into_iter().enumerate() {
+        let list = manifest.files_of(s);
+        let incr = list.iter().rev().find(|f| f.kind == Kind::Incr).ok_or("AOF manifest lacks an incr file")?;
+        let (fd, file_len) = files::open_log(&dir.join(&incr.name)).map_err(|e| format!("{}: {e}", incr.name))?;
+        let base_size = list
+            .iter()
+            .filter(|f| f.kind == Kind::Base)
+            .map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        boots.push(Boot { entries, fd, file_len, base_size });
+    }
+    Ok(boots)
+}
+
+/// Truncated tails are cut off (last file of a shard only, and only with
+/// `aof-load-truncated yes`); anything else wrong stops start-up.
+fn check_tail(path: &Path, f: &FileEntry, b: &mut Vec<u8>, last: bool, allow: bool) -> Result<(), String> {
+    match scan(b) {
+        Tail::Clean => Ok(()),
+        Tail::Bad { at, why } => Err(format!(
+            "Bad file format reading the append only file {} at offset {at} ({why}): \
+             make a backup of your AOF file, then use shardis-check-aof --fix <filename.manifest>",
+            f.name
+        )),
+        Tail::Truncated { at } if last && allow => {
+            log::warning(&format!(
+                "!!! Warning: short read while loading the AOF file {}!!! Truncating the AOF at offset {at} \
+                 (dropping {} bytes of an incomplete command or transaction)",
+                f.name,
+                b.len() - at
+            ));
+            let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.to_string())?;
+            file.set_len(at as u64).and_then(|_| file.sync_all()).map_err(|e| format!("{}: {e}", f.name))?;
+            b.truncate(at);
+            Ok(())
+        }
+        Tail::Truncated { at } => Err(format!(
+            "Unexpected end of file reading the append only file {} at offset {at}: \
+             use shardis-check-aof --fix, or set aof-load-truncated yes",
+            f.name
+        )),
+    }
+}
+
+/// Writes one base file per shard from `entries`, fresh empty incremental files, and a
+/// manifest naming them (`seq`), and opens the incremental files.
+pub fn create_set(
+    dir: &Path,
+    prefix: &str,
+    nshards: usize,
+    seq: u64,
+    entries: Vec<Vec<(u16, Vec<u8>, Entry)>>,
+) -> Result<Vec<Boot>, String> {
+    let m = Manifest::fresh(prefix, nshards, seq);
+    let mut boots = Vec::new();
+    for (s, entries) in entries.into_iter().enumerate() {
+        let base = base_bytes(entries.iter().map(|(d, k, e)| (*d, k.as_slice(), e)));
+        let bname = files::file_name(prefix, s, seq, Kind::Base);
+        files::write_file_synced(&dir.join(&bname), &base).map_err(|e| format!("{bname}: {e}"))?;
+        let iname = files::file_name(prefix, s, seq, Kind::Incr);
+        files::write_file_synced(&dir.join(&iname), b"").map_err(|e| format!("{iname}: {e}"))?;
+        let (fd, file_len) = files::open_log(&dir.join(&iname)).map_err(|e| format!("{iname}: {e}"))?;
+        boots.push(Boot { entries, fd, file_len, base_size: base.len() as u64 });
+    }
+    files::write_manifest(dir, prefix, &m).map_err(|e| format!("Can't write the AOF manifest: {e}"))?;
+    Ok(boots)
+}
+
+/// A base file's content: every key's state, grouped by db.
+pub fn base_bytes<'a>(entries: impl Iterator<Item = (u16, &'a [u8], &'a Entry)>) -> Vec<u8> {
+    let mut by_db: Vec<(u16, &[u8], &Entry)> = entries.collect();
+    by_db.sort_by_key(|(d, _, _)| *d);
+    let mut buf = Vec::new();
+    let mut cur = None;
+    for (d, k, e) in by_db {
+        if cur != Some(d) {
+            encode(&mut buf, &[&b"SELECT"[..], d.to_string().as_bytes()]);
+            cur = Some(d);
+        }
+        emit::key_state(&mut buf, k, e);
+    }
+    buf
+}
+
+/// Socketless shards replaying commands through `cmd::dispatch`.
+struct Loader {
+    shards: Vec<ShardState>,
+    sess: Session,
+    home: usize,
+    seq: u64,
+    errors: u64,
+}
+
+impl Loader {
+    fn new(cfg: &Config, nshards: usize) -> Loader {
+        let mut cfg = cfg.clone();
+        cfg.shards = nshards;
+        cfg.requirepass = None;
+        let shared = Arc::new(Shared::new(cfg, None));
+        let clock = Clock::system();
+        let shards = (0..nshards).map(|i| ShardState::new(i, shared.clone(), clock.clone())).collect();
+        Loader { shards, sess: Session::new(0, false), home: 0, seq: 0, errors: 0 }
+    }
+
+    /// Replays one file; returns the number of commands run.
+    fn replay(&mut self, home: usize, b: &[u8], seen: &HashMap<Vec<u8>, (usize, usize)>, name: &str) -> u64 {
+        self.sess = Session::new(0, false);
+        self.home = home;
+        let mut n = 0;
+        let mut it = commands(b).peekable();
+        while let Some(c) = it.next() {
+            if c[0].eq_ignore_ascii_case(b"multi")
+                && let Some(m) = it.peek().filter(|m| m.len() == 2 && m[0].eq_ignore_ascii_case(b"echo"))
+                && let Some((id, parts)) = parse_marker(m[1])
+                && seen.get(&id).is_none_or(|&(got, _)| got < parts)
+            {
+                // A part of a cross-shard transaction whose other parts never made it
+                // to disk: the whole transaction is dropped.
+                log::warning(&format!(
+                    "{name}: skipping incomplete cross-shard transaction {}",
+                    String::from_utf8_lossy(&id)
+                ));
+                for c in it.by_ref() {
+                    if c[0].eq_ignore_ascii_case(b"exec") {
+                        break;
+                    }
+                }
+                continue;
+            }
+            if n % 1024 == 0 {
+                for s in &mut self.shards {
+                    s.begin_turn();
+                }
+            }
+            n += 1;
+            if self.local(&c) {
+                continue;
+            }
+            self.run(&c, name);
+        }
+        n
+    }
+
+    /// Commands applied to the file's own shard rather than dispatched: transaction
+    /// framing and the whole-shard writes each shard logged for itself.
+    fn local(&mut self, c: &[&[u8]]) -> bool {
+        let st = &mut self.shards[self.home];
+        let name = c[0].to_ascii_lowercase();
+        let ndb = st.dbs.len();
+        let db_arg = |i: usize| -> Option<usize> {
+            std::str::from_utf8(c.get(i)?).ok()?.parse().ok().filter(|&d: &usize| d < ndb)
+        };
+        match name.as_slice() {
+            b"multi" | b"exec" => true,
+            b"echo" => c.get(1).is_some_and(|m| m.starts_with(TX_MARKER)),
+            b"flushall" => {
+                st.dbs.iter_mut().for_each(|d| d.clear());
+                true
+            }
+            b"flushdb" => {
+                st.dbs[self.sess.db as usize].clear();
+                true
+            }
+            b"swapdb" => {
+                if let (Some(x), Some(y)) = (db_arg(1), db_arg(2)) {
+                    st.dbs.swap(x, y);
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn run(&mut self, args: &[&[u8]], name: &str) {
+        let owned = OwnedArgs::from_slices(args.iter().copied());
+        self.seq += 1;
+        let home = self.home;
+        let to = ReplyTo { shard: home as u16, slot: 0, generation: 0, seq: self.seq };
+        let mut out = Vec::new();
+        let outcome = dispatch(&mut self.shards[home], &mut self.sess, &Args::Owned(&owned), &mut out, to);
+        self.pump();
+        if !matches!(outcome, Outcome::Done | Outcome::Close) {
+            out = std::mem::take(&mut self.shards[home].local_replies).into_iter().flat_map(|(_, b)| b).collect();
+        }
+        if out.first() == Some(&b'-') && self.errors < 10 {
+            self.errors += 1;
+            log::warning(&format!(
+                "{name}: replaying {} failed: {}",
+                String::from_utf8_lossy(args[0]),
+                String::from_utf8_lossy(&out[..out.len().min(200)]).trim_end()
+            ));
+        }
+    }
+
+    fn pump(&mut self) {
+        loop {
+            let mut moved = false;
+            for s in &mut self.shards {
+                s.flush_outbox();
+                s.wakes.clear();
+            }
+            for i in 0..self.shards.len() {
+                let shared = self.shards[i].shared.clone();
+                while let Some(batch) = shared.inboxes[i].pop() {
+                    moved = true;
+                    for m in batch {
+                        handle_msg(&mut self.shards[i], m);
+                    }
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+    }
+
+    /// Every key, moved out and bucketed by its shard among `nshards`.
+    fn export(&mut self, nshards: usize) -> Vec<Vec<(u16, Vec<u8>, Entry)>> {
+        let mut out: Vec<Vec<(u16, Vec<u8>, Entry)>> = (0..nshards).map(|_| Vec::new()).collect();
+        for s in &mut self.shards {
+            for (d, db) in s.dbs.iter_mut().enumerate() {
+                for (k, e) in db.drain() {
+                    out[shard_of(&k, nshards)].push((d as u16, k.to_vec(), e));
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,295 @@
+//! One shard's append-only log: the buffer the write choke point appends to, the
+//! in-flight io_uring write, and the offsets that decide when a reply may leave.
+//!
+//! Offsets count bytes of this shard's log stream since start-up (`appended` >=
+//! `pushed` >= `written` >= `synced`). They are stream offsets, not file offsets, so a
+//! replication backlog can be cut from the same stream later; the file position is
+//! `file_len`.
+//!
+//! A reply produced while `appended > cleared()` waits until `cleared()` catches up:
+//! under `always` that is the fdatasync completion, otherwise the write's submission.
+
+use super::resp::encode;
+use crate::config::Fsync;
+use crate::io::file::PinnedBuf;
+use std::collections::HashMap;
+use std::os::fd::RawFd;
+
+/// A transaction's part staged on this shard until its coordinator commits it.
+#[derive(Default)]
+struct Staged {
+    buf: Vec<u8>,
+    db: Option<u16>,
+}
+
+pub struct ShardLog {
+    pub on: bool,
+    pub policy: Fsync,
+    /// The open incremental file, or -1.
+    pub fd: RawFd,
+    /// Bytes of the incremental file on disk (completed writes).
+    pub file_len: u64,
+    /// Size of this shard's base file, for INFO and auto rewrite.
+    pub base_size: u64,
+    /// Appended and not yet handed to the ring.
+    pub buf: Vec<u8>,
+    /// The bytes of the write in flight (or to retry); frozen while the kernel reads
+    /// them. `inflight_done` of them are on disk already (short writes).
+    pub inflight: PinnedBuf,
+    pub inflight_done: usize,
+    /// Target offset of the fdatasync in flight.
+    pub sync_inflight: Option<u64>,
+    pub sync_started_ms: u64,
+    pub last_sync_ms: u64,
+    pub appended: u64,
+    pub pushed: u64,
+    pub written: u64,
+    pub synced: u64,
+    /// The db the main stream last SELECTed (None: the next command re-selects).
+    cur_db: Option<u16>,
+    /// Transaction parts being staged: while `stage` is set, propagation goes there.
+    pub stage: Option<u64>,
+    staged: HashMap<u64, Staged>,
+    /// > 0 while a handler runs on gathered copies (a coordinator's scratch keyspace):
+    /// nothing it does belongs to this shard's log.
+    pub suppress: u32,
+    /// Set by a failed write or fsync, cleared by the next success. Writes are refused
+    /// (MISCONF) while it is set.
+    pub error: Option<String>,
+    pub retry_at_ms: u64,
+    /// Times a write had to wait for a slow everysec fsync (INFO aof_delayed_fsync).
+    pub delayed_fsync: u64,
+    delaying: bool,
+}
+
+impl Default for ShardLog {
+    fn default() -> Self {
+        ShardLog {
+            on: false,
+            policy: Fsync::Everysec,
+            fd: -1,
+            file_len: 0,
+            base_size: 0,
+            buf: Vec::new(),
+            inflight: PinnedBuf::default(),
+            inflight_done: 0,
+            sync_inflight: None,
+            sync_started_ms: 0,
+            last_sync_ms: 0,
+            appended: 0,
+            pushed: 0,
+            written: 0,
+            synced: 0,
+            cur_db: None,
+            stage: None,
+            staged: HashMap::new(),
+            suppress: 0,
+            error: None,
+            retry_at_ms: 0,
+            delayed_fsync: 0,
+            delaying: false,
+        }
+    }
+}
+
+impl ShardLog {
+    /// Is propagation wanted right now?
+    #[inline]
+    pub fn active(&self) -> bool {
+        self.on && self.suppress == 0
+    }
+
+    /// Appends one command executed against `db`.
+    pub fn feed<A: AsRef<[u8]>>(&mut self, db: u16, args: &[A]) {
+        if !self.active() {
+            return;
+        }
+        self.with_stream(db, |buf| encode(buf, args));
+    }
+
+    /// Runs `f` on the buffer commands for `db` go to (after a SELECT if needed).
+    pub fn with_stream(&mut self, db: u16, f: impl FnOnce(&mut Vec<u8>)) {
+        if !self.active() {
+            return;
+        }
+        let (buf, cur) = match self.stage {
+            Some(tx) => {
+                let s = self.staged.entry(tx).or_default();
+                (&mut s.buf, &mut s.db)
+            }
+            None => (&mut self.buf, &mut self.cur_db),
+        };
+        let before = buf.len();
+        if *cur != Some(db) {
+            encode(buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
+            *cur = Some(db);
+        }
+        f(buf);
+        if self.stage.is_none() {
+            self.appended += (self.buf.len() - before) as u64;
+        }
+    }
+
+    /// Emits transaction `tx`'s staged part (plus whatever `more` appends, in the
+    /// part's own SELECT context) as one MULTI/EXEC block tagged with its marker.
+    pub fn commit(&mut self, tx: u64, marker: &[u8], more: impl FnOnce(&mut ShardLog)) {
+        if !self.active() {
+            self.staged.remove(&tx);
+            return;
+        }
+        self.stage = Some(tx);
+        more(self);
+        self.stage = None;
+        let part = self.staged.remove(&tx).unwrap_or_default();
+        let before = self.buf.len();
+        encode(&mut self.buf, &[&b"MULTI"[..]]);
+        encode(&mut self.buf, &[&b"ECHO"[..], marker]);
+        self.buf.extend_from_slice(&part.buf);
+        encode(&mut self.buf, &[&b"EXEC"[..]]);
+        if part.db.is_some() {
+            self.cur_db = part.db;
+        }
+        self.appended += (self.buf.len() - before) as u64;
+    }
+
+    /// Drops a staged part (the transaction wrote nothing here after all).
+    pub fn has_staged(&self, tx: u64) -> bool {
+        self.staged.get(&tx).is_some_and(|s| !s.buf.is_empty())
+    }
+
+    /// The offset up to which replies may leave.
+    #[inline]
+    pub fn cleared(&self) -> u64 {
+        match self.policy {
+            Fsync::Always => self.synced,
+            _ => self.pushed,
+        }
+    }
+
+    /// Must output produced now wait for the log?
+    #[inline]
+    pub fn must_hold(&self) -> bool {
+        self.on && self.appended > self.cleared()
+    }
+
+    /// Starts a new incremental file (rewrite, start-up): the next command re-selects.
+    pub fn switch_file(&mut self, fd: RawFd, len: u64) {
+        self.fd = fd;
+        self.file_len = len;
+        self.cur_db = None;
+    }
+
+    /// Is there work for the ring: bytes to write, or a sync the policy wants?
+    pub fn next_op(&mut self, now_ms: u64) -> Option<Op> {
+        if !self.on || self.fd < 0 || self.inflight.is_busy() {
+            return None;
+        }
+        if self.error.is_some() && now_ms < self.retry_at_ms {
+            return None;
+        }
+        let pending_sync = self.sync_inflight.is_some();
+        let unsynced = self.written > self.synced;
+        match self.policy {
+            Fsync::Everysec if !pending_sync && unsynced && now_ms >= self.last_sync_ms + 1000 => {
+                self.sync_inflight = Some(self.written);
+                self.sync_started_ms = now_ms;
+                return Some(Op::Sync);
+            }
+            Fsync::Always if !pending_sync && unsynced && self.inflight.bytes().is_empty() && self.buf.is_empty() => {
+                // A retry after a failed fsync.
+                self.sync_inflight = Some(self.written);
+                self.sync_started_ms = now_ms;
+                return Some(Op::Sync);
+            }
+            _ => {}
+        }
+        if self.inflight.bytes().is_empty() {
+            if self.buf.is_empty() {
+                return None;
+            }
+            if self.policy == Fsync::Everysec && pending_sync && now_ms >= self.sync_started_ms + 2000 {
+                // Redis's rule: an fsync pending for 2 s holds writes back.
+                if !self.delaying {
+                    self.delaying = true;
+                    self.delayed_fsync += 1;
+                }
+                return None;
+            }
+            self.delaying = false;
+            std::mem::swap(&mut self.buf, self.inflight.get_mut());
+            self.inflight_done = 0;
+        } else if pending_sync {
+            // Retrying a write whose linked sync has not come back yet.
+            return None;
+        }
+        self.pushed = self.appended - self.buf.len() as u64;
+        let linked = self.policy == Fsync::Always && !pending_sync;
+        if linked {
+            self.sync_inflight = Some(self.pushed);
+            self.sync_started_ms = now_ms;
+        }
+        Some(Op::Write { linked })
+    }
+
+    /// A write completed with `res` (bytes or -errno).
+    pub fn on_write(&mut self, res: i32, now_ms: u64) {
+        self.inflight.done();
+        if res < 0 {
+            self.fail(format!("Errors writing to the AOF file: {}", strerror(-res)), now_ms);
+            return;
+        }
+        let n = res as usize;
+        self.inflight_done += n;
+        self.written += n as u64;
+        self.file_len += n as u64;
+        if self.inflight_done >= self.inflight.bytes().len() {
+            self.inflight.get_mut().clear();
+            self.inflight_done = 0;
+            if self.error.as_deref().is_some_and(|e| e.starts_with("Errors writing")) {
+                self.error = None;
+            }
+        } else if n == 0 {
+            self.fail("Errors writing to the AOF file: short write".into(), now_ms);
+        }
+    }
+
+    /// An fdatasync completed with `res`.
+    pub fn on_sync(&mut self, res: i32, now_ms: u64) {
+        let target = self.sync_inflight.take().unwrap_or(0);
+        if res == -libc::ECANCELED {
+            return; // its linked write failed or was short; the retry syncs again
+        }
+        if res < 0 {
+            self.fail(format!("Errors fsyncing the AOF file: {}", strerror(-res)), now_ms);
+            return;
+        }
+        self.synced = self.synced.max(target.min(self.written));
+        self.last_sync_ms = now_ms;
+        if self.error.as_deref().is_some_and(|e| e.starts_with("Errors fsyncing")) {
+            self.error = None;
+        }
+    }
+
+    fn fail(&mut self, msg: String, now_ms: u64) {
+        if self.error.is_none() {
+            crate::util::log::warning(&msg);
+        }
+        self.error = Some(msg);
+        self.retry_at_ms = now_ms + 100;
+    }
+
+    pub fn idle(&self) -> bool {
+        !self.inflight.is_busy() && self.sync_inflight.is_none()
+    }
+}
+
+/// What `next_op` wants submitted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Op {
+    Write { linked: bool },
+    Sync,
+}
+
+pub fn strerror(errno: i32) -> String {
+    std::io::Error::from_raw_os_error(errno).to_string().split(" (os error").next().unwrap_or("").to_string()
+}

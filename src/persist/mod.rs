@@ -1,0 +1,101 @@
+//! The append-only file (AOF): propagation, the per-shard log, its files, and loading.
+//!
+//! ## Write path
+//!
+//! `cmd::dispatch::call` (the write choke point) hands every command that changed data
+//! to `prop::propagate`, which appends its deterministic form (see `prop`) to the
+//! owning shard's `log::ShardLog` buffer, after a `SELECT` when the db changes and
+//! after `DEL`s for keys that expired under it. Once per loop turn the worker hands the
+//! buffer to the ring as one positional write (`io::file`), pushed before the turn's
+//! sends so it reaches the kernel in the same `io_uring_enter`:
+//! - `appendfsync always`: the write is linked to an fdatasync in that submission
+//!   (group commit); every reply and result message produced since the bytes were
+//!   appended waits until the sync completes.
+//! - `everysec`: an fdatasync through the ring once a second; a sync pending for
+//!   more than 2 s holds writes (and so replies) back, as in Redis.
+//! - `no`: the kernel decides.
+//! One write is in flight per shard at a time; what accumulates meanwhile is the next
+//! turn's write. Replies leave only once the log is cleared up to the offset current
+//! when they were produced (`ShardLog::cleared`): connections hold output chunks
+//! (`net::Conn::held`), shards hold result messages (`ShardState::held_out`).
+//!
+//! ## Layout (Redis 7 multi-part style)
+//!
+//! `<dir>/<appenddirname>/` holds `<appendfilename>.manifest` and, per shard `s`, one
+//! base file and incremental files: `<appendfilename>.s<s>.<seq>.base.aof` and
+//! `<appendfilename>.s<s>.<seq>.incr.aof`, both plain RESP. Manifest lines are Redis's
+//! (`file <name> seq <n> type b|i`) plus `shard <s>`. A manifest change is written to a
+//! temp file, fsynced, renamed over the old one and the directory fsynced.
+//!
+//! ## Cross-shard atomicity
+//!
+//! A command or MULTI/EXEC spanning shards runs under intent locks (`cmd::coord`).
+//! Each participant shard logs its part as one shard-local block:
+//! `MULTI`, `ECHO shardis-tx:<run id>:<tx id>:<parts>`, the part's commands, `EXEC`.
+//! For a gathered command (MSET, RENAME ... across shards) the part is the final state
+//! of the keys written back to that shard (`DEL` + recreate); for EXEC it is the
+//! commands that ran on that shard, staged per transaction (`ShardLog::stage`) and
+//! emitted together at commit. The coordinator sends each participant a commit hop,
+//! waits until every participant acknowledges it (acks are result messages, so they
+//! wait for that shard's log: fsynced under `always`), only then releases the locks and
+//! replies. On load, a tagged block replays only if all `<parts>` blocks of its
+//! transaction are present and complete; otherwise every part is skipped. Since the
+//! locks are held until all parts are logged, no later acknowledged command can depend
+//! on a transaction that is then dropped.
+//!
+//! ## Snapshots (RDB)
+//!
+//! `cut` stops every shard at one consistent point (whole-shard locks in the global
+//! order, then a rendezvous of all shard threads) and runs one closure with every
+//! shard's databases; `bgsave` builds SAVE (write there), BGSAVE (fork there; the child
+//! writes `rdbfile`'s temp file, fsyncs, renames and `_exit`s), DEBUG RELOAD, the save
+//! points, MISCONF and the shutdown save on it; `snapstate` is the process-wide status
+//! INFO reads. An AOF rewrite can fork at a cut the same way (`cut::cut` with a leader
+//! that forks and an `each` that marks where each shard's new incremental file starts).
+//!
+//! ## Load
+//!
+//! Start-up (`load`) replays the files through `cmd::dispatch` on a socketless set of
+//! shards (like `cmd::harness`), then hands each worker its keys.
+
+pub mod bgsave;
+pub mod cut;
+pub mod dbview;
+pub mod emit;
+pub mod files;
+pub mod load;
+pub mod log;
+pub mod prop;
+pub mod rdbfile;
+pub mod resp;
+pub mod snapstate;
+
+pub use prop::{Prop, propagate};
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// One shard's AOF numbers, published each turn for INFO persistence (read by
+/// whichever thread answers INFO).
+#[derive(Default)]
+pub struct AofInfo {
+    pub enabled: AtomicBool,
+    pub current_size: AtomicU64,
+    pub base_size: AtomicU64,
+    pub buffer_length: AtomicU64,
+    pub write_error: AtomicBool,
+    pub delayed_fsync: AtomicU64,
+    pub pending_fsync: AtomicU64,
+}
+
+impl AofInfo {
+    pub fn publish(&self, log: &log::ShardLog) {
+        let r = Ordering::Relaxed;
+        self.enabled.store(log.on, r);
+        self.current_size.store(log.base_size + log.file_len, r);
+        self.base_size.store(log.base_size, r);
+        self.buffer_length.store(log.buf.len() as u64, r);
+        self.write_error.store(log.error.is_some(), r);
+        self.delayed_fsync.store(log.delayed_fsync, r);
+        self.pending_fsync.store(u64::from(log.sync_inflight.is_some()), r);
+    }
+}

@@ -1,0 +1,129 @@
+//! The AOF's wire format: RESP arrays of bulk strings, exactly what a client sends.
+//!
+//! Encoding appends one command to a buffer. Decoding is strict (the loader and
+//! `shardis-check-aof` must tell a torn tail from corruption): `Incomplete` means the
+//! bytes stop inside a command, `Bad` means they can never be a command.
+
+/// Appends `*N\r\n$len\r\narg\r\n...` for `args`.
+pub fn encode<A: AsRef<[u8]>>(buf: &mut Vec<u8>, args: &[A]) {
+    header(buf, b'*', args.len());
+    for a in args {
+        let a = a.as_ref();
+        header(buf, b'$', a.len());
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b"\r\n");
+    }
+}
+
+fn header(buf: &mut Vec<u8>, kind: u8, n: usize) {
+    buf.push(kind);
+    let mut tmp = itoa(n as u64);
+    buf.append(&mut tmp);
+    buf.extend_from_slice(b"\r\n");
+}
+
+fn itoa(mut n: u64) -> Vec<u8> {
+    let mut d = Vec::with_capacity(20);
+    loop {
+        d.push(b'0' + (n % 10) as u8);
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    d.reverse();
+    d
+}
+
+/// What `decode` found at the start of its input.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    /// A whole command: its arguments' byte ranges in the input, and its length.
+    Cmd { args: Vec<(usize, usize)>, len: usize },
+    /// The input ends inside a command (a torn tail).
+    Incomplete,
+    /// Not RESP: corruption.
+    Bad(&'static str),
+}
+
+/// Decodes the command at the start of `b`.
+pub fn decode(b: &[u8]) -> Decoded {
+    let mut pos = 0;
+    let n = match number(b, &mut pos, b'*') {
+        Ok(n) if n >= 1 => n,
+        Ok(_) => return Decoded::Bad("empty command"),
+        Err(e) => return e,
+    };
+    let mut args = Vec::with_capacity(n.min(1024));
+    for _ in 0..n {
+        let len = match number(b, &mut pos, b'$') {
+            Ok(l) => l,
+            Err(e) => return e,
+        };
+        let end = pos + len;
+        if b.len() < end + 2 {
+            return Decoded::Incomplete;
+        }
+        if &b[end..end + 2] != b"\r\n" {
+            return Decoded::Bad("bulk string not terminated by CRLF");
+        }
+        args.push((pos, end));
+        pos = end + 2;
+    }
+    Decoded::Cmd { args, len: pos }
+}
+
+/// Reads `<kind><digits>\r\n` at `*pos`.
+fn number(b: &[u8], pos: &mut usize, kind: u8) -> Result<usize, Decoded> {
+    let Some(&first) = b.get(*pos) else { return Err(Decoded::Incomplete) };
+    if first != kind {
+        return Err(Decoded::Bad(if kind == b'*' { "expected '*'" } else { "expected '$'" }));
+    }
+    let mut i = *pos + 1;
+    let mut n: usize = 0;
+    loop {
+        let Some(&c) = b.get(i) else { return Err(Decoded::Incomplete) };
+        match c {
+            b'0'..=b'9' if i - *pos <= 12 => n = n * 10 + (c - b'0') as usize,
+            b'\r' if i > *pos + 1 => break,
+            _ => return Err(Decoded::Bad("invalid length")),
+        }
+        i += 1;
+    }
+    match b.get(i + 1) {
+        None => return Err(Decoded::Incomplete),
+        Some(b'\n') => {}
+        Some(_) => return Err(Decoded::Bad("invalid length line")),
+    }
+    if kind == b'$' && n > 512 << 20 {
+        return Err(Decoded::Bad("bulk string too long"));
+    }
+    *pos = i + 2;
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_torn_tails() {
+        let mut b = Vec::new();
+        encode(&mut b, &[&b"SET"[..], b"k", b""]);
+        assert_eq!(b, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n");
+        match decode(&b) {
+            Decoded::Cmd { args, len } => {
+                assert_eq!(len, b.len());
+                assert_eq!(&b[args[0].0..args[0].1], b"SET");
+                assert_eq!(args[2].0, args[2].1);
+            }
+            other => panic!("{other:?}"),
+        }
+        for cut in 0..b.len() {
+            assert_eq!(decode(&b[..cut]), Decoded::Incomplete, "cut at {cut}");
+        }
+        assert!(matches!(decode(b"+OK\r\n"), Decoded::Bad(_)));
+        assert!(matches!(decode(b"*1\r\n$3\r\nSETX\r\n"), Decoded::Bad(_)));
+        assert!(matches!(decode(b"*x\r\n"), Decoded::Bad(_)));
+    }
+}

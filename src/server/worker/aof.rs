@@ -1,0 +1,121 @@
+//! The worker's side of the append-only log: one write per turn through the ring,
+//! fsync completions, and releasing the output that waited for them (see `persist`).
+
+use super::Worker;
+use crate::io::{Op, Token};
+use crate::persist::log::Op as LogOp;
+use std::sync::atomic::Ordering;
+
+/// `Token::slot` values of persistence completions.
+const WRITE: u32 = 1;
+const SYNC: u32 = 2;
+
+impl Worker {
+    /// Takes this shard's loaded keys and log file from start-up.
+    pub(super) fn aof_boot(&mut self) {
+        let boot = {
+            let mut boots = self.st.shared.aof_boot.lock().unwrap_or_else(|e| e.into_inner());
+            boots.get_mut(self.st.id).and_then(|b| b.take())
+        };
+        let Some(boot) = boot else { return };
+        for (db, key, e) in boot.entries {
+            if let Some(d) = self.st.dbs.get_mut(db as usize) {
+                d.set(&key, e.value, e.expire_at);
+            }
+        }
+        let log = &mut self.st.aof;
+        log.on = true;
+        log.policy = self.st.config.appendfsync;
+        log.base_size = boot.base_size;
+        log.switch_file(boot.fd, boot.file_len);
+        log.last_sync_ms = self.st.now_ms;
+        self.st.shared.aof[self.st.id].publish(&self.st.aof);
+    }
+
+    /// End of turn: hand the log's new bytes (and any sync the policy wants) to the
+    /// ring, ahead of the turn's sends. If result messages for other shards are about
+    /// to leave, submit now so the write reaches the kernel before they can be acted on.
+    pub(super) fn aof_turn(&mut self) {
+        if !self.st.aof.on {
+            return;
+        }
+        self.st.aof.policy = self.st.config.appendfsync;
+        let now = self.st.clock.now_ms();
+        let mut wrote = false;
+        while let Some(op) = self.st.aof.next_op(now) {
+            let log = &mut self.st.aof;
+            let sync_ud = Token::new(Op::Persist, SYNC, 0).encode();
+            match op {
+                LogOp::Write { linked } => {
+                    let ud = Token::new(Op::Persist, WRITE, 0).encode();
+                    let (fd, from, off) = (log.fd, log.inflight_done, log.file_len);
+                    log.inflight.write(&mut self.ring, fd, from, off, ud, linked.then_some(sync_ud));
+                    wrote = true;
+                }
+                LogOp::Sync => self.ring.fdatasync(log.fd, sync_ud),
+            }
+        }
+        if wrote && !self.st.outbox.dirty.is_empty() {
+            let _ = self.ring.submit();
+        }
+        self.st.shared.aof[self.st.id].publish(&self.st.aof);
+    }
+
+    /// A persistence completion.
+    pub(super) fn on_persist(&mut self, tok: Token, res: i32) {
+        let now = self.st.clock.now_ms();
+        match tok.slot {
+            WRITE => self.st.aof.on_write(res, now),
+            SYNC => self.st.aof.on_sync(res, now),
+            _ => {}
+        }
+    }
+
+    /// After completions: output whose log offset is now cleared may leave.
+    pub(super) fn aof_release(&mut self) {
+        let cleared = self.st.aof.cleared();
+        if cleared == self.aof_cleared {
+            return;
+        }
+        self.aof_cleared = cleared;
+        for slot in std::mem::take(&mut self.aof_waiting) {
+            let Some(c) = self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()) else { continue };
+            c.aof_waiting = false;
+            if !c.held.is_empty() && !c.queued_for_send {
+                c.queued_for_send = true;
+                self.send_queue.push(slot);
+            }
+        }
+        self.st.release_held();
+    }
+
+    /// Shutdown: wait for the ring's log operations, then write and sync what is left.
+    pub(super) fn aof_shutdown(&mut self) {
+        if !self.st.aof.on {
+            return;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            self.aof_turn();
+            if self.st.aof.idle() && self.st.aof.buf.is_empty() && self.st.aof.inflight.bytes().is_empty() {
+                break;
+            }
+            if std::time::Instant::now() > deadline || self.st.aof.error.is_some() {
+                break;
+            }
+            let _ = self.ring.submit_and_wait(Some(std::time::Duration::from_millis(10)));
+            let mut cqes = Vec::new();
+            self.ring.reap(&mut cqes);
+            for (ud, res, _) in cqes {
+                if let Some(t) = Token::decode(ud).filter(|t| t.op == Op::Persist) {
+                    self.on_persist(t, res);
+                }
+            }
+        }
+        let fd = self.st.aof.fd;
+        if fd >= 0 && self.st.aof.idle() {
+            crate::io::file::fdatasync_blocking(fd);
+        }
+        self.st.shared.aof[self.st.id].enabled.store(false, Ordering::Relaxed);
+    }
+}

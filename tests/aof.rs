@@ -1,0 +1,305 @@
+//! The append-only file: every write family reloads to the same data (DEBUG DIGEST),
+//! acknowledged writes survive kill -9 under `appendfsync always`, torn tails and
+//! corruption are handled at start-up.
+
+mod common;
+
+use common::{SHARD_COUNTS, Server, temp_dir, wait_until};
+use redis::Value;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+fn r(c: &mut redis::Connection, args: &[&str]) -> Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query::<Value>(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(c).expect("digest")
+}
+
+/// Stops the server (kill -9 when `hard`) and keeps its directory for a restart.
+fn stop_keep(mut s: Server, hard: bool) -> PathBuf {
+    if hard {
+        s.kill9();
+    } else {
+        s.terminate();
+    }
+    let dir = s.dir.clone();
+    std::mem::forget(s);
+    dir
+}
+
+fn aof_flags(policy: &str) -> Vec<&str> {
+    vec!["--appendonly", "yes", "--appendfsync", policy]
+}
+
+/// A script touching every write family, with relative expiries, random pops,
+/// blocking pops (served at once and after waiting), cross-shard commands and
+/// MULTI/EXEC.
+fn workload(s: &Server) {
+    let mut c = s.conn();
+    let script: &[&[&str]] = &[
+        // strings
+        &["set", "s1", "v"],
+        &["set", "s2", "v", "ex", "1000"],
+        &["set", "s3", "v", "px", "900000", "get"],
+        &["setex", "s4", "500", "x"],
+        &["psetex", "s5", "500000", "y"],
+        &["setnx", "s6", "z"],
+        &["getset", "s1", "w"],
+        &["set", "gd", "1"],
+        &["getdel", "gd"],
+        &["getex", "s1", "ex", "300"],
+        &["set", "s7", "q", "ex", "100"],
+        &["getex", "s7", "persist"],
+        &["append", "s6", "more"],
+        &["setrange", "s6", "1", "ABC"],
+        &["incr", "n1"],
+        &["decrby", "n1", "7"],
+        &["incrbyfloat", "f1", "1.5"],
+        &["incrbyfloat", "f1", "0.25"],
+        &["mset", "m1", "a", "m2", "b", "m3", "c", "m4", "d"],
+        &["msetnx", "m5", "e", "m6", "f"],
+        // keys and expiry
+        &["set", "k1", "1"],
+        &["expire", "k1", "1000"],
+        &["pexpire", "m1", "100000"],
+        &["expireat", "m2", "4000000000"],
+        &["persist", "m1"],
+        &["rename", "m3", "m3renamed"],
+        &["renamenx", "m4", "m4renamed"],
+        &["copy", "s6", "s6copy"],
+        &["del", "m5", "m6", "nosuch"],
+        &["unlink", "s4"],
+        &["set", "gone", "x"],
+        &["expire", "gone", "-1"],
+        // lists
+        &["rpush", "l1", "a", "b", "c", "d", "e", "f"],
+        &["lpush", "l1", "z"],
+        &["lpop", "l1"],
+        &["rpop", "l1", "2"],
+        &["lset", "l1", "0", "A"],
+        &["linsert", "l1", "before", "c", "bb"],
+        &["lrem", "l1", "1", "bb"],
+        &["ltrim", "l1", "0", "10"],
+        &["lmove", "l1", "l2", "left", "right"],
+        &["rpoplpush", "l1", "l3"],
+        &["lmpop", "2", "nosuch", "l1", "left", "count", "1"],
+        &["blpop", "l2", "0"],
+        &["rpush", "l4", "1", "2", "3"],
+        &["brpop", "nosuch", "l4", "1"],
+        &["blmove", "l4", "l5", "right", "left", "1"],
+        &["blmpop", "1", "2", "l4", "l5", "right", "count", "5"],
+        // hashes
+        &["hset", "h1", "a", "1", "b", "2", "c", "3"],
+        &["hsetnx", "h1", "d", "4"],
+        &["hdel", "h1", "b"],
+        &["hincrby", "h1", "a", "10"],
+        &["hincrbyfloat", "h1", "c", "0.5"],
+        // sets
+        &["sadd", "st1", "a", "b", "c", "d", "e", "f", "1", "2"],
+        &["srem", "st1", "f"],
+        &["spop", "st1"],
+        &["spop", "st1", "2"],
+        &["sadd", "st2", "b", "c", "x"],
+        &["smove", "st2", "st1", "x"],
+        &["sinterstore", "st3", "st1", "st2"],
+        &["sunionstore", "st4", "st1", "st2"],
+        &["sdiffstore", "st5", "st1", "st2"],
+        // sorted sets
+        &["zadd", "z1", "1", "a", "2", "b", "3", "c", "4", "d", "5.5", "e", "inf", "f"],
+        &["zincrby", "z1", "10", "a"],
+        &["zrem", "z1", "b"],
+        &["zpopmin", "z1"],
+        &["zpopmax", "z1", "1"],
+        &["bzpopmin", "z1", "1"],
+        &["zadd", "z2", "1", "x", "2", "y", "3", "w"],
+        &["zmpop", "2", "nosuch", "z2", "min"],
+        &["bzmpop", "1", "1", "z2", "max", "count", "1"],
+        &["zremrangebyscore", "z1", "-inf", "4"],
+        &["zunionstore", "z3", "2", "z1", "z2"],
+        &["zrangestore", "z4", "z1", "0", "-1"],
+        // bitmaps and HyperLogLog
+        &["setbit", "b1", "100", "1"],
+        &["bitfield", "b2", "set", "u8", "0", "200", "incrby", "u8", "0", "100"],
+        &["bitop", "or", "b3", "b1", "b2"],
+        &["pfadd", "hl1", "a", "b", "c"],
+        &["pfadd", "hl2", "c", "d"],
+        &["pfmerge", "hl3", "hl1", "hl2"],
+        &["pfcount", "hl1"],
+        // databases
+        &["select", "3"],
+        &["set", "db3key", "v"],
+        &["move", "db3key", "4"],
+        &["select", "5"],
+        &["set", "doomed", "1"],
+        &["flushdb"],
+        &["select", "6"],
+        &["set", "swapped", "1"],
+        &["swapdb", "6", "7"],
+        &["select", "0"],
+    ];
+    for cmd in script {
+        r(&mut c, cmd);
+    }
+    // RESTORE with a relative TTL (logged with the absolute time it gave) and without.
+    let payload: Vec<u8> = redis::cmd("dump").arg("z1").query(&mut c).unwrap();
+    let _: () = redis::cmd("restore").arg("rz1").arg(600000).arg(&payload).query(&mut c).unwrap();
+    let _: () = redis::cmd("restore").arg("rz2").arg(0).arg(&payload).query(&mut c).unwrap();
+    // MULTI/EXEC over keys on several shards, with a SELECT inside.
+    let mut p = redis::pipe();
+    p.atomic()
+        .cmd("set")
+        .arg("tx1")
+        .arg("a")
+        .cmd("incr")
+        .arg("tx2")
+        .cmd("mset")
+        .arg("tx3")
+        .arg("x")
+        .arg("tx4")
+        .arg("y")
+        .cmd("rpush")
+        .arg("txl")
+        .arg("1")
+        .cmd("spop")
+        .arg("st1")
+        .cmd("select")
+        .arg("2")
+        .cmd("set")
+        .arg("tx5")
+        .arg("in2");
+    let _: Value = p.query(&mut c).expect("exec");
+    let _: Value = redis::cmd("select").arg(0).query(&mut c).unwrap();
+    // A blocking pop served after it waited (propagated as the pop it did).
+    let mut waiter = s.conn();
+    let t = std::thread::spawn(move || {
+        let v: Value = redis::cmd("blpop").arg("later").arg(10).query(&mut waiter).unwrap();
+        v
+    });
+    assert!(wait_until(Duration::from_secs(10), || {
+        let info: String = redis::cmd("info").arg("clients").query(&mut c).unwrap();
+        info.contains("blocked_clients:1")
+    }));
+    r(&mut c, &["rpush", "later", "p1", "p2"]);
+    t.join().unwrap();
+    // A key that expires and is deleted by the server (propagated as DEL).
+    r(&mut c, &["set", "short", "x", "px", "5"]);
+    assert!(wait_until(Duration::from_secs(5), || r(&mut c, &["exists", "short"]) == Value::Int(0)));
+}
+
+#[test]
+fn every_write_family_reloads_to_the_same_digest() {
+    for n in SHARD_COUNTS {
+        for policy in ["everysec", "always"] {
+            let s = Server::start(n, &aof_flags(policy));
+            workload(&s);
+            let mut c = s.conn();
+            let before = digest(&mut c);
+            let dbsize = r(&mut c, &["dbsize"]);
+            // Clean shutdown and kill -9 must both reload to the same data.
+            let dir = stop_keep(s, policy == "always");
+            let s = Server::start_in(dir, n, &aof_flags(policy));
+            let mut c = s.conn();
+            assert_eq!(digest(&mut c), before, "{n} shards, {policy}");
+            assert_eq!(r(&mut c, &["dbsize"]), dbsize);
+            let info: String = redis::cmd("info").arg("persistence").query(&mut c).unwrap();
+            assert!(info.contains("aof_enabled:1"), "{info}");
+            assert!(info.contains("aof_last_write_status:ok"));
+            // Restarting with another shard count loads too (and writes new bases).
+            let dir = stop_keep(s, false);
+            let s = Server::start_in(dir, n + 1, &aof_flags(policy));
+            assert_eq!(digest(&mut s.conn()), before, "{n} -> {} shards", n + 1);
+        }
+    }
+}
+
+/// Pipelines SETs over a raw socket, counting the ones acknowledged with +OK.
+fn pipeline_writer(port: u16, cycle: usize, acked: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut next = 0u64;
+    let mut buf = Vec::new();
+    let mut rd = vec![0u8; 65536];
+    while !stop.load(Ordering::Relaxed) {
+        buf.clear();
+        for i in 0..64 {
+            let k = format!("c{cycle}:{}", next + i);
+            buf.extend_from_slice(
+                format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{}\r\n", k.len(), k.len(), k).as_bytes(),
+            );
+        }
+        if s.write_all(&buf).is_err() {
+            return;
+        }
+        let mut got = 0;
+        let mut pending = Vec::new();
+        while got < 64 {
+            let n = match s.read(&mut rd) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            pending.extend_from_slice(&rd[..n]);
+            while let Some(p) = pending.windows(2).position(|w| w == b"\r\n") {
+                assert_eq!(&pending[..p], b"+OK");
+                pending.drain(..p + 2);
+                got += 1;
+                // Acks arrive in order: everything up to here is acknowledged.
+                acked.fetch_max(next + got, Ordering::SeqCst);
+            }
+        }
+        next += 64;
+    }
+}
+
+#[test]
+fn kill9_under_always_keeps_every_acknowledged_write() {
+    let dir = temp_dir("aof-kill");
+    let mut dir = Some(dir);
+    let mut acked_per_cycle: Vec<u64> = Vec::new();
+    for cycle in 0..3 {
+        let s = Server::start_in(dir.take().unwrap(), 4, &aof_flags("always"));
+        // Everything acknowledged in earlier cycles is there.
+        let mut c = s.conn();
+        for (cy, &n) in acked_per_cycle.iter().enumerate() {
+            for i in (0..n).step_by(7).chain(n.checked_sub(1)) {
+                let k = format!("c{cy}:{i}");
+                assert_eq!(
+                    r(&mut c, &["get", &k]),
+                    Value::BulkString(k.clone().into_bytes()),
+                    "cycle {cy} key {i} of {n}"
+                );
+            }
+        }
+        let acked = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..1)
+            .map(|_| {
+                let (a, st, port) = (acked.clone(), stop.clone(), s.port);
+                std::thread::spawn(move || pipeline_writer(port, cycle, a, st))
+            })
+            .collect();
+        assert!(wait_until(Duration::from_secs(30), || acked.load(Ordering::SeqCst) >= 2000 + 500 * cycle as u64));
+        dir = Some(stop_keep(s, true));
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        acked_per_cycle.push(acked.load(Ordering::SeqCst));
+    }
+    let s = Server::start_in(dir.take().unwrap(), 4, &aof_flags("always"));
+    let mut c = s.conn();
+    for (cy, &n) in acked_per_cycle.iter().enumerate() {
+        for i in 0..n {
+            let k = format!("c{cy}:{i}");
+            assert_eq!(r(&mut c, &["get", &k]), Value::BulkString(k.clone().into_bytes()), "cycle {cy} key {i} of {n}");
+        }
+    }
+}
