@@ -25,8 +25,11 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
         return 1;
     }
     sock::install_signal_handlers();
-    // Redis's `disable-thp yes`: with huge pages, one write after a fork copies 2 MB.
-    if crate::persist::rdbfile::flag(&config, "disable-thp", true)
+    // `disable-thp yes` (Redis's default) guards against one write after a fork copying
+    // a whole 2 MB huge page. Our default is `no`: on the kernels measured (see the RDB
+    // section of perf/RESULTS.md) copy-on-write copied 4 KB pages anyway, and keeping
+    // THP made the fork ~10x faster.
+    if crate::persist::rdbfile::flag(&config, "disable-thp", false)
         && let Err(e) = crate::io::proc::disable_thp()
     {
         log::warning(&format!("Can't disable transparent huge pages: {e}"));
