@@ -19,30 +19,13 @@ use shardis::cmd::harness::Harness;
 use shardis::cmd::{Args, Outcome, dispatch};
 use shardis::resp::{Limits, Parsed, parse_request};
 use shardis::shard::ReplyTo;
+use shardis::util::rng::XorShift;
 
 const NKEYS: usize = 100_000;
 const KEY_LEN: usize = 16;
 const VALUE: &[u8] = b"0123456789abcdef";
 /// Distinct pre-parsed requests cycled through by the direct benches.
 const NREQ: usize = 4096;
-
-/// xorshift64*: tiny and seeded.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() as u128 * n as u128) >> 64) as usize
-    }
-}
 
 /// `p` (4 bytes) then `i` as 12 zero-padded digits: exactly `KEY_LEN` bytes.
 fn key(p: &[u8; 4], mut i: usize) -> [u8; KEY_LEN] {
@@ -90,7 +73,7 @@ fn encode(args: &[&[u8]]) -> Request {
 
 /// `NREQ` requests made by `make` from random key indexes.
 fn requests(seed: u64, make: impl Fn(usize) -> Request) -> Vec<Request> {
-    let mut rng = XorShift(seed);
+    let mut rng = XorShift::new(seed);
     (0..NREQ).map(|_| make(rng.below(NKEYS))).collect()
 }
 
@@ -100,7 +83,7 @@ fn bench_harness(c: &mut Criterion) {
     group.warm_up_time(Duration::from_secs(1));
     group.sample_size(50);
     let mut h = loaded_harness();
-    let mut rng = XorShift(0x5eed_1001);
+    let mut rng = XorShift::new(0x5eed_1001);
 
     group.bench_function("get_hit", |b| {
         b.iter(|| {

@@ -18,33 +18,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shardis::storage::{Db, Value};
+use shardis::util::rng::XorShift;
 
 /// Any fixed time: no entry here has a TTL, so it only has to be consistent.
 const NOW_MS: u64 = 1_700_000_000_000;
 const KEY_LEN: usize = 16;
-
-/// xorshift64*: tiny, seeded, good enough to scatter accesses over a keyspace.
-struct XorShift(u64);
-
-impl XorShift {
-    fn new(seed: u64) -> XorShift {
-        XorShift(seed | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` without a division (multiply-high).
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() as u128 * n as u128) >> 64) as usize
-    }
-}
 
 /// The `i`th key with prefix `p` (4 bytes) and `i` in 12 zero-padded decimal digits,
 /// exactly `KEY_LEN` bytes.

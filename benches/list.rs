@@ -20,20 +20,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shardis::storage::list::{Elem, ListValue};
-
-/// xorshift64*: seeded so runs are repeatable.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    }
-}
+use shardis::util::rng::XorShift;
 
 fn element(i: usize) -> Vec<u8> {
     if i.is_multiple_of(4) { (i % 1000).to_string().into_bytes() } else { format!("elem:{i:011}").into_bytes() }
@@ -117,7 +104,7 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(dq.get(black_box(n / 2)).map(|v| v.len())))
         });
 
-        let mut rng = XorShift(7);
+        let mut rng = XorShift::new(7);
         c.bench_function(&format!("list/range100/quicklist/{n}"), |b| {
             let mut out = Vec::with_capacity(4096);
             b.iter(|| {
@@ -131,7 +118,7 @@ fn bench(c: &mut Criterion) {
                 out.len()
             })
         });
-        let mut rng = XorShift(7);
+        let mut rng = XorShift::new(7);
         c.bench_function(&format!("list/range100/vecdeque/{n}"), |b| {
             let mut out = Vec::with_capacity(4096);
             b.iter(|| {

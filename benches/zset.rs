@@ -19,20 +19,7 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use shardis::storage::zset::{AddFlags, ScoreRange, ZSetValue};
-
-/// xorshift64*: seeded so runs are repeatable.
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: usize) -> usize {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) % n as u64) as usize
-    }
-}
+use shardis::util::rng::XorShift;
 
 fn member(i: usize) -> Vec<u8> {
     format!("player:{i:05}").into_bytes()
@@ -60,7 +47,7 @@ fn bench(c: &mut Criterion) {
                     b.iter(|| black_box(build(skiplist, &members)))
                 });
             }
-            let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+            let mut rng = XorShift::new(0x9e37_79b9_7f4a_7c15);
             c.bench_function(&format!("zset/score/{name}/{n}"), |b| {
                 b.iter(|| black_box(z.score(&members[rng.below(n)])))
             });

@@ -28,15 +28,7 @@ fn raw(b: &[u8]) -> Reply {
     Reply::Bulk(b.to_vec())
 }
 
-fn each(f: impl Fn(&mut Harness)) {
-    for n in [1, 4] {
-        let mut h = Harness::new(n);
-        f(&mut h);
-        for s in &h.shards {
-            assert!(s.locks.is_idle(), "locks released on shard {}", s.id);
-        }
-    }
-}
+use super::super::harness::each;
 
 fn dirty(h: &Harness) -> u64 {
     h.shards.iter().map(|s| s.dirty).sum()

@@ -41,6 +41,18 @@ pub struct Harness {
     seq: u64,
 }
 
+/// Runs `f` against a fresh 1-shard and a fresh 4-shard harness (the single-shard and
+/// the cross-shard paths), then checks that every intent lock was released.
+pub fn each(f: impl Fn(&mut Harness)) {
+    for n in [1, 4] {
+        let mut h = Harness::new(n);
+        f(&mut h);
+        for s in &h.shards {
+            assert!(s.locks.is_idle(), "locks released on shard {}", s.id);
+        }
+    }
+}
+
 impl Harness {
     pub fn new(nshards: usize) -> Harness {
         let mut cfg = Config::default();

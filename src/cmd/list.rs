@@ -1104,15 +1104,7 @@ mod tests {
 
     const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
-    fn each(f: impl Fn(&mut Harness)) {
-        for n in [1, 4] {
-            let mut h = Harness::new(n);
-            f(&mut h);
-            for s in &h.shards {
-                assert!(s.locks.is_idle(), "locks released on shard {}", s.id);
-            }
-        }
-    }
+    use super::super::harness::each;
 
     #[test]
     fn push_pop_and_len() {

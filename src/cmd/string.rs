@@ -1046,16 +1046,7 @@ mod tests {
         Reply::Array(v)
     }
 
-    /// Runs `f` against a 1-shard and a 4-shard harness.
-    fn each(f: impl Fn(&mut Harness)) {
-        for n in [1, 4] {
-            let mut h = Harness::new(n);
-            f(&mut h);
-            for s in &h.shards {
-                assert!(s.locks.is_idle(), "locks released on shard {}", s.id);
-            }
-        }
-    }
+    use super::super::harness::each;
 
     /// The stored absolute expiry of `key` in db 0 (None if absent, 0 if no TTL).
     fn expire_of(h: &Harness, key: &str) -> Option<u64> {

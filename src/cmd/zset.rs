@@ -1518,16 +1518,7 @@ mod tests {
         Reply::Double(s.into())
     }
 
-    /// Runs `f` against a 1-shard and a 4-shard harness.
-    fn each(f: impl Fn(&mut Harness)) {
-        for n in [1, 4] {
-            let mut h = Harness::new(n);
-            f(&mut h);
-            for s in &h.shards {
-                assert!(s.locks.is_idle(), "locks released on shard {}", s.id);
-            }
-        }
-    }
+    use super::super::harness::each;
 
     fn run(h: &mut Harness, args: &str) -> Reply {
         let v: Vec<&str> = args.split(' ').collect();

@@ -260,38 +260,7 @@ impl<'a> Iterator for ListpackIter<'a> {
 
 // ---- Random sampling -------------------------------------------------------------------------
 
-/// xorshift64*: the random picks of HRANDFIELD/SRANDMEMBER/SPOP need speed and spread,
-/// not unpredictability, and a seeded generator keeps tests repeatable.
-#[derive(Clone, Debug)]
-pub struct XorShift(u64);
-
-impl XorShift {
-    /// A generator from any seed (zero included: the state must never be zero).
-    pub fn new(seed: u64) -> XorShift {
-        // splitmix64 finaliser: nearby seeds (consecutive clock values) give unrelated
-        // streams.
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        XorShift(if z == 0 { 0x2545_f491_4f6c_dd1d } else { z })
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A uniform index below `n` (n > 0). The modulo bias is below 2^-50 for the
-    /// collection sizes that fit in memory.
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next_u64() % n as u64) as usize
-    }
-}
+pub use crate::util::rng::XorShift;
 
 // ---- Hash ----------------------------------------------------------------------------------
 

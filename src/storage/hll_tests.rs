@@ -5,19 +5,7 @@ use super::*;
 
 const DEFAULT_SPARSE_MAX: u64 = 3000;
 
-/// xorshift64*, so the "random" runs are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
+use crate::util::rng::XorShift as Rng;
 
 fn build(elements: impl IntoIterator<Item = Vec<u8>>, sparse_max: u64) -> Vec<u8> {
     let mut h = new_sparse();
@@ -116,10 +104,10 @@ fn sparse_promotes_on_large_values_and_size() {
     assert_eq!((regs[100], regs[200], regs.iter().filter(|&&r| r != 0).count()), (32, 33, 2));
     // Growth past the limit promotes, and the dense value keeps every register.
     let mut h = new_sparse();
-    let mut rng = Rng(7);
+    let mut rng = Rng::new(7);
     let mut want = vec![0u8; REGISTERS];
     while !is_dense(&h) {
-        let (i, v) = ((rng.next() % REGISTERS as u64) as usize, (rng.next() % 5 + 1) as u8);
+        let (i, v) = ((rng.next_u64() % REGISTERS as u64) as usize, (rng.next_u64() % 5 + 1) as u8);
         set_register(&mut h, i, v, 100).unwrap();
         want[i] = want[i].max(v);
         assert!(is_dense(&h) || h.len() <= 100);
@@ -148,11 +136,11 @@ fn property_sparse_and_dense_agree() {
     // be promoted along the way) and to one that starts dense: the registers and the
     // estimate must be the same, whatever the sparse limit.
     for seed in 1..=40u64 {
-        let mut rng = Rng(seed * 0x9e37_79b9);
-        let n = (rng.next() % 3000) as usize;
+        let mut rng = Rng::new(seed * 0x9e37_79b9);
+        let n = (rng.next_u64() % 3000) as usize;
         let sparse_max = [DEFAULT_SPARSE_MAX, 200, 20_000][(seed % 3) as usize];
         let elements: Vec<Vec<u8>> =
-            (0..n).map(|_| rng.next().to_le_bytes()[..(rng.next() % 8 + 1) as usize].to_vec()).collect();
+            (0..n).map(|_| rng.next_u64().to_le_bytes()[..(rng.next_u64() % 8 + 1) as usize].to_vec()).collect();
         let mut sparse = new_sparse();
         let mut dense = new_sparse();
         to_dense(&mut dense).unwrap();
@@ -179,9 +167,9 @@ fn property_sparse_and_dense_agree() {
 fn property_estimate_error_is_bounded() {
     // The standard error with 2^14 registers is 1.04/sqrt(16384) = 0.81%; allow five
     // of them (4%), plus an absolute slack for tiny sets.
-    let mut rng = Rng(0x5eed);
+    let mut rng = Rng::new(0x5eed);
     for &n in &[0usize, 1, 2, 10, 100, 500, 1000, 5000, 20_000, 100_000, 250_000] {
-        let salt = rng.next();
+        let salt = rng.next_u64();
         let mut h = new_sparse();
         for i in 0..n as u64 {
             add(&mut h, &(i ^ salt).to_le_bytes(), DEFAULT_SPARSE_MAX).unwrap();

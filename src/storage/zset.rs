@@ -1466,22 +1466,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
-    /// xorshift64*: seeded, repeatable.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x >> 12;
-            x ^= x << 25;
-            x ^= x >> 27;
-            self.0 = x;
-            x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::util::rng::XorShift as Rng;
 
     /// The reference: member -> score, and the sorted view derived from it.
     #[derive(Default)]
@@ -1659,7 +1644,7 @@ mod tests {
     #[test]
     fn property_matches_model() {
         for seed in 1..=12u64 {
-            let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+            let mut rng = Rng::new(seed);
             let mut model = Model::default();
             let mut z = ZSetValue::new();
             let mut big = ZSetValue::new_skiplist();

@@ -11,4 +11,5 @@ pub mod glob;
 pub mod hash;
 pub mod log;
 pub mod num;
+pub mod rng;
 pub mod stopwatch;
