@@ -48,6 +48,7 @@ pub struct Shared {
     pub executable: String,
     /// Per shard: AOF numbers for INFO.
     pub aof: Vec<crate::persist::AofInfo>,
+    pub aof_health: crate::persist::AofHealth,
     /// Per shard: what start-up loaded for it, taken by its thread.
     pub aof_boot: Mutex<Vec<Option<crate::persist::load::Boot>>>,
 }
@@ -80,6 +81,7 @@ impl Shared {
             port: AtomicU64::new(0),
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             aof: (0..nshards).map(|_| Default::default()).collect(),
+            aof_health: Default::default(),
             aof_boot: Mutex::new(Vec::new()),
         }
     }
