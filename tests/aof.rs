@@ -303,3 +303,168 @@ fn kill9_under_always_keeps_every_acknowledged_write() {
         }
     }
 }
+
+/// The shard-0 incremental file of a one-shard server's AOF directory.
+fn incr_file(dir: &std::path::Path) -> PathBuf {
+    let d = dir.join("appendonlydir");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .collect();
+    v.sort();
+    v.pop().expect("an incr file")
+}
+
+/// Runs the server binary expecting it to fail at start-up; returns its output.
+fn start_fails(dir: &std::path::Path, extra: &[&str]) -> String {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shardis-server"))
+        .args(["--port", "0", "--bind", "127.0.0.1", "--shards", "1", "--save", ""])
+        .args(["--dir", dir.to_str().unwrap()])
+        .args(extra)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run server");
+    let exited = wait_until(Duration::from_secs(20), || child.try_wait().is_ok_and(|s| s.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().expect("output");
+    assert!(exited && !out.status.success(), "start-up should fail");
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn check_aof(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis-check-aof")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+#[test]
+fn truncated_tail_and_corruption() {
+    let s = Server::start(1, &aof_flags("always"));
+    let mut c = s.conn();
+    r(&mut c, &["set", "a", "1"]);
+    r(&mut c, &["rpush", "l", "x", "y"]);
+    let dir = stop_keep(s, false);
+    let incr = incr_file(&dir);
+    let good = std::fs::read(&incr).unwrap();
+
+    // A torn last command: refused with aof-load-truncated no, dropped with yes.
+    let mut torn = good.clone();
+    torn.extend_from_slice(b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$5\r\nhal");
+    std::fs::write(&incr, &torn).unwrap();
+    let out = start_fails(&dir, &["--appendonly", "yes", "--aof-load-truncated", "no"]);
+    assert!(out.contains("Unexpected end of file") && out.contains(&format!("offset {}", good.len())), "{out}");
+    let (ok, report) = check_aof(&[incr.to_str().unwrap()]);
+    assert!(!ok && report.contains(&format!("ok_up_to={}", good.len())), "{report}");
+    let s = Server::start_in(dir, 1, &aof_flags("always"));
+    let mut c = s.conn();
+    assert_eq!(r(&mut c, &["get", "a"]), Value::BulkString(b"1".to_vec()));
+    assert_eq!(r(&mut c, &["exists", "b"]), Value::Int(0));
+    assert!(s.log.lock().unwrap().iter().any(|l| l.contains("Truncating the AOF")));
+    // ... and the file was cut back, so appending goes on after a whole command.
+    r(&mut c, &["set", "after", "1"]);
+    let dir = stop_keep(s, false);
+    let s = Server::start_in(dir, 1, &aof_flags("always"));
+    assert_eq!(r(&mut s.conn(), &["get", "after"]), Value::BulkString(b"1".to_vec()));
+    let dir = stop_keep(s, false);
+
+    // A MULTI without its EXEC at the end is an unfinished transaction: dropped.
+    let incr = incr_file(&dir);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&incr).unwrap();
+    f.write_all(b"*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\nm\r\n$1\r\n1\r\n").unwrap();
+    drop(f);
+    let s = Server::start_in(dir, 1, &aof_flags("always"));
+    assert_eq!(r(&mut s.conn(), &["exists", "m"]), Value::Int(0));
+    let dir = stop_keep(s, false);
+
+    // Corruption in the middle stops start-up, naming the file and offset; check-aof
+    // reports the same offset and --fix truncates there.
+    let incr = incr_file(&dir);
+    let mut bad = std::fs::read(&incr).unwrap();
+    // Offset 16 is the '$' of SELECT's argument, the file's first command.
+    let at = 16;
+    assert_eq!(bad[at], b'$');
+    bad[at] = b'!';
+    std::fs::write(&incr, &bad).unwrap();
+    let out = start_fails(&dir, &["--appendonly", "yes"]);
+    let name = incr.file_name().unwrap().to_string_lossy().to_string();
+    assert!(out.contains("Bad file format") && out.contains(&name), "{out}");
+    let manifest = dir.join("appendonlydir/appendonly.aof.manifest");
+    let (ok, report) = check_aof(&[manifest.to_str().unwrap()]);
+    assert!(!ok && report.contains("ok_up_to="), "{report}");
+    let (ok, report) = check_aof(&["--fix", manifest.to_str().unwrap()]);
+    assert!(ok && report.contains("Successfully truncated"), "{report}");
+    let s = Server::start_in(dir, 1, &aof_flags("always"));
+    r(&mut s.conn(), &["ping"]);
+}
+
+/// A size-limited tmpfs fills up: writes are refused with MISCONF and never
+/// acknowledged, reads keep working, and once there is room again writes resume.
+/// Needs permission to mount a tmpfs (root, as `scripts/test.sh` runs in CI); without
+/// it the test fails rather than pass untested.
+#[test]
+fn enospc_refuses_writes_cleanly() {
+    let dir = temp_dir("aof-enospc");
+    let mount = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir.to_str().unwrap()])
+        .status();
+    assert!(
+        mount.is_ok_and(|s| s.success()),
+        "cannot mount a size-limited tmpfs on {}: this test needs root (mount -t tmpfs)",
+        dir.display()
+    );
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _guard = Unmount(dir.clone());
+    let s = Server::start_in(dir.clone(), 2, &aof_flags("always"));
+    let mut c = s.conn();
+    // The write that hits ENOSPC is never answered: notice it by a read timeout.
+    c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    r(&mut c, &["set", "kept", "1"]);
+    let big = "x".repeat(16 << 10);
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for i in 0..100 {
+        let k = format!("big{i}");
+        match redis::cmd("set").arg(&k).arg(&big).query::<Value>(&mut c) {
+            Ok(_) => acked.push(k),
+            Err(e) => {
+                refused = Some(e.to_string());
+                break;
+            }
+        }
+    }
+    // The write that hit ENOSPC is not answered (or answered MISCONF); later writes
+    // get MISCONF.
+    assert!(refused.is_some(), "256k filled without an error");
+    let err = wait_until(Duration::from_secs(10), || {
+        let mut c2 = s.conn();
+        c2.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        redis::cmd("set").arg("more").arg("1").query::<Value>(&mut c2).is_err_and(|e| e.to_string().contains("MISCONF"))
+    });
+    assert!(err, "writes refused with MISCONF");
+    let mut c2 = s.conn();
+    assert_eq!(r(&mut c2, &["get", "kept"]), Value::BulkString(b"1".to_vec()), "reads still served");
+    let info: String = redis::cmd("info").arg("persistence").query(&mut c2).unwrap();
+    assert!(info.contains("aof_last_write_status:err"), "{info}");
+    // Room again: the pending write completes and writes are accepted.
+    let _ = std::process::Command::new("mount").args(["-o", "remount,size=8m", dir.to_str().unwrap()]).status();
+    assert!(wait_until(Duration::from_secs(10), || {
+        redis::cmd("set").arg("more").arg("1").query::<Value>(&mut c2).is_ok()
+    }));
+    let d = stop_keep(s, false);
+    let s = Server::start_in(d.clone(), 2, &aof_flags("always"));
+    let mut c = s.conn();
+    for k in &acked {
+        assert_eq!(r(&mut c, &["strlen", k]), Value::Int(big.len() as i64), "{k}");
+    }
+    assert_eq!(r(&mut c, &["get", "more"]), Value::BulkString(b"1".to_vec()));
+    drop(s);
+}

@@ -252,10 +252,11 @@ fn call_inner(
         prop: Default::default(),
     };
     if spec.flags & flag::WRITE != 0
-        && let Some(e) = &st.aof.error
+        && st.aof.on
+        && let Some(e) = st.shared.aof_health.refusal()
     {
         // MISCONF: never run a write that could not be logged.
-        ctx.out.error(&format!("MISCONF {e}"));
+        ctx.out.error(&e);
         ctx.stats.error_replies += 1;
         return None;
     }

@@ -166,10 +166,13 @@ impl ShardLog {
         }
     }
 
-    /// Must output produced now wait for the log?
+    /// Must output produced now wait for the log? Not while the log is failing: the
+    /// writes whose bytes are stuck keep their replies held (and so does everything
+    /// behind them on their connections), but new writes are refused with MISCONF and
+    /// other clients' reads go on being served, as in Redis.
     #[inline]
     pub fn must_hold(&self) -> bool {
-        self.on && self.appended > self.cleared()
+        self.on && self.error.is_none() && self.appended > self.cleared()
     }
 
     /// Starts a new incremental file (rewrite, start-up): the next command re-selects.
@@ -292,4 +295,77 @@ pub enum Op {
 
 pub fn strerror(errno: i32) -> String {
     std::io::Error::from_raw_os_error(errno).to_string().split(" (os error").next().unwrap_or("").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log(policy: Fsync) -> ShardLog {
+        ShardLog { on: true, policy, fd: 99, ..Default::default() }
+    }
+
+    /// Under `always`, output stays held through the write and until the linked sync
+    /// completes; a failed write keeps it held and sets the MISCONF error.
+    #[test]
+    fn always_holds_until_synced() {
+        let mut l = log(Fsync::Always);
+        l.feed(0, &[&b"SET"[..], b"k", b"v"]);
+        assert!(l.must_hold());
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: true }));
+        assert_eq!(l.next_op(0), None, "one write in flight");
+        l.feed(0, &[&b"SET"[..], b"k2", b"v"]);
+        l.inflight.done();
+        l.on_write(-libc::ENOSPC, 0);
+        l.on_sync(-libc::ECANCELED, 0);
+        assert!(l.error.as_deref().unwrap().contains("No space left"));
+        // The stuck bytes stay uncleared (their replies stay held); new output is not
+        // held behind a failing log (writes get MISCONF, reads are served).
+        assert!(l.appended > l.cleared() && !l.must_hold());
+        assert_eq!(l.next_op(50), None, "retry waits");
+        assert_eq!(l.next_op(200), Some(Op::Write { linked: true }), "retry of the failed bytes");
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 200);
+        assert!(l.error.is_none());
+        assert!(l.must_hold(), "written, not synced");
+        l.on_sync(0, 200);
+        assert!(l.synced < l.appended, "the second command is still only buffered");
+        assert_eq!(l.next_op(200), Some(Op::Write { linked: true }));
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 200);
+        l.on_sync(0, 200);
+        assert!(!l.must_hold());
+        assert_eq!(l.file_len, l.appended);
+    }
+
+    #[test]
+    fn everysec_clears_on_submit_and_syncs_once_a_second() {
+        let mut l = log(Fsync::Everysec);
+        l.feed(3, &[&b"INCR"[..], b"n"]);
+        assert!(l.buf.starts_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"));
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        assert!(!l.must_hold(), "submitted is enough");
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 0);
+        assert_eq!(l.next_op(500), None);
+        assert_eq!(l.next_op(1000), Some(Op::Sync));
+        l.on_sync(0, 1000);
+        assert_eq!(l.synced, l.appended);
+    }
+
+    #[test]
+    fn staged_parts_commit_as_one_tagged_block() {
+        let mut l = log(Fsync::No);
+        l.stage = Some(7);
+        l.feed(1, &[&b"SET"[..], b"a", b"1"]);
+        l.stage = None;
+        l.feed(0, &[&b"SET"[..], b"other", b"1"]);
+        assert!(l.has_staged(7));
+        l.commit(7, b"shardis-tx:r:7:2", |_| {});
+        let text = String::from_utf8(l.buf.clone()).unwrap();
+        let multi = text.find("MULTI").unwrap();
+        assert!(text[..multi].contains("other"), "the block goes after what was logged before");
+        assert!(text[multi..].contains("shardis-tx:r:7:2") && text[multi..].contains("SELECT\r\n$1\r\n1"));
+        assert_eq!(l.appended, l.buf.len() as u64);
+    }
 }

@@ -74,6 +74,39 @@ pub use prop::{Prop, propagate};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+/// The AOF's health as one status for the whole server, as Redis has one: while any
+/// shard's log is failing, every shard refuses writes (MISCONF).
+#[derive(Default)]
+pub struct AofHealth {
+    pub failing: std::sync::atomic::AtomicUsize,
+    pub message: std::sync::Mutex<String>,
+}
+
+impl AofHealth {
+    /// The MISCONF error to answer writes with, if the AOF is failing anywhere.
+    #[inline]
+    pub fn refusal(&self) -> Option<String> {
+        if self.failing.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        Some(format!("MISCONF {}", self.message.lock().unwrap_or_else(|e| e.into_inner())))
+    }
+
+    /// A shard's log went from `was` failing to `now` failing.
+    pub fn update(&self, was: bool, now: Option<&String>) {
+        match (was, now) {
+            (false, Some(m)) => {
+                *self.message.lock().unwrap_or_else(|e| e.into_inner()) = m.clone();
+                self.failing.fetch_add(1, Ordering::SeqCst);
+            }
+            (true, None) => {
+                self.failing.fetch_sub(1, Ordering::SeqCst);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// One shard's AOF numbers, published each turn for INFO persistence (read by
 /// whichever thread answers INFO).
 #[derive(Default)]

@@ -457,7 +457,7 @@ impl Worker {
         // (`persist`): it becomes a held chunk tagged with the log offset it needs.
         let need = self.st.aof.appended;
         let cleared = self.st.aof.cleared();
-        let hold = self.st.aof.on && need > cleared;
+        let hold = self.st.aof.must_hold();
         for slot in std::mem::take(&mut self.send_queue) {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_send = false;

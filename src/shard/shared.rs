@@ -50,6 +50,8 @@ pub struct Shared {
     pub aof: Vec<crate::persist::AofInfo>,
     /// RDB snapshots: the child, save statistics, per-shard change counters.
     pub rdb: crate::persist::snapstate::SnapState,
+    /// Whether the AOF is healthy (a failed write or fsync stops writes: MISCONF).
+    pub aof_health: crate::persist::AofHealth,
     /// Per shard: what start-up loaded for it, taken by its thread.
     pub aof_boot: Mutex<Vec<Option<crate::persist::load::Boot>>>,
 }
@@ -82,6 +84,7 @@ impl Shared {
             port: AtomicU64::new(0),
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             aof: (0..nshards).map(|_| Default::default()).collect(),
+            aof_health: Default::default(),
             aof_boot: Mutex::new(Vec::new()),
             rdb: crate::persist::snapstate::SnapState::new(nshards),
         }

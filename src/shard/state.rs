@@ -269,8 +269,12 @@ impl ShardState {
 
     /// Delivers a batch to `dest`, except the result messages that must wait for this
     /// shard's log (see `persist`): those are held in order until it catches up.
+    ///
+    /// While the log is failing (MISCONF) nothing new is held: the messages behind the
+    /// stuck bytes stay held, but later ones (reads, fan-out results such as INFO) go
+    /// out, as replies on this shard's own connections do (`ShardLog::must_hold`).
     pub fn deliver(&mut self, dest: usize, mut batch: Vec<Msg>) {
-        if self.aof.must_hold() || !self.held_out.is_empty() {
+        if self.aof.must_hold() || (!self.held_out.is_empty() && self.aof.error.is_none()) {
             let need = self.aof.appended;
             let mut rest = Vec::with_capacity(batch.len());
             for m in batch {

@@ -64,11 +64,13 @@ impl Worker {
     /// A persistence completion.
     pub(super) fn on_persist(&mut self, tok: Token, res: i32) {
         let now = self.st.clock.now_ms();
+        let was = self.st.aof.error.is_some();
         match tok.slot {
             WRITE => self.st.aof.on_write(res, now),
             SYNC => self.st.aof.on_sync(res, now),
             _ => {}
         }
+        self.st.shared.aof_health.update(was, self.st.aof.error.as_ref());
     }
 
     /// After completions: output whose log offset is now cleared may leave.
