@@ -226,13 +226,15 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     let now = c.now_ms;
     let key = a.get(1);
-    let mut rng = call_rng(now);
     if a.len() == 2 {
         let db = c.db();
         let Some(s) = set_mut(db, key, now)? else {
             c.out.null();
             return Ok(());
         };
+        // Seeded only once there is a set to pop from: the missing-key reply stays
+        // a lookup and a null.
+        let mut rng = call_rng(now);
         let m = s.pop_random(&mut rng).expect("stored sets are never empty");
         let emptied = s.is_empty();
         if emptied {
@@ -260,6 +262,7 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         c.out.set(0);
         return Ok(());
     }
+    let mut rng = call_rng(now);
     let popped = s.pop_many(count, &mut rng);
     let emptied = s.is_empty();
     if emptied {

@@ -23,6 +23,13 @@ enum Repr {
     Heap(Box<[u8]>),
 }
 
+impl Default for SmallBytes {
+    /// The empty string (inline, no allocation).
+    fn default() -> SmallBytes {
+        SmallBytes(Repr::Inline { len: 0, buf: [0; INLINE] })
+    }
+}
+
 impl SmallBytes {
     #[inline]
     pub fn new(b: &[u8]) -> SmallBytes {
