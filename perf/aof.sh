@@ -221,9 +221,16 @@ cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 shardis_rev=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [[ -n $(cd "$root" && git status --porcelain -- src 2>/dev/null) ]]; then shardis_rev+="+dirty"; fi
 
-declare -A OPS=() US=()
+declare -A OPS=() US=() PORT=() PID=() SAMPLES=()
+# Every mode's pair of servers runs for the whole measurement, and each run goes
+# through all modes back to back: machine load on a shared box drifts over minutes,
+# and interleaving makes it weigh on every mode alike instead of skewing the ratios
+# to the persistence-off row. Idle servers cost next to nothing on SERVER_CPU, and
+# each server's CPU time is read from its own PID.
 for mode in $MODES; do
     start_servers "$mode"
+    PORT[shardis,$mode]=$shardis_port PID[shardis,$mode]=$shardis_pid
+    PORT[redis,$mode]=$redis_port PID[redis,$mode]=$redis_pid
     # Unmeasured warm-up: fills the keyspace (3 SETs per key on average) so every
     # measured run, the first one included, overwrites existing keys in a table that no
     # longer grows, whatever mode it is in.
@@ -232,32 +239,29 @@ for mode in $MODES; do
             -r "$KEYSPACE" -d "$DATA_SIZE" -q -t set >/dev/null 2>"$work/bench.err" \
             || { cat "$work/bench.err" >&2; die "warm-up failed (port $p)"; }
     done
+done
+for ((run = 0; run < RUNS; run++)); do
+    # Alternate which server goes first so slow drifts hit both.
+    if ((run % 2 == 0)); then order="shardis redis"; else order="redis shardis"; fi
     for pipe in 1 16; do
         if ((pipe == 1)); then n=$N_P1; else n=$N_P16; fi
-        s_rps=() s_us=() r_rps=() r_us=()
-        for ((run = 0; run < RUNS; run++)); do
-            if ((run % 2 == 0)); then order="shardis redis"; else order="redis shardis"; fi
+        for mode in $MODES; do
             for who in $order; do
-                if [[ $who == shardis ]]; then
-                    res=$(bench_once "$shardis_port" "$shardis_pid" "$pipe" "$n")
-                    read -r rps us <<<"$res"
-                    s_rps+=("$rps") s_us+=("$us")
-                else
-                    res=$(bench_once "$redis_port" "$redis_pid" "$pipe" "$n")
-                    read -r rps us <<<"$res"
-                    r_rps+=("$rps") r_us+=("$us")
-                fi
-                log "$(printf '%-8s P%-2s %-8s %10s ops/s %8s us/op' "$mode" "$pipe" "$who" "$rps" "$us")"
+                res=$(bench_once "${PORT[$who,$mode]}" "${PID[$who,$mode]}" "$pipe" "$n")
+                read -r rps us <<<"$res"
+                SAMPLES[$who,$mode,$pipe,rps]+="$rps "
+                SAMPLES[$who,$mode,$pipe,us]+="$us "
+                log "$(printf 'run %d %-8s P%-2s %-8s %10s ops/s %8s us/op' "$run" "$mode" "$pipe" "$who" "$rps" "$us")"
             done
         done
-        OPS[shardis,$mode,$pipe]=$(printf '%s\n' "${s_rps[@]}" | median)
-        US[shardis,$mode,$pipe]=$(printf '%s\n' "${s_us[@]}" | median)
-        OPS[redis,$mode,$pipe]=$(printf '%s\n' "${r_rps[@]}" | median)
-        US[redis,$mode,$pipe]=$(printf '%s\n' "${r_us[@]}" | median)
     done
-    stop_servers
-    rm -rf "${work:?}/$mode"
 done
+for key in "${!SAMPLES[@]}"; do
+    # key = who,mode,pipe,{rps|us}
+    v=$(tr ' ' '\n' <<<"${SAMPLES[$key]}" | grep . | median)
+    if [[ $key == *,rps ]]; then OPS[${key%,rps}]=$v; else US[${key%,us}]=$v; fi
+done
+stop_servers
 loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ratio A B: A/B to 2 places, or n/a.
@@ -303,7 +307,7 @@ report=$(
     echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; SET \`-c $CLIENTS -r $KEYSPACE -d $DATA_SIZE\`," \
         "\`-n $N_P1\` at P1, \`-n $N_P16\` at P16; median of $RUNS run(s); CPU from /proc/PID/stat at $tick ticks/s"
     echo "- modes: \`none\` = \`--appendonly no\`; others \`--appendonly yes --appendfsync MODE --auto-aof-rewrite-percentage 0\`," \
-        "fresh servers and directories per mode, each warmed up with an unmeasured \`-P 16 -n $((KEYSPACE * 3))\` SET run; shardis \`appendonly-direct\` not run (not implemented)"
+        "fresh servers and directories per mode, all running at once with the modes interleaved in each run, each warmed up with an unmeasured \`-P 16 -n $((KEYSPACE * 3))\` SET run; shardis \`appendonly-direct\` not run (not implemented)"
     echo "- command: \`$(command_line)\`"
     echo
     echo "$table"
