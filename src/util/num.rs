@@ -322,11 +322,12 @@ impl<const N: usize> std::fmt::Write for StackBuf<N> {
     }
 }
 
-/// Append `v` formatted as Redis 7 renders doubles in replies (ZSCORE,
-/// RESP2 doubles, ...): the shortest digits that round-trip, laid out like
-/// C `%.17g` — plain notation when the decimal exponent is in [-4, 17),
-/// otherwise `d.ddde+XX` with at least two exponent digits. Specials are
-/// `inf`, `-inf`, `nan`; zero keeps its sign (`0` / `-0`).
+/// Append `v` formatted as Redis 7.0 renders doubles in replies (ZSCORE, RESP2 and
+/// RESP3 doubles, ...): C `%.17g`, i.e. 17 significant digits with trailing zeros
+/// dropped (1.1 prints as `1.1000000000000001`, as redis-server 7.0 does), plain
+/// notation when the decimal exponent is in [-4, 17), otherwise `d.ddde+XX` with at
+/// least two exponent digits. Specials are `inf`, `-inf`, `nan`; zero keeps its
+/// sign (`0` / `-0`).
 pub fn write_double(buf: &mut Vec<u8>, v: f64) {
     if v.is_nan() {
         buf.extend_from_slice(b"nan");
@@ -340,9 +341,10 @@ pub fn write_double(buf: &mut Vec<u8>, v: f64) {
         buf.extend_from_slice(if v.is_sign_negative() { b"-0" } else { b"0" });
         return;
     }
-    // `{:e}` yields shortest round-trip digits: "-1.2345e-7", "1e20", "1.5e0".
+    // `{:.16e}` yields exactly 17 significant digits, correctly rounded, as `%.17g`
+    // computes them: "-1.2345000000000000e-7", "1.1000000000000001e0".
     let mut sb = StackBuf::<40>::new();
-    write!(sb, "{:e}", v).expect("f64 {:e} fits in 40 bytes");
+    write!(sb, "{:.16e}", v).expect("f64 {:.16e} fits in 40 bytes");
     let s = sb.as_bytes();
     let epos = s.iter().position(|&c| c == b'e').expect("{:e} has an 'e'");
     let (mant, exp_txt) = (&s[..epos], &s[epos + 1..]);
@@ -359,6 +361,10 @@ pub fn write_double(buf: &mut Vec<u8>, v: f64) {
             digits[nd] = c;
             nd += 1;
         }
+    }
+    // `%g` drops trailing zeros.
+    while nd > 1 && digits[nd - 1] == b'0' {
+        nd -= 1;
     }
     let digits = &digits[..nd];
     if neg {
@@ -626,7 +632,9 @@ mod tests {
             (1.5, "1.5"),
             (3.0, "3"),
             (-3.0, "-3"),
-            (0.1, "0.1"),
+            (0.1, "0.10000000000000001"),
+            (1.1, "1.1000000000000001"),
+            (1.0 / 3.0, "0.33333333333333331"),
             (0.0, "0"),
             (-0.0, "-0"),
             (1e20, "1e+20"),
@@ -637,10 +645,10 @@ mod tests {
             (1.2345678901234566e17, "1.2345678901234566e+17"),
             (0.0001, "0.0001"),
             (0.00012, "0.00012"),
-            (0.00001, "1e-05"),
-            (-1.5e-7, "-1.5e-07"),
+            (0.00001, "1.0000000000000001e-05"),
+            (-1.5e-7, "-1.4999999999999999e-07"),
             (1e100, "1e+100"),
-            (5e-324, "5e-324"),
+            (5e-324, "4.9406564584124654e-324"),
             (f64::MAX, "1.7976931348623157e+308"),
             (f64::INFINITY, "inf"),
             (f64::NEG_INFINITY, "-inf"),

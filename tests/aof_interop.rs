@@ -1,0 +1,342 @@
+//! AOF interoperability with Debian's `redis-server` 7.0: the files shardis writes are
+//! plain RESP that Redis itself accepts. A 2-shard server under `appendfsync always`
+//! runs a mixed workload and stops cleanly; each shard's base and incremental files,
+//! in manifest order, are piped into a fresh redis-server with `redis-cli --pipe`,
+//! which must report no errors and end with the same DEBUG DIGEST.
+//!
+//! Shards' files are simply concatenated one shard after another: each shard's log
+//! holds only its own keys (a cross-shard command logs the final state of the keys it
+//! wrote back to each shard), so replaying shard 0 entirely before shard 1 gives the
+//! same dataset. The workload therefore leaves out FLUSHALL, FLUSHDB and SWAPDB: every
+//! shard logs its own copy of those, and shard 1's copy replayed after shard 0's keys
+//! would wipe them in Redis (shardis's loader applies them per shard).
+//!
+//! Needs `redis-server` and `redis-cli` (`scripts/test.sh` installs them); a missing
+//! tool fails the test rather than skipping it.
+
+mod common;
+
+use common::{Server, temp_dir, wait_until};
+use redis::Value;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn tool(name: &str) -> String {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+        .unwrap_or(None)
+        .or_else(|| Some(PathBuf::from("/usr/bin").join(name)).filter(|p| p.is_file()));
+    match found {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None => panic!(
+            "`{name}` not found: install redis-server and redis-tools by running `bash scripts/test.sh` (it runs apt-get install)"
+        ),
+    }
+}
+
+/// A real redis-server on a free port with its own directory; killed on drop.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start(dir: &Path) -> Redis {
+        let bin = tool("redis-server");
+        // The port is free when picked but may be taken before redis binds it: retry.
+        for _ in 0..10 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut child = Command::new(&bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(["--dir", dir.to_str().unwrap(), "--enable-debug-command", "yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection()
+                    && redis::cmd("PING").query::<String>(&mut c).is_ok()
+                {
+                    return Redis { child, port };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start in {dir:?}");
+    }
+
+    fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn r(c: &mut redis::Connection, args: &[&str]) -> Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query::<Value>(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+fn digest(c: &mut redis::Connection) -> String {
+    redis::cmd("DEBUG").arg("DIGEST").query(c).expect("digest")
+}
+
+/// Strings with TTLs, lists, hashes, sets, zsets, several dbs, MULTI/EXEC and
+/// cross-shard commands. TTLs are long so nothing expires between the two digests;
+/// one short one expires for real (logged as a DEL).
+fn workload(s: &Server) {
+    let mut c = s.conn();
+    let script: &[&[&str]] = &[
+        &["set", "s1", "v1"],
+        &["set", "s2", "v2", "ex", "10000"],
+        &["set", "s3", "v3", "px", "9000000"],
+        &["setex", "s4", "5000", "x"],
+        &["set", "s5", "y"],
+        &["expire", "s5", "7000"],
+        &["set", "s6", "z", "exat", "4000000000"],
+        &["pexpireat", "s1", "4100000000000"],
+        &["persist", "s1"],
+        &["incr", "n1"],
+        &["incrby", "n1", "41"],
+        &["incrbyfloat", "f1", "2.75"],
+        &["append", "s5", "-more"],
+        &["setrange", "s5", "0", "Y"],
+        &["getex", "s3", "persist"],
+        // Cross-shard multi-key commands.
+        &["mset", "m1", "a", "m2", "b", "m3", "c", "m4", "d", "m5", "e", "m6", "f"],
+        &["msetnx", "m7", "g", "m8", "h"],
+        &["del", "m6", "nosuch"],
+        &["rename", "m1", "m1renamed"],
+        &["copy", "s2", "s2copy"],
+        // Lists.
+        &["rpush", "l1", "a", "b", "c", "d", "e", "f", "1", "2", "3"],
+        &["lpush", "l1", "z"],
+        &["lpop", "l1"],
+        &["rpop", "l1", "2"],
+        &["lset", "l1", "0", "A"],
+        &["linsert", "l1", "before", "c", "bb"],
+        &["lrem", "l1", "1", "d"],
+        &["ltrim", "l1", "0", "20"],
+        &["lmove", "l1", "l2", "left", "right"],
+        &["rpoplpush", "l1", "l3"],
+        &["expire", "l3", "8000"],
+        // Hashes.
+        &["hset", "h1", "a", "1", "b", "2", "c", "3", "d", "4"],
+        &["hsetnx", "h1", "e", "5"],
+        &["hdel", "h1", "b"],
+        &["hincrby", "h1", "a", "10"],
+        &["hincrbyfloat", "h1", "c", "0.5"],
+        // Sets (strings and integers).
+        &["sadd", "st1", "a", "b", "c", "d", "e", "f"],
+        &["sadd", "st2", "1", "2", "3", "4", "5"],
+        &["srem", "st1", "f"],
+        &["spop", "st1"],
+        &["spop", "st2", "2"],
+        &["smove", "st1", "st2", "a"],
+        &["sunionstore", "st3", "st1", "st2"],
+        &["sinterstore", "st4", "st1", "st2"],
+        // Sorted sets.
+        &["zadd", "z1", "1", "a", "2", "b", "3.5", "c", "4", "d", "-inf", "e", "inf", "f"],
+        &["zincrby", "z1", "10", "a"],
+        &["zrem", "z1", "b"],
+        &["zpopmin", "z1"],
+        &["zpopmax", "z1"],
+        &["zadd", "z2", "1", "x", "2", "y"],
+        &["zunionstore", "z3", "2", "z1", "z2"],
+        &["zremrangebyscore", "z1", "100", "200"],
+        &["pexpire", "z3", "6000000"],
+        // Another db, with a MOVE between dbs.
+        &["select", "3"],
+        &["set", "db3key", "v", "ex", "9000"],
+        &["rpush", "db3list", "1", "2"],
+        &["move", "db3list", "4"],
+        &["select", "0"],
+    ];
+    for cmd in script {
+        r(&mut c, cmd);
+    }
+    // Collections larger than a logged command's chunk (emit::ITEMS_PER_CMD), moved
+    // across keys so a cross-shard RENAME logs their whole state.
+    let big: Vec<String> = (0..300).map(|i| format!("item{i}")).collect();
+    for (cmd, key) in [("rpush", "bigl"), ("sadd", "bigs")] {
+        let mut q = redis::cmd(cmd);
+        q.arg(key).arg(&big);
+        let _: Value = q.query(&mut c).unwrap();
+    }
+    let mut hz = redis::cmd("zadd");
+    hz.arg("bigz");
+    for (i, m) in big.iter().enumerate() {
+        // Quarter steps: scores whose shortest round-trip text and `%.17g` text agree.
+        // DEBUG DIGEST hashes a score's text; Redis 7.0 prints `%.17g` but shardis's
+        // DEBUG (cmd/debug.rs) prints the shortest form, so with i/3.0 the replayed data
+        // is identical yet the digests differ. That is a DEBUG issue, not an AOF one.
+        hz.arg(i as f64 / 4.0).arg(m);
+    }
+    let _: Value = hz.query(&mut c).unwrap();
+    let mut hh = redis::cmd("hset");
+    hh.arg("bigh");
+    for (i, m) in big.iter().enumerate() {
+        hh.arg(m).arg(i);
+    }
+    let _: Value = hh.query(&mut c).unwrap();
+    for (from, to) in [("bigl", "bigl2"), ("bigs", "bigs2"), ("bigz", "bigz2"), ("bigh", "bigh2")] {
+        r(&mut c, &["rename", from, to]);
+    }
+    // Many small keys, so both shards hold plenty of them.
+    let mut p = redis::pipe();
+    for i in 0..500 {
+        p.cmd("set").arg(format!("key:{i}")).arg(i).ignore();
+        if i % 7 == 0 {
+            p.cmd("expire").arg(format!("key:{i}")).arg(10_000 + i).ignore();
+        }
+        if i % 5 == 0 {
+            p.cmd("hset").arg(format!("hash:{}", i % 50)).arg(format!("f{i}")).arg(i).ignore();
+        }
+    }
+    let _: () = p.query(&mut c).unwrap();
+    // MULTI/EXEC over keys on several shards, with a SELECT inside.
+    let mut p = redis::pipe();
+    p.atomic()
+        .cmd("set")
+        .arg("tx1")
+        .arg("a")
+        .cmd("incr")
+        .arg("tx2")
+        .cmd("mset")
+        .arg("tx3")
+        .arg("x")
+        .arg("tx4")
+        .arg("y")
+        .cmd("rpush")
+        .arg("txl")
+        .arg("1")
+        .cmd("zadd")
+        .arg("z2")
+        .arg(5)
+        .arg("w")
+        .cmd("expire")
+        .arg("tx1")
+        .arg(9999)
+        .cmd("select")
+        .arg("2")
+        .cmd("set")
+        .arg("tx5")
+        .arg("in2");
+    let _: Value = p.query(&mut c).expect("exec");
+    let _: Value = redis::cmd("select").arg(0).query(&mut c).unwrap();
+    // A key that expires and is deleted by the server.
+    r(&mut c, &["set", "short", "x", "px", "5"]);
+    assert!(wait_until(Duration::from_secs(5), || r(&mut c, &["exists", "short"]) == Value::Int(0)));
+}
+
+/// Per key (db, key): its DEBUG DIGEST-VALUE and whether it has a TTL, so a digest
+/// mismatch names the keys that differ.
+fn keyed(c: &mut redis::Connection) -> std::collections::BTreeMap<(u32, String), (String, bool)> {
+    let mut m = std::collections::BTreeMap::new();
+    for db in 0..16u32 {
+        let _: () = redis::cmd("SELECT").arg(db).query(c).unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS").arg("*").query(c).unwrap();
+        for k in keys {
+            let d: Vec<String> = redis::cmd("DEBUG").arg("DIGEST-VALUE").arg(&k).query(c).unwrap();
+            let ttl: i64 = redis::cmd("PTTL").arg(&k).query(c).unwrap();
+            m.insert((db, k), (d.concat(), ttl != -1));
+        }
+    }
+    let _: () = redis::cmd("SELECT").arg(0).query(c).unwrap();
+    m
+}
+
+/// Every shard's files, base then incremental, one shard after another, as the
+/// manifest names them.
+fn concatenated_aof(aofdir: &Path) -> Vec<u8> {
+    let manifest = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).expect("manifest");
+    // (shard, incremental?, seq, name) per line: `file <name> seq <n> type b|i shard <s>`.
+    let mut files: Vec<(usize, bool, u64, String)> = Vec::new();
+    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let get = |k: &str| w.chunks(2).find(|kv| kv[0] == k).map(|kv| kv[1]);
+        let name = get("file").unwrap_or_else(|| panic!("no file in manifest line {line:?}"));
+        let seq = get("seq").and_then(|s| s.parse().ok()).expect("seq");
+        let incr = match get("type") {
+            Some("b") => false,
+            Some("i") => true,
+            t => panic!("bad type {t:?} in {line:?}"),
+        };
+        let shard = get("shard").map_or(0, |s| s.parse().expect("shard"));
+        files.push((shard, incr, seq, name.to_string()));
+    }
+    files.sort();
+    let shards: std::collections::BTreeSet<usize> = files.iter().map(|f| f.0).collect();
+    assert_eq!(shards.len(), 2, "a base and incremental files per shard: {manifest}");
+    let mut out = Vec::new();
+    for (_, _, _, name) in &files {
+        let bytes = std::fs::read(aofdir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        // Bases must be RESP here (`--aof-use-rdb-preamble no`), which Redis takes
+        // through --pipe; an RDB preamble would not be.
+        assert!(bytes.is_empty() || bytes[0] == b'*', "{name} is not RESP");
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+#[test]
+fn aof_files_replay_in_redis_to_the_same_digest() {
+    let cli = tool("redis-cli");
+    let mut s = Server::start(2, &["--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "no"]);
+    workload(&s);
+    let want = digest(&mut s.conn());
+    let want_keys = keyed(&mut s.conn());
+    let dbsize: i64 = redis::cmd("DBSIZE").query(&mut s.conn()).unwrap();
+    assert!(dbsize > 500, "workload wrote {dbsize} keys");
+    let st = s.terminate().expect("shardis exit status");
+    assert!(st.success(), "shardis did not stop cleanly: {st:?}");
+
+    let aof = concatenated_aof(&s.dir.join("appendonlydir"));
+    assert!(!aof.is_empty());
+    let rdir = temp_dir("redis-aof");
+    let redis = Redis::start(&rdir);
+    let mut pipe = Command::new(&cli)
+        .args(["-p", &redis.port.to_string(), "--pipe"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn redis-cli --pipe");
+    pipe.stdin.take().unwrap().write_all(&aof).unwrap();
+    let out = pipe.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // redis-cli --pipe ends with "errors: N, replies: M" and prints each error reply.
+    assert!(out.status.success() && text.contains("errors: 0,"), "redis-cli --pipe reported errors:\n{text}");
+    let got = digest(&mut redis.conn());
+    if got != want {
+        let got_keys = keyed(&mut redis.conn());
+        let diff: Vec<_> = want_keys
+            .keys()
+            .chain(got_keys.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter(|k| want_keys.get(*k) != got_keys.get(*k))
+            .map(|k| (k, want_keys.get(k), got_keys.get(k)))
+            .collect();
+        eprintln!("keys that differ (shardis, redis): {diff:#?}");
+    }
+    assert_eq!(got, want, "Redis's digest after replaying the AOF differs from shardis's");
+    drop(redis);
+    let _ = std::fs::remove_dir_all(&rdir);
+}
