@@ -17,22 +17,9 @@ pub fn encode<A: AsRef<[u8]>>(buf: &mut Vec<u8>, args: &[A]) {
 
 fn header(buf: &mut Vec<u8>, kind: u8, n: usize) {
     buf.push(kind);
-    let mut tmp = itoa(n as u64);
-    buf.append(&mut tmp);
+    // Straight into the log buffer: this runs for every argument of every write.
+    crate::util::num::write_u64(buf, n as u64);
     buf.extend_from_slice(b"\r\n");
-}
-
-fn itoa(mut n: u64) -> Vec<u8> {
-    let mut d = Vec::with_capacity(20);
-    loop {
-        d.push(b'0' + (n % 10) as u8);
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    d.reverse();
-    d
 }
 
 /// What `decode` found at the start of its input.
