@@ -29,8 +29,16 @@ pub struct ShardLog {
     pub fd: RawFd,
     /// Bytes of the incremental file on disk (completed writes).
     pub file_len: u64,
-    /// Size of this shard's base file, for INFO and auto rewrite.
-    pub base_size: u64,
+    /// A rewrite's cut moved the log to a new incremental file: (its fd, the stream
+    /// offset where it starts). Bytes before the offset still go to the old file; once
+    /// they are written it is synced, closed and replaced (`rotate_now`).
+    pub rotate: Option<(RawFd, u64)>,
+    /// Bytes of earlier incremental files still in the manifest (INFO, auto rewrite).
+    pub older_len: u64,
+    /// The seq of the rewrite whose incremental file this is (0: from start-up).
+    pub seq: u64,
+    /// `appendonly no` at runtime: nothing more is fed; once drained the file closes.
+    pub stopping: bool,
     /// Appended and not yet handed to the ring.
     pub buf: Vec<u8>,
     /// The bytes of the write in flight (or to retry); frozen while the kernel reads
@@ -69,7 +77,10 @@ impl Default for ShardLog {
             policy: Fsync::Everysec,
             fd: -1,
             file_len: 0,
-            base_size: 0,
+            rotate: None,
+            older_len: 0,
+            seq: 0,
+            stopping: false,
             buf: Vec::new(),
             inflight: PinnedBuf::default(),
             inflight_done: 0,
@@ -96,7 +107,7 @@ impl ShardLog {
     /// Is propagation wanted right now?
     #[inline]
     pub fn active(&self) -> bool {
-        self.on && self.suppress == 0
+        self.on && self.suppress == 0 && !self.stopping
     }
 
     /// Appends one command executed against `db`.
@@ -182,11 +193,47 @@ impl ShardLog {
         self.cur_db = None;
     }
 
+    /// From the current stream offset on, bytes go to `fd` (a rewrite's cut). A log
+    /// that was off starts here.
+    pub fn rotate_to(&mut self, fd: RawFd, seq: u64) {
+        self.seq = seq;
+        if !self.on || self.fd < 0 {
+            self.on = true;
+            self.stopping = false;
+            self.older_len = 0;
+            self.switch_file(fd, 0);
+            return;
+        }
+        self.stopping = false;
+        if let Some((old, _)) = self.rotate.take() {
+            crate::io::file::close(old); // a second cut before the first switch happened
+        }
+        self.rotate = Some((fd, self.appended));
+        self.rotate_now();
+    }
+
+    /// Switches files if every byte meant for the old one is written: the old file is
+    /// synced (blocking, once per rewrite) so the files never have a gap, then closed.
+    fn rotate_now(&mut self) {
+        let Some((fd, at)) = self.rotate else { return };
+        if self.written < at || self.inflight.is_busy() || self.sync_inflight.is_some() {
+            return;
+        }
+        if self.written > self.synced && crate::io::file::fdatasync_blocking(self.fd) {
+            self.synced = self.written;
+        }
+        crate::io::file::close(self.fd);
+        self.older_len += self.file_len;
+        self.rotate = None;
+        self.switch_file(fd, 0);
+    }
+
     /// Is there work for the ring: bytes to write, or a sync the policy wants?
     pub fn next_op(&mut self, now_ms: u64) -> Option<Op> {
         if !self.on || self.fd < 0 || self.inflight.is_busy() {
             return None;
         }
+        self.rotate_now();
         if self.error.is_some() && now_ms < self.retry_at_ms {
             return None;
         }
@@ -219,7 +266,20 @@ impl ShardLog {
                 return None;
             }
             self.delaying = false;
-            std::mem::swap(&mut self.buf, self.inflight.get_mut());
+            match self.rotate {
+                // Only the bytes from before the cut go to the old file.
+                Some((_, at)) => {
+                    let start = self.appended - self.buf.len() as u64;
+                    let old = (at.saturating_sub(start) as usize).min(self.buf.len());
+                    if old == 0 {
+                        return None;
+                    }
+                    let rest = self.buf.split_off(old);
+                    std::mem::swap(&mut self.buf, self.inflight.get_mut());
+                    self.buf = rest;
+                }
+                None => std::mem::swap(&mut self.buf, self.inflight.get_mut()),
+            }
             self.inflight_done = 0;
         } else if pending_sync {
             // Retrying a write whose linked sync has not come back yet.

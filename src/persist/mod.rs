@@ -68,6 +68,7 @@ pub mod log;
 pub mod prop;
 pub mod rdbfile;
 pub mod resp;
+pub mod rewrite;
 pub mod snapstate;
 
 pub use prop::{Prop, propagate};
@@ -113,6 +114,7 @@ impl AofHealth {
 pub struct AofInfo {
     pub enabled: AtomicBool,
     pub current_size: AtomicU64,
+    /// Size of the shard's base file: set at start-up and by a finished rewrite.
     pub base_size: AtomicU64,
     pub buffer_length: AtomicU64,
     pub write_error: AtomicBool,
@@ -121,11 +123,14 @@ pub struct AofInfo {
 }
 
 impl AofInfo {
-    pub fn publish(&self, log: &log::ShardLog) {
+    /// `installed`: the seq of the last rewrite that replaced the set (older
+    /// incremental files are gone once the log's own rewrite was installed).
+    pub fn publish(&self, log: &log::ShardLog, installed: u64) {
         let r = Ordering::Relaxed;
         self.enabled.store(log.on, r);
-        self.current_size.store(log.base_size + log.file_len, r);
-        self.base_size.store(log.base_size, r);
+        let older = if log.seq != 0 && log.seq == installed { 0 } else { log.older_len };
+        let incr = if log.on { older + log.file_len } else { 0 };
+        self.current_size.store(self.base_size.load(r) + incr, r);
         self.buffer_length.store(log.buf.len() as u64, r);
         self.write_error.store(log.error.is_some(), r);
         self.delayed_fsync.store(log.delayed_fsync, r);
