@@ -568,8 +568,9 @@ fn bgrewriteaof_under_pipelined_writers_keeps_every_acknowledged_write() {
 
 #[test]
 fn bgrewriteaof_replies_like_redis() {
-    let s = Server::start(2, &aof_flags("everysec"));
+    let s = Server::start(1, &aof_flags("everysec"));
     let mut c = s.conn();
+    r(&mut c, &["select", "3"]);
     r(&mut c, &["set", "k", "v"]);
     let started = r(&mut c, &["bgrewriteaof"]);
     assert_eq!(started, Value::SimpleString("Background append only file rewriting started".into()));
@@ -580,6 +581,17 @@ fn bgrewriteaof_replies_like_redis() {
     wait_rewrites(&mut c, 1);
     assert_eq!(info_field(&mut c, "aof_last_rewrite_time_sec"), "0");
     assert_eq!(info_field(&mut c, "aof_current_rewrite_time_sec"), "-1");
+    // The first command after the cut, in the db the log last selected, still lands
+    // in that db after a restart (the new incremental file re-selects).
+    r(&mut c, &["set", "after", "1"]);
+    let dir = stop_keep(s, false);
+    let s = Server::start_in(dir, 1, &aof_flags("everysec"));
+    let mut c = s.conn();
+    r(&mut c, &["select", "3"]);
+    assert_eq!(
+        r(&mut c, &["mget", "k", "after"]),
+        Value::Array(vec![Value::BulkString(b"v".to_vec()), Value::BulkString(b"1".to_vec())])
+    );
 }
 
 #[test]

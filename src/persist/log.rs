@@ -32,9 +32,10 @@ pub struct ShardLog {
     /// A rewrite's cut moved the log to a new incremental file: (its fd, the stream
     /// offset where it starts). Bytes before the offset still go to the old file; once
     /// they are written it is synced, closed and replaced (`rotate_now`).
-    pub rotate: Option<(RawFd, u64)>,
-    /// Bytes of earlier incremental files still in the manifest (INFO, auto rewrite).
-    pub older_len: u64,
+    pub rotate: Option<(RawFd, u64, u64)>,
+    /// (seq, bytes) of earlier incremental files, until a rewrite that drops them is
+    /// installed (INFO aof_current_size, auto rewrite).
+    pub older: Vec<(u64, u64)>,
     /// The seq of the rewrite whose incremental file this is (0: from start-up).
     pub seq: u64,
     /// `appendonly no` at runtime: nothing more is fed; once drained the file closes.
@@ -78,7 +79,7 @@ impl Default for ShardLog {
             fd: -1,
             file_len: 0,
             rotate: None,
-            older_len: 0,
+            older: Vec::new(),
             seq: 0,
             stopping: false,
             buf: Vec::new(),
@@ -196,26 +197,28 @@ impl ShardLog {
     /// From the current stream offset on, bytes go to `fd` (a rewrite's cut). A log
     /// that was off starts here.
     pub fn rotate_to(&mut self, fd: RawFd, seq: u64) {
-        self.seq = seq;
         if !self.on || self.fd < 0 {
             self.on = true;
             self.stopping = false;
-            self.older_len = 0;
+            self.older.clear();
+            self.seq = seq;
             self.switch_file(fd, 0);
             return;
         }
         self.stopping = false;
-        if let Some((old, _)) = self.rotate.take() {
+        if let Some((old, _, _)) = self.rotate.take() {
             crate::io::file::close(old); // a second cut before the first switch happened
         }
-        self.rotate = Some((fd, self.appended));
+        self.rotate = Some((fd, self.appended, seq));
+        // The first command after the cut starts the new file: it must re-select.
+        self.cur_db = None;
         self.rotate_now();
     }
 
     /// Switches files if every byte meant for the old one is written: the old file is
     /// synced (blocking, once per rewrite) so the files never have a gap, then closed.
     fn rotate_now(&mut self) {
-        let Some((fd, at)) = self.rotate else { return };
+        let Some((fd, at, seq)) = self.rotate else { return };
         if self.written < at || self.inflight.is_busy() || self.sync_inflight.is_some() {
             return;
         }
@@ -223,9 +226,12 @@ impl ShardLog {
             self.synced = self.written;
         }
         crate::io::file::close(self.fd);
-        self.older_len += self.file_len;
+        self.older.push((self.seq, self.file_len));
+        self.seq = seq;
         self.rotate = None;
-        self.switch_file(fd, 0);
+        // Not `switch_file`: the stream re-selected at the cut already.
+        self.fd = fd;
+        self.file_len = 0;
     }
 
     /// Is there work for the ring: bytes to write, or a sync the policy wants?
@@ -268,7 +274,7 @@ impl ShardLog {
             self.delaying = false;
             match self.rotate {
                 // Only the bytes from before the cut go to the old file.
-                Some((_, at)) => {
+                Some((_, at, _)) => {
                     let start = self.appended - self.buf.len() as u64;
                     let old = (at.saturating_sub(start) as usize).min(self.buf.len());
                     if old == 0 {
@@ -427,5 +433,39 @@ mod tests {
         assert!(text[..multi].contains("other"), "the block goes after what was logged before");
         assert!(text[multi..].contains("shardis-tx:r:7:2") && text[multi..].contains("SELECT\r\n$1\r\n1"));
         assert_eq!(l.appended, l.buf.len() as u64);
+    }
+
+    /// After a rewrite's cut, what was logged before it finishes in the old file and
+    /// everything after starts the new one, re-selecting its db.
+    #[test]
+    fn rotation_splits_at_the_cut() {
+        let dir = std::env::temp_dir().join(format!("shardis-rotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (old, _) = crate::persist::files::open_log(&dir.join("old")).unwrap();
+        let (new, _) = crate::persist::files::open_log(&dir.join("new")).unwrap();
+        let mut l = ShardLog { on: true, policy: Fsync::Everysec, fd: old, ..Default::default() };
+        l.feed(2, &[&b"SET"[..], b"a", b"1"]);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        l.feed(2, &[&b"SET"[..], b"b", b"2"]);
+        let cut = l.appended;
+        l.rotate_to(new, 7);
+        l.feed(2, &[&b"SET"[..], b"c", b"3"]);
+        // (no ring here: the first write completes now)
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 0);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        assert_eq!(l.fd, old, "the pre-cut bytes go to the old file");
+        assert_eq!(l.pushed, cut, "only them");
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 0);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        assert_eq!((l.fd, l.older.as_slice(), l.file_len, l.seq), (new, &[(0, cut)][..], 0, 7));
+        assert_eq!(l.synced, cut, "the old file was synced before the switch");
+        assert!(l.inflight.bytes().starts_with(b"*2\r\n$6\r\nSELECT"), "the new file re-selects");
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 0);
+        assert_eq!(l.written, l.appended);
+        crate::io::file::close(new);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

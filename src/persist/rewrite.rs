@@ -163,6 +163,9 @@ fn fail(shared: &Shared, msg: &str) -> Started {
     rw.last_ok.store(false, R);
     rw.failures.fetch_add(1, R);
     rw.last_fail_ms.store(Shared::now_unix_ms(), R);
+    if rw.waiting.load(R) {
+        rw.scheduled.store(true, R); // `appendonly yes` still needs its base
+    }
     Started::Failed
 }
 

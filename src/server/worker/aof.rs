@@ -29,7 +29,8 @@ impl Worker {
         self.st.shared.aof[self.st.id].base_size.store(boot.base_size, Ordering::Relaxed);
         log.switch_file(boot.fd, boot.file_len);
         log.last_sync_ms = self.st.now_ms;
-        self.st.shared.aof[self.st.id].publish(&self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
+        self.st.shared.aof[self.st.id]
+            .publish(&mut self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
     }
 
     /// End of turn: hand the log's new bytes (and any sync the policy wants) to the
@@ -64,7 +65,8 @@ impl Worker {
         if self.st.aof.stopping {
             self.aof_stop();
         }
-        self.st.shared.aof[self.st.id].publish(&self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
+        self.st.shared.aof[self.st.id]
+            .publish(&mut self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
     }
 
     /// `appendonly no`: once what was logged is on disk (or the log is failing),
