@@ -635,3 +635,63 @@ fn appendonly_yes_at_runtime_then_restart() {
     assert!(wait_until(Duration::from_secs(10), || info_field(&mut c, "aof_enabled") == "0"));
     r(&mut c, &["set", "k", "v"]);
 }
+
+#[test]
+fn failed_rewrite_keeps_old_files_and_new_incrs() {
+    let s = Server::start(2, &aof_flags("always"));
+    let mut c = s.conn();
+    for i in 0..50 {
+        r(&mut c, &["set", &format!("k{i}"), "v"]);
+    }
+    // The child cannot rename its base onto a directory: the rewrite fails.
+    let blocker = s.dir.join("appendonlydir/appendonly.aof.s0.2.base.rdb");
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    r(&mut c, &["bgrewriteaof"]);
+    assert!(wait_until(Duration::from_secs(30), || {
+        info_field(&mut c, "aof_rewrite_in_progress") == "0" && info_field(&mut c, "aof_last_bgrewrite_status") == "err"
+    }));
+    let m = manifest(&s.dir);
+    let incrs: Vec<u64> = m.iter().filter(|f| f.2 == "i").map(|f| f.1).collect();
+    assert_eq!(incrs.len(), 4, "old and new incrs listed: {m:?}");
+    assert!(incrs.contains(&1) && incrs.contains(&2), "{m:?}");
+    for i in 0..50 {
+        r(&mut c, &["incr", &format!("n{}", i % 7)]);
+    }
+    let before = digest(&mut c);
+    let dir = stop_keep(s, true);
+    let s = Server::start_in(dir, 2, &aof_flags("always"));
+    let mut c = s.conn();
+    assert_eq!(digest(&mut c), before, "nothing lost after a failed rewrite");
+    // Once possible again, a rewrite replaces everything.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    r(&mut c, &["bgrewriteaof"]);
+    wait_rewrites(&mut c, 1);
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    let dir = stop_keep(s, true);
+    assert_rewritten_set(&dir, 2, ".base.rdb", 3);
+    let s = Server::start_in(dir, 2, &aof_flags("always"));
+    assert_eq!(digest(&mut s.conn()), before);
+}
+
+#[test]
+fn bgrewriteaof_is_scheduled_behind_a_bgsave_child() {
+    let s = Server::start(2, &aof_flags("everysec"));
+    let mut c = s.conn();
+    // Enough incompressible data that the BGSAVE child is still writing when we ask.
+    let mut rng = common::Rng::new(11);
+    for i in 0..200 {
+        let mut v = vec![0u8; 100 << 10];
+        rng.fill(&mut v);
+        let _: () = redis::cmd("SET").arg(format!("blob{i}")).arg(v).query(&mut c).unwrap();
+    }
+    assert_eq!(r(&mut c, &["bgsave"]), Value::SimpleString("Background saving started".into()));
+    let scheduled = Value::SimpleString("Background append only file rewriting scheduled".into());
+    assert_eq!(r(&mut c, &["bgrewriteaof"]), scheduled);
+    assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "1");
+    wait_rewrites(&mut c, 1);
+    let before = digest(&mut c);
+    let dir = stop_keep(s, false);
+    assert_rewritten_set(&dir, 2, ".base.rdb", 2);
+    let s = Server::start_in(dir, 2, &aof_flags("everysec"));
+    assert_eq!(digest(&mut s.conn()), before);
+}
