@@ -22,13 +22,18 @@
 //! touched. `appendonly no` stops logging once the log is drained.
 
 use super::cut::{self, World};
-use super::files::{self, FileEntry, Kind, Manifest};
+use crate::persist::files::{self, FileEntry, Kind, Manifest};
+
+mod child;
+mod finish;
+
 use super::snapstate::{Child, ChildKind};
 use crate::cmd::ctx::FanOut;
 use crate::config::Config;
 use crate::io::proc::{self, Exit, Forked, SharedPage};
 use crate::shard::{ShardState, Shared};
 use crate::util::log;
+pub use finish::done;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -233,7 +238,7 @@ fn fork_here(w: &mut World) -> Started {
     // holds a lock the child takes; the child uses no ring and ends with `exit_now`.
     match unsafe { proc::fork() } {
         Err(e) => fail(shared, &format!("Can't rewrite append only file in background: fork: {e}")),
-        Ok(Forked::Child) => child_main(w, &cfg, seq, rdb_base, now),
+        Ok(Forked::Child) => child::child_main(w, &cfg, seq, rdb_base, now),
         Ok(Forked::Parent(pid)) => {
             shared.rdb.latest_fork_usec.store(t.elapsed().as_micros() as u64, R);
             shared.rdb.total_forks.fetch_add(1, R);
@@ -259,122 +264,6 @@ fn read_manifest(dir: &Path, prefix: &str) -> Result<Option<Manifest>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("Can't read the AOF manifest: {e}")),
     }
-}
-
-fn temp_name(shard: usize, pid: u32) -> String {
-    format!("temp-rewriteaof-s{shard}-{pid}")
-}
-
-/// The rewrite child: one base file per shard, then exit.
-fn child_main(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64) -> ! {
-    proc::unpin();
-    let code = match write_bases(w, cfg, seq, rdb_base, now) {
-        Ok(()) => {
-            log::notice("Successfully created the temporary AOF base files");
-            0
-        }
-        Err(e) => {
-            log::warning(&e);
-            1
-        }
-    };
-    proc::exit_now(code)
-}
-
-fn write_bases(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64) -> Result<(), String> {
-    use std::io::Write;
-    let dir = files::aof_dir(cfg);
-    let pid = std::process::id();
-    for (s, dbs) in w.views().into_iter().enumerate() {
-        let tmp = dir.join(temp_name(s, pid));
-        let f = std::fs::File::create(&tmp).map_err(|e| format!("Opening the temp AOF file: {e}"))?;
-        let mut bw = std::io::BufWriter::with_capacity(1 << 20, f);
-        if rdb_base {
-            crate::rdb::write_snapshot(&[dbs], &mut bw, &super::rdbfile::write_options(cfg, now))
-                .map_err(|e| format!("Write error writing the AOF base: {e}"))?;
-        } else {
-            let entries = dbs.iter().enumerate().flat_map(|(d, db)| db.iter().map(move |(k, e)| (d as u16, &**k, e)));
-            bw.write_all(&super::load::base_bytes(entries)).map_err(|e| format!("Write error: {e}"))?;
-        }
-        let f = bw.into_inner().map_err(|e| format!("Write error writing the AOF base: {e}"))?;
-        f.sync_all().map_err(|e| format!("fsync of the AOF base: {e}"))?;
-        let name = files::base_name(&cfg.appendfilename, s, seq, rdb_base);
-        std::fs::rename(&tmp, dir.join(&name)).map_err(|e| format!("Renaming the AOF base {name}: {e}"))?;
-    }
-    files::fsync_dir(&dir).map_err(|e| format!("fsync of the AOF directory: {e}"))
-}
-
-/// The reaped rewrite child: install the new set, or keep the old one.
-pub fn done(shared: &Shared, c: Child, exit: Exit) {
-    let rw = &shared.aofrw;
-    let now = Shared::now_unix_ms();
-    rw.last_secs.store(((now - c.started_ms.min(now)) / 1000) as i64, R);
-    let cfg = shared.config();
-    let dir = c.tmp.clone();
-    let prefix = cfg.appendfilename.as_str();
-    let nshards = shared.aof.len();
-    let rdb_base = rw.rdb_base.load(R);
-    let rotated = !rw.rotate_failed.swap(false, Ordering::SeqCst);
-    let result = match exit {
-        Exit::Code(0) if !c.killed && rotated => install(shared, &dir, prefix, nshards, c.seq, rdb_base),
-        _ if c.killed => Err("Background AOF rewrite terminated by signal 10".to_string()),
-        Exit::Code(_) if !rotated => Err("Background AOF rewrite: a shard kept its old file".to_string()),
-        Exit::Code(_) => Err("Background AOF rewrite terminated with error".to_string()),
-        Exit::Signal(s) => Err(format!("Background AOF rewrite terminated by signal {s}")),
-    };
-    match result {
-        Ok(()) => {
-            log::notice("Background AOF rewrite finished successfully");
-            rw.last_ok.store(true, R);
-            rw.failures.store(0, R);
-            rw.rewrites.fetch_add(1, R);
-            rw.waiting.store(false, R);
-            rw.installed.store(c.seq, R);
-        }
-        Err(e) => {
-            log::warning(&e);
-            for s in 0..nshards {
-                let _ = std::fs::remove_file(dir.join(temp_name(s, c.pid as u32)));
-                let _ = std::fs::remove_file(dir.join(files::base_name(prefix, s, c.seq, rdb_base)));
-            }
-            if !c.killed {
-                rw.last_ok.store(false, R);
-                rw.failures.fetch_add(1, R);
-                rw.last_fail_ms.store(now, R);
-            }
-            if rw.waiting.load(R) && cfg.appendonly {
-                rw.scheduled.store(true, R);
-            }
-        }
-    }
-}
-
-/// Writes the manifest naming only the new files and deletes everything else.
-fn install(shared: &Shared, dir: &Path, prefix: &str, n: usize, seq: u64, rdb_base: bool) -> Result<(), String> {
-    let mut m = Manifest::default();
-    for s in 0..n {
-        let base = files::base_name(prefix, s, seq, rdb_base);
-        m.files.push(FileEntry { name: base, seq, kind: Kind::Base, shard: s });
-        m.files.push(FileEntry { name: files::file_name(prefix, s, seq, Kind::Incr), seq, kind: Kind::Incr, shard: s });
-    }
-    files::write_manifest(dir, prefix, &m).map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
-    for (s, info) in shared.aof.iter().enumerate() {
-        let base = dir.join(files::base_name(prefix, s, seq, rdb_base));
-        info.base_size.store(std::fs::metadata(base).map(|m| m.len()).unwrap_or(0), R);
-    }
-    // Old bases and incrs, and incrs of earlier failed attempts: gone.
-    let keep: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
-    let mname = files::manifest_name(prefix);
-    if let Ok(rd) = std::fs::read_dir(dir) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let ours = name.starts_with(&format!("{prefix}.")) || name.starts_with("temp-rewriteaof-");
-            if ours && name != mname && !keep.contains(&name.as_str()) {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-    }
-    Ok(())
 }
 
 /// `CONFIG SET appendonly` changed: start (via a rewrite) or stop logging.
