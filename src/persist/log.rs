@@ -29,10 +29,12 @@ pub struct ShardLog {
     pub fd: RawFd,
     /// Bytes of the incremental file on disk (completed writes).
     pub file_len: u64,
-    /// A rewrite's cut moved the log to a new incremental file: (its fd, the stream
-    /// offset where it starts). Bytes before the offset still go to the old file; once
-    /// they are written it is synced, closed and replaced (`rotate_now`).
-    pub rotate: Option<(RawFd, u64, u64)>,
+    /// Rewrite cuts moved the log to new incremental files: (fd, the stream offset
+    /// where it starts, seq), oldest first. Bytes before the first offset still go to
+    /// the current file; once they are written it is synced, closed and replaced
+    /// (`rotate_now`). Usually one entry, gone within a turn; a second cut while the
+    /// first switch still waits (a stalled disk) queues behind it.
+    pub rotate: std::collections::VecDeque<(RawFd, u64, u64)>,
     /// (seq, bytes) of earlier incremental files, until a rewrite that drops them is
     /// installed (INFO aof_current_size, auto rewrite).
     pub older: Vec<(u64, u64)>,
@@ -78,7 +80,7 @@ impl Default for ShardLog {
             policy: Fsync::Everysec,
             fd: -1,
             file_len: 0,
-            rotate: None,
+            rotate: Default::default(),
             older: Vec::new(),
             seq: 0,
             stopping: false,
@@ -206,10 +208,7 @@ impl ShardLog {
             return;
         }
         self.stopping = false;
-        if let Some((old, _, _)) = self.rotate.take() {
-            crate::io::file::close(old); // a second cut before the first switch happened
-        }
-        self.rotate = Some((fd, self.appended, seq));
+        self.rotate.push_back((fd, self.appended, seq));
         // The first command after the cut starts the new file: it must re-select.
         self.cur_db = None;
         self.rotate_now();
@@ -218,20 +217,21 @@ impl ShardLog {
     /// Switches files if every byte meant for the old one is written: the old file is
     /// synced (blocking, once per rewrite) so the files never have a gap, then closed.
     fn rotate_now(&mut self) {
-        let Some((fd, at, seq)) = self.rotate else { return };
-        if self.written < at || self.inflight.is_busy() || self.sync_inflight.is_some() {
-            return;
+        while let Some(&(fd, at, seq)) = self.rotate.front() {
+            if self.written < at || self.inflight.is_busy() || self.sync_inflight.is_some() {
+                return;
+            }
+            if self.written > self.synced && crate::io::file::fdatasync_blocking(self.fd) {
+                self.synced = self.written;
+            }
+            crate::io::file::close(self.fd);
+            self.older.push((self.seq, self.file_len));
+            self.seq = seq;
+            self.rotate.pop_front();
+            // Not `switch_file`: the stream re-selected at the cut already.
+            self.fd = fd;
+            self.file_len = 0;
         }
-        if self.written > self.synced && crate::io::file::fdatasync_blocking(self.fd) {
-            self.synced = self.written;
-        }
-        crate::io::file::close(self.fd);
-        self.older.push((self.seq, self.file_len));
-        self.seq = seq;
-        self.rotate = None;
-        // Not `switch_file`: the stream re-selected at the cut already.
-        self.fd = fd;
-        self.file_len = 0;
     }
 
     /// Is there work for the ring: bytes to write, or a sync the policy wants?
@@ -272,9 +272,9 @@ impl ShardLog {
                 return None;
             }
             self.delaying = false;
-            match self.rotate {
+            match self.rotate.front() {
                 // Only the bytes from before the cut go to the old file.
-                Some((_, at, _)) => {
+                Some(&(_, at, _)) => {
                     let start = self.appended - self.buf.len() as u64;
                     let old = (at.saturating_sub(start) as usize).min(self.buf.len());
                     if old == 0 {
@@ -466,6 +466,35 @@ mod tests {
         l.on_write(n, 0);
         assert_eq!(l.written, l.appended);
         crate::io::file::close(new);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A second cut while the first switch still waits: each file gets its own bytes.
+    #[test]
+    fn queued_rotations_keep_each_file_its_bytes() {
+        let dir = std::env::temp_dir().join(format!("shardis-rotate2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fd = |n: &str| crate::persist::files::open_log(&dir.join(n)).unwrap().0;
+        let (f0, f1, f2) = (fd("0"), fd("1"), fd("2"));
+        let mut l = ShardLog { on: true, policy: Fsync::No, fd: f0, ..Default::default() };
+        l.feed(0, &[&b"SET"[..], b"a", b"1"]);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        l.rotate_to(f1, 1);
+        l.feed(0, &[&b"SET"[..], b"b", b"2"]);
+        let at2 = l.appended;
+        l.rotate_to(f2, 2);
+        l.feed(0, &[&b"SET"[..], b"c", b"3"]);
+        let mut seen = Vec::new();
+        while let Some(op) = l.next_op(0) {
+            assert_eq!(op, Op::Write { linked: false });
+            seen.push((l.fd, String::from_utf8_lossy(l.inflight.bytes()).contains("$1\r\nb")));
+            let n = l.inflight.bytes().len() as i32;
+            l.on_write(n, 0);
+        }
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [f0, f1, f2]);
+        assert!(seen[1].1 && !seen[2].1, "b, and only b, in the middle file");
+        assert_eq!((l.seq, l.older.len(), l.written - at2), (2, 2, l.file_len));
+        crate::io::file::close(f2);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -73,7 +73,7 @@ impl Worker {
     /// sync and close the file and stop.
     fn aof_stop(&mut self) {
         let log = &mut self.st.aof;
-        let drained = log.idle() && log.buf.is_empty() && log.inflight.bytes().is_empty() && log.rotate.is_none();
+        let drained = log.idle() && log.buf.is_empty() && log.inflight.bytes().is_empty() && log.rotate.is_empty();
         if !drained && log.error.is_none() {
             return;
         }
