@@ -553,6 +553,7 @@ fn bgrewriteaof_under_pipelined_writers_keeps_every_acknowledged_write() {
         let base_ext = if preamble == "yes" { ".base.rdb" } else { ".base.aof" };
         assert_rewritten_set(&s.dir, n, base_ext, 2);
         assert!(info_field(&mut c, "aof_base_size").parse::<u64>().unwrap() > 0);
+        assert!(info_field(&mut c, "aof_last_cow_size").parse::<u64>().is_ok());
         let dir = stop_keep(s, true);
         let s = Server::start_in(dir, n, &aof_flags("always"));
         let mut c = s.conn();

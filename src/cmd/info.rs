@@ -409,7 +409,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "aof_rewrites", "{}", rw.rewrites.load(r));
                 field!(s, "aof_rewrites_consecutive_failures", "{}", rw.failures.load(r));
                 field!(s, "aof_last_write_status", "{}", if aof_err { "err" } else { "ok" });
-                field!(s, "aof_last_cow_size", "0");
+                field!(s, "aof_last_cow_size", "{}", rw.last_cow_bytes.load(r));
                 field!(s, "module_fork_in_progress", "0");
                 field!(s, "module_fork_last_cow_size", "0");
                 if aof_on {

@@ -240,7 +240,10 @@ pub fn kill_child(shared: &Shared) {
     let mut g = shared.rdb.child();
     let Some(mut c) = g.take() else { return };
     drop(g);
-    log::notice(&format!("There is a child saving an .rdb. Killing it! (pid {})", c.pid));
+    match c.kind {
+        ChildKind::Rdb => log::notice(&format!("There is a child saving an .rdb. Killing it! (pid {})", c.pid)),
+        ChildKind::Aof => log::notice(&format!("There is a child rewriting the AOF. Killing it! (pid {})", c.pid)),
+    }
     proc::kill(c.pid, libc::SIGUSR1);
     proc::reap_blocking(c.pid);
     c.killed = true;

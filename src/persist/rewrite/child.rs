@@ -2,9 +2,10 @@
 //! temp file, fsync and rename, then `_exit`.
 
 use crate::config::Config;
-use crate::io::proc;
+use crate::io::proc::{self, SharedPage};
 use crate::persist::cut::World;
 use crate::persist::files;
+use crate::persist::snapstate::report;
 use crate::util::log;
 
 pub(super) fn temp_name(shard: usize, pid: u32) -> String {
@@ -12,10 +13,13 @@ pub(super) fn temp_name(shard: usize, pid: u32) -> String {
 }
 
 /// The rewrite child: one base file per shard, then exit.
-pub(super) fn child_main(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64) -> ! {
+pub(super) fn child_main(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64, page: &SharedPage) -> ! {
     proc::unpin();
     let code = match write_bases(w, cfg, seq, rdb_base, now) {
         Ok(()) => {
+            let cow = crate::persist::bgsave::private_dirty_bytes();
+            page.slot(report::COW_BYTES).store(cow, std::sync::atomic::Ordering::Relaxed);
+            log::notice(&format!("Fork CoW for AOF rewrite: current {} MB", cow >> 20));
             log::notice("Successfully created the temporary AOF base files");
             0
         }

@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 pub fn done(shared: &Shared, c: Child, exit: Exit) {
     let rw = &shared.aofrw;
     let now = Shared::now_unix_ms();
+    rw.last_cow_bytes.store(c.report.slot(crate::persist::snapstate::report::COW_BYTES).load(R), R);
     rw.last_secs.store(((now - c.started_ms.min(now)) / 1000) as i64, R);
     let cfg = shared.config();
     let dir = c.tmp.clone();

@@ -60,6 +60,8 @@ pub struct RewriteState {
     pub last_fail_ms: AtomicU64,
     /// The seq of the last rewrite installed (its files are the whole set).
     pub installed: AtomicU64,
+    /// The last rewrite child's copy-on-write bytes (INFO aof_last_cow_size).
+    pub last_cow_bytes: AtomicU64,
     /// Set by the leader for the per-shard hook: the new files' seq and whether the
     /// shards log to them.
     seq: AtomicU64,
@@ -82,6 +84,7 @@ impl Default for RewriteState {
             failures: AtomicU64::new(0),
             last_fail_ms: AtomicU64::new(0),
             installed: AtomicU64::new(0),
+            last_cow_bytes: AtomicU64::new(0),
             seq: AtomicU64::new(0),
             rotate: AtomicBool::new(false),
             rdb_base: AtomicBool::new(true),
@@ -238,7 +241,7 @@ fn fork_here(w: &mut World) -> Started {
     // holds a lock the child takes; the child uses no ring and ends with `exit_now`.
     match unsafe { proc::fork() } {
         Err(e) => fail(shared, &format!("Can't rewrite append only file in background: fork: {e}")),
-        Ok(Forked::Child) => child::child_main(w, &cfg, seq, rdb_base, now),
+        Ok(Forked::Child) => child::child_main(w, &cfg, seq, rdb_base, now, &page),
         Ok(Forked::Parent(pid)) => {
             shared.rdb.latest_fork_usec.store(t.elapsed().as_micros() as u64, R);
             shared.rdb.total_forks.fetch_add(1, R);
