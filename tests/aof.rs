@@ -696,3 +696,25 @@ fn bgrewriteaof_is_scheduled_behind_a_bgsave_child() {
     let s = Server::start_in(dir, 2, &aof_flags("everysec"));
     assert_eq!(digest(&mut s.conn()), before);
 }
+
+#[test]
+fn shutdown_waits_for_the_initial_rewrite() {
+    let s = Server::start(2, &[]);
+    let mut c = s.conn();
+    // Enough incompressible data that the first rewrite takes a while.
+    let mut rng = common::Rng::new(5);
+    for i in 0..200 {
+        let mut v = vec![0u8; 100 << 10];
+        rng.fill(&mut v);
+        let _: () = redis::cmd("SET").arg(format!("blob{i}")).arg(v).query(&mut c).unwrap();
+    }
+    r(&mut c, &["config", "set", "appendonly", "yes"]);
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut c, "aof_rewrite_in_progress") == "1"));
+    let e = redis::cmd("shutdown").query::<Value>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("Errors trying to SHUTDOWN"), "{e}");
+    wait_rewrites(&mut c, 1);
+    let before = digest(&mut c);
+    let dir = stop_keep(s, false);
+    let s = Server::start_in(dir, 2, &aof_flags("everysec"));
+    assert_eq!(digest(&mut s.conn()), before);
+}

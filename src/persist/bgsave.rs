@@ -288,6 +288,11 @@ pub fn on_terminate(st: &mut ShardState) {
     let has = |w: &str| flags.split(' ').any(|f| f == w);
     let save = has("save") || (!has("nosave") && !st.config.save.is_empty());
     let force = has("force");
+    if super::rewrite::initial_rewrite_blocks_exit(&shared, force) {
+        crate::io::sock::TERMINATE.store(false, Ordering::SeqCst);
+        shared.rdb.terminating.store(false, R);
+        return;
+    }
     kill_child(&shared);
     if !save {
         shutdown_now(st);

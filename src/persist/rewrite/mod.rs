@@ -282,6 +282,22 @@ pub fn on_config(shared: &Shared, was: bool, now: bool) {
     }
 }
 
+/// Redis's rule at shutdown: while `appendonly yes` still waits for the rewrite that
+/// writes its first base, exiting would lose the data set; only FORCE goes on.
+pub fn initial_rewrite_blocks_exit(shared: &Shared, force: bool) -> bool {
+    let rw = &shared.aofrw;
+    let writing = shared.rdb.child_kind() == Some(ChildKind::Aof) || rw.cutting.load(R);
+    if !(writing && rw.waiting.load(R)) {
+        return false;
+    }
+    if force {
+        log::warning("Writing initial AOF. Exit anyway.");
+        return false;
+    }
+    log::warning("Writing initial AOF, can't exit.");
+    true
+}
+
 /// Kills a running rewrite child (`appendonly no`) and waits for it.
 pub fn kill_child(shared: &Shared) {
     super::bgsave::reap(shared);
