@@ -6,6 +6,9 @@
 //! from its own shard. Whole-shard commands (FLUSHALL, FLUSHDB, SWAPDB) are applied to
 //! that shard only, since every shard logged its own copy, and a MULTI/EXEC block's
 //! commands simply run in order (loading is single-threaded, so the block is atomic).
+//! A base file in RDB form (a rewrite with `aof-use-rdb-preamble yes`, recognised by
+//! its `.rdb` name or `REDIS` magic) is loaded by `rdb::load` straight into its shard's
+//! databases; its checksum guards it, so it gets no torn-tail handling.
 //! The loaded keys are then bucketed by the current shard count; if it differs, fresh
 //! base files are written, since a key's history would otherwise be spread over files
 //! of different shards.
