@@ -28,11 +28,12 @@
 //!
 //! Nothing is shared on the hot path: a shard's data, connections and ring are touched
 //! only by its own thread. The one exception is a *consistent cut* (`persist::cut`, for
-//! SAVE, BGSAVE and later the AOF rewrite): every shard locks itself whole, then all
+//! SAVE, BGSAVE and the AOF rewrite): every shard locks itself whole, then all
 //! shard threads stop at a rendezvous between two inbox messages while one of them
 //! reads every shard's databases or `fork()`s; the BGSAVE child writes the snapshot
-//! from copy-on-write memory with plain blocking I/O and `_exit`s, never touching a
-//! ring. Shard 0's cron reaps it and checks the save points. Threads talk only through the inboxes; the one global lock,
+//! (the rewrite child, one AOF base per shard) from copy-on-write memory with plain
+//! blocking I/O and `_exit`s, never touching a ring. Shard 0's cron reaps it, checks
+//! the save points and the auto-rewrite sizes, and installs a rewrite's manifest. Threads talk only through the inboxes; the one global lock,
 //! `Shared::tx_order`, is taken only to order cross-shard transactions.
 //!
 //! ## One turn of a shard's loop (`server::worker`)
@@ -47,9 +48,11 @@
 //! 4. Put replies that came back into their connections' slots, in request order.
 //! 5. Timers: active expiry within a time budget (`hz`; expired keys are published as
 //!    `expired` keyspace events when enabled), idle timeouts, snapshot cron (publish
-//!    the change counter; on shard 0: reap a BGSAVE child, due save points).
+//!    the change counter; on shard 0: reap a BGSAVE or rewrite child, due save points,
+//!    scheduled and automatic AOF rewrites).
 //! 6. AOF (`persist`): hand the turn's log bytes to the ring as one write (linked to
-//!    an fdatasync under `appendfsync always`), ahead of the sends.
+//!    an fdatasync under `appendfsync always`), ahead of the sends; after a rewrite's
+//!    cut, switch to the new incremental file once the old one has its last bytes.
 //! 7. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
 //! 8. Queue one send per connection with output (double-buffered). Output produced
 //!    while the log has bytes not yet cleared (submitted; fsynced under `always`) is

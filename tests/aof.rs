@@ -468,3 +468,253 @@ fn enospc_refuses_writes_cleanly() {
     assert_eq!(r(&mut c, &["get", "more"]), Value::BulkString(b"1".to_vec()));
     drop(s);
 }
+
+fn info_field(c: &mut redis::Connection, name: &str) -> String {
+    let info: String = redis::cmd("info").arg("persistence").query(c).unwrap();
+    let prefix = format!("{name}:");
+    info.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_else(|| panic!("{name} missing")).trim().to_string()
+}
+
+/// Waits until `aof_rewrites` reaches `n` and no rewrite is running or scheduled.
+fn wait_rewrites(c: &mut redis::Connection, n: u64) {
+    let ok = wait_until(Duration::from_secs(30), || {
+        info_field(c, "aof_rewrites").parse::<u64>().unwrap() >= n
+            && info_field(c, "aof_rewrite_in_progress") == "0"
+            && info_field(c, "aof_rewrite_scheduled") == "0"
+    });
+    assert!(ok, "rewrite {n} did not finish: status {}", info_field(c, "aof_last_bgrewrite_status"));
+}
+
+/// The manifest's lines as (name, seq, type).
+fn manifest(dir: &std::path::Path) -> Vec<(String, u64, String)> {
+    let text = std::fs::read_to_string(dir.join("appendonlydir/appendonly.aof.manifest")).unwrap();
+    text.lines()
+        .map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (w[1].to_string(), w[3].parse().unwrap(), w[5].to_string())
+        })
+        .collect()
+}
+
+/// After a successful rewrite: one base and one incr per shard, all of the newest seq,
+/// and no other AOF file left in the directory.
+fn assert_rewritten_set(dir: &std::path::Path, shards: usize, base_ext: &str, min_seq: u64) {
+    let m = manifest(dir);
+    assert_eq!(m.len(), 2 * shards, "{m:?}");
+    let seq = m[0].1;
+    assert!(seq >= min_seq, "a new seq: {m:?}");
+    for (name, s, t) in &m {
+        assert_eq!(*s, seq, "{m:?}");
+        let ext = if t == "b" { base_ext } else { ".incr.aof" };
+        assert!(name.ends_with(ext), "{name}");
+    }
+    let mut on_disk: Vec<String> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".manifest"))
+        .collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = m.into_iter().map(|(n, _, _)| n).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "old files are removed");
+}
+
+#[test]
+fn bgrewriteaof_under_pipelined_writers_keeps_every_acknowledged_write() {
+    for (n, preamble) in [(4, "yes"), (1, "no")] {
+        let mut flags = aof_flags("always");
+        flags.extend(["--aof-use-rdb-preamble", preamble]);
+        let s = Server::start(n, &flags);
+        workload(&s);
+        let mut c = s.conn();
+        let acked: Vec<Arc<AtomicU64>> = (0..2).map(|_| Arc::new(AtomicU64::new(0))).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|cycle| {
+                let (a, st, port) = (acked[cycle].clone(), stop.clone(), s.port);
+                std::thread::spawn(move || pipeline_writer(port, cycle, a, st))
+            })
+            .collect();
+        let total = || acked.iter().map(|a| a.load(Ordering::SeqCst)).sum::<u64>();
+        assert!(wait_until(Duration::from_secs(30), || total() >= 1000));
+        assert_eq!(
+            r(&mut c, &["bgrewriteaof"]),
+            Value::SimpleString("Background append only file rewriting started".into())
+        );
+        wait_rewrites(&mut c, 1);
+        assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+        let at = total();
+        assert!(wait_until(Duration::from_secs(30), || total() >= at + 1000), "writes go on after the rewrite");
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+        let before = digest(&mut c);
+        let base_ext = if preamble == "yes" { ".base.rdb" } else { ".base.aof" };
+        assert_rewritten_set(&s.dir, n, base_ext, 2);
+        assert!(info_field(&mut c, "aof_base_size").parse::<u64>().unwrap() > 0);
+        assert!(info_field(&mut c, "aof_last_cow_size").parse::<u64>().is_ok());
+        let dir = stop_keep(s, true);
+        let s = Server::start_in(dir, n, &aof_flags("always"));
+        let mut c = s.conn();
+        for (cycle, a) in acked.iter().enumerate() {
+            for i in 0..a.load(Ordering::SeqCst) {
+                let k = format!("c{cycle}:{i}");
+                assert_eq!(r(&mut c, &["get", &k]), Value::BulkString(k.clone().into_bytes()), "{n} shards: {k}");
+            }
+        }
+        assert_eq!(digest(&mut c), before, "{n} shards, preamble {preamble}");
+    }
+}
+
+#[test]
+fn bgrewriteaof_replies_like_redis() {
+    let s = Server::start(1, &aof_flags("everysec"));
+    let mut c = s.conn();
+    r(&mut c, &["select", "3"]);
+    r(&mut c, &["set", "k", "v"]);
+    let started = r(&mut c, &["bgrewriteaof"]);
+    assert_eq!(started, Value::SimpleString("Background append only file rewriting started".into()));
+    let again = redis::cmd("bgrewriteaof").query::<Value>(&mut c);
+    if let Err(e) = again {
+        assert!(e.to_string().contains("already in progress"), "{e}");
+    }
+    wait_rewrites(&mut c, 1);
+    assert_eq!(info_field(&mut c, "aof_last_rewrite_time_sec"), "0");
+    assert_eq!(info_field(&mut c, "aof_current_rewrite_time_sec"), "-1");
+    // The first command after the cut, in the db the log last selected, still lands
+    // in that db after a restart (the new incremental file re-selects).
+    r(&mut c, &["set", "after", "1"]);
+    let dir = stop_keep(s, false);
+    let s = Server::start_in(dir, 1, &aof_flags("everysec"));
+    let mut c = s.conn();
+    r(&mut c, &["select", "3"]);
+    assert_eq!(
+        r(&mut c, &["mget", "k", "after"]),
+        Value::Array(vec![Value::BulkString(b"v".to_vec()), Value::BulkString(b"1".to_vec())])
+    );
+}
+
+#[test]
+fn auto_rewrite_triggers_on_growth() {
+    let mut flags = aof_flags("everysec");
+    flags.extend(["--auto-aof-rewrite-min-size", "1kb", "--auto-aof-rewrite-percentage", "100"]);
+    let s = Server::start(2, &flags);
+    let mut c = s.conn();
+    let val = "x".repeat(100);
+    for i in 0..100 {
+        r(&mut c, &["set", &format!("k{i}"), &val]);
+    }
+    wait_rewrites(&mut c, 1);
+    let before = digest(&mut c);
+    let dir = stop_keep(s, false);
+    assert_rewritten_set(&dir, 2, ".base.rdb", 2);
+    let s = Server::start_in(dir, 2, &flags);
+    assert_eq!(digest(&mut s.conn()), before);
+}
+
+#[test]
+fn appendonly_yes_at_runtime_then_restart() {
+    let s = Server::start(3, &[]);
+    workload(&s);
+    let mut c = s.conn();
+    assert_eq!(info_field(&mut c, "aof_enabled"), "0");
+    r(&mut c, &["config", "set", "appendonly", "yes"]);
+    wait_rewrites(&mut c, 1);
+    assert_eq!(info_field(&mut c, "aof_enabled"), "1");
+    for i in 0..200 {
+        r(&mut c, &["incr", &format!("after{}", i % 17)]);
+    }
+    let before = digest(&mut c);
+    let dir = stop_keep(s, true);
+    assert_rewritten_set(&dir, 3, ".base.rdb", 1);
+    let s = Server::start_in(dir, 3, &aof_flags("everysec"));
+    let mut c = s.conn();
+    assert_eq!(digest(&mut c), before);
+    // `appendonly no` stops logging.
+    r(&mut c, &["config", "set", "appendonly", "no"]);
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut c, "aof_enabled") == "0"));
+    r(&mut c, &["set", "k", "v"]);
+}
+
+#[test]
+fn failed_rewrite_keeps_old_files_and_new_incrs() {
+    let s = Server::start(2, &aof_flags("always"));
+    let mut c = s.conn();
+    for i in 0..50 {
+        r(&mut c, &["set", &format!("k{i}"), "v"]);
+    }
+    // The child cannot rename its base onto a directory: the rewrite fails.
+    let blocker = s.dir.join("appendonlydir/appendonly.aof.s0.2.base.rdb");
+    std::fs::create_dir_all(blocker.join("x")).unwrap();
+    r(&mut c, &["bgrewriteaof"]);
+    assert!(wait_until(Duration::from_secs(30), || {
+        info_field(&mut c, "aof_rewrite_in_progress") == "0" && info_field(&mut c, "aof_last_bgrewrite_status") == "err"
+    }));
+    let m = manifest(&s.dir);
+    let incrs: Vec<u64> = m.iter().filter(|f| f.2 == "i").map(|f| f.1).collect();
+    assert_eq!(incrs.len(), 4, "old and new incrs listed: {m:?}");
+    assert!(incrs.contains(&1) && incrs.contains(&2), "{m:?}");
+    for i in 0..50 {
+        r(&mut c, &["incr", &format!("n{}", i % 7)]);
+    }
+    let before = digest(&mut c);
+    let dir = stop_keep(s, true);
+    let s = Server::start_in(dir, 2, &aof_flags("always"));
+    let mut c = s.conn();
+    assert_eq!(digest(&mut c), before, "nothing lost after a failed rewrite");
+    // Once possible again, a rewrite replaces everything.
+    std::fs::remove_dir_all(&blocker).unwrap();
+    r(&mut c, &["bgrewriteaof"]);
+    wait_rewrites(&mut c, 1);
+    assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
+    let dir = stop_keep(s, true);
+    assert_rewritten_set(&dir, 2, ".base.rdb", 3);
+    let s = Server::start_in(dir, 2, &aof_flags("always"));
+    assert_eq!(digest(&mut s.conn()), before);
+}
+
+#[test]
+fn bgrewriteaof_is_scheduled_behind_a_bgsave_child() {
+    let s = Server::start(2, &aof_flags("everysec"));
+    let mut c = s.conn();
+    // Enough incompressible data that the BGSAVE child is still writing when we ask.
+    let mut rng = common::Rng::new(11);
+    for i in 0..200 {
+        let mut v = vec![0u8; 100 << 10];
+        rng.fill(&mut v);
+        let _: () = redis::cmd("SET").arg(format!("blob{i}")).arg(v).query(&mut c).unwrap();
+    }
+    assert_eq!(r(&mut c, &["bgsave"]), Value::SimpleString("Background saving started".into()));
+    let scheduled = Value::SimpleString("Background append only file rewriting scheduled".into());
+    assert_eq!(r(&mut c, &["bgrewriteaof"]), scheduled);
+    assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "1");
+    wait_rewrites(&mut c, 1);
+    let before = digest(&mut c);
+    let dir = stop_keep(s, false);
+    assert_rewritten_set(&dir, 2, ".base.rdb", 2);
+    let s = Server::start_in(dir, 2, &aof_flags("everysec"));
+    assert_eq!(digest(&mut s.conn()), before);
+}
+
+#[test]
+fn shutdown_waits_for_the_initial_rewrite() {
+    let s = Server::start(2, &[]);
+    let mut c = s.conn();
+    // Enough incompressible data that the first rewrite takes a while.
+    let mut rng = common::Rng::new(5);
+    for i in 0..200 {
+        let mut v = vec![0u8; 100 << 10];
+        rng.fill(&mut v);
+        let _: () = redis::cmd("SET").arg(format!("blob{i}")).arg(v).query(&mut c).unwrap();
+    }
+    r(&mut c, &["config", "set", "appendonly", "yes"]);
+    assert!(wait_until(Duration::from_secs(10), || info_field(&mut c, "aof_rewrite_in_progress") == "1"));
+    let e = redis::cmd("shutdown").query::<Value>(&mut c).unwrap_err();
+    assert!(e.to_string().contains("Errors trying to SHUTDOWN"), "{e}");
+    wait_rewrites(&mut c, 1);
+    let before = digest(&mut c);
+    let dir = stop_keep(s, false);
+    let s = Server::start_in(dir, 2, &aof_flags("everysec"));
+    assert_eq!(digest(&mut s.conn()), before);
+}

@@ -3,7 +3,8 @@
 //! Checks an AOF file (or every file a manifest names): reports the offset of the first
 //! byte that is not part of a complete command (a torn tail or an unfinished MULTI
 //! block, or corruption). With `--fix`, truncates the file to the last good command.
-//! Exit status: 0 when everything is (now) valid, 1 otherwise.
+//! An RDB base file (`aof-use-rdb-preamble yes`) is verified as a whole RDB (it cannot
+//! be fixed by truncation). Exit status: 0 when everything is (now) valid, 1 otherwise.
 
 use shardis::persist::files::Manifest;
 use shardis::persist::load::{Tail, scan};
@@ -35,8 +36,29 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
+struct Discard;
+
+impl shardis::rdb::Sink for Discard {
+    fn key(&mut self, _k: shardis::rdb::LoadedKey) -> Result<(), String> {
+        Ok(())
+    }
+}
+
 fn check(path: &Path, fix: bool) -> bool {
     let b = std::fs::read(path).unwrap_or_else(|e| fail(&format!("Cannot open {}: {e}", path.display())));
+    if shardis::persist::files::is_rdb(&path.to_string_lossy(), &b) {
+        let opts = shardis::rdb::LoadOptions { databases: u32::MAX, ..Default::default() };
+        return match shardis::rdb::load(b.as_slice(), &mut Discard, &opts) {
+            Ok(_) => {
+                println!("RDB preamble of {} is OK ({} bytes)", path.display(), b.len());
+                true
+            }
+            Err(e) => {
+                println!("RDB preamble of {} is not valid: {e}", path.display());
+                false
+            }
+        };
+    }
     let (at, what) = match scan(&b) {
         Tail::Clean => {
             println!("AOF {} is valid ({} bytes)", path.display(), b.len());

@@ -47,10 +47,13 @@ fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     {
         let _guard = SET_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         let mut cfg = (*shared.config()).clone();
+        let was_aof = cfg.appendonly;
         cfg.set(&pairs).map_err(CmdError::msg)?;
         // Process-wide side effects that no thread picks up from its snapshot.
         crate::util::log::set_level(&cfg.loglevel);
+        let now_aof = cfg.appendonly;
         shared.set_config(cfg);
+        crate::persist::rewrite::on_config(&shared, was_aof, now_aof);
     }
     // This thread sees the change from its very next command, not its next loop turn.
     c.st.config = shared.config();

@@ -391,22 +391,31 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 let r = Ordering::Relaxed;
                 let aof_on = aof.iter().any(|a| a.enabled.load(r));
                 let aof_err = aof.iter().any(|a| a.write_error.load(r));
+                let rw = &shared.aofrw;
+                let aof_on = aof_on || rw.waiting.load(r);
                 field!(s, "aof_enabled", "{}", u8::from(aof_on));
-                field!(s, "aof_rewrite_in_progress", "0");
-                field!(s, "aof_rewrite_scheduled", "0");
-                field!(s, "aof_last_rewrite_time_sec", "-1");
-                field!(s, "aof_current_rewrite_time_sec", "-1");
-                field!(s, "aof_last_bgrewrite_status", "ok");
-                field!(s, "aof_rewrites", "0");
-                field!(s, "aof_rewrites_consecutive_failures", "0");
+                let rw_since = match child {
+                    Some((crate::persist::snapstate::ChildKind::Aof, t)) => Some(t),
+                    _ => None,
+                };
+                let rw_running = rw_since.is_some() || rw.cutting.load(r);
+                field!(s, "aof_rewrite_in_progress", "{}", u8::from(rw_running));
+                let scheduled = rw.scheduled.load(r) && !rw_running;
+                field!(s, "aof_rewrite_scheduled", "{}", u8::from(scheduled));
+                field!(s, "aof_last_rewrite_time_sec", "{}", rw.last_secs.load(r));
+                let cur = rw_since.map(|t| (real_ms.saturating_sub(t) / 1000) as i64).unwrap_or(-1);
+                field!(s, "aof_current_rewrite_time_sec", "{cur}");
+                field!(s, "aof_last_bgrewrite_status", "{}", if rw.last_ok.load(r) { "ok" } else { "err" });
+                field!(s, "aof_rewrites", "{}", rw.rewrites.load(r));
+                field!(s, "aof_rewrites_consecutive_failures", "{}", rw.failures.load(r));
                 field!(s, "aof_last_write_status", "{}", if aof_err { "err" } else { "ok" });
-                field!(s, "aof_last_cow_size", "0");
+                field!(s, "aof_last_cow_size", "{}", rw.last_cow_bytes.load(r));
                 field!(s, "module_fork_in_progress", "0");
                 field!(s, "module_fork_last_cow_size", "0");
                 if aof_on {
                     field!(s, "aof_current_size", "{}", sum(|a| a.current_size.load(Ordering::Relaxed)));
                     field!(s, "aof_base_size", "{}", sum(|a| a.base_size.load(Ordering::Relaxed)));
-                    field!(s, "aof_pending_rewrite", "0");
+                    field!(s, "aof_pending_rewrite", "{}", u8::from(scheduled));
                     field!(s, "aof_buffer_length", "{}", sum(|a| a.buffer_length.load(Ordering::Relaxed)));
                     field!(s, "aof_pending_bio_fsync", "{}", sum(|a| a.pending_fsync.load(Ordering::Relaxed)));
                     field!(s, "aof_delayed_fsync", "{}", sum(|a| a.delayed_fsync.load(Ordering::Relaxed)));

@@ -40,6 +40,18 @@ fn bgsave(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }
 }
 
+/// BGREWRITEAOF (see `persist::rewrite`).
+fn bgrewriteaof(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
+    match crate::persist::rewrite::command(&c.st.shared) {
+        Ok(fan) => Ok(ConnOutcome::FanOut(fan)),
+        Err((true, e)) => Err(CmdError::msg(e)),
+        Err((false, status)) => {
+            c.out.simple(status);
+            Ok(ConnOutcome::Done)
+        }
+    }
+}
+
 const fn cmd(name: &'static str, arity: i32, f: super::table::ConnFn, summary: &'static str) -> CommandSpec {
     CommandSpec {
         name,
@@ -56,4 +68,5 @@ const fn cmd(name: &'static str, arity: i32, f: super::table::ConnFn, summary: &
 pub static COMMANDS: &[CommandSpec] = &[
     cmd("save", 1, save, "Synchronously saves the database(s) to disk."),
     cmd("bgsave", -1, bgsave, "Asynchronously saves the database(s) to disk."),
+    cmd("bgrewriteaof", 1, bgrewriteaof, "Asynchronously rewrites the append-only file to disk."),
 ];

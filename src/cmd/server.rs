@@ -112,7 +112,9 @@ fn lastsave(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
 
 /// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT].
 ///
-/// A running BGSAVE child is killed first. Then, with SAVE (or save points set and no
+/// A running BGSAVE or AOF rewrite child is killed first, except the rewrite that
+/// writes the first base after `CONFIG SET appendonly yes` (Redis refuses to exit
+/// then, unless FORCE). Then, with SAVE (or save points set and no
 /// NOSAVE), the snapshot is written at a cut (`persist::bgsave`); if that fails and
 /// FORCE is not given, the server stays up and answers "ERR Errors trying to
 /// SHUTDOWN. Check logs.". NOW only skips waiting for replicas, of which there are
@@ -140,6 +142,9 @@ fn shutdown(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         return Err(CmdError::msg("ERR No shutdown in progress."));
     }
     log::warning("User requested shutdown...");
+    if crate::persist::rewrite::initial_rewrite_blocks_exit(&c.st.shared, force) {
+        return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+    }
     bgsave::kill_child(&c.st.shared);
     if nosave || (!save && c.st.config.save.is_empty()) {
         bgsave::shutdown_now(c.st);

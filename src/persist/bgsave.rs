@@ -83,6 +83,7 @@ fn fork_here(w: &mut World) -> Started {
                 report: page,
                 tmp,
                 killed: false,
+                seq: 0,
             });
             Started::Forked(pid)
         }
@@ -162,7 +163,10 @@ pub fn cron(st: &mut ShardState) {
     }
     reap(&shared);
     let rdb = &shared.rdb;
-    if rdb.child_kind().is_some() || rdb.cutting.load(R) || rdb.terminating.load(R) {
+    if rdb.child_kind().is_some() || rdb.cutting.load(R) || rdb.terminating.load(R) || shared.aofrw.cutting.load(R) {
+        return;
+    }
+    if super::rewrite::cron(st) {
         return;
     }
     if rdb.scheduled.swap(false, R) {
@@ -200,8 +204,8 @@ pub fn reap(shared: &Shared) {
 fn done(shared: &Shared, c: Child, exit: Exit) {
     let now = Shared::now_unix_ms();
     let rdb = &shared.rdb;
-    if c.kind != ChildKind::Rdb {
-        return;
+    if c.kind == ChildKind::Aof {
+        return super::rewrite::done(shared, c, exit);
     }
     rdb.last_bgsave_secs.store(((now - c.started_ms.min(now)) / 1000) as i64, R);
     rdb.last_cow_bytes.store(c.report.slot(report::COW_BYTES).load(R), R);
@@ -236,7 +240,10 @@ pub fn kill_child(shared: &Shared) {
     let mut g = shared.rdb.child();
     let Some(mut c) = g.take() else { return };
     drop(g);
-    log::notice(&format!("There is a child saving an .rdb. Killing it! (pid {})", c.pid));
+    match c.kind {
+        ChildKind::Rdb => log::notice(&format!("There is a child saving an .rdb. Killing it! (pid {})", c.pid)),
+        ChildKind::Aof => log::notice(&format!("There is a child rewriting the AOF. Killing it! (pid {})", c.pid)),
+    }
     proc::kill(c.pid, libc::SIGUSR1);
     proc::reap_blocking(c.pid);
     c.killed = true;
@@ -281,6 +288,11 @@ pub fn on_terminate(st: &mut ShardState) {
     let has = |w: &str| flags.split(' ').any(|f| f == w);
     let save = has("save") || (!has("nosave") && !st.config.save.is_empty());
     let force = has("force");
+    if super::rewrite::initial_rewrite_blocks_exit(&shared, force) {
+        crate::io::sock::TERMINATE.store(false, Ordering::SeqCst);
+        shared.rdb.terminating.store(false, R);
+        return;
+    }
     kill_child(&shared);
     if !save {
         shutdown_now(st);

@@ -1,7 +1,7 @@
 //! A consistent cut: every shard thread stopped at a clean point with all of its
 //! keyspace settled, so one thread can see (or fork) the whole dataset as of one
-//! instant. SAVE writes the snapshot right there, BGSAVE forks there, and the AOF
-//! rewrite (BGREWRITEAOF) is meant to fork the same way.
+//! instant. SAVE writes the snapshot right there, BGSAVE forks there, and so does the AOF
+//! rewrite (BGREWRITEAOF, `persist::rewrite`).
 //!
 //! ## How
 //!
@@ -28,7 +28,7 @@
 //! cut: the waiters leave and the finish sees `None`. Needs one thread per shard (the
 //! single-threaded test harness cannot cut with more than one shard).
 //!
-//! ## API (for SAVE/BGSAVE here, BGREWRITEAOF later)
+//! ## API (SAVE/BGSAVE, BGREWRITEAOF)
 //!
 //! ```ignore
 //! let fan = cut::cut(

@@ -105,6 +105,17 @@ pub fn file_name(prefix: &str, shard: usize, seq: u64, kind: Kind) -> String {
     format!("{prefix}.s{shard}.{seq}.{k}.aof")
 }
 
+/// A base file written by a rewrite: `.base.rdb` with the RDB preamble, else `.base.aof`.
+pub fn base_name(prefix: &str, shard: usize, seq: u64, rdb: bool) -> String {
+    let ext = if rdb { "rdb" } else { "aof" };
+    format!("{prefix}.s{shard}.{seq}.base.{ext}")
+}
+
+/// Is this file (by name or content) an RDB base?
+pub fn is_rdb(name: &str, bytes: &[u8]) -> bool {
+    name.ends_with(".rdb") || bytes.starts_with(b"REDIS")
+}
+
 pub fn manifest_name(prefix: &str) -> String {
     format!("{prefix}.manifest")
 }

@@ -6,6 +6,9 @@
 //! from its own shard. Whole-shard commands (FLUSHALL, FLUSHDB, SWAPDB) are applied to
 //! that shard only, since every shard logged its own copy, and a MULTI/EXEC block's
 //! commands simply run in order (loading is single-threaded, so the block is atomic).
+//! A base file in RDB form (a rewrite with `aof-use-rdb-preamble yes`, recognised by
+//! its `.rdb` name or `REDIS` magic) is loaded by `rdb::load` straight into its shard's
+//! databases; its checksum guards it, so it gets no torn-tail handling.
 //! The loaded keys are then bucketed by the current shard count; if it differs, fresh
 //! base files are written, since a key's history would otherwise be spread over files
 //! of different shards.
@@ -128,20 +131,29 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
             let path = dir.join(&f.name);
             let mut b = std::fs::read(&path).map_err(|e| format!("Can't open the AOF file {}: {e}", f.name))?;
             let last = i + 1 == list.len();
-            check_tail(&path, f, &mut b, last, allow_truncated)?;
+            if !(f.kind == Kind::Base && files::is_rdb(&f.name, &b)) {
+                check_tail(&path, f, &mut b, last, allow_truncated)?;
+            }
             data.insert(f.name.clone(), b);
         }
     }
     let mut seen = HashMap::new();
-    for b in data.values() {
-        count_parts(b, &mut seen);
+    for (name, b) in &data {
+        if !files::is_rdb(name, b) {
+            count_parts(b, &mut seen);
+        }
     }
     let start = std::time::Instant::now();
     let mut loader = Loader::new(cfg, manifest.shards());
     let mut ncmds = 0u64;
     for s in 0..manifest.shards() {
         for f in manifest.files_of(s) {
-            ncmds += loader.replay(s, &data[&f.name], &seen, &f.name);
+            let b = &data[&f.name];
+            if f.kind == Kind::Base && files::is_rdb(&f.name, b) {
+                loader.load_rdb(s, b).map_err(|e| format!("Bad RDB preamble in the AOF base {}: {e}", f.name))?;
+            } else {
+                ncmds += loader.replay(s, b, &seen, &f.name);
+            }
         }
     }
     drop(data);
@@ -265,6 +277,15 @@ impl Loader {
         let clock = Clock::system();
         let shards = (0..nshards).map(|i| ShardState::new(i, shared.clone(), clock.clone())).collect();
         Loader { shards, sess: Session::new(0, false), home: 0, seq: 0, errors: 0 }
+    }
+
+    /// Loads an RDB base (the `aof-use-rdb-preamble` format) into shard `home`.
+    fn load_rdb(&mut self, home: usize, b: &[u8]) -> Result<(), String> {
+        let now_ms = Shared::now_unix_ms();
+        let st = &mut self.shards[home];
+        let opts = crate::rdb::LoadOptions { now_ms, skip_expired: true, databases: st.dbs.len() as u32 };
+        let mut sink = crate::rdb::DbSink { shards: std::slice::from_mut(&mut st.dbs), route: |_: &[u8]| 0, now_ms };
+        crate::rdb::load(b, &mut sink, &opts).map(|_| ()).map_err(|e| e.to_string())
     }
 
     /// Replays one file; returns the number of commands run.

@@ -29,8 +29,19 @@ pub struct ShardLog {
     pub fd: RawFd,
     /// Bytes of the incremental file on disk (completed writes).
     pub file_len: u64,
-    /// Size of this shard's base file, for INFO and auto rewrite.
-    pub base_size: u64,
+    /// Rewrite cuts moved the log to new incremental files: (fd, the stream offset
+    /// where it starts, seq), oldest first. Bytes before the first offset still go to
+    /// the current file; once they are written it is synced, closed and replaced
+    /// (`rotate_now`). Usually one entry, gone within a turn; a second cut while the
+    /// first switch still waits (a stalled disk) queues behind it.
+    pub rotate: std::collections::VecDeque<(RawFd, u64, u64)>,
+    /// (seq, bytes) of earlier incremental files, until a rewrite that drops them is
+    /// installed (INFO aof_current_size, auto rewrite).
+    pub older: Vec<(u64, u64)>,
+    /// The seq of the rewrite whose incremental file this is (0: from start-up).
+    pub seq: u64,
+    /// `appendonly no` at runtime: nothing more is fed; once drained the file closes.
+    pub stopping: bool,
     /// Appended and not yet handed to the ring.
     pub buf: Vec<u8>,
     /// The bytes of the write in flight (or to retry); frozen while the kernel reads
@@ -69,7 +80,10 @@ impl Default for ShardLog {
             policy: Fsync::Everysec,
             fd: -1,
             file_len: 0,
-            base_size: 0,
+            rotate: Default::default(),
+            older: Vec::new(),
+            seq: 0,
+            stopping: false,
             buf: Vec::new(),
             inflight: PinnedBuf::default(),
             inflight_done: 0,
@@ -96,7 +110,7 @@ impl ShardLog {
     /// Is propagation wanted right now?
     #[inline]
     pub fn active(&self) -> bool {
-        self.on && self.suppress == 0
+        self.on && self.suppress == 0 && !self.stopping
     }
 
     /// Appends one command executed against `db`.
@@ -182,11 +196,50 @@ impl ShardLog {
         self.cur_db = None;
     }
 
+    /// From the current stream offset on, bytes go to `fd` (a rewrite's cut). A log
+    /// that was off starts here.
+    pub fn rotate_to(&mut self, fd: RawFd, seq: u64) {
+        if !self.on || self.fd < 0 {
+            self.on = true;
+            self.stopping = false;
+            self.older.clear();
+            self.seq = seq;
+            self.switch_file(fd, 0);
+            return;
+        }
+        self.stopping = false;
+        self.rotate.push_back((fd, self.appended, seq));
+        // The first command after the cut starts the new file: it must re-select.
+        self.cur_db = None;
+        self.rotate_now();
+    }
+
+    /// Switches files if every byte meant for the old one is written: the old file is
+    /// synced (blocking, once per rewrite) so the files never have a gap, then closed.
+    fn rotate_now(&mut self) {
+        while let Some(&(fd, at, seq)) = self.rotate.front() {
+            if self.written < at || self.inflight.is_busy() || self.sync_inflight.is_some() {
+                return;
+            }
+            if self.written > self.synced && crate::io::file::fdatasync_blocking(self.fd) {
+                self.synced = self.written;
+            }
+            crate::io::file::close(self.fd);
+            self.older.push((self.seq, self.file_len));
+            self.seq = seq;
+            self.rotate.pop_front();
+            // Not `switch_file`: the stream re-selected at the cut already.
+            self.fd = fd;
+            self.file_len = 0;
+        }
+    }
+
     /// Is there work for the ring: bytes to write, or a sync the policy wants?
     pub fn next_op(&mut self, now_ms: u64) -> Option<Op> {
         if !self.on || self.fd < 0 || self.inflight.is_busy() {
             return None;
         }
+        self.rotate_now();
         if self.error.is_some() && now_ms < self.retry_at_ms {
             return None;
         }
@@ -219,7 +272,20 @@ impl ShardLog {
                 return None;
             }
             self.delaying = false;
-            std::mem::swap(&mut self.buf, self.inflight.get_mut());
+            match self.rotate.front() {
+                // Only the bytes from before the cut go to the old file.
+                Some(&(_, at, _)) => {
+                    let start = self.appended - self.buf.len() as u64;
+                    let old = (at.saturating_sub(start) as usize).min(self.buf.len());
+                    if old == 0 {
+                        return None;
+                    }
+                    let rest = self.buf.split_off(old);
+                    std::mem::swap(&mut self.buf, self.inflight.get_mut());
+                    self.buf = rest;
+                }
+                None => std::mem::swap(&mut self.buf, self.inflight.get_mut()),
+            }
             self.inflight_done = 0;
         } else if pending_sync {
             // Retrying a write whose linked sync has not come back yet.
@@ -367,5 +433,68 @@ mod tests {
         assert!(text[..multi].contains("other"), "the block goes after what was logged before");
         assert!(text[multi..].contains("shardis-tx:r:7:2") && text[multi..].contains("SELECT\r\n$1\r\n1"));
         assert_eq!(l.appended, l.buf.len() as u64);
+    }
+
+    /// After a rewrite's cut, what was logged before it finishes in the old file and
+    /// everything after starts the new one, re-selecting its db.
+    #[test]
+    fn rotation_splits_at_the_cut() {
+        let dir = std::env::temp_dir().join(format!("shardis-rotate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (old, _) = crate::persist::files::open_log(&dir.join("old")).unwrap();
+        let (new, _) = crate::persist::files::open_log(&dir.join("new")).unwrap();
+        let mut l = ShardLog { on: true, policy: Fsync::Everysec, fd: old, ..Default::default() };
+        l.feed(2, &[&b"SET"[..], b"a", b"1"]);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        l.feed(2, &[&b"SET"[..], b"b", b"2"]);
+        let cut = l.appended;
+        l.rotate_to(new, 7);
+        l.feed(2, &[&b"SET"[..], b"c", b"3"]);
+        // (no ring here: the first write completes now)
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 0);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        assert_eq!(l.fd, old, "the pre-cut bytes go to the old file");
+        assert_eq!(l.pushed, cut, "only them");
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 0);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        assert_eq!((l.fd, l.older.as_slice(), l.file_len, l.seq), (new, &[(0, cut)][..], 0, 7));
+        assert_eq!(l.synced, cut, "the old file was synced before the switch");
+        assert!(l.inflight.bytes().starts_with(b"*2\r\n$6\r\nSELECT"), "the new file re-selects");
+        let n = l.inflight.bytes().len() as i32;
+        l.on_write(n, 0);
+        assert_eq!(l.written, l.appended);
+        crate::io::file::close(new);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A second cut while the first switch still waits: each file gets its own bytes.
+    #[test]
+    fn queued_rotations_keep_each_file_its_bytes() {
+        let dir = std::env::temp_dir().join(format!("shardis-rotate2-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fd = |n: &str| crate::persist::files::open_log(&dir.join(n)).unwrap().0;
+        let (f0, f1, f2) = (fd("0"), fd("1"), fd("2"));
+        let mut l = ShardLog { on: true, policy: Fsync::No, fd: f0, ..Default::default() };
+        l.feed(0, &[&b"SET"[..], b"a", b"1"]);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        l.rotate_to(f1, 1);
+        l.feed(0, &[&b"SET"[..], b"b", b"2"]);
+        let at2 = l.appended;
+        l.rotate_to(f2, 2);
+        l.feed(0, &[&b"SET"[..], b"c", b"3"]);
+        let mut seen = Vec::new();
+        while let Some(op) = l.next_op(0) {
+            assert_eq!(op, Op::Write { linked: false });
+            seen.push((l.fd, String::from_utf8_lossy(l.inflight.bytes()).contains("$1\r\nb")));
+            let n = l.inflight.bytes().len() as i32;
+            l.on_write(n, 0);
+        }
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [f0, f1, f2]);
+        assert!(seen[1].1 && !seen[2].1, "b, and only b, in the middle file");
+        assert_eq!((l.seq, l.older.len(), l.written - at2), (2, 2, l.file_len));
+        crate::io::file::close(f2);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -23,9 +23,22 @@
 //!
 //! `<dir>/<appenddirname>/` holds `<appendfilename>.manifest` and, per shard `s`, one
 //! base file and incremental files: `<appendfilename>.s<s>.<seq>.base.aof` and
-//! `<appendfilename>.s<s>.<seq>.incr.aof`, both plain RESP. Manifest lines are Redis's
+//! `<appendfilename>.s<s>.<seq>.incr.aof` (RESP). A base is RESP (`.base.aof`, written
+//! at start-up and by rewrites with `aof-use-rdb-preamble no`) or an RDB holding only
+//! that shard's keys (`.base.rdb`, rewrites with the preamble, Redis's default): one
+//! base per shard keeps every file a single shard's history. Manifest lines are Redis's
 //! (`file <name> seq <n> type b|i`) plus `shard <s>`. A manifest change is written to a
 //! temp file, fsynced, renamed over the old one and the directory fsynced.
+//!
+//! ## Rewrite
+//!
+//! `rewrite` (BGREWRITEAOF, auto rewrite, `appendonly yes` at runtime) takes a cut: the
+//! leader creates a new incremental file per shard, lists it in the manifest and
+//! forks; right after, every shard points its log at the new file
+//! (`ShardLog::rotate_to`: bytes logged before the cut still go to the old file, which
+//! is then synced and closed). The child writes the bases from copy-on-write memory;
+//! shard 0's cron reaps it and installs the new manifest (bases + new incrementals) or,
+//! on failure, leaves the old files followed by the new incrementals.
 //!
 //! ## Cross-shard atomicity
 //!
@@ -50,13 +63,13 @@
 //! shard's databases; `bgsave` builds SAVE (write there), BGSAVE (fork there; the child
 //! writes `rdbfile`'s temp file, fsyncs, renames and `_exit`s), DEBUG RELOAD, the save
 //! points, MISCONF and the shutdown save on it; `snapstate` is the process-wide status
-//! INFO reads. An AOF rewrite can fork at a cut the same way (`cut::cut` with a leader
-//! that forks and an `each` that marks where each shard's new incremental file starts).
+//! INFO reads. The AOF rewrite forks at a cut the same way (see Rewrite above).
 //!
 //! ## Load
 //!
 //! Start-up (`load`) replays the files through `cmd::dispatch` on a socketless set of
-//! shards (like `cmd::harness`), then hands each worker its keys.
+//! shards (like `cmd::harness`), RDB bases through `rdb::load` into their shard, then
+//! hands each worker its keys.
 
 pub mod bgsave;
 pub mod cut;
@@ -68,6 +81,7 @@ pub mod log;
 pub mod prop;
 pub mod rdbfile;
 pub mod resp;
+pub mod rewrite;
 pub mod snapstate;
 
 pub use prop::{Prop, propagate};
@@ -113,6 +127,7 @@ impl AofHealth {
 pub struct AofInfo {
     pub enabled: AtomicBool,
     pub current_size: AtomicU64,
+    /// Size of the shard's base file: set at start-up and by a finished rewrite.
     pub base_size: AtomicU64,
     pub buffer_length: AtomicU64,
     pub write_error: AtomicBool,
@@ -121,11 +136,15 @@ pub struct AofInfo {
 }
 
 impl AofInfo {
-    pub fn publish(&self, log: &log::ShardLog) {
+    /// `installed`: the seq of the last rewrite that replaced the set (incremental
+    /// files older than it are gone).
+    pub fn publish(&self, log: &mut log::ShardLog, installed: u64) {
         let r = Ordering::Relaxed;
         self.enabled.store(log.on, r);
-        self.current_size.store(log.base_size + log.file_len, r);
-        self.base_size.store(log.base_size, r);
+        log.older.retain(|&(seq, _)| seq >= installed);
+        let older: u64 = log.older.iter().map(|&(_, n)| n).sum();
+        let incr = if log.on { older + log.file_len } else { 0 };
+        self.current_size.store(self.base_size.load(r) + incr, r);
         self.buffer_length.store(log.buf.len() as u64, r);
         self.write_error.store(log.error.is_some(), r);
         self.delayed_fsync.store(log.delayed_fsync, r);

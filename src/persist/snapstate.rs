@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 pub enum ChildKind {
     /// BGSAVE.
     Rdb,
-    /// AOF rewrite (reserved for BGREWRITEAOF).
+    /// AOF rewrite (BGREWRITEAOF, auto rewrite, `appendonly yes` at runtime).
     Aof,
 }
 
@@ -36,6 +36,8 @@ pub struct Child {
     pub tmp: PathBuf,
     /// Killed on purpose (SHUTDOWN, FLUSHALL...): not an error.
     pub killed: bool,
+    /// AOF rewrite: the seq of the base and incremental files it started.
+    pub seq: u64,
 }
 
 pub struct SnapState {

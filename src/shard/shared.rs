@@ -50,6 +50,8 @@ pub struct Shared {
     pub aof: Vec<crate::persist::AofInfo>,
     /// RDB snapshots: the child, save statistics, per-shard change counters.
     pub rdb: crate::persist::snapstate::SnapState,
+    /// AOF rewrite status (BGREWRITEAOF).
+    pub aofrw: crate::persist::rewrite::RewriteState,
     /// Whether the AOF is healthy (a failed write or fsync stops writes: MISCONF).
     pub aof_health: crate::persist::AofHealth,
     /// Per shard: what start-up loaded for it, taken by its thread.
@@ -87,6 +89,7 @@ impl Shared {
             aof_health: Default::default(),
             aof_boot: Mutex::new(Vec::new()),
             rdb: crate::persist::snapstate::SnapState::new(nshards),
+            aofrw: Default::default(),
         }
     }
 

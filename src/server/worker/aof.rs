@@ -26,10 +26,11 @@ impl Worker {
         let log = &mut self.st.aof;
         log.on = true;
         log.policy = self.st.config.appendfsync;
-        log.base_size = boot.base_size;
+        self.st.shared.aof[self.st.id].base_size.store(boot.base_size, Ordering::Relaxed);
         log.switch_file(boot.fd, boot.file_len);
         log.last_sync_ms = self.st.now_ms;
-        self.st.shared.aof[self.st.id].publish(&self.st.aof);
+        self.st.shared.aof[self.st.id]
+            .publish(&mut self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
     }
 
     /// End of turn: hand the log's new bytes (and any sync the policy wants) to the
@@ -38,6 +39,9 @@ impl Worker {
     pub(super) fn aof_turn(&mut self) {
         if !self.st.aof.on {
             return;
+        }
+        if !self.st.config.appendonly {
+            self.st.aof.stopping = true;
         }
         self.st.aof.policy = self.st.config.appendfsync;
         let now = self.st.clock.now_ms();
@@ -58,7 +62,40 @@ impl Worker {
         if wrote && !self.st.outbox.dirty.is_empty() {
             let _ = self.ring.submit();
         }
-        self.st.shared.aof[self.st.id].publish(&self.st.aof);
+        if self.st.aof.stopping {
+            self.aof_stop();
+        }
+        self.st.shared.aof[self.st.id]
+            .publish(&mut self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
+    }
+
+    /// `appendonly no`: once what was logged is on disk (or the log is failing),
+    /// sync and close the file and stop.
+    fn aof_stop(&mut self) {
+        let log = &mut self.st.aof;
+        let drained = log.idle() && log.buf.is_empty() && log.inflight.bytes().is_empty() && log.rotate.is_empty();
+        if !drained && log.error.is_none() {
+            return;
+        }
+        if log.inflight.is_busy() || log.sync_inflight.is_some() {
+            return; // the ring still uses the fd
+        }
+        if log.error.is_none() {
+            crate::io::file::fdatasync_blocking(log.fd);
+        }
+        crate::io::file::close(log.fd);
+        let was = log.error.is_some();
+        log.on = false;
+        log.stopping = false;
+        log.fd = -1;
+        log.error = None;
+        log.buf.clear();
+        log.inflight.get_mut().clear();
+        // Whatever waited for the log may leave now.
+        (log.pushed, log.written, log.synced) = (log.appended, log.appended, log.appended);
+        self.st.shared.aof_health.update(was, None);
+        self.aof_release();
+        crate::util::log::notice("Background append only file stopped on this shard");
     }
 
     /// A persistence completion.
