@@ -678,17 +678,17 @@ fn failed_rewrite_keeps_old_files_and_new_incrs() {
 fn bgrewriteaof_is_scheduled_behind_a_bgsave_child() {
     let s = Server::start(2, &aof_flags("everysec"));
     let mut c = s.conn();
-    // Enough incompressible data that the BGSAVE child is still writing when we ask.
-    let mut rng = common::Rng::new(11);
-    for i in 0..200 {
-        let mut v = vec![0u8; 100 << 10];
-        rng.fill(&mut v);
-        let _: () = redis::cmd("SET").arg(format!("blob{i}")).arg(v).query(&mut c).unwrap();
+    // The BGSAVE child sleeps 50 ms per key (`rdb-key-save-delay`): 100 keys keep it
+    // busy for 5 s, far longer than the next command takes to arrive.
+    for i in 0..100 {
+        r(&mut c, &["set", &format!("k{i}"), "v"]);
     }
+    r(&mut c, &["config", "set", "rdb-key-save-delay", "50000"]);
     assert_eq!(r(&mut c, &["bgsave"]), Value::SimpleString("Background saving started".into()));
     let scheduled = Value::SimpleString("Background append only file rewriting scheduled".into());
     assert_eq!(r(&mut c, &["bgrewriteaof"]), scheduled);
     assert_eq!(info_field(&mut c, "aof_rewrite_scheduled"), "1");
+    r(&mut c, &["config", "set", "rdb-key-save-delay", "0"]);
     wait_rewrites(&mut c, 1);
     let before = digest(&mut c);
     let dir = stop_keep(s, false);
@@ -701,13 +701,12 @@ fn bgrewriteaof_is_scheduled_behind_a_bgsave_child() {
 fn shutdown_waits_for_the_initial_rewrite() {
     let s = Server::start(2, &[]);
     let mut c = s.conn();
-    // Enough incompressible data that the first rewrite takes a while.
-    let mut rng = common::Rng::new(5);
-    for i in 0..200 {
-        let mut v = vec![0u8; 100 << 10];
-        rng.fill(&mut v);
-        let _: () = redis::cmd("SET").arg(format!("blob{i}")).arg(v).query(&mut c).unwrap();
+    // The rewrite child sleeps 50 ms per key (`rdb-key-save-delay`): 100 keys keep the
+    // first rewrite in progress for 5 s.
+    for i in 0..100 {
+        r(&mut c, &["set", &format!("k{i}"), "v"]);
     }
+    r(&mut c, &["config", "set", "rdb-key-save-delay", "50000"]);
     r(&mut c, &["config", "set", "appendonly", "yes"]);
     assert!(wait_until(Duration::from_secs(10), || info_field(&mut c, "aof_rewrite_in_progress") == "1"));
     let e = redis::cmd("shutdown").query::<Value>(&mut c).unwrap_err();

@@ -262,6 +262,9 @@ pub const PARAMS: &[Param] = &[
     compat("oom-score-adj-values",          SPECIAL_MULTI,              Mutable,   "0 200 800"),
     compat("proc-title-template",           STR,                        Mutable,   "{title} {listen-addr} {server-mode}"),
     compat("propagation-error-behavior",    Enum(&["ignore", "panic", "panic-on-replicas"]), Mutable, "ignore"),
+    // Redis's testing knob: the snapshot/rewrite child sleeps this many microseconds per
+    // key, so tests can hold a child busy deterministically instead of writing lots of data.
+    compat("rdb-key-save-delay",            NON_NEG,                    Mutable,   "0"),
     compat("rdb-del-sync-files",            Bool,                       Mutable,   "no"),
     compat("rdb-save-incremental-fsync",    Bool,                       Mutable,   "yes"),
     compat("rdbchecksum",                   Bool,                       Immutable, "yes"),

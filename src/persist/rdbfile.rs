@@ -27,6 +27,11 @@ pub fn flag(cfg: &Config, name: &str, default: bool) -> bool {
     cfg.compat.get(name).map(|v| v == "yes").unwrap_or(default)
 }
 
+/// `rdb-key-save-delay` in microseconds (0 unless a test sets it).
+pub fn key_save_delay_us(cfg: &Config) -> u64 {
+    cfg.compat.get("rdb-key-save-delay").and_then(|v| v.parse().ok()).unwrap_or(0)
+}
+
 pub fn write_options(cfg: &Config, now_ms: u64) -> WriteOptions {
     WriteOptions {
         compress: flag(cfg, "rdbcompression", true),
@@ -35,6 +40,7 @@ pub fn write_options(cfg: &Config, now_ms: u64) -> WriteOptions {
         now_ms,
         // Redis writes idle times only under an LRU policy.
         idle: cfg.maxmemory_policy.contains("lru"),
+        key_save_delay_us: key_save_delay_us(cfg),
     }
 }
 

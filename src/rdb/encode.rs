@@ -31,11 +31,14 @@ pub struct WriteOptions {
     pub now_ms: u64,
     /// Write each key's idle time (IDLE opcode), as Redis does under an LRU policy.
     pub idle: bool,
+    /// `rdb-key-save-delay`: microseconds to sleep after each key (tests keep a
+    /// snapshot child busy with it, as Redis's own tests do). 0 in production.
+    pub key_save_delay_us: u64,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { compress: true, checksum: true, compact: true, now_ms: 0, idle: false }
+        WriteOptions { compress: true, checksum: true, compact: true, now_ms: 0, idle: false, key_save_delay_us: 0 }
     }
 }
 
@@ -100,6 +103,7 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
         out.put(&buf)?;
         for shard in dbs_per_shard {
             for (k, e) in shard.get(db).into_iter().flat_map(|d| d.iter()).filter(|(_, e)| live(e)) {
+                key_save_delay(opts.key_save_delay_us);
                 buf.clear();
                 if e.expire_at != 0 {
                     buf.push(opcode::EXPIRETIME_MS);
@@ -303,4 +307,11 @@ fn put_hash(buf: &mut Vec<u8>, h: &HashValue, compress: bool, compact: bool) -> 
         put_string(buf, v, compress);
     }
     kind::HASH
+}
+
+/// `rdb-key-save-delay`: a pause per key written (a testing knob; 0 does nothing).
+pub fn key_save_delay(us: u64) {
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us));
+    }
 }

@@ -39,7 +39,7 @@ pub mod lzf;
 mod sink;
 
 pub use decode::{LoadOptions, LoadStats, LoadedKey, Sink, load, load_bytes};
-pub use encode::{WriteOptions, WriteStats, encode_value, write_snapshot};
+pub use encode::{WriteOptions, WriteStats, encode_value, key_save_delay, write_snapshot};
 pub use sink::DbSink;
 
 use crate::storage::Value;

@@ -42,7 +42,8 @@ fn write_bases(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64) -> R
             crate::rdb::write_snapshot(&[dbs], &mut bw, &crate::persist::rdbfile::write_options(cfg, now))
                 .map_err(|e| format!("Write error writing the AOF base: {e}"))?;
         } else {
-            write_resp_base(dbs, &mut bw).map_err(|e| format!("Write error writing the AOF base: {e}"))?;
+            write_resp_base(dbs, &mut bw, crate::persist::rdbfile::key_save_delay_us(cfg))
+                .map_err(|e| format!("Write error writing the AOF base: {e}"))?;
         }
         let f = bw.into_inner().map_err(|e| format!("Write error writing the AOF base: {e}"))?;
         f.sync_all().map_err(|e| format!("fsync of the AOF base: {e}"))?;
@@ -53,11 +54,12 @@ fn write_bases(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64) -> R
 }
 
 /// A RESP base: per non-empty db a SELECT, then each key's state (`emit::key_state`).
-fn write_resp_base(dbs: &[crate::storage::Db], w: &mut impl std::io::Write) -> std::io::Result<()> {
+fn write_resp_base(dbs: &[crate::storage::Db], w: &mut impl std::io::Write, delay_us: u64) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1 << 16);
     for (d, db) in dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
         crate::persist::resp::encode(&mut buf, &[&b"SELECT"[..], d.to_string().as_bytes()]);
         for (k, e) in db.iter() {
+            crate::rdb::key_save_delay(delay_us);
             crate::persist::emit::key_state(&mut buf, k, e);
             if buf.len() >= 1 << 16 {
                 w.write_all(&buf)?;
