@@ -16,74 +16,12 @@
 
 mod common;
 
-use common::{Server, temp_dir, wait_until};
+use common::{RealRedis, Server, temp_dir, tool, wait_until};
 use redis::Value;
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn tool(name: &str) -> String {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
-        .unwrap_or(None)
-        .or_else(|| Some(PathBuf::from("/usr/bin").join(name)).filter(|p| p.is_file()));
-    match found {
-        Some(p) => p.to_string_lossy().into_owned(),
-        None => panic!(
-            "`{name}` not found: install redis-server and redis-tools by running `bash scripts/test.sh` (it runs apt-get install)"
-        ),
-    }
-}
-
-/// A real redis-server on a free port with its own directory; killed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start(dir: &Path) -> Redis {
-        let bin = tool("redis-server");
-        // The port is free when picked but may be taken before redis binds it: retry.
-        for _ in 0..10 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--dir", dir.to_str().unwrap(), "--enable-debug-command", "yes"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection()
-                    && redis::cmd("PING").query::<String>(&mut c).is_ok()
-                {
-                    return Redis { child, port };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start in {dir:?}");
-    }
-
-    fn conn(&self) -> redis::Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 fn r(c: &mut redis::Connection, args: &[&str]) -> Value {
     let mut cmd = redis::cmd(args[0]);
@@ -310,7 +248,7 @@ fn aof_files_replay_in_redis_to_the_same_digest() {
     let aof = concatenated_aof(&s.dir.join("appendonlydir"));
     assert!(!aof.is_empty());
     let rdir = temp_dir("redis-aof");
-    let redis = Redis::start(&rdir);
+    let redis = RealRedis::start(&rdir);
     let mut pipe = Command::new(&cli)
         .args(["-p", &redis.port.to_string(), "--pipe"])
         .stdin(Stdio::piped())

@@ -5,21 +5,8 @@
 
 mod common;
 
-use common::{SHARD_COUNTS, Server};
+use common::{SHARD_COUNTS, Server, tool};
 use std::process::Command;
-
-/// Path of a redis-tools binary, or a failure that says how to get it.
-fn tool(name: &str) -> String {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
-        .unwrap_or(None);
-    match found {
-        Some(p) => p.to_string_lossy().into_owned(),
-        None => panic!(
-            "`{name}` not found on PATH: install redis-tools by running `bash scripts/test.sh` (it runs apt-get install redis-tools)"
-        ),
-    }
-}
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));

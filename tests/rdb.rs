@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::{SHARD_COUNTS, Server, temp_dir, wait_until};
+use common::{RealRedis, SHARD_COUNTS, Server, temp_dir, wait_until};
 use redis::Connection;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn q<T: redis::FromRedisValue>(c: &mut Connection, args: &[&str]) -> T {
     let mut cmd = redis::cmd(args[0]);
@@ -304,52 +304,6 @@ fn misconf_after_a_failed_bgsave() {
     let _: () = q(&mut c, &["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]);
 }
 
-/// A real redis-server in `dir`; killed on drop.
-struct Redis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start(dir: &Path) -> Redis {
-        for _ in 0..10 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--dir", dir.to_str().unwrap(), "--enable-debug-command", "yes"])
-                .stdout(Stdio::null())
-                .spawn()
-                .expect("redis-server (apt-get install -y redis-server)");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection()
-                    && redis::cmd("PING").query::<String>(&mut c).is_ok()
-                {
-                    return Redis { child, port };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start in {dir:?}");
-    }
-
-    fn conn(&self) -> Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn interop_with_redis_server_both_ways() {
     // shardis BGSAVE -> redis-server.
@@ -361,7 +315,7 @@ fn interop_with_redis_server_both_ways() {
     wait_saves(&mut c, 1);
     let rdir = temp_dir("redis");
     std::fs::copy(s.dir.join("dump.rdb"), rdir.join("dump.rdb")).unwrap();
-    let r = Redis::start(&rdir);
+    let r = RealRedis::start(&rdir);
     let mut rc = r.conn();
     assert_eq!(digest(&mut rc), ours, "redis-server loaded shardis's dump differently");
     // redis-server SAVE -> shardis.

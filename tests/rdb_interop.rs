@@ -8,79 +8,15 @@
 
 mod common;
 
-use common::{Server, temp_dir};
+use common::{RealRedis, Server, temp_dir};
 use redis::Connection;
 use shardis::rdb::{self, LoadOptions, LoadedKey, WriteOptions, kind};
 use shardis::storage::{Db, Value};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-fn tool(name: &str) -> String {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
-        .unwrap_or(None)
-        .or_else(|| Some(PathBuf::from("/usr/bin").join(name)).filter(|p| p.is_file()));
-    match found {
-        Some(p) => p.to_string_lossy().into_owned(),
-        None => {
-            panic!("`{name}` not found: install it with `apt-get install -y redis-server` (scripts/test.sh does this)")
-        }
-    }
-}
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-/// A real redis-server on a free port with its own directory; killed on drop.
-struct Redis {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-impl Redis {
-    fn start(dir: &Path) -> Redis {
-        let bin = tool("redis-server");
-        for _ in 0..10 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb", "--enable-debug-command", "yes"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break; // port taken or the file was refused: try again / report below
-                }
-                if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection()
-                    && redis::cmd("PING").query::<String>(&mut c).is_ok()
-                {
-                    return Redis { child, port, dir: dir.to_path_buf() };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("redis-server did not start in {dir:?} (does it refuse the dump.rdb there? run it by hand to see)");
-    }
-
-    fn conn(&self) -> Connection {
-        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A value in a comparable form, whatever server or encoding it came from.
@@ -259,7 +195,7 @@ fn fill(c: &mut Connection) {
 }
 
 /// Saves Redis's dataset and returns the dump.rdb bytes.
-fn redis_save(r: &Redis) -> Vec<u8> {
+fn redis_save(r: &RealRedis) -> Vec<u8> {
     let mut c = r.conn();
     let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
     std::fs::read(r.dir.join("dump.rdb")).unwrap()
@@ -268,7 +204,7 @@ fn redis_save(r: &Redis) -> Vec<u8> {
 #[test]
 fn redis_dump_rdb_loads_here_with_identical_data() {
     let dir = temp_dir("redis-a");
-    let r = Redis::start(&dir);
+    let r = RealRedis::start(&dir);
     let mut c = r.conn();
     fill(&mut c);
     // A key that expires before the save but is still in memory (active expiry
@@ -322,7 +258,7 @@ fn redis_dump_rdb_loads_here_with_identical_data() {
         let f = std::fs::File::create(dir2.join("dump.rdb")).unwrap();
         let opts = WriteOptions { compact, compress, now_ms: now_ms(), ..Default::default() };
         rdb::write_snapshot(&views, f, &opts).unwrap();
-        let r2 = Redis::start(&dir2);
+        let r2 = RealRedis::start(&dir2);
         let mut c2 = r2.conn();
         let what = format!("shardis file (compact {compact}, compress {compress}) -> Redis");
         assert_same(&snapshot_remote(&mut c2, &DBS), &expect, &what);
@@ -343,7 +279,7 @@ fn redis_dump_rdb_loads_here_with_identical_data() {
 #[test]
 fn dump_restore_both_ways_with_redis() {
     let dir = temp_dir("redis-b");
-    let r = Redis::start(&dir);
+    let r = RealRedis::start(&dir);
     let mut rc = r.conn();
     fill(&mut rc);
     let s = Server::start(2, &[]);

@@ -423,3 +423,68 @@ impl Rng {
         }
     }
 }
+
+/// Path of a Redis tool (`redis-server`, `redis-cli`, `redis-benchmark`), or a test
+/// failure that says how to get it: a missing tool fails, it never skips.
+pub fn tool(name: &str) -> String {
+    let found = std::env::var_os("PATH")
+        .and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+        .or_else(|| Some(PathBuf::from("/usr/bin").join(name)).filter(|p| p.is_file()));
+    match found {
+        Some(p) => p.to_string_lossy().into_owned(),
+        None => panic!(
+            "`{name}` not found: install redis-server and redis-tools (`bash scripts/test.sh` runs apt-get install)"
+        ),
+    }
+}
+
+/// A real Debian `redis-server` on a free port with `dir` as its working directory
+/// (it loads `dir/dump.rdb` if present); killed on drop.
+pub struct RealRedis {
+    child: Child,
+    pub port: u16,
+    pub dir: PathBuf,
+}
+
+impl RealRedis {
+    pub fn start(dir: &std::path::Path) -> RealRedis {
+        let bin = tool("redis-server");
+        // The port is free when picked but may be taken before redis binds it: retry.
+        for _ in 0..10 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            let mut child = Command::new(&bin)
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb", "--enable-debug-command", "yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn redis-server");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection()
+                    && redis::cmd("PING").query::<String>(&mut c).is_ok()
+                {
+                    return RealRedis { child, port, dir: dir.to_path_buf() };
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("redis-server did not start in {dir:?} (does it refuse the dump.rdb there? run it by hand to see)");
+    }
+
+    pub fn conn(&self) -> redis::Connection {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
+    }
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
