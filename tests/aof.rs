@@ -717,3 +717,18 @@ fn shutdown_waits_for_the_initial_rewrite() {
     let s = Server::start_in(dir, 2, &aof_flags("everysec"));
     assert_eq!(digest(&mut s.conn()), before);
 }
+
+/// `appendonly-direct yes` (the O_DIRECT log) is not built yet: start-up refuses it with
+/// a message instead of running with buffered I/O the user did not ask for.
+#[test]
+fn appendonly_direct_is_refused_not_ignored() {
+    let dir = temp_dir("aof-direct");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis-server"))
+        .args(["--port", "0", "--shards", "1", "--dir", dir.to_str().unwrap()])
+        .args(["--appendonly", "yes", "--appendonly-direct", "yes"])
+        .output()
+        .expect("run shardis-server");
+    assert!(!out.status.success(), "started with appendonly-direct yes");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("appendonly-direct yes is not supported"), "{text}");
+}
