@@ -116,6 +116,15 @@ impl<'a> ExecCtx<'a> {
         }
     }
 
+    /// Redis's "elements removed" events: `event` (class `class`), then `del` when the
+    /// removal emptied the collection and so deleted the key. Callers delete the key.
+    pub fn notify_removed(&mut self, class: u32, event: &'static str, key: &[u8], deleted: bool) {
+        self.notify(class, event, key);
+        if deleted {
+            self.notify(notify::GENERIC, "del", key);
+        }
+    }
+
     /// `notify` for a key in database `db` (MOVE, COPY ... DB).
     #[inline]
     pub fn notify_db(&mut self, db: usize, class: u32, event: &'static str, key: &[u8]) {

@@ -285,10 +285,7 @@ fn hdel(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         db.remove(key, now);
     }
     if deleted > 0 {
-        c.notify(notify::HASH, "hdel", key);
-        if emptied {
-            c.notify(notify::GENERIC, "del", key);
-        }
+        c.notify_removed(notify::HASH, "hdel", key, emptied);
     }
     c.out.int(deleted);
     c.dirty += deleted as u64;

@@ -139,10 +139,7 @@ fn push_event(side: Side) -> &'static str {
 
 /// Redis's `listElementsRemoved`: the pop event, then `del` if the list went away.
 fn notify_popped(c: &mut ExecCtx, key: &[u8], side: Side, deleted: bool) {
-    c.notify(notify::LIST, pop_event(side), key);
-    if deleted {
-        c.notify(notify::GENERIC, "del", key);
-    }
+    c.notify_removed(notify::LIST, pop_event(side), key, deleted);
 }
 
 /// Pops up to `count` (>= 1) elements from the `side` end of the list at `key` in the
@@ -812,10 +809,7 @@ fn lrem(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         db.remove(key, now);
     }
     if removed > 0 {
-        c.notify(notify::LIST, "lrem", key);
-        if deleted {
-            c.notify(notify::GENERIC, "del", key);
-        }
+        c.notify_removed(notify::LIST, "lrem", key, deleted);
     }
     c.dirty += removed as u64;
     c.out.int(removed as i64);
@@ -843,10 +837,7 @@ fn ltrim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             db.remove(key, now);
         }
         // Redis reports a trim even when it removed nothing.
-        c.notify(notify::LIST, "ltrim", key);
-        if deleted {
-            c.notify(notify::GENERIC, "del", key);
-        }
+        c.notify_removed(notify::LIST, "ltrim", key, deleted);
         c.dirty += (left + right) as u64;
     }
     c.out.ok();

@@ -136,10 +136,7 @@ fn srem(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         db.remove(key, now);
     }
     if deleted > 0 {
-        c.notify(notify::SET, "srem", key);
-        if emptied {
-            c.notify(notify::GENERIC, "del", key);
-        }
+        c.notify_removed(notify::SET, "srem", key, emptied);
     }
     c.out.int(deleted);
     c.dirty += deleted as u64;
@@ -198,10 +195,7 @@ fn smove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     if emptied {
         db.remove(src, now);
     }
-    c.notify(notify::SET, "srem", src);
-    if emptied {
-        c.notify(notify::GENERIC, "del", src);
-    }
+    c.notify_removed(notify::SET, "srem", src, emptied);
     let added = set_mut_or_create(c.db(), dst, now, || SetValue::with_hint(m, 1))?.insert(m);
     if added {
         c.notify(notify::SET, "sadd", dst);
@@ -209,14 +203,6 @@ fn smove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     c.dirty += 1 + added as u64;
     c.out.int(1);
     Ok(())
-}
-
-/// SPOP's events: `spop`, then `del` if the set went away.
-fn notify_spop(c: &mut ExecCtx, key: &[u8], emptied: bool) {
-    c.notify(notify::SET, "spop", key);
-    if emptied {
-        c.notify(notify::GENERIC, "del", key);
-    }
 }
 
 /// SPOP key [count]
@@ -240,7 +226,7 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         if emptied {
             db.remove(key, now);
         }
-        notify_spop(c, key, emptied);
+        c.notify_removed(notify::SET, "spop", key, emptied);
         c.out.bulk(&m);
         c.dirty += 1;
         // The member was random: replay removes that very member.
@@ -268,7 +254,7 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     if emptied {
         db.remove(key, now);
     }
-    notify_spop(c, key, emptied);
+    c.notify_removed(notify::SET, "spop", key, emptied);
     c.out.set(popped.len());
     for m in &popped {
         c.out.bulk(m);

@@ -90,10 +90,7 @@ fn delete_if_empty(db: &mut Db, key: &[u8], now: u64) -> bool {
 /// A removal's events: `event` if anything went, then `del` if the key went too.
 fn notify_removed(c: &mut ExecCtx, key: &[u8], event: &'static str, removed: bool, deleted: bool) {
     if removed {
-        c.notify(notify::ZSET, event, key);
-        if deleted {
-            c.notify(notify::GENERIC, "del", key);
-        }
+        c.notify_removed(notify::ZSET, event, key, deleted);
     }
 }
 
