@@ -29,6 +29,8 @@ shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+# shellcheck source=perf/lib.sh
+source "$here/lib.sh"
 
 KNOBS="QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS MODES SERVER_CPU CLIENT_CPU SHARDIS_BIN WORKDIR NO_BUILD"
 declare -A ORIG_ENV=()
@@ -122,35 +124,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-next_port=$((20000 + RANDOM % 20000))
-pick_port() {
-    port=$next_port
-    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        port=$((port + 1))
-    done
-    next_port=$((port + 1))
-}
 
-wait_ready() {
-    local port=$1 pid=$2 logf=$3 i
-    for ((i = 0; i < 200; i++)); do
-        if [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
-            kill -0 "$pid" 2>/dev/null || { cat "$logf" >&2; die "server exited; port $port is someone else's"; }
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || { cat "$logf" >&2; die "server exited during startup"; }
-        sleep 0.05
-    done
-    cat "$logf" >&2
-    die "server did not answer PING on port $port within 10s"
-}
 
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
 
 # Starts both servers for mode $1 (none|no|everysec|always) in fresh directories; sets
 # redis_port/redis_pid/shardis_port/shardis_pid.
@@ -213,7 +188,6 @@ bench_once() {
         'BEGIN { printf "%.0f %.3f\n", r, (a - b) / hz * 1e6 / n }'
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M:%SZ')

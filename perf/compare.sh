@@ -25,6 +25,8 @@ shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+# shellcheck source=perf/lib.sh
+source "$here/lib.sh"
 
 declare -A ORIG_ENV=()
 for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS STRING_ONLY SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
@@ -118,30 +120,7 @@ trap 'exit 130' INT TERM
 # Sets $port to a port nobody listens on (a global, not a $(...) result, so that the
 # next call starts past it even before the first server has bound). Probing with a
 # connect is enough here: both servers bind loopback only, within milliseconds.
-next_port=$((20000 + RANDOM % 20000))
-pick_port() {
-    port=$next_port
-    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-        port=$((port + 1))
-    done
-    next_port=$((port + 1))
-}
 
-# Waits (bounded) until the server on $1 answers PING; fails if its process $2 died.
-wait_ready() {
-    local port=$1 pid=$2 name=$3 i
-    for ((i = 0; i < 200; i++)); do
-        if [[ $(redis-cli -p "$port" ping 2>/dev/null) == PONG ]]; then
-            # Someone answering is not enough: it must be the process we started.
-            kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; die "$name exited; port $port is someone else's"; }
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || { cat "$work/$name.log" >&2; die "$name exited during startup"; }
-        sleep 0.05
-    done
-    cat "$work/$name.log" >&2
-    die "$name did not answer PING on port $port within 10s"
-}
 
 pick_port
 redis_port=$port
@@ -160,21 +139,13 @@ shardis_port=$port
 shardis_pid=$!
 pids+=("$shardis_pid")
 
-wait_ready "$redis_port" "$redis_pid" redis
-wait_ready "$shardis_port" "$shardis_pid" shardis
+wait_ready "$redis_port" "$redis_pid" "$work/redis.log"
+wait_ready "$shardis_port" "$shardis_pid" "$work/shardis.log"
 # The CPU numbers are read from these PIDs: make sure they are the servers themselves
 # (taskset and the subshell exec into them) and not a wrapper process.
 [[ $(</proc/$redis_pid/comm) == redis-server* ]] || die "pid $redis_pid is not redis-server"
 [[ $(</proc/$shardis_pid/comm) == shardis* ]] || die "pid $shardis_pid is not shardis-server"
 
-# utime+stime of a whole process (all threads), in clock ticks. The command name in
-# field 2 may contain spaces, so fields are counted after its closing parenthesis.
-cpu_ticks() {
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) }
-    awk '{ print $12 + $13 }' <<<"$stat"
-}
 
 # One redis-benchmark run of test $3 (e.g. "get") against port $1 / pid $2 at pipeline
 # $4 with $5 requests. Prints "ops_per_sec cpu_us_per_op".
@@ -215,7 +186,6 @@ bench_once() {
         'BEGIN { printf "%.0f %.3f\n", r, (a - b) / hz * 1e6 / n }'
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
 started=$(date -u '+%Y-%m-%d %H:%M:%SZ')
