@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # perf/aof.sh: what the AOF costs. SET throughput and server CPU per request for
 # shardis (`--shards 1`) and Debian's redis-server, each with persistence off and with
-# `appendonly yes` under `appendfsync no`, `everysec` and `always`, in one run.
+# `appendonly yes` under `appendfsync no`, `everysec` and `always`, in one run; and
+# shardis again with each policy on its O_DIRECT log (`appendonly-direct yes`, modes
+# `POLICY-direct`; Redis has no such mode, so those rows compare with Redis's buffered
+# row of the same policy).
 #
 # Method as in compare.sh: both servers pinned to SERVER_CPU (0), redis-benchmark to
 # CLIENT_CPU (1); CPU per request is utime+stime of the server process (all threads,
@@ -11,9 +14,8 @@
 # WORKDIR (default: a mktemp dir in /tmp) and must be on a real disk: on tmpfs an fsync
 # costs nothing and `always` would measure nothing.
 #
-# Both servers have auto AOF rewrite off: shardis has no rewrite yet, and a Redis
-# rewrite forked in the middle of a P16 run would measure the fork, not the log.
-# shardis's `appendonly-direct` (O_DIRECT log) is not implemented, so it is not run.
+# Both servers have auto AOF rewrite off: a rewrite forked in the middle of a P16 run
+# would measure the fork, not the log.
 #
 # Issue targets (shardis, ops/s relative to its own persistence-off run):
 # `everysec` ≥ 0.9×; `always` ≥ 0.7× and more ops/s than Redis's `always`.
@@ -50,7 +52,7 @@ CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 DATA_SIZE=${DATA_SIZE:-3}
 RUNS=${RUNS:-1}
-MODES=${MODES:-none no everysec always}
+MODES=${MODES:-none no everysec always no-direct everysec-direct always-direct}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 RESULTS=${RESULTS:-$here/RESULTS.md}
@@ -127,26 +129,33 @@ trap 'exit 130' INT TERM
 
 
 
-# Starts both servers for mode $1 (none|no|everysec|always) in fresh directories; sets
-# redis_port/redis_pid/shardis_port/shardis_pid.
+# Starts the servers for mode $1 (none|no|everysec|always, or POLICY-direct: shardis
+# only) in fresh directories; sets shardis_port/shardis_pid and, unless direct,
+# redis_port/redis_pid.
 start_servers() {
-    local mode=$1 aof=() d
+    local mode=$1 aof=() d policy=${1%-direct} direct=no
+    [[ $mode == *-direct ]] && direct=yes
     if [[ $mode == none ]]; then
         aof=(--appendonly no)
     else
-        aof=(--appendonly yes --appendfsync "$mode" --auto-aof-rewrite-percentage 0)
+        aof=(--appendonly yes --appendfsync "$policy" --auto-aof-rewrite-percentage 0)
     fi
     d="$work/$mode"
     rm -rf "$d"
     mkdir -p "$d/redis" "$d/shardis"
 
-    pick_port
-    redis_port=$port
-    taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 \
-        --save "" "${aof[@]}" --daemonize no --dir "$d/redis" \
-        --logfile "$d/redis.log" >/dev/null 2>&1 &
-    redis_pid=$!
-    pids+=("$redis_pid")
+    if [[ $direct == no ]]; then
+        pick_port
+        redis_port=$port
+        taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 \
+            --save "" "${aof[@]}" --daemonize no --dir "$d/redis" \
+            --logfile "$d/redis.log" >/dev/null 2>&1 &
+        redis_pid=$!
+        pids+=("$redis_pid")
+        wait_ready "$redis_port" "$redis_pid" "$d/redis.log"
+        [[ $(</proc/$redis_pid/comm) == redis-server* ]] || die "pid $redis_pid is not redis-server"
+    fi
+    [[ $mode == none ]] || aof+=(--appendonly-direct "$direct")
 
     pick_port
     shardis_port=$port
@@ -156,20 +165,23 @@ start_servers() {
     shardis_pid=$!
     pids+=("$shardis_pid")
 
-    wait_ready "$redis_port" "$redis_pid" "$d/redis.log"
     wait_ready "$shardis_port" "$shardis_pid" "$d/shardis.log"
-    [[ $(</proc/$redis_pid/comm) == redis-server* ]] || die "pid $redis_pid is not redis-server"
     [[ $(</proc/$shardis_pid/comm) == shardis* ]] || die "pid $shardis_pid is not shardis-server"
     # The mode really is what we asked for (a silently ignored flag would make the
     # persistence rows measure nothing).
-    local want=no
+    local want=no ports=("$shardis_port")
     [[ $mode != none ]] && want=yes
-    for p in "$redis_port" "$shardis_port"; do
+    [[ $direct == yes ]] || ports+=("$redis_port")
+    for p in "${ports[@]}"; do
         [[ $(redis-cli -p "$p" config get appendonly | tail -n1) == "$want" ]] || die "appendonly is not $want on port $p"
         if [[ $mode != none ]]; then
-            [[ $(redis-cli -p "$p" config get appendfsync | tail -n1) == "$mode" ]] || die "appendfsync is not $mode on port $p"
+            [[ $(redis-cli -p "$p" config get appendfsync | tail -n1) == "$policy" ]] || die "appendfsync is not $policy on port $p"
         fi
     done
+    if [[ $mode != none ]]; then
+        [[ $(redis-cli -p "$shardis_port" config get appendonly-direct | tail -n1) == "$direct" ]] \
+            || die "appendonly-direct is not $direct on port $shardis_port"
+    fi
 }
 
 # One SET run against port $1 / pid $2 at pipeline $3 with $4 requests.
@@ -204,11 +216,15 @@ declare -A OPS=() US=() PORT=() PID=() SAMPLES=()
 for mode in $MODES; do
     start_servers "$mode"
     PORT[shardis,$mode]=$shardis_port PID[shardis,$mode]=$shardis_pid
-    PORT[redis,$mode]=$redis_port PID[redis,$mode]=$redis_pid
+    warm=("$shardis_port")
+    if [[ $mode != *-direct ]]; then
+        PORT[redis,$mode]=$redis_port PID[redis,$mode]=$redis_pid
+        warm+=("$redis_port")
+    fi
     # Unmeasured warm-up: fills the keyspace (3 SETs per key on average) so every
     # measured run, the first one included, overwrites existing keys in a table that no
     # longer grows, whatever mode it is in.
-    for p in "$shardis_port" "$redis_port"; do
+    for p in "${warm[@]}"; do
         taskset -c "$CLIENT_CPU" redis-benchmark -p "$p" -c "$CLIENTS" -P 16 -n $((KEYSPACE * 3)) \
             -r "$KEYSPACE" -d "$DATA_SIZE" -q -t set >/dev/null 2>"$work/bench.err" \
             || { cat "$work/bench.err" >&2; die "warm-up failed (port $p)"; }
@@ -221,6 +237,7 @@ for ((run = 0; run < RUNS; run++)); do
         if ((pipe == 1)); then n=$N_P1; else n=$N_P16; fi
         for mode in $MODES; do
             for who in $order; do
+                [[ -n ${PORT[$who,$mode]:-} ]] || continue
                 res=$(bench_once "${PORT[$who,$mode]}" "${PID[$who,$mode]}" "$pipe" "$n")
                 read -r rps us <<<"$res"
                 SAMPLES[$who,$mode,$pipe,rps]+="$rps "
@@ -245,12 +262,14 @@ rows=()
 misses=0
 for mode in $MODES; do
     for pipe in 1 16; do
+        # A direct row compares with Redis's buffered row of the same policy.
+        policy=${mode%-direct}
         so=${OPS[shardis,$mode,$pipe]} su=${US[shardis,$mode,$pipe]}
-        ro=${OPS[redis,$mode,$pipe]} ru=${US[redis,$mode,$pipe]}
+        ro=${OPS[redis,$policy,$pipe]:-0} ru=${US[redis,$policy,$pipe]:-0}
         s_rel=$(ratio "$so" "${OPS[shardis,none,$pipe]:-}")
         r_rel=$(ratio "$ro" "${OPS[redis,none,$pipe]:-}")
         verdict="—"
-        case $mode in
+        case $policy in
             everysec)
                 verdict=$(awk -v q="$s_rel" -v t="$TARGET_EVERYSEC" 'BEGIN { print (q != "n/a" && q >= t) ? "met" : "MISSED" }')
                 verdict="≥ $TARGET_EVERYSEC× none: $verdict"
@@ -281,7 +300,7 @@ report=$(
     echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; SET \`-c $CLIENTS -r $KEYSPACE -d $DATA_SIZE\`," \
         "\`-n $N_P1\` at P1, \`-n $N_P16\` at P16; median of $RUNS run(s); CPU from /proc/PID/stat at $tick ticks/s"
     echo "- modes: \`none\` = \`--appendonly no\`; others \`--appendonly yes --appendfsync MODE --auto-aof-rewrite-percentage 0\`," \
-        "fresh servers and directories per mode, all running at once with the modes interleaved in each run, each warmed up with an unmeasured \`-P 16 -n $((KEYSPACE * 3))\` SET run; shardis \`appendonly-direct\` not run (not implemented)"
+        "fresh servers and directories per mode, all running at once with the modes interleaved in each run, each warmed up with an unmeasured \`-P 16 -n $((KEYSPACE * 3))\` SET run; \`POLICY-direct\` rows are shardis with \`--appendonly-direct yes\`, compared with Redis's \`POLICY\` row"
     echo "- command: \`$(command_line)\`"
     echo
     echo "$table"

@@ -51,8 +51,10 @@
 //!    the change counter; on shard 0: reap a BGSAVE or rewrite child, due save points,
 //!    scheduled and automatic AOF rewrites).
 //! 6. AOF (`persist`): hand the turn's log bytes to the ring as one write (linked to
-//!    an fdatasync under `appendfsync always`), ahead of the sends; after a rewrite's
-//!    cut, switch to the new incremental file once the old one has its last bytes.
+//!    an fdatasync under `appendfsync always`; with `appendonly-direct yes` an
+//!    O_DIRECT write of whole blocks, RWF_DSYNC under `always`, plus preallocation
+//!    ahead of it), ahead of the sends; after a rewrite's cut, switch to the new
+//!    incremental file once the old one has its last bytes.
 //! 7. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
 //! 8. Queue one send per connection with output (double-buffered). Output produced
 //!    while the log has bytes not yet cleared (submitted; fsynced under `always`) is

@@ -1,6 +1,6 @@
 //! The append-only file: every write family reloads to the same data (DEBUG DIGEST),
 //! acknowledged writes survive kill -9 under `appendfsync always`, torn tails and
-//! corruption are handled at start-up.
+//! corruption are handled at start-up, buffered and with the O_DIRECT log.
 
 mod common;
 
@@ -261,11 +261,22 @@ fn pipeline_writer(port: u16, cycle: usize, acked: Arc<AtomicU64>, stop: Arc<Ato
 
 #[test]
 fn kill9_under_always_keeps_every_acknowledged_write() {
+    kill9_cycles(&aof_flags("always"));
+}
+
+#[test]
+fn kill9_under_always_keeps_every_acknowledged_write_with_o_direct() {
+    kill9_cycles(&direct_flags("always"));
+}
+
+/// Three cycles of pipelined writes killed with -9 in the middle, then a check that
+/// every write acknowledged in any cycle is there.
+fn kill9_cycles(flags: &[&str]) {
     let dir = temp_dir("aof-kill");
     let mut dir = Some(dir);
     let mut acked_per_cycle: Vec<u64> = Vec::new();
     for cycle in 0..3 {
-        let s = Server::start_in(dir.take().unwrap(), 4, &aof_flags("always"));
+        let s = Server::start_in(dir.take().unwrap(), 4, flags);
         // Everything acknowledged in earlier cycles is there.
         let mut c = s.conn();
         for (cy, &n) in acked_per_cycle.iter().enumerate() {
@@ -294,7 +305,7 @@ fn kill9_under_always_keeps_every_acknowledged_write() {
         }
         acked_per_cycle.push(acked.load(Ordering::SeqCst));
     }
-    let s = Server::start_in(dir.take().unwrap(), 4, &aof_flags("always"));
+    let s = Server::start_in(dir.take().unwrap(), 4, flags);
     let mut c = s.conn();
     for (cy, &n) in acked_per_cycle.iter().enumerate() {
         for i in 0..n {
@@ -406,6 +417,16 @@ fn truncated_tail_and_corruption() {
 /// it the test fails rather than pass untested.
 #[test]
 fn enospc_refuses_writes_cleanly() {
+    enospc(&aof_flags("always"));
+}
+
+/// The same with the O_DIRECT log, whose preallocation fails first.
+#[test]
+fn enospc_refuses_writes_cleanly_with_o_direct() {
+    enospc(&direct_flags("always"));
+}
+
+fn enospc(flags: &[&str]) {
     let dir = temp_dir("aof-enospc");
     let mount = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir.to_str().unwrap()])
@@ -423,7 +444,7 @@ fn enospc_refuses_writes_cleanly() {
         }
     }
     let _guard = Unmount(dir.clone());
-    let s = Server::start_in(dir.clone(), 2, &aof_flags("always"));
+    let s = Server::start_in(dir.clone(), 2, flags);
     let mut c = s.conn();
     // The write that hits ENOSPC is never answered: notice it by a read timeout.
     c.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
@@ -460,7 +481,7 @@ fn enospc_refuses_writes_cleanly() {
         redis::cmd("set").arg("more").arg("1").query::<Value>(&mut c2).is_ok()
     }));
     let d = stop_keep(s, false);
-    let s = Server::start_in(d.clone(), 2, &aof_flags("always"));
+    let s = Server::start_in(d.clone(), 2, flags);
     let mut c = s.conn();
     for k in &acked {
         assert_eq!(r(&mut c, &["strlen", k]), Value::Int(big.len() as i64), "{k}");
@@ -718,17 +739,113 @@ fn shutdown_waits_for_the_initial_rewrite() {
     assert_eq!(digest(&mut s.conn()), before);
 }
 
-/// `appendonly-direct yes` (the O_DIRECT log) is not built yet: start-up refuses it with
-/// a message instead of running with buffered I/O the user did not ask for.
+fn direct_flags(policy: &str) -> Vec<&str> {
+    [aof_flags(policy), vec!["--appendonly-direct", "yes"]].concat()
+}
+
+/// The incremental files of a directory's AOF set.
+fn incr_files(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("appendonlydir"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `appendonly-direct yes`: the O_DIRECT log reloads to the same data after kill -9
+/// (its files then end in zero padding and preallocated blocks, which loading cuts
+/// off) and after a clean shutdown (which leaves files of exactly their commands); a
+/// rewrite moves it to new O_DIRECT files; the same files load with buffered I/O.
 #[test]
-fn appendonly_direct_is_refused_not_ignored() {
-    let dir = temp_dir("aof-direct");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis-server"))
-        .args(["--port", "0", "--shards", "1", "--dir", dir.to_str().unwrap()])
-        .args(["--appendonly", "yes", "--appendonly-direct", "yes"])
-        .output()
-        .expect("run shardis-server");
-    assert!(!out.status.success(), "started with appendonly-direct yes");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(text.contains("appendonly-direct yes is not supported"), "{text}");
+fn direct_log_reloads_after_kill9_rewrite_and_a_mode_switch() {
+    for policy in ["always", "everysec"] {
+        let s = Server::start(4, &direct_flags(policy));
+        let mut c = s.conn();
+        assert_eq!(
+            r(&mut c, &["config", "get", "appendonly-direct"]),
+            Value::Array(vec![Value::BulkString(b"appendonly-direct".to_vec()), Value::BulkString(b"yes".to_vec())])
+        );
+        workload(&s);
+        let before = digest(&mut c);
+        let killed = policy == "always";
+        let dir = stop_keep(s, killed);
+        if killed {
+            let padded = incr_files(&dir).iter().any(|p| std::fs::read(p).unwrap().last() == Some(&0));
+            assert!(padded, "a killed O_DIRECT log leaves its preallocated blocks");
+        }
+        let s = Server::start_in(dir, 4, &direct_flags(policy));
+        let mut c = s.conn();
+        assert_eq!(digest(&mut c), before, "{policy}: reload");
+        if killed {
+            assert!(s.log.lock().unwrap().iter().any(|l| l.contains("O_DIRECT padding")));
+        }
+        // A rewrite in the middle of writes, then more writes on every shard.
+        for i in 0..200 {
+            r(&mut c, &["set", &format!("pre{i}"), &"p".repeat(i)]);
+        }
+        r(&mut c, &["bgrewriteaof"]);
+        for i in 0..200 {
+            r(&mut c, &["rpush", &format!("post{}", i % 16), &"q".repeat(i * 37)]);
+        }
+        wait_rewrites(&mut c, 1);
+        r(&mut c, &["set", "last", "1"]);
+        let before = digest(&mut c);
+        let dir = stop_keep(s, false);
+        for p in incr_files(&dir) {
+            let b = std::fs::read(&p).unwrap();
+            assert!(b.is_empty() || b.last() == Some(&b'\n'), "{}: cut to its commands at shutdown", p.display());
+        }
+        let manifest = dir.join("appendonlydir/appendonly.aof.manifest");
+        let (ok, report) = check_aof(&[manifest.to_str().unwrap()]);
+        assert!(ok && !report.contains("padding"), "{report}");
+        let s = Server::start_in(dir, 4, &aof_flags(policy));
+        assert_eq!(digest(&mut s.conn()), before, "{policy}: the O_DIRECT files load buffered");
+        let dir = stop_keep(s, false);
+        let s = Server::start_in(dir, 4, &direct_flags(policy));
+        assert_eq!(digest(&mut s.conn()), before, "{policy}: and buffered files load direct");
+    }
+}
+
+/// A crash in the middle of an O_DIRECT write can leave some of its sectors on disk
+/// and not others: NUL bytes inside the last command, then padding. That is a torn
+/// tail (dropped with `aof-load-truncated yes`, refused with no), never corruption
+/// that stops start-up for good, and check-aof --fix agrees.
+#[test]
+fn torn_direct_write_is_a_truncated_tail() {
+    let s = Server::start(1, &direct_flags("always"));
+    let mut c = s.conn();
+    r(&mut c, &["set", "a", "1"]);
+    r(&mut c, &["rpush", "l", "x", "y"]);
+    let dir = stop_keep(s, false);
+    let incr = incr_file(&dir);
+    let good = std::fs::read(&incr).unwrap();
+    let mut torn = good.clone();
+    let cmd = b"*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$40\r\n0123456789012345678901234567890123456789\r\n";
+    torn.extend_from_slice(cmd);
+    // A stretch that never made it, across the command's framing (`b`'s CRLF and the
+    // next length), then padding to the block end.
+    let at = good.len();
+    torn[at + 18..at + 30].fill(0);
+    torn.resize(8192, 0);
+    std::fs::write(&incr, &torn).unwrap();
+    let out = start_fails(&dir, &["--appendonly", "yes", "--aof-load-truncated", "no"]);
+    assert!(out.contains("Unexpected end of file") && out.contains(&format!("offset {}", good.len())), "{out}");
+    let (ok, report) = check_aof(&[incr.to_str().unwrap()]);
+    assert!(!ok && report.contains(&format!("ok_up_to={}", good.len())), "{report}");
+    let s = Server::start_in(dir, 1, &direct_flags("always"));
+    let mut c = s.conn();
+    assert_eq!(r(&mut c, &["get", "a"]), Value::BulkString(b"1".to_vec()));
+    assert_eq!(r(&mut c, &["exists", "b"]), Value::Int(0));
+    assert!(s.log.lock().unwrap().iter().any(|l| l.contains("Truncating the AOF")));
+    r(&mut c, &["set", "after", "1"]);
+    let dir = stop_keep(s, true);
+    let s = Server::start_in(dir, 1, &direct_flags("always"));
+    let mut c = s.conn();
+    assert_eq!(r(&mut c, &["get", "after"]), Value::BulkString(b"1".to_vec()));
+    assert_eq!(
+        r(&mut c, &["lrange", "l", "0", "-1"]),
+        Value::Array(vec![Value::BulkString(b"x".to_vec()), Value::BulkString(b"y".to_vec())])
+    );
 }

@@ -64,6 +64,14 @@ fn check(path: &Path, fix: bool) -> bool {
             println!("AOF {} is valid ({} bytes)", path.display(), b.len());
             return true;
         }
+        Tail::Padded { at } => {
+            println!(
+                "AOF {} is valid ({at} bytes, then {} bytes of O_DIRECT zero padding that loading cuts off)",
+                path.display(),
+                b.len() - at
+            );
+            return true;
+        }
         Tail::Truncated { at } => (at, "truncated (incomplete command or MULTI without EXEC)".to_string()),
         Tail::Bad { at, why } => (at, format!("corrupt: {why}")),
     };

@@ -14,6 +14,7 @@
 //! block carries a `// SAFETY:` note.
 
 pub mod bufring;
+pub mod direct;
 pub mod file;
 pub mod proc;
 pub mod ring;

@@ -4,9 +4,11 @@
 //! pair, `shard <s>`, naming the shard whose log the file is. Lines starting with `#`
 //! are comments.
 
+use crate::io::direct::DirectFile;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::os::fd::{IntoRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,11 +142,41 @@ pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// Opens (creating) a log file for positional writes; returns the fd and its length.
-pub fn open_log(path: &Path) -> std::io::Result<(RawFd, u64)> {
+/// An incremental file open for appending: its fd, its logical length, and with
+/// `appendonly-direct yes` the O_DIRECT write state.
+pub struct LogFile {
+    pub fd: RawFd,
+    pub len: u64,
+    pub direct: Option<DirectFile>,
+}
+
+/// Opens (creating) a log file for positional writes at its end. With `direct`, the
+/// file is opened O_DIRECT; a filesystem that refuses that gets buffered I/O and a
+/// warning rather than a server that cannot start.
+pub fn open_log(path: &Path, direct: bool) -> std::io::Result<LogFile> {
+    if direct {
+        match OpenOptions::new().read(true).write(true).create(true).custom_flags(libc::O_DIRECT).open(path) {
+            Ok(f) => {
+                let len = f.metadata()?.len();
+                let fd = f.into_raw_fd();
+                return match DirectFile::open(fd, len) {
+                    Ok(d) => Ok(LogFile { fd, len, direct: Some(d) }),
+                    Err(e) => {
+                        crate::io::file::close(fd);
+                        Err(e)
+                    }
+                };
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => crate::util::log::warning(&format!(
+                "{}: the filesystem refuses O_DIRECT, so this AOF file uses buffered I/O",
+                path.display()
+            )),
+            Err(e) => return Err(e),
+        }
+    }
     let f = OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
     let len = f.metadata()?.len();
-    Ok((f.into_raw_fd(), len))
+    Ok(LogFile { fd: f.into_raw_fd(), len, direct: None })
 }
 
 /// Writes `bytes` as the whole content of `path` and fsyncs it.

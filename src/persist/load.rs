@@ -23,16 +23,14 @@ use crate::storage::Entry;
 use crate::util::clock::Clock;
 use crate::util::log;
 use std::collections::HashMap;
-use std::os::fd::RawFd;
 use std::path::Path;
 use std::sync::Arc;
 
 /// What one shard thread starts with.
 pub struct Boot {
     pub entries: Vec<(u16, Vec<u8>, Entry)>,
-    /// Its incremental file, open for writing at `file_len`.
-    pub fd: RawFd,
-    pub file_len: u64,
+    /// Its incremental file, open for appending.
+    pub file: files::LogFile,
     pub base_size: u64,
 }
 
@@ -41,6 +39,9 @@ pub struct Boot {
 pub enum Tail {
     /// Every byte belongs to a complete command and every MULTI has its EXEC.
     Clean,
+    /// Complete commands up to `at`, then only NUL bytes: the zero padding and
+    /// preallocated blocks of an O_DIRECT log that was not closed cleanly.
+    Padded { at: usize },
     /// The bytes from `at` on are a torn command or an unfinished MULTI block.
     Truncated { at: usize },
     /// The bytes at `at` can never be a command.
@@ -48,7 +49,21 @@ pub enum Tail {
 }
 
 /// Walks `b` command by command: how it ends and where the last good command ends.
+///
+/// Trailing NUL bytes are never log content (every command ends in `\n`): they are an
+/// O_DIRECT log's padding (see `io::direct`). A file that has them and goes bad at a
+/// NUL byte before them holds a torn O_DIRECT write (sectors of one write that did
+/// not all reach the disk before a crash): that counts as a truncated tail.
 pub fn scan(b: &[u8]) -> Tail {
+    let content = b.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    match scan_commands(&b[..content]) {
+        Tail::Clean if content < b.len() => Tail::Padded { at: content },
+        Tail::Bad { at, .. } if content < b.len() && b[at..content].contains(&0) => Tail::Truncated { at },
+        t => t,
+    }
+}
+
+fn scan_commands(b: &[u8]) -> Tail {
     let mut pos = 0;
     let mut multi_at = None;
     while pos < b.len() {
@@ -121,7 +136,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
     };
     let Some(manifest) = manifest else {
         log::notice("Creating AOF base and incremental files");
-        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards]);
+        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], cfg.appendonly_direct);
     };
     let mut data: HashMap<String, Vec<u8>> = HashMap::new();
     let allow_truncated = cfg.compat_value("aof-load-truncated").is_none_or(|v| v == "yes");
@@ -168,7 +183,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
             "AOF written by {} shards, running {nshards}: writing fresh base files",
             manifest.shards()
         ));
-        let boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries)?;
+        let boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries, cfg.appendonly_direct)?;
         for f in &manifest.files {
             let _ = std::fs::remove_file(dir.join(&f.name));
         }
@@ -178,13 +193,14 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
     for (s, entries) in entries.into_iter().enumerate() {
         let list = manifest.files_of(s);
         let incr = list.iter().rev().find(|f| f.kind == Kind::Incr).ok_or("AOF manifest lacks an incr file")?;
-        let (fd, file_len) = files::open_log(&dir.join(&incr.name)).map_err(|e| format!("{}: {e}", incr.name))?;
+        let file =
+            files::open_log(&dir.join(&incr.name), cfg.appendonly_direct).map_err(|e| format!("{}: {e}", incr.name))?;
         let base_size = list
             .iter()
             .filter(|f| f.kind == Kind::Base)
             .map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0))
             .sum();
-        boots.push(Boot { entries, fd, file_len, base_size });
+        boots.push(Boot { entries, file, base_size });
     }
     Ok(boots)
 }
@@ -194,6 +210,17 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
 fn check_tail(path: &Path, f: &FileEntry, b: &mut Vec<u8>, last: bool, allow: bool) -> Result<(), String> {
     match scan(b) {
         Tail::Clean => Ok(()),
+        Tail::Padded { at } => {
+            log::notice(&format!(
+                "AOF file {} ends in {} bytes of O_DIRECT padding: cutting them off",
+                f.name,
+                b.len() - at
+            ));
+            let file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| e.to_string())?;
+            file.set_len(at as u64).and_then(|_| file.sync_all()).map_err(|e| format!("{}: {e}", f.name))?;
+            b.truncate(at);
+            Ok(())
+        }
         Tail::Bad { at, why } => Err(format!(
             "Bad file format reading the append only file {} at offset {at} ({why}): \
              make a backup of your AOF file, then use shardis-check-aof --fix <filename.manifest>",
@@ -227,6 +254,7 @@ pub fn create_set(
     nshards: usize,
     seq: u64,
     entries: Vec<Vec<(u16, Vec<u8>, Entry)>>,
+    direct: bool,
 ) -> Result<Vec<Boot>, String> {
     let m = Manifest::fresh(prefix, nshards, seq);
     let mut boots = Vec::new();
@@ -236,8 +264,8 @@ pub fn create_set(
         files::write_file_synced(&dir.join(&bname), &base).map_err(|e| format!("{bname}: {e}"))?;
         let iname = files::file_name(prefix, s, seq, Kind::Incr);
         files::write_file_synced(&dir.join(&iname), b"").map_err(|e| format!("{iname}: {e}"))?;
-        let (fd, file_len) = files::open_log(&dir.join(&iname)).map_err(|e| format!("{iname}: {e}"))?;
-        boots.push(Boot { entries, fd, file_len, base_size: base.len() as u64 });
+        let file = files::open_log(&dir.join(&iname), direct).map_err(|e| format!("{iname}: {e}"))?;
+        boots.push(Boot { entries, file, base_size: base.len() as u64 });
     }
     files::write_manifest(dir, prefix, &m).map_err(|e| format!("Can't write the AOF manifest: {e}"))?;
     Ok(boots)
@@ -411,5 +439,36 @@ impl Loader {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SET: &[u8] = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n";
+
+    #[test]
+    fn scan_tells_padding_torn_writes_and_corruption_apart() {
+        let two = [SET, SET].concat();
+        assert_eq!(scan(&two), Tail::Clean);
+        assert_eq!(scan(&[&two[..], &[0; 100][..]].concat()), Tail::Padded { at: two.len() });
+        // A torn command at the end, with or without padding after it.
+        assert_eq!(scan(&two[..two.len() - 3]), Tail::Truncated { at: SET.len() });
+        assert_eq!(scan(&[&two[..two.len() - 3], &[0; 10][..]].concat()), Tail::Truncated { at: SET.len() });
+        // A torn O_DIRECT write: a sector of zeros inside the last command, new bytes
+        // after it, then padding.
+        let mut torn = two.clone();
+        torn[SET.len() + 5..SET.len() + 9].fill(0);
+        torn.extend_from_slice(&[0; 64]);
+        assert_eq!(scan(&torn), Tail::Truncated { at: SET.len() });
+        // The same damage in a file without padding is corruption, not a torn write.
+        let mut bad = two.clone();
+        bad[SET.len() + 5..SET.len() + 9].fill(0);
+        assert!(matches!(scan(&bad), Tail::Bad { at, .. } if at == SET.len()));
+        // Garbage (no NUL) before padding stays corruption.
+        let junk = [SET, b"+junk\r\n", SET, &[0; 8][..]].concat();
+        assert!(matches!(scan(&junk), Tail::Bad { at, .. } if at == SET.len()));
+        assert_eq!(scan(&[0; 4096]), Tail::Padded { at: 0 });
     }
 }

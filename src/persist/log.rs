@@ -9,8 +9,10 @@
 //! A reply produced while `appended > cleared()` waits until `cleared()` catches up:
 //! under `always` that is the fdatasync completion, otherwise the write's submission.
 
+use super::files::LogFile;
 use super::resp::encode;
 use crate::config::Fsync;
+use crate::io::direct::{self, DirectFile};
 use crate::io::file::PinnedBuf;
 use std::collections::HashMap;
 use std::os::fd::RawFd;
@@ -29,12 +31,17 @@ pub struct ShardLog {
     pub fd: RawFd,
     /// Bytes of the incremental file on disk (completed writes).
     pub file_len: u64,
-    /// Rewrite cuts moved the log to new incremental files: (fd, the stream offset
-    /// where it starts, seq), oldest first. Bytes before the first offset still go to
+    /// With `appendonly-direct yes`: the O_DIRECT write state of `fd` (the bytes in
+    /// flight are then its aligned copy of `inflight`, and `inflight` is never busy).
+    pub direct: Option<DirectFile>,
+    /// The write in flight is a direct one with RWF_DSYNC: its completion is a sync too.
+    write_linked: bool,
+    /// Rewrite cuts moved the log to new incremental files: (the file, the stream
+    /// offset where it starts, seq), oldest first. Bytes before the first offset still go to
     /// the current file; once they are written it is synced, closed and replaced
     /// (`rotate_now`). Usually one entry, gone within a turn; a second cut while the
     /// first switch still waits (a stalled disk) queues behind it.
-    pub rotate: std::collections::VecDeque<(RawFd, u64, u64)>,
+    pub rotate: std::collections::VecDeque<(LogFile, u64, u64)>,
     /// (seq, bytes) of earlier incremental files, until a rewrite that drops them is
     /// installed (INFO aof_current_size, auto rewrite).
     pub older: Vec<(u64, u64)>,
@@ -80,6 +87,8 @@ impl Default for ShardLog {
             policy: Fsync::Everysec,
             fd: -1,
             file_len: 0,
+            direct: None,
+            write_linked: false,
             rotate: Default::default(),
             older: Vec::new(),
             seq: 0,
@@ -190,25 +199,26 @@ impl ShardLog {
     }
 
     /// Starts a new incremental file (rewrite, start-up): the next command re-selects.
-    pub fn switch_file(&mut self, fd: RawFd, len: u64) {
-        self.fd = fd;
-        self.file_len = len;
+    pub fn switch_file(&mut self, f: LogFile) {
+        self.fd = f.fd;
+        self.file_len = f.len;
+        self.direct = f.direct;
         self.cur_db = None;
     }
 
     /// From the current stream offset on, bytes go to `fd` (a rewrite's cut). A log
     /// that was off starts here.
-    pub fn rotate_to(&mut self, fd: RawFd, seq: u64) {
+    pub fn rotate_to(&mut self, f: LogFile, seq: u64) {
         if !self.on || self.fd < 0 {
             self.on = true;
             self.stopping = false;
             self.older.clear();
             self.seq = seq;
-            self.switch_file(fd, 0);
+            self.switch_file(f);
             return;
         }
         self.stopping = false;
-        self.rotate.push_back((fd, self.appended, seq));
+        self.rotate.push_back((f, self.appended, seq));
         // The first command after the cut starts the new file: it must re-select.
         self.cur_db = None;
         self.rotate_now();
@@ -217,26 +227,39 @@ impl ShardLog {
     /// Switches files if every byte meant for the old one is written: the old file is
     /// synced (blocking, once per rewrite) so the files never have a gap, then closed.
     fn rotate_now(&mut self) {
-        while let Some(&(fd, at, seq)) = self.rotate.front() {
-            if self.written < at || self.inflight.is_busy() || self.sync_inflight.is_some() {
+        while let Some(&(_, at, _)) = self.rotate.front() {
+            if self.written < at || !self.idle() {
                 return;
             }
+            self.finish_file();
             if self.written > self.synced && crate::io::file::fdatasync_blocking(self.fd) {
                 self.synced = self.written;
             }
             crate::io::file::close(self.fd);
             self.older.push((self.seq, self.file_len));
+            let Some((f, _, seq)) = self.rotate.pop_front() else { return };
             self.seq = seq;
-            self.rotate.pop_front();
             // Not `switch_file`: the stream re-selected at the cut already.
-            self.fd = fd;
-            self.file_len = 0;
+            (self.fd, self.file_len, self.direct) = (f.fd, f.len, f.direct);
         }
+    }
+
+    /// The log is done with its file: an O_DIRECT file loses its padding and
+    /// preallocated blocks, so it holds exactly its commands.
+    pub fn finish_file(&mut self) {
+        if self.direct.is_some() && self.fd >= 0 {
+            direct::truncate(self.fd, self.file_len);
+        }
+    }
+
+    /// Is a write of ours in flight (the kernel reading its buffer)?
+    fn writing(&self) -> bool {
+        self.inflight.is_busy() || self.direct.as_ref().is_some_and(|d| d.writing())
     }
 
     /// Is there work for the ring: bytes to write, or a sync the policy wants?
     pub fn next_op(&mut self, now_ms: u64) -> Option<Op> {
-        if !self.on || self.fd < 0 || self.inflight.is_busy() {
+        if !self.on || self.fd < 0 || self.writing() {
             return None;
         }
         self.rotate_now();
@@ -291,8 +314,12 @@ impl ShardLog {
             // Retrying a write whose linked sync has not come back yet.
             return None;
         }
+        if self.direct.as_ref().is_some_and(|d| !d.can_write(self.file_len, self.inflight.bytes().len())) {
+            return None; // the chunk it reaches into is being zeroed; next turn
+        }
         self.pushed = self.appended - self.buf.len() as u64;
         let linked = self.policy == Fsync::Always && !pending_sync;
+        self.write_linked = linked && self.direct.is_some();
         if linked {
             self.sync_inflight = Some(self.pushed);
             self.sync_started_ms = now_ms;
@@ -302,6 +329,30 @@ impl ShardLog {
 
     /// A write completed with `res` (bytes or -errno).
     pub fn on_write(&mut self, res: i32, now_ms: u64) {
+        if let Some(d) = self.direct.as_mut() {
+            let dsync = std::mem::take(&mut self.write_linked);
+            match d.on_write(res) {
+                Ok(n) => {
+                    self.written += n as u64;
+                    self.file_len += n as u64;
+                    self.inflight.get_mut().clear();
+                    if self.error.as_deref().is_some_and(|e| e.starts_with("Errors writing")) {
+                        self.error = None;
+                    }
+                    if dsync {
+                        self.on_sync(0, now_ms);
+                    }
+                }
+                Err(e) => {
+                    if dsync {
+                        self.sync_inflight = None;
+                    }
+                    let why = if e == 0 { "short write".to_string() } else { strerror(-e) };
+                    self.fail(format!("Errors writing to the AOF file: {why}"), now_ms);
+                }
+            }
+            return;
+        }
         self.inflight.done();
         if res < 0 {
             self.fail(format!("Errors writing to the AOF file: {}", strerror(-res)), now_ms);
@@ -348,7 +399,7 @@ impl ShardLog {
     }
 
     pub fn idle(&self) -> bool {
-        !self.inflight.is_busy() && self.sync_inflight.is_none()
+        !self.inflight.is_busy() && self.sync_inflight.is_none() && !self.direct.as_ref().is_some_and(|d| d.busy())
     }
 }
 
@@ -441,14 +492,15 @@ mod tests {
     fn rotation_splits_at_the_cut() {
         let dir = std::env::temp_dir().join(format!("shardis-rotate-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let (old, _) = crate::persist::files::open_log(&dir.join("old")).unwrap();
-        let (new, _) = crate::persist::files::open_log(&dir.join("new")).unwrap();
+        let old = crate::persist::files::open_log(&dir.join("old"), false).unwrap().fd;
+        let newf = crate::persist::files::open_log(&dir.join("new"), false).unwrap();
+        let new = newf.fd;
         let mut l = ShardLog { on: true, policy: Fsync::Everysec, fd: old, ..Default::default() };
         l.feed(2, &[&b"SET"[..], b"a", b"1"]);
         assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
         l.feed(2, &[&b"SET"[..], b"b", b"2"]);
         let cut = l.appended;
-        l.rotate_to(new, 7);
+        l.rotate_to(newf, 7);
         l.feed(2, &[&b"SET"[..], b"c", b"3"]);
         // (no ring here: the first write completes now)
         let n = l.inflight.bytes().len() as i32;
@@ -474,9 +526,10 @@ mod tests {
     fn queued_rotations_keep_each_file_its_bytes() {
         let dir = std::env::temp_dir().join(format!("shardis-rotate2-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let fd = |n: &str| crate::persist::files::open_log(&dir.join(n)).unwrap().0;
-        let (f0, f1, f2) = (fd("0"), fd("1"), fd("2"));
-        let mut l = ShardLog { on: true, policy: Fsync::No, fd: f0, ..Default::default() };
+        let open = |n: &str| crate::persist::files::open_log(&dir.join(n), false).unwrap();
+        let (f0, f1, f2) = (open("0"), open("1"), open("2"));
+        let fds = [f0.fd, f1.fd, f2.fd];
+        let mut l = ShardLog { on: true, policy: Fsync::No, fd: f0.fd, ..Default::default() };
         l.feed(0, &[&b"SET"[..], b"a", b"1"]);
         assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
         l.rotate_to(f1, 1);
@@ -491,10 +544,10 @@ mod tests {
             let n = l.inflight.bytes().len() as i32;
             l.on_write(n, 0);
         }
-        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [f0, f1, f2]);
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), fds);
         assert!(seen[1].1 && !seen[2].1, "b, and only b, in the middle file");
         assert_eq!((l.seq, l.older.len(), l.written - at2), (2, 2, l.file_len));
-        crate::io::file::close(f2);
+        crate::io::file::close(fds[2]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

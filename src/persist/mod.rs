@@ -15,7 +15,19 @@
 //!   more than 2 s holds writes (and so replies) back, as in Redis.
 //! - `no`: the kernel decides.
 //! One write is in flight per shard at a time; what accumulates meanwhile is the next
-//! turn's write. Replies leave only once the log is cleared up to the offset current
+//! turn's write.
+//!
+//! With `appendonly-direct yes` the incremental files are opened O_DIRECT and written
+//! through `io::direct`: each write re-carries the file's last partial block and is
+//! zero-padded to whole blocks (rewriting those already-written bytes unchanged, so a
+//! torn write never damages what was durable), chunks ahead of the log are
+//! preallocated (fallocate, then zeros written, so syncs need no extent conversion),
+//! and under `always` the write itself carries RWF_DSYNC instead of a linked
+//! fdatasync. A file the log is done with (rotation, shutdown, `appendonly no`) is cut
+//! to its logical length; after a crash, start-up cuts the trailing NUL bytes off and
+//! treats NULs inside a torn last write as a truncated tail (`load::scan`). A torn
+//! sector that falls inside a bulk string's payload cannot be told from data, as with
+//! Redis's unchecksummed AOF: it can only be in the last, unacknowledged write. Replies leave only once the log is cleared up to the offset current
 //! when they were produced (`ShardLog::cleared`): connections hold output chunks
 //! (`net::Conn::held`), shards hold result messages (`ShardState::held_out`).
 //!

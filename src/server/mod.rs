@@ -34,12 +34,6 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
     {
         log::warning(&format!("Can't disable transparent huge pages: {e}"));
     }
-    // Refused rather than accepted and ignored: the O_DIRECT log is not built yet, and
-    // a user asking for it must not believe they have it.
-    if config.appendonly_direct {
-        log::warning("appendonly-direct yes is not supported yet: the AOF uses buffered I/O (set it to no)");
-        return 1;
-    }
     if let Err(e) = std::fs::create_dir_all(&config.dir) {
         log::warning(&format!("Can't create working directory {}: {e}", config.dir));
         return 1;

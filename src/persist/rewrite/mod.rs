@@ -149,10 +149,10 @@ fn at_cut(st: &mut ShardState) {
     let cfg = st.shared.config();
     let seq = rw.seq.load(Ordering::SeqCst);
     let path = files::aof_dir(&cfg).join(files::file_name(&cfg.appendfilename, st.id, seq, Kind::Incr));
-    match files::open_log(&path) {
-        Ok((fd, _)) => {
+    match files::open_log(&path, cfg.appendonly_direct) {
+        Ok(f) => {
             let was_on = st.aof.on;
-            st.aof.rotate_to(fd, seq);
+            st.aof.rotate_to(f, seq);
             if !was_on {
                 st.aof.policy = cfg.appendfsync;
                 st.aof.last_sync_ms = st.now_ms;

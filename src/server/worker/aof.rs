@@ -9,6 +9,9 @@ use std::sync::atomic::Ordering;
 /// `Token::slot` values of persistence completions.
 const WRITE: u32 = 1;
 const SYNC: u32 = 2;
+/// O_DIRECT preallocation: the fallocate of a chunk, and the zeros written over it.
+const FALLOCATE: u32 = 3;
+const ZEROED: u32 = 4;
 
 impl Worker {
     /// Takes this shard's loaded keys and log file from start-up.
@@ -27,7 +30,7 @@ impl Worker {
         log.on = true;
         log.policy = self.st.config.appendfsync;
         self.st.shared.aof[self.st.id].base_size.store(boot.base_size, Ordering::Relaxed);
-        log.switch_file(boot.fd, boot.file_len);
+        log.switch_file(boot.file);
         log.last_sync_ms = self.st.now_ms;
         self.st.shared.aof[self.st.id]
             .publish(&mut self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
@@ -53,10 +56,22 @@ impl Worker {
                 LogOp::Write { linked } => {
                     let ud = Token::new(Op::Persist, WRITE, 0).encode();
                     let (fd, from, off) = (log.fd, log.inflight_done, log.file_len);
-                    log.inflight.write(&mut self.ring, fd, from, off, ud, linked.then_some(sync_ud));
+                    match log.direct.as_mut() {
+                        // One write, durable on completion when `linked`.
+                        Some(d) => d.write(&mut self.ring, fd, off, log.inflight.bytes(), ud, linked),
+                        None => log.inflight.write(&mut self.ring, fd, from, off, ud, linked.then_some(sync_ud)),
+                    }
                     wrote = true;
                 }
                 LogOp::Sync => self.ring.fdatasync(log.fd, sync_ud),
+            }
+        }
+        let log = &mut self.st.aof;
+        if log.rotate.is_empty() && !log.stopping && log.error.is_none() {
+            if let Some(d) = log.direct.as_mut() {
+                let falloc = Token::new(Op::Persist, FALLOCATE, 0).encode();
+                let zeroed = Token::new(Op::Persist, ZEROED, 0).encode();
+                d.maybe_prealloc(&mut self.ring, log.fd, log.file_len, falloc, zeroed);
             }
         }
         if wrote && !self.st.outbox.dirty.is_empty() {
@@ -80,10 +95,12 @@ impl Worker {
         if log.inflight.is_busy() || log.sync_inflight.is_some() {
             return; // the ring still uses the fd
         }
+        log.finish_file();
         if log.error.is_none() {
             crate::io::file::fdatasync_blocking(log.fd);
         }
         crate::io::file::close(log.fd);
+        log.direct = None;
         let was = log.error.is_some();
         log.on = false;
         log.stopping = false;
@@ -105,6 +122,8 @@ impl Worker {
         match tok.slot {
             WRITE => self.st.aof.on_write(res, now),
             SYNC => self.st.aof.on_sync(res, now),
+            FALLOCATE => self.st.aof.direct.iter_mut().for_each(|d| d.on_fallocate(res)),
+            ZEROED => self.st.aof.direct.iter_mut().for_each(|d| d.on_zeroed(res)),
             _ => {}
         }
         self.st.shared.aof_health.update(was, self.st.aof.error.as_ref());
@@ -153,6 +172,7 @@ impl Worker {
         }
         let fd = self.st.aof.fd;
         if fd >= 0 && self.st.aof.idle() {
+            self.st.aof.finish_file();
             crate::io::file::fdatasync_blocking(fd);
         }
         self.st.shared.aof[self.st.id].enabled.store(false, Ordering::Relaxed);
