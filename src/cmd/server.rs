@@ -49,7 +49,7 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::FanOut(FanOut {
         hop: atomic_part(Arc::new(move |st| {
             let n = st.dbs[db].len() as u64;
-            flush_part(&mut st.aof, &st.dbs, Some(db as u16), lazy);
+            flush_part(&mut st.aof, &st.dbs, Some(db as u16), lazy, st.nshards == 1);
             st.dbs[db].clear();
             st.watch.touch_db(Some(db as u16));
             st.dirty += n;
@@ -65,7 +65,7 @@ fn flushall(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::FanOut(FanOut {
         hop: atomic_part(Arc::new(move |st| {
             let n: usize = st.dbs.iter().map(|d| d.len()).sum();
-            flush_part(&mut st.aof, &st.dbs, None, lazy);
+            flush_part(&mut st.aof, &st.dbs, None, lazy, st.nshards == 1);
             for d in &mut st.dbs {
                 d.clear();
             }
@@ -91,7 +91,7 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::FanOut(FanOut {
         hop: atomic_part(Arc::new(move |st| {
             if x != y {
-                swap_part(&mut st.aof, &st.dbs, x as u16, y as u16);
+                swap_part(&mut st.aof, &st.dbs, x as u16, y as u16, st.nshards == 1);
                 st.dbs.swap(x, y);
                 st.watch.touch_db(Some(x as u16));
                 st.watch.touch_db(Some(y as u16));

@@ -66,7 +66,8 @@
 //! it for a key in both. Never the command itself, so every shard file replays alone,
 //! and the files concatenated shard after shard and piped into a real Redis
 //! (`redis-cli --pipe`) rebuild the dataset, flushes and swaps included. Inside EXEC
-//! these parts are staged with the rest of the transaction's part. Files written
+//! these parts are staged with the rest of the transaction's part. A server with one
+//! shard logs the commands themselves, untagged, as Redis does. Files written
 //! before this scheme may hold bare FLUSHALL / FLUSHDB / SWAPDB; the loader still
 //! applies those to the file's own shard.
 //!

@@ -117,8 +117,23 @@ pub const FLUSH_BATCH: usize = 512;
 /// every key of this shard in each database it empties, `FLUSH_BATCH` keys a command.
 /// Keys already expired but not yet removed are included: deleting them is harmless
 /// and keeps this a plain copy of the shard's state.
-pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool) {
+///
+/// A `sole` shard (a server with one shard) holds every key: it logs the command
+/// itself, as Redis does, rather than a log growing with the keys.
+pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool, sole: bool) {
     if !log.active() {
+        return;
+    }
+    if sole {
+        let (d, name): (u16, &[u8]) = match db {
+            Some(d) => (d, b"FLUSHDB"),
+            None => (0, b"FLUSHALL"),
+        };
+        let mut args = vec![name];
+        if lazy {
+            args.push(b"ASYNC");
+        }
+        log.feed(d, &args);
         return;
     }
     let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
@@ -126,13 +141,21 @@ pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool) {
         Some(d) => d as usize..d as usize + 1,
         None => 0..dbs.len(),
     };
+    let mut args: Vec<&[u8]> = Vec::with_capacity(FLUSH_BATCH + 1);
     for d in targets {
-        let keys: Vec<&[u8]> = dbs[d].iter().map(|(k, _)| &k[..]).collect();
-        for chunk in keys.chunks(FLUSH_BATCH) {
-            let mut args: Vec<&[u8]> = Vec::with_capacity(chunk.len() + 1);
-            args.push(verb);
-            args.extend_from_slice(chunk);
+        for (k, _) in dbs[d].iter() {
+            if args.is_empty() {
+                args.push(verb);
+            }
+            args.push(k);
+            if args.len() > FLUSH_BATCH {
+                log.feed(d as u16, &args);
+                args.clear();
+            }
+        }
+        if !args.is_empty() {
             log.feed(d as u16, &args);
+            args.clear();
         }
     }
 }
@@ -144,9 +167,14 @@ pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool) {
 /// database's state written over each (`emit::replace_key`), since Redis cannot swap two
 /// keys across databases without a temporary name. The log grows with the keys of the
 /// two databases (and with the data of the keys they share), where Redis logs one
-/// SWAPDB: the price of a log that replays shard by shard.
-pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16) {
+/// SWAPDB: the price of a log that replays shard by shard. A `sole` shard logs the
+/// SWAPDB.
+pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, sole: bool) {
     if !log.active() || x == y {
+        return;
+    }
+    if sole {
+        log.feed(0, &[&b"SWAPDB"[..], x.to_string().as_bytes(), y.to_string().as_bytes()]);
         return;
     }
     let (dx, dy) = (&dbs[x as usize], &dbs[y as usize]);
@@ -157,11 +185,12 @@ pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16) {
     for (k, _) in dy.iter().filter(|(k, _)| dx.peek(k).is_none()) {
         log.feed(y, &[&b"MOVE"[..], k, xs.as_bytes()]);
     }
-    // The shared keys: all of `x`'s, then all of `y`'s (one SELECT each way).
-    for (to, from, into) in [(dx, dy, x), (dy, dx, y)] {
-        for (k, _) in to.iter() {
-            if let Some(e) = from.peek(k) {
-                log.with_stream(into, |b| super::emit::replace_key(b, k, Some(e)));
+    // The shared keys: in `x` each gets `y`'s state, then in `y` `x`'s (one SELECT
+    // each way).
+    for (db, here, other) in [(x, dx, dy), (y, dy, dx)] {
+        for (k, _) in here.iter() {
+            if let Some(e) = other.peek(k) {
+                log.with_stream(db, |b| super::emit::replace_key(b, k, Some(e)));
             }
         }
     }
@@ -211,11 +240,11 @@ mod tests {
         out
     }
 
-    /// A 4-shard harness whose logs collect into their buffers (no file). A log with
+    /// A harness of `n` shards whose logs collect into their buffers (no file). A log with
     /// an error set holds nothing back (as while it fails), so the synchronous harness
     /// gets its replies; what is appended is the same.
-    fn logged() -> Harness {
-        let mut h = Harness::new(4);
+    fn logged(n: usize) -> Harness {
+        let mut h = Harness::new(n);
         for s in &mut h.shards {
             s.aof.on = true;
             s.aof.error = Some("unit test: no file".into());
@@ -259,7 +288,7 @@ mod tests {
 
     #[test]
     fn flushes_log_each_shards_own_keys_in_one_tagged_block_per_shard() {
-        let mut h = logged();
+        let mut h = logged(4);
         fill(&mut h, "0", "a", 40);
         fill(&mut h, "3", "b", 40);
         for s in &mut h.shards {
@@ -288,7 +317,7 @@ mod tests {
 
     #[test]
     fn flush_batches_are_bounded() {
-        let mut h = logged();
+        let mut h = logged(4);
         for i in 0..3000 {
             h.run(&["set", &format!("key:{i}"), "v"]);
         }
@@ -306,34 +335,40 @@ mod tests {
         assert_eq!(keys, 3000);
     }
 
+    /// With several shards, nothing bare is logged; with one, the commands themselves
+    /// (untagged: one command is atomic), as Redis logs them.
     #[test]
     fn whole_keyspace_writes_replay_shard_by_shard_into_one_keyspace() {
-        let mut h = logged();
-        fill(&mut h, "0", "k", 30);
-        h.run(&["flushall"]);
-        fill(&mut h, "0", "k", 30);
-        fill(&mut h, "1", "k", 20); // k0..k19 in both dbs (different values), k20.. only in 0
-        fill(&mut h, "1", "only1-", 10);
-        fill(&mut h, "2", "x", 10);
-        h.run(&["select", "2"]);
-        h.run(&["flushdb", "sync"]);
-        h.run(&["select", "0"]);
-        h.run(&["swapdb", "0", "1"]);
-        h.run(&["swapdb", "1", "1"]);
-        h.run(&["set", "after", "1"]);
-        // The same inside MULTI/EXEC.
-        h.run(&["multi"]);
-        h.run(&["set", "in-tx", "1"]);
-        h.run(&["swapdb", "0", "5"]);
-        h.run(&["flushdb"]);
-        h.run(&["set", "in-tx2", "2"]);
-        h.run(&["exec"]);
-        let want = digest(&mut h);
-        let mut r = replay_concatenated(&h);
-        assert_eq!(digest(&mut r), want);
-        for s in &h.shards {
-            let text = String::from_utf8_lossy(&s.aof.buf).to_ascii_lowercase();
-            assert!(!text.contains("flushall") && !text.contains("flushdb") && !text.contains("swapdb"));
+        for n in [1, 4] {
+            let mut h = logged(n);
+            fill(&mut h, "0", "k", 30);
+            h.run(&["flushall"]);
+            fill(&mut h, "0", "k", 30);
+            fill(&mut h, "1", "k", 20); // k0..k19 in both dbs (different values), k20.. only in 0
+            fill(&mut h, "1", "only1-", 10);
+            fill(&mut h, "2", "x", 10);
+            h.run(&["select", "2"]);
+            h.run(&["flushdb", "async"]);
+            h.run(&["select", "0"]);
+            h.run(&["swapdb", "0", "1"]);
+            h.run(&["swapdb", "1", "1"]);
+            h.run(&["set", "after", "1"]);
+            // The same inside MULTI/EXEC.
+            h.run(&["multi"]);
+            h.run(&["set", "in-tx", "1"]);
+            h.run(&["swapdb", "0", "5"]);
+            h.run(&["flushdb"]);
+            h.run(&["set", "in-tx2", "2"]);
+            h.run(&["exec"]);
+            let want = digest(&mut h);
+            let mut r = replay_concatenated(&h);
+            assert_eq!(digest(&mut r), want, "{n} shards");
+            let text: String =
+                h.shards.iter().map(|s| String::from_utf8_lossy(&s.aof.buf).to_ascii_lowercase()).collect();
+            for cmd in ["flushall", "flushdb", "swapdb"] {
+                assert_eq!(text.contains(cmd), n == 1, "{n} shards: {cmd} logged");
+            }
+            assert!(text.contains("shardis-tx:"), "{n} shards: tagged blocks (EXEC's, with one shard)");
         }
     }
 }
