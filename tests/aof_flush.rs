@@ -230,27 +230,38 @@ fn last_tagged_block(b: &[u8]) -> usize {
     at
 }
 
-/// A flush (or swap) whose part reached the disk on every shard but one is dropped on
-/// all of them at restart: the file of shard 2 is cut right before its block, or in the
+/// A flush (or swap, alone or in a MULTI/EXEC) whose part reached the disk on every
+/// shard but one is dropped on all of them at restart: the file of shard 2 is cut right before its block, or in the
 /// middle of it (a torn tail, cut off by `aof-load-truncated yes`).
 #[test]
 fn a_flush_missing_on_one_shard_is_not_replayed_anywhere() {
-    let cases: &[(&[&str], bool)] = &[
-        (&["flushall"], false),
-        (&["flushall"], true),
-        (&["flushdb", "async"], true),
-        (&["swapdb", "0", "1"], false),
-        (&["swapdb", "0", "1"], true),
+    // Several commands run as one MULTI/EXEC.
+    let cases: &[(&[&[&str]], bool)] = &[
+        (&[&["flushall"]], false),
+        (&[&["flushall"]], true),
+        (&[&["flushdb", "async"]], true),
+        (&[&["swapdb", "0", "1"]], false),
+        (&[&["swapdb", "0", "1"]], true),
+        (&[&["set", "tx", "1"], &["swapdb", "0", "1"], &["flushdb"]], false),
     ];
-    for &(cmd, mid_block) in cases {
-        let what = format!("{cmd:?}, cut {}", if mid_block { "inside the block" } else { "before the block" });
+    for &(cmds, mid_block) in cases {
+        let what = format!("{cmds:?}, cut {}", if mid_block { "inside the block" } else { "before the block" });
         let s = Server::start(SHARDS, &aof_flags());
         let mut c = s.conn();
         fill(&mut c, 0, "k", 120);
         fill(&mut c, 1, "k", 30);
         fill(&mut c, 1, "one", 30);
         let before = snapshot(&mut c);
-        assert_eq!(r(&mut c, cmd), Value::Okay, "{what}");
+        if let [cmd] = cmds {
+            assert_eq!(r(&mut c, cmd), Value::Okay, "{what}");
+        } else {
+            let mut p = redis::pipe();
+            p.atomic();
+            for cmd in cmds {
+                p.cmd(cmd[0]).arg(&cmd[1..]);
+            }
+            let _: Value = p.query(&mut c).unwrap_or_else(|e| panic!("{what}: {e}"));
+        }
         let after = snapshot(&mut c);
         assert_ne!(after.0, before.0, "{what} changed the data");
         drop(c);
