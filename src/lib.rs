@@ -95,7 +95,8 @@
 //!   all parts are logged.
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
 //!   runs a closure on every shard and combines the results; commands that must be
-//!   atomic (FLUSHALL, SWAPDB) lock every shard whole first.
+//!   atomic (FLUSHALL, SWAPDB) lock every shard whole first. With the AOF on, each
+//!   shard logs what such a write did to its own keys as a tagged block too.
 //!
 //! ## Layers
 //!

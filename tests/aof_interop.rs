@@ -7,9 +7,8 @@
 //! Shards' files are simply concatenated one shard after another: each shard's log
 //! holds only its own keys (a cross-shard command logs the final state of the keys it
 //! wrote back to each shard), so replaying shard 0 entirely before shard 1 gives the
-//! same dataset. The workload therefore leaves out FLUSHALL, FLUSHDB and SWAPDB: every
-//! shard logs its own copy of those, and shard 1's copy replayed after shard 0's keys
-//! would wipe them in Redis (shardis's loader applies them per shard).
+//! same dataset. FLUSHALL, FLUSHDB and SWAPDB, which each shard logs as what they did
+//! to its own keys, have their own interop test in `tests/aof_flush.rs`.
 //!
 //! Needs `redis-server` and `redis-cli` (`scripts/test.sh` installs them); a missing
 //! tool fails the test rather than skipping it.

@@ -201,6 +201,36 @@ pub fn commit_hop(tx: u64, marker: Vec<u8>, writes: KeyEntries, changed: Vec<boo
     })
 }
 
+/// Wraps the hop of a whole-keyspace write (FLUSHALL, FLUSHDB, SWAPDB) so that what it
+/// logs on each shard is that shard's part of one tagged block, like a cross-shard
+/// transaction's: the command then replays on every shard or on none.
+///
+/// Outside MULTI the fan-out holds every shard whole under one transaction id, which
+/// names the block; every shard logs a part (possibly empty), so the part count is the
+/// shard count. The hop's answer is a result message, so the coordinator sees it only
+/// once the shard's part is logged (fsynced under `always`), and replies and releases
+/// the locks only after every part: no acknowledged command can depend on a flush that
+/// a crash then drops. Inside EXEC the log is already staging for the transaction
+/// (`multi::staged`), whose commit makes the block: the hop just runs. So it does on
+/// a server with one shard, whose one logged command is atomic by itself.
+pub fn atomic_part(hop: Hop) -> Hop {
+    std::sync::Arc::new(move |st: &mut ShardState| -> HopResult {
+        if st.aof.stage.is_some() || !st.aof.active() || st.nshards == 1 {
+            return hop(st);
+        }
+        let Some(tx) = st.locks.whole_holder() else {
+            // Not reachable (the fan-out locks whole); logging untagged beats losing it.
+            return hop(st);
+        };
+        st.aof.stage = Some(tx);
+        let r = hop(st);
+        st.aof.stage = None;
+        let marker = tx_marker(st, tx, st.nshards);
+        st.aof.commit(tx, &marker, |_| {});
+        r
+    })
+}
+
 /// A participant's acknowledgement of `commit_hop`.
 pub struct Committed;
 

@@ -3,12 +3,17 @@
 //!
 //! The keyspace-wide ones are fan-outs: FLUSHDB, FLUSHALL and SWAPDB lock every shard
 //! whole first, so no client can observe a half-flushed or half-swapped keyspace (one
-//! shard already swapped while another still serves the old database).
+//! shard already swapped while another still serves the old database). With the AOF
+//! on, each shard logs what the command did to its own keys (`persist::prop`) as its
+//! part of one tagged block (`coord::atomic_part`), so a restart applies it everywhere
+//! or nowhere.
 
+use super::coord::atomic_part;
 use super::ctx::{ConnCtx, ConnOutcome, FanOut};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::persist::bgsave;
+use crate::persist::prop::{flush_part, swap_part};
 use crate::util::log;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,48 +30,51 @@ fn dbsize(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     }))
 }
 
-/// The optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL. Both flush at once: freeing
-/// happens on the shard threads, which own their memory anyway.
-fn check_flush_mode(a: &Args) -> Result<(), CmdError> {
+/// The optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL: is the flush lazy? Without
+/// one, `lazyfree-lazy-user-flush` decides, as in Redis. Both flush at once here
+/// (freeing happens on the shard threads, which own their memory anyway); the mode
+/// only chooses what the AOF logs (UNLINK or DEL, see `persist::prop::flush_part`).
+fn flush_mode(c: &ConnCtx, a: &Args) -> Result<bool, CmdError> {
     match a.len() {
-        1 => Ok(()),
-        2 if a.is(1, "ASYNC") || a.is(1, "SYNC") => Ok(()),
+        1 => Ok(c.st.config.lazyfree_lazy_user_flush),
+        2 if a.is(1, "ASYNC") => Ok(true),
+        2 if a.is(1, "SYNC") => Ok(false),
         _ => Err(CmdError::Syntax),
     }
 }
 
 fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    check_flush_mode(a)?;
+    let lazy = flush_mode(c, a)?;
     let db = c.sess.db as usize;
     Ok(ConnOutcome::FanOut(FanOut {
-        hop: Arc::new(move |st| {
+        hop: atomic_part(Arc::new(move |st| {
             let n = st.dbs[db].len() as u64;
+            flush_part(&mut st.aof, &st.dbs, Some(db as u16), lazy, st.nshards == 1);
             st.dbs[db].clear();
             st.watch.touch_db(Some(db as u16));
-            st.aof.feed(db as u16, &[&b"FLUSHDB"[..]]);
             st.dirty += n;
             Box::new(())
-        }),
+        })),
         lock_whole: true,
         finish: Box::new(|_, _, out| out.ok()),
     }))
 }
 
-fn flushall(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    check_flush_mode(a)?;
+fn flushall(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let lazy = flush_mode(c, a)?;
     Ok(ConnOutcome::FanOut(FanOut {
-        hop: Arc::new(|st| {
+        hop: atomic_part(Arc::new(move |st| {
             let n: usize = st.dbs.iter().map(|d| d.len()).sum();
+            flush_part(&mut st.aof, &st.dbs, None, lazy, st.nshards == 1);
             for d in &mut st.dbs {
                 d.clear();
             }
             st.watch.touch_db(None);
-            st.aof.feed(0, &[&b"FLUSHALL"[..]]);
             // Redis counts one more change than the keys removed (once, not per
             // shard), so that even an empty FLUSHALL counts as a change.
             st.dirty += n as u64 + u64::from(st.id == 0);
             Box::new(())
-        }),
+        })),
         lock_whole: true,
         finish: Box::new(|_, _, out| out.ok()),
     }))
@@ -81,9 +89,9 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }
     let (x, y) = (first as usize, second as usize);
     Ok(ConnOutcome::FanOut(FanOut {
-        hop: Arc::new(move |st| {
-            st.aof.feed(0, &[&b"SWAPDB"[..], x.to_string().as_bytes(), y.to_string().as_bytes()]);
+        hop: atomic_part(Arc::new(move |st| {
             if x != y {
+                swap_part(&mut st.aof, &st.dbs, x as u16, y as u16, st.nshards == 1);
                 st.dbs.swap(x, y);
                 st.watch.touch_db(Some(x as u16));
                 st.watch.touch_db(Some(y as u16));
@@ -91,7 +99,7 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             // One change for the whole command, as in Redis.
             st.dirty += u64::from(st.id == 0);
             Box::new(())
-        }),
+        })),
         lock_whole: true,
         finish: Box::new(|_, _, out| out.ok()),
     }))

@@ -3,9 +3,13 @@
 //!
 //! Replay runs on a socketless set of shards in the main thread (as `cmd::harness`
 //! does) with the shard count that wrote the files, each file's commands dispatched
-//! from its own shard. Whole-shard commands (FLUSHALL, FLUSHDB, SWAPDB) are applied to
-//! that shard only, since every shard logged its own copy, and a MULTI/EXEC block's
-//! commands simply run in order (loading is single-threaded, so the block is atomic).
+//! from its own shard, and a MULTI/EXEC block's commands simply run in order (loading
+//! is single-threaded, so the block is atomic). A tagged block (a cross-shard
+//! transaction's part, or a shard's part of a FLUSHALL, FLUSHDB or SWAPDB, which are
+//! logged as DELs and MOVEs of the shard's own keys, see `persist`) replays only if every
+//! part of its transaction is complete in the files (`count_parts`). Bare FLUSHALL,
+//! FLUSHDB and SWAPDB, which files from before that scheme hold (every shard logged its
+//! own copy), are applied to the file's shard only (`Loader::local`).
 //! A base file in RDB form (a rewrite with `aof-use-rdb-preamble yes`, recognised by
 //! its `.rdb` name or `REDIS` magic) is loaded by `rdb::load` straight into its shard's
 //! databases; its checksum guards it, so it gets no torn-tail handling.
@@ -356,7 +360,8 @@ impl Loader {
     }
 
     /// Commands applied to the file's own shard rather than dispatched: transaction
-    /// framing and the whole-shard writes each shard logged for itself.
+    /// framing and the whole-shard writes each shard logged for itself (files written
+    /// before these were logged as the shard's DELs and MOVEs).
     fn local(&mut self, c: &[&[u8]]) -> bool {
         let st = &mut self.shards[self.home];
         let name = c[0].to_ascii_lowercase();

@@ -68,6 +68,21 @@
 //! locks are held until all parts are logged, no later acknowledged command can depend
 //! on a transaction that is then dropped.
 //!
+//! The whole-keyspace writes (FLUSHALL, FLUSHDB, SWAPDB) are fan-outs that lock every
+//! shard whole; each shard logs its part of them the same way (`cmd::coord::atomic_part`,
+//! tagged with the fan-out's lock transaction, one part per shard, even an empty one),
+//! and the reply and the unlock wait for every part. A part holds only what the
+//! command did to that shard's own keys (`prop::flush_part`, `prop::swap_part`): DEL
+//! (UNLINK for ASYNC) batches of the keys each emptied database held; for SWAPDB, MOVE
+//! for a key in one of the two databases and the other database's state written over
+//! it for a key in both. Never the command itself, so every shard file replays alone,
+//! and the files concatenated shard after shard and piped into a real Redis
+//! (`redis-cli --pipe`) rebuild the dataset, flushes and swaps included. Inside EXEC
+//! these parts are staged with the rest of the transaction's part. A server with one
+//! shard logs the commands themselves, untagged, as Redis does. Files written
+//! before this scheme may hold bare FLUSHALL / FLUSHDB / SWAPDB; the loader still
+//! applies those to the file's own shard.
+//!
 //! ## Snapshots (RDB)
 //!
 //! `cut` stops every shard at one consistent point (whole-shard locks in the global

@@ -11,6 +11,15 @@
 //!   past becomes `DEL`, INCRBYFLOAT becomes `SET ... KEEPTTL` of the result, and so on.
 //!
 //! Everything else is logged verbatim.
+//!
+//! The whole-keyspace writes (FLUSHALL, FLUSHDB, SWAPDB) are fan-outs, not keyed
+//! commands, so they do not pass `cmd::dispatch::call`; their hop on each shard hands
+//! the shard's state to `flush_part` / `swap_part` here instead. Each shard logs only
+//! what the command did to *its own* keys, never the command itself: a shard's log
+//! must replay on its own, and the shards' files concatenated into a real Redis must
+//! rebuild the dataset (a logged FLUSHALL from shard 1 would wipe shard 0's later
+//! keys there). The hop's caller (`cmd::coord::atomic_part`) wraps each shard's part in
+//! a tagged block so the command replays on every shard or on none (see `persist`).
 
 use super::emit::int;
 use super::log::ShardLog;
@@ -100,6 +109,93 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
     }
 }
 
+/// Keys per DEL / UNLINK that a flush logs, so that no logged command is huge.
+pub const FLUSH_BATCH: usize = 512;
+
+/// FLUSHALL (`db` None) or FLUSHDB (`Some(db)`) on this shard, before it clears
+/// `dbs`: DEL (UNLINK when `lazy`, as FLUSHALL ASYNC frees lazily in Redis) of
+/// every key of this shard in each database it empties, `FLUSH_BATCH` keys a command.
+/// Keys already expired but not yet removed are included: deleting them is harmless
+/// and keeps this a plain copy of the shard's state.
+///
+/// A `sole` shard (a server with one shard) holds every key: it logs the command
+/// itself, as Redis does, rather than a log growing with the keys.
+pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool, sole: bool) {
+    if !log.active() {
+        return;
+    }
+    if sole {
+        let (d, name): (u16, &[u8]) = match db {
+            Some(d) => (d, b"FLUSHDB"),
+            None => (0, b"FLUSHALL"),
+        };
+        let mut args = vec![name];
+        if lazy {
+            args.push(b"ASYNC");
+        }
+        log.feed(d, &args);
+        return;
+    }
+    let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+    let targets = match db {
+        Some(d) => d as usize..d as usize + 1,
+        None => 0..dbs.len(),
+    };
+    let mut args: Vec<&[u8]> = Vec::with_capacity(FLUSH_BATCH + 1);
+    for d in targets {
+        for (k, _) in dbs[d].iter() {
+            if args.is_empty() {
+                args.push(verb);
+            }
+            args.push(k);
+            if args.len() > FLUSH_BATCH {
+                log.feed(d as u16, &args);
+                args.clear();
+            }
+        }
+        if !args.is_empty() {
+            log.feed(d as u16, &args);
+            args.clear();
+        }
+    }
+}
+
+/// SWAPDB `x` `y` on this shard, before it swaps `dbs`, as commands that move only this
+/// shard's keys: `MOVE k y` for a key only in `x`, `MOVE k x` for a key only in `y`
+/// (neither can meet an existing key: the first group is not in `y`, the second is in
+/// neither `x`'s remaining keys nor the first group), and for a key in both the other
+/// database's state written over each (`emit::replace_key`), since Redis cannot swap two
+/// keys across databases without a temporary name. The log grows with the keys of the
+/// two databases (and with the data of the keys they share), where Redis logs one
+/// SWAPDB: the price of a log that replays shard by shard. A `sole` shard logs the
+/// SWAPDB.
+pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, sole: bool) {
+    if !log.active() || x == y {
+        return;
+    }
+    if sole {
+        log.feed(0, &[&b"SWAPDB"[..], x.to_string().as_bytes(), y.to_string().as_bytes()]);
+        return;
+    }
+    let (dx, dy) = (&dbs[x as usize], &dbs[y as usize]);
+    let (xs, ys) = (x.to_string(), y.to_string());
+    for (k, _) in dx.iter().filter(|(k, _)| dy.peek(k).is_none()) {
+        log.feed(x, &[&b"MOVE"[..], k, ys.as_bytes()]);
+    }
+    for (k, _) in dy.iter().filter(|(k, _)| dx.peek(k).is_none()) {
+        log.feed(y, &[&b"MOVE"[..], k, xs.as_bytes()]);
+    }
+    // The shared keys: in `x` each gets `y`'s state, then in `y` `x`'s (one SELECT
+    // each way).
+    for (db, here, other) in [(x, dx, dy), (y, dy, dx)] {
+        for (k, _) in here.iter() {
+            if let Some(e) = other.peek(k) {
+                log.with_stream(db, |b| super::emit::replace_key(b, k, Some(e)));
+            }
+        }
+    }
+}
+
 fn verbatim(log: &mut ShardLog, args: &Args, db: u16) {
     let a: Vec<&[u8]> = args.iter().collect();
     log.feed(db, &a);
@@ -125,4 +221,154 @@ fn has_relative_expiry(args: &Args) -> bool {
         let a = args.get(i);
         a.eq_ignore_ascii_case(b"ex") || a.eq_ignore_ascii_case(b"px") || a.eq_ignore_ascii_case(b"exat")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::resp::{Decoded, decode};
+    use crate::cmd::harness::{Harness, Reply};
+
+    /// The commands in a log buffer, as strings.
+    fn cmds(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Decoded::Cmd { args, len } = decode(&b[pos..]) {
+            out.push(args.iter().map(|&(s, e)| b[pos + s..pos + e].to_vec()).collect());
+            pos += len;
+        }
+        assert_eq!(pos, b.len(), "whole commands only");
+        out
+    }
+
+    /// A harness of `n` shards whose logs collect into their buffers (no file). A log with
+    /// an error set holds nothing back (as while it fails), so the synchronous harness
+    /// gets its replies; what is appended is the same.
+    fn logged(n: usize) -> Harness {
+        let mut h = Harness::new(n);
+        for s in &mut h.shards {
+            s.aof.on = true;
+            s.aof.error = Some("unit test: no file".into());
+        }
+        h
+    }
+
+    fn fill(h: &mut Harness, db: &str, prefix: &str, n: usize) {
+        h.run(&["select", db]);
+        for i in 0..n {
+            h.run(&["set", &format!("{prefix}{i}"), &format!("{db}:{i}")]);
+        }
+        h.run(&["rpush", &format!("{prefix}list"), "a", "b"]);
+        h.run(&["pexpire", &format!("{prefix}0"), "100000000"]);
+        h.run(&["select", "0"]);
+    }
+
+    fn digest(h: &mut Harness) -> Reply {
+        h.run(&["debug", "digest"])
+    }
+
+    /// Every shard's log, concatenated shard after shard, replayed into one keyspace
+    /// (a 1-shard harness standing in for a real Redis, commands as `redis-cli --pipe`
+    /// sends them) gives the same data: what a shard logs touches only its own keys.
+    fn replay_concatenated(h: &Harness) -> Harness {
+        let mut r = Harness::new(1);
+        for s in &h.shards {
+            for c in cmds(&s.aof.buf) {
+                let a: Vec<&[u8]> = c.iter().map(|v| v.as_slice()).collect();
+                let out = r.run_raw(&a);
+                assert!(
+                    !out.starts_with(b"-"),
+                    "{:?}: {}",
+                    String::from_utf8_lossy(a[0]),
+                    String::from_utf8_lossy(&out)
+                );
+            }
+        }
+        r
+    }
+
+    #[test]
+    fn flushes_log_each_shards_own_keys_in_one_tagged_block_per_shard() {
+        let mut h = logged(4);
+        fill(&mut h, "0", "a", 40);
+        fill(&mut h, "3", "b", 40);
+        for s in &mut h.shards {
+            s.aof.buf.clear();
+        }
+        assert_eq!(h.run(&["flushall", "async"]), Reply::Simple("OK".into()));
+        let mut markers = Vec::new();
+        for s in &h.shards {
+            let c = cmds(&s.aof.buf);
+            assert_eq!(c[0], [b"MULTI".to_vec()]);
+            assert_eq!(c[1][0], b"ECHO");
+            markers.push(String::from_utf8(c[1][1].clone()).unwrap());
+            assert_eq!(c.last().unwrap(), &[b"EXEC".to_vec()]);
+            let dels: Vec<_> = c.iter().filter(|c| c[0] == b"UNLINK").collect();
+            assert!(!dels.is_empty(), "shard {} deleted its keys", s.id);
+            for d in dels {
+                for k in &d[1..] {
+                    assert_eq!(crate::shard::shard_of(k, 4), s.id, "only the shard's own keys");
+                }
+            }
+            assert!(!c.iter().any(|c| c[0].eq_ignore_ascii_case(b"flushall")));
+        }
+        assert!(markers[0].starts_with("shardis-tx:") && markers[0].ends_with(":4"), "{markers:?}");
+        assert!(markers.iter().all(|m| *m == markers[0]), "one transaction: {markers:?}");
+    }
+
+    #[test]
+    fn flush_batches_are_bounded() {
+        let mut h = logged(4);
+        for i in 0..3000 {
+            h.run(&["set", &format!("key:{i}"), "v"]);
+        }
+        for s in &mut h.shards {
+            s.aof.buf.clear();
+        }
+        h.run(&["flushdb"]);
+        let mut keys = 0;
+        for s in &h.shards {
+            for c in cmds(&s.aof.buf).iter().filter(|c| c[0] == b"DEL") {
+                assert!(c.len() - 1 <= super::FLUSH_BATCH);
+                keys += c.len() - 1;
+            }
+        }
+        assert_eq!(keys, 3000);
+    }
+
+    /// With several shards, nothing bare is logged; with one, the commands themselves
+    /// (untagged: one command is atomic), as Redis logs them.
+    #[test]
+    fn whole_keyspace_writes_replay_shard_by_shard_into_one_keyspace() {
+        for n in [1, 4] {
+            let mut h = logged(n);
+            fill(&mut h, "0", "k", 30);
+            h.run(&["flushall"]);
+            fill(&mut h, "0", "k", 30);
+            fill(&mut h, "1", "k", 20); // k0..k19 in both dbs (different values), k20.. only in 0
+            fill(&mut h, "1", "only1-", 10);
+            fill(&mut h, "2", "x", 10);
+            h.run(&["select", "2"]);
+            h.run(&["flushdb", "async"]);
+            h.run(&["select", "0"]);
+            h.run(&["swapdb", "0", "1"]);
+            h.run(&["swapdb", "1", "1"]);
+            h.run(&["set", "after", "1"]);
+            // The same inside MULTI/EXEC.
+            h.run(&["multi"]);
+            h.run(&["set", "in-tx", "1"]);
+            h.run(&["swapdb", "0", "5"]);
+            h.run(&["flushdb"]);
+            h.run(&["set", "in-tx2", "2"]);
+            h.run(&["exec"]);
+            let want = digest(&mut h);
+            let mut r = replay_concatenated(&h);
+            assert_eq!(digest(&mut r), want, "{n} shards");
+            let text: String =
+                h.shards.iter().map(|s| String::from_utf8_lossy(&s.aof.buf).to_ascii_lowercase()).collect();
+            for cmd in ["flushall", "flushdb", "swapdb"] {
+                assert_eq!(text.contains(cmd), n == 1, "{n} shards: {cmd} logged");
+            }
+            assert!(text.contains("shardis-tx:"), "{n} shards: tagged blocks (EXEC's, with one shard)");
+        }
+    }
 }

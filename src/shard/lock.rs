@@ -65,6 +65,12 @@ impl LockTable {
         !self.is_idle()
     }
 
+    /// The transaction holding this shard whole, if one does (a whole lock is only
+    /// granted alone, so it is the one granted plan).
+    pub fn whole_holder(&self) -> Option<u64> {
+        if self.whole { self.granted.keys().next().copied() } else { None }
+    }
+
     fn grantable(&self, plan: &LockPlan) -> bool {
         if self.whole {
             return false;
