@@ -849,3 +849,75 @@ fn torn_direct_write_is_a_truncated_tail() {
         Value::Array(vec![Value::BulkString(b"x".to_vec()), Value::BulkString(b"y".to_vec())])
     );
 }
+
+/// For each open incremental file of process `pid`: is it O_DIRECT? (from
+/// /proc/PID/fdinfo, whose `flags` field is the open flags in octal).
+fn incr_fds_direct(pid: u32) -> Vec<bool> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else { continue };
+        if !target.to_string_lossy().ends_with(".incr.aof") {
+            continue;
+        }
+        let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", e.file_name().to_string_lossy())).unwrap();
+        let flags = info.lines().find_map(|l| l.strip_prefix("flags:")).unwrap().trim();
+        out.push(u32::from_str_radix(flags, 8).unwrap() & libc_o_direct() != 0);
+    }
+    out
+}
+
+/// O_DIRECT on x86-64 and aarch64 Linux differ; read it from the platform's value.
+fn libc_o_direct() -> u32 {
+    if cfg!(any(target_arch = "aarch64", target_arch = "arm")) { 0o200000 } else { 0o40000 }
+}
+
+/// `appendonly-direct auto` (the default) writes O_DIRECT under `always` and buffered
+/// otherwise, following CONFIG SET at runtime; `yes` and `no` force the mode; every
+/// switch keeps the log whole (kill -9 afterwards loses no acknowledged write).
+#[test]
+fn direct_auto_follows_appendfsync_at_runtime() {
+    let s = Server::start(2, &aof_flags("everysec"));
+    let mut c = s.conn();
+    assert_eq!(
+        r(&mut c, &["config", "get", "appendonly-direct"]),
+        Value::Array(vec![Value::BulkString(b"appendonly-direct".to_vec()), Value::BulkString(b"auto".to_vec())])
+    );
+    let pid = s.pid();
+    let all = |want: bool| {
+        wait_until(Duration::from_secs(10), || {
+            let v = incr_fds_direct(pid);
+            v.len() == 2 && v.iter().all(|&d| d == want)
+        })
+    };
+    let mut n = 0;
+    let mut write = |c: &mut redis::Connection| {
+        for _ in 0..50 {
+            r(c, &["set", &format!("k{n}"), &"v".repeat(n % 300)]);
+            n += 1;
+        }
+    };
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    assert!(all(false), "everysec: buffered");
+    write(&mut c);
+    r(&mut c, &["config", "set", "appendfsync", "always"]);
+    assert!(all(true), "always: O_DIRECT");
+    write(&mut c);
+    r(&mut c, &["config", "set", "appendonly-direct", "no"]);
+    assert!(all(false), "forced off");
+    write(&mut c);
+    r(&mut c, &["config", "set", "appendonly-direct", "yes", "appendfsync", "everysec"]);
+    assert!(all(true), "forced on");
+    write(&mut c);
+    r(&mut c, &["config", "set", "appendfsync", "always"]);
+    write(&mut c);
+    let before = digest(&mut c);
+    let dir = stop_keep(s, true);
+    let s = Server::start_in(dir, 2, &aof_flags("always"));
+    assert_eq!(digest(&mut s.conn()), before);
+    assert!(all_direct_now(&s), "auto under always at start-up: O_DIRECT");
+}
+
+fn all_direct_now(s: &Server) -> bool {
+    let v = incr_fds_direct(s.pid());
+    !v.is_empty() && v.iter().all(|&d| d)
+}

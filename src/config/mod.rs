@@ -25,6 +25,26 @@ use std::collections::BTreeMap;
 
 use params::{PARAMS, Param, Store};
 
+/// Whether the AOF's files are written with O_DIRECT (`appendonly-direct`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirectIo {
+    Yes,
+    No,
+    /// O_DIRECT under `appendfsync always`, buffered otherwise: what measured fastest
+    /// on each policy (perf/RESULTS.md, AOF).
+    Auto,
+}
+
+impl DirectIo {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DirectIo::Yes => "yes",
+            DirectIo::No => "no",
+            DirectIo::Auto => "auto",
+        }
+    }
+}
+
 /// When the AOF is fsynced (`appendfsync`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fsync {
@@ -84,8 +104,8 @@ pub struct Config {
     pub appenddirname: String,
     /// `appendfsync`, everysec.
     pub appendfsync: Fsync,
-    /// `appendonly-direct` (shardis's own), no.
-    pub appendonly_direct: bool,
+    /// `appendonly-direct` (shardis's own), auto.
+    pub appendonly_direct: DirectIo,
     /// `maxmemory`, 0 = unlimited.
     pub maxmemory: u64,
     /// `maxmemory-policy`, noeviction; one of Redis's eight policies.
@@ -174,7 +194,7 @@ impl Default for Config {
             appendfilename: "appendonly.aof".to_string(),
             appenddirname: "appendonlydir".to_string(),
             appendfsync: Fsync::Everysec,
-            appendonly_direct: false,
+            appendonly_direct: DirectIo::Auto,
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_string(),
             maxmemory_samples: 5,
@@ -353,6 +373,16 @@ impl Config {
     }
 
     /// A compatibility-only parameter's canonical value (e.g. `hash-max-listpack-entries`).
+    /// Should the AOF's files be O_DIRECT now (`appendonly-direct`, with `auto`
+    /// following `appendfsync`)?
+    pub fn aof_direct(&self) -> bool {
+        match self.appendonly_direct {
+            DirectIo::Yes => true,
+            DirectIo::No => false,
+            DirectIo::Auto => self.appendfsync == Fsync::Always,
+        }
+    }
+
     pub fn compat_value(&self, name: &str) -> Option<&str> {
         let (_, p) = params::find(name)?;
         self.compat.get(p.name).map(String::as_str)
@@ -424,7 +454,7 @@ impl Config {
             "appendfilename" => self.appendfilename.clone(),
             "appenddirname" => self.appenddirname.clone(),
             "appendfsync" => self.appendfsync.as_str().to_string(),
-            "appendonly-direct" => yn(self.appendonly_direct),
+            "appendonly-direct" => self.appendonly_direct.as_str().to_string(),
             "maxmemory" => self.maxmemory.to_string(),
             "maxmemory-policy" => self.maxmemory_policy.clone(),
             "maxmemory-samples" => self.maxmemory_samples.to_string(),
@@ -487,7 +517,13 @@ impl Config {
                     _ => Fsync::Everysec,
                 }
             }
-            "appendonly-direct" => self.appendonly_direct = yes,
+            "appendonly-direct" => {
+                self.appendonly_direct = match v {
+                    "yes" => DirectIo::Yes,
+                    "no" => DirectIo::No,
+                    _ => DirectIo::Auto,
+                }
+            }
             "maxmemory" => self.maxmemory = num(v)?,
             "maxmemory-policy" => self.maxmemory_policy = v.to_string(),
             "maxmemory-samples" => self.maxmemory_samples = num(v)?,

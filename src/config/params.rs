@@ -159,7 +159,7 @@ pub const PARAMS: &[Param] = &[
     field("appendfsync",               Enum(&["always", "everysec", "no"]), Mutable, "everysec"),
     // Our own: write the AOF with direct I/O. Immutable because switching it would
     // mean reopening the AOF under a running writer.
-    field("appendonly-direct",         Bool,                           Immutable, "no"),
+    field("appendonly-direct",         Enum(&["yes", "no", "auto"]),   Mutable,   "auto"),
     field("maxmemory",                 Memory { min: 0, max: u64::MAX }, Mutable, "0"),
     field("maxmemory-policy",          Enum(EVICTION_POLICIES),        Mutable,   "noeviction"),
     field("maxmemory-samples",         Int { min: 1, max: 64 },        Mutable,   "5"),

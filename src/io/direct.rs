@@ -222,13 +222,17 @@ impl DirectFile {
         }
     }
 
-    /// The zeroing write completed (or was cancelled after its fallocate failed).
-    pub fn on_zeroed(&mut self, res: i32) {
+    /// The zeroing write completed (or was cancelled after its fallocate failed). A
+    /// failed chunk is cut off again: a fallocate that ran out of space may still have
+    /// taken blocks, and on a nearly full disk they are better left to the log itself.
+    /// Nothing of the log lies past the chunk's start (log writes wait for zeroing).
+    pub fn on_zeroed(&mut self, fd: RawFd, res: i32) {
         let Some(at) = self.zeroing.take() else { return };
         if res == CHUNK as i32 {
             self.prealloc_end = at + CHUNK as u64;
         } else {
             self.prealloc_off = true;
+            truncate(fd, at);
         }
     }
 }
@@ -242,6 +246,19 @@ impl Drop for DirectFile {
         if self.zeroing.is_some() {
             std::mem::forget(std::mem::replace(&mut self.zeros, AlignedBuf::empty()));
         }
+    }
+}
+
+/// Turns O_DIRECT on or off for an open file (fcntl F_SETFL); false if refused.
+pub fn set_o_direct(fd: RawFd, on: bool) -> bool {
+    // SAFETY: fcntl F_GETFL/F_SETFL take a plain fd and an int; no user memory.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return false;
+        }
+        let flags = if on { flags | libc::O_DIRECT } else { flags & !libc::O_DIRECT };
+        libc::fcntl(fd, libc::F_SETFL, flags) == 0
     }
 }
 
@@ -289,7 +306,7 @@ mod tests {
                 let (ud, res) = next(&mut ring, &mut q);
                 match ud {
                     2 => d.on_fallocate(res),
-                    3 => d.on_zeroed(res),
+                    3 => d.on_zeroed(fd, res),
                     _ => unreachable!(),
                 }
             }
@@ -302,7 +319,7 @@ mod tests {
                         break;
                     }
                     2 => d.on_fallocate(res),
-                    3 => d.on_zeroed(res),
+                    3 => d.on_zeroed(fd, res),
                     _ => unreachable!(),
                 }
             }
@@ -312,7 +329,7 @@ mod tests {
         while d.busy() {
             let (ud, res) = next(&mut ring, &mut q);
             if ud == 3 {
-                d.on_zeroed(res);
+                d.on_zeroed(fd, res);
             }
         }
         let bytes = std::fs::read(&path).unwrap();

@@ -142,8 +142,8 @@ pub fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// An incremental file open for appending: its fd, its logical length, and with
-/// `appendonly-direct yes` the O_DIRECT write state.
+/// An incremental file open for appending: its fd, its logical length, and when it is
+/// written with O_DIRECT (`Config::aof_direct`) its O_DIRECT write state.
 pub struct LogFile {
     pub fd: RawFd,
     pub len: u64,
@@ -174,7 +174,9 @@ pub fn open_log(path: &Path, direct: bool) -> std::io::Result<LogFile> {
             Err(e) => return Err(e),
         }
     }
-    let f = OpenOptions::new().write(true).create(true).truncate(false).open(path)?;
+    // Readable too: switching to O_DIRECT later (`ShardLog::set_direct`) reads the
+    // partial last block back.
+    let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
     let len = f.metadata()?.len();
     Ok(LogFile { fd: f.into_raw_fd(), len, direct: None })
 }

@@ -140,7 +140,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
     };
     let Some(manifest) = manifest else {
         log::notice("Creating AOF base and incremental files");
-        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], cfg.appendonly_direct);
+        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], cfg.aof_direct());
     };
     let mut data: HashMap<String, Vec<u8>> = HashMap::new();
     let allow_truncated = cfg.compat_value("aof-load-truncated").is_none_or(|v| v == "yes");
@@ -187,7 +187,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
             "AOF written by {} shards, running {nshards}: writing fresh base files",
             manifest.shards()
         ));
-        let boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries, cfg.appendonly_direct)?;
+        let boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries, cfg.aof_direct())?;
         for f in &manifest.files {
             let _ = std::fs::remove_file(dir.join(&f.name));
         }
@@ -198,7 +198,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
         let list = manifest.files_of(s);
         let incr = list.iter().rev().find(|f| f.kind == Kind::Incr).ok_or("AOF manifest lacks an incr file")?;
         let file =
-            files::open_log(&dir.join(&incr.name), cfg.appendonly_direct).map_err(|e| format!("{}: {e}", incr.name))?;
+            files::open_log(&dir.join(&incr.name), cfg.aof_direct()).map_err(|e| format!("{}: {e}", incr.name))?;
         let base_size = list
             .iter()
             .filter(|f| f.kind == Kind::Base)

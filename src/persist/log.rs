@@ -31,11 +31,13 @@ pub struct ShardLog {
     pub fd: RawFd,
     /// Bytes of the incremental file on disk (completed writes).
     pub file_len: u64,
-    /// With `appendonly-direct yes`: the O_DIRECT write state of `fd` (the bytes in
+    /// When written with O_DIRECT: the O_DIRECT write state of `fd` (the bytes in
     /// flight are then its aligned copy of `inflight`, and `inflight` is never busy).
     pub direct: Option<DirectFile>,
     /// The write in flight is a direct one with RWF_DSYNC: its completion is a sync too.
     write_linked: bool,
+    /// The filesystem refused O_DIRECT for this file: don't ask again until the next.
+    direct_refused: bool,
     /// Rewrite cuts moved the log to new incremental files: (the file, the stream
     /// offset where it starts, seq), oldest first. Bytes before the first offset still go to
     /// the current file; once they are written it is synced, closed and replaced
@@ -68,8 +70,8 @@ pub struct ShardLog {
     /// Transaction parts being staged: while `stage` is set, propagation goes there.
     pub stage: Option<u64>,
     staged: HashMap<u64, Staged>,
-    /// > 0 while a handler runs on gathered copies (a coordinator's scratch keyspace):
-    /// nothing it does belongs to this shard's log.
+    /// Above 0 while a handler runs on gathered copies (a coordinator's scratch
+    /// keyspace): nothing it does belongs to this shard's log.
     pub suppress: u32,
     /// Set by a failed write or fsync, cleared by the next success. Writes are refused
     /// (MISCONF) while it is set.
@@ -89,6 +91,7 @@ impl Default for ShardLog {
             file_len: 0,
             direct: None,
             write_linked: false,
+            direct_refused: false,
             rotate: Default::default(),
             older: Vec::new(),
             seq: 0,
@@ -203,7 +206,43 @@ impl ShardLog {
         self.fd = f.fd;
         self.file_len = f.len;
         self.direct = f.direct;
+        self.direct_refused = false;
         self.cur_db = None;
+    }
+
+    /// Switches the open file between O_DIRECT and buffered I/O (`appendonly-direct`
+    /// or, under `auto`, `appendfsync` changed at runtime). Only while nothing of the
+    /// log is in flight; until then the file keeps its mode.
+    pub fn set_direct(&mut self, on: bool) {
+        if self.direct.is_some() == on || self.fd < 0 || !self.idle() || !self.rotate.is_empty() {
+            return;
+        }
+        if !on {
+            self.finish_file();
+            direct::set_o_direct(self.fd, false);
+            self.direct = None;
+            return;
+        }
+        if self.direct_refused {
+            return;
+        }
+        // A RWF_DSYNC write syncs its own range only: bytes still dirty in the page
+        // cache from before the switch must be on disk before any sync is trusted.
+        if self.written > self.synced {
+            if !crate::io::file::fdatasync_blocking(self.fd) {
+                return; // tried again next turn
+            }
+            self.synced = self.written;
+        }
+        let opened = direct::set_o_direct(self.fd, true).then(|| DirectFile::open(self.fd, self.file_len));
+        match opened {
+            Some(Ok(d)) => self.direct = Some(d),
+            _ => {
+                direct::set_o_direct(self.fd, false);
+                self.direct_refused = true;
+                crate::util::log::warning("The AOF file refuses O_DIRECT: it stays on buffered I/O");
+            }
+        }
     }
 
     /// From the current stream offset on, bytes go to `fd` (a rewrite's cut). A log

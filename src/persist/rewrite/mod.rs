@@ -149,7 +149,7 @@ fn at_cut(st: &mut ShardState) {
     let cfg = st.shared.config();
     let seq = rw.seq.load(Ordering::SeqCst);
     let path = files::aof_dir(&cfg).join(files::file_name(&cfg.appendfilename, st.id, seq, Kind::Incr));
-    match files::open_log(&path, cfg.appendonly_direct) {
+    match files::open_log(&path, cfg.aof_direct()) {
         Ok(f) => {
             let was_on = st.aof.on;
             st.aof.rotate_to(f, seq);

@@ -46,7 +46,14 @@ impl Worker {
         if !self.st.config.appendonly {
             self.st.aof.stopping = true;
         }
-        self.st.aof.policy = self.st.config.appendfsync;
+        let policy = self.st.config.appendfsync;
+        if policy != self.st.aof.policy {
+            // `cleared()` means another offset now (and may move back): the next
+            // release must look at every waiter, not skip an unchanged number.
+            self.aof_cleared = u64::MAX;
+            self.st.aof.policy = policy;
+        }
+        self.st.aof.set_direct(self.st.config.aof_direct());
         let now = self.st.clock.now_ms();
         let mut wrote = false;
         while let Some(op) = self.st.aof.next_op(now) {
@@ -67,12 +74,14 @@ impl Worker {
             }
         }
         let log = &mut self.st.aof;
-        if log.rotate.is_empty() && !log.stopping && log.error.is_none() {
-            if let Some(d) = log.direct.as_mut() {
-                let falloc = Token::new(Op::Persist, FALLOCATE, 0).encode();
-                let zeroed = Token::new(Op::Persist, ZEROED, 0).encode();
-                d.maybe_prealloc(&mut self.ring, log.fd, log.file_len, falloc, zeroed);
-            }
+        if log.rotate.is_empty()
+            && !log.stopping
+            && log.error.is_none()
+            && let Some(d) = log.direct.as_mut()
+        {
+            let falloc = Token::new(Op::Persist, FALLOCATE, 0).encode();
+            let zeroed = Token::new(Op::Persist, ZEROED, 0).encode();
+            d.maybe_prealloc(&mut self.ring, log.fd, log.file_len, falloc, zeroed);
         }
         if wrote && !self.st.outbox.dirty.is_empty() {
             let _ = self.ring.submit();
@@ -80,6 +89,9 @@ impl Worker {
         if self.st.aof.stopping {
             self.aof_stop();
         }
+        // A policy change or a switch of I/O mode (which syncs) can clear output
+        // without any completion to come.
+        self.aof_release();
         self.st.shared.aof[self.st.id]
             .publish(&mut self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
     }
@@ -123,7 +135,10 @@ impl Worker {
             WRITE => self.st.aof.on_write(res, now),
             SYNC => self.st.aof.on_sync(res, now),
             FALLOCATE => self.st.aof.direct.iter_mut().for_each(|d| d.on_fallocate(res)),
-            ZEROED => self.st.aof.direct.iter_mut().for_each(|d| d.on_zeroed(res)),
+            ZEROED => {
+                let fd = self.st.aof.fd;
+                self.st.aof.direct.iter_mut().for_each(|d| d.on_zeroed(fd, res))
+            }
             _ => {}
         }
         self.st.shared.aof_health.update(was, self.st.aof.error.as_ref());
