@@ -34,6 +34,9 @@ pub struct Conn {
     pub out: Vec<u8>,
     /// The buffer an in-flight send points into; never touched while `send_inflight`.
     pub sending: Vec<u8>,
+    /// A buffer `sending` gave up to a held chunk, to be the next `out` when output is
+    /// held (`appendfsync always`), so holding allocates nothing in steady state.
+    pub spare: Vec<u8>,
     pub send_off: usize,
     pub send_inflight: bool,
     slots: VecDeque<Slot>,
@@ -93,6 +96,7 @@ impl Conn {
             scratch: Vec::new(),
             out: Vec::new(),
             sending: Vec::new(),
+            spare: Vec::new(),
             send_off: 0,
             send_inflight: false,
             slots: VecDeque::new(),
@@ -139,7 +143,11 @@ impl Conn {
         while self.held.front().is_some_and(|(need, _)| *need <= cleared) {
             let (_, chunk) = self.held.pop_front().expect("checked");
             if self.sending.is_empty() {
-                self.sending = chunk;
+                let mut old = std::mem::replace(&mut self.sending, chunk);
+                if old.capacity() > self.spare.capacity() {
+                    old.clear();
+                    self.spare = old;
+                }
             } else {
                 self.sending.extend_from_slice(&chunk);
             }

@@ -109,6 +109,7 @@ impl Worker {
             }
             self.cqes = cqes;
             self.aof_release();
+            self.aof_kick();
             self.bufs.publish();
             for slot in std::mem::take(&mut self.rearm_recv) {
                 self.arm_recv(slot);
@@ -465,7 +466,8 @@ impl Worker {
                 continue;
             }
             if !c.out.is_empty() && (hold || !c.held.is_empty()) {
-                c.held.push_back((need, std::mem::take(&mut c.out)));
+                let fresh = std::mem::take(&mut c.spare);
+                c.held.push_back((need, std::mem::replace(&mut c.out, fresh)));
             }
             if !c.held.is_empty() && !c.aof_waiting {
                 c.aof_waiting = true;

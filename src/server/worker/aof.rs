@@ -96,6 +96,26 @@ impl Worker {
             .publish(&mut self.st.aof, self.st.shared.aofrw.installed.load(Ordering::Relaxed));
     }
 
+    /// Group commit under buffered `always`: bytes that waited for the previous sync
+    /// are written (and synced) at the start of the turn that reaped it, before the
+    /// turn's input is processed, so the next fdatasync (slow: a worker thread and a
+    /// journal commit) runs while that input is being served instead of after. One
+    /// more `io_uring_enter` per sync. Not for the O_DIRECT log: its RWF_DSYNC write
+    /// is quick, and starting it early only made batches smaller (perf/RESULTS.md).
+    pub(super) fn aof_kick(&mut self) {
+        let log = &self.st.aof;
+        if !log.on
+            || log.policy != crate::config::Fsync::Always
+            || log.direct.is_some()
+            || log.buf.is_empty()
+            || !log.idle()
+        {
+            return;
+        }
+        self.aof_turn();
+        let _ = self.ring.submit();
+    }
+
     /// `appendonly no`: once what was logged is on disk (or the log is failing),
     /// sync and close the file and stop.
     fn aof_stop(&mut self) {
