@@ -40,7 +40,9 @@
 //!
 //! 1. Reap completions: accepted sockets, received bytes (copied from the provided
 //!    buffer ring into the connection's read buffer, buffer returned at once),
-//!    finished sends, wakeups.
+//!    finished sends, wakeups, log writes and syncs (releasing the output they
+//!    cleared; under buffered `always`, a batch that waited for the sync just reaped
+//!    is written at once, before the turn's input).
 //! 2. Parse every connection with new bytes and dispatch each request (pipelining: all
 //!    complete requests in the buffer, stopping at an output high-water mark).
 //! 3. Drain the inbox: run requests from other shards, take lock requests, apply
@@ -51,9 +53,9 @@
 //!    the change counter; on shard 0: reap a BGSAVE or rewrite child, due save points,
 //!    scheduled and automatic AOF rewrites).
 //! 6. AOF (`persist`): hand the turn's log bytes to the ring as one write (linked to
-//!    an fdatasync under `appendfsync always`; with `appendonly-direct yes` an
-//!    O_DIRECT write of whole blocks, RWF_DSYNC under `always`, plus preallocation
-//!    ahead of it), ahead of the sends; after a rewrite's cut, switch to the new
+//!    an fdatasync under `appendfsync always`; when O_DIRECT (`appendonly-direct`,
+//!    by default under `always`) a write of whole blocks, RWF_DSYNC under `always`,
+//!    plus preallocation ahead of it), ahead of the sends; after a rewrite's cut, switch to the new
 //!    incremental file once the old one has its last bytes.
 //! 7. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
 //! 8. Queue one send per connection with output (double-buffered). Output produced

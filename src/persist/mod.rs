@@ -15,9 +15,13 @@
 //!   more than 2 s holds writes (and so replies) back, as in Redis.
 //! - `no`: the kernel decides.
 //! One write is in flight per shard at a time; what accumulates meanwhile is the next
-//! turn's write.
+//! turn's write. Replies leave only once the log is cleared up to the offset current
+//! when they were produced (`ShardLog::cleared`): connections hold output chunks
+//! (`net::Conn::held`), shards hold result messages (`ShardState::held_out`).
 //!
-//! With `appendonly-direct yes` the incremental files are opened O_DIRECT and written
+//! With `appendonly-direct yes` (or `auto`, the default, under `always`; a runtime
+//! change switches the open file between writes, `ShardLog::set_direct`) the
+//! incremental files are opened O_DIRECT and written
 //! through `io::direct`: each write re-carries the file's last partial block and is
 //! zero-padded to whole blocks (rewriting those already-written bytes unchanged, so a
 //! torn write never damages what was durable), chunks ahead of the log are
@@ -27,9 +31,7 @@
 //! to its logical length; after a crash, start-up cuts the trailing NUL bytes off and
 //! treats NULs inside a torn last write as a truncated tail (`load::scan`). A torn
 //! sector that falls inside a bulk string's payload cannot be told from data, as with
-//! Redis's unchecksummed AOF: it can only be in the last, unacknowledged write. Replies leave only once the log is cleared up to the offset current
-//! when they were produced (`ShardLog::cleared`): connections hold output chunks
-//! (`net::Conn::held`), shards hold result messages (`ShardState::held_out`).
+//! Redis's unchecksummed AOF: it can only be in the last, unacknowledged write.
 //!
 //! ## Layout (Redis 7 multi-part style)
 //!
