@@ -19,6 +19,9 @@ struct Slot {
     discard: bool,
 }
 
+/// The largest buffer a connection keeps as its `spare`.
+const SPARE_MAX: usize = 64 << 10;
+
 pub struct Conn {
     pub fd: RawFd,
     pub generation: u32,
@@ -35,7 +38,8 @@ pub struct Conn {
     /// The buffer an in-flight send points into; never touched while `send_inflight`.
     pub sending: Vec<u8>,
     /// A buffer `sending` gave up to a held chunk, to be the next `out` when output is
-    /// held (`appendfsync always`), so holding allocates nothing in steady state.
+    /// held (`appendfsync always`), so holding allocates nothing in steady state. At
+    /// most `SPARE_MAX` bytes: one large reply must not pin a third big buffer.
     pub spare: Vec<u8>,
     pub send_off: usize,
     pub send_inflight: bool,
@@ -144,7 +148,7 @@ impl Conn {
             let (_, chunk) = self.held.pop_front().expect("checked");
             if self.sending.is_empty() {
                 let mut old = std::mem::replace(&mut self.sending, chunk);
-                if old.capacity() > self.spare.capacity() {
+                if old.capacity() > self.spare.capacity() && old.capacity() <= SPARE_MAX {
                     old.clear();
                     self.spare = old;
                 }
