@@ -30,8 +30,8 @@ use params::{PARAMS, Param, Store};
 pub enum DirectIo {
     Yes,
     No,
-    /// O_DIRECT under `appendfsync always`, buffered otherwise: what measured fastest
-    /// on each policy (perf/RESULTS.md, AOF).
+    /// O_DIRECT under `appendfsync always`, buffered otherwise (why: the reading of
+    /// the O_DIRECT AOF run in perf/RESULTS.md).
     Auto,
 }
 
