@@ -197,8 +197,7 @@ pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, sole: bool) {
 }
 
 fn verbatim(log: &mut ShardLog, args: &Args, db: u16) {
-    let a: Vec<&[u8]> = args.iter().collect();
-    log.feed(db, &a);
+    log.with_stream(db, |buf| super::resp::encode_iter(buf, args.len(), args.iter()));
 }
 
 /// SET with EX/PX/EXAT (or SETEX/PSETEX) goes out as `SET key value PXAT ms`, as in

@@ -6,9 +6,14 @@
 
 /// Appends `*N\r\n$len\r\narg\r\n...` for `args`.
 pub fn encode<A: AsRef<[u8]>>(buf: &mut Vec<u8>, args: &[A]) {
-    header(buf, b'*', args.len());
+    encode_iter(buf, args.len(), args.iter().map(|a| a.as_ref()));
+}
+
+/// `encode` for `n` arguments handed out one by one (a client's command as parsed,
+/// without collecting it first).
+pub fn encode_iter<'a>(buf: &mut Vec<u8>, n: usize, args: impl Iterator<Item = &'a [u8]>) {
+    header(buf, b'*', n);
     for a in args {
-        let a = a.as_ref();
         header(buf, b'$', a.len());
         buf.extend_from_slice(a);
         buf.extend_from_slice(b"\r\n");
@@ -112,5 +117,8 @@ mod tests {
         assert!(matches!(decode(b"+OK\r\n"), Decoded::Bad(_)));
         assert!(matches!(decode(b"*1\r\n$3\r\nSETX\r\n"), Decoded::Bad(_)));
         assert!(matches!(decode(b"*x\r\n"), Decoded::Bad(_)));
+        let mut c = Vec::new();
+        encode_iter(&mut c, 3, [&b"SET"[..], b"k", b""].into_iter());
+        assert_eq!(c, b);
     }
 }
