@@ -317,14 +317,7 @@ fn kill9_cycles(flags: &[&str]) {
 
 /// The shard-0 incremental file of a one-shard server's AOF directory.
 fn incr_file(dir: &std::path::Path) -> PathBuf {
-    let d = dir.join("appendonlydir");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&d)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.to_string_lossy().ends_with(".incr.aof"))
-        .collect();
-    v.sort();
-    v.pop().expect("an incr file")
+    incr_files(dir).pop().expect("an incr file")
 }
 
 /// Runs the server binary expecting it to fail at start-up; returns its output.

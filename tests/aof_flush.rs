@@ -15,12 +15,10 @@
 
 mod common;
 
-use common::{RealRedis, Server, temp_dir, tool};
+use common::{RealRedis, Server, aof_files, concatenated_aof, temp_dir};
 use redis::Value;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 const SHARDS: usize = 4;
 
@@ -167,24 +165,6 @@ fn stop_keep(mut s: Server, hard: bool) -> PathBuf {
     dir
 }
 
-/// The manifest's files as (shard, incremental?, seq, name), sorted: per shard, base
-/// then incrementals in order.
-fn aof_files(aofdir: &Path) -> Vec<(usize, bool, u64, String)> {
-    let manifest = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).expect("manifest");
-    let mut files = Vec::new();
-    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        let field = |k: &str| w.iter().position(|x| *x == k).and_then(|i| w.get(i + 1)).copied();
-        let name = field("file").unwrap_or_else(|| panic!("no file in {line:?}"));
-        let seq = field("seq").and_then(|s| s.parse().ok()).expect("seq");
-        let incr = field("type") == Some("i");
-        let shard = field("shard").map_or(0, |s| s.parse().expect("shard"));
-        files.push((shard, incr, seq, name.to_string()));
-    }
-    files.sort();
-    files
-}
-
 /// No shard file holds a bare whole-keyspace command: they would act on other shards'
 /// keys when the files are concatenated.
 fn assert_no_bare_flushes(aofdir: &Path) {
@@ -295,43 +275,18 @@ fn a_flush_missing_on_one_shard_is_not_replayed_anywhere() {
     }
 }
 
-/// Every shard's files in manifest order, one shard after another.
-fn concatenated(aofdir: &Path) -> Vec<u8> {
-    let files = aof_files(aofdir);
-    let shards: std::collections::BTreeSet<usize> = files.iter().map(|f| f.0).collect();
-    assert_eq!(shards.len(), SHARDS, "files of every shard: {files:?}");
-    let mut out = Vec::new();
-    for (_, _, _, name) in &files {
-        let bytes = std::fs::read(aofdir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(bytes.is_empty() || bytes[0] == b'*', "{name} is not RESP");
-        out.extend_from_slice(&bytes);
-    }
-    out
-}
-
 #[test]
 fn concatenated_files_replay_in_redis() {
-    let cli = tool("redis-cli");
     let s = Server::start(SHARDS, &aof_flags());
     let mut c = s.conn();
     workload(&mut c);
     let want = snapshot(&mut c);
     drop(c);
     let dir = stop_keep(s, false);
-    let aof = concatenated(&dir.join("appendonlydir"));
+    let aof = concatenated_aof(&dir.join("appendonlydir"), SHARDS);
     let rdir = temp_dir("redis-aof-flush");
     let redis = RealRedis::start(&rdir);
-    let mut pipe = Command::new(&cli)
-        .args(["-p", &redis.port.to_string(), "--pipe"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn redis-cli --pipe");
-    pipe.stdin.take().unwrap().write_all(&aof).unwrap();
-    let out = pipe.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("errors: 0,"), "redis-cli --pipe reported errors:\n{text}");
+    redis.pipe(&aof);
     assert_same("redis-server fed the concatenated files", &want, &mut redis.conn());
     drop(redis);
     let _ = std::fs::remove_dir_all(&rdir);

@@ -15,11 +15,8 @@
 
 mod common;
 
-use common::{RealRedis, Server, temp_dir, tool, wait_until};
+use common::{RealRedis, Server, concatenated_aof, temp_dir, wait_until};
 use redis::Value;
-use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn r(c: &mut redis::Connection, args: &[&str]) -> Value {
@@ -199,42 +196,8 @@ fn keyed(c: &mut redis::Connection) -> std::collections::BTreeMap<(u32, String),
     m
 }
 
-/// Every shard's files, base then incremental, one shard after another, as the
-/// manifest names them.
-fn concatenated_aof(aofdir: &Path) -> Vec<u8> {
-    let manifest = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).expect("manifest");
-    // (shard, incremental?, seq, name) per line: `file <name> seq <n> type b|i shard <s>`.
-    let mut files: Vec<(usize, bool, u64, String)> = Vec::new();
-    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        let get = |k: &str| w.chunks(2).find(|kv| kv[0] == k).map(|kv| kv[1]);
-        let name = get("file").unwrap_or_else(|| panic!("no file in manifest line {line:?}"));
-        let seq = get("seq").and_then(|s| s.parse().ok()).expect("seq");
-        let incr = match get("type") {
-            Some("b") => false,
-            Some("i") => true,
-            t => panic!("bad type {t:?} in {line:?}"),
-        };
-        let shard = get("shard").map_or(0, |s| s.parse().expect("shard"));
-        files.push((shard, incr, seq, name.to_string()));
-    }
-    files.sort();
-    let shards: std::collections::BTreeSet<usize> = files.iter().map(|f| f.0).collect();
-    assert_eq!(shards.len(), 2, "a base and incremental files per shard: {manifest}");
-    let mut out = Vec::new();
-    for (_, _, _, name) in &files {
-        let bytes = std::fs::read(aofdir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        // Bases must be RESP here (`--aof-use-rdb-preamble no`), which Redis takes
-        // through --pipe; an RDB preamble would not be.
-        assert!(bytes.is_empty() || bytes[0] == b'*', "{name} is not RESP");
-        out.extend_from_slice(&bytes);
-    }
-    out
-}
-
 #[test]
 fn aof_files_replay_in_redis_to_the_same_digest() {
-    let cli = tool("redis-cli");
     let mut s = Server::start(2, &["--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "no"]);
     workload(&s);
     let want = digest(&mut s.conn());
@@ -244,22 +207,11 @@ fn aof_files_replay_in_redis_to_the_same_digest() {
     let st = s.terminate().expect("shardis exit status");
     assert!(st.success(), "shardis did not stop cleanly: {st:?}");
 
-    let aof = concatenated_aof(&s.dir.join("appendonlydir"));
+    let aof = concatenated_aof(&s.dir.join("appendonlydir"), 2);
     assert!(!aof.is_empty());
     let rdir = temp_dir("redis-aof");
     let redis = RealRedis::start(&rdir);
-    let mut pipe = Command::new(&cli)
-        .args(["-p", &redis.port.to_string(), "--pipe"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn redis-cli --pipe");
-    pipe.stdin.take().unwrap().write_all(&aof).unwrap();
-    let out = pipe.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    // redis-cli --pipe ends with "errors: N, replies: M" and prints each error reply.
-    assert!(out.status.success() && text.contains("errors: 0,"), "redis-cli --pipe reported errors:\n{text}");
+    redis.pipe(&aof);
     let got = digest(&mut redis.conn());
     if got != want {
         let got_keys = keyed(&mut redis.conn());

@@ -375,9 +375,7 @@ impl ShardLog {
                     self.written += n as u64;
                     self.file_len += n as u64;
                     self.inflight.get_mut().clear();
-                    if self.error.as_deref().is_some_and(|e| e.starts_with("Errors writing")) {
-                        self.error = None;
-                    }
+                    self.clear_error("Errors writing");
                     if dsync {
                         self.on_sync(0, now_ms);
                     }
@@ -404,9 +402,7 @@ impl ShardLog {
         if self.inflight_done >= self.inflight.bytes().len() {
             self.inflight.get_mut().clear();
             self.inflight_done = 0;
-            if self.error.as_deref().is_some_and(|e| e.starts_with("Errors writing")) {
-                self.error = None;
-            }
+            self.clear_error("Errors writing");
         } else if n == 0 {
             self.fail("Errors writing to the AOF file: short write".into(), now_ms);
         }
@@ -424,7 +420,12 @@ impl ShardLog {
         }
         self.synced = self.synced.max(target.min(self.written));
         self.last_sync_ms = now_ms;
-        if self.error.as_deref().is_some_and(|e| e.starts_with("Errors fsyncing")) {
+        self.clear_error("Errors fsyncing");
+    }
+
+    /// A write (or sync) succeeded: an error left by a failed one of that kind is over.
+    fn clear_error(&mut self, kind: &str) {
+        if self.error.as_deref().is_some_and(|e| e.starts_with(kind)) {
             self.error = None;
         }
     }

@@ -480,6 +480,60 @@ impl RealRedis {
     pub fn conn(&self) -> redis::Connection {
         redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).unwrap().get_connection().unwrap()
     }
+
+    /// Feeds `bytes` (RESP commands) through `redis-cli --pipe`, asserting that every
+    /// command succeeded (its summary line ends in "errors: N, replies: M").
+    pub fn pipe(&self, bytes: &[u8]) {
+        use std::io::Write;
+        let mut pipe = Command::new(tool("redis-cli"))
+            .args(["-p", &self.port.to_string(), "--pipe"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn redis-cli --pipe");
+        pipe.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = pipe.wait_with_output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success() && text.contains("errors: 0,"), "redis-cli --pipe reported errors:\n{text}");
+    }
+}
+
+/// An AOF directory's files as its manifest lists them, as (shard, incremental?, seq,
+/// name), sorted: per shard, the base, then the incrementals in order.
+pub fn aof_files(aofdir: &std::path::Path) -> Vec<(usize, bool, u64, String)> {
+    let manifest = std::fs::read_to_string(aofdir.join("appendonly.aof.manifest")).expect("manifest");
+    let mut files = Vec::new();
+    for line in manifest.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')) {
+        let w: Vec<&str> = line.split_whitespace().collect();
+        let get = |k: &str| w.chunks(2).find(|kv| kv[0] == k).map(|kv| kv[1]);
+        let name = get("file").unwrap_or_else(|| panic!("no file in manifest line {line:?}"));
+        let seq = get("seq").and_then(|s| s.parse().ok()).expect("seq");
+        let incr = match get("type") {
+            Some("b") => false,
+            Some("i") => true,
+            t => panic!("bad type {t:?} in {line:?}"),
+        };
+        let shard = get("shard").map_or(0, |s| s.parse().expect("shard"));
+        files.push((shard, incr, seq, name.to_string()));
+    }
+    files.sort();
+    files
+}
+
+/// Every file of an AOF set written by `shards` shards, one shard after another, as
+/// one RESP stream (the bases must be RESP: `--aof-use-rdb-preamble no`).
+pub fn concatenated_aof(aofdir: &std::path::Path, shards: usize) -> Vec<u8> {
+    let files = aof_files(aofdir);
+    let seen: std::collections::BTreeSet<usize> = files.iter().map(|f| f.0).collect();
+    assert_eq!(seen.len(), shards, "files of every shard: {files:?}");
+    let mut out = Vec::new();
+    for (_, _, _, name) in &files {
+        let bytes = std::fs::read(aofdir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(bytes.is_empty() || bytes[0] == b'*', "{name} is not RESP");
+        out.extend_from_slice(&bytes);
+    }
+    out
 }
 
 impl Drop for RealRedis {
