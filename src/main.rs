@@ -29,5 +29,5 @@ fn main() {
         }
     };
     let file = args.first().filter(|a| !a.starts_with("--")).map(std::path::PathBuf::from);
-    std::process::exit(shardis::server::run(config, file));
+    std::process::exit(shardis::server::run(config, file, args.is_empty()));
 }

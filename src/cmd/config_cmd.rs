@@ -46,9 +46,20 @@ fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let shared = c.st.shared.clone();
     {
         let _guard = SET_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        // A new `dir` must be ours alone, as at start-up (`persist::dirlock`): lock it
+        // first, and let go of the old one only once the whole SET succeeded.
+        let mut new_lock = None;
+        for (name, value) in &pairs {
+            if name.eq_ignore_ascii_case("dir") {
+                new_lock = crate::persist::dirlock::acquire(value).map_err(|e| {
+                    CmdError::msg(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {e}"))
+                })?;
+            }
+        }
         let mut cfg = (*shared.config()).clone();
         let was_aof = cfg.appendonly;
         cfg.set(&pairs).map_err(CmdError::msg)?;
+        crate::persist::dirlock::hold(new_lock);
         // Process-wide side effects that no thread picks up from its snapshot.
         crate::util::log::set_level(&cfg.loglevel);
         let now_aof = cfg.appendonly;

@@ -1,4 +1,5 @@
-//! DEBUG: SLEEP, OBJECT, DIGEST, DIGEST-VALUE, RELOAD, SET-ACTIVE-EXPIRE, LOG, HELP.
+//! DEBUG: SLEEP, OBJECT, DIGEST, DIGEST-VALUE, RELOAD, SET-ACTIVE-EXPIRE, LOG, PANIC,
+//! HELP.
 //!
 //! DEBUG is one command with keyed and keyless subcommands, so it is a connection
 //! command that fans out: OBJECT runs on the key's owner only, DIGEST-VALUE on every
@@ -343,6 +344,8 @@ const HELP: &[&str] = &[
     "    Write <message> to the server log.",
     "OBJECT <key>",
     "    Show low level info about the <key> and associated value.",
+    "PANIC",
+    "    Crash the server simulating a panic.",
     "RELOAD",
     "    Save the RDB on disk and reload it back to memory.",
     "SET-ACTIVE-EXPIRE <0|1>",
@@ -388,6 +391,10 @@ fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         Ok(ConnOutcome::FanOut(crate::persist::bgsave::reload_fanout()))
     } else if a.is(1, "SET-ACTIVE-EXPIRE") && n == 3 {
         set_active_expire(a)
+    } else if a.is(1, "PANIC") && n == 2 {
+        // As in Redis: crash on purpose, on the shard thread that owns this
+        // connection, to check that a panic takes the whole process down.
+        panic!("DEBUG PANIC called at Unix time {}", crate::shard::Shared::now_unix_ms() / 1000);
     } else if a.is(1, "LOG") && n == 3 {
         crate::util::log::warning(&format!("DEBUG LOG: {}", a.str(2)));
         c.out.ok();

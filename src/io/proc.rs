@@ -15,6 +15,17 @@ pub enum Forked {
     Parent(i32),
 }
 
+/// An fd a forked child must not keep: the data directory's lock (`persist::dirlock`).
+/// A `flock` belongs to the open file, so a child holding a copy would keep the
+/// directory locked after the server died (a restart would be refused until the
+/// snapshot child finished). -1: none.
+static CLOSE_IN_CHILD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+/// Registers the fd that every child forked from now on closes first (-1: none).
+pub fn close_in_child(fd: i32) {
+    CLOSE_IN_CHILD.store(fd, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Forks the process.
 ///
 /// # Safety
@@ -27,7 +38,15 @@ pub unsafe fn fork() -> io::Result<Forked> {
     let pid = unsafe { libc::fork() };
     match pid {
         -1 => Err(io::Error::last_os_error()),
-        0 => Ok(Forked::Child),
+        0 => {
+            let fd = CLOSE_IN_CHILD.load(std::sync::atomic::Ordering::SeqCst);
+            if fd >= 0 {
+                // SAFETY: `fd` is the child's copy of an fd the parent registered; the
+                // child never uses it, and closing a copy leaves the parent's open.
+                unsafe { libc::close(fd) };
+            }
+            Ok(Forked::Child)
+        }
         p => Ok(Forked::Parent(p)),
     }
 }
@@ -145,4 +164,24 @@ pub fn unpin() {
         }
         libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
     }
+}
+
+/// The open-files limit (`RLIMIT_NOFILE`): (soft, hard).
+pub fn nofile_limit() -> io::Result<(u64, u64)> {
+    let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `l` is a valid out-pointer for the call's duration.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok((l.rlim_cur as u64, l.rlim_max as u64))
+}
+
+/// Sets the open-files limit (raising `hard` needs CAP_SYS_RESOURCE).
+pub fn set_nofile_limit(soft: u64, hard: u64) -> io::Result<()> {
+    let l = libc::rlimit { rlim_cur: soft as libc::rlim_t, rlim_max: hard as libc::rlim_t };
+    // SAFETY: `l` is a valid, initialized rlimit read by the call.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::net::TcpStream;
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 /// Runs `f` with `fd` viewed as a `TcpStream`, without taking ownership of it.
 pub fn with_stream<T>(fd: RawFd, f: impl FnOnce(&TcpStream) -> T) -> T {
@@ -42,8 +42,23 @@ pub fn write_best_effort(fd: RawFd, msg: &[u8]) {
 /// Set by SIGTERM/SIGINT; the server loops poll it every turn.
 pub static TERMINATE: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_terminate(_sig: libc::c_int) {
+/// The signal that last set [`TERMINATE`] (`SIGTERM` or `SIGINT`), so the log and the
+/// shutdown flags (`shutdown-on-sigterm` / `shutdown-on-sigint`) follow the one that
+/// arrived.
+pub static TERMINATE_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn on_terminate(sig: libc::c_int) {
+    TERMINATE_SIGNAL.store(sig, Ordering::SeqCst);
     TERMINATE.store(true, Ordering::SeqCst);
+}
+
+/// The name Redis logs for a termination signal.
+pub fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        _ => "shutdown signal",
+    }
 }
 
 /// Installs the SIGTERM/SIGINT flag handler and ignores SIGPIPE.

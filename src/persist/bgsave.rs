@@ -276,15 +276,20 @@ pub fn save_then(then: impl FnOnce(&mut ShardState, bool, &mut crate::resp::Repl
     })
 }
 
-/// SIGTERM/SIGINT, seen by shard 0: save if configured (`shutdown-on-sigterm`, else
-/// when save points are set), then shut down. If the save fails the server stays up.
+/// SIGTERM/SIGINT, seen by shard 0: save if configured (`shutdown-on-sigterm` or
+/// `shutdown-on-sigint`, whichever signal arrived; with `default`, when save points
+/// are set), then shut down. If the save fails the server stays up unless `force`.
+/// `now` only skips waiting for replicas, of which there are none.
 pub fn on_terminate(st: &mut ShardState) {
     let shared = st.shared.clone();
     if shared.rdb.terminating.swap(true, R) {
         return;
     }
-    log::warning("Received SIGTERM scheduling shutdown...");
-    let flags = st.config.compat.get("shutdown-on-sigterm").cloned().unwrap_or_default();
+    let sig = crate::io::sock::TERMINATE_SIGNAL.load(Ordering::SeqCst);
+    let name = crate::io::sock::signal_name(sig);
+    log::warning(&format!("Received {name} scheduling shutdown..."));
+    let directive = if sig == libc::SIGINT { "shutdown-on-sigint" } else { "shutdown-on-sigterm" };
+    let flags = st.config.compat.get(directive).cloned().unwrap_or_default();
     let has = |w: &str| flags.split(' ').any(|f| f == w);
     let save = has("save") || (!has("nosave") && !st.config.save.is_empty());
     let force = has("force");
@@ -305,7 +310,7 @@ pub fn on_terminate(st: &mut ShardState) {
         } else {
             log::warning("Error trying to save the DB, can't exit.");
             log::warning(
-                "SIGTERM received but errors trying to shut down the server, check the logs for more information",
+                &format!("{name} received but errors trying to shut down the server, check the logs for more information"),
             );
             crate::io::sock::TERMINATE.store(false, Ordering::SeqCst);
             st.shared.rdb.terminating.store(false, R);

@@ -103,6 +103,7 @@
 pub mod bgsave;
 pub mod cut;
 pub mod dbview;
+pub mod dirlock;
 pub mod emit;
 pub mod files;
 pub mod load;

@@ -1,11 +1,23 @@
 //! Startup, threads and shutdown.
 //!
-//! Job: turn a `Config` into running shard threads: open the listeners (one per shard
-//! per address, SO_REUSEPORT), build the shared state, spawn and pin one worker per
-//! shard, report readiness, and join them on shutdown.
+//! Job: turn a `Config` into running shard threads, in this order: install the panic
+//! hook (`panic`: a panic anywhere ends the process), log the first lines
+//! (`startup`), lock `dir` (`persist::dirlock`), fit the open-files limit to
+//! `maxclients` (`rlimit`), check that io_uring works, open the listeners (one per
+//! shard per address, SO_REUSEPORT), write the pid file (`pidfile`), load the data,
+//! spawn and pin one worker per shard, report readiness (the log, and the supervisor:
+//! `supervise`), and join them on shutdown, removing the pid file.
+//!
+//! Any failure before readiness logs why and returns exit code 1: never a
+//! half-started server.
 //!
 //! Depends on: everything below it (`net`, `cmd`, `shard`, `io`, `config`).
 
+pub mod panic;
+pub mod pidfile;
+pub mod rlimit;
+pub mod startup;
+pub mod supervise;
 pub mod worker;
 
 use crate::config::Config;
@@ -17,33 +29,53 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 /// Runs the server until SHUTDOWN or a termination signal. Returns the process exit
-/// code.
-pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
+/// code. `bare_command_line`: started without any argument (for the "no config file"
+/// warning).
+pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: bool) -> i32 {
+    panic::install();
     log::set_level(&config.loglevel);
     if let Err(e) = log::set_file(&config.logfile) {
         eprintln!("Can't open the log file: {e}");
         return 1;
     }
+    startup::starting(config_file.as_deref(), bare_command_line);
+    log::set_role_master();
     sock::install_signal_handlers();
     // `disable-thp yes` (Redis's default) guards against one write after a fork copying
     // a whole 2 MB huge page. Our default is `no`: on the kernels measured (see the RDB
     // section of perf/RESULTS.md) copy-on-write copied 4 KB pages anyway, and keeping
     // THP made the fork ~10x faster.
-    if crate::persist::rdbfile::flag(&config, "disable-thp", false)
-        && let Err(e) = crate::io::proc::disable_thp()
-    {
-        log::warning(&format!("Can't disable transparent huge pages: {e}"));
+    let mut thp_disabled = false;
+    if crate::persist::rdbfile::flag(&config, "disable-thp", false) {
+        match crate::io::proc::disable_thp() {
+            Ok(()) => thp_disabled = true,
+            Err(e) => log::warning(&format!("Can't disable transparent huge pages: {e}")),
+        }
     }
     if let Err(e) = std::fs::create_dir_all(&config.dir) {
         log::warning(&format!("Can't create working directory {}: {e}", config.dir));
         return 1;
     }
+    // One server per data directory, decided before anything is read from it.
+    match crate::persist::dirlock::acquire(&config.dir) {
+        Ok(lock) => crate::persist::dirlock::hold(lock),
+        Err(e) => {
+            log::warning(&e);
+            return 1;
+        }
+    }
     let nshards = config.shards.max(1);
-    log::notice(&format!(
-        "shardis {} starting, pid={}, shards={nshards}",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id()
-    ));
+    match rlimit::fit(config.maxclients, nshards) {
+        rlimit::Outcome::Fits(_) => {}
+        rlimit::Outcome::Lowered(n) => config.maxclients = n,
+        rlimit::Outcome::TooLow => return 1,
+    }
+    // Fail here, with the reason, rather than in every shard thread after loading.
+    if let Err(e) = crate::io::Ring::new(8) {
+        log::warning(&startup::explain_uring_error(&e));
+        return 1;
+    }
+    let supervisor = supervise::Supervisor::from_config(config.compat_value("supervised").unwrap_or("no"));
 
     // Listeners: every shard gets one socket per bind address.
     let mut per_shard: Vec<Vec<i32>> = vec![Vec::new(); nshards];
@@ -62,6 +94,23 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
             }
         }
     }
+
+    let pidfile = pidfile::write(&config.pidfile);
+    startup::banner_or_mode(&config, port, nshards);
+    startup::check_tcp_backlog(config.tcp_backlog);
+    log::warning("Server initialized");
+    startup::memory_warnings(thp_disabled);
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let cpus: Vec<Option<usize>> = (0..nshards)
+        .map(|id| {
+            if config.cpus.is_empty() {
+                cores.get(id % cores.len().max(1)).map(|c| c.id)
+            } else {
+                Some(config.cpus[id % config.cpus.len()])
+            }
+        })
+        .collect();
+    startup::describe(&config, &cpus);
 
     let boots = if config.appendonly {
         match crate::persist::load::startup(&config, nshards) {
@@ -87,27 +136,24 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
     }
     *shared.aof_boot.lock().unwrap_or_else(|e| e.into_inner()) = boots.into_iter().map(Some).collect();
     shared.port.store(port as u64, Ordering::Relaxed);
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
     let ready = Arc::new(std::sync::Barrier::new(nshards + 1));
     let mut handles = Vec::new();
     for (id, listeners) in per_shard.into_iter().enumerate() {
         let shared = shared.clone();
         let ready = ready.clone();
-        let cpu = if config.cpus.is_empty() {
-            cores.get(id % cores.len().max(1)).map(|c| c.id)
-        } else {
-            Some(config.cpus[id % config.cpus.len()])
-        };
+        let cpu = cpus[id];
         let h = std::thread::Builder::new()
             .name(format!("shard-{id}"))
             .spawn(move || {
-                if let Some(cpu) = cpu {
-                    core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
+                if let Some(cpu) = cpu
+                    && !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+                {
+                    log::warning(&format!("shard {id}: can't pin the thread to CPU {cpu}; it runs unpinned"));
                 }
                 let mut w = match worker::Worker::new(id, shared.clone(), listeners) {
                     Ok(w) => w,
                     Err(e) => {
-                        log::warning(&format!("shard {id}: cannot set up io_uring: {e}"));
+                        log::warning(&format!("shard {id}: {}", startup::explain_uring_error(&e)));
                         shared.shutdown.store(true, Ordering::SeqCst);
                         ready.wait();
                         return;
@@ -130,10 +176,13 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
         log::notice(&format!("Listening on {addr}:{port}"));
     }
     log::notice("Ready to accept connections tcp");
+    supervisor.ready();
     for h in handles {
         let _ = h.join();
     }
+    supervisor.stopping();
     crate::persist::bgsave::kill_child(&shared);
+    drop(pidfile);
     log::notice("shardis is now ready to exit, bye bye...");
     0
 }

@@ -1,7 +1,13 @@
 //! Redis-style log lines: `pid:role dd Mon yyyy hh:mm:ss.mmm <level> message`, to stdout
 //! or the configured `logfile`, filtered by `loglevel`.
 //!
-//! Level marks follow Redis: `.` debug, `-` verbose, `*` notice, `#` warning.
+//! Level marks follow Redis: `.` debug, `-` verbose, `*` notice, `#` warning. The role
+//! is `C` until the configuration is loaded and `M` after (Redis's `C` for the
+//! start-up lines before it knows its role, `M` for a master), so the first lines of a
+//! shardis log read like redis-server's.
+//!
+//! Hot paths that log at `verbose` or `debug` call [`enabled`] first, so a line that
+//! is filtered out costs one relaxed load and no formatting.
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -18,6 +24,20 @@ pub enum Level {
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
 static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
+/// The role letter of each line (`C` during start-up, then `M`).
+static ROLE: AtomicU8 = AtomicU8::new(b'C');
+
+/// Switches the role letter from `C` (start-up) to `M` (running as a master).
+pub fn set_role_master() {
+    ROLE.store(b'M', Ordering::Relaxed);
+}
+
+/// Would a line at `level` be written? Check this before formatting a message on a
+/// hot path.
+#[inline]
+pub fn enabled(level: Level) -> bool {
+    level != Level::Nothing && (level as u8) >= LEVEL.load(Ordering::Relaxed)
+}
 
 /// Sets the minimum level from a `loglevel` name; unknown names leave it unchanged.
 pub fn set_level(name: &str) {
@@ -41,7 +61,7 @@ pub fn set_file(path: &str) -> std::io::Result<()> {
 }
 
 pub fn log(level: Level, msg: &str) {
-    if (level as u8) < LEVEL.load(Ordering::Relaxed) || level == Level::Nothing {
+    if !enabled(level) {
         return;
     }
     let mark = match level {
@@ -50,7 +70,20 @@ pub fn log(level: Level, msg: &str) {
         Level::Notice => '*',
         _ => '#',
     };
-    let line = format!("{}:M {} {} {}\n", std::process::id(), timestamp(), mark, msg);
+    let role = ROLE.load(Ordering::Relaxed) as char;
+    let line = format!("{}:{role} {} {} {}\n", std::process::id(), timestamp(), mark, msg);
+    write_out(&line);
+}
+
+/// Writes `text` as is (no prefix), like Redis's `serverLogRaw` for the ASCII logo,
+/// if `level` passes the filter.
+pub fn raw(level: Level, text: &str) {
+    if enabled(level) {
+        write_out(text);
+    }
+}
+
+fn write_out(line: &str) {
     let mut f = FILE.lock().unwrap_or_else(|e| e.into_inner());
     match f.as_mut() {
         Some(file) => {
@@ -74,6 +107,10 @@ pub fn warning(msg: &str) {
 
 pub fn verbose(msg: &str) {
     log(Level::Verbose, msg)
+}
+
+pub fn debug(msg: &str) {
+    log(Level::Debug, msg)
 }
 
 /// `24 Nov 2026 17:31:29.123` in UTC, computed without a date crate.
