@@ -203,6 +203,7 @@ pub const PARAMS: &[Param] = &[
     compat("active-expire-effort",          Int { min: 1, max: 10 },    Mutable,   "1"),
     compat("activedefrag",                  Bool,                       Mutable,   "no"),
     compat("activerehashing",               Bool,                       Mutable,   "yes"),
+    // Effective, read where it acts: server::startup (the banner).
     compat("always-show-logo",              Bool,                       Immutable, "no"),
     compat("aof-load-truncated",            Bool,                       Mutable,   "yes"),
     compat("aof-rewrite-incremental-fsync", Bool,                       Mutable,   "yes"),
@@ -293,12 +294,14 @@ pub const PARAMS: &[Param] = &[
     compat("set-max-listpack-entries",      NON_NEG_LONG,               Mutable,   "128"),
     compat("set-max-listpack-value",        MEM,                        Mutable,   "64"),
     compat("set-proc-title",                Bool,                       Immutable, "yes"),
+    // Effective, read where they act: persist::bgsave::on_terminate.
     compat("shutdown-on-sigint",            Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),
     compat("shutdown-on-sigterm",           Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),
     compat("shutdown-timeout",              NON_NEG,                    Mutable,   "10"),
     compat("stop-writes-on-bgsave-error",   Bool,                       Mutable,   "yes"),
     compat("stream-node-max-bytes",         MEM,                        Mutable,   "4096"),
     compat("stream-node-max-entries",       NON_NEG_LONG,               Mutable,   "100"),
+    // Effective, read where it acts: server::supervise.
     compat("supervised",                    Enum(&["upstart", "systemd", "auto", "no"]), Immutable, "no"),
     compat("syslog-enabled",                Bool,                       Immutable, "no"),
     compat("syslog-facility",               Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), Immutable, "local0"),

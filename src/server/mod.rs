@@ -18,6 +18,7 @@ pub mod pidfile;
 pub mod rlimit;
 pub mod startup;
 pub mod supervise;
+pub mod verbose;
 pub mod worker;
 
 use crate::config::Config;

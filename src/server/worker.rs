@@ -238,6 +238,9 @@ impl Worker {
                 ..Default::default()
             },
         );
+        if let Some(m) = self.st.clients.get(&id) {
+            super::verbose::accepted(self.st.id, id, &m.addr, fd);
+        }
         self.conns[slot as usize] = Some(Conn::new(fd, generation, sess));
         self.by_client.insert(id, slot);
         self.arm_recv(slot);
@@ -511,7 +514,9 @@ impl Worker {
         }
         let c = self.conns[slot as usize].take().expect("checked");
         sock::close(c.fd);
-        self.st.clients.remove(&c.sess.id);
+        if let Some(m) = self.st.clients.remove(&c.sess.id) {
+            super::verbose::closed(m.id, &m.addr, &m.laddr, c.fd);
+        }
         self.by_client.remove(&c.sess.id);
         crate::cmd::multi::drop_watches(&mut self.st, c.sess.id);
         if c.has_pending() {
@@ -569,6 +574,7 @@ impl Worker {
             self.st.active_expire_cycle(now, Duration::from_micros(250_000 / hz));
         }
         self.idle_timeouts(now);
+        super::verbose::cron(&self.st, now);
         crate::persist::bgsave::cron(&mut self.st);
     }
 
