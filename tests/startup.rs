@@ -179,7 +179,12 @@ fn the_lock_goes_with_the_process_and_config_set_dir_moves_it() {
     let _: String = redis::cmd("BGSAVE").query(&mut con).unwrap();
     let info: String = redis::cmd("INFO").arg("persistence").query(&mut con).unwrap();
     assert!(info.contains("rdb_bgsave_in_progress:1"), "{info}");
-    assert!(wait_until(Duration::from_secs(10), || first.log.lock().unwrap().iter().any(|l| l.contains("Background saving started by pid"))));
+    assert!(wait_until(Duration::from_secs(10), || first
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|l| l.contains("Background saving started by pid"))));
     let child: u32 = first
         .log
         .lock()
@@ -392,7 +397,12 @@ fn supervised_auto_uses_an_abstract_notify_socket() {
     let sock = std::os::unix::net::UnixDatagram::bind_addr(&addr).unwrap();
     let dir = temp_dir("sdnotify-abstract");
     let env_value = format!("@{name}");
-    let p = Proc::spawn_with_env(Command::new(BIN), &dir, &["--shards", "1", "--supervised", "auto"], &[("NOTIFY_SOCKET", &env_value)]);
+    let p = Proc::spawn_with_env(
+        Command::new(BIN),
+        &dir,
+        &["--shards", "1", "--supervised", "auto"],
+        &[("NOTIFY_SOCKET", &env_value)],
+    );
     let mut seen = Vec::new();
     recv_until(&sock, "READY=1", &mut seen);
     p.ready();
@@ -413,7 +423,12 @@ fn supervised_systemd_without_notify_socket_says_so() {
 #[test]
 fn supervised_upstart_stops_itself_once_ready() {
     let dir = temp_dir("upstart");
-    let p = Proc::spawn_with_env(Command::new(BIN), &dir, &["--shards", "1", "--supervised", "upstart"], &[("UPSTART_JOB", "shardis")]);
+    let p = Proc::spawn_with_env(
+        Command::new(BIN),
+        &dir,
+        &["--shards", "1", "--supervised", "upstart"],
+        &[("UPSTART_JOB", "shardis")],
+    );
     let port = p.ready();
     let stat = format!("/proc/{}/stat", p.pid());
     let stopped = || {

@@ -309,9 +309,9 @@ pub fn on_terminate(st: &mut ShardState) {
             shutdown_now(st);
         } else {
             log::warning("Error trying to save the DB, can't exit.");
-            log::warning(
-                &format!("{name} received but errors trying to shut down the server, check the logs for more information"),
-            );
+            log::warning(&format!(
+                "{name} received but errors trying to shut down the server, check the logs for more information"
+            ));
             crate::io::sock::TERMINATE.store(false, Ordering::SeqCst);
             st.shared.rdb.terminating.store(false, R);
         }

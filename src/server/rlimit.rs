@@ -55,7 +55,9 @@ pub fn fit(maxclients: usize, shards: usize) -> Outcome {
     // CAP_SYS_RESOURCE), else as far as the hard limit allows.
     let first_error = match proc::set_nofile_limit(wanted, hard.max(wanted)) {
         Ok(()) => {
-            log::notice(&format!("Increased maximum number of open files to {wanted} (it was originally set to {soft})."));
+            log::notice(&format!(
+                "Increased maximum number of open files to {wanted} (it was originally set to {soft})."
+            ));
             return Outcome::Fits(wanted);
         }
         Err(e) => e,
@@ -68,7 +70,9 @@ pub fn fit(maxclients: usize, shards: usize) -> Outcome {
         return Outcome::TooLow;
     }
     let lowered = (best - reserved) as usize;
-    log::warning(&format!("You requested maxclients of {maxclients} requiring at least {wanted} max file descriptors."));
+    log::warning(&format!(
+        "You requested maxclients of {maxclients} requiring at least {wanted} max file descriptors."
+    ));
     log::warning(&format!(
         "Server can't set maximum open files to {wanted} because of OS error: {}.",
         strerror(&first_error)
