@@ -162,8 +162,8 @@ mod tests {
         );
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         assert_eq!(
-            h.run(&["config", "set", "port", "1"]),
-            err("ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config")
+            h.run(&["config", "set", "databases", "1"]),
+            err("ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config")
         );
         assert_eq!(
             h.run(&["config", "set", "dir", "/nonexistent/shardis"]),

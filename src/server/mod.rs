@@ -45,23 +45,13 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
         std::process::id()
     ));
 
-    // Listeners: every shard gets one socket per bind address.
-    let mut per_shard: Vec<Vec<i32>> = vec![Vec::new(); nshards];
-    let mut port = config.port;
-    for addr in &config.bind {
-        match crate::net::listener::open(addr, port, nshards, config.tcp_backlog) {
-            Ok((fds, bound)) => {
-                port = bound;
-                for (s, fd) in fds.into_iter().enumerate() {
-                    per_shard[s].push(fd);
-                }
-            }
-            Err(e) => {
-                log::warning(&format!("Warning: Could not create server TCP listening socket {addr}:{port}: {e}"));
-                return 1;
-            }
-        }
-    }
+    // Listeners: every shard gets one socket per bind address (plus the Unix socket,
+    // which they share); a port in use ends start-up here, as in redis-server.
+    let Ok(opened) = crate::net::listener::open_at_startup(&config, nshards) else {
+        return 1;
+    };
+    let port = opened.tcp.port;
+    let listening = opened.tcp.listening.clone();
 
     let boots = if config.appendonly {
         match crate::persist::load::startup(&config, nshards) {
@@ -87,10 +77,14 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
     }
     *shared.aof_boot.lock().unwrap_or_else(|e| e.into_inner()) = boots.into_iter().map(Some).collect();
     shared.port.store(port as u64, Ordering::Relaxed);
+    shared.listen.publish(&opened.tcp, &config.bind);
+    if let Some(u) = &opened.unix {
+        shared.listen.unix.store(u.fd, Ordering::Release);
+    }
     let cores = core_affinity::get_core_ids().unwrap_or_default();
     let ready = Arc::new(std::sync::Barrier::new(nshards + 1));
     let mut handles = Vec::new();
-    for (id, listeners) in per_shard.into_iter().enumerate() {
+    for id in 0..nshards {
         let shared = shared.clone();
         let ready = ready.clone();
         let cpu = if config.cpus.is_empty() {
@@ -104,7 +98,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
                 if let Some(cpu) = cpu {
                     core_affinity::set_for_current(core_affinity::CoreId { id: cpu });
                 }
-                let mut w = match worker::Worker::new(id, shared.clone(), listeners) {
+                let mut w = match worker::Worker::new(id, shared.clone()) {
                     Ok(w) => w,
                     Err(e) => {
                         log::warning(&format!("shard {id}: cannot set up io_uring: {e}"));
@@ -126,14 +120,18 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
         }
         return 1;
     }
-    for addr in &config.bind {
-        log::notice(&format!("Listening on {addr}:{port}"));
+    for addr in &listening {
+        log::notice(&format!("Listening on {addr}"));
     }
     log::notice("Ready to accept connections tcp");
+    if opened.unix.is_some() {
+        log::notice("Ready to accept connections unix");
+    }
     for h in handles {
         let _ = h.join();
     }
     crate::persist::bgsave::kill_child(&shared);
+    drop(opened);
     log::notice("shardis is now ready to exit, bye bye...");
     0
 }
