@@ -127,14 +127,19 @@ impl Worker {
                 self.accept.listeners.len() - 1
             }
         };
-        self.ring.accept_multi(fd, Token::new(Op::Accept, slot as u32, 0).encode());
+        self.arm(slot);
     }
 
     fn arm(&mut self, slot: usize) {
         let Some(l) = self.accept.listeners[slot].as_mut() else { return };
         l.state = State::Armed;
-        let fd = l.fd;
-        self.ring.accept_multi(fd, Token::new(Op::Accept, slot as u32, 0).encode());
+        let (fd, unix) = (l.fd, l.unix);
+        let ud = Token::new(Op::Accept, slot as u32, 0).encode();
+        // The shared Unix socket gets one accept at a time: re-arming after each
+        // connection puts this shard at the back of the socket's queue of waiters,
+        // which the kernel wakes one at a time from the front, so Unix connections
+        // go round the shards (`io::listen`).
+        if unix { self.ring.accept_once(fd, ud) } else { self.ring.accept_multi(fd, ud) }
     }
 
     /// Re-arms listeners whose accept failed: called when a connection of this shard
