@@ -99,7 +99,16 @@ fn a_port_in_use_fails_start_up_like_redis_server() {
 
     // redis-server on a port shardis holds: it fails the same way, in its own words.
     let (code, out) = run_to_exit(
-        Command::new(tool("redis-server")).args(["--port", &p, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]),
+        Command::new(tool("redis-server")).args([
+            "--port",
+            &p,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]),
         Duration::from_secs(30),
     );
     assert_eq!(code, Some(1), "{out}");
@@ -158,8 +167,7 @@ fn unix_socket_serves_clients_and_is_cleaned_up() {
 
     // A second server may not take over a socket a live server accepts on.
     let other = temp_dir("unix2");
-    let (code, out) =
-        run_to_exit(&mut shardis(&other, &["--port", "0", "--unixsocket", &p]), Duration::from_secs(30));
+    let (code, out) = run_to_exit(&mut shardis(&other, &["--port", "0", "--unixsocket", &p]), Duration::from_secs(30));
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("Failed opening Unix socket: bind: Address already in use"), "{out}");
     let _ = std::fs::remove_dir_all(&other);
@@ -170,7 +178,8 @@ fn unix_socket_serves_clients_and_is_cleaned_up() {
     drop(conns);
     let status = srv.terminate().expect("exit status");
     assert!(status.success(), "{status:?}");
-    assert!(log_has(&srv, "Removing the unix socket file."));
+    // (The log is read by another thread, which may still be catching up.)
+    assert!(wait_until(Duration::from_secs(10), || log_has(&srv, "Removing the unix socket file.")));
     assert!(!path.exists(), "socket file left behind");
 }
 
@@ -271,8 +280,13 @@ fn config_set_port_and_bind_move_the_listeners() {
     );
     assert!(fresh_ping(port));
     assert_eq!(info_field(&mut c, "tcp_port"), port.to_string());
-    assert!(log_has(&srv, &format!("127.0.0.1:{taken}: bind: Address already in use")));
-    assert!(log_has(&srv, "Failed applying new configuration. Possibly related to new port setting."));
+    assert!(wait_until(Duration::from_secs(10), || log_has(
+        &srv,
+        &format!("127.0.0.1:{taken}: bind: Address already in use")
+    ) && log_has(
+        &srv,
+        "Failed applying new configuration. Possibly related to new port setting."
+    )));
 
     // bind: an address this host does not have fails as in Redis; an optional one
     // (`-addr`) is skipped.
@@ -300,7 +314,12 @@ fn config_set_port_and_bind_move_the_listeners() {
     // The connection that did all this is still here, and no listener fd leaked.
     let pong: String = redis::cmd("PING").query(&mut c).unwrap();
     assert_eq!(pong, "PONG");
-    assert!(wait_until(Duration::from_secs(10), || open_fds(srv.pid()) == fds), "fds {} -> {}", fds, open_fds(srv.pid()));
+    assert!(
+        wait_until(Duration::from_secs(10), || open_fds(srv.pid()) == fds),
+        "fds {} -> {}",
+        fds,
+        open_fds(srv.pid())
+    );
     drop(holder);
 }
 
@@ -320,7 +339,9 @@ fn accept_out_of_fds_backs_off_and_recovers() {
     // Open connections until one is not accepted.
     let mut accepted = Vec::new();
     let mut stuck = None;
+    let mut since = Instant::now();
     for _ in 0..200 {
+        since = Instant::now();
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
         s.write_all(b"PING\r\n").unwrap();
@@ -333,8 +354,8 @@ fn accept_out_of_fds_backs_off_and_recovers() {
             }
         }
     }
+    // `since`: when accept started failing (the stuck connection's attempt).
     let mut stuck = stuck.expect("accept never failed under a 64-fd limit");
-    let since = Instant::now();
     assert!(wait_until(Duration::from_secs(10), || log_has(&srv, EMFILE_LINE)));
 
     // The server stays responsive, and does not spin: over one second of failing
@@ -352,7 +373,8 @@ fn accept_out_of_fds_backs_off_and_recovers() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let used = cpu_ticks() - before;
-    assert!(used < 30, "server used {used} ticks of CPU in 1 s while accept failed");
+    // Measured: 0-1 ticks here; re-arming at once after EMFILE used 34.
+    assert!(used < 15, "server used {used} ticks of CPU in 1 s while accept failed");
 
     // Closing connections frees fds: the waiting connection is accepted, new ones too.
     accepted.truncate(accepted.len() - 4);

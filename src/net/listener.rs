@@ -21,8 +21,8 @@ pub struct Opened {
 }
 
 /// Opens every listener the config asks for, logging as redis-server does. On failure
-/// the reason is logged and the caller exits with 1 (`Failed listening on port ...`).
-pub fn open_at_startup(config: &Config, shards: usize) -> Result<Opened, ()> {
+/// (None) the reason is logged and the caller exits with 1 (`Failed listening on port ...`).
+pub fn open_at_startup(config: &Config, shards: usize) -> Option<Opened> {
     let tcp = match listen::open_tcp(&config.bind, config.port, shards, config.tcp_backlog, None) {
         Ok(g) => g,
         Err(errs) => {
@@ -30,7 +30,7 @@ pub fn open_at_startup(config: &Config, shards: usize) -> Result<Opened, ()> {
                 log::warning(&e.log_line());
             }
             log::warning(&format!("Failed listening on port {} (TCP), aborting.", config.port));
-            return Err(());
+            return None;
         }
     };
     for e in &tcp.skipped {
@@ -46,15 +46,15 @@ pub fn open_at_startup(config: &Config, shards: usize) -> Result<Opened, ()> {
                     sock::close(*fd);
                 }
                 log::warning(&format!("Failed opening Unix socket: {e}"));
-                return Err(());
+                return None;
             }
         }
     };
     if tcp.listening.is_empty() && unix.is_none() {
         log::warning("Configured to not listen anywhere, exiting.");
-        return Err(());
+        return None;
     }
-    Ok(Opened { tcp, unix })
+    Some(Opened { tcp, unix })
 }
 
 /// The Unix socket: its fd (which every shard accepts on, so it is closed here once,

@@ -1,7 +1,7 @@
 //! Startup, threads and shutdown.
 //!
 //! Job: turn a `Config` into running shard threads: open the listeners (one per shard
-//! per address, SO_REUSEPORT), build the shared state, spawn and pin one worker per
+//! per address, SO_REUSEPORT; one Unix socket they share; `net::listener`), build the shared state, spawn and pin one worker per
 //! shard, report readiness, and join them on shutdown.
 //!
 //! Depends on: everything below it (`net`, `cmd`, `shard`, `io`, `config`).
@@ -47,7 +47,7 @@ pub fn run(config: Config, config_file: Option<PathBuf>) -> i32 {
 
     // Listeners: every shard gets one socket per bind address (plus the Unix socket,
     // which they share); a port in use ends start-up here, as in redis-server.
-    let Ok(opened) = crate::net::listener::open_at_startup(&config, nshards) else {
+    let Some(opened) = crate::net::listener::open_at_startup(&config, nshards) else {
         return 1;
     };
     let port = opened.tcp.port;
