@@ -15,7 +15,7 @@
 //!   shard-0 (core 0)                shard-1 (core 1)       ...      shard-N (core N)
 //!   +----------------------+        +----------------------+
 //!   | io_uring ring        |        | io_uring ring        |   each thread owns:
-//!   |  multishot accept    |        |  ...                 |   - a listener (SO_REUSEPORT)
+//!   |  multishot accept    |        |  ...                 |   - a listener per address (SO_REUSEPORT)
 //!   |  multishot recv  <---+ bufs   |                      |   - its connections
 //!   |  send, MSG_RING      |  ring  |                      |   - its keyspace share (Db x16)
 //!   +----------------------+        +----------------------+   - intent locks, outboxes
@@ -57,7 +57,9 @@
 //!    by default under `always`) a write of whole blocks, RWF_DSYNC under `always`,
 //!    plus preallocation ahead of it), ahead of the sends; after a rewrite's cut, switch to the new
 //!    incremental file once the old one has its last bytes.
-//! 7. Flush outboxes: one batch per destination shard; MSG_RING the parked ones.
+//! 7. Take the listeners a CONFIG SET port/bind moved, if any (`io::listen`), so its
+//!    fan-out is answered only once every shard has switched. Flush outboxes: one
+//!    batch per destination shard; MSG_RING the parked ones.
 //! 8. Queue one send per connection with output (double-buffered). Output produced
 //!    while the log has bytes not yet cleared (submitted; fsynced under `always`) is
 //!    held until they are, and so are result messages to other shards.

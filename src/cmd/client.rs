@@ -74,6 +74,9 @@ fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     if m.multi >= 0 {
         flags.push('x');
     }
+    if m.unix {
+        flags.push('U');
+    }
     if m.no_evict {
         flags.push('e');
     }

@@ -44,7 +44,7 @@ fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         }
     }
     let shared = c.st.shared.clone();
-    {
+    let moved = {
         let _guard = SET_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         // A new `dir` must be ours alone, as at start-up (`persist::dirlock`): lock it
         // first, and let go of the old one only once the whole SET succeeded.
@@ -58,18 +58,75 @@ fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         }
         let mut cfg = (*shared.config()).clone();
         let was_aof = cfg.appendonly;
-        cfg.set(&pairs).map_err(CmdError::msg)?;
+        let changed = cfg.set(&pairs).map_err(CmdError::msg)?;
+        let moved = changed.iter().any(|n| n == "port" || n == "bind");
+        if moved {
+            move_listeners(&shared, &cfg, &changed)?;
+        }
         crate::persist::dirlock::hold(new_lock);
         // Process-wide side effects that no thread picks up from its snapshot.
         crate::util::log::set_level(&cfg.loglevel);
         let now_aof = cfg.appendonly;
         shared.set_config(cfg);
         crate::persist::rewrite::on_config(&shared, was_aof, now_aof);
-    }
+        moved
+    };
     // This thread sees the change from its very next command, not its next loop turn.
     c.st.config = shared.config();
+    if moved {
+        // Every shard switches to the new listeners in the turn this hop reaches it,
+        // before its answer leaves (`server::worker::accept`): once OK is sent, the old
+        // addresses refuse connections and the new ones accept them.
+        return Ok(ConnOutcome::FanOut(FanOut {
+            hop: Arc::new(|_st| Box::new(())),
+            lock_whole: false,
+            finish: Box::new(|_st, _results, out| out.ok()),
+        }));
+    }
     c.out.ok();
     Ok(ConnOutcome::Done)
+}
+
+/// CONFIG SET port / bind: opens the new listeners for every shard first and hands
+/// them over only if all of them opened; otherwise the old ones stay and the reply is
+/// Redis's error, after Redis's log lines. Existing connections are not touched.
+fn move_listeners(
+    shared: &crate::shard::Shared,
+    cfg: &crate::config::Config,
+    changed: &[String],
+) -> Result<(), CmdError> {
+    use crate::io::listen;
+    use crate::util::log;
+    let ours = shared.listen.current();
+    // `port 0` picks a free port, as at start-up; a bind change under `port 0` keeps the
+    // port the kernel picked then.
+    let port_changed = changed.iter().any(|n| n == "port");
+    let port = if cfg.port == 0 && !port_changed { ours.port } else { cfg.port };
+    match listen::open_tcp(&cfg.bind, port, shared.nshards, cfg.tcp_backlog, Some(&ours)) {
+        Ok(group) => {
+            for e in &group.skipped {
+                log::warning(&e.log_line());
+            }
+            shared.port.store(group.port as u64, std::sync::atomic::Ordering::Relaxed);
+            shared.listen.publish(&group, &cfg.bind);
+            Ok(())
+        }
+        Err(errs) => {
+            for e in &errs {
+                log::warning(&e.log_line());
+            }
+            let (name, why) = if port_changed {
+                ("port", "Unable to listen on this port. Check server logs.")
+            } else {
+                log::warning("Failed to bind");
+                ("bind", "Failed to bind to specified addresses.")
+            };
+            log::warning(&format!(
+                "Failed applying new configuration. Possibly related to new {name} setting. Restoring previous settings."
+            ));
+            Err(CmdError::msg(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")))
+        }
+    }
 }
 
 fn resetstat(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
@@ -173,8 +230,8 @@ mod tests {
         );
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         assert_eq!(
-            h.run(&["config", "set", "port", "1"]),
-            err("ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config")
+            h.run(&["config", "set", "databases", "1"]),
+            err("ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config")
         );
         assert_eq!(
             h.run(&["config", "set", "dir", "/nonexistent/shardis"]),

@@ -70,7 +70,8 @@ pub struct Config {
     /// `bind`: addresses to listen on. Default `127.0.0.1` (Redis listens on all
     /// interfaces; we default to loopback so a fresh server is not exposed).
     pub bind: Vec<String>,
-    /// `port`, 6379. Immutable at run time.
+    /// `port`, 6379; 0 picks a free port (INFO's `tcp_port` shows which). CONFIG SET
+    /// moves the listeners (`cmd::config_cmd`).
     pub port: u16,
     /// `protected-mode`, yes.
     pub protected_mode: bool,
@@ -90,6 +91,10 @@ pub struct Config {
     pub tcp_keepalive: u64,
     /// `tcp-backlog`, 511.
     pub tcp_backlog: u32,
+    /// `unixsocket`, "" = none: a Unix socket path clients may also connect to.
+    pub unixsocket: String,
+    /// `unixsocketperm`, 0 = leave the mode the umask gave: the socket file's mode.
+    pub unixsocketperm: u32,
     /// `proto-max-bulk-len`, 512mb.
     pub proto_max_bulk_len: u64,
     /// `client-query-buffer-limit`, 1gb.
@@ -187,6 +192,8 @@ impl Default for Config {
             timeout: 0,
             tcp_keepalive: 300,
             tcp_backlog: 511,
+            unixsocket: String::new(),
+            unixsocketperm: 0,
             proto_max_bulk_len: 512 << 20,
             client_query_buffer_limit: 1 << 30,
             save: vec![(3600, 1), (300, 100), (60, 10000)],
@@ -444,6 +451,8 @@ impl Config {
             "timeout" => self.timeout.to_string(),
             "tcp-keepalive" => self.tcp_keepalive.to_string(),
             "tcp-backlog" => self.tcp_backlog.to_string(),
+            "unixsocket" => self.unixsocket.clone(),
+            "unixsocketperm" => format!("{:o}", self.unixsocketperm),
             "proto-max-bulk-len" => self.proto_max_bulk_len.to_string(),
             "client-query-buffer-limit" => self.client_query_buffer_limit.to_string(),
             "save" => {
@@ -501,6 +510,10 @@ impl Config {
             "timeout" => self.timeout = num(v)?,
             "tcp-keepalive" => self.tcp_keepalive = num(v)?,
             "tcp-backlog" => self.tcp_backlog = num(v)?,
+            "unixsocket" => self.unixsocket = v.to_string(),
+            "unixsocketperm" => {
+                self.unixsocketperm = u32::from_str_radix(v, 8).map_err(|_| format!("argument '{v}' is not octal"))?
+            }
             "proto-max-bulk-len" => self.proto_max_bulk_len = num(v)?,
             "client-query-buffer-limit" => self.client_query_buffer_limit = num(v)?,
             "save" => {
@@ -812,8 +825,7 @@ mod tests {
             "daemonize",
             "shards",
             "cpus",
-            "bind",
-            "port",
+            "unixsocket",
             "appenddirname",
             "appendfilename",
             "io-threads",
@@ -826,8 +838,13 @@ mod tests {
             );
         }
         // Immutable ones are still settable from files and flags.
-        cfg.apply_directive("port", &args(&["7000"])).unwrap();
-        assert_eq!(cfg.port, 7000);
+        cfg.apply_directive("databases", &args(&["7"])).unwrap();
+        assert_eq!(cfg.databases, 7);
+        // port and bind move the listeners at run time, as in Redis 7.0.
+        assert_eq!(cfg.set(&pairs(&[("port", "7001"), ("bind", "127.0.0.1 ::1")])).unwrap(), vec!["port", "bind"]);
+        assert_eq!((cfg.port, cfg.bind.len()), (7001, 2));
+        cfg.apply_directive("unixsocketperm", &args(&["0770"])).unwrap();
+        assert_eq!((cfg.unixsocketperm, cfg.value("unixsocketperm").unwrap()), (0o770, "770".to_string()));
     }
 
     #[test]

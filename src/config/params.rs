@@ -139,8 +139,8 @@ const SHUTDOWN_FLAGS: &[&str] = &["default", "save", "nosave", "now", "force"];
 #[rustfmt::skip]
 pub const PARAMS: &[Param] = &[
     // ---- Read by shardis (typed fields of Config) ---------------------------------
-    field("bind",                      SPECIAL_MULTI,                  Immutable, "127.0.0.1"),
-    field("port",                      PORT,                           Immutable, "6379"),
+    field("bind",                      SPECIAL_MULTI,                  Mutable,   "127.0.0.1"),
+    field("port",                      PORT,                           Mutable,   "6379"),
     field("protected-mode",            Bool,                           Mutable,   "yes"),
     field("requirepass",               STR,                            Mutable,   ""),
     field("dir",                       STR,                            Mutable,   "./data"),
@@ -150,6 +150,8 @@ pub const PARAMS: &[Param] = &[
     field("timeout",                   NON_NEG,                        Mutable,   "0"),
     field("tcp-keepalive",             NON_NEG,                        Mutable,   "300"),
     field("tcp-backlog",               NON_NEG,                        Immutable, "511"),
+    field("unixsocket",                STR,                            Immutable, ""),
+    field("unixsocketperm",            SPECIAL,                        Immutable, "0"),
     field("proto-max-bulk-len",        Memory { min: 1 << 20, max: LONG_MAX as u64 }, Mutable, "512mb"),
     field("client-query-buffer-limit", Memory { min: 1 << 20, max: LONG_MAX as u64 }, Mutable, "1gb"),
     field("save",                      SPECIAL_MULTI,                  Mutable,   "3600 1 300 100 60 10000"),
@@ -307,8 +309,6 @@ pub const PARAMS: &[Param] = &[
     compat("syslog-facility",               Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), Immutable, "local0"),
     compat("syslog-ident",                  STR,                        Immutable, "redis"),
     compat("tracking-table-max-keys",       NON_NEG_LONG,               Mutable,   "1000000"),
-    compat("unixsocket",                    STR,                        Immutable, ""),
-    compat("unixsocketperm",                SPECIAL,                    Immutable, "0"),
     compat_a("zset-max-listpack-entries", &["zset-max-ziplist-entries"], NON_NEG_LONG, Mutable, "128"),
     compat_a("zset-max-listpack-value", &["zset-max-ziplist-value"], MEM,   Mutable,   "64"),
 ];

@@ -16,6 +16,7 @@
 pub mod bufring;
 pub mod direct;
 pub mod file;
+pub mod listen;
 pub mod proc;
 pub mod ring;
 pub mod sock;

@@ -90,6 +90,25 @@ impl Ring {
         unsafe { self.push(e) }
     }
 
+    /// One accept on `fd` (the shared Unix socket: see `io::listen`).
+    pub fn accept_once(&mut self, fd: RawFd, user_data: u64) {
+        let e = opcode::Accept::new(types::Fd(fd), std::ptr::null_mut(), std::ptr::null_mut())
+            .flags(libc::SOCK_CLOEXEC)
+            .build()
+            .user_data(user_data);
+        // SAFETY: accept writes no user memory (no sockaddr is passed).
+        unsafe { self.push(e) }
+    }
+
+    /// Cancels the operation submitted with user_data `target` (a retired listener's
+    /// multishot accept). Only a failure (nothing left to cancel) posts a completion,
+    /// carrying `own_user_data`.
+    pub fn cancel(&mut self, target: u64, own_user_data: u64) {
+        let e = opcode::AsyncCancel::new(target).build().user_data(own_user_data).flags(squeue::Flags::SKIP_SUCCESS);
+        // SAFETY: a cancel reads no user memory.
+        unsafe { self.push(e) }
+    }
+
     /// Multishot receive into the provided buffer group `bgid`.
     pub fn recv_multi(&mut self, fd: RawFd, bgid: u16, user_data: u64) {
         let e = opcode::RecvMulti::new(types::Fd(fd), bgid).build().user_data(user_data);

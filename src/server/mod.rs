@@ -4,7 +4,7 @@
 //! hook (`panic`: a panic anywhere ends the process), log the first lines
 //! (`startup`), lock `dir` (`persist::dirlock`), fit the open-files limit to
 //! `maxclients` (`rlimit`), check that io_uring works, open the listeners (one per
-//! shard per address, SO_REUSEPORT), write the pid file (`pidfile`), load the data,
+//! shard per address, SO_REUSEPORT; one Unix socket they share; `net::listener`), write the pid file (`pidfile`), load the data,
 //! spawn and pin one worker per shard, report readiness (the log, and the supervisor:
 //! `supervise`), and join them on shutdown, removing the pid file.
 //!
@@ -78,23 +78,13 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     }
     let supervisor = supervise::Supervisor::from_config(config.compat_value("supervised").unwrap_or("no"));
 
-    // Listeners: every shard gets one socket per bind address.
-    let mut per_shard: Vec<Vec<i32>> = vec![Vec::new(); nshards];
-    let mut port = config.port;
-    for addr in &config.bind {
-        match crate::net::listener::open(addr, port, nshards, config.tcp_backlog) {
-            Ok((fds, bound)) => {
-                port = bound;
-                for (s, fd) in fds.into_iter().enumerate() {
-                    per_shard[s].push(fd);
-                }
-            }
-            Err(e) => {
-                log::warning(&format!("Warning: Could not create server TCP listening socket {addr}:{port}: {e}"));
-                return 1;
-            }
-        }
-    }
+    // Listeners: every shard gets one socket per bind address (plus the Unix socket,
+    // which they share); a port in use ends start-up here, as in redis-server.
+    let Some(opened) = crate::net::listener::open_at_startup(&config, nshards) else {
+        return 1;
+    };
+    let port = opened.tcp.port;
+    let listening = opened.tcp.listening.clone();
 
     let pidfile = pidfile::write(&config.pidfile);
     startup::banner_or_mode(&config, port, nshards);
@@ -137,9 +127,13 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     }
     *shared.aof_boot.lock().unwrap_or_else(|e| e.into_inner()) = boots.into_iter().map(Some).collect();
     shared.port.store(port as u64, Ordering::Relaxed);
+    shared.listen.publish(&opened.tcp, &config.bind);
+    if let Some(u) = &opened.unix {
+        shared.listen.unix.store(u.fd, Ordering::Release);
+    }
     let ready = Arc::new(std::sync::Barrier::new(nshards + 1));
     let mut handles = Vec::new();
-    for (id, listeners) in per_shard.into_iter().enumerate() {
+    for id in 0..nshards {
         let shared = shared.clone();
         let ready = ready.clone();
         let cpu = cpus[id];
@@ -151,7 +145,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
                 {
                     log::warning(&format!("shard {id}: can't pin the thread to CPU {cpu}; it runs unpinned"));
                 }
-                let mut w = match worker::Worker::new(id, shared.clone(), listeners) {
+                let mut w = match worker::Worker::new(id, shared.clone()) {
                     Ok(w) => w,
                     Err(e) => {
                         log::warning(&format!("shard {id}: {}", startup::explain_uring_error(&e)));
@@ -173,10 +167,13 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         }
         return 1;
     }
-    for addr in &config.bind {
-        log::notice(&format!("Listening on {addr}:{port}"));
+    for addr in &listening {
+        log::notice(&format!("Listening on {addr}"));
     }
     log::notice("Ready to accept connections tcp");
+    if opened.unix.is_some() {
+        log::notice("Ready to accept connections unix");
+    }
     supervisor.ready();
     for h in handles {
         let _ = h.join();
@@ -184,6 +181,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     supervisor.stopping();
     crate::persist::bgsave::kill_child(&shared);
     drop(pidfile);
+    drop(opened);
     log::notice("shardis is now ready to exit, bye bye...");
     0
 }

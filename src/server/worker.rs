@@ -8,17 +8,15 @@ use crate::io::ring::{cqe_buffer, cqe_more};
 use crate::io::{BufRing, Op, Ring, Token, sock};
 use crate::net::Conn;
 use crate::net::conn::{Pause, Stopped};
-use crate::net::listener;
 use crate::resp::Limits;
-use crate::shard::state::ClientMeta;
 use crate::shard::{ShardState, Shared};
 use crate::util::clock::Clock;
 use crate::util::log;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+mod accept;
 mod aof;
 
 const RING_ENTRIES: u32 = 4096;
@@ -26,7 +24,7 @@ const RECV_BUFS: u16 = 512;
 const RECV_BUF_SIZE: usize = 16 << 10;
 const BUF_GROUP: u16 = 0;
 
-const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+pub(super) const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
 pub struct Worker {
     ring: Ring,
@@ -35,7 +33,7 @@ pub struct Worker {
     conns: Vec<Option<Conn>>,
     generations: Vec<u32>,
     free_slots: Vec<u32>,
-    listeners: Vec<RawFd>,
+    accept: accept::Acceptor,
     cqes: Vec<(u64, i32, u32)>,
     parse_queue: Vec<u32>,
     send_queue: Vec<u32>,
@@ -54,7 +52,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub fn new(id: usize, shared: Arc<Shared>, listeners: Vec<RawFd>) -> std::io::Result<Worker> {
+    pub fn new(id: usize, shared: Arc<Shared>) -> std::io::Result<Worker> {
         let ring = Ring::new(RING_ENTRIES)?;
         let bufs = BufRing::new(&ring.uring, RECV_BUFS, RECV_BUF_SIZE, BUF_GROUP)?;
         shared.ring_fds[id].store(ring.fd(), Ordering::Release);
@@ -67,7 +65,7 @@ impl Worker {
             conns: Vec::new(),
             generations: Vec::new(),
             free_slots: Vec::new(),
-            listeners,
+            accept: accept::Acceptor::default(),
             cqes: Vec::with_capacity(1024),
             parse_queue: Vec::new(),
             send_queue: Vec::new(),
@@ -83,9 +81,7 @@ impl Worker {
     }
 
     pub fn run(&mut self) {
-        for (i, &fd) in self.listeners.iter().enumerate() {
-            self.ring.accept_multi(fd, Token::new(Op::Accept, i as u32, 0).encode());
-        }
+        self.start_accepting();
         let shared = self.st.shared.clone();
         let id = self.st.id;
         self.rdb_boot();
@@ -126,6 +122,7 @@ impl Worker {
             self.kill_marked();
             self.cron();
             self.aof_turn();
+            self.switch_listeners();
             self.st.flush_outbox();
             for dest in std::mem::take(&mut self.st.wakes) {
                 let fd = shared.ring_fds[dest as usize].load(Ordering::Acquire);
@@ -169,17 +166,7 @@ impl Worker {
     fn on_completion(&mut self, ud: u64, res: i32, flags: u32) {
         let Some(tok) = Token::decode(ud) else { return };
         match tok.op {
-            Op::Accept => {
-                if res >= 0 {
-                    self.on_accept(res);
-                } else if res != -libc::EAGAIN && res != -libc::EINTR {
-                    log::warning(&format!("accept failed: {}", std::io::Error::from_raw_os_error(-res)));
-                }
-                if !cqe_more(flags) && !self.st.shared.shutdown.load(Ordering::Relaxed) {
-                    let fd = self.listeners[tok.slot as usize];
-                    self.ring.accept_multi(fd, ud);
-                }
-            }
+            Op::Accept => self.on_accept_cqe(tok, res, flags),
             Op::Recv => self.on_recv(tok, res, flags),
             Op::Send => self.on_send(tok, res),
             Op::Persist => self.on_persist(tok, res),
@@ -191,76 +178,7 @@ impl Worker {
         }
     }
 
-    fn on_accept(&mut self, fd: RawFd) {
-        let shared = self.st.shared.clone();
-        self.st.stats.total_connections += 1;
-        let n = shared.connected_clients.fetch_add(1, Ordering::AcqRel) + 1;
-        if n > self.st.config.maxclients {
-            shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
-            self.st.stats.rejected_connections += 1;
-            sock::write_best_effort(fd, b"-ERR max number of clients reached\r\n");
-            sock::close(fd);
-            return;
-        }
-        listener::tune(fd);
-        let slot = match self.free_slots.pop() {
-            Some(s) => s,
-            None => {
-                self.conns.push(None);
-                self.generations.push(0);
-                (self.conns.len() - 1) as u32
-            }
-        };
-        let generation = self.generations[slot as usize];
-        let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let sess = crate::cmd::Session::new(id, self.st.config.requirepass.is_some());
-        let (addr, laddr) = listener::addrs(fd);
-        if self.refused_by_protected_mode(&addr) {
-            shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
-            self.st.stats.rejected_connections += 1;
-            sock::write_best_effort(fd, PROTECTED_MODE_DENIED);
-            sock::close(fd);
-            self.free_slots.push(slot);
-            return;
-        }
-        let now = self.st.now_ms;
-        self.st.clients.insert(
-            id,
-            ClientMeta {
-                id,
-                addr,
-                laddr,
-                fd,
-                resp: 2,
-                created_ms: now,
-                last_interaction_ms: now,
-                multi: -1,
-                ..Default::default()
-            },
-        );
-        if let Some(m) = self.st.clients.get(&id) {
-            super::verbose::accepted(self.st.id, id, &m.addr, fd);
-        }
-        self.conns[slot as usize] = Some(Conn::new(fd, generation, sess));
-        self.by_client.insert(id, slot);
-        self.arm_recv(slot);
-    }
-
-    /// Protected mode: with no password set, only loopback clients may connect. This
-    /// is stricter than Redis, which drops the check when `bind` is given explicitly;
-    /// we bind loopback by default, so the check only bites when someone binds a public
-    /// address without a password, which is exactly the mistake it exists to catch.
-    fn refused_by_protected_mode(&self, peer: &str) -> bool {
-        if !self.st.config.protected_mode || self.st.config.requirepass.is_some() {
-            return false;
-        }
-        match peer.parse::<std::net::SocketAddr>() {
-            Ok(a) => !a.ip().is_loopback(),
-            Err(_) => false,
-        }
-    }
-
-    fn arm_recv(&mut self, slot: u32) {
+    pub(super) fn arm_recv(&mut self, slot: u32) {
         let Some(c) = self.conns[slot as usize].as_mut() else { return };
         if c.closing || c.recv_active {
             return;
@@ -536,6 +454,8 @@ impl Worker {
         self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;
         self.free_slots.push(slot);
+        // An fd came free: a listener waiting after EMFILE may accept again.
+        self.retry_accepts();
     }
 
     /// Closes connections that CLIENT KILL marked on this thread.
@@ -575,6 +495,7 @@ impl Worker {
         }
         self.idle_timeouts(now);
         super::verbose::cron(&self.st, now);
+        self.retry_accepts();
         crate::persist::bgsave::cron(&mut self.st);
     }
 
@@ -612,9 +533,7 @@ impl Worker {
                 sock::close(c.fd);
             }
         }
-        for &fd in &self.listeners {
-            sock::close(fd);
-        }
+        self.close_listeners();
     }
 }
 

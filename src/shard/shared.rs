@@ -45,6 +45,8 @@ pub struct Shared {
     pub pause_writes_only: AtomicBool,
     /// The port actually bound (differs from config when it says 0).
     pub port: AtomicU64,
+    /// The listening sockets, handed to the shard threads (`io::listen`).
+    pub listen: crate::io::listen::Handoff,
     pub executable: String,
     /// Per shard: AOF numbers for INFO.
     pub aof: Vec<crate::persist::AofInfo>,
@@ -84,6 +86,7 @@ impl Shared {
             pause_until_ms: AtomicU64::new(0),
             pause_writes_only: AtomicBool::new(false),
             port: AtomicU64::new(0),
+            listen: crate::io::listen::Handoff::new(nshards),
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             aof: (0..nshards).map(|_| Default::default()).collect(),
             aof_health: Default::default(),

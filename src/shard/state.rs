@@ -44,6 +44,8 @@ pub struct ClientMeta {
     pub omem: usize,
     pub multi: i32,
     pub no_evict: bool,
+    /// Connected through the Unix socket (CLIENT LIST flag `U`).
+    pub unix: bool,
 }
 
 /// A keyspace event on its way to Pub/Sub (see `publish_events`).
