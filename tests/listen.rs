@@ -298,6 +298,10 @@ fn config_set_port_and_bind_move_the_listeners() {
     assert!(fresh_ping(port));
     config_set(&mut c, "bind", "127.0.0.1 -192.0.2.1").unwrap();
     assert!(fresh_ping(port));
+    // ... but not when that would leave no address at all.
+    let err = config_set(&mut c, "bind", "-192.0.2.1").unwrap_err();
+    assert!(err_text(&err).ends_with("Failed to bind to specified addresses."), "{err}");
+    assert!(fresh_ping(port));
     // The wildcard overlaps our own listeners on the same port, and back again.
     config_set(&mut c, "bind", "0.0.0.0").unwrap();
     assert!(fresh_ping(port));

@@ -102,7 +102,17 @@ fn move_listeners(
     // port the kernel picked then.
     let port_changed = changed.iter().any(|n| n == "port");
     let port = if cfg.port == 0 && !port_changed { ours.port } else { cfg.port };
-    match listen::open_tcp(&cfg.bind, port, shared.nshards, cfg.tcp_backlog, Some(&ours)) {
+    let opened = listen::open_tcp(&cfg.bind, port, shared.nshards, cfg.tcp_backlog, Some(&ours));
+    // Every address optional and unavailable: refuse rather than stop listening on TCP
+    // (start-up refuses the same unless there is a Unix socket).
+    let nowhere = |g: &listen::TcpGroup| {
+        g.listening.is_empty() && shared.listen.unix.load(std::sync::atomic::Ordering::Acquire) < 0
+    };
+    let opened = match opened {
+        Ok(g) if nowhere(&g) => Err(g.skipped),
+        other => other,
+    };
+    match opened {
         Ok(group) => {
             for e in &group.skipped {
                 log::warning(&e.log_line());

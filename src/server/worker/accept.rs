@@ -206,6 +206,13 @@ impl Worker {
             listener::tune(fd, self.st.config.tcp_keepalive);
             listener::addrs(fd)
         };
+        if matches!(self.st.config.loglevel.as_str(), "verbose" | "debug") {
+            if unix {
+                crate::util::log::verbose(&format!("Accepted connection to {}", self.st.config.unixsocket));
+            } else {
+                crate::util::log::verbose(&format!("Accepted {addr}"));
+            }
+        }
         // Unix clients are local by construction: protected mode lets them in.
         if !unix && self.refused_by_protected_mode(&addr) {
             shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
