@@ -19,16 +19,6 @@ thread_local! {
     static LAST_DB_LOG_MS: Cell<u64> = const { Cell::new(0) };
 }
 
-/// A client was accepted (Redis: `Accepted <addr>`).
-#[inline]
-pub fn accepted(shard: usize, id: u64, addr: &str, fd: i32) {
-    if log::enabled(Level::Debug) {
-        log::debug(&format!("Accepted {addr} (client id={id} fd={fd} on shard {shard})"));
-    } else if log::enabled(Level::Verbose) {
-        log::verbose(&format!("Accepted {addr}"));
-    }
-}
-
 /// A client's connection is gone (Redis: `Client closed connection id=... addr=...`).
 #[inline]
 pub fn closed(id: u64, addr: &str, laddr: &str, fd: i32) {

@@ -248,9 +248,6 @@ impl Worker {
                 ..Default::default()
             },
         );
-        if let Some(m) = self.st.clients.get(&id) {
-            crate::server::verbose::accepted(self.st.id, id, &m.addr, fd);
-        }
         self.conns[slot as usize] = Some(Conn::new(fd, generation, sess));
         self.by_client.insert(id, slot);
         self.arm_recv(slot);
