@@ -310,6 +310,56 @@ pub const PARAMS: &[Param] = &[
     compat_a("zset-max-listpack-value", &["zset-max-ziplist-value"], MEM,   Mutable,   "64"),
 ];
 
+/// `Store::Compat` parameters that shardis does read (through `Config::compat_value`
+/// or `compat.get`), so they act and are not compatibility-only. Keeping them in the
+/// compat map spares a typed field for a value read in one place. `supervised`,
+/// `shutdown-on-sigint`, `unixsocket`, `unixsocketperm` and `always-show-logo` are
+/// listed because they are being implemented; tests/readme.rs checks that every
+/// compat parameter the code reads is here.
+pub const COMPAT_STORED_BUT_USED: &[&str] = &[
+    "aof-load-truncated",
+    "aof-use-rdb-preamble",
+    "always-show-logo",
+    "auto-aof-rewrite-min-size",
+    "auto-aof-rewrite-percentage",
+    "disable-thp",
+    "rdb-key-save-delay",
+    "rdbchecksum",
+    "rdbcompression",
+    "shutdown-on-sigint",
+    "shutdown-on-sigterm",
+    "stop-writes-on-bgsave-error",
+    "supervised",
+    "unixsocket",
+    "unixsocketperm",
+];
+
+/// Parameters shardis reads but does not enforce yet: the values are validated and
+/// kept, and INFO shows them, but no eviction, lazy freeing or output-buffer limit
+/// happens. Listed in README's "Not supported yet" and in CONFIG HELP.
+pub const NOT_YET_ENFORCED: &[&str] = &[
+    "client-output-buffer-limit",
+    "lazyfree-lazy-eviction",
+    "lazyfree-lazy-expire",
+    "lazyfree-lazy-server-del",
+    "lazyfree-lazy-user-del",
+    "lazyfree-lazy-user-flush",
+    "maxmemory",
+    "maxmemory-policy",
+    "maxmemory-samples",
+];
+
+/// Whether `p` is accepted for compatibility only: validated like Redis validates it
+/// and shown by CONFIG GET, but with no effect on shardis.
+pub fn is_compat_only(p: &Param) -> bool {
+    p.store == Store::Compat && !COMPAT_STORED_BUT_USED.contains(&p.name)
+}
+
+/// The compatibility-only parameters, in [`PARAMS`] order.
+pub fn compat_only() -> impl Iterator<Item = &'static Param> {
+    PARAMS.iter().filter(|p| is_compat_only(p))
+}
+
 /// Find a parameter by canonical name or alias, case-insensitively. Returns its index
 /// in [`PARAMS`] too, so callers can track parameters without comparing names.
 pub fn find(name: &str) -> Option<(usize, &'static Param)> {
@@ -599,6 +649,15 @@ mod tests {
             let cur = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
             canonicalize(p, &[p.default.to_string()], cur).unwrap_or_else(|e| panic!("{}: {e}", p.name));
         }
+    }
+
+    #[test]
+    fn compat_only_lists_name_real_parameters() {
+        for name in COMPAT_STORED_BUT_USED.iter().chain(NOT_YET_ENFORCED) {
+            assert!(find(name).is_some_and(|(_, p)| p.name == *name), "{name} is not a parameter's canonical name");
+        }
+        assert!(compat_only().any(|p| p.name == "hash-max-listpack-entries"));
+        assert!(!compat_only().any(|p| p.name == "rdbcompression" || p.name == "maxmemory"));
     }
 
     #[test]
