@@ -44,7 +44,12 @@ fn backup(args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("status {:?}\nstdout:\n{}\nstderr:\n{}", o.status, String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 fn rdiff(args: &[&str]) -> Output {
@@ -117,6 +122,19 @@ fn backup_twice_and_restore_the_older_increment() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("WRONGPASS"), "{}", text(&o));
     let o = rdiff(&["--parsable-output", "list", "increments", repo_s]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2, "{}", text(&o));
+
+    // -k prunes: nothing is older than a day (a warning from rdiff-backup, not a
+    // failure), then everything but the new session is older than now.
+    let o = backup(&["-p", &port, "-a", "s3cret", "-q", "-k", "1D", repo_s]);
+    assert!(o.status.success(), "backup -k 1D: {}", text(&o));
+    let o = rdiff(&["--parsable-output", "list", "increments", repo_s]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3, "{}", text(&o));
+    let o = backup(&["-p", &port, "-a", "s3cret", "-q", "-k", "now", repo_s]);
+    assert!(o.status.success(), "backup -k now: {}", text(&o));
+    let o = rdiff(&["--parsable-output", "list", "increments", repo_s]);
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 1, "{}", text(&o));
+    let restored = Server::start_in(restore(&repo, "now"), 1, &["--enable-debug-command", "yes"]);
+    assert_eq!(digest(&mut restored.conn()), second, "restored after pruning");
     std::fs::remove_dir_all(&work).unwrap();
 }
 
