@@ -90,9 +90,14 @@ fn backup_twice_and_restore_the_older_increment() {
     let o = backup(&["-p", &port, "-a", "s3cret", "-q", repo_s]);
     assert!(o.status.success(), "first backup: {}", text(&o));
 
-    // Change the data: overwrite, delete, add.
+    // Change the data: overwrite, delete, add. The last change lands while a slow
+    // BGSAVE child (rdb-key-save-delay) runs: the backup must wait for that child
+    // (BGSAVE answers "already in progress") and take a snapshot of its own.
     let _: () = q(&mut c, &["SET", "k0", "changed"]);
     let _: () = q(&mut c, &["DEL", "k2", "h"]);
+    let _: () = q(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "2000"]);
+    let started: String = q(&mut c, &["BGSAVE"]);
+    assert_eq!(started, "Background saving started");
     let _: () = q(&mut c, &["SADD", "s", "x", "y"]);
     let second = digest(&mut c);
     assert_ne!(first, second);
@@ -103,6 +108,7 @@ fn backup_twice_and_restore_the_older_increment() {
     assert!(o.status.success(), "second backup: {}", text(&o));
     let log = text(&o);
     assert!(log.contains("Background saving started") && log.contains("dump.rdb"), "{log}");
+    let _: () = q(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
 
     // Two sessions: the mirror and one reverse increment.
     let o = rdiff(&["--parsable-output", "list", "increments", repo_s]);
