@@ -103,8 +103,9 @@ fn backup_twice_and_restore_the_older_increment() {
     assert_ne!(first, second);
 
     // Right after the first: the script itself waits out rdiff-backup's one session
-    // per second.
-    let o = backup(&["-h", "127.0.0.1", "-p", &port, "-a", "s3cret", repo_s]);
+    // per second. `-k 1D` finds nothing to prune (a warning from rdiff-backup, not a
+    // failure).
+    let o = backup(&["-h", "127.0.0.1", "-p", &port, "-a", "s3cret", "-k", "1D", repo_s]);
     assert!(o.status.success(), "second backup: {}", text(&o));
     let log = text(&o);
     assert!(log.contains("Background saving started") && log.contains("dump.rdb"), "{log}");
@@ -129,12 +130,7 @@ fn backup_twice_and_restore_the_older_increment() {
     let o = rdiff(&["--parsable-output", "list", "increments", repo_s]);
     assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 2, "{}", text(&o));
 
-    // -k prunes: nothing is older than a day (a warning from rdiff-backup, not a
-    // failure), then everything but the new session is older than now.
-    let o = backup(&["-p", &port, "-a", "s3cret", "-q", "-k", "1D", repo_s]);
-    assert!(o.status.success(), "backup -k 1D: {}", text(&o));
-    let o = rdiff(&["--parsable-output", "list", "increments", repo_s]);
-    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3, "{}", text(&o));
+    // -k prunes: every session but the new one is older than now.
     let o = backup(&["-p", &port, "-a", "s3cret", "-q", "-k", "now", repo_s]);
     assert!(o.status.success(), "backup -k now: {}", text(&o));
     let o = rdiff(&["--parsable-output", "list", "increments", repo_s]);
@@ -154,6 +150,21 @@ fn backup_of_an_unreachable_server_fails_loudly() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains(&format!("127.0.0.1:{port}")) && err.contains("onnect"), "{}", text(&o));
+    assert!(!repo.join("rdiff-backup-data").exists());
+    std::fs::remove_dir_all(&work).unwrap();
+}
+
+#[test]
+fn a_failed_snapshot_fails_the_backup() {
+    let s = Server::start(1, &[]);
+    let _: () = q(&mut s.conn(), &["SET", "k", "v"]);
+    // The child cannot create its temp file in a directory that is gone.
+    std::fs::remove_dir_all(&s.dir).unwrap();
+    let work = temp_dir("backup-fail");
+    let repo = work.join("repo");
+    let o = backup(&["-p", &s.port.to_string(), "-t", "30", repo.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("rdb_last_bgsave_status:err"), "{}", text(&o));
     assert!(!repo.join("rdiff-backup-data").exists());
     std::fs::remove_dir_all(&work).unwrap();
 }
