@@ -121,7 +121,7 @@ fn help_lines() -> Vec<String> {
         lines.push(line);
     };
     names(
-        "Compatibility-only parameters (validated and shown as in Redis, no effect on shardis):",
+        "Compatibility-only parameters (validated as in Redis, no effect on shardis):",
         compat_only().map(|p| p.name).collect(),
     );
     names("Parameters accepted but not enforced yet:", NOT_YET_ENFORCED.to_vec());
@@ -220,7 +220,7 @@ mod tests {
         let text: Vec<&str> = v.iter().map(|r| if let Reply::Simple(s) = r { s.as_str() } else { panic!() }).collect();
         let at = text.iter().position(|l| l.starts_with("Compatibility-only parameters")).unwrap();
         assert!(text[at + 1].starts_with("    acl-pubsub-default aclfile "), "{text:?}");
-        assert!(text.iter().all(|l| l.len() <= 90), "{text:?}");
+        assert!(text.iter().all(|l| l.len() <= 80), "{text:?}");
         assert!(text.iter().any(|l| l.split(' ').any(|w| w == "maxmemory-policy")));
         assert_eq!(text[text.len() - 2], "HELP");
         assert_eq!(h.run(&["config", "frob"]), err("ERR unknown subcommand 'frob'. Try CONFIG HELP."));
