@@ -966,7 +966,12 @@ mod tests {
         let e = cfg.apply_text("requirepass \"open\n", "").unwrap_err();
         assert!(e.message.ends_with("Unbalanced quotes in configuration line"), "{e}");
         let e = Config::from_args(&args(&["--daemonize", "yes"])).unwrap_err();
-        assert!(e.message.ends_with("daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)"), "{e}");
+        assert!(
+            e.message.ends_with(
+                "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)"
+            ),
+            "{e}"
+        );
         let e = cfg.apply_text("tls-port 6380\n", "").unwrap_err();
         assert!(e.message.ends_with("TLS is not supported by shardis; put a TLS-terminating proxy in front"), "{e}");
         let e = cfg.apply_text("rename-command FLUSHALL \"\"\n", "").unwrap_err();

@@ -367,8 +367,7 @@ pub struct Restricted {
 
 /// `client-output-buffer-limit`'s default in canonical form (Redis's defaults).
 pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-const LAZYFREE_WHY: &str =
-    "lazy freeing is not implemented yet (shardis frees values at once); only 'no' is accepted";
+const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees values at once); only 'no' is accepted";
 
 /// Why each parameter is restricted, and why its neighbours are not:
 ///
