@@ -4,9 +4,9 @@
 //! - its "Not supported yet" command list names exactly the Redis 7.0 commands and
 //!   subcommands shardis lacks (computed against the real redis-server), and each of
 //!   them answers `ERR unknown command` / `ERR unknown subcommand`;
-//! - its compatibility-only and not-enforced parameter lists, CONFIG HELP and the
-//!   sample `deploy/shardis.conf` all match the parameter table (`config::params`),
-//!   and no parameter the code reads is called compatibility-only;
+//! - its compatibility-only, not-enforced and refused-values parameter lists, CONFIG
+//!   HELP and the sample `deploy/shardis.conf` all match the parameter table
+//!   (`config::params`), and no parameter the code reads is called compatibility-only;
 //! - the sample config starts a server and shows every directive shardis acts on.
 
 mod common;
@@ -33,6 +33,10 @@ fn marked(text: &str, tag: &str) -> BTreeSet<String> {
 
 fn command_list(c: &mut redis::Connection) -> BTreeSet<String> {
     redis::cmd("COMMAND").arg("LIST").query::<Vec<String>>(c).unwrap().into_iter().map(|n| n.to_lowercase()).collect()
+}
+
+fn restricted_names() -> BTreeSet<String> {
+    params::RESTRICTED.iter().map(|r| r.name.to_string()).collect()
 }
 
 fn compat_only_names() -> BTreeSet<String> {
@@ -115,6 +119,10 @@ fn parameter_lists_match_the_parameter_table() {
     assert_eq!(marked(&readme, "compat-only"), compat, "README's compatibility-only list (from params::compat_only())");
     let enforced: BTreeSet<String> = NOT_YET_ENFORCED.iter().map(|n| n.to_string()).collect();
     assert_eq!(marked(&readme, "not-enforced"), enforced, "README's not-enforced list (params::NOT_YET_ENFORCED)");
+    // The restricted list also shows the accepted values in backticks; keep the names.
+    let restricted: BTreeSet<String> =
+        marked(&readme, "restricted").into_iter().filter(|w| params::find(w).is_some()).collect();
+    assert_eq!(restricted, restricted_names(), "README's list of refused values (params::RESTRICTED)");
 
     // A compat-stored parameter whose name the code looks up acts, so it must not be
     // called compatibility-only (add it to params::COMPAT_STORED_BUT_USED).
@@ -196,4 +204,11 @@ fn sample_config_starts_and_documents_every_directive() {
         .flat_map(|l| l.split_whitespace().map(str::to_string))
         .collect();
     assert_eq!(from_help, compat_only_names(), "CONFIG HELP's compatibility-only list");
+    let at = help.iter().position(|l| l.starts_with("Refused unless")).expect("CONFIG HELP section");
+    let from_help: BTreeSet<String> = help[at + 1..]
+        .iter()
+        .take_while(|l| l.starts_with("    "))
+        .flat_map(|l| l.split_whitespace().map(str::to_string))
+        .collect();
+    assert_eq!(from_help, restricted_names(), "CONFIG HELP's list of refused values");
 }

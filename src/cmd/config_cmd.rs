@@ -102,11 +102,11 @@ const HELP: &[&str] = &[
     "    Rewrite the configuration file.",
 ];
 
-/// Redis's CONFIG HELP, plus which parameters are compatibility-only and which are
-/// not enforced yet (CONFIG GET itself returns plain name/value pairs, as in Redis),
+/// Redis's CONFIG HELP, plus which parameters are compatibility-only, which are
+/// not enforced yet and which are refused at values shardis cannot honour (CONFIG GET itself returns plain name/value pairs, as in Redis),
 /// from the parameter table, names wrapped onto indented lines.
 fn help_lines() -> Vec<String> {
-    use crate::config::params::{NOT_YET_ENFORCED, compat_only};
+    use crate::config::params::{NOT_YET_ENFORCED, RESTRICTED, compat_only};
     let mut lines: Vec<String> = HELP.iter().map(|l| l.to_string()).collect();
     let mut names = |title: &str, list: Vec<&str>| {
         lines.push(title.to_string());
@@ -125,6 +125,10 @@ fn help_lines() -> Vec<String> {
         compat_only().map(|p| p.name).collect(),
     );
     names("Parameters accepted but not enforced yet:", NOT_YET_ENFORCED.to_vec());
+    names(
+        "Refused unless at the value that needs no missing feature (e.g. maxmemory 0):",
+        RESTRICTED.iter().map(|r| r.name).collect(),
+    );
     lines
 }
 
@@ -174,10 +178,10 @@ mod tests {
     fn get_and_set() {
         let mut h = Harness::new(2);
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("10")]));
-        assert_eq!(h.run(&["config", "set", "hz", "20", "maxmemory", "1mb"]), Reply::Simple("OK".into()));
+        assert_eq!(h.run(&["config", "set", "hz", "20", "slowlog-max-len", "64"]), Reply::Simple("OK".into()));
         assert_eq!(
-            h.run(&["config", "get", "maxmemory", "hz"]),
-            Reply::Array(vec![b("maxmemory"), b("1048576"), b("hz"), b("20")])
+            h.run(&["config", "get", "slowlog-max-len", "hz"]),
+            Reply::Array(vec![b("slowlog-max-len"), b("64"), b("hz"), b("20")])
         );
         // Every shard sees the new snapshot on its next turn.
         h.run(&["ping"]);
@@ -186,6 +190,13 @@ mod tests {
         assert_eq!(
             h.run(&["config", "set", "hz", "30", "maxmemory", "lots"]),
             err("ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value")
+        );
+        assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
+        // A value that needs a feature shardis lacks is refused, not ignored.
+        assert_eq!(
+            h.run(&["config", "set", "hz", "30", "maxmemory", "1mb"]),
+            err("ERR CONFIG SET failed (possibly related to argument 'maxmemory') - maxmemory is not enforced yet \
+                 (no eviction, no OOM errors); only 0 (no limit) is accepted")
         );
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         assert_eq!(

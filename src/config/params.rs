@@ -335,20 +335,14 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "unixsocketperm",
 ];
 
-/// Parameters shardis reads but does not enforce yet: the values are validated and
-/// kept, and INFO shows them, but no eviction, lazy freeing or output-buffer limit
-/// happens. Listed in README's "Not supported yet" and in CONFIG HELP.
-pub const NOT_YET_ENFORCED: &[&str] = &[
-    "client-output-buffer-limit",
-    "lazyfree-lazy-eviction",
-    "lazyfree-lazy-expire",
-    "lazyfree-lazy-server-del",
-    "lazyfree-lazy-user-del",
-    "lazyfree-lazy-user-flush",
-    "maxmemory",
-    "maxmemory-policy",
-    "maxmemory-samples",
-];
+/// Parameters accepted at values whose effect in Redis shardis does not have yet: the
+/// default `client-output-buffer-limit` (Redis's replica and pubsub limits; any other
+/// value is refused, see [`RESTRICTED`]) is not enforced, and `maxmemory-policy` and
+/// `maxmemory-samples` would steer eviction, which only happens with a non-zero
+/// `maxmemory` (refused for now; as in Redis, the policy still picks LRU or LFU
+/// tracking for OBJECT IDLETIME/FREQ). Listed in README's "Not supported yet" and in
+/// CONFIG HELP.
+pub const NOT_YET_ENFORCED: &[&str] = &["client-output-buffer-limit", "maxmemory-policy", "maxmemory-samples"];
 
 /// A parameter accepted only at values that need no feature shardis lacks. Any other
 /// value is refused with `why`: at start-up (a fatal config error naming the file line
