@@ -274,7 +274,9 @@ impl Config {
     /// arguments split with Redis's quoting rules, case-insensitive directive names,
     /// `include path` (relative to the working directory, as in Redis). `origin` names
     /// the source in error messages ("" for none). Stops at the first bad line; lines
-    /// before it stay applied.
+    /// before it stay applied. Values shardis cannot honour (`params::RESTRICTED`) are
+    /// not refused here, only by [`Config::from_args`] and [`Config::set`], which judge
+    /// the final value.
     pub fn apply_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
         parse::Loader::new().load_text(self, text, origin, 0)
     }
@@ -338,7 +340,8 @@ impl Config {
 
     /// CONFIG SET name value [name value ...], all or nothing: names are checked first
     /// (unknown, immutable, duplicate — aliases count as the same parameter), then every
-    /// value is applied to a copy, and only if all succeed does the copy replace `self`.
+    /// value is applied to a copy, and only if all succeed, and no resulting value needs
+    /// a feature shardis lacks (`params::RESTRICTED`), does the copy replace `self`.
     /// Returns the canonical names of the parameters whose value actually changed, in
     /// argument order. Errors are complete Redis error replies (starting with `ERR`).
     pub fn set(&mut self, pairs: &[(String, String)]) -> Result<Vec<String>, String> {
