@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # scripts/test.sh: the one command that runs shardis's whole test suite.
 #
-# On a fresh Debian 12 machine it first installs what the tests need (redis-tools for
-# redis-benchmark/redis-cli, redis-server for perf comparisons) without starting the
-# system Redis service: tests start their own servers on free ports. Then it builds
-# everything in release mode and runs every test target (unit, integration, benches
-# in test mode) plus doc tests. Integration tests use the release-built server binary
-# (Cargo's CARGO_BIN_EXE_shardis-server for the profile under test).
+# On a fresh Debian 12 machine it first installs what the tests need with apt-get,
+# without starting any system service (tests start their own servers on free ports):
+# redis-server (interop and digest comparisons), redis-tools (redis-cli,
+# redis-benchmark), redis-sentinel, rdiff-backup (scripts/backup and tests/backup.rs).
+# Then it builds everything in release mode and runs every test target (unit,
+# integration, benches in test mode) plus doc tests. Integration tests use the
+# release-built server binary (Cargo's CARGO_BIN_EXE_shardis-server for the profile
+# under test). Last, the unit tests run once more in the dev profile, where debug
+# assertions and integer overflow checks are on (built into target/debug, so the
+# release artifacts are untouched).
 #
 # Uses cargo-nextest when installed (parallel, per-test process isolation), falling
 # back to `cargo test`. Exits non-zero on any failure and ends with one summary line:
 #   tests: N passed, M failed
 #
-# Env: NO_INSTALL=1 skips the package check; CARGO_TARGET_DIR is honoured.
+# Env: NO_INSTALL=1 skips installing (missing tools are reported, and the tests that
+# need them fail); DEBUG_UNIT_TESTS=0 skips the debug-mode unit test run;
+# CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -21,20 +27,37 @@ start=$(date +%s)
 
 log() { printf '==> %s\n' "$*"; }
 
+# Every program the tests run, and the Debian package that provides it.
+declare -A tool_package=(
+    [redis-server]=redis-server
+    [redis-cli]=redis-tools
+    [redis-benchmark]=redis-tools
+    [redis-check-aof]=redis-tools
+    [redis-check-rdb]=redis-tools
+    [redis-sentinel]=redis-sentinel
+    [rdiff-backup]=rdiff-backup
+)
+
 install_deps() {
-    if command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null && command -v redis-cli >/dev/null; then
+    local tool missing=() packages=()
+    for tool in "${!tool_package[@]}"; do
+        command -v "$tool" >/dev/null && continue
+        missing+=("$tool")
+        [[ " ${packages[*]} " == *" ${tool_package[$tool]} "* ]] || packages+=("${tool_package[$tool]}")
+    done
+    if [[ ${#missing[@]} == 0 ]]; then
         return
     fi
     if [[ ${NO_INSTALL:-0} == 1 ]]; then
-        log "NO_INSTALL=1 and redis-tools missing: interop tests will fail"
+        log "NO_INSTALL=1 and missing ${missing[*]} (packages: ${packages[*]}): the tests that need them will fail"
         return
     fi
     local sudo=()
     if [[ $(id -u) != 0 ]]; then
-        command -v sudo >/dev/null || { echo "test.sh: need root (or sudo) to install redis-tools" >&2; exit 1; }
+        command -v sudo >/dev/null || { echo "test.sh: need root (or sudo) to install ${packages[*]}" >&2; exit 1; }
         sudo=(sudo)
     fi
-    log "installing redis-server and redis-tools (apt-get)"
+    log "installing ${packages[*]} (apt-get) for ${missing[*]}"
     # Keep the package's post-install script from starting the system service on
     # port 6379: a policy-rc.d that answers 101 ("action forbidden") does that.
     local policy=/usr/sbin/policy-rc.d placed=0
@@ -47,10 +70,13 @@ install_deps() {
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q || rc=$?
     if [[ $rc == 0 ]]; then
         "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-            redis-server redis-tools || rc=$?
+            "${packages[@]}" || rc=$?
     fi
     if [[ $placed == 1 ]]; then "${sudo[@]}" rm -f "$policy"; fi
     [[ $rc == 0 ]] || { echo "test.sh: apt-get failed ($rc)" >&2; exit "$rc"; }
+    for tool in "${missing[@]}"; do
+        command -v "$tool" >/dev/null || { echo "test.sh: $tool still missing after apt-get" >&2; exit 1; }
+    done
 }
 
 install_deps
@@ -119,6 +145,16 @@ else
 fi
 # Neither nextest nor --all-targets runs doc tests.
 run_tests doc cargo test --release --doc
+
+# The unit tests again with debug assertions and overflow checks (the dev profile's
+# defaults, set explicitly so a profile change cannot turn them off). Integration
+# tests stay release-only: they exercise the same code through the server binary.
+if [[ ${DEBUG_UNIT_TESTS:-1} != 0 ]]; then
+    debug_start=$(date +%s)
+    run_tests debug env CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=true CARGO_PROFILE_DEV_OVERFLOW_CHECKS=true \
+        cargo test --lib --no-fail-fast
+    log "debug-mode unit tests took $(($(date +%s) - debug_start)) s"
+fi
 
 elapsed=$(($(date +%s) - start))
 echo

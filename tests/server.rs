@@ -132,11 +132,11 @@ fn config_set_is_all_or_nothing() {
 fn config_rewrite_updates_the_file() {
     let dir = temp_dir("conf");
     let conf = dir.join("shardis.conf");
-    std::fs::write(&conf, "# my settings\nhz 15\nmaxmemory 10mb\n").unwrap();
+    std::fs::write(&conf, "# my settings\nhz 15\nslowlog-max-len 10\n").unwrap();
     let s = Server::start_with_config_file(&conf, 2, &[]);
     let mut raw = s.raw();
     assert_eq!(raw.cmd(&["CONFIG", "GET", "hz"]), Resp::Array(vec![Resp::bulk("hz"), Resp::bulk("15")]));
-    assert_eq!(raw.cmd(&["CONFIG", "SET", "hz", "25", "maxmemory", "0"]), ok());
+    assert_eq!(raw.cmd(&["CONFIG", "SET", "hz", "25", "slowlog-max-len", "128"]), ok());
     assert_eq!(raw.cmd(&["CONFIG", "REWRITE"]), ok());
     let after = std::fs::read_to_string(&conf).unwrap();
     assert!(after.contains("# my settings"), "{after}");

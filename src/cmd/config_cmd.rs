@@ -180,6 +180,36 @@ const HELP: &[&str] = &[
     "    Rewrite the configuration file.",
 ];
 
+/// Redis's CONFIG HELP, plus which parameters are compatibility-only, which are
+/// not enforced yet and which are refused at values shardis cannot honour (CONFIG GET itself returns plain name/value pairs, as in Redis),
+/// from the parameter table, names wrapped onto indented lines.
+fn help_lines() -> Vec<String> {
+    use crate::config::params::{NOT_YET_ENFORCED, RESTRICTED, compat_only};
+    let mut lines: Vec<String> = HELP.iter().map(|l| l.to_string()).collect();
+    let mut names = |title: &str, list: Vec<&str>| {
+        lines.push(title.to_string());
+        let mut line = String::from("   ");
+        for name in list {
+            if line.len() + 1 + name.len() > 78 {
+                lines.push(std::mem::replace(&mut line, String::from("   ")));
+            }
+            line.push(' ');
+            line.push_str(name);
+        }
+        lines.push(line);
+    };
+    names(
+        "Compatibility-only parameters (validated as in Redis, no effect on shardis):",
+        compat_only().map(|p| p.name).collect(),
+    );
+    names("Parameters accepted but not enforced yet:", NOT_YET_ENFORCED.to_vec());
+    names(
+        "Refused unless at the value that needs no missing feature (e.g. maxmemory 0):",
+        RESTRICTED.iter().map(|r| r.name).collect(),
+    );
+    lines
+}
+
 fn config(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     if a.is(1, "GET") {
         get(c, a)
@@ -191,7 +221,8 @@ fn config(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         rewrite(c, a)
     } else if a.is(1, "HELP") {
         sub_arity(a, "config|help", 2)?;
-        help_reply(&mut c.out, "CONFIG", HELP);
+        let lines = help_lines();
+        help_reply(&mut c.out, "CONFIG", &lines.iter().map(String::as_str).collect::<Vec<_>>());
         Ok(ConnOutcome::Done)
     } else {
         Err(unknown_subcommand(a))
@@ -225,10 +256,10 @@ mod tests {
     fn get_and_set() {
         let mut h = Harness::new(2);
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("10")]));
-        assert_eq!(h.run(&["config", "set", "hz", "20", "maxmemory", "1mb"]), Reply::Simple("OK".into()));
+        assert_eq!(h.run(&["config", "set", "hz", "20", "slowlog-max-len", "64"]), Reply::Simple("OK".into()));
         assert_eq!(
-            h.run(&["config", "get", "maxmemory", "hz"]),
-            Reply::Array(vec![b("maxmemory"), b("1048576"), b("hz"), b("20")])
+            h.run(&["config", "get", "slowlog-max-len", "hz"]),
+            Reply::Array(vec![b("slowlog-max-len"), b("64"), b("hz"), b("20")])
         );
         // Every shard sees the new snapshot on its next turn.
         h.run(&["ping"]);
@@ -237,6 +268,13 @@ mod tests {
         assert_eq!(
             h.run(&["config", "set", "hz", "30", "maxmemory", "lots"]),
             err("ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument must be a memory value")
+        );
+        assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
+        // A value that needs a feature shardis lacks is refused, not ignored.
+        assert_eq!(
+            h.run(&["config", "set", "hz", "30", "maxmemory", "1mb"]),
+            err("ERR CONFIG SET failed (possibly related to argument 'maxmemory') - maxmemory is not enforced yet \
+                 (no eviction, no OOM errors); only 0 (no limit) is accepted")
         );
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         assert_eq!(
@@ -268,6 +306,12 @@ mod tests {
         assert_eq!(h.run(&["config", "rewrite"]), err("ERR The server is running without a config file"));
         let Reply::Array(v) = h.run(&["config", "help"]) else { panic!() };
         assert!(matches!(&v[0], Reply::Simple(s) if s.starts_with("CONFIG <subcommand>")));
+        let text: Vec<&str> = v.iter().map(|r| if let Reply::Simple(s) = r { s.as_str() } else { panic!() }).collect();
+        let at = text.iter().position(|l| l.starts_with("Compatibility-only parameters")).unwrap();
+        assert!(text[at + 1].starts_with("    acl-pubsub-default aclfile "), "{text:?}");
+        assert!(text.iter().all(|l| l.len() <= 80), "{text:?}");
+        assert!(text.iter().any(|l| l.split(' ').any(|w| w == "maxmemory-policy")));
+        assert_eq!(text[text.len() - 2], "HELP");
         assert_eq!(h.run(&["config", "frob"]), err("ERR unknown subcommand 'frob'. Try CONFIG HELP."));
     }
 }

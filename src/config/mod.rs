@@ -223,8 +223,7 @@ impl Default for Config {
             lazyfree_lazy_server_del: false,
             lazyfree_lazy_user_del: false,
             lazyfree_lazy_user_flush: false,
-            client_output_buffer_limit: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
-                .to_string(),
+            client_output_buffer_limit: params::COB_DEFAULT.to_string(),
             enable_debug_command: "yes".to_string(),
             hll_sparse_max_bytes: 3000,
             active_expire_enabled: true,
@@ -257,6 +256,8 @@ impl Config {
     /// (see [`parse::split_argv`]). The file is processed first, then the flags, so
     /// flags win; a `save` flag replaces the file's save points rather than adding to
     /// them. If `cpus` is given but `shards` is not, `shards` becomes the CPU count.
+    /// Last, final values that need a feature shardis lacks are refused
+    /// (`params::RESTRICTED`), naming the line or flag that set them.
     pub fn from_args(args: &[String]) -> Result<Config, ConfigError> {
         let (file, flags) = parse::split_argv(args)?;
         let mut cfg = Config::default();
@@ -272,6 +273,7 @@ impl Config {
         if !cfg.cpus.is_empty() && !loader.explicit.contains(&"shards") {
             cfg.shards = cfg.cpus.len();
         }
+        loader.check_restricted(&cfg)?;
         Ok(cfg)
     }
 
@@ -279,7 +281,9 @@ impl Config {
     /// arguments split with Redis's quoting rules, case-insensitive directive names,
     /// `include path` (relative to the working directory, as in Redis). `origin` names
     /// the source in error messages ("" for none). Stops at the first bad line; lines
-    /// before it stay applied.
+    /// before it stay applied. Values shardis cannot honour (`params::RESTRICTED`) are
+    /// not refused here, only by [`Config::from_args`] and [`Config::set`], which judge
+    /// the final value.
     pub fn apply_text(&mut self, text: &str, origin: &str) -> Result<(), ConfigError> {
         parse::Loader::new().load_text(self, text, origin, 0)
     }
@@ -343,7 +347,8 @@ impl Config {
 
     /// CONFIG SET name value [name value ...], all or nothing: names are checked first
     /// (unknown, immutable, duplicate — aliases count as the same parameter), then every
-    /// value is applied to a copy, and only if all succeed does the copy replace `self`.
+    /// value is applied to a copy, and only if all succeed, and no resulting value needs
+    /// a feature shardis lacks (`params::RESTRICTED`), does the copy replace `self`.
     /// Returns the canonical names of the parameters whose value actually changed, in
     /// argument order. Errors are complete Redis error replies (starting with `ERR`).
     pub fn set(&mut self, pairs: &[(String, String)]) -> Result<Vec<String>, String> {
@@ -363,6 +368,13 @@ impl Config {
         let mut next = self.clone();
         for (name, value) in pairs {
             next.apply_directive(name, std::slice::from_ref(value)).map_err(|why| set_error(name, &why))?;
+        }
+        // Refused on the resulting value, not the argument: `client-output-buffer-limit
+        // normal 0 0 0` updates one class and leaves the default in place.
+        for ((name, _), &i) in pairs.iter().zip(&resolved) {
+            if let Some(why) = params::refusal(PARAMS[i].name, &next.value_of(&PARAMS[i])) {
+                return Err(set_error(name, why));
+            }
         }
         let changed = resolved
             .iter()
@@ -776,12 +788,13 @@ mod tests {
     #[test]
     fn set_is_all_or_nothing() {
         let mut cfg = Config::default();
-        let err = cfg.set(&pairs(&[("maxmemory", "100mb"), ("hz", "abc"), ("appendonly", "yes")])).unwrap_err();
+        let err =
+            cfg.set(&pairs(&[("proto-max-bulk-len", "100mb"), ("hz", "abc"), ("appendonly", "yes")])).unwrap_err();
         assert_eq!(
             err,
             "ERR CONFIG SET failed (possibly related to argument 'hz') - argument couldn't be parsed into an integer"
         );
-        assert_eq!(cfg.maxmemory, 0);
+        assert_eq!(cfg.proto_max_bulk_len, 512 << 20);
         assert!(!cfg.appendonly);
 
         let err = cfg.set(&pairs(&[("appendonly", "maybe")])).unwrap_err();
@@ -789,9 +802,9 @@ mod tests {
             err,
             "ERR CONFIG SET failed (possibly related to argument 'appendonly') - argument must be 'yes' or 'no'"
         );
-        let err = cfg.set(&pairs(&[("maxmemory", "1mb"), ("nosuch", "1")])).unwrap_err();
+        let err = cfg.set(&pairs(&[("proto-max-bulk-len", "1mb"), ("nosuch", "1")])).unwrap_err();
         assert_eq!(err, "ERR Unknown option or number of arguments for CONFIG SET - 'nosuch'");
-        assert_eq!(cfg.maxmemory, 0);
+        assert_eq!(cfg.proto_max_bulk_len, 512 << 20);
         let err = cfg.set(&pairs(&[("hz", "20"), ("HZ", "30")])).unwrap_err();
         assert_eq!(err, "ERR CONFIG SET failed (possibly related to argument 'HZ') - duplicate parameter");
         let err =
@@ -800,10 +813,10 @@ mod tests {
         assert_eq!(cfg.hz, 10);
 
         let changed = cfg
-            .set(&pairs(&[("maxmemory", "100mb"), ("hz", "10"), ("save", "900 1"), ("SLAVE-read-only", "no")]))
+            .set(&pairs(&[("proto-max-bulk-len", "100mb"), ("hz", "10"), ("save", "900 1"), ("SLAVE-read-only", "no")]))
             .unwrap();
-        assert_eq!(changed, vec!["maxmemory", "save", "replica-read-only"]);
-        assert_eq!(cfg.maxmemory, 100 << 20);
+        assert_eq!(changed, vec!["proto-max-bulk-len", "save", "replica-read-only"]);
+        assert_eq!(cfg.proto_max_bulk_len, 100 << 20);
         assert_eq!(cfg.save, vec![(900, 1)]);
         assert_eq!(get1(&cfg, "replica-read-only"), "no");
         cfg.set(&pairs(&[("save", "")])).unwrap();
@@ -812,9 +825,93 @@ mod tests {
         assert_eq!(cfg.requirepass.as_deref(), Some("s3cret pass"));
         cfg.set(&pairs(&[("requirepass", "")])).unwrap();
         assert_eq!(cfg.requirepass, None);
-        cfg.set(&pairs(&[("client-output-buffer-limit", "pubsub 1mb 0 0")])).unwrap();
-        assert_eq!(cfg.output_buffer_limit("pubsub"), Some((1 << 20, 0, 0)));
+        assert_eq!(cfg.output_buffer_limit("pubsub"), Some((32 << 20, 8 << 20, 60)));
         assert_eq!(cfg.output_buffer_limit("replica"), Some((256 << 20, 64 << 20, 60)));
+    }
+
+    #[test]
+    fn set_refuses_values_needing_missing_features() {
+        let mut cfg = Config::default();
+        let refused = |cfg: &mut Config, name: &str, value: &str| {
+            let err = cfg.set(&pairs(&[("hz", "20"), (name, value)])).unwrap_err();
+            let why = params::refusal(params::find(name).unwrap().1.name, &{
+                let mut c = cfg.clone();
+                c.apply_directive(name, &args(&[value])).unwrap();
+                c.value(name).unwrap()
+            })
+            .unwrap();
+            assert_eq!(err, format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
+        };
+        refused(&mut cfg, "maxmemory", "1mb");
+        refused(&mut cfg, "lazyfree-lazy-user-flush", "yes");
+        refused(&mut cfg, "client-output-buffer-limit", "pubsub 1mb 0 0");
+        refused(&mut cfg, "min-replicas-to-write", "1");
+        refused(&mut cfg, "min-slaves-to-write", "1");
+        refused(&mut cfg, "maxmemory-clients", "10%");
+        refused(&mut cfg, "activedefrag", "yes");
+        assert_eq!(cfg.hz, 10, "all or nothing");
+        let err = cfg.set(&pairs(&[("maxmemory", "100mb")])).unwrap_err();
+        assert_eq!(
+            err,
+            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - maxmemory is not enforced yet \
+             (no eviction, no OOM errors); only 0 (no limit) is accepted"
+        );
+        // The values with no effect are accepted.
+        for (name, value) in [
+            ("maxmemory", "0"),
+            ("lazyfree-lazy-eviction", "no"),
+            ("client-output-buffer-limit", "normal 0 0 0"),
+            ("client-output-buffer-limit", "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60"),
+            ("maxmemory-clients", "0%"),
+            ("maxmemory-policy", "allkeys-lru"),
+            ("replica-lazy-flush", "yes"),
+            ("masterauth", "secret"),
+            ("hash-max-listpack-entries", "7"),
+        ] {
+            cfg.set(&pairs(&[(name, value)])).unwrap_or_else(|e| panic!("{name} {value}: {e}"));
+        }
+    }
+
+    #[test]
+    fn startup_refuses_final_values_needing_missing_features() {
+        let dir = scratch_dir("restricted");
+        let path = dir.join("redis.conf");
+        // A stock redis.conf's lines: daemonize yes (overridden by a flag below) and
+        // the output buffer limits one class per line.
+        std::fs::write(
+            &path,
+            "daemonize yes\nclient-output-buffer-limit normal 0 0 0\n\
+             client-output-buffer-limit replica 256mb 64mb 60\nclient-output-buffer-limit pubsub 32mb 8mb 60\n\
+             lazyfree-lazy-user-del no\nreplicaof no one\n",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let cfg = Config::from_args(&args(&[file, "--daemonize", "no"])).unwrap();
+        assert_eq!(cfg.client_output_buffer_limit, params::COB_DEFAULT);
+
+        let e = Config::from_args(&args(&[file])).unwrap_err();
+        assert_eq!(
+            e.message,
+            format!(
+                "*** FATAL CONFIG FILE ERROR (shardis) ***\nReading the configuration file {file}, at line 1\n\
+                 >>> 'daemonize yes'\ndaemonize yes is not supported; run shardis under a service manager \
+                 (see deploy/shardis.service)"
+            )
+        );
+        let e = Config::from_args(&args(&[file, "--daemonize", "no", "--slaveof", "10.0.0.1", "6379"])).unwrap_err();
+        assert_eq!(
+            e.message,
+            "*** FATAL CONFIG FILE ERROR (shardis) ***\nReading the command line flags\n>>> '--slaveof 10.0.0.1 6379'\n\
+             replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)"
+        );
+        // A later line setting the accepted value wins over an earlier refused one.
+        std::fs::write(&path, "maxmemory 1gb\nhz 20\nmaxmemory 0\n").unwrap();
+        assert_eq!(Config::from_args(&args(&[file])).unwrap().hz, 20);
+        std::fs::write(&path, "hz 20\nclient-output-buffer-limit pubsub 64mb 16mb 90\n").unwrap();
+        let e = Config::from_args(&args(&[file])).unwrap_err();
+        assert!(e.message.contains("at line 2\n>>> 'client-output-buffer-limit pubsub 64mb 16mb 90'"), "{e}");
+        assert!(e.message.ends_with("client output buffer limits are not enforced yet; only Redis's default (normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60) is accepted"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -888,8 +985,15 @@ mod tests {
         assert!(e.message.ends_with("wrong number of arguments"), "{e}");
         let e = cfg.apply_text("requirepass \"open\n", "").unwrap_err();
         assert!(e.message.ends_with("Unbalanced quotes in configuration line"), "{e}");
-        let e = cfg.apply_text("daemonize yes\n", "").unwrap_err();
-        assert!(e.message.ends_with("daemonize yes is not supported; use a service manager"), "{e}");
+        let e = Config::from_args(&args(&["--daemonize", "yes"])).unwrap_err();
+        assert!(
+            e.message.ends_with(
+                "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)"
+            ),
+            "{e}"
+        );
+        let e = cfg.apply_text("tls-port 6380\n", "").unwrap_err();
+        assert!(e.message.ends_with("TLS is not supported by shardis; put a TLS-terminating proxy in front"), "{e}");
         let e = cfg.apply_text("rename-command FLUSHALL \"\"\n", "").unwrap_err();
         assert!(e.message.contains("not supported"), "{e}");
         let e = Config::from_args(&args(&["--maxmemory", "lots"])).unwrap_err();
@@ -905,12 +1009,12 @@ mod tests {
     fn file_then_flags_flags_win() {
         let dir = scratch_dir("precedence");
         let path = dir.join("shardis.conf");
-        std::fs::write(&path, "port 7000\nmaxmemory 1mb\nsave 900 1\nsave 300 10\nappendonly yes\n").unwrap();
+        std::fs::write(&path, "port 7000\nslowlog-max-len 7\nsave 900 1\nsave 300 10\nappendonly yes\n").unwrap();
         let cfg =
             Config::from_args(&args(&[path.to_str().unwrap(), "--port", "7001", "--save", "60", "5", "--hz", "20"]))
                 .unwrap();
         assert_eq!(cfg.port, 7001, "flag beats file");
-        assert_eq!(cfg.maxmemory, 1 << 20, "file value kept");
+        assert_eq!(cfg.slowlog_max_len, 7, "file value kept");
         assert!(cfg.appendonly);
         assert_eq!(cfg.save, vec![(60, 5)], "flags replace the file's save points");
         assert_eq!(cfg.hz, 20);
@@ -950,11 +1054,11 @@ mod tests {
         let dir = scratch_dir("include");
         let inner = dir.join("inner.conf");
         let outer = dir.join("outer.conf");
-        std::fs::write(&inner, "maxmemory 2mb\nport 7100\n").unwrap();
+        std::fs::write(&inner, "slowlog-max-len 2\nport 7100\n").unwrap();
         std::fs::write(&outer, format!("port 7000\ninclude {}\nhz 50\n", parse::quote_arg(inner.to_str().unwrap())))
             .unwrap();
         let cfg = Config::from_args(&args(&[outer.to_str().unwrap()])).unwrap();
-        assert_eq!(cfg.maxmemory, 2 << 20);
+        assert_eq!(cfg.slowlog_max_len, 2);
         assert_eq!(cfg.port, 7100, "later lines win, included ones included");
         assert_eq!(cfg.hz, 50);
 

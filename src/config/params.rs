@@ -14,7 +14,8 @@
 //! — in particular the encoding tunables (`hash-max-listpack-*`, `list-max-listpack-size`,
 //! `set-max-intset-entries`, `zset-max-listpack-*`, `stream-node-max-*`, ...) do not
 //! change shardis's internal data layouts, and the replication/cluster/TLS-adjacent ones
-//! do not enable anything.
+//! do not enable anything. Values that would need a feature shardis lacks are refused,
+//! not ignored: see [`RESTRICTED`].
 //!
 //! Non-goals: tokenizing lines (`parse`), deciding which parameters a CONFIG SET may
 //! touch beyond the `access` flag (`mod.rs`), formatting file lines (`rewrite`).
@@ -169,7 +170,7 @@ pub const PARAMS: &[Param] = &[
     field("hz",                        Int { min: 1, max: 500 },       Mutable,   "10"),
     field("loglevel",                  Enum(&["debug", "verbose", "notice", "warning", "nothing"]), Mutable, "notice"),
     field("logfile",                   STR,                            Immutable, ""),
-    // Only "no" is accepted: see `policy_check`.
+    // Only "no" is accepted: see `RESTRICTED`.
     field("daemonize",                 Bool,                           Immutable, "no"),
     field("pidfile",                   STR,                            Immutable, ""),
     // Our own: number of shard threads; 0 means one per online CPU.
@@ -224,7 +225,7 @@ pub const PARAMS: &[Param] = &[
     compat("cluster-announce-port",         PORT,                       Mutable,   "0"),
     compat("cluster-announce-tls-port",     PORT,                       Mutable,   "0"),
     compat("cluster-config-file",           STR,                        Immutable, "nodes.conf"),
-    // Only "no" is accepted: see `policy_check`.
+    // Only "no" is accepted: see `RESTRICTED`.
     compat("cluster-enabled",               Bool,                       Immutable, "no"),
     compat("cluster-link-sendbuf-limit",    MEM,                        Mutable,   "0"),
     compat("cluster-migration-barrier",     NON_NEG,                    Mutable,   "1"),
@@ -313,6 +314,138 @@ pub const PARAMS: &[Param] = &[
     compat_a("zset-max-listpack-value", &["zset-max-ziplist-value"], MEM,   Mutable,   "64"),
 ];
 
+/// `Store::Compat` parameters that shardis does read (through `Config::compat_value`
+/// or `compat.get`), so they act and are not compatibility-only. Keeping them in the
+/// compat map spares a typed field for a value read in one place. `supervised`,
+/// `shutdown-on-sigint`, `unixsocket`, `unixsocketperm` and `always-show-logo` are
+/// listed because they are being implemented; tests/readme.rs checks that every
+/// compat parameter the code reads is here.
+pub const COMPAT_STORED_BUT_USED: &[&str] = &[
+    "aof-load-truncated",
+    "aof-use-rdb-preamble",
+    "always-show-logo",
+    "auto-aof-rewrite-min-size",
+    "auto-aof-rewrite-percentage",
+    "disable-thp",
+    "rdb-key-save-delay",
+    "rdbchecksum",
+    "rdbcompression",
+    "shutdown-on-sigint",
+    "shutdown-on-sigterm",
+    "stop-writes-on-bgsave-error",
+    "supervised",
+    "unixsocket",
+    "unixsocketperm",
+];
+
+/// Parameters accepted at values whose effect in Redis shardis does not have yet: the
+/// default `client-output-buffer-limit` (Redis's replica and pubsub limits; any other
+/// value is refused, see [`RESTRICTED`]) is not enforced, and `maxmemory-policy` and
+/// `maxmemory-samples` would steer eviction, which only happens with a non-zero
+/// `maxmemory` (refused for now; as in Redis, the policy still picks LRU or LFU
+/// tracking for OBJECT IDLETIME/FREQ). Listed in README's "Not supported yet" and in
+/// CONFIG HELP.
+pub const NOT_YET_ENFORCED: &[&str] = &["client-output-buffer-limit", "maxmemory-policy", "maxmemory-samples"];
+
+/// A parameter accepted only at values that need no feature shardis lacks. Any other
+/// value is refused with `why`: at start-up (a fatal config error naming the file line
+/// or flag that set it, checked on the final value so a later flag can override a file
+/// line) and by CONFIG SET. The rule: a value that would change what clients or the
+/// operator see in Redis 7.0, and that shardis would silently ignore, is refused;
+/// values that change nothing in Redis either (tunables of a feature that is off) stay
+/// accepted.
+#[derive(Clone, Copy, Debug)]
+pub struct Restricted {
+    pub name: &'static str,
+    /// The accepted values, canonical (CONFIG GET) form; the default is always one.
+    pub accepted: &'static [&'static str],
+    pub why: &'static str,
+}
+
+/// `client-output-buffer-limit`'s default in canonical form (Redis's defaults).
+pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
+const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees values at once); only 'no' is accepted";
+
+/// Why each parameter is restricted, and why its neighbours are not:
+///
+/// | parameter | accepted | reason to refuse the rest |
+/// |---|---|---|
+/// | `replicaof`/`slaveof` | `""` (no one) | no replication (issue 10); a replica that never syncs would serve a dataset the operator believes is a copy |
+/// | `min-replicas-to-write` | `0` | Redis refuses every write with NOREPLICAS when fewer replicas are connected; without replication that is "refuse all writes", a guarantee shardis would only fake |
+/// | `maxmemory` | `0` | no eviction or OOM errors yet (issue 15); memory would grow past the limit |
+/// | `maxmemory-clients` | `0`, `0%` | no client eviction |
+/// | `lazyfree-lazy-*` | `no` | values are freed synchronously; `yes` would be silently ignored (issue 15) |
+/// | `client-output-buffer-limit` | Redis's default only | no limit is enforced; the default is accepted so stock configs load (it is listed as not enforced) |
+/// | `daemonize` | `no` | shardis does not fork into the background; use a service manager |
+/// | `cluster-enabled` | `no` | no Redis Cluster protocol |
+/// | `activedefrag` | `no` | no defragmentation (Redis itself refuses `yes` without its jemalloc) |
+/// | `oom-score-adj` | `no` | shardis does not write `oom_score_adj`; systemd's `OOMScoreAdjust=` does |
+/// | `syslog-enabled` | `no` | no syslog output; stdout (journald) or `logfile` |
+/// | `aclfile` | `""` | no ACL users; loading none would weaken the security asked for |
+/// | `aof-timestamp-enabled` | `no` | no `#TS:` annotations in the AOF (point-in-time recovery tools rely on them) |
+///
+/// Left accepted at any value, because they change nothing in Redis 7.0 either while
+/// the feature they tune is off or absent: `masterauth`, `masteruser`, `repl-*`,
+/// `replica-*` (incl. `replica-lazy-flush`, which only acts during a replica's full
+/// sync), `min-replicas-max-lag` (only with `min-replicas-to-write` > 0),
+/// `propagation-error-behavior`, `rdb-del-sync-files`, `shutdown-timeout` (waits for
+/// replicas); `maxmemory-policy`/`-samples`/`-eviction-tenacity` and `lfu-*` (only
+/// with maxmemory, though `maxmemory-policy` still picks LRU/LFU for OBJECT
+/// IDLETIME/FREQ as in Redis); `cluster-*` (only with cluster-enabled);
+/// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
+/// their switch is on); `busy-reply-threshold`/`lua-time-limit` (scripts),
+/// `acl-pubsub-default` and `acllog-max-len` (ACL users/log), `tracking-table-max-keys`
+/// (client tracking), `enable-module-command` (modules), `bind-source-addr`
+/// (outgoing connections: replication, cluster, MIGRATE), all absent here; encoding
+/// tunables (`*-listpack-*`, `*-intset-*`, `list-compress-depth`, `stream-node-*`),
+/// `hz`-like tuning (`dynamic-hz`, `active-expire-effort`, `activerehashing`,
+/// `jemalloc-bg-thread`, `*-incremental-fsync`), `io-threads*` (shards take their place;
+/// performance only). Also accepted although shardis cannot honour every value, as the
+/// difference is invisible to clients: `no-appendfsync-on-rewrite yes` (shardis keeps
+/// fsyncing: more durable, never less), `crash-log-enabled`/`crash-memcheck-enabled`
+/// (a panic is always logged with its backtrace), `set-proc-title`/`proc-title-template`
+/// (the process title stays the binary's name), `sanitize-dump-payload` (the RDB
+/// decoder always checks a payload completely, as `yes` asks), `latency-tracking*`
+/// (INFO latencystats is listed as not supported; refusing the default `yes` would
+/// break every stock config). `tls-*` are not parameters at all (see `parse`).
+#[rustfmt::skip]
+pub const RESTRICTED: &[Restricted] = &[
+    Restricted { name: "replicaof", accepted: &[""], why: "replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)" },
+    Restricted { name: "min-replicas-to-write", accepted: &["0"], why: "replication is not supported yet, so no replica can acknowledge writes; only 0 is accepted" },
+    Restricted { name: "maxmemory", accepted: &["0"], why: "maxmemory is not enforced yet (no eviction, no OOM errors); only 0 (no limit) is accepted" },
+    Restricted { name: "maxmemory-clients", accepted: &["0", "0%"], why: "client eviction is not implemented yet; only 0 is accepted" },
+    Restricted { name: "lazyfree-lazy-eviction", accepted: &["no"], why: LAZYFREE_WHY },
+    Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
+    Restricted { name: "lazyfree-lazy-server-del", accepted: &["no"], why: LAZYFREE_WHY },
+    Restricted { name: "lazyfree-lazy-user-del", accepted: &["no"], why: LAZYFREE_WHY },
+    Restricted { name: "lazyfree-lazy-user-flush", accepted: &["no"], why: LAZYFREE_WHY },
+    Restricted { name: "client-output-buffer-limit", accepted: &[COB_DEFAULT], why: "client output buffer limits are not enforced yet; only Redis's default (normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60) is accepted" },
+    Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
+    Restricted { name: "cluster-enabled", accepted: &["no"], why: "cluster-enabled yes is not supported: shardis does not implement Redis Cluster" },
+    Restricted { name: "activedefrag", accepted: &["no"], why: "Active defragmentation cannot be enabled: shardis does not defragment memory" },
+    Restricted { name: "oom-score-adj", accepted: &["no"], why: "shardis does not set its OOM score; use the service manager (systemd OOMScoreAdjust=); only 'no' is accepted" },
+    Restricted { name: "syslog-enabled", accepted: &["no"], why: "logging to syslog is not supported; log to stdout (journald) or a logfile" },
+    Restricted { name: "aclfile", accepted: &[""], why: "ACL users are not supported (only the default user, with requirepass); aclfile must be empty" },
+    Restricted { name: "aof-timestamp-enabled", accepted: &["no"], why: "AOF timestamp annotations are not written yet; only 'no' is accepted" },
+];
+
+/// Why `value` (canonical) is refused for the parameter named `name` (canonical
+/// name), if it is: see [`RESTRICTED`].
+pub fn refusal(name: &str, value: &str) -> Option<&'static str> {
+    RESTRICTED.iter().find(|r| r.name == name).filter(|r| !r.accepted.contains(&value)).map(|r| r.why)
+}
+
+/// Whether `p` is accepted for compatibility only: validated like Redis validates it
+/// and shown by CONFIG GET, but with no effect on shardis.
+pub fn is_compat_only(p: &Param) -> bool {
+    p.store == Store::Compat && !COMPAT_STORED_BUT_USED.contains(&p.name)
+}
+
+/// The compatibility-only parameters, in [`PARAMS`] order.
+pub fn compat_only() -> impl Iterator<Item = &'static Param> {
+    PARAMS.iter().filter(|p| is_compat_only(p))
+}
+
 /// Find a parameter by canonical name or alias, case-insensitively. Returns its index
 /// in [`PARAMS`] too, so callers can track parameters without comparing names.
 pub fn find(name: &str) -> Option<(usize, &'static Param)> {
@@ -398,15 +531,11 @@ fn flags_value(options: &[&str], args: &[String]) -> Result<String, String> {
     Ok(if picked.is_empty() { options[0].to_string() } else { picked.join(" ") })
 }
 
-/// Rules that go beyond a value's type.
+/// Rules that go beyond a value's type. Values refused because shardis lacks the
+/// feature are not checked here but on the final value ([`refusal`]), so that a flag
+/// can override a file line (`--daemonize no` after a stock redis.conf).
 fn policy_check(name: &str, value: &str) -> Result<(), String> {
     match (name, value) {
-        // Forking into the background fights with the per-core shard threads and
-        // io_uring rings set up before it; a service manager does this job better.
-        ("daemonize", "yes") => Err("daemonize yes is not supported; use a service manager".into()),
-        ("cluster-enabled", "yes") => {
-            Err("cluster-enabled yes is not supported: shardis does not implement Redis Cluster".into())
-        }
         ("dbfilename" | "appendfilename", "") => Err(format!("{name} can't be empty")),
         ("appenddirname", "") => Err("appenddirname can't be empty".into()),
         ("dbfilename" | "appendfilename", v) if !is_base_name(v) => {
@@ -605,6 +734,31 @@ mod tests {
     }
 
     #[test]
+    fn compat_only_lists_name_real_parameters() {
+        for name in COMPAT_STORED_BUT_USED.iter().chain(NOT_YET_ENFORCED) {
+            assert!(find(name).is_some_and(|(_, p)| p.name == *name), "{name} is not a parameter's canonical name");
+        }
+        assert!(compat_only().any(|p| p.name == "hash-max-listpack-entries"));
+        assert!(!compat_only().any(|p| p.name == "rdbcompression" || p.name == "maxmemory"));
+    }
+
+    #[test]
+    fn restricted_parameters_accept_their_defaults() {
+        for r in RESTRICTED {
+            let (_, p) = find(r.name).unwrap_or_else(|| panic!("{} is not a parameter", r.name));
+            assert_eq!(p.name, r.name, "use the canonical name");
+            for v in r.accepted {
+                assert_eq!(canon(r.name, &[v]).as_deref(), Ok(*v), "{}: accepted values are canonical", r.name);
+            }
+            let default = canon(r.name, &[p.default]).unwrap();
+            assert_eq!(refusal(r.name, &default), None, "{} refuses its default", r.name);
+        }
+        assert_eq!(refusal("maxmemory", "1"), Some(RESTRICTED[2].why));
+        assert_eq!(refusal("replicaof", "10.0.0.1 6379").map(|w| w.starts_with("replication")), Some(true));
+        assert_eq!(refusal("hz", "500"), None);
+    }
+
+    #[test]
     fn kinds_validate_like_redis() {
         assert_eq!(canon("appendonly", &["YES"]).unwrap(), "yes");
         assert_eq!(canon("appendonly", &["1"]).unwrap_err(), "argument must be 'yes' or 'no'");
@@ -656,7 +810,8 @@ mod tests {
         assert_eq!(canon("shutdown-on-sigterm", &["NOW nosave"]).unwrap(), "nosave now");
         assert!(canon("shutdown-on-sigterm", &["save nosave"]).is_err());
         assert_eq!(canon("latency-tracking-info-percentiles", &["50 99.99"]).unwrap(), "50 99.99");
-        assert_eq!(canon("daemonize", &["yes"]).unwrap_err(), "daemonize yes is not supported; use a service manager");
+        // Refused later, on the final value (`refusal`), so a flag can override it.
+        assert_eq!(canon("daemonize", &["yes"]).unwrap(), "yes");
         assert_eq!(canon("dbfilename", &["a/b.rdb"]).unwrap_err(), "dbfilename can't be a path, just a filename");
     }
 }

@@ -343,17 +343,22 @@ fn fatal(context: &str, line: &str, why: &str) -> ConfigError {
     ConfigError { message: format!("*** FATAL CONFIG FILE ERROR (shardis) ***\n{context}\n>>> '{line}'\n{why}") }
 }
 
+const FLAGS_CONTEXT: &str = "Reading the command line flags";
+
 fn flag_error(line: &str, why: &str) -> ConfigError {
-    fatal("Reading the command line flags", line, why)
+    fatal(FLAGS_CONTEXT, line, why)
 }
 
-fn file_error(origin: &str, line_no: usize, line: &str, why: &str) -> ConfigError {
-    let context = if origin.is_empty() {
+fn file_context(origin: &str, line_no: usize) -> String {
+    if origin.is_empty() {
         format!("Reading the configuration file, at line {line_no}")
     } else {
         format!("Reading the configuration file {origin}, at line {line_no}")
-    };
-    fatal(&context, line, why)
+    }
+}
+
+fn file_error(origin: &str, line_no: usize, line: &str, why: &str) -> ConfigError {
+    fatal(&file_context(origin, line_no), line, why)
 }
 
 /// Read a config file, with Redis's wording when it cannot be opened.
@@ -370,11 +375,35 @@ pub(super) struct Loader {
     save_seen: bool,
     /// Canonical names of every parameter set by a file line or flag.
     pub(super) explicit: Vec<&'static str>,
+    /// Where each parameter was last set: (canonical name, error context, line as
+    /// written), so a check of the final values can name the line at fault.
+    last_set: Vec<(&'static str, String, String)>,
 }
 
 impl Loader {
     pub(super) fn new() -> Self {
-        Loader { save_seen: false, explicit: Vec::new() }
+        Loader { save_seen: false, explicit: Vec::new(), last_set: Vec::new() }
+    }
+
+    /// Refuse, as a fatal config error naming the line or flag that set it, the first
+    /// parameter whose final value needs a feature shardis lacks (`params::RESTRICTED`).
+    /// Run after every source is loaded, so `--daemonize no` can override a stock
+    /// redis.conf's `daemonize yes`.
+    pub(super) fn check_restricted(&self, cfg: &Config) -> Result<(), ConfigError> {
+        for r in params::RESTRICTED {
+            let Some((_, p)) = params::find(r.name) else { continue };
+            if let Some(why) = params::refusal(p.name, &cfg.value_of(p)) {
+                let (context, line) = self
+                    .last_set
+                    .iter()
+                    .rev()
+                    .find(|(name, _, _)| *name == p.name)
+                    .map(|(_, c, l)| (c.clone(), l.clone()))
+                    .unwrap_or_else(|| ("Checking the configuration".to_string(), p.name.to_string()));
+                return Err(fatal(&context, &line, why));
+            }
+        }
+        Ok(())
     }
 
     /// Start a new source. Called between the config file and the flags so that
@@ -416,8 +445,15 @@ impl Loader {
                 continue;
             }
             self.directive(cfg, &name, &argv).map_err(|e| err(&e))?;
+            self.note_source(&name, file_context(origin, idx + 1), line.to_string());
         }
         Ok(())
+    }
+
+    fn note_source(&mut self, name: &str, context: String, line: String) {
+        if let Some((_, p)) = params::find(name) {
+            self.last_set.push((p.name, context, line));
+        }
     }
 
     /// Process command-line flags (already split by [`split_argv`]).
@@ -433,6 +469,7 @@ impl Loader {
                 continue;
             }
             self.directive(cfg, &flag.name, &flag.args).map_err(|e| err(&e))?;
+            self.note_source(&flag.name, FLAGS_CONTEXT.to_string(), flag.display());
         }
         Ok(())
     }
@@ -441,6 +478,9 @@ impl Loader {
         let Some((_, p)) = params::find(name) else {
             if DEPRECATED.contains(&name) {
                 return Ok(());
+            }
+            if name.starts_with("tls-") {
+                return Err("TLS is not supported by shardis; put a TLS-terminating proxy in front".into());
             }
             if UNSUPPORTED.contains(&name) {
                 return Err(format!("'{name}' is not supported by shardis"));
