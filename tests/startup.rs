@@ -291,6 +291,18 @@ fn maxclients_is_lowered_to_fit_a_low_hard_limit() {
         READY,
     );
 
+    // CONFIG SET maxclients above what the limit allows is refused, as in Redis.
+    let err = redis::cmd("CONFIG").arg("SET").arg("maxclients").arg("100000").query::<()>(&mut con).unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with 216"
+        ),
+        "{err}"
+    );
+    assert_eq!(config_get(&mut con, "maxclients"), "216");
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxclients").arg("100").query(&mut con).unwrap();
+    assert_eq!(config_get(&mut con, "maxclients"), "100");
+
     // A soft limit below the hard one is raised as far as the hard one allows.
     let dir = temp_dir("nofile-soft");
     let p = Proc::spawn(under_prlimit("256:600"), &dir, &["--shards", "1", "--maxclients", "4000000"]);
@@ -309,8 +321,16 @@ fn the_soft_limit_is_raised_when_maxclients_fits_under_the_hard_limit() {
     assert_eq!(config_get(&mut con, "maxclients"), "1000");
     p.wait_for("Increased maximum number of open files to 1040 (it was originally set to 256).", READY);
     let limits = std::fs::read_to_string(format!("/proc/{}/limits", p.pid())).unwrap();
-    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
-    assert_eq!(line.split_whitespace().nth(3), Some("1040"), "{line}");
+    let soft_limit = || {
+        let limits = std::fs::read_to_string(format!("/proc/{}/limits", p.pid())).unwrap();
+        let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap().to_string();
+        line.split_whitespace().nth(3).unwrap().to_string()
+    };
+    assert_eq!(soft_limit(), "1040", "{limits}");
+    // CONFIG SET maxclients raises it again, within the hard limit.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxclients").arg("2000").query(&mut con).unwrap();
+    assert_eq!(soft_limit(), "2040");
+    assert_eq!(config_get(&mut con, "maxclients"), "2000");
 }
 
 #[test]

@@ -48,6 +48,22 @@ fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         let _guard = SET_LOCK.lock().unwrap_or_else(|e| e.into_inner());
         // A new `dir` must be ours alone, as at start-up (`persist::dirlock`): lock it
         // first, and let go of the old one only once the whole SET succeeded.
+        // More clients than the open-files limit allows: raise it, or refuse as
+        // Redis does (never accept a maxclients the server cannot honour).
+        let current = shared.config();
+        if let Some((name, v)) = pairs.iter().find(|(n, _)| n.eq_ignore_ascii_case("maxclients"))
+            && let Ok(n) = v.parse::<u64>()
+            && n > current.maxclients as u64
+        {
+            let reserved = current.reserved_fds();
+            let now = crate::io::proc::raise_nofile(n + reserved).map(|(now, _)| now).unwrap_or(0);
+            if now < n + reserved {
+                return Err(CmdError::msg(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - The operating system is not able to handle the specified number of clients, try with {}",
+                    now.saturating_sub(reserved)
+                )));
+            }
+        }
         let mut new_lock = None;
         for (name, value) in &pairs {
             if name.eq_ignore_ascii_case("dir") {

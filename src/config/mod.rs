@@ -407,6 +407,14 @@ impl Config {
         self.compat.get(p.name).map(String::as_str)
     }
 
+    /// File descriptors the server keeps for itself beside its clients' (Redis's
+    /// CONFIG_MIN_RESERVED_FDS, 32, plus a ring, listeners and AOF files per shard):
+    /// `maxclients` is sized against the open-files limit minus these
+    /// (`server::rlimit`, CONFIG SET maxclients).
+    pub fn reserved_fds(&self) -> u64 {
+        32 + 4 * self.shards.max(1) as u64
+    }
+
     /// The CPU each shard should be pinned to, indexed by shard: `cpus` if given
     /// (wrapping if there are more shards than CPUs), else 0..shards.
     pub fn shard_cpus(&self) -> Vec<usize> {

@@ -173,6 +173,8 @@ pub fn nofile_limit() -> io::Result<(u64, u64)> {
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    // rlim_t is u32 on some 32-bit targets.
+    #[allow(clippy::unnecessary_cast)]
     Ok((l.rlim_cur as u64, l.rlim_max as u64))
 }
 
@@ -184,4 +186,20 @@ pub fn set_nofile_limit(soft: u64, hard: u64) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Raises the soft open-files limit to `wanted` if it is lower: with the hard limit
+/// too when allowed (CAP_SYS_RESOURCE), else as far as the hard limit goes. Returns
+/// the soft limit now in force, and the error that stopped the full raise.
+pub fn raise_nofile(wanted: u64) -> io::Result<(u64, Option<io::Error>)> {
+    let (soft, hard) = nofile_limit()?;
+    if soft >= wanted {
+        return Ok((soft, None));
+    }
+    let err = match set_nofile_limit(wanted, hard.max(wanted)) {
+        Ok(()) => return Ok((wanted, None)),
+        Err(e) => e,
+    };
+    let now = if hard > soft && set_nofile_limit(hard, hard).is_ok() { hard } else { soft };
+    Ok((now, Some(err)))
 }

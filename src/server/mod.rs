@@ -66,7 +66,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         }
     }
     let nshards = config.shards.max(1);
-    match rlimit::fit(config.maxclients, nshards) {
+    match rlimit::fit(config.maxclients, config.reserved_fds()) {
         rlimit::Outcome::Fits(_) => {}
         rlimit::Outcome::Lowered(n) => config.maxclients = n,
         rlimit::Outcome::TooLow => return 1,

@@ -7,19 +7,14 @@
 //! reached", not a failed accept).
 //!
 //! Reserved fds: Redis keeps 32 for itself (log, AOF, RDB, listeners, ...). A shard
-//! here has its own ring, listeners and AOF files, so we keep 32 plus
-//! [`FDS_PER_SHARD`] per shard.
+//! here has its own ring, listeners and AOF files, so we keep 32 plus 4 per shard
+//! (`Config::reserved_fds`). CONFIG SET maxclients raises the limit the same way, or
+//! refuses with Redis's error (`cmd::config_cmd`).
 //!
 //! Depends on: `io::proc` (getrlimit/setrlimit), `util::log`.
 
 use crate::io::proc;
 use crate::util::log;
-
-/// Redis's CONFIG_MIN_RESERVED_FDS.
-pub const MIN_RESERVED_FDS: u64 = 32;
-/// A shard's own fds: its ring, a listener per bind address (counted as one), the
-/// AOF's open incremental file and the one a rewrite opens.
-pub const FDS_PER_SHARD: u64 = 4;
 
 /// What start-up decided.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,35 +29,30 @@ pub enum Outcome {
 
 /// Fits the open-files limit to `maxclients`, logging as Redis does. Returns the
 /// outcome; the caller applies a lowered `maxclients` to the configuration.
-pub fn fit(maxclients: usize, shards: usize) -> Outcome {
-    let reserved = MIN_RESERVED_FDS + FDS_PER_SHARD * shards as u64;
+pub fn fit(maxclients: usize, reserved: u64) -> Outcome {
     let wanted = maxclients as u64 + reserved;
-    let (soft, hard) = match proc::nofile_limit() {
-        Ok(l) => l,
+    let soft = match proc::nofile_limit() {
+        Ok((soft, _)) => soft,
         Err(e) => {
-            let lowered = 1024 - reserved.min(1000) as usize;
             log::warning(&format!(
                 "Unable to obtain the current NOFILE limit ({}), assuming 1024 and setting the max clients configuration accordingly.",
                 strerror(&e)
             ));
-            return Outcome::Lowered(lowered.min(maxclients));
+            return Outcome::Lowered((1024u64.saturating_sub(reserved).max(1) as usize).min(maxclients));
         }
     };
-    if soft >= wanted {
-        return Outcome::Fits(soft);
-    }
-    // First the whole need (raising the hard limit too works with
-    // CAP_SYS_RESOURCE), else as far as the hard limit allows.
-    let first_error = match proc::set_nofile_limit(wanted, hard.max(wanted)) {
-        Ok(()) => {
+    let (best, error) = match proc::raise_nofile(wanted) {
+        Ok(r) => r,
+        Err(e) => (soft, Some(e)),
+    };
+    let Some(error) = error else {
+        if best > soft {
             log::notice(&format!(
                 "Increased maximum number of open files to {wanted} (it was originally set to {soft})."
             ));
-            return Outcome::Fits(wanted);
         }
-        Err(e) => e,
+        return Outcome::Fits(best);
     };
-    let best = if hard > soft && proc::set_nofile_limit(hard, hard).is_ok() { hard } else { soft };
     if best <= reserved {
         log::warning(&format!(
             "Your current 'ulimit -n' of {soft} is not enough for the server to start. Please increase your open file limit to at least {wanted}. Exiting."
@@ -75,7 +65,7 @@ pub fn fit(maxclients: usize, shards: usize) -> Outcome {
     ));
     log::warning(&format!(
         "Server can't set maximum open files to {wanted} because of OS error: {}.",
-        strerror(&first_error)
+        strerror(&error)
     ));
     log::warning(&format!(
         "Current maximum open files is {best}. maxclients has been reduced to {lowered} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'."
