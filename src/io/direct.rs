@@ -3,18 +3,21 @@
 //! O_DIRECT transfers must start, end and sit in memory at block boundaries, but a log
 //! grows by arbitrary byte counts. So every write starts at the block holding the
 //! file's logical end: it carries that block's bytes already in the file (`tail`),
-//! then the new bytes, then zeros up to the next boundary. Rewriting the tail can never
-//! tear bytes that were already durable: each sector of it is rewritten with the same
-//! content it already has, so a crash mid-write leaves old or new sectors, and both
-//! hold those bytes. The zero padding is not log content: the file's logical length is
-//! kept by the caller, and readers treat trailing NUL bytes as padding.
+//! then the new bytes, then padding up to a block boundary. Rewriting the tail can
+//! never tear bytes that were already durable: each sector of it is rewritten with the
+//! same content it already has, so a crash mid-write leaves old or new sectors, and
+//! both hold those bytes. The padding is not log content (the file's logical length
+//! is kept by the caller), but it must be something readers of the live file accept:
+//! the caller's `Padding` fills each gap (the log's is a no-op command of the gap's
+//! size, see `persist::resp::filler`). A gap too small for it grows by a block.
 //!
 //! Blocks are preallocated ahead of the log, a chunk at a time: `fallocate` reserves
-//! them, then a write of zeros makes them written extents, so a later data sync of a
-//! log write in that range needs no metadata update (on ext4, a write into a merely
-//! fallocated, still "unwritten" extent has to journal its conversion). A log write
-//! never overlaps the zeroing write in flight: it waits for it.
-
+//! them past the end of the file (KEEP_SIZE: the file's size never covers blocks that
+//! read as zeros), then a write of padding blocks over them extends the file and makes
+//! them written extents, so a later data sync of a log write in that range needs no
+//! metadata update (on ext4, a write into a merely fallocated, still "unwritten"
+//! extent has to journal its conversion). A log write never overlaps the padding
+//! write in flight: it waits for it.
 use super::ring::Ring;
 use io_uring::{opcode, squeue, types};
 use std::alloc::{Layout, alloc_zeroed, dealloc};
@@ -25,8 +28,32 @@ use std::ptr::NonNull;
 /// block size in common use, so it suits every device.
 pub const ALIGN: usize = 4096;
 
-/// Bytes preallocated (and zeroed) per step.
+/// Bytes preallocated (and filled with padding blocks) per step.
 pub const CHUNK: usize = 2 << 20;
+
+/// What fills the bytes between a write's end and the next block boundary, and every
+/// preallocated block: `fill` writes exactly `buf.len()` bytes of it, for any length
+/// `fits` accepts (always at least every length in `ALIGN..2 * ALIGN`).
+#[derive(Clone, Copy)]
+pub struct Padding {
+    pub fits: fn(usize) -> bool,
+    pub fill: fn(&mut [u8]),
+}
+
+impl Padding {
+    /// NUL bytes (tests of the I/O alone).
+    pub const ZEROS: Padding = Padding { fits: |_| true, fill: |b| b.fill(0) };
+
+    /// The padded length of `n` bytes starting at a block boundary.
+    pub fn padded(&self, n: usize) -> usize {
+        let end = round_up(n as u64) as usize;
+        match end - n {
+            0 => end,
+            gap if (self.fits)(gap) => end,
+            _ => end + ALIGN,
+        }
+    }
+}
 
 pub fn round_up(n: u64) -> u64 {
     n.div_ceil(ALIGN as u64) * ALIGN as u64
@@ -84,17 +111,19 @@ impl Drop for AlignedBuf {
 /// One O_DIRECT log file's write state. The caller owns the fd and the logical length
 /// and allows one log write in flight at a time.
 pub struct DirectFile {
-    /// The tail block, then the bytes of the write in flight, zero-padded. Frozen
-    /// while `writing` is set.
+    /// The tail block, then the bytes of the write in flight, padded. Frozen while
+    /// `writing` is set.
     buf: AlignedBuf,
+    pad: Padding,
     /// How many bytes of the block at the logical end are log content already.
     tail: usize,
     /// The write in flight: its new bytes and its padded length.
     writing: Option<(usize, usize)>,
+    /// CHUNK bytes of padding blocks, written over each preallocated chunk.
     zeros: AlignedBuf,
-    /// Start of the chunk being preallocated (fallocate, then zeros), if any.
+    /// Start of the chunk being preallocated (fallocate, then padding), if any.
     zeroing: Option<u64>,
-    /// Everything below this offset is preallocated and zeroed (or holds the log).
+    /// Everything below this offset is preallocated and padded (or holds the log).
     prealloc_end: u64,
     /// Preallocation failed once (a full disk, a filesystem without fallocate): the
     /// file grows by its own writes from then on.
@@ -104,7 +133,7 @@ pub struct DirectFile {
 impl DirectFile {
     /// State for a file whose log content is `len` bytes long; reads the partial last
     /// block so the next write can carry it.
-    pub fn open(fd: RawFd, len: u64) -> std::io::Result<DirectFile> {
+    pub fn open(fd: RawFd, len: u64, pad: Padding) -> std::io::Result<DirectFile> {
         let tail = (len - round_down(len)) as usize;
         let mut buf = AlignedBuf::zeroed(ALIGN);
         if tail > 0 {
@@ -123,6 +152,7 @@ impl DirectFile {
         }
         Ok(DirectFile {
             buf,
+            pad,
             tail,
             writing: None,
             zeros: AlignedBuf::empty(),
@@ -141,17 +171,22 @@ impl DirectFile {
         self.writing.is_some()
     }
 
+    /// Where a write of `n` new bytes after logical length `len` ends, padding included.
+    fn write_end(&self, len: u64, n: usize) -> u64 {
+        round_down(len) + self.pad.padded((len - round_down(len)) as usize + n) as u64
+    }
+
     /// May `n` new bytes be written after logical length `len` now? Not while a write
-    /// is in flight, nor into the chunk being zeroed.
+    /// is in flight, nor into the chunk being padded.
     pub fn can_write(&self, len: u64, n: usize) -> bool {
-        self.writing.is_none() && self.zeroing.is_none_or(|z| round_up(len + n as u64) <= z)
+        self.writing.is_none() && self.zeroing.is_none_or(|z| self.write_end(len, n) <= z)
     }
 
     /// Writes `data` after logical length `len` (see the module docs); with `dsync`
     /// the write is durable when it completes (RWF_DSYNC).
     pub fn write(&mut self, ring: &mut Ring, fd: RawFd, len: u64, data: &[u8], ud: u64, dsync: bool) {
         assert!(self.can_write(len, data.len()) && !data.is_empty(), "one write at a time, outside the zeroing");
-        let total = round_up((self.tail + data.len()) as u64) as usize;
+        let total = self.pad.padded(self.tail + data.len());
         if total > self.buf.cap {
             let mut bigger = AlignedBuf::zeroed(total);
             bigger.as_mut_slice()[..self.tail].copy_from_slice(&self.buf.as_slice()[..self.tail]);
@@ -159,7 +194,10 @@ impl DirectFile {
         }
         let b = self.buf.as_mut_slice();
         b[self.tail..self.tail + data.len()].copy_from_slice(data);
-        b[self.tail + data.len()..total].fill(0);
+        let end = self.tail + data.len();
+        if end < total {
+            (self.pad.fill)(&mut b[end..total]);
+        }
         self.writing = Some((data.len(), total));
         let flags = if dsync { libc::RWF_DSYNC } else { 0 };
         let w = opcode::Write::new(types::Fd(fd), self.buf.as_slice().as_ptr(), total as u32)
@@ -187,30 +225,38 @@ impl DirectFile {
         let keep = end % ALIGN;
         let b = self.buf.as_mut_slice();
         b.copy_within(end - keep..end, 0);
-        b[keep..ALIGN].fill(0);
         self.tail = keep;
         Ok(n)
     }
 
     /// If preallocation should run now, starts it: fallocate the next chunk after the
-    /// log (and after the write in flight), linked to a write of zeros over it.
+    /// log (and after the write in flight), linked to a write of padding blocks over it.
     pub fn maybe_prealloc(&mut self, ring: &mut Ring, fd: RawFd, len: u64, falloc_ud: u64, zero_ud: u64) {
-        let in_flight = self.writing.map_or(0, |(n, _)| n as u64);
-        let log_end = round_up(len + in_flight);
+        let log_end = match self.writing {
+            Some((_, total)) => round_down(len) + total as u64,
+            None => round_up(len),
+        };
         if self.prealloc_off || self.zeroing.is_some() || self.prealloc_end >= log_end + CHUNK as u64 / 2 {
             return;
         }
         if self.zeros.cap == 0 {
             self.zeros = AlignedBuf::zeroed(CHUNK);
+            for block in self.zeros.as_mut_slice().chunks_mut(ALIGN) {
+                (self.pad.fill)(block);
+            }
         }
         let at = self.prealloc_end.max(log_end);
         self.zeroing = Some(at);
-        let f = opcode::Fallocate::new(types::Fd(fd), CHUNK as u64).offset(at).build().user_data(falloc_ud);
+        let f = opcode::Fallocate::new(types::Fd(fd), CHUNK as u64)
+            .offset(at)
+            .mode(libc::FALLOC_FL_KEEP_SIZE)
+            .build()
+            .user_data(falloc_ud);
         let z = opcode::Write::new(types::Fd(fd), self.zeros.as_slice().as_ptr(), CHUNK as u32)
             .offset(at)
             .build()
             .user_data(zero_ud);
-        // SAFETY: `zeros` is never written to after allocation and lives as long as
+        // SAFETY: `zeros` is never written to after it is filled and lives as long as
         // self; while `zeroing` is set it is not replaced, and Drop leaks it.
         unsafe { ring.push_pair(f.flags(squeue::Flags::IO_LINK), z) }
     }
@@ -222,17 +268,17 @@ impl DirectFile {
         }
     }
 
-    /// The zeroing write completed (or was cancelled after its fallocate failed). A
-    /// failed chunk is cut off again: a fallocate that ran out of space may still have
-    /// taken blocks, and on a nearly full disk they are better left to the log itself.
-    /// Nothing of the log lies past the chunk's start (log writes wait for zeroing).
-    pub fn on_zeroed(&mut self, fd: RawFd, res: i32) {
+    /// The padding write completed (or was cancelled after its fallocate failed). After
+    /// a failure no more chunks are preallocated; blocks a fallocate took past the end
+    /// of the file stay reserved for the log's own writes (a nearly full disk) and are
+    /// released when the file is cut to its length (`truncate`).
+    pub fn on_zeroed(&mut self, res: i32) {
         let Some(at) = self.zeroing.take() else { return };
-        if res == CHUNK as i32 {
-            self.prealloc_end = at + CHUNK as u64;
-        } else {
+        if res > 0 {
+            self.prealloc_end = self.prealloc_end.max(at + round_down(res as u64));
+        }
+        if res != CHUNK as i32 {
             self.prealloc_off = true;
-            truncate(fd, at);
         }
     }
 }
@@ -262,8 +308,8 @@ pub fn set_o_direct(fd: RawFd, on: bool) -> bool {
     }
 }
 
-/// Cuts a file to its logical length (dropping preallocated or padding blocks), so a
-/// file this log is done with is exactly its commands.
+/// Cuts a file to its logical length (dropping padding and preallocated blocks, also
+/// those reserved past its end), so a file this log is done with is exactly its commands.
 pub fn truncate(fd: RawFd, len: u64) -> bool {
     // SAFETY: ftruncate takes a plain fd and touches no user memory.
     unsafe { libc::ftruncate(fd, len as libc::off_t) == 0 }
@@ -279,10 +325,14 @@ mod tests {
         assert_eq!((round_down(4095), round_down(4096), round_down(9000)), (0, 4096, 8192));
     }
 
+    /// Padding of dots, at least 8 of them (so small gaps grow by a block).
+    const DOTS: Padding = Padding { fits: |n| n >= 8, fill: |b| b.fill(b'.') };
+
     /// Writes through a real ring to an O_DIRECT file: each write carries the tail
-    /// block, the file's bytes up to the logical length are the log, the rest zeros.
+    /// block, the file's bytes up to the logical length are the log, the rest padding
+    /// (never zeros: preallocated blocks stay outside the file's size until padded).
     #[test]
-    fn appends_keep_the_tail_and_pad_with_zeros() {
+    fn appends_keep_the_tail_and_pad() {
         let dir = std::env::temp_dir().join(format!("shardis-direct-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("log");
@@ -296,9 +346,10 @@ mod tests {
         let fd = f.as_raw_fd();
         let mut ring = Ring::new(8).unwrap();
         let mut q = std::collections::VecDeque::new();
-        let mut d = DirectFile::open(fd, 0).unwrap();
+        let mut d = DirectFile::open(fd, 0, DOTS).unwrap();
         let mut len = 0u64;
         let mut expect = Vec::new();
+        // 4090 leaves a gap of 1 in its block: that write is padded a block further.
         for (i, n) in [5usize, 4090, 3, 10000, 1].into_iter().enumerate() {
             let data = vec![b'a' + i as u8; n];
             d.maybe_prealloc(&mut ring, fd, len, 2, 3);
@@ -306,7 +357,7 @@ mod tests {
                 let (ud, res) = next(&mut ring, &mut q);
                 match ud {
                     2 => d.on_fallocate(res),
-                    3 => d.on_zeroed(fd, res),
+                    3 => d.on_zeroed(res),
                     _ => unreachable!(),
                 }
             }
@@ -319,7 +370,7 @@ mod tests {
                         break;
                     }
                     2 => d.on_fallocate(res),
-                    3 => d.on_zeroed(fd, res),
+                    3 => d.on_zeroed(res),
                     _ => unreachable!(),
                 }
             }
@@ -329,15 +380,16 @@ mod tests {
         while d.busy() {
             let (ud, res) = next(&mut ring, &mut q);
             if ud == 3 {
-                d.on_zeroed(fd, res);
+                d.on_zeroed(res);
             }
         }
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..expect.len()], &expect[..]);
-        assert!(bytes[expect.len()..].iter().all(|&c| c == 0), "padding and preallocation are zeros");
-        assert!(bytes.len() as u64 >= round_up(len), "preallocated ahead");
+        assert!(bytes[expect.len()..].iter().all(|&c| c == b'.'), "padding and preallocated blocks are padding");
+        assert!(bytes.len() as u64 >= round_up(len) + CHUNK as u64 / 2, "preallocated ahead");
+        assert_eq!(bytes.len() % ALIGN, 0);
         // Reopening carries the tail on.
-        let mut d2 = DirectFile::open(fd, len).unwrap();
+        let mut d2 = DirectFile::open(fd, len, DOTS).unwrap();
         d2.write(&mut ring, fd, len, b"Z", 1, true);
         let (ud, res) = next(&mut ring, &mut q);
         assert_eq!((ud, res), (1, 4096), "one block: the tail and the new byte");

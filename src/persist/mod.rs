@@ -14,6 +14,10 @@
 //! - `everysec`: an fdatasync through the ring once a second; a sync pending for
 //!   more than 2 s holds writes (and so replies) back, as in Redis.
 //! - `no`: the kernel decides.
+//! Under `everysec` and `no` replies wait for the write's completion (the bytes are in
+//! the page cache, as after Redis's write(2)), never only its submission: a buffered
+//! write may be punted to an io-wq worker and still be queued when the process dies.
+//! A failed fdatasync ends the process under every policy (`log::fsync_failed`).
 //! One write is in flight per shard at a time; what accumulates meanwhile is the next
 //! turn's write. Replies leave only once the log is cleared up to the offset current
 //! when they were produced (`ShardLog::cleared`): connections hold output chunks
