@@ -46,12 +46,18 @@ impl Padding {
 
     /// The padded length of `n` bytes starting at a block boundary.
     pub fn padded(&self, n: usize) -> usize {
-        let end = round_up(n as u64) as usize;
-        match end - n {
-            0 => end,
-            gap if (self.fits)(gap) => end,
-            _ => end + ALIGN,
+        self.padded_to(n, 0)
+    }
+
+    /// The padded length of `n` bytes starting at a block boundary, reaching at least
+    /// `at_least` (the end of an earlier write's padding, which must not be left with
+    /// only its stale second half).
+    pub fn padded_to(&self, n: usize, at_least: usize) -> usize {
+        let mut end = round_up(n.max(at_least) as u64) as usize;
+        while end != n && !(self.fits)(end - n) {
+            end += ALIGN;
         }
+        end
     }
 }
 
@@ -117,8 +123,12 @@ pub struct DirectFile {
     pad: Padding,
     /// How many bytes of the block at the logical end are log content already.
     tail: usize,
-    /// The write in flight: its new bytes and its padded length.
-    writing: Option<(usize, usize)>,
+    /// The write in flight: its new bytes, its padded length, and where it starts.
+    writing: Option<(usize, usize, u64)>,
+    /// Where the last completed write's padding ends (a block past the logical end's
+    /// block when the gap was too small for the padding): the next write reaches at
+    /// least that far, so what it leaves behind its own end is one whole filler.
+    padded_end: u64,
     /// CHUNK bytes of padding blocks, written over each preallocated chunk.
     zeros: AlignedBuf,
     /// Start of the chunk being preallocated (fallocate, then padding), if any.
@@ -155,6 +165,7 @@ impl DirectFile {
             pad,
             tail,
             writing: None,
+            padded_end: round_up(len),
             zeros: AlignedBuf::empty(),
             zeroing: None,
             prealloc_end: round_up(len),
@@ -171,9 +182,16 @@ impl DirectFile {
         self.writing.is_some()
     }
 
+    /// How long a write of `n` new bytes after logical length `len` is, from the block
+    /// holding `len`, padding included.
+    fn write_len(&self, len: u64, n: usize) -> usize {
+        let start = round_down(len);
+        self.pad.padded_to((len - start) as usize + n, self.padded_end.saturating_sub(start) as usize)
+    }
+
     /// Where a write of `n` new bytes after logical length `len` ends, padding included.
     fn write_end(&self, len: u64, n: usize) -> u64 {
-        round_down(len) + self.pad.padded((len - round_down(len)) as usize + n) as u64
+        round_down(len) + self.write_len(len, n) as u64
     }
 
     /// May `n` new bytes be written after logical length `len` now? Not while a write
@@ -186,7 +204,7 @@ impl DirectFile {
     /// the write is durable when it completes (RWF_DSYNC).
     pub fn write(&mut self, ring: &mut Ring, fd: RawFd, len: u64, data: &[u8], ud: u64, dsync: bool) {
         assert!(self.can_write(len, data.len()) && !data.is_empty(), "one write at a time, outside the zeroing");
-        let total = self.pad.padded(self.tail + data.len());
+        let total = self.write_len(len, data.len());
         if total > self.buf.cap {
             let mut bigger = AlignedBuf::zeroed(total);
             bigger.as_mut_slice()[..self.tail].copy_from_slice(&self.buf.as_slice()[..self.tail]);
@@ -198,7 +216,7 @@ impl DirectFile {
         if end < total {
             (self.pad.fill)(&mut b[end..total]);
         }
-        self.writing = Some((data.len(), total));
+        self.writing = Some((data.len(), total, round_down(len)));
         let flags = if dsync { libc::RWF_DSYNC } else { 0 };
         let w = opcode::Write::new(types::Fd(fd), self.buf.as_slice().as_ptr(), total as u32)
             .offset(round_down(len))
@@ -214,13 +232,14 @@ impl DirectFile {
     /// all of them, or an error (a short transfer counts as one; the retry rewrites
     /// the same bytes at the same place, which is harmless).
     pub fn on_write(&mut self, res: i32) -> Result<usize, i32> {
-        let Some((n, total)) = self.writing.take() else { return Err(-libc::EINVAL) };
+        let Some((n, total, start)) = self.writing.take() else { return Err(-libc::EINVAL) };
         if res < 0 {
             return Err(res);
         }
         if (res as usize) < total {
             return Err(-libc::EIO);
         }
+        self.padded_end = start + total as u64;
         let end = self.tail + n;
         let keep = end % ALIGN;
         let b = self.buf.as_mut_slice();
@@ -233,8 +252,8 @@ impl DirectFile {
     /// log (and after the write in flight), linked to a write of padding blocks over it.
     pub fn maybe_prealloc(&mut self, ring: &mut Ring, fd: RawFd, len: u64, falloc_ud: u64, zero_ud: u64) {
         let log_end = match self.writing {
-            Some((_, total)) => round_down(len) + total as u64,
-            None => round_up(len),
+            Some((_, total, start)) => start + total as u64,
+            None => round_up(len).max(self.padded_end),
         };
         if self.prealloc_off || self.zeroing.is_some() || self.prealloc_end >= log_end + CHUNK as u64 / 2 {
             return;
@@ -268,18 +287,31 @@ impl DirectFile {
         }
     }
 
-    /// The padding write completed (or was cancelled after its fallocate failed). After
-    /// a failure no more chunks are preallocated; blocks a fallocate took past the end
-    /// of the file stay reserved for the log's own writes (a nearly full disk) and are
-    /// released when the file is cut to its length (`truncate`).
-    pub fn on_zeroed(&mut self, res: i32) {
+    /// The padding write completed (or was cancelled after its fallocate failed). A
+    /// failed chunk is cut off again, and no more are preallocated: a fallocate or a
+    /// padding write that ran out of space may still have taken blocks, and on a nearly
+    /// full disk they are better left to the log itself. The cut never extends the
+    /// file (that would expose zeros) and never reaches below the chunk's start, where
+    /// the log lies (log writes wait for the padding).
+    pub fn on_zeroed(&mut self, fd: RawFd, res: i32) {
         let Some(at) = self.zeroing.take() else { return };
-        if res > 0 {
-            self.prealloc_end = self.prealloc_end.max(at + round_down(res as u64));
+        if res == CHUNK as i32 {
+            self.prealloc_end = at + CHUNK as u64;
+            return;
         }
-        if res != CHUNK as i32 {
-            self.prealloc_off = true;
+        self.prealloc_off = true;
+        if file_size(fd).is_some_and(|size| size >= at) {
+            truncate(fd, at);
         }
+    }
+}
+
+/// The size of an open file.
+fn file_size(fd: RawFd) -> Option<u64> {
+    // SAFETY: fstat writes one `stat` into memory we own; the fd is the caller's.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        (libc::fstat(fd, &mut st) == 0).then_some(st.st_size as u64)
     }
 }
 
@@ -325,8 +357,21 @@ mod tests {
         assert_eq!((round_down(4095), round_down(4096), round_down(9000)), (0, 4096, 8192));
     }
 
-    /// Padding of dots, at least 8 of them (so small gaps grow by a block).
-    const DOTS: Padding = Padding { fits: |n| n >= 8, fill: |b| b.fill(b'.') };
+    /// Padding units `<....>` of at least 8 bytes (so small gaps grow by a block).
+    const DOTS: Padding = Padding {
+        fits: |n| n >= 8,
+        fill: |b| {
+            b.fill(b'.');
+            b[0] = b'<';
+            b[b.len() - 1] = b'>';
+        },
+    };
+
+    /// Is `b` a run of whole padding units?
+    fn whole_units(b: &[u8]) -> bool {
+        b.split_inclusive(|&c| c == b'>')
+            .all(|u| u.len() >= 8 && u[0] == b'<' && u[1..u.len() - 1].iter().all(|&c| c == b'.') && u.ends_with(b">"))
+    }
 
     /// Writes through a real ring to an O_DIRECT file: each write carries the tail
     /// block, the file's bytes up to the logical length are the log, the rest padding
@@ -349,15 +394,16 @@ mod tests {
         let mut d = DirectFile::open(fd, 0, DOTS).unwrap();
         let mut len = 0u64;
         let mut expect = Vec::new();
-        // 4090 leaves a gap of 1 in its block: that write is padded a block further.
-        for (i, n) in [5usize, 4090, 3, 10000, 1].into_iter().enumerate() {
+        // 4090 leaves a gap of 1 in its block: that write is padded a block further,
+        // and the next one, ending on the boundary, still covers that block.
+        for (i, n) in [5usize, 4090, 1, 3, 10000, 1].into_iter().enumerate() {
             let data = vec![b'a' + i as u8; n];
             d.maybe_prealloc(&mut ring, fd, len, 2, 3);
             while !d.can_write(len, n) {
                 let (ud, res) = next(&mut ring, &mut q);
                 match ud {
                     2 => d.on_fallocate(res),
-                    3 => d.on_zeroed(res),
+                    3 => d.on_zeroed(fd, res),
                     _ => unreachable!(),
                 }
             }
@@ -370,7 +416,7 @@ mod tests {
                         break;
                     }
                     2 => d.on_fallocate(res),
-                    3 => d.on_zeroed(res),
+                    3 => d.on_zeroed(fd, res),
                     _ => unreachable!(),
                 }
             }
@@ -380,19 +426,19 @@ mod tests {
         while d.busy() {
             let (ud, res) = next(&mut ring, &mut q);
             if ud == 3 {
-                d.on_zeroed(res);
+                d.on_zeroed(fd, res);
             }
         }
         let bytes = std::fs::read(&path).unwrap();
         assert_eq!(&bytes[..expect.len()], &expect[..]);
-        assert!(bytes[expect.len()..].iter().all(|&c| c == b'.'), "padding and preallocated blocks are padding");
+        assert!(whole_units(&bytes[expect.len()..]), "padding and preallocated blocks are whole padding units");
         assert!(bytes.len() as u64 >= round_up(len) + CHUNK as u64 / 2, "preallocated ahead");
         assert_eq!(bytes.len() % ALIGN, 0);
         // Reopening carries the tail on.
         let mut d2 = DirectFile::open(fd, len, DOTS).unwrap();
         d2.write(&mut ring, fd, len, b"Z", 1, true);
         let (ud, res) = next(&mut ring, &mut q);
-        assert_eq!((ud, res), (1, 4096), "one block: the tail and the new byte");
+        assert_eq!((ud, res), (1, 4096), "one block: the tail, the new byte, padding");
         assert_eq!(d2.on_write(res), Ok(1));
         assert!(truncate(fd, len + 1));
         let bytes = std::fs::read(&path).unwrap();

@@ -156,7 +156,10 @@ impl Worker {
             WRITE => self.st.aof.on_write(res, now),
             SYNC => self.st.aof.on_sync(res, now),
             FALLOCATE => self.st.aof.direct.iter_mut().for_each(|d| d.on_fallocate(res)),
-            ZEROED => self.st.aof.direct.iter_mut().for_each(|d| d.on_zeroed(res)),
+            ZEROED => {
+                let fd = self.st.aof.fd;
+                self.st.aof.direct.iter_mut().for_each(|d| d.on_zeroed(fd, res))
+            }
             _ => {}
         }
         self.st.shared.aof_health.update(was, self.st.aof.error.as_ref());
