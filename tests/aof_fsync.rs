@@ -117,9 +117,7 @@ fn failed_fsync_under_everysec_exits() {
     // Written to the page cache: acknowledged (as by Redis under everysec); the sync
     // within the next second fails.
     let _: () = redis::cmd("SET").arg("cached").arg(&big).query(&mut c).unwrap();
-    let gone = wait_until(Duration::from_secs(10), || {
-        redis::cmd("PING").query::<String>(&mut c).is_err()
-    });
+    let gone = wait_until(Duration::from_secs(10), || redis::cmd("PING").query::<String>(&mut c).is_err());
     assert!(gone, "the server still answers after its fsync failed");
     exit_after_fsync_error(s, "Fail to fsync the AOF file: ");
 }

@@ -232,17 +232,15 @@ fn aof_files_replay_in_redis_to_the_same_digest() {
 
 /// The files of a *running* server under O_DIRECT (padded to whole blocks, with
 /// preallocated blocks after them) are at every moment a command stream Redis's tools
-/// take: redis-check-aof passes each live file, `redis-cli --pipe` of them into
+/// take: redis-check-aof (and shardis-check-aof) pass each live file, `redis-cli --pipe` of them into
 /// redis-server reports no error and gives the same data, and Redis's own AOF loader
 /// loads each shard's live files (with a Redis manifest naming them) without
 /// truncating anything. With 1 and 2 shards.
 #[test]
 fn live_direct_files_are_pipeable_and_load_in_redis() {
     for shards in [1, 2] {
-        let s = Server::start(
-            shards,
-            &["--appendonly", "yes", "--appendfsync", "always", "--appendonly-direct", "yes", "--aof-use-rdb-preamble", "no"],
-        );
+        let flags = ["--appendonly", "yes", "--appendfsync", "always", "--aof-use-rdb-preamble", "no"];
+        let s = Server::start(shards, &[&flags[..], &["--appendonly-direct", "yes"]].concat());
         workload(&s);
         let mut c = s.conn();
         let want = digest(&mut c);
@@ -264,6 +262,14 @@ fn live_direct_files_are_pipeable_and_load_in_redis() {
             let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
             assert!(out.status.success() && text.contains("is valid"), "redis-check-aof {name}:\n{text}");
         }
+
+        // shardis-check-aof agrees: valid, then padding that loading cuts off.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardis-check-aof"))
+            .arg(aofdir.join("appendonly.aof.manifest"))
+            .output()
+            .expect("run shardis-check-aof");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success() && text.contains("O_DIRECT padding"), "shardis-check-aof:\n{text}");
 
         // redis-cli --pipe into redis-server: no error, the same data.
         let rdir = temp_dir("redis-live");
@@ -289,7 +295,9 @@ fn live_direct_files_are_pipeable_and_load_in_redis() {
             let mut redis = redis_loading_aof(&ldir, &log);
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             assert!(
-                text.contains("DB loaded from append only file") && !text.contains("short read") && !text.contains("Truncat"),
+                text.contains("DB loaded from append only file")
+                    && !text.contains("short read")
+                    && !text.contains("Truncat"),
                 "shard {shard}: Redis's loader:\n{text}"
             );
             got_keys.extend(keyed(&mut redis.1));

@@ -242,7 +242,8 @@ impl ShardLog {
         if self.written > self.synced {
             self.sync_blocking();
         }
-        let opened = direct::set_o_direct(self.fd, true).then(|| DirectFile::open(self.fd, self.file_len, super::resp::PADDING));
+        let opened =
+            direct::set_o_direct(self.fd, true).then(|| DirectFile::open(self.fd, self.file_len, super::resp::PADDING));
         match opened {
             Some(Ok(d)) => self.direct = Some(d),
             _ => {
