@@ -782,7 +782,7 @@ fn direct_log_reloads_after_kill9_rewrite_and_a_mode_switch() {
         if killed {
             let padded = incr_files(&dir).iter().any(|p| {
                 let b = std::fs::read(p).unwrap();
-                b.len() % 4096 == 0 && b.ends_with(b"\0\r\n")
+                b.len().is_multiple_of(4096) && b.ends_with(b"\0\r\n")
             });
             assert!(padded, "a killed O_DIRECT log leaves its preallocated blocks, filled with no-op ECHOs");
         }

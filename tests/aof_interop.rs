@@ -251,7 +251,7 @@ fn live_direct_files_are_pipeable_and_load_in_redis() {
         for (_, incr, _, name) in &files {
             let b = std::fs::read(aofdir.join(name)).unwrap();
             if *incr {
-                assert!(b.len() % 4096 == 0 && b.ends_with(b"\0\r\n"), "{name}: a live O_DIRECT file, padded");
+                assert!(b.len().is_multiple_of(4096) && b.ends_with(b"\0\r\n"), "{name}: a live O_DIRECT file, padded");
             } else if b.is_empty() {
                 continue; // a shard's base from start-up: redis-check-aof calls it empty
             }

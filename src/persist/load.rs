@@ -89,7 +89,7 @@ fn padding_start(b: &[u8]) -> usize {
     let mut end = b.len();
     loop {
         let e = b[..end].iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
-        if e >= ALIGN && e % ALIGN == 0 {
+        if e >= ALIGN && e.is_multiple_of(ALIGN) {
             let block = &b[e - ALIGN..e];
             if let Decoded::Cmd { args, len } = decode(block)
                 && len == ALIGN

@@ -156,7 +156,7 @@ mod tests {
         assert_eq!(misses, [(0..20).collect::<Vec<_>>(), vec![30, 121, 1022, 10023]].concat());
         for start in 1..ALIGN {
             let total = PADDING.padded(start);
-            assert!(total % ALIGN == 0 && total > start && filler_payload(total - start).is_some(), "{start}");
+            assert!(total.is_multiple_of(ALIGN) && total > start && filler_payload(total - start).is_some(), "{start}");
         }
         assert_eq!(PADDING.padded(ALIGN), ALIGN);
     }
