@@ -133,7 +133,8 @@ pub struct DirectFile {
     zeros: AlignedBuf,
     /// Start of the chunk being preallocated (fallocate, then padding), if any.
     zeroing: Option<u64>,
-    /// Everything below this offset is preallocated and padded (or holds the log).
+    /// Everything below this offset is preallocated and padded (or holds the log); the
+    /// file ends at this or `padded_end`, whichever is further.
     prealloc_end: u64,
     /// Preallocation failed once (a full disk, a filesystem without fallocate): the
     /// file grows by its own writes from then on.
@@ -165,10 +166,10 @@ impl DirectFile {
             pad,
             tail,
             writing: None,
-            padded_end: round_up(len),
+            padded_end: len,
             zeros: AlignedBuf::empty(),
             zeroing: None,
-            prealloc_end: round_up(len),
+            prealloc_end: len,
             prealloc_off: false,
         })
     }
@@ -249,13 +250,22 @@ impl DirectFile {
     }
 
     /// If preallocation should run now, starts it: fallocate the next chunk after the
-    /// log (and after the write in flight), linked to a write of padding blocks over it.
+    /// end of the file, linked to a write of padding blocks over it. Never while the
+    /// file's end is not a block boundary (just opened: the first log write pads it)
+    /// nor while the log write in flight extends the file: the padding must land right
+    /// at the end, or the file would have a run of zeros before it.
     pub fn maybe_prealloc(&mut self, ring: &mut Ring, fd: RawFd, len: u64, falloc_ud: u64, zero_ud: u64) {
+        let file_end = self.prealloc_end.max(self.padded_end);
         let log_end = match self.writing {
             Some((_, total, start)) => start + total as u64,
             None => round_up(len).max(self.padded_end),
         };
-        if self.prealloc_off || self.zeroing.is_some() || self.prealloc_end >= log_end + CHUNK as u64 / 2 {
+        if self.prealloc_off
+            || self.zeroing.is_some()
+            || log_end > file_end
+            || !file_end.is_multiple_of(ALIGN as u64)
+            || self.prealloc_end >= log_end + CHUNK as u64 / 2
+        {
             return;
         }
         if self.zeros.cap == 0 {
@@ -264,7 +274,7 @@ impl DirectFile {
                 (self.pad.fill)(block);
             }
         }
-        let at = self.prealloc_end.max(log_end);
+        let at = file_end;
         self.zeroing = Some(at);
         let f = opcode::Fallocate::new(types::Fd(fd), CHUNK as u64)
             .offset(at)
