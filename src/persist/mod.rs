@@ -38,7 +38,7 @@
 //! a command that runs into stale filler bytes as a torn, truncated tail (`load::scan`).
 //! A torn sector that falls inside a bulk string's payload cannot be told from data, as
 //! with Redis's unchecksummed AOF: it can only be in the last, unacknowledged write.
-
+//!
 //! ## Layout (Redis 7 multi-part style)
 //!
 //! `<dir>/<appenddirname>/` holds `<appendfilename>.manifest` and, per shard `s`, one
