@@ -61,7 +61,7 @@
 //!    fan-out is answered only once every shard has switched. Flush outboxes: one
 //!    batch per destination shard; MSG_RING the parked ones.
 //! 8. Queue one send per connection with output (double-buffered). Output produced
-//!    while the log has bytes not yet cleared (submitted; fsynced under `always`) is
+//!    while the log has bytes not yet cleared (written; fsynced under `always`) is
 //!    held until they are, and so are result messages to other shards.
 //! 9. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
 //!

@@ -66,7 +66,7 @@ fn check(path: &Path, fix: bool) -> bool {
         }
         Tail::Padded { at } => {
             println!(
-                "AOF {} is valid ({at} bytes, then {} bytes of O_DIRECT zero padding that loading cuts off)",
+                "AOF {} is valid ({at} bytes, then {} bytes of O_DIRECT padding that loading cuts off)",
                 path.display(),
                 b.len() - at
             );

@@ -159,7 +159,7 @@ pub fn open_log(path: &Path, direct: bool) -> std::io::Result<LogFile> {
             Ok(f) => {
                 let len = f.metadata()?.len();
                 let fd = f.into_raw_fd();
-                return match DirectFile::open(fd, len) {
+                return match DirectFile::open(fd, len, super::resp::PADDING) {
                     Ok(d) => Ok(LogFile { fd, len, direct: Some(d) }),
                     Err(e) => {
                         crate::io::file::close(fd);

@@ -43,8 +43,8 @@ pub struct Boot {
 pub enum Tail {
     /// Every byte belongs to a complete command and every MULTI has its EXEC.
     Clean,
-    /// Complete commands up to `at`, then only NUL bytes: the zero padding and
-    /// preallocated blocks of an O_DIRECT log that was not closed cleanly.
+    /// Complete commands up to `at`, then only padding: the no-op fillers (or, from
+    /// older versions, NUL bytes) of an O_DIRECT log that was not closed cleanly.
     Padded { at: usize },
     /// The bytes from `at` on are a torn command or an unfinished MULTI block.
     Truncated { at: usize },
@@ -52,42 +52,85 @@ pub enum Tail {
     Bad { at: usize, why: &'static str },
 }
 
+/// Is this command the O_DIRECT log's padding (`resp::filler`)? Any ECHO that is not
+/// a transaction marker: ECHO changes nothing and the log records it for no other use.
+pub fn is_filler(args: &[&[u8]]) -> bool {
+    args.len() == 2 && args[0].eq_ignore_ascii_case(b"echo") && !args[1].starts_with(TX_MARKER)
+}
+
 /// Walks `b` command by command: how it ends and where the last good command ends.
 ///
-/// Trailing NUL bytes are never log content (every command ends in `\n`): they are an
-/// O_DIRECT log's padding (see `io::direct`). A file that has them and goes bad at a
-/// NUL byte before them holds a torn O_DIRECT write (sectors of one write that did
-/// not all reach the disk before a crash): that counts as a truncated tail.
+/// Padding is never log content: fillers (whole-block ones at the end, and the one
+/// closing the last write's block) and trailing NUL bytes (the padding of older
+/// versions, or blocks a crash left unwritten). A file that has padding and goes bad
+/// in a command that runs into NUL bytes (before anything that looks like the start of
+/// the next command) holds a torn O_DIRECT write: sectors of one write that did not all
+/// reach the disk before a crash, the stale ones being filler payload or unwritten
+/// blocks. That counts as a truncated tail.
 pub fn scan(b: &[u8]) -> Tail {
-    let content = b.iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+    let content = padding_start(b);
     match scan_commands(&b[..content]) {
-        Tail::Clean if content < b.len() => Tail::Padded { at: content },
-        Tail::Bad { at, .. } if content < b.len() && b[at..content].contains(&0) => Tail::Truncated { at },
-        t => t,
+        (Tail::Clean, last) if last < b.len() => Tail::Padded { at: last },
+        (Tail::Bad { at, .. }, _) if content < b.len() && runs_into_nul(&b[at..content]) => Tail::Truncated { at },
+        (t, _) => t,
     }
 }
 
-fn scan_commands(b: &[u8]) -> Tail {
+/// Does `b` hold a NUL byte before its first `\r\n*` (the start of a next command)?
+fn runs_into_nul(b: &[u8]) -> bool {
+    let next = b.windows(3).position(|w| w == b"\r\n*").unwrap_or(b.len());
+    b[..next].contains(&0)
+}
+
+/// Where the padding at the end of `b` starts: trailing NULs and whole blocks that are
+/// one filler each, stripped from the end.
+fn padding_start(b: &[u8]) -> usize {
+    use crate::io::direct::ALIGN;
+    let mut end = b.len();
+    loop {
+        let e = b[..end].iter().rposition(|&c| c != 0).map_or(0, |i| i + 1);
+        if e >= ALIGN && e.is_multiple_of(ALIGN) {
+            let block = &b[e - ALIGN..e];
+            if let Decoded::Cmd { args, len } = decode(block)
+                && len == ALIGN
+                && is_filler(&args.iter().map(|&(s, t)| &block[s..t]).collect::<Vec<_>>())
+            {
+                end = e - ALIGN;
+                continue;
+            }
+        }
+        return e;
+    }
+}
+
+/// How `b` ends, and where its last command that is not a filler ends.
+fn scan_commands(b: &[u8]) -> (Tail, usize) {
     let mut pos = 0;
+    let mut last = 0;
     let mut multi_at = None;
     while pos < b.len() {
         match decode(&b[pos..]) {
             Decoded::Cmd { args, len } => {
-                let name = &b[pos + args[0].0..pos + args[0].1];
+                let at = pos;
+                let arg = |i: usize| &b[at + args[i].0..at + args[i].1];
+                let name = arg(0);
                 if name.eq_ignore_ascii_case(b"multi") {
                     multi_at = Some(pos);
                 } else if name.eq_ignore_ascii_case(b"exec") {
                     multi_at = None;
                 }
                 pos += len;
+                if !(args.len() == 2 && is_filler(&[name, arg(1)])) {
+                    last = pos;
+                }
             }
-            Decoded::Incomplete => return Tail::Truncated { at: multi_at.unwrap_or(pos) },
-            Decoded::Bad(why) => return Tail::Bad { at: pos, why },
+            Decoded::Incomplete => return (Tail::Truncated { at: multi_at.unwrap_or(pos) }, last),
+            Decoded::Bad(why) => return (Tail::Bad { at: pos, why }, last),
         }
     }
     match multi_at {
-        Some(at) => Tail::Truncated { at },
-        None => Tail::Clean,
+        Some(at) => (Tail::Truncated { at }, last),
+        None => (Tail::Clean, last),
     }
 }
 
@@ -216,7 +259,7 @@ fn check_tail(path: &Path, f: &FileEntry, b: &mut Vec<u8>, last: bool, allow: bo
         Tail::Clean => Ok(()),
         Tail::Padded { at } => {
             log::notice(&format!(
-                "AOF file {} ends in {} bytes of O_DIRECT padding: cutting them off",
+                "AOF file {} ends in {} bytes of O_DIRECT padding (no-op fillers): cutting them off",
                 f.name,
                 b.len() - at
             ));
@@ -371,7 +414,8 @@ impl Loader {
         };
         match name.as_slice() {
             b"multi" | b"exec" => true,
-            b"echo" => c.get(1).is_some_and(|m| m.starts_with(TX_MARKER)),
+            // Transaction markers and the O_DIRECT log's fillers: ECHO changes nothing.
+            b"echo" => true,
             b"flushall" => {
                 st.dbs.iter_mut().for_each(|d| d.clear());
                 true
@@ -475,5 +519,41 @@ mod tests {
         let junk = [SET, b"+junk\r\n", SET, &[0; 8][..]].concat();
         assert!(matches!(scan(&junk), Tail::Bad { at, .. } if at == SET.len()));
         assert_eq!(scan(&[0; 4096]), Tail::Padded { at: 0 });
+    }
+
+    /// A live O_DIRECT file: commands, a filler to the block's end, then whole-block
+    /// fillers (the preallocated chunk). A crash in the middle of the next write
+    /// leaves some of its sectors and the stale filler bytes of others.
+    #[test]
+    fn scan_skips_fillers_and_tells_torn_writes_over_them() {
+        use crate::io::direct::ALIGN;
+        let pad = |n: usize| {
+            let mut v = vec![0; n];
+            super::super::resp::filler(&mut v);
+            v
+        };
+        let two = [SET, SET].concat();
+        let live = [&two[..], &pad(ALIGN - two.len()), &pad(ALIGN), &pad(ALIGN)].concat();
+        assert_eq!(scan(&live), Tail::Padded { at: two.len() });
+        assert_eq!(scan(&[&two[..], &pad(ALIGN - two.len())].concat()), Tail::Padded { at: two.len() });
+        // A transaction marker is content, not padding.
+        let mut tx = Vec::new();
+        encode(&mut tx, &[&b"MULTI"[..]]);
+        encode(&mut tx, &[&b"ECHO"[..], b"shardis-tx:r:1:1"]);
+        encode(&mut tx, &[&b"EXEC"[..]]);
+        assert_eq!(scan(&[&two[..], &tx].concat()), Tail::Clean);
+        // The next write: a long command over the old filler; its fourth sector
+        // (the payload's end and the CR LF) never made it: stale filler payload, NULs.
+        // (A stale sector that falls wholly inside a payload cannot be told from
+        // data, as with any unchecksummed AOF.)
+        let mut torn = live.clone();
+        let long = [b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1500\r\n".as_slice(), &[b'z'; 1500], b"\r\n"].concat();
+        torn[two.len()..two.len() + long.len()].copy_from_slice(&long);
+        torn[1536..2048].fill(0);
+        assert_eq!(scan(&torn), Tail::Truncated { at: two.len() });
+        // Garbage followed by more commands stays corruption, fillers or not.
+        let body = [SET, b"+junk\r\n", SET].concat();
+        let junk = [&body[..], &pad(ALIGN - body.len()), &pad(ALIGN)].concat();
+        assert!(matches!(scan(&junk), Tail::Bad { at, .. } if at == SET.len()));
     }
 }

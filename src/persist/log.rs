@@ -7,7 +7,17 @@
 //! `file_len`.
 //!
 //! A reply produced while `appended > cleared()` waits until `cleared()` catches up:
-//! under `always` that is the fdatasync completion, otherwise the write's submission.
+//! under `always` that is the fdatasync completion, otherwise the write's completion
+//! (the bytes are in the kernel, as with Redis's write(2) before it replies: a process
+//! crash loses no acknowledged write).
+//!
+//! A failed fdatasync ends the process (`fsync_failed`): Linux may already have marked
+//! the pages that failed to reach the disk clean (or dropped them), so a later
+//! successful fsync would prove nothing about them. A failed *write* is retried: our
+//! buffer still holds the bytes (the page cache was never trusted with them), their
+//! replies stay held, and new writes get MISCONF until a retry succeeds. That includes
+//! an O_DIRECT RWF_DSYNC write: it is re-sent from our buffer, so its success is a real
+//! proof.
 
 use super::files::LogFile;
 use super::resp::encode;
@@ -183,12 +193,13 @@ impl ShardLog {
         self.staged.get(&tx).is_some_and(|s| !s.buf.is_empty())
     }
 
-    /// The offset up to which replies may leave.
+    /// The offset up to which replies may leave: synced under `always`, written (in
+    /// the kernel) otherwise.
     #[inline]
     pub fn cleared(&self) -> u64 {
         match self.policy {
             Fsync::Always => self.synced,
-            _ => self.pushed,
+            _ => self.written,
         }
     }
 
@@ -229,12 +240,10 @@ impl ShardLog {
         // A RWF_DSYNC write syncs its own range only: bytes still dirty in the page
         // cache from before the switch must be on disk before any sync is trusted.
         if self.written > self.synced {
-            if !crate::io::file::fdatasync_blocking(self.fd) {
-                return; // tried again next turn
-            }
-            self.synced = self.written;
+            self.sync_blocking();
         }
-        let opened = direct::set_o_direct(self.fd, true).then(|| DirectFile::open(self.fd, self.file_len));
+        let opened =
+            direct::set_o_direct(self.fd, true).then(|| DirectFile::open(self.fd, self.file_len, super::resp::PADDING));
         match opened {
             Some(Ok(d)) => self.direct = Some(d),
             _ => {
@@ -271,8 +280,8 @@ impl ShardLog {
                 return;
             }
             self.finish_file();
-            if self.written > self.synced && crate::io::file::fdatasync_blocking(self.fd) {
-                self.synced = self.written;
+            if self.written > self.synced {
+                self.sync_blocking();
             }
             crate::io::file::close(self.fd);
             self.older.push((self.seq, self.file_len));
@@ -314,7 +323,8 @@ impl ShardLog {
                 return Some(Op::Sync);
             }
             Fsync::Always if !pending_sync && unsynced && self.inflight.bytes().is_empty() && self.buf.is_empty() => {
-                // A retry after a failed fsync.
+                // Written bytes not yet synced, nothing more to write (a policy change
+                // to `always`, a write retried after its linked sync was cancelled).
                 self.sync_inflight = Some(self.written);
                 self.sync_started_ms = now_ms;
                 return Some(Op::Sync);
@@ -415,12 +425,20 @@ impl ShardLog {
             return; // its linked write failed or was short; the retry syncs again
         }
         if res < 0 {
-            self.fail(format!("Errors fsyncing the AOF file: {}", strerror(-res)), now_ms);
-            return;
+            fsync_failed(self.policy, -res);
         }
         self.synced = self.synced.max(target.min(self.written));
         self.last_sync_ms = now_ms;
-        self.clear_error("Errors fsyncing");
+    }
+
+    /// A blocking fdatasync outside the ring (a file switch): all that was written is
+    /// then durable, or the process ends.
+    fn sync_blocking(&mut self) {
+        if !crate::io::file::fdatasync_blocking(self.fd) {
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+            fsync_failed(self.policy, errno);
+        }
+        self.synced = self.written;
     }
 
     /// A write (or sync) succeeded: an error left by a failed one of that kind is over.
@@ -448,6 +466,28 @@ impl ShardLog {
 pub enum Op {
     Write { linked: bool },
     Sync,
+}
+
+/// An fdatasync of the log failed: log Redis's line for the policy and exit 1.
+///
+/// Redis 7.0 exits under `always` and, under `everysec`, refuses writes until a later
+/// fsync succeeds. We exit under every policy: after a failed writeback Linux marks the
+/// failed pages clean (or drops them), so the next fsync can succeed without them ever
+/// reaching the disk, and writes already acknowledged would be lost silently. Exiting
+/// leaves the files as they are; the next start loads what is really on disk.
+pub fn fsync_failed(policy: Fsync, errno: i32) -> ! {
+    let why = strerror(errno);
+    let msg = match policy {
+        Fsync::Always => {
+            format!("Can't persist AOF for fsync error when the AOF fsync policy is 'always': {why}. Exiting...")
+        }
+        _ => format!(
+            "Fail to fsync the AOF file: {why}. Exiting: the kernel may have dropped the pages that failed to \
+             reach the disk, so no later fsync could prove that acknowledged writes are durable"
+        ),
+    };
+    crate::util::log::warning(&msg);
+    std::process::exit(1)
 }
 
 pub fn strerror(errno: i32) -> String {
@@ -495,15 +535,25 @@ mod tests {
         assert_eq!(l.file_len, l.appended);
     }
 
+    /// Under `everysec` (and `no`) output waits for the write's completion, not its
+    /// submission: a write punted to an io-wq worker may still be queued when the
+    /// process dies.
     #[test]
-    fn everysec_clears_on_submit_and_syncs_once_a_second() {
+    fn everysec_clears_on_completion_and_syncs_once_a_second() {
         let mut l = log(Fsync::Everysec);
         l.feed(3, &[&b"INCR"[..], b"n"]);
         assert!(l.buf.starts_with(b"*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n"));
         assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
-        assert!(!l.must_hold(), "submitted is enough");
+        assert!(l.must_hold(), "submitted is not enough");
         let n = l.inflight.bytes().len() as i32;
-        l.on_write(n, 0);
+        l.inflight.done();
+        l.on_write(n - 2, 0);
+        assert!(l.must_hold(), "a short write clears only its bytes");
+        assert_eq!(l.cleared(), l.appended - 2);
+        assert_eq!(l.next_op(0), Some(Op::Write { linked: false }));
+        l.inflight.done();
+        l.on_write(2, 0);
+        assert!(!l.must_hold(), "written is enough");
         assert_eq!(l.next_op(500), None);
         assert_eq!(l.next_op(1000), Some(Op::Sync));
         l.on_sync(0, 1000);

@@ -14,6 +14,10 @@
 //! - `everysec`: an fdatasync through the ring once a second; a sync pending for
 //!   more than 2 s holds writes (and so replies) back, as in Redis.
 //! - `no`: the kernel decides.
+//! Under `everysec` and `no` replies wait for the write's completion (the bytes are in
+//! the page cache, as after Redis's write(2)), never only its submission: a buffered
+//! write may be punted to an io-wq worker and still be queued when the process dies.
+//! A failed fdatasync ends the process under every policy (`log::fsync_failed`).
 //! One write is in flight per shard at a time; what accumulates meanwhile is the next
 //! turn's write. Replies leave only once the log is cleared up to the offset current
 //! when they were produced (`ShardLog::cleared`): connections hold output chunks
@@ -23,15 +27,17 @@
 //! change switches the open file between writes, `ShardLog::set_direct`) the
 //! incremental files are opened O_DIRECT and written
 //! through `io::direct`: each write re-carries the file's last partial block and is
-//! zero-padded to whole blocks (rewriting those already-written bytes unchanged, so a
+//! padded to whole blocks (rewriting those already-written bytes unchanged, so a
 //! torn write never damages what was durable), chunks ahead of the log are
-//! preallocated (fallocate, then zeros written, so syncs need no extent conversion),
-//! and under `always` the write itself carries RWF_DSYNC instead of a linked
-//! fdatasync. A file the log is done with (rotation, shutdown, `appendonly no`) is cut
-//! to its logical length; after a crash, start-up cuts the trailing NUL bytes off and
-//! treats NULs inside a torn last write as a truncated tail (`load::scan`). A torn
-//! sector that falls inside a bulk string's payload cannot be told from data, as with
-//! Redis's unchecksummed AOF: it can only be in the last, unacknowledged write.
+//! preallocated (fallocate past the end of the file, then padding written, so syncs
+//! need no extent conversion), and under `always` the write itself carries RWF_DSYNC
+//! instead of a linked fdatasync. The padding is no-op `ECHO` commands of exactly each
+//! gap's size (`resp::filler`), so a live file is always a command stream Redis's tools
+//! accept. A file the log is done with (rotation, shutdown, `appendonly no`) is cut to
+//! its logical length; after a crash, start-up cuts the trailing fillers off and treats
+//! a command that runs into stale filler bytes as a torn, truncated tail (`load::scan`).
+//! A torn sector that falls inside a bulk string's payload cannot be told from data, as
+//! with Redis's unchecksummed AOF: it can only be in the last, unacknowledged write.
 //!
 //! ## Layout (Redis 7 multi-part style)
 //!

@@ -27,6 +27,40 @@ fn header(buf: &mut Vec<u8>, kind: u8, n: usize) {
     buf.extend_from_slice(b"\r\n");
 }
 
+/// Bytes of `*2\r\n$4\r\nECHO\r\n$` and of the CR LFs after the length and payload.
+const FILLER_FRAME: usize = 19;
+
+/// The payload length of a filler of exactly `len` bytes, if one exists: `len` is the
+/// frame plus the payload length's digits plus the payload (no digit count fits 30,
+/// 121, 1022, 10023, ...: a gap of such a size grows by a block, see `io::direct::Padding`).
+fn filler_payload(len: usize) -> Option<usize> {
+    (1..=20).find_map(|digits| {
+        let k = len.checked_sub(FILLER_FRAME + digits)?;
+        (k.checked_ilog10().map_or(1, |l| l as usize + 1) == digits).then_some(k)
+    })
+}
+
+/// Fills `buf` with one no-op command of exactly its length: `ECHO` of NUL bytes. It
+/// pads the O_DIRECT log to block boundaries and fills its preallocated blocks, so the
+/// live file stays a command stream that redis-server (`redis-cli --pipe`),
+/// redis-check-aof and Redis's AOF loader all take (the loader accepts `*` commands
+/// and `#` annotations only; a run of NULs would be a "too big inline request"). The
+/// loader here skips it (`load::is_filler`); start-up and a clean close cut it off.
+pub fn filler(buf: &mut [u8]) {
+    let k = filler_payload(buf.len()).expect("a filler fits this length");
+    let mut v = Vec::with_capacity(FILLER_FRAME + 20);
+    v.extend_from_slice(b"*2\r\n$4\r\nECHO\r\n");
+    header(&mut v, b'$', k);
+    buf[..v.len()].copy_from_slice(&v);
+    let end = buf.len() - 2;
+    buf[v.len()..end].fill(0);
+    buf[end..].copy_from_slice(b"\r\n");
+}
+
+/// The O_DIRECT log's padding (see `filler`).
+pub const PADDING: crate::io::direct::Padding =
+    crate::io::direct::Padding { fits: |n| filler_payload(n).is_some(), fill: filler };
+
 /// What `decode` found at the start of its input.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decoded {
@@ -97,6 +131,35 @@ fn number(b: &[u8], pos: &mut usize, kind: u8) -> Result<usize, Decoded> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every length a filler claims to fit decodes as one ECHO of exactly that length;
+    /// every gap padding can meet (1..ALIGN, then a block more) is met.
+    #[test]
+    fn fillers_are_one_echo_of_the_exact_length() {
+        use crate::io::direct::ALIGN;
+        let mut misses = Vec::new();
+        for len in 0..3 * ALIGN {
+            if filler_payload(len).is_none() {
+                misses.push(len);
+                continue;
+            }
+            let mut b = vec![b'x'; len];
+            filler(&mut b);
+            match decode(&b) {
+                Decoded::Cmd { args, len: n } => {
+                    assert_eq!((n, &b[args[0].0..args[0].1]), (len, &b"ECHO"[..]));
+                    assert!(b[args[1].0..args[1].1].iter().all(|&c| c == 0));
+                }
+                d => panic!("{len}: {d:?}"),
+            }
+        }
+        assert_eq!(misses, [(0..20).collect::<Vec<_>>(), vec![30, 121, 1022, 10023]].concat());
+        for start in 1..ALIGN {
+            let total = PADDING.padded(start);
+            assert!(total.is_multiple_of(ALIGN) && total > start && filler_payload(total - start).is_some(), "{start}");
+        }
+        assert_eq!(PADDING.padded(ALIGN), ALIGN);
+    }
 
     #[test]
     fn round_trip_and_torn_tails() {

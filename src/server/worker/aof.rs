@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 /// `Token::slot` values of persistence completions.
 const WRITE: u32 = 1;
 const SYNC: u32 = 2;
-/// O_DIRECT preallocation: the fallocate of a chunk, and the zeros written over it.
+/// O_DIRECT preallocation: the fallocate of a chunk, and the padding written over it.
 const FALLOCATE: u32 = 3;
 const ZEROED: u32 = 4;
 
@@ -37,8 +37,9 @@ impl Worker {
     }
 
     /// End of turn: hand the log's new bytes (and any sync the policy wants) to the
-    /// ring, ahead of the turn's sends. If result messages for other shards are about
-    /// to leave, submit now so the write reaches the kernel before they can be acted on.
+    /// ring, ahead of the turn's sends. The replies and result messages that wait for
+    /// them leave once the completion is reaped (the sync's under `always`, the write's
+    /// otherwise); if result messages are waiting, submit now so that comes sooner.
     pub(super) fn aof_turn(&mut self) {
         if !self.st.aof.on {
             return;
