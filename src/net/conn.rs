@@ -2,7 +2,7 @@
 
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
-use crate::resp::{Limits, Parsed, Proto, ReplyWriter, parse_request};
+use crate::resp::{Limits, Parsed, Proto, ReplyWriter, RequestParser};
 use crate::shard::{ReplyTo, ShardState};
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -26,12 +26,14 @@ pub struct Conn {
     pub fd: RawFd,
     pub generation: u32,
     pub sess: Session,
-    /// Received bytes; `rpos` is where unparsed input starts.
+    /// Received bytes; `rpos` is where the current (possibly partial) request starts.
     pub rbuf: Vec<u8>,
     rpos: usize,
     /// Don't try to parse until `rbuf` holds this many bytes (a bulk's length is known).
     need: usize,
-    args: Vec<(u32, u32)>,
+    /// Progress through the request at `rpos`, kept across reads so a request that
+    /// arrives in many pieces is parsed once, not once per read.
+    parser: RequestParser,
     scratch: Vec<u8>,
     /// Replies ready to go, in order.
     pub out: Vec<u8>,
@@ -96,7 +98,7 @@ impl Conn {
             rbuf: Vec::new(),
             rpos: 0,
             need: 0,
-            args: Vec::new(),
+            parser: RequestParser::new(),
             scratch: Vec::new(),
             out: Vec::new(),
             sending: Vec::new(),
@@ -117,9 +119,14 @@ impl Conn {
     }
 
     /// Appends received bytes.
+    ///
+    /// The limit applies to the input not parsed yet, as Redis's does to its query
+    /// buffer (which keeps only the unparsed tail: parsed arguments have moved to
+    /// `argv`): the complete arguments of a partial request do not count.
     pub fn feed(&mut self, data: &[u8], query_limit: u64) -> Result<(), InputError> {
         self.rbuf.extend_from_slice(data);
-        if (self.rbuf.len() - self.rpos) as u64 > query_limit {
+        let unparsed = self.rbuf.len() - self.rpos - self.parser.parsed_len();
+        if unparsed as u64 > query_limit {
             return Err(InputError::QueryBufferLimit);
         }
         Ok(())
@@ -173,12 +180,15 @@ impl Conn {
             if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
                 break;
             }
-            self.args.clear();
             self.scratch.clear();
+            // Redis's limits for clients that have not authenticated while a password
+            // is required (checked per request: AUTH may come earlier in the pipeline).
+            let unauthenticated = !self.sess.authenticated && st.config.requirepass.is_some();
+            let limits = &Limits { unauthenticated, ..*limits };
             let input = &self.rbuf[self.rpos..];
-            match parse_request(input, &mut self.args, &mut self.scratch, limits) {
+            match self.parser.parse(input, &mut self.scratch, limits) {
                 Ok(Parsed::Command { consumed }) => {
-                    let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: &self.args };
+                    let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: self.parser.args() };
                     if pause != Pause::None && held_by_pause(&args, pause) {
                         self.compact();
                         return Stopped::Paused;
@@ -225,6 +235,7 @@ impl Conn {
                 }
                 Ok(Parsed::Incomplete { need }) => {
                     self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need };
+                    self.reserve_for_bulk();
                     break;
                 }
                 Err(e) => {
@@ -251,6 +262,23 @@ impl Conn {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.slots.push_back(Slot { seq, reply: Some(bytes), discard: false });
+        }
+    }
+
+    /// While a large argument arrives, grows the read buffer towards the size the
+    /// request needs at most doubling per step, ending exactly at that size: copies
+    /// stay linear in what was received, and an announced length alone (up to
+    /// `proto-max-bulk-len`) cannot make the server reserve memory the client never
+    /// sends. Redis reserves the whole announced argument up front instead.
+    fn reserve_for_bulk(&mut self) {
+        const BIG_ARG: usize = 32 << 10; // Redis's PROTO_MBULK_BIG_ARG
+        if self.parser.pending_bulk().is_none_or(|len| len < BIG_ARG) || self.need <= self.rbuf.capacity() {
+            return;
+        }
+        let len = self.rbuf.len();
+        let target = self.need.min(len.saturating_mul(2).max(1 << 20));
+        if target > len {
+            self.rbuf.reserve_exact(target - len);
         }
     }
 
