@@ -82,10 +82,8 @@ pub enum Stopped {
     Backpressure,
     /// CLIENT PAUSE holds the next command: resume when the pause ends.
     Paused,
-}
-
-pub enum InputError {
-    /// The unparsed input exceeds `client-query-buffer-limit`.
+    /// The unparsed input exceeds `client-query-buffer-limit`: close the connection
+    /// without a reply, as Redis does.
     QueryBufferLimit,
 }
 
@@ -118,18 +116,42 @@ impl Conn {
         }
     }
 
-    /// Appends received bytes.
-    ///
-    /// The limit applies to the input not parsed yet, as Redis's does to its query
-    /// buffer (which keeps only the unparsed tail: parsed arguments have moved to
-    /// `argv`): the complete arguments of a partial request do not count.
-    pub fn feed(&mut self, data: &[u8], query_limit: u64) -> Result<(), InputError> {
+    /// Appends received bytes. `process_input` checks the query buffer limit once
+    /// it has parsed them (it runs in the same turn as every receive).
+    pub fn feed(&mut self, data: &[u8]) {
         self.rbuf.extend_from_slice(data);
-        let unparsed = self.rbuf.len() - self.rpos - self.parser.parsed_len();
-        if unparsed as u64 > query_limit {
-            return Err(InputError::QueryBufferLimit);
+    }
+
+    /// Received bytes not parsed yet. Redis's `client-query-buffer-limit` applies to
+    /// this: its query buffer keeps only the unparsed tail (parsed arguments move to
+    /// `argv`), so the complete arguments of a partial request do not count.
+    fn unparsed(&self) -> usize {
+        self.rbuf.len() - self.rpos - self.parser.parsed_len().min(self.rbuf.len() - self.rpos)
+    }
+
+    /// The first bytes of the unparsed input, quoted as Redis's `sdscatrepr` does,
+    /// for the log line of a client closed for its query buffer.
+    pub fn unparsed_head_repr(&self) -> String {
+        let start = self.rpos + self.parser.parsed_len().min(self.rbuf.len() - self.rpos);
+        let head = &self.rbuf[start..(start + 64).min(self.rbuf.len())];
+        let mut s = String::from("\"");
+        for &b in head {
+            match b {
+                b'\\' | b'"' => {
+                    s.push('\\');
+                    s.push(b as char);
+                }
+                b'\n' => s.push_str("\\n"),
+                b'\r' => s.push_str("\\r"),
+                b'\t' => s.push_str("\\t"),
+                0x07 => s.push_str("\\a"),
+                0x08 => s.push_str("\\b"),
+                0x20..=0x7e => s.push(b as char),
+                _ => s.push_str(&format!("\\x{b:02x}")),
+            }
         }
-        Ok(())
+        s.push('"');
+        s
     }
 
     /// Are replies still owed to this client (from other shards, or a blocked command)?
@@ -167,8 +189,18 @@ impl Conn {
     }
 
     /// Parses and dispatches as many complete requests as possible, and says why it
-    /// stopped.
+    /// stopped. Input left unparsed beyond `client-query-buffer-limit` (checked on
+    /// every exit: the worker runs this after every receive, even while a pause,
+    /// backpressure or a barrier holds the input) stops with `QueryBufferLimit`.
     pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
+        let stopped = self.parse_and_dispatch(st, slot, limits, pause);
+        if !self.close_after_flush && self.unparsed() as u64 > st.config.client_query_buffer_limit {
+            return Stopped::QueryBufferLimit;
+        }
+        stopped
+    }
+
+    fn parse_and_dispatch(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         loop {
             if self.barrier.is_some() || self.closing || self.close_after_flush {
                 break;
