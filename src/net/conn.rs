@@ -1,4 +1,12 @@
 //! One client connection.
+//!
+//! Input: received bytes are appended to `rbuf`; `rpos` marks the start of the first
+//! request not yet run. The `RequestParser` keeps its progress through that request
+//! across reads (a request spread over many reads is parsed once), and `need` skips
+//! parse calls until a large argument has fully arrived. Each byte is copied into
+//! `rbuf` once, plus the buffer's geometric growth; consumed bytes are dropped only
+//! when they are at least half the buffer (so the cost stays linear), and an emptied
+//! buffer that grew past 1 MiB is released.
 
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
@@ -35,6 +43,9 @@ pub struct Conn {
     /// arrives in many pieces is parsed once, not once per read.
     parser: RequestParser,
     scratch: Vec<u8>,
+    /// A request parsed but held by CLIENT PAUSE (its length): run it from the
+    /// parser's ranges when the pause ends instead of parsing it again.
+    paused_request: Option<usize>,
     /// Replies ready to go, in order.
     pub out: Vec<u8>,
     /// The buffer an in-flight send points into; never touched while `send_inflight`.
@@ -97,6 +108,7 @@ impl Conn {
             rpos: 0,
             need: 0,
             parser: RequestParser::new(),
+            paused_request: None,
             scratch: Vec::new(),
             out: Vec::new(),
             sending: Vec::new(),
@@ -212,16 +224,25 @@ impl Conn {
             if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
                 break;
             }
-            self.scratch.clear();
-            // Redis's limits for clients that have not authenticated while a password
-            // is required (checked per request: AUTH may come earlier in the pipeline).
-            let unauthenticated = !self.sess.authenticated && st.config.requirepass.is_some();
-            let limits = &Limits { unauthenticated, ..*limits };
             let input = &self.rbuf[self.rpos..];
-            match self.parser.parse(input, &mut self.scratch, limits) {
+            let parsed = match self.paused_request.take() {
+                // Parsed before a pause held it: its ranges (and scratch) are intact.
+                Some(consumed) => Ok(Parsed::Command { consumed }),
+                None => {
+                    self.scratch.clear();
+                    // Redis's limits for clients that have not authenticated while a
+                    // password is required (per request: AUTH may come earlier in the
+                    // pipeline).
+                    let unauthenticated = !self.sess.authenticated && st.config.requirepass.is_some();
+                    let limits = &Limits { unauthenticated, ..*limits };
+                    self.parser.parse(input, &mut self.scratch, limits)
+                }
+            };
+            match parsed {
                 Ok(Parsed::Command { consumed }) => {
                     let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: self.parser.args() };
                     if pause != Pause::None && held_by_pause(&args, pause) {
+                        self.paused_request = Some(consumed);
                         self.compact();
                         return Stopped::Paused;
                     }
