@@ -1,11 +1,14 @@
 //! Criterion benchmarks for the RESP hot paths: parsing pipelined requests
-//! and encoding bulk replies. Uses only the public `shardis::resp` and
-//! `shardis::util` APIs so it measures what the server actually calls.
+//! (stateless `parse_request` and the connection's resumable `RequestParser`),
+//! parsing one big request that arrives in 16 KiB reads (its time per MiB must
+//! stay flat from 1 MiB to 256 MiB), and encoding bulk replies. Uses only the
+//! public `shardis::resp` and `shardis::util` APIs so it measures what the
+//! server actually calls.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shardis::resp::{Limits, Parsed, Proto, ReplyWriter, parse_request};
+use shardis::resp::{Limits, Parsed, Proto, ReplyWriter, RequestParser, parse_request};
 
 /// `n` pipelined multibulk requests, `GET key:NNN` or `SET key:NNN value`.
 fn pipeline(n: usize, set: bool) -> Vec<u8> {
@@ -42,6 +45,24 @@ fn parse_all(buf: &[u8], args: &mut Vec<(u32, u32)>, scratch: &mut Vec<u8>, limi
     count
 }
 
+/// The same, through the resumable parser a connection uses.
+fn parse_all_resumable(buf: &[u8], parser: &mut RequestParser, scratch: &mut Vec<u8>, limits: &Limits) -> usize {
+    let mut off = 0;
+    let mut count = 0;
+    while off < buf.len() {
+        match parser.parse(&buf[off..], scratch, limits) {
+            Ok(Parsed::Command { consumed }) => {
+                black_box(parser.args());
+                off += consumed;
+                count += 1;
+            }
+            Ok(Parsed::Empty { consumed }) => off += consumed,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    count
+}
+
 fn bench_parse(c: &mut Criterion) {
     let limits = Limits::default();
     let mut group = c.benchmark_group("parse");
@@ -55,6 +76,78 @@ fn bench_parse(c: &mut Criterion) {
                 b.iter(|| {
                     let got = parse_all(black_box(buf), &mut args, &mut scratch, &limits);
                     assert_eq!(got, n);
+                })
+            });
+            group.bench_with_input(BenchmarkId::new(format!("{name}_resumable"), n), &buf, |b, buf| {
+                let mut parser = RequestParser::new();
+                let mut scratch = Vec::new();
+                b.iter(|| {
+                    let got = parse_all_resumable(black_box(buf), &mut parser, &mut scratch, &limits);
+                    assert_eq!(got, n);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// One `RPUSH key e1 e2 ...` of `mib` MiB, 5-byte elements (11 bytes each on
+/// the wire), as perf/bigreq.sh sends it.
+fn big_rpush(mib: usize) -> (Vec<u8>, usize) {
+    let n = (mib << 20) / 11;
+    let mut buf = format!("*{}\r\n$5\r\nRPUSH\r\n$3\r\nbig\r\n", n + 2).into_bytes();
+    buf.reserve(n * 11);
+    for i in 0..n {
+        buf.extend_from_slice(format!("${}\r\n{:05}\r\n", 5, i % 100_000).as_bytes());
+    }
+    (buf, n + 2)
+}
+
+/// The read size the big-request bench feeds the parser with.
+const READ: usize = 16 << 10;
+
+fn bench_big_request(c: &mut Criterion) {
+    let limits = Limits::default();
+    let mut group = c.benchmark_group("big_request_16k_reads");
+    group.sample_size(10);
+    for mib in [1usize, 4, 16, 64, 256] {
+        let (req, argc) = big_rpush(mib);
+        group.throughput(Throughput::Bytes(req.len() as u64));
+        group.bench_with_input(BenchmarkId::new("rpush_resumable", format!("{mib}MiB")), &req, |b, req| {
+            let mut parser = RequestParser::new();
+            let mut scratch = Vec::new();
+            b.iter(|| {
+                let mut end = 0;
+                loop {
+                    end = (end + READ).min(req.len());
+                    match parser.parse(black_box(&req[..end]), &mut scratch, &limits) {
+                        Ok(Parsed::Command { consumed }) => {
+                            assert_eq!((consumed, parser.args().len()), (req.len(), argc));
+                            break;
+                        }
+                        Ok(Parsed::Incomplete { .. }) => {}
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        });
+        // What a parser without state across reads pays: the whole partial request
+        // again on every read, quadratic in the size (only the smallest size).
+        if mib == 1 {
+            group.bench_with_input(BenchmarkId::new("rpush_reparse_each_read", format!("{mib}MiB")), &req, |b, req| {
+                let mut args = Vec::new();
+                let mut scratch = Vec::new();
+                b.iter(|| {
+                    let mut end = 0;
+                    loop {
+                        end = (end + READ).min(req.len());
+                        args.clear();
+                        match parse_request(black_box(&req[..end]), &mut args, &mut scratch, &limits) {
+                            Ok(Parsed::Command { .. }) => break,
+                            Ok(Parsed::Incomplete { .. }) => {}
+                            other => panic!("unexpected {other:?}"),
+                        }
+                    }
                 })
             });
         }
@@ -82,5 +175,5 @@ fn bench_write(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_parse, bench_write);
+criterion_group!(benches, bench_parse, bench_big_request, bench_write);
 criterion_main!(benches);

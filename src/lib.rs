@@ -68,8 +68,9 @@
 //! ## The life of a command
 //!
 //! `GET foo` arrives on shard A's socket. The recv completion's bytes are appended to
-//! the connection's read buffer; `resp::parse_request` yields argument ranges into that
-//! buffer (no copy). `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
+//! the connection's read buffer; the connection's `resp::RequestParser` yields argument
+//! ranges into that buffer (no copy), resuming where the last read stopped when a
+//! request spans many reads. `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
 //! checks arity and auth, and computes the owner of `foo`:
 //!
 //! - **Owner is A** (always, with one shard): `cmd::dispatch::call` runs the handler

@@ -1,8 +1,16 @@
 //! One client connection.
+//!
+//! Input: received bytes are appended to `rbuf`; `rpos` marks the start of the first
+//! request not yet run. The `RequestParser` keeps its progress through that request
+//! across reads (a request spread over many reads is parsed once), and `need` skips
+//! parse calls until a large argument has fully arrived. Each byte is copied into
+//! `rbuf` once, plus the buffer's geometric growth; consumed bytes are dropped only
+//! when they are at least half the buffer (so the cost stays linear), and an emptied
+//! buffer that grew past 1 MiB is released.
 
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
-use crate::resp::{Limits, Parsed, Proto, ReplyWriter, parse_request};
+use crate::resp::{Limits, Parsed, Proto, ReplyWriter, RequestParser};
 use crate::shard::{ReplyTo, ShardState};
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -26,13 +34,18 @@ pub struct Conn {
     pub fd: RawFd,
     pub generation: u32,
     pub sess: Session,
-    /// Received bytes; `rpos` is where unparsed input starts.
+    /// Received bytes; `rpos` is where the current (possibly partial) request starts.
     pub rbuf: Vec<u8>,
     rpos: usize,
     /// Don't try to parse until `rbuf` holds this many bytes (a bulk's length is known).
     need: usize,
-    args: Vec<(u32, u32)>,
+    /// Progress through the request at `rpos`, kept across reads so a request that
+    /// arrives in many pieces is parsed once, not once per read.
+    parser: RequestParser,
     scratch: Vec<u8>,
+    /// A request parsed but held by CLIENT PAUSE (its length): run it from the
+    /// parser's ranges when the pause ends instead of parsing it again.
+    paused_request: Option<usize>,
     /// Replies ready to go, in order.
     pub out: Vec<u8>,
     /// The buffer an in-flight send points into; never touched while `send_inflight`.
@@ -80,10 +93,8 @@ pub enum Stopped {
     Backpressure,
     /// CLIENT PAUSE holds the next command: resume when the pause ends.
     Paused,
-}
-
-pub enum InputError {
-    /// The unparsed input exceeds `client-query-buffer-limit`.
+    /// The unparsed input exceeds `client-query-buffer-limit`: close the connection
+    /// without a reply, as Redis does.
     QueryBufferLimit,
 }
 
@@ -96,7 +107,8 @@ impl Conn {
             rbuf: Vec::new(),
             rpos: 0,
             need: 0,
-            args: Vec::new(),
+            parser: RequestParser::new(),
+            paused_request: None,
             scratch: Vec::new(),
             out: Vec::new(),
             sending: Vec::new(),
@@ -116,13 +128,42 @@ impl Conn {
         }
     }
 
-    /// Appends received bytes.
-    pub fn feed(&mut self, data: &[u8], query_limit: u64) -> Result<(), InputError> {
+    /// Appends received bytes. `process_input` checks the query buffer limit once
+    /// it has parsed them (it runs in the same turn as every receive).
+    pub fn feed(&mut self, data: &[u8]) {
         self.rbuf.extend_from_slice(data);
-        if (self.rbuf.len() - self.rpos) as u64 > query_limit {
-            return Err(InputError::QueryBufferLimit);
+    }
+
+    /// Received bytes not parsed yet. Redis's `client-query-buffer-limit` applies to
+    /// this: its query buffer keeps only the unparsed tail (parsed arguments move to
+    /// `argv`), so the complete arguments of a partial request do not count.
+    fn unparsed(&self) -> usize {
+        self.rbuf.len() - self.rpos - self.parser.parsed_len().min(self.rbuf.len() - self.rpos)
+    }
+
+    /// The first bytes of the unparsed input, quoted as Redis's `sdscatrepr` does,
+    /// for the log line of a client closed for its query buffer.
+    pub fn unparsed_head_repr(&self) -> String {
+        let start = self.rpos + self.parser.parsed_len().min(self.rbuf.len() - self.rpos);
+        let head = &self.rbuf[start..(start + 64).min(self.rbuf.len())];
+        let mut s = String::from("\"");
+        for &b in head {
+            match b {
+                b'\\' | b'"' => {
+                    s.push('\\');
+                    s.push(b as char);
+                }
+                b'\n' => s.push_str("\\n"),
+                b'\r' => s.push_str("\\r"),
+                b'\t' => s.push_str("\\t"),
+                0x07 => s.push_str("\\a"),
+                0x08 => s.push_str("\\b"),
+                0x20..=0x7e => s.push(b as char),
+                _ => s.push_str(&format!("\\x{b:02x}")),
+            }
         }
-        Ok(())
+        s.push('"');
+        s
     }
 
     /// Are replies still owed to this client (from other shards, or a blocked command)?
@@ -160,8 +201,18 @@ impl Conn {
     }
 
     /// Parses and dispatches as many complete requests as possible, and says why it
-    /// stopped.
+    /// stopped. Input left unparsed beyond `client-query-buffer-limit` (checked on
+    /// every exit: the worker runs this after every receive, even while a pause,
+    /// backpressure or a barrier holds the input) stops with `QueryBufferLimit`.
     pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
+        let stopped = self.parse_and_dispatch(st, slot, limits, pause);
+        if !self.close_after_flush && self.unparsed() as u64 > st.config.client_query_buffer_limit {
+            return Stopped::QueryBufferLimit;
+        }
+        stopped
+    }
+
+    fn parse_and_dispatch(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         loop {
             if self.barrier.is_some() || self.closing || self.close_after_flush {
                 break;
@@ -173,13 +224,25 @@ impl Conn {
             if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
                 break;
             }
-            self.args.clear();
-            self.scratch.clear();
             let input = &self.rbuf[self.rpos..];
-            match parse_request(input, &mut self.args, &mut self.scratch, limits) {
+            let parsed = match self.paused_request.take() {
+                // Parsed before a pause held it: its ranges (and scratch) are intact.
+                Some(consumed) => Ok(Parsed::Command { consumed }),
+                None => {
+                    self.scratch.clear();
+                    // Redis's limits for clients that have not authenticated while a
+                    // password is required (per request: AUTH may come earlier in the
+                    // pipeline).
+                    let unauthenticated = !self.sess.authenticated && st.config.requirepass.is_some();
+                    let limits = &Limits { unauthenticated, ..*limits };
+                    self.parser.parse(input, &mut self.scratch, limits)
+                }
+            };
+            match parsed {
                 Ok(Parsed::Command { consumed }) => {
-                    let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: &self.args };
+                    let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: self.parser.args() };
                     if pause != Pause::None && held_by_pause(&args, pause) {
+                        self.paused_request = Some(consumed);
                         self.compact();
                         return Stopped::Paused;
                     }
@@ -225,6 +288,7 @@ impl Conn {
                 }
                 Ok(Parsed::Incomplete { need }) => {
                     self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need };
+                    self.reserve_for_bulk();
                     break;
                 }
                 Err(e) => {
@@ -251,6 +315,23 @@ impl Conn {
             let seq = self.next_seq;
             self.next_seq += 1;
             self.slots.push_back(Slot { seq, reply: Some(bytes), discard: false });
+        }
+    }
+
+    /// While a large argument arrives, grows the read buffer towards the size the
+    /// request needs at most doubling per step, ending exactly at that size: copies
+    /// stay linear in what was received, and an announced length alone (up to
+    /// `proto-max-bulk-len`) cannot make the server reserve memory the client never
+    /// sends. Redis reserves the whole announced argument up front instead.
+    fn reserve_for_bulk(&mut self) {
+        const BIG_ARG: usize = 32 << 10; // Redis's PROTO_MBULK_BIG_ARG
+        if self.parser.pending_bulk().is_none_or(|len| len < BIG_ARG) || self.need <= self.rbuf.capacity() {
+            return;
+        }
+        let len = self.rbuf.len();
+        let target = self.need.min(len.saturating_mul(2).max(1 << 20));
+        if target > len {
+            self.rbuf.reserve_exact(target - len);
         }
     }
 

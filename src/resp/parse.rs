@@ -4,21 +4,49 @@
 //! report its arguments as `(start, end)` ranges into that buffer, with the
 //! same acceptance rules, limits and error texts as Redis 7
 //! (`processMultibulkBuffer` / `processInlineBuffer` / `sdssplitargs`).
-//! The parser keeps no state: on `Incomplete` the caller keeps the bytes and
-//! calls again when more arrive. `Incomplete::need` (when a bulk length is
-//! already known) tells it how many bytes to wait for, so a large value is
-//! not re-scanned on every read.
-//! Non-goals: parsing replies (RESP3 types), executing commands, buffering.
-//! Re-parsing from the start means a single request with a huge number of
-//! small arguments split across many reads is re-scanned per read; pipelines
-//! of ordinary commands are unaffected.
+//! Non-goals: parsing replies (RESP3 types), executing commands, owning or
+//! growing the read buffer.
 //! Dependencies: `crate::util::num::parse_i64` (Redis `string2ll` rules).
+//!
+//! ## State kept across reads
+//!
+//! A request may arrive over many reads: one `RPUSH` of a million small
+//! arguments is 13 MiB, which comes in as hundreds of 16-64 KiB chunks. A
+//! stateless parser has to walk the partial request from its first byte on
+//! every read, which makes such a request cost O(reads x size): seconds of
+//! CPU for what Redis does in milliseconds. So, like Redis's client fields
+//! `multibulklen` / `bulklen` and its `argv`, a [`RequestParser`] remembers,
+//! per connection, how far into the partial request it got:
+//!
+//! - `pos`: the bytes already consumed (the count header and every complete
+//!   argument; after a `$` header, the start of that argument's payload),
+//! - `remaining`: the arguments still to read (0 before the count header),
+//! - `bulk_len`: the payload length of an argument whose header was read,
+//! - `scanned`: how much of an unfinished header or inline line was already
+//!   searched for its line end (so a slowly arriving line is not re-searched),
+//! - `args`: the ranges of the arguments parsed so far.
+//!
+//! Each call resumes there and touches only the new bytes, so a request costs
+//! O(size) however it is split. The caller must hand the same request bytes
+//! back, starting at the request's first byte, with more appended; it may move
+//! them (ranges are relative to the request start, not addresses). Ranges stay
+//! valid until the next call. The parser's `parsed_len` also tells the caller
+//! how much of its buffer is unparsed input, which is what Redis's
+//! `client-query-buffer-limit` measures.
+//!
+//! [`parse_request`] is the stateless form (a fresh state per call) for
+//! callers that always hold whole requests, such as benchmarks and tests.
 //!
 //! Offsets are `u32`. Arguments that had to be unescaped (quoted inline
 //! arguments) live in a caller-provided scratch buffer and are marked by
 //! [`SCRATCH_FLAG`] in their start offset; resolve any range with
 //! [`arg_slice`]. Because of that flag, requests must end below 2 GiB.
+//!
+//! Nothing is allocated from an announced length: `*2147483647` reserves room
+//! for at most 64 ranges, and a `$` length only becomes a hint (`need`) to the
+//! caller, which decides how to grow its buffer.
 
+use super::inline::split_args;
 use crate::util::num::parse_i64;
 
 /// Set in the start offset of ranges that point into the scratch buffer.
@@ -62,7 +90,7 @@ impl Default for Limits {
 /// Outcome of a successful parse step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parsed {
-    /// A full request; its arguments were appended to `args`.
+    /// A full request; its arguments are available (see the parse function).
     Command { consumed: usize },
     /// More bytes are needed. `need` is the minimum total buffer length (from
     /// `buf[0]`) before parsing can progress, or 0 if unknown.
@@ -119,7 +147,7 @@ impl std::fmt::Display for ProtoError {
 
 impl std::error::Error for ProtoError {}
 
-/// Resolve a range produced by [`parse_request`] to its bytes.
+/// Resolve a range produced by the parser to its bytes.
 #[inline(always)]
 pub fn arg_slice<'a>(buf: &'a [u8], scratch: &'a [u8], r: (u32, u32)) -> &'a [u8] {
     if r.0 & SCRATCH_FLAG != 0 {
@@ -129,13 +157,94 @@ pub fn arg_slice<'a>(buf: &'a [u8], scratch: &'a [u8], r: (u32, u32)) -> &'a [u8
     }
 }
 
-/// Parse one request starting at `buf[0]`.
+/// `Progress::bulk_len` when no `$` header is pending.
+const NO_BULK: usize = usize::MAX;
+
+/// How far into the request at the front of the buffer parsing got (see the
+/// module docs). The default value is "at the start of a request".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Progress {
+    pos: usize,
+    remaining: usize,
+    bulk_len: usize,
+    scanned: usize,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress { pos: 0, remaining: 0, bulk_len: NO_BULK, scanned: 0 }
+    }
+}
+
+/// A connection's request parser: the progress through a partial request,
+/// kept across reads, and the argument ranges parsed so far.
+#[derive(Debug, Default)]
+pub struct RequestParser {
+    progress: Progress,
+    args: Vec<(u32, u32)>,
+}
+
+impl RequestParser {
+    pub fn new() -> RequestParser {
+        RequestParser::default()
+    }
+
+    /// Parses on from where the last call stopped. `buf` starts at the first
+    /// byte of the current request and holds at least the bytes the last call
+    /// saw. On `Command`, [`RequestParser::args`] holds the request's ranges
+    /// (relative to `buf[0]`; unescaped inline arguments were appended to
+    /// `scratch`, which is never cleared here) until the next call, which
+    /// starts a new request. `Empty` and `Err` also end the request.
+    #[inline]
+    pub fn parse(&mut self, buf: &[u8], scratch: &mut Vec<u8>, limits: &Limits) -> Result<Parsed, ProtoError> {
+        if self.progress.remaining == 0 {
+            // At a request start: nothing of this request is in `args` yet.
+            self.args.clear();
+        }
+        parse_with(&mut self.progress, buf, &mut self.args, scratch, limits)
+    }
+
+    /// The arguments of the request the last `parse` completed.
+    #[inline]
+    pub fn args(&self) -> &[(u32, u32)] {
+        &self.args
+    }
+
+    /// Bytes of the current partial request already consumed (headers and
+    /// complete arguments). Everything after them is unparsed input.
+    #[inline]
+    pub fn parsed_len(&self) -> usize {
+        self.progress.pos
+    }
+
+    /// Is a request partly parsed (its count header read)?
+    #[inline]
+    pub fn in_request(&self) -> bool {
+        self.progress.remaining != 0
+    }
+
+    /// Payload length of the argument being received, once its `$` header
+    /// was read and while its bytes (plus the CRLF) are not all in.
+    #[inline]
+    pub fn pending_bulk(&self) -> Option<usize> {
+        (self.progress.bulk_len != NO_BULK).then_some(self.progress.bulk_len)
+    }
+
+    /// Forgets the partial request (the connection dropped its input).
+    pub fn reset(&mut self) {
+        self.progress = Progress::default();
+        self.args.clear();
+    }
+}
+
+/// Parse one request starting at `buf[0]`, from scratch.
 ///
 /// Appends one range per argument to `args` (the caller clears it first).
 /// Ranges are relative to `buf[0]`, except unescaped inline arguments, which
 /// are appended to `scratch` (never cleared here) and flagged with
 /// [`SCRATCH_FLAG`]. On `Incomplete`, `Empty` or `Err` the contents of `args`
-/// (and anything appended to `scratch`) are meaningless.
+/// (and anything appended to `scratch`) are meaningless. Connections use
+/// [`RequestParser`], which does not re-parse a partial request.
 #[inline]
 pub fn parse_request(
     buf: &[u8],
@@ -143,11 +252,29 @@ pub fn parse_request(
     scratch: &mut Vec<u8>,
     limits: &Limits,
 ) -> Result<Parsed, ProtoError> {
-    match buf.first() {
-        None => Ok(Parsed::Incomplete { need: 0 }),
-        Some(b'*') => parse_multibulk(buf, args, limits),
-        Some(_) => parse_inline(buf, args, scratch, limits),
+    parse_with(&mut Progress::default(), buf, args, scratch, limits)
+}
+
+#[inline(always)]
+fn parse_with(
+    p: &mut Progress,
+    buf: &[u8],
+    args: &mut Vec<(u32, u32)>,
+    scratch: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<Parsed, ProtoError> {
+    if p.remaining == 0 {
+        match buf.first() {
+            None => return Ok(Parsed::Incomplete { need: 0 }),
+            Some(b'*') => {}
+            Some(_) => return parse_inline(p, buf, args, scratch, limits),
+        }
     }
+    let r = parse_multibulk(p, buf, args, limits);
+    if !matches!(r, Ok(Parsed::Incomplete { .. })) {
+        *p = Progress::default();
+    }
+    r
 }
 
 /// A `*<int>\r\n` or `$<int>\r\n` header line starting at `pos`.
@@ -155,17 +282,25 @@ enum Header {
     /// Line complete; `value` is `None` if it is not a valid integer.
     /// `cr` is the index of the terminating `\r`.
     Line { value: Option<i64>, cr: usize },
-    /// Line not complete yet; minimum total buffer length, or 0 if unknown.
-    Incomplete(usize),
+    /// Line not complete yet: minimum total buffer length (or 0 if unknown),
+    /// and how many bytes from `pos` are known to hold no `\r`.
+    Incomplete { need: usize, scanned: usize },
 }
 
 /// Read the header line at `pos` (the `*`/`$` type byte is not checked).
+/// `scanned` bytes from `pos` are already known to hold no `\r`.
 ///
 /// Redis finds the first `\r` at or after the type byte, assumes a `\n`
 /// follows (skipping it unchecked) and parses the bytes between with
 /// `string2ll`. A header longer than `max_line` without a `\r` is `too_big`.
 #[inline(always)]
-fn read_header(buf: &[u8], pos: usize, max_line: usize, too_big: ProtoError) -> Result<Header, ProtoError> {
+fn read_header(
+    buf: &[u8],
+    pos: usize,
+    scanned: usize,
+    max_line: usize,
+    too_big: ProtoError,
+) -> Result<Header, ProtoError> {
     let len = buf.len();
     // Fast path for the overwhelmingly common shape: 1-18 digits without a
     // leading zero (cannot overflow, so string2ll would accept it as is),
@@ -193,61 +328,91 @@ fn read_header(buf: &[u8], pos: usize, max_line: usize, too_big: ProtoError) -> 
             }
         }
     }
-    // General path: exact Redis behaviour for everything else. Like Redis,
-    // the search starts at the type byte itself, so a line that *is* "\r\n"
-    // is found (and then rejected by the caller's type-byte check).
-    match buf[pos..].iter().position(|&b| b == b'\r') {
+    read_header_slow(buf, pos, scanned, max_line, too_big)
+}
+
+/// Exact Redis behaviour for every header the fast path does not take. Like
+/// Redis, the search starts at the type byte itself, so a line that *is*
+/// "\r\n" is found (and then rejected by the caller's type-byte check).
+#[inline(never)]
+fn read_header_slow(
+    buf: &[u8],
+    pos: usize,
+    scanned: usize,
+    max_line: usize,
+    too_big: ProtoError,
+) -> Result<Header, ProtoError> {
+    let len = buf.len();
+    let from = (pos + scanned).min(len);
+    match buf[from..].iter().position(|&b| b == b'\r') {
         Some(off) => {
-            let cr = pos + off;
+            let cr = from + off;
             if cr + 1 >= len {
-                return Ok(Header::Incomplete(cr + 2));
+                return Ok(Header::Incomplete { need: cr + 2, scanned: cr - pos });
             }
             let value = if cr > pos { parse_i64(&buf[pos + 1..cr]) } else { None };
             Ok(Header::Line { value, cr })
         }
         None if len - pos > max_line => Err(too_big),
-        None => Ok(Header::Incomplete(0)),
+        None => Ok(Header::Incomplete { need: 0, scanned: len - pos }),
     }
 }
 
-fn parse_multibulk(buf: &[u8], args: &mut Vec<(u32, u32)>, limits: &Limits) -> Result<Parsed, ProtoError> {
+fn parse_multibulk(
+    p: &mut Progress,
+    buf: &[u8],
+    args: &mut Vec<(u32, u32)>,
+    limits: &Limits,
+) -> Result<Parsed, ProtoError> {
     let len = buf.len();
-    let (value, cr) = match read_header(buf, 0, limits.max_inline_len, ProtoError::TooBigMbulkCount)? {
-        Header::Line { value, cr } => (value, cr),
-        Header::Incomplete(need) => return Ok(Parsed::Incomplete { need }),
-    };
-    let count = match value {
-        Some(n) if n <= limits.max_multibulk_len.min(i64::MAX as usize) as i64 => n,
-        _ => return Err(ProtoError::InvalidMultibulkLength),
-    };
-    if limits.unauthenticated && count > UNAUTH_MAX_MULTIBULK_LEN {
-        return Err(ProtoError::UnauthenticatedMultibulkLength);
-    }
-    let mut pos = cr + 2;
-    if count <= 0 {
-        return Ok(Parsed::Empty { consumed: pos });
-    }
-    // Never trust the announced count for preallocation beyond a small cap.
-    args.reserve((count as usize).min(64));
-    let max_bulk = limits.max_bulk_len.min(i64::MAX as usize) as i64;
-    for _ in 0..count {
-        let (value, cr) = match read_header(buf, pos, limits.max_inline_len, ProtoError::TooBigBulkCount)? {
+    if p.remaining == 0 {
+        let (value, cr) = match read_header(buf, 0, p.scanned, limits.max_inline_len, ProtoError::TooBigMbulkCount)? {
             Header::Line { value, cr } => (value, cr),
-            Header::Incomplete(need) => return Ok(Parsed::Incomplete { need }),
+            Header::Incomplete { need, scanned } => {
+                p.scanned = scanned;
+                return Ok(Parsed::Incomplete { need });
+            }
         };
-        // Redis only looks at the type byte once the whole line is present.
-        if buf[pos] != b'$' {
-            return Err(ProtoError::ExpectedDollar(buf[pos]));
-        }
-        let blen = match value {
-            Some(n) if n >= 0 && n <= max_bulk => n as usize,
-            _ => return Err(ProtoError::InvalidBulkLength),
+        let count = match value {
+            Some(n) if n <= limits.max_multibulk_len.min(i64::MAX as usize) as i64 => n,
+            _ => return Err(ProtoError::InvalidMultibulkLength),
         };
-        if limits.unauthenticated && blen as i64 > UNAUTH_MAX_BULK_LEN {
-            return Err(ProtoError::UnauthenticatedBulkLength);
+        if limits.unauthenticated && count > UNAUTH_MAX_MULTIBULK_LEN {
+            return Err(ProtoError::UnauthenticatedMultibulkLength);
         }
-        let start = cr + 2;
-        let end = start + blen;
+        if count <= 0 {
+            return Ok(Parsed::Empty { consumed: cr + 2 });
+        }
+        // Never trust the announced count for preallocation beyond a small cap.
+        args.reserve((count as usize).min(64));
+        *p = Progress { pos: cr + 2, remaining: count as usize, bulk_len: NO_BULK, scanned: 0 };
+    }
+    let Progress { mut pos, mut remaining, mut bulk_len, mut scanned } = *p;
+    let max_bulk = limits.max_bulk_len.min(i64::MAX as usize) as i64;
+    while remaining > 0 {
+        if bulk_len == NO_BULK {
+            let (value, cr) = match read_header(buf, pos, scanned, limits.max_inline_len, ProtoError::TooBigBulkCount)? {
+                Header::Line { value, cr } => (value, cr),
+                Header::Incomplete { need, scanned } => {
+                    *p = Progress { pos, remaining, bulk_len: NO_BULK, scanned };
+                    return Ok(Parsed::Incomplete { need });
+                }
+            };
+            // Redis only looks at the type byte once the whole line is present.
+            if buf[pos] != b'$' {
+                return Err(ProtoError::ExpectedDollar(buf[pos]));
+            }
+            bulk_len = match value {
+                Some(n) if n >= 0 && n <= max_bulk => n as usize,
+                _ => return Err(ProtoError::InvalidBulkLength),
+            };
+            if limits.unauthenticated && bulk_len as i64 > UNAUTH_MAX_BULK_LEN {
+                return Err(ProtoError::UnauthenticatedBulkLength);
+            }
+            pos = cr + 2;
+            scanned = 0;
+        }
+        let end = pos + bulk_len;
         // The payload is followed by two bytes Redis skips without checking.
         let next = end + 2;
         if next > SCRATCH_FLAG as usize {
@@ -255,29 +420,37 @@ fn parse_multibulk(buf: &[u8], args: &mut Vec<(u32, u32)>, limits: &Limits) -> R
             return Err(ProtoError::InvalidBulkLength);
         }
         if next > len {
+            *p = Progress { pos, remaining, bulk_len, scanned: 0 };
             return Ok(Parsed::Incomplete { need: next });
         }
-        args.push((start as u32, end as u32));
+        args.push((pos as u32, end as u32));
         pos = next;
+        remaining -= 1;
+        bulk_len = NO_BULK;
     }
     Ok(Parsed::Command { consumed: pos })
 }
 
 fn parse_inline(
+    p: &mut Progress,
     buf: &[u8],
     args: &mut Vec<(u32, u32)>,
     scratch: &mut Vec<u8>,
     limits: &Limits,
 ) -> Result<Parsed, ProtoError> {
-    let nl = match buf.iter().position(|&b| b == b'\n') {
-        Some(nl) => nl,
+    let from = p.scanned.min(buf.len());
+    let nl = match buf[from..].iter().position(|&b| b == b'\n') {
+        Some(off) => from + off,
         None => {
             if buf.len() > limits.max_inline_len {
+                *p = Progress::default();
                 return Err(ProtoError::TooBigInline);
             }
+            p.scanned = buf.len();
             return Ok(Parsed::Incomplete { need: 0 });
         }
     };
+    *p = Progress::default();
     let consumed = nl + 1;
     if consumed > SCRATCH_FLAG as usize {
         return Err(ProtoError::TooBigInline);
@@ -294,120 +467,6 @@ fn parse_inline(
     };
     split_args(line, args, scratch)?;
     if args.is_empty() { Ok(Parsed::Empty { consumed }) } else { Ok(Parsed::Command { consumed }) }
-}
-
-/// C `isspace` in the "C" locale.
-#[inline(always)]
-fn is_c_space(c: u8) -> bool {
-    matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
-
-#[inline(always)]
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// Redis `sdssplitargs` over `line` (which holds no NUL bytes). Unquoted
-/// tokens become ranges into the line; tokens containing quotes are
-/// unescaped into `scratch`.
-fn split_args(line: &[u8], args: &mut Vec<(u32, u32)>, scratch: &mut Vec<u8>) -> Result<(), ProtoError> {
-    // Reading past the end yields 0, like the C string terminator.
-    let at = |i: usize| -> u8 { if i < line.len() { line[i] } else { 0 } };
-    let mut p = 0usize;
-    loop {
-        while p < line.len() && is_c_space(line[p]) {
-            p += 1;
-        }
-        if p >= line.len() {
-            return Ok(());
-        }
-        let tok_start = p;
-        // Fast path: a token without quotes is a contiguous slice.
-        while p < line.len() && !matches!(line[p], b' ' | b'\n' | b'\r' | b'\t' | b'"' | b'\'') {
-            p += 1;
-        }
-        if !matches!(at(p), b'"' | b'\'') {
-            args.push((tok_start as u32, p as u32));
-            if p < line.len() {
-                p += 1; // the terminating blank, as Redis's `if (*p) p++`
-            }
-            continue;
-        }
-        // Slow path: copy what we have and unescape the rest into scratch.
-        let s_start = scratch.len();
-        scratch.extend_from_slice(&line[tok_start..p]);
-        let mut inq = false;
-        let mut insq = false;
-        loop {
-            let c = at(p);
-            if inq {
-                if c == b'\\'
-                    && at(p + 1) == b'x'
-                    && let (Some(h), Some(l)) = (hex_val(at(p + 2)), hex_val(at(p + 3)))
-                {
-                    scratch.push(h * 16 + l);
-                    p += 4;
-                    continue;
-                }
-                if c == b'\\' && at(p + 1) != 0 {
-                    p += 1;
-                    scratch.push(match at(p) {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 0x08,
-                        b'a' => 0x07,
-                        other => other,
-                    });
-                } else if c == b'"' {
-                    // Closing quote must be followed by a blank or the end.
-                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                        return Err(ProtoError::UnbalancedQuotes);
-                    }
-                    p += 1;
-                    break;
-                } else if c == 0 {
-                    return Err(ProtoError::UnbalancedQuotes);
-                } else {
-                    scratch.push(c);
-                }
-            } else if insq {
-                if c == b'\\' && at(p + 1) == b'\'' {
-                    p += 1;
-                    scratch.push(b'\'');
-                } else if c == b'\'' {
-                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                        return Err(ProtoError::UnbalancedQuotes);
-                    }
-                    p += 1;
-                    break;
-                } else if c == 0 {
-                    return Err(ProtoError::UnbalancedQuotes);
-                } else {
-                    scratch.push(c);
-                }
-            } else {
-                match c {
-                    b' ' | b'\n' | b'\r' | b'\t' | 0 => {
-                        if c != 0 {
-                            p += 1;
-                        }
-                        break;
-                    }
-                    b'"' => inq = true,
-                    b'\'' => insq = true,
-                    _ => scratch.push(c),
-                }
-            }
-            p += 1;
-        }
-        args.push((s_start as u32 | SCRATCH_FLAG, scratch.len() as u32));
-    }
 }
 
 #[cfg(test)]
@@ -639,5 +698,245 @@ mod tests {
         let e = parse_all(b"*1\r\n$16385\r\n", &lim).unwrap_err();
         assert_eq!(e.message(), "ERR Protocol error: unauthenticated bulk length");
         assert!(matches!(parse_all(b"*1\r\n$16384\r\n", &lim).unwrap().0, Parsed::Incomplete { .. }));
+    }
+}
+
+/// The resumable parser against the stateless one: any split of a byte stream
+/// into reads must give the same requests, empties and errors as one read.
+#[cfg(test)]
+mod split_tests {
+    use super::*;
+
+    /// What a connection would see, in order.
+    #[derive(Debug, PartialEq, Eq)]
+    enum Event {
+        Command(Vec<Vec<u8>>),
+        Empty,
+        Error(ProtoError),
+    }
+
+    /// Parses `stream` delivered as reads ending at `cuts` (ascending, each
+    /// < stream.len()), the way `net::conn` does: keep the unparsed bytes,
+    /// resume on each read. Stops at the first error, like a connection.
+    fn run_split(stream: &[u8], cuts: &[usize], limits: &Limits) -> Vec<Event> {
+        let mut parser = RequestParser::new();
+        let mut scratch = Vec::new();
+        let mut events = Vec::new();
+        let mut start = 0; // request start in `stream`
+        let ends = cuts.iter().copied().chain(std::iter::once(stream.len()));
+        for end in ends {
+            loop {
+                if start >= end {
+                    break;
+                }
+                scratch.clear();
+                let buf = &stream[start..end];
+                match parser.parse(buf, &mut scratch, limits) {
+                    Ok(Parsed::Command { consumed }) => {
+                        let args = parser.args().iter().map(|&r| arg_slice(buf, &scratch, r).to_vec()).collect();
+                        events.push(Event::Command(args));
+                        start += consumed;
+                    }
+                    Ok(Parsed::Empty { consumed }) => {
+                        events.push(Event::Empty);
+                        start += consumed;
+                    }
+                    Ok(Parsed::Incomplete { need }) => {
+                        assert!(need == 0 || need > buf.len(), "need {need} with {} bytes", buf.len());
+                        break;
+                    }
+                    Err(e) => {
+                        events.push(Event::Error(e));
+                        return events;
+                    }
+                }
+            }
+        }
+        events
+    }
+
+    /// The same stream through the stateless `parse_request`, all at once.
+    fn run_whole(stream: &[u8], limits: &Limits) -> Vec<Event> {
+        let mut events = Vec::new();
+        let mut off = 0;
+        let mut args = Vec::new();
+        let mut scratch = Vec::new();
+        while off < stream.len() {
+            args.clear();
+            scratch.clear();
+            let buf = &stream[off..];
+            match parse_request(buf, &mut args, &mut scratch, limits) {
+                Ok(Parsed::Command { consumed }) => {
+                    events.push(Event::Command(args.iter().map(|&r| arg_slice(buf, &scratch, r).to_vec()).collect()));
+                    off += consumed;
+                }
+                Ok(Parsed::Empty { consumed }) => {
+                    events.push(Event::Empty);
+                    off += consumed;
+                }
+                Ok(Parsed::Incomplete { .. }) => break,
+                Err(e) => {
+                    events.push(Event::Error(e));
+                    break;
+                }
+            }
+        }
+        events
+    }
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n.max(1)
+        }
+    }
+
+    /// A random request stream: valid multibulk and inline requests, empty
+    /// lines and `*0`, and sometimes a malformed request (so errors are
+    /// compared too) and a torn last request.
+    fn random_stream(rng: &mut Rng, limits: &Limits) -> Vec<u8> {
+        let mut s = Vec::new();
+        for _ in 0..rng.below(6) + 1 {
+            match rng.below(12) {
+                0..=5 => {
+                    let n = rng.below(5) + 1;
+                    s.extend_from_slice(format!("*{n}\r\n").as_bytes());
+                    for _ in 0..n {
+                        let len = match rng.below(4) {
+                            0 => 0,
+                            1 => rng.below(200) as usize,
+                            _ => rng.below(12) as usize,
+                        };
+                        s.extend_from_slice(format!("${len}\r\n").as_bytes());
+                        // Payloads may hold CR, LF and '$': they are length-delimited.
+                        s.extend((0..len).map(|_| b"ab\r\n$*\0x"[rng.below(8) as usize]));
+                        s.extend_from_slice(b"\r\n");
+                    }
+                }
+                6 | 7 => {
+                    let line = ["PING", "SET k v", "GET \"a b\"", "X 'it\\'s' y", "  A\tB  ", "ECHO \"\\x41\""];
+                    s.extend_from_slice(line[rng.below(line.len() as u64) as usize].as_bytes());
+                    s.extend_from_slice(if rng.below(2) == 0 { b"\r\n" } else { b"\n" });
+                }
+                8 => s.extend_from_slice([&b"\r\n"[..], b"*0\r\n", b"*-1\r\n", b"\n"][rng.below(4) as usize]),
+                9 => {
+                    let bad = [
+                        &b"*abc\r\n"[..],
+                        b"*2\r\n$3\r\nGET\r\n:1\r\n",
+                        b"*1\r\n$-2\r\n",
+                        b"SET \"x\r\n",
+                        b"*1\r\n$99999\r\n",
+                        b"*12\r\n",
+                    ];
+                    s.extend_from_slice(bad[rng.below(bad.len() as u64) as usize]);
+                }
+                10 => {
+                    // A long header line slowly arriving: exercises `scanned`.
+                    s.extend_from_slice(b"*1\r\n$000000000000000000000000005\r\nhello\r\n");
+                }
+                _ => {
+                    // Oversized header/inline (too big ... errors).
+                    let mut big = if rng.below(2) == 0 { b"*".to_vec() } else { b"GET ".to_vec() };
+                    big.resize(limits.max_inline_len + 2, b'1');
+                    s.extend_from_slice(&big);
+                    return s;
+                }
+            }
+        }
+        if rng.below(3) == 0 {
+            let cut = rng.below(s.len() as u64) as usize;
+            s.truncate(cut);
+        }
+        s
+    }
+
+    /// Random limits. `max_inline_len` stays at its default: whether a header
+    /// longer than it is refused depends on where reads end (in Redis too), so
+    /// a small one would make the split result differ legitimately.
+    fn limits_for(rng: &mut Rng) -> Limits {
+        Limits {
+            unauthenticated: rng.below(4) == 0,
+            max_bulk_len: [512 << 20, 100][rng.below(2) as usize],
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn random_splits_match_a_single_read() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..3000 {
+            let limits = limits_for(&mut rng);
+            let stream = random_stream(&mut rng, &limits);
+            let whole = run_whole(&stream, &limits);
+            assert_eq!(run_split(&stream, &[], &limits), whole);
+            // Random cut points.
+            for _ in 0..4 {
+                let mut cuts: Vec<usize> =
+                    (0..rng.below(8)).map(|_| rng.below(stream.len() as u64) as usize).collect();
+                cuts.sort_unstable();
+                cuts.dedup();
+                assert_eq!(run_split(&stream, &cuts, &limits), whole, "stream {:?} cuts {cuts:?}", stream);
+            }
+        }
+    }
+
+    #[test]
+    fn every_split_of_small_streams_matches() {
+        let mut rng = Rng(42);
+        for _ in 0..150 {
+            let limits = limits_for(&mut rng);
+            let stream = random_stream(&mut rng, &limits);
+            if stream.len() > 400 {
+                continue;
+            }
+            let whole = run_whole(&stream, &limits);
+            // One byte per read.
+            let bytewise: Vec<usize> = (1..stream.len()).collect();
+            assert_eq!(run_split(&stream, &bytewise, &limits), whole);
+            // Every pair of cut points.
+            for a in 0..stream.len() {
+                for b in a..stream.len() {
+                    let cuts = if a == b { vec![a] } else { vec![a, b] };
+                    assert_eq!(run_split(&stream, &cuts, &limits), whole, "stream {:?} cuts {cuts:?}", stream);
+                }
+            }
+        }
+    }
+
+    /// A million-argument request fed in 16 KiB reads is parsed in time
+    /// linear in its size: every byte is looked at a bounded number of times,
+    /// so the total is far below what re-parsing per read would cost.
+    #[test]
+    fn many_reads_do_not_reparse() {
+        let n = 200_000;
+        let mut s = format!("*{}\r\n$5\r\nRPUSH\r\n$4\r\nlist\r\n", n + 2).into_bytes();
+        for i in 0..n {
+            let v = format!("{}", i % 1000);
+            s.extend_from_slice(format!("${}\r\n{v}\r\n", v.len()).as_bytes());
+        }
+        let mut parser = RequestParser::new();
+        let mut scratch = Vec::new();
+        let limits = Limits::default();
+        let mut calls = 0;
+        let mut end = 0;
+        let mut max_parsed = 0;
+        loop {
+            end = (end + (16 << 10)).min(s.len());
+            calls += 1;
+            let r = parser.parse(&s[..end], &mut scratch, &limits).unwrap();
+            if let Parsed::Command { consumed } = r {
+                assert_eq!(consumed, s.len());
+                assert_eq!(parser.args().len(), n + 2);
+                break;
+            }
+            // Progress only moves forward and stays within a header of the end.
+            assert!(parser.parsed_len() >= max_parsed && end - parser.parsed_len() < 32);
+            max_parsed = parser.parsed_len();
+            assert!(parser.in_request());
+        }
+        assert_eq!(calls, s.len().div_ceil(16 << 10));
     }
 }

@@ -191,7 +191,6 @@ impl Worker {
     fn on_recv(&mut self, tok: Token, res: i32, flags: u32) {
         let more = cqe_more(flags);
         let bid = cqe_buffer(flags);
-        let query_limit = self.st.config.client_query_buffer_limit;
         let now = self.st.now_ms;
         let mut data_len = 0;
         let mut close = false;
@@ -204,9 +203,8 @@ impl Worker {
                 if res > 0 {
                     if let Some(bid) = bid {
                         data_len = res as usize;
-                        if !c.closing && c.feed(self.bufs.data(bid, data_len), query_limit).is_err() {
-                            log::warning("closing client that reached max query buffer length");
-                            close = true;
+                        if !c.closing {
+                            c.feed(self.bufs.data(bid, data_len));
                         }
                         if !c.queued_for_parse {
                             c.queued_for_parse = true;
@@ -318,6 +316,19 @@ impl Worker {
                 // Too much output queued: parse again once a send completes.
                 Stopped::Backpressure => self.backlogged.push(slot),
                 Stopped::Paused => self.paused.push(slot),
+                Stopped::QueryBufferLimit => {
+                    let client = match self.st.clients.get(&c.sess.id) {
+                        Some(m) => format!("id={} addr={} laddr={} fd={} name={}", m.id, m.addr, m.laddr, m.fd, m.name),
+                        None => format!("id={}", c.sess.id),
+                    };
+                    log::warning(&format!(
+                        "Closing client that reached max query buffer length: {client} (qbuf initial bytes: {})",
+                        c.unparsed_head_repr()
+                    ));
+                    self.begin_close(slot);
+                    self.try_finalize(slot);
+                    continue;
+                }
             }
             self.after_activity(slot);
         }
