@@ -57,6 +57,8 @@ impl Harness {
     pub fn new(nshards: usize) -> Harness {
         let mut cfg = Config::default();
         cfg.shards = nshards;
+        // Unit tests digest and inspect freely; the server itself defaults to "no".
+        cfg.enable_debug_command = "yes".to_string();
         Harness::with_config(cfg)
     }
 

@@ -357,6 +357,11 @@ impl Worker {
         }
         if res > 0 {
             self.st.stats.net_output_bytes += res as u64;
+            // Like Redis, a write to the client counts as interaction: a client just
+            // served a long blocking wait's reply is not idle.
+            if let Some(m) = self.st.clients.get_mut(&c.sess.id) {
+                m.last_interaction_ms = self.st.now_ms;
+            }
         }
         if close {
             self.begin_close(slot);
@@ -583,20 +588,24 @@ impl Worker {
         }
     }
 
-    /// Closes clients idle longer than `timeout` seconds (0 = never).
+    /// Closes clients idle longer than `timeout` seconds (0 = never), except those
+    /// that `exempt_from_idle_timeout` spares, as Redis's `clientsCronHandleTimeout`
+    /// does.
     fn idle_timeouts(&mut self, now: u64) {
         let timeout = self.st.config.timeout;
         if timeout == 0 {
             return;
         }
-        let idle: Vec<u64> = self
-            .st
-            .clients
-            .values()
-            .filter(|m| now.saturating_sub(m.last_interaction_ms) > timeout * 1000)
-            .map(|m| m.id)
-            .collect();
-        self.st.kill_list.extend(idle);
+        let limit_ms = timeout.saturating_mul(1000);
+        for c in self.conns.iter().flatten() {
+            if exempt_from_idle_timeout(c) {
+                continue;
+            }
+            let Some(m) = self.st.clients.get(&c.sess.id) else { continue };
+            if now.saturating_sub(m.last_interaction_ms) > limit_ms {
+                self.st.kill_list.push(m.id);
+            }
+        }
         self.kill_marked();
     }
 
@@ -610,6 +619,16 @@ impl Worker {
             sock::close(fd);
         }
     }
+}
+
+/// Connections the idle `timeout` never closes, as in Redis 7.0: Pub/Sub subscribers
+/// (in either protocol: they only listen), and clients waiting for a reply, which
+/// covers blocked ones (BLPOP and friends, whatever their own timeout; that one is
+/// enforced by `cmd::blocking`) and a request still running on another shard.
+/// Replicas and the master link belong here too once replication exists: Redis
+/// spares them (and MONITOR clients) because silence is their normal state.
+fn exempt_from_idle_timeout(c: &Conn) -> bool {
+    !c.sess.subs.is_empty() || !c.sess.psubs.is_empty() || c.has_pending()
 }
 
 fn limits_of(st: &ShardState) -> Limits {
