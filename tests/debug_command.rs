@@ -33,7 +33,7 @@ fn debug_local_allows_loopback_and_yes_allows_all() {
             c.cmd(&["CONFIG", "GET", "enable-debug-command"]),
             Resp::Array(vec![Resp::bulk("enable-debug-command"), Resp::bulk(mode)])
         );
-        assert_eq!(c.cmd(&["DEBUG", "DIGEST"]), Resp::bulk(&"0".repeat(40)), "{mode}");
+        assert_eq!(c.cmd(&["DEBUG", "DIGEST"]), Resp::simple(&"0".repeat(40)), "{mode}");
         assert_eq!(c.cmd(&["DEBUG", "SLEEP", "0"]), Resp::simple("OK"), "{mode}");
     }
 }
