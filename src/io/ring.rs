@@ -98,6 +98,14 @@ impl Ring {
         unsafe { self.push(e) }
     }
 
+    /// Cancels the in-flight operation submitted with `target` as its user_data (a
+    /// multishot receive that must stop reading); it completes with `-ECANCELED`.
+    pub fn cancel(&mut self, target: u64, own_user_data: u64) {
+        let e = opcode::AsyncCancel::new(target).build().user_data(own_user_data).flags(squeue::Flags::SKIP_SUCCESS);
+        // SAFETY: a cancel request reads no user memory.
+        unsafe { self.push(e) }
+    }
+
     /// Sends `len` bytes at `ptr`.
     ///
     /// # Safety

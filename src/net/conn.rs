@@ -80,6 +80,8 @@ pub enum Stopped {
     Backpressure,
     /// CLIENT PAUSE holds the next command: resume when the pause ends.
     Paused,
+    /// A shard's inbox is over its bound: resume when the inboxes drain.
+    Flooded,
 }
 
 pub enum InputError {
@@ -130,6 +132,11 @@ impl Conn {
         !self.slots.is_empty()
     }
 
+    /// Bytes received and not yet parsed.
+    pub fn unparsed(&self) -> usize {
+        self.rbuf.len() - self.rpos
+    }
+
     pub fn pending_input(&self) -> bool {
         self.rpos < self.rbuf.len()
     }
@@ -172,6 +179,12 @@ impl Conn {
             }
             if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
                 break;
+            }
+            // Some shard's inbox is over its bound: take no new request until it
+            // drains (`shard::msg`, "The inbox bound").
+            if st.outbox.full() {
+                self.compact();
+                return Stopped::Flooded;
             }
             self.args.clear();
             self.scratch.clear();

@@ -2,6 +2,9 @@
 //! reap completions, parse and dispatch input, drain the inbox, deliver replies,
 //! run timers, flush outboxes (one batch per destination) and wake sleeping shards,
 //! queue sends, then one submit-and-wait bounded by the next timer.
+//!
+//! Parsing is the one step that waits on the inbox bound (`flow`, `shard::msg`);
+//! draining the inbox never does, which is what keeps the bound free of deadlocks.
 
 use crate::cmd::handle_msg;
 use crate::io::ring::{cqe_buffer, cqe_more};
@@ -20,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 mod aof;
+mod flow;
 
 const RING_ENTRIES: u32 = 4096;
 const RECV_BUFS: u16 = 512;
@@ -46,6 +50,10 @@ pub struct Worker {
     paused: Vec<u32>,
     /// Connections that stopped parsing because their output is too large.
     backlogged: Vec<u32>,
+    /// Connections that stopped parsing at the inbox bound (`flow`).
+    stalled: flow::SlotSet,
+    /// Stalled connections whose socket reading is paused (`flow`).
+    unread: flow::SlotSet,
     limits: Limits,
     next_cron_ms: u64,
     /// Connections holding output until the log clears it (`persist`).
@@ -75,6 +83,8 @@ impl Worker {
             by_client: std::collections::HashMap::new(),
             paused: Vec::new(),
             backlogged: Vec::new(),
+            stalled: Default::default(),
+            unread: Default::default(),
             limits,
             next_cron_ms: 0,
             aof_waiting: Vec::new(),
@@ -115,11 +125,14 @@ impl Worker {
                 self.arm_recv(slot);
             }
             self.process_inputs();
+            // Drained whole, every turn, whatever the inbox bound says: only parsing
+            // waits on it (`shard::msg`, "The inbox bound").
             while let Some(batch) = shared.inboxes[id].pop() {
                 for msg in batch {
                     handle_msg(&mut self.st, msg);
                 }
             }
+            self.st.publish_deferred_cost();
             crate::cmd::blocking::expire_blocked(&mut self.st);
             self.deliver_local_replies();
             self.deliver_pushes();
@@ -159,7 +172,9 @@ impl Worker {
         if let Some(d) = self.st.blocked.next_deadline() {
             wake_at = wake_at.min(d);
         }
-        let wait = wake_at.saturating_sub(now).clamp(1, 1000);
+        // Connections stalled at the inbox bound poll for it to drain.
+        let max_wait = if self.stalled.is_empty() { 1000 } else { 1 };
+        let wait = wake_at.saturating_sub(now).clamp(1, max_wait);
         if let Err(e) = self.ring.submit_and_wait(Some(Duration::from_millis(wait))) {
             log::warning(&format!("shard {id}: io_uring wait failed: {e}"));
         }
@@ -183,6 +198,7 @@ impl Worker {
             Op::Recv => self.on_recv(tok, res, flags),
             Op::Send => self.on_send(tok, res),
             Op::Persist => self.on_persist(tok, res),
+            Op::Cancel => {}
             Op::Wake | Op::WakeSent => {
                 if tok.op == Op::WakeSent && res < 0 {
                     log::warning(&format!("MSG_RING wakeup failed: {}", std::io::Error::from_raw_os_error(-res)));
@@ -275,6 +291,7 @@ impl Worker {
         let mut data_len = 0;
         let mut close = false;
         let mut rearm = false;
+        let mut pause = false;
         if let Some(c) = self.conns.get_mut(tok.slot as usize).and_then(|c| c.as_mut()) {
             if c.generation & 0x00ff_ffff == tok.generation {
                 if !more {
@@ -291,9 +308,16 @@ impl Worker {
                             c.queued_for_parse = true;
                             self.parse_queue.push(tok.slot);
                         }
+                        // At the inbox bound, stop reading now rather than after the
+                        // next parse: one turn can reap many receives (`flow`).
+                        pause = more && self.st.outbox.full() && flow::past_read_pause(c);
                     }
                     rearm = !more && !close;
                 } else if res == -libc::ENOBUFS {
+                    rearm = true;
+                } else if res == -libc::ECANCELED {
+                    // Reading was paused at the inbox bound (`flow`), and may have
+                    // been resumed before the cancel landed.
                     rearm = true;
                 } else {
                     close = true;
@@ -307,6 +331,10 @@ impl Worker {
             self.bufs.push(bid);
         }
         self.st.stats.net_input_bytes += data_len as u64;
+        if pause {
+            self.pause_reading(tok.slot);
+        }
+        let rearm = rearm && self.reading_allowed(tok.slot);
         if close {
             self.begin_close(tok.slot);
         } else if rearm {
@@ -393,12 +421,17 @@ impl Worker {
                 }
             }
         }
+        if self.st.refresh_inbox_gate() && !self.stalled.is_empty() {
+            self.resume_stalled();
+        }
         let queue = std::mem::take(&mut self.parse_queue);
         for slot in queue {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_parse = false;
             match c.process_input(&mut self.st, slot, &self.limits, pause) {
-                Stopped::Idle => {}
+                Stopped::Idle => self.resume_reading(slot),
+                // Some shard's inbox is full: parse again once it drains.
+                Stopped::Flooded => self.on_flooded(slot),
                 // Too much output queued: parse again once a send completes.
                 Stopped::Backpressure => self.backlogged.push(slot),
                 Stopped::Paused => self.paused.push(slot),
@@ -535,6 +568,7 @@ impl Worker {
         self.st.pubsub.remove_client(c.sess.id, &c.sess.subs, &c.sess.psubs);
         self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;
+        self.forget_flow(slot);
         self.free_slots.push(slot);
     }
 
