@@ -21,10 +21,23 @@
 //!   +----------------------+        +----------------------+   - intent locks, outboxes
 //!   | ShardState           |        | ShardState           |
 //!   +----------+-----------+        +----------+-----------+
-//!              |   inbox: SegQueue<Vec<Msg>> (one batch per sender per turn)
+//!              |   inbox: SegQueue<Vec<Msg>> (one batch per sender per turn),
+//!              |   bounded: past INBOX_LIMIT bytes queued, senders stop parsing
 //!              +<------------------------------+   wake: MSG_RING if the target is parked
 //!              +------------------------------>+
 //! ```
+//!
+//! **The inbox bound** (`shard::msg`): each inbox counts the bytes its messages hold.
+//! While any inbox holds more than `INBOX_LIMIT` (4 MiB), every thread stops parsing
+//! new client requests; the input waits in the read buffers and, past 128 KiB per
+//! connection, in the sockets (the receive is cancelled), so TCP pushes back on the
+//! clients. Only parsing waits: each shard still drains its whole inbox every turn and
+//! sends replies, lock grants, releases, commit hops, hop results and Pub/Sub messages
+//! whatever the bound says, so an over-full inbox empties at its owner's next turn
+//! without needing anything from another shard, and no cycle of waits can form (A
+//! waiting for B's replies while B waits for A). Everything else in an inbox is caused
+//! by an admitted request, so bounding requests bounds the rest. INFO stats reports
+//! `shardis_inbox_bytes`, `shardis_inbox_peak_bytes` and `shardis_input_stalls`.
 //!
 //! Nothing is shared on the hot path: a shard's data, connections and ring are touched
 //! only by its own thread. The one exception is a *consistent cut* (`persist::cut`, for
@@ -44,9 +57,10 @@
 //!    cleared; under buffered `always`, a batch that waited for the sync just reaped
 //!    is written at once, before the turn's input).
 //! 2. Parse every connection with new bytes and dispatch each request (pipelining: all
-//!    complete requests in the buffer, stopping at an output high-water mark).
-//! 3. Drain the inbox: run requests from other shards, take lock requests, apply
-//!    releases, collect replies for our own connections.
+//!    complete requests in the buffer, stopping at an output high-water mark, and
+//!    while some shard's inbox is over its bound).
+//! 3. Drain the inbox, always whole: run requests from other shards, take lock
+//!    requests, apply releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.
 //! 5. Timers: active expiry within a time budget (`hz`; expired keys are published as
 //!    `expired` keyspace events when enabled), idle timeouts, snapshot cron (publish

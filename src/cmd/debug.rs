@@ -356,16 +356,26 @@ const HELP: &[&str] = &[
     "    Stop the server for <seconds>. Decimals allowed.",
 ];
 
-/// Is DEBUG allowed for this connection under `enable-debug-command`?
+/// Is DEBUG allowed for this connection under `enable-debug-command` (Redis 7.0's
+/// `allowProtectedAction`): `yes`, or `local` from a loopback or Unix-socket client.
 fn allowed(c: &ConnCtx) -> bool {
     match c.st.config.enable_debug_command.as_str() {
-        "no" => false,
+        "yes" => true,
         "local" => match c.st.clients.get(&c.sess.id) {
-            Some(m) => m.addr.parse::<std::net::SocketAddr>().map(|a| a.ip().is_loopback()).unwrap_or(false),
+            Some(m) => is_local_peer(&m.addr),
             // No socket at all (the test harness) is as local as it gets.
             None => true,
         },
-        _ => true,
+        _ => false,
+    }
+}
+
+/// A loopback TCP peer, or a Unix-socket one (whose address, as in Redis's CLIENT
+/// LIST, is the socket's path).
+fn is_local_peer(addr: &str) -> bool {
+    match addr.parse::<std::net::SocketAddr>() {
+        Ok(a) => a.ip().to_canonical().is_loopback(),
+        Err(_) => addr.starts_with('/'),
     }
 }
 
@@ -422,7 +432,19 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::cmd::harness::{Harness, Reply};
+
+    #[test]
+    fn local_peers_are_loopback_or_unix_sockets() {
+        assert!(is_local_peer("127.0.0.1:5000"));
+        assert!(is_local_peer("[::1]:5000"));
+        assert!(is_local_peer("[::ffff:127.0.0.1]:5000"));
+        assert!(is_local_peer("/tmp/shardis.sock:0"));
+        assert!(!is_local_peer("10.1.2.3:5000"));
+        assert!(!is_local_peer("[2001:db8::1]:5000"));
+        assert!(!is_local_peer(""));
+    }
 
     fn hex(r: Reply) -> String {
         match r {

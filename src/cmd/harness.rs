@@ -55,8 +55,8 @@ pub fn each(f: impl Fn(&mut Harness)) {
 
 impl Harness {
     pub fn new(nshards: usize) -> Harness {
-        let mut cfg = Config::default();
-        cfg.shards = nshards;
+        // Unit tests digest and inspect freely; the server itself defaults to "no".
+        let cfg = Config { shards: nshards, enable_debug_command: "yes".to_string(), ..Default::default() };
         Harness::with_config(cfg)
     }
 

@@ -159,7 +159,8 @@ pub struct Config {
     /// `normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60`.
     /// [`Config::output_buffer_limit`] gives it parsed.
     pub client_output_buffer_limit: String,
-    /// `enable-debug-command`: `yes` (shardis default; Redis says `no`), `no` or `local`.
+    /// `enable-debug-command`: `no` (the default, as in Redis 7.0), `yes`, or `local`
+    /// (loopback and Unix-socket connections only).
     pub enable_debug_command: String,
     /// `hll-sparse-max-bytes`, 3000: a sparse HyperLogLog that would grow past this
     /// many bytes (header included) is converted to the dense encoding.
@@ -224,7 +225,7 @@ impl Default for Config {
             lazyfree_lazy_user_del: false,
             lazyfree_lazy_user_flush: false,
             client_output_buffer_limit: params::COB_DEFAULT.to_string(),
-            enable_debug_command: "yes".to_string(),
+            enable_debug_command: "no".to_string(),
             hll_sparse_max_bytes: 3000,
             active_expire_enabled: true,
             compat,

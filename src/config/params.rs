@@ -187,10 +187,8 @@ pub const PARAMS: &[Param] = &[
     field("lazyfree-lazy-user-del",    Bool,                           Mutable,   "no"),
     field("lazyfree-lazy-user-flush",  Bool,                           Mutable,   "no"),
     field("client-output-buffer-limit", SPECIAL_MULTI,                 Mutable,   "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60"),
-    // Redis defaults to "no". shardis defaults to "yes" on purpose: the test suites
-    // and tools (redis-benchmark helpers, DEBUG RELOAD/SLEEP/SET-ACTIVE-EXPIRE in
-    // tests) rely on DEBUG, and shardis binds to loopback by default anyway.
-    field("enable-debug-command",      Enum(YES_NO_LOCAL),             Immutable, "yes"),
+    // "no" as in Redis 7.0: DEBUG can stall or reload the whole server. Tests turn it on.
+    field("enable-debug-command",      Enum(YES_NO_LOCAL),             Immutable, "no"),
     field("hll-sparse-max-bytes",      MEM,                            Mutable,   "3000"),
 
     // ---- Accepted for compatibility only (stored in Config::compat, no effect) ----

@@ -101,8 +101,9 @@ impl Ring {
     }
 
     /// Cancels the operation submitted with user_data `target` (a retired listener's
-    /// multishot accept). Only a failure (nothing left to cancel) posts a completion,
-    /// carrying `own_user_data`.
+    /// multishot accept, or a multishot receive that must stop reading; the target
+    /// completes with `-ECANCELED`). Only a failure of the cancel itself (nothing left
+    /// to cancel) posts a completion, carrying `own_user_data`.
     pub fn cancel(&mut self, target: u64, own_user_data: u64) {
         let e = opcode::AsyncCancel::new(target).build().user_data(own_user_data).flags(squeue::Flags::SKIP_SUCCESS);
         // SAFETY: a cancel reads no user memory.

@@ -18,6 +18,9 @@ pub enum Op {
     WakeSent = 5,
     /// An fdatasync or write issued by persistence (reserved for the AOF).
     Persist = 6,
+    /// Completion of our own cancel request (ignored; the cancelled operation reports
+    /// `-ECANCELED` under its own token).
+    Cancel = 7,
 }
 
 /// A packed `user_data` value: `kind << 56 | generation << 32 | slot`.
@@ -45,6 +48,7 @@ impl Token {
             4 => Op::Wake,
             5 => Op::WakeSent,
             6 => Op::Persist,
+            7 => Op::Cancel,
             _ => return None,
         };
         Some(Token { op, slot: v as u32, generation: ((v >> 32) & 0x00ff_ffff) as u32 })

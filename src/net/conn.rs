@@ -93,6 +93,8 @@ pub enum Stopped {
     Backpressure,
     /// CLIENT PAUSE holds the next command: resume when the pause ends.
     Paused,
+    /// A shard's inbox is over its bound: resume when the inboxes drain.
+    Flooded,
     /// The unparsed input exceeds `client-query-buffer-limit`: close the connection
     /// without a reply, as Redis does.
     QueryBufferLimit,
@@ -171,6 +173,12 @@ impl Conn {
         !self.slots.is_empty()
     }
 
+    /// Bytes received and still held in the read buffer (the partial request's
+    /// parsed arguments included): what a stalled connection costs in memory.
+    pub fn buffered_input(&self) -> usize {
+        self.rbuf.len() - self.rpos
+    }
+
     pub fn pending_input(&self) -> bool {
         self.rpos < self.rbuf.len()
     }
@@ -223,6 +231,12 @@ impl Conn {
             }
             if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
                 break;
+            }
+            // Some shard's inbox is over its bound: take no new request until it
+            // drains (`shard::msg`, "The inbox bound").
+            if st.outbox.full() {
+                self.compact();
+                return Stopped::Flooded;
             }
             let input = &self.rbuf[self.rpos..];
             let parsed = match self.paused_request.take() {

@@ -2,6 +2,9 @@
 //! reap completions, parse and dispatch input, drain the inbox, deliver replies,
 //! run timers, flush outboxes (one batch per destination) and wake sleeping shards,
 //! queue sends, then one submit-and-wait bounded by the next timer.
+//!
+//! Parsing is the one step that waits on the inbox bound (`flow`, `shard::msg`);
+//! draining the inbox never does, which is what keeps the bound free of deadlocks.
 
 use crate::cmd::handle_msg;
 use crate::io::ring::{cqe_buffer, cqe_more};
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 mod accept;
 mod aof;
+mod flow;
 
 const RING_ENTRIES: u32 = 4096;
 const RECV_BUFS: u16 = 512;
@@ -44,6 +48,10 @@ pub struct Worker {
     paused: Vec<u32>,
     /// Connections that stopped parsing because their output is too large.
     backlogged: Vec<u32>,
+    /// Connections that stopped parsing at the inbox bound (`flow`).
+    stalled: flow::SlotSet,
+    /// Stalled connections whose socket reading is paused (`flow`).
+    unread: flow::SlotSet,
     limits: Limits,
     next_cron_ms: u64,
     /// Connections holding output until the log clears it (`persist`).
@@ -73,6 +81,8 @@ impl Worker {
             by_client: std::collections::HashMap::new(),
             paused: Vec::new(),
             backlogged: Vec::new(),
+            stalled: Default::default(),
+            unread: Default::default(),
             limits,
             next_cron_ms: 0,
             aof_waiting: Vec::new(),
@@ -111,11 +121,14 @@ impl Worker {
                 self.arm_recv(slot);
             }
             self.process_inputs();
+            // Drained whole, every turn, whatever the inbox bound says: only parsing
+            // waits on it (`shard::msg`, "The inbox bound").
             while let Some(batch) = shared.inboxes[id].pop() {
                 for msg in batch {
                     handle_msg(&mut self.st, msg);
                 }
             }
+            self.st.publish_deferred_cost();
             crate::cmd::blocking::expire_blocked(&mut self.st);
             self.deliver_local_replies();
             self.deliver_pushes();
@@ -156,7 +169,9 @@ impl Worker {
         if let Some(d) = self.st.blocked.next_deadline() {
             wake_at = wake_at.min(d);
         }
-        let wait = wake_at.saturating_sub(now).clamp(1, 1000);
+        // Connections stalled at the inbox bound poll for it to drain.
+        let max_wait = if self.stalled.is_empty() { 1000 } else { 1 };
+        let wait = wake_at.saturating_sub(now).clamp(1, max_wait);
         if let Err(e) = self.ring.submit_and_wait(Some(Duration::from_millis(wait))) {
             log::warning(&format!("shard {id}: io_uring wait failed: {e}"));
         }
@@ -170,6 +185,7 @@ impl Worker {
             Op::Recv => self.on_recv(tok, res, flags),
             Op::Send => self.on_send(tok, res),
             Op::Persist => self.on_persist(tok, res),
+            Op::Cancel => {}
             Op::Wake | Op::WakeSent => {
                 if tok.op == Op::WakeSent && res < 0 {
                     log::warning(&format!("MSG_RING wakeup failed: {}", std::io::Error::from_raw_os_error(-res)));
@@ -195,6 +211,7 @@ impl Worker {
         let mut data_len = 0;
         let mut close = false;
         let mut rearm = false;
+        let mut pause = false;
         if let Some(c) = self.conns.get_mut(tok.slot as usize).and_then(|c| c.as_mut()) {
             if c.generation & 0x00ff_ffff == tok.generation {
                 if !more {
@@ -210,9 +227,16 @@ impl Worker {
                             c.queued_for_parse = true;
                             self.parse_queue.push(tok.slot);
                         }
+                        // At the inbox bound, stop reading now rather than after the
+                        // next parse: one turn can reap many receives (`flow`).
+                        pause = more && self.st.outbox.full() && flow::past_read_pause(c);
                     }
                     rearm = !more && !close;
                 } else if res == -libc::ENOBUFS {
+                    rearm = true;
+                } else if res == -libc::ECANCELED {
+                    // Reading was paused at the inbox bound (`flow`), and may have
+                    // been resumed before the cancel landed.
                     rearm = true;
                 } else {
                     close = true;
@@ -226,6 +250,10 @@ impl Worker {
             self.bufs.push(bid);
         }
         self.st.stats.net_input_bytes += data_len as u64;
+        if pause {
+            self.pause_reading(tok.slot);
+        }
+        let rearm = rearm && self.reading_allowed(tok.slot);
         if close {
             self.begin_close(tok.slot);
         } else if rearm {
@@ -276,6 +304,11 @@ impl Worker {
         }
         if res > 0 {
             self.st.stats.net_output_bytes += res as u64;
+            // Like Redis, a write to the client counts as interaction: a client just
+            // served a long blocking wait's reply is not idle.
+            if let Some(m) = self.st.clients.get_mut(&c.sess.id) {
+                m.last_interaction_ms = self.st.now_ms;
+            }
         }
         if close {
             self.begin_close(slot);
@@ -307,12 +340,17 @@ impl Worker {
                 }
             }
         }
+        if self.st.refresh_inbox_gate() && !self.stalled.is_empty() {
+            self.resume_stalled();
+        }
         let queue = std::mem::take(&mut self.parse_queue);
         for slot in queue {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_parse = false;
             match c.process_input(&mut self.st, slot, &self.limits, pause) {
-                Stopped::Idle => {}
+                Stopped::Idle => self.resume_reading(slot),
+                // Some shard's inbox is full: parse again once it drains.
+                Stopped::Flooded => self.on_flooded(slot),
                 // Too much output queued: parse again once a send completes.
                 Stopped::Backpressure => self.backlogged.push(slot),
                 Stopped::Paused => self.paused.push(slot),
@@ -464,6 +502,7 @@ impl Worker {
         self.st.pubsub.remove_client(c.sess.id, &c.sess.subs, &c.sess.psubs);
         self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;
+        self.forget_flow(slot);
         self.free_slots.push(slot);
         // An fd came free: a listener waiting after EMFILE may accept again.
         self.retry_accepts();
@@ -521,20 +560,24 @@ impl Worker {
         }
     }
 
-    /// Closes clients idle longer than `timeout` seconds (0 = never).
+    /// Closes clients idle longer than `timeout` seconds (0 = never), except those
+    /// that `exempt_from_idle_timeout` spares, as Redis's `clientsCronHandleTimeout`
+    /// does.
     fn idle_timeouts(&mut self, now: u64) {
         let timeout = self.st.config.timeout;
         if timeout == 0 {
             return;
         }
-        let idle: Vec<u64> = self
-            .st
-            .clients
-            .values()
-            .filter(|m| now.saturating_sub(m.last_interaction_ms) > timeout * 1000)
-            .map(|m| m.id)
-            .collect();
-        self.st.kill_list.extend(idle);
+        let limit_ms = timeout.saturating_mul(1000);
+        for c in self.conns.iter().flatten() {
+            if exempt_from_idle_timeout(c) {
+                continue;
+            }
+            let Some(m) = self.st.clients.get(&c.sess.id) else { continue };
+            if now.saturating_sub(m.last_interaction_ms) > limit_ms {
+                self.st.kill_list.push(m.id);
+            }
+        }
         self.kill_marked();
     }
 
@@ -546,6 +589,16 @@ impl Worker {
         }
         self.close_listeners();
     }
+}
+
+/// Connections the idle `timeout` never closes, as in Redis 7.0: Pub/Sub subscribers
+/// (in either protocol: they only listen), and clients waiting for a reply, which
+/// covers blocked ones (BLPOP and friends, whatever their own timeout; that one is
+/// enforced by `cmd::blocking`) and a request still running on another shard.
+/// Replicas and the master link belong here too once replication exists: Redis
+/// spares them (and MONITOR clients) because silence is their normal state.
+fn exempt_from_idle_timeout(c: &Conn) -> bool {
+    !c.sess.subs.is_empty() || !c.sess.psubs.is_empty() || c.has_pending()
 }
 
 fn limits_of(st: &ShardState) -> Limits {

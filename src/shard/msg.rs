@@ -4,6 +4,29 @@
 //! destination during its loop turn and pushes one batch per destination at the end of
 //! the turn, so a pipelined burst costs one queue operation and at most one wakeup per
 //! destination shard.
+//!
+//! ## The inbox bound (backpressure)
+//!
+//! Each message has a [`Msg::cost`]: its payload bytes plus a fixed overhead. A
+//! shard's inbox counts the cost queued in it (`shared::Inbox`), and the outbox adds
+//! what this thread has queued for each destination this turn. Once a destination is
+//! over [`INBOX_LIMIT`], the outbox reports itself [`Outbox::full`] and the connection
+//! layer stops *parsing client input* on this thread: the bytes stay in the read
+//! buffer and, past a small amount, in the socket, so TCP pushes back on the clients.
+//! Nothing else ever waits on the bound: draining the inbox, replies, lock requests,
+//! releases, commit hops, hop results, blocking-wait parts and Pub/Sub deliveries are
+//! produced and delivered regardless. That is why it cannot deadlock: a shard over the
+//! bound needs nothing from anyone to get under it, only its own next turn, which
+//! drains its whole inbox; every message that is not a parsed client request is a
+//! consequence of one (a reply, a lock grant, a hop's result), so gating requests at
+//! the source bounds the rest too, to a small multiple.
+//!
+//! The gate is per sending thread, not per destination: while any inbox is over the
+//! bound, every thread stops taking new requests. That costs isolation only under
+//! overload (a flooded shard slows the whole server down to its pace, as one Redis
+//! would be), and it keeps the check one flag read per request. The bound is soft by
+//! at most one request per sending thread (the one that crossed it), plus the
+//! consequences of requests already admitted.
 
 use super::lock::LockPlan;
 use crate::resp::Proto;
@@ -123,7 +146,33 @@ pub enum Msg {
     Publish(Arc<Vec<(Vec<u8>, Vec<u8>)>>),
 }
 
+/// The cost, summed over what waits in one shard's inbox (`Msg::cost`), past which
+/// threads stop parsing client input until it drains. 4 MiB is hundreds of turns' worth
+/// of ordinary pipelined cross-shard traffic, and little memory per shard.
+pub const INBOX_LIMIT: usize = 4 << 20;
+
+/// What a message costs besides its payload: the enum, its boxes and vector headers.
+const MSG_OVERHEAD: usize = 64;
+
 impl Msg {
+    /// Approximate bytes this message holds, for the inbox bound (see the module docs).
+    pub fn cost(&self) -> usize {
+        let entries = |e: &KeyEntries| -> usize {
+            e.iter().map(|(_, k, v)| 32 + k.len() + v.as_ref().map_or(0, |v| v.value.heap_bytes())).sum()
+        };
+        MSG_OVERHEAD
+            + match self {
+                Msg::Exec(r) => r.args.data.len() + 4 * r.args.ends.len(),
+                Msg::Reply { bytes, .. } => bytes.len(),
+                Msg::Lock { plan: LockPlan::Keys(keys), .. } => keys.iter().map(|(_, k)| 8 + k.len()).sum(),
+                Msg::Lock { plan: LockPlan::Whole, .. } => 0,
+                Msg::Locked { entries: e, .. } | Msg::Release { writes: e, .. } => entries(e),
+                Msg::Run { .. } | Msg::Ran { .. } => 0,
+                Msg::Park(w) => w.args.data.len() + 4 * w.args.ends.len(),
+                Msg::Publish(m) => m.iter().map(|(c, p)| 16 + c.len() + p.len()).sum(),
+            }
+    }
+
     /// Does this message carry results that may reflect writes not yet logged? Those
     /// wait for the sender's log; requests and lock traffic never do (lock requests
     /// must reach every shard in global order).
@@ -136,25 +185,86 @@ impl Msg {
 pub struct Outbox {
     pub per_dest: Vec<Vec<Msg>>,
     pub dirty: Vec<u16>,
+    /// Cost queued per destination since the last flush.
+    pending: Vec<usize>,
+    /// Each destination inbox's queued cost, as last read (`refresh`).
+    seen: Vec<usize>,
+    /// Some destination is over `INBOX_LIMIT`: stop parsing client input.
+    full: bool,
 }
 
 impl Outbox {
     pub fn new(nshards: usize) -> Outbox {
-        Outbox { per_dest: (0..nshards).map(|_| Vec::new()).collect(), dirty: Vec::new() }
+        Outbox {
+            per_dest: (0..nshards).map(|_| Vec::new()).collect(),
+            dirty: Vec::new(),
+            pending: vec![0; nshards],
+            seen: vec![0; nshards],
+            full: false,
+        }
     }
 
     pub fn push(&mut self, dest: usize, msg: Msg) {
+        let cost = msg.cost();
         let v = &mut self.per_dest[dest];
         if v.is_empty() {
             self.dirty.push(dest as u16);
         }
         v.push(msg);
+        self.pending[dest] += cost;
+        if self.pending[dest] + self.seen[dest] > INBOX_LIMIT {
+            self.full = true;
+        }
+    }
+
+    /// Is some destination's inbox over the bound, counting what we queued for it?
+    /// Client input must wait (see the module docs).
+    #[inline]
+    pub fn full(&self) -> bool {
+        self.full
+    }
+
+    /// Re-reads the destination inboxes' queued cost (`queued` per shard).
+    pub fn refresh(&mut self, queued: impl Fn(usize) -> usize) {
+        self.full = false;
+        for d in 0..self.seen.len() {
+            self.seen[d] = queued(d);
+            if self.seen[d] + self.pending[d] > INBOX_LIMIT {
+                self.full = true;
+            }
+        }
+    }
+
+    /// `dest`'s batch has left: its cost is now counted by the inbox.
+    pub fn flushed(&mut self, dest: usize) {
+        self.pending[dest] = 0;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outbox_reports_full_past_the_limit_and_refresh_clears_it() {
+        let mut o = Outbox::new(2);
+        let big = |n: usize| Msg::Reply { to: ReplyTo { shard: 0, slot: 0, generation: 0, seq: 0 }, bytes: vec![0; n] };
+        o.push(1, big(INBOX_LIMIT / 2));
+        assert!(!o.full());
+        o.push(1, big(INBOX_LIMIT / 2));
+        assert!(o.full(), "pending cost past the limit");
+        // Delivered: the inbox now holds it, still full until the receiver drains.
+        o.flushed(1);
+        o.refresh(|d| if d == 1 { INBOX_LIMIT + 128 } else { 0 });
+        assert!(o.full());
+        o.refresh(|_| 0);
+        assert!(!o.full());
+        // Another destination near the bound counts too.
+        o.refresh(|d| if d == 0 { INBOX_LIMIT - 10 } else { 0 });
+        assert!(!o.full());
+        o.push(0, big(100));
+        assert!(o.full());
+    }
 
     #[test]
     fn owned_args_round_trip() {

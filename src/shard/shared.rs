@@ -1,5 +1,6 @@
-//! State shared by every shard thread: configuration, the inboxes and wakeup flags,
-//! the global transaction order, and server-wide counters.
+//! State shared by every shard thread: configuration, the inboxes (with the cost they
+//! hold, which bounds them: see `msg`) and wakeup flags, the global transaction order,
+//! and server-wide counters.
 //!
 //! Everything here is touched from several threads, so it is atomics, lock-free queues
 //! or locks that the hot path never takes (config is read through a per-thread cached
@@ -21,8 +22,9 @@ pub struct Shared {
     pub config_epoch: AtomicU64,
     /// The config file given on the command line, for CONFIG REWRITE.
     pub config_file: Option<PathBuf>,
-    /// One multi-producer queue per shard; each element is one sender's batch.
-    pub inboxes: Vec<SegQueue<Vec<Msg>>>,
+    /// One multi-producer queue per shard; each element is one sender's batch. Each
+    /// counts the cost it holds, which bounds it (see `msg`, "The inbox bound").
+    pub inboxes: Vec<Inbox>,
     /// Set by a shard just before it sleeps in the kernel; a producer that sees it set
     /// clears it and sends a MSG_RING wakeup.
     pub parked: Vec<AtomicBool>,
@@ -72,7 +74,7 @@ impl Shared {
             config: RwLock::new(Arc::new(config)),
             config_epoch: AtomicU64::new(0),
             config_file,
-            inboxes: (0..nshards).map(|_| SegQueue::new()).collect(),
+            inboxes: (0..nshards).map(|_| Inbox::default()).collect(),
             parked: (0..nshards).map(|_| AtomicBool::new(false)).collect(),
             ring_fds: (0..nshards).map(|_| AtomicI32::new(-1)).collect(),
             tx_order: Mutex::new(0),
@@ -118,6 +120,59 @@ impl Shared {
 
     pub fn now_unix_ms() -> u64 {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    }
+}
+
+/// One shard's inbox: batches from the other threads (and from itself), with the cost
+/// they hold (`Msg::cost`). Senders read `queued` to stop parsing client input while
+/// it is over `msg::INBOX_LIMIT`; the owner drains it whole every turn.
+#[derive(Default)]
+pub struct Inbox {
+    queue: SegQueue<(usize, Vec<Msg>)>,
+    /// Cost of the batches in `queue`.
+    queued: AtomicUsize,
+    /// Cost of requests the owner took from the queue but had to defer (keys locked
+    /// by a transaction): still memory that senders' requests hold here.
+    deferred: AtomicUsize,
+    /// The highest `queued` seen, for INFO (`shardis_inbox_peak_bytes`).
+    peak: AtomicUsize,
+    /// How many times a connection stopped parsing because some inbox was full,
+    /// counted on the sending thread's own inbox (INFO `shardis_input_stalls`).
+    pub stalls: AtomicU64,
+}
+
+impl Inbox {
+    pub fn push(&self, batch: Vec<Msg>) {
+        let cost: usize = batch.iter().map(Msg::cost).sum();
+        self.queue.push((cost, batch));
+        let now = self.queued.fetch_add(cost, Ordering::AcqRel) + cost;
+        self.peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// Takes the oldest batch; its cost leaves the count at once (the owner handles it
+    /// within this turn).
+    pub fn pop(&self) -> Option<Vec<Msg>> {
+        let (cost, batch) = self.queue.pop()?;
+        self.queued.fetch_sub(cost, Ordering::AcqRel);
+        Some(batch)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// The cost senders must count against the bound: queued plus deferred.
+    pub fn load(&self) -> usize {
+        self.queued.load(Ordering::Acquire) + self.deferred.load(Ordering::Relaxed)
+    }
+
+    /// The owner's deferred requests now cost this much.
+    pub fn set_deferred(&self, cost: usize) {
+        self.deferred.store(cost, Ordering::Relaxed);
+    }
+
+    pub fn peak(&self) -> usize {
+        self.peak.load(Ordering::Relaxed)
     }
 }
 

@@ -74,6 +74,8 @@ pub struct ShardState {
     pub locks: LockTable,
     /// Keyed commands waiting for a lock release, in arrival order.
     pub deferred: VecDeque<ExecReq>,
+    /// `deferred`'s cost was last published non-zero (`publish_deferred_cost`).
+    deferred_cost_published: bool,
     pub outbox: Outbox,
     /// Shards whose inbox we filled while they slept: the loop sends them a MSG_RING.
     pub wakes: Vec<u16>,
@@ -125,6 +127,7 @@ impl ShardState {
             dirty: 0,
             locks: LockTable::default(),
             deferred: VecDeque::new(),
+            deferred_cost_published: false,
             outbox: Outbox::new(nshards),
             wakes: Vec::new(),
             local_replies: Vec::new(),
@@ -265,8 +268,29 @@ impl ShardState {
         self.release_held();
         while let Some(dest) = self.outbox.dirty.pop() {
             let batch = std::mem::take(&mut self.outbox.per_dest[dest as usize]);
+            self.outbox.flushed(dest as usize);
             self.deliver(dest as usize, batch);
         }
+    }
+
+    /// Re-reads every shard's inbox load. Returns whether this thread may parse client
+    /// input (no inbox over the bound; see `msg`, "The inbox bound"). Only parsing
+    /// waits on it: everything else a turn does goes on regardless.
+    pub fn refresh_inbox_gate(&mut self) -> bool {
+        let shared = &self.shared;
+        self.outbox.refresh(|d| shared.inboxes[d].load());
+        !self.outbox.full()
+    }
+
+    /// Tells senders what the requests deferred here (behind a transaction's locks)
+    /// cost, so they count against this shard's inbox bound.
+    pub fn publish_deferred_cost(&mut self) {
+        if self.deferred.is_empty() && !self.deferred_cost_published {
+            return;
+        }
+        let cost: usize = self.deferred.iter().map(|r| 64 + r.args.data.len() + 4 * r.args.ends.len()).sum();
+        self.shared.inboxes[self.id].set_deferred(cost);
+        self.deferred_cost_published = cost > 0;
     }
 
     /// Delivers a batch to `dest`, except the result messages that must wait for this

@@ -30,9 +30,17 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 }
 
 impl Server {
-    /// Starts a server with `shards` shards and extra flags.
+    /// Starts a server with `shards` shards and extra flags. Tests may use DEBUG
+    /// (DIGEST, RELOAD, SLEEP ...), so `--enable-debug-command yes` is passed unless
+    /// `extra` sets it; the server's own default (`no`) is checked with
+    /// [`Server::start_without_debug`].
     pub fn start(shards: usize, extra: &[&str]) -> Server {
         Server::start_in(temp_dir("srv"), shards, extra)
+    }
+
+    /// Starts a server without enabling DEBUG: `enable-debug-command` keeps its default.
+    pub fn start_without_debug(shards: usize, extra: &[&str]) -> Server {
+        Server::launch_with(None, temp_dir("srv"), shards, extra, false)
     }
 
     pub fn start_in(dir: PathBuf, shards: usize, extra: &[&str]) -> Server {
@@ -46,14 +54,21 @@ impl Server {
     }
 
     fn launch(conf: Option<&std::path::Path>, dir: PathBuf, shards: usize, extra: &[&str]) -> Server {
+        Server::launch_with(conf, dir, shards, extra, true)
+    }
+
+    fn launch_with(conf: Option<&std::path::Path>, dir: PathBuf, shards: usize, extra: &[&str], debug: bool) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardis-server"));
         if let Some(conf) = conf {
             cmd.arg(conf);
         }
         cmd.args(["--port", "0", "--bind", "127.0.0.1", "--shards", &shards.to_string()])
             .args(["--dir", dir.to_str().expect("utf8 path")])
-            .args(["--save", ""])
-            .args(extra)
+            .args(["--save", ""]);
+        if debug && !extra.iter().any(|a| a.contains("enable-debug-command")) {
+            cmd.args(["--enable-debug-command", "yes"]);
+        }
+        cmd.args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn shardis-server");
