@@ -41,7 +41,10 @@ pub const BAD_DIRECTIVE: &str = "Bad directive or wrong number of arguments";
 /// understands only `\'`; a closing quote must be followed by a blank or the end of the
 /// line. A quote may start in the middle of an argument (`a"b c"` is `ab c`).
 pub fn split_args(line: &str) -> Result<Vec<String>, String> {
+    // Redis splits a C string: a NUL byte ends the line. (Without this cut a NUL
+    // between arguments was an endless run of empty arguments.)
     let b = line.as_bytes();
+    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
     let mut i = 0;
     let mut out = Vec::new();
     loop {
