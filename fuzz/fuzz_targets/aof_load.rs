@@ -18,6 +18,7 @@ use shardis::config::Config;
 use shardis::persist::load::{base_bytes, load_in_memory};
 use shardis::persist::resp::{Decoded, decode};
 use shardis::storage::Entry;
+use std::sync::LazyLock;
 
 const SKIPPED: &[&[u8]] = &[
     b"save", b"bgsave", b"bgrewriteaof", b"shutdown", b"debug", b"config", b"monitor", b"sync", b"psync",
@@ -38,6 +39,8 @@ fn names_skipped(b: &[u8]) -> bool {
     }
     false
 }
+
+static CONFIG: LazyLock<Config> = LazyLock::new(Config::default);
 
 type Loaded = Vec<Vec<(u16, Vec<u8>, Entry)>>;
 
@@ -64,11 +67,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     shardis::util::log::set_level("nothing");
-    let cfg = Config::default();
-    let Ok(first) = load_in_memory(&cfg, &files) else { return };
+    let cfg = &*CONFIG;
+    let Ok(first) = load_in_memory(cfg, &files) else { return };
     let bases: Vec<Vec<u8>> =
         first.iter().map(|keys| base_bytes(keys.iter().map(|(d, k, e)| (*d, k.as_slice(), e)))).collect();
     let base_refs: Vec<&[u8]> = bases.iter().map(|b| b.as_slice()).collect();
-    let second = load_in_memory(&cfg, &base_refs).unwrap_or_else(|e| panic!("rewritten AOF does not load: {e}"));
+    let second = load_in_memory(cfg, &base_refs).unwrap_or_else(|e| panic!("rewritten AOF does not load: {e}"));
     assert_eq!(normalize(&first), normalize(&second), "AOF rewrite -> load changed the dataset");
 });

@@ -142,7 +142,9 @@ pub fn directive_lines(p: &Param, value: &str) -> Vec<String> {
         }
         (_, Kind::Memory { .. }) => vec![format!("{name} {}", human_memory(value))],
         _ if p.is_multi_arg() => {
-            let toks: Vec<String> = value.split_whitespace().map(quote_arg).collect();
+            // The canonical value joins the arguments with single spaces; other
+            // whitespace (a \v, a no-break space) belongs to an argument.
+            let toks: Vec<String> = value.split(' ').filter(|t| !t.is_empty()).map(quote_arg).collect();
             if toks.is_empty() { vec![format!("{name} \"\"")] } else { vec![format!("{name} {}", toks.join(" "))] }
         }
         _ => vec![format!("{name} {}", quote_arg(value))],
