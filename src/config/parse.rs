@@ -496,6 +496,15 @@ mod tests {
     }
 
     #[test]
+    fn nul_byte_ends_the_line_as_in_redis() {
+        // Found by fuzzing: a NUL between arguments used to be an endless run of
+        // empty arguments (the loader ran out of memory).
+        assert_eq!(split_args("port 7000\0 junk \0").unwrap(), s(&["port", "7000"]));
+        assert_eq!(split_args("\0\n\0").unwrap(), Vec::<String>::new());
+        assert!(split_args("x \"open\0\"").is_err(), "a NUL inside quotes leaves them open");
+    }
+
+    #[test]
     fn quote_round_trips() {
         for v in ["", "plain", "a b", "q\"uote", "it's", "back\\slash", "tab\there", "\u{1}", "é ü"] {
             let line = format!("x {}", quote_arg(v));

@@ -219,6 +219,17 @@ mod tests {
     }
 
     #[test]
+    fn multi_argument_values_keep_other_whitespace_inside_arguments() {
+        // Found by fuzzing: an argument holding a vertical tab was split in two.
+        let mut cfg = Config::default();
+        cfg.apply_text("bind 127.0.0.1 \"a\\x0bb\"\n", "").unwrap();
+        let want = cfg.get(&["bind"]);
+        let mut again = Config::default();
+        again.apply_text(&rewrite_text("", &cfg), "").unwrap();
+        assert_eq!(again.get(&["bind"]), want);
+    }
+
+    #[test]
     fn preserves_comments_order_and_unchanged_lines() {
         let path = scratch_file("preserve");
         let original = "# My server\n\n# memory\nmaxmemory 512MB\nport 7000\ninclude /etc/extra.conf\n\
