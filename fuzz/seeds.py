@@ -1,14 +1,24 @@
 #!/usr/bin/env python3
 """Writes the seed corpora under fuzz/corpus/<target>/ (committed; rerun to refresh).
 
-RDB files and DUMP payloads come from a real redis-server (7.0) on a free port, and the
-AOF seeds from its appendonly files; the config seeds include the packaged redis.conf.
-Usage: python3 fuzz/seeds.py  (needs redis-server and redis-cli on PATH)
+RDB files and DUMP payloads come from a real redis-server (7.0) and from shardis, each on
+a free port, and the AOF seeds from their appendonly files; the config seeds include the
+packaged redis.conf.
+Usage: python3 fuzz/seeds.py  (needs redis-server and redis-cli on PATH, and a built
+shardis-server: target/release/shardis-server or $SHARDIS_SERVER)
 """
 import os, shutil, socket, subprocess, sys, tempfile, time
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
 CORPUS = os.path.join(ROOT, "corpus")
+
+
+# aof_load input: byte 0 bit 0 = two shard files, bytes 1-2 = where the second starts.
+ONE = b"\x00\x00\x00"
+
+
+def two(first, second):
+    return b"\x01" + len(first).to_bytes(2, "little") + first + second
 
 
 def put(target, name, data):
@@ -55,10 +65,7 @@ def redis_seeds():
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cli = ["redis-cli", "-p", str(port)]
     try:
-        for _ in range(100):
-            if subprocess.run(cli + ["ping"], capture_output=True).stdout.strip() == b"PONG":
-                break
-            time.sleep(0.05)
+        wait_ping(cli)
         pipe = b"".join(resp(*c) for c in DATA)
         subprocess.run(cli + ["--pipe"], input=pipe, capture_output=True, check=True)
         # DUMP payloads: the rdb_load target appends version and CRC itself.
@@ -77,14 +84,55 @@ def redis_seeds():
         for f in sorted(os.listdir(aofdir)):
             if ".incr." in f:
                 body = open(os.path.join(aofdir, f), "rb").read()
-                put("aof_load", "redis-7.0-incr.aof", b"\x00\x00" + body)
-                put("aof_load", "redis-7.0-incr-torn.aof", b"\x00\x00" + body[:-7])
-                put("aof_load", "redis-7.0-incr-padded.aof", b"\x00\x00" + body + b"\x00" * 64)
-                put("aof_load", "two-shards.aof", b"\x01\x80" + body)
+                put("aof_load", "redis-7.0-incr.aof", ONE + body)
+                put("aof_load", "redis-7.0-incr-torn.aof", ONE + body[:-7])
+                put("aof_load", "redis-7.0-incr-padded.aof", ONE + body + b"\x00" * 64)
+                put("aof_load", "two-shards.aof", two(body[:len(body) // 2], body[len(body) // 2:]))
     finally:
         srv.terminate()
         srv.wait()
         shutil.rmtree(tmp)
+
+
+def shardis_seeds():
+    """An RDB file and a two-shard AOF (with cross-shard transaction parts) written by
+    shardis itself ($SHARDIS_SERVER, else target/release/shardis-server)."""
+    exe = os.environ.get("SHARDIS_SERVER") or os.path.join(ROOT, "..", "target", "release", "shardis-server")
+    if not os.path.exists(exe):
+        print("no shardis-server binary: skipping its seeds (build it, or set SHARDIS_SERVER)")
+        return
+    tmp = tempfile.mkdtemp()
+    port = free_port()
+    srv = subprocess.Popen([exe, "--port", str(port), "--dir", tmp, "--shards", "2", "--save", "", "--appendonly", "yes",
+                            "--appendfsync", "always", "--aof-use-rdb-preamble", "no"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cli = ["redis-cli", "-p", str(port)]
+    try:
+        wait_ping(cli)
+        pipe = b"".join(resp(*c) for c in DATA)
+        pipe += resp("MSET", "a", 1, "b", 2, "c", 3, "d", 4) + resp("DEL", "a", "b", "c") + resp("RENAME", "d", "e")
+        subprocess.run(cli + ["--pipe"], input=pipe, capture_output=True, check=True)
+        subprocess.run(cli + ["save"], capture_output=True, check=True)
+        put("rdb_load", "shardis-dump", open(os.path.join(tmp, "dump.rdb"), "rb").read()[9:])
+        subprocess.run(cli + ["shutdown", "nosave"], capture_output=True)
+        srv.wait(timeout=10)
+        aofdir = os.path.join(tmp, "appendonlydir")
+        incr = [open(os.path.join(aofdir, f), "rb").read() for f in sorted(os.listdir(aofdir)) if ".incr." in f]
+        if len(incr) == 2:
+            put("aof_load", "shardis-2-shards.aof", two(incr[0], incr[1]))
+    finally:
+        if srv.poll() is None:
+            srv.terminate()
+            srv.wait()
+        shutil.rmtree(tmp)
+
+
+def wait_ping(cli):
+    for _ in range(200):
+        if subprocess.run(cli + ["ping"], capture_output=True).stdout.strip() == b"PONG":
+            return
+        time.sleep(0.05)
+    sys.exit("server did not answer PING")
 
 
 def resp_seeds():
@@ -100,13 +148,13 @@ def resp_seeds():
 
 
 def aof_seeds():
-    put("aof_load", "set-multi", b"\x00\x00" + resp("SELECT", 0) + resp("SET", "k", "v") + resp("MULTI")
+    put("aof_load", "set-multi", ONE + resp("SELECT", 0) + resp("SET", "k", "v") + resp("MULTI")
         + resp("INCR", "n") + resp("LPUSH", "l", "a", "b") + resp("EXEC") + resp("PEXPIREAT", "k", 4102444800000))
     tx = lambda n: resp("MULTI") + resp("ECHO", "shardis-tx:run1:7:2") + resp("SET", n, "1") + resp("EXEC")
-    put("aof_load", "shardis-tx-2-shards", b"\x01\x80" + tx("a") + tx("b"))
-    put("aof_load", "shardis-tx-missing-part", b"\x01\x80" + tx("a") + resp("SET", "c", "3"))
-    put("aof_load", "unfinished-multi", b"\x00\x00" + resp("SET", "k", "v") + resp("MULTI") + resp("SET", "k", "w"))
-    put("aof_load", "flush-swap", b"\x00\x00" + resp("SET", "a", "1") + resp("SWAPDB", 0, 1) + resp("FLUSHDB")
+    put("aof_load", "shardis-tx-2-shards", two(tx("a"), tx("b")))
+    put("aof_load", "shardis-tx-missing-part", two(tx("a"), resp("SET", "c", "3")))
+    put("aof_load", "unfinished-multi", ONE + resp("SET", "k", "v") + resp("MULTI") + resp("SET", "k", "w"))
+    put("aof_load", "flush-swap", ONE + resp("SET", "a", "1") + resp("SWAPDB", 0, 1) + resp("FLUSHDB")
         + resp("SELECT", 1) + resp("FLUSHALL"))
 
 
@@ -142,5 +190,6 @@ if __name__ == "__main__":
     config_seeds()
     cmd_seeds()
     redis_seeds()
+    shardis_seeds()
     for t in sorted(os.listdir(CORPUS)):
         print(t, len(os.listdir(os.path.join(CORPUS, t))), "files")

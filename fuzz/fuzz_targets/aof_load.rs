@@ -1,8 +1,8 @@
 //! The AOF loader: tail scan (torn commands, O_DIRECT padding, corruption), cross-shard
 //! transaction parts, and replay of arbitrary commands through the ordinary dispatch.
 //!
-//! Input layout: byte 0 bit 0 picks one or two shard files, byte 1 where the second
-//! file starts; the rest is file content.
+//! Input layout: byte 0 bit 0 picks one or two shard files, bytes 1-2 (little endian)
+//! where the second file starts; the rest is file content.
 //! Invariants checked (beyond "no panic"):
 //! - the dataset a load produces, written back as AOF base files (what a rewrite
 //!   writes) and loaded again, is the same dataset: same keys in the same databases,
@@ -56,11 +56,11 @@ fn normalize(shards: &Loaded) -> Vec<(u16, Vec<u8>, u64, Digest)> {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [mode, cut, content @ ..] = data else { return };
+    let [mode, lo, hi, content @ ..] = data else { return };
     let files: Vec<&[u8]> = if mode & 1 == 0 {
         vec![content]
     } else {
-        let at = *cut as usize * content.len() / 256;
+        let at = u16::from_le_bytes([*lo, *hi]) as usize % (content.len() + 1);
         vec![&content[..at], &content[at..]]
     };
     if files.iter().any(|f| names_skipped(f)) {
