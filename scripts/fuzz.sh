@@ -52,31 +52,37 @@ check_target() {
     exit 2
 }
 
-# run_target TARGET LOG EXTRA_FLAGS...: libFuzzer over a scratch dir plus the seeds.
+# run_target TARGET LOG WORKDIR EXTRA_FLAGS...: libFuzzer over WORKDIR (where new inputs
+# go) plus the seeds; the output goes to LOG, progress lines to the terminal. Returns
+# libFuzzer's exit status.
 run_target() {
-    local t=$1 log=$2
-    shift 2
-    local work="$FUZZ/work/$t" art="$FUZZ/artifacts/$t"
+    local t=$1 log=$2 work=$3 art="$FUZZ/artifacts/$1" rc
+    shift 3
     mkdir -p "$work" "$art" "$FUZZ/corpus/$t"
+    set +e
     # shellcheck disable=SC2046
     nice -n 15 "$BIN/$t" $(flags_for "$t") -artifact_prefix="$art/" -print_final_stats=1 "$@" \
-        "$work" "$FUZZ/corpus/$t" 2>&1 | tee "$log" | grep --line-buffered -E '^#[0-9]+.*(pulse|DONE)|ERROR|panicked|SUMMARY|Test unit written' || true
-    return "${PIPESTATUS[0]}"
+        "$work" "$FUZZ/corpus/$t" 2>&1 | tee "$log" | grep --line-buffered -E '^#[0-9]+.*(pulse|DONE)|ERROR|panicked|SUMMARY|Test unit written'
+    rc=${PIPESTATUS[0]}
+    set -e
+    return "$rc"
 }
 
 stat_of() { sed -n "s/^stat::$2: *//p" "$1" | tail -1; }
 
 smoke() {
-    local secs=${1:-20} failed=() t rc log
+    local secs=${1:-20} failed=() t rc log work
     build
     local summary=""
     for t in "${TARGETS[@]}"; do
         log=$(mktemp)
         echo "== smoke $t (${secs} s)"
         rc=0
-        # A fresh scratch dir: the smoke starts from the committed seeds only.
-        rm -rf "$FUZZ/work/$t"
-        run_target "$t" "$log" -max_total_time="$secs" || rc=$?
+        # A scratch dir: the smoke starts from the committed seeds only, and leaves
+        # a campaign's fuzz/work alone.
+        work=$(mktemp -d)
+        run_target "$t" "$log" "$work" -max_total_time="$secs" || rc=$?
+        rm -rf "$work"
         local runs speed
         runs=$(stat_of "$log" number_of_executed_units)
         speed=$(stat_of "$log" average_exec_per_sec)
@@ -111,7 +117,7 @@ case ${1:-} in
         mkdir -p "$FUZZ/work"
         start=$SECONDS
         rc=0
-        run_target "$t" "$log" "$@" || rc=$?
+        run_target "$t" "$log" "$FUZZ/work/$t" "$@" || rc=$?
         secs=$((SECONDS - start))
         echo "== $t: exit $rc, $(stat_of "$log" number_of_executed_units) runs in ${secs} s" \
             "($(stat_of "$log" average_exec_per_sec) exec/s), corpus $(ls "$FUZZ/work/$t" | wc -l) new +" \
