@@ -96,11 +96,15 @@ smoke() {
         fi
     done
     echo "== fuzz smoke summary:$summary"
-    if [[ ${#failed[@]} -gt 0 ]]; then
+    # A libtest-style line, so that scripts/test.sh counts the targets.
+    local nfailed=${#failed[@]}
+    if [[ $nfailed -gt 0 ]]; then
         echo "== FAILED: ${failed[*]} (reproduce: scripts/fuzz.sh repro TARGET fuzz/artifacts/TARGET/<file>)"
+        echo "fuzz smoke: test result: FAILED. $((${#TARGETS[@]} - nfailed)) passed; $nfailed failed"
         exit 1
     fi
     echo "== all ${#TARGETS[@]} targets ran without a crash"
+    echo "fuzz smoke: test result: ok. ${#TARGETS[@]} passed; 0 failed"
 }
 
 case ${1:-} in
