@@ -89,7 +89,8 @@ smoke() {
         if [[ $rc -ne 0 ]] || grep -q 'SUMMARY: libFuzzer\|panicked at' "$log"; then
             failed+=("$t")
             summary+=$(printf '\n  %-12s FAILED (exit %s) after %s runs; log %s' "$t" "$rc" "${runs:-?}" "$log")
-            ls -t "$FUZZ/artifacts/$t" 2>/dev/null | head -1 | sed "s|^|               artifact: fuzz/artifacts/$t/|" >&2 || true
+            echo "== $t failed; the end of its log:"
+            tail -n 40 "$log"
         else
             summary+=$(printf '\n  %-12s ok  %9s runs  %7s exec/s' "$t" "${runs:-?}" "${speed:-?}")
             rm -f "$log"
