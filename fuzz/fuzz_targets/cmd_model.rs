@@ -505,8 +505,13 @@ impl Fuzz {
             28 => {
                 let k = if inp.byte() & 1 == 0 { inp.key() } else { inp.pick(FKEYS).as_bytes().to_vec() };
                 let Reply::Bulk(payload) = self.call(&[c("dump"), k.clone()]) else { return };
+                // The digest marks a TTL: give the copy the same one (the clock stands still).
+                let ttl = match self.call(&[c("pttl"), k.clone()]) {
+                    Reply::Int(ms) if ms > 0 => ms,
+                    _ => 0,
+                };
                 let tmp = c("rtmp");
-                let args = vec![c("restore"), tmp.clone(), c("0"), payload, c("REPLACE")];
+                let args = vec![c("restore"), tmp.clone(), ttl.to_string().into_bytes(), payload, c("REPLACE")];
                 let got = self.call(&args);
                 self.check(&args, got, ok());
                 let Reply::Array(d) = self.call(&[c("debug"), c("digest-value"), k.clone(), tmp.clone()]) else {
