@@ -68,6 +68,16 @@ def redis_seeds():
         wait_ping(cli)
         pipe = b"".join(resp(*c) for c in DATA)
         subprocess.run(cli + ["--pipe"], input=pipe, capture_output=True, check=True)
+        # The AOF seeds must fit the aof_load target's 4 KiB inputs: a fresh log with the
+        # small keys and one collection just past the listpack limits.
+        subprocess.run(cli + ["bgrewriteaof"], capture_output=True, check=True)
+        time.sleep(1)
+        subprocess.run(cli + ["flushall"], capture_output=True, check=True)
+        small = [c for c in DATA if not (len(c) > 1 and str(c[1]).endswith(":big"))]
+        small.append(("sadd", "set:130", *["m%d" % i for i in range(130)]))
+        subprocess.run(cli + ["--pipe"], input=b"".join(resp(*c) for c in small), capture_output=True, check=True)
+        subprocess.run(cli + ["flushall"], capture_output=True, check=True)
+        subprocess.run(cli + ["--pipe"], input=b"".join(resp(*c) for c in DATA), capture_output=True, check=True)
         # DUMP payloads: the rdb_load target appends version and CRC itself.
         keys = [c[1] for c in DATA if c[0] not in ("select", "pexpireat")]
         for k in dict.fromkeys(keys):
@@ -84,6 +94,10 @@ def redis_seeds():
         for f in sorted(os.listdir(aofdir)):
             if ".incr." in f:
                 body = open(os.path.join(aofdir, f), "rb").read()
+                # Between the two FLUSHALLs: the small data set only.
+                fl = resp("flushall")
+                start = body.index(fl) + len(fl)
+                body = body[start:body.index(fl, start)]
                 put("aof_load", "redis-7.0-incr.aof", ONE + body)
                 put("aof_load", "redis-7.0-incr-torn.aof", ONE + body[:-7])
                 put("aof_load", "redis-7.0-incr-padded.aof", ONE + body + b"\x00" * 64)
@@ -109,17 +123,22 @@ def shardis_seeds():
     cli = ["redis-cli", "-p", str(port)]
     try:
         wait_ping(cli)
-        pipe = b"".join(resp(*c) for c in DATA)
+        # The AOF seed (small keys, cross-shard transactions) fits the target's 4 KiB.
+        pipe = b"".join(resp(*c) for c in DATA if not (len(c) > 1 and str(c[1]).endswith(":big")))
         pipe += resp("MSET", "a", 1, "b", 2, "c", 3, "d", 4) + resp("DEL", "a", "b", "c") + resp("RENAME", "d", "e")
         subprocess.run(cli + ["--pipe"], input=pipe, capture_output=True, check=True)
+        aofdir = os.path.join(tmp, "appendonlydir")
+        # appendfsync always: every acknowledged command is in the files already.
+        # (Trailing NULs are O_DIRECT preallocation: dropped.)
+        incr = [open(os.path.join(aofdir, f), "rb").read().rstrip(b"\0")
+                for f in sorted(os.listdir(aofdir)) if ".incr." in f]
+        if len(incr) == 2:
+            put("aof_load", "shardis-2-shards.aof", two(incr[0], incr[1]))
+        subprocess.run(cli + ["--pipe"], input=b"".join(resp(*c) for c in DATA), capture_output=True, check=True)
         subprocess.run(cli + ["save"], capture_output=True, check=True)
         put("rdb_load", "shardis-dump", open(os.path.join(tmp, "dump.rdb"), "rb").read()[9:])
         subprocess.run(cli + ["shutdown", "nosave"], capture_output=True)
         srv.wait(timeout=10)
-        aofdir = os.path.join(tmp, "appendonlydir")
-        incr = [open(os.path.join(aofdir, f), "rb").read() for f in sorted(os.listdir(aofdir)) if ".incr." in f]
-        if len(incr) == 2:
-            put("aof_load", "shardis-2-shards.aof", two(incr[0], incr[1]))
     finally:
         if srv.poll() is None:
             srv.terminate()

@@ -32,7 +32,7 @@ flags_for() {
     case $1 in
         resp_parse) echo "-max_len=4096 -timeout=10" ;;
         rdb_load) echo "-max_len=8192 -timeout=10" ;;
-        aof_load) echo "-max_len=16384 -timeout=10" ;;
+        aof_load) echo "-max_len=4096 -timeout=10" ;;
         config_text) echo "-max_len=2048 -timeout=10" ;;
         cmd_model) echo "-max_len=512 -timeout=10" ;;
     esac
