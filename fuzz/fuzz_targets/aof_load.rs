@@ -20,6 +20,7 @@ use shardis::persist::resp::{Decoded, decode};
 use shardis::storage::Entry;
 use std::sync::LazyLock;
 
+#[rustfmt::skip]
 const SKIPPED: &[&[u8]] = &[
     b"save", b"bgsave", b"bgrewriteaof", b"shutdown", b"debug", b"config", b"monitor", b"sync", b"psync",
     b"replicaof", b"slaveof", b"failover", b"client", b"wait", b"waitaof", b"acl", b"module", b"subscribe",

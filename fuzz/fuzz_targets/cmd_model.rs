@@ -27,6 +27,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 const MKEYS: &[&str] = &["ma", "mb", "mc", "{ma}md", "{mb}me"];
 const FKEYS: &[&str] = &["x", "y", "z", "{x}w", "{y}v"];
 const FIELDS: &[&str] = &["f1", "f2", "f3", "1", "2", "-3", "10", ""];
+#[rustfmt::skip]
 const VALUES: &[&str] = &[
     "", "v", "1", "-5", "0", "-0", "+1", "01", "9223372036854775807", "-9223372036854775808", "3.5", "abc",
     "a string longer than forty-four bytes, so not embedded in its object",
@@ -34,6 +35,7 @@ const VALUES: &[&str] = &[
 const INDICES: &[i64] = &[-100, -3, -1, 0, 1, 2, 5, 100];
 const INCREMENTS: &[i64] = &[-1, 1, 5, -1000, i64::MAX, i64::MIN];
 /// Argument tokens for free commands: numbers, options, free keys.
+#[rustfmt::skip]
 const TOKENS: &[&str] = &[
     "x", "y", "z", "{x}w", "0", "1", "-1", "2", "3", "10", "100", "-100", "1.5", "inf", "-inf", "+inf", "(1",
     "[a", "-", "+", "nan", "NX", "XX", "GT", "LT", "CH", "INCR", "EX", "PX", "EXAT", "KEEPTTL", "GET",
@@ -45,6 +47,7 @@ const TOKENS: &[&str] = &[
 ];
 /// Data commands free operations may run (nothing blocking, nothing on other
 /// databases or the whole server, no transactions).
+#[rustfmt::skip]
 const FREE_COMMANDS: &[&str] = &[
     "set", "get", "getset", "getdel", "getex", "append", "strlen", "incr", "decr", "incrby", "decrby",
     "incrbyfloat", "setnx", "setex", "psetex", "mset", "msetnx", "mget", "setrange", "getrange", "substr", "lcs",
@@ -64,6 +67,7 @@ const FREE_COMMANDS: &[&str] = &[
 ];
 /// Commands that must not change the dataset (PFCOUNT may update an HLL's cache, as
 /// in Redis, so it is not here).
+#[rustfmt::skip]
 const READ_ONLY: &[&str] = &[
     "get", "getrange", "strlen", "mget", "substr", "lcs", "exists", "type", "ttl", "pttl", "expiretime",
     "pexpiretime", "dump", "sort_ro", "scan", "keys", "randomkey", "object", "hget", "hmget", "hlen", "hstrlen",
@@ -292,11 +296,18 @@ impl Fuzz {
             }
             7 => {
                 let k = inp.key();
-                let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..1 + inp.byte() % 3).map(|_| (inp.field(), inp.value())).collect();
+                let pairs: Vec<(Vec<u8>, Vec<u8>)> =
+                    (0..1 + inp.byte() % 3).map(|_| (inp.field(), inp.value())).collect();
                 let mut args = vec![c("hset"), k.clone()];
                 pairs.iter().for_each(|(f, v)| args.extend([f.clone(), v.clone()]));
-                let want = match self.coll(&k, || M::Hash(BTreeMap::new()), |m| if let M::Hash(h) = m { Some(h) } else { None }) {
-                    Ok(h) => Reply::Int(pairs.into_iter().filter(|(f, v)| h.insert(f.clone(), v.clone()).is_none()).count() as i64),
+                let want = match self.coll(
+                    &k,
+                    || M::Hash(BTreeMap::new()),
+                    |m| if let M::Hash(h) = m { Some(h) } else { None },
+                ) {
+                    Ok(h) => Reply::Int(
+                        pairs.into_iter().filter(|(f, v)| h.insert(f.clone(), v.clone()).is_none()).count() as i64,
+                    ),
                     Err(e) => e,
                 };
                 self.expect(args, want);
@@ -351,7 +362,8 @@ impl Fuzz {
                 let k = inp.key();
                 let ms: Vec<Vec<u8>> = (0..1 + inp.byte() % 3).map(|_| inp.field()).collect();
                 let want = if op == 12 {
-                    match self.coll(&k, || M::Set(BTreeSet::new()), |m| if let M::Set(s) = m { Some(s) } else { None }) {
+                    match self.coll(&k, || M::Set(BTreeSet::new()), |m| if let M::Set(s) = m { Some(s) } else { None })
+                    {
                         Ok(s) => Reply::Int(ms.iter().filter(|m| s.insert(m.to_vec())).count() as i64),
                         Err(e) => e,
                     }
@@ -390,7 +402,11 @@ impl Fuzz {
             17 | 18 => {
                 let k = inp.key();
                 let vs: Vec<Vec<u8>> = (0..1 + inp.byte() % 3).map(|_| inp.value()).collect();
-                let want = match self.coll(&k, || M::List(VecDeque::new()), |m| if let M::List(l) = m { Some(l) } else { None }) {
+                let want = match self.coll(
+                    &k,
+                    || M::List(VecDeque::new()),
+                    |m| if let M::List(l) = m { Some(l) } else { None },
+                ) {
                     Ok(l) => {
                         for v in &vs {
                             if op == 17 { l.push_front(v.clone()) } else { l.push_back(v.clone()) }
@@ -468,21 +484,44 @@ impl Fuzz {
                 let (k, kind, n) = (inp.key(), inp.byte() % 3, 100 + inp.byte() as usize % 60);
                 let items: Vec<Vec<u8>> = (0..n).map(|i| format!("e{i}").into_bytes()).collect();
                 let (name, want) = match kind {
-                    0 => ("hset", match self.coll(&k, || M::Hash(BTreeMap::new()), |m| if let M::Hash(h) = m { Some(h) } else { None }) {
-                        Ok(h) => Reply::Int(items.iter().filter(|f| h.insert(f.to_vec(), f.to_vec()).is_none()).count() as i64),
-                        Err(e) => e,
-                    }),
-                    1 => ("sadd", match self.coll(&k, || M::Set(BTreeSet::new()), |m| if let M::Set(s) = m { Some(s) } else { None }) {
-                        Ok(s) => Reply::Int(items.iter().filter(|m| s.insert(m.to_vec())).count() as i64),
-                        Err(e) => e,
-                    }),
-                    _ => ("rpush", match self.coll(&k, || M::List(VecDeque::new()), |m| if let M::List(l) = m { Some(l) } else { None }) {
-                        Ok(l) => {
-                            l.extend(items.iter().cloned());
-                            Reply::Int(l.len() as i64)
-                        }
-                        Err(e) => e,
-                    }),
+                    0 => (
+                        "hset",
+                        match self.coll(
+                            &k,
+                            || M::Hash(BTreeMap::new()),
+                            |m| if let M::Hash(h) = m { Some(h) } else { None },
+                        ) {
+                            Ok(h) => Reply::Int(
+                                items.iter().filter(|f| h.insert(f.to_vec(), f.to_vec()).is_none()).count() as i64,
+                            ),
+                            Err(e) => e,
+                        },
+                    ),
+                    1 => (
+                        "sadd",
+                        match self.coll(
+                            &k,
+                            || M::Set(BTreeSet::new()),
+                            |m| if let M::Set(s) = m { Some(s) } else { None },
+                        ) {
+                            Ok(s) => Reply::Int(items.iter().filter(|m| s.insert(m.to_vec())).count() as i64),
+                            Err(e) => e,
+                        },
+                    ),
+                    _ => (
+                        "rpush",
+                        match self.coll(
+                            &k,
+                            || M::List(VecDeque::new()),
+                            |m| if let M::List(l) = m { Some(l) } else { None },
+                        ) {
+                            Ok(l) => {
+                                l.extend(items.iter().cloned());
+                                Reply::Int(l.len() as i64)
+                            }
+                            Err(e) => e,
+                        },
+                    ),
                 };
                 self.drop_empty(&k);
                 let mut args = vec![c(name), k];

@@ -12,9 +12,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shardis::config::{Config, params};
 use shardis::config::parse::{quote_arg, split_args};
 use shardis::config::rewrite::rewrite_text;
+use shardis::config::{Config, params};
 
 /// CONFIG GET *, with the values of multi-argument parameters as their list of
 /// space-separated words: their canonical text joins the arguments with spaces, so an
