@@ -30,6 +30,22 @@ fn snapshot(cfg: &Config) -> Vec<(String, String)> {
     all
 }
 
+/// True if a list-valued directive (`bind`, `save`, ...) is given several arguments and
+/// one of them holds a space (`bind "a b" c`). Its value is stored as the arguments
+/// joined with spaces, so REWRITE writes more arguments than were read, and the rewritten
+/// file may break a limit the original met ("Too many bind addresses"). Redis writes such
+/// values joined the same way; these inputs are outside the round-trip invariant.
+fn has_spaced_list_argument(text: &str) -> bool {
+    text.split('\n').any(|line| {
+        let line = line.trim_matches(|c| matches!(c, ' ' | '\t' | '\r' | '\n'));
+        let Ok(args) = split_args(line) else { return false };
+        let Some((name, rest)) = args.split_first() else { return false };
+        rest.len() > 1
+            && params::find(name).is_some_and(|(_, p)| p.is_multi_arg())
+            && rest.iter().any(|a| a.contains(' '))
+    })
+}
+
 fn load(text: &str) -> Result<Config, String> {
     let mut cfg = Config::default();
     cfg.apply_text(text, "fuzz.conf").map(|_| cfg).map_err(|e| e.message)
@@ -45,6 +61,9 @@ fuzz_target!(|data: &[u8]| {
             let quoted: Vec<String> = args.iter().map(|a| quote_arg(a)).collect();
             assert_eq!(split_args(&quoted.join(" ")).as_ref(), Ok(&args), "quote_arg round trip of {line:?}");
         }
+    }
+    if has_spaced_list_argument(&text) {
+        return;
     }
     let Ok(cfg) = load(&text) else { return };
     let want = snapshot(&cfg);
