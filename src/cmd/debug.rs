@@ -97,7 +97,7 @@ impl Digest {
 
 /// Redis's xorObjectDigest: mixes the value's type code and contents into `d`, then
 /// marks a TTL's presence.
-fn object_digest(mut d: Digest, e: &Entry) -> Digest {
+pub fn object_digest(mut d: Digest, e: &Entry) -> Digest {
     // Redis's type codes: OBJ_STRING 0, LIST 1, SET 2, ZSET 3, HASH 4, STREAM 6.
     let mut num = [0u8; 20];
     match &e.value {

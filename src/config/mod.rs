@@ -172,15 +172,22 @@ pub struct Config {
     pub compat: BTreeMap<String, String>,
 }
 
+/// The compatibility-only parameters at their defaults, canonicalized once: building
+/// the map is most of the cost of a `Config::default()`.
+static COMPAT_DEFAULTS: std::sync::LazyLock<BTreeMap<String, String>> = std::sync::LazyLock::new(|| {
+    let mut compat = BTreeMap::new();
+    for p in PARAMS.iter().filter(|p| p.store == Store::Compat) {
+        // The table's own test guarantees defaults are valid; fall back to the
+        // raw text rather than panic if one ever is not.
+        let v = params::canonicalize(p, &[p.default.to_string()], "").unwrap_or_else(|_| p.default.to_string());
+        compat.insert(p.name.to_string(), v);
+    }
+    compat
+});
+
 impl Default for Config {
     fn default() -> Self {
-        let mut compat = BTreeMap::new();
-        for p in PARAMS.iter().filter(|p| p.store == Store::Compat) {
-            // The table's own test guarantees defaults are valid; fall back to the
-            // raw text rather than panic if one ever is not.
-            let v = params::canonicalize(p, &[p.default.to_string()], "").unwrap_or_else(|_| p.default.to_string());
-            compat.insert(p.name.to_string(), v);
-        }
+        let compat = COMPAT_DEFAULTS.clone();
         Config {
             bind: vec!["127.0.0.1".to_string()],
             port: 6379,

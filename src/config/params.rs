@@ -453,9 +453,11 @@ pub fn find(name: &str) -> Option<(usize, &'static Param)> {
         .find(|(_, p)| p.name.eq_ignore_ascii_case(name) || p.aliases.iter().any(|a| a.eq_ignore_ascii_case(name)))
 }
 
-/// Number of online CPUs: the default shard count.
+/// Number of online CPUs: the default shard count. Asked once per process: finding it
+/// out reads cgroup files, and every `Config::default()` wants it.
 pub fn online_cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Check the argument count and, for list-valued parameters given a single argument,

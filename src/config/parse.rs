@@ -41,7 +41,10 @@ pub const BAD_DIRECTIVE: &str = "Bad directive or wrong number of arguments";
 /// understands only `\'`; a closing quote must be followed by a blank or the end of the
 /// line. A quote may start in the middle of an argument (`a"b c"` is `ab c`).
 pub fn split_args(line: &str) -> Result<Vec<String>, String> {
+    // Redis splits a C string: a NUL byte ends the line. (Without this cut a NUL
+    // between arguments was an endless run of empty arguments.)
     let b = line.as_bytes();
+    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
     let mut i = 0;
     let mut out = Vec::new();
     loop {
@@ -530,6 +533,15 @@ mod tests {
         assert_eq!(split_args("").unwrap(), Vec::<String>::new());
         assert_eq!(split_args("\t\x0b ").unwrap(), Vec::<String>::new());
         assert!(split_args(r#"x "\xff""#).is_err(), "non-UTF-8 escapes are refused");
+    }
+
+    #[test]
+    fn nul_byte_ends_the_line_as_in_redis() {
+        // Found by fuzzing: a NUL between arguments used to be an endless run of
+        // empty arguments (the loader ran out of memory).
+        assert_eq!(split_args("port 7000\0 junk \0").unwrap(), s(&["port", "7000"]));
+        assert_eq!(split_args("\0\n\0").unwrap(), Vec::<String>::new());
+        assert!(split_args("x \"open\0\"").is_err(), "a NUL inside quotes leaves them open");
     }
 
     #[test]

@@ -142,7 +142,9 @@ pub fn directive_lines(p: &Param, value: &str) -> Vec<String> {
         }
         (_, Kind::Memory { .. }) => vec![format!("{name} {}", human_memory(value))],
         _ if p.is_multi_arg() => {
-            let toks: Vec<String> = value.split_whitespace().map(quote_arg).collect();
+            // The canonical value joins the arguments with single spaces; other
+            // whitespace (a \v, a no-break space) belongs to an argument.
+            let toks: Vec<String> = value.split(' ').filter(|t| !t.is_empty()).map(quote_arg).collect();
             if toks.is_empty() { vec![format!("{name} \"\"")] } else { vec![format!("{name} {}", toks.join(" "))] }
         }
         _ => vec![format!("{name} {}", quote_arg(value))],
@@ -214,6 +216,17 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d.join("shardis.conf")
+    }
+
+    #[test]
+    fn multi_argument_values_keep_other_whitespace_inside_arguments() {
+        // Found by fuzzing: an argument holding a vertical tab was split in two.
+        let mut cfg = Config::default();
+        cfg.apply_text("bind 127.0.0.1 \"a\\x0bb\"\n", "").unwrap();
+        let want = cfg.get(&["bind"]);
+        let mut again = Config::default();
+        again.apply_text(&rewrite_text("", &cfg), "").unwrap();
+        assert_eq!(again.get(&["bind"]), want);
     }
 
     #[test]

@@ -334,6 +334,39 @@ pub fn base_bytes<'a>(entries: impl Iterator<Item = (u16, &'a [u8], &'a Entry)>)
     buf
 }
 
+/// Loads AOF files held in memory, file `i` written by shard `i`, as start-up does once
+/// it has read them (a padded or torn tail cut off, an RDB base loaded as such), and
+/// returns every key bucketed by shard. No directory, manifest or log file is touched:
+/// this is the fuzz target's way in (`fuzz/fuzz_targets/aof_load.rs`).
+pub fn load_in_memory(cfg: &Config, files: &[&[u8]]) -> Result<Vec<Vec<(u16, Vec<u8>, Entry)>>, String> {
+    let mut data: Vec<&[u8]> = Vec::new();
+    for &b in files {
+        let keep = if files::is_rdb("", b) {
+            b.len()
+        } else {
+            match scan(b) {
+                Tail::Clean => b.len(),
+                Tail::Padded { at } | Tail::Truncated { at } => at,
+                Tail::Bad { at, why } => return Err(format!("bad AOF at offset {at}: {why}")),
+            }
+        };
+        data.push(&b[..keep]);
+    }
+    let mut seen = HashMap::new();
+    for b in data.iter().filter(|b| !files::is_rdb("", b)) {
+        count_parts(b, &mut seen);
+    }
+    let mut loader = Loader::new(cfg, data.len());
+    for (s, b) in data.iter().enumerate() {
+        if files::is_rdb("", b) {
+            loader.load_rdb(s, b)?;
+        } else {
+            loader.replay(s, b, &seen, "in-memory AOF");
+        }
+    }
+    Ok(loader.export(data.len()))
+}
+
 /// Socketless shards replaying commands through `cmd::dispatch`.
 struct Loader {
     shards: Vec<ShardState>,

@@ -253,7 +253,8 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
             for _ in 0..n {
                 let m_at = inp.off;
                 let m = inp.string()?;
-                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, n));
+                // The count comes from the file: presize for it only up to a sane bound.
+                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, n.min(PRESIZE_MAX)));
                 if !s.insert(&m) {
                     return Err(dup(m_at, "set member"));
                 }
@@ -436,6 +437,10 @@ enum Container {
     Packed,
     Ziplist,
 }
+
+/// Most elements a collection is presized for from a count read from the input (a
+/// corrupt or hostile count must not allocate gigabytes before the data runs out).
+const PRESIZE_MAX: usize = 1 << 16;
 
 /// A set listpack never exceeds the listpack limit, so size the set for that.
 fn items_len_hint() -> usize {

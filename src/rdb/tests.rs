@@ -131,6 +131,15 @@ fn payload_with_bad_body_is_bad_data() {
     }
 }
 
+#[test]
+fn huge_set_count_is_not_trusted_for_presizing() {
+    // Found by fuzzing: a set announcing 2^32-1 members, with one present, made the
+    // loader presize a table for all of them (gigabytes) before the data ran out.
+    let mut body = vec![kind::SET, 0x80, 0xff, 0xff, 0xff, 0xff];
+    put_string(&mut body, b"member", false);
+    assert!(matches!(restore_payload(&envelope(&body)), Err(PayloadError::BadData(_))));
+}
+
 fn snapshot(shards: &[Vec<Db>], opts: &WriteOptions) -> Vec<u8> {
     let views: Vec<&[Db]> = shards.iter().map(|s| &s[..]).collect();
     let mut out = Vec::new();
