@@ -4,7 +4,8 @@
 # On a fresh Debian 12 machine it first installs what the tests need with apt-get,
 # without starting any system service (tests start their own servers on free ports):
 # redis-server (interop and digest comparisons), redis-tools (redis-cli,
-# redis-benchmark), redis-sentinel, rdiff-backup (scripts/backup and tests/backup.rs).
+# redis-benchmark), redis-sentinel, rdiff-backup (scripts/backup and tests/backup.rs),
+# iproute2's ss (tests/listen.rs), and mount/losetup/mkfs.ext4 (tests/aof_fsync.rs).
 # Then it builds everything in release mode and runs every test target (unit,
 # integration, benches in test mode) plus doc tests. Integration tests use the
 # release-built server binary (Cargo's CARGO_BIN_EXE_shardis-server for the profile
@@ -17,7 +18,8 @@
 #   tests: N passed, M failed
 #
 # Env: NO_INSTALL=1 skips installing (missing tools are reported, and the tests that
-# need them fail); DEBUG_UNIT_TESTS=0 skips the debug-mode unit test run;
+# need them fail); DEBUG_UNIT_TESTS=0 skips the debug-mode unit test run; FUZZ_SMOKE=0
+# skips the fuzz smoke (FUZZ_SMOKE_SECONDS per target, default 10);
 # CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
@@ -36,6 +38,12 @@ declare -A tool_package=(
     [redis-check-rdb]=redis-tools
     [redis-sentinel]=redis-sentinel
     [rdiff-backup]=rdiff-backup
+    [ss]=iproute2
+    [prlimit]=util-linux
+    [losetup]=mount
+    [mount]=mount
+    [mkfs.ext4]=e2fsprogs
+    [g++]=g++
 )
 
 install_deps() {
@@ -145,6 +153,12 @@ else
 fi
 # Neither nextest nor --all-targets runs doc tests.
 run_tests doc cargo test --release --doc
+
+# A short libFuzzer run of every fuzz target from its committed seeds (fuzz/README.md):
+# a crash fails the suite. Long campaigns are `scripts/fuzz.sh run TARGET`.
+if [[ ${FUZZ_SMOKE:-1} != 0 ]]; then
+    run_tests fuzz-smoke bash scripts/fuzz.sh smoke "${FUZZ_SMOKE_SECONDS:-10}"
+fi
 
 # The unit tests again with debug assertions and overflow checks (the dev profile's
 # defaults, set explicitly so a profile change cannot turn them off). Integration
