@@ -37,8 +37,10 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_shardis() { # bin port
+    # A data dir of its own: a shardis server locks its dir (dir/shardis.lock).
+    mkdir -p "$work/$2"
     (cd "$work" && exec taskset -c "$SERVER_CPU" "$1" --port "$2" --bind 127.0.0.1 \
-        --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work") >"$work/$2.log" 2>&1 &
+        --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work/$2") >"$work/$2.log" 2>&1 &
     pids+=($!)
 }
 
