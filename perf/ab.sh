@@ -13,6 +13,9 @@
 # SET runs unmeasured first so GET and INCR hit; SADD fills myset before SPOP.
 set -euo pipefail
 
+# shellcheck source=perf/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 A=${A:?A=path of the old shardis-server}
 B=${B:?B=path of the new shardis-server}
 TESTS=${TESTS:-get incr spop zadd}
@@ -26,13 +29,7 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 tick=$(getconf CLK_TCK)
 
 work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+cleanup_on_exit
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -61,8 +58,6 @@ for port in "${ports[@]}"; do
 done
 srv_pids=("${pids[@]}")
 
-cpu_ticks() { local s; s=$(<"/proc/$1/stat"); s=${s##*) }; awk '{ print $12 + $13 }' <<<"$s"; }
-
 bench() { # index test -> prints µs/op
     local i=$1 t=$2 before after
     before=$(cpu_ticks "${srv_pids[$i]}")
@@ -77,6 +72,7 @@ for i in "${!ports[@]}"; do
     taskset -c "$CLIENT_CPU" redis-benchmark -p "${ports[$i]}" -c "$CLIENTS" -P 16 -n 300000 \
         -r "$KEYSPACE" -t set -q >/dev/null 2>&1
 done
+# Not lib.sh's median: of an even count, the lower middle one.
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 printf '%-6s' test; for n in "${names[@]}"; do printf ' | %-24s' "$n runs"; done; printf ' | medians %s\n' "${names[*]}"
 for t in $TESTS; do

@@ -35,10 +35,7 @@ root=$(cd "$here/.." && pwd)
 source "$here/lib.sh"
 
 KNOBS="QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS MODES SERVER_CPU CLIENT_CPU SHARDIS_BIN WORKDIR NO_BUILD"
-declare -A ORIG_ENV=()
-for v in $KNOBS; do
-    if printenv "$v" >/dev/null; then ORIG_ENV[$v]=1; fi
-done
+remember_knobs
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -59,19 +56,6 @@ RESULTS=${RESULTS:-$here/RESULTS.md}
 TARGET_EVERYSEC=0.9
 TARGET_ALWAYS=0.7
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "aof.sh: $*"; exit 1; }
-
-command_line() {
-    local envs=() v
-    for v in $KNOBS; do
-        if [[ -n ${!v+x} && -n ${!v} && ${ORIG_ENV[$v]+x} ]]; then
-            envs+=("$v=$(printf '%q' "${!v}")")
-        fi
-    done
-    printf '%s' "${envs[*]:+${envs[*]} }perf/aof.sh"
-}
-
 # --- prerequisites ------------------------------------------------------------------
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null \
     || ! command -v redis-cli >/dev/null; then
@@ -90,17 +74,9 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
     ((rc == 0)) || die "apt-get failed ($rc)"
 fi
 command -v taskset >/dev/null || die "taskset (util-linux) is required"
-ncpu=$(nproc)
-((SERVER_CPU < ncpu && CLIENT_CPU < ncpu)) || die "need CPUs $SERVER_CPU and $CLIENT_CPU; have $ncpu"
+need_cpus
 
-if [[ -z ${SHARDIS_BIN:-} ]]; then
-    SHARDIS_BIN=${CARGO_TARGET_DIR:-$root/target}/release/shardis-server
-    if [[ ${NO_BUILD:-0} != 1 ]]; then
-        log "building shardis-server (release)"
-        (cd "$root" && cargo build --release --quiet --bin shardis-server)
-    fi
-fi
-[[ -x $SHARDIS_BIN ]] || die "no shardis binary at $SHARDIS_BIN"
+shardis_bin
 
 tick=$(getconf CLK_TCK)
 
@@ -108,26 +84,7 @@ work=${WORKDIR:-$(mktemp -d /tmp/shardis-aof.XXXXXX)}
 mkdir -p "$work"
 fstype=$(stat -f -c %T "$work")
 [[ $fstype != tmpfs && $fstype != ramfs ]] || die "$work is on $fstype: fsync is free there; set WORKDIR to a disk"
-pids=()
-stop_servers() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    pids=()
-}
-cleanup() {
-    stop_servers
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-
-
+cleanup_on_exit
 
 # Starts the servers for mode $1 (none|no|everysec|always, or POLICY-direct: shardis
 # only) in fresh directories; sets shardis_port/shardis_pid and, unless direct,
@@ -201,11 +158,7 @@ bench_once() {
 }
 
 
-loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
-started=$(date -u '+%Y-%m-%d %H:%M:%SZ')
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-shardis_rev=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(cd "$root" && git status --porcelain -- src 2>/dev/null) ]]; then shardis_rev+="+dirty"; fi
+note_run_start
 
 declare -A OPS=() US=() PORT=() PID=() SAMPLES=()
 # Every mode's pair of servers runs for the whole measurement, and each run goes
@@ -306,11 +259,7 @@ report=$(
     echo "$table"
     echo
 )
-printf '%s\n' "$report"
-if [[ $RESULTS != /dev/null ]]; then
-    printf '%s\n' "$report" >>"$RESULTS"
-    log "appended to $RESULTS"
-fi
+publish_report
 if ((misses > 0)); then
     log "$misses cell(s) missed a target"
 fi

@@ -33,10 +33,7 @@ root=$(cd "$here/.." && pwd)
 source "$here/lib.sh"
 
 KNOBS="QUICK SIZES MIN_MIB SET_MIB CHUNK PAUSE_US SERVER_CPU CLIENT_CPU SHARDIS_BIN VALKEY_BIN NO_BUILD PEERS"
-declare -A ORIG_ENV=()
-for v in $KNOBS; do
-    if printenv "$v" >/dev/null; then ORIG_ENV[$v]=1; fi
-done
+remember_knobs
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -57,33 +54,12 @@ RESULTS=${RESULTS:-$here/RESULTS.md}
 TARGET_FLAT=1.5
 TARGET_VS_REDIS=1.5
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "bigreq.sh: $*"; exit 1; }
-
-command_line() {
-    local envs=() v
-    for v in $KNOBS; do
-        if [[ -n ${!v+x} && -n ${!v} && ${ORIG_ENV[$v]+x} ]]; then
-            envs+=("$v=$(printf '%q' "${!v}")")
-        fi
-    done
-    printf '%s' "${envs[*]:+${envs[*]} }perf/bigreq.sh"
-}
-
 # --- prerequisites ------------------------------------------------------------------
 command -v python3 >/dev/null || die "python3 is required (the client)"
 command -v taskset >/dev/null || die "taskset (util-linux) is required"
 command -v redis-cli >/dev/null || die "redis-cli is required (readiness checks)"
-ncpu=$(nproc)
-((SERVER_CPU < ncpu && CLIENT_CPU < ncpu)) || die "need CPUs $SERVER_CPU and $CLIENT_CPU; have $ncpu"
-if [[ -z ${SHARDIS_BIN:-} ]]; then
-    SHARDIS_BIN=${CARGO_TARGET_DIR:-$root/target}/release/shardis-server
-    if [[ ${NO_BUILD:-0} != 1 ]]; then
-        log "building shardis-server (release)"
-        (cd "$root" && cargo build --release --quiet --bin shardis-server)
-    fi
-fi
-[[ -x $SHARDIS_BIN ]] || die "no shardis binary at $SHARDIS_BIN"
+need_cpus
+shardis_bin
 # ../shared/tools beside the checkout (one more level up from a worktree under wt/).
 if [[ -z ${VALKEY_BIN:-} ]]; then
     VALKEY_BIN=$(realpath -m "$root/../shared/tools/valkey-server")
@@ -92,15 +68,7 @@ fi
 tick=$(getconf CLK_TCK)
 
 work=$(mktemp -d /tmp/shardis-bigreq.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+cleanup_on_exit
 
 # --- servers --------------------------------------------------------------------------
 # Starts peer $1; sets srv_port and srv_pid, or returns 1 (with a line saying why).
@@ -147,11 +115,7 @@ measure() {
     awk -v t="$ticks" -v b="$bytes" -v hz="$tick" 'BEGIN { printf "%.2f\n", t / hz * 1000 / (b / 1048576) }'
 }
 
-loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
-started=$(date -u '+%Y-%m-%d %H:%M:%SZ')
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-shardis_rev=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(cd "$root" && git status --porcelain -- src 2>/dev/null) ]]; then shardis_rev+="+dirty"; fi
+note_run_start
 
 rowkeys=()
 for s in $SIZES; do rowkeys+=("rpush:$s"); done
@@ -223,11 +187,7 @@ report=$(
     echo "shardis largest/smallest RPUSH CPU per MiB: $flat; target ≤ $TARGET_FLAT"
     echo
 )
-printf '%s\n' "$report"
-if [[ $RESULTS != /dev/null ]]; then
-    printf '%s\n' "$report" >>"$RESULTS"
-    log "appended to $RESULTS"
-fi
+publish_report
 if ((misses > 0)); then
     log "$misses target(s) missed"
 fi

@@ -28,11 +28,9 @@ root=$(cd "$here/.." && pwd)
 # shellcheck source=perf/lib.sh
 source "$here/lib.sh"
 
-declare -A ORIG_ENV=()
-for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS STRING_ONLY SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
-    # Remember which knobs the caller set (before defaults are filled in below).
-    if printenv "$v" >/dev/null; then ORIG_ENV[$v]=1; fi
-done
+KNOBS="QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS STRING_ONLY SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD"
+# Remember which knobs the caller set (before defaults are filled in below).
+remember_knobs
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -65,20 +63,6 @@ TARGET_P16=0.6
 # The data-type tests (anything not in STRING_TESTS) have a looser P16 target.
 TARGET_P16_TYPES=${TARGET_P16_TYPES:-0.7}
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "compare.sh: $*"; exit 1; }
-
-# The exact invocation, for the record: the script plus every knob the caller set.
-command_line() {
-    local envs=() v
-    for v in QUICK N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS TESTS STRING_ONLY SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD; do
-        if [[ -n ${!v+x} && -n ${!v} && ${ORIG_ENV[$v]+x} ]]; then
-            envs+=("$v=$(printf '%q' "${!v}")")
-        fi
-    done
-    printf '%s' "${envs[*]:+${envs[*]} }perf/compare.sh"
-}
-
 # --- prerequisites ------------------------------------------------------------------
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null \
     || ! command -v redis-cli >/dev/null; then
@@ -87,40 +71,15 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server redis-tools >/dev/null
 fi
 command -v taskset >/dev/null || die "taskset (util-linux) is required"
-ncpu=$(nproc)
-((SERVER_CPU < ncpu && CLIENT_CPU < ncpu)) || die "need CPUs $SERVER_CPU and $CLIENT_CPU; have $ncpu"
+need_cpus
 
-if [[ -z ${SHARDIS_BIN:-} ]]; then
-    SHARDIS_BIN=${CARGO_TARGET_DIR:-$root/target}/release/shardis-server
-    if [[ ${NO_BUILD:-0} != 1 ]]; then
-        log "building shardis-server (release)"
-        (cd "$root" && cargo build --release --quiet --bin shardis-server)
-    fi
-fi
-[[ -x $SHARDIS_BIN ]] || die "no shardis binary at $SHARDIS_BIN"
+shardis_bin
 
 tick=$(getconf CLK_TCK)
 
 # --- servers --------------------------------------------------------------------------
 work=$(mktemp -d /tmp/shardis-compare.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do
-        kill "$p" 2>/dev/null || true
-    done
-    for p in "${pids[@]}"; do
-        wait "$p" 2>/dev/null || true
-    done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Sets $port to a port nobody listens on (a global, not a $(...) result, so that the
-# next call starts past it even before the first server has bound). Probing with a
-# connect is enough here: both servers bind loopback only, within milliseconds.
-
+cleanup_on_exit
 
 pick_port
 redis_port=$port
@@ -187,11 +146,7 @@ bench_once() {
 }
 
 
-loadavg_before=$(cut -d' ' -f1-3 /proc/loadavg)
-started=$(date -u '+%Y-%m-%d %H:%M:%SZ')
-cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-shardis_rev=$(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(cd "$root" && git status --porcelain -- src 2>/dev/null) ]]; then shardis_rev+="+dirty"; fi
+note_run_start
 
 rows=()
 misses=0
@@ -257,14 +212,10 @@ report=$(
     echo "$table"
     echo
 )
-printf '%s\n' "$report"
-if [[ $RESULTS != /dev/null ]]; then
-    if [[ ! -s $RESULTS ]]; then
-        printf '# shardis vs Redis: server CPU per request\n\nAppended by `perf/compare.sh`; newest last.\n\n' >"$RESULTS"
-    fi
-    printf '%s\n' "$report" >>"$RESULTS"
-    log "appended to $RESULTS"
+if [[ $RESULTS != /dev/null && ! -s $RESULTS ]]; then
+    printf '# shardis vs Redis: server CPU per request\n\nAppended by `perf/compare.sh`; newest last.\n\n' >"$RESULTS"
 fi
+publish_report
 if ((misses > 0)); then
     log "$misses cell(s) missed the CPU-per-op target"
 fi

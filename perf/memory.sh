@@ -30,42 +30,21 @@ shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+# shellcheck source=perf/lib.sh
+source "$here/lib.sh"
 cmdline="$(for v in N DATASETS SHARDIS_BIN NO_BUILD; do [[ -n ${!v:-} ]] && printf '%s=%q ' "$v" "${!v}"; done)perf/memory.sh"
 N=${N:-1000000}
 DATASETS=${DATASETS:-hash10 set5 iset5}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "memory.sh: $*"; exit 1; }
-
 command -v redis-server >/dev/null && command -v redis-cli >/dev/null \
     || die "needs redis-server and redis-cli (see scripts/test.sh for the install)"
-if [[ -z ${SHARDIS_BIN:-} ]]; then
-    SHARDIS_BIN=${CARGO_TARGET_DIR:-$root/target}/release/shardis-server
-    if [[ ${NO_BUILD:-0} != 1 ]]; then
-        (cd "$root" && cargo build --release --quiet --bin shardis-server)
-    fi
-fi
-[[ -x $SHARDIS_BIN ]] || die "no shardis binary at $SHARDIS_BIN"
+shardis_bin --quiet
 
 work=$(mktemp -d /tmp/shardis-memory.XXXXXX)
-pids=()
-cleanup() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+cleanup_on_exit
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-next_port=$((20000 + RANDOM % 20000))
-pick_port() {
-    port=$next_port
-    while ! port_free "$port"; do port=$((port + 1)); done
-    next_port=$((port + 1))
-}
+# Not lib.sh's wait_ready: this one neither needs nor shows a log file.
 wait_ready() {
     local i
     for ((i = 0; i < 200; i++)); do
@@ -79,10 +58,7 @@ wait_ready() {
 # Fresh servers for every dataset: freed memory stays in the allocators (and in RSS),
 # so a second dataset loaded after FLUSHALL would partly reuse the first one's pages.
 start_servers() {
-    local p
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    pids=()
+    stop_servers
     pick_port
     redis_port=$port
     redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
@@ -170,7 +146,7 @@ loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
 report=$(
     echo "## Memory per element, $(date -u '+%Y-%m-%d %H:%M:%SZ')"
     echo
-    echo "- shardis $(cd "$root" && git rev-parse --short HEAD 2>/dev/null || echo unknown)$([[ -n $(cd "$root" && git status --porcelain -- src 2>/dev/null) ]] && echo +dirty) (\`--shards 1\`), $(redis-server --version | awk '{ print $1, $3 }')"
+    echo "- shardis $(shardis_revision) (\`--shards 1\`), $(redis-server --version | awk '{ print $1, $3 }')"
     echo "- $N keys per dataset, loaded with \`redis-cli --pipe\` into freshly started servers; growth of VmRSS and of INFO \`used_memory\`"
     echo "  divided by keys × elements per key. shardis's used_memory is an estimate from heap_bytes(), not an allocator count."
     echo "- load average before: $loadavg_before; after: $loadavg_after"
@@ -181,8 +157,4 @@ report=$(
     printf '%s\n' "${rows[@]}"
     echo
 )
-printf '%s\n' "$report"
-if [[ $RESULTS != /dev/null ]]; then
-    printf '%s\n' "$report" >>"$RESULTS"
-    log "appended to $RESULTS"
-fi
+publish_report

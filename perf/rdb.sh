@@ -22,6 +22,8 @@ shopt -s inherit_errexit
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+# shellcheck source=perf/lib.sh
+source "$here/lib.sh"
 KEYS=${KEYS:-1000000}
 VALUE_SIZE=${VALUE_SIZE:-100}
 SHARDS=${SHARDS:-2}
@@ -29,9 +31,6 @@ LOAD_CLIENTS=${LOAD_CLIENTS:-20}
 RESULTS=${RESULTS:-}
 target=${CARGO_TARGET_DIR:-$root/target}
 SHARDIS_BIN=${SHARDIS_BIN:-$target/release/shardis-server}
-
-log() { printf '%s\n' "$*" >&2; }
-die() { log "rdb.sh: $*"; exit 1; }
 
 command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server redis-tools; }
 if [[ ${NO_BUILD:-0} != 1 ]]; then

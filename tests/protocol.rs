@@ -457,37 +457,19 @@ struct PeerRedis {
 
 impl PeerRedis {
     fn start(extra: &[&str]) -> PeerRedis {
-        use std::time::{Duration, Instant};
-        let bin = common::tool("redis-server");
-        // The port is free when picked but may be taken before redis binds it: retry.
-        for _ in 0..10 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut child = std::process::Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(extra)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    let mut r = raw_to(port);
-                    r.send(b"PING\r\n");
-                    // PONG, or NOAUTH under requirepass: either way it is serving.
-                    if r.r.read().is_ok() {
-                        return PeerRedis { child, port };
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(20));
+        let ready = |port: u16| {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                return false;
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            let mut r = raw_to(port);
+            r.send(b"PING\r\n");
+            // PONG, or NOAUTH under requirepass: either way it is serving.
+            r.r.read().is_ok()
+        };
+        match common::spawn_redis_server(extra, ready) {
+            Some((child, port)) => PeerRedis { child, port },
+            None => panic!("redis-server {extra:?} did not start"),
         }
-        panic!("redis-server {extra:?} did not start");
     }
 }
 

@@ -453,6 +453,37 @@ pub fn tool(name: &str) -> String {
     }
 }
 
+/// Spawns a real Debian `redis-server` on a free loopback port, persistence off, with
+/// `extra` arguments after those, and waits (20 s) until `ready(port)` holds. The port
+/// is free when picked but may be taken before redis binds it, so a server that exits
+/// or never gets ready is killed and another port tried, 10 times; then None.
+pub fn spawn_redis_server(extra: &[&str], ready: impl Fn(u16) -> bool) -> Option<(Child, u16)> {
+    let bin = tool("redis-server");
+    for _ in 0..10 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new(&bin)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                break;
+            }
+            if ready(port) {
+                return Some((child, port));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    None
+}
+
 /// A real Debian `redis-server` on a free port with `dir` as its working directory
 /// (it loads `dir/dump.rdb` if present); killed on drop.
 pub struct RealRedis {
@@ -463,33 +494,20 @@ pub struct RealRedis {
 
 impl RealRedis {
     pub fn start(dir: &std::path::Path) -> RealRedis {
-        let bin = tool("redis-server");
-        // The port is free when picked but may be taken before redis binds it: retry.
-        for _ in 0..10 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let mut child = Command::new(&bin)
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .args(["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb", "--enable-debug-command", "yes"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn redis-server");
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection()
-                    && redis::cmd("PING").query::<String>(&mut c).is_ok()
-                {
-                    return RealRedis { child, port, dir: dir.to_path_buf() };
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+        let extra = ["--dir", dir.to_str().unwrap(), "--dbfilename", "dump.rdb", "--enable-debug-command", "yes"];
+        // Ready once PING answers PONG (not -LOADING while it reads the dump).
+        let ready = |port: u16| {
+            redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
+        };
+        match spawn_redis_server(&extra, ready) {
+            Some((child, port)) => RealRedis { child, port, dir: dir.to_path_buf() },
+            None => panic!(
+                "redis-server did not start in {dir:?} (does it refuse the dump.rdb there? run it by hand to see)"
+            ),
         }
-        panic!("redis-server did not start in {dir:?} (does it refuse the dump.rdb there? run it by hand to see)");
     }
 
     pub fn conn(&self) -> redis::Connection {
