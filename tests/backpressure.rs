@@ -76,7 +76,10 @@ fn flood(clients: usize, writes: usize) {
         let writer = std::thread::spawn(move || {
             let mut buf = Vec::with_capacity(writes * (VALUE_LEN + 64));
             for j in 0..writes {
-                encode_cmd_into(&mut buf, &[&b"SET"[..], format!("bp:{client}:{}", j % KEYS).as_bytes(), &value(client, j)]);
+                encode_cmd_into(
+                    &mut buf,
+                    &[&b"SET"[..], format!("bp:{client}:{}", j % KEYS).as_bytes(), &value(client, j)],
+                );
                 if (j + 1) % INCR_EVERY == 0 {
                     encode_cmd_into(&mut buf, &[&b"INCR"[..], format!("bp:ctr:{client}").as_bytes()]);
                 }

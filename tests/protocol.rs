@@ -509,7 +509,8 @@ fn unauthenticated_clients_get_redis_protocol_limits() {
         assert_eq!(c.read(), noauth, "{who}");
         // AUTH lifts them for the rest of the same write.
         let mut req = encode_cmd(&["AUTH", "s3cret"]);
-        let many: Vec<String> = ["RPUSH", "l"].iter().map(|s| s.to_string()).chain((0..20).map(|i| i.to_string())).collect();
+        let many: Vec<String> =
+            ["RPUSH", "l"].iter().map(|s| s.to_string()).chain((0..20).map(|i| i.to_string())).collect();
         encode_cmd_into(&mut req, &many);
         let longer = vec![b'y'; 100_000];
         encode_cmd_into(&mut req, &[&b"ECHO"[..], &longer]);
@@ -527,7 +528,8 @@ fn unauthenticated_clients_get_redis_protocol_limits() {
     // Without requirepass there are no such limits.
     let s = Server::start(1, &[]);
     let mut c = s.raw();
-    let many: Vec<String> = ["RPUSH", "l"].iter().map(|s| s.to_string()).chain((0..20).map(|i| i.to_string())).collect();
+    let many: Vec<String> =
+        ["RPUSH", "l"].iter().map(|s| s.to_string()).chain((0..20).map(|i| i.to_string())).collect();
     assert_eq!(c.cmd(&many), Resp::Int(20));
 }
 
@@ -697,10 +699,14 @@ fn protocol_errors_match_redis_server() {
             match c.r.read() {
                 Ok(r) if r == sentinel => return (got, false),
                 Ok(r) => got.push(r),
-                Err(e) if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset) => {
+                Err(e)
+                    if matches!(e.kind(), std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset) =>
+                {
                     return (got, true);
                 }
-                Err(e) => panic!("reading replies to {:?}: {e}", String::from_utf8_lossy(&bytes[..bytes.len().min(40)])),
+                Err(e) => {
+                    panic!("reading replies to {:?}: {e}", String::from_utf8_lossy(&bytes[..bytes.len().min(40)]))
+                }
             }
         }
     };
@@ -716,7 +722,12 @@ fn protocol_errors_match_redis_server() {
                     continue; // thousands of 3-byte writes: slow, and covered by unit tests
                 }
                 let got = replies(s.port, case, split);
-                assert_eq!(&got, want, "{:?} (split {split}, {shards} shards)", String::from_utf8_lossy(&case[..case.len().min(40)]));
+                assert_eq!(
+                    &got,
+                    want,
+                    "{:?} (split {split}, {shards} shards)",
+                    String::from_utf8_lossy(&case[..case.len().min(40)])
+                );
             }
         }
     }

@@ -464,7 +464,12 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "shardis_inbox_bytes", "{}", inboxes.iter().map(|i| i.load()).sum::<usize>());
                 field!(s, "shardis_inbox_peak_bytes", "{}", inboxes.iter().map(|i| i.peak()).max().unwrap_or(0));
                 field!(s, "shardis_inbox_limit_bytes", "{}", crate::shard::msg::INBOX_LIMIT);
-                field!(s, "shardis_input_stalls", "{}", inboxes.iter().map(|i| i.stalls.load(Ordering::Relaxed)).sum::<u64>());
+                field!(
+                    s,
+                    "shardis_input_stalls",
+                    "{}",
+                    inboxes.iter().map(|i| i.stalls.load(Ordering::Relaxed)).sum::<u64>()
+                );
                 field!(s, "migrate_cached_sockets", "0");
                 field!(s, "slave_expires_tracked_keys", "0");
                 field!(s, "active_defrag_hits", "0");

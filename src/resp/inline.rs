@@ -120,4 +120,3 @@ pub(super) fn split_args(line: &[u8], args: &mut Vec<(u32, u32)>, scratch: &mut 
         args.push((s_start as u32 | SCRATCH_FLAG, scratch.len() as u32));
     }
 }
-

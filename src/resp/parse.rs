@@ -391,7 +391,8 @@ fn parse_multibulk(
     let max_bulk = limits.max_bulk_len.min(i64::MAX as usize) as i64;
     while remaining > 0 {
         if bulk_len == NO_BULK {
-            let (value, cr) = match read_header(buf, pos, scanned, limits.max_inline_len, ProtoError::TooBigBulkCount)? {
+            let (value, cr) = match read_header(buf, pos, scanned, limits.max_inline_len, ProtoError::TooBigBulkCount)?
+            {
                 Header::Line { value, cr } => (value, cr),
                 Header::Incomplete { need, scanned } => {
                     *p = Progress { pos, remaining, bulk_len: NO_BULK, scanned };
@@ -874,8 +875,7 @@ mod split_tests {
             assert_eq!(run_split(&stream, &[], &limits), whole);
             // Random cut points.
             for _ in 0..4 {
-                let mut cuts: Vec<usize> =
-                    (0..rng.below(8)).map(|_| rng.below(stream.len() as u64) as usize).collect();
+                let mut cuts: Vec<usize> = (0..rng.below(8)).map(|_| rng.below(stream.len() as u64) as usize).collect();
                 cuts.sort_unstable();
                 cuts.dedup();
                 assert_eq!(run_split(&stream, &cuts, &limits), whole, "stream {:?} cuts {cuts:?}", stream);

@@ -68,9 +68,7 @@ impl Server {
         if debug && !extra.iter().any(|a| a.contains("enable-debug-command")) {
             cmd.args(["--enable-debug-command", "yes"]);
         }
-        cmd.args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+        cmd.args(extra).stdout(Stdio::piped()).stderr(Stdio::inherit());
         let mut child = cmd.spawn().expect("spawn shardis-server");
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
