@@ -134,6 +134,7 @@ pub mod io;
 pub mod net;
 pub mod persist;
 pub mod rdb;
+pub mod repl;
 pub mod resp;
 pub mod server;
 pub mod shard;

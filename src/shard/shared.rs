@@ -60,6 +60,8 @@ pub struct Shared {
     pub aof_health: crate::persist::AofHealth,
     /// Per shard: what start-up loaded for it, taken by its thread.
     pub aof_boot: Mutex<Vec<Option<crate::persist::load::Boot>>>,
+    /// Replication: role, ids, the stream's offset and feed (`repl::state`).
+    pub repl: crate::repl::ReplState,
 }
 
 impl Shared {
@@ -95,6 +97,7 @@ impl Shared {
             aof_boot: Mutex::new(Vec::new()),
             rdb: crate::persist::snapstate::SnapState::new(nshards),
             aofrw: Default::default(),
+            repl: crate::repl::ReplState::new(crate::repl::state::random_replid()),
         }
     }
 

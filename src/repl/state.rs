@@ -1,0 +1,148 @@
+//! Process-wide replication state (`Shared::repl`): the role, the replication ids, the
+//! offset of the replication stream, and the queue through which segments reach the
+//! stream's single assembler.
+//!
+//! Writers of each field:
+//! - `role`: REPLICAOF / SLAVEOF, the `replicaof` directive, promotion.
+//! - `ids`: start-up (fresh or from the RDB aux fields), a replica's full sync
+//!   (`reset_ids`), promotion (`shift_ids`).
+//! - `offset`: only the stream's assembler, as it appends bytes to the backlog.
+//!
+//! Everything here is read from several threads, so it is atomics and a mutex that no
+//! per-command path takes.
+
+use crossbeam_queue::SegQueue;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What this server is.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Role {
+    #[default]
+    Master,
+    /// Following `host:port` (connected or not).
+    Replica { host: String, port: u16 },
+}
+
+/// The replication ids (Redis's `replid`, `replid2`, `second_replid_offset`).
+#[derive(Clone, Debug)]
+pub struct Ids {
+    /// The history this server's stream belongs to (40 hex chars).
+    pub replid: String,
+    /// The previous history, still accepted for a partial resync up to `second_offset`.
+    pub replid2: String,
+    /// Offset up to which `replid2` is valid; -1 when there is none.
+    pub second_offset: i64,
+}
+
+/// A segment on its way into the replication stream.
+#[derive(Debug)]
+pub enum Segment {
+    /// On a replica: bytes of the master's stream, already applied here, forwarded
+    /// verbatim (chained replicas see the top master's stream, ids and offsets).
+    Verbatim(Vec<u8>),
+    /// On a replica after a full sync: the stream restarts at `offset` of `replid`
+    /// (backlog emptied; sub-replicas must resync).
+    Reset { replid: String, offset: u64 },
+}
+
+pub struct ReplState {
+    role: Mutex<Role>,
+    ids: Mutex<Ids>,
+    /// master_repl_offset: bytes of the stream so far (the backlog's end).
+    pub offset: AtomicU64,
+    /// Segments waiting for the stream's assembler.
+    pub feed: SegQueue<Segment>,
+}
+
+impl ReplState {
+    pub fn new(replid: String) -> ReplState {
+        ReplState {
+            role: Mutex::new(Role::Master),
+            ids: Mutex::new(Ids { replid, replid2: "0".repeat(40), second_offset: -1 }),
+            offset: AtomicU64::new(0),
+            feed: SegQueue::new(),
+        }
+    }
+
+    pub fn role(&self) -> Role {
+        self.role.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn set_role(&self, role: Role) {
+        *self.role.lock().unwrap_or_else(|e| e.into_inner()) = role;
+    }
+
+    pub fn is_replica(&self) -> bool {
+        matches!(*self.role.lock().unwrap_or_else(|e| e.into_inner()), Role::Replica { .. })
+    }
+
+    pub fn ids(&self) -> Ids {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Sets the ids wholesale (start-up from an RDB's aux fields, a replica's full sync).
+    pub fn reset_ids(&self, replid: String, replid2: String, second_offset: i64) {
+        *self.ids.lock().unwrap_or_else(|e| e.into_inner()) = Ids { replid, replid2, second_offset };
+    }
+
+    /// Promotion (REPLICAOF NO ONE) or a new history: the current id becomes `replid2`,
+    /// valid up to the current offset, and `new_replid` starts. Replicas of the old
+    /// history can still continue partially (Redis's `shiftReplicationId`).
+    pub fn shift_ids(&self, new_replid: String) {
+        let off = self.offset.load(Ordering::Acquire);
+        let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+        ids.replid2 = std::mem::replace(&mut ids.replid, new_replid);
+        // Redis stores offset+1: the first byte the new history does not share.
+        ids.second_offset = off as i64 + 1;
+    }
+}
+
+/// A fresh 40-hex-character replication id from the kernel's randomness.
+pub fn random_replid() -> String {
+    let mut bytes = [0u8; 20];
+    let mut got = 0;
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        got = f.read(&mut bytes).unwrap_or(0);
+    }
+    if got < bytes.len() {
+        // No /dev/urandom: mix the clock and pid, still unique enough per process.
+        let mut x = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            ^ ((std::process::id() as u64) << 32);
+        for b in bytes.iter_mut() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *b = x as u8;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replid_is_40_hex() {
+        let id = random_replid();
+        assert_eq!(id.len(), 40);
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(id, random_replid());
+    }
+
+    #[test]
+    fn shift_keeps_old_history_up_to_offset_plus_one() {
+        let st = ReplState::new("a".repeat(40));
+        st.offset.store(100, Ordering::Release);
+        st.shift_ids("b".repeat(40));
+        let ids = st.ids();
+        assert_eq!(ids.replid, "b".repeat(40));
+        assert_eq!(ids.replid2, "a".repeat(40));
+        assert_eq!(ids.second_offset, 101);
+    }
+}
