@@ -566,6 +566,12 @@ fn special(name: &str, args: &[String], current: &str) -> Result<String, String>
             if args.len() > 16 {
                 return Err("Too many bind addresses specified.".into());
             }
+            // The value is stored space-separated, so an address that itself holds a
+            // blank (`bind "a b" c`, which Redis would try to bind literally and fail
+            // on) would silently become two addresses: refuse it instead.
+            if args.len() > 1 && args.iter().any(|a| a.contains(|c: char| c.is_ascii_whitespace())) {
+                return Err("Invalid bind address: addresses cannot contain blanks".into());
+            }
             Ok(args.join(" "))
         }
         "save" => {
@@ -784,6 +790,10 @@ mod tests {
         assert!(canon("save", &["900"]).is_err());
         assert_eq!(canon("bind", &["127.0.0.1", "::1"]).unwrap(), "127.0.0.1 ::1");
         assert!(canon("bind", &[""]).is_err());
+        // One argument is a list (CONFIG SET bind "a b", `bind "a b"` in a file, as
+        // Redis splits them); among several, an address with a blank is refused.
+        assert_eq!(canon("bind", &["127.0.0.1 ::1"]).unwrap(), "127.0.0.1 ::1");
+        assert!(canon("bind", &["127.0.0.1 ::1", "10.0.0.1"]).is_err());
         assert_eq!(
             canon("client-output-buffer-limit", &["pubsub 64mb 16mb 90"]).unwrap(),
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 67108864 16777216 90"

@@ -45,98 +45,23 @@ pub fn split_args(line: &str) -> Result<Vec<String>, String> {
     // between arguments was an endless run of empty arguments.)
     let b = line.as_bytes();
     let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
-    let mut i = 0;
-    let mut out = Vec::new();
-    loop {
-        // Redis skips any isspace() character between arguments (including \v and \f)
-        // but only ends an unquoted argument at ' ', '\n', '\r', '\t' or NUL; mirrored.
-        while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-            i += 1;
-        }
-        if i >= b.len() {
-            return Ok(out);
-        }
-        let mut cur: Vec<u8> = Vec::new();
-        let (mut in_dq, mut in_sq) = (false, false);
-        loop {
-            let c = b.get(i).copied();
-            if in_dq {
-                match c {
-                    None => return Err("Unbalanced quotes in configuration line".into()),
-                    Some(b'\\')
-                        if b.get(i + 1) == Some(&b'x')
-                            && b.get(i + 2).is_some_and(u8::is_ascii_hexdigit)
-                            && b.get(i + 3).is_some_and(u8::is_ascii_hexdigit) =>
-                    {
-                        cur.push(hex_val(b[i + 2]) * 16 + hex_val(b[i + 3]));
-                        i += 3;
-                    }
-                    Some(b'\\') if i + 1 < b.len() => {
-                        i += 1;
-                        cur.push(match b[i] {
-                            b'n' => b'\n',
-                            b'r' => b'\r',
-                            b't' => b'\t',
-                            b'b' => 0x08,
-                            b'a' => 0x07,
-                            other => other,
-                        });
-                    }
-                    Some(b'"') => {
-                        if !closing_quote_ok(b, i) {
-                            return Err("Unbalanced quotes in configuration line".into());
-                        }
-                        i += 1;
-                        break;
-                    }
-                    Some(other) => cur.push(other),
-                }
-            } else if in_sq {
-                match c {
-                    None => return Err("Unbalanced quotes in configuration line".into()),
-                    Some(b'\\') if b.get(i + 1) == Some(&b'\'') => {
-                        cur.push(b'\'');
-                        i += 1;
-                    }
-                    Some(b'\'') => {
-                        if !closing_quote_ok(b, i) {
-                            return Err("Unbalanced quotes in configuration line".into());
-                        }
-                        i += 1;
-                        break;
-                    }
-                    Some(other) => cur.push(other),
-                }
+    const QUOTED: u32 = 1 << 31;
+    let (mut ranges, mut scratch) = (Vec::new(), Vec::new());
+    crate::util::splitargs::split(b, &mut ranges, &mut scratch, QUOTED)
+        .map_err(|_| "Unbalanced quotes in configuration line".to_string())?;
+    ranges
+        .into_iter()
+        .map(|(start, end)| {
+            let bytes = if start & QUOTED != 0 {
+                &scratch[(start & !QUOTED) as usize..end as usize]
             } else {
-                match c {
-                    None | Some(b' ' | b'\n' | b'\r' | b'\t' | 0) => break,
-                    Some(b'"') => in_dq = true,
-                    Some(b'\'') => in_sq = true,
-                    Some(other) => cur.push(other),
-                }
-            }
-            i += 1;
-        }
-        // `\xHH` can produce bytes that are not UTF-8; configuration values are Strings,
-        // so refuse rather than silently mangle (e.g. a password).
-        let arg = String::from_utf8(cur).map_err(|_| "escape sequences must produce valid UTF-8".to_string())?;
-        out.push(arg);
-    }
-}
-
-fn closing_quote_ok(b: &[u8], i: usize) -> bool {
-    match b.get(i + 1) {
-        None => true,
-        Some(c) => matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c),
-    }
-}
-
-fn hex_val(c: u8) -> u8 {
-    match c {
-        b'0'..=b'9' => c - b'0',
-        b'a'..=b'f' => c - b'a' + 10,
-        _ => c - b'A' + 10,
-    }
+                &b[start as usize..end as usize]
+            };
+            // `\xHH` can produce bytes that are not UTF-8; configuration values are
+            // Strings, so refuse rather than silently mangle (e.g. a password).
+            String::from_utf8(bytes.to_vec()).map_err(|_| "escape sequences must produce valid UTF-8".to_string())
+        })
+        .collect()
 }
 
 /// Quote one argument so that [`split_args`] gives it back unchanged; arguments that

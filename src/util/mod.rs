@@ -12,4 +12,5 @@ pub mod hash;
 pub mod log;
 pub mod num;
 pub mod rng;
+pub mod splitargs;
 pub mod stopwatch;
