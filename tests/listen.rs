@@ -393,3 +393,45 @@ fn accept_out_of_fds_backs_off_and_recovers() {
     let allowed = since.elapsed().as_secs() as usize + 2;
     assert!((1..=allowed).contains(&lines), "{lines} lines in {:?}", since.elapsed());
 }
+
+/// A BGSAVE child holds no listening socket, directly or through a ring: after the
+/// server is killed mid-snapshot the port frees up (once the kernel has torn the
+/// dead process's rings down) and a new server binds it while the child still runs.
+/// Before, the child kept the port for the whole snapshot.
+#[test]
+fn a_snapshot_child_does_not_keep_the_port() {
+    let mut srv = Server::start(2, &[]);
+    let mut c = srv.conn();
+    for i in 0..60 {
+        let _: () = redis::cmd("SET").arg(format!("k{i}")).arg(i).query(&mut c).unwrap();
+    }
+    // 60 keys at 500 ms each: the child runs for ~30 s unless killed.
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("rdb-key-save-delay").arg("500000").query(&mut c).unwrap();
+    let _: String = redis::cmd("BGSAVE").query(&mut c).unwrap();
+    assert!(wait_until(Duration::from_secs(20), || log_has(&srv, "Background saving started by pid")));
+    let child_pid: i32 = srv
+        .log
+        .lock()
+        .unwrap()
+        .iter()
+        .find_map(|l| l.split("Background saving started by pid ").nth(1).and_then(|p| p.trim().parse().ok()))
+        .expect("child pid in the log");
+    let child_alive = || std::path::Path::new(&format!("/proc/{child_pid}")).exists();
+    let port = srv.port;
+    srv.kill9();
+    let freed = wait_until(Duration::from_secs(15), || std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+    let alive_after = child_alive();
+    let dir = temp_dir("after-child");
+    let p = port.to_string();
+    let mut next = shardis(&dir, &["--port", &p]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let up = freed && wait_until(Duration::from_secs(20), || fresh_ping(port));
+    // The orphaned child is ours to stop.
+    let _ = Command::new("kill").args(["-9", &child_pid.to_string()]).status();
+    let _ = next.kill();
+    let out = next.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(freed, "port {port} stayed bound after the server died, while its snapshot child ran");
+    assert!(alive_after, "the snapshot child ended before the check; the test proved nothing");
+    assert!(up, "a new server could not serve on the freed port: {out}");
+}

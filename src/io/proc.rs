@@ -45,10 +45,110 @@ pub unsafe fn fork() -> io::Result<Forked> {
                 // child never uses it, and closing a copy leaves the parent's open.
                 unsafe { libc::close(fd) };
             }
+            close_inherited_sockets_and_rings();
             Ok(Forked::Child)
         }
         p => Ok(Forked::Parent(p)),
     }
+}
+
+/// Marks every io_uring mapping of this process MADV_DONTFORK, so a forked child
+/// never maps a ring (see `close_inherited_sockets_and_rings`). Called after each ring
+/// is created; marking a mapping twice is harmless.
+pub fn keep_rings_out_of_children() {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    for line in maps.lines().filter(|l| l.contains("io_uring")) {
+        let Some((range, _)) = line.split_once(' ') else { continue };
+        let Some((a, b)) = range.split_once('-') else { continue };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else { continue };
+        // SAFETY: [a, b) is a mapping of this process as the kernel lists it; the
+        // advice changes only what fork copies, never the parent's memory.
+        unsafe { libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTFORK) };
+    }
+}
+
+/// Closes the child's copies of every listening socket and io_uring ring. A child
+/// that outlived a crashed or killed parent would otherwise keep the port bound, so a
+/// restarted server could not listen until the snapshot finished: directly through a
+/// listening fd, and indirectly through a ring, which keeps the sockets of its
+/// in-flight multishot accepts alive as long as any process holds the ring (its fd or
+/// a mapping: the mappings are MADV_DONTFORK, `keep_rings_out_of_children`). Redis
+/// closes its listeners in the child too.
+///
+/// Scans `/proc/self/fd` with raw system calls and stack buffers: the child of a
+/// multi-threaded parent must not allocate before it has to.
+fn close_inherited_sockets_and_rings() {
+    // SAFETY: a NUL-terminated literal path; open has no other preconditions.
+    let dir = unsafe { libc::open(c"/proc/self/fd".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    if dir < 0 {
+        return;
+    }
+    let mut buf = [0u8; 4096];
+    loop {
+        // SAFETY: `buf` is writable for its whole length, which we pass as the count.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir, buf.as_mut_ptr(), buf.len()) };
+        if n <= 0 {
+            break;
+        }
+        let mut at = 0usize;
+        while at + 19 < n as usize {
+            // linux_dirent64: d_ino u64, d_off i64, d_reclen u16, d_type u8, d_name[].
+            let reclen = u16::from_ne_bytes([buf[at + 16], buf[at + 17]]) as usize;
+            if reclen == 0 {
+                break;
+            }
+            let name = &buf[at + 19..(at + reclen).min(n as usize)];
+            let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+            at += reclen;
+            let Some(fd) = parse_fd(name) else { continue };
+            if fd <= 2 || fd == dir {
+                continue;
+            }
+            let mut listening: libc::c_int = 0;
+            let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            // SAFETY: `listening` and `len` are valid for writes of the sizes given;
+            // on a non-socket fd the call fails with ENOTSOCK and writes nothing.
+            let r = unsafe {
+                libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN, (&raw mut listening).cast(), &mut len)
+            };
+            if (r == 0 && listening != 0) || is_ring(fd) {
+                // SAFETY: the child's copy of a listening socket or ring it never uses.
+                unsafe { libc::close(fd) };
+            }
+        }
+    }
+    // SAFETY: `dir` is the fd opened above.
+    unsafe { libc::close(dir) };
+}
+
+/// Whether `fd` is an io_uring instance (`anon_inode:[io_uring]`).
+fn is_ring(fd: i32) -> bool {
+    let mut path = *b"/proc/self/fd/\0\0\0\0\0\0\0\0\0\0\0";
+    let mut digits = [0u8; 10];
+    let (mut n, mut len) = (fd as u32, 0);
+    loop {
+        digits[len] = b'0' + (n % 10) as u8;
+        len += 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for i in 0..len {
+        path[14 + i] = digits[len - 1 - i];
+    }
+    let mut target = [0u8; 64];
+    // SAFETY: `path` is NUL-terminated (at most 10 digits after the 14-byte prefix in
+    // a 25-byte array of zeros) and `target` is writable for the length passed.
+    let n = unsafe { libc::readlink(path.as_ptr().cast(), target.as_mut_ptr().cast(), target.len()) };
+    n > 0 && target[..n as usize].windows(8).any(|w| w == b"io_uring")
+}
+
+fn parse_fd(name: &[u8]) -> Option<i32> {
+    if name.is_empty() || name.len() > 9 || !name.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(name.iter().fold(0i32, |n, d| n * 10 + (d - b'0') as i32))
 }
 
 /// Ends the (child) process at once: no atexit handlers, no destructors, no stdio

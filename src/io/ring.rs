@@ -26,6 +26,7 @@ impl Ring {
             Ok(r) => r,
             Err(_) => IoUring::builder().setup_cqsize(entries * 4).build(entries)?,
         };
+        super::proc::keep_rings_out_of_children();
         Ok(Ring { uring, backlog: Vec::new() })
     }
 
