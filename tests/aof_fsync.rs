@@ -83,6 +83,9 @@ fn start(dir: &Path, flags: &[&str]) -> Server {
 fn exit_after_fsync_error(mut s: Server, line: &str) {
     let st = s.wait_exit(Duration::from_secs(20)).expect("the server exits after a failed fsync");
     assert_eq!(st.code(), Some(1), "exit status");
+    // The reader thread may still be draining the pipe the process wrote before it
+    // exited.
+    wait_until(Duration::from_secs(5), || s.log.lock().unwrap().iter().any(|l| l.contains(line)));
     let log = s.log.lock().unwrap().clone();
     assert!(log.iter().any(|l| l.contains(line)), "log lacks {line:?}: {log:#?}");
     std::mem::forget(s); // the disk's guard removes the directory
@@ -119,5 +122,36 @@ fn failed_fsync_under_everysec_exits() {
     let _: () = redis::cmd("SET").arg("cached").arg(&big).query(&mut c).unwrap();
     let gone = wait_until(Duration::from_secs(10), || redis::cmd("PING").query::<String>(&mut c).is_err());
     assert!(gone, "the server still answers after its fsync failed");
+    exit_after_fsync_error(s, "Fail to fsync the AOF file: ");
+}
+
+/// `no`: nothing fsyncs in service, so the failure first shows at SHUTDOWN's final
+/// fdatasync: Redis's warning, and a non-zero exit so a supervisor knows the last
+/// acknowledged writes may not be on disk.
+#[test]
+fn failed_fsync_at_shutdown_is_logged_and_exits_non_zero() {
+    let disk = FailingDisk::new();
+    let s = start(&disk.dir(), &["--appendfsync", "no", "--appendonly-direct", "no"]);
+    let mut c = s.conn();
+    let _: () = redis::cmd("SET").arg("before").arg("1").query(&mut c).unwrap();
+    disk.fail();
+    let big = "v".repeat(256 << 10);
+    let _: () = redis::cmd("SET").arg("cached").arg(&big).query(&mut c).unwrap();
+    let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
+    exit_after_fsync_error(s, "Fail to fsync the AOF file: ");
+}
+
+/// `CONFIG SET appendonly no` syncs the file it closes; if that sync fails, writes it
+/// acknowledged may be lost, so the server ends as for any failed fsync.
+#[test]
+fn failed_fsync_when_the_aof_is_turned_off_exits() {
+    let disk = FailingDisk::new();
+    let s = start(&disk.dir(), &["--appendfsync", "no", "--appendonly-direct", "no"]);
+    let mut c = s.conn();
+    let _: () = redis::cmd("SET").arg("before").arg("1").query(&mut c).unwrap();
+    disk.fail();
+    let big = "v".repeat(256 << 10);
+    let _: () = redis::cmd("SET").arg("cached").arg(&big).query(&mut c).unwrap();
+    let _ = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query::<()>(&mut c);
     exit_after_fsync_error(s, "Fail to fsync the AOF file: ");
 }

@@ -130,6 +130,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 pub struct AofHealth {
     pub failing: std::sync::atomic::AtomicUsize,
     pub message: std::sync::Mutex<String>,
+    /// The last fdatasync at shutdown failed on some shard: exit non-zero.
+    pub shutdown_sync_failed: std::sync::atomic::AtomicBool,
 }
 
 impl AofHealth {

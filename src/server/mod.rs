@@ -185,7 +185,8 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     drop(pidfile);
     drop(opened);
     log::notice("shardis is now ready to exit, bye bye...");
-    0
+    // A final AOF fsync that failed: the last acknowledged writes may not be on disk.
+    if shared.aof_health.shutdown_sync_failed.load(std::sync::atomic::Ordering::Relaxed) { 1 } else { 0 }
 }
 
 /// Loads `dir/dbfilename` if present: None when there is no file, Err (already

@@ -129,8 +129,11 @@ impl Worker {
             return; // the ring still uses the fd
         }
         log.finish_file();
-        if log.error.is_none() {
-            crate::io::file::fdatasync_blocking(log.fd);
+        if log.error.is_none() && !crate::io::file::fdatasync_blocking(log.fd) {
+            // Writes acknowledged under this file may not be on disk: the same rule as
+            // a failed fsync in service (see `log::fsync_failed`).
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+            crate::persist::log::fsync_failed(log.policy, errno);
         }
         crate::io::file::close(log.fd);
         log.direct = None;
@@ -209,7 +212,17 @@ impl Worker {
         let fd = self.st.aof.fd;
         if fd >= 0 && self.st.aof.idle() {
             self.st.aof.finish_file();
-            crate::io::file::fdatasync_blocking(fd);
+            if !crate::io::file::fdatasync_blocking(fd) {
+                // Shutting down anyway: say so loudly (Redis's words) and make the exit
+                // status non-zero (`aof_health`), so a supervisor knows the last writes
+                // may not have reached the disk.
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO);
+                crate::util::log::warning(&format!(
+                    "Fail to fsync the AOF file: {}.",
+                    crate::persist::log::strerror(errno)
+                ));
+                self.st.shared.aof_health.shutdown_sync_failed.store(true, Ordering::Relaxed);
+            }
         }
         self.st.shared.aof[self.st.id].enabled.store(false, Ordering::Relaxed);
     }
