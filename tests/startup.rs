@@ -194,7 +194,8 @@ fn the_lock_goes_with_the_process_and_config_set_dir_moves_it() {
         .unwrap();
     first.kill9();
     // The orphaned child still runs (it sleeps 0.2 s per key) but holds no lock.
-    let mut second = Proc::server(&dir_a, &["--shards", "1"]);
+    // CONFIG SET dir needs `enable-protected-configs` (Redis 7.0 protects it).
+    let mut second = Proc::server(&dir_a, &["--shards", "1", "--enable-protected-configs", "local"]);
     let port = second.ready();
     let child_alive = || {
         let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
@@ -225,7 +226,16 @@ fn the_lock_goes_with_the_process_and_config_set_dir_moves_it() {
     let _: () = redis::cmd("CONFIG").arg("SET").arg("dir").arg(dir_c.to_str().unwrap()).query(&mut con).unwrap();
     assert_eq!(std::fs::read_to_string(dir_c.join("shardis.lock")).unwrap().trim(), second.pid().to_string());
     let mut fourth = Proc::server(&dir_a, &["--shards", "1"]);
-    fourth.ready();
+    let fourth_port = fourth.ready();
+    // By default `dir` is protected, as in Redis 7.0.
+    let err = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("dir")
+        .arg(dir_c.to_str().unwrap())
+        .query::<()>(&mut redis_conn(fourth_port))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(possibly related to argument 'dir') - can't set protected config"), "{err}");
     let mut fifth = Proc::server(&dir_c, &["--shards", "1"]);
     assert_eq!(fifth.wait_exit(Duration::from_secs(20)).code(), Some(1));
     fifth.dir = temp_dir("unused");

@@ -34,6 +34,17 @@ fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         return Err(CmdError::msg(super::error::wrong_arity("config|set")));
     }
     let pairs: Vec<(String, String)> = (2..a.len()).step_by(2).map(|i| (a.str(i), a.str(i + 1))).collect();
+    // Protected parameters (`dir`, `dbfilename`: where the server writes files, the
+    // classic CONFIG SET attack) change only if `enable-protected-configs` allows this
+    // connection, as in Redis 7.0.
+    let protected_ok = super::debug::allowed_by(&c.st.config.enable_protected_configs, c);
+    for (name, _) in &pairs {
+        if !protected_ok && crate::config::params::find(name).is_some_and(|(_, p)| p.is_protected()) {
+            return Err(CmdError::msg(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
+            )));
+        }
+    }
     // Redis changes directory on `CONFIG SET dir` and fails if it cannot. shardis keeps
     // its working directory (relative paths stay stable) but refuses the same values.
     for (name, value) in &pairs {
@@ -297,10 +308,23 @@ mod tests {
             h.run(&["config", "set", "databases", "1"]),
             err("ERR CONFIG SET failed (possibly related to argument 'databases') - can't set immutable config")
         );
+        // `dir` and `dbfilename` are protected (`enable-protected-configs no` by default).
+        for (name, value) in [("dir", "/tmp"), ("dbfilename", "x.rdb")] {
+            assert_eq!(
+                h.run(&["config", "set", name, value]),
+                err(&format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - can't set protected config"
+                ))
+            );
+        }
+        let mut cfg = crate::config::Config::default();
+        cfg.enable_protected_configs = "yes".into();
+        let mut open = Harness::with_config(cfg);
         assert_eq!(
-            h.run(&["config", "set", "dir", "/nonexistent/shardis"]),
+            open.run(&["config", "set", "dir", "/nonexistent/shardis"]),
             err("ERR CONFIG SET failed (possibly related to argument 'dir') - No such file or directory")
         );
+        assert_eq!(open.run(&["config", "set", "dbfilename", "x.rdb"]), Reply::Simple("OK".into()));
         assert_eq!(h.run(&["config", "set", "hz"]), err("ERR wrong number of arguments for 'config|set' command"));
         assert_eq!(
             h.run(&["config", "set", "hz", "1", "x"]),

@@ -356,10 +356,16 @@ const HELP: &[&str] = &[
     "    Stop the server for <seconds>. Decimals allowed.",
 ];
 
-/// Is DEBUG allowed for this connection under `enable-debug-command` (Redis 7.0's
-/// `allowProtectedAction`): `yes`, or `local` from a loopback or Unix-socket client.
+/// Is DEBUG allowed for this connection under `enable-debug-command`?
 fn allowed(c: &ConnCtx) -> bool {
-    match c.st.config.enable_debug_command.as_str() {
+    allowed_by(&c.st.config.enable_debug_command, c)
+}
+
+/// Redis 7.0's `allowProtectedAction` for a `yes|no|local` setting
+/// (`enable-debug-command`, `enable-protected-configs`): `yes`, or `local` from a
+/// loopback or Unix-socket client.
+pub(crate) fn allowed_by(setting: &str, c: &ConnCtx) -> bool {
+    match setting {
         "yes" => true,
         "local" => match c.st.clients.get(&c.sess.id) {
             Some(m) => is_local_peer(&m.addr),

@@ -162,6 +162,9 @@ pub struct Config {
     /// `enable-debug-command`: `no` (the default, as in Redis 7.0), `yes`, or `local`
     /// (loopback and Unix-socket connections only).
     pub enable_debug_command: String,
+    /// `enable-protected-configs`: whether CONFIG SET may change `dir` and
+    /// `dbfilename`: `no` (the default, as in Redis 7.0), `yes`, or `local`.
+    pub enable_protected_configs: String,
     /// `hll-sparse-max-bytes`, 3000: a sparse HyperLogLog that would grow past this
     /// many bytes (header included) is converted to the dense encoding.
     pub hll_sparse_max_bytes: u64,
@@ -233,6 +236,7 @@ impl Default for Config {
             lazyfree_lazy_user_flush: false,
             client_output_buffer_limit: params::COB_DEFAULT.to_string(),
             enable_debug_command: "no".to_string(),
+            enable_protected_configs: "no".to_string(),
             hll_sparse_max_bytes: 3000,
             active_expire_enabled: true,
             compat,
@@ -513,6 +517,7 @@ impl Config {
             "lazyfree-lazy-user-flush" => yn(self.lazyfree_lazy_user_flush),
             "client-output-buffer-limit" => self.client_output_buffer_limit.clone(),
             "enable-debug-command" => self.enable_debug_command.clone(),
+            "enable-protected-configs" => self.enable_protected_configs.clone(),
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.to_string(),
             _ => return None,
         })
@@ -592,6 +597,7 @@ impl Config {
             "lazyfree-lazy-user-flush" => self.lazyfree_lazy_user_flush = yes,
             "client-output-buffer-limit" => self.client_output_buffer_limit = v.to_string(),
             "enable-debug-command" => self.enable_debug_command = v.to_string(),
+            "enable-protected-configs" => self.enable_protected_configs = v.to_string(),
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes = num(v)?,
             _ => return Ok(false),
         }

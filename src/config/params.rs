@@ -52,6 +52,9 @@ pub enum Kind {
 pub enum Access {
     Mutable,
     Immutable,
+    /// Settable at run time only where `enable-protected-configs` allows the client
+    /// (Redis 7.0's PROTECTED_CONFIG: `dir`, `dbfilename`).
+    Protected,
 }
 
 /// Where the value is kept.
@@ -80,7 +83,11 @@ pub struct Param {
 
 impl Param {
     pub fn is_mutable(&self) -> bool {
-        self.access == Access::Mutable
+        matches!(self.access, Access::Mutable | Access::Protected)
+    }
+
+    pub fn is_protected(&self) -> bool {
+        self.access == Access::Protected
     }
 
     /// Whether the directive takes a list of arguments (and so splits a single
@@ -90,7 +97,7 @@ impl Param {
     }
 }
 
-use Access::{Immutable, Mutable};
+use Access::{Immutable, Mutable, Protected};
 use Kind::{Bool, Enum, Flags, Int, Memory, Special};
 
 const fn field(name: &'static str, kind: Kind, access: Access, default: &'static str) -> Param {
@@ -144,8 +151,8 @@ pub const PARAMS: &[Param] = &[
     field("port",                      PORT,                           Mutable,   "6379"),
     field("protected-mode",            Bool,                           Mutable,   "yes"),
     field("requirepass",               STR,                            Mutable,   ""),
-    field("dir",                       STR,                            Mutable,   "./data"),
-    field("dbfilename",                STR,                            Mutable,   "dump.rdb"),
+    field("dir",                       STR,                            Protected, "./data"),
+    field("dbfilename",                STR,                            Protected, "dump.rdb"),
     field("databases",                 Int { min: 1, max: INT_MAX },   Immutable, "16"),
     field("maxclients",                Int { min: 1, max: u32::MAX as i64 }, Mutable, "10000"),
     field("timeout",                   NON_NEG,                        Mutable,   "0"),
@@ -240,7 +247,7 @@ pub const PARAMS: &[Param] = &[
     compat("disable-thp",                   Bool,                       Immutable, "no"),
     compat("dynamic-hz",                    Bool,                       Mutable,   "yes"),
     compat("enable-module-command",         Enum(YES_NO_LOCAL),         Immutable, "no"),
-    compat("enable-protected-configs",      Enum(YES_NO_LOCAL),         Immutable, "no"),
+    field("enable-protected-configs",  Enum(YES_NO_LOCAL),             Immutable, "no"),
     compat_a("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NON_NEG_LONG, Mutable, "128"),
     compat_a("hash-max-listpack-value", &["hash-max-ziplist-value"], MEM,   Mutable,   "64"),
     compat("ignore-warnings",               STR,                        Mutable,   ""),
