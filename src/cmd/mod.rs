@@ -27,6 +27,7 @@ pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub mod memory;
 pub mod list;
 pub mod multi;
 #[cfg(test)]
