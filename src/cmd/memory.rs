@@ -261,7 +261,8 @@ fn stats(c: &mut ExecCtx) {
     let f = Figures::gather(c.shared, keys, expires);
     let (main, vol) = slot_bytes();
     let single = c.shared.nshards == 1;
-    let dbs: Vec<(usize, &Db)> = if single { c.dbs.iter().enumerate().filter(|(_, d)| !d.is_empty()).collect() } else { Vec::new() };
+    let dbs: Vec<(usize, &Db)> =
+        if single { c.dbs.iter().enumerate().filter(|(_, d)| !d.is_empty()).collect() } else { Vec::new() };
     let db_entries: Vec<(usize, u64, u64)> =
         dbs.iter().map(|(i, d)| (*i, d.len() as u64 * main, d.volatile_len() as u64 * vol)).collect();
     let dataset = f.dataset();

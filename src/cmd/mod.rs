@@ -27,8 +27,8 @@ pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
-pub mod memory;
 pub mod list;
+pub mod memory;
 pub mod multi;
 #[cfg(test)]
 mod notify_tests;

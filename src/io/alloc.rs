@@ -163,6 +163,13 @@ pub fn purge() {
     unsafe { mi_collect(true) }
 }
 
+/// Returns this thread's free pages to the OS (after eviction freed many blocks),
+/// without the full sweep of `purge`.
+pub fn collect_thread() {
+    // SAFETY: no arguments to uphold; collects the calling thread's heap only.
+    unsafe { mi_collect(false) }
+}
+
 /// The allocator's version, as `major.minor.patch`.
 pub fn version() -> String {
     // SAFETY: a pure getter.

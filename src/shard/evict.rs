@@ -136,6 +136,9 @@ pub struct EvictState {
     pub over_since_ms: Option<u64>,
     /// Milliseconds spent over the limit before, `total_eviction_exceeded_time`.
     pub exceeded_total_ms: u64,
+    /// `evicted_keys` at the last page return (`cron`).
+    evicted_at_collect: u64,
+    last_collect_ms: u64,
 }
 
 impl EvictState {
@@ -146,6 +149,8 @@ impl EvictState {
             next_db: 0,
             over_since_ms: None,
             exceeded_total_ms: 0,
+            evicted_at_collect: 0,
+            last_collect_ms: 0,
         }
     }
 
@@ -222,9 +227,9 @@ fn excess_over(st: &ShardState, limit: u64) -> u64 {
     used.saturating_sub(limit)
 }
 
-/// Once over the limit, a round frees down to this much below it, so that the
-/// replies and buffers of the commands that follow do not cross it again at once
-/// (Redis frees to the limit exactly and so hovers just above it).
+/// Eviction keeps the keys this much below the limit, so that the replies and
+/// buffers of the commands that follow do not cross it (Redis frees to the limit
+/// exactly and so hovers just above it). `OOM` still means over the limit itself.
 fn headroom(max: u64) -> u64 {
     (max / 200).min(256 * 1024)
 }
@@ -243,30 +248,37 @@ pub enum Round {
 /// One bounded eviction round: frees this shard's keys while the server is over
 /// `maxmemory`.
 pub fn perform(st: &mut ShardState) -> Round {
-    if st.evict.settings.maxmemory == 0 {
+    let max = st.evict.settings.maxmemory;
+    if max == 0 {
         return Round::Ok;
     }
-    if excess(st) == 0 {
+    // Keys are kept within the limit less a little headroom; only past the limit
+    // itself is the server out of memory.
+    let target = max - headroom(max);
+    if excess_over(st, target) == 0 {
         if let Some(since) = st.evict.over_since_ms.take() {
             st.evict.exceeded_total_ms += st.now_ms.saturating_sub(since);
         }
         return Round::Ok;
     }
-    st.evict.over_since_ms.get_or_insert(st.now_ms);
+    let over = excess(st) > 0;
+    let unless_over = |r: Round| if r == Round::Fail && !over { Round::Ok } else { r };
+    if over {
+        st.evict.over_since_ms.get_or_insert(st.now_ms);
+    }
     let policy = st.evict.settings.policy;
     if policy == Policy::NoEviction {
-        return Round::Fail;
+        return unless_over(Round::Fail);
     }
     // This shard's share: a shard that holds far fewer candidates than the average
     // leaves the freeing to the others (they evict in their own turns), so that a
     // spike on one shard does not empty another.
-    let own: u64 =
-        st.dbs.iter().map(|d| if policy.volatile_only() { d.volatile_len() } else { d.len() } as u64).sum();
+    let own: u64 = st.dbs.iter().map(|d| if policy.volatile_only() { d.volatile_len() } else { d.len() } as u64).sum();
     let mem = &st.shared.mem;
     mem.evictable[st.id].store(own, Ordering::Relaxed);
     let total: u64 = mem.evictable.iter().map(|e| e.load(Ordering::Relaxed)).sum();
     if own == 0 || own * 2 * (st.nshards as u64) < total {
-        return if total > own { Round::Running } else { Round::Fail };
+        return unless_over(if total > own { Round::Running } else { Round::Fail });
     }
     let start = Instant::now();
     let limit = st.evict.settings.round_limit;
@@ -280,8 +292,7 @@ pub fn perform(st: &mut ShardState) -> Round {
                 events.push(KeyEvent { db: db as u16, event: "evicted", key: key.to_vec() });
             }
         }
-        let max = st.evict.settings.maxmemory;
-        if excess_over(st, max - headroom(max)) == 0 {
+        if excess_over(st, target) == 0 {
             break Round::Ok;
         }
         if freed % 16 == 0 && limit.is_some_and(|l| start.elapsed() > l) {
@@ -292,7 +303,7 @@ pub fn perform(st: &mut ShardState) -> Round {
         st.publish_events(&events);
     }
     st.account_expired();
-    result
+    if result == Round::Fail && excess(st) == 0 { Round::Ok } else { result }
 }
 
 /// Deletes an evicted key and propagates it. Returns false if it was gone already
@@ -355,10 +366,18 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
         }
         while let Some(c) = st.evict.pool.pop_best() {
             let db = c.db as usize;
-            let live = st.dbs[db].peek(&c.key).is_some_and(|e| !volatile || e.expire_at != 0);
-            if live {
-                return Some((db, c.key));
+            let d = &st.dbs[db];
+            let Some(e) = d.peek(&c.key).filter(|e| !volatile || e.expire_at != 0) else { continue };
+            // Accessed since it was sampled: its score is stale, and evicting it
+            // would throw away a key that just proved hot. Put it back as it is now.
+            if policy != Policy::VolatileTtl {
+                let now = d.access.idle_score(e.access_secs);
+                if now < c.score {
+                    st.evict.pool.offer(now, c.db, &c.key);
+                    continue;
+                }
             }
+            return Some((db, c.key));
         }
     }
     None
@@ -398,6 +417,13 @@ pub fn cron(st: &mut ShardState) {
         mem.startup.store(mem.used().max(1), Ordering::Relaxed);
     }
     mem.used();
+    // Evicted blocks are scattered over many pages: give the emptied ones back to
+    // the OS now and then, so RSS follows used_memory down.
+    if st.stats.evicted_keys != st.evict.evicted_at_collect && st.now_ms >= st.evict.last_collect_ms + 1000 {
+        st.evict.evicted_at_collect = st.stats.evicted_keys;
+        st.evict.last_collect_ms = st.now_ms;
+        crate::io::alloc::collect_thread();
+    }
     let limit = st.evict.settings.clients_limit;
     if limit == 0 {
         return;

@@ -201,17 +201,25 @@ impl Db {
         }
     }
 
-    /// The live entry for `key`, deleting it first if expired. One hash lookup on the
+    /// The live entry for `key`, deleting it first if expired, recorded as accessed
+    /// (LRU/LFU: Redis's lookups touch unless asked not to). One hash lookup on the
     /// common path (GET is the most frequent command there is).
+    #[inline]
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        let idx = self.live_index(key, now_ms)?;
-        Some(&self.map[idx])
+        self.get_touch(key, now_ms).map(|e| &*e)
     }
 
-    /// Mutable access to a live entry.
+    /// Mutable access to a live entry, recorded as accessed.
+    #[inline]
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.get_touch(key, now_ms)
+    }
+
+    /// The live entry for `key` without recording an access (Redis's
+    /// `LOOKUP_NOTOUCH`: OBJECT, TYPE-like introspection).
+    pub fn get_notouch(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let idx = self.live_index(key, now_ms)?;
-        Some(&mut self.map[idx])
+        Some(&self.map[idx])
     }
 
     /// Index of `key`'s live entry; an expired one is deleted on the way.
@@ -230,6 +238,7 @@ impl Db {
     /// The live entry for `key`, recorded as accessed now (OBJECT IDLETIME, LRU/LFU
     /// eviction): what Redis's lookups without `LOOKUP_NOTOUCH` do. Writes the field
     /// only when it changes, so repeated reads do not dirty the entry.
+    #[inline]
     pub fn get_touch(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let idx = self.live_index(key, now_ms)?;
         let e = &mut self.map[idx];
@@ -259,7 +268,7 @@ impl Db {
     }
 
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.get(key, now_ms).is_some()
+        self.get_notouch(key, now_ms).is_some()
     }
 
     /// Stores `value` under `key` with the given expiry (0 = none), replacing any old
