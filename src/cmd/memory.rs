@@ -268,7 +268,7 @@ fn stats(c: &mut ExecCtx) {
     let dataset = f.dataset();
     let net = f.used.saturating_sub(f.startup_net()).max(1);
     let out = &mut c.out;
-    out.map(25 + db_entries.len());
+    out.map(27 + db_entries.len());
     let int = |out: &mut crate::resp::ReplyWriter, k: &str, v: i64| {
         out.bulk(k.as_bytes());
         out.int(v);
@@ -363,7 +363,7 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     flags: READONLY,
     keys: SUB,
     handler: Handler::Keyed(memory),
-    group: "server",
+    group: "generic",
     summary: "A container for memory diagnostics commands.",
     since: "4.0.0",
 }];
