@@ -141,5 +141,6 @@ pub mod shard;
 pub mod storage;
 pub mod util;
 
+/// mimalloc, counting the bytes it holds for `used_memory` (see `io::alloc`).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: io::alloc::CountingMiMalloc = io::alloc::CountingMiMalloc;

@@ -52,7 +52,6 @@ fn why(name: &str) -> &'static str {
 #[test]
 fn startup_refuses_with_exit_1_and_names_the_directive() {
     let cases: &[(&[&str], &str, &str)] = &[
-        (&["--maxmemory", "1mb"], "--maxmemory 1mb", why("maxmemory")),
         (&["--replicaof", "127.0.0.1", "6379"], "--replicaof 127.0.0.1 6379", why("replicaof")),
         (&["--slaveof", "127.0.0.1 6379"], "--slaveof \"127.0.0.1 6379\"", why("replicaof")),
         (&["--lazyfree-lazy-user-del", "yes"], "--lazyfree-lazy-user-del yes", why("lazyfree-lazy-user-del")),
@@ -79,15 +78,15 @@ fn startup_refuses_with_exit_1_and_names_the_directive() {
     // From a file, the line at fault is named; a later line or flag can override it.
     let dir = temp_dir("refuse-conf");
     let conf = dir.join("shardis.conf");
-    std::fs::write(&conf, "hz 20\nmaxmemory 100mb\n").unwrap();
+    std::fs::write(&conf, "hz 20\nactivedefrag yes\n").unwrap();
     let (code, out) = run_to_exit(&[conf.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains(&format!("Reading the configuration file {}, at line 2", conf.display())), "{out}");
-    assert!(out.contains(">>> 'maxmemory 100mb'") && out.contains(why("maxmemory")), "{out}");
-    let s = Server::start_with_config_file(&conf, 1, &["--maxmemory", "0"]);
+    assert!(out.contains(">>> 'activedefrag yes'") && out.contains(why("activedefrag")), "{out}");
+    let s = Server::start_with_config_file(&conf, 1, &["--activedefrag", "no"]);
     assert_eq!(
-        s.raw().cmd(&["CONFIG", "GET", "maxmemory"]),
-        Resp::Array(vec![Resp::bulk("maxmemory"), Resp::bulk("0")])
+        s.raw().cmd(&["CONFIG", "GET", "activedefrag"]),
+        Resp::Array(vec![Resp::bulk("activedefrag"), Resp::bulk("no")])
     );
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);

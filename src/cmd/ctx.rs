@@ -66,6 +66,9 @@ pub struct ExecCtx<'a> {
     /// for propagation at the write choke point.
     pub dirty: u64,
     pub config: &'a Config,
+    /// Server-wide state, for the few keyed commands that report on the whole
+    /// server (MEMORY STATS).
+    pub shared: &'a crate::shard::Shared,
     pub client_id: u64,
     /// Set by a blocking command that found nothing to do: park it instead of replying.
     pub block: Option<crate::shard::block::BlockReq>,

@@ -74,6 +74,19 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         ));
         return Outcome::Done;
     }
+    if st.evict.settings.maxmemory > 0 && refuse_for_oom(st, sess, spec) {
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        if spec.name == "exec" {
+            // Redis discards the transaction with the reason.
+            super::multi::abort_exec(st, sess);
+            w.error(&format!("EXECABORT Transaction discarded because of: {}", crate::shard::evict::OOM));
+        } else {
+            flag_multi(sess);
+            w.error(crate::shard::evict::OOM);
+        }
+        return Outcome::Done;
+    }
     // After a failed BGSAVE, writes (and PING, as in Redis) are refused until a save
     // succeeds (`stop-writes-on-bgsave-error`).
     if (spec.is_write() || spec.name == "ping") && crate::persist::bgsave::writes_refused(st) {
@@ -115,6 +128,19 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         }
         Handler::Keyed(_) => route_keyed(st, sess, idx, args, w, to),
     }
+}
+
+/// Redis's `maxmemory` rule in `processCommand`: evict first (`shard::evict`), then,
+/// if nothing could be freed, refuse `denyoom` commands, an EXEC that queued one, and
+/// anything but EXEC/DISCARD/QUIT/RESET inside a MULTI (queueing takes memory too).
+#[cold]
+fn refuse_for_oom(st: &mut ShardState, sess: &Session, spec: &super::CommandSpec) -> bool {
+    let exec = spec.name == "exec";
+    let denyoom = spec.flags & flag::DENYOOM != 0
+        || (exec
+            && sess.multi.as_ref().is_some_and(|q| q.cmds.iter().any(|c| TABLE.get(c.0).flags & flag::DENYOOM != 0)));
+    let queuing = sess.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
+    crate::shard::evict::oom_refusal(st, denyoom, queuing)
 }
 
 /// A command rejected during MULTI makes EXEC abort.
@@ -246,6 +272,7 @@ fn call_inner(
         stats: &mut st.stats,
         dirty: 0,
         config: &st.config,
+        shared: &st.shared,
         client_id,
         block: None,
         notes: None,

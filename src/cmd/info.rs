@@ -5,9 +5,9 @@
 //! save, dataset size) are gathered with one fan-out and summed; process-wide facts
 //! (uptime, clients, configuration, CPU, RSS) are read on the coordinating thread.
 //!
-//! Estimates, documented where they are produced: `used_memory` is an estimate of the
-//! dataset plus client buffers, not an allocator figure; `avg_ttl` and the dataset size
-//! are extrapolated from a sample of each database; the `instantaneous_*` rates are
+//! The `# Memory` section is rendered by `cmd::memory` from the allocator's figures.
+//! Estimates, documented where they are produced: `avg_ttl` is extrapolated from a
+//! sample of each database; the `instantaneous_*` rates are
 //! measured between successive INFO calls (a window of one to ten seconds), so the
 //! first INFO after a quiet period reports 0.
 //!
@@ -79,8 +79,6 @@ struct ShardFacts {
     stats: ShardStats,
     dbs: Vec<DbFacts>,
     dirty: u64,
-    dataset_bytes: u64,
-    client_bytes: u64,
     /// Ids of clients blocked on this shard's keys (deduplicated across shards, as a
     /// wait spanning shards has a part on each).
     blocked: Vec<u64>,
@@ -88,54 +86,32 @@ struct ShardFacts {
     pubsub_patterns: Vec<Vec<u8>>,
 }
 
-/// Bytes a key costs beyond its value and any out-of-line key bytes: the map entry
-/// (hash, key handle with short keys inline, entry), the hash index slot, and the
-/// volatile index when it has a TTL.
-fn per_key_overhead(has_ttl: bool) -> u64 {
-    let base = std::mem::size_of::<crate::storage::Entry>() + std::mem::size_of::<crate::storage::Key>() + 16;
-    (base + if has_ttl { 3 * std::mem::size_of::<usize>() } else { 0 }) as u64
-}
-
-/// Dataset bytes and TTL statistics of one database, extrapolated from the first
-/// `SAMPLE` entries.
-fn scan_db(db: &Db, now: u64, with_ttl: bool) -> (u64, DbFacts) {
+/// TTL statistics of one database, extrapolated from the first `SAMPLE` entries.
+fn scan_db(db: &Db, now: u64) -> DbFacts {
     let mut f = DbFacts { keys: db.len() as u64, expires: db.volatile_len() as u64, ..Default::default() };
-    let mut bytes = 0u64;
-    let mut seen = 0u64;
-    for (k, e) in db.iter().take(SAMPLE) {
-        seen += 1;
-        bytes += (k.heap_bytes() + e.value.heap_bytes()) as u64 + per_key_overhead(e.expire_at != 0);
-        if with_ttl && e.expire_at > now {
+    for (_, e) in db.iter().take(SAMPLE) {
+        if e.expire_at > now {
             f.ttl_sum += (e.expire_at - now) as u128;
             f.ttl_n += 1;
         }
     }
-    if seen > 0 && f.keys > seen {
-        bytes = (bytes as u128 * f.keys as u128 / seen as u128) as u64;
-    }
-    (bytes, f)
+    f
 }
 
-fn gather(st: &mut ShardState, want_mem: bool, want_keyspace: bool) -> ShardFacts {
+fn gather(st: &mut ShardState, want_keyspace: bool) -> ShardFacts {
     let now = st.now_ms;
-    let mut dataset = 0;
     let mut dbs = Vec::with_capacity(st.dbs.len());
     for db in &st.dbs {
-        if want_mem || (want_keyspace && db.volatile_len() > 0) {
-            let (b, f) = scan_db(db, now, want_keyspace);
-            dataset += b;
-            dbs.push(f);
+        if want_keyspace && db.volatile_len() > 0 {
+            dbs.push(scan_db(db, now));
         } else {
             dbs.push(DbFacts { keys: db.len() as u64, expires: db.volatile_len() as u64, ..Default::default() });
         }
     }
-    let client_bytes = st.clients.values().map(|m| (m.qbuf + m.omem) as u64).sum();
     ShardFacts {
         stats: st.stats.clone(),
         dbs,
         dirty: st.dirty,
-        dataset_bytes: dataset,
-        client_bytes,
         blocked: st.blocked.client_ids(),
         pubsub_channels: st.pubsub.channels(None),
         pubsub_patterns: st.pubsub.patterns(),
@@ -209,15 +185,6 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
-/// A `key: value kB` field of a /proc file, in bytes.
-fn proc_kb(path: &str, key: &str) -> u64 {
-    let Ok(text) = std::fs::read_to_string(path) else { return 0 };
-    text.lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|rest| rest.trim_start_matches(':').split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
-
 /// (user, system, children user, children system) CPU seconds from /proc/self/stat.
 /// The kernel reports these in USER_HZ ticks, which the Linux ABI fixes at 100 per
 /// second on every architecture we run on (reading sysconf would need `unsafe`).
@@ -261,7 +228,6 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
     let mut stats = ShardStats::default();
     let ndb = st.dbs.len();
     let mut dbs = vec![DbFacts::default(); ndb];
-    let (mut dataset, mut client_bytes) = (0u64, 0u64);
     let mut blocked: std::collections::HashSet<u64> = Default::default();
     let mut channels: std::collections::HashSet<&[u8]> = Default::default();
     let mut patterns: std::collections::HashSet<&[u8]> = Default::default();
@@ -273,8 +239,6 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
             acc.ttl_sum += d.ttl_sum;
             acc.ttl_n += d.ttl_n;
         }
-        dataset += f.dataset_bytes;
-        client_bytes += f.client_bytes;
         blocked.extend(f.blocked.iter().copied());
         channels.extend(f.pubsub_channels.iter().map(|c| c.as_slice()));
         patterns.extend(f.pubsub_patterns.iter().map(|c| c.as_slice()));
@@ -335,27 +299,9 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "clients_in_timeout_table", "0");
             }
             "memory" => {
-                let shard_fixed =
-                    (st.nshards * (std::mem::size_of::<ShardState>() + ndb * std::mem::size_of::<Db>())) as u64;
-                let used = dataset + client_bytes + shard_fixed;
-                let rss = proc_kb("/proc/self/status", "VmRSS");
-                let total = proc_kb("/proc/meminfo", "MemTotal");
-                let maxmemory = cfg.maxmemory;
-                s.push_str("# Memory\r\n");
-                field!(s, "used_memory", "{used}");
-                field!(s, "used_memory_human", "{}", human_bytes(used));
-                field!(s, "used_memory_rss", "{rss}");
-                field!(s, "used_memory_rss_human", "{}", human_bytes(rss));
-                field!(s, "used_memory_dataset", "{dataset}");
-                field!(s, "used_memory_dataset_perc", "{:.2}%", dataset as f64 * 100.0 / used.max(1) as f64);
-                field!(s, "total_system_memory", "{total}");
-                field!(s, "total_system_memory_human", "{}", human_bytes(total));
-                field!(s, "used_memory_clients", "{client_bytes}");
-                field!(s, "maxmemory", "{maxmemory}");
-                field!(s, "maxmemory_human", "{}", human_bytes(maxmemory));
-                field!(s, "maxmemory_policy", "{}", cfg.maxmemory_policy);
-                field!(s, "mem_fragmentation_ratio", "{:.2}", rss as f64 / used.max(1) as f64);
-                field!(s, "mem_allocator", "mimalloc");
+                let keys = dbs.iter().map(|d| d.keys).sum();
+                let expires = dbs.iter().map(|d| d.expires).sum();
+                super::memory::info_section(&mut s, shared, cfg, keys, expires);
                 field!(s, "lazyfree_pending_objects", "0");
             }
             "persistence" => {
@@ -549,10 +495,9 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
 
 fn info(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let sections = requested(a);
-    let want_mem = sections.contains(&"memory");
     let want_keyspace = sections.contains(&"keyspace");
     Ok(ConnOutcome::FanOut(FanOut {
-        hop: Arc::new(move |st| Box::new(gather(st, want_mem, want_keyspace))),
+        hop: Arc::new(move |st| Box::new(gather(st, want_keyspace))),
         lock_whole: false,
         finish: Box::new(move |st, results, out| {
             let facts: Vec<ShardFacts> =

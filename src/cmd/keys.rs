@@ -36,7 +36,7 @@ use std::sync::Arc;
 fn read_notouch<'d>(c: &'d mut ExecCtx, key: &[u8]) -> Option<&'d Entry> {
     let now = c.now_ms;
     let (db, _, stats) = c.parts();
-    let e = db.get(key, now);
+    let e = db.get_notouch(key, now);
     if e.is_some() {
         stats.keyspace_hits += 1;
     } else {
@@ -491,46 +491,9 @@ fn object(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                      adjust.",
                 ));
             }
-            // No LFU counters are kept (there is no eviction yet), so there is no
-            // frequency to report; say so rather than invent one.
-            return Err(CmdError::msg("ERR access frequency is not tracked by this server"));
+            let clock = c.dbs[c.db].access;
+            c.out.int(clock.decayed(access) as i64);
         }
-    }
-    Ok(())
-}
-
-const MEMORY_HELP: &[&str] = &[
-    "USAGE <key> [SAMPLES <count>]",
-    "    Return memory in bytes used by <key> and its value. Nested values are",
-    "    sampled up to <count> times (default: 5, 0 means sample all).",
-];
-
-/// MEMORY USAGE and MEMORY HELP.
-fn memory(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    if a.is(1, "help") {
-        sub_arity(a, "memory|help", 2)?;
-        help_reply(&mut c.out, &a.str(0).to_ascii_uppercase(), MEMORY_HELP);
-        return Ok(());
-    }
-    if !a.is(1, "usage") {
-        return Err(unknown_subcommand(a));
-    }
-    sub_arity(a, "memory|usage", -3)?;
-    let mut j = 3;
-    while j < a.len() {
-        if a.is(j, "samples") && j + 1 < a.len() {
-            // Strings have no nested values to sample; the count is only validated.
-            if a.i64(j + 1)? < 0 {
-                return Err(CmdError::Syntax);
-            }
-            j += 2;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
-    match c.db().memory_usage(a.get(2)) {
-        Some(n) => c.out.int(n as i64),
-        None => c.out.null(),
     }
     Ok(())
 }
@@ -813,7 +776,6 @@ pub static COMMANDS: &[CommandSpec] = &[
         "1.0.0",
     ),
     keyed("object", -2, READONLY, SUB, object, "A container for object introspection commands.", "2.2.3"),
-    keyed("memory", -2, READONLY, SUB, memory, "A container for memory diagnostics commands.", "4.0.0"),
     keyless("keys", 2, READONLY, keys, "Returns all key names that match a pattern.", "1.0.0"),
     keyless("scan", -2, READONLY, scan, "Iterates over the key names in the database.", "2.8.0"),
     keyless("randomkey", 1, READONLY, randomkey, "Returns a random key name from the database.", "1.0.0"),
@@ -1171,7 +1133,7 @@ mod tests {
             assert_eq!(h.run(&["memory", "usage"]), err("ERR wrong number of arguments for 'memory|usage' command"));
             assert_eq!(h.run(&["memory", "doctorx"]), err("ERR unknown subcommand 'doctorx'. Try MEMORY HELP."));
             let Reply::Array(help) = h.run(&["memory", "help"]) else { panic!() };
-            assert_eq!(help.len(), 6);
+            assert_eq!(help.len(), 14);
         }
     }
 

@@ -28,6 +28,7 @@ pub mod info;
 pub mod introspect;
 pub mod keys;
 pub mod list;
+pub mod memory;
 pub mod multi;
 #[cfg(test)]
 mod notify_tests;

@@ -77,6 +77,15 @@ fn discard(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
+/// Ends a transaction without running it (EXEC refused for OOM): as DISCARD.
+pub fn abort_exec(st: &mut ShardState, sess: &mut Session) {
+    sess.multi = None;
+    if let Some(m) = st.clients.get_mut(&sess.id) {
+        m.multi = -1;
+    }
+    drop_watches(st, sess.id);
+}
+
 /// Forgets a client's WATCHes, telling the owning shards (fire and forget: the hop's
 /// answer goes to a coordinator id that does not exist and is dropped).
 pub fn drop_watches(st: &mut ShardState, client: u64) {

@@ -167,6 +167,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::bitmap::COMMANDS,
         super::hll::COMMANDS,
         super::keys::COMMANDS,
+        super::memory::COMMANDS,
         super::dump::COMMANDS,
         super::server::COMMANDS,
         super::save::COMMANDS,

@@ -864,20 +864,12 @@ mod tests {
             .unwrap();
             assert_eq!(err, format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
         };
-        refused(&mut cfg, "maxmemory", "1mb");
         refused(&mut cfg, "lazyfree-lazy-user-flush", "yes");
         refused(&mut cfg, "client-output-buffer-limit", "pubsub 1mb 0 0");
         refused(&mut cfg, "min-replicas-to-write", "1");
         refused(&mut cfg, "min-slaves-to-write", "1");
-        refused(&mut cfg, "maxmemory-clients", "10%");
         refused(&mut cfg, "activedefrag", "yes");
         assert_eq!(cfg.hz, 10, "all or nothing");
-        let err = cfg.set(&pairs(&[("maxmemory", "100mb")])).unwrap_err();
-        assert_eq!(
-            err,
-            "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - maxmemory is not enforced yet \
-             (no eviction, no OOM errors); only 0 (no limit) is accepted"
-        );
         // The values with no effect are accepted.
         for (name, value) in [
             ("maxmemory", "0"),

@@ -332,6 +332,10 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "auto-aof-rewrite-min-size",
     "auto-aof-rewrite-percentage",
     "disable-thp",
+    "lfu-decay-time",
+    "lfu-log-factor",
+    "maxmemory-clients",
+    "maxmemory-eviction-tenacity",
     "rdb-key-save-delay",
     "rdbchecksum",
     "rdbcompression",
@@ -345,12 +349,9 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
 
 /// Parameters accepted at values whose effect in Redis shardis does not have yet: the
 /// default `client-output-buffer-limit` (Redis's replica and pubsub limits; any other
-/// value is refused, see [`RESTRICTED`]) is not enforced, and `maxmemory-policy` and
-/// `maxmemory-samples` would steer eviction, which only happens with a non-zero
-/// `maxmemory` (refused for now; as in Redis, the policy still picks LRU or LFU
-/// tracking for OBJECT IDLETIME/FREQ). Listed in README's "Not supported yet" and in
-/// CONFIG HELP.
-pub const NOT_YET_ENFORCED: &[&str] = &["client-output-buffer-limit", "maxmemory-policy", "maxmemory-samples"];
+/// value is refused, see [`RESTRICTED`]) is not enforced. Listed in README's "Not
+/// supported yet" and in CONFIG HELP.
+pub const NOT_YET_ENFORCED: &[&str] = &["client-output-buffer-limit"];
 
 /// A parameter accepted only at values that need no feature shardis lacks. Any other
 /// value is refused with `why`: at start-up (a fatal config error naming the file line
@@ -377,8 +378,6 @@ const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees v
 /// |---|---|---|
 /// | `replicaof`/`slaveof` | `""` (no one) | no replication (issue 10); a replica that never syncs would serve a dataset the operator believes is a copy |
 /// | `min-replicas-to-write` | `0` | Redis refuses every write with NOREPLICAS when fewer replicas are connected; without replication that is "refuse all writes", a guarantee shardis would only fake |
-/// | `maxmemory` | `0` | no eviction or OOM errors yet (issue 15); memory would grow past the limit |
-/// | `maxmemory-clients` | `0`, `0%` | no client eviction |
 /// | `lazyfree-lazy-*` | `no` | values are freed synchronously; `yes` would be silently ignored (issue 15) |
 /// | `client-output-buffer-limit` | Redis's default only | no limit is enforced; the default is accepted so stock configs load (it is listed as not enforced) |
 /// | `daemonize` | `no` | shardis does not fork into the background; use a service manager |
@@ -417,8 +416,6 @@ const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees v
 pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "replicaof", accepted: &[""], why: "replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)" },
     Restricted { name: "min-replicas-to-write", accepted: &["0"], why: "replication is not supported yet, so no replica can acknowledge writes; only 0 is accepted" },
-    Restricted { name: "maxmemory", accepted: &["0"], why: "maxmemory is not enforced yet (no eviction, no OOM errors); only 0 (no limit) is accepted" },
-    Restricted { name: "maxmemory-clients", accepted: &["0", "0%"], why: "client eviction is not implemented yet; only 0 is accepted" },
     Restricted { name: "lazyfree-lazy-eviction", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "lazyfree-lazy-server-del", accepted: &["no"], why: LAZYFREE_WHY },
@@ -766,7 +763,8 @@ mod tests {
             let default = canon(r.name, &[p.default]).unwrap();
             assert_eq!(refusal(r.name, &default), None, "{} refuses its default", r.name);
         }
-        assert_eq!(refusal("maxmemory", "1"), Some(RESTRICTED[2].why));
+        assert_eq!(refusal("maxmemory", "1"), None);
+        assert_eq!(refusal("lazyfree-lazy-eviction", "yes"), Some(LAZYFREE_WHY));
         assert_eq!(refusal("replicaof", "10.0.0.1 6379").map(|w| w.starts_with("replication")), Some(true));
         assert_eq!(refusal("hz", "500"), None);
     }

@@ -381,6 +381,9 @@ impl Loader {
         let mut cfg = cfg.clone();
         cfg.shards = nshards;
         cfg.requirepass = None;
+        // As in Redis, loading neither evicts nor refuses commands for OOM: the
+        // shards evict once they serve clients.
+        cfg.maxmemory = 0;
         let shared = Arc::new(Shared::new(cfg, None));
         let clock = Clock::system();
         let shards = (0..nshards).map(|i| ShardState::new(i, shared.clone(), clock.clone())).collect();

@@ -129,6 +129,7 @@ impl Worker {
                 }
             }
             self.st.publish_deferred_cost();
+            crate::shard::evict::turn(&mut self.st);
             crate::cmd::blocking::expire_blocked(&mut self.st);
             self.deliver_local_replies();
             self.deliver_pushes();
@@ -543,6 +544,7 @@ impl Worker {
             // Redis spends at most 25% of a cron period on expiry.
             self.st.active_expire_cycle(now, Duration::from_micros(250_000 / hz));
         }
+        crate::shard::evict::cron(&mut self.st);
         self.idle_timeouts(now);
         super::verbose::cron(&self.st, now);
         self.retry_accepts();

@@ -106,6 +106,8 @@ pub struct ShardState {
     /// Result messages (replies, hop results, gathered keys) produced while the log
     /// had bytes not yet cleared to leave: each waits for its log offset.
     pub held_out: VecDeque<(u64, u16, Msg)>,
+    /// `maxmemory` eviction on this shard (`shard::evict`).
+    pub evict: super::evict::EvictState,
 }
 
 impl ShardState {
@@ -113,6 +115,7 @@ impl ShardState {
         let config = shared.config();
         let nshards = shared.nshards;
         let now_ms = clock.now_ms();
+        let evict = super::evict::EvictState::new(&config);
         ShardState {
             id,
             nshards,
@@ -143,6 +146,7 @@ impl ShardState {
             client_watches: HashMap::new(),
             aof: Default::default(),
             held_out: VecDeque::new(),
+            evict,
         }
     }
 
@@ -153,6 +157,12 @@ impl ShardState {
         if epoch != self.config_epoch {
             self.config_epoch = epoch;
             self.config = self.shared.config();
+            self.evict.refresh(&self.config);
+        }
+        let s = &self.evict.settings;
+        let lfu = s.policy.is_lfu();
+        for d in self.dbs.iter_mut() {
+            d.access.tick(self.now_ms, lfu, s.lfu_log_factor, s.lfu_decay_time);
         }
     }
 

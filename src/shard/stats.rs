@@ -16,6 +16,8 @@ pub struct ShardStats {
     pub rejected_connections: u64,
     pub expired_keys: u64,
     pub evicted_keys: u64,
+    /// Clients closed by `maxmemory-clients`.
+    pub evicted_clients: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub net_input_bytes: u64,
@@ -47,6 +49,7 @@ impl ShardStats {
         self.rejected_connections += other.rejected_connections;
         self.expired_keys += other.expired_keys;
         self.evicted_keys += other.evicted_keys;
+        self.evicted_clients += other.evicted_clients;
         self.keyspace_hits += other.keyspace_hits;
         self.keyspace_misses += other.keyspace_misses;
         self.net_input_bytes += other.net_input_bytes;

@@ -116,7 +116,8 @@ pub struct Entry {
     pub value: Value,
     /// Absolute expiry in unix ms; 0 means no TTL.
     pub expire_at: u64,
-    /// Last access, in seconds of the shard clock, for OBJECT IDLETIME.
+    /// Last access: the shard clock in seconds (OBJECT IDLETIME, LRU eviction), or
+    /// under an LFU policy the LFU time and counter (see `storage::evict`).
     pub access_secs: u32,
 }
 
@@ -139,6 +140,9 @@ pub struct Db {
     /// pays one predictable branch per insert.
     pub track_created: bool,
     pub created: Vec<Key>,
+    /// Writes the access field of created and touched entries (LRU or LFU); the
+    /// shard moves it forward every turn.
+    pub access: super::evict::AccessClock,
     rng: u64,
 }
 
@@ -162,6 +166,7 @@ impl Db {
             expired: Vec::new(),
             track_created: false,
             created: Vec::new(),
+            access: Default::default(),
             rng: 0x9e37_79b9_7f4a_7c15,
         }
     }
@@ -196,17 +201,25 @@ impl Db {
         }
     }
 
-    /// The live entry for `key`, deleting it first if expired. One hash lookup on the
+    /// The live entry for `key`, deleting it first if expired, recorded as accessed
+    /// (LRU/LFU: Redis's lookups touch unless asked not to). One hash lookup on the
     /// common path (GET is the most frequent command there is).
+    #[inline]
     pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
-        let idx = self.live_index(key, now_ms)?;
-        Some(&self.map[idx])
+        self.get_touch(key, now_ms).map(|e| &*e)
     }
 
-    /// Mutable access to a live entry.
+    /// Mutable access to a live entry, recorded as accessed.
+    #[inline]
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+        self.get_touch(key, now_ms)
+    }
+
+    /// The live entry for `key` without recording an access (Redis's
+    /// `LOOKUP_NOTOUCH`: OBJECT, TYPE-like introspection).
+    pub fn get_notouch(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let idx = self.live_index(key, now_ms)?;
-        Some(&mut self.map[idx])
+        Some(&self.map[idx])
     }
 
     /// Index of `key`'s live entry; an expired one is deleted on the way.
@@ -222,14 +235,16 @@ impl Db {
         None
     }
 
-    /// The live entry for `key`, recorded as accessed now (OBJECT IDLETIME): what
-    /// Redis's lookups without `LOOKUP_NOTOUCH` do. Writes the time only when the
-    /// second changed, so repeated reads do not dirty the entry.
+    /// The live entry for `key`, recorded as accessed now (OBJECT IDLETIME, LRU/LFU
+    /// eviction): what Redis's lookups without `LOOKUP_NOTOUCH` do. Writes the field
+    /// only when it changes, so repeated reads do not dirty the entry.
+    #[inline]
     pub fn get_touch(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
-        let e = self.get_mut(key, now_ms)?;
-        let secs = (now_ms / 1000) as u32;
-        if e.access_secs != secs {
-            e.access_secs = secs;
+        let idx = self.live_index(key, now_ms)?;
+        let e = &mut self.map[idx];
+        let access = self.access.touch(e.access_secs);
+        if e.access_secs != access {
+            e.access_secs = access;
         }
         Some(e)
     }
@@ -253,14 +268,21 @@ impl Db {
     }
 
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
-        self.get(key, now_ms).is_some()
+        self.get_notouch(key, now_ms).is_some()
     }
 
     /// Stores `value` under `key` with the given expiry (0 = none), replacing any old
     /// value and TTL. Returns the old entry.
     #[inline]
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) -> Option<Entry> {
-        self.set_entry(key, Entry { value, expire_at, access_secs: 0 })
+        // Redis: a new object starts its LRU now; under LFU an overwrite keeps the old
+        // counter, bumped by the write's own lookup.
+        let old = if self.access.lfu { self.map.get(key).map(|e| e.access_secs) } else { None };
+        let access = match old {
+            Some(old) => self.access.touch(old),
+            None => self.access.fresh(),
+        };
+        self.set_entry(key, Entry { value, expire_at, access_secs: access })
     }
 
     /// Stores a whole entry (value, expiry and access time) under `key`, replacing any
@@ -294,7 +316,8 @@ impl Db {
         if self.track_created {
             self.created.push(k.clone());
         }
-        let (idx, _) = self.map.insert_full(k, Entry::new(value));
+        let access_secs = self.access.fresh();
+        let (idx, _) = self.map.insert_full(k, Entry { value, expire_at: 0, access_secs });
         &mut self.map[idx]
     }
 
@@ -363,6 +386,25 @@ impl Db {
         x ^= x >> 27;
         self.rng = x;
         x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A uniformly random entry (live or not) of the whole keyspace, or of the keys
+    /// with a TTL when `volatile`: eviction sampling (`shard::evict`).
+    pub fn random_entry(&mut self, volatile: bool) -> Option<(&Key, &Entry)> {
+        if volatile {
+            if self.volatile.is_empty() {
+                return None;
+            }
+            let idx = (self.next_random() % self.volatile.len() as u64) as usize;
+            let k = self.volatile.get_index(idx)?;
+            self.map.get_key_value(&**k)
+        } else {
+            if self.map.is_empty() {
+                return None;
+            }
+            let idx = (self.next_random() % self.map.len() as u64) as usize;
+            self.map.get_index(idx)
+        }
     }
 
     /// A random live key, or None if the database is empty. Expired keys met on the way

@@ -10,6 +10,7 @@
 //! Depends on: std, `indexmap`, `foldhash`.
 
 pub mod db;
+pub mod evict;
 pub mod hash;
 pub mod hll;
 pub mod list;
