@@ -356,7 +356,8 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "maxmemory_policy", "{}", cfg.maxmemory_policy);
                 field!(s, "mem_fragmentation_ratio", "{:.2}", rss as f64 / used.max(1) as f64);
                 field!(s, "mem_allocator", "mimalloc");
-                field!(s, "lazyfree_pending_objects", "0");
+                field!(s, "lazyfree_pending_objects", "{}", crate::shard::lazyfree::pending_objects());
+                field!(s, "lazyfreed_objects", "{}", crate::shard::lazyfree::freed_objects());
             }
             "persistence" => {
                 s.push_str("# Persistence\r\n");

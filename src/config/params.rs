@@ -362,7 +362,7 @@ pub struct Restricted {
 
 /// `client-output-buffer-limit`'s default in canonical form (Redis's defaults).
 pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees values at once); only 'no' is accepted";
+const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers UNLINK, flushes, server-side deletes and eviction); only 'no' is accepted";
 
 /// Why each parameter is restricted, and why its neighbours are not:
 ///
@@ -412,11 +412,7 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "min-replicas-to-write", accepted: &["0"], why: "replication is not supported yet, so no replica can acknowledge writes; only 0 is accepted" },
     Restricted { name: "maxmemory", accepted: &["0"], why: "maxmemory is not enforced yet (no eviction, no OOM errors); only 0 (no limit) is accepted" },
     Restricted { name: "maxmemory-clients", accepted: &["0", "0%"], why: "client eviction is not implemented yet; only 0 is accepted" },
-    Restricted { name: "lazyfree-lazy-eviction", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
-    Restricted { name: "lazyfree-lazy-server-del", accepted: &["no"], why: LAZYFREE_WHY },
-    Restricted { name: "lazyfree-lazy-user-del", accepted: &["no"], why: LAZYFREE_WHY },
-    Restricted { name: "lazyfree-lazy-user-flush", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "client-output-buffer-limit", accepted: &[COB_DEFAULT], why: "client output buffer limits are not enforced yet; only Redis's default (normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60) is accepted" },
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
     Restricted { name: "cluster-enabled", accepted: &["no"], why: "cluster-enabled yes is not supported: shardis does not implement Redis Cluster" },

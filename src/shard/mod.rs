@@ -10,6 +10,7 @@
 //! Depends on: `storage`, `resp` (reply protocol flag), `config`, `util`.
 
 pub mod block;
+pub mod lazyfree;
 pub mod lock;
 pub mod msg;
 pub mod pubsub;
