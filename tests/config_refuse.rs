@@ -55,12 +55,7 @@ fn startup_refuses_with_exit_1_and_names_the_directive() {
         (&["--maxmemory", "1mb"], "--maxmemory 1mb", why("maxmemory")),
         (&["--replicaof", "127.0.0.1", "6379"], "--replicaof 127.0.0.1 6379", why("replicaof")),
         (&["--slaveof", "127.0.0.1 6379"], "--slaveof \"127.0.0.1 6379\"", why("replicaof")),
-        (&["--lazyfree-lazy-user-del", "yes"], "--lazyfree-lazy-user-del yes", why("lazyfree-lazy-user-del")),
-        (
-            &["--client-output-buffer-limit", "pubsub 64mb 16mb 90"],
-            "--client-output-buffer-limit \"pubsub 64mb 16mb 90\"",
-            why("client-output-buffer-limit"),
-        ),
+        (&["--lazyfree-lazy-expire", "yes"], "--lazyfree-lazy-expire yes", why("lazyfree-lazy-expire")),
         (&["--min-replicas-to-write", "1"], "--min-replicas-to-write 1", why("min-replicas-to-write")),
         (&["--daemonize", "yes"], "--daemonize yes", why("daemonize")),
         (&["--cluster-enabled", "yes"], "--cluster-enabled yes", why("cluster-enabled")),
@@ -97,7 +92,6 @@ fn startup_refuses_with_exit_1_and_names_the_directive() {
 fn refused_value(r: &params::Restricted) -> &'static str {
     let (_, p) = params::find(r.name).unwrap();
     match (r.name, p.kind) {
-        ("client-output-buffer-limit", _) => "pubsub 1mb 0 0",
         ("replicaof", _) => "127.0.0.1 6379",
         ("aclfile", _) => "/etc/redis/users.acl",
         (_, Kind::Bool) => "yes",

@@ -413,7 +413,6 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "maxmemory", accepted: &["0"], why: "maxmemory is not enforced yet (no eviction, no OOM errors); only 0 (no limit) is accepted" },
     Restricted { name: "maxmemory-clients", accepted: &["0", "0%"], why: "client eviction is not implemented yet; only 0 is accepted" },
     Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
-    Restricted { name: "client-output-buffer-limit", accepted: &[COB_DEFAULT], why: "client output buffer limits are not enforced yet; only Redis's default (normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60) is accepted" },
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
     Restricted { name: "cluster-enabled", accepted: &["no"], why: "cluster-enabled yes is not supported: shardis does not implement Redis Cluster" },
     Restricted { name: "activedefrag", accepted: &["no"], why: "Active defragmentation cannot be enabled: shardis does not defragment memory" },

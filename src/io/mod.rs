@@ -13,6 +13,7 @@
 //! Depends on: `io-uring`, `libc`, std. This is where the crate's `unsafe` lives; every
 //! block carries a `// SAFETY:` note.
 
+pub mod alloc;
 pub mod bufring;
 pub mod direct;
 pub mod file;
