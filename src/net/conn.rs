@@ -281,7 +281,9 @@ impl Conn {
         m.argv_mem = self.running_argv;
         m.omem = self.output_bytes();
         m.obl = self.out.len();
-        m.oll = self.held.len() + usize::from(self.send_inflight) + self.slots.len();
+        // Chunks besides the ready buffer: in flight, held, and replies waiting behind
+        // an earlier one (counted as one chunk).
+        m.oll = self.held.len() + usize::from(self.send_inflight) + usize::from(self.slot_bytes > 0);
         m.tot_mem = self.memory();
         m.sub = self.sess.subs.len();
         m.psub = self.sess.psubs.len();
@@ -410,12 +412,12 @@ impl Conn {
                         Outcome::Done => {}
                         Outcome::Pending => {
                             self.running_argv = args_bytes(&args);
-                            self.blocked =
-                                TABLE.lookup(args.get(0)).is_some_and(|i| TABLE.get(i).flags & flag::BLOCKING != 0);
                             self.slots.push_back(Slot { seq, reply: None, discard })
                         }
                         Outcome::Barrier => {
+                            // Blocking commands wait behind a barrier (CLIENT LIST `b`).
                             self.running_argv = args_bytes(&args);
+                            self.blocked = is_blocking(&args);
                             self.slots.push_back(Slot { seq, reply: None, discard });
                             self.barrier = Some(seq);
                         }
@@ -591,6 +593,10 @@ impl LastCmd {
         }
         self.changed = true;
     }
+}
+
+fn is_blocking(args: &Args) -> bool {
+    TABLE.lookup(args.get(0)).is_some_and(|i| TABLE.get(i).flags & flag::BLOCKING != 0)
 }
 
 /// The bytes of a request's arguments (CLIENT LIST `argv-mem`).
