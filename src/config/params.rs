@@ -343,7 +343,7 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
 /// `maxmemory` (refused for now; as in Redis, the policy still picks LRU or LFU
 /// tracking for OBJECT IDLETIME/FREQ). Listed in README's "Not supported yet" and in
 /// CONFIG HELP.
-pub const NOT_YET_ENFORCED: &[&str] = &["client-output-buffer-limit", "maxmemory-policy", "maxmemory-samples"];
+pub const NOT_YET_ENFORCED: &[&str] = &["maxmemory-policy", "maxmemory-samples"];
 
 /// A parameter accepted only at values that need no feature shardis lacks. Any other
 /// value is refused with `why`: at start-up (a fatal config error naming the file line

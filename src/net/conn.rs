@@ -91,6 +91,10 @@ pub struct Conn {
     running_argv: usize,
     /// Waiting in a blocking command (CLIENT LIST flag `b`).
     pub blocked: bool,
+    /// Running average size of replies from other shards (0: none yet), and whether
+    /// parsing stopped because `reply_window` replies were owed.
+    avg_reply: usize,
+    window_full: bool,
 }
 
 /// What a connection costs besides its buffers (the struct, its session, its slot).
@@ -155,6 +159,8 @@ impl Conn {
             last: LastCmd::default(),
             running_argv: 0,
             blocked: false,
+            avg_reply: 0,
+            window_full: false,
         }
     }
 
@@ -357,6 +363,13 @@ impl Conn {
                 self.compact();
                 return Stopped::Backpressure;
             }
+            // Replies owed by other shards are not output yet, but will be: keep
+            // their expected bytes under the high-water mark too (`reply_window`).
+            if self.slots.len() >= self.reply_window() {
+                self.window_full = true;
+                self.compact();
+                return Stopped::Backpressure;
+            }
             if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
                 break;
             }
@@ -501,9 +514,11 @@ impl Conn {
         }
     }
 
-    /// A reply for request `seq` arrived. Returns true if it lifted the barrier (the
-    /// caller should parse this connection's remaining input).
+    /// A reply for request `seq` arrived. Returns true if it lifted the barrier or
+    /// reopened the reply window (the caller should parse this connection's remaining
+    /// input).
     pub fn fill_reply(&mut self, seq: u64, bytes: Vec<u8>) -> bool {
+        self.avg_reply = if self.avg_reply == 0 { bytes.len().max(1) } else { (self.avg_reply * 7 + bytes.len()) / 8 };
         if let Some(s) = self.slots.iter_mut().find(|s| s.seq == seq) {
             self.slot_bytes += bytes.len();
             s.reply = Some(bytes);
@@ -513,7 +528,20 @@ impl Conn {
             self.barrier = None;
             return true;
         }
+        if self.window_full && self.slots.len() < self.reply_window() {
+            self.window_full = false;
+            return true;
+        }
         false
+    }
+
+    /// How many replies may be owed at once: as many as fit under the output
+    /// high-water mark at the connection's average reply size (16 until one came
+    /// back), between 4 and 1024. Without it, a client pipelining GETs of a big value
+    /// on another shard would make that shard build every reply at once, whatever the
+    /// output limits say.
+    fn reply_window(&self) -> usize {
+        if self.avg_reply == 0 { 16 } else { (OUTPUT_HIGH_WATER / self.avg_reply).clamp(4, 1024) }
     }
 
     /// Moves the ready prefix of the slot queue to the output buffer.

@@ -365,7 +365,9 @@ impl Worker {
                 // that pipelines without reading is held back by TCP rather than by
                 // the server's memory.
                 Stopped::Backpressure => {
-                    self.backlogged.push(slot);
+                    if !self.backlogged.contains(&slot) {
+                        self.backlogged.push(slot);
+                    }
                     if flow::past_read_pause(c) {
                         self.pause_reading(slot);
                     }
