@@ -4,7 +4,7 @@
 //! - its "Not supported yet" command list names exactly the Redis 7.0 commands and
 //!   subcommands shardis lacks (computed against the real redis-server), and each of
 //!   them answers `ERR unknown command` / `ERR unknown subcommand`;
-//! - its compatibility-only, not-enforced and refused-values parameter lists, CONFIG
+//! - its compatibility-only and refused-values parameter lists, CONFIG
 //!   HELP and the sample `deploy/shardis.conf` all match the parameter table
 //!   (`config::params`), and no parameter the code reads is called compatibility-only;
 //! - the sample config starts a server and shows every directive shardis acts on.
@@ -12,7 +12,7 @@
 mod common;
 
 use common::{RealRedis, Resp, Server, temp_dir};
-use shardis::config::params::{self, NOT_YET_ENFORCED, PARAMS, Store};
+use shardis::config::params::{self, PARAMS, Store};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -117,8 +117,6 @@ fn parameter_lists_match_the_parameter_table() {
     let compat = compat_only_names();
     assert!(compat.contains("hash-max-listpack-entries") && !compat.contains("port"));
     assert_eq!(marked(&readme, "compat-only"), compat, "README's compatibility-only list (from params::compat_only())");
-    let enforced: BTreeSet<String> = NOT_YET_ENFORCED.iter().map(|n| n.to_string()).collect();
-    assert_eq!(marked(&readme, "not-enforced"), enforced, "README's not-enforced list (params::NOT_YET_ENFORCED)");
     // The restricted list also shows the accepted values in backticks; keep the names.
     let restricted: BTreeSet<String> =
         marked(&readme, "restricted").into_iter().filter(|w| params::find(w).is_some()).collect();

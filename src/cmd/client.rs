@@ -61,18 +61,39 @@ fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
     Ok(t)
 }
 
-/// The type of a connection. There is no replication or pub/sub state in the
-/// metadata, so every connection is a normal client.
-fn type_of(_m: &ClientMeta) -> ClientType {
-    ClientType::Normal
+/// The type of a connection, as Redis's `getClientType` decides it.
+fn type_of(m: &ClientMeta) -> ClientType {
+    if m.master {
+        ClientType::Master
+    } else if m.replica {
+        ClientType::Replica
+    } else if m.sub + m.psub > 0 {
+        ClientType::PubSub
+    } else {
+        ClientType::Normal
+    }
 }
 
 /// One CLIENT LIST / CLIENT INFO line (Redis 7 fields, plus 7.2's lib-name/lib-ver),
-/// without the trailing newline. Counters shardis does not keep read 0.
-fn info_line(m: &ClientMeta, now_ms: u64) -> String {
+/// without the trailing newline. The sizes are as of the connection's last activity
+/// (`net::Conn::sync_meta`); counters shardis does not keep (`ssub`, `multi-mem`,
+/// `rbs`, `rbp`) read 0.
+pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     let mut flags = String::new();
+    if m.replica {
+        flags.push('S');
+    }
+    if m.master {
+        flags.push('M');
+    }
+    if m.sub + m.psub > 0 {
+        flags.push('P');
+    }
     if m.multi >= 0 {
         flags.push('x');
+    }
+    if m.blocked {
+        flags.push('b');
     }
     if m.unix {
         flags.push('U');
@@ -85,8 +106,8 @@ fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     }
     let cmd = if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd.as_str() };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} \
-         qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem={} events={} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} \
+         qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} tot-mem={} events={} \
          cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
         m.id,
         m.addr,
@@ -97,10 +118,16 @@ fn info_line(m: &ClientMeta, now_ms: u64) -> String {
         now_ms.saturating_sub(m.last_interaction_ms) / 1000,
         flags,
         m.db,
+        m.sub,
+        m.psub,
         m.multi,
         m.qbuf,
+        m.qbuf_free,
+        m.argv_mem,
+        m.obl,
+        m.oll,
         m.omem,
-        m.qbuf + m.omem,
+        m.tot_mem.max(m.qbuf + m.omem),
         if m.omem > 0 { "rw" } else { "r" },
         cmd,
         m.resp,

@@ -207,11 +207,11 @@ const HELP: &[&str] = &[
     "    Rewrite the configuration file.",
 ];
 
-/// Redis's CONFIG HELP, plus which parameters are compatibility-only, which are
-/// not enforced yet and which are refused at values shardis cannot honour (CONFIG GET itself returns plain name/value pairs, as in Redis),
+/// Redis's CONFIG HELP, plus which parameters are compatibility-only and which are
+/// refused at values shardis cannot honour (CONFIG GET itself returns plain name/value pairs, as in Redis),
 /// from the parameter table, names wrapped onto indented lines.
 fn help_lines() -> Vec<String> {
-    use crate::config::params::{NOT_YET_ENFORCED, RESTRICTED, compat_only};
+    use crate::config::params::{RESTRICTED, compat_only};
     let mut lines: Vec<String> = HELP.iter().map(|l| l.to_string()).collect();
     let mut names = |title: &str, list: Vec<&str>| {
         lines.push(title.to_string());
@@ -229,9 +229,8 @@ fn help_lines() -> Vec<String> {
         "Compatibility-only parameters (validated as in Redis, no effect on shardis):",
         compat_only().map(|p| p.name).collect(),
     );
-    names("Parameters accepted but not enforced yet:", NOT_YET_ENFORCED.to_vec());
     names(
-        "Refused unless at the value that needs no missing feature (e.g. maxmemory 0):",
+        "Refused unless at the value that needs no missing feature (e.g. daemonize no):",
         RESTRICTED.iter().map(|r| r.name).collect(),
     );
     lines

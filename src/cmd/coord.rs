@@ -261,11 +261,18 @@ pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
         match entry {
             Some(e) => {
                 let access = e.access_secs;
-                d.set(&key, e.value, e.expire_at);
+                let old = d.set(&key, e.value, e.expire_at);
                 d.touch(&key, access);
+                // The transaction already did the command's work; what it replaced or
+                // deleted is freed off this shard's loop when it is big.
+                if let Some(old) = old {
+                    crate::shard::lazyfree::free_value(old.value, true);
+                }
             }
             None => {
-                d.remove(&key, now);
+                if let Some(old) = d.remove(&key, now) {
+                    crate::shard::lazyfree::free_value(old.value, true);
+                }
             }
         }
     }

@@ -302,7 +302,8 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 let keys = dbs.iter().map(|d| d.keys).sum();
                 let expires = dbs.iter().map(|d| d.expires).sum();
                 super::memory::info_section(&mut s, shared, cfg, keys, expires);
-                field!(s, "lazyfree_pending_objects", "0");
+                field!(s, "lazyfree_pending_objects", "{}", crate::shard::lazyfree::pending_objects());
+                field!(s, "lazyfreed_objects", "{}", crate::shard::lazyfree::freed_objects());
             }
             "persistence" => {
                 s.push_str("# Persistence\r\n");
@@ -430,6 +431,9 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "dump_payload_sanitizations", "0");
                 field!(s, "io_threaded_reads_processed", "0");
                 field!(s, "io_threaded_writes_processed", "0");
+                // Redis 7.2's: clients closed for their query / output buffer limits.
+                field!(s, "client_query_buffer_limit_disconnections", "{}", stats.query_limit_disconnections);
+                field!(s, "client_output_buffer_limit_disconnections", "{}", stats.output_limit_disconnections);
             }
             "replication" => {
                 s.push_str("# Replication\r\n");

@@ -91,10 +91,21 @@ fn db_arg(a: &Args, i: usize) -> Option<u16> {
 // ---- DEL, UNLINK, EXISTS, TYPE, TOUCH -----------------------------------------------------
 
 fn del(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    let lazy = c.config.lazyfree_lazy_user_del;
+    remove_keys(c, a, lazy)
+}
+
+/// UNLINK: DEL that frees big values on the lazy-free thread (`shard::lazyfree`).
+fn unlink(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    remove_keys(c, a, true)
+}
+
+fn remove_keys(c: &mut ExecCtx, a: &Args, lazy: bool) -> Result<(), CmdError> {
     let now = c.now_ms;
     let mut n = 0;
     for i in 1..a.len() {
-        if c.db().remove(a.get(i), now).is_some() {
+        if let Some(e) = c.db().remove(a.get(i), now) {
+            crate::shard::lazyfree::free_value(e.value, lazy);
             c.notify(notify::GENERIC, "del", a.get(i));
             n += 1;
         }
@@ -279,6 +290,7 @@ fn persist(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 /// RENAME and RENAMENX (Redis's renameGenericCommand). The value moves with its TTL.
 fn rename_generic(c: &mut ExecCtx, a: &Args, nx: bool) -> Result<(), CmdError> {
     let now = c.now_ms;
+    let lazy = c.config.lazyfree_lazy_server_del;
     let (src, dst) = (a.get(1), a.get(2));
     let (db, out, _) = c.parts();
     if db.get_touch(src, now).is_none() {
@@ -297,7 +309,9 @@ fn rename_generic(c: &mut ExecCtx, a: &Args, nx: bool) -> Result<(), CmdError> {
         return Ok(());
     }
     let entry = db.remove(src, now).expect("looked up above");
-    db.remove(dst, now);
+    if let Some(old) = db.remove(dst, now) {
+        crate::shard::lazyfree::free_value(old.value, lazy);
+    }
     // As in Redis, the destination is deleted and then added, so it is `new` even
     // when it existed.
     db.set_entry(dst, entry);
@@ -364,7 +378,8 @@ fn copy(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             c.out.int(0);
             return Ok(());
         }
-        target.remove(dst, now);
+        let old = target.remove(dst, now);
+        crate::shard::lazyfree::server_del(old, c.config);
     }
     // The copy is a new object: its access time starts now.
     target.set_entry(dst, Entry { value, expire_at, access_secs: (now / 1000) as u32 });
@@ -694,7 +709,7 @@ const SUB: KeySpec = KeySpec::Range { first: 2, last: 2, step: 1 };
 
 pub static COMMANDS: &[CommandSpec] = &[
     keyed("del", -2, WRITE, ALL, del, "Deletes one or more keys.", "1.0.0"),
-    keyed("unlink", -2, WRITE | FAST, ALL, del, "Asynchronously deletes one or more keys.", "4.0.0"),
+    keyed("unlink", -2, WRITE | FAST, ALL, unlink, "Asynchronously deletes one or more keys.", "4.0.0"),
     keyed("exists", -2, READONLY | FAST, ALL, exists, "Determines whether one or more keys exist.", "1.0.0"),
     keyed("type", 2, READONLY | FAST, ONE, type_cmd, "Determines the type of value stored at a key.", "1.0.0"),
     keyed(

@@ -454,7 +454,8 @@ fn algebra_store(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
     let n = result.len();
     let db = c.db();
     if n > 0 {
-        db.set(dst, Value::Set(result), 0);
+        let old = db.set(dst, Value::Set(result), 0);
+        crate::shard::lazyfree::server_del(old, c.config);
         let event = match op {
             Op::Inter => "sinterstore",
             Op::Union => "sunionstore",

@@ -242,7 +242,8 @@ fn set_generic(
     } else {
         0
     };
-    db.set(key, Value::Str(a.get(vi).to_vec()), ttl);
+    let old = db.set(key, Value::Str(a.get(vi).to_vec()), ttl);
+    crate::shard::lazyfree::server_del(old, c.config);
     c.notify(notify::STRING, "set", key);
     if o.expire.is_some() {
         c.notify(notify::GENERIC, "expire", key);

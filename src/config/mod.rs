@@ -864,8 +864,7 @@ mod tests {
             .unwrap();
             assert_eq!(err, format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
         };
-        refused(&mut cfg, "lazyfree-lazy-user-flush", "yes");
-        refused(&mut cfg, "client-output-buffer-limit", "pubsub 1mb 0 0");
+        refused(&mut cfg, "lazyfree-lazy-expire", "yes");
         refused(&mut cfg, "min-replicas-to-write", "1");
         refused(&mut cfg, "min-slaves-to-write", "1");
         refused(&mut cfg, "activedefrag", "yes");
@@ -873,7 +872,9 @@ mod tests {
         // The values with no effect are accepted.
         for (name, value) in [
             ("maxmemory", "0"),
-            ("lazyfree-lazy-eviction", "no"),
+            ("lazyfree-lazy-eviction", "yes"),
+            ("lazyfree-lazy-user-flush", "yes"),
+            ("client-output-buffer-limit", "pubsub 1mb 0 0"),
             ("client-output-buffer-limit", "normal 0 0 0"),
             ("client-output-buffer-limit", "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60"),
             ("maxmemory-clients", "0%"),
@@ -921,10 +922,12 @@ mod tests {
         // A later line setting the accepted value wins over an earlier refused one.
         std::fs::write(&path, "maxmemory 1gb\nhz 20\nmaxmemory 0\n").unwrap();
         assert_eq!(Config::from_args(&args(&[file])).unwrap().hz, 20);
-        std::fs::write(&path, "hz 20\nclient-output-buffer-limit pubsub 64mb 16mb 90\n").unwrap();
+        std::fs::write(&path, "hz 20\nlazyfree-lazy-expire yes\n").unwrap();
         let e = Config::from_args(&args(&[file])).unwrap_err();
-        assert!(e.message.contains("at line 2\n>>> 'client-output-buffer-limit pubsub 64mb 16mb 90'"), "{e}");
-        assert!(e.message.ends_with("client output buffer limits are not enforced yet; only Redis's default (normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60) is accepted"), "{e}");
+        assert!(e.message.contains("at line 2\n>>> 'lazyfree-lazy-expire yes'"), "{e}");
+        std::fs::write(&path, "client-output-buffer-limit pubsub 64mb 16mb 90\n").unwrap();
+        let cfg = Config::from_args(&args(&[file])).unwrap();
+        assert_eq!(cfg.output_buffer_limit("pubsub"), Some((64 << 20, 16 << 20, 90)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

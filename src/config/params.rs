@@ -347,12 +347,6 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "unixsocketperm",
 ];
 
-/// Parameters accepted at values whose effect in Redis shardis does not have yet: the
-/// default `client-output-buffer-limit` (Redis's replica and pubsub limits; any other
-/// value is refused, see [`RESTRICTED`]) is not enforced. Listed in README's "Not
-/// supported yet" and in CONFIG HELP.
-pub const NOT_YET_ENFORCED: &[&str] = &["client-output-buffer-limit"];
-
 /// A parameter accepted only at values that need no feature shardis lacks. Any other
 /// value is refused with `why`: at start-up (a fatal config error naming the file line
 /// or flag that set it, checked on the final value so a later flag can override a file
@@ -370,7 +364,7 @@ pub struct Restricted {
 
 /// `client-output-buffer-limit`'s default in canonical form (Redis's defaults).
 pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees values at once); only 'no' is accepted";
+const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers UNLINK, flushes, server-side deletes and eviction); only 'no' is accepted";
 
 /// Why each parameter is restricted, and why its neighbours are not:
 ///
@@ -416,12 +410,7 @@ const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees v
 pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "replicaof", accepted: &[""], why: "replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)" },
     Restricted { name: "min-replicas-to-write", accepted: &["0"], why: "replication is not supported yet, so no replica can acknowledge writes; only 0 is accepted" },
-    Restricted { name: "lazyfree-lazy-eviction", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
-    Restricted { name: "lazyfree-lazy-server-del", accepted: &["no"], why: LAZYFREE_WHY },
-    Restricted { name: "lazyfree-lazy-user-del", accepted: &["no"], why: LAZYFREE_WHY },
-    Restricted { name: "lazyfree-lazy-user-flush", accepted: &["no"], why: LAZYFREE_WHY },
-    Restricted { name: "client-output-buffer-limit", accepted: &[COB_DEFAULT], why: "client output buffer limits are not enforced yet; only Redis's default (normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60) is accepted" },
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
     Restricted { name: "cluster-enabled", accepted: &["no"], why: "cluster-enabled yes is not supported: shardis does not implement Redis Cluster" },
     Restricted { name: "activedefrag", accepted: &["no"], why: "Active defragmentation cannot be enabled: shardis does not defragment memory" },
@@ -745,7 +734,7 @@ mod tests {
 
     #[test]
     fn compat_only_lists_name_real_parameters() {
-        for name in COMPAT_STORED_BUT_USED.iter().chain(NOT_YET_ENFORCED) {
+        for name in COMPAT_STORED_BUT_USED.iter() {
             assert!(find(name).is_some_and(|(_, p)| p.name == *name), "{name} is not a parameter's canonical name");
         }
         assert!(compat_only().any(|p| p.name == "hash-max-listpack-entries"));
@@ -764,7 +753,7 @@ mod tests {
             assert_eq!(refusal(r.name, &default), None, "{} refuses its default", r.name);
         }
         assert_eq!(refusal("maxmemory", "1"), None);
-        assert_eq!(refusal("lazyfree-lazy-eviction", "yes"), Some(LAZYFREE_WHY));
+        assert_eq!(refusal("lazyfree-lazy-expire", "yes"), Some(LAZYFREE_WHY));
         assert_eq!(refusal("replicaof", "10.0.0.1 6379").map(|w| w.starts_with("replication")), Some(true));
         assert_eq!(refusal("hz", "500"), None);
     }

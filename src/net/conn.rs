@@ -8,9 +8,11 @@
 //! when they are at least half the buffer (so the cost stays linear), and an emptied
 //! buffer that grew past 1 MiB is released.
 
+use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
 use crate::resp::{Limits, Parsed, Proto, ReplyWriter, RequestParser};
+use crate::shard::state::ClientMeta;
 use crate::shard::{ReplyTo, ShardState};
 use std::collections::VecDeque;
 use std::os::fd::RawFd;
@@ -26,6 +28,9 @@ struct Slot {
     reply: Option<Vec<u8>>,
     discard: bool,
 }
+
+/// Buffers larger than this are released once empty and idle (`shrink_idle`).
+pub const IDLE_BUF: usize = 16 << 10;
 
 /// The largest buffer a connection keeps as its `spare`.
 const SPARE_MAX: usize = 64 << 10;
@@ -72,7 +77,28 @@ pub struct Conn {
     pub held: VecDeque<(u64, Vec<u8>)>,
     /// Listed in the worker's set of connections waiting for the log.
     pub aof_waiting: bool,
+    /// Bytes in `held`, and in filled reply slots not yet moved to `out`: with `out`
+    /// and the unsent part of `sending`, the output `client-output-buffer-limit`
+    /// counts (`output_bytes`).
+    held_bytes: usize,
+    slot_bytes: usize,
+    /// The soft-limit timer of `client-output-buffer-limit`.
+    pub out_limit: OutputLimitCheck,
+    /// The last command, for CLIENT LIST's `cmd`.
+    last: LastCmd,
+    /// Argument bytes of the command still running (waiting for another shard or
+    /// blocked): CLIENT LIST's `argv-mem`.
+    running_argv: usize,
+    /// Waiting in a blocking command (CLIENT LIST flag `b`).
+    pub blocked: bool,
+    /// Running average size of replies from other shards (0: none yet), and whether
+    /// parsing stopped because `reply_window` replies were owed.
+    avg_reply: usize,
+    window_full: bool,
 }
+
+/// What a connection costs besides its buffers (the struct, its session, its slot).
+const CONN_OVERHEAD: usize = std::mem::size_of::<Conn>() + 256;
 
 /// CLIENT PAUSE as seen by the connection layer this turn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +153,14 @@ impl Conn {
             queued_for_send: false,
             held: VecDeque::new(),
             aof_waiting: false,
+            held_bytes: 0,
+            slot_bytes: 0,
+            out_limit: OutputLimitCheck::default(),
+            last: LastCmd::default(),
+            running_argv: 0,
+            blocked: false,
+            avg_reply: 0,
+            window_full: false,
         }
     }
 
@@ -168,6 +202,105 @@ impl Conn {
         s
     }
 
+    /// So much output waits that parsing stops (`OUTPUT_HIGH_WATER`).
+    pub fn output_backlogged(&self) -> bool {
+        self.out.len() + self.sending.len() > OUTPUT_HIGH_WATER
+    }
+
+    /// Output bytes the kernel has not taken yet: ready, in flight, held for the log,
+    /// and replies that wait behind an earlier one (what `client-output-buffer-limit`
+    /// counts).
+    pub fn output_bytes(&self) -> usize {
+        self.out.len() + self.sending.len().saturating_sub(self.send_off) + self.held_bytes + self.slot_bytes
+    }
+
+    /// Everything this connection holds in memory: its buffers at their capacity, the
+    /// output waiting elsewhere, and a fixed share for its structures.
+    pub fn memory(&self) -> usize {
+        CONN_OVERHEAD
+            + self.rbuf.capacity()
+            + self.scratch.capacity()
+            + self.out.capacity()
+            + self.sending.capacity()
+            + self.spare.capacity()
+            + self.held_bytes
+            + self.slot_bytes
+            + self.last.name.capacity()
+            + self.last.sub.capacity()
+    }
+
+    /// Drops every byte of output not in flight (the client is being closed for its
+    /// output limit: nothing more will be sent, and the memory goes now).
+    pub fn discard_output(&mut self) {
+        self.out = Vec::new();
+        self.spare = Vec::new();
+        self.held.clear();
+        self.held_bytes = 0;
+        for s in self.slots.iter_mut() {
+            if let Some(r) = s.reply.take() {
+                self.slot_bytes -= r.len();
+                s.reply = Some(Vec::new());
+            }
+        }
+    }
+
+    /// Gives back buffers that grew past `IDLE_BUF` and are empty now (after a burst:
+    /// a big reply, a pipelined load). Returns the bytes released.
+    pub fn shrink_idle(&mut self) -> usize {
+        let mut freed = 0;
+        let mut release = |v: &mut Vec<u8>| {
+            if v.is_empty() && v.capacity() > IDLE_BUF {
+                freed += v.capacity();
+                *v = Vec::new();
+            }
+        };
+        if !self.pending_input() && self.paused_request.is_none() {
+            self.rbuf.clear();
+            self.rpos = 0;
+            self.need = 0;
+            release(&mut self.rbuf);
+            self.scratch.clear();
+            release(&mut self.scratch);
+        }
+        release(&mut self.out);
+        release(&mut self.spare);
+        if !self.send_inflight {
+            release(&mut self.sending);
+        }
+        freed
+    }
+
+    /// Turns the output ready now into a chunk held until the log reaches offset
+    /// `need` (`persist`).
+    pub fn hold(&mut self, need: u64) {
+        let fresh = std::mem::take(&mut self.spare);
+        let chunk = std::mem::replace(&mut self.out, fresh);
+        self.held_bytes += chunk.len();
+        self.held.push_back((need, chunk));
+    }
+
+    /// Copies what CLIENT LIST/INFO and the memory limits read into the connection's
+    /// metadata. Run after each burst of activity, not per command.
+    pub fn sync_meta(&mut self, m: &mut ClientMeta) {
+        m.qbuf = self.buffered_input();
+        m.qbuf_free = self.rbuf.capacity() - self.rbuf.len();
+        m.argv_mem = self.running_argv;
+        m.omem = self.output_bytes();
+        m.obl = self.out.len();
+        // Chunks besides the ready buffer: in flight, held, and replies waiting behind
+        // an earlier one (counted as one chunk).
+        m.oll = self.held.len() + usize::from(self.send_inflight) + usize::from(self.slot_bytes > 0);
+        m.tot_mem = self.memory();
+        m.sub = self.sess.subs.len();
+        m.psub = self.sess.psubs.len();
+        m.blocked = self.blocked;
+        m.multi = self.sess.multi.as_ref().map_or(-1, |q| q.cmds.len() as i32);
+        if self.last.changed {
+            self.last.changed = false;
+            self.last.write_name(&mut m.last_cmd);
+        }
+    }
+
     /// Are replies still owed to this client (from other shards, or a blocked command)?
     pub fn has_pending(&self) -> bool {
         !self.slots.is_empty()
@@ -195,6 +328,7 @@ impl Conn {
         self.sending.clear();
         while self.held.front().is_some_and(|(need, _)| *need <= cleared) {
             let (_, chunk) = self.held.pop_front().expect("checked");
+            self.held_bytes -= chunk.len();
             if self.sending.is_empty() {
                 let mut old = std::mem::replace(&mut self.sending, chunk);
                 if old.capacity() > self.spare.capacity() && old.capacity() <= SPARE_MAX {
@@ -225,7 +359,14 @@ impl Conn {
             if self.barrier.is_some() || self.closing || self.close_after_flush {
                 break;
             }
-            if self.out.len() + self.sending.len() > OUTPUT_HIGH_WATER {
+            if self.output_backlogged() {
+                self.compact();
+                return Stopped::Backpressure;
+            }
+            // Replies owed by other shards are not output yet, but will be: keep
+            // their expected bytes under the high-water mark too (`reply_window`).
+            if self.slots.len() >= self.reply_window() {
+                self.window_full = true;
                 self.compact();
                 return Stopped::Backpressure;
             }
@@ -260,6 +401,7 @@ impl Conn {
                         self.compact();
                         return Stopped::Paused;
                     }
+                    self.last.note(&args);
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
@@ -273,6 +415,7 @@ impl Conn {
                         // CLIENT REPLY ON answers +OK even while replies were off.
                         let discard = discard && self.sess.reply != ReplyMode::On;
                         if matches!(o, Outcome::Done | Outcome::Close) && (!discard || !self.slots.is_empty()) {
+                            self.slot_bytes += tmp.len();
                             self.slots.push_back(Slot { seq, reply: Some(tmp), discard });
                         }
                         o
@@ -280,8 +423,14 @@ impl Conn {
                     let discard = discard && self.sess.reply != ReplyMode::On;
                     match outcome {
                         Outcome::Done => {}
-                        Outcome::Pending => self.slots.push_back(Slot { seq, reply: None, discard }),
+                        Outcome::Pending => {
+                            self.running_argv = args_bytes(&args);
+                            self.slots.push_back(Slot { seq, reply: None, discard })
+                        }
                         Outcome::Barrier => {
+                            // Blocking commands wait behind a barrier (CLIENT LIST `b`).
+                            self.running_argv = args_bytes(&args);
+                            self.blocked = is_blocking(&args);
                             self.slots.push_back(Slot { seq, reply: None, discard });
                             self.barrier = Some(seq);
                         }
@@ -328,6 +477,7 @@ impl Conn {
         } else {
             let seq = self.next_seq;
             self.next_seq += 1;
+            self.slot_bytes += bytes.len();
             self.slots.push_back(Slot { seq, reply: Some(bytes), discard: false });
         }
     }
@@ -364,10 +514,13 @@ impl Conn {
         }
     }
 
-    /// A reply for request `seq` arrived. Returns true if it lifted the barrier (the
-    /// caller should parse this connection's remaining input).
+    /// A reply for request `seq` arrived. Returns true if it lifted the barrier or
+    /// reopened the reply window (the caller should parse this connection's remaining
+    /// input).
     pub fn fill_reply(&mut self, seq: u64, bytes: Vec<u8>) -> bool {
+        self.avg_reply = if self.avg_reply == 0 { bytes.len().max(1) } else { (self.avg_reply * 7 + bytes.len()) / 8 };
         if let Some(s) = self.slots.iter_mut().find(|s| s.seq == seq) {
+            self.slot_bytes += bytes.len();
             s.reply = Some(bytes);
         }
         self.sync_reply_order();
@@ -375,7 +528,20 @@ impl Conn {
             self.barrier = None;
             return true;
         }
+        if self.window_full && self.slots.len() < self.reply_window() {
+            self.window_full = false;
+            return true;
+        }
         false
+    }
+
+    /// How many replies may be owed at once: as many as fit under the output
+    /// high-water mark at the connection's average reply size (16 until one came
+    /// back), between 4 and 1024. Without it, a client pipelining GETs of a big value
+    /// on another shard would make that shard build every reply at once, whatever the
+    /// output limits say.
+    fn reply_window(&self) -> usize {
+        if self.avg_reply == 0 { 16 } else { (OUTPUT_HIGH_WATER / self.avg_reply).clamp(4, 1024) }
     }
 
     /// Moves the ready prefix of the slot queue to the output buffer.
@@ -385,9 +551,15 @@ impl Conn {
                 break;
             }
             let s = self.slots.pop_front().expect("front exists");
+            let reply = s.reply.expect("checked");
+            self.slot_bytes -= reply.len();
             if !s.discard {
-                self.out.extend_from_slice(&s.reply.expect("checked"));
+                self.out.extend_from_slice(&reply);
             }
+        }
+        if self.slots.is_empty() {
+            self.blocked = false;
+            self.running_argv = 0;
         }
     }
 
@@ -395,6 +567,69 @@ impl Conn {
     pub fn proto(&self) -> Proto {
         self.sess.proto
     }
+}
+
+/// The last command's name and first argument as received (at most 32 bytes each;
+/// the name is looked up only when the metadata is synced, not per command).
+#[derive(Default)]
+struct LastCmd {
+    name: Vec<u8>,
+    sub: Vec<u8>,
+    /// Changed since the metadata was last synced.
+    changed: bool,
+}
+
+impl LastCmd {
+    /// CLIENT LIST's `cmd` for the last command: its name, `container|sub` for
+    /// container commands (CLIENT, CONFIG ...). Unknown commands leave it unchanged,
+    /// as in Redis; an unchanged name allocates nothing.
+    fn write_name(&self, cmd: &mut String) {
+        let Some(idx) = TABLE.lookup(&self.name) else { return };
+        let spec = TABLE.get(idx);
+        let container = spec.summary.starts_with("A container") && !self.sub.is_empty();
+        let same = if container {
+            cmd.len() == spec.name.len() + 1 + self.sub.len()
+                && cmd.starts_with(spec.name)
+                && cmd.as_bytes()[spec.name.len()] == b'|'
+                && cmd.as_bytes()[spec.name.len() + 1..].eq_ignore_ascii_case(&self.sub)
+        } else {
+            cmd == spec.name
+        };
+        if same {
+            return;
+        }
+        cmd.clear();
+        cmd.push_str(spec.name);
+        if container {
+            cmd.push('|');
+            cmd.push_str(&String::from_utf8_lossy(&self.sub).to_ascii_lowercase());
+        }
+    }
+
+    /// Notes the command about to run, for CLIENT LIST's `cmd`: copies of its first
+    /// two arguments (a few bytes; the name is looked up only when synced).
+    fn note(&mut self, args: &Args) {
+        let name = args.get(0);
+        if name.len() > 32 {
+            return;
+        }
+        self.name.clear();
+        self.name.extend_from_slice(name);
+        self.sub.clear();
+        if args.len() > 1 && args.get(1).len() <= 32 {
+            self.sub.extend_from_slice(args.get(1));
+        }
+        self.changed = true;
+    }
+}
+
+fn is_blocking(args: &Args) -> bool {
+    TABLE.lookup(args.get(0)).is_some_and(|i| TABLE.get(i).flags & flag::BLOCKING != 0)
+}
+
+/// The bytes of a request's arguments (CLIENT LIST `argv-mem`).
+fn args_bytes(args: &Args) -> usize {
+    (0..args.len()).map(|i| args.get(i).len()).sum()
 }
 
 /// Does CLIENT PAUSE hold this request? Under WRITE pauses, commands that may write

@@ -11,5 +11,6 @@
 
 pub mod conn;
 pub mod listener;
+pub mod outlimit;
 
 pub use conn::Conn;

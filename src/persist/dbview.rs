@@ -7,6 +7,8 @@
 //!   leader work (or the forked child) can read every shard's keyspace.
 //! - [`Loaded`]: databases built by the start-up loader on the main thread, moved whole
 //!   to the shard thread that will own them.
+//! - [`Discarded`]: a database a lazy FLUSHALL/FLUSHDB swapped out of its shard, moved
+//!   whole to the lazy-free thread (`shard::lazyfree`) that drops it.
 
 use crate::storage::Db;
 
@@ -43,3 +45,12 @@ pub struct Loaded(pub Vec<Db>);
 // (the loader keeps none), so moving all of them together to one thread moves every
 // reference count with its only users.
 unsafe impl Send for Loaded {}
+
+/// A database swapped out of its shard by a lazy flush, on its way to be dropped.
+pub struct Discarded(pub Db);
+
+// SAFETY: as for `Loaded`: the database was swapped out whole (`mem::replace`) under
+// the flush's whole-shard lock, and no key `Rc` is ever kept outside its database
+// beyond one command, so every clone moves together with its only users and the
+// shard keeps none.
+unsafe impl Send for Discarded {}

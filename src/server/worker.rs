@@ -22,6 +22,7 @@ use std::time::Duration;
 mod accept;
 mod aof;
 mod flow;
+mod outmem;
 
 const RING_ENTRIES: u32 = 4096;
 const RECV_BUFS: u16 = 512;
@@ -57,6 +58,9 @@ pub struct Worker {
     /// Connections holding output until the log clears it (`persist`).
     aof_waiting: Vec<u32>,
     aof_cleared: u64,
+    /// Parsed `client-output-buffer-limit` (`outmem`).
+    class_limits: outmem::ClassLimits,
+    next_collect_ms: u64,
 }
 
 impl Worker {
@@ -87,6 +91,8 @@ impl Worker {
             next_cron_ms: 0,
             aof_waiting: Vec::new(),
             aof_cleared: 0,
+            class_limits: Default::default(),
+            next_collect_ms: 0,
         })
     }
 
@@ -230,7 +236,7 @@ impl Worker {
                         }
                         // At the inbox bound, stop reading now rather than after the
                         // next parse: one turn can reap many receives (`flow`).
-                        pause = more && self.st.outbox.full() && flow::past_read_pause(c);
+                        pause = more && (self.st.outbox.full() || c.output_backlogged()) && flow::past_read_pause(c);
                     }
                     rearm = !more && !close;
                 } else if res == -libc::ENOBUFS {
@@ -313,6 +319,9 @@ impl Worker {
         }
         if close {
             self.begin_close(slot);
+        } else {
+            // Less output now: refresh CLIENT LIST's view (and the soft-limit timer).
+            self.account_output(slot);
         }
         self.try_finalize(slot);
     }
@@ -352,8 +361,18 @@ impl Worker {
                 Stopped::Idle => self.resume_reading(slot),
                 // Some shard's inbox is full: parse again once it drains.
                 Stopped::Flooded => self.on_flooded(slot),
-                // Too much output queued: parse again once a send completes.
-                Stopped::Backpressure => self.backlogged.push(slot),
+                // Too much output queued: parse again once a send completes, and
+                // past a few receive buffers of input stop reading too, so a client
+                // that pipelines without reading is held back by TCP rather than by
+                // the server's memory.
+                Stopped::Backpressure => {
+                    if !self.backlogged.contains(&slot) {
+                        self.backlogged.push(slot);
+                    }
+                    if flow::past_read_pause(c) {
+                        self.pause_reading(slot);
+                    }
+                }
                 Stopped::Paused => self.paused.push(slot),
                 Stopped::QueryBufferLimit => {
                     let client = match self.st.clients.get(&c.sess.id) {
@@ -364,6 +383,7 @@ impl Worker {
                         "Closing client that reached max query buffer length: {client} (qbuf initial bytes: {})",
                         c.unparsed_head_repr()
                     ));
+                    self.st.stats.query_limit_disconnections += 1;
                     self.begin_close(slot);
                     self.try_finalize(slot);
                     continue;
@@ -375,6 +395,10 @@ impl Worker {
 
     /// After a connection produced output or finished: queue its send or its close.
     fn after_activity(&mut self, slot: u32) {
+        // Output was added: over its client-output-buffer-limit, the client goes now.
+        if !self.account_output(slot) {
+            return;
+        }
         let Some(c) = self.conns[slot as usize].as_mut() else { return };
         if !c.out.is_empty() && !c.queued_for_send {
             c.queued_for_send = true;
@@ -437,8 +461,7 @@ impl Worker {
                 continue;
             }
             if !c.out.is_empty() && (hold || !c.held.is_empty()) {
-                let fresh = std::mem::take(&mut c.spare);
-                c.held.push_back((need, std::mem::replace(&mut c.out, fresh)));
+                c.hold(need);
             }
             if !c.held.is_empty() && !c.aof_waiting {
                 c.aof_waiting = true;
@@ -546,6 +569,7 @@ impl Worker {
         }
         crate::shard::evict::cron(&mut self.st);
         self.idle_timeouts(now);
+        self.client_memory_cron(now);
         super::verbose::cron(&self.st, now);
         self.retry_accepts();
         crate::persist::bgsave::cron(&mut self.st);

@@ -11,6 +11,7 @@
 
 pub mod block;
 pub mod evict;
+pub mod lazyfree;
 pub mod lock;
 pub mod msg;
 pub mod pubsub;

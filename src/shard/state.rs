@@ -40,12 +40,35 @@ pub struct ClientMeta {
     pub lib_ver: String,
     /// CLIENT KILL asked for this connection to be closed.
     pub kill: bool,
+    /// Unparsed input bytes, and the read buffer's free space.
     pub qbuf: usize,
+    pub qbuf_free: usize,
+    /// Argument bytes of a command still running (waiting on another shard, blocked).
+    pub argv_mem: usize,
+    /// Output bytes not yet taken by the kernel (ready, in flight, held for the AOF,
+    /// pipelined replies waiting their turn): what `client-output-buffer-limit`
+    /// counts. `obl` is the part in the ready buffer, `oll` the number of other chunks.
     pub omem: usize,
+    pub obl: usize,
+    pub oll: usize,
+    /// Everything this connection holds in memory (buffers at their capacity, pending
+    /// replies, its own structures): CLIENT LIST `tot-mem`, and what
+    /// `maxmemory-clients` weighs.
+    pub tot_mem: usize,
+    /// Pub/Sub channels and patterns subscribed to.
+    pub sub: usize,
+    pub psub: usize,
+    /// Waiting in a blocking command (flag `b`).
+    pub blocked: bool,
     pub multi: i32,
     pub no_evict: bool,
     /// Connected through the Unix socket (CLIENT LIST flag `U`).
     pub unix: bool,
+    /// A replica's link (flag `S`, class `replica`) / the link to our master (flag
+    /// `M`, class `master`): set by the replication code, read by CLIENT LIST/KILL and
+    /// the output limits.
+    pub replica: bool,
+    pub master: bool,
 }
 
 /// A keyspace event on its way to Pub/Sub (see `publish_events`).

@@ -23,6 +23,10 @@ pub struct ShardStats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub error_replies: u64,
+    /// Clients closed for `client-query-buffer-limit` / `client-output-buffer-limit`
+    /// (Redis 7.2's INFO stats names).
+    pub query_limit_disconnections: u64,
+    pub output_limit_disconnections: u64,
     /// Indexed like the command table.
     pub commands: Vec<CmdStat>,
     /// While set (around a command, when `keymiss` events are wanted), `miss` also
@@ -55,6 +59,8 @@ impl ShardStats {
         self.net_input_bytes += other.net_input_bytes;
         self.net_output_bytes += other.net_output_bytes;
         self.error_replies += other.error_replies;
+        self.query_limit_disconnections += other.query_limit_disconnections;
+        self.output_limit_disconnections += other.output_limit_disconnections;
         if self.commands.len() < other.commands.len() {
             self.commands.resize(other.commands.len(), CmdStat::default());
         }
