@@ -41,6 +41,7 @@ pub fn write_options(cfg: &Config, now_ms: u64) -> WriteOptions {
         // Redis writes idle times only under an LRU policy.
         idle: cfg.maxmemory_policy.contains("lru"),
         key_save_delay_us: key_save_delay_us(cfg),
+        repl: None,
     }
 }
 
