@@ -61,7 +61,6 @@ fn startup_refuses_with_exit_1_and_names_the_directive() {
             "--client-output-buffer-limit \"pubsub 64mb 16mb 90\"",
             why("client-output-buffer-limit"),
         ),
-        (&["--min-replicas-to-write", "1"], "--min-replicas-to-write 1", why("min-replicas-to-write")),
         (&["--daemonize", "yes"], "--daemonize yes", why("daemonize")),
         (&["--cluster-enabled", "yes"], "--cluster-enabled yes", why("cluster-enabled")),
         (&["--activedefrag", "yes"], "--activedefrag yes", why("activedefrag")),

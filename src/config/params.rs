@@ -369,7 +369,6 @@ const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees v
 /// | parameter | accepted | reason to refuse the rest |
 /// |---|---|---|
 /// | `replicaof`/`slaveof` | `""` (no one) | no replication (issue 10); a replica that never syncs would serve a dataset the operator believes is a copy |
-/// | `min-replicas-to-write` | `0` | Redis refuses every write with NOREPLICAS when fewer replicas are connected; without replication that is "refuse all writes", a guarantee shardis would only fake |
 /// | `maxmemory` | `0` | no eviction or OOM errors yet (issue 15); memory would grow past the limit |
 /// | `maxmemory-clients` | `0`, `0%` | no client eviction |
 /// | `lazyfree-lazy-*` | `no` | values are freed synchronously; `yes` would be silently ignored (issue 15) |
@@ -409,7 +408,6 @@ const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees v
 #[rustfmt::skip]
 pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "replicaof", accepted: &[""], why: "replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)" },
-    Restricted { name: "min-replicas-to-write", accepted: &["0"], why: "replication is not supported yet, so no replica can acknowledge writes; only 0 is accepted" },
     Restricted { name: "maxmemory", accepted: &["0"], why: "maxmemory is not enforced yet (no eviction, no OOM errors); only 0 (no limit) is accepted" },
     Restricted { name: "maxmemory-clients", accepted: &["0", "0%"], why: "client eviction is not implemented yet; only 0 is accepted" },
     Restricted { name: "lazyfree-lazy-eviction", accepted: &["no"], why: LAZYFREE_WHY },
