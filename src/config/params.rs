@@ -319,6 +319,11 @@ pub const PARAMS: &[Param] = &[
 /// listed because they are being implemented; tests/readme.rs checks that every
 /// compat parameter the code reads is here.
 pub const COMPAT_STORED_BUT_USED: &[&str] = &[
+    "min-replicas-max-lag",
+    "min-replicas-to-write",
+    "repl-diskless-sync",
+    "repl-ping-replica-period",
+    "repl-timeout",
     "aof-load-truncated",
     "aof-use-rdb-preamble",
     "always-show-logo",
