@@ -83,3 +83,21 @@ pub fn adopt(fd: RawFd) -> TcpStream {
     // SAFETY: the caller transfers sole ownership of the open socket `fd`.
     unsafe { TcpStream::from_raw_fd(fd) }
 }
+
+/// A pipe for a snapshot child's stream: (read end, non-blocking; write end, blocking).
+/// Both close on exec.
+pub fn pipe() -> io::Result<(std::fs::File, std::fs::File)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two fds into the live array; the result is checked.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: both fds were just created and are owned by nobody else.
+    let (r, w) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
+    // SAFETY: fcntl on our own open fd.
+    unsafe {
+        let fl = libc::fcntl(fds[0], libc::F_GETFL);
+        libc::fcntl(fds[0], libc::F_SETFL, fl | libc::O_NONBLOCK);
+    }
+    Ok((r, w))
+}

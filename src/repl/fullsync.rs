@@ -3,7 +3,7 @@
 //! a child that writes the RDB (aux `repl-id`, `repl-offset`, `repl-stream-db`, as
 //! Redis 7 writes them) to a temp file the replication thread then sends.
 
-use super::master::CutMark;
+use super::master::{CutMark, Sink};
 use super::state::Segment;
 use crate::cmd::ctx::FanOut;
 use crate::io::proc::{self, Forked};
@@ -40,14 +40,28 @@ fn leader(w: &mut World) {
     };
     let cfg = w.shared.config();
     let now = Shared::now_unix_ms();
-    let path = PathBuf::from(&cfg.dir).join(format!(
-        "temp-repl-{}-{}.rdb",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
+    let diskless = w.shared.repl.pub_info.cut_diskless.load(Ordering::SeqCst);
+    let mut opts = rdbfile::write_options(&cfg, now);
+    opts.repl = Some((replid, offset));
+    let (sink, path, pipe_w) = if diskless {
+        match crate::io::poll::pipe() {
+            Ok((r, wr)) => (Sink::Pipe(Arc::new(r)), None, Some(wr)),
+            Err(e) => {
+                mark.set_child(Err(format!("pipe: {e}")));
+                return;
+            }
+        }
+    } else {
+        let path = PathBuf::from(&cfg.dir).join(format!(
+            "temp-repl-{}-{}.rdb",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        (Sink::File(path.clone()), Some(path), None)
+    };
     // SAFETY: this is a cut's leader: every other shard thread waits at the rendezvous,
-    // the replication thread touches no shard data and holds no lock the child takes;
-    // the child uses no ring and ends with `exit_now`.
+    // the replication thread touches no shard data; the child uses no ring, takes no
+    // lock (it logs only on failure) and ends with `exit_now`.
     match unsafe { proc::fork() } {
         Err(e) => {
             log::warning(&format!("Can't save in background: fork: {e}"));
@@ -55,13 +69,15 @@ fn leader(w: &mut World) {
         }
         Ok(Forked::Child) => {
             proc::unpin();
-            let mut opts = rdbfile::write_options(&cfg, now);
-            opts.repl = Some((replid, offset));
-            let code = match std::fs::File::create(&path)
-                .map_err(|e| e.to_string())
-                .and_then(|f| crate::rdb::write_snapshot(&w.views(), f, &opts).map_err(|e| e.to_string()))
-            {
-                Ok(_) => 0,
+            let r = match (path, pipe_w) {
+                (Some(path), _) => std::fs::File::create(&path).map_err(|e| e.to_string()).and_then(|f| {
+                    crate::rdb::write_snapshot(&w.views(), f, &opts).map(|_| ()).map_err(|e| e.to_string())
+                }),
+                (None, Some(pipe)) => stream_eof(&w.views(), pipe, &opts),
+                (None, None) => Err("no sink".into()),
+            };
+            let code = match r {
+                Ok(()) => 0,
                 Err(e) => {
                     log::warning(&format!("Write error saving DB on disk: {e}"));
                     1
@@ -70,8 +86,26 @@ fn leader(w: &mut World) {
             proc::exit_now(code)
         }
         Ok(Forked::Parent(pid)) => {
-            log::notice(&format!("Background saving started by pid {pid}"));
-            mark.set_child(Ok((pid, path)));
+            drop(pipe_w);
+            if diskless {
+                log::notice(&format!("Background RDB transfer started by pid {pid}"));
+            } else {
+                log::notice(&format!("Background saving started by pid {pid}"));
+            }
+            mark.set_child(Ok((pid, sink)));
         }
     }
+}
+
+/// The diskless payload: `$EOF:<40 random chars>\r\n`, the RDB, the same 40 chars.
+fn stream_eof(
+    views: &[&[crate::storage::Db]],
+    mut pipe: std::fs::File,
+    opts: &crate::rdb::WriteOptions,
+) -> Result<(), String> {
+    use std::io::Write;
+    let mark = super::state::random_replid();
+    pipe.write_all(format!("$EOF:{mark}\r\n").as_bytes()).map_err(|e| e.to_string())?;
+    crate::rdb::write_snapshot(views, &mut pipe, opts).map_err(|e| e.to_string())?;
+    pipe.write_all(mark.as_bytes()).map_err(|e| e.to_string())
 }

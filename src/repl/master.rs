@@ -102,8 +102,17 @@ pub struct CutMark {
 #[derive(Default)]
 struct MarkState {
     at: Option<(String, u64)>,
-    /// The snapshot child (pid, file), or why there is none.
-    child: Option<Result<(i32, PathBuf), String>>,
+    /// The snapshot child and where it writes, or why there is none.
+    child: Option<Result<(i32, Sink), String>>,
+}
+
+/// Where a full sync's snapshot child writes.
+#[derive(Clone)]
+pub enum Sink {
+    /// Disk-backed: the RDB file, sent as `$<len>` + bytes once the child is done.
+    File(PathBuf),
+    /// Diskless: the read end of the pipe the child writes `$EOF:<mark>` + RDB + mark to.
+    Pipe(Arc<File>),
 }
 
 impl CutMark {
@@ -126,11 +135,11 @@ impl CutMark {
         self.cv.notify_all();
     }
 
-    pub fn set_child(&self, child: Result<(i32, PathBuf), String>) {
+    pub fn set_child(&self, child: Result<(i32, Sink), String>) {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).child = Some(child);
     }
 
-    fn child(&self) -> Option<Result<(i32, PathBuf), String>> {
+    fn child(&self) -> Option<Result<(i32, Sink), String>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).child.clone()
     }
 }
@@ -175,6 +184,8 @@ pub struct Published {
     pub sync_partial_err: AtomicU64,
     /// Set by the thread, taken by shard 0's turn: take a cut for a full sync.
     pub cut_wanted: AtomicBool,
+    /// That cut's snapshot streams through a pipe (diskless) rather than a file.
+    pub cut_diskless: AtomicBool,
     /// Shard 0 started that cut (cleared when it ends).
     pub cut_started: AtomicBool,
 }
@@ -232,6 +243,8 @@ enum St {
     WaitCut,
     WaitBgsave,
     SendRdb,
+    /// Diskless transfer done: online at the replica's first ACK (as Redis does).
+    WaitAck,
     Online,
 }
 
@@ -253,6 +266,11 @@ struct Replica {
     rdb: Option<(Arc<File>, u64, u64)>,
     rbuf: Vec<u8>,
     rdb_only: bool,
+    /// Came with PSYNC (gets `+FULLRESYNC`), not the old SYNC (gets the payload only).
+    psync: bool,
+    capa_eof: bool,
+    /// rdb-only (redis-cli --rdb) after a diskless transfer: close once sent.
+    close_when_sent: bool,
     soft_since: Option<u64>,
     dead: bool,
 }
@@ -261,6 +279,11 @@ struct Job {
     id: u64,
     mark: Arc<CutMark>,
     pid: Option<i32>,
+    /// Diskless: the child's pipe, until its end.
+    pipe: Option<Arc<File>>,
+    pipe_eof: bool,
+    /// The child exited: Some(success).
+    exited: Option<bool>,
 }
 
 struct Master {
@@ -277,6 +300,8 @@ struct Master {
     ring: Option<Ring>,
     kills_seen: u64,
     getack_pending: bool,
+    /// A diskless sync's cut waits `repl-diskless-sync-delay` for more replicas.
+    cut_due_ms: Option<u64>,
 }
 
 fn now_ms() -> u64 {
@@ -299,6 +324,7 @@ impl Master {
             ring: Ring::new(64).ok(),
             kills_seen: 0,
             getack_pending: false,
+            cut_due_ms: None,
         }
     }
 
@@ -385,6 +411,9 @@ impl Master {
             rdb: None,
             rbuf: Vec::new(),
             rdb_only: hello.rdb_only,
+            psync: hello.psync.is_some(),
+            capa_eof: hello.capa_eof,
+            close_when_sent: false,
             soft_since: None,
             dead: false,
         };
@@ -404,7 +433,7 @@ impl Master {
         }
         p.sync_full.fetch_add(1, R);
         self.replicas.push(r);
-        self.request_cut();
+        self.schedule_cut();
     }
 
     /// PSYNC replid offset: `+CONTINUE` if our history has the offset.
@@ -452,19 +481,53 @@ impl Master {
         true
     }
 
-    fn request_cut(&mut self) {
-        let waiting_cut = self.jobs.iter().any(|j| j.mark.state.lock().map(|g| g.at.is_none()).unwrap_or(false));
-        if waiting_cut || self.shared.repl.pub_info.cut_wanted.load(R) {
+    /// Will the next cut's snapshot stream diskless? When configured and every
+    /// waiting replica understands `$EOF:` (capa eof).
+    fn diskless(&self) -> bool {
+        let cfg = self.shared.config();
+        cfg.compat_value("repl-diskless-sync") != Some("no")
+            && self.replicas.iter().filter(|r| r.state == St::WaitCut).all(|r| r.capa_eof)
+    }
+
+    /// A replica needs a full sync: a disk-backed one starts now, a diskless one after
+    /// `repl-diskless-sync-delay` (or once `repl-diskless-sync-max-replicas` wait), so
+    /// replicas arriving together share the snapshot.
+    fn schedule_cut(&mut self) {
+        let now = now_ms();
+        let cfg = self.shared.config();
+        let get = |n: &str| cfg.compat_value(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let (delay, max) = (get("repl-diskless-sync-delay"), get("repl-diskless-sync-max-replicas"));
+        let waiting = self.replicas.iter().filter(|r| r.state == St::WaitCut).count() as u64;
+        if !self.diskless() || delay == 0 || (max > 0 && waiting >= max) {
+            self.cut_due_ms = Some(now);
+        } else if self.cut_due_ms.is_none() {
+            self.cut_due_ms = Some(now + delay * 1000);
+        }
+        self.maybe_cut(now);
+    }
+
+    fn maybe_cut(&mut self, now: u64) {
+        let Some(due) = self.cut_due_ms else { return };
+        if now < due {
             return;
         }
-        let target = if self.shared.config().compat.get("repl-diskless-sync").is_some_and(|v| v == "no") {
-            "disk"
-        } else {
-            // The snapshot goes through a file either way for now (see the module docs).
-            "disk"
-        };
-        log::notice(&format!("Starting BGSAVE for SYNC with target: {target}"));
-        self.shared.repl.pub_info.cut_wanted.store(true, Ordering::SeqCst);
+        let p = &self.shared.repl.pub_info;
+        // One cut at a time: a replica arriving meanwhile waits for the next one.
+        if p.cut_wanted.load(R) || self.jobs.iter().any(|j| j.pid.is_none()) {
+            return;
+        }
+        if !self.replicas.iter().any(|r| r.state == St::WaitCut) {
+            self.cut_due_ms = None;
+            return;
+        }
+        self.cut_due_ms = None;
+        let diskless = self.diskless();
+        log::notice(&format!(
+            "Starting BGSAVE for SYNC with target: {}",
+            if diskless { "replicas sockets" } else { "disk" }
+        ));
+        p.cut_diskless.store(diskless, Ordering::SeqCst);
+        p.cut_wanted.store(true, Ordering::SeqCst);
         self.wake_shard(0);
     }
 
@@ -498,9 +561,11 @@ impl Master {
                         r.job = id;
                         r.pos = offset;
                         r.ack = offset;
-                        r.out.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+                        if r.psync {
+                            r.out.extend_from_slice(format!("+FULLRESYNC {replid} {offset}\r\n").as_bytes());
+                        }
                     }
-                    self.jobs.push(Job { id, mark, pid: None });
+                    self.jobs.push(Job { id, mark, pid: None, pipe: None, pipe_eof: false, exited: None });
                     self.shared.repl.pub_info.cut_wanted.store(false, R);
                 }
                 Segment::Wait(mut w) => {
@@ -542,6 +607,7 @@ impl Master {
 
     fn timers(&mut self) {
         let now = now_ms();
+        self.maybe_cut(now);
         let cfg = self.shared.config();
         let get = |n: &str, d: u64| cfg.compat.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(d);
         let ping_period = get("repl-ping-replica-period", 10).max(1) * 1000;
@@ -590,12 +656,20 @@ impl Master {
     }
 
     fn reap_jobs(&mut self) {
-        let mut finished = Vec::new();
+        let mut finished: Vec<(u64, Result<Option<File>, String>)> = Vec::new();
         for j in &mut self.jobs {
             if j.pid.is_none() {
                 match j.mark.child() {
                     None => continue,
-                    Some(Ok((pid, _))) => j.pid = Some(pid),
+                    Some(Ok((pid, sink))) => {
+                        j.pid = Some(pid);
+                        if let Sink::Pipe(f) = sink {
+                            j.pipe = Some(f);
+                            for r in self.replicas.iter_mut().filter(|r| r.state == St::WaitBgsave && r.job == j.id) {
+                                r.state = St::SendRdb;
+                            }
+                        }
+                    }
                     Some(Err(e)) => {
                         finished.push((j.id, Err(e)));
                         continue;
@@ -603,29 +677,39 @@ impl Master {
                 }
             }
             let Some(pid) = j.pid else { continue };
-            match crate::io::proc::reap(pid) {
-                Ok(None) => {}
-                Ok(Some(crate::io::proc::Exit::Code(0))) => {
-                    let path = match j.mark.child() {
-                        Some(Ok((_, p))) => p,
-                        _ => continue,
-                    };
-                    let r = File::open(&path).map_err(|e| format!("{e}"));
-                    let _ = std::fs::remove_file(&path);
-                    finished.push((j.id, r));
-                }
-                Ok(Some(_)) | Err(_) => {
-                    if let Some(Ok((_, p))) = j.mark.child() {
-                        let _ = std::fs::remove_file(p);
-                    }
-                    finished.push((j.id, Err("the snapshot child failed".into())));
+            if j.exited.is_none() {
+                match crate::io::proc::reap(pid) {
+                    Ok(None) => continue,
+                    Ok(Some(crate::io::proc::Exit::Code(0))) => j.exited = Some(true),
+                    Ok(Some(_)) | Err(_) => j.exited = Some(false),
                 }
             }
+            let ok = j.exited == Some(true);
+            if j.pipe.is_some() {
+                if !ok {
+                    finished.push((j.id, Err("the snapshot child failed".into())));
+                } else if j.pipe_eof {
+                    finished.push((j.id, Ok(None)));
+                }
+                continue;
+            }
+            let path = match j.mark.child() {
+                Some(Ok((_, Sink::File(p)))) => p,
+                _ => continue,
+            };
+            let r = if ok {
+                File::open(&path).map(Some).map_err(|e| format!("{e}"))
+            } else {
+                Err("the snapshot child failed".into())
+            };
+            let _ = std::fs::remove_file(&path);
+            finished.push((j.id, r));
         }
         for (id, r) in finished {
             self.jobs.retain(|j| j.id != id);
             match r {
-                Ok(f) => {
+                Ok(None) => log::notice("Background RDB transfer terminated with success"),
+                Ok(Some(f)) => {
                     log::notice("Background saving terminated with success");
                     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
                     let f = Arc::new(f);
@@ -637,13 +721,64 @@ impl Master {
                 }
                 Err(e) => {
                     log::warning(&format!("Background saving error: {e}"));
-                    for r in self.replicas.iter_mut().filter(|r| r.state == St::WaitBgsave && r.job == id) {
+                    for r in self
+                        .replicas
+                        .iter_mut()
+                        .filter(|r| matches!(r.state, St::WaitBgsave | St::SendRdb) && r.job == id && r.rdb.is_none())
+                    {
                         log::warning(&format!(
                             "SYNC failed. BGSAVE child returned an error; dropping replica {}",
                             r.name
                         ));
                         r.dead = true;
                     }
+                }
+            }
+        }
+    }
+
+    /// Diskless: moves the child's bytes from its pipe to the job's replicas, as fast
+    /// as the slowest of them takes them (nothing more is read while one still has
+    /// bytes pending).
+    fn relay_pipes(&mut self) {
+        let Some(b) = self.backlog.as_ref() else { return };
+        let mut chunk = vec![0u8; 64 << 10];
+        for j in &mut self.jobs {
+            let Some(pipe) = j.pipe.clone() else { continue };
+            if j.pipe_eof {
+                continue;
+            }
+            loop {
+                let mine = |r: &Replica| r.job == j.id && r.state == St::SendRdb && !r.dead;
+                if self.replicas.iter().any(|r| mine(r) && r.out_off < r.out.len()) {
+                    break;
+                }
+                match (&*pipe).read(&mut chunk) {
+                    Ok(0) => {
+                        j.pipe_eof = true;
+                        for r in self.replicas.iter_mut().filter(|r| mine(r)) {
+                            r.state = St::WaitAck;
+                            log::notice(&format!(
+                                "Streamed RDB transfer with replica {} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming",
+                                r.name
+                            ));
+                            if r.rdb_only {
+                                r.close_when_sent = true;
+                            }
+                        }
+                        break;
+                    }
+                    Ok(n) => {
+                        for r in self.replicas.iter_mut().filter(|r| mine(r)) {
+                            r.out.extend_from_slice(&chunk[..n]);
+                            if write_replica(r, b).is_err() {
+                                log::notice(&format!("Connection with replica {} lost.", r.name));
+                                r.dead = true;
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
             }
         }
@@ -670,6 +805,7 @@ impl Master {
                 r.dead = true;
             }
         }
+        self.relay_pipes();
         self.replicas.retain(|r| !r.dead);
     }
 
@@ -730,7 +866,7 @@ impl Master {
                 port: r.port,
                 state: match r.state {
                     St::WaitCut | St::WaitBgsave => "wait_bgsave",
-                    St::SendRdb => "send_bulk",
+                    St::SendRdb | St::WaitAck => "send_bulk",
                     St::Online => "online",
                 },
                 offset: r.ack,
@@ -753,6 +889,11 @@ impl Master {
         for r in &self.replicas {
             let wants_out = r.out_off < r.out.len() || r.rdb.is_some() || (r.state == St::Online && r.pos < end);
             fds.push(PollFd::new(r.sock.as_raw_fd(), if wants_out { poll::IN | poll::OUT } else { poll::IN }));
+        }
+        for j in self.jobs.iter().filter(|j| !j.pipe_eof) {
+            if let Some(p) = &j.pipe {
+                fds.push(PollFd::new(p.as_raw_fd(), poll::IN));
+            }
         }
         let h = self.handle();
         h.parked.store(true, Ordering::SeqCst);
@@ -800,6 +941,10 @@ fn read_replica(r: &mut Replica, now: u64, acks: &mut bool) -> Result<(), String
                         r.ack = r.ack.max(off);
                         r.last_ack_ms = now;
                         *acks = true;
+                        if r.state == St::WaitAck {
+                            r.state = St::Online;
+                            log::notice(&format!("Synchronization with replica {} succeeded", r.name));
+                        }
                     }
                 }
                 pos += len;
@@ -826,6 +971,10 @@ fn write_replica(r: &mut Replica, b: &Backlog) -> std::io::Result<()> {
         }
         r.out.clear();
         r.out_off = 0;
+        if r.close_when_sent {
+            r.dead = true;
+            return Ok(());
+        }
         if let Some((f, sent, total)) = r.rdb.as_mut() {
             if *sent < *total {
                 let n = ((*total - *sent) as usize).min(256 << 10);
