@@ -122,8 +122,8 @@ fn write_load(c: &mut redis::Connection, round: usize, n: usize) {
     redis::cmd("SELECT").arg(0).query::<()>(c).unwrap();
 }
 
-fn full_sync_under_load(shards: usize) {
-    let master = Server::start(shards, &[]);
+fn full_sync_under_load(shards: usize, extra: &[&str]) {
+    let master = Server::start(shards, extra);
     let mut m = master.conn();
     write_load(&mut m, 0, 200);
     let replica = RealRedis::start(&temp_dir("repl-r"));
@@ -156,18 +156,38 @@ fn full_sync_under_load(shards: usize) {
 }
 
 #[test]
-fn redis_replica_converges_with_one_shard() {
-    full_sync_under_load(1);
+fn redis_replica_converges_with_one_shard_disk_backed() {
+    full_sync_under_load(1, &["--repl-diskless-sync", "no"]);
 }
 
 #[test]
-fn redis_replica_converges_with_four_shards() {
-    full_sync_under_load(4);
+fn redis_replica_converges_with_four_shards_diskless() {
+    full_sync_under_load(4, &["--repl-diskless-sync-delay", "0"]);
+}
+
+/// `redis-cli --rdb` (SYNC with rdb-only) saves a file Redis itself loads, in both
+/// transfer formats.
+#[test]
+fn redis_cli_rdb_saves_a_valid_snapshot() {
+    for diskless in ["yes", "no"] {
+        let master = Server::start(4, &["--repl-diskless-sync", diskless, "--repl-diskless-sync-delay", "0"]);
+        let mut m = master.conn();
+        write_load(&mut m, 0, 40);
+        let dir = temp_dir("repl-cli");
+        let out = std::process::Command::new(common::tool("redis-cli"))
+            .args(["-p", &master.port.to_string(), "--rdb", dir.join("dump.rdb").to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let copy = RealRedis::start(&dir);
+        let want: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut m).unwrap();
+        assert_eq!(digest(&mut copy.conn()), want, "diskless {diskless}");
+    }
 }
 
 #[test]
 fn killed_link_resyncs_partially() {
-    let master = Server::start(4, &[]);
+    let master = Server::start(4, &["--repl-diskless-sync-delay", "0"]);
     let mut m = master.conn();
     let replica = RealRedis::start(&temp_dir("repl-p"));
     write_load(&mut m, 0, 30);
@@ -190,7 +210,7 @@ fn killed_link_resyncs_partially() {
 
 #[test]
 fn wait_counts_acknowledging_replicas_and_noreplicas_refuses_writes() {
-    let master = Server::start(2, &[]);
+    let master = Server::start(2, &["--repl-diskless-sync-delay", "0"]);
     let mut m = master.conn();
     let n: i64 = redis::cmd("WAIT").arg(1).arg(50).query(&mut m).unwrap();
     assert_eq!(n, 0, "no replica yet");
