@@ -861,8 +861,6 @@ mod tests {
         refused(&mut cfg, "maxmemory", "1mb");
         refused(&mut cfg, "lazyfree-lazy-user-flush", "yes");
         refused(&mut cfg, "client-output-buffer-limit", "pubsub 1mb 0 0");
-        refused(&mut cfg, "min-replicas-to-write", "1");
-        refused(&mut cfg, "min-slaves-to-write", "1");
         refused(&mut cfg, "maxmemory-clients", "10%");
         refused(&mut cfg, "activedefrag", "yes");
         assert_eq!(cfg.hz, 10, "all or nothing");

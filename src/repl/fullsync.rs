@@ -31,8 +31,24 @@ fn fanout() -> FanOut {
     })
 }
 
+/// At a cut (any: SAVE, BGSAVE, shutdown): the (replid, offset) the snapshot holds,
+/// for its `repl-id` / `repl-offset` aux fields. While a stream is being assembled the
+/// replication thread gives the exact position through a mark; otherwise the offset
+/// does not move.
+pub fn position_at_cut(shared: &Shared) -> Option<(String, u64)> {
+    if shared.repl.is_replica() {
+        return None; // the replica side records its master's position itself
+    }
+    if shared.repl.master.get().is_some() && shared.repl.streaming.load(Ordering::SeqCst) {
+        let mark = Arc::new(CutMark::default());
+        shared.repl.push(Segment::Mark(mark.clone()));
+        return mark.wait_position(shared);
+    }
+    Some((shared.repl.ids().replid, shared.repl.offset.load(Ordering::Acquire)))
+}
+
 fn leader(w: &mut World) {
-    let mark = Arc::new(CutMark::default());
+    let mark = Arc::new(CutMark::for_sync());
     w.shared.repl.push(Segment::Mark(mark.clone()));
     let Some((replid, offset)) = mark.wait_position(w.shared) else {
         mark.set_child(Err("shutting down".into()));

@@ -97,6 +97,9 @@ impl Handle {
 pub struct CutMark {
     state: Mutex<MarkState>,
     cv: Condvar,
+    /// A full sync's cut (its waiting replicas get this snapshot); otherwise only the
+    /// position is wanted (a SAVE/BGSAVE writing the repl aux fields).
+    pub for_sync: bool,
 }
 
 #[derive(Default)]
@@ -116,6 +119,11 @@ pub enum Sink {
 }
 
 impl CutMark {
+    /// The mark of a full sync's cut.
+    pub fn for_sync() -> CutMark {
+        CutMark { for_sync: true, ..Default::default() }
+    }
+
     /// The leader: the (replid, offset) of the stream at the cut.
     pub fn wait_position(&self, shared: &Shared) -> Option<(String, u64)> {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
@@ -333,6 +341,9 @@ impl Master {
     }
 
     fn run(mut self) {
+        if self.shared.repl.streaming.load(Ordering::SeqCst) {
+            self.ensure_backlog(); // restarted from an RDB with a replication position
+        }
         loop {
             if self.shared.shutdown.load(R) {
                 break;
@@ -554,6 +565,9 @@ impl Master {
                     let replid = self.shared.repl.ids().replid;
                     let offset = b.end();
                     mark.set_position((replid.clone(), offset));
+                    if !mark.for_sync {
+                        continue;
+                    }
                     let id = self.next_job;
                     self.next_job += 1;
                     for r in self.replicas.iter_mut().filter(|r| r.state == St::WaitCut) {

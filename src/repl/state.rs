@@ -149,6 +149,17 @@ impl ReplState {
     }
 }
 
+/// A master restarting from an RDB that holds `repl-id` / `repl-offset` (Redis 7's
+/// master restart): its stream continues at that offset under a new id, and the saved
+/// id stays valid up to there, so replicas of the old run resync partially.
+pub fn restore_from_rdb(st: &ReplState, replid: String, offset: u64) {
+    st.offset.store(offset, Ordering::Release);
+    st.reset_ids(random_replid(), replid, offset as i64 + 1);
+    // As Redis creates the backlog at such a start: writes from now on are kept for
+    // the replicas coming back (the caller starts the replication thread).
+    st.streaming.store(true, Ordering::SeqCst);
+}
+
 /// A fresh 40-hex-character replication id from the kernel's randomness.
 pub fn random_replid() -> String {
     let mut bytes = [0u8; 20];
