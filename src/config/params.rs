@@ -321,7 +321,10 @@ pub const PARAMS: &[Param] = &[
 pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "min-replicas-max-lag",
     "min-replicas-to-write",
+    "repl-backlog-size",
     "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-diskless-sync-max-replicas",
     "repl-ping-replica-period",
     "repl-timeout",
     "aof-load-truncated",
