@@ -479,7 +479,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
             }
             "replication" => {
                 s.push_str("# Replication\r\n");
-                crate::repl::info::master_section(shared, &cfg, &mut s);
+                crate::repl::info::master_section(shared, cfg, &mut s);
             }
             "cpu" => {
                 let (user, sys, cuser, csys) = cpu_times();

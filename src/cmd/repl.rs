@@ -21,7 +21,7 @@ fn hello<'a>(c: &'a mut ConnCtx) -> &'a mut Hello {
 }
 
 fn replconf(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    if a.len() % 2 == 0 {
+    if a.len().is_multiple_of(2) {
         return Err(CmdError::Syntax);
     }
     let mut i = 1;

@@ -651,15 +651,7 @@ impl Master {
                 continue;
             }
             let pending = end.saturating_sub(r.pos);
-            let over_soft = soft > 0 && pending > soft;
-            if !over_soft {
-                r.soft_since = None;
-            }
-            let soft_expired = over_soft && {
-                let since = *r.soft_since.get_or_insert(now);
-                now.saturating_sub(since) >= soft_secs * 1000
-            };
-            if (hard > 0 && pending > hard) || soft_expired {
+            if over_output_limit(pending, (hard, soft, soft_secs), &mut r.soft_since, now) {
                 log::warning(&format!(
                     "Client id={} addr={}:{} flags=S name= cmd=psync user=default omem={pending} scheduled to be closed ASAP for overcoming of output buffer limits.",
                     r.id, r.ip, r.port
@@ -950,8 +942,12 @@ fn read_replica(r: &mut Replica, now: u64, acks: &mut bool) -> Result<(), String
         match decode(rest) {
             Decoded::Cmd { args, len } => {
                 let a: Vec<&[u8]> = args.iter().map(|&(s, e)| &rest[s..e]).collect();
-                if a.len() >= 3 && a[0].eq_ignore_ascii_case(b"replconf") && a[1].eq_ignore_ascii_case(b"ack") {
-                    if let Some(off) = crate::util::num::parse_u64(a[2]) {
+                if a.len() >= 3
+                    && a[0].eq_ignore_ascii_case(b"replconf")
+                    && a[1].eq_ignore_ascii_case(b"ack")
+                    && let Some(off) = crate::util::num::parse_u64(a[2])
+                {
+                    {
                         r.ack = r.ack.max(off);
                         r.last_ack_ms = now;
                         *acks = true;
@@ -1022,7 +1018,50 @@ fn write_replica(r: &mut Replica, b: &Backlog) -> std::io::Result<()> {
     }
 }
 
+/// Redis's output buffer rule for a replica `pending` bytes behind: over the hard
+/// limit, or over the soft one continuously for its seconds (`soft_since` remembers
+/// since when). A limit of 0 is no limit.
+fn over_output_limit(
+    pending: u64,
+    (hard, soft, secs): (u64, u64, u64),
+    soft_since: &mut Option<u64>,
+    now: u64,
+) -> bool {
+    if hard > 0 && pending > hard {
+        return true;
+    }
+    if soft == 0 || pending <= soft {
+        *soft_since = None;
+        return false;
+    }
+    let since = *soft_since.get_or_insert(now);
+    now.saturating_sub(since) >= secs * 1000
+}
+
 /// `client-output-buffer-limit`'s replica class: (hard, soft, soft seconds).
 fn replica_limits(cfg: &crate::config::Config) -> (u64, u64, u64) {
     cfg.output_buffer_limit("replica").unwrap_or((256 << 20, 64 << 20, 60))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::over_output_limit;
+
+    #[test]
+    fn output_limits_follow_redis_hard_and_soft_rules() {
+        let lim = (256 << 20, 64 << 20, 60);
+        let mut since = None;
+        assert!(!over_output_limit(1 << 20, lim, &mut since, 0));
+        assert!(over_output_limit((256 << 20) + 1, lim, &mut since, 0), "hard: at once");
+        assert!(!over_output_limit(100 << 20, lim, &mut since, 1_000), "soft: not yet");
+        assert_eq!(since, Some(1_000));
+        assert!(!over_output_limit(100 << 20, lim, &mut since, 60_999));
+        assert!(over_output_limit(100 << 20, lim, &mut since, 61_000), "soft for 60 s");
+        // Dropping under the soft limit resets the clock.
+        assert!(!over_output_limit(1, lim, &mut since, 61_001));
+        assert_eq!(since, None);
+        assert!(!over_output_limit(100 << 20, lim, &mut since, 70_000));
+        // 0 disables a limit.
+        assert!(!over_output_limit(u64::MAX / 2, (0, 0, 0), &mut None, 0));
+    }
 }
