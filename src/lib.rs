@@ -39,6 +39,16 @@
 //! by an admitted request, so bounding requests bounds the rest. INFO stats reports
 //! `shardis_inbox_bytes`, `shardis_inbox_peak_bytes` and `shardis_input_stalls`.
 //!
+//! **Replication** (`repl`): one more thread, started by the first PSYNC/SYNC, owns
+//! the one replication stream. Every shard's propagation (the same feed as its AOF)
+//! also goes, per turn, as segments into a queue the replication thread drains; it
+//! merges them (a cross-shard transaction's parts become one MULTI/EXEC, a
+//! whole-keyspace FLUSHALL/SWAPDB the command itself, SELECT where the merged db
+//! changes), appends them to the backlog and counts `master_repl_offset`. A
+//! connection that sends PSYNC/SYNC leaves its shard and is served from there:
+//! `+CONTINUE` from the backlog, or a full sync from a cut whose leader marks the
+//! stream's position and forks the snapshot child (disk-backed or `$EOF:` diskless).
+//!
 //! Nothing is shared on the hot path: a shard's data, connections and ring are touched
 //! only by its own thread. The one exception is a *consistent cut* (`persist::cut`, for
 //! SAVE, BGSAVE and the AOF rewrite): every shard locks itself whole, then all
@@ -72,8 +82,9 @@
 //!    plus preallocation ahead of it), ahead of the sends; after a rewrite's cut, switch to the new
 //!    incremental file once the old one has its last bytes.
 //! 7. Take the listeners a CONFIG SET port/bind moved, if any (`io::listen`), so its
-//!    fan-out is answered only once every shard has switched. Flush outboxes: one
-//!    batch per destination shard; MSG_RING the parked ones.
+//!    fan-out is answered only once every shard has switched. Push the turn's
+//!    replication segments (`repl::feed`), then flush outboxes: one batch per
+//!    destination shard; MSG_RING the parked ones.
 //! 8. Queue one send per connection with output (double-buffered). Output produced
 //!    while the log has bytes not yet cleared (written; fsynced under `always`) is
 //!    held until they are, and so are result messages to other shards.
@@ -93,7 +104,7 @@
 //!   counting, keyspace notifications (events the handler raised with
 //!   `ExecCtx::notify`, published through Pub/Sub to every thread's subscribers), and
 //!   the AOF feed (`persist::propagate`, deterministic forms of the command appended
-//!   to the shard's log; later also the replication stream).
+//!   to the shard's log and, while a replica is attached, to its replication feed).
 //! - **Owner is B**: the arguments are copied into an `Exec` message in A's outbox for
 //!   B, and the connection reserves a reply slot. At the end of the turn the batch
 //!   goes to B's inbox (waking B if parked). B runs it through `call` and sends a
@@ -109,9 +120,9 @@
 //!   them, so no client observes half of a multi-key command. The handler runs through
 //!   `call` on the coordinator, so its keyspace events are published from there, once.
 //!   The client's later commands wait (a barrier) until the transaction replies. With
-//!   the AOF on, each shard whose keys changed first logs its part as a tagged
-//!   MULTI/EXEC block (a commit hop) and the locks go and the reply leaves only once
-//!   all parts are logged.
+//!   the AOF on (or a replica attached), each shard whose keys changed first logs its
+//!   part as a tagged MULTI/EXEC block (a commit hop) and the locks go and the reply
+//!   leaves only once all parts are logged (and queued for the replication stream).
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
 //!   runs a closure on every shard and combines the results; commands that must be
 //!   atomic (FLUSHALL, SWAPDB) lock every shard whole first. With the AOF on, each
@@ -121,11 +132,14 @@
 //!
 //! `util`, `config`, `resp`, `io`, `storage` are leaves; `shard` and `rdb` (the RDB
 //! format) sit on storage; `cmd` on shard and resp; `persist` beside cmd (its `log` is
-//! owned by each `ShardState`; its `load` replays through `cmd`); `net` on cmd;
+//! owned by each `ShardState`; its `load` replays through `cmd`); `repl` beside
+//! persist (each shard's `ShardLog` carries its replication feed); `net` on cmd;
 //! `server` on top. `resp` and `io` know nothing
 //! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`
-//! (`io::proc` for fork/waitpid/_exit) and in `persist::dbview`, the one place shard
-//! databases cross threads (a cut's pointers, start-up's loaded databases).
+//! (`io::proc` for fork/waitpid/_exit, `io::poll` for the replication thread's
+//! poll/eventfd/pipe), in `persist::dbview`, the one place shard databases cross
+//! threads (a cut's pointers, start-up's loaded databases), and in the forks at a cut
+//! (`persist::bgsave`, `repl::fullsync`).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cmd;

@@ -55,7 +55,6 @@ fn startup_refuses_with_exit_1_and_names_the_directive() {
         (&["--replicaof", "127.0.0.1", "6379"], "--replicaof 127.0.0.1 6379", why("replicaof")),
         (&["--slaveof", "127.0.0.1 6379"], "--slaveof \"127.0.0.1 6379\"", why("replicaof")),
         (&["--lazyfree-lazy-expire", "yes"], "--lazyfree-lazy-expire yes", why("lazyfree-lazy-expire")),
-        (&["--min-replicas-to-write", "1"], "--min-replicas-to-write 1", why("min-replicas-to-write")),
         (&["--daemonize", "yes"], "--daemonize yes", why("daemonize")),
         (&["--cluster-enabled", "yes"], "--cluster-enabled yes", why("cluster-enabled")),
         (&["--activedefrag", "yes"], "--activedefrag yes", why("activedefrag")),

@@ -256,7 +256,11 @@ fn kill(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                     m.kill = true;
                 }
             }
-            let n = hit.len() as i64;
+            let mut n = hit.len() as i64;
+            // Replicas live in the replication thread, not in any shard's clients.
+            if st.id == 0 && f.ty == Some(ClientType::Replica) && f.id.is_none() && f.addr.is_none() {
+                n += crate::repl::master::kill_replicas(&st.shared) as i64;
+            }
             // The connection layer closes these at the end of this loop turn.
             st.kill_list.extend(hit);
             Box::new(n)

@@ -124,7 +124,7 @@ impl Coordinator for KeyedTx {
                 writes[owner].push((db, key, fin));
             }
         }
-        if st.aof.on && changed.iter().any(|c| c.contains(&true)) {
+        if st.aof.wants_parts() && changed.iter().any(|c| c.contains(&true)) {
             // Log first: each shard with changed keys commits its part, and only when
             // every part is acknowledged (logged) do the locks go and the reply leave.
             let parts: Vec<u16> =
@@ -223,7 +223,9 @@ pub fn atomic_part(hop: Hop) -> Hop {
             return hop(st);
         };
         st.aof.stage = Some(tx);
+        st.aof.whole_part = true;
         let r = hop(st);
+        st.aof.whole_part = false;
         st.aof.stage = None;
         let marker = tx_marker(st, tx, st.nshards);
         st.aof.commit(tx, &marker, |_| {});

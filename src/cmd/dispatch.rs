@@ -96,9 +96,20 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         w.error(crate::persist::bgsave::MISCONF);
         return Outcome::Done;
     }
+    if spec.is_write() && crate::repl::master::too_few_replicas(st) {
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        flag_multi(sess);
+        w.error("NOREPLICAS Not enough good replicas to write.");
+        return Outcome::Done;
+    }
     if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
         super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;
+    }
+    if spec.name == "wait" {
+        // WAIT needs its reply address: it waits in the replication thread.
+        return if super::repl::wait(st, args, &mut w, to) { Outcome::Pending } else { Outcome::Done };
     }
     match spec.handler {
         Handler::Conn(f) => {

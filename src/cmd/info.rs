@@ -207,12 +207,6 @@ fn os_name() -> String {
     format!("{kind} {} {}", read("/proc/sys/kernel/osrelease"), std::env::consts::ARCH)
 }
 
-/// A 40-hex replication id: there is no replication, but clients read the field.
-/// Derived from the run id so it is stable for the life of the process.
-fn replid(run_id: &str) -> String {
-    run_id.chars().rev().collect()
-}
-
 /// Writes `name:value\r\n`.
 macro_rules! field {
     ($s:expr, $name:expr, $($arg:tt)*) => {{
@@ -389,9 +383,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "instantaneous_input_repl_kbps", "0.00");
                 field!(s, "instantaneous_output_repl_kbps", "0.00");
                 field!(s, "rejected_connections", "{}", stats.rejected_connections);
-                field!(s, "sync_full", "0");
-                field!(s, "sync_partial_ok", "0");
-                field!(s, "sync_partial_err", "0");
+                crate::repl::info::sync_stats(shared, &mut s);
                 field!(s, "expired_keys", "{}", stats.expired_keys);
                 field!(s, "evicted_keys", "{}", stats.evicted_keys);
                 field!(s, "evicted_clients", "0");
@@ -437,17 +429,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
             }
             "replication" => {
                 s.push_str("# Replication\r\n");
-                field!(s, "role", "master");
-                field!(s, "connected_slaves", "0");
-                field!(s, "master_failover_state", "no-failover");
-                field!(s, "master_replid", "{}", replid(&shared.run_id));
-                field!(s, "master_replid2", "0000000000000000000000000000000000000000");
-                field!(s, "master_repl_offset", "0");
-                field!(s, "second_repl_offset", "-1");
-                field!(s, "repl_backlog_active", "0");
-                field!(s, "repl_backlog_size", "{}", cfg.compat_value("repl-backlog-size").unwrap_or("0"));
-                field!(s, "repl_backlog_first_byte_offset", "0");
-                field!(s, "repl_backlog_histlen", "0");
+                crate::repl::info::master_section(shared, cfg, &mut s);
             }
             "cpu" => {
                 let (user, sys, cuser, csys) = cpu_times();

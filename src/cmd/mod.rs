@@ -33,6 +33,7 @@ pub mod multi;
 #[cfg(test)]
 mod notify_tests;
 pub mod pubsub;
+pub mod repl;
 pub mod save;
 pub mod server;
 pub mod set;

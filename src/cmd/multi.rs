@@ -498,7 +498,7 @@ impl TxExec {
             w.array(self.done);
             out.extend_from_slice(&self.replies);
         }
-        if st.aof.on && !aborted && !self.writers.is_empty() {
+        if st.aof.wants_parts() && !aborted && !self.writers.is_empty() {
             // Every shard that ran a write logs its part as one tagged block; the locks
             // stay and the reply waits until all of them acknowledge.
             let marker = super::coord::tx_marker(st, self.tx, self.writers.len());

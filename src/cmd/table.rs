@@ -159,6 +159,7 @@ impl Table {
 pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let families: &[&'static [CommandSpec]] = &[
         super::connection::COMMANDS,
+        super::repl::COMMANDS,
         super::string::COMMANDS,
         super::hash::COMMANDS,
         super::set::COMMANDS,

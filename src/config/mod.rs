@@ -865,8 +865,6 @@ mod tests {
             assert_eq!(err, format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
         };
         refused(&mut cfg, "lazyfree-lazy-expire", "yes");
-        refused(&mut cfg, "min-replicas-to-write", "1");
-        refused(&mut cfg, "min-slaves-to-write", "1");
         refused(&mut cfg, "activedefrag", "yes");
         assert_eq!(cfg.hz, 10, "all or nothing");
         // The values with no effect are accepted.

@@ -326,6 +326,14 @@ pub const PARAMS: &[Param] = &[
 /// listed because they are being implemented; tests/readme.rs checks that every
 /// compat parameter the code reads is here.
 pub const COMPAT_STORED_BUT_USED: &[&str] = &[
+    "min-replicas-max-lag",
+    "min-replicas-to-write",
+    "repl-backlog-size",
+    "repl-diskless-sync",
+    "repl-diskless-sync-delay",
+    "repl-diskless-sync-max-replicas",
+    "repl-ping-replica-period",
+    "repl-timeout",
     "aof-load-truncated",
     "aof-use-rdb-preamble",
     "always-show-logo",
@@ -371,9 +379,7 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// | parameter | accepted | reason to refuse the rest |
 /// |---|---|---|
 /// | `replicaof`/`slaveof` | `""` (no one) | no replication (issue 10); a replica that never syncs would serve a dataset the operator believes is a copy |
-/// | `min-replicas-to-write` | `0` | Redis refuses every write with NOREPLICAS when fewer replicas are connected; without replication that is "refuse all writes", a guarantee shardis would only fake |
-/// | `lazyfree-lazy-*` | `no` | values are freed synchronously; `yes` would be silently ignored (issue 15) |
-/// | `client-output-buffer-limit` | Redis's default only | no limit is enforced; the default is accepted so stock configs load (it is listed as not enforced) |
+/// | `lazyfree-lazy-expire` | `no` | expired keys are freed at once |
 /// | `daemonize` | `no` | shardis does not fork into the background; use a service manager |
 /// | `cluster-enabled` | `no` | no Redis Cluster protocol |
 /// | `activedefrag` | `no` | no defragmentation (Redis itself refuses `yes` without its jemalloc) |
@@ -409,7 +415,6 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 #[rustfmt::skip]
 pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "replicaof", accepted: &[""], why: "replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)" },
-    Restricted { name: "min-replicas-to-write", accepted: &["0"], why: "replication is not supported yet, so no replica can acknowledge writes; only 0 is accepted" },
     Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
     Restricted { name: "cluster-enabled", accepted: &["no"], why: "cluster-enabled yes is not supported: shardis does not implement Redis Cluster" },

@@ -29,7 +29,8 @@ pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, bu
 pub fn save_here(w: &mut World) -> Result<(), String> {
     let cfg = w.shared.config();
     let now = Shared::now_unix_ms();
-    let r = rdbfile::save(&w.views(), &cfg, now);
+    let repl = crate::repl::fullsync::position_at_cut(w.shared);
+    let r = rdbfile::save(&w.views(), &cfg, now, repl);
     match &r {
         Ok(_) => {
             log::notice("DB saved on disk");
@@ -62,6 +63,7 @@ fn fork_here(w: &mut World) -> Started {
         Ok(p) => p,
         Err(e) => return failed(shared, format!("Can't save in background: {e}")),
     };
+    let repl = crate::repl::fullsync::position_at_cut(shared);
     let t = Instant::now();
     // SAFETY: this is a cut's leader: every other shard thread waits at the rendezvous
     // and the main thread only joins, so no thread is writing what the child reads or
@@ -69,7 +71,7 @@ fn fork_here(w: &mut World) -> Started {
     // `exit_now` (see `child_main`).
     match unsafe { proc::fork() } {
         Err(e) => failed(shared, format!("Can't save in background: fork: {e}")),
-        Ok(Forked::Child) => child_main(w, &cfg, now, &page),
+        Ok(Forked::Child) => child_main(w, &cfg, now, &page, repl),
         Ok(Forked::Parent(pid)) => {
             shared.rdb.latest_fork_usec.store(t.elapsed().as_micros() as u64, R);
             shared.rdb.total_forks.fetch_add(1, R);
@@ -97,9 +99,9 @@ fn failed(shared: &Shared, msg: String) -> Started {
 }
 
 /// The snapshot child: write, report, exit. Never returns to the shard loop.
-fn child_main(w: &World, cfg: &crate::config::Config, now: u64, page: &SharedPage) -> ! {
+fn child_main(w: &World, cfg: &crate::config::Config, now: u64, page: &SharedPage, repl: Option<(String, u64)>) -> ! {
     proc::unpin();
-    let code = match rdbfile::save(&w.views(), cfg, now) {
+    let code = match rdbfile::save(&w.views(), cfg, now, repl) {
         Ok(stats) => {
             let cow = private_dirty_bytes();
             page.slot(report::COW_BYTES).store(cow, R);

@@ -96,6 +96,11 @@ impl<R: Send + 'static> Rendezvous<R> {
     /// Stops this shard at the cut. Returns the leader's result on the leader's shard.
     fn arrive(&self, st: &mut ShardState, each: Option<&Each>) -> Option<R> {
         let n = st.nshards;
+        // Everything this shard fed the replication stream before the cut is queued
+        // before the leader's cut mark (`repl::master`); from here on it feeds if a
+        // backlog exists.
+        st.aof.repl.flush(&st.shared.repl);
+        st.aof.repl.on = st.shared.repl.feeds_stream();
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if g.phase == Phase::Aborted {
             return None;

@@ -90,6 +90,14 @@ pub struct ShardLog {
     /// Times a write had to wait for a slow everysec fsync (INFO aof_delayed_fsync).
     pub delayed_fsync: u64,
     delaying: bool,
+    /// The replication stream's side of this shard's propagation (`repl::feed`).
+    pub repl: crate::repl::feed::ShardFeed,
+    /// Set around what must reach only one of the two streams (a fan-out's flush or
+    /// swap part: per-key commands for the AOF, the command itself for the stream).
+    pub skip_aof: bool,
+    pub skip_repl: bool,
+    /// Set while a whole-keyspace fan-out's part runs outside EXEC (`coord::atomic_part`).
+    pub whole_part: bool,
 }
 
 impl Default for ShardLog {
@@ -124,15 +132,36 @@ impl Default for ShardLog {
             retry_at_ms: 0,
             delayed_fsync: 0,
             delaying: false,
+            repl: Default::default(),
+            skip_aof: false,
+            skip_repl: false,
+            whole_part: false,
         }
     }
 }
 
 impl ShardLog {
-    /// Is propagation wanted right now?
+    /// Is propagation wanted right now (into the AOF, the replication stream or both)?
     #[inline]
     pub fn active(&self) -> bool {
-        self.on && self.suppress == 0 && !self.stopping
+        self.suppress == 0 && ((self.on && !self.stopping) || self.repl.on)
+    }
+
+    #[inline]
+    fn aof_active(&self) -> bool {
+        self.on && self.suppress == 0 && !self.stopping && !self.skip_aof
+    }
+
+    #[inline]
+    fn repl_active(&self) -> bool {
+        self.repl.on && self.suppress == 0 && !self.skip_repl
+    }
+
+    /// Do cross-shard writes need commit hops (tagged parts) here? With the AOF on, or
+    /// while a replication backlog exists.
+    #[inline]
+    pub fn wants_parts(&self) -> bool {
+        self.on || self.repl.on
     }
 
     /// Appends one command executed against `db`.
@@ -143,9 +172,14 @@ impl ShardLog {
         self.with_stream(db, |buf| encode(buf, args));
     }
 
-    /// Runs `f` on the buffer commands for `db` go to (after a SELECT if needed).
+    /// Runs `f` on the buffer commands for `db` go to (after a SELECT if needed), and
+    /// copies what it appended into the replication stream when that is on.
     pub fn with_stream(&mut self, db: u16, f: impl FnOnce(&mut Vec<u8>)) {
-        if !self.active() {
+        let (aof, repl) = (self.aof_active(), self.repl_active());
+        if !aof {
+            if repl {
+                f(self.repl.target(db, self.stage));
+            }
             return;
         }
         let (buf, cur) = match self.stage {
@@ -160,23 +194,39 @@ impl ShardLog {
             encode(buf, &[&b"SELECT"[..], db.to_string().as_bytes()]);
             *cur = Some(db);
         }
+        let cmd_at = buf.len();
         f(buf);
+        if repl {
+            self.repl.append(db, self.stage, &buf[cmd_at..]);
+        }
         if self.stage.is_none() {
             self.appended += (self.buf.len() - before) as u64;
         }
     }
 
     /// Emits transaction `tx`'s staged part (plus whatever `more` appends, in the
-    /// part's own SELECT context) as one MULTI/EXEC block tagged with its marker.
+    /// part's own SELECT context) as one MULTI/EXEC block tagged with its marker, and
+    /// hands the stream's copy of the part to the replication feed (untagged; the
+    /// assembler joins the parts, see `repl::feed`).
     pub fn commit(&mut self, tx: u64, marker: &[u8], more: impl FnOnce(&mut ShardLog)) {
         if !self.active() {
             self.staged.remove(&tx);
+            self.repl.discard(tx);
             return;
         }
         self.stage = Some(tx);
         more(self);
         self.stage = None;
+        if self.repl_active() {
+            let parts = marker.rsplit(|&b| b == b':').next().and_then(crate::util::num::parse_u64).unwrap_or(1);
+            self.repl.commit(tx, parts as u32);
+        } else {
+            self.repl.discard(tx);
+        }
         let part = self.staged.remove(&tx).unwrap_or_default();
+        if !self.aof_active() {
+            return;
+        }
         let before = self.buf.len();
         encode(&mut self.buf, &[&b"MULTI"[..]]);
         encode(&mut self.buf, &[&b"ECHO"[..], marker]);

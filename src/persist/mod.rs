@@ -5,7 +5,9 @@
 //! `cmd::dispatch::call` (the write choke point) hands every command that changed data
 //! to `prop::propagate`, which appends its deterministic form (see `prop`) to the
 //! owning shard's `log::ShardLog` buffer, after a `SELECT` when the db changes and
-//! after `DEL`s for keys that expired under it. Once per loop turn the worker hands the
+//! after `DEL`s for keys that expired under it. While a replica is attached the same
+//! commands also go to the shard's replication feed (`repl::feed`, carried by the
+//! `ShardLog`), so the AOF and the stream cannot disagree about what was written. Once per loop turn the worker hands the
 //! buffer to the ring as one positional write (`io::file`), pushed before the turn's
 //! sends so it reaches the kernel in the same `io_uring_enter`:
 //! - `appendfsync always`: the write is linked to an fdatasync in that submission

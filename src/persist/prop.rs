@@ -124,17 +124,23 @@ pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool, s
     if !log.active() {
         return;
     }
+    let (d, name): (u16, &[u8]) = match db {
+        Some(d) => (d, b"FLUSHDB"),
+        None => (0, b"FLUSHALL"),
+    };
+    let mut args = vec![name];
+    if lazy {
+        args.push(b"ASYNC");
+    }
     if sole {
-        let (d, name): (u16, &[u8]) = match db {
-            Some(d) => (d, b"FLUSHDB"),
-            None => (0, b"FLUSHALL"),
-        };
-        let mut args = vec![name];
-        if lazy {
-            args.push(b"ASYNC");
-        }
         log.feed(d, &args);
         return;
+    }
+    if log.whole_part {
+        // A standalone fan-out: the replication stream gets the command itself, once
+        // (from shard 0); the per-key part below is the AOF's alone.
+        stream_only(log, |log| log.feed(d, &args));
+        log.skip_repl = true;
     }
     let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
     let targets = match db {
@@ -158,6 +164,16 @@ pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool, s
             args.clear();
         }
     }
+    log.skip_repl = false;
+}
+
+/// Runs `f` with only the replication stream listening, on shard 0 only.
+fn stream_only(log: &mut ShardLog, f: impl FnOnce(&mut ShardLog)) {
+    if log.repl.shard == 0 {
+        log.skip_aof = true;
+        f(log);
+        log.skip_aof = false;
+    }
 }
 
 /// SWAPDB `x` `y` on this shard, before it swaps `dbs`, as commands that move only this
@@ -173,12 +189,17 @@ pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, sole: bool) {
     if !log.active() || x == y {
         return;
     }
+    let (xs, ys) = (x.to_string(), y.to_string());
+    let swap = [&b"SWAPDB"[..], xs.as_bytes(), ys.as_bytes()];
     if sole {
-        log.feed(0, &[&b"SWAPDB"[..], x.to_string().as_bytes(), y.to_string().as_bytes()]);
+        log.feed(0, &swap);
         return;
     }
+    if log.whole_part {
+        stream_only(log, |log| log.feed(0, &swap));
+        log.skip_repl = true;
+    }
     let (dx, dy) = (&dbs[x as usize], &dbs[y as usize]);
-    let (xs, ys) = (x.to_string(), y.to_string());
     for (k, _) in dx.iter().filter(|(k, _)| dy.peek(k).is_none()) {
         log.feed(x, &[&b"MOVE"[..], k, ys.as_bytes()]);
     }
@@ -194,6 +215,7 @@ pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, sole: bool) {
             }
         }
     }
+    log.skip_repl = false;
 }
 
 fn verbatim(log: &mut ShardLog, args: &Args, db: u16) {

@@ -41,25 +41,33 @@ pub fn write_options(cfg: &Config, now_ms: u64) -> WriteOptions {
         // Redis writes idle times only under an LRU policy.
         idle: cfg.maxmemory_policy.contains("lru"),
         key_save_delay_us: key_save_delay_us(cfg),
+        repl: None,
     }
 }
 
-/// Writes every shard's databases to `dir/dbfilename` through a temp file.
-pub fn save(dbs: &[&[Db]], cfg: &Config, now_ms: u64) -> Result<WriteStats, String> {
+/// Writes every shard's databases to `dir/dbfilename` through a temp file, with the
+/// replication position (`repl::fullsync::position_at_cut`) as aux fields if given.
+pub fn save(dbs: &[&[Db]], cfg: &Config, now_ms: u64, repl: Option<(String, u64)>) -> Result<WriteStats, String> {
     let tmp = temp_path(cfg, std::process::id());
-    let r = save_via(dbs, cfg, now_ms, &tmp);
+    let r = save_via(dbs, cfg, now_ms, &tmp, repl);
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     r
 }
 
-fn save_via(dbs: &[&[Db]], cfg: &Config, now_ms: u64, tmp: &std::path::Path) -> Result<WriteStats, String> {
+fn save_via(
+    dbs: &[&[Db]],
+    cfg: &Config,
+    now_ms: u64,
+    tmp: &std::path::Path,
+    repl: Option<(String, u64)>,
+) -> Result<WriteStats, String> {
     let mut f = File::create(tmp).map_err(|e| {
         format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}", tmp.display(), cfg.dir)
     })?;
-    let stats = rdb::write_snapshot(dbs, &mut f, &write_options(cfg, now_ms))
-        .map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+    let opts = WriteOptions { repl, ..write_options(cfg, now_ms) };
+    let stats = rdb::write_snapshot(dbs, &mut f, &opts).map_err(|e| format!("Write error saving DB on disk: {e}"))?;
     f.sync_all().map_err(|e| format!("Write error saving DB on disk (fsync): {e}"))?;
     drop(f);
     let dest = rdb_path(cfg);

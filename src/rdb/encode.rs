@@ -34,11 +34,22 @@ pub struct WriteOptions {
     /// `rdb-key-save-delay`: microseconds to sleep after each key (tests keep a
     /// snapshot child busy with it, as Redis's own tests do). 0 in production.
     pub key_save_delay_us: u64,
+    /// A full sync's snapshot: the stream's (replid, offset) at the cut, written as the
+    /// aux fields `repl-stream-db`, `repl-id`, `repl-offset` (as Redis 7 does).
+    pub repl: Option<(String, u64)>,
 }
 
 impl Default for WriteOptions {
     fn default() -> Self {
-        WriteOptions { compress: true, checksum: true, compact: true, now_ms: 0, idle: false, key_save_delay_us: 0 }
+        WriteOptions {
+            compress: true,
+            checksum: true,
+            compact: true,
+            now_ms: 0,
+            idle: false,
+            key_save_delay_us: 0,
+            repl: None,
+        }
     }
 }
 
@@ -78,6 +89,16 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
         put_string(&mut b, name.as_bytes(), false);
         put_string(&mut b, value.as_bytes(), false);
         out.put(&b)?;
+    }
+    if let Some((id, off)) = &opts.repl {
+        for (name, value) in
+            [("repl-stream-db", "0".to_string()), ("repl-id", id.clone()), ("repl-offset", off.to_string())]
+        {
+            let mut b = vec![opcode::AUX];
+            put_string(&mut b, name.as_bytes(), false);
+            put_string(&mut b, value.as_bytes(), false);
+            out.put(&b)?;
+        }
     }
     let ndb = dbs_per_shard.iter().map(|d| d.len()).max().unwrap_or(0);
     let live = |e: &crate::storage::Entry| e.expire_at == 0 || e.expire_at > opts.now_ms;

@@ -3,11 +3,23 @@
 //!
 //! - `state`: what every thread shares: the role, the replication ids and the offset
 //!   of the one replication stream, and the queue of segments that feed it.
+//! - `feed`: each shard's contribution to the stream (fed by the same propagation as
+//!   the AOF, `persist::log::ShardLog`) and the assembler that merges the shards'
+//!   segments into one stream (cross-shard parts joined into one MULTI/EXEC).
+//! - `backlog`: the shared replication buffer (blocks referenced by the backlog window
+//!   and by each replica's send position).
+//! - `master`: the replication thread (assembly, backlog, serving replicas, WAIT).
+//! - `fullsync`: the cut and fork of a full sync's snapshot.
+//! - `info`: INFO `# Replication`.
 //!
-//! The master side (the stream's assembly from every shard's propagation, the backlog,
-//! serving replicas) and the replica side (the link to a master, loading its RDB,
-//! applying its stream through `cmd::dispatch`) document themselves in their modules.
+//! The replica side (the link to a master, loading its RDB, applying its stream
+//! through `cmd::dispatch`) documents itself in its modules.
 
+pub mod backlog;
+pub mod feed;
+pub mod fullsync;
+pub mod info;
+pub mod master;
 pub mod state;
 
 pub use state::{ReplState, Role};

@@ -36,8 +36,18 @@ pub struct Ids {
 }
 
 /// A segment on its way into the replication stream.
-#[derive(Debug)]
 pub enum Segment {
+    /// A shard's plain commands: starts in `db` (no SELECT for it), ends in `end_db`.
+    Stream { db: u16, end_db: u16, bytes: Vec<u8> },
+    /// One shard's part of cross-shard transaction `tx` (of `parts` parts): `cmds`
+    /// commands, untagged, starting in `db`.
+    TxPart { tx: u64, parts: u32, db: u16, end_db: u16, cmds: u32, bytes: Vec<u8> },
+    /// A cut's position in the stream, pushed by the cut's leader once every shard has
+    /// pushed what it fed before the cut: the snapshot's offset is the stream's offset
+    /// when the assembler reaches it.
+    Mark(std::sync::Arc<crate::repl::master::CutMark>),
+    /// WAIT: queued behind every write its client saw acknowledged.
+    Wait(Box<crate::repl::master::WaitReq>),
     /// On a replica: bytes of the master's stream, already applied here, forwarded
     /// verbatim (chained replicas see the top master's stream, ids and offsets).
     Verbatim(Vec<u8>),
@@ -53,6 +63,14 @@ pub struct ReplState {
     pub offset: AtomicU64,
     /// Segments waiting for the stream's assembler.
     pub feed: SegQueue<Segment>,
+    /// Mirror of "role is Replica" for the shards' per-turn check.
+    replica_flag: std::sync::atomic::AtomicBool,
+    /// A backlog exists (a replica attached once): shards feed the stream.
+    pub streaming: std::sync::atomic::AtomicBool,
+    /// The replication thread, once started (`repl::master`).
+    pub master: std::sync::OnceLock<crate::repl::master::Handle>,
+    /// Published by the replication thread for INFO and the write path.
+    pub pub_info: crate::repl::master::Published,
 }
 
 impl ReplState {
@@ -62,7 +80,24 @@ impl ReplState {
             ids: Mutex::new(Ids { replid, replid2: "0".repeat(40), second_offset: -1 }),
             offset: AtomicU64::new(0),
             feed: SegQueue::new(),
+            streaming: Default::default(),
+            replica_flag: Default::default(),
+            master: Default::default(),
+            pub_info: Default::default(),
         }
+    }
+
+    /// Wakes the replication thread after pushing to `feed` (if it runs).
+    pub fn wake(&self) {
+        if let Some(m) = self.master.get() {
+            m.wake();
+        }
+    }
+
+    /// Pushes a segment and wakes the replication thread.
+    pub fn push(&self, seg: Segment) {
+        self.feed.push(seg);
+        self.wake();
     }
 
     pub fn role(&self) -> Role {
@@ -70,11 +105,27 @@ impl ReplState {
     }
 
     pub fn set_role(&self, role: Role) {
-        *self.role.lock().unwrap_or_else(|e| e.into_inner()) = role;
+        let mut g = self.role.lock().unwrap_or_else(|e| e.into_inner());
+        self.replica_flag.store(matches!(role, Role::Replica { .. }), Ordering::Release);
+        *g = role;
     }
 
     pub fn is_replica(&self) -> bool {
         matches!(*self.role.lock().unwrap_or_else(|e| e.into_inner()), Role::Replica { .. })
+    }
+
+    /// `is_replica` without the lock (hot paths).
+    #[inline]
+    pub fn is_replica_fast(&self) -> bool {
+        self.replica_flag.load(Ordering::Relaxed)
+    }
+
+    /// Do shards' own writes enter the stream now? While a backlog exists, and never on
+    /// a replica (its stream is the master's, forwarded verbatim). One relaxed read
+    /// each, once per shard turn.
+    #[inline]
+    pub fn feeds_stream(&self) -> bool {
+        self.streaming.load(Ordering::Relaxed) && !self.replica_flag.load(Ordering::Relaxed)
     }
 
     pub fn ids(&self) -> Ids {
@@ -96,6 +147,17 @@ impl ReplState {
         // Redis stores offset+1: the first byte the new history does not share.
         ids.second_offset = off as i64 + 1;
     }
+}
+
+/// A master restarting from an RDB that holds `repl-id` / `repl-offset` (Redis 7's
+/// master restart): its stream continues at that offset under a new id, and the saved
+/// id stays valid up to there, so replicas of the old run resync partially.
+pub fn restore_from_rdb(st: &ReplState, replid: String, offset: u64) {
+    st.offset.store(offset, Ordering::Release);
+    st.reset_ids(random_replid(), replid, offset as i64 + 1);
+    // As Redis creates the backlog at such a start: writes from now on are kept for
+    // the replicas coming back (the caller starts the replication thread).
+    st.streaming.store(true, Ordering::SeqCst);
 }
 
 /// A fresh 40-hex-character replication id from the kernel's randomness.

@@ -120,7 +120,11 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         return 1;
     }
     let shared = Arc::new(Shared::new(config.clone(), config_file));
-    if let Some(Ok((dbs, keys, expired))) = loaded {
+    if let Some(Ok((dbs, keys, expired, repl))) = loaded {
+        if let Some((id, off)) = repl {
+            crate::repl::state::restore_from_rdb(&shared.repl, id, off);
+            crate::repl::master::start(&shared);
+        }
         shared.rdb.load_keys.store(keys, Ordering::Relaxed);
         shared.rdb.load_expired.store(expired, Ordering::Relaxed);
         *shared.rdb.boot.lock().unwrap_or_else(|e| e.into_inner()) = dbs.into_iter().map(Some).collect();
@@ -192,7 +196,10 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
 /// Loads `dir/dbfilename` if present: None when there is no file, Err (already
 /// logged) when it cannot be loaded, which stops start-up.
 #[allow(clippy::type_complexity)]
-fn load_rdb(config: &Config, nshards: usize) -> Option<Result<(Vec<crate::persist::dbview::Loaded>, u64, u64), ()>> {
+fn load_rdb(
+    config: &Config,
+    nshards: usize,
+) -> Option<Result<(Vec<crate::persist::dbview::Loaded>, u64, u64, Option<(String, u64)>), ()>> {
     let start = std::time::Instant::now();
     match crate::persist::rdbfile::load(config, nshards, Shared::now_unix_ms()) {
         Ok(None) => None,
@@ -202,7 +209,15 @@ fn load_rdb(config: &Config, nshards: usize) -> Option<Result<(Vec<crate::persis
                 stats.keys, stats.expired_skipped
             ));
             log::notice(&format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
-            Some(Ok((dbs, stats.keys, stats.expired_skipped)))
+            let aux = |n: &[u8]| stats.aux.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
+            let repl = match (aux(b"repl-id"), aux(b"repl-offset")) {
+                (Some(id), Some(off)) if id.len() == 40 => std::str::from_utf8(&off)
+                    .ok()
+                    .and_then(|o| o.parse::<u64>().ok())
+                    .map(|o| (String::from_utf8_lossy(&id).into_owned(), o)),
+                _ => None,
+            };
+            Some(Ok((dbs, stats.keys, stats.expired_skipped, repl)))
         }
         Err(e) => {
             log::warning(&e);

@@ -112,6 +112,10 @@ impl Worker {
                 crate::persist::bgsave::on_terminate(&mut self.st);
             }
             self.st.begin_turn();
+            self.st.aof.repl.on = shared.repl.feeds_stream();
+            if id == 0 {
+                crate::repl::fullsync::cron(&mut self.st);
+            }
             self.limits = limits_of(&self.st);
             self.cqes.clear();
             let mut cqes = std::mem::take(&mut self.cqes);
@@ -143,6 +147,9 @@ impl Worker {
             self.cron();
             self.aof_turn();
             self.switch_listeners();
+            // Before the outboxes: a transaction's parts are in the stream's queue before
+            // the acknowledgements that let its locks go (`repl::feed`).
+            self.st.aof.repl.flush(&shared.repl);
             self.st.flush_outbox();
             for dest in std::mem::take(&mut self.st.wakes) {
                 let fd = shared.ring_fds[dest as usize].load(Ordering::Acquire);
@@ -493,6 +500,15 @@ impl Worker {
         let Some(c) = self.conns[slot as usize].as_mut() else { return };
         if !c.closing {
             c.closing = true;
+            if self.st.replconf.get(&c.sess.id).is_some_and(|h| h.handoff) {
+                // PSYNC/SYNC: the socket goes on in the replication thread. Stop our
+                // receive without touching the socket (`cmd::repl`).
+                if c.recv_active {
+                    let target = Token::new(Op::Recv, slot, c.generation).encode();
+                    self.ring.cancel(target, Token::new(Op::Cancel, slot, c.generation).encode());
+                }
+                return;
+            }
             sock::shutdown(c.fd);
         }
     }
@@ -504,7 +520,10 @@ impl Worker {
             return;
         }
         let c = self.conns[slot as usize].take().expect("checked");
-        sock::close(c.fd);
+        match self.st.replconf.remove(&c.sess.id) {
+            Some(h) if h.handoff => crate::repl::master::hand_over(&self.st.shared, c.fd, h),
+            _ => sock::close(c.fd),
+        }
         if let Some(m) = self.st.clients.remove(&c.sess.id) {
             super::verbose::closed(m.id, &m.addr, &m.laddr, c.fd);
         }

@@ -125,6 +125,11 @@ pub struct ShardState {
     /// WATCHes of this thread's clients: client id -> (owner shard, db, key, version).
     pub client_watches: HashMap<u64, Vec<(u16, u16, Vec<u8>, u64)>>,
     /// This shard's append-only log (inactive unless `appendonly`).
+    /// REPLCONF options of this thread's connections (by client id) until PSYNC/SYNC
+    /// hands the connection to the replication thread (`repl::master`).
+    pub replconf: HashMap<u64, crate::repl::master::Hello>,
+    /// `min-replicas-to-write` (0 when `min-replicas-max-lag` is 0), cached with the config.
+    pub min_replicas: u64,
     pub aof: crate::persist::log::ShardLog,
     /// Result messages (replies, hop results, gathered keys) produced while the log
     /// had bytes not yet cleared to leave: each waits for its log offset.
@@ -135,6 +140,7 @@ pub struct ShardState {
 
 impl ShardState {
     pub fn new(id: usize, shared: Arc<Shared>, clock: Clock) -> ShardState {
+        let min_replicas = min_replicas_of(&shared.config());
         let config = shared.config();
         let nshards = shared.nshards;
         let now_ms = clock.now_ms();
@@ -167,9 +173,15 @@ impl ShardState {
             monitor: Default::default(),
             serving_blocked: false,
             client_watches: HashMap::new(),
-            aof: Default::default(),
+            aof: {
+                let mut log = crate::persist::log::ShardLog::default();
+                log.repl.shard = id as u16;
+                log
+            },
             held_out: VecDeque::new(),
             evict,
+            replconf: HashMap::new(),
+            min_replicas,
         }
     }
 
@@ -181,6 +193,7 @@ impl ShardState {
             self.config_epoch = epoch;
             self.config = self.shared.config();
             self.evict.refresh(&self.config);
+            self.min_replicas = min_replicas_of(&self.config);
         }
         let s = &self.evict.settings;
         let lfu = s.policy.is_lfu();
@@ -371,4 +384,10 @@ impl ShardState {
     pub fn now_secs(&self) -> u32 {
         (self.now_ms / 1000) as u32
     }
+}
+
+/// `min-replicas-to-write`, or 0 when `min-replicas-max-lag` is 0 (Redis checks neither then).
+fn min_replicas_of(cfg: &Config) -> u64 {
+    let num = |n: &str| cfg.compat_value(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    if num("min-replicas-max-lag") > 0 { num("min-replicas-to-write") } else { 0 }
 }
