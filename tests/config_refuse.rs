@@ -53,8 +53,6 @@ fn why(name: &str) -> &'static str {
 fn startup_refuses_with_exit_1_and_names_the_directive() {
     let cases: &[(&[&str], &str, &str)] = &[
         (&["--maxmemory", "1mb"], "--maxmemory 1mb", why("maxmemory")),
-        (&["--replicaof", "127.0.0.1", "6379"], "--replicaof 127.0.0.1 6379", why("replicaof")),
-        (&["--slaveof", "127.0.0.1 6379"], "--slaveof \"127.0.0.1 6379\"", why("replicaof")),
         (&["--lazyfree-lazy-user-del", "yes"], "--lazyfree-lazy-user-del yes", why("lazyfree-lazy-user-del")),
         (
             &["--client-output-buffer-limit", "pubsub 64mb 16mb 90"],

@@ -61,16 +61,19 @@ fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
     Ok(t)
 }
 
-/// The type of a connection. There is no replication or pub/sub state in the
-/// metadata, so every connection is a normal client.
-fn type_of(_m: &ClientMeta) -> ClientType {
-    ClientType::Normal
+/// The type of a connection: the replica's link to its master, or a normal client
+/// (pub/sub state is not in the metadata).
+fn type_of(m: &ClientMeta) -> ClientType {
+    if m.master { ClientType::Master } else { ClientType::Normal }
 }
 
 /// One CLIENT LIST / CLIENT INFO line (Redis 7 fields, plus 7.2's lib-name/lib-ver),
 /// without the trailing newline. Counters shardis does not keep read 0.
 fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     let mut flags = String::new();
+    if m.master {
+        flags.push('M');
+    }
     if m.multi >= 0 {
         flags.push('x');
     }

@@ -487,7 +487,11 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
             }
             "replication" => {
                 s.push_str("# Replication\r\n");
-                field!(s, "role", "master");
+                if shared.repl.is_replica() {
+                    crate::repl::replica::render_info(shared, cfg, &mut s);
+                } else {
+                    field!(s, "role", "master");
+                }
                 field!(s, "connected_slaves", "0");
                 field!(s, "master_failover_state", "no-failover");
                 field!(s, "master_replid", "{}", replid(&shared.run_id));

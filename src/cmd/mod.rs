@@ -32,6 +32,7 @@ pub mod multi;
 #[cfg(test)]
 mod notify_tests;
 pub mod pubsub;
+pub mod replicaof;
 pub mod save;
 pub mod server;
 pub mod set;

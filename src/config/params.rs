@@ -368,7 +368,6 @@ const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees v
 ///
 /// | parameter | accepted | reason to refuse the rest |
 /// |---|---|---|
-/// | `replicaof`/`slaveof` | `""` (no one) | no replication (issue 10); a replica that never syncs would serve a dataset the operator believes is a copy |
 /// | `min-replicas-to-write` | `0` | Redis refuses every write with NOREPLICAS when fewer replicas are connected; without replication that is "refuse all writes", a guarantee shardis would only fake |
 /// | `maxmemory` | `0` | no eviction or OOM errors yet (issue 15); memory would grow past the limit |
 /// | `maxmemory-clients` | `0`, `0%` | no client eviction |
@@ -408,7 +407,6 @@ const LAZYFREE_WHY: &str = "lazy freeing is not implemented yet (shardis frees v
 /// break every stock config). `tls-*` are not parameters at all (see `parse`).
 #[rustfmt::skip]
 pub const RESTRICTED: &[Restricted] = &[
-    Restricted { name: "replicaof", accepted: &[""], why: "replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)" },
     Restricted { name: "min-replicas-to-write", accepted: &["0"], why: "replication is not supported yet, so no replica can acknowledge writes; only 0 is accepted" },
     Restricted { name: "maxmemory", accepted: &["0"], why: "maxmemory is not enforced yet (no eviction, no OOM errors); only 0 (no limit) is accepted" },
     Restricted { name: "maxmemory-clients", accepted: &["0", "0%"], why: "client eviction is not implemented yet; only 0 is accepted" },
@@ -753,8 +751,9 @@ mod tests {
             let default = canon(r.name, &[p.default]).unwrap();
             assert_eq!(refusal(r.name, &default), None, "{} refuses its default", r.name);
         }
-        assert_eq!(refusal("maxmemory", "1"), Some(RESTRICTED[2].why));
-        assert_eq!(refusal("replicaof", "10.0.0.1 6379").map(|w| w.starts_with("replication")), Some(true));
+        let maxmemory = RESTRICTED.iter().find(|r| r.name == "maxmemory").expect("listed");
+        assert_eq!(refusal("maxmemory", "1"), Some(maxmemory.why));
+        assert_eq!(refusal("replicaof", "10.0.0.1 6379"), None);
         assert_eq!(refusal("hz", "500"), None);
     }
 

@@ -72,6 +72,9 @@ pub struct Conn {
     pub held: VecDeque<(u64, Vec<u8>)>,
     /// Listed in the worker's set of connections waiting for the log.
     pub aof_waiting: bool,
+    /// The replica's link to its master: what it runs advances the replication
+    /// offset and is forwarded to our replicas (`repl::replica`).
+    pub master: bool,
 }
 
 /// CLIENT PAUSE as seen by the connection layer this turn.
@@ -127,6 +130,7 @@ impl Conn {
             queued_for_send: false,
             held: VecDeque::new(),
             aof_waiting: false,
+            master: false,
         }
     }
 
@@ -214,7 +218,7 @@ impl Conn {
     /// backpressure or a barrier holds the input) stops with `QueryBufferLimit`.
     pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
-        if !self.close_after_flush && self.unparsed() as u64 > st.config.client_query_buffer_limit {
+        if !self.close_after_flush && !self.master && self.unparsed() as u64 > st.config.client_query_buffer_limit {
             return Stopped::QueryBufferLimit;
         }
         stopped
@@ -260,6 +264,7 @@ impl Conn {
                         self.compact();
                         return Stopped::Paused;
                     }
+                    let getack = self.master && args.len() >= 2 && crate::repl::replica::is_getack(args.get(0), args.get(1));
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
@@ -295,10 +300,16 @@ impl Conn {
                     };
                     self.rpos += consumed;
                     self.need = 0;
+                    if self.master {
+                        self.master_applied(st, consumed, getack);
+                    }
                 }
                 Ok(Parsed::Empty { consumed }) => {
                     self.rpos += consumed;
                     self.need = 0;
+                    if self.master {
+                        self.master_applied(st, consumed, false);
+                    }
                 }
                 Ok(Parsed::Incomplete { need }) => {
                     self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need };
@@ -319,6 +330,18 @@ impl Conn {
         self.compact();
         self.sync_reply_order();
         Stopped::Idle
+    }
+
+    /// The master's request just before `rpos` ran: it counts in the replication
+    /// offset and goes on to our replicas. `REPLCONF GETACK` is answered with the
+    /// offset before it, as Redis does.
+    #[cold]
+    fn master_applied(&mut self, st: &ShardState, consumed: usize, getack: bool) {
+        let before = st.shared.replica.processed.load(std::sync::atomic::Ordering::Acquire);
+        crate::repl::replica::applied(&st.shared, &self.rbuf[self.rpos - consumed..self.rpos]);
+        if getack {
+            self.push_ready(crate::repl::replica::ack_request(before));
+        }
     }
 
     /// Queues an already complete reply behind whatever is pending.

@@ -22,6 +22,7 @@ use std::time::Duration;
 mod accept;
 mod aof;
 mod flow;
+mod replica;
 
 const RING_ENTRIES: u32 = 4096;
 const RECV_BUFS: u16 = 512;
@@ -57,6 +58,8 @@ pub struct Worker {
     /// Connections holding output until the log clears it (`persist`).
     aof_waiting: Vec<u32>,
     aof_cleared: u64,
+    /// Shard 0 only: the replica's link to its master (`replica`).
+    repl_link: replica::LinkSide,
 }
 
 impl Worker {
@@ -87,6 +90,7 @@ impl Worker {
             next_cron_ms: 0,
             aof_waiting: Vec::new(),
             aof_cleared: 0,
+            repl_link: Default::default(),
         })
     }
 
@@ -120,6 +124,7 @@ impl Worker {
             for slot in std::mem::take(&mut self.rearm_recv) {
                 self.arm_recv(slot);
             }
+            self.replica_turn();
             self.process_inputs();
             // Drained whole, every turn, whatever the inbox bound says: only parsing
             // waits on it (`shard::msg`, "The inbox bound").
@@ -539,7 +544,8 @@ impl Worker {
         }
         let hz = self.st.config.hz.clamp(1, 500) as u64;
         self.next_cron_ms = now + 1000 / hz;
-        if self.st.active_expire {
+        // A replica never expires keys itself: it waits for the master's DELs.
+        if self.st.active_expire && !self.st.shared.replica.is_replica.load(Ordering::Relaxed) {
             // Redis spends at most 25% of a cron period on expiry.
             self.st.active_expire_cycle(now, Duration::from_micros(250_000 / hz));
         }
@@ -598,7 +604,7 @@ impl Worker {
 /// Replicas and the master link belong here too once replication exists: Redis
 /// spares them (and MONITOR clients) because silence is their normal state.
 fn exempt_from_idle_timeout(c: &Conn) -> bool {
-    !c.sess.subs.is_empty() || !c.sess.psubs.is_empty() || c.has_pending()
+    c.master || !c.sess.subs.is_empty() || !c.sess.psubs.is_empty() || c.has_pending()
 }
 
 fn limits_of(st: &ShardState) -> Limits {

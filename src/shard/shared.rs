@@ -62,6 +62,8 @@ pub struct Shared {
     pub aof_boot: Mutex<Vec<Option<crate::persist::load::Boot>>>,
     /// Replication: role, ids, the stream's offset and feed (`repl::state`).
     pub repl: crate::repl::ReplState,
+    /// The replica side: link state, applied offset, hand-offs (`repl::replica`).
+    pub replica: crate::repl::replica::ReplicaShared,
 }
 
 impl Shared {
@@ -98,6 +100,7 @@ impl Shared {
             rdb: crate::persist::snapstate::SnapState::new(nshards),
             aofrw: Default::default(),
             repl: crate::repl::ReplState::new(crate::repl::state::random_replid()),
+            replica: Default::default(),
         }
     }
 

@@ -46,6 +46,8 @@ pub struct ClientMeta {
     pub no_evict: bool,
     /// Connected through the Unix socket (CLIENT LIST flag `U`).
     pub unix: bool,
+    /// The replica's link to its master (CLIENT LIST flag `M`, type `master`).
+    pub master: bool,
 }
 
 /// A keyspace event on its way to Pub/Sub (see `publish_events`).
