@@ -43,7 +43,16 @@ fn replicaof(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 /// The requesting client, as Redis names it in its log lines.
 fn client_desc(c: &ConnCtx) -> String {
     match c.st.clients.get(&c.sess.id) {
-        Some(m) => format!("id={} addr={} laddr={} fd={} name={} age={} idle=0 flags=N db={} cmd=replicaof user=default", m.id, m.addr, m.laddr, m.fd, m.name, c.st.now_ms.saturating_sub(m.created_ms) / 1000, c.sess.db),
+        Some(m) => format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle=0 flags=N db={} cmd=replicaof user=default",
+            m.id,
+            m.addr,
+            m.laddr,
+            m.fd,
+            m.name,
+            c.st.now_ms.saturating_sub(m.created_ms) / 1000,
+            c.sess.db
+        ),
         None => format!("id={}", c.sess.id),
     }
 }
@@ -102,5 +111,12 @@ pub static COMMANDS: &[CommandSpec] = &[
         "Sets a Redis server as a replica of another, or promotes it to being a master.",
         "1.0.0",
     ),
-    cmd("role", 1, flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::FAST, role, "Returns the replication role.", "2.8.12"),
+    cmd(
+        "role",
+        1,
+        flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::FAST,
+        role,
+        "Returns the replication role.",
+        "2.8.12",
+    ),
 ];

@@ -264,7 +264,8 @@ impl Conn {
                         self.compact();
                         return Stopped::Paused;
                     }
-                    let getack = self.master && args.len() >= 2 && crate::repl::replica::is_getack(args.get(0), args.get(1));
+                    let getack =
+                        self.master && args.len() >= 2 && crate::repl::replica::is_getack(args.get(0), args.get(1));
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };

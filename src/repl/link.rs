@@ -167,8 +167,11 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
     let pass = compat(&cfg, "masterauth");
     if !pass.is_empty() {
         let user = compat(&cfg, "masteruser");
-        let reply =
-            if user.is_empty() { ask(&mut s, &mut rd, &["AUTH", &pass])? } else { ask(&mut s, &mut rd, &["AUTH", &user, &pass])? };
+        let reply = if user.is_empty() {
+            ask(&mut s, &mut rd, &["AUTH", &pass])?
+        } else {
+            ask(&mut s, &mut rd, &["AUTH", &user, &pass])?
+        };
         if reply.starts_with('-') {
             return Err(format!("Unable to AUTH to MASTER: {reply}"));
         }
@@ -273,9 +276,9 @@ enum Target {
 impl Target {
     fn write(&mut self, b: &[u8]) -> Result<(), String> {
         match self {
-            Target::Disk { file, path } => file
-                .write_all(b)
-                .map_err(|e| format!("Write error writing to the DB file {}: {e}", path.display())),
+            Target::Disk { file, path } => {
+                file.write_all(b).map_err(|e| format!("Write error writing to the DB file {}: {e}", path.display()))
+            }
             Target::Memory(v) => {
                 v.extend_from_slice(b);
                 Ok(())
@@ -314,7 +317,9 @@ fn receive_and_load(
         return Err(format!("MASTER aborted replication with an error: {}", &header[1..]));
     }
     let Some(spec) = header.strip_prefix('$') else {
-        return Err(format!("Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"));
+        return Err(format!(
+            "Bad protocol from MASTER, the first byte is not '$' (we received '{header}'), are you sure the host and port are right?"
+        ));
     };
     let mark = match spec.strip_prefix("EOF:") {
         Some(m) if m.len() == EOF_MARK_LEN => Some(m.as_bytes().to_vec()),

@@ -236,7 +236,8 @@ pub fn render_info(shared: &crate::shard::Shared, cfg: &crate::config::Config, s
             "master_sync_total_bytes:{}\r\nmaster_sync_read_bytes:{read}\r\nmaster_sync_left_bytes:{left}\r\n",
             if total > 0 { total } else { -1 }
         );
-        let _ = write!(s, "master_sync_perc:{:.2}\r\n", if total > 0 { read as f64 * 100.0 / total as f64 } else { 0.0 });
+        let _ =
+            write!(s, "master_sync_perc:{:.2}\r\n", if total > 0 { read as f64 * 100.0 / total as f64 } else { 0.0 });
         let _ = write!(s, "master_sync_last_io_seconds_ago:{io_ago}\r\n");
     }
     if !up {

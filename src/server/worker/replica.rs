@@ -23,6 +23,8 @@ pub(super) struct LinkSide {
     /// The master connection: slot, generation, client id.
     master: Option<(u32, u32, u64)>,
     last_ack_ms: u64,
+    /// The `replicaof` directive was looked at.
+    booted: bool,
 }
 
 impl Worker {
@@ -33,6 +35,15 @@ impl Worker {
         }
         let shared = self.st.shared.clone();
         let r = &shared.replica;
+        if !self.repl_link.booted {
+            self.repl_link.booted = true;
+            let cfg = shared.config();
+            let directive = cfg.compat_value("replicaof").unwrap_or("");
+            let mut it = directive.split_whitespace();
+            if let (Some(host), Some(Ok(port))) = (it.next(), it.next().map(str::parse::<u16>)) {
+                crate::repl::replica::follow(&shared, host, port);
+            }
+        }
         let cfg_epoch = shared.config_epoch.load(Ordering::Acquire);
         if self.repl_link.config_epoch != Some(cfg_epoch) {
             self.repl_link.config_epoch = Some(cfg_epoch);
@@ -53,9 +64,11 @@ impl Worker {
             }
         }
         let Some((slot, generation, id)) = self.repl_link.master else { return };
-        let alive = self.conns.get(slot as usize).and_then(|c| c.as_ref()).is_some_and(|c| {
-            c.generation == generation && c.sess.id == id && !c.closing && !c.close_after_flush
-        });
+        let alive = self
+            .conns
+            .get(slot as usize)
+            .and_then(|c| c.as_ref())
+            .is_some_and(|c| c.generation == generation && c.sess.id == id && !c.closing && !c.close_after_flush);
         if !alive {
             self.repl_link.master = None;
             r.master_client_id.store(0, Ordering::Release);
