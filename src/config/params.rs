@@ -334,6 +334,18 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "supervised",
     "unixsocket",
     "unixsocketperm",
+    // The replica side (`repl::replica`, `repl::link`).
+    "masterauth",
+    "masteruser",
+    "repl-diskless-load",
+    "repl-timeout",
+    "replica-announce-ip",
+    "replica-announce-port",
+    "replica-announced",
+    "replica-priority",
+    "replica-read-only",
+    "replica-serve-stale-data",
+    "replicaof",
 ];
 
 /// Parameters accepted at values whose effect in Redis shardis does not have yet: the

@@ -314,7 +314,7 @@ fn receive_and_load(
         r.last_io_ms.store(Shared::now_unix_ms(), Ordering::Relaxed);
     };
     if header.starts_with('-') {
-        return Err(format!("MASTER aborted replication with an error: {}", &header[1..]));
+        return Err(format!("MASTER aborted replication with an error: {}", header.trim_start_matches('-')));
     }
     let Some(spec) = header.strip_prefix('$') else {
         return Err(format!(
