@@ -129,6 +129,11 @@ impl Worker {
             r.set_master_replid(&replid);
             r.processed.store(offset, Ordering::Release);
             r.has_history.store(true, Ordering::Release);
+            // The AOF holds the old dataset's history: a rewrite makes it describe the
+            // new one (Redis restarts its AOF after a full sync).
+            if st.config.appendonly {
+                shared.aofrw.scheduled.store(true, Ordering::Release);
+            }
             r.tasks.push(Task::Adopt(handoff));
         };
         let fan = crate::persist::cut::cut(leader, None, finish);
