@@ -445,7 +445,23 @@ fn partial_resync_after_the_master_kills_the_link_and_directive_rewrite() {
         info_field(&mut mc, "stats", "sync_partial_ok").as_deref() == Some("1") && link_up(&mut rc)
     }));
     assert_eq!(info_field(&mut mc, "stats", "sync_full"), full_before, "no second full sync");
+    // The replica's side of the link can be killed too (CLIENT KILL TYPE master).
+    let mut flags = String::new();
+    assert!(
+        wait_until(LONG, || {
+            let list: String = redis::cmd("CLIENT").arg("LIST").query(&mut rc).unwrap();
+            flags = list.clone();
+            list.lines().any(|l| l.contains(" flags=M "))
+        }),
+        "{flags}"
+    );
+    let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("master").query(&mut rc).unwrap();
+    assert_eq!(killed, 1);
     write_load(master.port, 8, 5);
+    assert!(wait_until(LONG, || {
+        info_field(&mut mc, "stats", "sync_partial_ok").as_deref() == Some("2") && link_up(&mut rc)
+    }));
+    assert_eq!(info_field(&mut mc, "stats", "sync_full"), full_before, "no second full sync");
     wait_caught_up(&mut mc, &mut rc);
     assert_same(&mut mc, &mut rc);
     let log = replica.log.lock().unwrap().join("\n");

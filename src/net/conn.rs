@@ -266,6 +266,7 @@ impl Conn {
                     }
                     let getack =
                         self.master && args.len() >= 2 && crate::repl::replica::is_getack(args.get(0), args.get(1));
+                    let errors_before = st.stats.error_replies;
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
@@ -284,6 +285,9 @@ impl Conn {
                         o
                     };
                     let discard = discard && self.sess.reply != ReplyMode::On;
+                    if self.master && !getack && st.stats.error_replies > errors_before {
+                        master_error(args.get(0));
+                    }
                     match outcome {
                         Outcome::Done => {}
                         Outcome::Pending => self.slots.push_back(Slot { seq, reply: None, discard }),
@@ -419,6 +423,16 @@ impl Conn {
     pub fn proto(&self) -> Proto {
         self.sess.proto
     }
+}
+
+/// A command of the master failed here: the datasets may now differ, which Redis
+/// reports at its highest level.
+#[cold]
+fn master_error(name: &[u8]) {
+    crate::util::log::warning(&format!(
+        "== CRITICAL == This replica is sending an error to its master after processing the command '{}'",
+        String::from_utf8_lossy(name).to_lowercase()
+    ));
 }
 
 /// Does CLIENT PAUSE hold this request? Under WRITE pauses, commands that may write

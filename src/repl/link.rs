@@ -232,6 +232,7 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
         log::notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         let leftover = rd.buffer().to_vec();
         drop(rd);
+        let _ = s.set_read_timeout(None);
         r.sync_total.store(0, Ordering::Relaxed);
         r.tasks.push(Task::Adopt(Handoff { fd: s.into_raw_fd(), leftover, epoch, addr: addr_text, full: false }));
         return Ok(());
@@ -257,6 +258,7 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
     }
     let leftover = rd.buffer().to_vec();
     drop(rd);
+    let _ = s.set_read_timeout(None);
     r.tasks.push(Task::Install {
         dbs,
         handoff: Handoff { fd: s.into_raw_fd(), leftover, epoch, addr: addr_text, full: true },

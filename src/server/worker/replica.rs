@@ -80,6 +80,14 @@ impl Worker {
             return;
         }
         let now = self.st.now_ms;
+        let timeout_ms =
+            self.st.config.compat_value("repl-timeout").and_then(|v| v.parse::<u64>().ok()).unwrap_or(60) * 1000;
+        if now.saturating_sub(r.last_io_ms.load(Ordering::Relaxed)) > timeout_ms {
+            log::warning("MASTER timeout: no data nor PING received...");
+            self.st.kill_list.push(id);
+            self.kill_marked();
+            return;
+        }
         if now.saturating_sub(self.repl_link.last_ack_ms) >= 1000 {
             self.repl_link.last_ack_ms = now;
             self.send_ack(slot);
