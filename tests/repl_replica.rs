@@ -253,6 +253,10 @@ fn replica_of_redis_under_load(shards: usize, master_flags: &[&str]) {
     assert_eq!(items[3], redis::Value::BulkString(b"connected".to_vec()));
     let slaves = info_field(&mut mc, "replication", "connected_slaves");
     assert_eq!(slaves.as_deref(), Some("1"));
+    // WAIT on the master is answered through REPLCONF GETACK / ACK.
+    let _: () = redis::cmd("SET").arg("waited").arg(1).query(&mut mc).unwrap();
+    let acked: i64 = redis::cmd("WAIT").arg(1).arg(20_000).query(&mut mc).unwrap();
+    assert_eq!(acked, 1);
 }
 
 #[test]
@@ -502,4 +506,30 @@ fn replica_aof_logs_what_it_applies_and_reloads_the_masters_data() {
     assert_eq!(digest(&mut c), want, "the replica's AOF reloads to the master's dataset");
     let n: i64 = redis::cmd("EXISTS").arg("stale").query(&mut c).unwrap();
     assert_eq!(n, 0);
+}
+
+#[test]
+fn replica_waits_for_the_masters_del_of_expired_keys() {
+    let master = Master::start(&["--repl-diskless-sync-delay", "0"]);
+    let mut mc = master.conn();
+    let _: () = redis::cmd("DEBUG").arg("SET-ACTIVE-EXPIRE").arg(0).query(&mut mc).unwrap();
+    let replica = Server::start(2, &[]);
+    let mut rc = replica.conn();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut rc).unwrap();
+    assert!(wait_until(LONG, || link_up(&mut rc)));
+    let _: () = redis::cmd("SET").arg("soon").arg("gone").arg("PX").arg(100).query(&mut mc).unwrap();
+    let _: () = redis::cmd("SET").arg("stays").arg("here").query(&mut mc).unwrap();
+    wait_caught_up(&mut mc, &mut rc);
+    // Logically expired: reads answer "absent"...
+    assert!(wait_until(LONG, || redis::cmd("GET").arg("soon").query::<Option<String>>(&mut rc).unwrap().is_none()));
+    // ...but the key stays (no lazy or active expiry on a replica) until the master's DEL.
+    let keyspace = |c: &mut redis::Connection| info_field(c, "keyspace", "db0").unwrap_or_default();
+    assert!(keyspace(&mut rc).starts_with("keys=2,"), "{}", keyspace(&mut rc));
+    assert_eq!(info_field(&mut rc, "stats", "expired_keys").as_deref(), Some("0"));
+    // The master expires it on access and sends DEL.
+    let gone: Option<String> = redis::cmd("GET").arg("soon").query(&mut mc).unwrap();
+    assert_eq!(gone, None);
+    wait_caught_up(&mut mc, &mut rc);
+    assert!(keyspace(&mut rc).starts_with("keys=1,"), "{}", keyspace(&mut rc));
+    assert_eq!(digest(&mut rc), digest(&mut mc));
 }

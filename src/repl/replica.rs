@@ -32,9 +32,8 @@
 //! master's DEL, and a command of the master on a key that is logically expired here
 //! acts on the key as it did on the master. Active expiry is off on a replica.
 //!
-//! Known difference from Redis: a client's read of a logically expired key on a
-//! replica answers "absent" but also deletes the key locally (Redis keeps it until
-//! the master's DEL); the master's DEL then finds nothing, so datasets still converge.
+//! A client's read of a logically expired key answers "absent" and leaves the key in
+//! place (`storage::db::KEEP_EXPIRED`) until the master's DEL, as in Redis.
 
 use crossbeam_queue::SegQueue;
 use std::sync::Mutex;
@@ -275,6 +274,7 @@ pub fn follow(shared: &crate::shard::Shared, host: &str, port: u16) {
     r.last_io_ms.store(0, Ordering::Relaxed);
     refresh_mirrors(r, &shared.config());
     r.is_replica.store(true, Ordering::Release);
+    crate::storage::db::KEEP_EXPIRED.store(true, Ordering::Relaxed);
     set_directive(shared, &format!("{host} {port}"));
     r.epoch.fetch_add(1, Ordering::AcqRel);
 }
@@ -286,6 +286,7 @@ pub fn promote(shared: &crate::shard::Shared) {
     r.epoch.fetch_add(1, Ordering::AcqRel);
     r.master_client_id.store(0, Ordering::Release);
     r.is_replica.store(false, Ordering::Release);
+    crate::storage::db::KEEP_EXPIRED.store(false, Ordering::Relaxed);
     shared.repl.set_role(crate::repl::Role::Master);
     shared.repl.shift_ids(crate::repl::state::random_replid());
     r.set_state(LinkState::Connect);
