@@ -476,6 +476,11 @@ fn partial_resync_after_the_master_kills_the_link_and_directive_rewrite() {
     ] {
         assert!(log.contains(line), "log lacks {line:?}:\n{log}");
     }
+    // Promotion drops the directive from the rewritten file.
+    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut rc).unwrap();
+    let _: () = redis::cmd("CONFIG").arg("REWRITE").query(&mut rc).unwrap();
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(!text.lines().any(|l| l.starts_with("replicaof")), "{text}");
     let _ = std::fs::remove_dir_all(&conf_dir);
 }
 
