@@ -441,8 +441,26 @@ fn partial_resync_after_the_master_kills_the_link_and_directive_rewrite() {
     write_load(master.port, 6, 10);
     wait_caught_up(&mut mc, &mut rc);
     let full_before = info_field(&mut mc, "stats", "sync_full");
+    // The stream is left in database 2: after the partial resync the master goes on
+    // without a new SELECT.
+    let mut db2 = master.conn();
+    let _: () = redis::cmd("SELECT").arg(2).query(&mut db2).unwrap();
+    let _: () = redis::cmd("SET").arg("in-db2").arg("a").query(&mut db2).unwrap();
+    wait_caught_up(&mut mc, &mut rc);
     let killed: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("replica").query(&mut mc).unwrap();
     assert_eq!(killed, 1);
+    let _: () = redis::cmd("SET").arg("in-db2-later").arg("b").query(&mut db2).unwrap();
+    let _: () = redis::pipe()
+        .atomic()
+        .cmd("SET")
+        .arg("tx-db2")
+        .arg("c")
+        .ignore()
+        .cmd("INCR")
+        .arg("tx-n")
+        .ignore()
+        .query(&mut db2)
+        .unwrap();
     // Writes while the link is down come from the backlog.
     write_load(master.port, 7, 5);
     assert!(wait_until(LONG, || {

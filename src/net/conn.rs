@@ -75,6 +75,8 @@ pub struct Conn {
     /// The replica's link to its master: what it runs advances the replication
     /// offset and is forwarded to our replicas (`repl::replica`).
     pub master: bool,
+    /// The master's requests since MULTI, not yet counted (see `master_applied`).
+    master_pending: Vec<u8>,
 }
 
 /// CLIENT PAUSE as seen by the connection layer this turn.
@@ -131,6 +133,7 @@ impl Conn {
             held: VecDeque::new(),
             aof_waiting: false,
             master: false,
+            master_pending: Vec::new(),
         }
     }
 
@@ -338,12 +341,24 @@ impl Conn {
     }
 
     /// The master's request just before `rpos` ran: it counts in the replication
-    /// offset and goes on to our replicas. `REPLCONF GETACK` is answered with the
-    /// offset before it, as Redis does.
+    /// offset and goes on to our replicas. Inside MULTI nothing counts until EXEC (as
+    /// in Redis): a link broken mid-transaction resumes before its MULTI, so the
+    /// master sends the whole transaction again. `REPLCONF GETACK` is answered with
+    /// the offset before it, as Redis does.
     #[cold]
     fn master_applied(&mut self, st: &ShardState, consumed: usize, getack: bool) {
         let before = st.shared.replica.processed.load(std::sync::atomic::Ordering::Acquire);
-        crate::repl::replica::applied(&st.shared, &self.rbuf[self.rpos - consumed..self.rpos]);
+        let bytes = &self.rbuf[self.rpos - consumed..self.rpos];
+        st.shared.replica.master_db.store(self.sess.db, std::sync::atomic::Ordering::Relaxed);
+        if self.sess.multi.is_some() {
+            self.master_pending.extend_from_slice(bytes);
+        } else if self.master_pending.is_empty() {
+            crate::repl::replica::applied(&st.shared, bytes);
+        } else {
+            let mut tx = std::mem::take(&mut self.master_pending);
+            tx.extend_from_slice(bytes);
+            crate::repl::replica::applied(&st.shared, &tx);
+        }
         if getack {
             self.push_ready(crate::repl::replica::ack_request(before));
         }

@@ -37,7 +37,7 @@
 
 use crossbeam_queue::SegQueue;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU64, Ordering};
 
 /// The link's state, as ROLE and INFO name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +111,9 @@ pub struct ReplicaShared {
     pub master_client_id: AtomicU64,
     /// slave_repl_offset: the master's stream applied up to here.
     pub processed: AtomicU64,
+    /// The database the master's stream last selected: a partial resync continues
+    /// in it (the master does not send SELECT again).
+    pub master_db: AtomicU16,
     /// Full sync progress, for INFO (`master_sync_*`).
     pub sync_total: AtomicU64,
     pub sync_read: AtomicU64,
@@ -137,6 +140,7 @@ impl Default for ReplicaShared {
             state: AtomicU8::new(0),
             master_client_id: AtomicU64::new(0),
             processed: AtomicU64::new(0),
+            master_db: AtomicU16::new(0),
             sync_total: AtomicU64::new(0),
             sync_read: AtomicU64::new(0),
             last_io_ms: AtomicU64::new(0),

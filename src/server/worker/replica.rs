@@ -136,6 +136,7 @@ impl Worker {
             shared.repl.feed.push(crate::repl::state::Segment::Reset { replid: replid.clone(), offset });
             r.set_master_replid(&replid);
             r.processed.store(offset, Ordering::Release);
+            r.master_db.store(0, Ordering::Relaxed);
             r.has_history.store(true, Ordering::Release);
             // The AOF holds the old dataset's history: a rewrite makes it describe the
             // new one (Redis restarts its AOF after a full sync).
@@ -167,6 +168,10 @@ impl Worker {
         let generation = self.generations[slot as usize];
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let mut sess = Session::new(id, false);
+        // A partial resync continues the stream in the database it had selected.
+        if !h.full {
+            sess.db = r.master_db.load(Ordering::Relaxed);
+        }
         // Nothing the master's commands answer goes back, except ACKs.
         sess.reply = ReplyMode::Off;
         let now = self.st.now_ms;
