@@ -128,6 +128,20 @@
 //!   atomic (FLUSHALL, SWAPDB) lock every shard whole first. With the AOF on, each
 //!   shard logs what such a write did to its own keys as a tagged block too.
 //!
+//! ## A replica (`repl::replica`, `repl::link`)
+//!
+//! `REPLICAOF host port` (or the `replicaof` directive) only records the target; shard
+//! 0 sees it and starts a link thread, which does everything that blocks: connect,
+//! the PSYNC handshake, receiving the master's RDB (to a temp file, or memory under
+//! `repl-diskless-load`) and parsing it into fresh per-shard databases while the shards
+//! keep serving the old ones. Shard 0 then swaps every shard's databases at one
+//! consistent cut (the old ones are freed on a helper thread) and adopts the master's
+//! socket as a connection of its own: the master's stream runs through `dispatch` like
+//! a client's requests (replies discarded, `REPLCONF ACK` sent back), its bytes count
+//! in the replica's offset and are forwarded verbatim to its own replicas. On a
+//! replica, client writes get READONLY, active expiry is off and the master's commands
+//! see no expiry (a clock at 0), so keys go only when the master's DELs arrive.
+//!
 //! ## Layers
 //!
 //! `util`, `config`, `resp`, `io`, `storage` are leaves; `shard` and `rdb` (the RDB

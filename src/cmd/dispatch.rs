@@ -96,6 +96,19 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         w.error(crate::persist::bgsave::MISCONF);
         return Outcome::Done;
     }
+    // On a replica: READONLY for client writes, MASTERDOWN while the link is down
+    // (`repl::replica`); the master's own connection passes.
+    if st.shared.replica.is_replica.load(std::sync::atomic::Ordering::Relaxed)
+        && !st.shared.replica.is_master_client(sess.id)
+        && let Some(e) =
+            crate::repl::replica::refusal(&st.shared.replica, spec.is_write(), spec.flags & flag::STALE != 0)
+    {
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        flag_multi(sess);
+        w.error(e);
+        return Outcome::Done;
+    }
     if spec.is_write() && crate::repl::master::too_few_replicas(st) {
         st.stats.error_replies += 1;
         bump_rejected(st, idx);
@@ -275,10 +288,12 @@ fn call_inner(
     if notify_mask != 0 {
         track_pending(st, notify_mask, true);
     }
+    // The master's commands see no expiry on a replica (`repl::replica`): a clock at 0.
+    let now_ms = if st.shared.replica.is_master_client(client_id) { 0 } else { st.now_ms };
     let mut ctx = ExecCtx {
         dbs: &mut st.dbs,
         db: db as usize,
-        now_ms: st.now_ms,
+        now_ms,
         out: ReplyWriter::new(out, proto),
         stats: &mut st.stats,
         dirty: 0,

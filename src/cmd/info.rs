@@ -429,7 +429,12 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
             }
             "replication" => {
                 s.push_str("# Replication\r\n");
-                crate::repl::info::master_section(shared, cfg, &mut s);
+                if shared.repl.is_replica() {
+                    crate::repl::replica::render_info(shared, cfg, &mut s);
+                    crate::repl::info::master_fields(shared, cfg, &mut s);
+                } else {
+                    crate::repl::info::master_section(shared, cfg, &mut s);
+                }
             }
             "cpu" => {
                 let (user, sys, cuser, csys) = cpu_times();

@@ -34,6 +34,7 @@ pub mod multi;
 mod notify_tests;
 pub mod pubsub;
 pub mod repl;
+pub mod replicaof;
 pub mod save;
 pub mod server;
 pub mod set;

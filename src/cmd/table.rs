@@ -180,6 +180,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::config_cmd::COMMANDS,
         super::introspect::COMMANDS,
         super::debug::COMMANDS,
+        super::replicaof::COMMANDS,
     ];
     let mut specs = Vec::new();
     let mut by_name = HashMap::new();

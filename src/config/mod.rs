@@ -911,12 +911,8 @@ mod tests {
                  (see deploy/shardis.service)"
             )
         );
-        let e = Config::from_args(&args(&[file, "--daemonize", "no", "--slaveof", "10.0.0.1", "6379"])).unwrap_err();
-        assert_eq!(
-            e.message,
-            "*** FATAL CONFIG FILE ERROR (shardis) ***\nReading the command line flags\n>>> '--slaveof 10.0.0.1 6379'\n\
-             replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)"
-        );
+        let cfg = Config::from_args(&args(&[file, "--daemonize", "no", "--slaveof", "10.0.0.1", "6379"])).unwrap();
+        assert_eq!(cfg.compat_value("replicaof"), Some("10.0.0.1 6379"));
         // A later line setting the accepted value wins over an earlier refused one.
         std::fs::write(&path, "maxmemory 1gb\nhz 20\nmaxmemory 0\n").unwrap();
         assert_eq!(Config::from_args(&args(&[file])).unwrap().hz, 20);

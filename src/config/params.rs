@@ -353,6 +353,18 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "supervised",
     "unixsocket",
     "unixsocketperm",
+    // The replica side (`repl::replica`, `repl::link`).
+    "masterauth",
+    "masteruser",
+    "repl-diskless-load",
+    "repl-timeout",
+    "replica-announce-ip",
+    "replica-announce-port",
+    "replica-announced",
+    "replica-priority",
+    "replica-read-only",
+    "replica-serve-stale-data",
+    "replicaof",
 ];
 
 /// A parameter accepted only at values that need no feature shardis lacks. Any other
@@ -378,7 +390,6 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 ///
 /// | parameter | accepted | reason to refuse the rest |
 /// |---|---|---|
-/// | `replicaof`/`slaveof` | `""` (no one) | no replication (issue 10); a replica that never syncs would serve a dataset the operator believes is a copy |
 /// | `lazyfree-lazy-expire` | `no` | expired keys are freed at once |
 /// | `daemonize` | `no` | shardis does not fork into the background; use a service manager |
 /// | `cluster-enabled` | `no` | no Redis Cluster protocol |
@@ -414,7 +425,6 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// break every stock config). `tls-*` are not parameters at all (see `parse`).
 #[rustfmt::skip]
 pub const RESTRICTED: &[Restricted] = &[
-    Restricted { name: "replicaof", accepted: &[""], why: "replication is not supported yet: shardis cannot be a replica (only 'replicaof no one' is accepted)" },
     Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
     Restricted { name: "cluster-enabled", accepted: &["no"], why: "cluster-enabled yes is not supported: shardis does not implement Redis Cluster" },
@@ -759,7 +769,7 @@ mod tests {
         }
         assert_eq!(refusal("maxmemory", "1"), None);
         assert_eq!(refusal("lazyfree-lazy-expire", "yes"), Some(LAZYFREE_WHY));
-        assert_eq!(refusal("replicaof", "10.0.0.1 6379").map(|w| w.starts_with("replication")), Some(true));
+        assert_eq!(refusal("replicaof", "10.0.0.1 6379"), None);
         assert_eq!(refusal("hz", "500"), None);
     }
 

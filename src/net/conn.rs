@@ -95,6 +95,11 @@ pub struct Conn {
     /// parsing stopped because `reply_window` replies were owed.
     avg_reply: usize,
     window_full: bool,
+    /// The replica's link to its master: what it runs advances the replication
+    /// offset and is forwarded to our replicas (`repl::replica`).
+    pub master: bool,
+    /// The master's requests since MULTI, not yet counted (see `master_applied`).
+    master_pending: Vec<u8>,
 }
 
 /// What a connection costs besides its buffers (the struct, its session, its slot).
@@ -161,6 +166,8 @@ impl Conn {
             blocked: false,
             avg_reply: 0,
             window_full: false,
+            master: false,
+            master_pending: Vec::new(),
         }
     }
 
@@ -348,7 +355,7 @@ impl Conn {
     /// backpressure or a barrier holds the input) stops with `QueryBufferLimit`.
     pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
-        if !self.close_after_flush && self.unparsed() as u64 > st.config.client_query_buffer_limit {
+        if !self.close_after_flush && !self.master && self.unparsed() as u64 > st.config.client_query_buffer_limit {
             return Stopped::QueryBufferLimit;
         }
         stopped
@@ -402,6 +409,9 @@ impl Conn {
                         return Stopped::Paused;
                     }
                     self.last.note(&args);
+                    let getack =
+                        self.master && args.len() >= 2 && crate::repl::replica::is_getack(args.get(0), args.get(1));
+                    let errors_before = st.stats.error_replies;
                     let seq = self.next_seq;
                     self.next_seq += 1;
                     let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
@@ -421,6 +431,9 @@ impl Conn {
                         o
                     };
                     let discard = discard && self.sess.reply != ReplyMode::On;
+                    if self.master && !getack && st.stats.error_replies > errors_before {
+                        master_error(args.get(0));
+                    }
                     match outcome {
                         Outcome::Done => {}
                         Outcome::Pending => {
@@ -444,10 +457,16 @@ impl Conn {
                     };
                     self.rpos += consumed;
                     self.need = 0;
+                    if self.master {
+                        self.master_applied(st, consumed, getack);
+                    }
                 }
                 Ok(Parsed::Empty { consumed }) => {
                     self.rpos += consumed;
                     self.need = 0;
+                    if self.master {
+                        self.master_applied(st, consumed, false);
+                    }
                 }
                 Ok(Parsed::Incomplete { need }) => {
                     self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need };
@@ -468,6 +487,30 @@ impl Conn {
         self.compact();
         self.sync_reply_order();
         Stopped::Idle
+    }
+
+    /// The master's request just before `rpos` ran: it counts in the replication
+    /// offset and goes on to our replicas. Inside MULTI nothing counts until EXEC (as
+    /// in Redis): a link broken mid-transaction resumes before its MULTI, so the
+    /// master sends the whole transaction again. `REPLCONF GETACK` is answered with
+    /// the offset before it, as Redis does.
+    #[cold]
+    fn master_applied(&mut self, st: &ShardState, consumed: usize, getack: bool) {
+        let before = st.shared.replica.processed.load(std::sync::atomic::Ordering::Acquire);
+        let bytes = &self.rbuf[self.rpos - consumed..self.rpos];
+        st.shared.replica.master_db.store(self.sess.db, std::sync::atomic::Ordering::Relaxed);
+        if self.sess.multi.is_some() {
+            self.master_pending.extend_from_slice(bytes);
+        } else if self.master_pending.is_empty() {
+            crate::repl::replica::applied(&st.shared, bytes);
+        } else {
+            let mut tx = std::mem::take(&mut self.master_pending);
+            tx.extend_from_slice(bytes);
+            crate::repl::replica::applied(&st.shared, &tx);
+        }
+        if getack {
+            self.push_ready(crate::repl::replica::ack_request(before));
+        }
     }
 
     /// Queues an already complete reply behind whatever is pending.
@@ -630,6 +673,16 @@ fn is_blocking(args: &Args) -> bool {
 /// The bytes of a request's arguments (CLIENT LIST `argv-mem`).
 fn args_bytes(args: &Args) -> usize {
     (0..args.len()).map(|i| args.get(i).len()).sum()
+}
+
+/// A command of the master failed here: the datasets may now differ, which Redis
+/// reports at its highest level.
+#[cold]
+fn master_error(name: &[u8]) {
+    crate::util::log::warning(&format!(
+        "== CRITICAL == This replica is sending an error to its master after processing the command '{}'",
+        String::from_utf8_lossy(name).to_lowercase()
+    ));
 }
 
 /// Does CLIENT PAUSE hold this request? Under WRITE pauses, commands that may write

@@ -11,6 +11,8 @@
 //! - `master`: the replication thread (assembly, backlog, serving replicas, WAIT).
 //! - `fullsync`: the cut and fork of a full sync's snapshot.
 //! - `info`: INFO `# Replication`.
+//! - `replica`: the replica side's shared state and design; `link`: the thread that
+//!   connects to the master, handshakes and loads its RDB.
 //!
 //! The replica side (the link to a master, loading its RDB, applying its stream
 //! through `cmd::dispatch`) documents itself in its modules.
@@ -20,6 +22,8 @@ pub mod feed;
 pub mod fullsync;
 pub mod info;
 pub mod master;
+pub mod link;
+pub mod replica;
 pub mod state;
 
 pub use state::{ReplState, Role};

@@ -23,6 +23,7 @@ mod accept;
 mod aof;
 mod flow;
 mod outmem;
+mod replica;
 
 const RING_ENTRIES: u32 = 4096;
 const RECV_BUFS: u16 = 512;
@@ -61,6 +62,8 @@ pub struct Worker {
     /// Parsed `client-output-buffer-limit` (`outmem`).
     class_limits: outmem::ClassLimits,
     next_collect_ms: u64,
+    /// Shard 0 only: the replica's link to its master (`replica`).
+    repl_link: replica::LinkSide,
 }
 
 impl Worker {
@@ -93,6 +96,7 @@ impl Worker {
             aof_cleared: 0,
             class_limits: Default::default(),
             next_collect_ms: 0,
+            repl_link: Default::default(),
         })
     }
 
@@ -130,6 +134,7 @@ impl Worker {
             for slot in std::mem::take(&mut self.rearm_recv) {
                 self.arm_recv(slot);
             }
+            self.replica_turn();
             self.process_inputs();
             // Drained whole, every turn, whatever the inbox bound says: only parsing
             // waits on it (`shard::msg`, "The inbox bound").
@@ -582,7 +587,8 @@ impl Worker {
         }
         let hz = self.st.config.hz.clamp(1, 500) as u64;
         self.next_cron_ms = now + 1000 / hz;
-        if self.st.active_expire {
+        // A replica never expires keys itself: it waits for the master's DELs.
+        if self.st.active_expire && !self.st.shared.replica.is_replica.load(Ordering::Relaxed) {
             // Redis spends at most 25% of a cron period on expiry.
             self.st.active_expire_cycle(now, Duration::from_micros(250_000 / hz));
         }
@@ -643,7 +649,7 @@ impl Worker {
 /// Replicas and the master link belong here too once replication exists: Redis
 /// spares them (and MONITOR clients) because silence is their normal state.
 fn exempt_from_idle_timeout(c: &Conn) -> bool {
-    !c.sess.subs.is_empty() || !c.sess.psubs.is_empty() || c.has_pending()
+    c.master || !c.sess.subs.is_empty() || !c.sess.psubs.is_empty() || c.has_pending()
 }
 
 fn limits_of(st: &ShardState) -> Limits {

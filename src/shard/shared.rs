@@ -64,6 +64,8 @@ pub struct Shared {
     pub repl: crate::repl::ReplState,
     /// Memory figures for INFO, MEMORY and eviction (`shard::evict`).
     pub mem: super::evict::MemShared,
+    /// The replica side: link state, applied offset, hand-offs (`repl::replica`).
+    pub replica: crate::repl::replica::ReplicaShared,
 }
 
 impl Shared {
@@ -101,6 +103,7 @@ impl Shared {
             aofrw: Default::default(),
             repl: crate::repl::ReplState::new(crate::repl::state::random_replid()),
             mem: super::evict::MemShared::new(nshards),
+            replica: Default::default(),
         }
     }
 

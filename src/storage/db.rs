@@ -16,6 +16,12 @@
 use super::value::Value;
 use indexmap::{IndexMap, IndexSet};
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set while this server is a replica: lookups answer an expired key as absent but
+/// leave it in place for the master's DEL, as Redis's replicas do (the replica side,
+/// `repl::replica`, flips it; only read on the cold path where a key has expired).
+pub static KEEP_EXPIRED: AtomicBool = AtomicBool::new(false);
 
 /// Longest key stored inline in the map's entry (no allocation of its own).
 const INLINE_KEY: usize = 22;
@@ -228,6 +234,9 @@ impl Db {
         let (idx, _, e) = self.map.get_full(key)?;
         if !Self::is_expired(e, now_ms) {
             return Some(idx);
+        }
+        if KEEP_EXPIRED.load(Ordering::Relaxed) {
+            return None;
         }
         let (k, _) = self.map.swap_remove_index(idx).expect("index from get_full");
         self.volatile.swap_remove(&*k);

@@ -1,0 +1,122 @@
+//! The replica's commands: REPLICAOF / SLAVEOF and ROLE. The link itself lives in
+//! `repl::link` (a thread) and `server::worker::replica` (shard 0); these only change
+//! the shared state (`repl::replica`) and read it.
+
+use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::{Args, CmdError, ConnCtx, ConnOutcome};
+use crate::repl::Role;
+use crate::repl::replica::{self, LinkState};
+use crate::util::log;
+use std::sync::atomic::Ordering;
+
+/// REPLICAOF host port | NO ONE (SLAVEOF is the same command).
+fn replicaof(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let shared = c.st.shared.clone();
+    let (host, port) = (a.get(1), a.get(2));
+    if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
+        if shared.repl.is_replica() {
+            replica::promote(&shared);
+            log::notice(&format!("MASTER MODE enabled (user request from '{}')", client_desc(c)));
+        }
+        c.out.ok();
+        return Ok(ConnOutcome::Done);
+    }
+    let port = std::str::from_utf8(port)
+        .ok()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (0..=65535).contains(p))
+        .ok_or_else(|| CmdError::Msg("ERR Invalid master port".into()))? as u16;
+    let host = String::from_utf8_lossy(host).into_owned();
+    if shared.repl.role() == (Role::Replica { host: host.clone(), port }) {
+        log::notice(
+            "REPLICAOF would result into synchronization with the master we are already connected with. No operation performed.",
+        );
+        c.out.simple("OK Already connected to specified master");
+        return Ok(ConnOutcome::Done);
+    }
+    replica::follow(&shared, &host, port);
+    log::notice(&format!("REPLICAOF {host}:{port} enabled (user request from '{}')", client_desc(c)));
+    c.out.ok();
+    Ok(ConnOutcome::Done)
+}
+
+/// The requesting client, as Redis names it in its log lines.
+fn client_desc(c: &ConnCtx) -> String {
+    match c.st.clients.get(&c.sess.id) {
+        Some(m) => format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle=0 flags=N db={} cmd=replicaof user=default",
+            m.id,
+            m.addr,
+            m.laddr,
+            m.fd,
+            m.name,
+            c.st.now_ms.saturating_sub(m.created_ms) / 1000,
+            c.sess.db
+        ),
+        None => format!("id={}", c.sess.id),
+    }
+}
+
+/// ROLE: `master offset [replicas]` or `slave host port state offset`.
+fn role(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
+    let shared = c.st.shared.clone();
+    match shared.repl.role() {
+        Role::Master => {
+            c.out.array(3);
+            c.out.bulk(b"master");
+            c.out.int(shared.repl.offset.load(Ordering::Acquire) as i64);
+            // Connected replicas are listed by the master side once it tracks them.
+            c.out.array(0);
+        }
+        Role::Replica { host, port } => {
+            let r = &shared.replica;
+            let state = r.state();
+            c.out.array(5);
+            c.out.bulk(b"slave");
+            c.out.bulk(host.as_bytes());
+            c.out.int(port as i64);
+            c.out.bulk(state.name().as_bytes());
+            let off = if state == LinkState::Connected { r.processed.load(Ordering::Acquire) as i64 } else { -1 };
+            c.out.int(off);
+        }
+    }
+    Ok(ConnOutcome::Done)
+}
+
+const fn cmd(
+    name: &'static str,
+    arity: i32,
+    flags: u32,
+    f: super::table::ConnFn,
+    summary: &'static str,
+    since: &'static str,
+) -> CommandSpec {
+    CommandSpec { name, arity, flags, keys: KeySpec::None, handler: Handler::Conn(f), group: "server", summary, since }
+}
+
+pub static COMMANDS: &[CommandSpec] = &[
+    cmd(
+        "replicaof",
+        3,
+        flag::ADMIN | flag::NOSCRIPT | flag::STALE,
+        replicaof,
+        "Configures a server as replica of another, or promotes it to a master.",
+        "5.0.0",
+    ),
+    cmd(
+        "slaveof",
+        3,
+        flag::ADMIN | flag::NOSCRIPT | flag::STALE,
+        replicaof,
+        "Sets a Redis server as a replica of another, or promotes it to being a master.",
+        "1.0.0",
+    ),
+    cmd(
+        "role",
+        1,
+        flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::FAST,
+        role,
+        "Returns the replication role.",
+        "2.8.12",
+    ),
+];
