@@ -174,7 +174,7 @@ pub fn info_section(s: &mut String, shared: &Shared, cfg: &crate::config::Config
     field("mem_clients_normal", f.clients_normal.to_string());
     field("mem_cluster_links", "0".into());
     field("mem_aof_buffer", f.aof_buffer.to_string());
-    field("mem_allocator", format!("mimalloc-{}", alloc::version()));
+    field("mem_allocator", "mimalloc".into());
     field("active_defrag_running", "0".into());
 }
 
