@@ -317,3 +317,33 @@ fn aof_reload_after_evictions_gives_the_same_digest() {
     drop(s);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `maxmemory-clients`: past the limit the biggest clients are closed, never one that
+/// said `CLIENT NO-EVICT on`, and INFO counts them.
+#[test]
+fn client_eviction_spares_no_evict_clients() {
+    let s = Server::start(1, &[]);
+    let mut admin = s.raw();
+    assert_eq!(admin.cmd(&["CLIENT", "NO-EVICT", "on"]), Resp::simple("OK"));
+    let mut others: Vec<Raw> = (0..3).map(|_| s.raw()).collect();
+    for o in &mut others {
+        assert_eq!(o.cmd(&["PING"]), Resp::simple("PONG"));
+    }
+    // Each connection counts at least its fixed cost (16 KiB): four of them are over
+    // 40000 bytes, so two of the three evictable ones must go.
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "maxmemory-clients", "40000"]), Resp::simple("OK"));
+    assert!(wait_until(Duration::from_secs(10), || num(&info(&mut admin, "stats"), "evicted_clients") >= 2));
+    assert_eq!(admin.cmd(&["PING"]), Resp::simple("PONG"), "the NO-EVICT client stays");
+    let mut alive = 0;
+    for o in &mut others {
+        o.r.get_mut().set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        let mut buf = Vec::new();
+        common::encode_cmd_into(&mut buf, &["PING"]);
+        use std::io::Write;
+        if o.w.write_all(&buf).is_ok() && matches!(o.r.read(), Ok(Resp::Simple(_))) {
+            alive += 1;
+        }
+    }
+    assert_eq!(alive, 1);
+    assert_eq!(admin.cmd(&["CONFIG", "SET", "maxmemory-clients", "0"]), Resp::simple("OK"));
+}
