@@ -72,8 +72,12 @@
 //! 3. Drain the inbox, always whole: run requests from other shards, take lock
 //!    requests, apply releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.
-//! 5. Timers: active expiry within a time budget (`hz`; expired keys are published as
-//!    `expired` keyspace events when enabled), idle timeouts, snapshot cron (publish
+//! 5. Eviction (`shard::evict`): while the server is over `maxmemory` (the
+//!    allocator's exact count, `io::alloc`), a time-bounded slice of this shard's
+//!    keys goes (a slice also runs before each command, which gets `OOM` only if
+//!    nothing could be freed). Timers: active expiry within a time budget (`hz`;
+//!    expired keys are published as `expired` keyspace events when enabled), idle
+//!    timeouts, client eviction (`maxmemory-clients`), snapshot cron (publish
 //!    the change counter; on shard 0: reap a BGSAVE or rewrite child, due save points,
 //!    scheduled and automatic AOF rewrites).
 //! 6. AOF (`persist`): hand the turn's log bytes to the ring as one write (linked to
@@ -150,10 +154,10 @@
 //! persist (each shard's `ShardLog` carries its replication feed); `net` on cmd;
 //! `server` on top. `resp` and `io` know nothing
 //! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`
-//! (`io::proc` for fork/waitpid/_exit, `io::poll` for the replication thread's
-//! poll/eventfd/pipe), in `persist::dbview`, the one place shard databases cross
-//! threads (a cut's pointers, start-up's loaded databases), and in the forks at a cut
-//! (`persist::bgsave`, `repl::fullsync`).
+//! (`io::proc` for fork/waitpid/_exit, `io::alloc` for the counting allocator,
+//! `io::poll` for the replication thread's poll/eventfd/pipe), in `persist::dbview`,
+//! the one place shard databases cross threads (a cut's pointers, start-up's loaded
+//! databases), and in the forks at a cut (`persist::bgsave`, `repl::fullsync`).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod cmd;

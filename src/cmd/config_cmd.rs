@@ -298,9 +298,9 @@ mod tests {
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         // A value that needs a feature shardis lacks is refused, not ignored.
         assert_eq!(
-            h.run(&["config", "set", "hz", "30", "maxmemory", "1mb"]),
-            err("ERR CONFIG SET failed (possibly related to argument 'maxmemory') - maxmemory is not enforced yet \
-                 (no eviction, no OOM errors); only 0 (no limit) is accepted")
+            h.run(&["config", "set", "hz", "30", "activedefrag", "yes"]),
+            err("ERR CONFIG SET failed (possibly related to argument 'activedefrag') - Active defragmentation \
+                 cannot be enabled: shardis does not defragment memory")
         );
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         assert_eq!(
@@ -349,7 +349,7 @@ mod tests {
         let at = text.iter().position(|l| l.starts_with("Compatibility-only parameters")).unwrap();
         assert!(text[at + 1].starts_with("    acl-pubsub-default aclfile "), "{text:?}");
         assert!(text.iter().all(|l| l.len() <= 80), "{text:?}");
-        assert!(text.iter().any(|l| l.split(' ').any(|w| w == "maxmemory-policy")));
+        assert!(text.iter().any(|l| l.split(' ').any(|w| w == "client-output-buffer-limit")));
         assert_eq!(text[text.len() - 2], "HELP");
         assert_eq!(h.run(&["config", "frob"]), err("ERR unknown subcommand 'frob'. Try CONFIG HELP."));
     }

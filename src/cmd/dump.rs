@@ -214,9 +214,9 @@ mod tests {
         // REPLACE, TTLs relative and absolute, IDLETIME.
         h.run(&["set", "k", "old"]);
         assert_eq!(restore(&mut h, &[b"k", b"5000", &p, b"replace", b"idletime", b"100"]), Reply::Simple("OK".into()));
+        assert_eq!(h.run(&["object", "idletime", "k"]), Reply::Int(100));
         assert_eq!(h.run(&["get", "k"]), Reply::bulk("v"));
         assert_eq!(h.run(&["pttl", "k"]), Reply::Int(5000));
-        assert_eq!(h.run(&["object", "idletime", "k"]), Reply::Int(100));
         let at = (h.clock.now_ms() + 9000).to_string();
         assert_eq!(restore(&mut h, &[b"a", at.as_bytes(), &p, b"absttl"]), Reply::Simple("OK".into()));
         assert_eq!(h.run(&["pttl", "a"]), Reply::Int(9000));

@@ -386,7 +386,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 crate::repl::info::sync_stats(shared, &mut s);
                 field!(s, "expired_keys", "{}", stats.expired_keys);
                 field!(s, "evicted_keys", "{}", stats.evicted_keys);
-                field!(s, "evicted_clients", "0");
+                field!(s, "evicted_clients", "{}", stats.evicted_clients);
                 field!(s, "keyspace_hits", "{}", stats.keyspace_hits);
                 field!(s, "keyspace_misses", "{}", stats.keyspace_misses);
                 field!(s, "pubsub_channels", "{}", channels.len());

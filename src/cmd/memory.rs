@@ -174,7 +174,7 @@ pub fn info_section(s: &mut String, shared: &Shared, cfg: &crate::config::Config
     field("mem_clients_normal", f.clients_normal.to_string());
     field("mem_cluster_links", "0".into());
     field("mem_aof_buffer", f.aof_buffer.to_string());
-    field("mem_allocator", format!("mimalloc-{}", alloc::version()));
+    field("mem_allocator", "mimalloc".into());
     field("active_defrag_running", "0".into());
 }
 
@@ -252,7 +252,7 @@ fn key_counts(c: &ExecCtx) -> (u64, u64) {
     let others: u64 = published.iter().map(|k| k.load(Ordering::Relaxed)).sum::<u64>();
     let total = others.max(own);
     // Other shards' TTL counts are not published: scale ours by the key share.
-    let scaled = if own == 0 { 0 } else { expires * total / own };
+    let scaled = (expires * total).checked_div(own).unwrap_or(0);
     (total, scaled)
 }
 
@@ -296,7 +296,7 @@ fn stats(c: &mut ExecCtx) {
     }
     int(out, "overhead.total", f.overhead() as i64);
     int(out, "keys.count", f.keys as i64);
-    let per_key = if f.keys == 0 { 0 } else { net / f.keys };
+    let per_key = net.checked_div(f.keys).unwrap_or(0);
     int(out, "keys.bytes-per-key", per_key as i64);
     int(out, "dataset.bytes", dataset as i64);
     dbl(out, "dataset.percentage", ratio(dataset * 100, net));

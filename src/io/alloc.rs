@@ -58,7 +58,6 @@ unsafe extern "C" {
         page_faults: *mut usize,
     );
     fn mi_stats_print_out(out: Option<unsafe extern "C" fn(msg: *const c_char, arg: *mut c_void)>, arg: *mut c_void);
-    fn mi_version() -> i32;
 }
 
 #[inline]
@@ -168,13 +167,6 @@ pub fn purge() {
 pub fn collect_thread() {
     // SAFETY: no arguments to uphold; collects the calling thread's heap only.
     unsafe { mi_collect(false) }
-}
-
-/// The allocator's version, as `major.minor.patch`.
-pub fn version() -> String {
-    // SAFETY: a pure getter.
-    let v = unsafe { mi_version() };
-    format!("{}.{}.{}", v / 100, (v / 10) % 10, v % 10)
 }
 
 /// mimalloc's statistics report (MEMORY MALLOC-STATS).

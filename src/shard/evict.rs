@@ -295,7 +295,7 @@ pub fn perform(st: &mut ShardState) -> Round {
         if excess_over(st, target) == 0 {
             break Round::Ok;
         }
-        if freed % 16 == 0 && limit.is_some_and(|l| start.elapsed() > l) {
+        if freed.is_multiple_of(16) && limit.is_some_and(|l| start.elapsed() > l) {
             break Round::Running;
         }
     };
@@ -471,9 +471,7 @@ mod tests {
 
     #[test]
     fn settings_parse_percentages_and_policies() {
-        let mut cfg = Config::default();
-        cfg.maxmemory = 1000;
-        cfg.maxmemory_policy = "volatile-lfu".into();
+        let mut cfg = Config { maxmemory: 1000, maxmemory_policy: "volatile-lfu".into(), ..Default::default() };
         cfg.compat.insert("maxmemory-clients".into(), "10%".into());
         let s = Settings::from_config(&cfg);
         assert_eq!(s.clients_limit, 100);

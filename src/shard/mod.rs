@@ -7,7 +7,8 @@
 //!
 //! Non-goals: sockets (see `net`), command syntax (see `cmd`).
 //!
-//! Depends on: `storage`, `resp` (reply protocol flag), `config`, `util`.
+//! Depends on: `storage`, `resp` (reply protocol flag), `config`, `util`, `io::alloc`
+//! (the memory figure eviction checks).
 
 pub mod block;
 pub mod evict;

@@ -88,7 +88,7 @@ impl AccessClock {
         let then = field >> 8 & 0xffff;
         let now = self.minutes();
         let elapsed = if now >= then { now - then } else { 65535 - then + now };
-        let periods = if self.decay_time > 0 { elapsed / self.decay_time } else { 0 };
+        let periods = elapsed.checked_div(self.decay_time).unwrap_or(0);
         counter.saturating_sub(periods.min(255) as u8)
     }
 

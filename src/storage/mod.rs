@@ -1,7 +1,8 @@
 //! The keyspace: keys, values, expiry and the cursors that walk them.
 //!
 //! Job: hold one shard's data and answer questions about it cheaply. Lazy expiry happens
-//! here (a read of an expired key deletes it), and so does the active expiry sampling.
+//! here (a read of an expired key deletes it), and so does the active expiry sampling;
+//! so do the per-key LRU/LFU access data and the eviction pool (`evict`).
 //!
 //! Non-goals: sockets, RESP, command syntax, routing. Nothing here knows which client
 //! asked or how a reply is encoded; callers get data back and encode it themselves. That
