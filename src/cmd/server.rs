@@ -32,7 +32,7 @@ fn dbsize(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
 
 /// The optional ASYNC|SYNC argument of FLUSHDB/FLUSHALL: is the flush lazy? Without
 /// one, `lazyfree-lazy-user-flush` decides, as in Redis. Both empty the keyspace at
-/// once; a lazy flush hands the old databases to `shard::lazyfree` to free, and logs
+/// once; a lazy flush hands the old databases to `shard::lazyfree` to free in slices, and logs
 /// UNLINK rather than DEL (`persist::prop::flush_part`).
 fn flush_mode(c: &ConnCtx, a: &Args) -> Result<bool, CmdError> {
     match a.len() {
@@ -51,7 +51,7 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             let n = st.dbs[db].len() as u64;
             flush_part(&mut st.aof, &st.dbs, Some(db as u16), lazy, st.nshards == 1);
             let old = std::mem::replace(&mut st.dbs[db], crate::storage::Db::new());
-            crate::shard::lazyfree::free_db(old, n, lazy);
+            crate::shard::lazyfree::free_db(old, lazy);
             st.watch.touch_db(Some(db as u16));
             st.dirty += n;
             Box::new(())
@@ -68,9 +68,8 @@ fn flushall(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             let n: usize = st.dbs.iter().map(|d| d.len()).sum();
             flush_part(&mut st.aof, &st.dbs, None, lazy, st.nshards == 1);
             for d in &mut st.dbs {
-                let keys = d.len() as u64;
                 let old = std::mem::replace(d, crate::storage::Db::new());
-                crate::shard::lazyfree::free_db(old, keys, lazy);
+                crate::shard::lazyfree::free_db(old, lazy);
             }
             st.watch.touch_db(None);
             // Redis counts one more change than the keys removed (once, not per

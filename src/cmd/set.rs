@@ -463,7 +463,8 @@ fn algebra_store(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
         };
         c.notify(notify::SET, event, dst);
         c.dirty += 1;
-    } else if db.remove(dst, now).is_some() {
+    } else if let Some(old) = db.remove(dst, now) {
+        crate::shard::lazyfree::server_del(Some(old), c.config);
         c.notify(notify::GENERIC, "del", dst);
         c.dirty += 1;
     }

@@ -267,7 +267,9 @@ fn set_generic(
 fn set(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     if a.len() == 3 {
         // The hot path: no options, nothing to look up first.
-        c.db().set(a.get(1), Value::Str(a.get(2).to_vec()), 0);
+        if let Some(old) = c.db().set(a.get(1), Value::Str(a.get(2).to_vec()), 0) {
+            crate::shard::lazyfree::server_del(Some(old), c.config);
+        }
         c.notify(notify::STRING, "set", a.get(1));
         c.dirty += 1;
         c.out.ok();

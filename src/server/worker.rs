@@ -150,6 +150,8 @@ impl Worker {
             self.deliver_pushes();
             self.kill_marked();
             self.cron();
+            // A slice of what UNLINK and lazy flushes left to free (`shard::lazyfree`).
+            crate::shard::lazyfree::run_slice();
             self.aof_turn();
             self.switch_listeners();
             // Before the outboxes: a transaction's parts are in the stream's queue before
@@ -169,7 +171,8 @@ impl Worker {
 
     /// Parks and waits for completions, unless work is already waiting.
     fn sleep(&mut self, shared: &Shared, id: usize) {
-        let busy = !self.parse_queue.is_empty() || !self.st.local_replies.is_empty();
+        let busy =
+            !self.parse_queue.is_empty() || !self.st.local_replies.is_empty() || crate::shard::lazyfree::has_work();
         if busy {
             let _ = self.ring.submit();
             return;

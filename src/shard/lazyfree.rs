@@ -2,67 +2,75 @@
 //!
 //! Job: take values (or whole databases) that a command has already removed from the
 //! keyspace and free them off the request path, so deleting a 10M-member set costs
-//! its client, and the other clients of that shard, only the unlinking. As in Redis
-//! (`lazyfree.c`, BIO_LAZY_FREE), one helper thread drops what the shards hand it;
-//! small values (`effort` at most `LAZYFREE_THRESHOLD` allocations) are freed at once
-//! by the caller, since queueing them would cost more than freeing them.
+//! its client, and the other clients of that shard, only the unlinking. Small values
+//! (`effort` at most `LAZYFREE_THRESHOLD` allocations) are freed at once by the
+//! caller, since queueing them would cost more than freeing them.
 //!
-//! The helper thread is process-wide and started on first use. mimalloc takes frees
-//! from a foreign thread through each page's lock-free delayed-free list, so the
-//! shards' own allocations never wait on it.
+//! Unlike Redis's helper thread, the freeing happens on the thread that owns the
+//! memory, in bounded slices: each loop turn frees at most `SLICE` elements
+//! (`run_slice`), and a shard with garbage left does not park. Freeing on another
+//! thread does not work with mimalloc: a foreign free of a block in a full page goes
+//! to the owning heap's delayed-free list, which the owner then processes whole at its
+//! next allocation, so a 1M-element free on a helper thread stalled the shard for
+//! several milliseconds anyway. The queue is thread-local, so handlers that only see
+//! their keyspace (`ExecCtx`) can hand values over without any plumbing.
 //!
-//! Counters (INFO memory `lazyfree_pending_objects`, INFO stats `lazyfreed_objects`)
-//! count objects as Redis does: one per value, and one per key of a flushed database.
+//! Counters (INFO memory `lazyfree_pending_objects`, `lazyfreed_objects`) count
+//! objects as Redis does: one per value, one per key of a flushed database.
 //!
 //! Non-goals: deciding *when* a delete is lazy (the callers read the settings),
 //! removing keys from the keyspace (the callers do that first).
 //!
-//! Depends on: `storage` (value sizes), `persist::dbview` (moving a `Db` to the
-//! helper thread), std.
+//! Depends on: `storage` (values and their element-wise removal), std.
 
+use crate::storage::hash::HashValue;
+use crate::storage::set::SetValue;
+use crate::storage::zset::ZSetValue;
 use crate::storage::{Db, Value};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Sender, channel};
-use std::sync::{LazyLock, Mutex};
 
-/// Values with more allocations than this are freed by the helper thread (Redis's
+/// Values with more allocations than this are freed lazily (Redis's
 /// `LAZYFREE_THRESHOLD`).
 pub const LAZYFREE_THRESHOLD: usize = 64;
 
-/// Something to drop, and how many objects it counts for.
-struct Job {
-    garbage: Box<dyn Send>,
+/// Elements freed per loop turn: about 100 µs of work at ~30 ns per element.
+pub const SLICE: usize = 4096;
+
+/// Something left to free, and how many objects it counts for once gone.
+struct Garbage {
+    what: Kind,
     objects: u64,
 }
 
-struct LazyFree {
-    queue: Mutex<Option<Sender<Job>>>,
-    pending: AtomicU64,
-    freed: AtomicU64,
+enum Kind {
+    Value(Value),
+    Db(Db),
 }
 
-static LAZY: LazyLock<LazyFree> =
-    LazyLock::new(|| LazyFree { queue: Mutex::new(None), pending: AtomicU64::new(0), freed: AtomicU64::new(0) });
+thread_local! {
+    static QUEUE: RefCell<VecDeque<Garbage>> = const { RefCell::new(VecDeque::new()) };
+}
 
-/// Objects handed to the helper thread and not freed yet (INFO `lazyfree_pending_objects`).
+static PENDING: AtomicU64 = AtomicU64::new(0);
+static FREED: AtomicU64 = AtomicU64::new(0);
+
+/// Objects queued on any thread and not freed yet (INFO `lazyfree_pending_objects`).
 pub fn pending_objects() -> u64 {
-    LAZY.pending.load(Ordering::Relaxed)
+    PENDING.load(Ordering::Relaxed)
 }
 
-/// Objects the helper thread has freed since start (INFO `lazyfreed_objects`).
+/// Objects freed lazily since start (INFO `lazyfreed_objects`).
 pub fn freed_objects() -> u64 {
-    LAZY.freed.load(Ordering::Relaxed)
+    FREED.load(Ordering::Relaxed)
 }
 
 /// How many allocations freeing `v` takes, roughly (Redis's `lazyfreeGetFreeEffort`):
-/// one for the compact encodings, one per element for tables, skiplists and lists.
+/// one for the compact encodings and for lists (whose nodes hold many elements each
+/// and are freed in one go), one per element for tables and skiplists.
 pub fn effort(v: &Value) -> usize {
-    use crate::storage::hash::HashValue;
-    use crate::storage::set::SetValue;
-    use crate::storage::zset::ZSetValue;
     match v {
-        Value::Str(_) => 1,
-        Value::List(l) => l.len(),
         Value::Set(SetValue::Table(t)) => t.len(),
         Value::Hash(HashValue::Table(t)) => t.len(),
         Value::ZSet(z @ ZSetValue::Skiplist(_)) => z.len(),
@@ -70,14 +78,16 @@ pub fn effort(v: &Value) -> usize {
     }
 }
 
-/// Frees `v`: on the helper thread when `lazy` and it is big enough to be worth it,
-/// here otherwise. Returns whether it was queued.
+/// Frees `v`: lazily (a slice per loop turn) when `lazy` and it is big enough to be
+/// worth it, here otherwise. Returns whether it was queued.
 pub fn free_value(v: Value, lazy: bool) -> bool {
     if !lazy || effort(&v) <= LAZYFREE_THRESHOLD {
         drop(v);
         return false;
     }
-    submit(Job { garbage: Box::new(v), objects: 1 })
+    PENDING.fetch_add(1, Ordering::Relaxed);
+    QUEUE.with(|q| q.borrow_mut().push_back(Garbage { what: Kind::Value(v), objects: 1 }));
+    true
 }
 
 /// Frees what a server-side delete removed (an overwritten SET, RENAME's or a STORE
@@ -94,70 +104,131 @@ pub fn evicted(v: Value, config: &crate::config::Config) {
     free_value(v, config.lazyfree_lazy_eviction);
 }
 
-/// Frees a database's contents (a flushed `Db` swapped out of the shard) holding
-/// `keys` keys: on the helper thread when `lazy` and not tiny, here otherwise.
-pub fn free_db(db: Db, keys: u64, lazy: bool) -> bool {
+/// Frees a database swapped out of its shard by a flush: lazily when `lazy` and not
+/// empty, here otherwise.
+pub fn free_db(db: Db, lazy: bool) -> bool {
+    let keys = db.len() as u64;
     if !lazy || keys == 0 {
         drop(db);
         return false;
     }
-    submit(Job { garbage: Box::new(crate::persist::dbview::Discarded(db)), objects: keys })
+    PENDING.fetch_add(keys, Ordering::Relaxed);
+    QUEUE.with(|q| q.borrow_mut().push_back(Garbage { what: Kind::Db(db), objects: keys }));
+    true
 }
 
-/// Queues `job` for the helper thread, starting it if needed. If the thread cannot be
-/// started, the job is freed here: slower, never lost.
-fn submit(job: Job) -> bool {
-    let mut queue = LAZY.queue.lock().unwrap_or_else(|e| e.into_inner());
-    if queue.is_none() {
-        let (tx, rx) = channel::<Job>();
-        let spawned = std::thread::Builder::new().name("lazyfree".into()).spawn(move || {
-            while let Ok(job) = rx.recv() {
-                let n = job.objects;
-                drop(job.garbage);
-                LAZY.pending.fetch_sub(n, Ordering::Relaxed);
-                LAZY.freed.fetch_add(n, Ordering::Relaxed);
+/// Has this thread garbage left? (Its loop should not park while it has.)
+pub fn has_work() -> bool {
+    QUEUE.with(|q| !q.borrow().is_empty())
+}
+
+/// Frees up to `SLICE` elements of this thread's garbage, oldest first.
+pub fn run_slice() {
+    QUEUE.with(|q| {
+        let mut q = q.borrow_mut();
+        let mut budget = SLICE;
+        // Big values found in a flushed database: their own slices, later.
+        let mut spilled = Vec::new();
+        while budget > 0 {
+            let Some(front) = q.front_mut() else { break };
+            let done = match &mut front.what {
+                Kind::Value(v) => free_some(v, &mut budget),
+                Kind::Db(db) => free_some_keys(db, &mut budget, &mut spilled),
+            };
+            if done {
+                let objects = q.pop_front().map_or(0, |g| g.objects);
+                PENDING.fetch_sub(objects, Ordering::Relaxed);
+                FREED.fetch_add(objects, Ordering::Relaxed);
             }
-        });
-        if spawned.is_err() {
-            return false;
         }
-        *queue = Some(tx);
+        // Counted with their database already.
+        q.extend(spilled.into_iter().map(|v| Garbage { what: Kind::Value(v), objects: 0 }));
+    });
+}
+
+/// Frees up to `budget` elements of `v`, taking them off `budget` (at least one, so
+/// every call makes progress). True once `v` holds nothing worth another slice.
+fn free_some(v: &mut Value, budget: &mut usize) -> bool {
+    let n = *budget;
+    *budget = 0;
+    match v {
+        Value::Set(SetValue::Table(t)) => {
+            t.truncate(t.len().saturating_sub(n));
+            t.is_empty()
+        }
+        Value::Hash(HashValue::Table(t)) => {
+            t.truncate(t.len().saturating_sub(n));
+            t.is_empty()
+        }
+        Value::ZSet(z @ ZSetValue::Skiplist(_)) => {
+            if n > 0 {
+                z.remove_range_by_rank(0, n - 1);
+            }
+            z.is_empty()
+        }
+        _ => true,
     }
-    let n = job.objects;
-    LAZY.pending.fetch_add(n, Ordering::Relaxed);
-    match queue.as_ref().expect("started").send(job) {
-        Ok(()) => true,
-        Err(e) => {
-            LAZY.pending.fetch_sub(n, Ordering::Relaxed);
-            drop(e.0);
-            false
+}
+
+/// Removes up to `budget` keys of a flushed database, freeing small values at once
+/// and moving big ones to `spilled`. True once the database is empty.
+fn free_some_keys(db: &mut Db, budget: &mut usize, spilled: &mut Vec<Value>) -> bool {
+    let keys: Vec<crate::storage::Key> = db.iter().take((*budget).max(1)).map(|(k, _)| k.clone()).collect();
+    *budget = budget.saturating_sub(keys.len().max(1));
+    for k in &keys {
+        // `now` 0: nothing counts as expired, every key just goes.
+        if let Some(e) = db.remove(k, 0)
+            && effort(&e.value) > LAZYFREE_THRESHOLD
+        {
+            spilled.push(e.value);
         }
     }
+    db.len() == 0
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::set::SetValue;
 
     fn big_set(n: usize) -> Value {
         let mut s = SetValue::default();
         for i in 0..n {
-            s.insert(format!("member:{i}").as_bytes());
+            s.insert(format!("member:{i:030}").as_bytes());
         }
         Value::Set(s)
     }
 
     #[test]
-    fn small_values_are_freed_in_place_big_ones_on_the_helper() {
+    fn values_and_dbs_are_freed_in_slices() {
         assert!(!free_value(Value::Str(vec![0; 1 << 20]), true), "a string is one allocation");
         assert!(!free_value(big_set(1000), false), "not lazy");
-        let before = freed_objects();
-        assert!(free_value(big_set(1000), true));
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while freed_objects() == before {
-            assert!(std::time::Instant::now() < deadline, "the helper thread never freed the set");
-            std::thread::yield_now();
+        assert!(!has_work());
+        let freed = freed_objects();
+        assert!(free_value(big_set(SLICE * 2 + 10), true));
+        assert!(has_work());
+        run_slice();
+        run_slice();
+        assert!(has_work(), "two slices free 2 * SLICE elements, not more");
+        assert_eq!(freed_objects(), freed);
+        run_slice();
+        assert!(!has_work());
+        assert_eq!(freed_objects(), freed + 1);
+
+        // A flushed db goes key by key, and its big values in slices of their own.
+        let mut db = Db::new();
+        for i in 0..(SLICE + 5) {
+            db.set(format!("k{i}").as_bytes(), Value::Str(b"v".to_vec()), 0);
         }
+        db.set(b"big", big_set(SLICE + 1), 0);
+        let freed = freed_objects();
+        assert!(free_db(db, true));
+        let mut turns = 0;
+        while has_work() {
+            run_slice();
+            turns += 1;
+            assert!(turns < 10);
+        }
+        assert!(turns >= 3, "{turns}");
+        assert_eq!(freed_objects(), freed + SLICE as u64 + 6);
     }
 }
