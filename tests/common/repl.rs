@@ -51,6 +51,8 @@ pub struct Node {
     pub port: u16,
     pub dir: PathBuf,
     proc: Proc,
+    /// The config file the node starts from (its first argument), if any.
+    conf: Option<PathBuf>,
     /// Lines logged by earlier runs of this node (kept across restarts).
     old_log: Vec<String>,
 }
@@ -59,7 +61,17 @@ impl Node {
     /// Starts a fresh node with extra config flags (`--name value` pairs).
     pub fn start(kind: Kind, extra: &[&str]) -> Node {
         let dir = temp_dir("repl");
-        let mut n = Node { kind, port: 0, dir, proc: Proc::Stopped, old_log: Vec::new() };
+        let mut n = Node { kind, port: 0, dir, proc: Proc::Stopped, conf: None, old_log: Vec::new() };
+        n.launch(extra);
+        n
+    }
+
+    /// Starts a fresh node whose first argument is the config file `conf`, so CONFIG
+    /// REWRITE has a file to write.
+    pub fn start_with_config(kind: Kind, conf: &Path, extra: &[&str]) -> Node {
+        let dir = temp_dir("repl");
+        let mut n =
+            Node { kind, port: 0, dir, proc: Proc::Stopped, conf: Some(conf.to_path_buf()), old_log: Vec::new() };
         n.launch(extra);
         n
     }
@@ -77,7 +89,12 @@ impl Node {
         let dir = self.dir.to_str().expect("utf8 dir").to_string();
         match self.kind {
             Kind::Shardis(shards) => {
-                let s = Server::start_in(self.dir.clone(), shards, extra);
+                let mut args = vec!["--dir", &dir];
+                args.extend_from_slice(extra);
+                let s = match &self.conf {
+                    Some(conf) => Server::start_with_config_file(conf, shards, &args),
+                    None => Server::start_in(self.dir.clone(), shards, extra),
+                };
                 self.port = s.port;
                 self.proc = Proc::Shardis(s);
             }
@@ -104,7 +121,11 @@ impl Node {
                         s.write_all(b"PING\r\n").is_ok() && s.read(&mut buf).is_ok_and(|n| n > 0)
                     })
                 };
-                let (child, port) = spawn_redis_server(&args, ready).expect("redis-server did not start");
+                let (child, port) = match &self.conf {
+                    Some(conf) => spawn_redis_with_conf(conf, &args, ready),
+                    None => spawn_redis_server(&args, ready),
+                }
+                .expect("redis-server did not start");
                 self.port = port;
                 self.proc = Proc::Redis(child);
             }
@@ -232,9 +253,17 @@ impl Node {
     }
 
     /// The fields of `INFO <section>`.
+    /// Retried for 10 s: during a failover Sentinel's `CLIENT KILL TYPE normal` may
+    /// close the connection under us.
     pub fn info(&self, section: &str) -> HashMap<String, String> {
-        let text: String = redis::cmd("INFO").arg(section).query(&mut self.conn()).expect("INFO");
-        parse_info(&text)
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match redis::cmd("INFO").arg(section).query::<String>(&mut self.conn()) {
+                Ok(text) => return parse_info(&text),
+                Err(e) if Instant::now() > deadline => panic!("INFO {section} on port {}: {e}", self.port),
+                Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
     }
 
     /// One numeric INFO field (0 when absent: Redis omits some until first set).
@@ -311,6 +340,27 @@ impl Node {
         }
         out
     }
+}
+
+/// [`spawn_redis_server`] with a config file as redis-server's first argument.
+fn spawn_redis_with_conf(conf: &Path, extra: &[&str], ready: impl Fn(u16) -> bool) -> Option<(Child, u16)> {
+    for _ in 0..10 {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut child = Command::new(tool("redis-server"))
+            .arg(conf)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(extra)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        if wait_until(Duration::from_secs(20), || matches!(child.try_wait(), Ok(None)) && ready(port)) {
+            return Some((child, port));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    None
 }
 
 impl Drop for Node {
