@@ -5,6 +5,9 @@
 //! sleeping. Each server gets its own temporary `dir`, removed on drop.
 #![allow(dead_code)]
 
+pub mod fake_master;
+pub mod repl;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -1,0 +1,141 @@
+//! Bad input on the replication link, from a fake master (`common::fake_master`): a
+//! truncated RDB, a wrong `$EOF` mark, a master that closes mid-transfer, garbage in
+//! the stream. The replica logs a clear error, keeps its old data (checked with reads:
+//! never half a dataset), retries (the fake master sees another PSYNC) and never
+//! crashes.
+//!
+//! `SHARDIS_REPL_ALL_REDIS=1` runs the same checks with redis-server as the replica;
+//! that one gets `repl-diskless-load swapdb`, because with the RDB on disk Redis
+//! treats a corrupt transfer as a corrupt dump file and exits by design, which is the
+//! crash shardis must not have.
+
+mod common;
+
+use common::fake_master::{FAKE_KEYS, FakeMaster, Misbehave};
+use common::repl::{Kind, Node};
+use common::{SHARD_COUNTS, wait_until};
+use std::time::Duration;
+
+const OLD_KEYS: usize = 100;
+
+fn start_replica(kind: Kind) -> Node {
+    let extra: &[&str] = if kind == Kind::Redis { &["--repl-diskless-load", "swapdb"] } else { &[] };
+    let n = Node::start(kind, extra);
+    let mut c = n.conn();
+    for i in 0..OLD_KEYS {
+        let _: () = redis::cmd("SET").arg(format!("old:{i}")).arg(i).query(&mut c).unwrap();
+    }
+    n
+}
+
+/// Every old key readable with its value, and nothing else: the failed transfer left
+/// no part of the master's dataset behind.
+fn assert_old_data(n: &Node, what: &str) {
+    let mut c = n.conn();
+    let size: usize = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(size, OLD_KEYS, "{what}: DBSIZE after the failed sync");
+    for i in [0, OLD_KEYS / 2, OLD_KEYS - 1] {
+        let v: Option<usize> = redis::cmd("GET").arg(format!("old:{i}")).query(&mut c).unwrap();
+        assert_eq!(v, Some(i), "{what}: old:{i} after the failed sync");
+    }
+}
+
+/// The fake master's dataset and nothing else (loaded from its valid RDB).
+fn assert_fake_data(n: &Node, what: &str) {
+    let mut c = n.conn();
+    let size: usize = redis::cmd("DBSIZE").query(&mut c).unwrap();
+    assert_eq!(size, FAKE_KEYS, "{what}: DBSIZE after the sync");
+    let v: Option<String> = redis::cmd("GET").arg("fake:0").query(&mut c).unwrap();
+    assert_eq!(v.as_deref(), Some("v"), "{what}: fake:0 after the garbage");
+}
+
+/// Warning lines (Redis's ` # ` level) logged after the first `from` lines that tell
+/// the operator the sync with the master went wrong.
+fn error_lines(n: &Node, from: usize) -> Vec<String> {
+    n.log()
+        .into_iter()
+        .skip(from)
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            l.contains(" # ") && ["master", "replication", "sync", "rdb"].iter().any(|w| lower.contains(w))
+        })
+        .collect()
+}
+
+fn check(how: Misbehave, kind: Kind) {
+    let what = format!("{how:?} on {kind:?}");
+    let fake = FakeMaster::start(how);
+    let mut n = start_replica(kind);
+    let from = n.log().len();
+    n.replicaof(Some(fake.port));
+    // A retry means the first attempt is over, failed, and was given up cleanly.
+    let retried = wait_until(Duration::from_secs(30), || fake.syncs() >= 2 || !n.is_running());
+    assert!(n.is_running(), "{what}: the replica died; log: {:?}", n.log());
+    assert!(retried, "{what}: the replica did not retry (syncs {}); log: {:?}", fake.syncs(), n.log());
+    assert!(
+        wait_until(Duration::from_secs(10), || !error_lines(&n, from).is_empty()),
+        "{what}: no clear error logged; log: {:?}",
+        n.log()
+    );
+    // The replica keeps answering (stale data is served by default).
+    if how == Misbehave::GarbageInStream {
+        assert_fake_data(&n, &what);
+    } else {
+        assert_old_data(&n, &what);
+    }
+    let pong: String = redis::cmd("PING").query(&mut n.conn()).unwrap();
+    assert_eq!(pong, "PONG");
+    // The handshake came first, as a real replica's does.
+    let got = fake.received.lock().unwrap().clone();
+    assert!(got.iter().any(|l| l.to_ascii_uppercase().starts_with("REPLCONF")), "{what}: no REPLCONF in {got:?}");
+    assert!(
+        got.iter().any(|l| l.to_ascii_uppercase().starts_with("PSYNC")),
+        "{what}: the replica never sent PSYNC: {got:?}"
+    );
+    // Promoting it afterwards works and keeps what it serves.
+    n.replicaof(None);
+    assert!(n.is_running(), "{what}: died on REPLICAOF NO ONE");
+    drop(fake);
+    n.kill9();
+}
+
+#[test]
+fn truncated_rdb() {
+    for shards in SHARD_COUNTS {
+        check(Misbehave::TruncatedRdb, Kind::shardis(shards));
+    }
+}
+
+#[test]
+fn wrong_eof_mark() {
+    for shards in SHARD_COUNTS {
+        check(Misbehave::WrongEofMark, Kind::shardis(shards));
+    }
+}
+
+#[test]
+fn master_closes_mid_transfer() {
+    for shards in SHARD_COUNTS {
+        check(Misbehave::CloseMidTransfer, Kind::shardis(shards));
+    }
+}
+
+#[test]
+fn garbage_in_the_stream() {
+    for shards in SHARD_COUNTS {
+        check(Misbehave::GarbageInStream, Kind::shardis(shards));
+    }
+}
+
+/// The fake master itself is right: with a valid transfer (its RDB), a replica loads
+/// exactly its keys; so the failures above come from the bad bytes alone.
+#[test]
+fn fake_master_rdb_is_valid() {
+    let rdb = common::fake_master::valid_rdb();
+    let dir = common::temp_dir("fake-rdb");
+    std::fs::write(dir.join("dump.rdb"), &rdb).unwrap();
+    let out = std::process::Command::new(common::tool("redis-check-rdb")).arg(dir.join("dump.rdb")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("RDB looks OK"), "redis-check-rdb: {text}");
+    let _ = std::fs::remove_dir_all(dir);
+}
