@@ -349,7 +349,7 @@ mod tests {
         let at = text.iter().position(|l| l.starts_with("Compatibility-only parameters")).unwrap();
         assert!(text[at + 1].starts_with("    acl-pubsub-default aclfile "), "{text:?}");
         assert!(text.iter().all(|l| l.len() <= 80), "{text:?}");
-        assert!(text.iter().any(|l| l.split(' ').any(|w| w == "client-output-buffer-limit")));
+        assert!(text.iter().any(|l| l.split(' ').any(|w| w == "daemonize")));
         assert_eq!(text[text.len() - 2], "HELP");
         assert_eq!(h.run(&["config", "frob"]), err("ERR unknown subcommand 'frob'. Try CONFIG HELP."));
     }
