@@ -298,9 +298,11 @@ mod tests {
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         // A value that needs a feature shardis lacks is refused, not ignored.
         assert_eq!(
-            h.run(&["config", "set", "hz", "30", "activedefrag", "yes"]),
-            err("ERR CONFIG SET failed (possibly related to argument 'activedefrag') - Active defragmentation \
-                 cannot be enabled: shardis does not defragment memory")
+            h.run(&["config", "set", "hz", "30", "lazyfree-lazy-expire", "yes"]),
+            err(&format!(
+                "ERR CONFIG SET failed (possibly related to argument 'lazyfree-lazy-expire') - {}",
+                crate::config::params::refusal("lazyfree-lazy-expire", "yes").unwrap()
+            ))
         );
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         assert_eq!(

@@ -21,8 +21,8 @@ pub mod backlog;
 pub mod feed;
 pub mod fullsync;
 pub mod info;
-pub mod master;
 pub mod link;
+pub mod master;
 pub mod replica;
 pub mod state;
 
