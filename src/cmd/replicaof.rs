@@ -35,6 +35,9 @@ fn replicaof(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         return Ok(ConnOutcome::Done);
     }
     replica::follow(&shared, &host, port);
+    // The replication thread keeps the replica's backlog and offset (the master's
+    // stream, forwarded verbatim) even with no replica of its own.
+    crate::repl::master::start(&shared);
     log::notice(&format!("REPLICAOF {host}:{port} enabled (user request from '{}')", client_desc(c)));
     c.out.ok();
     Ok(ConnOutcome::Done)

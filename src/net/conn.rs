@@ -475,6 +475,15 @@ impl Conn {
                 }
                 Err(e) => {
                     st.stats.error_replies += 1;
+                    if self.master {
+                        // Garbage in the master's stream: the datasets may now differ,
+                        // which Redis reports at its highest level before it drops
+                        // the link (and resyncs).
+                        crate::util::log::warning(&format!(
+                            "== CRITICAL == Protocol error ({}) from the master: closing the link",
+                            e.message()
+                        ));
+                    }
                     let mut tmp = Vec::new();
                     ReplyWriter::new(&mut tmp, self.sess.proto).error(&e.message());
                     self.push_ready(tmp);

@@ -553,13 +553,32 @@ impl Master {
     }
 
     fn drain_feed(&mut self) {
-        let Some(b) = self.backlog.as_mut() else {
-            // No replica ever attached: nothing feeds (shards check `streaming`).
-            while self.shared.repl.feed.pop().is_some() {}
-            return;
-        };
+        let mut first = None;
+        if self.backlog.is_none() {
+            // No replica ever attached: shards feed nothing (they check `streaming`).
+            // A replica's forwarded stream is the exception: as in Redis, a replica
+            // keeps a backlog from its first sync on, so its offset counts and its own
+            // replicas can continue partially later.
+            while let Some(seg) = self.shared.repl.feed.pop() {
+                let start = match &seg {
+                    Segment::Reset { offset, .. } => Some(*offset),
+                    Segment::Verbatim(_) => Some(self.shared.repl.offset.load(Ordering::Acquire)),
+                    _ => None,
+                };
+                if let Some(offset) = start {
+                    self.backlog = Some(Backlog::new(offset));
+                    self.shared.repl.pub_info.backlog_active.store(true, R);
+                    first = Some(seg);
+                    break;
+                }
+            }
+            if self.backlog.is_none() {
+                return;
+            }
+        }
+        let Some(b) = self.backlog.as_mut() else { return };
         let mut appended = false;
-        while let Some(seg) = self.shared.repl.feed.pop() {
+        while let Some(seg) = first.take().or_else(|| self.shared.repl.feed.pop()) {
             match seg {
                 Segment::Mark(mark) => {
                     let replid = self.shared.repl.ids().replid;

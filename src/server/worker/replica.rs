@@ -42,6 +42,9 @@ impl Worker {
             let mut it = directive.split_whitespace();
             if let (Some(host), Some(Ok(port))) = (it.next(), it.next().map(str::parse::<u16>)) {
                 crate::repl::replica::follow(&shared, host, port);
+                // The replication thread keeps the replica's backlog and offset (the
+                // master's stream, forwarded verbatim) even with no replica of its own.
+                crate::repl::master::start(&shared);
             }
         }
         let cfg_epoch = shared.config_epoch.load(Ordering::Acquire);
@@ -75,7 +78,7 @@ impl Worker {
             r.set_state(LinkState::Connect);
             r.down_since_ms.store(Shared::now_unix_ms(), Ordering::Relaxed);
             log::notice("Connection with master lost.");
-            log::notice("* Caching the disconnected master state.");
+            log::notice("Caching the disconnected master state.");
             r.link_lost.store(true, Ordering::Release);
             return;
         }
