@@ -111,30 +111,6 @@ fn partial_resync_after_killed_link() {
     }
 }
 
-fn partial_after_replica_restart(master: Kind, replica: Kind, seed: u64) {
-    let mut p = pair(master, replica, seed);
-    let before = p.master.sync_counts();
-    // The replica saves its dataset with the master's replid and offset, restarts
-    // from it and asks to continue from there; writes meanwhile come from the backlog.
-    p.replica.shutdown_save();
-    let load = Load::start(p.master.port, seed + 1);
-    load.wait_ops(3000, SYNC);
-    load.stop();
-    let proxy_port = p.proxy.port.to_string();
-    p.replica.restart(&["--replicaof", "127.0.0.1", &proxy_port]);
-    assert_converged(&[&p.master, &p.replica], SYNC);
-    assert_partial(&p.master, before, "replica restart");
-}
-
-#[test]
-fn partial_resync_after_replica_restart() {
-    for (i, shards) in SHARD_COUNTS.into_iter().enumerate() {
-        let s = 200 + 10 * i as u64;
-        partial_after_replica_restart(Kind::shardis(shards), Kind::shardis(shards), s);
-        partial_after_replica_restart(Kind::Redis, Kind::shardis(shards), s + 2);
-    }
-}
-
 fn partial_after_master_restart(master: Kind, replica: Kind, seed: u64) {
     let mut p = pair(master, replica, seed);
     let offset = p.master.info_u64("replication", "master_repl_offset");

@@ -479,9 +479,9 @@ impl Conn {
                         // Garbage in the master's stream: the datasets may now differ,
                         // which Redis reports at its highest level before it drops
                         // the link (and resyncs).
+                        let why: String = e.message().escape_debug().collect();
                         crate::util::log::warning(&format!(
-                            "== CRITICAL == Protocol error ({}) from the master: closing the link",
-                            e.message()
+                            "== CRITICAL == Protocol error ({why}) from the master: closing the link"
                         ));
                     }
                     let mut tmp = Vec::new();

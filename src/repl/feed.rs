@@ -189,7 +189,12 @@ impl Assembler {
                     encode(out, &[&b"EXEC"[..]]);
                 }
             }
-            Segment::Verbatim(bytes) => out.extend_from_slice(&bytes),
+            Segment::Verbatim(bytes) => {
+                out.extend_from_slice(&bytes);
+                // The master's stream selects its own dbs: after a promotion, our first
+                // own command must SELECT again (Redis resets `slaveseldb` too).
+                self.cur_db = None;
+            }
             // Handled by the replication thread before they reach here.
             Segment::Reset { .. } | Segment::Mark(_) | Segment::Wait(_) => {}
         }

@@ -567,6 +567,10 @@ impl Master {
                 };
                 if let Some(offset) = start {
                     self.backlog = Some(Backlog::new(offset));
+                    self.asm.reselect();
+                    // Harmless while we are a replica (shards check the role too); once
+                    // promoted, our own writes feed the stream our replicas read.
+                    self.shared.repl.streaming.store(true, Ordering::SeqCst);
                     self.shared.repl.pub_info.backlog_active.store(true, R);
                     first = Some(seg);
                     break;

@@ -122,7 +122,16 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     let shared = Arc::new(Shared::new(config.clone(), config_file));
     if let Some(Ok((dbs, keys, expired, repl))) = loaded {
         if let Some((id, off)) = repl {
-            crate::repl::state::restore_from_rdb(&shared.repl, id, off);
+            if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {
+                // A replica restarting from its own RDB (Redis's
+                // `replicationCacheMasterUsingMyself`): it still holds the master's
+                // history up to `off`, so its link asks PSYNC <id> <off+1> and
+                // continues partially instead of a full sync.
+                shared.repl.reset_ids(id, "0".repeat(40), -1);
+                shared.repl.offset.store(off, Ordering::Release);
+            } else {
+                crate::repl::state::restore_from_rdb(&shared.repl, id, off);
+            }
             crate::repl::master::start(&shared);
         }
         shared.rdb.load_keys.store(keys, Ordering::Relaxed);
