@@ -8,7 +8,7 @@
 //! `+FULLRESYNC` / `+CONTINUE` and streams from there.
 
 use super::ctx::{ConnCtx, ConnOutcome};
-use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::table::{CommandSpec, flag};
 use super::{Args, CmdError};
 use crate::repl::master::{Hello, WaitReq};
 use crate::repl::state::Segment;
@@ -116,16 +116,7 @@ fn wait_now(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
-const fn conn(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    f: super::table::ConnFn,
-    summary: &'static str,
-    since: &'static str,
-) -> CommandSpec {
-    CommandSpec { name, arity, flags, keys: KeySpec::None, handler: Handler::Conn(f), group: "server", summary, since }
-}
+use super::server::server as conn;
 
 pub static COMMANDS: &[CommandSpec] = &[
     conn(

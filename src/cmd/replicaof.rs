@@ -2,7 +2,7 @@
 //! `repl::link` (a thread) and `server::worker::replica` (shard 0); these only change
 //! the shared state (`repl::replica`) and read it.
 
-use super::table::{CommandSpec, Handler, KeySpec, flag};
+use super::table::{CommandSpec, flag};
 use super::{Args, CmdError, ConnCtx, ConnOutcome};
 use crate::repl::Role;
 use crate::repl::replica::{self, LinkState};
@@ -86,16 +86,7 @@ fn role(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
-const fn cmd(
-    name: &'static str,
-    arity: i32,
-    flags: u32,
-    f: super::table::ConnFn,
-    summary: &'static str,
-    since: &'static str,
-) -> CommandSpec {
-    CommandSpec { name, arity, flags, keys: KeySpec::None, handler: Handler::Conn(f), group: "server", summary, since }
-}
+use super::server::server as cmd;
 
 pub static COMMANDS: &[CommandSpec] = &[
     cmd(

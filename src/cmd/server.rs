@@ -172,7 +172,9 @@ fn shutdown(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     })))
 }
 
-const fn server(
+/// A keyless server-group command handled on the connection's shard (also used by
+/// the replication command families).
+pub(super) const fn server(
     name: &'static str,
     arity: i32,
     flags: u32,

@@ -635,6 +635,12 @@ impl Master {
 
     /// Appends a command of our own (PING, REPLCONF GETACK) to the stream.
     fn append_own(&mut self, args: &[&[u8]]) {
+        // A replica only proxies its master's stream (which carries the master's own
+        // PINGs): anything of ours would shift our offset off the master's, as
+        // Redis's `replicationFeedSlaves` returns at once on a replica.
+        if self.shared.repl.is_replica_fast() {
+            return;
+        }
         let Some(b) = self.backlog.as_mut() else { return };
         self.scratch.clear();
         encode(&mut self.scratch, args);
