@@ -125,18 +125,25 @@ fn failed_fsync_under_everysec_exits() {
     exit_after_fsync_error(s, "Fail to fsync the AOF file: ");
 }
 
-/// `no`: nothing fsyncs in service, so the failure first shows at SHUTDOWN's final
-/// fdatasync: Redis's warning, and a non-zero exit so a supervisor knows the last
-/// acknowledged writes may not be on disk.
-#[test]
-fn failed_fsync_at_shutdown_is_logged_and_exits_non_zero() {
-    let disk = FailingDisk::new();
+/// Under `appendfsync no`: one write before the disk fails and one after, both
+/// acknowledged from the page cache (nothing has fsynced yet).
+fn cached_write_on_a_failing_disk(disk: &FailingDisk) -> (Server, redis::Connection) {
     let s = start(&disk.dir(), &["--appendfsync", "no", "--appendonly-direct", "no"]);
     let mut c = s.conn();
     let _: () = redis::cmd("SET").arg("before").arg("1").query(&mut c).unwrap();
     disk.fail();
     let big = "v".repeat(256 << 10);
     let _: () = redis::cmd("SET").arg("cached").arg(&big).query(&mut c).unwrap();
+    (s, c)
+}
+
+/// `no`: nothing fsyncs in service, so the failure first shows at SHUTDOWN's final
+/// fdatasync: Redis's warning, and a non-zero exit so a supervisor knows the last
+/// acknowledged writes may not be on disk.
+#[test]
+fn failed_fsync_at_shutdown_is_logged_and_exits_non_zero() {
+    let disk = FailingDisk::new();
+    let (s, mut c) = cached_write_on_a_failing_disk(&disk);
     let _ = redis::cmd("SHUTDOWN").arg("NOSAVE").query::<()>(&mut c);
     exit_after_fsync_error(s, "Fail to fsync the AOF file: ");
 }
@@ -146,12 +153,7 @@ fn failed_fsync_at_shutdown_is_logged_and_exits_non_zero() {
 #[test]
 fn failed_fsync_when_the_aof_is_turned_off_exits() {
     let disk = FailingDisk::new();
-    let s = start(&disk.dir(), &["--appendfsync", "no", "--appendonly-direct", "no"]);
-    let mut c = s.conn();
-    let _: () = redis::cmd("SET").arg("before").arg("1").query(&mut c).unwrap();
-    disk.fail();
-    let big = "v".repeat(256 << 10);
-    let _: () = redis::cmd("SET").arg("cached").arg(&big).query(&mut c).unwrap();
+    let (s, mut c) = cached_write_on_a_failing_disk(&disk);
     let _ = redis::cmd("CONFIG").arg("SET").arg("appendonly").arg("no").query::<()>(&mut c);
     exit_after_fsync_error(s, "Fail to fsync the AOF file: ");
 }

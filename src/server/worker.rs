@@ -504,6 +504,18 @@ impl Worker {
         }
     }
 
+    /// A free connection slot (reused, or a new one at the end).
+    pub(super) fn take_slot(&mut self) -> u32 {
+        match self.free_slots.pop() {
+            Some(s) => s,
+            None => {
+                self.conns.push(None);
+                self.generations.push(0);
+                (self.conns.len() - 1) as u32
+            }
+        }
+    }
+
     fn begin_close(&mut self, slot: u32) {
         let Some(c) = self.conns[slot as usize].as_mut() else { return };
         if !c.closing {

@@ -221,14 +221,7 @@ impl Worker {
             sock::close(fd);
             return;
         }
-        let slot = match self.free_slots.pop() {
-            Some(s) => s,
-            None => {
-                self.conns.push(None);
-                self.generations.push(0);
-                (self.conns.len() - 1) as u32
-            }
-        };
+        let slot = self.take_slot();
         let generation = self.generations[slot as usize];
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let sess = crate::cmd::Session::new(id, self.st.config.requirepass.is_some());
