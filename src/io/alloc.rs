@@ -44,6 +44,8 @@ thread_local! {
     static MY_SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
 }
 
+// SAFETY: these are mimalloc's C entry points, linked by the `mimalloc` crate's
+// bundled library, declared with the signatures of its `mimalloc.h`.
 unsafe extern "C" {
     fn mi_usable_size(p: *const c_void) -> usize;
     fn mi_collect(force: bool);
@@ -171,6 +173,8 @@ pub fn collect_thread() {
 
 /// mimalloc's statistics report (MEMORY MALLOC-STATS).
 pub fn stats_text() -> String {
+    // SAFETY (callers): mimalloc calls this only from `mi_stats_print_out` below, with
+    // the `arg` given there and a NUL-terminated message.
     unsafe extern "C" fn sink(msg: *const c_char, arg: *mut c_void) {
         // SAFETY: `arg` is the `String` passed below, alive for the whole call, and
         // mimalloc passes a NUL-terminated message.
