@@ -149,7 +149,7 @@ pub struct Db {
     /// Writes the access field of created and touched entries (LRU or LFU); the
     /// shard moves it forward every turn.
     pub access: super::evict::AccessClock,
-    rng: u64,
+    rng: crate::util::rng::XorShift,
 }
 
 impl Default for Db {
@@ -173,7 +173,7 @@ impl Db {
             track_created: false,
             created: Vec::new(),
             access: Default::default(),
-            rng: 0x9e37_79b9_7f4a_7c15,
+            rng: crate::util::rng::XorShift::new(0),
         }
     }
 
@@ -388,13 +388,7 @@ impl Db {
     }
 
     fn next_random(&mut self) -> u64 {
-        // xorshift64*: the sampling needs speed and spread, not cryptographic quality.
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.rng.next_u64()
     }
 
     /// A uniformly random entry (live or not) of the whole keyspace, or of the keys

@@ -39,12 +39,12 @@ pub struct AccessClock {
     pub log_factor: u32,
     /// `lfu-decay-time`, minutes.
     pub decay_time: u32,
-    rng: u64,
+    rng: crate::util::rng::XorShift,
 }
 
 impl Default for AccessClock {
     fn default() -> Self {
-        AccessClock { lfu: false, now_secs: 0, log_factor: 10, decay_time: 1, rng: 0x2545_f491_4f6c_dd1d }
+        AccessClock { lfu: false, now_secs: 0, log_factor: 10, decay_time: 1, rng: crate::util::rng::XorShift::new(0) }
     }
 }
 
@@ -104,13 +104,7 @@ impl AccessClock {
     }
 
     fn next_random(&mut self) -> u64 {
-        // xorshift64*: fast and spread enough for a coin flip.
-        let mut x = self.rng;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.rng = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.rng.next_u64()
     }
 
     /// Seconds since the last access for an LRU field (OBJECT IDLETIME).

@@ -5,7 +5,7 @@
 //! generator serves all of them.
 
 /// xorshift64*: 8 bytes of state, a handful of instructions per number.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct XorShift(u64);
 
 impl XorShift {
