@@ -21,6 +21,7 @@ pub mod debug;
 pub mod dispatch;
 pub mod dump;
 pub mod error;
+pub mod geo;
 pub mod harness;
 pub mod hash;
 pub mod hll;

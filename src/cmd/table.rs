@@ -165,6 +165,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::set::COMMANDS,
         super::list::COMMANDS,
         super::zset::COMMANDS,
+        super::geo::COMMANDS,
         super::bitmap::COMMANDS,
         super::hll::COMMANDS,
         super::keys::COMMANDS,

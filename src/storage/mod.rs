@@ -12,6 +12,7 @@
 
 pub mod db;
 pub mod evict;
+pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod list;
