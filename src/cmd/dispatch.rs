@@ -187,6 +187,11 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
         // Single-key commands (GET, SET, INCR ...): no key list to build.
         Some(shard_of(args.get(first as usize), st.nshards))
     } else {
+        if super::sort::needs_pattern_tx(st, spec, args) {
+            // SORT BY/GET patterns may name keys on any shard (`cmd::sort`).
+            super::sort::start_pattern_tx(st, exec_req(sess, idx, args, to));
+            return Outcome::Barrier;
+        }
         let keys = match spec.key_positions(args, db) {
             Ok(k) => k,
             Err(e) => {

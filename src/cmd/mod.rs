@@ -40,6 +40,7 @@ pub mod save;
 pub mod server;
 pub mod set;
 pub mod slowlog;
+pub mod sort;
 pub mod string;
 pub mod table;
 pub mod zset;

@@ -166,6 +166,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::list::COMMANDS,
         super::zset::COMMANDS,
         super::geo::COMMANDS,
+        super::sort::COMMANDS,
         super::bitmap::COMMANDS,
         super::hll::COMMANDS,
         super::keys::COMMANDS,
