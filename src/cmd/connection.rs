@@ -45,6 +45,8 @@ fn reset(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     c.sess.multi = None;
     let (subs, psubs) = (std::mem::take(&mut c.sess.subs), std::mem::take(&mut c.sess.psubs));
     c.st.pubsub.remove_client(c.sess.id, &subs, &psubs);
+    let ssubs = std::mem::take(&mut c.sess.ssubs);
+    c.st.pubsub.remove_shard_client(c.sess.id, &ssubs);
     super::multi::drop_watches(c.st, c.sess.id);
     if let Some(m) = c.st.clients.get_mut(&c.sess.id) {
         m.name.clear();

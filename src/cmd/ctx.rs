@@ -37,6 +37,8 @@ pub struct Session {
     /// Pub/Sub channels and patterns this client is subscribed to.
     pub subs: std::collections::HashSet<Vec<u8>>,
     pub psubs: std::collections::HashSet<Vec<u8>>,
+    /// Sharded Pub/Sub channels (SSUBSCRIBE).
+    pub ssubs: std::collections::HashSet<Vec<u8>>,
 }
 
 impl Session {
@@ -50,6 +52,7 @@ impl Session {
             multi: None,
             subs: Default::default(),
             psubs: Default::default(),
+            ssubs: Default::default(),
         }
     }
 }

@@ -1,4 +1,11 @@
-//! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB.
+//! Pub/Sub: SUBSCRIBE, UNSUBSCRIBE, PSUBSCRIBE, PUNSUBSCRIBE, PUBLISH, PUBSUB, and
+//! sharded Pub/Sub: SSUBSCRIBE, SUNSUBSCRIBE, SPUBLISH, PUBSUB SHARDCHANNELS and
+//! SHARDNUMSUB.
+//!
+//! Sharded channels are a namespace of their own (PUBLISH never reaches them, no
+//! patterns), counted apart in confirmations, with `smessage` deliveries, as in Redis
+//! 7.0. Without cluster mode every shard channel lives on the whole server, so
+//! SPUBLISH fans out to every thread like PUBLISH.
 //!
 //! Subscriptions live on the thread that owns the connection (`shard::pubsub`);
 //! PUBLISH fans out to every thread, each delivering to its own subscribers. Keyspace
@@ -29,7 +36,7 @@ pub fn allowed_while_subscribed(name: &str) -> bool {
 }
 
 pub fn subscribed(sess: &Session) -> bool {
-    !sess.subs.is_empty() || !sess.psubs.is_empty()
+    !sess.subs.is_empty() || !sess.psubs.is_empty() || !sess.ssubs.is_empty()
 }
 
 fn count(sess: &Session) -> i64 {
@@ -37,7 +44,8 @@ fn count(sess: &Session) -> i64 {
 }
 
 fn confirm(c: &mut ConnCtx, kind: &[u8], name: Option<&[u8]>) {
-    let n = count(c.sess);
+    // Shard channel confirmations count shard channels only, the others the rest.
+    let n = if kind.starts_with(b"ss") || kind.starts_with(b"sun") { c.sess.ssubs.len() as i64 } else { count(c.sess) };
     c.out.push(3);
     c.out.bulk(kind);
     match name {
@@ -103,6 +111,48 @@ fn punsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
+fn ssubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    for ch in a.iter().skip(1) {
+        if c.sess.ssubs.insert(ch.to_vec()) {
+            c.st.pubsub.ssubscribe(c.sess.id, ch);
+        }
+        confirm(c, b"ssubscribe", Some(ch));
+    }
+    Ok(ConnOutcome::Done)
+}
+
+fn sunsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let names: Vec<Vec<u8>> = if a.len() > 1 {
+        a.iter().skip(1).map(|x| x.to_vec()).collect()
+    } else {
+        c.sess.ssubs.iter().cloned().collect()
+    };
+    if names.is_empty() {
+        confirm(c, b"sunsubscribe", None);
+    }
+    for ch in names {
+        if c.sess.ssubs.remove(&ch) {
+            c.st.pubsub.sunsubscribe(c.sess.id, &ch);
+        }
+        confirm(c, b"sunsubscribe", Some(&ch));
+    }
+    Ok(ConnOutcome::Done)
+}
+
+fn spublish(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let channel = a.get(1).to_vec();
+    let message = a.get(2).to_vec();
+    Ok(ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st: &mut ShardState| -> HopResult {
+            Box::new(st.spublish_local(&channel, &message) as i64)
+        }),
+        lock_whole: false,
+        finish: Box::new(|_, results, out| {
+            out.int(results.into_iter().map(|(_, r)| *r.downcast::<i64>().expect("count")).sum());
+        }),
+    }))
+}
+
 fn publish(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let channel = a.get(1).to_vec();
     let message = a.get(2).to_vec();
@@ -160,6 +210,52 @@ fn pubsub(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 }),
             }))
         }
+        "shardchannels" if a.len() <= 3 => {
+            let pat = if a.len() == 3 { Some(a.get(2).to_vec()) } else { None };
+            Ok(ConnOutcome::FanOut(FanOut {
+                hop: Arc::new(move |st: &mut ShardState| -> HopResult {
+                    Box::new(st.pubsub.shard_channels(pat.as_deref()))
+                }),
+                lock_whole: false,
+                finish: Box::new(|_, results, out| {
+                    let mut all: Vec<Vec<u8>> =
+                        results.into_iter().flat_map(|(_, r)| *r.downcast::<Vec<Vec<u8>>>().expect("list")).collect();
+                    all.sort();
+                    all.dedup();
+                    out.array(all.len());
+                    for ch in all {
+                        out.bulk(&ch);
+                    }
+                }),
+            }))
+        }
+        "shardnumsub" => {
+            let names: Arc<Vec<Vec<u8>>> = Arc::new(a.iter().skip(2).map(|x| x.to_vec()).collect());
+            let hop_names = names.clone();
+            Ok(ConnOutcome::FanOut(FanOut {
+                hop: Arc::new(move |st: &mut ShardState| -> HopResult {
+                    Box::new(hop_names.iter().map(|n| st.pubsub.shard_numsub(n) as i64).collect::<Vec<i64>>())
+                }),
+                lock_whole: false,
+                finish: Box::new(move |_, results, out| {
+                    let mut sums = vec![0i64; names.len()];
+                    for (_, r) in results {
+                        for (s, v) in sums.iter_mut().zip(*r.downcast::<Vec<i64>>().expect("counts")) {
+                            *s += v;
+                        }
+                    }
+                    // A flat array in both protocols, as Redis 7.0 answers it.
+                    out.array(names.len() * 2);
+                    for (n, s) in names.iter().zip(sums) {
+                        out.bulk(n);
+                        out.int(s);
+                    }
+                }),
+            }))
+        }
+        "shardchannels" => Err(CmdError::msg(
+            "ERR unknown subcommand or wrong number of arguments for 'shardchannels'. Try PUBSUB HELP.",
+        )),
         "numpat" if a.len() == 2 => Ok(ConnOutcome::FanOut(FanOut {
             hop: Arc::new(|st: &mut ShardState| -> HopResult { Box::new(st.pubsub.patterns()) }),
             lock_whole: false,
@@ -181,6 +277,10 @@ fn pubsub(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 "NUMSUB [<channel> ...]",
                 "    Return the number of subscribers for the specified channels, excluding",
                 "    pattern subscriptions(default: no channels).",
+                "SHARDCHANNELS [<pattern>]",
+                "    Return the currently active shard level channels matching a <pattern> (default: '*').",
+                "SHARDNUMSUB [<shardchannel> ...]",
+                "    Return the number of subscribers for the specified shard level channel(s)",
                 "HELP",
                 "    Prints this help.",
             ];
@@ -236,6 +336,16 @@ pub static COMMANDS: &[CommandSpec] = &[
         publish,
         "Posts a message to a channel.",
         "2.0.0",
+    ),
+    ps("ssubscribe", -2, PS, ssubscribe, "Listens for messages published to shard channels.", "7.0.0"),
+    ps("sunsubscribe", -1, PS, sunsubscribe, "Stops listening to messages posted to shard channels.", "7.0.0"),
+    ps(
+        "spublish",
+        3,
+        flag::PUBSUB | flag::LOADING | flag::STALE | flag::FAST | flag::MAY_REPLICATE,
+        spublish,
+        "Post a message to a shard channel",
+        "7.0.0",
     ),
     ps("pubsub", -2, flag::PUBSUB | flag::LOADING | flag::STALE, pubsub, "A container for Pub/Sub commands.", "2.8.0"),
 ];

@@ -563,6 +563,7 @@ impl Worker {
             }
         }
         self.st.pubsub.remove_client(c.sess.id, &c.sess.subs, &c.sess.psubs);
+        self.st.pubsub.remove_shard_client(c.sess.id, &c.sess.ssubs);
         self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;
         self.forget_flow(slot);
@@ -664,7 +665,7 @@ impl Worker {
 /// Replicas and the master link belong here too once replication exists: Redis
 /// spares them (and MONITOR clients) because silence is their normal state.
 fn exempt_from_idle_timeout(c: &Conn) -> bool {
-    c.master || !c.sess.subs.is_empty() || !c.sess.psubs.is_empty() || c.has_pending()
+    c.master || crate::cmd::pubsub::subscribed(&c.sess) || c.has_pending()
 }
 
 fn limits_of(st: &ShardState) -> Limits {

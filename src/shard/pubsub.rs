@@ -14,6 +14,8 @@ pub struct PubSub {
     channels: HashMap<Vec<u8>, HashSet<u64>>,
     /// pattern -> subscribed client ids
     patterns: HashMap<Vec<u8>, HashSet<u64>>,
+    /// shard channel -> subscribed client ids (SSUBSCRIBE; no patterns there)
+    shard_channels: HashMap<Vec<u8>, HashSet<u64>>,
     /// Messages ready for clients of this thread: (client id, encoded bytes).
     pub pushes: Vec<(u64, Vec<u8>)>,
 }
@@ -79,6 +81,51 @@ impl PubSub {
             }
         }
         n
+    }
+
+    pub fn ssubscribe(&mut self, client: u64, ch: &[u8]) -> bool {
+        self.shard_channels.entry(ch.to_vec()).or_default().insert(client)
+    }
+
+    pub fn sunsubscribe(&mut self, client: u64, ch: &[u8]) -> bool {
+        let Some(set) = self.shard_channels.get_mut(ch) else { return false };
+        let removed = set.remove(&client);
+        if set.is_empty() {
+            self.shard_channels.remove(ch);
+        }
+        removed
+    }
+
+    /// Queues an SPUBLISH message (`smessage`) for the local subscribers of the shard
+    /// channel. Returns the receiver count.
+    pub fn spublish(&mut self, channel: &[u8], message: &[u8], proto_of: impl Fn(u64) -> Proto) -> usize {
+        let Some(subs) = self.shard_channels.get(channel) else { return 0 };
+        for &c in subs {
+            let mut buf = Vec::with_capacity(32 + channel.len() + message.len());
+            let mut w = ReplyWriter::new(&mut buf, proto_of(c));
+            w.push(3);
+            w.bulk(b"smessage");
+            w.bulk(channel);
+            w.bulk(message);
+            self.pushes.push((c, buf));
+        }
+        subs.len()
+    }
+
+    /// Active shard channels matching `pattern` (all when None).
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Vec<u8>> {
+        self.shard_channels.keys().filter(|c| pattern.is_none_or(|p| glob_match(p, c, false))).cloned().collect()
+    }
+
+    pub fn shard_numsub(&self, channel: &[u8]) -> usize {
+        self.shard_channels.get(channel).map_or(0, |s| s.len())
+    }
+
+    /// A client went away (or RESET): drop its shard channel subscriptions.
+    pub fn remove_shard_client(&mut self, client: u64, channels: &HashSet<Vec<u8>>) {
+        for ch in channels {
+            self.sunsubscribe(client, ch);
+        }
     }
 
     /// Active channels matching `pattern` (all when None), for PUBSUB CHANNELS.

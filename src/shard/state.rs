@@ -296,6 +296,14 @@ impl ShardState {
         })
     }
 
+    /// Delivers an SPUBLISH to this thread's shard channel subscribers.
+    pub fn spublish_local(&mut self, channel: &[u8], message: &[u8]) -> usize {
+        let clients = &self.clients;
+        self.pubsub.spublish(channel, message, |id| {
+            if clients.get(&id).is_some_and(|m| m.resp == 3) { Proto::Resp3 } else { Proto::Resp2 }
+        })
+    }
+
     /// One active-expiry cycle over every database, within `budget`; the deleted keys
     /// are accounted (and notified as `expired`) like lazily expired ones.
     pub fn active_expire_cycle(&mut self, now_ms: u64, budget: std::time::Duration) {
