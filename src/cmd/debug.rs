@@ -336,6 +336,9 @@ fn set_active_expire(a: &Args) -> Result<ConnOutcome, CmdError> {
 }
 
 const HELP: &[&str] = &[
+    "CHANGE-REPL-ID",
+    "    Change the replication IDs of the instance.",
+    "    Dangerous: should be used only for testing the replication subsystem.",
     "DIGEST",
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
@@ -346,6 +349,11 @@ const HELP: &[&str] = &[
     "    Show low level info about the <key> and associated value.",
     "PANIC",
     "    Crash the server simulating a panic.",
+    "POPULATE <count> [<prefix>] [<size>]",
+    "    Create <count> string keys named key:<num>. If <prefix> is specified then",
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    "    replicas. Cluster slots are not respected so keys not belonging to the",
+    "    current node can be created in cluster mode.",
     "RELOAD",
     "    Save the RDB on disk and reload it back to memory.",
     "SET-ACTIVE-EXPIRE <0|1>",
@@ -411,6 +419,10 @@ fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         // As in Redis: crash on purpose, on the shard thread that owns this
         // connection, to check that a panic takes the whole process down.
         panic!("DEBUG PANIC called at Unix time {}", crate::shard::Shared::now_unix_ms() / 1000);
+    } else if a.is(1, "POPULATE") && (3..=5).contains(&n) {
+        super::debug_populate::populate(c, a)
+    } else if a.is(1, "CHANGE-REPL-ID") && n == 2 {
+        super::debug_populate::change_repl_id(c)
     } else if a.is(1, "LOG") && n == 3 {
         crate::util::log::warning(&format!("DEBUG LOG: {}", a.str(2)));
         c.out.ok();

@@ -18,6 +18,7 @@ pub mod connection;
 pub mod coord;
 pub mod ctx;
 pub mod debug;
+pub mod debug_populate;
 pub mod dispatch;
 pub mod dump;
 pub mod error;
@@ -30,6 +31,7 @@ pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod memory;
+pub mod module;
 pub mod multi;
 #[cfg(test)]
 mod notify_tests;

@@ -182,6 +182,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::config_cmd::COMMANDS,
         super::introspect::COMMANDS,
         super::debug::COMMANDS,
+        super::module::COMMANDS,
         super::replicaof::COMMANDS,
     ];
     let mut specs = Vec::new();
