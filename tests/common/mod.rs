@@ -5,6 +5,7 @@
 //! sleeping. Each server gets its own temporary `dir`, removed on drop.
 #![allow(dead_code)]
 
+pub mod compare;
 pub mod fake_master;
 pub mod repl;
 

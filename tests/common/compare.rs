@@ -1,0 +1,51 @@
+//! Runs the same commands on shardis and on a real redis-server and compares the
+//! replies byte for byte (as parsed RESP values, types included).
+
+use super::{Raw, RealRedis, Resp, RespReader, Server, temp_dir};
+use std::time::Duration;
+
+/// A raw connection to each server, both speaking `proto` (2 or 3).
+pub struct Pair {
+    pub ours: Raw,
+    pub theirs: Raw,
+}
+
+fn raw_to(port: u16) -> Raw {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let r = s.try_clone().expect("clone socket");
+    Raw { w: s, r: RespReader::new(r) }
+}
+
+impl Pair {
+    pub fn new(s: &Server, real: &RealRedis, proto: u8) -> Pair {
+        let mut p = Pair { ours: s.raw(), theirs: raw_to(real.port) };
+        if proto == 3 {
+            // HELLO's reply names the client id, which differs: only check it worked.
+            assert!(matches!(p.ours.cmd(&["hello", "3"]), Resp::Map(_)));
+            assert!(matches!(p.theirs.cmd(&["hello", "3"]), Resp::Map(_)));
+        }
+        p
+    }
+
+    /// Runs `args` on both servers, asserts the replies are equal and returns ours.
+    pub fn same<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Resp {
+        let ours = self.ours.cmd(args);
+        let theirs = self.theirs.cmd(args);
+        if ours != theirs {
+            let shown: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a.as_ref()).into_owned()).collect();
+            panic!("replies differ for {shown:?}:\n shardis: {ours:?}\n   redis: {theirs:?}");
+        }
+        ours
+    }
+
+    /// Runs a command on both servers without comparing (set-up whose reply differs).
+    pub fn both<A: AsRef<[u8]>>(&mut self, args: &[A]) -> (Resp, Resp) {
+        (self.ours.cmd(args), self.theirs.cmd(args))
+    }
+}
+
+/// A real redis-server in a fresh directory.
+pub fn real_redis(tag: &str) -> RealRedis {
+    RealRedis::start(&temp_dir(tag))
+}
