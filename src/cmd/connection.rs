@@ -46,6 +46,8 @@ fn reset(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     let (subs, psubs) = (std::mem::take(&mut c.sess.subs), std::mem::take(&mut c.sess.psubs));
     c.st.pubsub.remove_client(c.sess.id, &subs, &psubs);
     super::multi::drop_watches(c.st, c.sess.id);
+    super::monitor::client_gone(c.st, c.sess.id);
+    super::tracking::stop(c.st, c.sess.id);
     if let Some(m) = c.st.clients.get_mut(&c.sess.id) {
         m.name.clear();
         m.db = 0;

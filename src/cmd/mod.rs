@@ -29,6 +29,7 @@ pub mod introspect;
 pub mod keys;
 pub mod list;
 pub mod memory;
+pub mod monitor;
 pub mod multi;
 #[cfg(test)]
 mod notify_tests;
@@ -41,6 +42,7 @@ pub mod set;
 pub mod slowlog;
 pub mod string;
 pub mod table;
+pub mod tracking;
 pub mod zset;
 
 pub use args::Args;

@@ -330,6 +330,12 @@ impl TxExec {
             let (idx, args, db) = &self.cmds[self.next];
             let (idx, db) = (*idx, *db);
             let spec = TABLE.get(idx);
+            if super::monitor::active(st) {
+                super::monitor::feed_client(st, spec, db, self.client_id, &Args::Owned(args));
+            }
+            if !st.tracking.clients.is_empty() {
+                super::tracking::on_command(st, self.client_id, spec, &Args::Owned(args), db);
+            }
             match spec.handler {
                 Handler::Conn(f) => {
                     let mut out = Vec::new();
@@ -490,6 +496,10 @@ impl TxExec {
     }
 
     fn finish_tx(&mut self, st: &mut ShardState, aborted: bool) -> bool {
+        if super::monitor::active(st) {
+            let addr = st.clients.get(&self.client_id).map(|m| m.addr.clone()).unwrap_or_default();
+            super::monitor::feed(st, self.session.db, &addr, "exec", [&b"EXEC"[..]].into_iter());
+        }
         let mut out = Vec::new();
         let mut w = ReplyWriter::new(&mut out, self.proto);
         if aborted {
