@@ -121,7 +121,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         return Outcome::Done;
     }
     if !st.tracking.clients.is_empty() {
-        super::tracking::on_command(st, sess.id, spec, args, sess.db);
+        super::tracking::on_command(st, sess.id, spec, args, sess.db, false);
     }
     if spec.name == "wait" {
         // WAIT needs its reply address: it waits in the replication thread.

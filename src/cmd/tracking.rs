@@ -280,7 +280,9 @@ pub fn trackinginfo(c: &mut ConnCtx) {
         Some(t) => t.redirect.map_or(0, |(id, _)| id as i64),
     });
     c.out.bulk(b"prefixes");
-    let prefixes = t.map(|t| t.prefixes.clone()).unwrap_or_default();
+    // Redis lists them from its radix tree: sorted.
+    let mut prefixes = t.map(|t| t.prefixes.clone()).unwrap_or_default();
+    prefixes.sort();
     c.out.array(prefixes.len());
     for p in prefixes {
         c.out.bulk(&p);
@@ -292,13 +294,15 @@ pub fn trackinginfo(c: &mut ConnCtx) {
 /// Called at dispatch for every command of a client on a thread with tracking
 /// clients: consumes the CLIENT CACHING flag and, for a tracked read, records the
 /// command's keys with their owners.
-pub fn on_command(st: &mut ShardState, client: u64, spec: &CommandSpec, args: &Args, db: u16) {
+///
+/// As in Redis, CLIENT commands, MULTI and the commands of a transaction keep the
+/// flag (`in_tx`); EXEC's end clears it ([`end_of_command`]).
+pub fn on_command(st: &mut ShardState, client: u64, spec: &CommandSpec, args: &Args, db: u16, in_tx: bool) {
     let Some(t) = st.tracking.clients.get_mut(&client) else { return };
-    let is_caching = spec.name == "client" && args.len() > 1 && args.get(1).eq_ignore_ascii_case(b"caching");
-    if is_caching {
+    if matches!(spec.name, "client" | "multi" | "exec") {
         return;
     }
-    let caching = t.caching.take();
+    let caching = if in_tx { t.caching } else { t.caching.take() };
     if spec.flags & flag::READONLY == 0 || t.bcast {
         return;
     }
@@ -323,6 +327,13 @@ pub fn on_command(st: &mut ShardState, client: u64, spec: &CommandSpec, args: &A
         if !keys.is_empty() {
             run_on(st, s, move |st| remember(st, &keys, client, home));
         }
+    }
+}
+
+/// A command that kept the CLIENT CACHING flag is over (EXEC).
+pub fn end_of_command(st: &mut ShardState, client: u64) {
+    if let Some(t) = st.tracking.clients.get_mut(&client) {
+        t.caching = None;
     }
 }
 
@@ -363,26 +374,16 @@ pub fn invalidate<'a>(st: &mut ShardState, keys: impl Iterator<Item = &'a [u8]>,
     }
 }
 
-/// On a client's home shard: sends each tracking client its invalidated keys (one
-/// message per client, keys in order), honouring NOLOOP and REDIRECT.
+/// On a client's home shard: sends each tracking client its invalidated keys, one
+/// message per key as Redis does, honouring NOLOOP and REDIRECT.
 fn deliver_home(st: &mut ShardState, items: &[(u64, Vec<u8>)], modifier: u64) {
-    let mut by_client: Vec<(u64, Vec<Vec<u8>>)> = Vec::new();
-    for (c, k) in items {
-        match by_client.iter_mut().find(|(x, _)| x == c) {
-            Some((_, ks)) => {
-                if !ks.contains(k) {
-                    ks.push(k.clone())
-                }
-            }
-            None => by_client.push((*c, vec![k.clone()])),
-        }
-    }
-    for (c, keys) in by_client {
-        let Some(t) = st.tracking.clients.get(&c) else { continue };
-        if t.noloop && c == modifier {
+    for (c, key) in items {
+        let Some(t) = st.tracking.clients.get(c) else { continue };
+        if t.noloop && *c == modifier {
             continue;
         }
-        let (target, shard) = t.redirect.unwrap_or((c, st.id as u16));
+        let (target, shard) = t.redirect.unwrap_or((*c, st.id as u16));
+        let keys = [key.clone()];
         run_on(st, shard as usize, move |st| write_invalidation(st, target, Some(&keys)));
     }
 }
