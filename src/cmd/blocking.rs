@@ -98,7 +98,15 @@ pub fn serve_blocked(st: &mut ShardState) {
         return;
     }
     st.serving_blocked = true;
+    // A key a transaction holds (MULTI/EXEC, a cross-shard command) is served only
+    // once its lock goes, from the transaction's final state, as Redis serves blocked
+    // clients after EXEC: a key pushed and deleted inside one wakes nobody.
+    let mut held = Vec::new();
     while let Some((db, key)) = st.blocked.ready.pop() {
+        if st.locks.blocks(db, &key) {
+            held.push((db, key));
+            continue;
+        }
         for id in st.blocked.waiting_on(db, &key) {
             let Some(w) = st.blocked.get(id) else { continue };
             if w.claim.is_claimed() {
@@ -116,6 +124,8 @@ pub fn serve_blocked(st: &mut ShardState) {
             serve(st, w);
         }
     }
+    held.dedup();
+    st.blocked.ready.append(&mut held);
     st.serving_blocked = false;
 }
 

@@ -86,6 +86,9 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     if m.master {
         flags.push('M');
     }
+    if m.monitor {
+        flags.push('O');
+    }
     if m.sub + m.psub > 0 {
         flags.push('P');
     }
@@ -449,6 +452,8 @@ fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         let now = c.st.now_ms;
         let m = meta_mut(c);
         m.last_cmd = "client|info".into();
+        // Redis reports the running command's own arguments.
+        m.argv_mem = a.iter().map(|x| x.len()).sum();
         let line = info_line(m, now) + "\n";
         c.out.verbatim("txt", line.as_bytes());
     } else if a.is(1, "LIST") {
@@ -496,20 +501,17 @@ fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         setinfo(c, a)?;
         c.out.ok();
     } else if a.is(1, "GETREDIR") {
-        // Client-side caching (CLIENT TRACKING) is not implemented, so no connection
-        // ever redirects its invalidations: -1 is the truthful answer.
         sub_arity(a, "client|getredir", 2)?;
-        c.out.int(-1);
+        super::tracking::getredir(c);
     } else if a.is(1, "TRACKINGINFO") {
         sub_arity(a, "client|trackinginfo", 2)?;
-        c.out.map(3);
-        c.out.bulk(b"flags");
-        c.out.set(1);
-        c.out.bulk(b"off");
-        c.out.bulk(b"redirect");
-        c.out.int(-1);
-        c.out.bulk(b"prefixes");
-        c.out.array(0);
+        super::tracking::trackinginfo(c);
+    } else if a.is(1, "TRACKING") {
+        sub_arity(a, "client|tracking", -3)?;
+        return super::tracking::tracking_cmd(c, a);
+    } else if a.is(1, "CACHING") {
+        sub_arity(a, "client|caching", 3)?;
+        return super::tracking::caching(c, a);
     } else if a.is(1, "HELP") {
         sub_arity(a, "client|help", 2)?;
         help_reply(&mut c.out, "CLIENT", HELP);

@@ -48,6 +48,8 @@ fn reset(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     let ssubs = std::mem::take(&mut c.sess.ssubs);
     c.st.pubsub.remove_shard_client(c.sess.id, &ssubs);
     super::multi::drop_watches(c.st, c.sess.id);
+    super::monitor::client_gone(c.st, c.sess.id);
+    super::tracking::stop(c.st, c.sess.id);
     if let Some(m) = c.st.clients.get_mut(&c.sess.id) {
         m.name.clear();
         m.db = 0;

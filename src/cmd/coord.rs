@@ -256,6 +256,9 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
 /// Applies the final state of keys a transaction changed.
 pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
     let now = st.now_ms;
+    if super::tracking::writes_matter(st) {
+        super::tracking::invalidate(st, writes.iter().map(|(_, k, _)| k.as_slice()), 0);
+    }
     for (db, key, entry) in writes {
         st.watch.touch(db, &key);
         st.blocked.touched(db, &key);

@@ -81,6 +81,10 @@ pub struct ExecCtx<'a> {
     /// "Propagate as ...": what the AOF (and replicas) get instead of the command's
     /// own arguments, for handlers that made a choice replay cannot repeat.
     pub prop: crate::persist::Prop,
+    /// The argument index of a key the command names but left unchanged (SMOVE's
+    /// destination that already had the member): WATCH and client tracking skip it,
+    /// as Redis signals only the keys a command modified.
+    pub unchanged_key: Option<usize>,
 }
 
 /// The keyspace events of one command, in order.

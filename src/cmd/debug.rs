@@ -243,7 +243,7 @@ fn object_line(e: &Entry, now_ms: u64) -> String {
     format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         addr,
-        e.value.encoding_name(),
+        super::keys::reported_encoding(&e.value),
         serialized_len(&e.value),
         access & ((1 << 24) - 1),
         now_secs.saturating_sub(access)

@@ -70,7 +70,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         st.stats.error_replies += 1;
         w.error(&format!(
             "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            spec.name
+            super::introspect::full_name(spec.name, args)
         ));
         return Outcome::Done;
     }
@@ -120,6 +120,9 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;
     }
+    if !st.tracking.clients.is_empty() {
+        super::tracking::on_command(st, sess.id, spec, args, sess.db, false);
+    }
     if spec.name == "wait" {
         // WAIT needs its reply address: it waits in the replication thread.
         return if super::repl::wait(st, args, &mut w, to) { Outcome::Pending } else { Outcome::Done };
@@ -131,11 +134,32 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                 let mut ctx = ConnCtx { sess: &mut *sess, st: &mut *st, out: w };
                 f(&mut ctx, args)
             };
-            record(st, idx, start, res.is_err(), args, sess.id);
+            // MONITOR sees the command after it ran (SELECT shows the new db); EXEC
+            // after the commands it runs (`multi`).
+            if super::monitor::active(st) && !matches!(res, Ok(ConnOutcome::Exec(_))) {
+                super::monitor::feed_client(st, spec, sess.db, sess.id, args);
+            }
+            let fanout = matches!(res, Ok(ConnOutcome::FanOut(_)));
+            record_as(st, idx, start, res.is_err(), args, sess.id, !fanout);
             match res {
                 Ok(ConnOutcome::Done) => Outcome::Done,
                 Ok(ConnOutcome::Close) => Outcome::Close,
-                Ok(ConnOutcome::FanOut(f)) => {
+                Ok(ConnOutcome::FanOut(mut f)) => {
+                    // The slowlog holds a command after it ran (SLOWLOG RESET logs
+                    // itself into the fresh log; SLOWLOG GET does not see itself).
+                    let threshold = st.config.slowlog_log_slower_than;
+                    if threshold >= 0 && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0 {
+                        let inner = f.finish;
+                        let logged: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
+                        let client_id = sess.id;
+                        f.finish = Box::new(move |st, results, out| {
+                            inner(st, results, out);
+                            let us = start.elapsed().as_micros() as u64;
+                            if us >= st.config.slowlog_log_slower_than.max(0) as u64 {
+                                slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
+                            }
+                        });
+                    }
                     coord::start_fanout(st, f, to, sess.proto);
                     Outcome::Barrier
                 }
@@ -150,7 +174,12 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                 }
             }
         }
-        Handler::Keyed(_) => route_keyed(st, sess, idx, args, w, to),
+        Handler::Keyed(_) => {
+            if super::monitor::active(st) {
+                super::monitor::feed_client(st, spec, sess.db, sess.id, args);
+            }
+            route_keyed(st, sess, idx, args, w, to)
+        }
     }
 }
 
@@ -308,6 +337,7 @@ fn call_inner(
         block: None,
         notes: None,
         prop: Default::default(),
+        unchanged_key: None,
     };
     if spec.flags & flag::WRITE != 0
         && st.aof.on
@@ -322,14 +352,15 @@ fn call_inner(
     let dirty = ctx.dirty;
     let block = ctx.block.take();
     let prop = std::mem::take(&mut ctx.prop);
+    let unchanged = ctx.unchanged_key;
     if let Err(e) = &res {
         ctx.out.error(&e.message());
         ctx.stats.error_replies += 1;
     }
     let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;
-    if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty()) {
-        touch_keys(st, spec, args, db);
+    if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty() || super::tracking::writes_matter(st)) {
+        touch_keys(st, spec, args, db, unchanged, client_id);
     }
     match notes {
         None => st.account_expired(),
@@ -373,8 +404,19 @@ fn track_pending(st: &mut ShardState, mask: u32, on: bool) {
 /// A write changed keys: bump the versions of those that are WATCHed and wake clients
 /// blocked on them. Over-approximates with every key the command names, which only
 /// ever aborts a transaction (or re-checks a waiter) that a finer check would spare.
-fn touch_keys(st: &mut ShardState, spec: &super::CommandSpec, args: &Args, db: u16) {
-    if let Ok(keys) = spec.key_positions(args, db) {
+fn touch_keys(
+    st: &mut ShardState,
+    spec: &super::CommandSpec,
+    args: &Args,
+    db: u16,
+    unchanged: Option<usize>,
+    client_id: u64,
+) {
+    if let Ok(mut keys) = spec.key_positions(args, db) {
+        keys.retain(|&(_, i)| unchanged != Some(i));
+        if super::tracking::writes_matter(st) {
+            super::tracking::invalidate(st, keys.iter().map(|&(_, i)| args.get(i)), client_id);
+        }
         for (d, i) in keys {
             st.watch.touch(d, args.get(i));
             st.blocked.touched(d, args.get(i));
@@ -383,11 +425,17 @@ fn touch_keys(st: &mut ShardState, spec: &super::CommandSpec, args: &Args, db: u
 }
 
 fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: &Args, client_id: u64) {
+    record_as(st, idx, start, failed, args, client_id, true);
+}
+
+/// `record`, with the slowlog entry left to the caller when `slowlog` is false.
+fn record_as(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: &Args, client_id: u64, slowlog: bool) {
     let us = start.elapsed().as_micros() as u64;
     let threshold = st.config.slowlog_log_slower_than;
-    if (threshold >= 0 && us >= threshold as u64) || st.config.latency_monitor_threshold > 0 {
-        log_slow(st, idx, us, args, client_id);
+    if (slowlog && threshold >= 0 && us >= threshold as u64) || st.config.latency_monitor_threshold > 0 {
+        log_slow(st, idx, us, args, client_id, slowlog);
     }
+
     st.stats.total_commands += 1;
     let stats = &mut st.stats.commands;
     if stats.len() <= idx as usize {
@@ -403,14 +451,12 @@ fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: &Ar
 
 /// SLOWLOG and LATENCY bookkeeping for a command that took `us` microseconds.
 #[cold]
-fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64) {
+fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64, slowlog: bool) {
     let spec = TABLE.get(idx);
     let secs = st.now_ms / 1000;
     let threshold = st.config.slowlog_log_slower_than;
-    if threshold >= 0 && us >= threshold as u64 && spec.flags & flag::SKIP_SLOWLOG == 0 {
-        let (addr, name) = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
-        let max = st.config.slowlog_max_len as usize;
-        st.monitor.log_slow(us, secs, args.iter().collect::<Vec<_>>().into_iter(), max, (&addr, &name));
+    if slowlog && threshold >= 0 && us >= threshold as u64 && spec.flags & flag::SKIP_SLOWLOG == 0 {
+        slowlog_add(st, us, args.iter(), client_id);
     }
     let ms = us / 1000;
     let lat = st.config.latency_monitor_threshold;
@@ -418,6 +464,13 @@ fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64)
         let event = if spec.flags & flag::FAST != 0 { "fast-command" } else { "command" };
         st.monitor.add_latency(event, secs, ms);
     }
+}
+
+fn slowlog_add<'a>(st: &mut ShardState, us: u64, args: impl Iterator<Item = &'a [u8]>, client_id: u64) {
+    let secs = st.now_ms / 1000;
+    let (addr, name) = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
+    let max = st.config.slowlog_max_len as usize;
+    st.monitor.log_slow(us, secs, args.collect::<Vec<_>>().into_iter(), max, (&addr, &name));
 }
 
 fn bump_rejected(st: &mut ShardState, idx: u16) {
@@ -473,6 +526,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         }
         Msg::Ran { coord, shard, result } => coord::on_ran(st, coord, shard, result),
         Msg::Park(w) => super::blocking::park_part(st, *w),
+        Msg::Monitor(line) => super::monitor::deliver_local(st, &line),
         Msg::Publish(msgs) => {
             for (ch, m) in msgs.iter() {
                 st.publish_local(ch, m);
@@ -482,6 +536,10 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
             coord::apply_writes(st, writes);
             for w in st.locks.release(tx) {
                 coord::answer_granted(st, w);
+            }
+            // Keys the transaction held wake their blocked clients now (`blocking`).
+            if !st.blocked.ready.is_empty() {
+                super::blocking::serve_blocked(st);
             }
             retry_deferred(st);
         }

@@ -289,7 +289,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "client_recent_max_input_buffer", "0");
                 field!(s, "client_recent_max_output_buffer", "0");
                 field!(s, "blocked_clients", "{}", blocked.len());
-                field!(s, "tracking_clients", "0");
+                field!(s, "tracking_clients", "{}", shared.tracking.clients.load(Ordering::Relaxed));
                 field!(s, "clients_in_timeout_table", "0");
             }
             "memory" => {
@@ -415,9 +415,9 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "active_defrag_misses", "0");
                 field!(s, "active_defrag_key_hits", "0");
                 field!(s, "active_defrag_key_misses", "0");
-                field!(s, "tracking_total_keys", "0");
-                field!(s, "tracking_total_items", "0");
-                field!(s, "tracking_total_prefixes", "0");
+                field!(s, "tracking_total_keys", "{}", shared.tracking.keys.load(Ordering::Relaxed));
+                field!(s, "tracking_total_items", "{}", shared.tracking.items.load(Ordering::Relaxed));
+                field!(s, "tracking_total_prefixes", "{}", shared.tracking.prefixes());
                 field!(s, "unexpected_error_replies", "0");
                 field!(s, "total_error_replies", "{}", stats.error_replies);
                 field!(s, "dump_payload_sanitizations", "0");

@@ -26,6 +26,22 @@ pub fn sub_arity(a: &Args, fullname: &str, arity: i32) -> Result<(), CmdError> {
     if ok { Ok(()) } else { Err(CmdError::msg(super::error::wrong_arity(fullname))) }
 }
 
+/// Redis 7.0's commands that are containers of subcommands.
+pub const CONTAINERS: &[&str] = &[
+    "acl", "client", "cluster", "command", "config", "function", "latency", "memory", "module", "object", "pubsub",
+    "script", "slowlog", "xgroup", "xinfo",
+];
+
+/// The name Redis's errors use for a command: `container|sub` for a container's
+/// subcommand (`client|reply`), else the command's own name.
+pub fn full_name(name: &str, a: &Args) -> String {
+    if a.len() > 1 && CONTAINERS.contains(&name) {
+        format!("{name}|{}", a.str(1).to_ascii_lowercase())
+    } else {
+        name.to_string()
+    }
+}
+
 /// A HELP reply: the usage header, the given lines, then HELP's own entry, each as a
 /// status reply (Redis's addReplyHelp).
 pub fn help_reply(out: &mut ReplyWriter, container: &str, lines: &[&str]) {

@@ -463,6 +463,16 @@ fn is_shared_integer(v: &Value, sharing: bool) -> bool {
     sharing && s.len() <= 20 && num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n))
 }
 
+/// The encoding OBJECT ENCODING and DEBUG OBJECT report: Redis 7.0's name for the
+/// same value. Small sets of strings are listpacks here (as in Redis 7.2), but 7.0
+/// keeps them in a hashtable, and tools compare with 7.0.
+pub fn reported_encoding(v: &Value) -> &'static str {
+    match v {
+        Value::Set(s) if s.encoding_name() == "listpack" => "hashtable",
+        _ => v.encoding_name(),
+    }
+}
+
 fn object(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let sub = a.str(1).to_ascii_lowercase();
     match sub.as_str() {
@@ -479,7 +489,7 @@ fn object(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let sharing = c.config.maxmemory == 0 || !(policy.contains("lru") || policy.contains("lfu"));
     let now_secs = (c.now_ms / 1000) as u32;
     let Some((encoding, shared, access)) = read_notouch(c, a.get(2))
-        .map(|e| (e.value.encoding_name(), is_shared_integer(&e.value, sharing), e.access_secs))
+        .map(|e| (reported_encoding(&e.value), is_shared_integer(&e.value, sharing), e.access_secs))
     else {
         c.out.null();
         return Ok(());
@@ -591,10 +601,17 @@ fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let inner = cursor / n;
     let db = c.sess.db as usize;
     let count = usize::try_from(count).unwrap_or(usize::MAX);
+    // Every shard from the cursor's on takes a step (the cursor's own from where it
+    // stopped, the later ones from their start), so that a call can go on into the next
+    // shards while it has returned fewer than COUNT keys: a small keyspace comes back
+    // whole with cursor 0, as from Redis. COUNT stays a hint, as there.
     let hop = Arc::new(move |st: &mut crate::shard::ShardState| -> crate::shard::HopResult {
+        if st.id < shard {
+            return Box::new(None::<(u64, Vec<Vec<u8>>)>);
+        }
         let now = st.now_ms;
         let d = &mut st.dbs[db];
-        let step = d.scan(inner, count, now);
+        let step = d.scan(if st.id == shard { inner } else { 0 }, count, now);
         let keys: Vec<Vec<u8>> = step
             .keys
             .iter()
@@ -606,21 +623,31 @@ fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             })
             .map(|k| k.to_vec())
             .collect();
-        Box::new((step.next, keys))
+        Box::new(Some((step.next, keys)))
     });
-    Ok(ConnOutcome::FanOut(FanOut::single(
-        shard,
+    Ok(ConnOutcome::FanOut(FanOut {
         hop,
-        Box::new(move |_, r, out| {
-            let (next_inner, keys) = *r.downcast::<(u64, Vec<Vec<u8>>)>().expect("scan step");
-            let next = if next_inner != 0 {
-                next_inner * n + shard as u64
-            } else if (shard as u64) + 1 < n {
-                // This shard is done: the next call starts the next shard.
-                shard as u64 + 1
-            } else {
-                0
-            };
+        lock_whole: false,
+        finish: Box::new(move |_, results, out| {
+            let mut steps: Vec<(u16, (u64, Vec<Vec<u8>>))> = results
+                .into_iter()
+                .filter_map(|(s, r)| r.downcast::<Option<(u64, Vec<Vec<u8>>)>>().expect("scan step").map(|x| (s, x)))
+                .collect();
+            steps.sort_by_key(|(s, _)| *s);
+            let mut keys: Vec<Vec<u8>> = Vec::new();
+            let mut next = 0;
+            for (s, (next_inner, mut got)) in steps {
+                keys.append(&mut got);
+                if next_inner != 0 {
+                    next = next_inner * n + s as u64;
+                    break;
+                }
+                // This shard is done: go on into the next one, or let the next call.
+                next = if (s as u64) + 1 < n { s as u64 + 1 } else { 0 };
+                if keys.len() >= count {
+                    break;
+                }
+            }
             out.array(2);
             out.bulk(next.to_string().as_bytes());
             out.array(keys.len());
@@ -628,7 +655,7 @@ fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 out.bulk(k);
             }
         }),
-    )))
+    }))
 }
 
 /// A random number for the coordinator's pick among shards; std's `RandomState` is

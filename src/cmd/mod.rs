@@ -32,6 +32,7 @@ pub mod keys;
 pub mod list;
 pub mod memory;
 pub mod module;
+pub mod monitor;
 pub mod multi;
 #[cfg(test)]
 mod notify_tests;
@@ -45,6 +46,7 @@ pub mod slowlog;
 pub mod sort;
 pub mod string;
 pub mod table;
+pub mod tracking;
 pub mod zset;
 
 pub use args::Args;

@@ -146,7 +146,7 @@ fn watch(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }))
 }
 
-fn exec(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
+fn exec(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let Some(q) = c.sess.multi.take() else {
         return Err(CmdError::msg("ERR EXEC without MULTI"));
     };
@@ -162,7 +162,8 @@ fn exec(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     // SELECT inside the transaction leaves the connection on the last db it chose.
     let session = c.sess.clone();
     c.sess.db = q.db;
-    Ok(ConnOutcome::Exec(Box::new(ExecPlan { cmds: q.cmds, watches, session })))
+    let word = a.get(0).to_vec();
+    Ok(ConnOutcome::Exec(Box::new(ExecPlan { cmds: q.cmds, watches, session, word })))
 }
 
 /// What EXEC hands to the dispatcher to start the transaction.
@@ -170,6 +171,8 @@ pub struct ExecPlan {
     cmds: Vec<(u16, OwnedArgs, u16)>,
     watches: Vec<(u16, u16, Vec<u8>, u64)>,
     session: Session,
+    /// EXEC as the client spelled it, for MONITOR.
+    word: Vec<u8>,
 }
 
 /// Does this queued command need every shard locked whole (it reads or writes a
@@ -180,7 +183,7 @@ fn needs_whole_lock(spec: &CommandSpec) -> bool {
 
 /// Starts EXEC's coordinator.
 pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: Proto) {
-    let ExecPlan { cmds, watches, session } = *plan;
+    let ExecPlan { cmds, watches, session, word } = *plan;
     let n = st.nshards;
     let whole = cmds.iter().any(|(idx, _, _)| needs_whole_lock(TABLE.get(*idx)));
     let mut per_shard: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); n];
@@ -225,6 +228,7 @@ pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: 
         watch_ok: true,
         writers: Vec::new(),
         committing: None,
+        word,
     };
     if tx.locked.is_empty() {
         // Nothing to lock (only PING/ECHO-like commands): run straight away.
@@ -270,6 +274,8 @@ struct TxExec {
     writers: Vec<u16>,
     /// The EXEC reply, held while the writers commit their parts.
     committing: Option<Vec<u8>>,
+    /// EXEC as the client spelled it, for MONITOR.
+    word: Vec<u8>,
 }
 
 /// Marks a hop answer that needs no waiting (write-backs of a cross-shard command).
@@ -330,6 +336,12 @@ impl TxExec {
             let (idx, args, db) = &self.cmds[self.next];
             let (idx, db) = (*idx, *db);
             let spec = TABLE.get(idx);
+            if super::monitor::active(st) {
+                super::monitor::feed_client(st, spec, db, self.client_id, &Args::Owned(args));
+            }
+            if !st.tracking.clients.is_empty() {
+                super::tracking::on_command(st, self.client_id, spec, &Args::Owned(args), db, true);
+            }
             match spec.handler {
                 Handler::Conn(f) => {
                     let mut out = Vec::new();
@@ -490,6 +502,13 @@ impl TxExec {
     }
 
     fn finish_tx(&mut self, st: &mut ShardState, aborted: bool) -> bool {
+        if !st.tracking.clients.is_empty() {
+            super::tracking::end_of_command(st, self.client_id);
+        }
+        if super::monitor::active(st) {
+            let addr = st.clients.get(&self.client_id).map(|m| m.addr.clone()).unwrap_or_default();
+            super::monitor::feed(st, self.session.db, &addr, "exec", [&self.word[..]].into_iter());
+        }
         let mut out = Vec::new();
         let mut w = ReplyWriter::new(&mut out, self.proto);
         if aborted {

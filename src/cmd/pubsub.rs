@@ -35,6 +35,12 @@ pub fn allowed_while_subscribed(name: &str) -> bool {
     )
 }
 
+/// (P)SUBSCRIBE and (P)UNSUBSCRIBE: their replies are confirmations that reach the
+/// client whatever CLIENT REPLY says, as in Redis.
+pub fn is_subscription_command(name: &[u8]) -> bool {
+    [&b"subscribe"[..], b"unsubscribe", b"psubscribe", b"punsubscribe"].iter().any(|n| name.eq_ignore_ascii_case(n))
+}
+
 pub fn subscribed(sess: &Session) -> bool {
     !sess.subs.is_empty() || !sess.psubs.is_empty() || !sess.ssubs.is_empty()
 }
@@ -202,7 +208,8 @@ fn pubsub(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                             *s += v;
                         }
                     }
-                    out.map(names.len());
+                    // Redis 7.0 answers a flat array in RESP3 too, not a map.
+                    out.array(names.len() * 2);
                     for (n, s) in names.iter().zip(sums) {
                         out.bulk(n);
                         out.int(s);

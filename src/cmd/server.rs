@@ -49,10 +49,12 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::FanOut(FanOut {
         hop: atomic_part(Arc::new(move |st| {
             let n = st.dbs[db].len() as u64;
+            let flushed = &st.dbs[db];
+            st.watch.touch_db_where(db as u16, |k| flushed.peek(k).is_some());
+            super::tracking::on_flush(st, false);
             flush_part(&mut st.aof, &st.dbs, Some(db as u16), lazy, st.nshards == 1);
             let old = std::mem::replace(&mut st.dbs[db], crate::storage::Db::new());
             crate::shard::lazyfree::free_db(old, lazy);
-            st.watch.touch_db(Some(db as u16));
             st.dirty += n;
             Box::new(())
         })),
@@ -66,12 +68,15 @@ fn flushall(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::FanOut(FanOut {
         hop: atomic_part(Arc::new(move |st| {
             let n: usize = st.dbs.iter().map(|d| d.len()).sum();
+            for (i, flushed) in st.dbs.iter().enumerate() {
+                st.watch.touch_db_where(i as u16, |k| flushed.peek(k).is_some());
+            }
+            super::tracking::on_flush(st, true);
             flush_part(&mut st.aof, &st.dbs, None, lazy, st.nshards == 1);
             for d in &mut st.dbs {
                 let old = std::mem::replace(d, crate::storage::Db::new());
                 crate::shard::lazyfree::free_db(old, lazy);
             }
-            st.watch.touch_db(None);
             // Redis counts one more change than the keys removed (once, not per
             // shard), so that even an empty FLUSHALL counts as a change.
             st.dirty += n as u64 + u64::from(st.id == 0);
@@ -94,9 +99,15 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         hop: atomic_part(Arc::new(move |st| {
             if x != y {
                 swap_part(&mut st.aof, &st.dbs, x as u16, y as u16, st.nshards == 1);
+                for (from, to) in [(x, y), (y, x)] {
+                    let (gone, coming) = (&st.dbs[from], &st.dbs[to]);
+                    st.watch.touch_db_where(from as u16, |k| gone.peek(k).is_some() || coming.peek(k).is_some());
+                }
                 st.dbs.swap(x, y);
-                st.watch.touch_db(Some(x as u16));
-                st.watch.touch_db(Some(y as u16));
+                // Clients blocked on keys the swap brings in wake (once the whole
+                // lock goes, `blocking::serve_blocked`).
+                st.blocked.touched_db(x as u16);
+                st.blocked.touched_db(y as u16);
             }
             // One change for the whole command, as in Redis.
             st.dirty += u64::from(st.id == 0);

@@ -184,6 +184,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::debug::COMMANDS,
         super::module::COMMANDS,
         super::replicaof::COMMANDS,
+        super::monitor::COMMANDS,
     ];
     let mut specs = Vec::new();
     let mut by_name = HashMap::new();

@@ -416,7 +416,10 @@ impl Conn {
                     self.next_seq += 1;
                     let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
                     let mode = self.sess.reply;
-                    let discard = matches!(mode, ReplyMode::Off | ReplyMode::Skipping);
+                    // Pub/Sub confirmations are pushes: Redis sends them under CLIENT
+                    // REPLY OFF/SKIP too, as it does the messages.
+                    let discard = matches!(mode, ReplyMode::Off | ReplyMode::Skipping)
+                        && !crate::cmd::pubsub::is_subscription_command(args.get(0));
                     let outcome = if self.slots.is_empty() && !discard {
                         dispatch(st, &mut self.sess, &args, &mut self.out, to)
                     } else {

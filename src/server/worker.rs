@@ -547,6 +547,8 @@ impl Worker {
         if let Some(m) = self.st.clients.remove(&c.sess.id) {
             super::verbose::closed(m.id, &m.addr, &m.laddr, c.fd);
         }
+        crate::cmd::monitor::client_gone(&mut self.st, c.sess.id);
+        crate::cmd::tracking::stop(&mut self.st, c.sess.id);
         self.by_client.remove(&c.sess.id);
         crate::cmd::multi::drop_watches(&mut self.st, c.sess.id);
         if c.has_pending() {

@@ -122,6 +122,12 @@ impl BlockTable {
         }
     }
 
+    /// Every key someone waits on in `db` may have changed (SWAPDB brought in
+    /// another database): remember them all.
+    pub fn touched_db(&mut self, db: u16) {
+        self.ready.extend(self.by_key.keys().filter(|(d, _)| *d == db).cloned());
+    }
+
     /// Waiter ids parked on (db, key), oldest first.
     pub fn waiting_on(&self, db: u16, key: &[u8]) -> Vec<u64> {
         self.by_key.get(&(db, key.to_vec())).map(|q| q.iter().copied().collect()).unwrap_or_default()

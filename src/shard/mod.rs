@@ -20,6 +20,7 @@ pub mod shared;
 pub mod slowlog;
 pub mod state;
 pub mod stats;
+pub mod tracking;
 pub mod watch;
 
 pub use lock::{LockPlan, LockTable};

@@ -144,6 +144,8 @@ pub enum Msg {
     /// Keyspace notifications raised on another shard: (channel, message) pairs to
     /// deliver to this thread's subscribers, in order.
     Publish(Arc<Vec<(Vec<u8>, Vec<u8>)>>),
+    /// A MONITOR line for this thread's monitors (`cmd::monitor`).
+    Monitor(Arc<Vec<u8>>),
 }
 
 /// The cost, summed over what waits in one shard's inbox (`Msg::cost`), past which
@@ -170,6 +172,7 @@ impl Msg {
                 Msg::Run { .. } | Msg::Ran { .. } => 0,
                 Msg::Park(w) => w.args.data.len() + 4 * w.args.ends.len(),
                 Msg::Publish(m) => m.iter().map(|(c, p)| 16 + c.len() + p.len()).sum(),
+                Msg::Monitor(line) => line.len(),
             }
     }
 

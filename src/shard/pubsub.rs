@@ -133,6 +133,11 @@ impl PubSub {
         self.channels.keys().filter(|c| pattern.is_none_or(|p| glob_match(p, c, false))).cloned().collect()
     }
 
+    /// Is `client` subscribed to `channel` (by name, not pattern)?
+    pub fn is_subscribed(&self, client: u64, channel: &[u8]) -> bool {
+        self.channels.get(channel).is_some_and(|s| s.contains(&client))
+    }
+
     pub fn numsub(&self, channel: &[u8]) -> usize {
         self.channels.get(channel).map_or(0, |s| s.len())
     }

@@ -34,6 +34,9 @@ pub struct Shared {
     /// shard sees lock requests in the same order. The value is the last tx id issued.
     pub tx_order: Mutex<u64>,
     pub connected_clients: AtomicUsize,
+    /// MONITOR clients per shard, and in all (`cmd::monitor`).
+    pub monitors: Vec<AtomicUsize>,
+    pub monitors_total: AtomicUsize,
     pub next_client_id: AtomicU64,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -58,6 +61,8 @@ pub struct Shared {
     pub aofrw: crate::persist::rewrite::RewriteState,
     /// Whether the AOF is healthy (a failed write or fsync stops writes: MISCONF).
     pub aof_health: crate::persist::AofHealth,
+    /// Client-side caching: BCAST prefixes and INFO counters (`shard::tracking`).
+    pub tracking: super::tracking::SharedTracking,
     /// Per shard: what start-up loaded for it, taken by its thread.
     pub aof_boot: Mutex<Vec<Option<crate::persist::load::Boot>>>,
     /// Replication: role, ids, the stream's offset and feed (`repl::state`).
@@ -85,6 +90,8 @@ impl Shared {
             ring_fds: (0..nshards).map(|_| AtomicI32::new(-1)).collect(),
             tx_order: Mutex::new(0),
             connected_clients: AtomicUsize::new(0),
+            monitors: (0..nshards).map(|_| AtomicUsize::new(0)).collect(),
+            monitors_total: AtomicUsize::new(0),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),
             started_unix_ms: now_ms,
@@ -98,6 +105,7 @@ impl Shared {
             executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
             aof: (0..nshards).map(|_| Default::default()).collect(),
             aof_health: Default::default(),
+            tracking: Default::default(),
             aof_boot: Mutex::new(Vec::new()),
             rdb: crate::persist::snapstate::SnapState::new(nshards),
             aofrw: Default::default(),

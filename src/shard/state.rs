@@ -69,6 +69,8 @@ pub struct ClientMeta {
     /// the output limits.
     pub replica: bool,
     pub master: bool,
+    /// In MONITOR mode (flag `O`).
+    pub monitor: bool,
 }
 
 /// A keyspace event on its way to Pub/Sub (see `publish_events`).
@@ -114,8 +116,12 @@ pub struct ShardState {
     pub active_expire: bool,
     /// SLOWLOG entries and LATENCY samples recorded on this thread.
     pub monitor: super::slowlog::Monitor,
+    /// This thread's MONITOR clients (`cmd::monitor`).
+    pub monitor_clients: Vec<u64>,
     /// Clients blocked on this shard's keys.
     pub blocked: super::block::BlockTable,
+    /// Client-side caching: this thread's tracking clients and its keys' readers.
+    pub tracking: super::tracking::Tracking,
     /// Set while serving blocked clients, so a pop that writes does not recurse.
     pub serving_blocked: bool,
     /// Pub/Sub subscriptions of this thread's clients and messages waiting for them.
@@ -170,7 +176,9 @@ impl ShardState {
             watch: Default::default(),
             pubsub: Default::default(),
             blocked: Default::default(),
+            tracking: Default::default(),
             monitor: Default::default(),
+            monitor_clients: Vec::new(),
             serving_blocked: false,
             client_watches: HashMap::new(),
             aof: {

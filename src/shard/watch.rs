@@ -47,6 +47,17 @@ impl WatchTable {
         }
     }
 
+    /// The watched keys of `db` for which `changed` holds changed: FLUSHDB, FLUSHALL
+    /// and SWAPDB touch only keys that existed (or, for SWAPDB, come in), as Redis's
+    /// `touchAllWatchedKeysInDb` does.
+    pub fn touch_db_where(&mut self, db: u16, changed: impl Fn(&[u8]) -> bool) {
+        for ((d, k), e) in self.keys.iter_mut() {
+            if *d == db && changed(k) {
+                e.0 += 1;
+            }
+        }
+    }
+
     /// Every watched key of `db` changed (FLUSHDB, SWAPDB); `None` = every db.
     pub fn touch_db(&mut self, db: Option<u16>) {
         for ((d, _), e) in self.keys.iter_mut() {

@@ -1,0 +1,288 @@
+//! Behaviour that used to differ from Redis 7.0 (issue 12's list): each case runs the
+//! same raw exchange on shardis (1 and 4 shards) and on a real redis-server in one
+//! test, and the replies must be equal.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+/// A raw RESP connection to `port` (either server).
+fn raw_at(port: u16) -> Raw {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = s.try_clone().expect("clone socket");
+    Raw { w: s, r: RespReader::new(r) }
+}
+
+/// Runs `scenario` against redis-server, then against shardis with each shard count,
+/// and asserts every shardis transcript equals Redis's.
+fn compare(extra: &[&str], scenario: impl Fn(u16) -> Vec<Resp>) {
+    let real = RealRedis::start(&temp_dir("redis"));
+    let want = scenario(real.port);
+    for n in SHARD_COUNTS {
+        let srv = Server::start(n, extra);
+        let got = scenario(srv.port);
+        assert_eq!(got, want, "shardis with {n} shards differs from redis-server");
+    }
+}
+
+fn info_field(c: &mut Raw, section: &str, field: &str) -> String {
+    let Resp::Bulk(b) = c.cmd(&["info", section]) else { panic!("INFO reply") };
+    let text = String::from_utf8(b).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(|v| v.trim().to_string()))
+        .unwrap_or_else(|| panic!("no {field} in INFO {section}"))
+}
+
+/// Waits until the server counts `n` blocked clients.
+fn wait_blocked(c: &mut Raw, n: usize) {
+    assert!(
+        wait_until(Duration::from_secs(10), || info_field(c, "clients", "blocked_clients") == n.to_string()),
+        "{n} clients never blocked"
+    );
+}
+
+fn s(x: &str) -> Resp {
+    Resp::bulk(x)
+}
+
+#[test]
+fn blocked_clients_are_served_from_the_transactions_final_state() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut b = raw_at(port);
+        let mut z = raw_at(port);
+        let mut m = raw_at(port);
+        let mut t = Vec::new();
+        b.send(&encode_cmd(&["blpop", "k", "0"]));
+        z.send(&encode_cmd(&["bzpopmin", "zk", "0"]));
+        m.send(&encode_cmd(&["blmpop", "0", "1", "mk", "left"]));
+        wait_blocked(&mut c, 3);
+        // Pushed and deleted inside one transaction: nobody is woken.
+        for cmd in [
+            &["multi"][..],
+            &["lpush", "k", "x"],
+            &["del", "k"],
+            &["zadd", "zk", "1", "a"],
+            &["zrem", "zk", "a"],
+            &["rpush", "mk", "1"],
+            &["del", "mk"],
+        ] {
+            t.push(c.cmd(cmd));
+        }
+        t.push(c.cmd(&["exec"]));
+        t.push(Resp::Int(info_field(&mut c, "clients", "blocked_clients").parse().unwrap()));
+        // The next pushes are what they get.
+        t.push(c.cmd(&["lpush", "k", "y"]));
+        t.push(b.read());
+        t.push(c.cmd(&["zadd", "zk", "2", "b"]));
+        t.push(z.read());
+        // A transaction's final state wakes them: only "last" is left in the list.
+        t.push(c.cmd(&["multi"]));
+        t.push(c.cmd(&["rpush", "mk", "first", "last"]));
+        t.push(c.cmd(&["lpop", "mk"]));
+        t.push(c.cmd(&["exec"]));
+        t.push(m.read());
+        t
+    });
+}
+
+#[test]
+fn swapdb_move_and_rename_wake_blocked_clients() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut t = Vec::new();
+        let mut b1 = raw_at(port);
+        t.push(b1.cmd(&["select", "1"]));
+        b1.send(&encode_cmd(&["blpop", "q", "0"]));
+        let mut b2 = raw_at(port);
+        t.push(b2.cmd(&["select", "1"]));
+        b2.send(&encode_cmd(&["blpop", "mv", "0"]));
+        let mut b3 = raw_at(port);
+        b3.send(&encode_cmd(&["blpop", "rn", "0"]));
+        wait_blocked(&mut c, 3);
+        t.push(c.cmd(&["rpush", "q", "z"]));
+        t.push(c.cmd(&["swapdb", "0", "1"]));
+        t.push(b1.read());
+        // db 0 is now the former db 1: put "mv" there, and move it to db 1.
+        t.push(c.cmd(&["rpush", "mv", "1"]));
+        t.push(c.cmd(&["move", "mv", "1"]));
+        t.push(b2.read());
+        t.push(c.cmd(&["rpush", "src{rn}", "r"]));
+        t.push(c.cmd(&["rename", "src{rn}", "rn"]));
+        t.push(b3.read());
+        // A tiny timeout still times out.
+        for keys in [&["blpop", "none", "0.001"][..], &["blpop", "n1", "n2", "n3", "0.001"]] {
+            t.push(c.cmd(keys));
+        }
+        t
+    });
+}
+
+#[test]
+fn client_reply_off_and_skip_still_deliver_pubsub() {
+    compare(&[], |port| {
+        let mut t = Vec::new();
+        for mode in ["off", "skip"] {
+            let mut sub = raw_at(port);
+            let mut p = raw_at(port);
+            sub.send(&encode_cmd(&["client", "reply", mode]));
+            sub.send(&encode_cmd(&["subscribe", "ch"]));
+            t.push(sub.read());
+            t.push(p.cmd(&["publish", "ch", mode]));
+            t.push(sub.read());
+        }
+        t
+    });
+}
+
+#[test]
+fn client_list_fields_of_subscribers_and_transactions() {
+    // The field names in order, and the values that do not depend on the server's
+    // internals (ids, addresses, memory and buffer sizes do).
+    const COMPARED: &[&str] = &["name", "db", "sub", "psub", "ssub", "multi", "flags", "cmd", "user", "redir", "resp"];
+    compare(&[], |port| {
+        let mut t = Vec::new();
+        let mut sub = raw_at(port);
+        sub.send(&encode_cmd(&["subscribe", "a", "b"]));
+        sub.read();
+        t.push(sub.read());
+        sub.send(&encode_cmd(&["psubscribe", "p*"]));
+        t.push(sub.read());
+        let mut tx = raw_at(port);
+        t.push(tx.cmd(&["multi"]));
+        t.push(tx.cmd(&["set", "a", "b"]));
+        let mut me = raw_at(port);
+        t.push(me.cmd(&["client", "setname", "observer"]));
+        let Resp::Bulk(list) = me.cmd(&["client", "list"]) else { panic!("CLIENT LIST") };
+        for line in String::from_utf8(list).unwrap().lines() {
+            let mut names = Vec::new();
+            let mut kept = Vec::new();
+            for kv in line.split(' ') {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                // 7.2's lib-name/lib-ver come last; 7.0 has none.
+                if k == "lib-name" || k == "lib-ver" {
+                    continue;
+                }
+                names.push(Resp::bulk(k));
+                if COMPARED.contains(&k) {
+                    kept.push(Resp::bulk(&format!("{k}={v}")));
+                }
+            }
+            t.push(Resp::Array(names));
+            t.push(Resp::Array(kept));
+        }
+        let Resp::Bulk(info) = me.cmd(&["client", "info"]) else { panic!("CLIENT INFO") };
+        let info = String::from_utf8(info).unwrap();
+        t.push(Resp::Bool(info.contains(" argv-mem=10 ")));
+        t.push(Resp::Bool(info.contains(" cmd=client|info ")));
+        t
+    });
+}
+
+#[test]
+fn scan_returns_a_small_keyspace_whole() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut t = Vec::new();
+        t.push(c.cmd(&["mset", "k1", "1", "k2", "2", "k3", "3"]));
+        t.push(c.cmd(&["sadd", "s1", "x"]));
+        for args in [&["scan", "0"][..], &["scan", "0", "match", "k*"], &["scan", "0", "type", "set"]] {
+            let Resp::Array(mut r) = c.cmd(args) else { panic!("SCAN reply") };
+            if let Resp::Array(keys) = &mut r[1] {
+                keys.sort_by_key(|k| format!("{k:?}"));
+            }
+            t.push(Resp::Array(r));
+        }
+        t
+    });
+}
+
+#[test]
+fn slowlog_holds_a_command_after_it_ran() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut t = Vec::new();
+        t.push(c.cmd(&["config", "set", "slowlog-log-slower-than", "0"]));
+        t.push(c.cmd(&["slowlog", "reset"]));
+        let Resp::Array(entries) = c.cmd(&["slowlog", "get"]) else { panic!("SLOWLOG GET") };
+        // The arguments of each entry (ids, times and addresses differ).
+        t.extend(entries.into_iter().map(|e| match e {
+            Resp::Array(f) => f[3].clone(),
+            other => other,
+        }));
+        t.push(c.cmd(&["slowlog", "len"]));
+        t
+    });
+}
+
+#[test]
+fn resp3_pubsub_numsub_is_flat_and_object_encoding_is_7_0s() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut sub = raw_at(port);
+        let mut t = Vec::new();
+        sub.send(&encode_cmd(&["subscribe", "news"]));
+        sub.read();
+        // HELLO's reply names the server: not compared.
+        c.cmd(&["hello", "3"]);
+        t.push(c.cmd(&["pubsub", "numsub", "news", "none"]));
+        t.push(c.cmd(&["sadd", "strs", "a", "b"]));
+        t.push(c.cmd(&["object", "encoding", "strs"]));
+        t.push(c.cmd(&["sadd", "ints", "1", "2"]));
+        t.push(c.cmd(&["object", "encoding", "ints"]));
+        t
+    });
+}
+
+#[test]
+fn smove_signals_the_destination_only_when_added() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut w = raw_at(port);
+        let mut t = Vec::new();
+        t.push(c.cmd(&["sadd", "{s}src", "m", "n"]));
+        t.push(c.cmd(&["sadd", "{s}dst", "m"]));
+        // The member is already there: WATCH on the destination sees no change.
+        t.push(w.cmd(&["watch", "{s}dst"]));
+        t.push(c.cmd(&["smove", "{s}src", "{s}dst", "m"]));
+        t.push(w.cmd(&["multi"]));
+        t.push(w.cmd(&["ping"]));
+        t.push(w.cmd(&["exec"]));
+        // Added this time: the transaction aborts.
+        t.push(w.cmd(&["watch", "{s}dst"]));
+        t.push(c.cmd(&["smove", "{s}src", "{s}dst", "n"]));
+        t.push(w.cmd(&["multi"]));
+        t.push(w.cmd(&["ping"]));
+        t.push(w.cmd(&["exec"]));
+        t
+    });
+}
+
+#[test]
+fn flushes_and_swapdb_abort_only_watches_on_keys_that_existed() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut w = raw_at(port);
+        let mut t = Vec::new();
+        let mut attempt = |w: &mut Raw, c: &mut Raw, watched: &str, change: &[&str]| {
+            t.push(w.cmd(&["watch", watched]));
+            t.push(c.cmd(change));
+            t.push(w.cmd(&["multi"]));
+            t.push(w.cmd(&["ping"]));
+            t.push(w.cmd(&["exec"]));
+        };
+        attempt(&mut w, &mut c, "missing", &["flushall"]);
+        attempt(&mut w, &mut c, "missing", &["flushdb"]);
+        c.cmd(&["set", "there", "1"]);
+        attempt(&mut w, &mut c, "there", &["flushall"]);
+        c.cmd(&["set", "there", "1"]);
+        attempt(&mut w, &mut c, "there", &["flushdb"]);
+        attempt(&mut w, &mut c, "missing", &["swapdb", "0", "1"]);
+        c.cmd(&["select", "1"]);
+        c.cmd(&["set", "incoming", "1"]);
+        attempt(&mut w, &mut c, "incoming", &["swapdb", "0", "1"]);
+        t
+    });
+}

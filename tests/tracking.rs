@@ -1,0 +1,192 @@
+//! Client-side caching (CLIENT TRACKING): invalidations as RESP3 pushes and, for RESP2
+//! clients, redirected to a subscriber of `__redis__:invalidate`; across shards, in
+//! the default, BCAST/PREFIX, OPTIN, OPTOUT and NOLOOP modes. Each exchange runs on
+//! redis-server and on shardis with 1 and 4 shards, and the transcripts must match.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+fn raw_at(port: u16) -> Raw {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let r = s.try_clone().expect("clone socket");
+    Raw { w: s, r: RespReader::new(r) }
+}
+
+fn compare(scenario: impl Fn(u16) -> Vec<Resp>) {
+    let real = RealRedis::start(&temp_dir("redis"));
+    let want = scenario(real.port);
+    for n in SHARD_COUNTS {
+        let srv = Server::start(n, &[]);
+        assert_eq!(scenario(srv.port), want, "shardis with {n} shards differs from redis-server");
+    }
+}
+
+fn resp3(port: u16) -> Raw {
+    let mut c = raw_at(port);
+    let Resp::Map(_) = c.cmd(&["hello", "3"]) else { panic!("HELLO 3") };
+    c
+}
+
+/// Keys that land on different shards of a 4-shard server (and all on one of a 1-shard
+/// server): reads and writes cross shards.
+const KEYS: [&str; 4] = ["k1", "k2", "k3", "k4"];
+
+/// A marker the tracking client itself asks for: its reply comes after every push
+/// that was already queued for it, so reads up to the marker see all invalidations.
+fn until_pong(c: &mut Raw) -> Vec<Resp> {
+    c.send(&encode_cmd(&["ping", "marker"]));
+    let mut got = Vec::new();
+    loop {
+        match c.read() {
+            Resp::Bulk(b) if b == b"marker" => return got,
+            other => got.push(other),
+        }
+    }
+}
+
+/// Waits until the push arrives (written by another shard, it may come after the
+/// writer's reply).
+fn next_push(c: &mut Raw) -> Resp {
+    c.read()
+}
+
+#[test]
+fn default_mode_invalidates_keys_read_on_every_shard_once() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut out = Vec::new();
+        out.push(t.cmd(&["client", "tracking", "on"]));
+        out.push(t.cmd(&["get", KEYS[0]]));
+        out.push(t.cmd(&["mget", KEYS[1], KEYS[2], KEYS[3]]));
+        out.push(w.cmd(&["set", KEYS[0], "x"]));
+        out.push(next_push(&mut t));
+        for k in &KEYS[1..] {
+            out.push(w.cmd(&["set", k, "y"]));
+            out.push(next_push(&mut t));
+        }
+        // Invalidated keys are forgotten until read again.
+        out.push(w.cmd(&["set", KEYS[0], "again"]));
+        out.extend(until_pong(&mut t));
+        out.push(t.cmd(&["get", KEYS[0]]));
+        out.push(w.cmd(&["del", KEYS[0]]));
+        out.push(next_push(&mut t));
+        // A flush invalidates everything with a null.
+        out.push(t.cmd(&["get", KEYS[1]]));
+        out.push(w.cmd(&["flushall"]));
+        out.push(next_push(&mut t));
+        out.push(t.cmd(&["client", "tracking", "off"]));
+        out.push(t.cmd(&["get", KEYS[2]]));
+        out.push(w.cmd(&["set", KEYS[2], "z"]));
+        out.extend(until_pong(&mut t));
+        out
+    });
+}
+
+#[test]
+fn resp2_redirect_to_an_invalidation_subscriber() {
+    compare(|port| {
+        let mut sub = raw_at(port);
+        let Resp::Int(sub_id) = sub.cmd(&["client", "id"]) else { panic!("CLIENT ID") };
+        let mut out = vec![sub.cmd(&["subscribe", "__redis__:invalidate"])];
+        let mut t = raw_at(port);
+        let mut w = raw_at(port);
+        out.push(t.cmd(&["client", "tracking", "on", "redirect", &sub_id.to_string()]));
+        out.push(Resp::Bool(t.cmd(&["client", "getredir"]) == Resp::Int(sub_id)));
+        out.push(t.cmd(&["client", "tracking", "on", "redirect", "999999"]));
+        out.push(t.cmd(&["mget", KEYS[0], KEYS[1]]));
+        out.push(w.cmd(&["mset", KEYS[0], "1", KEYS[1], "2"]));
+        let mut pushes = vec![sub.read(), sub.read()];
+        pushes.sort_by_key(|p| format!("{p:?}"));
+        out.extend(pushes);
+        out.push(w.cmd(&["flushdb"]));
+        out.push(sub.read());
+        out
+    });
+}
+
+#[test]
+fn bcast_prefixes_and_noloop() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut out = Vec::new();
+        out.push(t.cmd(&["client", "tracking", "on", "bcast", "prefix", "user:", "prefix", "obj:", "noloop"]));
+        out.push(t.cmd(&["client", "trackinginfo"]));
+        for k in ["user:1", "other", "obj:9", "user:2"] {
+            out.push(w.cmd(&["set", k, "v"]));
+        }
+        out.extend(until_pong(&mut t));
+        // NOLOOP: its own writes do not come back.
+        out.push(t.cmd(&["set", "user:3", "v"]));
+        out.extend(until_pong(&mut t));
+        out.push(t.cmd(&["client", "tracking", "on", "bcast", "prefix", "us"]));
+        out.push(t.cmd(&["client", "tracking", "on"]));
+        out
+    });
+}
+
+#[test]
+fn optin_and_optout_follow_client_caching() {
+    compare(|port| {
+        let mut out = Vec::new();
+        let mut w = raw_at(port);
+        let mut t = resp3(port);
+        out.push(t.cmd(&["client", "caching", "yes"]));
+        out.push(t.cmd(&["client", "tracking", "on", "optin"]));
+        out.push(t.cmd(&["client", "caching", "no"]));
+        out.push(t.cmd(&["get", KEYS[0]]));
+        out.push(t.cmd(&["client", "caching", "yes"]));
+        out.push(t.cmd(&["client", "trackinginfo"]));
+        out.push(t.cmd(&["get", KEYS[1]]));
+        out.push(w.cmd(&["set", KEYS[0], "a"]));
+        out.push(w.cmd(&["set", KEYS[1], "b"]));
+        out.extend(until_pong(&mut t));
+        out.push(t.cmd(&["client", "tracking", "off"]));
+        out.push(t.cmd(&["client", "tracking", "on", "optout"]));
+        out.push(t.cmd(&["client", "caching", "no"]));
+        out.push(t.cmd(&["get", KEYS[2]]));
+        out.push(t.cmd(&["get", KEYS[3]]));
+        out.push(w.cmd(&["set", KEYS[2], "c"]));
+        out.push(w.cmd(&["set", KEYS[3], "d"]));
+        out.extend(until_pong(&mut t));
+        out.push(t.cmd(&["client", "tracking", "on", "optin", "optout"]));
+        out.push(t.cmd(&["client", "tracking", "on", "bcast", "optin"]));
+        out.push(t.cmd(&["client", "tracking", "on", "prefix", "x"]));
+        out.push(t.cmd(&["client", "tracking", "maybe"]));
+        out
+    });
+}
+
+#[test]
+fn info_counts_tracking_clients_keys_and_prefixes() {
+    for n in SHARD_COUNTS {
+        let srv = Server::start(n, &[]);
+        let mut t = resp3(srv.port);
+        let mut b = resp3(srv.port);
+        let mut w = raw_at(srv.port);
+        t.cmd(&["client", "tracking", "on"]);
+        t.cmd(&["mget", KEYS[0], KEYS[1], KEYS[2]]);
+        b.cmd(&["client", "tracking", "on", "bcast", "prefix", "a", "prefix", "b"]);
+        let field = |w: &mut Raw, section: &str, name: &str| -> String {
+            let Resp::Bulk(text) = w.cmd(&["info", section]) else { panic!("INFO") };
+            let text = String::from_utf8(text).unwrap();
+            text.lines().find_map(|l| l.strip_prefix(&format!("{name}:")).map(str::to_string)).expect(name)
+        };
+        assert!(wait_until(Duration::from_secs(10), || field(&mut w, "stats", "tracking_total_keys") == "3"));
+        assert_eq!(field(&mut w, "stats", "tracking_total_items"), "3");
+        assert_eq!(field(&mut w, "stats", "tracking_total_prefixes"), "2");
+        assert_eq!(field(&mut w, "clients", "tracking_clients"), "2");
+        w.cmd(&["set", KEYS[0], "x"]);
+        assert!(matches!(t.read(), Resp::Push(_)), "the invalidation of {}", KEYS[0]);
+        assert!(wait_until(Duration::from_secs(10), || field(&mut w, "stats", "tracking_total_keys") == "2"));
+        drop(b);
+        assert!(wait_until(Duration::from_secs(10), || field(&mut w, "clients", "tracking_clients") == "1"));
+        assert_eq!(field(&mut w, "stats", "tracking_total_prefixes"), "0");
+        assert_eq!(t.cmd(&["reset"]), Resp::simple("RESET"));
+        assert!(wait_until(Duration::from_secs(10), || field(&mut w, "clients", "tracking_clients") == "0"));
+    }
+}
