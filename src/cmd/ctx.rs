@@ -37,6 +37,8 @@ pub struct Session {
     /// Pub/Sub channels and patterns this client is subscribed to.
     pub subs: std::collections::HashSet<Vec<u8>>,
     pub psubs: std::collections::HashSet<Vec<u8>>,
+    /// The connection's ACL user (`crate::acl`).
+    pub acl: crate::acl::SessionAcl,
 }
 
 impl Session {
@@ -50,6 +52,7 @@ impl Session {
             multi: None,
             subs: Default::default(),
             psubs: Default::default(),
+            acl: Default::default(),
         }
     }
 }

@@ -69,6 +69,8 @@ pub struct ClientMeta {
     /// the output limits.
     pub replica: bool,
     pub master: bool,
+    /// The ACL user the connection authenticated as; None: `default`.
+    pub user: Option<std::sync::Arc<str>>,
 }
 
 /// A keyspace event on its way to Pub/Sub (see `publish_events`).
