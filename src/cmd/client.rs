@@ -111,7 +111,7 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} \
          qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} tot-mem={} events={} \
-         cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+         cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
         m.id,
         m.addr,
         m.laddr,
@@ -133,6 +133,7 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
         m.tot_mem.max(m.qbuf + m.omem),
         if m.omem > 0 { "rw" } else { "r" },
         cmd,
+        m.user.as_deref().unwrap_or("default"),
         m.resp,
         m.lib_name,
         m.lib_ver,
@@ -193,6 +194,7 @@ struct KillFilter {
     addr: Option<String>,
     laddr: Option<String>,
     skip: Option<u64>,
+    user: Option<String>,
 }
 
 impl KillFilter {
@@ -202,6 +204,7 @@ impl KillFilter {
             && self.addr.as_ref().is_none_or(|a| *a == m.addr)
             && self.laddr.as_ref().is_none_or(|a| *a == m.laddr)
             && self.skip != Some(m.id)
+            && self.user.as_ref().is_none_or(|u| u == m.user.as_deref().unwrap_or("default"))
     }
 }
 
@@ -230,10 +233,10 @@ fn kill(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             } else if a.is(i, "LADDR") {
                 f.laddr = Some(a.str(i + 1));
             } else if a.is(i, "USER") {
-                // The only user is "default", and every connection is it.
-                if a.get(i + 1) != b"default" {
+                if c.st.shared.acl.user(&a.str(i + 1)).is_none() {
                     return Err(CmdError::msg(format!("ERR No such user '{}'", a.str(i + 1))));
                 }
+                f.user = Some(a.str(i + 1));
             } else if a.is(i, "SKIPME") {
                 if a.is(i + 1, "YES") {
                     skipme = true;

@@ -41,7 +41,7 @@ fn reset(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     c.sess.db = 0;
     c.sess.proto = Proto::Resp2;
     c.sess.reply = ReplyMode::On;
-    c.sess.authenticated = c.st.config.requirepass.is_none();
+    super::acl::reset_user(c);
     c.sess.multi = None;
     let (subs, psubs) = (std::mem::take(&mut c.sess.subs), std::mem::take(&mut c.sess.psubs));
     c.st.pubsub.remove_client(c.sess.id, &subs, &psubs);
@@ -60,28 +60,14 @@ fn reset(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
-/// Checks a password against `requirepass`, with Redis's errors.
+/// Checks a password with Redis's errors and logs in (`cmd::acl::authenticate`).
 fn check_password(c: &mut ConnCtx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
-    let Some(expected) = c.st.config.requirepass.clone() else {
-        if user.is_none() {
-            return Err(CmdError::msg(
-                "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-            ));
-        }
-        // With no password configured, the default user accepts any password.
-        if user == Some(b"default") {
-            c.sess.authenticated = true;
-            return Ok(());
-        }
-        return Err(CmdError::msg("WRONGPASS invalid username-password pair or user is disabled."));
-    };
-    let user_ok = user.is_none_or(|u| u == b"default");
-    if user_ok && pass == expected.as_bytes() {
-        c.sess.authenticated = true;
-        Ok(())
-    } else {
-        Err(CmdError::msg("WRONGPASS invalid username-password pair or user is disabled."))
+    if user.is_none() && !c.st.shared.acl.default_has_password() {
+        return Err(CmdError::msg(
+            "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+        ));
     }
+    super::acl::authenticate(c, user, pass)
 }
 
 fn auth(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {

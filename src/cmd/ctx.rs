@@ -39,6 +39,8 @@ pub struct Session {
     pub psubs: std::collections::HashSet<Vec<u8>>,
     /// Sharded Pub/Sub channels (SSUBSCRIBE).
     pub ssubs: std::collections::HashSet<Vec<u8>>,
+    /// The connection's ACL user (`crate::acl`).
+    pub acl: crate::acl::SessionAcl,
 }
 
 impl Session {
@@ -53,6 +55,7 @@ impl Session {
             subs: Default::default(),
             psubs: Default::default(),
             ssubs: Default::default(),
+            acl: Default::default(),
         }
     }
 }

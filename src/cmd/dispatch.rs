@@ -56,11 +56,20 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         w.error(&wrong_arity(spec.name));
         return Outcome::Done;
     }
-    if !sess.authenticated && spec.flags & flag::NO_AUTH == 0 {
+    if !sess.authenticated && spec.flags & flag::NO_AUTH == 0 && super::acl::auth_required(st, sess) {
         st.stats.error_replies += 1;
         bump_rejected(st, idx);
         flag_multi(sess);
         w.error("NOAUTH Authentication required.");
+        return Outcome::Done;
+    }
+    if let Err(refusal) = super::acl::permit(st, sess, idx, args) {
+        // None: the connection's user was deleted; close it as Redis does.
+        let Some(msg) = refusal else { return Outcome::Close };
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        flag_multi(sess);
+        w.error(&msg);
         return Outcome::Done;
     }
     if sess.proto == Proto::Resp2

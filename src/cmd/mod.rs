@@ -7,6 +7,7 @@
 //!
 //! Depends on: `shard`, `storage`, `resp`, `config`, `util`.
 
+pub mod acl;
 pub mod args;
 pub mod bitmap;
 pub mod blocking;

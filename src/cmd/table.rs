@@ -185,6 +185,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::module::COMMANDS,
         super::replicaof::COMMANDS,
         super::monitor::COMMANDS,
+        super::acl::COMMANDS,
     ];
     let mut specs = Vec::new();
     let mut by_name = HashMap::new();

@@ -136,6 +136,13 @@ pub struct Config {
     pub slowlog_log_slower_than: i64,
     /// `slowlog-max-len`, 128.
     pub slowlog_max_len: u64,
+    /// ACLs (`crate::acl`): the ACL file, the ACL LOG's length, and whether new users
+    /// start with `allchannels` (`acl-pubsub-default`).
+    pub aclfile: String,
+    pub acllog_max_len: u64,
+    pub acl_pubsub_default: String,
+    /// `user` directives of the config file, each as its arguments.
+    pub acl_users: Vec<Vec<String>>,
     /// `latency-monitor-threshold`, 0 ms = off.
     pub latency_monitor_threshold: u64,
     /// `notify-keyspace-events`, "" — normalised as Redis shows it (`KEA` -> `AKE`).
@@ -225,6 +232,10 @@ impl Default for Config {
             cpus: Vec::new(),
             slowlog_log_slower_than: 10000,
             slowlog_max_len: 128,
+            aclfile: String::new(),
+            acllog_max_len: 128,
+            acl_pubsub_default: "resetchannels".to_string(),
+            acl_users: Vec::new(),
             latency_monitor_threshold: 0,
             notify_keyspace_events: String::new(),
             notify_mask: 0,
@@ -508,6 +519,9 @@ impl Config {
             "cpus" => parse::format_cpus(&self.cpus),
             "slowlog-log-slower-than" => self.slowlog_log_slower_than.to_string(),
             "slowlog-max-len" => self.slowlog_max_len.to_string(),
+            "aclfile" => self.aclfile.clone(),
+            "acllog-max-len" => self.acllog_max_len.to_string(),
+            "acl-pubsub-default" => self.acl_pubsub_default.clone(),
             "latency-monitor-threshold" => self.latency_monitor_threshold.to_string(),
             "notify-keyspace-events" => self.notify_keyspace_events.clone(),
             "lazyfree-lazy-eviction" => yn(self.lazyfree_lazy_eviction),
@@ -582,6 +596,9 @@ impl Config {
             "cpus" => self.cpus = parse::parse_cpus(v)?,
             "slowlog-log-slower-than" => self.slowlog_log_slower_than = num(v)?,
             "slowlog-max-len" => self.slowlog_max_len = num(v)?,
+            "aclfile" => self.aclfile = v.to_string(),
+            "acllog-max-len" => self.acllog_max_len = num(v)?,
+            "acl-pubsub-default" => self.acl_pubsub_default = v.to_string(),
             "latency-monitor-threshold" => self.latency_monitor_threshold = num(v)?,
             "notify-keyspace-events" => {
                 // `apply_directive` re-parses the raw text afterwards: the canonical

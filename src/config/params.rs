@@ -185,6 +185,9 @@ pub const PARAMS: &[Param] = &[
     // Our own: CPUs to pin shards to, e.g. "0-3,8"; empty means CPUs 0..shards.
     field("cpus",                      SPECIAL,                        Immutable, ""),
     field("slowlog-log-slower-than",   Int { min: -1, max: LONG_MAX }, Mutable,   "10000"),
+    field("acl-pubsub-default",        Enum(&["allchannels", "resetchannels"]), Mutable, "resetchannels"),
+    field("aclfile",                   STR,                            Immutable, ""),
+    field("acllog-max-len",            NON_NEG_LONG,                   Mutable,   "128"),
     field("slowlog-max-len",           NON_NEG_LONG,                   Mutable,   "128"),
     field("latency-monitor-threshold", NON_NEG_LONG,                   Mutable,   "0"),
     field("notify-keyspace-events",    SPECIAL,                        Mutable,   ""),
@@ -199,9 +202,6 @@ pub const PARAMS: &[Param] = &[
     field("hll-sparse-max-bytes",      MEM,                            Mutable,   "3000"),
 
     // ---- Accepted for compatibility only (stored in Config::compat, no effect) ----
-    compat("acl-pubsub-default",            Enum(&["allchannels", "resetchannels"]), Mutable, "resetchannels"),
-    compat("aclfile",                       STR,                        Immutable, ""),
-    compat("acllog-max-len",                NON_NEG_LONG,               Mutable,   "128"),
     compat("active-defrag-cycle-max",       Int { min: 1, max: 99 },    Mutable,   "25"),
     compat("active-defrag-cycle-min",       Int { min: 1, max: 99 },    Mutable,   "1"),
     compat("active-defrag-ignore-bytes",    Memory { min: 1, max: LONG_MAX as u64 }, Mutable, "100mb"),
@@ -396,7 +396,6 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// | `activedefrag` | `no` | no defragmentation (Redis itself refuses `yes` without its jemalloc) |
 /// | `oom-score-adj` | `no` | shardis does not write `oom_score_adj`; systemd's `OOMScoreAdjust=` does |
 /// | `syslog-enabled` | `no` | no syslog output; stdout (journald) or `logfile` |
-/// | `aclfile` | `""` | no ACL users; loading none would weaken the security asked for |
 /// | `aof-timestamp-enabled` | `no` | no `#TS:` annotations in the AOF (point-in-time recovery tools rely on them) |
 ///
 /// Left accepted at any value, because they change nothing in Redis 7.0 either while
@@ -409,7 +408,7 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// IDLETIME/FREQ as in Redis); `cluster-*` (only with cluster-enabled);
 /// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
 /// their switch is on); `busy-reply-threshold`/`lua-time-limit` (scripts),
-/// `acl-pubsub-default` and `acllog-max-len` (ACL users/log), `tracking-table-max-keys`
+/// `tracking-table-max-keys`
 /// (client tracking), `enable-module-command` (modules), `bind-source-addr`
 /// (outgoing connections: replication, cluster, MIGRATE), all absent here; encoding
 /// tunables (`*-listpack-*`, `*-intset-*`, `list-compress-depth`, `stream-node-*`),
@@ -431,7 +430,6 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "activedefrag", accepted: &["no"], why: "Active defragmentation cannot be enabled: shardis does not defragment memory" },
     Restricted { name: "oom-score-adj", accepted: &["no"], why: "shardis does not set its OOM score; use the service manager (systemd OOMScoreAdjust=); only 'no' is accepted" },
     Restricted { name: "syslog-enabled", accepted: &["no"], why: "logging to syslog is not supported; log to stdout (journald) or a logfile" },
-    Restricted { name: "aclfile", accepted: &[""], why: "ACL users are not supported (only the default user, with requirepass); aclfile must be empty" },
     Restricted { name: "aof-timestamp-enabled", accepted: &["no"], why: "AOF timestamp annotations are not written yet; only 'no' is accepted" },
 ];
 

@@ -23,7 +23,7 @@ const DEPRECATED: &[&str] = &["list-max-ziplist-entries", "list-max-ziplist-valu
 /// Redis directives that are not parameters and that shardis does not implement. They
 /// get a specific error rather than the generic "bad directive": silently ignoring, say,
 /// a `user` or `rename-command` line would weaken the security the operator asked for.
-const UNSUPPORTED: &[&str] = &["rename-command", "user", "loadmodule", "sentinel"];
+const UNSUPPORTED: &[&str] = &["rename-command", "loadmodule", "sentinel"];
 
 /// Guards against `include` cycles (a.conf includes b.conf includes a.conf); Redis has
 /// no such guard and would recurse until it crashes.
@@ -403,6 +403,14 @@ impl Loader {
     }
 
     fn directive(&mut self, cfg: &mut Config, name: &str, args: &[String]) -> Result<(), String> {
+        if name == "user" {
+            // ACL users, applied at start (`acl::startup`), checked there.
+            if args.is_empty() {
+                return Err(BAD_DIRECTIVE.into());
+            }
+            cfg.acl_users.push(args.to_vec());
+            return Ok(());
+        }
         let Some((_, p)) = params::find(name) else {
             if DEPRECATED.contains(&name) {
                 return Ok(());

@@ -395,7 +395,7 @@ impl Conn {
                     // Redis's limits for clients that have not authenticated while a
                     // password is required (per request: AUTH may come earlier in the
                     // pipeline).
-                    let unauthenticated = !self.sess.authenticated && st.config.requirepass.is_some();
+                    let unauthenticated = !self.sess.authenticated && st.shared.acl.auth_required();
                     let limits = &Limits { unauthenticated, ..*limits };
                     self.parser.parse(input, &mut self.scratch, limits)
                 }

@@ -120,6 +120,10 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         return 1;
     }
     let shared = Arc::new(Shared::new(config.clone(), config_file));
+    if let Err(e) = crate::acl::startup(&shared.acl, &config) {
+        log::warning(&format!("Aborting Redis startup because of ACL errors: {e}"));
+        return 1;
+    }
     if let Some(Ok((dbs, keys, expired, repl))) = loaded {
         if let Some((id, off)) = repl {
             if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {

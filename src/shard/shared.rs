@@ -71,6 +71,8 @@ pub struct Shared {
     pub mem: super::evict::MemShared,
     /// The replica side: link state, applied offset, hand-offs (`repl::replica`).
     pub replica: crate::repl::replica::ReplicaShared,
+    /// ACL users and the ACL LOG (`acl`).
+    pub acl: crate::acl::AclShared,
 }
 
 impl Shared {
@@ -80,6 +82,8 @@ impl Shared {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
+        let acl = crate::acl::AclShared::default();
+        acl.apply_config(None, &config);
         Shared {
             nshards,
             config: RwLock::new(Arc::new(config)),
@@ -112,6 +116,7 @@ impl Shared {
             repl: crate::repl::ReplState::new(crate::repl::state::random_replid()),
             mem: super::evict::MemShared::new(nshards),
             replica: Default::default(),
+            acl,
         }
     }
 
@@ -122,6 +127,7 @@ impl Shared {
 
     /// Replaces the configuration (CONFIG SET) and tells every thread.
     pub fn set_config(&self, cfg: Config) {
+        self.acl.apply_config(Some(&self.config()), &cfg);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
         self.config_epoch.fetch_add(1, Ordering::Release);
     }

@@ -71,6 +71,8 @@ pub struct ClientMeta {
     pub master: bool,
     /// In MONITOR mode (flag `O`).
     pub monitor: bool,
+    /// The ACL user the connection authenticated as; None: `default`.
+    pub user: Option<std::sync::Arc<str>>,
 }
 
 /// A keyspace event on its way to Pub/Sub (see `publish_events`).

@@ -224,7 +224,7 @@ impl Worker {
         let slot = self.take_slot();
         let generation = self.generations[slot as usize];
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let sess = crate::cmd::Session::new(id, self.st.config.requirepass.is_some());
+        let sess = crate::cmd::Session::new(id, shared.acl.auth_required());
         let now = self.st.now_ms;
         self.st.clients.insert(
             id,
@@ -251,7 +251,7 @@ impl Worker {
     /// we bind loopback by default, so the check only bites when someone binds a public
     /// address without a password, which is exactly the mistake it exists to catch.
     fn refused_by_protected_mode(&self, peer: &str) -> bool {
-        if !self.st.config.protected_mode || self.st.config.requirepass.is_some() {
+        if !self.st.config.protected_mode || self.st.shared.acl.auth_required() {
             return false;
         }
         match peer.parse::<std::net::SocketAddr>() {
