@@ -160,6 +160,7 @@
 //! databases), and in the forks at a cut (`persist::bgsave`, `repl::fullsync`).
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod io;

@@ -37,6 +37,9 @@ pub struct Session {
     /// Pub/Sub channels and patterns this client is subscribed to.
     pub subs: std::collections::HashSet<Vec<u8>>,
     pub psubs: std::collections::HashSet<Vec<u8>>,
+    /// Cluster mode: ASKING was sent (good for the next command only), READONLY is on.
+    pub asking: bool,
+    pub readonly: bool,
 }
 
 impl Session {
@@ -50,6 +53,8 @@ impl Session {
             multi: None,
             subs: Default::default(),
             psubs: Default::default(),
+            asking: false,
+            readonly: false,
         }
     }
 }

@@ -181,6 +181,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::introspect::COMMANDS,
         super::debug::COMMANDS,
         super::replicaof::COMMANDS,
+        crate::cluster::cmd::COMMANDS,
     ];
     let mut specs = Vec::new();
     let mut by_name = HashMap::new();

@@ -427,7 +427,6 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
-    Restricted { name: "cluster-enabled", accepted: &["no"], why: "cluster-enabled yes is not supported: shardis does not implement Redis Cluster" },
     Restricted { name: "activedefrag", accepted: &["no"], why: "Active defragmentation cannot be enabled: shardis does not defragment memory" },
     Restricted { name: "oom-score-adj", accepted: &["no"], why: "shardis does not set its OOM score; use the service manager (systemd OOMScoreAdjust=); only 'no' is accepted" },
     Restricted { name: "syslog-enabled", accepted: &["no"], why: "logging to syslog is not supported; log to stdout (journald) or a logfile" },

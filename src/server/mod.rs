@@ -119,7 +119,17 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     if loaded.as_ref().is_some_and(|l| l.is_err()) {
         return 1;
     }
-    let shared = Arc::new(Shared::new(config.clone(), config_file));
+    let mut shared = Shared::new(config.clone(), config_file);
+    if config.compat_value("cluster-enabled") == Some("yes") {
+        match crate::cluster::Cluster::start(&config, port) {
+            Ok(c) => shared.cluster = c,
+            Err(e) => {
+                log::warning(&e);
+                return 1;
+            }
+        }
+    }
+    let shared = Arc::new(shared);
     if let Some(Ok((dbs, keys, expired, repl))) = loaded {
         if let Some((id, off)) = repl {
             if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {
