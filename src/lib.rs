@@ -166,6 +166,7 @@ pub mod config;
 pub mod io;
 pub mod net;
 pub mod persist;
+pub mod pool;
 pub mod rdb;
 pub mod repl;
 pub mod resp;

@@ -214,7 +214,7 @@ fn cluster(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         }
         "saveconfig" => {
             arity(2)?;
-            cl.update(|_| Ok(())).map_err(CmdError::msg)?;
+            cl.save_now().map_err(|e| err(format!("error saving the cluster node config: {e}")))?;
             c.out.ok();
         }
         "set-config-epoch" => {
@@ -526,6 +526,7 @@ fn meet(shared: Arc<crate::shard::Shared>, ip: String, port: u16, timeout: std::
                 Ok(())
             })
         });
+        shared.cluster.save_if_dirty();
         match res {
             Ok(()) => crate::util::log::notice(&format!("Cluster: met node {ip}:{port}")),
             Err(e) => crate::util::log::warning(&format!("Cluster: MEET {ip}:{port} failed: {e}")),

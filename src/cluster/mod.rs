@@ -25,7 +25,7 @@
 //! that only cluster mode reads: with cluster mode off, the hot path pays one
 //! boolean test (`Shared::cluster.enabled`). Every change is written to
 //! `cluster-config-file` (Redis's `nodes.conf` format, in `dir`) atomically (temp
-//! file, fsync, rename) before the command replies, and loaded at start.
+//! file, rename) before the command replies, and loaded at start.
 //!
 //! Files: `state` (the map, NODES lines, nodes.conf parsing), `cmd` (CLUSTER,
 //! ASKING, READONLY/READWRITE), `redirect` (the per-command check: MOVED, ASK,
@@ -49,13 +49,23 @@ pub struct Cluster {
     pub enabled: bool,
     state: RwLock<ClusterState>,
     path: PathBuf,
+    /// The state changed since nodes.conf was last written (`save_if_dirty`).
+    dirty: std::sync::atomic::AtomicBool,
+    /// Serializes writers of nodes.conf.
+    saving: std::sync::Mutex<()>,
 }
 
 impl Cluster {
     /// Cluster mode off: nothing is read or written.
     pub fn disabled() -> Cluster {
         let me = Node { id: "0".repeat(40), ip: String::new(), port: 0, cport: 0 };
-        Cluster { enabled: false, state: RwLock::new(ClusterState::new(me)), path: PathBuf::new() }
+        Cluster {
+            enabled: false,
+            state: RwLock::new(ClusterState::new(me)),
+            path: PathBuf::new(),
+            dirty: Default::default(),
+            saving: Default::default(),
+        }
     }
 
     /// Loads `cluster-config-file` (relative to `dir`) or starts a fresh node with a
@@ -81,7 +91,13 @@ impl Cluster {
             }
             Err(e) => return Err(format!("Can't read cluster config file {}: {e}", path.display())),
         };
-        let c = Cluster { enabled: true, state: RwLock::new(state), path };
+        let c = Cluster {
+            enabled: true,
+            state: RwLock::new(state),
+            path,
+            dirty: Default::default(),
+            saving: Default::default(),
+        };
         c.save(&c.read())?;
         Ok(c)
     }
@@ -90,26 +106,54 @@ impl Cluster {
         self.state.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Runs `f` on the state under the write lock; if it succeeds, persists the
-    /// result before returning it (Redis saves and fsyncs nodes.conf before replying).
+    /// Runs `f` on the state under the write lock; a change is written to nodes.conf
+    /// at the end of the shard's turn (`save_if_dirty`), before its replies leave:
+    /// like Redis's `clusterBeforeSleep`, one write covers a pipeline of changes.
     pub fn update<R>(&self, f: impl FnOnce(&mut ClusterState) -> Result<R, String>) -> Result<R, String> {
         let mut guard = self.state.write().unwrap_or_else(|e| e.into_inner());
-        let mut next = guard.clone();
-        let r = f(&mut next)?;
-        self.save(&next)?;
-        *guard = next;
+        let r = f(&mut guard)?;
+        self.dirty.store(true, std::sync::atomic::Ordering::Release);
         Ok(r)
     }
 
+    /// Writes nodes.conf if anything changed (called by every shard once per turn
+    /// before it sends replies, and by MEET's helper thread). A failed write is logged
+    /// and retried at the next turn.
+    pub fn save_if_dirty(&self) {
+        if !self.dirty.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let _one = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.dirty.swap(false, std::sync::atomic::Ordering::AcqRel) {
+            return;
+        }
+        let snapshot = self.read().clone();
+        if let Err(e) = self.save(&snapshot) {
+            crate::util::log::warning(&e);
+            self.dirty.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    /// CLUSTER SAVECONFIG: write now, reporting a failure.
+    pub fn save_now(&self) -> Result<(), String> {
+        let _one = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        self.dirty.store(false, std::sync::atomic::Ordering::Release);
+        let snapshot = self.read().clone();
+        self.save(&snapshot)
+    }
+
     fn save(&self, st: &ClusterState) -> Result<(), String> {
+        // Temp file and rename: the file is always whole. Not fsynced, as Redis does not
+        // fsync nodes.conf for slot changes (only for epoch changes, which we lack):
+        // a slot move issues thousands of SETSLOTs, and an fsync each costs
+        // milliseconds on ordinary disks.
         let write = || -> std::io::Result<()> {
             let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             std::fs::create_dir_all(dir)?;
             let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let tmp = dir.join(format!("temp-{}-{name}", std::process::id()));
-            crate::persist::files::write_file_synced(&tmp, st.config_text().as_bytes())?;
-            std::fs::rename(&tmp, &self.path)?;
-            crate::persist::files::fsync_dir(dir)
+            std::fs::write(&tmp, st.config_text().as_bytes())?;
+            std::fs::rename(&tmp, &self.path)
         };
         write().map_err(|e| format!("ERR Can't write cluster config file {}: {e}", self.path.display()))
     }

@@ -184,6 +184,10 @@ pub const PARAMS: &[Param] = &[
     field("shards",                    SPECIAL,                        Immutable, "0"),
     // Our own: CPUs to pin shards to, e.g. "0-3,8"; empty means CPUs 0..shards.
     field("cpus",                      SPECIAL,                        Immutable, ""),
+    // Our own: bind the process's memory to these NUMA nodes ("0" or "0,1"; empty: no
+    // policy) with `numa-policy` (bind or preferred), applied at start (`io::numa`).
+    compat("numa-node",                STR,                            Immutable, ""),
+    compat("numa-policy",              Enum(&["bind", "preferred"]),   Immutable, "bind"),
     field("slowlog-log-slower-than",   Int { min: -1, max: LONG_MAX }, Mutable,   "10000"),
     field("slowlog-max-len",           NON_NEG_LONG,                   Mutable,   "128"),
     field("latency-monitor-threshold", NON_NEG_LONG,                   Mutable,   "0"),
