@@ -45,6 +45,10 @@ declare -A tool_package=(
     [mkfs.ext4]=e2fsprogs
     [g++]=g++
 )
+# Python modules tests import with /usr/bin/python3 (tests/cluster.rs: redis-py's RedisCluster).
+declare -A py_package=(
+    [redis]=python3-redis
+)
 
 install_deps() {
     local tool missing=() packages=()
@@ -52,6 +56,11 @@ install_deps() {
         command -v "$tool" >/dev/null && continue
         missing+=("$tool")
         [[ " ${packages[*]} " == *" ${tool_package[$tool]} "* ]] || packages+=("${tool_package[$tool]}")
+    done
+    for tool in "${!py_package[@]}"; do
+        /usr/bin/python3 -c "import $tool" 2>/dev/null && continue
+        missing+=("python3-module:$tool")
+        packages+=("${py_package[$tool]}")
     done
     if [[ ${#missing[@]} == 0 ]]; then
         return
@@ -83,6 +92,7 @@ install_deps() {
     if [[ $placed == 1 ]]; then "${sudo[@]}" rm -f "$policy"; fi
     [[ $rc == 0 ]] || { echo "test.sh: apt-get failed ($rc)" >&2; exit "$rc"; }
     for tool in "${missing[@]}"; do
+        [[ $tool == python3-module:* ]] && continue
         command -v "$tool" >/dev/null || { echo "test.sh: $tool still missing after apt-get" >&2; exit 1; }
     done
 }

@@ -161,11 +161,13 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod acl;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
 pub mod io;
 pub mod net;
 pub mod persist;
+pub mod pool;
 pub mod rdb;
 pub mod repl;
 pub mod resp;

@@ -41,6 +41,9 @@ pub struct Session {
     pub ssubs: std::collections::HashSet<Vec<u8>>,
     /// The connection's ACL user (`crate::acl`).
     pub acl: crate::acl::SessionAcl,
+    /// Cluster mode: ASKING was sent (good for the next command only), READONLY is on.
+    pub asking: bool,
+    pub readonly: bool,
 }
 
 impl Session {
@@ -56,6 +59,8 @@ impl Session {
             psubs: Default::default(),
             ssubs: Default::default(),
             acl: Default::default(),
+            asking: false,
+            readonly: false,
         }
     }
 }

@@ -72,6 +72,16 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         w.error(&msg);
         return Outcome::Done;
     }
+    // Cluster mode: MOVED / ASK / CROSSSLOT / TRYAGAIN / CLUSTERDOWN (`cluster::redirect`).
+    if st.shared.cluster.enabled
+        && let Some(e) = crate::cluster::redirect::check(st, sess, spec, args)
+    {
+        st.stats.error_replies += 1;
+        bump_rejected(st, idx);
+        flag_multi(sess);
+        w.error(&e);
+        return Outcome::Done;
+    }
     if sess.proto == Proto::Resp2
         && super::pubsub::subscribed(sess)
         && !super::pubsub::allowed_while_subscribed(spec.name)
@@ -131,6 +141,10 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     }
     if !st.tracking.clients.is_empty() {
         super::tracking::on_command(st, sess.id, spec, args, sess.db, false);
+    }
+    if spec.name == "migrate" {
+        // The network round trip runs on a helper thread (`cluster::migrate`).
+        return crate::cluster::migrate::start(st, sess, args, &mut w, to);
     }
     if spec.name == "wait" {
         // WAIT needs its reply address: it waits in the replication thread.
@@ -493,6 +507,15 @@ fn bump_rejected(st: &mut ShardState, idx: u16) {
 /// Runs a keyed request that arrived from another thread (or left the deferral queue)
 /// and sends its reply home.
 fn run_exec(st: &mut ShardState, req: ExecReq) {
+    if st.shared.cluster.enabled
+        && let Some(e) = crate::cluster::redirect::recheck(st, &req)
+    {
+        let mut out = Vec::new();
+        st.stats.error_replies += 1;
+        ReplyWriter::new(&mut out, req.proto).error(&e);
+        st.send_reply(req.to, out);
+        return;
+    }
     let mut out = Vec::new();
     let args = Args::Owned(&req.args);
     match call_blocking(st, req.cmd, &args, req.db, req.proto, &mut out, req.client_id) {
@@ -556,7 +579,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
 }
 
 /// Replays deferred requests whose locks are gone, in order, keeping per-client order.
-fn retry_deferred(st: &mut ShardState) {
+pub(crate) fn retry_deferred(st: &mut ShardState) {
     if st.deferred.is_empty() {
         return;
     }

@@ -30,7 +30,7 @@ fn dump(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 }
 
 /// RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency].
-fn restore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+pub(crate) fn restore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let (mut replace, mut absttl) = (false, false);
     let (mut idle, mut freq): (Option<i64>, Option<i64>) = (None, None);
     let mut j = 4;

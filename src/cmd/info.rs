@@ -466,7 +466,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
             }
             "cluster" => {
                 s.push_str("# Cluster\r\n");
-                field!(s, "cluster_enabled", "0");
+                field!(s, "cluster_enabled", "{}", shared.cluster.enabled as u8);
             }
             "keyspace" => {
                 s.push_str("# Keyspace\r\n");

@@ -186,6 +186,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::replicaof::COMMANDS,
         super::monitor::COMMANDS,
         super::acl::COMMANDS,
+        crate::cluster::cmd::COMMANDS,
     ];
     let mut specs = Vec::new();
     let mut by_name = HashMap::new();

@@ -184,6 +184,10 @@ pub const PARAMS: &[Param] = &[
     field("shards",                    SPECIAL,                        Immutable, "0"),
     // Our own: CPUs to pin shards to, e.g. "0-3,8"; empty means CPUs 0..shards.
     field("cpus",                      SPECIAL,                        Immutable, ""),
+    // Our own: bind the process's memory to these NUMA nodes ("0" or "0,1"; empty: no
+    // policy) with `numa-policy` (bind or preferred), applied at start (`io::numa`).
+    compat("numa-node",                STR,                            Immutable, ""),
+    compat("numa-policy",              Enum(&["bind", "preferred"]),   Immutable, "bind"),
     field("slowlog-log-slower-than",   Int { min: -1, max: LONG_MAX }, Mutable,   "10000"),
     field("acl-pubsub-default",        Enum(&["allchannels", "resetchannels"]), Mutable, "resetchannels"),
     field("aclfile",                   STR,                            Immutable, ""),
@@ -426,7 +430,6 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
-    Restricted { name: "cluster-enabled", accepted: &["no"], why: "cluster-enabled yes is not supported: shardis does not implement Redis Cluster" },
     Restricted { name: "activedefrag", accepted: &["no"], why: "Active defragmentation cannot be enabled: shardis does not defragment memory" },
     Restricted { name: "oom-score-adj", accepted: &["no"], why: "shardis does not set its OOM score; use the service manager (systemd OOMScoreAdjust=); only 'no' is accepted" },
     Restricted { name: "syslog-enabled", accepted: &["no"], why: "logging to syslog is not supported; log to stdout (journald) or a logfile" },

@@ -18,6 +18,7 @@ pub mod bufring;
 pub mod direct;
 pub mod file;
 pub mod listen;
+pub mod numa;
 pub mod poll;
 pub mod proc;
 pub mod ring;

@@ -66,6 +66,12 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         }
     }
     let nshards = config.shards.max(1);
+    // NUMA placement before anything big is allocated: every thread started from here
+    // inherits the memory policy and the CPU set (`io::numa`, `docs/pools.md`).
+    if let Err(e) = place_on_numa_node(&config) {
+        log::warning(&e);
+        return 1;
+    }
     match rlimit::fit(config.maxclients, config.reserved_fds()) {
         rlimit::Outcome::Fits(_) => {}
         rlimit::Outcome::Lowered(n) => config.maxclients = n,
@@ -119,11 +125,21 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     if loaded.as_ref().is_some_and(|l| l.is_err()) {
         return 1;
     }
-    let shared = Arc::new(Shared::new(config.clone(), config_file));
+    let mut shared = Shared::new(config.clone(), config_file);
     if let Err(e) = crate::acl::startup(&shared.acl, &config) {
         log::warning(&format!("Aborting Redis startup because of ACL errors: {e}"));
         return 1;
     }
+    if config.compat_value("cluster-enabled") == Some("yes") {
+        match crate::cluster::Cluster::start(&config, port) {
+            Ok(c) => shared.cluster = c,
+            Err(e) => {
+                log::warning(&e);
+                return 1;
+            }
+        }
+    }
+    let shared = Arc::new(shared);
     if let Some(Ok((dbs, keys, expired, repl))) = loaded {
         if let Some((id, off)) = repl {
             if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {
@@ -204,6 +220,28 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     log::notice("shardis is now ready to exit, bye bye...");
     // A final AOF fsync that failed: the last acknowledged writes may not be on disk.
     if shared.aof_health.shutdown_sync_failed.load(std::sync::atomic::Ordering::Relaxed) { 1 } else { 0 }
+}
+
+/// `numa-node`/`numa-policy`, and the main thread restricted to the `cpus` (whose
+/// shard threads then pin themselves to one each).
+fn place_on_numa_node(config: &Config) -> Result<(), String> {
+    if !config.cpus.is_empty() {
+        crate::io::numa::pin_to_cpus(&config.cpus)
+            .map_err(|e| format!("Can't restrict the process to the CPUs {:?}: {e}", config.cpus))?;
+    }
+    let nodes = config.compat_value("numa-node").unwrap_or("");
+    if nodes.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<usize> = crate::config::parse::parse_cpus(nodes).map_err(|e| format!("numa-node '{nodes}': {e}"))?;
+    let policy = match config.compat_value("numa-policy") {
+        Some("preferred") => crate::io::numa::Policy::Preferred,
+        _ => crate::io::numa::Policy::Bind,
+    };
+    crate::io::numa::set_memory_policy(policy, &list)
+        .map_err(|e| format!("Can't set the NUMA memory policy {policy:?} on node(s) {nodes}: {e}"))?;
+    log::notice(&format!("Memory policy: {policy:?} to NUMA node(s) {nodes}"));
+    Ok(())
 }
 
 /// Loads `dir/dbfilename` if present: None when there is no file, Err (already

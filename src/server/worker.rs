@@ -157,6 +157,10 @@ impl Worker {
             // Before the outboxes: a transaction's parts are in the stream's queue before
             // the acknowledgements that let its locks go (`repl::feed`).
             self.st.aof.repl.flush(&shared.repl);
+            // Cluster mode: nodes.conf before the replies to what changed it (`cluster`).
+            if shared.cluster.enabled {
+                shared.cluster.save_if_dirty();
+            }
             self.st.flush_outbox();
             for dest in std::mem::take(&mut self.st.wakes) {
                 let fd = shared.ring_fds[dest as usize].load(Ordering::Acquire);

@@ -73,6 +73,8 @@ pub struct Shared {
     pub replica: crate::repl::replica::ReplicaShared,
     /// ACL users and the ACL LOG (`acl`).
     pub acl: crate::acl::AclShared,
+    /// Cluster mode (`cluster`): off unless `cluster-enabled yes`, set up at start.
+    pub cluster: crate::cluster::Cluster,
 }
 
 impl Shared {
@@ -117,6 +119,7 @@ impl Shared {
             mem: super::evict::MemShared::new(nshards),
             replica: Default::default(),
             acl,
+            cluster: crate::cluster::Cluster::disabled(),
         }
     }
 
