@@ -78,6 +78,9 @@ pub struct ExecCtx<'a> {
     /// "Propagate as ...": what the AOF (and replicas) get instead of the command's
     /// own arguments, for handlers that made a choice replay cannot repeat.
     pub prop: crate::persist::Prop,
+    /// This is a blocked client's command re-run because a key it waits on changed
+    /// (XREADGROUP then answers Redis's errors for a vanished stream or group).
+    pub rerun: bool,
 }
 
 /// The keyspace events of one command, in order.

@@ -303,6 +303,7 @@ fn call_inner(
         block: None,
         notes: None,
         prop: Default::default(),
+        rerun: st.rerunning_waiter,
     };
     if spec.flags & flag::WRITE != 0
         && st.aof.on

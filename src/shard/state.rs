@@ -118,6 +118,8 @@ pub struct ShardState {
     pub blocked: super::block::BlockTable,
     /// Set while serving blocked clients, so a pop that writes does not recurse.
     pub serving_blocked: bool,
+    /// A blocked client's command is being re-run (`ExecCtx::rerun`).
+    pub rerunning_waiter: bool,
     /// Pub/Sub subscriptions of this thread's clients and messages waiting for them.
     pub pubsub: super::pubsub::PubSub,
     /// Versions of WATCHed keys owned by this shard.
@@ -172,6 +174,7 @@ impl ShardState {
             blocked: Default::default(),
             monitor: Default::default(),
             serving_blocked: false,
+            rerunning_waiter: false,
             client_watches: HashMap::new(),
             aof: {
                 let mut log = crate::persist::log::ShardLog::default();

@@ -110,9 +110,10 @@ impl StreamId {
     }
 }
 
-/// Redis's `string2ull`-like strict parse: digits only, no overflow.
+/// Redis's `string2ull`: decimal digits, leading zeros and a leading `+` allowed (it
+/// falls back to `strtoull`), no overflow.
 fn parse_u64(b: &[u8]) -> Option<u64> {
-    if b.is_empty() || b.len() > 20 || !b.iter().all(u8::is_ascii_digit) {
+    if b.len() > 127 {
         return None;
     }
     std::str::from_utf8(b).ok()?.parse().ok()
@@ -239,6 +240,64 @@ pub struct StreamValue {
     pub groups: BTreeMap<Vec<u8>, Group>,
 }
 
+/// A stream's counters, for lag tracking (Redis 7.0).
+#[derive(Clone, Copy, Debug)]
+pub struct Meta {
+    pub length: u64,
+    pub last_id: StreamId,
+    pub first_id: StreamId,
+    pub max_deleted_id: StreamId,
+    pub entries_added: u64,
+}
+
+impl Meta {
+    /// Redis's `streamEstimateDistanceFromFirstEverEntry`: the logical read counter of
+    /// `id`, or None when it cannot be known.
+    pub fn estimate_distance(&self, id: StreamId) -> Option<u64> {
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if self.length == 0 && id <= self.last_id {
+            return Some(self.entries_added);
+        }
+        if id == self.last_id {
+            return Some(self.entries_added);
+        }
+        if id > self.last_id {
+            return None;
+        }
+        if self.max_deleted_id.is_zero() || self.max_deleted_id < self.first_id {
+            if id < self.first_id {
+                return Some(self.entries_added - self.length);
+            } else if id == self.first_id {
+                return Some(self.entries_added - self.length + 1);
+            }
+        }
+        None
+    }
+
+    /// Redis's `streamRangeHasTombstones` from `start` to the end.
+    pub fn has_tombstones_from(&self, start: StreamId) -> bool {
+        if self.length == 0 || self.max_deleted_id.is_zero() {
+            return false;
+        }
+        start <= self.max_deleted_id
+    }
+
+    /// Redis's `streamReplyWithCGLag`: None when it cannot be known.
+    pub fn group_lag(&self, g: &Group) -> Option<u64> {
+        if self.entries_added == 0 {
+            return Some(0);
+        }
+        if let Some(read) = g.entries_read
+            && !self.has_tombstones_from(g.last_id)
+        {
+            return Some(self.entries_added.saturating_sub(read));
+        }
+        self.estimate_distance(g.last_id).map(|r| self.entries_added.saturating_sub(r))
+    }
+}
+
 /// How XADD/XTRIM trim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trim {
@@ -280,9 +339,12 @@ impl StreamValue {
     /// Appends an entry with `id`, which must be greater than `last_id`.
     pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
         debug_assert!(id > self.last_id || (self.entries_added == 0 && id > StreamId::ZERO) || self.last_id.is_zero());
+        // As Redis: a new node once the last one holds the maximum entries, or would
+        // pass the byte budget with this entry.
+        let size: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
         let start_new = match self.nodes.last_key_value() {
             None => true,
-            Some((_, n)) => n.total as usize >= NODE_MAX_ENTRIES || n.buf.len() >= NODE_MAX_BYTES,
+            Some((_, n)) => n.total as usize >= NODE_MAX_ENTRIES || n.buf.len() + size >= NODE_MAX_BYTES,
         };
         if start_new {
             self.nodes.insert(id, Node::default());
@@ -367,7 +429,8 @@ impl StreamValue {
         true
     }
 
-    /// Trims from the oldest end. With `approx`, only whole nodes go (as Redis's `~`),
+    /// Trims from the oldest end (which, as in Redis, leaves `max_deleted_id` alone:
+    /// trimming moves the first ID, it makes no tombstones). With `approx`, only whole nodes go (as Redis's `~`),
     /// and `limit` caps the entries removed (0 = no cap). Returns entries removed.
     pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
         let mut removed = 0u64;
@@ -384,12 +447,9 @@ impl StreamValue {
                 if limit != 0 && removed + live > limit {
                     break;
                 }
-                let node = self.nodes.remove(&base).expect("present");
+                self.nodes.remove(&base);
                 self.length -= live;
                 removed += live;
-                if let Some(last) = node.slots(base.ms).into_iter().filter(|s| !s.deleted).map(|s| s.id).last() {
-                    self.max_deleted_id = self.max_deleted_id.max(last);
-                }
                 continue;
             }
             if approx {
@@ -412,12 +472,9 @@ impl StreamValue {
                 len -= 1;
             }
             let node = self.nodes.get_mut(&base).expect("present");
-            for (at, id) in &marks {
+            for (at, _) in &marks {
                 node.buf[*at] |= DELETED;
                 node.live -= 1;
-                if *id > self.max_deleted_id {
-                    self.max_deleted_id = *id;
-                }
             }
             if node.live == 0 {
                 self.nodes.remove(&base);
@@ -442,51 +499,25 @@ impl StreamValue {
         })
     }
 
-    /// Redis's `streamEstimateDistanceFromFirstEverEntry`: the logical read counter of
-    /// `id`, or None when it cannot be known.
-    pub fn estimate_distance(&self, id: StreamId) -> Option<u64> {
-        if self.entries_added == 0 {
-            return Some(0);
+    /// The counters lag tracking needs, copied out so a group can be updated while
+    /// they are consulted.
+    pub fn meta(&self) -> Meta {
+        Meta {
+            length: self.length,
+            last_id: self.last_id,
+            first_id: self.first_id(),
+            max_deleted_id: self.max_deleted_id,
+            entries_added: self.entries_added,
         }
-        if self.length == 0 && id <= self.last_id {
-            return Some(self.entries_added);
-        }
-        if id == self.last_id {
-            return Some(self.entries_added);
-        }
-        if id > self.last_id {
-            return None;
-        }
-        let first = self.first_id();
-        if self.max_deleted_id.is_zero() || self.max_deleted_id < first {
-            if id < first {
-                return Some(self.entries_added - self.length);
-            } else if id == first {
-                return Some(self.entries_added - self.length + 1);
-            }
-        }
-        None
     }
 
-    /// Redis's `streamRangeHasTombstones` from `start` to the end.
-    pub fn has_tombstones_from(&self, start: StreamId) -> bool {
-        if self.length == 0 || self.max_deleted_id.is_zero() {
-            return false;
-        }
-        start <= self.max_deleted_id
+    pub fn estimate_distance(&self, id: StreamId) -> Option<u64> {
+        self.meta().estimate_distance(id)
     }
 
     /// A group's lag (XINFO), None when it cannot be known.
     pub fn group_lag(&self, g: &Group) -> Option<u64> {
-        if self.entries_added == 0 {
-            return Some(0);
-        }
-        if let Some(read) = g.entries_read
-            && !self.has_tombstones_from(g.last_id)
-        {
-            return Some(self.entries_added.saturating_sub(read));
-        }
-        self.estimate_distance(g.last_id).map(|r| self.entries_added.saturating_sub(r))
+        self.meta().group_lag(g)
     }
 
     /// Rebuilds the nodes from entries (RDB load); metadata is set by the caller.
@@ -521,6 +552,7 @@ mod tests {
         assert_eq!(StreamId::parse(b"-5", 0), None);
         assert_eq!(StreamId::parse(b"5-", 0), None);
         assert_eq!(StreamId::parse(b"18446744073709551616", 0), None);
+        assert_eq!(StreamId::parse(b"007-1", 0), Some(id(7, 1)));
         assert!(id(1, 5) < id(2, 0));
         assert_eq!(id(1, u64::MAX).incr(), Some(id(2, 0)));
         assert_eq!(StreamId::MAX.incr(), None);

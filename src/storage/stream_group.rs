@@ -54,6 +54,20 @@ impl Group {
         (c, created)
     }
 
+    /// The group moves past `id` (XREADGROUP `>`): Redis's read-counter update, then
+    /// the last ID.
+    pub fn advance(&mut self, meta: &super::stream::Meta, id: StreamId) {
+        if id <= self.last_id {
+            return;
+        }
+        if self.entries_read.is_some() && !meta.has_tombstones_from(id) {
+            self.entries_read = self.entries_read.map(|n| n + 1);
+        } else if meta.entries_added != 0 {
+            self.entries_read = meta.estimate_distance(id);
+        }
+        self.last_id = id;
+    }
+
     /// Delivers `id` to `consumer` (XREADGROUP): a new pending record, or an existing
     /// one reassigned with its count reset to 1, as Redis does.
     pub fn deliver(&mut self, id: StreamId, consumer: &[u8], now_ms: u64) {
