@@ -436,9 +436,10 @@ fn xsetid(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 "ERR The entries_added specified in XSETID is smaller than the target stream length",
             ));
         }
-    }
-    if id < s.max_deleted_id {
-        return Err(CmdError::msg("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"));
+        // Only a non-empty stream is checked against its tombstone, as in Redis 7.0.
+        if id < s.max_deleted_id {
+            return Err(CmdError::msg("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"));
+        }
     }
     s.last_id = id;
     if let Some(n) = entries_added {

@@ -656,7 +656,7 @@ fn xinfo_stream(out: &mut ReplyWriter, s: &StreamValue, a: &Args) -> Result<(), 
             }
             true
         }
-        _ => return Err(CmdError::Syntax),
+        _ => return Err(sub_syntax(a)),
     };
     let count = count as usize;
     out.map(if full { 9 } else { 10 });
