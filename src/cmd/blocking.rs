@@ -40,7 +40,7 @@ pub fn park(st: &mut ShardState, p: ParkReq, req: BlockReq) {
         db: p.db,
         proto: p.proto,
         cmd: p.cmd,
-        args: p.args.to_owned(),
+        args: req.rerun.clone().unwrap_or_else(|| p.args.to_owned()),
         req,
         claim: Claim::default(),
         split: false,
@@ -77,7 +77,7 @@ pub fn park_split(st: &mut ShardState, req_: &ExecReq, req: BlockReq) {
             db: req_.db,
             proto: req_.proto,
             cmd: req_.cmd,
-            args: req_.args.clone(),
+            args: req.rerun.clone().unwrap_or_else(|| req_.args.clone()),
             req: BlockReq { keys, ..req.clone() },
             claim: claim.clone(),
             split: true,
@@ -87,6 +87,11 @@ pub fn park_split(st: &mut ShardState, req_: &ExecReq, req: BlockReq) {
 }
 
 fn key_ready(st: &mut ShardState, db: u16, key: &[u8], want: &str) -> bool {
+    // XREADGROUP also wakes when its stream or group went away (to answer the error
+    // Redis gives a blocked client): its re-run decides.
+    if want == "stream-group" {
+        return true;
+    }
     let now = st.now_ms;
     st.dbs[db as usize].get(key, now).is_some_and(|e| e.value.type_name() == want)
 }
@@ -145,13 +150,21 @@ fn serve(st: &mut ShardState, w: Waiter) {
     }
     let mut out = Vec::new();
     let args = w.args.clone();
-    match call_blocking(st, w.cmd, &Args::Owned(&args), w.db, w.proto, &mut out, w.client_id) {
+    st.rerunning_waiter = true;
+    let res = call_blocking(st, w.cmd, &Args::Owned(&args), w.db, w.proto, &mut out, w.client_id);
+    st.rerunning_waiter = false;
+    match res {
         None => st.send_reply(w.to, out),
         Some(req) => {
             // Raced with nothing to pop after all: wait again (a fresh claim; a split
             // wait's other parts saw the old one taken and have dropped out).
             let mut w = w;
-            w.req = BlockReq { keys: if w.split { w.req.keys.clone() } else { req.keys }, ..req };
+            // The deadline stays the one it first blocked with.
+            let deadline_ms = w.req.deadline_ms;
+            w.req = BlockReq { keys: if w.split { w.req.keys.clone() } else { req.keys }, deadline_ms, ..req };
+            if let Some(rerun) = &w.req.rerun {
+                w.args = rerun.clone();
+            }
             w.claim = Claim::default();
             w.split = false;
             st.blocked.add(w);

@@ -93,6 +93,9 @@ pub struct ExecCtx<'a> {
     /// destination that already had the member): WATCH and client tracking skip it,
     /// as Redis signals only the keys a command modified.
     pub unchanged_key: Option<usize>,
+    /// This is a blocked client's command re-run because a key it waits on changed
+    /// (XREADGROUP then answers Redis's errors for a vanished stream or group).
+    pub rerun: bool,
 }
 
 /// The keyspace events of one command, in order.

@@ -149,6 +149,18 @@ pub fn object_digest(mut d: Digest, e: &Entry) -> Digest {
                 d.xor(&pair.0);
             }
         }
+        // Streams: each entry's `ms.seq` then its fields and values, mixed in order.
+        // Groups are not part of the digest, as in Redis.
+        Value::Stream(s) => {
+            d.mix(&6u32.to_be_bytes());
+            for entry in s.iter() {
+                d.mix(format!("{}.{}", entry.id.ms, entry.id.seq).as_bytes());
+                for (f, v) in entry.fields {
+                    d.mix(f);
+                    d.mix(v);
+                }
+            }
+        }
     }
     if e.expire_at != 0 {
         d.xor(b"!!expire!!");

@@ -361,6 +361,7 @@ fn call_inner(
         notes: None,
         prop: Default::default(),
         unchanged_key: None,
+        rerun: st.rerunning_waiter,
     };
     if spec.flags & flag::WRITE != 0
         && st.aof.on

@@ -483,7 +483,7 @@ fn lmpop_keys(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
 // parks the request and re-runs it when a write touches one of the keys.
 
 fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64, timeout_reply: TimeoutReply, fallback: Option<OwnedArgs>) -> BlockReq {
-    BlockReq { keys, deadline_ms, timeout_reply, ready_type: "list", fallback }
+    BlockReq { keys, deadline_ms, timeout_reply, ready_type: "list", fallback, rerun: None }
 }
 
 fn bpop(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {

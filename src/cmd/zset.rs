@@ -735,7 +735,14 @@ fn zmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 // answers a null array, as Redis does for BLOCKED_ZSET).
 
 fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64) -> BlockReq {
-    BlockReq { keys, deadline_ms, timeout_reply: TimeoutReply::NullArray, ready_type: "zset", fallback: None }
+    BlockReq {
+        keys,
+        deadline_ms,
+        timeout_reply: TimeoutReply::NullArray,
+        ready_type: "zset",
+        fallback: None,
+        rerun: None,
+    }
 }
 
 /// Redis's `blockingGenericZpopCommand` for BZPOPMIN/BZPOPMAX: the timeout is checked

@@ -52,6 +52,7 @@ pub fn key_state(buf: &mut Vec<u8>, key: &[u8], e: &Entry) {
             let items: Vec<(Vec<u8>, Vec<u8>)> = h.iter().map(|(f, v)| (f.to_vec(), v.to_vec())).collect();
             chunked(buf, b"HSET", key, items.iter().map(|(f, v)| vec![f.as_slice(), v.as_slice()]));
         }
+        Value::Stream(s) => crate::persist::emit_stream::stream_state(buf, key, s),
     }
     if e.expire_at != 0 {
         encode(buf, &[&b"PEXPIREAT"[..], key, &int(e.expire_at as i64)]);

@@ -113,6 +113,7 @@ pub mod cut;
 pub mod dbview;
 pub mod dirlock;
 pub mod emit;
+pub mod emit_stream;
 pub mod files;
 pub mod load;
 pub mod log;

@@ -47,6 +47,12 @@ impl Prop {
         self.cmds.push(args);
     }
 
+    /// Propagate nothing for this command (XREADGROUP that created a consumer or
+    /// bumped delivery counts, which Redis does not propagate either).
+    pub fn suppress(&mut self) {
+        self.set = true;
+    }
+
     pub fn is_set(&self) -> bool {
         self.set
     }

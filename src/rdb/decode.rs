@@ -411,7 +411,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
             Value::List(l)
         }
         kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 | kind::STREAM_LISTPACKS_3 => {
-            return Err(Error::new(ErrorKind::Unsupported, at, format!("unsupported type: stream (RDB type {t})")));
+            super::stream::read_stream(inp, t, at)?
         }
         kind::MODULE_PRE_GA | kind::MODULE_2 => {
             return Err(Error::new(
@@ -428,6 +428,8 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
         Value::Set(s) => s.is_empty(),
         Value::ZSet(z) => z.is_empty(),
         Value::Hash(h) => h.is_empty(),
+        // An empty stream is a valid value (groups, last ID), as in Redis.
+        Value::Stream(_) => false,
     };
     Ok((!empty).then_some(v))
 }

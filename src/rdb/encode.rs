@@ -220,6 +220,7 @@ fn put_value(buf: &mut Vec<u8>, v: &Value, compress: bool, compact: bool) -> u8 
         Value::Set(s) => put_set(buf, s, compress, compact),
         Value::ZSet(z) => put_zset(buf, z, compress, compact),
         Value::Hash(h) => put_hash(buf, h, compress, compact),
+        Value::Stream(s) => super::stream::put_stream(buf, s),
     }
 }
 

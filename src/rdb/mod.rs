@@ -37,6 +37,7 @@ mod encode;
 mod input;
 pub mod lzf;
 mod sink;
+mod stream;
 
 pub use decode::{LoadOptions, LoadStats, LoadedKey, Sink, load, load_bytes};
 pub use encode::{WriteOptions, WriteStats, encode_value, key_save_delay, write_snapshot};

@@ -38,6 +38,9 @@ pub struct BlockReq {
     /// shards: the shard that has data claims the wait and runs this as a cross-shard
     /// transaction instead.
     pub fallback: Option<OwnedArgs>,
+    /// The arguments to re-run instead of the request's own when a key is touched
+    /// (XREAD with `$` resolved to the ID it stood for when it blocked).
+    pub rerun: Option<OwnedArgs>,
 }
 
 /// Shared by the parts of one wait; the first to swap it to true answers the client.

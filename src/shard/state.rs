@@ -126,6 +126,8 @@ pub struct ShardState {
     pub tracking: super::tracking::Tracking,
     /// Set while serving blocked clients, so a pop that writes does not recurse.
     pub serving_blocked: bool,
+    /// A blocked client's command is being re-run (`ExecCtx::rerun`).
+    pub rerunning_waiter: bool,
     /// Pub/Sub subscriptions of this thread's clients and messages waiting for them.
     pub pubsub: super::pubsub::PubSub,
     /// Versions of WATCHed keys owned by this shard.
@@ -182,6 +184,7 @@ impl ShardState {
             monitor: Default::default(),
             monitor_clients: Vec::new(),
             serving_blocked: false,
+            rerunning_waiter: false,
             client_watches: HashMap::new(),
             aof: {
                 let mut log = crate::persist::log::ShardLog::default();

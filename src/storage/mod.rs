@@ -18,6 +18,8 @@ pub mod hll;
 pub mod list;
 pub mod set;
 pub mod small;
+pub mod stream;
+pub mod stream_group;
 pub mod value;
 pub mod zset;
 

@@ -3,6 +3,7 @@
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
+use super::stream::StreamValue;
 use super::zset::ZSetValue;
 
 /// A stored value: one closed set of Redis types, so that `TYPE`, `WRONGTYPE` checks
@@ -18,6 +19,9 @@ pub enum Value {
     List(ListValue),
     Set(SetValue),
     ZSet(ZSetValue),
+    /// Boxed: a stream's header (IDs, counters, groups) is bigger than the other
+    /// variants and streams are rare, so the common enum stays small.
+    Stream(Box<StreamValue>),
 }
 
 impl Value {
@@ -29,6 +33,7 @@ impl Value {
             Value::List(_) => "list",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -49,6 +54,7 @@ impl Value {
             Value::List(l) => l.encoding_name(),
             Value::Set(v) => v.encoding_name(),
             Value::ZSet(z) => z.encoding_name(),
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -60,6 +66,7 @@ impl Value {
             Value::List(l) => l.heap_bytes(),
             Value::Set(v) => v.heap_bytes(),
             Value::ZSet(z) => z.heap_bytes(),
+            Value::Stream(s) => std::mem::size_of::<StreamValue>() + s.heap_bytes(),
         }
     }
 }
