@@ -35,14 +35,18 @@
 //!
 //! ## I/O
 //!
-//! Replica sockets are non-blocking; the thread waits in `poll(2)` on them and on an
-//! eventfd the shards signal when it is parked. Stream bytes are sent straight from
-//! the backlog blocks (no per-replica copy); replies to WAIT travel as ordinary `Reply`
-//! messages to the client's shard, woken with MSG_RING from a small ring of our own.
+//! Replica sockets are non-blocking; the thread waits in `poll(2)` on them, on an
+//! eventfd the shards signal when it is parked, and on its zero-copy ring while sends
+//! are in flight. Stream bytes are sent straight from the backlog blocks (no
+//! per-replica copy in user space): with io_uring `SEND_ZC` when a replica is due at
+//! least a threshold from a full block (the kernel then reads the block itself; the
+//! ring holds the block until the notification), with `write(2)` otherwise
+//! (`master_replica::Sender`). Replies to WAIT travel as ordinary `Reply` messages to
+//! the client's shard, woken with MSG_RING from a small ring of our own.
 
 use super::backlog::Backlog;
 use super::feed::Assembler;
-use super::master_replica::{Replica, St, over_output_limit, read_replica, replica_limits, write_replica};
+use super::master_replica::{Replica, Sender, St, over_output_limit, read_replica, replica_limits, write_replica};
 use super::state::Segment;
 use crate::io::poll::{self, EventFd, PollFd};
 use crate::io::{Op, Ring, Token};
@@ -189,6 +193,12 @@ pub struct Published {
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
+    /// Stream sends made with SEND_ZC, those the kernel copied anyway (loopback), and
+    /// plain (copied) sends: INFO stats `repl_zc_sends`, `repl_zc_sends_kernel_copied`,
+    /// `repl_copied_sends`.
+    pub zc_sends: AtomicU64,
+    pub zc_kernel_copied: AtomicU64,
+    pub copied_sends: AtomicU64,
     /// Set by the thread, taken by shard 0's turn: take a cut for a full sync.
     pub cut_wanted: AtomicBool,
     /// That cut's snapshot streams through a pipe (diskless) rather than a file.
@@ -272,6 +282,8 @@ struct Master {
     getack_pending: bool,
     /// A diskless sync's cut waits `repl-diskless-sync-delay` for more replicas.
     cut_due_ms: Option<u64>,
+    sender: Sender,
+    next_key: u64,
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -295,6 +307,8 @@ impl Master {
             kills_seen: 0,
             getack_pending: false,
             cut_due_ms: None,
+            sender: Sender::from_env(),
+            next_key: 1,
         }
     }
 
@@ -389,7 +403,10 @@ impl Master {
             close_when_sent: false,
             soft_since: None,
             dead: false,
+            key: self.next_key,
+            zc_busy: false,
         };
+        self.next_key += 1;
         let shared = self.shared.clone();
         let p = &shared.repl.pub_info;
         if let Some((replid, offset)) = &hello.psync {
@@ -768,7 +785,7 @@ impl Master {
                     Ok(n) => {
                         for r in self.replicas.iter_mut().filter(|r| mine(r)) {
                             r.out.extend_from_slice(&chunk[..n]);
-                            if write_replica(r, b).is_err() {
+                            if write_replica(r, b, &mut self.sender).is_err() {
                                 log::notice(&format!("Connection with replica {} lost.", r.name));
                                 r.dead = true;
                             }
@@ -784,6 +801,7 @@ impl Master {
     fn io(&mut self) {
         let now = now_ms();
         let Some(b) = self.backlog.as_ref() else { return };
+        self.sender.complete(&mut self.replicas);
         let mut acks = false;
         for r in &mut self.replicas {
             if r.dead {
@@ -797,7 +815,7 @@ impl Master {
                 r.dead = true;
                 continue;
             }
-            if write_replica(r, b).is_err() {
+            if write_replica(r, b, &mut self.sender).is_err() {
                 log::notice(&format!("Connection with replica {} lost.", r.name));
                 r.dead = true;
             }
@@ -872,6 +890,9 @@ impl Master {
             .collect();
         let good = rows.iter().filter(|r| r.state == "online" && r.lag <= max_lag).count() as u64;
         p.good.store(good, R);
+        p.zc_sends.store(self.sender.zc_sends, R);
+        p.zc_kernel_copied.store(self.sender.ring.as_ref().map(|r| r.kernel_copied).unwrap_or(0), R);
+        p.copied_sends.store(self.sender.copied_sends, R);
         p.connected.store(rows.len() as u64, R);
         *p.rows.lock().unwrap_or_else(|e| e.into_inner()) = rows;
     }
@@ -884,8 +905,13 @@ impl Master {
         let mut fds = Vec::with_capacity(self.replicas.len() + 1);
         fds.push(PollFd::new(self.handle().efd.fd(), poll::IN));
         for r in &self.replicas {
-            let wants_out = r.out_off < r.out.len() || r.rdb.is_some() || (r.state == St::Online && r.pos < end);
+            // A zero-copy send in flight reports through the ring, not POLLOUT.
+            let wants_out =
+                !r.zc_busy && (r.out_off < r.out.len() || r.rdb.is_some() || (r.state == St::Online && r.pos < end));
             fds.push(PollFd::new(r.sock.as_raw_fd(), if wants_out { poll::IN | poll::OUT } else { poll::IN }));
+        }
+        if let Some(fd) = self.sender.busy_fd() {
+            fds.push(PollFd::new(fd, poll::IN));
         }
         for j in self.jobs.iter().filter(|j| !j.pipe_eof) {
             if let Some(p) = &j.pipe {
@@ -898,7 +924,8 @@ impl Master {
             h.parked.store(false, Ordering::SeqCst);
             return;
         }
-        let timeout = if self.jobs.is_empty() && self.waits.is_empty() { 100 } else { 10 };
+        let zc = self.replicas.iter().any(|r| r.zc_busy);
+        let timeout = if self.jobs.is_empty() && self.waits.is_empty() && !zc { 100 } else { 10 };
         poll::wait(&mut fds, timeout);
         h.parked.store(false, Ordering::SeqCst);
         if fds[0].readable() {

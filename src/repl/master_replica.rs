@@ -4,11 +4,13 @@
 //! The thread's main loop (assembly, cuts, WAIT, timers) stays in `master`.
 
 use super::backlog::Backlog;
+use crate::io::zc::{Done, ZcRing};
 use crate::persist::resp::{Decoded, decode};
 use crate::util::log;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 
@@ -47,6 +49,81 @@ pub(super) struct Replica {
     pub(super) close_when_sent: bool,
     pub(super) soft_since: Option<u64>,
     pub(super) dead: bool,
+    /// This thread's own tag for it (zero-copy completions name their replica by it).
+    pub(super) key: u64,
+    /// A zero-copy send is in flight: nothing else may be written until it completes.
+    pub(super) zc_busy: bool,
+}
+
+/// How stream bytes leave for the replicas: `IORING_OP_SEND_ZC` straight from a full
+/// (sealed) backlog block when at least `zc_min` bytes are due, a plain `write(2)`
+/// (the kernel copies into the socket buffer) otherwise, or always once the kernel
+/// refused zero-copy.
+///
+/// Environment switches, read when the thread starts:
+/// - `SHARDIS_REPL_ZC=off` (or `0`): plain sends only (for measurements).
+/// - `SHARDIS_REPL_ZC_MIN=<bytes>`: the threshold, 16384 by default. SEND_ZC costs
+///   page pinning and a second (notification) completion; the kernel's docs put the
+///   break-even around 10 KiB, and with 64 KiB backlog blocks a replica that is behind
+///   sends whole blocks anyway (see perf/RESULTS.md for what loopback can and cannot
+///   show).
+pub(super) struct Sender {
+    pub(super) ring: Option<ZcRing>,
+    pub(super) zc_min: usize,
+    pub(super) zc_sends: u64,
+    pub(super) copied_sends: u64,
+}
+
+impl Sender {
+    pub(super) fn from_env() -> Sender {
+        let off = std::env::var("SHARDIS_REPL_ZC").is_ok_and(|v| v == "off" || v == "0" || v == "no");
+        let zc_min = std::env::var("SHARDIS_REPL_ZC_MIN").ok().and_then(|v| v.parse().ok()).unwrap_or(16 << 10);
+        let ring = if off {
+            None
+        } else {
+            match ZcRing::new(64) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    log::warning(&format!("Zero-copy replication sends unavailable ({e}): using plain sends"));
+                    None
+                }
+            }
+        };
+        Sender { ring, zc_min, zc_sends: 0, copied_sends: 0 }
+    }
+
+    /// The zero-copy ring's fd while it has work outstanding (poll it for completions).
+    pub(super) fn busy_fd(&self) -> Option<std::os::fd::RawFd> {
+        self.ring.as_ref().filter(|r| r.held() > 0).map(|r| r.fd())
+    }
+
+    /// Applies finished zero-copy sends to their replicas.
+    pub(super) fn complete(&mut self, replicas: &mut [Replica]) {
+        let Some(ring) = self.ring.as_mut() else { return };
+        let mut done = Vec::new();
+        ring.reap(&mut done);
+        for d in done {
+            let (Done::Sent { owner, .. } | Done::Failed { owner, .. } | Done::Refused { owner }) = d;
+            let Some(r) = replicas.iter_mut().find(|r| r.key == owner) else { continue };
+            r.zc_busy = false;
+            match d {
+                Done::Sent { bytes, .. } => r.pos += bytes as u64,
+                Done::Refused { .. } => {
+                    log::notice("The kernel refused zero-copy sends (SEND_ZC): replicas get plain sends")
+                }
+                Done::Failed { errno, .. } => {
+                    if !r.dead {
+                        log::notice(&format!(
+                            "Connection with replica {} lost ({}).",
+                            r.name,
+                            std::io::Error::from_raw_os_error(errno)
+                        ));
+                    }
+                    r.dead = true;
+                }
+            }
+        }
+    }
 }
 
 /// Reads what the replica sent (REPLCONF ACK). Err: the link is gone (message if any).
@@ -101,7 +178,10 @@ pub(super) fn read_replica(r: &mut Replica, now: u64, acks: &mut bool) -> Result
 }
 
 /// Sends what the replica is due. Err: the link is gone.
-pub(super) fn write_replica(r: &mut Replica, b: &Backlog) -> std::io::Result<()> {
+pub(super) fn write_replica(r: &mut Replica, b: &Backlog, s: &mut Sender) -> std::io::Result<()> {
+    if r.zc_busy {
+        return Ok(());
+    }
     loop {
         if r.out_off < r.out.len() {
             match r.sock.write(&r.out[r.out_off..]) {
@@ -142,8 +222,20 @@ pub(super) fn write_replica(r: &mut Replica, b: &Backlog) -> std::io::Result<()>
         if chunk.is_empty() {
             return Ok(());
         }
+        if chunk.len() >= s.zc_min
+            && let Some(ring) = s.ring.as_mut().filter(|ring| !ring.refused())
+            && let Some((block, off)) = b.sealed_block_at(r.pos)
+        {
+            ring.send_zc(r.sock.as_raw_fd(), block.clone(), off, chunk.len(), r.key)?;
+            r.zc_busy = true;
+            s.zc_sends += 1;
+            return Ok(());
+        }
         match r.sock.write(chunk) {
-            Ok(n) => r.pos += n as u64,
+            Ok(n) => {
+                r.pos += n as u64;
+                s.copied_sends += 1;
+            }
             Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
             Err(e) if e.kind() == ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
