@@ -213,7 +213,7 @@ fn a_stuck_replica_is_dropped_by_the_output_limit_and_memory_stays_bounded() {
         "Redis's log line for the disconnection"
     );
     // Keep writing: with the replica gone, nothing pins the stream any more.
-    for _ in 0..(160 << 20) / (16 * LEN) {
+    for _ in 0..(256 << 20) / (16 * LEN) {
         let mut p = redis::pipe();
         for _ in 0..16 {
             p.cmd("SET").arg(format!("big:{}", i % 64)).arg(value(i, LEN)).ignore();
@@ -225,9 +225,10 @@ fn a_stuck_replica_is_dropped_by_the_output_limit_and_memory_stays_bounded() {
     let peak_kb = proc_kb(master.pid(), "VmHWM:");
     let growth_mb = peak_kb.saturating_sub(base_kb) >> 10;
     // Dataset (~6 MB, twice while values are replaced) + the hard limit (16 MB of
-    // backlog blocks) + allocator and client buffers: well under the stream written.
+    // backlog blocks) + allocator and client buffers + what piles up while the
+    // replication thread is starved of CPU on a loaded machine: well under the stream.
     assert!(
-        growth_mb < 96,
+        growth_mb < 128,
         "peak RSS grew by {growth_mb} MB (from {} MB) while {} MB of stream were written",
         base_kb >> 10,
         written >> 20
