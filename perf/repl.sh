@@ -13,6 +13,13 @@
 #      ...offset=` on the master: replicas ack once a second, so this includes up to a
 #      second of stream), and minus each replica's own applied offset (its
 #      `master_repl_offset`, read just before the master's); p50 and p99 in bytes.
+#   4. (shardis only) CPU of the master's replication thread per streamed MB, zero-copy
+#      (SEND_ZC, the default) against plain sends (`SHARDIS_REPL_ZC=off`), with 1 and
+#      4 redis-server replicas, ZC_MB MB of stream written by redis-benchmark (1 KiB
+#      values): "live" with the replicas running, and "catch-up" with the replicas
+#      stopped (SIGSTOP) during the load and resumed after it, so they are served
+#      whole backlog blocks (where SEND_ZC applies). The thread's utime+stime comes
+#      from /proc/<pid>/task/<tid>/stat; the send counters from INFO stats.
 #
 # Both kinds get `repl-diskless-sync-delay 0` (Redis's default waits 5 s for more
 # replicas) and keep their other defaults (diskless sync on). No CPU pinning: with 2
@@ -37,14 +44,16 @@ root=$(cd "$here/.." && pwd)
 # shellcheck source=perf/lib.sh
 source "$here/lib.sh"
 
-KNOBS="QUICK KEYS_LIST VALUE_SIZE SHARDS BENCH_N CLIENTS PIPELINE KEYSPACE LAG_EVERY KINDS SHARDIS_BIN NO_BUILD ALL_REDIS"
+KNOBS="QUICK ZC_MB KEYS_LIST VALUE_SIZE SHARDS BENCH_N CLIENTS PIPELINE KEYSPACE LAG_EVERY KINDS SHARDIS_BIN NO_BUILD ALL_REDIS"
 remember_knobs
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
     KEYS_LIST=${KEYS_LIST:-100000}
     BENCH_N=${BENCH_N:-300000}
+    ZC_MB=${ZC_MB:-20}
 fi
+ZC_MB=${ZC_MB:-100}
 KEYS_LIST=${KEYS_LIST:-1000000 10000000}
 VALUE_SIZE=${VALUE_SIZE:-16}
 SHARDS=${SHARDS:-2}
@@ -64,7 +73,9 @@ command -v redis-server >/dev/null && command -v redis-cli >/dev/null && command
 work=$(mktemp -d /tmp/shardis-repl.XXXXXX)
 cleanup_on_exit
 
-# Starts a server of kind $1 (redis|shardis) in $work/$2; sets $port and $pid.
+# Starts a server of kind $1 (redis|shardis) in $work/$2; sets $port and $pid. Extra
+# environment for shardis: $node_env (e.g. "SHARDIS_REPL_ZC=off").
+node_env=
 start_node() {
     local kind=$1 name=$2 dir="$work/$2"
     mkdir -p "$dir"
@@ -73,7 +84,8 @@ start_node() {
         redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize no \
             --dir "$dir" --logfile "$dir/log" --repl-diskless-sync-delay 0 >/dev/null 2>&1 &
     else
-        (cd "$dir" && exec "$SHARDIS_BIN" --port "$port" --bind 127.0.0.1 --shards "$SHARDS" --save "" \
+        # shellcheck disable=SC2086 # node_env is a list of VAR=value words
+        (cd "$dir" && exec env $node_env "$SHARDIS_BIN" --port "$port" --bind 127.0.0.1 --shards "$SHARDS" --save "" \
             --appendonly no --dir "$dir" --repl-diskless-sync-delay 0) >"$dir/log" 2>&1 &
     fi
     pid=$!
@@ -190,6 +202,63 @@ for kind in $KINDS; do
         rm -rf "${work:?}/$kind-b"*
     done
 done
+
+# CPU ticks (utime + stime) of the thread named $2 in process $1.
+thread_ticks() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        if [[ $(cat "$t/comm" 2>/dev/null) == "$2" ]]; then
+            awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "$t/stat"
+            return
+        fi
+    done
+    echo 0
+}
+
+# 4. CPU per streamed MB, SEND_ZC against plain sends.
+zc_rows=()
+if [[ " $KINDS " == *" shardis "* && $ALL_REDIS != 1 ]]; then
+    hz=$(getconf CLK_TCK)
+    zc_n=$((ZC_MB * 1024))
+    for mode in zc plain; do
+        for nrep in 1 4; do
+            for phase in live catch-up; do
+                if [[ $mode == plain ]]; then node_env="SHARDIS_REPL_ZC=off"; else node_env=; fi
+                start_node shardis "zc-m-$mode-$nrep"
+                mport=$port
+                mpid=$pid
+                node_env=
+                rports=()
+                rpids=()
+                for ((i = 0; i < nrep; i++)); do
+                    start_node redis "zc-r-$mode-$nrep-$i"
+                    rports+=("$port")
+                    rpids+=("$pid")
+                    redis-cli -p "$port" replicaof 127.0.0.1 "$mport" >/dev/null
+                done
+                for r in "${rports[@]}"; do wait_sync "$mport" "$r" 120; done
+                off0=$(field "$mport" replication master_repl_offset)
+                t0=$(thread_ticks "$mpid" repl-master)
+                [[ $phase == catch-up ]] && kill -STOP "${rpids[@]}"
+                redis-benchmark -p "$mport" -t set -P 16 -c 20 -n "$zc_n" -r 100000 -d 1024 -q >/dev/null 2>&1
+                [[ $phase == catch-up ]] && kill -CONT "${rpids[@]}"
+                for r in "${rports[@]}"; do wait_sync "$mport" "$r" 300; done
+                t1=$(thread_ticks "$mpid" repl-master)
+                off1=$(field "$mport" replication master_repl_offset)
+                zc=$(field "$mport" stats repl_zc_sends)
+                kc=$(field "$mport" stats repl_zc_sends_kernel_copied)
+                plain=$(field "$mport" stats repl_copied_sends)
+                mb=$(awk -v a="$off0" -v b="$off1" 'BEGIN { printf "%.1f", (b - a) / 1048576 }')
+                cpu_ms=$(((t1 - t0) * 1000 / hz))
+                per=$(awk -v c="$cpu_ms" -v m="$mb" -v n="$nrep" 'BEGIN { printf "%.2f / %.2f", c / m, c / (m * n) }')
+                log "send $mode, $nrep replicas, $phase: $mb MB of stream, repl thread $cpu_ms ms CPU ($per ms per MB of stream / per MB sent); zc $zc (kernel copied $kc), plain $plain"
+                zc_rows+=("$mode|$nrep|$phase|$mb|$cpu_ms|$per|$zc|$kc|$plain")
+                stop_servers
+                rm -rf "${work:?}/zc-"*
+            done
+        done
+    done
+fi
 loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 label_of() {
@@ -221,5 +290,16 @@ report=$(
         echo "| $(label_of "$k") | $n | $rps | $(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }') | $ack | $applied |"
     done
     echo
+    if ((${#zc_rows[@]} > 0)); then
+        echo "Replication thread CPU per streamed MB (\`redis-benchmark -t set -P 16 -c 20 -d 1024 -n $((ZC_MB * 1024))\`, redis-server replicas; catch-up: replicas SIGSTOPped during the load). Plain = \`SHARDIS_REPL_ZC=off\`."
+        echo
+        echo "| sends | replicas | phase | stream (MB) | thread CPU (ms) | ms per MB of stream / per MB sent | SEND_ZC sends (kernel copied) | plain sends |"
+        echo "|---|---|---|---|---|---|---|---|"
+        for row in "${zc_rows[@]}"; do
+            IFS='|' read -r mode n phase mb cpu per zc kc plain <<<"$row"
+            echo "| $mode | $n | $phase | $mb | $cpu | $per | $zc ($kc) | $plain |"
+        done
+        echo
+    fi
 )
 publish_report

@@ -24,6 +24,7 @@ pub mod proc;
 pub mod ring;
 pub mod sock;
 pub mod token;
+pub mod zc;
 
 pub use bufring::BufRing;
 pub use ring::Ring;

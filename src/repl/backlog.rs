@@ -6,17 +6,23 @@
 //! `client-output-buffer-limit replica`, which drops it), and the window keeps at
 //! least `repl-backlog-size` bytes of history for partial resyncs.
 //!
+//! Blocks are `Arc`s so that a zero-copy send (`io::zc`) can keep the block it reads
+//! from alive until the kernel's notification, whatever `trim` does meanwhile. Only
+//! full blocks are handed out (`sealed_block_at`): they are never written again, and
+//! the last, growing block is never shared.
+//!
 //! Offsets are 0-based stream positions: byte `i` of the stream is Redis's offset
 //! `i + 1` (`repl_backlog_first_byte_offset`, PSYNC's requested offset).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 /// Block size: big enough that a send covers many commands, small enough that the
 /// memory a trim frees comes back in useful steps.
 pub const BLOCK: usize = 64 << 10;
 
 pub struct Backlog {
-    blocks: VecDeque<Vec<u8>>,
+    blocks: VecDeque<Arc<Vec<u8>>>,
     /// Stream offset of the first byte of the first block.
     start: u64,
     /// Stream offset after the last byte (= master_repl_offset).
@@ -52,12 +58,14 @@ impl Backlog {
             let room = match self.blocks.back() {
                 Some(last) if last.len() < BLOCK => BLOCK - last.len(),
                 _ => {
-                    self.blocks.push_back(Vec::with_capacity(BLOCK));
+                    self.blocks.push_back(Arc::new(Vec::with_capacity(BLOCK)));
                     BLOCK
                 }
             };
             let n = room.min(b.len());
-            self.blocks.back_mut().expect("pushed").extend_from_slice(&b[..n]);
+            // The growing block is never shared (see `sealed_block_at`), so this does
+            // not clone; if it ever were, make_mut would copy rather than race.
+            Arc::make_mut(self.blocks.back_mut().expect("pushed")).extend_from_slice(&b[..n]);
             b = &b[n..];
         }
     }
@@ -72,6 +80,17 @@ impl Backlog {
         let rel = (pos - self.start) as usize;
         let (i, off) = (rel / BLOCK, rel % BLOCK);
         self.blocks.get(i).map(|b| &b[off..]).unwrap_or(&[])
+    }
+
+    /// The full block holding `pos` and `pos`'s index in it, for a zero-copy send of
+    /// `chunk_at(pos)`; None for the last block while it still grows.
+    pub fn sealed_block_at(&self, pos: u64) -> Option<(&Arc<Vec<u8>>, usize)> {
+        if pos < self.start || pos >= self.end {
+            return None;
+        }
+        let rel = (pos - self.start) as usize;
+        let (i, off) = (rel / BLOCK, rel % BLOCK);
+        self.blocks.get(i).filter(|b| b.len() == BLOCK).map(|b| (b, off))
     }
 
     /// Frees the blocks before both the window of `size` bytes and `needed` (the
@@ -122,6 +141,21 @@ mod tests {
         assert_eq!(read_all(&b, 100), data);
         assert_eq!(read_all(&b, 100 + 70_000), &data[70_000..]);
         assert!(b.has(100) && b.has(b.end()) && !b.has(99));
+    }
+
+    #[test]
+    fn only_full_blocks_are_handed_out_and_a_shared_one_outlives_trim() {
+        let mut b = Backlog::new(0);
+        b.append(&vec![7u8; BLOCK + 10]);
+        let (blk, off) = b.sealed_block_at(100).expect("the first block is full");
+        assert_eq!((off, blk.len()), (100, BLOCK));
+        assert!(b.sealed_block_at(BLOCK as u64 + 1).is_none(), "the growing block is never shared");
+        let held = blk.clone();
+        b.append(&vec![8u8; 2 * BLOCK]);
+        b.trim(1, b.end());
+        assert!(b.start() > 0);
+        assert_eq!(held.len(), BLOCK);
+        assert!(held.iter().all(|&c| c == 7));
     }
 
     #[test]

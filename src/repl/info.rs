@@ -47,7 +47,11 @@ pub fn master_fields(shared: &Shared, cfg: &Config, s: &mut String) {
     );
 }
 
-/// `sync_full`, `sync_partial_ok`, `sync_partial_err` for `# Stats`.
+/// `sync_full`, `sync_partial_ok`, `sync_partial_err` for `# Stats`, then shardis's
+/// own counters of how the stream left (no Redis equivalent): `repl_zc_sends`
+/// (zero-copy SEND_ZC sends), `repl_zc_sends_kernel_copied` (of those, the ones the
+/// kernel copied anyway, as it does over loopback) and `repl_copied_sends` (plain
+/// sends: small ones, or all when zero-copy is off or refused).
 pub fn sync_stats(shared: &Shared, s: &mut String) {
     let p = &shared.repl.pub_info;
     let _ = write!(
@@ -56,5 +60,12 @@ pub fn sync_stats(shared: &Shared, s: &mut String) {
         p.sync_full.load(R),
         p.sync_partial_ok.load(R),
         p.sync_partial_err.load(R)
+    );
+    let _ = write!(
+        s,
+        "repl_zc_sends:{}\r\nrepl_zc_sends_kernel_copied:{}\r\nrepl_copied_sends:{}\r\n",
+        p.zc_sends.load(R),
+        p.zc_kernel_copied.load(R),
+        p.copied_sends.load(R)
     );
 }

@@ -35,24 +35,27 @@
 //!
 //! ## I/O
 //!
-//! Replica sockets are non-blocking; the thread waits in `poll(2)` on them and on an
-//! eventfd the shards signal when it is parked. Stream bytes are sent straight from
-//! the backlog blocks (no per-replica copy); replies to WAIT travel as ordinary `Reply`
-//! messages to the client's shard, woken with MSG_RING from a small ring of our own.
+//! Replica sockets are non-blocking; the thread waits in `poll(2)` on them, on an
+//! eventfd the shards signal when it is parked, and on its zero-copy ring while sends
+//! are in flight. Stream bytes are sent straight from the backlog blocks (no
+//! per-replica copy in user space): with io_uring `SEND_ZC` when a replica is due at
+//! least a threshold from a full block (the kernel then reads the block itself; the
+//! ring holds the block until the notification), with `write(2)` otherwise
+//! (`master_replica::Sender`). Replies to WAIT travel as ordinary `Reply` messages to
+//! the client's shard, woken with MSG_RING from a small ring of our own.
 
 use super::backlog::Backlog;
 use super::feed::Assembler;
+use super::master_replica::{Replica, Sender, St, over_output_limit, read_replica, replica_limits, write_replica};
 use super::state::Segment;
 use crate::io::poll::{self, EventFd, PollFd};
 use crate::io::{Op, Ring, Token};
-use crate::persist::resp::{Decoded, decode, encode};
+use crate::persist::resp::encode;
 use crate::shard::{Msg, ReplyTo, Shared};
 use crate::util::log;
 use std::fs::File;
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
+use std::io::{ErrorKind, Read};
 use std::os::fd::{AsRawFd, RawFd};
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -190,6 +193,12 @@ pub struct Published {
     pub sync_full: AtomicU64,
     pub sync_partial_ok: AtomicU64,
     pub sync_partial_err: AtomicU64,
+    /// Stream sends made with SEND_ZC, those the kernel copied anyway (loopback), and
+    /// plain (copied) sends: INFO stats `repl_zc_sends`, `repl_zc_sends_kernel_copied`,
+    /// `repl_copied_sends`.
+    pub zc_sends: AtomicU64,
+    pub zc_kernel_copied: AtomicU64,
+    pub copied_sends: AtomicU64,
     /// Set by the thread, taken by shard 0's turn: take a cut for a full sync.
     pub cut_wanted: AtomicBool,
     /// That cut's snapshot streams through a pipe (diskless) rather than a file.
@@ -246,43 +255,6 @@ pub fn kill_replicas(shared: &Shared) -> u64 {
     n
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum St {
-    WaitCut,
-    WaitBgsave,
-    SendRdb,
-    /// Diskless transfer done: online at the replica's first ACK (as Redis does).
-    WaitAck,
-    Online,
-}
-
-struct Replica {
-    sock: TcpStream,
-    name: String,
-    ip: String,
-    port: u16,
-    id: u64,
-    state: St,
-    job: u64,
-    /// Next stream offset to send.
-    pos: u64,
-    ack: u64,
-    last_ack_ms: u64,
-    /// Bytes to send before anything else (replies, RDB header and chunks).
-    out: Vec<u8>,
-    out_off: usize,
-    rdb: Option<(Arc<File>, u64, u64)>,
-    rbuf: Vec<u8>,
-    rdb_only: bool,
-    /// Came with PSYNC (gets `+FULLRESYNC`), not the old SYNC (gets the payload only).
-    psync: bool,
-    capa_eof: bool,
-    /// rdb-only (redis-cli --rdb) after a diskless transfer: close once sent.
-    close_when_sent: bool,
-    soft_since: Option<u64>,
-    dead: bool,
-}
-
 struct Job {
     id: u64,
     mark: Arc<CutMark>,
@@ -310,9 +282,11 @@ struct Master {
     getack_pending: bool,
     /// A diskless sync's cut waits `repl-diskless-sync-delay` for more replicas.
     cut_due_ms: Option<u64>,
+    sender: Sender,
+    next_key: u64,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     Shared::now_unix_ms()
 }
 
@@ -333,6 +307,8 @@ impl Master {
             kills_seen: 0,
             getack_pending: false,
             cut_due_ms: None,
+            sender: Sender::from_env(),
+            next_key: 1,
         }
     }
 
@@ -427,7 +403,10 @@ impl Master {
             close_when_sent: false,
             soft_since: None,
             dead: false,
+            key: self.next_key,
+            zc_busy: false,
         };
+        self.next_key += 1;
         let shared = self.shared.clone();
         let p = &shared.repl.pub_info;
         if let Some((replid, offset)) = &hello.psync {
@@ -806,7 +785,7 @@ impl Master {
                     Ok(n) => {
                         for r in self.replicas.iter_mut().filter(|r| mine(r)) {
                             r.out.extend_from_slice(&chunk[..n]);
-                            if write_replica(r, b).is_err() {
+                            if write_replica(r, b, &mut self.sender).is_err() {
                                 log::notice(&format!("Connection with replica {} lost.", r.name));
                                 r.dead = true;
                             }
@@ -822,6 +801,7 @@ impl Master {
     fn io(&mut self) {
         let now = now_ms();
         let Some(b) = self.backlog.as_ref() else { return };
+        self.sender.complete(&mut self.replicas);
         let mut acks = false;
         for r in &mut self.replicas {
             if r.dead {
@@ -835,7 +815,7 @@ impl Master {
                 r.dead = true;
                 continue;
             }
-            if write_replica(r, b).is_err() {
+            if write_replica(r, b, &mut self.sender).is_err() {
                 log::notice(&format!("Connection with replica {} lost.", r.name));
                 r.dead = true;
             }
@@ -910,6 +890,9 @@ impl Master {
             .collect();
         let good = rows.iter().filter(|r| r.state == "online" && r.lag <= max_lag).count() as u64;
         p.good.store(good, R);
+        p.zc_sends.store(self.sender.zc_sends, R);
+        p.zc_kernel_copied.store(self.sender.ring.as_ref().map(|r| r.kernel_copied).unwrap_or(0), R);
+        p.copied_sends.store(self.sender.copied_sends, R);
         p.connected.store(rows.len() as u64, R);
         *p.rows.lock().unwrap_or_else(|e| e.into_inner()) = rows;
     }
@@ -922,8 +905,13 @@ impl Master {
         let mut fds = Vec::with_capacity(self.replicas.len() + 1);
         fds.push(PollFd::new(self.handle().efd.fd(), poll::IN));
         for r in &self.replicas {
-            let wants_out = r.out_off < r.out.len() || r.rdb.is_some() || (r.state == St::Online && r.pos < end);
+            // A zero-copy send in flight reports through the ring, not POLLOUT.
+            let wants_out =
+                !r.zc_busy && (r.out_off < r.out.len() || r.rdb.is_some() || (r.state == St::Online && r.pos < end));
             fds.push(PollFd::new(r.sock.as_raw_fd(), if wants_out { poll::IN | poll::OUT } else { poll::IN }));
+        }
+        if let Some(fd) = self.sender.busy_fd() {
+            fds.push(PollFd::new(fd, poll::IN));
         }
         for j in self.jobs.iter().filter(|j| !j.pipe_eof) {
             if let Some(p) = &j.pipe {
@@ -936,161 +924,12 @@ impl Master {
             h.parked.store(false, Ordering::SeqCst);
             return;
         }
-        let timeout = if self.jobs.is_empty() && self.waits.is_empty() { 100 } else { 10 };
+        let zc = self.replicas.iter().any(|r| r.zc_busy);
+        let timeout = if self.jobs.is_empty() && self.waits.is_empty() && !zc { 100 } else { 10 };
         poll::wait(&mut fds, timeout);
         h.parked.store(false, Ordering::SeqCst);
         if fds[0].readable() {
             h.efd.drain();
         }
-    }
-}
-
-/// Reads what the replica sent (REPLCONF ACK). Err: the link is gone (message if any).
-fn read_replica(r: &mut Replica, now: u64, acks: &mut bool) -> Result<(), String> {
-    let mut buf = [0u8; 4096];
-    loop {
-        match r.sock.read(&mut buf) {
-            Ok(0) => return Err(String::new()),
-            Ok(n) => r.rbuf.extend_from_slice(&buf[..n]),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => break,
-            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(_) => return Err(String::new()),
-        }
-        if r.rbuf.len() > 1 << 20 {
-            return Err("too much input from replica".into());
-        }
-    }
-    let mut pos = 0;
-    loop {
-        let rest = &r.rbuf[pos..];
-        // Newlines are keepalives some replicas send.
-        if rest.first().is_some_and(|&c| c == b'\n' || c == b'\r') {
-            pos += 1;
-            continue;
-        }
-        match decode(rest) {
-            Decoded::Cmd { args, len } => {
-                let a: Vec<&[u8]> = args.iter().map(|&(s, e)| &rest[s..e]).collect();
-                if a.len() >= 3
-                    && a[0].eq_ignore_ascii_case(b"replconf")
-                    && a[1].eq_ignore_ascii_case(b"ack")
-                    && let Some(off) = crate::util::num::parse_u64(a[2])
-                {
-                    {
-                        r.ack = r.ack.max(off);
-                        r.last_ack_ms = now;
-                        *acks = true;
-                        if r.state == St::WaitAck {
-                            r.state = St::Online;
-                            log::notice(&format!("Synchronization with replica {} succeeded", r.name));
-                        }
-                    }
-                }
-                pos += len;
-            }
-            Decoded::Incomplete => break,
-            _ => return Err("protocol error from replica".into()),
-        }
-    }
-    r.rbuf.drain(..pos);
-    Ok(())
-}
-
-/// Sends what the replica is due. Err: the link is gone.
-fn write_replica(r: &mut Replica, b: &Backlog) -> std::io::Result<()> {
-    loop {
-        if r.out_off < r.out.len() {
-            match r.sock.write(&r.out[r.out_off..]) {
-                Ok(n) => r.out_off += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-            continue;
-        }
-        r.out.clear();
-        r.out_off = 0;
-        if r.close_when_sent {
-            r.dead = true;
-            return Ok(());
-        }
-        if let Some((f, sent, total)) = r.rdb.as_mut() {
-            if *sent < *total {
-                let n = ((*total - *sent) as usize).min(256 << 10);
-                r.out.resize(n, 0);
-                f.read_exact_at(&mut r.out, *sent)?;
-                *sent += n as u64;
-                continue;
-            }
-            r.rdb = None;
-            r.state = St::Online;
-            r.last_ack_ms = now_ms();
-            log::notice(&format!("Synchronization with replica {} succeeded", r.name));
-            if r.rdb_only {
-                r.dead = true;
-                return Ok(());
-            }
-        }
-        if r.state != St::Online {
-            return Ok(());
-        }
-        let chunk = b.chunk_at(r.pos);
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        match r.sock.write(chunk) {
-            Ok(n) => r.pos += n as u64,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Redis's output buffer rule for a replica `pending` bytes behind: over the hard
-/// limit, or over the soft one continuously for its seconds (`soft_since` remembers
-/// since when). A limit of 0 is no limit.
-fn over_output_limit(
-    pending: u64,
-    (hard, soft, secs): (u64, u64, u64),
-    soft_since: &mut Option<u64>,
-    now: u64,
-) -> bool {
-    if hard > 0 && pending > hard {
-        return true;
-    }
-    if soft == 0 || pending <= soft {
-        *soft_since = None;
-        return false;
-    }
-    let since = *soft_since.get_or_insert(now);
-    now.saturating_sub(since) >= secs * 1000
-}
-
-/// `client-output-buffer-limit`'s replica class: (hard, soft, soft seconds).
-fn replica_limits(cfg: &crate::config::Config) -> (u64, u64, u64) {
-    cfg.output_buffer_limit("replica").unwrap_or((256 << 20, 64 << 20, 60))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::over_output_limit;
-
-    #[test]
-    fn output_limits_follow_redis_hard_and_soft_rules() {
-        let lim = (256 << 20, 64 << 20, 60);
-        let mut since = None;
-        assert!(!over_output_limit(1 << 20, lim, &mut since, 0));
-        assert!(over_output_limit((256 << 20) + 1, lim, &mut since, 0), "hard: at once");
-        assert!(!over_output_limit(100 << 20, lim, &mut since, 1_000), "soft: not yet");
-        assert_eq!(since, Some(1_000));
-        assert!(!over_output_limit(100 << 20, lim, &mut since, 60_999));
-        assert!(over_output_limit(100 << 20, lim, &mut since, 61_000), "soft for 60 s");
-        // Dropping under the soft limit resets the clock.
-        assert!(!over_output_limit(1, lim, &mut since, 61_001));
-        assert_eq!(since, None);
-        assert!(!over_output_limit(100 << 20, lim, &mut since, 70_000));
-        // 0 disables a limit.
-        assert!(!over_output_limit(u64::MAX / 2, (0, 0, 0), &mut None, 0));
     }
 }

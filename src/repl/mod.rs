@@ -8,7 +8,8 @@
 //!   segments into one stream (cross-shard parts joined into one MULTI/EXEC).
 //! - `backlog`: the shared replication buffer (blocks referenced by the backlog window
 //!   and by each replica's send position).
-//! - `master`: the replication thread (assembly, backlog, serving replicas, WAIT).
+//! - `master`: the replication thread (assembly, backlog, serving replicas, WAIT);
+//!   `master_replica`: one replica's connection, sends, ACKs and output limits.
 //! - `fullsync`: the cut and fork of a full sync's snapshot.
 //! - `info`: INFO `# Replication`.
 //! - `replica`: the replica side's shared state and design; `link`: the thread that
@@ -23,6 +24,7 @@ pub mod fullsync;
 pub mod info;
 pub mod link;
 pub mod master;
+mod master_replica;
 pub mod replica;
 pub mod state;
 
