@@ -240,9 +240,10 @@ enum Sort {
     Desc,
 }
 
-/// One match: member, distance from the centre (meters), score, coordinates.
-struct Point {
-    member: Vec<u8>,
+/// One match: member (borrowed from the sorted set), distance from the centre
+/// (meters), score, coordinates.
+struct Point<'z> {
+    member: &'z [u8],
     dist: f64,
     score: f64,
     long: f64,
@@ -255,7 +256,7 @@ fn from_member(z: &ZSetValue, member: &[u8]) -> Result<(f64, f64), CmdError> {
 
 /// Every member inside `shape`, scanning Redis's boxes in Redis's order; with
 /// `limit > 0` (ANY), stops once that many were found.
-fn collect(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Point> {
+fn collect<'z>(z: &'z ZSetValue, shape: &Shape, limit: usize) -> Vec<Point<'z>> {
     let mut found = Vec::new();
     for (min, max) in geo::search_ranges(shape) {
         if limit > 0 && found.len() >= limit {
@@ -265,7 +266,7 @@ fn collect(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Point> {
         for (member, score) in z.range_by_score(&range, false, 0, usize::MAX) {
             let (long, lat) = geo::decode_score(score);
             if let Some(dist) = shape.contains(long, lat) {
-                found.push(Point { member: member.to_vec(), dist, score, long, lat });
+                found.push(Point { member, dist, score, long, lat });
                 if limit > 0 && found.len() >= limit {
                     break;
                 }
@@ -276,7 +277,7 @@ fn collect(z: &ZSetValue, shape: &Shape, limit: usize) -> Vec<Point> {
 }
 
 /// A parsed search and, when the source exists, its matches (sorted and cut to COUNT).
-struct Query {
+struct Query<'z> {
     store: Option<Vec<u8>>,
     storedist: bool,
     withdist: bool,
@@ -284,12 +285,12 @@ struct Query {
     withcoord: bool,
     to_meters: f64,
     is_search: bool,
-    found: Option<Vec<Point>>,
+    found: Option<Vec<Point<'z>>>,
 }
 
 /// Parses a search's arguments in Redis's order (so the same bad request gets the
 /// same error) and runs it over `z`, the source (None if missing).
-fn plan(z: Option<&ZSetValue>, a: &Args, form: Form) -> Result<Query, CmdError> {
+fn plan<'z>(z: Option<&'z ZSetValue>, a: &Args, form: Form) -> Result<Query<'z>, CmdError> {
     let src_idx = if matches!(form, Form::Search { store: true }) { 2 } else { 1 };
     let mut store: Option<Vec<u8>> = None;
     let mut storedist = false;
@@ -420,59 +421,72 @@ fn plan(z: Option<&ZSetValue>, a: &Args, form: Form) -> Result<Query, CmdError> 
 
 fn search(c: &mut ExecCtx, a: &Args, form: Form) -> Result<(), CmdError> {
     let src = if matches!(form, Form::Search { store: true }) { a.get(2) } else { a.get(1) };
+    let now = c.now_ms;
+    // The reply is written while the matches still borrow the sorted set (no copies).
+    let (db, out, stats) = c.parts();
     // Redis reads the source first: WRONGTYPE wins over every argument error.
-    let q = {
-        let z = read(c, src)?;
-        plan(z, a, form)?
-    };
-    let to_meters = q.to_meters;
-    let Some(found) = q.found else {
-        match q.store {
-            Some(dst) => {
-                delete_dst(c, &dst);
-                c.out.int(0);
+    let z = match db.get_touch(src, now) {
+        Some(e) => {
+            stats.keyspace_hits += 1;
+            match &e.value {
+                Value::ZSet(z) => Some(z),
+                _ => return Err(CmdError::WrongType),
             }
-            None => c.out.array(0),
         }
-        return Ok(());
-    };
-    match q.store {
         None => {
+            stats.miss(src);
+            None
+        }
+    };
+    let q = plan(z, a, form)?;
+    let to_meters = q.to_meters;
+    let event = if q.is_search { "geosearchstore" } else { "georadiusstore" };
+    let (dst, pairs) = match (q.store, q.found) {
+        (None, None) => {
+            out.array(0);
+            return Ok(());
+        }
+        (None, Some(found)) => {
             let opts = q.withdist as usize + q.withhash as usize + q.withcoord as usize;
-            c.out.array(found.len());
+            out.array(found.len());
             for p in &found {
                 if opts > 0 {
-                    c.out.array(opts + 1);
+                    out.array(opts + 1);
                 }
-                c.out.bulk(&p.member);
+                out.bulk(p.member);
                 if q.withdist {
-                    reply_dist(&mut c.out, p.dist / to_meters);
+                    reply_dist(out, p.dist / to_meters);
                 }
                 if q.withhash {
-                    c.out.int(p.score as i64);
+                    out.int(p.score as i64);
                 }
                 if q.withcoord {
-                    c.out.array(2);
-                    reply_coord(&mut c.out, p.long);
-                    reply_coord(&mut c.out, p.lat);
+                    out.array(2);
+                    reply_coord(out, p.long);
+                    reply_coord(out, p.lat);
                 }
             }
+            return Ok(());
         }
-        Some(dst) => {
-            let n = found.len();
-            if n == 0 {
-                delete_dst(c, &dst);
-            } else {
-                let storedist = q.storedist;
-                let pairs = found.into_iter().map(|p| (p.member, if storedist { p.dist / to_meters } else { p.score }));
-                c.db().set(&dst, Value::ZSet(ZSetValue::from_pairs(pairs)), 0);
-                let event = if q.is_search { "geosearchstore" } else { "georadiusstore" };
-                c.notify(notify::ZSET, event, &dst);
-                c.dirty += n as u64;
-            }
-            c.out.int(n as i64);
+        (Some(dst), found) => {
+            let storedist = q.storedist;
+            let pairs: Vec<(Vec<u8>, f64)> = found
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| (p.member.to_vec(), if storedist { p.dist / to_meters } else { p.score }))
+                .collect();
+            (dst, pairs)
         }
+    };
+    let n = pairs.len();
+    if n == 0 {
+        delete_dst(c, &dst);
+    } else {
+        c.db().set(&dst, Value::ZSet(ZSetValue::from_pairs(pairs)), 0);
+        c.notify(notify::ZSET, event, &dst);
+        c.dirty += n as u64;
     }
+    c.out.int(n as i64);
     Ok(())
 }
 

@@ -19,9 +19,13 @@
 //! keys its patterns name, gathers copies of them from their shards, runs the
 //! ordinary handler on a scratch keyspace holding them, and sends the destination's
 //! final state (STORE) to its owner, logged there as a cross-shard transaction part.
-//! SORT without patterns (or with one shard) is an ordinary keyed command. Inside
-//! MULTI/EXEC a pattern still only sees the keys of the shards the transaction
-//! locked (see the report in the module's history; not yet covered).
+//! SORT without patterns (or with one shard) is an ordinary keyed command.
+//!
+//! Not handled yet: inside MULTI/EXEC on several shards, a SORT with patterns runs as
+//! an ordinary keyed command of the transaction, so its patterns see only keys on
+//! the shards that hold its source and destination. Ties in an ALPHA sort BY a
+//! pattern (equal or missing values) keep the source's order, where Redis's qsort
+//! may order them differently.
 
 use super::Args;
 use super::ctx::ExecCtx;

@@ -349,6 +349,7 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "maxmemory-clients",
     "maxmemory-eviction-tenacity",
     "rdb-key-save-delay",
+    "enable-module-command",
     "rdbchecksum",
     "rdbcompression",
     "shutdown-on-sigint",
@@ -413,7 +414,7 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
 /// their switch is on); `busy-reply-threshold`/`lua-time-limit` (scripts),
 /// `tracking-table-max-keys`
-/// (client tracking), `enable-module-command` (modules), `bind-source-addr`
+/// (client tracking), `bind-source-addr`
 /// (outgoing connections: replication, cluster, MIGRATE), all absent here; encoding
 /// tunables (`*-listpack-*`, `*-intset-*`, `list-compress-depth`, `stream-node-*`),
 /// `hz`-like tuning (`dynamic-hz`, `active-expire-effort`, `activerehashing`,
