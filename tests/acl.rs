@@ -422,3 +422,22 @@ fn user_directives_in_the_config_file() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// COMMAND INFO's ACL categories are Redis's own, for every command shardis has.
+#[test]
+fn command_info_categories_match_redis() {
+    let real = RealServer::start(&[]);
+    let s = Server::start(1, &[]);
+    let mut p = Pair::new(s.port, real.port);
+    let Resp::Array(names) = p.ours.cmd(&["COMMAND", "LIST"]) else { panic!("COMMAND LIST") };
+    assert!(names.len() > 150);
+    for n in names {
+        let Resp::Bulk(name) = n else { panic!() };
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let (Resp::Array(a), Resp::Array(b)) = p.each(&["COMMAND", "INFO", &name]) else { panic!("{name}") };
+        let (Resp::Array(a), Resp::Array(b)) = (&a[0], &b[0]) else { panic!("{name}: {a:?} {b:?}") };
+        assert_eq!(a[6], b[6], "ACL categories of {name}");
+    }
+    let (a, b) = p.each(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "hyperloglog"]);
+    assert_eq!(sorted(a), sorted(b));
+}
