@@ -100,7 +100,9 @@
 //! the connection's read buffer; the connection's `resp::RequestParser` yields argument
 //! ranges into that buffer (no copy), resuming where the last read stopped when a
 //! request spans many reads. `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
-//! checks arity and auth, and computes the owner of `foo`:
+//! checks arity, auth and the ACL (`acl`: one generation load and one flag for a user
+//! allowed everything, else the user's command, key and channel rules), and computes
+//! the owner of `foo`:
 //!
 //! - **Owner is A** (always, with one shard): `cmd::dispatch::call` runs the handler
 //!   against A's `Db`, writing the reply straight into the connection's output buffer.
@@ -145,6 +147,12 @@
 //! in the replica's offset and are forwarded verbatim to its own replicas. On a
 //! replica, client writes get READONLY, active expiry is off and the master's commands
 //! see no expiry (a clock at 0), so keys go only when the master's DELs arrive.
+//!
+//! **ACL** (`acl`): users and their selectors live in `Shared` behind one lock that
+//! only ACL commands, AUTH and start-up take; each connection keeps an `Arc` snapshot
+//! of its user and re-reads it when the users' generation moves. Categories and key
+//! specs of every command are Redis 7.0's own, generated from redis-server's COMMAND
+//! INFO (`scripts/acl-table.py`).
 //!
 //! ## Layers
 //!

@@ -56,7 +56,32 @@ pub fn by_name(name: &[u8]) -> Option<u32> {
     NAMES.iter().position(|n| n.as_bytes().eq_ignore_ascii_case(name)).map(|i| 1 << i)
 }
 
-/// The names (with `@`) of the categories in `bits`, in table order.
-pub fn names_of(bits: u32) -> impl Iterator<Item = String> {
-    NAMES.iter().enumerate().filter(move |(i, _)| bits & (1 << i) != 0).map(|(_, n)| format!("@{n}"))
+/// The names with `@`, as COMMAND INFO reports them.
+const AT_NAMES: &[&str] = &[
+    "@keyspace",
+    "@read",
+    "@write",
+    "@set",
+    "@sortedset",
+    "@list",
+    "@hash",
+    "@string",
+    "@bitmap",
+    "@hyperloglog",
+    "@geo",
+    "@stream",
+    "@pubsub",
+    "@admin",
+    "@fast",
+    "@slow",
+    "@blocking",
+    "@dangerous",
+    "@connection",
+    "@transaction",
+    "@scripting",
+];
+
+/// The categories in `bits` as static `@name`s, in table order.
+pub fn at_names(bits: u32) -> Vec<&'static str> {
+    AT_NAMES.iter().enumerate().filter(|(i, _)| bits & (1 << i) != 0).map(|(_, n)| *n).collect()
 }

@@ -254,7 +254,10 @@ fn log(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         }
         count = a.i64(2)?.max(0) as usize;
     } else if a.len() > 3 {
-        return Err(CmdError::msg("ERR unknown subcommand or wrong number of arguments for 'log'. Try ACL HELP."));
+        return Err(CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+            a.str(1)
+        )));
     }
     let now = c.st.now_ms;
     let entries: Vec<acl::log::Entry> = {

@@ -61,9 +61,18 @@ const DANGEROUS: &[&str] = &["flushall", "flushdb", "keys", "swapdb", "info", "s
 /// Commands of the `server` group that Redis also files under @keyspace.
 const SERVER_KEYSPACE: &[&str] = &["flushall", "flushdb", "swapdb", "dbsize"];
 
-/// The ACL categories of a command: the ones Redis derives from flags (write, read,
-/// admin, pubsub, fast/slow, blocking) plus the data-type category of its group.
+/// The ACL categories of a command, Redis 7.0's own (`acl::cmdacl`, generated from
+/// redis-server's COMMAND INFO), in Redis's order.
 pub fn acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
+    match crate::acl::cmdacl::by_name(spec.name) {
+        Some(id) => crate::acl::cats::at_names(crate::acl::cmdacl::get(id).cats),
+        None => derived_acl_categories(spec),
+    }
+}
+
+/// For a command Redis lacks: the categories Redis derives from flags (write, read,
+/// admin, pubsub, fast/slow, blocking) plus the data-type category of its group.
+fn derived_acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
     let mut cats = Vec::new();
     let group_cat = match spec.group {
         "string" => Some("@string"),
