@@ -195,6 +195,17 @@ fn four_node_cluster_pool_is_one_keyspace() {
     let st = pool(&["status", "--dir", &d]);
     assert_eq!(st.status.code(), Some(0), "{}", out(&st));
     assert_eq!(out(&st).lines().filter(|l| l.ends_with(" ok")).count(), 4, "{}", out(&st));
+    // A restarted node reloads its nodes.conf: same id, same map, state ok at once.
+    let id = |port: u16| {
+        Client::connect("127.0.0.1", port, Duration::from_secs(10)).unwrap().call(&["CLUSTER", "MYID"]).unwrap()
+    };
+    let before = id(base + 3);
+    let r = pool(&["restart", "i3", "--dir", &d]);
+    assert!(r.status.success(), "{}", out(&r));
+    assert_eq!(id(base + 3), before);
+    let mut c = Client::connect("127.0.0.1", base + 3, Duration::from_secs(10)).unwrap();
+    let info = c.call(&["CLUSTER", "INFO"]).unwrap().text().unwrap();
+    assert!(info.contains("cluster_state:ok") && info.contains("cluster_known_nodes:4\r"), "{info}");
 }
 
 #[test]
@@ -228,4 +239,41 @@ fn an_instance_that_cannot_start_is_explained() {
     assert!(out(&o).contains("needs both --count and --base-port"), "{}", out(&o));
     let o = pool(&["up", "--dir", &d, "--count", "1", "--base-port", "7000", "--topology", "zero"]);
     assert!(out(&o).contains("topology"), "{}", out(&o));
+}
+
+#[test]
+fn units_are_generated_per_instance() {
+    let dir = temp_dir("poolunits");
+    let d = dir.to_str().unwrap().to_string();
+    let _down = Down(d.clone());
+    let units = dir.join("units");
+    let o = pool(&[
+        "units",
+        "--out",
+        units.to_str().unwrap(),
+        "--dir",
+        &d,
+        "--count",
+        "2",
+        "--base-port",
+        "7400",
+        "--topology",
+        "0:0;1:1",
+        "--cluster",
+    ]);
+    assert!(o.status.success(), "{}", out(&o));
+    let template = std::fs::read_to_string(units.join("shardis@.service")).unwrap();
+    assert!(template.contains("Type=notify") && template.contains("${SHARDIS_CONF}"), "{template}");
+    for (k, cpu) in [(0, "0"), (1, "1")] {
+        let drop_in = std::fs::read_to_string(units.join(format!("shardis@i{k}.service.d/pool.conf"))).unwrap();
+        let conf = dir.join(format!("i{k}/shardis.conf"));
+        assert!(drop_in.contains(&format!("Environment=SHARDIS_CONF={}\n", conf.display())), "{drop_in}");
+        assert!(
+            drop_in.contains(&format!("CPUAffinity={cpu}\n")) && drop_in.contains(&format!("NUMAMask={k}\n")),
+            "{drop_in}"
+        );
+        let text = std::fs::read_to_string(&conf).unwrap();
+        assert!(text.contains(&format!("port {}\n", 7400 + k)) && text.contains("cluster-enabled yes\n"), "{text}");
+    }
+    assert!(out(&o).contains("systemctl daemon-reload && systemctl enable --now shardis@i0 shardis@i1"), "{}", out(&o));
 }
