@@ -159,10 +159,14 @@
 //! `util`, `config`, `resp`, `io`, `storage` are leaves; `shard` and `rdb` (the RDB
 //! format) sit on storage; `cmd` on shard and resp; `persist` beside cmd (its `log` is
 //! owned by each `ShardState`; its `load` replays through `cmd`); `repl` beside
-//! persist (each shard's `ShardLog` carries its replication feed); `net` on cmd;
-//! `server` on top. `resp` and `io` know nothing
+//! persist (each shard's `ShardLog` carries its replication feed); `cluster` (the
+//! Redis Cluster protocol: slot map, nodes.conf, MOVED/ASK checked by one hook in
+//! `cmd::dispatch`, MIGRATE on helper threads; no gossip bus) beside cmd; `pool` (the
+//! `shardis-pool` tool: NUMA topology, instances, forming and rebalancing a cluster)
+//! on cluster and config, used only by its binary; `net` on cmd; `server` on top. `resp` and `io` know nothing
 //! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`
 //! (`io::proc` for fork/waitpid/_exit, `io::alloc` for the counting allocator,
+//! `io::numa` for set_mempolicy/sched_setaffinity,
 //! `io::poll` for the replication thread's poll/eventfd/pipe), in `persist::dbview`,
 //! the one place shard databases cross threads (a cut's pointers, start-up's loaded
 //! databases), and in the forks at a cut (`persist::bgsave`, `repl::fullsync`).

@@ -117,11 +117,22 @@ while len(names) < 16384:
     if s not in names:
         names[s] = k
     i += 1
-for s, k in names.items():
-    rc.set(k, "v%d" % s)
-for s, k in names.items():
-    v = rc.get(k)
-    assert v == ("v%d" % s).encode(), (k, v)
+items = sorted(names.items())
+for i in range(0, len(items), 2000):
+    p = rc.pipeline()
+    for s, k in items[i:i + 2000]:
+        p.set(k, "v%d" % s)
+    assert all(p.execute())
+for i in range(0, len(items), 2000):
+    p = rc.pipeline()
+    for s, k in items[i:i + 2000]:
+        p.get(k)
+    got = p.execute()
+    for (s, k), v in zip(items[i:i + 2000], got):
+        assert v == ("v%d" % s).encode(), (k, v)
+# And one by one, through the plain client path, for a sample.
+for s, k in items[::97]:
+    assert rc.get(k) == ("v%d" % s).encode(), k
 rc.mset_nonatomic({{"{{user1}}:a": "1", "{{user1}}:b": "2"}})
 assert rc.execute_command("MSET", "{{user2}}:a", "1", "{{user2}}:b", "2")
 assert rc.mget("{{user2}}:a", "{{user2}}:b") == [b"1", b"2"]

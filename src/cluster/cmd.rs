@@ -119,7 +119,7 @@ fn cluster(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             c.out.ok();
         }
         "addslotsrange" | "delslotsrange" => {
-            if a.len() < 4 || a.len() % 2 != 0 {
+            if a.len() < 4 || !a.len().is_multiple_of(2) {
                 return Err(CmdError::msg(crate::cmd::error::wrong_arity(&format!("cluster|{sub}"))));
             }
             let mut slots = Vec::new();

@@ -370,6 +370,17 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "replica-read-only",
     "replica-serve-stale-data",
     "replicaof",
+    // Cluster mode (`cluster`) and NUMA placement (`io::numa`).
+    "cluster-enabled",
+    "cluster-config-file",
+    "cluster-node-timeout",
+    "cluster-announce-ip",
+    "cluster-announce-port",
+    "cluster-port",
+    "cluster-require-full-coverage",
+    "cluster-allow-reads-when-down",
+    "numa-node",
+    "numa-policy",
 ];
 
 /// A parameter accepted only at values that need no feature shardis lacks. Any other
@@ -397,7 +408,6 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// |---|---|---|
 /// | `lazyfree-lazy-expire` | `no` | expired keys are freed at once |
 /// | `daemonize` | `no` | shardis does not fork into the background; use a service manager |
-/// | `cluster-enabled` | `no` | no Redis Cluster protocol |
 /// | `activedefrag` | `no` | no defragmentation (Redis itself refuses `yes` without its jemalloc) |
 /// | `oom-score-adj` | `no` | shardis does not write `oom_score_adj`; systemd's `OOMScoreAdjust=` does |
 /// | `syslog-enabled` | `no` | no syslog output; stdout (journald) or `logfile` |
@@ -410,7 +420,8 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// `propagation-error-behavior`, `rdb-del-sync-files`, `shutdown-timeout` (waits for
 /// replicas); `maxmemory-policy`/`-samples`/`-eviction-tenacity` and `lfu-*` (only
 /// with maxmemory, though `maxmemory-policy` still picks LRU/LFU for OBJECT
-/// IDLETIME/FREQ as in Redis); `cluster-*` (only with cluster-enabled);
+/// IDLETIME/FREQ as in Redis); the `cluster-*` tunables of the gossip bus and failover,
+/// which shardis does not run (`cluster` module docs);
 /// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
 /// their switch is on); `busy-reply-threshold`/`lua-time-limit` (scripts),
 /// `tracking-table-max-keys`
