@@ -338,14 +338,19 @@ impl StreamValue {
 
     /// Appends an entry with `id`, which must be greater than `last_id`.
     pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
+        self.append_in(id, fields, false);
+    }
+
+    fn append_in(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], force_new_node: bool) {
         debug_assert!(id > self.last_id || (self.entries_added == 0 && id > StreamId::ZERO) || self.last_id.is_zero());
         // As Redis: a new node once the last one holds the maximum entries, or would
         // pass the byte budget with this entry.
         let size: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
-        let start_new = match self.nodes.last_key_value() {
-            None => true,
-            Some((_, n)) => n.total as usize >= NODE_MAX_ENTRIES || n.buf.len() + size >= NODE_MAX_BYTES,
-        };
+        let start_new = force_new_node
+            || match self.nodes.last_key_value() {
+                None => true,
+                Some((_, n)) => n.total as usize >= NODE_MAX_ENTRIES || n.buf.len() + size >= NODE_MAX_BYTES,
+            };
         if start_new {
             self.nodes.insert(id, Node::default());
         }
@@ -520,10 +525,26 @@ impl StreamValue {
         self.meta().group_lag(g)
     }
 
-    /// Rebuilds the nodes from entries (RDB load); metadata is set by the caller.
-    pub fn push_loaded(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
+    /// Live entries node by node: an RDB writes one listpack per node, so a stream
+    /// keeps its node layout through a save and a load (here and in Redis).
+    pub fn nodes_live(&self) -> impl Iterator<Item = Vec<EntryRef<'_>>> + '_ {
+        self.nodes
+            .iter()
+            .map(|(base, n)| {
+                n.slots(base.ms)
+                    .into_iter()
+                    .filter(|s| !s.deleted)
+                    .map(|s| EntryRef { id: s.id, fields: s.fields })
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Rebuilds the nodes from entries (RDB load; `new_node` at each node the file
+    /// had); metadata is set by the caller.
+    pub fn push_loaded(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], new_node: bool) {
         let (last, added) = (self.last_id, self.entries_added);
-        self.append(id, fields);
+        self.append_in(id, fields, new_node);
         self.last_id = last.max(id);
         self.entries_added = added;
     }
