@@ -171,7 +171,7 @@ fn read_generic(c: &mut ExecCtx, a: &Args, xreadgroup: bool) -> Result<(), CmdEr
     for (k, gt) in ids.iter().enumerate() {
         let key = a.get(r.streams_arg + k);
         let Some(s) = stream_in(&mut c.dbs[c.db], key, now)? else { continue };
-        let last_valid = s.last_entry().map(|e| e.id);
+        let last_valid = s.last_live_id();
         if let Some(g) = group_name {
             let group = &s.groups[g];
             if *gt != StreamId::MAX {
@@ -387,7 +387,7 @@ pub fn ready_for(args: &OwnedArgs, key: &[u8], v: Option<&Value>, group: bool) -
         Some(Value::Stream(s)) => s,
         _ => return group,
     };
-    let last = s.last_entry().map(|e| e.id);
+    let last = s.last_live_id();
     if group {
         let Some(gpos) = (1..a.len()).find(|&i| a.is(i, "group")) else { return true };
         return match s.groups.get(a.get(gpos + 1)) {
