@@ -86,13 +86,14 @@ pub fn park_split(st: &mut ShardState, req_: &ExecReq, req: BlockReq) {
     }
 }
 
-fn key_ready(st: &mut ShardState, db: u16, key: &[u8], want: &str) -> bool {
-    // XREADGROUP also wakes when its stream or group went away (to answer the error
-    // Redis gives a blocked client): its re-run decides.
-    if want == "stream-group" {
-        return true;
-    }
+fn key_ready(st: &mut ShardState, db: u16, key: &[u8], want: &str, args: Option<&OwnedArgs>) -> bool {
     let now = st.now_ms;
+    // A stream read proceeds once there is an entry past the one it waits after (or,
+    // for XREADGROUP, once its stream or group went away, to answer Redis's error).
+    if let Some(args) = args {
+        let v = st.dbs[db as usize].get(key, now).map(|e| &e.value);
+        return super::stream_read::ready_for(args, key, v, want == "stream-group");
+    }
     st.dbs[db as usize].get(key, now).is_some_and(|e| e.value.type_name() == want)
 }
 
@@ -119,7 +120,8 @@ pub fn serve_blocked(st: &mut ShardState) {
                 continue;
             }
             let want = w.req.ready_type;
-            if !key_ready(st, db, &key, want) {
+            let stream_args = want.starts_with("stream").then(|| w.args.clone());
+            if !key_ready(st, db, &key, want, stream_args.as_ref()) {
                 break;
             }
             let w = st.blocked.remove(id).expect("present");

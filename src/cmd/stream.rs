@@ -290,22 +290,28 @@ fn xadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let id = next_id(s, t.id, now)?;
     let fields: Vec<(&[u8], &[u8])> = (field_pos..a.len()).step_by(2).map(|i| (a.get(i), a.get(i + 1))).collect();
     s.append(id, &fields);
-    let mut prop: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
-    let trimmed = trim_and_rewrite(s, &t, &mut prop);
+    // What replay needs differs from the request only for a generated ID or an
+    // approximate trim; otherwise the command propagates verbatim.
+    let rewrite = t.approx || t.id.is_none_or(|(_, seq_given)| !seq_given);
+    let mut prop: Vec<Vec<u8>> = if rewrite { a.iter().map(|x| x.to_vec()).collect() } else { Vec::new() };
+    let trimmed =
+        if rewrite { trim_and_rewrite(s, &t, &mut prop) } else { t.trim.map_or(0, |how| s.trim(how, false, t.limit)) };
     if !exists {
         c.dbs[c.db].set(key, Value::Stream(Box::new(fresh)), 0);
     }
-    write_id(&mut c.out, id);
+    let idb = id.to_bytes();
+    c.out.bulk(&idb);
     c.notify(notify::STREAM, "xadd", key);
     if trimmed > 0 {
         c.notify(notify::STREAM, "xtrim", key);
     }
     c.dirty += 1;
-    if t.id.is_none_or(|(_, seq_given)| !seq_given) {
-        prop[idpos] = id.to_bytes();
+    if rewrite {
+        if t.id.is_none_or(|(_, seq_given)| !seq_given) {
+            prop[idpos] = idb;
+        }
+        c.prop.push_owned(crate::shard::OwnedArgs::from_slices(prop.iter().map(|v| v.as_slice())));
     }
-    let prop: Vec<&[u8]> = prop.iter().map(|v| v.as_slice()).collect();
-    c.prop.push(&prop);
     Ok(())
 }
 
@@ -427,7 +433,7 @@ fn xsetid(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let key = a.get(1);
     let s = write_stream(c, key)?.ok_or(CmdError::NoSuchKey)?;
     if !s.is_empty() {
-        let top = s.last_entry().map(|e| e.id).unwrap_or(StreamId::ZERO);
+        let top = s.last_live_id().unwrap_or(StreamId::ZERO);
         if id < top {
             return Err(CmdError::msg("ERR The ID specified in XSETID is smaller than the target stream top item"));
         }

@@ -21,6 +21,7 @@ use super::table::{CommandSpec, Handler, KeySpec, flag};
 use crate::config::notify;
 use crate::shard::OwnedArgs;
 use crate::shard::block::{BlockReq, TimeoutReply};
+use crate::storage::Value;
 use crate::storage::stream::StreamId;
 
 /// COUNT of a blocked read that gave none (Redis's XREAD_BLOCKED_DEFAULT_COUNT).
@@ -170,7 +171,7 @@ fn read_generic(c: &mut ExecCtx, a: &Args, xreadgroup: bool) -> Result<(), CmdEr
     for (k, gt) in ids.iter().enumerate() {
         let key = a.get(r.streams_arg + k);
         let Some(s) = stream_in(&mut c.dbs[c.db], key, now)? else { continue };
-        let last_valid = s.last_entry().map(|e| e.id);
+        let last_valid = s.last_live_id();
         if let Some(g) = group_name {
             let group = &s.groups[g];
             if *gt != StreamId::MAX {
@@ -372,6 +373,30 @@ fn block_req(a: &Args, r: &ReadArgs, ids: &[StreamId], deadline: u64, xreadgroup
         fallback: Some(rerun.clone()),
         rerun: Some(rerun),
     }
+}
+
+/// Can a parked XREAD/XREADGROUP (its re-run arguments `args`) proceed now that
+/// `key` holds `v`? XREAD: an entry past its ID. XREADGROUP: an entry past the
+/// group's last ID, or the stream or group gone (its re-run answers the error).
+pub fn ready_for(args: &OwnedArgs, key: &[u8], v: Option<&Value>, group: bool) -> bool {
+    let a = Args::Owned(args);
+    let Ok(keys) = find_keys(&a, 0) else { return true };
+    let Some(k) = keys.iter().position(|&(_, i)| a.get(i) == key) else { return true };
+    let id_arg = a.get(keys[k].1 + keys.len());
+    let s = match v {
+        Some(Value::Stream(s)) => s,
+        _ => return group,
+    };
+    let last = s.last_live_id();
+    if group {
+        let Some(gpos) = (1..a.len()).find(|&i| a.is(i, "group")) else { return true };
+        return match s.groups.get(a.get(gpos + 1)) {
+            None => true,
+            Some(g) => last.is_some_and(|l| l > g.last_id),
+        };
+    }
+    let Some(last) = last else { return false };
+    StreamId::parse(id_arg, 0).is_none_or(|id| last > id)
 }
 
 /// Keys of XREAD/XREADGROUP: the first half of the arguments after STREAMS (Redis's

@@ -128,7 +128,7 @@ pub enum ErrorKind {
     Corrupt,
     /// The CRC-64 trailer does not match the contents.
     Checksum,
-    /// Valid RDB that this server cannot represent (streams, modules, functions).
+    /// Valid RDB that this server cannot represent (modules, functions).
     Unsupported,
 }
 

@@ -16,7 +16,8 @@
 //! A node's listpack starts with the master entry `count deleted nfields f1..fN 0`,
 //! then per entry `flags ms-diff seq-diff [nfields f1 v1 .. | v1 ..] lp-count`, the
 //! short form (flag SAMEFIELDS) when the entry has the master's fields. We write one
-//! node per `NODE_MAX_ENTRIES` live entries with the first entry's fields as master
+//! listpack per node of ours (so the layout survives a save and a load) with the
+//! first entry's fields as master
 //! and no deleted entries, which is what Redis itself produces for an append-only
 //! stream.
 
@@ -25,7 +26,7 @@ use super::encode::{put_len, put_string};
 use super::input::Input;
 use super::{Error, kind};
 use crate::storage::Value;
-use crate::storage::stream::{NODE_MAX_ENTRIES, StreamId, StreamValue};
+use crate::storage::stream::{StreamId, StreamValue};
 use crate::storage::stream_group::{Consumer, Group, Pending};
 use std::io::BufRead;
 
@@ -34,8 +35,7 @@ const FLAG_SAMEFIELDS: i64 = 2;
 
 /// Appends a stream value as type 19; returns the type byte.
 pub fn put_stream(buf: &mut Vec<u8>, s: &StreamValue) -> u8 {
-    let entries: Vec<_> = s.iter().collect();
-    let chunks: Vec<_> = entries.chunks(NODE_MAX_ENTRIES).collect();
+    let chunks: Vec<_> = s.nodes_live().collect();
     put_len(buf, chunks.len() as u64);
     for chunk in &chunks {
         let master = chunk[0].id;
@@ -153,6 +153,7 @@ pub fn read_stream<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Val
             master_fields.push(it.next().ok_or_else(|| inp.corrupt(lp_at, "stream listpack ends early"))?.to_vec());
         }
         int_of(it.next(), lp_at, inp)?; // master terminator
+        let mut first_in_node = true;
         while let Some(flags) = it.next() {
             let flags = int_of(Some(flags), lp_at, inp)?;
             let ms = master.ms.wrapping_add(int_of(it.next(), lp_at, inp)? as u64);
@@ -184,7 +185,8 @@ pub fn read_stream<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Val
             }
             prev = Some(id);
             let refs: Vec<(&[u8], &[u8])> = pairs.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
-            s.push_loaded(id, &refs);
+            s.push_loaded(id, &refs, first_in_node);
+            first_in_node = false;
         }
     }
     let length = inp.len()?;

@@ -1,4 +1,4 @@
-//! Clients blocked on keys (BLPOP, BZPOPMIN, BLMOVE ...), per shard.
+//! Clients blocked on keys (BLPOP, BZPOPMIN, BLMOVE, XREAD, XREADGROUP ...), per shard.
 //!
 //! A waiter is parked on the shard that owns its keys, in FIFO order per key. When a
 //! write touches a key with waiters, the shard re-runs the first waiter's command; if it

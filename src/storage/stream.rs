@@ -174,7 +174,6 @@ struct Node {
 
 /// A decoded entry position inside a node.
 struct Slot<'a> {
-    at: usize,
     deleted: bool,
     id: StreamId,
     fields: Vec<(&'a [u8], &'a [u8])>,
@@ -196,13 +195,69 @@ impl Node {
         self.live += 1;
     }
 
+    /// The header of the entry at `*p` (its offset, deleted flag and ID), leaving `*p`
+    /// at its pair count; None at the end. Lets scans skip entries without decoding
+    /// their fields.
+    #[inline]
+    fn header(&self, base_ms: u64, p: &mut usize) -> Option<(usize, bool, StreamId)> {
+        let b = &self.buf;
+        if *p >= b.len() {
+            return None;
+        }
+        let at = *p;
+        let deleted = b[at] & DELETED != 0;
+        *p += 1;
+        let ms = base_ms + get_varint(b, p);
+        let seq = get_varint(b, p);
+        Some((at, deleted, StreamId::new(ms, seq)))
+    }
+
+    /// Skips the fields of the entry whose pair count is at `*p`.
+    #[inline]
+    fn skip_fields(&self, p: &mut usize) {
+        let b = &self.buf;
+        let n = get_varint(b, p);
+        for _ in 0..2 * n {
+            let l = get_varint(b, p) as usize;
+            *p += l;
+        }
+    }
+
+    /// Reads the fields of the entry whose pair count is at `*p`.
+    #[inline]
+    fn read_fields(&self, p: &mut usize) -> Vec<(&[u8], &[u8])> {
+        let b = &self.buf;
+        let n = get_varint(b, p) as usize;
+        let mut fields = Vec::with_capacity(n);
+        for _ in 0..n {
+            let l = get_varint(b, p) as usize;
+            let f = &b[*p..*p + l];
+            *p += l;
+            let l = get_varint(b, p) as usize;
+            let v = &b[*p..*p + l];
+            *p += l;
+            fields.push((f, v));
+        }
+        fields
+    }
+
+    /// (offset, deleted, id) of every entry, without decoding fields.
+    fn ids(&self, base_ms: u64) -> Vec<(usize, bool, StreamId)> {
+        let mut out = Vec::with_capacity(self.total as usize);
+        let mut p = 0;
+        while let Some(h) = self.header(base_ms, &mut p) {
+            self.skip_fields(&mut p);
+            out.push(h);
+        }
+        out
+    }
+
     /// Every entry, deleted ones included, in ID order.
     fn slots(&self, base_ms: u64) -> Vec<Slot<'_>> {
         let b = &self.buf;
         let mut out = Vec::with_capacity(self.total as usize);
         let mut p = 0;
         while p < b.len() {
-            let at = p;
             let deleted = b[p] & DELETED != 0;
             p += 1;
             let ms = base_ms + get_varint(b, &mut p);
@@ -218,7 +273,7 @@ impl Node {
                 p += l;
                 fields.push((f, v));
             }
-            out.push(Slot { at, deleted, id: StreamId::new(ms, seq), fields });
+            out.push(Slot { deleted, id: StreamId::new(ms, seq), fields });
         }
         out
     }
@@ -332,20 +387,31 @@ impl StreamValue {
         self.range(StreamId::ZERO, StreamId::MAX, Some(1)).into_iter().next()
     }
 
+    /// The last live entry's ID, without decoding any fields.
+    pub fn last_live_id(&self) -> Option<StreamId> {
+        let (base, node) = self.nodes.last_key_value()?;
+        node.ids(base.ms).into_iter().filter(|(_, d, _)| !d).map(|(_, _, id)| id).last()
+    }
+
     pub fn last_entry(&self) -> Option<EntryRef<'_>> {
         self.rev_range(StreamId::ZERO, StreamId::MAX, Some(1)).into_iter().next()
     }
 
     /// Appends an entry with `id`, which must be greater than `last_id`.
     pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
+        self.append_in(id, fields, false);
+    }
+
+    fn append_in(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], force_new_node: bool) {
         debug_assert!(id > self.last_id || (self.entries_added == 0 && id > StreamId::ZERO) || self.last_id.is_zero());
         // As Redis: a new node once the last one holds the maximum entries, or would
         // pass the byte budget with this entry.
         let size: usize = fields.iter().map(|(f, v)| f.len() + v.len()).sum();
-        let start_new = match self.nodes.last_key_value() {
-            None => true,
-            Some((_, n)) => n.total as usize >= NODE_MAX_ENTRIES || n.buf.len() + size >= NODE_MAX_BYTES,
-        };
+        let start_new = force_new_node
+            || match self.nodes.last_key_value() {
+                None => true,
+                Some((_, n)) => n.total as usize >= NODE_MAX_ENTRIES || n.buf.len() + size >= NODE_MAX_BYTES,
+            };
         if start_new {
             self.nodes.insert(id, Node::default());
         }
@@ -367,14 +433,16 @@ impl StreamValue {
             if *base > end {
                 break;
             }
-            for s in node.slots(base.ms) {
-                if s.deleted || s.id < start {
+            let mut p = 0;
+            while let Some((_, deleted, id)) = node.header(base.ms, &mut p) {
+                if deleted || id < start {
+                    node.skip_fields(&mut p);
                     continue;
                 }
-                if s.id > end {
+                if id > end {
                     return out;
                 }
-                out.push(EntryRef { id: s.id, fields: s.fields });
+                out.push(EntryRef { id, fields: node.read_fields(&mut p) });
                 if count.is_some_and(|c| out.len() >= c) {
                     return out;
                 }
@@ -414,7 +482,7 @@ impl StreamValue {
     /// Deletes the entry `id`; true if it was there.
     pub fn delete(&mut self, id: StreamId) -> bool {
         let Some((&base, node)) = self.nodes.range_mut(..=id).next_back() else { return false };
-        let Some(at) = node.slots(base.ms).into_iter().find(|s| s.id == id && !s.deleted).map(|s| s.at) else {
+        let Some(at) = node.ids(base.ms).into_iter().find(|(_, d, i)| *i == id && !d).map(|(at, _, _)| at) else {
             return false;
         };
         node.buf[at] |= DELETED;
@@ -435,13 +503,17 @@ impl StreamValue {
     pub fn trim(&mut self, how: Trim, approx: bool, limit: u64) -> u64 {
         let mut removed = 0u64;
         loop {
+            match how {
+                Trim::MaxLen(n) if self.length <= n => break,
+                Trim::MinId(min) if self.nodes.first_key_value().is_none_or(|(b, _)| *b >= min) => break,
+                _ => {}
+            }
             let Some((&base, node)) = self.nodes.first_key_value() else { break };
             let live = node.live as u64;
             // Can the whole node go?
-            let last_in_node = node.slots(base.ms).last().map(|s| s.id).unwrap_or(base);
             let whole = match how {
                 Trim::MaxLen(n) => self.length - live >= n,
-                Trim::MinId(min) => last_in_node < min,
+                Trim::MinId(min) => node.ids(base.ms).last().map_or(base, |(_, _, id)| *id) < min,
             };
             if whole {
                 if limit != 0 && removed + live > limit {
@@ -457,7 +529,7 @@ impl StreamValue {
             }
             // Mark entries of the first node one by one.
             let slots: Vec<(usize, StreamId)> =
-                node.slots(base.ms).into_iter().filter(|s| !s.deleted).map(|s| (s.at, s.id)).collect();
+                node.ids(base.ms).into_iter().filter(|(_, d, _)| !d).map(|(at, _, id)| (at, id)).collect();
             let mut marks = Vec::new();
             let mut len = self.length;
             for (at, id) in slots {
@@ -520,10 +592,26 @@ impl StreamValue {
         self.meta().group_lag(g)
     }
 
-    /// Rebuilds the nodes from entries (RDB load); metadata is set by the caller.
-    pub fn push_loaded(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
+    /// Live entries node by node: an RDB writes one listpack per node, so a stream
+    /// keeps its node layout through a save and a load (here and in Redis).
+    pub fn nodes_live(&self) -> impl Iterator<Item = Vec<EntryRef<'_>>> + '_ {
+        self.nodes
+            .iter()
+            .map(|(base, n)| {
+                n.slots(base.ms)
+                    .into_iter()
+                    .filter(|s| !s.deleted)
+                    .map(|s| EntryRef { id: s.id, fields: s.fields })
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty())
+    }
+
+    /// Rebuilds the nodes from entries (RDB load; `new_node` at each node the file
+    /// had); metadata is set by the caller.
+    pub fn push_loaded(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], new_node: bool) {
         let (last, added) = (self.last_id, self.entries_added);
-        self.append(id, fields);
+        self.append_in(id, fields, new_node);
         self.last_id = last.max(id);
         self.entries_added = added;
     }

@@ -1,0 +1,118 @@
+//! Blocking stream reads against the real server: XREAD and XREADGROUP woken by XADD
+//! from another client, whichever shard owns the key; `$` meaning "after what was
+//! there when the read blocked"; timeouts; Redis's errors when the stream or the
+//! group goes away under a blocked XREADGROUP; no blocking inside MULTI.
+
+mod common;
+mod stream_common;
+
+use common::{Raw, Resp, SHARD_COUNTS, Server, wait_until};
+use std::time::{Duration, Instant};
+
+fn blocked_clients(c: &mut Raw) -> u64 {
+    let Resp::Bulk(b) = c.cmd(&["info", "clients"]) else { panic!("info") };
+    String::from_utf8(b)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("blocked_clients:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("blocked_clients field")
+}
+
+fn wait_blocked(c: &mut Raw, n: u64) {
+    assert!(wait_until(Duration::from_secs(20), || blocked_clients(c) == n), "never {n} blocked");
+}
+
+/// Keys spread over the shards: with four shards, eight keys land on several.
+const KEYS: [&str; 8] = ["k0", "k1", "k2", "k3", "k4", "k5", "k6", "k7"];
+
+#[test]
+fn xread_block_is_woken_by_xadd_on_any_shard() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut admin = s.raw();
+        for k in KEYS {
+            assert!(matches!(admin.cmd(&["xadd", k, "1-1", "old", "1"]), Resp::Bulk(_)));
+        }
+        for (round, target) in KEYS.iter().enumerate() {
+            let mut reader = s.raw();
+            let mut args = vec!["xread", "block", "0", "streams"];
+            args.extend(KEYS);
+            args.extend(["$"; 8]);
+            reader.send(&common::encode_cmd(&args));
+            wait_blocked(&mut admin, 1);
+            let id = format!("{}-1", round + 2);
+            assert!(matches!(admin.cmd(&["xadd", target, &id, "new", "v"]), Resp::Bulk(_)));
+            let want = Resp::Array(vec![Resp::Array(vec![
+                Resp::bulk(target),
+                Resp::Array(vec![Resp::Array(vec![
+                    Resp::bulk(&id),
+                    Resp::Array(vec![Resp::bulk("new"), Resp::bulk("v")]),
+                ])]),
+            ])]);
+            assert_eq!(reader.read(), want, "{target} ({shards} shards)");
+            wait_blocked(&mut admin, 0);
+        }
+    }
+}
+
+#[test]
+fn xreadgroup_block_gets_new_entries_and_propagates_the_delivery() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut admin = s.raw();
+        assert_eq!(admin.cmd(&["xgroup", "create", "q", "g", "$", "mkstream"]), Resp::simple("OK"));
+        let mut a = s.raw();
+        let mut b = s.raw();
+        a.send(&common::encode_cmd(&["xreadgroup", "group", "g", "alice", "block", "0", "streams", "q", ">"]));
+        wait_blocked(&mut admin, 1);
+        b.send(&common::encode_cmd(&["xreadgroup", "group", "g", "bob", "block", "0", "streams", "q", ">"]));
+        wait_blocked(&mut admin, 2);
+        assert!(matches!(admin.cmd(&["xadd", "q", "1-1", "job", "1"]), Resp::Bulk(_)));
+        let has = |r: &Resp, id: &str| format!("{r:?}").contains(&format!("{:?}", Resp::bulk(id)));
+        let got = a.read();
+        assert!(has(&got, "1-1"), "{got:?}");
+        assert!(matches!(admin.cmd(&["xadd", "q", "2-1", "job", "2"]), Resp::Bulk(_)));
+        let got = b.read();
+        assert!(has(&got, "2-1"), "the second consumer gets the second entry: {got:?}");
+        let Resp::Array(summary) = admin.cmd(&["xpending", "q", "g"]) else { panic!() };
+        assert_eq!(summary[0], Resp::Int(2));
+    }
+}
+
+#[test]
+fn timeouts_and_multi() {
+    let s = Server::start(2, &[]);
+    let mut c = s.raw();
+    let t = Instant::now();
+    assert_eq!(c.cmd(&["xread", "block", "150", "streams", "nothing", "$"]), Resp::NilArray);
+    assert!(t.elapsed() >= Duration::from_millis(140), "returned early: {:?}", t.elapsed());
+    assert_eq!(c.cmd(&["xgroup", "create", "q", "g", "$", "mkstream"]), Resp::simple("OK"));
+    let t = Instant::now();
+    assert_eq!(c.cmd(&["xreadgroup", "group", "g", "c", "block", "100", "streams", "q", ">"]), Resp::NilArray);
+    assert!(t.elapsed() >= Duration::from_millis(90));
+    // Inside MULTI a blocking read answers at once, as if it timed out.
+    assert_eq!(c.cmd(&["multi"]), Resp::simple("OK"));
+    assert_eq!(c.cmd(&["xread", "block", "0", "streams", "q", "$"]), Resp::simple("QUEUED"));
+    assert_eq!(c.cmd(&["exec"]), Resp::Array(vec![Resp::NilArray]));
+}
+
+#[test]
+fn blocked_xreadgroup_gets_redis_errors_when_its_stream_or_group_goes() {
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut admin = s.raw();
+        assert_eq!(admin.cmd(&["xgroup", "create", "q", "g", "$", "mkstream"]), Resp::simple("OK"));
+        let mut c = s.raw();
+        c.send(&common::encode_cmd(&["xreadgroup", "group", "g", "c", "block", "0", "streams", "q", ">"]));
+        wait_blocked(&mut admin, 1);
+        assert_eq!(admin.cmd(&["xgroup", "destroy", "q", "g"]), Resp::Int(1));
+        assert_eq!(c.read(), Resp::err("NOGROUP the consumer group this client was blocked on no longer exists"));
+        assert_eq!(admin.cmd(&["xgroup", "create", "q", "g", "$"]), Resp::simple("OK"));
+        c.send(&common::encode_cmd(&["xreadgroup", "group", "g", "c", "block", "0", "streams", "q", ">"]));
+        wait_blocked(&mut admin, 1);
+        assert_eq!(admin.cmd(&["del", "q"]), Resp::Int(1));
+        assert_eq!(c.read(), Resp::err("UNBLOCKED the stream key no longer exists"));
+        wait_blocked(&mut admin, 0);
+    }
+}
