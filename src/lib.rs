@@ -49,6 +49,13 @@
 //! `+CONTINUE` from the backlog, or a full sync from a cut whose leader marks the
 //! stream's position and forks the snapshot child (disk-backed or `$EOF:` diskless).
 //!
+//! **Client-side caching** (`cmd::tracking`, `shard::tracking`): a tracking client's
+//! home shard records the keys of its tracked reads on their owner shards (a hop queued
+//! ahead of the read); the first write to such a key, on its owner, sends each reader's
+//! home shard the invalidation, which is written on the shard of its target (the client,
+//! or its REDIRECT). **MONITOR** lines are made on the client's shard and sent to every
+//! shard that has monitors (`Msg::Monitor`).
+//!
 //! Nothing is shared on the hot path: a shard's data, connections and ring are touched
 //! only by its own thread. The one exception is a *consistent cut* (`persist::cut`, for
 //! SAVE, BGSAVE and the AOF rewrite): every shard locks itself whole, then all

@@ -286,3 +286,21 @@ fn flushes_and_swapdb_abort_only_watches_on_keys_that_existed() {
         t
     });
 }
+
+#[test]
+fn info_errorstats_counts_errors_by_code() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut t = vec![c.cmd(&["config", "resetstat"])];
+        t.push(c.cmd(&["set", "s", "v"]));
+        t.push(c.cmd(&["lpush", "s", "x"]));
+        t.push(c.cmd(&["nosuch"]));
+        t.push(c.cmd(&["get"]));
+        t.push(c.cmd(&["incr", "s"]));
+        let Resp::Bulk(info) = c.cmd(&["info", "errorstats"]) else { panic!("INFO errorstats") };
+        t.push(Resp::Bulk(info));
+        let Resp::Bulk(all) = c.cmd(&["info"]) else { panic!("INFO") };
+        t.push(Resp::Bool(String::from_utf8(all).unwrap().contains("# Errorstats\r\nerrorstat_")));
+        t
+    });
+}

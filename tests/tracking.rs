@@ -190,3 +190,32 @@ fn info_counts_tracking_clients_keys_and_prefixes() {
         assert!(wait_until(Duration::from_secs(10), || field(&mut w, "clients", "tracking_clients") == "0"));
     }
 }
+
+#[test]
+fn tracking_table_max_keys_invalidates_past_the_limit() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut out = vec![w.cmd(&["config", "set", "tracking-table-max-keys", "1"])];
+        out.push(t.cmd(&["client", "tracking", "on"]));
+        // Pushes and replies interleave, and which keys go is random in Redis: count.
+        let mut pushes: i64 = 0;
+        for k in &KEYS[..3] {
+            t.send(&encode_cmd(&["get", k]));
+            loop {
+                match t.read() {
+                    Resp::Null => break,
+                    Resp::Push(_) => pushes += 1,
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+        }
+        pushes += until_pong(&mut t).len() as i64;
+        out.push(Resp::Int(pushes));
+        let Resp::Bulk(info) = w.cmd(&["info", "stats"]) else { panic!("INFO") };
+        let info = String::from_utf8(info).unwrap();
+        out.push(Resp::Bool(info.contains("tracking_total_keys:1\r\n")));
+        out.push(w.cmd(&["config", "get", "tracking-table-max-keys"]));
+        out
+    });
+}

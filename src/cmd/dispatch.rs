@@ -43,76 +43,76 @@ pub enum Outcome {
 pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut Vec<u8>, to: ReplyTo) -> Outcome {
     let mut w = ReplyWriter::new(out, sess.proto);
     let Some(idx) = TABLE.lookup(args.get(0)) else {
-        st.stats.error_replies += 1;
         flag_multi(sess);
-        w.error(&unknown_command(args));
+        fail(&mut st.stats, &mut w, &unknown_command(args));
         return Outcome::Done;
     };
     let spec = TABLE.get(idx);
     if !spec.arity_ok(args.len()) {
-        st.stats.error_replies += 1;
         bump_rejected(st, idx);
         flag_multi(sess);
-        w.error(&wrong_arity(spec.name));
+        fail(&mut st.stats, &mut w, &wrong_arity(spec.name));
         return Outcome::Done;
     }
     if !sess.authenticated && spec.flags & flag::NO_AUTH == 0 && super::acl::auth_required(st, sess) {
-        st.stats.error_replies += 1;
         bump_rejected(st, idx);
         flag_multi(sess);
-        w.error("NOAUTH Authentication required.");
+        fail(&mut st.stats, &mut w, "NOAUTH Authentication required.");
         return Outcome::Done;
     }
     if let Err(refusal) = super::acl::permit(st, sess, idx, args) {
         // None: the connection's user was deleted; close it as Redis does.
         let Some(msg) = refusal else { return Outcome::Close };
-        st.stats.error_replies += 1;
         bump_rejected(st, idx);
         flag_multi(sess);
-        w.error(&msg);
+        fail(&mut st.stats, &mut w, &msg);
         return Outcome::Done;
     }
     // Cluster mode: MOVED / ASK / CROSSSLOT / TRYAGAIN / CLUSTERDOWN (`cluster::redirect`).
     if st.shared.cluster.enabled
         && let Some(e) = crate::cluster::redirect::check(st, sess, spec, args)
     {
-        st.stats.error_replies += 1;
         bump_rejected(st, idx);
         flag_multi(sess);
-        w.error(&e);
+        fail(&mut st.stats, &mut w, &e);
         return Outcome::Done;
     }
     if sess.proto == Proto::Resp2
         && super::pubsub::subscribed(sess)
         && !super::pubsub::allowed_while_subscribed(spec.name)
     {
-        st.stats.error_replies += 1;
-        w.error(&format!(
-            "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
-            super::introspect::full_name(spec.name, args)
-        ));
+        fail(
+            &mut st.stats,
+            &mut w,
+            &format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                super::introspect::full_name(spec.name, args)
+            ),
+        );
         return Outcome::Done;
     }
     if st.evict.settings.maxmemory > 0 && refuse_for_oom(st, sess, spec) {
-        st.stats.error_replies += 1;
         bump_rejected(st, idx);
         if spec.name == "exec" {
             // Redis discards the transaction with the reason.
             super::multi::abort_exec(st, sess);
-            w.error(&format!("EXECABORT Transaction discarded because of: {}", crate::shard::evict::OOM));
+            fail(
+                &mut st.stats,
+                &mut w,
+                &format!("EXECABORT Transaction discarded because of: {}", crate::shard::evict::OOM),
+            );
         } else {
             flag_multi(sess);
-            w.error(crate::shard::evict::OOM);
+            fail(&mut st.stats, &mut w, crate::shard::evict::OOM);
         }
         return Outcome::Done;
     }
     // After a failed BGSAVE, writes (and PING, as in Redis) are refused until a save
     // succeeds (`stop-writes-on-bgsave-error`).
     if (spec.is_write() || spec.name == "ping") && crate::persist::bgsave::writes_refused(st) {
-        st.stats.error_replies += 1;
         bump_rejected(st, idx);
         flag_multi(sess);
-        w.error(crate::persist::bgsave::MISCONF);
+        fail(&mut st.stats, &mut w, crate::persist::bgsave::MISCONF);
         return Outcome::Done;
     }
     // On a replica: READONLY for client writes, MASTERDOWN while the link is down
@@ -122,17 +122,15 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         && let Some(e) =
             crate::repl::replica::refusal(&st.shared.replica, spec.is_write(), spec.flags & flag::STALE != 0)
     {
-        st.stats.error_replies += 1;
         bump_rejected(st, idx);
         flag_multi(sess);
-        w.error(e);
+        fail(&mut st.stats, &mut w, e);
         return Outcome::Done;
     }
     if spec.is_write() && crate::repl::master::too_few_replicas(st) {
-        st.stats.error_replies += 1;
         bump_rejected(st, idx);
         flag_multi(sess);
-        w.error("NOREPLICAS Not enough good replicas to write.");
+        fail(&mut st.stats, &mut w, "NOREPLICAS Not enough good replicas to write.");
         return Outcome::Done;
     }
     if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
@@ -191,8 +189,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                     Outcome::Barrier
                 }
                 Err(e) => {
-                    st.stats.error_replies += 1;
-                    ReplyWriter::new(out, sess.proto).error(&e.message());
+                    fail(&mut st.stats, &mut ReplyWriter::new(out, sess.proto), &e.message());
                     Outcome::Done
                 }
             }
@@ -247,8 +244,7 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
         let keys = match spec.key_positions(args, db) {
             Ok(k) => k,
             Err(e) => {
-                st.stats.error_replies += 1;
-                w.error(&e.message());
+                fail(&mut st.stats, &mut w, &e.message());
                 return Outcome::Done;
             }
         };
@@ -368,8 +364,7 @@ fn call_inner(
         && let Some(e) = st.shared.aof_health.refusal()
     {
         // MISCONF: never run a write that could not be logged.
-        ctx.out.error(&e);
-        ctx.stats.error_replies += 1;
+        fail(ctx.stats, &mut ctx.out, &e);
         return None;
     }
     let res = f(&mut ctx, args);
@@ -378,8 +373,7 @@ fn call_inner(
     let prop = std::mem::take(&mut ctx.prop);
     let unchanged = ctx.unchanged_key;
     if let Err(e) = &res {
-        ctx.out.error(&e.message());
-        ctx.stats.error_replies += 1;
+        fail(ctx.stats, &mut ctx.out, &e.message());
     }
     let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;
@@ -497,6 +491,12 @@ fn slowlog_add<'a>(st: &mut ShardState, us: u64, args: impl Iterator<Item = &'a 
     st.monitor.log_slow(us, secs, args.collect::<Vec<_>>().into_iter(), max, (&addr, &name));
 }
 
+/// Writes an error reply and counts it (INFO `total_error_replies` and errorstats).
+fn fail(stats: &mut crate::shard::stats::ShardStats, w: &mut ReplyWriter, msg: &str) {
+    stats.count_error(msg);
+    w.error(msg);
+}
+
 fn bump_rejected(st: &mut ShardState, idx: u16) {
     let stats = &mut st.stats.commands;
     if stats.len() <= idx as usize {
@@ -512,7 +512,7 @@ fn run_exec(st: &mut ShardState, req: ExecReq) {
         && let Some(e) = crate::cluster::redirect::recheck(st, &req)
     {
         let mut out = Vec::new();
-        st.stats.error_replies += 1;
+        st.stats.count_error(&e);
         ReplyWriter::new(&mut out, req.proto).error(&e);
         st.send_reply(req.to, out);
         return;

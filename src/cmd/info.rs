@@ -11,8 +11,9 @@
 //! measured between successive INFO calls (a window of one to ten seconds), so the
 //! first INFO after a quiet period reports 0.
 //!
-//! Sections not produced: `errorstats` and `latencystats` (errors are counted in total,
-//! not per error code, and latency percentiles are not tracked).
+//! Section not produced: `latencystats` (latency percentiles are not tracked).
+//! `errorstats` counts the error replies sent by the connection layer and the command
+//! choke points; errors inside EXEC from connection-level commands count only there.
 
 use super::ctx::{ConnCtx, ConnOutcome, FanOut};
 use super::table::{CommandSpec, Handler, KeySpec, TABLE, flag};
@@ -35,13 +36,25 @@ const ORDER: &[&str] = &[
     "cpu",
     "modules",
     "commandstats",
+    "errorstats",
     "cluster",
     "keyspace",
 ];
 
 /// What `INFO` and `INFO default` show.
-const DEFAULT: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules", "cluster", "keyspace"];
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
 
 /// Entries sampled per database for the dataset-size and TTL estimates: INFO must stay
 /// cheap on a large keyspace (it blocks the shard while it runs).
@@ -462,6 +475,12 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                         c.rejected_calls,
                         c.failed_calls
                     );
+                }
+            }
+            "errorstats" => {
+                s.push_str("# Errorstats\r\n");
+                for (code, n) in &stats.error_codes {
+                    field!(s, format!("errorstat_{code}"), "count={n}");
                 }
             }
             "cluster" => {

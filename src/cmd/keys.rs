@@ -1256,7 +1256,9 @@ mod tests {
             for i in 0..500 {
                 assert!(seen.contains(&format!("stay{i}")), "{n} shards: missed stay{i}");
             }
-            assert!(calls > 1000 / 7, "COUNT bounds each step: {calls}");
+            // A step that finishes a shard short of COUNT goes on into the next one, so a
+            // call returns up to about twice COUNT.
+            assert!(calls > 1000 / 14, "COUNT bounds each step: {calls}");
         }
     }
 

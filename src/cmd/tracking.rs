@@ -15,8 +15,9 @@
 //!   (a RESP3 push, or a RESP2 `message` on `__redis__:invalidate` if it subscribed),
 //!   on whichever shard the target lives.
 //!
-//! Not yet: `tracking-table-max-keys` eviction, invalidation of keys that expire or
-//! are evicted, and `tracking-redir-broken` when a redirect target goes away.
+//! `tracking-table-max-keys` bounds the table (keys past it are invalidated at the
+//! next read that adds one). Not yet: invalidation of keys that expire or are
+//! evicted, and `tracking-redir-broken` when a redirect target goes away.
 
 use super::ctx::{ConnCtx, ConnOutcome, FanOut};
 use super::table::{CommandSpec, flag};
@@ -338,14 +339,35 @@ pub fn end_of_command(st: &mut ShardState, client: u64) {
 }
 
 fn remember(st: &mut ShardState, keys: &[Vec<u8>], client: u64, home: u16) {
+    let mut added = false;
     for k in keys {
         let (new_key, new_item) = st.tracking.remember(k, client, home);
         if new_key {
             st.shared.tracking.keys.fetch_add(1, Ordering::Relaxed);
+            added = true;
         }
         if new_item {
             st.shared.tracking.items.fetch_add(1, Ordering::Relaxed);
         }
+    }
+    if added {
+        limit_table(st);
+    }
+}
+
+/// `tracking-table-max-keys` (0: no limit): past it, keys leave this shard's table,
+/// invalidated for their readers as Redis's `trackingLimitUsedSlots` does. The limit
+/// is server-wide; a shard evicts only its own keys, so with every key of the table
+/// elsewhere it waits for those shards' next reads.
+fn limit_table(st: &mut ShardState) {
+    let max =
+        st.config.compat_value("tracking-table-max-keys").and_then(|v| v.parse::<usize>().ok()).unwrap_or(1_000_000);
+    if max == 0 {
+        return;
+    }
+    while st.shared.tracking.keys.load(Ordering::Relaxed) > max {
+        let Some(key) = st.tracking.table.keys().next().cloned() else { return };
+        invalidate(st, std::iter::once(&key[..]), 0);
     }
 }
 

@@ -330,6 +330,7 @@ pub const PARAMS: &[Param] = &[
 /// listed because they are being implemented; tests/readme.rs checks that every
 /// compat parameter the code reads is here.
 pub const COMPAT_STORED_BUT_USED: &[&str] = &[
+    "tracking-table-max-keys",
     "min-replicas-max-lag",
     "min-replicas-to-write",
     "repl-backlog-size",
@@ -424,8 +425,7 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// which shardis does not run (`cluster` module docs);
 /// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
 /// their switch is on); `busy-reply-threshold`/`lua-time-limit` (scripts),
-/// `tracking-table-max-keys`
-/// (client tracking), `bind-source-addr`
+/// `bind-source-addr`
 /// (outgoing connections: replication, cluster, MIGRATE), all absent here; encoding
 /// tunables (`*-listpack-*`, `*-intset-*`, `list-compress-depth`, `stream-node-*`),
 /// `hz`-like tuning (`dynamic-hz`, `active-expire-effort`, `activerehashing`,

@@ -477,7 +477,7 @@ impl Conn {
                     break;
                 }
                 Err(e) => {
-                    st.stats.error_replies += 1;
+                    st.stats.count_error(&e.message());
                     if self.master {
                         // Garbage in the master's stream: the datasets may now differ,
                         // which Redis reports at its highest level before it drops

@@ -23,6 +23,8 @@ pub struct ShardStats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub error_replies: u64,
+    /// Error replies by their first word (`ERR`, `WRONGTYPE` ...): INFO errorstats.
+    pub error_codes: std::collections::BTreeMap<String, u64>,
     /// Clients closed for `client-query-buffer-limit` / `client-output-buffer-limit`
     /// (Redis 7.2's INFO stats names).
     pub query_limit_disconnections: u64,
@@ -46,6 +48,19 @@ impl ShardStats {
         }
     }
 
+    /// An error reply was sent: counted in `error_replies` and under its code, the
+    /// message's first word, as Redis's INFO errorstats does (at most 128 codes; later
+    /// new ones count only in the total, as there).
+    pub fn count_error(&mut self, msg: &str) {
+        self.error_replies += 1;
+        let code = msg.split(' ').next().unwrap_or("");
+        if let Some(n) = self.error_codes.get_mut(code) {
+            *n += 1;
+        } else if self.error_codes.len() < 128 {
+            self.error_codes.insert(code.to_string(), 1);
+        }
+    }
+
     /// Adds `other` into `self` (INFO's sum over shards).
     pub fn merge(&mut self, other: &ShardStats) {
         self.total_commands += other.total_commands;
@@ -59,6 +74,9 @@ impl ShardStats {
         self.net_input_bytes += other.net_input_bytes;
         self.net_output_bytes += other.net_output_bytes;
         self.error_replies += other.error_replies;
+        for (code, n) in &other.error_codes {
+            *self.error_codes.entry(code.clone()).or_default() += n;
+        }
         self.query_limit_disconnections += other.query_limit_disconnections;
         self.output_limit_disconnections += other.output_limit_disconnections;
         if self.commands.len() < other.commands.len() {
