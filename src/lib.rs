@@ -48,6 +48,8 @@
 //! connection that sends PSYNC/SYNC leaves its shard and is served from there:
 //! `+CONTINUE` from the backlog, or a full sync from a cut whose leader marks the
 //! stream's position and forks the snapshot child (disk-backed or `$EOF:` diskless).
+//! Stream bytes go to replicas from the backlog blocks themselves, with io_uring
+//! `SEND_ZC` for large sends (`io::zc` holds a block until the kernel's notification).
 //!
 //! **Client-side caching** (`cmd::tracking`, `shard::tracking`): a tracking client's
 //! home shard records the keys of its tracked reads on their owner shards (a hop queued
@@ -174,7 +176,8 @@
 //! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`
 //! (`io::proc` for fork/waitpid/_exit, `io::alloc` for the counting allocator,
 //! `io::numa` for set_mempolicy/sched_setaffinity,
-//! `io::poll` for the replication thread's poll/eventfd/pipe), in `persist::dbview`,
+//! `io::poll` for the replication thread's poll/eventfd/pipe, `io::zc` for its
+//! zero-copy sends), in `persist::dbview`,
 //! the one place shard databases cross threads (a cut's pointers, start-up's loaded
 //! databases), and in the forks at a cut (`persist::bgsave`, `repl::fullsync`).
 #![deny(unsafe_op_in_unsafe_fn)]

@@ -111,6 +111,36 @@ fn partial_resync_after_killed_link() {
     }
 }
 
+fn partial_after_replica_restart(master: Kind, replica: Kind, seed: u64) {
+    let mut p = pair(master, replica, seed);
+    // End the stream in db 0: a shardis replica records its master's position in its
+    // RDB only then (it writes `repl-stream-db` 0; see `repl::fullsync`).
+    redis::cmd("SET").arg("restart:anchor").arg(seed).query::<()>(&mut p.master.conn()).unwrap();
+    wait_in_sync(&p.master, &p.replica, SYNC);
+    let before = p.master.sync_counts();
+    // A clean shutdown writes the replica's RDB with the master's repl-id/repl-offset.
+    p.replica.shutdown_save();
+    // Writes while the replica is down must come from the master's backlog.
+    let load = Load::start(p.master.port, seed + 1);
+    load.wait_ops(2000, SYNC);
+    load.stop();
+    // Restarted with the directive (as Redis, a replica caches its master from the RDB
+    // only when it starts as a replica).
+    let port = p.proxy.port.to_string();
+    p.replica.restart(&["--replicaof", "127.0.0.1", &port]);
+    assert_converged(&[&p.master, &p.replica], SYNC);
+    assert_partial(&p.master, before, "replica restart");
+}
+
+#[test]
+fn partial_resync_after_replica_restart() {
+    for (i, shards) in SHARD_COUNTS.into_iter().enumerate() {
+        let s = 200 + 10 * i as u64;
+        partial_after_replica_restart(Kind::shardis(shards), Kind::shardis(shards), s);
+        partial_after_replica_restart(Kind::Redis, Kind::shardis(shards), s + 2);
+    }
+}
+
 fn partial_after_master_restart(master: Kind, replica: Kind, seed: u64) {
     let mut p = pair(master, replica, seed);
     let offset = p.master.info_u64("replication", "master_repl_offset");

@@ -241,3 +241,35 @@ fn a_stuck_replica_is_dropped_by_the_output_limit_and_memory_stays_bounded() {
     let pong: String = redis::cmd("PING").query(&mut m).unwrap();
     assert_eq!(pong, "PONG");
 }
+
+/// `repl-backlog-ttl`: once no replica has been connected for that long, the master
+/// frees its backlog and takes a new replication id (Redis's behaviour); WAIT and a
+/// new replica still work afterwards.
+#[test]
+fn the_backlog_is_freed_after_repl_backlog_ttl_without_replicas() {
+    let master = Server::start(2, &["--repl-diskless-sync-delay", "0", "--repl-backlog-ttl", "1"]);
+    let mut m = master.conn();
+    let rep = RawReplica::attach(master.port);
+    redis::cmd("SET").arg("k").arg("v").query::<()>(&mut m).unwrap();
+    assert_eq!(info_field(&mut m, "replication", "repl_backlog_active").as_deref(), Some("1"));
+    let old_id = info_field(&mut m, "replication", "master_replid").unwrap();
+    drop(rep);
+    assert!(
+        wait_until(Duration::from_secs(15), || info_field(&mut m, "replication", "repl_backlog_active").as_deref()
+            == Some("0")),
+        "the backlog outlived repl-backlog-ttl"
+    );
+    assert!(master.log.lock().unwrap().iter().any(|l| l.contains("Replication backlog freed after 1 seconds")));
+    assert_ne!(info_field(&mut m, "replication", "master_replid").unwrap(), old_id, "a new history starts");
+    assert_eq!(info_field(&mut m, "replication", "master_replid2").as_deref(), Some(&*"0".repeat(40)));
+    let n: i64 = redis::cmd("WAIT").arg(0).arg(0).query(&mut m).unwrap();
+    assert_eq!(n, 0);
+    let n: i64 = redis::cmd("WAIT").arg(1).arg(50).query(&mut m).unwrap();
+    assert_eq!(n, 0);
+    // A new replica gets a full sync and the stream again.
+    let mut rep = RawReplica::attach(master.port);
+    assert_eq!(info_field(&mut m, "replication", "repl_backlog_active").as_deref(), Some("1"));
+    redis::cmd("SET").arg("again").arg("1").query::<()>(&mut m).unwrap();
+    let sets = rep.read_sets(1);
+    assert_eq!(sets[0][1], b"again");
+}

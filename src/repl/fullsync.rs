@@ -37,7 +37,7 @@ fn fanout() -> FanOut {
 /// does not move.
 pub fn position_at_cut(shared: &Shared) -> Option<(String, u64)> {
     if shared.repl.is_replica() {
-        return None; // the replica side records its master's position itself
+        return replica_position(shared);
     }
     if shared.repl.master.get().is_some() && shared.repl.streaming.load(Ordering::SeqCst) {
         let mark = Arc::new(CutMark::default());
@@ -45,6 +45,25 @@ pub fn position_at_cut(shared: &Shared) -> Option<(String, u64)> {
         return mark.wait_position(shared);
     }
     Some((shared.repl.ids().replid, shared.repl.offset.load(Ordering::Acquire)))
+}
+
+/// A replica's snapshot records its master's history: the master's replid and the
+/// offset applied so far (what PSYNC would ask for, minus one), so that a replica
+/// restarted from this file continues partially (Redis 7 writes the same and caches
+/// the master from it at start-up; here `replica::follow` does, from the ids
+/// `server` restores). At a cut no command of the master is half applied.
+///
+/// The aux field `repl-stream-db` is written as 0 (the RDB writer knows no other), so
+/// the position is recorded only while the master's stream is in db 0; otherwise the
+/// restarted replica would apply the continued stream in the wrong db, and a full
+/// sync is the safe outcome.
+fn replica_position(shared: &Shared) -> Option<(String, u64)> {
+    let r = &shared.replica;
+    if !r.has_history.load(Ordering::Acquire) || r.master_db.load(Ordering::Relaxed) != 0 {
+        return None;
+    }
+    let id = r.master_replid();
+    (id.len() == 40).then(|| (id, r.processed.load(Ordering::Acquire)))
 }
 
 fn leader(w: &mut World) {

@@ -284,6 +284,8 @@ struct Master {
     cut_due_ms: Option<u64>,
     sender: Sender,
     next_key: u64,
+    /// Since when no replica is connected (`repl-backlog-ttl`).
+    no_replicas_since_ms: Option<u64>,
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -309,6 +311,7 @@ impl Master {
             cut_due_ms: None,
             sender: Sender::from_env(),
             next_key: 1,
+            no_replicas_since_ms: None,
         }
     }
 
@@ -539,9 +542,23 @@ impl Master {
             // keeps a backlog from its first sync on, so its offset counts and its own
             // replicas can continue partially later.
             while let Some(seg) = self.shared.repl.feed.pop() {
-                let start = match &seg {
-                    Segment::Reset { offset, .. } => Some(*offset),
-                    Segment::Verbatim(_) => Some(self.shared.repl.offset.load(Ordering::Acquire)),
+                let at = self.shared.repl.offset.load(Ordering::Acquire);
+                let start = match seg {
+                    Segment::Reset { offset, .. } => Some(offset),
+                    Segment::Verbatim(_) => Some(at),
+                    // A SAVE's position, or a WAIT, that raced with the backlog being
+                    // freed (`repl-backlog-ttl`): the stream stands still, so both are
+                    // answered from where it stopped.
+                    Segment::Mark(ref mark) => {
+                        mark.set_position((self.shared.repl.ids().replid, at));
+                        None
+                    }
+                    Segment::Wait(ref w) => {
+                        let mut w = WaitReq::new(w.numreplicas, w.deadline_ms, w.to);
+                        w.target = at;
+                        self.waits.push(w);
+                        None
+                    }
                     _ => None,
                 };
                 if let Some(offset) = start {
@@ -644,6 +661,7 @@ impl Master {
                 r.out.push(b'\n');
             }
         }
+        self.backlog_ttl(now, get("repl-backlog-ttl", 3600));
         let (hard, soft, soft_secs) = replica_limits(&cfg);
         let end = self.backlog.as_ref().map(|b| b.end()).unwrap_or(0);
         for r in &mut self.replicas {
@@ -667,6 +685,32 @@ impl Master {
                 r.dead = true;
             }
         }
+    }
+
+    /// `repl-backlog-ttl`: a master without replicas for that many seconds frees its
+    /// backlog and, its history being gone, takes a new replid and forgets the old one
+    /// (Redis's replicationCron). A replica keeps its backlog (it may be promoted). 0
+    /// never frees. The shards stop feeding until a replica attaches again.
+    fn backlog_ttl(&mut self, now: u64, ttl_secs: u64) {
+        if !self.replicas.is_empty() || self.backlog.is_none() || self.shared.repl.is_replica_fast() {
+            self.no_replicas_since_ms = None;
+            return;
+        }
+        let since = *self.no_replicas_since_ms.get_or_insert(now);
+        if ttl_secs == 0 || now.saturating_sub(since) <= ttl_secs * 1000 {
+            return;
+        }
+        self.shared.repl.streaming.store(false, Ordering::SeqCst);
+        // What the shards fed before they saw `streaming` off still counts.
+        self.drain_feed();
+        self.backlog = None;
+        self.no_replicas_since_ms = None;
+        self.shared.repl.reset_ids(super::state::random_replid(), "0".repeat(40), -1);
+        let p = &self.shared.repl.pub_info;
+        p.backlog_active.store(false, R);
+        p.backlog_first_byte.store(0, R);
+        p.backlog_histlen.store(0, R);
+        log::notice(&format!("Replication backlog freed after {ttl_secs} seconds without connected replicas."));
     }
 
     fn reap_jobs(&mut self) {
@@ -800,8 +844,10 @@ impl Master {
 
     fn io(&mut self) {
         let now = now_ms();
-        let Some(b) = self.backlog.as_ref() else { return };
+        // First, and even without a backlog: completions left unreaped would keep the
+        // ring's fd readable and `sleep` from sleeping.
         self.sender.complete(&mut self.replicas);
+        let Some(b) = self.backlog.as_ref() else { return };
         let mut acks = false;
         for r in &mut self.replicas {
             if r.dead {
