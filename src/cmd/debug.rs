@@ -568,7 +568,7 @@ mod tests {
 
     #[test]
     fn serialized_lengths() {
-        let s = |v: &str| serialized_len(&Value::Str(v.as_bytes().to_vec()));
+        let s = |v: &str| serialized_len(&Value::Str(v.as_bytes().into()));
         assert_eq!(s("1"), 2);
         assert_eq!(s("-200"), 3);
         assert_eq!(s("100000"), 5);

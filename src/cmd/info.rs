@@ -88,11 +88,11 @@ struct ShardFacts {
     pubsub_patterns: Vec<Vec<u8>>,
 }
 
-/// Bytes a key costs beyond its value and any out-of-line key bytes: the map entry
-/// (hash, key handle with short keys inline, entry), the hash index slot, and the
-/// volatile index when it has a TTL.
+/// Bytes a key costs beyond its value and any out-of-line key bytes: the table slot
+/// (key, value, metadata), about 8 bytes of hash index, and the volatile index when it
+/// has a TTL.
 fn per_key_overhead(has_ttl: bool) -> u64 {
-    let base = std::mem::size_of::<crate::storage::Entry>() + std::mem::size_of::<crate::storage::Key>() + 16;
+    let base = std::mem::size_of::<crate::storage::Entry>() + 8;
     (base + if has_ttl { 3 * std::mem::size_of::<usize>() } else { 0 }) as u64
 }
 
@@ -102,9 +102,9 @@ fn scan_db(db: &Db, now: u64, with_ttl: bool) -> (u64, DbFacts) {
     let mut f = DbFacts { keys: db.len() as u64, expires: db.volatile_len() as u64, ..Default::default() };
     let mut bytes = 0u64;
     let mut seen = 0u64;
-    for (k, e) in db.iter().take(SAMPLE) {
+    for (_, e) in db.iter().take(SAMPLE) {
         seen += 1;
-        bytes += (k.heap_bytes() + e.value.heap_bytes()) as u64 + per_key_overhead(e.expire_at != 0);
+        bytes += (e.key_heap_bytes() + e.value.heap_bytes()) as u64 + per_key_overhead(e.expire_at != 0);
         if with_ttl && e.expire_at > now {
             f.ttl_sum += (e.expire_at - now) as u128;
             f.ttl_n += 1;
@@ -638,8 +638,8 @@ mod tests {
         let now = h.clock.now_ms();
         for (i, s) in h.shards.iter_mut().enumerate() {
             let db = &mut s.dbs[3];
-            db.set(format!("k{i}").as_bytes(), crate::storage::Value::Str(b"v".to_vec()), now + 10_000);
-            db.set(format!("p{i}").as_bytes(), crate::storage::Value::Str(b"v".to_vec()), 0);
+            db.set(format!("k{i}").as_bytes(), crate::storage::Value::Str(b"v".into()), now + 10_000);
+            db.set(format!("p{i}").as_bytes(), crate::storage::Value::Str(b"v".into()), 0);
         }
         let m = info(&mut h, &["keyspace"]);
         assert_eq!(m["db3"], "keys=4,expires=2,avg_ttl=10000");
