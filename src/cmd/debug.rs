@@ -173,7 +173,7 @@ fn shard_digest(dbs: &[Db], now: u64) -> Vec<(bool, Digest)> {
                 }
                 any = true;
                 let mut kd = Digest::default();
-                kd.mix(k);
+                kd.mix(&k);
                 let kd = object_digest(kd, e);
                 acc.xor(&kd.0);
             }

@@ -583,7 +583,7 @@ fn db_sink_routes_keys_and_refuses_duplicates() {
     assert_eq!(total as u64, stats.keys);
     for (si, sh) in shards.iter().enumerate() {
         for db in sh {
-            assert!(db.iter().all(|(k, _)| route(k) == si));
+            assert!(db.iter().all(|(k, _)| route(&k) == si));
         }
     }
     // Loading the same file again on top finds every key already there.

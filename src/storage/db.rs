@@ -15,7 +15,7 @@
 //! (4 bytes each plus its set's overhead; keys without a TTL pay nothing), kept right
 //! when a slot moves.
 
-use super::table::{Entry, Table};
+use super::table::{Entry, KeyRef, Table};
 use super::value::Value;
 use indexmap::IndexSet;
 
@@ -188,7 +188,7 @@ impl Db {
     /// Deletes slot `i` as expired, recording its key.
     fn expire_slot(&mut self, i: usize, h: u64) {
         let e = self.remove_slot(i, h);
-        self.expired.push(Key::new(e.key()));
+        self.expired.push(Key::new(&e.key()));
     }
 
     /// The live entry for `key`, deleting it first if expired. One hash lookup on the
@@ -346,17 +346,17 @@ impl Db {
     /// the loading thread to their shard's thread this way).
     pub fn drain(&mut self) -> impl Iterator<Item = (Key, Entry)> + use<> {
         self.volatile = IndexSet::with_hasher(Hasher::default());
-        self.table.take_all().map(|e| (Key::new(e.key()), e))
+        self.table.take_all().map(|e| (Key::new(&e.key()), e))
     }
 
     /// Iterates every entry with its key, expired ones included (callers filter with
     /// `now`).
-    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (KeyRef<'_>, &Entry)> {
         self.table.iter().map(|e| (e.key(), e))
     }
 
     /// Live keys, for KEYS.
-    pub fn live_keys(&self, now_ms: u64) -> impl Iterator<Item = &[u8]> {
+    pub fn live_keys(&self, now_ms: u64) -> impl Iterator<Item = KeyRef<'_>> {
         self.table.iter().filter(move |e| !Self::is_expired(e, now_ms)).map(|e| e.key())
     }
 
@@ -380,14 +380,14 @@ impl Db {
             let idx = (self.next_random() % self.table.len() as u64) as usize;
             let e = self.table.at(idx);
             if !Self::is_expired(e, now_ms) {
-                return Some(Key::new(e.key()));
+                return Some(Key::new(&e.key()));
             }
-            let h = self.table.hash(e.key());
+            let h = self.table.hash(&e.key());
             self.expire_slot(idx, h);
         }
         // A database full of expired keys: fall back to returning one of them, as Redis
         // does after too many tries, rather than looping forever.
-        (!self.table.is_empty()).then(|| Key::new(self.table.at(0).key()))
+        (!self.table.is_empty()).then(|| Key::new(&self.table.at(0).key()))
     }
 
     /// One SCAN step over at most `count` slots, starting from `cursor` (0 = start).
@@ -404,7 +404,7 @@ impl Db {
             visited += 1;
             let e = self.table.at(pos);
             if !Self::is_expired(e, now_ms) {
-                keys.push(Key::new(e.key()));
+                keys.push(Key::new(&e.key()));
             }
         }
         ScanStep { next: pos as u64, keys }
@@ -429,7 +429,7 @@ impl Db {
                 let i = *self.volatile.get_index(pick).expect("index in range") as usize;
                 let e = self.table.at(i);
                 if Self::is_expired(e, now_ms) {
-                    let h = self.table.hash(e.key());
+                    let h = self.table.hash(&e.key());
                     self.expire_slot(i, h);
                     expired_now += 1;
                 }
@@ -652,10 +652,10 @@ mod tests {
         let mut db = Db::new();
         db.set_entry(b"a", Entry::with_meta(s("1"), 500, 42));
         let e = db.remove(b"a", 0).unwrap();
-        assert_eq!(e.key(), b"a");
+        assert_eq!(&*e.key(), b"a");
         db.set_entry(b"a-much-longer-destination-key", e);
         let e = db.peek(b"a-much-longer-destination-key").unwrap();
-        assert_eq!((e.expire_at, e.access_secs, e.key()), (500, 42, &b"a-much-longer-destination-key"[..]));
+        assert_eq!((e.expire_at, e.access_secs, &*e.key()), (500, 42, &b"a-much-longer-destination-key"[..]));
         assert_eq!(db.volatile_len(), 1);
         db.set(b"x", s("old"), 10);
         db.insert_new(b"x", s("new"));

@@ -23,5 +23,5 @@ pub mod zset;
 pub use db::{Db, Key};
 pub use small::SmallBytes;
 pub use strbuf::StrBuf;
-pub use table::Entry;
+pub use table::{Entry, KeyRef};
 pub use value::Value;

@@ -48,34 +48,102 @@ const GROW_STEP: usize = 8;
 
 // ---- Keys inside a slot -------------------------------------------------------------
 
-/// Longest key kept inline in the slot.
+/// Longest key kept inline in the slot as plain bytes.
 pub const INLINE_KEY: usize = 11;
 const HEAP_TAG: u8 = 0xff;
+/// Byte 0 of a packed key is `PACKED_TAG | digit count`.
+const PACKED_TAG: u8 = 0x40;
+/// Bytes after the two header bytes of a packed key.
+const PACKED_ROOM: usize = 10;
+/// Longest packed key: `PACKED_ROOM` bytes of nibbles and no head.
+const PACKED_MAX: usize = 2 * PACKED_ROOM;
 
-/// A key stored in 12 bytes. Byte 0 is the length when the key is inline (bytes
-/// 1..=11 hold it); `HEAP_TAG` means bytes 4..12 hold the address of a heap block made
-/// of the key's length (u32, little endian) followed by its bytes. Twelve bytes is what
-/// is left of a 64-byte slot after the value (40), the expiry (8) and the access time
-/// (4), and it holds the typical `object:<id>` key without an allocation.
+/// A key stored in 12 bytes, in exactly one canonical form per key (so two inline
+/// forms are equal exactly when the keys are, and a lookup compares 12 bytes):
+/// - **plain**, up to 11 bytes: byte 0 is the length, bytes 1..=11 the key;
+/// - **packed**, a longer key ending in decimal digits whose head and digits fit: byte
+///   0 is `PACKED_TAG | digits`, byte 1 the head length, then the head, then the digits
+///   two per byte (`key:000000012345`, what redis-benchmark and many id-based names
+///   look like, fits with 4 + 6 of the 10 bytes);
+/// - **heap** (`HEAP_TAG`): bytes 4..12 hold the address of a heap block made of the
+///   key's length (u32, little endian) followed by its bytes.
+///
+/// Unused bytes are zero. Twelve bytes is what is left of a 64-byte slot after the
+/// value (40), the expiry (8) and the access time (4).
 pub struct KeyBytes([u8; 12]);
+
+/// The inline (plain or packed) form of `key`, or `None` when it needs a heap block.
+#[inline]
+fn encode_inline(key: &[u8]) -> Option<[u8; 12]> {
+    let mut b = [0u8; 12];
+    if key.len() <= INLINE_KEY {
+        b[0] = key.len() as u8;
+        b[1..=key.len()].copy_from_slice(key);
+        return Some(b);
+    }
+    if key.len() > PACKED_MAX {
+        return None;
+    }
+    let digits = key.iter().rev().take_while(|c| c.is_ascii_digit()).count();
+    let head = key.len() - digits;
+    if head + digits.div_ceil(2) > PACKED_ROOM {
+        return None;
+    }
+    b[0] = PACKED_TAG | digits as u8;
+    b[1] = head as u8;
+    b[2..2 + head].copy_from_slice(&key[..head]);
+    for (n, d) in key[head..].iter().enumerate() {
+        b[2 + head + n / 2] |= (d - b'0') << (4 * (n % 2));
+    }
+    Some(b)
+}
+
+/// A key read back from a slot: borrowed when stored as bytes, decoded when packed.
+pub struct KeyRef<'a>(KeyRefRepr<'a>);
+
+enum KeyRefRepr<'a> {
+    Borrowed(&'a [u8]),
+    Decoded { len: u8, buf: [u8; PACKED_MAX] },
+}
+
+impl std::ops::Deref for KeyRef<'_> {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        match &self.0 {
+            KeyRefRepr::Borrowed(s) => s,
+            KeyRefRepr::Decoded { len, buf } => &buf[..*len as usize],
+        }
+    }
+}
+
+impl PartialEq<[u8]> for KeyRef<'_> {
+    fn eq(&self, other: &[u8]) -> bool {
+        **self == *other
+    }
+}
+
+impl std::fmt::Debug for KeyRef<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", String::from_utf8_lossy(self))
+    }
+}
 
 impl KeyBytes {
     const EMPTY: KeyBytes = KeyBytes([0; 12]);
 
     fn new(key: &[u8]) -> KeyBytes {
-        let mut b = [0u8; 12];
-        if key.len() <= INLINE_KEY {
-            b[0] = key.len() as u8;
-            b[1..=key.len()].copy_from_slice(key);
-        } else {
-            let len = u32::try_from(key.len()).expect("keys are limited to proto-max-bulk-len");
-            let mut block = Vec::with_capacity(4 + key.len());
-            block.extend_from_slice(&len.to_le_bytes());
-            block.extend_from_slice(key);
-            let ptr = Box::into_raw(block.into_boxed_slice()) as *mut u8;
-            b[0] = HEAP_TAG;
-            b[4..12].copy_from_slice(&ptr.expose_provenance().to_ne_bytes());
+        if let Some(b) = encode_inline(key) {
+            return KeyBytes(b);
         }
+        let mut b = [0u8; 12];
+        let len = u32::try_from(key.len()).expect("keys are limited to proto-max-bulk-len");
+        let mut block = Vec::with_capacity(4 + key.len());
+        block.extend_from_slice(&len.to_le_bytes());
+        block.extend_from_slice(key);
+        let ptr = Box::into_raw(block.into_boxed_slice()) as *mut u8;
+        b[0] = HEAP_TAG;
+        b[4..12].copy_from_slice(&ptr.expose_provenance().to_ne_bytes());
         KeyBytes(b)
     }
 
@@ -86,11 +154,10 @@ impl KeyBytes {
         std::ptr::with_exposed_provenance_mut(addr)
     }
 
+    /// The bytes of a heap key (only when `self.0[0] == HEAP_TAG`).
     #[inline]
-    fn as_slice(&self) -> &[u8] {
-        if self.0[0] != HEAP_TAG {
-            return &self.0[1..=self.0[0] as usize];
-        }
+    fn heap_slice(&self) -> &[u8] {
+        debug_assert_eq!(self.0[0], HEAP_TAG);
         let p = self.heap_ptr();
         // SAFETY: a HEAP_TAG key owns the block `new` leaked from a boxed slice of
         // 4 + len bytes, whose address was exposed there; the block lives until `drop`,
@@ -101,16 +168,44 @@ impl KeyBytes {
         }
     }
 
+    #[inline]
+    fn get(&self) -> KeyRef<'_> {
+        let tag = self.0[0];
+        if tag == HEAP_TAG {
+            return KeyRef(KeyRefRepr::Borrowed(self.heap_slice()));
+        }
+        if tag & PACKED_TAG == 0 {
+            return KeyRef(KeyRefRepr::Borrowed(&self.0[1..=tag as usize]));
+        }
+        let (digits, head) = ((tag & !PACKED_TAG) as usize, self.0[1] as usize);
+        let mut buf = [0u8; PACKED_MAX];
+        buf[..head].copy_from_slice(&self.0[2..2 + head]);
+        for n in 0..digits {
+            buf[head + n] = b'0' + ((self.0[2 + head + n / 2] >> (4 * (n % 2))) & 0xf);
+        }
+        KeyRef(KeyRefRepr::Decoded { len: (head + digits) as u8, buf })
+    }
+
+    /// Whether this is the key whose inline form is `enc` (see `encode_inline`), or,
+    /// when `enc` is `None`, the heap key `key`.
+    #[inline]
+    fn matches(&self, enc: Option<&[u8; 12]>, key: &[u8]) -> bool {
+        match enc {
+            Some(e) => self.0 == *e,
+            None => self.0[0] == HEAP_TAG && self.heap_slice() == key,
+        }
+    }
+
     /// Heap bytes this key costs (MEMORY USAGE).
     fn heap_bytes(&self) -> usize {
-        if self.0[0] == HEAP_TAG { 4 + self.as_slice().len() } else { 0 }
+        if self.0[0] == HEAP_TAG { 4 + self.heap_slice().len() } else { 0 }
     }
 }
 
 impl Drop for KeyBytes {
     fn drop(&mut self) {
         if self.0[0] == HEAP_TAG {
-            let len = self.as_slice().len();
+            let len = self.heap_slice().len();
             let p = self.heap_ptr();
             // SAFETY: the block was made by `Box::into_raw` of a `[u8]` of 4 + len
             // bytes in `new`; this key is its only owner and forgets it right here.
@@ -122,7 +217,7 @@ impl Drop for KeyBytes {
 
 impl Clone for KeyBytes {
     fn clone(&self) -> KeyBytes {
-        KeyBytes::new(self.as_slice())
+        if self.0[0] == HEAP_TAG { KeyBytes::new(self.heap_slice()) } else { KeyBytes(self.0) }
     }
 }
 
@@ -156,8 +251,8 @@ impl Entry {
 
     /// The key this entry is stored under (empty for a fresh `Entry::new`).
     #[inline]
-    pub fn key(&self) -> &[u8] {
-        self.key.as_slice()
+    pub fn key(&self) -> KeyRef<'_> {
+        self.key.get()
     }
 
     /// Heap bytes of the key (0 when inline in the slot).
@@ -169,7 +264,7 @@ impl Entry {
 impl std::fmt::Debug for Entry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Entry")
-            .field("key", &String::from_utf8_lossy(self.key()))
+            .field("key", &self.key())
             .field("value", &self.value)
             .field("expire_at", &self.expire_at)
             .field("access_secs", &self.access_secs)
@@ -251,7 +346,8 @@ impl Table {
     #[inline]
     pub fn find(&self, h: u64, key: &[u8]) -> Option<usize> {
         let chunks = &self.chunks;
-        self.index.find(h, |&j| slot(chunks, j as usize).key() == key).map(|&j| j as usize)
+        let enc = encode_inline(key);
+        self.index.find(h, |&j| slot(chunks, j as usize).key.matches(enc.as_ref(), key)).map(|&j| j as usize)
     }
 
     #[inline]
@@ -278,7 +374,7 @@ impl Table {
         self.maybe_start_growth();
         let (chunks, hasher) = (&self.chunks, &self.hasher);
         debug_assert!(self.growth.is_none() || self.index.len() < self.index.capacity());
-        self.index.insert_unique(h, i as u32, |&j| hash_key(hasher, slot(chunks, j as usize).key()));
+        self.index.insert_unique(h, i as u32, |&j| hash_key(hasher, &slot(chunks, j as usize).key()));
         if self.growth.is_some() {
             self.grow_step(GROW_STEP);
         }
@@ -304,8 +400,8 @@ impl Table {
         let end = (g.cursor + n).min(self.len);
         let (chunks, hasher) = (&self.chunks, &self.hasher);
         for i in g.cursor..end {
-            let h = hash_key(hasher, slot(chunks, i).key());
-            g.next.insert_unique(h, i as u32, |&j| hash_key(hasher, slot(chunks, j as usize).key()));
+            let h = hash_key(hasher, &slot(chunks, i).key());
+            g.next.insert_unique(h, i as u32, |&j| hash_key(hasher, &slot(chunks, j as usize).key()));
         }
         g.cursor = end;
         if g.cursor >= self.len {
@@ -318,7 +414,7 @@ impl Table {
     /// Returns the removed entry and, when a slot moved, where it came from.
     pub fn swap_remove(&mut self, i: usize, h: u64) -> (Entry, Option<usize>) {
         let last = self.len - 1;
-        let h_last = (last != i).then(|| self.hash(slot(&self.chunks, last).key()));
+        let h_last = (last != i).then(|| self.hash(&slot(&self.chunks, last).key()));
         unindex(&mut self.index, h, i);
         if let Some(hl) = h_last {
             reindex(&mut self.index, hl, last, i);
@@ -333,7 +429,7 @@ impl Table {
                 } else if i < g.cursor {
                     // The last slot was not covered yet but lands below the cursor.
                     let (chunks, hasher) = (&self.chunks, &self.hasher);
-                    g.next.insert_unique(hl, i as u32, |&j| hash_key(hasher, slot(chunks, j as usize).key()));
+                    g.next.insert_unique(hl, i as u32, |&j| hash_key(hasher, &slot(chunks, j as usize).key()));
                 }
             }
             g.cursor = g.cursor.min(last);
@@ -405,9 +501,53 @@ mod tests {
         for len in [0usize, 1, 11, 12, 100, 5000] {
             let k: Vec<u8> = (0..len).map(|i| (i * 7) as u8).collect();
             let kb = KeyBytes::new(&k);
-            assert_eq!(kb.as_slice(), &k[..]);
-            assert_eq!(kb.clone().as_slice(), &k[..]);
+            assert_eq!(&*kb.get(), &k[..]);
+            assert_eq!(&*kb.clone().get(), &k[..]);
             assert_eq!(kb.heap_bytes(), if len <= INLINE_KEY { 0 } else { 4 + len });
+        }
+    }
+
+    #[test]
+    fn digit_tailed_keys_pack_inline_and_compare_exactly() {
+        let inline = [
+            &b"key:000000012345"[..],
+            b"key:999999999999",
+            b"12345678901234567890",
+            b"user:1234567890",
+            b"abcdefghi12",
+            b"abcdefgh1234",
+        ];
+        for k in inline {
+            let kb = KeyBytes::new(k);
+            assert_eq!(kb.heap_bytes(), 0, "{:?}", kb.get());
+            assert_eq!(&*kb.get(), k);
+            assert_eq!(&*kb.clone().get(), k);
+            assert!(kb.matches(encode_inline(k).as_ref(), k));
+        }
+        // Too long a head or too many digits: on the heap.
+        for k in [
+            &b"abcdefghijk12"[..],
+            b"abcdefghij00",
+            b"123456789012345678901",
+            b"key:0000000123456789",
+            b"key:abcdefghijkl",
+        ] {
+            assert!(KeyBytes::new(k).heap_bytes() > 0, "{}", String::from_utf8_lossy(k));
+            assert_eq!(&*KeyBytes::new(k).get(), k);
+        }
+        // Keys that differ only in leading zeros, digit count or head never collide.
+        let similar = [
+            &b"key:000000012345"[..],
+            b"key:00000012345",
+            b"key:0000000123450",
+            b"key0:00000012345",
+            b"kex:000000012345",
+        ];
+        for a in similar {
+            for b in similar {
+                let ka = KeyBytes::new(a);
+                assert_eq!(ka.matches(encode_inline(b).as_ref(), b), a == b);
+            }
         }
     }
 
@@ -424,7 +564,7 @@ mod tests {
             if rng.below(3) == 0 {
                 if let Some(i) = t.find(h, &k) {
                     let (e, _) = t.swap_remove(i, h);
-                    assert_eq!(e.key(), &k[..]);
+                    assert_eq!(&*e.key(), &k[..]);
                     assert_eq!(Some(e.value), model.remove(&k).map(val));
                 } else {
                     assert!(!model.contains_key(&k));
