@@ -489,8 +489,12 @@ mod tests {
     }
 
     fn key(i: u64) -> Vec<u8> {
-        // Mix inline and heap keys.
-        if i % 3 == 0 { format!("a-much-longer-key-name:{i}").into_bytes() } else { format!("k:{i}").into_bytes() }
+        // Mix plain, packed and heap keys.
+        match i % 3 {
+            0 => format!("a-much-longer-key-name:{i}").into_bytes(),
+            1 => format!("key:{i:012}").into_bytes(),
+            _ => format!("k:{i}").into_bytes(),
+        }
     }
 
     #[test]
