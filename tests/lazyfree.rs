@@ -138,7 +138,7 @@ fn flush_async_frees_in_slices() {
 fn lazy_settings_apply_at_run_time() {
     let s = Server::start(2, &[]);
     let mut c = s.raw();
-    let mut lazy_count = |c: &mut Raw, setup: &dyn Fn(&mut Raw), cmd: &[&str]| {
+    let lazy_count = |c: &mut Raw, setup: &dyn Fn(&mut Raw), cmd: &[&str]| {
         setup(c);
         let before = freed(c);
         c.cmd(cmd);
