@@ -124,6 +124,11 @@ pub struct Db {
     /// them. The shard turns these into DEL propagation, `expired_keys` stats and `expired`
     /// keyspace events.
     pub expired: Vec<Key>,
+    /// `lazyfree-lazy-expire`: while set, the values of expired keys are not dropped
+    /// here but handed to the shard in `expired_values` (which frees the big ones in
+    /// slices, `shard::lazyfree`). The shard sets it from the config every turn.
+    pub lazy_expire: bool,
+    pub expired_values: Vec<Value>,
     /// While set, keys this database did not hold and now does are appended to
     /// `created`. The shard turns them into `new` keyspace events; it switches this on
     /// only around a command, and only when those events are wanted, so the hot path
@@ -154,6 +159,8 @@ impl Db {
             table: Table::new(),
             volatile: IndexSet::with_hasher(Hasher::default()),
             expired: Vec::new(),
+            lazy_expire: false,
+            expired_values: Vec::new(),
             track_created: false,
             created: Vec::new(),
             access: Default::default(),
@@ -195,10 +202,14 @@ impl Db {
         e
     }
 
-    /// Deletes slot `i` as expired, recording its key.
+    /// Deletes slot `i` as expired, recording its key (and keeping its value for the
+    /// shard to free under `lazy_expire`).
     fn expire_slot(&mut self, i: usize, h: u64) {
         let e = self.remove_slot(i, h);
         self.expired.push(Key::new(&e.key()));
+        if self.lazy_expire {
+            self.expired_values.push(e.value);
+        }
     }
 
     /// The live entry for `key`, deleting it first if expired, recorded as accessed
@@ -522,6 +533,21 @@ mod tests {
         assert_eq!(db.volatile_len(), 0);
         assert_eq!(db.expired.len(), 1);
         assert_eq!(&*db.expired[0], b"k");
+    }
+
+    #[test]
+    fn lazy_expire_hands_the_values_over() {
+        let mut db = Db::new();
+        db.set(b"a", s("1"), 100);
+        assert!(db.get(b"a", 200).is_none());
+        assert!(db.expired_values.is_empty(), "dropped at once by default");
+        db.lazy_expire = true;
+        db.set(b"b", s("2"), 100);
+        db.set(b"c", s("3"), 100);
+        assert!(db.get(b"b", 200).is_none());
+        db.active_expire(200, 20, || true);
+        assert_eq!(db.expired_values, vec![s("2"), s("3")]);
+        assert_eq!(db.expired.len(), 3);
     }
 
     #[test]
