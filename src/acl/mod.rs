@@ -113,15 +113,23 @@ pub struct SessionAcl {
     /// The generation `user` was read at (0: never).
     pub generation: u64,
     pub unrestricted: bool,
+    /// The AOF loader and a replica's link to its master: no user, every command
+    /// allowed (Redis's clients with `user == NULL`).
+    pub internal: bool,
 }
 
 impl Default for SessionAcl {
     fn default() -> Self {
-        SessionAcl { name: Arc::from("default"), user: None, generation: 0, unrestricted: false }
+        SessionAcl { name: Arc::from("default"), user: None, generation: 0, unrestricted: false, internal: false }
     }
 }
 
 impl SessionAcl {
+    /// A session no ACL rule applies to.
+    pub fn internal() -> SessionAcl {
+        SessionAcl { internal: true, unrestricted: true, ..Default::default() }
+    }
+
     /// Switches to `user` (AUTH, HELLO AUTH).
     pub fn login(&mut self, user: Arc<User>, generation: u64) {
         self.name = Arc::from(user.name.as_str());
@@ -157,6 +165,9 @@ pub fn check(shared: &AclShared, sess: &mut SessionAcl, idx: u16, args: &Args, c
 
 #[cold]
 fn check_slow(shared: &AclShared, sess: &mut SessionAcl, idx: u16, args: &Args, ctx: &LogCtx) -> Result<(), Refusal> {
+    if sess.internal {
+        return Ok(());
+    }
     let generation = shared.generation.load(Ordering::Acquire);
     if sess.generation != generation {
         let Some(u) = shared.user(&sess.name) else { return Err(Refusal::UserGone) };

@@ -387,7 +387,7 @@ impl Loader {
         let shared = Arc::new(Shared::new(cfg, None));
         let clock = Clock::system();
         let shards = (0..nshards).map(|i| ShardState::new(i, shared.clone(), clock.clone())).collect();
-        Loader { shards, sess: Session::new(0, false), home: 0, seq: 0, errors: 0 }
+        Loader { shards, sess: loader_session(), home: 0, seq: 0, errors: 0 }
     }
 
     /// Loads an RDB base (the `aof-use-rdb-preamble` format) into shard `home`.
@@ -401,7 +401,7 @@ impl Loader {
 
     /// Replays one file; returns the number of commands run.
     fn replay(&mut self, home: usize, b: &[u8], seen: &HashMap<Vec<u8>, (usize, usize)>, name: &str) -> u64 {
-        self.sess = Session::new(0, false);
+        self.sess = loader_session();
         self.home = home;
         let mut n = 0;
         let mut it = commands(b).peekable();
@@ -592,4 +592,11 @@ mod tests {
         let junk = [&body[..], &pad(ALIGN - body.len()), &pad(ALIGN)].concat();
         assert!(matches!(scan(&junk), Tail::Bad { at, .. } if at == SET.len()));
     }
+}
+
+/// The replaying session: authenticated, and no ACL rule applies (as in Redis).
+fn loader_session() -> Session {
+    let mut s = Session::new(0, false);
+    s.acl = crate::acl::SessionAcl::internal();
+    s
 }

@@ -164,6 +164,8 @@ impl Worker {
         let generation = self.generations[slot as usize];
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let mut sess = Session::new(id, false);
+        // The master's stream is not subject to ACLs, as in Redis.
+        sess.acl = crate::acl::SessionAcl::internal();
         // A partial resync continues the stream in the database it had selected.
         if !h.full {
             sess.db = r.master_db.load(Ordering::Relaxed);
