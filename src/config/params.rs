@@ -334,6 +334,7 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "min-replicas-max-lag",
     "min-replicas-to-write",
     "repl-backlog-size",
+    "repl-backlog-ttl",
     "repl-diskless-sync",
     "repl-diskless-sync-delay",
     "repl-diskless-sync-max-replicas",
