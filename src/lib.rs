@@ -168,6 +168,7 @@ pub mod persist;
 pub mod rdb;
 pub mod repl;
 pub mod resp;
+pub mod script;
 pub mod server;
 pub mod shard;
 pub mod storage;

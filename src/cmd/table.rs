@@ -181,6 +181,8 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::introspect::COMMANDS,
         super::debug::COMMANDS,
         super::replicaof::COMMANDS,
+        super::script::COMMANDS,
+        super::function::COMMANDS,
     ];
     let mut specs = Vec::new();
     let mut by_name = HashMap::new();

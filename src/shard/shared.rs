@@ -66,6 +66,8 @@ pub struct Shared {
     pub mem: super::evict::MemShared,
     /// The replica side: link state, applied offset, hand-offs (`repl::replica`).
     pub replica: crate::repl::replica::ReplicaShared,
+    /// Scripting: the script cache, function libraries, busy/kill flags (`script`).
+    pub script: Arc<crate::script::ScriptShared>,
 }
 
 impl Shared {
@@ -104,6 +106,7 @@ impl Shared {
             repl: crate::repl::ReplState::new(crate::repl::state::random_replid()),
             mem: super::evict::MemShared::new(nshards),
             replica: Default::default(),
+            script: Arc::new(crate::script::ScriptShared::new()),
         }
     }
 
