@@ -80,7 +80,35 @@ const CASES: &[&[&str]] = &[
     &["script", "exists", "2f31ba2bb6d6a0f42cc159d2e2dad55440778de3"],
     &["script", "kill"],
     &["script", "foo"],
+    &["function", "flush"],
+    &["function", "load", "return 1"],
+    &["function", "load", "#!lua\nreturn 1"],
+    &["function", "load", LIB1],
+    &["function", "load", "#!lua name=lib1\nredis.register_function('f1', function() end)"],
+    &["function", "load", "#!lua name=lib2\nreturn 1"],
+    &["fcall", "f1", "1", "k{t}"],
+    &["fcall", "f2", "0", "hello"],
+    &["fcall_ro", "f1", "1", "k{t}"],
+    &["fcall_ro", "f2", "0", "hi"],
+    &["fcall", "nosuch", "0"],
+    &["fcall", "f1", "1"],
+    &["function", "load", "#!lua name=lib3\nredis.register_function('f3', function() error('boom') end)"],
+    &["fcall", "f3", "0"],
+    &["function", "list", "libraryname", "lib3"],
+    &["function", "list", "withcode", "libraryname", "lib3"],
+    &["function", "stats"],
+    &["function", "delete", "nosuch"],
+    &["function", "load", "#!lua name=lib4\nredis.register_function('f1', function() end)"],
+    &["function", "load", "#!lua name=lib5\nredis.register_function('bad-name', function() end)"],
+    &["function", "delete", "lib3"],
+    &["function", "list", "libraryname", "lib3"],
+    &["function", "kill"],
 ];
+
+const LIB1: &str = "#!lua name=lib1\n\
+    redis.register_function('f1', function(keys, args) return redis.call('incr', keys[1]) end)\n\
+    redis.register_function{function_name='f2', callback=function(keys, args) return args[1] end, \
+    flags={'no-writes'}, description='d'}";
 
 fn connect(port: u16) -> common::Raw {
     let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -159,7 +187,9 @@ fn two_shard_script_is_atomic_under_a_concurrent_reader() {
     assert!(reader.join().expect("reader") > 0);
     // An undeclared key on a multi-shard server gets Redis's cluster-mode error.
     match c.cmd(&["eval", "return redis.call('get', 'zzz')", "0"]) {
-        Resp::Error(e) => assert!(e.starts_with("ERR Script attempted to access a non local key in a cluster node"), "{e}"),
+        Resp::Error(e) => {
+            assert!(e.starts_with("ERR Script attempted to access a non local key in a cluster node"), "{e}")
+        }
         other => panic!("{other:?}"),
     }
 }
@@ -172,11 +202,19 @@ fn aof_logs_effects_not_the_script_and_replays() {
         let dir = temp_dir("script-aof");
         let mut s = Server::start_in(dir.clone(), shards, &["--appendonly", "yes", "--appendfsync", "always"]);
         let mut c = s.raw();
-        let rate = "local n = redis.call('incr', KEYS[1]); if n == 1 then redis.call('expire', KEYS[1], 100) end; return n";
+        let rate =
+            "local n = redis.call('incr', KEYS[1]); if n == 1 then redis.call('expire', KEYS[1], 100) end; return n";
         for _ in 0..3 {
             c.cmd(&["eval", rate, "1", "rl{x}"]);
         }
-        c.cmd(&["eval", "redis.call('set', KEYS[1], ARGV[1]); redis.call('set', KEYS[2], ARGV[1])", "2", "p{1}", "q{2}", "v"]);
+        c.cmd(&[
+            "eval",
+            "redis.call('set', KEYS[1], ARGV[1]); redis.call('set', KEYS[2], ARGV[1])",
+            "2",
+            "p{1}",
+            "q{2}",
+            "v",
+        ]);
         let before = c.cmd(&["debug", "digest"]);
         let mut text = Vec::new();
         for e in std::fs::read_dir(dir.join("appendonlydir")).expect("aof dir") {
@@ -226,9 +264,99 @@ fn bad_input_keeps_the_server_serving() {
             }
         }
         let bin: Vec<u8> = (0..=255u8).collect();
-        c.send(&common::encode_cmd(&[&b"eval"[..], b"redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])", b"1", b"bin", &bin]));
+        c.send(&common::encode_cmd(&[
+            &b"eval"[..],
+            b"redis.call('set', KEYS[1], ARGV[1]); return redis.call('get', KEYS[1])",
+            b"1",
+            b"bin",
+            &bin,
+        ]));
         assert_eq!(c.read(), Resp::Bulk(bin));
         assert_eq!(c.cmd(&["ping"]), Resp::simple("PONG"));
         assert!(wait_until(Duration::from_secs(5), || c.cmd(&["dbsize"]) == Resp::Int(1)));
+    }
+}
+
+/// FUNCTION DUMP payloads move between shardis and redis-server both ways.
+#[test]
+fn function_dump_restore_interop() {
+    let dir = temp_dir("script-fn-real");
+    let real = RealRedis::start(&dir);
+    let mut r = connect(real.port);
+    assert_eq!(r.cmd(&["function", "load", LIB1]), Resp::bulk("lib1"));
+    let from_redis = match r.cmd(&["function", "dump"]) {
+        Resp::Bulk(b) => b,
+        other => panic!("{other:?}"),
+    };
+    let sdir = temp_dir("script-fn-aof");
+    let s = Server::start_in(sdir, 4, &[]);
+    let mut c = s.raw();
+    c.send(&common::encode_cmd(&[&b"function"[..], b"restore", &from_redis]));
+    assert_eq!(c.read(), Resp::simple("OK"));
+    assert_eq!(c.cmd(&["fcall", "f2", "0", "x"]), Resp::bulk("x"));
+    let from_shardis = match c.cmd(&["function", "dump"]) {
+        Resp::Bulk(b) => b,
+        other => panic!("{other:?}"),
+    };
+    r.cmd(&["function", "flush"]);
+    r.send(&common::encode_cmd(&[&b"function"[..], b"restore", &from_shardis]));
+    assert_eq!(r.read(), Resp::simple("OK"));
+    assert_eq!(r.cmd(&["fcall", "f2", "0", "y"]), Resp::bulk("y"));
+    assert_eq!(c.cmd(&["fcall", "f1", "1", "n"]), Resp::Int(1));
+}
+
+/// A python3 that has redis-py (Debian's python3-redis lives under /usr/bin/python3).
+fn python_with_redis() -> String {
+    for py in ["python3", "/usr/bin/python3"] {
+        let ok = std::process::Command::new(py)
+            .args(["-c", "import redis"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return py.to_string();
+        }
+    }
+    panic!("no python3 with redis-py: install Debian's python3-redis (or pip install redis)");
+}
+
+/// redis-py's `Lock` (EVALSHA scripts for release and extend) works on 1 and 4 shards.
+#[test]
+fn redis_py_lock_acquire_extend_release() {
+    let py = python_with_redis();
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let code = format!(
+            r#"
+import redis
+r = redis.Redis(port={port})
+lock = r.lock("resource", timeout=10)
+assert lock.acquire(blocking=False)
+other = r.lock("resource", timeout=10)
+assert not other.acquire(blocking=False)
+assert lock.extend(5)
+assert r.pttl("resource") > 10000
+assert lock.owned()
+lock.release()
+assert r.get("resource") is None
+assert other.acquire(blocking=False)
+other.reacquire()
+other.release()
+try:
+    other.release()
+    raise SystemExit("released twice")
+except redis.exceptions.LockError:
+    pass
+print("ok")
+"#,
+            port = s.port
+        );
+        let out = std::process::Command::new(&py).args(["-c", &code]).output().expect("run python");
+        assert!(
+            out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "ok",
+            "{shards} shards: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -147,7 +147,9 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             let chosen: Vec<&Library> = l
                 .libs
                 .values()
-                .filter(|lib| pattern.as_ref().is_none_or(|p| crate::util::glob::glob_match(p, lib.name.as_bytes(), false)))
+                .filter(|lib| {
+                    pattern.as_ref().is_none_or(|p| crate::util::glob::glob_match(p, lib.name.as_bytes(), false))
+                })
                 .collect();
             c.out.array(chosen.len());
             for lib in chosen {
@@ -171,7 +173,9 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         "restore" if n == 3 || n == 4 => {
             let policy = if n == 4 { a.str(3).to_ascii_lowercase() } else { "append".into() };
             if !matches!(policy.as_str(), "append" | "replace" | "flush") {
-                return Err(CmdError::msg("ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE."));
+                return Err(CmdError::msg(
+                    "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
+                ));
             }
             let codes = parse_payload(a.get(2)).map_err(CmdError::Msg)?;
             let mut built = Vec::new();

@@ -310,7 +310,13 @@ fn conn_from_script(name: &str, args: &Args, c: &mut ExecCtx, mut w: ReplyWriter
 
 /// The deterministic forms a write propagates as (what `persist::propagate` would
 /// log for it), as commands.
-fn effects_of(dbs: &[crate::storage::Db], name: &str, args: &Args, db: u16, prop: crate::persist::Prop) -> Vec<OwnedArgs> {
+fn effects_of(
+    dbs: &[crate::storage::Db],
+    name: &str,
+    args: &Args,
+    db: u16,
+    prop: crate::persist::Prop,
+) -> Vec<OwnedArgs> {
     let mut log = crate::persist::log::ShardLog::default();
     log.on = true;
     crate::persist::propagate(&mut log, dbs, name, args, db, prop);

@@ -2,7 +2,7 @@
 //! Lua does not carry them: `cjson` (encode/decode), `bit` (LuaBitOp), and Redis's
 //! deterministic `math.random` (its own rand48, same sequence as redis-server).
 
-use mlua::{Lua, LightUserData, Table, Value};
+use mlua::{LightUserData, Lua, Table, Value};
 use std::cell::Cell;
 
 /// Lua's number formatting (`%.<prec>g`), for JSON numbers (14, like Lua's
@@ -108,8 +108,14 @@ pub fn bit_table(lua: &Lua) -> mlua::Result<Table> {
         "band",
         lua.create_function(|_, a: mlua::Variadic<f64>| Ok(a.iter().fold(-1i32, |acc, v| acc & tobit(*v))))?,
     )?;
-    t.raw_set("bor", lua.create_function(|_, a: mlua::Variadic<f64>| Ok(a.iter().fold(0i32, |acc, v| acc | tobit(*v))))?)?;
-    t.raw_set("bxor", lua.create_function(|_, a: mlua::Variadic<f64>| Ok(a.iter().fold(0i32, |acc, v| acc ^ tobit(*v))))?)?;
+    t.raw_set(
+        "bor",
+        lua.create_function(|_, a: mlua::Variadic<f64>| Ok(a.iter().fold(0i32, |acc, v| acc | tobit(*v))))?,
+    )?;
+    t.raw_set(
+        "bxor",
+        lua.create_function(|_, a: mlua::Variadic<f64>| Ok(a.iter().fold(0i32, |acc, v| acc ^ tobit(*v))))?,
+    )?;
     t.raw_set(
         "lshift",
         lua.create_function(|_, (a, n): (f64, f64)| Ok(((tobit(a) as u32) << (tobit(n) as u32 & 31)) as i32))?,
@@ -372,7 +378,8 @@ impl Json<'_> {
             Some(b'n') if self.lit(b"null") => Ok(Value::LightUserData(LightUserData(std::ptr::null_mut()))),
             Some(c) if *c == b'-' || c.is_ascii_digit() => {
                 let start = self.i;
-                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9') {
+                while self.i < self.b.len() && matches!(self.b[self.i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
                     self.i += 1;
                 }
                 let text = std::str::from_utf8(&self.b[start..self.i]).unwrap_or("");

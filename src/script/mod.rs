@@ -216,15 +216,10 @@ impl Engine {
         } else {
             body.into()
         };
-        self.lua
-            .load(&*src)
-            .set_name(name)
-            .set_environment(self.env.clone())
-            .into_function()
-            .map_err(|e| match e {
-                mlua::Error::SyntaxError { message, .. } => message,
-                other => other.to_string(),
-            })
+        self.lua.load(&*src).set_name(name).set_environment(self.env.clone()).into_function().map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => message,
+            other => other.to_string(),
+        })
     }
 
     /// The compiled EVAL script `sha`, compiling `body` on first use on this thread.
@@ -270,11 +265,15 @@ impl Engine {
         let res = self.lua.scope(|scope| {
             let reg = scope.create_function(|_, args: MultiValue| {
                 let (name, cb, flags, description) = match (args.front(), args.get(1), args.len()) {
-                    (Some(Value::String(n)), Some(Value::Function(cb)), 2) => (n.to_string_lossy(), cb.clone(), Vec::new(), None),
+                    (Some(Value::String(n)), Some(Value::Function(cb)), 2) => {
+                        (n.to_string_lossy(), cb.clone(), Vec::new(), None)
+                    }
                     (Some(Value::Table(t)), None, 1) => {
                         let (mut name, mut cb, mut flags, mut desc) = (None, None, Vec::new(), None);
                         for pair in t.pairs::<String, Value>() {
-                            let (k, v) = pair.map_err(|_| fail("ERR named argument key given to redis.register_function is not a string"))?;
+                            let (k, v) = pair.map_err(|_| {
+                                fail("ERR named argument key given to redis.register_function is not a string")
+                            })?;
                             match (k.as_str(), v) {
                                 ("function_name", Value::String(s)) => name = Some(s.to_string_lossy()),
                                 ("callback", Value::Function(f)) => cb = Some(f),
@@ -289,12 +288,15 @@ impl Engine {
                                     }
                                 }
                                 ("function_name" | "callback" | "description" | "flags", _) => {
-                                    return Err(fail(&format!("ERR wrong type for {k} argument given to redis.register_function")));
+                                    return Err(fail(&format!(
+                                        "ERR wrong type for {k} argument given to redis.register_function"
+                                    )));
                                 }
                                 _ => return Err(fail("ERR unknown argument given to redis.register_function")),
                             }
                         }
-                        let name = name.ok_or_else(|| fail("ERR redis.register_function must get a function name argument"))?;
+                        let name =
+                            name.ok_or_else(|| fail("ERR redis.register_function must get a function name argument"))?;
                         let cb = cb.ok_or_else(|| fail("ERR redis.register_function must get a callback argument"))?;
                         (name, cb, flags, desc)
                     }
@@ -315,7 +317,8 @@ impl Engine {
             Ok(r)
         });
         self.redis.raw_set("register_function", Value::Nil).ok();
-        let r = res.map_err(|e| format!("ERR Error registering functions: {}", error_text(&Value::Error(Box::new(e)))))?;
+        let r =
+            res.map_err(|e| format!("ERR Error registering functions: {}", error_text(&Value::Error(Box::new(e)))))?;
         let mut it = r.into_iter();
         if !matches!(it.next(), Some(Value::Boolean(true))) {
             let err = match it.next() {
@@ -401,7 +404,10 @@ impl Engine {
                     _ => {
                         return Ok((
                             false,
-                            convert::error_table(lua, "ERR Lua redis lib command arguments must be strings or integers")?,
+                            convert::error_table(
+                                lua,
+                                "ERR Lua redis lib command arguments must be strings or integers",
+                            )?,
                         ));
                     }
                 }
