@@ -216,10 +216,7 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             }
         }
         "load" | "delete" | "kill" | "stats" | "dump" | "restore" | "help" => {
-            return Err(CmdError::msg(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
-                a.str(1)
-            )));
+            return Err(CmdError::msg(super::error::wrong_arity(&format!("function|{sub}"))));
         }
         _ => return Err(CmdError::msg(format!("ERR unknown subcommand '{}'. Try FUNCTION HELP.", a.str(1)))),
     }

@@ -164,7 +164,8 @@ pub fn run_script(
     proto: Proto,
 ) -> Result<(), CmdError> {
     let slot = script::thread_slot();
-    let busy_ms = c.config.compat_value("busy-reply-threshold").and_then(|v| v.parse().ok()).unwrap_or(5000);
+    // Redis's default threshold; the parameter itself is still compatibility-only.
+    let busy_ms = 5000;
     eng.watch.begin(c.shared.script.clone(), slot, busy_ms, as_function);
     let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot };
     let mut out = Vec::new();
@@ -404,10 +405,7 @@ fn script_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             }
         }
         ("load" | "exists" | "kill" | "help", _) => {
-            return Err(CmdError::msg(format!(
-                "ERR unknown subcommand or wrong number of arguments for '{}'. Try SCRIPT HELP.",
-                a.str(1)
-            )));
+            return Err(CmdError::msg(super::error::wrong_arity(&format!("script|{sub}"))));
         }
         _ => return Err(CmdError::msg(format!("ERR unknown subcommand '{}'. Try SCRIPT HELP.", a.str(1)))),
     }
