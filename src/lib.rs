@@ -143,6 +143,14 @@
 //!   atomic (FLUSHALL, SWAPDB) lock every shard whole first. With the AOF on, each
 //!   shard logs what such a write did to its own keys as a tagged block too.
 //!
+//! **Scripts** (`script`, `cmd::script`, `cmd::function`): EVAL and FCALL are keyed
+//! commands whose keys are the declared ones, so they route like any multi-key
+//! command (one owner, or a keyed transaction locking every owner). Each shard thread
+//! keeps one Lua state; `redis.call` runs the command table's handler on the keys in
+//! reach, and the script's writes propagate as the commands it ran (effects), never
+//! the script. The script cache and function libraries are server-wide
+//! (`Shared::script`), compiled lazily on each thread.
+//!
 //! ## A replica (`repl::replica`, `repl::link`)
 //!
 //! `REPLICAOF host port` (or the `replicaof` directive) only records the target; shard
@@ -193,6 +201,7 @@ pub mod pool;
 pub mod rdb;
 pub mod repl;
 pub mod resp;
+pub mod script;
 pub mod server;
 pub mod shard;
 pub mod storage;

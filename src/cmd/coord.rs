@@ -113,7 +113,7 @@ impl Coordinator for KeyedTx {
             return true;
         }
         let scratch = real;
-        let write = TABLE.get(self.req.cmd).is_write();
+        let write = TABLE.get(self.req.cmd).is_write() || super::script::is_script(self.req.cmd);
         let mut writes: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
         let mut changed: Vec<Vec<bool>> = vec![Vec::new(); st.nshards];
         if write {

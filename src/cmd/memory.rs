@@ -143,19 +143,23 @@ pub fn info_section(s: &mut String, shared: &Shared, cfg: &crate::config::Config
     field("allocator_resident", f.resident.to_string());
     field("total_system_memory", total.to_string());
     field("total_system_memory_human", h(total));
-    field("used_memory_lua", "0".into());
-    field("used_memory_vm_eval", "0".into());
-    field("used_memory_lua_human", "0B".into());
-    field("used_memory_scripts_eval", "0".into());
-    field("number_of_cached_scripts", "0".into());
-    field("number_of_functions", "0".into());
-    field("number_of_libraries", "0".into());
+    // Scripting: the Lua VM of this thread (each shard has its own), the script cache
+    // and the function libraries, which are server-wide.
+    let sc = shared.script.info();
+    let vm = crate::script::thread_used_memory() as u64;
+    field("used_memory_lua", vm.to_string());
+    field("used_memory_vm_eval", vm.to_string());
+    field("used_memory_lua_human", h(vm));
+    field("used_memory_scripts_eval", sc.scripts_bytes.to_string());
+    field("number_of_cached_scripts", sc.scripts.to_string());
+    field("number_of_functions", sc.functions.to_string());
+    field("number_of_libraries", sc.libraries.to_string());
     field("used_memory_vm_functions", "0".into());
-    field("used_memory_vm_total", "0".into());
-    field("used_memory_vm_total_human", "0B".into());
-    field("used_memory_functions", "0".into());
-    field("used_memory_scripts", "0".into());
-    field("used_memory_scripts_human", "0B".into());
+    field("used_memory_vm_total", vm.to_string());
+    field("used_memory_vm_total_human", h(vm));
+    field("used_memory_functions", sc.library_bytes.to_string());
+    field("used_memory_scripts", (sc.scripts_bytes + sc.library_bytes).to_string());
+    field("used_memory_scripts_human", h(sc.scripts_bytes + sc.library_bytes));
     field("maxmemory", cfg.maxmemory.to_string());
     field("maxmemory_human", h(cfg.maxmemory));
     field("maxmemory_policy", cfg.maxmemory_policy.clone());

@@ -190,6 +190,8 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::monitor::COMMANDS,
         super::acl::COMMANDS,
         crate::cluster::cmd::COMMANDS,
+        super::script::COMMANDS,
+        super::function::COMMANDS,
     ];
     let mut specs = Vec::new();
     let mut by_name = HashMap::new();

@@ -75,6 +75,8 @@ pub struct Shared {
     pub acl: crate::acl::AclShared,
     /// Cluster mode (`cluster`): off unless `cluster-enabled yes`, set up at start.
     pub cluster: crate::cluster::Cluster,
+    /// Scripting: the script cache, function libraries, busy/kill flags (`script`).
+    pub script: Arc<crate::script::ScriptShared>,
 }
 
 impl Shared {
@@ -120,6 +122,7 @@ impl Shared {
             replica: Default::default(),
             acl,
             cluster: crate::cluster::Cluster::disabled(),
+            script: Arc::new(crate::script::ScriptShared::new()),
         }
     }
 

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# perf/script.sh: EVALSHA of a rate-limiter script (INCR + EXPIRE) on shardis (1 shard)
+# against Debian's redis-server, at P1 and P16, server CPU per call.
+#
+# Same method as perf/compare.sh: both servers pinned to SERVER_CPU with persistence
+# off, redis-benchmark pinned to CLIENT_CPU; server CPU time (utime+stime from
+# /proc/PID/stat) read around each run, divided by the call count. The script is
+# loaded with SCRIPT LOAD first, so every call is an EVALSHA of a cached script (on
+# shardis: a pre-built Lua state per shard, the function compiled once).
+#
+# Usage:  perf/script.sh           appends to perf/RESULTS.md
+#         QUICK=1 perf/script.sh   smoke run
+# Knobs (env): N_P1 (100000), N_P16 (1000000), CLIENTS (50), KEYSPACE (100000),
+#   SERVER_CPU (0), CLIENT_CPU (1), SHARDIS_BIN, RESULTS (perf/RESULTS.md), NO_BUILD=1.
+set -euo pipefail
+shopt -s inherit_errexit
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+# shellcheck source=perf/lib.sh
+source "$here/lib.sh"
+
+KNOBS="QUICK N_P1 N_P16 CLIENTS KEYSPACE SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD"
+remember_knobs
+
+if [[ ${QUICK:-0} == 1 ]]; then
+    N_P1=${N_P1:-10000}
+    N_P16=${N_P16:-100000}
+else
+    N_P1=${N_P1:-100000}
+    N_P16=${N_P16:-1000000}
+fi
+CLIENTS=${CLIENTS:-50}
+KEYSPACE=${KEYSPACE:-100000}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+RESULTS=${RESULTS:-$here/RESULTS.md}
+# The issue's target: shardis CPU per call over Redis's, at P16.
+TARGET_P16=0.8
+SCRIPT="local n = redis.call('INCR', KEYS[1]) if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n"
+
+command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || die "redis-server and redis-benchmark are required"
+command -v taskset >/dev/null || die "taskset (util-linux) is required"
+need_cpus
+shardis_bin
+tick=$(getconf CLK_TCK)
+
+work=$(mktemp -d /tmp/shardis-script.XXXXXX)
+cleanup_on_exit
+
+pick_port
+redis_port=$port
+taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 \
+    --save "" --appendonly no --daemonize no --dir "$work" --logfile "$work/redis.log" >/dev/null 2>&1 &
+redis_pid=$!
+pids+=("$redis_pid")
+pick_port
+shardis_port=$port
+(cd "$work" && exec taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$shardis_port" --bind 127.0.0.1 \
+    --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work") >"$work/shardis.log" 2>&1 &
+shardis_pid=$!
+pids+=("$shardis_pid")
+wait_ready "$redis_port" "$redis_pid" "$work/redis.log"
+wait_ready "$shardis_port" "$shardis_pid" "$work/shardis.log"
+
+# One run against port $1 / pid $2 at pipeline $3 with $4 calls: "ops_per_sec cpu_us_per_call".
+bench_once() {
+    local port=$1 pid=$2 pipe=$3 n=$4 sha before after out rps
+    sha=$(redis-cli -p "$port" script load "$SCRIPT")
+    [[ ${#sha} == 40 ]] || die "SCRIPT LOAD failed on port $port: $sha"
+    before=$(cpu_ticks "$pid")
+    out=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -P "$pipe" -n "$n" -r "$KEYSPACE" \
+        --csv EVALSHA "$sha" 1 rl:__rand_int__ 60 2>"$work/bench.err") \
+        || { cat "$work/bench.err" >&2; die "redis-benchmark failed (port $port)"; }
+    after=$(cpu_ticks "$pid")
+    kill -0 "$pid" 2>/dev/null || die "server on port $port died"
+    rps=$(awk -F'","' 'NR == 2 { print $2 }' <<<"$out")
+    [[ -n $rps ]] || { printf '%s\n' "$out" >&2; die "no CSV row in redis-benchmark output"; }
+    awk -v r="$rps" -v b="$before" -v a="$after" -v hz="$tick" -v n="$n" \
+        'BEGIN { printf "%.0f %.3f\n", r, (a - b) / hz * 1e6 / n }'
+}
+
+note_run_start
+rows=()
+misses=0
+for pipe in 1 16; do
+    n=$N_P1
+    [[ $pipe == 16 ]] && n=$N_P16
+    read -r s_rps s_cpu < <(bench_once "$shardis_port" "$shardis_pid" "$pipe" "$n")
+    read -r r_rps r_cpu < <(bench_once "$redis_port" "$redis_pid" "$pipe" "$n")
+    ratio=$(awk -v s="$s_cpu" -v r="$r_cpu" 'BEGIN { printf "%.2f", (r > 0) ? s / r : 0 }')
+    target="-"
+    if [[ $pipe == 16 ]]; then
+        target="≤ $TARGET_P16"
+        if awk -v x="$ratio" -v t="$TARGET_P16" 'BEGIN { exit !(x > t) }'; then
+            target+=" (missed)"
+            misses=$((misses + 1))
+        fi
+    fi
+    rows+=("| EVALSHA rate limiter | $pipe | $s_rps | $r_rps | $s_cpu | $r_cpu | $ratio | $target |")
+done
+loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+report=$(
+    echo "## $started: scripting (perf/script.sh)"
+    echo
+    echo "- machine: $ncpu CPUs, $cpu_model, kernel $(uname -r)"
+    echo "- load average (1/5/15 min) before: $loadavg_before; after: $loadavg_after"
+    echo "- shardis $shardis_rev (\`--shards 1\`), $(redis-server --version | awk '{ print $1, $3 }')"
+    echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; \`-c $CLIENTS -r $KEYSPACE\`, \`-n $N_P1\` at P1, \`-n $N_P16\` at P16"
+    echo "- command: \`$(command_line)\`; each run: \`redis-benchmark ... EVALSHA <sha> 1 rl:__rand_int__ 60\` of \`$SCRIPT\`"
+    echo
+    echo "| test | pipeline | shardis ops/s | redis ops/s | shardis µs/call | redis µs/call | CPU ratio (shardis/redis) | target |"
+    echo "|---|---|---|---|---|---|---|---|"
+    printf '%s\n' "${rows[@]}"
+    echo
+)
+publish_report
+((misses == 0)) || log "$misses cell(s) missed the CPU-per-call target"

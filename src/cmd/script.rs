@@ -1,0 +1,447 @@
+//! Scripting commands: EVAL, EVALSHA, EVAL_RO, EVALSHA_RO, SCRIPT, FCALL, FCALL_RO
+//! and FUNCTION, over the Lua engine in `crate::script`.
+//!
+//! A script is a keyed command whose keys are the declared ones (`numkeys`), so it is
+//! routed like any multi-key command: on the one shard that owns them, or, across
+//! shards, as a keyed transaction (`coord`) that locks every owner and runs the script
+//! on the coordinator over copies of the keys. Either way the script runs on one
+//! thread, atomically, and each `redis.call` goes through the command table's handler
+//! against the keys in reach. With one shard every key is in reach (as in Redis);
+//! with several, an undeclared key gets Redis's cluster-mode error.
+//!
+//! Effects replication, as Redis 7.0: the log (AOF and replicas) receives the write
+//! commands the script ran, in their deterministic forms (`persist::propagate`),
+//! wrapped in MULTI/EXEC when there are several; across shards, each owner logs the
+//! final state of its keys as its part of the transaction. Never the script itself.
+
+use super::ctx::{ConnCtx, ConnOutcome, ExecCtx};
+use super::table::{CommandSpec, Handler, KeySpec, KeyedFn, TABLE, flag};
+use super::{Args, CmdError};
+use crate::resp::{Proto, ReplyWriter};
+use crate::script::{self, Host, sha1};
+use crate::shard::OwnedArgs;
+use crate::util::stopwatch::Stopwatch as Instant;
+
+/// `numkeys` at `at`, checked as Redis does.
+fn numkeys(args: &Args, at: usize) -> Result<usize, CmdError> {
+    let n = args.i64(at)?;
+    if n < 0 {
+        return Err(CmdError::msg("ERR Number of keys can't be negative"));
+    }
+    if n as u64 > (args.len() - at - 1) as u64 {
+        return Err(CmdError::msg("ERR Number of keys can't be greater than number of args"));
+    }
+    Ok(n as usize)
+}
+
+/// Keys of EVAL/EVALSHA/FCALL and their _RO forms: `numkeys` at 2, keys after it.
+pub(super) fn script_keys(args: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
+    let n = numkeys(args, 2)?;
+    Ok((3..3 + n).map(|i| (db, i)).collect())
+}
+
+/// Is `idx` one of the script-running commands (their writes are their keys' final
+/// state when they ran across shards)?
+pub fn is_script(idx: u16) -> bool {
+    matches!(TABLE.get(idx).name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
+}
+
+/// Flags a script declares in its `#!lua flags=...` line.
+#[derive(Clone, Copy, Default)]
+pub struct ScriptFlags {
+    pub no_writes: bool,
+    pub shebang: bool,
+}
+
+impl ScriptFlags {
+    fn bits(self) -> u8 {
+        self.no_writes as u8 | (self.shebang as u8) << 1
+    }
+
+    fn from_bits(b: u8) -> ScriptFlags {
+        ScriptFlags { no_writes: b & 1 != 0, shebang: b & 2 != 0 }
+    }
+}
+
+/// Parses a `#!` first line (Redis 7.0's `evalExtractShebangFlags`).
+pub fn shebang_flags(body: &[u8]) -> Result<ScriptFlags, CmdError> {
+    if !body.starts_with(b"#!") {
+        return Ok(ScriptFlags::default());
+    }
+    let line_end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
+    let line = String::from_utf8_lossy(&body[..line_end]).into_owned();
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if engine != "#!lua" {
+        return Err(CmdError::msg(format!("ERR Unexpected engine in script shebang: {engine}")));
+    }
+    let mut flags = ScriptFlags { shebang: true, ..Default::default() };
+    for p in parts {
+        let Some(list) = p.strip_prefix("flags=") else {
+            return Err(CmdError::msg(format!("ERR Unknown lua shebang option: {p}")));
+        };
+        for f in list.split(',').filter(|f| !f.is_empty()) {
+            match f {
+                "no-writes" => flags.no_writes = true,
+                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                other => return Err(CmdError::msg(format!("ERR Unexpected flag in script shebang: {other}"))),
+            }
+        }
+    }
+    Ok(flags)
+}
+
+fn eval(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    eval_generic(c, a, false, false)
+}
+fn eval_ro(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    eval_generic(c, a, false, true)
+}
+fn evalsha(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    eval_generic(c, a, true, false)
+}
+fn evalsha_ro(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
+    eval_generic(c, a, true, true)
+}
+
+const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
+
+fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(), CmdError> {
+    let n = numkeys(a, 2)?;
+    let keys: Vec<&[u8]> = (3..3 + n).map(|i| a.get(i)).collect();
+    let argv: Vec<&[u8]> = (3 + n..a.len()).map(|i| a.get(i)).collect();
+    let shared = &c.shared.script;
+    let sha = if by_sha {
+        let s = a.get(1);
+        if s.len() != 40 {
+            return Err(CmdError::msg(NOSCRIPT));
+        }
+        String::from_utf8_lossy(s).to_ascii_lowercase()
+    } else {
+        sha1::hex(a.get(1))
+    };
+    let proto = c.out.proto;
+    let res = script::with_engine(|eng| {
+        eng.sync_flush(shared);
+        let (func, flags) = match eng.cached(&sha) {
+            Some((f, bits)) => (f, ScriptFlags::from_bits(bits)),
+            None => {
+                let body = if by_sha {
+                    match shared.get(&sha) {
+                        Some(b) => b,
+                        None => return Err(CmdError::msg(NOSCRIPT)),
+                    }
+                } else {
+                    std::sync::Arc::from(a.get(1))
+                };
+                let f = eng.script(&sha, &body).map_err(CmdError::Msg)?;
+                if !by_sha {
+                    shared.insert(&sha, &body);
+                }
+                let flags = shebang_flags(&body)?;
+                eng.set_flags(&sha, flags.bits());
+                (f, flags)
+            }
+        };
+        let read_only = ro || flags.no_writes;
+        run_script(c, eng, &func, &sha, &keys, &argv, read_only, false, proto)
+    });
+    res
+}
+
+/// Runs a compiled script or function on `c`'s keyspace: sets up the host, the
+/// watchdog and the busy flags, and writes the reply or returns the error.
+#[allow(clippy::too_many_arguments)]
+pub fn run_script(
+    c: &mut ExecCtx,
+    eng: &script::Engine,
+    func: &mlua::Function,
+    name: &str,
+    keys: &[&[u8]],
+    argv: &[&[u8]],
+    read_only: bool,
+    as_function: bool,
+    proto: Proto,
+) -> Result<(), CmdError> {
+    let slot = script::thread_slot();
+    // Redis's default threshold; the parameter itself is still compatibility-only.
+    let busy_ms = 5000;
+    eng.watch.begin(c.shared.script.clone(), slot, busy_ms, as_function);
+    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot };
+    let mut out = Vec::new();
+    let res = {
+        let mut w = ReplyWriter::new(&mut out, proto);
+        eng.run(func, name, keys, argv, as_function, &mut host, &mut w)
+    };
+    eng.watch.end();
+    let ScriptHost { c, effects, .. } = host;
+    if !effects.is_empty() {
+        let wrap = effects.len() > 1;
+        if wrap {
+            c.prop.push(&[b"MULTI"]);
+        }
+        for e in effects {
+            c.prop.push_owned(e);
+        }
+        if wrap {
+            c.prop.push(&[b"EXEC"]);
+        }
+    }
+    match res {
+        Ok(()) => {
+            c.out.raw(&out);
+            Ok(())
+        }
+        Err(e) => Err(CmdError::Msg(e)),
+    }
+}
+
+/// Runs the script's `redis.call`s against the keyspace of the command that runs it.
+struct ScriptHost<'c, 'a, 'k> {
+    c: &'c mut ExecCtx<'a>,
+    read_only: bool,
+    keys: &'k [&'k [u8]],
+    /// The deterministic forms of the writes made so far, for the log.
+    effects: Vec<OwnedArgs>,
+    slot: usize,
+}
+
+impl Host for ScriptHost<'_, '_, '_> {
+    fn call(&mut self, cmd: &[Vec<u8>], resp3: bool, propagate: bool) -> Result<Vec<u8>, String> {
+        let Some(idx) = TABLE.lookup(&cmd[0]) else {
+            return Err("ERR Unknown Redis command called from script".into());
+        };
+        let spec = TABLE.get(idx);
+        if !spec.arity_ok(cmd.len()) {
+            return Err("ERR Wrong number of args calling Redis command from script".into());
+        }
+        if spec.flags & flag::NOSCRIPT != 0 {
+            return Err("ERR This Redis command is not allowed from script".into());
+        }
+        if spec.is_write() && self.read_only {
+            return Err("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
+        let owned = OwnedArgs::from_slices(cmd.iter().map(|v| v.as_slice()));
+        let args = Args::Owned(&owned);
+        let mut out = Vec::new();
+        let f: KeyedFn = match spec.handler {
+            Handler::Keyed(f) => f,
+            Handler::Conn(_) => {
+                conn_from_script(spec.name, &args, self.c, ReplyWriter::new(&mut out, proto))?;
+                return Ok(out);
+            }
+        };
+        let db = self.c.db as u16;
+        if self.c.shared.nshards > 1
+            && let Ok(positions) = spec.key_positions(&args, db)
+        {
+            for (d, i) in positions {
+                if d != db || !self.keys.contains(&args.get(i)) {
+                    return Err("ERR Script attempted to access a non local key in a cluster node".into());
+                }
+            }
+        }
+        let start = Instant::now();
+        let c = &mut *self.c;
+        let mut ictx = ExecCtx {
+            dbs: &mut *c.dbs,
+            db: c.db,
+            now_ms: c.now_ms,
+            out: ReplyWriter::new(&mut out, proto),
+            stats: &mut *c.stats,
+            dirty: 0,
+            config: c.config,
+            shared: c.shared,
+            client_id: c.client_id,
+            block: None,
+            notes: c.notes.take(),
+            prop: Default::default(),
+        };
+        let res = f(&mut ictx, &args);
+        if let Err(e) = &res {
+            ictx.out.error(&e.message());
+            ictx.stats.error_replies += 1;
+        }
+        if let Some(req) = ictx.block.take() {
+            // Blocking commands never block inside a script: their timeout reply.
+            super::blocking::timeout_reply(ictx.out.buf, proto, req.timeout_reply);
+        }
+        let dirty = ictx.dirty;
+        let prop = std::mem::take(&mut ictx.prop);
+        c.notes = ictx.notes.take();
+        drop(ictx);
+        if dirty > 0 {
+            c.dirty += dirty;
+            c.shared.script.note_write(self.slot);
+            if propagate {
+                self.effects.extend(effects_of(c.dbs, spec.name, &args, db, prop));
+            }
+        }
+        let stats = &mut c.stats.commands;
+        if stats.len() <= idx as usize {
+            stats.resize(TABLE.len(), Default::default());
+        }
+        let s = &mut stats[idx as usize];
+        s.calls += 1;
+        s.usec += start.elapsed().as_micros() as u64;
+        if res.is_err() {
+            s.failed_calls += 1;
+        }
+        c.stats.total_commands += 1;
+        Ok(out)
+    }
+}
+
+/// The connection-level commands a script may call: the ones that need no session.
+fn conn_from_script(name: &str, args: &Args, c: &mut ExecCtx, mut w: ReplyWriter) -> Result<(), String> {
+    match name {
+        "ping" if args.len() == 1 => w.simple("PONG"),
+        "ping" | "echo" => w.bulk(args.get(1)),
+        "time" => {
+            let us = c.now_ms * 1000;
+            w.array(2);
+            w.bulk((us / 1_000_000).to_string().as_bytes());
+            w.bulk((us % 1_000_000).to_string().as_bytes());
+        }
+        _ => return Err("ERR This Redis command is not allowed from script".into()),
+    }
+    Ok(())
+}
+
+/// The deterministic forms a write propagates as (what `persist::propagate` would
+/// log for it), as commands.
+fn effects_of(
+    dbs: &[crate::storage::Db],
+    name: &str,
+    args: &Args,
+    db: u16,
+    prop: crate::persist::Prop,
+) -> Vec<OwnedArgs> {
+    let mut log = crate::persist::log::ShardLog::default();
+    log.on = true;
+    crate::persist::propagate(&mut log, dbs, name, args, db, prop);
+    let mut cmds = Vec::new();
+    let b = &log.buf;
+    let mut i = 0;
+    let line = |i: &mut usize| -> Option<usize> {
+        let end = b[*i..].windows(2).position(|w| w == b"\r\n")? + *i;
+        let n = crate::util::num::parse_u64(&b[*i + 1..end])? as usize;
+        *i = end + 2;
+        Some(n)
+    };
+    while i < b.len() {
+        let Some(n) = line(&mut i) else { break };
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(n);
+        for _ in 0..n {
+            let Some(len) = line(&mut i) else { break };
+            parts.push(&b[i..i + len]);
+            i += len + 2;
+        }
+        if !parts.first().is_some_and(|p| p.eq_ignore_ascii_case(b"select")) {
+            cmds.push(OwnedArgs::from_slices(parts.into_iter()));
+        }
+    }
+    cmds
+}
+
+fn script_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let sub = a.str(1).to_ascii_lowercase();
+    let shared = &c.st.shared.script;
+    match (sub.as_str(), a.len()) {
+        ("load", 3) => {
+            let body = a.get(2);
+            let flags = shebang_flags(body)?;
+            let sha = sha1::hex(body);
+            script::with_engine(|eng| {
+                eng.sync_flush(shared);
+                eng.script(&sha, body).map(|_| eng.set_flags(&sha, flags.bits()))
+            })
+            .map_err(CmdError::Msg)?;
+            shared.insert(&sha, body);
+            c.out.bulk(sha.as_bytes());
+        }
+        ("exists", n) if n >= 3 => {
+            c.out.array(n - 2);
+            for i in 2..n {
+                let sha = String::from_utf8_lossy(a.get(i)).to_ascii_lowercase();
+                c.out.int(shared.contains(&sha) as i64);
+            }
+        }
+        ("flush", 2) => {
+            shared.flush();
+            c.out.ok();
+        }
+        ("flush", 3) if a.is(2, "async") || a.is(2, "sync") => {
+            shared.flush();
+            c.out.ok();
+        }
+        ("flush", _) => return Err(CmdError::msg("ERR SCRIPT FLUSH only support SYNC|ASYNC option")),
+        ("kill", 2) => {
+            shared.request_kill(false).map_err(CmdError::msg)?;
+            c.out.ok();
+        }
+        ("help", 2) => {
+            let lines = [
+                "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "EXISTS <sha1> [<sha1> ...]",
+                "    Return information about the existence of the scripts in the script cache.",
+                "FLUSH [ASYNC|SYNC]",
+                "    Flush the Lua scripts cache. Very dangerous on replicas.",
+                "    When called without the optional mode argument, the behavior is determined by the",
+                "    lazyfree-lazy-user-flush configuration directive. Valid modes are:",
+                "    * ASYNC: Asynchronously flush the scripts cache.",
+                "    * SYNC: Synchronously flush the scripts cache.",
+                "KILL",
+                "    Kill the currently executing Lua script.",
+                "LOAD <script>",
+                "    Load a script into the scripts cache without executing it.",
+                "HELP",
+                "    Prints this help.",
+            ];
+            c.out.array(lines.len());
+            for l in lines {
+                c.out.simple(l);
+            }
+        }
+        ("load" | "exists" | "kill" | "help", _) => {
+            return Err(CmdError::msg(super::error::wrong_arity(&format!("script|{sub}"))));
+        }
+        _ => return Err(CmdError::msg(format!("ERR unknown subcommand '{}'. Try SCRIPT HELP.", a.str(1)))),
+    }
+    Ok(ConnOutcome::Done)
+}
+
+const SCRIPT_KEYS: KeySpec = KeySpec::Custom { first: 0, last: 0, step: 0, find: script_keys };
+
+const fn scripting(name: &'static str, flags: u32, f: KeyedFn, summary: &'static str) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity: -3,
+        flags: flags | flag::NOSCRIPT | flag::STALE,
+        keys: SCRIPT_KEYS,
+        handler: Handler::Keyed(f),
+        group: "scripting",
+        summary,
+        since: "2.6.0",
+    }
+}
+
+pub static COMMANDS: &[CommandSpec] = &[
+    scripting("eval", flag::MAY_REPLICATE, eval, "Executes a server-side Lua script."),
+    scripting("evalsha", flag::MAY_REPLICATE, evalsha, "Executes a server-side Lua script by SHA1 digest."),
+    scripting("eval_ro", flag::READONLY, eval_ro, "Executes a read-only server-side Lua script."),
+    scripting("evalsha_ro", flag::READONLY, evalsha_ro, "Executes a read-only server-side Lua script by SHA1 digest."),
+    scripting("fcall", flag::MAY_REPLICATE, super::function::fcall, "Invokes a function."),
+    scripting("fcall_ro", flag::READONLY, super::function::fcall_ro, "Invokes a read-only function."),
+    CommandSpec {
+        name: "script",
+        arity: -2,
+        flags: flag::NOSCRIPT | flag::ALLOW_BUSY,
+        keys: KeySpec::None,
+        handler: Handler::Conn(script_cmd),
+        group: "scripting",
+        summary: "A container for Lua scripts management commands.",
+        since: "2.6.0",
+    },
+];

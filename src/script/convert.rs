@@ -1,0 +1,237 @@
+//! Conversions between Lua values and RESP, as Redis 7.0 does them
+//! (`script_lua.c`): a command's reply becomes a Lua value for `redis.call`, and a
+//! script's return value becomes the client's reply.
+
+use crate::resp::ReplyWriter;
+use mlua::{Lua, Table, Value};
+
+/// `{err = msg}`, the value `redis.pcall` returns for a failed call.
+pub fn error_table(lua: &Lua, msg: &str) -> mlua::Result<Value> {
+    let t = lua.create_table()?;
+    t.raw_set("err", msg)?;
+    Ok(Value::Table(t))
+}
+
+/// Parses one RESP reply into a Lua value. The flag says it was an error reply.
+/// RESP2 (the script's default): nil bulk/array -> false, status -> {ok=}, error ->
+/// {err=}. RESP3 adds null -> nil, booleans, {double=}, {big_number=}, {map=}, {set=}.
+pub fn reply_to_lua(lua: &Lua, buf: &[u8], resp3: bool) -> mlua::Result<(Value, bool)> {
+    let mut p = Parser { lua, buf, i: 0, resp3 };
+    let first = buf.first().copied();
+    let v = p.value()?;
+    Ok((v, first == Some(b'-') || first == Some(b'!')))
+}
+
+struct Parser<'a> {
+    lua: &'a Lua,
+    buf: &'a [u8],
+    i: usize,
+    resp3: bool,
+}
+
+impl Parser<'_> {
+    fn line(&mut self) -> &[u8] {
+        let start = self.i;
+        let end = self.buf[start..].windows(2).position(|w| w == b"\r\n").map_or(self.buf.len(), |p| start + p);
+        self.i = (end + 2).min(self.buf.len());
+        &self.buf[start..end]
+    }
+
+    fn int(&mut self) -> i64 {
+        crate::util::num::parse_i64(self.line()).unwrap_or(0)
+    }
+
+    fn bytes(&mut self, n: usize) -> &[u8] {
+        let start = self.i.min(self.buf.len());
+        let end = (start + n).min(self.buf.len());
+        self.i = (end + 2).min(self.buf.len());
+        &self.buf[start..end]
+    }
+
+    fn keyed(&self, key: &str, v: Value) -> mlua::Result<Value> {
+        let t = self.lua.create_table()?;
+        t.raw_set(key, v)?;
+        Ok(Value::Table(t))
+    }
+
+    fn value(&mut self) -> mlua::Result<Value> {
+        let Some(&kind) = self.buf.get(self.i) else { return Ok(Value::Nil) };
+        self.i += 1;
+        let lua = self.lua;
+        Ok(match kind {
+            b':' => Value::Number(self.int() as f64),
+            b'+' => {
+                let s = lua.create_string(self.line())?;
+                self.keyed("ok", Value::String(s))?
+            }
+            b'-' => {
+                let s = lua.create_string(self.line())?;
+                self.keyed("err", Value::String(s))?
+            }
+            b'$' | b'=' | b'!' => {
+                let n = self.int();
+                if n < 0 {
+                    return Ok(Value::Boolean(false));
+                }
+                let mut b = self.bytes(n as usize);
+                if kind == b'=' && b.len() >= 4 {
+                    b = &b[4..];
+                }
+                let s = lua.create_string(b)?;
+                if kind == b'!' { self.keyed("err", Value::String(s))? } else { Value::String(s) }
+            }
+            b'*' | b'~' | b'>' => {
+                let n = self.int();
+                if n < 0 {
+                    return Ok(Value::Boolean(false));
+                }
+                let t = lua.create_table_with_capacity(if kind == b'~' { 0 } else { n as usize }, 0)?;
+                for j in 0..n {
+                    let v = self.value()?;
+                    if kind == b'~' {
+                        t.raw_set(v, true)?;
+                    } else {
+                        t.raw_set(j + 1, v)?;
+                    }
+                }
+                if kind == b'~' { self.keyed("set", Value::Table(t))? } else { Value::Table(t) }
+            }
+            b'%' => {
+                let n = self.int();
+                let t = lua.create_table()?;
+                for _ in 0..n.max(0) {
+                    let k = self.value()?;
+                    let v = self.value()?;
+                    t.raw_set(k, v)?;
+                }
+                self.keyed("map", Value::Table(t))?
+            }
+            b'_' => {
+                self.line();
+                if self.resp3 { Value::Nil } else { Value::Boolean(false) }
+            }
+            b'#' => Value::Boolean(self.line() == b"t"),
+            b',' => {
+                let l = self.line();
+                let d = std::str::from_utf8(l).ok().and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+                self.keyed("double", Value::Number(d))?
+            }
+            b'(' => {
+                let s = lua.create_string(self.line())?;
+                self.keyed("big_number", Value::String(s))?
+            }
+            _ => Value::Nil,
+        })
+    }
+}
+
+/// Writes a script's result as the client's reply (`luaReplyToRedisReply`). `resp3`
+/// is the script's `redis.setresp` choice, which decides how booleans come out.
+pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize) {
+    match v {
+        Value::String(s) => out.bulk(&s.as_bytes()),
+        Value::Boolean(b) => {
+            if resp3 {
+                out.bool(*b)
+            } else if *b {
+                out.int(1)
+            } else {
+                out.null()
+            }
+        }
+        Value::Integer(i) => out.int(*i as i64),
+        Value::Number(n) => out.int(truncate(*n)),
+        Value::Table(t) => table_reply(t, out, resp3, depth),
+        _ => out.null(),
+    }
+}
+
+/// Lua numbers become integers by C's truncation toward zero.
+fn truncate(n: f64) -> i64 {
+    if n.is_nan() { i64::MIN } else { n as i64 }
+}
+
+fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
+    if depth > 1000 {
+        out.error("ERR reached lua stack limit");
+        return;
+    }
+    if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
+        let msg = String::from_utf8_lossy(&e.as_bytes()).into_owned();
+        out.error(&msg);
+        return;
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
+        let msg = String::from_utf8_lossy(&s.as_bytes()).into_owned();
+        out.simple(&msg);
+        return;
+    }
+    match t.raw_get::<Value>("double") {
+        Ok(Value::Number(d)) => return out.double(d),
+        Ok(Value::Integer(d)) => return out.double(d as f64),
+        _ => {}
+    }
+    if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
+        let b = s.as_bytes();
+        if out.proto == crate::resp::Proto::Resp3 {
+            out.raw(b"(");
+            out.raw(&b);
+            out.raw(b"\r\n");
+        } else {
+            out.bulk(&b);
+        }
+        return;
+    }
+    if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
+        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
+        out.map(pairs.len());
+        for (k, v) in &pairs {
+            lua_to_reply(k, out, resp3, depth + 1);
+            lua_to_reply(v, out, resp3, depth + 1);
+        }
+        return;
+    }
+    if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
+        let keys: Vec<Value> = s.pairs::<Value, Value>().filter_map(Result::ok).map(|(k, _)| k).collect();
+        out.set(keys.len());
+        for k in &keys {
+            lua_to_reply(k, out, resp3, depth + 1);
+        }
+        return;
+    }
+    let mut items = Vec::new();
+    for i in 1.. {
+        match t.raw_get::<Value>(i) {
+            Ok(Value::Nil) | Err(_) => break,
+            Ok(v) => items.push(v),
+        }
+    }
+    out.array(items.len());
+    for v in &items {
+        lua_to_reply(v, out, resp3, depth + 1);
+    }
+}
+
+/// The error reply for a script that raised `v` (the error handler's table):
+/// `<err> script: <name>, on <source>:<line>.` as Redis 7.0 writes it.
+pub fn error_from_table(v: &Value, name: &str) -> String {
+    let Value::Table(t) = v else {
+        return format!("ERR Error running script {name}");
+    };
+    let err = match t.raw_get::<Value>("err") {
+        Ok(Value::String(s)) => s.to_string_lossy(),
+        _ => "ERR unknown error".to_string(),
+    };
+    let err = err.replace(['\r', '\n'], " ");
+    match (t.raw_get::<Value>("source"), t.raw_get::<Value>("line")) {
+        (Ok(Value::String(src)), Ok(line)) => {
+            let line = match line {
+                Value::Integer(i) => i as i64,
+                Value::Number(n) => n as i64,
+                _ => 0,
+            };
+            format!("{err} script: {name}, on {}:{line}.", src.to_string_lossy())
+        }
+        _ => format!("{err} script: {name}"),
+    }
+}

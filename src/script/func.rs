@@ -1,0 +1,109 @@
+//! Function libraries (FUNCTION LOAD, FCALL): the registry shared by every shard.
+
+use std::collections::BTreeMap;
+
+/// One function a library registered.
+#[derive(Clone, Debug)]
+pub struct FunctionInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub flags: Vec<String>,
+}
+
+/// A loaded library: its code (run again on each thread that needs it) and functions.
+#[derive(Clone, Debug)]
+pub struct Library {
+    pub name: String,
+    pub code: Vec<u8>,
+    pub functions: BTreeMap<String, FunctionInfo>,
+}
+
+/// Every library, by name, and which library each function belongs to.
+#[derive(Default, Debug, Clone)]
+pub struct Libraries {
+    pub libs: BTreeMap<String, Library>,
+    pub by_function: BTreeMap<String, String>,
+}
+
+/// A library's `#!lua name=<lib>` header: its name, or Redis's error.
+pub fn library_name(code: &[u8]) -> Result<String, String> {
+    if !code.starts_with(b"#!") {
+        return Err("ERR Missing library metadata".into());
+    }
+    let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
+    let line = String::from_utf8_lossy(&code[2..end]).into_owned();
+    let mut parts = line.split(' ').filter(|p| !p.is_empty());
+    let engine = parts.next().unwrap_or("");
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(format!("ERR Engine '{engine}' not found"));
+    }
+    let mut name = None;
+    for p in parts {
+        match p.strip_prefix("name=") {
+            Some(n) => name = Some(n.to_string()),
+            None => return Err(format!("ERR Invalid metadata value given: {p}")),
+        }
+    }
+    let name = name.ok_or_else(|| "ERR Library name was not given".to_string())?;
+    if !valid_name(&name) {
+        return Err(NAME_RULE.into());
+    }
+    Ok(name)
+}
+
+/// Redis 7.0 says "Library names" for function names too.
+pub const NAME_RULE: &str =
+    "ERR Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+
+pub fn valid_name(n: &str) -> bool {
+    !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+pub const FLAG_NAMES: &[&str] = &["no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys"];
+
+impl Libraries {
+    /// Adds (or with `replace`, replaces) `lib`; Redis's errors on name clashes.
+    pub fn add(&mut self, lib: Library, replace: bool) -> Result<(), String> {
+        if self.libs.contains_key(&lib.name) && !replace {
+            return Err(format!("ERR Library '{}' already exists", lib.name));
+        }
+        for f in lib.functions.keys() {
+            if let Some(owner) = self.by_function.get(f)
+                && *owner != lib.name
+            {
+                return Err(format!("ERR Function {f} already exists"));
+            }
+        }
+        self.remove(&lib.name);
+        for f in lib.functions.keys() {
+            self.by_function.insert(f.clone(), lib.name.clone());
+        }
+        self.libs.insert(lib.name.clone(), lib);
+        Ok(())
+    }
+
+    pub fn remove(&mut self, name: &str) -> bool {
+        match self.libs.remove(name) {
+            Some(old) => {
+                for f in old.functions.keys() {
+                    self.by_function.remove(f);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn function_count(&self) -> usize {
+        self.by_function.len()
+    }
+
+    /// Is function `f` declared `no-writes`?
+    pub fn no_writes(&self, f: &str) -> Option<bool> {
+        let lib = self.by_function.get(f)?;
+        Some(self.libs.get(lib)?.functions.get(f)?.flags.iter().any(|x| x == "no-writes"))
+    }
+}
+
+/// RDB_OPCODE_FUNCTION2: one library's code, in RDB files and FUNCTION DUMP payloads.
+pub const RDB_OPCODE_FUNCTION2: u8 = 245;

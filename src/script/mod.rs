@@ -1,0 +1,592 @@
+//! Lua scripting: the engine behind EVAL, EVALSHA, FCALL and FUNCTION.
+//!
+//! Job: one pre-built Lua 5.1 state per shard thread (`with_engine`), with Redis's
+//! sandbox (read-only globals, no `os`/`io`/`loadfile`, Redis's `math.random`,
+//! `cjson`, `bit`), the `redis` API, and the conversions between Lua values and
+//! RESP2/RESP3 replies exactly as Redis 7.0 does them. Scripts are compiled once per
+//! thread and kept by SHA-1; the bodies live in the server-wide `ScriptShared`, so a
+//! script loaded through one shard runs on any.
+//!
+//! Non-goals: what a command is and where it runs. The engine asks its `Host` to run
+//! each `redis.call` (`cmd::script` runs it through the command table, on the keys in
+//! reach) and gets raw RESP back.
+//!
+//! Depends on: `resp` (reply writer), `util`; `mlua` with vendored Lua 5.1.
+
+pub mod convert;
+pub mod func;
+pub mod libs;
+pub mod sha1;
+pub mod shared;
+
+pub use shared::ScriptShared;
+
+use crate::resp::ReplyWriter;
+use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Instant;
+
+/// What a script may ask of the server.
+pub trait Host {
+    /// Runs `args` as a command from the script; the reply as raw RESP (RESP3 when
+    /// `resp3`), or the script-level refusal ("ERR Unknown Redis command called from
+    /// script" ...). `propagate` is false after `redis.set_repl(redis.REPL_NONE)`.
+    fn call(&mut self, args: &[Vec<u8>], resp3: bool, propagate: bool) -> Result<Vec<u8>, String>;
+}
+
+/// How a run ended badly: the error reply to send.
+pub type ScriptError = String;
+
+/// The message a killed script ends with (SCRIPT KILL, FUNCTION KILL).
+pub const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
+
+/// Per-run state the `redis` API changes (`setresp`, `set_repl`).
+#[derive(Default)]
+struct RunState {
+    resp3: Cell<bool>,
+    repl: Cell<u8>,
+}
+
+/// A thread's Lua state and its compiled scripts.
+pub struct Engine {
+    pub lua: Lua,
+    /// The real globals (libraries, `redis`, `KEYS`, `ARGV`).
+    real: Table,
+    /// The protected environment user chunks see: empty, reads fall through to
+    /// `real`, every assignment fails.
+    env: Table,
+    /// The `redis` table, whose `call`/`pcall` are set for each run.
+    redis: Table,
+    run_fn: Function,
+    /// EVAL scripts compiled on this thread, by SHA-1, with their shebang flags.
+    scripts: RefCell<HashMap<String, (Function, u8)>>,
+    /// The `ScriptShared::flush_epoch` this thread's cache reflects.
+    seen_flush: Cell<u64>,
+    /// Functions (FCALL) built on this thread, and the `functions_epoch` they reflect.
+    funcs: RefCell<HashMap<String, Function>>,
+    funcs_epoch: Cell<u64>,
+    state: Rc<RunState>,
+    /// The running script's watchdog, polled by the instruction hook.
+    pub watch: Rc<Watch>,
+}
+
+/// Checked every few thousand instructions: kill requests, shutdown, and the busy
+/// threshold (after which the shard is marked busy for other clients).
+#[derive(Default)]
+pub struct Watch {
+    started: Cell<Option<Instant>>,
+    shared: RefCell<Option<std::sync::Arc<ScriptShared>>>,
+    slot: Cell<usize>,
+    busy_ms: Cell<u64>,
+    marked_busy: Cell<bool>,
+}
+
+impl Engine {
+    pub fn new() -> mlua::Result<Engine> {
+        let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH;
+        let lua = Lua::new_with(libs, LuaOptions::default())?;
+        let real = lua.globals();
+        let raw = lua.create_table()?;
+        let state = Rc::new(RunState::default());
+        raw.raw_set(
+            "sha1hex",
+            lua.create_function(|lua, args: MultiValue| {
+                if args.len() != 1 {
+                    return Err(mlua::Error::external(CallError("ERR wrong number of arguments".into())));
+                }
+                let s = lua.coerce_string(args[0].clone())?.map(|s| sha1::hex(&s.as_bytes()));
+                Ok(s.unwrap_or_else(|| sha1::hex(b"")))
+            })?,
+        )?;
+        let st = state.clone();
+        raw.raw_set(
+            "setresp",
+            lua.create_function(move |_, v: u8| {
+                st.resp3.set(v == 3);
+                Ok(())
+            })?,
+        )?;
+        let st = state.clone();
+        raw.raw_set(
+            "set_repl",
+            lua.create_function(move |_, v: u8| {
+                st.repl.set(v);
+                Ok(())
+            })?,
+        )?;
+        raw.raw_set(
+            "log",
+            lua.create_function(|_, (level, msg): (u8, mlua::String)| {
+                use crate::util::log::{Level, log};
+                let level = match level {
+                    0 => Level::Debug,
+                    1 => Level::Verbose,
+                    2 => Level::Notice,
+                    _ => Level::Warning,
+                };
+                log(level, &String::from_utf8_lossy(&msg.as_bytes()));
+                Ok(())
+            })?,
+        )?;
+        // The error handler's position: the innermost frame that is the user's code.
+        raw.raw_set(
+            "where",
+            lua.create_function(|lua, ()| {
+                for level in 1..64 {
+                    let Some(d) = lua.inspect_stack(level) else { break };
+                    let src = d.source();
+                    if src.what == "C" {
+                        continue;
+                    }
+                    let name = src.source.as_deref().unwrap_or("");
+                    if name == "=shardis" {
+                        continue;
+                    }
+                    let name = name.to_string();
+                    return Ok((Some(name), Some(d.curr_line())));
+                }
+                Ok((None, None))
+            })?,
+        )?;
+        raw.raw_set("errtext", lua.create_function(|_, e: Value| Ok(error_text(&e)))?)?;
+        lua.load(include_str!("prelude.lua")).set_name("=shardis").call::<()>((raw.clone(), real.clone()))?;
+        let run_fn: Function = raw.raw_get("run")?;
+        let redis: Table = real.raw_get("redis")?;
+        real.raw_set("cjson", libs::cjson_table(&lua)?)?;
+        real.raw_set("bit", libs::bit_table(&lua)?)?;
+        let math: Table = real.raw_get("math")?;
+        libs::install_random(&lua, &math)?;
+        for name in ["print", "getfenv", "setfenv", "dofile", "loadfile", "require", "newproxy", "module"] {
+            real.raw_set(name, Value::Nil)?;
+        }
+        // Reading a missing global is an error (Redis's sandbox), writing any is too.
+        let guard = lua.create_table()?;
+        guard.raw_set(
+            "__index",
+            lua.load(
+                "return function(_, n) error(\"Script attempted to access nonexistent global variable '\" .. tostring(n) .. \"'\", 2) end",
+            )
+            .set_name("=shardis")
+            .eval::<Function>()?,
+        )?;
+        real.set_metatable(Some(guard));
+        let env = lua.create_table()?;
+        let protect = lua.create_table()?;
+        protect.raw_set("__index", real.clone())?;
+        protect.raw_set(
+            "__newindex",
+            lua.load("return function() error('Attempt to modify a readonly table', 2) end")
+                .set_name("=shardis")
+                .eval::<Function>()?,
+        )?;
+        protect.raw_set("__metatable", false)?;
+        env.set_metatable(Some(protect));
+        let watch = Rc::new(Watch::default());
+        let w = watch.clone();
+        lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(10_000), move |_, _| w.check());
+        Ok(Engine {
+            lua,
+            real,
+            env,
+            redis,
+            run_fn,
+            scripts: RefCell::new(HashMap::new()),
+            seen_flush: Cell::new(0),
+            funcs: RefCell::new(HashMap::new()),
+            funcs_epoch: Cell::new(u64::MAX),
+            state,
+            watch,
+        })
+    }
+
+    /// The protected environment, for function libraries too.
+    pub fn env(&self) -> &Table {
+        &self.env
+    }
+
+    /// Compiles `body` as chunk `@user_script` (a `#!` first line becomes a comment,
+    /// so line numbers stay the body's).
+    pub fn compile(&self, body: &[u8], name: &str) -> Result<Function, String> {
+        let src: std::borrow::Cow<[u8]> = if body.starts_with(b"#!") {
+            let mut v = b"--".to_vec();
+            v.extend_from_slice(&body[2..]);
+            v.into()
+        } else {
+            body.into()
+        };
+        self.lua.load(&*src).set_name(name).set_environment(self.env.clone()).into_function().map_err(|e| match e {
+            mlua::Error::SyntaxError { message, .. } => message,
+            other => other.to_string(),
+        })
+    }
+
+    /// The compiled EVAL script `sha`, compiling `body` on first use on this thread.
+    pub fn script(&self, sha: &str, body: &[u8]) -> Result<Function, ScriptError> {
+        if let Some((f, _)) = self.scripts.borrow().get(sha) {
+            return Ok(f.clone());
+        }
+        let f = self
+            .compile(body, "@user_script")
+            .map_err(|m| format!("ERR Error compiling script (new function): {m}"))?;
+        self.scripts.borrow_mut().insert(sha.to_string(), (f.clone(), 0));
+        Ok(f)
+    }
+
+    /// The compiled script `sha` and its flags, if this thread has it.
+    pub fn cached(&self, sha: &str) -> Option<(Function, u8)> {
+        self.scripts.borrow().get(sha).cloned()
+    }
+
+    /// Records the shebang flags (a bit set the caller defines) of a compiled script.
+    pub fn set_flags(&self, sha: &str, flags: u8) {
+        if let Some(e) = self.scripts.borrow_mut().get_mut(sha) {
+            e.1 = flags;
+        }
+    }
+
+    /// Drops this thread's compiled scripts if SCRIPT FLUSH ran since it last looked.
+    pub fn sync_flush(&self, shared: &ScriptShared) {
+        let epoch = shared.flush_epoch.load(std::sync::atomic::Ordering::Relaxed);
+        if epoch != self.seen_flush.get() {
+            self.seen_flush.set(epoch);
+            self.scripts.borrow_mut().clear();
+            let _ = self.lua.gc_collect();
+        }
+    }
+
+    /// Runs a library's code with `redis.register_function` available and returns
+    /// what it registered (FUNCTION LOAD's validation, and each thread's rebuild).
+    pub fn register(&self, code: &[u8]) -> Result<Vec<(func::FunctionInfo, Function)>, String> {
+        let f = self.compile(code, "@user_function").map_err(|m| format!("ERR Error compiling function: {m}"))?;
+        let regs: RefCell<Vec<(func::FunctionInfo, Function)>> = RefCell::new(Vec::new());
+        let fail = |m: &str| mlua::Error::external(CallError(m.to_string()));
+        let res = self.lua.scope(|scope| {
+            let reg = scope.create_function(|_, args: MultiValue| {
+                let (name, cb, flags, description) = match (args.front(), args.get(1), args.len()) {
+                    (Some(Value::String(n)), Some(Value::Function(cb)), 2) => {
+                        (n.to_string_lossy(), cb.clone(), Vec::new(), None)
+                    }
+                    (Some(Value::Table(t)), None, 1) => {
+                        let (mut name, mut cb, mut flags, mut desc) = (None, None, Vec::new(), None);
+                        for pair in t.pairs::<String, Value>() {
+                            let (k, v) = pair.map_err(|_| {
+                                fail("ERR named argument key given to redis.register_function is not a string")
+                            })?;
+                            match (k.as_str(), v) {
+                                ("function_name", Value::String(s)) => name = Some(s.to_string_lossy()),
+                                ("callback", Value::Function(f)) => cb = Some(f),
+                                ("description", Value::String(s)) => desc = Some(s.to_string_lossy()),
+                                ("flags", Value::Table(ft)) => {
+                                    for fl in ft.sequence_values::<String>() {
+                                        let fl = fl.map_err(|_| fail("ERR Unknown flag given"))?;
+                                        if !func::FLAG_NAMES.contains(&fl.as_str()) {
+                                            return Err(fail("ERR Unknown flag given"));
+                                        }
+                                        flags.push(fl);
+                                    }
+                                }
+                                ("function_name" | "callback" | "description" | "flags", _) => {
+                                    return Err(fail(&format!(
+                                        "ERR wrong type for {k} argument given to redis.register_function"
+                                    )));
+                                }
+                                _ => return Err(fail("ERR unknown argument given to redis.register_function")),
+                            }
+                        }
+                        let name =
+                            name.ok_or_else(|| fail("ERR redis.register_function must get a function name argument"))?;
+                        let cb = cb.ok_or_else(|| fail("ERR redis.register_function must get a callback argument"))?;
+                        (name, cb, flags, desc)
+                    }
+                    _ => return Err(fail("ERR wrong number of arguments to redis.register_function")),
+                };
+                if !func::valid_name(&name) {
+                    return Err(fail(func::NAME_RULE));
+                }
+                let mut regs = regs.borrow_mut();
+                if regs.iter().any(|(i, _)| i.name == name) {
+                    return Err(fail(&format!("ERR Function {name} already exists")));
+                }
+                regs.push((func::FunctionInfo { name, description, flags }, cb));
+                Ok(())
+            })?;
+            self.redis.raw_set("register_function", reg)?;
+            let r: MultiValue = self.run_fn.call(f.clone())?;
+            Ok(r)
+        });
+        self.redis.raw_set("register_function", Value::Nil).ok();
+        let r =
+            res.map_err(|e| format!("ERR Error registering functions: {}", error_text(&Value::Error(Box::new(e)))))?;
+        let mut it = r.into_iter();
+        if !matches!(it.next(), Some(Value::Boolean(true))) {
+            let err = match it.next() {
+                Some(Value::Table(t)) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
+                _ => String::new(),
+            };
+            return Err(format!("ERR Error registering functions: {err}"));
+        }
+        Ok(regs.into_inner())
+    }
+
+    /// Validates a library: what it registers, without keeping it.
+    pub fn load_library(&self, code: &[u8]) -> Result<Vec<func::FunctionInfo>, String> {
+        Ok(self.register(code)?.into_iter().map(|(i, _)| i).collect())
+    }
+
+    /// Rebuilds this thread's functions if the libraries changed since it last did.
+    pub fn sync_functions(&self, shared: &ScriptShared) {
+        let epoch = shared.functions_epoch.load(std::sync::atomic::Ordering::Relaxed);
+        if epoch == self.funcs_epoch.get() {
+            return;
+        }
+        let codes: Vec<Vec<u8>> =
+            shared.functions.lock().unwrap_or_else(|e| e.into_inner()).libs.values().map(|l| l.code.clone()).collect();
+        let mut funcs = HashMap::new();
+        for code in codes {
+            if let Ok(regs) = self.register(&code) {
+                for (i, f) in regs {
+                    funcs.insert(i.name, f);
+                }
+            }
+        }
+        *self.funcs.borrow_mut() = funcs;
+        self.funcs_epoch.set(epoch);
+        let _ = self.lua.gc_collect();
+    }
+
+    pub fn function(&self, name: &str) -> Option<Function> {
+        self.funcs.borrow().get(name).cloned()
+    }
+
+    pub fn cached_scripts(&self) -> usize {
+        self.scripts.borrow().len()
+    }
+
+    /// Runs `f` (an EVAL script, with `KEYS`/`ARGV` set, or a function with
+    /// `(keys, args)`), letting it call the server through `host`, and writes its
+    /// result to `out`. On error, the error reply's text, with the script's name and
+    /// line as Redis formats them.
+    pub fn run(
+        &self,
+        f: &Function,
+        name: &str,
+        keys: &[&[u8]],
+        argv: &[&[u8]],
+        as_function: bool,
+        host: &mut dyn Host,
+        out: &mut ReplyWriter,
+    ) -> Result<(), ScriptError> {
+        self.state.resp3.set(false);
+        self.state.repl.set(3);
+        let lua = &self.lua;
+        let mk = |items: &[&[u8]]| -> mlua::Result<Table> {
+            let t = lua.create_table_with_capacity(items.len(), 0)?;
+            for (i, k) in items.iter().enumerate() {
+                t.raw_set(i + 1, lua.create_string(k)?)?;
+            }
+            Ok(t)
+        };
+        let (kt, at) = match (mk(keys), mk(argv)) {
+            (Ok(k), Ok(a)) => (k, a),
+            _ => return Err("ERR Out of memory building the script's arguments".into()),
+        };
+        let state = self.state.clone();
+        let host = RefCell::new(host);
+        let call_inner = |lua: &Lua, args: MultiValue| -> mlua::Result<(bool, Value)> {
+            let mut cmd: Vec<Vec<u8>> = Vec::with_capacity(args.len());
+            for v in args.iter() {
+                match v {
+                    Value::String(s) => cmd.push(s.as_bytes().to_vec()),
+                    Value::Integer(i) => cmd.push(i.to_string().into_bytes()),
+                    Value::Number(n) => cmd.push(libs::fmt_g(*n, 17).into_bytes()),
+                    _ => {
+                        return Ok((
+                            false,
+                            convert::error_table(
+                                lua,
+                                "ERR Lua redis lib command arguments must be strings or integers",
+                            )?,
+                        ));
+                    }
+                }
+            }
+            if cmd.is_empty() {
+                return Ok((
+                    false,
+                    convert::error_table(lua, "ERR Please specify at least one argument for this redis lib call")?,
+                ));
+            }
+            let resp3 = state.resp3.get();
+            let r = host.borrow_mut().call(&cmd, resp3, state.repl.get() != 0);
+            match r {
+                Ok(reply) => {
+                    let (v, is_err) = convert::reply_to_lua(lua, &reply, resp3)?;
+                    Ok((!is_err, v))
+                }
+                Err(msg) => Ok((false, convert::error_table(lua, &msg)?)),
+            }
+        };
+        let call_inner = &call_inner;
+        let res = lua.scope(|scope| {
+            // redis.call is a C function (not a Lua wrapper), so `return redis.call(..)`
+            // keeps the script's frame and its line for the error message.
+            let call = scope.create_function(move |lua, args: MultiValue| {
+                let (ok, v) = call_inner(lua, args)?;
+                if ok {
+                    return Ok(v);
+                }
+                let msg = match &v {
+                    Value::Table(t) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                Err(mlua::Error::external(CallError(msg)))
+            })?;
+            let pcall = scope.create_function(move |lua, args: MultiValue| Ok(call_inner(lua, args)?.1))?;
+            self.redis.raw_set("call", call)?;
+            self.redis.raw_set("pcall", pcall)?;
+            let r: MultiValue = if as_function {
+                self.run_fn.call((f.clone(), kt, at))?
+            } else {
+                self.real.raw_set("KEYS", kt)?;
+                self.real.raw_set("ARGV", at)?;
+                self.run_fn.call(f.clone())?
+            };
+            let mut it = r.into_iter();
+            let ok = matches!(it.next(), Some(Value::Boolean(true)));
+            let v = it.next().unwrap_or(Value::Nil);
+            if ok {
+                convert::lua_to_reply(&v, out, state.resp3.get(), 0);
+                Ok(Ok(()))
+            } else {
+                Ok(Err(convert::error_from_table(&v, name)))
+            }
+        });
+        self.redis.raw_set("call", Value::Nil).ok();
+        self.redis.raw_set("pcall", Value::Nil).ok();
+        match res {
+            Ok(r) => r,
+            Err(e) => Err(format!("ERR {}", error_text(&Value::Error(Box::new(e))))),
+        }
+    }
+
+    /// Bytes the Lua state holds.
+    pub fn used_memory(&self) -> usize {
+        self.lua.used_memory()
+    }
+}
+
+impl Watch {
+    /// A script starts on this thread (`slot`, see `thread_slot`).
+    pub fn begin(&self, shared: std::sync::Arc<ScriptShared>, slot: usize, busy_ms: u64, function: bool) {
+        shared.begin(slot, function);
+        *self.shared.borrow_mut() = Some(shared);
+        self.slot.set(slot);
+        self.busy_ms.set(busy_ms);
+        self.marked_busy.set(false);
+        self.started.set(Some(Instant::now()));
+    }
+
+    pub fn end(&self) {
+        if let Some(sh) = self.shared.borrow_mut().take() {
+            sh.end(self.slot.get());
+        }
+        self.started.set(None);
+    }
+
+    /// The instruction hook: stop the script when asked to, mark the shard busy once
+    /// it ran past `busy-reply-threshold`.
+    fn check(&self) -> mlua::Result<mlua::VmState> {
+        let Some(start) = self.started.get() else { return Ok(mlua::VmState::Continue) };
+        if let Some(sh) = self.shared.borrow().as_ref() {
+            if !self.marked_busy.get() && start.elapsed().as_millis() as u64 >= self.busy_ms.get() {
+                self.marked_busy.set(true);
+                sh.mark_busy(self.slot.get());
+            }
+            if self.marked_busy.get() && sh.take_kill(self.slot.get()) {
+                return Err(mlua::Error::runtime(KILLED));
+            }
+        }
+        Ok(mlua::VmState::Continue)
+    }
+}
+
+/// The error `redis.call` raises for a failed command: its error reply, verbatim.
+#[derive(Debug)]
+struct CallError(String);
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for CallError {}
+
+/// The clean text of an error raised from Rust (a callback's or the hook's), with
+/// Redis's `ERR` prefix where it has none.
+fn error_text(v: &Value) -> String {
+    fn root(e: &mlua::Error) -> String {
+        match e {
+            mlua::Error::CallbackError { cause, .. } => root(cause),
+            mlua::Error::RuntimeError(m) => m.clone(),
+            mlua::Error::ExternalError(x) => match x.downcast_ref::<CallError>() {
+                Some(c) => c.0.clone(),
+                None => x.to_string(),
+            },
+            mlua::Error::MemoryError(m) => m.clone(),
+            mlua::Error::SyntaxError { message, .. } => message.clone(),
+            mlua::Error::BadArgument { pos, name, cause, .. } => {
+                format!("bad argument #{pos} to '{}' ({})", name.as_deref().unwrap_or("?"), root(cause))
+            }
+            mlua::Error::FromLuaConversionError { from, to, .. } => format!("{to} expected, got {from}"),
+            other => other.to_string(),
+        }
+    }
+    let msg = match v {
+        Value::Error(e) => {
+            let m = root(e);
+            if let mlua::Error::CallbackError { cause, .. } = &**e
+                && let mlua::Error::ExternalError(x) = &**cause
+                && x.downcast_ref::<CallError>().is_some()
+            {
+                return m;
+            }
+            m
+        }
+        Value::String(s) => s.to_string_lossy(),
+        other => format!("{other:?}"),
+    };
+    if msg.starts_with("ERR ") { msg } else { format!("ERR {msg}") }
+}
+
+thread_local! {
+    static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
+}
+
+/// This thread's engine, built on first use.
+pub fn with_engine<R>(f: impl FnOnce(&Engine) -> R) -> R {
+    let e = ENGINE.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(Rc::new(Engine::new().expect("the Lua state builds")));
+        }
+        slot.as_ref().cloned().expect("just built")
+    });
+    f(&e)
+}
+
+/// This thread's index into `ScriptShared`'s busy/kill flags.
+pub fn thread_slot() -> usize {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % shared::SLOTS;
+    }
+    SLOT.with(|s| *s)
+}
+
+/// The engine's memory, if this thread built one.
+pub fn thread_used_memory() -> usize {
+    ENGINE.with(|slot| slot.borrow().as_ref().map_or(0, |e| e.used_memory()))
+}

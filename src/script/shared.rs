@@ -1,0 +1,154 @@
+//! Server-wide scripting state: the script cache (bodies by SHA-1, so EVALSHA works
+//! on any shard), the function libraries, and the busy/kill flags that let other
+//! threads answer `-BUSY` and stop a long script.
+
+use super::func::Libraries;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Busy/kill flag slots, one per thread that runs scripts (`script::thread_slot`).
+pub const SLOTS: usize = 64;
+
+pub struct ScriptShared {
+    scripts: RwLock<HashMap<String, Arc<[u8]>>>,
+    /// Bytes of script bodies held (INFO used_memory_scripts_eval).
+    pub scripts_bytes: AtomicU64,
+    /// Bumped by SCRIPT FLUSH: threads drop their compiled scripts when it moved.
+    pub flush_epoch: AtomicU64,
+    /// Per thread slot: a script there ran past `busy-reply-threshold`.
+    busy: Vec<AtomicBool>,
+    /// Per thread slot: the busy script has written (SCRIPT KILL answers UNKILLABLE).
+    wrote: Vec<AtomicBool>,
+    /// Per thread slot: the busy script is a function (FUNCTION KILL vs SCRIPT KILL).
+    is_function: Vec<AtomicBool>,
+    kill: Vec<AtomicBool>,
+    /// The function libraries (FUNCTION LOAD ...), bumped `functions_epoch` on change.
+    pub functions: Mutex<Libraries>,
+    pub functions_epoch: AtomicU64,
+}
+
+impl ScriptShared {
+    pub fn new() -> ScriptShared {
+        let flags = || (0..SLOTS).map(|_| AtomicBool::new(false)).collect();
+        ScriptShared {
+            scripts: RwLock::new(HashMap::new()),
+            scripts_bytes: AtomicU64::new(0),
+            flush_epoch: AtomicU64::new(0),
+            busy: flags(),
+            wrote: flags(),
+            is_function: flags(),
+            kill: flags(),
+            functions: Mutex::new(Libraries::default()),
+            functions_epoch: AtomicU64::new(0),
+        }
+    }
+
+    pub fn get(&self, sha: &str) -> Option<Arc<[u8]>> {
+        self.scripts.read().unwrap_or_else(|e| e.into_inner()).get(sha).cloned()
+    }
+
+    pub fn contains(&self, sha: &str) -> bool {
+        self.scripts.read().unwrap_or_else(|e| e.into_inner()).contains_key(sha)
+    }
+
+    /// Caches `body` under its SHA-1 (which the caller computed) and returns it.
+    pub fn insert(&self, sha: &str, body: &[u8]) {
+        let mut m = self.scripts.write().unwrap_or_else(|e| e.into_inner());
+        if !m.contains_key(sha) {
+            self.scripts_bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+            m.insert(sha.to_string(), Arc::from(body));
+        }
+    }
+
+    pub fn flush(&self) {
+        self.scripts.write().unwrap_or_else(|e| e.into_inner()).clear();
+        self.scripts_bytes.store(0, Ordering::Relaxed);
+        self.flush_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn len(&self) -> usize {
+        self.scripts.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Called by the running script's hook once it passed the busy threshold.
+    pub fn mark_busy(&self, shard: usize) {
+        self.busy[shard].store(true, Ordering::Release);
+    }
+
+    /// Called when a script starts (`function`: FCALL) and ends.
+    pub fn begin(&self, shard: usize, function: bool) {
+        self.wrote[shard].store(false, Ordering::Relaxed);
+        self.kill[shard].store(false, Ordering::Relaxed);
+        self.is_function[shard].store(function, Ordering::Relaxed);
+    }
+
+    pub fn end(&self, shard: usize) {
+        self.busy[shard].store(false, Ordering::Release);
+        self.kill[shard].store(false, Ordering::Relaxed);
+    }
+
+    pub fn note_write(&self, shard: usize) {
+        self.wrote[shard].store(true, Ordering::Relaxed);
+    }
+
+    /// Is a script busy anywhere (then other clients get `-BUSY`)?
+    #[inline]
+    pub fn any_busy(&self) -> bool {
+        self.busy.iter().any(|b| b.load(Ordering::Relaxed))
+    }
+
+    /// SCRIPT KILL / FUNCTION KILL: Ok once the kill is requested, or the error reply.
+    pub fn request_kill(&self, function: bool) -> Result<(), &'static str> {
+        for s in 0..self.busy.len() {
+            if !self.busy[s].load(Ordering::Acquire) {
+                continue;
+            }
+            let is_fn = self.is_function[s].load(Ordering::Relaxed);
+            if is_fn != function {
+                return Err(if function {
+                    "NOTBUSY No scripts in execution right now."
+                } else {
+                    "BUSY Redis is busy running a function. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+                });
+            }
+            if self.wrote[s].load(Ordering::Relaxed) {
+                return Err(
+                    "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
+                );
+            }
+            self.kill[s].store(true, Ordering::Release);
+            return Ok(());
+        }
+        Err("NOTBUSY No scripts in execution right now.")
+    }
+
+    /// The figures INFO memory reports.
+    pub fn info(&self) -> Info {
+        let l = self.functions.lock().unwrap_or_else(|e| e.into_inner());
+        Info {
+            scripts: self.len() as u64,
+            scripts_bytes: self.scripts_bytes.load(Ordering::Relaxed),
+            functions: l.function_count() as u64,
+            libraries: l.libs.len() as u64,
+            library_bytes: l.libs.values().map(|x| x.code.len() as u64).sum(),
+        }
+    }
+
+    pub fn take_kill(&self, shard: usize) -> bool {
+        self.kill[shard].swap(false, Ordering::AcqRel)
+    }
+}
+
+/// Scripting figures for INFO.
+pub struct Info {
+    pub scripts: u64,
+    pub scripts_bytes: u64,
+    pub functions: u64,
+    pub libraries: u64,
+    pub library_bytes: u64,
+}
