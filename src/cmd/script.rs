@@ -257,11 +257,13 @@ impl Host for ScriptHost<'_, '_, '_> {
             block: None,
             notes: c.notes.take(),
             prop: Default::default(),
+            unchanged_key: None,
+            rerun: false,
         };
         let res = f(&mut ictx, &args);
         if let Err(e) = &res {
             ictx.out.error(&e.message());
-            ictx.stats.error_replies += 1;
+            ictx.stats.count_error(&e.message());
         }
         if let Some(req) = ictx.block.take() {
             // Blocking commands never block inside a script: their timeout reply.
