@@ -3,8 +3,8 @@
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
-use super::stream::StreamValue;
 use super::strbuf::StrBuf;
+use super::stream::StreamValue;
 use super::zset::ZSetValue;
 
 /// A stored value: one closed set of Redis types, so that `TYPE`, `WRONGTYPE` checks
