@@ -143,7 +143,6 @@ pub struct EvictState {
 
 impl EvictState {
     pub fn new(cfg: &Config) -> EvictState {
-        keep_rss_near_used(cfg);
         EvictState {
             settings: Settings::from_config(cfg),
             pool: Pool::default(),
@@ -158,34 +157,10 @@ impl EvictState {
     /// The configuration changed.
     pub fn refresh(&mut self, cfg: &Config) {
         let old = self.settings.policy;
-        keep_rss_near_used(cfg);
         self.settings = Settings::from_config(cfg);
         if old != self.settings.policy {
             self.pool.clear();
         }
-    }
-}
-
-/// Set once transparent huge pages are off for the process (see `keep_rss_near_used`).
-static THP_OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Turns transparent huge pages off for the process once a `maxmemory` is set, as
-/// `disable-thp yes` does (and `disable-thp no` does not prevent it).
-///
-/// Why: mimalloc asks for huge pages for its arenas, and a huge page is resident in
-/// full as soon as one byte of it is touched and stays so while one live block is in
-/// it. RSS then follows the allocator's address-space high-water mark in 2 MB steps
-/// instead of `used_memory`: filling a 24 MB budget to 4x measured RSS 19 MB above
-/// `used_memory` with huge pages and 5 MB without (1000-byte values, one shard), which
-/// broke the budget the `volatile-*` eviction tests hold. A server with a memory
-/// budget needs RSS to follow what it holds; the price is the slower fork of
-/// `disable-thp yes` (see README, Persistence). Huge pages already faulted in stay.
-fn keep_rss_near_used(cfg: &Config) {
-    if cfg.maxmemory == 0 || THP_OFF.swap(true, Ordering::Relaxed) {
-        return;
-    }
-    if let Err(e) = crate::io::proc::disable_thp() {
-        crate::util::log::warning(&format!("Can't disable transparent huge pages for maxmemory: {e}"));
     }
 }
 
@@ -358,7 +333,7 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
             let db = (st.evict.next_db + i) % ndb;
             if let Some((k, _)) = st.dbs[db].random_entry(volatile) {
                 st.evict.next_db = (db + 1) % ndb;
-                return Some((db, crate::storage::Key::new(&k)));
+                return Some((db, k.clone()));
             }
         }
         return None;
@@ -382,7 +357,7 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
                 } else {
                     clock.idle_score(e.access_secs)
                 };
-                st.evict.pool.offer(score, i as u16, &k);
+                st.evict.pool.offer(score, i as u16, k);
             }
         }
         if !any {
