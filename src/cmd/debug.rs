@@ -22,54 +22,7 @@ use crate::storage::set::Member as SetMember;
 use crate::storage::{Db, Entry, Value};
 use std::sync::Arc;
 
-/// SHA-1 (FIPS 180-4). Used only for DEBUG DIGEST compatibility, not for security.
-mod sha1 {
-    pub fn digest(parts: &[&[u8]]) -> [u8; 20] {
-        let mut h: [u32; 5] = [0x6745_2301, 0xEFCD_AB89, 0x98BA_DCFE, 0x1032_5476, 0xC3D2_E1F0];
-        let total: usize = parts.iter().map(|p| p.len()).sum();
-        let mut msg = Vec::with_capacity(total + 72);
-        for p in parts {
-            msg.extend_from_slice(p);
-        }
-        msg.push(0x80);
-        while msg.len() % 64 != 56 {
-            msg.push(0);
-        }
-        msg.extend_from_slice(&((total as u64) * 8).to_be_bytes());
-        let mut w = [0u32; 80];
-        for block in msg.chunks_exact(64) {
-            for (i, word) in block.chunks_exact(4).enumerate() {
-                w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-            }
-            for i in 16..80 {
-                w[i] = (w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16]).rotate_left(1);
-            }
-            let [mut a, mut b, mut c, mut d, mut e] = h;
-            for (i, wi) in w.iter().enumerate() {
-                let (f, k) = match i {
-                    0..=19 => ((b & c) | (!b & d), 0x5A82_7999),
-                    20..=39 => (b ^ c ^ d, 0x6ED9_EBA1),
-                    40..=59 => ((b & c) | (b & d) | (c & d), 0x8F1B_BCDC),
-                    _ => (b ^ c ^ d, 0xCA62_C1D6),
-                };
-                let t = a.rotate_left(5).wrapping_add(f).wrapping_add(e).wrapping_add(k).wrapping_add(*wi);
-                e = d;
-                d = c;
-                c = b.rotate_left(30);
-                b = a;
-                a = t;
-            }
-            for (x, y) in h.iter_mut().zip([a, b, c, d, e]) {
-                *x = x.wrapping_add(y);
-            }
-        }
-        let mut out = [0u8; 20];
-        for (i, x) in h.iter().enumerate() {
-            out[i * 4..i * 4 + 4].copy_from_slice(&x.to_be_bytes());
-        }
-        out
-    }
-}
+use crate::util::sha1;
 
 /// A 160-bit digest with Redis's two combining steps.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]

@@ -18,8 +18,9 @@ use super::ctx::{ConnCtx, ConnOutcome, ExecCtx};
 use super::table::{CommandSpec, Handler, KeySpec, KeyedFn, TABLE, flag};
 use super::{Args, CmdError};
 use crate::resp::{Proto, ReplyWriter};
-use crate::script::{self, Host, sha1};
+use crate::script::{self, Host};
 use crate::shard::OwnedArgs;
+use crate::util::sha1;
 use crate::util::stopwatch::Stopwatch as Instant;
 
 /// `numkeys` at `at`, checked as Redis does.

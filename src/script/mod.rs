@@ -16,7 +16,7 @@
 pub mod convert;
 pub mod func;
 pub mod libs;
-pub mod sha1;
+use crate::util::sha1;
 pub mod shared;
 
 pub use shared::ScriptShared;

@@ -12,5 +12,6 @@ pub mod hash;
 pub mod log;
 pub mod num;
 pub mod rng;
+pub mod sha1;
 pub mod splitargs;
 pub mod stopwatch;

@@ -39,6 +39,24 @@ impl Pair {
         ours
     }
 
+    /// As `same`, for replies whose array order is a hash order on Redis's side
+    /// (PUBSUB CHANNELS and the like): the elements are compared as sets.
+    pub fn same_unordered<A: AsRef<[u8]>>(&mut self, args: &[A]) {
+        let sorted = |r: Resp| match r {
+            Resp::Array(mut v) => {
+                v.sort_by_key(|e| format!("{e:?}"));
+                Resp::Array(v)
+            }
+            other => other,
+        };
+        let ours = sorted(self.ours.cmd(args));
+        let theirs = sorted(self.theirs.cmd(args));
+        if ours != theirs {
+            let shown: Vec<String> = args.iter().map(|a| String::from_utf8_lossy(a.as_ref()).into_owned()).collect();
+            panic!("replies differ for {shown:?} (as sets):\n shardis: {ours:?}\n   redis: {theirs:?}");
+        }
+    }
+
     /// Runs a command on both servers without comparing (set-up whose reply differs).
     pub fn both<A: AsRef<[u8]>>(&mut self, args: &[A]) -> (Resp, Resp) {
         (self.ours.cmd(args), self.theirs.cmd(args))
