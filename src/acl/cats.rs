@@ -56,8 +56,9 @@ pub fn by_name(name: &[u8]) -> Option<u32> {
     NAMES.iter().position(|n| n.as_bytes().eq_ignore_ascii_case(name)).map(|i| 1 << i)
 }
 
-/// The names with `@`, as COMMAND INFO reports them.
-const AT_NAMES: &[&str] = &[
+/// The names with `@`, as COMMAND INFO reports them, in Redis's category table order
+/// (ACLCommandCategories).
+pub const AT_NAMES: &[&str] = &[
     "@keyspace",
     "@read",
     "@write",

@@ -121,34 +121,9 @@ fn derived_acl_categories(spec: &CommandSpec) -> Vec<&'static str> {
         cats.push("@blocking");
     }
     // Redis lists categories in the order of its category table.
-    cats.sort_by_key(|c| CATEGORY_ORDER.iter().position(|o| o == c).unwrap_or(usize::MAX));
+    cats.sort_by_key(|c| crate::acl::cats::AT_NAMES.iter().position(|o| o == c).unwrap_or(usize::MAX));
     cats
 }
-
-/// Redis's ACL category table order (ACLCommandCategories).
-const CATEGORY_ORDER: &[&str] = &[
-    "@keyspace",
-    "@read",
-    "@write",
-    "@set",
-    "@sortedset",
-    "@list",
-    "@hash",
-    "@string",
-    "@bitmap",
-    "@hyperloglog",
-    "@geo",
-    "@stream",
-    "@pubsub",
-    "@admin",
-    "@fast",
-    "@slow",
-    "@blocking",
-    "@dangerous",
-    "@connection",
-    "@transaction",
-    "@scripting",
-];
 
 /// One command's COMMAND INFO entry (Redis 7: ten fields).
 fn write_info(out: &mut ReplyWriter, spec: &CommandSpec) {

@@ -173,93 +173,60 @@ fn publish(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }))
 }
 
+/// PUBSUB CHANNELS / SHARDCHANNELS [pattern]: every shard's matching names, merged,
+/// sorted and without duplicates.
+fn channels_fanout(a: &Args, list: fn(&ShardState, Option<&[u8]>) -> Vec<Vec<u8>>) -> ConnOutcome {
+    let pat = if a.len() == 3 { Some(a.get(2).to_vec()) } else { None };
+    ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st: &mut ShardState| -> HopResult { Box::new(list(st, pat.as_deref())) }),
+        lock_whole: false,
+        finish: Box::new(|_, results, out| {
+            let mut all: Vec<Vec<u8>> =
+                results.into_iter().flat_map(|(_, r)| *r.downcast::<Vec<Vec<u8>>>().expect("list")).collect();
+            all.sort();
+            all.dedup();
+            out.array(all.len());
+            for ch in all {
+                out.bulk(&ch);
+            }
+        }),
+    })
+}
+
+/// PUBSUB NUMSUB / SHARDNUMSUB channel...: the shards' counts summed per name, as a
+/// flat name, count, ... array in both protocols.
+fn numsub_fanout(a: &Args, count: fn(&ShardState, &[u8]) -> usize) -> ConnOutcome {
+    let names: Arc<Vec<Vec<u8>>> = Arc::new(a.iter().skip(2).map(|x| x.to_vec()).collect());
+    let hop_names = names.clone();
+    ConnOutcome::FanOut(FanOut {
+        hop: Arc::new(move |st: &mut ShardState| -> HopResult {
+            Box::new(hop_names.iter().map(|n| count(st, n) as i64).collect::<Vec<i64>>())
+        }),
+        lock_whole: false,
+        finish: Box::new(move |_, results, out| {
+            let mut sums = vec![0i64; names.len()];
+            for (_, r) in results {
+                for (s, v) in sums.iter_mut().zip(*r.downcast::<Vec<i64>>().expect("counts")) {
+                    *s += v;
+                }
+            }
+            out.array(names.len() * 2);
+            for (n, s) in names.iter().zip(sums) {
+                out.bulk(n);
+                out.int(s);
+            }
+        }),
+    })
+}
+
 fn pubsub(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let sub = a.str(1).to_ascii_lowercase();
     match sub.as_str() {
-        "channels" if a.len() <= 3 => {
-            let pat = if a.len() == 3 { Some(a.get(2).to_vec()) } else { None };
-            Ok(ConnOutcome::FanOut(FanOut {
-                hop: Arc::new(move |st: &mut ShardState| -> HopResult { Box::new(st.pubsub.channels(pat.as_deref())) }),
-                lock_whole: false,
-                finish: Box::new(|_, results, out| {
-                    let mut all: Vec<Vec<u8>> =
-                        results.into_iter().flat_map(|(_, r)| *r.downcast::<Vec<Vec<u8>>>().expect("list")).collect();
-                    all.sort();
-                    all.dedup();
-                    out.array(all.len());
-                    for ch in all {
-                        out.bulk(&ch);
-                    }
-                }),
-            }))
-        }
-        "numsub" => {
-            let names: Arc<Vec<Vec<u8>>> = Arc::new(a.iter().skip(2).map(|x| x.to_vec()).collect());
-            let hop_names = names.clone();
-            Ok(ConnOutcome::FanOut(FanOut {
-                hop: Arc::new(move |st: &mut ShardState| -> HopResult {
-                    Box::new(hop_names.iter().map(|n| st.pubsub.numsub(n) as i64).collect::<Vec<i64>>())
-                }),
-                lock_whole: false,
-                finish: Box::new(move |_, results, out| {
-                    let mut sums = vec![0i64; names.len()];
-                    for (_, r) in results {
-                        for (s, v) in sums.iter_mut().zip(*r.downcast::<Vec<i64>>().expect("counts")) {
-                            *s += v;
-                        }
-                    }
-                    // Redis 7.0 answers a flat array in RESP3 too, not a map.
-                    out.array(names.len() * 2);
-                    for (n, s) in names.iter().zip(sums) {
-                        out.bulk(n);
-                        out.int(s);
-                    }
-                }),
-            }))
-        }
-        "shardchannels" if a.len() <= 3 => {
-            let pat = if a.len() == 3 { Some(a.get(2).to_vec()) } else { None };
-            Ok(ConnOutcome::FanOut(FanOut {
-                hop: Arc::new(move |st: &mut ShardState| -> HopResult {
-                    Box::new(st.pubsub.shard_channels(pat.as_deref()))
-                }),
-                lock_whole: false,
-                finish: Box::new(|_, results, out| {
-                    let mut all: Vec<Vec<u8>> =
-                        results.into_iter().flat_map(|(_, r)| *r.downcast::<Vec<Vec<u8>>>().expect("list")).collect();
-                    all.sort();
-                    all.dedup();
-                    out.array(all.len());
-                    for ch in all {
-                        out.bulk(&ch);
-                    }
-                }),
-            }))
-        }
-        "shardnumsub" => {
-            let names: Arc<Vec<Vec<u8>>> = Arc::new(a.iter().skip(2).map(|x| x.to_vec()).collect());
-            let hop_names = names.clone();
-            Ok(ConnOutcome::FanOut(FanOut {
-                hop: Arc::new(move |st: &mut ShardState| -> HopResult {
-                    Box::new(hop_names.iter().map(|n| st.pubsub.shard_numsub(n) as i64).collect::<Vec<i64>>())
-                }),
-                lock_whole: false,
-                finish: Box::new(move |_, results, out| {
-                    let mut sums = vec![0i64; names.len()];
-                    for (_, r) in results {
-                        for (s, v) in sums.iter_mut().zip(*r.downcast::<Vec<i64>>().expect("counts")) {
-                            *s += v;
-                        }
-                    }
-                    // A flat array in both protocols, as Redis 7.0 answers it.
-                    out.array(names.len() * 2);
-                    for (n, s) in names.iter().zip(sums) {
-                        out.bulk(n);
-                        out.int(s);
-                    }
-                }),
-            }))
-        }
+        "channels" if a.len() <= 3 => Ok(channels_fanout(a, |st, pat| st.pubsub.channels(pat))),
+        // Redis 7.0 answers a flat array in RESP3 too, not a map.
+        "numsub" => Ok(numsub_fanout(a, |st, n| st.pubsub.numsub(n))),
+        "shardchannels" if a.len() <= 3 => Ok(channels_fanout(a, |st, pat| st.pubsub.shard_channels(pat))),
+        "shardnumsub" => Ok(numsub_fanout(a, |st, n| st.pubsub.shard_numsub(n))),
         "shardchannels" => Err(CmdError::msg(
             "ERR unknown subcommand or wrong number of arguments for 'shardchannels'. Try PUBSUB HELP.",
         )),
