@@ -5,7 +5,7 @@
 
 use super::spec::{Instance, Pool, server_config, state_text};
 use crate::cluster::client::{Client, Reply};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -115,7 +115,9 @@ pub fn stop(i: &Instance) -> String {
     let Some(pid) = running_pid(i) else { return format!("{}: not running", i.name) };
     crate::io::proc::kill(pid, libc::SIGTERM);
     let deadline = Instant::now() + STOP_TIMEOUT;
-    while running_pid(i) == Some(pid) && Path::new(&format!("/proc/{pid}")).exists() {
+    // Until the process is gone, not just its pidfile: the server removes the pidfile
+    // early in its shutdown, and a restart must not meet its port or data-dir lock.
+    while process_alive(pid) {
         if Instant::now() > deadline {
             crate::io::proc::kill(pid, libc::SIGKILL);
             return format!("{}: killed (pid {pid}) after {STOP_TIMEOUT:?}", i.name);
@@ -123,6 +125,15 @@ pub fn stop(i: &Instance) -> String {
         std::thread::sleep(Duration::from_millis(20));
     }
     format!("{}: stopped (pid {pid})", i.name)
+}
+
+/// Whether `pid` still exists as a process that is not a zombie.
+fn process_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the parenthesised command name, which may hold spaces.
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
 }
 
 /// `up`: writes the state file, starts every instance, forms the cluster. Returns the
