@@ -59,6 +59,7 @@ unsafe extern "C" {
         peak_commit: *mut usize,
         page_faults: *mut usize,
     );
+    // SAFETY (callers): `out`, when given, must be safe to call with a C string and `arg`.
     fn mi_stats_print_out(out: Option<unsafe extern "C" fn(msg: *const c_char, arg: *mut c_void)>, arg: *mut c_void);
 }
 
@@ -95,6 +96,7 @@ pub struct CountingMiMalloc;
 // SAFETY: every method forwards to mimalloc's `GlobalAlloc`, which upholds the
 // contract; the counting around it touches only our own counters and never allocates.
 unsafe impl GlobalAlloc for CountingMiMalloc {
+    // SAFETY (callers): `GlobalAlloc`'s contract, passed on unchanged to mimalloc.
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as ours.
@@ -106,6 +108,7 @@ unsafe impl GlobalAlloc for CountingMiMalloc {
         p
     }
 
+    // SAFETY (callers): `GlobalAlloc`'s contract, passed on unchanged to mimalloc.
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: same contract as ours.
@@ -117,6 +120,7 @@ unsafe impl GlobalAlloc for CountingMiMalloc {
         p
     }
 
+    // SAFETY (callers): `GlobalAlloc`'s contract, passed on unchanged to mimalloc.
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: the caller passes a live block from this allocator (mimalloc's).
@@ -125,6 +129,7 @@ unsafe impl GlobalAlloc for CountingMiMalloc {
         unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
 
+    // SAFETY (callers): `GlobalAlloc`'s contract, passed on unchanged to mimalloc.
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: the caller passes a live block from this allocator (mimalloc's).
