@@ -19,7 +19,8 @@
 # Knobs (env): TESTS ("get set"), PIPE (16), N (2000000), RUNS (3), CLIENTS (50),
 #   KEYSPACE (empty: one key; a number adds `-r KEYSPACE`), DATA_SIZE (3),
 #   SERVER_CPU (0), CLIENT_CPU (1), SHARDIS_BIN, FLOOR_BIN, NO_BUILD=1,
-#   SERVERS ("floor shardis redis"), RESULTS (perf/RESULTS.md; /dev/null to skip).
+#   SERVERS ("floor shardis redis"; add "base" for an A/B against another shardis
+#   binary, BASE_BIN), RESULTS (perf/RESULTS.md; /dev/null to skip).
 set -euo pipefail
 shopt -s inherit_errexit
 
@@ -28,7 +29,7 @@ root=$(cd "$here/.." && pwd)
 # shellcheck source=perf/lib.sh
 source "$here/lib.sh"
 
-KNOBS="QUICK TESTS PIPE N RUNS CLIENTS KEYSPACE DATA_SIZE SERVER_CPU CLIENT_CPU SHARDIS_BIN FLOOR_BIN NO_BUILD SERVERS"
+KNOBS="QUICK TESTS PIPE N RUNS CLIENTS KEYSPACE DATA_SIZE SERVER_CPU CLIENT_CPU SHARDIS_BIN FLOOR_BIN BASE_BIN NO_BUILD SERVERS"
 remember_knobs
 
 QUICK=${QUICK:-0}
@@ -69,15 +70,18 @@ for who in $SERVERS; do
     port_of[$who]=$port
     case $who in
         floor) taskset -c "$SERVER_CPU" "$FLOOR_BIN" "$port" >"$work/floor.log" 2>&1 & ;;
-        shardis)
-            (cd "$work" && exec taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$port" --bind 127.0.0.1 \
-                --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work") >"$work/shardis.log" 2>&1 &
+        shardis | base)
+            bin=$SHARDIS_BIN
+            if [[ $who == base ]]; then bin=${BASE_BIN:?"base needs BASE_BIN"}; fi
+            mkdir -p "$work/$who"
+            (cd "$work/$who" && exec taskset -c "$SERVER_CPU" "$bin" --port "$port" --bind 127.0.0.1 \
+                --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work/$who") >"$work/$who.log" 2>&1 &
             ;;
         redis)
             taskset -c "$SERVER_CPU" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
                 --daemonize no --dir "$work" --logfile "$work/redis.log" >/dev/null 2>&1 &
             ;;
-        *) die "unknown server $who (floor, shardis, redis)" ;;
+        *) die "unknown server $who (floor, shardis, base, redis)" ;;
     esac
     pid_of[$who]=$!
     pids+=("$!")
@@ -126,6 +130,7 @@ for who in $SERVERS; do header+=" $who µs/op |"; sep+="---|"; done
 if has floor && has shardis; then header+=" shardis/floor | target |"; sep+="---|---|"; fi
 if has floor && has redis; then header+=" redis/floor |"; sep+="---|"; fi
 if has shardis && has redis; then header+=" shardis/redis |"; sep+="---|"; fi
+if has shardis && has base; then header+=" shardis/base |"; sep+="---|"; fi
 ratio() { awk -v a="${best[$1]}" -v b="${best[$2]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 rows=()
 misses=0
@@ -139,6 +144,7 @@ for test in $TESTS; do
     fi
     if has floor && has redis; then row+=" $(ratio "redis:$test" "floor:$test") |"; fi
     if has shardis && has redis; then row+=" $(ratio "shardis:$test" "redis:$test") |"; fi
+    if has shardis && has base; then row+=" $(ratio "shardis:$test" "base:$test") |"; fi
     rows+=("$row")
 done
 keys="one key"
@@ -148,7 +154,7 @@ report=$(
     echo
     echo "- machine: $ncpu CPUs, $cpu_model, kernel $(uname -r)"
     echo "- load average (1/5/15 min) before: $loadavg_before; after: $loadavg_after"
-    echo "- servers: floor (examples/floor_server.rs), shardis $shardis_rev (\`--shards 1\`)," \
+    echo "- servers: floor (examples/floor_server.rs), shardis $shardis_rev (\`--shards 1\`)${BASE_BIN:+, base $BASE_BIN}," \
         "$(redis-server --version | awk '{ print $1, $3 }'); on CPU $SERVER_CPU; redis-benchmark on CPU $CLIENT_CPU"
     echo "- $keys, $CLIENTS clients, -d $DATA_SIZE, $N requests per run; server CPU per op (utime+stime), minimum of $RUNS runs"
     echo "- command: \`$(command_line)\`"

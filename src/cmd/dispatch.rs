@@ -150,7 +150,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     }
     match spec.handler {
         Handler::Conn(f) => {
-            let start = Instant::now();
+            let start = st.cmd_stamp.take().unwrap_or_else(Instant::now);
             let res = {
                 let mut ctx = ConnCtx { sess: &mut *sess, st: &mut *st, out: w };
                 f(&mut ctx, args)
@@ -336,7 +336,9 @@ fn call_inner(
 ) -> Option<crate::shard::block::BlockReq> {
     let spec = TABLE.get(idx);
     let Handler::Keyed(f) = spec.handler else { unreachable!("call() is for keyed commands") };
-    let start = Instant::now();
+    // In a pipelined batch the previous command's end reading starts this one (so its
+    // time includes parsing its request: tens of nanoseconds).
+    let start = st.cmd_stamp.take().unwrap_or_else(Instant::now);
     let notify_mask = st.config.notify_mask;
     if notify_mask != 0 {
         track_pending(st, notify_mask, true);
@@ -448,7 +450,11 @@ fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: &Ar
 
 /// `record`, with the slowlog entry left to the caller when `slowlog` is false.
 fn record_as(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: &Args, client_id: u64, slowlog: bool) {
-    let us = start.elapsed().as_micros() as u64;
+    let end = Instant::now();
+    if st.cmd_chain {
+        st.cmd_stamp = Some(end);
+    }
+    let us = start.until(end).as_micros() as u64;
     let threshold = st.config.slowlog_log_slower_than;
     if (slowlog && threshold >= 0 && us >= threshold as u64) || st.config.latency_monitor_threshold > 0 {
         log_slow(st, idx, us, args, client_id, slowlog);

@@ -354,7 +354,11 @@ impl Conn {
     /// every exit: the worker runs this after every receive, even while a pause,
     /// backpressure or a barrier holds the input) stops with `QueryBufferLimit`.
     pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
+        // One clock reading per command in this batch (`ShardState::cmd_stamp`).
+        st.cmd_chain = true;
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
+        st.cmd_chain = false;
+        st.cmd_stamp = None;
         if !self.close_after_flush && !self.master && self.unparsed() as u64 > st.config.client_query_buffer_limit {
             return Stopped::QueryBufferLimit;
         }

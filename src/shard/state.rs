@@ -8,6 +8,7 @@ use crate::config::{Config, notify};
 use crate::resp::Proto;
 use crate::storage::Db;
 use crate::util::clock::Clock;
+use crate::util::stopwatch::Stopwatch;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -95,6 +96,12 @@ pub struct ShardState {
     /// The time as of the start of this loop turn: commands in one batch see one
     /// clock, like Redis's cached `mstime` per command call.
     pub now_ms: u64,
+    /// While a connection runs a pipelined batch (`net::conn`): the clock reading that
+    /// ended the last command, which starts the next one, so a command costs one
+    /// reading rather than two. None outside a batch (each command reads its own).
+    pub cmd_stamp: Option<Stopwatch>,
+    /// A batch is running: `record` leaves its end reading in `cmd_stamp`.
+    pub cmd_chain: bool,
     pub stats: ShardStats,
     /// Writes since the last save, for save points and INFO persistence.
     pub dirty: u64,
@@ -165,6 +172,8 @@ impl ShardState {
             shared,
             clock,
             now_ms,
+            cmd_stamp: None,
+            cmd_chain: false,
             stats: ShardStats::default(),
             dirty: 0,
             locks: LockTable::default(),

@@ -73,17 +73,20 @@ impl Stopwatch {
     /// migration to a CPU whose counter lags).
     #[inline]
     pub fn elapsed(&self) -> Duration {
-        match self.0 {
-            #[cfg(target_arch = "x86_64")]
-            Repr::Tsc(c0) => {
-                // SAFETY: RDTSC has no preconditions on x86-64.
-                let c1 = unsafe { std::arch::x86_64::_rdtsc() };
+        self.until(Stopwatch::now())
+    }
+
+    /// Time from `self` to `later`, both from `now()` (zero if `later` is earlier):
+    /// one reading can end one measurement and start the next.
+    #[inline]
+    pub fn until(&self, later: Stopwatch) -> Duration {
+        match (self.0, later.0) {
+            (Repr::Tsc(c0), Repr::Tsc(c1)) => {
                 let rate = ns_per_tick().unwrap_or(0.0);
                 Duration::from_nanos((c1.saturating_sub(c0) as f64 * rate) as u64)
             }
-            #[cfg(not(target_arch = "x86_64"))]
-            Repr::Tsc(_) => Duration::ZERO,
-            Repr::Std(t) => t.elapsed(),
+            (Repr::Std(t0), Repr::Std(t1)) => t1.saturating_duration_since(t0),
+            _ => Duration::ZERO,
         }
     }
 }
@@ -98,5 +101,8 @@ mod tests {
         std::thread::sleep(Duration::from_millis(20));
         let e = s.elapsed();
         assert!(e >= Duration::from_millis(19) && e < Duration::from_secs(2), "{e:?}");
+        let later = Stopwatch::now();
+        assert!(s.until(later) >= e);
+        assert_eq!(later.until(s), Duration::ZERO);
     }
 }
