@@ -28,7 +28,8 @@
 #   data-type tests: "set get incr mset lpush lpop sadd hset spop zadd lrange_100";
 #   STRING_ONLY=1 keeps the first four), TARGET_P16_TYPES (0.7), MT_TIME (10 s per
 #   memtier run), MT_PIPES ("1 16"), MT_LOADS ("50 80": % of Redis's saturation),
-#   MT_DATA_SIZE (32), PEERS ("redis valkey"), VALKEY_BIN (../shared/tools/valkey-server),
+#   MT_DATA_SIZE (32), PEERS ("redis valkey"; add "base" with BASE_BIN=an older
+#   shardis-server for before/after in one run), VALKEY_BIN (../shared/tools/valkey-server),
 #   MEMTIER_BIN (../shared/tools/memtier_benchmark), SERVER_CPU (0), CLIENT_CPU (1),
 #   SHARDIS_BIN (default: release build under $CARGO_TARGET_DIR or ./target),
 #   RESULTS (perf/RESULTS.md; set to /dev/null to skip recording), NO_BUILD=1.
@@ -41,7 +42,7 @@ root=$(cd "$here/.." && pwd)
 # shellcheck source=perf/lib.sh
 source "$here/lib.sh"
 
-KNOBS="QUICK PARTS N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS KEYS_MODES TESTS STRING_ONLY MT_TIME MT_PIPES MT_LOADS MT_DATA_SIZE PEERS SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD"
+KNOBS="QUICK BASE_BIN PARTS N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS KEYS_MODES TESTS STRING_ONLY MT_TIME MT_PIPES MT_LOADS MT_DATA_SIZE PEERS SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD"
 # Remember which knobs the caller set (before defaults are filled in below).
 remember_knobs
 
@@ -112,7 +113,11 @@ for p in $PEERS; do
             else
                 log "skipping valkey: no runnable valkey-server at $VALKEY_BIN"
             fi ;;
-        *) die "unknown peer $p (redis, valkey)" ;;
+        # An older shardis binary (BASE_BIN), for before/after in the same run.
+        base)
+            [[ -x ${BASE_BIN:-} ]] || die "peer base needs BASE_BIN, a shardis-server binary"
+            peers+=(base) ;;
+        *) die "unknown peer $p (redis, valkey, base)" ;;
     esac
 done
 [[ ${peers[0]:-} == redis ]] || die "PEERS must start with redis (the reference)"
@@ -132,6 +137,10 @@ work=$(mktemp -d /tmp/shardis-compare.XXXXXX)
 cleanup_on_exit
 start_peer redis redis-server
 [[ " ${peers[*]} " == *" valkey "* ]] && start_peer valkey "$VALKEY_BIN"
+if [[ " ${peers[*]} " == *" base "* ]]; then
+    mkdir -p "$work/base"
+    work=$work/base SHARDIS_BIN=$BASE_BIN start_shardis base
+fi
 start_shardis shardis
 port_of() { local v=${1}_port; printf '%s' "${!v}"; }
 pid_of() { local v=${1}_pid; printf '%s' "${!v}"; }
@@ -318,7 +327,7 @@ report=$(
     echo
     echo "- machine: $ncpu CPUs, $cpu_model, kernel $(uname -r)"
     echo "- load average (1/5/15 min) before: $loadavg_before; after: $loadavg_after"
-    echo "- shardis $shardis_rev (\`--shards 1\`), $versions"
+    echo "- shardis $shardis_rev (\`--shards 1\`), $versions${BASE_BIN:+; base: $BASE_BIN}"
     echo "- servers on CPU $SERVER_CPU, load generators on CPU $CLIENT_CPU; best of $RUNS run(s) per side; CPU from /proc/PID/stat at $tick ticks/s"
     echo "- command: \`$(command_line)\`"
     if ((${#bench_rows[@]})); then

@@ -4,7 +4,8 @@
 One connection (so it stays on one shard thread) sends BATCHES batches of PIPE GETs
 (or SETs), first on keys of hash tag {b} (shard 0 of 2), then {a} (shard 1); one of
 the two is the connection's own shard, the other a hop away. For each, the CPU time
-of every shard thread (/proc/PID/task/TID/stat) is read around the run. Prints one
+of every shard thread (/proc/PID/task/TID/schedstat, nanoseconds) is read around the
+run. Prints one
 line per tag: "tag cmd ops cpu_us_per_op own_thread_us other_thread_us", where the
 thread that did the parsing (the connection's) is the busier one when keys are local.
 
@@ -19,21 +20,20 @@ port, pid = int(sys.argv[1]), int(sys.argv[2])
 batches = int(sys.argv[3]) if len(sys.argv) > 3 else 20000
 pipe = int(sys.argv[4]) if len(sys.argv) > 4 else 16
 nkeys = int(sys.argv[5]) if len(sys.argv) > 5 else 10000
-tick = os.sysconf("SC_CLK_TCK")
 
 
 def shard_threads():
-    """{name: ticks} for the shard-N threads of the server."""
+    """{name: ns on CPU} for the shard-N threads of the server (schedstat: exact,
+    where the stat file's clock ticks are 10 ms samples)."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             name = open(f"/proc/{pid}/task/{tid}/comm").read().strip()
-            stat = open(f"/proc/{pid}/task/{tid}/stat").read()
+            ns = int(open(f"/proc/{pid}/task/{tid}/schedstat").read().split()[0])
         except OSError:
             continue
         if name.startswith("shard-"):
-            f = stat.rsplit(")", 1)[1].split()
-            out[name] = int(f[11]) + int(f[12])
+            out[name] = ns
     return out
 
 
@@ -83,7 +83,7 @@ for tag in (b"b", b"a"):
             read_exact(reply * pipe)
         wall = time.monotonic() - t0
         after = shard_threads()
-        used = {k: (after[k] - before.get(k, 0)) / tick * 1e6 for k in after}
+        used = {k: (after[k] - before.get(k, 0)) / 1e3 for k in after}
         ops = batches * pipe
         total = sum(used.values())
         per = " ".join(f"{k}={v / ops:.3f}" for k, v in sorted(used.items()))

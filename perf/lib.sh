@@ -95,8 +95,10 @@ publish_report() {
 
 # Sets $port to a port nobody listens on (a global, not a $(...) result, so that the
 # next call starts past it even before the first server has bound). Probing with a
-# connect is enough here: the servers bind loopback only, within milliseconds.
-next_port=$((20000 + RANDOM % 20000))
+# connect is enough here: the servers bind loopback only, within milliseconds. The
+# range stays below Linux's ephemeral ports (32768 and up), which a connect probe
+# cannot see in use as the local end of some other connection.
+next_port=$((20000 + RANDOM % 12000))
 pick_port() {
     port=$next_port
     while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
