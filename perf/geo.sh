@@ -15,7 +15,7 @@
 # Usage:  perf/geo.sh            full run, appends to perf/RESULTS.md
 #         QUICK=1 perf/geo.sh    smoke run with small request counts
 # Knobs (env): N_P1 (100000), N_P16 (1000000), CLIENTS (50), KEYSPACE (100000),
-#   RADIUS_KM (2), RUNS (1; median of RUNS per cell), SERVER_CPU (0), CLIENT_CPU (1),
+#   RADIUS_KM (2), RUNS (1; each side keeps its lowest CPU per op), SERVER_CPU (0), CLIENT_CPU (1),
 #   TARGET_P16 (0.8), SHARDIS_BIN, RESULTS (perf/RESULTS.md; /dev/null to skip), NO_BUILD=1.
 set -euo pipefail
 shopt -s inherit_errexit
@@ -51,31 +51,11 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null \
 command -v taskset >/dev/null || die "taskset (util-linux) is required"
 need_cpus
 shardis_bin
-tick=$(getconf CLK_TCK)
 
 work=$(mktemp -d /tmp/shardis-geo.XXXXXX)
 cleanup_on_exit
-
-pick_port
-redis_port=$port
-taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 \
-    --save "" --appendonly no --daemonize no --dir "$work" \
-    --logfile "$work/redis.log" >/dev/null 2>&1 &
-redis_pid=$!
-pids+=("$redis_pid")
-
-pick_port
-shardis_port=$port
-(cd "$work" && exec taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$shardis_port" --bind 127.0.0.1 \
-    --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work") \
-    >"$work/shardis.log" 2>&1 &
-shardis_pid=$!
-pids+=("$shardis_pid")
-
-wait_ready "$redis_port" "$redis_pid" "$work/redis.log"
-wait_ready "$shardis_port" "$shardis_pid" "$work/shardis.log"
-[[ $(</proc/$redis_pid/comm) == redis-server* ]] || die "pid $redis_pid is not redis-server"
-[[ $(</proc/$shardis_pid/comm) == shardis* ]] || die "pid $shardis_pid is not shardis-server"
+start_peer redis redis-server
+start_shardis shardis
 
 # The command of test $1 (redis-benchmark replaces each __rand_int__ with a random
 # 12-digit number below KEYSPACE, so "13.__rand_int__" is a longitude in 13..14).
@@ -86,54 +66,29 @@ command_of() {
     esac
 }
 
-# One run of test $3 against port $1 / pid $2 at pipeline $4 with $5 requests.
-# Prints "ops_per_sec cpu_us_per_op".
-bench_once() {
-    local port=$1 pid=$2 test=$3 pipe=$4 n=$5 before after out rps
+# One run of test $geo_test against server $1 at pipeline $geo_pipe: "ops_per_sec cpu_us_per_op".
+geo_who() {
+    local port pid
     local -a what
-    read -ra what <<<"$(command_of "$test")"
-    before=$(cpu_ticks "$pid")
-    out=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -P "$pipe" -n "$n" \
-        -r "$KEYSPACE" --csv "${what[@]}" 2>"$work/bench.err") \
-        || { cat "$work/bench.err" >&2; die "redis-benchmark failed ($test, port $port)"; }
-    after=$(cpu_ticks "$pid")
-    kill -0 "$pid" 2>/dev/null || { tail -n 20 "$work"/*.log >&2; die "server on port $port died during $test"; }
-    # One data row after the CSV header: "title","rps",...
-    rps=$(awk -F'","' 'NR == 2 { print $2; found = 1 } END { if (!found) exit 1 }' <<<"$out") \
-        || { printf '%s\n' "$out" >&2; die "no CSV row for $test"; }
-    awk -v r="$rps" -v b="$before" -v a="$after" -v hz="$tick" -v n="$n" \
-        'BEGIN { printf "%.0f %.3f\n", r, (a - b) / hz * 1e6 / n }'
+    port=${1}_port pid=${1}_pid
+    read -ra what <<<"$(command_of "$geo_test")"
+    bench_cpu "${!port}" "${!pid}" "$geo_n" "" -c "$CLIENTS" -P "$geo_pipe" -r "$KEYSPACE" "${what[@]}"
 }
 
 note_run_start
 rows=()
-for pipe in 1 16; do
-    if ((pipe == 1)); then n=$N_P1; else n=$N_P16; fi
-    for test in geoadd geosearch; do
-        s_rps=() s_us=() r_rps=() r_us=()
-        for ((run = 0; run < RUNS; run++)); do
-            if ((run % 2 == 0)); then order="shardis redis"; else order="redis shardis"; fi
-            for who in $order; do
-                if [[ $who == shardis ]]; then
-                    read -r rps us <<<"$(bench_once "$shardis_port" "$shardis_pid" "$test" "$pipe" "$n")"
-                    s_rps+=("$rps") s_us+=("$us")
-                else
-                    read -r rps us <<<"$(bench_once "$redis_port" "$redis_pid" "$test" "$pipe" "$n")"
-                    r_rps+=("$rps") r_us+=("$us")
-                fi
-                log "$(printf '%-9s P%-2s %-8s %10s ops/s %8s us/op' "${test^^}" "$pipe" "$who" "$rps" "$us")"
-            done
-        done
-        sr=$(printf '%s\n' "${s_rps[@]}" | median)
-        su=$(printf '%s\n' "${s_us[@]}" | median)
-        rr=$(printf '%s\n' "${r_rps[@]}" | median)
-        ru=$(printf '%s\n' "${r_us[@]}" | median)
-        if ((pipe == 16)); then target="≤ $TARGET_P16"; else target="-"; fi
-        read -r ratio verdict < <(awk -v s="$su" -v r="$ru" -v t="$TARGET_P16" -v p="$pipe" 'BEGIN {
+for geo_pipe in 1 16; do
+    if ((geo_pipe == 1)); then geo_n=$N_P1; else geo_n=$N_P16; fi
+    for geo_test in geoadd geosearch; do
+        log "${geo_test^^} P$geo_pipe"
+        measure_cell geo_who "shardis redis"
+        sr=${CELL_RPS[shardis]} su=${CELL_US[shardis]} rr=${CELL_RPS[redis]} ru=${CELL_US[redis]}
+        if ((geo_pipe == 16)); then target="≤ $TARGET_P16"; else target="-"; fi
+        read -r ratio verdict < <(awk -v s="$su" -v r="$ru" -v t="$TARGET_P16" -v p="$geo_pipe" 'BEGIN {
             if (r <= 0) { print "n/a ?"; exit }
             q = s / r; printf "%.2f %s\n", q, (p == 1 ? "" : (q <= t ? "met" : "MISSED")) }')
         rows+=("$(printf '| %s | %s | %.0f | %.0f | %.3f | %.3f | %s | %s %s |' \
-            "${test^^}" "$pipe" "$sr" "$rr" "$su" "$ru" "$ratio" "$target" "${verdict:-}")")
+            "${geo_test^^}" "$geo_pipe" "$sr" "$rr" "$su" "$ru" "$ratio" "$target" "${verdict:-}")")
     done
 done
 loadavg_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -146,7 +101,7 @@ report=$(
     echo "- load average (1/5/15 min) before: $loadavg_before; after: $loadavg_after"
     echo "- shardis $shardis_rev (\`--shards 1\`), $(redis-server --version | awk '{ print $1, $3 }')"
     echo "- servers on CPU $SERVER_CPU, redis-benchmark on CPU $CLIENT_CPU; \`-c $CLIENTS -r $KEYSPACE\`," \
-        "\`-n $N_P1\` at P1, \`-n $N_P16\` at P16; median of $RUNS run(s); the key held $members members at the end"
+        "\`-n $N_P1\` at P1, \`-n $N_P16\` at P16; best of $RUNS run(s) per side; the key held $members members at the end"
     echo "- command: \`$(command_line)\`"
     echo "- GEOADD: \`$(command_of geoadd)\`; GEOSEARCH: \`$(command_of geosearch)\`"
     echo

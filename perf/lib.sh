@@ -95,8 +95,10 @@ publish_report() {
 
 # Sets $port to a port nobody listens on (a global, not a $(...) result, so that the
 # next call starts past it even before the first server has bound). Probing with a
-# connect is enough here: the servers bind loopback only, within milliseconds.
-next_port=$((20000 + RANDOM % 20000))
+# connect is enough here: the servers bind loopback only, within milliseconds. The
+# range stays below Linux's ephemeral ports (32768 and up), which a connect probe
+# cannot see in use as the local end of some other connection.
+next_port=$((20000 + RANDOM % 12000))
 pick_port() {
     port=$next_port
     while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
@@ -133,3 +135,105 @@ cpu_ticks() {
 
 # The median of the numbers on standard input.
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# --- servers and timed runs shared by compare.sh, geo.sh, stream.sh and script.sh ----
+
+tick=$(getconf CLK_TCK)
+
+# Starts a Redis-like server, binary $2 (redis-server or valkey-server), as peer $1,
+# pinned to SERVER_CPU with persistence off, and waits until it answers: sets
+# ${1}_port and ${1}_pid (the server itself, checked by its command name, so that the
+# CPU read from that pid is the server's and not a wrapper's).
+start_peer() {
+    local name=$1 bin=$2 pid
+    pick_port
+    taskset -c "$SERVER_CPU" "$bin" --port "$port" --bind 127.0.0.1 \
+        --save "" --appendonly no --daemonize no --dir "$work" \
+        --logfile "$work/$name.log" >/dev/null 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    wait_ready "$port" "$pid" "$work/$name.log"
+    [[ $(</proc/$pid/comm) == "${bin##*/}"* ]] || die "pid $pid is not ${bin##*/}"
+    printf -v "${name}_port" '%s' "$port"
+    printf -v "${name}_pid" '%s' "$pid"
+}
+
+# Starts $SHARDIS_BIN as $1 (default "shardis") with $2 shards (default 1) pinned to the
+# CPU list $3 (default SERVER_CPU), persistence off; sets ${1}_port and ${1}_pid. shardis
+# pins its shard threads itself: --cpus tells it the CPUs taskset allows.
+start_shardis() {
+    local name=${1:-shardis} shards=${2:-1} cpus=${3:-$SERVER_CPU} pid
+    pick_port
+    (cd "$work" && exec taskset -c "$cpus" "$SHARDIS_BIN" --port "$port" --bind 127.0.0.1 \
+        --shards "$shards" --cpus "$cpus" --save "" --appendonly no --dir "$work") \
+        >"$work/$name.log" 2>&1 &
+    pid=$!
+    pids+=("$pid")
+    wait_ready "$port" "$pid" "$work/$name.log"
+    [[ $(</proc/$pid/comm) == shardis* ]] || die "pid $pid is not shardis-server"
+    printf -v "${name}_port" '%s' "$port"
+    printf -v "${name}_pid" '%s' "$pid"
+}
+
+# Prints "ops_per_sec cpu_us_per_op" from a rate $1, CPU ticks $2 before and $3 after,
+# and a request count $4.
+per_op() {
+    awk -v r="$1" -v b="$2" -v a="$3" -v hz="$tick" -v n="$4" \
+        'BEGIN { printf "%.0f %.3f\n", r, (a - b) / hz * 1e6 / n }'
+}
+
+# One measured redis-benchmark run (pinned to CLIENT_CPU, `--csv`) of $3 requests
+# against port $1, with the CPU of the server process $2 read around it. $4 names the
+# CSV row to read (the test column, e.g. "GET", or the start of it before " (": "MSET");
+# empty means the first row. The rest are redis-benchmark arguments. Prints
+# "ops_per_sec cpu_us_per_op".
+bench_cpu() {
+    local port=$1 pid=$2 n=$3 row=$4 before after out rps
+    shift 4
+    before=$(cpu_ticks "$pid")
+    out=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -n "$n" --csv "$@" 2>"$work/bench.err") \
+        || { cat "$work/bench.err" >&2; die "redis-benchmark failed (port $port: $*)"; }
+    after=$(cpu_ticks "$pid")
+    if ! kill -0 "$pid" 2>/dev/null; then
+        tail -n 20 "$work"/*.log >&2
+        die "server on port $port died during: $*"
+    fi
+    rps=$(awk -F'","' -v t="$row" '
+        NR == 1 { next }
+        { sub(/^"/, "", $1) }
+        t == "" || $1 == t || index($1, t " (") == 1 { print $2; found = 1; exit }
+        END { if (!found) exit 1 }' <<<"$out") \
+        || { printf '%s\n' "$out" >&2; die "no CSV row ${row:-1} in redis-benchmark output"; }
+    per_op "$rps" "$before" "$after" "$n"
+}
+
+# The smallest / largest of the numbers on standard input.
+minimum() { sort -g | head -n 1; }
+maximum() { sort -g | tail -n 1; }
+
+# Runs `$1 WHO` RUNS times for each server WHO in $2 (a list), rotating which server
+# goes first so that drifts in machine load hit all alike. Each call prints
+# "ops_per_sec cpu_us_per_op ..."; fills CELL_RPS[WHO] with the highest rate and
+# CELL_US[WHO] with the lowest CPU per op seen (the run least disturbed by others).
+declare -gA CELL_RPS=() CELL_US=()
+measure_cell() {
+    local run_one=$1 who i run res rps us
+    local -a order
+    read -ra order <<<"$2"
+    local -A all_rps=() all_us=()
+    for ((run = 0; run < RUNS; run++)); do
+        for ((i = 0; i < ${#order[@]}; i++)); do
+            who=${order[(i + run) % ${#order[@]}]}
+            # $(...) rather than <(...) so that a failing run stops the script.
+            res=$("$run_one" "$who")
+            read -r rps us _ <<<"$res"
+            all_rps[$who]+="$rps "
+            all_us[$who]+="$us "
+            log "$(printf '  %-8s %10s ops/s %8s us/op' "$who" "$rps" "$us")"
+        done
+    done
+    for who in "${order[@]}"; do
+        CELL_RPS[$who]=$(tr ' ' '\n' <<<"${all_rps[$who]}" | grep . | maximum)
+        CELL_US[$who]=$(tr ' ' '\n' <<<"${all_us[$who]}" | grep . | minimum)
+    done
+}

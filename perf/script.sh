@@ -43,41 +43,18 @@ command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null || d
 command -v taskset >/dev/null || die "taskset (util-linux) is required"
 need_cpus
 shardis_bin
-tick=$(getconf CLK_TCK)
 
 work=$(mktemp -d /tmp/shardis-script.XXXXXX)
 cleanup_on_exit
-
-pick_port
-redis_port=$port
-taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 \
-    --save "" --appendonly no --daemonize no --dir "$work" --logfile "$work/redis.log" >/dev/null 2>&1 &
-redis_pid=$!
-pids+=("$redis_pid")
-pick_port
-shardis_port=$port
-(cd "$work" && exec taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$shardis_port" --bind 127.0.0.1 \
-    --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work") >"$work/shardis.log" 2>&1 &
-shardis_pid=$!
-pids+=("$shardis_pid")
-wait_ready "$redis_port" "$redis_pid" "$work/redis.log"
-wait_ready "$shardis_port" "$shardis_pid" "$work/shardis.log"
+start_peer redis redis-server
+start_shardis shardis
 
 # One run against port $1 / pid $2 at pipeline $3 with $4 calls: "ops_per_sec cpu_us_per_call".
 bench_once() {
-    local port=$1 pid=$2 pipe=$3 n=$4 sha before after out rps
+    local port=$1 pid=$2 pipe=$3 n=$4 sha
     sha=$(redis-cli -p "$port" script load "$SCRIPT")
     [[ ${#sha} == 40 ]] || die "SCRIPT LOAD failed on port $port: $sha"
-    before=$(cpu_ticks "$pid")
-    out=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -P "$pipe" -n "$n" -r "$KEYSPACE" \
-        --csv EVALSHA "$sha" 1 rl:__rand_int__ 60 2>"$work/bench.err") \
-        || { cat "$work/bench.err" >&2; die "redis-benchmark failed (port $port)"; }
-    after=$(cpu_ticks "$pid")
-    kill -0 "$pid" 2>/dev/null || die "server on port $port died"
-    rps=$(awk -F'","' 'NR == 2 { print $2 }' <<<"$out")
-    [[ -n $rps ]] || { printf '%s\n' "$out" >&2; die "no CSV row in redis-benchmark output"; }
-    awk -v r="$rps" -v b="$before" -v a="$after" -v hz="$tick" -v n="$n" \
-        'BEGIN { printf "%.0f %.3f\n", r, (a - b) / hz * 1e6 / n }'
+    bench_cpu "$port" "$pid" "$n" "" -c "$CLIENTS" -P "$pipe" -r "$KEYSPACE" EVALSHA "$sha" 1 rl:__rand_int__ 60
 }
 
 note_run_start

@@ -49,29 +49,11 @@ for t in redis-server redis-benchmark redis-cli taskset; do
 done
 need_cpus
 shardis_bin
-tick=$(getconf CLK_TCK)
 
 work=$(mktemp -d /tmp/shardis-stream.XXXXXX)
 cleanup_on_exit
-
-pick_port
-redis_port=$port
-taskset -c "$SERVER_CPU" redis-server --port "$redis_port" --bind 127.0.0.1 \
-    --save "" --appendonly no --daemonize no --dir "$work" \
-    --logfile "$work/redis.log" >/dev/null 2>&1 &
-redis_pid=$!
-pids+=("$redis_pid")
-pick_port
-shardis_port=$port
-(cd "$work" && exec taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$shardis_port" --bind 127.0.0.1 \
-    --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work") \
-    >"$work/shardis.log" 2>&1 &
-shardis_pid=$!
-pids+=("$shardis_pid")
-wait_ready "$redis_port" "$redis_pid" "$work/redis.log"
-wait_ready "$shardis_port" "$shardis_pid" "$work/shardis.log"
-[[ $(</proc/$redis_pid/comm) == redis-server* ]] || die "pid $redis_pid is not redis-server"
-[[ $(</proc/$shardis_pid/comm) == shardis* ]] || die "pid $shardis_pid is not shardis-server"
+start_peer redis redis-server
+start_shardis shardis
 
 # Fresh `bench-read` stream of $2 entries (IDs 1-0 .. N-0) with group g, on port $1.
 preload() {
@@ -86,17 +68,9 @@ preload() {
 # One measured redis-benchmark run on port $1 / pid $2 at pipeline $3, $4 requests, the
 # rest being redis-benchmark arguments. Prints "ops_per_sec cpu_us_per_op".
 bench_once() {
-    local port=$1 pid=$2 pipe=$3 n=$4 before after out rps
+    local port=$1 pid=$2 pipe=$3 n=$4
     shift 4
-    before=$(cpu_ticks "$pid")
-    out=$(taskset -c "$CLIENT_CPU" redis-benchmark -p "$port" -c "$CLIENTS" -P "$pipe" -n "$n" --csv "$@" 2>"$work/bench.err") \
-        || { cat "$work/bench.err" >&2; die "redis-benchmark failed (port $port: $*)"; }
-    after=$(cpu_ticks "$pid")
-    kill -0 "$pid" 2>/dev/null || die "server on port $port died during: $*"
-    rps=$(awk -F'","' 'NR == 2 { print $2 }' <<<"$out")
-    [[ -n $rps ]] || { printf '%s\n' "$out" >&2; die "no CSV row in redis-benchmark output"; }
-    awk -v r="$rps" -v b="$before" -v a="$after" -v hz="$tick" -v n="$n" \
-        'BEGIN { printf "%.0f %.3f\n", r, (a - b) / hz * 1e6 / n }'
+    bench_cpu "$port" "$pid" "$n" "" -c "$CLIENTS" -P "$pipe" "$@"
 }
 
 note_run_start

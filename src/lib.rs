@@ -76,16 +76,17 @@
 //!    cleared; under buffered `always`, a batch that waited for the sync just reaped
 //!    is written at once, before the turn's input).
 //! 2. Parse every connection with new bytes and dispatch each request (pipelining: all
-//!    complete requests in the buffer, stopping at an output high-water mark, and
-//!    while some shard's inbox is over its bound).
+//!    complete requests in the buffer, up to 512 per connection per turn, stopping at
+//!    an output high-water mark, and while some shard's inbox is over its bound).
 //! 3. Drain the inbox, always whole: run requests from other shards, take lock
 //!    requests, apply releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.
 //! 5. Eviction (`shard::evict`): while the server is over `maxmemory` (the
 //!    allocator's exact count, `io::alloc`), a time-bounded slice of this shard's
 //!    keys goes (a slice also runs before each command, which gets `OOM` only if
-//!    nothing could be freed). Timers: active expiry within a time budget (`hz`;
-//!    expired keys are published as `expired` keyspace events when enabled), idle
+//!    nothing could be freed). Active expiry in slices of at most 1 ms within a 25%
+//!    time share (`shard::turns`; expired keys are published as `expired` keyspace
+//!    events when enabled). Timers (`hz`): idle
 //!    timeouts, client eviction (`maxmemory-clients`), snapshot cron (publish
 //!    the change counter; on shard 0: reap a BGSAVE or rewrite child, due save points,
 //!    scheduled and automatic AOF rewrites).

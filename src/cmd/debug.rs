@@ -388,6 +388,8 @@ fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         super::debug_populate::populate(c, a)
     } else if a.is(1, "CHANGE-REPL-ID") && n == 2 {
         super::debug_populate::change_repl_id(c)
+    } else if a.is(1, "TURNS") && (n == 2 || (n == 3 && a.is(2, "RESET"))) {
+        Ok(ConnOutcome::FanOut(crate::shard::turns::debug_turns(n == 3)))
     } else if a.is(1, "LOG") && n == 3 {
         crate::util::log::warning(&format!("DEBUG LOG: {}", a.str(2)));
         c.out.ok();

@@ -129,6 +129,9 @@ pub enum Stopped {
     /// The unparsed input exceeds `client-query-buffer-limit`: close the connection
     /// without a reply, as Redis does.
     QueryBufferLimit,
+    /// This turn's share of commands ran (`shard::turns::COMMANDS_PER_TURN`): parse
+    /// the rest next turn, after the other connections had theirs.
+    Yield,
 }
 
 impl Conn {
@@ -366,6 +369,7 @@ impl Conn {
     }
 
     fn parse_and_dispatch(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
+        let mut budget = crate::shard::turns::COMMANDS_PER_TURN;
         loop {
             if self.barrier.is_some() || self.closing || self.close_after_flush {
                 break;
@@ -383,6 +387,11 @@ impl Conn {
             }
             if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
                 break;
+            }
+            if budget == 0 {
+                self.compact();
+                self.sync_reply_order();
+                return Stopped::Yield;
             }
             // Some shard's inbox is over its bound: take no new request until it
             // drains (`shard::msg`, "The inbox bound").
@@ -406,6 +415,7 @@ impl Conn {
             };
             match parsed {
                 Ok(Parsed::Command { consumed }) => {
+                    budget -= 1;
                     let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: self.parser.args() };
                     if pause != Pause::None && held_by_pause(&args, pause) {
                         self.paused_request = Some(consumed);

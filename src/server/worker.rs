@@ -149,6 +149,7 @@ impl Worker {
             self.deliver_local_replies();
             self.deliver_pushes();
             self.kill_marked();
+            crate::shard::turns::expire_slice(&mut self.st);
             self.cron();
             // A slice of what UNLINK and lazy flushes left to free (`shard::lazyfree`).
             crate::shard::lazyfree::run_slice();
@@ -167,6 +168,7 @@ impl Worker {
                 self.ring.msg_ring(fd, Token::new(Op::Wake, 0, 0).encode(), Token::new(Op::WakeSent, 0, 0).encode());
             }
             self.queue_sends();
+            self.st.turns.end();
             self.sleep(&shared, id);
         }
         self.aof_shutdown();
@@ -189,6 +191,9 @@ impl Worker {
         }
         let now = self.st.clock.now_ms();
         let mut wake_at = self.next_cron_ms;
+        if let Some(ms) = self.st.expiry.wake_in_ms() {
+            wake_at = wake_at.min(now + ms);
+        }
         if !self.paused.is_empty() {
             wake_at = wake_at.min(self.st.shared.pause_until_ms.load(Ordering::Acquire));
         }
@@ -393,6 +398,11 @@ impl Worker {
                     }
                 }
                 Stopped::Paused => self.paused.push(slot),
+                Stopped::Yield => {
+                    self.st.turns.yields += 1;
+                    c.queued_for_parse = true;
+                    self.parse_queue.push(slot);
+                }
                 Stopped::QueryBufferLimit => {
                     let client = match self.st.clients.get(&c.sess.id) {
                         Some(m) => format!("id={} addr={} laddr={} fd={} name={}", m.id, m.addr, m.laddr, m.fd, m.name),
@@ -601,7 +611,8 @@ impl Worker {
         }
     }
 
-    /// Periodic work, `hz` times a second: active expiry with a time budget.
+    /// Periodic work, `hz` times a second (active expiry runs in slices every turn,
+    /// `shard::turns`).
     fn cron(&mut self) {
         let now = self.st.clock.now_ms();
         if now < self.next_cron_ms {
@@ -609,11 +620,6 @@ impl Worker {
         }
         let hz = self.st.config.hz.clamp(1, 500) as u64;
         self.next_cron_ms = now + 1000 / hz;
-        // A replica never expires keys itself: it waits for the master's DELs.
-        if self.st.active_expire && !self.st.shared.replica.is_replica.load(Ordering::Relaxed) {
-            // Redis spends at most 25% of a cron period on expiry.
-            self.st.active_expire_cycle(now, Duration::from_micros(250_000 / hz));
-        }
         crate::shard::evict::cron(&mut self.st);
         self.idle_timeouts(now);
         self.client_memory_cron(now);

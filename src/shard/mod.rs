@@ -21,6 +21,7 @@ pub mod slowlog;
 pub mod state;
 pub mod stats;
 pub mod tracking;
+pub mod turns;
 pub mod watch;
 
 pub use lock::{LockPlan, LockTable};

@@ -153,6 +153,9 @@ pub struct ShardState {
     pub held_out: VecDeque<(u64, u16, Msg)>,
     /// `maxmemory` eviction on this shard (`shard::evict`).
     pub evict: super::evict::EvictState,
+    /// Loop turn durations (`DEBUG TURNS`) and the pacing of active expiry (`turns`).
+    pub turns: super::turns::TurnStats,
+    pub expiry: super::turns::ExpiryPacer,
 }
 
 impl ShardState {
@@ -204,11 +207,14 @@ impl ShardState {
             evict,
             replconf: HashMap::new(),
             min_replicas,
+            turns: Default::default(),
+            expiry: Default::default(),
         }
     }
 
     /// Start of a loop turn: refresh the cached time and, if needed, the config.
     pub fn begin_turn(&mut self) {
+        self.turns.begin();
         self.now_ms = self.clock.now_ms();
         let epoch = self.shared.config_epoch.load(Ordering::Acquire);
         if epoch != self.config_epoch {
