@@ -252,7 +252,7 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
     }
     log::notice(&format!("Full resync from master: {replid}:{off}"));
     r.set_state(LinkState::Sync);
-    let dbs = receive_and_load(shared, &cfg, &mut rd, epoch)?;
+    let (dbs, stream_db) = receive_and_load(shared, &cfg, &mut rd, epoch)?;
     if !current(shared, epoch) {
         return Ok(());
     }
@@ -264,6 +264,7 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
         handoff: Handoff { fd: s.into_raw_fd(), leftover, epoch, addr: addr_text, full: true },
         replid: replid.to_string(),
         offset: off,
+        stream_db,
     });
     Ok(())
 }
@@ -306,7 +307,7 @@ fn receive_and_load(
     cfg: &Config,
     rd: &mut BufReader<TcpStream>,
     epoch: u64,
-) -> Result<Vec<Loaded>, String> {
+) -> Result<(Vec<Loaded>, u16), String> {
     let r = &shared.replica;
     let header = loop {
         let l = read_line(rd).map_err(|e| format!("{e} while reading the bulk count from the MASTER"))?;
@@ -432,7 +433,15 @@ fn receive_and_load(
         }
     }
     log::notice(&format!("Done loading RDB, keys loaded: {}, keys expired: 0.", stats.keys));
-    Ok(shards.into_iter().map(Loaded).collect())
+    // The stream that follows goes on in the db the master's stream had selected at
+    // the snapshot (a chained master forwards its own master's stream verbatim).
+    let stream_db = stats
+        .aux
+        .iter()
+        .find(|(k, _)| k == b"repl-stream-db")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+        .unwrap_or(0);
+    Ok((shards.into_iter().map(Loaded).collect(), stream_db))
 }
 
 /// Takes back the last `n` bytes written: the start of the EOF mark that an earlier

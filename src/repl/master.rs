@@ -587,6 +587,9 @@ impl Master {
                     if !mark.for_sync {
                         continue;
                     }
+                    // The snapshot says the stream is in db 0 (`repl-stream-db`): the
+                    // next command selects its db, as Redis resets `slaveseldb`.
+                    self.asm.reselect();
                     let id = self.next_job;
                     self.next_job += 1;
                     for r in self.replicas.iter_mut().filter(|r| r.state == St::WaitCut) {

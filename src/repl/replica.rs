@@ -90,8 +90,9 @@ pub struct Handoff {
 /// Work for shard 0, from the link thread.
 pub enum Task {
     /// A full sync is loaded: switch every shard to these databases at a cut, then
-    /// adopt the connection. `replid`/`offset` start the new history.
-    Install { dbs: Vec<crate::persist::dbview::Loaded>, handoff: Handoff, replid: String, offset: u64 },
+    /// adopt the connection. `replid`/`offset` start the new history, whose stream
+    /// goes on in `stream_db` (the RDB's `repl-stream-db`).
+    Install { dbs: Vec<crate::persist::dbview::Loaded>, handoff: Handoff, replid: String, offset: u64, stream_db: u16 },
     /// A partial resync: adopt the connection, keep the data.
     Adopt(Handoff),
 }
