@@ -206,7 +206,19 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
         log::notice("Partial resynchronization not possible (no cached master)");
         ("?".to_string(), "-1".to_string())
     };
-    send(&mut s, &["PSYNC", &req_id, &req_off])?;
+    // A FAILOVER hands over to this master: the PSYNC tells it to promote itself.
+    let failing_over = super::failover::phase(shared) == super::failover::Phase::InProgress;
+    let sent = if failing_over {
+        send(&mut s, &["PSYNC", &req_id, &req_off, "FAILOVER"])
+    } else {
+        send(&mut s, &["PSYNC", &req_id, &req_off])
+    };
+    if let Err(e) = sent {
+        if failing_over {
+            super::failover::abort(shared, "Write error to failover target");
+        }
+        return Err(e);
+    }
     let reply = loop {
         let l = read_line(&mut rd)?;
         // Newlines are keepalives a master sends while it works on the reply.
@@ -216,6 +228,15 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
     };
     if !current(shared, epoch) {
         return Ok(());
+    }
+    if failing_over {
+        // A full resync is not what a failover expects, but nothing is wrong with it.
+        if reply.starts_with("+CONTINUE") || reply.starts_with("+FULLRESYNC") {
+            super::failover::clear(shared);
+        } else {
+            super::failover::abort(shared, "Failover target rejected psync request");
+            return Err(format!("Unexpected reply to PSYNC FAILOVER from the failover target: {reply}"));
+        }
     }
     let addr_text = format!("{host}:{port}");
     if let Some(rest) = reply.strip_prefix("+CONTINUE") {
@@ -228,6 +249,9 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
             shared.repl.shift_ids(new_id.to_string());
             r.set_master_replid(new_id);
             log::notice(&format!("Master replication ID changed to {new_id}"));
+            // Our replicas must learn the new id too: they reconnect and continue
+            // partially with our replid2 (Redis disconnects them here as well).
+            crate::repl::master::kill_replicas(shared);
         }
         log::notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         let leftover = rd.buffer().to_vec();

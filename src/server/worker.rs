@@ -190,7 +190,11 @@ impl Worker {
         let now = self.st.clock.now_ms();
         let mut wake_at = self.next_cron_ms;
         if !self.paused.is_empty() {
-            wake_at = wake_at.min(self.st.shared.pause_until_ms.load(Ordering::Acquire));
+            let until = self.st.shared.pause_until_ms.load(Ordering::Acquire);
+            // A FAILOVER's pause has no end time: its end is seen at the next cron.
+            if until != 0 || !self.st.shared.repl.failover_paused() {
+                wake_at = wake_at.min(until);
+            }
         }
         if let Some(d) = self.st.blocked.next_deadline() {
             wake_at = wake_at.min(d);
@@ -349,7 +353,8 @@ impl Worker {
     fn pause_now(&self) -> Pause {
         let until = self.st.shared.pause_until_ms.load(Ordering::Acquire);
         if until == 0 || self.st.clock.now_ms() >= until {
-            Pause::None
+            // FAILOVER holds writes until it hands over (`repl::failover`).
+            if self.st.shared.repl.failover_paused() { Pause::Writes } else { Pause::None }
         } else if self.st.shared.pause_writes_only.load(Ordering::Acquire) {
             Pause::Writes
         } else {
@@ -610,7 +615,10 @@ impl Worker {
         let hz = self.st.config.hz.clamp(1, 500) as u64;
         self.next_cron_ms = now + 1000 / hz;
         // A replica never expires keys itself: it waits for the master's DELs.
-        if self.st.active_expire && !self.st.shared.replica.is_replica.load(Ordering::Relaxed) {
+        if self.st.active_expire
+            && !self.st.shared.replica.is_replica.load(Ordering::Relaxed)
+            && !self.st.shared.repl.failover_paused()
+        {
             // Redis spends at most 25% of a cron period on expiry.
             self.st.active_expire_cycle(now, Duration::from_micros(250_000 / hz));
         }
