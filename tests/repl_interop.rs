@@ -113,13 +113,21 @@ fn partial_resync_after_killed_link() {
 
 fn partial_after_replica_restart(master: Kind, replica: Kind, seed: u64) {
     let mut p = pair(master, replica, seed);
-    // End the stream in db 0: a shardis replica records its master's position in its
-    // RDB only then (it writes `repl-stream-db` 0; see `repl::fullsync`).
-    redis::cmd("SET").arg("restart:anchor").arg(seed).query::<()>(&mut p.master.conn()).unwrap();
+    // End the stream in db 3: the replica's RDB must record that (`repl-stream-db`),
+    // as the master continues there without a SELECT.
+    let mut mc = p.master.conn();
+    redis::cmd("SELECT").arg(3).query::<()>(&mut mc).unwrap();
+    redis::cmd("SET").arg("restart:anchor").arg(seed).query::<()>(&mut mc).unwrap();
     wait_in_sync(&p.master, &p.replica, SYNC);
     let before = p.master.sync_counts();
     // A clean shutdown writes the replica's RDB with the master's repl-id/repl-offset.
     p.replica.shutdown_save();
+    // The first writes the replica misses stay in db 3: no SELECT precedes them.
+    for i in 0..50 {
+        redis::cmd("SET").arg(format!("restart:db3:{i}")).arg(i).query::<()>(&mut mc).unwrap();
+    }
+    let in_db3: u64 = redis::cmd("DBSIZE").query(&mut mc).unwrap();
+    assert!(in_db3 >= 51, "the writes went to db 3");
     // Writes while the replica is down must come from the master's backlog.
     let load = Load::start(p.master.port, seed + 1);
     load.wait_ops(2000, SYNC);

@@ -23,6 +23,7 @@ pub mod debug_populate;
 pub mod dispatch;
 pub mod dump;
 pub mod error;
+pub mod failover;
 pub mod function;
 pub mod geo;
 pub mod harness;

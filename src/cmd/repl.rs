@@ -14,6 +14,7 @@ use crate::repl::master::{Hello, WaitReq};
 use crate::repl::state::Segment;
 use crate::resp::ReplyWriter;
 use crate::shard::{ReplyTo, ShardState};
+use crate::util::log;
 
 fn hello<'a>(c: &'a mut ConnCtx) -> &'a mut Hello {
     let id = c.sess.id;
@@ -57,7 +58,31 @@ fn replconf(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 fn psync(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let offset = a.i64(2).map_err(|_| CmdError::NotInteger)?;
     let replid = a.str(1);
+    if c.sess.multi.is_some() {
+        return Err(CmdError::msg("ERR Replica can't interact with the keyspace"));
+    }
+    if a.len() > 3 && a.is(3, "failover") {
+        promote_for_failover(c, &replid)?;
+    }
     handoff(c, Some((replid, offset)))
+}
+
+/// `PSYNC <replid> <offset> FAILOVER` from our master, handing over to us (its
+/// FAILOVER): promote ourselves when the replid is the one we follow, then the PSYNC
+/// goes on as any (and continues partially with our replid2).
+fn promote_for_failover(c: &mut ConnCtx, replid: &str) -> Result<(), CmdError> {
+    let shared = c.st.shared.clone();
+    log::warning(&format!("Failover request received for replid {replid}."));
+    if !shared.repl.is_replica() {
+        return Err(CmdError::msg("ERR PSYNC FAILOVER can't be sent to a master."));
+    }
+    if !replid.eq_ignore_ascii_case(&shared.repl.ids().replid) {
+        return Err(CmdError::msg("ERR PSYNC FAILOVER replid must match my replid."));
+    }
+    crate::repl::replica::promote(&shared);
+    let who = super::replicaof::client_desc(c, "psync");
+    log::notice(&format!("MASTER MODE enabled (failover request from '{who}')"));
+    Ok(())
 }
 
 fn sync(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
@@ -67,6 +92,9 @@ fn sync(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
 fn handoff(c: &mut ConnCtx, psync: Option<(String, i64)>) -> Result<ConnOutcome, CmdError> {
     if c.sess.multi.is_some() {
         return Err(CmdError::msg("ERR Replica can't interact with the keyspace"));
+    }
+    if crate::repl::failover::phase(&c.st.shared) != crate::repl::failover::Phase::None {
+        return Err(CmdError::msg("NOMASTERLINK Can't SYNC while failing over"));
     }
     let peer_ip =
         c.st.clients

@@ -12,11 +12,14 @@ use std::sync::atomic::Ordering;
 /// REPLICAOF host port | NO ONE (SLAVEOF is the same command).
 fn replicaof(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let shared = c.st.shared.clone();
+    if crate::repl::failover::phase(&shared) != crate::repl::failover::Phase::None {
+        return Err(CmdError::msg("ERR REPLICAOF not allowed while failing over."));
+    }
     let (host, port) = (a.get(1), a.get(2));
     if host.eq_ignore_ascii_case(b"no") && port.eq_ignore_ascii_case(b"one") {
         if shared.repl.is_replica() {
             replica::promote(&shared);
-            log::notice(&format!("MASTER MODE enabled (user request from '{}')", client_desc(c)));
+            log::notice(&format!("MASTER MODE enabled (user request from '{}')", client_desc(c, "replicaof")));
         }
         c.out.ok();
         return Ok(ConnOutcome::Done);
@@ -38,16 +41,16 @@ fn replicaof(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     // The replication thread keeps the replica's backlog and offset (the master's
     // stream, forwarded verbatim) even with no replica of its own.
     crate::repl::master::start(&shared);
-    log::notice(&format!("REPLICAOF {host}:{port} enabled (user request from '{}')", client_desc(c)));
+    log::notice(&format!("REPLICAOF {host}:{port} enabled (user request from '{}')", client_desc(c, "replicaof")));
     c.out.ok();
     Ok(ConnOutcome::Done)
 }
 
-/// The requesting client, as Redis names it in its log lines.
-fn client_desc(c: &ConnCtx) -> String {
+/// The requesting client running `cmd`, as Redis names it in its log lines.
+pub(crate) fn client_desc(c: &ConnCtx, cmd: &str) -> String {
     match c.st.clients.get(&c.sess.id) {
         Some(m) => format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle=0 flags=N db={} cmd=replicaof user=default",
+            "id={} addr={} laddr={} fd={} name={} age={} idle=0 flags=N db={} cmd={cmd} user=default",
             m.id,
             m.addr,
             m.laddr,

@@ -187,6 +187,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::debug::COMMANDS,
         super::module::COMMANDS,
         super::replicaof::COMMANDS,
+        super::failover::COMMANDS,
         super::monitor::COMMANDS,
         super::acl::COMMANDS,
         crate::cluster::cmd::COMMANDS,

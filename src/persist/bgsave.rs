@@ -99,7 +99,13 @@ fn failed(shared: &Shared, msg: String) -> Started {
 }
 
 /// The snapshot child: write, report, exit. Never returns to the shard loop.
-fn child_main(w: &World, cfg: &crate::config::Config, now: u64, page: &SharedPage, repl: Option<(String, u64)>) -> ! {
+fn child_main(
+    w: &World,
+    cfg: &crate::config::Config,
+    now: u64,
+    page: &SharedPage,
+    repl: Option<crate::rdb::ReplPosition>,
+) -> ! {
     proc::unpin();
     let code = match rdbfile::save(&w.views(), cfg, now, repl) {
         Ok(stats) => {

@@ -47,7 +47,12 @@ pub fn write_options(cfg: &Config, now_ms: u64) -> WriteOptions {
 
 /// Writes every shard's databases to `dir/dbfilename` through a temp file, with the
 /// replication position (`repl::fullsync::position_at_cut`) as aux fields if given.
-pub fn save(dbs: &[&[Db]], cfg: &Config, now_ms: u64, repl: Option<(String, u64)>) -> Result<WriteStats, String> {
+pub fn save(
+    dbs: &[&[Db]],
+    cfg: &Config,
+    now_ms: u64,
+    repl: Option<crate::rdb::ReplPosition>,
+) -> Result<WriteStats, String> {
     let tmp = temp_path(cfg, std::process::id());
     let r = save_via(dbs, cfg, now_ms, &tmp, repl);
     if r.is_err() {
@@ -61,7 +66,7 @@ fn save_via(
     cfg: &Config,
     now_ms: u64,
     tmp: &std::path::Path,
-    repl: Option<(String, u64)>,
+    repl: Option<crate::rdb::ReplPosition>,
 ) -> Result<WriteStats, String> {
     let mut f = File::create(tmp).map_err(|e| {
         format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}", tmp.display(), cfg.dir)

@@ -18,6 +18,11 @@ use crate::storage::{Db, Value};
 use crate::util::num::parse_i64;
 use std::io::{self, Write};
 
+/// A snapshot's place in the replication stream: (replid, offset, the db the stream
+/// has selected there). A replica restarted from the file continues the stream at that
+/// offset in that db (Redis's `repl-stream-db`).
+pub type ReplPosition = (String, u64, u16);
+
 /// How to write a snapshot.
 #[derive(Clone, Debug)]
 pub struct WriteOptions {
@@ -34,9 +39,9 @@ pub struct WriteOptions {
     /// `rdb-key-save-delay`: microseconds to sleep after each key (tests keep a
     /// snapshot child busy with it, as Redis's own tests do). 0 in production.
     pub key_save_delay_us: u64,
-    /// A full sync's snapshot: the stream's (replid, offset) at the cut, written as the
-    /// aux fields `repl-stream-db`, `repl-id`, `repl-offset` (as Redis 7 does).
-    pub repl: Option<(String, u64)>,
+    /// A snapshot taken with a replication position (see `ReplPosition`), written as
+    /// the aux fields `repl-stream-db`, `repl-id`, `repl-offset` (as Redis 7 does).
+    pub repl: Option<ReplPosition>,
 }
 
 impl Default for WriteOptions {
@@ -90,9 +95,9 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
         put_string(&mut b, value.as_bytes(), false);
         out.put(&b)?;
     }
-    if let Some((id, off)) = &opts.repl {
+    if let Some((id, off, db)) = &opts.repl {
         for (name, value) in
-            [("repl-stream-db", "0".to_string()), ("repl-id", id.clone()), ("repl-offset", off.to_string())]
+            [("repl-stream-db", db.to_string()), ("repl-id", id.clone()), ("repl-offset", off.to_string())]
         {
             let mut b = vec![opcode::AUX];
             put_string(&mut b, name.as_bytes(), false);

@@ -40,7 +40,7 @@ mod sink;
 mod stream;
 
 pub use decode::{LoadOptions, LoadStats, LoadedKey, Sink, load, load_bytes};
-pub use encode::{WriteOptions, WriteStats, encode_value, key_save_delay, put_string, write_snapshot};
+pub use encode::{ReplPosition, WriteOptions, WriteStats, encode_value, key_save_delay, put_string, write_snapshot};
 pub use input::Input;
 pub use sink::DbSink;
 

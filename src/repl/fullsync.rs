@@ -9,6 +9,7 @@ use crate::cmd::ctx::FanOut;
 use crate::io::proc::{self, Forked};
 use crate::persist::cut::{self, World};
 use crate::persist::rdbfile;
+use crate::rdb::ReplPosition;
 use crate::shard::{ShardState, Shared};
 use crate::util::log;
 use std::path::PathBuf;
@@ -31,39 +32,36 @@ fn fanout() -> FanOut {
     })
 }
 
-/// At a cut (any: SAVE, BGSAVE, shutdown): the (replid, offset) the snapshot holds,
-/// for its `repl-id` / `repl-offset` aux fields. While a stream is being assembled the
-/// replication thread gives the exact position through a mark; otherwise the offset
-/// does not move.
-pub fn position_at_cut(shared: &Shared) -> Option<(String, u64)> {
+/// At a cut (any: SAVE, BGSAVE, shutdown): the (replid, offset, stream db) the
+/// snapshot holds, for its `repl-id` / `repl-offset` / `repl-stream-db` aux fields.
+/// While a stream is being assembled the replication thread gives the exact position
+/// through a mark; otherwise the offset does not move. A master's stream db is 0: the
+/// stream selects its db again after a cut for a full sync and after a restart.
+pub fn position_at_cut(shared: &Shared) -> Option<ReplPosition> {
     if shared.repl.is_replica() {
         return replica_position(shared);
     }
     if shared.repl.master.get().is_some() && shared.repl.streaming.load(Ordering::SeqCst) {
         let mark = Arc::new(CutMark::default());
         shared.repl.push(Segment::Mark(mark.clone()));
-        return mark.wait_position(shared);
+        return mark.wait_position(shared).map(|(id, off)| (id, off, 0));
     }
-    Some((shared.repl.ids().replid, shared.repl.offset.load(Ordering::Acquire)))
+    Some((shared.repl.ids().replid, shared.repl.offset.load(Ordering::Acquire), 0))
 }
 
-/// A replica's snapshot records its master's history: the master's replid and the
-/// offset applied so far (what PSYNC would ask for, minus one), so that a replica
-/// restarted from this file continues partially (Redis 7 writes the same and caches
-/// the master from it at start-up; here `replica::follow` does, from the ids
-/// `server` restores). At a cut no command of the master is half applied.
-///
-/// The aux field `repl-stream-db` is written as 0 (the RDB writer knows no other), so
-/// the position is recorded only while the master's stream is in db 0; otherwise the
-/// restarted replica would apply the continued stream in the wrong db, and a full
-/// sync is the safe outcome.
-fn replica_position(shared: &Shared) -> Option<(String, u64)> {
+/// A replica's snapshot records its master's history: the master's replid, the
+/// offset applied so far (what PSYNC would ask for, minus one) and the db the master's
+/// stream has selected there, so that a replica restarted from this file continues
+/// partially in the right db (Redis 7 writes the same and caches the master from it
+/// at start-up; here `replica::follow` does, from the ids `server` restores). At a cut
+/// no command of the master is half applied.
+fn replica_position(shared: &Shared) -> Option<ReplPosition> {
     let r = &shared.replica;
-    if !r.has_history.load(Ordering::Acquire) || r.master_db.load(Ordering::Relaxed) != 0 {
+    if !r.has_history.load(Ordering::Acquire) {
         return None;
     }
     let id = r.master_replid();
-    (id.len() == 40).then(|| (id, r.processed.load(Ordering::Acquire)))
+    (id.len() == 40).then(|| (id, r.processed.load(Ordering::Acquire), r.master_db.load(Ordering::Relaxed)))
 }
 
 fn leader(w: &mut World) {
@@ -77,7 +75,10 @@ fn leader(w: &mut World) {
     let now = Shared::now_unix_ms();
     let diskless = w.shared.repl.pub_info.cut_diskless.load(Ordering::SeqCst);
     let mut opts = rdbfile::write_options(&cfg, now);
-    opts.repl = Some((replid, offset));
+    // A master's stream selects its db again after the mark (`master`); a replica
+    // forwards its master's stream verbatim, which goes on in the db selected now.
+    let stream_db = if w.shared.repl.is_replica() { w.shared.replica.master_db.load(Ordering::Relaxed) } else { 0 };
+    opts.repl = Some((replid, offset, stream_db));
     let (sink, path, pipe_w) = if diskless {
         match crate::io::poll::pipe() {
             Ok((r, wr)) => (Sink::Pipe(Arc::new(r)), None, Some(wr)),

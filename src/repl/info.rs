@@ -26,7 +26,7 @@ pub fn master_fields(shared: &Shared, cfg: &Config, s: &mut String) {
         let _ =
             write!(s, "slave{i}:ip={},port={},state={},offset={},lag={}\r\n", r.ip, r.port, r.state, r.offset, r.lag);
     }
-    s.push_str("master_failover_state:no-failover\r\n");
+    let _ = write!(s, "master_failover_state:{}\r\n", super::failover::phase(shared).name());
     let ids = repl.ids();
     let active = p.backlog_active.load(R);
     let _ = write!(

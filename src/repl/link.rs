@@ -206,7 +206,19 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
         log::notice("Partial resynchronization not possible (no cached master)");
         ("?".to_string(), "-1".to_string())
     };
-    send(&mut s, &["PSYNC", &req_id, &req_off])?;
+    // A FAILOVER hands over to this master: the PSYNC tells it to promote itself.
+    let failing_over = super::failover::phase(shared) == super::failover::Phase::InProgress;
+    let sent = if failing_over {
+        send(&mut s, &["PSYNC", &req_id, &req_off, "FAILOVER"])
+    } else {
+        send(&mut s, &["PSYNC", &req_id, &req_off])
+    };
+    if let Err(e) = sent {
+        if failing_over {
+            super::failover::abort(shared, "Write error to failover target");
+        }
+        return Err(e);
+    }
     let reply = loop {
         let l = read_line(&mut rd)?;
         // Newlines are keepalives a master sends while it works on the reply.
@@ -216,6 +228,15 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
     };
     if !current(shared, epoch) {
         return Ok(());
+    }
+    if failing_over {
+        // A full resync is not what a failover expects, but nothing is wrong with it.
+        if reply.starts_with("+CONTINUE") || reply.starts_with("+FULLRESYNC") {
+            super::failover::clear(shared);
+        } else {
+            super::failover::abort(shared, "Failover target rejected psync request");
+            return Err(format!("Unexpected reply to PSYNC FAILOVER from the failover target: {reply}"));
+        }
     }
     let addr_text = format!("{host}:{port}");
     if let Some(rest) = reply.strip_prefix("+CONTINUE") {
@@ -228,6 +249,9 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
             shared.repl.shift_ids(new_id.to_string());
             r.set_master_replid(new_id);
             log::notice(&format!("Master replication ID changed to {new_id}"));
+            // Our replicas must learn the new id too: they reconnect and continue
+            // partially with our replid2 (Redis disconnects them here as well).
+            crate::repl::master::kill_replicas(shared);
         }
         log::notice("MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.");
         let leftover = rd.buffer().to_vec();
@@ -252,7 +276,7 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
     }
     log::notice(&format!("Full resync from master: {replid}:{off}"));
     r.set_state(LinkState::Sync);
-    let dbs = receive_and_load(shared, &cfg, &mut rd, epoch)?;
+    let (dbs, stream_db) = receive_and_load(shared, &cfg, &mut rd, epoch)?;
     if !current(shared, epoch) {
         return Ok(());
     }
@@ -264,6 +288,7 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
         handoff: Handoff { fd: s.into_raw_fd(), leftover, epoch, addr: addr_text, full: true },
         replid: replid.to_string(),
         offset: off,
+        stream_db,
     });
     Ok(())
 }
@@ -306,7 +331,7 @@ fn receive_and_load(
     cfg: &Config,
     rd: &mut BufReader<TcpStream>,
     epoch: u64,
-) -> Result<Vec<Loaded>, String> {
+) -> Result<(Vec<Loaded>, u16), String> {
     let r = &shared.replica;
     let header = loop {
         let l = read_line(rd).map_err(|e| format!("{e} while reading the bulk count from the MASTER"))?;
@@ -432,7 +457,15 @@ fn receive_and_load(
         }
     }
     log::notice(&format!("Done loading RDB, keys loaded: {}, keys expired: 0.", stats.keys));
-    Ok(shards.into_iter().map(Loaded).collect())
+    // The stream that follows goes on in the db the master's stream had selected at
+    // the snapshot (a chained master forwards its own master's stream verbatim).
+    let stream_db = stats
+        .aux
+        .iter()
+        .find(|(k, _)| k == b"repl-stream-db")
+        .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
+        .unwrap_or(0);
+    Ok((shards.into_iter().map(Loaded).collect(), stream_db))
 }
 
 /// Takes back the last `n` bytes written: the start of the EOF mark that an earlier

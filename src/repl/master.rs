@@ -332,6 +332,7 @@ impl Master {
             self.timers();
             self.reap_jobs();
             self.io();
+            self.failover();
             self.answer_waits();
             self.trim_and_publish();
             self.sleep();
@@ -362,14 +363,21 @@ impl Master {
 
     fn take_newcomers(&mut self) {
         let h = self.handle();
-        let kills = h.kill.load(R);
+        // Newcomers first: a kill requested before one arrived (a promotion before the
+        // PSYNC that follows it) must not drop it.
         let list = std::mem::take(&mut *h.newcomers.lock().unwrap_or_else(|e| e.into_inner()));
+        let kills = h.kill.load(R);
         if kills != self.kills_seen {
             self.kills_seen = kills;
             for r in &mut self.replicas {
                 log::notice(&format!("Connection with replica {} lost.", r.name));
                 r.dead = true;
             }
+        }
+        if !list.is_empty() {
+            // A promoted replica's history includes what it forwarded just before: the
+            // backlog must hold it before a PSYNC is judged against it.
+            self.drain_feed();
         }
         for (fd, hello) in list {
             self.attach(fd, hello);
@@ -587,6 +595,9 @@ impl Master {
                     if !mark.for_sync {
                         continue;
                     }
+                    // The snapshot says the stream is in db 0 (`repl-stream-db`): the
+                    // next command selects its db, as Redis resets `slaveseldb`.
+                    self.asm.reselect();
                     let id = self.next_job;
                     self.next_job += 1;
                     for r in self.replicas.iter_mut().filter(|r| r.state == St::WaitCut) {
@@ -651,7 +662,9 @@ impl Master {
         let get = |n: &str, d: u64| cfg.compat.get(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(d);
         let ping_period = get("repl-ping-replica-period", 10).max(1) * 1000;
         let timeout = get("repl-timeout", 60).max(1) * 1000;
-        if !self.replicas.is_empty() && now >= self.last_ping_ms + ping_period {
+        // No PING during a FAILOVER: it would move the offset the target must reach
+        // (Redis skips it while a failover pauses writes).
+        if !self.replicas.is_empty() && now >= self.last_ping_ms + ping_period && !self.shared.repl.failover_paused() {
             self.last_ping_ms = now;
             self.append_own(&[b"PING"]);
         }
@@ -870,6 +883,20 @@ impl Master {
         self.replicas.retain(|r| !r.dead);
     }
 
+    /// FAILOVER: has the target caught up? (`repl::failover`.)
+    fn failover(&mut self) {
+        if !self.shared.repl.failover_paused() || self.shared.repl.is_replica_fast() {
+            return;
+        }
+        let Some(b) = self.backlog.as_ref() else { return };
+        let candidates: Vec<super::failover::Candidate> =
+            self.replicas.iter().map(|r| (r.ip.as_str(), r.port, r.ack, r.state == St::Online)).collect();
+        if super::failover::step(&self.shared, &candidates, b.end(), now_ms()) {
+            // Shard 0 starts the link to the target at its next turn.
+            self.wake_shard(0);
+        }
+    }
+
     fn answer_waits(&mut self) {
         if self.waits.is_empty() {
             return;
@@ -888,7 +915,9 @@ impl Master {
                 true
             }
         });
-        if need_ack && !self.getack_pending {
+        // Not during a FAILOVER's pause (it would move the offset the target must
+        // reach): replicas acknowledge every second anyway.
+        if need_ack && !self.getack_pending && !self.shared.repl.failover_paused() {
             self.getack_pending = true;
             self.append_own(&[b"REPLCONF", b"GETACK", b"*"]);
         }

@@ -11,6 +11,7 @@
 //! - `master`: the replication thread (assembly, backlog, serving replicas, WAIT);
 //!   `master_replica`: one replica's connection, sends, ACKs and output limits.
 //! - `fullsync`: the cut and fork of a full sync's snapshot.
+//! - `failover`: FAILOVER's coordination (pause, wait for the target, hand over).
 //! - `info`: INFO `# Replication`.
 //! - `replica`: the replica side's shared state and design; `link`: the thread that
 //!   connects to the master, handshakes and loads its RDB.
@@ -19,6 +20,7 @@
 //! through `cmd::dispatch`) documents itself in its modules.
 
 pub mod backlog;
+pub mod failover;
 pub mod feed;
 pub mod fullsync;
 pub mod info;

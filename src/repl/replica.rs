@@ -90,8 +90,9 @@ pub struct Handoff {
 /// Work for shard 0, from the link thread.
 pub enum Task {
     /// A full sync is loaded: switch every shard to these databases at a cut, then
-    /// adopt the connection. `replid`/`offset` start the new history.
-    Install { dbs: Vec<crate::persist::dbview::Loaded>, handoff: Handoff, replid: String, offset: u64 },
+    /// adopt the connection. `replid`/`offset` start the new history, whose stream
+    /// goes on in `stream_db` (the RDB's `repl-stream-db`).
+    Install { dbs: Vec<crate::persist::dbview::Loaded>, handoff: Handoff, replid: String, offset: u64, stream_db: u16 },
     /// A partial resync: adopt the connection, keep the data.
     Adopt(Handoff),
 }
@@ -292,9 +293,18 @@ pub fn promote(shared: &crate::shard::Shared) {
     r.is_replica.store(false, Ordering::Release);
     crate::storage::db::KEEP_EXPIRED.store(false, Ordering::Relaxed);
     shared.repl.set_role(crate::repl::Role::Master);
-    shared.repl.shift_ids(crate::repl::state::random_replid());
+    // The old history is valid up to what we applied of it, even where the
+    // replication thread has not appended it to our backlog yet (it will).
+    let mut upto = shared.repl.offset.load(Ordering::Acquire);
+    if r.has_history.load(Ordering::Acquire) {
+        upto = upto.max(r.processed.load(Ordering::Acquire));
+    }
+    shared.repl.shift_ids_at(crate::repl::state::random_replid(), upto);
     r.set_state(LinkState::Connect);
     set_directive(shared, "");
+    // Our replicas must learn the new replid: they reconnect and continue partially
+    // (Redis's replicationUnsetMaster disconnects them too).
+    crate::repl::master::kill_replicas(shared);
 }
 
 /// Keeps the `replicaof` parameter in step, so CONFIG REWRITE writes the line.

@@ -71,6 +71,10 @@ pub struct ReplState {
     pub master: std::sync::OnceLock<crate::repl::master::Handle>,
     /// Published by the replication thread for INFO and the write path.
     pub pub_info: crate::repl::master::Published,
+    /// FAILOVER's state (`repl::failover`).
+    pub failover: Mutex<crate::repl::failover::Failover>,
+    /// FAILOVER holds client writes (and active expiry) while set.
+    pub failover_paused: std::sync::atomic::AtomicBool,
 }
 
 impl ReplState {
@@ -84,6 +88,8 @@ impl ReplState {
             replica_flag: Default::default(),
             master: Default::default(),
             pub_info: Default::default(),
+            failover: Default::default(),
+            failover_paused: Default::default(),
         }
     }
 
@@ -98,6 +104,12 @@ impl ReplState {
     pub fn push(&self, seg: Segment) {
         self.feed.push(seg);
         self.wake();
+    }
+
+    /// Does a FAILOVER hold writes now? (One relaxed load: shards ask every turn.)
+    #[inline]
+    pub fn failover_paused(&self) -> bool {
+        self.failover_paused.load(Ordering::Relaxed)
     }
 
     pub fn role(&self) -> Role {
@@ -141,7 +153,13 @@ impl ReplState {
     /// valid up to the current offset, and `new_replid` starts. Replicas of the old
     /// history can still continue partially (Redis's `shiftReplicationId`).
     pub fn shift_ids(&self, new_replid: String) {
-        let off = self.offset.load(Ordering::Acquire);
+        self.shift_ids_at(new_replid, self.offset.load(Ordering::Acquire));
+    }
+
+    /// `shift_ids` with the old history valid up to `off` (a promoted replica: the
+    /// master's stream it applied, which the replication thread may not have
+    /// appended to its backlog yet).
+    pub fn shift_ids_at(&self, new_replid: String, off: u64) {
         let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
         ids.replid2 = std::mem::replace(&mut ids.replid, new_replid);
         // Redis stores offset+1: the first byte the new history does not share.

@@ -141,7 +141,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     }
     let shared = Arc::new(shared);
     if let Some(Ok((dbs, keys, expired, repl))) = loaded {
-        if let Some((id, off)) = repl {
+        if let Some((id, off, stream_db)) = repl {
             if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {
                 // A replica restarting from its own RDB (Redis's
                 // `replicationCacheMasterUsingMyself`): it still holds the master's
@@ -149,6 +149,8 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
                 // continues partially instead of a full sync.
                 shared.repl.reset_ids(id, "0".repeat(40), -1);
                 shared.repl.offset.store(off, Ordering::Release);
+                // ... in the db its stream had selected (Redis's `repl-stream-db`).
+                shared.replica.master_db.store(stream_db, Ordering::Relaxed);
             } else {
                 crate::repl::state::restore_from_rdb(&shared.repl, id, off);
             }
@@ -250,7 +252,7 @@ fn place_on_numa_node(config: &Config) -> Result<(), String> {
 fn load_rdb(
     config: &Config,
     nshards: usize,
-) -> Option<Result<(Vec<crate::persist::dbview::Loaded>, u64, u64, Option<(String, u64)>), ()>> {
+) -> Option<Result<(Vec<crate::persist::dbview::Loaded>, u64, u64, Option<crate::rdb::ReplPosition>), ()>> {
     let start = std::time::Instant::now();
     match crate::persist::rdbfile::load(config, nshards, Shared::now_unix_ms()) {
         Ok(None) => None,
@@ -262,10 +264,11 @@ fn load_rdb(
             log::notice(&format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
             let aux = |n: &[u8]| stats.aux.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
             let repl = match (aux(b"repl-id"), aux(b"repl-offset")) {
-                (Some(id), Some(off)) if id.len() == 40 => std::str::from_utf8(&off)
-                    .ok()
-                    .and_then(|o| o.parse::<u64>().ok())
-                    .map(|o| (String::from_utf8_lossy(&id).into_owned(), o)),
+                (Some(id), Some(off)) if id.len() == 40 => {
+                    let num = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|o| o.parse::<u64>().ok());
+                    let db = aux(b"repl-stream-db").and_then(|d| num(&d)).unwrap_or(0);
+                    num(&off).map(|o| (String::from_utf8_lossy(&id).into_owned(), o, db.min(u16::MAX as u64) as u16))
+                }
                 _ => None,
             };
             Some(Ok((dbs, stats.keys, stats.expired_skipped, repl)))

@@ -195,7 +195,11 @@ impl Worker {
             wake_at = wake_at.min(now + ms);
         }
         if !self.paused.is_empty() {
-            wake_at = wake_at.min(self.st.shared.pause_until_ms.load(Ordering::Acquire));
+            let until = self.st.shared.pause_until_ms.load(Ordering::Acquire);
+            // A FAILOVER's pause has no end time: its end is seen at the next cron.
+            if until != 0 || !self.st.shared.repl.failover_paused() {
+                wake_at = wake_at.min(until);
+            }
         }
         if let Some(d) = self.st.blocked.next_deadline() {
             wake_at = wake_at.min(d);
@@ -354,7 +358,8 @@ impl Worker {
     fn pause_now(&self) -> Pause {
         let until = self.st.shared.pause_until_ms.load(Ordering::Acquire);
         if until == 0 || self.st.clock.now_ms() >= until {
-            Pause::None
+            // FAILOVER holds writes until it hands over (`repl::failover`).
+            if self.st.shared.repl.failover_paused() { Pause::Writes } else { Pause::None }
         } else if self.st.shared.pause_writes_only.load(Ordering::Acquire) {
             Pause::Writes
         } else {

@@ -165,8 +165,12 @@ impl ExpiryPacer {
 /// when active expiry applies). A slice walks the databases round robin from where
 /// the last one stopped, each until its keys run out of expired ones or the budget.
 pub fn expire_slice(st: &mut ShardState) {
-    // A replica never expires keys itself: it waits for the master's DELs.
-    if !st.active_expire || st.shared.replica.is_replica.load(std::sync::atomic::Ordering::Relaxed) {
+    // A replica never expires keys itself: it waits for the master's DELs. A
+    // FAILOVER's pause holds expiry too, so the stream ends where the cut put it.
+    if !st.active_expire
+        || st.shared.replica.is_replica.load(std::sync::atomic::Ordering::Relaxed)
+        || st.shared.repl.failover_paused()
+    {
         st.expiry.backlog = false;
         return;
     }

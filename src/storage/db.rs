@@ -177,6 +177,13 @@ impl Db {
         }
     }
 
+    /// Room for `keys` more keys, `volatile` of them with a TTL, without rehashing
+    /// (a snapshot's RESIZEDB announces its size before its keys).
+    pub fn reserve(&mut self, keys: usize, volatile: usize) {
+        self.map.reserve(keys);
+        self.volatile.reserve(volatile);
+    }
+
     pub fn len(&self) -> usize {
         self.map.len()
     }

@@ -62,7 +62,9 @@ impl Worker {
         }
         while let Some(task) = r.tasks.pop() {
             match task {
-                Task::Install { dbs, handoff, replid, offset } => self.install(dbs, handoff, replid, offset),
+                Task::Install { dbs, handoff, replid, offset, stream_db } => {
+                    self.install(dbs, handoff, (replid, offset, stream_db))
+                }
                 Task::Adopt(h) => self.adopt(h),
             }
         }
@@ -114,7 +116,8 @@ impl Worker {
     }
 
     /// Switches every shard to the loaded databases at one cut, then adopts the link.
-    fn install(&mut self, dbs: Vec<crate::persist::dbview::Loaded>, handoff: Handoff, replid: String, offset: u64) {
+    fn install(&mut self, dbs: Vec<crate::persist::dbview::Loaded>, handoff: Handoff, at: crate::rdb::ReplPosition) {
+        let (replid, offset, stream_db) = at;
         if handoff.epoch != self.st.shared.replica.epoch.load(Ordering::Acquire) {
             sock::close(handoff.fd);
             return;
@@ -139,7 +142,7 @@ impl Worker {
             shared.repl.feed.push(crate::repl::state::Segment::Reset { replid: replid.clone(), offset });
             r.set_master_replid(&replid);
             r.processed.store(offset, Ordering::Release);
-            r.master_db.store(0, Ordering::Relaxed);
+            r.master_db.store(stream_db, Ordering::Relaxed);
             r.has_history.store(true, Ordering::Release);
             // The AOF holds the old dataset's history: a rewrite makes it describe the
             // new one (Redis restarts its AOF after a full sync).
@@ -166,10 +169,9 @@ impl Worker {
         let mut sess = Session::new(id, false);
         // The master's stream is not subject to ACLs, as in Redis.
         sess.acl = crate::acl::SessionAcl::internal();
-        // A partial resync continues the stream in the database it had selected.
-        if !h.full {
-            sess.db = r.master_db.load(Ordering::Relaxed);
-        }
+        // The stream continues in the database it had selected (a partial resync), or
+        // the one the snapshot's `repl-stream-db` names (a full sync).
+        sess.db = r.master_db.load(Ordering::Relaxed);
         // Nothing the master's commands answer goes back, except ACKs.
         sess.reply = ReplyMode::Off;
         let now = self.st.now_ms;
