@@ -6,8 +6,8 @@ SHARDIS_BIN_B if set, interleaved run by run) and measures, side by side:
 - LMOVE, SMOVE and RENAME of an N-element value (default 500k) to a key on the same
   shard and to a key on the other shard: the client's latency per command (median)
   and the server's CPU per command (utime + stime of all its threads);
-- MSET of 10 small keys, all on one shard vs 5 on each, pipelined with
-  redis-benchmark (-c 8 -P 16): server CPU per command.
+- MSET of 10 small random keys, all on one shard vs 5 on each, with redis-benchmark
+  (-c 50 -P 1 and -c 8 -P 16): server CPU per command.
 Each case runs RUNS times; the minimum per case is reported, with the
 cross/same ratio. Keys are placed with hash tags whose slot (CRC16 % 16384) % 2
 gives the shard, as the server routes them.
@@ -141,11 +141,44 @@ def timed(srv, op):
     return lat[len(lat) // 2] * 1e6, cpu / i * 1e6
 
 
+def home_shard(c):
+    """The shard serving this connection: a key there answers without a hop."""
+    med = []
+    for s in (0, 1):
+        k = tag_on(s) + b"probe"
+        lat = []
+        for _ in range(40):
+            t = time.perf_counter()
+            c.cmd(b"GET", k)
+            lat.append(time.perf_counter() - t)
+        lat.sort()
+        med.append(lat[len(lat) // 2])
+    return 0 if med[0] < med[1] else 1
+
+
+def connect_home(port, shard):
+    for _ in range(64):
+        c = Conn(port)
+        if home_shard(c) == shard and home_shard(c) == shard:
+            return c
+        c.s.close()
+    sys.exit(f"no connection landed on shard {shard}")
+
+
 def move_cases(srv):
-    c = srv.c
+    """Source keys on shard 0; the client's connection on shard `home`."""
+    res = {}
+    for home in (0, 1):
+        res.update(move_cases_from(srv, home))
+    return res
+
+
+def move_cases_from(srv, home):
+    c = connect_home(srv.port, home)
     here, there = tag_on(0), tag_on(1)
     res = {}
     for where, dtag in (("same", here), ("cross", there)):
+        where = f"{where}/home{home}"
         src, dst = here + b"list", dtag + b"dst"
         fill(c, b"RPUSH", src, N, lambda i: b"element-%d" % i)
         c.cmd(b"DEL", dst)
@@ -161,20 +194,29 @@ def move_cases(srv):
         c.cmd(b"DEL", b)
         res[("rename", where)] = timed(srv, lambda i: c.cmd(b"RENAME", *((a, b) if i % 2 == 0 else (b, a))))
         c.cmd(b"DEL", a, b)
+    c.s.close()
     return res
 
 
+MSET_LOADS = {"-P 1 -c 50": ["-P", "1", "-c", "50"], "-P 16 -c 8": ["-P", "16", "-c", "8"]}
+
+
 def mset_cases(srv):
+    """Connections land on both shards (as clients do), so the same-shard MSET is
+    forwarded from half of them."""
     here, there = tag_on(0), tag_on(1)
     res = {}
-    for where, tags in (("same", [here] * 10), ("cross", [here, there] * 5)):
-        args = []
-        for i, t in enumerate(tags):
-            args += [t + b"k%d" % i, b"v%d" % i]
-        c0 = cpu_ticks(srv.p.pid)
-        subprocess.run(["redis-benchmark", "-p", str(srv.port), "-c", "8", "-P", "16", "-n", str(MSET_N), "-q",
-                        "MSET"] + [a.decode() for a in args], stdout=subprocess.DEVNULL, check=True)
-        res[("mset10", where)] = (0.0, (cpu_ticks(srv.p.pid) - c0) / TICK / MSET_N * 1e6)
+    for label, opts in MSET_LOADS.items():
+        for where, tags in (("same", [here] * 10), ("cross", [here, there] * 5)):
+            args = []
+            for i, t in enumerate(tags):
+                # Random keys (redis-benchmark draws each __rand_int__ anew): fixed ones
+                # would make every cross-shard MSET wait for the previous one's locks.
+                args += [t + b"k%d:__rand_int__" % i, b"v%d" % i]
+            c0 = cpu_ticks(srv.p.pid)
+            subprocess.run(["redis-benchmark", "-p", str(srv.port), "-n", str(MSET_N), "-r", "100000", "-q"] + opts +
+                           ["MSET"] + [a.decode() for a in args], stdout=subprocess.DEVNULL, check=True)
+            res[(label, where)] = (0.0, (cpu_ticks(srv.p.pid) - c0) / TICK / MSET_N * 1e6)
     return res
 
 
@@ -199,14 +241,20 @@ def main():
     print(f"N={N} RUNS={RUNS} MOVE_SECS={MOVE_SECS} MSET_N={MSET_N} loadavg at end {' '.join(load)}")
     for name, binary in bins:
         print(f"\n{name}: {binary}")
-        print("| command | same-shard latency µs | cross-shard latency µs | ratio | same CPU µs/op | cross CPU µs/op | ratio |")
-        print("|---|---|---|---|---|---|---|")
-        for cmd in ("lmove", "smove", "rename", "mset10"):
-            s, x = best[(name, (cmd, "same"))], best[(name, (cmd, "cross"))]
-            lr = f"{x[0] / s[0]:.2f}" if s[0] else "-"
-            cr = f"{x[1] / s[1]:.2f}" if s[1] else "-"
-            lat = (f"{s[0]:.0f}", f"{x[0]:.0f}") if s[0] else ("-", "-")
-            print(f"| {cmd} | {lat[0]} | {lat[1]} | {lr} | {s[1]:.2f} | {x[1]:.2f} | {cr} |")
+        print("Latency (median) and server CPU per command, in µs. Source key on shard 0; `home`: the shard")
+        print("of the client's connection (0: the source's; 1: the other shard, so a same-shard command is")
+        print("forwarded there). Ratio: cross-shard over same-shard from the same home.\n")
+        print("| command | home | same-shard latency | cross-shard latency | ratio | same-shard CPU | cross-shard CPU | ratio |")
+        print("|---|---|---|---|---|---|---|---|")
+        for cmd in ("lmove", "smove", "rename"):
+            for home in (0, 1):
+                s, x = best[(name, (cmd, f"same/home{home}"))], best[(name, (cmd, f"cross/home{home}"))]
+                print(f"| {cmd} | {home} | {s[0]:.0f} | {x[0]:.0f} | {x[0] / s[0]:.2f} | {s[1]:.1f} | {x[1]:.1f} | {x[1] / s[1]:.2f} |")
+        print("\n| MSET of 10 keys (redis-benchmark -c 8) | same-shard CPU µs/op | cross-shard CPU µs/op | ratio |")
+        print("|---|---|---|---|")
+        for label in MSET_LOADS:
+            s, x = best[(name, (label, "same"))], best[(name, (label, "cross"))]
+            print(f"| {label} | {s[1]:.2f} | {x[1]:.2f} | {x[1] / s[1]:.2f} |")
 
 
 if __name__ == "__main__":

@@ -5,15 +5,25 @@
 //! 1. Take a global tx id and, under the global order mutex, queue `Lock{gather}` on
 //!    every shard involved (after flushing what this thread already queued for them, so
 //!    the client's earlier commands stay ahead).
-//! 2. Each shard grants the locks in global order and answers with copies of the
-//!    locked keys' entries. While locked, those keys cannot be touched by anyone else.
-//! 3. With all entries here, run the ordinary handler against a scratch keyspace
-//!    holding just those keys.
-//! 4. Send each shard `Release` with the final state of its keys (for write commands),
-//!    which applies them and drops the locks in one step. Reply to the client.
+//! 2. Each shard grants the locks in global order and answers by handing over the
+//!    locked keys' values: moved out of its table (the key stays, locked, holding an
+//!    empty placeholder), not copied. While locked, those keys cannot be touched by
+//!    anyone else.
+//! 3. With all values here, run the ordinary handler against a scratch keyspace
+//!    holding just those keys (moved in, and moved out again after the run).
+//! 4. Send each shard `Release` with its keys' final state (write commands), or
+//!    `Return` with the values unchanged (reads, failed or blocked commands), which
+//!    puts them back and drops the locks in one step. Reply to the client.
 //!
 //! That is one round trip plus one one-way message per shard, and no client can see a
 //! half-applied command: the keys are locked from before the read to after the write.
+//! A 500k-element list crosses shards in O(1): its ownership moves through the queues.
+//!
+//! With the AOF on or a replica attached, each shard whose keys changed logs its part
+//! first (a commit hop; see `persist`). The part is a shard-local form of the command
+//! where one exists (`coord_log`: LPOP + RPUSH for LMOVE, SREM + SADD for SMOVE, MSET
+//! of each shard's pairs ...), else the changed keys' final states, found by comparing
+//! with copies taken before the run, only while logging.
 //!
 //! **Fan-outs** (DBSIZE, KEYS, FLUSHALL, INFO ...) run a closure on every shard and
 //! combine the results; with `lock_whole` they first lock every shard whole.

@@ -197,6 +197,9 @@ fn bulk(reply: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::bulk;
+    use crate::cmd::harness::{Harness, Reply};
+    use crate::persist::resp::{Decoded, decode};
+    use crate::shard::shard_of;
 
     #[test]
     fn bulk_reply_payloads() {
@@ -205,5 +208,151 @@ mod tests {
         assert_eq!(bulk(b"$-1\r\n"), None);
         assert_eq!(bulk(b"_\r\n"), None);
         assert_eq!(bulk(b"$5\r\nab"), None);
+    }
+
+    /// The commands in a log buffer.
+    fn cmds(b: &[u8]) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while let Decoded::Cmd { args, len } = decode(&b[pos..]) {
+            out.push(args.iter().map(|&(s, e)| String::from_utf8_lossy(&b[pos + s..pos + e]).into_owned()).collect());
+            pos += len;
+        }
+        assert_eq!(pos, b.len(), "whole commands only");
+        out
+    }
+
+    /// A harness whose shards log into their buffers (see `persist::prop`'s tests).
+    fn logged(n: usize) -> Harness {
+        let mut h = Harness::new(n);
+        for s in &mut h.shards {
+            s.aof.on = true;
+            s.aof.error = Some("unit test: no file".into());
+        }
+        h
+    }
+
+    /// A key named `prefix` + n that lives on `shard`.
+    fn key_on(shard: usize, prefix: &str, n: usize) -> String {
+        (0..).map(|i| format!("{prefix}{i}")).filter(|k| shard_of(k.as_bytes(), n) == shard).nth(0).unwrap()
+    }
+
+    fn digest(h: &mut Harness) -> Reply {
+        h.run(&["debug", "digest"])
+    }
+
+    /// The logs concatenated shard after shard, replayed into one keyspace.
+    fn replay(h: &Harness) -> Harness {
+        let mut r = Harness::new(1);
+        for s in &h.shards {
+            for c in cmds(&s.aof.buf) {
+                let a: Vec<&[u8]> = c.iter().map(|v| v.as_bytes()).collect();
+                let out = r.run_raw(&a);
+                assert!(!out.starts_with(b"-"), "{c:?}: {}", String::from_utf8_lossy(&out));
+            }
+        }
+        r
+    }
+
+    fn logged_cmds(h: &mut Harness) -> Vec<Vec<String>> {
+        let mut all = Vec::new();
+        for s in &mut h.shards {
+            all.extend(cmds(&s.aof.buf));
+            s.aof.buf.clear();
+        }
+        all.retain(|c| !matches!(c[0].as_str(), "MULTI" | "EXEC" | "ECHO" | "SELECT"));
+        all
+    }
+
+    /// Cross-shard moves of big values log what moved, not the values: the parts replay
+    /// to the same data, and nothing in them grows with the list or set.
+    #[test]
+    fn cross_shard_moves_log_shard_local_commands() {
+        let n = 2;
+        let mut h = logged(n);
+        let (a, b) = (key_on(0, "a", n), key_on(1, "b", n));
+        let (s, t) = (key_on(0, "s", n), key_on(1, "t", n));
+        let items: Vec<String> = (0..500).map(|i| format!("e{i}")).collect();
+        let mut rpush = vec!["rpush", a.as_str()];
+        rpush.extend(items.iter().map(|s| s.as_str()));
+        h.run(&rpush);
+        let mut sadd = vec!["sadd", s.as_str()];
+        sadd.extend(items.iter().map(|s| s.as_str()));
+        h.run(&sadd);
+        h.run(&["pexpire", &a, "100000000"]);
+        logged_cmds(&mut h);
+
+        assert_eq!(h.run(&["lmove", &a, &b, "left", "right"]), Reply::bulk("e0"));
+        assert_eq!(h.run(&["rpoplpush", &a, &b]), Reply::bulk("e499"));
+        let c = logged_cmds(&mut h);
+        // Shard 0's log, then shard 1's.
+        assert_eq!(c, [vec!["LPOP", a.as_str()], vec!["RPOP", &a], vec!["RPUSH", &b, "e0"], vec!["LPUSH", &b, "e499"]]);
+
+        assert_eq!(h.run(&["smove", &s, &t, "e7"]), Reply::Int(1));
+        assert_eq!(h.run(&["smove", &s, &t, "nope"]), Reply::Int(0));
+        assert_eq!(logged_cmds(&mut h), [vec!["SREM", s.as_str(), "e7"], vec!["SADD", &t, "e7"]]);
+
+        // RENAME's AOF part carries the value to its new shard.
+        assert_eq!(h.run(&["rename", &s, &b]), Reply::Simple("OK".into()));
+        let c = logged_cmds(&mut h);
+        assert_eq!(c[0], ["DEL", s.as_str()]);
+        assert_eq!(c[1], ["DEL", b.as_str()]);
+        assert!(c.len() > 2 && c[2..].iter().all(|c| c[0] == "SADD" && c[1] == b), "{c:?}");
+        assert_eq!(h.run(&["sunionstore", &a, &b, &t]), Reply::Int(500));
+        assert_eq!(h.run(&["copy", &a, &s]), Reply::Int(1));
+        let c = logged_cmds(&mut h);
+        assert!(c.iter().all(|c| c[1] == a || c[1] == s), "only the written keys: {c:?}");
+
+        assert_eq!(h.run(&["mset", &a, "x", &b, "y", &s, "z"]), Reply::Simple("OK".into()));
+        let c = logged_cmds(&mut h);
+        assert_eq!(c, [vec!["MSET", a.as_str(), "x", &s, "z"], vec!["MSET", &b, "y"]]);
+        assert_eq!(h.run(&["msetnx", &a, "x", &b, "y"]), Reply::Int(0));
+        let wrong = "WRONGTYPE Operation against a key holding the wrong kind of value";
+        assert_eq!(h.run(&["lmove", &t, &a, "left", "left"]), Reply::Error(wrong.into()));
+        assert!(logged_cmds(&mut h).is_empty());
+
+        assert_eq!(h.run(&["del", &a, &b, "missing"]), Reply::Int(2));
+        assert_eq!(logged_cmds(&mut h), [vec!["DEL", a.as_str()], vec!["DEL", &b]]);
+
+        let want = digest(&mut h);
+        let mut r = replay(&h);
+        assert_eq!(digest(&mut r), want);
+    }
+
+    /// Everything replays to the same data from scratch (the whole history logged).
+    #[test]
+    fn cross_shard_parts_replay_to_the_same_digest() {
+        for n in [2, 4] {
+            let mut h = logged(n);
+            let k: Vec<String> = (0..n).map(|s| key_on(s, "k", n)).collect();
+            let (k0, k1) = (k[0].as_str(), k[n - 1].as_str());
+            h.run(&["rpush", k0, "1", "2", "3"]);
+            h.run(&["lmove", k0, k1, "right", "left"]);
+            h.run(&["blmove", k1, k0, "left", "right", "0"]);
+            h.run(&["sadd", "sa", "1", "2"]);
+            h.run(&["smove", "sa", "sb", "2"]);
+            h.run(&["rename", k0, "renamed"]);
+            h.run(&["renamenx", "renamed", k1]);
+            h.run(&["mset", "m1", "1", "m2", "2", "m3", "3", "m1", "4"]);
+            h.run(&["msetnx", "n1", "1", "n2", "2"]);
+            h.run(&["zadd", "z1", "1", "a", "2", "b"]);
+            h.run(&["zunionstore", "z2", "2", "z1", "sa"]);
+            h.run(&["copy", "z2", "z3", "db", "3"]);
+            h.run(&["pfadd", "h1", "a"]);
+            h.run(&["pfmerge", "h2", "h1", "z9"]);
+            h.run(&["setbit", "b1", "3", "1"]);
+            h.run(&["bitop", "or", "b2", "b1", "h9"]);
+            h.run(&["unlink", "m1", "m2", "zz"]);
+            h.run(&[
+                "eval",
+                "redis.call('set', KEYS[1], 'v') return redis.call('lpush', KEYS[2], 'w')",
+                "2",
+                "e1",
+                "e2",
+            ]);
+            let want = digest(&mut h);
+            let mut r = replay(&h);
+            assert_eq!(digest(&mut r), want, "{n} shards");
+        }
     }
 }
