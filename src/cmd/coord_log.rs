@@ -237,23 +237,6 @@ mod tests {
         (0..).map(|i| format!("{prefix}{i}")).filter(|k| shard_of(k.as_bytes(), n) == shard).nth(0).unwrap()
     }
 
-    fn digest(h: &mut Harness) -> Reply {
-        h.run(&["debug", "digest"])
-    }
-
-    /// The logs concatenated shard after shard, replayed into one keyspace.
-    fn replay(h: &Harness) -> Harness {
-        let mut r = Harness::new(1);
-        for s in &h.shards {
-            for c in cmds(&s.aof.buf) {
-                let a: Vec<&[u8]> = c.iter().map(|v| v.as_bytes()).collect();
-                let out = r.run_raw(&a);
-                assert!(!out.starts_with(b"-"), "{c:?}: {}", String::from_utf8_lossy(&out));
-            }
-        }
-        r
-    }
-
     fn logged_cmds(h: &mut Harness) -> Vec<Vec<String>> {
         let mut all = Vec::new();
         for s in &mut h.shards {
@@ -313,46 +296,5 @@ mod tests {
 
         assert_eq!(h.run(&["del", &a, &b, "missing"]), Reply::Int(2));
         assert_eq!(logged_cmds(&mut h), [vec!["DEL", a.as_str()], vec!["DEL", &b]]);
-
-        let want = digest(&mut h);
-        let mut r = replay(&h);
-        assert_eq!(digest(&mut r), want);
-    }
-
-    /// Everything replays to the same data from scratch (the whole history logged).
-    #[test]
-    fn cross_shard_parts_replay_to_the_same_digest() {
-        for n in [2, 4] {
-            let mut h = logged(n);
-            let k: Vec<String> = (0..n).map(|s| key_on(s, "k", n)).collect();
-            let (k0, k1) = (k[0].as_str(), k[n - 1].as_str());
-            h.run(&["rpush", k0, "1", "2", "3"]);
-            h.run(&["lmove", k0, k1, "right", "left"]);
-            h.run(&["blmove", k1, k0, "left", "right", "0"]);
-            h.run(&["sadd", "sa", "1", "2"]);
-            h.run(&["smove", "sa", "sb", "2"]);
-            h.run(&["rename", k0, "renamed"]);
-            h.run(&["renamenx", "renamed", k1]);
-            h.run(&["mset", "m1", "1", "m2", "2", "m3", "3", "m1", "4"]);
-            h.run(&["msetnx", "n1", "1", "n2", "2"]);
-            h.run(&["zadd", "z1", "1", "a", "2", "b"]);
-            h.run(&["zunionstore", "z2", "2", "z1", "sa"]);
-            h.run(&["copy", "z2", "z3", "db", "3"]);
-            h.run(&["pfadd", "h1", "a"]);
-            h.run(&["pfmerge", "h2", "h1", "z9"]);
-            h.run(&["setbit", "b1", "3", "1"]);
-            h.run(&["bitop", "or", "b2", "b1", "h9"]);
-            h.run(&["unlink", "m1", "m2", "zz"]);
-            h.run(&[
-                "eval",
-                "redis.call('set', KEYS[1], 'v') return redis.call('lpush', KEYS[2], 'w')",
-                "2",
-                "e1",
-                "e2",
-            ]);
-            let want = digest(&mut h);
-            let mut r = replay(&h);
-            assert_eq!(digest(&mut r), want, "{n} shards");
-        }
     }
 }
