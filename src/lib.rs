@@ -130,14 +130,16 @@
 //! - **Keys on several shards** (`MSET a 1 b 2`): `cmd::coord` runs a transaction. It
 //!   takes a global id and, under `tx_order`, queues `Lock` on every shard involved, so
 //!   every shard sees lock requests in one global order (no deadlock). Each shard
-//!   grants in order and answers with copies of the locked keys; the coordinator runs
-//!   the ordinary handler on a scratch keyspace holding them, then sends each shard a
-//!   `Release` carrying the keys' final state. Locked keys defer other commands on
+//!   grants in order and hands over the locked keys' values (moved, not copied); the
+//!   coordinator runs the ordinary handler on a scratch keyspace holding them, then
+//!   sends each shard a `Release` moving the keys' final state back (`Return` when
+//!   nothing was written). Locked keys defer other commands on
 //!   them, so no client observes half of a multi-key command. The handler runs through
 //!   `call` on the coordinator, so its keyspace events are published from there, once.
 //!   The client's later commands wait (a barrier) until the transaction replies. With
 //!   the AOF on (or a replica attached), each shard whose keys changed first logs its
-//!   part as a tagged MULTI/EXEC block (a commit hop) and the locks go and the reply
+//!   part (shard-local commands such as LPOP + RPUSH for LMOVE, else the keys' final
+//!   state) as a tagged MULTI/EXEC block (a commit hop) and the locks go and the reply
 //!   leaves only once all parts are logged (and queued for the replication stream).
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
 //!   runs a closure on every shard and combines the results; commands that must be

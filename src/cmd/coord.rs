@@ -5,20 +5,31 @@
 //! 1. Take a global tx id and, under the global order mutex, queue `Lock{gather}` on
 //!    every shard involved (after flushing what this thread already queued for them, so
 //!    the client's earlier commands stay ahead).
-//! 2. Each shard grants the locks in global order and answers with copies of the
-//!    locked keys' entries. While locked, those keys cannot be touched by anyone else.
-//! 3. With all entries here, run the ordinary handler against a scratch keyspace
-//!    holding just those keys.
-//! 4. Send each shard `Release` with the final state of its keys (for write commands),
-//!    which applies them and drops the locks in one step. Reply to the client.
+//! 2. Each shard grants the locks in global order and answers by handing over the
+//!    locked keys' values: moved out of its table (the key stays, locked, holding an
+//!    empty placeholder), not copied. While locked, those keys cannot be touched by
+//!    anyone else.
+//! 3. With all values here, run the ordinary handler against a scratch keyspace
+//!    holding just those keys (moved in, and moved out again after the run).
+//! 4. Send each shard `Release` with its keys' final state (write commands), or
+//!    `Return` with the values unchanged (reads, failed or blocked commands), which
+//!    puts them back and drops the locks in one step. Reply to the client.
 //!
 //! That is one round trip plus one one-way message per shard, and no client can see a
 //! half-applied command: the keys are locked from before the read to after the write.
+//! A 500k-element list crosses shards in O(1): its ownership moves through the queues.
+//!
+//! With the AOF on or a replica attached, each shard whose keys changed logs its part
+//! first (a commit hop; see `persist`). The part is a shard-local form of the command
+//! where one exists (`coord_log`: LPOP + RPUSH for LMOVE, SREM + SADD for SMOVE, MSET
+//! of each shard's pairs ...), else the changed keys' final states, found by comparing
+//! with copies taken before the run, only while logging.
 //!
 //! **Fan-outs** (DBSIZE, KEYS, FLUSHALL, INFO ...) run a closure on every shard and
 //! combine the results; with `lock_whole` they first lock every shard whole.
 
 use super::Args;
+use super::coord_log::{self, LogItem, To};
 use super::ctx::{FanOut, Finish};
 use super::dispatch::call_blocking;
 use super::table::TABLE;
@@ -27,7 +38,7 @@ use crate::shard::lock::{LockPlan, Waiting};
 use crate::shard::msg::{CoordRef, ExecReq, Hop, HopResult, KeyEntries, Msg};
 use crate::shard::state::Coordinator;
 use crate::shard::{ReplyTo, ShardState, shard_of};
-use crate::storage::{Db, Entry};
+use crate::storage::{Db, Entry, Value};
 
 /// Pushes, under the global order mutex, one lock request per shard in `plans`.
 pub fn queue_locks(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan)>, gather: bool) -> u64 {
@@ -60,6 +71,11 @@ pub fn start_keyed_tx(st: &mut ShardState, req: ExecReq) {
         let k = args.get(i);
         per_shard[shard_of(k, st.nshards)].push((db, k.to_vec()));
     }
+    for keys in &mut per_shard {
+        // Each key once: its value is handed over, so a second take would find it gone.
+        keys.sort_unstable();
+        keys.dedup();
+    }
     let plans: Vec<(usize, LockPlan)> =
         per_shard.into_iter().enumerate().filter(|(_, k)| !k.is_empty()).map(|(s, k)| (s, LockPlan::Keys(k))).collect();
     let shards: Vec<u16> = plans.iter().map(|(s, _)| *s as u16).collect();
@@ -76,9 +92,25 @@ struct KeyedTx {
     req: ExecReq,
     shards: Vec<u16>,
     waiting: usize,
+    /// The locked keys' values, handed over by their shards; each goes back with the
+    /// release (final or unchanged).
     gathered: KeyEntries,
     /// The reply, held while participants commit their logged parts.
     committing: Option<Vec<u8>>,
+}
+
+impl KeyedTx {
+    /// Sends every gathered value home unchanged and releases the locks.
+    fn give_back(&mut self, st: &mut ShardState) {
+        let mut back: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
+        for (db, key, e) in std::mem::take(&mut self.gathered) {
+            back[shard_of(&key, st.nshards)].push((db, key, e));
+        }
+        for &s in &self.shards {
+            let entries = std::mem::take(&mut back[s as usize]);
+            st.outbox.push(s as usize, Msg::Return { tx: self.tx, entries });
+        }
+    }
 }
 
 impl Coordinator for KeyedTx {
@@ -88,11 +120,21 @@ impl Coordinator for KeyedTx {
         if self.waiting > 0 {
             return false;
         }
-        // Every lock is held: run the command on a scratch keyspace of the gathered keys.
+        let spec = TABLE.get(self.req.cmd);
+        let script = super::script::is_script(self.req.cmd);
+        let write = spec.is_write() || script;
+        let logging = write && st.aof.wants_parts();
+        let derived = logging && !script && coord_log::derives(spec.name);
+        // Without a shard-local form of the command, the parts are the final states of
+        // the keys it changed, found by comparing with copies: taken only then.
+        let before: Option<Vec<Option<Entry>>> =
+            (logging && !derived).then(|| self.gathered.iter().map(|(_, _, e)| e.clone()).collect());
+        let present: Vec<bool> = self.gathered.iter().map(|(_, _, e)| e.is_some()).collect();
+        // Every lock is held: run the command on a scratch keyspace holding the values.
         let mut scratch: Vec<Db> = (0..st.dbs.len()).map(|_| Db::new()).collect();
-        for (db, key, entry) in &self.gathered {
-            if let Some(e) = entry {
-                scratch[*db as usize].set(key, e.value.clone(), e.expire_at);
+        for (db, key, entry) in &mut self.gathered {
+            if let Some(e) = entry.take() {
+                scratch[*db as usize].set_entry(key, e);
             }
         }
         let mut real = std::mem::replace(&mut st.dbs, scratch);
@@ -103,38 +145,60 @@ impl Coordinator for KeyedTx {
         let block = call_blocking(st, self.req.cmd, &args, self.req.db, self.req.proto, &mut out, self.req.client_id);
         st.aof.suppress -= 1;
         std::mem::swap(&mut st.dbs, &mut real);
+        let mut scratch = real;
+        // Take the values back out (as they are: expiry is their owner's business).
+        for (db, key, entry) in &mut self.gathered {
+            *entry = scratch[*db as usize].remove(key, 0);
+        }
         if let Some(block) = block {
             // Nothing to pop on any shard: release the locks and park a part of the
             // wait on every shard holding a source key.
-            for &s in &self.shards {
-                st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
-            }
+            self.give_back(st);
             super::blocking::park_split(st, &self.req, block);
             return true;
         }
-        let scratch = real;
-        let write = TABLE.get(self.req.cmd).is_write() || super::script::is_script(self.req.cmd);
-        let mut writes: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
-        let mut changed: Vec<Vec<bool>> = vec![Vec::new(); st.nshards];
-        if write {
-            for (db, key, before) in std::mem::take(&mut self.gathered) {
-                let fin = scratch[db as usize].peek(&key).cloned();
-                let owner = shard_of(&key, st.nshards);
-                changed[owner].push(!same_entry(before.as_ref(), fin.as_ref()));
-                writes[owner].push((db, key, fin));
+        if !write || (!script && out.first() == Some(&b'-')) {
+            // Nothing was written (a read, or a command that failed its checks).
+            self.give_back(st);
+            st.send_reply(self.req.to, out);
+            return true;
+        }
+        let n = st.nshards;
+        let mut writes: Vec<KeyEntries> = vec![Vec::new(); n];
+        let mut at = Vec::with_capacity(self.gathered.len());
+        for (db, key, fin) in std::mem::take(&mut self.gathered) {
+            let owner = shard_of(&key, n);
+            at.push((owner, writes[owner].len()));
+            writes[owner].push((db, key, fin));
+        }
+        let mut items: Vec<Vec<LogItem>> = (0..n).map(|_| Vec::new()).collect();
+        if derived {
+            let touched: Vec<coord_log::Touched> = at
+                .iter()
+                .zip(&present)
+                .map(|(&(owner, pos), &was_present)| {
+                    let (db, key, _) = &writes[owner][pos];
+                    coord_log::Touched { db: *db, key, owner, pos, was_present }
+                })
+                .collect();
+            items = coord_log::derive(spec.name, &args, self.req.db, &out, &touched, n);
+        } else if let Some(before) = before {
+            for (b, &(owner, pos)) in before.iter().zip(&at) {
+                if !same_entry(b.as_ref(), writes[owner][pos].2.as_ref()) {
+                    items[owner].push(LogItem::State { pos, to: To::Both });
+                }
             }
         }
-        if st.aof.wants_parts() && changed.iter().any(|c| c.contains(&true)) {
+        if logging && items.iter().any(|i| !i.is_empty()) {
             // Log first: each shard with changed keys commits its part, and only when
             // every part is acknowledged (logged) do the locks go and the reply leave.
-            let parts: Vec<u16> =
-                self.shards.iter().copied().filter(|&s| changed[s as usize].contains(&true)).collect();
+            let parts: Vec<u16> = self.shards.iter().copied().filter(|&s| !items[s as usize].is_empty()).collect();
             let marker = tx_marker(st, self.tx, parts.len());
             let me = CoordRef { shard: st.id as u16, id: self.id };
             for &s in &self.shards {
                 let w = std::mem::take(&mut writes[s as usize]);
                 if parts.contains(&s) {
-                    let hop = commit_hop(self.tx, marker.clone(), w, std::mem::take(&mut changed[s as usize]));
+                    let hop = commit_part_hop(self.tx, marker.clone(), w, std::mem::take(&mut items[s as usize]));
                     st.outbox.push(s as usize, Msg::Run { coord: me, hop });
                 } else {
                     st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w });
@@ -186,16 +250,19 @@ pub fn tx_marker(st: &ShardState, tx: u64, parts: usize) -> Vec<u8> {
 /// writes. The locks stay until the coordinator's Release. Its `Ran` answer is a
 /// result message, so it leaves only once the block is logged.
 pub fn commit_hop(tx: u64, marker: Vec<u8>, writes: KeyEntries, changed: Vec<bool>) -> Hop {
-    let cell = std::sync::Mutex::new(Some(writes));
+    let items = (0..writes.len())
+        .filter(|&i| changed.get(i).copied().unwrap_or(true))
+        .map(|pos| LogItem::State { pos, to: To::Both })
+        .collect();
+    commit_part_hop(tx, marker, writes, items)
+}
+
+/// Like `commit_hop`, with `items` (see `coord_log`) as the logged part.
+pub fn commit_part_hop(tx: u64, marker: Vec<u8>, writes: KeyEntries, items: Vec<LogItem>) -> Hop {
+    let cell = std::sync::Mutex::new(Some((writes, items)));
     std::sync::Arc::new(move |st: &mut ShardState| -> HopResult {
-        let writes = cell.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
-        st.aof.commit(tx, &marker, |log| {
-            for ((db, key, e), &c) in writes.iter().zip(changed.iter().chain(std::iter::repeat(&true))) {
-                if c {
-                    log.with_stream(*db, |b| crate::persist::emit::replace_key(b, key, e.as_ref()));
-                }
-            }
-        });
+        let (writes, items) = cell.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+        st.aof.commit(tx, &marker, |log| coord_log::emit(log, &writes, &items));
         apply_writes(st, writes);
         Box::new(Committed)
     })
@@ -236,14 +303,18 @@ pub fn atomic_part(hop: Hop) -> Hop {
 /// A participant's acknowledgement of `commit_hop`.
 pub struct Committed;
 
-/// Answers a granted lock request: copies of the locked keys' live entries, if asked.
+/// Answers a granted lock request, handing over the locked keys' values if asked.
+///
+/// A value leaves by ownership, not as a copy: its key keeps its place in the table
+/// (with its TTL, for SCAN and active expiry) holding an empty placeholder, which
+/// nobody reads while the key is locked; `Release` or `Return` puts the value back.
 pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     let mut entries = Vec::new();
     if w.gather {
         if let LockPlan::Keys(keys) = &w.plan {
             let now = st.now_ms;
             for (db, k) in keys {
-                let e = st.dbs[*db as usize].get(k, now).cloned();
+                let e = take_value(&mut st.dbs[*db as usize], k, now);
                 entries.push((*db, k.clone(), e));
             }
             st.account_expired();
@@ -251,6 +322,28 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     }
     let me = st.id as u16;
     st.outbox.push(w.coord.shard as usize, Msg::Locked { coord: w.coord.id, shard: me, entries });
+}
+
+/// Moves a live key's value out, leaving the key with an empty placeholder.
+fn take_value(d: &mut Db, key: &[u8], now_ms: u64) -> Option<Entry> {
+    let e = d.get_mut(key, now_ms)?;
+    let value = std::mem::replace(&mut e.value, Value::Str(Vec::new()));
+    Some(Entry { value, expire_at: e.expire_at, access_secs: e.access_secs })
+}
+
+/// Puts values a transaction only read back where they were, as they were: nothing
+/// was written, so no WATCH, tracking or blocked client hears of it. A key deleted
+/// meanwhile (expiry and eviction do not wait for locks) stays deleted.
+pub fn put_back(st: &mut ShardState, entries: KeyEntries) {
+    for (db, key, entry) in entries {
+        let Some(e) = entry else { continue };
+        let d = &mut st.dbs[db as usize];
+        if d.peek(&key).is_some() {
+            d.set_entry(&key, e);
+        } else {
+            crate::shard::lazyfree::free_value(e.value, true);
+        }
+    }
 }
 
 /// Applies the final state of keys a transaction changed.

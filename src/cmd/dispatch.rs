@@ -582,6 +582,10 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
             }
             retry_deferred(st);
         }
+        Msg::Return { tx, entries } => {
+            coord::put_back(st, entries);
+            handle_msg(st, Msg::Release { tx, writes: Vec::new() });
+        }
     }
 }
 

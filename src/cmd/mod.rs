@@ -17,6 +17,7 @@ pub mod client;
 pub mod config_cmd;
 pub mod connection;
 pub mod coord;
+pub mod coord_log;
 pub mod ctx;
 pub mod debug;
 pub mod debug_populate;

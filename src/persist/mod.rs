@@ -67,8 +67,11 @@
 //! A command or MULTI/EXEC spanning shards runs under intent locks (`cmd::coord`).
 //! Each participant shard logs its part as one shard-local block:
 //! `MULTI`, `ECHO shardis-tx:<run id>:<tx id>:<parts>`, the part's commands, `EXEC`.
-//! For a gathered command (MSET, RENAME ... across shards) the part is the final state
-//! of the keys written back to that shard (`DEL` + recreate); for EXEC it is the
+//! For a gathered command (MSET, RENAME ... across shards) the part is a shard-local
+//! form of the command where one exists (`cmd::coord_log`: `LPOP` + `RPUSH` for LMOVE,
+//! each shard's pairs for MSET ...), else the final state of the keys written back to
+//! that shard (`DEL` + recreate; RENAME, COPY and the STORE commands give the stream
+//! the command itself and the AOF the written key's state); for EXEC it is the
 //! commands that ran on that shard, staged per transaction (`ShardLog::stage`) and
 //! emitted together at commit. The coordinator sends each participant a commit hop,
 //! waits until every participant acknowledges it (acks are result messages, so they

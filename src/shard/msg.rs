@@ -93,7 +93,9 @@ pub type HopResult = Box<dyn Any + Send>;
 pub type Hop = Arc<dyn Fn(&mut super::ShardState) -> HopResult + Send + Sync>;
 
 /// Keys gathered from (or scattered back to) a shard by a cross-shard command:
-/// (db, key, the entry or None when the key is absent).
+/// (db, key, the entry or None when the key is absent). A keyed transaction's entries
+/// are moved, not copied: the owner hands the values over (`cmd::coord::answer_granted`)
+/// and gets them back, final or unchanged, with the release.
 pub type KeyEntries = Vec<(u16, Vec<u8>, Option<Entry>)>;
 
 /// Identifies a coordinator: the shard running it and its id there.
@@ -112,7 +114,8 @@ pub enum Msg {
         bytes: Vec<u8>,
     },
     /// Take intent locks for transaction `tx` (in global tx order). When granted, answer
-    /// `Locked`, carrying copies of the locked keys' entries if `gather`.
+    /// `Locked`, carrying the locked keys' entries if `gather` (moved out: the keys stay
+    /// in the table, locked, their values away until `Release` or `Return`).
     Lock {
         tx: u64,
         coord: CoordRef,
@@ -141,6 +144,12 @@ pub enum Msg {
         tx: u64,
         writes: KeyEntries,
     },
+    /// Put gathered values back unchanged (a read, a failed or blocked command) and
+    /// release `tx`'s locks: nothing is written, so nothing is touched or woken.
+    Return {
+        tx: u64,
+        entries: KeyEntries,
+    },
     /// Keyspace notifications raised on another shard: (channel, message) pairs to
     /// deliver to this thread's subscribers, in order.
     Publish(Arc<Vec<(Vec<u8>, Vec<u8>)>>),
@@ -159,16 +168,19 @@ const MSG_OVERHEAD: usize = 64;
 impl Msg {
     /// Approximate bytes this message holds, for the inbox bound (see the module docs).
     pub fn cost(&self) -> usize {
-        let entries = |e: &KeyEntries| -> usize {
-            e.iter().map(|(_, k, v)| 32 + k.len() + v.as_ref().map_or(0, |v| v.value.heap_bytes())).sum()
-        };
+        // A gathered value is handed over, not copied: the memory it holds was already
+        // counted in its shard's keyspace, so only the key and the slot count here (and
+        // a big value costs no walk over its elements to weigh).
+        let entries = |e: &KeyEntries| -> usize { e.iter().map(|(_, k, _)| 32 + k.len()).sum() };
         MSG_OVERHEAD
             + match self {
                 Msg::Exec(r) => r.args.data.len() + 4 * r.args.ends.len(),
                 Msg::Reply { bytes, .. } => bytes.len(),
                 Msg::Lock { plan: LockPlan::Keys(keys), .. } => keys.iter().map(|(_, k)| 8 + k.len()).sum(),
                 Msg::Lock { plan: LockPlan::Whole, .. } => 0,
-                Msg::Locked { entries: e, .. } | Msg::Release { writes: e, .. } => entries(e),
+                Msg::Locked { entries: e, .. } | Msg::Release { writes: e, .. } | Msg::Return { entries: e, .. } => {
+                    entries(e)
+                }
                 Msg::Run { .. } | Msg::Ran { .. } => 0,
                 Msg::Park(w) => w.args.data.len() + 4 * w.args.ends.len(),
                 Msg::Publish(m) => m.iter().map(|(c, p)| 16 + c.len() + p.len()).sum(),

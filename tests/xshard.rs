@@ -1,0 +1,134 @@
+//! Cross-shard commands whose values move between shards by ownership, and whose
+//! shards log shard-local commands (`cmd::coord`, `cmd::coord_log`): a shardis replica
+//! and a redis-server replica converge on the master's `DEBUG DIGEST`, the master's
+//! AOF replays to the same data after a SIGKILL, and its files concatenated shard after
+//! shard rebuild it in a real Redis.
+
+mod common;
+
+use common::repl::{Kind, Node, assert_converged};
+use common::{RealRedis, concatenated_aof, temp_dir, wait_until};
+use redis::Commands;
+use std::time::Duration;
+
+const SYNC: Duration = Duration::from_secs(60);
+
+/// `n` key names, each on a different shard (for `n` ≤ shards), all starting `prefix`.
+fn spread(prefix: &str, n: usize, shards: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in 0.. {
+        let k = format!("{prefix}{i}");
+        let s = shardis::util::hash::shard_of(k.as_bytes(), shards);
+        if out.iter().all(|o| shardis::util::hash::shard_of(o.as_bytes(), shards) != s) {
+            out.push(k);
+        }
+        if out.len() == n {
+            return out;
+        }
+    }
+    unreachable!()
+}
+
+fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+/// Cross-shard moves of big values, stores, renames, multi-key writes, a script and
+/// failed commands, plus a BLMOVE that blocks and is served by a later push.
+fn workload(port: u16, shards: usize) {
+    let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
+    let l = spread("list", 2, shards);
+    let s = spread("set", 2, shards);
+    let z = spread("zset", 2, shards);
+    let big: Vec<String> = (0..3000).map(|i| format!("element-{i}")).collect();
+    let _: () = c.rpush(&l[0], &big).unwrap();
+    let _: () = c.sadd(&s[0], &big).unwrap();
+    let _: () = c.pexpire(&l[0], 100_000_000).unwrap();
+    for i in 0..50 {
+        q(&mut c, &["LMOVE", &l[0], &l[1], if i % 2 == 0 { "LEFT" } else { "RIGHT" }, "LEFT"]);
+        q(&mut c, &["SMOVE", &s[0], &s[1], &big[i * 7]]);
+    }
+    q(&mut c, &["RPOPLPUSH", &l[1], &l[0]]);
+    q(&mut c, &["BLMOVE", &l[0], &l[1], "RIGHT", "RIGHT", "1"]);
+    q(&mut c, &["SMOVE", &s[0], &s[1], "absent"]);
+    for (a, b) in [(&l[0], &l[1]), (&l[1], &l[0])] {
+        q(&mut c, &["RENAME", a, "parked"]);
+        q(&mut c, &["RENAME", "parked", b]);
+    }
+    q(&mut c, &["RENAMENX", &s[0], &l[0]]);
+    q(&mut c, &["RENAMENX", &s[0], "fresh"]);
+    q(&mut c, &["ZADD", &z[0], "1", "a", "2.5", "b", "3", "c"]);
+    q(&mut c, &["ZUNIONSTORE", &z[1], "2", &z[0], &s[1], "WEIGHTS", "2", "1"]);
+    q(&mut c, &["SUNIONSTORE", "union", "fresh", &s[1]]);
+    q(&mut c, &["SINTERSTORE", "inter", "fresh", &s[1]]);
+    q(&mut c, &["COPY", &z[1], "copied"]);
+    q(&mut c, &["COPY", &l[0], "copied", "DB", "2", "REPLACE"]);
+    q(&mut c, &["PFADD", "hll", "a", "b"]);
+    q(&mut c, &["PFMERGE", "hll2", "hll", "hll3"]);
+    q(&mut c, &["SETBIT", "bits", "7", "1"]);
+    q(&mut c, &["BITOP", "OR", "bits2", "bits", "bits3"]);
+    let pairs: Vec<String> = (0..20).flat_map(|i| [format!("m{i}"), format!("v{i}")]).collect();
+    let mut mset = vec!["MSET"];
+    mset.extend(pairs.iter().map(String::as_str));
+    q(&mut c, &mset);
+    q(&mut c, &["MSETNX", "m1", "x", "n1", "y"]);
+    q(&mut c, &["MSETNX", "n2", "x", "n3", "y"]);
+    q(&mut c, &["DEL", "m1", "m2", "m3", "nothing"]);
+    q(&mut c, &["UNLINK", "m4", "m5", "m6"]);
+    q(&mut c, &["EVAL", "redis.call('set', KEYS[1], 'a') return redis.call('rpush', KEYS[2], 'b')", "2", "ev1", "ev2"]);
+    // Failed checks write nothing.
+    assert!(redis::cmd("LMOVE").arg(&s[1]).arg(&l[0]).arg("LEFT").arg("LEFT").query::<redis::Value>(&mut c).is_err());
+    assert!(redis::cmd("RENAME").arg("missing").arg(&l[0]).query::<redis::Value>(&mut c).is_err());
+    // A blocked BLMOVE served across shards by a later push.
+    let b = spread("blk", 2, shards);
+    let (b0, b1) = (b[0].clone(), b[1].clone());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let waiter = std::thread::spawn(move || {
+        let mut w = client.get_connection().unwrap();
+        redis::cmd("BLMOVE").arg(&b0).arg(&b1).arg("LEFT").arg("RIGHT").arg("30").query::<Option<String>>(&mut w)
+    });
+    let blocked = wait_until(SYNC, || {
+        let info: String = redis::cmd("INFO").arg("clients").query(&mut c).unwrap();
+        info.contains("blocked_clients:1")
+    });
+    assert!(blocked, "BLMOVE did not block");
+    q(&mut c, &["RPUSH", &b[0], "woken"]);
+    assert_eq!(waiter.join().unwrap().unwrap().as_deref(), Some("woken"));
+}
+
+#[test]
+fn cross_shard_writes_converge_on_replicas_and_replay_from_the_aof() {
+    for shards in [2, 4] {
+        let mut m = Node::start(Kind::Shardis(shards), &["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]);
+        let r1 = Node::start(Kind::shardis(shards), &[]);
+        let r2 = Node::start(Kind::Redis, &[]);
+        r1.replicaof(Some(m.port));
+        r2.replicaof(Some(m.port));
+        assert_converged(&[&m, &r1], SYNC);
+        assert_converged(&[&m, &r2], SYNC);
+        workload(m.port, shards);
+        assert_converged(&[&m, &r1], SYNC);
+        assert_converged(&[&m, &r2], SYNC);
+        let want = m.digest();
+        assert!(m.logical_dump().len() > 20, "the workload left data to compare");
+
+        // The files, shard after shard, into a real Redis.
+        let aofdir = m.dir.join("appendonlydir");
+        let pipe_dir = temp_dir("xshard-pipe");
+        let real = RealRedis::start(&pipe_dir);
+        real.pipe(&concatenated_aof(&aofdir, shards));
+        let got: String = redis::cmd("DEBUG").arg("DIGEST").query(&mut real.conn()).unwrap();
+        assert_eq!(got, want, "{shards} shards: the concatenated AOF in redis-server");
+        drop(real);
+        let _ = std::fs::remove_dir_all(&pipe_dir);
+
+        // And the server itself, from its AOF, after a SIGKILL.
+        m.kill9();
+        m.restart(&["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]);
+        assert_eq!(m.digest(), want, "{shards} shards: replayed from the AOF");
+    }
+}
