@@ -78,6 +78,7 @@ fn leader(w: &mut World) {
     let diskless = w.shared.repl.pub_info.cut_diskless.load(Ordering::SeqCst);
     let mut opts = rdbfile::write_options(&cfg, now);
     opts.repl = Some((replid, offset));
+    opts.functions = w.function_codes();
     let (sink, path, pipe_w) = if diskless {
         match crate::io::poll::pipe() {
             Ok((r, wr)) => (Sink::Pipe(Arc::new(r)), None, Some(wr)),
