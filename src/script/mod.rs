@@ -493,6 +493,11 @@ impl Watch {
             sh.end(self.slot.get());
         }
         self.started.set(None);
+        if self.marked_busy.replace(false)
+            && let Some((_, end)) = BUSY_HOOKS.with(|h| h.get())
+        {
+            end();
+        }
     }
 
     /// The instruction hook: stop the script when asked to, mark the shard busy once
@@ -504,8 +509,17 @@ impl Watch {
                 self.marked_busy.set(true);
                 sh.mark_busy(self.slot.get());
             }
-            if self.marked_busy.get() && sh.take_kill(self.slot.get()) {
-                return Err(mlua::Error::runtime(KILLED));
+            if self.marked_busy.get() {
+                // This thread's own clients wait, except for the busy door (`set_busy_hooks`).
+                if let Some((poll, _)) = BUSY_HOOKS.with(|h| h.get()) {
+                    poll();
+                }
+                if sh.take_kill(self.slot.get()) {
+                    return Err(mlua::Error::runtime(KILLED));
+                }
+                if sh.shutdown.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err(mlua::Error::runtime("ERR Script stopped by SHUTDOWN NOSAVE"));
+                }
             }
         }
         Ok(mlua::VmState::Continue)
@@ -559,6 +573,18 @@ fn error_text(v: &Value) -> String {
         other => format!("{other:?}"),
     };
     if msg.starts_with("ERR ") { msg } else { format!("ERR {msg}") }
+}
+
+thread_local! {
+    /// What a thread does while its script is busy (`poll`, called from the
+    /// instruction hook) and once it is over (`end`); see `set_busy_hooks`.
+    static BUSY_HOOKS: Cell<Option<(fn(), fn())>> = const { Cell::new(None) };
+}
+
+/// Installs this thread's busy hooks: the server's shard threads serve new
+/// connections while their script is busy (`server::busy_door`).
+pub fn set_busy_hooks(poll: fn(), end: fn()) {
+    BUSY_HOOKS.with(|h| h.set(Some((poll, end))));
 }
 
 thread_local! {

@@ -13,6 +13,7 @@
 //!
 //! Depends on: everything below it (`net`, `cmd`, `shard`, `io`, `config`).
 
+pub mod busy_door;
 pub mod panic;
 pub mod pidfile;
 pub mod rlimit;
@@ -195,6 +196,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
                     }
                 };
                 ready.wait();
+                busy_door::install(shared.clone(), id);
                 w.run();
             })
             .expect("spawn shard thread");
