@@ -514,7 +514,8 @@ impl Watch {
                 if let Some((poll, _)) = BUSY_HOOKS.with(|h| h.get()) {
                     poll();
                 }
-                if sh.take_kill(self.slot.get()) {
+                // Sticky: a script that catches the error with pcall gets it again.
+                if sh.kill_requested(self.slot.get()) {
                     return Err(mlua::Error::runtime(KILLED));
                 }
                 if sh.shutdown.load(std::sync::atomic::Ordering::Acquire) {

@@ -168,8 +168,8 @@ impl ScriptShared {
         }
     }
 
-    pub fn take_kill(&self, shard: usize) -> bool {
-        self.kill[shard].swap(false, Ordering::AcqRel)
+    pub fn kill_requested(&self, shard: usize) -> bool {
+        self.kill[shard].load(Ordering::Acquire)
     }
 }
 
