@@ -66,6 +66,12 @@ fn scenario(port: u16) -> Vec<String> {
     // The connection that got BUSY is served normally afterwards.
     texts.push(format!("{:?}", b.cmd(&["ping"])));
     texts.push(format!("{:?}", a.cmd(&["ping"])));
+    // A script that catches the kill with pcall is stopped all the same.
+    a.send(&common::encode_cmd(&["eval", "while true do pcall(function() while true do end end) end", "0"]));
+    let (_, busy) = wait_busy(port);
+    texts.push(busy);
+    texts.push(format!("{:?}", connect(port).cmd(&["script", "kill"])));
+    texts.push(err_text(&a.read()).split(" script:").next().unwrap().to_string());
     // A function.
     a.send(&common::encode_cmd(&["fcall", "spin", "0"]));
     let (_, busy) = wait_busy(port);

@@ -151,6 +151,11 @@ impl Engine {
             })?,
         )?;
         raw.raw_set("errtext", lua.create_function(|_, e: Value| Ok(error_text(&e)))?)?;
+        // pcall must not swallow a kill (SCRIPT KILL, SHUTDOWN NOSAVE): Redis's hook
+        // raises again on every line, ours every 10k instructions, so the wrapper asks.
+        let watch = Rc::new(Watch::default());
+        let w = watch.clone();
+        raw.raw_set("stopping", lua.create_function(move |_, ()| Ok(w.stop_requested()))?)?;
         lua.load(include_str!("prelude.lua")).set_name("=shardis").call::<()>((raw.clone(), real.clone()))?;
         let run_fn: Function = raw.raw_get("run")?;
         let redis: Table = real.raw_get("redis")?;
@@ -183,7 +188,6 @@ impl Engine {
         )?;
         protect.raw_set("__metatable", false)?;
         env.set_metatable(Some(protect));
-        let watch = Rc::new(Watch::default());
         let w = watch.clone();
         lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(10_000), move |_, _| w.check());
         Ok(Engine {
@@ -498,6 +502,15 @@ impl Watch {
         {
             end();
         }
+    }
+
+    /// Was the running script asked to stop (it ran past the threshold and got SCRIPT
+    /// KILL / FUNCTION KILL, or SHUTDOWN NOSAVE)?
+    fn stop_requested(&self) -> bool {
+        self.marked_busy.get()
+            && self.shared.borrow().as_ref().is_some_and(|sh| {
+                sh.kill_requested(self.slot.get()) || sh.shutdown.load(std::sync::atomic::Ordering::Acquire)
+            })
     }
 
     /// The instruction hook: stop the script when asked to, mark the shard busy once
