@@ -133,6 +133,12 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         fail(&mut st.stats, &mut w, "NOREPLICAS Not enough good replicas to write.");
         return Outcome::Done;
     }
+    if let Some(e) = super::script::busy_refusal(st, spec, args) {
+        bump_rejected(st, idx);
+        flag_multi(sess);
+        fail(&mut st.stats, &mut w, e);
+        return Outcome::Done;
+    }
     if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
         super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;

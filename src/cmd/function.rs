@@ -38,6 +38,28 @@ pub fn load_library(shared: &ScriptShared, code: &[u8], replace: bool) -> Result
     Ok(name)
 }
 
+/// Installs the libraries a snapshot held (`rdb::LoadStats::functions`), all or
+/// nothing. `flush`: they replace every library (a replica's full sync, DEBUG
+/// RELOAD); otherwise they are added, replacing same-named ones (start-up, an AOF
+/// base). A library that fails to build is the load's error, as in Redis.
+pub fn install_loaded(shared: &ScriptShared, codes: &[Vec<u8>], flush: bool) -> Result<(), String> {
+    if codes.is_empty() && !flush {
+        return Ok(());
+    }
+    let mut built = Vec::with_capacity(codes.len());
+    for code in codes {
+        built.push(build_library(code).map_err(|e| format!("Failed loading library: {e}"))?);
+    }
+    let mut l = libs(shared);
+    let mut next = if flush { Libraries::default() } else { l.clone() };
+    for lib in built {
+        next.add(lib, true)?;
+    }
+    *l = next;
+    shared.functions_epoch.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
 /// Every library's code, for RDB and FUNCTION DUMP.
 pub fn library_codes(shared: &ScriptShared) -> Vec<Vec<u8>> {
     libs(shared).libs.values().map(|l| l.code.clone()).collect()

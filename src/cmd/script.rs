@@ -150,6 +150,58 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
     res
 }
 
+/// While a script is busy (past `busy-reply-threshold`), Redis's `-BUSY` for every
+/// command but the few it allows (`ALLOW_BUSY`; of SCRIPT and FUNCTION only KILL
+/// and FUNCTION STATS). SHUTDOWN NOSAVE passes and stops the busy script at once;
+/// SHUTDOWN without NOSAVE gets `-BUSY` too, as in Redis. One atomic load otherwise.
+#[inline]
+pub fn busy_refusal(st: &crate::shard::ShardState, spec: &CommandSpec, args: &Args) -> Option<&'static str> {
+    let text = st.shared.script.busy_reply()?;
+    busy_refusal_slow(&st.shared.script, spec, args, text)
+}
+
+#[cold]
+fn busy_refusal_slow(
+    shared: &script::ScriptShared,
+    spec: &CommandSpec,
+    args: &Args,
+    text: &'static str,
+) -> Option<&'static str> {
+    let sub = |name: &str| args.len() > 1 && args.get(1).eq_ignore_ascii_case(name.as_bytes());
+    match spec.name {
+        "script" => (!sub("kill")).then_some(text),
+        "function" => (!(sub("kill") || sub("stats"))).then_some(text),
+        "shutdown" => {
+            if (1..args.len()).any(|i| args.get(i).eq_ignore_ascii_case(b"nosave")) {
+                shared.shutdown.store(true, std::sync::atomic::Ordering::Release);
+                None
+            } else {
+                Some(text)
+            }
+        }
+        _ if spec.flags & flag::ALLOW_BUSY != 0 => None,
+        _ => Some(text),
+    }
+}
+
+/// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds. Looked up once
+/// per config version (a CONFIG SET gives the shard a new `Config`), not per script.
+fn busy_threshold_ms(cfg: &crate::config::Config) -> u64 {
+    thread_local! {
+        static CACHED: std::cell::Cell<(usize, u64)> = const { std::cell::Cell::new((0, 0)) };
+    }
+    let key = cfg as *const _ as usize;
+    CACHED.with(|c| {
+        let (k, v) = c.get();
+        if k == key {
+            return v;
+        }
+        let v = cfg.compat_value("busy-reply-threshold").and_then(|v| v.parse().ok()).unwrap_or(5000);
+        c.set((key, v));
+        v
+    })
+}
+
 /// Runs a compiled script or function on `c`'s keyspace: sets up the host, the
 /// watchdog and the busy flags, and writes the reply or returns the error.
 #[allow(clippy::too_many_arguments)]
@@ -165,8 +217,7 @@ pub fn run_script(
     proto: Proto,
 ) -> Result<(), CmdError> {
     let slot = script::thread_slot();
-    // Redis's default threshold; the parameter itself is still compatibility-only.
-    let busy_ms = 5000;
+    let busy_ms = busy_threshold_ms(c.config);
     eng.watch.begin(c.shared.script.clone(), slot, busy_ms, as_function);
     let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot };
     let mut out = Vec::new();

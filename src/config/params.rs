@@ -351,6 +351,8 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "maxmemory-clients",
     "maxmemory-eviction-tenacity",
     "rdb-key-save-delay",
+    // Scripts (`cmd::script`, `server::busy_door`).
+    "busy-reply-threshold",
     "enable-module-command",
     "rdbchecksum",
     "rdbcompression",
@@ -425,8 +427,7 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// IDLETIME/FREQ as in Redis); the `cluster-*` tunables of the gossip bus and failover,
 /// which shardis does not run (`cluster` module docs);
 /// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
-/// their switch is on); `busy-reply-threshold`/`lua-time-limit` (scripts),
-/// `bind-source-addr`
+/// their switch is on); `bind-source-addr`
 /// (outgoing connections: replication, cluster, MIGRATE), all absent here; encoding
 /// tunables (`*-listpack-*`, `*-intset-*`, `list-compress-depth`, `stream-node-*`),
 /// `hz`-like tuning (`dynamic-hz`, `active-expire-effort`, `activerehashing`,

@@ -278,6 +278,9 @@ pub struct Handoff {
     /// closed once, after they stop (never by a shard).
     pub unix: AtomicI32,
     current: Mutex<Current>,
+    /// Per shard: the TCP listeners last published for it (what it accepts on), read
+    /// by a shard busy in a long script (`server::busy_door`).
+    serving: Mutex<Vec<Vec<RawFd>>>,
 }
 
 impl Handoff {
@@ -287,6 +290,7 @@ impl Handoff {
             epoch: AtomicU64::new(0),
             unix: AtomicI32::new(-1),
             current: Mutex::new(Current::default()),
+            serving: Mutex::new(vec![Vec::new(); shards]),
         }
     }
 
@@ -300,6 +304,7 @@ impl Handoff {
             }
         }
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Current { bind: bind.to_vec(), port: group.port };
+        *self.serving.lock().unwrap_or_else(|e| e.into_inner()) = group.per_shard.clone();
         self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -312,6 +317,11 @@ impl Handoff {
     pub fn take(&self, shard: usize) -> Vec<Vec<RawFd>> {
         let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
         pending.get_mut(shard).map(std::mem::take).unwrap_or_default()
+    }
+
+    /// The TCP listeners last published for `shard`.
+    pub fn serving(&self, shard: usize) -> Vec<RawFd> {
+        self.serving.lock().unwrap_or_else(|e| e.into_inner()).get(shard).cloned().unwrap_or_default()
     }
 
     /// The addresses and port the last published group listens on.

@@ -39,6 +39,51 @@ pub fn write_best_effort(fd: RawFd, msg: &[u8]) {
     }
 }
 
+/// Is a connection waiting on listening socket `fd` (or input on a stream)? Never
+/// blocks.
+pub fn readable_now(fd: RawFd) -> bool {
+    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // SAFETY: `p` is a valid pollfd for the duration of the call; timeout 0.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0
+}
+
+/// Accepts one pending connection on listening socket `fd` (non-blocking socket
+/// returned), if one is waiting. Used only by the thread that owns `fd`'s accepts, so
+/// `readable_now` cannot be raced.
+pub fn accept_pending(fd: RawFd) -> Option<RawFd> {
+    if !readable_now(fd) {
+        return None;
+    }
+    // SAFETY: null address pointers are allowed; the returned fd is the caller's.
+    let c = unsafe { libc::accept4(fd, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC) };
+    (c >= 0).then_some(c)
+}
+
+/// Copies the bytes waiting on `fd` into `buf` without consuming them. Some(0): the
+/// peer closed; None: nothing to read (or an error).
+pub fn peek_now(fd: RawFd, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: `buf` is valid for writes of its length during the call.
+    let n = unsafe {
+        libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_PEEK | libc::MSG_DONTWAIT)
+    };
+    (n >= 0).then_some(n as usize)
+}
+
+/// Consumes `n` bytes that `peek_now` saw.
+pub fn consume(fd: RawFd, mut n: usize) {
+    let mut buf = [0u8; 4096];
+    while n > 0 {
+        let want = n.min(buf.len());
+        // SAFETY: `buf` is valid for writes of `want` bytes during the call.
+        let got = unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, want, libc::MSG_DONTWAIT) };
+        if got <= 0 {
+            return;
+        }
+        n -= got as usize;
+    }
+}
+
 /// Set by SIGTERM/SIGINT; the server loops poll it every turn.
 pub static TERMINATE: AtomicBool = AtomicBool::new(false);
 

@@ -30,7 +30,7 @@ pub fn save_here(w: &mut World) -> Result<(), String> {
     let cfg = w.shared.config();
     let now = Shared::now_unix_ms();
     let repl = crate::repl::fullsync::position_at_cut(w.shared);
-    let r = rdbfile::save(&w.views(), &cfg, now, repl);
+    let r = rdbfile::save(&w.views(), w.function_codes(), &cfg, now, repl);
     match &r {
         Ok(_) => {
             log::notice("DB saved on disk");
@@ -107,7 +107,7 @@ fn child_main(
     repl: Option<crate::rdb::ReplPosition>,
 ) -> ! {
     proc::unpin();
-    let code = match rdbfile::save(&w.views(), cfg, now, repl) {
+    let code = match rdbfile::save(&w.views(), w.function_codes(), cfg, now, repl) {
         Ok(stats) => {
             let cow = private_dirty_bytes();
             page.slot(report::COW_BYTES).store(cow, R);
@@ -334,8 +334,9 @@ pub fn reload_fanout() -> FanOut {
         |w: &mut World| -> Result<(), String> {
             save_here(w)?;
             let cfg = w.shared.config();
-            let (loaded, _) = rdbfile::load(&cfg, w.dbs.len(), Shared::now_unix_ms())?
+            let (loaded, stats) = rdbfile::load(&cfg, w.dbs.len(), Shared::now_unix_ms())?
                 .ok_or_else(|| "the file just saved is gone".to_string())?;
+            crate::cmd::function::install_loaded(&w.shared.script, &stats.functions, true)?;
             for (dbs, l) in w.dbs.iter_mut().zip(loaded) {
                 **dbs = l.0;
             }

@@ -64,6 +64,11 @@ impl World<'_> {
     pub fn views(&self) -> Vec<&[Db]> {
         self.dbs.iter().map(|d| d.as_slice()).collect()
     }
+
+    /// The function libraries' code, for a snapshot taken at this cut.
+    pub fn function_codes(&self) -> Vec<Vec<u8>> {
+        crate::cmd::function::library_codes(&self.shared.script)
+    }
 }
 
 /// Work run on every shard right after the leader's.

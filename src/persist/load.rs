@@ -170,8 +170,9 @@ fn count_parts(b: &[u8], seen: &mut HashMap<Vec<u8>, (usize, usize)>) {
     }
 }
 
-/// Finds, checks, loads the AOF set and opens the files to append to.
-pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
+/// Finds, checks, loads the AOF set and opens the files to append to. Also returns
+/// the function libraries' code the files left (server-wide, not per shard).
+pub fn startup(cfg: &Config, nshards: usize) -> Result<(Vec<Boot>, Vec<Vec<u8>>), String> {
     let dir = files::aof_dir(cfg);
     std::fs::create_dir_all(&dir).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir.display()))?;
     let prefix = cfg.appendfilename.as_str();
@@ -183,7 +184,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
     };
     let Some(manifest) = manifest else {
         log::notice("Creating AOF base and incremental files");
-        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], cfg.aof_direct());
+        return Ok((create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], cfg.aof_direct())?, Vec::new()));
     };
     let mut data: HashMap<String, Vec<u8>> = HashMap::new();
     let allow_truncated = cfg.compat_value("aof-load-truncated").is_none_or(|v| v == "yes");
@@ -219,6 +220,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
         }
     }
     drop(data);
+    let functions = crate::cmd::function::library_codes(&loader.shards[0].shared.script);
     let entries = loader.export(nshards);
     let keys: usize = entries.iter().map(|e| e.len()).sum();
     log::notice(&format!(
@@ -234,7 +236,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
         for f in &manifest.files {
             let _ = std::fs::remove_file(dir.join(&f.name));
         }
-        return Ok(boots);
+        return Ok((boots, functions));
     }
     let mut boots = Vec::new();
     for (s, entries) in entries.into_iter().enumerate() {
@@ -249,7 +251,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Vec<Boot>, String> {
             .sum();
         boots.push(Boot { entries, file, base_size });
     }
-    Ok(boots)
+    Ok((boots, functions))
 }
 
 /// Truncated tails are cut off (last file of a shard only, and only with
@@ -396,7 +398,8 @@ impl Loader {
         let st = &mut self.shards[home];
         let opts = crate::rdb::LoadOptions { now_ms, skip_expired: true, databases: st.dbs.len() as u32 };
         let mut sink = crate::rdb::DbSink { shards: std::slice::from_mut(&mut st.dbs), route: |_: &[u8]| 0, now_ms };
-        crate::rdb::load(b, &mut sink, &opts).map(|_| ()).map_err(|e| e.to_string())
+        let stats = crate::rdb::load(b, &mut sink, &opts).map_err(|e| e.to_string())?;
+        crate::cmd::function::install_loaded(&st.shared.script, &stats.functions, false)
     }
 
     /// Replays one file; returns the number of commands run.

@@ -42,19 +42,22 @@ pub fn write_options(cfg: &Config, now_ms: u64) -> WriteOptions {
         idle: cfg.maxmemory_policy.contains("lru"),
         key_save_delay_us: key_save_delay_us(cfg),
         repl: None,
+        functions: Vec::new(),
     }
 }
 
-/// Writes every shard's databases to `dir/dbfilename` through a temp file, with the
-/// replication position (`repl::fullsync::position_at_cut`) as aux fields if given.
+/// Writes every shard's databases and the function libraries' code to
+/// `dir/dbfilename` through a temp file, with the replication position
+/// (`repl::fullsync::position_at_cut`) as aux fields if given.
 pub fn save(
     dbs: &[&[Db]],
+    functions: Vec<Vec<u8>>,
     cfg: &Config,
     now_ms: u64,
     repl: Option<crate::rdb::ReplPosition>,
 ) -> Result<WriteStats, String> {
     let tmp = temp_path(cfg, std::process::id());
-    let r = save_via(dbs, cfg, now_ms, &tmp, repl);
+    let r = save_via(dbs, functions, cfg, now_ms, &tmp, repl);
     if r.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -63,6 +66,7 @@ pub fn save(
 
 fn save_via(
     dbs: &[&[Db]],
+    functions: Vec<Vec<u8>>,
     cfg: &Config,
     now_ms: u64,
     tmp: &std::path::Path,
@@ -71,7 +75,7 @@ fn save_via(
     let mut f = File::create(tmp).map_err(|e| {
         format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}", tmp.display(), cfg.dir)
     })?;
-    let opts = WriteOptions { repl, ..write_options(cfg, now_ms) };
+    let opts = WriteOptions { repl, functions, ..write_options(cfg, now_ms) };
     let stats = rdb::write_snapshot(dbs, &mut f, &opts).map_err(|e| format!("Write error saving DB on disk: {e}"))?;
     f.sync_all().map_err(|e| format!("Write error saving DB on disk (fsync): {e}"))?;
     drop(f);

@@ -79,6 +79,8 @@ pub struct LoadStats {
     /// The trailer's checksum; None before version 5 or when written as 0 (disabled).
     pub checksum: Option<u64>,
     pub bytes: u64,
+    /// Function libraries' code (the function opcode), in file order.
+    pub functions: Vec<Vec<u8>>,
 }
 
 /// Loads a whole RDB stream into `sink`. On `Err` the sink may have received some
@@ -169,11 +171,15 @@ fn load_input<R: BufRead>(inp: &mut Input<R>, sink: &mut dyn Sink, opts: &LoadOp
             opcode::MODULE_AUX => {
                 return Err(Error::new(ErrorKind::Unsupported, at, "module auxiliary data is not supported"));
             }
-            opcode::FUNCTION2 | opcode::FUNCTION_PRE_GA => {
+            opcode::FUNCTION2 => {
+                stats.functions.push(inp.string()?);
+                continue;
+            }
+            opcode::FUNCTION_PRE_GA => {
                 return Err(Error::new(
                     ErrorKind::Unsupported,
                     at,
-                    "function libraries (FUNCTION LOAD) are not supported; remove them before saving",
+                    "function libraries in the pre-GA format (Redis 7.0 release candidates) are not supported",
                 ));
             }
             _ => {}

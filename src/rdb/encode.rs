@@ -42,6 +42,9 @@ pub struct WriteOptions {
     /// A snapshot taken with a replication position (see `ReplPosition`), written as
     /// the aux fields `repl-stream-db`, `repl-id`, `repl-offset` (as Redis 7 does).
     pub repl: Option<ReplPosition>,
+    /// Function libraries' code (FUNCTION LOAD), written as function opcodes before
+    /// the first database, as Redis 7.0 does.
+    pub functions: Vec<Vec<u8>>,
 }
 
 impl Default for WriteOptions {
@@ -54,6 +57,7 @@ impl Default for WriteOptions {
             idle: false,
             key_save_delay_us: 0,
             repl: None,
+            functions: Vec::new(),
         }
     }
 }
@@ -104,6 +108,11 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
             put_string(&mut b, value.as_bytes(), false);
             out.put(&b)?;
         }
+    }
+    if !opts.functions.is_empty() {
+        let mut b = Vec::new();
+        super::function::put_functions(&mut b, &opts.functions);
+        out.put(&b)?;
     }
     let ndb = dbs_per_shard.iter().map(|d| d.len()).max().unwrap_or(0);
     let live = |e: &crate::storage::Entry| e.expire_at == 0 || e.expire_at > opts.now_ms;

@@ -34,6 +34,7 @@ pub mod compact;
 pub mod crc64;
 mod decode;
 mod encode;
+pub mod function;
 mod input;
 pub mod lzf;
 mod sink;

@@ -79,6 +79,7 @@ fn leader(w: &mut World) {
     // forwards its master's stream verbatim, which goes on in the db selected now.
     let stream_db = if w.shared.repl.is_replica() { w.shared.replica.master_db.load(Ordering::Relaxed) } else { 0 };
     opts.repl = Some((replid, offset, stream_db));
+    opts.functions = w.function_codes();
     let (sink, path, pipe_w) = if diskless {
         match crate::io::poll::pipe() {
             Ok((r, wr)) => (Sink::Pipe(Arc::new(r)), None, Some(wr)),

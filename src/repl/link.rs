@@ -449,6 +449,8 @@ fn receive_and_load(
     let stats = res.map_err(|e| {
         format!("Failed trying to load the MASTER synchronization DB from disk, check server logs. ({e}; the old data is kept)")
     })?;
+    // The master's libraries replace ours, as its keys do.
+    crate::cmd::function::install_loaded(&shared.script, &stats.functions, true)?;
     if let (Target::Disk { path, .. }, Some(_)) = (&target, guard.0.as_ref()) {
         // Like Redis, the master's snapshot becomes our RDB file.
         let dest = std::path::Path::new(&cfg.dir).join(&cfg.dbfilename);

@@ -151,6 +151,11 @@ impl Engine {
             })?,
         )?;
         raw.raw_set("errtext", lua.create_function(|_, e: Value| Ok(error_text(&e)))?)?;
+        // pcall must not swallow a kill (SCRIPT KILL, SHUTDOWN NOSAVE): Redis's hook
+        // raises again on every line, ours every 10k instructions, so the wrapper asks.
+        let watch = Rc::new(Watch::default());
+        let w = watch.clone();
+        raw.raw_set("stopping", lua.create_function(move |_, ()| Ok(w.stop_requested()))?)?;
         lua.load(include_str!("prelude.lua")).set_name("=shardis").call::<()>((raw.clone(), real.clone()))?;
         let run_fn: Function = raw.raw_get("run")?;
         let redis: Table = real.raw_get("redis")?;
@@ -183,7 +188,6 @@ impl Engine {
         )?;
         protect.raw_set("__metatable", false)?;
         env.set_metatable(Some(protect));
-        let watch = Rc::new(Watch::default());
         let w = watch.clone();
         lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(10_000), move |_, _| w.check());
         Ok(Engine {
@@ -493,6 +497,20 @@ impl Watch {
             sh.end(self.slot.get());
         }
         self.started.set(None);
+        if self.marked_busy.replace(false)
+            && let Some((_, end)) = BUSY_HOOKS.with(|h| h.get())
+        {
+            end();
+        }
+    }
+
+    /// Was the running script asked to stop (it ran past the threshold and got SCRIPT
+    /// KILL / FUNCTION KILL, or SHUTDOWN NOSAVE)?
+    fn stop_requested(&self) -> bool {
+        self.marked_busy.get()
+            && self.shared.borrow().as_ref().is_some_and(|sh| {
+                sh.kill_requested(self.slot.get()) || sh.shutdown.load(std::sync::atomic::Ordering::Acquire)
+            })
     }
 
     /// The instruction hook: stop the script when asked to, mark the shard busy once
@@ -504,8 +522,18 @@ impl Watch {
                 self.marked_busy.set(true);
                 sh.mark_busy(self.slot.get());
             }
-            if self.marked_busy.get() && sh.take_kill(self.slot.get()) {
-                return Err(mlua::Error::runtime(KILLED));
+            if self.marked_busy.get() {
+                // This thread's own clients wait, except for the busy door (`set_busy_hooks`).
+                if let Some((poll, _)) = BUSY_HOOKS.with(|h| h.get()) {
+                    poll();
+                }
+                // Sticky: a script that catches the error with pcall gets it again.
+                if sh.kill_requested(self.slot.get()) {
+                    return Err(mlua::Error::runtime(KILLED));
+                }
+                if sh.shutdown.load(std::sync::atomic::Ordering::Acquire) {
+                    return Err(mlua::Error::runtime("ERR Script stopped by SHUTDOWN NOSAVE"));
+                }
             }
         }
         Ok(mlua::VmState::Continue)
@@ -559,6 +587,18 @@ fn error_text(v: &Value) -> String {
         other => format!("{other:?}"),
     };
     if msg.starts_with("ERR ") { msg } else { format!("ERR {msg}") }
+}
+
+thread_local! {
+    /// What a thread does while its script is busy (`poll`, called from the
+    /// instruction hook) and once it is over (`end`); see `set_busy_hooks`.
+    static BUSY_HOOKS: Cell<Option<(fn(), fn())>> = const { Cell::new(None) };
+}
+
+/// Installs this thread's busy hooks: the server's shard threads serve new
+/// connections while their script is busy (`server::busy_door`).
+pub fn set_busy_hooks(poll: fn(), end: fn()) {
+    BUSY_HOOKS.with(|h| h.set(Some((poll, end))));
 }
 
 thread_local! {

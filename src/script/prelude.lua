@@ -29,6 +29,18 @@ raw.run = function(f, ...)
   return xpcall(function() return f(a, b) end, handler)
 end
 
+-- pcall(redis.call, ...) gives the error's text, as Redis 7.0's does (a Rust error
+-- is userdata to Lua).
+local raw_pcall, errtext, stopping = pcall, raw.errtext, raw.stopping
+local function tidy(ok, ...)
+  if ok then return ok, ... end
+  local e = ...
+  if stopping() then error(e, 0) end
+  if type(e) == 'userdata' then return false, errtext(e) end
+  return false, ...
+end
+real.pcall = function(...) return tidy(raw_pcall(...)) end
+
 local redis = {}
 -- redis.call and redis.pcall are set by Rust for each run (they reach the keyspace).
 redis.error_reply = function(e)

@@ -4,7 +4,7 @@
 
 use super::func::Libraries;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Busy/kill flag slots, one per thread that runs scripts (`script::thread_slot`).
@@ -23,6 +23,10 @@ pub struct ScriptShared {
     /// Per thread slot: the busy script is a function (FUNCTION KILL vs SCRIPT KILL).
     is_function: Vec<AtomicBool>,
     kill: Vec<AtomicBool>,
+    /// How many slots are busy: the one load every command pays (`busy_reply`).
+    busy_count: AtomicUsize,
+    /// SHUTDOWN NOSAVE arrived while a script was busy: the script stops at once.
+    pub shutdown: AtomicBool,
     /// The function libraries (FUNCTION LOAD ...), bumped `functions_epoch` on change.
     pub functions: Mutex<Libraries>,
     pub functions_epoch: AtomicU64,
@@ -39,6 +43,8 @@ impl ScriptShared {
             wrote: flags(),
             is_function: flags(),
             kill: flags(),
+            busy_count: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
             functions: Mutex::new(Libraries::default()),
             functions_epoch: AtomicU64::new(0),
         }
@@ -77,7 +83,9 @@ impl ScriptShared {
 
     /// Called by the running script's hook once it passed the busy threshold.
     pub fn mark_busy(&self, shard: usize) {
-        self.busy[shard].store(true, Ordering::Release);
+        if !self.busy[shard].swap(true, Ordering::AcqRel) {
+            self.busy_count.fetch_add(1, Ordering::AcqRel);
+        }
     }
 
     /// Called when a script starts (`function`: FCALL) and ends.
@@ -88,7 +96,9 @@ impl ScriptShared {
     }
 
     pub fn end(&self, shard: usize) {
-        self.busy[shard].store(false, Ordering::Release);
+        if self.busy[shard].swap(false, Ordering::AcqRel) {
+            self.busy_count.fetch_sub(1, Ordering::AcqRel);
+        }
         self.kill[shard].store(false, Ordering::Relaxed);
     }
 
@@ -99,7 +109,24 @@ impl ScriptShared {
     /// Is a script busy anywhere (then other clients get `-BUSY`)?
     #[inline]
     pub fn any_busy(&self) -> bool {
-        self.busy.iter().any(|b| b.load(Ordering::Relaxed))
+        self.busy_count.load(Ordering::Relaxed) != 0
+    }
+
+    /// The `-BUSY` error other clients get while a script is busy (Redis's texts for
+    /// an EVAL script and for a function), or None.
+    #[inline]
+    pub fn busy_reply(&self) -> Option<&'static str> {
+        if !self.any_busy() {
+            return None;
+        }
+        let function = (0..self.busy.len())
+            .find(|&s| self.busy[s].load(Ordering::Acquire))
+            .is_some_and(|s| self.is_function[s].load(Ordering::Relaxed));
+        Some(if function {
+            "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+        } else {
+            "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+        })
     }
 
     /// SCRIPT KILL / FUNCTION KILL: Ok once the kill is requested, or the error reply.
@@ -108,18 +135,20 @@ impl ScriptShared {
             if !self.busy[s].load(Ordering::Acquire) {
                 continue;
             }
-            let is_fn = self.is_function[s].load(Ordering::Relaxed);
-            if is_fn != function {
-                return Err(if function {
-                    "NOTBUSY No scripts in execution right now."
-                } else {
-                    "BUSY Redis is busy running a function. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
-                });
-            }
             if self.wrote[s].load(Ordering::Relaxed) {
                 return Err(
                     "UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.",
                 );
+            }
+            // SCRIPT KILL does not stop a function, nor FUNCTION KILL a script: the
+            // reply is the other one's BUSY text, as in Redis.
+            let is_fn = self.is_function[s].load(Ordering::Relaxed);
+            if is_fn != function {
+                return Err(if is_fn {
+                    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE."
+                } else {
+                    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+                });
             }
             self.kill[s].store(true, Ordering::Release);
             return Ok(());
@@ -139,8 +168,8 @@ impl ScriptShared {
         }
     }
 
-    pub fn take_kill(&self, shard: usize) -> bool {
-        self.kill[shard].swap(false, Ordering::AcqRel)
+    pub fn kill_requested(&self, shard: usize) -> bool {
+        self.kill[shard].load(Ordering::Acquire)
     }
 }
 

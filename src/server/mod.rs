@@ -13,6 +13,7 @@
 //!
 //! Depends on: everything below it (`net`, `cmd`, `shard`, `io`, `config`).
 
+pub mod busy_door;
 pub mod panic;
 pub mod pidfile;
 pub mod rlimit;
@@ -109,7 +110,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         .collect();
     startup::describe(&config, &cpus);
 
-    let boots = if config.appendonly {
+    let (boots, mut functions) = if config.appendonly {
         match crate::persist::load::startup(&config, nshards) {
             Ok(b) => b,
             Err(e) => {
@@ -118,10 +119,10 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
             }
         }
     } else {
-        Vec::new()
+        (Vec::new(), Vec::new())
     };
     // With the AOF on, the AOF is the dataset (as in Redis); otherwise the RDB file.
-    let loaded = if config.appendonly { None } else { load_rdb(&config, nshards) };
+    let mut loaded = if config.appendonly { None } else { load_rdb(&config, nshards) };
     if loaded.as_ref().is_some_and(|l| l.is_err()) {
         return 1;
     }
@@ -140,7 +141,14 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         }
     }
     let shared = Arc::new(shared);
-    if let Some(Ok((dbs, keys, expired, repl))) = loaded {
+    if let Some(Ok((_, _, _, _, f))) = &mut loaded {
+        functions = std::mem::take(f);
+    }
+    if let Err(e) = crate::cmd::function::install_loaded(&shared.script, &functions, false) {
+        log::warning(&format!("{e}. Exiting."));
+        return 1;
+    }
+    if let Some(Ok((dbs, keys, expired, repl, _))) = loaded {
         if let Some((id, off, stream_db)) = repl {
             if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {
                 // A replica restarting from its own RDB (Redis's
@@ -190,6 +198,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
                     }
                 };
                 ready.wait();
+                busy_door::install(shared.clone(), id);
                 w.run();
             })
             .expect("spawn shard thread");
@@ -252,7 +261,7 @@ fn place_on_numa_node(config: &Config) -> Result<(), String> {
 fn load_rdb(
     config: &Config,
     nshards: usize,
-) -> Option<Result<(Vec<crate::persist::dbview::Loaded>, u64, u64, Option<crate::rdb::ReplPosition>), ()>> {
+) -> Option<Result<(Vec<crate::persist::dbview::Loaded>, u64, u64, Option<crate::rdb::ReplPosition>, Vec<Vec<u8>>), ()>> {
     let start = std::time::Instant::now();
     match crate::persist::rdbfile::load(config, nshards, Shared::now_unix_ms()) {
         Ok(None) => None,
@@ -271,7 +280,7 @@ fn load_rdb(
                 }
                 _ => None,
             };
-            Some(Ok((dbs, stats.keys, stats.expired_skipped, repl)))
+            Some(Ok((dbs, stats.keys, stats.expired_skipped, repl, stats.functions)))
         }
         Err(e) => {
             log::warning(&e);

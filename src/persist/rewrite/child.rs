@@ -38,10 +38,18 @@ fn write_bases(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64) -> R
         let tmp = dir.join(temp_name(s, pid));
         let f = std::fs::File::create(&tmp).map_err(|e| format!("Opening the temp AOF file: {e}"))?;
         let mut bw = std::io::BufWriter::with_capacity(1 << 20, f);
+        // The function libraries are server-wide: shard 0's base holds them.
+        let functions = if s == 0 { w.function_codes() } else { Vec::new() };
         if rdb_base {
-            crate::rdb::write_snapshot(&[dbs], &mut bw, &crate::persist::rdbfile::write_options(cfg, now))
+            let opts = crate::rdb::WriteOptions { functions, ..crate::persist::rdbfile::write_options(cfg, now) };
+            crate::rdb::write_snapshot(&[dbs], &mut bw, &opts)
                 .map_err(|e| format!("Write error writing the AOF base: {e}"))?;
         } else {
+            for code in &functions {
+                let mut b = Vec::new();
+                crate::persist::resp::encode(&mut b, &[&b"FUNCTION"[..], b"LOAD", code]);
+                std::io::Write::write_all(&mut bw, &b).map_err(|e| format!("Write error writing the AOF base: {e}"))?;
+            }
             write_resp_base(dbs, &mut bw, crate::persist::rdbfile::key_save_delay_us(cfg))
                 .map_err(|e| format!("Write error writing the AOF base: {e}"))?;
         }

@@ -188,7 +188,7 @@ impl Worker {
         }
     }
 
-    fn on_accept(&mut self, fd: RawFd, unix: bool) {
+    pub(super) fn on_accept(&mut self, fd: RawFd, unix: bool) {
         let shared = self.st.shared.clone();
         self.st.stats.total_connections += 1;
         let n = shared.connected_clients.fetch_add(1, Ordering::AcqRel) + 1;

@@ -1,0 +1,160 @@
+//! The busy door: how a shard thread stuck in a long script still answers.
+//!
+//! A script runs on its shard's thread, inside one command, so that thread's ring is
+//! not served until the script returns: its clients wait, as Redis's would. Other
+//! shards refuse commands with `-BUSY` (`cmd::script::busy_refusal`) once the script
+//! passed `busy-reply-threshold`. For this shard's listening sockets, nobody would
+//! answer, and with one shard that is every client, SCRIPT KILL included. So, past
+//! the threshold, the script's instruction hook (`script::set_busy_hooks`) calls
+//! [`poll`] about once a millisecond: it accepts the connections waiting on this
+//! shard's TCP listeners itself (the ring defers its own accepts until the thread
+//! enters it again, see `io::ring`), reads their complete commands and answers them
+//! as Redis does while busy: SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE act,
+//! everything else gets `-BUSY` (`-NOAUTH` when a password is required). Input is
+//! only consumed command by command, so what a client sent after the script ended
+//! stays in its socket. When the script ends, [`take_released`] gives the worker
+//! these connections, which it adopts as if it had just accepted them.
+//!
+//! Connections the shard already served before the script wait for it, as do Unix
+//! socket clients (the Unix listener is shared by every shard).
+
+use crate::io::sock;
+use crate::shard::Shared;
+use std::cell::RefCell;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Door {
+    shared: Arc<Shared>,
+    shard: usize,
+    last_poll: Option<Instant>,
+    /// Connections accepted while busy.
+    open: Vec<RawFd>,
+    /// Connections to hand to the worker once the script ended.
+    released: Vec<RawFd>,
+}
+
+thread_local! {
+    static DOOR: RefCell<Option<Door>> = const { RefCell::new(None) };
+}
+
+/// Makes this thread (shard `shard`) answer new connections while its script is busy.
+pub fn install(shared: Arc<Shared>, shard: usize) {
+    DOOR.with(|d| {
+        *d.borrow_mut() = Some(Door { shared, shard, last_poll: None, open: Vec::new(), released: Vec::new() })
+    });
+    crate::script::set_busy_hooks(poll, end);
+}
+
+/// The connections served while busy, for the worker to adopt.
+pub fn take_released() -> Vec<RawFd> {
+    DOOR.with(|d| d.borrow_mut().as_mut().map(|d| std::mem::take(&mut d.released)).unwrap_or_default())
+}
+
+fn end() {
+    DOOR.with(|d| {
+        if let Some(d) = d.borrow_mut().as_mut() {
+            let open = std::mem::take(&mut d.open);
+            d.released.extend(open);
+            d.last_poll = None;
+        }
+    });
+}
+
+fn poll() {
+    DOOR.with(|d| {
+        let Ok(mut d) = d.try_borrow_mut() else { return };
+        let Some(d) = d.as_mut() else { return };
+        if d.last_poll.is_some_and(|t| t.elapsed() < Duration::from_millis(1)) {
+            return;
+        }
+        d.last_poll = Some(Instant::now());
+        for fd in d.shared.listen.serving(d.shard) {
+            while let Some(c) = sock::accept_pending(fd) {
+                d.open.push(c);
+            }
+        }
+        let mut i = 0;
+        while i < d.open.len() {
+            if serve(&d.shared, d.open[i]) {
+                i += 1;
+            } else {
+                sock::close(d.open.swap_remove(i));
+            }
+        }
+    });
+}
+
+/// Answers the complete commands waiting on `fd`; false once it should be closed.
+fn serve(shared: &Shared, fd: RawFd) -> bool {
+    let mut buf = vec![0u8; 64 << 10];
+    let n = match sock::peek_now(fd, &mut buf) {
+        Some(0) => return false,
+        Some(n) => n,
+        None => return true,
+    };
+    let mut used = 0;
+    let mut out = Vec::new();
+    let mut keep = true;
+    while used < n {
+        let b = &buf[used..n];
+        let (args, len) = match crate::persist::resp::decode(b) {
+            crate::persist::resp::Decoded::Cmd { args, len } => (args, len),
+            crate::persist::resp::Decoded::Incomplete => break,
+            crate::persist::resp::Decoded::Bad(_) => {
+                out.extend_from_slice(b"-ERR Protocol error: expected '*'\r\n");
+                used = n;
+                keep = false;
+                break;
+            }
+        };
+        let arg = |i: usize| args.get(i).map(|&(s, e)| &b[s..e]);
+        used += len;
+        match answer(shared, &arg) {
+            Some(reply) => out.extend_from_slice(reply.as_bytes()),
+            None => {
+                keep = false;
+                break;
+            }
+        }
+    }
+    sock::consume(fd, used);
+    if !out.is_empty() {
+        sock::write_best_effort(fd, &out);
+    }
+    keep
+}
+
+/// The reply to one command while busy, or None to close the connection.
+fn answer<'a>(shared: &Shared, arg: &dyn Fn(usize) -> Option<&'a [u8]>) -> Option<String> {
+    let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
+    let script = &shared.script;
+    if is(0, "quit") {
+        return None;
+    }
+    if shared.acl.auth_required() {
+        return Some("-NOAUTH Authentication required.\r\n".into());
+    }
+    let busy = script.busy_reply().unwrap_or(
+        // The script ended between two commands of the batch.
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
+    );
+    let kill = |function: bool| match script.request_kill(function) {
+        Ok(()) => "+OK\r\n".to_string(),
+        Err(e) => format!("-{e}\r\n"),
+    };
+    if is(0, "script") && is(1, "kill") && arg(2).is_none() {
+        return Some(kill(false));
+    }
+    if is(0, "function") && is(1, "kill") && arg(2).is_none() {
+        return Some(kill(true));
+    }
+    if is(0, "shutdown") && (1..4).any(|i| is(i, "nosave")) {
+        crate::util::log::warning("User requested shutdown...");
+        script.shutdown.store(true, std::sync::atomic::Ordering::Release);
+        shared.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
+        return None;
+    }
+    Some(format!("-{busy}\r\n"))
+}

@@ -1,0 +1,135 @@
+//! A script past `busy-reply-threshold`: other clients get `-BUSY`, SCRIPT KILL and
+//! FUNCTION KILL stop it (`-UNKILLABLE` once it wrote), SHUTDOWN NOSAVE ends the
+//! server. Texts compared with redis-server; on 1 shard (the busy thread answers new
+//! connections itself) and 3.
+
+mod common;
+
+use common::{RealRedis, Resp, Server, temp_dir, wait_until};
+use std::time::Duration;
+
+fn connect(port: u16) -> common::Raw {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let r = s.try_clone().expect("clone");
+    common::Raw { w: s, r: common::RespReader::new(r) }
+}
+
+fn err_text(r: &Resp) -> String {
+    match r {
+        Resp::Error(e) => e.clone(),
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// A new connection's PING once the server says BUSY. Before the script passed the
+/// threshold, PING says PONG (it ran first) or waits (its shard runs the script and
+/// took the connection in before: such connections wait for the script, see
+/// `server::busy_door`), so each try is a new connection with a short timeout.
+fn wait_busy(port: u16) -> (common::Raw, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut c = connect(port);
+        c.w.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        c.send(&common::encode_cmd(&["ping"]));
+        if let Ok(Resp::Error(e)) = c.r.read() {
+            c.w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            return (c, e);
+        }
+        assert!(std::time::Instant::now() < deadline, "the server never said BUSY");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+const LOOP_LIB: &str = "#!lua name=loops\nredis.register_function('spin', function() while true do end end)";
+
+/// The texts of one scenario: (BUSY to PING, SCRIPT KILL's, the killed script's
+/// error, PING after, FUNCTION variant: BUSY, SCRIPT KILL, FUNCTION KILL, UNKILLABLE).
+fn scenario(port: u16) -> Vec<String> {
+    let mut setup = connect(port);
+    assert_eq!(setup.cmd(&["config", "set", "busy-reply-threshold", "100"]), Resp::simple("OK"));
+    assert_eq!(
+        setup.cmd(&["config", "get", "lua-time-limit"]),
+        Resp::Array(vec![Resp::bulk("lua-time-limit"), Resp::bulk("100")])
+    );
+    setup.cmd(&["function", "load", "replace", LOOP_LIB]);
+    let mut texts = Vec::new();
+    // An EVAL script.
+    let mut a = connect(port);
+    a.send(&common::encode_cmd(&["eval", "while true do end", "0"]));
+    let (mut b, busy) = wait_busy(port);
+    texts.push(busy);
+    let mut k = connect(port);
+    texts.push(format!("{:?}", k.cmd(&["script", "kill"])));
+    let killed = err_text(&a.read());
+    texts.push(killed.split(" script:").next().unwrap().to_string());
+    // The connection that got BUSY is served normally afterwards.
+    texts.push(format!("{:?}", b.cmd(&["ping"])));
+    texts.push(format!("{:?}", a.cmd(&["ping"])));
+    // A script that catches the kill with pcall is stopped all the same.
+    a.send(&common::encode_cmd(&["eval", "while true do pcall(function() while true do end end) end", "0"]));
+    let (_, busy) = wait_busy(port);
+    texts.push(busy);
+    texts.push(format!("{:?}", connect(port).cmd(&["script", "kill"])));
+    texts.push(err_text(&a.read()).split(" script:").next().unwrap().to_string());
+    // A function.
+    a.send(&common::encode_cmd(&["fcall", "spin", "0"]));
+    let (_, busy) = wait_busy(port);
+    texts.push(busy);
+    let mut k = connect(port);
+    texts.push(format!("{:?}", k.cmd(&["script", "kill"])));
+    texts.push(format!("{:?}", k.cmd(&["function", "kill"])));
+    texts.push(err_text(&a.read()).split(" script:").next().unwrap().to_string());
+    // A script that wrote cannot be killed.
+    a.send(&common::encode_cmd(&["eval", "redis.call('set', KEYS[1], '1') while true do end", "1", "w"]));
+    let (_, busy) = wait_busy(port);
+    texts.push(busy);
+    texts.push(format!("{:?}", connect(port).cmd(&["script", "kill"])));
+    texts
+}
+
+fn shutdown_nosave_ends(port: u16) -> bool {
+    let mut k = connect(port);
+    k.send(&common::encode_cmd(&["shutdown", "nosave"]));
+    // No reply: the connection closes as the server goes down.
+    k.r.get_mut().set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    k.r.read().is_err()
+}
+
+#[test]
+fn busy_script_kill_and_shutdown_match_redis() {
+    let rdir = temp_dir("busy-real");
+    let real = RealRedis::start(&rdir);
+    let want = scenario(real.port);
+    assert!(shutdown_nosave_ends(real.port));
+    for shards in [1, 3] {
+        let mut s = Server::start(shards, &[]);
+        let got = scenario(s.port);
+        assert_eq!(got, want, "{shards} shards");
+        assert!(shutdown_nosave_ends(s.port));
+        assert!(s.wait_exit(Duration::from_secs(20)).is_some(), "{shards} shards: SHUTDOWN NOSAVE ended the server");
+    }
+}
+
+#[test]
+fn threshold_is_a_setting_under_both_names() {
+    let s = Server::start(2, &["--busy-reply-threshold", "50"]);
+    let mut a = s.raw();
+    a.cmd(&["set", "k", "0"]);
+    a.send(&common::encode_cmd(&[
+        "eval",
+        "for i = 1, 3000000 do end redis.call('incr', KEYS[1]) return 'done'",
+        "1",
+        "k",
+    ]));
+    assert_eq!(a.read(), Resp::bulk("done"));
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["get", "k"]), Resp::bulk("1"));
+    // The threshold is settable at run time and read back under both names.
+    assert_eq!(c.cmd(&["config", "set", "lua-time-limit", "7000"]), Resp::simple("OK"));
+    assert_eq!(
+        c.cmd(&["config", "get", "busy-reply-threshold"]),
+        Resp::Array(vec![Resp::bulk("busy-reply-threshold"), Resp::bulk("7000")])
+    );
+    assert!(wait_until(Duration::from_secs(5), || c.cmd(&["ping"]) == Resp::simple("PONG")));
+}
