@@ -42,12 +42,15 @@ pub struct ShardOutcome {
     strays: Vec<Vec<(u16, Vec<u8>, Entry)>>,
 }
 
+/// Each shard thread's outcome, filled in as it finishes (None: it never started).
+pub type Outcomes = Arc<Mutex<Vec<Option<Result<ShardOutcome, String>>>>>;
+
 /// Prepared on the main thread before the shard threads start.
 pub struct Plan {
     pub inputs: Vec<ShardInput>,
     rdb: Option<(std::fs::File, Vec<SyncSender<KeyBatch>>)>,
     aof_per_shard: bool,
-    pub outcomes: Arc<Mutex<Vec<Option<Result<ShardOutcome, String>>>>>,
+    pub outcomes: Outcomes,
     started: Instant,
 }
 
@@ -122,15 +125,10 @@ pub fn drive(plan: &mut Plan, config: &Config) -> Option<Result<LoadStats, Strin
     Some(rdbfile::load_routed(config, f, txs, Shared::now_unix_ms()))
 }
 
-/// After every shard thread is done: any failure is logged and ends start-up (`Err`);
+/// After every shard thread is done: any failure is logged and ends start-up (false);
 /// else the load is logged as Redis logs it, strays join their shards, and an RDB's
 /// replication position is restored.
-pub fn finish(
-    plan: Plan,
-    shared: &Arc<Shared>,
-    config: &Config,
-    rdb: Option<Result<LoadStats, String>>,
-) -> Result<(), ()> {
+pub fn finish(plan: Plan, shared: &Arc<Shared>, config: &Config, rdb: Option<Result<LoadStats, String>>) -> bool {
     let mut outcomes: Vec<ShardOutcome> = Vec::new();
     let mut failed = false;
     // The decoder's error first: a shard's "loader gone" is its consequence.
@@ -150,7 +148,7 @@ pub fn finish(
         }
     }
     if failed {
-        return Err(());
+        return false;
     }
     let keys: u64 = outcomes.iter().map(|o| o.keys).sum();
     let secs = plan.started.elapsed().as_secs_f64();
@@ -188,7 +186,7 @@ pub fn finish(
         shared.rdb.load_keys.store(keys, std::sync::atomic::Ordering::Relaxed);
         shared.rdb.load_expired.store(stats.expired_skipped, std::sync::atomic::Ordering::Relaxed);
     }
-    Ok(())
+    true
 }
 
 /// The replication position an RDB carried.

@@ -179,7 +179,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     }
     let rdb = crate::persist::startload::drive(&mut plan, &config);
     loaded.wait();
-    if crate::persist::startload::finish(plan, &shared, &config, rdb).is_err() {
+    if !crate::persist::startload::finish(plan, &shared, &config, rdb) {
         shared.shutdown.store(true, Ordering::SeqCst);
     }
     ready.wait();
