@@ -213,10 +213,25 @@ fn errors_match_a_real_redis_cluster() {
         &["READONLY"],
         &["READWRITE"],
         &["ASKING"],
+        // Epochs: a fresh node bumps from 0, then holds the highest; its epoch can be
+        // set only while it is 0.
+        &["CLUSTER", "SET-CONFIG-EPOCH", "-1"],
+        &["CLUSTER", "SET-CONFIG-EPOCH", "x"],
+        &["CLUSTER", "BUMPEPOCH"],
+        &["CLUSTER", "BUMPEPOCH"],
+        &["CLUSTER", "SET-CONFIG-EPOCH", "5"],
     ];
     for case in cases {
         assert_eq!(call(ours.port, case), call(rport, case), "{case:?}");
     }
+    let epochs = |p: u16| -> Vec<String> {
+        let info = text(p, &["CLUSTER", "INFO"]);
+        let mut v: Vec<String> = info.lines().filter(|l| l.contains("_epoch:")).map(str::to_string).collect();
+        v.push(text(p, &["CLUSTER", "NODES"]).split_whitespace().nth(6).unwrap_or("").to_string());
+        v
+    };
+    assert_eq!(epochs(ours.port), epochs(rport));
+    assert_eq!(epochs(ours.port), vec!["cluster_current_epoch:1", "cluster_my_epoch:1", "1"]);
     // Node-id-specific replies: each about itself.
     for p in [rport, ours.port] {
         let id = text(p, &["CLUSTER", "MYID"]);
@@ -505,4 +520,221 @@ fn benchmark_tools_run_in_cluster_mode() {
     for &p in &ports {
         assert!(matches!(call(p, &["DBSIZE"]), Reply::Int(n) if n > 0), "node {p} got no keys");
     }
+}
+
+const POOL: &str = env!("CARGO_BIN_EXE_shardis-pool");
+
+fn pool(args: &[&str]) -> (bool, String) {
+    let o = Command::new(POOL)
+        .args(args)
+        .env("SHARDIS_SERVER", env!("CARGO_BIN_EXE_shardis-server"))
+        .output()
+        .expect("run shardis-pool");
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}
+
+/// `n` consecutive free ports.
+fn free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if base < 65000 && (0..n).all(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
+/// Stops the pool a test started, even when it fails half-way.
+struct PoolDown(String);
+
+impl Drop for PoolDown {
+    fn drop(&mut self) {
+        let _ = pool(&["down", "--dir", &self.0]);
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The slot -> port map, as CLUSTER SLOTS on `port` tells it.
+fn slot_map(port: u16) -> HashMap<u16, u16> {
+    let Reply::Array(Some(ranges)) = call(port, &["CLUSTER", "SLOTS"]) else { panic!("CLUSTER SLOTS") };
+    let mut map = HashMap::new();
+    for r in ranges {
+        let Reply::Array(Some(f)) = r else { panic!() };
+        let (Reply::Int(a), Reply::Int(b), Reply::Array(Some(node))) = (&f[0], &f[1], &f[2]) else { panic!() };
+        let Reply::Int(p) = node[1] else { panic!() };
+        for s in *a..=*b {
+            map.insert(s as u16, p as u16);
+        }
+    }
+    map
+}
+
+/// Runs `cmds` (one per key) pipelined, each on the node `map` names for its key's slot.
+fn pipelined(map: &HashMap<u16, u16>, cmds: &[Vec<String>]) -> Vec<Reply> {
+    let mut by_port: HashMap<u16, Vec<usize>> = HashMap::new();
+    for (i, c) in cmds.iter().enumerate() {
+        by_port.entry(map[&key_slot(c[1].as_bytes())]).or_default().push(i);
+    }
+    let mut out = vec![Reply::Int(0); cmds.len()];
+    for (port, idx) in by_port {
+        let mut c = client(port);
+        for chunk in idx.chunks(1000) {
+            for &i in chunk {
+                c.send(&cmds[i]).unwrap();
+            }
+            for &i in chunk {
+                out[i] = c.read().unwrap();
+            }
+        }
+    }
+    out
+}
+
+/// `shardis-pool rebalance` from 2 to 3 nodes with 20k keys, while a cluster-aware
+/// writer keeps incrementing some of them: it sees no error, and afterwards every key
+/// is on its slot's new owner with exactly the value acknowledged. Then
+/// `redis-cli --cluster check` agrees with the map and `--cluster reshard` moves slots
+/// back, with nothing lost either.
+#[test]
+fn pool_rebalance_from_two_to_three_nodes_under_a_writer_loses_nothing() {
+    let dir = temp_dir("rebalance");
+    let d = dir.to_str().unwrap().to_string();
+    let _down = PoolDown(d.clone());
+    let base = free_ports(3);
+    let quick = |count: &str| {
+        pool(&[
+            "up",
+            "--dir",
+            &d,
+            "--count",
+            count,
+            "--base-port",
+            &base.to_string(),
+            "--cluster",
+            "--topology",
+            "0:0;1:1",
+            "--",
+            "save",
+            "",
+        ])
+    };
+    let (ok, o) = quick("2");
+    assert!(ok, "{o}");
+    const N: usize = 20_000;
+    let keys: Vec<String> = (0..N).map(|i| format!("key:{i}")).collect();
+    let map = slot_map(base);
+    let sets: Vec<Vec<String>> = keys.iter().map(|k| vec!["SET".into(), k.clone(), "1".into()]).collect();
+    assert!(pipelined(&map, &sets).iter().all(|r| *r == Reply::Simple("OK".into())));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let expected: Arc<Mutex<HashMap<String, i64>>> = Arc::new(Mutex::new(HashMap::new()));
+    let writer = {
+        let (stop, errors, expected) = (stop.clone(), errors.clone(), expected.clone());
+        let hot: Vec<String> = keys.iter().step_by(20).cloned().collect();
+        let mut w = Writer { conns: HashMap::new(), owner: HashMap::new(), default: base };
+        std::thread::spawn(move || {
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let k = &hot[(i * 7) % hot.len()];
+                match w.run(&["INCR", k], key_slot(k.as_bytes())) {
+                    Ok(Reply::Int(_)) => *expected.lock().unwrap().entry(k.clone()).or_insert(0) += 1,
+                    Ok(r) => errors.lock().unwrap().push(format!("{k}: {r:?}")),
+                    Err(e) => errors.lock().unwrap().push(format!("{k}: {e}")),
+                }
+                i += 1;
+            }
+            i
+        })
+    };
+    // A third instance joins with no slots; rebalance gives it a third of them.
+    let (ok, o) = quick("3");
+    assert!(ok, "{o}");
+    let t = std::time::Instant::now();
+    let (ok, o) = pool(&["rebalance", "--dir", &d]);
+    let took = t.elapsed();
+    assert!(ok, "{o}");
+    assert!(o.contains("from i0 to i2") && o.contains("from i1 to i2"), "{o}");
+    // Let the writer run a little past the move (its map is stale: MOVED now).
+    let done = writer_progress(&expected);
+    assert!(wait_until(T, || writer_progress(&expected) > done + 50), "the writer stalled after the rebalance");
+    stop.store(true, Ordering::Relaxed);
+    let incrs = writer.join().unwrap();
+    assert!(errors.lock().unwrap().is_empty(), "the writer saw errors: {:?}", errors.lock().unwrap());
+    assert!(incrs > 100, "the writer ran only {incrs} commands");
+    check_all(base, &keys, &expected.lock().unwrap(), 3);
+    eprintln!("rebalance of {N} keys, 2 -> 3 nodes: {took:?} ({incrs} writes meanwhile)");
+
+    // Every node holds a distinct, non-zero config epoch.
+    let mut epochs: Vec<String> =
+        (0..3).map(|k| text(base + k, &["CLUSTER", "NODES"]).split_whitespace().nth(6).unwrap().to_string()).collect();
+    epochs.sort();
+    epochs.dedup();
+    assert!(epochs.len() == 3 && !epochs.contains(&"0".to_string()), "{epochs:?}");
+
+    // redis-cli's own tools accept the pool: check, then reshard 200 slots from i2 to i0.
+    let cli = |args: &[&str]| {
+        let o = Command::new(tool("redis-cli")).args(args).output().expect("redis-cli");
+        (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    };
+    let addr = format!("127.0.0.1:{base}");
+    let (ok, o) = cli(&["--cluster", "check", &addr]);
+    assert!(
+        ok && o.contains("[OK] All nodes agree about slots configuration.")
+            && o.contains("[OK] All 16384 slots covered."),
+        "{o}"
+    );
+    let (from, to) = (text(base + 2, &["CLUSTER", "MYID"]), text(base, &["CLUSTER", "MYID"]));
+    let (ok, o) = cli(&[
+        "--cluster",
+        "reshard",
+        &addr,
+        "--cluster-from",
+        &from,
+        "--cluster-to",
+        &to,
+        "--cluster-slots",
+        "200",
+        "--cluster-yes",
+    ]);
+    assert!(ok, "{o}");
+    // redis-cli sets NODE only on the two nodes involved (the bus tells the rest):
+    // tell the third as the pool tool would.
+    let map = slot_map(base);
+    for (slot, port) in &map {
+        if *port == base && slot_map(base + 1)[slot] != base {
+            assert_eq!(
+                call(base + 1, &["CLUSTER", "SETSLOT", &slot.to_string(), "NODE", &to]),
+                Reply::Simple("OK".into())
+            );
+        }
+    }
+    let (ok, o) = cli(&["--cluster", "check", &addr]);
+    assert!(ok && o.contains("[OK] All 16384 slots covered."), "{o}");
+    check_all(base, &keys, &expected.lock().unwrap(), 3);
+}
+
+fn writer_progress(expected: &Mutex<HashMap<String, i64>>) -> i64 {
+    expected.lock().unwrap().values().sum()
+}
+
+/// Every key on the node that owns its slot, holding 1 plus its acknowledged
+/// increments; the nodes hold nothing else.
+fn check_all(base: u16, keys: &[String], expected: &HashMap<String, i64>, nodes: u16) {
+    let map = slot_map(base);
+    let gets: Vec<Vec<String>> = keys.iter().map(|k| vec!["GET".into(), k.clone()]).collect();
+    for (k, r) in keys.iter().zip(pipelined(&map, &gets)) {
+        let want = 1 + expected.get(k).copied().unwrap_or(0);
+        assert_eq!(r, Reply::Bulk(Some(want.to_string().into_bytes())), "{k}");
+    }
+    let total: i64 = (0..nodes)
+        .map(|k| match call(base + k, &["DBSIZE"]) {
+            Reply::Int(n) => {
+                assert!(n > 0, "node {k} holds no keys");
+                n
+            }
+            r => panic!("DBSIZE: {r:?}"),
+        })
+        .sum();
+    assert_eq!(total as usize, keys.len());
 }

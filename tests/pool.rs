@@ -277,3 +277,73 @@ fn units_are_generated_per_instance() {
     }
     assert!(out(&o).contains("systemctl daemon-reload && systemctl enable --now shardis@i0 shardis@i1"), "{}", out(&o));
 }
+
+/// The live children of `pid` (over all its threads).
+fn children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for t in std::fs::read_dir(format!("/proc/{pid}/task")).into_iter().flatten().flatten() {
+        let text = std::fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(text.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+    }
+    out
+}
+
+/// A BGSAVE child forked by a shard pinned to CPU 0 does not stay there: by default it
+/// may run on every CPU the process may use (Redis's children are not pinned), and
+/// `bgsave_cpulist` chooses its CPUs. `server_cpulist` is refused with a reason.
+#[test]
+fn bgsave_child_leaves_the_shard_cpu_or_takes_bgsave_cpulist() {
+    let mine = status_field(std::process::id(), "Cpus_allowed_list");
+    let last = mine.rsplit([',', '-']).next().unwrap().to_string();
+    for (extra, want) in [(None, mine.as_str()), (Some(last.as_str()), last.as_str())] {
+        let mut args = vec!["--cpus", "0", "--rdb-key-save-delay", "3000"];
+        if let Some(list) = extra {
+            args.extend(["--bgsave_cpulist", list]);
+        }
+        let s = common::Server::start(1, &args);
+        let mut c = Client::connect("127.0.0.1", s.port, Duration::from_secs(10)).unwrap();
+        assert_eq!(c.call(&["DEBUG", "POPULATE", "400"]).unwrap(), Reply::Simple("OK".into()));
+        assert_eq!(status_field(s.pid(), "Cpus_allowed_list"), "0");
+        assert_eq!(c.call(&["BGSAVE"]).unwrap(), Reply::Simple("Background saving started".into()));
+        let mut child = None;
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                child = children(s.pid()).into_iter().find(|&c| alive(c));
+                child.is_some()
+            }),
+            "no BGSAVE child"
+        );
+        let child = child.unwrap();
+        // The child sets its CPUs first thing; it lives ~1.2 s (3 ms per key).
+        let mut got = String::new();
+        assert!(
+            wait_until(Duration::from_secs(5), || {
+                got = std::fs::read_to_string(format!("/proc/{child}/status"))
+                    .ok()
+                    .and_then(|t| {
+                        t.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(|v| v.trim().to_string())
+                    })
+                    .unwrap_or_default();
+                got == want
+            }),
+            "child CPUs {got:?}, want {want:?} (bgsave_cpulist {extra:?})"
+        );
+        let Reply::Array(Some(v)) = c.call(&["CONFIG", "GET", "bgsave_cpulist"]).unwrap() else { panic!() };
+        assert_eq!(v[1], Reply::Bulk(Some(extra.unwrap_or("").as_bytes().to_vec())));
+        // Not left writing behind the test.
+        shardis::io::proc::kill(child as i32, libc::SIGKILL);
+        assert!(wait_until(Duration::from_secs(10), || !alive(child)));
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_shardis-server"))
+        .args(["--port", "0", "--dir", temp_dir("cpulist").to_str().unwrap(), "--server_cpulist", "0-1"])
+        .output()
+        .unwrap();
+    let text = out(&o);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("server_cpulist is not supported"), "{text}");
+    let o = Command::new(env!("CARGO_BIN_EXE_shardis-server"))
+        .args(["--port", "0", "--dir", temp_dir("cpulist").to_str().unwrap(), "--bgsave_cpulist", "one"])
+        .output()
+        .unwrap();
+    assert!(o.status.code() == Some(1) && out(&o).contains("invalid CPU list"), "{}", out(&o));
+}

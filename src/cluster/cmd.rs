@@ -194,6 +194,7 @@ fn cluster(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                             let mut me = cs.myself().clone();
                             if hard {
                                 me.id = super::state::random_node_id();
+                                me.config_epoch = 0;
                             }
                             let epoch = if hard { 0 } else { cs.current_epoch };
                             *cs = ClusterState::new(me);
@@ -219,11 +220,40 @@ fn cluster(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         }
         "set-config-epoch" => {
             arity(3)?;
+            let epoch = a.i64(2)?;
+            cl.update(|st| {
+                if epoch < 0 {
+                    return Err(format!("ERR Invalid config epoch specified: {epoch}"));
+                }
+                if st.nodes.len() > 1 {
+                    return Err(
+                        "ERR The user can assign a config epoch only when the node does not know any other node."
+                            .into(),
+                    );
+                }
+                if st.myself().config_epoch != 0 {
+                    return Err("ERR Node config epoch is already non-zero".into());
+                }
+                st.nodes[0].config_epoch = epoch as u64;
+                st.current_epoch = st.current_epoch.max(epoch as u64);
+                Ok(())
+            })
+            .map_err(CmdError::msg)?;
+            crate::util::log::warning(&format!("configEpoch set to {epoch} via CLUSTER SET-CONFIG-EPOCH"));
             c.out.ok();
         }
         "bumpepoch" => {
             arity(2)?;
-            c.out.simple(&format!("STILL {}", cl.read().current_epoch));
+            let (bumped, epoch) = cl
+                .update(|st| {
+                    let b = st.bump_epoch();
+                    Ok((b, st.myself().config_epoch))
+                })
+                .map_err(CmdError::msg)?;
+            if bumped {
+                crate::util::log::warning(&format!("New configEpoch set to {epoch}"));
+            }
+            c.out.simple(&format!("{} {epoch}", if bumped { "BUMPED" } else { "STILL" }));
         }
         "count-failure-reports" => {
             arity(3)?;
@@ -369,8 +399,10 @@ fn assign(st: &mut ClusterState, slot: u16, id: &str) -> Result<(), String> {
     if st.slots[slot as usize] == 0 && n != 0 {
         st.migrating.remove(&slot);
     }
-    if n == 0 && st.importing.remove(&slot).is_some() {
-        st.current_epoch += 1;
+    // A finished import: a new config epoch for our claim, without a vote, as Redis
+    // does (it then tells the others over the bus; here the pool tool does).
+    if n == 0 && st.importing.remove(&slot).is_some() && st.bump_epoch() {
+        crate::util::log::warning(&format!("configEpoch updated after importing slot {slot}"));
     }
     st.slots[slot as usize] = n;
     Ok(())
@@ -414,11 +446,12 @@ pub fn info_text(st: &ClusterState, full_coverage: bool) -> String {
     let assigned = st.assigned_count();
     let ok = !full_coverage || st.all_assigned();
     format!(
-        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:0\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
+        "cluster_state:{}\r\ncluster_slots_assigned:{assigned}\r\ncluster_slots_ok:{assigned}\r\ncluster_slots_pfail:0\r\ncluster_slots_fail:0\r\ncluster_known_nodes:{}\r\ncluster_size:{}\r\ncluster_current_epoch:{}\r\ncluster_my_epoch:{}\r\ncluster_stats_messages_sent:0\r\ncluster_stats_messages_received:0\r\ntotal_cluster_links_buffer_limit_exceeded:0\r\n",
         if ok { "ok" } else { "fail" },
         st.nodes.len(),
         st.size(),
-        st.current_epoch
+        st.current_epoch,
+        st.myself().config_epoch
     )
 }
 
@@ -480,7 +513,8 @@ fn shards_reply(st: &ClusterState, out: &mut ReplyWriter) {
 /// MEET's handshake, on a helper thread (it connects and waits for replies): learn the
 /// peer's id and the slots it claims, and add it. Slots it claims that we think are
 /// unassigned become its own; we never take a slot from its current owner this way
-/// (there are no epochs to settle a conflict: SETSLOT NODE does that).
+/// (without a bus, SETSLOT NODE settles a conflict, not the epochs). Its config
+/// epoch is recorded, and advances our `currentEpoch` as a PONG would.
 fn meet(shared: Arc<crate::shard::Shared>, ip: String, port: u16, timeout: std::time::Duration) {
     let run = move || {
         let fetch = || -> Result<(String, String), String> {
@@ -499,6 +533,7 @@ fn meet(shared: Arc<crate::shard::Shared>, ip: String, port: u16, timeout: std::
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|a| a.split(',').next()?.split_once('@')?.1.parse().ok())
                 .unwrap_or(port.wrapping_add(10000));
+            let config_epoch: u64 = line.and_then(|l| l.split_whitespace().nth(6)?.parse().ok()).unwrap_or(0);
             let claimed: Vec<(u16, u16)> = line
                 .map(|l| {
                     l.split_whitespace()
@@ -515,7 +550,9 @@ fn meet(shared: Arc<crate::shard::Shared>, ip: String, port: u16, timeout: std::
                 if st.myself().id == id {
                     return Ok(());
                 }
-                let idx = st.upsert(Node { id: id.clone(), ip: ip.clone(), port, cport });
+                let idx = st.upsert(Node { id: id.clone(), ip: ip.clone(), port, cport, config_epoch });
+                // As a PONG would: a peer's newer epoch advances ours.
+                st.current_epoch = st.current_epoch.max(config_epoch);
                 for (a, b) in claimed {
                     for s in a..=b.min(NUM_SLOTS as u16 - 1) {
                         if st.slots[s as usize] == UNASSIGNED {

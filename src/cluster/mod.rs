@@ -18,8 +18,12 @@
 //!
 //! So there is no failure detection and no failover; `cluster-node-timeout` bounds the
 //! MEET handshake (connect and reply) and nothing else. Nodes are always reported
-//! `connected`, epochs stay 0. `docs/pools.md` explains how a pool would grow past one
-//! machine with a real bus.
+//! `connected`. Epochs follow Redis where no vote is involved: `currentEpoch` and each
+//! node's config epoch are kept in nodes.conf and CLUSTER NODES/INFO; this node's
+//! moves with `CLUSTER SET-CONFIG-EPOCH` (a fresh node only), `CLUSTER BUMPEPOCH` and
+//! a finished import (`SETSLOT <slot> NODE <myself>` on an importing slot); a peer's
+//! is what MEET last read from it. `docs/pools.md` explains how a pool would grow past
+//! one machine with a real bus.
 //!
 //! The state (`state::ClusterState`) is shared by the shard threads behind an RwLock
 //! that only cluster mode reads: with cluster mode off, the hot path pays one
@@ -51,14 +55,15 @@ pub struct Cluster {
     path: PathBuf,
     /// The state changed since nodes.conf was last written (`save_if_dirty`).
     dirty: std::sync::atomic::AtomicBool,
-    /// Serializes writers of nodes.conf.
-    saving: std::sync::Mutex<()>,
+    /// Serializes writers of nodes.conf; holds the epochs last written, so a change
+    /// of epoch (and only that, as in Redis) is fsynced.
+    saving: std::sync::Mutex<(u64, u64)>,
 }
 
 impl Cluster {
     /// Cluster mode off: nothing is read or written.
     pub fn disabled() -> Cluster {
-        let me = Node { id: "0".repeat(40), ip: String::new(), port: 0, cport: 0 };
+        let me = Node { id: "0".repeat(40), ip: String::new(), port: 0, cport: 0, config_epoch: 0 };
         Cluster {
             enabled: false,
             state: RwLock::new(ClusterState::new(me)),
@@ -87,7 +92,7 @@ impl Cluster {
                 st
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                ClusterState::new(Node { id: state::random_node_id(), ip, port, cport })
+                ClusterState::new(Node { id: state::random_node_id(), ip, port, cport, config_epoch: 0 })
             }
             Err(e) => return Err(format!("Can't read cluster config file {}: {e}", path.display())),
         };
@@ -98,7 +103,7 @@ impl Cluster {
             dirty: Default::default(),
             saving: Default::default(),
         };
-        c.save(&c.read())?;
+        c.save_now()?;
         Ok(c)
     }
 
@@ -123,12 +128,12 @@ impl Cluster {
         if !self.dirty.load(std::sync::atomic::Ordering::Acquire) {
             return;
         }
-        let _one = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        let mut saved = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         if !self.dirty.swap(false, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
         let snapshot = self.read().clone();
-        if let Err(e) = self.save(&snapshot) {
+        if let Err(e) = self.save_locked(&snapshot, &mut saved) {
             crate::util::log::warning(&e);
             self.dirty.store(true, std::sync::atomic::Ordering::Release);
         }
@@ -136,26 +141,37 @@ impl Cluster {
 
     /// CLUSTER SAVECONFIG: write now, reporting a failure.
     pub fn save_now(&self) -> Result<(), String> {
-        let _one = self.saving.lock().unwrap_or_else(|e| e.into_inner());
+        let mut saved = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         self.dirty.store(false, std::sync::atomic::Ordering::Release);
         let snapshot = self.read().clone();
-        self.save(&snapshot)
+        self.save_locked(&snapshot, &mut saved)
     }
 
-    fn save(&self, st: &ClusterState) -> Result<(), String> {
-        // Temp file and rename: the file is always whole. Not fsynced, as Redis does not
-        // fsync nodes.conf for slot changes (only for epoch changes, which we lack):
-        // a slot move issues thousands of SETSLOTs, and an fsync each costs
-        // milliseconds on ordinary disks.
+    /// Writes `st` (the caller holds `saving`, whose epochs it updates).
+    fn save_locked(&self, st: &ClusterState, saved: &mut (u64, u64)) -> Result<(), String> {
+        // Temp file and rename: the file is always whole. Fsynced only when an epoch
+        // changed, as Redis does (CLUSTER_TODO_FSYNC_CONFIG): a slot move issues
+        // thousands of SETSLOTs, and an fsync each costs milliseconds on ordinary disks.
+        let epochs = (st.current_epoch, st.myself().config_epoch);
+        let durable = epochs != *saved;
         let write = || -> std::io::Result<()> {
             let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
             std::fs::create_dir_all(dir)?;
             let name = self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let tmp = dir.join(format!("temp-{}-{name}", std::process::id()));
             std::fs::write(&tmp, st.config_text().as_bytes())?;
-            std::fs::rename(&tmp, &self.path)
+            if durable {
+                std::fs::File::open(&tmp)?.sync_all()?;
+            }
+            std::fs::rename(&tmp, &self.path)?;
+            if durable {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+            Ok(())
         };
-        write().map_err(|e| format!("ERR Can't write cluster config file {}: {e}", self.path.display()))
+        write().map_err(|e| format!("ERR Can't write cluster config file {}: {e}", self.path.display()))?;
+        *saved = epochs;
+        Ok(())
     }
 }
 

@@ -17,6 +17,10 @@ pub struct Node {
     pub port: u16,
     /// The bus port Redis would listen on (port + 10000); shown, never opened.
     pub cport: u16,
+    /// The node's config epoch: the version of its slot claims (CLUSTER NODES's 7th
+    /// field). Ours moves with SET-CONFIG-EPOCH, BUMPEPOCH and a finished import;
+    /// a peer's is what MEET last read from it.
+    pub config_epoch: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -143,7 +147,7 @@ impl ClusterState {
     pub fn node_line(&self, idx: u16) -> String {
         let n = &self.nodes[idx as usize];
         let flags = if idx == 0 { "myself,master" } else { "master" };
-        let mut line = format!("{} {}:{}@{} {} - 0 0 {} connected", n.id, n.ip, n.port, n.cport, flags, 0);
+        let mut line = format!("{} {}:{}@{} {} - 0 0 {} connected", n.id, n.ip, n.port, n.cport, flags, n.config_epoch);
         for (a, b) in self.ranges_of(idx) {
             if a == b {
                 let _ = write!(line, " {a}");
@@ -179,9 +183,28 @@ impl ClusterState {
         s
     }
 
+    /// The highest epoch this node knows of: `currentEpoch` or any node's config epoch
+    /// (Redis's `clusterGetMaxEpoch`).
+    pub fn max_epoch(&self) -> u64 {
+        self.nodes.iter().map(|n| n.config_epoch).max().unwrap_or(0).max(self.current_epoch)
+    }
+
+    /// Gives this node a new config epoch without a vote, unless it already holds the
+    /// highest one (and it is not 0): Redis's `clusterBumpConfigEpochWithoutConsensus`,
+    /// used by CLUSTER BUMPEPOCH and when an import finishes. True if it moved.
+    pub fn bump_epoch(&mut self) -> bool {
+        let mine = self.nodes[0].config_epoch;
+        if mine != 0 && mine == self.max_epoch() {
+            return false;
+        }
+        self.current_epoch += 1;
+        self.nodes[0].config_epoch = self.current_epoch;
+        true
+    }
+
     /// Parses a nodes.conf written by us (or by Redis 7.0). The line flagged `myself`
-    /// becomes `nodes[0]`; replicas, failure flags and epochs beyond `currentEpoch` are
-    /// ignored (there is no failover here).
+    /// becomes `nodes[0]`; replicas and failure flags are ignored (there is no
+    /// failover here).
     pub fn parse_config(text: &str) -> Result<ClusterState, String> {
         let mut me: Option<Node> = None;
         let mut others: Vec<(Node, Vec<&str>)> = Vec::new();
@@ -203,7 +226,8 @@ impl ClusterState {
             if f.len() < 8 || !valid_node_id(f[0]) {
                 return Err(format!("line {}: not a node line", n + 1));
             }
-            let node = parse_addr(f[0], f[1]).ok_or_else(|| format!("line {}: bad address '{}'", n + 1, f[1]))?;
+            let mut node = parse_addr(f[0], f[1]).ok_or_else(|| format!("line {}: bad address '{}'", n + 1, f[1]))?;
+            node.config_epoch = f[6].parse().map_err(|_| format!("line {}: bad config epoch '{}'", n + 1, f[6]))?;
             if f[2].split(',').any(|x| x == "myself") {
                 me = Some(node);
                 my_slots = f[8..].to_vec();
@@ -272,7 +296,13 @@ fn parse_addr(id: &str, addr: &str) -> Option<Node> {
     let addr = addr.split(',').next()?;
     let (hostport, cport) = addr.split_once('@')?;
     let (ip, port) = hostport.rsplit_once(':')?;
-    Some(Node { id: id.to_ascii_lowercase(), ip: ip.to_string(), port: port.parse().ok()?, cport: cport.parse().ok()? })
+    Some(Node {
+        id: id.to_ascii_lowercase(),
+        ip: ip.to_string(),
+        port: port.parse().ok()?,
+        cport: cport.parse().ok()?,
+        config_epoch: 0,
+    })
 }
 
 #[cfg(test)]
@@ -280,7 +310,13 @@ mod tests {
     use super::*;
 
     fn node(c: char, port: u16) -> Node {
-        Node { id: std::iter::repeat_n(c, 40).collect(), ip: "127.0.0.1".into(), port, cport: port + 10000 }
+        Node {
+            id: std::iter::repeat_n(c, 40).collect(),
+            ip: "127.0.0.1".into(),
+            port,
+            cport: port + 10000,
+            config_epoch: 0,
+        }
     }
 
     #[test]
@@ -297,6 +333,7 @@ mod tests {
         st.migrating.insert(5, b);
         st.importing.insert(150, b);
         st.current_epoch = 3;
+        st.nodes[b as usize].config_epoch = 2;
         assert_eq!(st.ranges_of(0), vec![(0, 99), (200, 200)]);
         let line = st.node_line(0);
         assert!(
@@ -313,7 +350,26 @@ mod tests {
         assert_eq!(back.migrating, st.migrating);
         assert_eq!(back.importing, st.importing);
         assert_eq!(back.current_epoch, 3);
+        assert_eq!(back.nodes[b as usize].config_epoch, 2);
         assert_eq!(back.size(), 2);
+    }
+
+    #[test]
+    fn bumping_the_epoch_follows_redis() {
+        let mut st = ClusterState::new(node('a', 7000));
+        // Epoch 0 always bumps.
+        assert!(st.bump_epoch());
+        assert_eq!((st.current_epoch, st.myself().config_epoch), (1, 1));
+        // Already the highest: STILL.
+        assert!(!st.bump_epoch());
+        // A peer with a higher epoch: ours goes past it.
+        let b = st.upsert(node('b', 7001));
+        st.nodes[b as usize].config_epoch = 5;
+        st.current_epoch = 5;
+        assert_eq!(st.max_epoch(), 5);
+        assert!(st.bump_epoch());
+        assert_eq!((st.current_epoch, st.myself().config_epoch), (6, 6));
+        assert!(st.node_line(0).contains(" myself,master - 0 0 6 connected"), "{}", st.node_line(0));
     }
 
     #[test]

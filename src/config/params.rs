@@ -188,6 +188,12 @@ pub const PARAMS: &[Param] = &[
     // policy) with `numa-policy` (bind or preferred), applied at start (`io::numa`).
     compat("numa-node",                STR,                            Immutable, ""),
     compat("numa-policy",              Enum(&["bind", "preferred"]),   Immutable, "bind"),
+    // CPUs of the snapshot and AOF-rewrite children (empty: every CPU the process may
+    // use, not the shard's); the other two of Redis's lists are refused (`RESTRICTED`).
+    compat("bgsave_cpulist",           SPECIAL,                        Immutable, ""),
+    compat("aof_rewrite_cpulist",      SPECIAL,                        Immutable, ""),
+    compat("server_cpulist",           STR,                            Immutable, ""),
+    compat("bio_cpulist",              STR,                            Immutable, ""),
     field("slowlog-log-slower-than",   Int { min: -1, max: LONG_MAX }, Mutable,   "10000"),
     field("acl-pubsub-default",        Enum(&["allchannels", "resetchannels"]), Mutable, "resetchannels"),
     field("aclfile",                   STR,                            Immutable, ""),
@@ -342,6 +348,8 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "repl-timeout",
     "aof-load-truncated",
     "aof-use-rdb-preamble",
+    "bgsave_cpulist",
+    "aof_rewrite_cpulist",
     "always-show-logo",
     "auto-aof-rewrite-min-size",
     "auto-aof-rewrite-percentage",
@@ -448,6 +456,8 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "oom-score-adj", accepted: &["no"], why: "shardis does not set its OOM score; use the service manager (systemd OOMScoreAdjust=); only 'no' is accepted" },
     Restricted { name: "syslog-enabled", accepted: &["no"], why: "logging to syslog is not supported; log to stdout (journald) or a logfile" },
     Restricted { name: "aof-timestamp-enabled", accepted: &["no"], why: "AOF timestamp annotations are not written yet; only 'no' is accepted" },
+    Restricted { name: "server_cpulist", accepted: &[""], why: "server_cpulist is not supported: shard threads are pinned with the 'cpus' directive" },
+    Restricted { name: "bio_cpulist", accepted: &[""], why: "bio_cpulist is not supported: helper threads run on the CPUs the process may use (see 'cpus')" },
 ];
 
 /// Why `value` (canonical) is refused for the parameter named `name` (canonical
@@ -653,6 +663,8 @@ fn special(name: &str, args: &[String], current: &str) -> Result<String, String>
             None => Err("argument couldn't be parsed into an integer".into()),
         },
         "cpus" => Ok(format_cpus(&parse_cpus(&args[0])?)),
+        // Shown as given, as Redis does; checked here, where Redis would ignore a bad list.
+        "bgsave_cpulist" | "aof_rewrite_cpulist" => parse_cpus(&args[0]).map(|_| args[0].trim().to_string()),
         "unixsocketperm" => {
             let s = &args[0];
             match u32::from_str_radix(s, 8) {

@@ -106,7 +106,7 @@ fn child_main(
     page: &SharedPage,
     repl: Option<crate::rdb::ReplPosition>,
 ) -> ! {
-    proc::unpin();
+    place_child(cfg, "bgsave_cpulist");
     let code = match rdbfile::save(&w.views(), w.function_codes(), cfg, now, repl) {
         Ok(stats) => {
             let cow = private_dirty_bytes();
@@ -122,6 +122,23 @@ fn child_main(
         }
     };
     proc::exit_now(code)
+}
+
+/// A forked child's CPUs: the list `param` names (`bgsave_cpulist`,
+/// `aof_rewrite_cpulist`), else every CPU the process may use, as Redis's children
+/// run wherever the scheduler puts them: the child inherited the pin of the shard
+/// thread that forked it, and must not compete with that shard for its one CPU.
+pub fn place_child(cfg: &crate::config::Config, param: &str) {
+    let list = cfg.compat_value(param).unwrap_or("");
+    match crate::config::parse::parse_cpus(list) {
+        Ok(cpus) if !cpus.is_empty() => {
+            if let Err(e) = crate::io::numa::pin_to_cpus(&cpus) {
+                log::warning(&format!("Can't set the child's CPUs to {param} {list}: {e}"));
+                proc::unpin();
+            }
+        }
+        _ => proc::unpin(),
+    }
 }
 
 /// This process's Private_Dirty (in a child: the pages copy-on-write gave it).

@@ -13,9 +13,17 @@
 //! A base file in RDB form (a rewrite with `aof-use-rdb-preamble yes`, recognised by
 //! its `.rdb` name or `REDIS` magic) is loaded by `rdb::load` straight into its shard's
 //! databases; its checksum guards it, so it gets no torn-tail handling.
-//! The loaded keys are then bucketed by the current shard count; if it differs, fresh
-//! base files are written, since a key's history would otherwise be spread over files
-//! of different shards.
+//! **On the shard threads.** When the files were written by as many shards as run now,
+//! the main thread only reads and checks them ([`startup`] returns
+//! [`Start::PerShard`]); each shard thread then replays its own files ([`replay_shard`])
+//! into a socketless set of its own, so every value is allocated, and its pages first
+//! touched, by the thread (and NUMA node) that will serve it, and the shards replay in
+//! parallel. Each file holds only its shard's keys; anything a replay leaves on another
+//! shard (a stray) is handed to that shard after its own replay.
+//! Otherwise the keys are loaded on the main thread and bucketed by the current shard
+//! count, fresh base files are written (a key's history would otherwise be spread over
+//! files of different shards), and each shard thread copies its keys into its own
+//! memory as it takes them ([`Boot::rehome`]).
 
 use super::emit;
 use super::files::{self, FileEntry, Kind, Manifest};
@@ -36,6 +44,59 @@ pub struct Boot {
     /// Its incremental file, open for appending.
     pub file: files::LogFile,
     pub base_size: u64,
+    /// The entries were built on another thread: the shard copies each value into its
+    /// own memory (first-touch placement) as it takes it.
+    pub rehome: bool,
+}
+
+/// What [`startup`] found.
+pub enum Start {
+    /// Checked files for each shard thread to replay itself ([`replay_shard`]).
+    PerShard(Vec<ShardFiles>),
+    /// Loaded on the main thread (a new set, or one written by another shard count),
+    /// with the function libraries' code the files left (server-wide).
+    Loaded(Vec<Boot>, Vec<Vec<u8>>),
+}
+
+/// One shard's checked AOF files, in manifest order, for [`replay_shard`].
+pub struct ShardFiles {
+    /// (name, bytes, is an RDB base).
+    files: Vec<(String, Vec<u8>, bool)>,
+    /// Complete parts of every cross-shard transaction, over all shards' files.
+    seen: Arc<HashMap<Vec<u8>, (usize, usize)>>,
+    file: files::LogFile,
+    base_size: u64,
+}
+
+/// A shard's replay: its boot, what the replay left on other shards, and the count
+/// of commands run.
+pub struct Replayed {
+    pub boot: Boot,
+    pub strays: Vec<Vec<(u16, Vec<u8>, Entry)>>,
+    pub commands: u64,
+    /// The function libraries' code this shard's files left (its RDB base's, then
+    /// what its replayed FUNCTION commands did).
+    pub functions: Vec<Vec<u8>>,
+}
+
+/// Replays one shard's files on the calling thread (the shard's own), returning its
+/// keys; `Err` if an RDB base inside is corrupt.
+pub fn replay_shard(cfg: &Config, nshards: usize, id: usize, sf: ShardFiles) -> Result<Replayed, String> {
+    let mut loader = Loader::new(cfg, nshards);
+    let mut commands = 0;
+    for (name, b, rdb) in &sf.files {
+        if *rdb {
+            loader.load_rdb(id, b).map_err(|e| format!("Bad RDB preamble in the AOF base {name}: {e}"))?;
+        } else {
+            commands += loader.replay(id, b, &sf.seen, name);
+        }
+    }
+    drop(sf.files);
+    let functions = crate::cmd::function::library_codes(&loader.shards[0].shared.script);
+    let mut strays = loader.export(nshards);
+    let entries = std::mem::take(&mut strays[id]);
+    let boot = Boot { entries, file: sf.file, base_size: sf.base_size, rehome: false };
+    Ok(Replayed { boot, strays, commands, functions })
 }
 
 /// How a file's bytes end.
@@ -170,9 +231,9 @@ fn count_parts(b: &[u8], seen: &mut HashMap<Vec<u8>, (usize, usize)>) {
     }
 }
 
-/// Finds, checks, loads the AOF set and opens the files to append to. Also returns
-/// the function libraries' code the files left (server-wide, not per shard).
-pub fn startup(cfg: &Config, nshards: usize) -> Result<(Vec<Boot>, Vec<Vec<u8>>), String> {
+/// Finds and checks the AOF set and opens the files to append to; loads it here
+/// only if the shard threads cannot replay their own files (module docs).
+pub fn startup(cfg: &Config, nshards: usize) -> Result<Start, String> {
     let dir = files::aof_dir(cfg);
     std::fs::create_dir_all(&dir).map_err(|e| format!("Can't create the AOF directory {}: {e}", dir.display()))?;
     let prefix = cfg.appendfilename.as_str();
@@ -184,7 +245,8 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<(Vec<Boot>, Vec<Vec<u8>>)
     };
     let Some(manifest) = manifest else {
         log::notice("Creating AOF base and incremental files");
-        return Ok((create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], cfg.aof_direct())?, Vec::new()));
+        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], cfg.aof_direct())
+            .map(|b| Start::Loaded(b, Vec::new()));
     };
     let mut data: HashMap<String, Vec<u8>> = HashMap::new();
     let allow_truncated = cfg.compat_value("aof-load-truncated").is_none_or(|v| v == "yes");
@@ -205,6 +267,24 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<(Vec<Boot>, Vec<Vec<u8>>)
         if !files::is_rdb(name, b) {
             count_parts(b, &mut seen);
         }
+    }
+    if manifest.shards() == nshards {
+        let seen = Arc::new(seen);
+        let mut out = Vec::new();
+        for s in 0..nshards {
+            let list = manifest.files_of(s);
+            let (file, base_size) = open_incr(cfg, &dir, &list)?;
+            let files = list
+                .iter()
+                .map(|f| {
+                    let b = data.remove(&f.name).unwrap_or_default();
+                    let rdb = f.kind == Kind::Base && files::is_rdb(&f.name, &b);
+                    (f.name.clone(), b, rdb)
+                })
+                .collect();
+            out.push(ShardFiles { files, seen: seen.clone(), file, base_size });
+        }
+        return Ok(Start::PerShard(out));
     }
     let start = std::time::Instant::now();
     let mut loader = Loader::new(cfg, manifest.shards());
@@ -227,31 +307,27 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<(Vec<Boot>, Vec<Vec<u8>>)
         "DB loaded from append only file: {:.3} seconds ({ncmds} commands, {keys} keys)",
         start.elapsed().as_secs_f64()
     ));
-    if manifest.shards() != nshards {
-        log::notice(&format!(
-            "AOF written by {} shards, running {nshards}: writing fresh base files",
-            manifest.shards()
-        ));
-        let boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries, cfg.aof_direct())?;
-        for f in &manifest.files {
-            let _ = std::fs::remove_file(dir.join(&f.name));
-        }
-        return Ok((boots, functions));
+    log::notice(&format!("AOF written by {} shards, running {nshards}: writing fresh base files", manifest.shards()));
+    let mut boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries, cfg.aof_direct())?;
+    for f in &manifest.files {
+        let _ = std::fs::remove_file(dir.join(&f.name));
     }
-    let mut boots = Vec::new();
-    for (s, entries) in entries.into_iter().enumerate() {
-        let list = manifest.files_of(s);
-        let incr = list.iter().rev().find(|f| f.kind == Kind::Incr).ok_or("AOF manifest lacks an incr file")?;
-        let file =
-            files::open_log(&dir.join(&incr.name), cfg.aof_direct()).map_err(|e| format!("{}: {e}", incr.name))?;
-        let base_size = list
-            .iter()
-            .filter(|f| f.kind == Kind::Base)
-            .map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0))
-            .sum();
-        boots.push(Boot { entries, file, base_size });
+    for b in &mut boots {
+        b.rehome = true;
     }
-    Ok((boots, functions))
+    Ok(Start::Loaded(boots, functions))
+}
+
+/// A shard's last incremental file, open for appending, and the size of its bases.
+fn open_incr(cfg: &Config, dir: &Path, list: &[&FileEntry]) -> Result<(files::LogFile, u64), String> {
+    let incr = list.iter().rev().find(|f| f.kind == Kind::Incr).ok_or("AOF manifest lacks an incr file")?;
+    let file = files::open_log(&dir.join(&incr.name), cfg.aof_direct()).map_err(|e| format!("{}: {e}", incr.name))?;
+    let base_size = list
+        .iter()
+        .filter(|f| f.kind == Kind::Base)
+        .map(|f| std::fs::metadata(dir.join(&f.name)).map(|m| m.len()).unwrap_or(0))
+        .sum();
+    Ok((file, base_size))
 }
 
 /// Truncated tails are cut off (last file of a shard only, and only with
@@ -314,7 +390,7 @@ pub fn create_set(
         let iname = files::file_name(prefix, s, seq, Kind::Incr);
         files::write_file_synced(&dir.join(&iname), b"").map_err(|e| format!("{iname}: {e}"))?;
         let file = files::open_log(&dir.join(&iname), direct).map_err(|e| format!("{iname}: {e}"))?;
-        boots.push(Boot { entries, file, base_size: base.len() as u64 });
+        boots.push(Boot { entries, file, base_size: base.len() as u64, rehome: false });
     }
     files::write_manifest(dir, prefix, &m).map_err(|e| format!("Can't write the AOF manifest: {e}"))?;
     Ok(boots)

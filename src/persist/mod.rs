@@ -125,6 +125,7 @@ pub mod rdbfile;
 pub mod resp;
 pub mod rewrite;
 pub mod snapstate;
+pub mod startload;
 
 pub use prop::{Prop, propagate};
 

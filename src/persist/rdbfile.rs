@@ -1,4 +1,6 @@
-//! `dir/dbfilename` on disk: writing a snapshot file safely and loading it at start.
+//! `dir/dbfilename` on disk: writing a snapshot file safely and loading it at start
+//! (start-up routes each decoded key to its shard thread, which copies it into its own
+//! memory: `load_routed`, `take_routed`).
 //!
 //! Writing goes to `dir/temp-<pid>.rdb` with plain blocking `write(2)` (this runs in a
 //! forked child or under SAVE's stop, never on a ring), then fsync, rename over the
@@ -7,10 +9,11 @@
 
 use super::dbview::Loaded;
 use crate::config::Config;
-use crate::rdb::{self, DbSink, LoadOptions, LoadStats, WriteOptions, WriteStats};
+use crate::rdb::{self, DbSink, LoadOptions, LoadStats, LoadedKey, Sink, WriteOptions, WriteStats};
 use crate::storage::Db;
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender};
 
 /// The snapshot file.
 pub fn rdb_path(cfg: &Config) -> PathBuf {
@@ -88,6 +91,95 @@ fn save_via(
         let _ = d.sync_all();
     }
     Ok(stats)
+}
+
+/// Opens `dir/dbfilename` for start-up loading (`Ok(None)` when there is none).
+pub fn open(cfg: &Config) -> Result<Option<File>, String> {
+    let path = rdb_path(cfg);
+    match File::open(&path) {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("Fatal error loading the DB {}: {e}. Exiting.", path.display())),
+    }
+}
+
+/// Keys decoded on the loading thread, on their way to the shard thread that owns
+/// them. Batches keep the channel traffic low; the bound keeps the loader at most a
+/// few batches ahead of each shard.
+pub type KeyBatch = Vec<LoadedKey>;
+const BATCH: usize = 256;
+pub const BATCHES_IN_FLIGHT: usize = 8;
+
+/// Start-up loading with first-touch placement: decodes `f` here and sends each key
+/// to its shard's channel (`txs[shard]`), where [`take_routed`] puts it in memory of
+/// that shard's thread. Decoding stays on one thread (the file is one stream); the
+/// copying and the inserts run on every shard at once. An `Err` means the caller
+/// must discard what the shards received.
+pub fn load_routed(cfg: &Config, f: File, txs: Vec<SyncSender<KeyBatch>>, now_ms: u64) -> Result<LoadStats, String> {
+    let path = rdb_path(cfg);
+    let nshards = txs.len();
+    let mut router = Router { batches: (0..nshards).map(|_| Vec::with_capacity(BATCH)).collect(), txs, gone: false };
+    let opts = LoadOptions { now_ms, skip_expired: true, databases: cfg.databases as u32 };
+    let r = rdb::load(f, &mut router, &opts).and_then(|stats| router.flush_all().map(|_| stats));
+    r.map_err(|e| {
+        if router.gone {
+            format!("Fatal error loading the DB {}: a shard thread stopped taking keys. Exiting.", path.display())
+        } else {
+            format!("Fatal error loading the DB {}: {e}. Exiting.", path.display())
+        }
+    })
+}
+
+struct Router {
+    txs: Vec<SyncSender<KeyBatch>>,
+    batches: Vec<KeyBatch>,
+    /// A shard dropped its receiver (it failed): stop loading.
+    gone: bool,
+}
+
+impl Router {
+    fn send(&mut self, s: usize) -> Result<(), String> {
+        let batch = std::mem::replace(&mut self.batches[s], Vec::with_capacity(BATCH));
+        self.txs[s].send(batch).map_err(|_| {
+            self.gone = true;
+            "shard thread gone".to_string()
+        })
+    }
+
+    fn flush_all(&mut self) -> Result<(), rdb::Error> {
+        for s in 0..self.batches.len() {
+            if !self.batches[s].is_empty() {
+                self.send(s).map_err(|m| rdb::Error::new(rdb::ErrorKind::Io, 0, m))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sink for Router {
+    fn key(&mut self, k: LoadedKey) -> Result<(), String> {
+        let s = crate::shard::shard_of(&k.key, self.batches.len());
+        self.batches[s].push(k);
+        if self.batches[s].len() >= BATCH { self.send(s) } else { Ok(()) }
+    }
+}
+
+/// The shard thread's side of [`load_routed`]: takes its keys until the loader is
+/// done, copying each value into this thread's memory (the decoded original goes
+/// back to the loader's heap), and returns its databases and key count. On `Err`
+/// (a duplicate key) the receiver is dropped, which stops the loader.
+pub fn take_routed(rx: Receiver<KeyBatch>, databases: usize, now_ms: u64) -> Result<(Vec<Db>, u64), String> {
+    let mut dbs: Vec<Db> = (0..databases).map(|_| Db::new()).collect();
+    let mut n = 0;
+    let mut sink = DbSink { shards: std::slice::from_mut(&mut dbs), route: |_: &[u8]| 0, now_ms };
+    for batch in rx {
+        for mut k in batch {
+            k.value = k.value.clone();
+            sink.key(k)?;
+            n += 1;
+        }
+    }
+    Ok((dbs, n))
 }
 
 /// Loads `dir/dbfilename` into fresh per-shard databases (`Ok(None)` when there is no

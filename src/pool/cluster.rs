@@ -7,7 +7,7 @@ use super::ops::call;
 use super::spec::Pool;
 use crate::cluster::client::{Client, Reply};
 use crate::util::hash::{NUM_SLOTS, key_slot};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -59,6 +59,15 @@ fn view(port: u16) -> Result<(String, HashMap<u16, String>, usize), String> {
     Ok((me, owners, known))
 }
 
+/// The node's own config epoch (`cluster_my_epoch`).
+fn epoch_of(port: u16) -> Result<u64, String> {
+    let info = text(port, &["CLUSTER", "INFO"])?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("cluster_my_epoch:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "CLUSTER INFO: no cluster_my_epoch".into())
+}
+
 /// Assigns the slots evenly if nobody owns any yet, MEETs every pair that does not
 /// know each other, and waits until every node reports `cluster_state:ok` and knows
 /// all the others.
@@ -75,6 +84,12 @@ pub fn form(pool: &Pool) -> Result<Vec<String>, String> {
         }
     }
     let ids: Vec<&String> = views.iter().map(|v| &v.0).collect();
+    // A distinct config epoch per fresh node, as `redis-cli --cluster create` gives.
+    for (k, &p) in ports.iter().enumerate() {
+        if views[k].2 == 1 && epoch_of(p)? == 0 {
+            ok(call(p, &["CLUSTER", "SET-CONFIG-EPOCH", &(k + 1).to_string()]), "CLUSTER SET-CONFIG-EPOCH")?;
+        }
+    }
     for (k, &p) in ports.iter().enumerate() {
         let known = text(p, &["CLUSTER", "NODES"])?;
         for (j, &q) in ports.iter().enumerate() {
@@ -105,11 +120,12 @@ pub fn form(pool: &Pool) -> Result<Vec<String>, String> {
     Ok(lines)
 }
 
-/// Moves slots so every node owns an even share, online: for each (source, target)
-/// pair, SETSLOT IMPORTING on the target and MIGRATING on the source for the whole
-/// batch, one SCAN of the source migrating the batch's keys (MIGRATE ... KEYS, one
-/// slot at a time), a final GETKEYSINSLOT sweep, then SETSLOT NODE on the target, the
-/// source and every other node. Clients see only MOVED/ASK meanwhile.
+/// Moves slots so every node owns an even share, online. Each (source, target) pair
+/// moves on its own thread, in batches: SETSLOT IMPORTING on the target and MIGRATING
+/// on the source for the whole batch, a SCAN of the source migrating the batch's keys
+/// (one MIGRATE ... KEYS per slot, pipelined on one connection), SCANs again until a
+/// pass finds none left, then SETSLOT NODE on the target, the source and every other
+/// node. Clients see only MOVED/ASK meanwhile.
 pub fn rebalance(pool: &Pool) -> Result<Vec<String>, String> {
     let ports: Vec<u16> = pool.instances.iter().map(|i| i.port).collect();
     let n = ports.len();
@@ -152,22 +168,47 @@ pub fn rebalance(pool: &Pool) -> Result<Vec<String>, String> {
         lines.push("rebalance: already even".into());
         return Ok(lines);
     }
-    for ((src, dst), slots) in moves {
-        // Batches keep each node's open-slot list (and nodes.conf) short.
-        let mut keys = 0;
-        for batch in slots.chunks(128) {
-            keys += move_slots(&ports, &ids, src, dst, batch)?;
+    let results: Vec<Result<String, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = moves
+            .iter()
+            .map(|(&(src, dst), slots)| {
+                let (ports, ids) = (&ports, &ids);
+                scope.spawn(move || -> Result<String, String> {
+                    let mut keys = 0;
+                    // Batches keep each node's open-slot list (and nodes.conf) short,
+                    // and each costs one or two SCANs of the source.
+                    for batch in slots.chunks(BATCH_SLOTS) {
+                        keys += move_slots(ports, ids, src, dst, batch)?;
+                    }
+                    Ok(format!(
+                        "moved {} slots ({} keys) from {} to {}",
+                        slots.len(),
+                        keys,
+                        pool.instances[src].name,
+                        pool.instances[dst].name
+                    ))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a mover thread panicked".into()))).collect()
+    });
+    for r in results {
+        lines.push(r?);
+    }
+    // Refresh every node's view of the others' config epochs (the targets bumped
+    // theirs on importing), as the bus would.
+    for (k, &p) in ports.iter().enumerate() {
+        for (j, &q) in ports.iter().enumerate() {
+            if j != k {
+                ok(call(p, &["CLUSTER", "MEET", "127.0.0.1", &q.to_string()]), "CLUSTER MEET")?;
+            }
         }
-        lines.push(format!(
-            "moved {} slots ({} keys) from {} to {}",
-            slots.len(),
-            keys,
-            pool.instances[src].name,
-            pool.instances[dst].name
-        ));
     }
     Ok(lines)
 }
+
+/// Slots moved per batch.
+const BATCH_SLOTS: usize = 1024;
 
 /// CLUSTER SETSLOT <slot> <action> <id> for every slot, pipelined on one connection.
 fn setslots(port: u16, slots: &[u16], action: &str, id: &str) -> Result<(), String> {
@@ -188,42 +229,20 @@ fn move_slots(ports: &[u16], ids: &[String], src: usize, dst: usize, slots: &[u1
     setslots(dp, slots, "IMPORTING", &ids[src])?;
     setslots(sp, slots, "MIGRATING", &ids[dst])?;
     let moving: std::collections::HashSet<u16> = slots.iter().copied().collect();
-    let mut c = Client::connect("127.0.0.1", sp, Duration::from_secs(10)).map_err(|e| e.to_string())?;
+    let mut c = Client::connect("127.0.0.1", sp, Duration::from_secs(30)).map_err(|e| e.to_string())?;
     let mut moved = 0;
-    // One pass over the source's keys; SCAN returns every key present throughout.
-    let mut cursor = "0".to_string();
-    loop {
-        let r = c.call(&["SCAN", &cursor, "COUNT", "1000"]).map_err(|e| e.to_string())?;
-        let Reply::Array(Some(parts)) = r else { return Err(format!("SCAN: {r:?}")) };
-        cursor = parts[0].text().unwrap_or_else(|| "0".into());
-        let Reply::Array(Some(keys)) = &parts[1] else { return Err("SCAN: no key list".into()) };
-        let mut by_slot: BTreeMap<u16, Vec<Vec<u8>>> = BTreeMap::new();
-        for k in keys {
-            if let Reply::Bulk(Some(k)) = k {
-                let slot = key_slot(k);
-                if moving.contains(&slot) {
-                    by_slot.entry(slot).or_default().push(k.clone());
-                }
-            }
-        }
-        for keys in by_slot.values() {
-            moved += migrate(&mut c, dp, keys)?;
-        }
-        if cursor == "0" {
+    // While the slots are MIGRATING, a key the source lacks is created on the target
+    // (clients get ASK), so the source's keys in them only go away. A SCAN returns every
+    // key present throughout it, so the first pass moves all of them but those a
+    // MIGRATE skipped (NOKEY: deleted meanwhile); the next pass must find none.
+    for pass in 0.. {
+        let found = scan_and_migrate(&mut c, dp, &moving)?;
+        moved += found;
+        if found == 0 {
             break;
         }
-    }
-    // Sweep what the scan may have missed.
-    for s in slots {
-        loop {
-            let r = c.call(&["CLUSTER", "GETKEYSINSLOT", &s.to_string(), "100"]).map_err(|e| e.to_string())?;
-            let Reply::Array(Some(keys)) = r else { return Err(format!("GETKEYSINSLOT: {r:?}")) };
-            if keys.is_empty() {
-                break;
-            }
-            let keys: Vec<Vec<u8>> =
-                keys.into_iter().filter_map(|k| if let Reply::Bulk(Some(k)) = k { Some(k) } else { None }).collect();
-            moved += migrate(&mut c, dp, &keys)?;
+        if pass == 10 {
+            return Err(format!("keys keep appearing in slots moving from port {sp}"));
         }
     }
     // Target first, then source, then the rest: the source answers ASK until it
@@ -235,20 +254,41 @@ fn move_slots(ports: &[u16], ids: &[String], src: usize, dst: usize, slots: &[u1
     Ok(moved)
 }
 
-fn migrate(c: &mut Client, dst_port: u16, keys: &[Vec<u8>]) -> Result<usize, String> {
-    let mut args: Vec<Vec<u8>> = vec![
-        b"MIGRATE".to_vec(),
-        b"127.0.0.1".to_vec(),
-        dst_port.to_string().into_bytes(),
-        Vec::new(),
-        b"0".to_vec(),
-        b"10000".to_vec(),
-        b"KEYS".to_vec(),
-    ];
-    args.extend(keys.iter().cloned());
-    match c.call(&args).map_err(|e| e.to_string())? {
-        Reply::Simple(s) if s == "OK" => Ok(keys.len()),
-        Reply::Simple(s) if s == "NOKEY" => Ok(0),
-        r => Err(format!("MIGRATE: {r:?}")),
+/// One SCAN pass over the source, migrating the keys of `moving` slots as it goes;
+/// returns how many keys it found there.
+fn scan_and_migrate(c: &mut Client, dst_port: u16, moving: &HashSet<u16>) -> Result<usize, String> {
+    let mut found = 0;
+    let port = dst_port.to_string();
+    let mut cursor = "0".to_string();
+    loop {
+        let r = c.call(&["SCAN", &cursor, "COUNT", "2000"]).map_err(|e| e.to_string())?;
+        let Reply::Array(Some(parts)) = r else { return Err(format!("SCAN: {r:?}")) };
+        cursor = parts[0].text().unwrap_or_else(|| "0".into());
+        let Reply::Array(Some(keys)) = &parts[1] else { return Err("SCAN: no key list".into()) };
+        let mut by_slot: BTreeMap<u16, Vec<&[u8]>> = BTreeMap::new();
+        for k in keys {
+            if let Reply::Bulk(Some(k)) = k {
+                let slot = key_slot(k);
+                if moving.contains(&slot) {
+                    by_slot.entry(slot).or_default().push(k);
+                }
+            }
+        }
+        // One MIGRATE per slot (a MIGRATE's keys must share a slot), all pipelined.
+        for keys in by_slot.values() {
+            found += keys.len();
+            let mut args: Vec<&[u8]> = vec![b"MIGRATE", b"127.0.0.1", port.as_bytes(), b"", b"0", b"10000", b"KEYS"];
+            args.extend(keys.iter().copied());
+            c.send(&args).map_err(|e| e.to_string())?;
+        }
+        for _ in 0..by_slot.len() {
+            match c.read().map_err(|e| e.to_string())? {
+                Reply::Simple(s) if s == "OK" || s == "NOKEY" => {}
+                r => return Err(format!("MIGRATE: {r:?}")),
+            }
+        }
+        if cursor == "0" {
+            return Ok(found);
+        }
     }
 }

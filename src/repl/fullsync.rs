@@ -105,7 +105,7 @@ fn leader(w: &mut World) {
             mark.set_child(Err(format!("fork: {e}")));
         }
         Ok(Forked::Child) => {
-            proc::unpin();
+            crate::persist::bgsave::place_child(&cfg, "bgsave_cpulist");
             let r = match (path, pipe_w) {
                 (Some(path), _) => std::fs::File::create(&path).map_err(|e| e.to_string()).and_then(|f| {
                     crate::rdb::write_snapshot(&w.views(), f, &opts).map(|_| ()).map_err(|e| e.to_string())

@@ -110,23 +110,16 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         .collect();
     startup::describe(&config, &cpus);
 
-    let (boots, mut functions) = if config.appendonly {
-        match crate::persist::load::startup(&config, nshards) {
-            Ok(b) => b,
-            Err(e) => {
-                log::warning(&e);
-                return 1;
-            }
-        }
-    } else {
-        (Vec::new(), Vec::new())
-    };
-    // With the AOF on, the AOF is the dataset (as in Redis); otherwise the RDB file.
-    let mut loaded = if config.appendonly { None } else { load_rdb(&config, nshards) };
-    if loaded.as_ref().is_some_and(|l| l.is_err()) {
-        return 1;
-    }
     let mut shared = Shared::new(config.clone(), config_file);
+    // The data: read and checked here; the shard threads put the keys in their own
+    // memory before anyone is served (`persist::startload`).
+    let mut plan = match crate::persist::startload::plan(&config, nshards, &shared) {
+        Ok(p) => p,
+        Err(e) => {
+            log::warning(&e);
+            return 1;
+        }
+    };
     if let Err(e) = crate::acl::startup(&shared.acl, &config) {
         log::warning(&format!("Aborting Redis startup because of ACL errors: {e}"));
         return 1;
@@ -141,44 +134,18 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         }
     }
     let shared = Arc::new(shared);
-    if let Some(Ok((_, _, _, _, f))) = &mut loaded {
-        functions = std::mem::take(f);
-    }
-    if let Err(e) = crate::cmd::function::install_loaded(&shared.script, &functions, false) {
-        log::warning(&format!("{e}. Exiting."));
-        return 1;
-    }
-    if let Some(Ok((dbs, keys, expired, repl, _))) = loaded {
-        if let Some((id, off, stream_db)) = repl {
-            if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {
-                // A replica restarting from its own RDB (Redis's
-                // `replicationCacheMasterUsingMyself`): it still holds the master's
-                // history up to `off`, so its link asks PSYNC <id> <off+1> and
-                // continues partially instead of a full sync.
-                shared.repl.reset_ids(id, "0".repeat(40), -1);
-                shared.repl.offset.store(off, Ordering::Release);
-                // ... in the db its stream had selected (Redis's `repl-stream-db`).
-                shared.replica.master_db.store(stream_db, Ordering::Relaxed);
-            } else {
-                crate::repl::state::restore_from_rdb(&shared.repl, id, off);
-            }
-            crate::repl::master::start(&shared);
-        }
-        shared.rdb.load_keys.store(keys, Ordering::Relaxed);
-        shared.rdb.load_expired.store(expired, Ordering::Relaxed);
-        *shared.rdb.boot.lock().unwrap_or_else(|e| e.into_inner()) = dbs.into_iter().map(Some).collect();
-    }
-    *shared.aof_boot.lock().unwrap_or_else(|e| e.into_inner()) = boots.into_iter().map(Some).collect();
     shared.port.store(port as u64, Ordering::Relaxed);
     shared.listen.publish(&opened.tcp, &config.bind);
     if let Some(u) = &opened.unix {
         shared.listen.unix.store(u.fd, Ordering::Release);
     }
+    let loaded = Arc::new(std::sync::Barrier::new(nshards + 1));
     let ready = Arc::new(std::sync::Barrier::new(nshards + 1));
     let mut handles = Vec::new();
-    for id in 0..nshards {
+    let inputs = std::mem::take(&mut plan.inputs);
+    for (id, input) in inputs.into_iter().enumerate() {
         let shared = shared.clone();
-        let ready = ready.clone();
+        let (loaded, ready, outcomes) = (loaded.clone(), ready.clone(), plan.outcomes.clone());
         let cpu = cpus[id];
         let h = std::thread::Builder::new()
             .name(format!("shard-{id}"))
@@ -193,16 +160,29 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
                     Err(e) => {
                         log::warning(&format!("shard {id}: {}", startup::explain_uring_error(&e)));
                         shared.shutdown.store(true, Ordering::SeqCst);
+                        drop(input);
+                        loaded.wait();
                         ready.wait();
                         return;
                     }
                 };
+                // Pinned already: the keys land in this CPU's memory (first touch).
+                crate::persist::startload::on_shard(id, &shared, input, &outcomes);
+                loaded.wait();
                 ready.wait();
+                if shared.shutdown.load(Ordering::SeqCst) {
+                    return;
+                }
                 busy_door::install(shared.clone(), id);
                 w.run();
             })
             .expect("spawn shard thread");
         handles.push(h);
+    }
+    let rdb = crate::persist::startload::drive(&mut plan, &config);
+    loaded.wait();
+    if !crate::persist::startload::finish(plan, &shared, &config, rdb) {
+        shared.shutdown.store(true, Ordering::SeqCst);
     }
     ready.wait();
     if shared.shutdown.load(Ordering::SeqCst) {
@@ -253,38 +233,4 @@ fn place_on_numa_node(config: &Config) -> Result<(), String> {
         .map_err(|e| format!("Can't set the NUMA memory policy {policy:?} on node(s) {nodes}: {e}"))?;
     log::notice(&format!("Memory policy: {policy:?} to NUMA node(s) {nodes}"));
     Ok(())
-}
-
-/// Loads `dir/dbfilename` if present: None when there is no file, Err (already
-/// logged) when it cannot be loaded, which stops start-up.
-#[allow(clippy::type_complexity)]
-fn load_rdb(
-    config: &Config,
-    nshards: usize,
-) -> Option<Result<(Vec<crate::persist::dbview::Loaded>, u64, u64, Option<crate::rdb::ReplPosition>, Vec<Vec<u8>>), ()>> {
-    let start = std::time::Instant::now();
-    match crate::persist::rdbfile::load(config, nshards, Shared::now_unix_ms()) {
-        Ok(None) => None,
-        Ok(Some((dbs, stats))) => {
-            log::notice(&format!(
-                "Done loading RDB, keys loaded: {}, keys expired: {}.",
-                stats.keys, stats.expired_skipped
-            ));
-            log::notice(&format!("DB loaded from disk: {:.3} seconds", start.elapsed().as_secs_f64()));
-            let aux = |n: &[u8]| stats.aux.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-            let repl = match (aux(b"repl-id"), aux(b"repl-offset")) {
-                (Some(id), Some(off)) if id.len() == 40 => {
-                    let num = |v: &[u8]| std::str::from_utf8(v).ok().and_then(|o| o.parse::<u64>().ok());
-                    let db = aux(b"repl-stream-db").and_then(|d| num(&d)).unwrap_or(0);
-                    num(&off).map(|o| (String::from_utf8_lossy(&id).into_owned(), o, db.min(u16::MAX as u64) as u16))
-                }
-                _ => None,
-            };
-            Some(Ok((dbs, stats.keys, stats.expired_skipped, repl, stats.functions)))
-        }
-        Err(e) => {
-            log::warning(&e);
-            Some(Err(()))
-        }
-    }
 }

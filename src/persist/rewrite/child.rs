@@ -14,7 +14,7 @@ pub(super) fn temp_name(shard: usize, pid: u32) -> String {
 
 /// The rewrite child: one base file per shard, then exit.
 pub(super) fn child_main(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64, page: &SharedPage) -> ! {
-    proc::unpin();
+    crate::persist::bgsave::place_child(cfg, "aof_rewrite_cpulist");
     let code = match write_bases(w, cfg, seq, rdb_base, now) {
         Ok(()) => {
             let cow = crate::persist::bgsave::private_dirty_bytes();

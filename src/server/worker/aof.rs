@@ -23,7 +23,10 @@ impl Worker {
         let Some(boot) = boot else { return };
         for (db, key, e) in boot.entries {
             if let Some(d) = self.st.dbs.get_mut(db as usize) {
-                d.set(&key, e.value, e.expire_at);
+                // Built on the main thread: a copy puts the value in this thread's
+                // memory (its NUMA node); the original goes back to the main thread's heap.
+                let value = if boot.rehome { e.value.clone() } else { e.value };
+                d.set(&key, value, e.expire_at);
             }
         }
         let log = &mut self.st.aof;
