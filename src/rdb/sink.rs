@@ -33,7 +33,7 @@ impl<F: FnMut(&[u8]) -> usize> Sink for DbSink<'_, F> {
             Some(idle) => now_secs.saturating_sub(idle.min(u32::MAX as u64) as u32).max(1),
             None => now_secs,
         };
-        db.set_entry(&k.key, Entry { value: k.value, expire_at: k.expire_at, access_secs });
+        db.set_entry(&k.key, Entry::with_meta(k.value, k.expire_at, access_secs));
         Ok(())
     }
 }

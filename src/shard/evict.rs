@@ -358,7 +358,7 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
             let db = (st.evict.next_db + i) % ndb;
             if let Some((k, _)) = st.dbs[db].random_entry(volatile) {
                 st.evict.next_db = (db + 1) % ndb;
-                return Some((db, k.clone()));
+                return Some((db, crate::storage::Key::new(&k)));
             }
         }
         return None;
@@ -382,7 +382,7 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
                 } else {
                     clock.idle_score(e.access_secs)
                 };
-                st.evict.pool.offer(score, i as u16, k);
+                st.evict.pool.offer(score, i as u16, &k);
             }
         }
         if !any {
