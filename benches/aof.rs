@@ -46,10 +46,10 @@ fn dataset() -> Vec<(u16, Vec<u8>, Entry)> {
     (0..10_000u64)
         .map(|i| {
             let value = match i % 6 {
-                0 | 1 => Value::Str(format!("value-{i}").into_bytes()),
-                2 => Value::List(ListValue::from_items(
-                    (0..(if i % 60 == 2 { 500 } else { 8 })).map(|j| format!("e{j}")),
-                )),
+                0 | 1 => Value::Str(format!("value-{i}").into_bytes().into()),
+                2 => Value::List(
+                    ListValue::from_items((0..(if i % 60 == 2 { 500 } else { 8 })).map(|j| format!("e{j}"))).into(),
+                ),
                 3 => {
                     let mut s = SetValue::with_hint(b"1", 16);
                     for j in 0..16 {
@@ -73,7 +73,7 @@ fn dataset() -> Vec<(u16, Vec<u8>, Entry)> {
                 }
             };
             let expire_at = if i % 4 == 0 { 4_000_000_000_000 } else { 0 };
-            ((i % 3) as u16, format!("key:{i:08}").into_bytes(), Entry { value, expire_at, access_secs: 0 })
+            ((i % 3) as u16, format!("key:{i:08}").into_bytes(), Entry::with_meta(value, expire_at, 0))
         })
         .collect()
 }

@@ -58,7 +58,7 @@ fn bench_db(c: &mut Criterion) {
             let absent: Vec<[u8; KEY_LEN]> = (0..nkeys).map(|i| key(b"new:", i)).collect();
             let mut db = Db::new();
             for k in &present {
-                db.set(k, Value::Str(value.clone()), 0);
+                db.set(k, Value::Str(value.clone().into()), 0);
             }
             let suffix = format!("{KEY_LEN}b/{vlen}b/{}", label(nkeys));
 
@@ -86,7 +86,7 @@ fn bench_db(c: &mut Criterion) {
             group.bench_function(format!("set_hit/{suffix}"), |b| {
                 b.iter(|| {
                     let k = &present[rng.below(nkeys)];
-                    let old = db.set(black_box(k), Value::Str(black_box(&value[..]).to_vec()), 0);
+                    let old = db.set(black_box(k), Value::Str(black_box(&value[..]).into()), 0);
                     black_box(old.is_some());
                 })
             });
@@ -100,7 +100,7 @@ fn bench_db(c: &mut Criterion) {
                 b.iter(|| {
                     let (from, to) = if (j / nkeys) % 2 == 0 { (&present, &absent) } else { (&absent, &present) };
                     let i = j % nkeys;
-                    let prev = db.set(black_box(&to[i]), Value::Str(black_box(&value[..]).to_vec()), 0);
+                    let prev = db.set(black_box(&to[i]), Value::Str(black_box(&value[..]).into()), 0);
                     debug_assert!(prev.is_none());
                     let gone = db.remove(&from[i], NOW_MS);
                     debug_assert!(gone.is_some());

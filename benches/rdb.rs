@@ -23,11 +23,11 @@ fn dataset() -> Vec<Db> {
     for i in 0..20_000u64 {
         let key = format!("key:{i:08}");
         let v = match i % 8 {
-            0 | 1 => Value::Str(format!("value-{i}").into_bytes()),
-            2 => Value::Str(format!("{i}").repeat(20).into_bytes()),
-            3 => {
-                Value::List(ListValue::from_items((0..(if i % 80 == 3 { 2000 } else { 10 })).map(|j| format!("e{j}"))))
-            }
+            0 | 1 => Value::Str(format!("value-{i}").into_bytes().into()),
+            2 => Value::Str(format!("{i}").repeat(20).into_bytes().into()),
+            3 => Value::List(
+                ListValue::from_items((0..(if i % 80 == 3 { 2000 } else { 10 })).map(|j| format!("e{j}"))).into(),
+            ),
             4 => {
                 let mut s = SetValue::with_hint(b"1", 20);
                 for j in 0..20 {
@@ -49,7 +49,7 @@ fn dataset() -> Vec<Db> {
                 }
                 Value::ZSet(z)
             }
-            _ => Value::Str(vec![b'x'; 200]),
+            _ => Value::Str(vec![b'x'; 200].into()),
         };
         db.set(key.as_bytes(), v, if i % 5 == 0 { 4_000_000_000_000 } else { 0 });
     }

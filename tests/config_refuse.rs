@@ -52,7 +52,6 @@ fn why(name: &str) -> &'static str {
 #[test]
 fn startup_refuses_with_exit_1_and_names_the_directive() {
     let cases: &[(&[&str], &str, &str)] = &[
-        (&["--lazyfree-lazy-expire", "yes"], "--lazyfree-lazy-expire yes", why("lazyfree-lazy-expire")),
         (&["--daemonize", "yes"], "--daemonize yes", why("daemonize")),
         (&["--activedefrag", "yes"], "--activedefrag yes", why("activedefrag")),
         (&["--tls-port", "6380"], "--tls-port 6380", "TLS is not supported by shardis"),

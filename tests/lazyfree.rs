@@ -165,11 +165,26 @@ fn lazy_settings_apply_at_run_time() {
     };
     assert_eq!(lazy_count(&mut c, &setup_one, &["SUNIONSTORE", "{s}big", "{s}one"]), 1);
     assert_eq!(c.cmd(&["SMEMBERS", "{s}big"]), Resp::Array(vec![Resp::bulk("a")]));
-    assert_eq!(
-        c.cmd(&["CONFIG", "SET", "lazyfree-lazy-expire", "yes"]),
-        Resp::err(
-            "ERR CONFIG SET failed (possibly related to argument 'lazyfree-lazy-expire') - expired keys are freed at \
-             once (lazy freeing covers UNLINK, flushes, server-side deletes and eviction); only 'no' is accepted"
-        )
-    );
+    // lazyfree-lazy-expire: a big value whose TTL passes is freed in slices, whether
+    // a lookup or active expiry finds it; off, it is freed where it expires.
+    let expire_count = |c: &mut Raw, lookup: bool| {
+        setup(c);
+        let expired = |c: &mut Raw| info(c, "stats")["expired_keys"].parse::<u64>().unwrap();
+        let (before, expired_before) = (freed(c), expired(c));
+        assert_eq!(c.cmd(&["PEXPIRE", "{s}big", "20"]), Resp::Int(1));
+        if lookup {
+            assert!(wait_until(Duration::from_secs(5), || c.cmd(&["PTTL", "{s}big"]) == Resp::Int(-2)));
+        } else {
+            // No lookup of the key: the shard's active expiry has to find it.
+            assert!(wait_until(Duration::from_secs(5), || expired(c) > expired_before));
+        }
+        assert!(wait_until(Duration::from_secs(10), || pending(c) == 0));
+        assert_eq!(c.cmd(&["EXISTS", "{s}big"]), Resp::Int(0));
+        freed(c) - before
+    };
+    assert_eq!(expire_count(&mut c, true), 0);
+    assert_eq!(expire_count(&mut c, false), 0);
+    assert_eq!(c.cmd(&["CONFIG", "SET", "lazyfree-lazy-expire", "yes"]), Resp::simple("OK"));
+    assert_eq!(expire_count(&mut c, true), 1, "expired on lookup");
+    assert_eq!(expire_count(&mut c, false), 1, "expired by the active cycle");
 }

@@ -33,7 +33,7 @@ enum Canon {
 
 fn canon_value(v: &Value) -> Canon {
     match v {
-        Value::Str(s) => Canon::Str(s.clone()),
+        Value::Str(s) => Canon::Str(s.to_vec()),
         Value::List(l) => Canon::List(l.iter().map(|e| e.to_vec()).collect()),
         Value::Set(s) => {
             let mut m: Vec<Vec<u8>> = s.iter().map(|m| m.to_vec()).collect();

@@ -66,7 +66,7 @@ fn string_for_bits<'d>(
 ) -> Result<(&'d mut Vec<u8>, bool), CmdError> {
     let need = (max_bit >> 3) as usize + 1;
     if db.get(key, now).is_none() {
-        let e = db.insert_new(key, Value::Str(vec![0; need]));
+        let e = db.insert_new(key, Value::Str(vec![0; need].into()));
         return Ok((as_str_mut(&mut e.value)?, true));
     }
     let e = db.get_mut(key, now).expect("the key is live: just looked up");
@@ -329,7 +329,7 @@ fn bitop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         }
     }
     // Like SET, the result replaces the destination and drops its TTL.
-    db.set(dst, Value::Str(res), 0);
+    db.set(dst, Value::Str(res.into()), 0);
     c.dirty += 1;
     c.notify(notify::STRING, "set", dst);
     c.out.int(maxlen as i64);

@@ -297,11 +297,17 @@ mod tests {
         );
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));
         // A value that needs a feature shardis lacks is refused, not ignored.
+        use crate::config::params::{self, Access, RESTRICTED};
+        let refused = RESTRICTED
+            .iter()
+            .find(|r| r.accepted == ["no"] && params::find(r.name).is_some_and(|(_, p)| p.access == Access::Mutable))
+            .expect("a run-time settable restricted parameter");
         assert_eq!(
-            h.run(&["config", "set", "hz", "30", "lazyfree-lazy-expire", "yes"]),
+            h.run(&["config", "set", "hz", "30", refused.name, "yes"]),
             err(&format!(
-                "ERR CONFIG SET failed (possibly related to argument 'lazyfree-lazy-expire') - {}",
-                crate::config::params::refusal("lazyfree-lazy-expire", "yes").unwrap()
+                "ERR CONFIG SET failed (possibly related to argument '{}') - {}",
+                refused.name,
+                params::refusal(refused.name, "yes").unwrap()
             ))
         );
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Array(vec![b("hz"), b("20")]));

@@ -138,7 +138,7 @@ fn shard_digest(dbs: &[Db], now: u64) -> Vec<(bool, Digest)> {
                 }
                 any = true;
                 let mut kd = Digest::default();
-                kd.mix(k);
+                kd.mix(&k);
                 let kd = object_digest(kd, e);
                 acc.xor(&kd.0);
             }
@@ -553,7 +553,7 @@ mod tests {
 
     #[test]
     fn serialized_lengths() {
-        let s = |v: &str| serialized_len(&Value::Str(v.as_bytes().to_vec()));
+        let s = |v: &str| serialized_len(&Value::Str(v.as_bytes().into()));
         assert_eq!(s("1"), 2);
         assert_eq!(s("-200"), 3);
         assert_eq!(s("100000"), 5);

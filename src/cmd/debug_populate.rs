@@ -41,7 +41,7 @@ pub fn populate(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 if size > 0 {
                     val.resize(size, 0);
                 }
-                st.dbs[db].set(&key, Value::Str(val), 0);
+                st.dbs[db].set(&key, Value::Str(val.into()), 0);
                 st.watch.touch(db as u16, &key);
             }
             st.account_expired();

@@ -97,7 +97,7 @@ pub(crate) fn restore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         Some(s) => now_secs.saturating_sub(s.min(u32::MAX as i64) as u32).max(1),
         None => now_secs,
     };
-    c.db().set_entry(key, Entry { value, expire_at, access_secs });
+    c.db().set_entry(key, Entry::with_meta(value, expire_at, access_secs));
     c.dirty += 1;
     c.notify(notify::GENERIC, "restore", key);
     c.out.ok();

@@ -70,7 +70,7 @@ fn pfadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let db = &mut c.dbs[c.db];
     let mut updated = 0u64;
     if db.get(key, now).is_none() {
-        db.insert_new(key, Value::Str(hll::new_sparse()));
+        db.insert_new(key, Value::Str(hll::new_sparse().into()));
         updated += 1;
     }
     let e = db.get_mut(key, now).expect("the key is live: just looked up or created");
@@ -132,7 +132,7 @@ fn pfmerge(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let dst = a.get(1);
     let db = &mut c.dbs[c.db];
     if db.get(dst, now).is_none() {
-        db.insert_new(dst, Value::Str(hll::new_sparse()));
+        db.insert_new(dst, Value::Str(hll::new_sparse().into()));
     }
     let e = db.get_mut(dst, now).expect("the key is live: just looked up or created");
     let s = as_hll_mut(&mut e.value)?;

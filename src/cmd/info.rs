@@ -593,8 +593,8 @@ mod tests {
         let now = h.clock.now_ms();
         for (i, s) in h.shards.iter_mut().enumerate() {
             let db = &mut s.dbs[3];
-            db.set(format!("k{i}").as_bytes(), crate::storage::Value::Str(b"v".to_vec()), now + 10_000);
-            db.set(format!("p{i}").as_bytes(), crate::storage::Value::Str(b"v".to_vec()), 0);
+            db.set(format!("k{i}").as_bytes(), crate::storage::Value::Str(b"v".into()), now + 10_000);
+            db.set(format!("p{i}").as_bytes(), crate::storage::Value::Str(b"v".into()), 0);
         }
         let m = info(&mut h, &["keyspace"]);
         assert_eq!(m["db3"], "keys=4,expires=2,avg_ttl=10000");

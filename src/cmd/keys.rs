@@ -382,7 +382,7 @@ fn copy(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         crate::shard::lazyfree::server_del(old, c.config);
     }
     // The copy is a new object: its access time starts now.
-    target.set_entry(dst, Entry { value, expire_at, access_secs: (now / 1000) as u32 });
+    target.set_entry(dst, Entry::with_meta(value, expire_at, (now / 1000) as u32));
     c.notify_db(dst_db, notify::GENERIC, "copy_to", dst);
     c.dirty += 1;
     c.out.int(1);

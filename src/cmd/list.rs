@@ -253,7 +253,7 @@ fn move_elem(
         None => {
             let mut l = ListValue::new();
             push(&mut l, to, &v);
-            db.set(dst, Value::List(l), 0);
+            db.set(dst, Value::List(l.into()), 0);
         }
     }
     Ok(Some(v))
@@ -342,7 +342,7 @@ fn push_generic(c: &mut ExecCtx, a: &Args, side: Side, existing_only: bool) -> R
                 push(&mut l, side, a.get(i));
             }
             let n = l.len();
-            db.set(key, Value::List(l), 0);
+            db.set(key, Value::List(l.into()), 0);
             n
         }
     };

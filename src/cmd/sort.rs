@@ -71,7 +71,7 @@ fn lookup(db: &mut Db, now: u64, pattern: &[u8], elem: &[u8]) -> Option<Vec<u8>>
     let e = db.get(&key, now)?;
     match (&e.value, field) {
         (Value::Hash(h), Some(f)) => h.get(&f).map(|v| v.to_vec()),
-        (Value::Str(s), None) => Some(s.clone()),
+        (Value::Str(s), None) => Some(s.to_vec()),
         _ => None,
     }
 }
@@ -287,7 +287,7 @@ fn sort_generic(c: &mut ExecCtx, a: &Args, readonly: bool) -> Result<(), CmdErro
                 }
             } else {
                 let list = ListValue::from_items(values.iter().map(|v| v.as_deref().unwrap_or(b"")));
-                c.db().set(&dst, Value::List(list), 0);
+                c.db().set(&dst, Value::List(Box::new(list)), 0);
                 c.notify(notify::LIST, "sortstore", &dst);
                 c.dirty += outputlen as u64;
             }

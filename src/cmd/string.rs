@@ -1,7 +1,7 @@
 //! String commands: GET/SET and their variants, the INCR family, ranges, APPEND and LCS.
 //!
 //! Every reply, error text and edge case follows Redis 7.0 (`t_string.c`). Values are
-//! `Value::Str(Vec<u8>)`; integers stay as decimal text (see `storage::value`), so INCR
+//! `Value::Str(StrBuf)` (inline up to 38 bytes); integers stay as decimal text (see `storage::value`), so INCR
 //! parses and rewrites at most 20 bytes in place and keeps the key's TTL, as Redis's
 //! `dbOverwrite` does.
 //!
@@ -39,7 +39,7 @@ pub(super) fn as_str(v: &Value) -> Result<&[u8], CmdError> {
 #[inline]
 pub(super) fn as_str_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
     match v {
-        Value::Str(s) => Ok(s),
+        Value::Str(s) => Ok(s.vec_mut()),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -242,7 +242,7 @@ fn set_generic(
     } else {
         0
     };
-    let old = db.set(key, Value::Str(a.get(vi).to_vec()), ttl);
+    let old = db.set(key, Value::Str(a.get(vi).into()), ttl);
     crate::shard::lazyfree::server_del(old, c.config);
     c.notify(notify::STRING, "set", key);
     if o.expire.is_some() {
@@ -267,7 +267,7 @@ fn set_generic(
 fn set(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     if a.len() == 3 {
         // The hot path: no options, nothing to look up first.
-        if let Some(old) = c.db().set(a.get(1), Value::Str(a.get(2).to_vec()), 0) {
+        if let Some(old) = c.db().set(a.get(1), Value::Str(a.get(2).into()), 0) {
             crate::shard::lazyfree::server_del(Some(old), c.config);
         }
         c.notify(notify::STRING, "set", a.get(1));
@@ -309,7 +309,7 @@ fn getset(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         }
     }
     // Like SET, GETSET discards any TTL.
-    db.set(key, Value::Str(a.get(2).to_vec()), 0);
+    db.set(key, Value::Str(a.get(2).into()), 0);
     c.notify(notify::STRING, "set", key);
     c.dirty += 1;
     Ok(())
@@ -415,7 +415,7 @@ fn mset_generic(c: &mut ExecCtx, a: &Args, nx: bool) -> Result<(), CmdError> {
         return Ok(());
     }
     for i in (1..a.len()).step_by(2) {
-        c.db().set(a.get(i), Value::Str(a.get(i + 1).to_vec()), 0);
+        c.db().set(a.get(i), Value::Str(a.get(i + 1).into()), 0);
         c.notify(notify::STRING, "set", a.get(i));
     }
     c.dirty += (a.len() as u64 - 1) / 2;
@@ -451,7 +451,7 @@ fn append(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         }
         None => {
             // A new key needs no length check: the argument already fit in a request.
-            db.set(key, Value::Str(val.to_vec()), 0);
+            db.set(key, Value::Str(val.into()), 0);
             val.len()
         }
     };
@@ -551,7 +551,7 @@ fn setrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             let (off, end) = (offset as usize, offset as usize + val.len());
             let mut s = vec![0u8; end];
             s[off..].copy_from_slice(val);
-            db.set(key, Value::Str(s), 0);
+            db.set(key, Value::Str(s.into()), 0);
             end
         }
     };
@@ -579,7 +579,7 @@ fn incr_by(c: &mut ExecCtx, key: &[u8], incr: i64) -> Result<(), CmdError> {
         None => {
             let mut s = Vec::with_capacity(20);
             num::write_i64(&mut s, incr);
-            c.db().set(key, Value::Str(s), 0);
+            c.db().set(key, Value::Str(s.into()), 0);
             incr
         }
     };
@@ -636,7 +636,7 @@ fn incrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             let mut s = Vec::with_capacity(24);
             num::write_long_double_incr(&mut s, v);
             out.bulk(&s);
-            db.set(key, Value::Str(s), 0);
+            db.set(key, Value::Str(s.into()), 0);
         }
     }
     c.notify(notify::STRING, "incrbyfloat", key);

@@ -881,7 +881,6 @@ mod tests {
             .unwrap();
             assert_eq!(err, format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"));
         };
-        refused(&mut cfg, "lazyfree-lazy-expire", "yes");
         refused(&mut cfg, "activedefrag", "yes");
         assert_eq!(cfg.hz, 10, "all or nothing");
         // The values with no effect are accepted.
@@ -933,9 +932,9 @@ mod tests {
         // A later line setting the accepted value wins over an earlier refused one.
         std::fs::write(&path, "maxmemory 1gb\nhz 20\nmaxmemory 0\n").unwrap();
         assert_eq!(Config::from_args(&args(&[file])).unwrap().hz, 20);
-        std::fs::write(&path, "hz 20\nlazyfree-lazy-expire yes\n").unwrap();
+        std::fs::write(&path, "hz 20\nactivedefrag yes\n").unwrap();
         let e = Config::from_args(&args(&[file])).unwrap_err();
-        assert!(e.message.contains("at line 2\n>>> 'lazyfree-lazy-expire yes'"), "{e}");
+        assert!(e.message.contains("at line 2\n>>> 'activedefrag yes'"), "{e}");
         std::fs::write(&path, "client-output-buffer-limit pubsub 64mb 16mb 90\n").unwrap();
         let cfg = Config::from_args(&args(&[file])).unwrap();
         assert_eq!(cfg.output_buffer_limit("pubsub"), Some((64 << 20, 16 << 20, 90)));

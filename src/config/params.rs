@@ -412,13 +412,11 @@ pub struct Restricted {
 
 /// `client-output-buffer-limit`'s default in canonical form (Redis's defaults).
 pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
-const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers UNLINK, flushes, server-side deletes and eviction); only 'no' is accepted";
 
 /// Why each parameter is restricted, and why its neighbours are not:
 ///
 /// | parameter | accepted | reason to refuse the rest |
 /// |---|---|---|
-/// | `lazyfree-lazy-expire` | `no` | expired keys are freed at once |
 /// | `daemonize` | `no` | shardis does not fork into the background; use a service manager |
 /// | `activedefrag` | `no` | no defragmentation (Redis itself refuses `yes` without its jemalloc) |
 /// | `oom-score-adj` | `no` | shardis does not write `oom_score_adj`; systemd's `OOMScoreAdjust=` does |
@@ -450,7 +448,6 @@ const LAZYFREE_WHY: &str = "expired keys are freed at once (lazy freeing covers 
 /// break every stock config). `tls-*` are not parameters at all (see `parse`).
 #[rustfmt::skip]
 pub const RESTRICTED: &[Restricted] = &[
-    Restricted { name: "lazyfree-lazy-expire", accepted: &["no"], why: LAZYFREE_WHY },
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
     Restricted { name: "activedefrag", accepted: &["no"], why: "Active defragmentation cannot be enabled: shardis does not defragment memory" },
     Restricted { name: "oom-score-adj", accepted: &["no"], why: "shardis does not set its OOM score; use the service manager (systemd OOMScoreAdjust=); only 'no' is accepted" },
@@ -795,7 +792,8 @@ mod tests {
             assert_eq!(refusal(r.name, &default), None, "{} refuses its default", r.name);
         }
         assert_eq!(refusal("maxmemory", "1"), None);
-        assert_eq!(refusal("lazyfree-lazy-expire", "yes"), Some(LAZYFREE_WHY));
+        assert_eq!(refusal("lazyfree-lazy-expire", "yes"), None);
+        assert!(refusal("activedefrag", "yes").is_some());
         assert_eq!(refusal("replicaof", "10.0.0.1 6379"), None);
         assert_eq!(refusal("hz", "500"), None);
     }

@@ -153,21 +153,22 @@ pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool, s
         Some(d) => d as usize..d as usize + 1,
         None => 0..dbs.len(),
     };
-    let mut args: Vec<&[u8]> = Vec::with_capacity(FLUSH_BATCH + 1);
+    // Keys come out of the table decoded (`KeyRef`), so a batch holds them until fed.
+    let mut keys: Vec<crate::storage::KeyRef<'_>> = Vec::with_capacity(FLUSH_BATCH);
+    let mut feed = |d: usize, keys: &mut Vec<crate::storage::KeyRef<'_>>| {
+        let args: Vec<&[u8]> = std::iter::once(verb).chain(keys.iter().map(|k| &**k)).collect();
+        log.feed(d as u16, &args);
+        keys.clear();
+    };
     for d in targets {
         for (k, _) in dbs[d].iter() {
-            if args.is_empty() {
-                args.push(verb);
-            }
-            args.push(k);
-            if args.len() > FLUSH_BATCH {
-                log.feed(d as u16, &args);
-                args.clear();
+            keys.push(k);
+            if keys.len() >= FLUSH_BATCH {
+                feed(d, &mut keys);
             }
         }
-        if !args.is_empty() {
-            log.feed(d as u16, &args);
-            args.clear();
+        if !keys.is_empty() {
+            feed(d, &mut keys);
         }
     }
     log.skip_repl = false;
@@ -207,17 +208,17 @@ pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, sole: bool) {
     }
     let (dx, dy) = (&dbs[x as usize], &dbs[y as usize]);
     for (k, _) in dx.iter().filter(|(k, _)| dy.peek(k).is_none()) {
-        log.feed(x, &[&b"MOVE"[..], k, ys.as_bytes()]);
+        log.feed(x, &[&b"MOVE"[..], &k, ys.as_bytes()]);
     }
     for (k, _) in dy.iter().filter(|(k, _)| dx.peek(k).is_none()) {
-        log.feed(y, &[&b"MOVE"[..], k, xs.as_bytes()]);
+        log.feed(y, &[&b"MOVE"[..], &k, xs.as_bytes()]);
     }
     // The shared keys: in `x` each gets `y`'s state, then in `y` `x`'s (one SELECT
     // each way).
     for (db, here, other) in [(x, dx, dy), (y, dy, dx)] {
         for (k, _) in here.iter() {
-            if let Some(e) = other.peek(k) {
-                log.with_stream(db, |b| super::emit::replace_key(b, k, Some(e)));
+            if let Some(e) = other.peek(&k) {
+                log.with_stream(db, |b| super::emit::replace_key(b, &k, Some(e)));
             }
         }
     }

@@ -244,14 +244,14 @@ fn dup(at: u64, what: &str) -> Error {
 /// collection, which Redis 7.0 skips on load.
 fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<Value>, Error> {
     let v = match t {
-        kind::STRING => Value::Str(inp.string()?),
+        kind::STRING => Value::Str(inp.string()?.into()),
         kind::LIST => {
             let n = inp.count()?;
             let mut l = ListValue::new();
             for _ in 0..n {
                 l.push_back(&inp.string()?);
             }
-            Value::List(l)
+            Value::List(l.into())
         }
         kind::SET => {
             let n = inp.count()?;
@@ -313,7 +313,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
             for it in compact::ziplist_items(&b).map_err(blob(start, "ziplist"))? {
                 push_item(&mut l, it);
             }
-            Value::List(l)
+            Value::List(l.into())
         }
         kind::SET_INTSET => {
             let start = inp.off;
@@ -414,7 +414,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
                     }
                 }
             }
-            Value::List(l)
+            Value::List(l.into())
         }
         kind::STREAM_LISTPACKS | kind::STREAM_LISTPACKS_2 | kind::STREAM_LISTPACKS_3 => {
             super::stream::read_stream(inp, t, at)?

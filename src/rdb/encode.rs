@@ -151,7 +151,7 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
                 }
                 let type_at = buf.len();
                 buf.push(0);
-                put_string(&mut buf, k, opts.compress);
+                put_string(&mut buf, &k, opts.compress);
                 buf[type_at] = put_value(&mut buf, &e.value, opts.compress, opts.compact);
                 out.put(&buf)?;
                 stats.keys += 1;

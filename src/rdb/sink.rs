@@ -32,7 +32,7 @@ impl<F: FnMut(&[u8]) -> usize> Sink for DbSink<'_, F> {
         };
         // One lookup: a key that was already there is found by the insert itself (the
         // half-loaded databases are dropped on the error anyway).
-        if db.set_entry(&k.key, Entry { value: k.value, expire_at: k.expire_at, access_secs }).is_some() {
+        if db.set_entry(&k.key, Entry::with_meta(k.value, k.expire_at, access_secs)).is_some() {
             return Err(format!("duplicate key '{}' in database {}", String::from_utf8_lossy(&k.key), k.db));
         }
         Ok(())

@@ -12,11 +12,11 @@ use crate::storage::zset::ZSetValue;
 use crate::storage::{Db, Entry};
 
 fn s(v: &str) -> Value {
-    Value::Str(v.as_bytes().to_vec())
+    Value::Str(v.as_bytes().into())
 }
 
 fn list<S: AsRef<[u8]>>(items: &[S]) -> Value {
-    Value::List(ListValue::from_items(items.iter().map(|i| i.as_ref())))
+    Value::List(ListValue::from_items(items.iter().map(|i| i.as_ref())).into())
 }
 
 fn set<S: AsRef<[u8]>>(items: &[S]) -> Value {
@@ -57,11 +57,11 @@ fn samples() -> Vec<Value> {
         s("2147483648"),
         s("9223372036854775807"),
         s("007"),
-        Value::Str("x".repeat(10_000).into_bytes()),
+        Value::Str("x".repeat(10_000).into_bytes().into()),
         Value::Str((0..=255u8).cycle().take(3000).collect()),
         list(&["a", "1", "-5", "", "99999999999", "18446744073709551616"]),
         list(&big),
-        Value::List(ListValue::from_items([vec![b'q'; 20_000], b"small".to_vec()])),
+        Value::List(ListValue::from_items([vec![b'q'; 20_000], b"small".to_vec()]).into()),
         set(&["1", "2", "-3", "100000", "9223372036854775807"]),
         set(&ints[..512]),
         set(&ints),
@@ -256,7 +256,7 @@ fn expired_keys_are_left_out_on_save_and_skipped_on_load() {
 #[test]
 fn idle_times_are_written_and_read() {
     let mut db = Db::new();
-    db.set_entry(b"k", Entry { value: s("v"), expire_at: 0, access_secs: 990 });
+    db.set_entry(b"k", Entry::with_meta(s("v"), 0, 990));
     let file = snapshot(&[vec![db]], &WriteOptions { now_ms: 1_000_000, idle: true, ..Default::default() });
     let (keys, _) = load_bytes(&file, &LoadOptions::default()).unwrap();
     assert_eq!(keys[0].idle_secs, Some(10));
@@ -554,8 +554,8 @@ fn random_bytes(rng: &mut XorShift) -> Vec<u8> {
 fn random_value(rng: &mut XorShift) -> Value {
     let n = 1 + if rng.below(4) == 0 { rng.below(700) } else { rng.below(20) };
     match rng.below(5) {
-        0 => Value::Str(random_bytes(rng)),
-        1 => Value::List(ListValue::from_items((0..n).map(|_| random_bytes(rng)))),
+        0 => Value::Str(random_bytes(rng).into()),
+        1 => Value::List(ListValue::from_items((0..n).map(|_| random_bytes(rng))).into()),
         2 => {
             let ints = rng.below(2) == 0;
             let first = if ints { b"1".to_vec() } else { random_bytes(rng) };
@@ -611,7 +611,7 @@ fn db_sink_routes_keys_and_refuses_duplicates() {
     assert_eq!(total as u64, stats.keys);
     for (si, sh) in shards.iter().enumerate() {
         for db in sh {
-            assert!(db.iter().all(|(k, _)| route(k) == si));
+            assert!(db.iter().all(|(k, _)| route(&k) == si));
         }
     }
     // Loading the same file again on top finds every key already there.

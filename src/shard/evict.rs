@@ -199,8 +199,9 @@ pub struct MemShared {
     pub client_bytes: Vec<AtomicU64>,
     /// Per shard: keys held, refreshed every cron (MEMORY STATS `keys.count`).
     pub keys: Vec<AtomicU64>,
-    /// Per shard: keys the policy could evict there, refreshed at every eviction
-    /// round, so a shard can tell whether the others can still free memory.
+    /// Per shard: keys the policy could evict there, refreshed every loop turn while
+    /// a limit is set (and every cron), so a shard can tell whether the others can
+    /// still free memory.
     pub evictable: Vec<AtomicU64>,
 }
 
@@ -296,14 +297,19 @@ pub fn perform(st: &mut ShardState) -> Round {
         return unless_over(Round::Fail);
     }
     // This shard's share: a shard that holds far fewer candidates than the average
-    // leaves the freeing to the others (they evict in their own turns), so that a
-    // spike on one shard does not empty another.
-    let own: u64 = st.dbs.iter().map(|d| if policy.volatile_only() { d.volatile_len() } else { d.len() } as u64).sum();
-    let mem = &st.shared.mem;
-    mem.evictable[st.id].store(own, Ordering::Relaxed);
-    let total: u64 = mem.evictable.iter().map(|e| e.load(Ordering::Relaxed)).sum();
+    // leaves the freeing to the others, so that a spike on one shard does not empty
+    // another. The shard that runs a client's commands checks before each of them and
+    // so frees first: without fresh counts from the others (`publish_evictable`, every
+    // turn) it emptied itself and then answered OOM while they held thousands of keys
+    // with a TTL (the `volatile-*` fill tests on 2 shards).
+    let own = publish_evictable(st);
+    let total: u64 = st.shared.mem.evictable.iter().map(|e| e.load(Ordering::Relaxed)).sum();
     if own == 0 || own * 2 * (st.nshards as u64) < total {
-        return unless_over(if total > own { Round::Running } else { Round::Fail });
+        if total > own {
+            wake_evicting_shards(st);
+            return unless_over(Round::Running);
+        }
+        return unless_over(Round::Fail);
     }
     let start = Instant::now();
     let limit = st.evict.settings.round_limit;
@@ -328,7 +334,36 @@ pub fn perform(st: &mut ShardState) -> Round {
         st.publish_events(&events);
     }
     st.account_expired();
+    publish_evictable(st);
     if result == Round::Fail && excess(st) == 0 { Round::Ok } else { result }
+}
+
+/// Counts the keys the policy could evict on this shard and publishes the figure for
+/// the other shards' share decisions (a store only when it changed: the others read
+/// the line on every eviction check).
+fn publish_evictable(st: &ShardState) -> u64 {
+    let volatile = st.evict.settings.policy.volatile_only();
+    let own: u64 = st.dbs.iter().map(|d| if volatile { d.volatile_len() } else { d.len() } as u64).sum();
+    let slot = &st.shared.mem.evictable[st.id];
+    if slot.load(Ordering::Relaxed) != own {
+        slot.store(own, Ordering::Relaxed);
+    }
+    own
+}
+
+/// This shard leaves the freeing to the others: wake those that are parked and hold
+/// candidates, so their turn (`turn`) evicts now rather than at their next cron.
+fn wake_evicting_shards(st: &mut ShardState) {
+    let shared = &st.shared;
+    for other in 0..st.nshards {
+        if other != st.id
+            && shared.mem.evictable[other].load(Ordering::Relaxed) > 0
+            && shared.parked[other].load(Ordering::SeqCst)
+            && shared.parked[other].swap(false, Ordering::SeqCst)
+        {
+            st.wakes.push(other as u16);
+        }
+    }
 }
 
 /// Deletes an evicted key and propagates it. Returns false if it was gone already
@@ -358,7 +393,7 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
             let db = (st.evict.next_db + i) % ndb;
             if let Some((k, _)) = st.dbs[db].random_entry(volatile) {
                 st.evict.next_db = (db + 1) % ndb;
-                return Some((db, k.clone()));
+                return Some((db, crate::storage::Key::new(&k)));
             }
         }
         return None;
@@ -382,7 +417,7 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
                 } else {
                     clock.idle_score(e.access_secs)
                 };
-                st.evict.pool.offer(score, i as u16, k);
+                st.evict.pool.offer(score, i as u16, &k);
             }
         }
         if !any {
@@ -420,6 +455,7 @@ pub fn oom_refusal(st: &mut ShardState, denyoom: bool, queuing: bool) -> bool {
 /// Per-turn work: an eviction round when over the limit, and client eviction.
 pub fn turn(st: &mut ShardState) {
     if st.evict.settings.maxmemory > 0 {
+        publish_evictable(st);
         perform(st);
     }
 }
@@ -430,12 +466,8 @@ pub fn cron(st: &mut ShardState) {
     let mem = &st.shared.mem;
     let keys: usize = st.dbs.iter().map(|d| d.len()).sum();
     mem.keys[st.id].store(keys as u64, Ordering::Relaxed);
-    if st.evict.settings.policy.volatile_only() {
-        let vol: usize = st.dbs.iter().map(|d| d.volatile_len()).sum();
-        mem.evictable[st.id].store(vol as u64, Ordering::Relaxed);
-    } else {
-        mem.evictable[st.id].store(keys as u64, Ordering::Relaxed);
-    }
+    publish_evictable(st);
+    let mem = &st.shared.mem;
     let mine: u64 = st.clients.values().map(client_bytes).sum();
     mem.client_bytes[st.id].store(mine, Ordering::Relaxed);
     if st.id == 0 && mem.startup.load(Ordering::Relaxed) == 0 {

@@ -173,7 +173,8 @@ fn free_some(v: &mut Value, budget: &mut usize) -> bool {
 /// Removes up to `budget` keys of a flushed database, freeing small values at once
 /// and moving big ones to `spilled`. True once the database is empty.
 fn free_some_keys(db: &mut Db, budget: &mut usize, spilled: &mut Vec<Value>) -> bool {
-    let keys: Vec<crate::storage::Key> = db.iter().take((*budget).max(1)).map(|(k, _)| k.clone()).collect();
+    let keys: Vec<crate::storage::Key> =
+        db.iter().take((*budget).max(1)).map(|(k, _)| crate::storage::Key::new(&k)).collect();
     *budget = budget.saturating_sub(keys.len().max(1));
     for k in &keys {
         // `now` 0: nothing counts as expired, every key just goes.
@@ -200,7 +201,7 @@ mod tests {
 
     #[test]
     fn values_and_dbs_are_freed_in_slices() {
-        assert!(!free_value(Value::Str(vec![0; 1 << 20]), true), "a string is one allocation");
+        assert!(!free_value(Value::Str(vec![0u8; 1 << 20].into()), true), "a string is one allocation");
         assert!(!free_value(big_set(1000), false), "not lazy");
         assert!(!has_work());
         let freed = freed_objects();
@@ -217,7 +218,7 @@ mod tests {
         // A flushed db goes key by key, and its big values in slices of their own.
         let mut db = Db::new();
         for i in 0..(SLICE + 5) {
-            db.set(format!("k{i}").as_bytes(), Value::Str(b"v".to_vec()), 0);
+            db.set(format!("k{i}").as_bytes(), Value::Str(b"v".to_vec().into()), 0);
         }
         db.set(b"big", big_set(SLICE + 1), 0);
         let freed = freed_objects();

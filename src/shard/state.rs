@@ -225,8 +225,10 @@ impl ShardState {
         }
         let s = &self.evict.settings;
         let lfu = s.policy.is_lfu();
+        let lazy_expire = self.config.lazyfree_lazy_expire;
         for d in self.dbs.iter_mut() {
             d.access.tick(self.now_ms, lfu, s.lfu_log_factor, s.lfu_decay_time);
+            d.lazy_expire = lazy_expire;
         }
     }
 
@@ -277,6 +279,9 @@ impl ShardState {
                 }
             }
             d.expired.clear();
+            for v in d.expired_values.drain(..) {
+                super::lazyfree::free_value(v, true);
+            }
         }
         if !events.is_empty() {
             self.publish_events(&events);

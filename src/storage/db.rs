@@ -1,21 +1,23 @@
 //! One logical database (`SELECT n`) of one shard.
 //!
-//! Keys live in an insertion-ordered hash map (`IndexMap`). Its dense entry vector gives
-//! us three things Redis needs and a plain hash map does not:
+//! Keys live in a [`Table`]: one 64-byte slot per key (key, value, expiry and access
+//! time inline) in a dense array, found through a compact hash index. The dense array
+//! gives us three things Redis needs and a plain hash map does not:
 //! - O(1) uniform random keys (RANDOMKEY, active expiry sampling, eviction sampling);
-//! - a SCAN cursor that is an index: removal swaps the *last* entry into the hole, so an
-//!   entry only ever moves to a lower index. Scanning from the top down therefore visits
-//!   every key that stays present for the whole iteration (a moved key may be returned
-//!   twice, which SCAN allows);
+//! - a SCAN cursor that is a slot number: removal swaps the *last* slot into the hole,
+//!   so an entry only ever moves to a lower slot. Scanning from the top down therefore
+//!   visits every key that stays present for the whole iteration (a moved key may be
+//!   returned twice, which SCAN allows);
 //! - cheap iteration for KEYS, FLUSHDB and the persistence encoders.
 //!
-//! Keys with a TTL are also kept in `volatile`, a second index set (short keys are
-//! copied, long ones share the `Rc` allocation), so active expiry samples only keys that
-//! can expire.
+//! The expiry lives in the entry (`expire_at`, 0 = none). So that active expiry samples
+//! only keys that can expire, `volatile` holds the slot numbers of keys with a TTL
+//! (4 bytes each plus its set's overhead; keys without a TTL pay nothing), kept right
+//! when a slot moves.
 
+use super::table::{Entry, KeyRef, Table};
 use super::value::Value;
-use indexmap::{IndexMap, IndexSet};
-use std::rc::Rc;
+use indexmap::IndexSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set while this server is a replica: lookups answer an expired key as absent but
@@ -23,21 +25,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// `repl::replica`, flips it; only read on the cold path where a key has expired).
 pub static KEEP_EXPIRED: AtomicBool = AtomicBool::new(false);
 
-/// Longest key stored inline in the map's entry (no allocation of its own).
+/// Longest key a `Key` holds without an allocation.
 const INLINE_KEY: usize = 22;
 
-/// A key. Short keys (up to 22 bytes, which covers most real key names) live inline in
-/// the map entry, so a lookup compares the bytes it already loaded with the entry
-/// instead of following a pointer to a separate allocation: one cache miss fewer per
-/// command on a large keyspace. Longer keys are a shared `Rc`, so the main map and the
-/// volatile set still share one copy.
+/// An owned key outside the table: the keys SCAN, RANDOMKEY and the expiry and
+/// creation logs hand out. Short keys (up to 22 bytes) need no allocation. (Inside the
+/// table keys are stored more tightly, see `table::KeyBytes`.)
 #[derive(Clone)]
 pub struct Key(KeyRepr);
 
 #[derive(Clone)]
 enum KeyRepr {
     Inline { len: u8, buf: [u8; INLINE_KEY] },
-    Heap(Rc<[u8]>),
+    Heap(Box<[u8]>),
 }
 
 impl Key {
@@ -48,7 +48,7 @@ impl Key {
             buf[..bytes.len()].copy_from_slice(bytes);
             Key(KeyRepr::Inline { len: bytes.len() as u8, buf })
         } else {
-            Key(KeyRepr::Heap(Rc::from(bytes)))
+            Key(KeyRepr::Heap(Box::from(bytes)))
         }
     }
 
@@ -56,7 +56,7 @@ impl Key {
     pub fn heap_bytes(&self) -> usize {
         match &self.0 {
             KeyRepr::Inline { .. } => 0,
-            KeyRepr::Heap(r) => 2 * std::mem::size_of::<usize>() + r.len(),
+            KeyRepr::Heap(r) => r.len(),
         }
     }
 }
@@ -116,30 +116,19 @@ impl From<&[u8]> for Key {
 
 type Hasher = foldhash::fast::RandomState;
 
-/// A key's value with its metadata.
-#[derive(Clone, Debug)]
-pub struct Entry {
-    pub value: Value,
-    /// Absolute expiry in unix ms; 0 means no TTL.
-    pub expire_at: u64,
-    /// Last access: the shard clock in seconds (OBJECT IDLETIME, LRU eviction), or
-    /// under an LFU policy the LFU time and counter (see `storage::evict`).
-    pub access_secs: u32,
-}
-
-impl Entry {
-    pub fn new(value: Value) -> Entry {
-        Entry { value, expire_at: 0, access_secs: 0 }
-    }
-}
-
 pub struct Db {
-    map: IndexMap<Key, Entry, Hasher>,
-    volatile: IndexSet<Key, Hasher>,
+    table: Table,
+    /// Slot numbers of the keys with a TTL, for active expiry sampling.
+    volatile: IndexSet<u32, Hasher>,
     /// Keys removed because their TTL passed, in order, since the caller last drained
     /// them. The shard turns these into DEL propagation, `expired_keys` stats and `expired`
     /// keyspace events.
     pub expired: Vec<Key>,
+    /// `lazyfree-lazy-expire`: while set, the values of expired keys are not dropped
+    /// here but handed to the shard in `expired_values` (which frees the big ones in
+    /// slices, `shard::lazyfree`). The shard sets it from the config every turn.
+    pub lazy_expire: bool,
+    pub expired_values: Vec<Value>,
     /// While set, keys this database did not hold and now does are appended to
     /// `created`. The shard turns them into `new` keyspace events; it switches this on
     /// only around a command, and only when those events are wanted, so the hot path
@@ -167,9 +156,11 @@ pub struct ScanStep {
 impl Db {
     pub fn new() -> Db {
         Db {
-            map: IndexMap::with_hasher(Hasher::default()),
+            table: Table::new(),
             volatile: IndexSet::with_hasher(Hasher::default()),
             expired: Vec::new(),
+            lazy_expire: false,
+            expired_values: Vec::new(),
             track_created: false,
             created: Vec::new(),
             access: Default::default(),
@@ -180,16 +171,16 @@ impl Db {
     /// Room for `keys` more keys, `volatile` of them with a TTL, without rehashing
     /// (a snapshot's RESIZEDB announces its size before its keys).
     pub fn reserve(&mut self, keys: usize, volatile: usize) {
-        self.map.reserve(keys);
+        self.table.reserve(keys);
         self.volatile.reserve(volatile);
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.table.is_empty()
     }
 
     /// Number of keys with a TTL (INFO keyspace `expires=`).
@@ -197,20 +188,34 @@ impl Db {
         self.volatile.len()
     }
 
+    #[inline]
     fn is_expired(e: &Entry, now_ms: u64) -> bool {
         e.expire_at != 0 && e.expire_at <= now_ms
     }
 
-    /// Deletes `key` if its TTL has passed. Returns true if it was deleted.
-    fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
-        match self.map.get_full(key) {
-            Some((idx, _, e)) if Self::is_expired(e, now_ms) => {
-                let (k, _) = self.map.swap_remove_index(idx).expect("index from get_full");
-                self.volatile.swap_remove(&*k);
-                self.expired.push(k);
-                true
-            }
-            _ => false,
+    /// Removes slot `i` (key hash `h`), keeping `volatile` in step with the slot that
+    /// moves into the hole.
+    fn remove_slot(&mut self, i: usize, h: u64) -> Entry {
+        let (e, moved_from) = self.table.swap_remove(i, h);
+        if e.expire_at != 0 {
+            self.volatile.swap_remove(&(i as u32));
+        }
+        if let Some(from) = moved_from
+            && self.table.at(i).expire_at != 0
+        {
+            self.volatile.swap_remove(&(from as u32));
+            self.volatile.insert(i as u32);
+        }
+        e
+    }
+
+    /// Deletes slot `i` as expired, recording its key (and keeping its value for the
+    /// shard to free under `lazy_expire`).
+    fn expire_slot(&mut self, i: usize, h: u64) {
+        let e = self.remove_slot(i, h);
+        self.expired.push(Key::new(&e.key()));
+        if self.lazy_expire {
+            self.expired_values.push(e.value);
         }
     }
 
@@ -232,22 +237,21 @@ impl Db {
     /// `LOOKUP_NOTOUCH`: OBJECT, TYPE-like introspection).
     pub fn get_notouch(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
         let idx = self.live_index(key, now_ms)?;
-        Some(&self.map[idx])
+        Some(self.table.at(idx))
     }
 
-    /// Index of `key`'s live entry; an expired one is deleted on the way.
+    /// Slot of `key`'s live entry; an expired one is deleted on the way.
     #[inline]
     fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
-        let (idx, _, e) = self.map.get_full(key)?;
-        if !Self::is_expired(e, now_ms) {
-            return Some(idx);
+        let h = self.table.hash(key);
+        let i = self.table.find(h, key)?;
+        if !Self::is_expired(self.table.at(i), now_ms) {
+            return Some(i);
         }
         if KEEP_EXPIRED.load(Ordering::Relaxed) {
             return None;
         }
-        let (k, _) = self.map.swap_remove_index(idx).expect("index from get_full");
-        self.volatile.swap_remove(&*k);
-        self.expired.push(k);
+        self.expire_slot(i, h);
         None
     }
 
@@ -257,30 +261,34 @@ impl Db {
     #[inline]
     pub fn get_touch(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
         let idx = self.live_index(key, now_ms)?;
-        let e = &mut self.map[idx];
-        let access = self.access.touch(e.access_secs);
-        if e.access_secs != access {
-            e.access_secs = access;
+        let access = &mut self.access;
+        let e = self.table.at_mut(idx);
+        let touched = access.touch(e.access_secs);
+        if e.access_secs != touched {
+            e.access_secs = touched;
         }
         Some(e)
     }
 
-    /// Estimated bytes `key` costs, for MEMORY USAGE: the key allocation (with its
-    /// reference counts), the map slot (hash, key handle, entry, index), the volatile
-    /// set slot when the key has a TTL, and the value's heap. Expired-but-present keys
-    /// are measured too, as Redis's `dictFind` there does not expire.
+    /// Bytes `key` costs, for MEMORY USAGE: its slot, its share of the index, the key's
+    /// heap block if it is too long to be inline, the volatile set's entry when the key
+    /// has a TTL, and the value's heap. Expired-but-present keys are measured too, as
+    /// Redis's `dictFind` there does not expire.
     pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
         use std::mem::size_of;
-        let (k, e) = self.map.get_key_value(key)?;
-        let key_alloc = k.heap_bytes();
-        let slot = size_of::<u64>() + size_of::<Key>() + size_of::<Entry>() + size_of::<usize>();
-        let volatile = if e.expire_at != 0 { size_of::<u64>() + size_of::<Key>() + size_of::<usize>() } else { 0 };
-        Some(key_alloc + slot + volatile + e.value.heap_bytes())
+        let i = self.table.find(self.table.hash(key), key)?;
+        let e = self.table.at(i);
+        let slot = size_of::<Entry>() + self.table.index_bytes_per_key();
+        // IndexSet bucket (hash + u32) plus its index slot and control byte.
+        let volatile = if e.expire_at != 0 { 16 + size_of::<usize>() + 1 } else { 0 };
+        Some(slot + e.key_heap_bytes() + volatile + e.value.heap_bytes())
     }
 
     /// Reads without expiring or touching anything (DEBUG, persistence, tests).
+    #[inline]
     pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
-        self.map.get(key)
+        let i = self.table.find(self.table.hash(key), key)?;
+        Some(self.table.at(i))
     }
 
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
@@ -293,34 +301,37 @@ impl Db {
     pub fn set(&mut self, key: &[u8], value: Value, expire_at: u64) -> Option<Entry> {
         // Redis: a new object starts its LRU now; under LFU an overwrite keeps the old
         // counter, bumped by the write's own lookup.
-        let old = if self.access.lfu { self.map.get(key).map(|e| e.access_secs) } else { None };
+        let old = if self.access.lfu { self.peek(key).map(|e| e.access_secs) } else { None };
         let access = match old {
             Some(old) => self.access.touch(old),
             None => self.access.fresh(),
         };
-        self.set_entry(key, Entry { value, expire_at, access_secs: access })
+        self.set_entry(key, Entry::with_meta(value, expire_at, access))
     }
 
     /// Stores a whole entry (value, expiry and access time) under `key`, replacing any
     /// old one. RENAME and MOVE use it so a moved value keeps its metadata.
     pub fn set_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
-        let expire_at = entry.expire_at;
-        match self.map.get_full_mut(key) {
-            Some((_, k, slot)) => {
-                let k = k.clone();
-                let old = std::mem::replace(slot, entry);
-                self.sync_volatile(k, old.expire_at != 0, expire_at != 0);
+        let has_ttl = entry.expire_at != 0;
+        let h = self.table.hash(key);
+        match self.table.find(h, key) {
+            Some(i) => {
+                let slot = self.table.at_mut(i);
+                let old_value = std::mem::replace(&mut slot.value, entry.value);
+                let old = Entry::with_meta(old_value, slot.expire_at, slot.access_secs);
+                slot.expire_at = entry.expire_at;
+                slot.access_secs = entry.access_secs;
+                self.sync_volatile(i, old.expire_at != 0, has_ttl);
                 Some(old)
             }
             None => {
-                let k = Key::new(key);
-                if expire_at != 0 {
-                    self.volatile.insert(k.clone());
-                }
                 if self.track_created {
-                    self.created.push(k.clone());
+                    self.created.push(Key::new(key));
                 }
-                self.map.insert(k, entry);
+                let i = self.table.push(h, key, entry);
+                if has_ttl {
+                    self.volatile.insert(i as u32);
+                }
                 None
             }
         }
@@ -328,22 +339,26 @@ impl Db {
 
     /// Inserts a fresh entry for `key` (which must not be live) and returns it.
     pub fn insert_new(&mut self, key: &[u8], value: Value) -> &mut Entry {
-        let k = Key::new(key);
         if self.track_created {
-            self.created.push(k.clone());
+            self.created.push(Key::new(key));
+        }
+        let h = self.table.hash(key);
+        // An expired entry may still be there: replace it (Redis deletes it first too).
+        if let Some(i) = self.table.find(h, key) {
+            self.remove_slot(i, h);
         }
         let access_secs = self.access.fresh();
-        let (idx, _) = self.map.insert_full(k, Entry { value, expire_at: 0, access_secs });
-        &mut self.map[idx]
+        let i = self.table.push(h, key, Entry::with_meta(value, 0, access_secs));
+        self.table.at_mut(i)
     }
 
-    fn sync_volatile(&mut self, key: Key, had_ttl: bool, has_ttl: bool) {
+    fn sync_volatile(&mut self, slot: usize, had_ttl: bool, has_ttl: bool) {
         match (had_ttl, has_ttl) {
             (false, true) => {
-                self.volatile.insert(key);
+                self.volatile.insert(slot as u32);
             }
             (true, false) => {
-                self.volatile.swap_remove(&*key);
+                self.volatile.swap_remove(&(slot as u32));
             }
             _ => {}
         }
@@ -351,47 +366,46 @@ impl Db {
 
     /// Sets (or clears, with 0) the TTL of a live key. Returns false if the key is absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64, now_ms: u64) -> bool {
-        self.expire_if_needed(key, now_ms);
-        let Some((_, k, e)) = self.map.get_full_mut(key) else { return false };
+        let Some(i) = self.live_index(key, now_ms) else { return false };
+        let e = self.table.at_mut(i);
         let had = e.expire_at != 0;
         e.expire_at = expire_at;
-        let k = k.clone();
-        self.sync_volatile(k, had, expire_at != 0);
+        self.sync_volatile(i, had, expire_at != 0);
         true
     }
 
     /// Removes a key, live or not. Returns the entry if it was live.
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
-        if self.expire_if_needed(key, now_ms) {
+        let h = self.table.hash(key);
+        let i = self.table.find(h, key)?;
+        if Self::is_expired(self.table.at(i), now_ms) {
+            self.expire_slot(i, h);
             return None;
         }
-        let (k, e) = self.map.swap_remove_entry(key)?;
-        if e.expire_at != 0 {
-            self.volatile.swap_remove(&*k);
-        }
-        Some(e)
+        Some(self.remove_slot(i, h))
     }
 
     pub fn clear(&mut self) {
-        self.map = IndexMap::with_hasher(Hasher::default());
+        self.table.clear();
         self.volatile = IndexSet::with_hasher(Hasher::default());
     }
 
     /// Takes every entry out, leaving the db empty (start-up hands loaded keys from
     /// the loading thread to their shard's thread this way).
-    pub fn drain(&mut self) -> impl Iterator<Item = (Key, Entry)> {
+    pub fn drain(&mut self) -> impl Iterator<Item = (Key, Entry)> + use<> {
         self.volatile = IndexSet::with_hasher(Hasher::default());
-        std::mem::replace(&mut self.map, IndexMap::with_hasher(Hasher::default())).into_iter()
+        self.table.take_all().map(|e| (Key::new(&e.key()), e))
     }
 
-    /// Iterates every entry, expired ones included (callers filter with `now`).
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
-        self.map.iter()
+    /// Iterates every entry with its key, expired ones included (callers filter with
+    /// `now`).
+    pub fn iter(&self) -> impl Iterator<Item = (KeyRef<'_>, &Entry)> {
+        self.table.iter().map(|e| (e.key(), e))
     }
 
-    /// Live keys matching `pred`, for KEYS.
-    pub fn live_keys(&self, now_ms: u64) -> impl Iterator<Item = &Key> {
-        self.map.iter().filter(move |(_, e)| !Self::is_expired(e, now_ms)).map(|(k, _)| k)
+    /// Live keys, for KEYS.
+    pub fn live_keys(&self, now_ms: u64) -> impl Iterator<Item = KeyRef<'_>> {
+        self.table.iter().filter(move |e| !Self::is_expired(e, now_ms)).map(|e| e.key())
     }
 
     fn next_random(&mut self) -> u64 {
@@ -400,41 +414,41 @@ impl Db {
 
     /// A uniformly random entry (live or not) of the whole keyspace, or of the keys
     /// with a TTL when `volatile`: eviction sampling (`shard::evict`).
-    pub fn random_entry(&mut self, volatile: bool) -> Option<(&Key, &Entry)> {
-        if volatile {
+    pub fn random_entry(&mut self, volatile: bool) -> Option<(KeyRef<'_>, &Entry)> {
+        let idx = if volatile {
             if self.volatile.is_empty() {
                 return None;
             }
-            let idx = (self.next_random() % self.volatile.len() as u64) as usize;
-            let k = self.volatile.get_index(idx)?;
-            self.map.get_key_value(&**k)
+            let i = (self.next_random() % self.volatile.len() as u64) as usize;
+            *self.volatile.get_index(i)? as usize
         } else {
-            if self.map.is_empty() {
+            if self.table.is_empty() {
                 return None;
             }
-            let idx = (self.next_random() % self.map.len() as u64) as usize;
-            self.map.get_index(idx)
-        }
+            (self.next_random() % self.table.len() as u64) as usize
+        };
+        let e = self.table.at(idx);
+        Some((e.key(), e))
     }
 
     /// A random live key, or None if the database is empty. Expired keys met on the way
     /// are deleted, as Redis's dictGetRandomKey loop does.
     pub fn random_key(&mut self, now_ms: u64) -> Option<Key> {
         for _ in 0..100 {
-            if self.map.is_empty() {
+            if self.table.is_empty() {
                 return None;
             }
-            let idx = (self.next_random() % self.map.len() as u64) as usize;
-            let (k, e) = self.map.get_index(idx).expect("index in range");
+            let idx = (self.next_random() % self.table.len() as u64) as usize;
+            let e = self.table.at(idx);
             if !Self::is_expired(e, now_ms) {
-                return Some(k.clone());
+                return Some(Key::new(&e.key()));
             }
-            let k = k.clone();
-            self.expire_if_needed(&k, now_ms);
+            let h = self.table.hash(&e.key());
+            self.expire_slot(idx, h);
         }
         // A database full of expired keys: fall back to returning one of them, as Redis
         // does after too many tries, rather than looping forever.
-        self.map.get_index(0).map(|(k, _)| k.clone())
+        (!self.table.is_empty()).then(|| Key::new(&self.table.at(0).key()))
     }
 
     /// One SCAN step over at most `count` slots, starting from `cursor` (0 = start).
@@ -442,15 +456,16 @@ impl Db {
     /// Cursor meaning: `c` > 0 means "positions `c-1` and below remain". Walking down is
     /// what makes the guarantee hold (see the module doc).
     pub fn scan(&mut self, cursor: u64, count: usize, now_ms: u64) -> ScanStep {
-        let mut pos = if cursor == 0 { self.map.len() } else { (cursor as usize).min(self.map.len()) };
+        let len = self.table.len();
+        let mut pos = if cursor == 0 { len } else { (cursor as usize).min(len) };
         let mut keys = Vec::with_capacity(count.min(pos));
         let mut visited = 0;
         while pos > 0 && visited < count.max(1) {
             pos -= 1;
             visited += 1;
-            let (k, e) = self.map.get_index(pos).expect("index in range");
+            let e = self.table.at(pos);
             if !Self::is_expired(e, now_ms) {
-                keys.push(k.clone());
+                keys.push(Key::new(&e.key()));
             }
         }
         ScanStep { next: pos as u64, keys }
@@ -471,9 +486,12 @@ impl Db {
                 if self.volatile.is_empty() {
                     break;
                 }
-                let idx = (self.next_random() % self.volatile.len() as u64) as usize;
-                let k = self.volatile.get_index(idx).expect("index in range").clone();
-                if self.expire_if_needed(&k, now_ms) {
+                let pick = (self.next_random() % self.volatile.len() as u64) as usize;
+                let i = *self.volatile.get_index(pick).expect("index in range") as usize;
+                let e = self.table.at(i);
+                if Self::is_expired(e, now_ms) {
+                    let h = self.table.hash(&e.key());
+                    self.expire_slot(i, h);
                     expired_now += 1;
                 }
             }
@@ -486,8 +504,9 @@ impl Db {
 
     /// Updates the access time of a key (OBJECT IDLETIME).
     pub fn touch(&mut self, key: &[u8], now_secs: u32) {
-        if let Some(e) = self.map.get_mut(key) {
-            e.access_secs = now_secs;
+        let h = self.table.hash(key);
+        if let Some(i) = self.table.find(h, key) {
+            self.table.at_mut(i).access_secs = now_secs;
         }
     }
 }
@@ -497,7 +516,7 @@ mod tests {
     use super::*;
 
     fn s(v: &str) -> Value {
-        Value::Str(v.as_bytes().to_vec())
+        Value::Str(v.as_bytes().into())
     }
 
     #[test]
@@ -521,6 +540,21 @@ mod tests {
         assert_eq!(db.volatile_len(), 0);
         assert_eq!(db.expired.len(), 1);
         assert_eq!(&*db.expired[0], b"k");
+    }
+
+    #[test]
+    fn lazy_expire_hands_the_values_over() {
+        let mut db = Db::new();
+        db.set(b"a", s("1"), 100);
+        assert!(db.get(b"a", 200).is_none());
+        assert!(db.expired_values.is_empty(), "dropped at once by default");
+        db.lazy_expire = true;
+        db.set(b"b", s("2"), 100);
+        db.set(b"c", s("3"), 100);
+        assert!(db.get(b"b", 200).is_none());
+        db.active_expire(200, 20, || true);
+        assert_eq!(db.expired_values, vec![s("2"), s("3")]);
+        assert_eq!(db.expired.len(), 3);
     }
 
     #[test]
@@ -589,5 +623,120 @@ mod tests {
             assert_eq!(&*db.random_key(10).unwrap(), b"live");
         }
         assert!(Db::new().random_key(0).is_none());
+    }
+
+    /// Random commands against a `HashMap` model, through index growth and slot moves:
+    /// values, TTLs, lazy and active expiry, `volatile` bookkeeping, and SCAN's
+    /// guarantee (every key present for a whole scan is returned) while keys come and go.
+    #[test]
+    fn matches_a_hashmap_model_with_expiry_and_scan() {
+        use crate::util::rng::XorShift;
+        use std::collections::{HashMap, HashSet};
+        let mut db = Db::new();
+        // key -> (value tag, expire_at)
+        let mut model: HashMap<Vec<u8>, (u64, u64)> = HashMap::new();
+        let mut rng = XorShift::new(11);
+        let mut now = 1_000u64;
+        let key = |i: usize| -> Vec<u8> {
+            if i % 4 == 0 {
+                format!("long-key-name-for-the-heap:{i}").into_bytes()
+            } else {
+                format!("k{i}").into_bytes()
+            }
+        };
+        // The scan in progress: cursor, keys seen, keys removed (or expired) since it began.
+        let mut scan: Option<(u64, HashSet<Vec<u8>>, HashSet<Vec<u8>>, HashSet<Vec<u8>>)> = None;
+        let mut scans_done = 0;
+        for step in 0..40_000u64 {
+            let k = key(rng.below(12_000));
+            now += rng.below(3) as u64;
+            let mut removed: Vec<Vec<u8>> = Vec::new();
+            match rng.below(10) {
+                0..=4 => {
+                    let ttl = if rng.below(4) == 0 { now + 1 + rng.below(200) as u64 } else { 0 };
+                    db.set(&k, Value::Str(format!("{step}").into_bytes().into()), ttl);
+                    model.insert(k.clone(), (step, ttl));
+                }
+                5 => {
+                    if db.remove(&k, now).is_some() {
+                        model.remove(&k);
+                        removed.push(k.clone());
+                    }
+                }
+                6 => {
+                    let ttl = if rng.below(2) == 0 { 0 } else { now + 1 + rng.below(200) as u64 };
+                    if db.set_expire(&k, ttl, now) {
+                        model.get_mut(&k).expect("live in the model").1 = ttl;
+                    }
+                }
+                7 => {
+                    let got = db.get(&k, now).map(|e| e.value.clone());
+                    let want = model
+                        .get(&k)
+                        .filter(|(_, t)| *t == 0 || *t > now)
+                        .map(|(v, _)| Value::Str(format!("{v}").into_bytes().into()));
+                    assert_eq!(got, want);
+                }
+                8 => {
+                    db.active_expire(now, 20, || true);
+                }
+                _ => {
+                    let (cursor, mut seen, present, mut gone) = scan
+                        .take()
+                        .unwrap_or_else(|| (0, HashSet::new(), model.keys().cloned().collect(), HashSet::new()));
+                    let r = db.scan(cursor, 1 + rng.below(50), now);
+                    seen.extend(r.keys.iter().map(|k| k.to_vec()));
+                    if r.next == 0 {
+                        for k in present.difference(&gone) {
+                            let alive = model.get(k).is_some_and(|(_, t)| *t == 0 || *t > now);
+                            assert!(!alive || seen.contains(k), "scan missed {:?}", String::from_utf8_lossy(k));
+                        }
+                        scans_done += 1;
+                    } else {
+                        gone.extend(std::mem::take(&mut removed));
+                        scan = Some((r.next, seen, present, gone));
+                    }
+                }
+            }
+            // Keys the db expired on its own, lazily or actively: the model agrees they
+            // had expired.
+            for k in db.expired.drain(..) {
+                let (_, t) = model.remove(&*k).expect("expired key was in the model");
+                assert!(t != 0 && t <= now, "key expired early");
+                removed.push(k.to_vec());
+            }
+            if let Some((_, _, _, gone)) = &mut scan {
+                gone.extend(removed);
+            }
+            assert_eq!(db.len(), model.len());
+            assert_eq!(db.volatile_len(), model.values().filter(|(_, t)| *t != 0).count());
+        }
+        assert!(scans_done > 10);
+        for (k, (v, t)) in &model {
+            let e = db.peek(k).expect("model key present");
+            assert_eq!((&e.value, e.expire_at), (&Value::Str(format!("{v}").into_bytes().into()), *t));
+        }
+        let mut it: Vec<Vec<u8>> = db.iter().map(|(k, _)| k.to_vec()).collect();
+        it.sort();
+        let mut want: Vec<Vec<u8>> = model.keys().cloned().collect();
+        want.sort();
+        assert_eq!(it, want);
+    }
+
+    #[test]
+    fn rename_style_moves_keep_metadata_and_insert_new_replaces_expired() {
+        let mut db = Db::new();
+        db.set_entry(b"a", Entry::with_meta(s("1"), 500, 42));
+        let e = db.remove(b"a", 0).unwrap();
+        assert_eq!(&*e.key(), b"a");
+        db.set_entry(b"a-much-longer-destination-key", e);
+        let e = db.peek(b"a-much-longer-destination-key").unwrap();
+        assert_eq!((e.expire_at, e.access_secs, &*e.key()), (500, 42, &b"a-much-longer-destination-key"[..]));
+        assert_eq!(db.volatile_len(), 1);
+        db.set(b"x", s("old"), 10);
+        db.insert_new(b"x", s("new"));
+        assert_eq!(db.len(), 2);
+        assert_eq!(db.volatile_len(), 1);
+        assert_eq!(db.get(b"x", 20).unwrap().value, s("new"));
     }
 }

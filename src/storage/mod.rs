@@ -8,7 +8,7 @@
 //! asked or how a reply is encoded; callers get data back and encode it themselves. That
 //! keeps this layer benchable and testable on its own.
 //!
-//! Depends on: std, `indexmap`, `foldhash`.
+//! Depends on: std, `indexmap`, `hashbrown`, `foldhash`.
 
 pub mod db;
 pub mod evict;
@@ -18,11 +18,15 @@ pub mod hll;
 pub mod list;
 pub mod set;
 pub mod small;
+pub mod strbuf;
 pub mod stream;
 pub mod stream_group;
+pub mod table;
 pub mod value;
 pub mod zset;
 
-pub use db::{Db, Entry, Key};
+pub use db::{Db, Key};
 pub use small::SmallBytes;
+pub use strbuf::StrBuf;
+pub use table::{Entry, KeyRef};
 pub use value::Value;

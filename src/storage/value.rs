@@ -3,6 +3,7 @@
 use super::hash::HashValue;
 use super::list::ListValue;
 use super::set::SetValue;
+use super::strbuf::StrBuf;
 use super::stream::StreamValue;
 use super::zset::ZSetValue;
 
@@ -11,12 +12,14 @@ use super::zset::ZSetValue;
 /// cross-shard commands copy values between threads.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
-    /// A binary-safe string. Integers are kept as their decimal text: INCR parses and
-    /// formats at most 20 bytes, and keeping one representation keeps GET, APPEND and
-    /// GETRANGE trivially correct.
-    Str(Vec<u8>),
+    /// A binary-safe string, inline up to 38 bytes (see `strbuf`). Integers are kept as
+    /// their decimal text: INCR parses and formats at most 20 bytes, and keeping one
+    /// representation keeps GET, APPEND and GETRANGE trivially correct.
+    Str(StrBuf),
     Hash(HashValue),
-    List(ListValue),
+    /// Boxed: a `ListValue` is 40 bytes, and unboxed it would make every `Value` (and
+    /// so every key's slot) 8 bytes larger.
+    List(Box<ListValue>),
     Set(SetValue),
     ZSet(ZSetValue),
     /// Boxed: a stream's header (IDs, counters, groups) is bigger than the other
@@ -61,9 +64,9 @@ impl Value {
     /// Approximate heap bytes used by the value, for `MEMORY USAGE` and INFO memory.
     pub fn heap_bytes(&self) -> usize {
         match self {
-            Value::Str(s) => s.capacity(),
+            Value::Str(s) => s.heap_bytes(),
             Value::Hash(h) => h.heap_bytes(),
-            Value::List(l) => l.heap_bytes(),
+            Value::List(l) => std::mem::size_of::<ListValue>() + l.heap_bytes(),
             Value::Set(v) => v.heap_bytes(),
             Value::ZSet(z) => z.heap_bytes(),
             Value::Stream(s) => std::mem::size_of::<StreamValue>() + s.heap_bytes(),

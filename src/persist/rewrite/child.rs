@@ -68,7 +68,7 @@ fn write_resp_base(dbs: &[crate::storage::Db], w: &mut impl std::io::Write, dela
         crate::persist::resp::encode(&mut buf, &[&b"SELECT"[..], d.to_string().as_bytes()]);
         for (k, e) in db.iter() {
             crate::rdb::key_save_delay(delay_us);
-            crate::persist::emit::key_state(&mut buf, k, e);
+            crate::persist::emit::key_state(&mut buf, &k, e);
             if buf.len() >= 1 << 16 {
                 w.write_all(&buf)?;
                 buf.clear();
