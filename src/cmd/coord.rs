@@ -327,8 +327,8 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
 /// Moves a live key's value out, leaving the key with an empty placeholder.
 fn take_value(d: &mut Db, key: &[u8], now_ms: u64) -> Option<Entry> {
     let e = d.get_mut(key, now_ms)?;
-    let value = std::mem::replace(&mut e.value, Value::Str(Vec::new()));
-    Some(Entry { value, expire_at: e.expire_at, access_secs: e.access_secs })
+    let value = std::mem::replace(&mut e.value, Value::Str(Default::default()));
+    Some(Entry::with_meta(value, e.expire_at, e.access_secs))
 }
 
 /// Puts values a transaction only read back where they were, as they were: nothing
