@@ -53,7 +53,8 @@ fn readme_lists_exactly_the_supported_commands() {
         .filter(|n| !n.is_empty() && !n.contains(' '))
         .collect();
     let s = Server::start(1, &[]);
-    let served = command_list(&mut s.conn());
+    // Subcommands (`config|get`) are listed under their container.
+    let served: BTreeSet<String> = command_list(&mut s.conn()).into_iter().filter(|n| !n.contains('|')).collect();
     let missing: Vec<_> = served.difference(&table).collect();
     let extra: Vec<_> = table.difference(&served).collect();
     assert!(missing.is_empty(), "commands missing from README.md's table: {missing:?}");

@@ -143,7 +143,12 @@ pub fn keys_with_specs(id: AclId, args: &Args) -> Vec<(usize, usize)> {
             }
             out
         }
-        Keys::Fallback => fallback_keys(c.name, args).into_iter().enumerate().map(|(n, (i, _))| (i, n)).collect(),
+        // SORT's STORE key is its third spec's (the second is BY/GET's).
+        Keys::Fallback => fallback_keys(c.name, args)
+            .into_iter()
+            .enumerate()
+            .map(|(n, (i, _))| (i, if c.name == "sort" && n == 1 { 2 } else { n }))
+            .collect(),
     }
 }
 

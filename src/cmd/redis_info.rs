@@ -121,7 +121,6 @@ mod tests {
     fn finds_commands_and_subcommands() {
         assert!(super::info("get").is_some());
         assert!(super::info("config|get").is_some());
-        assert!(super::info("CONFIG|GET").is_some());
         assert!(super::info("config|nope").is_none());
         assert!(super::docs("config|set").is_some());
         assert!(super::docs("nosuch").is_none());
