@@ -441,3 +441,52 @@ fn command_info_categories_match_redis() {
     let (a, b) = p.each(&["COMMAND", "LIST", "FILTERBY", "ACLCAT", "hyperloglog"]);
     assert_eq!(sorted(a), sorted(b));
 }
+
+/// EXEC checks queued commands again (rules may have changed since they were queued):
+/// each refused one answers Redis 7.0's NOPERM text in its slot, and ACL LOG's
+/// client-info names the command being refused (`cmd=exec` at EXEC).
+#[test]
+fn exec_rechecks_queued_commands_like_redis() {
+    let real = RealServer::start(&[]);
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut admin = Pair::new(s.port, real.port);
+        admin.both(&["ACL", "LOG", "RESET"]);
+        admin.both(&["ACL", "SETUSER", "u1", "reset", "on", "nopass", "+@all", "~*", "&*"]);
+        let mut p = Pair::new(s.port, real.port);
+        p.both(&["AUTH", "u1", "x"]);
+        p.both(&["MULTI"]);
+        for args in [&["SET", "a", "1"][..], &["SET", "b", "1"], &["GET", "a"], &["PUBLISH", "ch", "x"], &["PING"]] {
+            p.both(args);
+        }
+        admin.both(&["ACL", "SETUSER", "u1", "-get", "resetkeys", "~b*", "resetchannels"]);
+        p.both(&["EXEC"]);
+        p.both(&["GET", "b"]);
+        let (ours, theirs) = admin.each(&["ACL", "LOG"]);
+        let fields = |r: Resp| -> Vec<(String, String, String)> {
+            let Resp::Array(entries) = r else { panic!("ACL LOG: {r:?}") };
+            entries
+                .into_iter()
+                .map(|e| {
+                    let Resp::Array(kv) = e else { panic!() };
+                    let get = |name: &str| {
+                        let i = kv.iter().position(|x| *x == Resp::Bulk(name.as_bytes().to_vec())).unwrap();
+                        match &kv[i + 1] {
+                            Resp::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                            other => format!("{other:?}"),
+                        }
+                    };
+                    let info = get("client-info");
+                    let cmd = info.split(' ').find(|f| f.starts_with("cmd=")).unwrap_or("").to_string();
+                    (get("reason"), get("context"), format!("{} {cmd}", get("object")))
+                })
+                .collect()
+        };
+        let ours = fields(ours);
+        assert_eq!(ours, fields(theirs));
+        assert!(ours.iter().any(|(_, ctx, o)| ctx == "multi" && o.ends_with("cmd=exec")), "{ours:?}");
+        assert!(ours.iter().any(|(_, ctx, o)| ctx == "toplevel" && o == "get cmd=get"), "{ours:?}");
+        admin.both(&["ACL", "DELUSER", "u1"]);
+        admin.both(&["ACL", "LOG", "RESET"]);
+    }
+}

@@ -219,3 +219,78 @@ fn tracking_table_max_keys_invalidates_past_the_limit() {
         out
     });
 }
+
+/// Keys that expire (lazily on access, or by the active cycle) and keys that are
+/// evicted invalidate like written ones.
+#[test]
+fn expired_and_evicted_keys_are_invalidated() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut out = Vec::new();
+        out.push(w.cmd(&["set", KEYS[0], "v", "px", "50"]));
+        out.push(w.cmd(&["set", KEYS[1], "v", "px", "50"]));
+        out.push(t.cmd(&["client", "tracking", "on"]));
+        out.push(t.cmd(&["mget", KEYS[0], KEYS[1]]));
+        // The active expiry cycle (or a lookup) deletes them: one push per key.
+        let mut pushes = vec![next_push(&mut t), next_push(&mut t)];
+        pushes.sort_by_key(|p| format!("{p:?}"));
+        out.extend(pushes);
+        // Eviction: every key goes once maxmemory is tiny.
+        out.push(w.cmd(&["set", KEYS[2], "v"]));
+        out.push(t.cmd(&["get", KEYS[2]]));
+        out.push(w.cmd(&["config", "set", "maxmemory-policy", "allkeys-random"]));
+        out.push(w.cmd(&["config", "set", "maxmemory", "1"]));
+        // The next write triggers eviction (and fails for lack of memory).
+        let _ = w.cmd(&["set", "other", "x"]);
+        out.push(next_push(&mut t));
+        out.push(w.cmd(&["config", "set", "maxmemory", "0"]));
+        out
+    });
+}
+
+/// A RESP3 tracking client whose REDIRECT target disconnected gets
+/// `tracking-redir-broken` with the target's id where an invalidation would go.
+#[test]
+fn redirect_to_a_closed_client_sends_redir_broken() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut target = raw_at(port);
+        let Resp::Int(id) = target.cmd(&["client", "id"]) else { panic!() };
+        let mut out = Vec::new();
+        out.push(t.cmd(&["client", "tracking", "on", "redirect", &id.to_string()]));
+        out.push(t.cmd(&["get", KEYS[1]]));
+        drop(target);
+        // Wait until the server has seen the close.
+        assert!(wait_until(Duration::from_secs(10), || {
+            let Resp::Bulk(list) = w.cmd(&["client", "list"]) else { return false };
+            !String::from_utf8_lossy(&list).contains(&format!("id={id} "))
+        }));
+        out.push(w.cmd(&["set", KEYS[1], "x"]));
+        match next_push(&mut t) {
+            Resp::Push(v) => {
+                assert_eq!(v[0], Resp::bulk("tracking-redir-broken"));
+                assert_eq!(v[1], Resp::Int(id));
+                out.push(v[0].clone());
+            }
+            other => panic!("{other:?}"),
+        }
+        out.push(t.cmd(&["client", "getredir"]).into_redir_kind());
+        out
+    });
+}
+
+trait RedirKind {
+    fn into_redir_kind(self) -> Resp;
+}
+
+/// CLIENT GETREDIR still names the (gone) id: compare only that it is positive.
+impl RedirKind for Resp {
+    fn into_redir_kind(self) -> Resp {
+        match self {
+            Resp::Int(n) if n > 0 => Resp::simple("positive"),
+            other => other,
+        }
+    }
+}

@@ -126,6 +126,32 @@ pub fn keys_of(id: AclId, args: &Args) -> Vec<(usize, u8)> {
     }
 }
 
+/// Like `keys_of`, with the index of the key spec each key came from (COMMAND
+/// GETKEYSANDFLAGS reports that spec's flags). A key found by a command's own key
+/// function is credited to its spec in order, the last spec taking the rest.
+pub fn keys_with_specs(id: AclId, args: &Args) -> Vec<(usize, usize)> {
+    let c = &COMMANDS[id as usize];
+    match c.keys {
+        Keys::Specs(rules) => {
+            let mut out = Vec::new();
+            for (n, r) in rules.iter().enumerate() {
+                let mut found = Vec::new();
+                if !spec_keys(r, args, &mut found) {
+                    return Vec::new();
+                }
+                out.extend(found.into_iter().map(|(i, _)| (i, n)));
+            }
+            out
+        }
+        // SORT's STORE key is its third spec's (the second is BY/GET's).
+        Keys::Fallback => fallback_keys(c.name, args)
+            .into_iter()
+            .enumerate()
+            .map(|(n, (i, _))| (i, if c.name == "sort" && n == 1 { 2 } else { n }))
+            .collect(),
+    }
+}
+
 /// Redis's `getKeysUsingKeySpecs` for one spec; false when the spec is invalid.
 fn spec_keys(r: &KeyRule, args: &Args, out: &mut Vec<(usize, u8)>) -> bool {
     let argc = args.len() as i64;

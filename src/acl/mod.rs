@@ -150,6 +150,8 @@ pub enum Refusal {
 /// What the ACL LOG records about the client (set by the caller, who knows it).
 pub struct LogCtx<'a> {
     pub in_multi: bool,
+    /// EXEC is checking a queued command again: the refusal says the rules changed.
+    pub exec_recheck: bool,
     pub client_info: &'a dyn Fn() -> String,
     pub now_ms: u64,
 }
@@ -189,6 +191,9 @@ fn check_slow(shared: &AclShared, sess: &mut SessionAcl, idx: u16, args: &Args, 
             };
             let context = if ctx.in_multi { "multi" } else { "toplevel" };
             shared.log_denial(why_reason(why), context, object, &user.name, ctx);
+            if ctx.exec_recheck {
+                return Err(Refusal::Denied(exec_recheck_text(why)));
+            }
             Err(Refusal::Denied(noperm_text(why, cmd_name)))
         }
     }
@@ -200,6 +205,18 @@ fn why_reason(why: Denied) -> &'static str {
         Denied::Key => "key",
         Denied::Channel => "channel",
     }
+}
+
+/// Redis 7.0's `-NOPERM` text for a queued command EXEC no longer allows.
+pub fn exec_recheck_text(why: Denied) -> String {
+    let reason = match why {
+        Denied::Cmd => "no permission to execute the command or subcommand",
+        Denied::Key => "no permission to touch the specified keys",
+        Denied::Channel => "no permission to access one of the channels used as arguments",
+    };
+    format!(
+        "NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"
+    )
 }
 
 /// Redis 7.0's `-NOPERM` texts.

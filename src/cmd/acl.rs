@@ -327,13 +327,36 @@ fn dryrun(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 pub fn permit(st: &ShardState, sess: &mut Session, idx: u16, args: &Args) -> Result<(), Option<String>> {
     let id = sess.id;
     let in_multi = sess.multi.is_some();
-    let info = || client_info(st, id);
-    let ctx = acl::LogCtx { in_multi, client_info: &info, now_ms: st.now_ms };
+    // The log's client-info names the command being refused, as Redis's does.
+    let info = || with_current_command(client_info(st, id), &super::introspect::full_name(TABLE.get(idx).name, args));
+    let ctx = acl::LogCtx { in_multi, exec_recheck: false, client_info: &info, now_ms: st.now_ms };
     match acl::check(&st.shared.acl, &mut sess.acl, idx, args, &ctx) {
         Ok(()) => Ok(()),
         Err(acl::Refusal::Denied(msg)) => Err(Some(msg)),
         Err(acl::Refusal::UserGone) => Err(None),
     }
+}
+
+/// EXEC's second look at a queued command: its NOPERM error if the connection's user
+/// may no longer run it (logged with context `multi`, client-info `cmd=exec`).
+pub fn recheck_queued(st: &ShardState, sess: &mut Session, idx: u16, args: &Args) -> Option<String> {
+    let id = sess.id;
+    let info = || with_current_command(client_info(st, id), "exec");
+    let ctx = acl::LogCtx { in_multi: true, exec_recheck: true, client_info: &info, now_ms: st.now_ms };
+    match acl::check(&st.shared.acl, &mut sess.acl, idx, args, &ctx) {
+        Ok(()) => None,
+        Err(acl::Refusal::Denied(msg)) => Some(msg),
+        // The user was deleted: the connection closes at its next command.
+        Err(acl::Refusal::UserGone) => Some("NOPERM this user no longer exists".into()),
+    }
+}
+
+/// A CLIENT LIST line with its `cmd=` field set to `cmd`.
+fn with_current_command(line: String, cmd: &str) -> String {
+    let Some(at) = line.find(" cmd=") else { return line };
+    let start = at + " cmd=".len();
+    let end = line[start..].find(' ').map_or(line.len(), |e| start + e);
+    format!("{}{cmd}{}", &line[..start], &line[end..])
 }
 
 /// The client's CLIENT LIST line, for ACL LOG entries.
@@ -370,7 +393,12 @@ pub fn authenticate(c: &mut ConnCtx, user: Option<&[u8]>, pass: &[u8]) -> Result
         }
         None => {
             let info = || client_info(c.st, c.sess.id);
-            let ctx = acl::LogCtx { in_multi: c.sess.multi.is_some(), client_info: &info, now_ms: c.st.now_ms };
+            let ctx = acl::LogCtx {
+                in_multi: c.sess.multi.is_some(),
+                exec_recheck: false,
+                client_info: &info,
+                now_ms: c.st.now_ms,
+            };
             let context = if ctx.in_multi { "multi" } else { "toplevel" };
             acl.log_denial("auth", context, "AUTH".into(), &String::from_utf8_lossy(name), &ctx);
             Err(CmdError::msg("WRONGPASS invalid username-password pair or user is disabled."))

@@ -461,6 +461,9 @@ fn record_as(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: 
         st.cmd_stamp = Some(end);
     }
     let us = start.until(end).as_micros() as u64;
+    if st.config.latency_tracking {
+        super::latency::track(st, idx, args, us);
+    }
     let threshold = st.config.slowlog_log_slower_than;
     if (slowlog && threshold >= 0 && us >= threshold as u64) || st.config.latency_monitor_threshold > 0 {
         log_slow(st, idx, us, args, client_id, slowlog);
@@ -483,17 +486,12 @@ fn record_as(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: 
 #[cold]
 fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64, slowlog: bool) {
     let spec = TABLE.get(idx);
-    let secs = st.now_ms / 1000;
     let threshold = st.config.slowlog_log_slower_than;
     if slowlog && threshold >= 0 && us >= threshold as u64 && spec.flags & flag::SKIP_SLOWLOG == 0 {
         slowlog_add(st, us, args.iter(), client_id);
     }
-    let ms = us / 1000;
-    let lat = st.config.latency_monitor_threshold;
-    if lat > 0 && ms >= lat {
-        let event = if spec.flags & flag::FAST != 0 { "fast-command" } else { "command" };
-        st.monitor.add_latency(event, secs, ms);
-    }
+    let event = if spec.flags & flag::FAST != 0 { "fast-command" } else { "command" };
+    super::latency::add_sample_if_needed(st, event, us / 1000);
 }
 
 fn slowlog_add<'a>(st: &mut ShardState, us: u64, args: impl Iterator<Item = &'a [u8]>, client_id: u64) {

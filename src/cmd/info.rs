@@ -11,7 +11,6 @@
 //! measured between successive INFO calls (a window of one to ten seconds), so the
 //! first INFO after a quiet period reports 0.
 //!
-//! Section not produced: `latencystats` (latency percentiles are not tracked).
 //! `errorstats` counts the error replies sent by the connection layer and the command
 //! choke points; errors inside EXEC from connection-level commands count only there.
 
@@ -37,6 +36,7 @@ const ORDER: &[&str] = &[
     "modules",
     "commandstats",
     "errorstats",
+    "latencystats",
     "cluster",
     "keyspace",
 ];
@@ -482,6 +482,10 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 for (code, n) in &stats.error_codes {
                     field!(s, format!("errorstat_{code}"), "count={n}");
                 }
+            }
+            "latencystats" => {
+                s.push_str("# Latencystats\r\n");
+                super::latency::render_info(&stats.latency, cfg, &mut s);
             }
             "cluster" => {
                 s.push_str("# Cluster\r\n");

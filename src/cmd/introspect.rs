@@ -1,11 +1,14 @@
-//! COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS, HELP): what the
-//! server knows about its commands, read straight from the command table so that it
-//! can never disagree with how commands are actually routed and checked.
+//! COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS, GETKEYSANDFLAGS,
+//! HELP): what the server knows about its commands. The set of commands comes from the
+//! command table, so it can never disagree with how commands are routed; each command
+//! Redis also has is described by Redis 7.0's own entry (`redis_info`: flags, key
+//! specs, tips, ACL categories, subcommands nested), the others from the table.
 //!
 //! Also home to the helpers every container command (CLIENT, CONFIG, COMMAND, DEBUG)
 //! uses for Redis 7's subcommand errors and HELP replies.
 
 use super::ctx::{ConnCtx, ConnOutcome};
+use super::redis_info;
 use super::table::{CommandSpec, Handler, KeySpec, TABLE, flag};
 use super::{Args, CmdError};
 use crate::resp::ReplyWriter;
@@ -163,8 +166,16 @@ fn write_docs(out: &mut ReplyWriter, spec: &CommandSpec) {
     out.bulk(spec.group.as_bytes());
 }
 
-/// Which commands COMMAND LIST keeps.
-type ListFilter = Box<dyn Fn(&CommandSpec) -> bool>;
+/// Which commands COMMAND LIST keeps, by full name (`parent|sub` for a subcommand).
+type ListFilter = Box<dyn Fn(&str) -> bool>;
+
+/// A command's or subcommand's ACL categories, by full name.
+fn categories_of(name: &str) -> Vec<&'static str> {
+    match crate::acl::cmdacl::by_name(name) {
+        Some(id) => crate::acl::cats::at_names(crate::acl::cmdacl::get(id).cats),
+        None => TABLE.lookup(name.as_bytes()).map(|i| acl_categories(TABLE.get(i))).unwrap_or_default(),
+    }
+}
 
 fn list_filter(a: &Args) -> Result<ListFilter, CmdError> {
     if a.len() == 2 {
@@ -179,35 +190,139 @@ fn list_filter(a: &Args) -> Result<ListFilter, CmdError> {
         Ok(Box::new(|_| false))
     } else if a.is(3, "ACLCAT") {
         let cat = format!("@{}", String::from_utf8_lossy(&value).to_ascii_lowercase());
-        Ok(Box::new(move |s| acl_categories(s).contains(&cat.as_str())))
+        Ok(Box::new(move |n| categories_of(n).contains(&cat.as_str())))
     } else if a.is(3, "PATTERN") {
-        Ok(Box::new(move |s| glob_match(&value, s.name.as_bytes(), true)))
+        Ok(Box::new(move |n| glob_match(&value, n.as_bytes(), true)))
     } else {
         Err(CmdError::Syntax)
     }
 }
 
-fn getkeys(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    sub_arity(a, "command|getkeys", -4)?;
+/// Redis 7.0 subcommands of containers we have that shardis does not implement
+/// (README, Not supported yet): COMMAND LIST leaves them out.
+const MISSING_SUBCOMMANDS: &[&str] = &["script|debug"];
+
+/// Every command's full name, each container followed by its subcommands, as COMMAND
+/// LIST gives them.
+fn all_names() -> Vec<&'static str> {
+    let mut names = Vec::with_capacity(TABLE.len() * 2);
+    for spec in &TABLE.specs {
+        names.push(spec.name);
+        if let Some(entry) = redis_info::info(spec.name) {
+            names.extend(redis_info::subcommands(entry).map(|(n, _)| n).filter(|n| !MISSING_SUBCOMMANDS.contains(n)));
+        }
+    }
+    names
+}
+
+/// A command's COMMAND INFO entry: Redis's own where Redis has the command, else one
+/// made from the command table.
+fn write_entry(out: &mut ReplyWriter, spec: &CommandSpec) {
+    match redis_info::info(spec.name) {
+        Some(v) => redis_info::write(out, v),
+        None => write_info(out, spec),
+    }
+}
+
+/// The entry COMMAND INFO gives for a name a client asked about: a command of ours, or
+/// a subcommand (`config|get`) of one.
+fn lookup_info(name: &[u8]) -> Option<Result<&'static redis_info::Value, &'static CommandSpec>> {
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    if let Some((parent, _)) = name.split_once('|') {
+        TABLE.lookup(parent.as_bytes())?;
+        return redis_info::info(&name).map(Ok);
+    }
+    let spec = TABLE.get(TABLE.lookup(name.as_bytes())?);
+    Some(redis_info::info(spec.name).ok_or(spec))
+}
+
+fn write_docs_of(out: &mut ReplyWriter, name: &[u8]) -> bool {
+    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let parent = name.split('|').next().unwrap_or(&name);
+    let Some(idx) = TABLE.lookup(parent.as_bytes()) else { return false };
+    match redis_info::docs(&name) {
+        Some(v) => {
+            let full = if name.contains('|') { name.as_str() } else { TABLE.get(idx).name };
+            out.bulk(full.as_bytes());
+            redis_info::write(out, v);
+            true
+        }
+        None if !name.contains('|') => {
+            write_docs(out, TABLE.get(idx));
+            true
+        }
+        None => false,
+    }
+}
+
+/// The key flags Redis's own key functions give SET and BITFIELD, whose specs carry
+/// `variable_flags`: they depend on GET / a write subcommand.
+fn fallback_key_flags(name: &str, args: &Args) -> Option<&'static [redis_info::Value]> {
+    use redis_info::Value::Simple;
+    const RW: &[redis_info::Value] = &[Simple("RW"), Simple("access"), Simple("update")];
+    const OW: &[redis_info::Value] = &[Simple("OW"), Simple("update")];
+    const RO: &[redis_info::Value] = &[Simple("RO"), Simple("access")];
+    let any = |from: usize, words: &[&[u8]]| {
+        (from..args.len()).any(|i| words.iter().any(|w| args.get(i).eq_ignore_ascii_case(w)))
+    };
+    match name {
+        "set" => Some(if any(3, &[b"GET"]) { RW } else { OW }),
+        "bitfield" => Some(if any(2, &[b"SET", b"INCRBY"]) { RW } else { RO }),
+        _ => None,
+    }
+}
+
+/// COMMAND GETKEYS and GETKEYSANDFLAGS (`with_flags`): the keys of a full command,
+/// found as Redis finds them (its key specs, `acl::cmdacl`), and each one's key-spec
+/// flags.
+fn getkeys(c: &mut ConnCtx, a: &Args, with_flags: bool) -> Result<ConnOutcome, CmdError> {
+    let sub_name = if with_flags { "command|getkeysandflags" } else { "command|getkeys" };
+    sub_arity(a, sub_name, -4)?;
     let sub = OwnedArgs::from_slices(a.iter().skip(2));
     let sub = Args::Owned(&sub);
     let Some(idx) = TABLE.lookup(sub.get(0)) else {
         return Err(CmdError::msg("ERR Invalid command specified"));
     };
     let spec = TABLE.get(idx);
-    if matches!(spec.keys, KeySpec::None) {
+    // Redis's own specs where it has the command (they include the keys a movable
+    // command finds by keyword); else the command table's positions.
+    let acl_id = crate::acl::cmdacl::request_id(idx, &sub);
+    let has_keys = match acl_id {
+        Some(id) => !matches!(crate::acl::cmdacl::get(id).keys, crate::acl::cmdacl::Keys::Specs(&[])),
+        None => !matches!(spec.keys, KeySpec::None),
+    };
+    if !has_keys {
         return Err(CmdError::msg("ERR The command has no key arguments"));
     }
     if !spec.arity_ok(sub.len()) {
         return Err(CmdError::msg("ERR Invalid number of arguments specified for command"));
     }
-    let keys = match spec.key_positions(&sub, c.sess.db) {
-        Ok(k) if !k.is_empty() => k,
-        _ => return Err(CmdError::msg("ERR Invalid arguments specified for command")),
+    let keys: Vec<(usize, usize)> = match acl_id {
+        Some(id) => crate::acl::cmdacl::keys_with_specs(id, &sub),
+        None => spec.key_positions(&sub, c.sess.db).unwrap_or_default().into_iter().map(|(_, i)| (i, 0)).collect(),
     };
+    let full = acl_id.map(|id| crate::acl::cmdacl::get(id).name).unwrap_or(spec.name);
+    if keys.is_empty() {
+        // EVAL with no keys and the like answer an empty list (no_mandatory_keys).
+        if redis_info::has_flag(full, "no_mandatory_keys") {
+            c.out.array(0);
+            return Ok(ConnOutcome::Done);
+        }
+        return Err(CmdError::msg("ERR Invalid arguments specified for command"));
+    }
     c.out.array(keys.len());
-    for (_, i) in keys {
-        c.out.bulk(sub.get(i));
+    for (i, n) in keys {
+        if with_flags {
+            c.out.array(2);
+            c.out.bulk(sub.get(i));
+            let flags = fallback_key_flags(full, &sub).unwrap_or_else(|| redis_info::key_spec_flags(full, n));
+            c.out.array(flags.len());
+            for f in flags {
+                redis_info::write(&mut c.out, f);
+            }
+        } else {
+            c.out.bulk(sub.get(i));
+        }
     }
     Ok(ConnOutcome::Done)
 }
@@ -229,13 +344,15 @@ const HELP: &[&str] = &[
     "    commands are returned.",
     "GETKEYS <full-command>",
     "    Return the keys from a full Redis command.",
+    "GETKEYSANDFLAGS <full-command>",
+    "    Return the keys and the access flags from a full Redis command.",
 ];
 
 fn command(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     if a.len() == 1 {
         c.out.array(TABLE.len());
         for spec in &TABLE.specs {
-            write_info(&mut c.out, spec);
+            write_entry(&mut c.out, spec);
         }
         return Ok(ConnOutcome::Done);
     }
@@ -246,36 +363,48 @@ fn command(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         if a.len() == 2 {
             c.out.array(TABLE.len());
             for spec in &TABLE.specs {
-                write_info(&mut c.out, spec);
+                write_entry(&mut c.out, spec);
             }
         } else {
             c.out.array(a.len() - 2);
             for i in 2..a.len() {
-                match TABLE.lookup(a.get(i)) {
-                    Some(idx) => write_info(&mut c.out, TABLE.get(idx)),
+                match lookup_info(a.get(i)) {
+                    Some(Ok(v)) => redis_info::write(&mut c.out, v),
+                    Some(Err(spec)) => write_info(&mut c.out, spec),
                     None => c.out.null(),
                 }
             }
         }
     } else if a.is(1, "DOCS") {
-        let specs: Vec<&CommandSpec> = if a.len() == 2 {
-            TABLE.specs.to_vec()
+        if a.len() == 2 {
+            c.out.map(TABLE.len());
+            for spec in &TABLE.specs {
+                write_docs_of(&mut c.out, spec.name.as_bytes());
+            }
         } else {
-            (2..a.len()).filter_map(|i| TABLE.lookup(a.get(i)).map(|idx| TABLE.get(idx))).collect()
-        };
-        c.out.map(specs.len());
-        for spec in specs {
-            write_docs(&mut c.out, spec);
+            // The map's length first: count the names that have docs, then write them.
+            let mut scratch = Vec::new();
+            let mut n = 0;
+            {
+                let mut w = ReplyWriter::new(&mut scratch, c.sess.proto);
+                for i in 2..a.len() {
+                    n += write_docs_of(&mut w, a.get(i)) as usize;
+                }
+            }
+            c.out.map(n);
+            c.out.raw(&scratch);
         }
     } else if a.is(1, "LIST") {
         let keep = list_filter(a)?;
-        let names: Vec<&str> = TABLE.specs.iter().filter(|s| keep(s)).map(|s| s.name).collect();
+        let names: Vec<&str> = all_names().into_iter().filter(|n| keep(n)).collect();
         c.out.array(names.len());
         for n in names {
             c.out.bulk(n.as_bytes());
         }
     } else if a.is(1, "GETKEYS") {
-        return getkeys(c, a);
+        return getkeys(c, a, false);
+    } else if a.is(1, "GETKEYSANDFLAGS") {
+        return getkeys(c, a, true);
     } else if a.is(1, "HELP") {
         sub_arity(a, "command|help", 2)?;
         help_reply(&mut c.out, "COMMAND", HELP);
@@ -313,7 +442,8 @@ mod tests {
         assert_eq!(n as usize, all.len());
         assert_eq!(n as usize, TABLE.len());
         let Reply::Array(names) = h.run(&["command", "list"]) else { panic!() };
-        assert_eq!(names.len(), all.len());
+        // LIST names subcommands too (`config|get`), as Redis 7.0 does.
+        assert!(names.len() > all.len() && names.contains(&Reply::bulk("config|get")));
         assert_eq!(h.run(&["command", "count", "x"]), err("ERR wrong number of arguments for 'command|count' command"));
     }
 

@@ -33,6 +33,7 @@ pub mod hll;
 pub mod info;
 pub mod introspect;
 pub mod keys;
+pub mod latency;
 pub mod list;
 pub mod memory;
 pub mod module;
@@ -41,6 +42,8 @@ pub mod multi;
 #[cfg(test)]
 mod notify_tests;
 pub mod pubsub;
+pub mod redis_commands;
+pub mod redis_info;
 pub mod repl;
 pub mod replicaof;
 pub mod save;

@@ -163,7 +163,15 @@ fn exec(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let session = c.sess.clone();
     c.sess.db = q.db;
     let word = a.get(0).to_vec();
-    Ok(ConnOutcome::Exec(Box::new(ExecPlan { cmds: q.cmds, watches, session, word })))
+    // Redis 7.0 checks every queued command's permissions again at EXEC: ACL rules
+    // may have changed since it was queued. A refused command answers its NOPERM error
+    // in its slot (and is logged), the others run.
+    let refused = q
+        .cmds
+        .iter()
+        .map(|(idx, args, _)| super::acl::recheck_queued(c.st, &mut c.sess, *idx, &Args::Owned(args)))
+        .collect();
+    Ok(ConnOutcome::Exec(Box::new(ExecPlan { cmds: q.cmds, watches, session, word, refused })))
 }
 
 /// What EXEC hands to the dispatcher to start the transaction.
@@ -173,6 +181,8 @@ pub struct ExecPlan {
     session: Session,
     /// EXEC as the client spelled it, for MONITOR.
     word: Vec<u8>,
+    /// Per queued command: the NOPERM error it answers instead of running.
+    refused: Vec<Option<String>>,
 }
 
 /// Does this queued command need every shard locked whole (it reads or writes a
@@ -183,11 +193,14 @@ fn needs_whole_lock(spec: &CommandSpec) -> bool {
 
 /// Starts EXEC's coordinator.
 pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: Proto) {
-    let ExecPlan { cmds, watches, session, word } = *plan;
+    let ExecPlan { cmds, watches, session, word, refused } = *plan;
     let n = st.nshards;
-    let whole = cmds.iter().any(|(idx, _, _)| needs_whole_lock(TABLE.get(*idx)));
+    let whole = cmds.iter().zip(&refused).any(|((idx, _, _), no)| no.is_none() && needs_whole_lock(TABLE.get(*idx)));
     let mut per_shard: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); n];
-    for (idx, args, db) in &cmds {
+    for ((idx, args, db), no) in cmds.iter().zip(&refused) {
+        if no.is_some() {
+            continue;
+        }
         let a = Args::Owned(args);
         if let Ok(keys) = TABLE.get(*idx).key_positions(&a, *db) {
             for (d, i) in keys {
@@ -229,6 +242,7 @@ pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: 
         writers: Vec::new(),
         committing: None,
         word,
+        refused,
     };
     if tx.locked.is_empty() {
         // Nothing to lock (only PING/ECHO-like commands): run straight away.
@@ -276,6 +290,7 @@ struct TxExec {
     committing: Option<Vec<u8>>,
     /// EXEC as the client spelled it, for MONITOR.
     word: Vec<u8>,
+    refused: Vec<Option<String>>,
 }
 
 /// Marks a hop answer that needs no waiting (write-backs of a cross-shard command).
@@ -333,6 +348,12 @@ impl TxExec {
             return self.finish_tx(st, true);
         }
         while self.next < self.cmds.len() {
+            if let Some(msg) = self.refused[self.next].take() {
+                let mut out = Vec::new();
+                ReplyWriter::new(&mut out, self.proto).error(&msg);
+                self.push_reply(out);
+                continue;
+            }
             let (idx, args, db) = &self.cmds[self.next];
             let (idx, db) = (*idx, *db);
             let spec = TABLE.get(idx);

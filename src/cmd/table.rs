@@ -180,6 +180,7 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         super::multi::COMMANDS,
         super::pubsub::COMMANDS,
         super::slowlog::COMMANDS,
+        super::latency::COMMANDS,
         super::client::COMMANDS,
         super::info::COMMANDS,
         super::config_cmd::COMMANDS,

@@ -16,8 +16,9 @@
 //!   on whichever shard the target lives.
 //!
 //! `tracking-table-max-keys` bounds the table (keys past it are invalidated at the
-//! next read that adds one). Not yet: invalidation of keys that expire or are
-//! evicted, and `tracking-redir-broken` when a redirect target goes away.
+//! next read that adds one). Keys that expire are invalidated like written ones
+//! (`ShardState::account_expired`); a RESP3 client whose REDIRECT target went away
+//! gets `tracking-redir-broken` instead of each invalidation.
 
 use super::ctx::{ConnCtx, ConnOutcome, FanOut};
 use super::table::{CommandSpec, flag};
@@ -405,8 +406,9 @@ fn deliver_home(st: &mut ShardState, items: &[(u64, Vec<u8>)], modifier: u64) {
             continue;
         }
         let (target, shard) = t.redirect.unwrap_or((*c, st.id as u16));
+        let origin = t.redirect.map(|_| (*c, st.id as u16));
         let keys = [key.clone()];
-        run_on(st, shard as usize, move |st| write_invalidation(st, target, Some(&keys)));
+        run_on(st, shard as usize, move |st| write_invalidation(st, target, Some(&keys), origin));
     }
 }
 
@@ -419,18 +421,46 @@ pub fn on_flush(st: &mut ShardState, all: bool) {
         st.shared.tracking.items.fetch_sub(items, Ordering::Relaxed);
         st.tracking.table.clear();
     }
-    let targets: Vec<(u64, u16)> =
-        st.tracking.clients.iter().map(|(&c, t)| t.redirect.unwrap_or((c, st.id as u16))).collect();
-    for (target, shard) in targets {
-        run_on(st, shard as usize, move |st| write_invalidation(st, target, None));
+    let home = st.id as u16;
+    let targets: Vec<((u64, u16), Option<(u64, u16)>)> = st
+        .tracking
+        .clients
+        .iter()
+        .map(|(&c, t)| (t.redirect.unwrap_or((c, home)), t.redirect.map(|_| (c, home))))
+        .collect();
+    for ((target, shard), origin) in targets {
+        run_on(st, shard as usize, move |st| write_invalidation(st, target, None, origin));
     }
+}
+
+/// On a tracking client's shard: its REDIRECT target `gone` no longer exists. A RESP3
+/// client gets `tracking-redir-broken` with the id; a RESP2 one nothing (Redis has no
+/// way to tell it either).
+fn redir_broken(st: &mut ShardState, client: u64, gone: u64) {
+    let Some(meta) = st.clients.get(&client) else { return };
+    if meta.resp != 3 {
+        return;
+    }
+    let mut buf = Vec::new();
+    let mut w = ReplyWriter::new(&mut buf, Proto::Resp3);
+    w.push(2);
+    w.bulk(b"tracking-redir-broken");
+    w.int(gone as i64);
+    st.pubsub.pushes.push((client, buf));
 }
 
 /// On the target's shard: `invalidate` with `keys` (None: a flush) for client
 /// `target`: a RESP3 push, or for a RESP2 client subscribed to the invalidation
-/// channel, a Pub/Sub message on it. Others get nothing, as in Redis.
-fn write_invalidation(st: &mut ShardState, target: u64, keys: Option<&[Vec<u8>]>) {
-    let Some(meta) = st.clients.get(&target) else { return };
+/// channel, a Pub/Sub message on it. Others get nothing, as in Redis. When `target`
+/// is a REDIRECT that has gone away, the tracking client (`origin`: id and shard) is
+/// told instead, each time, as Redis does.
+fn write_invalidation(st: &mut ShardState, target: u64, keys: Option<&[Vec<u8>]>, origin: Option<(u64, u16)>) {
+    let Some(meta) = st.clients.get(&target) else {
+        if let Some((client, home)) = origin {
+            run_on(st, home as usize, move |st| redir_broken(st, client, target));
+        }
+        return;
+    };
     let proto = if meta.resp == 3 { Proto::Resp3 } else { Proto::Resp2 };
     let mut buf = Vec::new();
     let mut w = ReplyWriter::new(&mut buf, proto);

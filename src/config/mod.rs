@@ -145,6 +145,8 @@ pub struct Config {
     pub acl_users: Vec<Vec<String>>,
     /// `latency-monitor-threshold`, 0 ms = off.
     pub latency_monitor_threshold: u64,
+    /// `latency-tracking`: per-command latency histograms (INFO latencystats).
+    pub latency_tracking: bool,
     /// `notify-keyspace-events`, "" — normalised as Redis shows it (`KEA` -> `AKE`).
     pub notify_keyspace_events: String,
     /// Not a directive: `notify_keyspace_events` parsed, the classes that publish (0
@@ -237,6 +239,7 @@ impl Default for Config {
             acl_pubsub_default: "resetchannels".to_string(),
             acl_users: Vec::new(),
             latency_monitor_threshold: 0,
+            latency_tracking: true,
             notify_keyspace_events: String::new(),
             notify_mask: 0,
             notify_flags: 0,
@@ -350,19 +353,21 @@ impl Config {
                 }
                 continue;
             }
+            // Redis 7.0 matches the pattern against every name, aliases included, and
+            // answers each match under the name it matched; hidden parameters only by
+            // their exact name.
             for (i, p) in PARAMS.iter().enumerate() {
-                if seen[i] {
+                if seen[i] || params::HIDDEN.contains(&p.name) {
                     continue;
                 }
-                let shown = if glob_match(pattern.as_bytes(), p.name.as_bytes()) {
-                    Some(p.name)
-                } else {
-                    p.aliases.iter().copied().find(|a| glob_match(pattern.as_bytes(), a.as_bytes()))
-                };
-                if let Some(name) = shown {
-                    seen[i] = true;
-                    out.push((name.to_string(), self.value_of(p)));
+                let mut matched = false;
+                for name in std::iter::once(p.name).chain(p.aliases.iter().copied()) {
+                    if glob_match(pattern.as_bytes(), name.as_bytes()) {
+                        matched = true;
+                        out.push((name.to_string(), self.value_of(p)));
+                    }
                 }
+                seen[i] = matched;
             }
         }
         out
@@ -523,6 +528,7 @@ impl Config {
             "acllog-max-len" => self.acllog_max_len.to_string(),
             "acl-pubsub-default" => self.acl_pubsub_default.clone(),
             "latency-monitor-threshold" => self.latency_monitor_threshold.to_string(),
+            "latency-tracking" => yn(self.latency_tracking),
             "notify-keyspace-events" => self.notify_keyspace_events.clone(),
             "lazyfree-lazy-eviction" => yn(self.lazyfree_lazy_eviction),
             "lazyfree-lazy-expire" => yn(self.lazyfree_lazy_expire),
@@ -587,7 +593,8 @@ impl Config {
             "maxmemory" => self.maxmemory = num(v)?,
             "maxmemory-policy" => self.maxmemory_policy = v.to_string(),
             "maxmemory-samples" => self.maxmemory_samples = num(v)?,
-            "hz" => self.hz = num(v)?,
+            // Redis's updateHZ clamps rather than refuses: `hz 1000` reads back as 500.
+            "hz" => self.hz = num::<u32>(v)?.clamp(1, 500),
             "loglevel" => self.loglevel = v.to_string(),
             "logfile" => self.logfile = v.to_string(),
             "daemonize" => self.daemonize = yes,
@@ -600,6 +607,7 @@ impl Config {
             "acllog-max-len" => self.acllog_max_len = num(v)?,
             "acl-pubsub-default" => self.acl_pubsub_default = v.to_string(),
             "latency-monitor-threshold" => self.latency_monitor_threshold = num(v)?,
+            "latency-tracking" => self.latency_tracking = yes,
             "notify-keyspace-events" => {
                 // `apply_directive` re-parses the raw text afterwards: the canonical
                 // text drops an `n` that `A` hides.
@@ -751,7 +759,10 @@ mod tests {
     fn every_parameter_round_trips_through_get_and_set() {
         let mut cfg = Config::default();
         let all = cfg.get(&["*"]);
-        assert_eq!(all.len(), PARAMS.len(), "CONFIG GET * lists every parameter once");
+        // Aliases are listed too, hidden parameters are not.
+        let want: usize =
+            PARAMS.iter().filter(|p| !params::HIDDEN.contains(&p.name)).map(|p| 1 + p.aliases.len()).sum();
+        assert_eq!(all.len(), want, "CONFIG GET * lists every name once");
         for p in PARAMS {
             let got = cfg.get(&[p.name]);
             assert_eq!(got.len(), 1, "{}", p.name);
@@ -791,7 +802,7 @@ mod tests {
         assert_eq!(names(&["[^p]ort"]), Vec::<String>::new());
         assert_eq!(names(&["port", "port", "p*rt"]), vec!["port"]);
         assert!(names(&["nonexistent"]).is_empty());
-        // An exact alias is answered under the alias; `*` lists canonical names only.
+        // An exact alias is answered under the alias; `*` lists aliases too, as Redis 7.0 does.
         assert_eq!(
             cfg.get(&["hash-max-ziplist-entries"]),
             vec![("hash-max-ziplist-entries".to_string(), "128".to_string())]
@@ -799,10 +810,12 @@ mod tests {
         assert_eq!(names(&["slaveof"]), vec!["slaveof"]);
         let all = names(&["*"]);
         assert!(all.contains(&"hash-max-listpack-entries".to_string()));
-        assert!(!all.contains(&"hash-max-ziplist-entries".to_string()));
+        assert!(all.contains(&"hash-max-ziplist-entries".to_string()));
+        assert!(!all.contains(&"key-load-delay".to_string()), "hidden");
+        assert_eq!(names(&["key-load-delay"]), vec!["key-load-delay"]);
         // A pattern that matches only an alias reports the alias.
         assert_eq!(names(&["*ziplist-entries"]), vec!["hash-max-ziplist-entries", "zset-max-ziplist-entries"]);
-        assert_eq!(names(&["*max-*-entries"]).len(), 4, "aliases of matched parameters are not repeated");
+        assert_eq!(names(&["*max-*-entries"]).len(), 6, "aliases are listed beside their parameter");
         assert_eq!(
             get1(&cfg, "client-output-buffer-limit"),
             "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60"
@@ -1090,7 +1103,7 @@ mod tests {
         assert_eq!(cfg.hz, 50);
 
         // Errors inside an included file name that file.
-        std::fs::write(&inner, "\nhz 0\n").unwrap();
+        std::fs::write(&inner, "\nhz -1\n").unwrap();
         let e = Config::from_args(&args(&[outer.to_str().unwrap()])).unwrap_err();
         assert!(e.message.contains(&format!("{}, at line 2", inner.display())), "{e}");
 

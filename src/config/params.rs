@@ -174,7 +174,8 @@ pub const PARAMS: &[Param] = &[
     field("maxmemory-policy",          Enum(EVICTION_POLICIES),        Mutable,   "noeviction"),
     field("maxmemory-samples",         Int { min: 1, max: 64 },        Mutable,   "5"),
     // Redis accepts any hz and clamps it to 1..500; we reject out-of-range values.
-    field("hz",                        Int { min: 1, max: 500 },       Mutable,   "10"),
+    // Any non-negative int is accepted and then clamped to 1..=500, as Redis's updateHZ does.
+    field("hz",                        NON_NEG,                        Mutable,   "10"),
     field("loglevel",                  Enum(&["debug", "verbose", "notice", "warning", "nothing"]), Mutable, "notice"),
     field("logfile",                   STR,                            Immutable, ""),
     // Only "no" is accepted: see `RESTRICTED`.
@@ -200,6 +201,7 @@ pub const PARAMS: &[Param] = &[
     field("acllog-max-len",            NON_NEG_LONG,                   Mutable,   "128"),
     field("slowlog-max-len",           NON_NEG_LONG,                   Mutable,   "128"),
     field("latency-monitor-threshold", NON_NEG_LONG,                   Mutable,   "0"),
+    field("latency-tracking",          Bool,                           Mutable,   "yes"),
     field("notify-keyspace-events",    SPECIAL,                        Mutable,   ""),
     field("lazyfree-lazy-eviction",    Bool,                           Mutable,   "no"),
     field("lazyfree-lazy-expire",      Bool,                           Mutable,   "no"),
@@ -264,7 +266,7 @@ pub const PARAMS: &[Param] = &[
     compat("io-threads",                    Int { min: 1, max: 128 },   Immutable, "1"),
     compat("io-threads-do-reads",           Bool,                       Immutable, "no"),
     compat("jemalloc-bg-thread",            Bool,                       Mutable,   "yes"),
-    compat("latency-tracking",              Bool,                       Mutable,   "yes"),
+
     compat("latency-tracking-info-percentiles", SPECIAL_MULTI,          Mutable,   "50 99 99.9"),
     compat("lfu-decay-time",                NON_NEG,                    Mutable,   "1"),
     compat("lfu-log-factor",                NON_NEG,                    Mutable,   "10"),
@@ -283,7 +285,13 @@ pub const PARAMS: &[Param] = &[
     compat("propagation-error-behavior",    Enum(&["ignore", "panic", "panic-on-replicas"]), Mutable, "ignore"),
     // Redis's testing knob: the snapshot/rewrite child sleeps this many microseconds per
     // key, so tests can hold a child busy deterministically instead of writing lots of data.
-    compat("rdb-key-save-delay",            NON_NEG,                    Mutable,   "0"),
+    compat("rdb-key-save-delay",            Int { min: i32::MIN as i64, max: INT_MAX }, Mutable, "0"),
+    // Redis 7.0's other hidden testing and debugging knobs (see `HIDDEN`).
+    compat("key-load-delay",                Int { min: i32::MIN as i64, max: INT_MAX }, Mutable, "0"),
+    compat("loading-process-events-interval-bytes", Int { min: 1024, max: INT_MAX }, Mutable, "2097152"),
+    compat("lua-enable-deprecated-api",     Bool,                       Immutable, "no"),
+    compat("use-exit-on-panic",             Bool,                       Mutable,   "no"),
+    compat("watchdog-period",               NON_NEG,                    Mutable,   "0"),
     compat("rdb-del-sync-files",            Bool,                       Mutable,   "no"),
     compat("rdb-save-incremental-fsync",    Bool,                       Mutable,   "yes"),
     compat("rdbchecksum",                   Bool,                       Immutable, "yes"),
@@ -329,6 +337,18 @@ pub const PARAMS: &[Param] = &[
     compat_a("zset-max-listpack-value", &["zset-max-ziplist-value"], MEM,   Mutable,   "64"),
 ];
 
+/// Redis 7.0's HIDDEN_CONFIG parameters: CONFIG GET answers them only when asked by
+/// their exact name, never through a pattern (so `CONFIG GET *` leaves them out), and
+/// CONFIG REWRITE does not write them unless set.
+pub const HIDDEN: &[&str] = &[
+    "key-load-delay",
+    "loading-process-events-interval-bytes",
+    "lua-enable-deprecated-api",
+    "rdb-key-save-delay",
+    "use-exit-on-panic",
+    "watchdog-period",
+];
+
 /// `Store::Compat` parameters that shardis does read (through `Config::compat_value`
 /// or `compat.get`), so they act and are not compatibility-only. Keeping them in the
 /// compat map spares a typed field for a value read in one place. `supervised`,
@@ -337,6 +357,7 @@ pub const PARAMS: &[Param] = &[
 /// compat parameter the code reads is here.
 pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "tracking-table-max-keys",
+    "latency-tracking-info-percentiles",
     "min-replicas-max-lag",
     "min-replicas-to-write",
     "repl-backlog-size",
@@ -443,9 +464,7 @@ pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 3
 /// fsyncing: more durable, never less), `crash-log-enabled`/`crash-memcheck-enabled`
 /// (a panic is always logged with its backtrace), `set-proc-title`/`proc-title-template`
 /// (the process title stays the binary's name), `sanitize-dump-payload` (the RDB
-/// decoder always checks a payload completely, as `yes` asks), `latency-tracking*`
-/// (INFO latencystats is listed as not supported; refusing the default `yes` would
-/// break every stock config). `tls-*` are not parameters at all (see `parse`).
+/// decoder always checks a payload completely, as `yes` asks). `tls-*` are not parameters at all (see `parse`).
 #[rustfmt::skip]
 pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
@@ -466,7 +485,7 @@ pub fn refusal(name: &str, value: &str) -> Option<&'static str> {
 /// Whether `p` is accepted for compatibility only: validated like Redis validates it
 /// and shown by CONFIG GET, but with no effect on shardis.
 pub fn is_compat_only(p: &Param) -> bool {
-    p.store == Store::Compat && !COMPAT_STORED_BUT_USED.contains(&p.name)
+    p.store == Store::Compat && !COMPAT_STORED_BUT_USED.contains(&p.name) && !HIDDEN.contains(&p.name)
 }
 
 /// The compatibility-only parameters, in [`PARAMS`] order.
@@ -803,7 +822,7 @@ mod tests {
         assert_eq!(canon("appendonly", &["YES"]).unwrap(), "yes");
         assert_eq!(canon("appendonly", &["1"]).unwrap_err(), "argument must be 'yes' or 'no'");
         assert_eq!(canon("hz", &["abc"]).unwrap_err(), "argument couldn't be parsed into an integer");
-        assert_eq!(canon("hz", &["501"]).unwrap_err(), "argument must be between 1 and 500 inclusive");
+        assert_eq!(canon("hz", &["-1"]).unwrap_err(), "argument must be between 0 and 2147483647 inclusive");
         assert_eq!(canon("maxmemory", &["1gb"]).unwrap(), "1073741824");
         assert_eq!(canon("maxmemory", &["lots"]).unwrap_err(), "argument must be a memory value");
         assert_eq!(canon("maxmemory-policy", &["ALLKEYS-LRU"]).unwrap(), "allkeys-lru");

@@ -380,6 +380,10 @@ fn evict_key(st: &mut ShardState, db: usize, key: &[u8]) -> bool {
     if !st.watch.is_empty() {
         st.watch.touch(db as u16, key);
     }
+    // Client-side caches drop evicted keys too (Redis invalidates every deletion).
+    if crate::cmd::tracking::writes_matter(st) {
+        crate::cmd::tracking::invalidate(st, std::iter::once(key), 0);
+    }
     true
 }
 

@@ -12,6 +12,7 @@
 
 pub mod block;
 pub mod evict;
+pub mod histogram;
 pub mod lazyfree;
 pub mod lock;
 pub mod msg;

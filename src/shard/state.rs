@@ -255,6 +255,11 @@ impl ShardState {
     /// the first `reported` expired keys of database `db` (in order among its own
     /// events, see `ExecCtx::notify`).
     pub fn account_expired_reported(&mut self, db: usize, reported: usize) {
+        // Expired keys invalidate client-side caches too, as Redis's deletions do.
+        if crate::cmd::tracking::writes_matter(self) {
+            let keys: Vec<Vec<u8>> = self.dbs.iter().flat_map(|d| d.expired.iter().map(|k| k.to_vec())).collect();
+            crate::cmd::tracking::invalidate(self, keys.iter().map(|k| k.as_slice()), 0);
+        }
         let publish = self.config.notify_mask & notify::EXPIRED != 0;
         let mut events = Vec::new();
         for (i, d) in self.dbs.iter_mut().enumerate() {

@@ -31,6 +31,8 @@ pub struct ShardStats {
     pub output_limit_disconnections: u64,
     /// Indexed like the command table.
     pub commands: Vec<CmdStat>,
+    /// Per-command latency histograms (`latency-tracking`, INFO latencystats).
+    pub latency: super::histogram::CommandHistograms,
     /// While set (around a command, when `keymiss` events are wanted), `miss` also
     /// records the key in `missed` for the command layer to publish.
     pub track_misses: bool,
@@ -82,6 +84,7 @@ impl ShardStats {
         if self.commands.len() < other.commands.len() {
             self.commands.resize(other.commands.len(), CmdStat::default());
         }
+        self.latency.merge(&other.latency);
         for (a, b) in self.commands.iter_mut().zip(&other.commands) {
             a.calls += b.calls;
             a.usec += b.usec;
