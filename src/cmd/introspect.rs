@@ -316,7 +316,11 @@ fn getkeys(c: &mut ConnCtx, a: &Args, with_flags: bool) -> Result<ConnOutcome, C
             c.out.array(2);
             c.out.bulk(sub.get(i));
             let flags = fallback_key_flags(full, &sub).unwrap_or_else(|| redis_info::key_spec_flags(full, n));
-            c.out.array(flags.len());
+            // An incomplete spec makes Redis ask the command's own key function
+            // (MIGRATE, SORT...), whose keys carry the spec's other flags only.
+            let flags: Vec<&redis_info::Value> =
+                flags.iter().filter(|f| !matches!(f, redis_info::Value::Simple("incomplete"))).collect();
+            c.out.set(flags.len());
             for f in flags {
                 redis_info::write(&mut c.out, f);
             }
@@ -332,7 +336,7 @@ const HELP: &[&str] = &[
     "    Return details about all Redis commands.",
     "COUNT",
     "    Return the total number of commands in this Redis server.",
-    "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+    "LIST",
     "    Return a list of all commands in this Redis server.",
     "INFO [<command-name> ...]",
     "    Return details about multiple Redis commands.",

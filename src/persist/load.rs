@@ -217,10 +217,13 @@ fn commands(b: &[u8]) -> impl Iterator<Item = Vec<&[u8]>> {
     })
 }
 
-/// Counts the complete tagged blocks of every transaction in `b`.
-fn count_parts(b: &[u8], seen: &mut HashMap<Vec<u8>, (usize, usize)>) {
+/// Counts the complete tagged blocks of every transaction in `b`. Returns whether `b`
+/// holds a FUNCTION command.
+fn count_parts(b: &[u8], seen: &mut HashMap<Vec<u8>, (usize, usize)>) -> bool {
+    let mut functions = false;
     let mut it = commands(b).peekable();
     while let Some(c) = it.next() {
+        functions |= c[0].eq_ignore_ascii_case(b"function");
         if !c[0].eq_ignore_ascii_case(b"multi") {
             continue;
         }
@@ -229,6 +232,7 @@ fn count_parts(b: &[u8], seen: &mut HashMap<Vec<u8>, (usize, usize)>) {
         let e = seen.entry(id).or_insert((0, parts));
         e.0 += 1;
     }
+    functions
 }
 
 /// Finds and checks the AOF set and opens the files to append to; loads it here
@@ -263,12 +267,20 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Start, String> {
         }
     }
     let mut seen = HashMap::new();
-    for (name, b) in &data {
-        if !files::is_rdb(name, b) {
-            count_parts(b, &mut seen);
+    // The function libraries are server-wide, but FUNCTION commands are logged by the
+    // shard that ran them. Their history replays in order only within one shard's
+    // files (a rewrite puts the libraries in shard 0's base), so when other shards'
+    // files hold some, everything replays here, on one set of libraries.
+    let mut functions_beyond_shard0 = false;
+    for s in 0..manifest.shards() {
+        for f in manifest.files_of(s) {
+            let b = &data[&f.name];
+            if !files::is_rdb(&f.name, b) && count_parts(b, &mut seen) && s != 0 {
+                functions_beyond_shard0 = true;
+            }
         }
     }
-    if manifest.shards() == nshards {
+    if manifest.shards() == nshards && !functions_beyond_shard0 {
         let seen = Arc::new(seen);
         let mut out = Vec::new();
         for s in 0..nshards {
@@ -307,6 +319,15 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Start, String> {
         "DB loaded from append only file: {:.3} seconds ({ncmds} commands, {keys} keys)",
         start.elapsed().as_secs_f64()
     ));
+    if manifest.shards() == nshards {
+        // Loaded here for its FUNCTION history (above): the files stay as they are.
+        let mut boots = Vec::new();
+        for (s, entries) in entries.into_iter().enumerate() {
+            let (file, base_size) = open_incr(cfg, &dir, &manifest.files_of(s))?;
+            boots.push(Boot { entries, file, base_size, rehome: true });
+        }
+        return Ok(Start::Loaded(boots, functions));
+    }
     log::notice(&format!("AOF written by {} shards, running {nshards}: writing fresh base files", manifest.shards()));
     let mut boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries, cfg.aof_direct())?;
     for f in &manifest.files {

@@ -388,7 +388,7 @@ fn older_encodings_load() {
 fn unsupported_things_are_refused_clearly() {
     let cases: Vec<(Vec<u8>, &str)> = vec![
         (record(kind::MODULE_2, "m", b""), "unsupported type: module"),
-        (vec![opcode::FUNCTION2, 0], "function libraries"),
+        (vec![opcode::FUNCTION_PRE_GA, 0], "function libraries in the pre-GA format"),
         (vec![opcode::MODULE_AUX, 0], "module auxiliary"),
         (record(99, "x", b""), "unknown value type 99"),
     ];
