@@ -8,42 +8,16 @@ every command's and subcommand's ACL categories and key specs are exactly Redis'
 The table covers all of Redis's commands, including ones shardis does not have yet:
 a command that lands later finds its row by name.
 """
+import os
 import socket
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resp_wire import Reader, send  # noqa: E402
 
 CATEGORIES = ["keyspace", "read", "write", "set", "sortedset", "list", "hash", "string",
               "bitmap", "hyperloglog", "geo", "stream", "pubsub", "admin", "fast", "slow",
               "blocking", "dangerous", "connection", "transaction", "scripting"]
-
-
-def send(sock, *args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    sock.sendall(out)
-
-
-class Reader:
-    def __init__(self, sock):
-        self.f = sock.makefile("rb")
-
-    def read(self):
-        line = self.f.readline()[:-2]
-        kind, rest = line[:1], line[1:]
-        if kind in (b"+", b"-"):
-            return rest.decode()
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            return self.f.read(n + 2)[:-2].decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ValueError(f"unexpected reply {line!r}")
 
 
 def pairs(flat):

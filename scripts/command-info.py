@@ -8,50 +8,12 @@ Run it against Redis 7.0 (redis-server --port 7391 --save '' --appendonly no). C
 INFO and COMMAND DOCS then answer with Redis's own entries (flags, key specs, tips,
 subcommands, arguments) for every command shardis shares with Redis.
 """
+import os
 import socket
 import sys
 
-
-def send(sock, *args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    sock.sendall(out)
-
-
-class Reader:
-    def __init__(self, sock):
-        self.f = sock.makefile("rb")
-
-    def read(self):
-        line = self.f.readline()[:-2]
-        kind, rest = line[:1], line[1:]
-        if kind == b"+":
-            return ("simple", rest.decode())
-        if kind == b"-":
-            raise ValueError(rest.decode())
-        if kind == b":":
-            return ("int", int(rest))
-        if kind == b"_":
-            return ("null", None)
-        if kind in (b"$", b"="):
-            n = int(rest)
-            data = self.f.read(n + 2)[:-2].decode()
-            if kind == b"=":
-                data = data[4:]
-            return ("bulk", data)
-        if kind in (b"*", b"~"):
-            n = int(rest)
-            return ("arr" if kind == b"*" else "set", [self.read() for _ in range(n)])
-        if kind == b"%":
-            n = int(rest)
-            items = []
-            for _ in range(n):
-                items.append(self.read())
-                items.append(self.read())
-            return ("map", items)
-        raise ValueError(f"unexpected reply {line!r}")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resp_wire import Reader, send  # noqa: E402
 
 
 def rust_str(s):
@@ -75,7 +37,7 @@ def emit(v):
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 6379
     sock = socket.create_connection(("127.0.0.1", port))
-    r = Reader(sock)
+    r = Reader(sock, typed=True)
     send(sock, "HELLO", "3")
     r.read()
     send(sock, "COMMAND")

@@ -7,42 +7,15 @@ Asks the server for COMMAND DOCS, so the table is generated from the same comman
 table that routing and COMMAND INFO read; paste the output over the table in README.md.
 tests/readme.rs checks that every command the server knows appears in README.md.
 """
+import os
 import socket
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from resp_wire import Reader, send  # noqa: E402
+
 GROUP_ORDER = ["connection", "server", "generic", "string", "bitmap", "hyperloglog", "list",
                "hash", "set", "sorted-set", "pubsub", "transactions"]
-
-
-def send(sock, *args):
-    out = b"*%d\r\n" % len(args)
-    for a in args:
-        a = a.encode()
-        out += b"$%d\r\n%s\r\n" % (len(a), a)
-    sock.sendall(out)
-
-
-class Reader:
-    def __init__(self, sock):
-        self.f = sock.makefile("rb")
-
-    def read(self):
-        line = self.f.readline()[:-2]
-        kind, rest = line[:1], line[1:]
-        if kind in (b"+", b"-"):
-            return rest.decode()
-        if kind == b":":
-            return int(rest)
-        if kind == b"$":
-            n = int(rest)
-            if n < 0:
-                return None
-            data = self.f.read(n + 2)[:-2]
-            return data.decode()
-        if kind == b"*":
-            n = int(rest)
-            return None if n < 0 else [self.read() for _ in range(n)]
-        raise ValueError(f"unexpected reply {line!r}")
 
 
 def main():

@@ -43,10 +43,6 @@ fn wait_blocked(c: &mut Raw, n: usize) {
     );
 }
 
-fn s(x: &str) -> Resp {
-    Resp::bulk(x)
-}
-
 #[test]
 fn blocked_clients_are_served_from_the_transactions_final_state() {
     compare(&[], |port| {

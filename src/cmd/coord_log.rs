@@ -198,7 +198,7 @@ fn bulk(reply: &[u8]) -> Option<&[u8]> {
 mod tests {
     use super::bulk;
     use crate::cmd::harness::{Harness, Reply};
-    use crate::persist::resp::{Decoded, decode};
+    use crate::persist::prop::tests::{self as prop_tests, logged};
     use crate::shard::shard_of;
 
     #[test]
@@ -210,26 +210,12 @@ mod tests {
         assert_eq!(bulk(b"$5\r\nab"), None);
     }
 
-    /// The commands in a log buffer.
+    /// The commands in a log buffer, as strings.
     fn cmds(b: &[u8]) -> Vec<Vec<String>> {
-        let mut out = Vec::new();
-        let mut pos = 0;
-        while let Decoded::Cmd { args, len } = decode(&b[pos..]) {
-            out.push(args.iter().map(|&(s, e)| String::from_utf8_lossy(&b[pos + s..pos + e]).into_owned()).collect());
-            pos += len;
-        }
-        assert_eq!(pos, b.len(), "whole commands only");
-        out
-    }
-
-    /// A harness whose shards log into their buffers (see `persist::prop`'s tests).
-    fn logged(n: usize) -> Harness {
-        let mut h = Harness::new(n);
-        for s in &mut h.shards {
-            s.aof.on = true;
-            s.aof.error = Some("unit test: no file".into());
-        }
-        h
+        prop_tests::cmds(b)
+            .into_iter()
+            .map(|c| c.into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect())
+            .collect()
     }
 
     /// A key named `prefix` + n that lives on `shard`.

@@ -252,12 +252,12 @@ fn has_relative_expiry(args: &Args) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::super::resp::{Decoded, decode};
     use crate::cmd::harness::{Harness, Reply};
 
     /// The commands in a log buffer, as strings.
-    fn cmds(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
+    pub(crate) fn cmds(b: &[u8]) -> Vec<Vec<Vec<u8>>> {
         let mut out = Vec::new();
         let mut pos = 0;
         while let Decoded::Cmd { args, len } = decode(&b[pos..]) {
@@ -271,7 +271,7 @@ mod tests {
     /// A harness of `n` shards whose logs collect into their buffers (no file). A log with
     /// an error set holds nothing back (as while it fails), so the synchronous harness
     /// gets its replies; what is appended is the same.
-    fn logged(n: usize) -> Harness {
+    pub(crate) fn logged(n: usize) -> Harness {
         let mut h = Harness::new(n);
         for s in &mut h.shards {
             s.aof.on = true;
