@@ -39,6 +39,14 @@
 //! by an admitted request, so bounding requests bounds the rest. INFO stats reports
 //! `shardis_inbox_bytes`, `shardis_inbox_peak_bytes` and `shardis_input_stalls`.
 //!
+//! **Start-up** (`persist::startload`): the shard threads pin themselves first, then
+//! load their own keys before anyone is served, so every key's memory is first touched
+//! on its own core (and NUMA node). The main thread decodes the RDB file and routes
+//! each key to its shard's channel; with the AOF, each shard thread replays its own
+//! files through the same loader and dispatch (the main thread replays them all when
+//! the shard count changed, or FUNCTION history lies outside shard 0's files). All
+//! meet at a barrier where the main thread checks every outcome.
+//!
 //! **Replication** (`repl`): one more thread, started by the first PSYNC/SYNC, owns
 //! the one replication stream. Every shard's propagation (the same feed as its AOF)
 //! also goes, per turn, as segments into a queue the replication thread drains; it
@@ -50,6 +58,9 @@
 //! stream's position and forks the snapshot child (disk-backed or `$EOF:` diskless).
 //! Stream bytes go to replicas from the backlog blocks themselves, with io_uring
 //! `SEND_ZC` for large sends (`io::zc` holds a block until the kernel's notification).
+//! FAILOVER (`repl::failover`) pauses client writes, cuts the stream across shards,
+//! waits for the target's ACK of all of it, then follows the target with
+//! `PSYNC … FAILOVER`.
 //!
 //! **Client-side caching** (`cmd::tracking`, `shard::tracking`): a tracking client's
 //! home shard records the keys of its tracked reads on their owner shards (a hop queued
