@@ -3,6 +3,18 @@
 # Needs, for wait_ready, `redis-cli` on PATH; for shardis_bin, `root` (the checkout).
 
 log() { printf '%s\n' "$*" >&2; }
+
+# request_counts P1 P16: sets N_P1 and N_P16 unless the caller did, to the full run's
+# counts given, or to a tenth of them under QUICK=1 (a smoke run).
+request_counts() {
+    if [[ ${QUICK:-0} == 1 ]]; then
+        N_P1=${N_P1:-$(($1 / 10))}
+        N_P16=${N_P16:-$(($2 / 10))}
+    else
+        N_P1=${N_P1:-$1}
+        N_P16=${N_P16:-$2}
+    fi
+}
 # Stops the script with a line naming it (perf/aof.sh says "aof.sh: ...").
 die() { log "${0##*/}: $*"; exit 1; }
 

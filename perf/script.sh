@@ -23,13 +23,7 @@ source "$here/lib.sh"
 KNOBS="QUICK N_P1 N_P16 CLIENTS KEYSPACE SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD"
 remember_knobs
 
-if [[ ${QUICK:-0} == 1 ]]; then
-    N_P1=${N_P1:-10000}
-    N_P16=${N_P16:-100000}
-else
-    N_P1=${N_P1:-100000}
-    N_P16=${N_P16:-1000000}
-fi
+request_counts 100000 1000000
 CLIENTS=${CLIENTS:-50}
 KEYSPACE=${KEYSPACE:-100000}
 SERVER_CPU=${SERVER_CPU:-0}
