@@ -23,7 +23,7 @@ impl Sink for Counter {
         e.0 += 1;
         if k.expire_at != 0 {
             e.1 += 1;
-            if k.expire_at <= self.now_ms {
+            if shardis::storage::has_expired(k.expire_at, self.now_ms) {
                 self.already_expired += 1;
             }
         }

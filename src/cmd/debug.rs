@@ -122,7 +122,7 @@ pub fn object_digest(mut d: Digest, e: &Entry) -> Digest {
 }
 
 fn live<'a>(db: &'a Db, key: &[u8], now: u64) -> Option<&'a Entry> {
-    db.peek(key).filter(|e| e.expire_at == 0 || e.expire_at > now)
+    db.peek(key).filter(|e| !crate::storage::has_expired(e.expire_at, now))
 }
 
 /// One shard's part of DEBUG DIGEST: per database, (has live keys, XOR of the keys'
@@ -133,7 +133,7 @@ fn shard_digest(dbs: &[Db], now: u64) -> Vec<(bool, Digest)> {
             let mut acc = Digest::default();
             let mut any = false;
             for (k, e) in db.iter() {
-                if e.expire_at != 0 && e.expire_at <= now {
+                if crate::storage::has_expired(e.expire_at, now) {
                     continue;
                 }
                 any = true;

@@ -913,7 +913,10 @@ mod tests {
             h.advance_ms(49);
             assert_eq!(h.run(&["get", "k"]), Reply::bulk("v"));
             h.advance_ms(1);
-            assert_eq!(h.run(&["get", "k"]), Reply::Nil, "lazily expired at its deadline");
+            assert_eq!(h.run(&["get", "k"]), Reply::bulk("v"), "still there at its deadline, as in Redis");
+            assert_eq!(h.run(&["pttl", "k"]), int(0));
+            h.advance_ms(1);
+            assert_eq!(h.run(&["get", "k"]), Reply::Nil, "lazily expired once past its deadline");
             assert_eq!(h.run(&["ttl", "k"]), int(-2));
             assert_eq!(h.run(&["dbsize"]), int(0));
             let expired: u64 = h.shards.iter().map(|s| s.stats.expired_keys).sum();
@@ -1191,7 +1194,7 @@ mod tests {
                 h.run(&["set", &format!("item:{i}"), "x"]);
             }
             h.run(&["pexpire", "user:0", "10"]);
-            h.advance_ms(10);
+            h.advance_ms(11);
             let Reply::Array(all) = h.run(&["keys", "*"]) else { panic!() };
             assert_eq!(all.len(), 99, "expired keys are not listed");
             let Reply::Array(users) = h.run(&["keys", "user:?"]) else { panic!() };

@@ -24,6 +24,8 @@ pub mod debug_populate;
 pub mod dispatch;
 pub mod dump;
 pub mod error;
+#[cfg(test)]
+mod expiry_tests;
 pub mod failover;
 pub mod function;
 pub mod geo;

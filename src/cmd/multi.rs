@@ -330,7 +330,8 @@ impl TxExec {
                 for (db, k, v) in &list {
                     // A watched key that expired (even if not yet deleted) also
                     // counts as changed, as in Redis 7.
-                    let expired = st.dbs[*db as usize].peek(k).is_some_and(|e| e.expire_at != 0 && e.expire_at <= now);
+                    let expired =
+                        st.dbs[*db as usize].peek(k).is_some_and(|e| crate::storage::has_expired(e.expire_at, now));
                     ok &= !expired && st.watch.version(*db, k) == Some(*v);
                     st.watch.unwatch(*db, k);
                 }

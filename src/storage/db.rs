@@ -116,6 +116,17 @@ impl From<&[u8]> for Key {
 
 type Hasher = foldhash::fast::RandomState;
 
+/// Whether a key with expiry `expire_at` (unix ms, 0 = none) has expired at `now_ms`.
+/// Redis's rule (`keyIsExpired`: `now > when`): a key still exists during the very
+/// millisecond it expires at, and PTTL answers 0 then. Every "is it gone yet" test
+/// (lookups, active expiry, persistence, replicas, WATCH) goes through here. Setting
+/// a deadline that is already reached (EXPIRE, SET PX, RESTORE) is a different rule,
+/// Redis's `checkAlreadyExpired` (`when <= now`), applied by those commands.
+#[inline]
+pub fn has_expired(expire_at: u64, now_ms: u64) -> bool {
+    expire_at != 0 && now_ms > expire_at
+}
+
 pub struct Db {
     table: Table,
     /// Slot numbers of the keys with a TTL, for active expiry sampling.
@@ -190,7 +201,7 @@ impl Db {
 
     #[inline]
     fn is_expired(e: &Entry, now_ms: u64) -> bool {
-        e.expire_at != 0 && e.expire_at <= now_ms
+        has_expired(e.expire_at, now_ms)
     }
 
     /// Removes slot `i` (key hash `h`), keeping `volatile` in step with the slot that
@@ -536,10 +547,37 @@ mod tests {
         db.set(b"k", s("v"), 100);
         assert_eq!(db.volatile_len(), 1);
         assert!(db.get(b"k", 99).is_some());
-        assert!(db.get(b"k", 100).is_none());
+        assert!(db.get(b"k", 100).is_some(), "still there during its last millisecond");
+        assert!(db.get(b"k", 101).is_none());
         assert_eq!(db.volatile_len(), 0);
         assert_eq!(db.expired.len(), 1);
         assert_eq!(&*db.expired[0], b"k");
+    }
+
+    /// Redis's boundary (`now > when`), on every path that decides: lookups, writes
+    /// through `remove`/`set_expire`, SCAN, KEYS, RANDOMKEY and active expiry.
+    #[test]
+    fn a_key_expires_only_once_the_clock_is_past_its_deadline() {
+        assert!(!has_expired(0, u64::MAX), "no TTL never expires");
+        assert!(!has_expired(100, 99) && !has_expired(100, 100) && has_expired(100, 101));
+        let mut db = Db::new();
+        for k in ["a", "b", "c", "d"] {
+            db.set(k.as_bytes(), s("v"), 100);
+        }
+        assert!(db.get(b"a", 100).is_some() && db.get_notouch(b"a", 100).is_some());
+        assert!(db.contains(b"b", 100));
+        assert_eq!(db.live_keys(100).count(), 4);
+        assert_eq!(db.scan(0, 10, 100).keys.len(), 4);
+        assert!(db.random_key(100).is_some());
+        assert_eq!(db.active_expire(100, 20, || true), 0, "active expiry waits too");
+        assert!(db.set_expire(b"c", 200, 100), "a key at its deadline is live for EXPIRE");
+        assert!(db.remove(b"d", 100).is_some(), "and DEL finds it");
+        assert!(db.expired.is_empty());
+        assert_eq!(db.live_keys(101).count(), 1);
+        assert_eq!(db.active_expire(101, 20, || true), 2);
+        assert_eq!(db.len(), 1);
+        assert!(db.get(b"c", 200).is_some());
+        assert!(db.get(b"c", 201).is_none());
     }
 
     #[test]
@@ -673,7 +711,7 @@ mod tests {
                     let got = db.get(&k, now).map(|e| e.value.clone());
                     let want = model
                         .get(&k)
-                        .filter(|(_, t)| *t == 0 || *t > now)
+                        .filter(|(_, t)| !has_expired(*t, now))
                         .map(|(v, _)| Value::Str(format!("{v}").into_bytes().into()));
                     assert_eq!(got, want);
                 }
@@ -688,7 +726,7 @@ mod tests {
                     seen.extend(r.keys.iter().map(|k| k.to_vec()));
                     if r.next == 0 {
                         for k in present.difference(&gone) {
-                            let alive = model.get(k).is_some_and(|(_, t)| *t == 0 || *t > now);
+                            let alive = model.get(k).is_some_and(|(_, t)| !has_expired(*t, now));
                             assert!(!alive || seen.contains(k), "scan missed {:?}", String::from_utf8_lossy(k));
                         }
                         scans_done += 1;
@@ -702,7 +740,7 @@ mod tests {
             // had expired.
             for k in db.expired.drain(..) {
                 let (_, t) = model.remove(&*k).expect("expired key was in the model");
-                assert!(t != 0 && t <= now, "key expired early");
+                assert!(has_expired(t, now), "key expired early");
                 removed.push(k.to_vec());
             }
             if let Some((_, _, _, gone)) = &mut scan {
