@@ -47,6 +47,15 @@ pub fn queue_locks(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan)
     *order += 1;
     let tx = *order;
     let me = CoordRef { shard: st.id as u16, id: coord };
+    if std::mem::take(&mut st.locks_queued) {
+        // Split lock requests wait in the outbox: they go now, all in this critical
+        // section, ahead of ours (`coord_split`).
+        while let Some(dest) = st.outbox.dirty.pop() {
+            let batch = std::mem::take(&mut st.outbox.per_dest[dest as usize]);
+            st.outbox.flushed(dest as usize);
+            st.deliver(dest as usize, batch);
+        }
+    }
     for (dest, plan) in plans {
         // Whatever this thread already queued for `dest` must arrive first.
         let mut batch = std::mem::take(&mut st.outbox.per_dest[dest]);
@@ -309,6 +318,10 @@ pub struct Committed;
 /// (with its TTL, for SCAN and active expiry) holding an empty placeholder, which
 /// nobody reads while the key is locked; `Release` or `Return` puts the value back.
 pub fn answer_granted(st: &mut ShardState, w: Waiting) {
+    if let Some(part) = w.run {
+        super::coord_split::run_part(st, w.tx, w.coord, *part);
+        return;
+    }
     let mut entries = Vec::new();
     if w.gather {
         if let LockPlan::Keys(keys) = &w.plan {
