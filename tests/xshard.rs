@@ -247,3 +247,60 @@ fn pipelined_commands_see_the_split_commands_before_them() {
         assert!(info.contains("cmdstat_mget:calls=50,"), "{info}");
     }
 }
+
+/// While a value is on loan to a cross-shard command (`coord`: LMOVE hands the list
+/// to the coordinator), another connection's SCAN TYPE still sees the key with its
+/// type, and DEBUG DIGEST-VALUE and DEBUG OBJECT wait for the value to come back.
+#[test]
+fn values_on_loan_keep_their_type_and_debug_waits_for_them() {
+    let srv = Server::start(2, &[]);
+    let k = spread("loan", 2, 2);
+    let (a, b) = (k[0].clone(), k[1].clone());
+    let mut c = srv.raw();
+    let elems: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();
+    for key in [&a, &b] {
+        let mut push = vec!["RPUSH".to_string(), key.clone()];
+        push.extend(elems.iter().cloned());
+        assert_eq!(c.cmd(&push), Resp::Int(2000));
+    }
+    assert_eq!(c.cmd(&["SET", "empty", ""]), Resp::simple("OK"));
+    let Resp::Array(d) = c.cmd(&["DEBUG", "DIGEST-VALUE", "empty"]) else { panic!("DIGEST-VALUE") };
+    let Resp::Simple(empty_string) = d[0].clone() else { panic!("DIGEST-VALUE: {d:?}") };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mover = {
+        let mut m = srv.raw();
+        let (a, b, done) = (a.clone(), b.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) || rounds < 20 {
+                let mut batch = Vec::new();
+                for _ in 0..50 {
+                    encode_cmd_into(&mut batch, &["LMOVE", a.as_str(), b.as_str(), "LEFT", "RIGHT"]);
+                    encode_cmd_into(&mut batch, &["LMOVE", b.as_str(), a.as_str(), "LEFT", "RIGHT"]);
+                }
+                m.send(&batch);
+                for _ in 0..100 {
+                    assert!(matches!(m.read(), Resp::Bulk(_)));
+                }
+                rounds += 1;
+            }
+        })
+    };
+    for _ in 0..300 {
+        let Resp::Array(reply) = c.cmd(&["SCAN", "0", "TYPE", "list", "COUNT", "100"]) else { panic!("SCAN") };
+        let Resp::Array(keys) = &reply[1] else { panic!("SCAN keys") };
+        assert_eq!(keys.len(), 2, "a list on loan lost its type in SCAN: {keys:?}");
+        let Resp::Array(strings) = c.cmd(&["SCAN", "0", "TYPE", "string", "COUNT", "100"]) else { panic!("SCAN") };
+        assert_eq!(strings[1], Resp::Array(vec![Resp::bulk("empty")]));
+        let Resp::Array(d) = c.cmd(&["DEBUG", "DIGEST-VALUE", a.as_str(), b.as_str()]) else { panic!("DIGEST-VALUE") };
+        for v in &d {
+            let Resp::Simple(v) = v else { panic!("{v:?}") };
+            assert!(v != &empty_string && v != &"0".repeat(40), "DIGEST-VALUE saw a placeholder");
+        }
+        let Resp::Simple(line) = c.cmd(&["DEBUG", "OBJECT", a.as_str()]) else { panic!("DEBUG OBJECT") };
+        assert!(line.contains("encoding:quicklist") || line.contains("encoding:listpack"), "{line}");
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    mover.join().expect("mover");
+    assert_eq!(c.cmd(&["LLEN", a.as_str()]), Resp::Int(2000));
+}

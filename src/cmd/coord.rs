@@ -337,11 +337,26 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     st.outbox.push(w.coord.shard as usize, Msg::Locked { coord: w.coord.id, shard: me, entries });
 }
 
-/// Moves a live key's value out, leaving the key with an empty placeholder.
+/// Moves a live key's value out, leaving the key with an empty placeholder of the
+/// same type: keyed commands wait for the lock, and what reads keys without locking
+/// (SCAN's TYPE filter, KEYS, DBSIZE) sees the key as it is.
 fn take_value(d: &mut Db, key: &[u8], now_ms: u64) -> Option<Entry> {
     let e = d.get_mut(key, now_ms)?;
-    let value = std::mem::replace(&mut e.value, Value::Str(Default::default()));
+    let placeholder = empty_like(&e.value);
+    let value = std::mem::replace(&mut e.value, placeholder);
     Some(Entry::with_meta(value, e.expire_at, e.access_secs))
+}
+
+/// An empty value of `v`'s type (at most a small box: lists and streams are boxed).
+fn empty_like(v: &Value) -> Value {
+    match v {
+        Value::Str(_) => Value::Str(Default::default()),
+        Value::Hash(_) => Value::Hash(Default::default()),
+        Value::List(_) => Value::List(Default::default()),
+        Value::Set(_) => Value::Set(Default::default()),
+        Value::ZSet(_) => Value::ZSet(Default::default()),
+        Value::Stream(_) => Value::Stream(Default::default()),
+    }
 }
 
 /// Puts values a transaction only read back where they were, as they were: nothing
