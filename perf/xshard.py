@@ -13,7 +13,8 @@ cross/same ratio. Keys are placed with hash tags whose slot (CRC16 % 16384) % 2
 gives the shard, as the server routes them.
 
 Knobs: SHARDIS_BIN, SHARDIS_BIN_B, N (500000), RUNS (3), MOVE_SECS (1.0, per case and
-run), MSET_N (100000 commands per run), SERVER_CPUS ("0-1", the shards' CPUs).
+run), MSET_N (100000 commands per run), SERVER_CPUS ("0-1", the shards' CPUs), CASES
+("move mset": which halves to run).
 """
 import os, socket, subprocess, sys, tempfile, time
 
@@ -21,6 +22,7 @@ N = int(os.environ.get("N", "500000"))
 RUNS = int(os.environ.get("RUNS", "3"))
 MOVE_SECS = float(os.environ.get("MOVE_SECS", "1.0"))
 MSET_N = int(os.environ.get("MSET_N", "100000"))
+CASES = os.environ.get("CASES", "move mset").split()
 TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -201,13 +203,17 @@ def move_cases_from(srv, home):
 MSET_LOADS = {"-P 1 -c 50": ["-P", "1", "-c", "50"], "-P 16 -c 8": ["-P", "16", "-c", "8"]}
 
 
-def mset_cases(srv):
+def mset_cases(srv, run):
     """Connections land on both shards (as clients do), so the same-shard MSET is
-    forwarded from half of them."""
+    forwarded from half of them. The case that runs second finds the keyspace bigger
+    (new keys, fresh pages), so the order alternates from run to run."""
     here, there = tag_on(0), tag_on(1)
     res = {}
+    cases = [("same", [here] * 10), ("cross", [here, there] * 5)]
+    if run % 2 == 1:
+        cases.reverse()
     for label, opts in MSET_LOADS.items():
-        for where, tags in (("same", [here] * 10), ("cross", [here, there] * 5)):
+        for where, tags in cases:
             args = []
             for i, t in enumerate(tags):
                 # Random keys (redis-benchmark draws each __rand_int__ anew): fixed ones
@@ -229,8 +235,9 @@ def main():
         for name, binary in bins:
             srv = Server(binary)
             try:
-                res = move_cases(srv)
-                res.update(mset_cases(srv))
+                res = move_cases(srv) if "move" in CASES else {}
+                if "mset" in CASES:
+                    res.update(mset_cases(srv, run))
             finally:
                 srv.stop()
             for k, (lat, cpu) in res.items():
@@ -246,13 +253,13 @@ def main():
         print("forwarded there). Ratio: cross-shard over same-shard from the same home.\n")
         print("| command | home | same-shard latency | cross-shard latency | ratio | same-shard CPU | cross-shard CPU | ratio |")
         print("|---|---|---|---|---|---|---|---|")
-        for cmd in ("lmove", "smove", "rename"):
+        for cmd in ("lmove", "smove", "rename") if "move" in CASES else ():
             for home in (0, 1):
                 s, x = best[(name, (cmd, f"same/home{home}"))], best[(name, (cmd, f"cross/home{home}"))]
                 print(f"| {cmd} | {home} | {s[0]:.0f} | {x[0]:.0f} | {x[0] / s[0]:.2f} | {s[1]:.1f} | {x[1]:.1f} | {x[1] / s[1]:.2f} |")
         print("\n| MSET of 10 keys (redis-benchmark -c 8) | same-shard CPU µs/op | cross-shard CPU µs/op | ratio |")
         print("|---|---|---|---|")
-        for label in MSET_LOADS:
+        for label in MSET_LOADS if "mset" in CASES else ():
             s, x = best[(name, (label, "same"))], best[(name, (label, "cross"))]
             print(f"| {label} | {s[1]:.2f} | {x[1]:.2f} | {x[1] / s[1]:.2f} |")
 

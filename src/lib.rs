@@ -152,6 +152,10 @@
 //!   part (shard-local commands such as LPOP + RPUSH for LMOVE, else the keys' final
 //!   state) as a tagged MULTI/EXEC block (a commit hop) and the locks go and the reply
 //!   leaves only once all parts are logged (and queued for the replication stream).
+//!   MSET, MGET, DEL, UNLINK, EXISTS and TOUCH need no gathering (`cmd::coord_split`):
+//!   each shard gets its part in one `LockRun` message, runs it in place once its locks
+//!   are granted (in the same global order) and keeps them until every part has run;
+//!   the connection is not held, so pipelined ones batch into one message per shard.
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
 //!   runs a closure on every shard and combines the results; commands that must be
 //!   atomic (FLUSHALL, SWAPDB) lock every shard whole first. With the AOF on, each

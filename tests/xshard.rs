@@ -7,7 +7,7 @@
 mod common;
 
 use common::repl::{Kind, Node, assert_converged};
-use common::{RealRedis, concatenated_aof, temp_dir, wait_until};
+use common::{RealRedis, Resp, Server, concatenated_aof, encode_cmd_into, temp_dir, wait_until};
 use redis::Commands;
 use std::time::Duration;
 
@@ -131,4 +131,176 @@ fn cross_shard_writes_converge_on_replicas_and_replay_from_the_aof() {
         m.restart(&["--appendonly", "yes", "--aof-use-rdb-preamble", "no"]);
         assert_eq!(m.digest(), want, "{shards} shards: replayed from the AOF");
     }
+}
+
+/// Split commands (`cmd::coord_split`): two clients pipelining MSETs over the same two
+/// shards, in opposite key orders, while a third reads both keys with MGET. Every MGET
+/// sees both keys from one MSET (atomicity), and when the writers stop both keys hold
+/// the same MSET's value: the two shards applied the MSETs in the same order.
+#[test]
+fn concurrent_cross_shard_msets_apply_in_one_order_on_every_shard() {
+    let srv = Server::start(2, &[]);
+    let k = spread("pair", 2, 2);
+    let (a, b) = (k[0].clone(), k[1].clone());
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = |id: usize, a: String, b: String| {
+        let mut c = srv.raw();
+        std::thread::spawn(move || {
+            for round in 0..40 {
+                let mut batch = Vec::new();
+                for j in 0..100 {
+                    let v = format!("w{id}:{round}:{j}");
+                    let (x, y) = if id == 0 { (&a, &b) } else { (&b, &a) };
+                    encode_cmd_into(&mut batch, &["MSET", x.as_str(), v.as_str(), y.as_str(), v.as_str()]);
+                }
+                c.send(&batch);
+                for _ in 0..100 {
+                    assert_eq!(c.read(), Resp::simple("OK"));
+                }
+            }
+        })
+    };
+    let writers = [writer(0, a.clone(), b.clone()), writer(1, a.clone(), b.clone())];
+    let reader = {
+        let mut c = srv.raw();
+        let (a, b, done) = (a.clone(), b.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut seen = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) || seen == 0 {
+                match c.cmd(&["MGET", a.as_str(), b.as_str()]) {
+                    Resp::Array(v) => {
+                        assert_eq!(v.len(), 2);
+                        assert_eq!(v[0], v[1], "MGET saw half of an MSET");
+                        seen += 1;
+                    }
+                    other => panic!("MGET: {other:?}"),
+                }
+            }
+            seen
+        })
+    };
+    for w in writers {
+        w.join().expect("writer");
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    assert!(reader.join().expect("reader") > 0);
+    let mut c = srv.raw();
+    let (va, vb) = (c.cmd(&["GET", a.as_str()]), c.cmd(&["GET", b.as_str()]));
+    assert!(matches!(va, Resp::Bulk(_)));
+    assert_eq!(va, vb, "the shards applied the two clients' MSETs in different orders");
+}
+
+/// A pipeline's later commands see its split commands, whatever shard they run on,
+/// without waiting for the replies: keyed reads on either shard, a keyless DBSIZE
+/// (which waits for the owed replies), and split reads after split writes.
+#[test]
+fn pipelined_commands_see_the_split_commands_before_them() {
+    for shards in [2, 3] {
+        let srv = Server::start(shards, &[]);
+        let k = spread("ord", shards, shards);
+        let mut c = srv.raw();
+        let mut batch = Vec::new();
+        let mut want = Vec::new();
+        for round in 0..50 {
+            let v = format!("v{round}");
+            let mut mset = vec!["MSET".to_string()];
+            for key in &k {
+                mset.extend([key.clone(), v.clone()]);
+            }
+            encode_cmd_into(&mut batch, &mset);
+            want.push(Resp::simple("OK"));
+            for key in k.iter().rev() {
+                encode_cmd_into(&mut batch, &["GET", key.as_str()]);
+                want.push(Resp::bulk(&v));
+            }
+            encode_cmd_into(&mut batch, &["DBSIZE"]);
+            want.push(Resp::Int(shards as i64));
+            let mut exists = vec!["EXISTS".to_string()];
+            exists.extend(k.iter().cloned());
+            exists.push(k[0].clone());
+            encode_cmd_into(&mut batch, &exists);
+            want.push(Resp::Int(shards as i64 + 1));
+            let mut mget = vec!["MGET".to_string(), "missing".to_string()];
+            mget.extend(k.iter().cloned());
+            encode_cmd_into(&mut batch, &mget);
+            let mut vals = vec![Resp::NilBulk];
+            vals.extend(k.iter().map(|_| Resp::bulk(&v)));
+            want.push(Resp::Array(vals));
+            if round % 2 == 1 {
+                let mut del = vec!["DEL".to_string()];
+                del.extend(k.iter().cloned());
+                del.push("missing".to_string());
+                encode_cmd_into(&mut batch, &del);
+                want.push(Resp::Int(shards as i64));
+                encode_cmd_into(&mut batch, &["DBSIZE"]);
+                want.push(Resp::Int(0));
+            }
+        }
+        c.send(&batch);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(&c.read(), w, "{shards} shards, reply {i}");
+        }
+        // A split command counts once in the command stats.
+        let Resp::Bulk(info) = c.cmd(&["INFO", "commandstats"]) else { panic!("INFO") };
+        let info = String::from_utf8(info).unwrap();
+        assert!(info.contains("cmdstat_mset:calls=50,"), "{info}");
+        assert!(info.contains("cmdstat_mget:calls=50,"), "{info}");
+    }
+}
+
+/// While a value is on loan to a cross-shard command (`coord`: LMOVE hands the list
+/// to the coordinator), another connection's SCAN TYPE still sees the key with its
+/// type, and DEBUG DIGEST-VALUE and DEBUG OBJECT wait for the value to come back.
+#[test]
+fn values_on_loan_keep_their_type_and_debug_waits_for_them() {
+    let srv = Server::start(2, &[]);
+    let k = spread("loan", 2, 2);
+    let (a, b) = (k[0].clone(), k[1].clone());
+    let mut c = srv.raw();
+    let elems: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();
+    for key in [&a, &b] {
+        let mut push = vec!["RPUSH".to_string(), key.clone()];
+        push.extend(elems.iter().cloned());
+        assert_eq!(c.cmd(&push), Resp::Int(2000));
+    }
+    assert_eq!(c.cmd(&["SET", "empty", ""]), Resp::simple("OK"));
+    let Resp::Array(d) = c.cmd(&["DEBUG", "DIGEST-VALUE", "empty"]) else { panic!("DIGEST-VALUE") };
+    let Resp::Simple(empty_string) = d[0].clone() else { panic!("DIGEST-VALUE: {d:?}") };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mover = {
+        let mut m = srv.raw();
+        let (a, b, done) = (a.clone(), b.clone(), done.clone());
+        std::thread::spawn(move || {
+            let mut rounds = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) || rounds < 20 {
+                let mut batch = Vec::new();
+                for _ in 0..50 {
+                    encode_cmd_into(&mut batch, &["LMOVE", a.as_str(), b.as_str(), "LEFT", "RIGHT"]);
+                    encode_cmd_into(&mut batch, &["LMOVE", b.as_str(), a.as_str(), "LEFT", "RIGHT"]);
+                }
+                m.send(&batch);
+                for _ in 0..100 {
+                    assert!(matches!(m.read(), Resp::Bulk(_)));
+                }
+                rounds += 1;
+            }
+        })
+    };
+    for _ in 0..300 {
+        let Resp::Array(reply) = c.cmd(&["SCAN", "0", "TYPE", "list", "COUNT", "100"]) else { panic!("SCAN") };
+        let Resp::Array(keys) = &reply[1] else { panic!("SCAN keys") };
+        assert_eq!(keys.len(), 2, "a list on loan lost its type in SCAN: {keys:?}");
+        let Resp::Array(strings) = c.cmd(&["SCAN", "0", "TYPE", "string", "COUNT", "100"]) else { panic!("SCAN") };
+        assert_eq!(strings[1], Resp::Array(vec![Resp::bulk("empty")]));
+        let Resp::Array(d) = c.cmd(&["DEBUG", "DIGEST-VALUE", a.as_str(), b.as_str()]) else { panic!("DIGEST-VALUE") };
+        for v in &d {
+            let Resp::Simple(v) = v else { panic!("{v:?}") };
+            assert!(v != &empty_string && v != &"0".repeat(40), "DIGEST-VALUE saw a placeholder");
+        }
+        let Resp::Simple(line) = c.cmd(&["DEBUG", "OBJECT", a.as_str()]) else { panic!("DEBUG OBJECT") };
+        assert!(line.contains("encoding:quicklist") || line.contains("encoding:listpack"), "{line}");
+    }
+    done.store(true, std::sync::atomic::Ordering::Release);
+    mover.join().expect("mover");
+    assert_eq!(c.cmd(&["LLEN", a.as_str()]), Resp::Int(2000));
 }

@@ -222,8 +222,13 @@ fn begin(st: &mut ShardState, mut job: Job) {
     job.keys = present;
     let tx = NEXT_LOCK.fetch_add(1, Ordering::Relaxed);
     let plan = LockPlan::Keys(job.keys.iter().map(|k| (job.db, k.clone())).collect());
-    let granted =
-        st.locks.request(Waiting { tx, coord: CoordRef { shard: st.id as u16, id: NO_COORD }, plan, gather: false });
+    let granted = st.locks.request(Waiting {
+        tx,
+        coord: CoordRef { shard: st.id as u16, id: NO_COORD },
+        plan,
+        gather: false,
+        run: None,
+    });
     debug_assert!(granted.is_some(), "unblocked keys are granted at once");
     let shared = st.shared.clone();
     let me = st.id;

@@ -47,6 +47,15 @@ pub fn queue_locks(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan)
     *order += 1;
     let tx = *order;
     let me = CoordRef { shard: st.id as u16, id: coord };
+    if std::mem::take(&mut st.locks_queued) {
+        // Split lock requests wait in the outbox: they go now, all in this critical
+        // section, ahead of ours (`coord_split`).
+        while let Some(dest) = st.outbox.dirty.pop() {
+            let batch = std::mem::take(&mut st.outbox.per_dest[dest as usize]);
+            st.outbox.flushed(dest as usize);
+            st.deliver(dest as usize, batch);
+        }
+    }
     for (dest, plan) in plans {
         // Whatever this thread already queued for `dest` must arrive first.
         let mut batch = std::mem::take(&mut st.outbox.per_dest[dest]);
@@ -309,6 +318,10 @@ pub struct Committed;
 /// (with its TTL, for SCAN and active expiry) holding an empty placeholder, which
 /// nobody reads while the key is locked; `Release` or `Return` puts the value back.
 pub fn answer_granted(st: &mut ShardState, w: Waiting) {
+    if let Some(part) = w.run {
+        super::coord_split::run_part(st, w.tx, w.coord, *part);
+        return;
+    }
     let mut entries = Vec::new();
     if w.gather {
         if let LockPlan::Keys(keys) = &w.plan {
@@ -324,11 +337,26 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     st.outbox.push(w.coord.shard as usize, Msg::Locked { coord: w.coord.id, shard: me, entries });
 }
 
-/// Moves a live key's value out, leaving the key with an empty placeholder.
+/// Moves a live key's value out, leaving the key with an empty placeholder of the
+/// same type: keyed commands wait for the lock, and what reads keys without locking
+/// (SCAN's TYPE filter, KEYS, DBSIZE) sees the key as it is.
 fn take_value(d: &mut Db, key: &[u8], now_ms: u64) -> Option<Entry> {
     let e = d.get_mut(key, now_ms)?;
-    let value = std::mem::replace(&mut e.value, Value::Str(Default::default()));
+    let placeholder = empty_like(&e.value);
+    let value = std::mem::replace(&mut e.value, placeholder);
     Some(Entry::with_meta(value, e.expire_at, e.access_secs))
+}
+
+/// An empty value of `v`'s type (at most a small box: lists and streams are boxed).
+fn empty_like(v: &Value) -> Value {
+    match v {
+        Value::Str(_) => Value::Str(Default::default()),
+        Value::Hash(_) => Value::Hash(Default::default()),
+        Value::List(_) => Value::List(Default::default()),
+        Value::Set(_) => Value::Set(Default::default()),
+        Value::ZSet(_) => Value::ZSet(Default::default()),
+        Value::Stream(_) => Value::Stream(Default::default()),
+    }
 }
 
 /// Puts values a transaction only read back where they were, as they were: nothing

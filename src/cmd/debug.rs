@@ -230,14 +230,17 @@ fn object(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let key = a.get(2).to_vec();
     let db = c.sess.db as usize;
     let owner = shard_of(&key, c.st.nshards);
-    Ok(ConnOutcome::FanOut(FanOut::single(
+    let mut f = FanOut::single(
         owner,
         Arc::new(move |st| Box::new(live(&st.dbs[db], &key, st.now_ms).map(|e| object_line(e, st.now_ms)))),
         Box::new(|_, r, out| match *r.downcast::<Option<String>>().expect("line") {
             Some(l) => out.simple(&l),
             None => out.error("ERR no such key"),
         }),
-    )))
+    );
+    // A value on loan to a cross-shard command (`coord`) is back once the locks are.
+    f.lock_whole = true;
+    Ok(ConnOutcome::FanOut(f))
 }
 
 fn digest(_c: &mut ConnCtx) -> Result<ConnOutcome, CmdError> {
@@ -268,7 +271,8 @@ fn digest_value(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 .collect();
             Box::new(mine)
         }),
-        lock_whole: false,
+        // A value on loan to a cross-shard command (`coord`) is back once the locks are.
+        lock_whole: true,
         finish: Box::new(move |_, results, out| {
             let mut all = vec![Digest::default(); n];
             for (_, r) in results {

@@ -37,6 +37,9 @@ pub enum Outcome {
     Barrier,
     /// Close the connection after this reply.
     Close,
+    /// Not run: hold this request until the connection's owed replies are in (a
+    /// keyless command behind split commands in flight, `coord_split`).
+    Wait,
 }
 
 /// Runs or routes one request. `out` receives the reply when the outcome is `Done`.
@@ -145,6 +148,13 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     }
     if !st.tracking.clients.is_empty() {
         super::tracking::on_command(st, sess.id, spec, args, sess.db, false);
+    }
+    if !st.split_inflight.is_empty()
+        && (!matches!(spec.handler, Handler::Keyed(_)) || spec.name == "migrate")
+        && st.split_inflight.contains_key(&sess.id)
+    {
+        // A keyless command must see the client's split commands done (`coord_split`).
+        return Outcome::Wait;
     }
     if spec.name == "migrate" {
         // The network round trip runs on a helper thread (`cluster::migrate`).
@@ -259,7 +269,7 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
     };
     match owner {
         Some(s) if s == st.id => {
-            if !st.locks.is_idle() || !st.deferred.is_empty() {
+            if !st.locks.is_idle() || !st.deferred.is_empty() || !st.split_self.is_empty() {
                 let req = exec_req(sess, idx, args, to);
                 if must_defer(st, &req) {
                     st.deferred.push_back(req);
@@ -281,6 +291,9 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
             if spec.flags & flag::BLOCKING != 0 { Outcome::Barrier } else { Outcome::Pending }
         }
         None => {
+            if super::coord_split::start(st, idx, args, db, sess.proto, sess.id, to) {
+                return Outcome::Pending;
+            }
             coord::start_keyed_tx(st, exec_req(sess, idx, args, to));
             Outcome::Barrier
         }
@@ -294,7 +307,7 @@ fn exec_req(sess: &Session, idx: u16, args: &Args, to: ReplyTo) -> ExecReq {
 /// Must this request wait for a lock release? Yes if any of its keys is locked, or if
 /// an earlier request of the same client is already waiting (order per client holds).
 fn must_defer(st: &ShardState, req: &ExecReq) -> bool {
-    if st.deferred.iter().any(|d| d.client_id == req.client_id) {
+    if st.deferred.iter().any(|d| d.client_id == req.client_id) || st.split_self.contains_key(&req.client_id) {
         return true;
     }
     if st.locks.is_idle() {
@@ -460,6 +473,10 @@ fn record_as(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: 
     if st.cmd_chain {
         st.cmd_stamp = Some(end);
     }
+    if st.uncounted {
+        // One part of a split command: another part counts it (`coord_split`).
+        return;
+    }
     let us = start.until(end).as_micros() as u64;
     if st.config.latency_tracking {
         super::latency::track(st, idx, args, us);
@@ -557,7 +574,13 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         }
         Msg::Reply { to, bytes } => st.local_replies.push((to, bytes)),
         Msg::Lock { tx, coord, plan, gather } => {
-            if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather }) {
+            if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather, run: None }) {
+                coord::answer_granted(st, w);
+            }
+        }
+        Msg::LockRun { tx, coord, plan, part } => {
+            super::coord_split::arrived(st, coord, part.req.client_id);
+            if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather: false, run: Some(part) }) {
                 coord::answer_granted(st, w);
             }
         }

@@ -18,6 +18,7 @@ pub mod config_cmd;
 pub mod connection;
 pub mod coord;
 pub mod coord_log;
+pub mod coord_split;
 pub mod ctx;
 pub mod debug;
 pub mod debug_populate;

@@ -65,6 +65,9 @@ pub struct Conn {
     next_seq: u64,
     /// A cross-shard transaction of this client is in flight: stop dispatching.
     barrier: Option<u64>,
+    /// A request waits (already parsed, in `paused_request`) for every owed reply to
+    /// arrive (`Outcome::Wait`).
+    drain_wait: bool,
     pub recv_active: bool,
     /// shutdown() was called; waiting for in-flight operations before close().
     pub closing: bool,
@@ -154,6 +157,7 @@ impl Conn {
             slots: VecDeque::new(),
             next_seq: 0,
             barrier: None,
+            drain_wait: false,
             recv_active: false,
             closing: false,
             close_after_flush: false,
@@ -371,7 +375,7 @@ impl Conn {
     fn parse_and_dispatch(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         let mut budget = crate::shard::turns::COMMANDS_PER_TURN;
         loop {
-            if self.barrier.is_some() || self.closing || self.close_after_flush {
+            if self.barrier.is_some() || self.drain_wait || self.closing || self.close_after_flush {
                 break;
             }
             if self.output_backlogged() {
@@ -447,6 +451,13 @@ impl Conn {
                         }
                         o
                     };
+                    if outcome == Outcome::Wait {
+                        // Run it again once the owed replies are in (`fill_reply`).
+                        self.next_seq -= 1;
+                        self.paused_request = Some(consumed);
+                        self.drain_wait = true;
+                        break;
+                    }
                     let discard = discard && self.sess.reply != ReplyMode::On;
                     if self.master && !getack && st.stats.error_replies > errors_before {
                         master_error(args.get(0));
@@ -465,6 +476,7 @@ impl Conn {
                             self.barrier = Some(seq);
                         }
                         Outcome::Close => self.close_after_flush = true,
+                        Outcome::Wait => unreachable!("handled above"),
                     }
                     // CLIENT REPLY SKIP applies to the command after it.
                     self.sess.reply = match (mode, self.sess.reply) {
@@ -593,6 +605,10 @@ impl Conn {
             s.reply = Some(bytes);
         }
         self.sync_reply_order();
+        if self.drain_wait && self.slots.is_empty() {
+            self.drain_wait = false;
+            return true;
+        }
         if self.barrier == Some(seq) {
             self.barrier = None;
             return true;

@@ -10,16 +10,32 @@
 //! While a key is locked, ordinary commands that touch it are deferred by the shard
 //! and replayed when the lock is released, so no client can observe a transaction's
 //! keys half-written. Commands on other keys keep running.
+//!
+//! The table holds 64-bit hashes of (db, key), not the keys: checking a command's
+//! keys then allocates nothing. Two keys sharing a hash only make a command wait for a
+//! lock it did not need, never run under one it should have waited for.
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{BuildHasher, Hasher};
 
-use super::msg::CoordRef;
+use super::msg::{CoordRef, ExecReq};
+
+/// The hash a (db, key) pair is locked under. A fixed function, so every shard and
+/// every call agrees.
+pub fn key_hash(db: u16, key: &[u8]) -> u64 {
+    let mut h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    h.write_u16(db);
+    h.write(key);
+    h.finish()
+}
 
 /// What a transaction locks on one shard.
 #[derive(Clone, Debug)]
 pub enum LockPlan {
     /// These (db, key) pairs.
     Keys(Vec<(u16, Vec<u8>)>),
+    /// The keys of a part that runs in place when granted (`key_hash` of each).
+    Hashes(Vec<u64>),
     /// The whole shard (FLUSHALL, SWAPDB, ...).
     Whole,
 }
@@ -30,13 +46,26 @@ pub struct Waiting {
     pub coord: CoordRef,
     pub plan: LockPlan,
     pub gather: bool,
+    /// A split command's part (`cmd::coord::start_split_tx`): run it here when the
+    /// locks are granted, and keep them until the coordinator's release.
+    pub run: Option<Box<SplitPart>>,
+}
+
+/// One shard's part of a command split across shards: the command on this shard's
+/// keys only, and the number of shards taking part (the log's block marker).
+pub struct SplitPart {
+    pub req: ExecReq,
+    pub parts: u16,
+    /// Count the command in this shard's stats (one part does, so a split command
+    /// counts once).
+    pub counted: bool,
 }
 
 #[derive(Default)]
 pub struct LockTable {
     /// Locked keys, per db, with the number of holders (a transaction may list a key
     /// twice, e.g. `MSET a 1 a 2`).
-    keys: HashMap<(u16, Vec<u8>), u32>,
+    keys: HashMap<u64, u32>,
     whole: bool,
     /// Plans of granted transactions, to release them.
     granted: HashMap<u64, LockPlan>,
@@ -57,7 +86,7 @@ impl LockTable {
         }
         // Queued transactions also block newcomers: a command arriving after a lock
         // request must not run ahead of it on the keys it wants.
-        self.whole || !self.queue.is_empty() || self.keys.contains_key(&(db, key.to_vec()))
+        self.whole || !self.queue.is_empty() || self.keys.contains_key(&key_hash(db, key))
     }
 
     /// Does anything block a keyless command that reads the whole shard?
@@ -77,31 +106,46 @@ impl LockTable {
         }
         match plan {
             LockPlan::Whole => self.granted.is_empty(),
-            LockPlan::Keys(keys) => keys.iter().all(|(db, k)| !self.keys.contains_key(&(*db, k.clone()))),
+            LockPlan::Keys(keys) => keys.iter().all(|(db, k)| !self.keys.contains_key(&key_hash(*db, k))),
+            LockPlan::Hashes(hashes) => hashes.iter().all(|h| !self.keys.contains_key(h)),
         }
     }
 
-    fn grant(&mut self, tx: u64, plan: LockPlan) {
-        match &plan {
+    fn grant(&mut self, tx: u64, plan: &LockPlan) {
+        match plan {
             LockPlan::Whole => self.whole = true,
             LockPlan::Keys(keys) => {
                 for (db, k) in keys {
-                    *self.keys.entry((*db, k.clone())).or_insert(0) += 1;
+                    *self.keys.entry(key_hash(*db, k)).or_insert(0) += 1;
+                }
+            }
+            LockPlan::Hashes(hashes) => {
+                for h in hashes {
+                    *self.keys.entry(*h).or_insert(0) += 1;
                 }
             }
         }
-        self.granted.insert(tx, plan);
+        self.granted.insert(tx, plan.clone());
     }
 
     /// A new lock request. Returns it back if granted at once (the caller answers the
     /// coordinator); otherwise it waits in the queue.
     pub fn request(&mut self, w: Waiting) -> Option<Waiting> {
         if self.queue.is_empty() && self.grantable(&w.plan) {
-            self.grant(w.tx, w.plan.clone());
+            self.grant(w.tx, &w.plan);
             Some(w)
         } else {
             self.queue.push_back(w);
             None
+        }
+    }
+
+    fn unlock(&mut self, h: u64) {
+        if let Some(n) = self.keys.get_mut(&h) {
+            *n -= 1;
+            if *n == 0 {
+                self.keys.remove(&h);
+            }
         }
     }
 
@@ -113,13 +157,12 @@ impl LockTable {
                 LockPlan::Whole => self.whole = false,
                 LockPlan::Keys(keys) => {
                     for (db, k) in keys {
-                        let key = (db, k);
-                        if let Some(n) = self.keys.get_mut(&key) {
-                            *n -= 1;
-                            if *n == 0 {
-                                self.keys.remove(&key);
-                            }
-                        }
+                        self.unlock(key_hash(db, &k));
+                    }
+                }
+                LockPlan::Hashes(hashes) => {
+                    for h in hashes {
+                        self.unlock(h);
                     }
                 }
             }
@@ -130,7 +173,7 @@ impl LockTable {
                 break;
             }
             let w = self.queue.pop_front().expect("front exists");
-            self.grant(w.tx, w.plan.clone());
+            self.grant(w.tx, &w.plan);
             granted.push(w);
         }
         granted
@@ -147,6 +190,7 @@ mod tests {
             coord: CoordRef { shard: 0, id: tx },
             plan: LockPlan::Keys(keys.iter().map(|k| (0, k.as_bytes().to_vec())).collect()),
             gather: false,
+            run: None,
         }
     }
 
@@ -171,8 +215,14 @@ mod tests {
     fn whole_shard_lock_excludes_everything() {
         let mut t = LockTable::default();
         assert!(
-            t.request(Waiting { tx: 1, coord: CoordRef { shard: 0, id: 1 }, plan: LockPlan::Whole, gather: false })
-                .is_some()
+            t.request(Waiting {
+                tx: 1,
+                coord: CoordRef { shard: 0, id: 1 },
+                plan: LockPlan::Whole,
+                gather: false,
+                run: None
+            })
+            .is_some()
         );
         assert!(t.blocks(3, b"anything"));
         assert!(t.request(req(2, &["x"])).is_none());

@@ -122,6 +122,15 @@ pub enum Msg {
         plan: LockPlan,
         gather: bool,
     },
+    /// Take intent locks for transaction `tx` like `Lock`, and when granted run the
+    /// part here in place (`cmd::coord::start_split_tx`), answering `Ran` with its
+    /// reply; the locks stay until `Release`.
+    LockRun {
+        tx: u64,
+        coord: CoordRef,
+        plan: LockPlan,
+        part: Box<super::lock::SplitPart>,
+    },
     Locked {
         coord: u64,
         shard: u16,
@@ -178,6 +187,8 @@ impl Msg {
                 Msg::Reply { bytes, .. } => bytes.len(),
                 Msg::Lock { plan: LockPlan::Keys(keys), .. } => keys.iter().map(|(_, k)| 8 + k.len()).sum(),
                 Msg::Lock { plan: LockPlan::Whole, .. } => 0,
+                Msg::Lock { plan: LockPlan::Hashes(h), .. } => 8 * h.len(),
+                Msg::LockRun { part, .. } => part.req.args.data.len() + 12 * part.req.args.ends.len(),
                 Msg::Locked { entries: e, .. } | Msg::Release { writes: e, .. } | Msg::Return { entries: e, .. } => {
                     entries(e)
                 }

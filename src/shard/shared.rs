@@ -33,6 +33,9 @@ pub struct Shared {
     /// Held while queueing one transaction's lock requests on all its shards, so every
     /// shard sees lock requests in the same order. The value is the last tx id issued.
     pub tx_order: Mutex<u64>,
+    /// The last id given to a split command's transaction (`cmd::coord_split`): its own
+    /// range, above `tx_order`'s, since those parts are ordered at delivery instead.
+    split_tx: AtomicU64,
     pub connected_clients: AtomicUsize,
     /// MONITOR clients per shard, and in all (`cmd::monitor`).
     pub monitors: Vec<AtomicUsize>,
@@ -97,6 +100,7 @@ impl Shared {
             parked: (0..nshards).map(|_| AtomicBool::new(false)).collect(),
             ring_fds: (0..nshards).map(|_| AtomicI32::new(-1)).collect(),
             tx_order: Mutex::new(0),
+            split_tx: AtomicU64::new(1 << 62),
             connected_clients: AtomicUsize::new(0),
             monitors: (0..nshards).map(|_| AtomicUsize::new(0)).collect(),
             monitors_total: AtomicUsize::new(0),
@@ -142,6 +146,11 @@ impl Shared {
     /// woken (the caller queues a MSG_RING). The SeqCst pair (push, then load `parked`;
     /// versus store `parked`, then check the inbox) guarantees that either we see it
     /// parked or it sees our batch.
+    /// A fresh transaction id for a split command.
+    pub fn next_split_tx(&self) -> u64 {
+        self.split_tx.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     pub fn deliver(&self, dest: usize, batch: Vec<Msg>) -> bool {
         self.inboxes[dest].push(batch);
         self.parked[dest].load(Ordering::SeqCst) && self.parked[dest].swap(false, Ordering::SeqCst)

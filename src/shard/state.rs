@@ -118,6 +118,16 @@ pub struct ShardState {
     pub local_replies: Vec<(ReplyTo, Vec<u8>)>,
     pub coords: HashMap<u64, Box<dyn Coordinator>>,
     pub next_coord_id: u64,
+    /// Split commands (`cmd::coord_split`) coordinated here and not yet answered, per
+    /// client: its keyless commands wait for them.
+    pub split_inflight: HashMap<u64, u32>,
+    /// Split commands whose part on this shard has not reached the lock table yet, per
+    /// client: its keyed commands here are deferred meanwhile.
+    pub split_self: HashMap<u64, u32>,
+    /// The outbox holds split lock requests: deliver it under `Shared::tx_order`.
+    pub locks_queued: bool,
+    /// A split command's part runs that another part counts in the stats.
+    pub uncounted: bool,
     pub clients: HashMap<u64, ClientMeta>,
     /// Client ids that CLIENT KILL marked on this thread.
     pub kill_list: Vec<u64>,
@@ -187,6 +197,10 @@ impl ShardState {
             local_replies: Vec::new(),
             coords: HashMap::new(),
             next_coord_id: 1,
+            split_inflight: HashMap::new(),
+            split_self: HashMap::new(),
+            locks_queued: false,
+            uncounted: false,
             clients: HashMap::new(),
             kill_list: Vec::new(),
             watch: Default::default(),
@@ -358,6 +372,11 @@ impl ShardState {
     /// per turn) and notes which destinations need a wakeup.
     pub fn flush_outbox(&mut self) {
         self.release_held();
+        // Split lock requests reach all their shards in one critical section, so every
+        // shard sees them in one global order (`cmd::coord_split`).
+        let shared = self.shared.clone();
+        let _order =
+            std::mem::take(&mut self.locks_queued).then(|| shared.tx_order.lock().unwrap_or_else(|e| e.into_inner()));
         while let Some(dest) = self.outbox.dirty.pop() {
             let batch = std::mem::take(&mut self.outbox.per_dest[dest as usize]);
             self.outbox.flushed(dest as usize);

@@ -1,0 +1,294 @@
+//! Split commands: multi-key commands whose keys are each handled on their own (MSET,
+//! MGET, DEL, UNLINK, EXISTS, TOUCH) run across shards without gathering anything.
+//!
+//! The coordinator (the client's shard) cuts the command into one part per shard, the
+//! same command on that shard's keys only, and sends each part in one `LockRun`
+//! message. Each shard takes the part's key locks in the global transaction order,
+//! runs the part in place through `call` as soon as they are granted (so it logs,
+//! notifies and invalidates like any local command) and answers `Ran` with the part's
+//! reply. When every part has answered, the coordinator sends `Release` everywhere
+//! and combines the replies (`+OK`, the sum of the counts, or MGET's values put back
+//! in the order asked).
+//!
+//! **What Redis guarantees, and how it holds here.** MSET is atomic: no client sees
+//! some of its keys set and others not. A part's keys stay locked from its run until
+//! every part has run, so a command touching them meanwhile waits (and sees all the
+//! parts), and a client that saw one part's keys cannot then see another part's old
+//! values. Two split commands over the same shards are granted in one global order on
+//! every shard (`queue_split`), so they apply in the same order everywhere: two
+//! concurrent MSETs never leave the shards disagreeing about which came last.
+//!
+//! **Per-connection order without a barrier.** The client's later commands need not
+//! wait for the reply: a later command routed to another shard travels behind the
+//! part in the same queue and finds its keys locked (or a lock request queued ahead of
+//! it), a later command on this shard is deferred while this shard's own part has not
+//! reached its lock table yet (`ShardState::split_self`), and a later keyless command
+//! (fan-outs, EXEC, WAIT ...) waits until the connection's replies are in
+//! (`dispatch::Outcome::Wait`). So a pipeline of MSETs goes out as one message per
+//! shard per turn, instead of one round trip per command.
+//!
+//! With the AOF on or a replica attached, each part is logged as its shard's part of
+//! one tagged block (as `coord` does), and its `Ran` leaves only once logged.
+
+use super::Args;
+use super::coord::tx_marker;
+use super::table::TABLE;
+use crate::resp::Proto;
+use crate::shard::lock::{LockPlan, SplitPart, key_hash};
+use crate::shard::msg::{CoordRef, ExecReq, HopResult, KeyEntries, Msg, OwnedArgs};
+use crate::shard::state::Coordinator;
+use crate::shard::{ReplyTo, ShardState, shard_of};
+
+/// How a split command's part replies combine into the client's reply.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Combine {
+    /// `+OK` (MSET): the first error if a part failed.
+    Ok,
+    /// The sum of the parts' integers (DEL, UNLINK, EXISTS, TOUCH).
+    Sum,
+    /// Each part's array of values, put back in the order of the keys (MGET).
+    Values,
+}
+
+/// Can this command run split? Returns how its replies combine, or None.
+fn combine_of(name: &str, nargs: usize) -> Option<Combine> {
+    match name {
+        // An odd pair count is left to the handler, which answers the arity error.
+        "mset" => (nargs % 2 == 1).then_some(Combine::Ok),
+        "del" | "unlink" | "exists" | "touch" => Some(Combine::Sum),
+        "mget" => Some(Combine::Values),
+        _ => None,
+    }
+}
+
+/// Starts `cmd` as a split command if it is one; false leaves it to `coord`'s keyed
+/// transaction. The reply arrives later (`Outcome::Pending`).
+pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, client_id: u64, to: ReplyTo) -> bool {
+    let spec = TABLE.get(cmd);
+    let Some(combine) = combine_of(spec.name, args.len()) else { return false };
+    if db as usize >= st.dbs.len() {
+        return false;
+    }
+    let n = st.nshards;
+    let step = if combine == Combine::Ok { 2 } else { 1 };
+    let mut parts: Vec<Option<(OwnedArgs, Vec<u64>)>> = (0..n).map(|_| None).collect();
+    // For MGET: which shard answers each key, in the order asked.
+    let mut order: Vec<u16> = Vec::new();
+    let mut i = 1;
+    while i < args.len() {
+        let key = args.get(i);
+        let s = shard_of(key, n);
+        let (part, hashes) =
+            parts[s].get_or_insert_with(|| (OwnedArgs::from_slices(std::iter::once(args.get(0))), Vec::new()));
+        for j in i..i + step {
+            part.data.extend_from_slice(args.get(j));
+            part.ends.push(part.data.len() as u32);
+        }
+        hashes.push(key_hash(db, key));
+        if combine == Combine::Values {
+            order.push(s as u16);
+        }
+        i += step;
+    }
+    let shards: Vec<u16> = (0..n).filter(|&s| parts[s].is_some()).map(|s| s as u16).collect();
+    let id = st.next_coord_id;
+    st.next_coord_id += 1;
+    let nparts = shards.len() as u16;
+    let mut plans = Vec::with_capacity(shards.len());
+    for (k, part) in parts.into_iter().enumerate().filter_map(|(s, p)| p.map(|p| (s, p))).enumerate() {
+        let (s, (args, mut hashes)) = part;
+        hashes.sort_unstable();
+        hashes.dedup();
+        let req = ExecReq { to, client_id, db, proto, cmd, args };
+        plans.push((s, LockPlan::Hashes(hashes), Box::new(SplitPart { req, parts: nparts, counted: k == 0 })));
+    }
+    if shards.contains(&(st.id as u16)) {
+        // Until our own part reaches the lock table, the client's later commands on
+        // this shard must wait (they would run ahead of it).
+        *st.split_self.entry(client_id).or_insert(0) += 1;
+    }
+    *st.split_inflight.entry(client_id).or_insert(0) += 1;
+    let tx = queue_split(st, id, plans);
+    let waiting = shards.len();
+    let c = SplitTx { tx, to, client_id, proto, combine, shards, order, waiting, replies: Vec::new() };
+    st.coords.insert(id, Box::new(c));
+    true
+}
+
+/// Queues each part's `LockRun` in the global transaction order. The messages wait in
+/// the outbox with the turn's other traffic: `ShardState::flush_outbox` delivers every
+/// destination's batch under the order mutex while lock requests are among them, so
+/// each transaction reaches all its shards inside one critical section.
+fn queue_split(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan, Box<SplitPart>)>) -> u64 {
+    let tx = st.shared.next_split_tx();
+    let me = CoordRef { shard: st.id as u16, id: coord };
+    for (dest, plan, part) in plans {
+        st.outbox.push(dest, Msg::LockRun { tx, coord: me, plan, part });
+    }
+    st.locks_queued = true;
+    tx
+}
+
+/// Runs a granted part in place and answers its coordinator with the reply. With the
+/// AOF or a replica on, a write's part is this shard's part of the tagged block.
+pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart) {
+    let SplitPart { req, parts, counted } = part;
+    let logging = TABLE.get(req.cmd).is_write() && st.aof.wants_parts();
+    if logging {
+        st.aof.stage = Some(tx);
+    }
+    st.uncounted = !counted;
+    let mut out = Vec::new();
+    super::dispatch::call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
+    st.uncounted = false;
+    if logging {
+        st.aof.stage = None;
+        let marker = tx_marker(st, tx, parts as usize);
+        st.aof.commit(tx, &marker, |_| {});
+    }
+    let me = st.id as u16;
+    st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result: Box::new(out) });
+}
+
+/// A LockRun arrived: once it is in the lock table, the order of the client's later
+/// commands on this shard is the lock table's business.
+pub fn arrived(st: &mut ShardState, coord: CoordRef, client_id: u64) {
+    if coord.shard as usize == st.id
+        && let Some(n) = st.split_self.get_mut(&client_id)
+    {
+        *n -= 1;
+        if *n == 0 {
+            st.split_self.remove(&client_id);
+        }
+    }
+}
+
+struct SplitTx {
+    tx: u64,
+    to: ReplyTo,
+    client_id: u64,
+    proto: Proto,
+    combine: Combine,
+    shards: Vec<u16>,
+    order: Vec<u16>,
+    waiting: usize,
+    replies: Vec<(u16, Vec<u8>)>,
+}
+
+impl Coordinator for SplitTx {
+    fn on_locked(&mut self, _st: &mut ShardState, _from: u16, _entries: KeyEntries) -> bool {
+        false
+    }
+
+    fn on_ran(&mut self, st: &mut ShardState, from: u16, result: HopResult) -> bool {
+        let bytes = result.downcast::<Vec<u8>>().map(|b| *b).unwrap_or_default();
+        self.replies.push((from, bytes));
+        self.waiting -= 1;
+        if self.waiting > 0 {
+            return false;
+        }
+        for &s in &self.shards {
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
+        }
+        self.replies.sort_by_key(|(s, _)| *s);
+        let out = combine(self.combine, self.proto, &self.replies, &self.order);
+        if let Some(n) = st.split_inflight.get_mut(&self.client_id) {
+            *n -= 1;
+            if *n == 0 {
+                st.split_inflight.remove(&self.client_id);
+            }
+        }
+        st.send_reply(self.to, out);
+        true
+    }
+}
+
+/// The client's reply from the parts' replies (sorted by shard).
+fn combine(how: Combine, proto: Proto, replies: &[(u16, Vec<u8>)], order: &[u16]) -> Vec<u8> {
+    if let Some((_, e)) = replies.iter().find(|(_, r)| r.first() == Some(&b'-')) {
+        return e.clone();
+    }
+    match how {
+        Combine::Ok => b"+OK\r\n".to_vec(),
+        Combine::Sum => {
+            let sum: i64 = replies.iter().map(|(_, r)| parse_int(r).unwrap_or(0)).sum();
+            format!(":{sum}\r\n").into_bytes()
+        }
+        Combine::Values => {
+            let mut elems: Vec<(u16, Vec<&[u8]>)> = replies.iter().map(|(s, r)| (*s, split_array(r))).collect();
+            let mut next = vec![0usize; elems.len()];
+            let mut out = format!("*{}\r\n", order.len()).into_bytes();
+            for s in order {
+                let k = elems.iter().position(|(x, _)| x == s).expect("every shard answered");
+                match elems[k].1.get(next[k]) {
+                    Some(e) => out.extend_from_slice(e),
+                    None if proto == Proto::Resp3 => out.extend_from_slice(b"_\r\n"),
+                    None => out.extend_from_slice(b"$-1\r\n"),
+                }
+                next[k] += 1;
+            }
+            elems.clear();
+            out
+        }
+    }
+}
+
+fn parse_int(r: &[u8]) -> Option<i64> {
+    let body = r.strip_prefix(b":")?.strip_suffix(b"\r\n")?;
+    std::str::from_utf8(body).ok()?.parse().ok()
+}
+
+/// The elements of an array of bulk strings and nulls (MGET's reply), as encoded.
+fn split_array(r: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let Some(nl) = r.iter().position(|&b| b == b'\n') else { return out };
+    let mut at = nl + 1;
+    while at < r.len() {
+        let Some(len) = r[at..].iter().position(|&b| b == b'\n') else { break };
+        let head = &r[at..at + len + 1];
+        let size = match head[0] {
+            b'$' => {
+                let n: i64 =
+                    std::str::from_utf8(&head[1..head.len() - 2]).ok().and_then(|s| s.parse().ok()).unwrap_or(-1);
+                if n < 0 { head.len() } else { head.len() + n as usize + 2 }
+            }
+            _ => head.len(),
+        };
+        let end = (at + size).min(r.len());
+        out.push(&r[at..end]);
+        at = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_go_back_in_the_order_asked() {
+        let a = b"*2\r\n$1\r\nx\r\n$-1\r\n".to_vec();
+        let b = b"*1\r\n$3\r\nyy\n\r\n".to_vec();
+        let out = combine(Combine::Values, Proto::Resp2, &[(0, a), (1, b)], &[0, 1, 0]);
+        assert_eq!(out, b"*3\r\n$1\r\nx\r\n$3\r\nyy\n\r\n$-1\r\n");
+        let r3 = combine(
+            Combine::Values,
+            Proto::Resp3,
+            &[(0, b"*1\r\n_\r\n".to_vec()), (1, b"*1\r\n$1\r\nz\r\n".to_vec())],
+            &[1, 0],
+        );
+        assert_eq!(r3, b"*2\r\n$1\r\nz\r\n_\r\n");
+    }
+
+    #[test]
+    fn counts_add_up_and_errors_win() {
+        assert_eq!(
+            combine(Combine::Sum, Proto::Resp2, &[(0, b":2\r\n".to_vec()), (1, b":3\r\n".to_vec())], &[]),
+            b":5\r\n"
+        );
+        let err = b"-MISCONF no\r\n".to_vec();
+        assert_eq!(combine(Combine::Ok, Proto::Resp2, &[(0, b"+OK\r\n".to_vec()), (1, err.clone())], &[]), err);
+        assert_eq!(combine_of("mset", 4), None);
+        assert_eq!(combine_of("mset", 5), Some(Combine::Ok));
+    }
+}
