@@ -417,6 +417,37 @@ pub struct User {
     pub selectors: Vec<Selector>,
 }
 
+impl User {
+    /// Every channel pattern some selector allows, or None when one allows them all.
+    fn channel_union(&self) -> Option<Vec<&[u8]>> {
+        let mut all = Vec::new();
+        for s in std::iter::once(&self.root).chain(&self.selectors) {
+            if s.all_channels {
+                return None;
+            }
+            all.extend(s.channels.iter().map(|c| c.as_slice()));
+        }
+        Some(all)
+    }
+
+    /// Does `new` take away a channel pattern this user allowed? Redis 7.0's test for
+    /// disconnecting the user's subscribers (`ACLKillPubsubClientsIfNeeded`).
+    pub fn channels_narrowed_by(&self, new: &User) -> bool {
+        let Some(upcoming) = new.channel_union() else { return false };
+        match self.channel_union() {
+            None => true,
+            Some(original) => original.iter().any(|c| !upcoming.contains(c)),
+        }
+    }
+
+    /// May a client of this user stay subscribed to `name`? A pattern subscription
+    /// must be allowed literally, a channel by any of the user's patterns.
+    pub fn may_stay_subscribed(&self, name: &[u8], is_pattern: bool) -> bool {
+        self.channel_union()
+            .is_none_or(|list| list.iter().any(|p| if is_pattern { *p == name } else { glob_match(p, name, false) }))
+    }
+}
+
 /// SHA-256 of a password.
 pub fn hash_password(p: &[u8]) -> [u8; 32] {
     Sha256::digest(p).into()

@@ -465,10 +465,12 @@ fn is_shared_integer(v: &Value, sharing: bool) -> bool {
 
 /// The encoding OBJECT ENCODING and DEBUG OBJECT report: Redis 7.0's name for the
 /// same value. Small sets of strings are listpacks here (as in Redis 7.2), but 7.0
-/// keeps them in a hashtable, and tools compare with 7.0.
+/// keeps them in a hashtable, and tools compare with 7.0. A string built in place
+/// (APPEND, SETRANGE, SETBIT, PFADD, BITOP) is `raw` whatever its length, as in Redis.
 pub fn reported_encoding(v: &Value) -> &'static str {
     match v {
         Value::Set(s) if s.encoding_name() == "listpack" => "hashtable",
+        Value::Str(s) if s.is_raw() => "raw",
         _ => v.encoding_name(),
     }
 }

@@ -17,7 +17,7 @@ use super::ctx::ExecCtx;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
-use crate::storage::Value;
+use crate::storage::{StrBuf, Value};
 use crate::util::num;
 
 // ---- Value access ---------------------------------------------------------------------
@@ -40,6 +40,17 @@ pub(super) fn as_str(v: &Value) -> Result<&[u8], CmdError> {
 pub(super) fn as_str_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
     match v {
         Value::Str(s) => Ok(s.vec_mut()),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// Mutable access to a string value for an in-place edit (APPEND, SETRANGE, SETBIT,
+/// PFADD), which makes it `raw` for OBJECT ENCODING, or WRONGTYPE.
+#[allow(unreachable_patterns)]
+#[inline]
+pub(super) fn as_raw_str_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
+    match v {
+        Value::Str(s) => Ok(s.raw_mut()),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -444,7 +455,7 @@ fn append(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let db = &mut c.dbs[c.db];
     let total = match db.get_mut(key, now) {
         Some(e) => {
-            let s = as_str_mut(&mut e.value)?;
+            let s = as_raw_str_mut(&mut e.value)?;
             check_string_length(max, s.len() as u64, val.len() as u64)?;
             s.extend_from_slice(val);
             s.len()
@@ -529,11 +540,14 @@ fn setrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     // the size limit.
     let len = match db.get_mut(key, now) {
         Some(e) => {
-            let s = as_str_mut(&mut e.value)?;
-            if val.is_empty() {
-                c.out.int(s.len() as i64);
-                return Ok(());
-            }
+            // Only a write makes the string `raw`: an empty SETRANGE leaves it alone.
+            let s = match &e.value {
+                Value::Str(s) if val.is_empty() => {
+                    c.out.int(s.len() as i64);
+                    return Ok(());
+                }
+                _ => as_raw_str_mut(&mut e.value)?,
+            };
             check_string_length(max, offset as u64, val.len() as u64)?;
             let (off, end) = (offset as usize, offset as usize + val.len());
             if s.len() < end {
@@ -551,7 +565,7 @@ fn setrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             let (off, end) = (offset as usize, offset as usize + val.len());
             let mut s = vec![0u8; end];
             s[off..].copy_from_slice(val);
-            db.set(key, Value::Str(s.into()), 0);
+            db.set(key, Value::Str(StrBuf::raw(s)), 0);
             end
         }
     };

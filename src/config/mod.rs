@@ -809,7 +809,7 @@ mod tests {
         // An exact alias is answered under the alias; `*` lists aliases too, as Redis 7.0 does.
         assert_eq!(
             cfg.get(&["hash-max-ziplist-entries"]),
-            vec![("hash-max-ziplist-entries".to_string(), "128".to_string())]
+            vec![("hash-max-ziplist-entries".to_string(), "512".to_string())]
         );
         assert_eq!(names(&["slaveof"]), vec!["slaveof"]);
         let all = names(&["*"]);

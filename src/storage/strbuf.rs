@@ -10,6 +10,11 @@
 //! In-place mutation (APPEND, SETRANGE, SETBIT, PFADD ...) goes through
 //! [`StrBuf::vec_mut`], which moves an inline string to the heap first: those commands
 //! grow strings, and a `Vec` gives them amortised growth.
+//!
+//! A heap string also remembers whether such an edit made it (`raw`): Redis 7.0
+//! reports `raw` for a string built by APPEND, SETRANGE or SETBIT whatever its length,
+//! and OBJECT ENCODING answers as Redis does. The flag lives in the heap variant's
+//! padding, so `StrBuf` stays 40 bytes.
 
 use std::ops::Deref;
 
@@ -21,8 +26,15 @@ pub struct StrBuf(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, buf: [u8; INLINE] },
-    Heap(Vec<u8>),
+    Inline {
+        len: u8,
+        buf: [u8; INLINE],
+    },
+    /// `raw`: last written by an in-place edit ([`StrBuf::raw_mut`]).
+    Heap {
+        v: Vec<u8>,
+        raw: bool,
+    },
 }
 
 impl Default for StrBuf {
@@ -40,19 +52,43 @@ impl StrBuf {
             buf[..b.len()].copy_from_slice(b);
             StrBuf(Repr::Inline { len: b.len() as u8, buf })
         } else {
-            StrBuf(Repr::Heap(b.to_vec()))
+            StrBuf(Repr::Heap { v: b.to_vec(), raw: false })
         }
     }
 
-    /// The string as a growable `Vec`, moving it to the heap if it was inline.
+    /// The string as a growable `Vec`, moving it to the heap if it was inline. For a
+    /// value rewritten whole (INCR): it is no longer `raw`.
     pub fn vec_mut(&mut self) -> &mut Vec<u8> {
+        self.heap_mut(false)
+    }
+
+    /// As [`StrBuf::vec_mut`], for an in-place edit (APPEND, SETRANGE, SETBIT, PFADD):
+    /// the string becomes `raw`, as Redis's `dbUnshareStringValue` makes it.
+    pub fn raw_mut(&mut self) -> &mut Vec<u8> {
+        self.heap_mut(true)
+    }
+
+    /// A string built in place (SETBIT or SETRANGE on a new key, BITOP's result): `raw`.
+    pub fn raw(v: Vec<u8>) -> StrBuf {
+        StrBuf(Repr::Heap { v, raw: true })
+    }
+
+    /// Was the string last written by an in-place edit? (OBJECT ENCODING `raw`.)
+    pub fn is_raw(&self) -> bool {
+        matches!(self.0, Repr::Heap { raw: true, .. })
+    }
+
+    fn heap_mut(&mut self, now_raw: bool) -> &mut Vec<u8> {
         if let Repr::Inline { len, buf } = &self.0 {
             let mut v = Vec::with_capacity((*len as usize).max(INLINE + 1));
             v.extend_from_slice(&buf[..*len as usize]);
-            self.0 = Repr::Heap(v);
+            self.0 = Repr::Heap { v, raw: now_raw };
         }
         match &mut self.0 {
-            Repr::Heap(v) => v,
+            Repr::Heap { v, raw } => {
+                *raw = now_raw;
+                v
+            }
             Repr::Inline { .. } => unreachable!("moved to the heap just above"),
         }
     }
@@ -61,7 +97,7 @@ impl StrBuf {
     pub fn into_vec(self) -> Vec<u8> {
         match self.0 {
             Repr::Inline { len, buf } => buf[..len as usize].to_vec(),
-            Repr::Heap(v) => v,
+            Repr::Heap { v, .. } => v,
         }
     }
 
@@ -70,7 +106,7 @@ impl StrBuf {
     pub fn heap_bytes(&self) -> usize {
         match &self.0 {
             Repr::Inline { .. } => 0,
-            Repr::Heap(v) => v.capacity(),
+            Repr::Heap { v, .. } => v.capacity(),
         }
     }
 
@@ -86,7 +122,7 @@ impl Deref for StrBuf {
     fn deref(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, buf } => &buf[..*len as usize],
-            Repr::Heap(v) => v,
+            Repr::Heap { v, .. } => v,
         }
     }
 }
@@ -116,7 +152,7 @@ impl From<Vec<u8>> for StrBuf {
     /// Short strings are copied inline (the `Vec` is freed); long ones keep the `Vec`.
     #[inline]
     fn from(v: Vec<u8>) -> StrBuf {
-        if v.len() <= INLINE { StrBuf::new(&v) } else { StrBuf(Repr::Heap(v)) }
+        if v.len() <= INLINE { StrBuf::new(&v) } else { StrBuf(Repr::Heap { v, raw: false }) }
     }
 }
 
@@ -163,5 +199,18 @@ mod tests {
         }
         assert_eq!(std::mem::size_of::<StrBuf>(), 40);
         assert_eq!(std::mem::size_of::<crate::storage::Value>(), 40);
+    }
+
+    #[test]
+    fn in_place_edits_make_a_string_raw_and_whole_rewrites_clear_it() {
+        let mut s = StrBuf::new(b"abc");
+        assert!(!s.is_raw());
+        s.raw_mut().push(b'd');
+        assert!(s.is_raw() && &*s == b"abcd");
+        assert!(s.clone().is_raw(), "COPY keeps the encoding, as Redis's dupStringObject");
+        s.vec_mut().clear();
+        assert!(!s.is_raw());
+        assert!(StrBuf::raw(vec![0; 2]).is_raw());
+        assert!(!StrBuf::from(vec![0; 100]).is_raw());
     }
 }
