@@ -336,6 +336,13 @@ fn object_encoding_follows_in_place_edits_and_7_0s_thresholds() {
         // A whole rewrite drops `raw`.
         enc(&mut t, &mut c, &[&["set", "n", "5"], &["append", "n", "1"], &["incr", "n"]], "n");
         enc(&mut t, &mut c, &[&["set", "sr", "abc"]], "sr");
+        // INCRBYFLOAT's text is never `int`; a refused command changes no encoding.
+        enc(&mut t, &mut c, &[&["set", "f", "1"], &["incrbyfloat", "f", "1"]], "f");
+        enc(&mut t, &mut c, &[&["incrbyfloat", "nf", "2"]], "nf");
+        enc(&mut t, &mut c, &[&["incr", "f"]], "f");
+        enc(&mut t, &mut c, &[&["set", "f2", "5"], &["incrbyfloat", "f2", "abc"]], "f2");
+        enc(&mut t, &mut c, &[&["set", "n2", "abc"], &["append", "n2", "d"], &["incr", "n2"]], "n2");
+        enc(&mut t, &mut c, &[&["set", "h2", "abc"], &["pfadd", "h2", "a"]], "h2");
         // Hashes: listpack up to 7.0's built-in 512 fields.
         let mut fields = vec!["hset".to_string(), "hh".to_string()];
         for i in 0..512 {

@@ -672,6 +672,26 @@ mod tests {
     }
 
     #[test]
+    fn channel_narrowing_as_redis_kills_subscribers() {
+        let all = user(&["allchannels"]);
+        let some = user(&["&abc", "&a*"]);
+        let fewer = user(&["&abc"]);
+        assert!(all.channels_narrowed_by(&some));
+        assert!(some.channels_narrowed_by(&fewer));
+        assert!(!fewer.channels_narrowed_by(&some), "widening");
+        assert!(!some.channels_narrowed_by(&all));
+        assert!(!some.channels_narrowed_by(&user(&["&a*", "&abc"])), "same patterns, reordered");
+        // A selector with all channels makes the whole user allow every channel.
+        assert!(!some.channels_narrowed_by(&user(&["&abc", "(&* +@all)"])));
+        // Channels match by pattern; a pattern subscription only literally.
+        assert!(some.may_stay_subscribed(b"abx", false));
+        assert!(some.may_stay_subscribed(b"a*", true));
+        assert!(!some.may_stay_subscribed(b"ab*", true));
+        assert!(!fewer.may_stay_subscribed(b"zzz", false));
+        assert!(all.may_stay_subscribed(b"anything*", true));
+    }
+
+    #[test]
     fn describes_as_redis_does() {
         assert_eq!(User::new("a", false).describe(), "user a off resetchannels -@all");
         assert_eq!(User::default_user().describe(), "user default on nopass ~* &* +@all");

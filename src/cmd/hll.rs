@@ -40,8 +40,8 @@ fn as_hll(v: &Value) -> Result<&[u8], CmdError> {
 
 /// For writing: the value becomes `raw`, as Redis's HyperLogLogs are.
 fn as_hll_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
-    let s = as_raw_str_mut(v)?;
-    if hll::is_hll(s) { Ok(s) } else { Err(not_hll()) }
+    as_hll(v)?;
+    as_raw_str_mut(v)
 }
 
 /// Merges the registers of every existing key among `keys` into `max`, looking each

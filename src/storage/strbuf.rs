@@ -11,10 +11,10 @@
 //! [`StrBuf::vec_mut`], which moves an inline string to the heap first: those commands
 //! grow strings, and a `Vec` gives them amortised growth.
 //!
-//! A heap string also remembers whether such an edit made it (`raw`): Redis 7.0
-//! reports `raw` for a string built by APPEND, SETRANGE or SETBIT whatever its length,
-//! and OBJECT ENCODING answers as Redis does. The flag lives in the heap variant's
-//! padding, so `StrBuf` stays 40 bytes.
+//! A heap string also remembers what made it (`Origin`): Redis 7.0 reports `raw` for
+//! a string built by APPEND, SETRANGE or SETBIT whatever its length, and never `int`
+//! for INCRBYFLOAT's result, and OBJECT ENCODING answers as Redis does. The tag lives
+//! in the heap variant's padding, so `StrBuf` stays 40 bytes.
 
 use std::ops::Deref;
 
@@ -26,15 +26,19 @@ pub struct StrBuf(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Inline {
-        len: u8,
-        buf: [u8; INLINE],
-    },
-    /// `raw`: last written by an in-place edit ([`StrBuf::raw_mut`]).
-    Heap {
-        v: Vec<u8>,
-        raw: bool,
-    },
+    Inline { len: u8, buf: [u8; INLINE] },
+    Heap { v: Vec<u8>, origin: Origin },
+}
+
+/// What last wrote a heap string, for OBJECT ENCODING.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Set whole (SET, INCR, a load): named by its bytes.
+    Whole,
+    /// Edited in place ([`StrBuf::raw_mut`]): `raw`.
+    InPlace,
+    /// A float's text ([`StrBuf::float_mut`]): `embstr` or `raw` by length, never `int`.
+    Float,
 }
 
 impl Default for StrBuf {
@@ -52,41 +56,54 @@ impl StrBuf {
             buf[..b.len()].copy_from_slice(b);
             StrBuf(Repr::Inline { len: b.len() as u8, buf })
         } else {
-            StrBuf(Repr::Heap { v: b.to_vec(), raw: false })
+            StrBuf(Repr::Heap { v: b.to_vec(), origin: Origin::Whole })
         }
     }
 
     /// The string as a growable `Vec`, moving it to the heap if it was inline. For a
     /// value rewritten whole (INCR): it is no longer `raw`.
     pub fn vec_mut(&mut self) -> &mut Vec<u8> {
-        self.heap_mut(false)
+        self.heap_mut(Origin::Whole)
     }
 
     /// As [`StrBuf::vec_mut`], for an in-place edit (APPEND, SETRANGE, SETBIT, PFADD):
     /// the string becomes `raw`, as Redis's `dbUnshareStringValue` makes it.
     pub fn raw_mut(&mut self) -> &mut Vec<u8> {
-        self.heap_mut(true)
+        self.heap_mut(Origin::InPlace)
+    }
+
+    /// As [`StrBuf::vec_mut`], for a float's text replacing the value (INCRBYFLOAT).
+    pub fn float_mut(&mut self) -> &mut Vec<u8> {
+        self.heap_mut(Origin::Float)
+    }
+
+    /// A float's text (INCRBYFLOAT on a new key).
+    pub fn float(v: Vec<u8>) -> StrBuf {
+        StrBuf(Repr::Heap { v, origin: Origin::Float })
     }
 
     /// A string built in place (SETBIT or SETRANGE on a new key, BITOP's result): `raw`.
     pub fn raw(v: Vec<u8>) -> StrBuf {
-        StrBuf(Repr::Heap { v, raw: true })
+        StrBuf(Repr::Heap { v, origin: Origin::InPlace })
     }
 
-    /// Was the string last written by an in-place edit? (OBJECT ENCODING `raw`.)
-    pub fn is_raw(&self) -> bool {
-        matches!(self.0, Repr::Heap { raw: true, .. })
+    /// What last wrote the string (an inline one was set whole).
+    pub fn origin(&self) -> Origin {
+        match self.0 {
+            Repr::Heap { origin, .. } => origin,
+            Repr::Inline { .. } => Origin::Whole,
+        }
     }
 
-    fn heap_mut(&mut self, now_raw: bool) -> &mut Vec<u8> {
+    fn heap_mut(&mut self, now: Origin) -> &mut Vec<u8> {
         if let Repr::Inline { len, buf } = &self.0 {
             let mut v = Vec::with_capacity((*len as usize).max(INLINE + 1));
             v.extend_from_slice(&buf[..*len as usize]);
-            self.0 = Repr::Heap { v, raw: now_raw };
+            self.0 = Repr::Heap { v, origin: now };
         }
         match &mut self.0 {
-            Repr::Heap { v, raw } => {
-                *raw = now_raw;
+            Repr::Heap { v, origin } => {
+                *origin = now;
                 v
             }
             Repr::Inline { .. } => unreachable!("moved to the heap just above"),
@@ -152,7 +169,7 @@ impl From<Vec<u8>> for StrBuf {
     /// Short strings are copied inline (the `Vec` is freed); long ones keep the `Vec`.
     #[inline]
     fn from(v: Vec<u8>) -> StrBuf {
-        if v.len() <= INLINE { StrBuf::new(&v) } else { StrBuf(Repr::Heap { v, raw: false }) }
+        if v.len() <= INLINE { StrBuf::new(&v) } else { StrBuf(Repr::Heap { v, origin: Origin::Whole }) }
     }
 }
 
@@ -204,13 +221,16 @@ mod tests {
     #[test]
     fn in_place_edits_make_a_string_raw_and_whole_rewrites_clear_it() {
         let mut s = StrBuf::new(b"abc");
-        assert!(!s.is_raw());
+        assert_eq!(s.origin(), Origin::Whole);
         s.raw_mut().push(b'd');
-        assert!(s.is_raw() && &*s == b"abcd");
-        assert!(s.clone().is_raw(), "COPY keeps the encoding, as Redis's dupStringObject");
+        assert!(s.origin() == Origin::InPlace && &*s == b"abcd");
+        assert_eq!(s.clone().origin(), Origin::InPlace, "COPY keeps the encoding, as Redis's dupStringObject");
         s.vec_mut().clear();
-        assert!(!s.is_raw());
-        assert!(StrBuf::raw(vec![0; 2]).is_raw());
-        assert!(!StrBuf::from(vec![0; 100]).is_raw());
+        assert_eq!(s.origin(), Origin::Whole);
+        s.float_mut().extend_from_slice(b"2");
+        assert_eq!(s.origin(), Origin::Float);
+        assert_eq!(StrBuf::raw(vec![0; 2]).origin(), Origin::InPlace);
+        assert_eq!(StrBuf::float(b"1.5".to_vec()).origin(), Origin::Float);
+        assert_eq!(StrBuf::from(vec![0; 100]).origin(), Origin::Whole);
     }
 }
