@@ -300,3 +300,207 @@ fn info_errorstats_counts_errors_by_code() {
         t
     });
 }
+
+#[test]
+fn object_encoding_follows_in_place_edits_and_7_0s_thresholds() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut t = Vec::new();
+        fn enc(t: &mut Vec<Resp>, c: &mut Raw, setup: &[&[&str]], key: &str) {
+            for cmd in setup {
+                t.push(c.cmd(cmd));
+            }
+            t.push(c.cmd(&["object", "encoding", key]));
+        }
+        let long = "x".repeat(45);
+        let embstr_max = "x".repeat(44);
+        // Strings: int / embstr / raw by SET, raw after any in-place edit.
+        enc(&mut t, &mut c, &[&["set", "i", "12345"]], "i");
+        enc(&mut t, &mut c, &[&["set", "e44", &embstr_max]], "e44");
+        enc(&mut t, &mut c, &[&["set", "r45", &long]], "r45");
+        enc(&mut t, &mut c, &[&["append", "i", "6"]], "i");
+        enc(&mut t, &mut c, &[&["append", "newi", "123"]], "newi");
+        enc(&mut t, &mut c, &[&["append", "news", "abc"]], "news");
+        enc(&mut t, &mut c, &[&["set", "e", "abc"], &["append", "e", "d"]], "e");
+        enc(&mut t, &mut c, &[&["setrange", "sr", "0", "abc"]], "sr");
+        enc(&mut t, &mut c, &[&["set", "x", "abc"], &["setrange", "x", "0", ""]], "x");
+        enc(&mut t, &mut c, &[&["setrange", "x", "1", "z"]], "x");
+        enc(&mut t, &mut c, &[&["setbit", "b", "1", "1"]], "b");
+        enc(&mut t, &mut c, &[&["set", "sb", "abc"], &["setbit", "sb", "1", "1"]], "sb");
+        enc(&mut t, &mut c, &[&["bitfield", "bf", "set", "u8", "0", "1"]], "bf");
+        enc(&mut t, &mut c, &[&["bitop", "or", "{b}d", "{b}1", "{b}2"]], "{b}d");
+        enc(&mut t, &mut c, &[&["set", "{b}1", "a"], &["bitop", "or", "{b}d", "{b}1", "{b}2"]], "{b}d");
+        enc(&mut t, &mut c, &[&["pfadd", "h", "a"]], "h");
+        enc(&mut t, &mut c, &[&["copy", "sr", "sr2"]], "sr2");
+        enc(&mut t, &mut c, &[&["getex", "sr"], &["getrange", "sr", "0", "1"]], "sr");
+        // A whole rewrite drops `raw`.
+        enc(&mut t, &mut c, &[&["set", "n", "5"], &["append", "n", "1"], &["incr", "n"]], "n");
+        enc(&mut t, &mut c, &[&["set", "sr", "abc"]], "sr");
+        // INCRBYFLOAT's text is never `int`; a refused command changes no encoding.
+        enc(&mut t, &mut c, &[&["set", "f", "1"], &["incrbyfloat", "f", "1"]], "f");
+        enc(&mut t, &mut c, &[&["incrbyfloat", "nf", "2"]], "nf");
+        enc(&mut t, &mut c, &[&["incr", "f"]], "f");
+        enc(&mut t, &mut c, &[&["set", "f2", "5"], &["incrbyfloat", "f2", "abc"]], "f2");
+        enc(&mut t, &mut c, &[&["set", "n2", "abc"], &["append", "n2", "d"], &["incr", "n2"]], "n2");
+        enc(&mut t, &mut c, &[&["set", "h2", "abc"], &["pfadd", "h2", "a"]], "h2");
+        // Hashes: listpack up to 7.0's built-in 512 fields.
+        let mut fields = vec!["hset".to_string(), "hh".to_string()];
+        for i in 0..512 {
+            fields.push(format!("f{i}"));
+            fields.push(format!("v{i}"));
+        }
+        t.push(c.cmd(&fields));
+        enc(&mut t, &mut c, &[], "hh");
+        enc(&mut t, &mut c, &[&["hset", "hh", "f512", "v"]], "hh");
+        enc(&mut t, &mut c, &[&["hdel", "hh", "f512", "f511"]], "hh");
+        enc(&mut t, &mut c, &[&["hset", "hv", "a", &"v".repeat(65)]], "hv");
+        // Sets: intset up to 512, strings in a hashtable; never back.
+        let mut members = vec!["sadd".to_string(), "si".to_string()];
+        members.extend((0..512).map(|i| i.to_string()));
+        t.push(c.cmd(&members));
+        enc(&mut t, &mut c, &[], "si");
+        enc(&mut t, &mut c, &[&["sadd", "si", "512"]], "si");
+        enc(&mut t, &mut c, &[&["sadd", "ss", "1", "2"], &["sadd", "ss", "a"], &["srem", "ss", "a"]], "ss");
+        // Sorted sets: listpack up to 128 members of up to 64 bytes.
+        let mut zm = vec!["zadd".to_string(), "z".to_string()];
+        for i in 0..128 {
+            zm.push(i.to_string());
+            zm.push(format!("m{i}"));
+        }
+        t.push(c.cmd(&zm));
+        enc(&mut t, &mut c, &[], "z");
+        enc(&mut t, &mut c, &[&["zadd", "z", "1", "m128"]], "z");
+        enc(&mut t, &mut c, &[&["zadd", "zl", "1", &"m".repeat(65)]], "zl");
+        enc(&mut t, &mut c, &[&["rpush", "l", "a"]], "l");
+        // The parameters behind the thresholds, as a redis-server without a config file
+        // has them; 7.2's set-max-listpack-* do not exist in 7.0.
+        for name in [
+            "hash-max-listpack-entries",
+            "hash-max-ziplist-entries",
+            "set-max-intset-entries",
+            "zset-max-listpack-entries",
+        ] {
+            t.push(c.cmd(&["config", "get", name]));
+        }
+        t.push(c.cmd(&["config", "get", "set-max-listpack-*"]));
+        t.push(c.cmd(&["config", "set", "set-max-listpack-entries", "1"]));
+        t
+    });
+}
+
+#[test]
+fn multi_refuses_save_and_shutdown_and_a_failing_config_set_aborts_nothing() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut t = Vec::new();
+        // SAVE and SHUTDOWN are refused while queuing, and EXEC then aborts.
+        for refused in [&["save"][..], &["shutdown"], &["shutdown", "nosave"]] {
+            t.push(c.cmd(&["multi"]));
+            t.push(c.cmd(&["set", "a", "1"]));
+            t.push(c.cmd(refused));
+            t.push(c.cmd(&["exec"]));
+            t.push(c.cmd(&["get", "a"]));
+        }
+        // A wrong-arity SAVE is an arity error first, as in Redis.
+        t.push(c.cmd(&["multi"]));
+        t.push(c.cmd(&["save", "x"]));
+        t.push(c.cmd(&["discard"]));
+        // CONFIG SET errors at run time: the other commands still run, and a
+        // multi-parameter CONFIG SET that fails changes none of its parameters.
+        t.push(c.cmd(&["multi"]));
+        t.push(c.cmd(&["config", "set", "hz", "20"]));
+        t.push(c.cmd(&["config", "set", "maxmemory", "abc"]));
+        t.push(c.cmd(&["config", "set", "nosuch", "1"]));
+        t.push(c.cmd(&["config", "set", "hz", "30", "maxmemory-policy", "bogus"]));
+        t.push(c.cmd(&["set", "b", "1"]));
+        t.push(c.cmd(&["exec"]));
+        t.push(c.cmd(&["get", "b"]));
+        t.push(c.cmd(&["config", "get", "hz"]));
+        t.push(c.cmd(&["config", "get", "maxmemory-policy"]));
+        t.push(c.cmd(&["ping"]));
+        t
+    });
+}
+
+#[test]
+fn client_info_shows_the_running_request_and_sharded_subscribers() {
+    compare(&[], |port| {
+        let mut t = Vec::new();
+        let mut me = raw_at(port);
+        // Alone in its read, CLIENT INFO's request is the whole query buffer: 26 bytes.
+        let Resp::Bulk(info) = me.cmd(&["client", "info"]) else { panic!("CLIENT INFO") };
+        let info = String::from_utf8(info).unwrap();
+        let field = |line: &str, k: &str| -> String {
+            line.split(' ').find_map(|kv| kv.strip_prefix(&format!("{k}="))).unwrap_or("(none)").trim().to_string()
+        };
+        for k in ["qbuf", "argv-mem", "cmd", "ssub"] {
+            t.push(Resp::bulk(&format!("{k}={}", field(&info, k))));
+        }
+        t.push(Resp::Bool(field(&info, "qbuf-free").parse::<u64>().is_ok()));
+        // The last field is 7.0's `resp`: no 7.2 lib-name/lib-ver, and no CLIENT SETINFO.
+        t.push(Resp::Bool(info.trim_end().ends_with(" resp=2")));
+        t.push(me.cmd(&["client", "setinfo", "lib-name", "x"]));
+        // A sharded subscriber is a pub/sub client.
+        let mut ssub = raw_at(port);
+        ssub.send(&encode_cmd(&["ssubscribe", "sch"]));
+        t.push(ssub.read());
+        let Resp::Bulk(list) = me.cmd(&["client", "list", "type", "pubsub"]) else { panic!("CLIENT LIST") };
+        let list = String::from_utf8(list).unwrap();
+        for line in list.lines() {
+            for k in ["flags", "sub", "psub", "ssub", "cmd"] {
+                t.push(Resp::bulk(&format!("{k}={}", field(line, k))));
+            }
+        }
+        t
+    });
+}
+
+#[test]
+fn acl_setuser_disconnects_subscribers_whose_channels_it_takes_away() {
+    compare(&[], |port| {
+        let mut t = Vec::new();
+        let mut admin = raw_at(port);
+        t.push(admin.cmd(&["acl", "setuser", "u", "on", "nopass", "~*", "&*", "+@all"]));
+        let client = |subscribe: &[&str]| {
+            let mut c = raw_at(port);
+            assert_eq!(c.cmd(&["auth", "u", "x"]), Resp::simple("OK"));
+            if !subscribe.is_empty() {
+                c.send(&encode_cmd(subscribe));
+                c.read();
+            }
+            c
+        };
+        let mut kept_channel = client(&["subscribe", "abc"]);
+        let mut lost_pattern = client(&["psubscribe", "a*"]);
+        let mut lost_channel = client(&["subscribe", "zzz"]);
+        let mut lost_sharded = client(&["ssubscribe", "zzz"]);
+        let mut kept_sharded = client(&["ssubscribe", "abc"]);
+        let mut not_subscribed = client(&[]);
+        t.push(admin.cmd(&["acl", "setuser", "u", "resetchannels", "&abc", "&a*"]));
+        t.push(admin.cmd(&["acl", "setuser", "u", "resetchannels", "&abc"]));
+        // Closed: the read sees the end of the stream (Redis frees them after the reply).
+        for c in [&mut lost_pattern, &mut lost_channel, &mut lost_sharded] {
+            c.send(&encode_cmd(&["ping"]));
+            t.push(Resp::Bool(c.r.read().is_err()));
+        }
+        for c in [&mut kept_channel, &mut kept_sharded, &mut not_subscribed] {
+            t.push(c.cmd(&["ping"]));
+        }
+        // Turning the user off, or widening its channels, closes nobody.
+        t.push(admin.cmd(&["acl", "setuser", "u", "off", "allchannels"]));
+        t.push(kept_channel.cmd(&["ping"]));
+        // A pattern subscription survives only if the pattern is allowed literally.
+        t.push(admin.cmd(&["acl", "setuser", "u", "on"]));
+        let mut literal = client(&["psubscribe", "ab*"]);
+        t.push(admin.cmd(&["acl", "setuser", "u", "resetchannels", "&ab*", "&abc"]));
+        t.push(literal.cmd(&["ping"]));
+        t.push(kept_channel.cmd(&["ping"]));
+        // DELUSER closes every connection of the user.
+        t.push(admin.cmd(&["acl", "deluser", "u"]));
+        for c in [&mut kept_channel, &mut not_subscribed] {
+            c.send(&encode_cmd(&["ping"]));
+            t.push(Resp::Bool(c.r.read().is_err()));
+        }
+        t
+    });
+}

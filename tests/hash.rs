@@ -68,12 +68,13 @@ fn basic_commands() {
 fn encoding_conversion_and_scan() {
     each(|c| {
         let mut pipe = redis::pipe();
-        for i in 0..128 {
+        // Redis 7.0's built-in hash-max-listpack-entries is 512.
+        for i in 0..512 {
             pipe.cmd("HSET").arg("h").arg(format!("field{i}")).arg(format!("value{i}")).ignore();
         }
         let _: () = pipe.query(c).unwrap();
         assert_eq!(encoding(c, "h"), "listpack");
-        let _: i64 = redis::cmd("HSET").arg("h").arg("field128").arg("value128").query(c).unwrap();
+        let _: i64 = redis::cmd("HSET").arg("h").arg("field512").arg("value512").query(c).unwrap();
         assert_eq!(encoding(c, "h"), "hashtable");
         let _: i64 = redis::cmd("HSET").arg("h2").arg("a").arg("x".repeat(65)).query(c).unwrap();
         assert_eq!(encoding(c, "h2"), "hashtable");
@@ -92,7 +93,7 @@ fn encoding_conversion_and_scan() {
                 break;
             }
         }
-        assert_eq!(seen.len(), 129);
+        assert_eq!(seen.len(), 513);
         assert!(seen.iter().all(|(f, v)| f[5..] == v[5..]));
     });
 }

@@ -6,6 +6,7 @@ mod common;
 
 use common::compare::Pair;
 use common::*;
+use std::time::Duration;
 
 /// Sorts every array and set inside `r`, recursively: Redis lists subcommands (and so
 /// their docs) in its dict's hash order, which changes from run to run.
@@ -241,4 +242,85 @@ fn config_hidden_parameters_clamped_hz_and_rollback() {
     p.same(&["config", "get", "hz"]);
     p.same(&["config", "get", "maxmemory-samples"]);
     p.same(&["ping"]);
+}
+
+/// The names LATENCY LATEST lists.
+fn latest_events(c: &mut Raw) -> Vec<String> {
+    let Resp::Array(latest) = c.cmd(&["latency", "latest"]) else { panic!("LATENCY LATEST") };
+    latest
+        .iter()
+        .map(|e| match e {
+            Resp::Array(f) => text(&f[0]),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+}
+
+fn info_number(c: &mut Raw, field: &str) -> u64 {
+    let info = text(&c.cmd(&["info", "memory"]));
+    let line = info.lines().find(|l| l.starts_with(&format!("{field}:"))).expect(field);
+    line.split(':').nth(1).unwrap().trim().parse().unwrap()
+}
+
+/// Active expiry of a backlog and eviction of a large key take milliseconds: with
+/// `latency-monitor-threshold 1` both servers record `expire-cycle`, `eviction-del`
+/// and `eviction-cycle`. Only the event names are compared (the times differ).
+#[test]
+fn latency_records_expire_and_eviction_cycles() {
+    let real = compare::real_redis("introspect-latency-cycles");
+    let scenario = |mut c: Raw| -> Vec<String> {
+        assert_eq!(c.cmd(&["config", "set", "latency-monitor-threshold", "1"]), Resp::simple("OK"));
+        c.cmd(&["latency", "reset"]);
+        // A backlog of 100k expired keys, freed by active expiry once it is back on.
+        assert_eq!(c.cmd(&["debug", "set-active-expire", "0"]), Resp::simple("OK"));
+        const KEYS: usize = 100_000;
+        let mut batch = Vec::new();
+        for i in 0..KEYS {
+            encode_cmd_into(&mut batch, &["set", &format!("exp:{i}"), "v", "px", "1"]);
+        }
+        c.send(&batch);
+        assert!(c.r.read_n(KEYS).unwrap().iter().all(|r| *r == Resp::simple("OK")));
+        assert_eq!(c.cmd(&["debug", "set-active-expire", "1"]), Resp::simple("OK"));
+        assert!(
+            wait_until(Duration::from_secs(30), || latest_events(&mut c).contains(&"expire-cycle".to_string())),
+            "no expire-cycle event"
+        );
+        assert!(wait_until(Duration::from_secs(30), || c.cmd(&["dbsize"]) == Resp::Int(0)), "keys left");
+        // One set of 200k members, each its own allocation, evicted whole.
+        let mut batch = Vec::new();
+        for chunk in 0..200 {
+            let mut cmd = vec!["sadd".to_string(), "big".to_string()];
+            cmd.extend((0..1000).map(|i| format!("member-{:040}", chunk * 1000 + i)));
+            encode_cmd_into(&mut batch, &cmd);
+        }
+        c.send(&batch);
+        assert!(c.r.read_n(200).unwrap().iter().all(|r| *r == Resp::Int(1000)));
+        let used = info_number(&mut c, "used_memory");
+        assert_eq!(c.cmd(&["config", "set", "maxmemory-policy", "allkeys-random"]), Resp::simple("OK"));
+        let limit = (used * 4 / 5).to_string();
+        assert_eq!(c.cmd(&["config", "set", "maxmemory", &limit]), Resp::simple("OK"));
+        assert!(
+            wait_until(Duration::from_secs(30), || {
+                c.cmd(&["set", "x", "y"]);
+                c.cmd(&["exists", "big"]) == Resp::Int(0)
+            }),
+            "the set was not evicted"
+        );
+        c.cmd(&["config", "set", "maxmemory", "0"]);
+        // Redis may also show `expire-del` (one expired key's deletion reaching 1 ms,
+        // which only a loaded machine makes happen): not compared.
+        let mut names = latest_events(&mut c);
+        names.retain(|n| ["expire-cycle", "eviction-del", "eviction-cycle"].contains(&n.as_str()));
+        names.sort();
+        names
+    };
+    let stream = std::net::TcpStream::connect(("127.0.0.1", real.port)).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let theirs = Raw { r: RespReader::new(stream.try_clone().unwrap()), w: stream };
+    let want = scenario(theirs);
+    assert_eq!(want, ["eviction-cycle", "eviction-del", "expire-cycle"], "redis-server's events");
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        assert_eq!(scenario(s.raw()), want, "shardis with {n} shards");
+    }
 }

@@ -417,6 +417,37 @@ pub struct User {
     pub selectors: Vec<Selector>,
 }
 
+impl User {
+    /// Every channel pattern some selector allows, or None when one allows them all.
+    fn channel_union(&self) -> Option<Vec<&[u8]>> {
+        let mut all = Vec::new();
+        for s in std::iter::once(&self.root).chain(&self.selectors) {
+            if s.all_channels {
+                return None;
+            }
+            all.extend(s.channels.iter().map(|c| c.as_slice()));
+        }
+        Some(all)
+    }
+
+    /// Does `new` take away a channel pattern this user allowed? Redis 7.0's test for
+    /// disconnecting the user's subscribers (`ACLKillPubsubClientsIfNeeded`).
+    pub fn channels_narrowed_by(&self, new: &User) -> bool {
+        let Some(upcoming) = new.channel_union() else { return false };
+        match self.channel_union() {
+            None => true,
+            Some(original) => original.iter().any(|c| !upcoming.contains(c)),
+        }
+    }
+
+    /// May a client of this user stay subscribed to `name`? A pattern subscription
+    /// must be allowed literally, a channel by any of the user's patterns.
+    pub fn may_stay_subscribed(&self, name: &[u8], is_pattern: bool) -> bool {
+        self.channel_union()
+            .is_none_or(|list| list.iter().any(|p| if is_pattern { *p == name } else { glob_match(p, name, false) }))
+    }
+}
+
 /// SHA-256 of a password.
 pub fn hash_password(p: &[u8]) -> [u8; 32] {
     Sha256::digest(p).into()
@@ -638,6 +669,26 @@ mod tests {
         let ops: Vec<&[u8]> = ops.iter().map(|s| s.as_bytes()).collect();
         u.set(&ops, false).unwrap();
         u
+    }
+
+    #[test]
+    fn channel_narrowing_as_redis_kills_subscribers() {
+        let all = user(&["allchannels"]);
+        let some = user(&["&abc", "&a*"]);
+        let fewer = user(&["&abc"]);
+        assert!(all.channels_narrowed_by(&some));
+        assert!(some.channels_narrowed_by(&fewer));
+        assert!(!fewer.channels_narrowed_by(&some), "widening");
+        assert!(!some.channels_narrowed_by(&all));
+        assert!(!some.channels_narrowed_by(&user(&["&a*", "&abc"])), "same patterns, reordered");
+        // A selector with all channels makes the whole user allow every channel.
+        assert!(!some.channels_narrowed_by(&user(&["&abc", "(&* +@all)"])));
+        // Channels match by pattern; a pattern subscription only literally.
+        assert!(some.may_stay_subscribed(b"abx", false));
+        assert!(some.may_stay_subscribed(b"a*", true));
+        assert!(!some.may_stay_subscribed(b"ab*", true));
+        assert!(!fewer.may_stay_subscribed(b"zzz", false));
+        assert!(all.may_stay_subscribed(b"anything*", true));
     }
 
     #[test]

@@ -101,14 +101,45 @@ fn setuser(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }
     let ops: Vec<&[u8]> = (3..a.len()).map(|i| a.get(i)).collect();
     let all = pubsub_default_all(c.st);
-    c.st.shared.acl.write(|users| {
-        let mut u = users.map.get(&name).map(|u| (**u).clone()).unwrap_or_else(|| User::new(&name, all));
+    let (old, new) = c.st.shared.acl.write(|users| {
+        let old = users.map.get(&name).cloned();
+        let mut u = old.as_deref().cloned().unwrap_or_else(|| User::new(&name, all));
         u.set(&ops, all).map_err(CmdError::msg)?;
-        users.map.insert(name.clone(), Arc::new(u));
-        Ok::<(), CmdError>(())
+        let new = Arc::new(u);
+        users.map.insert(name.clone(), new.clone());
+        Ok::<_, CmdError>((old, new))
     })?;
+    if old.is_some_and(|old| old.channels_narrowed_by(&new)) {
+        return Ok(ConnOutcome::FanOut(kill_narrowed_subscribers(name, new)));
+    }
     c.out.ok();
     Ok(ConnOutcome::Done)
+}
+
+/// Closes the connections of user `name`, on every shard, subscribed to a channel,
+/// pattern or shard channel its new permissions no longer allow, as Redis 7.0 does
+/// when ACL SETUSER takes channels away; then replies OK.
+fn kill_narrowed_subscribers(name: String, new: Arc<User>) -> FanOut {
+    FanOut {
+        hop: Arc::new(move |st| {
+            let hit: Vec<u64> = st
+                .clients
+                .values()
+                .filter(|m| m.user.as_deref().unwrap_or("default") == name)
+                .filter(|m| {
+                    st.pubsub
+                        .subscriptions_of(m.id)
+                        .into_iter()
+                        .any(|(ch, pattern)| !new.may_stay_subscribed(ch, pattern))
+                })
+                .map(|m| m.id)
+                .collect();
+            kill_clients(st, hit);
+            Box::new(())
+        }),
+        lock_whole: false,
+        finish: Box::new(|_, _, out| out.ok()),
+    }
 }
 
 fn getuser(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
@@ -175,17 +206,22 @@ fn kill_users(users: Vec<String>, reply: Box<dyn FnOnce(&mut crate::resp::ReplyW
                 .filter(|m| m.user.as_deref().is_some_and(|u| users.iter().any(|x| x == u)))
                 .map(|m| m.id)
                 .collect();
-            for id in &hit {
-                if let Some(m) = st.clients.get_mut(id) {
-                    m.kill = true;
-                }
-            }
-            st.kill_list.extend(hit);
+            kill_clients(st, hit);
             Box::new(())
         }),
         lock_whole: false,
         finish: Box::new(move |_, _, out| reply(out)),
     }
+}
+
+/// Marks this shard's connections `ids` for closing (the worker closes them).
+fn kill_clients(st: &mut ShardState, ids: Vec<u64>) {
+    for id in &ids {
+        if let Some(m) = st.clients.get_mut(id) {
+            m.kill = true;
+        }
+    }
+    st.kill_list.extend(ids);
 }
 
 fn cat(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {

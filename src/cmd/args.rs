@@ -37,6 +37,16 @@ impl<'a> Args<'a> {
         (0..self.len()).map(move |i| self.get(i))
     }
 
+    /// Bytes received from this request's start to the end of the connection's input
+    /// (the request and any pipelined after it), when the arguments still point into
+    /// the read buffer: what CLIENT INFO reports as the caller's `qbuf`.
+    pub fn input_len(&self) -> Option<usize> {
+        match self {
+            Args::Ranges { buf, .. } => Some(buf.len()),
+            Args::Owned(_) => None,
+        }
+    }
+
     pub fn to_owned(&self) -> OwnedArgs {
         OwnedArgs::from_slices(self.iter())
     }

@@ -11,12 +11,12 @@
 //! BITFIELD look keys up for reading; SETBIT and writing BITFIELDs do not.
 
 use super::ctx::ExecCtx;
-use super::string::{as_str, as_str_mut};
+use super::string::{as_raw_str_mut, as_str};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
 use crate::shard::ShardStats;
-use crate::storage::{Db, Value};
+use crate::storage::{Db, StrBuf, Value};
 use crate::util::num;
 
 // ---- Shared helpers ---------------------------------------------------------------------
@@ -67,10 +67,10 @@ fn string_for_bits<'d>(
     let need = (max_bit >> 3) as usize + 1;
     if db.get(key, now).is_none() {
         let e = db.insert_new(key, Value::Str(vec![0; need].into()));
-        return Ok((as_str_mut(&mut e.value)?, true));
+        return Ok((as_raw_str_mut(&mut e.value)?, true));
     }
     let e = db.get_mut(key, now).expect("the key is live: just looked up");
-    let s = as_str_mut(&mut e.value)?;
+    let s = as_raw_str_mut(&mut e.value)?;
     let grown = s.len() < need;
     if grown {
         s.resize(need, 0);
@@ -329,7 +329,7 @@ fn bitop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         }
     }
     // Like SET, the result replaces the destination and drops its TTL.
-    db.set(dst, Value::Str(res.into()), 0);
+    db.set(dst, Value::Str(StrBuf::raw(res)), 0);
     c.dirty += 1;
     c.notify(notify::STRING, "set", dst);
     c.out.int(maxlen as i64);

@@ -61,23 +61,40 @@ fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
     Ok(t)
 }
 
+/// The caller's own line shows the command running now, as Redis's does: its name,
+/// its arguments (`argv-mem`), and the query buffer still holding it (`qbuf`, with
+/// the free space left of the buffer's size as last seen). The connection's next
+/// `sync_meta` puts back the figures between commands.
+fn note_running<'a>(c: &'a mut ConnCtx, a: &Args, name: &str) -> &'a mut ClientMeta {
+    let m = meta_mut(c);
+    m.last_cmd = name.into();
+    m.argv_mem = a.iter().map(|x| x.len()).sum();
+    if let Some(qbuf) = a.input_len() {
+        let size = (m.qbuf + m.qbuf_free).max(qbuf);
+        m.qbuf = qbuf;
+        m.qbuf_free = size - qbuf;
+    }
+    m
+}
+
 /// The type of a connection, as Redis's `getClientType` decides it.
 fn type_of(m: &ClientMeta) -> ClientType {
     if m.master {
         ClientType::Master
     } else if m.replica {
         ClientType::Replica
-    } else if m.sub + m.psub > 0 {
+    } else if m.sub + m.psub + m.ssub > 0 {
         ClientType::PubSub
     } else {
         ClientType::Normal
     }
 }
 
-/// One CLIENT LIST / CLIENT INFO line (Redis 7 fields, plus 7.2's lib-name/lib-ver),
-/// without the trailing newline. The sizes are as of the connection's last activity
-/// (`net::Conn::sync_meta`); counters shardis does not keep (`ssub`, `multi-mem`,
-/// `rbs`, `rbp`) read 0.
+/// One CLIENT LIST / CLIENT INFO line, Redis 7.0's fields in its order (7.2's
+/// lib-name/lib-ver, like its CLIENT SETINFO, are not 7.0's), without the trailing
+/// newline. The sizes are as of the connection's last activity
+/// (`net::Conn::sync_meta`); counters shardis does not keep (`multi-mem`, `rbs`,
+/// `rbp`) read 0.
 pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     let mut flags = String::new();
     if m.replica {
@@ -89,7 +106,7 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     if m.monitor {
         flags.push('O');
     }
-    if m.sub + m.psub > 0 {
+    if m.sub + m.psub + m.ssub > 0 {
         flags.push('P');
     }
     if m.multi >= 0 {
@@ -109,9 +126,9 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
     }
     let cmd = if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd.as_str() };
     format!(
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub=0 multi={} \
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
          qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} tot-mem={} events={} \
-         cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+         cmd={} user={} redir=-1 resp={}",
         m.id,
         m.addr,
         m.laddr,
@@ -123,6 +140,7 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
         m.db,
         m.sub,
         m.psub,
+        m.ssub,
         m.multi,
         m.qbuf,
         m.qbuf_free,
@@ -135,8 +153,6 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
         cmd,
         m.user.as_deref().unwrap_or("default"),
         m.resp,
-        m.lib_name,
-        m.lib_ver,
     )
 }
 
@@ -158,7 +174,7 @@ fn list(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     } else if a.len() != 2 {
         return Err(CmdError::Syntax);
     }
-    meta_mut(c).last_cmd = "client|list".into();
+    note_running(c, a, "client|list");
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st| {
             let now = st.now_ms;
@@ -362,28 +378,6 @@ fn unpause(c: &mut ConnCtx) {
     }
 }
 
-fn setinfo(c: &mut ConnCtx, a: &Args) -> Result<(), CmdError> {
-    let attr = a.str(2);
-    let lib_name = if a.is(2, "LIB-NAME") {
-        true
-    } else if a.is(2, "LIB-VER") {
-        false
-    } else {
-        return Err(CmdError::msg(format!("ERR Unrecognized option '{attr}'")));
-    };
-    if validate_name(a.get(3)).is_err() {
-        return Err(CmdError::msg(format!("ERR {attr} cannot contain spaces, newlines or special characters.")));
-    }
-    let v = a.str(3);
-    let m = meta_mut(c);
-    if lib_name {
-        m.lib_name = v;
-    } else {
-        m.lib_ver = v;
-    }
-    Ok(())
-}
-
 const HELP: &[&str] = &[
     "GETREDIR",
     "    Return the client ID we are redirecting to when tracking is enabled.",
@@ -453,11 +447,7 @@ fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     } else if a.is(1, "INFO") {
         sub_arity(a, "client|info", 2)?;
         let now = c.st.now_ms;
-        let m = meta_mut(c);
-        m.last_cmd = "client|info".into();
-        // Redis reports the running command's own arguments.
-        m.argv_mem = a.iter().map(|x| x.len()).sum();
-        let line = info_line(m, now) + "\n";
+        let line = info_line(note_running(c, a, "client|info"), now) + "\n";
         c.out.verbatim("txt", line.as_bytes());
     } else if a.is(1, "LIST") {
         sub_arity(a, "client|list", -2)?;
@@ -498,10 +488,6 @@ fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     } else if a.is(1, "UNPAUSE") {
         sub_arity(a, "client|unpause", 2)?;
         unpause(c);
-        c.out.ok();
-    } else if a.is(1, "SETINFO") {
-        sub_arity(a, "client|setinfo", 4)?;
-        setinfo(c, a)?;
         c.out.ok();
     } else if a.is(1, "GETREDIR") {
         sub_arity(a, "client|getredir", 2)?;
@@ -658,15 +644,13 @@ mod tests {
         assert_eq!(h.run(&["client", "no-evict", "on"]), ok());
         assert!(h.shards[0].clients[&1].no_evict);
         assert_eq!(h.run(&["client", "no-evict", "x"]), err("ERR syntax error"));
-        assert_eq!(h.run(&["client", "setinfo", "lib-name", "redis-py"]), ok());
-        assert_eq!(h.run(&["client", "setinfo", "LIB-VER", "5.0"]), ok());
-        assert_eq!(h.run(&["client", "setinfo", "lib-foo", "x"]), err("ERR Unrecognized option 'lib-foo'"));
+        // CLIENT SETINFO is Redis 7.2's.
         assert_eq!(
-            h.run(&["client", "setinfo", "lib-name", "a b"]),
-            err("ERR lib-name cannot contain spaces, newlines or special characters.")
+            h.run(&["client", "setinfo", "lib-name", "redis-py"]),
+            err("ERR unknown subcommand 'setinfo'. Try CLIENT HELP.")
         );
         let info = text(h.run(&["client", "info"]));
-        assert!(info.contains("flags=e ") && info.contains("lib-name=redis-py lib-ver=5.0"), "{info}");
+        assert!(info.contains("flags=e ") && info.ends_with(" resp=2\n"), "{info}");
         assert_eq!(h.run(&["client", "getredir"]), Reply::Int(-1));
         let Reply::Array(help) = h.run(&["client", "help"]) else { panic!() };
         assert!(help.len() > 10);

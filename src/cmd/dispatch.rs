@@ -63,6 +63,12 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         fail(&mut st.stats, &mut w, "NOAUTH Authentication required.");
         return Outcome::Done;
     }
+    if let Some(e) = super::multi::refused_while_queuing(sess, spec) {
+        bump_rejected(st, idx);
+        flag_multi(sess);
+        fail(&mut st.stats, &mut w, e);
+        return Outcome::Done;
+    }
     if let Err(refusal) = super::acl::permit(st, sess, idx, args) {
         // None: the connection's user was deleted; close it as Redis does.
         let Some(msg) = refusal else { return Outcome::Close };

@@ -17,7 +17,7 @@
 //! cross-shard transaction like any other multi-key command.
 
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx};
-use super::string::{as_str, as_str_mut};
+use super::string::{as_raw_str_mut, as_str};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
@@ -38,9 +38,10 @@ fn as_hll(v: &Value) -> Result<&[u8], CmdError> {
     if hll::is_hll(s) { Ok(s) } else { Err(not_hll()) }
 }
 
+/// For writing: the value becomes `raw`, as Redis's HyperLogLogs are.
 fn as_hll_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
-    let s = as_str_mut(v)?;
-    if hll::is_hll(s) { Ok(s) } else { Err(not_hll()) }
+    as_hll(v)?;
+    as_raw_str_mut(v)
 }
 
 /// Merges the registers of every existing key among `keys` into `max`, looking each

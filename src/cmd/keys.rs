@@ -465,10 +465,19 @@ fn is_shared_integer(v: &Value, sharing: bool) -> bool {
 
 /// The encoding OBJECT ENCODING and DEBUG OBJECT report: Redis 7.0's name for the
 /// same value. Small sets of strings are listpacks here (as in Redis 7.2), but 7.0
-/// keeps them in a hashtable, and tools compare with 7.0.
+/// keeps them in a hashtable, and tools compare with 7.0. A string built in place
+/// (APPEND, SETRANGE, SETBIT, PFADD, BITOP) is `raw` whatever its length, and
+/// INCRBYFLOAT's result is never `int`, as in Redis.
 pub fn reported_encoding(v: &Value) -> &'static str {
+    use crate::storage::Origin;
     match v {
         Value::Set(s) if s.encoding_name() == "listpack" => "hashtable",
+        Value::Str(s) => match s.origin() {
+            Origin::InPlace => "raw",
+            Origin::Float if s.len() <= 44 => "embstr",
+            Origin::Float => "raw",
+            Origin::Whole => v.encoding_name(),
+        },
         _ => v.encoding_name(),
     }
 }

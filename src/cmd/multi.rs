@@ -40,6 +40,14 @@ pub fn runs_inside_multi(name: &str) -> bool {
     matches!(name, "exec" | "discard" | "multi" | "watch" | "unwatch" | "quit" | "reset")
 }
 
+/// Redis's `no-multi` rule, checked after authentication and before the ACL as in
+/// `processCommand`: SAVE, SHUTDOWN, SYNC and PSYNC are refused while queuing, and
+/// the refusal aborts the transaction. (WATCH and MULTI answer errors of their own.)
+pub fn refused_while_queuing(sess: &Session, spec: &CommandSpec) -> Option<&'static str> {
+    (sess.multi.is_some() && spec.flags & flag::NO_MULTI != 0 && !runs_inside_multi(spec.name))
+        .then_some("ERR Command not allowed inside a transaction")
+}
+
 /// Queues a command during MULTI. Called by dispatch after lookup, arity and auth.
 pub fn enqueue(sess: &mut Session, idx: u16, args: &Args, out: &mut ReplyWriter) {
     let spec = TABLE.get(idx);

@@ -17,7 +17,7 @@ use super::ctx::ExecCtx;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
-use crate::storage::Value;
+use crate::storage::{StrBuf, Value};
 use crate::util::num;
 
 // ---- Value access ---------------------------------------------------------------------
@@ -40,6 +40,17 @@ pub(super) fn as_str(v: &Value) -> Result<&[u8], CmdError> {
 pub(super) fn as_str_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
     match v {
         Value::Str(s) => Ok(s.vec_mut()),
+        _ => Err(CmdError::WrongType),
+    }
+}
+
+/// Mutable access to a string value for an in-place edit (APPEND, SETRANGE, SETBIT,
+/// PFADD), which makes it `raw` for OBJECT ENCODING, or WRONGTYPE.
+#[allow(unreachable_patterns)]
+#[inline]
+pub(super) fn as_raw_str_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
+    match v {
+        Value::Str(s) => Ok(s.raw_mut()),
         _ => Err(CmdError::WrongType),
     }
 }
@@ -444,8 +455,8 @@ fn append(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let db = &mut c.dbs[c.db];
     let total = match db.get_mut(key, now) {
         Some(e) => {
-            let s = as_str_mut(&mut e.value)?;
-            check_string_length(max, s.len() as u64, val.len() as u64)?;
+            check_string_length(max, as_str(&e.value)?.len() as u64, val.len() as u64)?;
+            let s = as_raw_str_mut(&mut e.value)?;
             s.extend_from_slice(val);
             s.len()
         }
@@ -529,12 +540,14 @@ fn setrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     // the size limit.
     let len = match db.get_mut(key, now) {
         Some(e) => {
-            let s = as_str_mut(&mut e.value)?;
+            let len = as_str(&e.value)?.len();
             if val.is_empty() {
-                c.out.int(s.len() as i64);
+                c.out.int(len as i64);
                 return Ok(());
             }
             check_string_length(max, offset as u64, val.len() as u64)?;
+            // Only a write makes the string `raw`.
+            let s = as_raw_str_mut(&mut e.value)?;
             let (off, end) = (offset as usize, offset as usize + val.len());
             if s.len() < end {
                 s.resize(end, 0);
@@ -551,7 +564,7 @@ fn setrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             let (off, end) = (offset as usize, offset as usize + val.len());
             let mut s = vec![0u8; end];
             s[off..].copy_from_slice(val);
-            db.set(key, Value::Str(s.into()), 0);
+            db.set(key, Value::Str(StrBuf::raw(s)), 0);
             end
         }
     };
@@ -569,9 +582,10 @@ fn incr_by(c: &mut ExecCtx, key: &[u8], incr: i64) -> Result<(), CmdError> {
     let now = c.now_ms;
     let v = match c.db().get_mut(key, now) {
         Some(e) => {
-            let s = as_str_mut(&mut e.value)?;
-            let old = num::parse_i64(s).ok_or(CmdError::NotInteger)?;
+            let old = num::parse_i64(as_str(&e.value)?).ok_or(CmdError::NotInteger)?;
             let v = old.checked_add(incr).ok_or(CmdError::Overflow)?;
+            // Rewritten whole only once it succeeds: a refused INCR keeps a `raw` string.
+            let s = as_str_mut(&mut e.value)?;
             s.clear();
             num::write_i64(s, v);
             v
@@ -618,12 +632,14 @@ fn incrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let (db, out, _) = c.parts();
     match db.get_mut(key, now) {
         Some(e) => {
-            let s = as_str_mut(&mut e.value)?;
-            let old = num::parse_f64(s).ok_or(CmdError::NotFloat)?;
+            let old = num::parse_f64(as_str(&e.value)?).ok_or(CmdError::NotFloat)?;
             let v = old + a.f64(2)?;
             if !v.is_finite() {
                 return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
             }
+            // Only now is the value rewritten (and named as a float's text).
+            let Value::Str(s) = &mut e.value else { unreachable!("checked above") };
+            let s = s.float_mut();
             s.clear();
             num::write_long_double_incr(s, v);
             out.bulk(s);
@@ -636,7 +652,7 @@ fn incrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             let mut s = Vec::with_capacity(24);
             num::write_long_double_incr(&mut s, v);
             out.bulk(&s);
-            db.set(key, Value::Str(s.into()), 0);
+            db.set(key, Value::Str(StrBuf::float(s)), 0);
         }
     }
     c.notify(notify::STRING, "incrbyfloat", key);

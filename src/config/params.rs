@@ -260,7 +260,7 @@ pub const PARAMS: &[Param] = &[
     compat("dynamic-hz",                    Bool,                       Mutable,   "yes"),
     compat("enable-module-command",         Enum(YES_NO_LOCAL),         Immutable, "no"),
     field("enable-protected-configs",  Enum(YES_NO_LOCAL),             Immutable, "no"),
-    compat_a("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NON_NEG_LONG, Mutable, "128"),
+    compat_a("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NON_NEG_LONG, Mutable, "512"),
     compat_a("hash-max-listpack-value", &["hash-max-ziplist-value"], MEM,   Mutable,   "64"),
     compat("ignore-warnings",               STR,                        Mutable,   ""),
     compat("io-threads",                    Int { min: 1, max: 128 },   Immutable, "1"),
@@ -317,8 +317,6 @@ pub const PARAMS: &[Param] = &[
     compat_a("replicaof", &["slaveof"], SPECIAL_MULTI,                  Immutable, ""),
     compat("sanitize-dump-payload",         Enum(&["no", "yes", "clients"]), Mutable, "no"),
     compat("set-max-intset-entries",        NON_NEG_LONG,               Mutable,   "512"),
-    compat("set-max-listpack-entries",      NON_NEG_LONG,               Mutable,   "128"),
-    compat("set-max-listpack-value",        MEM,                        Mutable,   "64"),
     compat("set-proc-title",                Bool,                       Immutable, "yes"),
     // Effective, read where they act: persist::bgsave::on_terminate.
     compat("shutdown-on-sigint",            Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),

@@ -307,6 +307,7 @@ impl Conn {
         m.tot_mem = self.memory();
         m.sub = self.sess.subs.len();
         m.psub = self.sess.psubs.len();
+        m.ssub = self.sess.ssubs.len();
         m.blocked = self.blocked;
         m.multi = self.sess.multi.as_ref().map_or(-1, |q| q.cmds.len() as i32);
         if self.last.changed {

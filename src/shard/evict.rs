@@ -315,9 +315,17 @@ pub fn perform(st: &mut ShardState) -> Round {
     let limit = st.evict.settings.round_limit;
     let mut events = Vec::new();
     let mut freed = 0u64;
+    // Redis's `eviction-del` latency event times each deletion (only while the
+    // latency monitor is on: a clock read per key otherwise).
+    let timed = st.config.latency_monitor_threshold > 0;
     let result = loop {
         let Some((db, key)) = pick(st) else { break Round::Fail };
-        if evict_key(st, db, &key) {
+        let del_start = timed.then(Instant::now);
+        let evicted = evict_key(st, db, &key);
+        if let Some(t) = del_start {
+            crate::cmd::latency::add_sample_if_needed(st, "eviction-del", t.elapsed().as_millis() as u64);
+        }
+        if evicted {
             freed += 1;
             if st.config.notify_mask & notify::EVICTED != 0 {
                 events.push(KeyEvent { db: db as u16, event: "evicted", key: key.to_vec() });
@@ -330,6 +338,7 @@ pub fn perform(st: &mut ShardState) -> Round {
             break Round::Running;
         }
     };
+    crate::cmd::latency::add_sample_if_needed(st, "eviction-cycle", start.elapsed().as_millis() as u64);
     if !events.is_empty() {
         st.publish_events(&events);
     }

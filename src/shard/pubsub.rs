@@ -147,6 +147,15 @@ impl PubSub {
         self.patterns.keys().cloned().collect()
     }
 
+    /// Everything `client` is subscribed to on this thread, as (name, is a pattern):
+    /// channels, patterns and shard channels. ACL SETUSER checks them when it narrows
+    /// the client's user's channels (`cmd::acl`); rare, so a scan is fine.
+    pub fn subscriptions_of(&self, client: u64) -> Vec<(&[u8], bool)> {
+        let named = self.channels.iter().chain(&self.shard_channels).map(|(c, ids)| (c, ids, false));
+        let patterns = self.patterns.iter().map(|(p, ids)| (p, ids, true));
+        named.chain(patterns).filter(|(_, ids, _)| ids.contains(&client)).map(|(n, _, p)| (n.as_slice(), p)).collect()
+    }
+
     /// A client went away: drop all its subscriptions.
     pub fn remove_client(&mut self, client: u64, channels: &HashSet<Vec<u8>>, patterns: &HashSet<Vec<u8>>) {
         for ch in channels {

@@ -37,8 +37,6 @@ pub struct ClientMeta {
     pub created_ms: u64,
     pub last_interaction_ms: u64,
     pub last_cmd: String,
-    pub lib_name: String,
-    pub lib_ver: String,
     /// CLIENT KILL asked for this connection to be closed.
     pub kill: bool,
     /// Unparsed input bytes, and the read buffer's free space.
@@ -59,6 +57,8 @@ pub struct ClientMeta {
     /// Pub/Sub channels and patterns subscribed to.
     pub sub: usize,
     pub psub: usize,
+    /// Sharded channels (SSUBSCRIBE).
+    pub ssub: usize,
     /// Waiting in a blocking command (flag `b`).
     pub blocked: bool,
     pub multi: i32,

@@ -209,6 +209,7 @@ pub fn expire_slice(st: &mut ShardState) {
         st.expiry.next_db = (first + 1) % n;
     }
     let used = start.elapsed().as_micros() as u64;
+    crate::cmd::latency::add_sample_if_needed(st, "expire-cycle", used / 1000);
     st.expiry.spent(now_us, used, out_of_time, period_us);
     st.turns.slices += 1;
     st.turns.longest_slice_us = st.turns.longest_slice_us.max(used);

@@ -26,7 +26,7 @@ use std::fmt;
 
 /// Redis 7.0's `hash-max-listpack-entries` default: more pairs than this and the hash
 /// becomes a hashtable.
-pub const HASH_MAX_LISTPACK_ENTRIES: usize = 128;
+pub const HASH_MAX_LISTPACK_ENTRIES: usize = 512;
 /// Redis 7.0's `hash-max-listpack-value` default: a field or value longer than this
 /// (in bytes) makes the hash a hashtable.
 pub const HASH_MAX_LISTPACK_VALUE: usize = 64;

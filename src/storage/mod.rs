@@ -27,6 +27,6 @@ pub mod zset;
 
 pub use db::{Db, Key, has_expired};
 pub use small::SmallBytes;
-pub use strbuf::StrBuf;
+pub use strbuf::{Origin, StrBuf};
 pub use table::{Entry, KeyRef};
 pub use value::Value;

@@ -10,6 +10,11 @@
 //! In-place mutation (APPEND, SETRANGE, SETBIT, PFADD ...) goes through
 //! [`StrBuf::vec_mut`], which moves an inline string to the heap first: those commands
 //! grow strings, and a `Vec` gives them amortised growth.
+//!
+//! A heap string also remembers what made it (`Origin`): Redis 7.0 reports `raw` for
+//! a string built by APPEND, SETRANGE or SETBIT whatever its length, and never `int`
+//! for INCRBYFLOAT's result, and OBJECT ENCODING answers as Redis does. The tag lives
+//! in the heap variant's padding, so `StrBuf` stays 40 bytes.
 
 use std::ops::Deref;
 
@@ -22,7 +27,18 @@ pub struct StrBuf(Repr);
 #[derive(Clone)]
 enum Repr {
     Inline { len: u8, buf: [u8; INLINE] },
-    Heap(Vec<u8>),
+    Heap { v: Vec<u8>, origin: Origin },
+}
+
+/// What last wrote a heap string, for OBJECT ENCODING.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Set whole (SET, INCR, a load): named by its bytes.
+    Whole,
+    /// Edited in place ([`StrBuf::raw_mut`]): `raw`.
+    InPlace,
+    /// A float's text ([`StrBuf::float_mut`]): `embstr` or `raw` by length, never `int`.
+    Float,
 }
 
 impl Default for StrBuf {
@@ -40,19 +56,56 @@ impl StrBuf {
             buf[..b.len()].copy_from_slice(b);
             StrBuf(Repr::Inline { len: b.len() as u8, buf })
         } else {
-            StrBuf(Repr::Heap(b.to_vec()))
+            StrBuf(Repr::Heap { v: b.to_vec(), origin: Origin::Whole })
         }
     }
 
-    /// The string as a growable `Vec`, moving it to the heap if it was inline.
+    /// The string as a growable `Vec`, moving it to the heap if it was inline. For a
+    /// value rewritten whole (INCR): it is no longer `raw`.
     pub fn vec_mut(&mut self) -> &mut Vec<u8> {
+        self.heap_mut(Origin::Whole)
+    }
+
+    /// As [`StrBuf::vec_mut`], for an in-place edit (APPEND, SETRANGE, SETBIT, PFADD):
+    /// the string becomes `raw`, as Redis's `dbUnshareStringValue` makes it.
+    pub fn raw_mut(&mut self) -> &mut Vec<u8> {
+        self.heap_mut(Origin::InPlace)
+    }
+
+    /// As [`StrBuf::vec_mut`], for a float's text replacing the value (INCRBYFLOAT).
+    pub fn float_mut(&mut self) -> &mut Vec<u8> {
+        self.heap_mut(Origin::Float)
+    }
+
+    /// A float's text (INCRBYFLOAT on a new key).
+    pub fn float(v: Vec<u8>) -> StrBuf {
+        StrBuf(Repr::Heap { v, origin: Origin::Float })
+    }
+
+    /// A string built in place (SETBIT or SETRANGE on a new key, BITOP's result): `raw`.
+    pub fn raw(v: Vec<u8>) -> StrBuf {
+        StrBuf(Repr::Heap { v, origin: Origin::InPlace })
+    }
+
+    /// What last wrote the string (an inline one was set whole).
+    pub fn origin(&self) -> Origin {
+        match self.0 {
+            Repr::Heap { origin, .. } => origin,
+            Repr::Inline { .. } => Origin::Whole,
+        }
+    }
+
+    fn heap_mut(&mut self, now: Origin) -> &mut Vec<u8> {
         if let Repr::Inline { len, buf } = &self.0 {
             let mut v = Vec::with_capacity((*len as usize).max(INLINE + 1));
             v.extend_from_slice(&buf[..*len as usize]);
-            self.0 = Repr::Heap(v);
+            self.0 = Repr::Heap { v, origin: now };
         }
         match &mut self.0 {
-            Repr::Heap(v) => v,
+            Repr::Heap { v, origin } => {
+                *origin = now;
+                v
+            }
             Repr::Inline { .. } => unreachable!("moved to the heap just above"),
         }
     }
@@ -61,7 +114,7 @@ impl StrBuf {
     pub fn into_vec(self) -> Vec<u8> {
         match self.0 {
             Repr::Inline { len, buf } => buf[..len as usize].to_vec(),
-            Repr::Heap(v) => v,
+            Repr::Heap { v, .. } => v,
         }
     }
 
@@ -70,7 +123,7 @@ impl StrBuf {
     pub fn heap_bytes(&self) -> usize {
         match &self.0 {
             Repr::Inline { .. } => 0,
-            Repr::Heap(v) => v.capacity(),
+            Repr::Heap { v, .. } => v.capacity(),
         }
     }
 
@@ -86,7 +139,7 @@ impl Deref for StrBuf {
     fn deref(&self) -> &[u8] {
         match &self.0 {
             Repr::Inline { len, buf } => &buf[..*len as usize],
-            Repr::Heap(v) => v,
+            Repr::Heap { v, .. } => v,
         }
     }
 }
@@ -116,7 +169,7 @@ impl From<Vec<u8>> for StrBuf {
     /// Short strings are copied inline (the `Vec` is freed); long ones keep the `Vec`.
     #[inline]
     fn from(v: Vec<u8>) -> StrBuf {
-        if v.len() <= INLINE { StrBuf::new(&v) } else { StrBuf(Repr::Heap(v)) }
+        if v.len() <= INLINE { StrBuf::new(&v) } else { StrBuf(Repr::Heap { v, origin: Origin::Whole }) }
     }
 }
 
@@ -163,5 +216,21 @@ mod tests {
         }
         assert_eq!(std::mem::size_of::<StrBuf>(), 40);
         assert_eq!(std::mem::size_of::<crate::storage::Value>(), 40);
+    }
+
+    #[test]
+    fn in_place_edits_make_a_string_raw_and_whole_rewrites_clear_it() {
+        let mut s = StrBuf::new(b"abc");
+        assert_eq!(s.origin(), Origin::Whole);
+        s.raw_mut().push(b'd');
+        assert!(s.origin() == Origin::InPlace && &*s == b"abcd");
+        assert_eq!(s.clone().origin(), Origin::InPlace, "COPY keeps the encoding, as Redis's dupStringObject");
+        s.vec_mut().clear();
+        assert_eq!(s.origin(), Origin::Whole);
+        s.float_mut().extend_from_slice(b"2");
+        assert_eq!(s.origin(), Origin::Float);
+        assert_eq!(StrBuf::raw(vec![0; 2]).origin(), Origin::InPlace);
+        assert_eq!(StrBuf::float(b"1.5".to_vec()).origin(), Origin::Float);
+        assert_eq!(StrBuf::from(vec![0; 100]).origin(), Origin::Whole);
     }
 }
