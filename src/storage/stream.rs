@@ -35,6 +35,37 @@ pub const NODE_MAX_ENTRIES: usize = 100;
 /// Bytes per node before a new one starts (Redis's `stream-node-max-bytes`).
 pub const NODE_MAX_BYTES: usize = 4096;
 
+/// Redis caps a node's bytes at 1 GiB whatever `stream-node-max-bytes` says.
+const NODE_BYTES_CAP: usize = 1 << 30;
+
+/// When an append starts a new node: `stream-node-max-entries` (0 = no limit on
+/// entries) and `stream-node-max-bytes` (0 = the 1 GiB cap), read by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeLimits {
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl NodeLimits {
+    pub fn new(max_entries: u64, max_bytes: u64) -> NodeLimits {
+        let max_bytes = if max_bytes == 0 { NODE_BYTES_CAP } else { (max_bytes as usize).min(NODE_BYTES_CAP) };
+        let max_entries = if max_entries == 0 { usize::MAX } else { max_entries.min(usize::MAX as u64) as usize };
+        NodeLimits { max_entries, max_bytes }
+    }
+
+    /// The default trim LIMIT of an approximate (`~`) trim: 100 nodes' worth of
+    /// entries, as Redis.
+    pub fn approx_trim_limit(&self) -> u64 {
+        if self.max_entries == usize::MAX { 0 } else { (self.max_entries as u64).saturating_mul(100) }
+    }
+}
+
+impl Default for NodeLimits {
+    fn default() -> NodeLimits {
+        NodeLimits { max_entries: NODE_MAX_ENTRIES, max_bytes: NODE_MAX_BYTES }
+    }
+}
+
 /// A stream entry ID: milliseconds and a sequence number.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct StreamId {
@@ -399,10 +430,15 @@ impl StreamValue {
 
     /// Appends an entry with `id`, which must be greater than `last_id`.
     pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
-        self.append_in(id, fields, false);
+        self.append_in(id, fields, false, NodeLimits::default());
     }
 
-    fn append_in(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], force_new_node: bool) {
+    /// [`append`](Self::append) with the node limits the server is configured with.
+    pub fn append_limited(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], limits: NodeLimits) {
+        self.append_in(id, fields, false, limits);
+    }
+
+    fn append_in(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], force_new_node: bool, limits: NodeLimits) {
         debug_assert!(id > self.last_id || (self.entries_added == 0 && id > StreamId::ZERO) || self.last_id.is_zero());
         // As Redis: a new node once the last one holds the maximum entries, or would
         // pass the byte budget with this entry.
@@ -410,7 +446,7 @@ impl StreamValue {
         let start_new = force_new_node
             || match self.nodes.last_key_value() {
                 None => true,
-                Some((_, n)) => n.total as usize >= NODE_MAX_ENTRIES || n.buf.len() + size >= NODE_MAX_BYTES,
+                Some((_, n)) => n.total as usize >= limits.max_entries || n.buf.len() + size >= limits.max_bytes,
             };
         if start_new {
             self.nodes.insert(id, Node::default());
@@ -611,7 +647,8 @@ impl StreamValue {
     /// had); metadata is set by the caller.
     pub fn push_loaded(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], new_node: bool) {
         let (last, added) = (self.last_id, self.entries_added);
-        self.append_in(id, fields, new_node);
+        // The file's node boundaries, not the configured limits, decide the layout.
+        self.append_in(id, fields, new_node, NodeLimits::new(0, 0));
         self.last_id = last.max(id);
         self.entries_added = added;
     }
