@@ -15,9 +15,10 @@ fn text(r: Resp) -> String {
     }
 }
 
-/// Lines and each line's width in characters: what a random picture must share.
+/// Lines and each line's width (characters, or coloured cells for version 6): what
+/// a random picture must share.
 fn shape(art: &str) -> Vec<usize> {
-    art.lines().map(|l| l.chars().count()).collect()
+    art.lines().map(|l| if l.contains('\x1b') { l.matches("\x1b[0m").count() } else { l.chars().count() }).collect()
 }
 
 #[test]
