@@ -147,6 +147,13 @@ fn resp3_self_publish_orders_push_and_reply_as_redis() {
         // frames follow.
         p.same(&["exec"]);
         next_frames_match(&mut p, 2);
+        // Under CLIENT REPLY OFF the reply is dropped, the message still arrives.
+        for c in [&mut p.ours, &mut p.theirs] {
+            c.send(&common::encode_cmd(&["client", "reply", "off"]));
+            c.send(&common::encode_cmd(&["publish", "ch", "quiet"]));
+        }
+        assert!(matches!(p.same(&["client", "reply", "on"]), common::Resp::Push(_)));
+        next_frames_match(&mut p, 1);
         p.same(&["ping", "done"]);
     }
 }

@@ -148,13 +148,20 @@ fn sunsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 fn spublish(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let channel = a.get(1).to_vec();
     let message = a.get(2).to_vec();
-    Ok(publish_fanout(c.sess.id, move |st| st.spublish_local(&channel, &message)))
+    Ok(publish_fanout(own_messages_for(c), move |st| st.spublish_local(&channel, &message)))
 }
 
 fn publish(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let channel = a.get(1).to_vec();
     let message = a.get(2).to_vec();
-    Ok(publish_fanout(c.sess.id, move |st| st.publish_local(&channel, &message)))
+    Ok(publish_fanout(own_messages_for(c), move |st| st.publish_local(&channel, &message)))
+}
+
+/// The publisher whose own messages go before its reply: none under CLIENT REPLY
+/// OFF/SKIP, where the reply is dropped but the messages are still delivered (as
+/// pushes after it, like any other).
+fn own_messages_for(c: &ConnCtx) -> Option<u64> {
+    (c.sess.reply == super::ctx::ReplyMode::On).then_some(c.sess.id)
 }
 
 /// What one thread's PUBLISH hop gives back: its receiver count, and the messages it
@@ -169,13 +176,16 @@ struct Published {
 /// integer reply (and, inside MULTI, inside EXEC's array just before it). The hop
 /// therefore takes the publisher's own messages out of the delivery queue and the
 /// reply writes them first.
-fn publish_fanout(publisher: u64, deliver: impl Fn(&mut ShardState) -> usize + Send + Sync + 'static) -> ConnOutcome {
+fn publish_fanout(
+    publisher: Option<u64>,
+    deliver: impl Fn(&mut ShardState) -> usize + Send + Sync + 'static,
+) -> ConnOutcome {
     ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st: &mut ShardState| -> HopResult {
             let queued_before = st.pubsub.pushes.len();
             let receivers = deliver(st) as i64;
             let mut own_messages = Vec::new();
-            if st.clients.contains_key(&publisher) {
+            if let Some(publisher) = publisher.filter(|id| st.clients.contains_key(id)) {
                 let mut i = queued_before;
                 while i < st.pubsub.pushes.len() {
                     if st.pubsub.pushes[i].0 == publisher {
