@@ -111,3 +111,49 @@ fn resp3_subscriber_gets_push_frames_and_can_run_commands() {
     let _: i64 = redis::cmd("PUBLISH").arg("n").arg("m").query(&mut c).unwrap();
     assert_eq!(read_reply(&mut r), [">3", "message", "n", "m"]);
 }
+
+/// Redis 7.0 writes the message a RESP3 subscriber publishes to itself as it delivers
+/// it: the push comes before PUBLISH's (and SPUBLISH's) integer, and inside EXEC's
+/// array just before the command's own reply.
+#[test]
+fn resp3_self_publish_orders_push_and_reply_as_redis() {
+    let real = common::compare::real_redis("selfpub");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut p = common::compare::Pair::new(&s, &real, 3);
+        let mut next_frames_match = |p: &mut common::compare::Pair, n: usize| {
+            for _ in 0..n {
+                let (ours, theirs) = (p.ours.read(), p.theirs.read());
+                assert_eq!(ours, theirs, "{shards} shard(s)");
+            }
+        };
+        p.same(&["subscribe", "ch", "other"]);
+        next_frames_match(&mut p, 1);
+        p.same(&["ssubscribe", "sch"]);
+        for (cmd, chan) in [("publish", "ch"), ("spublish", "sch"), ("publish", "other"), ("publish", "nobody")] {
+            if chan == "nobody" {
+                p.same(&[cmd, chan, "m"]);
+                continue;
+            }
+            assert!(matches!(p.same(&[cmd, chan, "m"]), common::Resp::Push(_)), "{cmd}: the push first");
+            next_frames_match(&mut p, 1);
+        }
+        p.same(&["multi"]);
+        p.same(&["publish", "ch", "a"]);
+        p.same(&["spublish", "sch", "b"]);
+        p.same(&["publish", "nobody", "c"]);
+        // EXEC's array header (3), then push, reply, push, reply, reply on the wire:
+        // the parsed array holds the first push, its reply and the second push; two
+        // frames follow.
+        p.same(&["exec"]);
+        next_frames_match(&mut p, 2);
+        // Under CLIENT REPLY OFF the reply is dropped, the message still arrives.
+        for c in [&mut p.ours, &mut p.theirs] {
+            c.send(&common::encode_cmd(&["client", "reply", "off"]));
+            c.send(&common::encode_cmd(&["publish", "ch", "quiet"]));
+        }
+        assert!(matches!(p.same(&["client", "reply", "on"]), common::Resp::Push(_)));
+        next_frames_match(&mut p, 1);
+        p.same(&["ping", "done"]);
+    }
+}

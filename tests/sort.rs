@@ -128,3 +128,34 @@ fn pattern_sort_store_survives_an_aof_restart() {
         assert_eq!(after, Resp::Array(want));
     }
 }
+
+/// Inside MULTI/EXEC a SORT's BY and GET patterns see keys on every shard, as outside
+/// (and as in Redis, where there is one keyspace), STORE included.
+#[test]
+fn sort_patterns_inside_multi_match_redis() {
+    let real = real_redis("sort-multi");
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        for proto in [2u8, 3] {
+            let mut p = Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            p.same(&["rpush", "src", "3", "1", "2", "5", "4"]);
+            for i in 1..=5 {
+                p.same(&["set", &format!("w_{i}"), &format!("{}", 10 - i)]);
+                p.same(&["hset", &format!("h_{i}"), "f", &format!("v{i}")]);
+                p.same(&["set", &format!("o_{i}"), &format!("obj{i}")]);
+            }
+            p.same(&["multi"]);
+            p.same(&["sort", "src", "by", "w_*", "get", "#", "get", "h_*->f", "get", "o_*"]);
+            p.same(&["sort", "src", "by", "h_*->f", "alpha", "desc", "get", "o_*", "store", "dst"]);
+            p.same(&["lrange", "dst", "0", "-1"]);
+            p.same(&["sort_ro", "src", "by", "nosort", "get", "o_*"]);
+            p.same(&["set", "w_1", "100"]);
+            p.same(&["sort", "src", "by", "w_*", "limit", "0", "2", "get", "o_*"]);
+            p.same(&["exec"]);
+            p.same(&["lrange", "dst", "0", "-1"]);
+            p.same(&["get", "o_1"]);
+            p.same(&["sort", "src", "by", "w_*", "get", "o_*"]);
+        }
+    }
+}

@@ -10,7 +10,7 @@ use common::{Raw, Resp, SHARD_COUNTS, Server, wait_until};
 use std::time::{Duration, Instant};
 
 fn blocked_clients(c: &mut Raw) -> u64 {
-    let Resp::Bulk(b) = c.cmd(&["info", "clients"]) else { panic!("info") };
+    let (Resp::Bulk(b) | Resp::Verbatim(_, b)) = c.cmd(&["info", "clients"]) else { panic!("info") };
     String::from_utf8(b)
         .unwrap()
         .lines()
@@ -115,4 +115,78 @@ fn blocked_xreadgroup_gets_redis_errors_when_its_stream_or_group_goes() {
         assert_eq!(c.read(), Resp::err("UNBLOCKED the stream key no longer exists"));
         wait_blocked(&mut admin, 0);
     }
+}
+
+/// Redis 7.0 answers a woken XREAD / XREADGROUP with the stream whose write woke it,
+/// the first one written, even when a transaction fed several of its streams before
+/// it was served.
+#[test]
+fn woken_read_answers_with_the_stream_that_woke_it_as_redis() {
+    let real = common::compare::real_redis("xread-woken");
+    let streams = ["{t}a", "{t}b", "{t}c"];
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        for proto in [2u8, 3] {
+            let mut p = common::compare::Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            for k in streams {
+                p.same(&["xadd", k, "1-1", "f", "old"]);
+            }
+            let reads: [&[&str]; 2] = [
+                &["xread", "block", "0", "streams", "{t}a", "{t}b", "{t}c", "$", "$", "$"],
+                &["xreadgroup", "group", "g", "alice", "block", "0", "streams", "{t}a", "{t}b", "{t}c", ">", ">", ">"],
+            ];
+            for (round, read) in reads.iter().enumerate() {
+                if round == 1 {
+                    for k in streams {
+                        p.same(&["xgroup", "create", k, "g", "$"]);
+                    }
+                }
+                let mut ours = s.raw();
+                let mut theirs = stream_common::raw_to(real.port);
+                if proto == 3 {
+                    ours.cmd(&["hello", "3"]);
+                    theirs.cmd(&["hello", "3"]);
+                }
+                ours.send(&common::encode_cmd(read));
+                theirs.send(&common::encode_cmd(read));
+                wait_blocked(&mut p.ours, 1);
+                wait_blocked(&mut p.theirs, 1);
+                p.same(&["multi"]);
+                for k in ["{t}b", "{t}a", "{t}c"] {
+                    p.same(&["xadd", k, &format!("{}-1", round + 2), "f", "new"]);
+                }
+                p.same(&["exec"]);
+                let (got, want) = (ours.read(), theirs.read());
+                assert_eq!(got, want, "{read:?} on {shards} shard(s), RESP{proto}");
+            }
+        }
+    }
+}
+
+/// With its streams on several shards, a woken read still answers with exactly one
+/// stream, one that was written.
+#[test]
+fn woken_read_across_shards_answers_with_one_written_stream() {
+    let s = Server::start(4, &[]);
+    let mut admin = s.raw();
+    for k in KEYS {
+        admin.cmd(&["xadd", k, "1-1", "f", "old"]);
+    }
+    let mut reader = s.raw();
+    let mut read = vec!["xread", "block", "0", "streams"];
+    read.extend(KEYS);
+    read.extend(["$"; 8]);
+    reader.send(&common::encode_cmd(&read));
+    wait_blocked(&mut admin, 1);
+    admin.cmd(&["multi"]);
+    for k in ["k6", "k1", "k3", "k4"] {
+        admin.cmd(&["xadd", k, "2-1", "f", "new"]);
+    }
+    assert!(matches!(admin.cmd(&["exec"]), Resp::Array(v) if v.len() == 4));
+    let Resp::Array(got) = reader.read() else { panic!("an array") };
+    assert_eq!(got.len(), 1, "{got:?}");
+    let Resp::Array(pair) = &got[0] else { panic!("{got:?}") };
+    assert!(["k6", "k1", "k3", "k4"].iter().any(|k| pair[0] == Resp::bulk(k)), "{got:?}");
+    assert_eq!(blocked_clients(&mut admin), 0);
 }

@@ -107,28 +107,17 @@ pub fn serve_blocked(st: &mut ShardState) {
     // A key a transaction holds (MULTI/EXEC, a cross-shard command) is served only
     // once its lock goes, from the transaction's final state, as Redis serves blocked
     // clients after EXEC: a key pushed and deleted inside one wakes nobody.
+    // Keys are served in the order writes made them ready, as Redis does (a woken
+    // stream read answers with the first of its streams written); keys readied while
+    // serving (BLMOVE's push) come in a next round.
     let mut held = Vec::new();
-    while let Some((db, key)) = st.blocked.ready.pop() {
-        if st.locks.blocks(db, &key) {
-            held.push((db, key));
-            continue;
+    loop {
+        let round = std::mem::take(&mut st.blocked.ready);
+        if round.is_empty() {
+            break;
         }
-        for id in st.blocked.waiting_on(db, &key) {
-            let Some(w) = st.blocked.get(id) else { continue };
-            if w.claim.is_claimed() {
-                st.blocked.remove(id);
-                continue;
-            }
-            let want = w.req.ready_type;
-            let stream_args = want.starts_with("stream").then(|| w.args.clone());
-            if !key_ready(st, db, &key, want, stream_args.as_ref()) {
-                break;
-            }
-            let w = st.blocked.remove(id).expect("present");
-            if !w.claim.try_claim() {
-                continue;
-            }
-            serve(st, w);
+        for (db, key) in round {
+            serve_key(st, db, key, &mut held);
         }
     }
     held.dedup();
@@ -136,8 +125,41 @@ pub fn serve_blocked(st: &mut ShardState) {
     st.serving_blocked = false;
 }
 
-/// Runs a claimed waiter's command now that data is there.
-fn serve(st: &mut ShardState, w: Waiter) {
+/// Serves the waiters on one ready key, oldest first, while they can proceed; a key
+/// a transaction holds goes to `held`.
+fn serve_key(st: &mut ShardState, db: u16, key: Vec<u8>, held: &mut Vec<(u16, Vec<u8>)>) {
+    if st.locks.blocks(db, &key) {
+        held.push((db, key));
+        return;
+    }
+    for id in st.blocked.waiting_on(db, &key) {
+        let Some(w) = st.blocked.get(id) else { continue };
+        if w.claim.is_claimed() {
+            st.blocked.remove(id);
+            continue;
+        }
+        let want = w.req.ready_type;
+        let stream_args = want.starts_with("stream").then(|| w.args.clone());
+        if !key_ready(st, db, &key, want, stream_args.as_ref()) {
+            break;
+        }
+        let w = st.blocked.remove(id).expect("present");
+        if !w.claim.try_claim() {
+            continue;
+        }
+        serve(st, w, &key);
+    }
+}
+
+/// Runs a claimed waiter's command now that data is there (`key` made it ready).
+fn serve(st: &mut ShardState, w: Waiter, key: &[u8]) {
+    // A stream read answers with the woken stream only (Redis 7.0), which lives here:
+    // even a wait split across shards runs on this shard alone.
+    if w.req.ready_type.starts_with("stream") {
+        if let Some(args) = super::stream_read::narrowed_to(&w.args, key) {
+            return serve_stream_read(st, w, args);
+        }
+    }
     if w.split {
         if let Some(fb) = &w.req.fallback {
             // The source is here but the destination may be elsewhere: run the
@@ -167,6 +189,23 @@ fn serve(st: &mut ShardState, w: Waiter) {
             if let Some(rerun) = &w.req.rerun {
                 w.args = rerun.clone();
             }
+            w.claim = Claim::default();
+            w.split = false;
+            st.blocked.add(w);
+        }
+    }
+}
+
+/// Runs a woken XREAD/XREADGROUP narrowed to its ready stream. Should the stream
+/// have nothing after all, the waiter parks again here with its full arguments.
+fn serve_stream_read(st: &mut ShardState, mut w: Waiter, narrowed: OwnedArgs) {
+    let mut out = Vec::new();
+    st.rerunning_waiter = true;
+    let res = call_blocking(st, w.cmd, &Args::Owned(&narrowed), w.db, w.proto, &mut out, w.client_id);
+    st.rerunning_waiter = false;
+    match res {
+        None => st.send_reply(w.to, out),
+        Some(_) => {
             w.claim = Claim::default();
             w.split = false;
             st.blocked.add(w);

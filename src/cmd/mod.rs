@@ -38,6 +38,7 @@ pub mod introspect;
 pub mod keys;
 pub mod latency;
 pub mod list;
+pub mod lolwut;
 pub mod memory;
 pub mod module;
 pub mod monitor;

@@ -7,10 +7,9 @@
 //! load that did not work does in Redis, with the reason in the server log, and UNLOAD
 //! finds no such module.
 //!
-//! LOLWUT answers Redis 7.0's shape for the 7.x line: `Redis ver. <version>` and a
-//! newline, verbatim text in RESP3. `VERSION <n>` is parsed and removed first, as in
-//! Redis; the art of versions 5 and 6 (random plotter drawings) is not drawn: every
-//! version gets the version line.
+//! LOLWUT answers as Redis 7.0: `VERSION 5` draws version 5's squares, `VERSION 6`
+//! version 6's skyline (`cmd::lolwut`), anything else only `Redis ver. <version>` and
+//! a newline; verbatim text in RESP3.
 
 use super::ctx::{ConnCtx, ConnOutcome};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
@@ -63,10 +62,24 @@ fn module(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 }
 
 fn lolwut(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    if a.len() >= 3 && a.is(1, "version") {
-        a.i64(2)?;
-    }
-    let text = format!("Redis ver. {}\n", super::connection::REDIS_VERSION);
+    let version = super::connection::REDIS_VERSION;
+    // Redis reads the number as a C long, prints it as an unsigned int and matches
+    // the start of "<n>.0.0" (so 4294967301 draws version 5 there too).
+    let (asked, first_arg) = if a.len() >= 3 && a.is(1, "version") {
+        (format!("{}.0.0", a.i64(2)? as u32), 3)
+    } else {
+        (version.to_string(), 1)
+    };
+    let number = |i: usize, default: i64, max: i64| -> Result<i64, CmdError> {
+        Ok(if a.len() > first_arg + i { a.i64(first_arg + i)?.clamp(1, max) } else { default })
+    };
+    let text = if asked.starts_with("5.") {
+        super::lolwut::schotter(number(0, 66, 1000)?, number(1, 8, 200)?, number(2, 12, 200)?, version)
+    } else if asked.starts_with("6.") {
+        super::lolwut::skyline(number(0, 80, 1000)?, number(1, 20, 1000)?, version)
+    } else {
+        format!("Redis ver. {version}\n")
+    };
     c.out.verbatim("txt", text.as_bytes());
     Ok(ConnOutcome::Done)
 }

@@ -203,7 +203,11 @@ fn needs_whole_lock(spec: &CommandSpec) -> bool {
 pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: Proto) {
     let ExecPlan { cmds, watches, session, word, refused } = *plan;
     let n = st.nshards;
-    let whole = cmds.iter().zip(&refused).any(|((idx, _, _), no)| no.is_none() && needs_whole_lock(TABLE.get(*idx)));
+    let whole = cmds.iter().zip(&refused).any(|((idx, args, _), no)| {
+        no.is_none()
+            && (needs_whole_lock(TABLE.get(*idx))
+                || super::sort::needs_pattern_gather(n, TABLE.get(*idx), &Args::Owned(args)))
+    });
     let mut per_shard: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); n];
     for ((idx, args, db), no) in cmds.iter().zip(&refused) {
         if no.is_some() {
@@ -269,6 +273,8 @@ enum Phase {
     /// Waiting for the hop(s) of queued command `next`.
     Single,
     Gather,
+    /// Waiting for a SORT's source (and destination), to find its pattern keys.
+    SortSource,
     FanOut,
 }
 
@@ -412,6 +418,15 @@ impl TxExec {
                 Handler::Keyed(_) => {
                     let a = Args::Owned(args);
                     let keys = spec.key_positions(&a, db).unwrap_or_default();
+                    if super::sort::needs_pattern_gather(st.nshards, spec, &a) {
+                        // SORT's pattern keys: the source first, then what it names.
+                        self.phase = Phase::SortSource;
+                        self.gathered.clear();
+                        self.waiting = 0;
+                        let named = keys.iter().map(|&(d, i)| (d, a.get(i).to_vec())).collect();
+                        self.fetch_all(st, named);
+                        return false;
+                    }
                     let mut shards: Vec<usize> = keys.iter().map(|&(_, i)| shard_of(a.get(i), st.nshards)).collect();
                     shards.sort_unstable();
                     shards.dedup();
@@ -476,6 +491,25 @@ impl TxExec {
         self.finish_tx(st, false)
     }
 
+    /// Asks each shard for copies of the `keys` it owns (the locks are held);
+    /// `waiting` counts the answers due.
+    fn fetch_all(&mut self, st: &mut ShardState, keys: Vec<(u16, Vec<u8>)>) {
+        let mut per: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); st.nshards];
+        for (d, k) in keys {
+            let s = shard_of(&k, st.nshards);
+            if !per[s].contains(&(d, k.clone())) && !self.gathered.iter().any(|(gd, gk, _)| *gd == d && *gk == k) {
+                per[s].push((d, k));
+            }
+        }
+        let me = self.me(st);
+        for (s, list) in per.into_iter().enumerate() {
+            if !list.is_empty() {
+                self.waiting += 1;
+                st.outbox.push(s, Msg::Run { coord: me, hop: super::sort::fetch(list) });
+            }
+        }
+    }
+
     fn push_reply(&mut self, out: Vec<u8>) {
         self.replies.extend_from_slice(&out);
         self.done += 1;
@@ -501,7 +535,15 @@ impl TxExec {
         std::mem::swap(&mut st.dbs, &mut real);
         if TABLE.get(idx).is_write() {
             let mut writes: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
+            // Only the keys the command names come back: keys that SORT's patterns
+            // read were gathered but not changed.
+            let a = Args::Owned(args);
+            let named: Vec<&[u8]> =
+                TABLE.get(idx).key_positions(&a, db).unwrap_or_default().iter().map(|&(_, i)| a.get(i)).collect();
             for (d, key, _) in std::mem::take(&mut self.gathered) {
+                if !named.contains(&key.as_slice()) {
+                    continue;
+                }
                 let fin = real[d as usize].peek(&key).cloned();
                 writes[shard_of(&key, st.nshards)].push((d, key, fin));
             }
@@ -608,6 +650,26 @@ impl Coordinator for TxExec {
             Phase::Gather => {
                 let got = *result.downcast::<KeyEntries>().expect("gathered entries");
                 self.gathered.extend(got);
+                if self.waiting > 0 {
+                    return false;
+                }
+                self.run_gathered(st);
+                self.run(st)
+            }
+            Phase::SortSource => {
+                let got = *result.downcast::<KeyEntries>().expect("gathered entries");
+                self.gathered.extend(got);
+                if self.waiting > 0 {
+                    return false;
+                }
+                let (_, args, db) = &self.cmds[self.next];
+                let a = Args::Owned(args);
+                let src = a.get(1);
+                let source = self.gathered.iter().find(|(d, k, _)| d == db && k == src).and_then(|(_, _, e)| e.clone());
+                let db = *db;
+                let keys = super::sort::pattern_keys(&a, source.as_ref()).into_iter().map(|k| (db, k)).collect();
+                self.phase = Phase::Gather;
+                self.fetch_all(st, keys);
                 if self.waiting > 0 {
                     return false;
                 }

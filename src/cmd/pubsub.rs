@@ -145,32 +145,71 @@ fn sunsubscribe(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
-fn spublish(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+fn spublish(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let channel = a.get(1).to_vec();
     let message = a.get(2).to_vec();
-    Ok(ConnOutcome::FanOut(FanOut {
-        hop: Arc::new(move |st: &mut ShardState| -> HopResult {
-            Box::new(st.spublish_local(&channel, &message) as i64)
-        }),
-        lock_whole: false,
-        finish: Box::new(|_, results, out| {
-            out.int(results.into_iter().map(|(_, r)| *r.downcast::<i64>().expect("count")).sum());
-        }),
-    }))
+    Ok(publish_fanout(own_messages_for(c), move |st| st.spublish_local(&channel, &message)))
 }
 
-fn publish(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+fn publish(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let channel = a.get(1).to_vec();
     let message = a.get(2).to_vec();
-    Ok(ConnOutcome::FanOut(FanOut {
+    Ok(publish_fanout(own_messages_for(c), move |st| st.publish_local(&channel, &message)))
+}
+
+/// The publisher whose own messages go before its reply: none under CLIENT REPLY
+/// OFF/SKIP, where the reply is dropped but the messages are still delivered (as
+/// pushes after it, like any other).
+fn own_messages_for(c: &ConnCtx) -> Option<u64> {
+    (c.sess.reply == super::ctx::ReplyMode::On).then_some(c.sess.id)
+}
+
+/// What one thread's PUBLISH hop gives back: its receiver count, and the messages it
+/// queued for the publisher itself (a RESP3 client subscribed to its own channel).
+struct Published {
+    receivers: i64,
+    own_messages: Vec<Vec<u8>>,
+}
+
+/// PUBLISH / SPUBLISH on every thread. Redis writes a message for a subscribed
+/// publisher into its output as it delivers, so the message comes before PUBLISH's
+/// integer reply (and, inside MULTI, inside EXEC's array just before it). The hop
+/// therefore takes the publisher's own messages out of the delivery queue and the
+/// reply writes them first.
+fn publish_fanout(
+    publisher: Option<u64>,
+    deliver: impl Fn(&mut ShardState) -> usize + Send + Sync + 'static,
+) -> ConnOutcome {
+    ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st: &mut ShardState| -> HopResult {
-            Box::new(st.publish_local(&channel, &message) as i64)
+            let queued_before = st.pubsub.pushes.len();
+            let receivers = deliver(st) as i64;
+            let mut own_messages = Vec::new();
+            if let Some(publisher) = publisher.filter(|id| st.clients.contains_key(id)) {
+                let mut i = queued_before;
+                while i < st.pubsub.pushes.len() {
+                    if st.pubsub.pushes[i].0 == publisher {
+                        own_messages.push(st.pubsub.pushes.remove(i).1);
+                    } else {
+                        i += 1;
+                    }
+                }
+            }
+            Box::new(Published { receivers, own_messages })
         }),
         lock_whole: false,
         finish: Box::new(|_, results, out| {
-            out.int(results.into_iter().map(|(_, r)| *r.downcast::<i64>().expect("count")).sum());
+            let mut receivers = 0;
+            for (_, r) in results {
+                let published = r.downcast::<Published>().expect("publish result");
+                receivers += published.receivers;
+                for message in &published.own_messages {
+                    out.raw(message);
+                }
+            }
+            out.int(receivers);
         }),
-    }))
+    })
 }
 
 /// PUBSUB CHANNELS / SHARDCHANNELS [pattern]: every shard's matching names, merged,

@@ -21,9 +21,11 @@
 //! final state (STORE) to its owner, logged there as a cross-shard transaction part.
 //! SORT without patterns (or with one shard) is an ordinary keyed command.
 //!
-//! Not handled yet: inside MULTI/EXEC on several shards, a SORT with patterns runs as
-//! an ordinary keyed command of the transaction, so its patterns see only keys on
-//! the shards that hold its source and destination. Ties in an ALPHA sort BY a
+//! Inside MULTI/EXEC the same happens within the transaction: EXEC locks every shard
+//! whole when it queues such a SORT, and gathers the source, then the keys its
+//! patterns name (`multi`, [`pattern_keys`]).
+//!
+//! Not handled yet: ties in an ALPHA sort BY a
 //! pattern (equal or missing values) keep the source's order, where Redis's qsort
 //! may order them differently.
 
@@ -309,7 +311,7 @@ fn sort_ro(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 
 /// Must this request run as a [`PatternTx`] (several shards, key patterns)?
 pub fn needs_pattern_tx(st: &ShardState, spec: &CommandSpec, args: &Args) -> bool {
-    st.nshards > 1 && matches!(spec.name, "sort" | "sort_ro") && has_key_patterns(args)
+    needs_pattern_gather(st.nshards, spec, args)
 }
 
 /// Starts a SORT whose patterns may name keys on any shard: lock every shard whole.
@@ -341,8 +343,39 @@ struct PatternTx {
     gathered: KeyEntries,
 }
 
+/// Is this queued command a SORT whose patterns may name keys on other shards? EXEC
+/// then locks every shard whole and gathers them (`multi`), as [`PatternTx`] does.
+pub fn needs_pattern_gather(nshards: usize, spec: &CommandSpec, args: &Args) -> bool {
+    nshards > 1 && matches!(spec.name, "sort" | "sort_ro") && has_key_patterns(args)
+}
+
+/// The keys SORT's BY and GET patterns name for the elements of `source`.
+pub fn pattern_keys(args: &Args, source: Option<&Entry>) -> Vec<Vec<u8>> {
+    let Some(Some(elems)) = source.map(|e| elements(&e.value)) else { return Vec::new() };
+    let mut patterns = Vec::new();
+    let mut j = 2;
+    while j + 1 < args.len() {
+        if args.is(j, "by") || args.is(j, "get") {
+            patterns.push(args.get(j + 1));
+            j += 1;
+        }
+        j += 1;
+    }
+    let mut keys = Vec::new();
+    for e in &elems {
+        for p in &patterns {
+            if *p != b"#"
+                && let Some((k, _)) = pattern_target(p, e)
+            {
+                keys.push(k);
+            }
+        }
+    }
+    keys
+}
+
 /// A hop answering copies of `keys` (db, key) from the shard it runs on.
-fn fetch(keys: Vec<(u16, Vec<u8>)>) -> crate::shard::Hop {
+pub fn fetch(keys: Vec<(u16, Vec<u8>)>) -> crate::shard::Hop {
     Arc::new(move |st: &mut ShardState| -> HopResult {
         let now = st.now_ms;
         let got: KeyEntries =
@@ -379,25 +412,8 @@ impl PatternTx {
                 per[s].push((db, k));
             }
         };
-        if let Some(Some(elems)) = source.as_ref().map(|e| elements(&e.value)) {
-            let mut patterns = Vec::new();
-            let mut j = 2;
-            while j + 1 < args.len() {
-                if args.is(j, "by") || args.is(j, "get") {
-                    patterns.push(args.get(j + 1));
-                    j += 1;
-                }
-                j += 1;
-            }
-            for e in &elems {
-                for p in &patterns {
-                    if *p != b"#"
-                        && let Some((k, _)) = pattern_target(p, e)
-                    {
-                        add(k);
-                    }
-                }
-            }
+        for k in pattern_keys(&args, source.as_ref()) {
+            add(k);
         }
         self.gathered.push((db, args.get(1).to_vec(), source));
         if let Ok(keys) = TABLE.get(self.req.cmd).key_positions(&args, db) {

@@ -14,7 +14,7 @@ use super::table::{CommandSpec, Handler, KeySpec, flag};
 use crate::config::notify;
 use crate::resp::ReplyWriter;
 use crate::storage::Value;
-use crate::storage::stream::{EntryRef, StreamId, StreamValue, Trim};
+use crate::storage::stream::{EntryRef, NodeLimits, StreamId, StreamValue, Trim};
 use crate::util::num;
 
 pub const ERR_INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
@@ -105,6 +105,12 @@ pub fn write_stream<'a>(c: &'a mut ExecCtx, key: &[u8]) -> Result<Option<&'a mut
             _ => Err(CmdError::WrongType),
         },
     }
+}
+
+/// `stream-node-max-entries` and `stream-node-max-bytes` as they are set now.
+fn node_limits(cfg: &crate::config::Config) -> NodeLimits {
+    let num = |name: &str| cfg.compat.get(name).and_then(|v| v.parse::<u64>().ok());
+    NodeLimits::new(num("stream-node-max-entries").unwrap_or(100), num("stream-node-max-bytes").unwrap_or(4096))
 }
 
 /// Does this command come from the AOF or the master? Redis obeys such a client's
@@ -198,7 +204,7 @@ fn parse_add_or_trim(c: &ExecCtx, a: &Args, xadd: bool) -> Result<(TrimArgs, usi
             return Err(CmdError::msg("ERR syntax error, LIMIT cannot be used without the special ~ option"));
         }
     } else if t.approx {
-        t.limit = 100 * crate::storage::stream::NODE_MAX_ENTRIES as u64;
+        t.limit = node_limits(c.config).approx_trim_limit();
     } else {
         t.limit = 0;
     }
@@ -279,6 +285,7 @@ fn xadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             return Ok(());
         }
     }
+    let limits = node_limits(c.config);
     let mut fresh = StreamValue::new();
     let s: &mut StreamValue = match write_stream(c, key)? {
         Some(s) => s,
@@ -289,7 +296,7 @@ fn xadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     let id = next_id(s, t.id, now)?;
     let fields: Vec<(&[u8], &[u8])> = (field_pos..a.len()).step_by(2).map(|i| (a.get(i), a.get(i + 1))).collect();
-    s.append(id, &fields);
+    s.append_limited(id, &fields, limits);
     // What replay needs differs from the request only for a generated ID or an
     // approximate trim; otherwise the command propagates verbatim.
     let rewrite = t.approx || t.id.is_none_or(|(_, seq_given)| !seq_given);

@@ -2,9 +2,11 @@
 //!
 //! A read that finds nothing and has BLOCK sets `ExecCtx::block` and is parked by the
 //! blocking machinery (`cmd::blocking`, `shard::block`) on its keys, on every shard
-//! that owns one. When a write touches one, the command is re-run: XREAD with its `$`
-//! IDs replaced by the IDs they stood for when it blocked (and Redis's default COUNT
-//! of 1000 for blocked reads), carried in `BlockReq::rerun`. A re-run of XREADGROUP
+//! that owns one. When a write touches one, the command is re-run on that stream
+//! alone, as Redis 7.0 answers a woken read with the stream that woke it (even when a
+//! transaction fed its other streams too): XREAD with its `$` IDs replaced by the IDs
+//! they stood for when it blocked (and Redis's default COUNT of 1000 for blocked
+//! reads), carried in `BlockReq::rerun`. A re-run of XREADGROUP
 //! (`ExecCtx::rerun`) whose stream or group went away answers Redis's errors for a
 //! blocked client.
 //!
@@ -397,6 +399,19 @@ pub fn ready_for(args: &OwnedArgs, key: &[u8], v: Option<&Value>, group: bool) -
     }
     let Some(last) = last else { return false };
     StreamId::parse(id_arg, 0).is_none_or(|id| last > id)
+}
+
+/// A parked XREAD/XREADGROUP's re-run arguments narrowed to the one stream `key`
+/// whose write woke it. Redis 7.0 answers a woken stream read with that stream only,
+/// even when a transaction or script also fed its other streams before it was served.
+/// None when `key` is not one of its streams.
+pub fn narrowed_to(args: &OwnedArgs, key: &[u8]) -> Option<OwnedArgs> {
+    let a = Args::Owned(args);
+    let keys = find_keys(&a, 0).ok()?;
+    let k = keys.iter().position(|&(_, i)| a.get(i) == key)?;
+    let first_key = keys[0].1;
+    let id = a.get(keys[k].1 + keys.len());
+    Some(OwnedArgs::from_slices(a.iter().take(first_key).chain([key, id])))
 }
 
 /// Keys of XREAD/XREADGROUP: the first half of the arguments after STREAMS (Redis's

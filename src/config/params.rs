@@ -12,7 +12,7 @@
 //! they are validated exactly like Redis validates them (type, range, enum values) and
 //! kept as canonical strings in `Config::compat`, but **they have no effect on shardis**
 //! — in particular the encoding tunables (`hash-max-listpack-*`, `list-max-listpack-size`,
-//! `set-max-intset-entries`, `zset-max-listpack-*`, `stream-node-max-*`, ...) do not
+//! `set-max-intset-entries`, `zset-max-listpack-*`, ...) do not
 //! change shardis's internal data layouts, and the replication/cluster/TLS-adjacent ones
 //! do not enable anything. Values that would need a feature shardis lacks are refused,
 //! not ignored: see [`RESTRICTED`].
@@ -355,6 +355,8 @@ pub const HIDDEN: &[&str] = &[
 /// compat parameter the code reads is here.
 pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "tracking-table-max-keys",
+    "stream-node-max-bytes",
+    "stream-node-max-entries",
     "latency-tracking-info-percentiles",
     "min-replicas-max-lag",
     "min-replicas-to-write",
@@ -454,7 +456,7 @@ pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 3
 /// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
 /// their switch is on); `bind-source-addr`
 /// (outgoing connections: replication, cluster, MIGRATE), all absent here; encoding
-/// tunables (`*-listpack-*`, `*-intset-*`, `list-compress-depth`, `stream-node-*`),
+/// tunables (`*-listpack-*`, `*-intset-*`, `list-compress-depth`),
 /// `hz`-like tuning (`dynamic-hz`, `active-expire-effort`, `activerehashing`,
 /// `jemalloc-bg-thread`, `*-incremental-fsync`), `io-threads*` (shards take their place;
 /// performance only). Also accepted although shardis cannot honour every value, as the

@@ -7,8 +7,10 @@
 //! `max_deleted_id`, the first and last IDs).
 //!
 //! Layout: like Redis's rax of listpacks, entries live in *nodes* of up to
-//! [`NODE_MAX_ENTRIES`] entries / [`NODE_MAX_BYTES`] bytes (Redis's defaults for
-//! `stream-node-max-entries` and `-bytes`). A node is one contiguous byte buffer of
+//! `stream-node-max-entries` entries / `stream-node-max-bytes` bytes ([`NodeLimits`],
+//! the caller's; [`NODE_MAX_ENTRIES`] and [`NODE_MAX_BYTES`] are Redis's defaults).
+//! The bytes are counted as Redis's listpack would take them (`listpack_size`), so
+//! nodes split where Redis's do. A node is one contiguous byte buffer of
 //! packed entries; the nodes sit in a `BTreeMap` keyed by the ID of the node's first
 //! entry. A B-tree rather than a radix tree: IDs are fixed-width integers compared as
 //! a pair, so an ordered map over `(ms, seq)` gives the same O(log n) seek for XRANGE
@@ -34,6 +36,37 @@ use std::fmt;
 pub const NODE_MAX_ENTRIES: usize = 100;
 /// Bytes per node before a new one starts (Redis's `stream-node-max-bytes`).
 pub const NODE_MAX_BYTES: usize = 4096;
+
+/// Redis caps a node's bytes at 1 GiB whatever `stream-node-max-bytes` says.
+const NODE_BYTES_CAP: usize = 1 << 30;
+
+/// When an append starts a new node: `stream-node-max-entries` (0 = no limit on
+/// entries) and `stream-node-max-bytes` (0 = the 1 GiB cap), read by the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NodeLimits {
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl NodeLimits {
+    pub fn new(max_entries: u64, max_bytes: u64) -> NodeLimits {
+        let max_bytes = if max_bytes == 0 { NODE_BYTES_CAP } else { (max_bytes as usize).min(NODE_BYTES_CAP) };
+        let max_entries = if max_entries == 0 { usize::MAX } else { max_entries.min(usize::MAX as u64) as usize };
+        NodeLimits { max_entries, max_bytes }
+    }
+
+    /// The default trim LIMIT of an approximate (`~`) trim: 100 nodes' worth of
+    /// entries, as Redis.
+    pub fn approx_trim_limit(&self) -> u64 {
+        if self.max_entries == usize::MAX { 0 } else { (self.max_entries as u64).saturating_mul(100) }
+    }
+}
+
+impl Default for NodeLimits {
+    fn default() -> NodeLimits {
+        NodeLimits { max_entries: NODE_MAX_ENTRIES, max_bytes: NODE_MAX_BYTES }
+    }
+}
 
 /// A stream entry ID: milliseconds and a sequence number.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
@@ -170,6 +203,9 @@ struct Node {
     total: u32,
     /// Entries not deleted.
     live: u32,
+    /// The bytes Redis's listpack would take for this node (`listpack_size`), which
+    /// is what `stream-node-max-bytes` is compared with.
+    lp_bytes: u32,
 }
 
 /// A decoded entry position inside a node.
@@ -180,6 +216,31 @@ struct Slot<'a> {
 }
 
 impl Node {
+    /// Does an entry with `fields` have the node's first entry's field names (Redis's
+    /// master entry), so that Redis would store only its values?
+    fn same_fields_as_first(&self, fields: &[(&[u8], &[u8])]) -> bool {
+        let b = &self.buf;
+        if b.is_empty() {
+            return true;
+        }
+        let mut p = 1;
+        get_varint(b, &mut p);
+        get_varint(b, &mut p);
+        if get_varint(b, &mut p) as usize != fields.len() {
+            return false;
+        }
+        for (f, _) in fields {
+            let l = get_varint(b, &mut p) as usize;
+            if &b[p..p + l] != *f {
+                return false;
+            }
+            p += l;
+            let l = get_varint(b, &mut p) as usize;
+            p += l;
+        }
+        true
+    }
+
     fn push(&mut self, base_ms: u64, id: StreamId, fields: &[(&[u8], &[u8])]) {
         self.buf.push(0);
         put_varint(&mut self.buf, id.ms - base_ms);
@@ -399,10 +460,15 @@ impl StreamValue {
 
     /// Appends an entry with `id`, which must be greater than `last_id`.
     pub fn append(&mut self, id: StreamId, fields: &[(&[u8], &[u8])]) {
-        self.append_in(id, fields, false);
+        self.append_in(id, fields, false, NodeLimits::default());
     }
 
-    fn append_in(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], force_new_node: bool) {
+    /// [`append`](Self::append) with the node limits the server is configured with.
+    pub fn append_limited(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], limits: NodeLimits) {
+        self.append_in(id, fields, false, limits);
+    }
+
+    fn append_in(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], force_new_node: bool, limits: NodeLimits) {
         debug_assert!(id > self.last_id || (self.entries_added == 0 && id > StreamId::ZERO) || self.last_id.is_zero());
         // As Redis: a new node once the last one holds the maximum entries, or would
         // pass the byte budget with this entry.
@@ -410,12 +476,15 @@ impl StreamValue {
         let start_new = force_new_node
             || match self.nodes.last_key_value() {
                 None => true,
-                Some((_, n)) => n.total as usize >= NODE_MAX_ENTRIES || n.buf.len() + size >= NODE_MAX_BYTES,
+                Some((_, n)) => {
+                    n.total as usize >= limits.max_entries || n.lp_bytes as usize + size >= limits.max_bytes
+                }
             };
         if start_new {
             self.nodes.insert(id, Node::default());
         }
         let (base, node) = self.nodes.iter_mut().next_back().expect("a node");
+        node.lp_bytes = node.lp_bytes.saturating_add(listpack_size::entry(node, *base, id, fields) as u32);
         node.push(base.ms, id, fields);
         self.length += 1;
         self.last_id = id;
@@ -486,6 +555,7 @@ impl StreamValue {
             return false;
         };
         node.buf[at] |= DELETED;
+        node.lp_bytes = (node.lp_bytes as isize + listpack_size::after_delete(node)) as u32;
         node.live -= 1;
         if node.live == 0 {
             self.nodes.remove(&base);
@@ -546,6 +616,7 @@ impl StreamValue {
             let node = self.nodes.get_mut(&base).expect("present");
             for (at, _) in &marks {
                 node.buf[*at] |= DELETED;
+                node.lp_bytes = (node.lp_bytes as isize + listpack_size::after_delete(node)) as u32;
                 node.live -= 1;
             }
             if node.live == 0 {
@@ -611,9 +682,99 @@ impl StreamValue {
     /// had); metadata is set by the caller.
     pub fn push_loaded(&mut self, id: StreamId, fields: &[(&[u8], &[u8])], new_node: bool) {
         let (last, added) = (self.last_id, self.entries_added);
-        self.append_in(id, fields, new_node);
+        // The file's node boundaries, not the configured limits, decide the layout.
+        self.append_in(id, fields, new_node, NodeLimits::new(0, 0));
         self.last_id = last.max(id);
         self.entries_added = added;
+    }
+}
+
+/// The sizes of Redis's stream listpacks, so that `stream-node-max-bytes` splits
+/// nodes where Redis does. A node's listpack holds a 6-byte header and an end byte, a
+/// master entry (live count, deleted count, the first entry's field names, a 0), and
+/// per entry: flags, the ID's difference from the node's first ID (ms and seq), the
+/// field names unless they are the master's, the values, and an element count.
+mod listpack_size {
+    use super::{Node, StreamId};
+
+    /// An integer element: its encoding plus the trailing length byte(s).
+    fn int(v: i64) -> usize {
+        with_backlen(match v {
+            0..=127 => 1,
+            -4096..=4095 => 2,
+            -32768..=32767 => 3,
+            -8_388_608..=8_388_607 => 4,
+            -2_147_483_648..=2_147_483_647 => 5,
+            _ => 9,
+        })
+    }
+
+    /// A string element; one that reads as a canonical integer is stored as one.
+    fn string(s: &[u8]) -> usize {
+        if let Some(v) = as_int(s) {
+            return int(v);
+        }
+        with_backlen(match s.len() {
+            0..=63 => 1 + s.len(),
+            64..=4095 => 2 + s.len(),
+            _ => 5 + s.len(),
+        })
+    }
+
+    fn with_backlen(encoded: usize) -> usize {
+        encoded
+            + match encoded {
+                0..=127 => 1,
+                128..=16382 => 2,
+                16383..=2_097_150 => 3,
+                2_097_151..=268_435_454 => 4,
+                _ => 5,
+            }
+    }
+
+    /// Digits with an optional minus, no leading zeros or plus, within i64.
+    fn as_int(s: &[u8]) -> Option<i64> {
+        if s.is_empty() || s.len() > 20 {
+            return None;
+        }
+        if s == b"0" {
+            return Some(0);
+        }
+        let digits = s.strip_prefix(b"-").unwrap_or(s);
+        if digits.first().is_none_or(|d| !(b'1'..=b'9').contains(d)) || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(s).ok()?.parse().ok()
+    }
+
+    /// What appending entry `id` to `node` (first ID `base`) adds to its listpack.
+    pub fn entry(node: &Node, base: StreamId, id: StreamId, fields: &[(&[u8], &[u8])]) -> isize {
+        let n = fields.len() as i64;
+        let mut bytes = 0usize;
+        let same = node.total == 0 || node.same_fields_as_first(fields);
+        if node.total == 0 {
+            bytes += 7 + int(1) + int(0) + int(n) + fields.iter().map(|(f, _)| string(f)).sum::<usize>() + int(0);
+        }
+        let mut grown = bytes as isize;
+        if node.total > 0 {
+            // The master entry's live count grows by one.
+            grown += int(node.live as i64 + 1) as isize - int(node.live as i64) as isize;
+        }
+        let mut entry = int(if same { 2 } else { 0 })
+            + int(id.ms.wrapping_sub(base.ms) as i64)
+            + int(id.seq.wrapping_sub(base.seq) as i64);
+        if !same {
+            entry += int(n) + fields.iter().map(|(f, _)| string(f)).sum::<usize>();
+        }
+        entry += fields.iter().map(|(_, v)| string(v)).sum::<usize>();
+        entry += int(if same { n + 3 } else { 2 * n + 4 });
+        grown + entry as isize
+    }
+
+    /// What deleting one live entry changes: the master's live and deleted counts.
+    pub fn after_delete(node: &Node) -> isize {
+        let (live, deleted) = (node.live as i64, (node.total - node.live) as i64);
+        (int(live - 1) + int(deleted + 1)) as isize - (int(live) + int(deleted)) as isize
     }
 }
 
