@@ -14,7 +14,7 @@
 //! must zero first; past the CPU caches that made a 256 MiB request cost 2.2x
 //! per MiB what a 1 MiB one does. Here small arguments are appended to chunks of
 //! `CHUNK` bytes and the index to pages of `PAGE` entries; a full chunk or page is
-//! never reallocated, a new one is started. An argument of `BIG` bytes or more
+//! never reallocated, a new one is started. An argument of `BIG_ARG` bytes or more
 //! gets an allocation of its own, of its exact size, as Redis gives big bulk
 //! arguments their own buffer. So every byte is copied once, into memory touched
 //! once.
@@ -27,24 +27,28 @@ pub const BIG_ARG: usize = 32 << 10;
 /// Index entries per page (a power of two: `get` splits the index with a shift).
 const PAGE_BITS: u32 = 12;
 const PAGE: usize = 1 << PAGE_BITS;
-
-/// Where one argument lives: `chunks[chunk][start..end]`.
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    chunk: u32,
-    start: u32,
-    end: u32,
-}
+/// Marks an index entry whose argument is in `big`.
+const BIG_FLAG: u32 = 1 << 31;
 
 /// The arguments moved out of the read buffer, in order (see the module docs).
+///
+/// The index is one `u32` per argument, since fresh memory is most of what a big
+/// request costs: the end of the argument in the *small space*, the chunks laid
+/// end to end (chunk `c` covers `c * CHUNK ..`). An argument starts where the one
+/// before it ended, unless it did not fit in that chunk: then it starts at the
+/// next chunk, the one holding its last byte. A big argument's entry is
+/// `BIG_FLAG` with the small space's end at that point, and its bytes are in
+/// `big` (few, found by binary search). Past 2 GiB of small arguments (the
+/// offsets' range), the rest go to `big` too.
 #[derive(Debug, Default)]
 pub struct ArgStore {
     chunks: Vec<Vec<u8>>,
-    /// The last chunk takes more small arguments (it is not a big argument's).
-    open: bool,
-    pages: Vec<Vec<Entry>>,
+    pages: Vec<Vec<u32>>,
+    /// Arguments with their own allocation: (argument number, bytes), ascending.
+    big: Vec<(usize, Vec<u8>)>,
     len: usize,
-    /// Bytes held: chunk and page capacities (CLIENT LIST `argv-mem`, memory limits).
+    /// Bytes held: chunk and page capacities and big arguments (CLIENT LIST
+    /// `argv-mem`, memory limits).
     bytes: usize,
 }
 
@@ -69,42 +73,73 @@ impl ArgStore {
         self.bytes
     }
 
+    /// The end of the small space so far.
+    fn small_end(&self) -> usize {
+        self.chunks.last().map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.len())
+    }
+
     /// Appends a copy of `arg`.
     pub fn push(&mut self, arg: &[u8]) {
         let n = arg.len();
-        let fits = n < BIG_ARG && self.open && self.chunks.last().is_some_and(|c| c.capacity() - c.len() >= n);
-        if !fits {
-            let cap = if n >= BIG_ARG { n } else { CHUNK };
-            self.chunks.push(Vec::with_capacity(cap));
-            self.bytes += cap;
-            self.open = n < BIG_ARG;
-        }
-        let chunk = self.chunks.len() - 1;
-        let data = &mut self.chunks[chunk];
-        let start = data.len();
-        data.extend_from_slice(arg);
+        let mut end = self.small_end();
+        let entry = if n >= BIG_ARG || end + n >= BIG_FLAG as usize {
+            self.bytes += n;
+            self.big.push((self.len, arg.to_vec()));
+            BIG_FLAG | end as u32
+        } else {
+            if n > 0 {
+                if self.chunks.last().is_none_or(|c| CHUNK - c.len() < n) {
+                    self.chunks.push(Vec::with_capacity(CHUNK));
+                    self.bytes += CHUNK;
+                    end = (self.chunks.len() - 1) * CHUNK;
+                }
+                self.chunks.last_mut().expect("a chunk with room").extend_from_slice(arg);
+            }
+            (end + n) as u32
+        };
         if self.len & (PAGE - 1) == 0 {
             self.pages.push(Vec::with_capacity(PAGE));
-            self.bytes += PAGE * std::mem::size_of::<Entry>();
+            self.bytes += PAGE * std::mem::size_of::<u32>();
         }
-        let page = self.pages.last_mut().expect("a page was started above");
-        page.push(Entry { chunk: chunk as u32, start: start as u32, end: (start + n) as u32 });
+        self.pages.last_mut().expect("a page was started above").push(entry);
         self.len += 1;
+    }
+
+    #[inline]
+    fn entry(&self, i: usize) -> u32 {
+        self.pages[i >> PAGE_BITS][i & (PAGE - 1)]
     }
 
     /// Argument `i` (`i < len()`).
     #[inline]
     pub fn get(&self, i: usize) -> &[u8] {
-        let e = self.pages[i >> PAGE_BITS][i & (PAGE - 1)];
-        &self.chunks[e.chunk as usize][e.start as usize..e.end as usize]
+        let e = self.entry(i);
+        if e & BIG_FLAG != 0 {
+            let at = self.big.binary_search_by_key(&i, |b| b.0).expect("a big argument");
+            return &self.big[at].1;
+        }
+        let start = if i == 0 { 0 } else { (self.entry(i - 1) & !BIG_FLAG) as usize };
+        let end = e as usize;
+        if end == start {
+            return &[];
+        }
+        let chunk = (end - 1) / CHUNK;
+        let base = chunk * CHUNK;
+        &self.chunks[chunk][start.max(base) - base..end - base]
     }
 
     /// Drops every argument and frees their memory (a large request is rare: its
     /// memory is not worth keeping for the next one).
+    #[inline]
     pub fn clear(&mut self) {
-        if self.len == 0 && self.chunks.is_empty() {
-            return;
+        // Called after every request: the common, empty case stays a compare.
+        if self.len != 0 || !self.chunks.is_empty() {
+            self.release();
         }
+    }
+
+    #[cold]
+    fn release(&mut self) {
         *self = ArgStore::default();
     }
 }
@@ -120,9 +155,10 @@ mod tests {
         for i in 0..20_000usize {
             let len = match i % 7 {
                 0 => 0,
-                1 => BIG_ARG,
+                1 if i % 3 == 0 => BIG_ARG,
                 2 if i % 1000 == 2 => 3 * BIG_ARG + 5,
                 3 => BIG_ARG - 1,
+                4 => CHUNK - BIG_ARG + 1 + i % 3,
                 _ => i % 50,
             };
             let arg: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
