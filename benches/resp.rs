@@ -1,14 +1,16 @@
 //! Criterion benchmarks for the RESP hot paths: parsing pipelined requests
 //! (stateless `parse_request` and the connection's resumable `RequestParser`),
 //! parsing one big request that arrives in 16 KiB reads (its time per MiB must
-//! stay flat from 1 MiB to 256 MiB), and encoding bulk replies. Uses only the
+//! stay flat from 1 MiB to 256 MiB; `rpush_conn_reads` also copies each read into
+//! a read buffer and moves the parsed arguments out to an `ArgStore` as
+//! `net::conn` does), and encoding bulk replies. Uses only the
 //! public `shardis::resp` and `shardis::util` APIs so it measures what the
 //! server actually calls.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shardis::resp::{Limits, Parsed, Proto, ReplyWriter, RequestParser, parse_request};
+use shardis::resp::{ArgStore, Limits, Parsed, Proto, ReplyWriter, RequestParser, parse_request};
 
 /// `n` pipelined multibulk requests, `GET key:NNN` or `SET key:NNN value`.
 fn pipeline(n: usize, set: bool) -> Vec<u8> {
@@ -124,6 +126,34 @@ fn bench_big_request(c: &mut Criterion) {
                         Ok(Parsed::Command { consumed }) => {
                             assert_eq!((consumed, parser.args().len()), (req.len(), argc));
                             break;
+                        }
+                        Ok(Parsed::Incomplete { .. }) => {}
+                        other => panic!("unexpected {other:?}"),
+                    }
+                }
+            })
+        });
+        // The connection's whole read side: each read copied into a read buffer, the
+        // complete arguments moved out past 64 KiB (`Conn::detach_parsed`), the
+        // buffer compacted; the arguments read back once, as a command would.
+        group.bench_with_input(BenchmarkId::new("rpush_conn_reads", format!("{mib}MiB")), &req, |b, req| {
+            let mut parser = RequestParser::new();
+            let mut scratch = Vec::new();
+            b.iter(|| {
+                let mut rbuf: Vec<u8> = Vec::new();
+                let mut moved = ArgStore::new();
+                for read in req.chunks(READ) {
+                    rbuf.extend_from_slice(black_box(read));
+                    match parser.parse(&rbuf, &mut scratch, &limits) {
+                        Ok(Parsed::Command { consumed }) => {
+                            assert_eq!((consumed, moved.len() + parser.args().len()), (rbuf.len(), argc));
+                            let head: usize = (0..moved.len()).map(|i| moved.get(i).len()).sum();
+                            let tail: usize = parser.args().iter().map(|r| (r.1 - r.0) as usize).sum();
+                            black_box(head + tail);
+                        }
+                        Ok(Parsed::Incomplete { .. }) if parser.parsed_len() >= 64 << 10 => {
+                            let n = parser.detach_into(&rbuf, &mut moved);
+                            rbuf.drain(..n);
                         }
                         Ok(Parsed::Incomplete { .. }) => {}
                         other => panic!("unexpected {other:?}"),

@@ -120,7 +120,8 @@
 //! `GET foo` arrives on shard A's socket. The recv completion's bytes are appended to
 //! the connection's read buffer; the connection's `resp::RequestParser` yields argument
 //! ranges into that buffer (no copy), resuming where the last read stopped when a
-//! request spans many reads. `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
+//! request spans many reads (a big request's parsed arguments move out of the read
+//! buffer into a `resp::ArgStore` as they come, as Redis builds `argv`). `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
 //! checks arity, auth and the ACL (`acl`: one generation load and one flag for a user
 //! allowed everything, else the user's command, key and channel rules), and computes
 //! the owner of `foo`:

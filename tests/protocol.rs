@@ -732,3 +732,70 @@ fn protocol_errors_match_redis_server() {
         }
     }
 }
+
+/// A big request's complete arguments leave the read buffer as they are parsed, as
+/// Redis moves them to `argv`: with 3.3 MB of a 300k-argument RPUSH received, CLIENT
+/// LIST shows them in `argv-mem` and a small `qbuf`. Completed while CLIENT PAUSE
+/// WRITE holds it, the request then runs intact; a big MSET spanning the shards too.
+#[test]
+fn big_request_arguments_leave_the_read_buffer() {
+    let n = 300_000usize;
+    let mut rpush: Vec<Vec<u8>> = vec![b"RPUSH".to_vec(), b"big".to_vec()];
+    rpush.extend((0..n).map(|i| format!("{:06}", i * 13 % 1_000_003).into_bytes()));
+    let req = encode_cmd(&rpush);
+    let (head, tail) = req.split_at(req.len() - 100_000);
+    let field = |line: &str, name: &str| -> u64 {
+        let f = line.split(' ').find_map(|f| f.strip_prefix(name)?.strip_prefix('=')).expect(name);
+        f.parse().unwrap()
+    };
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut raw = s.raw();
+        let Resp::Int(id) = raw.cmd(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+        raw.send(head);
+        let mut ctl = s.raw();
+        let mut line = String::new();
+        let moved = common::wait_until(std::time::Duration::from_secs(20), || {
+            let Resp::Bulk(list) = ctl.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]) else { panic!("CLIENT LIST") };
+            line = String::from_utf8(list).unwrap();
+            // 300k arguments of 6 bytes: at least 1.7 MB once nearly all are in.
+            field(&line, "argv-mem") > 1_700_000
+        });
+        assert!(moved, "{shards} shards: arguments never left the read buffer: {line}");
+        assert!(field(&line, "qbuf") < 256 << 10, "{shards} shards: {line}");
+
+        assert_eq!(ctl.cmd(&["CLIENT", "PAUSE", "20000", "WRITE"]), Resp::simple("OK"));
+        let mut probe = s.conn();
+        let mut input_bytes = || -> u64 {
+            let info: String = redis::cmd("INFO").arg("stats").query(&mut probe).unwrap();
+            let line = info.lines().find(|l| l.starts_with("total_net_input_bytes:")).unwrap();
+            line.split(':').nth(1).unwrap().trim().parse().unwrap()
+        };
+        // Once the server counted the tail's bytes it parsed them in the same turn
+        // (the probes' own few bytes cannot add up to the tail's 100 kB).
+        let before = input_bytes();
+        raw.send(tail);
+        let received =
+            common::wait_until(std::time::Duration::from_secs(10), || input_bytes() >= before + tail.len() as u64);
+        assert!(received, "{shards} shards: the request's end never arrived");
+        assert_eq!(ctl.cmd(&["CLIENT", "UNPAUSE"]), Resp::simple("OK"));
+        assert_eq!(raw.read(), Resp::Int(n as i64), "{shards} shards");
+        let got: Vec<Vec<u8>> = redis::cmd("LRANGE").arg("big").arg(0).arg(-1).query(&mut probe).unwrap();
+        assert!(got == rpush[2..], "{shards} shards: the list differs");
+
+        // An MSET of 20k keys (on every shard), sent in small writes.
+        let mut mset: Vec<Vec<u8>> = vec![b"MSET".to_vec()];
+        for i in 0..20_000 {
+            mset.push(format!("k:{i}").into_bytes());
+            mset.push(format!("value-{i}-{}", "x".repeat(i % 40)).into_bytes());
+        }
+        for chunk in encode_cmd(&mset).chunks(7_001) {
+            raw.send(chunk);
+        }
+        assert_eq!(raw.read(), Resp::simple("OK"));
+        assert_eq!(raw.cmd(&["DBSIZE"]), Resp::Int(20_001));
+        for i in [0usize, 7, 19_999] {
+            assert_eq!(raw.cmd(&["GET", &format!("k:{i}")]), Resp::Bulk(mset[2 + 2 * i].clone()));
+        }
+    }
+}

@@ -14,7 +14,10 @@
 //!   fuzzer-chosen reads, the connection's read buffer compacted between reads
 //!   (the consumed prefix dropped, which moves a half-parsed request) as
 //!   `Conn::compact` does or more eagerly, with or without the connection's
-//!   `need` gating (no parse call until a pending bulk can be complete);
+//!   `need` gating (no parse call until a pending bulk can be complete), and with
+//!   a half-parsed request's complete arguments moved out to an `ArgStore` and
+//!   their bytes dropped as `Conn::detach_parsed` does (at fuzzer-chosen
+//!   thresholds, far below the connection's);
 //! - a parsed request, re-encoded as a multibulk, parses back to the same arguments
 //!   (through the same parser after `reset()`, in two reads).
 //!
@@ -30,7 +33,9 @@
 //! - options byte (if bit 7): bits 0-1 limits: 0 default, 1 `proto-max-bulk-len` =
 //!   the limit byte, 2 the multibulk count capped at limit % 16 and
 //!   `proto-max-bulk-len` = limit * 16, 3 header / inline line limit = limit + 1;
-//!   bit 2 the scratch buffer is not cleared between parse calls;
+//!   bit 2 the scratch buffer is not cleared between parse calls; bits 3-4 when a
+//!   half-parsed request's arguments move out (`detach_parsed`): 0 never, 1 at any
+//!   progress, 2 from 16 parsed bytes or a pending bulk of 8, 3 from 64 or 32;
 //! - then the split points (byte c splits at c * len / 256), then the stream.
 //!
 //! With a small line limit (options 3) a split can legitimately refuse a line that
@@ -40,6 +45,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use shardis::resp::ArgStore;
 use shardis::resp::parse::{Limits, Parsed, ProtoError, RequestParser, SCRATCH_FLAG, arg_slice, parse_request};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -56,6 +62,9 @@ struct Opts {
     gate: bool,
     compact_before_args: bool,
     clear_scratch: bool,
+    /// `Conn::detach_parsed`'s thresholds (`DETACH_AT`, `BIG_ARG`), scaled down;
+    /// `None`: never.
+    detach: Option<(usize, usize)>,
 }
 
 /// The connection's limits for the next request: Redis's unauthenticated limits
@@ -119,6 +128,7 @@ struct Conn {
     rpos: usize,
     need: usize,
     parser: RequestParser,
+    moved_args: ArgStore,
     scratch: Vec<u8>,
     base: Limits,
     authenticated: bool,
@@ -136,6 +146,7 @@ impl Conn {
             rpos: 0,
             need: 0,
             parser: RequestParser::new(),
+            moved_args: ArgStore::new(),
             scratch: Vec::new(),
             base,
             authenticated: false,
@@ -174,12 +185,13 @@ impl Conn {
                         self.compact();
                     }
                     let input = &self.rbuf[self.rpos..];
-                    let args: Vec<Vec<u8>> = self
-                        .parser
-                        .args()
-                        .iter()
-                        .map(|&r| checked_arg(input, consumed, &self.scratch, r).to_vec())
+                    let moved = (0..self.moved_args.len()).map(|i| self.moved_args.get(i).to_vec());
+                    let args: Vec<Vec<u8>> = moved
+                        .chain(
+                            self.parser.args().iter().map(|&r| checked_arg(input, consumed, &self.scratch, r).to_vec()),
+                        )
                         .collect();
+                    self.moved_args.clear();
                     self.authenticated |= is_auth(&args);
                     self.events.push(Event::Request(args));
                     self.rpos += consumed;
@@ -207,11 +219,13 @@ impl Conn {
                         assert_eq!(parsed, 0, "progress outside a request");
                     }
                     self.last_parsed = parsed;
-                    self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need };
+                    let dropped = self.detach_parsed();
+                    self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need - dropped };
                     break;
                 }
                 Err(e) => {
                     self.at_request_start();
+                    self.moved_args.clear();
                     self.events.push(Event::Error(e));
                     self.closed = true;
                     self.rpos = self.rbuf.len();
@@ -220,6 +234,26 @@ impl Conn {
             }
         }
         self.compact();
+    }
+
+    /// `Conn::detach_parsed`: a half-parsed request's complete arguments move to
+    /// `moved_args`, and their bytes (with the requests before) leave `rbuf`.
+    fn detach_parsed(&mut self) -> usize {
+        let Some((at, big)) = self.opts.detach else { return 0 };
+        let parsed = self.parser.parsed_len();
+        let big_next = self.parser.pending_bulk().is_some_and(|len| len >= big);
+        if !self.parser.in_request() || parsed == 0 || (parsed < at && !big_next) {
+            return 0;
+        }
+        let before = self.moved_args.len() + self.parser.args().len();
+        let dropped = self.parser.detach_into(&self.rbuf[self.rpos..], &mut self.moved_args);
+        assert_eq!(dropped, parsed, "detach drops the parsed bytes");
+        assert_eq!(self.moved_args.len(), before, "every parsed argument moved");
+        assert!(self.parser.args().is_empty() && self.parser.parsed_len() == 0 && self.parser.in_request());
+        self.rbuf.drain(..self.rpos + dropped);
+        self.rpos = 0;
+        self.last_parsed = 0;
+        dropped
     }
 
     /// After `Command`, `Empty` or an error the parser waits for a new request.
@@ -270,10 +304,7 @@ fn reparse(parser: &mut RequestParser, args: &[Vec<u8>]) {
 }
 
 fn too_big(e: &Event) -> bool {
-    matches!(
-        e,
-        Event::Error(ProtoError::TooBigInline | ProtoError::TooBigMbulkCount | ProtoError::TooBigBulkCount)
-    )
+    matches!(e, Event::Error(ProtoError::TooBigInline | ProtoError::TooBigMbulkCount | ProtoError::TooBigBulkCount))
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -284,6 +315,7 @@ fuzz_target!(|data: &[u8]| {
         gate: mode & 0x20 == 0,
         compact_before_args: mode & 0x40 != 0,
         clear_scratch: true,
+        detach: None,
     };
     let mut small_lines = false;
     if mode & 0x80 != 0 {
@@ -303,6 +335,7 @@ fuzz_target!(|data: &[u8]| {
             _ => {}
         }
         opts.clear_scratch = o & 4 == 0;
+        opts.detach = [None, Some((1, 0)), Some((16, 8)), Some((64, 32))][((o >> 3) & 3) as usize];
     }
     let nsplits = ((mode >> 1) & 7) as usize;
     let bytewise = nsplits == 7;
@@ -330,7 +363,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if small_lines && pieces.events != expected && pieces.events.last().is_some_and(too_big) {
         let k = pieces.events.len() - 1;
-        assert!(expected.len() >= k && pieces.events[..k] == expected[..k], "split reads before a too-big line disagree");
+        assert!(
+            expected.len() >= k && pieces.events[..k] == expected[..k],
+            "split reads before a too-big line disagree"
+        );
     } else {
         assert_eq!(pieces.events, expected, "one read and split reads disagree");
     }

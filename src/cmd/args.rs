@@ -1,13 +1,26 @@
 //! A request's arguments, wherever they live: ranges into a connection's read buffer
-//! (the zero-copy local path) or an owned copy that travelled from another thread.
+//! (the zero-copy local path), the same after a big request's first arguments moved
+//! out of the read buffer (`resp::ArgStore`), or an owned copy that travelled from
+//! another thread.
 
 use super::error::CmdError;
+use crate::resp::ArgStore;
 use crate::shard::OwnedArgs;
 use crate::util::num;
 
 #[derive(Clone, Copy)]
 pub enum Args<'a> {
-    Ranges { buf: &'a [u8], scratch: &'a [u8], ranges: &'a [(u32, u32)] },
+    Ranges {
+        buf: &'a [u8],
+        scratch: &'a [u8],
+        ranges: &'a [(u32, u32)],
+    },
+    /// A big request: its first arguments in `head`, the rest ranges into `buf`.
+    Split {
+        head: &'a ArgStore,
+        buf: &'a [u8],
+        ranges: &'a [(u32, u32)],
+    },
     Owned(&'a OwnedArgs),
 }
 
@@ -16,6 +29,7 @@ impl<'a> Args<'a> {
     pub fn len(&self) -> usize {
         match self {
             Args::Ranges { ranges, .. } => ranges.len(),
+            Args::Split { head, ranges, .. } => head.len() + ranges.len(),
             Args::Owned(o) => o.len(),
         }
     }
@@ -29,6 +43,7 @@ impl<'a> Args<'a> {
     pub fn get(&self, i: usize) -> &'a [u8] {
         match *self {
             Args::Ranges { buf, scratch, ranges } => crate::resp::arg_slice(buf, scratch, ranges[i]),
+            Args::Split { head, buf, ranges } => split_get(head, buf, ranges, i),
             Args::Owned(o) => o.get(i),
         }
     }
@@ -70,5 +85,14 @@ impl<'a> Args<'a> {
     /// Argument `i` as UTF-8 (lossy), for messages and names.
     pub fn str(&self, i: usize) -> String {
         String::from_utf8_lossy(self.get(i)).into_owned()
+    }
+}
+
+/// Argument `i` of a split request, out of the hot path's inlined `get`.
+#[inline(never)]
+fn split_get<'a>(head: &'a ArgStore, buf: &'a [u8], ranges: &'a [(u32, u32)], i: usize) -> &'a [u8] {
+    match i.checked_sub(head.len()) {
+        None => head.get(i),
+        Some(j) => &buf[ranges[j].0 as usize..ranges[j].1 as usize],
     }
 }

@@ -7,11 +7,17 @@
 //! `rbuf` once, plus the buffer's geometric growth; consumed bytes are dropped only
 //! when they are at least half the buffer (so the cost stays linear), and an emptied
 //! buffer that grew past 1 MiB is released.
+//!
+//! A big request does not stay whole in `rbuf`: once its complete arguments pass
+//! `DETACH_AT` bytes, or a big argument starts, they move to `moved_args` (chunks
+//! that never copy when they grow, `resp::ArgStore`) and `rbuf` drops them, as
+//! Redis moves parsed arguments from its query buffer to `argv`. So `rbuf` stays
+//! small and its doublings no longer copy (and fault in) the whole request.
 
 use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
-use crate::resp::{Limits, Parsed, Proto, ReplyWriter, RequestParser};
+use crate::resp::{ArgStore, BIG_ARG, Limits, Parsed, Proto, ReplyWriter, RequestParser};
 use crate::shard::state::ClientMeta;
 use crate::shard::{ReplyTo, ShardState};
 use std::collections::VecDeque;
@@ -32,6 +38,10 @@ struct Slot {
 /// Buffers larger than this are released once empty and idle (`shrink_idle`).
 pub const IDLE_BUF: usize = 16 << 10;
 
+/// A partial request's complete arguments move out of `rbuf` once they hold this
+/// many bytes (see the module docs).
+const DETACH_AT: usize = 64 << 10;
+
 /// The largest buffer a connection keeps as its `spare`.
 const SPARE_MAX: usize = 64 << 10;
 
@@ -47,6 +57,9 @@ pub struct Conn {
     /// Progress through the request at `rpos`, kept across reads so a request that
     /// arrives in many pieces is parsed once, not once per read.
     parser: RequestParser,
+    /// The first arguments of a big request at `rpos`, moved out of `rbuf`
+    /// (`detach_parsed`); the parser's ranges follow them.
+    moved_args: ArgStore,
     scratch: Vec<u8>,
     /// A request parsed but held by CLIENT PAUSE (its length): run it from the
     /// parser's ranges when the pause ends instead of parsing it again.
@@ -147,6 +160,7 @@ impl Conn {
             rpos: 0,
             need: 0,
             parser: RequestParser::new(),
+            moved_args: ArgStore::new(),
             paused_request: None,
             scratch: Vec::new(),
             out: Vec::new(),
@@ -234,6 +248,7 @@ impl Conn {
         CONN_OVERHEAD
             + self.rbuf.capacity()
             + self.scratch.capacity()
+            + self.moved_args.memory()
             + self.out.capacity()
             + self.sending.capacity()
             + self.spare.capacity()
@@ -298,7 +313,7 @@ impl Conn {
     pub fn sync_meta(&mut self, m: &mut ClientMeta) {
         m.qbuf = self.buffered_input();
         m.qbuf_free = self.rbuf.capacity() - self.rbuf.len();
-        m.argv_mem = self.running_argv;
+        m.argv_mem = self.running_argv + self.moved_args.memory();
         m.omem = self.output_bytes();
         m.obl = self.out.len();
         // Chunks besides the ready buffer: in flight, held, and replies waiting behind
@@ -421,7 +436,11 @@ impl Conn {
             match parsed {
                 Ok(Parsed::Command { consumed }) => {
                     budget -= 1;
-                    let args = Args::Ranges { buf: input, scratch: &self.scratch, ranges: self.parser.args() };
+                    let args = if self.moved_args.is_empty() {
+                        Args::Ranges { buf: input, scratch: &self.scratch, ranges: self.parser.args() }
+                    } else {
+                        Args::Split { head: &self.moved_args, buf: input, ranges: self.parser.args() }
+                    };
                     if pause != Pause::None && held_by_pause(&args, pause) {
                         self.paused_request = Some(consumed);
                         self.compact();
@@ -487,6 +506,7 @@ impl Conn {
                     };
                     self.rpos += consumed;
                     self.need = 0;
+                    self.moved_args.clear();
                     if self.master {
                         self.master_applied(st, consumed, getack);
                     }
@@ -499,7 +519,8 @@ impl Conn {
                     }
                 }
                 Ok(Parsed::Incomplete { need }) => {
-                    self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need };
+                    let dropped = self.detach_parsed();
+                    self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need - dropped };
                     self.reserve_for_bulk();
                     break;
                 }
@@ -519,6 +540,7 @@ impl Conn {
                     self.push_ready(tmp);
                     self.close_after_flush = true;
                     self.rpos = self.rbuf.len();
+                    self.moved_args.clear();
                     break;
                 }
             }
@@ -564,13 +586,28 @@ impl Conn {
         }
     }
 
+    /// Moves the complete arguments of a big partial request out of `rbuf` (see the
+    /// module docs) and drops their bytes, with the requests before it. Returns how
+    /// many bytes of the request were dropped. Not on the master link: it forwards
+    /// each request's bytes to our replicas once the request ran.
+    fn detach_parsed(&mut self) -> usize {
+        let parsed = self.parser.parsed_len();
+        let big_arg_next = self.parser.pending_bulk().is_some_and(|len| len >= BIG_ARG);
+        if self.master || !self.parser.in_request() || parsed == 0 || (parsed < DETACH_AT && !big_arg_next) {
+            return 0;
+        }
+        let dropped = self.parser.detach_into(&self.rbuf[self.rpos..], &mut self.moved_args);
+        self.rbuf.drain(..self.rpos + dropped);
+        self.rpos = 0;
+        dropped
+    }
+
     /// While a large argument arrives, grows the read buffer towards the size the
     /// request needs at most doubling per step, ending exactly at that size: copies
     /// stay linear in what was received, and an announced length alone (up to
     /// `proto-max-bulk-len`) cannot make the server reserve memory the client never
     /// sends. Redis reserves the whole announced argument up front instead.
     fn reserve_for_bulk(&mut self) {
-        const BIG_ARG: usize = 32 << 10; // Redis's PROTO_MBULK_BIG_ARG
         if self.parser.pending_bulk().is_none_or(|len| len < BIG_ARG) || self.need <= self.rbuf.capacity() {
             return;
         }

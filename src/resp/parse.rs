@@ -34,6 +34,10 @@
 //! how much of its buffer is unparsed input, which is what Redis's
 //! `client-query-buffer-limit` measures.
 //!
+//! A caller may also move the complete arguments of a partial request out of
+//! its buffer ([`RequestParser::detach_into`], into an [`ArgStore`]) and drop
+//! their bytes; the parser then counts from the first unparsed byte.
+//!
 //! [`parse_request`] is the stateless form (a fresh state per call) for
 //! callers that always hold whole requests, such as benchmarks and tests.
 //!
@@ -46,6 +50,7 @@
 //! for at most 64 ranges, and a `$` length only becomes a hint (`need`) to the
 //! caller, which decides how to grow its buffer.
 
+use super::argv::ArgStore;
 use super::inline::split_args;
 use crate::util::num::parse_i64;
 
@@ -228,6 +233,23 @@ impl RequestParser {
     #[inline]
     pub fn pending_bulk(&self) -> Option<usize> {
         (self.progress.bulk_len != NO_BULK).then_some(self.progress.bulk_len)
+    }
+
+    /// Moves the complete arguments of the partial request into `store` (which
+    /// the caller keeps until the request completes; its arguments come before
+    /// [`RequestParser::args`] then) and forgets them. Returns the number of bytes
+    /// at the start of the request they took (`parsed_len()` before the call): the
+    /// caller drops them from its buffer, and later calls pass the buffer from the
+    /// first unparsed byte on. `buf` is the buffer the last `parse` saw. So a big
+    /// request does not have to stay whole in one growing read buffer.
+    pub fn detach_into(&mut self, buf: &[u8], store: &mut ArgStore) -> usize {
+        debug_assert!(self.in_request(), "only a partial multibulk request has arguments to detach");
+        // Multibulk arguments are never unescaped into the scratch buffer.
+        for &r in &self.args {
+            store.push(arg_slice(buf, &[], r));
+        }
+        self.args.clear();
+        std::mem::take(&mut self.progress.pos)
     }
 
     /// Forgets the partial request (the connection dropped its input).
@@ -720,7 +742,15 @@ mod split_tests {
     /// < stream.len()), the way `net::conn` does: keep the unparsed bytes,
     /// resume on each read. Stops at the first error, like a connection.
     fn run_split(stream: &[u8], cuts: &[usize], limits: &Limits) -> Vec<Event> {
+        run_split_detaching(stream, cuts, limits, false)
+    }
+
+    /// `run_split`, and with `detach` the complete arguments of a partial request
+    /// move out to an `ArgStore` after every read (`net::conn` does it past a
+    /// threshold) and their bytes are dropped.
+    fn run_split_detaching(stream: &[u8], cuts: &[usize], limits: &Limits, detach: bool) -> Vec<Event> {
         let mut parser = RequestParser::new();
+        let mut moved = ArgStore::new();
         let mut scratch = Vec::new();
         let mut events = Vec::new();
         let mut start = 0; // request start in `stream`
@@ -734,16 +764,26 @@ mod split_tests {
                 let buf = &stream[start..end];
                 match parser.parse(buf, &mut scratch, limits) {
                     Ok(Parsed::Command { consumed }) => {
-                        let args = parser.args().iter().map(|&r| arg_slice(buf, &scratch, r).to_vec()).collect();
+                        let head = (0..moved.len()).map(|i| moved.get(i).to_vec());
+                        let args =
+                            head.chain(parser.args().iter().map(|&r| arg_slice(buf, &scratch, r).to_vec())).collect();
+                        moved.clear();
                         events.push(Event::Command(args));
                         start += consumed;
                     }
                     Ok(Parsed::Empty { consumed }) => {
+                        assert!(moved.is_empty());
                         events.push(Event::Empty);
                         start += consumed;
                     }
                     Ok(Parsed::Incomplete { need }) => {
                         assert!(need == 0 || need > buf.len(), "need {need} with {} bytes", buf.len());
+                        if detach && parser.in_request() {
+                            let parsed = parser.parsed_len();
+                            assert_eq!(parser.detach_into(buf, &mut moved), parsed);
+                            assert_eq!(parser.parsed_len(), 0);
+                            start += parsed;
+                        }
                         break;
                     }
                     Err(e) => {
@@ -879,6 +919,8 @@ mod split_tests {
                 cuts.sort_unstable();
                 cuts.dedup();
                 assert_eq!(run_split(&stream, &cuts, &limits), whole, "stream {:?} cuts {cuts:?}", stream);
+                let detached = run_split_detaching(&stream, &cuts, &limits, true);
+                assert_eq!(detached, whole, "detaching, stream {:?} cuts {cuts:?}", stream);
             }
         }
     }
@@ -896,6 +938,7 @@ mod split_tests {
             // One byte per read.
             let bytewise: Vec<usize> = (1..stream.len()).collect();
             assert_eq!(run_split(&stream, &bytewise, &limits), whole);
+            assert_eq!(run_split_detaching(&stream, &bytewise, &limits, true), whole);
             // Every pair of cut points.
             for a in 0..stream.len() {
                 for b in a..stream.len() {
