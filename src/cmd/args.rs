@@ -57,7 +57,9 @@ impl<'a> Args<'a> {
     /// the read buffer: what CLIENT INFO reports as the caller's `qbuf`.
     pub fn input_len(&self) -> Option<usize> {
         match self {
-            Args::Ranges { buf, .. } => Some(buf.len()),
+            // A split request's head has left the read buffer, as Redis's parsed
+            // arguments leave its query buffer.
+            Args::Ranges { buf, .. } | Args::Split { buf, .. } => Some(buf.len()),
             Args::Owned(_) => None,
         }
     }
