@@ -142,5 +142,40 @@ fn bench_direct(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_harness, bench_direct);
+/// The command-name lookup alone: `cmd::name_index` (what `Table::lookup` uses) against
+/// the general map it replaced (a lower-cased copy, foldhash, `memcmp`), on the names a
+/// pipeline repeats.
+fn bench_lookup(c: &mut Criterion) {
+    use shardis::cmd::name_index::NameIndex;
+    use shardis::cmd::table::TABLE;
+    let mut group = c.benchmark_group("dispatch/lookup");
+    group.measurement_time(Duration::from_secs(2));
+    group.warm_up_time(Duration::from_millis(500));
+    let names: Vec<&str> = (0..TABLE.len()).map(|i| TABLE.get(i as u16).name).collect();
+    let index = NameIndex::new(names.iter().copied());
+    let map: foldhash::HashMap<&[u8], u16> = names.iter().enumerate().map(|(i, n)| (n.as_bytes(), i as u16)).collect();
+    let queries: [&[u8]; 8] = [b"GET", b"SET", b"incr", b"LPUSH", b"hset", b"MSET", b"ZRANGEBYSCORE", b"nosuch"];
+    group.bench_function("name_index", |b| {
+        b.iter(|| {
+            for q in &queries {
+                black_box(index.get(black_box(q)));
+            }
+        })
+    });
+    group.bench_function("foldhash_map", |b| {
+        b.iter(|| {
+            for q in &queries {
+                let q = black_box(q);
+                let mut lower = [0u8; 32];
+                for (d, s) in lower.iter_mut().zip(q.iter()) {
+                    *d = s.to_ascii_lowercase();
+                }
+                black_box(map.get(&lower[..q.len()]).copied());
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_harness, bench_direct, bench_lookup);
 criterion_main!(benches);

@@ -32,7 +32,8 @@
 #   shardis-server for before/after in one run), VALKEY_BIN (../shared/tools/valkey-server),
 #   MEMTIER_BIN (../shared/tools/memtier_benchmark), SERVER_CPU (0), CLIENT_CPU (1),
 #   SHARDIS_BIN (default: release build under $CARGO_TARGET_DIR or ./target),
-#   RESULTS (perf/RESULTS.md; set to /dev/null to skip recording), NO_BUILD=1.
+#   RESULTS (perf/RESULTS.md; set to /dev/null to skip recording), NO_BUILD=1,
+#   APPENDONLY (no; yes runs every server with its AOF on), APPENDFSYNC (everysec).
 set -euo pipefail
 # Failures inside $(...) stop the script too.
 shopt -s inherit_errexit
@@ -42,7 +43,7 @@ root=$(cd "$here/.." && pwd)
 # shellcheck source=perf/lib.sh
 source "$here/lib.sh"
 
-KNOBS="QUICK BASE_BIN PARTS N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS KEYS_MODES TESTS STRING_ONLY MT_TIME MT_PIPES MT_LOADS MT_DATA_SIZE PEERS SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD"
+KNOBS="QUICK APPENDONLY APPENDFSYNC BASE_BIN PARTS N_P1 N_P16 CLIENTS KEYSPACE DATA_SIZE RUNS KEYS_MODES TESTS STRING_ONLY MT_TIME MT_PIPES MT_LOADS MT_DATA_SIZE PEERS SERVER_CPU CLIENT_CPU SHARDIS_BIN NO_BUILD"
 # Remember which knobs the caller set (before defaults are filled in below).
 remember_knobs
 
@@ -329,6 +330,7 @@ report=$(
     echo "- load average (1/5/15 min) before: $loadavg_before; after: $loadavg_after"
     echo "- shardis $shardis_rev (\`--shards 1\`), $versions${BASE_BIN:+; base: $BASE_BIN}"
     echo "- servers on CPU $SERVER_CPU, load generators on CPU $CLIENT_CPU; best of $RUNS run(s) per side; CPU from /proc/PID/stat at $tick ticks/s"
+    echo "- persistence: appendonly ${APPENDONLY:-no} (appendfsync ${APPENDFSYNC:-everysec}), no RDB saves"
     echo "- command: \`$(command_line)\`"
     if ((${#bench_rows[@]})); then
         echo "- each bench cell: \`taskset -c $CLIENT_CPU redis-benchmark -p PORT -c $CLIENTS -P {1,16} -n {$N_P1,$N_P16} [-r $KEYSPACE] -d $DATA_SIZE -t TEST --csv\`" \

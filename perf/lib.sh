@@ -152,15 +152,22 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 tick=$(getconf CLK_TCK)
 
+# Persistence of the servers start_peer and start_shardis start: APPENDONLY=yes turns
+# the AOF on for every one of them (appendfsync APPENDFSYNC, default everysec), each in
+# a data directory of its own; RDB saving stays off.
+aof_args() { echo "--appendonly ${APPENDONLY:-no} --appendfsync ${APPENDFSYNC:-everysec}"; }
+
 # Starts a Redis-like server, binary $2 (redis-server or valkey-server), as peer $1,
-# pinned to SERVER_CPU with persistence off, and waits until it answers: sets
+# pinned to SERVER_CPU with persistence off (but see aof_args), and waits until it answers: sets
 # ${1}_port and ${1}_pid (the server itself, checked by its command name, so that the
 # CPU read from that pid is the server's and not a wrapper's).
 start_peer() {
     local name=$1 bin=$2 pid
     pick_port
+    mkdir -p "$work/$name-data"
+    # shellcheck disable=SC2046 # aof_args is a list of words
     taskset -c "$SERVER_CPU" "$bin" --port "$port" --bind 127.0.0.1 \
-        --save "" --appendonly no --daemonize no --dir "$work" \
+        --save "" $(aof_args) --daemonize no --dir "$work/$name-data" \
         --logfile "$work/$name.log" >/dev/null 2>&1 &
     pid=$!
     pids+=("$pid")
@@ -171,13 +178,15 @@ start_peer() {
 }
 
 # Starts $SHARDIS_BIN as $1 (default "shardis") with $2 shards (default 1) pinned to the
-# CPU list $3 (default SERVER_CPU), persistence off; sets ${1}_port and ${1}_pid. shardis
+# CPU list $3 (default SERVER_CPU), persistence off (but see aof_args); sets ${1}_port and ${1}_pid. shardis
 # pins its shard threads itself: --cpus tells it the CPUs taskset allows.
 start_shardis() {
     local name=${1:-shardis} shards=${2:-1} cpus=${3:-$SERVER_CPU} pid
     pick_port
+    mkdir -p "$work/$name-data"
+    # shellcheck disable=SC2046 # aof_args is a list of words
     (cd "$work" && exec taskset -c "$cpus" "$SHARDIS_BIN" --port "$port" --bind 127.0.0.1 \
-        --shards "$shards" --cpus "$cpus" --save "" --appendonly no --dir "$work") \
+        --shards "$shards" --cpus "$cpus" --save "" $(aof_args) --dir "$work/$name-data") \
         >"$work/$name.log" 2>&1 &
     pid=$!
     pids+=("$pid")

@@ -23,7 +23,6 @@ use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::Waiting;
 use crate::shard::msg::{ExecReq, Msg};
 use crate::shard::{ReplyTo, ShardState, shard_of};
-use crate::util::stopwatch::Stopwatch as Instant;
 
 /// What happened to a request, as far as its connection is concerned.
 #[derive(Debug, PartialEq, Eq)]
@@ -172,7 +171,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     }
     match spec.handler {
         Handler::Conn(f) => {
-            let start = st.cmd_stamp.take().unwrap_or_else(Instant::now);
+            let start = super::cmdtime::begin_own(st);
             let res = {
                 let mut ctx = ConnCtx { sess: &mut *sess, st: &mut *st, out: w };
                 f(&mut ctx, args)
@@ -183,7 +182,8 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                 super::monitor::feed_client(st, spec, sess.db, sess.id, args);
             }
             let fanout = matches!(res, Ok(ConnOutcome::FanOut(_)));
-            record_as(st, idx, start, res.is_err(), args, sess.id, !fanout);
+            let timing = super::cmdtime::Timing::Own(start);
+            super::cmdtime::end(st, idx, timing, res.is_err(), args, sess.id, !fanout, 0);
             match res {
                 Ok(ConnOutcome::Done) => Outcome::Done,
                 Ok(ConnOutcome::Close) => Outcome::Close,
@@ -199,7 +199,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                             inner(st, results, out);
                             let us = start.elapsed().as_micros() as u64;
                             if us >= st.config.slowlog_log_slower_than.max(0) as u64 {
-                                slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
+                                super::cmdtime::slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
                             }
                         });
                     }
@@ -362,8 +362,9 @@ fn call_inner(
     let spec = TABLE.get(idx);
     let Handler::Keyed(f) = spec.handler else { unreachable!("call() is for keyed commands") };
     // In a pipelined batch the previous command's end reading starts this one (so its
-    // time includes parsing its request: tens of nanoseconds).
-    let start = st.cmd_stamp.take().unwrap_or_else(Instant::now);
+    // time includes parsing its request: tens of nanoseconds), or none (`cmdtime`).
+    let timing = super::cmdtime::begin(st, idx, args);
+    let reply_start = out.len();
     let notify_mask = st.config.notify_mask;
     if notify_mask != 0 {
         track_pending(st, notify_mask, true);
@@ -414,7 +415,8 @@ fn call_inner(
     if dirty > 0 && st.aof.active() {
         crate::persist::propagate(&mut st.aof, &st.dbs, spec.name, args, db, prop);
     }
-    record(st, idx, start, res.is_err(), args, client_id);
+    let reply_bytes = out.len().saturating_sub(reply_start);
+    super::cmdtime::end(st, idx, timing, res.is_err(), args, client_id, true, reply_bytes);
     if !st.blocked.ready.is_empty() {
         super::blocking::serve_blocked(st);
     }
@@ -467,61 +469,6 @@ fn touch_keys(
             st.blocked.touched(d, args.get(i));
         }
     }
-}
-
-fn record(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: &Args, client_id: u64) {
-    record_as(st, idx, start, failed, args, client_id, true);
-}
-
-/// `record`, with the slowlog entry left to the caller when `slowlog` is false.
-fn record_as(st: &mut ShardState, idx: u16, start: Instant, failed: bool, args: &Args, client_id: u64, slowlog: bool) {
-    let end = Instant::now();
-    if st.cmd_chain {
-        st.cmd_stamp = Some(end);
-    }
-    if st.uncounted {
-        // One part of a split command: another part counts it (`coord_split`).
-        return;
-    }
-    let us = start.until(end).as_micros() as u64;
-    if st.config.latency_tracking {
-        super::latency::track(st, idx, args, us);
-    }
-    let threshold = st.config.slowlog_log_slower_than;
-    if (slowlog && threshold >= 0 && us >= threshold as u64) || st.config.latency_monitor_threshold > 0 {
-        log_slow(st, idx, us, args, client_id, slowlog);
-    }
-
-    st.stats.total_commands += 1;
-    let stats = &mut st.stats.commands;
-    if stats.len() <= idx as usize {
-        stats.resize(TABLE.len(), Default::default());
-    }
-    let c = &mut stats[idx as usize];
-    c.calls += 1;
-    c.usec += us;
-    if failed {
-        c.failed_calls += 1;
-    }
-}
-
-/// SLOWLOG and LATENCY bookkeeping for a command that took `us` microseconds.
-#[cold]
-fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64, slowlog: bool) {
-    let spec = TABLE.get(idx);
-    let threshold = st.config.slowlog_log_slower_than;
-    if slowlog && threshold >= 0 && us >= threshold as u64 && spec.flags & flag::SKIP_SLOWLOG == 0 {
-        slowlog_add(st, us, args.iter(), client_id);
-    }
-    let event = if spec.flags & flag::FAST != 0 { "fast-command" } else { "command" };
-    super::latency::add_sample_if_needed(st, event, us / 1000);
-}
-
-fn slowlog_add<'a>(st: &mut ShardState, us: u64, args: impl Iterator<Item = &'a [u8]>, client_id: u64) {
-    let secs = st.now_ms / 1000;
-    let (addr, name) = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
-    let max = st.config.slowlog_max_len as usize;
-    st.monitor.log_slow(us, secs, args.collect::<Vec<_>>().into_iter(), max, (&addr, &name));
 }
 
 /// Writes an error reply and counts it (INFO `total_error_replies` and errorstats).

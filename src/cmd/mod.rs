@@ -14,6 +14,7 @@ pub mod blocking;
 #[cfg(test)]
 mod blocking_tests;
 pub mod client;
+pub mod cmdtime;
 pub mod config_cmd;
 pub mod connection;
 pub mod coord;
@@ -43,6 +44,7 @@ pub mod memory;
 pub mod module;
 pub mod monitor;
 pub mod multi;
+pub mod name_index;
 #[cfg(test)]
 mod notify_tests;
 pub mod pubsub;

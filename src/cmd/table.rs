@@ -127,12 +127,17 @@ impl CommandSpec {
 pub struct Table {
     pub specs: Vec<&'static CommandSpec>,
     by_name: HashMap<&'static [u8], u16>,
+    /// The fast path for names up to `name_index::MAX_LEN` bytes (all of them today).
+    short_names: super::name_index::NameIndex,
 }
 
 impl Table {
     /// Finds a command by name, case-insensitively, without allocating.
     #[inline]
     pub fn lookup(&self, name: &[u8]) -> Option<u16> {
+        if name.len() <= super::name_index::MAX_LEN {
+            return self.short_names.get(name);
+        }
         let mut lower = [0u8; 32];
         if name.len() > lower.len() {
             return None;
@@ -204,5 +209,6 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
             specs.push(spec);
         }
     }
-    Table { specs, by_name }
+    let short_names = super::name_index::NameIndex::new(specs.iter().map(|s| s.name));
+    Table { specs, by_name, short_names }
 });

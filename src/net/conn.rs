@@ -381,7 +381,7 @@ impl Conn {
         st.cmd_chain = true;
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
         st.cmd_chain = false;
-        st.cmd_stamp = None;
+        crate::cmd::cmdtime::end_batch(st);
         if !self.close_after_flush && !self.master && self.unparsed() as u64 > st.config.client_query_buffer_limit {
             return Stopped::QueryBufferLimit;
         }

@@ -102,6 +102,8 @@ pub struct ShardState {
     pub cmd_stamp: Option<Stopwatch>,
     /// A batch is running: `record` leaves its end reading in `cmd_stamp`.
     pub cmd_chain: bool,
+    /// Commands of the running batch timed together since `cmd_stamp` (`cmd::cmdtime`).
+    pub cmd_group: crate::cmd::cmdtime::CmdGroup,
     pub stats: ShardStats,
     /// Writes since the last save, for save points and INFO persistence.
     pub dirty: u64,
@@ -186,6 +188,7 @@ impl ShardState {
             clock,
             now_ms,
             cmd_stamp: None,
+            cmd_group: Default::default(),
             cmd_chain: false,
             stats: ShardStats::default(),
             dirty: 0,

@@ -1,0 +1,241 @@
+//! Command timing (INFO commandstats, latency histograms, SLOWLOG, LATENCY events)
+//! with as few clock readings as a pipelined batch allows.
+//!
+//! A clock reading costs about 26 ns on this VM (`rdtsc`, see `util::stopwatch`), close
+//! to a tenth of a pipelined GET's whole cost. So:
+//! - Outside a batch (inbox messages, scripts' callers, ...) a command reads the clock
+//!   at its start and at its end.
+//! - In a pipelined batch (`ShardState::cmd_chain`, set by the connection layer) the
+//!   reading that ends one command starts the next (`ShardState::cmd_stamp`).
+//! - In a batch, commands of bounded cost are not read at all: they join a *group*
+//!   whose time is read once when the group closes (after `GROUP_MAX` commands, before
+//!   and after a command timed on its own, at the end of the batch) and shared evenly
+//!   among its members. Bounded cost means: flagged `fast` (O(1) or O(log N)), or SET;
+//!   no subcommands (their histograms are per subcommand); a request of at most
+//!   `BIG_REQUEST` bytes; and, checked after the command ran, a reply of at most
+//!   `BIG_REPLY` bytes (a larger one closes the group at once).
+//!
+//! What grouping changes, and why that is acceptable: such a command's only way to be
+//! slow is to be preempted, and its time is below a microsecond, which is what its
+//! commandstats `usec` and histogram bucket resolve anyway. For SLOWLOG, a group that
+//! took at least `slowlog-log-slower-than` is logged once, under the command that
+//! closed it, with the group's time (a group closed by the end of the batch has no
+//! command left to name and is not logged). Grouping is off while
+//! `slowlog-log-slower-than` is 0 (log every command with its own time) or
+//! `latency-monitor-threshold` is set (events are per command), so both keep Redis's
+//! exact per-command semantics when someone is looking.
+
+use super::Args;
+use super::introspect::CONTAINERS;
+use super::table::{TABLE, flag};
+use crate::shard::ShardState;
+use crate::util::stopwatch::Stopwatch;
+use std::sync::OnceLock;
+
+/// Commands per group: keeps a preempted group's time from being spread too thin, and
+/// bounds the state.
+const GROUP_MAX: usize = 16;
+/// A request longer than this is timed on its own (copying it is work that scales).
+const BIG_REQUEST: usize = 64 << 10;
+/// A reply longer than this closes its command's group at once.
+const BIG_REPLY: usize = 64 << 10;
+
+/// The commands timed together since `ShardState::cmd_stamp`, by table index.
+#[derive(Default)]
+pub struct CmdGroup {
+    members: [u16; GROUP_MAX],
+    len: usize,
+}
+
+/// How the running command is timed: from its own start reading, or as a group member.
+#[derive(Clone, Copy)]
+pub enum Timing {
+    Own(Stopwatch),
+    Grouped,
+}
+
+/// Per command index: may it be timed in a group (before the per-call checks).
+fn groupable_command(idx: u16) -> bool {
+    static GROUPABLE: OnceLock<Vec<bool>> = OnceLock::new();
+    let table = GROUPABLE.get_or_init(|| {
+        (0..TABLE.len())
+            .map(|i| {
+                let spec = TABLE.get(i as u16);
+                (spec.flags & flag::FAST != 0 || spec.name == "set") && !CONTAINERS.contains(&spec.name)
+            })
+            .collect()
+    });
+    table.get(idx as usize).copied().unwrap_or(false)
+}
+
+fn request_bytes(args: &Args) -> usize {
+    args.iter().map(|a| a.len()).sum()
+}
+
+/// Starts timing command `idx`: as a group member when it qualifies, else on its own
+/// (closing any open group with the reading that starts it).
+#[inline]
+pub fn begin(st: &mut ShardState, idx: u16, args: &Args) -> Timing {
+    if st.cmd_chain
+        && groupable_command(idx)
+        && st.config.slowlog_log_slower_than != 0
+        && st.config.latency_monitor_threshold == 0
+        && request_bytes(args) <= BIG_REQUEST
+    {
+        if st.cmd_stamp.is_none() {
+            st.cmd_stamp = Some(Stopwatch::now());
+        }
+        return Timing::Grouped;
+    }
+    Timing::Own(begin_own(st))
+}
+
+/// The start reading of a command timed on its own.
+#[inline]
+pub fn begin_own(st: &mut ShardState) -> Stopwatch {
+    if st.cmd_group.len > 0 {
+        let now = Stopwatch::now();
+        close_group(st, now, None);
+        st.cmd_stamp = None;
+        return now;
+    }
+    st.cmd_stamp.take().unwrap_or_else(Stopwatch::now)
+}
+
+/// Ends command `idx`'s timing and counts the call. `slowlog`: false when the caller
+/// logs it itself (a fan-out, once its results are in). `reply_bytes`: what it wrote.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub fn end(
+    st: &mut ShardState,
+    idx: u16,
+    timing: Timing,
+    failed: bool,
+    args: &Args,
+    client_id: u64,
+    slowlog: bool,
+    reply_bytes: usize,
+) {
+    if st.uncounted {
+        // One part of a split command: another part counts it (`coord_split`).
+        if let Timing::Own(_) = timing
+            && st.cmd_chain
+        {
+            st.cmd_stamp = Some(Stopwatch::now());
+        }
+        return;
+    }
+    match timing {
+        Timing::Grouped => {
+            count_call(st, idx, failed, 0);
+            let g = &mut st.cmd_group;
+            g.members[g.len] = idx;
+            g.len += 1;
+            if g.len == GROUP_MAX || reply_bytes > BIG_REPLY {
+                let now = Stopwatch::now();
+                close_group(st, now, Some((idx, args, client_id)));
+                st.cmd_stamp = Some(now);
+            }
+        }
+        Timing::Own(start) => record_own(st, idx, start, failed, args, client_id, slowlog),
+    }
+}
+
+/// The connection's batch is over: closes the open group, if any.
+pub fn end_batch(st: &mut ShardState) {
+    if st.cmd_group.len > 0 {
+        close_group(st, Stopwatch::now(), None);
+    }
+    st.cmd_stamp = None;
+}
+
+/// Shares the time from `cmd_stamp` to `now` among the group's members; logs it as
+/// slow under `closer` (the command that closed the group) when it reaches the
+/// SLOWLOG threshold.
+fn close_group(st: &mut ShardState, now: Stopwatch, closer: Option<(u16, &Args, u64)>) {
+    let n = std::mem::take(&mut st.cmd_group.len);
+    let total = st.cmd_stamp.map(|s| s.until(now)).unwrap_or_default();
+    let share = (total.as_nanos() / n as u128 / 1000) as u64;
+    let tracking = st.config.latency_tracking;
+    for i in 0..n {
+        let idx = st.cmd_group.members[i];
+        if tracking {
+            st.stats.latency.record(idx, share);
+        }
+        st.stats.commands[idx as usize].usec += share;
+    }
+    let us = total.as_micros() as u64;
+    let threshold = st.config.slowlog_log_slower_than;
+    if let Some((idx, args, client_id)) = closer
+        && threshold >= 0
+        && us >= threshold as u64
+        && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0
+    {
+        slowlog_add(st, us, args.iter(), client_id);
+    }
+}
+
+/// A command timed on its own: reads the end, feeds every record.
+fn record_own(
+    st: &mut ShardState,
+    idx: u16,
+    start: Stopwatch,
+    failed: bool,
+    args: &Args,
+    client_id: u64,
+    slowlog: bool,
+) {
+    let end = Stopwatch::now();
+    // A group opened inside this command (the commands a script or EXEC ran) closes
+    // with the same reading.
+    if st.cmd_group.len > 0 {
+        close_group(st, end, None);
+    }
+    if st.cmd_chain {
+        st.cmd_stamp = Some(end);
+    }
+    let us = start.until(end).as_micros() as u64;
+    if st.config.latency_tracking {
+        super::latency::track(st, idx, args, us);
+    }
+    let threshold = st.config.slowlog_log_slower_than;
+    if (slowlog && threshold >= 0 && us >= threshold as u64) || st.config.latency_monitor_threshold > 0 {
+        log_slow(st, idx, us, args, client_id, slowlog);
+    }
+    count_call(st, idx, failed, us);
+}
+
+#[inline]
+fn count_call(st: &mut ShardState, idx: u16, failed: bool, us: u64) {
+    st.stats.total_commands += 1;
+    let stats = &mut st.stats.commands;
+    if stats.len() <= idx as usize {
+        stats.resize(TABLE.len(), Default::default());
+    }
+    let c = &mut stats[idx as usize];
+    c.calls += 1;
+    c.usec += us;
+    if failed {
+        c.failed_calls += 1;
+    }
+}
+
+/// SLOWLOG and LATENCY bookkeeping for a command that took `us` microseconds.
+#[cold]
+fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64, slowlog: bool) {
+    let spec = TABLE.get(idx);
+    let threshold = st.config.slowlog_log_slower_than;
+    if slowlog && threshold >= 0 && us >= threshold as u64 && spec.flags & flag::SKIP_SLOWLOG == 0 {
+        slowlog_add(st, us, args.iter(), client_id);
+    }
+    let event = if spec.flags & flag::FAST != 0 { "fast-command" } else { "command" };
+    super::latency::add_sample_if_needed(st, event, us / 1000);
+}
+
+#[cold]
+pub(super) fn slowlog_add<'a>(st: &mut ShardState, us: u64, args: impl Iterator<Item = &'a [u8]>, client_id: u64) {
+    let secs = st.now_ms / 1000;
+    let (addr, name) = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
+    let max = st.config.slowlog_max_len as usize;
+    st.monitor.log_slow(us, secs, args.collect::<Vec<_>>().into_iter(), max, (&addr, &name));
+}
