@@ -126,11 +126,11 @@ impl Backlog {
     /// A block leaving the backlog: kept for reuse unless a zero-copy send still
     /// holds it (it is freed with the send's notification then) or spares abound.
     fn keep_spare(&mut self, block: Arc<Vec<u8>>) {
-        if self.spares.len() < SPARES {
-            if let Ok(mut v) = Arc::try_unwrap(block) {
-                v.clear();
-                self.spares.push(v);
-            }
+        if self.spares.len() < SPARES
+            && let Ok(mut v) = Arc::try_unwrap(block)
+        {
+            v.clear();
+            self.spares.push(v);
         }
     }
 
