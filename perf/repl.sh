@@ -34,7 +34,8 @@
 #                                      the script; the report says so)
 # Knobs (env): KEYS_LIST ("1000000 10000000"), VALUE_SIZE (16), SHARDS (2),
 #   BENCH_N (3000000), CLIENTS (50), PIPELINE (16), KEYSPACE (1000000), LAG_EVERY (0.05),
-#   KINDS ("redis shardis"), SHARDIS_BIN, NO_BUILD=1, ALL_REDIS=1,
+#   KINDS ("redis shardis"), STEPS ("sync bench zc": which of parts 1, 2+3 and 4 run),
+#   SHARDIS_BIN, NO_BUILD=1, ALL_REDIS=1,
 #   RESULTS (perf/RESULTS.md; /dev/null to skip recording).
 set -euo pipefail
 shopt -s inherit_errexit
@@ -44,7 +45,7 @@ root=$(cd "$here/.." && pwd)
 # shellcheck source=perf/lib.sh
 source "$here/lib.sh"
 
-KNOBS="QUICK ZC_MB KEYS_LIST VALUE_SIZE SHARDS BENCH_N CLIENTS PIPELINE KEYSPACE LAG_EVERY KINDS SHARDIS_BIN NO_BUILD ALL_REDIS"
+KNOBS="QUICK ZC_MB KEYS_LIST VALUE_SIZE SHARDS BENCH_N CLIENTS PIPELINE KEYSPACE LAG_EVERY KINDS STEPS SHARDIS_BIN NO_BUILD ALL_REDIS"
 remember_knobs
 
 QUICK=${QUICK:-0}
@@ -63,6 +64,8 @@ PIPELINE=${PIPELINE:-16}
 KEYSPACE=${KEYSPACE:-1000000}
 LAG_EVERY=${LAG_EVERY:-0.05}
 KINDS=${KINDS:-redis shardis}
+STEPS=${STEPS:-sync bench zc}
+step() { [[ " $STEPS " == *" $1 "* ]]; }
 ALL_REDIS=${ALL_REDIS:-0}
 RESULTS=${RESULTS:-$here/RESULTS.md}
 
@@ -152,6 +155,7 @@ sync_rows=()
 bench_rows=()
 for kind in $KINDS; do
     # 1. Full sync.
+    step sync || KEYS_LIST=
     for keys in $KEYS_LIST; do
         start_node "$kind" "$kind-m-$keys"
         mport=$port
@@ -170,6 +174,7 @@ for kind in $KINDS; do
         rm -rf "${work:?}/$kind-m-$keys" "${work:?}/$kind-r-$keys"
     done
     # 2 and 3. Throughput and lag with 0, 1 and 2 replicas.
+    step bench || continue
     for nrep in 0 1 2; do
         start_node "$kind" "$kind-bm-$nrep"
         mport=$port
@@ -217,7 +222,7 @@ thread_ticks() {
 
 # 4. CPU per streamed MB, SEND_ZC against plain sends.
 zc_rows=()
-if [[ " $KINDS " == *" shardis "* && $ALL_REDIS != 1 ]]; then
+if step zc && [[ " $KINDS " == *" shardis "* && $ALL_REDIS != 1 ]]; then
     hz=$(getconf CLK_TCK)
     zc_n=$((ZC_MB * 1024))
     for mode in zc plain; do
@@ -275,21 +280,25 @@ report=$(
     echo "- command: \`$(command_line)\`"
     [[ $ALL_REDIS == 1 ]] && echo "- **ALL_REDIS=1: every column is redis-server; this run only proves the script.**"
     echo
-    echo "| full sync | keys | time (ms) |"
-    echo "|---|---|---|"
-    for row in "${sync_rows[@]}"; do
-        read -r k n t <<<"$row"
-        echo "| $(label_of "$k") → $(label_of "$k") | $n | $t |"
-    done
-    echo
-    echo "| master | replicas | SET/s | × of 0 replicas | lag acked p50 / p99 (B) | lag applied p50 / p99 (B) |"
-    echo "|---|---|---|---|---|---|"
-    for row in "${bench_rows[@]}"; do
-        IFS='|' read -r k n rps ack applied <<<"$row"
-        [[ $n == 0 ]] && base=$rps
-        echo "| $(label_of "$k") | $n | $rps | $(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }') | $ack | $applied |"
-    done
-    echo
+    if ((${#sync_rows[@]} > 0)); then
+        echo "| full sync | keys | time (ms) |"
+        echo "|---|---|---|"
+        for row in "${sync_rows[@]}"; do
+            read -r k n t <<<"$row"
+            echo "| $(label_of "$k") → $(label_of "$k") | $n | $t |"
+        done
+        echo
+    fi
+    if ((${#bench_rows[@]} > 0)); then
+        echo "| master | replicas | SET/s | × of 0 replicas | lag acked p50 / p99 (B) | lag applied p50 / p99 (B) |"
+        echo "|---|---|---|---|---|---|"
+        for row in "${bench_rows[@]}"; do
+            IFS='|' read -r k n rps ack applied <<<"$row"
+            [[ $n == 0 ]] && base=$rps
+            echo "| $(label_of "$k") | $n | $rps | $(awk -v a="$rps" -v b="$base" 'BEGIN { printf "%.2f", a / b }') | $ack | $applied |"
+        done
+        echo
+    fi
     if ((${#zc_rows[@]} > 0)); then
         echo "Replication thread CPU per streamed MB (\`redis-benchmark -t set -P 16 -c 20 -d 1024 -n $((ZC_MB * 1024))\`, redis-server replicas; catch-up: replicas SIGSTOPped during the load). Plain = \`SHARDIS_REPL_ZC=off\`."
         echo

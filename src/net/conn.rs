@@ -116,6 +116,9 @@ pub struct Conn {
     pub master: bool,
     /// The master's requests since MULTI, not yet counted (see `master_applied`).
     master_pending: Vec<u8>,
+    /// The master's requests counted in this `process_input`, forwarded to our
+    /// replicas in one piece when it returns (`repl::replica::forward`).
+    master_batch: Vec<u8>,
 }
 
 /// What a connection costs besides its buffers (the struct, its session, its slot).
@@ -189,6 +192,7 @@ impl Conn {
             window_full: false,
             master: false,
             master_pending: Vec::new(),
+            master_batch: Vec::new(),
         }
     }
 
@@ -380,6 +384,9 @@ impl Conn {
         // One clock reading per command in this batch (`ShardState::cmd_stamp`).
         st.cmd_chain = true;
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
+        if self.master && !self.master_batch.is_empty() {
+            crate::repl::replica::forward(&st.shared, std::mem::take(&mut self.master_batch));
+        }
         st.cmd_chain = false;
         crate::cmd::cmdtime::end_batch(st);
         if !self.close_after_flush && !self.master && self.unparsed() as u64 > st.config.client_query_buffer_limit {
@@ -562,12 +569,11 @@ impl Conn {
         st.shared.replica.master_db.store(self.sess.db, std::sync::atomic::Ordering::Relaxed);
         if self.sess.multi.is_some() {
             self.master_pending.extend_from_slice(bytes);
-        } else if self.master_pending.is_empty() {
-            crate::repl::replica::applied(&st.shared, bytes);
         } else {
-            let mut tx = std::mem::take(&mut self.master_pending);
-            tx.extend_from_slice(bytes);
-            crate::repl::replica::applied(&st.shared, &tx);
+            let counted = self.master_pending.len() + bytes.len();
+            self.master_batch.append(&mut self.master_pending);
+            self.master_batch.extend_from_slice(bytes);
+            crate::repl::replica::applied(&st.shared, counted);
         }
         if getack {
             self.push_ready(crate::repl::replica::ack_request(before));

@@ -11,6 +11,12 @@
 //! full blocks are handed out (`sealed_block_at`): they are never written again, and
 //! the last, growing block is never shared.
 //!
+//! Blocks that `trim` frees and nobody else holds are kept as spares (at most
+//! `SPARES`) and refilled by `append`: a fresh 64 KiB allocation from the allocator
+//! often comes from memory it returned to the kernel, and faulting it back in (the
+//! kernel zeroing a whole huge page) cost the replication thread more than all of its
+//! other work (12% of a replica's CPU under `SET -P 16`, perf/RESULTS.md, repl3).
+//!
 //! Offsets are 0-based stream positions: byte `i` of the stream is Redis's offset
 //! `i + 1` (`repl_backlog_first_byte_offset`, PSYNC's requested offset).
 
@@ -21,8 +27,14 @@ use std::sync::Arc;
 /// memory a trim frees comes back in useful steps.
 pub const BLOCK: usize = 64 << 10;
 
+/// Freed blocks kept for reuse: the steady state frees about one block per block
+/// appended, so a few cover it; the rest go back to the allocator.
+const SPARES: usize = 8;
+
 pub struct Backlog {
     blocks: VecDeque<Arc<Vec<u8>>>,
+    /// Emptied blocks (capacity `BLOCK`) waiting to be refilled.
+    spares: Vec<Vec<u8>>,
     /// Stream offset of the first byte of the first block.
     start: u64,
     /// Stream offset after the last byte (= master_repl_offset).
@@ -32,7 +44,7 @@ pub struct Backlog {
 impl Backlog {
     /// An empty backlog whose history starts at stream offset `at`.
     pub fn new(at: u64) -> Backlog {
-        Backlog { blocks: VecDeque::new(), start: at, end: at }
+        Backlog { blocks: VecDeque::new(), spares: Vec::new(), start: at, end: at }
     }
 
     pub fn start(&self) -> u64 {
@@ -58,7 +70,8 @@ impl Backlog {
             let room = match self.blocks.back() {
                 Some(last) if last.len() < BLOCK => BLOCK - last.len(),
                 _ => {
-                    self.blocks.push_back(Arc::new(Vec::with_capacity(BLOCK)));
+                    let block = self.spares.pop().unwrap_or_else(|| Vec::with_capacity(BLOCK));
+                    self.blocks.push_back(Arc::new(block));
                     BLOCK
                 }
             };
@@ -98,7 +111,9 @@ impl Backlog {
     pub fn trim(&mut self, size: u64, needed: u64) {
         let keep_from = self.end.saturating_sub(size).min(needed);
         while self.blocks.len() > 1 && self.start + BLOCK as u64 <= keep_from {
-            self.blocks.pop_front();
+            if let Some(block) = self.blocks.pop_front() {
+                self.keep_spare(block);
+            }
             self.start += BLOCK as u64;
         }
         if self.blocks.len() == 1 && self.end <= keep_from && self.start < self.end {
@@ -108,9 +123,20 @@ impl Backlog {
         }
     }
 
-    /// Bytes held in memory (INFO, limits).
+    /// A block leaving the backlog: kept for reuse unless a zero-copy send still
+    /// holds it (it is freed with the send's notification then) or spares abound.
+    fn keep_spare(&mut self, block: Arc<Vec<u8>>) {
+        if self.spares.len() < SPARES
+            && let Ok(mut v) = Arc::try_unwrap(block)
+        {
+            v.clear();
+            self.spares.push(v);
+        }
+    }
+
+    /// Bytes held in memory (INFO, limits), spare blocks included.
     pub fn allocated(&self) -> u64 {
-        self.blocks.len() as u64 * BLOCK as u64
+        (self.blocks.len() + self.spares.len()) as u64 * BLOCK as u64
     }
 }
 
@@ -156,6 +182,25 @@ mod tests {
         assert!(b.start() > 0);
         assert_eq!(held.len(), BLOCK);
         assert!(held.iter().all(|&c| c == 7));
+    }
+
+    #[test]
+    fn trimmed_blocks_are_reused_unless_a_send_holds_them() {
+        let mut b = Backlog::new(0);
+        b.append(&vec![1u8; 3 * BLOCK]);
+        let (held, _) = b.sealed_block_at(0).expect("full");
+        let (held_ptr, held) = (held.as_ptr(), held.clone());
+        let second = b.sealed_block_at(BLOCK as u64).expect("full").0.as_ptr();
+        b.trim(1, b.end());
+        // The block a send holds is not a spare; the other trimmed one is.
+        assert_eq!(b.spares.len(), 1);
+        assert_eq!(b.spares[0].as_ptr(), second);
+        b.append(&vec![2u8; BLOCK]);
+        assert!(b.spares.is_empty());
+        assert_eq!(b.chunk_at(3 * BLOCK as u64 + 5).as_ptr(), second.wrapping_add(5));
+        assert_ne!(b.chunk_at(3 * BLOCK as u64).as_ptr(), held_ptr);
+        assert!(held.iter().all(|&c| c == 1));
+        assert_eq!(b.chunk_at(3 * BLOCK as u64), &vec![2u8; BLOCK][..]);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   segments into one stream (cross-shard parts joined into one MULTI/EXEC).
 //! - `backlog`: the shared replication buffer (blocks referenced by the backlog window
 //!   and by each replica's send position).
-//! - `master`: the replication thread (assembly, backlog, serving replicas, WAIT);
+//! - `master`: the replication thread (assembly, backlog, serving replicas), with
+//!   `master::sync` (PSYNC's answer, a full sync's cut and transfer) and
+//!   `master::publish` (INFO rows, WAIT, min-replicas-to-write);
 //!   `master_replica`: one replica's connection, sends, ACKs and output limits.
 //! - `fullsync`: the cut and fork of a full sync's snapshot.
 //! - `failover`: FAILOVER's coordination (pause, wait for the target, hand over).

@@ -23,9 +23,10 @@
 //! (`replica-serve-stale-data yes`; with `no`, commands without the STALE flag get
 //! `-MASTERDOWN`). Shards never wait on the network or the disk for replication.
 //!
-//! The master connection is special in three ways (`net::conn` calls `applied`): the
-//! bytes of each request it ran advance `processed` (slave_repl_offset) and are pushed
-//! as `Segment::Verbatim` into `Shared::repl.feed` for our own replicas; `REPLCONF
+//! The master connection is special in three ways (`net::conn` calls `applied` and
+//! `forward`): the bytes of each request it ran advance `processed`
+//! (slave_repl_offset), and those of each batch it ran are pushed as one
+//! `Segment::Verbatim` into `Shared::repl.feed` for our own replicas; `REPLCONF
 //! GETACK` is answered with `REPLCONF ACK <offset>` (the offset before the GETACK, as
 //! Redis does); and its commands see no expiry (`now_ms` is 0 for them in
 //! `cmd::dispatch::call`): a replica never expires keys itself, it waits for the
@@ -204,13 +205,17 @@ pub fn ack_request(offset: u64) -> Vec<u8> {
     format!("*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n${}\r\n{off}\r\n", off.len()).into_bytes()
 }
 
-/// The master connection ran (or skipped) the request in `bytes`: advance the offset
-/// and forward the bytes to our own replicas, verbatim.
-pub fn applied(shared: &crate::shard::Shared, bytes: &[u8]) {
-    let r = &shared.replica;
-    r.processed.fetch_add(bytes.len() as u64, Ordering::AcqRel);
-    r.last_io_ms.store(crate::shard::Shared::now_unix_ms(), Ordering::Relaxed);
-    shared.repl.feed.push(crate::repl::state::Segment::Verbatim(bytes.to_vec()));
+/// The master connection ran (or skipped) `len` bytes of requests: advance the offset.
+pub fn applied(shared: &crate::shard::Shared, len: usize) {
+    shared.replica.processed.fetch_add(len as u64, Ordering::AcqRel);
+}
+
+/// Forwards what the master connection applied in one `process_input` (one piece per
+/// batch rather than per command: one queue push, one allocation and one clock
+/// reading for up to a turn's worth of commands) to our own replicas, verbatim.
+pub fn forward(shared: &crate::shard::Shared, bytes: Vec<u8>) {
+    shared.replica.last_io_ms.store(crate::shard::Shared::now_unix_ms(), Ordering::Relaxed);
+    shared.repl.feed.push(crate::repl::state::Segment::Verbatim(bytes));
 }
 
 /// INFO `# Replication`'s replica fields, from `role:slave` to `replica_announced`
