@@ -30,6 +30,11 @@ pub struct ScriptShared {
     /// The function libraries (FUNCTION LOAD ...), bumped `functions_epoch` on change.
     pub functions: Mutex<Libraries>,
     pub functions_epoch: AtomicU64,
+    /// Held through each FUNCTION write (LOAD, DELETE, FLUSH, RESTORE) and the queuing
+    /// of its log record, so `function_log`'s order is the order the writes happened.
+    pub function_writes: Mutex<()>,
+    /// FUNCTION writes on their way to shard 0's log (`cmd::function`), with their db.
+    pub function_log: Mutex<Vec<(u16, Vec<Vec<u8>>)>>,
     /// The ACL users of restricted clients' scripts on their way (`note_caller`).
     callers: Mutex<HashMap<u64, Caller>>,
     callers_len: AtomicUsize,
@@ -60,6 +65,8 @@ impl ScriptShared {
             shutdown: AtomicBool::new(false),
             functions: Mutex::new(Libraries::default()),
             functions_epoch: AtomicU64::new(0),
+            function_writes: Mutex::new(()),
+            function_log: Mutex::new(Vec::new()),
             callers: Mutex::new(HashMap::new()),
             callers_len: AtomicUsize::new(0),
         }
