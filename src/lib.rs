@@ -169,10 +169,10 @@
 //! reach, and the script's writes propagate as the commands it ran (effects), never
 //! the script. The script cache and function libraries are server-wide
 //! (`Shared::script`), compiled lazily on each thread; libraries are saved as RDB
-//! function opcodes (`rdb::function`) and logged as FUNCTION commands. A script past
+//! function opcodes (`rdb::function`) and logged as FUNCTION commands by shard 0. A script past
 //! `busy-reply-threshold` holds its thread: other shards answer `-BUSY`
 //! (`cmd::script::busy_refusal`), and the busy thread's instruction hook serves the
-//! connections waiting on its own listeners (`server::busy_door`), so SCRIPT KILL,
+//! connections waiting on its own listeners and the Unix socket (`server::busy_door`), so SCRIPT KILL,
 //! FUNCTION KILL and SHUTDOWN NOSAVE reach it even with one shard.
 //!
 //! ## A replica (`repl::replica`, `repl::link`)

@@ -133,3 +133,47 @@ fn threshold_is_a_setting_under_both_names() {
     );
     assert!(wait_until(Duration::from_secs(5), || c.cmd(&["ping"]) == Resp::simple("PONG")));
 }
+
+/// A Unix-socket client, on one shard, during a busy script: it gets `-BUSY` (Redis
+/// answers every client while busy) and can SCRIPT KILL; afterwards it is served.
+#[test]
+fn unix_socket_clients_get_busy_and_can_kill() {
+    use std::io::Write;
+    let dir = temp_dir("busy-unix");
+    let path = dir.join("s.sock");
+    let s = Server::start(1, &["--unixsocket", path.to_str().unwrap(), "--busy-reply-threshold", "50"]);
+    let unix = || {
+        let u = std::os::unix::net::UnixStream::connect(&path).expect("connect unix");
+        u.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        u
+    };
+    let mut a = s.raw();
+    a.send(&common::encode_cmd(&["eval", "while true do end", "0"]));
+    // Each try is a new connection: one accepted before the threshold waits.
+    let mut got = None;
+    assert!(wait_until(Duration::from_secs(20), || {
+        let mut u = unix();
+        u.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        u.write_all(&common::encode_cmd(&["ping"])).unwrap();
+        let mut r = common::RespReader::new(u.try_clone().unwrap());
+        match r.read() {
+            Ok(Resp::Error(e)) => {
+                got = Some((u, r, e));
+                true
+            }
+            _ => false,
+        }
+    }));
+    let (mut u, mut r, e) = got.unwrap();
+    assert_eq!(e, "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+    u.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    u.write_all(&common::encode_cmd(&["script", "kill"])).unwrap();
+    assert_eq!(r.read().unwrap(), Resp::simple("OK"));
+    assert!(err_text(&a.read()).starts_with("ERR Script killed by user with SCRIPT KILL..."));
+    // The Unix client is adopted by its shard once the script is over.
+    u.write_all(&common::encode_cmd(&["ping"])).unwrap();
+    assert_eq!(r.read().unwrap(), Resp::simple("PONG"));
+    u.write_all(&common::encode_cmd(&["client", "list"])).unwrap();
+    let Resp::Bulk(list) = r.read().unwrap() else { panic!("CLIENT LIST is a bulk string") };
+    assert!(String::from_utf8_lossy(&list).contains("addr=/"), "the Unix client shows its socket path");
+}

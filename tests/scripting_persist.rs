@@ -145,3 +145,52 @@ fn replicas_get_functions_in_full_sync_and_stream() {
     mc.cmd(&["function", "flush"]);
     assert!(wait_until(Duration::from_secs(20), || libraries(&mut rc).is_empty()), "the stream brings FLUSH");
 }
+
+/// FUNCTION writes sent through connections on every shard are logged by shard 0, so
+/// per-shard AOF replay keeps their order; restarting with another shard count (fresh
+/// base files) keeps the libraries.
+#[test]
+fn function_writes_from_any_shard_keep_their_order_across_shard_counts() {
+    let dir = temp_dir("fn-aof-shards");
+    let args = ["--appendonly", "yes", "--aof-use-rdb-preamble", "no"];
+    let mut s = Server::start_in(dir.clone(), 4, &args);
+    let lib1_v2 = LIB1.replace("args[1] end", "args[1] .. '!' end");
+    let writes: [&[&str]; 6] = [
+        &["function", "load", LIB1],
+        &["function", "load", LIB2],
+        &["function", "delete", "lib1"],
+        &["function", "load", LIB1],
+        &["function", "delete", "lib2"],
+        &["function", "load", "replace", &lib1_v2],
+    ];
+    // A new connection for each write: connections are spread over the shards.
+    for w in writes {
+        let mut c = s.raw();
+        assert!(!matches!(c.cmd(w), Resp::Error(_)), "{w:?}");
+    }
+    let mut c = s.raw();
+    assert_eq!(c.cmd(&["set", "k", "5"]), Resp::simple("OK"));
+    assert_eq!(libraries(&mut c), ["lib1"]);
+    drop(c);
+    s.terminate();
+    let aofdir = dir.join("appendonlydir");
+    let mut per_shard = [0usize; 4];
+    for (shard, _, _, name) in common::aof_files(&aofdir) {
+        let b = std::fs::read(aofdir.join(&name)).unwrap();
+        per_shard[shard] += b.windows(8).filter(|w| w.eq_ignore_ascii_case(b"function")).count();
+    }
+    assert_eq!(per_shard[1..], [0, 0, 0], "only shard 0 logs FUNCTION writes");
+    assert!(per_shard[0] >= 6, "shard 0 logged the FUNCTION writes: {per_shard:?}");
+    let mut stopped = vec![s];
+    for shards in [4, 2, 2, 3] {
+        let mut s = Server::start_in(dir.clone(), shards, &args);
+        let mut c = s.raw();
+        assert_eq!(libraries(&mut c), ["lib1"], "{shards} shards");
+        assert_eq!(c.cmd(&["fcall_ro", "f2", "0", "x"]), Resp::bulk("x!"), "{shards} shards: the replaced code");
+        assert_eq!(c.cmd(&["get", "k"]), Resp::bulk("5"));
+        drop(c);
+        s.terminate();
+        // A dropped server removes its directory: keep it until the end.
+        stopped.push(s);
+    }
+}

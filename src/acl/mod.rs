@@ -199,6 +199,46 @@ fn check_slow(shared: &AclShared, sess: &mut SessionAcl, idx: u16, args: &Args, 
     }
 }
 
+/// The check of a script's `redis.call` for the user who runs the script: Redis logs a
+/// refusal with context `lua` and answers its own texts (the caller adds the script's
+/// name and line).
+pub fn check_script(
+    shared: &AclShared,
+    sess: &mut SessionAcl,
+    idx: u16,
+    args: &Args,
+    ctx: &LogCtx,
+) -> Result<(), String> {
+    const LACKING: &str = "ERR The user executing the script is lacking the permissions for the command";
+    if sess.internal {
+        return Ok(());
+    }
+    let generation = shared.generation.load(Ordering::Acquire);
+    if sess.generation != generation {
+        let Some(u) = shared.user(&sess.name) else { return Err(LACKING.into()) };
+        sess.login(u, generation);
+    }
+    if sess.unrestricted {
+        return Ok(());
+    }
+    let Some(user) = sess.user.as_ref() else { return Err(LACKING.into()) };
+    let id = cmdacl::request_id(idx, args);
+    let Err((why, pos)) = user.check(id, false, args) else { return Ok(()) };
+    let object = match why {
+        Denied::Cmd => id.map_or(TABLE.get(idx).name, |i| cmdacl::get(i).name).to_string(),
+        _ => String::from_utf8_lossy(args.get(pos)).into_owned(),
+    };
+    shared.log_denial(why_reason(why), "lua", object, &user.name, ctx);
+    Err(match why {
+        Denied::Cmd => "ERR The user executing the script can't run this command or subcommand",
+        Denied::Key => {
+            "ERR The user executing the script can't access at least one of the keys mentioned in the command arguments"
+        }
+        Denied::Channel => "ERR The user executing the script can't publish to the channel mentioned in the command",
+    }
+    .into())
+}
+
 fn why_reason(why: Denied) -> &'static str {
     match why {
         Denied::Cmd => "command",

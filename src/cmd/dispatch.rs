@@ -147,6 +147,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         fail(&mut st.stats, &mut w, e);
         return Outcome::Done;
     }
+    super::script::note_caller(st, sess, spec);
     if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
         super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;
@@ -405,6 +406,7 @@ fn call_inner(
     }
     let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;
+    super::script::settle(st, client_id);
     if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty() || super::tracking::writes_matter(st)) {
         touch_keys(st, spec, args, db, unchanged, client_id);
     }

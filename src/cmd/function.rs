@@ -101,16 +101,39 @@ fn parse_payload(p: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     Ok(codes)
 }
 
-/// Propagates a FUNCTION write (LOAD, DELETE, FLUSH, RESTORE) to this shard's log.
+/// Propagates a FUNCTION write (LOAD, DELETE, FLUSH, RESTORE) to shard 0's log,
+/// whichever shard ran it: the libraries are server-wide, so their history must stay in
+/// one shard's files to replay in order (per-shard AOF replay, a replica's stream).
+/// Called under `function_writes`, so the queue's order is the writes' order.
 fn propagate(c: &mut ConnCtx, a: &Args) {
-    let args: Vec<&[u8]> = a.iter().collect();
-    c.st.aof.feed(c.sess.db, &args);
+    let args: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
+    c.st.shared.script.function_log.lock().unwrap_or_else(|e| e.into_inner()).push((c.sess.db, args));
     c.st.dirty += 1;
+    if c.st.id == 0 {
+        drain_function_log(c.st);
+        return;
+    }
+    let me = crate::shard::msg::CoordRef { shard: c.st.id as u16, id: 0 };
+    let hop: crate::shard::Hop = std::sync::Arc::new(|st: &mut crate::shard::ShardState| {
+        drain_function_log(st);
+        Box::new(())
+    });
+    c.st.outbox.push(0, crate::shard::Msg::Run { coord: me, hop });
+}
+
+/// On shard 0: logs the FUNCTION writes queued so far, in order.
+fn drain_function_log(st: &mut crate::shard::ShardState) {
+    let queued = std::mem::take(&mut *st.shared.script.function_log.lock().unwrap_or_else(|e| e.into_inner()));
+    for (db, args) in queued {
+        st.aof.feed(db, &args);
+    }
 }
 
 fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let sub = a.str(1).to_ascii_lowercase();
     let shared = c.st.shared.script.clone();
+    let _serial = matches!(sub.as_str(), "load" | "delete" | "flush" | "restore")
+        .then(|| shared.function_writes.lock().unwrap_or_else(|e| e.into_inner()));
     let n = a.len();
     match sub.as_str() {
         "load" if n == 3 || (n == 4 && a.is(2, "replace")) => {

@@ -184,6 +184,87 @@ fn busy_refusal_slow(
     }
 }
 
+/// Dispatch hook: a client whose user is restricted sends a script; note its user so
+/// the script's `redis.call`s are checked against it wherever the script runs.
+#[inline]
+pub fn note_caller(st: &crate::shard::ShardState, sess: &super::ctx::Session, spec: &CommandSpec) {
+    if sess.acl.unrestricted && !st.shared.script.has_callers() {
+        return;
+    }
+    note_caller_slow(st, sess, spec);
+}
+
+#[cold]
+fn note_caller_slow(st: &crate::shard::ShardState, sess: &super::ctx::Session, spec: &CommandSpec) {
+    if spec.group != "scripting" || !matches!(spec.handler, Handler::Keyed(_)) {
+        return;
+    }
+    st.shared.script.note_caller(sess.id, &sess.acl, || {
+        let line = st.clients.get(&sess.id).map(|m| super::client::info_line(m, st.now_ms)).unwrap_or_default();
+        // The log shows the script command as the client's current one, as Redis's does.
+        match line.find(" cmd=") {
+            Some(at) => {
+                let start = at + " cmd=".len();
+                let end = line[start..].find(' ').map_or(line.len(), |e| start + e);
+                format!("{}{}{}", &line[..start], spec.name, &line[end..])
+            }
+            None => line,
+        }
+    })
+}
+
+/// What a script's `redis.call`s leave for the shard once the script returns: MONITOR
+/// lines (`[<db> lua]`) and the undeclared keys it wrote (the declared ones are the
+/// script command's own keys, which the choke point already signals).
+#[derive(Default)]
+struct AfterRun {
+    monitor: Vec<(u16, OwnedArgs)>,
+    written: Vec<(u16, Vec<u8>)>,
+}
+
+thread_local! {
+    static AFTER: std::cell::RefCell<AfterRun> = std::cell::RefCell::new(AfterRun::default());
+    static AFTER_PENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Choke-point hook (`dispatch::call_inner`, after the handler): feeds MONITOR the
+/// script's commands and signals its undeclared writes to client tracking, WATCH and
+/// blocked clients, as Redis does for every command a script runs.
+#[inline]
+pub fn settle(st: &mut crate::shard::ShardState, client_id: u64) {
+    if AFTER_PENDING.with(|p| p.get()) {
+        settle_slow(st, client_id);
+    }
+}
+
+#[cold]
+fn settle_slow(st: &mut crate::shard::ShardState, client_id: u64) {
+    AFTER_PENDING.with(|p| p.set(false));
+    let after = AFTER.with(|a| std::mem::take(&mut *a.borrow_mut()));
+    for (db, args) in &after.monitor {
+        let a = Args::Owned(args);
+        let name = TABLE.lookup(a.get(0)).map_or("", |i| TABLE.get(i).name);
+        super::monitor::feed(st, *db, "lua", name, a.iter());
+    }
+    if after.written.is_empty() {
+        return;
+    }
+    let mine: Vec<&(u16, Vec<u8>)> =
+        after.written.iter().filter(|(_, k)| crate::shard::shard_of(k, st.nshards) == st.id).collect();
+    if super::tracking::writes_matter(st) {
+        super::tracking::invalidate(st, mine.iter().map(|(_, k)| k.as_slice()), client_id);
+    }
+    for (db, k) in mine {
+        st.watch.touch(*db, k);
+        st.blocked.touched(*db, k);
+    }
+}
+
+fn after_run(f: impl FnOnce(&mut AfterRun)) {
+    AFTER.with(|a| f(&mut a.borrow_mut()));
+    AFTER_PENDING.with(|p| p.set(true));
+}
+
 /// `busy-reply-threshold` (alias `lua-time-limit`) in milliseconds. Looked up once
 /// per config version (a CONFIG SET gives the shard a new `Config`), not per script.
 fn busy_threshold_ms(cfg: &crate::config::Config) -> u64 {
@@ -219,7 +300,8 @@ pub fn run_script(
     let slot = script::thread_slot();
     let busy_ms = busy_threshold_ms(c.config);
     eng.watch.begin(c.shared.script.clone(), slot, busy_ms, as_function);
-    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot };
+    let caller = c.shared.script.take_caller(c.client_id);
+    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot, caller };
     let mut out = Vec::new();
     let res = {
         let mut w = ReplyWriter::new(&mut out, proto);
@@ -256,6 +338,8 @@ struct ScriptHost<'c, 'a, 'k> {
     /// The deterministic forms of the writes made so far, for the log.
     effects: Vec<OwnedArgs>,
     slot: usize,
+    /// The restricted user running the script (None: every command is allowed).
+    caller: Option<(crate::acl::SessionAcl, String)>,
 }
 
 impl Host for ScriptHost<'_, '_, '_> {
@@ -270,21 +354,33 @@ impl Host for ScriptHost<'_, '_, '_> {
         if spec.flags & flag::NOSCRIPT != 0 {
             return Err("ERR This Redis command is not allowed from script".into());
         }
+        let owned = OwnedArgs::from_slices(cmd.iter().map(|v| v.as_slice()));
+        let args = Args::Owned(&owned);
+        if let Some((acl, info)) = self.caller.as_mut() {
+            let info = &*info;
+            let client_info = || info.clone();
+            let ctx = crate::acl::LogCtx {
+                in_multi: false,
+                exec_recheck: false,
+                client_info: &client_info,
+                now_ms: self.c.now_ms,
+            };
+            crate::acl::check_script(&self.c.shared.acl, acl, idx, &args, &ctx)?;
+        }
         if spec.is_write() && self.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
         let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
-        let owned = OwnedArgs::from_slices(cmd.iter().map(|v| v.as_slice()));
-        let args = Args::Owned(&owned);
         let mut out = Vec::new();
+        let db = self.c.db as u16;
         let f: KeyedFn = match spec.handler {
             Handler::Keyed(f) => f,
             Handler::Conn(_) => {
                 conn_from_script(spec.name, &args, self.c, ReplyWriter::new(&mut out, proto))?;
+                self.monitor(db, &owned);
                 return Ok(out);
             }
         };
-        let db = self.c.db as u16;
         if self.c.shared.nshards > 1
             && let Ok(positions) = spec.key_positions(&args, db)
         {
@@ -294,6 +390,7 @@ impl Host for ScriptHost<'_, '_, '_> {
                 }
             }
         }
+        self.monitor(db, &owned);
         let start = Instant::now();
         let c = &mut *self.c;
         let mut ictx = ExecCtx {
@@ -328,6 +425,13 @@ impl Host for ScriptHost<'_, '_, '_> {
         if dirty > 0 {
             c.dirty += dirty;
             c.shared.script.note_write(self.slot);
+            if let Ok(positions) = spec.key_positions(&args, db) {
+                let undeclared = positions.iter().filter(|&&(_, i)| !self.keys.contains(&args.get(i)));
+                let undeclared: Vec<(u16, Vec<u8>)> = undeclared.map(|&(d, i)| (d, args.get(i).to_vec())).collect();
+                if !undeclared.is_empty() {
+                    after_run(|a| a.written.extend(undeclared));
+                }
+            }
             if propagate {
                 self.effects.extend(effects_of(c.dbs, spec.name, &args, db, prop));
             }
@@ -344,6 +448,16 @@ impl Host for ScriptHost<'_, '_, '_> {
         }
         c.stats.total_commands += 1;
         Ok(out)
+    }
+}
+
+impl ScriptHost<'_, '_, '_> {
+    /// Queues the MONITOR line of a command the script runs (fed when it returns).
+    fn monitor(&self, db: u16, args: &OwnedArgs) {
+        if self.c.shared.monitors_total.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+            let args = args.clone();
+            after_run(|a| a.monitor.push((db, args)));
+        }
     }
 }
 

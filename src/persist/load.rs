@@ -249,7 +249,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Start, String> {
     };
     let Some(manifest) = manifest else {
         log::notice("Creating AOF base and incremental files");
-        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], cfg.aof_direct())
+        return create_set(&dir, prefix, nshards, 1, vec![Vec::new(); nshards], &[], cfg.aof_direct())
             .map(|b| Start::Loaded(b, Vec::new()));
     };
     let mut data: HashMap<String, Vec<u8>> = HashMap::new();
@@ -267,10 +267,11 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Start, String> {
         }
     }
     let mut seen = HashMap::new();
-    // The function libraries are server-wide, but FUNCTION commands are logged by the
-    // shard that ran them. Their history replays in order only within one shard's
-    // files (a rewrite puts the libraries in shard 0's base), so when other shards'
-    // files hold some, everything replays here, on one set of libraries.
+    // The function libraries are server-wide; their history replays in order only
+    // within one shard's files. FUNCTION writes are logged by shard 0 (and a rewrite
+    // puts the libraries in shard 0's base), but older builds logged them on the shard
+    // that ran them: when other shards' files hold some, everything replays here, on
+    // one set of libraries.
     let mut functions_beyond_shard0 = false;
     for s in 0..manifest.shards() {
         for f in manifest.files_of(s) {
@@ -329,7 +330,7 @@ pub fn startup(cfg: &Config, nshards: usize) -> Result<Start, String> {
         return Ok(Start::Loaded(boots, functions));
     }
     log::notice(&format!("AOF written by {} shards, running {nshards}: writing fresh base files", manifest.shards()));
-    let mut boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries, cfg.aof_direct())?;
+    let mut boots = create_set(&dir, prefix, nshards, manifest.max_seq() + 1, entries, &functions, cfg.aof_direct())?;
     for f in &manifest.files {
         let _ = std::fs::remove_file(dir.join(&f.name));
     }
@@ -393,19 +394,27 @@ fn check_tail(path: &Path, f: &FileEntry, b: &mut Vec<u8>, last: bool, allow: bo
 }
 
 /// Writes one base file per shard from `entries`, fresh empty incremental files, and a
-/// manifest naming them (`seq`), and opens the incremental files.
+/// manifest naming them (`seq`), and opens the incremental files. Shard 0's base
+/// starts with a `FUNCTION LOAD` of each library in `functions`, as a rewrite's does.
 pub fn create_set(
     dir: &Path,
     prefix: &str,
     nshards: usize,
     seq: u64,
     entries: Vec<Vec<(u16, Vec<u8>, Entry)>>,
+    functions: &[Vec<u8>],
     direct: bool,
 ) -> Result<Vec<Boot>, String> {
     let m = Manifest::fresh(prefix, nshards, seq);
     let mut boots = Vec::new();
     for (s, entries) in entries.into_iter().enumerate() {
-        let base = base_bytes(entries.iter().map(|(d, k, e)| (*d, k.as_slice(), e)));
+        let mut base = Vec::new();
+        if s == 0 {
+            for code in functions {
+                encode(&mut base, &[&b"FUNCTION"[..], b"LOAD", code]);
+            }
+        }
+        base.extend(base_bytes(entries.iter().map(|(d, k, e)| (*d, k.as_slice(), e))));
         let bname = files::file_name(prefix, s, seq, Kind::Base);
         files::write_file_synced(&dir.join(&bname), &base).map_err(|e| format!("{bname}: {e}"))?;
         let iname = files::file_name(prefix, s, seq, Kind::Incr);

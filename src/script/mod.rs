@@ -2,7 +2,7 @@
 //!
 //! Job: one pre-built Lua 5.1 state per shard thread (`with_engine`), with Redis's
 //! sandbox (read-only globals, no `os`/`io`/`loadfile`, Redis's `math.random`,
-//! `cjson`, `bit`), the `redis` API, and the conversions between Lua values and
+//! `cjson`, `bit`, `cmsgpack`, `struct`), the `redis` API, and the conversions between Lua values and
 //! RESP2/RESP3 replies exactly as Redis 7.0 does them. Scripts are compiled once per
 //! thread and kept by SHA-1; the bodies live in the server-wide `ScriptShared`, so a
 //! script loaded through one shard runs on any.
@@ -16,6 +16,8 @@
 pub mod convert;
 pub mod func;
 pub mod libs;
+pub mod msgpack;
+pub mod structlib;
 use crate::util::sha1;
 pub mod shared;
 
@@ -161,6 +163,8 @@ impl Engine {
         let redis: Table = real.raw_get("redis")?;
         real.raw_set("cjson", libs::cjson_table(&lua)?)?;
         real.raw_set("bit", libs::bit_table(&lua)?)?;
+        real.raw_set("cmsgpack", msgpack::cmsgpack_table(&lua)?)?;
+        real.raw_set("struct", structlib::struct_table(&lua)?)?;
         let math: Table = real.raw_get("math")?;
         libs::install_random(&lua, &math)?;
         for name in ["print", "getfenv", "setfenv", "dofile", "loadfile", "require", "newproxy", "module"] {

@@ -30,6 +30,24 @@ pub struct ScriptShared {
     /// The function libraries (FUNCTION LOAD ...), bumped `functions_epoch` on change.
     pub functions: Mutex<Libraries>,
     pub functions_epoch: AtomicU64,
+    /// Held through each FUNCTION write (LOAD, DELETE, FLUSH, RESTORE) and the queuing
+    /// of its log record, so `function_log`'s order is the order the writes happened.
+    pub function_writes: Mutex<()>,
+    /// FUNCTION writes on their way to shard 0's log (`cmd::function`), with their db.
+    pub function_log: Mutex<Vec<(u16, Vec<Vec<u8>>)>>,
+    /// The ACL users of restricted clients' scripts on their way (`note_caller`).
+    callers: Mutex<HashMap<u64, Caller>>,
+    callers_len: AtomicUsize,
+}
+
+/// Who runs a script, for the ACL check of its `redis.call`s: noted where the client
+/// lives (its session is there), taken wherever the script runs.
+struct Caller {
+    /// Scripts of this client dispatched and not yet started.
+    pending: u32,
+    acl: crate::acl::SessionAcl,
+    /// The client's CLIENT LIST line, for ACL LOG entries.
+    info: String,
 }
 
 impl ScriptShared {
@@ -47,6 +65,10 @@ impl ScriptShared {
             shutdown: AtomicBool::new(false),
             functions: Mutex::new(Libraries::default()),
             functions_epoch: AtomicU64::new(0),
+            function_writes: Mutex::new(()),
+            function_log: Mutex::new(Vec::new()),
+            callers: Mutex::new(HashMap::new()),
+            callers_len: AtomicUsize::new(0),
         }
     }
 
@@ -166,6 +188,42 @@ impl ScriptShared {
             libraries: l.libs.len() as u64,
             library_bytes: l.libs.values().map(|x| x.code.len() as u64).sum(),
         }
+    }
+
+    /// Is any caller noted? (One load: unrestricted clients pay nothing more.)
+    #[inline]
+    pub fn has_callers(&self) -> bool {
+        self.callers_len.load(Ordering::Relaxed) != 0
+    }
+
+    /// Client `id` dispatched a script as `acl`. Unrestricted clients are noted only
+    /// when an entry of theirs exists (they changed user with a script on its way).
+    pub fn note_caller(&self, id: u64, acl: &crate::acl::SessionAcl, info: impl FnOnce() -> String) {
+        let mut m = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+        if acl.unrestricted && !m.contains_key(&id) {
+            return;
+        }
+        let e = m.entry(id).or_insert_with(|| Caller { pending: 0, acl: acl.clone(), info: String::new() });
+        e.pending += 1;
+        e.acl = acl.clone();
+        e.info = info();
+        self.callers_len.store(m.len(), Ordering::Relaxed);
+    }
+
+    /// The user (and client line) a starting script of client `id` runs as, if noted.
+    pub fn take_caller(&self, id: u64) -> Option<(crate::acl::SessionAcl, String)> {
+        if !self.has_callers() {
+            return None;
+        }
+        let mut m = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+        let e = m.get_mut(&id)?;
+        e.pending = e.pending.saturating_sub(1);
+        let r = (e.acl.clone(), e.info.clone());
+        if e.pending == 0 {
+            m.remove(&id);
+        }
+        self.callers_len.store(m.len(), Ordering::Relaxed);
+        Some(r)
     }
 
     pub fn kill_requested(&self, shard: usize) -> bool {

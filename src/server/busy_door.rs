@@ -7,7 +7,7 @@
 //! answer, and with one shard that is every client, SCRIPT KILL included. So, past
 //! the threshold, the script's instruction hook (`script::set_busy_hooks`) calls
 //! [`poll`] about once a millisecond: it accepts the connections waiting on this
-//! shard's TCP listeners itself (the ring defers its own accepts until the thread
+//! shard's TCP listeners and on the Unix socket (shared by every shard) itself (the ring defers its own accepts until the thread
 //! enters it again, see `io::ring`), reads their complete commands and answers them
 //! as Redis does while busy: SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE act,
 //! everything else gets `-BUSY` (`-NOAUTH` when a password is required). Input is
@@ -15,8 +15,8 @@
 //! stays in its socket. When the script ends, [`take_released`] gives the worker
 //! these connections, which it adopts as if it had just accepted them.
 //!
-//! Connections the shard already served before the script wait for it, as do Unix
-//! socket clients (the Unix listener is shared by every shard).
+//! Connections the shard already served before the script wait for it: their input
+//! belongs to the ring (receives armed, maybe a partial command or a reply in flight).
 
 use crate::io::sock;
 use crate::shard::Shared;
@@ -29,10 +29,10 @@ struct Door {
     shared: Arc<Shared>,
     shard: usize,
     last_poll: Option<Instant>,
-    /// Connections accepted while busy.
-    open: Vec<RawFd>,
+    /// Connections accepted while busy (and whether on the Unix socket).
+    open: Vec<(RawFd, bool)>,
     /// Connections to hand to the worker once the script ended.
-    released: Vec<RawFd>,
+    released: Vec<(RawFd, bool)>,
 }
 
 thread_local! {
@@ -47,8 +47,8 @@ pub fn install(shared: Arc<Shared>, shard: usize) {
     crate::script::set_busy_hooks(poll, end);
 }
 
-/// The connections served while busy, for the worker to adopt.
-pub fn take_released() -> Vec<RawFd> {
+/// The connections served while busy, for the worker to adopt (fd, Unix socket?).
+pub fn take_released() -> Vec<(RawFd, bool)> {
     DOOR.with(|d| d.borrow_mut().as_mut().map(|d| std::mem::take(&mut d.released)).unwrap_or_default())
 }
 
@@ -72,15 +72,22 @@ fn poll() {
         d.last_poll = Some(Instant::now());
         for fd in d.shared.listen.serving(d.shard) {
             while let Some(c) = sock::accept_pending(fd) {
-                d.open.push(c);
+                d.open.push((c, false));
+            }
+        }
+        // Any shard may take a Unix client; this one's ring would only after the script.
+        let unix = d.shared.listen.unix.load(std::sync::atomic::Ordering::Acquire);
+        if unix >= 0 {
+            while let Some(c) = sock::accept_pending(unix) {
+                d.open.push((c, true));
             }
         }
         let mut i = 0;
         while i < d.open.len() {
-            if serve(&d.shared, d.open[i]) {
+            if serve(&d.shared, d.open[i].0) {
                 i += 1;
             } else {
-                sock::close(d.open.swap_remove(i));
+                sock::close(d.open.swap_remove(i).0);
             }
         }
     });

@@ -137,8 +137,8 @@ impl Worker {
             self.replica_turn();
             self.process_inputs();
             // Connections a long script's busy door served (`server::busy_door`).
-            for fd in crate::server::busy_door::take_released() {
-                self.on_accept(fd, false);
+            for (fd, unix) in crate::server::busy_door::take_released() {
+                self.on_accept(fd, unix);
             }
             // Drained whole, every turn, whatever the inbox bound says: only parsing
             // waits on it (`shard::msg`, "The inbox bound").

@@ -1,0 +1,151 @@
+//! What a script's `redis.call`s go through, as for any command: the ACL check of the
+//! user running the script (Redis's script texts, ACL LOG context `lua`), MONITOR's
+//! `[<db> lua]` lines, and client tracking / WATCH for the keys they write. Each
+//! scenario runs on redis-server and on shardis, and the two must agree.
+
+mod common;
+
+use common::{RealRedis, Resp, Server, temp_dir};
+use std::time::Duration;
+
+fn connect(port: u16) -> common::Raw {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
+    let r = s.try_clone().expect("clone");
+    common::Raw { w: s, r: common::RespReader::new(r) }
+}
+
+fn text(r: &Resp) -> String {
+    match r {
+        Resp::Error(e) => format!("-{e}"),
+        Resp::Simple(s) => format!("+{s}"),
+        Resp::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Scripts of restricted users: their replies, then the ACL LOG entries' fields
+/// (with client-info reduced to its `cmd=` and `user=` fields).
+fn acl_scenario(port: u16) -> Vec<String> {
+    let mut admin = connect(port);
+    for rule in [
+        vec!["acl", "setuser", "u", "on", "nopass", "~k*", "+@all", "-del"],
+        vec!["acl", "setuser", "v", "on", "nopass", "~k*", "+eval", "+get", "+auth"],
+    ] {
+        assert_eq!(admin.cmd(&rule), Resp::simple("OK"));
+    }
+    let mut out = Vec::new();
+    let mut u = connect(port);
+    assert_eq!(u.cmd(&["auth", "u", "x"]), Resp::simple("OK"));
+    // A declared key, so the script is legal on any shard count.
+    out.push(text(&u.cmd(&["eval", "return redis.call('del', KEYS[1])", "1", "k1"])));
+    out.push(text(&u.cmd(&["eval", "return redis.pcall('del', KEYS[1])", "1", "k1"])));
+    out.push(text(&u.cmd(&["eval", "return redis.call('get', KEYS[1])", "1", "other"])));
+    out.push(text(&u.cmd(&["eval", "return redis.call('set', KEYS[1], 'a')", "1", "k2"])));
+    let mut v = connect(port);
+    assert_eq!(v.cmd(&["auth", "v", "x"]), Resp::simple("OK"));
+    out.push(text(&v.cmd(&["eval", "return redis.call('set', KEYS[1], 'b')", "1", "k2"])));
+    out.push(text(&v.cmd(&["eval", "return redis.call('get', KEYS[1])", "1", "k2"])));
+    let Resp::Array(entries) = admin.cmd(&["acl", "log"]) else { panic!("ACL LOG is an array") };
+    for e in entries {
+        let Resp::Array(fields) = e else { panic!("an entry is an array") };
+        let mut line = Vec::new();
+        for pair in fields.chunks(2) {
+            let name = text(&pair[0]);
+            if name == "age-seconds" || name.starts_with("entry-id") || name.starts_with("timestamp") {
+                continue;
+            }
+            let mut value = text(&pair[1]);
+            if name == "client-info" {
+                value = value
+                    .split(' ')
+                    .filter(|f| f.starts_with("cmd=") || f.starts_with("user="))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+            line.push(format!("{name}={value}"));
+        }
+        out.push(line.join(" "));
+    }
+    out
+}
+
+#[test]
+fn inner_calls_are_acl_checked_as_redis_does() {
+    let dir = temp_dir("script-acl");
+    let real = RealRedis::start(&dir);
+    let want = acl_scenario(real.port);
+    assert!(want.iter().any(|l| l.contains("context=lua")), "redis-server logged {want:?}");
+    for shards in [1, 3] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(acl_scenario(s.port), want, "{shards} shards");
+    }
+}
+
+/// MONITOR's lines for scripts (timestamps and client addresses dropped).
+fn monitor_scenario(port: u16) -> Vec<String> {
+    let mut mon = connect(port);
+    assert_eq!(mon.cmd(&["monitor"]), Resp::simple("OK"));
+    let mut c = connect(port);
+    c.cmd(&["eval", "redis.call('set', KEYS[1], 'v'); return redis.call('get', KEYS[1])", "1", "k1"]);
+    c.cmd(&["select", "3"]);
+    c.cmd(&["eval", "redis.pcall('incr', KEYS[1]); return redis.call('ping')", "1", "k1"]);
+    // A refused call is not shown.
+    c.cmd(&["eval", "return redis.pcall('nosuch')", "0"]);
+    c.cmd(&["ping", "end"]);
+    let mut lines = Vec::new();
+    loop {
+        let Resp::Simple(l) = mon.read() else { panic!("MONITOR sends simple strings") };
+        // "<secs>.<us> [<db> <source>] args": keep the db, the source when it is lua.
+        let (_, rest) = l.split_once(" [").expect("a bracket");
+        let (source, args) = rest.split_once("] ").expect("closing bracket");
+        let (db, from) = source.split_once(' ').expect("db and source");
+        let from = if from == "lua" { "lua" } else { "client" };
+        lines.push(format!("[{db} {from}] {args}"));
+        if args == "\"ping\" \"end\"" {
+            return lines;
+        }
+    }
+}
+
+#[test]
+fn monitor_shows_script_calls_as_redis_does() {
+    let dir = temp_dir("script-monitor");
+    let real = RealRedis::start(&dir);
+    let want = monitor_scenario(real.port);
+    assert!(want.iter().any(|l| l.starts_with("[3 lua] \"incr\"")), "redis-server showed {want:?}");
+    for shards in [1, 2] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(monitor_scenario(s.port), want, "{shards} shards");
+    }
+}
+
+/// A tracking client (RESP3) reads `x`; a script writes it without declaring it (one
+/// shard: every key is in reach). The client gets the invalidation; a WATCH on `x`
+/// makes EXEC fail.
+fn tracking_scenario(port: u16) -> (Resp, Resp) {
+    let mut t = connect(port);
+    t.cmd(&["hello", "3"]);
+    assert_eq!(t.cmd(&["client", "tracking", "on"]), Resp::simple("OK"));
+    assert_eq!(t.cmd(&["set", "x", "1"]), Resp::simple("OK"));
+    t.cmd(&["get", "x"]);
+    let mut w = connect(port);
+    assert_eq!(w.cmd(&["watch", "x"]), Resp::simple("OK"));
+    let mut other = connect(port);
+    other.cmd(&["eval", "return redis.call('set', 'x', '2')", "0"]);
+    let push = t.read();
+    w.cmd(&["multi"]);
+    w.cmd(&["get", "x"]);
+    let exec = w.cmd(&["exec"]);
+    (push, exec)
+}
+
+#[test]
+fn undeclared_writes_of_a_script_invalidate_tracking_and_watch() {
+    let dir = temp_dir("script-tracking");
+    let real = RealRedis::start(&dir);
+    let want = tracking_scenario(real.port);
+    assert!(matches!(want.0, Resp::Push(_)), "redis-server sent {want:?}");
+    let s = Server::start(1, &[]);
+    assert_eq!(tracking_scenario(s.port), want);
+}
