@@ -121,7 +121,7 @@ fn resp3_self_publish_orders_push_and_reply_as_redis() {
     for shards in SHARD_COUNTS {
         let s = Server::start(shards, &[]);
         let mut p = common::compare::Pair::new(&s, &real, 3);
-        let mut next_frames_match = |p: &mut common::compare::Pair, n: usize| {
+        let next_frames_match = |p: &mut common::compare::Pair, n: usize| {
             for _ in 0..n {
                 let (ours, theirs) = (p.ours.read(), p.theirs.read());
                 assert_eq!(ours, theirs, "{shards} shard(s)");
