@@ -66,6 +66,14 @@ fn combine_of(name: &str, nargs: usize) -> Option<Combine> {
 pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, client_id: u64, to: ReplyTo) -> bool {
     let spec = TABLE.get(cmd);
     let Some(combine) = combine_of(spec.name, args.len()) else { return false };
+    // Each part publishes its own keyspace events, so subscribers would get them in
+    // the order the shards ran their parts; Redis publishes them in key order. With
+    // notifications on, the gathered path (`coord`) keeps Redis's order.
+    // The master link's commands keep the gathered path too: the replica's offset
+    // and its sub-replicas' stream follow each command as it completes there.
+    if st.config.notify_mask != 0 || st.shared.replica.is_master_client(client_id) {
+        return false;
+    }
     if db as usize >= st.dbs.len() {
         return false;
     }

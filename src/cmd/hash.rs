@@ -816,13 +816,14 @@ mod tests {
         each_shard_count(|h| {
             h.run(&["hset", "h", "a", "1"]);
             assert_eq!(h.run(&["object", "encoding", "h"]), b("listpack"));
-            for i in 0..127 {
+            // Redis 7.0's built-in `hash-max-listpack-entries` is 512.
+            for i in 0..511 {
                 h.run(&["hset", "h", &format!("f{i}"), "v"]);
             }
             assert_eq!(h.run(&["object", "encoding", "h"]), b("listpack"));
             h.run(&["hset", "h", "one-more", "v"]);
             assert_eq!(h.run(&["object", "encoding", "h"]), b("hashtable"));
-            assert_eq!(h.run(&["hlen", "h"]), Reply::Int(129));
+            assert_eq!(h.run(&["hlen", "h"]), Reply::Int(513));
 
             let long = "x".repeat(65);
             h.run(&["hset", "h2", "a", &long]);
@@ -851,7 +852,7 @@ mod tests {
                 err("ERR value is out of range")
             );
             for big in [false, true] {
-                let n = if big { 300 } else { 50 };
+                let n = if big { 600 } else { 50 };
                 h.run(&["del", "h"]);
                 for i in 0..n {
                     h.run(&["hset", "h", &format!("f{i}"), &format!("v{i}")]);

@@ -109,8 +109,7 @@ pub fn write_stream<'a>(c: &'a mut ExecCtx, key: &[u8]) -> Result<Option<&'a mut
 
 /// `stream-node-max-entries` and `stream-node-max-bytes` as they are set now.
 fn node_limits(cfg: &crate::config::Config) -> NodeLimits {
-    let num = |name: &str| cfg.compat.get(name).and_then(|v| v.parse::<u64>().ok());
-    NodeLimits::new(num("stream-node-max-entries").unwrap_or(100), num("stream-node-max-bytes").unwrap_or(4096))
+    NodeLimits::new(cfg.stream_node_max_entries, cfg.stream_node_max_bytes)
 }
 
 /// Does this command come from the AOF or the master? Redis obeys such a client's

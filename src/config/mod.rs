@@ -177,6 +177,10 @@ pub struct Config {
     /// `hll-sparse-max-bytes`, 3000: a sparse HyperLogLog that would grow past this
     /// many bytes (header included) is converted to the dense encoding.
     pub hll_sparse_max_bytes: u64,
+    /// `stream-node-max-entries` (100) and `stream-node-max-bytes` (4096): where a
+    /// stream's nodes split (0: no limit). Typed fields, since every XADD reads them.
+    pub stream_node_max_entries: u64,
+    pub stream_node_max_bytes: u64,
     /// Not a directive: DEBUG SET-ACTIVE-EXPIRE's switch. Never shown by CONFIG GET.
     pub active_expire_enabled: bool,
     /// Every compatibility-only parameter (see `params`): canonical name -> canonical
@@ -252,6 +256,8 @@ impl Default for Config {
             enable_debug_command: "no".to_string(),
             enable_protected_configs: "no".to_string(),
             hll_sparse_max_bytes: 3000,
+            stream_node_max_entries: 100,
+            stream_node_max_bytes: 4096,
             active_expire_enabled: true,
             compat,
         }
@@ -539,6 +545,8 @@ impl Config {
             "enable-debug-command" => self.enable_debug_command.clone(),
             "enable-protected-configs" => self.enable_protected_configs.clone(),
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.to_string(),
+            "stream-node-max-entries" => self.stream_node_max_entries.to_string(),
+            "stream-node-max-bytes" => self.stream_node_max_bytes.to_string(),
             _ => return None,
         })
     }
@@ -624,6 +632,8 @@ impl Config {
             "enable-debug-command" => self.enable_debug_command = v.to_string(),
             "enable-protected-configs" => self.enable_protected_configs = v.to_string(),
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes = num(v)?,
+            "stream-node-max-entries" => self.stream_node_max_entries = num(v)?,
+            "stream-node-max-bytes" => self.stream_node_max_bytes = num(v)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -323,8 +323,8 @@ pub const PARAMS: &[Param] = &[
     compat("shutdown-on-sigterm",           Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),
     compat("shutdown-timeout",              NON_NEG,                    Mutable,   "10"),
     compat("stop-writes-on-bgsave-error",   Bool,                       Mutable,   "yes"),
-    compat("stream-node-max-bytes",         MEM,                        Mutable,   "4096"),
-    compat("stream-node-max-entries",       NON_NEG_LONG,               Mutable,   "100"),
+    field("stream-node-max-bytes",          MEM,                        Mutable,   "4096"),
+    field("stream-node-max-entries",        NON_NEG_LONG,               Mutable,   "100"),
     // Effective, read where it acts: server::supervise.
     compat("supervised",                    Enum(&["upstart", "systemd", "auto", "no"]), Immutable, "no"),
     compat("syslog-enabled",                Bool,                       Immutable, "no"),
@@ -355,8 +355,6 @@ pub const HIDDEN: &[&str] = &[
 /// compat parameter the code reads is here.
 pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "tracking-table-max-keys",
-    "stream-node-max-bytes",
-    "stream-node-max-entries",
     "latency-tracking-info-percentiles",
     "min-replicas-max-lag",
     "min-replicas-to-write",

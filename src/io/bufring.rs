@@ -4,11 +4,6 @@
 //! completion flags. We copy the bytes into the connection's own read buffer right away
 //! and hand the buffer back, so a handful of buffers serve every connection of a thread.
 //! That keeps memory per idle connection at zero, unlike one posted buffer per socket.
-//!
-//! The buffers are mapped straight from the kernel rather than taken from the global
-//! allocator: they are I/O plumbing like the rings themselves, so `used_memory` (which
-//! counts the allocator, as Redis counts data and clients) leaves them out; an empty
-//! 2-shard server reported 17 MB with them in.
 
 use io_uring::IoUring;
 use io_uring::types::BufRingEntry;
@@ -22,9 +17,8 @@ pub struct BufRing {
     count: u16,
     /// Our copy of the tail; published to the kernel with a release store.
     tail: u16,
-    /// One anonymous mapping holding every buffer back to back (`storage_bytes` long).
-    storage: *mut u8,
-    storage_bytes: usize,
+    /// One allocation holding every buffer back to back.
+    storage: Box<[u8]>,
     buf_size: usize,
     pub bgid: u16,
 }
@@ -50,31 +44,12 @@ impl BufRing {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let storage_bytes = count as usize * buf_size;
-        // SAFETY: as above; pages are faulted in when the kernel first writes them.
-        let storage = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                storage_bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if storage == libc::MAP_FAILED {
-            let err = io::Error::last_os_error();
-            // SAFETY: the entry mapping was created just above with this length.
-            unsafe { libc::munmap(ptr, ring_bytes) };
-            return Err(err);
-        }
         let mut br = BufRing {
             entries: ptr as *mut BufRingEntry,
             ring_bytes,
             count,
             tail: 0,
-            storage: storage as *mut u8,
-            storage_bytes,
+            storage: vec![0u8; count as usize * buf_size].into_boxed_slice(),
             buf_size,
             bgid,
         };
@@ -93,19 +68,14 @@ impl BufRing {
 
     /// The bytes the kernel wrote into buffer `bid`.
     pub fn data(&self, bid: u16, len: usize) -> &[u8] {
-        assert!(bid < self.count, "buffer id out of range");
         let start = bid as usize * self.buf_size;
-        // SAFETY: bid < count, so `start + buf_size <= storage_bytes`: the slice lies
-        // inside the mapping, which lives as long as `self`. The kernel wrote these
-        // bytes before posting the completion and does not write this buffer again
-        // until `push` hands it back.
-        unsafe { std::slice::from_raw_parts(self.storage.add(start), len.min(self.buf_size)) }
+        &self.storage[start..start + len.min(self.buf_size)]
     }
 
     /// Gives buffer `bid` back to the kernel. Call `publish` once per batch.
     pub fn push(&mut self, bid: u16) {
         let idx = (self.tail & (self.count - 1)) as usize;
-        let addr = self.storage as u64 + (bid as usize * self.buf_size) as u64;
+        let addr = self.storage.as_ptr() as u64 + (bid as usize * self.buf_size) as u64;
         // SAFETY: idx < count, so the entry lies inside the mapping. The kernel reads only
         // entries between its head and the published tail, and this one is past the tail.
         let entry = unsafe { &mut *self.entries.add(idx) };
@@ -132,11 +102,9 @@ impl BufRing {
 
 impl Drop for BufRing {
     fn drop(&mut self) {
-        // SAFETY: both mappings were created in `new` with these lengths and are
-        // unmapped once.
+        // SAFETY: the mapping was created in `new` with this length and is unmapped once.
         unsafe {
             libc::munmap(self.entries as *mut libc::c_void, self.ring_bytes);
-            libc::munmap(self.storage as *mut libc::c_void, self.storage_bytes);
         }
     }
 }
