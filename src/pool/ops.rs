@@ -69,6 +69,7 @@ pub fn start(pool: &Pool, i: &Instance) -> Result<String, String> {
         .append(true)
         .open(log_path(i))
         .map_err(|e| format!("{}: can't open its log: {e}", i.name))?;
+    wait_for_free_port(i.port);
     let bin = server_binary();
     let mut child = {
         use std::os::unix::process::CommandExt;
@@ -106,6 +107,18 @@ pub fn start(pool: &Pool, i: &Instance) -> Result<String, String> {
                 tail(i, 15)
             ));
         }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits (up to 5 s) until `port` can be bound. A killed instance's
+/// listening sockets are closed when the kernel tears down its io_uring, a moment
+/// after the process is gone; starting its replacement before that fails with
+/// "Address already in use". A port someone else holds is left to the server to
+/// report.
+fn wait_for_free_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpListener::bind(("0.0.0.0", port)).is_err() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
