@@ -121,14 +121,17 @@
 //! the connection's read buffer; the connection's `resp::RequestParser` yields argument
 //! ranges into that buffer (no copy), resuming where the last read stopped when a
 //! request spans many reads (a big request's parsed arguments move out of the read
-//! buffer into a `resp::ArgStore` as they come, as Redis builds `argv`). `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
+//! buffer into a `resp::ArgStore` as they come, as Redis builds `argv`).
+//! `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
 //! checks arity, auth and the ACL (`acl`: one generation load and one flag for a user
 //! allowed everything, else the user's command, key and channel rules), and computes
 //! the owner of `foo`:
 //!
 //! - **Owner is A** (always, with one shard): `cmd::dispatch::call` runs the handler
 //!   against A's `Db`, writing the reply straight into the connection's output buffer.
-//!   `call` is the choke point every keyed command passes: command stats, dirty
+//!   `call` is the choke point every keyed command passes: command stats (timed by
+//!   `cmd::cmdtime`, one clock reading per group of fast commands in a pipelined
+//!   batch), dirty
 //!   counting, keyspace notifications (events the handler raised with
 //!   `ExecCtx::notify`, published through Pub/Sub to every thread's subscribers), and
 //!   the AOF feed (`persist::propagate`, deterministic forms of the command appended
@@ -157,6 +160,8 @@
 //!   each shard gets its part in one `LockRun` message, runs it in place once its locks
 //!   are granted (in the same global order) and keeps them until every part has run;
 //!   the connection is not held, so pipelined ones batch into one message per shard.
+//!   With keyspace events on (Redis publishes them in key order) and on a replica's
+//!   master link, they take the gathered path above.
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out
 //!   runs a closure on every shard and combines the results; commands that must be
 //!   atomic (FLUSHALL, SWAPDB) lock every shard whole first. With the AOF on, each
