@@ -554,16 +554,17 @@ impl TxExec {
                     continue;
                 }
                 self.wrote_on(s);
+                if s == st.id {
+                    // Here, at once: the transaction's next command may run inline on
+                    // this shard and must see these keys (a hop to ourselves would be
+                    // handled after it).
+                    write_back_gathered(st, tx, w);
+                    continue;
+                }
                 let cell = Mutex::new(Some(w));
                 let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
                     if let Some(w) = cell.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                        // Staged with the rest of this transaction's part here.
-                        st.aof.stage = Some(tx);
-                        for (db, key, e) in &w {
-                            st.aof.with_stream(*db, |b| crate::persist::emit::replace_key(b, key, e.as_ref()));
-                        }
-                        st.aof.stage = None;
-                        apply_writes(st, w);
+                        write_back_gathered(st, tx, w);
                     }
                     Box::new(Ack)
                 });
@@ -765,6 +766,17 @@ pub static COMMANDS: &[CommandSpec] = &[
         "2.2.0",
     ),
 ];
+
+/// Applies a gathered command's final key states on their shard, staged with the rest
+/// of transaction `tx`'s part there.
+fn write_back_gathered(st: &mut ShardState, tx: u64, w: KeyEntries) {
+    st.aof.stage = Some(tx);
+    for (db, key, e) in &w {
+        st.aof.with_stream(*db, |b| crate::persist::emit::replace_key(b, key, e.as_ref()));
+    }
+    st.aof.stage = None;
+    apply_writes(st, w);
+}
 
 #[cfg(test)]
 mod tests {
