@@ -93,7 +93,7 @@ fn redis_benchmark_default_tests_run_clean() {
             "LRANGE_600 ",
             "MSET (10 keys): ",
         ];
-        bench_clean(&s, &["-n", "100000"], &tests);
+        bench_clean(&s, &["-n", "20000"], &tests);
         // LRANGE_600 read 600 elements pushed by the benchmark's own LPUSH runs.
         let mut c = s.conn();
         let len: i64 = redis::cmd("LLEN").arg("mylist").query(&mut c).unwrap();
