@@ -39,16 +39,14 @@ fn lower_word(b: u64) -> u64 {
 }
 
 /// `name` (at most `MAX_LEN` bytes) as zero-padded, lower-cased little-endian words.
-/// Read with whole-word and overlapping loads rather than through a byte buffer: a
-/// `memcpy` into a buffer then read back as words stalled on store forwarding, and
-/// was most of the lookup's time.
+/// Read with whole-word and overlapping loads rather than through a byte buffer, and
+/// each word chosen in registers: a `memcpy` into a buffer read back as words, and
+/// later an array filled by index then lower-cased as one vector, both stalled on
+/// store forwarding (a 16-byte load of two 8-byte stores), and were most of the
+/// lookup's time.
 #[inline(always)]
 fn load(name: &[u8]) -> [u64; WORDS] {
-    let mut words = [0u64; WORDS];
     let full = name.len() / 8;
-    for (w, chunk) in words.iter_mut().zip(name.chunks_exact(8)) {
-        *w = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-    }
     let rest = &name[full * 8..];
     let n = rest.len();
     let tail = if n >= 4 {
@@ -61,10 +59,17 @@ fn load(name: &[u8]) -> [u64; WORDS] {
     } else {
         0
     };
-    if full < WORDS {
-        words[full] = tail;
-    }
-    words.map(lower_word)
+    let word = |k: usize| -> u64 {
+        if k < full {
+            lower_word(u64::from_le_bytes(name[k * 8..k * 8 + 8].try_into().expect("8 bytes")))
+        } else if k == full {
+            lower_word(tail)
+        } else {
+            0
+        }
+    };
+    const { assert!(WORDS == 3, "one `word` call per word") };
+    [word(0), word(1), word(2)]
 }
 
 #[inline(always)]

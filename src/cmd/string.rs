@@ -34,16 +34,6 @@ pub(super) fn as_str(v: &Value) -> Result<&[u8], CmdError> {
     }
 }
 
-/// Mutable access to a string value, or WRONGTYPE.
-#[allow(unreachable_patterns)]
-#[inline]
-pub(super) fn as_str_mut(v: &mut Value) -> Result<&mut Vec<u8>, CmdError> {
-    match v {
-        Value::Str(s) => Ok(s.vec_mut()),
-        _ => Err(CmdError::WrongType),
-    }
-}
-
 /// Mutable access to a string value for an in-place edit (APPEND, SETRANGE, SETBIT,
 /// PFADD), which makes it `raw` for OBJECT ENCODING, or WRONGTYPE.
 #[allow(unreachable_patterns)]
@@ -577,23 +567,22 @@ fn setrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 // ---- Counters -----------------------------------------------------------------------------
 
 /// Redis's `incrDecrCommand`: adds `incr` to the integer at the key (0 if missing),
-/// rewriting the decimal text in place so the TTL stays.
+/// replacing the text in place so the TTL stays. A result always fits inline in the
+/// value (20 bytes at most), so the counter never gets a heap block of its own: no
+/// allocation per new key and no second cache miss per INCR of an existing one.
 fn incr_by(c: &mut ExecCtx, key: &[u8], incr: i64) -> Result<(), CmdError> {
     let now = c.now_ms;
+    let mut text = [0u8; 20];
     let v = match c.db().get_mut(key, now) {
         Some(e) => {
             let old = num::parse_i64(as_str(&e.value)?).ok_or(CmdError::NotInteger)?;
             let v = old.checked_add(incr).ok_or(CmdError::Overflow)?;
             // Rewritten whole only once it succeeds: a refused INCR keeps a `raw` string.
-            let s = as_str_mut(&mut e.value)?;
-            s.clear();
-            num::write_i64(s, v);
+            e.value = Value::Str(StrBuf::new(num::i64_text(v, &mut text)));
             v
         }
         None => {
-            let mut s = Vec::with_capacity(20);
-            num::write_i64(&mut s, incr);
-            c.db().set(key, Value::Str(s.into()), 0);
+            c.db().set(key, Value::Str(StrBuf::new(num::i64_text(incr, &mut text))), 0);
             incr
         }
     };
@@ -1516,6 +1505,33 @@ mod tests {
             assert_eq!(h.run(&["incr", "t"]), int(6));
             assert_eq!(expire_of(h, "t"), e, "INCR keeps the TTL");
             assert_eq!(h.run(&["incr", "n", "x"]), err("ERR wrong number of arguments for 'incr' command"));
+        });
+    }
+
+    /// A counter lives inside its key's slot: no heap block, whether the key was new,
+    /// held an inline number, or held a heap string (an APPEND made it `raw`).
+    #[test]
+    fn incr_keeps_counters_inline() {
+        fn inline(h: &Harness, key: &str) -> bool {
+            let s = shard_of(key.as_bytes(), h.shards.len());
+            match h.shards[s].dbs[0].peek(key.as_bytes()).map(|e| &e.value) {
+                Some(super::Value::Str(v)) => v.is_inline(),
+                _ => panic!("{key} holds no string"),
+            }
+        }
+        each(|h| {
+            h.run(&["incr", "c"]);
+            assert!(inline(h, "c"), "new key");
+            assert_eq!(h.run(&["incrby", "c", "-9223372036854775807"]), int(-9223372036854775806));
+            assert_eq!(h.run(&["decrby", "c", "2"]), int(i64::MIN));
+            assert!(inline(h, "c"), "the longest number, 20 bytes");
+            assert_eq!(h.run(&["get", "c"]), b("-9223372036854775808"));
+            h.run(&["set", "r", "1"]);
+            h.run(&["append", "r", "2"]);
+            assert!(!inline(h, "r"), "APPEND moves the string to the heap");
+            assert_eq!(h.run(&["incr", "r"]), int(13));
+            assert!(inline(h, "r"), "and INCR brings it back");
+            assert_eq!(h.run(&["object", "encoding", "r"]), b("int"));
         });
     }
 

@@ -254,13 +254,31 @@ pub fn write_i64(buf: &mut Vec<u8>, v: i64) {
 
 /// Append the decimal form of `v` to `buf`, without allocating.
 #[inline]
-pub fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
+pub fn write_u64(buf: &mut Vec<u8>, v: u64) {
     if v < 10 {
         buf.push(b'0' + v as u8);
         return;
     }
-    // Fill a stack buffer from the end, two digits at a time.
     let mut tmp = [0u8; 20];
+    let pos = u64_digits(v, &mut tmp);
+    buf.extend_from_slice(&tmp[pos..]);
+}
+
+/// The decimal form of `v` written into `tmp`, for a caller that keeps it without a
+/// `Vec` (INCR stores the result inline in the value). 20 bytes hold `i64::MIN`.
+#[inline]
+pub fn i64_text(v: i64, tmp: &mut [u8; 20]) -> &[u8] {
+    let mut pos = u64_digits(v.unsigned_abs(), tmp);
+    if v < 0 {
+        pos -= 1;
+        tmp[pos] = b'-';
+    }
+    &tmp[pos..]
+}
+
+/// Writes `v`'s digits at the end of `tmp`, two at a time; returns where they start.
+#[inline]
+fn u64_digits(mut v: u64, tmp: &mut [u8; 20]) -> usize {
     let mut pos = tmp.len();
     while v >= 100 {
         let pair = (v % 100) as usize * 2;
@@ -276,7 +294,7 @@ pub fn write_u64(buf: &mut Vec<u8>, mut v: u64) {
         pos -= 1;
         tmp[pos] = b'0' + v as u8;
     }
-    buf.extend_from_slice(&tmp[pos..]);
+    pos
 }
 
 /// Number of bytes `write_i64` produces for `v` (sign included).
@@ -599,6 +617,8 @@ mod tests {
         let mut b = Vec::new();
         write_i64(&mut b, v);
         assert_eq!(b.len(), i64_len(v), "{v}");
+        // The stack form says the same.
+        assert_eq!(i64_text(v, &mut [0; 20]), &b[..], "{v}");
         String::from_utf8(b).unwrap()
     }
 
