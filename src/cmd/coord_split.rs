@@ -34,7 +34,7 @@ use super::Args;
 use super::coord::tx_marker;
 use super::table::TABLE;
 use crate::resp::Proto;
-use crate::shard::lock::{LockPlan, SplitPart, key_hash};
+use crate::shard::lock::{LockPlan, SplitPart, Waiting, key_hash};
 use crate::shard::msg::{CoordRef, ExecReq, HopResult, KeyEntries, Msg, OwnedArgs};
 use crate::shard::state::Coordinator;
 use crate::shard::{ReplyTo, ShardState, shard_of};
@@ -168,6 +168,73 @@ pub fn arrived(st: &mut ShardState, coord: CoordRef, client_id: u64) {
         if *n == 0 {
             st.split_self.remove(&client_id);
         }
+    }
+}
+
+/// Messages a shard queued for itself, taken out of its outbox to be handled at once
+/// (`take_own`): lock requests already entered in the lock table (those granted, to
+/// run), and the rest in order.
+pub struct OwnBatch {
+    granted: Vec<Waiting>,
+    rest: Vec<Msg>,
+}
+
+/// Takes this shard's messages to itself out of the outbox when they can skip the
+/// inbox, entering its own split parts' lock requests in the lock table. Called while
+/// the outbox is flushed, `ordered` when under `Shared::tx_order` (the other shards'
+/// parts of the same transactions are delivered in the same critical section).
+///
+/// An own part's `LockRun`, answer (`Ran`) and `Release` would otherwise each cost
+/// a loop turn through the inbox. Going around it keeps every order only when:
+/// - no lock request that reached us before ours waits in our inbox (then ours would
+///   be granted ahead of a transaction every other shard grants first: a deadlock);
+/// - nothing is logged as parts (AOF or replication): a part's log and stream entry
+///   must be queued before the answers that let its locks go, which the turn's
+///   order (`server::worker`) does and an answer handled here would not;
+/// - the batch holds only split traffic (lock requests, answers, releases), whose
+///   order among themselves the lock table keeps; anything else goes the usual way.
+pub fn take_own(st: &mut ShardState, ordered: bool) -> Option<OwnBatch> {
+    let me = st.id;
+    let batch = &st.outbox.per_dest[me];
+    if batch.is_empty() || st.aof.wants_parts() || st.aof.must_hold() || !st.held_out.is_empty() {
+        return None;
+    }
+    let mut lock_requests = false;
+    for m in batch {
+        match m {
+            Msg::LockRun { .. } => lock_requests = true,
+            Msg::Ran { .. } | Msg::Release { .. } => {}
+            _ => return None,
+        }
+    }
+    if lock_requests && (!ordered || st.shared.inboxes[me].locks_waiting() > 0) {
+        return None;
+    }
+    let batch = std::mem::take(&mut st.outbox.per_dest[me]);
+    st.outbox.flushed(me);
+    st.outbox.dirty.retain(|&d| d as usize != me);
+    let mut own = OwnBatch { granted: Vec::new(), rest: Vec::with_capacity(batch.len()) };
+    for m in batch {
+        match m {
+            Msg::LockRun { tx, coord, plan, part } => {
+                arrived(st, coord, part.req.client_id);
+                if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather: false, run: Some(part) }) {
+                    own.granted.push(w);
+                }
+            }
+            m => own.rest.push(m),
+        }
+    }
+    Some(own)
+}
+
+/// Runs what `take_own` took: the granted parts, then the other messages in order.
+pub fn run_own(st: &mut ShardState, own: OwnBatch) {
+    for w in own.granted {
+        super::coord::answer_granted(st, w);
+    }
+    for m in own.rest {
+        super::dispatch::handle_msg(st, m);
     }
 }
 

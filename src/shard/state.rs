@@ -375,15 +375,26 @@ impl ShardState {
     /// per turn) and notes which destinations need a wakeup.
     pub fn flush_outbox(&mut self) {
         self.release_held();
-        // Split lock requests reach all their shards in one critical section, so every
-        // shard sees them in one global order (`cmd::coord_split`).
         let shared = self.shared.clone();
-        let _order =
-            std::mem::take(&mut self.locks_queued).then(|| shared.tx_order.lock().unwrap_or_else(|e| e.into_inner()));
-        while let Some(dest) = self.outbox.dirty.pop() {
-            let batch = std::mem::take(&mut self.outbox.per_dest[dest as usize]);
-            self.outbox.flushed(dest as usize);
-            self.deliver(dest as usize, batch);
+        // Messages to ourselves are handled here, without a trip through our own inbox
+        // (and a loop turn), when that keeps every order (`cmd::coord_split::take_own`);
+        // handling them may queue more, so a few rounds.
+        for round in 0..4 {
+            // Split lock requests reach all their shards in one critical section, so
+            // every shard sees them in one global order (`cmd::coord_split`).
+            let order = std::mem::take(&mut self.locks_queued)
+                .then(|| shared.tx_order.lock().unwrap_or_else(|e| e.into_inner()));
+            let own = if round < 3 { crate::cmd::coord_split::take_own(self, order.is_some()) } else { None };
+            while let Some(dest) = self.outbox.dirty.pop() {
+                let batch = std::mem::take(&mut self.outbox.per_dest[dest as usize]);
+                self.outbox.flushed(dest as usize);
+                self.deliver(dest as usize, batch);
+            }
+            drop(order);
+            match own {
+                Some(own) => crate::cmd::coord_split::run_own(self, own),
+                None => break,
+            }
         }
     }
 
