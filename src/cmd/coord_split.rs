@@ -77,6 +77,16 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
     if db as usize >= st.dbs.len() {
         return false;
     }
+    let write = spec.is_write();
+    // A write is accepted or refused (MISCONF) here, for all its parts at once: the
+    // parts then run whatever their own shard's log says meanwhile, so none is refused
+    // alone (`run_part`). While writes are refused, the gathered path answers.
+    if write && st.aof.on && st.shared.aof_health.refusal().is_some() {
+        return false;
+    }
+    // DEL and UNLINK log their parts once every part has run: only those that deleted
+    // something then write a block (`SplitTx::on_ran`).
+    let defer_log = write && combine == Combine::Sum && st.aof.wants_parts();
     let n = st.nshards;
     let step = if combine == Combine::Ok { 2 } else { 1 };
     let mut parts: Vec<Option<(OwnedArgs, Vec<u64>)>> = (0..n).map(|_| None).collect();
@@ -108,7 +118,8 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
         hashes.sort_unstable();
         hashes.dedup();
         let req = ExecReq { to, client_id, db, proto, cmd, args };
-        plans.push((s, LockPlan::Hashes(hashes), Box::new(SplitPart { req, parts: nparts, counted: k == 0 })));
+        let part = SplitPart { req, parts: nparts, counted: k == 0, defer_log };
+        plans.push((s, LockPlan::Hashes(hashes), Box::new(part)));
     }
     if shards.contains(&(st.id as u16)) {
         // Until our own part reaches the lock table, the client's later commands on
@@ -118,7 +129,21 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
     *st.split_inflight.entry(client_id).or_insert(0) += 1;
     let tx = queue_split(st, id, plans);
     let waiting = shards.len();
-    let c = SplitTx { tx, to, client_id, proto, combine, shards, order, waiting, replies: Vec::new() };
+    let c = SplitTx {
+        id,
+        tx,
+        to,
+        client_id,
+        proto,
+        combine,
+        shards,
+        order,
+        waiting,
+        replies: Vec::new(),
+        defer_log,
+        committing: None,
+        wrote: Vec::new(),
+    };
     st.coords.insert(id, Box::new(c));
     true
 }
@@ -139,23 +164,60 @@ fn queue_split(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan, Box
 
 /// Runs a granted part in place and answers its coordinator with the reply. With the
 /// AOF or a replica on, a write's part is this shard's part of the tagged block.
+///
+/// The coordinator accepted the write for every part (`start`), so the part runs even
+/// if this shard's log started failing since: a part refused here alone would leave
+/// the command half applied. Its answer then waits until the log has its bytes, as the
+/// answers of the writes that were already running when the log failed do.
+///
+/// With `defer_log` (DEL, UNLINK) the part stays staged: a part that wrote nothing
+/// drops it at once, the others log it when the coordinator, knowing how many parts
+/// wrote, asks (`commit_hop`).
 pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart) {
-    let SplitPart { req, parts, counted } = part;
+    let SplitPart { req, parts, counted, defer_log } = part;
     let logging = TABLE.get(req.cmd).is_write() && st.aof.wants_parts();
     if logging {
         st.aof.stage = Some(tx);
     }
     st.uncounted = !counted;
+    st.split_part_admitted = true;
+    let dirty = st.dirty;
     let mut out = Vec::new();
     super::dispatch::call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
+    st.split_part_admitted = false;
     st.uncounted = false;
-    if logging {
-        st.aof.stage = None;
-        let marker = tx_marker(st, tx, parts as usize);
-        st.aof.commit(tx, &marker, |_| {});
-    }
     let me = st.id as u16;
-    st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result: Box::new(out) });
+    let result: HopResult = if logging && defer_log {
+        st.aof.stage = None;
+        let wrote = st.dirty > dirty;
+        if !wrote {
+            st.aof.discard(tx);
+        }
+        Box::new(PartRan { reply: out, wrote })
+    } else {
+        if logging {
+            st.aof.stage = None;
+            let marker = tx_marker(st, tx, parts as usize);
+            st.aof.commit(tx, &marker, |_| {});
+        }
+        Box::new(out)
+    };
+    let ran = Msg::Ran { coord: coord.id, shard: me, result };
+    if logging && st.aof.on && st.aof.error.is_some() {
+        // The log is failing: nothing new is held by `deliver` then, but this part's
+        // bytes are behind the stuck ones, so its answer waits for them.
+        let need = st.aof.appended;
+        st.held_out.push_back((need, coord.shard, ran));
+    } else {
+        st.outbox.push(coord.shard as usize, ran);
+    }
+}
+
+/// A deferred-log part's answer (`SplitPart::defer_log`): its reply, and whether it
+/// wrote (then it has a staged part to log).
+struct PartRan {
+    reply: Vec<u8>,
+    wrote: bool,
 }
 
 /// A LockRun arrived: once it is in the lock table, the order of the client's later
@@ -239,6 +301,7 @@ pub fn run_own(st: &mut ShardState, own: OwnBatch) {
 }
 
 struct SplitTx {
+    id: u64,
     tx: u64,
     to: ReplyTo,
     client_id: u64,
@@ -248,6 +311,12 @@ struct SplitTx {
     order: Vec<u16>,
     waiting: usize,
     replies: Vec<(u16, Vec<u8>)>,
+    /// The parts log once all have run (`SplitPart::defer_log`).
+    defer_log: bool,
+    /// The reply, held while the parts that wrote log their blocks.
+    committing: Option<Vec<u8>>,
+    /// The shards whose deferred-log part wrote.
+    wrote: Vec<u16>,
 }
 
 impl Coordinator for SplitTx {
@@ -256,17 +325,58 @@ impl Coordinator for SplitTx {
     }
 
     fn on_ran(&mut self, st: &mut ShardState, from: u16, result: HopResult) -> bool {
-        let bytes = result.downcast::<Vec<u8>>().map(|b| *b).unwrap_or_default();
+        if self.committing.is_some() {
+            // A part that wrote has logged its block.
+            self.waiting -= 1;
+            if self.waiting > 0 {
+                return false;
+            }
+            let out = self.committing.take().expect("checked");
+            return self.finish(st, out);
+        }
+        let mut writers = Vec::new();
+        let bytes = match result.downcast::<PartRan>() {
+            Ok(p) => {
+                if p.wrote {
+                    writers.push(from);
+                }
+                p.reply
+            }
+            Err(result) => result.downcast::<Vec<u8>>().map(|b| *b).unwrap_or_default(),
+        };
         self.replies.push((from, bytes));
+        if !writers.is_empty() {
+            self.wrote.extend(writers);
+        }
         self.waiting -= 1;
         if self.waiting > 0 {
             return false;
         }
+        self.replies.sort_by_key(|(s, _)| *s);
+        let out = combine(self.combine, self.proto, &self.replies, &self.order);
+        if self.defer_log && !self.wrote.is_empty() {
+            // Only the parts that wrote log a block, tagged with their number; the
+            // locks go and the reply leaves once every one is logged.
+            let marker = tx_marker(st, self.tx, self.wrote.len());
+            let me = CoordRef { shard: st.id as u16, id: self.id };
+            for &s in &self.wrote {
+                let hop = super::coord::commit_part_hop(self.tx, marker.clone(), Vec::new(), Vec::new());
+                st.outbox.push(s as usize, Msg::Run { coord: me, hop });
+            }
+            self.waiting = self.wrote.len();
+            self.committing = Some(out);
+            return false;
+        }
+        self.finish(st, out)
+    }
+}
+
+impl SplitTx {
+    /// Releases every part's locks and replies.
+    fn finish(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
         for &s in &self.shards {
             st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
         }
-        self.replies.sort_by_key(|(s, _)| *s);
-        let out = combine(self.combine, self.proto, &self.replies, &self.order);
         if let Some(n) = st.split_inflight.get_mut(&self.client_id) {
             *n -= 1;
             if *n == 0 {

@@ -59,6 +59,10 @@ pub struct SplitPart {
     /// Count the command in this shard's stats (one part does, so a split command
     /// counts once).
     pub counted: bool,
+    /// Log the part only once every part has run and the coordinator knows how many
+    /// wrote (`cmd::coord_split`, DEL and UNLINK): a part that deleted nothing then
+    /// logs nothing.
+    pub defer_log: bool,
 }
 
 #[derive(Default)]

@@ -126,6 +126,10 @@ pub struct ShardState {
     /// Split commands whose part on this shard has not reached the lock table yet, per
     /// client: its keyed commands here are deferred meanwhile.
     pub split_self: HashMap<u64, u32>,
+    /// A split command's part is running: its coordinator already checked that writes
+    /// are accepted (MISCONF), and a part refused here alone would leave the command
+    /// half applied (`cmd::coord_split::run_part`).
+    pub split_part_admitted: bool,
     /// The outbox holds split lock requests: deliver it under `Shared::tx_order`.
     pub locks_queued: bool,
     /// A split command's part runs that another part counts in the stats.
@@ -202,6 +206,7 @@ impl ShardState {
             next_coord_id: 1,
             split_inflight: HashMap::new(),
             split_self: HashMap::new(),
+            split_part_admitted: false,
             locks_queued: false,
             uncounted: false,
             clients: HashMap::new(),
