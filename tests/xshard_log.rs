@@ -66,14 +66,18 @@ fn stop_keep(mut s: Server) -> PathBuf {
 /// tagged with their number; one that deletes nothing logs nothing. The log replays.
 #[test]
 fn split_del_logs_only_the_parts_that_deleted() {
-    let s = Server::start(2, &["--appendonly", "yes", "--appendfsync", "always"]);
+    // Buffered writes: an O_DIRECT log pads its blocks, which would hide what was added.
+    let s = Server::start(2, &["--appendonly", "yes", "--appendfsync", "always", "--appendonly-direct", "no"]);
     let mut c = s.conn();
     let k = spread("dk", 2, 2);
     q(&mut c, &["set", "warm", "1"]);
     let before = incr_bytes(&s.dir);
     assert_eq!(q(&mut c, &["del", &k[0], &k[1]]), Value::Int(0));
     assert_eq!(q(&mut c, &["unlink", &k[1], &k[0]]), Value::Int(0));
-    assert_eq!(incr_bytes(&s.dir), before, "nothing deleted, nothing logged");
+    q(&mut c, &["set", "warm", "2"]);
+    let after = incr_bytes(&s.dir);
+    let added = String::from_utf8_lossy(&after[before.len()..]).to_string();
+    assert!(!added.contains("shardis-tx") && !added.contains("del") && !added.contains("unlink"), "{added:?}");
     q(&mut c, &["set", &k[0], "v"]);
     assert_eq!(q(&mut c, &["del", &k[0], &k[1]]), Value::Int(1));
     assert_eq!(markers(&incr_bytes(&s.dir)), ["1"], "one block, of one part");
@@ -213,8 +217,8 @@ fn split_writes_stay_whole_when_a_log_fills_its_disk() {
             assert_eq!(a, b, "MSET {} {} applied on one shard only", p[0], p[1]);
         }
     };
-    // (While the log is stuck, the keys of the parts behind its bytes stay locked: their
-    // answers wait for the log, so readers of those keys wait too.)
+    // (Not checked while the log is stuck: the keys of the MSET whose bytes hit ENOSPC
+    // stay locked until its answer leaves, so their readers wait.)
     let _ = std::process::Command::new("mount").args(["-o", "remount,size=8m", dir.to_str().unwrap()]).status();
     assert!(wait_until(Duration::from_secs(10), || {
         redis::cmd("set").arg("probe").arg("2").query::<Value>(&mut c).is_ok()

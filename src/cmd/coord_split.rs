@@ -27,8 +27,18 @@
 //! (`dispatch::Outcome::Wait`). So a pipeline of MSETs goes out as one message per
 //! shard per turn, instead of one round trip per command.
 //!
+//! **The coordinator's own part** does not pass through its own inbox: each pass
+//! through the inbox costs a loop turn, and a part, its answer and its release would
+//! take three. When the turn's lock requests go out (under the order mutex), the own
+//! part enters the lock table directly if no earlier lock request waits in the inbox
+//! (`take_own`), and runs; its `Ran` and `Release` are handled at once as well.
+//!
 //! With the AOF on or a replica attached, each part is logged as its shard's part of
-//! one tagged block (as `coord` does), and its `Ran` leaves only once logged.
+//! one tagged block (as `coord` does), and its `Ran` leaves only once logged. DEL and
+//! UNLINK log once every part has run, so only the parts that deleted something write
+//! a block (none when nothing was deleted). A write is accepted or refused (MISCONF)
+//! by the coordinator for all parts at once: a part then runs even if its own shard's
+//! log failed meanwhile, so a command is never applied on some shards only.
 
 use super::Args;
 use super::coord::tx_marker;
@@ -167,8 +177,8 @@ fn queue_split(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan, Box
 ///
 /// The coordinator accepted the write for every part (`start`), so the part runs even
 /// if this shard's log started failing since: a part refused here alone would leave
-/// the command half applied. Its answer then waits until the log has its bytes, as the
-/// answers of the writes that were already running when the log failed do.
+/// the command half applied. Its bytes wait in the log with the stuck ones, and its
+/// answer follows the log's rule for a failing log (`ShardLog::must_hold`).
 ///
 /// With `defer_log` (DEL, UNLINK) the part stays staged: a part that wrote nothing
 /// drops it at once, the others log it when the coordinator, knowing how many parts
@@ -202,15 +212,7 @@ pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart) 
         }
         Box::new(out)
     };
-    let ran = Msg::Ran { coord: coord.id, shard: me, result };
-    if logging && st.aof.on && st.aof.error.is_some() {
-        // The log is failing: nothing new is held by `deliver` then, but this part's
-        // bytes are behind the stuck ones, so its answer waits for them.
-        let need = st.aof.appended;
-        st.held_out.push_back((need, coord.shard, ran));
-    } else {
-        st.outbox.push(coord.shard as usize, ran);
-    }
+    st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result });
 }
 
 /// A deferred-log part's answer (`SplitPart::defer_log`): its reply, and whether it
