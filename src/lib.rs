@@ -160,6 +160,10 @@
 //!   each shard gets its part in one `LockRun` message, runs it in place once its locks
 //!   are granted (in the same global order) and keeps them until every part has run;
 //!   the connection is not held, so pipelined ones batch into one message per shard.
+//!   The coordinator's own part, its answer and its release skip its inbox (entered in
+//!   its lock table when the turn's lock requests go out, if no earlier one waits in
+//!   its inbox). A write is accepted once for all parts, so no part is refused alone;
+//!   DEL and UNLINK log only the parts that deleted something.
 //!   With keyspace events on (Redis publishes them in key order) and on a replica's
 //!   master link, they take the gathered path above.
 //! - **Keyless commands over all shards** (DBSIZE, KEYS, INFO, FLUSHALL): a fan-out

@@ -340,7 +340,7 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
 /// Moves a live key's value out, leaving the key with an empty placeholder of the
 /// same type: keyed commands wait for the lock, and what reads keys without locking
 /// (SCAN's TYPE filter, KEYS, DBSIZE) sees the key as it is.
-fn take_value(d: &mut Db, key: &[u8], now_ms: u64) -> Option<Entry> {
+pub(crate) fn take_value(d: &mut Db, key: &[u8], now_ms: u64) -> Option<Entry> {
     let e = d.get_mut(key, now_ms)?;
     let placeholder = empty_like(&e.value);
     let value = std::mem::replace(&mut e.value, placeholder);

@@ -27,14 +27,24 @@
 //! (`dispatch::Outcome::Wait`). So a pipeline of MSETs goes out as one message per
 //! shard per turn, instead of one round trip per command.
 //!
+//! **The coordinator's own part** does not pass through its own inbox: each pass
+//! through the inbox costs a loop turn, and a part, its answer and its release would
+//! take three. When the turn's lock requests go out (under the order mutex), the own
+//! part enters the lock table directly if no earlier lock request waits in the inbox
+//! (`take_own`), and runs; its `Ran` and `Release` are handled at once as well.
+//!
 //! With the AOF on or a replica attached, each part is logged as its shard's part of
-//! one tagged block (as `coord` does), and its `Ran` leaves only once logged.
+//! one tagged block (as `coord` does), and its `Ran` leaves only once logged. DEL and
+//! UNLINK log once every part has run, so only the parts that deleted something write
+//! a block (none when nothing was deleted). A write is accepted or refused (MISCONF)
+//! by the coordinator for all parts at once: a part then runs even if its own shard's
+//! log failed meanwhile, so a command is never applied on some shards only.
 
 use super::Args;
 use super::coord::tx_marker;
 use super::table::TABLE;
 use crate::resp::Proto;
-use crate::shard::lock::{LockPlan, SplitPart, key_hash};
+use crate::shard::lock::{LockPlan, SplitPart, Waiting, key_hash};
 use crate::shard::msg::{CoordRef, ExecReq, HopResult, KeyEntries, Msg, OwnedArgs};
 use crate::shard::state::Coordinator;
 use crate::shard::{ReplyTo, ShardState, shard_of};
@@ -77,6 +87,16 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
     if db as usize >= st.dbs.len() {
         return false;
     }
+    let write = spec.is_write();
+    // A write is accepted or refused (MISCONF) here, for all its parts at once: the
+    // parts then run whatever their own shard's log says meanwhile, so none is refused
+    // alone (`run_part`). While writes are refused, the gathered path answers.
+    if write && st.aof.on && st.shared.aof_health.refusal().is_some() {
+        return false;
+    }
+    // DEL and UNLINK log their parts once every part has run: only those that deleted
+    // something then write a block (`SplitTx::on_ran`).
+    let defer_log = write && combine == Combine::Sum && st.aof.wants_parts();
     let n = st.nshards;
     let step = if combine == Combine::Ok { 2 } else { 1 };
     let mut parts: Vec<Option<(OwnedArgs, Vec<u64>)>> = (0..n).map(|_| None).collect();
@@ -108,7 +128,8 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
         hashes.sort_unstable();
         hashes.dedup();
         let req = ExecReq { to, client_id, db, proto, cmd, args };
-        plans.push((s, LockPlan::Hashes(hashes), Box::new(SplitPart { req, parts: nparts, counted: k == 0 })));
+        let part = SplitPart { req, parts: nparts, counted: k == 0, defer_log };
+        plans.push((s, LockPlan::Hashes(hashes), Box::new(part)));
     }
     if shards.contains(&(st.id as u16)) {
         // Until our own part reaches the lock table, the client's later commands on
@@ -118,7 +139,21 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
     *st.split_inflight.entry(client_id).or_insert(0) += 1;
     let tx = queue_split(st, id, plans);
     let waiting = shards.len();
-    let c = SplitTx { tx, to, client_id, proto, combine, shards, order, waiting, replies: Vec::new() };
+    let c = SplitTx {
+        id,
+        tx,
+        to,
+        client_id,
+        proto,
+        combine,
+        shards,
+        order,
+        waiting,
+        replies: Vec::new(),
+        defer_log,
+        committing: None,
+        wrote: Vec::new(),
+    };
     st.coords.insert(id, Box::new(c));
     true
 }
@@ -139,23 +174,52 @@ fn queue_split(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan, Box
 
 /// Runs a granted part in place and answers its coordinator with the reply. With the
 /// AOF or a replica on, a write's part is this shard's part of the tagged block.
+///
+/// The coordinator accepted the write for every part (`start`), so the part runs even
+/// if this shard's log started failing since: a part refused here alone would leave
+/// the command half applied. Its bytes wait in the log with the stuck ones, and its
+/// answer follows the log's rule for a failing log (`ShardLog::must_hold`).
+///
+/// With `defer_log` (DEL, UNLINK) the part stays staged: a part that wrote nothing
+/// drops it at once, the others log it when the coordinator, knowing how many parts
+/// wrote, asks (`commit_hop`).
 pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart) {
-    let SplitPart { req, parts, counted } = part;
+    let SplitPart { req, parts, counted, defer_log } = part;
     let logging = TABLE.get(req.cmd).is_write() && st.aof.wants_parts();
     if logging {
         st.aof.stage = Some(tx);
     }
     st.uncounted = !counted;
+    st.split_part_admitted = true;
+    let dirty = st.dirty;
     let mut out = Vec::new();
     super::dispatch::call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
+    st.split_part_admitted = false;
     st.uncounted = false;
-    if logging {
-        st.aof.stage = None;
-        let marker = tx_marker(st, tx, parts as usize);
-        st.aof.commit(tx, &marker, |_| {});
-    }
     let me = st.id as u16;
-    st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result: Box::new(out) });
+    let result: HopResult = if logging && defer_log {
+        st.aof.stage = None;
+        let wrote = st.dirty > dirty;
+        if !wrote {
+            st.aof.discard(tx);
+        }
+        Box::new(PartRan { reply: out, wrote })
+    } else {
+        if logging {
+            st.aof.stage = None;
+            let marker = tx_marker(st, tx, parts as usize);
+            st.aof.commit(tx, &marker, |_| {});
+        }
+        Box::new(out)
+    };
+    st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result });
+}
+
+/// A deferred-log part's answer (`SplitPart::defer_log`): its reply, and whether it
+/// wrote (then it has a staged part to log).
+struct PartRan {
+    reply: Vec<u8>,
+    wrote: bool,
 }
 
 /// A LockRun arrived: once it is in the lock table, the order of the client's later
@@ -171,7 +235,75 @@ pub fn arrived(st: &mut ShardState, coord: CoordRef, client_id: u64) {
     }
 }
 
+/// Messages a shard queued for itself, taken out of its outbox to be handled at once
+/// (`take_own`): lock requests already entered in the lock table (those granted, to
+/// run), and the rest in order.
+pub struct OwnBatch {
+    granted: Vec<Waiting>,
+    rest: Vec<Msg>,
+}
+
+/// Takes this shard's messages to itself out of the outbox when they can skip the
+/// inbox, entering its own split parts' lock requests in the lock table. Called while
+/// the outbox is flushed, `ordered` when under `Shared::tx_order` (the other shards'
+/// parts of the same transactions are delivered in the same critical section).
+///
+/// An own part's `LockRun`, answer (`Ran`) and `Release` would otherwise each cost
+/// a loop turn through the inbox. Going around it keeps every order only when:
+/// - no lock request that reached us before ours waits in our inbox (then ours would
+///   be granted ahead of a transaction every other shard grants first: a deadlock);
+/// - nothing is logged as parts (AOF or replication): a part's log and stream entry
+///   must be queued before the answers that let its locks go, which the turn's
+///   order (`server::worker`) does and an answer handled here would not;
+/// - the batch holds only split traffic (lock requests, answers, releases), whose
+///   order among themselves the lock table keeps; anything else goes the usual way.
+pub fn take_own(st: &mut ShardState, ordered: bool) -> Option<OwnBatch> {
+    let me = st.id;
+    let batch = &st.outbox.per_dest[me];
+    if batch.is_empty() || st.aof.wants_parts() || st.aof.must_hold() || !st.held_out.is_empty() {
+        return None;
+    }
+    let mut lock_requests = false;
+    for m in batch {
+        match m {
+            Msg::LockRun { .. } => lock_requests = true,
+            Msg::Ran { .. } | Msg::Release { .. } => {}
+            _ => return None,
+        }
+    }
+    if lock_requests && (!ordered || st.shared.inboxes[me].locks_waiting() > 0) {
+        return None;
+    }
+    let batch = std::mem::take(&mut st.outbox.per_dest[me]);
+    st.outbox.flushed(me);
+    st.outbox.dirty.retain(|&d| d as usize != me);
+    let mut own = OwnBatch { granted: Vec::new(), rest: Vec::with_capacity(batch.len()) };
+    for m in batch {
+        match m {
+            Msg::LockRun { tx, coord, plan, part } => {
+                arrived(st, coord, part.req.client_id);
+                if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather: false, run: Some(part) }) {
+                    own.granted.push(w);
+                }
+            }
+            m => own.rest.push(m),
+        }
+    }
+    Some(own)
+}
+
+/// Runs what `take_own` took: the granted parts, then the other messages in order.
+pub fn run_own(st: &mut ShardState, own: OwnBatch) {
+    for w in own.granted {
+        super::coord::answer_granted(st, w);
+    }
+    for m in own.rest {
+        super::dispatch::handle_msg(st, m);
+    }
+}
+
 struct SplitTx {
+    id: u64,
     tx: u64,
     to: ReplyTo,
     client_id: u64,
@@ -181,6 +313,12 @@ struct SplitTx {
     order: Vec<u16>,
     waiting: usize,
     replies: Vec<(u16, Vec<u8>)>,
+    /// The parts log once all have run (`SplitPart::defer_log`).
+    defer_log: bool,
+    /// The reply, held while the parts that wrote log their blocks.
+    committing: Option<Vec<u8>>,
+    /// The shards whose deferred-log part wrote.
+    wrote: Vec<u16>,
 }
 
 impl Coordinator for SplitTx {
@@ -189,17 +327,58 @@ impl Coordinator for SplitTx {
     }
 
     fn on_ran(&mut self, st: &mut ShardState, from: u16, result: HopResult) -> bool {
-        let bytes = result.downcast::<Vec<u8>>().map(|b| *b).unwrap_or_default();
+        if self.committing.is_some() {
+            // A part that wrote has logged its block.
+            self.waiting -= 1;
+            if self.waiting > 0 {
+                return false;
+            }
+            let out = self.committing.take().expect("checked");
+            return self.finish(st, out);
+        }
+        let mut writers = Vec::new();
+        let bytes = match result.downcast::<PartRan>() {
+            Ok(p) => {
+                if p.wrote {
+                    writers.push(from);
+                }
+                p.reply
+            }
+            Err(result) => result.downcast::<Vec<u8>>().map(|b| *b).unwrap_or_default(),
+        };
         self.replies.push((from, bytes));
+        if !writers.is_empty() {
+            self.wrote.extend(writers);
+        }
         self.waiting -= 1;
         if self.waiting > 0 {
             return false;
         }
+        self.replies.sort_by_key(|(s, _)| *s);
+        let out = combine(self.combine, self.proto, &self.replies, &self.order);
+        if self.defer_log && !self.wrote.is_empty() {
+            // Only the parts that wrote log a block, tagged with their number; the
+            // locks go and the reply leaves once every one is logged.
+            let marker = tx_marker(st, self.tx, self.wrote.len());
+            let me = CoordRef { shard: st.id as u16, id: self.id };
+            for &s in &self.wrote {
+                let hop = super::coord::commit_part_hop(self.tx, marker.clone(), Vec::new(), Vec::new());
+                st.outbox.push(s as usize, Msg::Run { coord: me, hop });
+            }
+            self.waiting = self.wrote.len();
+            self.committing = Some(out);
+            return false;
+        }
+        self.finish(st, out)
+    }
+}
+
+impl SplitTx {
+    /// Releases every part's locks and replies.
+    fn finish(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
         for &s in &self.shards {
             st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
         }
-        self.replies.sort_by_key(|(s, _)| *s);
-        let out = combine(self.combine, self.proto, &self.replies, &self.order);
         if let Some(n) = st.split_inflight.get_mut(&self.client_id) {
             *n -= 1;
             if *n == 0 {

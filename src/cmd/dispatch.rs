@@ -390,6 +390,7 @@ fn call_inner(
     };
     if spec.flags & flag::WRITE != 0
         && st.aof.on
+        && !st.split_part_admitted
         && let Some(e) = st.shared.aof_health.refusal()
     {
         // MISCONF: never run a write that could not be logged.

@@ -248,6 +248,7 @@ pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: 
         replies: Vec::new(),
         done: 0,
         gathered: Vec::new(),
+        moved: false,
         finish: None,
         results: Vec::new(),
         watch_ok: true,
@@ -294,6 +295,9 @@ struct TxExec {
     replies: Vec<u8>,
     done: usize,
     gathered: KeyEntries,
+    /// `gathered` holds values moved out of their shards (a keyed command's, handed
+    /// over as `coord` does), not copies (SORT's pattern keys): each goes back.
+    moved: bool,
     finish: Option<Finish>,
     results: Vec<(u16, HopResult)>,
     watch_ok: bool,
@@ -422,6 +426,7 @@ impl TxExec {
                         // SORT's pattern keys: the source first, then what it names.
                         self.phase = Phase::SortSource;
                         self.gathered.clear();
+                        self.moved = false;
                         self.waiting = 0;
                         let named = keys.iter().map(|&(d, i)| (d, a.get(i).to_vec())).collect();
                         self.fetch_all(st, named);
@@ -460,24 +465,32 @@ impl TxExec {
                         st.outbox.push(owner, Msg::Run { coord: me, hop });
                         return false;
                     }
-                    // Keys on several shards: gather copies (we hold the locks already).
+                    // Keys on several shards: their values are handed over, not copied
+                    // (we hold the locks already), and go back after the run.
                     let mut per: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); st.nshards];
                     for (d, i) in keys {
                         per[shard_of(a.get(i), st.nshards)].push((d, a.get(i).to_vec()));
                     }
                     self.phase = Phase::Gather;
                     self.gathered.clear();
+                    self.moved = true;
                     self.waiting = shards.len();
                     let me = self.me(st);
-                    for (s, list) in per.into_iter().enumerate() {
+                    for (s, mut list) in per.into_iter().enumerate() {
                         if list.is_empty() {
                             continue;
                         }
+                        // Each key once: its value is handed over, so a second take
+                        // would find only the placeholder.
+                        list.sort_unstable();
+                        list.dedup();
                         let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
                             let now = st.now_ms;
                             let got: KeyEntries = list
                                 .iter()
-                                .map(|(d, k)| (*d, k.clone(), st.dbs[*d as usize].get(k, now).cloned()))
+                                .map(|(d, k)| {
+                                    (*d, k.clone(), super::coord::take_value(&mut st.dbs[*d as usize], k, now))
+                                })
                                 .collect();
                             st.account_expired();
                             Box::new(got)
@@ -521,9 +534,14 @@ impl TxExec {
     fn run_gathered(&mut self, st: &mut ShardState) {
         let (idx, args, db) = &self.cmds[self.next];
         let (idx, db) = (*idx, *db);
+        let moved = self.moved;
         let mut scratch: Vec<Db> = (0..st.dbs.len()).map(|_| Db::new()).collect();
-        for (d, key, entry) in &self.gathered {
-            if let Some(e) = entry {
+        for (d, key, entry) in &mut self.gathered {
+            if moved {
+                if let Some(e) = entry.take() {
+                    scratch[*d as usize].set_entry(key, e);
+                }
+            } else if let Some(e) = entry {
                 scratch[*d as usize].set(key, e.value.clone(), e.expire_at);
             }
         }
@@ -533,22 +551,46 @@ impl TxExec {
         call(st, idx, &Args::Owned(args), db, self.proto, &mut out, self.client_id);
         st.aof.suppress -= 1;
         std::mem::swap(&mut st.dbs, &mut real);
-        if TABLE.get(idx).is_write() {
+        let write = TABLE.get(idx).is_write();
+        if write || moved {
             let mut writes: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
+            // Values moved here and not written go home unchanged.
+            let mut back: Vec<KeyEntries> = vec![Vec::new(); st.nshards];
             // Only the keys the command names come back: keys that SORT's patterns
             // read were gathered but not changed.
             let a = Args::Owned(args);
             let named: Vec<&[u8]> =
                 TABLE.get(idx).key_positions(&a, db).unwrap_or_default().iter().map(|&(_, i)| a.get(i)).collect();
             for (d, key, _) in std::mem::take(&mut self.gathered) {
-                if !named.contains(&key.as_slice()) {
-                    continue;
+                let owner = shard_of(&key, st.nshards);
+                if write && named.contains(&key.as_slice()) {
+                    let fin =
+                        if moved { real[d as usize].remove(&key, 0) } else { real[d as usize].peek(&key).cloned() };
+                    writes[owner].push((d, key, fin));
+                } else if moved {
+                    let e = real[d as usize].remove(&key, 0);
+                    back[owner].push((d, key, e));
                 }
-                let fin = real[d as usize].peek(&key).cloned();
-                writes[shard_of(&key, st.nshards)].push((d, key, fin));
             }
             let me = self.me(st);
             let tx = self.tx;
+            for (s, b) in back.into_iter().enumerate() {
+                if b.is_empty() {
+                    continue;
+                }
+                if s == st.id {
+                    super::coord::put_back(st, b);
+                    continue;
+                }
+                let cell = Mutex::new(Some(b));
+                let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
+                    if let Some(b) = cell.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        super::coord::put_back(st, b);
+                    }
+                    Box::new(Ack)
+                });
+                st.outbox.push(s, Msg::Run { coord: me, hop });
+            }
             for (s, w) in writes.into_iter().enumerate() {
                 if w.is_empty() {
                     continue;

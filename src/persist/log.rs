@@ -204,6 +204,13 @@ impl ShardLog {
         }
     }
 
+    /// Drops transaction `tx`'s staged part unlogged: it wrote nothing on this shard
+    /// (a split DEL's part that found no key, `cmd::coord_split`).
+    pub fn discard(&mut self, tx: u64) {
+        self.staged.remove(&tx);
+        self.repl.discard(tx);
+    }
+
     /// Emits transaction `tx`'s staged part (plus whatever `more` appends, in the
     /// part's own SELECT context) as one MULTI/EXEC block tagged with its marker, and
     /// hands the stream's copy of the part to the replication feed (untagged; the

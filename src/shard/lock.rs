@@ -16,7 +16,7 @@
 //! lock it did not need, never run under one it should have waited for.
 
 use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasher, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use super::msg::{CoordRef, ExecReq};
 
@@ -59,16 +59,45 @@ pub struct SplitPart {
     /// Count the command in this shard's stats (one part does, so a split command
     /// counts once).
     pub counted: bool,
+    /// Log the part only once every part has run and the coordinator knows how many
+    /// wrote (`cmd::coord_split`, DEL and UNLINK): a part that deleted nothing then
+    /// logs nothing.
+    pub defer_log: bool,
 }
+
+/// Hashes the table's u64 keys (already `key_hash` outputs, or transaction ids) with
+/// one multiply: SipHash over a hash is most of what taking a split command's locks
+/// cost.
+#[derive(Default)]
+pub struct MixHasher(u64);
+
+impl Hasher for MixHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        // Fibonacci hashing: the high bits (hashbrown's tags) mix every input bit.
+        self.0 = (self.0 ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(26);
+    }
+}
+
+type Mix = BuildHasherDefault<MixHasher>;
 
 #[derive(Default)]
 pub struct LockTable {
     /// Locked keys, per db, with the number of holders (a transaction may list a key
     /// twice, e.g. `MSET a 1 a 2`).
-    keys: HashMap<u64, u32>,
+    keys: HashMap<u64, u32, Mix>,
     whole: bool,
     /// Plans of granted transactions, to release them.
-    granted: HashMap<u64, LockPlan>,
+    granted: HashMap<u64, LockPlan, Mix>,
     queue: VecDeque<Waiting>,
 }
 
@@ -111,8 +140,11 @@ impl LockTable {
         }
     }
 
-    fn grant(&mut self, tx: u64, plan: &LockPlan) {
-        match plan {
+    /// Takes the locks of `plan`, and keeps the plan to release them. A split part's
+    /// hashes move into the table (the granted request needs them no more); other
+    /// plans are copied (a gathering coordinator is answered with the keys).
+    fn grant(&mut self, tx: u64, plan: &mut LockPlan) {
+        match &*plan {
             LockPlan::Whole => self.whole = true,
             LockPlan::Keys(keys) => {
                 for (db, k) in keys {
@@ -125,14 +157,18 @@ impl LockTable {
                 }
             }
         }
-        self.granted.insert(tx, plan.clone());
+        let kept = match plan {
+            LockPlan::Hashes(h) => LockPlan::Hashes(std::mem::take(h)),
+            other => other.clone(),
+        };
+        self.granted.insert(tx, kept);
     }
 
     /// A new lock request. Returns it back if granted at once (the caller answers the
     /// coordinator); otherwise it waits in the queue.
-    pub fn request(&mut self, w: Waiting) -> Option<Waiting> {
+    pub fn request(&mut self, mut w: Waiting) -> Option<Waiting> {
         if self.queue.is_empty() && self.grantable(&w.plan) {
-            self.grant(w.tx, &w.plan);
+            self.grant(w.tx, &mut w.plan);
             Some(w)
         } else {
             self.queue.push_back(w);
@@ -172,8 +208,8 @@ impl LockTable {
             if !self.grantable(&head.plan) {
                 break;
             }
-            let w = self.queue.pop_front().expect("front exists");
-            self.grant(w.tx, &w.plan);
+            let mut w = self.queue.pop_front().expect("front exists");
+            self.grant(w.tx, &mut w.plan);
             granted.push(w);
         }
         granted

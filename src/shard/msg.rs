@@ -199,6 +199,11 @@ impl Msg {
             }
     }
 
+    /// Is this a lock request? Those reach every shard in one global order.
+    pub fn is_lock_request(&self) -> bool {
+        matches!(self, Msg::Lock { .. } | Msg::LockRun { .. })
+    }
+
     /// Does this message carry results that may reflect writes not yet logged? Those
     /// wait for the sender's log; requests and lock traffic never do (lock requests
     /// must reach every shard in global order).

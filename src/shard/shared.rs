@@ -142,14 +142,15 @@ impl Shared {
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 
-    /// Pushes one batch to `dest`'s inbox. Returns true if `dest` was asleep and must be
-    /// woken (the caller queues a MSG_RING). The SeqCst pair (push, then load `parked`;
-    /// versus store `parked`, then check the inbox) guarantees that either we see it
-    /// parked or it sees our batch.
     /// A fresh transaction id for a split command.
     pub fn next_split_tx(&self) -> u64 {
         self.split_tx.fetch_add(1, Ordering::Relaxed) + 1
     }
+
+    /// Pushes one batch to `dest`'s inbox. Returns true if `dest` was asleep and must be
+    /// woken (the caller queues a MSG_RING). The SeqCst pair (push, then load `parked`;
+    /// versus store `parked`, then check the inbox) guarantees that either we see it
+    /// parked or it sees our batch.
 
     pub fn deliver(&self, dest: usize, batch: Vec<Msg>) -> bool {
         self.inboxes[dest].push(batch);
@@ -166,9 +167,13 @@ impl Shared {
 /// it is over `msg::INBOX_LIMIT`; the owner drains it whole every turn.
 #[derive(Default)]
 pub struct Inbox {
-    queue: SegQueue<(usize, Vec<Msg>)>,
+    queue: SegQueue<(usize, usize, Vec<Msg>)>,
     /// Cost of the batches in `queue`.
     queued: AtomicUsize,
+    /// Lock requests (`Msg::Lock`, `Msg::LockRun`) in `queue`. Pushed only under
+    /// `Shared::tx_order`, so the owner, holding it, knows whether a request ordered
+    /// before its own waits here (`cmd::coord_split::take_own`).
+    locks: AtomicUsize,
     /// Cost of requests the owner took from the queue but had to defer (keys locked
     /// by a transaction): still memory that senders' requests hold here.
     deferred: AtomicUsize,
@@ -181,8 +186,16 @@ pub struct Inbox {
 
 impl Inbox {
     pub fn push(&self, batch: Vec<Msg>) {
-        let cost: usize = batch.iter().map(Msg::cost).sum();
-        self.queue.push((cost, batch));
+        let mut cost = 0;
+        let mut locks = 0;
+        for m in &batch {
+            cost += m.cost();
+            locks += m.is_lock_request() as usize;
+        }
+        if locks > 0 {
+            self.locks.fetch_add(locks, Ordering::AcqRel);
+        }
+        self.queue.push((cost, locks, batch));
         let now = self.queued.fetch_add(cost, Ordering::AcqRel) + cost;
         self.peak.fetch_max(now, Ordering::Relaxed);
     }
@@ -190,9 +203,17 @@ impl Inbox {
     /// Takes the oldest batch; its cost leaves the count at once (the owner handles it
     /// within this turn).
     pub fn pop(&self) -> Option<Vec<Msg>> {
-        let (cost, batch) = self.queue.pop()?;
+        let (cost, locks, batch) = self.queue.pop()?;
         self.queued.fetch_sub(cost, Ordering::AcqRel);
+        if locks > 0 {
+            self.locks.fetch_sub(locks, Ordering::AcqRel);
+        }
         Some(batch)
+    }
+
+    /// Lock requests pushed here and not yet taken by the owner.
+    pub fn locks_waiting(&self) -> usize {
+        self.locks.load(Ordering::Acquire)
     }
 
     pub fn is_empty(&self) -> bool {

@@ -126,6 +126,10 @@ pub struct ShardState {
     /// Split commands whose part on this shard has not reached the lock table yet, per
     /// client: its keyed commands here are deferred meanwhile.
     pub split_self: HashMap<u64, u32>,
+    /// A split command's part is running: its coordinator already checked that writes
+    /// are accepted (MISCONF), and a part refused here alone would leave the command
+    /// half applied (`cmd::coord_split::run_part`).
+    pub split_part_admitted: bool,
     /// The outbox holds split lock requests: deliver it under `Shared::tx_order`.
     pub locks_queued: bool,
     /// A split command's part runs that another part counts in the stats.
@@ -202,6 +206,7 @@ impl ShardState {
             next_coord_id: 1,
             split_inflight: HashMap::new(),
             split_self: HashMap::new(),
+            split_part_admitted: false,
             locks_queued: false,
             uncounted: false,
             clients: HashMap::new(),
@@ -375,15 +380,26 @@ impl ShardState {
     /// per turn) and notes which destinations need a wakeup.
     pub fn flush_outbox(&mut self) {
         self.release_held();
-        // Split lock requests reach all their shards in one critical section, so every
-        // shard sees them in one global order (`cmd::coord_split`).
         let shared = self.shared.clone();
-        let _order =
-            std::mem::take(&mut self.locks_queued).then(|| shared.tx_order.lock().unwrap_or_else(|e| e.into_inner()));
-        while let Some(dest) = self.outbox.dirty.pop() {
-            let batch = std::mem::take(&mut self.outbox.per_dest[dest as usize]);
-            self.outbox.flushed(dest as usize);
-            self.deliver(dest as usize, batch);
+        // Messages to ourselves are handled here, without a trip through our own inbox
+        // (and a loop turn), when that keeps every order (`cmd::coord_split::take_own`);
+        // handling them may queue more, so a few rounds.
+        for round in 0..4 {
+            // Split lock requests reach all their shards in one critical section, so
+            // every shard sees them in one global order (`cmd::coord_split`).
+            let order = std::mem::take(&mut self.locks_queued)
+                .then(|| shared.tx_order.lock().unwrap_or_else(|e| e.into_inner()));
+            let own = if round < 3 { crate::cmd::coord_split::take_own(self, order.is_some()) } else { None };
+            while let Some(dest) = self.outbox.dirty.pop() {
+                let batch = std::mem::take(&mut self.outbox.per_dest[dest as usize]);
+                self.outbox.flushed(dest as usize);
+                self.deliver(dest as usize, batch);
+            }
+            drop(order);
+            match own {
+                Some(own) => crate::cmd::coord_split::run_own(self, own),
+                None => break,
+            }
         }
     }
 
