@@ -504,3 +504,33 @@ fn acl_setuser_disconnects_subscribers_whose_channels_it_takes_away() {
         t
     });
 }
+
+#[test]
+fn monitor_inside_multi_is_queued_and_refused_at_exec() {
+    compare(&[], |port| {
+        let mut t = Vec::new();
+        let mut c = raw_at(port);
+        let mut watcher = raw_at(port);
+        t.push(watcher.cmd(&["monitor"]));
+        // Queued like any command; EXEC answers its error in its slot and runs the rest.
+        t.push(c.cmd(&["multi"]));
+        t.push(c.cmd(&["monitor"]));
+        t.push(c.cmd(&["set", "a", "1"]));
+        t.push(c.cmd(&["exec"]));
+        t.push(c.cmd(&["multi"]));
+        t.push(c.cmd(&["monitor"]));
+        t.push(c.cmd(&["exec"]));
+        // The client did not become a monitor: it still gets one reply per command.
+        t.push(c.cmd(&["get", "a"]));
+        let Resp::Bulk(info) = c.cmd(&["client", "info"]) else { panic!("CLIENT INFO") };
+        let info = String::from_utf8(info).unwrap();
+        t.push(Resp::Bool(info.contains(" flags=N ")));
+        // The real monitor saw the transaction's commands but not the refused MONITOR.
+        for _ in 0..7 {
+            let Resp::Simple(line) = watcher.read() else { panic!("monitor line") };
+            let shown = line.split_once("] ").map(|(_, cmd)| cmd.to_string()).expect("monitor line format");
+            t.push(Resp::Simple(shown));
+        }
+        t
+    });
+}

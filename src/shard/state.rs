@@ -242,7 +242,9 @@ impl ShardState {
         }
         let s = &self.evict.settings;
         let lfu = s.policy.is_lfu();
-        let lazy_expire = self.config.lazyfree_lazy_expire;
+        // With the latency monitor on, expired values come back to the shard, which
+        // times freeing them (LATENCY `expire-del`, `account_expired_reported`).
+        let lazy_expire = self.config.lazyfree_lazy_expire || self.config.latency_monitor_threshold > 0;
         for d in self.dbs.iter_mut() {
             d.access.tick(self.now_ms, lfu, s.lfu_log_factor, s.lfu_decay_time);
             d.lazy_expire = lazy_expire;
@@ -278,6 +280,9 @@ impl ShardState {
             crate::cmd::tracking::invalidate(self, keys.iter().map(|k| k.as_slice()), 0);
         }
         let publish = self.config.notify_mask & notify::EXPIRED != 0;
+        let lazy = self.config.lazyfree_lazy_expire;
+        let timed = self.config.latency_monitor_threshold > 0;
+        let mut slowest_del = std::time::Duration::ZERO;
         let mut events = Vec::new();
         for (i, d) in self.dbs.iter_mut().enumerate() {
             if d.expired.is_empty() {
@@ -302,8 +307,17 @@ impl ShardState {
             }
             d.expired.clear();
             for v in d.expired_values.drain(..) {
-                super::lazyfree::free_value(v, true);
+                if timed {
+                    let t = std::time::Instant::now();
+                    super::lazyfree::free_value(v, lazy);
+                    slowest_del = slowest_del.max(t.elapsed());
+                } else {
+                    super::lazyfree::free_value(v, lazy);
+                }
             }
+        }
+        if !slowest_del.is_zero() {
+            crate::cmd::latency::add_sample_if_needed(self, "expire-del", slowest_del.as_millis() as u64);
         }
         if !events.is_empty() {
             self.publish_events(&events);
