@@ -66,10 +66,14 @@ fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
 /// the free space left of the buffer's size as last seen). The connection's next
 /// `sync_meta` puts back the figures between commands.
 fn note_running<'a>(c: &'a mut ConnCtx, a: &Args, name: &str) -> &'a mut ClientMeta {
+    let batch = c.st.input_batch_len;
     let m = meta_mut(c);
     m.last_cmd = name.into();
     m.argv_mem = a.iter().map(|x| x.len()).sum();
-    if let Some(qbuf) = a.input_len() {
+    if let Some(rest) = a.input_len() {
+        // Redis empties its query buffer only after the whole read was run: the
+        // requests before this one in the same read still count.
+        let qbuf = if matches!(a, Args::Ranges { .. }) { rest.max(batch) } else { rest };
         m.qbuf = qbuf;
         m.qbuf_free = query_buffer_free(qbuf, None);
     }

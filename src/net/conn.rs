@@ -393,6 +393,7 @@ impl Conn {
     pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         // One clock reading per command in this batch (`ShardState::cmd_stamp`).
         st.cmd_chain = true;
+        st.input_batch_len = self.unparsed();
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
         if self.master && !self.master_batch.is_empty() {
             crate::repl::replica::forward(&st.shared, std::mem::take(&mut self.master_batch));

@@ -102,6 +102,9 @@ pub struct ShardState {
     pub cmd_stamp: Option<Stopwatch>,
     /// A batch is running: `record` leaves its end reading in `cmd_stamp`.
     pub cmd_chain: bool,
+    /// Unparsed input of the connection whose batch is running, as the batch began:
+    /// Redis's query buffer during that batch, CLIENT INFO's `qbuf` (`cmd::client`).
+    pub input_batch_len: usize,
     /// Commands of the running batch timed together since `cmd_stamp` (`cmd::cmdtime`).
     pub cmd_group: crate::cmd::cmdtime::CmdGroup,
     pub stats: ShardStats,
@@ -190,6 +193,7 @@ impl ShardState {
             cmd_stamp: None,
             cmd_group: Default::default(),
             cmd_chain: false,
+            input_batch_len: 0,
             stats: ShardStats::default(),
             dirty: 0,
             locks: LockTable::default(),
