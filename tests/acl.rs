@@ -382,6 +382,62 @@ fn aclfile_save_load_round_trip_matches_redis() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// ACL LOAD narrowing channels: Redis 7.0.15 closes every connection of the users
+/// it replaces (they were freed), while the default user's subscribers stay even on
+/// channels the new file takes away (its rules are copied in place; checked against
+/// redis-server). ACL DELUSER closes every connection of the deleted user.
+#[test]
+fn acl_load_and_deluser_close_subscribers_as_redis() {
+    let dir = temp_dir("aclload");
+    let before = "user default on nopass ~* &* +@all\nuser u on nopass ~* &* +@all\nuser v on nopass ~* &* +@all\n";
+    let after = "user default on nopass ~* &abc +@all\nuser u on nopass ~* &* +@all\nuser v on nopass ~* &* +@all\n";
+    // One transcript per server: Bool(closed) per connection, in a fixed order.
+    let run = |port: u16, file: &std::path::Path| -> Vec<bool> {
+        write(file, before);
+        let mut admin = Conn::open(port);
+        assert_eq!(admin.cmd(&["ACL", "LOAD"]), Resp::Simple("OK".into()));
+        let client = |user: Option<&str>, subscribe: &[&str]| {
+            let mut c = Conn::open(port);
+            if let Some(u) = user {
+                assert_eq!(c.cmd(&["AUTH", u, "x"]), Resp::Simple("OK".into()));
+            }
+            if !subscribe.is_empty() {
+                c.w.write_all(&encode_cmd(subscribe)).unwrap();
+                c.r.read().expect("subscribe confirmation");
+            }
+            c
+        };
+        let mut conns = vec![
+            client(None, &["SUBSCRIBE", "abc"]),
+            client(None, &["SUBSCRIBE", "zzz"]),
+            client(None, &["PSUBSCRIBE", "a*"]),
+            client(None, &["SSUBSCRIBE", "zzz"]),
+            client(None, &[]),
+            client(Some("u"), &["SUBSCRIBE", "abc"]),
+            client(Some("u"), &[]),
+        ];
+        let mut vs = vec![client(Some("v"), &["SUBSCRIBE", "q"]), client(Some("v"), &[])];
+        write(file, after);
+        assert_eq!(admin.cmd(&["ACL", "LOAD"]), Resp::Simple("OK".into()));
+        let mut closed: Vec<bool> = conns.iter_mut().map(|c| c.closed()).collect();
+        assert_eq!(admin.cmd(&["ACL", "DELUSER", "v"]), Resp::Int(1));
+        closed.extend(vs.iter_mut().map(|c| c.closed()));
+        closed
+    };
+    let theirs_file = dir.join("theirs.acl");
+    write(&theirs_file, before);
+    let real = RealServer::start(&["--aclfile", theirs_file.to_str().unwrap()]);
+    let want = run(real.port, &theirs_file);
+    assert_eq!(want, [false, false, false, false, false, true, true, true, true]);
+    for n in SHARD_COUNTS {
+        let ours_file = dir.join(format!("ours{n}.acl"));
+        write(&ours_file, before);
+        let s = Server::start(n, &["--aclfile", ours_file.to_str().unwrap()]);
+        assert_eq!(run(s.port, &ours_file), want, "{n} shards");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `user` directives in the config file define users at start; with `aclfile` too,
 /// start-up fails as in Redis.
 #[test]

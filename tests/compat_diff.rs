@@ -504,3 +504,131 @@ fn acl_setuser_disconnects_subscribers_whose_channels_it_takes_away() {
         t
     });
 }
+
+#[test]
+fn monitor_inside_multi_is_queued_and_refused_at_exec() {
+    compare(&[], |port| {
+        let mut t = Vec::new();
+        let mut c = raw_at(port);
+        let mut watcher = raw_at(port);
+        t.push(watcher.cmd(&["monitor"]));
+        // Queued like any command; EXEC answers its error in its slot and runs the rest.
+        t.push(c.cmd(&["multi"]));
+        t.push(c.cmd(&["monitor"]));
+        t.push(c.cmd(&["set", "a", "1"]));
+        t.push(c.cmd(&["exec"]));
+        t.push(c.cmd(&["multi"]));
+        t.push(c.cmd(&["monitor"]));
+        t.push(c.cmd(&["exec"]));
+        // The client did not become a monitor: it still gets one reply per command.
+        t.push(c.cmd(&["get", "a"]));
+        let Resp::Bulk(info) = c.cmd(&["client", "info"]) else { panic!("CLIENT INFO") };
+        let info = String::from_utf8(info).unwrap();
+        t.push(Resp::Bool(info.contains(" flags=N ")));
+        // The real monitor saw the transaction's commands but not the refused MONITOR.
+        for _ in 0..7 {
+            let Resp::Simple(line) = watcher.read() else { panic!("monitor line") };
+            let shown = line.split_once("] ").map(|(_, cmd)| cmd.to_string()).expect("monitor line format");
+            t.push(Resp::Simple(shown));
+        }
+        t
+    });
+}
+
+/// A CLIENT LIST line's fields by name.
+fn client_fields(line: &str) -> std::collections::HashMap<String, String> {
+    line.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.trim().to_string())).collect()
+}
+
+/// The query-buffer fields of the client named `name`, once two readings agree
+/// (the half-sent bytes may still be arriving).
+fn settled_query_buffer(admin: &mut Raw, name: &str) -> String {
+    let mut read = || {
+        let Resp::Bulk(list) = admin.cmd(&["client", "list"]) else { panic!("CLIENT LIST") };
+        let list = String::from_utf8(list).unwrap();
+        let line = list.lines().find(|l| l.contains(&format!(" name={name} "))).expect("the named client");
+        let f = client_fields(line);
+        // A big argument's buffer is sized by how its bytes arrived in Redis (read
+        // sizes vary): only that it has room left is compared.
+        let free = if name == "big" { (f["qbuf-free"] != "0").to_string() } else { f["qbuf-free"].clone() };
+        format!("qbuf={} qbuf-free={free} argv-mem={}", f["qbuf"], f["argv-mem"])
+    };
+    let mut last = read();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let now = read();
+            std::mem::replace(&mut last, now.clone()) == now && !now.starts_with("qbuf=0 ")
+        }),
+        "{name}'s query buffer never settled"
+    );
+    last
+}
+
+#[test]
+fn client_list_query_buffer_fields_follow_redis() {
+    // Requests cut short: in a bulk's payload, in a `$` header, in a big argument
+    // (read straight into a buffer of its size), and an inline one without its newline.
+    let halves: [(&str, Vec<u8>); 4] = [
+        ("bulk", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$10\r\n01234".to_vec()),
+        ("header", b"*3\r\n$3\r\nSET\r\n$5\r\nkk".to_vec()),
+        ("big", [&b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100000\r\n"[..], &[b'x'; 50000][..]].concat()),
+        ("inline", b"SET k".to_vec()),
+    ];
+    let real = RealRedis::start(&temp_dir("redis"));
+    let servers: Vec<Server> = SHARD_COUNTS.iter().map(|&n| Server::start(n, &[])).collect();
+    let ports: Vec<u16> = std::iter::once(real.port).chain(servers.iter().map(|s| s.port)).collect();
+    let mut transcripts = Vec::new();
+    let mut kept = Vec::new();
+    for &port in &ports {
+        let mut t = Vec::new();
+        let mut admin = raw_at(port);
+        let mut idle = raw_at(port);
+        t.push(idle.cmd(&["client", "setname", "idle"]));
+        for (name, bytes) in &halves {
+            let mut c = raw_at(port);
+            t.push(c.cmd(&["client", "setname", name]));
+            c.send(bytes);
+            kept.push(c);
+        }
+        for (name, _) in &halves {
+            t.push(Resp::bulk(&format!("{name} {}", settled_query_buffer(&mut admin, name))));
+        }
+        // The caller's own line shows its running request: 26 bytes of CLIENT LIST.
+        let Resp::Bulk(list) = admin.cmd(&["client", "list"]) else { panic!("CLIENT LIST") };
+        let list = String::from_utf8(list).unwrap();
+        let mine = list.lines().find(|l| l.contains(" cmd=client|list ")).map(client_fields).expect("own line");
+        t.push(Resp::bulk(&format!(
+            "qbuf={} qbuf-free={} argv-mem={}",
+            mine["qbuf"], mine["qbuf-free"], mine["argv-mem"]
+        )));
+        // Pipelined in one read: Redis's query buffer holds the whole read until every
+        // request in it ran, so CLIENT INFO counts the requests before it (34 bytes).
+        let mut piped = raw_at(port);
+        piped.send(b"PING\r\nSET a 1\r\nCLIENT INFO\r\nPING\r\n");
+        t.push(piped.read());
+        t.push(piped.read());
+        let Resp::Bulk(info) = piped.read() else { panic!("CLIENT INFO") };
+        let f = client_fields(&String::from_utf8(info).unwrap());
+        t.push(Resp::bulk(&format!("qbuf={} qbuf-free={} argv-mem={}", f["qbuf"], f["qbuf-free"], f["argv-mem"])));
+        t.push(piped.read());
+        kept.push(idle);
+        transcripts.push((t, admin));
+    }
+    // After 2 s idle, Redis's cron gives the free space back: 0 everywhere (all three
+    // servers' clients have been idle since the loop above, so this waits once).
+    for (t, admin) in transcripts.iter_mut() {
+        for name in ["idle", "bulk", "big"] {
+            let freed = wait_until(Duration::from_secs(10), || {
+                let Resp::Bulk(list) = admin.cmd(&["client", "list"]) else { panic!("CLIENT LIST") };
+                let list = String::from_utf8(list).unwrap();
+                let line = list.lines().find(|l| l.contains(&format!(" name={name} "))).expect("named client");
+                client_fields(line)["qbuf-free"] == "0"
+            });
+            t.push(Resp::Bool(freed));
+        }
+    }
+    let want = &transcripts[0].0;
+    for (i, (got, _)) in transcripts.iter().enumerate().skip(1) {
+        assert_eq!(got, want, "shardis with {} shards differs from redis-server", SHARD_COUNTS[i - 1]);
+    }
+}

@@ -66,15 +66,43 @@ fn client_type(name: &[u8]) -> Result<ClientType, CmdError> {
 /// the free space left of the buffer's size as last seen). The connection's next
 /// `sync_meta` puts back the figures between commands.
 fn note_running<'a>(c: &'a mut ConnCtx, a: &Args, name: &str) -> &'a mut ClientMeta {
+    let batch = c.st.input_batch_len;
     let m = meta_mut(c);
     m.last_cmd = name.into();
     m.argv_mem = a.iter().map(|x| x.len()).sum();
-    if let Some(qbuf) = a.input_len() {
-        let size = (m.qbuf + m.qbuf_free).max(qbuf);
+    if let Some(rest) = a.input_len() {
+        // Redis empties its query buffer only after the whole read was run: the
+        // requests before this one in the same read still count.
+        let qbuf = if matches!(a, Args::Ranges { .. }) { rest.max(batch) } else { rest };
         m.qbuf = qbuf;
-        m.qbuf_free = size - qbuf;
+        m.qbuf_free = query_buffer_free(qbuf, None);
     }
     m
+}
+
+/// Free space Redis 7.0's query buffer would show (`qbuf-free`) holding `qbuf` bytes,
+/// while an argument of `pending_bulk` bytes is being received. Redis reads into a
+/// 16 KiB buffer (its allocation is a 20 KiB size class: 20474 bytes usable), grows it
+/// by doubling for a longer request, and sizes it exactly for a big argument (32 KiB
+/// or more), read straight into it. Its cron gives the free space back once the
+/// client is idle for 2 s (`shown_query_buffer_free`). Our buffers are different (a
+/// shared receive ring), so this is Redis's figure for the same input, which is what
+/// monitoring tools compare.
+pub fn query_buffer_free(qbuf: usize, pending_bulk: Option<usize>) -> usize {
+    const READ_BUFFER_FREE: usize = 20474;
+    const BIG_ARG: usize = 32 * 1024;
+    match pending_bulk {
+        Some(len) if len >= BIG_ARG => len.saturating_sub(qbuf),
+        _ if qbuf <= READ_BUFFER_FREE => READ_BUFFER_FREE - qbuf,
+        _ => qbuf,
+    }
+}
+
+/// `qbuf-free` as shown: Redis's client cron trims a query buffer wasting more than
+/// 4 KiB once its client has been idle for more than 2 s.
+fn shown_query_buffer_free(m: &ClientMeta, now_ms: u64) -> usize {
+    let idle_secs = now_ms.saturating_sub(m.last_interaction_ms) / 1000;
+    if idle_secs > 2 && m.qbuf_free > 4096 { 0 } else { m.qbuf_free }
 }
 
 /// The type of a connection, as Redis's `getClientType` decides it.
@@ -96,6 +124,11 @@ fn type_of(m: &ClientMeta) -> ClientType {
 /// (`net::Conn::sync_meta`); counters shardis does not keep (`multi-mem`, `rbs`,
 /// `rbp`) read 0.
 pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
+    render_line(m, now_ms, (m.qbuf, shown_query_buffer_free(m, now_ms)))
+}
+
+/// `info_line` with the query buffer's (`qbuf`, `qbuf-free`) given.
+fn render_line(m: &ClientMeta, now_ms: u64, (qbuf, qbuf_free): (usize, usize)) -> String {
     let mut flags = String::new();
     if m.replica {
         flags.push('S');
@@ -142,8 +175,8 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
         m.psub,
         m.ssub,
         m.multi,
-        m.qbuf,
-        m.qbuf_free,
+        qbuf,
+        qbuf_free,
         m.argv_mem,
         m.obl,
         m.oll,
@@ -174,7 +207,10 @@ fn list(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     } else if a.len() != 2 {
         return Err(CmdError::Syntax);
     }
-    note_running(c, a, "client|list");
+    // The caller's line is drawn on its shard after the request left the read
+    // buffer: it shows the query buffer as it was while the request ran.
+    let me = note_running(c, a, "client|list");
+    let (me, my_qbuf) = (me.id, (me.qbuf, me.qbuf_free));
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st| {
             let now = st.now_ms;
@@ -183,7 +219,10 @@ fn list(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 .values()
                 .filter(|m| ty.is_none_or(|t| type_of(m) == t))
                 .filter(|m| ids.as_ref().is_none_or(|v| v.contains(&m.id)))
-                .map(|m| (m.id, info_line(m, now)))
+                .map(|m| {
+                    let qbuf = if m.id == me { my_qbuf } else { (m.qbuf, shown_query_buffer_free(m, now)) };
+                    (m.id, render_line(m, now, qbuf))
+                })
                 .collect();
             Box::new(lines)
         }),

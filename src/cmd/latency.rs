@@ -53,6 +53,38 @@ pub fn add_sample_if_needed(st: &mut ShardState, event: &'static str, ms: u64) {
     }
 }
 
+/// An AOF write that took `ms` from its submission to its completion (replies wait
+/// for it, as Redis's wait for its write(2)), under Redis's event names: `aof-write`
+/// and one of `aof-write-pending-fsync`, `aof-write-active-child`, `aof-write-alone`;
+/// `dsync`: the write carried the `always` fsync (O_DIRECT), so `aof-fsync-always` too.
+pub fn aof_write_sample(st: &mut ShardState, ms: u64, pending_fsync: bool, dsync: bool) {
+    let threshold = st.config.latency_monitor_threshold;
+    if threshold == 0 || ms < threshold {
+        return;
+    }
+    let class = if pending_fsync {
+        "aof-write-pending-fsync"
+    } else if st.shared.rdb.child_kind().is_some() {
+        "aof-write-active-child"
+    } else {
+        "aof-write-alone"
+    };
+    add_sample_if_needed(st, class, ms);
+    add_sample_if_needed(st, "aof-write", ms);
+    if dsync {
+        add_sample_if_needed(st, "aof-fsync-always", ms);
+    }
+}
+
+/// As `add_sample_if_needed`, for work done off a shard's loop (a fork, the AOF
+/// rewrite's install): kept in `Shared` and merged into every LATENCY reply.
+pub fn add_shared_sample_if_needed(shared: &crate::shard::Shared, event: &'static str, ms: u64) {
+    let threshold = shared.config().latency_monitor_threshold;
+    if threshold > 0 && ms >= threshold {
+        shared.latency_events.add(event, unix_now(), ms);
+    }
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
@@ -62,7 +94,11 @@ fn fan(hop: impl Fn(&mut ShardState) -> HopResult + Send + Sync + 'static, finis
 }
 
 fn events_hop(st: &mut ShardState) -> HopResult {
-    Box::new(st.monitor.latency.iter().map(|(k, v)| (*k, v.clone())).collect::<Vec<_>>())
+    let mut events: Vec<_> = st.monitor.latency.iter().map(|(k, v)| (*k, v.clone())).collect();
+    if st.id == 0 {
+        events.extend(st.shared.latency_events.snapshot());
+    }
+    Box::new(events)
 }
 
 /// Every shard's events merged: per second, the largest sample; sorted by name.
@@ -489,16 +525,25 @@ fn latency(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             let names: Arc<Vec<Vec<u8>>> = Arc::new(a.iter().skip(2).map(|x| x.to_vec()).collect());
             Ok(fan(
                 move |st| {
-                    let before = st.monitor.latency.len();
-                    if names.is_empty() {
-                        st.monitor.latency.clear();
-                    } else {
-                        st.monitor.latency.retain(|k, _| !names.iter().any(|n| n.as_slice() == k.as_bytes()));
+                    // Each shard names the events it forgot: the reply counts distinct
+                    // event names, as a single Redis would.
+                    let picked = |k: &str| names.is_empty() || names.iter().any(|n| n.as_slice() == k.as_bytes());
+                    let mut gone: Vec<&'static str> =
+                        st.monitor.latency.keys().copied().filter(|k| picked(k)).collect();
+                    st.monitor.latency.retain(|k, _| !picked(k));
+                    if st.id == 0 {
+                        gone.extend(st.shared.latency_events.reset(picked));
                     }
-                    Box::new((before - st.monitor.latency.len()) as i64)
+                    Box::new(gone)
                 },
                 Box::new(|_, results, out| {
-                    out.int(results.into_iter().map(|(_, r)| *r.downcast::<i64>().expect("n")).max().unwrap_or(0))
+                    let mut all: Vec<&'static str> = results
+                        .into_iter()
+                        .flat_map(|(_, r)| *r.downcast::<Vec<&'static str>>().expect("event names"))
+                        .collect();
+                    all.sort_unstable();
+                    all.dedup();
+                    out.int(all.len() as i64)
                 }),
             ))
         }

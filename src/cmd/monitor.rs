@@ -136,7 +136,7 @@ fn quote(out: &mut Vec<u8>, s: &[u8]) {
 pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     name: "monitor",
     arity: 1,
-    flags: flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE | flag::NO_MULTI,
+    flags: flag::ADMIN | flag::NOSCRIPT | flag::LOADING | flag::STALE,
     keys: KeySpec::None,
     handler: Handler::Conn(monitor),
     group: "server",

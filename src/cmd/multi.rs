@@ -48,6 +48,13 @@ pub fn refused_while_queuing(sess: &Session, spec: &CommandSpec) -> Option<&'sta
         .then_some("ERR Command not allowed inside a transaction")
 }
 
+/// Commands Redis queues but refuses when EXEC runs them: MONITOR cannot switch a
+/// client into streaming mode halfway through EXEC's reply (Redis marks a client in
+/// EXEC "deny blocking", and MONITOR refuses such clients).
+fn refused_at_exec(spec: &CommandSpec) -> Option<&'static str> {
+    (spec.name == "monitor").then_some("ERR MONITOR isn't allowed for DENY BLOCKING client")
+}
+
 /// Queues a command during MULTI. Called by dispatch after lookup, arity and auth.
 pub fn enqueue(sess: &mut Session, idx: u16, args: &Args, out: &mut ReplyWriter) {
     let spec = TABLE.get(idx);
@@ -177,7 +184,10 @@ fn exec(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let refused = q
         .cmds
         .iter()
-        .map(|(idx, args, _)| super::acl::recheck_queued(c.st, &mut c.sess, *idx, &Args::Owned(args)))
+        .map(|(idx, args, _)| {
+            super::acl::recheck_queued(c.st, &mut c.sess, *idx, &Args::Owned(args))
+                .or_else(|| refused_at_exec(TABLE.get(*idx)).map(str::to_owned))
+        })
         .collect();
     Ok(ConnOutcome::Exec(Box::new(ExecPlan { cmds: q.cmds, watches, session, word, refused })))
 }

@@ -226,6 +226,8 @@ pub const PARAMS: &[Param] = &[
     // Effective, read where it acts: server::startup (the banner).
     compat("always-show-logo",              Bool,                       Immutable, "no"),
     compat("aof-load-truncated",            Bool,                       Mutable,   "yes"),
+    // 7.0.15 additions; only their defaults are accepted (`RESTRICTED`).
+    compat("aof-disable-auto-gc",           Bool,                       Mutable,   "no"),
     compat("aof-rewrite-incremental-fsync", Bool,                       Mutable,   "yes"),
     compat("aof-timestamp-enabled",         Bool,                       Mutable,   "no"),
     compat("aof-use-rdb-preamble",          Bool,                       Mutable,   "yes"),
@@ -308,6 +310,7 @@ pub const PARAMS: &[Param] = &[
     compat_a("replica-announce-ip", &["slave-announce-ip"], STR,        Mutable,   ""),
     compat_a("replica-announce-port", &["slave-announce-port"], PORT,   Mutable,   "0"),
     compat("replica-announced",             Bool,                       Mutable,   "yes"),
+    compat("replica-ignore-disk-write-errors", Bool,                    Mutable,   "no"),
     compat_a("replica-ignore-maxmemory", &["slave-ignore-maxmemory"], Bool, Mutable, "yes"),
     compat_a("replica-lazy-flush", &["slave-lazy-flush"], Bool,         Mutable,   "no"),
     compat_a("replica-priority", &["slave-priority"], NON_NEG,          Mutable,   "100"),
@@ -322,6 +325,7 @@ pub const PARAMS: &[Param] = &[
     compat("shutdown-on-sigint",            Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),
     compat("shutdown-on-sigterm",           Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),
     compat("shutdown-timeout",              NON_NEG,                    Mutable,   "10"),
+    compat("socket-mark-id",                Int { min: 0, max: u32::MAX as i64 }, Immutable, "0"),
     compat("stop-writes-on-bgsave-error",   Bool,                       Mutable,   "yes"),
     field("stream-node-max-bytes",          MEM,                        Mutable,   "4096"),
     field("stream-node-max-entries",        NON_NEG_LONG,               Mutable,   "100"),
@@ -441,6 +445,9 @@ pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 3
 /// | `oom-score-adj` | `no` | shardis does not write `oom_score_adj`; systemd's `OOMScoreAdjust=` does |
 /// | `syslog-enabled` | `no` | no syslog output; stdout (journald) or `logfile` |
 /// | `aof-timestamp-enabled` | `no` | no `#TS:` annotations in the AOF (point-in-time recovery tools rely on them) |
+/// | `aof-disable-auto-gc` | `no` | a rewrite always deletes the files it replaced (no history kept for tools) |
+/// | `replica-ignore-disk-write-errors` | `no` | a replica's failed disk writes are handled as a master's, never ignored |
+/// | `socket-mark-id` | `0` | sockets are not marked (SO_MARK) for routing or filtering |
 ///
 /// Left accepted at any value, because they change nothing in Redis 7.0 either while
 /// the feature they tune is off or absent: `masterauth`, `masteruser`, `repl-*`,
@@ -470,6 +477,9 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "oom-score-adj", accepted: &["no"], why: "shardis does not set its OOM score; use the service manager (systemd OOMScoreAdjust=); only 'no' is accepted" },
     Restricted { name: "syslog-enabled", accepted: &["no"], why: "logging to syslog is not supported; log to stdout (journald) or a logfile" },
     Restricted { name: "aof-timestamp-enabled", accepted: &["no"], why: "AOF timestamp annotations are not written yet; only 'no' is accepted" },
+    Restricted { name: "aof-disable-auto-gc", accepted: &["no"], why: "shardis always deletes the AOF files a rewrite replaced; only 'no' is accepted" },
+    Restricted { name: "replica-ignore-disk-write-errors", accepted: &["no"], why: "ignoring a replica's disk write errors is not supported; only 'no' is accepted" },
+    Restricted { name: "socket-mark-id", accepted: &["0"], why: "shardis does not mark its sockets (SO_MARK); only 0 is accepted" },
     Restricted { name: "server_cpulist", accepted: &[""], why: "server_cpulist is not supported: shard threads are pinned with the 'cpus' directive" },
     Restricted { name: "bio_cpulist", accepted: &[""], why: "bio_cpulist is not supported: helper threads run on the CPUs the process may use (see 'cpus')" },
 ];

@@ -209,6 +209,14 @@ impl Conn {
         self.rbuf.len() - self.rpos - self.parser.parsed_len().min(self.rbuf.len() - self.rpos)
     }
 
+    /// Payload bytes of the complete arguments of the partial request still in `rbuf`.
+    fn partial_argv_bytes(&self) -> usize {
+        if !self.parser.in_request() {
+            return 0;
+        }
+        self.parser.args().iter().map(|&(a, b)| b.saturating_sub(a) as usize).sum()
+    }
+
     /// The first bytes of the unparsed input, quoted as Redis's `sdscatrepr` does,
     /// for the log line of a client closed for its query buffer.
     pub fn unparsed_head_repr(&self) -> String {
@@ -315,9 +323,11 @@ impl Conn {
     /// Copies what CLIENT LIST/INFO and the memory limits read into the connection's
     /// metadata. Run after each burst of activity, not per command.
     pub fn sync_meta(&mut self, m: &mut ClientMeta) {
-        m.qbuf = self.buffered_input();
-        m.qbuf_free = self.rbuf.capacity() - self.rbuf.len();
-        m.argv_mem = self.running_argv + self.moved_args.memory();
+        // As Redis's: the query buffer holds only the unparsed tail of a partial
+        // request; its complete arguments count in `argv-mem` (`cmd::client`).
+        m.qbuf = self.unparsed();
+        m.qbuf_free = crate::cmd::client::query_buffer_free(m.qbuf, self.parser.pending_bulk());
+        m.argv_mem = self.running_argv + self.moved_args.arg_bytes() + self.partial_argv_bytes();
         m.omem = self.output_bytes();
         m.obl = self.out.len();
         // Chunks besides the ready buffer: in flight, held, and replies waiting behind
@@ -383,6 +393,7 @@ impl Conn {
     pub fn process_input(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         // One clock reading per command in this batch (`ShardState::cmd_stamp`).
         st.cmd_chain = true;
+        st.input_batch_len = self.unparsed();
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
         if self.master && !self.master_batch.is_empty() {
             crate::repl::replica::forward(&st.shared, std::mem::take(&mut self.master_batch));

@@ -73,7 +73,9 @@ fn fork_here(w: &mut World) -> Started {
         Err(e) => failed(shared, format!("Can't save in background: fork: {e}")),
         Ok(Forked::Child) => child_main(w, &cfg, now, &page, repl),
         Ok(Forked::Parent(pid)) => {
-            shared.rdb.latest_fork_usec.store(t.elapsed().as_micros() as u64, R);
+            let fork_us = t.elapsed().as_micros() as u64;
+            shared.rdb.latest_fork_usec.store(fork_us, R);
+            crate::cmd::latency::add_shared_sample_if_needed(shared, "fork", fork_us / 1000);
             shared.rdb.total_forks.fetch_add(1, R);
             log::notice(&format!("Background saving started by pid {pid}"));
             let tmp = rdbfile::temp_path(&cfg, pid as u32);

@@ -45,7 +45,7 @@ pub struct ShardLog {
     /// flight are then its aligned copy of `inflight`, and `inflight` is never busy).
     pub direct: Option<DirectFile>,
     /// The write in flight is a direct one with RWF_DSYNC: its completion is a sync too.
-    write_linked: bool,
+    pub write_linked: bool,
     /// The filesystem refused O_DIRECT for this file: don't ask again until the next.
     direct_refused: bool,
     /// Rewrite cuts moved the log to new incremental files: (the file, the stream
@@ -70,6 +70,8 @@ pub struct ShardLog {
     /// Target offset of the fdatasync in flight.
     pub sync_inflight: Option<u64>,
     pub sync_started_ms: u64,
+    /// When the write in flight was handed to the ring (LATENCY `aof-write`).
+    pub write_started_ms: u64,
     pub last_sync_ms: u64,
     pub appended: u64,
     pub pushed: u64,
@@ -119,6 +121,7 @@ impl Default for ShardLog {
             inflight_done: 0,
             sync_inflight: None,
             sync_started_ms: 0,
+            write_started_ms: 0,
             last_sync_ms: 0,
             appended: 0,
             pushed: 0,
@@ -430,6 +433,7 @@ impl ShardLog {
             self.sync_inflight = Some(self.pushed);
             self.sync_started_ms = now_ms;
         }
+        self.write_started_ms = now_ms;
         Some(Op::Write { linked })
     }
 

@@ -47,9 +47,10 @@ pub struct ArgStore {
     /// Arguments with their own allocation: (argument number, bytes), ascending.
     big: Vec<(usize, Vec<u8>)>,
     len: usize,
-    /// Bytes held: chunk and page capacities and big arguments (CLIENT LIST
-    /// `argv-mem`, memory limits).
+    /// Bytes held: chunk and page capacities and big arguments (memory limits).
     bytes: usize,
+    /// The arguments' own bytes (CLIENT LIST `argv-mem`, Redis's `argv_len_sum`).
+    arg_bytes: usize,
 }
 
 impl ArgStore {
@@ -73,6 +74,11 @@ impl ArgStore {
         self.bytes
     }
 
+    /// Total length of the arguments held.
+    pub fn arg_bytes(&self) -> usize {
+        self.arg_bytes
+    }
+
     /// The end of the small space so far.
     fn small_end(&self) -> usize {
         self.chunks.last().map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.len())
@@ -81,6 +87,7 @@ impl ArgStore {
     /// Appends a copy of `arg`.
     pub fn push(&mut self, arg: &[u8]) {
         let n = arg.len();
+        self.arg_bytes += n;
         let mut end = self.small_end();
         let entry = if n >= BIG_ARG || end + n >= BIG_FLAG as usize {
             self.bytes += n;

@@ -40,6 +40,8 @@ pub struct Shared {
     /// MONITOR clients per shard, and in all (`cmd::monitor`).
     pub monitors: Vec<AtomicUsize>,
     pub monitors_total: AtomicUsize,
+    /// LATENCY events recorded off the shards' loops (`fork`, `aof-rename`).
+    pub latency_events: super::slowlog::SharedLatency,
     pub next_client_id: AtomicU64,
     pub started: Instant,
     pub started_unix_ms: u64,
@@ -104,6 +106,7 @@ impl Shared {
             connected_clients: AtomicUsize::new(0),
             monitors: (0..nshards).map(|_| AtomicUsize::new(0)).collect(),
             monitors_total: AtomicUsize::new(0),
+            latency_events: Default::default(),
             next_client_id: AtomicU64::new(1),
             started: Instant::now(),
             started_unix_ms: now_ms,

@@ -4,6 +4,7 @@
 //! command was slow enough to log.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Slowlog ids are global so that entries from different shards sort and never repeat.
@@ -75,17 +76,51 @@ impl Monitor {
 
     /// Records a latency sample for `event` (one per second per event, keeping the max).
     pub fn add_latency(&mut self, event: &'static str, unix_secs: u64, ms: u64) {
-        let e = self.latency.entry(event).or_default();
-        e.max_ms = e.max_ms.max(ms);
-        match e.samples.back_mut() {
-            Some((t, v)) if *t == unix_secs => *v = (*v).max(ms),
-            _ => {
-                e.samples.push_back((unix_secs, ms));
-                if e.samples.len() > 160 {
-                    e.samples.pop_front();
-                }
+        add_sample(&mut self.latency, event, unix_secs, ms);
+    }
+}
+
+fn add_sample(events: &mut HashMap<&'static str, LatencyEvent>, event: &'static str, unix_secs: u64, ms: u64) {
+    let e = events.entry(event).or_default();
+    e.max_ms = e.max_ms.max(ms);
+    match e.samples.back_mut() {
+        Some((t, v)) if *t == unix_secs => *v = (*v).max(ms),
+        _ => {
+            e.samples.push_back((unix_secs, ms));
+            if e.samples.len() > 160 {
+                e.samples.pop_front();
             }
         }
+    }
+}
+
+/// Latency events of work that no shard's loop does itself (a fork, installing a
+/// rewritten AOF), recorded from whichever thread did it; LATENCY merges them with
+/// the shards' own. Rare, so a mutex.
+#[derive(Default)]
+pub struct SharedLatency(Mutex<HashMap<&'static str, LatencyEvent>>);
+
+impl SharedLatency {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<&'static str, LatencyEvent>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn add(&self, event: &'static str, unix_secs: u64, ms: u64) {
+        add_sample(&mut self.lock(), event, unix_secs, ms);
+    }
+
+    pub fn snapshot(&self) -> Vec<(&'static str, LatencyEvent)> {
+        self.lock().iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+
+    /// Forgets the events `forget` picks; returns their names.
+    pub fn reset(&self, mut forget: impl FnMut(&str) -> bool) -> Vec<&'static str> {
+        let mut map = self.lock();
+        let gone: Vec<&'static str> = map.keys().copied().filter(|k| forget(k)).collect();
+        gone.iter().for_each(|k| {
+            map.remove(k);
+        });
+        gone
     }
 }
 

@@ -102,6 +102,9 @@ pub struct ShardState {
     pub cmd_stamp: Option<Stopwatch>,
     /// A batch is running: `record` leaves its end reading in `cmd_stamp`.
     pub cmd_chain: bool,
+    /// Unparsed input of the connection whose batch is running, as the batch began:
+    /// Redis's query buffer during that batch, CLIENT INFO's `qbuf` (`cmd::client`).
+    pub input_batch_len: usize,
     /// Commands of the running batch timed together since `cmd_stamp` (`cmd::cmdtime`).
     pub cmd_group: crate::cmd::cmdtime::CmdGroup,
     pub stats: ShardStats,
@@ -194,6 +197,7 @@ impl ShardState {
             cmd_stamp: None,
             cmd_group: Default::default(),
             cmd_chain: false,
+            input_batch_len: 0,
             stats: ShardStats::default(),
             dirty: 0,
             locks: LockTable::default(),
@@ -247,7 +251,9 @@ impl ShardState {
         }
         let s = &self.evict.settings;
         let lfu = s.policy.is_lfu();
-        let lazy_expire = self.config.lazyfree_lazy_expire;
+        // With the latency monitor on, expired values come back to the shard, which
+        // times freeing them (LATENCY `expire-del`, `account_expired_reported`).
+        let lazy_expire = self.config.lazyfree_lazy_expire || self.config.latency_monitor_threshold > 0;
         for d in self.dbs.iter_mut() {
             d.access.tick(self.now_ms, lfu, s.lfu_log_factor, s.lfu_decay_time);
             d.lazy_expire = lazy_expire;
@@ -283,6 +289,9 @@ impl ShardState {
             crate::cmd::tracking::invalidate(self, keys.iter().map(|k| k.as_slice()), 0);
         }
         let publish = self.config.notify_mask & notify::EXPIRED != 0;
+        let lazy = self.config.lazyfree_lazy_expire;
+        let timed = self.config.latency_monitor_threshold > 0;
+        let mut slowest_del = std::time::Duration::ZERO;
         let mut events = Vec::new();
         for (i, d) in self.dbs.iter_mut().enumerate() {
             if d.expired.is_empty() {
@@ -307,8 +316,17 @@ impl ShardState {
             }
             d.expired.clear();
             for v in d.expired_values.drain(..) {
-                super::lazyfree::free_value(v, true);
+                if timed {
+                    let t = std::time::Instant::now();
+                    super::lazyfree::free_value(v, lazy);
+                    slowest_del = slowest_del.max(t.elapsed());
+                } else {
+                    super::lazyfree::free_value(v, lazy);
+                }
             }
+        }
+        if !slowest_del.is_zero() {
+            crate::cmd::latency::add_sample_if_needed(self, "expire-del", slowest_del.as_millis() as u64);
         }
         if !events.is_empty() {
             self.publish_events(&events);

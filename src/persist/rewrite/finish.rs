@@ -63,10 +63,17 @@ fn install(shared: &Shared, dir: &Path, prefix: &str, n: usize, seq: u64, rdb_ba
         m.files.push(FileEntry { name: base, seq, kind: Kind::Base, shard: s });
         m.files.push(FileEntry { name: files::file_name(prefix, s, seq, Kind::Incr), seq, kind: Kind::Incr, shard: s });
     }
+    // LATENCY: Redis's `aof-rename` times the rename that makes the new base current,
+    // here the manifest's; its `aof-fstat` the stat of the new base for its size.
+    let t = std::time::Instant::now();
     files::write_manifest(dir, prefix, &m).map_err(|e| format!("Can't persist the AOF manifest: {e}"))?;
+    let ms = |t: std::time::Instant| t.elapsed().as_millis() as u64;
+    crate::cmd::latency::add_shared_sample_if_needed(shared, "aof-rename", ms(t));
     for (s, info) in shared.aof.iter().enumerate() {
         let base = dir.join(files::base_name(prefix, s, seq, rdb_base));
+        let t = std::time::Instant::now();
         info.base_size.store(std::fs::metadata(base).map(|m| m.len()).unwrap_or(0), R);
+        crate::cmd::latency::add_shared_sample_if_needed(shared, "aof-fstat", ms(t));
     }
     // Old bases and incrs, and incrs of earlier failed attempts: gone.
     let keep: Vec<&str> = m.files.iter().map(|f| f.name.as_str()).collect();

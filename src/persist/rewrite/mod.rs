@@ -243,7 +243,9 @@ fn fork_here(w: &mut World) -> Started {
         Err(e) => fail(shared, &format!("Can't rewrite append only file in background: fork: {e}")),
         Ok(Forked::Child) => child::child_main(w, &cfg, seq, rdb_base, now, &page),
         Ok(Forked::Parent(pid)) => {
-            shared.rdb.latest_fork_usec.store(t.elapsed().as_micros() as u64, R);
+            let fork_us = t.elapsed().as_micros() as u64;
+            shared.rdb.latest_fork_usec.store(fork_us, R);
+            crate::cmd::latency::add_shared_sample_if_needed(shared, "fork", fork_us / 1000);
             shared.rdb.total_forks.fetch_add(1, R);
             log::notice(&format!("Background append only file rewriting started by pid {pid}"));
             *shared.rdb.child() = Some(Child {

@@ -159,8 +159,25 @@ impl Worker {
         let now = self.st.clock.now_ms();
         let was = self.st.aof.error.is_some();
         match tok.slot {
-            WRITE => self.st.aof.on_write(res, now),
-            SYNC => self.st.aof.on_sync(res, now),
+            WRITE => {
+                let log = &self.st.aof;
+                let took = now.saturating_sub(log.write_started_ms);
+                // Redis's classes: a write while an everysec fsync is pending, while a
+                // child is saving, or alone; an O_DIRECT write under `always` carries
+                // its own sync (RWF_DSYNC), so it is also the `always` fsync.
+                let pending_fsync = log.policy == crate::config::Fsync::Everysec && log.sync_inflight.is_some();
+                let dsync = log.write_linked;
+                self.st.aof.on_write(res, now);
+                crate::cmd::latency::aof_write_sample(&mut self.st, took, pending_fsync, dsync);
+            }
+            SYNC => {
+                let took = now.saturating_sub(self.st.aof.sync_started_ms);
+                let always = self.st.aof.policy == crate::config::Fsync::Always;
+                self.st.aof.on_sync(res, now);
+                if always {
+                    crate::cmd::latency::add_sample_if_needed(&mut self.st, "aof-fsync-always", took);
+                }
+            }
             FALLOCATE => self.st.aof.direct.iter_mut().for_each(|d| d.on_fallocate(res)),
             ZEROED => {
                 let fd = self.st.aof.fd;
