@@ -279,6 +279,7 @@ pub fn follow(shared: &crate::shard::Shared, host: &str, port: u16) {
         r.has_history.store(true, Ordering::Release);
     }
     shared.repl.set_role(crate::repl::Role::Replica { host: host.to_string(), port });
+    crate::util::log::set_role_replica(true);
     r.set_state(LinkState::Connect);
     r.down_since_ms.store(crate::shard::Shared::now_unix_ms(), Ordering::Relaxed);
     r.last_io_ms.store(0, Ordering::Relaxed);
@@ -298,6 +299,7 @@ pub fn promote(shared: &crate::shard::Shared) {
     r.is_replica.store(false, Ordering::Release);
     crate::storage::db::KEEP_EXPIRED.store(false, Ordering::Relaxed);
     shared.repl.set_role(crate::repl::Role::Master);
+    crate::util::log::set_role_replica(false);
     // The old history is valid up to what we applied of it, even where the
     // replication thread has not appended it to our backlog yet (it will).
     let mut upto = shared.repl.offset.load(Ordering::Acquire);
