@@ -592,4 +592,7 @@ fn log_role_letter_follows_replicaof() {
     let log = directed.log.lock().unwrap().clone();
     assert_eq!(role_letters(&log, "Ready to accept connections"), vec!['S'], "{log:?}");
     assert_eq!(role_letters(&log, "Connecting to MASTER"), vec!['S'], "{log:?}");
+    // A fresh replica has no history to offer (Redis asks `PSYNC ? -1` too), so the
+    // master does not count a failed partial resync for it.
+    assert!(log.iter().any(|l| l.contains("Partial resynchronization not possible (no cached master)")), "{log:?}");
 }

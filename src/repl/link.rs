@@ -6,8 +6,8 @@
 //! sends it (`PING`, `AUTH [masteruser] masterauth`, `REPLCONF listening-port`,
 //! `REPLCONF ip-address` when `replica-announce-ip` is set, `REPLCONF capa eof capa
 //! psync2`, `PSYNC <replid> <offset+1>`), the RDB transfer (`$<len>` or `$EOF:<mark>`,
-//! skipping the newlines a master sends while it prepares), and parsing the RDB into
-//! fresh per-shard databases. Only a complete, checksummed dataset is handed to shard 0
+//! skipping the newlines a master sends while it prepares), and decoding the RDB while
+//! every shard thread builds its share of the new databases (`repl::load`). Only a complete, checksummed dataset is handed to shard 0
 //! (`Task::Install`); a truncated transfer, a wrong mark, a corrupt file or a master
 //! that closes mid-transfer is logged and retried, and the old data stays.
 //!
