@@ -512,7 +512,8 @@ mod tests {
         assert_eq!(find_mark(b"", mark), None);
         assert_eq!(find_mark(&mark[..39], mark), None);
         assert_eq!(find_mark(mark, mark), Some(0));
-        let mut hay = b"00000123450123456789abcdef".to_vec();
+        // A false start (the mark's first 15 bytes, then a wrong one) before the mark.
+        let mut hay = b"00000123450123456789abcdeX".to_vec();
         hay.extend_from_slice(mark);
         hay.extend_from_slice(b"tail");
         assert_eq!(find_mark(&hay, mark), Some(26));
