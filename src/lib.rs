@@ -189,8 +189,9 @@
 //! `REPLICAOF host port` (or the `replicaof` directive) only records the target; shard
 //! 0 sees it and starts a link thread, which does everything that blocks: connect,
 //! the PSYNC handshake, receiving the master's RDB (to a temp file, or memory under
-//! `repl-diskless-load`) and parsing it into fresh per-shard databases while the shards
-//! keep serving the old ones. Shard 0 then swaps every shard's databases at one
+//! `repl-diskless-load`) and decoding it, while each shard thread inserts its own keys
+//! into fresh databases beside the ones it keeps serving (`repl::load`, in bounded
+//! slices between its other work, as start-up loading routes keys). Shard 0 then swaps every shard's databases at one
 //! consistent cut (the old ones are freed on a helper thread) and adopts the master's
 //! socket as a connection of its own: the master's stream runs through `dispatch` like
 //! a client's requests (replies discarded, `REPLCONF ACK` sent back), its bytes count

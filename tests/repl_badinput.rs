@@ -1,6 +1,6 @@
 //! Bad input on the replication link, from a fake master (`common::fake_master`): a
 //! truncated RDB, a wrong `$EOF` mark, a master that closes mid-transfer, garbage in
-//! the stream. The replica logs a clear error, keeps its old data (checked with reads:
+//! the stream, a bad checksum after many keys. The replica logs a clear error, keeps its old data (checked with reads:
 //! never half a dataset), retries (the fake master sees another PSYNC) and never
 //! crashes.
 //!
@@ -124,6 +124,15 @@ fn master_closes_mid_transfer() {
 fn garbage_in_the_stream() {
     for shards in SHARD_COUNTS {
         check(Misbehave::GarbageInStream, Kind::shardis(shards));
+    }
+}
+
+/// A corrupt RDB found only at its end, after every shard took thousands of its keys
+/// into the databases it builds beside the served ones: none of them is served.
+#[test]
+fn bad_checksum_after_many_keys() {
+    for shards in SHARD_COUNTS {
+        check(Misbehave::BadChecksumManyKeys, Kind::shardis(shards));
     }
 }
 

@@ -557,3 +557,42 @@ fn replica_waits_for_the_masters_del_of_expired_keys() {
     assert!(keyspace(&mut rc).starts_with("keys=1,"), "{}", keyspace(&mut rc));
     assert_eq!(digest(&mut rc), digest(&mut mc));
 }
+
+/// The role letter of the log lines (`pid:X ...`) that contain `needle`.
+fn role_letters(log: &[String], needle: &str) -> Vec<char> {
+    log.iter()
+        .filter(|l| l.contains(needle))
+        .filter_map(|l| l.split_once(':').and_then(|(_, rest)| rest.chars().next()))
+        .collect()
+}
+
+#[test]
+fn log_role_letter_follows_replicaof() {
+    let master = Server::start(1, &[]);
+    let replica = Server::start(2, &[]);
+    let mut rc = replica.conn();
+    let _: () = redis::cmd("REPLICAOF").arg("127.0.0.1").arg(master.port).query(&mut rc).unwrap();
+    assert!(wait_until(LONG, || link_up(&mut rc)), "{:?}", replica.log.lock().unwrap());
+    let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut rc).unwrap();
+    let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut rc).unwrap();
+    // The log reaches us through a pipe read by another thread: wait for the last line.
+    let logged = |s: &Server, needle: &str| s.log.lock().unwrap().iter().any(|l| l.contains(needle));
+    assert!(wait_until(LONG, || logged(&replica, "MASTER MODE enabled")));
+    let log = replica.log.lock().unwrap().clone();
+    assert_eq!(role_letters(&log, "Ready to accept connections"), vec!['M'], "{log:?}");
+    assert_eq!(role_letters(&log, "REPLICAOF 127.0.0.1:"), vec!['S'], "{log:?}");
+    assert_eq!(role_letters(&log, "MASTER <-> REPLICA sync: Finished with success"), vec!['S'], "{log:?}");
+    assert_eq!(role_letters(&log, "MASTER MODE enabled"), vec!['M'], "{log:?}");
+    // Started by the directive: a replica from its first line after the config's.
+    let port = master.port.to_string();
+    let directed = Server::start(1, &["--replicaof", "127.0.0.1", &port]);
+    let mut dc = directed.conn();
+    assert!(wait_until(LONG, || link_up(&mut dc)), "{:?}", directed.log.lock().unwrap());
+    assert!(wait_until(LONG, || logged(&directed, "Finished with success")));
+    let log = directed.log.lock().unwrap().clone();
+    assert_eq!(role_letters(&log, "Ready to accept connections"), vec!['S'], "{log:?}");
+    assert_eq!(role_letters(&log, "Connecting to MASTER"), vec!['S'], "{log:?}");
+    // A fresh replica has no history to offer (Redis asks `PSYNC ? -1` too), so the
+    // master does not count a failed partial resync for it.
+    assert!(log.iter().any(|l| l.contains("Partial resynchronization not possible (no cached master)")), "{log:?}");
+}

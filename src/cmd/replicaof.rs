@@ -37,7 +37,7 @@ fn replicaof(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         c.out.simple("OK Already connected to specified master");
         return Ok(ConnOutcome::Done);
     }
-    replica::follow(&shared, &host, port);
+    replica::follow(&shared, &host, port, false);
     // The replication thread keeps the replica's backlog and offset (the master's
     // stream, forwarded verbatim) even with no replica of its own.
     crate::repl::master::start(&shared);

@@ -5,8 +5,9 @@
 //! - [`ShardDbs`]: a pointer to a shard's `Vec<Db>`, published by its thread when it
 //!   stops at a consistent cut (`persist::cut`), so the one thread running the cut's
 //!   leader work (or the forked child) can read every shard's keyspace.
-//! - [`Loaded`]: databases built by the start-up loader on the main thread, moved whole
-//!   to the shard thread that will own them.
+//! - [`Loaded`]: databases built on one thread, moved whole to another: by the start-up
+//!   loader to the shard thread that will own them, and by a replica's shard threads
+//!   (`repl::load`) to the cut that installs them.
 //! - [`Discarded`]: a database a lazy FLUSHALL/FLUSHDB swapped out of its shard, moved
 //!   whole to the lazy-free thread (`shard::lazyfree`) that drops it.
 

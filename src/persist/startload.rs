@@ -219,6 +219,9 @@ fn restore_repl(shared: &Arc<Shared>, config: &Config, (id, off, stream_db): cra
         // `replicationCacheMasterUsingMyself`): it still holds the master's history up
         // to `off`, so its link asks PSYNC <id> <off+1> and continues partially
         // instead of a full sync.
+        shared.replica.set_master_replid(&id);
+        shared.replica.processed.store(off, std::sync::atomic::Ordering::Release);
+        shared.replica.has_history.store(true, std::sync::atomic::Ordering::Release);
         shared.repl.reset_ids(id, "0".repeat(40), -1);
         shared.repl.offset.store(off, std::sync::atomic::Ordering::Release);
         // ... in the db its stream had selected (Redis's `repl-stream-db`).

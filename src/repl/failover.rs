@@ -140,7 +140,7 @@ pub fn step(shared: &Shared, replicas: &[Candidate], end: u64, now_ms: u64) -> b
             log::notice(&format!("FAILOVER to {h}:{p} time out exceeded, failing over."));
             f.phase = Phase::InProgress;
             drop(f);
-            replica::follow(shared, &h, p);
+            replica::follow(shared, &h, p, false);
             return true;
         }
         drop(f);
@@ -161,7 +161,7 @@ pub fn step(shared: &Shared, replicas: &[Candidate], end: u64, now_ms: u64) -> b
     f.phase = Phase::InProgress;
     drop(f);
     log::notice(&format!("Failover target {h}:{p} is synced, failing over."));
-    replica::follow(shared, &h, p);
+    replica::follow(shared, &h, p, false);
     true
 }
 

@@ -6,8 +6,8 @@
 //! sends it (`PING`, `AUTH [masteruser] masterauth`, `REPLCONF listening-port`,
 //! `REPLCONF ip-address` when `replica-announce-ip` is set, `REPLCONF capa eof capa
 //! psync2`, `PSYNC <replid> <offset+1>`), the RDB transfer (`$<len>` or `$EOF:<mark>`,
-//! skipping the newlines a master sends while it prepares), and parsing the RDB into
-//! fresh per-shard databases. Only a complete, checksummed dataset is handed to shard 0
+//! skipping the newlines a master sends while it prepares), and decoding the RDB while
+//! every shard thread builds its share of the new databases (`repl::load`). Only a complete, checksummed dataset is handed to shard 0
 //! (`Task::Install`); a truncated transfer, a wrong mark, a corrupt file or a master
 //! that closes mid-transfer is logged and retried, and the old data stays.
 //!
@@ -21,7 +21,6 @@ use super::replica::{Handoff, LinkState, Task};
 use crate::config::Config;
 use crate::persist::dbview::Loaded;
 use crate::shard::Shared;
-use crate::storage::Db;
 use crate::util::log;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -405,7 +404,7 @@ fn receive_and_load(
                 let mut window = std::mem::take(&mut tail);
                 let keep = window.len();
                 window.extend_from_slice(buf);
-                if let Some(p) = window.windows(EOF_MARK_LEN).position(|w| w == &mark[..]) {
+                if let Some(p) = find_mark(&window, mark) {
                     // Bytes before the mark that are not already written belong to the RDB.
                     if p > keep {
                         target.write(&window[keep..p])?;
@@ -431,22 +430,20 @@ fn receive_and_load(
     r.sync_read.store(read, Ordering::Relaxed);
     log::notice("MASTER <-> REPLICA sync: Flushing old data");
     log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
-    let nshards = shared.nshards;
     let now_ms = Shared::now_unix_ms();
-    let mut shards: Vec<Vec<Db>> = (0..nshards).map(|_| (0..cfg.databases).map(|_| Db::new()).collect()).collect();
     // A replica keeps keys whose TTL passed: the master's DELs for them follow.
     let opts = crate::rdb::LoadOptions { now_ms, skip_expired: false, databases: cfg.databases as u32 };
-    let mut sink =
-        crate::rdb::DbSink { shards: &mut shards, route: |k: &[u8]| crate::shard::shard_of(k, nshards), now_ms };
+    // Decoded here, inserted by every shard thread at once (`repl::load`).
+    let alive = || current(shared, epoch);
     let res = match &mut target {
         Target::Disk { file, path } => {
             file.sync_all().map_err(|e| format!("Failed trying to sync the temp DB to disk: {e}"))?;
             let f = std::fs::File::open(&*path).map_err(|e| format!("Failed trying to open the MASTER's DB: {e}"))?;
-            crate::rdb::load(std::io::BufReader::with_capacity(1 << 20, f), &mut sink, &opts)
+            super::load::load_on_shards(shared, std::io::BufReader::with_capacity(1 << 20, f), &opts, &alive)
         }
-        Target::Memory(v) => crate::rdb::load(&v[..], &mut sink, &opts),
+        Target::Memory(v) => super::load::load_on_shards(shared, &v[..], &opts, &alive),
     };
-    let stats = res.map_err(|e| {
+    let (shards, stats) = res.map_err(|e| {
         format!("Failed trying to load the MASTER synchronization DB from disk, check server logs. ({e}; the old data is kept)")
     })?;
     // The master's libraries replace ours, as its keys do.
@@ -467,7 +464,24 @@ fn receive_and_load(
         .find(|(k, _)| k == b"repl-stream-db")
         .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
         .unwrap_or(0);
-    Ok((shards.into_iter().map(Loaded).collect(), stream_db))
+    Ok((shards, stream_db))
+}
+
+/// Where `mark` starts in `hay`, if it does. Candidates are the positions holding the
+/// mark's first byte (a random hex digit: one byte in 16 of an RDB at most), so the
+/// scan costs about a byte comparison per byte instead of a 40-byte compare per byte.
+fn find_mark(hay: &[u8], mark: &[u8]) -> Option<usize> {
+    let first = *mark.first()?;
+    let last_start = hay.len().checked_sub(mark.len())?;
+    let mut from = 0;
+    while from <= last_start {
+        let p = from + hay[from..=last_start].iter().position(|&b| b == first)?;
+        if &hay[p..p + mark.len()] == mark {
+            return Some(p);
+        }
+        from = p + 1;
+    }
+    None
 }
 
 /// Takes back the last `n` bytes written: the start of the EOF mark that an earlier
@@ -485,5 +499,23 @@ fn unwrite(t: &mut Target, n: usize) -> Result<(), String> {
             v.truncate(v.len() - n);
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mark_found_anywhere_and_only_whole() {
+        let mark = b"0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(find_mark(b"", mark), None);
+        assert_eq!(find_mark(&mark[..39], mark), None);
+        assert_eq!(find_mark(mark, mark), Some(0));
+        // A false start (the mark's first 15 bytes, then a wrong one) before the mark.
+        let mut hay = b"00000123450123456789abcdeX".to_vec();
+        hay.extend_from_slice(mark);
+        hay.extend_from_slice(b"tail");
+        assert_eq!(find_mark(&hay, mark), Some(26));
     }
 }

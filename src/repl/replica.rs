@@ -8,8 +8,10 @@
 //!  REPLICAOF / replicaof directive            link thread (one per REPLICAOF)
 //!  sets `target`, bumps `epoch`  ------->  connect, PING, AUTH, REPLCONF, PSYNC
 //!                                          +FULLRESYNC: receive the RDB (temp file
-//!  shard 0 sees the new epoch,             or memory), parse it into per-shard
-//!  spawns the link thread                  databases here, off every shard
+//!  shard 0 sees the new epoch,             or memory), decode it here; each
+//!  spawns the link thread                  shard inserts its own keys into new
+//!                                          databases between its other work
+//!                                          (`repl::load`)
 //!                                                  |
 //!                                          Task::Install / Task::Adopt
 //!                                                  v
@@ -270,15 +272,19 @@ pub fn refresh_mirrors(r: &ReplicaShared, cfg: &crate::config::Config) {
 /// link thread for it is started by shard 0 when it sees the new epoch. A master
 /// becoming a replica offers its own history for a partial resync (Redis's
 /// `replicationCacheMasterUsingMyself`); a replica changing masters keeps its cached
-/// one.
-pub fn follow(shared: &crate::shard::Shared, host: &str, port: u16) {
+/// one. At start-up (`at_boot`, the directive) there is no own history to offer: only
+/// what the RDB file restored (`persist::startload` caches it), else PSYNC asks `? -1`, so the
+/// master does not count a failed partial resync (as a Redis replica started with
+/// `replicaof` in its config).
+pub fn follow(shared: &crate::shard::Shared, host: &str, port: u16, at_boot: bool) {
     let r = &shared.replica;
-    if !shared.repl.is_replica() {
+    if !at_boot && !shared.repl.is_replica() {
         r.set_master_replid(&shared.repl.ids().replid);
         r.processed.store(shared.repl.offset.load(Ordering::Acquire), Ordering::Release);
         r.has_history.store(true, Ordering::Release);
     }
     shared.repl.set_role(crate::repl::Role::Replica { host: host.to_string(), port });
+    crate::util::log::set_role_replica(true);
     r.set_state(LinkState::Connect);
     r.down_since_ms.store(crate::shard::Shared::now_unix_ms(), Ordering::Relaxed);
     r.last_io_ms.store(0, Ordering::Relaxed);
@@ -298,6 +304,7 @@ pub fn promote(shared: &crate::shard::Shared) {
     r.is_replica.store(false, Ordering::Release);
     crate::storage::db::KEEP_EXPIRED.store(false, Ordering::Relaxed);
     shared.repl.set_role(crate::repl::Role::Master);
+    crate::util::log::set_role_replica(false);
     // The old history is valid up to what we applied of it, even where the
     // replication thread has not appended it to our backlog yet (it will).
     let mut upto = shared.repl.offset.load(Ordering::Acquire);

@@ -42,6 +42,9 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     }
     startup::starting(config_file.as_deref(), bare_command_line);
     log::set_role_master();
+    if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {
+        log::set_role_replica(true);
+    }
     sock::install_signal_handlers();
     // `disable-thp yes` (Redis's default) guards against one write after a fork copying
     // a whole 2 MB huge page. Our default is `no`: on the kernels measured (see the RDB

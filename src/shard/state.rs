@@ -175,6 +175,9 @@ pub struct ShardState {
     /// Loop turn durations (`DEBUG TURNS`) and the pacing of active expiry (`turns`).
     pub turns: super::turns::TurnStats,
     pub expiry: super::turns::ExpiryPacer,
+    /// A replica's full sync being loaded into this shard, beside the served dataset
+    /// (`repl::load`).
+    pub repl_load: Option<crate::repl::load::Building>,
 }
 
 impl ShardState {
@@ -235,6 +238,7 @@ impl ShardState {
             min_replicas,
             turns: Default::default(),
             expiry: Default::default(),
+            repl_load: None,
         }
     }
 

@@ -2,16 +2,17 @@
 //! or the configured `logfile`, filtered by `loglevel`.
 //!
 //! Level marks follow Redis: `.` debug, `-` verbose, `*` notice, `#` warning. The role
-//! is `C` until the configuration is loaded and `M` after (Redis's `C` for the
-//! start-up lines before it knows its role, `M` for a master), so the first lines of a
-//! shardis log read like redis-server's.
+//! letter follows Redis's too: `C` until the configuration is loaded and in a forked
+//! child (a line written by any process other than the server's own), `M` for a
+//! master, `S` for a replica (switched by REPLICAOF and REPLICAOF NO ONE through
+//! [`set_role_replica`]), so operators' greps read a shardis log like redis-server's.
 //!
 //! Hot paths that log at `verbose` or `debug` call [`enabled`] first, so a line that
 //! is filtered out costs one relaxed load and no formatting.
 
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, Ordering};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Level {
@@ -24,12 +25,27 @@ pub enum Level {
 
 static LEVEL: AtomicU8 = AtomicU8::new(Level::Notice as u8);
 static FILE: Mutex<Option<std::fs::File>> = Mutex::new(None);
-/// The role letter of each line (`C` during start-up, then `M`).
+/// The role letter of the server's own lines (`C` during start-up, then `M` or `S`).
 static ROLE: AtomicU8 = AtomicU8::new(b'C');
+/// The server's pid, once known: lines from any other pid come from a forked child.
+static SERVER_PID: AtomicU32 = AtomicU32::new(0);
 
-/// Switches the role letter from `C` (start-up) to `M` (running as a master).
+/// Switches the role letter from `C` (start-up) to `M` (running as a master), and
+/// records this process as the server (a forked child's lines then read `C`).
 pub fn set_role_master() {
+    SERVER_PID.store(std::process::id(), Ordering::Relaxed);
     ROLE.store(b'M', Ordering::Relaxed);
+}
+
+/// `S` while following a master (REPLICAOF host port), `M` again after REPLICAOF NO ONE.
+pub fn set_role_replica(replica: bool) {
+    ROLE.store(if replica { b'S' } else { b'M' }, Ordering::Relaxed);
+}
+
+/// The letter for a line written now by this process.
+fn role_letter() -> char {
+    let pid = SERVER_PID.load(Ordering::Relaxed);
+    if pid != 0 && pid != std::process::id() { 'C' } else { ROLE.load(Ordering::Relaxed) as char }
 }
 
 /// Would a line at `level` be written? Check this before formatting a message on a
@@ -70,7 +86,7 @@ pub fn log(level: Level, msg: &str) {
         Level::Notice => '*',
         _ => '#',
     };
-    let role = ROLE.load(Ordering::Relaxed) as char;
+    let role = role_letter();
     let line = format!("{}:{role} {} {} {}\n", std::process::id(), timestamp(), mark, msg);
     write_out(&line);
 }

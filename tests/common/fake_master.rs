@@ -25,7 +25,13 @@ pub enum Misbehave {
     CloseMidTransfer,
     /// A complete, valid full sync, then bytes that are not RESP in the stream.
     GarbageInStream,
+    /// `$<len>` and a whole RDB of `MANY_KEYS` keys (enough for every shard of the
+    /// replica to have taken some before the end) whose checksum is wrong.
+    BadChecksumManyKeys,
 }
+
+/// Keys in the `BadChecksumManyKeys` RDB.
+pub const MANY_KEYS: usize = 20_000;
 
 /// Keys in the fake master's (valid) RDB: `fake:0` .. `fake:{FAKE_KEYS-1}`, value "v".
 pub const FAKE_KEYS: usize = 10;
@@ -145,6 +151,13 @@ fn misbehave(w: &mut TcpStream, how: Misbehave, old_sync: bool) -> std::io::Resu
             w.write_all(format!("${}\r\n", rdb.len()).as_bytes())?;
             w.write_all(&rdb[..rdb.len() / 3])?;
         }
+        Misbehave::BadChecksumManyKeys => {
+            let mut bad = rdb_of(MANY_KEYS, "many");
+            let last = bad.len() - 1;
+            bad[last] ^= 0xFF;
+            w.write_all(format!("${}\r\n", bad.len()).as_bytes())?;
+            w.write_all(&bad)?;
+        }
         Misbehave::GarbageInStream => {
             w.write_all(format!("${}\r\n", rdb.len()).as_bytes())?;
             w.write_all(&rdb)?;
@@ -164,14 +177,23 @@ fn misbehave(w: &mut TcpStream, how: Misbehave, old_sync: bool) -> std::io::Resu
 /// A complete RDB (version 10, as Redis 7.0 writes) holding `FAKE_KEYS` string keys
 /// in db 0, with its CRC64 checksum.
 pub fn valid_rdb() -> Vec<u8> {
+    rdb_of(FAKE_KEYS, "fake")
+}
+
+/// An RDB of `n` string keys `<prefix>:<i>` = "v" in db 0, with its checksum.
+fn rdb_of(n: usize, prefix: &str) -> Vec<u8> {
     let mut b = b"REDIS0010".to_vec();
     aux(&mut b, "redis-ver", "7.0.15");
     aux(&mut b, "redis-bits", "64");
     b.extend_from_slice(&[0xFE, 0x00]); // SELECTDB 0
-    b.extend_from_slice(&[0xFB, FAKE_KEYS as u8, 0x00]); // RESIZEDB
-    for i in 0..FAKE_KEYS {
+    b.push(0xFB); // RESIZEDB: 32-bit length encodings
+    for count in [n as u32, 0] {
+        b.push(0x80);
+        b.extend_from_slice(&count.to_be_bytes());
+    }
+    for i in 0..n {
         b.push(0x00); // string
-        rdb_str(&mut b, format!("fake:{i}").as_bytes());
+        rdb_str(&mut b, format!("{prefix}:{i}").as_bytes());
         rdb_str(&mut b, b"v");
     }
     b.push(0xFF);

@@ -41,7 +41,7 @@ impl Worker {
             let directive = cfg.compat_value("replicaof").unwrap_or("");
             let mut it = directive.split_whitespace();
             if let (Some(host), Some(Ok(port))) = (it.next(), it.next().map(str::parse::<u16>)) {
-                crate::repl::replica::follow(&shared, host, port);
+                crate::repl::replica::follow(&shared, host, port, true);
                 // The replication thread keeps the replica's backlog and offset (the
                 // master's stream, forwarded verbatim) even with no replica of its own.
                 crate::repl::master::start(&shared);
