@@ -605,6 +605,23 @@ pub fn set_busy_hooks(poll: fn(), end: fn()) {
     BUSY_HOOKS.with(|h| h.set(Some((poll, end))));
 }
 
+/// For a shard thread waiting while another thread's script runs (a led cut,
+/// `persist::cut`): once that script is busy, serve this thread's busy door too.
+pub fn serve_busy_door(shared: &ScriptShared) {
+    if shared.busy_reply().is_some()
+        && let Some((poll, _)) = BUSY_HOOKS.with(|h| h.get())
+    {
+        poll();
+    }
+}
+
+/// The wait of `serve_busy_door` is over: hand what the door accepted to the worker.
+pub fn close_busy_door() {
+    if let Some((_, end)) = BUSY_HOOKS.with(|h| h.get()) {
+        end();
+    }
+}
+
 thread_local! {
     static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
 }
