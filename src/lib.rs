@@ -169,7 +169,9 @@
 //!
 //! **Scripts** (`script`, `cmd::script`, `cmd::function`): EVAL and FCALL are keyed
 //! commands whose keys are the declared ones, so they route like any multi-key
-//! command (one owner, or a keyed transaction locking every owner). Each shard thread
+//! command (one owner, or a keyed transaction locking every owner); one that may touch
+//! undeclared keys (`lua-undeclared-keys lock-all`) locks and stops every shard at a cut
+//! led by its client's shard (`cmd::script_all`). Each shard thread
 //! keeps one Lua state; `redis.call` runs the command table's handler on the keys in
 //! reach, and the script's writes propagate as the commands it ran (effects), never
 //! the script. The script cache and function libraries are server-wide

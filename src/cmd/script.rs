@@ -7,7 +7,8 @@
 //! on the coordinator over copies of the keys. Either way the script runs on one
 //! thread, atomically, and each `redis.call` goes through the command table's handler
 //! against the keys in reach. With one shard every key is in reach (as in Redis);
-//! with several, an undeclared key gets Redis's cluster-mode error.
+//! with several, an undeclared key gets Redis's cluster-mode error, unless the script
+//! runs in lock-all mode (`script_all`), with every shard stopped.
 //!
 //! Effects replication, as Redis 7.0: the log (AOF and replicas) receives the write
 //! commands the script ran, in their deterministic forms (`persist::propagate`),
