@@ -179,7 +179,7 @@
 //! function opcodes (`rdb::function`) and logged as FUNCTION commands by shard 0. A script past
 //! `busy-reply-threshold` holds its thread: other shards answer `-BUSY`
 //! (`cmd::script::busy_refusal`), and the busy thread's instruction hook serves the
-//! connections waiting on its own listeners and the Unix socket (`server::busy_door`), so SCRIPT KILL,
+//! connections waiting on its own listeners and the Unix socket, and its idle ones (`server::busy_door`), so SCRIPT KILL,
 //! FUNCTION KILL and SHUTDOWN NOSAVE reach it even with one shard.
 //!
 //! ## A replica (`repl::replica`, `repl::link`)
