@@ -218,6 +218,22 @@ fn note_caller_slow(st: &crate::shard::ShardState, sess: &super::ctx::Session, s
     })
 }
 
+/// MULTI hook: a transaction's queued commands will not run (DISCARD, EXECABORT): its
+/// scripts' noted callers (`note_caller`, at queue time) go.
+pub fn discard_queued(st: &crate::shard::ShardState, client: u64, cmds: &[(u16, OwnedArgs, u16)]) {
+    if !st.shared.script.has_callers() {
+        return;
+    }
+    let n = cmds
+        .iter()
+        .filter(|(idx, _, _)| {
+            let spec = TABLE.get(*idx);
+            spec.group == "scripting" && matches!(spec.handler, Handler::Keyed(_))
+        })
+        .count();
+    st.shared.script.release_caller(client, n);
+}
+
 /// What a script's `redis.call`s leave for the shard once the script returns: MONITOR
 /// lines (`[<db> lua]`) and the undeclared keys it wrote (the declared ones are the
 /// script command's own keys, which the choke point already signals).
