@@ -173,7 +173,9 @@
 //!
 //! **Scripts** (`script`, `cmd::script`, `cmd::function`): EVAL and FCALL are keyed
 //! commands whose keys are the declared ones, so they route like any multi-key
-//! command (one owner, or a keyed transaction locking every owner). Each shard thread
+//! command (one owner, or a keyed transaction locking every owner); one that may touch
+//! undeclared keys (`lua-undeclared-keys lock-all`) locks and stops every shard at a cut
+//! led by its client's shard (`cmd::script_all`). Each shard thread
 //! keeps one Lua state; `redis.call` runs the command table's handler on the keys in
 //! reach, and the script's writes propagate as the commands it ran (effects), never
 //! the script. The script cache and function libraries are server-wide
@@ -181,7 +183,7 @@
 //! function opcodes (`rdb::function`) and logged as FUNCTION commands by shard 0. A script past
 //! `busy-reply-threshold` holds its thread: other shards answer `-BUSY`
 //! (`cmd::script::busy_refusal`), and the busy thread's instruction hook serves the
-//! connections waiting on its own listeners and the Unix socket (`server::busy_door`), so SCRIPT KILL,
+//! connections waiting on its own listeners and the Unix socket, and its idle ones (`server::busy_door`), so SCRIPT KILL,
 //! FUNCTION KILL and SHUTDOWN NOSAVE reach it even with one shard.
 //!
 //! ## A replica (`repl::replica`, `repl::link`)

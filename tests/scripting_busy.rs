@@ -177,3 +177,54 @@ fn unix_socket_clients_get_busy_and_can_kill() {
     let Resp::Bulk(list) = r.read().unwrap() else { panic!("CLIENT LIST is a bulk string") };
     assert!(String::from_utf8_lossy(&list).contains("addr=/"), "the Unix client shows its socket path");
 }
+
+/// Clients the busy shard had already served get `-BUSY` too when they were idle (as
+/// every client does in Redis), can SCRIPT KILL, and are served normally afterwards;
+/// a client that was in the middle of sending a command waits for the script and then
+/// gets its reply, in order. One shard: every connection is the busy thread's.
+#[test]
+fn idle_clients_of_the_busy_shard_get_busy_and_can_kill() {
+    let s = Server::start(1, &["--busy-reply-threshold", "100", "--requirepass", "pw"]);
+    // Connected and served before the script: idle ones, an unauthenticated one, and
+    // one with half a command sent.
+    let mut idle = connect(s.port);
+    assert_eq!(idle.cmd(&["auth", "pw"]), Resp::simple("OK"));
+    assert_eq!(idle.cmd(&["set", "k", "v"]), Resp::simple("OK"));
+    let mut fresh = connect(s.port);
+    let mut partial = connect(s.port);
+    assert_eq!(partial.cmd(&["auth", "pw"]), Resp::simple("OK"));
+    let get = common::encode_cmd(&["get", "k"]);
+    partial.send(&get[..7]);
+    let mut a = connect(s.port);
+    assert_eq!(a.cmd(&["auth", "pw"]), Resp::simple("OK"));
+    a.send(&common::encode_cmd(&["eval", "while true do end", "0"]));
+    // Past the threshold (seen by new connections; a command of `idle` received in
+    // the turn the script started in would wait for it, rightly), the idle client
+    // gets BUSY.
+    // (A new connection's AUTH is answered NOAUTH only by the busy door.)
+    assert!(wait_until(Duration::from_secs(20), || {
+        let mut n = connect(s.port);
+        n.w.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        n.send(&common::encode_cmd(&["auth", "pw"]));
+        matches!(n.r.read(), Ok(Resp::Error(e)) if e.starts_with("NOAUTH"))
+    }));
+    assert_eq!(
+        err_text(&idle.cmd(&["ping"])),
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    );
+    // Pipelined commands each get their answer.
+    idle.send(&[common::encode_cmd(&["get", "k"]), common::encode_cmd(&["incr", "n"])].concat());
+    assert!(err_text(&idle.read()).starts_with("BUSY "));
+    assert!(err_text(&idle.read()).starts_with("BUSY "));
+    assert_eq!(err_text(&fresh.cmd(&["ping"])), "NOAUTH Authentication required.");
+    // The rest of the half-sent command: it waits for the script.
+    partial.send(&get[7..]);
+    assert_eq!(idle.cmd(&["script", "kill"]), Resp::simple("OK"));
+    assert!(err_text(&a.read()).starts_with("ERR Script killed by user with SCRIPT KILL..."));
+    assert_eq!(partial.read(), Resp::bulk("v"));
+    assert_eq!(idle.cmd(&["get", "k"]), Resp::bulk("v"));
+    assert_eq!(idle.cmd(&["get", "n"]), Resp::NilBulk);
+    assert_eq!(a.cmd(&["ping"]), Resp::simple("PONG"));
+    assert_eq!(fresh.cmd(&["auth", "pw"]), Resp::simple("OK"));
+    assert_eq!(fresh.cmd(&["ping"]), Resp::simple("PONG"));
+}

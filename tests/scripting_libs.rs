@@ -52,6 +52,10 @@ const SCRIPTS: &[&str] = &[
     "return {struct.unpack('i4', 'ab')}",
     "return {struct.unpack('s', 'abc')}",
     "return struct.pack('i40', 1)",
+    "return struct.pack('>q', 'x')",
+    "return struct.pack('!17i', 1)",
+    "return cmsgpack.pack()",
+    "return cmsgpack.unpack('\\193')",
 ];
 
 fn replies(port: u16) -> Vec<String> {
@@ -61,17 +65,9 @@ fn replies(port: u16) -> Vec<String> {
         .map(|s| {
             let r = c.cmd(&["eval", &format!("{HEX}{s}"), "0"]);
             match r {
-                // Keep the message, not the script's SHA (the bodies are the same anyway).
-                // shardis does not yet prefix a library's error with the script's
-                // position (`user_script:2: `): compared without it.
-                Resp::Error(e) => {
-                    let e = e.split(" script:").next().unwrap_or(&e);
-                    let e = match e.strip_prefix("ERR user_script:") {
-                        Some(rest) => format!("ERR {}", rest.split_once(": ").map_or(rest, |(_, m)| m)),
-                        None => e.to_string(),
-                    };
-                    format!("{s} => -{e}")
-                }
+                // Keep the message with the script's position (`user_script:2: `),
+                // not the script's SHA (the bodies are the same anyway).
+                Resp::Error(e) => format!("{s} => -{}", e.split(" script:").next().unwrap_or(&e)),
                 other => format!("{s} => {}", render(&other)),
             }
         })

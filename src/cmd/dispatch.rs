@@ -259,6 +259,11 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
         // Single-key commands (GET, SET, INCR ...): no key list to build.
         Some(shard_of(args.get(first as usize), st.nshards))
     } else {
+        if super::script_all::needs_lock_all(st, spec, args) {
+            // A script that may touch any key: lock and stop every shard (`script_all`).
+            super::script_all::start(st, exec_req(sess, idx, args, to));
+            return Outcome::Barrier;
+        }
         if super::sort::needs_pattern_tx(st, spec, args) {
             // SORT BY/GET patterns may name keys on any shard (`cmd::sort`).
             super::sort::start_pattern_tx(st, exec_req(sess, idx, args, to));

@@ -284,6 +284,16 @@ fn write_function(out: &mut crate::resp::ReplyWriter, f: &FunctionInfo) {
     }
 }
 
+/// Is function `name` flagged `allow-undeclared-keys` (`script_all`)?
+pub fn allows_undeclared_keys(shared: &ScriptShared, name: &str) -> bool {
+    let l = libs(shared);
+    let Some(lib) = l.by_function.get(name) else { return false };
+    l.libs
+        .get(lib)
+        .and_then(|lib| lib.functions.get(name))
+        .is_some_and(|f| f.flags.iter().any(|x| x == "allow-undeclared-keys"))
+}
+
 pub fn fcall(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     fcall_generic(c, a, false)
 }

@@ -81,9 +81,10 @@ fn multi(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
 }
 
 fn discard(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
-    if c.sess.multi.take().is_none() {
+    let Some(q) = c.sess.multi.take() else {
         return Err(CmdError::msg("ERR DISCARD without MULTI"));
-    }
+    };
+    super::script::discard_queued(c.st, c.sess.id, &q.cmds);
     if let Some(m) = c.st.clients.get_mut(&c.sess.id) {
         m.multi = -1;
     }
@@ -94,7 +95,9 @@ fn discard(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
 
 /// Ends a transaction without running it (EXEC refused for OOM): as DISCARD.
 pub fn abort_exec(st: &mut ShardState, sess: &mut Session) {
-    sess.multi = None;
+    if let Some(q) = sess.multi.take() {
+        super::script::discard_queued(st, sess.id, &q.cmds);
+    }
     if let Some(m) = st.clients.get_mut(&sess.id) {
         m.multi = -1;
     }
@@ -170,6 +173,7 @@ fn exec(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }
     let watches = c.st.client_watches.remove(&c.sess.id).unwrap_or_default();
     if q.aborted {
+        super::script::discard_queued(c.st, c.sess.id, &q.cmds);
         c.st.client_watches.insert(c.sess.id, watches);
         drop_watches(c.st, c.sess.id);
         return Err(CmdError::msg("EXECABORT Transaction discarded because of previous errors."));

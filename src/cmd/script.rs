@@ -7,7 +7,8 @@
 //! on the coordinator over copies of the keys. Either way the script runs on one
 //! thread, atomically, and each `redis.call` goes through the command table's handler
 //! against the keys in reach. With one shard every key is in reach (as in Redis);
-//! with several, an undeclared key gets Redis's cluster-mode error.
+//! with several, an undeclared key gets Redis's cluster-mode error, unless the script
+//! runs in lock-all mode (`script_all`), with every shard stopped.
 //!
 //! Effects replication, as Redis 7.0: the log (AOF and replicas) receives the write
 //! commands the script ran, in their deterministic forms (`persist::propagate`),
@@ -52,15 +53,18 @@ pub fn is_script(idx: u16) -> bool {
 pub struct ScriptFlags {
     pub no_writes: bool,
     pub shebang: bool,
+    /// `allow-undeclared-keys` (shardis's, as Dragonfly's): with several shards, the
+    /// script runs with the whole keyspace in reach (`script_all`).
+    pub undeclared_keys: bool,
 }
 
 impl ScriptFlags {
     fn bits(self) -> u8 {
-        self.no_writes as u8 | (self.shebang as u8) << 1
+        self.no_writes as u8 | (self.shebang as u8) << 1 | (self.undeclared_keys as u8) << 2
     }
 
     fn from_bits(b: u8) -> ScriptFlags {
-        ScriptFlags { no_writes: b & 1 != 0, shebang: b & 2 != 0 }
+        ScriptFlags { no_writes: b & 1 != 0, shebang: b & 2 != 0, undeclared_keys: b & 4 != 0 }
     }
 }
 
@@ -84,6 +88,7 @@ pub fn shebang_flags(body: &[u8]) -> Result<ScriptFlags, CmdError> {
         for f in list.split(',').filter(|f| !f.is_empty()) {
             match f {
                 "no-writes" => flags.no_writes = true,
+                "allow-undeclared-keys" => flags.undeclared_keys = true,
                 "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
                 other => return Err(CmdError::msg(format!("ERR Unexpected flag in script shebang: {other}"))),
             }
@@ -211,6 +216,22 @@ fn note_caller_slow(st: &crate::shard::ShardState, sess: &super::ctx::Session, s
             None => line,
         }
     })
+}
+
+/// MULTI hook: a transaction's queued commands will not run (DISCARD, EXECABORT): its
+/// scripts' noted callers (`note_caller`, at queue time) go.
+pub fn discard_queued(st: &crate::shard::ShardState, client: u64, cmds: &[(u16, OwnedArgs, u16)]) {
+    if !st.shared.script.has_callers() {
+        return;
+    }
+    let n = cmds
+        .iter()
+        .filter(|(idx, _, _)| {
+            let spec = TABLE.get(*idx);
+            spec.group == "scripting" && matches!(spec.handler, Handler::Keyed(_))
+        })
+        .count();
+    st.shared.script.release_caller(client, n);
 }
 
 /// What a script's `redis.call`s leave for the shard once the script returns: MONITOR
@@ -381,12 +402,18 @@ impl Host for ScriptHost<'_, '_, '_> {
                 return Ok(out);
             }
         };
+        let lock_all = self.c.shared.nshards > 1 && super::script_all::active();
         if self.c.shared.nshards > 1
             && let Ok(positions) = spec.key_positions(&args, db)
         {
-            for (d, i) in positions {
-                if d != db || !self.keys.contains(&args.get(i)) {
-                    return Err("ERR Script attempted to access a non local key in a cluster node".into());
+            if lock_all {
+                // Every shard is stopped: bring the keys into the scratch keyspace.
+                super::script_all::reach(self.c.dbs, &args, &positions);
+            } else {
+                for (d, i) in positions {
+                    if d != db || !self.keys.contains(&args.get(i)) {
+                        return Err("ERR Script attempted to access a non local key in a cluster node".into());
+                    }
                 }
             }
         }
@@ -425,7 +452,12 @@ impl Host for ScriptHost<'_, '_, '_> {
         if dirty > 0 {
             c.dirty += dirty;
             c.shared.script.note_write(self.slot);
-            if let Ok(positions) = spec.key_positions(&args, db) {
+            if lock_all {
+                // Their owners apply, log and signal them (`script_all`).
+                if let Ok(positions) = spec.key_positions(&args, db) {
+                    super::script_all::wrote(&args, &positions);
+                }
+            } else if let Ok(positions) = spec.key_positions(&args, db) {
                 let undeclared = positions.iter().filter(|&&(_, i)| !self.keys.contains(&args.get(i)));
                 let undeclared: Vec<(u16, Vec<u8>)> = undeclared.map(|&(d, i)| (d, args.get(i).to_vec())).collect();
                 if !undeclared.is_empty() {

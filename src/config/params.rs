@@ -274,6 +274,9 @@ pub const PARAMS: &[Param] = &[
     compat("lfu-log-factor",                NON_NEG,                    Mutable,   "10"),
     compat("list-compress-depth",           NON_NEG,                    Mutable,   "0"),
     compat_a("list-max-listpack-size", &["list-max-ziplist-size"], Int { min: i32::MIN as i64, max: INT_MAX }, Mutable, "-2"),
+    // Our own, effective (`cmd::script_all`): with several shards, may a script touch
+    // keys it did not declare (by locking every shard), or do they get Redis's error?
+    compat("lua-undeclared-keys",           Enum(&["error", "lock-all"]), Mutable, "error"),
     compat("masterauth",                    STR,                        Mutable,   ""),
     compat("masteruser",                    STR,                        Mutable,   ""),
     compat("maxmemory-clients",             SPECIAL,                    Mutable,   "0"),

@@ -119,6 +119,9 @@ pub struct Conn {
     /// The master's requests counted in this `process_input`, forwarded to our
     /// replicas in one piece when it returns (`repl::replica::forward`).
     master_batch: Vec<u8>,
+    /// Seated at the busy door: idle, so a busy script's door may answer it
+    /// (`server::busy_door::sync_seat`).
+    pub door_seated: bool,
 }
 
 /// What a connection costs besides its buffers (the struct, its session, its slot).
@@ -193,6 +196,7 @@ impl Conn {
             master: false,
             master_pending: Vec::new(),
             master_batch: Vec::new(),
+            door_seated: false,
         }
     }
 
@@ -358,6 +362,12 @@ impl Conn {
 
     pub fn pending_input(&self) -> bool {
         self.rpos < self.rbuf.len()
+    }
+
+    /// Is this connection waiting for nothing: no input, nothing owed or queued,
+    /// its receive armed? (What a busy script's door may answer; `server::busy_door`.)
+    pub fn idle_for_door(&self) -> bool {
+        self.recv_active && !self.closing && !self.master && !self.pending_input() && self.drained()
     }
 
     /// Has everything queued for this client been sent?

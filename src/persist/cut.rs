@@ -24,6 +24,12 @@
 //! leader work (a `fork()`: page-table copy, ~10 ms per GB). `World::started` lets the
 //! leader measure it.
 //!
+//! A *led* cut ([`cut_led`]) names its leader instead: that shard waits for the others
+//! and runs the leader work with its own `ShardState` (a script that may touch any key,
+//! `cmd::script_all`), reading the other shards' keys through [`peer_entry`]. While it
+//! runs, the waiting shards keep their busy door open (`script::serve_busy_door`), so
+//! a long script still gets `-BUSY` answers and SCRIPT KILL from every listener.
+//!
 //! While the shards gather (before the leader starts), a server shutdown aborts the
 //! cut: the waiters leave and the finish sees `None`. Needs one thread per shard (the
 //! single-threaded test harness cannot cut with more than one shard).
@@ -44,6 +50,7 @@ use crate::cmd::ctx::FanOut;
 use crate::resp::ReplyWriter;
 use crate::shard::{HopResult, ShardState, Shared};
 use crate::storage::Db;
+use std::cell::RefCell;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -76,6 +83,16 @@ pub type Each = Arc<dyn Fn(&mut ShardState) + Send + Sync>;
 
 type LeaderFn<R> = Box<dyn FnOnce(&mut World) -> R + Send>;
 
+/// The leader work of a led cut: on its shard, with that shard's own state.
+type LedFn<R> = Box<dyn FnOnce(&mut ShardState) -> R + Send>;
+
+enum Leader<R> {
+    /// The last shard to arrive leads, with every shard's databases.
+    Last(LeaderFn<R>),
+    /// This shard leads, with its own state; the others' keys through `peer_entry`.
+    Shard(usize, LedFn<R>),
+}
+
 #[derive(PartialEq, Eq)]
 enum Phase {
     Gathering,
@@ -89,7 +106,7 @@ struct State<R> {
     slots: Vec<Option<(ShardDbs, u64)>>,
     arrived: usize,
     started: Option<Instant>,
-    leader: Option<LeaderFn<R>>,
+    leader: Option<Leader<R>>,
 }
 
 struct Rendezvous<R> {
@@ -116,11 +133,38 @@ impl<R: Send + 'static> Rendezvous<R> {
         g.slots[st.id] = Some((ShardDbs::of(&mut st.dbs), st.dirty));
         g.arrived += 1;
         g.started.get_or_insert_with(Instant::now);
+        let led_by = match &g.leader {
+            Some(Leader::Shard(l, _)) => Some(*l),
+            _ => None,
+        };
+        // Whoever leads may be waiting for this arrival.
+        self.cv.notify_all();
         let mut result = None;
-        if g.arrived == n {
+        if led_by == Some(st.id) {
+            while g.arrived < n && g.phase == Phase::Gathering {
+                let (ng, _) = self.cv.wait_timeout(g, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner());
+                g = ng;
+                if g.phase == Phase::Gathering && st.shared.shutdown.load(Ordering::SeqCst) {
+                    g.phase = Phase::Aborted;
+                    self.cv.notify_all();
+                }
+            }
+            if g.phase == Phase::Aborted {
+                return None;
+            }
             g.phase = Phase::Leading;
             let slots = std::mem::take(&mut g.slots);
-            let leader = g.leader.take().expect("the leader runs once");
+            let Some(Leader::Shard(_, lead)) = g.leader.take() else { unreachable!("a led cut's leader runs once") };
+            drop(g);
+            let peers = slots.into_iter().enumerate().map(|(s, p)| p.filter(|_| s != st.id).map(|(d, _)| d)).collect();
+            result = Some(lend(peers, || lead(st)));
+            g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            g.phase = Phase::Done;
+            self.cv.notify_all();
+        } else if g.arrived == n && led_by.is_none() {
+            g.phase = Phase::Leading;
+            let slots = std::mem::take(&mut g.slots);
+            let Some(Leader::Last(leader)) = g.leader.take() else { unreachable!("the leader runs once") };
             let started = g.started.expect("set on arrival");
             drop(g);
             let mut dirty = Vec::with_capacity(n);
@@ -139,8 +183,9 @@ impl<R: Send + 'static> Rendezvous<R> {
             g.phase = Phase::Done;
             self.cv.notify_all();
         } else {
+            let wait = if led_by.is_some() { Duration::from_millis(1) } else { Duration::from_millis(50) };
             while g.phase == Phase::Gathering || g.phase == Phase::Leading {
-                let (ng, _) = self.cv.wait_timeout(g, Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner());
+                let (ng, _) = self.cv.wait_timeout(g, wait).unwrap_or_else(|e| e.into_inner());
                 g = ng;
                 // A shutdown may stop a shard before it reaches the cut: give up
                 // rather than wait forever (only before the leader started).
@@ -148,6 +193,16 @@ impl<R: Send + 'static> Rendezvous<R> {
                     g.phase = Phase::Aborted;
                     self.cv.notify_all();
                 }
+                if g.phase == Phase::Leading && led_by.is_some() {
+                    // A led cut's leader may run a long script: answer this shard's
+                    // new connections meanwhile, as the leader's thread does.
+                    drop(g);
+                    crate::script::serve_busy_door(&st.shared.script);
+                    g = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                }
+            }
+            if led_by.is_some() {
+                crate::script::close_busy_door();
             }
             if g.phase == Phase::Aborted {
                 return None;
@@ -176,10 +231,40 @@ where
             slots: Vec::new(),
             arrived: 0,
             started: None,
-            leader: Some(Box::new(leader)),
+            leader: Some(Leader::Last(Box::new(leader))),
         }),
         cv: Condvar::new(),
     });
+    fan_out(rv, each, finish)
+}
+
+/// Builds the fan-out of a *led* cut: shard `leader_shard` runs `leader` with its own
+/// state once every shard stopped, reading their keys through [`peer_entry`]; then
+/// `each` on every shard, and `finish` on the coordinating shard (None if aborted).
+pub fn cut_led<R, L, F>(leader_shard: usize, leader: L, each: Option<Each>, finish: F) -> FanOut
+where
+    R: Send + 'static,
+    L: FnOnce(&mut ShardState) -> R + Send + 'static,
+    F: FnOnce(&mut ShardState, Option<R>, &mut ReplyWriter) + 'static,
+{
+    let rv = Arc::new(Rendezvous {
+        state: Mutex::new(State {
+            phase: Phase::Gathering,
+            slots: Vec::new(),
+            arrived: 0,
+            started: None,
+            leader: Some(Leader::Shard(leader_shard, Box::new(leader))),
+        }),
+        cv: Condvar::new(),
+    });
+    fan_out(rv, each, finish)
+}
+
+fn fan_out<R, F>(rv: Arc<Rendezvous<R>>, each: Option<Each>, finish: F) -> FanOut
+where
+    R: Send + 'static,
+    F: FnOnce(&mut ShardState, Option<R>, &mut ReplyWriter) + 'static,
+{
     FanOut {
         hop: Arc::new(move |st: &mut ShardState| -> HopResult {
             let r: Option<R> = rv.arrive(st, each.as_ref());
@@ -191,4 +276,60 @@ where
             finish(st, r, out)
         }),
     }
+}
+
+thread_local! {
+    /// During a led cut's leader work on this thread: each shard's databases (None
+    /// for a shard not lent), for [`peer_entry`].
+    static LENT: RefCell<Vec<Option<ShardDbs>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with `dbs` (index = shard) readable through [`peer_entry`] on this thread.
+fn lend<R>(dbs: Vec<Option<ShardDbs>>, f: impl FnOnce() -> R) -> R {
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            LENT.with(|l| l.borrow_mut().clear());
+        }
+    }
+    LENT.with(|l| *l.borrow_mut() = dbs);
+    let _clear = Clear;
+    f()
+}
+
+/// Inside a led cut's leader work: lends the leader's own databases (moved aside while
+/// its work runs on a scratch keyspace) to [`peer_entry`] for the duration of `f`.
+pub fn lend_own<R>(shard: usize, dbs: &mut Vec<Db>, f: impl FnOnce() -> R) -> R {
+    let own = ShardDbs::of(dbs);
+    let lent = LENT.with(|l| {
+        let mut l = l.borrow_mut();
+        if shard < l.len() {
+            l[shard] = Some(own);
+            true
+        } else {
+            false
+        }
+    });
+    let r = f();
+    if lent {
+        LENT.with(|l| l.borrow_mut()[shard] = None);
+    }
+    r
+}
+
+/// A copy of `key`'s live entry in database `db` of shard `shard`, read during a led
+/// cut's leader work (the shard is stopped at the cut, or it is the leader's own,
+/// lent with [`lend_own`]). `Err(())` when that shard's keys are not in reach here.
+pub fn peer_entry(shard: usize, db: u16, key: &[u8], now_ms: u64) -> Result<Option<crate::storage::Entry>, ()> {
+    LENT.with(|l| {
+        let l = l.borrow();
+        let Some(Some(p)) = l.get(shard) else { return Err(()) };
+        // SAFETY: a pointer is in `LENT` only while its shard waits at this cut's
+        // rendezvous (`lend`, cleared before the phase goes to Done) or while the
+        // leader's own databases are lent (`lend_own`, which holds their `&mut`); the
+        // read clones the entry's value, never a key `Rc`.
+        let dbs = unsafe { p.get() };
+        let Some(d) = dbs.get(db as usize) else { return Ok(None) };
+        Ok(d.peek(key).filter(|e| !crate::storage::has_expired(e.expire_at, now_ms)).cloned())
+    })
 }

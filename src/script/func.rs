@@ -59,7 +59,9 @@ pub fn valid_name(n: &str) -> bool {
     !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-pub const FLAG_NAMES: &[&str] = &["no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys"];
+/// Redis 7.0's function flags, and shardis's `allow-undeclared-keys` (`cmd::script_all`).
+pub const FLAG_NAMES: &[&str] =
+    &["no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys", "allow-undeclared-keys"];
 
 impl Libraries {
     /// Adds (or with `replace`, replaces) `lib`; Redis's errors on name clashes.

@@ -38,6 +38,19 @@ pub trait Host {
     fn call(&mut self, args: &[Vec<u8>], resp3: bool, propagate: bool) -> Result<Vec<u8>, String>;
 }
 
+/// Redis's C libraries (`struct`, `cmsgpack`) raise errors with `luaL_error`, which
+/// puts the calling Lua line first (`user_script:1: ...`): ours do the same.
+pub fn at_caller(lua: &Lua, e: mlua::Error) -> mlua::Error {
+    let mlua::Error::RuntimeError(msg) = &e else { return e };
+    let Some(d) = lua.inspect_stack(1) else { return e };
+    let line = d.curr_line();
+    let src = d.source();
+    match src.short_src.as_deref() {
+        Some(short) if line > 0 => mlua::Error::RuntimeError(format!("{short}:{line}: {msg}")),
+        _ => e,
+    }
+}
+
 /// How a run ended badly: the error reply to send.
 pub type ScriptError = String;
 
@@ -603,6 +616,23 @@ thread_local! {
 /// connections while their script is busy (`server::busy_door`).
 pub fn set_busy_hooks(poll: fn(), end: fn()) {
     BUSY_HOOKS.with(|h| h.set(Some((poll, end))));
+}
+
+/// For a shard thread waiting while another thread's script runs (a led cut,
+/// `persist::cut`): once that script is busy, serve this thread's busy door too.
+pub fn serve_busy_door(shared: &ScriptShared) {
+    if shared.busy_reply().is_some()
+        && let Some((poll, _)) = BUSY_HOOKS.with(|h| h.get())
+    {
+        poll();
+    }
+}
+
+/// The wait of `serve_busy_door` is over: hand what the door accepted to the worker.
+pub fn close_busy_door() {
+    if let Some((_, end)) = BUSY_HOOKS.with(|h| h.get()) {
+        end();
+    }
 }
 
 thread_local! {

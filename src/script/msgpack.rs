@@ -14,26 +14,35 @@ pub fn cmsgpack_table(lua: &Lua) -> mlua::Result<Table> {
         "pack",
         lua.create_function(|lua, args: MultiValue| {
             if args.is_empty() {
-                return Err(mlua::Error::runtime("bad argument #0 to 'pack' (MessagePack pack needs input.)"));
+                return Err(super::at_caller(
+                    lua,
+                    mlua::Error::runtime("bad argument #0 to 'pack' (MessagePack pack needs input.)"),
+                ));
             }
             let mut out = Vec::new();
             for v in args.iter() {
-                encode(&mut out, v, 0)?;
+                encode(&mut out, v, 0).map_err(|e| super::at_caller(lua, e))?;
             }
             lua.create_string(&out)
         })?,
     )?;
-    t.raw_set("unpack", lua.create_function(|lua, s: mlua::String| unpack_full(lua, &s.as_bytes(), 0, 0, true))?)?;
+    let at = super::at_caller;
+    t.raw_set(
+        "unpack",
+        lua.create_function(move |lua, s: mlua::String| {
+            unpack_full(lua, &s.as_bytes(), 0, 0, true).map_err(|e| at(lua, e))
+        })?,
+    )?;
     t.raw_set(
         "unpack_one",
-        lua.create_function(|lua, (s, offset): (mlua::String, Option<i64>)| {
-            unpack_full(lua, &s.as_bytes(), 1, offset.unwrap_or(0), false)
+        lua.create_function(move |lua, (s, offset): (mlua::String, Option<i64>)| {
+            unpack_full(lua, &s.as_bytes(), 1, offset.unwrap_or(0), false).map_err(|e| at(lua, e))
         })?,
     )?;
     t.raw_set(
         "unpack_limit",
-        lua.create_function(|lua, (s, limit, offset): (mlua::String, i64, Option<i64>)| {
-            unpack_full(lua, &s.as_bytes(), limit, offset.unwrap_or(0), false)
+        lua.create_function(move |lua, (s, limit, offset): (mlua::String, i64, Option<i64>)| {
+            unpack_full(lua, &s.as_bytes(), limit, offset.unwrap_or(0), false).map_err(|e| at(lua, e))
         })?,
     )?;
     Ok(t)

@@ -226,6 +226,22 @@ impl ScriptShared {
         Some(r)
     }
 
+    /// `n` scripts of client `id` noted by `note_caller` will never start (their
+    /// MULTI was discarded): drop them from its entry.
+    pub fn release_caller(&self, id: u64, n: usize) {
+        if n == 0 || !self.has_callers() {
+            return;
+        }
+        let mut m = self.callers.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = m.get_mut(&id) {
+            e.pending = e.pending.saturating_sub(n as u32);
+            if e.pending == 0 {
+                m.remove(&id);
+            }
+        }
+        self.callers_len.store(m.len(), Ordering::Relaxed);
+    }
+
     pub fn kill_requested(&self, shard: usize) -> bool {
         self.kill[shard].load(Ordering::Acquire)
     }

@@ -12,14 +12,18 @@ const MAX_ALIGN: usize = 8;
 
 pub fn struct_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
-    t.raw_set("pack", lua.create_function(|lua, args: MultiValue| pack(lua, args))?)?;
+    let at = super::at_caller;
+    t.raw_set("pack", lua.create_function(move |lua, args: MultiValue| pack(lua, args).map_err(|e| at(lua, e)))?)?;
     t.raw_set(
         "unpack",
-        lua.create_function(|lua, (fmt, data, pos): (mlua::String, mlua::String, Option<i64>)| {
-            unpack(lua, &fmt.as_bytes(), &data.as_bytes(), pos)
+        lua.create_function(move |lua, (fmt, data, pos): (mlua::String, mlua::String, Option<i64>)| {
+            unpack(lua, &fmt.as_bytes(), &data.as_bytes(), pos).map_err(|e| at(lua, e))
         })?,
     )?;
-    t.raw_set("size", lua.create_function(|_, fmt: mlua::String| size(&fmt.as_bytes()))?)?;
+    t.raw_set(
+        "size",
+        lua.create_function(move |lua, fmt: mlua::String| size(&fmt.as_bytes()).map_err(|e| at(lua, e)))?,
+    )?;
     Ok(t)
 }
 

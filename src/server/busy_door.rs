@@ -15,8 +15,14 @@
 //! stays in its socket. When the script ends, [`take_released`] gives the worker
 //! these connections, which it adopts as if it had just accepted them.
 //!
-//! Connections the shard already served before the script wait for it: their input
-//! belongs to the ring (receives armed, maybe a partial command or a reply in flight).
+//! Connections the shard already served are answered too when they are idle: nothing
+//! unparsed, nothing owed or queued, their receive armed (the worker keeps them
+//! *seated* here, [`sync_seat`]). The ring is set up with DEFER_TASKRUN, so their armed
+//! receive takes no byte until the thread enters the ring again: what such a client
+//! sends during the script stays in its socket for the door to answer, whole commands
+//! only, and the rest (a partial command, what came after) for the ring. A busy
+//! connection (a partial command buffered, a reply owed or in flight) waits for the
+//! script: answering it here would reorder its replies.
 
 use crate::io::sock;
 use crate::shard::Shared;
@@ -37,6 +43,37 @@ struct Door {
 
 thread_local! {
     static DOOR: RefCell<Option<Door>> = const { RefCell::new(None) };
+    /// This thread's idle connections, by worker slot: (fd, authenticated).
+    static SEATS: RefCell<Vec<Option<(RawFd, bool)>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The worker's hook after a connection's state may have changed: seats it while it is
+/// idle (`Conn::idle_for_door`), unseats it otherwise. A flag on the connection keeps
+/// the thread-local untouched unless the state flips.
+#[inline]
+pub fn sync_seat(slot: u32, c: Option<&mut crate::net::conn::Conn>) {
+    let Some(c) = c else { return };
+    let idle = c.idle_for_door();
+    if idle != c.door_seated {
+        c.door_seated = idle;
+        let seat = idle.then_some((c.fd, c.sess.authenticated));
+        SEATS.with(|s| {
+            let mut s = s.borrow_mut();
+            if s.len() <= slot as usize {
+                s.resize(slot as usize + 1, None);
+            }
+            s[slot as usize] = seat;
+        });
+    }
+}
+
+/// The worker freed connection slot `slot`.
+pub fn unseat(slot: u32) {
+    SEATS.with(|s| {
+        if let Some(x) = s.borrow_mut().get_mut(slot as usize) {
+            *x = None;
+        }
+    });
 }
 
 /// Makes this thread (shard `shard`) answer new connections while its script is busy.
@@ -84,17 +121,30 @@ fn poll() {
         }
         let mut i = 0;
         while i < d.open.len() {
-            if serve(&d.shared, d.open[i].0) {
+            if serve(&d.shared, d.open[i].0, false) {
                 i += 1;
             } else {
                 sock::close(d.open.swap_remove(i).0);
             }
         }
+        // The worker's idle connections: the worker owns their fd, so one that should
+        // close is shut down and its receive ends it after the script.
+        SEATS.with(|s| {
+            for seat in s.borrow_mut().iter_mut() {
+                if let Some((fd, authed)) = *seat
+                    && !serve(&d.shared, fd, authed)
+                {
+                    sock::shutdown(fd);
+                    *seat = None;
+                }
+            }
+        });
     });
 }
 
-/// Answers the complete commands waiting on `fd`; false once it should be closed.
-fn serve(shared: &Shared, fd: RawFd) -> bool {
+/// Answers the complete commands waiting on `fd` (its client `authed` already);
+/// false once it should be closed.
+fn serve(shared: &Shared, fd: RawFd, authed: bool) -> bool {
     let mut buf = vec![0u8; 64 << 10];
     let n = match sock::peek_now(fd, &mut buf) {
         Some(0) => return false,
@@ -118,7 +168,7 @@ fn serve(shared: &Shared, fd: RawFd) -> bool {
         };
         let arg = |i: usize| args.get(i).map(|&(s, e)| &b[s..e]);
         used += len;
-        match answer(shared, &arg) {
+        match answer(shared, &arg, authed) {
             Some(reply) => out.extend_from_slice(reply.as_bytes()),
             None => {
                 keep = false;
@@ -134,13 +184,13 @@ fn serve(shared: &Shared, fd: RawFd) -> bool {
 }
 
 /// The reply to one command while busy, or None to close the connection.
-fn answer<'a>(shared: &Shared, arg: &dyn Fn(usize) -> Option<&'a [u8]>) -> Option<String> {
+fn answer<'a>(shared: &Shared, arg: &dyn Fn(usize) -> Option<&'a [u8]>, authed: bool) -> Option<String> {
     let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
     let script = &shared.script;
     if is(0, "quit") {
         return None;
     }
-    if shared.acl.auth_required() {
+    if !authed && shared.acl.auth_required() {
         return Some("-NOAUTH Authentication required.\r\n".into());
     }
     let busy = script.busy_reply().unwrap_or(

@@ -241,6 +241,13 @@ impl Worker {
         c.recv_active = true;
         let ud = Token::new(Op::Recv, slot, c.generation).encode();
         self.ring.recv_multi(c.fd, self.bufs.bgid, ud);
+        self.sync_door_seat(slot);
+    }
+
+    /// Keeps the busy door's view of this connection's idleness current.
+    #[inline]
+    fn sync_door_seat(&mut self, slot: u32) {
+        crate::server::busy_door::sync_seat(slot, self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()));
     }
 
     fn on_recv(&mut self, tok: Token, res: i32, flags: u32) {
@@ -298,6 +305,7 @@ impl Worker {
         } else if rearm {
             self.rearm_recv.push(tok.slot);
         }
+        self.sync_door_seat(tok.slot);
         self.try_finalize(tok.slot);
     }
 
@@ -355,6 +363,7 @@ impl Worker {
             // Less output now: refresh CLIENT LIST's view (and the soft-limit timer).
             self.account_output(slot);
         }
+        self.sync_door_seat(slot);
         self.try_finalize(slot);
     }
 
@@ -442,6 +451,7 @@ impl Worker {
             c.queued_for_send = true;
             self.send_queue.push(slot);
         }
+        crate::server::busy_door::sync_seat(slot, Some(c));
         if c.close_after_flush && c.drained() {
             self.begin_close(slot);
             self.try_finalize(slot);
@@ -563,6 +573,7 @@ impl Worker {
             return;
         }
         let c = self.conns[slot as usize].take().expect("checked");
+        crate::server::busy_door::unseat(slot);
         match self.st.replconf.remove(&c.sess.id) {
             Some(h) if h.handoff => crate::repl::master::hand_over(&self.st.shared, c.fd, h),
             _ => sock::close(c.fd),
