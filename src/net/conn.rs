@@ -12,7 +12,9 @@
 //! `DETACH_AT` bytes, or a big argument starts, they move to `moved_args` (chunks
 //! that never copy when they grow, `resp::ArgStore`) and `rbuf` drops them, as
 //! Redis moves parsed arguments from its query buffer to `argv`. So `rbuf` stays
-//! small and its doublings no longer copy (and fault in) the whole request.
+//! small and its doublings no longer copy (and fault in) the whole request. A big
+//! argument is read into a buffer sized for it, which then becomes the argument
+//! (no copy), and SET moves it on into the value (`Args::lend`).
 
 use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
@@ -41,6 +43,11 @@ pub const IDLE_BUF: usize = 16 << 10;
 /// A partial request's complete arguments move out of `rbuf` once they hold this
 /// many bytes (see the module docs).
 const DETACH_AT: usize = 64 << 10;
+
+/// Room left past a big argument when the read buffer is sized for it: the last
+/// read may bring the start of the next request too (one receive buffer, 16 KiB),
+/// and must not make the buffer reallocate (copy) the whole argument.
+const READ_SLACK: usize = 16 << 10;
 
 /// The largest buffer a connection keeps as its `spare`.
 const SPARE_MAX: usize = 64 << 10;
@@ -441,8 +448,12 @@ impl Conn {
                 }
             };
             match parsed {
-                Ok(Parsed::Command { consumed }) => {
+                Ok(Parsed::Command { mut consumed }) => {
                     budget -= 1;
+                    if !self.moved_args.is_empty() {
+                        consumed -= self.adopt_big_arg();
+                    }
+                    let input = &self.rbuf[self.rpos..];
                     let args = if self.moved_args.is_empty() {
                         Args::Ranges { buf: input, scratch: &self.scratch, ranges: self.parser.args() }
                     } else {
@@ -504,6 +515,11 @@ impl Conn {
                         }
                         Outcome::Close => self.close_after_flush = true,
                         Outcome::Wait => unreachable!("handled above"),
+                    }
+                    if self.moved_args.has_lent() {
+                        // The command kept a big argument as a value: move it there now
+                        // that everything that reads the arguments has run.
+                        fill_lent(st, &mut self.moved_args);
                     }
                     // CLIENT REPLY SKIP applies to the command after it.
                     self.sess.reply = match (mode, self.sess.reply) {
@@ -597,31 +613,51 @@ impl Conn {
     /// many bytes of the request were dropped. Not on the master link: it forwards
     /// each request's bytes to our replicas once the request ran.
     fn detach_parsed(&mut self) -> usize {
+        if self.master || !self.parser.in_request() {
+            return 0;
+        }
+        let adopted = self.adopt_big_arg();
         let parsed = self.parser.parsed_len();
         let big_arg_next = self.parser.pending_bulk().is_some_and(|len| len >= BIG_ARG);
-        if self.master || !self.parser.in_request() || parsed == 0 || (parsed < DETACH_AT && !big_arg_next) {
-            return 0;
+        if parsed == 0 || (parsed < DETACH_AT && !big_arg_next) {
+            return adopted;
         }
         let dropped = self.parser.detach_into(&self.rbuf[self.rpos..], &mut self.moved_args);
         self.rbuf.drain(..self.rpos + dropped);
         self.rpos = 0;
-        dropped
+        adopted + dropped
     }
 
-    /// While a large argument arrives, grows the read buffer towards the size the
-    /// request needs at most doubling per step, ending exactly at that size: copies
-    /// stay linear in what was received, and an announced length alone (up to
-    /// `proto-max-bulk-len`) cannot make the server reserve memory the client never
-    /// sends. Redis reserves the whole announced argument up front instead.
+    /// A big argument that starts the read buffer (it was detached up to its first
+    /// byte, and the buffer sized for it: `reserve_for_bulk`) becomes the argument
+    /// itself: the buffer moves into `moved_args` and only what follows the argument
+    /// is copied into a fresh read buffer (a few KiB: the rest of the last read).
+    /// Returns the bytes taken off the request's start. Redis does the same with a
+    /// query buffer that holds exactly one big argument.
+    fn adopt_big_arg(&mut self) -> usize {
+        let len = match self.parser.args().first() {
+            Some(&(0, end)) if self.rpos == 0 && !self.master && end as usize >= BIG_ARG => end as usize,
+            _ => return 0,
+        };
+        let rest = self.rbuf[len + 2..].to_vec();
+        let mut arg = std::mem::replace(&mut self.rbuf, rest);
+        arg.truncate(len);
+        self.moved_args.push_owned(arg);
+        self.parser.take_first_arg(len)
+    }
+
+    /// While a large argument arrives, sizes the read buffer once for all of it
+    /// (plus one read's slack), as Redis does: the bytes are copied in once, never
+    /// moved by a doubling, and the buffer can become the argument itself
+    /// (`adopt_big_arg`). The pages are only touched as the bytes arrive, so an
+    /// announced length the client never sends reserves address space, not memory
+    /// (it still counts in the client's memory, as Redis's query buffer does).
     fn reserve_for_bulk(&mut self) {
         if self.parser.pending_bulk().is_none_or(|len| len < BIG_ARG) || self.need <= self.rbuf.capacity() {
             return;
         }
         let len = self.rbuf.len();
-        let target = self.need.min(len.saturating_mul(2).max(1 << 20));
-        if target > len {
-            self.rbuf.reserve_exact(target - len);
-        }
+        self.rbuf.reserve_exact(self.need + READ_SLACK - len);
     }
 
     fn compact(&mut self) {
@@ -750,6 +786,14 @@ impl LastCmd {
         }
         self.changed = true;
     }
+}
+
+/// Moves the big argument the command just run kept as a value into it
+/// (`Args::lend`), now that everything that reads the arguments has run.
+#[cold]
+fn fill_lent(st: &mut ShardState, moved: &mut ArgStore) {
+    let Some((lent, bytes)) = moved.take_lent() else { return };
+    crate::cmd::string::fill_lent_value(&mut st.dbs, lent.db, moved.get(lent.key), bytes, st.now_ms);
 }
 
 fn is_blocking(args: &Args) -> bool {
