@@ -67,6 +67,9 @@ pub struct Conn {
     /// The first arguments of a big request at `rpos`, moved out of `rbuf`
     /// (`detach_parsed`); the parser's ranges follow them.
     moved_args: ArgStore,
+    /// Received bytes that come after `rbuf`'s: those that did not fit while `rbuf`
+    /// is sized for a big argument (`feed`), so it never reallocates (copies) it.
+    overflow: Vec<u8>,
     scratch: Vec<u8>,
     /// A request parsed but held by CLIENT PAUSE (its length): run it from the
     /// parser's ranges when the pause ends instead of parsing it again.
@@ -171,6 +174,7 @@ impl Conn {
             need: 0,
             parser: RequestParser::new(),
             moved_args: ArgStore::new(),
+            overflow: Vec::new(),
             paused_request: None,
             scratch: Vec::new(),
             out: Vec::new(),
@@ -206,14 +210,54 @@ impl Conn {
     /// Appends received bytes. `process_input` checks the query buffer limit once
     /// it has parsed them (it runs in the same turn as every receive).
     pub fn feed(&mut self, data: &[u8]) {
+        if data.len() > self.rbuf.capacity() - self.rbuf.len() || !self.overflow.is_empty() {
+            return self.feed_past_capacity(data);
+        }
         self.rbuf.extend_from_slice(data);
+    }
+
+    /// While `rbuf` is sized for a big argument (`reserve_for_bulk`), what does not
+    /// fit waits in `overflow` (several reads can arrive in one turn: the bytes after
+    /// the argument must not make `rbuf` reallocate the whole argument); it follows
+    /// once the argument has left `rbuf` (`drain_overflow`).
+    #[cold]
+    fn feed_past_capacity(&mut self, data: &[u8]) {
+        if !self.overflow.is_empty() {
+            self.overflow.extend_from_slice(data);
+        } else if self.parser.pending_bulk().is_some_and(|len| len >= BIG_ARG) {
+            let fits = self.rbuf.capacity() - self.rbuf.len();
+            self.rbuf.extend_from_slice(&data[..fits]);
+            self.overflow.extend_from_slice(&data[fits..]);
+        } else {
+            self.rbuf.extend_from_slice(data);
+        }
+    }
+
+    /// Moves waiting `overflow` bytes into `rbuf`: while a big argument is pending,
+    /// only what fits without reallocating. Returns whether any moved.
+    #[cold]
+    fn drain_overflow(&mut self) -> bool {
+        let fits = if self.parser.pending_bulk().is_some_and(|len| len >= BIG_ARG) {
+            (self.rbuf.capacity() - self.rbuf.len()).min(self.overflow.len())
+        } else {
+            self.overflow.len()
+        };
+        if fits == 0 {
+            return false;
+        }
+        self.rbuf.extend_from_slice(&self.overflow[..fits]);
+        self.overflow.drain(..fits);
+        if self.overflow.is_empty() && self.overflow.capacity() > IDLE_BUF {
+            self.overflow = Vec::new();
+        }
+        true
     }
 
     /// Received bytes not parsed yet. Redis's `client-query-buffer-limit` applies to
     /// this: its query buffer keeps only the unparsed tail (parsed arguments move to
     /// `argv`), so the complete arguments of a partial request do not count.
     fn unparsed(&self) -> usize {
-        self.rbuf.len() - self.rpos - self.parser.parsed_len().min(self.rbuf.len() - self.rpos)
+        self.rbuf.len() - self.rpos - self.parser.parsed_len().min(self.rbuf.len() - self.rpos) + self.overflow.len()
     }
 
     /// The first bytes of the unparsed input, quoted as Redis's `sdscatrepr` does,
@@ -260,6 +304,7 @@ impl Conn {
             + self.rbuf.capacity()
             + self.scratch.capacity()
             + self.moved_args.memory()
+            + self.overflow.capacity()
             + self.out.capacity()
             + self.sending.capacity()
             + self.spare.capacity()
@@ -350,11 +395,11 @@ impl Conn {
     /// Bytes received and still held in the read buffer (the partial request's
     /// parsed arguments included): what a stalled connection costs in memory.
     pub fn buffered_input(&self) -> usize {
-        self.rbuf.len() - self.rpos
+        self.rbuf.len() - self.rpos + self.overflow.len()
     }
 
     pub fn pending_input(&self) -> bool {
-        self.rpos < self.rbuf.len()
+        self.rpos < self.rbuf.len() || !self.overflow.is_empty()
     }
 
     /// Has everything queued for this client been sent?
@@ -407,6 +452,9 @@ impl Conn {
         loop {
             if self.barrier.is_some() || self.drain_wait || self.closing || self.close_after_flush {
                 break;
+            }
+            if !self.overflow.is_empty() {
+                self.drain_overflow();
             }
             if self.output_backlogged() {
                 self.compact();
@@ -545,6 +593,9 @@ impl Conn {
                     let dropped = self.detach_parsed();
                     self.need = if need == 0 { self.rbuf.len() + 1 } else { self.rpos + need - dropped };
                     self.reserve_for_bulk();
+                    if !self.overflow.is_empty() && self.drain_overflow() {
+                        continue;
+                    }
                     break;
                 }
                 Err(e) => {
@@ -564,6 +615,7 @@ impl Conn {
                     self.close_after_flush = true;
                     self.rpos = self.rbuf.len();
                     self.moved_args.clear();
+                    self.overflow = Vec::new();
                     break;
                 }
             }
