@@ -13,8 +13,9 @@
 //! that never copy when they grow, `resp::ArgStore`) and `rbuf` drops them, as
 //! Redis moves parsed arguments from its query buffer to `argv`. So `rbuf` stays
 //! small and its doublings no longer copy (and fault in) the whole request. A big
-//! argument is read into a buffer sized for it, which then becomes the argument
-//! (no copy), and SET moves it on into the value (`Args::lend`).
+//! argument is read into a buffer that grows in few steps to its exact size, which
+//! then becomes the argument (no copy), and SET moves it on into the value
+//! (`Args::lend`).
 
 use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
@@ -48,6 +49,10 @@ const DETACH_AT: usize = 64 << 10;
 /// read may bring the start of the next request too (one receive buffer, 16 KiB),
 /// and must not make the buffer reallocate (copy) the whole argument.
 const READ_SLACK: usize = 16 << 10;
+
+/// How much the read buffer may grow per step while a big argument arrives
+/// (`reserve_for_bulk`).
+const BULK_GROWTH: usize = 8;
 
 /// The largest buffer a connection keeps as its `spare`.
 const SPARE_MAX: usize = 64 << 10;
@@ -216,41 +221,51 @@ impl Conn {
         self.rbuf.extend_from_slice(data);
     }
 
-    /// While `rbuf` is sized for a big argument (`reserve_for_bulk`), what does not
-    /// fit waits in `overflow` (several reads can arrive in one turn: the bytes after
-    /// the argument must not make `rbuf` reallocate the whole argument); it follows
-    /// once the argument has left `rbuf` (`drain_overflow`).
+    /// Input that does not fit `rbuf`'s capacity. While a big argument arrives,
+    /// `rbuf` grows by the argument's rule (`reserve_for_bulk`) and, once it has the
+    /// argument's exact size, what does not fit waits in `overflow` (several reads
+    /// can arrive in one turn: the bytes after the argument must not make `rbuf`
+    /// reallocate the whole argument); it follows once the argument has left `rbuf`
+    /// (`drain_overflow`).
     #[cold]
     fn feed_past_capacity(&mut self, data: &[u8]) {
-        if !self.overflow.is_empty() {
-            self.overflow.extend_from_slice(data);
-        } else if self.parser.pending_bulk().is_some_and(|len| len >= BIG_ARG) {
-            let fits = self.rbuf.capacity() - self.rbuf.len();
-            self.rbuf.extend_from_slice(&data[..fits]);
-            self.overflow.extend_from_slice(&data[fits..]);
+        if self.overflow.is_empty() {
+            self.append_input(data);
         } else {
-            self.rbuf.extend_from_slice(data);
+            self.overflow.extend_from_slice(data);
         }
     }
 
-    /// Moves waiting `overflow` bytes into `rbuf`: while a big argument is pending,
-    /// only what fits without reallocating. Returns whether any moved.
+    /// Appends to `rbuf` (with `overflow` empty) as `feed_past_capacity` says.
+    fn append_input(&mut self, mut data: &[u8]) {
+        while self.parser.pending_bulk().is_some_and(|len| len >= BIG_ARG) && self.need > 0 {
+            let fits = (self.rbuf.capacity() - self.rbuf.len()).min(data.len());
+            self.rbuf.extend_from_slice(&data[..fits]);
+            data = &data[fits..];
+            if data.is_empty() {
+                return;
+            }
+            if self.rbuf.capacity() >= self.need {
+                self.overflow.extend_from_slice(data);
+                return;
+            }
+            let capacity = self.rbuf.capacity();
+            self.reserve_for_bulk();
+            if self.rbuf.capacity() == capacity {
+                break;
+            }
+        }
+        self.rbuf.extend_from_slice(data);
+    }
+
+    /// Moves waiting `overflow` bytes into `rbuf` (as many as `append_input` takes).
+    /// Returns whether any moved.
     #[cold]
     fn drain_overflow(&mut self) -> bool {
-        let fits = if self.parser.pending_bulk().is_some_and(|len| len >= BIG_ARG) {
-            (self.rbuf.capacity() - self.rbuf.len()).min(self.overflow.len())
-        } else {
-            self.overflow.len()
-        };
-        if fits == 0 {
-            return false;
-        }
-        self.rbuf.extend_from_slice(&self.overflow[..fits]);
-        self.overflow.drain(..fits);
-        if self.overflow.is_empty() && self.overflow.capacity() > IDLE_BUF {
-            self.overflow = Vec::new();
-        }
-        true
+        let waiting = std::mem::take(&mut self.overflow);
+        let before = self.rbuf.len();
+        self.append_input(&waiting);
+        self.rbuf.len() > before
     }
 
     /// Received bytes not parsed yet. Redis's `client-query-buffer-limit` applies to
@@ -698,18 +713,23 @@ impl Conn {
         self.parser.take_first_arg(len)
     }
 
-    /// While a large argument arrives, sizes the read buffer once for all of it
-    /// (plus one read's slack), as Redis does: the bytes are copied in once, never
-    /// moved by a doubling, and the buffer can become the argument itself
-    /// (`adopt_big_arg`). The pages are only touched as the bytes arrive, so an
-    /// announced length the client never sends reserves address space, not memory
-    /// (it still counts in the client's memory, as Redis's query buffer does).
+    /// While a large argument arrives, grows the read buffer towards the size the
+    /// request needs (plus one read's slack), by up to `BULK_GROWTH` times what it
+    /// holds per step, ending exactly at that size: the bytes received are copied
+    /// about 1/7 of a time more on average (not once per doubling), and the buffer
+    /// can then become the argument itself (`adopt_big_arg`). An announced length
+    /// alone (up to `proto-max-bulk-len`) never makes the server reserve more than
+    /// that factor times what the client sent. Redis reserves the whole announced
+    /// argument up front instead.
     fn reserve_for_bulk(&mut self) {
         if self.parser.pending_bulk().is_none_or(|len| len < BIG_ARG) || self.need <= self.rbuf.capacity() {
             return;
         }
         let len = self.rbuf.len();
-        self.rbuf.reserve_exact(self.need + READ_SLACK - len);
+        let target = (self.need + READ_SLACK).min(len.saturating_mul(BULK_GROWTH).max(1 << 20));
+        if target > len {
+            self.rbuf.reserve_exact(target - len);
+        }
     }
 
     fn compact(&mut self) {

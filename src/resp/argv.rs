@@ -22,7 +22,7 @@
 //! ## Big arguments without a copy
 //!
 //! A big argument that arrived alone at the start of the read buffer (the buffer
-//! was sized for it once its length was known) is not copied at all: the
+//! grew to its exact size once its length was known) is not copied at all: the
 //! connection hands the buffer itself over ([`ArgStore::push_owned`]), as Redis
 //! turns such a query buffer into the argument object. A command that keeps an
 //! argument as a value (SET) may then *lend* it ([`ArgStore::lend`]): it stores a
