@@ -49,7 +49,7 @@ impl<'a> Args<'a> {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &'a [u8]> + '_ {
         (0..self.len()).map(move |i| self.get(i))
     }
 
@@ -62,6 +62,20 @@ impl<'a> Args<'a> {
             // arguments leave its query buffer.
             Args::Ranges { buf, .. } | Args::Split { buf, .. } => Some(buf.len()),
             Args::Owned(_) => None,
+        }
+    }
+
+    /// Asks to keep big argument `i` as the value stored under argument `key` in
+    /// database `db`, without a copy. True: store a placeholder (an empty string);
+    /// the connection puts the bytes there once the command and everything reading
+    /// its arguments after it ran (`resp::ArgStore::lend`). False: copy as usual.
+    /// Only for values stored whole under their key, and only where nothing reads
+    /// the stored value back before the command ends (the log does for SET with a
+    /// relative expiry).
+    pub fn lend(&self, i: usize, key: usize, db: usize) -> bool {
+        match self {
+            Args::Split { head, .. } => i < head.len() && head.lend(i, key, db),
+            _ => false,
         }
     }
 

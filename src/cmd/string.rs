@@ -268,7 +268,10 @@ fn set_generic(
 fn set(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     if a.len() == 3 {
         // The hot path: no options, nothing to look up first.
-        if let Some(old) = c.db().set(a.get(1), Value::Str(a.get(2).into()), 0) {
+        // A big value that came in its own read buffer is moved in, not copied (the
+        // placeholder is replaced right after the command: `fill_lent_value`).
+        let value = if a.lend(2, 1, c.db) { StrBuf::default() } else { a.get(2).into() };
+        if let Some(old) = c.db().set(a.get(1), Value::Str(value), 0) {
             crate::shard::lazyfree::server_del(Some(old), c.config);
         }
         c.notify(notify::STRING, "set", a.get(1));
@@ -278,6 +281,18 @@ fn set(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     let o = parse_ext(a, 3, true)?;
     set_generic(c, a, 2, &o, "set", SetReplies::OkNull)
+}
+
+/// Puts a big SET value that the command lent (`Args::lend`) in place of its empty
+/// placeholder. Nothing ran in between that could replace it, but a key that is gone
+/// or holds something else now keeps what it holds.
+pub fn fill_lent_value(dbs: &mut [crate::storage::Db], db: usize, key: &[u8], value: Vec<u8>, now_ms: u64) {
+    let d = &mut dbs[db];
+    let expire_at = match d.get_notouch(key, now_ms) {
+        Some(e) if matches!(&e.value, Value::Str(s) if s.is_empty()) => e.expire_at,
+        _ => return,
+    };
+    d.set(key, Value::Str(StrBuf::from(value)), expire_at);
 }
 
 fn setnx(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {

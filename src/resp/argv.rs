@@ -18,6 +18,20 @@
 //! gets an allocation of its own, of its exact size, as Redis gives big bulk
 //! arguments their own buffer. So every byte is copied once, into memory touched
 //! once.
+//!
+//! ## Big arguments without a copy
+//!
+//! A big argument that arrived alone at the start of the read buffer (the buffer
+//! grew to its exact size once its length was known) is not copied at all: the
+//! connection hands the buffer itself over ([`ArgStore::push_owned`]), as Redis
+//! turns such a query buffer into the argument object. A command that keeps an
+//! argument as a value (SET) may then *lend* it ([`ArgStore::lend`]): it stores a
+//! placeholder, and the connection moves the buffer into the value once the
+//! command and everything that reads its arguments after it (the log, MONITOR,
+//! the slowlog) are done ([`ArgStore::take_lent`]). The mark is a `Cell` of plain
+//! numbers: the arguments stay readable and unchanged until then.
+
+use std::cell::Cell;
 
 /// Bytes per chunk of small arguments.
 const CHUNK: usize = 64 << 10;
@@ -51,6 +65,17 @@ pub struct ArgStore {
     bytes: usize,
     /// The arguments' own bytes (CLIENT LIST `argv-mem`, Redis's `argv_len_sum`).
     arg_bytes: usize,
+    /// An argument a command asked to keep as a value (see the module docs).
+    lent: Cell<Option<Lent>>,
+}
+
+/// A big argument lent to a command: the value argument, the key it was stored
+/// under (an argument too) and the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lent {
+    pub value: usize,
+    pub key: usize,
+    pub db: usize,
 }
 
 impl ArgStore {
@@ -84,6 +109,48 @@ impl ArgStore {
         self.chunks.last().map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.len())
     }
 
+    /// Appends `arg` as a big argument, keeping its allocation (no copy).
+    pub fn push_owned(&mut self, arg: Vec<u8>) {
+        self.bytes += arg.capacity();
+        self.arg_bytes += arg.len();
+        let end = self.small_end();
+        self.big.push((self.len, arg));
+        self.push_entry(BIG_FLAG | end as u32);
+    }
+
+    /// Is argument `i` one with its own allocation?
+    fn is_big(&self, i: usize) -> bool {
+        i < self.len && self.entry(i) & BIG_FLAG != 0
+    }
+
+    /// Marks big argument `value` as kept by the running command under argument
+    /// `key` in database `db` (see the module docs). False (nothing marked) if it
+    /// is not a big argument, or another one is lent already: the command copies.
+    pub fn lend(&self, value: usize, key: usize, db: usize) -> bool {
+        if !self.is_big(value) || key >= self.len || self.lent.get().is_some() {
+            return false;
+        }
+        self.lent.set(Some(Lent { value, key, db }));
+        true
+    }
+
+    /// Did the running command lend an argument?
+    #[inline]
+    pub fn has_lent(&self) -> bool {
+        self.lent.get().is_some()
+    }
+
+    /// The lent argument's bytes, moved out (the argument reads as empty after),
+    /// with where they go. None if nothing was lent.
+    pub fn take_lent(&mut self) -> Option<(Lent, Vec<u8>)> {
+        let lent = self.lent.take()?;
+        let at = self.big.binary_search_by_key(&lent.value, |b| b.0).expect("a lent argument is big");
+        let bytes = std::mem::take(&mut self.big[at].1);
+        self.bytes -= bytes.capacity();
+        self.arg_bytes -= bytes.len();
+        Some((lent, bytes))
+    }
+
     /// Appends a copy of `arg`.
     pub fn push(&mut self, arg: &[u8]) {
         let n = arg.len();
@@ -104,6 +171,10 @@ impl ArgStore {
             }
             (end + n) as u32
         };
+        self.push_entry(entry);
+    }
+
+    fn push_entry(&mut self, entry: u32) {
         if self.len & (PAGE - 1) == 0 {
             self.pages.push(Vec::with_capacity(PAGE));
             self.bytes += PAGE * std::mem::size_of::<u32>();
@@ -179,6 +250,34 @@ mod tests {
         assert!(s.memory() >= want.iter().map(Vec::len).sum::<usize>());
         s.clear();
         assert!(s.is_empty());
+        assert_eq!(s.memory(), 0);
+    }
+
+    /// An owned argument keeps its allocation; lent, it moves out whole, once.
+    #[test]
+    fn owned_arguments_are_lent_without_a_copy() {
+        let mut s = ArgStore::new();
+        s.push(b"set");
+        s.push(b"k");
+        let value = vec![7u8; BIG_ARG * 2];
+        let at = value.as_ptr();
+        s.push_owned(value);
+        s.push(b"ex");
+        assert_eq!(s.get(2).as_ptr(), at);
+        assert_eq!(s.get(3), b"ex");
+        assert!(s.memory() >= BIG_ARG * 2);
+        assert!(!s.lend(0, 1, 0), "a small argument is not lent");
+        let held = s.memory();
+        assert!(s.lend(2, 1, 3));
+        assert!(!s.lend(2, 1, 3), "lent once");
+        assert_eq!(s.get(2).len(), BIG_ARG * 2, "readable until taken");
+        let (lent, bytes) = s.take_lent().expect("lent");
+        assert_eq!(lent, Lent { value: 2, key: 1, db: 3 });
+        assert_eq!(bytes.as_ptr(), at);
+        assert!(s.get(2).is_empty());
+        assert!(s.take_lent().is_none());
+        assert_eq!(s.memory(), held - BIG_ARG * 2, "the value's bytes left with it");
+        s.clear();
         assert_eq!(s.memory(), 0);
     }
 

@@ -252,6 +252,25 @@ impl RequestParser {
         std::mem::take(&mut self.progress.pos)
     }
 
+    /// Forgets the first parsed argument, which must span `buf[..len]` of the
+    /// buffer the last `parse` saw, and its CRLF: the caller took those bytes
+    /// (`len + 2`) off its buffer's front, so the other ranges and the progress
+    /// move back by as much. Returns that shift. So a big argument that fills its
+    /// read buffer can become the argument itself, without a copy.
+    pub fn take_first_arg(&mut self, len: usize) -> usize {
+        debug_assert_eq!(self.args.first(), Some(&(0, len as u32)));
+        let shift = len + 2;
+        self.args.remove(0);
+        for r in &mut self.args {
+            r.0 -= shift as u32;
+            r.1 -= shift as u32;
+        }
+        if self.in_request() {
+            self.progress.pos -= shift;
+        }
+        shift
+    }
+
     /// Forgets the partial request (the connection dropped its input).
     pub fn reset(&mut self) {
         self.progress = Progress::default();
