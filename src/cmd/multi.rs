@@ -344,8 +344,9 @@ impl TxExec {
                 for (db, k, v) in &list {
                     // A watched key that expired (even if not yet deleted) also
                     // counts as changed, as in Redis 7.
-                    let expired =
-                        st.dbs[*db as usize].peek(k).is_some_and(|e| crate::storage::has_expired(e.expire_at, now));
+                    let expired = st.dbs[*db as usize]
+                        .peek_with_expire(k)
+                        .is_some_and(|(_, at)| crate::storage::has_expired(at, now));
                     ok &= !expired && st.watch.version(*db, k) == Some(*v);
                     st.watch.unwatch(*db, k);
                 }
@@ -477,7 +478,7 @@ impl TxExec {
                             let now = st.now_ms;
                             let got: KeyEntries = list
                                 .iter()
-                                .map(|(d, k)| (*d, k.clone(), st.dbs[*d as usize].get(k, now).cloned()))
+                                .map(|(d, k)| (*d, k.clone(), st.dbs[*d as usize].get_entry(k, now)))
                                 .collect();
                             st.account_expired();
                             Box::new(got)
@@ -544,7 +545,7 @@ impl TxExec {
                 if !named.contains(&key.as_slice()) {
                     continue;
                 }
-                let fin = real[d as usize].peek(&key).cloned();
+                let fin = real[d as usize].peek_entry(&key);
                 writes[shard_of(&key, st.nshards)].push((d, key, fin));
             }
             let me = self.me(st);
