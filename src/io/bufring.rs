@@ -53,15 +53,7 @@ impl BufRing {
         for page in storage.chunks_mut(4096) {
             page[0] = std::hint::black_box(0);
         }
-        let mut br = BufRing {
-            entries: ptr as *mut BufRingEntry,
-            ring_bytes,
-            count,
-            tail: 0,
-            storage,
-            buf_size,
-            bgid,
-        };
+        let mut br = BufRing { entries: ptr as *mut BufRingEntry, ring_bytes, count, tail: 0, storage, buf_size, bgid };
         // SAFETY: `entries` points to `count` entries that stay mapped until `Drop`, and
         // the ring (and so the registration) is dropped before this struct by the worker
         // (the worker unregisters in its own Drop before unmapping).
