@@ -26,6 +26,7 @@
 #         N=100000 perf/memory.sh    smaller
 #         DATASETS=str32 perf/memory.sh   only the bytes-per-key workload
 # Knobs: N (1000000), DATASETS ("str32 hash10 set5 iset5"), SHARDIS_BIN, NO_BUILD=1,
+#        SHARDIS_ARGS (extra server arguments, e.g. "--disable-thp yes", Redis's default),
 #        VALKEY_BIN (/work/shared/tools/valkey-server; VALKEY_BIN=none leaves Valkey out),
 #        SERVER_CPU (0), CLIENT_CPU (1), RESULTS (perf/RESULTS.md; /dev/null to skip).
 set -euo pipefail
@@ -35,7 +36,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 # shellcheck source=perf/lib.sh
 source "$here/lib.sh"
-cmdline="$(for v in N DATASETS SHARDIS_BIN NO_BUILD VALKEY_BIN; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)perf/memory.sh"
+cmdline="$(for v in N DATASETS SHARDIS_BIN SHARDIS_ARGS NO_BUILD VALKEY_BIN; do if [[ -n ${!v:-} ]]; then printf '%s=%q ' "$v" "${!v}"; fi; done)perf/memory.sh"
 N=${N:-1000000}
 DATASETS=${DATASETS:-str32 hash10 set5 iset5}
 RESULTS=${RESULTS:-$here/RESULTS.md}
@@ -78,8 +79,9 @@ start_servers() {
     pids+=("$redis_pid")
     pick_port
     shardis_port=$port
+    # shellcheck disable=SC2086 # SHARDIS_ARGS is meant to split into words
     (cd "$work" && exec taskset -c "$SERVER_CPU" "$SHARDIS_BIN" --port "$shardis_port" --bind 127.0.0.1 \
-        --shards 1 --save "" --appendonly no --dir "$work") >"$work/shardis.log" 2>&1 &
+        --shards 1 --save "" --appendonly no --dir "$work" ${SHARDIS_ARGS:-}) >"$work/shardis.log" 2>&1 &
     shardis_pid=$!
     pids+=("$shardis_pid")
     wait_ready "$redis_port" "$redis_pid"

@@ -209,8 +209,8 @@ fn begin(st: &mut ShardState, mut job: Job) {
     let mut payloads = Vec::new();
     let mut present = Vec::new();
     for k in job.keys.drain(..) {
-        if let Some(e) = st.dbs[db].get(&k, now) {
-            let ttl = if e.expire_at == 0 { 0 } else { e.expire_at.saturating_sub(now).max(1) };
+        if let Some((e, expire_at)) = st.dbs[db].get_with_expire(&k, now) {
+            let ttl = if expire_at == 0 { 0 } else { expire_at.saturating_sub(now).max(1) };
             payloads.push((ttl, crate::rdb::dump_payload(&e.value)));
             present.push(k);
         }

@@ -341,10 +341,10 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
 /// same type: keyed commands wait for the lock, and what reads keys without locking
 /// (SCAN's TYPE filter, KEYS, DBSIZE) sees the key as it is.
 pub(crate) fn take_value(d: &mut Db, key: &[u8], now_ms: u64) -> Option<Entry> {
-    let e = d.get_mut(key, now_ms)?;
+    let (e, expire_at) = d.get_with_expire(key, now_ms)?;
     let placeholder = empty_like(&e.value);
     let value = std::mem::replace(&mut e.value, placeholder);
-    Some(Entry::with_meta(value, e.expire_at, e.access_secs))
+    Some(Entry::with_meta(value, expire_at, e.access_secs))
 }
 
 /// An empty value of `v`'s type (at most a small box: lists and streams are boxed).

@@ -19,7 +19,7 @@ use super::{Args, CmdError};
 use crate::shard::shard_of;
 use crate::storage::list::Elem as ListElem;
 use crate::storage::set::Member as SetMember;
-use crate::storage::{Db, Entry, Value};
+use crate::storage::{Db, Slot, Value};
 use std::sync::Arc;
 
 use crate::util::sha1;
@@ -50,7 +50,7 @@ impl Digest {
 
 /// Redis's xorObjectDigest: mixes the value's type code and contents into `d`, then
 /// marks a TTL's presence.
-pub fn object_digest(mut d: Digest, e: &Entry) -> Digest {
+pub fn object_digest(mut d: Digest, e: &Slot) -> Digest {
     // Redis's type codes: OBJ_STRING 0, LIST 1, SET 2, ZSET 3, HASH 4, STREAM 6.
     let mut num = [0u8; 20];
     match &e.value {
@@ -115,14 +115,14 @@ pub fn object_digest(mut d: Digest, e: &Entry) -> Digest {
             }
         }
     }
-    if e.expire_at != 0 {
+    if e.has_ttl() {
         d.xor(b"!!expire!!");
     }
     d
 }
 
-fn live<'a>(db: &'a Db, key: &[u8], now: u64) -> Option<&'a Entry> {
-    db.peek(key).filter(|e| !crate::storage::has_expired(e.expire_at, now))
+fn live<'a>(db: &'a Db, key: &[u8], now: u64) -> Option<&'a Slot> {
+    db.peek_with_expire(key).filter(|(_, at)| !crate::storage::has_expired(*at, now)).map(|(e, _)| e)
 }
 
 /// One shard's part of DEBUG DIGEST: per database, (has live keys, XOR of the keys'
@@ -132,8 +132,8 @@ fn shard_digest(dbs: &[Db], now: u64) -> Vec<(bool, Digest)> {
         .map(|db| {
             let mut acc = Digest::default();
             let mut any = false;
-            for (k, e) in db.iter() {
-                if crate::storage::has_expired(e.expire_at, now) {
+            for (k, e, at) in db.iter_with_expire() {
+                if crate::storage::has_expired(at, now) {
                     continue;
                 }
                 any = true;
@@ -197,10 +197,10 @@ fn serialized_len(v: &Value) -> usize {
     prefix + s.len()
 }
 
-fn object_line(e: &Entry, now_ms: u64) -> String {
+fn object_line(e: &Slot, now_ms: u64) -> String {
     let addr: *const u8 = match &e.value {
         Value::Str(s) => s.as_ptr(),
-        _ => (e as *const Entry).cast(),
+        _ => (e as *const Slot).cast(),
     };
     let now_secs = (now_ms / 1000) as u32;
     // access_secs 0 means "never recorded": report it as accessed now.

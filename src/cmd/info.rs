@@ -102,9 +102,9 @@ struct ShardFacts {
 /// TTL statistics of one database, extrapolated from the first `SAMPLE` entries.
 fn scan_db(db: &Db, now: u64) -> DbFacts {
     let mut f = DbFacts { keys: db.len() as u64, expires: db.volatile_len() as u64, ..Default::default() };
-    for (_, e) in db.iter().take(SAMPLE) {
-        if e.expire_at > now {
-            f.ttl_sum += (e.expire_at - now) as u128;
+    for (_, _, expire_at) in db.iter_with_expire().take(SAMPLE) {
+        if expire_at > now {
+            f.ttl_sum += (expire_at - now) as u128;
             f.ttl_n += 1;
         }
     }

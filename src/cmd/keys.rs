@@ -24,7 +24,7 @@ use super::table::{CommandSpec, Handler, KeySpec};
 use super::{Args, CmdError};
 use crate::config::notify;
 use crate::resp::ReplyWriter;
-use crate::storage::{Entry, Value};
+use crate::storage::{Entry, Slot, Value};
 use crate::util::glob::glob_match;
 use crate::util::num;
 use std::sync::Arc;
@@ -33,10 +33,15 @@ use std::sync::Arc;
 
 /// A read lookup that counts toward keyspace hits/misses but does not record an access
 /// (Redis's `lookupKeyReadWithFlags(..., LOOKUP_NOTOUCH)`).
-fn read_notouch<'d>(c: &'d mut ExecCtx, key: &[u8]) -> Option<&'d Entry> {
+fn read_notouch<'d>(c: &'d mut ExecCtx, key: &[u8]) -> Option<&'d Slot> {
+    read_notouch_with_expire(c, key).map(|(e, _)| e)
+}
+
+/// As `read_notouch`, with the key's deadline (0 = none).
+fn read_notouch_with_expire<'d>(c: &'d mut ExecCtx, key: &[u8]) -> Option<(&'d Slot, u64)> {
     let now = c.now_ms;
     let (db, _, stats) = c.parts();
-    let e = db.get_notouch(key, now);
+    let e = db.get_notouch_with_expire(key, now);
     if e.is_some() {
         stats.keyspace_hits += 1;
     } else {
@@ -195,13 +200,13 @@ fn expire_generic(c: &mut ExecCtx, a: &Args, relative: bool, secs: bool, cmd: &s
         when = when.checked_add(now as i64).ok_or_else(invalid)?;
     }
     let key = a.get(1);
-    let Some(e) = c.db().get_touch(key, now) else {
+    let Some((_, expire_at)) = c.db().get_with_expire(key, now) else {
         c.out.int(0);
         return Ok(());
     };
     // Redis's "no TTL" is -1, which is below any new time: GT never passes against it
     // and LT always does.
-    let current = if e.expire_at == 0 { None } else { Some(e.expire_at as i64) };
+    let current = if expire_at == 0 { None } else { Some(expire_at as i64) };
     let refused = (flags & NX != 0 && current.is_some())
         || (flags & XX != 0 && current.is_none())
         || (flags & GT != 0 && current.is_none_or(|cur| when <= cur))
@@ -243,7 +248,7 @@ fn pexpireat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 /// key, -1 without a TTL; seconds are rounded to the nearest.
 fn ttl_generic(c: &mut ExecCtx, a: &Args, ms: bool, absolute: bool) -> Result<(), CmdError> {
     let now = c.now_ms as i64;
-    let Some(expire_at) = read_notouch(c, a.get(1)).map(|e| e.expire_at as i64) else {
+    let Some(expire_at) = read_notouch_with_expire(c, a.get(1)).map(|(_, at)| at as i64) else {
         c.out.int(-2);
         return Ok(());
     };
@@ -275,7 +280,7 @@ fn pexpiretime(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 fn persist(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let key = a.get(1);
-    let had_ttl = c.db().get_touch(key, now).is_some_and(|e| e.expire_at != 0);
+    let had_ttl = c.db().get_touch(key, now).is_some_and(|e| e.has_ttl());
     if had_ttl {
         c.db().set_expire(key, 0, now);
         c.notify(notify::GENERIC, "persist", key);
@@ -360,10 +365,10 @@ fn copy(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let (value, expire_at) = {
         // lookupKeyRead: counts as a hit or miss and as an access.
         let (db, _, stats) = c.parts();
-        match db.get_touch(src, now) {
-            Some(e) => {
+        match db.get_with_expire(src, now) {
+            Some((e, expire_at)) => {
                 stats.keyspace_hits += 1;
-                (e.value.clone(), e.expire_at)
+                (e.value.clone(), expire_at)
             }
             None => {
                 stats.miss(src);

@@ -362,8 +362,9 @@ impl TxExec {
                 for (db, k, v) in &list {
                     // A watched key that expired (even if not yet deleted) also
                     // counts as changed, as in Redis 7.
-                    let expired =
-                        st.dbs[*db as usize].peek(k).is_some_and(|e| crate::storage::has_expired(e.expire_at, now));
+                    let expired = st.dbs[*db as usize]
+                        .peek_with_expire(k)
+                        .is_some_and(|(_, at)| crate::storage::has_expired(at, now));
                     ok &= !expired && st.watch.version(*db, k) == Some(*v);
                     st.watch.unwatch(*db, k);
                 }
@@ -579,7 +580,7 @@ impl TxExec {
                 let owner = shard_of(&key, st.nshards);
                 if write && named.contains(&key.as_slice()) {
                     let fin =
-                        if moved { real[d as usize].remove(&key, 0) } else { real[d as usize].peek(&key).cloned() };
+                        if moved { real[d as usize].remove(&key, 0) } else { real[d as usize].peek_entry(&key) };
                     writes[owner].push((d, key, fin));
                 } else if moved {
                     let e = real[d as usize].remove(&key, 0);

@@ -379,7 +379,7 @@ pub fn fetch(keys: Vec<(u16, Vec<u8>)>) -> crate::shard::Hop {
     Arc::new(move |st: &mut ShardState| -> HopResult {
         let now = st.now_ms;
         let got: KeyEntries =
-            keys.iter().map(|(d, k)| (*d, k.clone(), st.dbs[*d as usize].get(k, now).cloned())).collect();
+            keys.iter().map(|(d, k)| (*d, k.clone(), st.dbs[*d as usize].get_entry(k, now))).collect();
         st.account_expired();
         Box::new(got)
     })
@@ -462,7 +462,7 @@ impl PatternTx {
             return true;
         };
         let before = self.gathered.iter().find(|(d, k, _)| *d == db && *k == key).and_then(|(_, _, e)| e.clone());
-        let fin = scratch[db as usize].peek(&key).cloned();
+        let fin = scratch[db as usize].peek_entry(&key);
         let owner = shard_of(&key, st.nshards);
         let changed = match (&before, &fin) {
             (None, None) => false,

@@ -225,7 +225,8 @@ fn set_generic(
             }
         }
     }
-    let old_ttl = if o.flags & (NX | XX | KEEPTTL) != 0 { db.get(key, now).map(|e| e.expire_at) } else { None };
+    let old_ttl =
+        if o.flags & (NX | XX | KEEPTTL) != 0 { db.get_with_expire(key, now).map(|(_, at)| at) } else { None };
     let found = old_ttl.is_some();
     if (o.flags & NX != 0 && found) || (o.flags & XX != 0 && !found) {
         if o.flags & GET == 0 {
@@ -364,7 +365,7 @@ fn getex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         return Ok(());
     };
     stats.keyspace_hits += 1;
-    let had_ttl = e.expire_at != 0;
+    let had_ttl = e.has_ttl();
     let s = as_str(&e.value)?;
     // As in Redis, a missing key or a wrong type is reported before a bad expire value.
     let when = match o.expire {
@@ -1074,7 +1075,7 @@ mod tests {
     /// The stored absolute expiry of `key` in db 0 (None if absent, 0 if no TTL).
     fn expire_of(h: &Harness, key: &str) -> Option<u64> {
         let s = shard_of(key.as_bytes(), h.shards.len());
-        h.shards[s].dbs[0].peek(key.as_bytes()).map(|e| e.expire_at)
+        h.shards[s].dbs[0].peek_with_expire(key.as_bytes()).map(|(_, at)| at)
     }
 
     fn now(h: &Harness) -> u64 {

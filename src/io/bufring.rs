@@ -44,15 +44,16 @@ impl BufRing {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let mut br = BufRing {
-            entries: ptr as *mut BufRingEntry,
-            ring_bytes,
-            count,
-            tail: 0,
-            storage: vec![0u8; count as usize * buf_size].into_boxed_slice(),
-            buf_size,
-            bgid,
-        };
+        let mut storage = vec![0u8; count as usize * buf_size].into_boxed_slice();
+        // Make every page resident now, so the ring is part of the empty server's size
+        // (as Redis's own fixed buffers are) rather than growing RSS during the first
+        // burst of input and being charged to whatever data arrived then. Its bytes
+        // are in `used_memory` either way. `black_box` keeps the stores from being
+        // elided on memory known to be zero.
+        for page in storage.chunks_mut(4096) {
+            page[0] = std::hint::black_box(0);
+        }
+        let mut br = BufRing { entries: ptr as *mut BufRingEntry, ring_bytes, count, tail: 0, storage, buf_size, bgid };
         // SAFETY: `entries` points to `count` entries that stay mapped until `Drop`, and
         // the ring (and so the registration) is dropped before this struct by the worker
         // (the worker unregisters in its own Drop before unmapping).

@@ -13,9 +13,10 @@ use crate::util::num::{write_double, write_i64};
 
 pub const ITEMS_PER_CMD: usize = 64;
 
-/// Appends the commands that recreate `key` holding `e` (the key must not exist).
-pub fn key_state(buf: &mut Vec<u8>, key: &[u8], e: &Entry) {
-    match &e.value {
+/// Appends the commands that recreate `key` holding `value` with the deadline
+/// `expire_at` (0 = none; the key must not exist).
+pub fn key_state(buf: &mut Vec<u8>, key: &[u8], value: &Value, expire_at: u64) {
+    match value {
         Value::Str(s) => encode(buf, &[&b"SET"[..], key, s]),
         Value::List(l) => {
             let items: Vec<Vec<u8>> = l
@@ -54,8 +55,8 @@ pub fn key_state(buf: &mut Vec<u8>, key: &[u8], e: &Entry) {
         }
         Value::Stream(s) => crate::persist::emit_stream::stream_state(buf, key, s),
     }
-    if e.expire_at != 0 {
-        encode(buf, &[&b"PEXPIREAT"[..], key, &int(e.expire_at as i64)]);
+    if expire_at != 0 {
+        encode(buf, &[&b"PEXPIREAT"[..], key, &int(expire_at as i64)]);
     }
 }
 
@@ -64,7 +65,7 @@ pub fn key_state(buf: &mut Vec<u8>, key: &[u8], e: &Entry) {
 pub fn replace_key(buf: &mut Vec<u8>, key: &[u8], e: Option<&Entry>) {
     encode(buf, &[&b"DEL"[..], key]);
     if let Some(e) = e {
-        key_state(buf, key, e);
+        key_state(buf, key, &e.value, e.expire_at);
     }
 }
 

@@ -437,7 +437,7 @@ pub fn base_bytes<'a>(entries: impl Iterator<Item = (u16, &'a [u8], &'a Entry)>)
             encode(&mut buf, &[&b"SELECT"[..], d.to_string().as_bytes()]);
             cur = Some(d);
         }
-        emit::key_state(&mut buf, k, e);
+        emit::key_state(&mut buf, k, &e.value, e.expire_at);
     }
     buf
 }

@@ -75,14 +75,14 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
     match name {
         "set" if has_relative_expiry(args) => set_pxat(log, d, db, key()),
         "setex" | "psetex" => set_pxat(log, d, db, key()),
-        "getex" => match d.peek(key()) {
-            Some(e) if e.expire_at != 0 => log.feed(db, &[&b"PEXPIREAT"[..], key(), &int(e.expire_at as i64)]),
+        "getex" => match d.peek_with_expire(key()) {
+            Some((_, at)) if at != 0 => log.feed(db, &[&b"PEXPIREAT"[..], key(), &int(at as i64)]),
             Some(_) => log.feed(db, &[&b"PERSIST"[..], key()]),
             None => log.feed(db, &[&b"DEL"[..], key()]),
         },
         "getdel" => log.feed(db, &[&b"DEL"[..], key()]),
-        "expire" | "pexpire" | "expireat" => match d.peek(key()) {
-            Some(e) if e.expire_at != 0 => log.feed(db, &[&b"PEXPIREAT"[..], key(), &int(e.expire_at as i64)]),
+        "expire" | "pexpire" | "expireat" => match d.peek_with_expire(key()) {
+            Some((_, at)) if at != 0 => log.feed(db, &[&b"PEXPIREAT"[..], key(), &int(at as i64)]),
             Some(_) => verbatim(log, args, db),
             None => log.feed(db, &[&b"DEL"[..], key()]),
         },
@@ -99,10 +99,10 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
         },
         // A relative TTL is replayed as the absolute time it gave (ABSTTL), as Redis
         // 7 propagates RESTORE; a TTL already in the past left no key: DEL.
-        "restore" => match d.peek(key()) {
-            Some(e) => {
+        "restore" => match d.peek_with_expire(key()) {
+            Some((_, expire_at)) => {
                 let mut a: Vec<&[u8]> = args.iter().collect();
-                let abs = int(e.expire_at as i64);
+                let abs = int(expire_at as i64);
                 a[2] = &abs;
                 if !a[4..].iter().any(|o| o.eq_ignore_ascii_case(b"absttl")) {
                     a.push(b"ABSTTL");
@@ -217,8 +217,8 @@ pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, sole: bool) {
     // each way).
     for (db, here, other) in [(x, dx, dy), (y, dy, dx)] {
         for (k, _) in here.iter() {
-            if let Some(e) = other.peek(&k) {
-                log.with_stream(db, |b| super::emit::replace_key(b, &k, Some(e)));
+            if let Some(e) = other.peek_entry(&k) {
+                log.with_stream(db, |b| super::emit::replace_key(b, &k, Some(&e)));
             }
         }
     }
@@ -232,11 +232,9 @@ fn verbatim(log: &mut ShardLog, args: &Args, db: u16) {
 /// SET with EX/PX/EXAT (or SETEX/PSETEX) goes out as `SET key value PXAT ms`, as in
 /// Redis 7; a key already gone (an expiry in the past) as DEL.
 fn set_pxat(log: &mut ShardLog, d: &Db, db: u16, key: &[u8]) {
-    match d.peek(key) {
-        Some(e) => match &e.value {
-            Value::Str(v) if e.expire_at != 0 => {
-                log.feed(db, &[&b"SET"[..], key, v, b"PXAT", &int(e.expire_at as i64)])
-            }
+    match d.peek_with_expire(key) {
+        Some((e, expire_at)) => match &e.value {
+            Value::Str(v) if expire_at != 0 => log.feed(db, &[&b"SET"[..], key, v, b"PXAT", &int(expire_at as i64)]),
             Value::Str(v) => log.feed(db, &[&b"SET"[..], key, v]),
             _ => {}
         },

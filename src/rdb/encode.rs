@@ -115,15 +115,16 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
         out.put(&b)?;
     }
     let ndb = dbs_per_shard.iter().map(|d| d.len()).max().unwrap_or(0);
-    let live = |e: &crate::storage::Entry| !crate::storage::has_expired(e.expire_at, opts.now_ms);
+    let live = |expire_at: u64| !crate::storage::has_expired(expire_at, opts.now_ms);
     let mut stats = WriteStats::default();
     let mut buf = Vec::with_capacity(4096);
     for db in 0..ndb {
         let (mut keys, mut expires) = (0u64, 0u64);
         for shard in dbs_per_shard {
-            for (_, e) in shard.get(db).into_iter().flat_map(|d| d.iter()).filter(|(_, e)| live(e)) {
+            for (_, _, expire_at) in shard.get(db).into_iter().flat_map(|d| d.iter_with_expire()).filter(|e| live(e.2))
+            {
                 keys += 1;
-                expires += (e.expire_at != 0) as u64;
+                expires += (expire_at != 0) as u64;
             }
         }
         if keys == 0 {
@@ -137,12 +138,13 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
         put_len(&mut buf, expires);
         out.put(&buf)?;
         for shard in dbs_per_shard {
-            for (k, e) in shard.get(db).into_iter().flat_map(|d| d.iter()).filter(|(_, e)| live(e)) {
+            for (k, e, expire_at) in shard.get(db).into_iter().flat_map(|d| d.iter_with_expire()).filter(|e| live(e.2))
+            {
                 key_save_delay(opts.key_save_delay_us);
                 buf.clear();
-                if e.expire_at != 0 {
+                if expire_at != 0 {
                     buf.push(opcode::EXPIRETIME_MS);
-                    buf.extend_from_slice(&e.expire_at.to_le_bytes());
+                    buf.extend_from_slice(&expire_at.to_le_bytes());
                 }
                 if opts.idle {
                     let now_secs = (opts.now_ms / 1000) as u32;
@@ -155,7 +157,7 @@ pub fn write_snapshot<W: Write>(dbs_per_shard: &[&[Db]], w: W, opts: &WriteOptio
                 buf[type_at] = put_value(&mut buf, &e.value, opts.compress, opts.compact);
                 out.put(&buf)?;
                 stats.keys += 1;
-                stats.expires += (e.expire_at != 0) as u64;
+                stats.expires += (expire_at != 0) as u64;
             }
         }
     }

@@ -178,8 +178,8 @@ fn flatten(shards: &[Vec<Db>]) -> Vec<(u32, Vec<u8>, Value, u64)> {
     let mut out = Vec::new();
     for sh in shards {
         for (dbi, db) in sh.iter().enumerate() {
-            for (k, e) in db.iter() {
-                out.push((dbi as u32, k.to_vec(), e.value.clone(), e.expire_at));
+            for (k, e, expire_at) in db.iter_with_expire() {
+                out.push((dbi as u32, k.to_vec(), e.value.clone(), expire_at));
             }
         }
     }

@@ -404,7 +404,7 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
     if policy.random() {
         for i in 0..ndb {
             let db = (st.evict.next_db + i) % ndb;
-            if let Some((k, _)) = st.dbs[db].random_entry(volatile) {
+            if let Some((k, _, _)) = st.dbs[db].random_entry(volatile) {
                 st.evict.next_db = (db + 1) % ndb;
                 return Some((db, crate::storage::Key::new(&k)));
             }
@@ -424,12 +424,9 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
             any = true;
             let clock = d.access;
             for _ in 0..samples {
-                let Some((k, e)) = d.random_entry(volatile) else { break };
-                let score = if policy == Policy::VolatileTtl {
-                    u64::MAX - e.expire_at
-                } else {
-                    clock.idle_score(e.access_secs)
-                };
+                let Some((k, e, expire_at)) = d.random_entry(volatile) else { break };
+                let score =
+                    if policy == Policy::VolatileTtl { u64::MAX - expire_at } else { clock.idle_score(e.access_secs) };
                 st.evict.pool.offer(score, i as u16, &k);
             }
         }
@@ -440,7 +437,7 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
         while let Some(c) = st.evict.pool.pop_best() {
             let db = c.db as usize;
             let d = &st.dbs[db];
-            let Some(e) = d.peek(&c.key).filter(|e| !volatile || e.expire_at != 0) else { continue };
+            let Some(e) = d.peek(&c.key).filter(|e| !volatile || e.has_ttl()) else { continue };
             // Accessed since it was sampled: its score is stale, and evicting it
             // would throw away a key that just proved hot. Put it back as it is now.
             if policy != Policy::VolatileTtl {

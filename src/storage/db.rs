@@ -1,7 +1,7 @@
 //! One logical database (`SELECT n`) of one shard.
 //!
-//! Keys live in a [`Table`]: one 64-byte slot per key (key, value, expiry and access
-//! time inline) in a dense array, found through a compact hash index. The dense array
+//! Keys live in a [`Table`]: one 56-byte slot per key (key, value and access time
+//! inline, and a has-a-TTL flag) in a dense array, found through a compact hash index. The dense array
 //! gives us three things Redis needs and a plain hash map does not:
 //! - O(1) uniform random keys (RANDOMKEY, active expiry sampling, eviction sampling);
 //! - a SCAN cursor that is a slot number: removal swaps the *last* slot into the hole,
@@ -10,14 +10,17 @@
 //!   returned twice, which SCAN allows);
 //! - cheap iteration for KEYS, FLUSHDB and the persistence encoders.
 //!
-//! The expiry lives in the entry (`expire_at`, 0 = none). So that active expiry samples
-//! only keys that can expire, `volatile` holds the slot numbers of keys with a TTL
-//! (4 bytes each plus its set's overhead; keys without a TTL pay nothing), kept right
-//! when a slot moves.
+//! Deadlines live beside the table, as Redis's `expires` dict: `volatile` maps the slot
+//! number of each key with a TTL to its deadline (unix ms). Keys without a TTL pay
+//! nothing for it (most keys of a cache), and a lookup reads the map only when the
+//! slot's flag says there is a deadline. The map is also what active expiry and the
+//! `volatile-*` policies sample, and it is kept right when a slot moves. Readers get
+//! the deadline from `Db` (`peek_with_expire`, `get_with_expire`, `iter_with_expire`),
+//! never from the slot.
 
-use super::table::{Entry, KeyRef, Table};
+use super::table::{Entry, KeyRef, Slot, Table};
 use super::value::Value;
-use indexmap::IndexSet;
+use indexmap::IndexMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set while this server is a replica: lookups answer an expired key as absent but
@@ -129,8 +132,9 @@ pub fn has_expired(expire_at: u64, now_ms: u64) -> bool {
 
 pub struct Db {
     table: Table,
-    /// Slot numbers of the keys with a TTL, for active expiry sampling.
-    volatile: IndexSet<u32, Hasher>,
+    /// Slot number -> deadline (unix ms) of every key with a TTL; sampled by active
+    /// expiry and the `volatile-*` eviction policies.
+    volatile: IndexMap<u32, u64, Hasher>,
     /// Keys removed because their TTL passed, in order, since the caller last drained
     /// them. The shard turns these into DEL propagation, `expired_keys` stats and `expired`
     /// keyspace events.
@@ -168,7 +172,7 @@ impl Db {
     pub fn new() -> Db {
         Db {
             table: Table::new(),
-            volatile: IndexSet::with_hasher(Hasher::default()),
+            volatile: IndexMap::with_hasher(Hasher::default()),
             expired: Vec::new(),
             lazy_expire: false,
             expired_values: Vec::new(),
@@ -199,25 +203,53 @@ impl Db {
         self.volatile.len()
     }
 
+    /// Deadline of the key in slot `i` (0: no TTL). Reads the side map only for a
+    /// flagged slot.
     #[inline]
-    fn is_expired(e: &Entry, now_ms: u64) -> bool {
-        has_expired(e.expire_at, now_ms)
+    fn slot_expire(&self, i: usize) -> u64 {
+        if !self.table.at(i).has_ttl() {
+            return 0;
+        }
+        match self.volatile.get(&(i as u32)) {
+            Some(&at) => at,
+            None => {
+                debug_assert!(false, "slot {i} is flagged but has no deadline");
+                0
+            }
+        }
+    }
+
+    #[inline]
+    fn slot_expired(&self, i: usize, now_ms: u64) -> bool {
+        has_expired(self.slot_expire(i), now_ms)
+    }
+
+    /// Gives slot `i` the deadline `expire_at` (0 = none): its flag and the side map.
+    fn set_slot_expire(&mut self, i: usize, expire_at: u64) {
+        let s = self.table.at_mut(i);
+        if expire_at == 0 {
+            if s.has_ttl() {
+                s.set_ttl_flag(false);
+                self.volatile.swap_remove(&(i as u32));
+            }
+        } else {
+            s.set_ttl_flag(true);
+            self.volatile.insert(i as u32, expire_at);
+        }
     }
 
     /// Removes slot `i` (key hash `h`), keeping `volatile` in step with the slot that
     /// moves into the hole.
     fn remove_slot(&mut self, i: usize, h: u64) -> Entry {
-        let (e, moved_from) = self.table.swap_remove(i, h);
-        if e.expire_at != 0 {
-            self.volatile.swap_remove(&(i as u32));
-        }
+        let (s, moved_from) = self.table.swap_remove(i, h);
+        let expire_at = if s.has_ttl() { self.volatile.swap_remove(&(i as u32)).unwrap_or(0) } else { 0 };
         if let Some(from) = moved_from
-            && self.table.at(i).expire_at != 0
+            && self.table.at(i).has_ttl()
+            && let Some(at) = self.volatile.swap_remove(&(from as u32))
         {
-            self.volatile.swap_remove(&(from as u32));
-            self.volatile.insert(i as u32);
+            self.volatile.insert(i as u32, at);
         }
-        e
+        s.into_entry(expire_at)
     }
 
     /// Deletes slot `i` as expired, recording its key (and keeping its value for the
@@ -234,21 +266,41 @@ impl Db {
     /// (LRU/LFU: Redis's lookups touch unless asked not to). One hash lookup on the
     /// common path (GET is the most frequent command there is).
     #[inline]
-    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+    pub fn get(&mut self, key: &[u8], now_ms: u64) -> Option<&Slot> {
         self.get_touch(key, now_ms).map(|e| &*e)
     }
 
     /// Mutable access to a live entry, recorded as accessed.
     #[inline]
-    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Slot> {
         self.get_touch(key, now_ms)
     }
 
     /// The live entry for `key` without recording an access (Redis's
     /// `LOOKUP_NOTOUCH`: OBJECT, TYPE-like introspection).
-    pub fn get_notouch(&mut self, key: &[u8], now_ms: u64) -> Option<&Entry> {
+    pub fn get_notouch(&mut self, key: &[u8], now_ms: u64) -> Option<&Slot> {
         let idx = self.live_index(key, now_ms)?;
         Some(self.table.at(idx))
+    }
+
+    /// As [`Db::get_notouch`], with the key's deadline (0 = none): TTL, PTTL,
+    /// EXPIRETIME.
+    pub fn get_notouch_with_expire(&mut self, key: &[u8], now_ms: u64) -> Option<(&Slot, u64)> {
+        let idx = self.live_index(key, now_ms)?;
+        Some((self.table.at(idx), self.slot_expire(idx)))
+    }
+
+    /// A copy of `key`'s live entry with its deadline, recorded as accessed
+    /// (cross-shard commands gather copies).
+    pub fn get_entry(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
+        self.get_with_expire(key, now_ms).map(|(s, at)| Entry::of_slot(s, at))
+    }
+
+    /// As [`Db::get_touch`], with the key's deadline (0 = none).
+    pub fn get_with_expire(&mut self, key: &[u8], now_ms: u64) -> Option<(&mut Slot, u64)> {
+        let idx = self.live_index(key, now_ms)?;
+        let at = self.slot_expire(idx);
+        Some((self.touch_slot(idx), at))
     }
 
     /// Slot of `key`'s live entry; an expired one is deleted on the way.
@@ -256,7 +308,7 @@ impl Db {
     fn live_index(&mut self, key: &[u8], now_ms: u64) -> Option<usize> {
         let h = self.table.hash(key);
         let i = self.table.find(h, key)?;
-        if !Self::is_expired(self.table.at(i), now_ms) {
+        if !self.slot_expired(i, now_ms) {
             return Some(i);
         }
         if KEEP_EXPIRED.load(Ordering::Relaxed) {
@@ -270,36 +322,54 @@ impl Db {
     /// eviction): what Redis's lookups without `LOOKUP_NOTOUCH` do. Writes the field
     /// only when it changes, so repeated reads do not dirty the entry.
     #[inline]
-    pub fn get_touch(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Entry> {
+    pub fn get_touch(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Slot> {
         let idx = self.live_index(key, now_ms)?;
+        Some(self.touch_slot(idx))
+    }
+
+    #[inline]
+    fn touch_slot(&mut self, idx: usize) -> &mut Slot {
         let access = &mut self.access;
         let e = self.table.at_mut(idx);
         let touched = access.touch(e.access_secs);
         if e.access_secs != touched {
             e.access_secs = touched;
         }
-        Some(e)
+        e
     }
 
     /// Bytes `key` costs, for MEMORY USAGE: its slot, its share of the index, the key's
-    /// heap block if it is too long to be inline, the volatile set's entry when the key
+    /// heap block if it is too long to be inline, the side map's entry when the key
     /// has a TTL, and the value's heap. Expired-but-present keys are measured too, as
     /// Redis's `dictFind` there does not expire.
     pub fn memory_usage(&self, key: &[u8]) -> Option<usize> {
         use std::mem::size_of;
         let i = self.table.find(self.table.hash(key), key)?;
         let e = self.table.at(i);
-        let slot = size_of::<Entry>() + self.table.index_bytes_per_key();
-        // IndexSet bucket (hash + u32) plus its index slot and control byte.
-        let volatile = if e.expire_at != 0 { 16 + size_of::<usize>() + 1 } else { 0 };
+        let slot = size_of::<Slot>() + self.table.index_bytes_per_key();
+        // IndexMap bucket (hash, u32 slot, u64 deadline) plus its index slot and
+        // control byte.
+        let volatile = if e.has_ttl() { 24 + size_of::<usize>() + 1 } else { 0 };
         Some(slot + e.key_heap_bytes() + volatile + e.value.heap_bytes())
     }
 
     /// Reads without expiring or touching anything (DEBUG, persistence, tests).
     #[inline]
-    pub fn peek(&self, key: &[u8]) -> Option<&Entry> {
+    pub fn peek(&self, key: &[u8]) -> Option<&Slot> {
         let i = self.table.find(self.table.hash(key), key)?;
         Some(self.table.at(i))
+    }
+
+    /// As [`Db::peek`], with the key's deadline (0 = none).
+    pub fn peek_with_expire(&self, key: &[u8]) -> Option<(&Slot, u64)> {
+        let i = self.table.find(self.table.hash(key), key)?;
+        Some((self.table.at(i), self.slot_expire(i)))
+    }
+
+    /// A copy of `key`'s entry with its deadline, live or not (cross-shard commands
+    /// and SORT work on copies).
+    pub fn peek_entry(&self, key: &[u8]) -> Option<Entry> {
+        self.peek_with_expire(key).map(|(s, at)| Entry::of_slot(s, at))
     }
 
     pub fn contains(&mut self, key: &[u8], now_ms: u64) -> bool {
@@ -323,25 +393,27 @@ impl Db {
     /// Stores a whole entry (value, expiry and access time) under `key`, replacing any
     /// old one. RENAME and MOVE use it so a moved value keeps its metadata.
     pub fn set_entry(&mut self, key: &[u8], entry: Entry) -> Option<Entry> {
-        let has_ttl = entry.expire_at != 0;
         let h = self.table.hash(key);
         match self.table.find(h, key) {
             Some(i) => {
+                let old_expire = self.slot_expire(i);
                 let slot = self.table.at_mut(i);
                 let old_value = std::mem::replace(&mut slot.value, entry.value);
-                let old = Entry::with_meta(old_value, slot.expire_at, slot.access_secs);
-                slot.expire_at = entry.expire_at;
+                let old = Entry::with_meta(old_value, old_expire, slot.access_secs);
                 slot.access_secs = entry.access_secs;
-                self.sync_volatile(i, old.expire_at != 0, has_ttl);
+                if old_expire != entry.expire_at {
+                    self.set_slot_expire(i, entry.expire_at);
+                }
                 Some(old)
             }
             None => {
                 if self.track_created {
                     self.created.push(Key::new(key));
                 }
+                let expire_at = entry.expire_at;
                 let i = self.table.push(h, key, entry);
-                if has_ttl {
-                    self.volatile.insert(i as u32);
+                if expire_at != 0 {
+                    self.volatile.insert(i as u32, expire_at);
                 }
                 None
             }
@@ -349,7 +421,7 @@ impl Db {
     }
 
     /// Inserts a fresh entry for `key` (which must not be live) and returns it.
-    pub fn insert_new(&mut self, key: &[u8], value: Value) -> &mut Entry {
+    pub fn insert_new(&mut self, key: &[u8], value: Value) -> &mut Slot {
         if self.track_created {
             self.created.push(Key::new(key));
         }
@@ -363,25 +435,10 @@ impl Db {
         self.table.at_mut(i)
     }
 
-    fn sync_volatile(&mut self, slot: usize, had_ttl: bool, has_ttl: bool) {
-        match (had_ttl, has_ttl) {
-            (false, true) => {
-                self.volatile.insert(slot as u32);
-            }
-            (true, false) => {
-                self.volatile.swap_remove(&(slot as u32));
-            }
-            _ => {}
-        }
-    }
-
     /// Sets (or clears, with 0) the TTL of a live key. Returns false if the key is absent.
     pub fn set_expire(&mut self, key: &[u8], expire_at: u64, now_ms: u64) -> bool {
         let Some(i) = self.live_index(key, now_ms) else { return false };
-        let e = self.table.at_mut(i);
-        let had = e.expire_at != 0;
-        e.expire_at = expire_at;
-        self.sync_volatile(i, had, expire_at != 0);
+        self.set_slot_expire(i, expire_at);
         true
     }
 
@@ -389,7 +446,7 @@ impl Db {
     pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Entry> {
         let h = self.table.hash(key);
         let i = self.table.find(h, key)?;
-        if Self::is_expired(self.table.at(i), now_ms) {
+        if self.slot_expired(i, now_ms) {
             self.expire_slot(i, h);
             return None;
         }
@@ -398,25 +455,37 @@ impl Db {
 
     pub fn clear(&mut self) {
         self.table.clear();
-        self.volatile = IndexSet::with_hasher(Hasher::default());
+        self.volatile = IndexMap::with_hasher(Hasher::default());
     }
 
     /// Takes every entry out, leaving the db empty (start-up hands loaded keys from
     /// the loading thread to their shard's thread this way).
     pub fn drain(&mut self) -> impl Iterator<Item = (Key, Entry)> + use<> {
-        self.volatile = IndexSet::with_hasher(Hasher::default());
-        self.table.take_all().map(|e| (Key::new(&e.key()), e))
+        let volatile = std::mem::replace(&mut self.volatile, IndexMap::with_hasher(Hasher::default()));
+        self.table.take_all().enumerate().map(move |(i, s)| {
+            let at = if s.has_ttl() { volatile.get(&(i as u32)).copied().unwrap_or(0) } else { 0 };
+            (Key::new(&s.key()), s.into_entry(at))
+        })
     }
 
     /// Iterates every entry with its key, expired ones included (callers filter with
     /// `now`).
-    pub fn iter(&self) -> impl Iterator<Item = (KeyRef<'_>, &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (KeyRef<'_>, &Slot)> {
         self.table.iter().map(|e| (e.key(), e))
+    }
+
+    /// As [`Db::iter`], with each key's deadline (0 = none): persistence, DEBUG
+    /// DIGEST, INFO's TTL average.
+    pub fn iter_with_expire(&self) -> impl Iterator<Item = (KeyRef<'_>, &Slot, u64)> {
+        self.table.iter().enumerate().map(|(i, e)| {
+            let at = if e.has_ttl() { self.volatile.get(&(i as u32)).copied().unwrap_or(0) } else { 0 };
+            (e.key(), e, at)
+        })
     }
 
     /// Live keys, for KEYS.
     pub fn live_keys(&self, now_ms: u64) -> impl Iterator<Item = KeyRef<'_>> {
-        self.table.iter().filter(move |e| !Self::is_expired(e, now_ms)).map(|e| e.key())
+        self.iter_with_expire().filter(move |(_, _, at)| !has_expired(*at, now_ms)).map(|(k, _, _)| k)
     }
 
     fn next_random(&mut self) -> u64 {
@@ -424,22 +493,25 @@ impl Db {
     }
 
     /// A uniformly random entry (live or not) of the whole keyspace, or of the keys
-    /// with a TTL when `volatile`: eviction sampling (`shard::evict`).
-    pub fn random_entry(&mut self, volatile: bool) -> Option<(KeyRef<'_>, &Entry)> {
-        let idx = if volatile {
+    /// with a TTL when `volatile`, with its deadline (0 = none): eviction sampling
+    /// (`shard::evict`).
+    pub fn random_entry(&mut self, volatile: bool) -> Option<(KeyRef<'_>, &Slot, u64)> {
+        let (idx, at) = if volatile {
             if self.volatile.is_empty() {
                 return None;
             }
             let i = (self.next_random() % self.volatile.len() as u64) as usize;
-            *self.volatile.get_index(i)? as usize
+            let (&slot, &at) = self.volatile.get_index(i)?;
+            (slot as usize, at)
         } else {
             if self.table.is_empty() {
                 return None;
             }
-            (self.next_random() % self.table.len() as u64) as usize
+            let i = (self.next_random() % self.table.len() as u64) as usize;
+            (i, self.slot_expire(i))
         };
         let e = self.table.at(idx);
-        Some((e.key(), e))
+        Some((e.key(), e, at))
     }
 
     /// A random live key, or None if the database is empty. Expired keys met on the way
@@ -451,7 +523,7 @@ impl Db {
             }
             let idx = (self.next_random() % self.table.len() as u64) as usize;
             let e = self.table.at(idx);
-            if !Self::is_expired(e, now_ms) {
+            if !self.slot_expired(idx, now_ms) {
                 return Some(Key::new(&e.key()));
             }
             let h = self.table.hash(&e.key());
@@ -474,9 +546,8 @@ impl Db {
         while pos > 0 && visited < count.max(1) {
             pos -= 1;
             visited += 1;
-            let e = self.table.at(pos);
-            if !Self::is_expired(e, now_ms) {
-                keys.push(Key::new(&e.key()));
+            if !self.slot_expired(pos, now_ms) {
+                keys.push(Key::new(&self.table.at(pos).key()));
             }
         }
         ScanStep { next: pos as u64, keys }
@@ -498,10 +569,10 @@ impl Db {
                     break;
                 }
                 let pick = (self.next_random() % self.volatile.len() as u64) as usize;
-                let i = *self.volatile.get_index(pick).expect("index in range") as usize;
-                let e = self.table.at(i);
-                if Self::is_expired(e, now_ms) {
-                    let h = self.table.hash(&e.key());
+                let (&i, &at) = self.volatile.get_index(pick).expect("index in range");
+                if has_expired(at, now_ms) {
+                    let i = i as usize;
+                    let h = self.table.hash(&self.table.at(i).key());
                     self.expire_slot(i, h);
                     expired_now += 1;
                 }
@@ -620,7 +691,7 @@ mod tests {
             rounds += 1;
         }
         assert_eq!(db.len(), 500);
-        assert!(db.iter().all(|(_, e)| e.expire_at == 0));
+        assert!(db.iter().all(|(_, e)| !e.has_ttl()));
     }
 
     #[test]
@@ -751,8 +822,8 @@ mod tests {
         }
         assert!(scans_done > 10);
         for (k, (v, t)) in &model {
-            let e = db.peek(k).expect("model key present");
-            assert_eq!((&e.value, e.expire_at), (&Value::Str(format!("{v}").into_bytes().into()), *t));
+            let (e, expire_at) = db.peek_with_expire(k).expect("model key present");
+            assert_eq!((&e.value, expire_at), (&Value::Str(format!("{v}").into_bytes().into()), *t));
         }
         let mut it: Vec<Vec<u8>> = db.iter().map(|(k, _)| k.to_vec()).collect();
         it.sort();
@@ -768,8 +839,8 @@ mod tests {
         let e = db.remove(b"a", 0).unwrap();
         assert_eq!(&*e.key(), b"a");
         db.set_entry(b"a-much-longer-destination-key", e);
-        let e = db.peek(b"a-much-longer-destination-key").unwrap();
-        assert_eq!((e.expire_at, e.access_secs, &*e.key()), (500, 42, &b"a-much-longer-destination-key"[..]));
+        let (e, expire_at) = db.peek_with_expire(b"a-much-longer-destination-key").unwrap();
+        assert_eq!((expire_at, e.access_secs, &*e.key()), (500, 42, &b"a-much-longer-destination-key"[..]));
         assert_eq!(db.volatile_len(), 1);
         db.set(b"x", s("old"), 10);
         db.insert_new(b"x", s("new"));

@@ -1,14 +1,17 @@
-//! The key table under `Db`: every entry (key, value, TTL, access time) in one 64-byte
-//! slot of a dense, chunked array, found through a hash index of 32-bit slot numbers.
+//! The key table under `Db`: every key (key, value, access time and a has-a-TTL flag)
+//! in one 56-byte slot of a dense, chunked array, found through a hash index of 32-bit
+//! slot numbers. The expiry itself is not in the slot: most keys of a cache have none,
+//! so `Db` keeps deadlines in a side map for the keys that do (as Redis's `expires`
+//! dict), and the slot's flag says whether to look there.
 //!
 //! Why this shape (it replaced an `IndexMap<Key, Entry>` that cost 150+ bytes per small
 //! key):
-//! - **One slot per key, no allocation per key.** A slot is an [`Entry`]: the value
-//!   (strings up to 38 bytes inline, see `strbuf`), the absolute expiry, the access
-//!   time, and the key itself, inline up to 11 bytes or, packed, up to 20 when it ends
-//!   in decimal digits (`key:000000012345`); other keys get one heap block. A hit
-//!   then costs no cache miss beyond the index and the slot.
-//!   A `SET key:123456 <32 bytes>` costs 64 bytes of slot plus about 5–10 bytes of
+//! - **One slot per key, no allocation per key.** A slot is a [`Slot`]: the value
+//!   (strings up to 38 bytes inline, see `strbuf`), the access time, and the key
+//!   itself, inline up to 11 bytes or, packed, up to 20 when it ends in decimal digits
+//!   (`key:000000012345`); other keys get one heap block. A hit then costs no cache
+//!   miss beyond the index and the slot.
+//!   A `SET key:123456 <32 bytes>` costs 56 bytes of slot plus about 5–10 bytes of
 //!   index and nothing else.
 //! - **Dense array, in chunks.** Slots sit in fixed-size chunks of `CHUNK` entries,
 //!   allocated when the previous one is full: no `Vec` doubling (which leaves up to 2×
@@ -25,6 +28,9 @@
 //!   until the new one covers every slot, then the old one is dropped. Small tables
 //!   (under `GROW_INCREMENTAL_MIN` keys) simply resize in place.
 //!
+//! Outside the table a key's data travels as an [`Entry`] (a slot's contents plus the
+//! expiry): what `Db::remove` returns and `Db::set_entry` takes.
+//!
 //! Depends on: `hashbrown`, `foldhash`. The only `unsafe` is the heap-key pointer in
 //! [`KeyBytes`].
 
@@ -34,12 +40,13 @@ use std::hash::BuildHasher;
 
 type Hasher = foldhash::fast::RandomState;
 
-/// Entries per chunk: chunks of just under 64 KiB. Small enough that the last, partly
-/// filled chunk wastes little; large enough that the chunk directory is tiny. Not a
-/// power of two on purpose: mimalloc serves power-of-two requests of 8 KiB and more
-/// from a larger bin (measured: 1024 slots per chunk cost 86 bytes of RSS per 64-byte
-/// slot, 1020 cost 65), and a division by a constant is a multiply and a shift.
-const CHUNK: usize = 1020;
+/// Slots per chunk: chunks of just under 64 KiB (1170 × 56 = 65520 bytes). Small
+/// enough that the last, partly filled chunk wastes little; large enough that the
+/// chunk directory is tiny. Not a power of two on purpose: mimalloc serves
+/// power-of-two requests of 8 KiB and more from a larger bin (measured with 64-byte
+/// slots: 1024 per chunk cost 86 bytes of RSS per slot, 1020 cost 65), and a division
+/// by a constant is a multiply and a shift.
+const CHUNK: usize = 1170;
 
 /// Below this many keys the index resizes in place (a sub-millisecond rehash).
 const GROW_INCREMENTAL_MIN: usize = 4096;
@@ -52,7 +59,10 @@ const GROW_STEP: usize = 8;
 
 /// Longest key kept inline in the slot as plain bytes.
 pub const INLINE_KEY: usize = 11;
-const HEAP_TAG: u8 = 0xff;
+const HEAP_TAG: u8 = 0x20;
+/// Bit of byte 0 set while the slot's key has a TTL (its deadline is in `Db`'s side
+/// map). Not part of the key: lookups compare with it masked off.
+const TTL_FLAG: u8 = 0x80;
 /// Byte 0 of a packed key is `PACKED_TAG | digit count`.
 const PACKED_TAG: u8 = 0x40;
 /// Bytes after the two header bytes of a packed key.
@@ -70,8 +80,9 @@ const PACKED_MAX: usize = 2 * PACKED_ROOM;
 /// - **heap** (`HEAP_TAG`): bytes 4..12 hold the address of a heap block made of the
 ///   key's length (u32, little endian) followed by its bytes.
 ///
-/// Unused bytes are zero. Twelve bytes is what is left of a 64-byte slot after the
-/// value (40), the expiry (8) and the access time (4).
+/// Unused bytes are zero. Byte 0 also carries the slot's `TTL_FLAG` (the tags above
+/// never use that bit). Twelve bytes is what is left of a 56-byte slot after the value
+/// (40) and the access time (4).
 pub struct KeyBytes([u8; 12]);
 
 /// The inline (plain or packed) form of `key`, or `None` when it needs a heap block.
@@ -149,17 +160,17 @@ impl KeyBytes {
         KeyBytes(b)
     }
 
-    /// Address of the heap block (only when `self.0[0] == HEAP_TAG`).
+    /// Address of the heap block (only when `self.tag() == HEAP_TAG`).
     #[inline]
     fn heap_ptr(&self) -> *mut u8 {
         let addr = usize::from_ne_bytes(self.0[4..12].try_into().expect("8 bytes"));
         std::ptr::with_exposed_provenance_mut(addr)
     }
 
-    /// The bytes of a heap key (only when `self.0[0] == HEAP_TAG`).
+    /// The bytes of a heap key (only when `self.tag() == HEAP_TAG`).
     #[inline]
     fn heap_slice(&self) -> &[u8] {
-        debug_assert_eq!(self.0[0], HEAP_TAG);
+        debug_assert_eq!(self.tag(), HEAP_TAG);
         let p = self.heap_ptr();
         // SAFETY: a HEAP_TAG key owns the block `new` leaked from a boxed slice of
         // 4 + len bytes, whose address was exposed there; the block lives until `drop`,
@@ -170,9 +181,15 @@ impl KeyBytes {
         }
     }
 
+    /// Byte 0 without the TTL flag.
+    #[inline]
+    fn tag(&self) -> u8 {
+        self.0[0] & !TTL_FLAG
+    }
+
     #[inline]
     fn get(&self) -> KeyRef<'_> {
-        let tag = self.0[0];
+        let tag = self.tag();
         if tag == HEAP_TAG {
             return KeyRef(KeyRefRepr::Borrowed(self.heap_slice()));
         }
@@ -193,20 +210,24 @@ impl KeyBytes {
     #[inline]
     fn matches(&self, enc: Option<&[u8; 12]>, key: &[u8]) -> bool {
         match enc {
-            Some(e) => self.0 == *e,
-            None => self.0[0] == HEAP_TAG && self.heap_slice() == key,
+            Some(e) => {
+                let mut own = self.0;
+                own[0] &= !TTL_FLAG;
+                own == *e
+            }
+            None => self.tag() == HEAP_TAG && self.heap_slice() == key,
         }
     }
 
     /// Heap bytes this key costs (MEMORY USAGE).
     fn heap_bytes(&self) -> usize {
-        if self.0[0] == HEAP_TAG { 4 + self.heap_slice().len() } else { 0 }
+        if self.tag() == HEAP_TAG { 4 + self.heap_slice().len() } else { 0 }
     }
 }
 
 impl Drop for KeyBytes {
     fn drop(&mut self) {
-        if self.0[0] == HEAP_TAG {
+        if self.tag() == HEAP_TAG {
             let len = self.heap_slice().len();
             let p = self.heap_ptr();
             // SAFETY: the block was made by `Box::into_raw` of a `[u8]` of 4 + len
@@ -219,24 +240,87 @@ impl Drop for KeyBytes {
 
 impl Clone for KeyBytes {
     fn clone(&self) -> KeyBytes {
-        if self.0[0] == HEAP_TAG { KeyBytes::new(self.heap_slice()) } else { KeyBytes(self.0) }
+        if self.tag() != HEAP_TAG {
+            return KeyBytes(self.0);
+        }
+        let mut k = KeyBytes::new(self.heap_slice());
+        k.0[0] |= self.0[0] & TTL_FLAG;
+        k
     }
 }
 
-// ---- Entries ------------------------------------------------------------------------
+// ---- Slots and entries ---------------------------------------------------------------
 
-/// A key's value with its metadata: one slot of the table, 64 bytes.
+/// One key of the table, 56 bytes: value, access time, key and the has-a-TTL flag.
+/// Readers (`Db::get`, `Db::peek`, ...) borrow slots; the deadline of a key with a TTL
+/// is `Db`'s to answer (`Db::peek_with_expire` and friends).
+#[derive(Clone)]
+pub struct Slot {
+    pub value: Value,
+    /// Last access, in seconds of the shard clock, for OBJECT IDLETIME (and the
+    /// LRU/LFU clock of eviction).
+    pub access_secs: u32,
+    key: KeyBytes,
+}
+
+impl Slot {
+    /// The key this slot holds.
+    #[inline]
+    pub fn key(&self) -> KeyRef<'_> {
+        self.key.get()
+    }
+
+    /// Whether the key has a TTL (its deadline is in `Db`'s side map).
+    #[inline]
+    pub fn has_ttl(&self) -> bool {
+        self.key.0[0] & TTL_FLAG != 0
+    }
+
+    /// Sets or clears the TTL flag (`Db` keeps its side map in step).
+    #[inline]
+    pub(super) fn set_ttl_flag(&mut self, on: bool) {
+        if on {
+            self.key.0[0] |= TTL_FLAG;
+        } else {
+            self.key.0[0] &= !TTL_FLAG;
+        }
+    }
+
+    /// Heap bytes of the key (0 when inline in the slot).
+    pub fn key_heap_bytes(&self) -> usize {
+        self.key.heap_bytes()
+    }
+
+    /// The slot's contents with its deadline, leaving the table.
+    pub(super) fn into_entry(self, expire_at: u64) -> Entry {
+        let Slot { value, access_secs, mut key } = self;
+        key.0[0] &= !TTL_FLAG;
+        Entry { value, expire_at, access_secs, key }
+    }
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("key", &self.key())
+            .field("value", &self.value)
+            .field("has_ttl", &self.has_ttl())
+            .field("access_secs", &self.access_secs)
+            .finish()
+    }
+}
+
+/// A key's value with its metadata outside the table: what `Db::remove` returns and
+/// `Db::set_entry` stores (RENAME, MOVE, RESTORE, loading, cross-shard moves).
 ///
-/// Outside the table (returned by `Db::remove`, passed to `Db::set_entry`) an entry
-/// still carries the key it was stored under, or none when built with `Entry::new`;
-/// storing it under a key replaces that.
+/// It still carries the key it was stored under, or none when built with
+/// `Entry::new`; storing it under a key replaces that.
 #[derive(Clone)]
 pub struct Entry {
     pub value: Value,
     /// Absolute expiry in unix ms; 0 means no TTL.
     pub expire_at: u64,
-    /// Last access, in seconds of the shard clock, for OBJECT IDLETIME (and the
-    /// LRU/LFU clock of eviction).
+    /// Last access, in seconds of the shard clock (see [`Slot::access_secs`]).
     pub access_secs: u32,
     key: KeyBytes,
 }
@@ -251,15 +335,23 @@ impl Entry {
         Entry { value, expire_at, access_secs, key: KeyBytes::EMPTY }
     }
 
-    /// The key this entry is stored under (empty for a fresh `Entry::new`).
+    /// A copy of a slot's contents with the deadline `Db` gave for it.
+    pub fn of_slot(s: &Slot, expire_at: u64) -> Entry {
+        s.clone().into_entry(expire_at)
+    }
+
+    /// The key this entry was stored under (empty for a fresh `Entry::new`).
     #[inline]
     pub fn key(&self) -> KeyRef<'_> {
         self.key.get()
     }
 
-    /// Heap bytes of the key (0 when inline in the slot).
-    pub fn key_heap_bytes(&self) -> usize {
-        self.key.heap_bytes()
+    /// The slot to store under `key` (with its TTL flag), and the deadline.
+    pub(super) fn into_slot(self, key: KeyBytes) -> (Slot, u64) {
+        let Entry { value, expire_at, access_secs, .. } = self;
+        let mut s = Slot { value, access_secs, key };
+        s.set_ttl_flag(expire_at != 0);
+        (s, expire_at)
     }
 }
 
@@ -284,7 +376,7 @@ struct Growth {
 }
 
 pub struct Table {
-    chunks: Vec<Vec<Entry>>,
+    chunks: Vec<Vec<Slot>>,
     len: usize,
     index: HashTable<u32>,
     growth: Option<Growth>,
@@ -298,7 +390,7 @@ impl Default for Table {
 }
 
 #[inline]
-fn slot(chunks: &[Vec<Entry>], i: usize) -> &Entry {
+fn slot(chunks: &[Vec<Slot>], i: usize) -> &Slot {
     &chunks[i / CHUNK][i % CHUNK]
 }
 
@@ -365,25 +457,25 @@ impl Table {
     }
 
     #[inline]
-    pub fn at(&self, i: usize) -> &Entry {
+    pub fn at(&self, i: usize) -> &Slot {
         slot(&self.chunks, i)
     }
 
     #[inline]
-    pub fn at_mut(&mut self, i: usize) -> &mut Entry {
+    pub fn at_mut(&mut self, i: usize) -> &mut Slot {
         &mut self.chunks[i / CHUNK][i % CHUNK]
     }
 
-    /// Stores `entry` under `key`, which must be absent (`h` is its hash). Returns the
-    /// new slot.
-    pub fn push(&mut self, h: u64, key: &[u8], mut entry: Entry) -> usize {
+    /// Stores `entry` under `key`, which must be absent (`h` is its hash), its slot
+    /// flagged when it has a TTL (the caller keeps the deadline). Returns the new slot.
+    pub fn push(&mut self, h: u64, key: &[u8], entry: Entry) -> usize {
         let i = self.len;
         assert!(i < u32::MAX as usize, "a shard's database holds at most 2^32 - 1 keys");
-        entry.key = KeyBytes::new(key);
+        let (s, _) = entry.into_slot(KeyBytes::new(key));
         if self.chunks.last().is_none_or(|c| c.len() == CHUNK) {
             self.chunks.push(Vec::with_capacity(CHUNK));
         }
-        self.chunks.last_mut().expect("pushed above").push(entry);
+        self.chunks.last_mut().expect("pushed above").push(s);
         self.len += 1;
         self.maybe_start_growth();
         let (chunks, hasher) = (&self.chunks, &self.hasher);
@@ -425,8 +517,8 @@ impl Table {
     }
 
     /// Removes slot `i` (whose key hashes to `h`), moving the last slot into its place.
-    /// Returns the removed entry and, when a slot moved, where it came from.
-    pub fn swap_remove(&mut self, i: usize, h: u64) -> (Entry, Option<usize>) {
+    /// Returns the removed slot and, when a slot moved, where it came from.
+    pub fn swap_remove(&mut self, i: usize, h: u64) -> (Slot, Option<usize>) {
         let last = self.len - 1;
         let h_last = (last != i).then(|| self.hash(&slot(&self.chunks, last).key()));
         unindex(&mut self.index, h, i);
@@ -465,12 +557,12 @@ impl Table {
     }
 
     /// Every entry, in slot order.
-    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+    pub fn iter(&self) -> impl Iterator<Item = &Slot> {
         self.chunks.iter().flatten()
     }
 
-    /// Takes every entry out, leaving the table empty.
-    pub fn take_all(&mut self) -> impl Iterator<Item = Entry> + use<> {
+    /// Takes every slot out, in slot order, leaving the table empty.
+    pub fn take_all(&mut self) -> impl Iterator<Item = Slot> + use<> {
         let chunks = std::mem::take(&mut self.chunks);
         self.clear();
         chunks.into_iter().flatten()
@@ -510,8 +602,30 @@ mod tests {
     }
 
     #[test]
-    fn entry_is_one_cache_line() {
-        assert_eq!(std::mem::size_of::<Entry>(), 64);
+    fn slot_is_56_bytes() {
+        assert_eq!(std::mem::size_of::<Slot>(), 56);
+    }
+
+    /// The TTL flag rides in the key's first byte: it must never change which key a
+    /// slot holds, how it compares or what it costs, and it survives a clone.
+    #[test]
+    fn the_ttl_flag_leaves_the_key_alone() {
+        for k in [&b"a"[..], b"key:000000012345", b"a-much-longer-key-name:1", b""] {
+            let mut e = Entry::with_meta(Value::Str(b"v".into()), 5, 0);
+            e.key = KeyBytes::new(b"old");
+            let (mut s, at) = e.into_slot(KeyBytes::new(k));
+            assert!(s.has_ttl() && at == 5);
+            assert_eq!(&*s.key(), k);
+            assert!(s.key.matches(encode_inline(k).as_ref(), k));
+            assert_eq!(s.key_heap_bytes(), KeyBytes::new(k).heap_bytes());
+            let c = s.clone();
+            assert!(c.has_ttl() && &*c.key() == k);
+            s.set_ttl_flag(false);
+            assert!(!s.has_ttl() && &*s.key() == k && s.key.matches(encode_inline(k).as_ref(), k));
+            let back = c.into_entry(5);
+            assert_eq!((&*back.key(), back.expire_at), (k, 5));
+            assert_eq!(back.key.0[0] & TTL_FLAG, 0, "an entry outside the table carries no flag");
+        }
     }
 
     #[test]

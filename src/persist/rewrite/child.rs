@@ -66,9 +66,9 @@ fn write_resp_base(dbs: &[crate::storage::Db], w: &mut impl std::io::Write, dela
     let mut buf = Vec::with_capacity(1 << 16);
     for (d, db) in dbs.iter().enumerate().filter(|(_, db)| !db.is_empty()) {
         crate::persist::resp::encode(&mut buf, &[&b"SELECT"[..], d.to_string().as_bytes()]);
-        for (k, e) in db.iter() {
+        for (k, e, expire_at) in db.iter_with_expire() {
             crate::rdb::key_save_delay(delay_us);
-            crate::persist::emit::key_state(&mut buf, &k, e);
+            crate::persist::emit::key_state(&mut buf, &k, &e.value, expire_at);
             if buf.len() >= 1 << 16 {
                 w.write_all(&buf)?;
                 buf.clear();
