@@ -77,3 +77,22 @@ fn memory_usage_is_redis_order_of_magnitude_for_every_type() {
         }
     }
 }
+
+/// INFO memory's split of `used_memory` into overhead and dataset, on a server
+/// holding many small keys: as in Redis, the dataset (keys and values) is most of
+/// it and the overhead (table bookkeeping, start-up, clients) is a part of it.
+#[test]
+fn info_memory_overhead_is_a_part_of_used_memory() {
+    for &shards in &SHARD_COUNTS {
+        let srv = Server::start(shards, &[]);
+        let mut c = srv.conn();
+        let _: () = redis::cmd("DEBUG").arg("POPULATE").arg(200_000).query(&mut c).unwrap();
+        let info: redis::InfoDict = redis::cmd("INFO").arg("memory").query(&mut c).unwrap();
+        let field = |k: &str| info.get::<u64>(k).unwrap_or_else(|| panic!("INFO memory lacks {k}"));
+        let (used, overhead, dataset) =
+            (field("used_memory"), field("used_memory_overhead"), field("used_memory_dataset"));
+        assert!(overhead < used, "{shards} shards: overhead {overhead} >= used {used}");
+        assert_eq!(dataset, used - overhead, "{shards} shards: dataset is the rest");
+        assert!(dataset > used / 2, "{shards} shards: dataset {dataset} of used {used}");
+    }
+}

@@ -155,6 +155,11 @@ fn full_sync_under_load(shards: usize, extra: &[&str]) {
     let text: String = redis::cmd("INFO").arg("replication").query(&mut m).unwrap();
     assert!(text.contains("connected_slaves:1") && text.contains("state=online"), "{text}");
     assert_eq!(info_field(&mut m, "stats", "sync_full").as_deref(), Some("1"));
+    // The full sync's fork is counted as a BGSAVE's is, as Redis counts it.
+    let forks: u64 = info_field(&mut m, "stats", "total_forks").unwrap().parse().unwrap();
+    assert!(forks >= 1, "total_forks after a full sync: {forks}");
+    let fork_us: u64 = info_field(&mut m, "stats", "latest_fork_usec").unwrap().parse().unwrap();
+    assert!(fork_us > 0, "latest_fork_usec after a full sync");
     let log = master.log.lock().unwrap().join("\n");
     for line in ["asks for synchronization", "Starting BGSAVE for SYNC with target:", "succeeded"] {
         assert!(log.contains(line), "log lacks {line:?}:\n{log}");
@@ -222,6 +227,11 @@ fn killed_link_resyncs_partially() {
     write_load(&mut m, 2, 30);
     assert_converges(&master, &replica);
     assert_eq!(info_field(&mut m, "stats", "sync_full").as_deref(), Some("1"));
+    // The full sync's fork is counted as a BGSAVE's is, as Redis counts it.
+    let forks: u64 = info_field(&mut m, "stats", "total_forks").unwrap().parse().unwrap();
+    assert!(forks >= 1, "total_forks after a full sync: {forks}");
+    let fork_us: u64 = info_field(&mut m, "stats", "latest_fork_usec").unwrap().parse().unwrap();
+    assert!(fork_us > 0, "latest_fork_usec after a full sync");
     let log = master.log.lock().unwrap().join("\n");
     assert!(log.contains("Partial resynchronization request from"), "{log}");
 }

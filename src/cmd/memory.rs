@@ -7,7 +7,8 @@
 //! Redis's field names and meanings:
 //! - `used_memory`: bytes the process holds through the allocator;
 //! - overhead: the start-up figure, client memory, AOF buffers and the key table's
-//!   slots (estimated from the key counts); `used_memory_dataset` is the rest;
+//!   bookkeeping (access times, index, TTL side map; estimated from the key
+//!   counts); `used_memory_dataset` is the rest, keys and values included;
 //! - `allocator_allocated`/`active`/`resident`: our count, mimalloc's committed bytes,
 //!   the resident size mimalloc reports; `mem_fragmentation_ratio`: RSS / used.
 //!
@@ -23,7 +24,7 @@ use super::table::{CommandSpec, Handler, KeySpec};
 use super::{Args, CmdError};
 use crate::io::alloc;
 use crate::shard::Shared;
-use crate::storage::{Db, Entry, Key};
+use crate::storage::Db;
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
@@ -44,12 +45,15 @@ const MEMORY_HELP: &[&str] = &[
 /// Under this much, MEMORY DOCTOR has nothing meaningful to say (Redis uses 5 MB).
 const DOCTOR_MIN_BYTES: u64 = 5 << 20;
 
-/// Key-table bytes per key and per key with a TTL (the main table's slot; the
-/// volatile index's slot), as `Db::memory_usage` counts them.
+/// Key-table overhead per key and per key with a TTL, in Redis's sense (its dict
+/// entries and bucket arrays; keys and values are dataset): a slot's access time
+/// plus its share of the index (5 bytes per bucket at a 7/8 load), and the side
+/// map's entry of a key with a TTL, as `Db::memory_usage` counts it. The keys and
+/// the values held inside slots are dataset, as Redis's key strings and objects are.
 fn slot_bytes() -> (u64, u64) {
     use std::mem::size_of;
-    let main = size_of::<u64>() + size_of::<Key>() + size_of::<Entry>() + size_of::<usize>();
-    let volatile = size_of::<u64>() + size_of::<Key>() + size_of::<usize>();
+    let main = size_of::<u32>() + (5 * 8usize).div_ceil(7);
+    let volatile = 24 + size_of::<usize>() + 1;
     (main as u64, volatile as u64)
 }
 

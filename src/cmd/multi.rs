@@ -579,8 +579,7 @@ impl TxExec {
             for (d, key, _) in std::mem::take(&mut self.gathered) {
                 let owner = shard_of(&key, st.nshards);
                 if write && named.contains(&key.as_slice()) {
-                    let fin =
-                        if moved { real[d as usize].remove(&key, 0) } else { real[d as usize].peek_entry(&key) };
+                    let fin = if moved { real[d as usize].remove(&key, 0) } else { real[d as usize].peek_entry(&key) };
                     writes[owner].push((d, key, fin));
                 } else if moved {
                     let e = real[d as usize].remove(&key, 0);

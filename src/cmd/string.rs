@@ -289,8 +289,8 @@ fn set(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 /// or holds something else now keeps what it holds.
 pub fn fill_lent_value(dbs: &mut [crate::storage::Db], db: usize, key: &[u8], value: Vec<u8>, now_ms: u64) {
     let d = &mut dbs[db];
-    let expire_at = match d.get_notouch(key, now_ms) {
-        Some(e) if matches!(&e.value, Value::Str(s) if s.is_empty()) => e.expire_at,
+    let expire_at = match d.get_notouch_with_expire(key, now_ms) {
+        Some((e, at)) if matches!(&e.value, Value::Str(s) if s.is_empty()) => at,
         _ => return,
     };
     d.set(key, Value::Str(StrBuf::from(value)), expire_at);

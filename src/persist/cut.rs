@@ -330,6 +330,6 @@ pub fn peer_entry(shard: usize, db: u16, key: &[u8], now_ms: u64) -> Result<Opti
         // read clones the entry's value, never a key `Rc`.
         let dbs = unsafe { p.get() };
         let Some(d) = dbs.get(db as usize) else { return Ok(None) };
-        Ok(d.peek(key).filter(|e| !crate::storage::has_expired(e.expire_at, now_ms)).cloned())
+        Ok(d.peek_entry(key).filter(|e| !crate::storage::has_expired(e.expire_at, now_ms)))
     })
 }

@@ -99,6 +99,7 @@ fn leader(w: &mut World) {
     // SAFETY: this is a cut's leader: every other shard thread waits at the rendezvous,
     // the replication thread touches no shard data; the child uses no ring, takes no
     // lock (it logs only on failure) and ends with `exit_now`.
+    let forked_at = std::time::Instant::now();
     match unsafe { proc::fork() } {
         Err(e) => {
             log::warning(&format!("Can't save in background: fork: {e}"));
@@ -124,6 +125,12 @@ fn leader(w: &mut World) {
         }
         Ok(Forked::Parent(pid)) => {
             drop(pipe_w);
+            // Counted as BGSAVE's forks are (INFO `latest_fork_usec`, `total_forks`,
+            // LATENCY's `fork` event), as Redis counts a full sync's fork.
+            let fork_us = forked_at.elapsed().as_micros() as u64;
+            w.shared.rdb.latest_fork_usec.store(fork_us, Ordering::Relaxed);
+            w.shared.rdb.total_forks.fetch_add(1, Ordering::Relaxed);
+            crate::cmd::latency::add_shared_sample_if_needed(w.shared, "fork", fork_us / 1000);
             if diskless {
                 log::notice(&format!("Background RDB transfer started by pid {pid}"));
             } else {
