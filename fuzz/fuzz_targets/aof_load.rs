@@ -50,7 +50,7 @@ fn normalize(shards: &Loaded) -> Vec<(u16, Vec<u8>, u64, Digest)> {
     let mut v: Vec<_> = shards
         .iter()
         .flatten()
-        .map(|(db, k, e)| (*db, k.clone(), e.expire_at, object_digest(Digest::default(), e)))
+        .map(|(db, k, e)| (*db, k.clone(), e.expire_at, object_digest(Digest::default(), &e.value, e.expire_at != 0)))
         .collect();
     v.sort_unstable_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
     v

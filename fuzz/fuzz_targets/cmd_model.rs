@@ -27,9 +27,9 @@ use libfuzzer_sys::fuzz_target;
 use shardis::cmd::harness::{Harness, Reply, decode};
 use shardis::config::Config;
 use shardis::shard::shard_of;
+use shardis::storage::Value;
 use shardis::storage::list::Elem as ListElem;
 use shardis::storage::set::Member as SetMember;
-use shardis::storage::{Entry, Value};
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -629,9 +629,9 @@ enum Canon {
     Stream(Vec<(u64, u64, Vec<(Vec<u8>, Vec<u8>)>)>),
 }
 
-/// `e`'s content and absolute expiry (0: none).
-fn canon(e: &Entry) -> (Canon, u64) {
-    let c = match &e.value {
+/// A value's content, with its absolute expiry (0: none).
+fn canon(value: &Value, expire_at: u64) -> (Canon, u64) {
+    let c = match value {
         Value::Str(s) => Canon::Str(s.to_vec()),
         Value::List(l) => Canon::List(
             l.iter()
@@ -671,7 +671,7 @@ fn canon(e: &Entry) -> (Canon, u64) {
                 .collect(),
         ),
     };
-    (c, e.expire_at)
+    (c, expire_at)
 }
 
 /// Every key of every shard and database (logically expired ones too, as DEBUG
@@ -681,8 +681,8 @@ fn dataset(h: &Harness) -> Vec<(usize, Vec<u8>, Canon, u64)> {
     let mut all = Vec::new();
     for st in &h.shards {
         for (db, d) in st.dbs.iter().enumerate() {
-            for (k, e) in d.iter() {
-                let (c, exp) = canon(e);
+            for (k, e, at) in d.iter_with_expire() {
+                let (c, exp) = canon(&e.value, at);
                 all.push((db, k.to_vec(), c, exp));
             }
         }
@@ -694,7 +694,7 @@ fn dataset(h: &Harness) -> Vec<(usize, Vec<u8>, Canon, u64)> {
 /// Key `k` of the session's database, as `canon` sees it.
 fn stored(h: &Harness, k: &[u8]) -> Option<(Canon, u64)> {
     let st = &h.shards[shard_of(k, h.shards.len())];
-    st.dbs[h.sess.db as usize].peek(k).map(canon)
+    st.dbs[h.sess.db as usize].peek_with_expire(k).map(|(e, at)| canon(&e.value, at))
 }
 
 thread_local! {

@@ -28,7 +28,7 @@ use crate::cmd::{Args, CmdError};
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::{LockPlan, Waiting};
 use crate::shard::msg::{CoordRef, Hop, Msg, OwnedArgs, ReplyTo};
-use crate::shard::{ShardState, Shared, shard_of};
+use crate::shard::{ShardState, shard_of};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -237,7 +237,7 @@ fn begin(st: &mut ShardState, mut job: Job) {
         let outcome = transfer(&job, &payloads);
         let hop = once_hop(move |st| finish(st, job, tx, outcome));
         if shared.deliver(me, vec![Msg::Run { coord: CoordRef { shard: me as u16, id: NO_COORD }, hop }]) {
-            wake(&shared, me);
+            shared.wake_from_helper_thread(me);
         }
     });
     if let Err(e) = spawned {
@@ -325,26 +325,4 @@ fn finish(st: &mut ShardState, job: Job, tx: u64, outcome: Outcome2) {
         None => reply(st, job.to, job.proto, Ok("OK")),
         Some(e) => reply(st, job.to, job.proto, Err(e)),
     }
-}
-
-/// Wakes shard `s` from a thread that has no ring of its own: one small ring per
-/// helper thread, created on first use.
-fn wake(shared: &Shared, s: usize) {
-    thread_local! {
-        static RING: std::cell::RefCell<Option<crate::io::Ring>> = const { std::cell::RefCell::new(None) };
-    }
-    RING.with(|r| {
-        let mut r = r.borrow_mut();
-        if r.is_none() {
-            *r = crate::io::Ring::new(4).ok();
-        }
-        if let Some(ring) = r.as_mut() {
-            let fd = shared.ring_fds[s].load(Ordering::Acquire);
-            let wake = crate::io::Token::new(crate::io::Op::Wake, 0, 0).encode();
-            ring.msg_ring(fd, wake, crate::io::Token::new(crate::io::Op::WakeSent, 0, 0).encode());
-            let _ = ring.submit();
-            let mut done = Vec::new();
-            ring.reap(&mut done);
-        }
-    });
 }

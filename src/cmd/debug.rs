@@ -50,10 +50,10 @@ impl Digest {
 
 /// Redis's xorObjectDigest: mixes the value's type code and contents into `d`, then
 /// marks a TTL's presence.
-pub fn object_digest(mut d: Digest, e: &Slot) -> Digest {
+pub fn object_digest(mut d: Digest, value: &Value, has_ttl: bool) -> Digest {
     // Redis's type codes: OBJ_STRING 0, LIST 1, SET 2, ZSET 3, HASH 4, STREAM 6.
     let mut num = [0u8; 20];
-    match &e.value {
+    match value {
         Value::Str(s) => {
             d.mix(&0u32.to_be_bytes());
             d.mix(s);
@@ -115,7 +115,7 @@ pub fn object_digest(mut d: Digest, e: &Slot) -> Digest {
             }
         }
     }
-    if e.has_ttl() {
+    if has_ttl {
         d.xor(b"!!expire!!");
     }
     d
@@ -139,7 +139,7 @@ fn shard_digest(dbs: &[Db], now: u64) -> Vec<(bool, Digest)> {
                 any = true;
                 let mut kd = Digest::default();
                 kd.mix(&k);
-                let kd = object_digest(kd, e);
+                let kd = object_digest(kd, &e.value, e.has_ttl());
                 acc.xor(&kd.0);
             }
             (any, acc)
@@ -267,7 +267,15 @@ fn digest_value(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 .iter()
                 .enumerate()
                 .filter(|(_, k)| shard_of(k, st.nshards) == st.id)
-                .map(|(i, k)| (i, st.dbs[db].peek(k).map(|e| object_digest(Digest::default(), e)).unwrap_or_default()))
+                .map(|(i, k)| {
+                    (
+                        i,
+                        st.dbs[db]
+                            .peek(k)
+                            .map(|e| object_digest(Digest::default(), &e.value, e.has_ttl()))
+                            .unwrap_or_default(),
+                    )
+                })
                 .collect();
             Box::new(mine)
         }),

@@ -385,8 +385,9 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "maxmemory-clients",
     "maxmemory-eviction-tenacity",
     "rdb-key-save-delay",
-    // Scripts (`cmd::script`, `server::busy_door`).
+    // Scripts (`cmd::script`, `cmd::script_all`, `server::busy_door`).
     "busy-reply-threshold",
+    "lua-undeclared-keys",
     "enable-module-command",
     "rdbchecksum",
     "rdbcompression",

@@ -115,6 +115,19 @@ struct Rendezvous<R> {
 }
 
 impl<R: Send + 'static> Rendezvous<R> {
+    fn new(leader: Leader<R>) -> Arc<Rendezvous<R>> {
+        Arc::new(Rendezvous {
+            state: Mutex::new(State {
+                phase: Phase::Gathering,
+                slots: Vec::new(),
+                arrived: 0,
+                started: None,
+                leader: Some(leader),
+            }),
+            cv: Condvar::new(),
+        })
+    }
+
     /// Stops this shard at the cut. Returns the leader's result on the leader's shard.
     fn arrive(&self, st: &mut ShardState, each: Option<&Each>) -> Option<R> {
         let n = st.nshards;
@@ -225,17 +238,7 @@ where
     L: FnOnce(&mut World) -> R + Send + 'static,
     F: FnOnce(&mut ShardState, Option<R>, &mut ReplyWriter) + 'static,
 {
-    let rv = Arc::new(Rendezvous {
-        state: Mutex::new(State {
-            phase: Phase::Gathering,
-            slots: Vec::new(),
-            arrived: 0,
-            started: None,
-            leader: Some(Leader::Last(Box::new(leader))),
-        }),
-        cv: Condvar::new(),
-    });
-    fan_out(rv, each, finish)
+    fan_out(Rendezvous::new(Leader::Last(Box::new(leader))), each, finish)
 }
 
 /// Builds the fan-out of a *led* cut: shard `leader_shard` runs `leader` with its own
@@ -247,17 +250,7 @@ where
     L: FnOnce(&mut ShardState) -> R + Send + 'static,
     F: FnOnce(&mut ShardState, Option<R>, &mut ReplyWriter) + 'static,
 {
-    let rv = Arc::new(Rendezvous {
-        state: Mutex::new(State {
-            phase: Phase::Gathering,
-            slots: Vec::new(),
-            arrived: 0,
-            started: None,
-            leader: Some(Leader::Shard(leader_shard, Box::new(leader))),
-        }),
-        cv: Condvar::new(),
-    });
-    fan_out(rv, each, finish)
+    fan_out(Rendezvous::new(Leader::Shard(leader_shard, Box::new(leader))), each, finish)
 }
 
 fn fan_out<R, F>(rv: Arc<Rendezvous<R>>, each: Option<Each>, finish: F) -> FanOut

@@ -255,30 +255,8 @@ fn drain_hop(feed: Arc<Feed>, p: Params) -> Hop {
 /// Queues `hop` in shard `s`'s inbox, waking it if it is parked.
 fn deliver(shared: &Shared, s: usize, hop: Hop) {
     if shared.deliver(s, vec![Msg::Run { coord: CoordRef { shard: s as u16, id: NO_COORD }, hop }]) {
-        wake(shared, s);
+        shared.wake_from_helper_thread(s);
     }
-}
-
-/// Wakes shard `s` from this thread, which has no ring of its own: one small ring per
-/// link thread, created on first use.
-fn wake(shared: &Shared, s: usize) {
-    thread_local! {
-        static RING: std::cell::RefCell<Option<crate::io::Ring>> = const { std::cell::RefCell::new(None) };
-    }
-    RING.with(|r| {
-        let mut r = r.borrow_mut();
-        if r.is_none() {
-            *r = crate::io::Ring::new(4).ok();
-        }
-        if let Some(ring) = r.as_mut() {
-            let fd = shared.ring_fds[s].load(Ordering::Acquire);
-            let wake = crate::io::Token::new(crate::io::Op::Wake, 0, 0).encode();
-            ring.msg_ring(fd, wake, crate::io::Token::new(crate::io::Op::WakeSent, 0, 0).encode());
-            let _ = ring.submit();
-            let mut done = Vec::new();
-            ring.reap(&mut done);
-        }
-    });
 }
 
 /// The decoder's sink: batches keys per shard and sends them, with backpressure.

@@ -154,10 +154,32 @@ impl Shared {
     /// woken (the caller queues a MSG_RING). The SeqCst pair (push, then load `parked`;
     /// versus store `parked`, then check the inbox) guarantees that either we see it
     /// parked or it sees our batch.
-
     pub fn deliver(&self, dest: usize, batch: Vec<Msg>) -> bool {
         self.inboxes[dest].push(batch);
         self.parked[dest].load(Ordering::SeqCst) && self.parked[dest].swap(false, Ordering::SeqCst)
+    }
+
+    /// Wakes shard `s` from a thread that has no ring of its own (a replica's link
+    /// thread, a slot migration's helper): one small ring per such thread, created on
+    /// first use, sends the MSG_RING.
+    pub fn wake_from_helper_thread(&self, s: usize) {
+        thread_local! {
+            static RING: std::cell::RefCell<Option<crate::io::Ring>> = const { std::cell::RefCell::new(None) };
+        }
+        RING.with(|r| {
+            let mut r = r.borrow_mut();
+            if r.is_none() {
+                *r = crate::io::Ring::new(4).ok();
+            }
+            if let Some(ring) = r.as_mut() {
+                let fd = self.ring_fds[s].load(Ordering::Acquire);
+                let wake = crate::io::Token::new(crate::io::Op::Wake, 0, 0).encode();
+                ring.msg_ring(fd, wake, crate::io::Token::new(crate::io::Op::WakeSent, 0, 0).encode());
+                let _ = ring.submit();
+                let mut done = Vec::new();
+                ring.reap(&mut done);
+            }
+        });
     }
 
     pub fn now_unix_ms() -> u64 {
