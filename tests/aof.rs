@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{SHARD_COUNTS, Server, temp_dir, wait_until};
+use common::{SHARD_COUNTS, Server, SmallTmpfs, temp_dir, wait_until};
 use redis::Value;
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -436,22 +436,7 @@ fn enospc_refuses_writes_cleanly_with_o_direct() {
 
 fn enospc(flags: &[&str]) {
     let dir = temp_dir("aof-enospc");
-    let mount = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir.to_str().unwrap()])
-        .status();
-    assert!(
-        mount.is_ok_and(|s| s.success()),
-        "cannot mount a size-limited tmpfs on {}: this test needs root (mount -t tmpfs)",
-        dir.display()
-    );
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _guard = Unmount(dir.clone());
+    let _disk = SmallTmpfs::mount(&dir);
     let s = Server::start_in(dir.clone(), 2, flags);
     let mut c = s.conn();
     // The write that hits ENOSPC is never answered: notice it by a read timeout.

@@ -7,27 +7,13 @@
 mod common;
 
 use common::repl::{Kind, Node, assert_converged};
-use common::{RealRedis, Resp, Server, concatenated_aof, encode_cmd_into, temp_dir, wait_until};
+use common::{
+    RealRedis, Resp, Server, concatenated_aof, encode_cmd_into, keys_on_distinct_shards, temp_dir, wait_until,
+};
 use redis::Commands;
 use std::time::Duration;
 
 const SYNC: Duration = Duration::from_secs(60);
-
-/// `n` key names, each on a different shard (for `n` ≤ shards), all starting `prefix`.
-fn spread(prefix: &str, n: usize, shards: usize) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for i in 0.. {
-        let k = format!("{prefix}{i}");
-        let s = shardis::util::hash::shard_of(k.as_bytes(), shards);
-        if out.iter().all(|o| shardis::util::hash::shard_of(o.as_bytes(), shards) != s) {
-            out.push(k);
-        }
-        if out.len() == n {
-            return out;
-        }
-    }
-    unreachable!()
-}
 
 fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
     let mut cmd = redis::cmd(args[0]);
@@ -41,9 +27,9 @@ fn q(c: &mut redis::Connection, args: &[&str]) -> redis::Value {
 /// failed commands, plus a BLMOVE that blocks and is served by a later push.
 fn workload(port: u16, shards: usize) {
     let mut c = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection().unwrap();
-    let l = spread("list", 2, shards);
-    let s = spread("set", 2, shards);
-    let z = spread("zset", 2, shards);
+    let l = keys_on_distinct_shards("list", 2, shards);
+    let s = keys_on_distinct_shards("set", 2, shards);
+    let z = keys_on_distinct_shards("zset", 2, shards);
     let big: Vec<String> = (0..3000).map(|i| format!("element-{i}")).collect();
     let _: () = c.rpush(&l[0], &big).unwrap();
     let _: () = c.sadd(&s[0], &big).unwrap();
@@ -84,7 +70,7 @@ fn workload(port: u16, shards: usize) {
     assert!(redis::cmd("LMOVE").arg(&s[1]).arg(&l[0]).arg("LEFT").arg("LEFT").query::<redis::Value>(&mut c).is_err());
     assert!(redis::cmd("RENAME").arg("missing").arg(&l[0]).query::<redis::Value>(&mut c).is_err());
     // A blocked BLMOVE served across shards by a later push.
-    let b = spread("blk", 2, shards);
+    let b = keys_on_distinct_shards("blk", 2, shards);
     let (b0, b1) = (b[0].clone(), b[1].clone());
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
     let waiter = std::thread::spawn(move || {
@@ -140,7 +126,7 @@ fn cross_shard_writes_converge_on_replicas_and_replay_from_the_aof() {
 #[test]
 fn concurrent_cross_shard_msets_apply_in_one_order_on_every_shard() {
     let srv = Server::start(2, &[]);
-    let k = spread("pair", 2, 2);
+    let k = keys_on_distinct_shards("pair", 2, 2);
     let (a, b) = (k[0].clone(), k[1].clone());
     let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = |id: usize, a: String, b: String| {
@@ -197,7 +183,7 @@ fn concurrent_cross_shard_msets_apply_in_one_order_on_every_shard() {
 fn pipelined_commands_see_the_split_commands_before_them() {
     for shards in [2, 3] {
         let srv = Server::start(shards, &[]);
-        let k = spread("ord", shards, shards);
+        let k = keys_on_distinct_shards("ord", shards, shards);
         let mut c = srv.raw();
         let mut batch = Vec::new();
         let mut want = Vec::new();
@@ -254,7 +240,7 @@ fn pipelined_commands_see_the_split_commands_before_them() {
 #[test]
 fn values_on_loan_keep_their_type_and_debug_waits_for_them() {
     let srv = Server::start(2, &[]);
-    let k = spread("loan", 2, 2);
+    let k = keys_on_distinct_shards("loan", 2, 2);
     let (a, b) = (k[0].clone(), k[1].clone());
     let mut c = srv.raw();
     let elems: Vec<String> = (0..2000).map(|i| format!("e{i}")).collect();

@@ -4,27 +4,11 @@
 
 mod common;
 
-use common::{Server, aof_files, encode_cmd_into, temp_dir, wait_until};
+use common::{Server, SmallTmpfs, aof_files, encode_cmd_into, keys_on_distinct_shards, temp_dir, wait_until};
 use redis::Value;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// `n` key names, each on a different shard (for `n` ≤ shards), all starting `prefix`.
-fn spread(prefix: &str, n: usize, shards: usize) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for i in 0.. {
-        let k = format!("{prefix}{i}");
-        let s = shardis::util::hash::shard_of(k.as_bytes(), shards);
-        if out.iter().all(|o| shardis::util::hash::shard_of(o.as_bytes(), shards) != s) {
-            out.push(k);
-        }
-        if out.len() == n {
-            return out;
-        }
-    }
-    unreachable!()
-}
 
 fn q(c: &mut redis::Connection, args: &[&str]) -> Value {
     let mut cmd = redis::cmd(args[0]);
@@ -69,7 +53,7 @@ fn split_del_logs_only_the_parts_that_deleted() {
     // Buffered writes: an O_DIRECT log pads its blocks, which would hide what was added.
     let s = Server::start(2, &["--appendonly", "yes", "--appendfsync", "always", "--appendonly-direct", "no"]);
     let mut c = s.conn();
-    let k = spread("dk", 2, 2);
+    let k = keys_on_distinct_shards("dk", 2, 2);
     q(&mut c, &["set", "warm", "1"]);
     let before = incr_bytes(&s.dir);
     assert_eq!(q(&mut c, &["del", &k[0], &k[1]]), Value::Int(0));
@@ -100,9 +84,9 @@ fn split_del_logs_only_the_parts_that_deleted() {
 fn gathered_commands_inside_multi_hand_values_back() {
     let s = Server::start(2, &[]);
     let mut c = s.conn();
-    let set = spread("gs", 2, 2);
-    let key = spread("gk", 2, 2);
-    let list = spread("gl", 2, 2);
+    let set = keys_on_distinct_shards("gs", 2, 2);
+    let key = keys_on_distinct_shards("gk", 2, 2);
+    let list = keys_on_distinct_shards("gl", 2, 2);
     q(&mut c, &["sadd", &set[0], "a", "b", "c"]);
     q(&mut c, &["sadd", &set[1], "b", "c", "d"]);
     q(&mut c, &["rpush", &list[0], "x", "y", "z"]);
@@ -159,25 +143,10 @@ fn gathered_commands_inside_multi_hand_values_back() {
 #[test]
 fn split_writes_stay_whole_when_a_log_fills_its_disk() {
     let dir = temp_dir("xshard-enospc");
-    let mount = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir.to_str().unwrap()])
-        .status();
-    assert!(
-        mount.is_ok_and(|s| s.success()),
-        "cannot mount a size-limited tmpfs on {}: this test needs root (mount -t tmpfs)",
-        dir.display()
-    );
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _guard = Unmount(dir.clone());
+    let _disk = SmallTmpfs::mount(&dir);
     let flags = ["--appendonly", "yes", "--appendfsync", "always"];
     let s = Server::start_in(dir.clone(), 2, &flags);
-    let pairs: Vec<Vec<String>> = (0..64).map(|i| spread(&format!("p{i}-"), 2, 2)).collect();
+    let pairs: Vec<Vec<String>> = (0..64).map(|i| keys_on_distinct_shards(&format!("p{i}-"), 2, 2)).collect();
     let big = "x".repeat(6 << 10);
     // Pipelined four at a time, so parts are in flight on both shards when a log
     // first fails; the MSET that hits ENOSPC is never answered, which ends the load.

@@ -577,3 +577,44 @@ impl Drop for RealRedis {
         let _ = self.child.wait();
     }
 }
+
+/// `n` key names, each on a different shard (for `n` ≤ shards), all starting `prefix`.
+pub fn keys_on_distinct_shards(prefix: &str, n: usize, shards: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for i in 0.. {
+        let k = format!("{prefix}{i}");
+        let s = shardis::util::hash::shard_of(k.as_bytes(), shards);
+        if out.iter().all(|o| shardis::util::hash::shard_of(o.as_bytes(), shards) != s) {
+            out.push(k);
+        }
+        if out.len() == n {
+            return out;
+        }
+    }
+    unreachable!()
+}
+
+/// A 256 KiB tmpfs mounted on `dir` (a disk that fills up), unmounted when dropped.
+/// Needs permission to mount (root, as `scripts/test.sh` runs in CI); without it the
+/// test fails rather than pass untested.
+pub struct SmallTmpfs(PathBuf);
+
+impl SmallTmpfs {
+    pub fn mount(dir: &std::path::Path) -> SmallTmpfs {
+        let mount =
+            Command::new("mount").args(["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir.to_str().unwrap()]).status();
+        assert!(
+            mount.is_ok_and(|s| s.success()),
+            "cannot mount a size-limited tmpfs on {}: this test needs root (mount -t tmpfs)",
+            dir.display()
+        );
+        SmallTmpfs(dir.to_path_buf())
+    }
+}
+
+impl Drop for SmallTmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
