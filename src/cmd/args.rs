@@ -80,7 +80,7 @@ impl<'a> Args<'a> {
     }
 
     pub fn to_owned(&self) -> OwnedArgs {
-        OwnedArgs::from_slices(self.iter())
+        OwnedArgs::from_slices_exact((0..self.len()).map(|i| self.get(i)))
     }
 
     /// Argument `i` as a strict integer, with Redis's error.

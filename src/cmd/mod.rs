@@ -69,6 +69,6 @@ pub mod zset;
 
 pub use args::Args;
 pub use ctx::{ConnCtx, ConnOutcome, ExecCtx, ReplyMode, Session};
-pub use dispatch::{Outcome, dispatch, handle_msg};
+pub use dispatch::{Outcome, dispatch, handle_batch, handle_msg};
 pub use error::CmdError;
 pub use table::{CommandSpec, TABLE};

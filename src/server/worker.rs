@@ -6,7 +6,7 @@
 //! Parsing is the one step that waits on the inbox bound (`flow`, `shard::msg`);
 //! draining the inbox never does, which is what keeps the bound free of deadlocks.
 
-use crate::cmd::handle_msg;
+use crate::cmd::handle_batch;
 use crate::io::ring::{cqe_buffer, cqe_more};
 use crate::io::{BufRing, Op, Ring, Token, sock};
 use crate::net::Conn;
@@ -143,9 +143,7 @@ impl Worker {
             // Drained whole, every turn, whatever the inbox bound says: only parsing
             // waits on it (`shard::msg`, "The inbox bound").
             while let Some(batch) = shared.inboxes[id].pop() {
-                for msg in batch {
-                    handle_msg(&mut self.st, msg);
-                }
+                handle_batch(&mut self.st, batch);
             }
             self.st.publish_deferred_cost();
             crate::shard::evict::turn(&mut self.st);

@@ -62,6 +62,19 @@ impl OwnedArgs {
         o
     }
 
+    /// Like `from_slices`, sized exactly up front: two allocations instead of the
+    /// growth steps, which a hop to another shard pays for every request (and the
+    /// receiving thread frees each one).
+    pub fn from_slices_exact<'a>(args: impl Iterator<Item = &'a [u8]> + Clone) -> OwnedArgs {
+        let (n, bytes) = args.clone().fold((0, 0), |(n, b), a| (n + 1, b + a.len()));
+        let mut o = OwnedArgs { data: Vec::with_capacity(bytes), ends: Vec::with_capacity(n) };
+        for a in args {
+            o.data.extend_from_slice(a);
+            o.ends.push(o.data.len() as u32);
+        }
+        o
+    }
+
     pub fn len(&self) -> usize {
         self.ends.len()
     }
@@ -218,6 +231,9 @@ pub struct Outbox {
     pub dirty: Vec<u16>,
     /// Cost queued per destination since the last flush.
     pending: Vec<usize>,
+    /// Messages in each destination's last batch: the next one starts at that
+    /// capacity instead of growing from empty every turn (`take`).
+    last_len: Vec<usize>,
     /// Each destination inbox's queued cost, as last read (`refresh`).
     seen: Vec<usize>,
     /// Some destination is over `INBOX_LIMIT`: stop parsing client input.
@@ -230,6 +246,7 @@ impl Outbox {
             per_dest: (0..nshards).map(|_| Vec::new()).collect(),
             dirty: Vec::new(),
             pending: vec![0; nshards],
+            last_len: vec![0; nshards],
             seen: vec![0; nshards],
             full: false,
         }
@@ -240,6 +257,9 @@ impl Outbox {
         let v = &mut self.per_dest[dest];
         if v.is_empty() {
             self.dirty.push(dest as u16);
+            if v.capacity() == 0 {
+                v.reserve(self.last_len[dest]);
+            }
         }
         v.push(msg);
         self.pending[dest] += cost;
@@ -264,6 +284,14 @@ impl Outbox {
                 self.full = true;
             }
         }
+    }
+
+    /// Takes `dest`'s batch to deliver it (its cost is then the inbox's to count).
+    pub fn take(&mut self, dest: usize) -> Vec<Msg> {
+        let batch = std::mem::take(&mut self.per_dest[dest]);
+        self.last_len[dest] = batch.len().min(4096);
+        self.flushed(dest);
+        batch
     }
 
     /// `dest`'s batch has left: its cost is now counted by the inbox.

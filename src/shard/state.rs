@@ -209,6 +209,7 @@ impl ShardState {
             outbox: Outbox::new(nshards),
             wakes: Vec::new(),
             local_replies: Vec::new(),
+
             coords: HashMap::new(),
             next_coord_id: 1,
             split_inflight: HashMap::new(),
@@ -413,8 +414,7 @@ impl ShardState {
                 .then(|| shared.tx_order.lock().unwrap_or_else(|e| e.into_inner()));
             let own = if round < 3 { crate::cmd::coord_split::take_own(self, order.is_some()) } else { None };
             while let Some(dest) = self.outbox.dirty.pop() {
-                let batch = std::mem::take(&mut self.outbox.per_dest[dest as usize]);
-                self.outbox.flushed(dest as usize);
+                let batch = self.outbox.take(dest as usize);
                 self.deliver(dest as usize, batch);
             }
             drop(order);
