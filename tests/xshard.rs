@@ -290,3 +290,69 @@ fn values_on_loan_keep_their_type_and_debug_waits_for_them() {
     mover.join().expect("mover");
     assert_eq!(c.cmd(&["LLEN", a.as_str()]), Resp::Int(2000));
 }
+
+/// `calls=N` of one `cmdstat_<name>` line, 0 when absent.
+fn calls(c: &mut common::Raw, name: &str) -> u64 {
+    let Resp::Bulk(text) = c.cmd(&["INFO", "commandstats"]) else { panic!("INFO commandstats") };
+    let text = String::from_utf8(text).expect("utf8");
+    let Some(line) = text.lines().find(|l| l.starts_with(&format!("cmdstat_{name}:"))) else { return 0 };
+    line.split([':', ',']).find_map(|f| f.strip_prefix("calls=")).expect("calls=").parse().expect("number")
+}
+
+/// Requests run for another shard are timed as a batch (`dispatch::handle_batch`): they
+/// still count exactly in commandstats and the latency histograms, and SLOWLOG at 0
+/// still logs each of them with its arguments, on whichever shard they ran.
+#[test]
+fn requests_run_for_another_shard_count_exactly_and_reach_the_slowlog() {
+    let s = Server::start(2, &[]);
+    let mut c = s.raw();
+    let k = keys_on_distinct_shards("hop", 2, 2);
+    let mut bytes = Vec::new();
+    for i in 0..1000 {
+        encode_cmd_into(&mut bytes, &["SET", &k[i % 2], "v"]);
+        encode_cmd_into(&mut bytes, &["GET", &k[(i + 1) % 2]]);
+        encode_cmd_into(&mut bytes, &["INCR", &format!("{{{}}}:n", k[i % 2])]);
+    }
+    c.send(&bytes);
+    for _ in 0..3000 {
+        let r = c.read();
+        assert!(!matches!(r, Resp::Error(_)), "{r:?}");
+    }
+    for name in ["set", "get", "incr"] {
+        assert_eq!(calls(&mut c, name), 1000, "{name}");
+    }
+    let Resp::Array(top) = c.cmd(&["LATENCY", "HISTOGRAM", "get"]) else { panic!("LATENCY HISTOGRAM") };
+    let Resp::Array(fields) = &top[1] else { panic!("{top:?}") };
+    assert_eq!(fields[..2], [Resp::bulk("calls"), Resp::Int(1000)]);
+
+    assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]), Resp::simple("OK"));
+    assert_eq!(c.cmd(&["CONFIG", "SET", "slowlog-max-len", "1000"]), Resp::simple("OK"));
+    assert_eq!(c.cmd(&["SLOWLOG", "RESET"]), Resp::simple("OK"));
+    let mut bytes = Vec::new();
+    let keys: Vec<String> = (0..50).map(|i| format!("{{{}}}:{i}", k[i % 2])).collect();
+    for key in &keys {
+        encode_cmd_into(&mut bytes, &["GET", key]);
+    }
+    c.send(&bytes);
+    for _ in &keys {
+        c.read();
+    }
+    let Resp::Array(entries) = c.cmd(&["SLOWLOG", "GET", "1000"]) else { panic!("SLOWLOG GET") };
+    let mut logged: Vec<String> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Resp::Array(f) => match &f[3] {
+                Resp::Array(a) if a[0] == Resp::bulk("GET") => match &a[1] {
+                    Resp::Bulk(k) => Some(String::from_utf8_lossy(k).into_owned()),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    logged.sort();
+    let mut expected = keys.clone();
+    expected.sort();
+    assert_eq!(logged, expected);
+}
