@@ -209,7 +209,6 @@ impl ShardState {
             outbox: Outbox::new(nshards),
             wakes: Vec::new(),
             local_replies: Vec::new(),
-
             coords: HashMap::new(),
             next_coord_id: 1,
             split_inflight: HashMap::new(),
