@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# perf/scaling-probe.sh: one cell of perf/scaling.sh, for quick A/B probes of the hop.
+# Starts BIN with SHARDS shards (1: CPU 0; 2: CPUs 0,1; with SAMECPU=1 both shards are
+# held on CPU 0 by taskset, so the load generator on CPU 1 never shares a shard's core),
+# warms it with 50k requests, then runs `redis-benchmark -c 50 -P 16 -r 100000 -d 8 -t TEST`
+# for N requests on CPU 1 and prints the server's CPU per op (utime + stime from
+# /proc/PID/stat), the client's ops/s and voluntary context switches per op.
+#
+# Usage: [SAMECPU=1] perf/scaling-probe.sh BIN SHARDS TEST [N]
+set -euo pipefail
+[[ $# -ge 3 ]] || { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+bin=$1 shards=$2 t=$3 n=${4:-400000}
+port=$((20000 + RANDOM % 20000))
+dir=$(mktemp -d)
+if [[ -n ${SAMECPU:-} ]]; then
+    taskset -c 0 "$bin" --port "$port" --shards "$shards" --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
+else
+    cpus=0
+    [[ $shards == 2 ]] && cpus=0,1
+    "$bin" --port "$port" --shards "$shards" --cpus "$cpus" --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
+fi
+pid=$!
+trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+deadline=$((SECONDS + 10))
+until redis-cli -p "$port" ping >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { echo "server did not start" >&2; exit 1; }
+    sleep 0.05
+done
+timeout 60 taskset -c 1 redis-benchmark -p "$port" -n 50000 -c 50 -P 16 -r 100000 -d 8 -t "$t" -q >/dev/null 2>&1
+ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
+switches() { cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt/ {s += $2} END {print s}'; }
+b=$(ticks) c0=$(switches)
+out=$(timeout 120 taskset -c 1 redis-benchmark -p "$port" -n "$n" -c 50 -P 16 -r 100000 -d 8 -t "$t" --csv 2>/dev/null | tail -1)
+a=$(ticks) c1=$(switches)
+rps=$(echo "$out" | awk -F'","' '{print $2}')
+hz=$(getconf CLK_TCK)
+awk -v a="$a" -v b="$b" -v n="$n" -v r="$rps" -v c=$((c1 - c0)) -v s="$shards" -v t="$t" -v hz="$hz" \
+    -v bin="$(basename "$bin")" -v sc="${SAMECPU:-0}" \
+    'BEGIN {printf "%s shards=%d samecpu=%s %s cpu_us=%.3f rps=%s ctxsw/op=%.4f\n", bin, s, sc, t, (a - b) * 1e6 / hz / n, r, c / n}'
