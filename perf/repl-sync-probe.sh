@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # perf/repl-sync-probe.sh KIND BIN KEYS [PROFILE]: one full sync of KEYS 16-byte string keys,
 # KIND=redis (BIN ignored) or shardis (BIN = shardis-server, 2 shards); prints the time from
-# REPLICAOF until the replica is up with the master's offset. PROFILE=1 also records
+# REPLICAOF until the replica is up with the master's offset, and the replica's peak RSS. PROFILE=1 also records
 # `perf record -g` of the replica and of the whole system (data kept in the printed dir).
 # Interleave kinds yourself and take the minimum (see perf/RESULTS.md, repl2 section).
+# REPLICA_FLAGS: extra flags for the replica only (e.g. "--repl-diskless-load swapdb").
 set -u
 kind=$1 bin=$2 keys=$3 prof=${4:-0}
 w=$(mktemp -d /tmp/shardis-syncprobe.XXXX)
 free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 mp=$(free); rp=$(free); while [[ $rp == $mp ]]; do rp=$(free); done
-start() { # port dir
-  mkdir -p $2
+start() { # port dir [extra flags]
+  local port=$1 dir=$2; shift 2
+  mkdir -p $dir
   if [[ $kind == redis ]]; then
-    redis-server --port $1 --bind 127.0.0.1 --save "" --appendonly no --dir $2 --logfile $2/log --repl-diskless-sync-delay 0 >/dev/null 2>&1 &
+    redis-server --port $port --bind 127.0.0.1 --save "" --appendonly no --dir $dir --logfile $dir/log --repl-diskless-sync-delay 0 "$@" >/dev/null 2>&1 &
   else
-    (cd $2 && exec $bin --port $1 --bind 127.0.0.1 --shards 2 --save "" --appendonly no --dir $2 --repl-diskless-sync-delay 0) > $2/log 2>&1 &
+    (cd $dir && exec $bin --port $port --bind 127.0.0.1 --shards 2 --save "" --appendonly no --dir $dir --repl-diskless-sync-delay 0 "$@") > $dir/log 2>&1 &
   fi
   echo $!
 }
-mpid=$(start $mp $w/m); rpid=$(start $rp $w/r)
+mpid=$(start $mp $w/m); rpid=$(start $rp $w/r ${REPLICA_FLAGS:-})
 for i in $(seq 100); do redis-cli -p $mp ping >/dev/null 2>&1 && redis-cli -p $rp ping >/dev/null 2>&1 && break; sleep 0.1; done
 awk -v n="$keys" 'BEGIN { v = sprintf("%016d", 0); for (i = 0; i < n; i++) { k = "key:" i; printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$16\r\n%s\r\n", length(k), k, v } }' | redis-cli -p $mp --pipe > /dev/null
 if [[ $prof == 1 ]]; then
@@ -38,7 +40,8 @@ while :; do
   sleep 0.02
 done
 t1=$(date +%s%3N)
-echo "$kind $keys keys: $((t1 - t0)) ms (load $(cut -d' ' -f1 /proc/loadavg))"
+hwm=$(awk '$1=="VmHWM:"{print $2}' /proc/$rpid/status)
+echo "$kind $keys keys: $((t1 - t0)) ms, replica peak RSS $((hwm / 1024)) MiB (load $(cut -d' ' -f1 /proc/loadavg))"
 if [[ $prof == 1 ]]; then kill -INT $pr $pa; wait $pr $pa 2>/dev/null; echo "perf data in $w"; fi
 grep -E "sync|RDB|Loading|loading|Finished|Done" $w/r/log | tail -12
 kill $mpid $rpid; wait 2>/dev/null

@@ -1,6 +1,7 @@
 //! Bad input on the replication link, from a fake master (`common::fake_master`): a
 //! truncated RDB, a wrong `$EOF` mark, a master that closes mid-transfer, garbage in
-//! the stream, a bad checksum after many keys. The replica logs a clear error, keeps its old data (checked with reads:
+//! the stream, a bad checksum after many keys; each with the payload loaded through a
+//! temp file and decoded from the socket as it arrives. The replica logs a clear error, keeps its old data (checked with reads:
 //! never half a dataset), retries (the fake master sees another PSYNC) and never
 //! crashes.
 //!
@@ -18,9 +19,13 @@ use std::time::Duration;
 
 const OLD_KEYS: usize = 100;
 
-fn start_replica(kind: Kind) -> Node {
-    let extra: &[&str] = if kind == Kind::Redis { &["--repl-diskless-load", "swapdb"] } else { &[] };
-    let n = Node::start(kind, extra);
+/// shardis loads through a temp file (`disabled`) or decodes from the socket as the
+/// payload arrives (`swapdb`): both must keep the old data.
+const LOAD_MODES: [&str; 2] = ["disabled", "swapdb"];
+
+fn start_replica(kind: Kind, load_mode: &str) -> Node {
+    let load_mode = if kind == Kind::Redis { "swapdb" } else { load_mode };
+    let n = Node::start(kind, &["--repl-diskless-load", load_mode]);
     let mut c = n.conn();
     for i in 0..OLD_KEYS {
         let _: () = redis::cmd("SET").arg(format!("old:{i}")).arg(i).query(&mut c).unwrap();
@@ -63,9 +68,15 @@ fn error_lines(n: &Node, from: usize) -> Vec<String> {
 }
 
 fn check(how: Misbehave, kind: Kind) {
-    let what = format!("{how:?} on {kind:?}");
+    for mode in LOAD_MODES {
+        check_mode(how, kind, mode);
+    }
+}
+
+fn check_mode(how: Misbehave, kind: Kind, load_mode: &str) {
+    let what = format!("{how:?} on {kind:?} with repl-diskless-load {load_mode}");
     let fake = FakeMaster::start(how);
-    let mut n = start_replica(kind);
+    let mut n = start_replica(kind, load_mode);
     let from = n.log().len();
     n.replicaof(Some(fake.port));
     // A retry means the first attempt is over, failed, and was given up cleanly.

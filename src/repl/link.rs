@@ -17,6 +17,7 @@
 //! Non-goals: applying the stream (shard 0 does, through `cmd::dispatch`), SYNC for
 //! masters older than PSYNC (Redis < 2.8).
 
+use super::payload::{MARK_LEN, Payload};
 use super::replica::{Handoff, LinkState, Task};
 use crate::config::Config;
 use crate::persist::dbview::Loaded;
@@ -28,9 +29,6 @@ use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-/// Length of the random mark ending a diskless (`$EOF:`) transfer.
-const EOF_MARK_LEN: usize = 40;
 
 /// Starts the link thread for `host:port` under `epoch`.
 pub fn spawn(shared: Arc<Shared>, host: String, port: u16, epoch: u64) {
@@ -275,7 +273,7 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
     }
     log::notice(&format!("Full resync from master: {replid}:{off}"));
     r.set_state(LinkState::Sync);
-    let (dbs, stream_db) = receive_and_load(shared, &cfg, &mut rd, epoch)?;
+    let (dbs, stream_db, mode) = receive_and_load(shared, &cfg, &mut rd, epoch)?;
     if !current(shared, epoch) {
         return Ok(());
     }
@@ -288,29 +286,9 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
         replid: replid.to_string(),
         offset: off,
         stream_db,
+        swapdb: mode == LoadMode::Swap,
     });
     Ok(())
-}
-
-/// Where the transfer goes: a temp file in `dir` (Redis's default), or memory under
-/// `repl-diskless-load swapdb|on-empty-db`.
-enum Target {
-    Disk { file: std::fs::File, path: std::path::PathBuf },
-    Memory(Vec<u8>),
-}
-
-impl Target {
-    fn write(&mut self, b: &[u8]) -> Result<(), String> {
-        match self {
-            Target::Disk { file, path } => {
-                file.write_all(b).map_err(|e| format!("Write error writing to the DB file {}: {e}", path.display()))
-            }
-            Target::Memory(v) => {
-                v.extend_from_slice(b);
-                Ok(())
-            }
-        }
-    }
 }
 
 /// Removes the temp file unless the transfer succeeded.
@@ -324,13 +302,36 @@ impl Drop for TempGuard {
     }
 }
 
+/// How a full sync's payload is loaded (`repl-diskless-load`), decided as it starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum LoadMode {
+    /// Received into a temp file in `dir`, then loaded from it (`disabled`, and
+    /// `on-empty-db` when the dataset has keys).
+    Disk,
+    /// `swapdb`: decoded as it arrives, beside the served dataset, swapped in at the end.
+    Swap,
+    /// `on-empty-db` with no key anywhere: decoded as it arrives.
+    Empty,
+}
+
+/// Redis 7.0's choice (`useDisklessLoad`): `on-empty-db` loads from the socket only
+/// when no database of any shard holds a key, else through a file as `disabled` does.
+/// (Every mode keeps the served data until the new dataset is complete.)
+fn load_mode(shared: &Shared, cfg: &Config) -> LoadMode {
+    match cfg.compat_value("repl-diskless-load") {
+        Some("swapdb") => LoadMode::Swap,
+        Some("on-empty-db") if super::load::dataset_is_empty(shared) => LoadMode::Empty,
+        _ => LoadMode::Disk,
+    }
+}
+
 /// Reads the RDB payload (either format) and parses it into per-shard databases.
 fn receive_and_load(
     shared: &Arc<Shared>,
     cfg: &Config,
     rd: &mut BufReader<TcpStream>,
     epoch: u64,
-) -> Result<(Vec<Loaded>, u16), String> {
+) -> Result<(Vec<Loaded>, u16, LoadMode), String> {
     let r = &shared.replica;
     let header = loop {
         let l = read_line(rd).map_err(|e| format!("{e} while reading the bulk count from the MASTER"))?;
@@ -348,7 +349,7 @@ fn receive_and_load(
         ));
     };
     let mark = match spec.strip_prefix("EOF:") {
-        Some(m) if m.len() == EOF_MARK_LEN => Some(m.as_bytes().to_vec()),
+        Some(m) if m.len() == MARK_LEN => Some(m.as_bytes().to_vec()),
         Some(_) => return Err(format!("Bad EOF mark from MASTER: '{header}'")),
         None => None,
     };
@@ -356,99 +357,56 @@ fn receive_and_load(
         Some(_) => None,
         None => Some(spec.parse::<u64>().map_err(|_| format!("Bad bulk length from MASTER: '{header}'"))?),
     };
-    let diskless = matches!(cfg.compat_value("repl-diskless-load"), Some("swapdb" | "on-empty-db"));
-    let mut guard = TempGuard(None);
-    let mut target = if diskless {
-        Target::Memory(Vec::with_capacity(len.unwrap_or(0).min(1 << 30) as usize))
-    } else {
-        let now = Shared::now_unix_ms() / 1000;
-        let path = std::path::Path::new(&cfg.dir).join(format!("temp-{now}.{}.rdb", std::process::id()));
-        let file = std::fs::File::create(&path)
-            .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
-        guard.0 = Some(path.clone());
-        Target::Disk { file, path }
-    };
-    let place = if diskless { "to parser" } else { "to disk" };
+    let mode = load_mode(shared, cfg);
+    let place = if mode == LoadMode::Disk { "to disk" } else { "to parser" };
     match len {
         Some(n) => log::notice(&format!("MASTER <-> REPLICA sync: receiving {n} bytes from master {place}")),
         None => log::notice(&format!("MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF {place}")),
     }
     r.sync_total.store(len.unwrap_or(0), Ordering::Relaxed);
     r.sync_read.store(0, Ordering::Relaxed);
-    let mut read: u64 = 0;
-    // The last bytes seen, to find the EOF mark across reads.
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        if !current(shared, epoch) {
-            return Err("Replication target changed during the transfer".into());
-        }
-        if len.is_some_and(|n| read >= n) {
-            break;
-        }
-        let buf = rd.fill_buf().map_err(|e| format!("{} during the RDB transfer", io_error(&e)))?;
-        if buf.is_empty() {
-            return Err(format!(
-                "I/O error trying to sync with MASTER: connection lost after {read} bytes of the RDB (the old data is kept)"
-            ));
-        }
-        r.last_io_ms.store(Shared::now_unix_ms(), Ordering::Relaxed);
-        match (&mark, len) {
-            (_, Some(n)) => {
-                let take = buf.len().min((n - read) as usize);
-                target.write(&buf[..take])?;
-                rd.consume(take);
-                read += take as u64;
-            }
-            (Some(mark), None) => {
-                // Look for the mark in the previous tail plus this chunk.
-                let mut window = std::mem::take(&mut tail);
-                let keep = window.len();
-                window.extend_from_slice(buf);
-                if let Some(p) = find_mark(&window, mark) {
-                    // Bytes before the mark that are not already written belong to the RDB.
-                    if p > keep {
-                        target.write(&window[keep..p])?;
-                    } else if p < keep {
-                        unwrite(&mut target, keep - p)?;
-                    }
-                    let used = p + EOF_MARK_LEN - keep;
-                    rd.consume(used);
-                    read += (p as u64).saturating_sub(keep as u64);
-                    break;
-                }
-                let n = buf.len();
-                target.write(&window[keep..])?;
-                rd.consume(n);
-                read += n as u64;
-                let from = window.len().saturating_sub(EOF_MARK_LEN - 1);
-                tail = window[from..].to_vec();
-            }
-            (None, None) => unreachable!("either a length or a mark"),
-        }
+    let mut progress = |read: u64| {
         r.sync_read.store(read, Ordering::Relaxed);
-    }
-    r.sync_read.store(read, Ordering::Relaxed);
-    log::notice("MASTER <-> REPLICA sync: Flushing old data");
-    log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
+        r.last_io_ms.store(Shared::now_unix_ms(), Ordering::Relaxed);
+        current(shared, epoch)
+    };
+    let mut payload = match (mark, len) {
+        (Some(mark), _) => Payload::with_mark(rd, mark, &mut progress),
+        (None, n) => Payload::with_len(rd, n.unwrap_or(0), &mut progress),
+    };
     let now_ms = Shared::now_unix_ms();
     // A replica keeps keys whose TTL passed: the master's DELs for them follow.
     let opts = crate::rdb::LoadOptions { now_ms, skip_expired: false, databases: cfg.databases as u32 };
-    // Decoded here, inserted by every shard thread at once (`repl::load`).
     let alive = || current(shared, epoch);
-    let res = match &mut target {
-        Target::Disk { file, path } => {
-            file.sync_all().map_err(|e| format!("Failed trying to sync the temp DB to disk: {e}"))?;
-            let f = std::fs::File::open(&*path).map_err(|e| format!("Failed trying to open the MASTER's DB: {e}"))?;
-            super::load::load_on_shards(shared, std::io::BufReader::with_capacity(1 << 20, f), &opts, &alive)
+    let mut guard = TempGuard(None);
+    let (shards, stats) = if mode == LoadMode::Disk {
+        let path = receive_to_disk(&mut payload, cfg, &mut guard)?;
+        log::notice("MASTER <-> REPLICA sync: Flushing old data");
+        log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
+        let f = std::fs::File::open(&path).map_err(|e| format!("Failed trying to open the MASTER's DB: {e}"))?;
+        // Decoded here, inserted by every shard thread at once (`repl::load`).
+        super::load::load_on_shards(shared, BufReader::with_capacity(1 << 20, f), &opts, &alive).map_err(|e| {
+            format!("Failed trying to load the MASTER synchronization DB from disk, check server logs. ({e}; the old data is kept)")
+        })?
+    } else {
+        if mode == LoadMode::Empty {
+            log::notice("MASTER <-> REPLICA sync: Flushing old data");
         }
-        Target::Memory(v) => super::load::load_on_shards(shared, &v[..], &opts, &alive),
+        log::notice("MASTER <-> REPLICA sync: Loading DB in memory");
+        // Decoded as it arrives; the databases are used only if the payload then ends
+        // as announced (its length, or the mark), else they are dropped here.
+        let loaded = super::load::load_on_shards(shared, &mut payload, &opts, &alive).and_then(|done| {
+            payload.finish()?;
+            Ok(done)
+        });
+        loaded.map_err(|e| {
+            format!("Failed trying to load the MASTER synchronization DB from socket, check server logs. ({e}; the old data is kept)")
+        })?
     };
-    let (shards, stats) = res.map_err(|e| {
-        format!("Failed trying to load the MASTER synchronization DB from disk, check server logs. ({e}; the old data is kept)")
-    })?;
+    r.sync_read.store(payload.received(), Ordering::Relaxed);
     // The master's libraries replace ours, as its keys do.
     crate::cmd::function::install_loaded(&shared.script, &stats.functions, true)?;
-    if let (Target::Disk { path, .. }, Some(_)) = (&target, guard.0.as_ref()) {
+    if let Some(path) = guard.0.as_ref() {
         // Like Redis, the master's snapshot becomes our RDB file.
         let dest = std::path::Path::new(&cfg.dir).join(&cfg.dbfilename);
         if std::fs::rename(path, &dest).is_ok() {
@@ -464,58 +422,27 @@ fn receive_and_load(
         .find(|(k, _)| k == b"repl-stream-db")
         .and_then(|(_, v)| std::str::from_utf8(v).ok()?.parse::<u16>().ok())
         .unwrap_or(0);
-    Ok((shards, stream_db))
+    Ok((shards, stream_db, mode))
 }
 
-/// Where `mark` starts in `hay`, if it does. Candidates are the positions holding the
-/// mark's first byte (a random hex digit: one byte in 16 of an RDB at most), so the
-/// scan costs about a byte comparison per byte instead of a 40-byte compare per byte.
-fn find_mark(hay: &[u8], mark: &[u8]) -> Option<usize> {
-    let first = *mark.first()?;
-    let last_start = hay.len().checked_sub(mark.len())?;
-    let mut from = 0;
-    while from <= last_start {
-        let p = from + hay[from..=last_start].iter().position(|&b| b == first)?;
-        if &hay[p..p + mark.len()] == mark {
-            return Some(p);
+/// Writes the whole payload to a temp file in `dir` (removed by `guard` unless the
+/// load succeeds) and returns its path.
+fn receive_to_disk(payload: &mut Payload, cfg: &Config, guard: &mut TempGuard) -> Result<std::path::PathBuf, String> {
+    let now = Shared::now_unix_ms() / 1000;
+    let path = std::path::Path::new(&cfg.dir).join(format!("temp-{now}.{}.rdb", std::process::id()));
+    let mut file = std::fs::File::create(&path)
+        .map_err(|e| format!("Opening the temp file needed for MASTER <-> REPLICA synchronization: {e}"))?;
+    guard.0 = Some(path.clone());
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = payload
+            .read(&mut buf)
+            .map_err(|e| format!("I/O error trying to sync with MASTER: {e} (the old data is kept)"))?;
+        if n == 0 {
+            break;
         }
-        from = p + 1;
+        file.write_all(&buf[..n]).map_err(|e| format!("Write error writing to the DB file {}: {e}", path.display()))?;
     }
-    None
-}
-
-/// Takes back the last `n` bytes written: the start of the EOF mark that an earlier
-/// chunk ended with.
-fn unwrite(t: &mut Target, n: usize) -> Result<(), String> {
-    match t {
-        Target::Disk { file, path } => {
-            use std::io::{Seek, SeekFrom};
-            let end = file.seek(SeekFrom::End(0)).map_err(|e| format!("{}: {e}", path.display()))?;
-            file.set_len(end - n as u64).map_err(|e| format!("{}: {e}", path.display()))?;
-            file.seek(SeekFrom::End(0)).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(())
-        }
-        Target::Memory(v) => {
-            v.truncate(v.len() - n);
-            Ok(())
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn mark_found_anywhere_and_only_whole() {
-        let mark = b"0123456789abcdef0123456789abcdef01234567";
-        assert_eq!(find_mark(b"", mark), None);
-        assert_eq!(find_mark(&mark[..39], mark), None);
-        assert_eq!(find_mark(mark, mark), Some(0));
-        // A false start (the mark's first 15 bytes, then a wrong one) before the mark.
-        let mut hay = b"00000123450123456789abcdeX".to_vec();
-        hay.extend_from_slice(mark);
-        hay.extend_from_slice(b"tail");
-        assert_eq!(find_mark(&hay, mark), Some(26));
-    }
+    file.sync_all().map_err(|e| format!("Failed trying to sync the temp DB to disk: {e}"))?;
+    Ok(path)
 }

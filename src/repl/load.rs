@@ -252,6 +252,33 @@ fn drain_hop(feed: Arc<Feed>, p: Params) -> Hop {
     })
 }
 
+/// Does no database of any shard hold a key? (`repl-diskless-load on-empty-db`'s
+/// test, Redis's `dbTotalServerKeyCount() == 0`.) Asks every shard with a hop; `false`
+/// when shutting down.
+pub fn dataset_is_empty(shared: &Shared) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel::<bool>();
+    for s in 0..shared.nshards {
+        let tx = Mutex::new(tx.clone());
+        let hop: Hop = Arc::new(move |st: &mut ShardState| {
+            let empty = st.dbs.iter().all(|db| db.is_empty());
+            let _ = tx.lock().unwrap_or_else(|e| e.into_inner()).send(empty);
+            Box::new(())
+        });
+        deliver(shared, s, hop);
+    }
+    drop(tx);
+    let mut answered = 0;
+    while answered < shared.nshards {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(true) => answered += 1,
+            Ok(false) => return false,
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) if !shared.shutdown.load(Ordering::Relaxed) => {}
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
 /// Queues `hop` in shard `s`'s inbox, waking it if it is parked.
 fn deliver(shared: &Shared, s: usize, hop: Hop) {
     if shared.deliver(s, vec![Msg::Run { coord: CoordRef { shard: s as u16, id: NO_COORD }, hop }]) {

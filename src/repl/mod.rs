@@ -16,8 +16,9 @@
 //! - `failover`: FAILOVER's coordination (pause, wait for the target, hand over).
 //! - `info`: INFO `# Replication`.
 //! - `replica`: the replica side's shared state and design; `link`: the thread that
-//!   connects to the master, handshakes and receives its RDB; `load`: decoding it
-//!   there while every shard thread inserts its own keys.
+//!   connects to the master, handshakes and receives its RDB (`payload`: the
+//!   transfer as a reader that ends where it does); `load`: decoding it there while
+//!   every shard thread inserts its own keys.
 //!
 //! The replica side (the link to a master, loading its RDB, applying its stream
 //! through `cmd::dispatch`) documents itself in its modules.
@@ -31,6 +32,7 @@ pub mod link;
 pub mod load;
 pub mod master;
 mod master_replica;
+pub mod payload;
 pub mod replica;
 pub mod state;
 

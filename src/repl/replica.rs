@@ -7,8 +7,8 @@
 //! ```text
 //!  REPLICAOF / replicaof directive            link thread (one per REPLICAOF)
 //!  sets `target`, bumps `epoch`  ------->  connect, PING, AUTH, REPLCONF, PSYNC
-//!                                          +FULLRESYNC: receive the RDB (temp file
-//!  shard 0 sees the new epoch,             or memory), decode it here; each
+//!                                          +FULLRESYNC: receive the RDB (temp file,
+//!  shard 0 sees the new epoch,             or from the socket), decode it here; each
 //!  spawns the link thread                  shard inserts its own keys into new
 //!                                          databases between its other work
 //!                                          (`repl::load`)
@@ -94,8 +94,16 @@ pub struct Handoff {
 pub enum Task {
     /// A full sync is loaded: switch every shard to these databases at a cut, then
     /// adopt the connection. `replid`/`offset` start the new history, whose stream
-    /// goes on in `stream_db` (the RDB's `repl-stream-db`).
-    Install { dbs: Vec<crate::persist::dbview::Loaded>, handoff: Handoff, replid: String, offset: u64, stream_db: u16 },
+    /// goes on in `stream_db` (the RDB's `repl-stream-db`). `swapdb`: loaded under
+    /// `repl-diskless-load swapdb` (logged as Redis logs its swap).
+    Install {
+        dbs: Vec<crate::persist::dbview::Loaded>,
+        handoff: Handoff,
+        replid: String,
+        offset: u64,
+        stream_db: u16,
+        swapdb: bool,
+    },
     /// A partial resync: adopt the connection, keep the data.
     Adopt(Handoff),
 }

@@ -62,8 +62,8 @@ impl Worker {
         }
         while let Some(task) = r.tasks.pop() {
             match task {
-                Task::Install { dbs, handoff, replid, offset, stream_db } => {
-                    self.install(dbs, handoff, (replid, offset, stream_db))
+                Task::Install { dbs, handoff, replid, offset, stream_db, swapdb } => {
+                    self.install(dbs, handoff, (replid, offset, stream_db), swapdb)
                 }
                 Task::Adopt(h) => self.adopt(h),
             }
@@ -116,7 +116,13 @@ impl Worker {
     }
 
     /// Switches every shard to the loaded databases at one cut, then adopts the link.
-    fn install(&mut self, dbs: Vec<crate::persist::dbview::Loaded>, handoff: Handoff, at: crate::rdb::ReplPosition) {
+    fn install(
+        &mut self,
+        dbs: Vec<crate::persist::dbview::Loaded>,
+        handoff: Handoff,
+        at: crate::rdb::ReplPosition,
+        swapdb: bool,
+    ) {
         let (replid, offset, stream_db) = at;
         if handoff.epoch != self.st.shared.replica.epoch.load(Ordering::Acquire) {
             sock::close(handoff.fd);
@@ -136,6 +142,10 @@ impl Worker {
             if done.is_none() {
                 sock::close(handoff.fd);
                 return;
+            }
+            if swapdb {
+                log::notice("MASTER <-> REPLICA sync: Swapping active DB with loaded DB");
+                log::notice("MASTER <-> REPLICA sync: Discarding old DB in background");
             }
             let r = &shared.replica;
             shared.repl.reset_ids(replid.clone(), "0".repeat(40), -1);
