@@ -578,9 +578,9 @@ impl Db {
         self.sample_ahead = next;
         let mut deadlines = [0u64; MAX_SAMPLES];
         if volatile {
-            for k in 0..n {
-                let (&slot, &at) = self.volatile.get_index(drawn[k] as usize).expect("drawn below len");
-                (drawn[k], deadlines[k]) = (slot, at);
+            for (pos, deadline) in drawn[..n].iter_mut().zip(&mut deadlines) {
+                let (&slot, &at) = self.volatile.get_index(*pos as usize).expect("drawn below len");
+                (*pos, *deadline) = (slot, at);
             }
         }
         out.extend((0..n).map(|k| Sample {
