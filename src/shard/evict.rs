@@ -105,7 +105,7 @@ impl Settings {
         Settings {
             maxmemory: cfg.maxmemory,
             policy: Policy::parse(&cfg.maxmemory_policy),
-            samples: cfg.maxmemory_samples.clamp(1, 64) as usize,
+            samples: (cfg.maxmemory_samples as usize).clamp(1, crate::storage::MAX_SAMPLES),
             round_limit: round_limit(tenacity),
             lfu_log_factor: num("lfu-log-factor", 10).min(u32::MAX as u64) as u32,
             lfu_decay_time: num("lfu-decay-time", 1).min(u32::MAX as u64) as u32,
@@ -129,6 +129,8 @@ fn round_limit(tenacity: u64) -> Option<Duration> {
 pub struct EvictState {
     pub settings: Settings,
     pool: Pool,
+    /// The last sampling's draw (kept to reuse its buffer).
+    samples: Vec<crate::storage::Sample>,
     /// Next database the random policies draw from (round robin, as Redis).
     next_db: usize,
     /// When the server went over the limit as seen here, for INFO's
@@ -147,6 +149,7 @@ impl EvictState {
         EvictState {
             settings: Settings::from_config(cfg),
             pool: Pool::default(),
+            samples: Vec::with_capacity(crate::storage::MAX_SAMPLES),
             next_db: 0,
             over_since_ms: None,
             exceeded_total_ms: 0,
@@ -328,9 +331,10 @@ pub fn perform(st: &mut ShardState) -> Round {
         if evicted {
             freed += 1;
             if st.config.notify_mask & notify::EVICTED != 0 {
-                events.push(KeyEvent { db: db as u16, event: "evicted", key: key.to_vec() });
+                events.push(KeyEvent { db: db as u16, event: "evicted", key: key.clone() });
             }
         }
+        st.evict.pool.recycle(key);
         if excess_over(st, target) == 0 {
             break Round::Ok;
         }
@@ -397,23 +401,27 @@ fn evict_key(st: &mut ShardState, db: usize, key: &[u8]) -> bool {
 }
 
 /// The next key to evict under the current policy, or None if there is none here.
-fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
+/// The key comes in one of the pool's buffers: give it back (`Pool::recycle`).
+fn pick(st: &mut ShardState) -> Option<(usize, Vec<u8>)> {
     let policy = st.evict.settings.policy;
     let volatile = policy.volatile_only();
     let ndb = st.dbs.len();
+    let ev = &mut st.evict;
     if policy.random() {
         for i in 0..ndb {
-            let db = (st.evict.next_db + i) % ndb;
-            if let Some((k, _, _)) = st.dbs[db].random_entry(volatile) {
-                st.evict.next_db = (db + 1) % ndb;
-                return Some((db, crate::storage::Key::new(&k)));
+            let db = (ev.next_db + i) % ndb;
+            if let Some(k) = st.dbs[db].random_entry(volatile) {
+                ev.next_db = (db + 1) % ndb;
+                let mut buf = ev.pool.buffer();
+                buf.extend_from_slice(&k);
+                return Some((db, buf));
             }
         }
         return None;
     }
     // Sample, pool, take the best candidate that still exists; a few refills at most
     // (every pooled key may have been deleted since it was sampled).
-    let samples = st.evict.settings.samples;
+    let samples = ev.settings.samples;
     for _ in 0..4 {
         let mut any = false;
         for (i, d) in st.dbs.iter_mut().enumerate() {
@@ -422,28 +430,38 @@ fn pick(st: &mut ShardState) -> Option<(usize, crate::storage::Key)> {
                 continue;
             }
             any = true;
+            d.sample_into(volatile, samples, &mut ev.samples);
             let clock = d.access;
-            for _ in 0..samples {
-                let Some((k, e, expire_at)) = d.random_entry(volatile) else { break };
-                let score =
-                    if policy == Policy::VolatileTtl { u64::MAX - expire_at } else { clock.idle_score(e.access_secs) };
-                st.evict.pool.offer(score, i as u16, &k);
+            for s in &ev.samples {
+                let score = if policy == Policy::VolatileTtl {
+                    u64::MAX - s.expire_at
+                } else {
+                    clock.idle_score(s.access_secs)
+                };
+                // Most samples of a full pool lose: skip reading their keys.
+                if ev.pool.admits(score) {
+                    ev.pool.offer(score, i as u16, &d.slot_key(s.slot));
+                }
             }
         }
         if !any {
-            st.evict.pool.clear();
+            ev.pool.clear();
             return None;
         }
-        while let Some(c) = st.evict.pool.pop_best() {
+        while let Some(c) = ev.pool.pop_best() {
             let db = c.db as usize;
             let d = &st.dbs[db];
-            let Some(e) = d.peek(&c.key).filter(|e| !volatile || e.has_ttl()) else { continue };
+            let Some(e) = d.peek(&c.key).filter(|e| !volatile || e.has_ttl()) else {
+                ev.pool.recycle(c.key);
+                continue;
+            };
             // Accessed since it was sampled: its score is stale, and evicting it
             // would throw away a key that just proved hot. Put it back as it is now.
             if policy != Policy::VolatileTtl {
                 let now = d.access.idle_score(e.access_secs);
                 if now < c.score {
-                    st.evict.pool.offer(now, c.db, &c.key);
+                    ev.pool.offer(now, c.db, &c.key);
+                    ev.pool.recycle(c.key);
                     continue;
                 }
             }

@@ -130,6 +130,19 @@ pub fn has_expired(expire_at: u64, now_ms: u64) -> bool {
     expire_at != 0 && now_ms > expire_at
 }
 
+/// Most samples [`Db::sample_into`] draws at once (`maxmemory-samples` is clamped to it).
+pub const MAX_SAMPLES: usize = 64;
+
+/// One eviction sample: a slot drawn at random, with what its score needs.
+#[derive(Clone, Copy, Debug)]
+pub struct Sample {
+    pub slot: u32,
+    /// The slot's access field (LRU seconds or LFU counter, `storage::evict`).
+    pub access_secs: u32,
+    /// The key's deadline when drawn among the keys with a TTL (`volatile`), else 0.
+    pub expire_at: u64,
+}
+
 pub struct Db {
     table: Table,
     /// Slot number -> deadline (unix ms) of every key with a TTL; sampled by active
@@ -154,6 +167,15 @@ pub struct Db {
     /// shard moves it forward every turn.
     pub access: super::evict::AccessClock,
     rng: crate::util::rng::XorShift,
+    /// Positions the next eviction sampling will read (`sample_into`).
+    sample_ahead: SampleAhead,
+}
+
+/// Positions drawn (and prefetched) for the next [`Db::sample_into`].
+#[derive(Default)]
+struct SampleAhead {
+    volatile: bool,
+    positions: Vec<u32>,
 }
 
 impl Default for Db {
@@ -180,6 +202,7 @@ impl Db {
             created: Vec::new(),
             access: Default::default(),
             rng: crate::util::rng::XorShift::new(0),
+            sample_ahead: SampleAhead::default(),
         }
     }
 
@@ -493,25 +516,84 @@ impl Db {
     }
 
     /// A uniformly random entry (live or not) of the whole keyspace, or of the keys
-    /// with a TTL when `volatile`, with its deadline (0 = none): eviction sampling
-    /// (`shard::evict`).
-    pub fn random_entry(&mut self, volatile: bool) -> Option<(KeyRef<'_>, &Slot, u64)> {
-        let (idx, at) = if volatile {
+    /// with a TTL when `volatile`: the random eviction policies (`shard::evict`).
+    pub fn random_entry(&mut self, volatile: bool) -> Option<KeyRef<'_>> {
+        let idx = if volatile {
             if self.volatile.is_empty() {
                 return None;
             }
             let i = (self.next_random() % self.volatile.len() as u64) as usize;
-            let (&slot, &at) = self.volatile.get_index(i)?;
-            (slot as usize, at)
+            *self.volatile.get_index(i)?.0 as usize
         } else {
             if self.table.is_empty() {
                 return None;
             }
-            let i = (self.next_random() % self.table.len() as u64) as usize;
-            (i, self.slot_expire(i))
+            (self.next_random() % self.table.len() as u64) as usize
         };
-        let e = self.table.at(idx);
-        Some((e.key(), e, at))
+        Some(self.table.at(idx).key())
+    }
+
+    /// Replaces `out` with up to `n` (at most `MAX_SAMPLES`) uniformly random entries
+    /// (live or not) of the whole keyspace, or of the keys with a TTL when `volatile`:
+    /// eviction sampling (`shard::evict`). Read a sample's key with [`Db::slot_key`]
+    /// before this database changes.
+    ///
+    /// Why it draws one round ahead: each sample is a cache and TLB miss in a table far
+    /// larger than the cache, and taken one by one they were over a third of the CPU
+    /// of a write that evicts. So each call uses the positions the previous call drew
+    /// and prefetched (their misses were paid while the commands in between ran), and
+    /// draws and prefetches the next call's. A position is a uniform draw whenever it
+    /// is read (positions past a shrunk table are drawn again), so the samples are as
+    /// random as drawing them now. The slots are then read in one loop without
+    /// dependencies between iterations, so whatever still misses is waited for at once.
+    pub fn sample_into(&mut self, volatile: bool, n: usize, out: &mut Vec<Sample>) {
+        out.clear();
+        let n = n.min(MAX_SAMPLES);
+        let len = if volatile { self.volatile.len() } else { self.table.len() };
+        if len == 0 {
+            return;
+        }
+        let mut drawn = [0u32; MAX_SAMPLES];
+        let ahead = std::mem::take(&mut self.sample_ahead);
+        let reuse = ahead.volatile == volatile && ahead.positions.len() == n;
+        for (k, pos) in drawn[..n].iter_mut().enumerate() {
+            let p = if reuse { ahead.positions[k] as usize } else { len };
+            *pos = if p < len { p } else { (self.next_random() % len as u64) as usize } as u32;
+        }
+        let mut next = ahead;
+        next.volatile = volatile;
+        next.positions.clear();
+        for _ in 0..n {
+            let p = (self.next_random() % len as u64) as usize;
+            next.positions.push(p as u32);
+            if volatile {
+                // The side map's entry; its slot is read (and missed) when used.
+                if let Some((slot, _)) = self.volatile.get_index(p) {
+                    super::table::prefetch(slot);
+                }
+            } else {
+                self.table.prefetch(p);
+            }
+        }
+        self.sample_ahead = next;
+        let mut deadlines = [0u64; MAX_SAMPLES];
+        if volatile {
+            for (pos, deadline) in drawn[..n].iter_mut().zip(&mut deadlines) {
+                let (&slot, &at) = self.volatile.get_index(*pos as usize).expect("drawn below len");
+                (*pos, *deadline) = (slot, at);
+            }
+        }
+        out.extend((0..n).map(|k| Sample {
+            slot: drawn[k],
+            access_secs: self.table.at(drawn[k] as usize).access_secs,
+            expire_at: deadlines[k],
+        }));
+    }
+
+    /// The key in slot `slot` (from [`Db::sample_into`], this database unchanged since).
+    #[inline]
+    pub fn slot_key(&self, slot: u32) -> KeyRef<'_> {
+        self.table.at(slot as usize).key()
     }
 
     /// A random live key, or None if the database is empty. Expired keys met on the way
@@ -664,6 +746,45 @@ mod tests {
         db.active_expire(200, 20, || true);
         assert_eq!(db.expired_values, vec![s("2"), s("3")]);
         assert_eq!(db.expired.len(), 3);
+    }
+
+    /// Sampling reads positions drawn a round earlier: they must stay uniform draws
+    /// of the current table (every slot reachable, none past its end after it shrank),
+    /// and volatile samples must be keys with a TTL and their own deadline.
+    #[test]
+    fn eviction_samples_cover_the_table_and_follow_it() {
+        let mut db = Db::new();
+        for i in 0..1000u64 {
+            let at = if i % 10 == 0 { 1_000_000 + i } else { 0 };
+            db.set(format!("key:{i}").as_bytes(), s("v"), at);
+        }
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..4000 {
+            db.sample_into(false, 5, &mut out);
+            assert_eq!(out.len(), 5);
+            seen.extend(out.iter().map(|x| x.slot));
+        }
+        assert_eq!(seen.len(), 1000, "every slot is drawn");
+        for i in 0..900u64 {
+            db.remove(format!("key:{i}").as_bytes(), 0);
+        }
+        for _ in 0..50 {
+            db.sample_into(false, 5, &mut out);
+            assert!(out.iter().all(|x| (x.slot as usize) < db.len()), "drawn within the shrunk table");
+        }
+        for _ in 0..200 {
+            db.sample_into(true, 3, &mut out);
+            assert_eq!(out.len(), 3);
+            for x in &out {
+                let key = db.slot_key(x.slot).to_vec();
+                let (_, at) = db.peek_with_expire(&key).unwrap();
+                assert!(at != 0 && at == x.expire_at, "{:?} {at} {}", String::from_utf8_lossy(&key), x.expire_at);
+            }
+        }
+        db.clear();
+        db.sample_into(false, 5, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -21,8 +21,6 @@
 //! deletion is propagated and notified), any clock of its own (the caller passes the
 //! time: `AccessClock::tick`).
 
-use super::db::Key;
-
 /// A new key's LFU counter, so that it is not evicted before it had a chance to be
 /// accessed again (Redis's `LFU_INIT_VAL`).
 pub const LFU_INIT_VAL: u8 = 5;
@@ -128,14 +126,21 @@ pub const POOL_SIZE: usize = 16;
 pub struct Candidate {
     pub score: u64,
     pub db: u16,
-    pub key: Key,
+    /// The key's bytes, in a buffer the pool reuses (give it back with
+    /// [`Pool::recycle`]).
+    pub key: Vec<u8>,
 }
 
 /// The best candidates of recent samples, in ascending score order (the best last),
 /// at most `POOL_SIZE` of them.
+///
+/// Key buffers are reused (as Redis's pool keeps a cached sds per entry): an eviction
+/// offers several keys and takes one out, and allocating a buffer for each showed up
+/// as a tenth of the eviction's cost.
 #[derive(Default, Debug)]
 pub struct Pool {
     entries: Vec<Candidate>,
+    spare: Vec<Vec<u8>>,
 }
 
 impl Pool {
@@ -148,27 +153,54 @@ impl Pool {
     }
 
     pub fn clear(&mut self) {
-        self.entries.clear();
+        while let Some(c) = self.entries.pop() {
+            self.recycle(c.key);
+        }
+    }
+
+    /// Whether a key of this score could enter the pool (room, or better than the
+    /// worst candidate): checked before reading a sampled key at all.
+    #[inline]
+    pub fn admits(&self, score: u64) -> bool {
+        self.entries.len() < POOL_SIZE || score > self.entries[0].score
     }
 
     /// Offers a sampled key. It enters if the pool has room or it beats the worst
     /// candidate; a key already in the pool only has its score refreshed.
     pub fn offer(&mut self, score: u64, db: u16, key: &[u8]) {
-        if let Some(i) = self.entries.iter().position(|c| c.db == db && *c.key == *key) {
-            self.entries.remove(i);
+        if let Some(i) = self.entries.iter().position(|c| c.db == db && c.key == key) {
+            let old = self.entries.remove(i);
+            self.recycle(old.key);
         } else if self.entries.len() == POOL_SIZE {
             if score <= self.entries[0].score {
                 return;
             }
-            self.entries.remove(0);
+            let worst = self.entries.remove(0);
+            self.recycle(worst.key);
         }
+        let mut buf = self.spare.pop().unwrap_or_default();
+        buf.extend_from_slice(key);
         let at = self.entries.partition_point(|c| c.score <= score);
-        self.entries.insert(at, Candidate { score, db, key: Key::new(key) });
+        self.entries.insert(at, Candidate { score, db, key: buf });
     }
 
     /// Takes the best candidate out.
     pub fn pop_best(&mut self) -> Option<Candidate> {
         self.entries.pop()
+    }
+
+    /// A buffer of an evicted or dropped candidate (or any key buffer), for reuse.
+    /// Big ones are not kept.
+    pub fn recycle(&mut self, mut key: Vec<u8>) {
+        if self.spare.len() <= POOL_SIZE && key.capacity() <= 256 {
+            key.clear();
+            self.spare.push(key);
+        }
+    }
+
+    /// An empty key buffer (recycled when there is one).
+    pub fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
     }
 }
 
@@ -227,8 +259,12 @@ mod tests {
         p.offer(3, 0, b"low");
         p.offer(39, 0, b"k39");
         assert_eq!(p.len(), POOL_SIZE);
+        assert!(!p.admits(3) && p.admits(40), "a full pool admits only better keys");
         let best = p.pop_best().unwrap();
-        assert_eq!((best.score, &*best.key), (39, &b"k39"[..]));
+        assert_eq!((best.score, &best.key[..]), (39, &b"k39"[..]));
         assert_eq!(p.pop_best().unwrap().score, 38);
+        p.recycle(best.key);
+        p.offer(100, 1, b"fresh");
+        assert_eq!(&p.pop_best().unwrap().key[..], b"fresh", "a recycled buffer holds only the new key");
     }
 }

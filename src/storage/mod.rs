@@ -25,7 +25,7 @@ pub mod table;
 pub mod value;
 pub mod zset;
 
-pub use db::{Db, Key, has_expired};
+pub use db::{Db, Key, MAX_SAMPLES, Sample, has_expired};
 pub use small::SmallBytes;
 pub use strbuf::{Origin, StrBuf};
 pub use table::{Entry, KeyRef, Slot};
