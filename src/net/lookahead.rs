@@ -17,8 +17,8 @@
 use crate::shard::ShardState;
 use crate::storage::Warm;
 
-/// Requests warmed together: one receive of a `-P 16` client, and about what the
-/// CPU's fill buffers can keep in flight per stage.
+/// Requests (and keys) warmed together: one receive of a `-P 16` client, and about
+/// what the CPU's fill buffers can keep in flight per stage.
 const WINDOW: usize = 16;
 
 /// Below this many keys the database stays in the caches (~1 MB of slots).
@@ -30,8 +30,8 @@ const MAX_KEY: usize = 256;
 /// Requests with more arguments than this are not skimmed past (stop there).
 const MAX_ARGS: usize = 64;
 
-/// Warms the first keys of the complete requests at the start of `input` (up to
-/// `WINDOW` of them) in database `db`. Returns how many bytes the skimmed requests
+/// Warms the keys of the complete requests at the start of `input` (up to `WINDOW`
+/// requests or keys) in database `db`. Returns how many bytes the skimmed requests
 /// take: the caller warms again once it has run past them (0 when the first request
 /// is not a complete multibulk one; all of `input` when the database is too small).
 pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
@@ -43,14 +43,27 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     let mut keys = [(0usize, 0usize); WINDOW];
     let (mut n, mut pos) = (0, 0);
     for _ in 0..WINDOW {
-        let Some(r) = skim(&input[pos..]) else { break };
-        if let Some((at, len)) = r.key
-            && len <= MAX_KEY
-        {
-            keys[n] = (pos + at, len);
-            n += 1;
+        let (at, before) = (pos, n);
+        let mut full = false;
+        let Some(len) = skim(&input[at..], |start, len| {
+            if n == WINDOW {
+                full = true;
+            } else if len <= MAX_KEY {
+                keys[n] = (at + start, len);
+                n += 1;
+            }
+        }) else {
+            break;
+        };
+        if full && before > 0 {
+            // Its keys go into the next window, whole.
+            n = before;
+            break;
         }
-        pos += r.len;
+        pos += len;
+        if n == WINDOW {
+            break;
+        }
     }
     if n < 2 {
         return pos;
@@ -72,24 +85,18 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     pos
 }
 
-/// One complete request found by `skim`.
-#[derive(Debug, PartialEq, Eq)]
-struct Skimmed {
-    /// Bytes of the whole request.
-    len: usize,
-    /// Offset and length of its second argument.
-    key: Option<(usize, usize)>,
-}
-
-/// The complete multibulk request at the start of `input`, or `None` when it is not
-/// one (incomplete, inline, malformed or with more than `MAX_ARGS` arguments: the
-/// parser decides what those are).
-fn skim(input: &[u8]) -> Option<Skimmed> {
+/// Calls `on_key(offset, length)` for each key of the multibulk request at the start
+/// of `input` (the second argument; every key of MSET, MSETNX and MGET) and returns
+/// the request's length, or `None` when it is not a complete multibulk request
+/// (incomplete, inline, malformed or with more than `MAX_ARGS` arguments: the parser
+/// decides what those are; keys seen before that point may have been reported).
+fn skim(input: &[u8], mut on_key: impl FnMut(usize, usize)) -> Option<usize> {
     let (argc, mut pos) = header(input, b'*')?;
     if argc == 0 || argc > MAX_ARGS {
         return None;
     }
-    let mut key = None;
+    // Arguments 1, 1 + stride, ... are keys.
+    let mut stride = argc;
     for i in 0..argc {
         let (len, at) = header(input.get(pos..)?, b'$')?;
         let start = pos + at;
@@ -97,12 +104,26 @@ fn skim(input: &[u8]) -> Option<Skimmed> {
         if input.get(end..end + 2)? != b"\r\n" {
             return None;
         }
-        if i == 1 {
-            key = Some((start, len));
+        if i == 0 && argc > 3 {
+            stride = key_stride(&input[start..end]).unwrap_or(argc);
+        } else if i > 0 && (i - 1) % stride == 0 {
+            on_key(start, len);
         }
         pos = end + 2;
     }
-    Some(Skimmed { len: pos, key })
+    Some(pos)
+}
+
+/// The distance between the keys of a multi-key command whose keys start at its
+/// second argument (the commonly pipelined ones).
+fn key_stride(name: &[u8]) -> Option<usize> {
+    if name.eq_ignore_ascii_case(b"mset") || name.eq_ignore_ascii_case(b"msetnx") {
+        Some(2)
+    } else if name.eq_ignore_ascii_case(b"mget") {
+        Some(1)
+    } else {
+        None
+    }
 }
 
 /// `<mark><decimal>\r\n` at the start of `input`: the number and the bytes it took.
@@ -125,14 +146,50 @@ fn header(input: &[u8], mark: u8) -> Option<(usize, usize)> {
 mod tests {
     use super::*;
 
+    fn keys_of(input: &[u8]) -> (Option<usize>, Vec<&[u8]>) {
+        let mut keys = Vec::new();
+        let len = skim(input, |at, len| keys.push(&input[at..at + len]));
+        (len, keys)
+    }
+
     #[test]
-    fn skims_complete_multibulk_requests_and_their_second_argument() {
+    fn skims_complete_multibulk_requests_and_their_keys() {
         let two = b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n*1\r\n$4\r\nPING\r\n";
-        let first = skim(two).unwrap();
-        assert_eq!(first, Skimmed { len: 24, key: Some((17, 5)) });
-        assert_eq!(&two[17..22], b"key:1");
-        assert_eq!(skim(&two[24..]), Some(Skimmed { len: 14, key: None }));
-        assert_eq!(skim(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n"), Some(Skimmed { len: 26, key: Some((17, 1)) }));
+        assert_eq!(keys_of(two), (Some(24), vec![&b"key:1"[..]]));
+        assert_eq!(keys_of(&two[24..]), (Some(14), vec![]));
+        assert_eq!(keys_of(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n"), (Some(26), vec![&b"k"[..]]));
+        let mset = b"*5\r\n$4\r\nmSeT\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n";
+        assert_eq!(keys_of(mset), (Some(mset.len()), vec![&b"a"[..], b"b"]));
+        let mget = b"*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+        assert_eq!(keys_of(mget), (Some(mget.len()), vec![&b"a"[..], b"b", b"c"]));
+        let hset = b"*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$1\r\nf\r\n$1\r\nv\r\n";
+        assert_eq!(keys_of(hset), (Some(hset.len()), vec![&b"h"[..]]));
+    }
+
+    #[test]
+    fn warming_any_key_at_any_stage_is_harmless() {
+        use crate::storage::{Db, Value};
+        let mut db = Db::new();
+        let stages = [Warm::Bucket, Warm::Slot, Warm::Key];
+        for stage in stages {
+            db.warm(db.key_hash(b"k"), stage); // no index yet
+        }
+        // Plain, packed and heap keys, through the index's growth.
+        for i in 0..20_000u32 {
+            let key = match i % 3 {
+                0 => format!("k{i}"),
+                1 => format!("key:{i:012}"),
+                _ => format!("a-key-too-long-to-be-kept-inline:{i}"),
+            };
+            db.set(key.as_bytes(), Value::Str(b"v".as_slice().into()), 0);
+            for probe in [key.as_bytes(), b"absent"] {
+                for stage in stages {
+                    db.warm(db.key_hash(probe), stage);
+                }
+            }
+        }
+        assert_eq!(db.len(), 20_000);
+        assert!(db.peek(b"key:000000019999").is_some());
     }
 
     #[test]
@@ -151,7 +208,7 @@ mod tests {
             b"*2\r\n$99999999999\r\nx\r\n",
             b"*65\r\n",
         ] {
-            assert_eq!(skim(bad), None, "{:?}", String::from_utf8_lossy(bad));
+            assert_eq!(skim(bad, |_, _| {}), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 }
