@@ -88,7 +88,9 @@
 //!    is written at once, before the turn's input).
 //! 2. Parse every connection with new bytes and dispatch each request (pipelining: all
 //!    complete requests in the buffer, up to 512 per connection per turn, stopping at
-//!    an output high-water mark, and while some shard's inbox is over its bound).
+//!    an output high-water mark, and while some shard's inbox is over its bound). In
+//!    a large database the keys of the next 16 requests are looked up together first,
+//!    so their cache misses overlap (`net::lookahead`).
 //! 3. Drain the inbox, always whole: run requests from other shards, take lock
 //!    requests, apply releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.
@@ -223,7 +225,8 @@
 //! `io::poll` for the replication thread's poll/eventfd/pipe, `io::zc` for its
 //! zero-copy sends), in `persist::dbview`,
 //! the one place shard databases cross threads (a cut's pointers, start-up's loaded
-//! databases), and in the forks at a cut (`persist::bgsave`, `repl::fullsync`).
+//! databases), in the forks at a cut (`persist::bgsave`, `repl::fullsync`), and in
+//! `storage::table` (heap keys, and the cache prefetch hint of `Table::warm`).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod acl;

@@ -91,3 +91,62 @@ fn slowlog_at_zero_logs_every_pipelined_command_with_its_arguments() {
     let expected: Vec<String> = (0..50).rev().map(|i| format!("key:{i}")).collect();
     assert_eq!(logged, expected);
 }
+
+/// Pipelined batches over databases too large for the caches are warmed before they
+/// run (`net::lookahead`: their keys are skimmed from the read buffer and their lookups
+/// started together). That is a hint, and must never change an answer, whatever a
+/// batch holds: present and absent keys, heap keys, keys too long to warm, MSET/MGET,
+/// a SELECT in the middle of a batch, inline commands, keys of the other shard.
+#[test]
+fn warmed_pipelines_over_many_keys_answer_exactly() {
+    let s = Server::start(2, &[]);
+    let mut c = s.raw();
+    // Past the warming threshold (16k keys per database and shard) in dbs 0 and 1.
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "60000"]), Resp::simple("OK"));
+    assert_eq!(c.cmd(&["SELECT", "1"]), Resp::simple("OK"));
+    assert_eq!(c.cmd(&["DEBUG", "POPULATE", "60000", "one"]), Resp::simple("OK"));
+    assert_eq!(c.cmd(&["SELECT", "0"]), Resp::simple("OK"));
+    let long = "x".repeat(300);
+    let mut counters = std::collections::HashMap::new();
+    let mut bytes = Vec::new();
+    let mut want = Vec::new();
+    for i in 0..2000usize {
+        let k = i * 7919 % 60000;
+        let (key, value) = (format!("key:{k}"), format!("value:{k}"));
+        encode_cmd_into(&mut bytes, &["GET", &key]);
+        want.push(Resp::bulk(&value));
+        encode_cmd_into(&mut bytes, &["GET", &format!("absent:{i}")]);
+        want.push(Resp::NilBulk);
+        let counter = format!("counter:{:012}", i % 97);
+        let n = counters.entry(counter.clone()).or_insert(0);
+        *n += 1;
+        encode_cmd_into(&mut bytes, &["INCR", &counter]);
+        want.push(Resp::Int(*n));
+        let long_key = format!("{long}:{i}");
+        encode_cmd_into(&mut bytes, &["SET", &long_key, &key]);
+        want.push(Resp::simple("OK"));
+        encode_cmd_into(&mut bytes, &["GET", &long_key]);
+        want.push(Resp::bulk(&key));
+        encode_cmd_into(&mut bytes, &["MSET", &format!("m:{i}:a"), "1", &format!("m:{i}:b"), "2"]);
+        want.push(Resp::simple("OK"));
+        encode_cmd_into(&mut bytes, &["MGET", &key, &format!("m:{i}:b"), "nope"]);
+        want.push(Resp::Array(vec![Resp::bulk(&value), Resp::bulk("2"), Resp::NilBulk]));
+        if i % 10 == 0 {
+            encode_cmd_into(&mut bytes, &["SELECT", "1"]);
+            encode_cmd_into(&mut bytes, &["GET", &format!("one:{k}")]);
+            encode_cmd_into(&mut bytes, &["GET", &key]);
+            encode_cmd_into(&mut bytes, &["SELECT", "0"]);
+            want.extend([Resp::simple("OK"), Resp::bulk(&value), Resp::NilBulk, Resp::simple("OK")]);
+            bytes.extend_from_slice(b"PING\r\n");
+            want.push(Resp::simple("PONG"));
+        }
+    }
+    // In pieces that end mid-request, as a socket may deliver them.
+    for piece in bytes.chunks(7001) {
+        c.send(piece);
+    }
+    for (n, expected) in want.iter().enumerate() {
+        assert_eq!(&c.read(), expected, "reply {n}");
+    }
+    assert_eq!(c.cmd(&["DBSIZE"]), Resp::Int(60000 + 97 + 2000 * 3));
+}

@@ -485,6 +485,8 @@ impl Conn {
 
     fn parse_and_dispatch(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         let mut budget = crate::shard::turns::COMMANDS_PER_TURN;
+        // `rbuf` offset up to which the batch's keys were warmed (`lookahead`).
+        let mut warmed_to = 0;
         loop {
             if self.barrier.is_some() || self.drain_wait || self.closing || self.close_after_flush {
                 break;
@@ -516,6 +518,10 @@ impl Conn {
             if st.outbox.full() {
                 self.compact();
                 return Stopped::Flooded;
+            }
+            if self.rpos >= warmed_to {
+                let skimmed = super::lookahead::warm_batch(st, self.sess.db, &self.rbuf[self.rpos..]);
+                warmed_to = self.rpos + skimmed.max(1);
             }
             let input = &self.rbuf[self.rpos..];
             let parsed = match self.paused_request.take() {

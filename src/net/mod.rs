@@ -11,6 +11,7 @@
 
 pub mod conn;
 pub mod listener;
+pub mod lookahead;
 pub mod outlimit;
 
 pub use conn::Conn;

@@ -18,7 +18,7 @@
 //! the deadline from `Db` (`peek_with_expire`, `get_with_expire`, `iter_with_expire`),
 //! never from the slot.
 
-use super::table::{Entry, KeyRef, Slot, Table};
+use super::table::{Entry, KeyRef, Slot, Table, Warm};
 use super::value::Value;
 use indexmap::IndexMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -374,6 +374,19 @@ impl Db {
         // control byte.
         let volatile = if e.has_ttl() { 24 + size_of::<usize>() + 1 } else { 0 };
         Some(slot + e.key_heap_bytes() + volatile + e.value.heap_bytes())
+    }
+
+    /// The hash [`Db::warm`] takes for `key`.
+    #[inline]
+    pub fn key_hash(&self, key: &[u8]) -> u64 {
+        self.table.hash(key)
+    }
+
+    /// One stage of loading into the cache what a coming lookup of the key hashing to
+    /// `h` will read (`Table::warm`): pipelined requests overlap their cache misses.
+    #[inline]
+    pub fn warm(&self, h: u64, stage: Warm) {
+        self.table.warm(h, stage)
     }
 
     /// Reads without expiring or touching anything (DEBUG, persistence, tests).

@@ -28,5 +28,5 @@ pub mod zset;
 pub use db::{Db, Key, MAX_SAMPLES, Sample, has_expired};
 pub use small::SmallBytes;
 pub use strbuf::{Origin, StrBuf};
-pub use table::{Entry, KeyRef, Slot};
+pub use table::{Entry, KeyRef, Slot, Warm};
 pub use value::Value;

@@ -32,7 +32,8 @@
 //! expiry): what `Db::remove` returns and `Db::set_entry` takes.
 //!
 //! Depends on: `hashbrown`, `foldhash`. The only `unsafe` blocks are the heap-key
-//! pointer in [`KeyBytes`] and a prefetch hint (`Table::prefetch`).
+//! pointer in [`KeyBytes`] and the prefetch hint (`prefetch`, used by `Table::warm`,
+//! `Table::prefetch` and eviction's sampling).
 
 use super::value::Value;
 use hashbrown::HashTable;
@@ -394,22 +395,38 @@ fn slot(chunks: &[Vec<Slot>], i: usize) -> &Slot {
     &chunks[i / CHUNK][i % CHUNK]
 }
 
-/// Asks the CPU to start loading the cache line of `r` (a hint, nothing else).
-#[inline]
-pub(super) fn prefetch<T>(r: &T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch is only a hint: it never faults and reads nothing the program
-    // sees, and the address is that of a live reference anyway.
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>((r as *const T).cast::<i8>())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = r;
-}
-
 #[inline]
 fn hash_key(hasher: &Hasher, key: &[u8]) -> u64 {
     hasher.hash_one(key)
+}
+
+/// Asks the CPU to start loading the cache line at `p` without waiting for it (a hint:
+/// nothing is read, so any address will do). Used by `Table::warm`, `Table::prefetch`
+/// and eviction's sampling (`Db::sample_into`).
+#[inline(always)]
+pub(super) fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `prefetcht0` never faults and reads nothing into the program: it is a
+    // cache hint that is valid for any address, even an unmapped one. SSE, which it
+    // needs, is part of the x86_64 baseline.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+/// The stages of warming a key before its `find` (`Table::warm`): each loads what the
+/// next one needs, so a caller warming many keys runs one stage over all of them
+/// before the next, and their cache misses overlap instead of queueing one by one.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Warm {
+    /// The key's index bucket: its control byte (read) and its slot number (hinted).
+    Bucket,
+    /// The slot the index names for the key's hash, if any (hinted).
+    Slot,
+    /// The key's heap block, when the slot holds a long key (hinted).
+    Key,
 }
 
 /// Removes the index entry naming slot `i` (whose key hashes to `h`).
@@ -467,6 +484,41 @@ impl Table {
         let chunks = &self.chunks;
         let enc = encode_inline(key);
         self.index.find(h, |&j| slot(chunks, j as usize).key.matches(enc.as_ref(), key)).map(|&j| j as usize)
+    }
+
+    /// One stage of warming the cache for a coming `find(h, ..)` (see [`Warm`]). Only
+    /// a hint: a wrong guess (another key's slot, a key that is absent) costs a wasted
+    /// load, never a wrong answer.
+    #[inline]
+    pub fn warm(&self, h: u64, stage: Warm) {
+        let buckets = self.index.num_buckets();
+        if buckets == 0 {
+            return;
+        }
+        match stage {
+            // The first bucket `find` probes is `h` modulo the bucket count (the
+            // probe sequence of `hashbrown`'s SwissTable); reading whether it is
+            // full loads its control group's line.
+            Warm::Bucket => {
+                if let Some(j) = self.index.get_bucket(h as usize & (buckets - 1)) {
+                    prefetch(j);
+                }
+            }
+            Warm::Slot | Warm::Key => {
+                let Some(b) = self.index.iter_hash_buckets(h).next() else { return };
+                let Some(&j) = self.index.get_bucket(b) else { return };
+                let Some(s) = self.chunks.get(j as usize / CHUNK).and_then(|c| c.get(j as usize % CHUNK)) else {
+                    return;
+                };
+                if stage == Warm::Slot {
+                    // A slot is 56 bytes: it may straddle two lines.
+                    prefetch(s);
+                    prefetch((s as *const Slot).cast::<u8>().wrapping_add(size_of::<Slot>() - 1));
+                } else if s.key.tag() == HEAP_TAG {
+                    prefetch(s.key.heap_ptr());
+                }
+            }
+        }
     }
 
     #[inline]

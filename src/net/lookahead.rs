@@ -1,0 +1,214 @@
+//! Warming the keyspace for a pipelined batch before it runs.
+//!
+//! With many keys (more than the caches hold) a key lookup is a chain of dependent
+//! cache misses: the index's control group, the bucket's slot number, the slot, and a
+//! long key's heap block (`storage::table`). Run one request after another, a batch of
+//! 16 pipelined `INCR`s waits for 64 misses in a row. Yet all 16 requests are already
+//! in the read buffer: this module skims them (without the parser: only complete
+//! multibulk requests, key = the second argument), hashes their keys, and walks the
+//! lookup chain one stage at a time over all of them (`storage::Warm`), so the misses
+//! of one stage overlap. The requests then run as before and find their data cached.
+//!
+//! It is a hint only: a skimmed "key" that is not one (a subcommand, a command on
+//! another database after a `SELECT` in the same batch) costs a wasted load, never a
+//! wrong answer. It is skipped where it cannot pay: small databases (everything is
+//! cached), one request at a time (nothing to overlap), keys owned by other shards.
+
+use crate::shard::ShardState;
+use crate::storage::Warm;
+
+/// Requests (and keys) warmed together: one receive of a `-P 16` client, and about
+/// what the CPU's fill buffers can keep in flight per stage.
+const WINDOW: usize = 16;
+
+/// Below this many keys the database stays in the caches (~1 MB of slots).
+const MIN_KEYS: usize = 16 << 10;
+
+/// Keys longer than this are not worth hashing twice.
+const MAX_KEY: usize = 256;
+
+/// Requests with more arguments than this are not skimmed past (stop there).
+const MAX_ARGS: usize = 64;
+
+/// Warms the keys of the complete requests at the start of `input` (up to `WINDOW`
+/// requests or keys) in database `db`. Returns how many bytes the skimmed requests
+/// take: the caller warms again once it has run past them (0 when the first request
+/// is not a complete multibulk one; all of `input` when the database is too small).
+pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
+    let Some(d) = st.dbs.get(db as usize) else { return input.len() };
+    if d.len() < MIN_KEYS {
+        // Not worth a look for this batch (even if it grows the database).
+        return input.len();
+    }
+    let mut keys = [(0usize, 0usize); WINDOW];
+    let (mut n, mut pos) = (0, 0);
+    for _ in 0..WINDOW {
+        let (at, before) = (pos, n);
+        let mut full = false;
+        let Some(len) = skim(&input[at..], |start, len| {
+            if n == WINDOW {
+                full = true;
+            } else if len <= MAX_KEY {
+                keys[n] = (at + start, len);
+                n += 1;
+            }
+        }) else {
+            break;
+        };
+        if full && before > 0 {
+            // Its keys go into the next window, whole.
+            n = before;
+            break;
+        }
+        pos += len;
+        if n == WINDOW {
+            break;
+        }
+    }
+    if n < 2 {
+        return pos;
+    }
+    let mut hashes = [0u64; WINDOW];
+    let mut m = 0;
+    for &(at, len) in &keys[..n] {
+        let key = &input[at..at + len];
+        if st.nshards == 1 || crate::shard::shard_of(key, st.nshards) == st.id {
+            hashes[m] = d.key_hash(key);
+            m += 1;
+        }
+    }
+    for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
+        for &h in &hashes[..m] {
+            d.warm(h, stage);
+        }
+    }
+    pos
+}
+
+/// Calls `on_key(offset, length)` for each key of the multibulk request at the start
+/// of `input` (the second argument; every key of MSET, MSETNX and MGET) and returns
+/// the request's length, or `None` when it is not a complete multibulk request
+/// (incomplete, inline, malformed or with more than `MAX_ARGS` arguments: the parser
+/// decides what those are; keys seen before that point may have been reported).
+fn skim(input: &[u8], mut on_key: impl FnMut(usize, usize)) -> Option<usize> {
+    let (argc, mut pos) = header(input, b'*')?;
+    if argc == 0 || argc > MAX_ARGS {
+        return None;
+    }
+    // Arguments 1, 1 + stride, ... are keys.
+    let mut stride = argc;
+    for i in 0..argc {
+        let (len, at) = header(input.get(pos..)?, b'$')?;
+        let start = pos + at;
+        let end = start.checked_add(len)?;
+        if input.get(end..end + 2)? != b"\r\n" {
+            return None;
+        }
+        if i == 0 && argc > 3 {
+            stride = key_stride(&input[start..end]).unwrap_or(argc);
+        } else if i > 0 && (i - 1) % stride == 0 {
+            on_key(start, len);
+        }
+        pos = end + 2;
+    }
+    Some(pos)
+}
+
+/// The distance between the keys of a multi-key command whose keys start at its
+/// second argument (the commonly pipelined ones).
+fn key_stride(name: &[u8]) -> Option<usize> {
+    if name.eq_ignore_ascii_case(b"mset") || name.eq_ignore_ascii_case(b"msetnx") {
+        Some(2)
+    } else if name.eq_ignore_ascii_case(b"mget") {
+        Some(1)
+    } else {
+        None
+    }
+}
+
+/// `<mark><decimal>\r\n` at the start of `input`: the number and the bytes it took.
+fn header(input: &[u8], mark: u8) -> Option<(usize, usize)> {
+    if input.first() != Some(&mark) {
+        return None;
+    }
+    let mut n: usize = 0;
+    for (i, &c) in input.iter().enumerate().skip(1).take(12) {
+        match c {
+            b'0'..=b'9' => n = n * 10 + (c - b'0') as usize,
+            b'\r' if i > 1 => return (input.get(i + 1) == Some(&b'\n')).then_some((n, i + 2)),
+            _ => return None,
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys_of(input: &[u8]) -> (Option<usize>, Vec<&[u8]>) {
+        let mut keys = Vec::new();
+        let len = skim(input, |at, len| keys.push(&input[at..at + len]));
+        (len, keys)
+    }
+
+    #[test]
+    fn skims_complete_multibulk_requests_and_their_keys() {
+        let two = b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r\n*1\r\n$4\r\nPING\r\n";
+        assert_eq!(keys_of(two), (Some(24), vec![&b"key:1"[..]]));
+        assert_eq!(keys_of(&two[24..]), (Some(14), vec![]));
+        assert_eq!(keys_of(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$0\r\n\r\n"), (Some(26), vec![&b"k"[..]]));
+        let mset = b"*5\r\n$4\r\nmSeT\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n";
+        assert_eq!(keys_of(mset), (Some(mset.len()), vec![&b"a"[..], b"b"]));
+        let mget = b"*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+        assert_eq!(keys_of(mget), (Some(mget.len()), vec![&b"a"[..], b"b", b"c"]));
+        let hset = b"*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$1\r\nf\r\n$1\r\nv\r\n";
+        assert_eq!(keys_of(hset), (Some(hset.len()), vec![&b"h"[..]]));
+    }
+
+    #[test]
+    fn warming_any_key_at_any_stage_is_harmless() {
+        use crate::storage::{Db, Value};
+        let mut db = Db::new();
+        let stages = [Warm::Bucket, Warm::Slot, Warm::Key];
+        for stage in stages {
+            db.warm(db.key_hash(b"k"), stage); // no index yet
+        }
+        // Plain, packed and heap keys, through the index's growth.
+        for i in 0..20_000u32 {
+            let key = match i % 3 {
+                0 => format!("k{i}"),
+                1 => format!("key:{i:012}"),
+                _ => format!("a-key-too-long-to-be-kept-inline:{i}"),
+            };
+            db.set(key.as_bytes(), Value::Str(b"v".as_slice().into()), 0);
+            for probe in [key.as_bytes(), b"absent"] {
+                for stage in stages {
+                    db.warm(db.key_hash(probe), stage);
+                }
+            }
+        }
+        assert_eq!(db.len(), 20_000);
+        assert!(db.peek(b"key:000000019999").is_some());
+    }
+
+    #[test]
+    fn leaves_everything_else_to_the_parser() {
+        for bad in [
+            &b""[..],
+            b"*2\r\n$3\r\nGET\r\n$5\r\nkey:",
+            b"*2\r\n$3\r\nGET\r\n$5\r\nkey:1\r",
+            b"*2\r\n$3\r\nGET\r\n$5\r\nkey:12\r\n",
+            b"GET key\r\n",
+            b"*\r\n",
+            b"*0\r\n",
+            b"*-1\r\n",
+            b"*2\r\n$-1\r\n",
+            b"*99999999999999999999\r\n",
+            b"*2\r\n$99999999999\r\nx\r\n",
+            b"*65\r\n",
+        ] {
+            assert_eq!(skim(bad, |_, _| {}), None, "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+}
