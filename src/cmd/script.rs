@@ -112,6 +112,12 @@ fn evalsha_ro(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
+/// A lock-all script (`script_all`) inside MULTI touched a key it did not declare:
+/// the transaction locked only the keys its commands name, so the script keeps
+/// Redis's cluster-mode error, saying why.
+pub const NON_LOCAL_IN_MULTI: &str = "ERR Script attempted to access a non local key in a cluster node \
+    (lock-all mode does not apply inside MULTI: declare the script's keys)";
+
 fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(), CmdError> {
     let n = numkeys(a, 2)?;
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| a.get(i)).collect();
@@ -150,7 +156,8 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
             }
         };
         let read_only = ro || flags.no_writes;
-        run_script(c, eng, &func, &sha, &keys, &argv, read_only, false, proto)
+        let wants_all = flags.undeclared_keys;
+        run_script(c, eng, &func, &sha, &keys, &argv, read_only, false, wants_all, proto)
     });
     res
 }
@@ -338,13 +345,15 @@ pub fn run_script(
     argv: &[&[u8]],
     read_only: bool,
     as_function: bool,
+    wants_all: bool,
     proto: Proto,
 ) -> Result<(), CmdError> {
     let slot = script::thread_slot();
     let busy_ms = busy_threshold_ms(c.config);
     eng.watch.begin(c.shared.script.clone(), slot, busy_ms, as_function);
     let caller = c.shared.script.take_caller(c.client_id);
-    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot, caller };
+    let wants_all = wants_all || super::script_all::configured(c.config);
+    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot, caller, wants_all };
     let mut out = Vec::new();
     let res = {
         let mut w = ReplyWriter::new(&mut out, proto);
@@ -383,6 +392,9 @@ struct ScriptHost<'c, 'a, 'k> {
     slot: usize,
     /// The restricted user running the script (None: every command is allowed).
     caller: Option<(crate::acl::SessionAcl, String)>,
+    /// Lock-all mode was asked for (setting or flag) but does not apply here: the
+    /// script runs inside MULTI, whose transaction holds only its named keys.
+    wants_all: bool,
 }
 
 impl Host for ScriptHost<'_, '_, '_> {
@@ -432,6 +444,9 @@ impl Host for ScriptHost<'_, '_, '_> {
             } else {
                 for (d, i) in positions {
                     if d != db || !self.keys.contains(&args.get(i)) {
+                        if self.wants_all {
+                            return Err(NON_LOCAL_IN_MULTI.into());
+                        }
                         return Err("ERR Script attempted to access a non local key in a cluster node".into());
                     }
                 }

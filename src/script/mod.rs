@@ -41,15 +41,46 @@ pub trait Host {
 }
 
 /// Redis's C libraries (`struct`, `cmsgpack`) raise errors with `luaL_error`, which
-/// puts the calling Lua line first (`user_script:1: ...`): ours do the same.
+/// puts the calling Lua line first (`user_script:1: ...`): ours do the same. A
+/// `bad argument` names the function as the call site does (`luaL_argerror`): `'?'`
+/// when nothing names it, as under `pcall(struct.pack, ...)`, where no line comes
+/// first either.
 pub fn at_caller(lua: &Lua, e: mlua::Error) -> mlua::Error {
     let mlua::Error::RuntimeError(msg) = &e else { return e };
-    let Some(d) = lua.inspect_stack(1) else { return e };
+    let mut msg = msg.clone();
+    if let Some(rest) = msg.strip_prefix("bad argument #")
+        && let Some(open) = rest.find(" to '")
+        && let Some(close) = rest[open + 5..].find('\'')
+    {
+        let called = lua.inspect_stack(0).and_then(|d| d.names().name.map(|n| n.into_owned()));
+        let name = called.unwrap_or_else(|| "?".to_string());
+        let start = "bad argument #".len() + open + 5;
+        msg.replace_range(start..start + close, &name);
+    }
+    let Some(d) = lua.inspect_stack(1) else { return mlua::Error::RuntimeError(msg) };
     let line = d.curr_line();
     let src = d.source();
     match src.short_src.as_deref() {
         Some(short) if line > 0 => mlua::Error::RuntimeError(format!("{short}:{line}: {msg}")),
-        _ => e,
+        _ => mlua::Error::RuntimeError(msg),
+    }
+}
+
+/// Argument `i` (0-based) of a library function as `luaL_checklstring` takes it: a
+/// string or a number, else Redis's `bad argument` text (raised through `at_caller`).
+pub fn check_string(lua: &Lua, args: &MultiValue, i: usize, func: &str) -> mlua::Result<mlua::String> {
+    match args.get(i) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => {
+            lua.coerce_string(v.clone())?.ok_or_else(|| mlua::Error::runtime("string expected"))
+        }
+        other => {
+            let got = other.map_or("no value", |v| v.type_name());
+            Err(at_caller(
+                lua,
+                mlua::Error::RuntimeError(format!("bad argument #{} to '{func}' (string expected, got {got})", i + 1)),
+            ))
+        }
     }
 }
 
@@ -177,6 +208,9 @@ impl Engine {
             })?,
         )?;
         raw.raw_set("errtext", lua.create_function(|_, e: Value| Ok(error_text(&e)))?)?;
+        // What Lua's pcall returns for an error raised in Rust: the text as Lua code
+        // would have raised it (no `ERR ` added; a failed redis.call keeps its reply).
+        raw.raw_set("errmsg", lua.create_function(|_, e: Value| Ok(error_message(&e)))?)?;
         // pcall must not swallow a kill (SCRIPT KILL, SHUTDOWN NOSAVE): Redis's hook
         // raises again on every line, ours every 10k instructions, so the wrapper asks.
         let watch = Rc::new(Watch::default());
@@ -577,6 +611,35 @@ impl std::fmt::Display for CallError {
 }
 
 impl std::error::Error for CallError {}
+
+/// `error_text` without the `ERR` prefix, as pcall hands it to the script.
+fn error_message(v: &Value) -> String {
+    let t = error_text(v);
+    match v {
+        Value::Error(e) if !is_call_error(e) => match t.strip_prefix("ERR ") {
+            Some(rest) if !raw_text(e).starts_with("ERR ") => rest.to_string(),
+            _ => t,
+        },
+        _ => t,
+    }
+}
+
+fn is_call_error(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => is_call_error(cause),
+        mlua::Error::ExternalError(x) => x.downcast_ref::<CallError>().is_some(),
+        _ => false,
+    }
+}
+
+/// The innermost runtime message of `e`, as raised.
+fn raw_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => raw_text(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
 
 /// The clean text of an error raised from Rust (a callback's or the hook's), with
 /// Redis's `ERR` prefix where it has none.

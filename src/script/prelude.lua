@@ -31,12 +31,12 @@ end
 
 -- pcall(redis.call, ...) gives the error's text, as Redis 7.0's does (a Rust error
 -- is userdata to Lua).
-local raw_pcall, errtext, stopping = pcall, raw.errtext, raw.stopping
+local raw_pcall, errtext, errmsg, stopping = pcall, raw.errtext, raw.errmsg, raw.stopping
 local function tidy(ok, ...)
   if ok then return ok, ... end
   local e = ...
   if stopping() then error(e, 0) end
-  if type(e) == 'userdata' then return false, errtext(e) end
+  if type(e) == 'userdata' then return false, errmsg(e) end
   return false, ...
 end
 real.pcall = function(...) return tidy(raw_pcall(...)) end
