@@ -100,8 +100,6 @@ struct RunState {
 /// A thread's Lua state and its compiled scripts.
 pub struct Engine {
     pub lua: Lua,
-    /// The real globals (libraries, `redis`, `KEYS`, `ARGV`).
-    real: Table,
     /// The protected environment user chunks see: empty, reads fall through to
     /// `real`, every assignment fails.
     env: Table,
@@ -255,7 +253,6 @@ impl Engine {
         lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(10_000), move |_, _| w.check());
         Ok(Engine {
             lua,
-            real,
             env,
             redis,
             run_fn,
