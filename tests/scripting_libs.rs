@@ -56,6 +56,22 @@ const SCRIPTS: &[&str] = &[
     "return struct.pack('!17i', 1)",
     "return cmsgpack.pack()",
     "return cmsgpack.unpack('\\193')",
+    // Errors caught by pcall: Lua's text, no `ERR`; the function named as the call
+    // site names it ('?' under pcall), a missing argument as struct.c sees it.
+    "return {pcall(struct.pack, 'z')}",
+    "return {pcall(struct.pack, 'i')}",
+    "return {pcall(struct.pack, 'c')}",
+    "return {pcall(struct.pack)}",
+    "return {pcall(struct.pack, '!3i', 1)}",
+    "return {pcall(struct.unpack, 'z')}",
+    "return {pcall(struct.unpack, 'i', 'ab')}",
+    "return {pcall(struct.size, 's')}",
+    "return {pcall(cmsgpack.unpack)}",
+    "return {pcall(cmsgpack.pack)}",
+    "local ok, e = pcall(function() return struct.pack('z') end) return e",
+    "local ok, e = pcall(function() return struct.unpack('z') end) return e",
+    "return struct.pack('i')",
+    "return cmsgpack.unpack()",
 ];
 
 fn replies(port: u16) -> Vec<String> {

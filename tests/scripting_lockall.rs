@@ -229,3 +229,36 @@ fn busy_lock_all_script_is_killable() {
         assert_eq!(connect(s.port).cmd(&["ping"]), Resp::simple("PONG"));
     }
 }
+
+/// Lock-all mode does not reach into MULTI (the transaction holds only its named
+/// keys): a queued script touching an undeclared key of another shard gets the
+/// cluster-mode error with the reason, the transaction's other commands run, and a
+/// script that declares its keys works there as anywhere.
+#[test]
+fn lock_all_inside_multi_refuses_undeclared_keys_with_the_reason() {
+    let s = Server::start(4, &["--lua-undeclared-keys", "lock-all"]);
+    let mut c = s.raw();
+    let keys = common::keys_on_distinct_shards("lam:", 2, 4);
+    let (mine, other) = (&keys[0], &keys[1]);
+    assert_eq!(c.cmd(&["multi"]), Resp::simple("OK"));
+    let touch_other = format!("redis.call('set', '{other}', 'x') return 1");
+    assert_eq!(c.cmd(&["eval", &touch_other, "1", mine]), Resp::simple("QUEUED"));
+    assert_eq!(c.cmd(&["eval", "return redis.call('incr', KEYS[1])", "1", mine]), Resp::simple("QUEUED"));
+    match c.cmd(&["exec"]) {
+        Resp::Array(items) => {
+            assert_eq!(items.len(), 2, "{items:?}");
+            match &items[0] {
+                Resp::Error(e) => {
+                    assert!(e.starts_with(NON_LOCAL) && e.contains("inside MULTI"), "{e}")
+                }
+                other => panic!("expected the cluster-mode error with its reason, got {other:?}"),
+            }
+            assert_eq!(items[1], Resp::Int(1));
+        }
+        other => panic!("EXEC: {other:?}"),
+    }
+    assert_eq!(c.cmd(&["exists", other]), Resp::Int(0), "the refused script wrote nothing");
+    // Outside MULTI the same script runs in lock-all mode.
+    assert_eq!(c.cmd(&["eval", &touch_other, "1", mine]), Resp::Int(1));
+    assert_eq!(c.cmd(&["get", other]), Resp::bulk("x"));
+}

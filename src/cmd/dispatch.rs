@@ -402,6 +402,9 @@ fn call_inner(
         fail(ctx.stats, &mut ctx.out, &e);
         return None;
     }
+    if spec.flags & flag::MAY_REPLICATE != 0 {
+        super::script::log_state(st.aof.active());
+    }
     let res = f(&mut ctx, args);
     let dirty = ctx.dirty;
     let block = ctx.block.take();

@@ -316,7 +316,8 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     script::with_engine(|eng| {
         eng.sync_functions(&shared);
         let f = eng.function(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
-        super::script::run_script(c, eng, &f, &name, &keys, &argv, no_writes, true, proto)
+        let wants_all = allows_undeclared_keys(&shared, &name);
+        super::script::run_script(c, eng, &f, &name, &keys, &argv, no_writes, true, wants_all, proto)
     })
 }
 

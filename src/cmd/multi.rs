@@ -379,6 +379,8 @@ impl TxExec {
     /// the transaction is finished.
     fn run(&mut self, st: &mut ShardState) -> bool {
         if !self.watch_ok {
+            // The queued commands never run: their scripts' noted callers go.
+            super::script::discard_queued(st, self.client_id, &self.cmds);
             return self.finish_tx(st, true);
         }
         while self.next < self.cmds.len() {

@@ -112,6 +112,12 @@ fn evalsha_ro(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 
 const NOSCRIPT: &str = "NOSCRIPT No matching script. Please use EVAL.";
 
+/// A lock-all script (`script_all`) inside MULTI touched a key it did not declare:
+/// the transaction locked only the keys its commands name, so the script keeps
+/// Redis's cluster-mode error, saying why.
+pub const NON_LOCAL_IN_MULTI: &str = "ERR Script attempted to access a non local key in a cluster node \
+    (lock-all mode does not apply inside MULTI: declare the script's keys)";
+
 fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(), CmdError> {
     let n = numkeys(a, 2)?;
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| a.get(i)).collect();
@@ -150,7 +156,8 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
             }
         };
         let read_only = ro || flags.no_writes;
-        run_script(c, eng, &func, &sha, &keys, &argv, read_only, false, proto)
+        let wants_all = flags.undeclared_keys;
+        run_script(c, eng, &func, &sha, &keys, &argv, read_only, false, wants_all, proto)
     });
     res
 }
@@ -261,6 +268,7 @@ pub fn settle(st: &mut crate::shard::ShardState, client_id: u64) {
 #[cold]
 fn settle_slow(st: &mut crate::shard::ShardState, client_id: u64) {
     AFTER_PENDING.with(|p| p.set(false));
+    LOG_OFF.with(|c| c.set(false));
     let after = AFTER.with(|a| std::mem::take(&mut *a.borrow_mut()));
     for (db, args) in &after.monitor {
         let a = Args::Owned(args);
@@ -279,6 +287,27 @@ fn settle_slow(st: &mut crate::shard::ShardState, client_id: u64) {
         st.watch.touch(*db, k);
         st.blocked.touched(*db, k);
     }
+}
+
+thread_local! {
+    /// The running command's shard log is off (no AOF, no replicas): a script's
+    /// writes need no deterministic forms (`effects_of`), which cost as much as the
+    /// writes. False unless `log_state` said so for the command running now.
+    static LOG_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Dispatch hook (`dispatch::call_inner`, just before a command that may replicate
+/// runs): is the shard's log active? Reset by `settle` when the command returns.
+#[inline]
+pub fn log_state(active: bool) {
+    if !active {
+        LOG_OFF.with(|c| c.set(true));
+        AFTER_PENDING.with(|p| p.set(true));
+    }
+}
+
+fn log_off() -> bool {
+    LOG_OFF.with(|c| c.get())
 }
 
 fn after_run(f: impl FnOnce(&mut AfterRun)) {
@@ -316,13 +345,15 @@ pub fn run_script(
     argv: &[&[u8]],
     read_only: bool,
     as_function: bool,
+    wants_all: bool,
     proto: Proto,
 ) -> Result<(), CmdError> {
     let slot = script::thread_slot();
     let busy_ms = busy_threshold_ms(c.config);
     eng.watch.begin(c.shared.script.clone(), slot, busy_ms, as_function);
     let caller = c.shared.script.take_caller(c.client_id);
-    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot, caller };
+    let wants_all = wants_all || super::script_all::configured(c.config);
+    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot, caller, wants_all };
     let mut out = Vec::new();
     let res = {
         let mut w = ReplyWriter::new(&mut out, proto);
@@ -361,22 +392,24 @@ struct ScriptHost<'c, 'a, 'k> {
     slot: usize,
     /// The restricted user running the script (None: every command is allowed).
     caller: Option<(crate::acl::SessionAcl, String)>,
+    /// Lock-all mode was asked for (setting or flag) but does not apply here: the
+    /// script runs inside MULTI, whose transaction holds only its named keys.
+    wants_all: bool,
 }
 
 impl Host for ScriptHost<'_, '_, '_> {
-    fn call(&mut self, cmd: &[Vec<u8>], resp3: bool, propagate: bool) -> Result<Vec<u8>, String> {
-        let Some(idx) = TABLE.lookup(&cmd[0]) else {
+    fn call(&mut self, owned: &OwnedArgs, resp3: bool, propagate: bool, out: &mut Vec<u8>) -> Result<(), String> {
+        let Some(idx) = TABLE.lookup(owned.get(0)) else {
             return Err("ERR Unknown Redis command called from script".into());
         };
         let spec = TABLE.get(idx);
-        if !spec.arity_ok(cmd.len()) {
+        if !spec.arity_ok(owned.len()) {
             return Err("ERR Wrong number of args calling Redis command from script".into());
         }
         if spec.flags & flag::NOSCRIPT != 0 {
             return Err("ERR This Redis command is not allowed from script".into());
         }
-        let owned = OwnedArgs::from_slices(cmd.iter().map(|v| v.as_slice()));
-        let args = Args::Owned(&owned);
+        let args = Args::Owned(owned);
         if let Some((acl, info)) = self.caller.as_mut() {
             let info = &*info;
             let client_info = || info.clone();
@@ -392,14 +425,13 @@ impl Host for ScriptHost<'_, '_, '_> {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
         let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
-        let mut out = Vec::new();
         let db = self.c.db as u16;
         let f: KeyedFn = match spec.handler {
             Handler::Keyed(f) => f,
             Handler::Conn(_) => {
-                conn_from_script(spec.name, &args, self.c, ReplyWriter::new(&mut out, proto))?;
-                self.monitor(db, &owned);
-                return Ok(out);
+                conn_from_script(spec.name, &args, self.c, ReplyWriter::new(out, proto))?;
+                self.monitor(db, owned);
+                return Ok(());
             }
         };
         let lock_all = self.c.shared.nshards > 1 && super::script_all::active();
@@ -412,19 +444,22 @@ impl Host for ScriptHost<'_, '_, '_> {
             } else {
                 for (d, i) in positions {
                     if d != db || !self.keys.contains(&args.get(i)) {
+                        if self.wants_all {
+                            return Err(NON_LOCAL_IN_MULTI.into());
+                        }
                         return Err("ERR Script attempted to access a non local key in a cluster node".into());
                     }
                 }
             }
         }
-        self.monitor(db, &owned);
+        self.monitor(db, owned);
         let start = Instant::now();
         let c = &mut *self.c;
         let mut ictx = ExecCtx {
             dbs: &mut *c.dbs,
             db: c.db,
             now_ms: c.now_ms,
-            out: ReplyWriter::new(&mut out, proto),
+            out: ReplyWriter::new(out, proto),
             stats: &mut *c.stats,
             dirty: 0,
             config: c.config,
@@ -464,7 +499,7 @@ impl Host for ScriptHost<'_, '_, '_> {
                     after_run(|a| a.written.extend(undeclared));
                 }
             }
-            if propagate {
+            if propagate && !log_off() {
                 self.effects.extend(effects_of(c.dbs, spec.name, &args, db, prop));
             }
         }
@@ -479,7 +514,7 @@ impl Host for ScriptHost<'_, '_, '_> {
             s.failed_calls += 1;
         }
         c.stats.total_commands += 1;
-        Ok(out)
+        Ok(())
     }
 }
 

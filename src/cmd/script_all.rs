@@ -23,7 +23,8 @@
 //! plus a lock round and a cut (a few message hops), so the server runs one of them
 //! at a time and nothing else meanwhile; each key it names is copied once. A script
 //! that declares its keys locks only their owners. Inside MULTI the transaction
-//! already holds its locks: a script there keeps the error.
+//! already holds its locks: a script there keeps the error, with a note saying so
+//! (`script::NON_LOCAL_IN_MULTI`).
 
 use super::Args;
 use super::ctx::FanOut;
@@ -51,6 +52,12 @@ fn lock_all_configured(cfg: &crate::config::Config) -> bool {
         c.set((key, v));
         v
     })
+}
+
+/// Is `lua-undeclared-keys lock-all` set (for a script that cannot have it: inside
+/// MULTI, `cmd::script` says why it errs)?
+pub fn configured(cfg: &crate::config::Config) -> bool {
+    lock_all_configured(cfg)
 }
 
 /// Routing hook (`dispatch::route_keyed`): must this script command run in lock-all

@@ -24,6 +24,7 @@ pub mod shared;
 pub use shared::ScriptShared;
 
 use crate::resp::ReplyWriter;
+use crate::shard::OwnedArgs;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -35,19 +36,51 @@ pub trait Host {
     /// Runs `args` as a command from the script; the reply as raw RESP (RESP3 when
     /// `resp3`), or the script-level refusal ("ERR Unknown Redis command called from
     /// script" ...). `propagate` is false after `redis.set_repl(redis.REPL_NONE)`.
-    fn call(&mut self, args: &[Vec<u8>], resp3: bool, propagate: bool) -> Result<Vec<u8>, String>;
+    /// The reply goes to `reply` (empty on entry).
+    fn call(&mut self, args: &OwnedArgs, resp3: bool, propagate: bool, reply: &mut Vec<u8>) -> Result<(), String>;
 }
 
 /// Redis's C libraries (`struct`, `cmsgpack`) raise errors with `luaL_error`, which
-/// puts the calling Lua line first (`user_script:1: ...`): ours do the same.
+/// puts the calling Lua line first (`user_script:1: ...`): ours do the same. A
+/// `bad argument` names the function as the call site does (`luaL_argerror`): `'?'`
+/// when nothing names it, as under `pcall(struct.pack, ...)`, where no line comes
+/// first either.
 pub fn at_caller(lua: &Lua, e: mlua::Error) -> mlua::Error {
     let mlua::Error::RuntimeError(msg) = &e else { return e };
-    let Some(d) = lua.inspect_stack(1) else { return e };
+    let mut msg = msg.clone();
+    if let Some(rest) = msg.strip_prefix("bad argument #")
+        && let Some(open) = rest.find(" to '")
+        && let Some(close) = rest[open + 5..].find('\'')
+    {
+        let called = lua.inspect_stack(0).and_then(|d| d.names().name.map(|n| n.into_owned()));
+        let name = called.unwrap_or_else(|| "?".to_string());
+        let start = "bad argument #".len() + open + 5;
+        msg.replace_range(start..start + close, &name);
+    }
+    let Some(d) = lua.inspect_stack(1) else { return mlua::Error::RuntimeError(msg) };
     let line = d.curr_line();
     let src = d.source();
     match src.short_src.as_deref() {
         Some(short) if line > 0 => mlua::Error::RuntimeError(format!("{short}:{line}: {msg}")),
-        _ => e,
+        _ => mlua::Error::RuntimeError(msg),
+    }
+}
+
+/// Argument `i` (0-based) of a library function as `luaL_checklstring` takes it: a
+/// string or a number, else Redis's `bad argument` text (raised through `at_caller`).
+pub fn check_string(lua: &Lua, args: &MultiValue, i: usize, func: &str) -> mlua::Result<mlua::String> {
+    match args.get(i) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(v @ (Value::Integer(_) | Value::Number(_))) => {
+            lua.coerce_string(v.clone())?.ok_or_else(|| mlua::Error::runtime("string expected"))
+        }
+        other => {
+            let got = other.map_or("no value", |v| v.type_name());
+            Err(at_caller(
+                lua,
+                mlua::Error::RuntimeError(format!("bad argument #{} to '{func}' (string expected, got {got})", i + 1)),
+            ))
+        }
     }
 }
 
@@ -67,14 +100,16 @@ struct RunState {
 /// A thread's Lua state and its compiled scripts.
 pub struct Engine {
     pub lua: Lua,
-    /// The real globals (libraries, `redis`, `KEYS`, `ARGV`).
-    real: Table,
     /// The protected environment user chunks see: empty, reads fall through to
     /// `real`, every assignment fails.
     env: Table,
     /// The `redis` table, whose `call`/`pcall` are set for each run.
     redis: Table,
     run_fn: Function,
+    /// `raw.exec`: one script run (see prelude.lua).
+    exec_fn: Function,
+    /// A `redis.call`'s arguments and reply, reused from call to call.
+    scratch: RefCell<(OwnedArgs, Vec<u8>)>,
     /// EVAL scripts compiled on this thread, by SHA-1, with their shebang flags.
     scripts: RefCell<HashMap<String, (Function, u8)>>,
     /// The `ScriptShared::flush_epoch` this thread's cache reflects.
@@ -102,6 +137,11 @@ impl Engine {
     pub fn new() -> mlua::Result<Engine> {
         let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH;
         let lua = Lua::new_with(libs, LuaOptions::default())?;
+        // Each run leaves a little garbage (its KEYS/ARGV tables and strings, the
+        // redis.call closure): collect when the heap reaches 4x the live set rather
+        // than Lua's default 2x, halving how often the libraries' tables are marked
+        // and swept (a few hundred KB per shard at most).
+        lua.gc_set_pause(400);
         let real = lua.globals();
         let raw = lua.create_table()?;
         let state = Rc::new(RunState::default());
@@ -166,6 +206,9 @@ impl Engine {
             })?,
         )?;
         raw.raw_set("errtext", lua.create_function(|_, e: Value| Ok(error_text(&e)))?)?;
+        // What Lua's pcall returns for an error raised in Rust: the text as Lua code
+        // would have raised it (no `ERR ` added; a failed redis.call keeps its reply).
+        raw.raw_set("errmsg", lua.create_function(|_, e: Value| Ok(error_message(&e)))?)?;
         // pcall must not swallow a kill (SCRIPT KILL, SHUTDOWN NOSAVE): Redis's hook
         // raises again on every line, ours every 10k instructions, so the wrapper asks.
         let watch = Rc::new(Watch::default());
@@ -173,6 +216,7 @@ impl Engine {
         raw.raw_set("stopping", lua.create_function(move |_, ()| Ok(w.stop_requested()))?)?;
         lua.load(include_str!("prelude.lua")).set_name("=shardis").call::<()>((raw.clone(), real.clone()))?;
         let run_fn: Function = raw.raw_get("run")?;
+        let exec_fn: Function = raw.raw_get("exec")?;
         let redis: Table = real.raw_get("redis")?;
         real.raw_set("cjson", libs::cjson_table(&lua)?)?;
         real.raw_set("bit", libs::bit_table(&lua)?)?;
@@ -209,10 +253,11 @@ impl Engine {
         lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(10_000), move |_, _| w.check());
         Ok(Engine {
             lua,
-            real,
             env,
             redis,
             run_fn,
+            exec_fn,
+            scratch: RefCell::new((OwnedArgs::default(), Vec::new())),
             scripts: RefCell::new(HashMap::new()),
             seen_flush: Cell::new(0),
             funcs: RefCell::new(HashMap::new()),
@@ -389,6 +434,12 @@ impl Engine {
     /// `(keys, args)`), letting it call the server through `host`, and writes its
     /// result to `out`. On error, the error reply's text, with the script's name and
     /// line as Redis formats them.
+    ///
+    /// The hot path of EVALSHA: one Rust function made for the run (`redis.call`, it
+    /// borrows `host`), two tables built in one step each, one entry into Lua
+    /// (`raw.exec`), and per `redis.call` the arguments gathered into one reused
+    /// buffer and the reply parsed straight into a Lua value.
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         f: &Function,
@@ -402,81 +453,54 @@ impl Engine {
         self.state.resp3.set(false);
         self.state.repl.set(3);
         let lua = &self.lua;
-        let mk = |items: &[&[u8]]| -> mlua::Result<Table> {
-            let t = lua.create_table_with_capacity(items.len(), 0)?;
-            for (i, k) in items.iter().enumerate() {
-                t.raw_set(i + 1, lua.create_string(k)?)?;
-            }
-            Ok(t)
-        };
-        let (kt, at) = match (mk(keys), mk(argv)) {
+        let (kt, at) = match (self.sequence(keys), self.sequence(argv)) {
             (Ok(k), Ok(a)) => (k, a),
             _ => return Err("ERR Out of memory building the script's arguments".into()),
         };
-        let state = self.state.clone();
+        let state = &*self.state;
         let host = RefCell::new(host);
-        let call_inner = |lua: &Lua, args: MultiValue| -> mlua::Result<(bool, Value)> {
-            let mut cmd: Vec<Vec<u8>> = Vec::with_capacity(args.len());
-            for v in args.iter() {
-                match v {
-                    Value::String(s) => cmd.push(s.as_bytes().to_vec()),
-                    Value::Integer(i) => cmd.push(i.to_string().into_bytes()),
-                    Value::Number(n) => cmd.push(libs::fmt_g(*n, 17).into_bytes()),
-                    _ => {
-                        return Ok((
-                            false,
-                            convert::error_table(
-                                lua,
-                                "ERR Lua redis lib command arguments must be strings or integers",
-                            )?,
-                        ));
-                    }
-                }
-            }
-            if cmd.is_empty() {
-                return Ok((
-                    false,
-                    convert::error_table(lua, "ERR Please specify at least one argument for this redis lib call")?,
-                ));
-            }
-            let resp3 = state.resp3.get();
-            let r = host.borrow_mut().call(&cmd, resp3, state.repl.get() != 0);
-            match r {
-                Ok(reply) => {
-                    let (v, is_err) = convert::reply_to_lua(lua, &reply, resp3)?;
-                    Ok((!is_err, v))
-                }
-                Err(msg) => Ok((false, convert::error_table(lua, &msg)?)),
-            }
-        };
-        let call_inner = &call_inner;
+        let scratch = &self.scratch;
         let res = lua.scope(|scope| {
             // redis.call is a C function (not a Lua wrapper), so `return redis.call(..)`
-            // keeps the script's frame and its line for the error message.
-            let call = scope.create_function(move |lua, args: MultiValue| {
-                let (ok, v) = call_inner(lua, args)?;
-                if ok {
+            // keeps the script's frame and its line for the error message. It raises
+            // the command's error; redis.pcall (prelude.lua) catches it.
+            let call = scope.create_function(move |lua, args: MultiValue| -> mlua::Result<Value> {
+                let mut scratch = scratch.borrow_mut();
+                let (cmd, reply) = &mut *scratch;
+                cmd.data.clear();
+                cmd.ends.clear();
+                for v in args.iter() {
+                    match v {
+                        Value::String(s) => cmd.data.extend_from_slice(&s.as_bytes()),
+                        Value::Integer(i) => cmd.data.extend_from_slice(i.to_string().as_bytes()),
+                        Value::Number(n) => cmd.data.extend_from_slice(libs::fmt_g(*n, 17).as_bytes()),
+                        _ => return Err(call_error("ERR Lua redis lib command arguments must be strings or integers")),
+                    }
+                    cmd.ends.push(cmd.data.len() as u32);
+                }
+                if cmd.is_empty() {
+                    return Err(call_error("ERR Please specify at least one argument for this redis lib call"));
+                }
+                let resp3 = state.resp3.get();
+                reply.clear();
+                if let Err(msg) = host.borrow_mut().call(cmd, resp3, state.repl.get() != 0, reply) {
+                    return Err(call_error(&msg));
+                }
+                if reply.first() == Some(&b'-') {
+                    let end = reply.iter().position(|&b| b == b'\r').unwrap_or(reply.len());
+                    return Err(call_error(&String::from_utf8_lossy(&reply[1..end])));
+                }
+                let (v, is_err) = convert::reply_to_lua(lua, reply, resp3)?;
+                if !is_err {
                     return Ok(v);
                 }
                 let msg = match &v {
                     Value::Table(t) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
                     _ => String::new(),
                 };
-                Err(mlua::Error::external(CallError(msg)))
+                Err(call_error(&msg))
             })?;
-            let pcall = scope.create_function(move |lua, args: MultiValue| Ok(call_inner(lua, args)?.1))?;
-            self.redis.raw_set("call", call)?;
-            self.redis.raw_set("pcall", pcall)?;
-            let r: MultiValue = if as_function {
-                self.run_fn.call((f.clone(), kt, at))?
-            } else {
-                self.real.raw_set("KEYS", kt)?;
-                self.real.raw_set("ARGV", at)?;
-                self.run_fn.call(f.clone())?
-            };
-            let mut it = r.into_iter();
-            let ok = matches!(it.next(), Some(Value::Boolean(true)));
-            let v = it.next().unwrap_or(Value::Nil);
+            let (ok, v): (bool, Value) = self.exec_fn.call((&call, f, as_function, &kt, &at))?;
             if ok {
                 convert::lua_to_reply(&v, out, state.resp3.get(), 0);
                 Ok(Ok(()))
@@ -484,12 +508,24 @@ impl Engine {
                 Ok(Err(convert::error_from_table(&v, name)))
             }
         });
-        self.redis.raw_set("call", Value::Nil).ok();
-        self.redis.raw_set("pcall", Value::Nil).ok();
         match res {
             Ok(r) => r,
             Err(e) => Err(format!("ERR {}", error_text(&Value::Error(Box::new(e))))),
         }
+    }
+
+    /// A Lua sequence of `items`, built in one step: UTF-8 items are pushed as they
+    /// are, others become Lua strings first.
+    fn sequence(&self, items: &[&[u8]]) -> mlua::Result<Table> {
+        let lua = &self.lua;
+        if let Ok(all) = items.iter().map(|b| std::str::from_utf8(b)).collect::<Result<Vec<&str>, _>>() {
+            return lua.create_sequence_from(all);
+        }
+        let mut strings = Vec::with_capacity(items.len());
+        for b in items {
+            strings.push(lua.create_string(b)?);
+        }
+        lua.create_sequence_from(strings)
     }
 
     /// Bytes the Lua state holds.
@@ -557,6 +593,10 @@ impl Watch {
     }
 }
 
+fn call_error(msg: &str) -> mlua::Error {
+    mlua::Error::external(CallError(msg.to_string()))
+}
+
 /// The error `redis.call` raises for a failed command: its error reply, verbatim.
 #[derive(Debug)]
 struct CallError(String);
@@ -568,6 +608,35 @@ impl std::fmt::Display for CallError {
 }
 
 impl std::error::Error for CallError {}
+
+/// `error_text` without the `ERR` prefix, as pcall hands it to the script.
+fn error_message(v: &Value) -> String {
+    let t = error_text(v);
+    match v {
+        Value::Error(e) if !is_call_error(e) => match t.strip_prefix("ERR ") {
+            Some(rest) if !raw_text(e).starts_with("ERR ") => rest.to_string(),
+            _ => t,
+        },
+        _ => t,
+    }
+}
+
+fn is_call_error(e: &mlua::Error) -> bool {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => is_call_error(cause),
+        mlua::Error::ExternalError(x) => x.downcast_ref::<CallError>().is_some(),
+        _ => false,
+    }
+}
+
+/// The innermost runtime message of `e`, as raised.
+fn raw_text(e: &mlua::Error) -> String {
+    match e {
+        mlua::Error::CallbackError { cause, .. } => raw_text(cause),
+        mlua::Error::RuntimeError(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
 
 /// The clean text of an error raised from Rust (a callback's or the hook's), with
 /// Redis's `ERR` prefix where it has none.

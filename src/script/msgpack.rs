@@ -29,7 +29,8 @@ pub fn cmsgpack_table(lua: &Lua) -> mlua::Result<Table> {
     let at = super::at_caller;
     t.raw_set(
         "unpack",
-        lua.create_function(move |lua, s: mlua::String| {
+        lua.create_function(move |lua, args: MultiValue| {
+            let s = super::check_string(lua, &args, 0, "unpack")?;
             unpack_full(lua, &s.as_bytes(), 0, 0, true).map_err(|e| at(lua, e))
         })?,
     )?;

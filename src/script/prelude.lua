@@ -31,18 +31,33 @@ end
 
 -- pcall(redis.call, ...) gives the error's text, as Redis 7.0's does (a Rust error
 -- is userdata to Lua).
-local raw_pcall, errtext, stopping = pcall, raw.errtext, raw.stopping
+local raw_pcall, errtext, errmsg, stopping = pcall, raw.errtext, raw.errmsg, raw.stopping
 local function tidy(ok, ...)
   if ok then return ok, ... end
   local e = ...
   if stopping() then error(e, 0) end
-  if type(e) == 'userdata' then return false, errtext(e) end
+  if type(e) == 'userdata' then return false, errmsg(e) end
   return false, ...
 end
 real.pcall = function(...) return tidy(raw_pcall(...)) end
 
 local redis = {}
--- redis.call and redis.pcall are set by Rust for each run (they reach the keyspace).
+-- redis.call is set for each run (`raw.exec`: a Rust function that reaches the
+-- keyspace, raising the command's error). redis.pcall catches that error and
+-- returns it as Redis does, {err = <the error reply>}; a kill is never caught.
+local function pcall_reply(ok, ...)
+  if ok then return ... end
+  local e = ...
+  if stopping() then error(e, 0) end
+  if type(e) == 'userdata' then return {err = errtext(e)} end
+  if type(e) == 'table' then return e end
+  return {err = 'ERR ' .. tostring(e)}
+end
+redis.pcall = function(...)
+  local call = redis.call
+  if call == nil then error('attempt to call field \'pcall\' (a nil value)', 2) end
+  return pcall_reply(raw_pcall(call, ...))
+end
 redis.error_reply = function(e)
   if type(e) ~= 'string' then error({err = 'ERR wrong number or type of arguments'}) end
   return {err = e}
@@ -83,3 +98,19 @@ redis.REPL_NONE, redis.REPL_AOF, redis.REPL_SLAVE, redis.REPL_REPLICA, redis.REP
 redis.REDIS_VERSION = '7.0.15'
 redis.REDIS_VERSION_NUM = 458767
 real.redis = redis
+
+-- One script run: `call` becomes redis.call for its duration; an EVAL script sees
+-- KEYS and ARGV as globals, a function gets them as arguments. Everything per run
+-- happens here, in one entry from Rust.
+raw.exec = function(call, f, as_function, keys, argv)
+  redis.call = call
+  local ok, r
+  if as_function then
+    ok, r = xpcall(function() return f(keys, argv) end, handler)
+  else
+    real.KEYS, real.ARGV = keys, argv
+    ok, r = xpcall(f, handler)
+  end
+  redis.call = nil
+  return ok, r
+end

@@ -16,13 +16,26 @@ pub fn struct_table(lua: &Lua) -> mlua::Result<Table> {
     t.raw_set("pack", lua.create_function(move |lua, args: MultiValue| pack(lua, args).map_err(|e| at(lua, e)))?)?;
     t.raw_set(
         "unpack",
-        lua.create_function(move |lua, (fmt, data, pos): (mlua::String, mlua::String, Option<i64>)| {
+        lua.create_function(move |lua, args: MultiValue| {
+            let fmt = super::check_string(lua, &args, 0, "unpack")?;
+            let data = super::check_string(lua, &args, 1, "unpack")?;
+            let pos = match args.get(2) {
+                None | Some(Value::Nil) => None,
+                Some(Value::Integer(i)) => Some(*i as i64),
+                Some(Value::Number(n)) => Some(*n as i64),
+                Some(v) => {
+                    return Err(at(lua, arg_err(3, "unpack", &format!("number expected, got {}", v.type_name()))));
+                }
+            };
             unpack(lua, &fmt.as_bytes(), &data.as_bytes(), pos).map_err(|e| at(lua, e))
         })?,
     )?;
     t.raw_set(
         "size",
-        lua.create_function(move |lua, fmt: mlua::String| size(&fmt.as_bytes()).map_err(|e| at(lua, e)))?,
+        lua.create_function(move |lua, args: MultiValue| {
+            let fmt = super::check_string(lua, &args, 0, "size")?;
+            size(&fmt.as_bytes()).map_err(|e| at(lua, e))
+        })?,
     )?;
     Ok(t)
 }
@@ -119,14 +132,17 @@ fn to_align(len: usize, h: &Header, opt: u8, size: usize) -> usize {
 }
 
 fn number(args: &MultiValue, i: usize, func: &str) -> mlua::Result<f64> {
+    // struct.c's pack keeps its buffer on the Lua stack, above the arguments: a
+    // missing one reads as nil there ("got nil"), elsewhere as "no value".
+    let missing = if func == "pack" { "nil" } else { "no value" };
     match args.get(i) {
         Some(Value::Number(n)) => Ok(*n),
         Some(Value::Integer(n)) => Ok(*n as f64),
         Some(Value::String(s)) => s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()).ok_or_else(|| {
-            arg_err(i + 1, func, &format!("number expected, got {}", args.get(i).map_or("no value", |v| v.type_name())))
+            arg_err(i + 1, func, &format!("number expected, got {}", args.get(i).map_or(missing, |v| v.type_name())))
         }),
         other => {
-            Err(arg_err(i + 1, func, &format!("number expected, got {}", other.map_or("no value", |v| v.type_name()))))
+            Err(arg_err(i + 1, func, &format!("number expected, got {}", other.map_or(missing, |v| v.type_name()))))
         }
     }
 }
@@ -181,7 +197,7 @@ fn pack(lua: &Lua, args: MultiValue) -> mlua::Result<mlua::String> {
                     Some(Value::Integer(i)) => i.to_string().into_bytes(),
                     Some(Value::Number(n)) => super::libs::fmt_g(*n, 14).into_bytes(),
                     other => {
-                        let got = other.map_or("no value", |v| v.type_name());
+                        let got = other.map_or("nil", |v| v.type_name());
                         return Err(arg_err(arg + 1, "pack", &format!("string expected, got {got}")));
                     }
                 };
