@@ -7,9 +7,9 @@
 
 use super::Args;
 use super::CmdError;
+use super::client_replybuf::ReplyBufferPolicy;
 use super::ctx::{ConnCtx, ConnOutcome, FanOut, ReplyMode};
 use super::introspect::{help_reply, sub_arity, unknown_subcommand};
-use super::client_replybuf::ReplyBufferPolicy;
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use crate::resp::Proto;
 use crate::shard::state::ClientMeta;
@@ -131,12 +131,7 @@ pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
 
 /// `info_line` with the query buffer's (`qbuf`, `qbuf-free`) and the reply buffer
 /// policy given.
-fn render_line(
-    m: &ClientMeta,
-    now_ms: u64,
-    (qbuf, qbuf_free): (usize, usize),
-    policy: ReplyBufferPolicy,
-) -> String {
+fn render_line(m: &ClientMeta, now_ms: u64, (qbuf, qbuf_free): (usize, usize), policy: ReplyBufferPolicy) -> String {
     let mut flags = String::new();
     if m.replica {
         flags.push('S');
