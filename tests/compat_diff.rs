@@ -632,3 +632,54 @@ fn client_list_query_buffer_fields_follow_redis() {
         assert_eq!(got, want, "shardis with {} shards differs from redis-server", SHARD_COUNTS[i - 1]);
     }
 }
+
+/// (`rbs`, `rbp`) of the client named `name` in CLIENT LIST.
+fn reply_buffer_of(admin: &mut Raw, name: &str) -> (usize, usize) {
+    let Resp::Bulk(list) = admin.cmd(&["client", "list"]) else { panic!("CLIENT LIST") };
+    let list = String::from_utf8(list).unwrap();
+    let line = list.lines().find(|l| l.contains(&format!(" name={name} "))).expect("the named client");
+    let f = client_fields(line);
+    (f["rbs"].parse().unwrap(), f["rbp"].parse().unwrap())
+}
+
+#[test]
+fn client_list_reply_buffer_size_and_peak_follow_redis() {
+    compare(&[], |port| {
+        let mut t = Vec::new();
+        let mut admin = raw_at(port);
+        let mut tc = raw_at(port);
+        let settles = |admin: &mut Raw, want: (usize, usize), mut poke: Box<dyn FnMut() + '_>| {
+            let ok = wait_until(Duration::from_secs(10), || {
+                poke();
+                reply_buffer_of(admin, "tc") == want
+            });
+            Resp::bulk(&format!("{want:?} {}", if ok { "reached" } else { "never reached" }))
+        };
+        t.push(tc.cmd(&["client", "setname", "tc"]));
+        t.push(admin.cmd(&["debug", "replybuffer", "peak-reset-time", "100"]));
+        // Idle: the peak is reset to 0 and the 16 KiB buffer shrinks to 1 KiB.
+        t.push(settles(&mut admin, (1024, 0), Box::new(|| {})));
+        t.push(admin.cmd(&["set", "bigval", &"x".repeat(32768)]));
+        t.push(admin.cmd(&["debug", "replybuffer", "peak-reset-time", "never"]));
+        // Each big reply fills the buffer: the cron doubles it, up to 16 KiB.
+        t.push(settles(
+            &mut admin,
+            (16384, 16384),
+            Box::new(|| {
+                tc.cmd(&["get", "bigval"]);
+            }),
+        ));
+        // Resizing off: the cron leaves the buffer alone, peak included; on again, the
+        // peak resets and the buffer shrinks.
+        t.push(admin.cmd(&["debug", "replybuffer", "resizing", "0"]));
+        t.push(admin.cmd(&["debug", "replybuffer", "peak-reset-time", "100"]));
+        tc.cmd(&["ping"]);
+        t.push(Resp::bulk(&format!("{:?}", reply_buffer_of(&mut admin, "tc"))));
+        t.push(admin.cmd(&["debug", "replybuffer", "resizing", "1"]));
+        t.push(settles(&mut admin, (1024, 0), Box::new(|| {})));
+        t.push(admin.cmd(&["debug", "replybuffer", "peak-reset-time", "reset"]));
+        t.push(admin.cmd(&["debug", "replybuffer", "peak-reset-time", "soon"]));
+        t.push(admin.cmd(&["debug", "replybuffer", "sizing", "1"]));
+        t
+    });
+}

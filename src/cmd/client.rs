@@ -7,6 +7,7 @@
 
 use super::Args;
 use super::CmdError;
+use super::client_replybuf::ReplyBufferPolicy;
 use super::ctx::{ConnCtx, ConnOutcome, FanOut, ReplyMode};
 use super::introspect::{help_reply, sub_arity, unknown_subcommand};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
@@ -121,14 +122,16 @@ fn type_of(m: &ClientMeta) -> ClientType {
 /// One CLIENT LIST / CLIENT INFO line, Redis 7.0's fields in its order (7.2's
 /// lib-name/lib-ver, like its CLIENT SETINFO, are not 7.0's), without the trailing
 /// newline. The sizes are as of the connection's last activity
-/// (`net::Conn::sync_meta`); counters shardis does not keep (`multi-mem`, `rbs`,
-/// `rbp`) read 0.
+/// (`net::Conn::sync_meta`); `multi-mem`, which shardis does not count, reads 0.
+/// `rbs`/`rbp` follow the default reply buffer policy (CLIENT LIST and CLIENT INFO
+/// use the shard's, which DEBUG REPLYBUFFER changes).
 pub fn info_line(m: &ClientMeta, now_ms: u64) -> String {
-    render_line(m, now_ms, (m.qbuf, shown_query_buffer_free(m, now_ms)))
+    render_line(m, now_ms, (m.qbuf, shown_query_buffer_free(m, now_ms)), ReplyBufferPolicy::default())
 }
 
-/// `info_line` with the query buffer's (`qbuf`, `qbuf-free`) given.
-fn render_line(m: &ClientMeta, now_ms: u64, (qbuf, qbuf_free): (usize, usize)) -> String {
+/// `info_line` with the query buffer's (`qbuf`, `qbuf-free`) and the reply buffer
+/// policy given.
+fn render_line(m: &ClientMeta, now_ms: u64, (qbuf, qbuf_free): (usize, usize), policy: ReplyBufferPolicy) -> String {
     let mut flags = String::new();
     if m.replica {
         flags.push('S');
@@ -158,9 +161,10 @@ fn render_line(m: &ClientMeta, now_ms: u64, (qbuf, qbuf_free): (usize, usize)) -
         flags.push('N');
     }
     let cmd = if m.last_cmd.is_empty() { "NULL" } else { m.last_cmd.as_str() };
+    let (rbs, rbp) = m.reply_buf.shown(now_ms, policy);
     format!(
         "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-         qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs=0 rbp=0 obl={} oll={} omem={} tot-mem={} events={} \
+         qbuf={} qbuf-free={} argv-mem={} multi-mem=0 rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events={} \
          cmd={} user={} redir=-1 resp={}",
         m.id,
         m.addr,
@@ -178,6 +182,8 @@ fn render_line(m: &ClientMeta, now_ms: u64, (qbuf, qbuf_free): (usize, usize)) -
         qbuf,
         qbuf_free,
         m.argv_mem,
+        rbs,
+        rbp,
         m.obl,
         m.oll,
         m.omem,
@@ -213,7 +219,7 @@ fn list(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let (me, my_qbuf) = (me.id, (me.qbuf, me.qbuf_free));
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st| {
-            let now = st.now_ms;
+            let (now, policy) = (st.now_ms, st.reply_buffer_policy);
             let lines: Vec<(u64, String)> = st
                 .clients
                 .values()
@@ -221,7 +227,7 @@ fn list(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 .filter(|m| ids.as_ref().is_none_or(|v| v.contains(&m.id)))
                 .map(|m| {
                     let qbuf = if m.id == me { my_qbuf } else { (m.qbuf, shown_query_buffer_free(m, now)) };
-                    (m.id, render_line(m, now, qbuf))
+                    (m.id, render_line(m, now, qbuf, policy))
                 })
                 .collect();
             Box::new(lines)
@@ -485,8 +491,9 @@ fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         }
     } else if a.is(1, "INFO") {
         sub_arity(a, "client|info", 2)?;
-        let now = c.st.now_ms;
-        let line = info_line(note_running(c, a, "client|info"), now) + "\n";
+        let (now, policy) = (c.st.now_ms, c.st.reply_buffer_policy);
+        let m = note_running(c, a, "client|info");
+        let line = render_line(m, now, (m.qbuf, shown_query_buffer_free(m, now)), policy) + "\n";
         c.out.verbatim("txt", line.as_bytes());
     } else if a.is(1, "LIST") {
         sub_arity(a, "client|list", -2)?;

@@ -333,6 +333,12 @@ const HELP: &[&str] = &[
     "    current node can be created in cluster mode.",
     "RELOAD",
     "    Save the RDB on disk and reload it back to memory.",
+    "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
+    "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
+    "    In case NEVER is provided the last observed peak will never be reset",
+    "    In case RESET is provided the peak reset time will be restored to the default value",
+    "REPLYBUFFER RESIZING <0|1>",
+    "    Enable or disable the reply buffer resize cron job",
     "SET-ACTIVE-EXPIRE <0|1>",
     "    Setting it to 0 disables expiring keys in background when they are not",
     "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
@@ -402,6 +408,8 @@ fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         super::debug_populate::change_repl_id(c)
     } else if a.is(1, "TURNS") && (n == 2 || (n == 3 && a.is(2, "RESET"))) {
         Ok(ConnOutcome::FanOut(crate::shard::turns::debug_turns(n == 3)))
+    } else if a.is(1, "REPLYBUFFER") && n == 4 {
+        super::client_replybuf::debug_replybuffer(a)
     } else if a.is(1, "LOG") && n == 3 {
         crate::util::log::warning(&format!("DEBUG LOG: {}", a.str(2)));
         c.out.ok();

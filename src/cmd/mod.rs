@@ -14,6 +14,7 @@ pub mod blocking;
 #[cfg(test)]
 mod blocking_tests;
 pub mod client;
+pub mod client_replybuf;
 pub mod cmdtime;
 pub mod config_cmd;
 pub mod connection;

@@ -245,7 +245,7 @@ fn done(shared: &Shared, c: Child, exit: Exit) {
         }
         _ if c.killed => {
             log::notice("Background saving terminated by signal 10");
-            let _ = std::fs::remove_file(&c.tmp);
+            unlink_temp_file(shared, &c.tmp);
         }
         Exit::Code(_) => {
             log::warning("Background saving error");
@@ -255,9 +255,18 @@ fn done(shared: &Shared, c: Child, exit: Exit) {
         Exit::Signal(s) => {
             log::warning(&format!("Background saving terminated by signal {s}"));
             rdb.last_bgsave_ok.store(false, R);
-            let _ = std::fs::remove_file(&c.tmp);
+            unlink_temp_file(shared, &c.tmp);
         }
     }
+}
+
+/// Removes the temporary file of a child that a signal ended, timed as Redis times
+/// it: the `rdb-unlink-temp-file` latency event.
+fn unlink_temp_file(shared: &Shared, tmp: &std::path::Path) {
+    let start = std::time::Instant::now();
+    let _ = std::fs::remove_file(tmp);
+    let ms = start.elapsed().as_millis() as u64;
+    crate::cmd::latency::add_shared_sample_if_needed(shared, "rdb-unlink-temp-file", ms);
 }
 
 /// Kills a running snapshot child (SHUTDOWN, exit) and waits for it.

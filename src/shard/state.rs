@@ -74,6 +74,9 @@ pub struct ClientMeta {
     pub monitor: bool,
     /// The ACL user the connection authenticated as; None: `default`.
     pub user: Option<std::sync::Arc<str>>,
+    /// CLIENT LIST `rbs`/`rbp`: Redis's reply buffer sizing replayed on the output
+    /// this connection queued (`cmd::client_replybuf`).
+    pub reply_buf: crate::cmd::client_replybuf::ReplyBufferGauge,
 }
 
 /// A keyspace event on its way to Pub/Sub (see `publish_events`).
@@ -142,6 +145,8 @@ pub struct ShardState {
     pub kill_list: Vec<u64>,
     /// DEBUG SET-ACTIVE-EXPIRE.
     pub active_expire: bool,
+    /// DEBUG REPLYBUFFER: how CLIENT LIST's reply buffer sizes evolve.
+    pub reply_buffer_policy: crate::cmd::client_replybuf::ReplyBufferPolicy,
     /// SLOWLOG entries and LATENCY samples recorded on this thread.
     pub monitor: super::slowlog::Monitor,
     /// This thread's MONITOR clients (`cmd::monitor`).
@@ -193,6 +198,7 @@ impl ShardState {
             config_epoch: shared.config_epoch.load(Ordering::Acquire),
             dbs: (0..config.databases).map(|_| Db::new()).collect(),
             active_expire: config.active_expire_enabled,
+            reply_buffer_policy: Default::default(),
             config,
             shared,
             clock,

@@ -74,6 +74,7 @@ impl Worker {
         }
         let Some(m) = self.st.clients.get_mut(&c.sess.id) else { return true };
         c.sync_meta(m);
+        m.reply_buf.observe(m.omem, now, self.st.reply_buffer_policy);
         let Some(class) = output_class(m) else { return true };
         let limits = self.class_limits.get(&self.st.config, class);
         if !c.out_limit.over(m.omem as u64, &limits, now) {
