@@ -12,18 +12,20 @@
 //! see `disable-thp`); only these buffers opt out.
 //!
 //! Non-goals: allocating (the buffers stay ordinary `Vec`s of the global allocator,
-//! so `used_memory` counts them and they can become values), small buffers (a range
-//! that covers no whole huge page gains nothing).
+//! so `used_memory` counts them and they can become values), small buffers (a system
+//! call and a split of the allocator's mapping per buffer are not worth it below
+//! `MIN_RANGE`). A range need not cover a whole huge page: the 2 MiB extents it
+//! touches can no longer be faulted in as huge pages.
 
-/// Size of a transparent huge page on x86-64 and arm64 (4 KiB base pages).
-const HUGE_PAGE: usize = 2 << 20;
+/// The smallest spare capacity worth the advice.
+const MIN_RANGE: usize = 1 << 20;
 const PAGE: usize = 4096;
 
 /// Marks the spare capacity of `buf` (from its length to its capacity) `MADV_NOHUGEPAGE`
-/// when it spans at least one huge page, before anything is written there. Memory
-/// already faulted in keeps its pages; failures are ignored (it is only advice).
+/// when it is at least `MIN_RANGE`, before anything is written there. Memory already
+/// faulted in keeps its pages; failures are ignored (it is only advice).
 pub fn avoid_huge_pages(buf: &mut Vec<u8>) {
-    if buf.capacity() - buf.len() < HUGE_PAGE {
+    if buf.capacity() - buf.len() < MIN_RANGE {
         return;
     }
     let spare = buf.spare_capacity_mut();
@@ -47,10 +49,10 @@ mod tests {
     /// The advice leaves the buffer usable and its contents intact.
     #[test]
     fn advised_buffers_keep_their_bytes() {
-        let mut buf = Vec::with_capacity(5 * HUGE_PAGE + 123);
+        let mut buf = Vec::with_capacity(5 * MIN_RANGE + 123);
         buf.extend_from_slice(b"head");
         avoid_huge_pages(&mut buf);
-        buf.resize(5 * HUGE_PAGE, 7);
+        buf.resize(5 * MIN_RANGE, 7);
         assert_eq!(&buf[..4], b"head");
         assert!(buf[4..].iter().all(|&b| b == 7));
         let mut small = vec![1u8; 10];
