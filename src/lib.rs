@@ -221,7 +221,8 @@
 //! on cluster and config, used only by its binary; `net` on cmd; `server` on top. `resp` and `io` know nothing
 //! of commands; `storage` knows nothing of sockets or RESP. `unsafe` lives in `io`
 //! (`io::proc` for fork/waitpid/_exit, `io::alloc` for the counting allocator,
-//! `io::numa` for set_mempolicy/sched_setaffinity,
+//! `io::numa` for set_mempolicy/sched_setaffinity, `io::pages` for `madvise` on big
+//! request buffers,
 //! `io::poll` for the replication thread's poll/eventfd/pipe, `io::zc` for its
 //! zero-copy sends), in `persist::dbview`,
 //! the one place shard databases cross threads (a cut's pointers, start-up's loaded

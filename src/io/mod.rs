@@ -19,6 +19,7 @@ pub mod direct;
 pub mod file;
 pub mod listen;
 pub mod numa;
+pub mod pages;
 pub mod poll;
 pub mod proc;
 pub mod ring;

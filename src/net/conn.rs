@@ -13,9 +13,9 @@
 //! that never copy when they grow, `resp::ArgStore`) and `rbuf` drops them, as
 //! Redis moves parsed arguments from its query buffer to `argv`. So `rbuf` stays
 //! small and its doublings no longer copy (and fault in) the whole request. A big
-//! argument is read into a buffer that grows in few steps to its exact size, which
-//! then becomes the argument (no copy), and SET moves it on into the value
-//! (`Args::lend`).
+//! argument is read into a buffer that grows in few steps to its exact size (kept
+//! out of huge pages, `io::pages`), which then becomes the argument (no copy), and
+//! SET moves it on into the value (`Args::lend`).
 
 use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
@@ -754,8 +754,14 @@ impl Conn {
         }
         let len = self.rbuf.len();
         let target = (self.need + READ_SLACK).min(len.saturating_mul(BULK_GROWTH).max(1 << 20));
-        if target > len {
-            self.rbuf.reserve_exact(target - len);
+        if target > self.rbuf.capacity() {
+            // A fresh buffer, kept out of huge pages before the bytes are copied in
+            // (`io::pages`: zeroing 2 MiB pages on first touch made a big SET cost
+            // twice Redis's CPU), instead of a reallocation.
+            let mut grown = Vec::with_capacity(target);
+            crate::io::pages::avoid_huge_pages(&mut grown);
+            grown.extend_from_slice(&self.rbuf);
+            self.rbuf = grown;
         }
     }
 

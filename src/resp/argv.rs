@@ -6,18 +6,27 @@
 //! `argv`, and the query buffer keeps only the unparsed tail.
 //! Non-goals: parsing (see `parse`), arguments of ordinary requests (they stay
 //! ranges into the read buffer, with no copy at all).
+//! Dependencies: `crate::io::pages` (chunks kept out of huge pages).
 //!
-//! ## Why chunks
+//! ## Why chunks of records
 //!
 //! A request of a million arguments kept in one growing buffer (the read buffer,
 //! or a `Vec` of ranges) is copied at every doubling into fresh pages the kernel
 //! must zero first; past the CPU caches that made a 256 MiB request cost 2.2x
-//! per MiB what a 1 MiB one does. Here small arguments are appended to chunks of
-//! `CHUNK` bytes and the index to pages of `PAGE` entries; a full chunk or page is
-//! never reallocated, a new one is started. An argument of `BIG_ARG` bytes or more
-//! gets an allocation of its own, of its exact size, as Redis gives big bulk
-//! arguments their own buffer. So every byte is copied once, into memory touched
-//! once.
+//! per MiB what a 1 MiB one does. Here arguments are appended to chunks (64 KiB,
+//! doubling up to `CHUNK_MAX`) that are never reallocated: a full chunk is left
+//! as it is and a new one started. Fresh memory is still most of what such a
+//! request costs, so each argument takes as few bytes as possible: a record of a
+//! one-to-three-byte length header and the bytes (6 bytes for a 5-byte
+//! argument; a `u32` index beside the bytes took 9). Chunks from 1 MiB on are
+//! kept out of transparent huge pages (`io::pages`): zeroing them 2 MiB at a
+//! time was the cost that grew with the request. An argument of `BIG_ARG` bytes
+//! or more gets an allocation of its own, of its exact size, as Redis gives big
+//! bulk arguments their own buffer; its record only marks the place.
+//!
+//! Records have no index, so reading argument `i` walks the records from the
+//! last one read (commands read their arguments in order: one step each) or from
+//! a mark kept every `MARK_EVERY` arguments (at most that many steps).
 //!
 //! ## Big arguments without a copy
 //!
@@ -33,40 +42,46 @@
 
 use std::cell::Cell;
 
-/// Bytes per chunk of small arguments.
-const CHUNK: usize = 64 << 10;
+/// Bytes of the first chunk; each next one is twice as large, up to `CHUNK_MAX`.
+const CHUNK_MIN: usize = 64 << 10;
+const CHUNK_MAX: usize = 1 << 20;
 /// Arguments at least this long get their own allocation (Redis's
 /// `PROTO_MBULK_BIG_ARG`).
 pub const BIG_ARG: usize = 32 << 10;
-/// Index entries per page (a power of two: `get` splits the index with a shift).
-const PAGE_BITS: u32 = 12;
-const PAGE: usize = 1 << PAGE_BITS;
-/// Marks an index entry whose argument is in `big`.
-const BIG_FLAG: u32 = 1 << 31;
+/// A mark (where an argument's record is) every this many arguments.
+const MARK_BITS: u32 = 7;
+const MARK_EVERY: usize = 1 << MARK_BITS;
+
+/// Where a record starts: chunk number and offset in it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct At {
+    chunk: u32,
+    off: u32,
+}
 
 /// The arguments moved out of the read buffer, in order (see the module docs).
 ///
-/// The index is one `u32` per argument, since fresh memory is most of what a big
-/// request costs: the end of the argument in the *small space*, the chunks laid
-/// end to end (chunk `c` covers `c * CHUNK ..`). An argument starts where the one
-/// before it ended, unless it did not fit in that chunk: then it starts at the
-/// next chunk, the one holding its last byte. A big argument's entry is
-/// `BIG_FLAG` with the small space's end at that point, and its bytes are in
-/// `big` (few, found by binary search). Past 2 GiB of small arguments (the
-/// offsets' range), the rest go to `big` too.
+/// A record is a header, LEB128 of `len << 1 | big` (one byte up to 63 bytes,
+/// three at most since small arguments are under `BIG_ARG`), then `len` bytes;
+/// a big argument's record has no bytes and its `big` bit set, and its bytes are
+/// in `big` (few, found by binary search). A record never spans two chunks: a
+/// reader at the end of a chunk's bytes goes on at the start of the next one.
 #[derive(Debug, Default)]
 pub struct ArgStore {
     chunks: Vec<Vec<u8>>,
-    pages: Vec<Vec<u32>>,
+    /// Where the records of arguments 0, `MARK_EVERY`, 2 x `MARK_EVERY`, ... start.
+    marks: Vec<At>,
     /// Arguments with their own allocation: (argument number, bytes), ascending.
     big: Vec<(usize, Vec<u8>)>,
     len: usize,
-    /// Bytes held: chunk and page capacities and big arguments (memory limits).
+    /// Bytes held: chunk and mark capacities and big arguments (memory limits).
     bytes: usize,
     /// The arguments' own bytes (CLIENT LIST `argv-mem`, Redis's `argv_len_sum`).
     arg_bytes: usize,
     /// An argument a command asked to keep as a value (see the module docs).
     lent: Cell<Option<Lent>>,
+    /// The argument after the last one read, and where its record starts.
+    cursor: Cell<(usize, At)>,
 }
 
 /// A big argument lent to a command: the value argument, the key it was stored
@@ -76,6 +91,32 @@ pub struct Lent {
     pub value: usize,
     pub key: usize,
     pub db: usize,
+}
+
+/// A record's header: `len << 1 | big` (`h`). Returns the header's bytes and length.
+#[inline]
+fn encode_header(h: u32) -> ([u8; 3], usize) {
+    if h < 0x80 {
+        return ([h as u8, 0, 0], 1);
+    }
+    if h < 0x4000 {
+        return ([(h as u8) | 0x80, (h >> 7) as u8, 0], 2);
+    }
+    ([(h as u8) | 0x80, ((h >> 7) as u8) | 0x80, (h >> 14) as u8], 3)
+}
+
+/// The header at the start of `rec`: (`len << 1 | big`, header length).
+#[inline]
+fn decode_header(rec: &[u8]) -> (usize, usize) {
+    let b0 = rec[0] as usize;
+    if b0 < 0x80 {
+        return (b0, 1);
+    }
+    let b1 = rec[1] as usize;
+    if b1 < 0x80 {
+        return ((b0 & 0x7f) | b1 << 7, 2);
+    }
+    ((b0 & 0x7f) | (b1 & 0x7f) << 7 | (rec[2] as usize) << 14, 3)
 }
 
 impl ArgStore {
@@ -104,23 +145,95 @@ impl ArgStore {
         self.arg_bytes
     }
 
-    /// The end of the small space so far.
-    fn small_end(&self) -> usize {
-        self.chunks.last().map_or(0, |c| (self.chunks.len() - 1) * CHUNK + c.len())
-    }
-
     /// Appends `arg` as a big argument, keeping its allocation (no copy).
     pub fn push_owned(&mut self, arg: Vec<u8>) {
         self.bytes += arg.capacity();
         self.arg_bytes += arg.len();
-        let end = self.small_end();
         self.big.push((self.len, arg));
-        self.push_entry(BIG_FLAG | end as u32);
+        self.push_record(1, &[]);
+    }
+
+    /// Appends a copy of `arg`.
+    pub fn push(&mut self, arg: &[u8]) {
+        let n = arg.len();
+        if n >= BIG_ARG {
+            self.arg_bytes += n;
+            self.bytes += n;
+            self.big.push((self.len, arg.to_vec()));
+            self.push_record(1, &[]);
+        } else {
+            self.arg_bytes += n;
+            self.push_record((n as u32) << 1, arg);
+        }
+    }
+
+    /// Appends a record of header `h` and `bytes`, in a new chunk if it may not
+    /// fit in the last one.
+    #[inline]
+    fn push_record(&mut self, h: u32, bytes: &[u8]) {
+        // Room for the longest header: a reader finds the end of a chunk's records
+        // by its length, whatever rule decided to start the next one.
+        if self.chunks.last().is_none_or(|c| c.capacity() - c.len() < 3 + bytes.len()) {
+            self.start_chunk();
+        }
+        let chunk = self.chunks.len() - 1;
+        if self.len & (MARK_EVERY - 1) == 0 {
+            self.marks.push(At { chunk: chunk as u32, off: self.chunks[chunk].len() as u32 });
+            self.bytes += std::mem::size_of::<At>();
+        }
+        let c = &mut self.chunks[chunk];
+        if h < 0x80 {
+            c.push(h as u8);
+        } else {
+            let (head, head_len) = encode_header(h);
+            c.extend_from_slice(&head[..head_len]);
+        }
+        c.extend_from_slice(bytes);
+        self.len += 1;
+    }
+
+    #[cold]
+    fn start_chunk(&mut self) {
+        let size = self.chunks.last().map_or(CHUNK_MIN, |c| (c.capacity() * 2).min(CHUNK_MAX));
+        let mut chunk = Vec::with_capacity(size);
+        crate::io::pages::avoid_huge_pages(&mut chunk);
+        self.bytes += chunk.capacity();
+        self.chunks.push(chunk);
+    }
+
+    /// Where the record of argument `i` (`i < len()`) starts, when it is not the
+    /// one after the last read: from the last read or the closest mark before it.
+    #[inline(never)]
+    fn locate(&self, i: usize) -> At {
+        let (mut at_arg, mut at) = self.cursor.get();
+        if i < at_arg || i - at_arg >= MARK_EVERY {
+            at_arg = i & !(MARK_EVERY - 1);
+            at = self.marks[i >> MARK_BITS];
+        }
+        while at_arg < i {
+            let (chunk, off) = self.normalize(at);
+            let (h, head_len) = decode_header(&self.chunks[chunk][off..]);
+            let skip = head_len + if h & 1 == 0 { h >> 1 } else { 0 };
+            at = At { chunk: chunk as u32, off: (off + skip) as u32 };
+            at_arg += 1;
+        }
+        at
+    }
+
+    /// A position at the end of a chunk's records is the start of the next chunk.
+    #[inline(always)]
+    fn normalize(&self, at: At) -> (usize, usize) {
+        let (chunk, off) = (at.chunk as usize, at.off as usize);
+        if off == self.chunks[chunk].len() { (chunk + 1, 0) } else { (chunk, off) }
     }
 
     /// Is argument `i` one with its own allocation?
     fn is_big(&self, i: usize) -> bool {
-        i < self.len && self.entry(i) & BIG_FLAG != 0
+        if i >= self.len {
+            return false;
+        }
+        let (chunk, off) = self.normalize(self.locate(i));
+        decode_header(&self.chunks[chunk][off..]).0 & 1 != 0
     }
 
     /// Marks big argument `value` as kept by the running command under argument
@@ -151,59 +264,30 @@ impl ArgStore {
         Some((lent, bytes))
     }
 
-    /// Appends a copy of `arg`.
-    pub fn push(&mut self, arg: &[u8]) {
-        let n = arg.len();
-        self.arg_bytes += n;
-        let mut end = self.small_end();
-        let entry = if n >= BIG_ARG || end + n >= BIG_FLAG as usize {
-            self.bytes += n;
-            self.big.push((self.len, arg.to_vec()));
-            BIG_FLAG | end as u32
-        } else {
-            if n > 0 {
-                if self.chunks.last().is_none_or(|c| CHUNK - c.len() < n) {
-                    self.chunks.push(Vec::with_capacity(CHUNK));
-                    self.bytes += CHUNK;
-                    end = (self.chunks.len() - 1) * CHUNK;
-                }
-                self.chunks.last_mut().expect("a chunk with room").extend_from_slice(arg);
-            }
-            (end + n) as u32
-        };
-        self.push_entry(entry);
-    }
-
-    fn push_entry(&mut self, entry: u32) {
-        if self.len & (PAGE - 1) == 0 {
-            self.pages.push(Vec::with_capacity(PAGE));
-            self.bytes += PAGE * std::mem::size_of::<u32>();
-        }
-        self.pages.last_mut().expect("a page was started above").push(entry);
-        self.len += 1;
-    }
-
-    #[inline]
-    fn entry(&self, i: usize) -> u32 {
-        self.pages[i >> PAGE_BITS][i & (PAGE - 1)]
-    }
-
     /// Argument `i` (`i < len()`).
     #[inline]
     pub fn get(&self, i: usize) -> &[u8] {
-        let e = self.entry(i);
-        if e & BIG_FLAG != 0 {
-            let at = self.big.binary_search_by_key(&i, |b| b.0).expect("a big argument");
-            return &self.big[at].1;
+        let (next, at) = self.cursor.get();
+        let at = if next == i { at } else { self.locate(i) };
+        let (chunk, off) = self.normalize(at);
+        let c = &self.chunks[chunk];
+        let b0 = c[off] as usize;
+        // The common case: a small argument under 64 bytes, a one-byte header.
+        let (h, head_len) = if b0 < 0x80 { (b0, 1) } else { decode_header(&c[off..]) };
+        let from = off + head_len;
+        if h & 1 != 0 {
+            return self.get_big(i, chunk, from);
         }
-        let start = if i == 0 { 0 } else { (self.entry(i - 1) & !BIG_FLAG) as usize };
-        let end = e as usize;
-        if end == start {
-            return &[];
-        }
-        let chunk = (end - 1) / CHUNK;
-        let base = chunk * CHUNK;
-        &self.chunks[chunk][start.max(base) - base..end - base]
+        let to = from + (h >> 1);
+        self.cursor.set((i + 1, At { chunk: chunk as u32, off: to as u32 }));
+        &c[from..to]
+    }
+
+    #[cold]
+    fn get_big(&self, i: usize, chunk: usize, after: usize) -> &[u8] {
+        self.cursor.set((i + 1, At { chunk: chunk as u32, off: after as u32 }));
+        let at = self.big.binary_search_by_key(&i, |b| b.0).expect("a big argument");
+        &self.big[at].1
     }
 
     /// Drops every argument and frees their memory (a large request is rare: its
@@ -236,7 +320,8 @@ mod tests {
                 1 if i % 3 == 0 => BIG_ARG,
                 2 if i % 1000 == 2 => 3 * BIG_ARG + 5,
                 3 => BIG_ARG - 1,
-                4 => CHUNK - BIG_ARG + 1 + i % 3,
+                4 => CHUNK_MIN - BIG_ARG + 1 + i % 3,
+                5 if i % 5 == 0 => 64 + i % 20_000,
                 _ => i % 50,
             };
             let arg: Vec<u8> = (0..len).map(|j| (i + j) as u8).collect();
@@ -246,6 +331,16 @@ mod tests {
         assert_eq!(s.len(), want.len());
         for (i, w) in want.iter().enumerate() {
             assert_eq!(s.get(i), &w[..], "argument {i}");
+        }
+        // Out of order: backwards, strided, and random jumps (from marks or the cursor).
+        for (i, w) in want.iter().enumerate().rev() {
+            assert_eq!(s.get(i), &w[..], "argument {i} backwards");
+        }
+        let mut x = 12345usize;
+        for _ in 0..50_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let i = (x >> 33) % want.len();
+            assert_eq!(s.get(i), &want[i][..], "argument {i} at random");
         }
         assert!(s.memory() >= want.iter().map(Vec::len).sum::<usize>());
         s.clear();
@@ -294,5 +389,25 @@ mod tests {
         assert_eq!(s.get(0).as_ptr(), at);
         assert_eq!(s.get(0), b"first");
         assert_eq!(s.get(100_000), &99_999u32.to_le_bytes());
+    }
+
+    /// Fresh memory is what a big request costs: a 5-byte argument takes 6 bytes
+    /// (its header and itself) and a share of the marks, with chunks filled up.
+    #[test]
+    fn small_arguments_take_one_byte_more_than_themselves() {
+        let mut s = ArgStore::new();
+        let n = 1_000_000;
+        for i in 0..n {
+            s.push(format!("{:05}", i % 100_000).as_bytes());
+        }
+        assert_eq!(s.arg_bytes(), 5 * n);
+        assert!(s.memory() < 6 * n + n / 10 + CHUNK_MAX, "{} bytes for {n} arguments", s.memory());
+        assert_eq!(s.get(n - 1), b"99999");
+        // Headers of every length come back (1, 2 and 3 bytes).
+        for len in [0, 1, 62, 63, 64, 127, 128, 8191, 8192, 8193, BIG_ARG - 1] {
+            let arg = vec![b'x'; len];
+            s.push(&arg);
+            assert_eq!(s.get(s.len() - 1), &arg[..], "length {len}");
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! the read buffer) and encode replies
 //! for RESP2/RESP3 clients (`write`), without per-request allocation.
 //! Non-goals: command semantics, connection state, I/O.
-//! Dependencies: `crate::util::num` (strict integer parsing, number formatting).
+//! Dependencies: `crate::util::num` (strict integer parsing, number formatting),
+//! `crate::io::pages` (`argv`'s chunks kept out of huge pages).
 
 pub mod argv;
 mod inline;
