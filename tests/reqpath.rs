@@ -75,19 +75,7 @@ fn slowlog_at_zero_logs_every_pipelined_command_with_its_arguments() {
     // SLOWLOG RESET and the 50 GETs (SLOWLOG LEN logs itself after it answered).
     assert_eq!(c.cmd(&["SLOWLOG", "LEN"]), Resp::Int(51));
     let Resp::Array(entries) = c.cmd(&["SLOWLOG", "GET", "1000"]) else { panic!("SLOWLOG GET") };
-    let logged: Vec<String> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Resp::Array(f) => match &f[3] {
-                Resp::Array(a) if a[0] == Resp::bulk("GET") => match &a[1] {
-                    Resp::Bulk(k) => Some(String::from_utf8_lossy(k).into_owned()),
-                    _ => None,
-                },
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
+    let logged: Vec<String> = slowlogged_first_args(&entries, "GET");
     let expected: Vec<String> = (0..50).rev().map(|i| format!("key:{i}")).collect();
     assert_eq!(logged, expected);
 }

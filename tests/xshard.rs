@@ -8,7 +8,8 @@ mod common;
 
 use common::repl::{Kind, Node, assert_converged};
 use common::{
-    RealRedis, Resp, Server, concatenated_aof, encode_cmd_into, keys_on_distinct_shards, temp_dir, wait_until,
+    RealRedis, Resp, Server, concatenated_aof, encode_cmd_into, keys_on_distinct_shards, slowlogged_first_args,
+    temp_dir, wait_until,
 };
 use redis::Commands;
 use std::time::Duration;
@@ -338,19 +339,7 @@ fn requests_run_for_another_shard_count_exactly_and_reach_the_slowlog() {
         c.read();
     }
     let Resp::Array(entries) = c.cmd(&["SLOWLOG", "GET", "1000"]) else { panic!("SLOWLOG GET") };
-    let mut logged: Vec<String> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Resp::Array(f) => match &f[3] {
-                Resp::Array(a) if a[0] == Resp::bulk("GET") => match &a[1] {
-                    Resp::Bulk(k) => Some(String::from_utf8_lossy(k).into_owned()),
-                    _ => None,
-                },
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect();
+    let mut logged: Vec<String> = slowlogged_first_args(&entries, "GET");
     logged.sort();
     let mut expected = keys.clone();
     expected.sort();

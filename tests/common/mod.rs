@@ -249,6 +249,24 @@ impl Resp {
     }
 }
 
+/// The first arguments of the `SLOWLOG GET` entries whose command is `command`, in
+/// the log's order (newest first), e.g. the keys of logged GETs.
+pub fn slowlogged_first_args(entries: &[Resp], command: &str) -> Vec<String> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Resp::Array(f) => match &f[3] {
+                Resp::Array(a) if a[0] == Resp::bulk(command) => match &a[1] {
+                    Resp::Bulk(k) => Some(String::from_utf8_lossy(k).into_owned()),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 /// Encodes one command as a RESP multibulk request.
 pub fn encode_cmd<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut out = Vec::new();
