@@ -226,8 +226,11 @@
 //! `io::poll` for the replication thread's poll/eventfd/pipe, `io::zc` for its
 //! zero-copy sends), in `persist::dbview`,
 //! the one place shard databases cross threads (a cut's pointers, start-up's loaded
-//! databases), in the forks at a cut (`persist::bgsave`, `repl::fullsync`), and in
-//! `storage::table` (heap keys, and the cache prefetch hint of `Table::warm`).
+//! databases), and `persist::cut`, which reads them through those pointers while the
+//! other shards wait, in the forks at a cut (`persist::bgsave`, `persist::rewrite`,
+//! `repl::fullsync`), in `server::worker`'s ring sends of a connection's pending
+//! output, in `util::stopwatch` (the TSC read), and in `storage::table` (heap keys,
+//! and the cache prefetch hint of `Table::warm` and eviction's sampling).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod acl;
