@@ -181,6 +181,31 @@ fn noeviction_refuses_writes_with_redis_error_and_serves_reads() {
     }
 }
 
+/// Redis waits for pending lazy frees before it answers OOM: a write pipelined right
+/// behind the UNLINK of the value that put the server over the limit succeeds. With
+/// `maxmemory-eviction-tenacity 100` the wait has no time limit, so the outcome does
+/// not depend on the machine's speed.
+#[test]
+fn oom_waits_for_pending_lazy_frees_as_redis_does() {
+    let s = Server::start(1, &["--maxmemory-eviction-tenacity", "100"]);
+    let mut raw = s.raw();
+    let members = (0..20_000).map(|i| vec![b"SADD".to_vec(), b"big".to_vec(), format!("member:{i:0>64}").into_bytes()]);
+    assert!(pipeline(&mut raw, members).iter().all(|r| *r == Resp::Int(1)));
+    let used = num(&info(&mut raw, "memory"), "used_memory");
+    // Over the limit by a quarter of the set's size: only freeing the set helps, and
+    // noeviction has nothing to evict.
+    let over = used - MB / 2;
+    assert_eq!(raw.cmd(&["CONFIG", "SET", "maxmemory", &over.to_string()]), Resp::simple("OK"));
+    assert_eq!(raw.cmd(&["SET", "k", "v"]), Resp::err(OOM), "over the limit");
+    let mut batch = Vec::new();
+    encode_cmd_into(&mut batch, &["UNLINK", "big"]);
+    encode_cmd_into(&mut batch, &["SET", "k", "v"]);
+    raw.send(&batch);
+    assert_eq!(raw.read(), Resp::Int(1));
+    assert_eq!(raw.read(), Resp::simple("OK"), "the SET waited for the set to be freed");
+    assert_eq!(raw.cmd(&["GET", "k"]), Resp::bulk("v"));
+}
+
 #[test]
 fn maxmemory_is_runtime_settable_and_evictions_are_notified() {
     let s = Server::start(2, &["--notify-keyspace-events", "Ee"]);

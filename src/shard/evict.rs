@@ -476,8 +476,32 @@ fn pick(st: &mut ShardState) -> Option<(usize, Vec<u8>)> {
 /// not be freed and it is `denyoom` (EXEC counts as such when it queued one), or if
 /// it would be queued in a MULTI. Returns true if the command must get `OOM`.
 pub fn oom_refusal(st: &mut ShardState, denyoom: bool, queuing: bool) -> bool {
-    let round = perform(st);
+    let mut round = perform(st);
+    if round == Round::Fail && (denyoom || queuing) && super::lazyfree::has_work() {
+        round = free_pending_garbage(st);
+    }
     round == Round::Fail && (denyoom || queuing)
+}
+
+/// The last resort before `OOM`, as Redis's: with nothing left to evict but lazily
+/// freed values still pending, Redis waits up to one eviction round's time limit for
+/// its lazy-free thread and checks the limit again. Here the garbage is this shard's
+/// own (`lazyfree`), so it frees slices of it for that long instead (with no limit,
+/// `maxmemory-eviction-tenacity 100`, until none is left) and checks again.
+/// The time it takes is Redis's `eviction-lazyfree` latency event.
+fn free_pending_garbage(st: &mut ShardState) -> Round {
+    let start = Instant::now();
+    let limit = st.evict.settings.round_limit;
+    let mut round = Round::Fail;
+    while super::lazyfree::has_work() && limit.is_none_or(|l| start.elapsed() <= l) {
+        super::lazyfree::run_slice();
+        if excess(st) == 0 {
+            round = Round::Ok;
+            break;
+        }
+    }
+    crate::cmd::latency::add_sample_if_needed(st, "eviction-lazyfree", start.elapsed().as_millis() as u64);
+    round
 }
 
 /// Per-turn work: an eviction round when over the limit, and client eviction.
