@@ -119,12 +119,7 @@ const LIB1: &str = "#!lua name=lib1\n\
     redis.register_function{function_name='f2', callback=function(keys, args) return args[1] end, \
     flags={'no-writes'}, description='d'}";
 
-fn connect(port: u16) -> common::Raw {
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let r = s.try_clone().expect("clone");
-    common::Raw { w: s, r: common::RespReader::new(r) }
-}
+use common::raw_to as connect;
 
 fn run_all(raw: &mut common::Raw, resp3: bool) -> Vec<Resp> {
     if resp3 {

@@ -8,12 +8,7 @@ mod common;
 use common::{RealRedis, Resp, Server, temp_dir, wait_until};
 use std::time::Duration;
 
-fn connect(port: u16) -> common::Raw {
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let r = s.try_clone().expect("clone");
-    common::Raw { w: s, r: common::RespReader::new(r) }
-}
+use common::raw_to as connect;
 
 fn err_text(r: &Resp) -> String {
     match r {

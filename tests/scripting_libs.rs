@@ -5,14 +5,8 @@
 mod common;
 
 use common::{RealRedis, Resp, Server, temp_dir};
-use std::time::Duration;
 
-fn connect(port: u16) -> common::Raw {
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let r = s.try_clone().expect("clone");
-    common::Raw { w: s, r: common::RespReader::new(r) }
-}
+use common::raw_to as connect;
 
 /// A Lua prelude: `hex(s)` for comparing packed bytes.
 const HEX: &str = "local function hex(s) return (string.gsub(s, '.', function(c) return string.format('%02x', string.byte(c)) end)) end\n";

@@ -11,12 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-fn connect(port: u16) -> common::Raw {
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let r = s.try_clone().expect("clone");
-    common::Raw { w: s, r: common::RespReader::new(r) }
-}
+use common::raw_to as connect;
 
 const NON_LOCAL: &str = "ERR Script attempted to access a non local key in a cluster node";
 

@@ -14,12 +14,7 @@ const LIB1: &str = "#!lua name=lib1\n\
     flags={'no-writes'}, description='d'}";
 const LIB2: &str = "#!lua name=lib2\nredis.register_function('g', function(keys, args) return 'g' end)";
 
-fn connect(port: u16) -> common::Raw {
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).expect("timeout");
-    let r = s.try_clone().expect("clone");
-    common::Raw { w: s, r: common::RespReader::new(r) }
-}
+use common::raw_to as connect;
 
 /// The library names FUNCTION LIST shows, sorted.
 fn libraries(c: &mut common::Raw) -> Vec<String> {

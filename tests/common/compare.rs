@@ -1,20 +1,12 @@
 //! Runs the same commands on shardis and on a real redis-server and compares the
 //! replies byte for byte (as parsed RESP values, types included).
 
-use super::{Raw, RealRedis, Resp, RespReader, Server, temp_dir};
-use std::time::Duration;
+use super::{Raw, RealRedis, Resp, Server, raw_to, temp_dir};
 
 /// A raw connection to each server, both speaking `proto` (2 or 3).
 pub struct Pair {
     pub ours: Raw,
     pub theirs: Raw,
-}
-
-fn raw_to(port: u16) -> Raw {
-    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let r = s.try_clone().expect("clone socket");
-    Raw { w: s, r: RespReader::new(r) }
 }
 
 impl Pair {

@@ -427,10 +427,17 @@ impl Raw {
 impl Server {
     /// A raw connection with a 20 s read timeout.
     pub fn raw(&self) -> Raw {
-        let s = self.tcp();
-        let r = s.try_clone().expect("clone socket");
-        Raw { w: s, r: RespReader::new(r) }
+        raw_to(self.port)
     }
+}
+
+/// A raw connection to any server on 127.0.0.1 (shardis or a real redis-server), with
+/// a 20 s read timeout.
+pub fn raw_to(port: u16) -> Raw {
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).expect("set read timeout");
+    let r = s.try_clone().expect("clone socket");
+    Raw { w: s, r: RespReader::new(r) }
 }
 
 /// Tiny deterministic PRNG (xorshift64*), so randomized tests replay exactly.
