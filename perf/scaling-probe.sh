@@ -10,7 +10,10 @@
 set -euo pipefail
 [[ $# -ge 3 ]] || { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 bin=$1 shards=$2 t=$3 n=${4:-400000}
+# A port nothing listens on: a ping answered by another engineer's server would
+# measure that one.
 port=$((20000 + RANDOM % 20000))
+while ss -ltn | grep -q ":$port "; do port=$((20000 + RANDOM % 20000)); done
 dir=$(mktemp -d)
 if [[ -n ${SAMECPU:-} ]]; then
     taskset -c 0 "$bin" --port "$port" --shards "$shards" --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
@@ -24,8 +27,10 @@ trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
 deadline=$((SECONDS + 10))
 until redis-cli -p "$port" ping >/dev/null 2>&1; do
     ((SECONDS < deadline)) || { echo "server did not start" >&2; exit 1; }
+    kill -0 "$pid" 2>/dev/null || { echo "server exited (port $port taken?)" >&2; exit 1; }
     sleep 0.05
 done
+kill -0 "$pid" 2>/dev/null || { echo "server exited (port $port taken?)" >&2; exit 1; }
 timeout 60 taskset -c 1 redis-benchmark -p "$port" -n 50000 -c 50 -P 16 -r 100000 -d 8 -t "$t" -q >/dev/null 2>&1
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 switches() { cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt/ {s += $2} END {print s}'; }
