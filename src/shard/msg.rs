@@ -400,6 +400,54 @@ mod tests {
     }
 
     #[test]
+    fn packed_records_keep_their_order_with_other_messages_and_buffers_come_back() {
+        let mut o = Outbox::new(0, 2);
+        let head = |seq| ExecHead {
+            seq,
+            client_id: 9,
+            slot: 1,
+            generation: 2,
+            db: 0,
+            cmd: 3,
+            proto: crate::resp::Proto::Resp2,
+        };
+        let args = [&b"get"[..], b"k"];
+        assert!(o.push_exec(1, &head(0), args.iter().copied()));
+        assert!(o.push_exec(1, &head(1), args.iter().copied()));
+        o.push(1, Msg::Monitor(Arc::new(b"between".to_vec())));
+        assert!(o.push_exec(1, &head(2), args.iter().copied()));
+        let to = ReplyTo { shard: 1, slot: 4, generation: 5, seq: 6 };
+        assert!(o.push_reply(to, b"+OK\r\n"));
+        assert!(!o.push_reply(to, &vec![b'x'; hopbatch::MAX_RECORD + 1]), "a big reply travels on its own");
+        let big = vec![b'v'; hopbatch::MAX_RECORD];
+        assert!(!o.push_exec(1, &head(3), [&b"set"[..], b"k", &big].into_iter()));
+        assert_eq!(o.dirty, vec![1]);
+        let batch = o.take(1);
+        let seqs = |p: &Packed| {
+            let (mut pos, mut r, mut v) = (0, Vec::new(), Vec::new());
+            while let Some(h) = p.next_exec(&mut pos, &mut r) {
+                v.push(h.seq);
+            }
+            v
+        };
+        match &batch[..] {
+            [Msg::Hops(a), Msg::Monitor(_), Msg::Hops(b), Msg::Replies(r)] => {
+                assert_eq!((a.from, seqs(a), seqs(b)), (0, vec![0, 1], vec![2]));
+                let mut pos = 0;
+                assert_eq!(r.next_reply(&mut pos), Some((ReplyTo { shard: 0, ..to }, &b"+OK\r\n"[..])));
+            }
+            other => panic!("{} messages", other.len()),
+        }
+        // A buffer read here goes back to its sender as the next record's carrier.
+        let Some(Msg::Hops(p)) = batch.into_iter().next() else { unreachable!() };
+        let ptr = p.buf.as_ptr();
+        o.recycle(1, p.buf);
+        assert!(o.push_exec(1, &head(7), args.iter().copied()));
+        let Some(Msg::Hops(p)) = o.take(1).pop() else { panic!("packed") };
+        assert_eq!(p.buf.as_ptr(), ptr, "the spare carried it");
+    }
+
+    #[test]
     fn owned_args_round_trip() {
         let a = OwnedArgs::from_slices([&b"set"[..], b"", b"value"].into_iter());
         assert_eq!(a.len(), 3);
