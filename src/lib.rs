@@ -37,7 +37,8 @@
 //! without needing anything from another shard, and no cycle of waits can form (A
 //! waiting for B's replies while B waits for A). Everything else in an inbox is caused
 //! by an admitted request, so bounding requests bounds the rest. INFO stats reports
-//! `shardis_inbox_bytes`, `shardis_inbox_peak_bytes` and `shardis_input_stalls`.
+//! `shardis_inbox_bytes`, `shardis_inbox_peak_bytes` and `shardis_input_stalls`
+//! (and `shardis_inbox_batches`, `shardis_inbox_wakeups`: batches taken, wake-ups sent).
 //!
 //! **Start-up** (`persist::startload`): the shard threads pin themselves first, then
 //! load their own keys before anyone is served, so every key's memory is first touched
@@ -138,12 +139,15 @@
 //!   `ExecCtx::notify`, published through Pub/Sub to every thread's subscribers), and
 //!   the AOF feed (`persist::propagate`, deterministic forms of the command appended
 //!   to the shard's log and, while a replica is attached, to its replication feed).
-//! - **Owner is B**: the arguments are copied into an `Exec` message in A's outbox for
-//!   B, and the connection reserves a reply slot. At the end of the turn the batch
-//!   goes to B's inbox (waking B if parked). B runs it through `call` and sends a
-//!   `Reply` back; A puts it in the slot, and the ready prefix of slots goes out.
-//!   Replies therefore leave in request order even when pipelined requests alternate
-//!   between shards.
+//! - **Owner is B**: the arguments are copied as a record into the packed buffer of
+//!   requests at the end of A's outbox for B (`shard::hopbatch`: one buffer carries
+//!   the turn's hops to B), and the connection reserves a reply slot. At the end of
+//!   the turn the batch goes to B's inbox (waking B if parked). B runs each record
+//!   through `call` and packs its reply into one buffer of replies for A; A splices
+//!   each into its slot, and the ready prefix of slots goes out. Emptied buffers carry
+//!   the next records back, so a steady load allocates nothing per hop. Replies
+//!   therefore leave in request order even when pipelined requests alternate between
+//!   shards.
 //! - **Keys on several shards** (`MSET a 1 b 2`): `cmd::coord` runs a transaction. It
 //!   takes a global id and, under `tx_order`, queues `Lock` on every shard involved, so
 //!   every shard sees lock requests in one global order (no deadlock). Each shard

@@ -20,6 +20,7 @@ use super::table::{Handler, KeySpec, TABLE, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
 use crate::resp::{Proto, ReplyWriter};
+use crate::shard::hopbatch::{ExecHead, Packed};
 use crate::shard::lock::Waiting;
 use crate::shard::msg::{ExecReq, Msg};
 use crate::shard::{ReplyTo, ShardState, shard_of};
@@ -298,7 +299,19 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
             }
         }
         Some(s) => {
-            st.outbox.push(s, Msg::Exec(Box::new(exec_req(sess, idx, args, to))));
+            // Packed with the turn's other requests for that shard (`hopbatch`).
+            let head = ExecHead {
+                seq: to.seq,
+                client_id: sess.id,
+                slot: to.slot,
+                generation: to.generation,
+                db,
+                cmd: idx,
+                proto: sess.proto,
+            };
+            if !st.outbox.push_exec(s, &head, (0..args.len()).map(|i| args.get(i))) {
+                st.outbox.push(s, Msg::Exec(Box::new(exec_req(sess, idx, args, to))));
+            }
             // A blocking command holds the client's later commands, as in Redis.
             if spec.flags & flag::BLOCKING != 0 { Outcome::Barrier } else { Outcome::Pending }
         }
@@ -319,14 +332,17 @@ fn exec_req(sess: &Session, idx: u16, args: &Args, to: ReplyTo) -> ExecReq {
 /// Must this request wait for a lock release? Yes if any of its keys is locked, or if
 /// an earlier request of the same client is already waiting (order per client holds).
 fn must_defer(st: &ShardState, req: &ExecReq) -> bool {
-    if st.deferred.iter().any(|d| d.client_id == req.client_id) || st.split_self.contains_key(&req.client_id) {
+    must_defer_args(st, req.client_id, req.cmd, &Args::Owned(&req.args), req.db)
+}
+
+fn must_defer_args(st: &ShardState, client_id: u64, cmd: u16, args: &Args, db: u16) -> bool {
+    if st.deferred.iter().any(|d| d.client_id == client_id) || st.split_self.contains_key(&client_id) {
         return true;
     }
     if st.locks.is_idle() {
         return false;
     }
-    let args = Args::Owned(&req.args);
-    match TABLE.get(req.cmd).key_positions(&args, req.db) {
+    match TABLE.get(cmd).key_positions(args, db) {
         Ok(keys) => keys.iter().any(|&(db, i)| st.locks.blocks(db, args.get(i))),
         Err(_) => false,
     }
@@ -527,20 +543,66 @@ fn run_exec(st: &mut ShardState, req: ExecReq) {
     }
 }
 
+/// Runs a packed buffer of requests from another shard in order (`shard::hopbatch`),
+/// each as `run_exec` would; small replies go into the packed buffer going home
+/// without a buffer of their own. The emptied buffer is kept to carry records back.
+fn run_hops(st: &mut ShardState, hops: Packed) {
+    let mut ranges = Vec::with_capacity(4);
+    let mut out = std::mem::take(&mut st.hop_out);
+    let mut pos = 0;
+    while let Some(h) = hops.next_exec(&mut pos, &mut ranges) {
+        let to = h.reply_to(hops.from);
+        let args = Args::Ranges { buf: &hops.buf, scratch: &[], ranges: &ranges };
+        let defer =
+            (!st.locks.is_idle() || !st.deferred.is_empty()) && must_defer_args(st, h.client_id, h.cmd, &args, h.db);
+        if defer || st.shared.cluster.enabled {
+            let req =
+                ExecReq { to, client_id: h.client_id, db: h.db, proto: h.proto, cmd: h.cmd, args: args.to_owned() };
+            if defer {
+                st.deferred.push_back(req);
+            } else {
+                run_exec(st, req);
+            }
+            continue;
+        }
+        out.clear();
+        match call_blocking(st, h.cmd, &args, h.db, h.proto, &mut out, h.client_id) {
+            None => st.send_reply_from(to, &mut out),
+            Some(block) => {
+                let p = super::blocking::ParkReq {
+                    to,
+                    client_id: h.client_id,
+                    db: h.db,
+                    proto: h.proto,
+                    cmd: h.cmd,
+                    args: &args,
+                };
+                super::blocking::park(st, p, block);
+            }
+        }
+    }
+    st.hop_out = out;
+    st.outbox.recycle(hops.from, hops.buf);
+}
+
 /// Applies one batch from the inbox. Requests other shards sent in a row are timed
 /// as a pipelined batch is (`cmdtime`: one clock reading per command, or per group of
 /// fast ones) instead of two readings each; anything else in between closes the run,
-/// so its work is never counted as a command's.
+/// so its work is never counted as a command's. Packed replies wait for the
+/// connection layer (`ShardState::hop_replies`), which splices them without copies.
 pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
     for msg in batch {
-        let exec = matches!(msg, Msg::Exec(_));
+        let exec = matches!(msg, Msg::Exec(_) | Msg::Hops(_));
         if exec != st.cmd_chain {
             if st.cmd_chain {
                 super::cmdtime::end_batch(st);
             }
             st.cmd_chain = exec;
         }
-        handle_msg(st, msg);
+        match msg {
+            Msg::Replies(p) => st.hop_replies.push(p),
+            msg => handle_msg(st, msg),
+        }
     }
     if st.cmd_chain {
         st.cmd_chain = false;
@@ -559,6 +621,15 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
             }
         }
         Msg::Reply { to, bytes } => st.local_replies.push((to, bytes)),
+        Msg::Hops(p) => run_hops(st, p),
+        Msg::Replies(p) => {
+            // Outside the loop (tests, start-up loading): one buffer per reply.
+            let mut pos = 0;
+            while let Some((to, bytes)) = p.next_reply(&mut pos) {
+                st.local_replies.push((to, bytes.to_vec()));
+            }
+            st.outbox.recycle(p.from, p.buf);
+        }
         Msg::Lock { tx, coord, plan, gather } => {
             if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather, run: None }) {
                 coord::answer_granted(st, w);

@@ -422,6 +422,13 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                     "{}",
                     inboxes.iter().map(|i| i.stalls.load(Ordering::Relaxed)).sum::<u64>()
                 );
+                field!(s, "shardis_inbox_batches", "{}", inboxes.iter().map(|i| i.batches()).sum::<u64>());
+                field!(
+                    s,
+                    "shardis_inbox_wakeups",
+                    "{}",
+                    inboxes.iter().map(|i| i.wakeups.load(Ordering::Relaxed)).sum::<u64>()
+                );
                 field!(s, "migrate_cached_sockets", "0");
                 field!(s, "slave_expires_tracked_keys", "0");
                 field!(s, "active_defrag_hits", "0");

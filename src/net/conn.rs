@@ -784,12 +784,39 @@ impl Conn {
     /// reopened the reply window (the caller should parse this connection's remaining
     /// input).
     pub fn fill_reply(&mut self, seq: u64, bytes: Vec<u8>) -> bool {
-        self.avg_reply = if self.avg_reply == 0 { bytes.len().max(1) } else { (self.avg_reply * 7 + bytes.len()) / 8 };
+        self.note_reply_size(bytes.len());
         if let Some(s) = self.slots.iter_mut().find(|s| s.seq == seq) {
             self.slot_bytes += bytes.len();
             s.reply = Some(bytes);
         }
         self.sync_reply_order();
+        self.after_fill(seq)
+    }
+
+    /// `fill_reply` for a reply read from a packed buffer (`shard::hopbatch`): the
+    /// request next in line (the usual case) gets it copied straight into the output;
+    /// one behind an earlier request still owed keeps a copy in its slot.
+    pub fn fill_reply_from(&mut self, seq: u64, bytes: &[u8]) -> bool {
+        self.note_reply_size(bytes.len());
+        if self.slots.front().is_some_and(|s| s.seq == seq && s.reply.is_none()) {
+            let s = self.slots.pop_front().expect("checked");
+            if !s.discard {
+                self.out.extend_from_slice(bytes);
+            }
+        } else if let Some(s) = self.slots.iter_mut().find(|s| s.seq == seq) {
+            self.slot_bytes += bytes.len();
+            s.reply = Some(bytes.to_vec());
+        }
+        self.sync_reply_order();
+        self.after_fill(seq)
+    }
+
+    fn note_reply_size(&mut self, len: usize) {
+        self.avg_reply = if self.avg_reply == 0 { len.max(1) } else { (self.avg_reply * 7 + len) / 8 };
+    }
+
+    /// After reply `seq` arrived: did it lift the barrier or reopen the window?
+    fn after_fill(&mut self, seq: u64) -> bool {
         if self.drain_wait && self.slots.is_empty() {
             self.drain_wait = false;
             return true;

@@ -179,8 +179,10 @@ impl Worker {
 
     /// Parks and waits for completions, unless work is already waiting.
     fn sleep(&mut self, shared: &Shared, id: usize) {
-        let busy =
-            !self.parse_queue.is_empty() || !self.st.local_replies.is_empty() || crate::shard::lazyfree::has_work();
+        let busy = !self.parse_queue.is_empty()
+            || !self.st.local_replies.is_empty()
+            || !self.st.hop_replies.is_empty()
+            || crate::shard::lazyfree::has_work();
         if busy {
             let _ = self.ring.submit();
             return;
@@ -459,25 +461,55 @@ impl Worker {
     fn deliver_local_replies(&mut self) {
         loop {
             let replies = std::mem::take(&mut self.st.local_replies);
-            if replies.is_empty() {
+            let packed = std::mem::take(&mut self.st.hop_replies);
+            if replies.is_empty() && packed.is_empty() {
                 return;
             }
             for (to, bytes) in replies {
-                let Some(c) = self.conns.get_mut(to.slot as usize).and_then(|c| c.as_mut()) else { continue };
-                if c.generation & 0x00ff_ffff != to.generation & 0x00ff_ffff {
-                    continue;
-                }
+                let Some(c) = self.live_conn(to) else { continue };
                 if c.fill_reply(to.seq, bytes) && c.pending_input() && !c.queued_for_parse {
                     c.queued_for_parse = true;
                     self.parse_queue.push(to.slot);
                 }
                 self.after_activity(to.slot);
             }
+            for p in packed {
+                self.splice_packed_replies(&p);
+                self.st.outbox.recycle(p.from, p.buf);
+            }
             // A lifted barrier lets pipelined input run now rather than next turn.
             if !self.parse_queue.is_empty() {
                 self.process_inputs();
             }
         }
+    }
+
+    /// Fills each reply of a packed buffer from another shard (`shard::hopbatch`) into
+    /// its connection, in order. A connection's replies come in a row, so its output
+    /// is accounted once per row rather than per reply.
+    fn splice_packed_replies(&mut self, p: &crate::shard::hopbatch::Packed) {
+        let mut pos = 0;
+        let mut row: Option<u32> = None;
+        while let Some((to, bytes)) = p.next_reply(&mut pos) {
+            if row.is_some_and(|s| s != to.slot) {
+                self.after_activity(row.take().expect("checked"));
+            }
+            let Some(c) = self.live_conn(to) else { continue };
+            if c.fill_reply_from(to.seq, bytes) && c.pending_input() && !c.queued_for_parse {
+                c.queued_for_parse = true;
+                self.parse_queue.push(to.slot);
+            }
+            row = Some(to.slot);
+        }
+        if let Some(slot) = row {
+            self.after_activity(slot);
+        }
+    }
+
+    /// The connection a reply is for, unless it closed (its slot may hold another).
+    fn live_conn(&mut self, to: crate::shard::ReplyTo) -> Option<&mut Conn> {
+        let c = self.conns.get_mut(to.slot as usize).and_then(|c| c.as_mut())?;
+        (c.generation & 0x00ff_ffff == to.generation & 0x00ff_ffff).then_some(c)
     }
 
     /// Appends queued Pub/Sub messages to their subscribers' output.

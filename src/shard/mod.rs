@@ -13,6 +13,7 @@
 pub mod block;
 pub mod evict;
 pub mod histogram;
+pub mod hopbatch;
 pub mod lazyfree;
 pub mod lock;
 pub mod msg;

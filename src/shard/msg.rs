@@ -3,7 +3,9 @@
 //! Every message travels in a `Vec<Msg>` batch: a thread appends to the outbox of each
 //! destination during its loop turn and pushes one batch per destination at the end of
 //! the turn, so a pipelined burst costs one queue operation and at most one wakeup per
-//! destination shard.
+//! destination shard. Hopped single-key requests and replies go one step further: the
+//! turn's run of them for one peer is one message, records packed in one recycled
+//! buffer (`hopbatch`).
 //!
 //! ## The inbox bound (backpressure)
 //!
@@ -28,6 +30,7 @@
 //! at most one request per sending thread (the one that crossed it), plus the
 //! consequences of requests already admitted.
 
+use super::hopbatch::{self, ExecHead, Packed};
 use super::lock::LockPlan;
 use crate::resp::Proto;
 use crate::storage::Entry;
@@ -177,6 +180,10 @@ pub enum Msg {
     Publish(Arc<Vec<(Vec<u8>, Vec<u8>)>>),
     /// A MONITOR line for this thread's monitors (`cmd::monitor`).
     Monitor(Arc<Vec<u8>>),
+    /// Keyed requests to run here, packed (`hopbatch`): each as `Exec` would.
+    Hops(Packed),
+    /// Finished replies for this shard's connections, packed (`hopbatch`).
+    Replies(Packed),
 }
 
 /// The cost, summed over what waits in one shard's inbox (`Msg::cost`), past which
@@ -209,6 +216,7 @@ impl Msg {
                 Msg::Park(w) => w.args.data.len() + 4 * w.args.ends.len(),
                 Msg::Publish(m) => m.iter().map(|(c, p)| 16 + c.len() + p.len()).sum(),
                 Msg::Monitor(line) => line.len(),
+                Msg::Hops(p) | Msg::Replies(p) => p.cost(),
             }
     }
 
@@ -221,12 +229,14 @@ impl Msg {
     /// wait for the sender's log; requests and lock traffic never do (lock requests
     /// must reach every shard in global order).
     pub fn reveals_state(&self) -> bool {
-        matches!(self, Msg::Reply { .. } | Msg::Locked { .. } | Msg::Ran { .. })
+        matches!(self, Msg::Reply { .. } | Msg::Replies(_) | Msg::Locked { .. } | Msg::Ran { .. })
     }
 }
 
 /// Messages waiting to leave this thread, one vector per destination shard.
 pub struct Outbox {
+    /// This thread's shard: the sender named in packed buffers.
+    me: u16,
     pub per_dest: Vec<Vec<Msg>>,
     pub dirty: Vec<u16>,
     /// Cost queued per destination since the last flush.
@@ -238,11 +248,16 @@ pub struct Outbox {
     seen: Vec<usize>,
     /// Some destination is over `INBOX_LIMIT`: stop parsing client input.
     full: bool,
+    /// Emptied packed buffers that came from each peer, to carry the next records to
+    /// it (`hopbatch`: no thread frees another's buffers).
+    spare: Vec<Vec<Vec<u8>>>,
 }
 
 impl Outbox {
-    pub fn new(nshards: usize) -> Outbox {
+    pub fn new(me: usize, nshards: usize) -> Outbox {
         Outbox {
+            me: me as u16,
+            spare: (0..nshards).map(|_| Vec::new()).collect(),
             per_dest: (0..nshards).map(|_| Vec::new()).collect(),
             dirty: Vec::new(),
             pending: vec![0; nshards],
@@ -262,6 +277,65 @@ impl Outbox {
             }
         }
         v.push(msg);
+        self.add_pending(dest, cost);
+    }
+
+    /// Queues a keyed request for `dest` as a record of the packed buffer at the end of
+    /// its queue (a new one if the last message is something else). False: too big
+    /// for a record (`hopbatch::MAX_RECORD`); the caller sends it as `Msg::Exec`.
+    pub fn push_exec<'a, I>(&mut self, dest: usize, head: &ExecHead, args: I) -> bool
+    where
+        I: ExactSizeIterator<Item = &'a [u8]> + Clone,
+    {
+        let Some(len) = hopbatch::exec_record_len(args.clone()) else { return false };
+        self.packed_tail(dest, true).push_exec(head, args);
+        self.add_pending(dest, len + hopbatch::RECORD_OVERHEAD);
+        true
+    }
+
+    /// Queues a reply for a connection of shard `to.shard`, packed like `push_exec`.
+    /// False: too big for a record; the caller sends it as `Msg::Reply`.
+    pub fn push_reply(&mut self, to: ReplyTo, bytes: &[u8]) -> bool {
+        if bytes.len() > hopbatch::MAX_RECORD {
+            return false;
+        }
+        let dest = to.shard as usize;
+        let len = self.packed_tail(dest, false).push_reply(to, bytes);
+        self.add_pending(dest, len + hopbatch::RECORD_OVERHEAD);
+        true
+    }
+
+    /// Keeps a packed buffer that came from `from`, emptied, to carry the next records
+    /// back there (a few per peer, none too big: the rest are dropped).
+    pub fn recycle(&mut self, from: u16, mut buf: Vec<u8>) {
+        let Some(spare) = self.spare.get_mut(from as usize) else { return };
+        if spare.len() < hopbatch::SPARES_PER_PEER && buf.capacity() <= hopbatch::SPARE_MAX_CAPACITY {
+            buf.clear();
+            spare.push(buf);
+        }
+    }
+
+    /// The packed buffer of requests (`hops`) or replies at the end of `dest`'s
+    /// queue, opened if the last message is anything else (or is full), so records
+    /// keep their order with every other message.
+    fn packed_tail(&mut self, dest: usize, hops: bool) -> &mut Packed {
+        let open = match self.per_dest[dest].last() {
+            Some(Msg::Hops(p)) => hops && p.buf.len() < hopbatch::MAX_BATCH,
+            Some(Msg::Replies(p)) => !hops && p.buf.len() < hopbatch::MAX_BATCH,
+            _ => false,
+        };
+        if !open {
+            let buf = self.spare[dest].pop().unwrap_or_else(|| Vec::with_capacity(hopbatch::FRESH_CAPACITY));
+            let p = Packed::new(self.me, buf);
+            self.push(dest, if hops { Msg::Hops(p) } else { Msg::Replies(p) });
+        }
+        match self.per_dest[dest].last_mut() {
+            Some(Msg::Hops(p) | Msg::Replies(p)) => p,
+            _ => unreachable!("a packed buffer was just queued"),
+        }
+    }
+
+    fn add_pending(&mut self, dest: usize, cost: usize) {
         self.pending[dest] += cost;
         if self.pending[dest] + self.seen[dest] > INBOX_LIMIT {
             self.full = true;
@@ -306,7 +380,7 @@ mod tests {
 
     #[test]
     fn outbox_reports_full_past_the_limit_and_refresh_clears_it() {
-        let mut o = Outbox::new(2);
+        let mut o = Outbox::new(0, 2);
         let big = |n: usize| Msg::Reply { to: ReplyTo { shard: 0, slot: 0, generation: 0, seq: 0 }, bytes: vec![0; n] };
         o.push(1, big(INBOX_LIMIT / 2));
         assert!(!o.full());
@@ -323,6 +397,54 @@ mod tests {
         assert!(!o.full());
         o.push(0, big(100));
         assert!(o.full());
+    }
+
+    #[test]
+    fn packed_records_keep_their_order_with_other_messages_and_buffers_come_back() {
+        let mut o = Outbox::new(0, 2);
+        let head = |seq| ExecHead {
+            seq,
+            client_id: 9,
+            slot: 1,
+            generation: 2,
+            db: 0,
+            cmd: 3,
+            proto: crate::resp::Proto::Resp2,
+        };
+        let args = [&b"get"[..], b"k"];
+        assert!(o.push_exec(1, &head(0), args.iter().copied()));
+        assert!(o.push_exec(1, &head(1), args.iter().copied()));
+        o.push(1, Msg::Monitor(Arc::new(b"between".to_vec())));
+        assert!(o.push_exec(1, &head(2), args.iter().copied()));
+        let to = ReplyTo { shard: 1, slot: 4, generation: 5, seq: 6 };
+        assert!(o.push_reply(to, b"+OK\r\n"));
+        assert!(!o.push_reply(to, &vec![b'x'; hopbatch::MAX_RECORD + 1]), "a big reply travels on its own");
+        let big = vec![b'v'; hopbatch::MAX_RECORD];
+        assert!(!o.push_exec(1, &head(3), [&b"set"[..], b"k", &big].into_iter()));
+        assert_eq!(o.dirty, vec![1]);
+        let batch = o.take(1);
+        let seqs = |p: &Packed| {
+            let (mut pos, mut r, mut v) = (0, Vec::new(), Vec::new());
+            while let Some(h) = p.next_exec(&mut pos, &mut r) {
+                v.push(h.seq);
+            }
+            v
+        };
+        match &batch[..] {
+            [Msg::Hops(a), Msg::Monitor(_), Msg::Hops(b), Msg::Replies(r)] => {
+                assert_eq!((a.from, seqs(a), seqs(b)), (0, vec![0, 1], vec![2]));
+                let mut pos = 0;
+                assert_eq!(r.next_reply(&mut pos), Some((ReplyTo { shard: 0, ..to }, &b"+OK\r\n"[..])));
+            }
+            other => panic!("{} messages", other.len()),
+        }
+        // A buffer read here goes back to its sender as the next record's carrier.
+        let Some(Msg::Hops(p)) = batch.into_iter().next() else { unreachable!() };
+        let ptr = p.buf.as_ptr();
+        o.recycle(1, p.buf);
+        assert!(o.push_exec(1, &head(7), args.iter().copied()));
+        let Some(Msg::Hops(p)) = o.take(1).pop() else { panic!("packed") };
+        assert_eq!(p.buf.as_ptr(), ptr, "the spare carried it");
     }
 
     #[test]

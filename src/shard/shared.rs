@@ -156,7 +156,13 @@ impl Shared {
     /// parked or it sees our batch.
     pub fn deliver(&self, dest: usize, batch: Vec<Msg>) -> bool {
         self.inboxes[dest].push(batch);
-        self.parked[dest].load(Ordering::SeqCst) && self.parked[dest].swap(false, Ordering::SeqCst)
+        // Only a parked shard is woken: one awake (busy) sees the batch at its next
+        // turn's drain, so its flag is false and nothing is sent.
+        let wake = self.parked[dest].load(Ordering::SeqCst) && self.parked[dest].swap(false, Ordering::SeqCst);
+        if wake {
+            self.inboxes[dest].wakeups.fetch_add(1, Ordering::Relaxed);
+        }
+        wake
     }
 
     /// Wakes shard `s` from a thread that has no ring of its own (a replica's link
@@ -207,6 +213,11 @@ pub struct Inbox {
     /// How many times a connection stopped parsing because some inbox was full,
     /// counted on the sending thread's own inbox (INFO `shardis_input_stalls`).
     pub stalls: AtomicU64,
+    /// Batches the owner took, and wake-ups senders sent it because it was parked
+    /// (INFO `shardis_inbox_batches`, `shardis_inbox_wakeups`): per request, what a
+    /// hop costs in queue operations and wake-ups (`docs/scaling.md`).
+    batches: AtomicU64,
+    pub wakeups: AtomicU64,
 }
 
 impl Inbox {
@@ -230,6 +241,8 @@ impl Inbox {
     pub fn pop(&self) -> Option<Vec<Msg>> {
         let (cost, locks, batch) = self.queue.pop()?;
         self.queued.fetch_sub(cost, Ordering::AcqRel);
+        // Only the owner pops: a plain read and write, no locked instruction.
+        self.batches.store(self.batches.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         if locks > 0 {
             self.locks.fetch_sub(locks, Ordering::AcqRel);
         }
@@ -257,6 +270,10 @@ impl Inbox {
 
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::Relaxed)
+    }
+
+    pub fn batches(&self) -> u64 {
+        self.batches.load(Ordering::Relaxed)
     }
 }
 

@@ -124,6 +124,11 @@ pub struct ShardState {
     /// Finished replies for this thread's own connections (from other shards, from
     /// deferred commands, from coordinators), drained by the connection layer.
     pub local_replies: Vec<(ReplyTo, Vec<u8>)>,
+    /// Packed replies from other shards for this thread's connections (`hopbatch`),
+    /// spliced into their output by the connection layer, which then recycles them.
+    pub hop_replies: Vec<super::hopbatch::Packed>,
+    /// Where a hopped request's reply is written before it is packed for home.
+    pub hop_out: Vec<u8>,
     pub coords: HashMap<u64, Box<dyn Coordinator>>,
     pub next_coord_id: u64,
     /// Split commands (`cmd::coord_split`) coordinated here and not yet answered, per
@@ -212,9 +217,11 @@ impl ShardState {
             locks: LockTable::default(),
             deferred: VecDeque::new(),
             deferred_cost_published: false,
-            outbox: Outbox::new(nshards),
+            outbox: Outbox::new(id, nshards),
             wakes: Vec::new(),
             local_replies: Vec::new(),
+            hop_replies: Vec::new(),
+            hop_out: Vec::new(),
             coords: HashMap::new(),
             next_coord_id: 1,
             split_inflight: HashMap::new(),
@@ -270,12 +277,21 @@ impl ShardState {
         }
     }
 
-    /// Sends a reply to a connection, wherever it lives.
+    /// Sends a reply to a connection, wherever it lives (to another shard packed with
+    /// the turn's other replies for it, `hopbatch`, unless it is big).
     pub fn send_reply(&mut self, to: ReplyTo, bytes: Vec<u8>) {
         if to.shard as usize == self.id {
             self.local_replies.push((to, bytes));
-        } else {
+        } else if !self.outbox.push_reply(to, &bytes) {
             self.outbox.push(to.shard as usize, super::Msg::Reply { to, bytes });
+        }
+    }
+
+    /// Like `send_reply` for a reply built in a reused buffer: a small one is copied
+    /// out (the buffer stays), a big one moves.
+    pub fn send_reply_from(&mut self, to: ReplyTo, out: &mut Vec<u8>) {
+        if to.shard as usize == self.id || !self.outbox.push_reply(to, out) {
+            self.send_reply(to, std::mem::take(out));
         }
     }
 

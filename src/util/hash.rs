@@ -14,11 +14,12 @@ pub const NUM_SLOTS: usize = 16384;
 /// time so there is no runtime init and no `unsafe` static.
 const CRC16_TABLE: [u16; 256] = build_crc16_table();
 
-/// `CRC16_SLICES[k][x]`: the CRC of byte `x` followed by `k` zero bytes. Four bytes
-/// then cost four independent lookups XORed together, instead of a chain of four
+/// `CRC16_SLICES[k][x]`: the CRC of byte `x` followed by `k` zero bytes. Eight bytes
+/// then cost eight independent lookups XORed together, instead of a chain of eight
 /// lookups each waiting for the last: with more than one shard every keyed request
-/// routes through here, and the chain was most of the routing's cost.
-const CRC16_SLICES: [[u16; 256]; 4] = build_crc16_slices();
+/// routes through here, and the chain was most of the routing's cost (a 16-byte key
+/// is two steps; 4 KiB of tables, which stay in L1 under a routing load).
+const CRC16_SLICES: [[u16; 256]; 8] = build_crc16_slices();
 
 const fn build_crc16_table() -> [u16; 256] {
     let mut table = [0u16; 256];
@@ -36,11 +37,11 @@ const fn build_crc16_table() -> [u16; 256] {
     table
 }
 
-const fn build_crc16_slices() -> [[u16; 256]; 4] {
-    let mut slices = [[0u16; 256]; 4];
+const fn build_crc16_slices() -> [[u16; 256]; 8] {
+    let mut slices = [[0u16; 256]; 8];
     slices[0] = CRC16_TABLE;
     let mut k = 1;
-    while k < 4 {
+    while k < 8 {
         let mut x = 0;
         while x < 256 {
             // One more zero byte through the register.
@@ -57,28 +58,65 @@ const fn build_crc16_slices() -> [[u16; 256]; 4] {
 /// variant Redis Cluster uses for key slots.
 #[inline]
 pub fn crc16(data: &[u8]) -> u16 {
+    let t = &CRC16_SLICES;
     let mut crc: u16 = 0;
-    let mut quads = data.chunks_exact(4);
-    for q in &mut quads {
+    let mut eights = data.chunks_exact(8);
+    for q in &mut eights {
         // The register's two bytes fold into the next two message bytes (linearity).
         let hi = ((crc >> 8) as u8 ^ q[0]) as usize;
         let lo = (crc as u8 ^ q[1]) as usize;
-        crc =
-            CRC16_SLICES[3][hi] ^ CRC16_SLICES[2][lo] ^ CRC16_SLICES[1][q[2] as usize] ^ CRC16_SLICES[0][q[3] as usize];
+        crc = t[7][hi]
+            ^ t[6][lo]
+            ^ t[5][q[2] as usize]
+            ^ t[4][q[3] as usize]
+            ^ t[3][q[4] as usize]
+            ^ t[2][q[5] as usize]
+            ^ t[1][q[6] as usize]
+            ^ t[0][q[7] as usize];
     }
-    for &b in quads.remainder() {
+    let mut rest = eights.remainder();
+    if rest.len() >= 4 {
+        let hi = ((crc >> 8) as u8 ^ rest[0]) as usize;
+        let lo = (crc as u8 ^ rest[1]) as usize;
+        crc = t[3][hi] ^ t[2][lo] ^ t[1][rest[2] as usize] ^ t[0][rest[3] as usize];
+        rest = &rest[4..];
+    }
+    for &b in rest {
         crc = (crc << 8) ^ CRC16_TABLE[(((crc >> 8) as u8) ^ b) as usize];
     }
     crc
+}
+
+/// Where `byte` first occurs in `data`: eight bytes a step (a word compare finds
+/// whether, and where, any of them matches), since every routed key is scanned for
+/// `{` and most have none.
+#[inline]
+fn find_byte(data: &[u8], byte: u8) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let pattern = ONES * byte as u64;
+    let mut words = data.chunks_exact(8);
+    let mut at = 0;
+    for w in &mut words {
+        let x = u64::from_le_bytes(w.try_into().expect("8 bytes")) ^ pattern;
+        // A zero byte in `x` is a match; the lowest flagged byte is always a true one
+        // (a false flag needs a borrow from a true match below it).
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words.remainder().iter().position(|&b| b == byte).map(|i| at + i)
 }
 
 /// The part of `key` that is hashed: the bytes between the first `{` and the
 /// first `}` after it, if that span is non-empty; otherwise the whole key.
 #[inline]
 pub fn hash_tag(key: &[u8]) -> &[u8] {
-    if let Some(open) = key.iter().position(|&b| b == b'{') {
+    if let Some(open) = find_byte(key, b'{') {
         let rest = &key[open + 1..];
-        if let Some(close) = rest.iter().position(|&b| b == b'}')
+        if let Some(close) = find_byte(rest, b'}')
             && close > 0
         {
             return &rest[..close];
@@ -133,6 +171,31 @@ mod tests {
         for n in 0..data.len() {
             assert_eq!(crc16(&data[..n]), crc16_bitwise(&data[..n]));
         }
+    }
+
+    #[test]
+    fn find_byte_matches_a_plain_search_at_every_position() {
+        let plain: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for at in 0..=plain.len() {
+            let mut data = plain.clone();
+            if at < data.len() {
+                // A match, a second one later, and a byte one below the pattern
+                // before it (the borrow case of the word compare).
+                data[at] = b'{';
+                if at + 3 < data.len() {
+                    data[at + 3] = b'{';
+                }
+                if at > 0 {
+                    data[at - 1] = b'{' - 1;
+                }
+            }
+            for len in 0..=data.len() {
+                let want = data[..len].iter().position(|&b| b == b'{');
+                assert_eq!(find_byte(&data[..len], b'{'), want, "match at {at}, length {len}");
+            }
+        }
+        assert_eq!(find_byte(&[0x80, 0x7b, 0xff], b'{'), Some(1));
+        assert_eq!(find_byte(&[0xfb; 9], b'{'), None);
     }
 
     #[test]
