@@ -48,6 +48,7 @@ use crate::shard::lock::{LockPlan, SplitPart, Waiting, key_hash};
 use crate::shard::msg::{CoordRef, ExecReq, HopResult, KeyEntries, Msg, OwnedArgs};
 use crate::shard::state::Coordinator;
 use crate::shard::{ReplyTo, ShardState, shard_of};
+use crate::storage::Warm;
 
 /// How a split command's part replies combine into the client's reply.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -217,32 +218,33 @@ pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart, 
     let dirty = st.dirty;
     let mut out = std::mem::take(&mut st.split_local.reply);
     out.clear();
+    warm_keys(st, &req);
     super::dispatch::call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
     st.split_part_admitted = false;
     st.uncounted = false;
     let me = st.id as u16;
+    let ok = out == b"+OK\r\n";
+    if ok {
+        // Nothing to carry, nothing to allocate (MSET's parts): the buffer stays here.
+        st.split_local.reply = out;
+        out = Vec::new();
+    }
     let result: HopResult = if release_now {
-        if out == b"+OK\r\n" {
-            // Nothing to carry (and nothing to allocate): MSET's part.
-            st.split_local.reply = out;
-            Box::new(RanReleased)
-        } else {
-            Box::new(Released(out))
-        }
+        if ok { Box::new(RanReleased) } else { Box::new(Released(out)) }
     } else if logging && defer_log {
         st.aof.stage = None;
         let wrote = st.dirty > dirty;
         if !wrote {
             st.aof.discard(tx);
         }
-        Box::new(PartRan { reply: out, wrote })
+        Box::new(PartRan { reply: if ok { b"+OK\r\n".to_vec() } else { out }, wrote })
     } else {
         if logging {
             st.aof.stage = None;
             let marker = tx_marker(st, tx, parts as usize);
             st.aof.commit(tx, &marker, |_| {});
         }
-        Box::new(out)
+        if ok { Box::new(RanOk) } else { Box::new(out) }
     };
     st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result });
     if release_now {
@@ -250,6 +252,32 @@ pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart, 
             release_early(st, tx);
         } else if !st.blocked.ready.is_empty() {
             super::blocking::serve_blocked(st);
+        }
+    }
+}
+
+/// Below this many keys a database stays in the caches: warming would only cost.
+const WARM_MIN_KEYS: usize = 16 << 10;
+
+/// Loads into the cache what looking up the part's keys will read, one stage for all
+/// keys before the next (`storage::Warm`), so their cache misses overlap instead of
+/// coming one after another. A part arrives from another shard, where the connection's
+/// read-ahead (`net::lookahead`) warmed only that shard's keys.
+fn warm_keys(st: &ShardState, req: &ExecReq) {
+    let Some(d) = st.dbs.get(req.db as usize) else { return };
+    if d.len() < WARM_MIN_KEYS || req.args.len() < 3 {
+        return;
+    }
+    let step = if TABLE.get(req.cmd).name == "mset" { 2 } else { 1 };
+    let mut hashes = [0u64; 16];
+    let mut n = 0;
+    for i in (1..req.args.len()).step_by(step).take(hashes.len()) {
+        hashes[n] = d.key_hash(req.args.get(i));
+        n += 1;
+    }
+    for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
+        for &h in &hashes[..n] {
+            d.warm(h, stage);
         }
     }
 }
@@ -294,6 +322,10 @@ struct Released(Vec<u8>);
 
 /// Like `Released`, with the reply `+OK`.
 struct RanReleased;
+
+/// A part that ran, holds its locks until the coordinator's `Release`, and answered
+/// `+OK`.
+struct RanOk;
 
 /// Per-shard state of the split parts run here.
 #[derive(Default)]
@@ -461,8 +493,11 @@ impl Coordinator for SplitTx {
             let out = self.committing.take().expect("checked");
             return self.finish(st, out);
         }
-        let bytes = if result.is::<RanReleased>() {
-            self.held.retain(|&s| s != from);
+        let ok = result.is::<RanOk>();
+        let bytes = if ok || result.is::<RanReleased>() {
+            if !ok {
+                self.held.retain(|&s| s != from);
+            }
             // Only an error matters to `+OK`.
             (self.combine != Combine::Ok).then(|| b"+OK\r\n".to_vec())
         } else {
@@ -514,7 +549,14 @@ impl SplitTx {
     /// Releases every part's locks and replies.
     fn finish(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
         for &s in &self.held {
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
+            let release = Msg::Release { tx: self.tx, writes: Vec::new() };
+            if s as usize == st.id && !st.aof.wants_parts() {
+                // Our own part's locks go now rather than through the outbox (with
+                // parts logged, they wait for the turn's log as the others do).
+                super::dispatch::handle_msg(st, release);
+            } else {
+                st.outbox.push(s as usize, release);
+            }
         }
         if let Some(n) = st.split_inflight.get_mut(&self.client_id) {
             *n -= 1;
