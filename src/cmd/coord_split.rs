@@ -15,8 +15,24 @@
 //! every part has run, so a command touching them meanwhile waits (and sees all the
 //! parts), and a client that saw one part's keys cannot then see another part's old
 //! values. Two split commands over the same shards are granted in one global order on
-//! every shard (`queue_split`), so they apply in the same order everywhere: two
-//! concurrent MSETs never leave the shards disagreeing about which came last.
+//! every shard (`ShardState::flush_outbox` delivers a turn's lock requests under the
+//! order mutex), so they apply in the same order everywhere: two concurrent MSETs never
+//! leave the shards disagreeing about which came last.
+//!
+//! **One round trip.** Holding every part's locks until all have run costs a third
+//! message (`Release`) and the lock table's work on every shard. A split command over
+//! exactly two shards, one of them the coordinator's own, needs neither on the other
+//! shard: our own part takes its locks first (it enters our lock table in the same
+//! critical section that sends the other part, `take_own`) and keeps them until the
+//! other part has answered, so the other part may run and release at once
+//! (`SplitPart::release_at_run`; with nothing queued or locked on its keys it does
+//! not enter the table at all). Atomicity holds as before: a client that saw the
+//! other part's keys written finds ours locked until its answer arrives, then written;
+//! a client that saw ours written did so after our release, after the other part ran.
+//! It does not hold with three or more parts (one released part could be seen before
+//! another ran), nor when our own part goes through our inbox (a client of ours could
+//! read our keys before it arrives): those keep the `Release` (`hold_until_release`).
+//! Parts logged for the AOF or replicas keep it too, as do DEL's deferred logs.
 //!
 //! **Per-connection order without a barrier.** The client's later commands need not
 //! wait for the reply: a later command routed to another shard travels behind the
@@ -31,7 +47,10 @@
 //! through the inbox costs a loop turn, and a part, its answer and its release would
 //! take three. When the turn's lock requests go out (under the order mutex), the own
 //! part enters the lock table directly if no earlier lock request waits in the inbox
-//! (`take_own`), and runs; its `Ran` and `Release` are handled at once as well.
+//! (`take_own`), and runs; its `Ran` is handled at once as well, and the release
+//! happens in place when the last answer arrives. Each part warms its keys' cache
+//! lines before it runs (`warm_keys`): the connection's read-ahead warmed only the
+//! keys of its own shard.
 //!
 //! With the AOF on or a replica attached, each part is logged as its shard's part of
 //! one tagged block (as `coord` does), and its `Ran` leaves only once logged. DEL and

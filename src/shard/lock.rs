@@ -50,8 +50,9 @@ pub struct Waiting {
     pub coord: CoordRef,
     pub plan: LockPlan,
     pub gather: bool,
-    /// A split command's part (`cmd::coord::start_split_tx`): run it here when the
-    /// locks are granted, and keep them until the coordinator's release.
+    /// A split command's part (`cmd::coord_split`): run it here when the locks are
+    /// granted, and keep them until the coordinator's release (or, with
+    /// `SplitPart::release_at_run`, until it has run).
     pub run: Option<Box<SplitPart>>,
 }
 
@@ -278,6 +279,24 @@ mod tests {
         assert!(t.blocks(3, b"anything"));
         assert!(t.request(req(2, &["x"])).is_none());
         assert_eq!(t.release(1).len(), 1);
+    }
+
+    #[test]
+    fn grantable_now_says_whether_a_request_would_wait() {
+        let mut t = LockTable::default();
+        let hashes = |keys: &[&str]| LockPlan::Hashes(keys.iter().map(|k| key_hash(0, k.as_bytes())).collect());
+        assert!(t.grantable_now(&hashes(&["a"])));
+        assert!(t.request(req(1, &["a"])).is_some());
+        assert!(!t.grantable_now(&hashes(&["a", "b"])), "a is locked");
+        assert!(t.grantable_now(&hashes(&["b"])));
+        assert!(t.request(req(2, &["a"])).is_none());
+        assert!(!t.grantable_now(&hashes(&["b"])), "a queued request goes first");
+        assert_eq!(t.release(1).len(), 1);
+        t.release(2);
+        assert!(t.grantable_now(&hashes(&["a"])));
+        // The same (db, key) hashes alike every time; another db does not collide.
+        assert_eq!(key_hash(3, b"k"), key_hash(3, b"k"));
+        assert_ne!(key_hash(3, b"k"), key_hash(4, b"k"));
     }
 
     #[test]
