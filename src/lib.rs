@@ -164,7 +164,9 @@
 //!   leaves only once all parts are logged (and queued for the replication stream).
 //!   MSET, MGET, DEL, UNLINK, EXISTS and TOUCH need no gathering (`cmd::coord_split`):
 //!   each shard gets its part in one `LockRun` message, runs it in place once its locks
-//!   are granted (in the same global order) and keeps them until every part has run;
+//!   are granted (in the same global order) and keeps them until every part has run
+//!   (over two shards, one the coordinator's, the other part releases as it runs while
+//!   the coordinator's own part holds: one round trip, no `Release`);
 //!   the connection is not held, so pipelined ones batch into one message per shard.
 //!   The coordinator's own part, its answer and its release skip its inbox (entered in
 //!   its lock table when the turn's lock requests go out, if no earlier one waits in

@@ -319,7 +319,7 @@ pub struct Committed;
 /// nobody reads while the key is locked; `Release` or `Return` puts the value back.
 pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     if let Some(part) = w.run {
-        super::coord_split::run_part(st, w.tx, w.coord, *part);
+        super::coord_split::run_part(st, w.tx, w.coord, *part, true);
         return;
     }
     let mut entries = Vec::new();

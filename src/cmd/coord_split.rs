@@ -15,8 +15,24 @@
 //! every part has run, so a command touching them meanwhile waits (and sees all the
 //! parts), and a client that saw one part's keys cannot then see another part's old
 //! values. Two split commands over the same shards are granted in one global order on
-//! every shard (`queue_split`), so they apply in the same order everywhere: two
-//! concurrent MSETs never leave the shards disagreeing about which came last.
+//! every shard (`ShardState::flush_outbox` delivers a turn's lock requests under the
+//! order mutex), so they apply in the same order everywhere: two concurrent MSETs never
+//! leave the shards disagreeing about which came last.
+//!
+//! **One round trip.** Holding every part's locks until all have run costs a third
+//! message (`Release`) and the lock table's work on every shard. A split command over
+//! exactly two shards, one of them the coordinator's own, needs neither on the other
+//! shard: our own part takes its locks first (it enters our lock table in the same
+//! critical section that sends the other part, `take_own`) and keeps them until the
+//! other part has answered, so the other part may run and release at once
+//! (`SplitPart::release_at_run`; with nothing queued or locked on its keys it does
+//! not enter the table at all). Atomicity holds as before: a client that saw the
+//! other part's keys written finds ours locked until its answer arrives, then written;
+//! a client that saw ours written did so after our release, after the other part ran.
+//! It does not hold with three or more parts (one released part could be seen before
+//! another ran), nor when our own part goes through our inbox (a client of ours could
+//! read our keys before it arrives): those keep the `Release` (`hold_until_release`).
+//! Parts logged for the AOF or replicas keep it too, as do DEL's deferred logs.
 //!
 //! **Per-connection order without a barrier.** The client's later commands need not
 //! wait for the reply: a later command routed to another shard travels behind the
@@ -31,7 +47,10 @@
 //! through the inbox costs a loop turn, and a part, its answer and its release would
 //! take three. When the turn's lock requests go out (under the order mutex), the own
 //! part enters the lock table directly if no earlier lock request waits in the inbox
-//! (`take_own`), and runs; its `Ran` and `Release` are handled at once as well.
+//! (`take_own`), and runs; its `Ran` is handled at once as well, and the release
+//! happens in place when the last answer arrives. Each part warms its keys' cache
+//! lines before it runs (`warm_keys`): the connection's read-ahead warmed only the
+//! keys of its own shard.
 //!
 //! With the AOF on or a replica attached, each part is logged as its shard's part of
 //! one tagged block (as `coord` does), and its `Ran` leaves only once logged. DEL and
@@ -48,6 +67,7 @@ use crate::shard::lock::{LockPlan, SplitPart, Waiting, key_hash};
 use crate::shard::msg::{CoordRef, ExecReq, HopResult, KeyEntries, Msg, OwnedArgs};
 use crate::shard::state::Coordinator;
 use crate::shard::{ReplyTo, ShardState, shard_of};
+use crate::storage::Warm;
 
 /// How a split command's part replies combine into the client's reply.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -98,46 +118,79 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
     // something then write a block (`SplitTx::on_ran`).
     let defer_log = write && combine == Combine::Sum && st.aof.wants_parts();
     let n = st.nshards;
+    let me = st.id;
     let step = if combine == Combine::Ok { 2 } else { 1 };
-    let mut parts: Vec<Option<(OwnedArgs, Vec<u64>)>> = (0..n).map(|_| None).collect();
-    // For MGET: which shard answers each key, in the order asked.
-    let mut order: Vec<u16> = Vec::new();
+    // Which shard owns each key, in the order asked (MGET puts the values back by it),
+    // and each part's argument count and bytes: every part is then allocated once, at
+    // its exact size (the receiving shard frees it, and a free across threads costs).
+    let mut order: Vec<u16> = Vec::with_capacity((args.len() - 1) / step);
+    let mut sizes = vec![(0usize, 0usize); n];
     let mut i = 1;
     while i < args.len() {
-        let key = args.get(i);
-        let s = shard_of(key, n);
-        let (part, hashes) =
-            parts[s].get_or_insert_with(|| (OwnedArgs::from_slices(std::iter::once(args.get(0))), Vec::new()));
+        let s = shard_of(args.get(i), n);
+        order.push(s as u16);
+        sizes[s].0 += step;
+        sizes[s].1 += (i..i + step).map(|j| args.get(j).len()).sum::<usize>();
+        i += step;
+    }
+    let name = args.get(0);
+    let mut parts: Vec<Option<(OwnedArgs, Vec<u64>)>> = sizes
+        .iter()
+        .map(|&(count, bytes)| {
+            (count > 0).then(|| {
+                let mut part =
+                    OwnedArgs { data: Vec::with_capacity(name.len() + bytes), ends: Vec::with_capacity(count + 1) };
+                part.data.extend_from_slice(name);
+                part.ends.push(name.len() as u32);
+                (part, Vec::with_capacity(count / step))
+            })
+        })
+        .collect();
+    for (k, &s) in order.iter().enumerate() {
+        let i = 1 + k * step;
+        let (part, hashes) = parts[s as usize].as_mut().expect("sized above");
         for j in i..i + step {
             part.data.extend_from_slice(args.get(j));
             part.ends.push(part.data.len() as u32);
         }
-        hashes.push(key_hash(db, key));
-        if combine == Combine::Values {
-            order.push(s as u16);
-        }
-        i += step;
+        hashes.push(key_hash(db, args.get(i)));
+    }
+    if combine != Combine::Values {
+        order = Vec::new();
     }
     let shards: Vec<u16> = (0..n).filter(|&s| parts[s].is_some()).map(|s| s as u16).collect();
+    // One round trip ("One round trip" above): our own part holds its locks until the
+    // only other part has run, so that part may release its own as it runs.
+    let one_round_trip = shards.len() == 2 && shards.contains(&(me as u16)) && !st.aof.wants_parts();
     let id = st.next_coord_id;
     st.next_coord_id += 1;
+    // Unique without a shared counter: the coordinator's id and its shard. The top bit
+    // keeps the range apart from the gathered transactions' (`tx_order`) and slot
+    // migrations' (`cluster::migrate`) ids.
+    debug_assert!(n <= 1 << 16);
+    let tx = (1 << 63) | (id << 16) | me as u64;
     let nparts = shards.len() as u16;
-    let mut plans = Vec::with_capacity(shards.len());
+    let myself = CoordRef { shard: me as u16, id };
     for (k, part) in parts.into_iter().enumerate().filter_map(|(s, p)| p.map(|p| (s, p))).enumerate() {
         let (s, (args, mut hashes)) = part;
         hashes.sort_unstable();
         hashes.dedup();
         let req = ExecReq { to, client_id, db, proto, cmd, args };
-        let part = SplitPart { req, parts: nparts, counted: k == 0, defer_log };
-        plans.push((s, LockPlan::Hashes(hashes), Box::new(part)));
+        let release_at_run = one_round_trip && s != me;
+        let part = SplitPart { req, parts: nparts, counted: k == 0, defer_log, release_at_run };
+        st.outbox.push(s, Msg::LockRun { tx, coord: myself, plan: LockPlan::Hashes(hashes), part: Box::new(part) });
     }
-    if shards.contains(&(st.id as u16)) {
+    // The messages wait in the outbox with the turn's other traffic:
+    // `ShardState::flush_outbox` delivers every destination's batch under the order
+    // mutex while lock requests are among them, so each transaction reaches all its
+    // shards inside one critical section.
+    st.locks_queued = true;
+    if shards.contains(&(me as u16)) {
         // Until our own part reaches the lock table, the client's later commands on
         // this shard must wait (they would run ahead of it).
         *st.split_self.entry(client_id).or_insert(0) += 1;
     }
     *st.split_inflight.entry(client_id).or_insert(0) += 1;
-    let tx = queue_split(st, id, plans);
     let waiting = shards.len();
     let c = SplitTx {
         id,
@@ -146,7 +199,7 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
         client_id,
         proto,
         combine,
-        shards,
+        held: shards,
         order,
         waiting,
         replies: Vec::new(),
@@ -156,20 +209,6 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
     };
     st.coords.insert(id, Box::new(c));
     true
-}
-
-/// Queues each part's `LockRun` in the global transaction order. The messages wait in
-/// the outbox with the turn's other traffic: `ShardState::flush_outbox` delivers every
-/// destination's batch under the order mutex while lock requests are among them, so
-/// each transaction reaches all its shards inside one critical section.
-fn queue_split(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan, Box<SplitPart>)>) -> u64 {
-    let tx = st.shared.next_split_tx();
-    let me = CoordRef { shard: st.id as u16, id: coord };
-    for (dest, plan, part) in plans {
-        st.outbox.push(dest, Msg::LockRun { tx, coord: me, plan, part });
-    }
-    st.locks_queued = true;
-    tx
 }
 
 /// Runs a granted part in place and answers its coordinator with the reply. With the
@@ -183,36 +222,138 @@ fn queue_split(st: &mut ShardState, coord: u64, plans: Vec<(usize, LockPlan, Box
 /// With `defer_log` (DEL, UNLINK) the part stays staged: a part that wrote nothing
 /// drops it at once, the others log it when the coordinator, knowing how many parts
 /// wrote, asks (`commit_hop`).
-pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart) {
-    let SplitPart { req, parts, counted, defer_log } = part;
+pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart, in_table: bool) {
+    let SplitPart { req, parts, counted, defer_log, release_at_run } = part;
     let logging = TABLE.get(req.cmd).is_write() && st.aof.wants_parts();
+    // A part logged as its shard's part of a block keeps its locks until the
+    // coordinator's release, as every logged part does (the coordinator decided on
+    // one round trip before this shard's log or replicas came on).
+    let release_now = release_at_run && !logging;
     if logging {
         st.aof.stage = Some(tx);
     }
     st.uncounted = !counted;
     st.split_part_admitted = true;
     let dirty = st.dirty;
-    let mut out = Vec::new();
+    let mut out = std::mem::take(&mut st.split_local.reply);
+    out.clear();
+    warm_keys(st, &req);
     super::dispatch::call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
     st.split_part_admitted = false;
     st.uncounted = false;
     let me = st.id as u16;
-    let result: HopResult = if logging && defer_log {
+    let ok = out == b"+OK\r\n";
+    if ok {
+        // Nothing to carry, nothing to allocate (MSET's parts): the buffer stays here.
+        st.split_local.reply = out;
+        out = Vec::new();
+    }
+    let result: HopResult = if release_now {
+        if ok { Box::new(RanReleased) } else { Box::new(Released(out)) }
+    } else if logging && defer_log {
         st.aof.stage = None;
         let wrote = st.dirty > dirty;
         if !wrote {
             st.aof.discard(tx);
         }
-        Box::new(PartRan { reply: out, wrote })
+        Box::new(PartRan { reply: if ok { b"+OK\r\n".to_vec() } else { out }, wrote })
     } else {
         if logging {
             st.aof.stage = None;
             let marker = tx_marker(st, tx, parts as usize);
             st.aof.commit(tx, &marker, |_| {});
         }
-        Box::new(out)
+        if ok { Box::new(RanOk) } else { Box::new(out) }
     };
     st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result });
+    if release_now {
+        if in_table {
+            release_early(st, tx);
+        } else if !st.blocked.ready.is_empty() {
+            super::blocking::serve_blocked(st);
+        }
+    }
+}
+
+/// Below this many keys a database stays in the caches: warming would only cost.
+const WARM_MIN_KEYS: usize = 16 << 10;
+
+/// Loads into the cache what looking up the part's keys will read, one stage for all
+/// keys before the next (`storage::Warm`), so their cache misses overlap instead of
+/// coming one after another. A part arrives from another shard, where the connection's
+/// read-ahead (`net::lookahead`) warmed only that shard's keys.
+fn warm_keys(st: &ShardState, req: &ExecReq) {
+    let Some(d) = st.dbs.get(req.db as usize) else { return };
+    if d.len() < WARM_MIN_KEYS || req.args.len() < 3 {
+        return;
+    }
+    let step = if TABLE.get(req.cmd).name == "mset" { 2 } else { 1 };
+    let mut hashes = [0u64; 16];
+    let mut n = 0;
+    for i in (1..req.args.len()).step_by(step).take(hashes.len()) {
+        hashes[n] = d.key_hash(req.args.get(i));
+        n += 1;
+    }
+    for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
+        for &h in &hashes[..n] {
+            d.warm(h, stage);
+        }
+    }
+}
+
+/// A part's `LockRun` arrived (from another shard, or through our own inbox).
+pub fn on_lock_run(st: &mut ShardState, tx: u64, coord: CoordRef, plan: LockPlan, part: Box<SplitPart>) {
+    arrived(st, coord, part.req.client_id);
+    if part.release_at_run && !st.aof.wants_parts() && st.locks.grantable_now(&plan) {
+        // Nothing to wait for and nothing to hold: it runs without entering the table.
+        run_part(st, tx, coord, *part, false);
+        return;
+    }
+    if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather: false, run: Some(part) }) {
+        super::coord::answer_granted(st, w);
+    }
+}
+
+/// Releases the locks of a part that ran with `release_at_run`, and answers what that
+/// grants. Granted parts may release early in turn: those queue here and the outermost
+/// call works through them, so a long chain of them costs no stack.
+fn release_early(st: &mut ShardState, tx: u64) {
+    st.split_local.releases.push(tx);
+    if st.split_local.releasing {
+        return;
+    }
+    st.split_local.releasing = true;
+    while let Some(tx) = st.split_local.releases.pop() {
+        for w in st.locks.release(tx) {
+            super::coord::answer_granted(st, w);
+        }
+    }
+    st.split_local.releasing = false;
+    if !st.blocked.ready.is_empty() {
+        super::blocking::serve_blocked(st);
+    }
+    super::dispatch::retry_deferred(st);
+}
+
+/// A part that ran and released its locks at once (`SplitPart::release_at_run`),
+/// with its reply.
+struct Released(Vec<u8>);
+
+/// Like `Released`, with the reply `+OK`.
+struct RanReleased;
+
+/// A part that ran, holds its locks until the coordinator's `Release`, and answered
+/// `+OK`.
+struct RanOk;
+
+/// Per-shard state of the split parts run here.
+#[derive(Default)]
+pub struct SplitLocal {
+    /// The reply buffer of the last part whose reply was not sent on (`+OK`).
+    reply: Vec<u8>,
+    /// Early releases not yet worked through (`release_early`).
+    releases: Vec<u64>,
+    releasing: bool,
 }
 
 /// A deferred-log part's answer (`SplitPart::defer_log`): its reply, and whether it
@@ -257,21 +398,36 @@ pub struct OwnBatch {
 ///   order (`server::worker`) does and an answer handled here would not;
 /// - the batch holds only split traffic (lock requests, answers, releases), whose
 ///   order among themselves the lock table keeps; anything else goes the usual way.
-pub fn take_own(st: &mut ShardState, ordered: bool) -> Option<OwnBatch> {
+///
+/// `allowed` false (the flush's last round) takes nothing. Whenever our own parts'
+/// lock requests stay in the batch, to go through our inbox, the parts going out to
+/// other shards in this flush lose `release_at_run`: a client of ours could otherwise
+/// see our part's keys unwritten after another saw the other part's written.
+pub fn take_own(st: &mut ShardState, ordered: bool, allowed: bool) -> Option<OwnBatch> {
     let me = st.id;
     let batch = &st.outbox.per_dest[me];
-    if batch.is_empty() || st.aof.wants_parts() || st.aof.must_hold() || !st.held_out.is_empty() {
+    if batch.is_empty() {
         return None;
     }
     let mut lock_requests = false;
+    let mut only_split = true;
     for m in batch {
         match m {
             Msg::LockRun { .. } => lock_requests = true,
             Msg::Ran { .. } | Msg::Release { .. } => {}
-            _ => return None,
+            _ => only_split = false,
         }
     }
-    if lock_requests && (!ordered || st.shared.inboxes[me].locks_waiting() > 0) {
+    let take = allowed
+        && only_split
+        && !st.aof.wants_parts()
+        && !st.aof.must_hold()
+        && st.held_out.is_empty()
+        && !(lock_requests && (!ordered || st.shared.inboxes[me].locks_waiting() > 0));
+    if !take {
+        if lock_requests {
+            hold_until_release(st);
+        }
         return None;
     }
     let batch = std::mem::take(&mut st.outbox.per_dest[me]);
@@ -292,6 +448,24 @@ pub fn take_own(st: &mut ShardState, ordered: bool) -> Option<OwnBatch> {
     Some(own)
 }
 
+/// Takes `release_at_run` off every part this shard coordinates that is about to leave
+/// (see `take_own`): they keep their locks until our `Release`, as before.
+fn hold_until_release(st: &mut ShardState) {
+    let me = st.id;
+    for (dest, batch) in st.outbox.per_dest.iter_mut().enumerate() {
+        if dest == me {
+            continue;
+        }
+        for m in batch {
+            if let Msg::LockRun { coord, part, .. } = m
+                && coord.shard as usize == me
+            {
+                part.release_at_run = false;
+            }
+        }
+    }
+}
+
 /// Runs what `take_own` took: the granted parts, then the other messages in order.
 pub fn run_own(st: &mut ShardState, own: OwnBatch) {
     for w in own.granted {
@@ -309,7 +483,9 @@ struct SplitTx {
     client_id: u64,
     proto: Proto,
     combine: Combine,
-    shards: Vec<u16>,
+    /// The shards whose part holds its locks until our `Release` (all but a part
+    /// that released as it ran).
+    held: Vec<u16>,
     order: Vec<u16>,
     waiting: usize,
     replies: Vec<(u16, Vec<u8>)>,
@@ -336,19 +512,34 @@ impl Coordinator for SplitTx {
             let out = self.committing.take().expect("checked");
             return self.finish(st, out);
         }
-        let mut writers = Vec::new();
-        let bytes = match result.downcast::<PartRan>() {
-            Ok(p) => {
-                if p.wrote {
-                    writers.push(from);
-                }
-                p.reply
+        let ok = result.is::<RanOk>();
+        let bytes = if ok || result.is::<RanReleased>() {
+            if !ok {
+                self.held.retain(|&s| s != from);
             }
-            Err(result) => result.downcast::<Vec<u8>>().map(|b| *b).unwrap_or_default(),
+            // Only an error matters to `+OK`.
+            (self.combine != Combine::Ok).then(|| b"+OK\r\n".to_vec())
+        } else {
+            match result.downcast::<Released>() {
+                Ok(r) => {
+                    self.held.retain(|&s| s != from);
+                    Some(r.0)
+                }
+                Err(result) => match result.downcast::<PartRan>() {
+                    Ok(p) => {
+                        if p.wrote {
+                            self.wrote.push(from);
+                        }
+                        Some(p.reply)
+                    }
+                    Err(result) => Some(result.downcast::<Vec<u8>>().map(|b| *b).unwrap_or_default()),
+                },
+            }
         };
-        self.replies.push((from, bytes));
-        if !writers.is_empty() {
-            self.wrote.extend(writers);
+        if let Some(bytes) = bytes
+            && (self.combine != Combine::Ok || bytes.first() == Some(&b'-'))
+        {
+            self.replies.push((from, bytes));
         }
         self.waiting -= 1;
         if self.waiting > 0 {
@@ -376,8 +567,15 @@ impl Coordinator for SplitTx {
 impl SplitTx {
     /// Releases every part's locks and replies.
     fn finish(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
-        for &s in &self.shards {
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
+        for &s in &self.held {
+            let release = Msg::Release { tx: self.tx, writes: Vec::new() };
+            if s as usize == st.id && !st.aof.wants_parts() {
+                // Our own part's locks go now rather than through the outbox (with
+                // parts logged, they wait for the turn's log as the others do).
+                super::dispatch::handle_msg(st, release);
+            } else {
+                st.outbox.push(s as usize, release);
+            }
         }
         if let Some(n) = st.split_inflight.get_mut(&self.client_id) {
             *n -= 1;

@@ -635,12 +635,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 coord::answer_granted(st, w);
             }
         }
-        Msg::LockRun { tx, coord, plan, part } => {
-            super::coord_split::arrived(st, coord, part.req.client_id);
-            if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather: false, run: Some(part) }) {
-                coord::answer_granted(st, w);
-            }
-        }
+        Msg::LockRun { tx, coord, plan, part } => super::coord_split::on_lock_run(st, tx, coord, plan, part),
         Msg::Locked { coord, shard, entries } => coord::on_locked(st, coord, shard, entries),
         Msg::Run { coord, hop } => {
             let result = hop(st);

@@ -20,10 +20,14 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 use super::msg::{CoordRef, ExecReq};
 
-/// The hash a (db, key) pair is locked under. A fixed function, so every shard and
-/// every call agrees.
+/// The hash a (db, key) pair is locked under. A fixed function with a fixed seed, so
+/// every shard and every call agrees. foldhash rather than SipHash: a split command
+/// hashes each of its keys once on the coordinator, and every command checked against
+/// a busy lock table hashes its keys too; nobody outside chooses what collides here
+/// to any effect but a needless wait.
 pub fn key_hash(db: u16, key: &[u8]) -> u64 {
-    let mut h = std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().build_hasher();
+    const LOCK_HASH: foldhash::quality::FixedState = foldhash::quality::FixedState::with_seed(0x5ba2_d15c_0ffe_e5ed);
+    let mut h = LOCK_HASH.build_hasher();
     h.write_u16(db);
     h.write(key);
     h.finish()
@@ -46,8 +50,9 @@ pub struct Waiting {
     pub coord: CoordRef,
     pub plan: LockPlan,
     pub gather: bool,
-    /// A split command's part (`cmd::coord::start_split_tx`): run it here when the
-    /// locks are granted, and keep them until the coordinator's release.
+    /// A split command's part (`cmd::coord_split`): run it here when the locks are
+    /// granted, and keep them until the coordinator's release (or, with
+    /// `SplitPart::release_at_run`, until it has run).
     pub run: Option<Box<SplitPart>>,
 }
 
@@ -63,6 +68,11 @@ pub struct SplitPart {
     /// wrote (`cmd::coord_split`, DEL and UNLINK): a part that deleted nothing then
     /// logs nothing.
     pub defer_log: bool,
+    /// Release this part's locks as soon as it has run, instead of at the coordinator's
+    /// `Release` (`cmd::coord_split`, "One round trip"): set only when the coordinator
+    /// holds its own part's locks until this part has answered, and it is the only
+    /// other part.
+    pub release_at_run: bool,
 }
 
 /// Hashes the table's u64 keys (already `key_hash` outputs, or transaction ids) with
@@ -116,6 +126,12 @@ impl LockTable {
         // Queued transactions also block newcomers: a command arriving after a lock
         // request must not run ahead of it on the keys it wants.
         self.whole || !self.queue.is_empty() || self.keys.contains_key(&key_hash(db, key))
+    }
+
+    /// Could a lock request for `plan` be granted right now? A part that releases as it
+    /// runs then runs without entering the table at all.
+    pub fn grantable_now(&self, plan: &LockPlan) -> bool {
+        self.is_idle() || (self.queue.is_empty() && self.grantable(plan))
     }
 
     /// Does anything block a keyless command that reads the whole shard?
@@ -263,6 +279,24 @@ mod tests {
         assert!(t.blocks(3, b"anything"));
         assert!(t.request(req(2, &["x"])).is_none());
         assert_eq!(t.release(1).len(), 1);
+    }
+
+    #[test]
+    fn grantable_now_says_whether_a_request_would_wait() {
+        let mut t = LockTable::default();
+        let hashes = |keys: &[&str]| LockPlan::Hashes(keys.iter().map(|k| key_hash(0, k.as_bytes())).collect());
+        assert!(t.grantable_now(&hashes(&["a"])));
+        assert!(t.request(req(1, &["a"])).is_some());
+        assert!(!t.grantable_now(&hashes(&["a", "b"])), "a is locked");
+        assert!(t.grantable_now(&hashes(&["b"])));
+        assert!(t.request(req(2, &["a"])).is_none());
+        assert!(!t.grantable_now(&hashes(&["b"])), "a queued request goes first");
+        assert_eq!(t.release(1).len(), 1);
+        t.release(2);
+        assert!(t.grantable_now(&hashes(&["a"])));
+        // The same (db, key) hashes alike every time; another db does not collide.
+        assert_eq!(key_hash(3, b"k"), key_hash(3, b"k"));
+        assert_ne!(key_hash(3, b"k"), key_hash(4, b"k"));
     }
 
     #[test]

@@ -139,8 +139,8 @@ pub enum Msg {
         gather: bool,
     },
     /// Take intent locks for transaction `tx` like `Lock`, and when granted run the
-    /// part here in place (`cmd::coord::start_split_tx`), answering `Ran` with its
-    /// reply; the locks stay until `Release`.
+    /// part here in place (`cmd::coord_split`), answering `Ran` with its reply; the
+    /// locks stay until `Release` (or until it ran: `SplitPart::release_at_run`).
     LockRun {
         tx: u64,
         coord: CoordRef,

@@ -33,9 +33,6 @@ pub struct Shared {
     /// Held while queueing one transaction's lock requests on all its shards, so every
     /// shard sees lock requests in the same order. The value is the last tx id issued.
     pub tx_order: Mutex<u64>,
-    /// The last id given to a split command's transaction (`cmd::coord_split`): its own
-    /// range, above `tx_order`'s, since those parts are ordered at delivery instead.
-    split_tx: AtomicU64,
     pub connected_clients: AtomicUsize,
     /// MONITOR clients per shard, and in all (`cmd::monitor`).
     pub monitors: Vec<AtomicUsize>,
@@ -102,7 +99,6 @@ impl Shared {
             parked: (0..nshards).map(|_| AtomicBool::new(false)).collect(),
             ring_fds: (0..nshards).map(|_| AtomicI32::new(-1)).collect(),
             tx_order: Mutex::new(0),
-            split_tx: AtomicU64::new(1 << 62),
             connected_clients: AtomicUsize::new(0),
             monitors: (0..nshards).map(|_| AtomicUsize::new(0)).collect(),
             monitors_total: AtomicUsize::new(0),
@@ -143,11 +139,6 @@ impl Shared {
         self.acl.apply_config(Some(&self.config()), &cfg);
         *self.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(cfg);
         self.config_epoch.fetch_add(1, Ordering::Release);
-    }
-
-    /// A fresh transaction id for a split command.
-    pub fn next_split_tx(&self) -> u64 {
-        self.split_tx.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Pushes one batch to `dest`'s inbox. Returns true if `dest` was asleep and must be

@@ -145,6 +145,8 @@ pub struct ShardState {
     pub locks_queued: bool,
     /// A split command's part runs that another part counts in the stats.
     pub uncounted: bool,
+    /// Split parts' reusable reply buffer and pending early releases (`cmd::coord_split`).
+    pub split_local: crate::cmd::coord_split::SplitLocal,
     pub clients: HashMap<u64, ClientMeta>,
     /// Client ids that CLIENT KILL marked on this thread.
     pub kill_list: Vec<u64>,
@@ -229,6 +231,7 @@ impl ShardState {
             split_part_admitted: false,
             locks_queued: false,
             uncounted: false,
+            split_local: Default::default(),
             clients: HashMap::new(),
             kill_list: Vec::new(),
             watch: Default::default(),
@@ -433,7 +436,7 @@ impl ShardState {
             // every shard sees them in one global order (`cmd::coord_split`).
             let order = std::mem::take(&mut self.locks_queued)
                 .then(|| shared.tx_order.lock().unwrap_or_else(|e| e.into_inner()));
-            let own = if round < 3 { crate::cmd::coord_split::take_own(self, order.is_some()) } else { None };
+            let own = crate::cmd::coord_split::take_own(self, order.is_some(), round < 3);
             while let Some(dest) = self.outbox.dirty.pop() {
                 let batch = self.outbox.take(dest as usize);
                 self.deliver(dest as usize, batch);
