@@ -140,7 +140,9 @@ pub struct ShardState {
     pub locks_queued: bool,
     /// A split command's part runs that another part counts in the stats.
     pub uncounted: bool,
-    pub clients: HashMap<u64, ClientMeta>,
+    /// Keyed by client id; foldhash, not SipHash: a receive looks its client up (ids
+    /// are the server's own counter, nothing a client chooses).
+    pub clients: HashMap<u64, ClientMeta, foldhash::fast::RandomState>,
     /// Client ids that CLIENT KILL marked on this thread.
     pub kill_list: Vec<u64>,
     /// DEBUG SET-ACTIVE-EXPIRE.
@@ -222,7 +224,7 @@ impl ShardState {
             split_part_admitted: false,
             locks_queued: false,
             uncounted: false,
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             kill_list: Vec::new(),
             watch: Default::default(),
             pubsub: Default::default(),
@@ -284,7 +286,8 @@ impl ShardState {
     /// AOF and replicas belongs.
     #[inline]
     pub fn account_expired(&mut self) {
-        if self.dbs.iter().any(|d| !d.expired.is_empty()) {
+        // The flag first: it spares the pass over every database after each command.
+        if crate::storage::db::expired_recorded() && self.dbs.iter().any(|d| !d.expired.is_empty()) {
             self.account_expired_reported(0, 0);
         }
     }
@@ -293,6 +296,8 @@ impl ShardState {
     /// the first `reported` expired keys of database `db` (in order among its own
     /// events, see `ExecCtx::notify`).
     pub fn account_expired_reported(&mut self, db: usize, reported: usize) {
+        // Every list is emptied below; a key recorded meanwhile sets the flag again.
+        crate::storage::db::clear_expired_recorded();
         // Expired keys invalidate client-side caches too, as Redis's deletions do.
         if crate::cmd::tracking::writes_matter(self) {
             let keys: Vec<Vec<u8>> = self.dbs.iter().flat_map(|d| d.expired.iter().map(|k| k.to_vec())).collect();
