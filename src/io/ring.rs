@@ -1,6 +1,8 @@
 //! The thread's io_uring: setup with the cheapest flags the kernel offers, pushing
 //! entries (flushing to the kernel when the submission queue is full), and one
-//! submit-and-wait per loop turn bounded by the next timer.
+//! submit-and-wait per loop turn bounded by the next timer. Client sockets can be
+//! named by their index in a registered file table (`Sock::Fixed`), which spares the
+//! kernel a file lookup and reference count per receive and send.
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use std::io;
