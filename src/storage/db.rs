@@ -171,7 +171,8 @@ pub struct Db {
     volatile: IndexMap<u32, u64, Hasher>,
     /// Keys removed because their TTL passed, in order, since the caller last drained
     /// them. The shard turns these into DEL propagation, `expired_keys` stats and `expired`
-    /// keyspace events.
+    /// keyspace events. Whoever empties the lists calls [`clear_expired_recorded`]
+    /// (the flag that tells the shard any list may be non-empty).
     pub expired: Vec<Key>,
     /// `lazyfree-lazy-expire`: while set, the values of expired keys are not dropped
     /// here but handed to the shard in `expired_values` (which frees the big ones in
