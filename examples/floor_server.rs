@@ -17,7 +17,7 @@
 //! Usage: `cargo build --release --example floor_server`, then
 //! `target/release/examples/floor_server PORT` (binds 127.0.0.1; pin it with taskset).
 
-use shardis::io::ring::{cqe_buffer, cqe_more};
+use shardis::io::ring::{Sock, cqe_buffer, cqe_more};
 use shardis::io::{BufRing, Ring};
 use std::net::TcpListener;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
@@ -277,7 +277,7 @@ impl Server {
             let rest = &c.sending[c.sent..];
             // SAFETY: `sending` is not touched while `inflight` is set, and the slot is
             // not freed until the send completes (`maybe_close`).
-            unsafe { self.ring.send(c.fd, rest.as_ptr(), rest.len(), user_data(OP_SEND, slot)) };
+            unsafe { self.ring.send(Sock::Fd(c.fd), rest.as_ptr(), rest.len(), user_data(OP_SEND, slot)) };
         }
     }
 
@@ -303,7 +303,7 @@ impl Server {
                     continue;
                 }
                 c.recv_armed = true;
-                self.ring.recv_multi(c.fd, BUF_GROUP, user_data(OP_RECV, slot));
+                self.ring.recv_multi(Sock::Fd(c.fd), BUF_GROUP, user_data(OP_RECV, slot));
             }
             self.queue_sends();
             if let Err(e) = self.ring.submit_and_wait(Some(Duration::from_secs(1))) {

@@ -138,3 +138,46 @@ fn warmed_pipelines_over_many_keys_answer_exactly() {
     }
     assert_eq!(c.cmd(&["DBSIZE"]), Resp::Int(60000 + 97 + 2000 * 3));
 }
+
+/// Client sockets are registered files named by their connection slot
+/// (`io::ring::Sock`): slots freed by closed clients (QUIT, CLIENT KILL) are reused by
+/// new ones, and every client must get its own answers, never another slot's.
+#[test]
+fn reused_connection_slots_answer_on_their_own_sockets_and_closes_reach_clients() {
+    let s = Server::start(1, &[]);
+    let mut conns: Vec<Option<(Raw, i64)>> = Vec::new();
+    for _ in 0..40 {
+        let mut c = s.raw();
+        let Resp::Int(id) = c.cmd(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+        conns.push(Some((c, id)));
+    }
+    // Half close themselves (QUIT), a quarter are killed by the server.
+    for (i, slot) in conns.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            let (mut c, _) = slot.take().expect("open");
+            assert_eq!(c.cmd(&["QUIT"]), Resp::simple("OK"));
+            c.r.expect_closed();
+        }
+    }
+    let mut admin = s.raw();
+    for slot in conns.iter_mut().skip(1).step_by(4) {
+        let (mut c, id) = slot.take().expect("open");
+        assert_eq!(admin.cmd(&["CLIENT", "KILL", "ID", &id.to_string()]), Resp::Int(1));
+        c.r.expect_closed();
+    }
+    // New clients take the freed slots; every open client answers its own ECHO.
+    for _ in 0..30 {
+        let mut c = s.raw();
+        let Resp::Int(id) = c.cmd(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+        conns.push(Some((c, id)));
+    }
+    for round in 0..3 {
+        for (c, id) in conns.iter_mut().flatten() {
+            let word = format!("client-{id}-round-{round}");
+            c.send(&encode_cmd(&["ECHO", word.as_str()]));
+        }
+        for (c, id) in conns.iter_mut().flatten() {
+            assert_eq!(c.read(), Resp::bulk(&format!("client-{id}-round-{round}")));
+        }
+    }
+}

@@ -112,7 +112,13 @@ impl NameIndex {
             if s.len == 0 {
                 return None;
             }
-            if s.len as usize == name.len() && s.words == words {
+            // Word by word in registers: an array compare spilled the words to the
+            // stack and read them back as a vector (a store-forwarding stall).
+            if s.len as usize == name.len()
+                && s.words[0] == words[0]
+                && s.words[1] == words[1]
+                && s.words[2] == words[2]
+            {
                 return Some(s.idx);
             }
             i = (i + 1) & self.mask;

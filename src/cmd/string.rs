@@ -244,8 +244,9 @@ fn set_generic(
     } else {
         0
     };
-    let old = db.set(key, Value::Str(a.get(vi).into()), ttl);
-    crate::shard::lazyfree::server_del(old, c.config);
+    if let Some(old) = db.set_str(key, a.get(vi), ttl) {
+        crate::shard::lazyfree::free_value(old, c.config.lazyfree_lazy_server_del);
+    }
     c.notify(notify::STRING, "set", key);
     if o.expire.is_some() {
         c.notify(notify::GENERIC, "expire", key);
@@ -271,9 +272,9 @@ fn set(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         // The hot path: no options, nothing to look up first.
         // A big value that came in its own read buffer is moved in, not copied (the
         // placeholder is replaced right after the command: `fill_lent_value`).
-        let value = if a.lend(2, 1, c.db) { StrBuf::default() } else { a.get(2).into() };
-        if let Some(old) = c.db().set(a.get(1), Value::Str(value), 0) {
-            crate::shard::lazyfree::server_del(Some(old), c.config);
+        let value: &[u8] = if a.lend(2, 1, c.db) { b"" } else { a.get(2) };
+        if let Some(old) = c.db().set_str(a.get(1), value, 0) {
+            crate::shard::lazyfree::free_value(old, c.config.lazyfree_lazy_server_del);
         }
         c.notify(notify::STRING, "set", a.get(1));
         c.dirty += 1;

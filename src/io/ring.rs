@@ -1,14 +1,31 @@
 //! The thread's io_uring: setup with the cheapest flags the kernel offers, pushing
 //! entries (flushing to the kernel when the submission queue is full), and one
-//! submit-and-wait per loop turn bounded by the next timer.
+//! submit-and-wait per loop turn bounded by the next timer. Client sockets can be
+//! named by their index in a registered file table (`Sock::Fixed`), which spares the
+//! kernel a file lookup and reference count per receive and send.
 
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use std::io;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
+/// A socket as an entry names it: by its fd (the kernel looks the file up and takes a
+/// reference for every operation) or by its index in the ring's registered file table
+/// (`IOSQE_FIXED_FILE`: no lookup and no reference counting per receive or send).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sock {
+    Fd(RawFd),
+    Fixed(u32),
+}
+
+/// Size of the registered file table tried first (halved until the kernel accepts it:
+/// the table may not exceed RLIMIT_NOFILE). Connections whose slot is past it use their fd.
+const FIXED_FILES: u32 = 16384;
+
 pub struct Ring {
     pub uring: IoUring,
+    /// Entries of the registered (sparse) file table; 0 when registration failed.
+    fixed_files: u32,
     /// Completions reaped early because the completion queue was full while we were
     /// still pushing; `reap` hands them out first so none is lost.
     backlog: Vec<(u64, i32, u32)>,
@@ -27,7 +44,42 @@ impl Ring {
             Err(_) => IoUring::builder().setup_cqsize(entries * 4).build(entries)?,
         };
         super::proc::keep_rings_out_of_children();
-        Ok(Ring { uring, backlog: Vec::new() })
+        Ok(Ring { uring, fixed_files: 0, backlog: Vec::new() })
+    }
+
+    /// Registers an empty file table for [`Ring::register_socket`] (a ring that only
+    /// ever names sockets by fd does without). Falls back to smaller tables, and to
+    /// none (every socket by its fd) if the kernel refuses them all.
+    pub fn enable_fixed_sockets(&mut self) {
+        let mut n = FIXED_FILES;
+        while n >= 64 {
+            if self.uring.submitter().register_files_sparse(n).is_ok() {
+                self.fixed_files = n;
+                return;
+            }
+            n /= 2;
+        }
+    }
+
+    /// Puts `fd` at `index` of the registered file table and returns how entries
+    /// should name it: `Sock::Fixed(index)`, or `Sock::Fd(fd)` when the index is past
+    /// the table or the kernel refused. The fd stays open and usable for everything
+    /// else (socket options, shutdown, handing it over); the table holds its own
+    /// reference until [`Ring::unregister_socket`].
+    pub fn register_socket(&mut self, index: u32, fd: RawFd) -> Sock {
+        if index < self.fixed_files && self.uring.submitter().register_files_update(index, &[fd]).is_ok() {
+            Sock::Fixed(index)
+        } else {
+            Sock::Fd(fd)
+        }
+    }
+
+    /// Empties the table entry a `Sock::Fixed` names (before its fd is closed or
+    /// handed to another thread: the table's reference would keep the socket open).
+    pub fn unregister_socket(&mut self, sock: Sock) {
+        if let Sock::Fixed(index) = sock {
+            let _ = self.uring.submitter().register_files_update(index, &[-1]);
+        }
     }
 
     /// The ring's own fd, the target of other shards' MSG_RING wakeups.
@@ -112,8 +164,12 @@ impl Ring {
     }
 
     /// Multishot receive into the provided buffer group `bgid`.
-    pub fn recv_multi(&mut self, fd: RawFd, bgid: u16, user_data: u64) {
-        let e = opcode::RecvMulti::new(types::Fd(fd), bgid).build().user_data(user_data);
+    pub fn recv_multi(&mut self, sock: Sock, bgid: u16, user_data: u64) {
+        let e = match sock {
+            Sock::Fd(fd) => opcode::RecvMulti::new(types::Fd(fd), bgid).build(),
+            Sock::Fixed(i) => opcode::RecvMulti::new(types::Fixed(i), bgid).build(),
+        }
+        .user_data(user_data);
         // SAFETY: the kernel writes only into provided buffers, which the BufRing keeps
         // alive for the ring's lifetime.
         unsafe { self.push(e) }
@@ -123,9 +179,14 @@ impl Ring {
     ///
     /// # Safety
     /// `ptr..ptr+len` must stay valid and unmoved until the completion arrives.
-    pub unsafe fn send(&mut self, fd: RawFd, ptr: *const u8, len: usize, user_data: u64) {
-        let e =
-            opcode::Send::new(types::Fd(fd), ptr, len as u32).flags(libc::MSG_NOSIGNAL).build().user_data(user_data);
+    pub unsafe fn send(&mut self, sock: Sock, ptr: *const u8, len: usize, user_data: u64) {
+        let e = match sock {
+            Sock::Fd(fd) => opcode::Send::new(types::Fd(fd), ptr, len as u32),
+            Sock::Fixed(i) => opcode::Send::new(types::Fixed(i), ptr, len as u32),
+        }
+        .flags(libc::MSG_NOSIGNAL)
+        .build()
+        .user_data(user_data);
         // SAFETY: forwarded to the caller's contract.
         unsafe { self.push(e) }
     }

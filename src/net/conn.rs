@@ -20,6 +20,7 @@
 use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
+use crate::io::ring::Sock;
 use crate::resp::{ArgStore, BIG_ARG, Limits, Parsed, Proto, ReplyWriter, RequestParser};
 use crate::shard::state::ClientMeta;
 use crate::shard::{ReplyTo, ShardState};
@@ -59,6 +60,9 @@ const SPARE_MAX: usize = 64 << 10;
 
 pub struct Conn {
     pub fd: RawFd,
+    /// How the ring's entries name the socket: `fd`, or its registered index
+    /// (`io::ring::Sock`), released when the connection is finalized.
+    pub sock: Sock,
     pub generation: u32,
     pub sess: Session,
     /// Received bytes; `rpos` is where the current (possibly partial) request starts.
@@ -175,6 +179,7 @@ impl Conn {
     pub fn new(fd: RawFd, generation: u32, sess: Session) -> Conn {
         Conn {
             fd,
+            sock: Sock::Fd(fd),
             generation,
             sess,
             rbuf: Vec::new(),

@@ -45,7 +45,7 @@ pub struct Worker {
     send_queue: Vec<u32>,
     rearm_recv: Vec<u32>,
     /// Connection slot of each client id on this thread (Pub/Sub delivery).
-    by_client: std::collections::HashMap<u64, u32>,
+    by_client: std::collections::HashMap<u64, u32, foldhash::fast::RandomState>,
     /// Connections held by CLIENT PAUSE, re-queued when it ends.
     paused: Vec<u32>,
     /// Connections that stopped parsing because their output is too large.
@@ -68,7 +68,9 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(id: usize, shared: Arc<Shared>) -> std::io::Result<Worker> {
-        let ring = Ring::new(RING_ENTRIES)?;
+        let mut ring = Ring::new(RING_ENTRIES)?;
+        // Client sockets by registered index: no file lookup per receive and send.
+        ring.enable_fixed_sockets();
         let bufs = BufRing::new(&ring.uring, RECV_BUFS, RECV_BUF_SIZE, BUF_GROUP)?;
         shared.ring_fds[id].store(ring.fd(), Ordering::Release);
         let st = ShardState::new(id, shared, Clock::system());
@@ -85,7 +87,7 @@ impl Worker {
             parse_queue: Vec::new(),
             send_queue: Vec::new(),
             rearm_recv: Vec::new(),
-            by_client: std::collections::HashMap::new(),
+            by_client: std::collections::HashMap::default(),
             paused: Vec::new(),
             backlogged: Vec::new(),
             stalled: Default::default(),
@@ -240,7 +242,7 @@ impl Worker {
         }
         c.recv_active = true;
         let ud = Token::new(Op::Recv, slot, c.generation).encode();
-        self.ring.recv_multi(c.fd, self.bufs.bgid, ud);
+        self.ring.recv_multi(c.sock, self.bufs.bgid, ud);
         self.sync_door_seat(slot);
     }
 
@@ -326,10 +328,10 @@ impl Worker {
                 let ptr = c.sending[c.send_off..].as_ptr();
                 let len = c.sending.len() - c.send_off;
                 let ud = Token::new(Op::Send, slot, c.generation).encode();
-                let fd = c.fd;
+                let sock = c.sock;
                 // SAFETY: `sending` is not touched while `send_inflight` is set, and the
                 // connection slot is not freed until the send completes (try_finalize).
-                unsafe { self.ring.send(fd, ptr, len, ud) };
+                unsafe { self.ring.send(sock, ptr, len, ud) };
             } else {
                 c.sending.clear();
                 c.send_off = 0;
@@ -560,10 +562,10 @@ impl Worker {
             c.send_off = 0;
             c.send_inflight = true;
             let ud = Token::new(Op::Send, slot, c.generation).encode();
-            let (fd, ptr, len) = (c.fd, c.sending.as_ptr(), c.sending.len());
+            let (sock, ptr, len) = (c.sock, c.sending.as_ptr(), c.sending.len());
             // SAFETY: `sending` stays untouched and the slot stays allocated until the
             // send's completion clears `send_inflight`.
-            unsafe { self.ring.send(fd, ptr, len, ud) };
+            unsafe { self.ring.send(sock, ptr, len, ud) };
         }
     }
 
@@ -604,6 +606,8 @@ impl Worker {
         }
         let c = self.conns[slot as usize].take().expect("checked");
         crate::server::busy_door::unseat(slot);
+        // The table's reference would keep the socket open past close (or hand-over).
+        self.ring.unregister_socket(c.sock);
         match self.st.replconf.remove(&c.sess.id) {
             Some(h) if h.handoff => crate::repl::master::hand_over(&self.st.shared, c.fd, h),
             _ => sock::close(c.fd),
@@ -713,6 +717,7 @@ impl Worker {
     fn close_all(&mut self) {
         for slot in 0..self.conns.len() {
             if let Some(c) = self.conns[slot].take() {
+                self.ring.unregister_socket(c.sock);
                 sock::close(c.fd);
             }
         }

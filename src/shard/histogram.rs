@@ -63,13 +63,19 @@ impl Histogram {
     /// Records one call that took `us` microseconds.
     #[inline]
     pub fn record_us(&mut self, us: u64) {
+        self.record_us_n(us, 1);
+    }
+
+    /// Records `n` calls that took `us` microseconds each (a timed group's members).
+    #[inline]
+    pub fn record_us_n(&mut self, us: u64, n: u32) {
         let ns = us.saturating_mul(1000).clamp(MIN_NS, MAX_NS);
         let i = index_of(ns);
         if i >= self.counts.len() {
             self.counts.resize(i + 1, 0);
         }
-        self.counts[i] = self.counts[i].saturating_add(1);
-        self.total += 1;
+        self.counts[i] = self.counts[i].saturating_add(n);
+        self.total += n as u64;
     }
 
     pub fn merge(&mut self, other: &Histogram) {
@@ -133,11 +139,17 @@ pub struct CommandHistograms {
 impl CommandHistograms {
     #[inline]
     pub fn record(&mut self, idx: u16, us: u64) {
+        self.record_n(idx, us, 1);
+    }
+
+    /// Records `n` calls of command `idx` that took `us` microseconds each.
+    #[inline]
+    pub fn record_n(&mut self, idx: u16, us: u64, n: u32) {
         let i = idx as usize;
         if i >= self.by_command.len() {
             self.by_command.resize(i + 1, None);
         }
-        self.by_command[i].get_or_insert_with(Default::default).record_us(us);
+        self.by_command[i].get_or_insert_with(Default::default).record_us_n(us, n);
     }
 
     pub fn record_sub(&mut self, name: &'static str, us: u64) {

@@ -147,7 +147,9 @@ pub struct ShardState {
     pub uncounted: bool,
     /// Split parts' reusable reply buffer and pending early releases (`cmd::coord_split`).
     pub split_local: crate::cmd::coord_split::SplitLocal,
-    pub clients: HashMap<u64, ClientMeta>,
+    /// Keyed by client id; foldhash, not SipHash: a receive looks its client up (ids
+    /// are the server's own counter, nothing a client chooses).
+    pub clients: HashMap<u64, ClientMeta, foldhash::fast::RandomState>,
     /// Client ids that CLIENT KILL marked on this thread.
     pub kill_list: Vec<u64>,
     /// DEBUG SET-ACTIVE-EXPIRE.
@@ -232,7 +234,7 @@ impl ShardState {
             locks_queued: false,
             uncounted: false,
             split_local: Default::default(),
-            clients: HashMap::new(),
+            clients: HashMap::default(),
             kill_list: Vec::new(),
             watch: Default::default(),
             pubsub: Default::default(),
@@ -303,7 +305,8 @@ impl ShardState {
     /// AOF and replicas belongs.
     #[inline]
     pub fn account_expired(&mut self) {
-        if self.dbs.iter().any(|d| !d.expired.is_empty()) {
+        // The flag first: it spares the pass over every database after each command.
+        if crate::storage::db::expired_recorded() && self.dbs.iter().any(|d| !d.expired.is_empty()) {
             self.account_expired_reported(0, 0);
         }
     }
@@ -312,6 +315,8 @@ impl ShardState {
     /// the first `reported` expired keys of database `db` (in order among its own
     /// events, see `ExecCtx::notify`).
     pub fn account_expired_reported(&mut self, db: usize, reported: usize) {
+        // Every list is emptied below; a key recorded meanwhile sets the flag again.
+        crate::storage::db::clear_expired_recorded();
         // Expired keys invalidate client-side caches too, as Redis's deletions do.
         if crate::cmd::tracking::writes_matter(self) {
             let keys: Vec<Vec<u8>> = self.dbs.iter().flat_map(|d| d.expired.iter().map(|k| k.to_vec())).collect();

@@ -18,6 +18,7 @@
 //! the deadline from `Db` (`peek_with_expire`, `get_with_expire`, `iter_with_expire`),
 //! never from the slot.
 
+use super::strbuf::StrBuf;
 use super::table::{Entry, KeyRef, Slot, Table, Warm};
 use super::value::Value;
 use indexmap::IndexMap;
@@ -27,6 +28,26 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// leave it in place for the master's DEL, as Redis's replicas do (the replica side,
 /// `repl::replica`, flips it; only read on the cold path where a key has expired).
 pub static KEEP_EXPIRED: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    /// Set when a `Db` of this thread records an expired key in its `expired` list, so
+    /// the shard can learn whether any of its databases has one with one flag after
+    /// each command instead of a pass over all sixteen (a cache line each).
+    static EXPIRED_RECORDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether a `Db` of this thread may have recorded expired keys since the last
+/// [`clear_expired_recorded`] (false: every `expired` list of this thread is empty).
+#[inline]
+pub fn expired_recorded() -> bool {
+    EXPIRED_RECORDED.get()
+}
+
+/// Called by whoever is about to empty every `expired` list of this thread's databases.
+#[inline]
+pub fn clear_expired_recorded() {
+    EXPIRED_RECORDED.set(false);
+}
 
 /// Longest key a `Key` holds without an allocation.
 const INLINE_KEY: usize = 22;
@@ -150,7 +171,8 @@ pub struct Db {
     volatile: IndexMap<u32, u64, Hasher>,
     /// Keys removed because their TTL passed, in order, since the caller last drained
     /// them. The shard turns these into DEL propagation, `expired_keys` stats and `expired`
-    /// keyspace events.
+    /// keyspace events. Whoever empties the lists calls [`clear_expired_recorded`]
+    /// (the flag that tells the shard any list may be non-empty).
     pub expired: Vec<Key>,
     /// `lazyfree-lazy-expire`: while set, the values of expired keys are not dropped
     /// here but handed to the shard in `expired_values` (which frees the big ones in
@@ -280,6 +302,7 @@ impl Db {
     fn expire_slot(&mut self, i: usize, h: u64) {
         let e = self.remove_slot(i, h);
         self.expired.push(Key::new(&e.key()));
+        EXPIRED_RECORDED.set(true);
         if self.lazy_expire {
             self.expired_values.push(e.value);
         }
@@ -424,6 +447,40 @@ impl Db {
             None => self.access.fresh(),
         };
         self.set_entry(key, Entry::with_meta(value, expire_at, access))
+    }
+
+    /// SET's store: makes `bytes` the string value of `key` with the given expiry
+    /// (0 = none), as [`Db::set`] would, but writes the bytes straight into the key's
+    /// slot: an inline string overwritten by one that fits is edited in place, so no
+    /// 40-byte `Value` is built and moved through the calls (reqpath4's profile showed
+    /// store-forwarding stalls at each hop). Returns the old value when dropping it
+    /// frees memory (a heap string, another type), for the caller to free lazily.
+    #[inline]
+    pub fn set_str(&mut self, key: &[u8], bytes: &[u8], expire_at: u64) -> Option<Value> {
+        let h = self.table.hash(key);
+        let Some(i) = self.table.find(h, key) else {
+            if self.track_created {
+                self.created.push(Key::new(key));
+            }
+            let entry = Entry::with_meta(Value::Str(StrBuf::new(bytes)), expire_at, self.access.fresh());
+            let i = self.table.push(h, key, entry);
+            if expire_at != 0 {
+                self.volatile.insert(i as u32, expire_at);
+            }
+            return None;
+        };
+        let slot = self.table.at_mut(i);
+        // As `set`: a new LRU clock; under LFU the old counter, bumped by this write.
+        slot.access_secs = self.access.touch(slot.access_secs);
+        let had_ttl = slot.has_ttl();
+        let old = match &mut slot.value {
+            Value::Str(s) => s.assign(bytes).map(Value::Str),
+            other => Some(std::mem::replace(other, Value::Str(StrBuf::new(bytes)))),
+        };
+        if had_ttl || expire_at != 0 {
+            self.set_slot_expire(i, expire_at);
+        }
+        old
     }
 
     /// Stores a whole entry (value, expiry and access time) under `key`, replacing any
@@ -705,6 +762,46 @@ mod tests {
         assert_eq!(db.len(), 1);
         assert!(db.remove(b"a", 0).is_some());
         assert!(db.get(b"a", 0).is_none());
+    }
+
+    /// `set_str` leaves the database as `set` of the same string would, and hands back
+    /// exactly the old values that own memory.
+    #[test]
+    fn set_str_matches_set_and_returns_only_values_to_free() {
+        let long = "x".repeat(100);
+        let list = Value::List(Box::default());
+        let cases: [(Option<Value>, &str, u64); 6] = [
+            (None, "new", 0),
+            (Some(s("short")), "other", 0),
+            (Some(s("short")), &long, 500),
+            (Some(s(&long)), "tiny", 0),
+            (Some(s(&long)), &long, 0),
+            (Some(list), "v", 700),
+        ];
+        for (before, bytes, ttl) in cases {
+            for old_ttl in [0, 300] {
+                let (mut a, mut b) = (Db::new(), Db::new());
+                if let Some(v) = &before {
+                    a.set(b"k", v.clone(), old_ttl);
+                    b.set(b"k", v.clone(), old_ttl);
+                }
+                let freed = a.set_str(b"k", bytes.as_bytes(), ttl);
+                b.set(b"k", s(bytes), ttl);
+                let (ea, eb) = (a.peek_entry(b"k").unwrap(), b.peek_entry(b"k").unwrap());
+                assert_eq!((&ea.value, ea.expire_at), (&eb.value, eb.expire_at), "{before:?} <- {bytes}");
+                assert_eq!(a.volatile_len(), b.volatile_len());
+                let owns_memory = match &before {
+                    Some(Value::Str(v)) => !v.is_inline(),
+                    other => other.is_some(),
+                };
+                assert_eq!(freed.as_ref(), if owns_memory { before.as_ref() } else { None });
+            }
+        }
+        // A shorter string over a longer inline one reads back without the old tail.
+        let mut db = Db::new();
+        db.set_str(b"k", b"abcdef", 0);
+        db.set_str(b"k", b"xy", 0);
+        assert_eq!(db.peek(b"k").unwrap().value, s("xy"));
     }
 
     #[test]

@@ -60,6 +60,23 @@ impl StrBuf {
         }
     }
 
+    /// Makes the string a copy of `b` where it stands: an inline string that `b` fits
+    /// is overwritten in place (SET's hot path builds nothing on the stack to move into
+    /// the slot afterwards), otherwise the string is replaced. Returns the old string
+    /// when it held a heap block, for the caller to free (lazily, maybe).
+    #[inline]
+    pub fn assign(&mut self, b: &[u8]) -> Option<StrBuf> {
+        if let Repr::Inline { len, buf } = &mut self.0
+            && b.len() <= INLINE
+        {
+            buf[..b.len()].copy_from_slice(b);
+            *len = b.len() as u8;
+            return None;
+        }
+        let old = std::mem::replace(self, StrBuf::new(b));
+        (!old.is_inline()).then_some(old)
+    }
+
     /// The string as a growable `Vec`, moving it to the heap if it was inline. For a
     /// value rewritten whole (INCR): it is no longer `raw`.
     pub fn vec_mut(&mut self) -> &mut Vec<u8> {

@@ -241,7 +241,9 @@ impl Worker {
                 ..Default::default()
             },
         );
-        self.conns[slot as usize] = Some(Conn::new(fd, generation, sess));
+        let mut conn = Conn::new(fd, generation, sess);
+        conn.sock = self.ring.register_socket(slot, fd);
+        self.conns[slot as usize] = Some(conn);
         self.by_client.insert(id, slot);
         self.arm_recv(slot);
     }
