@@ -143,3 +143,72 @@ fn undeclared_writes_of_a_script_invalidate_tracking_and_watch() {
     let s = Server::start(1, &[]);
     assert_eq!(tracking_scenario(s.port), want);
 }
+
+/// A tracking client (RESP3) reads through scripts. Redis 7.0 remembers, for the
+/// script's caller, the script's declared keys each time the script runs a read-only
+/// command (all of them, read or not; a script that reads nothing tracks nothing,
+/// even EVAL_RO's). shardis must agree wherever the
+/// script runs: on the caller's shard, on another one, or across two. Each group's
+/// keys share a hash tag, so one shard sees the group's writes in order and the
+/// group's sentinel (read with a plain GET) is invalidated last. Returns the
+/// invalidated keys, sorted.
+fn script_reads_scenario(port: u16) -> Vec<String> {
+    let groups = ["a", "b", "c", "d", "e", "f"];
+    let names = ["1", "2", "z", "n", "w", "x", "y", "s"];
+    let key = |g: &str, s: &str| format!("{{{g}}}{s}");
+    let mut t = connect(port);
+    t.cmd(&["hello", "3"]);
+    assert_eq!(t.cmd(&["client", "tracking", "on"]), Resp::simple("OK"));
+    let mut w = connect(port);
+    for g in groups {
+        for s in names {
+            assert_eq!(w.cmd(&["set", &key(g, s), "v"]), Resp::simple("OK"));
+        }
+    }
+    for (i, g) in groups.iter().enumerate() {
+        // Writes one of its two keys, then reads the other.
+        let read_one = "redis.call('set', KEYS[2], 'v') return redis.call('get', KEYS[1])";
+        assert_eq!(t.cmd(&["eval", read_one, "2", &key(g, "1"), &key(g, "2")]), Resp::Bulk(b"v".to_vec()));
+        assert_eq!(t.cmd(&["eval_ro", "return 1", "1", &key(g, "z")]), Resp::Int(1));
+        // Reads nothing, writes one key.
+        assert_eq!(t.cmd(&["eval", "return 1", "1", &key(g, "n")]), Resp::Int(1));
+        assert_eq!(t.cmd(&["eval", "return redis.call('set', KEYS[1], 'v')", "1", &key(g, "w")]), Resp::simple("OK"));
+        // Keys of two groups (on several shards: a script across them), one read.
+        let next = groups[(i + 1) % groups.len()];
+        let both = t.cmd(&["eval", "return redis.call('get', KEYS[1])", "2", &key(g, "x"), &key(next, "y")]);
+        assert_eq!(both, Resp::Bulk(b"v".to_vec()));
+        assert_eq!(t.cmd(&["get", &key(g, "s")]), Resp::Bulk(b"v".to_vec()));
+    }
+    for g in groups {
+        for s in names {
+            assert_eq!(w.cmd(&["set", &key(g, s), "w"]), Resp::simple("OK"));
+        }
+    }
+    let (mut seen, mut sentinels) = (Vec::new(), 0);
+    while sentinels < groups.len() {
+        let push = t.read();
+        let Resp::Push(items) = &push else { panic!("expected an invalidation, got {push:?}") };
+        let Some(Resp::Array(keys)) = items.get(1) else { panic!("invalidation without keys: {push:?}") };
+        for k in keys {
+            let Resp::Bulk(k) = k else { panic!("key {k:?}") };
+            let k = String::from_utf8_lossy(k).into_owned();
+            sentinels += k.ends_with('s') as usize;
+            seen.push(k);
+        }
+    }
+    seen.sort();
+    seen
+}
+
+#[test]
+fn reads_inside_scripts_are_tracked_for_the_caller_on_any_shard() {
+    let dir = temp_dir("script-tracking-reads");
+    let real = RealRedis::start(&dir);
+    let want = script_reads_scenario(real.port);
+    let has = |k: &str| want.iter().any(|w| w == k);
+    assert!(has("{a}2") && has("{a}y") && !has("{a}z") && !has("{a}n") && !has("{a}w"), "redis-server: {want:?}");
+    for shards in [1, 3] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(script_reads_scenario(s.port), want, "{shards} shard(s)");
+    }
+}

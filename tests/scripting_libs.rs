@@ -1,6 +1,6 @@
-//! The `struct` and `cmsgpack` Lua libraries: the same scripts on redis-server and on
-//! shardis give the same bytes (packed data is returned hex-encoded) and the same
-//! unpacked values and errors.
+//! The `struct`, `cmsgpack`, `bit` and `cjson` Lua libraries: the same scripts on
+//! redis-server and on shardis give the same bytes (packed data is returned
+//! hex-encoded) and the same unpacked values and errors.
 
 mod common;
 
@@ -66,6 +66,44 @@ const SCRIPTS: &[&str] = &[
     "local ok, e = pcall(function() return struct.unpack('z') end) return e",
     "return struct.pack('i')",
     "return cmsgpack.unpack()",
+    // bit: luaL_checknumber's texts, LuaBitOp's argument order, numeric strings.
+    "return {pcall(bit.tohex)}",
+    "return {pcall(bit.tohex, 'x')}",
+    "return {pcall(bit.tohex, 1, {})}",
+    "return {pcall(bit.tohex, 1, nil)}",
+    "return {pcall(bit.band, 1, 'x', {})}",
+    "return {pcall(bit.bor)}",
+    "return {pcall(bit.lshift, 1)}",
+    "return {pcall(function() return bit.band({}) end)}",
+    "return bit.tohex(1, {})",
+    "return {bit.band(0xff, '0x0f'), bit.bor(1, 2, 4), bit.bxor(7, 2), bit.tohex(-1, -4), bit.tohex(255, 2), bit.tohex('12', '2'), bit.arshift(-256, 4), bit.rol(1, 33), bit.bswap(1)}",
+    // cjson: one argument, lua-cjson's token names and positions, strtod's numbers.
+    "return {pcall(cjson.decode)}",
+    "return {pcall(cjson.decode, 1, 2)}",
+    "return {pcall(cjson.encode)}",
+    "return {pcall(cjson.decode, {})}",
+    "return {pcall(cjson.decode, '{\"a\":}')}",
+    "return {pcall(cjson.decode, '\"abc')}",
+    "return {pcall(cjson.decode, '1 2')}",
+    "return {pcall(cjson.decode, '{1:2}')}",
+    "return {pcall(cjson.decode, '[1 2]')}",
+    "return {pcall(cjson.decode, '{\"a\" 1}')}",
+    "return {pcall(cjson.decode, '{\"a\":1 \"b\":2}')}",
+    "return {pcall(cjson.decode, '-')}",
+    "return {pcall(cjson.decode, ']')}",
+    "return {pcall(cjson.decode, 'tru')}",
+    "return {pcall(cjson.decode, '\"\\\\ud83d\"')}",
+    "return {pcall(cjson.decode, '\"\\\\u12\"')}",
+    "return {pcall(cjson.decode, '[\"a\\\\x\"]')}",
+    "return {pcall(cjson.decode, string.rep('[', 1001))}",
+    "return {pcall(cjson.decode, 'a\\0b')}",
+    "return {pcall(cjson.decode, '[1]\\0xx')}",
+    "return {pcall(function() return cjson.decode('{') end)}",
+    "return cjson.decode()",
+    "return cjson.encode(function() end)",
+    "return {pcall(cjson.decode, '[0x10, 010, +5, -inf, Infinity, 1e999, 1.5e2, 2.]')}",
+    "return cjson.encode(cjson.decode('[\"\\\\u00e9\\\\ud83d\\\\ude00\", \"\\\\/\\\\b\"]'))",
+    "return {1e19, -1e19, 1/0, -1/0, 0/0, 9.2e18}",
 ];
 
 fn replies(port: u16) -> Vec<String> {

@@ -431,10 +431,11 @@ fn call_inner(
     }
     let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;
-    super::script::settle(st, client_id);
     if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty() || super::tracking::writes_matter(st)) {
         touch_keys(st, spec, args, db, unchanged, client_id);
     }
+    // After the command's own signals: a script's reads are remembered past its writes.
+    super::script::settle(st, client_id);
     match notes {
         None => st.account_expired(),
         Some(notes) => publish_notes(st, notify_mask, db, notes),

@@ -303,6 +303,8 @@ pub fn fcall_ro(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 }
 
 fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
+    // Taken first, so that a call refused before it runs leaves no entry behind.
+    let reader = c.shared.script.take_reader(c.client_id);
     let n = super::script::script_keys(a, c.db as u16)?.len();
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| a.get(i)).collect();
     let argv: Vec<&[u8]> = (3 + n..a.len()).map(|i| a.get(i)).collect();
@@ -317,7 +319,7 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
         eng.sync_functions(&shared);
         let f = eng.function(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
         let wants_all = allows_undeclared_keys(&shared, &name);
-        super::script::run_script(c, eng, &f, &name, &keys, &argv, no_writes, true, wants_all, proto)
+        super::script::run_script(c, eng, &f, &name, &keys, &argv, no_writes, true, wants_all, proto, reader)
     })
 }
 

@@ -48,6 +48,11 @@ pub fn is_script(idx: u16) -> bool {
     matches!(TABLE.get(idx).name, "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro")
 }
 
+/// The same, by spec (tracking's dispatch hook).
+pub fn is_script_spec(spec: &CommandSpec) -> bool {
+    spec.group == "scripting" && matches!(spec.handler, Handler::Keyed(_))
+}
+
 /// Flags a script declares in its `#!lua flags=...` line.
 #[derive(Clone, Copy, Default)]
 pub struct ScriptFlags {
@@ -119,6 +124,8 @@ pub const NON_LOCAL_IN_MULTI: &str = "ERR Script attempted to access a non local
     (lock-all mode does not apply inside MULTI: declare the script's keys)";
 
 fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(), CmdError> {
+    // Taken first, so that a call refused before it runs leaves no entry behind.
+    let reader = c.shared.script.take_reader(c.client_id);
     let n = numkeys(a, 2)?;
     let keys: Vec<&[u8]> = (3..3 + n).map(|i| a.get(i)).collect();
     let argv: Vec<&[u8]> = (3 + n..a.len()).map(|i| a.get(i)).collect();
@@ -157,7 +164,7 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
         };
         let read_only = ro || flags.no_writes;
         let wants_all = flags.undeclared_keys;
-        run_script(c, eng, &func, &sha, &keys, &argv, read_only, false, wants_all, proto)
+        run_script(c, eng, &func, &sha, &keys, &argv, read_only, false, wants_all, proto, reader)
     });
     res
 }
@@ -242,12 +249,15 @@ pub fn discard_queued(st: &crate::shard::ShardState, client: u64, cmds: &[(u16, 
 }
 
 /// What a script's `redis.call`s leave for the shard once the script returns: MONITOR
-/// lines (`[<db> lua]`) and the undeclared keys it wrote (the declared ones are the
-/// script command's own keys, which the choke point already signals).
+/// lines (`[<db> lua]`), the undeclared keys it wrote (the declared ones are the
+/// script command's own keys, which the choke point already signals) and, for a
+/// tracking caller whose script ran a read-only command, the declared keys.
 #[derive(Default)]
 struct AfterRun {
     monitor: Vec<(u16, OwnedArgs)>,
     written: Vec<(u16, Vec<u8>)>,
+    /// The declared keys of a tracking client's script that read: (client, home, keys).
+    reads: Vec<(u64, u16, Vec<Vec<u8>>)>,
 }
 
 thread_local! {
@@ -274,6 +284,9 @@ fn settle_slow(st: &mut crate::shard::ShardState, client_id: u64) {
         let a = Args::Owned(args);
         let name = TABLE.lookup(a.get(0)).map_or("", |i| TABLE.get(i).name);
         super::monitor::feed(st, *db, "lua", name, a.iter());
+    }
+    for (client, home, keys) in after.reads {
+        super::tracking::remember_reads(st, keys, client, home);
     }
     if after.written.is_empty() {
         return;
@@ -347,20 +360,28 @@ pub fn run_script(
     as_function: bool,
     wants_all: bool,
     proto: Proto,
+    reader: Option<u16>,
 ) -> Result<(), CmdError> {
     let slot = script::thread_slot();
     let busy_ms = busy_threshold_ms(c.config);
     eng.watch.begin(c.shared.script.clone(), slot, busy_ms, as_function);
     let caller = c.shared.script.take_caller(c.client_id);
     let wants_all = wants_all || super::script_all::configured(c.config);
-    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot, caller, wants_all };
+    let reads = reader.map(|home| (home, false));
+    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot, caller, wants_all, reads };
     let mut out = Vec::new();
     let res = {
         let mut w = ReplyWriter::new(&mut out, proto);
         eng.run(func, name, keys, argv, as_function, &mut host, &mut w)
     };
     eng.watch.end();
-    let ScriptHost { c, effects, .. } = host;
+    let ScriptHost { c, effects, reads, .. } = host;
+    if let Some((home, true)) = reads
+        && !keys.is_empty()
+    {
+        let (client, keys) = (c.client_id, keys.iter().map(|k| k.to_vec()).collect());
+        after_run(|a| a.reads.push((client, home, keys)));
+    }
     if !effects.is_empty() {
         let wrap = effects.len() > 1;
         if wrap {
@@ -395,6 +416,8 @@ struct ScriptHost<'c, 'a, 'k> {
     /// Lock-all mode was asked for (setting or flag) but does not apply here: the
     /// script runs inside MULTI, whose transaction holds only its named keys.
     wants_all: bool,
+    /// A tracking caller's home shard, and whether the script ran a read-only command.
+    reads: Option<(u16, bool)>,
 }
 
 impl Host for ScriptHost<'_, '_, '_> {
@@ -479,6 +502,11 @@ impl Host for ScriptHost<'_, '_, '_> {
         if let Some(req) = ictx.block.take() {
             // Blocking commands never block inside a script: their timeout reply.
             super::blocking::timeout_reply(ictx.out.buf, proto, req.timeout_reply);
+        }
+        if let Some((_, read)) = &mut self.reads
+            && spec.flags & flag::READONLY != 0
+        {
+            *read = true;
         }
         let dirty = ictx.dirty;
         let prop = std::mem::take(&mut ictx.prop);

@@ -5,7 +5,11 @@
 //!   decides at dispatch whether the read is tracked (mode, OPTIN/OPTOUT and the
 //!   CLIENT CACHING flag) and records (client, home) for each key on the key's owner
 //!   shard: directly when that is home, else as a hop queued ahead of the command in
-//!   the same batch, so the key is remembered before the read runs.
+//!   the same batch, so the key is remembered before the read runs. A script reads
+//!   when it runs a read-only command, and then, as in Redis 7.0, its declared keys
+//!   count as read: its home notes the client as a reader
+//!   (`ScriptShared::note_reader`), and wherever the script runs, its declared keys
+//!   are remembered on their owners once it returns.
 //! - **Writes.** Every path that changes keys (`dispatch::call`'s choke point, the
 //!   write-back of cross-shard transactions, flushes) calls [`invalidate`] on the
 //!   owner shard: it takes the key's clients out of the table, adds the BCAST clients
@@ -305,7 +309,10 @@ pub fn on_command(st: &mut ShardState, client: u64, spec: &CommandSpec, args: &A
         return;
     }
     let caching = if in_tx { t.caching } else { t.caching.take() };
-    if spec.flags & flag::READONLY == 0 || t.bcast {
+    // A script's keys are read when it runs a read-only command (`remember_reads`),
+    // not at dispatch, even for EVAL_RO and the like (Redis skips those too).
+    let script = super::script::is_script_spec(spec);
+    if (spec.flags & flag::READONLY == 0 && !script) || t.bcast {
         return;
     }
     let tracked = if t.optin {
@@ -316,6 +323,10 @@ pub fn on_command(st: &mut ShardState, client: u64, spec: &CommandSpec, args: &A
         true
     };
     if !tracked {
+        return;
+    }
+    if script {
+        st.shared.script.note_reader(client, st.id as u16);
         return;
     }
     let Ok(keys) = spec.key_positions(args, db) else { return };
@@ -336,6 +347,22 @@ pub fn on_command(st: &mut ShardState, client: u64, spec: &CommandSpec, args: &A
 pub fn end_of_command(st: &mut ShardState, client: u64) {
     if let Some(t) = st.tracking.clients.get_mut(&client) {
         t.caching = None;
+    }
+}
+
+/// A script of `client` (home shard `home`) ran a read-only command: remember its
+/// declared `keys`, each on its owner shard. Redis 7.0 remembers the caller's keys
+/// (`trackingRememberKeys(caller)` reads the caller's arguments), not the keys of the
+/// command the script ran: the same here.
+pub fn remember_reads(st: &mut ShardState, keys: Vec<Vec<u8>>, client: u64, home: u16) {
+    let mut per: Vec<Vec<Vec<u8>>> = vec![Vec::new(); st.nshards];
+    for k in keys {
+        per[shard_of(&k, st.nshards)].push(k);
+    }
+    for (s, keys) in per.into_iter().enumerate() {
+        if !keys.is_empty() {
+            run_on(st, s, move |st| remember(st, &keys, client, home));
+        }
     }
 }
 

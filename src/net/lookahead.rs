@@ -5,9 +5,10 @@
 //! long key's heap block (`storage::table`). Run one request after another, a batch of
 //! 16 pipelined `INCR`s waits for 64 misses in a row. Yet all 16 requests are already
 //! in the read buffer: this module skims them (without the parser: only complete
-//! multibulk requests, key = the second argument), hashes their keys, and walks the
-//! lookup chain one stage at a time over all of them (`storage::Warm`), so the misses
-//! of one stage overlap. The requests then run as before and find their data cached.
+//! multibulk requests, key = the second argument, a script's declared keys), hashes
+//! their keys, and walks the lookup chain one stage at a time over all of them
+//! (`storage::Warm`), so the misses of one stage overlap. The requests then run as
+//! before and find their data cached.
 //!
 //! It is a hint only: a skimmed "key" that is not one (a subcommand, a command on
 //! another database after a `SELECT` in the same batch) costs a wasted load, never a
@@ -95,8 +96,10 @@ fn skim(input: &[u8], mut on_key: impl FnMut(usize, usize)) -> Option<usize> {
     if argc == 0 || argc > MAX_ARGS {
         return None;
     }
-    // Arguments 1, 1 + stride, ... are keys.
+    // Arguments 1, 1 + stride, ... are keys; a script's are the `numkeys` after it.
     let mut stride = argc;
+    let mut script = false;
+    let mut script_keys = 0..0;
     for i in 0..argc {
         let (len, at) = header(input.get(pos..)?, b'$')?;
         let start = pos + at;
@@ -104,14 +107,31 @@ fn skim(input: &[u8], mut on_key: impl FnMut(usize, usize)) -> Option<usize> {
         if input.get(end..end + 2)? != b"\r\n" {
             return None;
         }
-        if i == 0 && argc > 3 {
-            stride = key_stride(&input[start..end]).unwrap_or(argc);
+        let arg = &input[start..end];
+        if i == 0 && is_script(arg) {
+            script = true;
+        } else if script {
+            if i == 2 {
+                script_keys = 3..3 + crate::util::num::parse_u64(arg).map_or(0, |n| n.min(argc as u64) as usize);
+            } else if script_keys.contains(&i) {
+                on_key(start, len);
+            }
+        } else if i == 0 && argc > 3 {
+            stride = key_stride(arg).unwrap_or(argc);
         } else if i > 0 && (i - 1) % stride == 0 {
             on_key(start, len);
         }
         pos = end + 2;
     }
     Some(pos)
+}
+
+/// EVAL, EVALSHA, FCALL and their read-only forms: `<name> <script> <numkeys> key...`.
+/// (A script commonly starts with a `redis.call` on its first key, which would miss.)
+fn is_script(name: &[u8]) -> bool {
+    [&b"evalsha"[..], b"eval", b"fcall", b"evalsha_ro", b"eval_ro", b"fcall_ro"]
+        .iter()
+        .any(|n| name.eq_ignore_ascii_case(n))
 }
 
 /// The distance between the keys of a multi-key command whose keys start at its
@@ -164,6 +184,16 @@ mod tests {
         assert_eq!(keys_of(mget), (Some(mget.len()), vec![&b"a"[..], b"b", b"c"]));
         let hset = b"*4\r\n$4\r\nHSET\r\n$1\r\nh\r\n$1\r\nf\r\n$1\r\nv\r\n";
         assert_eq!(keys_of(hset), (Some(hset.len()), vec![&b"h"[..]]));
+        // A script's keys are its `numkeys` arguments after the count, not its body or SHA.
+        let evalsha = b"*5\r\n$7\r\nEVALSHA\r\n$3\r\nabc\r\n$1\r\n1\r\n$4\r\nrl:1\r\n$2\r\n60\r\n";
+        assert_eq!(keys_of(evalsha), (Some(evalsha.len()), vec![&b"rl:1"[..]]));
+        let fcall = b"*6\r\n$5\r\nfcall\r\n$1\r\nf\r\n$1\r\n2\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nx\r\n";
+        assert_eq!(keys_of(fcall), (Some(fcall.len()), vec![&b"a"[..], b"b"]));
+        let none = b"*4\r\n$4\r\nEVAL\r\n$8\r\nreturn 1\r\n$1\r\n0\r\n$1\r\nx\r\n";
+        assert_eq!(keys_of(none), (Some(none.len()), vec![]));
+        // A count past the arguments (the command's own error) warms what is there.
+        let over = b"*4\r\n$4\r\nEVAL\r\n$1\r\ns\r\n$2\r\n99\r\n$1\r\nk\r\n";
+        assert_eq!(keys_of(over), (Some(over.len()), vec![&b"k"[..]]));
     }
 
     #[test]

@@ -146,9 +146,10 @@ pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize)
     }
 }
 
-/// Lua numbers become integers by C's truncation toward zero.
+/// Lua numbers become integers by C's truncation toward zero; what does not fit (NaN,
+/// infinities, beyond ±2^63) becomes i64::MIN, as x86's conversion gives Redis.
 fn truncate(n: f64) -> i64 {
-    if n.is_nan() { i64::MIN } else { n as i64 }
+    if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) { n as i64 } else { i64::MIN }
 }
 
 fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {

@@ -13,6 +13,7 @@
 //!
 //! Depends on: `resp` (reply writer), `util`; `mlua` with vendored Lua 5.1.
 
+pub mod cjson;
 pub mod convert;
 pub mod func;
 pub mod libs;
@@ -82,6 +83,22 @@ pub fn check_string(lua: &Lua, args: &MultiValue, i: usize, func: &str) -> mlua:
             ))
         }
     }
+}
+
+/// Argument `i` (0-based) of a library function as `luaL_checknumber` takes it: a
+/// number or a string Lua reads as one, else Redis's `bad argument` text.
+pub fn check_number(lua: &Lua, args: &MultiValue, i: usize) -> mlua::Result<f64> {
+    let v = args.get(i);
+    if let Some(v @ (Value::Integer(_) | Value::Number(_) | Value::String(_))) = v
+        && let Some(n) = lua.coerce_number(v.clone())?
+    {
+        return Ok(n);
+    }
+    let got = v.map_or("no value", |v| v.type_name());
+    Err(at_caller(
+        lua,
+        mlua::Error::RuntimeError(format!("bad argument #{} to '?' (number expected, got {got})", i + 1)),
+    ))
 }
 
 /// How a run ended badly: the error reply to send.
@@ -218,7 +235,7 @@ impl Engine {
         let run_fn: Function = raw.raw_get("run")?;
         let exec_fn: Function = raw.raw_get("exec")?;
         let redis: Table = real.raw_get("redis")?;
-        real.raw_set("cjson", libs::cjson_table(&lua)?)?;
+        real.raw_set("cjson", cjson::cjson_table(&lua)?)?;
         real.raw_set("bit", libs::bit_table(&lua)?)?;
         real.raw_set("cmsgpack", msgpack::cmsgpack_table(&lua)?)?;
         real.raw_set("struct", structlib::struct_table(&lua)?)?;

@@ -38,6 +38,10 @@ pub struct ScriptShared {
     /// The ACL users of restricted clients' scripts on their way (`note_caller`).
     callers: Mutex<HashMap<u64, Caller>>,
     callers_len: AtomicUsize,
+    /// Tracking clients whose scripts' reads are remembered (`note_reader`): client
+    /// -> (home shard, scripts dispatched and not yet started).
+    readers: Mutex<HashMap<u64, (u16, u32)>>,
+    readers_len: AtomicUsize,
 }
 
 /// Who runs a script, for the ACL check of its `redis.call`s: noted where the client
@@ -69,6 +73,8 @@ impl ScriptShared {
             function_log: Mutex::new(Vec::new()),
             callers: Mutex::new(HashMap::new()),
             callers_len: AtomicUsize::new(0),
+            readers: Mutex::new(HashMap::new()),
+            readers_len: AtomicUsize::new(0),
         }
     }
 
@@ -240,6 +246,34 @@ impl ScriptShared {
             }
         }
         self.callers_len.store(m.len(), Ordering::Relaxed);
+    }
+
+    /// A script of tracking client `id` (living on shard `home`) was dispatched and its
+    /// reads are tracked (`cmd::tracking::on_command`): wherever it runs, once it ran a
+    /// read-only command its declared keys are remembered for the client, as Redis 7.0
+    /// does for the script's caller.
+    pub fn note_reader(&self, id: u64, home: u16) {
+        let mut m = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        m.entry(id).or_insert((home, 0)).1 += 1;
+        self.readers_len.store(m.len(), Ordering::Relaxed);
+    }
+
+    /// The home shard of client `id` if its starting script's reads are tracked. One
+    /// load while no tracking client runs scripts.
+    #[inline]
+    pub fn take_reader(&self, id: u64) -> Option<u16> {
+        if self.readers_len.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut m = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        let e = m.get_mut(&id)?;
+        let home = e.0;
+        e.1 -= 1;
+        if e.1 == 0 {
+            m.remove(&id);
+        }
+        self.readers_len.store(m.len(), Ordering::Relaxed);
+        Some(home)
     }
 
     pub fn kill_requested(&self, shard: usize) -> bool {
