@@ -298,6 +298,10 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
             }
         }
         Some(s) => {
+            if crate::repl::apply::is_link(st, sess) {
+                // A cut on this replica waits for it (`repl::apply`).
+                st.link.hops += 1;
+            }
             st.outbox.push(s, Msg::Exec(Box::new(exec_req(sess, idx, args, to))));
             // A blocking command holds the client's later commands, as in Redis.
             if spec.flags & flag::BLOCKING != 0 { Outcome::Barrier } else { Outcome::Pending }
@@ -319,6 +323,10 @@ fn exec_req(sess: &Session, idx: u16, args: &Args, to: ReplyTo) -> ExecReq {
 /// Must this request wait for a lock release? Yes if any of its keys is locked, or if
 /// an earlier request of the same client is already waiting (order per client holds).
 fn must_defer(st: &ShardState, req: &ExecReq) -> bool {
+    if st.shared.replica.is_master_client(req.client_id) {
+        // Never behind a whole-shard lock: a cut may be waiting for it (`repl::apply`).
+        return crate::repl::apply::must_wait(st, req.client_id, req.cmd, &Args::Owned(&req.args), req.db);
+    }
     if st.deferred.iter().any(|d| d.client_id == req.client_id) || st.split_self.contains_key(&req.client_id) {
         return true;
     }
@@ -558,7 +566,12 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 run_exec(st, *req);
             }
         }
-        Msg::Reply { to, bytes } => st.local_replies.push((to, bytes)),
+        Msg::Reply { to, bytes } => {
+            if st.link.hops > 0 {
+                crate::repl::apply::on_reply(st, to);
+            }
+            st.local_replies.push((to, bytes))
+        }
         Msg::Lock { tx, coord, plan, gather } => {
             if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather, run: None }) {
                 coord::answer_granted(st, w);

@@ -145,6 +145,7 @@ impl Worker {
             while let Some(batch) = shared.inboxes[id].pop() {
                 handle_batch(&mut self.st, batch);
             }
+            self.link_reopen();
             self.st.publish_deferred_cost();
             crate::shard::evict::turn(&mut self.st);
             crate::cmd::blocking::expire_blocked(&mut self.st);
@@ -458,6 +459,8 @@ impl Worker {
 
     fn deliver_local_replies(&mut self) {
         loop {
+            // A replica's coordinated master command counts before its reply lands.
+            crate::repl::apply::settle(&mut self.st);
             let replies = std::mem::take(&mut self.st.local_replies);
             if replies.is_empty() {
                 return;

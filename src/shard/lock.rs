@@ -118,6 +118,12 @@ impl LockTable {
         self.whole || !self.queue.is_empty() || self.keys.contains_key(&key_hash(db, key))
     }
 
+    /// Does a granted key lock hold (db, key)? (Whole-shard locks and queued requests
+    /// aside: `repl::apply`.)
+    pub fn key_held(&self, db: u16, key: &[u8]) -> bool {
+        !self.keys.is_empty() && self.keys.contains_key(&key_hash(db, key))
+    }
+
     /// Does anything block a keyless command that reads the whole shard?
     pub fn blocks_all(&self) -> bool {
         !self.is_idle()
