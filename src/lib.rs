@@ -205,8 +205,11 @@
 //! consistent cut (the old ones are freed on a helper thread) and adopts the master's
 //! socket as a connection of its own: the master's stream runs through `dispatch` like
 //! a client's requests (replies discarded, `REPLCONF ACK` sent back), its bytes count
-//! in the replica's offset and are forwarded verbatim to its own replicas. On a
-//! replica, client writes get READONLY, active expiry is off and the master's commands
+//! in the replica's offset and are forwarded verbatim to its own replicas. A cut on a
+//! replica (BGSAVE, a sub-replica's full sync) records the offset of exactly what it
+//! holds: shard 0 grants a whole-shard lock only once the link's hops to other shards
+//! have answered, and the stream's cross-shard commands count when they finish
+//! (`repl::apply`). On a replica, client writes get READONLY, active expiry is off and the master's commands
 //! see no expiry (a clock at 0), so keys go only when the master's DELs arrive.
 //!
 //! **ACL** (`acl`): users and their selectors live in `Shared` behind one lock that

@@ -318,6 +318,8 @@ pub struct Committed;
 /// (with its TTL, for SCAN and active expiry) holding an empty placeholder, which
 /// nobody reads while the key is locked; `Release` or `Return` puts the value back.
 pub fn answer_granted(st: &mut ShardState, w: Waiting) {
+    // A replica's cut waits for its master link's batches (`repl::apply`).
+    let Some(w) = crate::repl::apply::fence_grant(st, w) else { return };
     if let Some(part) = w.run {
         super::coord_split::run_part(st, w.tx, w.coord, *part, true);
         return;

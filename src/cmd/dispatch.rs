@@ -299,6 +299,10 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
             }
         }
         Some(s) => {
+            if crate::repl::apply::is_link(st, sess) {
+                // A cut on this replica waits for it (`repl::apply`).
+                st.link.hops += 1;
+            }
             // Packed with the turn's other requests for that shard (`hopbatch`).
             let head = ExecHead {
                 seq: to.seq,
@@ -336,6 +340,10 @@ fn must_defer(st: &ShardState, req: &ExecReq) -> bool {
 }
 
 fn must_defer_args(st: &ShardState, client_id: u64, cmd: u16, args: &Args, db: u16) -> bool {
+    if st.shared.replica.is_master_client(client_id) {
+        // Never behind a whole-shard lock: a cut may be waiting for it (`repl::apply`).
+        return crate::repl::apply::must_wait(st, client_id, cmd, args, db);
+    }
     if st.deferred.iter().any(|d| d.client_id == client_id) || st.split_self.contains_key(&client_id) {
         return true;
     }
@@ -601,7 +609,10 @@ pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
             st.cmd_chain = exec;
         }
         match msg {
-            Msg::Replies(p) => st.hop_replies.push(p),
+            Msg::Replies(p) => {
+                note_link_replies(st, &p);
+                st.hop_replies.push(p)
+            }
             msg => handle_msg(st, msg),
         }
     }
@@ -621,9 +632,15 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 run_exec(st, *req);
             }
         }
-        Msg::Reply { to, bytes } => st.local_replies.push((to, bytes)),
+        Msg::Reply { to, bytes } => {
+            if st.link.hops > 0 {
+                crate::repl::apply::on_reply(st, to);
+            }
+            st.local_replies.push((to, bytes))
+        }
         Msg::Hops(p) => run_hops(st, p),
         Msg::Replies(p) => {
+            note_link_replies(st, &p);
             // Outside the loop (tests, start-up loading): one buffer per reply.
             let mut pos = 0;
             while let Some((to, bytes)) = p.next_reply(&mut pos) {
@@ -687,4 +704,16 @@ pub(crate) fn retry_deferred(st: &mut ShardState) {
 /// Error reply helper for handlers that build replies in a Vec.
 pub fn error_reply(out: &mut Vec<u8>, proto: Proto, e: &CmdError) {
     ReplyWriter::new(out, proto).error(&e.message());
+}
+
+/// A replica's master link counts its hops until their replies arrive (`repl::apply`):
+/// replies come back packed, so each record for the link is counted here.
+fn note_link_replies(st: &mut ShardState, p: &crate::shard::hopbatch::Packed) {
+    if st.link.hops == 0 {
+        return;
+    }
+    let mut pos = 0;
+    while let Some((to, _)) = p.next_reply(&mut pos) {
+        crate::repl::apply::on_reply(st, to);
+    }
 }

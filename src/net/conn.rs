@@ -496,6 +496,10 @@ impl Conn {
             if self.barrier.is_some() || self.drain_wait || self.closing || self.close_after_flush {
                 break;
             }
+            // A replica's master link waits while a cut locks its shard (`repl::apply`).
+            if self.master && crate::repl::apply::link_gated(st) {
+                break;
+            }
             if !self.overflow.is_empty() {
                 self.drain_overflow();
             }
@@ -626,14 +630,17 @@ impl Conn {
                     self.need = 0;
                     self.moved_args.clear();
                     if self.master {
-                        self.master_applied(st, consumed, getack);
+                        // A coordinated command counts once it finished (`repl::apply`).
+                        // (Not a parked blocking command: it may wait indefinitely.)
+                        let held = (outcome == Outcome::Barrier && !self.blocked).then_some((slot, seq));
+                        self.master_applied(st, consumed, getack, held);
                     }
                 }
                 Ok(Parsed::Empty { consumed }) => {
                     self.rpos += consumed;
                     self.need = 0;
                     if self.master {
-                        self.master_applied(st, consumed, false);
+                        self.master_applied(st, consumed, false, None);
                     }
                 }
                 Ok(Parsed::Incomplete { need }) => {
@@ -678,12 +685,16 @@ impl Conn {
     /// master sends the whole transaction again. `REPLCONF GETACK` is answered with
     /// the offset before it, as Redis does.
     #[cold]
-    fn master_applied(&mut self, st: &ShardState, consumed: usize, getack: bool) {
+    fn master_applied(&mut self, st: &mut ShardState, consumed: usize, getack: bool, held: Option<(u32, u64)>) {
         let before = st.shared.replica.processed.load(std::sync::atomic::Ordering::Acquire);
         let bytes = &self.rbuf[self.rpos - consumed..self.rpos];
         st.shared.replica.master_db.store(self.sess.db, std::sync::atomic::Ordering::Relaxed);
         if self.sess.multi.is_some() {
             self.master_pending.extend_from_slice(bytes);
+        } else if let Some((slot, seq)) = held {
+            let mut all = std::mem::take(&mut self.master_pending);
+            all.extend_from_slice(bytes);
+            crate::repl::apply::hold(st, slot, seq, all);
         } else {
             let counted = self.master_pending.len() + bytes.len();
             self.master_batch.append(&mut self.master_pending);

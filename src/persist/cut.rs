@@ -131,6 +131,9 @@ impl<R: Send + 'static> Rendezvous<R> {
     /// Stops this shard at the cut. Returns the leader's result on the leader's shard.
     fn arrive(&self, st: &mut ShardState, each: Option<&Each>) -> Option<R> {
         let n = st.nshards;
+        // A replica's master command that finished counts in the offset this cut
+        // records (`repl::apply`, rule 3).
+        crate::repl::apply::settle(st);
         // Everything this shard fed the replication stream before the cut is queued
         // before the leader's cut mark (`repl::master`); from here on it feeds if a
         // backlog exists.

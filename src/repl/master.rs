@@ -313,8 +313,11 @@ impl Master {
                 Segment::Reset { replid, offset } => {
                     *b = Backlog::new(offset);
                     self.asm.reselect();
-                    let ids = self.shared.repl.ids();
-                    self.shared.repl.reset_ids(replid, ids.replid2, ids.second_offset);
+                    // The ids were set when the Reset was queued (the install's finish):
+                    // setting them again here would undo a REPLICAOF NO ONE that came
+                    // in between (its new replid), and the sub-replica would then
+                    // resync partially from a history that is not ours.
+                    let _ = replid;
                     self.shared.repl.offset.store(offset, Ordering::Release);
                     for r in &mut self.replicas {
                         r.dead = true;

@@ -13,6 +13,8 @@
 //!   `master::publish` (INFO rows, WAIT, min-replicas-to-write);
 //!   `master_replica`: one replica's connection, sends, ACKs and output limits.
 //! - `fullsync`: the cut and fork of a full sync's snapshot.
+//! - `apply`: the rule that a replica's snapshot cut records the offset of exactly
+//!   what it holds (the master link's hops finish before the cut).
 //! - `failover`: FAILOVER's coordination (pause, wait for the target, hand over).
 //! - `info`: INFO `# Replication`.
 //! - `replica`: the replica side's shared state and design; `link`: the thread that
@@ -23,6 +25,7 @@
 //! The replica side (the link to a master, loading its RDB, applying its stream
 //! through `cmd::dispatch`) documents itself in its modules.
 
+pub mod apply;
 pub mod backlog;
 pub mod failover;
 pub mod feed;

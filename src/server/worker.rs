@@ -147,6 +147,7 @@ impl Worker {
             while let Some(batch) = shared.inboxes[id].pop() {
                 handle_batch(&mut self.st, batch);
             }
+            self.link_reopen();
             self.st.publish_deferred_cost();
             crate::shard::evict::turn(&mut self.st);
             crate::cmd::blocking::expire_blocked(&mut self.st);
@@ -462,6 +463,8 @@ impl Worker {
 
     fn deliver_local_replies(&mut self) {
         loop {
+            // A replica's coordinated master command counts before its reply lands.
+            crate::repl::apply::settle(&mut self.st);
             let replies = std::mem::take(&mut self.st.local_replies);
             let packed = std::mem::take(&mut self.st.hop_replies);
             if replies.is_empty() && packed.is_empty() {

@@ -134,6 +134,12 @@ impl LockTable {
         self.is_idle() || (self.queue.is_empty() && self.grantable(plan))
     }
 
+    /// Does a granted key lock hold (db, key)? (Whole-shard locks and queued requests
+    /// aside: `repl::apply`.)
+    pub fn key_held(&self, db: u16, key: &[u8]) -> bool {
+        !self.keys.is_empty() && self.keys.contains_key(&key_hash(db, key))
+    }
+
     /// Does anything block a keyless command that reads the whole shard?
     pub fn blocks_all(&self) -> bool {
         !self.is_idle()

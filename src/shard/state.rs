@@ -192,6 +192,8 @@ pub struct ShardState {
     /// A replica's full sync being loaded into this shard, beside the served dataset
     /// (`repl::load`).
     pub repl_load: Option<crate::repl::load::Building>,
+    /// Applying a replica's master link: batches, the cut fence (`repl::apply`).
+    pub link: crate::repl::apply::LinkShard,
 }
 
 impl ShardState {
@@ -257,6 +259,7 @@ impl ShardState {
             turns: Default::default(),
             expiry: Default::default(),
             repl_load: None,
+            link: Default::default(),
         }
     }
 

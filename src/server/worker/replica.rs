@@ -75,6 +75,11 @@ impl Worker {
             .and_then(|c| c.as_ref())
             .is_some_and(|c| c.generation == generation && c.sess.id == id && !c.closing && !c.close_after_flush);
         if !alive {
+            if self.st.link.held.is_some() {
+                // Its coordinated command is still running: count it first, so the
+                // next PSYNC asks for what follows it (`repl::apply`).
+                return;
+            }
             self.repl_link.master = None;
             r.master_client_id.store(0, Ordering::Release);
             r.set_state(LinkState::Connect);
@@ -96,6 +101,22 @@ impl Worker {
         if now.saturating_sub(self.repl_link.last_ack_ms) >= 1000 {
             self.repl_link.last_ack_ms = now;
             self.send_ack(slot);
+        }
+    }
+
+    /// The master connection stopped parsing while a cut locked this shard whole
+    /// (`repl::apply`): once the lock is gone, let it go on.
+    pub(super) fn link_reopen(&mut self) {
+        if !self.st.link.gated || self.st.locks.whole_holder().is_some() {
+            return;
+        }
+        self.st.link.gated = false;
+        let Some((slot, generation, _)) = self.repl_link.master else { return };
+        let Some(c) = self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()) else { return };
+        if c.generation == generation && c.pending_input() && !c.queued_for_parse {
+            c.queued_for_parse = true;
+            self.parse_queue.push(slot);
+            self.process_inputs();
         }
     }
 
@@ -175,6 +196,7 @@ impl Worker {
         }
         let slot = self.take_slot();
         let generation = self.generations[slot as usize];
+        crate::repl::apply::reset(&mut self.st, slot, generation);
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
         let mut sess = Session::new(id, false);
         // The master's stream is not subject to ACLs, as in Redis.

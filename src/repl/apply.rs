@@ -1,0 +1,150 @@
+//! The rule that keeps a replica's snapshot cut and its replication offset in step.
+//!
+//! `processed` (the replica's offset) advances when shard 0, where the master
+//! connection lives (`server::worker::replica`), dispatches a command of the stream,
+//! and a cut (BGSAVE, a sub-replica's full sync: `persist::cut`) records it as the
+//! snapshot's `repl-offset` or `+FULLRESYNC` offset. So every command counted before
+//! the cut must be in the snapshot, and no command in the snapshot may be left out of
+//! the count (a sub-replica, or a restart from the file, would get it again). A
+//! command whose key another shard owns travels there as an `Exec` hop; without care,
+//! the cut could stop that shard before the hop arrives (or the hop could wait behind
+//! the cut's own lock) while shard 0 already counted it.
+//!
+//! 1. **Hops finish first.** Shard 0 holds back its grant of a whole-shard lock (a
+//!    cut's, `cmd::coord::answer_granted` → [`fence_grant`]) while a hop of the link
+//!    is unanswered (`LinkShard::hops`), and the master connection dispatches nothing
+//!    while shard 0 is locked whole ([`link_gated`]). A cut's hops go out only once
+//!    every shard granted, so by then every counted hop ran on its target.
+//! 2. **Hops pass whole-shard locks.** A command of the link waits only for a
+//!    *granted key lock* (a cross-shard transaction holding its keys, which finishes
+//!    without the cut) and for the link's earlier commands, never for a whole-shard
+//!    lock held or queued (`cmd::dispatch::must_defer` → [`must_wait`]): the cut waits
+//!    for the hop, so the hop must not wait for the cut. Such a hop was sent before
+//!    shard 0 granted the lock, so running it before the lock's work is running it in
+//!    stream order.
+//! 3. **Coordinated commands count when they finish.** A cross-shard transaction,
+//!    EXEC or fan-out of the stream (FLUSHALL, SWAPDB) takes locks in the global order
+//!    and may end up after a cut it was dispatched before; it is a barrier, so nothing
+//!    of the stream runs after it until it replies. Its bytes are held ([`Held`]) and
+//!    counted (and forwarded to our replicas) once its reply exists ([`settle`], run
+//!    before replies are delivered and when shard 0 reaches a cut).
+//!
+//! Together: at a cut, the commands counted are exactly the ones that ran.
+//! `REPLCONF ACK`s were already safe: they queue behind the replies still owed.
+
+use crate::cmd::table::TABLE;
+use crate::cmd::{Args, ReplyMode, Session};
+use crate::shard::lock::Waiting;
+use crate::shard::{ReplyTo, ShardState};
+
+/// A coordinated command of the master link whose bytes count once it finished.
+pub struct Held {
+    slot: u32,
+    seq: u64,
+    bytes: Vec<u8>,
+}
+
+/// A shard's part of applying the master link (`ShardState::link`).
+#[derive(Default)]
+pub struct LinkShard {
+    /// On the link's shard: hops of the link sent and not answered yet.
+    pub hops: u32,
+    /// The master connection's (slot, generation): its hops' answers come there.
+    slot: Option<(u32, u32)>,
+    /// Whole-shard grants held back until `hops` is 0 (rule 1).
+    fenced: Vec<Waiting>,
+    /// The master connection stopped parsing because this shard is locked whole.
+    pub gated: bool,
+    /// The coordinated command in flight, if any (rule 3).
+    pub held: Option<Held>,
+}
+
+/// Is this the master connection's session (on shard 0, where it lives)?
+#[inline]
+pub fn is_link(st: &ShardState, sess: &Session) -> bool {
+    st.id == 0 && sess.reply == ReplyMode::Off && st.shared.replica.is_master_client(sess.id)
+}
+
+/// Does a granted key lock hold one of this command's keys? Whole-shard locks and
+/// queued requests do not count (rule 2).
+fn key_locked(st: &ShardState, cmd: u16, args: &Args, db: u16) -> bool {
+    match TABLE.get(cmd).key_positions(args, db) {
+        Ok(keys) => keys.iter().any(|&(d, i)| st.locks.key_held(d, args.get(i))),
+        Err(_) => false,
+    }
+}
+
+/// `cmd::dispatch::must_defer` for a request of the master link (deferred on shard
+/// 0): wait behind an earlier request of the link, or a granted key lock, never a
+/// whole-shard lock (rule 2).
+pub fn must_wait(st: &ShardState, client_id: u64, cmd: u16, args: &Args, db: u16) -> bool {
+    st.deferred.iter().any(|d| d.client_id == client_id) || key_locked(st, cmd, args, db)
+}
+
+/// Called first by `answer_granted`: a whole-shard grant waits while a hop of the
+/// link is unanswered (rule 1). Returns the request when it may be answered now.
+#[inline]
+pub fn fence_grant(st: &mut ShardState, w: Waiting) -> Option<Waiting> {
+    if st.link.hops > 0 && matches!(w.plan, crate::shard::lock::LockPlan::Whole) && w.run.is_none() {
+        st.link.fenced.push(w);
+        return None;
+    }
+    Some(w)
+}
+
+/// May the master connection not dispatch now (this shard is locked whole, rule 1)?
+/// Remembers that it stopped, so the worker queues it again once the lock is gone.
+#[inline]
+pub fn link_gated(st: &mut ShardState) -> bool {
+    if st.locks.whole_holder().is_some() {
+        st.link.gated = true;
+        return true;
+    }
+    false
+}
+
+/// The master link's request just dispatched is a coordinated command (rule 3): hold
+/// its bytes until it finishes.
+pub fn hold(st: &mut ShardState, slot: u32, seq: u64, bytes: Vec<u8>) {
+    debug_assert!(st.link.held.is_none(), "a coordinated command is a barrier");
+    st.link.held = Some(Held { slot, seq, bytes });
+}
+
+/// Counts the held coordinated command once its reply exists (in `local_replies`,
+/// before the worker delivers them, or when this shard reaches a cut).
+pub fn settle(st: &mut ShardState) {
+    let Some(h) = &st.link.held else { return };
+    let me = st.id as u16;
+    if !st.local_replies.iter().any(|(to, _)| to.shard == me && to.slot == h.slot && to.seq == h.seq) {
+        return;
+    }
+    let h = st.link.held.take().expect("checked");
+    super::replica::applied(&st.shared, h.bytes.len());
+    super::replica::forward(&st.shared, h.bytes);
+}
+
+/// A hop's answer reached this shard: one of the link's, if it is for the master
+/// connection; the last one lets the held-back grants go (rule 1).
+pub fn on_reply(st: &mut ShardState, to: ReplyTo) {
+    if st.link.slot != Some((to.slot, to.generation)) {
+        return;
+    }
+    st.link.hops -= 1;
+    if st.link.hops == 0 {
+        for w in std::mem::take(&mut st.link.fenced) {
+            crate::cmd::coord::answer_granted(st, w);
+        }
+    }
+}
+
+/// A new master connection at (slot, generation): nothing of an earlier one is held,
+/// gated or waited for.
+pub fn reset(st: &mut ShardState, slot: u32, generation: u32) {
+    st.link.held = None;
+    st.link.gated = false;
+    st.link.hops = 0;
+    st.link.slot = Some((slot, generation));
+    for w in std::mem::take(&mut st.link.fenced) {
+        crate::cmd::coord::answer_granted(st, w);
+    }
+}
