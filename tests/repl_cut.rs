@@ -14,80 +14,33 @@
 
 mod common;
 
-use common::repl::{Kind, LinkProxy, Node, assert_converged, wait_in_sync};
-use common::{Rng, wait_until};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::thread::JoinHandle;
+use common::repl::{Kind, LinkProxy, Load, Node, assert_converged, wait_in_sync};
+use common::wait_until;
 use std::time::Duration;
 
 const SYNC: Duration = Duration::from_secs(90);
 
-/// Pipelines of single-key, non-idempotent writes over keys on every shard, as fast
-/// as the master takes them.
-struct Burst {
-    stop: Arc<AtomicBool>,
-    ops: Arc<AtomicU64>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Burst {
-    fn start(port: u16, seed: u64) -> Burst {
-        let stop = Arc::new(AtomicBool::new(false));
-        let ops = Arc::new(AtomicU64::new(0));
-        let (stop2, ops2) = (stop.clone(), ops.clone());
-        let handle = std::thread::spawn(move || {
-            let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-            let mut c = client.get_connection().expect("burst: connect");
-            c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-            let mut rng = Rng::new(seed);
-            let mut n = 0u64;
-            while !stop2.load(Ordering::Relaxed) {
-                let mut p = redis::pipe();
-                for _ in 0..128 {
-                    let k = rng.below(2000);
-                    match rng.below(3) {
-                        0 => p.cmd("INCR").arg(format!("cut:n:{k}")),
-                        1 => p.cmd("APPEND").arg(format!("cut:a:{k}")).arg("x"),
-                        _ => p.cmd("RPUSH").arg(format!("cut:l:{}", k % 500)).arg(n),
-                    };
-                    n += 1;
-                }
-                // Coordinated commands of the stream (counted when they finish).
-                let (k1, k2) = (rng.below(2000), rng.below(2000));
-                p.cmd("MSET").arg(format!("cut:m:{k1}")).arg(n).arg(format!("cut:m:{k2}")).arg(n);
-                p.cmd("MULTI").cmd("INCR").arg(format!("cut:n:{k1}")).cmd("APPEND").arg(format!("cut:a:{k2}")).arg("y");
-                p.cmd("EXEC");
-                // Keep the lists short: LTRIM is idempotent, the pushes are not.
-                p.cmd("LTRIM").arg(format!("cut:l:{}", rng.below(500))).arg(-20).arg(-1);
-                let r: redis::RedisResult<redis::Value> = p.query(&mut c);
-                if let Err(e) = r {
-                    panic!("burst: a write failed after {n} ops: {e}");
-                }
-                ops2.store(n, Ordering::Relaxed);
-            }
-        });
-        Burst { stop, ops, handle: Some(handle) }
-    }
-
-    fn wait_ops(&self, n: u64) {
-        assert!(wait_until(SYNC, || self.ops.load(Ordering::Relaxed) >= n), "burst load stuck");
-    }
-
-    fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.handle.take()
-            && let Err(e) = h.join()
-        {
-            std::panic::resume_unwind(e);
+/// Pipelines of single-key, non-idempotent writes over keys on every shard, and the
+/// stream's coordinated commands, as fast as the master takes them.
+fn burst(port: u16, seed: u64) -> Load {
+    Load::start_with(port, seed, 0, |p, rng, n| {
+        for _ in 0..128 {
+            let k = rng.below(2000);
+            match rng.below(3) {
+                0 => p.cmd("INCR").arg(format!("cut:n:{k}")),
+                1 => p.cmd("APPEND").arg(format!("cut:a:{k}")).arg("x"),
+                _ => p.cmd("RPUSH").arg(format!("cut:l:{}", k % 500)).arg(*n),
+            };
+            *n += 1;
         }
-    }
-}
-
-impl Drop for Burst {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
+        // Coordinated commands of the stream (counted when they finish).
+        let (k1, k2) = (rng.below(2000), rng.below(2000));
+        p.cmd("MSET").arg(format!("cut:m:{k1}")).arg(*n).arg(format!("cut:m:{k2}")).arg(*n);
+        p.cmd("MULTI").cmd("INCR").arg(format!("cut:n:{k1}")).cmd("APPEND").arg(format!("cut:a:{k2}")).arg("y");
+        p.cmd("EXEC");
+        // Keep the lists short: LTRIM is idempotent, the pushes are not.
+        p.cmd("LTRIM").arg(format!("cut:l:{}", rng.below(500))).arg(-20).arg(-1);
+    })
 }
 
 fn info_u64(n: &Node, section: &str, field: &str) -> u64 {
@@ -141,8 +94,8 @@ fn cuts_on_a_chained_replica_record_the_offset_of_what_they_hold() {
     wait_in_sync(&m, &a, SYNC);
     wait_in_sync(&a, &b, SYNC);
     for round in 0..3u64 {
-        let burst = Burst::start(m.port, 40 + round);
-        burst.wait_ops(20_000 * (round + 1));
+        let load = burst(m.port, 40 + round);
+        load.wait_ops(20_000 * (round + 1), SYNC);
         for _ in 0..3 {
             full_sync_again(&a, &b, &proxy);
         }
@@ -162,7 +115,7 @@ fn cuts_on_a_chained_replica_record_the_offset_of_what_they_hold() {
         } else {
             bgsave(&a);
         }
-        burst.stop();
+        load.stop();
         eprintln!("round {round}: loads stopped, checking convergence");
         assert_converged(&[&m, &a, &b], SYNC);
     }

@@ -483,6 +483,22 @@ pub struct Load {
 
 impl Load {
     pub fn start(port: u16, seed: u64) -> Load {
+        Load::start_with(port, seed, 2000, |p, rng, n| {
+            for _ in 0..16 {
+                add_random_op(p, rng, *n);
+                *n += 1;
+            }
+        })
+    }
+
+    /// A load of the caller's own mix: `batch` adds one pipeline's commands and
+    /// advances the op count; at least `min_ops` run before a stop takes effect.
+    pub fn start_with(
+        port: u16,
+        seed: u64,
+        min_ops: u64,
+        batch: impl Fn(&mut redis::Pipeline, &mut Rng, &mut u64) + Send + 'static,
+    ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let ops = Arc::new(AtomicU64::new(0));
         let (stop2, ops2) = (stop.clone(), ops.clone());
@@ -492,12 +508,9 @@ impl Load {
             c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
             let mut rng = Rng::new(seed);
             let mut n = 0u64;
-            while !stop2.load(Ordering::Relaxed) || n < 2000 {
+            while !stop2.load(Ordering::Relaxed) || n < min_ops {
                 let mut p = redis::pipe();
-                for _ in 0..16 {
-                    add_random_op(&mut p, &mut rng, n);
-                    n += 1;
-                }
+                batch(&mut p, &mut rng, &mut n);
                 let r: redis::RedisResult<redis::Value> = p.query(&mut c);
                 if let Err(e) = r {
                     panic!("load: a write failed after {n} ops: {e}");
