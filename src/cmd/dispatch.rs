@@ -535,18 +535,18 @@ fn run_exec(st: &mut ShardState, req: ExecReq) {
     }
     // Most replies are small: one allocation instead of growing from empty.
     let mut out = Vec::with_capacity(64);
-    let args = Args::Owned(&req.args);
-    match call_blocking(st, req.cmd, &args, req.db, req.proto, &mut out, req.client_id) {
-        None => st.send_reply(req.to, out),
+    let head = (req.to, req.client_id, req.db, req.proto, req.cmd);
+    call_and_answer(st, head, &Args::Owned(&req.args), &mut out);
+}
+
+/// Runs a request another shard sent and answers it (or parks it, for a blocking
+/// command that must wait): `run_exec` and `run_hops` alike.
+fn call_and_answer(st: &mut ShardState, head: (ReplyTo, u64, u16, Proto, u16), args: &Args, out: &mut Vec<u8>) {
+    let (to, client_id, db, proto, cmd) = head;
+    match call_blocking(st, cmd, args, db, proto, out, client_id) {
+        None => st.send_reply_from(to, out),
         Some(block) => {
-            let p = super::blocking::ParkReq {
-                to: req.to,
-                client_id: req.client_id,
-                db: req.db,
-                proto: req.proto,
-                cmd: req.cmd,
-                args: &args,
-            };
+            let p = super::blocking::ParkReq { to, client_id, db, proto, cmd, args };
             super::blocking::park(st, p, block);
         }
     }
@@ -575,20 +575,7 @@ fn run_hops(st: &mut ShardState, hops: Packed) {
             continue;
         }
         out.clear();
-        match call_blocking(st, h.cmd, &args, h.db, h.proto, &mut out, h.client_id) {
-            None => st.send_reply_from(to, &mut out),
-            Some(block) => {
-                let p = super::blocking::ParkReq {
-                    to,
-                    client_id: h.client_id,
-                    db: h.db,
-                    proto: h.proto,
-                    cmd: h.cmd,
-                    args: &args,
-                };
-                super::blocking::park(st, p, block);
-            }
-        }
+        call_and_answer(st, (to, h.client_id, h.db, h.proto, h.cmd), &args, &mut out);
     }
     st.hop_out = out;
     st.outbox.recycle(hops.from, hops.buf);
