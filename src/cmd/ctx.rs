@@ -68,7 +68,9 @@ impl Session {
 /// Context of a keyed command: the databases of the shard that owns its keys (or the
 /// gathered copies, for a cross-shard command), the clock and the reply buffer.
 pub struct ExecCtx<'a> {
-    pub dbs: &'a mut [Db],
+    /// The shard's own vector (not a slice), so a script can move the databases into
+    /// its 'static host for the run and back (`cmd::script`): three words, not a copy.
+    pub dbs: &'a mut Vec<Db>,
     pub db: usize,
     pub now_ms: u64,
     pub out: ReplyWriter<'a>,
@@ -76,10 +78,11 @@ pub struct ExecCtx<'a> {
     /// Number of changes the command made, for save points; > 0 also marks the command
     /// for propagation at the write choke point.
     pub dirty: u64,
-    pub config: &'a Config,
+    /// The shard's `Arc`, so a script's host can keep it for its run (`cmd::script`).
+    pub config: &'a std::sync::Arc<Config>,
     /// Server-wide state, for the few keyed commands that report on the whole
     /// server (MEMORY STATS).
-    pub shared: &'a crate::shard::Shared,
+    pub shared: &'a std::sync::Arc<crate::shard::Shared>,
     pub client_id: u64,
     /// Set by a blocking command that found nothing to do: park it instead of replying.
     pub block: Option<crate::shard::block::BlockReq>,

@@ -23,6 +23,9 @@ use crate::script::{self, Host};
 use crate::shard::OwnedArgs;
 use crate::util::sha1;
 use crate::util::stopwatch::Stopwatch as Instant;
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::Arc;
 
 /// `numkeys` at `at`, checked as Redis does.
 fn numkeys(args: &Args, at: usize) -> Result<usize, CmdError> {
@@ -368,14 +371,19 @@ pub fn run_script(
     let caller = c.shared.script.take_caller(c.client_id);
     let wants_all = wants_all || super::script_all::configured(c.config);
     let reads = reader.map(|home| (home, false));
-    let mut host = ScriptHost { c, read_only, keys, effects: Vec::new(), slot, caller, wants_all, reads };
+    let host = thread_host(eng, c);
     let mut out = Vec::new();
-    let res = {
-        let mut w = ReplyWriter::new(&mut out, proto);
-        eng.run(func, name, keys, argv, as_function, &mut host, &mut w)
+    let (res, effects, reads) = {
+        let lent = Lent::new(&host, c);
+        lent.host.borrow_mut().begin(read_only, keys, slot, caller, wants_all, reads);
+        let res = {
+            let mut w = ReplyWriter::new(&mut out, proto);
+            eng.run(func, name, keys, argv, as_function, &mut w)
+        };
+        let mut h = lent.host.borrow_mut();
+        (res, std::mem::take(&mut h.effects), h.reads.take())
     };
     eng.watch.end();
-    let ScriptHost { c, effects, reads, .. } = host;
     if let Some((home, true)) = reads
         && !keys.is_empty()
     {
@@ -403,11 +411,95 @@ pub fn run_script(
     }
 }
 
-/// Runs the script's `redis.call`s against the keyspace of the command that runs it.
-struct ScriptHost<'c, 'a, 'k> {
+thread_local! {
+    /// This thread's script host, installed in its engine (`Engine::set_host`).
+    static HOST: std::cell::RefCell<Option<Rc<RefCell<ScriptHost>>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// This thread's host, made (and installed in `eng`) on first use, with `c`'s config
+/// and server state: a later run with others (a CONFIG SET gives the shard a new
+/// `Config`) replaces them when it lends its parts (`Lent::new`).
+fn thread_host(eng: &script::Engine, c: &ExecCtx) -> Rc<RefCell<ScriptHost>> {
+    HOST.with(|h| {
+        let mut h = h.borrow_mut();
+        if let Some(host) = h.as_ref()
+            && eng.has_host()
+        {
+            return host.clone();
+        }
+        let host = Rc::new(RefCell::new(ScriptHost::new(c.config.clone(), c.shared.clone())));
+        eng.set_host(host.clone());
+        *h = Some(host.clone());
+        host
+    })
+}
+
+/// The command's parts lent to the host for one run: the databases, stats and
+/// keyspace events move in (a few words each) when the run starts and move back when
+/// this is dropped, also when a handler panics through the script.
+struct Lent<'h, 'c, 'a> {
+    host: &'h Rc<RefCell<ScriptHost>>,
     c: &'c mut ExecCtx<'a>,
+}
+
+impl<'h, 'c, 'a> Lent<'h, 'c, 'a> {
+    fn new(host: &'h Rc<RefCell<ScriptHost>>, c: &'c mut ExecCtx<'a>) -> Self {
+        {
+            let mut h = host.borrow_mut();
+            let h = &mut *h;
+            std::mem::swap(&mut h.dbs, c.dbs);
+            std::mem::swap(&mut h.stats, c.stats);
+            h.notes = c.notes.take();
+            if !Arc::ptr_eq(&h.config, c.config) {
+                h.config = c.config.clone();
+            }
+            if !Arc::ptr_eq(&h.shared, c.shared) {
+                h.shared = c.shared.clone();
+            }
+            h.db = c.db;
+            h.now_ms = c.now_ms;
+            h.client_id = c.client_id;
+            h.dirty = 0;
+            h.active = true;
+        }
+        Lent { host, c }
+    }
+}
+
+impl Drop for Lent<'_, '_, '_> {
+    fn drop(&mut self) {
+        let mut h = self.host.borrow_mut();
+        let h = &mut *h;
+        std::mem::swap(&mut h.dbs, self.c.dbs);
+        std::mem::swap(&mut h.stats, self.c.stats);
+        self.c.notes = h.notes.take();
+        self.c.dirty += std::mem::take(&mut h.dirty);
+        h.active = false;
+        h.caller = None;
+    }
+}
+
+/// Runs the script's `redis.call`s against the keyspace of the command that runs it.
+/// 'static (it lives as long as the thread's engine): what it needs of the command
+/// is lent to it for each run (`Lent`).
+struct ScriptHost {
+    /// The command's databases, stats and keyspace events while a run holds them
+    /// (empty otherwise).
+    dbs: Vec<crate::storage::Db>,
+    stats: crate::shard::ShardStats,
+    notes: Option<Box<super::ctx::Notes>>,
+    config: Arc<crate::config::Config>,
+    shared: Arc<crate::shard::Shared>,
+    db: usize,
+    now_ms: u64,
+    client_id: u64,
+    /// Changes made by the run's commands, added to the script command's own.
+    dirty: u64,
+    /// A run holds the parts: a `redis.call` kept past its run finds nothing to run on.
+    active: bool,
     read_only: bool,
-    keys: &'k [&'k [u8]],
+    /// The declared keys.
+    keys: OwnedArgs,
     /// The deterministic forms of the writes made so far, for the log.
     effects: Vec<OwnedArgs>,
     slot: usize,
@@ -420,8 +512,63 @@ struct ScriptHost<'c, 'a, 'k> {
     reads: Option<(u16, bool)>,
 }
 
-impl Host for ScriptHost<'_, '_, '_> {
+impl ScriptHost {
+    fn new(config: Arc<crate::config::Config>, shared: Arc<crate::shard::Shared>) -> ScriptHost {
+        ScriptHost {
+            dbs: Vec::new(),
+            stats: Default::default(),
+            notes: None,
+            config,
+            shared,
+            db: 0,
+            now_ms: 0,
+            client_id: 0,
+            dirty: 0,
+            active: false,
+            read_only: false,
+            keys: OwnedArgs::default(),
+            effects: Vec::new(),
+            slot: 0,
+            caller: None,
+            wants_all: false,
+            reads: None,
+        }
+    }
+
+    /// The run's own settings (the lent parts are in already).
+    fn begin(
+        &mut self,
+        read_only: bool,
+        keys: &[&[u8]],
+        slot: usize,
+        caller: Option<(crate::acl::SessionAcl, String)>,
+        wants_all: bool,
+        reads: Option<(u16, bool)>,
+    ) {
+        self.read_only = read_only;
+        self.keys.data.clear();
+        self.keys.ends.clear();
+        for k in keys {
+            self.keys.data.extend_from_slice(k);
+            self.keys.ends.push(self.keys.data.len() as u32);
+        }
+        self.effects.clear();
+        self.slot = slot;
+        self.caller = caller;
+        self.wants_all = wants_all;
+        self.reads = reads;
+    }
+
+    fn declared(&self, key: &[u8]) -> bool {
+        (0..self.keys.len()).any(|i| self.keys.get(i) == key)
+    }
+}
+
+impl Host for ScriptHost {
     fn call(&mut self, owned: &OwnedArgs, resp3: bool, propagate: bool, out: &mut Vec<u8>) -> Result<(), String> {
+        if !self.active {
+            return Err("ERR redis.call is not available here".into());
+        }
         let Some(idx) = TABLE.lookup(owned.get(0)) else {
             return Err("ERR Unknown Redis command called from script".into());
         };
@@ -440,33 +587,33 @@ impl Host for ScriptHost<'_, '_, '_> {
                 in_multi: false,
                 exec_recheck: false,
                 client_info: &client_info,
-                now_ms: self.c.now_ms,
+                now_ms: self.now_ms,
             };
-            crate::acl::check_script(&self.c.shared.acl, acl, idx, &args, &ctx)?;
+            crate::acl::check_script(&self.shared.acl, acl, idx, &args, &ctx)?;
         }
         if spec.is_write() && self.read_only {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
         let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
-        let db = self.c.db as u16;
+        let db = self.db as u16;
         let f: KeyedFn = match spec.handler {
             Handler::Keyed(f) => f,
             Handler::Conn(_) => {
-                conn_from_script(spec.name, &args, self.c, ReplyWriter::new(out, proto))?;
+                conn_from_script(spec.name, &args, self.now_ms, ReplyWriter::new(out, proto))?;
                 self.monitor(db, owned);
                 return Ok(());
             }
         };
-        let lock_all = self.c.shared.nshards > 1 && super::script_all::active();
-        if self.c.shared.nshards > 1
+        let lock_all = self.shared.nshards > 1 && super::script_all::active();
+        if self.shared.nshards > 1
             && let Ok(positions) = spec.key_positions(&args, db)
         {
             if lock_all {
                 // Every shard is stopped: bring the keys into the scratch keyspace.
-                super::script_all::reach(self.c.dbs, &args, &positions);
+                super::script_all::reach(&mut self.dbs, &args, &positions);
             } else {
                 for (d, i) in positions {
-                    if d != db || !self.keys.contains(&args.get(i)) {
+                    if d != db || !self.declared(args.get(i)) {
                         if self.wants_all {
                             return Err(NON_LOCAL_IN_MULTI.into());
                         }
@@ -477,19 +624,18 @@ impl Host for ScriptHost<'_, '_, '_> {
         }
         self.monitor(db, owned);
         let start = Instant::now();
-        let c = &mut *self.c;
         let mut ictx = ExecCtx {
-            dbs: &mut *c.dbs,
-            db: c.db,
-            now_ms: c.now_ms,
+            dbs: &mut self.dbs,
+            db: self.db,
+            now_ms: self.now_ms,
             out: ReplyWriter::new(out, proto),
-            stats: &mut *c.stats,
+            stats: &mut self.stats,
             dirty: 0,
-            config: c.config,
-            shared: c.shared,
-            client_id: c.client_id,
+            config: &self.config,
+            shared: &self.shared,
+            client_id: self.client_id,
             block: None,
-            notes: c.notes.take(),
+            notes: self.notes.take(),
             prop: Default::default(),
             unchanged_key: None,
             rerun: false,
@@ -510,28 +656,28 @@ impl Host for ScriptHost<'_, '_, '_> {
         }
         let dirty = ictx.dirty;
         let prop = std::mem::take(&mut ictx.prop);
-        c.notes = ictx.notes.take();
+        self.notes = ictx.notes.take();
         drop(ictx);
         if dirty > 0 {
-            c.dirty += dirty;
-            c.shared.script.note_write(self.slot);
+            self.dirty += dirty;
+            self.shared.script.note_write(self.slot);
             if lock_all {
                 // Their owners apply, log and signal them (`script_all`).
                 if let Ok(positions) = spec.key_positions(&args, db) {
                     super::script_all::wrote(&args, &positions);
                 }
             } else if let Ok(positions) = spec.key_positions(&args, db) {
-                let undeclared = positions.iter().filter(|&&(_, i)| !self.keys.contains(&args.get(i)));
+                let undeclared = positions.iter().filter(|&&(_, i)| !self.declared(args.get(i)));
                 let undeclared: Vec<(u16, Vec<u8>)> = undeclared.map(|&(d, i)| (d, args.get(i).to_vec())).collect();
                 if !undeclared.is_empty() {
                     after_run(|a| a.written.extend(undeclared));
                 }
             }
             if propagate && !log_off() {
-                self.effects.extend(effects_of(c.dbs, spec.name, &args, db, prop));
+                self.effects.extend(effects_of(&self.dbs, spec.name, &args, db, prop));
             }
         }
-        let stats = &mut c.stats.commands;
+        let stats = &mut self.stats.commands;
         if stats.len() <= idx as usize {
             stats.resize(TABLE.len(), Default::default());
         }
@@ -541,15 +687,15 @@ impl Host for ScriptHost<'_, '_, '_> {
         if res.is_err() {
             s.failed_calls += 1;
         }
-        c.stats.total_commands += 1;
+        self.stats.total_commands += 1;
         Ok(())
     }
 }
 
-impl ScriptHost<'_, '_, '_> {
+impl ScriptHost {
     /// Queues the MONITOR line of a command the script runs (fed when it returns).
     fn monitor(&self, db: u16, args: &OwnedArgs) {
-        if self.c.shared.monitors_total.load(std::sync::atomic::Ordering::Relaxed) != 0 {
+        if self.shared.monitors_total.load(std::sync::atomic::Ordering::Relaxed) != 0 {
             let args = args.clone();
             after_run(|a| a.monitor.push((db, args)));
         }
@@ -557,12 +703,12 @@ impl ScriptHost<'_, '_, '_> {
 }
 
 /// The connection-level commands a script may call: the ones that need no session.
-fn conn_from_script(name: &str, args: &Args, c: &mut ExecCtx, mut w: ReplyWriter) -> Result<(), String> {
+fn conn_from_script(name: &str, args: &Args, now_ms: u64, mut w: ReplyWriter) -> Result<(), String> {
     match name {
         "ping" if args.len() == 1 => w.simple("PONG"),
         "ping" | "echo" => w.bulk(args.get(1)),
         "time" => {
-            let us = c.now_ms * 1000;
+            let us = now_ms * 1000;
             w.array(2);
             w.bulk((us / 1_000_000).to_string().as_bytes());
             w.bulk((us % 1_000_000).to_string().as_bytes());

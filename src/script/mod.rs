@@ -32,7 +32,10 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// What a script may ask of the server.
+/// What a script may ask of the server. The host is 'static and installed once per
+/// thread (`Engine::set_host`): the command layer moves what a run needs into it for
+/// the run and back out after, so `redis.call` is made once per Lua state instead of
+/// once per run (a scoped function costs its creation and its invalidation each time).
 pub trait Host {
     /// Runs `args` as a command from the script; the reply as raw RESP (RESP3 when
     /// `resp3`), or the script-level refusal ("ERR Unknown Redis command called from
@@ -125,8 +128,10 @@ pub struct Engine {
     run_fn: Function,
     /// `raw.exec`: one script run (see prelude.lua).
     exec_fn: Function,
-    /// A `redis.call`'s arguments and reply, reused from call to call.
-    scratch: RefCell<(OwnedArgs, Vec<u8>)>,
+    /// `redis.call`, made once (`make_call`): it reaches the server through `host`.
+    call_fn: Function,
+    /// The host `redis.call` runs commands through (`set_host`).
+    host: HostSlot,
     /// EVAL scripts compiled on this thread, by SHA-1, with their shebang flags.
     scripts: RefCell<HashMap<String, (Function, u8)>>,
     /// The `ScriptShared::flush_epoch` this thread's cache reflects.
@@ -266,6 +271,9 @@ impl Engine {
         )?;
         protect.raw_set("__metatable", false)?;
         env.set_metatable(Some(protect));
+        let scratch = Rc::new(RefCell::new((OwnedArgs::default(), Vec::new())));
+        let host: HostSlot = Rc::new(RefCell::new(None));
+        let call_fn = make_call(&lua, state.clone(), scratch, host.clone())?;
         let w = watch.clone();
         lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(10_000), move |_, _| w.check());
         Ok(Engine {
@@ -274,7 +282,8 @@ impl Engine {
             redis,
             run_fn,
             exec_fn,
-            scratch: RefCell::new((OwnedArgs::default(), Vec::new())),
+            call_fn,
+            host,
             scripts: RefCell::new(HashMap::new()),
             seen_flush: Cell::new(0),
             funcs: RefCell::new(HashMap::new()),
@@ -447,15 +456,25 @@ impl Engine {
         self.scripts.borrow().len()
     }
 
+    /// Installs this thread's host: every `redis.call` from now on runs through it.
+    /// The command layer installs one per thread, before its first run.
+    pub fn set_host(&self, host: Rc<RefCell<dyn Host>>) {
+        *self.host.borrow_mut() = Some(host);
+    }
+
+    pub fn has_host(&self) -> bool {
+        self.host.borrow().is_some()
+    }
+
     /// Runs `f` (an EVAL script, with `KEYS`/`ARGV` set, or a function with
-    /// `(keys, args)`), letting it call the server through `host`, and writes its
-    /// result to `out`. On error, the error reply's text, with the script's name and
-    /// line as Redis formats them.
+    /// `(keys, args)`), letting it call the server through the installed host
+    /// (`set_host`), and writes its result to `out`. On error, the error reply's text,
+    /// with the script's name and line as Redis formats them.
     ///
-    /// The hot path of EVALSHA: one Rust function made for the run (`redis.call`, it
-    /// borrows `host`), two tables built in one step each, one entry into Lua
-    /// (`raw.exec`), and per `redis.call` the arguments gathered into one reused
-    /// buffer and the reply parsed straight into a Lua value.
+    /// The hot path of EVALSHA: two tables built in one step each, one entry into Lua
+    /// (`raw.exec`) with the state's one `redis.call` (made once, with the engine), and
+    /// per `redis.call` the arguments gathered into one reused buffer and the reply
+    /// parsed straight into a Lua value.
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
@@ -464,69 +483,21 @@ impl Engine {
         keys: &[&[u8]],
         argv: &[&[u8]],
         as_function: bool,
-        host: &mut dyn Host,
         out: &mut ReplyWriter,
     ) -> Result<(), ScriptError> {
         self.state.resp3.set(false);
         self.state.repl.set(3);
-        let lua = &self.lua;
         let (kt, at) = match (self.sequence(keys), self.sequence(argv)) {
             (Ok(k), Ok(a)) => (k, a),
             _ => return Err("ERR Out of memory building the script's arguments".into()),
         };
-        let state = &*self.state;
-        let host = RefCell::new(host);
-        let scratch = &self.scratch;
-        let res = lua.scope(|scope| {
-            // redis.call is a C function (not a Lua wrapper), so `return redis.call(..)`
-            // keeps the script's frame and its line for the error message. It raises
-            // the command's error; redis.pcall (prelude.lua) catches it.
-            let call = scope.create_function(move |lua, args: MultiValue| -> mlua::Result<Value> {
-                let mut scratch = scratch.borrow_mut();
-                let (cmd, reply) = &mut *scratch;
-                cmd.data.clear();
-                cmd.ends.clear();
-                for v in args.iter() {
-                    match v {
-                        Value::String(s) => cmd.data.extend_from_slice(&s.as_bytes()),
-                        Value::Integer(i) => cmd.data.extend_from_slice(i.to_string().as_bytes()),
-                        Value::Number(n) => cmd.data.extend_from_slice(libs::fmt_g(*n, 17).as_bytes()),
-                        _ => return Err(call_error("ERR Lua redis lib command arguments must be strings or integers")),
-                    }
-                    cmd.ends.push(cmd.data.len() as u32);
-                }
-                if cmd.is_empty() {
-                    return Err(call_error("ERR Please specify at least one argument for this redis lib call"));
-                }
-                let resp3 = state.resp3.get();
-                reply.clear();
-                if let Err(msg) = host.borrow_mut().call(cmd, resp3, state.repl.get() != 0, reply) {
-                    return Err(call_error(&msg));
-                }
-                if reply.first() == Some(&b'-') {
-                    let end = reply.iter().position(|&b| b == b'\r').unwrap_or(reply.len());
-                    return Err(call_error(&String::from_utf8_lossy(&reply[1..end])));
-                }
-                let (v, is_err) = convert::reply_to_lua(lua, reply, resp3)?;
-                if !is_err {
-                    return Ok(v);
-                }
-                let msg = match &v {
-                    Value::Table(t) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
-                    _ => String::new(),
-                };
-                Err(call_error(&msg))
-            })?;
-            let (ok, v): (bool, Value) = self.exec_fn.call((&call, f, as_function, &kt, &at))?;
-            if ok {
-                convert::lua_to_reply(&v, out, state.resp3.get(), 0);
-                Ok(Ok(()))
-            } else {
-                Ok(Err(convert::error_from_table(&v, name)))
-            }
-        });
+        let res: mlua::Result<(bool, Value)> = self.exec_fn.call((&self.call_fn, f, as_function, &kt, &at));
         match res {
-            Ok(r) => r,
+            Ok((true, v)) => {
+                convert::lua_to_reply(&v, out, self.state.resp3.get(), 0);
+                Ok(())
+            }
+            Ok((false, v)) => Err(convert::error_from_table(&v, name)),
             Err(e) => Err(format!("ERR {}", error_text(&Value::Error(Box::new(e))))),
         }
     }
@@ -608,6 +579,60 @@ impl Watch {
         }
         Ok(mlua::VmState::Continue)
     }
+}
+
+/// Where `redis.call` finds its host.
+type HostSlot = Rc<RefCell<Option<Rc<RefCell<dyn Host>>>>>;
+
+/// `redis.call`: a C function (not a Lua wrapper), so `return redis.call(..)` keeps the
+/// script's frame and its line for the error message. It raises the command's error;
+/// redis.pcall (prelude.lua) catches it. `scratch` holds the arguments and the reply,
+/// reused from call to call.
+fn make_call(
+    lua: &Lua,
+    state: Rc<RunState>,
+    scratch: Rc<RefCell<(OwnedArgs, Vec<u8>)>>,
+    host: HostSlot,
+) -> mlua::Result<Function> {
+    lua.create_function(move |lua, args: MultiValue| -> mlua::Result<Value> {
+        let mut scratch = scratch.borrow_mut();
+        let (cmd, reply) = &mut *scratch;
+        cmd.data.clear();
+        cmd.ends.clear();
+        for v in args.iter() {
+            match v {
+                Value::String(s) => cmd.data.extend_from_slice(&s.as_bytes()),
+                Value::Integer(i) => cmd.data.extend_from_slice(i.to_string().as_bytes()),
+                Value::Number(n) => cmd.data.extend_from_slice(libs::fmt_g(*n, 17).as_bytes()),
+                _ => return Err(call_error("ERR Lua redis lib command arguments must be strings or integers")),
+            }
+            cmd.ends.push(cmd.data.len() as u32);
+        }
+        if cmd.is_empty() {
+            return Err(call_error("ERR Please specify at least one argument for this redis lib call"));
+        }
+        let resp3 = state.resp3.get();
+        reply.clear();
+        let slot = host.borrow();
+        let Some(host) = slot.as_ref() else { return Err(call_error("ERR redis.call is not available here")) };
+        if let Err(msg) = host.borrow_mut().call(cmd, resp3, state.repl.get() != 0, reply) {
+            return Err(call_error(&msg));
+        }
+        drop(slot);
+        if reply.first() == Some(&b'-') {
+            let end = reply.iter().position(|&b| b == b'\r').unwrap_or(reply.len());
+            return Err(call_error(&String::from_utf8_lossy(&reply[1..end])));
+        }
+        let (v, is_err) = convert::reply_to_lua(lua, reply, resp3)?;
+        if !is_err {
+            return Ok(v);
+        }
+        let msg = match &v {
+            Value::Table(t) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
+            _ => String::new(),
+        };
+        Err(call_error(&msg))
+    })
 }
 
 fn call_error(msg: &str) -> mlua::Error {
