@@ -306,8 +306,6 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     // Taken first, so that a call refused before it runs leaves no entry behind.
     let reader = c.shared.script.take_reader(c.client_id);
     let n = super::script::script_keys(a, c.db as u16)?.len();
-    let keys: Vec<&[u8]> = (3..3 + n).map(|i| a.get(i)).collect();
-    let argv: Vec<&[u8]> = (3 + n..a.len()).map(|i| a.get(i)).collect();
     let name = a.str(1);
     let shared = c.shared.script.clone();
     let no_writes = libs(&shared).no_writes(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
@@ -319,7 +317,11 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
         eng.sync_functions(&shared);
         let f = eng.function(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
         let wants_all = allows_undeclared_keys(&shared, &name);
-        super::script::run_script(c, eng, &f, &name, &keys, &argv, no_writes, true, wants_all, proto, reader)
+        super::script::with_slices(a, 3..3 + n, |keys| {
+            super::script::with_slices(a, 3 + n..a.len(), |argv| {
+                super::script::run_script(c, eng, &f, &name, keys, argv, no_writes, true, wants_all, proto, reader)
+            })
+        })
     })
 }
 

@@ -130,46 +130,71 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
     // Taken first, so that a call refused before it runs leaves no entry behind.
     let reader = c.shared.script.take_reader(c.client_id);
     let n = numkeys(a, 2)?;
-    let keys: Vec<&[u8]> = (3..3 + n).map(|i| a.get(i)).collect();
-    let argv: Vec<&[u8]> = (3 + n..a.len()).map(|i| a.get(i)).collect();
-    let shared = &c.shared.script;
-    let sha = if by_sha {
+    let mut hex = [0u8; 40];
+    let sha: std::borrow::Cow<str> = if by_sha {
         let s = a.get(1);
         if s.len() != 40 {
             return Err(CmdError::msg(NOSCRIPT));
         }
-        String::from_utf8_lossy(s).to_ascii_lowercase()
+        hex.copy_from_slice(s);
+        hex.make_ascii_lowercase();
+        match std::str::from_utf8(&hex) {
+            Ok(h) => h.into(),
+            Err(_) => return Err(CmdError::msg(NOSCRIPT)),
+        }
     } else {
-        sha1::hex(a.get(1))
+        sha1::hex(a.get(1)).into()
     };
+    let sha = &*sha;
     let proto = c.out.proto;
-    let res = script::with_engine(|eng| {
-        eng.sync_flush(shared);
-        let (func, flags) = match eng.cached(&sha) {
-            Some((f, bits)) => (f, ScriptFlags::from_bits(bits)),
-            None => {
-                let body = if by_sha {
-                    match shared.get(&sha) {
-                        Some(b) => b,
-                        None => return Err(CmdError::msg(NOSCRIPT)),
+    with_slices(a, 3..3 + n, |keys| {
+        with_slices(a, 3 + n..a.len(), |argv| {
+            let shared = &c.shared.script;
+            script::with_engine(|eng| {
+                eng.sync_flush(shared);
+                let (func, flags) = match eng.cached(sha) {
+                    Some((f, bits)) => (f, ScriptFlags::from_bits(bits)),
+                    None => {
+                        let body = if by_sha {
+                            match shared.get(sha) {
+                                Some(b) => b,
+                                None => return Err(CmdError::msg(NOSCRIPT)),
+                            }
+                        } else {
+                            std::sync::Arc::from(a.get(1))
+                        };
+                        let f = eng.script(sha, &body).map_err(CmdError::Msg)?;
+                        if !by_sha {
+                            shared.insert(sha, &body);
+                        }
+                        let flags = shebang_flags(&body)?;
+                        eng.set_flags(sha, flags.bits());
+                        (f, flags)
                     }
-                } else {
-                    std::sync::Arc::from(a.get(1))
                 };
-                let f = eng.script(&sha, &body).map_err(CmdError::Msg)?;
-                if !by_sha {
-                    shared.insert(&sha, &body);
-                }
-                let flags = shebang_flags(&body)?;
-                eng.set_flags(&sha, flags.bits());
-                (f, flags)
-            }
-        };
-        let read_only = ro || flags.no_writes;
-        let wants_all = flags.undeclared_keys;
-        run_script(c, eng, &func, &sha, &keys, &argv, read_only, false, wants_all, proto, reader)
-    });
-    res
+                let read_only = ro || flags.no_writes;
+                let wants_all = flags.undeclared_keys;
+                run_script(c, eng, &func, sha, keys, argv, read_only, false, wants_all, proto, reader)
+            })
+        })
+    })
+}
+
+/// Calls `f` with arguments `range` of `a` as slices: on the stack for a few (a
+/// script's keys and arguments usually are), in a vector past that.
+pub(super) fn with_slices<R>(a: &Args, range: std::ops::Range<usize>, f: impl FnOnce(&[&[u8]]) -> R) -> R {
+    const FEW: usize = 8;
+    let n = range.len();
+    if n <= FEW {
+        let mut buf: [&[u8]; FEW] = [&[]; FEW];
+        for (slot, i) in buf.iter_mut().zip(range) {
+            *slot = a.get(i);
+        }
+        f(&buf[..n])
+    } else {
+        let v: Vec<&[u8]> = range.map(|i| a.get(i)).collect();
+        f(&v)
+    }
 }
 
 /// While a script is busy (past `busy-reply-threshold`), Redis's `-BUSY` for every
@@ -273,6 +298,7 @@ thread_local! {
 /// blocked clients, as Redis does for every command a script runs.
 #[inline]
 pub fn settle(st: &mut crate::shard::ShardState, client_id: u64) {
+    LOG_OFF.with(|c| c.set(false));
     if AFTER_PENDING.with(|p| p.get()) {
         settle_slow(st, client_id);
     }
@@ -281,7 +307,6 @@ pub fn settle(st: &mut crate::shard::ShardState, client_id: u64) {
 #[cold]
 fn settle_slow(st: &mut crate::shard::ShardState, client_id: u64) {
     AFTER_PENDING.with(|p| p.set(false));
-    LOG_OFF.with(|c| c.set(false));
     let after = AFTER.with(|a| std::mem::take(&mut *a.borrow_mut()));
     for (db, args) in &after.monitor {
         let a = Args::Owned(args);
@@ -318,7 +343,6 @@ thread_local! {
 pub fn log_state(active: bool) {
     if !active {
         LOG_OFF.with(|c| c.set(true));
-        AFTER_PENDING.with(|p| p.set(true));
     }
 }
 
@@ -367,7 +391,7 @@ pub fn run_script(
 ) -> Result<(), CmdError> {
     let slot = script::thread_slot();
     let busy_ms = busy_threshold_ms(c.config);
-    eng.watch.begin(c.shared.script.clone(), slot, busy_ms, as_function);
+    eng.watch.begin(&c.shared.script, slot, busy_ms, as_function);
     let caller = c.shared.script.take_caller(c.client_id);
     let wants_all = wants_all || super::script_all::configured(c.config);
     let reads = reader.map(|home| (home, false));

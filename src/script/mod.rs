@@ -506,8 +506,9 @@ impl Engine {
     /// are, others become Lua strings first.
     fn sequence(&self, items: &[&[u8]]) -> mlua::Result<Table> {
         let lua = &self.lua;
-        if let Ok(all) = items.iter().map(|b| std::str::from_utf8(b)).collect::<Result<Vec<&str>, _>>() {
-            return lua.create_sequence_from(all);
+        if items.iter().all(|b| std::str::from_utf8(b).is_ok()) {
+            // Validated twice (no vector for the one pass): short items, a few ns.
+            return lua.create_sequence_from(items.iter().map(|b| std::str::from_utf8(b).unwrap_or_default()));
         }
         let mut strings = Vec::with_capacity(items.len());
         for b in items {
@@ -524,9 +525,15 @@ impl Engine {
 
 impl Watch {
     /// A script starts on this thread (`slot`, see `thread_slot`).
-    pub fn begin(&self, shared: std::sync::Arc<ScriptShared>, slot: usize, busy_ms: u64, function: bool) {
+    pub fn begin(&self, shared: &std::sync::Arc<ScriptShared>, slot: usize, busy_ms: u64, function: bool) {
         shared.begin(slot, function);
-        *self.shared.borrow_mut() = Some(shared);
+        {
+            // Kept from run to run (no reference count traffic) unless it changed.
+            let mut mine = self.shared.borrow_mut();
+            if !mine.as_ref().is_some_and(|m| std::sync::Arc::ptr_eq(m, shared)) {
+                *mine = Some(shared.clone());
+            }
+        }
         self.slot.set(slot);
         self.busy_ms.set(busy_ms);
         self.marked_busy.set(false);
@@ -534,7 +541,9 @@ impl Watch {
     }
 
     pub fn end(&self) {
-        if let Some(sh) = self.shared.borrow_mut().take() {
+        if self.started.get().is_some()
+            && let Some(sh) = self.shared.borrow().as_ref()
+        {
             sh.end(self.slot.get());
         }
         self.started.set(None);

@@ -124,10 +124,13 @@ impl ScriptShared {
     }
 
     pub fn end(&self, shard: usize) {
-        if self.busy[shard].swap(false, Ordering::AcqRel) {
+        // A plain load first: a run that never got busy (nearly all) writes nothing.
+        if self.busy[shard].load(Ordering::Relaxed) && self.busy[shard].swap(false, Ordering::AcqRel) {
             self.busy_count.fetch_sub(1, Ordering::AcqRel);
         }
-        self.kill[shard].store(false, Ordering::Relaxed);
+        if self.kill[shard].load(Ordering::Relaxed) {
+            self.kill[shard].store(false, Ordering::Relaxed);
+        }
     }
 
     pub fn note_write(&self, shard: usize) {
