@@ -212,3 +212,78 @@ fn reads_inside_scripts_are_tracked_for_the_caller_on_any_shard() {
         assert_eq!(script_reads_scenario(s.port), want, "{shards} shard(s)");
     }
 }
+
+/// A tracking client (RESP3) has read every key of each group; another client runs
+/// scripts that declare several keys but change only some of them: Redis 7.0
+/// invalidates (and touches for WATCH) exactly the keys the script's commands
+/// changed, not every declared key. Each group's keys share a hash tag (one shard
+/// runs the group's scripts), and a plain SET of the group's sentinel comes last.
+/// Returns the invalidated keys, sorted, and whether EXEC over a WATCH of a declared
+/// key the script left alone went through.
+fn script_writes_scenario(port: u16) -> (Vec<String>, Resp) {
+    let groups = ["a", "b", "c", "d"];
+    let key = |g: &str, s: &str| format!("{{{g}}}{s}");
+    let mut w = connect(port);
+    let mut t = connect(port);
+    t.cmd(&["hello", "3"]);
+    assert_eq!(t.cmd(&["client", "tracking", "on"]), Resp::simple("OK"));
+    for g in groups {
+        for s in ["1", "2", "3", "s"] {
+            assert_eq!(w.cmd(&["set", &key(g, s), "v"]), Resp::simple("OK"));
+        }
+        for s in ["4", "5"] {
+            assert_eq!(w.cmd(&["sadd", &key(g, s), "m"]), Resp::Int(1));
+        }
+        for s in ["1", "2", "3", "s"] {
+            assert_eq!(t.cmd(&["get", &key(g, s)]), Resp::Bulk(b"v".to_vec()));
+        }
+        for s in ["4", "5"] {
+            assert_eq!(t.cmd(&["scard", &key(g, s)]), Resp::Int(1));
+        }
+    }
+    let mut watcher = connect(port);
+    assert_eq!(watcher.cmd(&["watch", &key("a", "3")]), Resp::simple("OK"));
+    for g in groups {
+        // Writes KEYS[1]; PERSIST of a key without a TTL changes nothing; KEYS[3] is
+        // only declared.
+        let one = "redis.call('set', KEYS[1], 'n') return redis.call('persist', KEYS[2])";
+        assert_eq!(w.cmd(&["eval", one, "3", &key(g, "1"), &key(g, "2"), &key(g, "3")]), Resp::Int(0));
+        // SMOVE into a set that has the member: the source changes, not the destination.
+        let smove = "return redis.call('smove', KEYS[1], KEYS[2], 'm')";
+        assert_eq!(w.cmd(&["eval", smove, "2", &key(g, "4"), &key(g, "5")]), Resp::Int(1));
+        // A script that only reads.
+        assert_eq!(w.cmd(&["eval", "return redis.call('get', KEYS[1])", "1", &key(g, "3")]), Resp::Bulk(b"v".to_vec()));
+        assert_eq!(w.cmd(&["set", &key(g, "s"), "w"]), Resp::simple("OK"));
+    }
+    assert_eq!(watcher.cmd(&["multi"]), Resp::simple("OK"));
+    watcher.cmd(&["get", &key("a", "3")]);
+    let exec = watcher.cmd(&["exec"]);
+    let (mut seen, mut sentinels) = (Vec::new(), 0);
+    while sentinels < groups.len() {
+        let push = t.read();
+        let Resp::Push(items) = &push else { panic!("expected an invalidation, got {push:?}") };
+        let Some(Resp::Array(keys)) = items.get(1) else { panic!("invalidation without keys: {push:?}") };
+        for k in keys {
+            let Resp::Bulk(k) = k else { panic!("key {k:?}") };
+            let k = String::from_utf8_lossy(k).into_owned();
+            sentinels += k.ends_with('s') as usize;
+            seen.push(k);
+        }
+    }
+    seen.sort();
+    (seen, exec)
+}
+
+#[test]
+fn script_writes_invalidate_only_the_keys_they_changed() {
+    let dir = temp_dir("script-tracking-writes");
+    let real = RealRedis::start(&dir);
+    let want = script_writes_scenario(real.port);
+    let has = |k: &str| want.0.iter().any(|w| w == k);
+    assert!(has("{a}1") && has("{a}4") && !has("{a}2") && !has("{a}3") && !has("{a}5"), "redis-server: {want:?}");
+    assert!(matches!(want.1, Resp::Array(_)), "redis-server's EXEC: {:?}", want.1);
+    for shards in [1, 3] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(script_writes_scenario(s.port), want, "{shards} shard(s)");
+    }
+}

@@ -401,6 +401,9 @@ fn call_inner(
     }
     // The master's commands see no expiry on a replica (`repl::replica`): a clock at 0.
     let now_ms = if st.shared.replica.is_master_client(client_id) { 0 } else { st.now_ms };
+    if spec.flags & flag::MAY_REPLICATE != 0 {
+        super::script::before_run(st);
+    }
     let mut ctx = ExecCtx {
         dbs: &mut st.dbs,
         db: db as usize,
@@ -426,9 +429,6 @@ fn call_inner(
         fail(ctx.stats, &mut ctx.out, &e);
         return None;
     }
-    if spec.flags & flag::MAY_REPLICATE != 0 {
-        super::script::log_state(st.aof.active());
-    }
     let res = f(&mut ctx, args);
     let dirty = ctx.dirty;
     let block = ctx.block.take();
@@ -439,7 +439,11 @@ fn call_inner(
     }
     let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;
-    if dirty > 0 && (!st.watch.is_empty() || !st.blocked.is_empty() || super::tracking::writes_matter(st)) {
+    if dirty > 0
+        && (!st.watch.is_empty() || !st.blocked.is_empty() || super::tracking::writes_matter(st))
+        && !super::script::is_script_spec(spec)
+    {
+        // A script's keys are signalled by what its commands changed (`script::settle`).
         touch_keys(st, spec, args, db, unchanged, client_id);
     }
     // After the command's own signals: a script's reads are remembered past its writes.

@@ -277,9 +277,10 @@ pub fn discard_queued(st: &crate::shard::ShardState, client: u64, cmds: &[(u16, 
 }
 
 /// What a script's `redis.call`s leave for the shard once the script returns: MONITOR
-/// lines (`[<db> lua]`), the undeclared keys it wrote (the declared ones are the
-/// script command's own keys, which the choke point already signals) and, for a
-/// tracking caller whose script ran a read-only command, the declared keys.
+/// lines (`[<db> lua]`), the keys its commands changed (declared or not: as in Redis,
+/// exactly those are signalled to client tracking, WATCH and blocked clients; the
+/// choke point does not signal a script's declared keys, `dispatch::call_inner`) and,
+/// for a tracking caller whose script ran a read-only command, the declared keys.
 #[derive(Default)]
 struct AfterRun {
     monitor: Vec<(u16, OwnedArgs)>,
@@ -294,11 +295,12 @@ thread_local! {
 }
 
 /// Choke-point hook (`dispatch::call_inner`, after the handler): feeds MONITOR the
-/// script's commands and signals its undeclared writes to client tracking, WATCH and
+/// script's commands and signals the keys they changed to client tracking, WATCH and
 /// blocked clients, as Redis does for every command a script runs.
 #[inline]
 pub fn settle(st: &mut crate::shard::ShardState, client_id: u64) {
     LOG_OFF.with(|c| c.set(false));
+    UNHEARD.with(|c| c.set(false));
     if AFTER_PENDING.with(|p| p.get()) {
         settle_slow(st, client_id);
     }
@@ -313,37 +315,38 @@ fn settle_slow(st: &mut crate::shard::ShardState, client_id: u64) {
         let name = TABLE.lookup(a.get(0)).map_or("", |i| TABLE.get(i).name);
         super::monitor::feed(st, *db, "lua", name, a.iter());
     }
-    for (client, home, keys) in after.reads {
-        super::tracking::remember_reads(st, keys, client, home);
-    }
-    if after.written.is_empty() {
-        return;
-    }
+    // Writes first: a key the script wrote and then read stays tracked for the caller.
     let mine: Vec<&(u16, Vec<u8>)> =
         after.written.iter().filter(|(_, k)| crate::shard::shard_of(k, st.nshards) == st.id).collect();
-    if super::tracking::writes_matter(st) {
+    if !mine.is_empty() && super::tracking::writes_matter(st) {
         super::tracking::invalidate(st, mine.iter().map(|(_, k)| k.as_slice()), client_id);
     }
     for (db, k) in mine {
         st.watch.touch(*db, k);
         st.blocked.touched(*db, k);
     }
+    for (client, home, keys) in after.reads {
+        super::tracking::remember_reads(st, keys, client, home);
+    }
 }
 
 thread_local! {
     /// The running command's shard log is off (no AOF, no replicas): a script's
     /// writes need no deterministic forms (`effects_of`), which cost as much as the
-    /// writes. False unless `log_state` said so for the command running now.
+    /// writes. False unless `before_run` said so for the command running now.
     static LOG_OFF: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Nobody on the running command's shard listens for changed keys (no WATCH, no
+    /// blocked client, no tracking): a script's writes need not be collected.
+    static UNHEARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Dispatch hook (`dispatch::call_inner`, just before a command that may replicate
-/// runs): is the shard's log active? Reset by `settle` when the command returns.
+/// Dispatch hook (`dispatch::call_inner`, before a command that may replicate runs):
+/// is the shard's log active, does anyone listen for changed keys? Reset by `settle`
+/// when the command returns.
 #[inline]
-pub fn log_state(active: bool) {
-    if !active {
-        LOG_OFF.with(|c| c.set(true));
-    }
+pub fn before_run(st: &crate::shard::ShardState) {
+    LOG_OFF.with(|c| c.set(!st.aof.active()));
+    UNHEARD.with(|c| c.set(st.watch.is_empty() && st.blocked.is_empty() && !super::tracking::writes_matter(st)));
 }
 
 fn log_off() -> bool {
@@ -679,6 +682,7 @@ impl Host for ScriptHost {
             *read = true;
         }
         let dirty = ictx.dirty;
+        let unchanged = ictx.unchanged_key;
         let prop = std::mem::take(&mut ictx.prop);
         self.notes = ictx.notes.take();
         drop(ictx);
@@ -690,11 +694,15 @@ impl Host for ScriptHost {
                 if let Ok(positions) = spec.key_positions(&args, db) {
                     super::script_all::wrote(&args, &positions);
                 }
-            } else if let Ok(positions) = spec.key_positions(&args, db) {
-                let undeclared = positions.iter().filter(|&&(_, i)| !self.declared(args.get(i)));
-                let undeclared: Vec<(u16, Vec<u8>)> = undeclared.map(|&(d, i)| (d, args.get(i).to_vec())).collect();
-                if !undeclared.is_empty() {
-                    after_run(|a| a.written.extend(undeclared));
+            } else if !UNHEARD.with(|c| c.get())
+                && let Ok(positions) = spec.key_positions(&args, db)
+            {
+                // The keys this command changed (not one it names but left as it was,
+                // SMOVE's destination): signalled when the script returns (`settle`).
+                let changed = positions.iter().filter(|&&(_, i)| unchanged != Some(i));
+                let changed: Vec<(u16, Vec<u8>)> = changed.map(|&(d, i)| (d, args.get(i).to_vec())).collect();
+                if !changed.is_empty() {
+                    after_run(|a| a.written.extend(changed));
                 }
             }
             if propagate && !log_off() {
