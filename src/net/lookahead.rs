@@ -43,6 +43,7 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     }
     let mut keys = [(0usize, 0usize); WINDOW];
     let (mut n, mut pos) = (0, 0);
+    let mut scripts = false;
     for _ in 0..WINDOW {
         let (at, before) = (pos, n);
         let mut full = false;
@@ -61,6 +62,7 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
             n = before;
             break;
         }
+        scripts |= n > before && names_script(&input[at..]);
         pos += len;
         if n == WINDOW {
             break;
@@ -81,6 +83,12 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
         for &h in &hashes[..m] {
             d.warm(h, stage);
+        }
+    }
+    if scripts {
+        // A script's keys: their deadlines too (a rate limiter's keys all have one).
+        for &h in &hashes[..m] {
+            d.warm_deadline(h);
         }
     }
     pos
@@ -124,6 +132,13 @@ fn skim(input: &[u8], mut on_key: impl FnMut(usize, usize)) -> Option<usize> {
         pos = end + 2;
     }
     Some(pos)
+}
+
+/// Is the (complete, skimmed) request at the start of `input` a script's?
+fn names_script(input: &[u8]) -> bool {
+    let Some((_, at)) = header(input, b'*') else { return false };
+    let Some((len, start)) = header(&input[at..], b'$') else { return false };
+    input.get(at + start..at + start + len).is_some_and(is_script)
 }
 
 /// EVAL, EVALSHA, FCALL and their read-only forms: `<name> <script> <numkeys> key...`.

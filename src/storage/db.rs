@@ -412,6 +412,22 @@ impl Db {
         self.table.warm(h, stage)
     }
 
+    /// After `warm`'s stages: looks up the deadline of the key hashing to `h` (its
+    /// guessed slot's, when flagged), so that a caller warming many keys overlaps the
+    /// side map's misses (its index, then its entry) instead of the commands paying
+    /// them one by one. The deadline's address is only known by looking it up.
+    #[inline]
+    pub fn warm_deadline(&self, h: u64) {
+        if self.volatile.is_empty() {
+            return;
+        }
+        if let Some(j) = self.table.guess_slot(h)
+            && self.table.at(j).has_ttl()
+        {
+            std::hint::black_box(self.volatile.get(&(j as u32)));
+        }
+    }
+
     /// Reads without expiring or touching anything (DEBUG, persistence, tests).
     #[inline]
     pub fn peek(&self, key: &[u8]) -> Option<&Slot> {

@@ -521,6 +521,18 @@ impl Table {
         }
     }
 
+    /// The slot the index names first for hash `h` (a guess, as `warm`'s: it may be
+    /// another key's), if any.
+    #[inline]
+    pub fn guess_slot(&self, h: u64) -> Option<usize> {
+        if self.index.num_buckets() == 0 {
+            return None;
+        }
+        let b = self.index.iter_hash_buckets(h).next()?;
+        let &j = self.index.get_bucket(b)?;
+        ((j as usize) < self.len).then_some(j as usize)
+    }
+
     #[inline]
     pub fn at(&self, i: usize) -> &Slot {
         slot(&self.chunks, i)
