@@ -95,25 +95,8 @@ fn combine_of(name: &str, nargs: usize) -> Option<Combine> {
 /// transaction. The reply arrives later (`Outcome::Pending`).
 pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, client_id: u64, to: ReplyTo) -> bool {
     let spec = TABLE.get(cmd);
-    let Some(combine) = combine_of(spec.name, args.len()) else { return false };
-    // Each part publishes its own keyspace events, so subscribers would get them in
-    // the order the shards ran their parts; Redis publishes them in key order. With
-    // notifications on, the gathered path (`coord`) keeps Redis's order.
-    // The master link's commands keep the gathered path too: the replica's offset
-    // and its sub-replicas' stream follow each command as it completes there.
-    if st.config.notify_mask != 0 || st.shared.replica.is_master_client(client_id) {
-        return false;
-    }
-    if db as usize >= st.dbs.len() {
-        return false;
-    }
+    let Some(combine) = split_combine(st, spec, args, db, client_id) else { return false };
     let write = spec.is_write();
-    // A write is accepted or refused (MISCONF) here, for all its parts at once: the
-    // parts then run whatever their own shard's log says meanwhile, so none is refused
-    // alone (`run_part`). While writes are refused, the gathered path answers.
-    if write && st.aof.on && st.shared.aof_health.refusal().is_some() {
-        return false;
-    }
     // DEL and UNLINK log their parts once every part has run: only those that deleted
     // something then write a block (`SplitTx::on_ran`).
     let defer_log = write && combine == Combine::Sum && st.aof.wants_parts();
@@ -209,6 +192,34 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
     };
     st.coords.insert(id, Box::new(c));
     true
+}
+
+/// Would `start` take this multi-shard command (`cmd::order` asks before routing)?
+pub fn would_split(st: &ShardState, spec: &super::CommandSpec, args: &Args, db: u16, client_id: u64) -> bool {
+    split_combine(st, spec, args, db, client_id).is_some()
+}
+
+/// How a split command's parts combine, if this command runs split now.
+fn split_combine(st: &ShardState, spec: &super::CommandSpec, args: &Args, db: u16, client_id: u64) -> Option<Combine> {
+    let combine = combine_of(spec.name, args.len())?;
+    // Each part publishes its own keyspace events, so subscribers would get them in
+    // the order the shards ran their parts; Redis publishes them in key order. With
+    // notifications on, the gathered path (`coord`) keeps Redis's order.
+    // The master link's commands keep the gathered path too: the replica's offset
+    // and its sub-replicas' stream follow each command as it completes there.
+    if st.config.notify_mask != 0 || st.shared.replica.is_master_client(client_id) {
+        return None;
+    }
+    if db as usize >= st.dbs.len() {
+        return None;
+    }
+    // A write is accepted or refused (MISCONF) here, for all its parts at once: the
+    // parts then run whatever their own shard's log says meanwhile, so none is refused
+    // alone (`run_part`). While writes are refused, the gathered path answers.
+    if spec.is_write() && st.aof.on && st.shared.aof_health.refusal().is_some() {
+        return None;
+    }
+    Some(combine)
 }
 
 /// Runs a granted part in place and answers its coordinator with the reply. With the

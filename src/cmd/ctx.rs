@@ -44,6 +44,10 @@ pub struct Session {
     /// Cluster mode: ASKING was sent (good for the next command only), READONLY is on.
     pub asking: bool,
     pub readonly: bool,
+    /// Where the commands this connection still owes replies for execute; the next
+    /// command waits unless it goes there too (`cmd::order`). The session's owner
+    /// resets it to `Idle` once nothing is owed.
+    pub lane: super::order::Lane,
 }
 
 impl Session {
@@ -61,6 +65,7 @@ impl Session {
             acl: Default::default(),
             asking: false,
             readonly: false,
+            lane: super::order::Lane::Idle,
         }
     }
 }

@@ -16,6 +16,7 @@
 use super::coord;
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, Session};
 use super::error::{unknown_command, wrong_arity};
+use super::order::{self, Lane};
 use super::table::{Handler, KeySpec, TABLE, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
@@ -153,6 +154,10 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         super::multi::enqueue(sess, idx, args, &mut w);
         return Outcome::Done;
     }
+    // The connection's earlier commands still executing elsewhere go first (`order`).
+    if sess.lane != Lane::Idle && !order::may_run(sess.lane, order::target(st, spec, args, sess.db, sess.id)) {
+        return Outcome::Wait;
+    }
     if !st.tracking.clients.is_empty() {
         super::tracking::on_command(st, sess.id, spec, args, sess.db, false);
     }
@@ -165,10 +170,12 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     }
     if spec.name == "migrate" {
         // The network round trip runs on a helper thread (`cluster::migrate`).
+        sess.lane = Lane::Many;
         return crate::cluster::migrate::start(st, sess, args, &mut w, to);
     }
     if spec.name == "wait" {
         // WAIT needs its reply address: it waits in the replication thread.
+        sess.lane = Lane::Many;
         return if super::repl::wait(st, args, &mut w, to) { Outcome::Pending } else { Outcome::Done };
     }
     match spec.handler {
@@ -206,10 +213,12 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                         });
                     }
                     coord::start_fanout(st, f, to, sess.proto);
+                    sess.lane = Lane::Many;
                     Outcome::Barrier
                 }
                 Ok(ConnOutcome::Exec(plan)) => {
                     super::multi::start_exec(st, plan, to, sess.proto);
+                    sess.lane = Lane::Many;
                     Outcome::Barrier
                 }
                 Err(e) => {
@@ -247,7 +256,14 @@ fn flag_multi(sess: &mut Session) {
     }
 }
 
-fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w: ReplyWriter, to: ReplyTo) -> Outcome {
+fn route_keyed(
+    st: &mut ShardState,
+    sess: &mut Session,
+    idx: u16,
+    args: &Args,
+    mut w: ReplyWriter,
+    to: ReplyTo,
+) -> Outcome {
     let spec = TABLE.get(idx);
     let db = sess.db;
     // Fast path: one shard owns everything.
@@ -263,11 +279,13 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
         if super::script_all::needs_lock_all(st, spec, args) {
             // A script that may touch any key: lock and stop every shard (`script_all`).
             super::script_all::start(st, exec_req(sess, idx, args, to));
+            sess.lane = Lane::Many;
             return Outcome::Barrier;
         }
         if super::sort::needs_pattern_tx(st, spec, args) {
             // SORT BY/GET patterns may name keys on any shard (`cmd::sort`).
             super::sort::start_pattern_tx(st, exec_req(sess, idx, args, to));
+            sess.lane = Lane::Many;
             return Outcome::Barrier;
         }
         let keys = match spec.key_positions(args, db) {
@@ -286,6 +304,7 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
                 let req = exec_req(sess, idx, args, to);
                 if must_defer(st, &req) {
                     st.deferred.push_back(req);
+                    sess.lane = Lane::Shard(s as u16);
                     return Outcome::Pending;
                 }
             }
@@ -294,6 +313,7 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
                 Some(req) => {
                     let p = super::blocking::ParkReq { to, client_id: sess.id, db, proto: sess.proto, cmd: idx, args };
                     super::blocking::park(st, p, req);
+                    sess.lane = Lane::Shard(s as u16);
                     Outcome::Barrier
                 }
             }
@@ -316,14 +336,17 @@ fn route_keyed(st: &mut ShardState, sess: &Session, idx: u16, args: &Args, mut w
             if !st.outbox.push_exec(s, &head, (0..args.len()).map(|i| args.get(i))) {
                 st.outbox.push(s, Msg::Exec(Box::new(exec_req(sess, idx, args, to))));
             }
+            sess.lane = Lane::Shard(s as u16);
             // A blocking command holds the client's later commands, as in Redis.
             if spec.flags & flag::BLOCKING != 0 { Outcome::Barrier } else { Outcome::Pending }
         }
         None => {
             if super::coord_split::start(st, idx, args, db, sess.proto, sess.id, to) {
+                sess.lane = Lane::Split;
                 return Outcome::Pending;
             }
             coord::start_keyed_tx(st, exec_req(sess, idx, args, to));
+            sess.lane = Lane::Many;
             Outcome::Barrier
         }
     }

@@ -77,6 +77,8 @@ impl Harness {
         self.seq += 1;
         let to = ReplyTo { shard: self.home as u16, slot: 0, generation: 0, seq: self.seq };
         let mut out = Vec::new();
+        // Each command finishes before the next: nothing is owed (`cmd::order`).
+        self.sess.lane = crate::cmd::order::Lane::Idle;
         let outcome = dispatch(&mut self.shards[self.home], &mut self.sess, &Args::Owned(&owned), &mut out, to);
         if matches!(outcome, Outcome::Done | Outcome::Close) {
             self.pump();
@@ -121,6 +123,8 @@ impl Harness {
         self.seq += 1;
         let to = ReplyTo { shard: self.home as u16, slot: self.sess.id as u32, generation: 0, seq: self.seq };
         let mut out = Vec::new();
+        // The harness plays independent clients: nothing is owed (`cmd::order`).
+        self.sess.lane = crate::cmd::order::Lane::Idle;
         let outcome = dispatch(&mut self.shards[self.home], &mut self.sess, &Args::Owned(&owned), &mut out, to);
         if matches!(outcome, Outcome::Done | Outcome::Close) {
             self.shards[self.home].local_replies.push((to, out));

@@ -48,6 +48,7 @@ pub mod multi;
 pub mod name_index;
 #[cfg(test)]
 mod notify_tests;
+pub mod order;
 pub mod pubsub;
 pub mod redis_commands;
 pub mod redis_info;

@@ -575,6 +575,11 @@ impl Conn {
                     // REPLY OFF/SKIP too, as it does the messages.
                     let discard = matches!(mode, ReplyMode::Off | ReplyMode::Skipping)
                         && !crate::cmd::pubsub::is_subscription_command(args.get(0));
+                    if self.slots.is_empty() || self.master {
+                        // Nothing owed: the next command may go anywhere (`cmd::order`).
+                        // The master link keeps its own rules (`repl::apply`).
+                        self.sess.lane = crate::cmd::order::Lane::Idle;
+                    }
                     let outcome = if self.slots.is_empty() && !discard {
                         dispatch(st, &mut self.sess, &args, &mut self.out, to)
                     } else {
@@ -589,7 +594,9 @@ impl Conn {
                         o
                     };
                     if outcome == Outcome::Wait {
-                        // Run it again once the owed replies are in (`fill_reply`).
+                        // Run it again once the owed replies are in (`fill_reply`): an
+                        // earlier command still runs elsewhere (`cmd::order`), or a
+                        // keyless one waits for split commands (`coord_split`).
                         self.next_seq -= 1;
                         self.paused_request = Some(consumed);
                         self.drain_wait = true;

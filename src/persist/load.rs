@@ -585,6 +585,8 @@ impl Loader {
         let home = self.home;
         let to = ReplyTo { shard: home as u16, slot: 0, generation: 0, seq: self.seq };
         let mut out = Vec::new();
+        // Each command finishes before the next: nothing is owed (`cmd::order`).
+        self.sess.lane = crate::cmd::order::Lane::Idle;
         let outcome = dispatch(&mut self.shards[home], &mut self.sess, &Args::Owned(&owned), &mut out, to);
         self.pump();
         if !matches!(outcome, Outcome::Done | Outcome::Close) {

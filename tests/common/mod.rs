@@ -62,7 +62,11 @@ impl Server {
     }
 
     fn launch_with(conf: Option<&std::path::Path>, dir: PathBuf, shards: usize, extra: &[&str], debug: bool) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_shardis-server"));
+        // SHARDIS_TEST_SERVER runs a test against another build (checking that a
+        // test fails without a fix); the default is this build's binary.
+        let bin =
+            std::env::var_os("SHARDIS_TEST_SERVER").unwrap_or_else(|| env!("CARGO_BIN_EXE_shardis-server").into());
+        let mut cmd = Command::new(bin);
         if let Some(conf) = conf {
             cmd.arg(conf);
         }

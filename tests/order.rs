@@ -1,0 +1,251 @@
+//! A connection's pipelined commands execute in the order it sent them, also when
+//! they run on different shards (`cmd::order`), as one Redis runs them: another client
+//! never sees a later command's effect before an earlier one's.
+//!
+//! Each test runs with 2 and 4 shards, over RESP2 and RESP3. The first fails at once
+//! on a build that runs a local command while the connection's earlier hop to another
+//! shard has not run yet (checked with `SHARDIS_TEST_SERVER=/tmp/shardis-main-s9`: its
+//! pipelined reader reads `first` before `second`). The job queue guards the pattern;
+//! on such a build it fails only when a shard thread stalls between the writer's turn
+//! and the worker's read (the hop and the worker's request travel different paths to
+//! the job's shard, and the hop usually wins), so it passed there in 3 runs.
+
+mod common;
+
+use common::{Raw, Resp, Rng, Server, encode_cmd_into, keys_on_distinct_shards};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long the writers write: long enough that an out-of-order run shows up many
+/// times over on a build without the ordering, short enough for CI.
+const WRITE_FOR: Duration = Duration::from_millis(1200);
+/// Pipelines of 64 jobs each writer sends at most.
+const JOB_BATCHES: usize = 40;
+
+fn hello(c: &mut Raw, proto: u8) {
+    if proto == 3 {
+        match c.cmd(&["HELLO", "3"]) {
+            Resp::Map(_) => {}
+            other => panic!("HELLO 3: {other:?}"),
+        }
+    }
+}
+
+fn int_of(r: &Resp) -> i64 {
+    match r {
+        Resp::NilBulk | Resp::Null => -1,
+        Resp::Bulk(b) => std::str::from_utf8(b).unwrap().parse().unwrap(),
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+/// Connections spread over the shards (wherever they land): a reader reads through a
+/// random one each time, as a client with a connection pool does, so it often reads
+/// straight from the key's own shard, with no queue between it and the writer's hop.
+fn pool(server: &Server, proto: u8) -> Vec<Raw> {
+    (0..3 * server.shards)
+        .map(|_| {
+            let mut c = server.raw();
+            hello(&mut c, proto);
+            c
+        })
+        .collect()
+}
+
+fn pick<'a>(pool: &'a mut [Raw], rng: &mut Rng) -> &'a mut Raw {
+    let i = rng.below(pool.len() as u64) as usize;
+    &mut pool[i]
+}
+
+/// A key named `prefix…` that lives on `shard`.
+fn key_on(prefix: &str, shard: usize, shards: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|k| shardis::util::hash::shard_of(k.as_bytes(), shards) == shard)
+        .unwrap()
+}
+
+/// Pairs of keys (first, second) on distinct shards, in both directions between every
+/// two neighbouring shards, so whichever shard a writer's connection lands on, some
+/// pair has its first key on another shard and its second on the writer's own.
+fn key_pairs(shards: usize, tag: &str) -> Vec<(String, String)> {
+    (0..shards)
+        .flat_map(|x| {
+            let y = (x + 1) % shards;
+            [(x, y), (y, x)].map(|(a, b)| {
+                (key_on(&format!("{tag}first{a}{b}-"), a, shards), key_on(&format!("{tag}second{a}{b}-"), b, shards))
+            })
+        })
+        .collect()
+}
+
+/// One client pipelines `SET first i` then `SET second i` for every pair and rising
+/// i; readers read `second` and then `first` (through any of their connections) and
+/// must never find `first` behind `second`.
+fn writes_are_seen_in_order(shards: usize, proto: u8) {
+    let server = Server::start(shards, &[]);
+    // Two writers, each on some shard, each with its own keys and counter.
+    let pairs: Vec<Vec<(String, String)>> = ["w0-", "w1-"].map(|w| key_pairs(shards, w)).into();
+    let shard = |k: &str| shardis::util::hash::shard_of(k.as_bytes(), shards);
+    assert!(pairs.iter().flatten().all(|(a, b)| shard(a) != shard(b)));
+    let all = Arc::new(pairs.concat());
+    let stop = Arc::new(AtomicBool::new(false));
+    let checks = Arc::new(AtomicU64::new(0));
+    // One reader waits for each reply; the other pipelines its two reads, which
+    // must run in order too (read/read).
+    let readers: Vec<_> = [false, true]
+        .into_iter()
+        .map(|pipelined| {
+            let (pairs, stop, checks) = (all.clone(), stop.clone(), checks.clone());
+            let mut pool = pool(&server, proto);
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(7);
+                let mut both = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    for (first, second) in pairs.iter() {
+                        let (s, f) = if pipelined {
+                            both.clear();
+                            encode_cmd_into(&mut both, &["GET", second]);
+                            encode_cmd_into(&mut both, &["GET", first]);
+                            let c = pick(&mut pool, &mut rng);
+                            c.send(&both);
+                            (int_of(&c.read()), int_of(&c.read()))
+                        } else {
+                            let s = int_of(&pick(&mut pool, &mut rng).cmd(&["GET", second]));
+                            (s, int_of(&pick(&mut pool, &mut rng).cmd(&["GET", first])))
+                        };
+                        assert!(f >= s, "{second} = {s} was written after {first}, which reads {f}");
+                        checks.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    let writers: Vec<_> = pairs
+        .into_iter()
+        .map(|pairs| {
+            let mut c = server.raw();
+            hello(&mut c, proto);
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let (mut batch, mut i) = (Vec::new(), 0u64);
+                while start.elapsed() < WRITE_FOR {
+                    batch.clear();
+                    let mut n = 0;
+                    for _ in 0..32 {
+                        i += 1;
+                        let v = i.to_string();
+                        for (first, second) in pairs.iter() {
+                            encode_cmd_into(&mut batch, &["SET", first.as_str(), &v]);
+                            encode_cmd_into(&mut batch, &["SET", second.as_str(), &v]);
+                            n += 2;
+                        }
+                    }
+                    c.send(&batch);
+                    for _ in 0..n {
+                        assert_eq!(c.read(), Resp::simple("OK"));
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, Ordering::Relaxed);
+    for r in readers {
+        r.join().expect("a reader saw a later write before an earlier one");
+    }
+    assert!(checks.load(Ordering::Relaxed) > 0, "the readers ran");
+}
+
+#[test]
+fn pipelined_writes_on_different_shards_are_seen_in_the_order_sent() {
+    for shards in [2, 4] {
+        for proto in [2, 3] {
+            writes_are_seen_in_order(shards, proto);
+        }
+    }
+}
+
+/// The job-queue pattern without MULTI: writers pipeline `SET job:i …` then
+/// `LPUSH queue:q i` (a queue on every shard); a worker per queue pops ids with BRPOP
+/// and must always find the job.
+fn job_queue(shards: usize, proto: u8) {
+    let server = Server::start(shards, &[]);
+    let queues = Arc::new(keys_on_distinct_shards("queue:", shards, shards));
+    let done = Arc::new(AtomicBool::new(false));
+    let workers: Vec<_> = queues
+        .iter()
+        .map(|q| {
+            let (q, done) = (q.clone(), done.clone());
+            let mut c = server.raw();
+            hello(&mut c, proto);
+            let mut pool = pool(&server, proto);
+            std::thread::spawn(move || {
+                let mut rng = Rng::new(11);
+                let mut popped = 0u64;
+                loop {
+                    let id = match c.cmd(&["BRPOP", &q, "0.2"]) {
+                        Resp::Array(kv) => kv[1].clone(),
+                        Resp::Map(kv) => kv[0].1.clone(),
+                        Resp::NilArray | Resp::Null if done.load(Ordering::Relaxed) => return popped,
+                        Resp::NilArray | Resp::Null => continue,
+                        other => panic!("BRPOP: {other:?}"),
+                    };
+                    let Resp::Bulk(id) = id else { panic!("id {id:?}") };
+                    let id = String::from_utf8(id).unwrap();
+                    let job = pick(&mut pool, &mut rng).cmd(&["GET", &format!("job:{id}")]);
+                    assert_eq!(job, Resp::Bulk(format!("payload-{id}").into_bytes()), "job {id} popped from {q}");
+                    popped += 1;
+                }
+            })
+        })
+        .collect();
+    let next = Arc::new(AtomicU64::new(0));
+    let writers: Vec<_> = (0..2)
+        .map(|_| {
+            let (queues, next) = (queues.clone(), next.clone());
+            let mut c = server.raw();
+            hello(&mut c, proto);
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut batch = Vec::new();
+                // Bounded: the workers pop one job per two round trips.
+                for _ in 0..JOB_BATCHES {
+                    if start.elapsed() > WRITE_FOR {
+                        break;
+                    }
+                    batch.clear();
+                    for _ in 0..64 {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let q = &queues[i as usize % queues.len()];
+                        encode_cmd_into(&mut batch, &["SET", &format!("job:{i}"), &format!("payload-{i}")]);
+                        encode_cmd_into(&mut batch, &["LPUSH", q, &i.to_string()]);
+                    }
+                    c.send(&batch);
+                    for _ in 0..64 {
+                        assert_eq!(c.read(), Resp::simple("OK"));
+                        assert!(matches!(c.read(), Resp::Int(n) if n > 0));
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in writers {
+        w.join().expect("writer");
+    }
+    done.store(true, Ordering::Relaxed);
+    let popped: u64 = workers.into_iter().map(|w| w.join().expect("a worker popped a job that was not there")).sum();
+    assert_eq!(popped, next.load(Ordering::Relaxed), "every job popped once");
+}
+
+#[test]
+fn a_pipelined_job_and_its_queue_entry_are_seen_in_the_order_sent() {
+    for shards in [2, 4] {
+        for proto in [2, 3] {
+            job_queue(shards, proto);
+        }
+    }
+}
