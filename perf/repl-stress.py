@@ -12,7 +12,7 @@ commands that read them arrive, and hops of the link pile up.
 
 usage: perf/repl-stress.py BIN [--rounds N] [--minutes M] [--seed S] [--keep DIR]
                              [--mshards 1,2] [--rshards 4] [--sshards 2]
-                             [--expiry low|high|mix] [--pauses on|off|mix]
+                             [--expiry low|high|mix] [--pauses on|off|mix] [--cuts on|off|mix]
                              [--redis-sub] [--ops N]
 Prints one line per round; on a divergence the node logs, INFOs and the first
 differing keys are written under --keep (default /tmp/repl-stress-fail) and it exits 1.
@@ -120,6 +120,15 @@ class Proxy:
             except OSError:
                 break
         for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self):
+        """Closes every connection through the proxy (the replica reconnects)."""
+        socks, self.socks = self.socks, []
+        for s in socks:
             try:
                 s.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -287,6 +296,7 @@ def round_config(seed, a):
         "ttl_scale": 1.0 if expiry == "low" else 0.1,
         "pauses": pauses == "on",
         "attach_mid_load": rng.random() < 0.5,
+        "cuts": (a.cuts if a.cuts != "mix" else pick(["on", "off"])) == "on",
     }
 
 
@@ -312,16 +322,20 @@ def run_round(a, seed):
             time.sleep(0.3)
             r.c.replicaof("127.0.0.1", pm.port)
             s.c.replicaof("127.0.0.1", pr.port)
-        if cfg["pauses"]:
+        if cfg["pauses"] or cfg["cuts"]:
             prng = random.Random(seed)
 
             def pauser():
                 while pausing.is_set():
                     px = prng.choice(proxies)
-                    px.held.set()
-                    time.sleep(prng.uniform(0.05, 1.2))
-                    px.held.clear()
-                    time.sleep(prng.uniform(0.05, 0.5))
+                    if cfg["pauses"] and (not cfg["cuts"] or prng.random() < 0.6):
+                        px.held.set()
+                        time.sleep(prng.uniform(0.05, 1.2))
+                        px.held.clear()
+                    else:
+                        # A killed link: the replica reconnects and resyncs (partially).
+                        px.cut()
+                    time.sleep(prng.uniform(0.05, 0.8))
 
             pausing.set()
             pt = threading.Thread(target=pauser, daemon=True)
@@ -374,6 +388,7 @@ def main():
     ap.add_argument("--sshards", default="1,2,4")
     ap.add_argument("--expiry", default="mix")
     ap.add_argument("--pauses", default="mix")
+    ap.add_argument("--cuts", default="mix")
     ap.add_argument("--redis-sub", action="store_true")
     ap.add_argument("--ops", type=int, default=12000)
     a = ap.parse_args()
