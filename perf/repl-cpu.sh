@@ -29,7 +29,7 @@ for p in "${rp[@]}"; do
   until [[ $(offset $p) == $(offset $mp) ]]; do
     if (( SECONDS - t0 > 60 )); then
       echo "replica $p did not reach the master's offset in 60 s" >&2
-      redis-cli -p $mp info replication >&2; redis-cli -p $p info replication >&2; tail -20 $w/$p/log >&2
+      redis-cli -p $mp info replication >&2; redis-cli -p $p info replication >&2; tail -20 $w/$p/log >&2; grep -iE "replica|lost|disconnect" $w/$mp/log | tail -20 >&2
       break
     fi
     sleep 0.05

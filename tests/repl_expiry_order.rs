@@ -9,11 +9,16 @@
 //! *live* key of the same name in the other db. (Found by `perf/repl-stress.py`'s
 //! mixed load: a replica once ended without a hash the master had.) Expiry and eviction
 //! now leave a shard held whole, and keys held by a transaction, alone until released.
+//!
+//! And a replica judges no expiry for the master: its cross-shard commands gathered the
+//! keys' values with the replica's own clock, so a key the master renamed just before
+//! its TTL, applied here a moment after, was taken as absent (RENAME found nothing).
 
 mod common;
 
 use common::repl::{Kind, Node, wait_in_sync};
 use common::wait_until;
+use shardis::util::hash::shard_of;
 use std::time::Duration;
 
 const SYNC: Duration = Duration::from_secs(60);
@@ -77,5 +82,49 @@ fn keys_expiring_after_a_shards_swapdb_part_are_deleted_after_the_swapdb_on_repl
     assert_eq!(keyspace(&m, 0).as_deref(), Some(live.as_str()), "the master keeps every live key in db 0");
     assert_eq!(keyspace(&r, 0), keyspace(&m, 0), "the replica lost live keys of db 0");
     assert_eq!(keyspace(&r, 1), None, "nothing left in db 1 on the replica");
+    assert_eq!(r.digest(), m.digest());
+}
+
+/// Stops (`STOP`) or resumes (`CONT`) a node's process.
+fn signal(node: &Node, sig: &str) {
+    let ok = std::process::Command::new("kill").args([&format!("-{sig}"), &node.pid().to_string()]).status();
+    assert!(ok.is_ok_and(|s| s.success()), "kill -{sig}");
+}
+
+#[test]
+fn a_replica_applies_the_masters_cross_shard_rename_of_a_key_its_own_clock_says_expired() {
+    let m = Node::start(Kind::shardis(1), &[]);
+    let r = Node::start_replica_of(Kind::shardis(4), m.port, &[]);
+    wait_in_sync(&m, &r, SYNC);
+    // Pairs whose names live on different shards of the replica: a cross-shard RENAME
+    // there, a plain one on the 1-shard master (which sends it as it is).
+    let pairs: Vec<(String, String)> = (0..)
+        .map(|i| (format!("h{i}"), format!("t{i}")))
+        .filter(|(h, t)| shard_of(h.as_bytes(), 4) != shard_of(t.as_bytes(), 4))
+        .take(6)
+        .collect();
+    let mut c = m.conn();
+    for (h, _) in &pairs {
+        redis::cmd("HSET").arg(h).arg("f").arg(1).query::<()>(&mut c).unwrap();
+        redis::cmd("PEXPIRE").arg(h).arg(300).query::<()>(&mut c).unwrap();
+    }
+    wait_in_sync(&m, &r, SYNC);
+    // The replica stops; the master renames the hashes in time and keeps them; the
+    // replica resumes only after their old TTL passed (on both clocks).
+    signal(&r, "STOP");
+    let set = server_ms(&m);
+    for (h, t) in &pairs {
+        redis::cmd("RENAME").arg(h).arg(t).query::<()>(&mut c).unwrap();
+        redis::cmd("PERSIST").arg(t).query::<()>(&mut c).unwrap();
+    }
+    let waited = wait_until(Duration::from_secs(10), || server_ms(&m) > set + 500);
+    signal(&r, "CONT");
+    assert!(waited, "the master's clock moves");
+    wait_in_sync(&m, &r, SYNC);
+    let mut rc = r.conn();
+    for (h, t) in &pairs {
+        let got: Option<String> = redis::cmd("HGET").arg(t).arg("f").query(&mut rc).unwrap();
+        assert_eq!(got.as_deref(), Some("1"), "{h} renamed to {t} on the replica too");
+    }
     assert_eq!(r.digest(), m.digest());
 }

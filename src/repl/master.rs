@@ -23,6 +23,20 @@
 //! time)), and `repl-backlog-size` at least (write rate x the longest link outage
 //! that should still resync partially).
 //!
+//! ## Waking the thread
+//!
+//! Each shard pushes its turn's segments and signals the thread's eventfd if it is
+//! parked. Under a steady write load that was a wakeup (and a send per replica) per
+//! shard turn, and the wakeups cost more than the sends. So while writes stream in the
+//! thread *dozes* instead of parking: it sleeps at most `DOZE_MS` (1 ms), and the
+//! shards' ordinary segments do not wake it unless `DOZE_BYTES` (64 KiB) gathered
+//! (`Handle::wake_lazy`); what waits on it (WAIT, a cut's mark, a new replica, FAILOVER,
+//! CLIENT KILL) still wakes it at once (`Handle::wake`). After a doze that found
+//! nothing it parks again. The price is up to 1 ms more replication lag, and INFO's
+//! `master_repl_offset` may trail a write its client already saw answered by as much
+//! (compare offsets by polling until equal, never against one early reading). Replica
+//! sockets are read when poll reports input, and all of them every 100 ms.
+//!
 //! ## I/O
 //!
 //! Replica sockets are non-blocking; the thread waits in `poll(2)` on them, on an
