@@ -23,8 +23,8 @@ use std::time::Duration;
 
 const SYNC: Duration = Duration::from_secs(60);
 /// Enough expired keys that active expiry is still deleting them over many turns
-/// while the SWAPDB runs (with 20k the old binary stayed in sync now and then; with
-/// 100k it lost 20-45% of the live keys in each of 5 runs).
+/// while the SWAPDB runs (with 20k–50k the old binary stayed in sync; with 100k it
+/// lost 7–45% of the live keys in each of 7 runs).
 const KEYS: usize = 100_000;
 
 /// `SET k<i> value [PX px]` for every key in `db`, pipelined.
