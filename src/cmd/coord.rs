@@ -372,7 +372,7 @@ fn empty_like(v: &Value) -> Value {
 
 /// Puts values a transaction only read back where they were, as they were: nothing
 /// was written, so no WATCH, tracking or blocked client hears of it. A key deleted
-/// meanwhile (expiry and eviction do not wait for locks) stays deleted.
+/// meanwhile stays deleted (expiry and eviction now leave held keys alone: a guard).
 pub fn put_back(st: &mut ShardState, entries: KeyEntries) {
     for (db, key, entry) in entries {
         let Some(e) = entry else { continue };
