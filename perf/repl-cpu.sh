@@ -20,8 +20,21 @@ ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$1/stat; }
 tticks() { local s=0; for t in /proc/$1/task/*; do [[ $(cat $t/comm) == $2 ]] && s=$((s + $(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' $t/stat))); done; echo $s; }
 m0=$(ticks $mpid); mr0=$(tticks $mpid repl-master); r0=0; for p in "${rpid[@]}"; do r0=$((r0 + $(ticks $p))); done
 out=$(redis-benchmark -p $mp -t set -P 16 -c 50 -n $n -r 1000000 -d 16 --csv 2>/dev/null | awk -F'","' '/^"SET"/{print int($2)}')
-mo=$(redis-cli -p $mp info replication | tr -d '\r' | awk -F: '$1=="master_repl_offset"{print $2}')
-for p in "${rp[@]}"; do until [[ $(redis-cli -p $p info replication | tr -d '\r' | awk -F: '$1=="master_repl_offset"{print $2}') == $mo ]]; do sleep 0.05; done; done
+# The master's offset is read again at every poll: INFO may show it a moment before
+# the replication thread appended the last writes (and a PING may follow), so a
+# replica compared with one early reading can pass it and never equal it.
+offset() { redis-cli -p $1 info replication | tr -d '\r' | awk -F: '$1=="master_repl_offset"{print $2}'; }
+for p in "${rp[@]}"; do
+  t0=$SECONDS
+  until [[ $(offset $p) == $(offset $mp) ]]; do
+    if (( SECONDS - t0 > 60 )); then
+      echo "replica $p did not reach the master's offset in 60 s" >&2
+      redis-cli -p $mp info replication >&2; redis-cli -p $p info replication >&2; tail -20 $w/$p/log >&2; grep -iE "replica|lost|disconnect" $w/$mp/log | tail -20 >&2
+      break
+    fi
+    sleep 0.05
+  done
+done
 m1=$(ticks $mpid); mr1=$(tticks $mpid repl-master); r1=0; for p in "${rpid[@]}"; do r1=$((r1 + $(ticks $p))); done
 hz=$(getconf CLK_TCK)
 echo "bin=$B nrep=$nrep SET/s=$out master_cpu_ms=$(( (m1-m0)*1000/hz )) of_which_repl_thread_ms=$(( (mr1-mr0)*1000/hz )) replicas_cpu_ms=$(( (r1-r0)*1000/hz )) load=$(cut -d' ' -f1 /proc/loadavg) master_us_per_set=$(awk -v t=$((m1-m0)) -v hz=$hz -v n=$n 'BEGIN{printf "%.3f", t*1e6/hz/n}')"

@@ -327,7 +327,7 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     let mut entries = Vec::new();
     if w.gather {
         if let LockPlan::Keys(keys) = &w.plan {
-            let now = st.now_ms;
+            let now = gather_clock(st);
             for (db, k) in keys {
                 let e = take_value(&mut st.dbs[*db as usize], k, now);
                 entries.push((*db, k.clone(), e));
@@ -337,6 +337,15 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     }
     let me = st.id as u16;
     st.outbox.push(w.coord.shard as usize, Msg::Locked { coord: w.coord.id, shard: me, entries });
+}
+
+/// The clock a gather judges expiry by: on a replica none (0), so an entry the
+/// master still has alive but our clock says expired is handed over with its TTL and
+/// the handler decides with its own clock (0 for the master's commands, ours for a
+/// client's read). Taking it as absent made a replica's RENAME/SMOVE/... of the
+/// master's stream find nothing (`tests/repl_expiry_order.rs`).
+pub(crate) fn gather_clock(st: &ShardState) -> u64 {
+    if st.shared.replica.is_replica.load(std::sync::atomic::Ordering::Relaxed) { 0 } else { st.now_ms }
 }
 
 /// Moves a live key's value out, leaving the key with an empty placeholder of the
@@ -363,7 +372,7 @@ fn empty_like(v: &Value) -> Value {
 
 /// Puts values a transaction only read back where they were, as they were: nothing
 /// was written, so no WATCH, tracking or blocked client hears of it. A key deleted
-/// meanwhile (expiry and eviction do not wait for locks) stays deleted.
+/// meanwhile stays deleted (expiry and eviction now leave held keys alone: a guard).
 pub fn put_back(st: &mut ShardState, entries: KeyEntries) {
     for (db, key, entry) in entries {
         let Some(e) = entry else { continue };
@@ -378,7 +387,9 @@ pub fn put_back(st: &mut ShardState, entries: KeyEntries) {
 
 /// Applies the final state of keys a transaction changed.
 pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
-    let now = st.now_ms;
+    // On a replica a key the transaction deleted goes even if our clock says it
+    // expired (kept for the master's DEL, which will not come now).
+    let now = gather_clock(st);
     if super::tracking::writes_matter(st) {
         super::tracking::invalidate(st, writes.iter().map(|(_, k, _)| k.as_slice()), 0);
     }

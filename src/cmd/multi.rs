@@ -502,7 +502,7 @@ impl TxExec {
                         list.sort_unstable();
                         list.dedup();
                         let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
-                            let now = st.now_ms;
+                            let now = super::coord::gather_clock(st);
                             let got: KeyEntries = list
                                 .iter()
                                 .map(|(d, k)| {

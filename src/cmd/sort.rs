@@ -377,7 +377,7 @@ pub fn pattern_keys(args: &Args, source: Option<&Entry>) -> Vec<Vec<u8>> {
 /// A hop answering copies of `keys` (db, key) from the shard it runs on.
 pub fn fetch(keys: Vec<(u16, Vec<u8>)>) -> crate::shard::Hop {
     Arc::new(move |st: &mut ShardState| -> HopResult {
-        let now = st.now_ms;
+        let now = super::coord::gather_clock(st);
         let got: KeyEntries =
             keys.iter().map(|(d, k)| (*d, k.clone(), st.dbs[*d as usize].get_entry(k, now))).collect();
         st.account_expired();

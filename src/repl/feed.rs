@@ -25,7 +25,12 @@
 //! Between a transaction's first and last part, other segments (even later ones of the
 //! same shard) may go out first: they ran while the transaction held its keys' locks,
 //! so they touch none of its keys and commute with it. Whole-keyspace writes need every
-//! shard locked whole, so none can overtake a pending transaction.
+//! shard locked whole, so none can overtake a pending transaction. That holds only if
+//! every write respects the locks: active expiry and eviction, which no client orders,
+//! therefore leave keys a transaction holds, and a shard held whole, alone until they
+//! are released (`shard::turns::expire_slice`, `shard::evict`; before, a key expiring
+//! right after its shard's part of a SWAPDB went out as a DEL ahead of the SWAPDB, and
+//! replicas deleted the live key of that name in the other db: `tests/repl_expiry_order.rs`).
 
 use super::state::Segment;
 use crate::persist::resp::encode;
@@ -109,10 +114,12 @@ impl ShardFeed {
         if self.out.is_empty() {
             return;
         }
+        let mut bytes = 0;
         for s in self.out.drain(..) {
+            bytes += s.len() as u64;
             repl.feed.push(s);
         }
-        repl.wake();
+        repl.wake_lazy(bytes);
     }
 
     /// Segments closed so far (unit tests).

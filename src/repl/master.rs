@@ -23,6 +23,20 @@
 //! time)), and `repl-backlog-size` at least (write rate x the longest link outage
 //! that should still resync partially).
 //!
+//! ## Waking the thread
+//!
+//! Each shard pushes its turn's segments and signals the thread's eventfd if it is
+//! parked. Under a steady write load that was a wakeup (and a send per replica) per
+//! shard turn, and the wakeups cost more than the sends. So while writes stream in the
+//! thread *dozes* instead of parking: it sleeps at most `DOZE_MS` (1 ms), and the
+//! shards' ordinary segments do not wake it unless `DOZE_BYTES` (64 KiB) gathered
+//! (`Handle::wake_lazy`); what waits on it (WAIT, a cut's mark, a new replica, FAILOVER,
+//! CLIENT KILL) still wakes it at once (`Handle::wake`). After a doze that found
+//! nothing it parks again. The price is up to 1 ms more replication lag, and INFO's
+//! `master_repl_offset` may trail a write its client already saw answered by as much
+//! (compare offsets by polling until equal, never against one early reading). Replica
+//! sockets are read when poll reports input, and all of them every 100 ms.
+//!
 //! ## I/O
 //!
 //! Replica sockets are non-blocking; the thread waits in `poll(2)` on them, on an
@@ -47,7 +61,7 @@ use crate::persist::resp::encode;
 use crate::shard::Shared;
 use crate::util::log;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 const R: Ordering = Ordering::Relaxed;
@@ -77,14 +91,40 @@ pub struct Hello {
 pub struct Handle {
     newcomers: Mutex<Vec<(RawFd, Hello)>>,
     efd: EventFd,
-    parked: AtomicBool,
+    /// `AWAKE`, `PARKED` or `DOZING` (see "Waking the thread" in the module docs).
+    parked: AtomicU8,
+    /// Stream bytes the shards queued since the thread last drained the feed.
+    queued: AtomicU64,
     kill: AtomicU64,
 }
 
+const AWAKE: u8 = 0;
+/// Asleep until something arrives: any push wakes it.
+const PARKED: u8 = 1;
+/// Asleep for at most `DOZE_MS` while writes stream in: only urgent pushes, or
+/// `DOZE_BYTES` queued, wake it early.
+const DOZING: u8 = 2;
+/// How long a dozing thread lets the shards' segments gather (the extra lag bound).
+const DOZE_MS: i32 = 1;
+/// Queued stream bytes that end a doze early (a send per replica is worth it).
+const DOZE_BYTES: u64 = 64 << 10;
+
 impl Handle {
+    /// Wakes the thread now (a parked or dozing one): something waits for it.
     pub fn wake(&self) {
-        if self.parked.load(Ordering::SeqCst) && self.parked.swap(false, Ordering::SeqCst) {
+        if self.parked.load(Ordering::SeqCst) != AWAKE && self.parked.swap(AWAKE, Ordering::SeqCst) != AWAKE {
             self.efd.signal();
+        }
+    }
+
+    /// A shard queued `bytes` of ordinary stream: wakes a parked thread, and a dozing
+    /// one only once enough bytes gathered (its doze ends within `DOZE_MS` anyway).
+    pub fn wake_lazy(&self, bytes: u64) {
+        let queued = self.queued.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        match self.parked.load(Ordering::SeqCst) {
+            AWAKE => {}
+            DOZING if queued < DOZE_BYTES => {}
+            _ => self.wake(),
         }
     }
 }
@@ -98,7 +138,13 @@ pub fn start(shared: &Arc<Shared>) {
         log::warning("Can't start the replication thread: eventfd failed");
         return;
     };
-    let h = Handle { newcomers: Mutex::new(Vec::new()), efd, parked: AtomicBool::new(false), kill: AtomicU64::new(0) };
+    let h = Handle {
+        newcomers: Mutex::new(Vec::new()),
+        efd,
+        parked: AtomicU8::new(AWAKE),
+        queued: AtomicU64::new(0),
+        kill: AtomicU64::new(0),
+    };
     if shared.repl.master.set(h).is_err() {
         return;
     }
@@ -114,7 +160,7 @@ pub fn hand_over(shared: &Arc<Shared>, fd: RawFd, hello: Hello) {
     match shared.repl.master.get() {
         Some(h) => {
             h.newcomers.lock().unwrap_or_else(|e| e.into_inner()).push((fd, hello));
-            h.parked.store(false, Ordering::SeqCst);
+            h.parked.store(AWAKE, Ordering::SeqCst);
             h.efd.signal();
         }
         None => crate::io::sock::close(fd),
@@ -126,7 +172,7 @@ pub fn kill_replicas(shared: &Shared) -> u64 {
     let Some(h) = shared.repl.master.get() else { return 0 };
     let n = shared.repl.pub_info.connected.load(R);
     h.kill.fetch_add(1, R);
-    h.parked.store(false, Ordering::SeqCst);
+    h.parked.store(AWAKE, Ordering::SeqCst);
     h.efd.signal();
     n
 }
@@ -151,6 +197,9 @@ struct Master {
     next_key: u64,
     /// Since when no replica is connected (`repl-backlog-ttl`).
     no_replicas_since_ms: Option<u64>,
+    /// This round appended shard writes for online replicas: doze, not park.
+    streamed: bool,
+    last_read_all_ms: u64,
 }
 
 pub(super) fn now_ms() -> u64 {
@@ -177,6 +226,8 @@ impl Master {
             sender: Sender::from_env(),
             next_key: 1,
             no_replicas_since_ms: None,
+            streamed: false,
+            last_read_all_ms: 0,
         }
     }
 
@@ -279,6 +330,7 @@ impl Master {
             }
         }
         let Some(b) = self.backlog.as_mut() else { return };
+        self.shared.repl.master.get().expect("running").queued.store(0, R);
         let mut appended = false;
         while let Some(seg) = first.take().or_else(|| self.shared.repl.feed.pop()) {
             match seg {
@@ -334,6 +386,7 @@ impl Master {
         }
         if appended {
             self.shared.repl.offset.store(b.end(), Ordering::Release);
+            self.streamed = self.replicas.iter().any(|r| r.state == St::Online);
         }
     }
 
@@ -430,11 +483,19 @@ impl Master {
         self.sender.complete(&mut self.replicas);
         let Some(b) = self.backlog.as_ref() else { return };
         let mut acks = false;
+        // Sockets are read when poll said so, and all of them now and then (a busy
+        // thread may not poll for a while).
+        let read_all = now >= self.last_read_all_ms + 100;
+        if read_all {
+            self.last_read_all_ms = now;
+        }
         for r in &mut self.replicas {
             if r.dead {
                 continue;
             }
-            if let Err(e) = read_replica(r, now, &mut acks) {
+            if (std::mem::take(&mut r.readable) || read_all)
+                && let Err(e) = read_replica(r, now, &mut acks)
+            {
                 if !e.is_empty() {
                     log::warning(&format!("Replica {}: {e}", r.name));
                 }
@@ -466,7 +527,10 @@ impl Master {
     }
 
     fn sleep(&mut self) {
-        if !self.shared.repl.feed.is_empty() {
+        // While writes stream in, doze: the shards' next segments gather for a moment
+        // and go out in one send per replica (`Handle::wake_lazy`).
+        let doze = std::mem::take(&mut self.streamed);
+        if self.feed_waiting(doze) {
             return;
         }
         let end = self.backlog.as_ref().map(|b| b.end()).unwrap_or(0);
@@ -487,17 +551,33 @@ impl Master {
             }
         }
         let h = self.handle();
-        h.parked.store(true, Ordering::SeqCst);
-        if !self.shared.repl.feed.is_empty() || !h.newcomers.lock().map(|g| g.is_empty()).unwrap_or(true) {
-            h.parked.store(false, Ordering::SeqCst);
+        h.parked.store(if doze { DOZING } else { PARKED }, Ordering::SeqCst);
+        if self.feed_waiting(doze) || !h.newcomers.lock().map(|g| g.is_empty()).unwrap_or(true) {
+            h.parked.store(AWAKE, Ordering::SeqCst);
             return;
         }
         let zc = self.replicas.iter().any(|r| r.zc_busy);
-        let timeout = if self.jobs.is_empty() && self.waits.is_empty() && !zc { 100 } else { 10 };
+        let timeout = if doze {
+            DOZE_MS
+        } else if self.jobs.is_empty() && self.waits.is_empty() && !zc {
+            100
+        } else {
+            10
+        };
         poll::wait(&mut fds, timeout);
-        h.parked.store(false, Ordering::SeqCst);
+        let h = self.handle();
+        h.parked.store(AWAKE, Ordering::SeqCst);
         if fds[0].readable() {
             h.efd.drain();
         }
+        // Replicas with something to read (ACKs); the rest are not read until they do.
+        for (r, fd) in self.replicas.iter_mut().zip(&fds[1..]) {
+            r.readable |= fd.readable();
+        }
+    }
+
+    /// Is there feed to drain before sleeping? Dozing, only once enough gathered.
+    fn feed_waiting(&self, doze: bool) -> bool {
+        if doze { self.handle().queued.load(R) >= DOZE_BYTES } else { !self.shared.repl.feed.is_empty() }
     }
 }

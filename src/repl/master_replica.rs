@@ -53,6 +53,8 @@ pub(super) struct Replica {
     pub(super) key: u64,
     /// A zero-copy send is in flight: nothing else may be written until it completes.
     pub(super) zc_busy: bool,
+    /// Poll saw input (or a hang-up) since it was last read.
+    pub(super) readable: bool,
 }
 
 /// How stream bytes leave for the replicas: `IORING_OP_SEND_ZC` straight from a full

@@ -314,6 +314,10 @@ pub fn perform(st: &mut ShardState) -> Round {
         }
         return unless_over(Round::Fail);
     }
+    if st.locks.whole_holder().is_some() {
+        // A shard held whole evicts nothing until it is released (`evict_key`).
+        return unless_over(Round::Running);
+    }
     let start = Instant::now();
     let limit = st.evict.settings.round_limit;
     let mut events = Vec::new();
@@ -382,6 +386,11 @@ fn wake_evicting_shards(st: &mut ShardState) {
 /// Deletes an evicted key and propagates it. Returns false if it was gone already
 /// (or had expired, which `account_expired` reports instead).
 fn evict_key(st: &mut ShardState, db: usize, key: &[u8]) -> bool {
+    // Not under a cross-shard transaction's lock: its DEL could reach the replication
+    // stream ahead of the transaction (as for active expiry, `shard::turns`).
+    if st.locks.whole_holder().is_some() || st.locks.key_held(db as u16, key) {
+        return false;
+    }
     if st.dbs[db].remove(key, st.now_ms).is_none() {
         return false;
     }

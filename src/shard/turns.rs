@@ -185,6 +185,14 @@ pub fn expire_slice(st: &mut ShardState) {
     let now_ms = st.now_ms;
     let n = st.dbs.len();
     let first = st.expiry.next_db % n;
+    // Keys a cross-shard transaction holds stay until it releases them (a shard held
+    // whole waits entirely): the replication stream may put this shard's later
+    // commands ahead of the transaction, which is right only for commands that
+    // respect its locks (`repl::feed`, "Assembler").
+    if st.locks.whole_holder().is_some() {
+        return;
+    }
+    let locks = &st.locks;
     let mut expired = 0;
     let mut out_of_time = false;
     for i in 0..n {
@@ -194,10 +202,15 @@ pub fn expire_slice(st: &mut ShardState) {
             continue;
         }
         let mut in_time = true;
-        expired += db.active_expire(now_ms, SAMPLE, || {
-            in_time = start.elapsed() < budget;
-            in_time
-        });
+        expired += db.active_expire_except(
+            now_ms,
+            SAMPLE,
+            || {
+                in_time = start.elapsed() < budget;
+                in_time
+            },
+            |key| locks.key_held(d as u16, key),
+        );
         if !in_time {
             // Resume in this database next time.
             st.expiry.next_db = d;

@@ -724,7 +724,20 @@ impl Db {
     /// One active-expiry pass as in Redis's activeExpireCycle: sample up to `sample`
     /// volatile keys, delete the expired ones, and go again while more than a quarter of
     /// a sample was expired and `keep_going` allows. Returns the number deleted.
-    pub fn active_expire(&mut self, now_ms: u64, sample: usize, mut keep_going: impl FnMut() -> bool) -> usize {
+    pub fn active_expire(&mut self, now_ms: u64, sample: usize, keep_going: impl FnMut() -> bool) -> usize {
+        self.active_expire_except(now_ms, sample, keep_going, |_| false)
+    }
+
+    /// `active_expire`, leaving alone the expired keys `held` names (keys a
+    /// cross-shard transaction holds locked: deleting one under it would put the DEL
+    /// out of order with the transaction in the replication stream).
+    pub fn active_expire_except(
+        &mut self,
+        now_ms: u64,
+        sample: usize,
+        mut keep_going: impl FnMut() -> bool,
+        held: impl Fn(&[u8]) -> bool,
+    ) -> usize {
         let mut total = 0;
         loop {
             if self.volatile.is_empty() {
@@ -738,7 +751,7 @@ impl Db {
                 }
                 let pick = (self.next_random() % self.volatile.len() as u64) as usize;
                 let (&i, &at) = self.volatile.get_index(pick).expect("index in range");
-                if has_expired(at, now_ms) {
+                if has_expired(at, now_ms) && !held(&self.table.at(i as usize).key()) {
                     let i = i as usize;
                     let h = self.table.hash(&self.table.at(i).key());
                     self.expire_slot(i, h);
@@ -857,6 +870,18 @@ mod tests {
         assert_eq!(db.len(), 1);
         assert!(db.get(b"c", 200).is_some());
         assert!(db.get(b"c", 201).is_none());
+    }
+
+    #[test]
+    fn active_expiry_leaves_held_keys_until_released() {
+        let mut db = Db::new();
+        for k in ["held", "free"] {
+            db.set(k.as_bytes(), s("v"), 100);
+        }
+        assert_eq!(db.active_expire_except(101, 20, || true, |k| k == b"held"), 1);
+        assert!(db.peek(b"held").is_some(), "a key a transaction holds stays");
+        assert_eq!(db.active_expire(101, 20, || true), 1, "and goes once released");
+        assert_eq!(db.len(), 0);
     }
 
     #[test]

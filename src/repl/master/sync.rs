@@ -163,6 +163,7 @@ impl Master {
             dead: false,
             key: self.next_key,
             zc_busy: false,
+            readable: true,
         };
         self.next_key += 1;
         let shared = self.shared.clone();
@@ -366,6 +367,9 @@ impl Master {
     /// bytes pending).
     pub(super) fn relay_pipes(&mut self) {
         let Some(b) = self.backlog.as_ref() else { return };
+        if self.jobs.iter().all(|j| j.pipe.is_none() || j.pipe_eof) {
+            return;
+        }
         let mut chunk = vec![0u8; 64 << 10];
         for j in &mut self.jobs {
             let Some(pipe) = j.pipe.clone() else { continue };
