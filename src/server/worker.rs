@@ -340,7 +340,9 @@ impl Worker {
                     c.queued_for_send = true;
                     self.send_queue.push(slot);
                 }
-                if c.pending_input() && !c.queued_for_parse {
+                // Parsed again even with no input left: its reading may be paused
+                // (`flow`), and only a parse that ends idle resumes it.
+                if !c.queued_for_parse {
                     if let Some(pos) = self.backlogged.iter().position(|&s| s == slot) {
                         self.backlogged.swap_remove(pos);
                         c.queued_for_parse = true;
@@ -472,7 +474,9 @@ impl Worker {
             }
             for (to, bytes) in replies {
                 let Some(c) = self.live_conn(to) else { continue };
-                if c.fill_reply(to.seq, bytes) && c.pending_input() && !c.queued_for_parse {
+                // A lifted barrier or reopened window parses again even with no input
+                // left: reading may have been paused meanwhile (`flow::resume_reading`).
+                if c.fill_reply(to.seq, bytes) && !c.queued_for_parse {
                     c.queued_for_parse = true;
                     self.parse_queue.push(to.slot);
                 }
@@ -500,7 +504,7 @@ impl Worker {
                 self.after_activity(row.take().expect("checked"));
             }
             let Some(c) = self.live_conn(to) else { continue };
-            if c.fill_reply_from(to.seq, bytes) && c.pending_input() && !c.queued_for_parse {
+            if c.fill_reply_from(to.seq, bytes) && !c.queued_for_parse {
                 c.queued_for_parse = true;
                 self.parse_queue.push(to.slot);
             }
