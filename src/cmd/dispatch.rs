@@ -155,7 +155,10 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         return Outcome::Done;
     }
     // The connection's earlier commands still executing elsewhere go first (`order`).
-    if sess.lane != Lane::Idle && !order::may_run(sess.lane, order::target(st, spec, args, sess.db, sess.id)) {
+    if sess.lane != Lane::Idle
+        && !order::connection_only(spec)
+        && !order::may_run(sess.lane, order::target(st, spec, args, sess.db, sess.id))
+    {
         return Outcome::Wait;
     }
     if !st.tracking.clients.is_empty() {

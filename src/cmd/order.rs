@@ -21,7 +21,9 @@
 //! - Split commands (`coord_split`: MSET, MGET, DEL … over shards) keep their own
 //!   order among themselves (lock requests in one global order, see its docs), so a
 //!   run of them shares one lane; anything else after them waits for their replies.
-//! - Keyless commands (PUBLISH, EXEC, fan-outs, CLIENT …), cross-shard transactions,
+//! - SELECT, PING and ECHO act on the connection alone and run at once
+//!   (`connection_only`).
+//! - Other keyless commands (PUBLISH, EXEC, fan-outs, CLIENT …), cross-shard transactions,
 //!   scripts that lock every shard, and multi-key commands that cannot be split wait
 //!   for everything owed, and whatever follows a transaction waits for it already
 //!   (`Outcome::Barrier`).
@@ -80,6 +82,14 @@ pub fn target(st: &ShardState, spec: &CommandSpec, args: &Args, db: u16, client_
     } else {
         Lane::Many
     }
+}
+
+/// Does the command act on the connection alone (SELECT, PING, ECHO)? No other client
+/// can observe when it ran, so it neither waits for owed replies nor takes a lane (a
+/// pipeline that switches databases between commands for other shards would otherwise
+/// pay a round trip per SELECT). Hopped commands carry their own db.
+pub fn connection_only(spec: &CommandSpec) -> bool {
+    matches!(spec.name, "select" | "ping" | "echo")
 }
 
 /// May a command for `target` run now, with the connection's owed commands on `lane`?
