@@ -532,6 +532,10 @@ impl Conn {
                 let skimmed = super::lookahead::warm_batch(st, self.sess.db, &self.rbuf[self.rpos..]);
                 warmed_to = self.rpos + skimmed.max(1);
             }
+            if let Some(n) = self.run_plain(st, pause, budget) {
+                budget -= n;
+                continue;
+            }
             let input = &self.rbuf[self.rpos..];
             let parsed = match self.paused_request.take() {
                 // Parsed before a pause held it: its ranges (and scratch) are intact.
@@ -677,6 +681,30 @@ impl Conn {
         self.compact();
         self.sync_reply_order();
         Stopped::Idle
+    }
+
+    /// Runs the requests at `rpos` that repeat one plain command (`cmd::fastrun`), when
+    /// nothing of this client's is in flight or held and they are framed whole in
+    /// `rbuf`: how many ran.
+    #[inline]
+    fn run_plain(&mut self, st: &mut ShardState, pause: Pause, budget: usize) -> Option<usize> {
+        if !self.slots.is_empty()
+            || self.master
+            || pause != Pause::None
+            || self.sess.reply != ReplyMode::On
+            || self.paused_request.is_some()
+            || !self.moved_args.is_empty()
+            || self.parser.in_request()
+        {
+            return None;
+        }
+        let input = &self.rbuf[self.rpos..];
+        let ran = crate::cmd::fastrun::run(st, &self.sess, input, &mut self.out, budget)?;
+        self.last.note(&ran.last_args(input));
+        self.next_seq += ran.requests as u64;
+        self.rpos += ran.consumed;
+        self.need = 0;
+        Some(ran.requests)
     }
 
     /// The master's request just before `rpos` ran: it counts in the replication
