@@ -102,64 +102,72 @@ pub fn run(st: &mut ShardState, sess: &Session, input: &[u8], out: &mut Vec<u8>,
     }
     let Handler::Keyed(handler) = spec.handler else { return None };
     let max = max.min(cmdtime::group_room(st));
-    let local = |st: &ShardState, key: &[u8]| st.nshards == 1 || shard_of(key, st.nshards) == st.id;
-    if max == 0 || !local(st, &input[ranges[1].0 as usize..ranges[1].1 as usize]) {
+    if max == 0 || !local(st.nshards, st.id, &input[ranges[1].0 as usize..ranges[1].1 as usize]) {
         return None;
     }
     cmdtime::begin_run(st);
+    let (nshards, shard) = (st.nshards, st.id);
+    // The first request's bytes up to its arguments (`*2\r\n$3\r\nGET\r\n`): a request
+    // that starts with the same bytes is the same command, spelled the same.
+    let head = ranges[0].1 as usize + 2;
     let (mut pos, mut len, mut requests, mut failed) = (0, first_len, 0, 0);
     let (mut last, mut big_reply);
+    let mut ctx = ExecCtx {
+        dbs: &mut st.dbs,
+        db: sess.db as usize,
+        now_ms: st.now_ms,
+        out: ReplyWriter::new(out, sess.proto),
+        stats: &mut st.stats,
+        dirty: 0,
+        config: &st.config,
+        shared: &st.shared,
+        client_id: sess.id,
+        block: None,
+        notes: None,
+        prop: Default::default(),
+        unchanged_key: None,
+        rerun: false,
+    };
     loop {
         let args = Args::Ranges { buf: input, scratch: &[], ranges: &ranges[..argc] };
-        let reply_start = out.len();
-        let mut ctx = ExecCtx {
-            dbs: &mut st.dbs,
-            db: sess.db as usize,
-            now_ms: st.now_ms,
-            out: ReplyWriter::new(out, sess.proto),
-            stats: &mut st.stats,
-            dirty: 0,
-            config: &st.config,
-            shared: &st.shared,
-            client_id: sess.id,
-            block: None,
-            notes: None,
-            prop: Default::default(),
-            unchanged_key: None,
-            rerun: false,
-        };
+        let reply_start = ctx.out.buf.len();
         if let Err(e) = handler(&mut ctx, &args) {
             ctx.stats.count_error(&e.message());
             ctx.out.error(&e.message());
             failed += 1;
         }
-        st.dirty += ctx.dirty;
-        st.account_expired();
         requests += 1;
         pos += len;
         last = ranges;
-        big_reply = out.len() - reply_start > cmdtime::BIG_REPLY;
-        if requests == max || big_reply {
+        big_reply = ctx.out.buf.len() - reply_start > cmdtime::BIG_REPLY;
+        // A lazily expired key is accounted for (`account_expired`) before anything
+        // else runs: end the run with the command that found it.
+        if requests == max || big_reply || crate::storage::db::expired_recorded() {
             break;
         }
         // The next request continues the run if it is the same command, spelled the
         // same, with the same number of arguments, on a key of this shard.
-        match frame(input, pos, &mut ranges) {
-            Some((n, l))
-                if n == argc
-                    && input[ranges[0].0 as usize..ranges[0].1 as usize] == *name
-                    && local(st, &input[ranges[1].0 as usize..ranges[1].1 as usize]) =>
-            {
-                len = l
-            }
+        match input.get(pos..pos + head) {
+            Some(h) if *h == input[..head] => {}
+            _ => break,
+        }
+        match frame_args(input, pos, head, argc, &mut ranges) {
+            Some(l) if local(nshards, shard, &input[ranges[1].0 as usize..ranges[1].1 as usize]) => len = l,
             _ => break,
         }
     }
+    st.dirty += ctx.dirty;
+    st.account_expired();
     let ran = Ran { requests, consumed: pos, last, last_len: argc };
     cmdtime::end_run(st, idx, requests, failed, &ran.last_args(input), sess.id, big_reply);
     // What `call_inner` does after each command, for commands of scripts only.
     super::script::settle(st, sess.id);
     Some(ran)
+}
+
+#[inline]
+fn local(nshards: usize, shard: usize, key: &[u8]) -> bool {
+    nshards == 1 || shard_of(key, nshards) == shard
 }
 
 /// Would every per-request check of `dispatch` and `call_inner` pass without effect
@@ -209,26 +217,36 @@ fn frame(input: &[u8], at: usize, ranges: &mut [(u32, u32); MAX_ARGS]) -> Option
     if !(2..=MAX_ARGS).contains(&argc) {
         return None;
     }
-    let mut p = 4;
-    for r in ranges.iter_mut().take(argc) {
-        if b.get(p) != Some(&b'$') {
-            return None;
-        }
-        p += 1;
-        let (len, digits) = short_len(b.get(p..)?)?;
-        p += digits;
-        if b.get(p..p + 2) != Some(b"\r\n") {
-            return None;
-        }
-        p += 2;
-        let end = p + len;
-        if b.get(end..end + 2) != Some(b"\r\n") {
-            return None;
-        }
-        *r = ((at + p) as u32, (at + end) as u32);
-        p = end + 2;
+    ranges[0] = bulk(input, at + 4)?;
+    let len = frame_args(input, at, ranges[0].1 as usize + 2 - at, argc, ranges)?;
+    Some((argc, len))
+}
+
+/// Frames the arguments after the first of a request at `input[at..]` whose first
+/// `head` bytes (count and name) are known good: the request's length.
+#[inline]
+fn frame_args(input: &[u8], at: usize, head: usize, argc: usize, ranges: &mut [(u32, u32); MAX_ARGS]) -> Option<usize> {
+    let mut p = at + head;
+    for r in ranges.iter_mut().take(argc).skip(1) {
+        *r = bulk(input, p)?;
+        p = r.1 as usize + 2;
     }
-    Some((argc, p))
+    Some(p - at)
+}
+
+/// The canonical bulk string at `input[p..]` (`$len\r\n<bytes>\r\n`), as its range.
+#[inline]
+fn bulk(input: &[u8], p: usize) -> Option<(u32, u32)> {
+    let b = input.get(p..)?;
+    if b.first() != Some(&b'$') {
+        return None;
+    }
+    let (len, digits) = short_len(&b[1..])?;
+    let start = 1 + digits + 2;
+    if b.get(1 + digits..start) != Some(b"\r\n") || b.get(start + len..start + len + 2) != Some(b"\r\n") {
+        return None;
+    }
+    Some(((p + start) as u32, (p + start + len) as u32))
 }
 
 /// A length of 1 to 4 decimal digits without a leading zero (or the single digit 0)
