@@ -139,6 +139,10 @@
 //!   `ExecCtx::notify`, published through Pub/Sub to every thread's subscribers), and
 //!   the AOF feed (`persist::propagate`, deterministic forms of the command appended
 //!   to the shard's log and, while a replica is attached, to its replication feed).
+//!   One exception: a pipelined run of one plain command (GET, SET, INCR ...) on this
+//!   shard's keys runs in `cmd::fastrun` with these checks taken once per run, only
+//!   while none of them has anything to do (no AOF or replica for writes, no
+//!   notifications, tracking, MONITOR, WATCH, ...).
 //! - **Owner is B**: the arguments are copied as a record into the packed buffer of
 //!   requests at the end of A's outbox for B (`shard::hopbatch`: one buffer carries
 //!   the turn's hops to B), and the connection reserves a reply slot. At the end of

@@ -181,3 +181,252 @@ fn reused_connection_slots_answer_on_their_own_sockets_and_closes_reach_clients(
         }
     }
 }
+
+/// Per `cmdstat_<name>` line, its counts (`calls`, `rejected_calls`, `failed_calls`).
+fn command_counts(c: &mut Raw) -> std::collections::BTreeMap<String, [u64; 3]> {
+    let text = info(c, "commandstats");
+    let field = |fields: &str, name: &str| -> u64 {
+        fields.split(',').find_map(|f| f.strip_prefix(name)).map_or(0, |v| v.parse().expect("number"))
+    };
+    text.lines()
+        .filter_map(|l| l.strip_prefix("cmdstat_"))
+        .map(|l| {
+            let (name, f) = l.split_once(':').expect("name:fields");
+            (name.to_string(), [field(f, "calls="), field(f, "rejected_calls="), field(f, "failed_calls=")])
+        })
+        .collect()
+}
+
+/// What a pipeline added to the counts (commands it did not run left out).
+fn counts_added(
+    before: &std::collections::BTreeMap<String, [u64; 3]>,
+    after: &std::collections::BTreeMap<String, [u64; 3]>,
+) -> Vec<(String, [u64; 3])> {
+    after
+        .iter()
+        .map(|(name, a)| {
+            let b = before.get(name).copied().unwrap_or_default();
+            (name.clone(), [a[0] - b[0], a[1] - b[1], a[2] - b[2]])
+        })
+        .filter(|(name, d)| *d != [0; 3] && name != "info")
+        .collect()
+}
+
+/// INFO's `keyspace_hits` and `keyspace_misses`.
+fn keyspace_counts(c: &mut Raw) -> Vec<u64> {
+    let text = info(c, "stats");
+    ["keyspace_hits:", "keyspace_misses:"]
+        .iter()
+        .map(|f| text.lines().find_map(|l| l.strip_prefix(f)).expect("field").trim().parse().expect("number"))
+        .collect()
+}
+
+/// The `cmd=` field of client `id`'s CLIENT LIST line.
+fn client_cmd(c: &mut Raw, id: i64) -> String {
+    let Resp::Bulk(line) = c.cmd(&["CLIENT", "LIST", "ID", &id.to_string()]) else { panic!("CLIENT LIST") };
+    let line = String::from_utf8(line).expect("utf8");
+    line.split(' ').find_map(|f| f.strip_prefix("cmd=")).expect("cmd=").to_string()
+}
+
+/// A pipeline of runs of one command (`cmd::fastrun`: GET, SET, INCR, LPUSH, HSET ...,
+/// in runs of 1 to 40, over keys of every shard), broken by everything that must end a
+/// run: another command or spelling, an arity error, options, inline commands, a
+/// WRONGTYPE or not-an-integer error, a key too long to frame, a 70 KB value read back.
+fn mixed_runs(seed: u64) -> (Vec<u8>, usize) {
+    let mut rng = Rng::new(seed);
+    let (mut bytes, mut requests) = (Vec::new(), 0);
+    let key = |rng: &mut Rng| format!("key:{}", rng.below(40));
+    let big = "b".repeat(70_000);
+    let long_key = "k".repeat(10_001);
+    while bytes.len() < 400_000 {
+        let run = 1 + rng.below(40);
+        let kind = rng.below(16);
+        for i in 0..run {
+            requests += 1;
+            let v = format!("v{}", rng.below(1000));
+            match kind {
+                0 | 1 => encode_cmd_into(&mut bytes, &["GET", &key(&mut rng)]),
+                2 => encode_cmd_into(&mut bytes, &["get", &key(&mut rng)]),
+                3 | 4 => encode_cmd_into(&mut bytes, &["SET", &key(&mut rng), &v]),
+                5 => encode_cmd_into(&mut bytes, &["INCR", &format!("counter:{}", rng.below(12))]),
+                6 => encode_cmd_into(&mut bytes, &["INCRBY", &format!("counter:{}", rng.below(12)), "-3"]),
+                7 => encode_cmd_into(&mut bytes, &["LPUSH", &format!("list:{}", rng.below(5)), &v]),
+                8 => encode_cmd_into(&mut bytes, &["HSET", &format!("hash:{}", rng.below(5)), &v, "x"]),
+                9 => encode_cmd_into(&mut bytes, &["HGET", &format!("hash:{}", rng.below(5)), &v]),
+                10 => encode_cmd_into(&mut bytes, &["APPEND", &key(&mut rng), "+"]),
+                11 => encode_cmd_into(&mut bytes, &["SADD", &format!("set:{}", rng.below(5)), &v]),
+                // WRONGTYPE inside runs: GET of a list, INCR of a word.
+                12 => encode_cmd_into(&mut bytes, &["GET", &format!("list:{}", rng.below(5))]),
+                13 if i % 2 == 0 => encode_cmd_into(&mut bytes, &["GET", &key(&mut rng), "extra"]),
+                13 => encode_cmd_into(&mut bytes, &["SET", &key(&mut rng), &v, "PX", "100000"]),
+                14 if i == 0 => bytes.extend_from_slice(b"PING\r\n"),
+                14 => encode_cmd_into(&mut bytes, &["STRLEN", &key(&mut rng)]),
+                _ if i == 0 => {
+                    requests += 1;
+                    encode_cmd_into(&mut bytes, &["SET", "big", &big]);
+                    encode_cmd_into(&mut bytes, &["GET", &long_key]);
+                }
+                _ if i < 4 => encode_cmd_into(&mut bytes, &["GET", "big"]),
+                _ => encode_cmd_into(&mut bytes, &["GET", &key(&mut rng)]),
+            }
+        }
+    }
+    // Ends with a run after another command: CLIENT LIST's `cmd=` names the run's.
+    bytes.extend_from_slice(b"PING\r\n");
+    for _ in 0..5 {
+        encode_cmd_into(&mut bytes, &["STRLEN", &key(&mut rng)]);
+    }
+    (bytes, requests + 6)
+}
+
+/// Runs of one plain command take one set of checks per run (`cmd::fastrun`); every
+/// reply, error, commandstats count (calls, failed and rejected calls), keyspace hit
+/// and miss, and CLIENT LIST's `cmd=` must still be what redis-server gives for the
+/// same pipeline, on one shard and on three (where runs stop at other shards' keys).
+#[test]
+fn runs_of_one_command_answer_and_count_as_redis_does() {
+    let dir = temp_dir("fastrun-redis");
+    let redis = RealRedis::start(&dir);
+    let one = Server::start(1, &[]);
+    let three = Server::start(3, &[]);
+    let (input, requests) = mixed_runs(7);
+    let mut seen = Vec::new();
+    for port in [redis.port, one.port, three.port] {
+        let (mut c, mut admin) = (raw_to(port), raw_to(port));
+        let Resp::Int(id) = c.cmd(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+        // Words under the counters INCR must refuse.
+        for i in [3, 7] {
+            assert_eq!(c.cmd(&["SET", &format!("counter:{i}"), "word"]), Resp::simple("OK"));
+        }
+        assert_eq!(c.cmd(&["RPUSH", "list:0", "a"]), Resp::Int(1));
+        let (counts_before, keyspace_before) = (command_counts(&mut admin), keyspace_counts(&mut admin));
+        // In pieces that end mid-request, as a socket may deliver them, from another
+        // thread, so that neither side's buffers fill while the other waits.
+        let mut w = c.w.try_clone().expect("clone socket");
+        let bytes = input.clone();
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            for piece in bytes.chunks(9_973) {
+                w.write_all(piece).expect("write");
+            }
+        });
+        let replies = c.r.read_n(requests).expect("every reply");
+        writer.join().expect("writer");
+        let counts = counts_added(&counts_before, &command_counts(&mut admin));
+        let keyspace: Vec<u64> = keyspace_counts(&mut admin).iter().zip(&keyspace_before).map(|(a, b)| a - b).collect();
+        seen.push((replies, counts, keyspace, client_cmd(&mut admin, id)));
+    }
+    let (want, got_one, got_three) = (&seen[0], &seen[1], &seen[2]);
+    for (name, got) in [("1 shard", got_one), ("3 shards", got_three)] {
+        for (n, (g, w)) in got.0.iter().zip(&want.0).enumerate() {
+            assert_eq!(g, w, "{name}: reply {n}");
+        }
+        assert_eq!(got.1, want.1, "{name}: commandstats");
+        assert_eq!(got.2, want.2, "{name}: keyspace hits and misses");
+        assert_eq!((got.3.as_str(), want.3.as_str()), ("strlen", "strlen"), "{name}: CLIENT LIST cmd=");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+fn send_all(c: &mut Raw, cmds: &[&[&str]]) {
+    let mut bytes = Vec::new();
+    for cmd in cmds {
+        encode_cmd_into(&mut bytes, cmd);
+    }
+    c.send(&bytes);
+}
+
+/// Whatever makes a run of one command take the general path must still have its
+/// effect on pipelined runs: MULTI queues them, a restricted ACL user is refused keys
+/// one by one, MONITOR sees each, a tracking client is invalidated, keyspace events
+/// fire, and a client paused for writes has its reads answered and its writes held.
+/// Asserted alike on redis-server (which checks the expectations), one and three shards.
+#[test]
+fn runs_of_one_command_keep_multi_acl_monitor_tracking_events_and_pause() {
+    let dir = temp_dir("fastrun-effects");
+    let redis = RealRedis::start(&dir);
+    let one = Server::start(1, &[]);
+    let three = Server::start(3, &[]);
+    for (name, port) in [("redis", redis.port), ("1 shard", one.port), ("3 shards", three.port)] {
+        let (mut a, mut b) = (raw_to(port), raw_to(port));
+        // MULTI: the run's commands are queued, not run.
+        send_all(&mut a, &[&["SET", "k", "1"], &["MULTI"], &["SET", "k", "2"], &["SET", "k", "3"], &["GET", "k"]]);
+        send_all(&mut a, &[&["EXEC"], &["GET", "k"], &["GET", "k"]]);
+        let got = a.r.read_n(8).expect("replies");
+        let q = Resp::simple("QUEUED");
+        let exec = Resp::Array(vec![Resp::simple("OK"), Resp::simple("OK"), Resp::bulk("3")]);
+        let want =
+            [Resp::simple("OK"), Resp::simple("OK"), q.clone(), q.clone(), q, exec, Resp::bulk("3"), Resp::bulk("3")];
+        assert_eq!(got, want, "{name}: MULTI");
+
+        // ACL: a user limited to keys a* is refused the others, request by request.
+        assert_eq!(b.cmd(&["ACL", "SETUSER", "lim", "on", "nopass", "~a*", "+@all"]), Resp::simple("OK"));
+        let mut lim = raw_to(port);
+        assert_eq!(lim.cmd(&["AUTH", "lim", "x"]), Resp::simple("OK"));
+        send_all(
+            &mut lim,
+            &[&["SET", "a1", "v"], &["SET", "b1", "v"], &["SET", "a2", "w"], &["GET", "a1"], &["GET", "b1"]],
+        );
+        let got = lim.r.read_n(5).expect("replies");
+        let noperm = || Resp::err("NOPERM this user has no permissions to access one of the keys used as arguments");
+        let want = [Resp::simple("OK"), noperm(), Resp::simple("OK"), Resp::bulk("v"), noperm()];
+        assert_eq!(got, want, "{name}: ACL");
+
+        // MONITOR sees every command of a run, in order.
+        let mut mon = raw_to(port);
+        assert_eq!(mon.cmd(&["MONITOR"]), Resp::simple("OK"));
+        let gets: Vec<Vec<String>> = (0..20).map(|i| vec!["GET".to_string(), format!("m{i}")]).collect();
+        let mut bytes = Vec::new();
+        for g in &gets {
+            encode_cmd_into(&mut bytes, g);
+        }
+        a.send(&bytes);
+        assert_eq!(a.r.read_n(20).expect("replies"), vec![Resp::NilBulk; 20], "{name}: GETs under MONITOR");
+        for i in 0..20 {
+            let Resp::Simple(line) = mon.read() else { panic!("{name}: MONITOR line") };
+            assert!(line.ends_with(&format!("\"GET\" \"m{i}\"")), "{name}: {line}");
+        }
+        drop(mon);
+
+        // Tracking: a run of SETs invalidates the key a tracking client read.
+        let mut t = raw_to(port);
+        assert!(matches!(t.cmd(&["HELLO", "3"]), Resp::Map(_)));
+        assert_eq!(t.cmd(&["CLIENT", "TRACKING", "ON"]), Resp::simple("OK"));
+        assert_eq!(t.cmd(&["GET", "tk"]), Resp::Null);
+        send_all(&mut a, &[&["SET", "tk", "1"], &["SET", "tk", "2"], &["SET", "tk", "3"]]);
+        assert_eq!(a.r.read_n(3).expect("replies"), vec![Resp::simple("OK"); 3], "{name}: SETs");
+        let push = Resp::Push(vec![Resp::bulk("invalidate"), Resp::Array(vec![Resp::bulk("tk")])]);
+        assert_eq!(t.read(), push, "{name}: tracking");
+        drop(t);
+
+        // Keyspace events: one per SET of the run.
+        assert_eq!(b.cmd(&["CONFIG", "SET", "notify-keyspace-events", "E$"]), Resp::simple("OK"));
+        let mut sub = raw_to(port);
+        sub.send(&encode_cmd(&["SUBSCRIBE", "__keyevent@0__:set"]));
+        assert!(matches!(sub.read(), Resp::Array(_)), "{name}: SUBSCRIBE");
+        send_all(&mut a, &[&["SET", "e1", "1"], &["SET", "e2", "1"], &["SET", "e3", "1"]]);
+        assert_eq!(a.r.read_n(3).expect("replies"), vec![Resp::simple("OK"); 3], "{name}: SETs");
+        // (In order per shard; keys of different shards publish from their own.)
+        let mut keys: Vec<Resp> = (0..3)
+            .map(|_| match sub.read() {
+                Resp::Array(m) if m[..2] == [Resp::bulk("message"), Resp::bulk("__keyevent@0__:set")] => m[2].clone(),
+                other => panic!("{name}: keyspace event {other:?}"),
+            })
+            .collect();
+        if name == "3 shards" {
+            keys.sort_by_key(|k| format!("{k:?}"));
+        }
+        assert_eq!(keys, [Resp::bulk("e1"), Resp::bulk("e2"), Resp::bulk("e3")], "{name}: keyspace events");
+        assert_eq!(b.cmd(&["CONFIG", "SET", "notify-keyspace-events", ""]), Resp::simple("OK"));
+
+        // CLIENT PAUSE WRITE: the reads before the first write answer, the rest waits
+        // (and the read after it sees it).
+        assert_eq!(b.cmd(&["CLIENT", "PAUSE", "20000", "WRITE"]), Resp::simple("OK"));
+        send_all(&mut a, &[&["GET", "p"], &["GET", "p"], &["SET", "p", "2"], &["GET", "p"]]);
+        assert_eq!(a.r.read_n(2).expect("replies"), vec![Resp::NilBulk; 2], "{name}: reads under pause");
+        assert_eq!(b.cmd(&["GET", "p"]), Resp::NilBulk, "{name}: the write is held");
+        assert_eq!(b.cmd(&["CLIENT", "UNPAUSE"]), Resp::simple("OK"));
+        assert_eq!(a.r.read_n(2).expect("replies"), vec![Resp::simple("OK"), Resp::bulk("2")], "{name}: after");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -39,7 +39,7 @@ const GROUP_MAX: usize = 16;
 /// A request longer than this is timed on its own (copying it is work that scales).
 const BIG_REQUEST: usize = 64 << 10;
 /// A reply longer than this closes its command's group at once.
-const BIG_REPLY: usize = 64 << 10;
+pub(super) const BIG_REPLY: usize = 64 << 10;
 
 /// The commands timed together since `ShardState::cmd_stamp`, by table index.
 #[derive(Default)]
@@ -56,7 +56,7 @@ pub enum Timing {
 }
 
 /// Per command index: may it be timed in a group (before the per-call checks).
-fn groupable_command(idx: u16) -> bool {
+pub(super) fn groupable_command(idx: u16) -> bool {
     static GROUPABLE: OnceLock<Vec<bool>> = OnceLock::new();
     let table = GROUPABLE.get_or_init(|| {
         (0..TABLE.len())
@@ -93,6 +93,58 @@ pub fn begin(st: &mut ShardState, idx: u16, args: &Args) -> Timing {
         return Timing::Grouped;
     }
     Timing::Own(begin_own(st))
+}
+
+/// Are groups formed at all (see the module docs: not while someone looks per command)?
+#[inline]
+pub(super) fn groups_allowed(st: &ShardState) -> bool {
+    st.config.slowlog_log_slower_than != 0 && st.config.latency_monitor_threshold == 0
+}
+
+/// How many more members the open group takes before it closes.
+#[inline]
+pub(super) fn group_room(st: &ShardState) -> usize {
+    GROUP_MAX - st.cmd_group.len
+}
+
+/// Starts a run of grouped commands (`cmd::fastrun`), as `begin` starts each of them.
+#[inline]
+pub(super) fn begin_run(st: &mut ShardState) {
+    if st.cmd_stamp.is_none() {
+        st.cmd_stamp = Some(Stopwatch::now());
+    }
+}
+
+/// Ends a run of `n` equal grouped commands (at most `group_room`), `failed` of them
+/// with an error, as `end` would have ended each: counts them and adds them to the
+/// open group, which closes when they fill it or the last one (`last`, the only one
+/// that may have) wrote a big reply, with `last` as the closing command.
+pub(super) fn end_run(
+    st: &mut ShardState,
+    idx: u16,
+    n: usize,
+    failed: usize,
+    last: &Args,
+    client_id: u64,
+    big_reply: bool,
+) {
+    debug_assert!(n >= 1 && n <= group_room(st) && !st.uncounted);
+    st.stats.total_commands += n as u64;
+    let stats = &mut st.stats.commands;
+    if stats.len() <= idx as usize {
+        stats.resize(TABLE.len(), Default::default());
+    }
+    let c = &mut stats[idx as usize];
+    c.calls += n as u64;
+    c.failed_calls += failed as u64;
+    let g = &mut st.cmd_group;
+    g.members[g.len..g.len + n].fill(idx);
+    g.len += n;
+    if g.len == GROUP_MAX || big_reply {
+        let now = Stopwatch::now();
+        close_group(st, now, Some((idx, last, client_id)));
+        st.cmd_stamp = Some(now);
+    }
 }
 
 /// The start reading of a command timed on its own.

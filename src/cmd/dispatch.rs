@@ -11,7 +11,9 @@
 //!
 //! `call` is the one choke point every keyed command goes through, whichever thread or
 //! path it took: stats, dirty counting, keyspace notifications and (later) AOF and
-//! replication feed from it.
+//! replication feed from it. The one bypass is `cmd::fastrun` (runs of one plain
+//! command in a pipeline), which the connection takes only while `dispatch` and `call`
+//! would have nothing to do per request but count and time it.
 
 use super::coord;
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, Session};

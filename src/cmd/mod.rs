@@ -30,6 +30,7 @@ pub mod error;
 #[cfg(test)]
 mod expiry_tests;
 pub mod failover;
+pub mod fastrun;
 pub mod function;
 pub mod geo;
 pub mod harness;

@@ -17,6 +17,7 @@
 //! out of huge pages, `io::pages`), which then becomes the argument (no copy), and
 //! SET moves it on into the value (`Args::lend`).
 
+use super::lastcmd::LastCmd;
 use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
@@ -532,6 +533,10 @@ impl Conn {
                 let skimmed = super::lookahead::warm_batch(st, self.sess.db, &self.rbuf[self.rpos..]);
                 warmed_to = self.rpos + skimmed.max(1);
             }
+            if let Some(n) = self.run_plain(st, pause, budget) {
+                budget -= n;
+                continue;
+            }
             let input = &self.rbuf[self.rpos..];
             let parsed = match self.paused_request.take() {
                 // Parsed before a pause held it: its ranges (and scratch) are intact.
@@ -684,6 +689,30 @@ impl Conn {
         self.compact();
         self.sync_reply_order();
         Stopped::Idle
+    }
+
+    /// Runs the requests at `rpos` that repeat one plain command (`cmd::fastrun`), when
+    /// nothing of this client's is in flight or held and they are framed whole in
+    /// `rbuf`: how many ran.
+    #[inline]
+    fn run_plain(&mut self, st: &mut ShardState, pause: Pause, budget: usize) -> Option<usize> {
+        if !self.slots.is_empty()
+            || self.master
+            || pause != Pause::None
+            || self.sess.reply != ReplyMode::On
+            || self.paused_request.is_some()
+            || !self.moved_args.is_empty()
+            || self.parser.in_request()
+        {
+            return None;
+        }
+        let input = &self.rbuf[self.rpos..];
+        let ran = crate::cmd::fastrun::run(st, &self.sess, input, &mut self.out, budget)?;
+        self.last.note(&ran.last_args(input));
+        self.next_seq += ran.requests as u64;
+        self.rpos += ran.consumed;
+        self.need = 0;
+        Some(ran.requests)
     }
 
     /// The master's request just before `rpos` ran: it counts in the replication
@@ -886,60 +915,6 @@ impl Conn {
     /// The protocol for replies written on this connection's behalf.
     pub fn proto(&self) -> Proto {
         self.sess.proto
-    }
-}
-
-/// The last command's name and first argument as received (at most 32 bytes each;
-/// the name is looked up only when the metadata is synced, not per command).
-#[derive(Default)]
-struct LastCmd {
-    name: Vec<u8>,
-    sub: Vec<u8>,
-    /// Changed since the metadata was last synced.
-    changed: bool,
-}
-
-impl LastCmd {
-    /// CLIENT LIST's `cmd` for the last command: its name, `container|sub` for
-    /// container commands (CLIENT, CONFIG ...). Unknown commands leave it unchanged,
-    /// as in Redis; an unchanged name allocates nothing.
-    fn write_name(&self, cmd: &mut String) {
-        let Some(idx) = TABLE.lookup(&self.name) else { return };
-        let spec = TABLE.get(idx);
-        let container = spec.summary.starts_with("A container") && !self.sub.is_empty();
-        let same = if container {
-            cmd.len() == spec.name.len() + 1 + self.sub.len()
-                && cmd.starts_with(spec.name)
-                && cmd.as_bytes()[spec.name.len()] == b'|'
-                && cmd.as_bytes()[spec.name.len() + 1..].eq_ignore_ascii_case(&self.sub)
-        } else {
-            cmd == spec.name
-        };
-        if same {
-            return;
-        }
-        cmd.clear();
-        cmd.push_str(spec.name);
-        if container {
-            cmd.push('|');
-            cmd.push_str(&String::from_utf8_lossy(&self.sub).to_ascii_lowercase());
-        }
-    }
-
-    /// Notes the command about to run, for CLIENT LIST's `cmd`: copies of its first
-    /// two arguments (a few bytes; the name is looked up only when synced).
-    fn note(&mut self, args: &Args) {
-        let name = args.get(0);
-        if name.len() > 32 {
-            return;
-        }
-        self.name.clear();
-        self.name.extend_from_slice(name);
-        self.sub.clear();
-        if args.len() > 1 && args.get(1).len() <= 32 {
-            self.sub.extend_from_slice(args.get(1));
-        }
-        self.changed = true;
     }
 }
 

@@ -10,6 +10,7 @@
 //! Depends on: `cmd` (dispatch), `resp` (parsing), `shard` (reply routing), `io`.
 
 pub mod conn;
+mod lastcmd;
 pub mod listener;
 pub mod lookahead;
 pub mod outlimit;
