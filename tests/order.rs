@@ -249,3 +249,35 @@ fn a_pipelined_job_and_its_queue_entry_are_seen_in_the_order_sent() {
         }
     }
 }
+
+/// `pipeline-order per-shard` (shardis's own setting) drops the ordering across shards
+/// and keeps each shard's: the setting reads back, is refused with Redis's enum error
+/// for other values, can be changed at run time, and pipelines over both shards still
+/// get every reply, right, in request order.
+#[test]
+fn per_shard_pipeline_order_is_a_setting_and_keeps_replies_in_order() {
+    let server = Server::start(2, &["--pipeline-order", "per-shard"]);
+    let mut admin = server.raw();
+    let get = |c: &mut Raw| c.cmd(&["CONFIG", "GET", "pipeline-order"]);
+    assert_eq!(get(&mut admin), Resp::Array(vec![Resp::bulk("pipeline-order"), Resp::bulk("per-shard")]));
+    let Resp::Error(e) = admin.cmd(&["CONFIG", "SET", "pipeline-order", "loose"]) else { panic!("bad value accepted") };
+    assert!(e.contains("argument(s) must be one of the following"), "{e}");
+    let keys = [key_on("ps-a", 0, 2), key_on("ps-b", 1, 2)];
+    for (round, mode) in ["per-shard", "strict", "per-shard"].iter().enumerate() {
+        assert_eq!(admin.cmd(&["CONFIG", "SET", "pipeline-order", mode]), Resp::simple("OK"));
+        assert_eq!(get(&mut admin), Resp::Array(vec![Resp::bulk("pipeline-order"), Resp::bulk(mode)]));
+        let mut c = server.raw();
+        let mut buf = Vec::new();
+        for i in 0..2000 {
+            let k = &keys[i % 2];
+            let v = format!("{round}-{i}");
+            encode_cmd_into(&mut buf, &["SET", k.as_str(), v.as_str()]);
+            encode_cmd_into(&mut buf, &["GET", k.as_str()]);
+        }
+        c.send(&buf);
+        for i in 0..2000 {
+            assert_eq!(c.read(), Resp::simple("OK"), "{mode}: SET {i}");
+            assert_eq!(c.read(), Resp::bulk(&format!("{round}-{i}")), "{mode}: GET {i}");
+        }
+    }
+}

@@ -30,7 +30,9 @@
 //!
 //! The cost is one round trip per change of shard within a pipeline (`docs/scaling.md`
 //! models it). With one shard, or when a pipeline's commands all go to one shard,
-//! nothing ever waits.
+//! nothing ever waits. `pipeline-order per-shard` (`Config::pipeline_order_strict`)
+//! turns the waiting off for users who prefer the throughput: each shard still runs a
+//! connection's commands in the order they arrived, and replies stay in order.
 //!
 //! The lane lives in `Session::lane`; `dispatch` checks and sets it, and whoever owns
 //! the session resets it to `Lane::Idle` once nothing is owed (the connection layer,

@@ -111,6 +111,10 @@ pub struct Config {
     pub appendfsync: Fsync,
     /// `appendonly-direct` (shardis's own), auto.
     pub appendonly_direct: DirectIo,
+    /// `pipeline-order` (shardis's own): `strict` (true, the default) runs a
+    /// connection's commands in the order sent across shards (`cmd::order`);
+    /// `per-shard` keeps only each shard's order (replies stay in order).
+    pub pipeline_order_strict: bool,
     /// `maxmemory`, 0 = unlimited.
     pub maxmemory: u64,
     /// `maxmemory-policy`, noeviction; one of Redis's eight policies.
@@ -226,6 +230,7 @@ impl Default for Config {
             appenddirname: "appendonlydir".to_string(),
             appendfsync: Fsync::Everysec,
             appendonly_direct: DirectIo::Auto,
+            pipeline_order_strict: true,
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_string(),
             maxmemory_samples: 5,
@@ -518,6 +523,7 @@ impl Config {
             "appenddirname" => self.appenddirname.clone(),
             "appendfsync" => self.appendfsync.as_str().to_string(),
             "appendonly-direct" => self.appendonly_direct.as_str().to_string(),
+            "pipeline-order" => (if self.pipeline_order_strict { "strict" } else { "per-shard" }).to_string(),
             "maxmemory" => self.maxmemory.to_string(),
             "maxmemory-policy" => self.maxmemory_policy.clone(),
             "maxmemory-samples" => self.maxmemory_samples.to_string(),
@@ -591,6 +597,7 @@ impl Config {
                     _ => Fsync::Everysec,
                 }
             }
+            "pipeline-order" => self.pipeline_order_strict = v == "strict",
             "appendonly-direct" => {
                 self.appendonly_direct = match v {
                     "yes" => DirectIo::Yes,

@@ -114,12 +114,10 @@ impl ShardFeed {
         if self.out.is_empty() {
             return;
         }
-        let mut bytes = 0;
         for s in self.out.drain(..) {
-            bytes += s.len() as u64;
             repl.feed.push(s);
         }
-        repl.wake_lazy(bytes);
+        repl.wake();
     }
 
     /// Segments closed so far (unit tests).

@@ -110,14 +110,6 @@ impl ReplState {
         }
     }
 
-    /// After pushing `bytes` of ordinary stream: wakes the replication thread unless
-    /// it is dozing and not much gathered yet (`master::Handle::wake_lazy`).
-    pub fn wake_lazy(&self, bytes: u64) {
-        if let Some(m) = self.master.get() {
-            m.wake_lazy(bytes);
-        }
-    }
-
     /// Pushes a segment and wakes the replication thread.
     pub fn push(&self, seg: Segment) {
         self.feed.push(seg);
