@@ -154,7 +154,8 @@
 //!   shards. Execution keeps that order too (`cmd::order`): while a connection owes
 //!   replies from one shard, its next command joins them only if it goes to the same
 //!   shard; a command for any other shard (A included) waits until they are in, so
-//!   no client sees a later command's effect before an earlier one's.
+//!   no client sees a later command's effect before an earlier one's (the setting
+//!   `pipeline-order per-shard` turns the waiting off; SELECT and the like never wait).
 //! - **Keys on several shards** (`MSET a 1 b 2`): `cmd::coord` runs a transaction. It
 //!   takes a global id and, under `tx_order`, queues `Lock` on every shard involved, so
 //!   every shard sees lock requests in one global order (no deadlock). Each shard

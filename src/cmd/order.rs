@@ -21,8 +21,8 @@
 //! - Split commands (`coord_split`: MSET, MGET, DEL … over shards) keep their own
 //!   order among themselves (lock requests in one global order, see its docs), so a
 //!   run of them shares one lane; anything else after them waits for their replies.
-//! - SELECT, PING and ECHO act on the connection alone and run at once
-//!   (`connection_only`).
+//! - SELECT, PING, ECHO and CLIENT ID/INFO/GETNAME/SETNAME act on the connection alone
+//!   and run at once (`connection_only`).
 //! - Other keyless commands (PUBLISH, EXEC, fan-outs, CLIENT …), cross-shard transactions,
 //!   scripts that lock every shard, and multi-key commands that cannot be split wait
 //!   for everything owed, and whatever follows a transaction waits for it already
@@ -86,12 +86,21 @@ pub fn target(st: &ShardState, spec: &CommandSpec, args: &Args, db: u16, client_
     }
 }
 
-/// Does the command act on the connection alone (SELECT, PING, ECHO)? No other client
-/// can observe when it ran, so it neither waits for owed replies nor takes a lane (a
-/// pipeline that switches databases between commands for other shards would otherwise
-/// pay a round trip per SELECT). Hopped commands carry their own db.
-pub fn connection_only(spec: &CommandSpec) -> bool {
-    matches!(spec.name, "select" | "ping" | "echo")
+/// Does the command act on the connection alone (SELECT, PING, ECHO, CLIENT ID / INFO /
+/// GETNAME / SETNAME)? No other client can observe when it ran, so it neither waits for
+/// owed replies nor takes a lane (a pipeline that switches databases between commands
+/// for other shards would otherwise pay a round trip per SELECT). Hopped commands carry
+/// their own db. Running at once also keeps CLIENT INFO's `qbuf` as Redis shows it: the
+/// whole read, requests before it included (a wait compacts the read buffer).
+pub fn connection_only(spec: &CommandSpec, args: &Args) -> bool {
+    match spec.name {
+        "select" | "ping" | "echo" => true,
+        "client" => {
+            args.len() == 2 && [&b"id"[..], b"info", b"getname"].iter().any(|s| args.get(1).eq_ignore_ascii_case(s))
+                || args.len() == 3 && args.get(1).eq_ignore_ascii_case(b"setname")
+        }
+        _ => false,
+    }
 }
 
 /// May a command for `target` run now, with the connection's owed commands on `lane`?
