@@ -184,15 +184,21 @@ fn script_reads_scenario(port: u16) -> Vec<String> {
             assert_eq!(w.cmd(&["set", &key(g, s), "w"]), Resp::simple("OK"));
         }
     }
-    let (mut seen, mut sentinels) = (Vec::new(), 0);
-    while sentinels < groups.len() {
+    invalidated_until_sentinels(&mut t, groups.len())
+}
+
+/// Reads invalidation pushes on the tracking connection `t` until `sentinels` keys
+/// ending in `s` (each group's last plain SET) came: the invalidated keys, sorted.
+fn invalidated_until_sentinels(t: &mut common::Raw, sentinels: usize) -> Vec<String> {
+    let (mut seen, mut found) = (Vec::new(), 0);
+    while found < sentinels {
         let push = t.read();
         let Resp::Push(items) = &push else { panic!("expected an invalidation, got {push:?}") };
         let Some(Resp::Array(keys)) = items.get(1) else { panic!("invalidation without keys: {push:?}") };
         for k in keys {
             let Resp::Bulk(k) = k else { panic!("key {k:?}") };
             let k = String::from_utf8_lossy(k).into_owned();
-            sentinels += k.ends_with('s') as usize;
+            found += k.ends_with('s') as usize;
             seen.push(k);
         }
     }
@@ -258,20 +264,7 @@ fn script_writes_scenario(port: u16) -> (Vec<String>, Resp) {
     assert_eq!(watcher.cmd(&["multi"]), Resp::simple("OK"));
     watcher.cmd(&["get", &key("a", "3")]);
     let exec = watcher.cmd(&["exec"]);
-    let (mut seen, mut sentinels) = (Vec::new(), 0);
-    while sentinels < groups.len() {
-        let push = t.read();
-        let Resp::Push(items) = &push else { panic!("expected an invalidation, got {push:?}") };
-        let Some(Resp::Array(keys)) = items.get(1) else { panic!("invalidation without keys: {push:?}") };
-        for k in keys {
-            let Resp::Bulk(k) = k else { panic!("key {k:?}") };
-            let k = String::from_utf8_lossy(k).into_owned();
-            sentinels += k.ends_with('s') as usize;
-            seen.push(k);
-        }
-    }
-    seen.sort();
-    (seen, exec)
+    (invalidated_until_sentinels(&mut t, groups.len()), exec)
 }
 
 #[test]
