@@ -252,6 +252,51 @@ fn client_pause_write_holds_writes_until_unpause() {
     }
 }
 
+/// A write held by a pause after its big argument was read into its own buffer
+/// (`net::conn`'s `adopt_big_arg`) left nothing of itself in the read buffer: it must
+/// still run at UNPAUSE, alone or with a small request pipelined behind it. (It did
+/// not: the connection waited for input it had already parsed. The same wait held a
+/// pipelined big SET behind a hop to another shard, `cmd::order`.)
+#[test]
+fn a_held_write_with_a_big_argument_runs_after_unpause() {
+    const BIG: usize = 5 << 20;
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut admin = s.raw();
+        assert_eq!(admin.cmd(&["CLIENT", "PAUSE", "60000", "WRITE"]), ok());
+        let value = vec![b'v'; BIG];
+        let mut alone = s.raw();
+        alone.send(&common::encode_cmd(&[&b"SET"[..], b"big1", &value]));
+        let mut followed = s.raw();
+        let mut req = common::encode_cmd(&[&b"SET"[..], b"big2", &value]);
+        common::encode_cmd_into(&mut req, &["SET", "after", "1"]);
+        followed.send(&req);
+        // Both requests are parsed and held: CLIENT LIST counts their arguments.
+        let held = || {
+            let Resp::Bulk(list) = s.raw().cmd(&["CLIENT", "LIST"]) else { return false };
+            let list = String::from_utf8_lossy(&list).into_owned();
+            list.lines()
+                .filter(|l| {
+                    l.split(' ')
+                        .find_map(|f| f.strip_prefix("argv-mem="))
+                        .and_then(|n| n.parse::<usize>().ok())
+                        .is_some_and(|n| n >= BIG)
+                })
+                .count()
+                == 2
+        };
+        assert!(common::wait_until(Duration::from_secs(20), held), "both big writes are held ({shards} shards)");
+        assert_eq!(admin.cmd(&["DBSIZE"]), Resp::Int(0), "writes are held");
+        assert_eq!(admin.cmd(&["CLIENT", "UNPAUSE"]), ok());
+        assert_eq!(alone.read(), ok(), "the lone big SET ran ({shards} shards)");
+        assert_eq!(followed.read(), ok(), "the big SET ran ({shards} shards)");
+        assert_eq!(followed.read(), ok(), "the SET behind it ran ({shards} shards)");
+        assert_eq!(admin.cmd(&["STRLEN", "big1"]), Resp::Int(BIG as i64));
+        assert_eq!(admin.cmd(&["STRLEN", "big2"]), Resp::Int(BIG as i64));
+        assert_eq!(admin.cmd(&["GET", "after"]), Resp::bulk("1"));
+    }
+}
+
 #[test]
 fn command_count_info_docs_getkeys() {
     for shards in SHARD_COUNTS {

@@ -515,7 +515,10 @@ impl Conn {
                 self.compact();
                 return Stopped::Backpressure;
             }
-            if self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need {
+            // A held request (`paused_request`) is parsed already: its bytes may all be
+            // gone from `rbuf` (a big argument it adopted) while `need` still names
+            // its length, so it runs whatever input is left.
+            if self.paused_request.is_none() && (self.rpos >= self.rbuf.len() || self.rbuf.len() < self.need) {
                 break;
             }
             if budget == 0 {
