@@ -5,7 +5,8 @@
 # without starting any system service (tests start their own servers on free ports):
 # redis-server (interop and digest comparisons), redis-tools (redis-cli,
 # redis-benchmark), redis-sentinel, rdiff-backup (scripts/backup and tests/backup.rs),
-# iproute2's ss (tests/listen.rs), and mount/losetup/mkfs.ext4 (tests/aof_fsync.rs).
+# iproute2's ss (tests/listen.rs), mount/losetup/mkfs.ext4 (tests/aof_fsync.rs), and the
+# libraries of ../shared/tools/memtier_benchmark (tests/cluster.rs).
 # Then it builds everything in release mode and runs every test target (unit,
 # integration, benches in test mode) plus doc tests. Integration tests use the
 # release-built server binary (Cargo's CARGO_BIN_EXE_shardis-server for the profile
@@ -49,6 +50,14 @@ declare -A tool_package=(
 declare -A py_package=(
     [redis]=python3-redis
 )
+# Shared libraries of the prebuilt ../shared/tools/memtier_benchmark (tests/cluster.rs
+# runs it; its README lists them).
+declare -A lib_package=(
+    [libevent-2.1.so.7]=libevent-2.1-7
+    [libevent_openssl-2.1.so.7]=libevent-openssl-2.1-7
+    [libssl.so.3]=libssl3
+    [libz.so.1]=zlib1g
+)
 
 install_deps() {
     local tool missing=() packages=()
@@ -61,6 +70,13 @@ install_deps() {
         /usr/bin/python3 -c "import $tool" 2>/dev/null && continue
         missing+=("python3-module:$tool")
         packages+=("${py_package[$tool]}")
+    done
+    local libs
+    libs=$(/sbin/ldconfig -p 2>/dev/null || true)
+    for tool in "${!lib_package[@]}"; do
+        grep -q "^[[:space:]]*$tool " <<<"$libs" && continue
+        missing+=("lib:$tool")
+        packages+=("${lib_package[$tool]}")
     done
     if [[ ${#missing[@]} == 0 ]]; then
         return

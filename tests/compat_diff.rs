@@ -683,3 +683,44 @@ fn client_list_reply_buffer_size_and_peak_follow_redis() {
         t
     });
 }
+
+/// INFO commandstats counts a container's subcommands apart (`cmdstat_config|get`),
+/// an unknown subcommand nowhere, a subcommand's wrong arity as its rejected call, and
+/// INFO not itself; the last two also abort a transaction. (Times are left out.)
+#[test]
+fn commandstats_count_subcommands_apart_and_refuse_them_as_redis_does() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut t = vec![c.cmd(&["config", "resetstat"])];
+        for cmd in [
+            &["config", "get", "maxmemory"][..],
+            &["client", "id"],
+            &["client", "getname"],
+            &["config", "foo"],
+            &["config"],
+            &["config", "get"],
+            &["object", "encoding", "nokey"],
+            &["object"],
+            &["object", "foo", "x"],
+            &["multi"],
+            &["config", "Foo"],
+            &["exec"],
+            &["multi"],
+            &["client", "setname"],
+            &["exec"],
+        ] {
+            let reply = c.cmd(cmd);
+            // CLIENT ID differs between servers; its type does not.
+            t.push(if cmd == ["client", "id"] { Resp::Bool(matches!(reply, Resp::Int(_))) } else { reply });
+        }
+        let Resp::Bulk(info) = c.cmd(&["info", "commandstats"]) else { panic!("INFO commandstats") };
+        let mut lines: Vec<String> = String::from_utf8(info)
+            .unwrap()
+            .lines()
+            .map(|l| l.split(',').filter(|f| !f.contains("usec")).collect::<Vec<_>>().join(","))
+            .collect();
+        lines.sort();
+        t.push(Resp::Bulk(lines.join("\n").into_bytes()));
+        t
+    });
+}

@@ -28,8 +28,10 @@
 use super::Args;
 use super::introspect::CONTAINERS;
 use super::table::{TABLE, flag};
+use crate::acl::cmdacl::AclId;
 use crate::resp::SCRATCH_FLAG;
 use crate::shard::ShardState;
+use crate::shard::stats::{CmdStat, ShardStats};
 use crate::util::stopwatch::Stopwatch;
 use std::sync::OnceLock;
 
@@ -184,7 +186,7 @@ pub fn end(
     }
     match timing {
         Timing::Grouped => {
-            count_call(st, idx, failed, 0);
+            count_call(st, idx, failed);
             let g = &mut st.cmd_group;
             g.members[g.len] = idx;
             g.len += 1;
@@ -259,18 +261,107 @@ fn record_own(
         st.cmd_stamp = Some(end);
     }
     let us = start.until(end).as_micros() as u64;
-    if st.config.latency_tracking {
-        super::latency::track(st, idx, args, us);
-    }
     let threshold = st.config.slowlog_log_slower_than;
     if (slowlog && threshold >= 0 && us >= threshold as u64) || st.config.latency_monitor_threshold > 0 {
         log_slow(st, idx, us, args, client_id, slowlog);
     }
-    count_call(st, idx, failed, us);
+    account(st, stat_slot(idx, args), failed, us);
 }
 
+/// Ends the timing of a command that finishes later (a fan-out): the chain's next
+/// command starts here, and `finished` counts it once its reply is written, so INFO
+/// does not count itself, as in Redis (which counts a call after it returns).
+pub fn end_unfinished(st: &mut ShardState) {
+    let end = Stopwatch::now();
+    if st.cmd_group.len > 0 {
+        close_group(st, end, None);
+    }
+    if st.cmd_chain {
+        st.cmd_stamp = Some(end);
+    }
+}
+
+/// Counts a command `end_unfinished` left open, `us` after it started.
+pub fn finished(st: &mut ShardState, slot: StatSlot, failed: bool, us: u64) {
+    if let StatSlot::Command(idx) = slot
+        && st.config.latency_monitor_threshold > 0
+    {
+        let event = if TABLE.get(idx).flags & flag::FAST != 0 { "fast-command" } else { "command" };
+        super::latency::add_sample_if_needed(st, event, us / 1000);
+    }
+    account(st, slot, failed, us);
+}
+
+/// Where a call is counted (INFO commandstats, latency histograms): a container's
+/// subcommand under its own `container|sub` name, as Redis 7.0 does; `None` for a
+/// subcommand Redis does not know (Redis rejects it before it is a command at all).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatSlot {
+    Command(u16),
+    Sub(AclId),
+    None,
+}
+
+/// The slot command `idx` called with `args` counts in.
 #[inline]
-fn count_call(st: &mut ShardState, idx: u16, failed: bool, us: u64) {
+pub fn stat_slot(idx: u16, args: &Args) -> StatSlot {
+    if args.len() > 1 && is_container(idx) { sub_slot(idx, args) } else { StatSlot::Command(idx) }
+}
+
+#[cold]
+fn sub_slot(idx: u16, args: &Args) -> StatSlot {
+    let full = format!("{}|{}", TABLE.get(idx).name, args.str(1).to_ascii_lowercase());
+    match crate::acl::cmdacl::by_name(&full) {
+        Some(id) => StatSlot::Sub(id),
+        None => StatSlot::None,
+    }
+}
+
+/// Per command index: is it a container of subcommands (CONFIG, CLIENT, ...)?
+#[inline]
+pub(super) fn is_container(idx: u16) -> bool {
+    static CONTAINER: OnceLock<Vec<bool>> = OnceLock::new();
+    let table =
+        CONTAINER.get_or_init(|| (0..TABLE.len()).map(|i| CONTAINERS.contains(&TABLE.get(i as u16).name)).collect());
+    table.get(idx as usize).copied().unwrap_or(false)
+}
+
+/// The counters of `slot`, if it has any.
+pub(super) fn stat_of(stats: &mut ShardStats, slot: StatSlot) -> Option<&mut CmdStat> {
+    match slot {
+        StatSlot::Command(idx) => {
+            if stats.commands.len() <= idx as usize {
+                stats.commands.resize(TABLE.len(), Default::default());
+            }
+            Some(&mut stats.commands[idx as usize])
+        }
+        StatSlot::Sub(id) => Some(stats.subcommand(id)),
+        StatSlot::None => None,
+    }
+}
+
+/// Counts one call of `slot` that took `us`: commandstats and the latency histogram.
+fn account(st: &mut ShardState, slot: StatSlot, failed: bool, us: u64) {
+    if st.config.latency_tracking {
+        match slot {
+            StatSlot::Command(idx) => st.stats.latency.record(idx, us),
+            StatSlot::Sub(id) => st.stats.latency.record_sub(crate::acl::cmdacl::get(id).name, us),
+            StatSlot::None => {}
+        }
+    }
+    st.stats.total_commands += 1;
+    if let Some(c) = stat_of(&mut st.stats, slot) {
+        c.calls += 1;
+        c.usec += us;
+        if failed {
+            c.failed_calls += 1;
+        }
+    }
+}
+
+/// Counts a grouped call (its time comes when the group closes).
+#[inline]
+fn count_call(st: &mut ShardState, idx: u16, failed: bool) {
     st.stats.total_commands += 1;
     let stats = &mut st.stats.commands;
     if stats.len() <= idx as usize {
@@ -278,7 +369,6 @@ fn count_call(st: &mut ShardState, idx: u16, failed: bool, us: u64) {
     }
     let c = &mut stats[idx as usize];
     c.calls += 1;
-    c.usec += us;
     if failed {
         c.failed_calls += 1;
     }

@@ -55,19 +55,31 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     };
     let spec = TABLE.get(idx);
     if !spec.arity_ok(args.len()) {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, &wrong_arity(spec.name));
         return Outcome::Done;
     }
+    // A container's subcommand is looked up and its arity checked here, as Redis does
+    // before anything else: an unknown one is no command (counted nowhere), a wrong
+    // arity is a rejected call of the subcommand, and either aborts a transaction.
+    if args.len() > 1
+        && super::cmdtime::is_container(idx)
+        && let Some(e) = super::introspect::subcommand_refusal(spec.name, args)
+    {
+        bump_rejected(st, idx, args);
+        flag_multi(sess);
+        fail(&mut st.stats, &mut w, &e);
+        return Outcome::Done;
+    }
     if !sess.authenticated && spec.flags & flag::NO_AUTH == 0 && super::acl::auth_required(st, sess) {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, "NOAUTH Authentication required.");
         return Outcome::Done;
     }
     if let Some(e) = super::multi::refused_while_queuing(sess, spec) {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, e);
         return Outcome::Done;
@@ -75,7 +87,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     if let Err(refusal) = super::acl::permit(st, sess, idx, args) {
         // None: the connection's user was deleted; close it as Redis does.
         let Some(msg) = refusal else { return Outcome::Close };
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, &msg);
         return Outcome::Done;
@@ -84,7 +96,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     if st.shared.cluster.enabled
         && let Some(e) = crate::cluster::redirect::check(st, sess, spec, args)
     {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, &e);
         return Outcome::Done;
@@ -104,7 +116,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         return Outcome::Done;
     }
     if st.evict.settings.maxmemory > 0 && refuse_for_oom(st, sess, spec) {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         if spec.name == "exec" {
             // Redis discards the transaction with the reason.
             super::multi::abort_exec(st, sess);
@@ -122,7 +134,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     // After a failed BGSAVE, writes (and PING, as in Redis) are refused until a save
     // succeeds (`stop-writes-on-bgsave-error`).
     if (spec.is_write() || spec.name == "ping") && crate::persist::bgsave::writes_refused(st) {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, crate::persist::bgsave::MISCONF);
         return Outcome::Done;
@@ -134,19 +146,19 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
         && let Some(e) =
             crate::repl::replica::refusal(&st.shared.replica, spec.is_write(), spec.flags & flag::STALE != 0)
     {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, e);
         return Outcome::Done;
     }
     if spec.is_write() && crate::repl::master::too_few_replicas(st) {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, "NOREPLICAS Not enough good replicas to write.");
         return Outcome::Done;
     }
     if let Some(e) = super::script::busy_refusal(st, spec, args) {
-        bump_rejected(st, idx);
+        bump_rejected(st, idx, args);
         flag_multi(sess);
         fail(&mut st.stats, &mut w, e);
         return Outcome::Done;
@@ -196,28 +208,37 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
             if super::monitor::active(st) && !matches!(res, Ok(ConnOutcome::Exec(_))) {
                 super::monitor::feed_client(st, spec, sess.db, sess.id, args);
             }
-            let fanout = matches!(res, Ok(ConnOutcome::FanOut(_)));
-            let timing = super::cmdtime::Timing::Own(start);
-            super::cmdtime::end(st, idx, timing, res.is_err(), args, sess.id, !fanout, 0);
+            if matches!(res, Ok(ConnOutcome::FanOut(_))) {
+                super::cmdtime::end_unfinished(st);
+            } else {
+                let timing = super::cmdtime::Timing::Own(start);
+                super::cmdtime::end(st, idx, timing, res.is_err(), args, sess.id, true, 0);
+            }
             match res {
                 Ok(ConnOutcome::Done) => Outcome::Done,
                 Ok(ConnOutcome::Close) => Outcome::Close,
                 Ok(ConnOutcome::FanOut(mut f)) => {
-                    // The slowlog holds a command after it ran (SLOWLOG RESET logs
-                    // itself into the fresh log; SLOWLOG GET does not see itself).
+                    // Counted once its reply is written (INFO does not count itself),
+                    // and the slowlog holds it after it ran (SLOWLOG RESET logs itself
+                    // into the fresh log; SLOWLOG GET does not see itself).
                     let threshold = st.config.slowlog_log_slower_than;
-                    if threshold >= 0 && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0 {
-                        let inner = f.finish;
-                        let logged: Vec<Vec<u8>> = args.iter().map(|a| a.to_vec()).collect();
-                        let client_id = sess.id;
-                        f.finish = Box::new(move |st, results, out| {
-                            inner(st, results, out);
-                            let us = start.elapsed().as_micros() as u64;
-                            if us >= st.config.slowlog_log_slower_than.max(0) as u64 {
-                                super::cmdtime::slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
-                            }
-                        });
-                    }
+                    let logged: Option<Vec<Vec<u8>>> = (threshold >= 0
+                        && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0)
+                        .then(|| args.iter().map(|a| a.to_vec()).collect());
+                    let slot = super::cmdtime::stat_slot(idx, args);
+                    let inner = f.finish;
+                    let client_id = sess.id;
+                    f.finish = Box::new(move |st, results, out| {
+                        let errors_before = st.stats.error_replies;
+                        inner(st, results, out);
+                        let us = start.elapsed().as_micros() as u64;
+                        super::cmdtime::finished(st, slot, st.stats.error_replies > errors_before, us);
+                        if let Some(logged) = logged
+                            && us >= st.config.slowlog_log_slower_than.max(0) as u64
+                        {
+                            super::cmdtime::slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
+                        }
+                    });
                     coord::start_fanout(st, f, to, sess.proto);
                     sess.lane = Lane::Many;
                     Outcome::Barrier
@@ -546,12 +567,10 @@ fn fail(stats: &mut crate::shard::stats::ShardStats, w: &mut ReplyWriter, msg: &
     w.error(msg);
 }
 
-fn bump_rejected(st: &mut ShardState, idx: u16) {
-    let stats = &mut st.stats.commands;
-    if stats.len() <= idx as usize {
-        stats.resize(TABLE.len(), Default::default());
+fn bump_rejected(st: &mut ShardState, idx: u16, args: &Args) {
+    if let Some(c) = super::cmdtime::stat_of(&mut st.stats, super::cmdtime::stat_slot(idx, args)) {
+        c.rejected_calls += 1;
     }
-    stats[idx as usize].rejected_calls += 1;
 }
 
 /// Runs a keyed request that arrived from another thread (or left the deferral queue)

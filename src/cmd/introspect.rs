@@ -21,6 +21,18 @@ pub fn unknown_subcommand(a: &Args) -> CmdError {
     CmdError::msg(format!("ERR unknown subcommand '{sub}'. Try {} HELP.", a.str(0).to_ascii_uppercase()))
 }
 
+/// Why a container's subcommand is refused before it runs, as Redis 7.0's command
+/// lookup and arity check refuse it: a subcommand Redis does not know, or the wrong
+/// number of arguments for one it knows (by Redis's own COMMAND INFO arity).
+pub fn subcommand_refusal(container: &str, a: &Args) -> Option<String> {
+    let full = format!("{container}|{}", a.str(1).to_ascii_lowercase());
+    let Some(redis_info::Value::Arr(fields)) = redis_info::info(&full) else {
+        return Some(unknown_subcommand(a).message());
+    };
+    let Some(&redis_info::Value::Int(arity)) = fields.get(1) else { return None };
+    sub_arity(a, &full, arity as i32).err().map(|e| e.message())
+}
+
 /// Checks a subcommand's Redis arity (counted from the container name, so
 /// `CLIENT SETNAME x` is 3). The error names it `container|sub`, as Redis 7 does.
 pub fn sub_arity(a: &Args, fullname: &str, arity: i32) -> Result<(), CmdError> {

@@ -13,7 +13,7 @@
 //! people read them.
 
 use super::ctx::{ConnCtx, ConnOutcome, FanOut};
-use super::introspect::{CONTAINERS, help_reply, sub_arity, unknown_subcommand};
+use super::introspect::{help_reply, sub_arity, unknown_subcommand};
 use super::table::{CommandSpec, Handler, KeySpec, TABLE, flag};
 use super::{Args, CmdError};
 use crate::shard::histogram::CommandHistograms;
@@ -21,27 +21,6 @@ use crate::shard::slowlog::LatencyEvent;
 use crate::shard::{HopResult, ShardState};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// Records one call in its command's histogram (dispatch calls this after every
-/// command while `latency-tracking` is on). A container's subcommand is recorded under
-/// its `parent|sub` name when Redis knows it.
-#[inline]
-pub fn track(st: &mut ShardState, idx: u16, args: &Args, us: u64) {
-    let name = TABLE.get(idx).name;
-    if args.len() > 1 && CONTAINERS.contains(&name) {
-        track_sub(st, name, args, us);
-    } else {
-        st.stats.latency.record(idx, us);
-    }
-}
-
-#[cold]
-fn track_sub(st: &mut ShardState, name: &str, args: &Args, us: u64) {
-    let full = format!("{name}|{}", args.str(1).to_ascii_lowercase());
-    if let Some(id) = crate::acl::cmdacl::by_name(&full) {
-        st.stats.latency.record_sub(crate::acl::cmdacl::get(id).name, us);
-    }
-}
 
 /// Records a latency event sample of `ms` milliseconds if monitoring is on and the
 /// sample reaches the threshold (Redis's latencyAddSampleIfNeeded).

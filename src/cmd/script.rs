@@ -709,15 +709,12 @@ impl Host for ScriptHost {
                 self.effects.extend(effects_of(&self.dbs, spec.name, &args, db, prop));
             }
         }
-        let stats = &mut self.stats.commands;
-        if stats.len() <= idx as usize {
-            stats.resize(TABLE.len(), Default::default());
-        }
-        let s = &mut stats[idx as usize];
-        s.calls += 1;
-        s.usec += start.elapsed().as_micros() as u64;
-        if res.is_err() {
-            s.failed_calls += 1;
+        if let Some(s) = super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &args)) {
+            s.calls += 1;
+            s.usec += start.elapsed().as_micros() as u64;
+            if res.is_err() {
+                s.failed_calls += 1;
+            }
         }
         self.stats.total_commands += 1;
         Ok(())

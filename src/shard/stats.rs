@@ -31,6 +31,9 @@ pub struct ShardStats {
     pub output_limit_disconnections: u64,
     /// Indexed like the command table.
     pub commands: Vec<CmdStat>,
+    /// A container's subcommands (`config|get`), indexed by their ACL id
+    /// (`acl::cmdacl`): Redis 7.0 counts them apart and never under the container.
+    pub subcommands: Vec<CmdStat>,
     /// Per-command latency histograms (`latency-tracking`, INFO latencystats).
     pub latency: super::histogram::CommandHistograms,
     /// While set (around a command, when `keymiss` events are wanted), `miss` also
@@ -81,21 +84,34 @@ impl ShardStats {
         }
         self.query_limit_disconnections += other.query_limit_disconnections;
         self.output_limit_disconnections += other.output_limit_disconnections;
-        if self.commands.len() < other.commands.len() {
-            self.commands.resize(other.commands.len(), CmdStat::default());
-        }
         self.latency.merge(&other.latency);
-        for (a, b) in self.commands.iter_mut().zip(&other.commands) {
-            a.calls += b.calls;
-            a.usec += b.usec;
-            a.rejected_calls += b.rejected_calls;
-            a.failed_calls += b.failed_calls;
-        }
+        merge_counts(&mut self.commands, &other.commands);
+        merge_counts(&mut self.subcommands, &other.subcommands);
     }
 
     /// CONFIG RESETSTAT.
     pub fn reset(&mut self) {
         let n = self.commands.len();
         *self = ShardStats { commands: vec![CmdStat::default(); n], ..Default::default() };
+    }
+
+    /// The counters of a container's subcommand, by its ACL id.
+    pub fn subcommand(&mut self, id: u16) -> &mut CmdStat {
+        if self.subcommands.len() <= id as usize {
+            self.subcommands.resize(id as usize + 1, CmdStat::default());
+        }
+        &mut self.subcommands[id as usize]
+    }
+}
+
+fn merge_counts(into: &mut Vec<CmdStat>, from: &[CmdStat]) {
+    if into.len() < from.len() {
+        into.resize(from.len(), CmdStat::default());
+    }
+    for (a, b) in into.iter_mut().zip(from) {
+        a.calls += b.calls;
+        a.usec += b.usec;
+        a.rejected_calls += b.rejected_calls;
+        a.failed_calls += b.failed_calls;
     }
 }
