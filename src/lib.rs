@@ -115,7 +115,9 @@
 //!    destination shard; MSG_RING the parked ones.
 //! 8. Queue one send per connection with output (double-buffered). Output produced
 //!    while the log has bytes not yet cleared (written; fsynced under `always`) is
-//!    held until they are, and so are result messages to other shards.
+//!    held until they are, and so are result messages to other shards. A connection
+//!    whose next request waits for replies owed by another shard (`cmd::order`) keeps
+//!    its output back until they land, so a pipeline over shards leaves in one send.
 //! 9. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
 //!
 //! ## The life of a command
@@ -156,6 +158,10 @@
 //!   shard; a command for any other shard (A included) waits until they are in, so
 //!   no client sees a later command's effect before an earlier one's (the setting
 //!   `pipeline-order per-shard` turns the waiting off; SELECT and the like never wait).
+//!   While a request waits, the replies before it are kept back, not sent at every
+//!   change of shard. B warms the keys of each 16 records it is about to run
+//!   together (as `net::lookahead` does for a connection's pipeline), so their cache
+//!   misses overlap.
 //! - **Keys on several shards** (`MSET a 1 b 2`): `cmd::coord` runs a transaction. It
 //!   takes a global id and, under `tx_order`, queues `Lock` on every shard involved, so
 //!   every shard sees lock requests in one global order (no deadlock). Each shard

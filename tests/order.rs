@@ -281,3 +281,44 @@ fn per_shard_pipeline_order_is_a_setting_and_keeps_replies_in_order() {
         }
     }
 }
+
+/// A pipeline that changes shard at every command leaves in one piece: while a request
+/// waits for the replies its connection owes from another shard, the replies ready
+/// before it are kept back (`Conn::holds_output`) rather than sent at every change of
+/// shard (a send and a client wake-up each). The pipeline ends with TIME, which waits
+/// for every owed reply and runs on the connection's own shard, so its reply is the
+/// last one made: the first read must hold every reply. On a build that sends at every
+/// change of shard (`SHARDIS_TEST_SERVER=/tmp/shardis-main-s10`) the first read holds
+/// only the replies made before the first round trip between the shard threads.
+#[test]
+fn a_pipeline_over_shards_is_answered_in_one_piece() {
+    use std::io::Read;
+    for shards in [2, 4] {
+        let server = Server::start(shards, &[]);
+        let keys = keys_on_distinct_shards("piece:", shards, shards);
+        let commands = 4 * shards;
+        for round in 0..20 {
+            // A new connection each round: it lands on any shard.
+            let mut c = server.raw();
+            let mut buf = Vec::new();
+            for i in 0..commands {
+                encode_cmd_into(&mut buf, &["INCR", keys[i % shards].as_str()]);
+            }
+            encode_cmd_into(&mut buf, &["TIME"]);
+            c.send(&buf);
+            let mut first = vec![0u8; 64 << 10];
+            let n = c.w.read(&mut first).expect("read");
+            let mut r = common::RespReader::new(std::io::Cursor::new(first[..n].to_vec()));
+            for i in 0..commands {
+                let want = (round * 4 + i / shards + 1) as i64;
+                match r.read() {
+                    Ok(v) => assert_eq!(v, Resp::Int(want), "{shards} shards, round {round}: INCR {i}"),
+                    Err(e) => {
+                        panic!("{shards} shards, round {round}: the first read ({n} bytes) ends before reply {i}: {e}")
+                    }
+                }
+            }
+            assert!(matches!(r.read(), Ok(Resp::Array(a)) if a.len() == 2), "{shards} shards, round {round}: TIME");
+        }
+    }
+}

@@ -67,7 +67,6 @@ use crate::shard::lock::{LockPlan, SplitPart, Waiting, key_hash};
 use crate::shard::msg::{CoordRef, ExecReq, HopResult, KeyEntries, Msg, OwnedArgs};
 use crate::shard::state::Coordinator;
 use crate::shard::{ReplyTo, ShardState, shard_of};
-use crate::storage::Warm;
 
 /// How a split command's part replies combine into the client's reply.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -286,16 +285,13 @@ pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, part: SplitPart, 
     }
 }
 
-/// Below this many keys a database stays in the caches: warming would only cost.
-const WARM_MIN_KEYS: usize = 16 << 10;
-
 /// Loads into the cache what looking up the part's keys will read, one stage for all
 /// keys before the next (`storage::Warm`), so their cache misses overlap instead of
 /// coming one after another. A part arrives from another shard, where the connection's
 /// read-ahead (`net::lookahead`) warmed only that shard's keys.
 fn warm_keys(st: &ShardState, req: &ExecReq) {
     let Some(d) = st.dbs.get(req.db as usize) else { return };
-    if d.len() < WARM_MIN_KEYS || req.args.len() < 3 {
+    if d.len() < crate::storage::db::WARM_MIN_KEYS || req.args.len() < 3 {
         return;
     }
     let step = if TABLE.get(req.cmd).name == "mset" { 2 } else { 1 };
@@ -305,11 +301,7 @@ fn warm_keys(st: &ShardState, req: &ExecReq) {
         hashes[n] = d.key_hash(req.args.get(i));
         n += 1;
     }
-    for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
-        for &h in &hashes[..n] {
-            d.warm(h, stage);
-        }
-    }
+    d.warm_all(&hashes[..n]);
 }
 
 /// A part's `LockRun` arrived (from another shard, or through our own inbox).

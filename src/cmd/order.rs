@@ -29,7 +29,10 @@
 //!   (`Outcome::Barrier`).
 //!
 //! The cost is one round trip per change of shard within a pipeline (`docs/scaling.md`
-//! models it). With one shard, or when a pipeline's commands all go to one shard,
+//! models it). What it need not cost is a send per change of shard: while a request
+//! waits, the connection keeps the replies ready before it back
+//! (`net::Conn::holds_output`), so the pipeline's replies leave together once the
+//! waits are over (as Redis, which runs a whole pipeline before it writes). With one shard, or when a pipeline's commands all go to one shard,
 //! nothing ever waits. `pipeline-order per-shard` (`Config::pipeline_order_strict`)
 //! turns the waiting off for users who prefer the throughput: each shard still runs a
 //! connection's commands in the order they arrived, and replies stay in order.

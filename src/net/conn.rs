@@ -59,6 +59,11 @@ const BULK_GROWTH: usize = 8;
 /// The largest buffer a connection keeps as its `spare`.
 const SPARE_MAX: usize = 64 << 10;
 
+/// Output a connection keeps back while a request waits for owed replies
+/// (`Conn::holds_output`): past this, sending it now costs less than the copying
+/// and memory of keeping it.
+const WAIT_HOLD_MAX: usize = 64 << 10;
+
 pub struct Conn {
     pub fd: RawFd,
     /// How the ring's entries name the socket: `fd`, or its registered index
@@ -316,6 +321,17 @@ impl Conn {
         }
         s.push('"');
         s
+    }
+
+    /// Is its output kept back for now? While a parsed request waits for the replies
+    /// owed by another shard (`cmd::order`), those replies, and the requests after it,
+    /// come within a round trip between the shard threads: sent at once, a pipeline
+    /// that changes shard eight times would go out in eight pieces, each a send (the
+    /// costliest step of a request at `-P 16`) and a wake-up of the client. So the
+    /// output waits for the wait to end, up to `WAIT_HOLD_MAX` bytes. The wait ends
+    /// when the owed replies land (`after_fill`), which queues the send.
+    pub fn holds_output(&self) -> bool {
+        self.drain_wait && self.out.len() < WAIT_HOLD_MAX
     }
 
     /// So much output waits that parsing stops (`OUTPUT_HIGH_WATER`).

@@ -14,16 +14,17 @@
 //! another database after a `SELECT` in the same batch) costs a wasted load, never a
 //! wrong answer. It is skipped where it cannot pay: small databases (everything is
 //! cached), one request at a time (nothing to overlap), keys owned by other shards.
+//! Under `pipeline-order strict` the window also ends at the first request for
+//! another shard: the requests after it wait for its reply (`cmd::order`), a round
+//! trip between the shard threads during which other connections' work evicts what
+//! was warmed, so they are warmed when they run (warming them twice, or once too
+//! early, cost more than the misses it saved).
 
 use crate::shard::ShardState;
-use crate::storage::Warm;
 
 /// Requests (and keys) warmed together: one receive of a `-P 16` client, and about
 /// what the CPU's fill buffers can keep in flight per stage.
 const WINDOW: usize = 16;
-
-/// Below this many keys the database stays in the caches (~1 MB of slots).
-const MIN_KEYS: usize = 16 << 10;
 
 /// Keys longer than this are not worth hashing twice.
 const MAX_KEY: usize = 256;
@@ -37,18 +38,22 @@ const MAX_ARGS: usize = 64;
 /// is not a complete multibulk one; all of `input` when the database is too small).
 pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     let Some(d) = st.dbs.get(db as usize) else { return input.len() };
-    if d.len() < MIN_KEYS {
+    if d.len() < crate::storage::db::WARM_MIN_KEYS {
         // Not worth a look for this batch (even if it grows the database).
         return input.len();
     }
     let mut keys = [(0usize, 0usize); WINDOW];
     let (mut n, mut pos) = (0, 0);
     let mut scripts = false;
+    let stop_at_foreign = st.nshards > 1 && st.config.pipeline_order_strict;
     for _ in 0..WINDOW {
         let (at, before) = (pos, n);
         let mut full = false;
+        let mut foreign = false;
         let Some(len) = skim(&input[at..], |start, len| {
-            if n == WINDOW {
+            if stop_at_foreign && crate::shard::shard_of(&input[at + start..at + start + len], st.nshards) != st.id {
+                foreign = true;
+            } else if n == WINDOW {
                 full = true;
             } else if len <= MAX_KEY {
                 keys[n] = (at + start, len);
@@ -60,6 +65,12 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
         if full && before > 0 {
             // Its keys go into the next window, whole.
             n = before;
+            break;
+        }
+        if foreign {
+            // The requests after it wait for it (warmed when they run); its own local
+            // keys, if any, run now. Not skimmed again: it is past the window.
+            pos += len;
             break;
         }
         scripts |= n > before && names_script(&input[at..]);
@@ -80,11 +91,7 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
             m += 1;
         }
     }
-    for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
-        for &h in &hashes[..m] {
-            d.warm(h, stage);
-        }
-    }
+    d.warm_all(&hashes[..m]);
     if scripts {
         // A script's keys: their deadlines too (a rate limiter's keys all have one).
         for &h in &hashes[..m] {
@@ -180,6 +187,7 @@ fn header(input: &[u8], mark: u8) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::Warm;
 
     fn keys_of(input: &[u8]) -> (Option<usize>, Vec<&[u8]>) {
         let mut keys = Vec::new();
@@ -235,6 +243,31 @@ mod tests {
         }
         assert_eq!(db.len(), 20_000);
         assert!(db.peek(b"key:000000019999").is_some());
+    }
+
+    /// Under `pipeline-order strict` the window ends after the first request for
+    /// another shard (the ones after it wait for its reply); under `per-shard` it goes on.
+    #[test]
+    fn the_window_ends_at_a_request_for_another_shard_when_order_is_strict() {
+        use crate::shard::shard_of;
+        use crate::storage::Value;
+        let mut h = crate::cmd::harness::Harness::new(2);
+        let on = |shard: usize, from: usize| {
+            (from..).map(|i| format!("k{i}")).find(|k| shard_of(k.as_bytes(), 2) == shard).expect("a key")
+        };
+        let st = &mut h.shards[0];
+        for i in 0..crate::storage::db::WARM_MIN_KEYS + 1 {
+            st.dbs[0].set(on(0, i * 4).as_bytes(), Value::Str(b"v".as_slice().into()), 0);
+        }
+        let get = |k: &str| format!("*2\r\n$3\r\nGET\r\n${}\r\n{k}\r\n", k.len());
+        let head = get(&on(0, 1)) + &get(&on(0, 2)) + &get(&on(1, 3));
+        let input = head.clone() + &get(&on(0, 4)) + &get(&on(0, 5));
+        assert_eq!(warm_batch(st, 0, input.as_bytes()), head.len(), "strict: up to the foreign request");
+        assert_eq!(warm_batch(st, 0, &input.as_bytes()[head.len()..]), input.len() - head.len());
+        let mut cfg = (*st.config).clone();
+        cfg.pipeline_order_strict = false;
+        st.config = std::sync::Arc::new(cfg);
+        assert_eq!(warm_batch(st, 0, input.as_bytes()), input.len(), "per-shard: the whole window");
     }
 
     #[test]

@@ -544,7 +544,9 @@ impl Worker {
         for slot in std::mem::take(&mut self.send_queue) {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_send = false;
-            if c.closing {
+            // A request waiting for owed replies: its output goes with theirs (the
+            // replies landing queue the send again, `Conn::holds_output`).
+            if c.closing || c.holds_output() {
                 continue;
             }
             if !c.out.is_empty() && (hold || !c.held.is_empty()) {

@@ -151,6 +151,10 @@ pub fn has_expired(expire_at: u64, now_ms: u64) -> bool {
     expire_at != 0 && now_ms > expire_at
 }
 
+/// Below this many keys a database stays in the caches: warming keys ahead of their
+/// lookups ([`Db::warm`]) would only cost.
+pub const WARM_MIN_KEYS: usize = 16 << 10;
+
 /// Most samples [`Db::sample_into`] draws at once (`maxmemory-samples` is clamped to it).
 pub const MAX_SAMPLES: usize = 64;
 
@@ -410,6 +414,16 @@ impl Db {
     #[inline]
     pub fn warm(&self, h: u64, stage: Warm) {
         self.table.warm(h, stage)
+    }
+
+    /// All of `warm`'s stages for the keys hashing to `hashes`, one stage for every key
+    /// before the next, so their cache misses overlap.
+    pub fn warm_all(&self, hashes: &[u64]) {
+        for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
+            for &h in hashes {
+                self.warm(h, stage);
+            }
+        }
     }
 
     /// After `warm`'s stages: looks up the deadline of the key hashing to `h` (its
