@@ -53,7 +53,10 @@
 //! also goes, per turn, as segments into a queue the replication thread drains; it
 //! merges them (a cross-shard transaction's parts become one MULTI/EXEC, a
 //! whole-keyspace FLUSHALL/SWAPDB the command itself, SELECT where the merged db
-//! changes), appends them to the backlog and counts `master_repl_offset`. A
+//! changes), appends them to the backlog and counts `master_repl_offset`. While
+//! writes stream to replicas it wakes at most every millisecond (or per 64 KiB), so
+//! whatever reports the offset to a client (INFO, ROLE) first queues a mark behind
+//! the shards' segments and takes the offset the thread gives it there. A
 //! connection that sends PSYNC/SYNC leaves its shard and is served from there:
 //! `+CONTINUE` from the backlog, or a full sync from a cut whose leader marks the
 //! stream's position and forks the snapshot child (disk-backed or `$EOF:` diskless).

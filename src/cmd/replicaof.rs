@@ -37,6 +37,10 @@ fn replicaof(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         c.out.simple("OK Already connected to specified master");
         return Ok(ConnOutcome::Done);
     }
+    // The history we offer the new master for a partial resync ends after every
+    // write already answered (`follow` reads the offset).
+    c.st.aof.repl.flush(&shared.repl);
+    crate::repl::master::answered_offset(&shared);
     replica::follow(&shared, &host, port, false);
     // The replication thread keeps the replica's backlog and offset (the master's
     // stream, forwarded verbatim) even with no replica of its own.
@@ -70,7 +74,10 @@ fn role(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
         Role::Master => {
             c.out.array(3);
             c.out.bulk(b"master");
-            c.out.int(shared.repl.offset.load(Ordering::Acquire) as i64);
+            // Writes this connection saw answered earlier in its pipeline count too.
+            // Writes this connection saw answered earlier in its pipeline count too.
+            c.st.aof.repl.flush(&shared.repl);
+            c.out.int(crate::repl::master::answered_offset(&shared) as i64);
             // Connected replicas are listed by the master side once it tracks them.
             c.out.array(0);
         }

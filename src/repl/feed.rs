@@ -114,10 +114,12 @@ impl ShardFeed {
         if self.out.is_empty() {
             return;
         }
+        let mut bytes = 0;
         for s in self.out.drain(..) {
+            bytes += s.stream_bytes() as u64;
             repl.feed.push(s);
         }
-        repl.wake();
+        repl.wake_lazy(bytes);
     }
 
     /// Segments closed so far (unit tests).

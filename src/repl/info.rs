@@ -34,7 +34,7 @@ pub fn master_fields(shared: &Shared, cfg: &Config, s: &mut String) {
         "master_replid:{}\r\nmaster_replid2:{}\r\nmaster_repl_offset:{}\r\nsecond_repl_offset:{}\r\n",
         ids.replid,
         ids.replid2,
-        repl.offset.load(R),
+        super::master::answered_offset(shared),
         ids.second_offset
     );
     let size = cfg.compat_value("repl-backlog-size").and_then(crate::config::parse::parse_memory).unwrap_or(1 << 20);

@@ -58,7 +58,7 @@ pub enum Segment {
 
 impl Segment {
     /// Stream bytes it carries (0 for the markers).
-    pub fn len(&self) -> usize {
+    pub fn stream_bytes(&self) -> usize {
         match self {
             Segment::Stream { bytes, .. } | Segment::TxPart { bytes, .. } | Segment::Verbatim(bytes) => bytes.len(),
             Segment::Mark(_) | Segment::Wait(_) | Segment::Reset { .. } => 0,
@@ -107,6 +107,14 @@ impl ReplState {
     pub fn wake(&self) {
         if let Some(m) = self.master.get() {
             m.wake();
+        }
+    }
+
+    /// After pushing `bytes` of ordinary stream: wakes the replication thread unless
+    /// it is dozing and not much gathered yet (`master::Handle::wake_lazy`).
+    pub fn wake_lazy(&self, bytes: u64) {
+        if let Some(m) = self.master.get() {
+            m.wake_lazy(bytes);
         }
     }
 

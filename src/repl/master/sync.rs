@@ -63,12 +63,17 @@ impl CutMark {
 
     /// The leader: the (replid, offset) of the stream at the cut.
     pub fn wait_position(&self, shared: &Shared) -> Option<(String, u64)> {
+        self.wait_position_until(shared, None)
+    }
+
+    /// `wait_position`, giving up (None) at `deadline`.
+    pub fn wait_position_until(&self, shared: &Shared, deadline: Option<std::time::Instant>) -> Option<(String, u64)> {
         let mut g = self.state.lock().unwrap_or_else(|e| e.into_inner());
         loop {
             if let Some(at) = g.at.clone() {
                 return Some(at);
             }
-            if shared.shutdown.load(R) {
+            if shared.shutdown.load(R) || deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 return None;
             }
             g = self.cv.wait_timeout(g, std::time::Duration::from_millis(50)).unwrap_or_else(|e| e.into_inner()).0;
