@@ -673,7 +673,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 coord::answer_granted(st, w);
             }
         }
-        Msg::LockRun { tx, coord, plan, part } => super::coord_split::on_lock_run(st, tx, coord, plan, part),
+        Msg::LockRun { tx, coord, part } => super::coord_split::on_lock_run(st, tx, coord, part),
         Msg::Locked { coord, shard, entries } => coord::on_locked(st, coord, shard, entries),
         Msg::Run { coord, hop } => {
             let result = hop(st);
