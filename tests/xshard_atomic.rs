@@ -210,3 +210,58 @@ fn recycled_split_parts_carry_only_their_own_command() {
         }
     }
 }
+
+/// Requests hopped to a shard with a big database are warmed in windows before they
+/// run (`dispatch::warm_hops`: every key of MSET and MGET, the first argument of
+/// others, any command, any database). A hint only: every reply must be as without it.
+#[test]
+fn hopped_requests_over_a_big_database_answer_as_before() {
+    let srv = Server::start(2, &[]);
+    let mut c = srv.raw();
+    let mut batch = Vec::new();
+    for i in 0..40_000 {
+        encode_cmd_into(&mut batch, &["SET", &format!("key:{i}"), &format!("v{i}")]);
+    }
+    c.send(&batch);
+    for _ in 0..40_000 {
+        assert_eq!(c.read(), Resp::simple("OK"));
+    }
+    // Connections land on either shard: with four, requests hop both ways.
+    for conn in 0..4 {
+        let mut c = srv.raw();
+        let (mut batch, mut expect) = (Vec::new(), Vec::new());
+        for i in 0..300usize {
+            let k = |j: usize| format!("key:{}", (i * 7919 + j * 104_729 + conn) % 20_000);
+            match i % 5 {
+                0 => {
+                    encode_cmd_into(&mut batch, &["MSET", &k(1), &format!("m{conn}"), &k(2), &format!("m{conn}")]);
+                    expect.push(Resp::simple("OK"));
+                    encode_cmd_into(&mut batch, &["MGET", &k(1), &k(2), "nosuchkey"]);
+                    let m = Resp::bulk(&format!("m{conn}"));
+                    expect.push(Resp::Array(vec![m.clone(), m, Resp::NilBulk]));
+                }
+                1 => {
+                    encode_cmd_into(&mut batch, &["INCR", &format!("counter:{conn}:{i}")]);
+                    expect.push(Resp::Int(1));
+                }
+                2 => {
+                    encode_cmd_into(&mut batch, &["SELECT", "3"]);
+                    expect.push(Resp::simple("OK"));
+                    encode_cmd_into(&mut batch, &["GET", &k(0)]);
+                    expect.push(Resp::NilBulk);
+                    encode_cmd_into(&mut batch, &["SELECT", "0"]);
+                    expect.push(Resp::simple("OK"));
+                }
+                _ => {
+                    // Keys 20000 and up are never overwritten.
+                    encode_cmd_into(&mut batch, &["STRLEN", &format!("key:{}", 39_999 - i)]);
+                    expect.push(Resp::Int(format!("v{}", 39_999 - i).len() as i64));
+                }
+            }
+        }
+        c.send(&batch);
+        for (i, want) in expect.into_iter().enumerate() {
+            assert_eq!(c.read(), want, "connection {conn}, reply {i}");
+        }
+    }
+}

@@ -408,6 +408,8 @@ pub struct SplitLocal {
     reply: Vec<u8>,
     /// Parts that came back with their `+OK` (`run_part`), for the next split commands
     /// coordinated here (`start`); bounded by `SPARE_PARTS` and `SPARE_PART_BYTES`.
+    /// Boxed: the box itself is what travels (`Msg::LockRun`, then the `Ran` answer).
+    #[allow(clippy::vec_box)]
     spare: Vec<Box<SplitPart>>,
     /// `start`'s scratch: each key's shard, each part's size, the parts being filled.
     order: Vec<u16>,

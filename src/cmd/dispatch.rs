@@ -27,6 +27,7 @@ use crate::shard::hopbatch::{ExecHead, Packed};
 use crate::shard::lock::Waiting;
 use crate::shard::msg::{ExecReq, Msg};
 use crate::shard::{ReplyTo, ShardState, shard_of};
+use crate::storage::Warm;
 
 /// What happened to a request, as far as its connection is concerned.
 #[derive(Debug, PartialEq, Eq)]
@@ -592,7 +593,12 @@ fn run_hops(st: &mut ShardState, hops: Packed) {
     let mut ranges = Vec::with_capacity(4);
     let mut out = std::mem::take(&mut st.hop_out);
     let mut pos = 0;
-    while let Some(h) = hops.next_exec(&mut pos, &mut ranges) {
+    let mut warmed_to = 0;
+    loop {
+        if pos >= warmed_to {
+            warmed_to = warm_hops(st, &hops, pos, &mut ranges);
+        }
+        let Some(h) = hops.next_exec(&mut pos, &mut ranges) else { break };
         let to = h.reply_to(hops.from);
         let args = Args::Ranges { buf: &hops.buf, scratch: &[], ranges: &ranges };
         let defer =
@@ -612,6 +618,48 @@ fn run_hops(st: &mut ShardState, hops: Packed) {
     }
     st.hop_out = out;
     st.outbox.recycle(hops.from, hops.buf);
+}
+
+/// Keys warmed together before the hopped requests holding them run (as
+/// `net::lookahead` does for a connection's pipeline), and the database size below
+/// which everything stays cached.
+const HOP_WARM_KEYS: usize = 16;
+const HOP_WARM_MIN_KEYS: usize = 16 << 10;
+
+/// Warms the keys of the packed requests from `pos` on, up to `HOP_WARM_KEYS` of them
+/// (key = the first argument; every key of MSET, MGET), one lookup stage for all before
+/// the next, so their cache misses overlap: the sender's read-ahead warmed only its own
+/// shard's keys, and a request run cold here waits for its misses one after another.
+/// Returns where the warmed requests end.
+fn warm_hops(st: &ShardState, hops: &Packed, mut pos: usize, ranges: &mut Vec<(u32, u32)>) -> usize {
+    let mut keys = [(0u16, 0u64); HOP_WARM_KEYS];
+    let mut n = 0;
+    let mut end = pos;
+    while n < HOP_WARM_KEYS {
+        let Some(h) = hops.next_exec(&mut pos, ranges) else { break };
+        end = pos;
+        let Some(d) = st.dbs.get(h.db as usize) else { continue };
+        if d.len() < HOP_WARM_MIN_KEYS || ranges.len() < 2 {
+            continue;
+        }
+        let stride = match TABLE.get(h.cmd).name {
+            "mset" | "msetnx" => 2,
+            "mget" => 1,
+            _ => ranges.len(),
+        };
+        for &(a, b) in ranges[1..].iter().step_by(stride).take(HOP_WARM_KEYS - n) {
+            keys[n] = (h.db, d.key_hash(&hops.buf[a as usize..b as usize]));
+            n += 1;
+        }
+    }
+    if n > 1 {
+        for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
+            for &(db, h) in &keys[..n] {
+                st.dbs[db as usize].warm(h, stage);
+            }
+        }
+    }
+    end
 }
 
 /// Applies one batch from the inbox. Requests other shards sent in a row are timed
