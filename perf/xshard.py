@@ -7,14 +7,22 @@ SHARDIS_BIN_B if set, interleaved run by run) and measures, side by side:
   shard and to a key on the other shard: the client's latency per command (median)
   and the server's CPU per command (utime + stime of all its threads);
 - MSET of 10 small random keys, all on one shard vs 5 on each, with redis-benchmark
-  (-c 50 -P 1 and -c 8 -P 16): server CPU per command.
+  (-c 50 -P 1 and -c 8 -P 16): server CPU per command (CASES `mset`);
+- the same, symmetric (CASES `msetsym`): two redis-benchmarks at once, each with half
+  the commands. Same-shard: one's keys all on shard 0, the other's all on shard 1;
+  cross-shard: one alternates shard 0, 1, ..., the other 1, 0, .... Both cases then
+  keep both shards equally busy, share the cores with the clients alike, and each
+  connection's MSET is local or hopped (same) / coordinated (cross) the same way
+  whichever shard it lands on. (`mset` puts all same-shard work on shard 0, so the
+  clients get most of the other core there, and its minimum is the run whose
+  connections happened to land mostly on shard 0.)
 Each case runs RUNS times; the minimum per case is reported, with the
 cross/same ratio. Keys are placed with hash tags whose slot (CRC16 % 16384) % 2
 gives the shard, as the server routes them.
 
 Knobs: SHARDIS_BIN, SHARDIS_BIN_B, N (500000), RUNS (3), MOVE_SECS (1.0, per case and
 run), MSET_N (100000 commands per run), SERVER_CPUS ("0-1", the shards' CPUs), CASES
-("move mset": which halves to run).
+("move mset": which parts to run; also `msetsym`).
 """
 import os, socket, subprocess, sys, tempfile, time
 
@@ -226,11 +234,50 @@ def mset_cases(srv, run):
     return res
 
 
+MSETSYM_LOADS = {"-P 1 -c 2x25": ["-P", "1", "-c", "25"], "-P 16 -c 2x8": ["-P", "16", "-c", "8"]}
+
+
+def msetsym_run(srv, tag_sets, n, opts):
+    """Runs one redis-benchmark per tag set at once, n MSETs in all: server CPU µs/op."""
+    procs = []
+    c0 = cpu_ticks(srv.p.pid)
+    for tags in tag_sets:
+        args = []
+        for i, t in enumerate(tags):
+            args += [t + b"k%d:__rand_int__" % i, b"v%d" % i]
+        procs.append(subprocess.Popen(
+            ["redis-benchmark", "-p", str(srv.port), "-n", str(n // len(tag_sets)), "-r", "100000", "-q"] + opts +
+            ["MSET"] + [a.decode() for a in args], stdout=subprocess.DEVNULL))
+    for p in procs:
+        if p.wait() != 0:
+            sys.exit("redis-benchmark failed")
+    return (cpu_ticks(srv.p.pid) - c0) / TICK / n * 1e6
+
+
+def msetsym_cases(srv, run):
+    """`mset_cases` made symmetric (see the module docs): two clients at once. Both
+    cases write the same 20 key families (10 positions x 2 tags), which an unmeasured
+    warm-up fills first (MSET_WARM commands, default 4 x MSET_N: ~98% of the keys), so
+    both measure overwrites rather than whichever ran first paying the inserts."""
+    t0, t1 = tag_on(0), tag_on(1)
+    res = {}
+    cases = [("same", [[t0] * 10, [t1] * 10]), ("cross", [[t0, t1] * 5, [t1, t0] * 5])]
+    warm = int(os.environ.get("MSET_WARM", str(4 * MSET_N)))
+    msetsym_run(srv, cases[1][1], warm, ["-P", "16", "-c", "8"])
+    if run % 2 == 1:
+        cases.reverse()
+    for label, opts in MSETSYM_LOADS.items():
+        for where, tag_sets in cases:
+            res[(label, where)] = (0.0, msetsym_run(srv, tag_sets, MSET_N, opts))
+    return res
+
+
 def main():
     bins = [("A", os.environ.get("SHARDIS_BIN", "target/release/shardis-server"))]
     if os.environ.get("SHARDIS_BIN_B"):
         bins.append(("B", os.environ["SHARDIS_BIN_B"]))
     best = {}
+    allruns = {}
     for run in range(RUNS):
         for name, binary in bins:
             srv = Server(binary)
@@ -238,9 +285,12 @@ def main():
                 res = move_cases(srv) if "move" in CASES else {}
                 if "mset" in CASES:
                     res.update(mset_cases(srv, run))
+                if "msetsym" in CASES:
+                    res.update(msetsym_cases(srv, run))
             finally:
                 srv.stop()
             for k, (lat, cpu) in res.items():
+                allruns.setdefault((name, k), []).append(cpu)
                 cur = best.get((name, k))
                 best[(name, k)] = (lat, cpu) if cur is None else (min(cur[0], lat), min(cur[1], cpu))
             print(f"run {run + 1}/{RUNS} {name} done", file=sys.stderr)
@@ -257,11 +307,13 @@ def main():
             for home in (0, 1):
                 s, x = best[(name, (cmd, f"same/home{home}"))], best[(name, (cmd, f"cross/home{home}"))]
                 print(f"| {cmd} | {home} | {s[0]:.0f} | {x[0]:.0f} | {x[0] / s[0]:.2f} | {s[1]:.1f} | {x[1]:.1f} | {x[1] / s[1]:.2f} |")
-        print("\n| MSET of 10 keys (redis-benchmark -c 8) | same-shard CPU µs/op | cross-shard CPU µs/op | ratio |")
-        print("|---|---|---|---|")
-        for label in MSET_LOADS if "mset" in CASES else ():
+        print("\n| MSET of 10 keys | same-shard CPU µs/op | cross-shard CPU µs/op | ratio | same runs | cross runs |")
+        print("|---|---|---|---|---|---|")
+        loads = (list(MSET_LOADS) if "mset" in CASES else []) + (list(MSETSYM_LOADS) if "msetsym" in CASES else [])
+        for label in loads:
             s, x = best[(name, (label, "same"))], best[(name, (label, "cross"))]
-            print(f"| {label} | {s[1]:.2f} | {x[1]:.2f} | {x[1] / s[1]:.2f} |")
+            runs = [" ".join(f"{c:.2f}" for c in allruns[(name, (label, w))]) for w in ("same", "cross")]
+            print(f"| {label} | {s[1]:.2f} | {x[1]:.2f} | {x[1] / s[1]:.2f} | {runs[0]} | {runs[1]} |")
 
 
 if __name__ == "__main__":

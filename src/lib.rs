@@ -151,7 +151,8 @@
 //! - **Owner is B**: the arguments are copied as a record into the packed buffer of
 //!   requests at the end of A's outbox for B (`shard::hopbatch`: one buffer carries
 //!   the turn's hops to B), and the connection reserves a reply slot. At the end of
-//!   the turn the batch goes to B's inbox (waking B if parked). B runs each record
+//!   the turn the batch goes to B's inbox (waking B if parked). B warms the keys of
+//!   16 records at a time (A's read-ahead warmed only A's keys), runs each record
 //!   through `call` and packs its reply into one buffer of replies for A; A splices
 //!   each into its slot, and the ready prefix of slots goes out. Emptied buffers carry
 //!   the next records back, so a steady load allocates nothing per hop. Replies

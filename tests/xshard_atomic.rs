@@ -116,3 +116,152 @@ fn a_key_seen_written_means_the_whole_mset_is_seen() {
         }
     }
 }
+
+/// Split parts are recycled: an MSET part's `+OK` brings the part back to its
+/// coordinator, which fills it with the next split command's part (`coord_split`,
+/// `SplitLocal::spare`). A long pipeline of split commands of every shape (MSET of 2 to
+/// 9 keys, values up to past the kept size, MGET, DEL, EXISTS, in two databases and
+/// both protocols) must each run on exactly its own keys, arguments and database,
+/// reply in its protocol, and count once in the command stats.
+#[test]
+fn recycled_split_parts_carry_only_their_own_command() {
+    use std::collections::HashMap;
+    for shards in [2, 3] {
+        let srv = Server::start(shards, &[]);
+        let mut c = srv.raw();
+        let mut model: [HashMap<String, String>; 2] = [HashMap::new(), HashMap::new()];
+        let (mut batch, mut expect) = (Vec::new(), Vec::new());
+        let mut calls: HashMap<&str, usize> = HashMap::new();
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let (mut db, mut resp3) = (0usize, false);
+        for i in 0..600 {
+            let keys: Vec<String> = (0..2 + next(8)).map(|_| format!("k{}", next(40))).collect();
+            match i % 7 {
+                0 => {
+                    db = 1 - db;
+                    encode_cmd_into(&mut batch, &["SELECT", &db.to_string()]);
+                    expect.push(Resp::simple("OK"));
+                }
+                1 => {
+                    resp3 = !resp3;
+                    encode_cmd_into(&mut batch, &["HELLO", if resp3 { "3" } else { "2" }]);
+                    expect.push(Resp::NilBulk); // not compared: HELLO's map
+                }
+                2 | 3 => {
+                    let mut args = vec!["MSET".to_string()];
+                    for k in &keys {
+                        let len = if next(10) == 0 { 5000 } else { next(20) as usize };
+                        let v = format!("{i}:{k}:{}", "x".repeat(len));
+                        args.push(k.clone());
+                        args.push(v.clone());
+                        model[db].insert(k.clone(), v);
+                    }
+                    encode_cmd_into(&mut batch, &args);
+                    expect.push(Resp::simple("OK"));
+                    *calls.entry("mset").or_default() += 1;
+                }
+                4 => {
+                    let mut args = vec!["MGET"];
+                    args.extend(keys.iter().map(|k| k.as_str()));
+                    encode_cmd_into(&mut batch, &args);
+                    let nil = if resp3 { Resp::Null } else { Resp::NilBulk };
+                    expect.push(Resp::Array(
+                        keys.iter().map(|k| model[db].get(k).map_or(nil.clone(), |v| Resp::bulk(v))).collect(),
+                    ));
+                    *calls.entry("mget").or_default() += 1;
+                }
+                5 => {
+                    let mut args = vec!["EXISTS"];
+                    args.extend(keys.iter().map(|k| k.as_str()));
+                    encode_cmd_into(&mut batch, &args);
+                    expect.push(Resp::Int(keys.iter().filter(|k| model[db].contains_key(*k)).count() as i64));
+                    *calls.entry("exists").or_default() += 1;
+                }
+                _ => {
+                    let mut args = vec!["DEL"];
+                    args.extend(keys.iter().take(2).map(|k| k.as_str()));
+                    encode_cmd_into(&mut batch, &args);
+                    let mut unique: Vec<&String> = keys.iter().take(2).collect();
+                    unique.dedup();
+                    expect.push(Resp::Int(unique.iter().filter(|k| model[db].remove(**k).is_some()).count() as i64));
+                    *calls.entry("del").or_default() += 1;
+                }
+            }
+        }
+        c.send(&batch);
+        for (i, want) in expect.into_iter().enumerate() {
+            let got = c.read();
+            if i % 7 != 1 {
+                assert_eq!(got, want, "{shards} shards: reply {i}");
+            }
+        }
+        c.cmd(&["HELLO", "2"]);
+        let Resp::Bulk(info) = c.cmd(&["INFO", "commandstats"]) else { panic!("INFO") };
+        let info = String::from_utf8(info).unwrap();
+        for (name, n) in calls {
+            let line = format!("cmdstat_{name}:calls={n},");
+            assert!(info.contains(&line), "{shards} shards: want {line} in {info}");
+        }
+    }
+}
+
+/// Requests hopped to a shard with a big database are warmed in windows before they
+/// run (`dispatch::warm_hops`: every key of MSET and MGET, the first argument of
+/// others, any command, any database). A hint only: every reply must be as without it.
+#[test]
+fn hopped_requests_over_a_big_database_answer_as_before() {
+    let srv = Server::start(2, &[]);
+    let mut c = srv.raw();
+    let mut batch = Vec::new();
+    for i in 0..40_000 {
+        encode_cmd_into(&mut batch, &["SET", &format!("key:{i}"), &format!("v{i}")]);
+    }
+    c.send(&batch);
+    for _ in 0..40_000 {
+        assert_eq!(c.read(), Resp::simple("OK"));
+    }
+    // Connections land on either shard: with four, requests hop both ways.
+    for conn in 0..4 {
+        let mut c = srv.raw();
+        let (mut batch, mut expect) = (Vec::new(), Vec::new());
+        for i in 0..300usize {
+            let k = |j: usize| format!("key:{}", (i * 7919 + j * 104_729 + conn) % 20_000);
+            match i % 5 {
+                0 => {
+                    encode_cmd_into(&mut batch, &["MSET", &k(1), &format!("m{conn}"), &k(2), &format!("m{conn}")]);
+                    expect.push(Resp::simple("OK"));
+                    encode_cmd_into(&mut batch, &["MGET", &k(1), &k(2), "nosuchkey"]);
+                    let m = Resp::bulk(&format!("m{conn}"));
+                    expect.push(Resp::Array(vec![m.clone(), m, Resp::NilBulk]));
+                }
+                1 => {
+                    encode_cmd_into(&mut batch, &["INCR", &format!("counter:{conn}:{i}")]);
+                    expect.push(Resp::Int(1));
+                }
+                2 => {
+                    encode_cmd_into(&mut batch, &["SELECT", "3"]);
+                    expect.push(Resp::simple("OK"));
+                    encode_cmd_into(&mut batch, &["GET", &k(0)]);
+                    expect.push(Resp::NilBulk);
+                    encode_cmd_into(&mut batch, &["SELECT", "0"]);
+                    expect.push(Resp::simple("OK"));
+                }
+                _ => {
+                    // Keys 20000 and up are never overwritten.
+                    encode_cmd_into(&mut batch, &["STRLEN", &format!("key:{}", 39_999 - i)]);
+                    expect.push(Resp::Int(format!("v{}", 39_999 - i).len() as i64));
+                }
+            }
+        }
+        c.send(&batch);
+        for (i, want) in expect.into_iter().enumerate() {
+            assert_eq!(c.read(), want, "connection {conn}, reply {i}");
+        }
+    }
+}

@@ -321,7 +321,7 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     // A replica's cut waits for its master link's batches (`repl::apply`).
     let Some(w) = crate::repl::apply::fence_grant(st, w) else { return };
     if let Some(part) = w.run {
-        super::coord_split::run_part(st, w.tx, w.coord, *part, true);
+        super::coord_split::run_part(st, w.tx, w.coord, part, true);
         return;
     }
     let mut entries = Vec::new();

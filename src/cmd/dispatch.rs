@@ -27,6 +27,7 @@ use crate::shard::hopbatch::{ExecHead, Packed};
 use crate::shard::lock::Waiting;
 use crate::shard::msg::{ExecReq, Msg};
 use crate::shard::{ReplyTo, ShardState, shard_of};
+use crate::storage::Warm;
 
 /// What happened to a request, as far as its connection is concerned.
 #[derive(Debug, PartialEq, Eq)]
@@ -637,43 +638,44 @@ fn run_hops(st: &mut ShardState, hops: Packed) {
     st.outbox.recycle(hops.from, hops.buf);
 }
 
-/// Records whose keys `warm_hops` warms together (as `net::lookahead` does for a
-/// connection's pipelined requests).
-const HOP_WARM_WINDOW: usize = 16;
+/// Keys warmed together before the hopped requests holding them run (as
+/// `net::lookahead` does for a connection's pipeline).
+const HOP_WARM_KEYS: usize = 16;
 
-/// Warms the first keys (the second argument: a hopped request has one key, wherever
-/// most commands keep it) of the next `HOP_WARM_WINDOW` records from `pos`, one
-/// lookup stage for all of them before the next, so their cache misses overlap
-/// instead of each request paying its own in a row. A hint only (a wrong "key" costs
-/// a wasted load). Returns where the warmed records end.
+/// Warms the keys of the packed requests from `pos` on, up to `HOP_WARM_KEYS` of them
+/// (key = the first argument; every key of MSET, MGET), one lookup stage for all before
+/// the next, so their cache misses overlap: the sender's read-ahead warmed only its own
+/// shard's keys, and a request run cold here waits for its misses one after another.
+/// Returns where the warmed requests end.
 fn warm_hops(st: &ShardState, hops: &Packed, mut pos: usize, ranges: &mut Vec<(u32, u32)>) -> usize {
-    let mut hashes = [0u64; HOP_WARM_WINDOW];
+    let mut keys = [(0u16, 0u64); HOP_WARM_KEYS];
     let mut n = 0;
-    let mut db = None;
-    for _ in 0..HOP_WARM_WINDOW {
+    let mut end = pos;
+    while n < HOP_WARM_KEYS {
         let Some(h) = hops.next_exec(&mut pos, ranges) else { break };
-        // One database per window (the usual case); a record for another ends it.
-        let d = match db {
-            None => match st.dbs.get(h.db as usize) {
-                Some(d) if d.len() >= crate::storage::db::WARM_MIN_KEYS => {
-                    db = Some((h.db, d));
-                    d
-                }
-                // A small database: nothing worth warming for these records.
-                _ => return usize::MAX,
-            },
-            Some((id, d)) if id == h.db => d,
-            Some(_) => break,
+        end = pos;
+        let Some(d) = st.dbs.get(h.db as usize) else { continue };
+        if d.len() < crate::storage::db::WARM_MIN_KEYS || ranges.len() < 2 {
+            continue;
+        }
+        let stride = match TABLE.get(h.cmd).name {
+            "mset" | "msetnx" => 2,
+            "mget" => 1,
+            _ => ranges.len(),
         };
-        if let Some(&(start, end)) = ranges.get(1) {
-            hashes[n] = d.key_hash(&hops.buf[start as usize..end as usize]);
+        for &(a, b) in ranges[1..].iter().step_by(stride).take(HOP_WARM_KEYS - n) {
+            keys[n] = (h.db, d.key_hash(&hops.buf[a as usize..b as usize]));
             n += 1;
         }
     }
-    if let (Some((_, d)), true) = (db, n >= 2) {
-        d.warm_all(&hashes[..n]);
+    if n > 1 {
+        for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
+            for &(db, h) in &keys[..n] {
+                st.dbs[db as usize].warm(h, stage);
+            }
+        }
     }
-    pos
+    end
 }
 
 /// Applies one batch from the inbox. Requests other shards sent in a row are timed
@@ -735,7 +737,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 coord::answer_granted(st, w);
             }
         }
-        Msg::LockRun { tx, coord, plan, part } => super::coord_split::on_lock_run(st, tx, coord, plan, part),
+        Msg::LockRun { tx, coord, part } => super::coord_split::on_lock_run(st, tx, coord, part),
         Msg::Locked { coord, shard, entries } => coord::on_locked(st, coord, shard, entries),
         Msg::Run { coord, hop } => {
             let result = hop(st);

@@ -77,7 +77,8 @@ pub struct SplitPart {
 
 /// Hashes the table's u64 keys (already `key_hash` outputs, or transaction ids) with
 /// one multiply: SipHash over a hash is most of what taking a split command's locks
-/// cost.
+/// cost. Also for maps keyed by ids this server hands out (coordinator ids, client
+/// ids), which nobody outside chooses.
 #[derive(Default)]
 pub struct MixHasher(u64);
 
@@ -98,7 +99,7 @@ impl Hasher for MixHasher {
     }
 }
 
-type Mix = BuildHasherDefault<MixHasher>;
+pub type Mix = BuildHasherDefault<MixHasher>;
 
 #[derive(Default)]
 pub struct LockTable {

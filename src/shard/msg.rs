@@ -138,13 +138,13 @@ pub enum Msg {
         plan: LockPlan,
         gather: bool,
     },
-    /// Take intent locks for transaction `tx` like `Lock`, and when granted run the
-    /// part here in place (`cmd::coord_split`), answering `Ran` with its reply; the
-    /// locks stay until `Release` (or until it ran: `SplitPart::release_at_run`).
+    /// Take intent locks for transaction `tx` like `Lock` on the part's keys, and when
+    /// granted run the part here in place (`cmd::coord_split`), answering `Ran` with
+    /// its reply; the locks stay until `Release` (or until it ran:
+    /// `SplitPart::release_at_run`).
     LockRun {
         tx: u64,
         coord: CoordRef,
-        plan: LockPlan,
         part: Box<super::lock::SplitPart>,
     },
     Locked {

@@ -129,14 +129,14 @@ pub struct ShardState {
     pub hop_replies: Vec<super::hopbatch::Packed>,
     /// Where a hopped request's reply is written before it is packed for home.
     pub hop_out: Vec<u8>,
-    pub coords: HashMap<u64, Box<dyn Coordinator>>,
+    pub coords: HashMap<u64, Box<dyn Coordinator>, super::lock::Mix>,
     pub next_coord_id: u64,
     /// Split commands (`cmd::coord_split`) coordinated here and not yet answered, per
     /// client: its keyless commands wait for them.
-    pub split_inflight: HashMap<u64, u32>,
+    pub split_inflight: HashMap<u64, u32, super::lock::Mix>,
     /// Split commands whose part on this shard has not reached the lock table yet, per
     /// client: its keyed commands here are deferred meanwhile.
-    pub split_self: HashMap<u64, u32>,
+    pub split_self: HashMap<u64, u32, super::lock::Mix>,
     /// A split command's part is running: its coordinator already checked that writes
     /// are accepted (MISCONF), and a part refused here alone would leave the command
     /// half applied (`cmd::coord_split::run_part`).
@@ -228,10 +228,10 @@ impl ShardState {
             local_replies: Vec::new(),
             hop_replies: Vec::new(),
             hop_out: Vec::new(),
-            coords: HashMap::new(),
+            coords: HashMap::default(),
             next_coord_id: 1,
-            split_inflight: HashMap::new(),
-            split_self: HashMap::new(),
+            split_inflight: HashMap::default(),
+            split_self: HashMap::default(),
             split_part_admitted: false,
             locks_queued: false,
             uncounted: false,
