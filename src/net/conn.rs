@@ -359,8 +359,6 @@ impl Conn {
             + self.spare.capacity()
             + self.held_bytes
             + self.slot_bytes
-            + self.last.name.capacity()
-            + self.last.sub.capacity()
     }
 
     /// Drops every byte of output not in flight (the client is being closed for its

@@ -133,9 +133,11 @@ impl Worker {
             self.aof_release();
             self.aof_kick();
             self.bufs.publish();
-            for slot in std::mem::take(&mut self.rearm_recv) {
+            let rearm = std::mem::take(&mut self.rearm_recv);
+            for &slot in &rearm {
                 self.arm_recv(slot);
             }
+            self.rearm_recv = reuse(rearm, std::mem::take(&mut self.rearm_recv));
             self.replica_turn();
             self.process_inputs();
             // Connections a long script's busy door served (`server::busy_door`).
@@ -173,15 +175,16 @@ impl Worker {
                 self.ring.msg_ring(fd, Token::new(Op::Wake, 0, 0).encode(), Token::new(Op::WakeSent, 0, 0).encode());
             }
             self.queue_sends();
-            self.st.turns.end();
-            self.sleep(&shared, id);
+            let turn_us = self.st.turns.end();
+            self.sleep(&shared, id, turn_us);
         }
         self.aof_shutdown();
         self.close_all();
     }
 
-    /// Parks and waits for completions, unless work is already waiting.
-    fn sleep(&mut self, shared: &Shared, id: usize) {
+    /// Parks and waits for completions, unless work is already waiting. `turn_us`: how
+    /// long the turn ran since `begin_turn` read the clock.
+    fn sleep(&mut self, shared: &Shared, id: usize, turn_us: u64) {
         let busy = !self.parse_queue.is_empty()
             || !self.st.local_replies.is_empty()
             || !self.st.hop_replies.is_empty()
@@ -196,7 +199,9 @@ impl Worker {
             let _ = self.ring.submit();
             return;
         }
-        let now = self.st.clock.now_ms();
+        // The turn's clock reading plus its length (the TSC's, `turns`) instead of a
+        // second clock read per turn; within a millisecond of it, which timers allow.
+        let now = self.st.now_ms + turn_us.div_ceil(1000);
         let mut wake_at = self.next_cron_ms;
         if let Some(ms) = self.st.expiry.wake_in_ms() {
             wake_at = wake_at.min(now + ms);
@@ -401,7 +406,7 @@ impl Worker {
             self.resume_stalled();
         }
         let queue = std::mem::take(&mut self.parse_queue);
-        for slot in queue {
+        for &slot in &queue {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_parse = false;
             match c.process_input(&mut self.st, slot, &self.limits, pause) {
@@ -443,6 +448,7 @@ impl Worker {
             }
             self.after_activity(slot);
         }
+        self.parse_queue = reuse(queue, std::mem::take(&mut self.parse_queue));
     }
 
     /// After a connection produced output or finished: queue its send or its close.
@@ -541,7 +547,8 @@ impl Worker {
         let need = self.st.aof.appended;
         let cleared = self.st.aof.cleared();
         let hold = self.st.aof.must_hold();
-        for slot in std::mem::take(&mut self.send_queue) {
+        let queue = std::mem::take(&mut self.send_queue);
+        for &slot in &queue {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_send = false;
             // A request waiting for owed replies: its output goes with theirs (the
@@ -576,6 +583,7 @@ impl Worker {
             // send's completion clears `send_inflight`.
             unsafe { self.ring.send(sock, ptr, len, ud) };
         }
+        self.send_queue = reuse(queue, std::mem::take(&mut self.send_queue));
     }
 
     /// A free connection slot (reused, or a new one at the end).
@@ -677,7 +685,9 @@ impl Worker {
     /// Periodic work, `hz` times a second (active expiry runs in slices every turn,
     /// `shard::turns`).
     fn cron(&mut self) {
-        let now = self.st.clock.now_ms();
+        // The turn's own reading (`begin_turn`): a clock read per turn less, and the
+        // cron is at most one turn late.
+        let now = self.st.now_ms;
         if now < self.next_cron_ms {
             return;
         }
@@ -742,6 +752,17 @@ impl Worker {
 /// spares them (and MONITOR clients) because silence is their normal state.
 fn exempt_from_idle_timeout(c: &Conn) -> bool {
     c.master || crate::cmd::pubsub::subscribed(&c.sess) || c.has_pending()
+}
+
+/// The queue a turn just went through, emptied, keeping its capacity for the next
+/// turn (a taken `Vec` would be allocated again at its first push, every turn), unless
+/// the pass queued more meanwhile (`queued`, which then stays the queue).
+fn reuse(mut done: Vec<u32>, queued: Vec<u32>) -> Vec<u32> {
+    if !queued.is_empty() {
+        return queued;
+    }
+    done.clear();
+    done
 }
 
 fn limits_of(st: &ShardState) -> Limits {

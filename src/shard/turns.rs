@@ -57,12 +57,14 @@ impl TurnStats {
         self.started = Some(Stopwatch::now());
     }
 
-    /// Ends the turn `begin` started (if any) and counts it.
+    /// Ends the turn `begin` started (if any) and counts it; returns its length in µs
+    /// (0 when none was started).
     #[inline]
-    pub fn end(&mut self) {
-        if let Some(t) = self.started.take() {
-            self.record(t.elapsed().as_micros() as u64);
-        }
+    pub fn end(&mut self) -> u64 {
+        let Some(t) = self.started.take() else { return 0 };
+        let us = t.elapsed().as_micros() as u64;
+        self.record(us);
+        us
     }
 
     fn record(&mut self, us: u64) {

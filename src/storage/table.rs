@@ -216,7 +216,7 @@ impl KeyBytes {
                 own[0] &= !TTL_FLAG;
                 own == *e
             }
-            None => self.tag() == HEAP_TAG && self.heap_slice() == key,
+            None => self.tag() == HEAP_TAG && crate::util::bytes::eq(self.heap_slice(), key),
         }
     }
 

@@ -6,6 +6,7 @@
 //! Non-goals: anything that knows about clients, shards or the keyspace.
 //! Dependencies: std only.
 
+pub mod bytes;
 pub mod clock;
 pub mod glob;
 pub mod hash;
