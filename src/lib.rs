@@ -131,7 +131,8 @@
 //! request spans many reads (a big request's parsed arguments move out of the read
 //! buffer into a `resp::ArgStore` as they come, as Redis builds `argv`).
 //! `cmd::dispatch` looks `get` up in the command table (`cmd::table`),
-//! checks arity, auth and the ACL (`acl`: one generation load and one flag for a user
+//! checks arity (and a container's subcommand and its arity, as Redis's lookup does),
+//! auth and the ACL (`acl`: one generation load and one flag for a user
 //! allowed everything, else the user's command, key and channel rules), and computes
 //! the owner of `foo`:
 //!
@@ -152,7 +153,8 @@
 //!   requests at the end of A's outbox for B (`shard::hopbatch`: one buffer carries
 //!   the turn's hops to B), and the connection reserves a reply slot. At the end of
 //!   the turn the batch goes to B's inbox (waking B if parked). B warms the keys of
-//!   16 records at a time (A's read-ahead warmed only A's keys), runs each record
+//!   16 records at a time (A's read-ahead warmed only A's keys; all of an MSET's
+//!   keys, as `net::lookahead` does for a pipeline), runs each record
 //!   through `call` and packs its reply into one buffer of replies for A; A splices
 //!   each into its slot, and the ready prefix of slots goes out. Emptied buffers carry
 //!   the next records back, so a steady load allocates nothing per hop. Replies
@@ -163,9 +165,7 @@
 //!   no client sees a later command's effect before an earlier one's (the setting
 //!   `pipeline-order per-shard` turns the waiting off; SELECT and the like never wait).
 //!   While a request waits, the replies before it are kept back, not sent at every
-//!   change of shard. B warms the keys of each 16 records it is about to run
-//!   together (as `net::lookahead` does for a connection's pipeline), so their cache
-//!   misses overlap.
+//!   change of shard.
 //! - **Keys on several shards** (`MSET a 1 b 2`): `cmd::coord` runs a transaction. It
 //!   takes a global id and, under `tx_order`, queues `Lock` on every shard involved, so
 //!   every shard sees lock requests in one global order (no deadlock). Each shard
