@@ -1,6 +1,7 @@
 //! Unit tests of the bitmap commands, on 1- and 4-shard harnesses. Expected values were
 //! taken from Redis 7.0.15 for the same command sequences.
 
+use super::super::harness::shorthand::{arr, err, int};
 use super::super::harness::{Harness, Reply};
 use crate::shard::shard_of;
 
@@ -12,15 +13,6 @@ const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kin
 const BAD_TYPE: &str =
     "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
 
-fn int(n: i64) -> Reply {
-    Reply::Int(n)
-}
-fn err(s: &str) -> Reply {
-    Reply::Error(s.into())
-}
-fn arr(v: Vec<Reply>) -> Reply {
-    Reply::Array(v)
-}
 fn ints(v: &[i64]) -> Reply {
     arr(v.iter().map(|&n| int(n)).collect())
 }

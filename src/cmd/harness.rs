@@ -33,6 +33,27 @@ impl Reply {
     }
 }
 
+/// Shorthands for expected replies in the command families' tests.
+pub mod shorthand {
+    use super::Reply;
+
+    pub fn ok() -> Reply {
+        Reply::Simple("OK".into())
+    }
+    pub fn b(s: &str) -> Reply {
+        Reply::bulk(s)
+    }
+    pub fn int(n: i64) -> Reply {
+        Reply::Int(n)
+    }
+    pub fn err(s: &str) -> Reply {
+        Reply::Error(s.into())
+    }
+    pub fn arr(v: Vec<Reply>) -> Reply {
+        Reply::Array(v)
+    }
+}
+
 pub struct Harness {
     pub shards: Vec<ShardState>,
     pub sess: Session,

@@ -1,27 +1,12 @@
 //! Unit tests of the string commands (GET/SET family, counters, ranges, APPEND, LCS)
 //! on 1- and 4-shard harnesses.
 
+use crate::cmd::harness::shorthand::{arr, b, err, int, ok};
 use crate::cmd::harness::{Harness, Reply};
 use crate::shard::shard_of;
 
 const NOT_INT: &str = "ERR value is not an integer or out of range";
 const SYNTAX: &str = "ERR syntax error";
-
-fn ok() -> Reply {
-    Reply::Simple("OK".into())
-}
-fn b(s: &str) -> Reply {
-    Reply::bulk(s)
-}
-fn int(n: i64) -> Reply {
-    Reply::Int(n)
-}
-fn err(s: &str) -> Reply {
-    Reply::Error(s.into())
-}
-fn arr(v: Vec<Reply>) -> Reply {
-    Reply::Array(v)
-}
 
 use crate::cmd::harness::each;
 

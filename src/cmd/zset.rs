@@ -1498,23 +1498,12 @@ pub static COMMANDS: &[CommandSpec] = &[
 
 #[cfg(test)]
 mod tests {
+    use super::super::harness::shorthand::{arr, b, err, int};
     use super::super::harness::{Harness, Reply};
 
     const SYNTAX: &str = "ERR syntax error";
     const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
 
-    fn b(s: &str) -> Reply {
-        Reply::bulk(s)
-    }
-    fn int(n: i64) -> Reply {
-        Reply::Int(n)
-    }
-    fn err(s: &str) -> Reply {
-        Reply::Error(s.into())
-    }
-    fn arr(v: Vec<Reply>) -> Reply {
-        Reply::Array(v)
-    }
     fn bulks(v: &[&str]) -> Reply {
         arr(v.iter().map(|s| b(s)).collect())
     }
