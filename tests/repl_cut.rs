@@ -86,7 +86,7 @@ fn bgsave(n: &Node) {
 #[test]
 fn cuts_on_a_chained_replica_record_the_offset_of_what_they_hold() {
     let m = Node::start(Kind::shardis(2), &["--repl-backlog-size", "64mb"]);
-    let mut a = Node::start(Kind::shardis(4), &["--repl-backlog-size", "64mb"]);
+    let mut a = Node::start(Kind::shardis(4), &["--repl-backlog-size", "64mb", "--repl-diskless-sync-delay", "0"]);
     let b = Node::start(Kind::shardis(2), &[]);
     a.replicaof(Some(m.port));
     let proxy = LinkProxy::start(a.port);

@@ -347,10 +347,8 @@ fn route_keyed(
             }
         }
         Some(s) => {
-            if crate::repl::apply::is_link(st, sess) {
-                // A cut on this replica waits for it (`repl::apply`).
-                st.link.hops += 1;
-            }
+            // A cut on this replica waits for the master link's hops (`repl::apply`).
+            crate::repl::apply::on_hop(st, to);
             // Packed with the turn's other requests for that shard (`hopbatch`).
             let head = ExecHead {
                 seq: to.seq,

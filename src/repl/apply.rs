@@ -10,6 +10,10 @@
 //! the cut could stop that shard before the hop arrives (or the hop could wait behind
 //! the cut's own lock) while shard 0 already counted it.
 //!
+//! Shard 0 knows the link by its connection's (slot, generation) (`LinkShard::slot`,
+//! set when a master connection is adopted): its hops and their replies are counted
+//! by that, not by client id, so the two counts agree for every hop it sent.
+//!
 //! 1. **Hops finish first.** Shard 0 holds back its grant of a whole-shard lock (a
 //!    cut's, `cmd::coord::answer_granted` → [`fence_grant`]) while a hop of the link
 //!    is unanswered (`LinkShard::hops`), and the master connection dispatches nothing
@@ -32,8 +36,8 @@
 //! Together: at a cut, the commands counted are exactly the ones that ran.
 //! `REPLCONF ACK`s were already safe: they queue behind the replies still owed.
 
+use crate::cmd::Args;
 use crate::cmd::table::TABLE;
-use crate::cmd::{Args, ReplyMode, Session};
 use crate::shard::lock::Waiting;
 use crate::shard::{ReplyTo, ShardState};
 
@@ -59,10 +63,17 @@ pub struct LinkShard {
     pub held: Option<Held>,
 }
 
-/// Is this the master connection's session (on shard 0, where it lives)?
+/// A request of the connection at (slot, generation) of this shard hops to another
+/// shard: counted if that connection is the master link (rule 1). The same test as
+/// [`on_reply`]'s, so every hop counted is uncounted by its reply: the link may still
+/// dispatch what it had read after `REPLICAOF NO ONE` (or a new `REPLICAOF`) made its
+/// client id an ordinary one, and a count by client id then missed hops whose replies
+/// [`on_reply`] counted down, wrapping `hops` and fencing the next cut forever.
 #[inline]
-pub fn is_link(st: &ShardState, sess: &Session) -> bool {
-    st.id == 0 && sess.reply == ReplyMode::Off && st.shared.replica.is_master_client(sess.id)
+pub fn on_hop(st: &mut ShardState, to: ReplyTo) {
+    if st.link.slot == Some((to.slot, to.generation)) {
+        st.link.hops += 1;
+    }
 }
 
 /// Does a granted key lock hold one of this command's keys? Whole-shard locks and
@@ -129,7 +140,8 @@ pub fn on_reply(st: &mut ShardState, to: ReplyTo) {
     if st.link.slot != Some((to.slot, to.generation)) {
         return;
     }
-    st.link.hops -= 1;
+    debug_assert!(st.link.hops > 0, "a reply to the link for a hop never counted");
+    st.link.hops = st.link.hops.saturating_sub(1);
     if st.link.hops == 0 {
         for w in std::mem::take(&mut st.link.fenced) {
             crate::cmd::coord::answer_granted(st, w);
@@ -146,5 +158,38 @@ pub fn reset(st: &mut ShardState, slot: u32, generation: u32) {
     st.link.slot = Some((slot, generation));
     for w in std::mem::take(&mut st.link.fenced) {
         crate::cmd::coord::answer_granted(st, w);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn to(slot: u32, generation: u32, seq: u64) -> ReplyTo {
+        ReplyTo { shard: 0, slot, generation, seq }
+    }
+
+    /// Hops are counted by the link's connection, whoever its client id now is: the
+    /// replies of hops it sent after `REPLICAOF NO ONE` must not count down hops that
+    /// were never counted (that wrapped `hops` and fenced the next cut forever).
+    #[test]
+    fn hops_and_their_replies_are_counted_by_the_same_connection() {
+        let mut h = crate::cmd::harness::Harness::new(2);
+        let st = &mut h.shards[0];
+        reset(st, 3, 7);
+        on_hop(st, to(3, 7, 1));
+        on_hop(st, to(3, 8, 2)); // the slot's next connection: not the link
+        on_hop(st, to(4, 7, 3));
+        assert_eq!(st.link.hops, 1);
+        on_reply(st, to(3, 7, 1));
+        on_reply(st, to(4, 7, 3));
+        assert_eq!(st.link.hops, 0);
+        // A new link: what the old one sent is neither waited for nor counted down.
+        on_hop(st, to(3, 7, 4));
+        reset(st, 5, 1);
+        assert_eq!(st.link.hops, 0);
+        on_reply(st, to(3, 7, 4));
+        on_hop(st, to(5, 1, 1));
+        assert_eq!(st.link.hops, 1);
     }
 }
