@@ -53,7 +53,7 @@ pub fn apply_line(u: &mut User, ops: &[&[u8]], all_channels: bool) -> Result<(),
     u.set(ops, all_channels).map_err(|e| {
         // `User::set` words errors for ACL SETUSER; files use Redis's loading words.
         match e.strip_prefix("ERR Error in ACL SETUSER modifier ") {
-            Some(rest) => format!("Error in applying operation {}", rest.replacen("': ", "': ", 1)),
+            Some(rest) => format!("Error in applying operation {rest}"),
             None => e.trim_start_matches("ERR ").to_string(),
         }
     })

@@ -141,6 +141,7 @@ fn square(canvas: &mut Canvas, cx: i32, cy: i32, side: f32, angle: f32) {
     // The corners' distance from the centre: half the diagonal, i.e. side / sqrt(2)
     // (with Redis's ten-digit root). Single-precision steps where Redis keeps floats,
     // so straight squares land on the same pixels.
+    #[allow(clippy::approx_constant)] // Redis's literal, not SQRT_2: the pixels must match.
     let radius = ((side as f64 / 1.4142135623) as f32).round();
     let mut turn = (std::f64::consts::FRAC_PI_4 + angle as f64) as f32;
     let mut corners = [(0, 0); 4];
