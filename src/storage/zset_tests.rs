@@ -1,3 +1,4 @@
+use super::listpack::{decode_entry, encode_entry};
 use super::*;
 use std::collections::BTreeMap;
 
