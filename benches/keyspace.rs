@@ -119,7 +119,8 @@ fn bench_db(c: &mut Criterion) {
             group.bench_function(format!("set_miss/{suffix}"), |b| {
                 let Keyspace { present, absent, db } = keyspace.get_or_insert_with(|| Keyspace::new(nkeys, &value));
                 b.iter(|| {
-                    let (from, to) = if (j / nkeys) % 2 == 0 { (&*present, &*absent) } else { (&*absent, &*present) };
+                    let (from, to) =
+                        if (j / nkeys).is_multiple_of(2) { (&*present, &*absent) } else { (&*absent, &*present) };
                     let i = j % nkeys;
                     let prev = db.set(black_box(&to[i]), Value::Str(black_box(&value[..]).into()), 0);
                     debug_assert!(prev.is_none());
