@@ -44,6 +44,26 @@ fn label(n: usize) -> String {
     }
 }
 
+/// `nkeys` present keys holding `value` and as many absent ones.
+struct Keyspace {
+    present: Vec<[u8; KEY_LEN]>,
+    /// Absent keys share the present keys' shape but not their prefix.
+    absent: Vec<[u8; KEY_LEN]>,
+    db: Db,
+}
+
+impl Keyspace {
+    fn new(nkeys: usize, value: &[u8]) -> Keyspace {
+        let present: Vec<[u8; KEY_LEN]> = (0..nkeys).map(|i| key(b"key:", i)).collect();
+        let absent: Vec<[u8; KEY_LEN]> = (0..nkeys).map(|i| key(b"new:", i)).collect();
+        let mut db = Db::new();
+        for k in &present {
+            db.set(k, Value::Str(value.to_vec().into()), 0);
+        }
+        Keyspace { present, absent, db }
+    }
+}
+
 fn bench_db(c: &mut Criterion) {
     let mut group = c.benchmark_group("db");
     group.measurement_time(Duration::from_secs(3));
@@ -53,19 +73,17 @@ fn bench_db(c: &mut Criterion) {
     for nkeys in [1_000usize, 1_000_000] {
         for vlen in [16usize, 512] {
             let value = vec![b'v'; vlen];
-            let present: Vec<[u8; KEY_LEN]> = (0..nkeys).map(|i| key(b"key:", i)).collect();
-            // Absent keys share the present keys' shape but not their prefix.
-            let absent: Vec<[u8; KEY_LEN]> = (0..nkeys).map(|i| key(b"new:", i)).collect();
-            let mut db = Db::new();
-            for k in &present {
-                db.set(k, Value::Str(value.clone().into()), 0);
-            }
+            // Built by the first routine that runs (criterion runs one only if its name
+            // passes the filter), so a test-mode run of one 1k benchmark does not build
+            // the 1M keyspaces; the four routines below share it as before.
+            let mut keyspace: Option<Keyspace> = None;
             let suffix = format!("{KEY_LEN}b/{vlen}b/{}", label(nkeys));
 
             // Criterion calls each routine once per sample, so state that must carry over
             // (the RNG, the key rotation below) lives outside the closures.
             let mut rng = XorShift::new(0x5eed_0001 ^ nkeys as u64 ^ ((vlen as u64) << 32));
             group.bench_function(format!("get_hit/{suffix}"), |b| {
+                let Keyspace { present, db, .. } = keyspace.get_or_insert_with(|| Keyspace::new(nkeys, &value));
                 b.iter(|| {
                     let k = &present[rng.below(nkeys)];
                     let e = db.get(black_box(k), NOW_MS).expect("present");
@@ -77,6 +95,7 @@ fn bench_db(c: &mut Criterion) {
             });
 
             group.bench_function(format!("get_miss/{suffix}"), |b| {
+                let Keyspace { absent, db, .. } = keyspace.get_or_insert_with(|| Keyspace::new(nkeys, &value));
                 b.iter(|| {
                     let k = &absent[rng.below(nkeys)];
                     black_box(db.get(black_box(k), NOW_MS).is_none());
@@ -84,6 +103,7 @@ fn bench_db(c: &mut Criterion) {
             });
 
             group.bench_function(format!("set_hit/{suffix}"), |b| {
+                let Keyspace { present, db, .. } = keyspace.get_or_insert_with(|| Keyspace::new(nkeys, &value));
                 b.iter(|| {
                     let k = &present[rng.below(nkeys)];
                     let old = db.set(black_box(k), Value::Str(black_box(&value[..]).into()), 0);
@@ -97,8 +117,10 @@ fn bench_db(c: &mut Criterion) {
             // Every key is made beforehand so the timed loop only touches the keyspace.
             let mut j = 0usize;
             group.bench_function(format!("set_miss/{suffix}"), |b| {
+                let Keyspace { present, absent, db } = keyspace.get_or_insert_with(|| Keyspace::new(nkeys, &value));
                 b.iter(|| {
-                    let (from, to) = if (j / nkeys) % 2 == 0 { (&present, &absent) } else { (&absent, &present) };
+                    let (from, to) =
+                        if (j / nkeys).is_multiple_of(2) { (&*present, &*absent) } else { (&*absent, &*present) };
                     let i = j % nkeys;
                     let prev = db.set(black_box(&to[i]), Value::Str(black_box(&value[..]).into()), 0);
                     debug_assert!(prev.is_none());
