@@ -204,7 +204,9 @@ pub fn finish(mut plan: Plan, shared: &Arc<Shared>, config: &Config, rdb: Option
             && let Some(off) = num(&off)
         {
             let stream_db = aux(b"repl-stream-db").and_then(|d| num(&d)).unwrap_or(0).min(u16::MAX as u64) as u16;
-            restore_repl(shared, config, (String::from_utf8_lossy(&id).into_owned(), off, stream_db));
+            if restore_repl(shared, config, (String::from_utf8_lossy(&id).into_owned(), off, stream_db)) {
+                feed_expired(shared, config, &stats.expired_keys);
+            }
         }
         shared.rdb.load_keys.store(keys, std::sync::atomic::Ordering::Relaxed);
         shared.rdb.load_expired.store(stats.expired_skipped, std::sync::atomic::Ordering::Relaxed);
@@ -212,8 +214,9 @@ pub fn finish(mut plan: Plan, shared: &Arc<Shared>, config: &Config, rdb: Option
     true
 }
 
-/// The replication position an RDB carried.
-fn restore_repl(shared: &Arc<Shared>, config: &Config, (id, off, stream_db): crate::rdb::ReplPosition) {
+/// The replication position an RDB carried. True when this server is a master that
+/// now continues that history (its replicas may resync partially).
+fn restore_repl(shared: &Arc<Shared>, config: &Config, (id, off, stream_db): crate::rdb::ReplPosition) -> bool {
     if config.compat_value("replicaof").is_some_and(|v| !v.is_empty()) {
         // A replica restarting from its own RDB (Redis's
         // `replicationCacheMasterUsingMyself`): it still holds the master's history up
@@ -226,8 +229,26 @@ fn restore_repl(shared: &Arc<Shared>, config: &Config, (id, off, stream_db): cra
         shared.repl.offset.store(off, std::sync::atomic::Ordering::Release);
         // ... in the db its stream had selected (Redis's `repl-stream-db`).
         shared.replica.master_db.store(stream_db, std::sync::atomic::Ordering::Relaxed);
-    } else {
-        crate::repl::state::restore_from_rdb(&shared.repl, id, off);
+        crate::repl::master::start(shared);
+        return false;
     }
+    crate::repl::state::restore_from_rdb(&shared.repl, id, off);
     crate::repl::master::start(shared);
+    true
+}
+
+/// The keys the load dropped because their TTL passed while the server was down go to
+/// the backlog as DELs (UNLINK under `lazyfree-lazy-expire`), before any client
+/// writes, as Redis 7.0's start-up load feeds them (`RDBFLAGS_FEED_REPL`): a replica
+/// that continues partially still holds those keys, and the offset moves past them.
+fn feed_expired(shared: &Shared, config: &Config, keys: &[(u16, Vec<u8>)]) {
+    let verb: &[u8] = if config.lazyfree_lazy_expire { b"UNLINK" } else { b"DEL" };
+    for run in keys.chunk_by(|a, b| a.0 == b.0) {
+        let db = run[0].0;
+        let mut bytes = Vec::new();
+        for (_, key) in run {
+            crate::persist::resp::encode(&mut bytes, &[verb, key.as_slice()]);
+        }
+        shared.repl.push(crate::repl::state::Segment::Stream { db, end_db: db, bytes });
+    }
 }

@@ -26,11 +26,14 @@ pub struct LoadOptions {
     pub skip_expired: bool,
     /// SELECTDB beyond this is an error (the server's `databases`).
     pub databases: u32,
+    /// Keep the (db, name) of every key dropped as expired in `LoadStats::expired_keys`
+    /// (a master's start-up load tells its replicas, as Redis's does).
+    pub keep_expired: bool,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { now_ms: 0, skip_expired: false, databases: 16 }
+        LoadOptions { now_ms: 0, skip_expired: false, databases: 16, keep_expired: false }
     }
 }
 
@@ -81,6 +84,9 @@ pub struct LoadStats {
     pub bytes: u64,
     /// Function libraries' code (the function opcode), in file order.
     pub functions: Vec<Vec<u8>>,
+    /// With `LoadOptions::keep_expired`: the keys dropped as expired, (db, name), in
+    /// file order.
+    pub expired_keys: Vec<(u16, Vec<u8>)>,
 }
 
 /// Loads a whole RDB stream into `sink`. On `Err` the sink may have received some
@@ -189,7 +195,12 @@ fn load_input<R: BufRead>(inp: &mut Input<R>, sink: &mut dyn Sink, opts: &LoadOp
         let expired = opts.skip_expired && crate::storage::has_expired(expire_at, opts.now_ms);
         match value {
             None => stats.empty_skipped += 1,
-            Some(_) if expired => stats.expired_skipped += 1,
+            Some(_) if expired => {
+                stats.expired_skipped += 1;
+                if opts.keep_expired {
+                    stats.expired_keys.push((db as u16, key));
+                }
+            }
             Some(value) => {
                 stats.keys += 1;
                 if expire_at != 0 {

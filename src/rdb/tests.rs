@@ -251,6 +251,11 @@ fn expired_keys_are_left_out_on_save_and_skipped_on_load() {
     let (keys, stats) = load_bytes(&file, &later).unwrap();
     assert_eq!((stats.keys, stats.expired_skipped), (1, 1));
     assert_eq!(keys[0].key, b"forever");
+    assert!(stats.expired_keys.is_empty(), "names are kept only when asked");
+    // A master's start-up load keeps the names, to tell its replicas.
+    let boot = LoadOptions { keep_expired: true, ..later };
+    let stats = load_bytes(&file, &boot).unwrap().1;
+    assert_eq!(stats.expired_keys, vec![(0, b"alive".to_vec())]);
 }
 
 /// Redis's boundary: a key is expired once the clock is *past* its deadline, so a
