@@ -106,6 +106,18 @@ pub fn connection_only(spec: &CommandSpec, args: &Args) -> bool {
     }
 }
 
+/// Does the connection keep its order across shards? Clients do under `pipeline-order
+/// strict`; a replica's master link under `replica-apply-order strict` (it is
+/// reply-off, but other clients read what it writes). Asked only while something is
+/// owed.
+pub fn strict(st: &ShardState, client_id: u64) -> bool {
+    if st.shared.replica.is_master_client(client_id) {
+        st.config.replica_apply_order_strict
+    } else {
+        st.config.pipeline_order_strict
+    }
+}
+
 /// May a command for `target` run now, with the connection's owed commands on `lane`?
 pub fn may_run(lane: Lane, target: Lane) -> bool {
     match (lane, target) {
