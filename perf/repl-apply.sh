@@ -6,8 +6,9 @@
 # replica goes on (SIGCONT) and the script times it until its offset reaches the
 # master's, and reads the replica's CPU time (utime+stime, /proc) meanwhile. So the
 # numbers are the replica's alone: the master only sends while it catches up.
-# REPLICA_BIN=redis runs redis-server as the replica (SHARDS is ignored). Servers on
-# CPU 0, redis-benchmark on CPU 1, as the other perf scripts.
+# REPLICA_BIN=redis runs redis-server as the replica (SHARDS is ignored);
+# $REPLICA_ARGS go to a shardis replica (e.g. "--replica-apply-order strict"). Servers
+# on CPU 0, redis-benchmark on CPU 1, as the other perf scripts.
 set -u
 B=$1 shards=$2 n=$3
 M=${MASTER_BIN:-$B}
@@ -22,13 +23,12 @@ mkdir -p $w/m $w/r
 if [[ $B == redis ]]; then
   (cd $w/r && exec taskset -c 0 redis-server --port $rp --dir $w/r "${common[@]}" > log 2>&1) & rpid=$!
 else
-  (cd $w/r && exec taskset -c 0 $B --shards $shards --port $rp --dir $w/r "${common[@]}" > log 2>&1) & rpid=$!
+  (cd $w/r && exec taskset -c 0 $B --shards $shards --port $rp --dir $w/r "${common[@]}" ${REPLICA_ARGS:-} > log 2>&1) & rpid=$!
 fi
 for p in $mp $rp; do until redis-cli -p $p ping 2>/dev/null | grep -q PONG; do sleep 0.1; done; done
 redis-cli -p $rp replicaof 127.0.0.1 $mp >/dev/null
 until redis-cli -p $rp info replication | grep -q master_link_status:up; do sleep 0.1; done
 offset() { redis-cli -p $1 info replication | tr -d '\r' | awk -F: '$1=="master_repl_offset"{print $2}'; }
-# The replica answers INFO again only once it runs: wait for the link's first bytes.
 kill -STOP $rpid
 taskset -c 1 redis-benchmark -p $mp -t set -P 16 -c 50 -n $n -r 100000 -d 16 -q > /dev/null 2>&1
 target=$(offset $mp)
@@ -44,7 +44,7 @@ done
 t1=$(date +%s.%N)
 c1=$(ticks $rpid)
 hz=$(getconf CLK_TCK)
-awk -v b="$B" -v s="$shards" -v n=$n -v t0=$t0 -v t1=$t1 -v c=$((c1 - c0)) -v hz=$hz -v st=$status \
+awk -v b="$B${REPLICA_ARGS:+ $REPLICA_ARGS}" -v s="$shards" -v n=$n -v t0=$t0 -v t1=$t1 -v c=$((c1 - c0)) -v hz=$hz -v st=$status \
   -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
   t = t1 - t0; printf "replica=%s shards=%s n=%d status=%s apply_s=%.2f applied_per_s=%.0f cpu_ms=%.0f cpu_us_per_cmd=%.2f load=%s\n",
     b, s, n, st, t, n / t, c * 1000 / hz, c * 1e6 / hz / n, load }'
