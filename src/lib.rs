@@ -223,7 +223,9 @@
 //! consistent cut (the old ones are freed on a helper thread) and adopts the master's
 //! socket as a connection of its own: the master's stream runs through `dispatch` like
 //! a client's requests (replies discarded, `REPLCONF ACK` sent back), its bytes count
-//! in the replica's offset and are forwarded verbatim to its own replicas. A cut on a
+//! in the replica's offset and are forwarded verbatim to its own replicas. Across
+//! shards it keeps only each shard's order, unless `replica-apply-order strict` makes
+//! it wait as a client's pipeline does (`cmd::order`). A cut on a
 //! replica (BGSAVE, a sub-replica's full sync) records the offset of exactly what it
 //! holds: shard 0 grants a whole-shard lock only once the link's hops to other shards
 //! have answered, and the stream's cross-shard commands count when they finish

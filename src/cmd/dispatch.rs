@@ -171,7 +171,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     }
     // The connection's earlier commands still executing elsewhere go first (`order`).
     if sess.lane != Lane::Idle
-        && st.config.pipeline_order_strict
+        && order::strict(st, sess.id)
         && !order::connection_only(spec, args)
         && !order::may_run(sess.lane, order::target(st, spec, args, sess.db, sess.id))
     {

@@ -37,6 +37,14 @@
 //! turns the waiting off for users who prefer the throughput: each shard still runs a
 //! connection's commands in the order they arrived, and replies stay in order.
 //!
+//! A replica's master link is a connection like the others (reply-off: its replies are
+//! dropped, but other clients read what it writes). It keeps its lane, and waits by
+//! it under its own setting, `replica-apply-order` (`strict`), whose default is
+//! `per-shard`: the waits cost one round trip between shard threads per change of
+//! shard in the stream, and a replica must keep up with its master (`perf/RESULTS.md`).
+//! Waiting only holds the link's requests back, so `repl::apply`'s rules for cuts are
+//! unchanged.
+//!
 //! The lane lives in `Session::lane`; `dispatch` checks and sets it, and whoever owns
 //! the session resets it to `Lane::Idle` once nothing is owed (the connection layer,
 //! or the loaders and the test harness, which finish each command before the next).
@@ -103,6 +111,18 @@ pub fn connection_only(spec: &CommandSpec, args: &Args) -> bool {
                 || args.len() == 3 && args.get(1).eq_ignore_ascii_case(b"setname")
         }
         _ => false,
+    }
+}
+
+/// Does the connection keep its order across shards? Clients do under `pipeline-order
+/// strict`; a replica's master link under `replica-apply-order strict` (it is
+/// reply-off, but other clients read what it writes). Asked only while something is
+/// owed.
+pub fn strict(st: &ShardState, client_id: u64) -> bool {
+    if st.shared.replica.is_master_client(client_id) {
+        st.config.replica_apply_order_strict
+    } else {
+        st.config.pipeline_order_strict
     }
 }
 

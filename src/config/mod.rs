@@ -115,6 +115,11 @@ pub struct Config {
     /// connection's commands in the order sent across shards (`cmd::order`);
     /// `per-shard` keeps only each shard's order (replies stay in order).
     pub pipeline_order_strict: bool,
+    /// `replica-apply-order` (shardis's own): `strict` (true) applies the master's
+    /// stream on a multi-shard replica in stream order across shards (`cmd::order`, as
+    /// `pipeline-order strict` does for clients); `per-shard` (the default) keeps only
+    /// each shard's order, and keeps up with a faster master (`perf/RESULTS.md`).
+    pub replica_apply_order_strict: bool,
     /// `maxmemory`, 0 = unlimited.
     pub maxmemory: u64,
     /// `maxmemory-policy`, noeviction; one of Redis's eight policies.
@@ -231,6 +236,7 @@ impl Default for Config {
             appendfsync: Fsync::Everysec,
             appendonly_direct: DirectIo::Auto,
             pipeline_order_strict: true,
+            replica_apply_order_strict: false,
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_string(),
             maxmemory_samples: 5,
@@ -524,6 +530,7 @@ impl Config {
             "appendfsync" => self.appendfsync.as_str().to_string(),
             "appendonly-direct" => self.appendonly_direct.as_str().to_string(),
             "pipeline-order" => (if self.pipeline_order_strict { "strict" } else { "per-shard" }).to_string(),
+            "replica-apply-order" => (if self.replica_apply_order_strict { "strict" } else { "per-shard" }).to_string(),
             "maxmemory" => self.maxmemory.to_string(),
             "maxmemory-policy" => self.maxmemory_policy.clone(),
             "maxmemory-samples" => self.maxmemory_samples.to_string(),
@@ -598,6 +605,7 @@ impl Config {
                 }
             }
             "pipeline-order" => self.pipeline_order_strict = v == "strict",
+            "replica-apply-order" => self.replica_apply_order_strict = v == "strict",
             "appendonly-direct" => {
                 self.appendonly_direct = match v {
                     "yes" => DirectIo::Yes,

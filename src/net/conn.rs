@@ -597,9 +597,8 @@ impl Conn {
                     // REPLY OFF/SKIP too, as it does the messages.
                     let discard = matches!(mode, ReplyMode::Off | ReplyMode::Skipping)
                         && !crate::cmd::pubsub::is_subscription_command(args.get(0));
-                    if self.slots.is_empty() || self.master {
+                    if self.slots.is_empty() {
                         // Nothing owed: the next command may go anywhere (`cmd::order`).
-                        // The master link keeps its own rules (`repl::apply`).
                         self.sess.lane = crate::cmd::order::Lane::Idle;
                     }
                     let outcome = if self.slots.is_empty() && !discard {

@@ -33,7 +33,10 @@
 //!    counted (and forwarded to our replicas) once its reply exists ([`settle`], run
 //!    before replies are delivered and when shard 0 reaches a cut).
 //!
-//! Together: at a cut, the commands counted are exactly the ones that ran.
+//! Together: at a cut, the commands counted are exactly the ones that ran. Under
+//! `replica-apply-order strict` the link's next command for another shard also waits
+//! for its owed replies (`cmd::order`); that holds requests back before dispatch and
+//! counting, so the rules stay as they are.
 //! `REPLCONF ACK`s were already safe: they queue behind the replies still owed.
 
 use crate::cmd::Args;

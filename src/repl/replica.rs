@@ -223,9 +223,13 @@ pub fn applied(shared: &crate::shard::Shared, len: usize) {
 /// Forwards what the master connection applied in one `process_input` (one piece per
 /// batch rather than per command: one queue push, one allocation and one clock
 /// reading for up to a turn's worth of commands) to our own replicas, verbatim.
+/// Wakes the replication thread as a master's shards do (`repl::feed`): else a parked
+/// one sent it to our replicas only at its next timeout, up to 100 ms later.
 pub fn forward(shared: &crate::shard::Shared, bytes: Vec<u8>) {
     shared.replica.last_io_ms.store(crate::shard::Shared::now_unix_ms(), Ordering::Relaxed);
+    let len = bytes.len() as u64;
     shared.repl.feed.push(crate::repl::state::Segment::Verbatim(bytes));
+    shared.repl.wake_lazy(len);
 }
 
 /// INFO `# Replication`'s replica fields, from `role:slave` to `replica_announced`

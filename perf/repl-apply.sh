@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# perf/repl-apply.sh REPLICA_BIN SHARDS N: how fast a replica applies its master's
+# stream. A 1-shard shardis master ($MASTER_BIN, default REPLICA_BIN) gets N
+# `redis-benchmark -t set -P 16 -r 100000` requests while its replica is stopped
+# (SIGSTOP: the stream waits in the master's output buffer and the sockets); then the
+# replica goes on (SIGCONT) and the script times it until its offset reaches the
+# master's, and reads the replica's CPU time (utime+stime, /proc) meanwhile. So the
+# numbers are the replica's alone: the master only sends while it catches up.
+# REPLICA_BIN=redis runs redis-server as the replica (SHARDS is ignored);
+# $REPLICA_ARGS go to a shardis replica (e.g. "--replica-apply-order strict"). Servers
+# on CPU 0, redis-benchmark on CPU 1, as the other perf scripts.
+set -u
+B=$1 shards=$2 n=$3
+M=${MASTER_BIN:-$B}
+[[ $M == redis ]] && M=/tmp/shardis-main-s11
+w=$(mktemp -d /tmp/shardis-replapply.XXXX)
+free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+common=(--bind 127.0.0.1 --save "" --appendonly no --repl-diskless-sync-delay 0 --repl-backlog-size 512mb
+  --client-output-buffer-limit "replica 0 0 0")
+mp=$(free) rp=$(free)
+mkdir -p $w/m $w/r
+(cd $w/m && exec taskset -c 0 $M --shards 1 --port $mp --dir $w/m "${common[@]}" > log 2>&1) & mpid=$!
+if [[ $B == redis ]]; then
+  (cd $w/r && exec taskset -c 0 redis-server --port $rp --dir $w/r "${common[@]}" > log 2>&1) & rpid=$!
+else
+  (cd $w/r && exec taskset -c 0 $B --shards $shards --port $rp --dir $w/r "${common[@]}" ${REPLICA_ARGS:-} > log 2>&1) & rpid=$!
+fi
+for p in $mp $rp; do until redis-cli -p $p ping 2>/dev/null | grep -q PONG; do sleep 0.1; done; done
+redis-cli -p $rp replicaof 127.0.0.1 $mp >/dev/null
+until redis-cli -p $rp info replication | grep -q master_link_status:up; do sleep 0.1; done
+offset() { redis-cli -p $1 info replication | tr -d '\r' | awk -F: '$1=="master_repl_offset"{print $2}'; }
+kill -STOP $rpid
+taskset -c 1 redis-benchmark -p $mp -t set -P 16 -c 50 -n $n -r 100000 -d 16 -q > /dev/null 2>&1
+target=$(offset $mp)
+ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' /proc/$1/stat; }
+c0=$(ticks $rpid)
+t0=$(date +%s.%N)
+kill -CONT $rpid
+status=ok
+until [[ $(offset $rp) -ge $target ]]; do
+  if (( $(date +%s) - ${t0%.*} > 300 )); then status=timeout; break; fi
+  sleep 0.02
+done
+t1=$(date +%s.%N)
+c1=$(ticks $rpid)
+hz=$(getconf CLK_TCK)
+awk -v b="$B${REPLICA_ARGS:+ $REPLICA_ARGS}" -v s="$shards" -v n=$n -v t0=$t0 -v t1=$t1 -v c=$((c1 - c0)) -v hz=$hz -v st=$status \
+  -v load="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN {
+  t = t1 - t0; printf "replica=%s shards=%s n=%d status=%s apply_s=%.2f applied_per_s=%.0f cpu_ms=%.0f cpu_us_per_cmd=%.2f load=%s\n",
+    b, s, n, st, t, n / t, c * 1000 / hz, c * 1e6 / hz / n, load }'
+kill $mpid $rpid 2>/dev/null; wait 2>/dev/null; rm -rf $w
