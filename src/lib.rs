@@ -89,7 +89,9 @@
 //!    buffer ring into the connection's read buffer, buffer returned at once),
 //!    finished sends, wakeups, log writes and syncs (releasing the output they
 //!    cleared; under buffered `always`, a batch that waited for the sync just reaped
-//!    is written at once, before the turn's input).
+//!    is written at once, before the turn's input). A receive or send notes its time
+//!    on the connection; the client's `ClientMeta` (CLIENT LIST, the limits) gets it
+//!    with the output sizes once per parsed batch and per finished send.
 //! 2. Parse every connection with new bytes and dispatch each request (pipelining: all
 //!    complete requests in the buffer, up to 512 per connection per turn, stopping at
 //!    an output high-water mark, and while some shard's inbox is over its bound). In
@@ -103,7 +105,9 @@
 //!    keys goes (a slice also runs before each command, which gets `OOM` only if
 //!    nothing could be freed). Active expiry in slices of at most 1 ms within a 25%
 //!    time share (`shard::turns`; expired keys are published as `expired` keyspace
-//!    events when enabled). Timers (`hz`): idle
+//!    events when enabled), visiting only the databases that have keys with a TTL
+//!    (`shard::dbwatch`, which also keeps the turn's clock tick of every database
+//!    to once a second). Timers (`hz`): idle
 //!    timeouts, client eviction (`maxmemory-clients`), snapshot cron (publish
 //!    the change counter; on shard 0: reap a BGSAVE or rewrite child, due save points,
 //!    scheduled and automatic AOF rewrites).

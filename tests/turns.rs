@@ -99,3 +99,48 @@ fn debug_turns_rejects_other_arguments() {
     assert!(matches!(c.cmd(&["DEBUG", "TURNS", "CLEAR"]), Resp::Error(e) if e.starts_with("ERR unknown subcommand")));
     assert!(field(&turns(&mut c), "turns") >= 1);
 }
+
+/// Loads `n` keys expiring in `px` ms and one without a TTL into `db`.
+fn load_expiring(c: &mut Raw, db: &str, n: usize, px: &str) {
+    assert_eq!(c.cmd(&["SELECT", db]), Resp::simple("OK"));
+    let mut load = Vec::new();
+    for i in 0..n {
+        encode_cmd_into(&mut load, &["SET", &format!("k{i}"), "v", "PX", px]);
+    }
+    encode_cmd_into(&mut load, &["SET", "stays", "v"]);
+    c.send(&load);
+    for _ in 0..=n {
+        assert_eq!(c.read(), Resp::simple("OK"));
+    }
+}
+
+/// Waits until active expiry left only `stays` in `db`.
+fn wait_expired(c: &mut Raw, db: &str) {
+    assert_eq!(c.cmd(&["SELECT", db]), Resp::simple("OK"));
+    assert!(
+        wait_until(Duration::from_secs(20), || c.cmd(&["DBSIZE"]) == Resp::Int(1)),
+        "db {db}: keys left: {:?}",
+        c.cmd(&["DBSIZE"])
+    );
+}
+
+/// Active expiry visits only the databases that have keys with a TTL
+/// (`shard::dbwatch`): keys in a database other than 0, keys SWAPDB moved to another
+/// index and keys DEBUG RELOAD loaded all go unread.
+#[test]
+fn expiry_slices_find_keys_in_every_database_after_swapdb_and_reload() {
+    for shards in [1, 2] {
+        let s = Server::start(shards, &[]);
+        let mut c = s.raw();
+        load_expiring(&mut c, "9", 200, "30");
+        wait_expired(&mut c, "9");
+        // Moved from 4 (before its keys expire) to 11, which never had a TTL.
+        load_expiring(&mut c, "4", 200, "300");
+        assert_eq!(c.cmd(&["SWAPDB", "4", "11"]), Resp::simple("OK"));
+        wait_expired(&mut c, "11");
+        // Loaded again from the snapshot, on the reload's thread.
+        load_expiring(&mut c, "6", 200, "1000");
+        assert_eq!(c.cmd(&["DEBUG", "RELOAD"]), Resp::simple("OK"));
+        wait_expired(&mut c, "6");
+    }
+}

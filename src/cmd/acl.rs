@@ -397,7 +397,7 @@ fn with_current_command(line: String, cmd: &str) -> String {
 
 /// The client's CLIENT LIST line, for ACL LOG entries.
 fn client_info(st: &ShardState, id: u64) -> String {
-    st.clients.get(&id).map(|m| super::client::info_line(m, st.now_ms)).unwrap_or_default()
+    super::client::line_of(st, id)
 }
 
 /// Does this unauthenticated connection still need to authenticate? (Redis asks the

@@ -29,7 +29,8 @@ pub fn validate_name(n: &[u8]) -> Result<(), CmdError> {
 /// test harness).
 fn meta_mut<'a>(c: &'a mut ConnCtx) -> &'a mut ClientMeta {
     let (id, db, proto, now) = (c.sess.id, c.sess.db, c.sess.proto, c.st.now_ms);
-    c.st.clients.entry(id).or_insert_with(|| ClientMeta {
+    let input = c.st.input_client;
+    let m = c.st.clients.entry(id).or_insert_with(|| ClientMeta {
         id,
         db,
         resp: if proto == Proto::Resp3 { 3 } else { 2 },
@@ -37,7 +38,23 @@ fn meta_mut<'a>(c: &'a mut ConnCtx) -> &'a mut ClientMeta {
         last_interaction_ms: now,
         multi: -1,
         ..Default::default()
-    })
+    });
+    // The receive that brought this request, not yet copied in (`ShardState::input_client`).
+    if input.0 == id {
+        m.last_interaction_ms = m.last_interaction_ms.max(input.1);
+    }
+    m
+}
+
+/// Client `id`'s CLIENT LIST line (empty if it has none here), with its `idle` as of
+/// its latest receive (`ShardState::last_interaction_ms`): ACL LOG's `client-info`.
+pub fn line_of(st: &crate::shard::ShardState, id: u64) -> String {
+    let Some(m) = st.clients.get(&id) else { return String::new() };
+    let seen = st.last_interaction_ms(m);
+    if seen == m.last_interaction_ms {
+        return info_line(m, st.now_ms);
+    }
+    info_line(&ClientMeta { last_interaction_ms: seen, ..m.clone() }, st.now_ms)
 }
 
 /// The client types of CLIENT LIST TYPE / CLIENT KILL TYPE.

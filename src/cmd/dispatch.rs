@@ -656,11 +656,7 @@ fn warm_hops(st: &ShardState, hops: &Packed, mut pos: usize, ranges: &mut Vec<(u
         if d.len() < crate::storage::db::WARM_MIN_KEYS || ranges.len() < 2 {
             continue;
         }
-        let stride = match TABLE.get(h.cmd).name {
-            "mset" | "msetnx" => 2,
-            "mget" => 1,
-            _ => ranges.len(),
-        };
+        let stride = TABLE.key_stride(h.cmd).unwrap_or(ranges.len());
         for &(a, b) in ranges[1..].iter().step_by(stride).take(HOP_WARM_KEYS - n) {
             keys[n] = (h.db, d.key_hash(&hops.buf[a as usize..b as usize]));
             n += 1;

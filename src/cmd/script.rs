@@ -247,7 +247,7 @@ fn note_caller_slow(st: &crate::shard::ShardState, sess: &super::ctx::Session, s
         return;
     }
     st.shared.script.note_caller(sess.id, &sess.acl, || {
-        let line = st.clients.get(&sess.id).map(|m| super::client::info_line(m, st.now_ms)).unwrap_or_default();
+        let line = super::client::line_of(st, sess.id);
         // The log shows the script command as the client's current one, as Redis's does.
         match line.find(" cmd=") {
             Some(at) => {

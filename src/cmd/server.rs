@@ -104,6 +104,8 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                     st.watch.touch_db_where(from as u16, |k| gone.peek(k).is_some() || coming.peek(k).is_some());
                 }
                 st.dbs.swap(x, y);
+                // Keys with a TTL moved to another index (`shard::dbwatch`).
+                st.db_watch.stale();
                 // Clients blocked on keys the swap brings in wake (once the whole
                 // lock goes, `blocking::serve_blocked`).
                 st.blocked.touched_db(x as u16);

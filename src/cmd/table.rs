@@ -129,6 +129,10 @@ pub struct Table {
     by_name: HashMap<&'static [u8], u16>,
     /// The fast path for names up to `name_index::MAX_LEN` bytes (all of them today).
     short_names: super::name_index::NameIndex,
+    /// The indexes of MSET and MSETNX, and of MGET: the multi-key commands whose keys
+    /// a hopped batch warms (`key_stride`), found by index rather than by name.
+    pairs_of_keys: [u16; 2],
+    all_keys: u16,
 }
 
 impl Table {
@@ -150,6 +154,20 @@ impl Table {
 
     pub fn get(&self, idx: u16) -> &'static CommandSpec {
         self.specs[idx as usize]
+    }
+
+    /// Every how many arguments command `idx` names a key, for the commands whose
+    /// keys are warmed together (`dispatch::warm_hops`): 2 for MSET and MSETNX, 1 for
+    /// MGET; None for the others (their first argument is the key warmed).
+    #[inline]
+    pub fn key_stride(&self, idx: u16) -> Option<usize> {
+        if self.pairs_of_keys.contains(&idx) {
+            Some(2)
+        } else if idx == self.all_keys {
+            Some(1)
+        } else {
+            None
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -210,5 +228,22 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
         }
     }
     let short_names = super::name_index::NameIndex::new(specs.iter().map(|s| s.name));
-    Table { specs, by_name, short_names }
+    let index = |name: &str| by_name[name.as_bytes()];
+    let (pairs_of_keys, all_keys) = ([index("mset"), index("msetnx")], index("mget"));
+    Table { specs, by_name, short_names, pairs_of_keys, all_keys }
 });
+
+#[cfg(test)]
+mod tests {
+    use super::TABLE;
+
+    #[test]
+    fn key_stride_names_the_multi_key_commands_by_index() {
+        let stride = |name: &str| TABLE.key_stride(TABLE.lookup(name.as_bytes()).expect(name));
+        assert_eq!(stride("mset"), Some(2));
+        assert_eq!(stride("msetnx"), Some(2));
+        assert_eq!(stride("mget"), Some(1));
+        assert_eq!(stride("get"), None);
+        assert_eq!(stride("del"), None);
+    }
+}

@@ -127,6 +127,10 @@ pub struct Conn {
     pub out_limit: OutputLimitCheck,
     /// The last command, for CLIENT LIST's `cmd`.
     last: LastCmd,
+    /// When a receive or a send last completed (the turn's `now_ms`): kept here, on
+    /// the line the completion touches anyway, and copied into the `ClientMeta` by
+    /// `sync_meta` (CLIENT LIST `idle`); the idle timeout reads it here.
+    pub last_interaction_ms: u64,
     /// Argument bytes of the command still running (waiting for another shard or
     /// blocked): CLIENT LIST's `argv-mem`.
     running_argv: usize,
@@ -188,6 +192,7 @@ impl Conn {
             sock: Sock::Fd(fd),
             generation,
             sess,
+            last_interaction_ms: 0,
             rbuf: Vec::new(),
             rpos: 0,
             need: 0,
@@ -430,6 +435,7 @@ impl Conn {
         m.ssub = self.sess.ssubs.len();
         m.blocked = self.blocked;
         m.multi = self.sess.multi.as_ref().map_or(-1, |q| q.cmds.len() as i32);
+        m.last_interaction_ms = m.last_interaction_ms.max(self.last_interaction_ms);
         if self.last.changed {
             self.last.changed = false;
             self.last.write_name(&mut m.last_cmd);
@@ -491,6 +497,9 @@ impl Conn {
         // One clock reading per command in this batch (`ShardState::cmd_stamp`).
         st.cmd_chain = true;
         st.input_batch_len = self.unparsed();
+        // The receive that brought this input reaches the `ClientMeta` only at the
+        // batch's `sync_meta`: the caller's own CLIENT LIST line reads it from here.
+        st.input_client = (self.sess.id, self.last_interaction_ms);
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
         if self.master && !self.master_batch.is_empty() {
             crate::repl::replica::forward(&st.shared, std::mem::take(&mut self.master_batch));

@@ -131,6 +131,8 @@ impl<R: Send + 'static> Rendezvous<R> {
     /// Stops this shard at the cut. Returns the leader's result on the leader's shard.
     fn arrive(&self, st: &mut ShardState, each: Option<&Each>) -> Option<R> {
         let n = st.nshards;
+        // The leader may replace or load this shard's databases from its own thread.
+        st.db_watch.stale();
         // A replica's master command that finished counts in the offset this cut
         // records (`repl::apply`, rule 3).
         crate::repl::apply::settle(st);

@@ -271,6 +271,13 @@ impl Worker {
                 if !more {
                     c.recv_active = false;
                 }
+                c.last_interaction_ms = now;
+                // Input is parsed this turn, and the parse's `account_output` copies
+                // the time into the `ClientMeta`; other outcomes copy it here.
+                let parsed = res > 0 && bid.is_some() && !c.closing;
+                if !parsed && let Some(m) = self.st.clients.get_mut(&c.sess.id) {
+                    m.last_interaction_ms = now;
+                }
                 if res > 0 {
                     if let Some(bid) = bid {
                         data_len = res as usize;
@@ -294,9 +301,6 @@ impl Worker {
                     rearm = true;
                 } else {
                     close = true;
-                }
-                if let Some(m) = self.st.clients.get_mut(&c.sess.id) {
-                    m.last_interaction_ms = now;
                 }
             }
         }
@@ -362,8 +366,12 @@ impl Worker {
         if res > 0 {
             self.st.stats.net_output_bytes += res as u64;
             // Like Redis, a write to the client counts as interaction: a client just
-            // served a long blocking wait's reply is not idle.
-            if let Some(m) = self.st.clients.get_mut(&c.sess.id) {
+            // served a long blocking wait's reply is not idle. `account_output` below
+            // copies it into the `ClientMeta`; a closing one gets it here.
+            c.last_interaction_ms = self.st.now_ms;
+            if (close || c.closing)
+                && let Some(m) = self.st.clients.get_mut(&c.sess.id)
+            {
                 m.last_interaction_ms = self.st.now_ms;
             }
         }
@@ -693,6 +701,8 @@ impl Worker {
         }
         let hz = self.st.config.hz.clamp(1, 500) as u64;
         self.next_cron_ms = now + 1000 / hz;
+        // Once a period, the databases the turns skip are looked at all the same.
+        self.st.db_watch.stale();
         crate::shard::evict::cron(&mut self.st);
         self.idle_timeouts(now);
         self.client_memory_cron(now);
@@ -725,9 +735,11 @@ impl Worker {
             if exempt_from_idle_timeout(c) {
                 continue;
             }
-            let Some(m) = self.st.clients.get(&c.sess.id) else { continue };
-            if now.saturating_sub(m.last_interaction_ms) > limit_ms {
-                self.st.kill_list.push(m.id);
+            if !self.st.clients.contains_key(&c.sess.id) {
+                continue;
+            }
+            if now.saturating_sub(c.last_interaction_ms) > limit_ms {
+                self.st.kill_list.push(c.sess.id);
             }
         }
         self.kill_marked();

@@ -11,6 +11,7 @@
 //! (the memory figure eviction checks).
 
 pub mod block;
+pub mod dbwatch;
 pub mod evict;
 pub mod histogram;
 pub mod hopbatch;

@@ -1,5 +1,6 @@
 //! `ShardState`: everything one thread owns besides its sockets.
 
+use super::dbwatch::TickParams;
 use super::lock::LockTable;
 use super::msg::{ExecReq, HopResult, KeyEntries, Msg, Outbox, ReplyTo};
 use super::shared::Shared;
@@ -108,6 +109,10 @@ pub struct ShardState {
     /// Unparsed input of the connection whose batch is running, as the batch began:
     /// Redis's query buffer during that batch, CLIENT INFO's `qbuf` (`cmd::client`).
     pub input_batch_len: usize,
+    /// The client whose input is being run, and when its connection last received
+    /// (`net::Conn::last_interaction_ms`), which its `ClientMeta` gets only after the
+    /// batch: see `last_interaction_ms`.
+    pub input_client: (u64, u64),
     /// Commands of the running batch timed together since `cmd_stamp` (`cmd::cmdtime`).
     pub cmd_group: crate::cmd::cmdtime::CmdGroup,
     pub stats: ShardStats,
@@ -189,6 +194,8 @@ pub struct ShardState {
     /// Loop turn durations (`DEBUG TURNS`) and the pacing of active expiry (`turns`).
     pub turns: super::turns::TurnStats,
     pub expiry: super::turns::ExpiryPacer,
+    /// Which databases the turn's clock tick and active expiry visit (`dbwatch`).
+    pub db_watch: super::dbwatch::DbWatch,
     /// A replica's full sync being loaded into this shard, beside the served dataset
     /// (`repl::load`).
     pub repl_load: Option<crate::repl::load::Building>,
@@ -218,6 +225,7 @@ impl ShardState {
             cmd_group: Default::default(),
             cmd_chain: false,
             input_batch_len: 0,
+            input_client: (0, 0),
             stats: ShardStats::default(),
             dirty: 0,
             locks: LockTable::default(),
@@ -258,9 +266,18 @@ impl ShardState {
             min_replicas,
             turns: Default::default(),
             expiry: Default::default(),
+            db_watch: Default::default(),
             repl_load: None,
             link: Default::default(),
         }
+    }
+
+    /// When client `m` last received or was sent to: its metadata's time, or for the
+    /// client whose input is running, its connection's (the receive that brought the
+    /// request is copied into the metadata after the batch, `net::Conn::sync_meta`).
+    pub fn last_interaction_ms(&self, m: &ClientMeta) -> u64 {
+        let (id, at) = self.input_client;
+        if m.id == id { m.last_interaction_ms.max(at) } else { m.last_interaction_ms }
     }
 
     /// Start of a loop turn: refresh the cached time and, if needed, the config.
@@ -275,13 +292,21 @@ impl ShardState {
             self.min_replicas = min_replicas_of(&self.config);
         }
         let s = &self.evict.settings;
-        let lfu = s.policy.is_lfu();
-        // With the latency monitor on, expired values come back to the shard, which
-        // times freeing them (LATENCY `expire-del`, `account_expired_reported`).
-        let lazy_expire = self.config.lazyfree_lazy_expire || self.config.latency_monitor_threshold > 0;
-        for d in self.dbs.iter_mut() {
-            d.access.tick(self.now_ms, lfu, s.lfu_log_factor, s.lfu_decay_time);
-            d.lazy_expire = lazy_expire;
+        let params = TickParams {
+            now_secs: self.now_ms / 1000,
+            lfu: s.policy.is_lfu(),
+            log_factor: s.lfu_log_factor,
+            decay_time: s.lfu_decay_time,
+            // With the latency monitor on, expired values come back to the shard,
+            // which times freeing them (LATENCY `expire-del`, `account_expired_reported`).
+            lazy_expire: self.config.lazyfree_lazy_expire || self.config.latency_monitor_threshold > 0,
+        };
+        // The clocks move once a second: the other turns leave the databases alone.
+        if self.db_watch.tick_due(&self.dbs, params) {
+            for d in self.dbs.iter_mut() {
+                d.access.tick(self.now_ms, params.lfu, params.log_factor, params.decay_time);
+                d.lazy_expire = params.lazy_expire;
+            }
         }
     }
 

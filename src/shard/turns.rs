@@ -177,7 +177,10 @@ pub fn expire_slice(st: &mut ShardState) {
         return;
     }
     let period_us = 1_000_000 / st.config.hz.clamp(1, 500) as u64;
-    if st.dbs.iter().all(|d| d.volatile_len() == 0) {
+    // Only the databases with keys that have a TTL (`dbwatch`): not 16 every turn.
+    let volatile = st.db_watch.volatile_dbs(&st.dbs);
+    let has_volatile = |d: usize| volatile.is_none_or(|set| set >> d & 1 == 1);
+    if volatile == Some(0) || (volatile.is_none() && st.dbs.iter().all(|d| d.volatile_len() == 0)) {
         st.expiry.backlog = false;
         return;
     }
@@ -199,6 +202,9 @@ pub fn expire_slice(st: &mut ShardState) {
     let mut out_of_time = false;
     for i in 0..n {
         let d = (first + i) % n;
+        if !has_volatile(d) {
+            continue;
+        }
         let db = &mut st.dbs[d];
         if db.volatile_len() == 0 {
             continue;

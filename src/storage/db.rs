@@ -218,6 +218,8 @@ pub struct ScanStep {
 
 impl Db {
     pub fn new() -> Db {
+        // A new database's access clock is not ticked yet (`shard::dbwatch`).
+        super::epoch::bump();
         Db {
             table: Table::new(),
             volatile: IndexMap::with_hasher(Hasher::default()),
@@ -273,6 +275,16 @@ impl Db {
         has_expired(self.slot_expire(i), now_ms)
     }
 
+    /// Records slot `i`'s deadline in the side map. The first key with a TTL moves
+    /// the thread's `epoch`, so the shard's active expiry visits this database again.
+    #[inline]
+    fn add_volatile(&mut self, i: u32, expire_at: u64) {
+        if self.volatile.is_empty() {
+            super::epoch::bump();
+        }
+        self.volatile.insert(i, expire_at);
+    }
+
     /// Gives slot `i` the deadline `expire_at` (0 = none): its flag and the side map.
     fn set_slot_expire(&mut self, i: usize, expire_at: u64) {
         let s = self.table.at_mut(i);
@@ -283,7 +295,7 @@ impl Db {
             }
         } else {
             s.set_ttl_flag(true);
-            self.volatile.insert(i as u32, expire_at);
+            self.add_volatile(i as u32, expire_at);
         }
     }
 
@@ -296,7 +308,7 @@ impl Db {
             && self.table.at(i).has_ttl()
             && let Some(at) = self.volatile.swap_remove(&(from as u32))
         {
-            self.volatile.insert(i as u32, at);
+            self.add_volatile(i as u32, at);
         }
         s.into_entry(expire_at)
     }
@@ -495,7 +507,7 @@ impl Db {
             let entry = Entry::with_meta(Value::Str(StrBuf::new(bytes)), expire_at, self.access.fresh());
             let i = self.table.push(h, key, entry);
             if expire_at != 0 {
-                self.volatile.insert(i as u32, expire_at);
+                self.add_volatile(i as u32, expire_at);
             }
             return None;
         };
@@ -536,7 +548,7 @@ impl Db {
                 let expire_at = entry.expire_at;
                 let i = self.table.push(h, key, entry);
                 if expire_at != 0 {
-                    self.volatile.insert(i as u32, expire_at);
+                    self.add_volatile(i as u32, expire_at);
                 }
                 None
             }

@@ -11,6 +11,7 @@
 //! Depends on: std, `indexmap`, `hashbrown`, `foldhash`.
 
 pub mod db;
+pub mod epoch;
 pub mod evict;
 pub mod geo;
 pub mod hash;

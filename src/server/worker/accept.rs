@@ -242,6 +242,7 @@ impl Worker {
             },
         );
         let mut conn = Conn::new(fd, generation, sess);
+        conn.last_interaction_ms = now;
         conn.sock = self.ring.register_socket(slot, fd);
         self.conns[slot as usize] = Some(conn);
         self.by_client.insert(id, slot);

@@ -104,11 +104,8 @@ impl Worker {
                 continue;
             }
             let Some(c) = self.conns[slot].as_mut() else { continue };
-            let idle = self
-                .st
-                .clients
-                .get(&c.sess.id)
-                .is_none_or(|m| now.saturating_sub(m.last_interaction_ms) >= SHRINK_AFTER_IDLE_MS);
+            let idle = !self.st.clients.contains_key(&c.sess.id)
+                || now.saturating_sub(c.last_interaction_ms) >= SHRINK_AFTER_IDLE_MS;
             if idle || c.memory() > SHRINK_BIG_BUF {
                 let n = c.shrink_idle();
                 if n > 0 {

@@ -225,6 +225,7 @@ impl Worker {
         );
         shared.connected_clients.fetch_add(1, Ordering::AcqRel);
         let mut c = Conn::new(h.fd, generation, sess);
+        c.last_interaction_ms = now;
         c.master = true;
         c.feed(&h.leftover);
         c.queued_for_parse = true;
