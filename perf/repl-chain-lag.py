@@ -5,22 +5,15 @@ chained sub-replica. A 1-shard shardis master (the same binary), MID_BIN as its 
 followed by polling the sub-replica until it has the value (no load otherwise, so the
 replication threads park between writes). Prints the median, p90 and max in ms.
 Servers on CPU 0, this client on CPU 1."""
-import os, shutil, socket, subprocess, sys, tempfile, time
+import os, shutil, subprocess, sys, tempfile, time
 
 import redis
+from perflib import free_port
 
 BIN = sys.argv[1]
 SHARDS = sys.argv[2] if len(sys.argv) > 2 else "2"
 N = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 os.sched_setaffinity(0, {1})
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 work = tempfile.mkdtemp(prefix="shardis-chainlag.")

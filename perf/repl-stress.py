@@ -29,14 +29,7 @@ import threading
 import time
 
 import redis
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from perflib import free_port
 
 
 class Node:
