@@ -407,7 +407,7 @@ fn acl_load_and_deluser_close_subscribers_as_redis() {
             }
             c
         };
-        let mut conns = vec![
+        let mut conns = [
             client(None, &["SUBSCRIBE", "abc"]),
             client(None, &["SUBSCRIBE", "zzz"]),
             client(None, &["PSUBSCRIBE", "a*"]),
@@ -416,7 +416,7 @@ fn acl_load_and_deluser_close_subscribers_as_redis() {
             client(Some("u"), &["SUBSCRIBE", "abc"]),
             client(Some("u"), &[]),
         ];
-        let mut vs = vec![client(Some("v"), &["SUBSCRIBE", "q"]), client(Some("v"), &[])];
+        let mut vs = [client(Some("v"), &["SUBSCRIBE", "q"]), client(Some("v"), &[])];
         write(file, after);
         assert_eq!(admin.cmd(&["ACL", "LOAD"]), Resp::Simple("OK".into()));
         let mut closed: Vec<bool> = conns.iter_mut().map(|c| c.closed()).collect();

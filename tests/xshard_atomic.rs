@@ -89,7 +89,8 @@ fn a_key_seen_written_means_the_whole_mset_is_seen() {
                     let mut i = r;
                     while !done.load(Ordering::Acquire) || checks < 100 {
                         let p = &pairs[i % WRITERS];
-                        let (first, second) = if (i / WRITERS) % 2 == 0 { (&p[0], &p[1]) } else { (&p[1], &p[0]) };
+                        let (first, second) =
+                            if (i / WRITERS).is_multiple_of(2) { (&p[0], &p[1]) } else { (&p[1], &p[0]) };
                         let a = value(c.cmd(&["GET", first]));
                         let b = value(c.cmd(&["GET", second]));
                         assert!(b >= a, "{shards} shards: {first} = {a} was read before {second} = {b}: half an MSET");

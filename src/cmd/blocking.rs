@@ -155,21 +155,21 @@ fn serve_key(st: &mut ShardState, db: u16, key: Vec<u8>, held: &mut Vec<(u16, Ve
 fn serve(st: &mut ShardState, w: Waiter, key: &[u8]) {
     // A stream read answers with the woken stream only (Redis 7.0), which lives here:
     // even a wait split across shards runs on this shard alone.
-    if w.req.ready_type.starts_with("stream") {
-        if let Some(args) = super::stream_read::narrowed_to(&w.args, key) {
-            return serve_stream_read(st, w, args);
-        }
+    if w.req.ready_type.starts_with("stream")
+        && let Some(args) = super::stream_read::narrowed_to(&w.args, key)
+    {
+        return serve_stream_read(st, w, args);
     }
-    if w.split {
-        if let Some(fb) = &w.req.fallback {
-            // The source is here but the destination may be elsewhere: run the
-            // non-blocking form as a cross-shard transaction answering the client.
-            if let Some(idx) = TABLE.lookup(fb.get(0)) {
-                let req =
-                    ExecReq { to: w.to, client_id: w.client_id, db: w.db, proto: w.proto, cmd: idx, args: fb.clone() };
-                super::coord::start_keyed_tx(st, req);
-                return;
-            }
+    if w.split
+        && let Some(fb) = &w.req.fallback
+    {
+        // The source is here but the destination may be elsewhere: run the
+        // non-blocking form as a cross-shard transaction answering the client.
+        if let Some(idx) = TABLE.lookup(fb.get(0)) {
+            let req =
+                ExecReq { to: w.to, client_id: w.client_id, db: w.db, proto: w.proto, cmd: idx, args: fb.clone() };
+            super::coord::start_keyed_tx(st, req);
+            return;
         }
     }
     let mut out = Vec::new();

@@ -325,15 +325,15 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
         return;
     }
     let mut entries = Vec::new();
-    if w.gather {
-        if let LockPlan::Keys(keys) = &w.plan {
-            let now = gather_clock(st);
-            for (db, k) in keys {
-                let e = take_value(&mut st.dbs[*db as usize], k, now);
-                entries.push((*db, k.clone(), e));
-            }
-            st.account_expired();
+    if w.gather
+        && let LockPlan::Keys(keys) = &w.plan
+    {
+        let now = gather_clock(st);
+        for (db, k) in keys {
+            let e = take_value(&mut st.dbs[*db as usize], k, now);
+            entries.push((*db, k.clone(), e));
         }
+        st.account_expired();
     }
     let me = st.id as u16;
     st.outbox.push(w.coord.shard as usize, Msg::Locked { coord: w.coord.id, shard: me, entries });
@@ -422,18 +422,18 @@ pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
 }
 
 pub fn on_locked(st: &mut ShardState, id: u64, from: u16, entries: KeyEntries) {
-    if let Some(mut c) = st.coords.remove(&id) {
-        if !c.on_locked(st, from, entries) {
-            st.coords.insert(id, c);
-        }
+    if let Some(mut c) = st.coords.remove(&id)
+        && !c.on_locked(st, from, entries)
+    {
+        st.coords.insert(id, c);
     }
 }
 
 pub fn on_ran(st: &mut ShardState, id: u64, from: u16, result: HopResult) {
-    if let Some(mut c) = st.coords.remove(&id) {
-        if !c.on_ran(st, from, result) {
-            st.coords.insert(id, c);
-        }
+    if let Some(mut c) = st.coords.remove(&id)
+        && !c.on_ran(st, from, result)
+    {
+        st.coords.insert(id, c);
     }
 }
 

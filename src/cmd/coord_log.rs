@@ -220,7 +220,7 @@ mod tests {
 
     /// A key named `prefix` + n that lives on `shard`.
     fn key_on(shard: usize, prefix: &str, n: usize) -> String {
-        (0..).map(|i| format!("{prefix}{i}")).filter(|k| shard_of(k.as_bytes(), n) == shard).nth(0).unwrap()
+        (0..).map(|i| format!("{prefix}{i}")).find(|k| shard_of(k.as_bytes(), n) == shard).unwrap()
     }
 
     fn logged_cmds(h: &mut Harness) -> Vec<Vec<String>> {

@@ -434,6 +434,14 @@ pub static COMMANDS: &[CommandSpec] = &[CommandSpec {
     since: "1.0.0",
 }];
 
+/// An integer member's decimal text, as Redis digests integer-encoded elements.
+fn int_text(n: i64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut v = Vec::with_capacity(20);
+    crate::util::num::write_i64(&mut v, n);
+    buf[..v.len()].copy_from_slice(&v);
+    &buf[..v.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -581,12 +589,4 @@ mod tests {
         assert_eq!(s("007"), 1 + 3);
         assert_eq!(s(&"x".repeat(100)), 2 + 100);
     }
-}
-
-/// An integer member's decimal text, as Redis digests integer-encoded elements.
-fn int_text(n: i64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut v = Vec::with_capacity(20);
-    crate::util::num::write_i64(&mut v, n);
-    buf[..v.len()].copy_from_slice(&v);
-    &buf[..v.len()]
 }

@@ -59,10 +59,10 @@ fn refused_at_exec(spec: &CommandSpec) -> Option<&'static str> {
 pub fn enqueue(sess: &mut Session, idx: u16, args: &Args, out: &mut ReplyWriter) {
     let spec = TABLE.get(idx);
     let q = sess.multi.as_mut().expect("in MULTI");
-    if spec.name == "select" {
-        if let Some(n) = crate::util::num::parse_i64(args.get(1)).filter(|n| *n >= 0 && *n < u16::MAX as i64) {
-            q.db = n as u16;
-        }
+    if spec.name == "select"
+        && let Some(n) = crate::util::num::parse_i64(args.get(1)).filter(|n| *n >= 0 && *n < u16::MAX as i64)
+    {
+        q.db = n as u16;
     }
     q.cmds.push((idx, args.to_owned(), q.db));
     out.simple("QUEUED");
@@ -189,7 +189,7 @@ fn exec(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         .cmds
         .iter()
         .map(|(idx, args, _)| {
-            super::acl::recheck_queued(c.st, &mut c.sess, *idx, &Args::Owned(args))
+            super::acl::recheck_queued(c.st, c.sess, *idx, &Args::Owned(args))
                 .or_else(|| refused_at_exec(TABLE.get(*idx)).map(str::to_owned))
         })
         .collect();

@@ -53,7 +53,7 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             st.watch.touch_db_where(db as u16, |k| flushed.peek(k).is_some());
             super::tracking::on_flush(st, false);
             flush_part(&mut st.aof, &st.dbs, Some(db as u16), lazy, st.nshards == 1);
-            let old = std::mem::replace(&mut st.dbs[db], crate::storage::Db::new());
+            let old = std::mem::take(&mut st.dbs[db]);
             crate::shard::lazyfree::free_db(old, lazy);
             st.dirty += n;
             Box::new(())
@@ -74,7 +74,7 @@ fn flushall(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             super::tracking::on_flush(st, true);
             flush_part(&mut st.aof, &st.dbs, None, lazy, st.nshards == 1);
             for d in &mut st.dbs {
-                let old = std::mem::replace(d, crate::storage::Db::new());
+                let old = std::mem::take(d);
                 crate::shard::lazyfree::free_db(old, lazy);
             }
             // Redis counts one more change than the keys removed (once, not per

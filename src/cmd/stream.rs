@@ -278,11 +278,9 @@ fn xadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let key = a.get(1);
     let now = c.now_ms;
     let exists = write_stream(c, key)?.is_some();
-    if !exists {
-        if t.no_mkstream {
-            c.out.null();
-            return Ok(());
-        }
+    if !exists && t.no_mkstream {
+        c.out.null();
+        return Ok(());
     }
     let limits = node_limits(c.config);
     let mut fresh = StreamValue::new();

@@ -68,7 +68,7 @@ fn parse(c: &ExecCtx, a: &Args, xreadgroup: bool) -> Result<ReadArgs, CmdError> 
         } else if a.is(i, "streams") && more > 0 {
             r.streams_arg = i + 1;
             let n = a.len() - r.streams_arg;
-            if n % 2 != 0 {
+            if !n.is_multiple_of(2) {
                 let symbol = if xreadgroup { '>' } else { '$' };
                 return Err(CmdError::Msg(format!(
                     "ERR Unbalanced {name} list of streams: for each stream key an ID or '{symbol}' must be specified."
@@ -435,7 +435,7 @@ fn find_keys(a: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
     }
     let Some(pos) = streams else { return Ok(Vec::new()) };
     let n = a.len() - pos - 1;
-    if n == 0 || n % 2 != 0 {
+    if n == 0 || !n.is_multiple_of(2) {
         return Ok(Vec::new());
     }
     Ok((pos + 1..pos + 1 + n / 2).map(|i| (db, i)).collect())

@@ -102,12 +102,12 @@ pub fn tracking_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> 
     if !t.bcast && !t.prefixes.is_empty() {
         return Err(CmdError::msg("ERR PREFIX option requires BCAST mode to be enabled"));
     }
-    if let Some(old) = c.st.tracking.clients.get(&id) {
-        if old.bcast != t.bcast {
-            return Err(CmdError::msg(
-                "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
-            ));
-        }
+    if let Some(old) = c.st.tracking.clients.get(&id)
+        && old.bcast != t.bcast
+    {
+        return Err(CmdError::msg(
+            "ERR You can't switch BCAST mode on/off before disabling tracking for this client, and then re-enabling it with a different mode.",
+        ));
     }
     if t.optin && t.optout {
         return Err(CmdError::msg("ERR You can't specify both OPTIN mode and OPTOUT mode"));

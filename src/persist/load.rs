@@ -639,6 +639,13 @@ impl Loader {
     }
 }
 
+/// The replaying session: authenticated, and no ACL rule applies (as in Redis).
+fn loader_session() -> Session {
+    let mut s = Session::new(0, false);
+    s.acl = crate::acl::SessionAcl::internal();
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -704,11 +711,4 @@ mod tests {
         let junk = [&body[..], &pad(ALIGN - body.len()), &pad(ALIGN)].concat();
         assert!(matches!(scan(&junk), Tail::Bad { at, .. } if at == SET.len()));
     }
-}
-
-/// The replaying session: authenticated, and no ACL rule applies (as in Redis).
-fn loader_session() -> Session {
-    let mut s = Session::new(0, false);
-    s.acl = crate::acl::SessionAcl::internal();
-    s
 }

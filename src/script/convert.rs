@@ -139,7 +139,7 @@ pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize)
                 out.null()
             }
         }
-        Value::Integer(i) => out.int(*i as i64),
+        Value::Integer(i) => out.int(*i),
         Value::Number(n) => out.int(truncate(*n)),
         Value::Table(t) => table_reply(t, out, resp3, depth),
         _ => out.null(),
@@ -227,7 +227,7 @@ pub fn error_from_table(v: &Value, name: &str) -> String {
     match (t.raw_get::<Value>("source"), t.raw_get::<Value>("line")) {
         (Ok(Value::String(src)), Ok(line)) => {
             let line = match line {
-                Value::Integer(i) => i as i64,
+                Value::Integer(i) => i,
                 Value::Number(n) => n as i64,
                 _ => 0,
             };

@@ -54,6 +54,12 @@ struct Caller {
     info: String,
 }
 
+impl Default for ScriptShared {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl ScriptShared {
     pub fn new() -> ScriptShared {
         let flags = || (0..SLOTS).map(|_| AtomicBool::new(false)).collect();

@@ -21,7 +21,7 @@ pub fn struct_table(lua: &Lua) -> mlua::Result<Table> {
             let data = super::check_string(lua, &args, 1, "unpack")?;
             let pos = match args.get(2) {
                 None | Some(Value::Nil) => None,
-                Some(Value::Integer(i)) => Some(*i as i64),
+                Some(Value::Integer(i)) => Some(*i),
                 Some(Value::Number(n)) => Some(*n as i64),
                 Some(v) => {
                     return Err(at(lua, arg_err(3, "unpack", &format!("number expected, got {}", v.type_name()))));

@@ -266,42 +266,42 @@ impl Worker {
         let mut close = false;
         let mut rearm = false;
         let mut pause = false;
-        if let Some(c) = self.conns.get_mut(tok.slot as usize).and_then(|c| c.as_mut()) {
-            if c.generation & 0x00ff_ffff == tok.generation {
-                if !more {
-                    c.recv_active = false;
-                }
-                c.last_interaction_ms = now;
-                // Input is parsed this turn, and the parse's `account_output` copies
-                // the time into the `ClientMeta`; other outcomes copy it here.
-                let parsed = res > 0 && bid.is_some() && !c.closing;
-                if !parsed && let Some(m) = self.st.clients.get_mut(&c.sess.id) {
-                    m.last_interaction_ms = now;
-                }
-                if res > 0 {
-                    if let Some(bid) = bid {
-                        data_len = res as usize;
-                        if !c.closing {
-                            c.feed(self.bufs.data(bid, data_len));
-                        }
-                        if !c.queued_for_parse {
-                            c.queued_for_parse = true;
-                            self.parse_queue.push(tok.slot);
-                        }
-                        // At the inbox bound, stop reading now rather than after the
-                        // next parse: one turn can reap many receives (`flow`).
-                        pause = more && (self.st.outbox.full() || c.output_backlogged()) && flow::past_read_pause(c);
+        if let Some(c) = self.conns.get_mut(tok.slot as usize).and_then(|c| c.as_mut())
+            && c.generation & 0x00ff_ffff == tok.generation
+        {
+            if !more {
+                c.recv_active = false;
+            }
+            c.last_interaction_ms = now;
+            // Input is parsed this turn, and the parse's `account_output` copies
+            // the time into the `ClientMeta`; other outcomes copy it here.
+            let parsed = res > 0 && bid.is_some() && !c.closing;
+            if !parsed && let Some(m) = self.st.clients.get_mut(&c.sess.id) {
+                m.last_interaction_ms = now;
+            }
+            if res > 0 {
+                if let Some(bid) = bid {
+                    data_len = res as usize;
+                    if !c.closing {
+                        c.feed(self.bufs.data(bid, data_len));
                     }
-                    rearm = !more && !close;
-                } else if res == -libc::ENOBUFS {
-                    rearm = true;
-                } else if res == -libc::ECANCELED {
-                    // Reading was paused at the inbox bound (`flow`), and may have
-                    // been resumed before the cancel landed.
-                    rearm = true;
-                } else {
-                    close = true;
+                    if !c.queued_for_parse {
+                        c.queued_for_parse = true;
+                        self.parse_queue.push(tok.slot);
+                    }
+                    // At the inbox bound, stop reading now rather than after the
+                    // next parse: one turn can reap many receives (`flow`).
+                    pause = more && (self.st.outbox.full() || c.output_backlogged()) && flow::past_read_pause(c);
                 }
+                rearm = !more && !close;
+            } else if res == -libc::ENOBUFS {
+                rearm = true;
+            } else if res == -libc::ECANCELED {
+                // Reading was paused at the inbox bound (`flow`), and may have
+                // been resumed before the cancel landed.
+                rearm = true;
+            } else {
+                close = true;
             }
         }
         if let Some(bid) = bid {
@@ -351,12 +351,12 @@ impl Worker {
                 }
                 // Parsed again even with no input left: its reading may be paused
                 // (`flow`), and only a parse that ends idle resumes it.
-                if !c.queued_for_parse {
-                    if let Some(pos) = self.backlogged.iter().position(|&s| s == slot) {
-                        self.backlogged.swap_remove(pos);
-                        c.queued_for_parse = true;
-                        self.parse_queue.push(slot);
-                    }
+                if !c.queued_for_parse
+                    && let Some(pos) = self.backlogged.iter().position(|&s| s == slot)
+                {
+                    self.backlogged.swap_remove(pos);
+                    c.queued_for_parse = true;
+                    self.parse_queue.push(slot);
                 }
                 if c.close_after_flush && c.drained() {
                     close = true;
@@ -402,11 +402,11 @@ impl Worker {
         let pause = self.pause_now();
         if pause == Pause::None && !self.paused.is_empty() {
             for slot in std::mem::take(&mut self.paused) {
-                if let Some(c) = self.conns[slot as usize].as_mut() {
-                    if !c.queued_for_parse {
-                        c.queued_for_parse = true;
-                        self.parse_queue.push(slot);
-                    }
+                if let Some(c) = self.conns[slot as usize].as_mut()
+                    && !c.queued_for_parse
+                {
+                    c.queued_for_parse = true;
+                    self.parse_queue.push(slot);
                 }
             }
         }

@@ -205,7 +205,7 @@ fn free_some_keys(db: &mut Db, budget: &mut usize, spilled: &mut Vec<Value>) -> 
             spilled.push(e.value);
         }
     }
-    db.len() == 0
+    db.is_empty()
 }
 
 #[cfg(test)]

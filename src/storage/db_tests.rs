@@ -241,7 +241,11 @@ fn matches_a_hashmap_model_with_expiry_and_scan() {
     let mut rng = XorShift::new(11);
     let mut now = 1_000u64;
     let key = |i: usize| -> Vec<u8> {
-        if i % 4 == 0 { format!("long-key-name-for-the-heap:{i}").into_bytes() } else { format!("k{i}").into_bytes() }
+        if i.is_multiple_of(4) {
+            format!("long-key-name-for-the-heap:{i}").into_bytes()
+        } else {
+            format!("k{i}").into_bytes()
+        }
     };
     // The scan in progress: cursor, keys seen, keys removed (or expired) since it began.
     let mut scan: Option<(u64, HashSet<Vec<u8>>, HashSet<Vec<u8>>, HashSet<Vec<u8>>)> = None;

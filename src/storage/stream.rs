@@ -451,7 +451,7 @@ impl StreamValue {
     /// The last live entry's ID, without decoding any fields.
     pub fn last_live_id(&self) -> Option<StreamId> {
         let (base, node) = self.nodes.last_key_value()?;
-        node.ids(base.ms).into_iter().filter(|(_, d, _)| !d).map(|(_, _, id)| id).last()
+        node.ids(base.ms).into_iter().filter(|(_, d, _)| !d).map(|(_, _, id)| id).next_back()
     }
 
     pub fn last_entry(&self) -> Option<EntryRef<'_>> {
