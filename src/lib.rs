@@ -64,7 +64,10 @@
 //! `SEND_ZC` for large sends (`io::zc` holds a block until the kernel's notification).
 //! FAILOVER (`repl::failover`) pauses client writes, cuts the stream across shards,
 //! waits for the target's ACK of all of it, then follows the target with
-//! `PSYNC … FAILOVER`.
+//! `PSYNC … FAILOVER`. A master restarting from its RDB continues the history the
+//! file records (`repl-id`/`repl-offset` become its second id and offset), and before
+//! serving feeds the keys its load dropped as expired to the stream as DELs
+//! (`persist::startload`), as Redis does.
 //!
 //! **Client-side caching** (`cmd::tracking`, `shard::tracking`): a tracking client's
 //! home shard records the keys of its tracked reads on their owner shards (a hop queued
