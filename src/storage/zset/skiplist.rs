@@ -422,28 +422,31 @@ impl SkipList {
         NIL
     }
 
-    /// First node inside `range` and its 1-based rank (Redis's `zslFirstIn*Range`).
-    pub(super) fn first_in(&self, range: &impl Interval) -> Option<(u32, usize)> {
-        if range.empty() || self.tail == NIL {
-            return None;
-        }
+    /// Walks down from the head, moving on at each level while the next node satisfies
+    /// `ahead`: the last node passed (HEAD if none) and its rank.
+    fn last_where(&self, ahead: impl Fn(&Node) -> bool) -> (u32, usize) {
         let mut x = HEAD;
         let mut rank = 0usize;
         for i in (0..self.level).rev() {
             loop {
                 let n = self.next(x, i);
-                if n == NIL {
-                    break;
-                }
-                let nn = self.node(n);
-                if range.gte_min(nn.score, &nn.member) {
+                if n == NIL || !ahead(self.node(n)) {
                     break;
                 }
                 rank += self.span(x, i) as usize;
                 x = n;
             }
         }
-        let x = self.next(x, 0);
+        (x, rank)
+    }
+
+    /// First node inside `range` and its 1-based rank (Redis's `zslFirstIn*Range`).
+    pub(super) fn first_in(&self, range: &impl Interval) -> Option<(u32, usize)> {
+        if range.empty() || self.tail == NIL {
+            return None;
+        }
+        let (before, rank) = self.last_where(|n| !range.gte_min(n.score, &n.member));
+        let x = self.next(before, 0);
         if x == NIL {
             return None;
         }
@@ -456,22 +459,7 @@ impl SkipList {
         if range.empty() || self.tail == NIL {
             return None;
         }
-        let mut x = HEAD;
-        let mut rank = 0usize;
-        for i in (0..self.level).rev() {
-            loop {
-                let n = self.next(x, i);
-                if n == NIL {
-                    break;
-                }
-                let nn = self.node(n);
-                if !range.lte_max(nn.score, &nn.member) {
-                    break;
-                }
-                rank += self.span(x, i) as usize;
-                x = n;
-            }
-        }
+        let (x, rank) = self.last_where(|n| range.lte_max(n.score, &n.member));
         if x == HEAD {
             return None;
         }
