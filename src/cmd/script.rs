@@ -76,29 +76,40 @@ impl ScriptFlags {
     }
 }
 
-/// Parses a `#!` first line (Redis 7.0's `evalExtractShebangFlags`).
+/// Parses a `#!` first line (Redis 7.0's `evalExtractShebangFlags`): the line must
+/// end in a newline, is split as `sdssplitargs` splits (blanks, quotes), and its
+/// `flags=` list as `sdssplitlen` splits it (so `flags=a,` names an empty flag).
 pub fn shebang_flags(body: &[u8]) -> Result<ScriptFlags, CmdError> {
     if !body.starts_with(b"#!") {
         return Ok(ScriptFlags::default());
     }
-    let line_end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
-    let line = String::from_utf8_lossy(&body[..line_end]).into_owned();
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or("");
-    if engine != "#!lua" {
-        return Err(CmdError::msg(format!("ERR Unexpected engine in script shebang: {engine}")));
+    let Some(line_end) = body.iter().position(|&b| b == b'\n') else {
+        return Err(CmdError::msg("ERR Invalid script shebang"));
+    };
+    let parts = crate::util::splitargs::split_owned(&body[..line_end]).unwrap_or_default();
+    let Some((engine, options)) = parts.split_first() else {
+        return Err(CmdError::msg("ERR Invalid engine in script shebang"));
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    if engine.as_slice() != b"#!lua" {
+        return Err(CmdError::msg(format!("ERR Unexpected engine in script shebang: {}", text(engine))));
     }
     let mut flags = ScriptFlags { shebang: true, ..Default::default() };
-    for p in parts {
-        let Some(list) = p.strip_prefix("flags=") else {
-            return Err(CmdError::msg(format!("ERR Unknown lua shebang option: {p}")));
+    for p in options {
+        let Some(list) = p.strip_prefix(b"flags=") else {
+            return Err(CmdError::msg(format!("ERR Unknown lua shebang option: {}", text(p))));
         };
-        for f in list.split(',').filter(|f| !f.is_empty()) {
+        if list.is_empty() {
+            continue;
+        }
+        for f in list.split(|&b| b == b',') {
             match f {
-                "no-writes" => flags.no_writes = true,
-                "allow-undeclared-keys" => flags.undeclared_keys = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
-                other => return Err(CmdError::msg(format!("ERR Unexpected flag in script shebang: {other}"))),
+                b"no-writes" => flags.no_writes = true,
+                b"allow-undeclared-keys" => flags.undeclared_keys = true,
+                b"allow-oom" | b"allow-stale" | b"no-cluster" | b"allow-cross-slot-keys" => {}
+                other => {
+                    return Err(CmdError::msg(format!("ERR Unexpected flag in script shebang: {}", text(other))));
+                }
             }
         }
     }

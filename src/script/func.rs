@@ -25,28 +25,39 @@ pub struct Libraries {
     pub by_function: BTreeMap<String, String>,
 }
 
-/// A library's `#!lua name=<lib>` header: its name, or Redis's error.
+/// A library's `#!lua name=<lib>` header: its name, or Redis's error, checked in
+/// Redis 7.0's order (`functionExtractLibMetaData`, then the name's characters, then
+/// the engine). The line must end in a newline and splits as `sdssplitargs` splits.
 pub fn library_name(code: &[u8]) -> Result<String, String> {
     if !code.starts_with(b"#!") {
         return Err("ERR Missing library metadata".into());
     }
-    let end = code.iter().position(|&b| b == b'\n').unwrap_or(code.len());
-    let line = String::from_utf8_lossy(&code[2..end]).into_owned();
-    let mut parts = line.split(' ').filter(|p| !p.is_empty());
-    let engine = parts.next().unwrap_or("");
-    if !engine.eq_ignore_ascii_case("lua") {
-        return Err(format!("ERR Engine '{engine}' not found"));
-    }
+    let Some(end) = code.iter().position(|&b| b == b'\n') else {
+        return Err("ERR Invalid library metadata".into());
+    };
+    let parts = crate::util::splitargs::split_owned(&code[..end]).unwrap_or_default();
+    let Some((engine, options)) = parts.split_first() else {
+        return Err("ERR Invalid library metadata".into());
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut name = None;
-    for p in parts {
-        match p.strip_prefix("name=") {
-            Some(n) => name = Some(n.to_string()),
-            None => return Err(format!("ERR Invalid metadata value given: {p}")),
+    for p in options {
+        if p.len() >= 5 && p[..5].eq_ignore_ascii_case(b"name=") {
+            if name.is_some() {
+                return Err("ERR Invalid metadata value, name argument was given multiple times".into());
+            }
+            name = Some(text(&p[5..]));
+        } else {
+            return Err(format!("ERR Invalid metadata value given: {}", text(p)));
         }
     }
     let name = name.ok_or_else(|| "ERR Library name was not given".to_string())?;
     if !valid_name(&name) {
         return Err(NAME_RULE.into());
+    }
+    let engine = text(&engine[2..]);
+    if !engine.eq_ignore_ascii_case("lua") {
+        return Err(format!("ERR Engine '{engine}' not found"));
     }
     Ok(name)
 }

@@ -27,6 +27,25 @@ fn hex_val(c: u8) -> Option<u8> {
     }
 }
 
+/// [`split`] into owned arguments, for callers that want the tokens themselves (a
+/// script's `#!` line): the line ends at its first NUL byte, as a C string does.
+pub fn split_owned(line: &[u8]) -> Result<Vec<Vec<u8>>, Unbalanced> {
+    const QUOTED: u32 = 1 << 31;
+    let line = &line[..line.iter().position(|&c| c == 0).unwrap_or(line.len())];
+    let (mut ranges, mut scratch) = (Vec::new(), Vec::new());
+    split(line, &mut ranges, &mut scratch, QUOTED)?;
+    Ok(ranges
+        .into_iter()
+        .map(|(start, end)| {
+            if start & QUOTED != 0 {
+                scratch[(start & !QUOTED) as usize..end as usize].to_vec()
+            } else {
+                line[start as usize..end as usize].to_vec()
+            }
+        })
+        .collect())
+}
+
 /// Redis `sdssplitargs` over `line` (which holds no NUL bytes): blanks separate
 /// arguments; `"..."` understands `\n \r \t \b \a \\ \"` and `\xHH`; `'...'`
 /// understands only `\'`; a closing quote must be followed by a blank or the end of
