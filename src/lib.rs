@@ -238,6 +238,10 @@
 //! have answered, and the stream's cross-shard commands count when they finish
 //! (`repl::apply`). On a replica, client writes get READONLY, active expiry is off and the master's commands
 //! see no expiry (a clock at 0), so keys go only when the master's DELs arrive.
+//! REPLICAOF (NO ONE or another master) clears the link's client id at once: the old
+//! link dispatches nothing more of what it had read (`net::conn` checks per request),
+//! and shard 0 closes it at its next turn. Sub-replicas are refused (`-NOMASTERLINK`)
+//! until the link is up, as in Redis, so none syncs a dataset that is being replaced.
 //!
 //! **ACL** (`acl`): users and their selectors live in `Shared` behind one lock that
 //! only ACL commands, AUTH and start-up take; each connection keeps an `Arc` snapshot

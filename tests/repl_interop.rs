@@ -29,10 +29,7 @@ fn chain(master: Kind, mid: Kind, leaf: Kind, seed: u64) {
     // Data before the replicas attach goes through the full sync.
     let pre = Load::start(m.port, seed);
     pre.wait_ops(3000, SYNC);
-    // The middle keeps the 5 s delay, so the leaf's full sync starts after the
-    // middle's own, as before: with no delay on either, 1 run in 14 failed (the
-    // message was lost; 22 reruns passed), so that race stays out of this change.
-    let a = Node::start(mid, &[]);
+    let a = Node::start(mid, NO_DELAY);
     let b = Node::start(leaf, NO_DELAY);
     let (pa, pb) = (LinkProxy::start(m.port), LinkProxy::start(a.port));
     a.replicaof(Some(pa.port));

@@ -1,6 +1,7 @@
 //! shardis as a replica: of a real redis-server 7.0 under a write load (the datasets
 //! end equal, by DEBUG DIGEST and key by key), with 1 and 4 shards, both transfer
-//! formats (`$<len>` from disk, `$EOF:` diskless); READONLY and MASTERDOWN; reads
+//! formats (`$<len>` from disk, `$EOF:` diskless); READONLY, MASTERDOWN and
+//! NOMASTERLINK (no sub-replica sync while the link is down); reads
 //! served from the old dataset while a sync is in progress; REPLICAOF NO ONE; a partial
 //! resync after the master killed the link; the `replicaof` directive and CONFIG
 //! REWRITE.
@@ -305,6 +306,11 @@ fn readonly_and_masterdown() {
     // Reads still work from the stale data.
     assert_eq!(raw.cmd(&["GET", "k"]), common::Resp::bulk("v"));
     assert_eq!(info_field(&mut rc, "replication", "master_link_status").as_deref(), Some("down"));
+    // A sub-replica is not served from a replica whose link is down (Redis's rule).
+    assert_eq!(
+        replica.raw().cmd(&["PSYNC", "?", "-1"]),
+        common::Resp::err("NOMASTERLINK Can't SYNC while not connected with my master")
+    );
     assert!(info_field(&mut rc, "replication", "master_link_down_since_seconds").is_some());
     // replica-serve-stale-data no: MASTERDOWN for data commands, INFO still answers.
     assert_eq!(raw.cmd(&["CONFIG", "SET", "replica-serve-stale-data", "no"]), common::Resp::simple("OK"));

@@ -96,6 +96,13 @@ fn handoff(c: &mut ConnCtx, psync: Option<(String, i64)>) -> Result<ConnOutcome,
     if crate::repl::failover::phase(&c.st.shared) != crate::repl::failover::Phase::None {
         return Err(CmdError::msg("NOMASTERLINK Can't SYNC while failing over"));
     }
+    // A replica serves its own replicas only once its link is up (Redis's rule): a
+    // snapshot of the dataset it is replacing would go out under a history it is about
+    // to drop, only for its next full sync to replace it again.
+    let shared = &c.st.shared;
+    if shared.repl.is_replica() && shared.replica.state() != crate::repl::replica::LinkState::Connected {
+        return Err(CmdError::msg("NOMASTERLINK Can't SYNC while not connected with my master"));
+    }
     let peer_ip =
         c.st.clients
             .get(&c.sess.id)

@@ -520,6 +520,13 @@ impl Conn {
             if self.barrier.is_some() || self.drain_wait || self.closing || self.close_after_flush {
                 break;
             }
+            // A link that is no longer our master's (REPLICAOF NO ONE, or a new
+            // REPLICAOF, maybe run by this very input) applies nothing more of what it
+            // had read: Redis frees the master client at once.
+            if self.master && !st.shared.replica.is_master_client(self.sess.id) {
+                self.drop_input();
+                break;
+            }
             // A replica's master link waits while a cut locks its shard (`repl::apply`).
             if self.master && crate::repl::apply::link_gated(st) {
                 break;
@@ -765,6 +772,18 @@ impl Conn {
         if getack {
             self.push_ready(crate::repl::replica::ack_request(before));
         }
+    }
+
+    /// Discards the unparsed input (and a request held for later) and closes once
+    /// what is queued went out.
+    #[cold]
+    fn drop_input(&mut self) {
+        self.rpos = self.rbuf.len();
+        self.need = 0;
+        self.paused_request = None;
+        self.moved_args.clear();
+        self.overflow = Vec::new();
+        self.close_after_flush = true;
     }
 
     /// Queues an already complete reply behind whatever is pending.

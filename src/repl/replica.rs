@@ -305,6 +305,9 @@ pub fn follow(shared: &crate::shard::Shared, host: &str, port: u16, at_boot: boo
     crate::storage::db::KEEP_EXPIRED.store(true, Ordering::Relaxed);
     set_directive(shared, &format!("{host} {port}"));
     r.epoch.fetch_add(1, Ordering::AcqRel);
+    // The old master's link applies nothing more (`net::conn` checks this per
+    // request); shard 0 closes it at its next turn.
+    r.master_client_id.store(0, Ordering::Release);
 }
 
 /// REPLICAOF NO ONE: keep the dataset, start a new history remembering the old one

@@ -28,6 +28,11 @@ pub enum Misbehave {
     /// `$<len>` and a whole RDB of `MANY_KEYS` keys (enough for every shard of the
     /// replica to have taken some before the end) whose checksum is wrong.
     BadChecksumManyKeys,
+    /// A complete, valid full sync; once the replica's first `REPLCONF ACK` says it
+    /// streams, one packet: `REPLICAOF NO ONE` (None) or `REPLICAOF 127.0.0.1 <port>`,
+    /// then `SET fake:after stream`. Nothing after the REPLICAOF may be applied: the
+    /// link stops being the master's with it (Redis frees the master client at once).
+    ReplicaofThenWrite(Option<u16>),
 }
 
 /// Keys in the `BadChecksumManyKeys` RDB.
@@ -121,7 +126,7 @@ fn serve(conn: TcpStream, how: Misbehave, syncs: &AtomicU64, received: &Mutex<Ve
             "AUTH" | "REPLCONF" => w.write_all(b"+OK\r\n")?,
             "PSYNC" | "SYNC" => {
                 syncs.fetch_add(1, Ordering::Relaxed);
-                return misbehave(&mut w, how, name == "SYNC");
+                return misbehave(&mut w, &mut r, how, name == "SYNC");
             }
             _ => w.write_all(format!("-ERR unknown command '{}'\r\n", args[0]).as_bytes())?,
         }
@@ -129,7 +134,7 @@ fn serve(conn: TcpStream, how: Misbehave, syncs: &AtomicU64, received: &Mutex<Ve
     Ok(())
 }
 
-fn misbehave(w: &mut TcpStream, how: Misbehave, old_sync: bool) -> std::io::Result<()> {
+fn misbehave(w: &mut TcpStream, r: &mut BufReader<TcpStream>, how: Misbehave, old_sync: bool) -> std::io::Result<()> {
     if !old_sync {
         w.write_all(format!("+FULLRESYNC {FAKE_REPLID} 0\r\n").as_bytes())?;
     }
@@ -166,12 +171,37 @@ fn misbehave(w: &mut TcpStream, how: Misbehave, old_sync: bool) -> std::io::Resu
             w.write_all(b"*3\r\n$3\r\nSET\r\n$5\r\nfake:0\r\n")?; // wrong length, then junk
             w.write_all(b"*zz\r\n\x00\xff\xfe garbage\r\n*-7\r\n")?;
         }
+        Misbehave::ReplicaofThenWrite(target) => {
+            w.write_all(format!("${}\r\n", rdb.len()).as_bytes())?;
+            w.write_all(&rdb)?;
+            // The first ACK comes once the replica adopted the link and streams.
+            while let Some(args) = read_request(r)? {
+                if args.len() >= 2 && args[0].eq_ignore_ascii_case("REPLCONF") && args[1].eq_ignore_ascii_case("ACK") {
+                    break;
+                }
+            }
+            let replicaof = match target {
+                None => resp(&["REPLICAOF", "NO", "ONE"]),
+                Some(port) => resp(&["REPLICAOF", "127.0.0.1", &port.to_string()]),
+            };
+            // One write, so the replica reads both requests in one receive.
+            w.write_all(&[replicaof, resp(&["SET", "fake:after", "stream"])].concat())?;
+        }
     }
     w.flush()?;
     // Give the replica a moment to read everything before the close.
     std::thread::sleep(Duration::from_millis(200));
     let _ = w.shutdown(std::net::Shutdown::Both);
     Ok(())
+}
+
+/// `args` as a RESP request.
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut b = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        b.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    b
 }
 
 /// A complete RDB (version 10, as Redis 7.0 writes) holding `FAKE_KEYS` string keys

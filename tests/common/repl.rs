@@ -366,6 +366,13 @@ fn spawn_redis_with_conf(conf: &Path, extra: &[&str], ready: impl Fn(u16) -> boo
 impl Drop for Node {
     fn drop(&mut self) {
         self.kill9();
+        if std::thread::panicking() {
+            // A failed run keeps its evidence: the directory (redis-server's log is
+            // there already) with this node's log lines written beside it.
+            let _ = std::fs::write(self.dir.join("node.log"), self.old_log.join("\n") + "\n");
+            eprintln!("kept the {:?} node's directory (port {}): {}", self.kind, self.port, self.dir.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

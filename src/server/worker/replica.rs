@@ -233,6 +233,11 @@ impl Worker {
         self.by_client.insert(id, slot);
         self.parse_queue.push(slot);
         r.master_client_id.store(id, Ordering::Release);
+        // A REPLICAOF on another shard since the check above bumped the epoch before
+        // clearing the id: if it is gone now, this link is no master's either.
+        if r.epoch.load(Ordering::Acquire) != h.epoch {
+            let _ = r.master_client_id.compare_exchange(id, 0, Ordering::AcqRel, Ordering::Acquire);
+        }
         r.down_since_ms.store(0, Ordering::Relaxed);
         r.last_io_ms.store(Shared::now_unix_ms(), Ordering::Relaxed);
         r.set_state(LinkState::Connected);
