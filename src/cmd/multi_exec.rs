@@ -42,6 +42,15 @@ fn needs_whole_lock(spec: &CommandSpec) -> bool {
     matches!(spec.handler, Handler::Conn(_)) && spec.group != "connection" && spec.group != "transactions"
 }
 
+/// Runs a batch of a replica's master link (`repl::apply` rule 4) as a transaction:
+/// as EXEC, without WATCH, ACL checks or a MONITOR line of its own.
+pub fn start_batch(st: &mut ShardState, cmds: Vec<(u16, OwnedArgs, u16)>, session: Session, to: ReplyTo) {
+    let refused = vec![None; cmds.len()];
+    let proto = session.proto;
+    let plan = ExecPlan { cmds, watches: Vec::new(), session, word: Vec::new(), refused };
+    start_exec(st, Box::new(plan), to, proto);
+}
+
 /// Starts EXEC's coordinator.
 pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: Proto) {
     let ExecPlan { cmds, watches, session, word, refused } = *plan;
@@ -99,6 +108,8 @@ pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: 
         committing: None,
         word,
         refused,
+        run_replies: Vec::new(),
+        run_slots: Vec::new(),
     };
     if tx.locked.is_empty() {
         // Nothing to lock (only PING/ECHO-like commands): run straight away.
@@ -114,8 +125,8 @@ pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: 
 enum Phase {
     Locking,
     CheckingWatches,
-    /// Waiting for the hop(s) of queued command `next`.
-    Single,
+    /// Waiting for the other shards' parts of the run that starts at `next`.
+    Run,
     Gather,
     /// Waiting for a SORT's source (and destination), to find its pattern keys.
     SortSource,
@@ -152,6 +163,10 @@ struct TxExec {
     /// EXEC as the client spelled it, for MONITOR.
     word: Vec<u8>,
     refused: Vec<Option<String>>,
+    /// The current run's replies, by position in the run, as they arrive.
+    run_replies: Vec<Option<Vec<u8>>>,
+    /// Per shard: the positions in the run of the commands sent to it, in order.
+    run_slots: Vec<Vec<usize>>,
 }
 
 /// Marks a hop answer that needs no waiting (write-backs of a cross-shard command).
@@ -213,10 +228,11 @@ impl TxExec {
             return self.finish_tx(st, true);
         }
         while self.next < self.cmds.len() {
-            if let Some(msg) = self.refused[self.next].take() {
-                let mut out = Vec::new();
-                ReplyWriter::new(&mut out, self.proto).error(&msg);
-                self.push_reply(out);
+            let owners = self.run_owners(st);
+            if !owners.is_empty() {
+                if self.start_run(st, owners) {
+                    return false;
+                }
                 continue;
             }
             let (idx, args, db) = &self.cmds[self.next];
@@ -281,35 +297,18 @@ impl TxExec {
                     let mut shards: Vec<usize> = keys.iter().map(|&(_, i)| shard_of(a.get(i), st.nshards)).collect();
                     shards.sort_unstable();
                     shards.dedup();
-                    let proto = self.proto;
-                    let client = self.client_id;
-                    let tx = self.tx;
-                    if shards.len() <= 1 {
-                        let owner = shards.first().copied().unwrap_or(st.id);
-                        if spec.is_write() && !self.writers.contains(&(owner as u16)) {
-                            self.writers.push(owner as u16);
+                    if shards.is_empty() {
+                        // No keys (or none it could name): it runs here, alone. A command
+                        // with keys on one shard went out with its run (`run_owners`).
+                        if spec.is_write() && !self.writers.contains(&(st.id as u16)) {
+                            self.writers.push(st.id as u16);
                         }
-                        if owner == st.id {
-                            let mut out = Vec::new();
-                            st.aof.stage = Some(tx);
-                            call(st, idx, &a, db, proto, &mut out, client);
-                            st.aof.stage = None;
-                            self.push_reply(out);
-                            continue;
-                        }
-                        let args = args.clone();
-                        let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
-                            let mut out = Vec::new();
-                            st.aof.stage = Some(tx);
-                            call(st, idx, &Args::Owned(&args), db, proto, &mut out, client);
-                            st.aof.stage = None;
-                            Box::new(out)
-                        });
-                        self.phase = Phase::Single;
-                        self.waiting = 1;
-                        let me = self.me(st);
-                        st.outbox.push(owner, Msg::Run { coord: me, hop });
-                        return false;
+                        let mut out = Vec::new();
+                        st.aof.stage = Some(self.tx);
+                        call(st, idx, &a, db, self.proto, &mut out, self.client_id);
+                        st.aof.stage = None;
+                        self.push_reply(out);
+                        continue;
                     }
                     // Keys on several shards: their values are handed over, not copied
                     // (we hold the locks already), and go back after the run.
@@ -366,6 +365,119 @@ impl TxExec {
                 self.waiting += 1;
                 st.outbox.push(s, Msg::Run { coord: me, hop: super::sort::fetch(list) });
             }
+        }
+    }
+
+    /// The shard of queued command `i` if it may go out in a run: a keyed command
+    /// whose keys all live on that one shard (SORT with patterns gathers instead).
+    fn single_owner(&self, st: &ShardState, i: usize) -> Option<usize> {
+        let (idx, args, db) = &self.cmds[i];
+        let spec = TABLE.get(*idx);
+        if !matches!(spec.handler, Handler::Keyed(_)) {
+            return None;
+        }
+        let a = Args::Owned(args);
+        if super::sort::needs_pattern_gather(st.nshards, spec, &a) {
+            return None;
+        }
+        let keys = spec.key_positions(&a, *db).ok()?;
+        let owner = shard_of(a.get(keys.first()?.1), st.nshards);
+        keys.iter().all(|&(_, k)| shard_of(a.get(k), st.nshards) == owner).then_some(owner)
+    }
+
+    /// The run that starts at `next`: per command, its shard, or None for a refused
+    /// command (answered in its slot). Empty when `next` must run alone.
+    fn run_owners(&self, st: &ShardState) -> Vec<Option<usize>> {
+        let mut owners = Vec::new();
+        for i in self.next..self.cmds.len() {
+            if self.refused[i].is_some() {
+                owners.push(None);
+            } else if let Some(owner) = self.single_owner(st, i) {
+                owners.push(Some(owner));
+            } else {
+                break;
+            }
+        }
+        owners
+    }
+
+    /// Starts the run of `owners.len()` commands at `next`: this shard's commands run
+    /// here now, every other shard gets one message with its commands in queued order.
+    /// Returns true when it waits for other shards (`Phase::Run`); else the run's
+    /// replies are already pushed.
+    fn start_run(&mut self, st: &mut ShardState, owners: Vec<Option<usize>>) -> bool {
+        let start = self.next;
+        let (proto, client, tx) = (self.proto, self.client_id, self.tx);
+        self.run_replies = vec![None; owners.len()];
+        self.run_slots = vec![Vec::new(); st.nshards];
+        let mut parts: Vec<Vec<(u16, OwnedArgs, u16)>> = vec![Vec::new(); st.nshards];
+        for (k, owner) in owners.into_iter().enumerate() {
+            let i = start + k;
+            let Some(owner) = owner else {
+                let msg = self.refused[i].take().expect("a refused command");
+                let mut out = Vec::new();
+                ReplyWriter::new(&mut out, proto).error(&msg);
+                self.run_replies[k] = Some(out);
+                continue;
+            };
+            if TABLE.get(self.cmds[i].0).is_write() {
+                self.wrote_on(owner);
+            }
+            let (idx, args, db) = &self.cmds[i];
+            let (idx, db) = (*idx, *db);
+            let spec = TABLE.get(idx);
+            if super::monitor::active(st) {
+                super::monitor::feed_client(st, spec, db, client, &Args::Owned(args));
+            }
+            if !st.tracking.clients.is_empty() {
+                super::tracking::on_command(st, client, spec, &Args::Owned(args), db, true);
+            }
+            if owner == st.id {
+                let mut out = Vec::new();
+                st.aof.stage = Some(tx);
+                call(st, idx, &Args::Owned(&self.cmds[i].1), db, proto, &mut out, client);
+                st.aof.stage = None;
+                self.run_replies[k] = Some(out);
+            } else {
+                // Moved, not copied: nothing reads a command of a run after it ran.
+                parts[owner].push((idx, std::mem::take(&mut self.cmds[i].1), db));
+                self.run_slots[owner].push(k);
+            }
+        }
+        self.waiting = 0;
+        let me = self.me(st);
+        for (s, part) in parts.into_iter().enumerate() {
+            if part.is_empty() {
+                continue;
+            }
+            self.waiting += 1;
+            let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
+                st.aof.stage = Some(tx);
+                let outs: Vec<Vec<u8>> = part
+                    .iter()
+                    .map(|(idx, args, db)| {
+                        let mut out = Vec::new();
+                        call(st, *idx, &Args::Owned(args), *db, proto, &mut out, client);
+                        out
+                    })
+                    .collect();
+                st.aof.stage = None;
+                Box::new(outs)
+            });
+            st.outbox.push(s, Msg::Run { coord: me, hop });
+        }
+        if self.waiting > 0 {
+            self.phase = Phase::Run;
+            return true;
+        }
+        self.finish_run();
+        false
+    }
+
+    /// Every part of the run answered: its replies go in, in queued order.
+    fn finish_run(&mut self) {
+        for out in std::mem::take(&mut self.run_replies) {
+            self.push_reply(out.expect("every command of the run answered"));
         }
     }
 
@@ -465,7 +577,7 @@ impl TxExec {
         if !st.tracking.clients.is_empty() {
             super::tracking::end_of_command(st, self.client_id);
         }
-        if super::monitor::active(st) {
+        if super::monitor::active(st) && !self.word.is_empty() {
             let addr = st.clients.get(&self.client_id).map(|m| m.addr.clone()).unwrap_or_default();
             super::monitor::feed(st, self.session.db, &addr, "exec", [&self.word[..]].into_iter());
         }
@@ -530,9 +642,17 @@ impl Coordinator for TxExec {
                 self.watch_ok &= *result.downcast::<bool>().expect("watch check result");
                 if self.waiting > 0 { false } else { self.run(st) }
             }
-            Phase::Single => {
-                let out = *result.downcast::<Vec<u8>>().expect("reply bytes");
-                self.push_reply(out);
+            Phase::Run => {
+                let outs = *result.downcast::<Vec<Vec<u8>>>().expect("a run's replies");
+                let slots = std::mem::take(&mut self.run_slots[from as usize]);
+                debug_assert_eq!(slots.len(), outs.len(), "one reply per command sent");
+                for (k, out) in slots.into_iter().zip(outs) {
+                    self.run_replies[k] = Some(out);
+                }
+                if self.waiting > 0 {
+                    return false;
+                }
+                self.finish_run();
                 self.run(st)
             }
             Phase::Gather => {
@@ -600,4 +720,103 @@ fn write_back_gathered(st: &mut ShardState, tx: u64, w: KeyEntries) {
     }
     st.aof.stage = None;
     apply_writes(st, w);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::shorthand::ok;
+    use super::super::harness::{Harness, Reply};
+    use crate::shard::shard_of;
+
+    /// A key named `{prefix}{i}` that lives on `shard` of `n`.
+    fn key_on(prefix: &str, shard: usize, n: usize) -> String {
+        (0..).map(|i| format!("{prefix}{i}")).find(|k| shard_of(k.as_bytes(), n) == shard).expect("a key")
+    }
+
+    fn exec(h: &mut Harness, cmds: &[Vec<&str>]) -> Reply {
+        assert_eq!(h.run(&["multi"]), ok());
+        for c in cmds {
+            assert_eq!(h.run(c), Reply::Simple("QUEUED".into()), "{c:?}");
+        }
+        h.run(&["exec"])
+    }
+
+    /// Runs of single-shard commands go out one message per shard and come back in
+    /// queued order, with runtime errors in their own slots; commands over several
+    /// shards and fan-outs run between the runs and see everything before them.
+    #[test]
+    fn a_long_mixed_transaction_over_three_shards_answers_in_queued_order() {
+        let mut h = Harness::new(3);
+        let [a, b, c] = [0, 1, 2].map(|s| key_on("k", s, 3));
+        let l = key_on("list", 1, 3);
+        h.run(&["set", &c, "5"]);
+        let wrongtype = |r: &Reply| matches!(r, Reply::Error(e) if e.starts_with("WRONGTYPE"));
+        let not_int = |r: &Reply| matches!(r, Reply::Error(e) if e.contains("not an integer"));
+        let cmds: Vec<Vec<&str>> = vec![
+            vec!["set", &a, "1"],
+            vec!["set", &b, "x"],
+            vec!["incr", &c],
+            vec!["incr", &b],
+            vec!["rpush", &l, "p", "q"],
+            vec!["get", &a],
+            vec!["append", &b, "y"],
+            vec!["lpush", &c, "z"],
+            vec!["mset", &a, "10", &b, "11", &c, "12"],
+            vec!["incr", &a],
+            vec!["get", &b],
+            vec!["lpop", &l],
+            vec!["incrby", &c, "3"],
+            vec!["dbsize"],
+            vec!["get", &c],
+            vec!["del", &a, &b],
+            vec!["exists", &a],
+            vec!["llen", &l],
+        ];
+        let Reply::Array(r) = exec(&mut h, &cmds) else { panic!("EXEC answers an array") };
+        assert_eq!(r.len(), cmds.len());
+        assert_eq!(r[0], ok());
+        assert_eq!(r[1], ok());
+        assert_eq!(r[2], Reply::Int(6));
+        assert!(not_int(&r[3]), "{:?}", r[3]);
+        assert_eq!(r[4], Reply::Int(2));
+        assert_eq!(r[5], Reply::bulk("1"));
+        assert_eq!(r[6], Reply::Int(2));
+        assert!(wrongtype(&r[7]), "{:?}", r[7]);
+        assert_eq!(r[8], ok());
+        assert_eq!(r[9], Reply::Int(11));
+        assert_eq!(r[10], Reply::bulk("11"));
+        assert_eq!(r[11], Reply::bulk("p"));
+        assert_eq!(r[12], Reply::Int(15));
+        assert_eq!(r[13], Reply::Int(4));
+        assert_eq!(r[14], Reply::bulk("15"));
+        assert_eq!(r[15], Reply::Int(2));
+        assert_eq!(r[16], Reply::Int(0));
+        assert_eq!(r[17], Reply::Int(1));
+        for s in &h.shards {
+            assert!(s.locks.is_idle(), "locks released on shard {}", s.id);
+        }
+        assert_eq!(h.run(&["get", &c]), Reply::bulk("15"));
+        assert_eq!(h.run(&["lrange", &l, "0", "-1"]), Reply::Array(vec![Reply::bulk("q")]));
+    }
+
+    /// A run costs one round trip to each shard it touches, not one per command: a
+    /// transaction of 24 single-shard commands over 3 shards takes as many rounds of
+    /// delivery as one of 3.
+    #[test]
+    fn a_run_of_single_shard_commands_costs_one_round_trip_per_shard() {
+        let mut h = Harness::new(3);
+        let keys: Vec<String> = (0..24).map(|i| key_on(&format!("r{i}_"), i % 3, 3)).collect();
+        let rounds = |h: &mut Harness, n: usize| {
+            let cmds: Vec<Vec<&str>> = keys[..n].iter().map(|k| vec!["incr", k.as_str()]).collect();
+            let before = h.pump_rounds;
+            let Reply::Array(r) = exec(h, &cmds) else { panic!("EXEC answers an array") };
+            assert_eq!(r.len(), n);
+            h.pump_rounds - before
+        };
+        let short = rounds(&mut h, 3);
+        let long = rounds(&mut h, 24);
+        assert_eq!(long, short, "24 commands take as many round trips as 3");
+        assert_eq!(h.run(&["get", &keys[0]]), Reply::bulk("2"));
+        assert_eq!(h.run(&["get", &keys[23]]), Reply::bulk("1"));
+    }
 }

@@ -145,6 +145,8 @@ pub struct Conn {
     pub master: bool,
     /// The master's requests since MULTI, not yet counted (see `master_applied`).
     master_pending: Vec<u8>,
+    /// Commands in the master link's open batch (`repl::apply` rule 4), if any.
+    batch_len: u32,
     /// The master's requests counted in this `process_input`, forwarded to our
     /// replicas in one piece when it returns (`repl::replica::forward`).
     master_batch: Vec<u8>,
@@ -227,6 +229,7 @@ impl Conn {
             window_full: false,
             master: false,
             master_pending: Vec::new(),
+            batch_len: 0,
             master_batch: Vec::new(),
             door_seated: false,
         }
@@ -501,6 +504,9 @@ impl Conn {
         // batch's `sync_meta`: the caller's own CLIENT LIST line reads it from here.
         st.input_client = (self.sess.id, self.last_interaction_ms);
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
+        if self.batch_len > 0 {
+            self.close_batch(st, slot);
+        }
         if self.master && !self.master_batch.is_empty() {
             crate::repl::replica::forward(&st.shared, std::mem::take(&mut self.master_batch));
         }
@@ -597,6 +603,23 @@ impl Conn {
                     self.last.note(&args);
                     let getack =
                         self.master && args.len() >= 2 && crate::repl::replica::is_getack(args.get(0), args.get(1));
+                    if self.master && st.config.replica_apply_order_strict && st.nshards > 1 {
+                        // Runs of the stream apply as batches (`repl::apply` rule 4).
+                        let batchable = !getack && crate::repl::apply::batchable(st, &self.sess, &args);
+                        if self.batch_len > 0
+                            && (!batchable || crate::repl::apply::batch_full(self.batch_len, self.master_pending.len()))
+                        {
+                            self.close_batch(st, slot);
+                            self.paused_request = Some(consumed);
+                            break;
+                        }
+                        if batchable && self.batch_len == 0 && self.slots.is_empty() && self.sess.multi.is_none() {
+                            crate::repl::apply::open_batch(&mut self.sess);
+                            self.batch_len = 1;
+                        } else if self.batch_len > 0 {
+                            self.batch_len += 1;
+                        }
+                    }
                     let errors_before = st.stats.error_replies;
                     let seq = self.next_seq;
                     self.next_seq += 1;
@@ -765,6 +788,18 @@ impl Conn {
         if getack {
             self.push_ready(crate::repl::replica::ack_request(before));
         }
+    }
+
+    /// Ends the master link's open batch: it runs as one transaction, a barrier.
+    #[cold]
+    fn close_batch(&mut self, st: &mut ShardState, slot: u32) {
+        self.batch_len = 0;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
+        crate::repl::apply::run_batch(st, &mut self.sess, to, std::mem::take(&mut self.master_pending));
+        self.slots.push_back(Slot { seq, reply: None, discard: true });
+        self.barrier = Some(seq);
     }
 
     /// Queues an already complete reply behind whatever is pending.
