@@ -18,6 +18,8 @@
 //! SET moves it on into the value (`Args::lend`).
 
 use super::lastcmd::LastCmd;
+
+mod master;
 use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
@@ -761,45 +763,6 @@ impl Conn {
         self.rpos += ran.consumed;
         self.need = 0;
         Some(ran.requests)
-    }
-
-    /// The master's request just before `rpos` ran: it counts in the replication
-    /// offset and goes on to our replicas. Inside MULTI nothing counts until EXEC (as
-    /// in Redis): a link broken mid-transaction resumes before its MULTI, so the
-    /// master sends the whole transaction again. `REPLCONF GETACK` is answered with
-    /// the offset before it, as Redis does.
-    #[cold]
-    fn master_applied(&mut self, st: &mut ShardState, consumed: usize, getack: bool, held: Option<(u32, u64)>) {
-        let before = st.shared.replica.processed.load(std::sync::atomic::Ordering::Acquire);
-        let bytes = &self.rbuf[self.rpos - consumed..self.rpos];
-        st.shared.replica.master_db.store(self.sess.db, std::sync::atomic::Ordering::Relaxed);
-        if self.sess.multi.is_some() {
-            self.master_pending.extend_from_slice(bytes);
-        } else if let Some((slot, seq)) = held {
-            let mut all = std::mem::take(&mut self.master_pending);
-            all.extend_from_slice(bytes);
-            crate::repl::apply::hold(st, slot, seq, all);
-        } else {
-            let counted = self.master_pending.len() + bytes.len();
-            self.master_batch.append(&mut self.master_pending);
-            self.master_batch.extend_from_slice(bytes);
-            crate::repl::replica::applied(&st.shared, counted);
-        }
-        if getack {
-            self.push_ready(crate::repl::replica::ack_request(before));
-        }
-    }
-
-    /// Ends the master link's open batch: it runs as one transaction, a barrier.
-    #[cold]
-    fn close_batch(&mut self, st: &mut ShardState, slot: u32) {
-        self.batch_len = 0;
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
-        crate::repl::apply::run_batch(st, &mut self.sess, to, std::mem::take(&mut self.master_pending));
-        self.slots.push_back(Slot { seq, reply: None, discard: true });
-        self.barrier = Some(seq);
     }
 
     /// Queues an already complete reply behind whatever is pending.
