@@ -203,6 +203,14 @@
 //!   runs a closure on every shard and combines the results; commands that must be
 //!   atomic (FLUSHALL, SWAPDB) lock every shard whole first. With the AOF on, each
 //!   shard logs what such a write did to its own keys as a tagged block too.
+//! - **EXEC** (`cmd::multi_exec`) locks every key its queued commands name (and the
+//!   WATCHed ones; every shard whole if one of them is a fan-out) as above, checks the
+//!   WATCHes, then runs the commands in queued order. A run of consecutive commands
+//!   whose keys each live on one shard goes out at once: the coordinator's own ones run
+//!   in place, every other shard gets one message with its commands in order, and the
+//!   replies are put back in queued order once all parts answered (one round trip per
+//!   run, not per command; the keys are locked, so no client can see the shards' order
+//!   inside a run). A command over several shards or a fan-out runs alone between runs.
 //!
 //! **Scripts** (`script`, `cmd::script`, `cmd::function`): EVAL and FCALL are keyed
 //! commands whose keys are the declared ones, so they route like any multi-key
@@ -231,8 +239,12 @@
 //! socket as a connection of its own: the master's stream runs through `dispatch` like
 //! a client's requests (replies discarded, `REPLCONF ACK` sent back), its bytes count
 //! in the replica's offset and are forwarded verbatim to its own replicas. Across
-//! shards it keeps only each shard's order, unless `replica-apply-order strict` makes
-//! it wait as a client's pipeline does (`cmd::order`). A cut on a
+//! shards it keeps only each shard's order, unless `replica-apply-order strict`:
+//! then each run of single-shard keyed commands of the stream (up to a turn's input)
+//! runs as one implicit transaction on EXEC's coordinator, its keys locked on every
+//! shard it touches until all its parts ran, so readers see all of a batch or none of
+//! it and batches follow each other in lock order (`repl::apply` rule 4); whatever
+//! else the stream holds is a barrier between batches. A cut on a
 //! replica (BGSAVE, a sub-replica's full sync) records the offset of exactly what it
 //! holds: shard 0 grants a whole-shard lock only once the link's hops to other shards
 //! have answered, and the stream's cross-shard commands count when they finish

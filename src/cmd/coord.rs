@@ -287,7 +287,7 @@ pub fn commit_part_hop(tx: u64, marker: Vec<u8>, writes: KeyEntries, items: Vec<
 /// once the shard's part is logged (fsynced under `always`), and replies and releases
 /// the locks only after every part: no acknowledged command can depend on a flush that
 /// a crash then drops. Inside EXEC the log is already staging for the transaction
-/// (`multi::staged`), whose commit makes the block: the hop just runs. So it does on
+/// (`multi_exec::staged`), whose commit makes the block: the hop just runs. So it does on
 /// a server with one shard, whose one logged command is atomic by itself.
 pub fn atomic_part(hop: Hop) -> Hop {
     std::sync::Arc::new(move |st: &mut ShardState| -> HopResult {

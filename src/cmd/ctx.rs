@@ -259,7 +259,7 @@ pub enum ConnOutcome {
     Close,
     FanOut(FanOut),
     /// EXEC: run the queued transaction.
-    Exec(Box<super::multi::ExecPlan>),
+    Exec(Box<super::multi_exec::ExecPlan>),
 }
 
 /// Context of a connection-level command.

@@ -245,7 +245,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
                     Outcome::Barrier
                 }
                 Ok(ConnOutcome::Exec(plan)) => {
-                    super::multi::start_exec(st, plan, to, sess.proto);
+                    super::multi_exec::start_exec(st, plan, to, sess.proto);
                     sess.lane = Lane::Many;
                     Outcome::Barrier
                 }

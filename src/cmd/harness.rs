@@ -60,6 +60,9 @@ pub struct Harness {
     pub clock: Clock,
     pub home: usize,
     seq: u64,
+    /// Rounds of delivery `pump` has made so far: each is one hop between shards,
+    /// so a test can count the round trips a command needs.
+    pub pump_rounds: usize,
 }
 
 /// Runs `f` against a fresh 1-shard and a fresh 4-shard harness (the single-shard and
@@ -86,7 +89,7 @@ impl Harness {
         let needs_auth = cfg.requirepass.is_some();
         let shared = Arc::new(Shared::new(cfg, None));
         let shards = (0..shared.nshards).map(|i| ShardState::new(i, shared.clone(), clock.clone())).collect();
-        Harness { shards, sess: Session::new(1, needs_auth), clock, home: 0, seq: 0 }
+        Harness { shards, sess: Session::new(1, needs_auth), clock, home: 0, seq: 0, pump_rounds: 0 }
     }
 
     /// Runs one command from the home shard and returns its raw RESP reply.
@@ -131,6 +134,7 @@ impl Harness {
             if !moved {
                 return;
             }
+            self.pump_rounds += 1;
         }
     }
 

@@ -46,6 +46,7 @@ pub mod memory;
 pub mod module;
 pub mod monitor;
 pub mod multi;
+pub mod multi_exec;
 pub mod name_index;
 #[cfg(test)]
 mod notify_tests;

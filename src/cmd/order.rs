@@ -39,11 +39,12 @@
 //!
 //! A replica's master link is a connection like the others (reply-off: its replies are
 //! dropped, but other clients read what it writes). It keeps its lane, and waits by
-//! it under its own setting, `replica-apply-order` (`strict`), whose default is
-//! `per-shard`: the waits cost one round trip between shard threads per change of
-//! shard in the stream, and a replica must keep up with its master (`perf/RESULTS.md`).
-//! Waiting only holds the link's requests back, so `repl::apply`'s rules for cuts are
-//! unchanged.
+//! it under its own setting, `replica-apply-order` (`strict`, the default). Waiting
+//! would cost one round trip between shard threads per change of shard in the
+//! stream, too slow to keep up with a busy master, so under `strict` the link mostly
+//! applies runs of the stream as batches instead (`repl::apply` rule 4) and waits only
+//! for what it dispatched outside one. Waiting only holds the link's requests back, so
+//! `repl::apply`'s rules for cuts are unchanged.
 //!
 //! The lane lives in `Session::lane`; `dispatch` checks and sets it, and whoever owns
 //! the session resets it to `Lane::Idle` once nothing is owed (the connection layer,

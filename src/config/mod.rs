@@ -115,10 +115,10 @@ pub struct Config {
     /// connection's commands in the order sent across shards (`cmd::order`);
     /// `per-shard` keeps only each shard's order (replies stay in order).
     pub pipeline_order_strict: bool,
-    /// `replica-apply-order` (shardis's own): `strict` (true) applies the master's
-    /// stream on a multi-shard replica in stream order across shards (`cmd::order`, as
-    /// `pipeline-order strict` does for clients); `per-shard` (the default) keeps only
-    /// each shard's order, and keeps up with a faster master (`perf/RESULTS.md`).
+    /// `replica-apply-order` (shardis's own): `strict` (true, the default) applies the
+    /// master's stream on a multi-shard replica in stream order across shards, in
+    /// batches visible at once (`repl::apply` rule 4); `per-shard` keeps only each
+    /// shard's order, at ~2/3 of strict's CPU per command (`perf/RESULTS.md`).
     pub replica_apply_order_strict: bool,
     /// `maxmemory`, 0 = unlimited.
     pub maxmemory: u64,
@@ -236,7 +236,7 @@ impl Default for Config {
             appendfsync: Fsync::Everysec,
             appendonly_direct: DirectIo::Auto,
             pipeline_order_strict: true,
-            replica_apply_order_strict: false,
+            replica_apply_order_strict: true,
             maxmemory: 0,
             maxmemory_policy: "noeviction".to_string(),
             maxmemory_samples: 5,

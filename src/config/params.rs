@@ -171,7 +171,7 @@ pub const PARAMS: &[Param] = &[
     // mean reopening the AOF under a running writer.
     field("appendonly-direct",         Enum(&["yes", "no", "auto"]),   Mutable,   "auto"),
     field("pipeline-order",            Enum(&["strict", "per-shard"]), Mutable,   "strict"),
-    field("replica-apply-order",       Enum(&["strict", "per-shard"]), Mutable,   "per-shard"),
+    field("replica-apply-order",       Enum(&["strict", "per-shard"]), Mutable,   "strict"),
     field("maxmemory",                 Memory { min: 0, max: u64::MAX }, Mutable, "0"),
     field("maxmemory-policy",          Enum(EVICTION_POLICIES),        Mutable,   "noeviction"),
     field("maxmemory-samples",         Int { min: 1, max: 64 },        Mutable,   "5"),

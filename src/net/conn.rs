@@ -18,6 +18,8 @@
 //! SET moves it on into the value (`Args::lend`).
 
 use super::lastcmd::LastCmd;
+
+mod master;
 use super::outlimit::OutputLimitCheck;
 use crate::cmd::table::flag;
 use crate::cmd::{Args, Outcome, ReplyMode, Session, TABLE, dispatch};
@@ -145,6 +147,8 @@ pub struct Conn {
     pub master: bool,
     /// The master's requests since MULTI, not yet counted (see `master_applied`).
     master_pending: Vec<u8>,
+    /// Commands in the master link's open batch (`repl::apply` rule 4), if any.
+    batch_len: u32,
     /// The master's requests counted in this `process_input`, forwarded to our
     /// replicas in one piece when it returns (`repl::replica::forward`).
     master_batch: Vec<u8>,
@@ -227,6 +231,7 @@ impl Conn {
             window_full: false,
             master: false,
             master_pending: Vec::new(),
+            batch_len: 0,
             master_batch: Vec::new(),
             door_seated: false,
         }
@@ -501,6 +506,9 @@ impl Conn {
         // batch's `sync_meta`: the caller's own CLIENT LIST line reads it from here.
         st.input_client = (self.sess.id, self.last_interaction_ms);
         let stopped = self.parse_and_dispatch(st, slot, limits, pause);
+        if self.batch_len > 0 {
+            self.close_batch(st, slot);
+        }
         if self.master && !self.master_batch.is_empty() {
             crate::repl::replica::forward(&st.shared, std::mem::take(&mut self.master_batch));
         }
@@ -604,6 +612,23 @@ impl Conn {
                     self.last.note(&args);
                     let getack =
                         self.master && args.len() >= 2 && crate::repl::replica::is_getack(args.get(0), args.get(1));
+                    if self.master && st.config.replica_apply_order_strict && st.nshards > 1 {
+                        // Runs of the stream apply as batches (`repl::apply` rule 4).
+                        let batchable = !getack && crate::repl::apply::batchable(st, &self.sess, &args);
+                        if self.batch_len > 0
+                            && (!batchable || crate::repl::apply::batch_full(self.batch_len, self.master_pending.len()))
+                        {
+                            self.close_batch(st, slot);
+                            self.paused_request = Some(consumed);
+                            break;
+                        }
+                        if batchable && self.batch_len == 0 && self.slots.is_empty() && self.sess.multi.is_none() {
+                            crate::repl::apply::open_batch(&mut self.sess);
+                            self.batch_len = 1;
+                        } else if self.batch_len > 0 {
+                            self.batch_len += 1;
+                        }
+                    }
                     let errors_before = st.stats.error_replies;
                     let seq = self.next_seq;
                     self.next_seq += 1;
@@ -745,45 +770,6 @@ impl Conn {
         self.rpos += ran.consumed;
         self.need = 0;
         Some(ran.requests)
-    }
-
-    /// The master's request just before `rpos` ran: it counts in the replication
-    /// offset and goes on to our replicas. Inside MULTI nothing counts until EXEC (as
-    /// in Redis): a link broken mid-transaction resumes before its MULTI, so the
-    /// master sends the whole transaction again. `REPLCONF GETACK` is answered with
-    /// the offset before it, as Redis does.
-    #[cold]
-    fn master_applied(&mut self, st: &mut ShardState, consumed: usize, getack: bool, held: Option<(u32, u64)>) {
-        let before = st.shared.replica.processed.load(std::sync::atomic::Ordering::Acquire);
-        let bytes = &self.rbuf[self.rpos - consumed..self.rpos];
-        st.shared.replica.master_db.store(self.sess.db, std::sync::atomic::Ordering::Relaxed);
-        if self.sess.multi.is_some() {
-            self.master_pending.extend_from_slice(bytes);
-        } else if let Some((slot, seq)) = held {
-            let mut all = std::mem::take(&mut self.master_pending);
-            all.extend_from_slice(bytes);
-            crate::repl::apply::hold(st, slot, seq, all);
-        } else {
-            let counted = self.master_pending.len() + bytes.len();
-            self.master_batch.append(&mut self.master_pending);
-            self.master_batch.extend_from_slice(bytes);
-            crate::repl::replica::applied(&st.shared, counted);
-        }
-        if getack {
-            self.push_ready(crate::repl::replica::ack_request(before));
-        }
-    }
-
-    /// Discards the unparsed input (and a request held for later) and closes once
-    /// what is queued went out.
-    #[cold]
-    fn drop_input(&mut self) {
-        self.rpos = self.rbuf.len();
-        self.need = 0;
-        self.paused_request = None;
-        self.moved_args.clear();
-        self.overflow = Vec::new();
-        self.close_after_flush = true;
     }
 
     /// Queues an already complete reply behind whatever is pending.

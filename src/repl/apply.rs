@@ -33,13 +33,34 @@
 //!    counted (and forwarded to our replicas) once its reply exists ([`settle`], run
 //!    before replies are delivered and when shard 0 reaches a cut).
 //!
+//! 4. **Under `replica-apply-order strict`, runs of the stream apply as batches.**
+//!    Keeping the stream's order across shards by waiting (`cmd::order`: the link's
+//!    next command for another shard waits for its owed replies) costs a round trip
+//!    between shard threads per change of shard. Instead, while nothing of the link is
+//!    owed, a keyed command whose keys live on one shard ([`batchable`]) opens a batch:
+//!    it and the batchable commands after it queue as in MULTI (a SELECT between them
+//!    ends the batch; each queued command carries its db), and the first command that
+//!    is not batchable (MULTI/EXEC of the master, FLUSHALL, SWAPDB, a cross-shard
+//!    command, PING, REPLCONF GETACK, PUBLISH ...), a full batch (1024 commands or
+//!    1 MiB), or the end of the parsed input closes it ([`run_batch`]). The batch then
+//!    runs as one transaction on EXEC's coordinator (`cmd::multi_exec`): key locks on
+//!    every shard it touches, in the global order, each shard's part in one message,
+//!    locks released only after every part ran. So a reader sees all of a batch or none
+//!    of it, and batches, like every coordinated command, follow each other in lock
+//!    order. A batch is a coordinated command of rule 3: a barrier whose bytes (the
+//!    master's commands verbatim, never wrapped in MULTI/EXEC) are held and counted and
+//!    forwarded once its reply exists. The command that closed it waits behind it and
+//!    runs as before. So rules 1–3 hold unchanged.
+//!
 //! Together: at a cut, the commands counted are exactly the ones that ran. Under
-//! `replica-apply-order strict` the link's next command for another shard also waits
-//! for its owed replies (`cmd::order`); that holds requests back before dispatch and
-//! counting, so the rules stay as they are.
+//! `replica-apply-order strict` a command of the link dispatched outside a batch
+//! (while something is owed) still waits for its owed replies (`cmd::order`); that
+//! holds requests back before dispatch and counting, so the rules stay as they are.
 //! `REPLCONF ACK`s were already safe: they queue behind the replies still owed.
 
 use crate::cmd::Args;
+use crate::cmd::Session;
+use crate::cmd::order::Lane;
 use crate::cmd::table::TABLE;
 use crate::shard::lock::Waiting;
 use crate::shard::{ReplyTo, ShardState};
@@ -150,6 +171,41 @@ pub fn on_reply(st: &mut ShardState, to: ReplyTo) {
             crate::cmd::coord::answer_granted(st, w);
         }
     }
+}
+
+/// A batch of the stream closes at this many commands (or bytes) even if more
+/// batchable ones follow: the locks of a batch hold readers of its keys back.
+const BATCH_MAX_COMMANDS: u32 = 1024;
+const BATCH_MAX_BYTES: usize = 1 << 20;
+
+/// May this request of the master link join a batch (rule 4)? A keyed command whose
+/// keys all live on one shard, known to the table with a valid arity (so queuing it
+/// never fails). Everything else is a barrier between batches.
+pub fn batchable(st: &ShardState, sess: &Session, args: &Args) -> bool {
+    let Some(idx) = TABLE.lookup(args.get(0)) else { return false };
+    let spec = TABLE.get(idx);
+    spec.arity_ok(args.len()) && matches!(crate::cmd::order::target(st, spec, args, sess.db, sess.id), Lane::Shard(_))
+}
+
+/// Must the open batch of `len` commands and `bytes` bytes close before the next one?
+pub fn batch_full(len: u32, bytes: usize) -> bool {
+    len >= BATCH_MAX_COMMANDS || bytes >= BATCH_MAX_BYTES
+}
+
+/// Opens a batch: the link's next commands queue as in MULTI (their `db` folded in
+/// as they queue).
+pub fn open_batch(sess: &mut Session) {
+    sess.multi = Some(crate::cmd::multi::MultiQueue { db: sess.db, ..Default::default() });
+}
+
+/// Closes the batch: its commands run as one transaction answering `to` (a barrier
+/// for the link), and its stream `bytes` count once it finished (rule 3).
+pub fn run_batch(st: &mut ShardState, sess: &mut Session, to: ReplyTo, bytes: Vec<u8>) {
+    let q = sess.multi.take().expect("an open batch");
+    sess.db = q.db;
+    sess.lane = Lane::Many;
+    crate::cmd::multi_exec::start_batch(st, q.cmds, sess.clone(), to);
+    hold(st, to.slot, to.seq, bytes);
 }
 
 /// A new master connection at (slot, generation): nothing of an earlier one is held,
