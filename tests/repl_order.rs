@@ -24,7 +24,7 @@
 //! a busy master: `perf/RESULTS.md`). `SHARDIS_REPL_ALL_REDIS=1` runs the test with
 //! redis-server on both sides.
 
-mod common;
+use crate::common;
 
 use common::repl::{Kind, Node, all_redis, wait_in_sync};
 use shardis::util::hash::shard_of;
