@@ -13,7 +13,8 @@
 #   scripts/fuzz.sh list                  the targets
 #
 # Seed corpora (committed) are fuzz/corpus/TARGET; fuzz/work and fuzz/artifacts are not.
-# Campaigns run under `nice -n 15` (FUZZ_NICE=N to change): the machine is shared.
+# Campaigns run under `nice -n 15` (FUZZ_NICE=N to change): the machine is shared; builds
+# under `nice -n 10` (FUZZ_BUILD_NICE).
 # cmd_model's campaigns use a build without comparison tracing (see LEAN_TARGETS).
 set -euo pipefail
 
@@ -55,7 +56,7 @@ build() {
     local t0=$SECONDS
     # fuzz/target even when the caller set CARGO_TARGET_DIR (scripts/test.sh honours
     # it): $BIN is there, and the main build's target dir keeps its lock to itself.
-    CARGO_TARGET_DIR="$FUZZ/target" nice -n 10 cargo build --manifest-path "$FUZZ/Cargo.toml" --release \
+    CARGO_TARGET_DIR="$FUZZ/target" nice -n "${FUZZ_BUILD_NICE:-10}" cargo build --manifest-path "$FUZZ/Cargo.toml" --release \
         --target "$TRIPLE" --bins
     echo "== built in $((SECONDS - t0)) s"
 }

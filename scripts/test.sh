@@ -191,24 +191,29 @@ fuzz_smoke=${FUZZ_SMOKE:-1}
 debug_unit=${DEBUG_UNIT_TESTS:-1}
 
 # Background builds of what the last phases run, at nice 19 so that they only take CPU
-# the release build and the tests leave idle. The fuzz targets have their own target
-# dir and the dev profile its own, so neither waits on the release build's lock. Their
-# errors are not reported here: the phases that use them build again (a no-op when
-# this succeeded) and report any error there.
+# the release build and the tests leave idle; when the tests are done, the build still
+# running is set back to nice 0 (`renice`, as root), or CPU taken by anything else
+# on the machine would starve it. The fuzz targets have their own target dir and the
+# dev profile its own, so neither waits on the release build's lock. Their errors are
+# not reported here: the phases that use them build again (a no-op when this
+# succeeded) and report any error there.
 prebuild() {
     local t0=$SECONDS
     if [[ $fuzz_smoke != 0 ]]; then
-        nice -n 19 bash scripts/fuzz.sh build || true
+        FUZZ_BUILD_NICE=0 bash scripts/fuzz.sh build || true
     fi
     local t1=$SECONDS
     if [[ $debug_unit != 0 ]]; then
-        nice -n 19 "${debug_unit_tests[@]}" --no-run || true
+        "${debug_unit_tests[@]}" --no-run || true
     fi
-    echo "prebuild: fuzz targets $((t1 - t0)) s, dev-profile unit tests $((SECONDS - t1)) s (wall, at nice 19)"
+    echo "prebuild: fuzz targets $((t1 - t0)) s, dev-profile unit tests $((SECONDS - t1)) s (wall, in the background)"
 }
 if [[ ${PREBUILD:-1} != 0 && ($fuzz_smoke != 0 || $debug_unit != 0) ]]; then
     set -m # job control: the background job gets a process group of its own
-    prebuild >"$logs/prebuild.log" 2>&1 &
+    (
+        renice -n 19 -p "$BASHPID" >/dev/null || true
+        prebuild
+    ) >"$logs/prebuild.log" 2>&1 &
     prebuild_pid=$!
     set +m
     log "building the fuzz targets and the dev-profile unit tests in the background (log at the end)"
@@ -246,6 +251,7 @@ phase_done "doc tests"
 
 if [[ -n $prebuild_pid ]]; then
     log "waiting for the background build"
+    renice -n 0 -g "$prebuild_pid" >/dev/null 2>&1 || true
     wait "$prebuild_pid" || true
     prebuild_pid=
     tail -n 1 "$logs/prebuild.log"
