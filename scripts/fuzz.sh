@@ -5,14 +5,16 @@
 #
 #   scripts/fuzz.sh build                 build every target (fuzz/target)
 #   scripts/fuzz.sh smoke [SECONDS]       each target for SECONDS (default 20) from its
-#                                         seed corpus; fails on any crash, prints a summary
+#                                         seed corpus, FUZZ_SMOKE_JOBS (default 2) at a
+#                                         time; fails on any crash, prints a summary
 #   scripts/fuzz.sh run TARGET [FLAGS...] a long campaign, e.g. -runs=10000000; new inputs
 #                                         go to fuzz/work/TARGET, crashes to fuzz/artifacts
 #   scripts/fuzz.sh repro TARGET FILE     run one input (a crash artifact) under the target
 #   scripts/fuzz.sh list                  the targets
 #
 # Seed corpora (committed) are fuzz/corpus/TARGET; fuzz/work and fuzz/artifacts are not.
-# Campaigns run under `nice -n 15` (FUZZ_NICE=N to change): the machine is shared.
+# Campaigns run under `nice -n 15` (FUZZ_NICE=N to change): the machine is shared; builds
+# under `nice -n 10` (FUZZ_BUILD_NICE).
 # cmd_model's campaigns use a build without comparison tracing (see LEAN_TARGETS).
 set -euo pipefail
 
@@ -52,7 +54,10 @@ flags_for() {
 build() {
     echo "== building fuzz targets ($TRIPLE, release + debug assertions + overflow checks)"
     local t0=$SECONDS
-    nice -n 10 cargo build --manifest-path "$FUZZ/Cargo.toml" --release --target "$TRIPLE" --bins
+    # fuzz/target even when the caller set CARGO_TARGET_DIR (scripts/test.sh honours
+    # it): $BIN is there, and the main build's target dir keeps its lock to itself.
+    CARGO_TARGET_DIR="$FUZZ/target" nice -n "${FUZZ_BUILD_NICE:-10}" cargo build --manifest-path "$FUZZ/Cargo.toml" --release \
+        --target "$TRIPLE" --bins
     echo "== built in $((SECONDS - t0)) s"
 }
 
@@ -88,7 +93,8 @@ run_target() {
     set +e
     # shellcheck disable=SC2046
     nice -n "$NICE" "$RUN_BIN/$t" $(flags_for "$t") -artifact_prefix="$art/" -print_final_stats=1 "$@" \
-        "$work" "$FUZZ/corpus/$t" 2>&1 | tee "$log" | grep --line-buffered -E '^#[0-9]+.*(pulse|DONE)|ERROR|panicked|SUMMARY|Test unit written'
+        "$work" "$FUZZ/corpus/$t" 2>&1 | tee "$log" \
+        | grep --line-buffered -E '^#[0-9]+.*(pulse|DONE)|ERROR|panicked|SUMMARY|Test unit written' | sed -u "s/^/[$t] /"
     rc=${PIPESTATUS[0]}
     set -e
     return "$rc"
@@ -96,33 +102,54 @@ run_target() {
 
 stat_of() { sed -n "s/^stat::$2: *//p" "$1" | tail -1; }
 
+# smoke_one TARGET SECONDS RESULTS: TARGET for SECONDS from the committed seeds only (a
+# scratch dir, leaving a campaign's fuzz/work alone); writes its summary line to
+# RESULTS/TARGET.ok or RESULTS/TARGET.failed. Always returns 0.
+smoke_one() {
+    local t=$1 secs=$2 results=$3 rc=0 log work runs speed
+    log=$(mktemp)
+    work=$(mktemp -d)
+    echo "== smoke $t (${secs} s)"
+    run_target "$t" "$log" "$work" -max_total_time="$secs" || rc=$?
+    rm -rf "$work"
+    runs=$(stat_of "$log" number_of_executed_units)
+    speed=$(stat_of "$log" average_exec_per_sec)
+    if [[ $rc -ne 0 ]] || grep -q 'SUMMARY: libFuzzer\|panicked at' "$log"; then
+        printf '  %-12s FAILED (exit %s) after %s runs; log %s' "$t" "$rc" "${runs:-?}" "$log" >"$results/$t.failed"
+        { echo "== $t failed; the end of its log:"; tail -n 40 "$log"; } | sed "s/^/[$t] /"
+    else
+        printf '  %-12s ok  %9s runs  %7s exec/s' "$t" "${runs:-?}" "${speed:-?}" >"$results/$t.ok"
+        rm -f "$log"
+    fi
+    return 0
+}
+
+# Targets run FUZZ_SMOKE_JOBS at a time (default 2: libFuzzer uses one core), their
+# progress lines prefixed with the target's name.
 smoke() {
-    local secs=${1:-20} failed=() t rc log work
+    local secs=${1:-20} jobs=${FUZZ_SMOKE_JOBS:-2} failed=() t running=0 results summary=""
     build
-    local summary=""
+    results=$(mktemp -d)
+    local t0=$SECONDS
     for t in "${TARGETS[@]}"; do
-        log=$(mktemp)
-        echo "== smoke $t (${secs} s)"
-        rc=0
-        # A scratch dir: the smoke starts from the committed seeds only, and leaves
-        # a campaign's fuzz/work alone.
-        work=$(mktemp -d)
-        run_target "$t" "$log" "$work" -max_total_time="$secs" || rc=$?
-        rm -rf "$work"
-        local runs speed
-        runs=$(stat_of "$log" number_of_executed_units)
-        speed=$(stat_of "$log" average_exec_per_sec)
-        if [[ $rc -ne 0 ]] || grep -q 'SUMMARY: libFuzzer\|panicked at' "$log"; then
-            failed+=("$t")
-            summary+=$(printf '\n  %-12s FAILED (exit %s) after %s runs; log %s' "$t" "$rc" "${runs:-?}" "$log")
-            echo "== $t failed; the end of its log:"
-            tail -n 40 "$log"
-        else
-            summary+=$(printf '\n  %-12s ok  %9s runs  %7s exec/s' "$t" "${runs:-?}" "${speed:-?}")
-            rm -f "$log"
+        smoke_one "$t" "$secs" "$results" &
+        running=$((running + 1))
+        if [[ $running -ge $jobs ]]; then
+            wait -n || true
+            running=$((running - 1))
         fi
     done
-    echo "== fuzz smoke summary:$summary"
+    wait
+    for t in "${TARGETS[@]}"; do
+        if [[ -f $results/$t.ok ]]; then
+            summary+=$'\n'$(cat "$results/$t.ok")
+        else
+            failed+=("$t")
+            summary+=$'\n'$(cat "$results/$t.failed" 2>/dev/null || printf '  %-12s FAILED (no result)' "$t")
+        fi
+    done
+    rm -rf "$results"
+    echo "== fuzz smoke summary ($jobs at a time, $((SECONDS - t0)) s):$summary"
     # A libtest-style line, so that scripts/test.sh counts the targets.
     local nfailed=${#failed[@]}
     if [[ $nfailed -gt 0 ]]; then
@@ -166,7 +193,7 @@ case ${1:-} in
         RUST_BACKTRACE=1 "$BIN/$2" $(flags_for "$2") "$3"
         ;;
     *)
-        sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
         exit 2
         ;;
 esac

@@ -15,13 +15,18 @@
 # release artifacts are untouched).
 #
 # Uses cargo-nextest when installed (parallel, per-test process isolation), falling
-# back to `cargo test`. Exits non-zero on any failure and ends with one summary line:
+# back to `cargo test`. While the release build and the tests run, the fuzz targets and
+# the dev-profile unit tests are built in the background at the lowest CPU priority
+# (nice 19): the tests mostly wait on servers, so those builds use idle CPU instead of
+# running after them. Each phase's wall time is printed as it ends and in a table at
+# the end. Exits non-zero on any failure and ends with one summary line:
 #   tests: N passed, M failed
 #
 # Env: NO_INSTALL=1 skips installing (missing tools are reported, and the tests that
 # need them fail); DEBUG_UNIT_TESTS=0 skips the debug-mode unit test run; FUZZ_SMOKE=0
-# skips the fuzz smoke (FUZZ_SMOKE_SECONDS per target, default 10);
-# CARGO_TARGET_DIR is honoured.
+# skips the fuzz smoke (FUZZ_SMOKE_SECONDS per target, default 10); PREBUILD=0 builds
+# the fuzz targets and the dev-profile unit tests when their phase comes instead of in
+# the background; CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -29,6 +34,27 @@ cd "$root"
 start=$(date +%s)
 
 log() { printf '==> %s\n' "$*"; }
+
+# Wall time per phase, for the CI log: `phase_done NAME` ends the phase begun at the
+# previous call (or at the start).
+phase_names=()
+phase_secs=()
+phase_t0=$start
+phase_done() {
+    local now
+    now=$(date +%s)
+    phase_names+=("$1")
+    phase_secs+=($((now - phase_t0)))
+    log "phase $1 took $((now - phase_t0)) s"
+    phase_t0=$now
+}
+phase_table() {
+    local i
+    echo "test.sh phases (wall seconds):"
+    for i in "${!phase_names[@]}"; do
+        printf '  %-34s %5d\n' "${phase_names[$i]}" "${phase_secs[$i]}"
+    done
+}
 
 # Every program the tests run, and the Debian package that provides it.
 declare -A tool_package=(
@@ -114,9 +140,13 @@ install_deps() {
 }
 
 install_deps
+phase_done "install dependencies"
 
 logs=$(mktemp -d)
-trap 'rm -rf "$logs"' EXIT
+prebuild_pid=
+# The background build (its own process group) is stopped if the script ends early.
+trap '[[ -n $prebuild_pid ]] && kill -- -"$prebuild_pid" 2>/dev/null; rm -rf "$logs"' EXIT
+trap 'exit 130' INT TERM
 passed=0
 failed=0
 status=0
@@ -153,6 +183,42 @@ run_tests() {
     failed=$((failed + f))
 }
 
+# The dev-profile unit test run at the end, with debug assertions and overflow checks
+# (the dev profile's defaults, set explicitly so a profile change cannot turn them off).
+debug_unit_tests=(env CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=true CARGO_PROFILE_DEV_OVERFLOW_CHECKS=true
+    cargo test --lib --no-fail-fast)
+fuzz_smoke=${FUZZ_SMOKE:-1}
+debug_unit=${DEBUG_UNIT_TESTS:-1}
+
+# Background builds of what the last phases run, at nice 19 so that they only take CPU
+# the release build and the tests leave idle; when the tests are done, the build still
+# running is set back to nice 0 (`renice`, as root), or CPU taken by anything else
+# on the machine would starve it. The fuzz targets have their own target dir and the
+# dev profile its own, so neither waits on the release build's lock. Their errors are
+# not reported here: the phases that use them build again (a no-op when this
+# succeeded) and report any error there.
+prebuild() {
+    local t0=$SECONDS
+    if [[ $fuzz_smoke != 0 ]]; then
+        FUZZ_BUILD_NICE=0 bash scripts/fuzz.sh build || true
+    fi
+    local t1=$SECONDS
+    if [[ $debug_unit != 0 ]]; then
+        "${debug_unit_tests[@]}" --no-run || true
+    fi
+    echo "prebuild: fuzz targets $((t1 - t0)) s, dev-profile unit tests $((SECONDS - t1)) s (wall, in the background)"
+}
+if [[ ${PREBUILD:-1} != 0 && ($fuzz_smoke != 0 || $debug_unit != 0) ]]; then
+    set -m # job control: the background job gets a process group of its own
+    (
+        renice -n 19 -p "$BASHPID" >/dev/null || true
+        prebuild
+    ) >"$logs/prebuild.log" 2>&1 &
+    prebuild_pid=$!
+    set +m
+    log "building the fuzz targets and the dev-profile unit tests in the background (log at the end)"
+fi
+
 # Build first, so a compile error is reported as such. `cargo test --no-run` builds
 # exactly the artifacts the runner below uses (test harnesses, benches in test mode,
 # and the release shardis-server binary the integration tests start).
@@ -162,6 +228,7 @@ if ! cargo test --release --all-targets --no-run; then
     echo "tests: 0 passed, 1 failed"
     exit 1
 fi
+phase_done "release build"
 
 if cargo nextest --version >/dev/null 2>&1; then
     # A hung test (say, a server deadlock with a client blocked on a read) is killed
@@ -177,27 +244,37 @@ else
     log "cargo-nextest not found; using cargo test"
     run_tests cargo timeout 30m cargo test --release --all-targets --no-fail-fast
 fi
+phase_done "unit, integration and bench tests"
 # Neither nextest nor --all-targets runs doc tests.
 run_tests doc cargo test --release --doc
+phase_done "doc tests"
+
+if [[ -n $prebuild_pid ]]; then
+    log "waiting for the background build"
+    renice -n 0 -g "$prebuild_pid" >/dev/null 2>&1 || true
+    wait "$prebuild_pid" || true
+    prebuild_pid=
+    tail -n 1 "$logs/prebuild.log"
+    phase_done "wait for the background build"
+fi
 
 # A short libFuzzer run of every fuzz target from its committed seeds (fuzz/README.md):
 # a crash fails the suite. Long campaigns are `scripts/fuzz.sh run TARGET`.
-if [[ ${FUZZ_SMOKE:-1} != 0 ]]; then
+if [[ $fuzz_smoke != 0 ]]; then
     run_tests fuzz-smoke bash scripts/fuzz.sh smoke "${FUZZ_SMOKE_SECONDS:-10}"
+    phase_done "fuzz smoke"
 fi
 
-# The unit tests again with debug assertions and overflow checks (the dev profile's
-# defaults, set explicitly so a profile change cannot turn them off). Integration
-# tests stay release-only: they exercise the same code through the server binary.
-if [[ ${DEBUG_UNIT_TESTS:-1} != 0 ]]; then
-    debug_start=$(date +%s)
-    run_tests debug env CARGO_PROFILE_DEV_DEBUG_ASSERTIONS=true CARGO_PROFILE_DEV_OVERFLOW_CHECKS=true \
-        cargo test --lib --no-fail-fast
-    log "debug-mode unit tests took $(($(date +%s) - debug_start)) s"
+# The unit tests again with debug assertions and overflow checks. Integration tests
+# stay release-only: they exercise the same code through the server binary.
+if [[ $debug_unit != 0 ]]; then
+    run_tests debug "${debug_unit_tests[@]}"
+    phase_done "dev-profile unit tests"
 fi
 
 elapsed=$(($(date +%s) - start))
 echo
+phase_table
 echo "test.sh: finished in ${elapsed} s"
 if [[ $status == 0 && $failed == 0 && $passed -gt 0 ]]; then
     echo "tests: $passed passed, 0 failed"

@@ -1,7 +1,7 @@
 //! ACL users, rules, AUTH/HELLO, NOPERM, ACL LOG and the ACL file, each sequence run
 //! on shardis and on a real redis-server in one test and the replies compared.
 
-mod common;
+use crate::common;
 
 use common::{Resp, RespReader, SHARD_COUNTS, Server, encode_cmd, spawn_redis_server, temp_dir, wait_until};
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! acknowledged writes survive kill -9 under `appendfsync always`, torn tails and
 //! corruption are handled at start-up, buffered and with the O_DIRECT log.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server, SmallTmpfs, temp_dir, wait_until};
 use redis::Value;

@@ -13,7 +13,7 @@
 //! The interop test needs `redis-server` and `redis-cli` (`scripts/test.sh` installs
 //! them); a missing tool fails the test rather than skipping it.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Server, aof_files, concatenated_aof, temp_dir};
 use redis::Value;

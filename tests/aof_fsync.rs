@@ -11,7 +11,7 @@
 //! Needs root, `mount`, `losetup` (util-linux, `mount` package) and `mkfs.ext4`
 //! (e2fsprogs); a missing one fails the test rather than skipping it.
 
-mod common;
+use crate::common;
 
 use common::{Server, temp_dir, wait_until};
 use std::path::{Path, PathBuf};

@@ -13,7 +13,7 @@
 //! Needs `redis-server` and `redis-cli` (`scripts/test.sh` installs them); a missing
 //! tool fails the test rather than skipping it.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Server, concatenated_aof, temp_dir, wait_until};
 use redis::Value;

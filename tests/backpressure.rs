@@ -4,7 +4,7 @@
 //! at the bound and TCP pushes back; once the shard wakes, every request is answered,
 //! in order, and the data is what the clients wrote.
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::Write;
 use std::time::Duration;

@@ -6,7 +6,7 @@
 //! Needs `redis-cli` and `rdiff-backup` (scripts/test.sh installs them); a missing
 //! tool fails the test.
 
-mod common;
+use crate::common;
 
 use common::{Server, temp_dir, tool};
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! BITCOUNT/BITPOS ranges, BITFIELD, and BITOP whose destination and sources live on
 //! different shards (one atomic cross-shard transaction).
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server};
 use redis::Connection;

@@ -2,7 +2,7 @@
 //! (and so usually another shard thread), timeouts, and a client that disconnects
 //! while blocked losing nothing.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server, wait_until};
 use std::time::{Duration, Instant};

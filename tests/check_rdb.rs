@@ -1,7 +1,7 @@
 //! `shardis-check-rdb`: a valid file is reported with its counts; a corrupt or
 //! truncated one fails with the problem and its offset.
 
-mod common;
+use crate::common;
 
 use shardis::rdb::{self, WriteOptions};
 use shardis::storage::list::ListValue;

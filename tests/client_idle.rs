@@ -4,7 +4,7 @@
 //! it and ACL LOG's `client-info` all count from the latest receive, and a reply sent
 //! after a long blocking wait counts as interaction, as in Redis.
 
-mod common;
+use crate::common;
 
 use common::{Raw, Resp, SHARD_COUNTS, Server, wait_until};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! --cluster, memtier_benchmark --cluster-mode), error texts compared with a real
 //! redis-server in cluster mode, and a slot migration under a concurrent writer.
 
-mod common;
+use crate::common;
 
 use common::{Server, temp_dir, tool, wait_until};
 use shardis::cluster::client::{Client, Reply};

@@ -2,7 +2,7 @@
 //! same raw exchange on shardis (1 and 4 shards) and on a real redis-server in one
 //! test, and the replies must be equal.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

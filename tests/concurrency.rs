@@ -3,7 +3,7 @@
 //! increments must not lose updates. Iteration counts are bounded so the tests stop
 //! by themselves; failures are reported with the offending reply.
 
-mod common;
+use crate::common;
 
 use common::{Resp, SHARD_COUNTS, Server, encode_cmd_into};
 use std::io::Write;

@@ -4,7 +4,7 @@
 //! defaults, and a stock Debian `/etc/redis/redis.conf` with the usual overrides, are
 //! accepted.
 
-mod common;
+use crate::common;
 
 use common::{Resp, Server, temp_dir};
 use shardis::config::params::{self, Kind, RESTRICTED};

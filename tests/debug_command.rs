@@ -1,7 +1,7 @@
 //! `enable-debug-command`: `no` by default, as in Redis 7.0, refusing DEBUG with
 //! Redis's exact error; `local` allows loopback clients; `yes` allows everyone.
 
-mod common;
+use crate::common;
 use common::*;
 
 const REFUSED: &str = "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.";

@@ -4,7 +4,7 @@
 //! redis-server under the same workload, and an AOF replayed after evictions gives
 //! the same dataset.
 
-mod common;
+use crate::common;
 use common::{Raw, RealRedis, Resp, Server, encode_cmd_into, temp_dir, wait_until};
 use std::collections::HashMap;
 use std::time::Duration;

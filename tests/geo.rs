@@ -4,7 +4,7 @@
 //! results (order included) and stored results must all be identical; so must the
 //! errors for bad arguments.
 
-mod common;
+use crate::common;
 
 use common::compare::{Pair, real_redis};
 use common::{Resp, Rng, SHARD_COUNTS, Server};

@@ -3,7 +3,7 @@
 //! HRANDFIELD, a full HSCAN of a large hash, RESP3 maps, and many hashes spread over
 //! the shards in one pipeline.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server};
 use redis::Connection;

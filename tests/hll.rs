@@ -7,7 +7,7 @@
 //! `redis-server` comes with `scripts/test.sh` (apt-get install redis-server); a
 //! missing binary fails the test, so a machine without it cannot pass by accident.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server};
 use redis::Connection;

@@ -3,7 +3,7 @@
 //! Debian's `redis-tools`; `scripts/test.sh` installs it. A missing tool is a test
 //! failure, never a silent skip, so a machine without it can't pass by accident.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server, tool};
 use std::process::Command;

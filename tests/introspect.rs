@@ -2,7 +2,7 @@
 //! CONFIG's hidden parameters and clamping, compared with a real redis-server 7.0 in
 //! RESP2 and RESP3, on 1 and 4 shards.
 
-mod common;
+use crate::common;
 
 use common::compare::Pair;
 use common::*;

@@ -6,7 +6,7 @@
 //! per stream node (`stream-node-max-bytes`), which its MEMORY USAGE counts, while
 //! ours grow with their entries (a 3-entry stream: ~300 bytes here, 4728 in Redis).
 
-mod common;
+use crate::common;
 
 use common::*;
 

@@ -3,7 +3,7 @@
 //! OBJECT and MEMORY USAGE, KEYS/RANDOMKEY, SCAN completeness, and both expiry paths
 //! (active expiry of keys nobody reads, lazy expiry on access).
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server, wait_until};
 use redis::Connection;

@@ -7,7 +7,7 @@
 //! the machine (a fork of a small process, a delete of a compact value can take
 //! under 1 ms), so a test of them could not be relied on.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

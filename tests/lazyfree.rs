@@ -3,7 +3,7 @@
 //! (`lazyfree_pending_objects`, `lazyfreed_objects`) move, the data is gone, and the
 //! other clients of the shard that owned the value keep being served.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

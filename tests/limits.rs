@@ -3,7 +3,7 @@
 //! connection is refused or closed, and the server goes on serving everyone else with
 //! its data intact.
 
-mod common;
+use crate::common;
 
 use common::{Resp, Rng, SHARD_COUNTS, Server, encode_cmd};
 use std::io::{Read, Write};

@@ -3,7 +3,7 @@
 //! moves between lists whose keys live on different shards (LMOVE, RPOPLPUSH, LMPOP, run
 //! by the cross-shard coordinator), and a seeded random workload checked against a model.
 
-mod common;
+use crate::common;
 
 use common::{Resp, Rng, SHARD_COUNTS, Server};
 use redis::Connection;

@@ -2,7 +2,7 @@
 //! does, the Unix socket, tcp-keepalive, CONFIG SET port / bind at run time, and
 //! accept failing for lack of file descriptors.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Server, temp_dir, tool, wait_until};
 use std::io::{Read, Write};

@@ -3,7 +3,7 @@
 //! captions of the random pictures (version 5 with more rows, version 6), argument
 //! clamping and errors, RESP2 and RESP3 (verbatim text).
 
-mod common;
+use crate::common;
 
 use common::compare::{Pair, real_redis};
 use common::{Resp, Server};

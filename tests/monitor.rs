@@ -3,7 +3,7 @@
 //! same exchange on redis-server and shardis (1 and 4 shards) must match once the
 //! timestamps and client ports are blanked.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! MULTI/EXEC/WATCH against the real server, including atomicity across shards under
 //! concurrent clients.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server};
 

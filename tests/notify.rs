@@ -3,7 +3,7 @@
 //! on every shard, RESP2 and RESP3 subscribers, runtime CONFIG SET, and `expired`
 //! events from active expiry.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server};
 use std::collections::HashMap;

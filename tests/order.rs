@@ -10,7 +10,7 @@
 //! and the worker's read (the hop and the worker's request travel different paths to
 //! the job's shard, and the hop usually wins), so it passed there in 3 runs.
 
-mod common;
+use crate::common;
 
 use common::{Raw, Resp, Rng, Server, encode_cmd_into, keys_on_distinct_shards};
 use std::sync::Arc;

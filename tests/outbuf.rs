@@ -3,7 +3,7 @@
 //! reading of a client that pipelines without reading, and CLIENT LIST's fields
 //! compared with what redis-server 7.0 reports for the same client states.
 
-mod common;
+use crate::common;
 use common::*;
 use std::collections::HashMap;
 use std::io::{Read, Write};

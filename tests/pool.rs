@@ -3,7 +3,7 @@
 //! status/down/restart, a killed instance reported, a failing one explained, and a
 //! four-node cluster pool serving cluster clients.
 
-mod common;
+use crate::common;
 
 use common::{temp_dir, wait_until};
 use shardis::cluster::client::{Client, Reply};

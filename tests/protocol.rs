@@ -6,7 +6,7 @@
 //! Every test runs with 1 and 4 shards: with one shard everything is local, with four
 //! most keys are remote, which exercises the reply-slot ordering path.
 
-mod common;
+use crate::common;
 
 use common::{Resp, SHARD_COUNTS, Server, encode_cmd, encode_cmd_into};
 use std::collections::HashMap;

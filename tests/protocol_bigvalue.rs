@@ -8,7 +8,7 @@
 //! Runs with 1 and 4 shards: with four, most keys live on another shard and travel
 //! as owned copies.
 
-mod common;
+use crate::common;
 
 use common::{Resp, SHARD_COUNTS, Server, encode_cmd, wait_until};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Pub/Sub against the real server: delivery across shard threads, patterns, RESP3
 //! pushes and the subscribed-mode command restriction.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server};
 use std::io::{BufRead, BufReader, Read, Write};

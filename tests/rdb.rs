@@ -4,7 +4,7 @@
 //! and interop with Debian's redis-server both ways (DEBUG DIGEST equal). A missing
 //! `redis-server` fails the interop test, it never skips.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, SHARD_COUNTS, Server, temp_dir, wait_until};
 use redis::Connection;

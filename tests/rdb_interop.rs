@@ -6,7 +6,7 @@
 //! Needs `redis-server` (Debian's `redis-server` package; `scripts/test.sh` installs
 //! it). A missing binary fails the test, it never skips.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Server, temp_dir};
 use redis::Connection;

@@ -7,7 +7,7 @@
 //! shard, and the replies that reopened it queued no parse because no input was left,
 //! so nothing re-armed the cancelled receive.
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::Write;
 use std::time::Duration;

@@ -9,7 +9,7 @@
 //!   (`config::params`), and no parameter the code reads is called compatibility-only;
 //! - the sample config starts a server and shows every directive shardis acts on.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Resp, Server, temp_dir};
 use shardis::config::params::{self, PARAMS, Store};

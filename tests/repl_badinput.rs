@@ -11,7 +11,7 @@
 //! treats a corrupt transfer as a corrupt dump file and exits by design, which is the
 //! crash shardis must not have.
 
-mod common;
+use crate::common;
 
 use common::fake_master::{FAKE_KEYS, FakeMaster, Misbehave};
 use common::repl::{Kind, Node};

@@ -12,7 +12,7 @@
 //! After each round the load stops and all three must converge (`DEBUG DIGEST` and a
 //! logical dump). `SHARDIS_REPL_ALL_REDIS=1` runs it with redis-server everywhere.
 
-mod common;
+use crate::common;
 
 use common::repl::{Kind, LinkProxy, Load, Node, assert_converged, wait_in_sync};
 use common::wait_until;

@@ -6,7 +6,7 @@
 //! master's. A diskless load decodes the payload as it arrives, in both transfer
 //! formats (`$EOF:` from a diskless master, `$<len>` from a disk-backed one).
 
-mod common;
+use crate::common;
 
 use common::repl::{Kind, Node, assert_converged};
 use common::wait_until;

@@ -14,7 +14,7 @@
 //! keys' values with the replica's own clock, so a key the master renamed just before
 //! its TTL, applied here a moment after, was taken as absent (RENAME found nothing).
 
-mod common;
+use crate::common;
 
 use common::repl::{Kind, Node, wait_in_sync};
 use common::wait_until;

@@ -7,7 +7,7 @@
 //!   roles swap, the old master continues partially (no full sync), data converges
 //!   (db 3 included), and a write held by the pause answers -READONLY afterwards.
 
-mod common;
+use crate::common;
 
 use common::repl::{Kind, Node, wait_in_sync};
 use common::wait_until;

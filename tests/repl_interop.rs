@@ -10,7 +10,7 @@
 //! either server's commands. `SHARDIS_REPL_ALL_REDIS=1` runs every test with
 //! redis-server in place of shardis, which proves the tests against the reference.
 
-mod common;
+use crate::common;
 
 use common::SHARD_COUNTS;
 use common::repl::{Kind, LinkProxy, Load, Node, assert_converged, wait_in_sync};

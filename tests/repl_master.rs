@@ -2,7 +2,7 @@
 //! under a write load (cross-shard MSET, MULTI/EXEC, expiring keys, FLUSHALL, SWAPDB),
 //! partial resync after a killed link, WAIT and NOREPLICAS.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Server, temp_dir, wait_until};
 use std::time::Duration;

@@ -24,7 +24,7 @@
 //! as batches visible at once, `repl::apply` rule 4); with `per-shard` this test fails.
 //! `SHARDIS_REPL_ALL_REDIS=1` runs the test with redis-server on both sides.
 
-mod common;
+use crate::common;
 
 use common::repl::{Kind, Node, all_redis, wait_in_sync};
 use shardis::util::hash::shard_of;

@@ -6,7 +6,7 @@
 //! resync after the master killed the link; the `replicaof` directive and CONFIG
 //! REWRITE.
 
-mod common;
+use crate::common;
 
 use common::{Rng, Server, spawn_redis_server, temp_dir, wait_until};
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! never). Covers the zero-copy sends of a replica that fell behind, and the output
 //! buffer limit dropping a stuck replica without the master's memory growing.
 
-mod common;
+use crate::common;
 
 use common::{Server, wait_until};
 use std::io::{BufRead, BufReader, Read, Write};

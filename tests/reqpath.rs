@@ -2,7 +2,7 @@
 //! (`cmd::cmdtime`) still count exactly in INFO commandstats and the latency
 //! histograms, and SLOWLOG with threshold 0 still logs each of them.
 
-mod common;
+use crate::common;
 use common::*;
 
 fn info(c: &mut Raw, section: &str) -> String {

@@ -5,7 +5,7 @@
 //! Needs `redis-server` (`scripts/test.sh` installs it) and, for the Lock test, a
 //! python3 with redis-py (Debian's `python3-redis`).
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Resp, Server, temp_dir, wait_until};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! server. Texts compared with redis-server; on 1 shard (the busy thread answers new
 //! connections itself) and 3.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Resp, Server, temp_dir, wait_until};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! `[<db> lua]` lines, and client tracking / WATCH for the keys they write. Each
 //! scenario runs on redis-server and on shardis, and the two must agree.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Resp, Server, temp_dir};
 

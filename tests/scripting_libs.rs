@@ -2,7 +2,7 @@
 //! redis-server and on shardis give the same bytes (packed data is returned
 //! hex-encoded) and the same unpacked values and errors.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Resp, Server, temp_dir};
 

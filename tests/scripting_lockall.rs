@@ -4,7 +4,7 @@
 //! run with the whole keyspace in reach (`cmd::script_all`). Replies compared with
 //! redis-server (which, not in cluster mode, lets every script touch any key).
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Resp, Server, temp_dir};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! reach replicas in the full sync and through the stream, and the RDB function
 //! opcode is interchangeable with redis-server 7.0's.
 
-mod common;
+use crate::common;
 
 use common::{RealRedis, Resp, Server, temp_dir, wait_until};
 use std::time::Duration;

@@ -10,7 +10,7 @@
 //! EXEC`. CONFIG REWRITE needs a config file, so each node starts from one.
 //! `SHARDIS_REPL_ALL_REDIS=1` runs the same test with redis-server nodes.
 
-mod common;
+use crate::common;
 
 use common::repl::{Kind, Node, wait_in_sync};
 use common::{temp_dir, tool, wait_until};

@@ -2,7 +2,7 @@
 //! CONFIG, CLIENT, COMMAND, DEBUG, FLUSHDB/SWAPDB and SHUTDOWN, with one and with
 //! several shards (connections then land on different shard threads).
 
-mod common;
+use crate::common;
 
 use common::{Resp, SHARD_COUNTS, Server, temp_dir, wait_until};
 use std::collections::HashMap;

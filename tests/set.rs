@@ -2,7 +2,7 @@
 //! encodings, random picks, SMOVE and the set algebra with STORE forms whose keys live
 //! on different shards (run by the cross-shard coordinator), SINTERCARD and SSCAN.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server};
 use redis::Connection;

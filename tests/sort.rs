@@ -2,7 +2,7 @@
 //! shards), with BY and GET patterns whose keys live on other shards; STORE waking a
 //! client blocked in BLPOP; a pattern SORT ... STORE surviving an AOF restart.
 
-mod common;
+use crate::common;
 
 use common::compare::{Pair, real_redis};
 use common::{Resp, Rng, SHARD_COUNTS, Server, wait_until};

@@ -1,7 +1,7 @@
 //! Sharded Pub/Sub: confirmations and errors compared with a real redis-server in
 //! RESP2 and RESP3, and SPUBLISH reaching subscribers connected to every shard.
 
-mod common;
+use crate::common;
 
 use common::compare::{Pair, real_redis};
 use common::{Resp, SHARD_COUNTS, Server, wait_until};

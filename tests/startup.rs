@@ -7,7 +7,7 @@
 //! variables or a seccomp filter), so they use their own launcher, [`Proc`], which
 //! collects stdout lines and waits on them with deadlines.
 
-mod common;
+use crate::common;
 
 use common::{Server, temp_dir, wait_until};
 use std::io::{BufRead, BufReader};

@@ -8,7 +8,7 @@
 //!
 //! Needs `redis-server`; a missing binary fails the test, it never skips.
 
-mod common;
+use crate::common;
 
 use common::{Raw, RealRedis, Resp, RespReader, SHARD_COUNTS, Server, temp_dir};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -3,8 +3,8 @@
 //! there when the read blocked"; timeouts; Redis's errors when the stream or the
 //! group goes away under a blocked XREADGROUP; no blocking inside MULTI.
 
-mod common;
-mod stream_common;
+use crate::common;
+use crate::stream_common;
 
 use common::{Raw, Resp, SHARD_COUNTS, Server, wait_until};
 use std::time::{Duration, Instant};

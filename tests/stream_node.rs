@@ -2,7 +2,7 @@
 //! in redis-server 7.0: XINFO STREAM's `radix-tree-keys` (nodes) and what an
 //! approximate trim, which drops whole nodes, removes, compared on both servers.
 
-mod common;
+use crate::common;
 
 use common::compare::{Pair, real_redis};
 use common::{Resp, SHARD_COUNTS, Server};

@@ -5,8 +5,8 @@
 //!
 //! Needs `redis-server`; a missing binary fails the test, it never skips.
 
-mod common;
-mod stream_common;
+use crate::common;
+use crate::stream_common;
 
 use common::{RealRedis, Resp, SHARD_COUNTS, Server, temp_dir, wait_until};
 use std::path::PathBuf;

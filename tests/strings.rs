@@ -2,7 +2,7 @@
 //! family, APPEND/GETRANGE/SETRANGE, MSET/MGET over many keys (so across shards), LCS,
 //! and expiry observed through reads.
 
-mod common;
+use crate::common;
 
 use common::{SHARD_COUNTS, Server, wait_until};
 use redis::Connection;

@@ -3,7 +3,7 @@
 //! The exempt clients go idle *before* the normal ones, so by the time the last normal
 //! client is closed, they have been idle longer and were examined by the same cron.
 
-mod common;
+use crate::common;
 use common::*;
 use std::time::Duration;
 

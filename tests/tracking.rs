@@ -3,7 +3,7 @@
 //! the default, BCAST/PREFIX, OPTIN, OPTOUT and NOLOOP modes. Each exchange runs on
 //! redis-server and on shardis with 1 and 4 shards, and the transcripts must match.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! its share of commands per turn, without reordering anything, and active expiry
 //! runs in slices that still remove every expired key. `DEBUG TURNS` reports both.
 
-mod common;
+use crate::common;
 use common::*;
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! AOF replays to the same data after a SIGKILL, and its files concatenated shard after
 //! shard rebuild it in a real Redis.
 
-mod common;
+use crate::common;
 
 use common::repl::{Kind, Node, assert_converged};
 use common::{

@@ -3,7 +3,7 @@
 //! coordinator's own part keeps them until that answer arrives. No client may then
 //! see one key of an MSET written and, afterwards, another key of it unwritten.
 
-mod common;
+use crate::common;
 
 use common::{Resp, Server, encode_cmd_into, keys_on_distinct_shards};
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! (`cmd::multi`) with the AOF: what each shard logs, all-or-nothing when one shard's
 //! log fails, and values handed over (not copied) by a transaction come home intact.
 
-mod common;
+use crate::common;
 
 use common::{Server, SmallTmpfs, aof_files, encode_cmd_into, keys_on_distinct_shards, temp_dir, wait_until};
 use redis::Value;

@@ -3,7 +3,7 @@
 //! windows, ZSCAN), the STORE forms and ZMPOP over keys spread across shards, and the
 //! RESP3 reply shapes on the wire.
 
-mod common;
+use crate::common;
 
 use common::{RespReader, SHARD_COUNTS, Server, encode_cmd};
 use redis::Connection;

@@ -2,12 +2,14 @@
 //!
 //! The server is started with `--port 0`; it picks a free port and logs it, and we
 //! wait (with a deadline) for the "Ready to accept connections" line instead of
-//! sleeping. Each server gets its own temporary `dir`, removed on drop.
+//! sleeping. Each server gets its own temporary `dir`, removed on drop (kept when the
+//! test fails, see [`temp_dirs`]).
 #![allow(dead_code)]
 
 pub mod compare;
 pub mod fake_master;
 pub mod repl;
+pub mod temp_dirs;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -25,11 +27,14 @@ pub struct Server {
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// A new empty directory under the system temp dir, removed when the test that made
+/// it passes and kept when it fails ([`temp_dirs`]).
 pub fn temp_dir(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let d = std::env::temp_dir().join(format!("shardis-test-{}-{tag}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).expect("create temp dir");
+    temp_dirs::remove_when_test_passes(&d);
     d
 }
 
@@ -194,7 +199,10 @@ fn unsafe_free_kill(pid: u32) {
 impl Drop for Server {
     fn drop(&mut self) {
         self.kill9();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        // Dropped while a failing test unwinds: its files may say why.
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 
