@@ -387,12 +387,22 @@ impl TxExec {
 
     /// The run that starts at `next`: per command, its shard, or None for a refused
     /// command (answered in its slot). Empty when `next` must run alone.
+    ///
+    /// While keyspace events are published, a run keeps to one shard: the parts of a
+    /// run over several shards publish at the same time, so a subscriber could get a
+    /// later command's event first, where Redis publishes in the transaction's order.
+    /// A run on one shard publishes in order, and its events reach us before its reply.
     fn run_owners(&self, st: &ShardState) -> Vec<Option<usize>> {
+        let one_shard = st.config.notify_flags != 0;
+        let mut first = None;
         let mut owners = Vec::new();
         for i in self.next..self.cmds.len() {
             if self.refused[i].is_some() {
                 owners.push(None);
             } else if let Some(owner) = self.single_owner(st, i) {
+                if one_shard && *first.get_or_insert(owner) != owner {
+                    break;
+                }
                 owners.push(Some(owner));
             } else {
                 break;
