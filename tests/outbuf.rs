@@ -157,14 +157,16 @@ fn normal_client_hard_limit(shards: usize) {
     wait_closed(&mut hog);
     let after = rss(pid);
     assert!(after < rss_before + (32 << 20), "{shards} shards: RSS {rss_before} -> {after}");
+    // The log reaches us through a pipe read by another thread: wait for the line.
     assert!(
-        s.log
+        wait_until(Duration::from_secs(10), || s
+            .log
             .lock()
             .unwrap()
             .iter()
-            .any(|l| l.contains("for overcoming of output buffer limits.") && l.contains(" name=hog ")),
-        "{:?}",
-        s.log.lock().unwrap()
+            .any(|l| l.contains("for overcoming of output buffer limits.") && l.contains(" name=hog "))),
+        "no log line: {:?}",
+        s.log.lock().unwrap().clone()
     );
 }
 

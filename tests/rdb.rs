@@ -188,7 +188,7 @@ fn save_points_trigger_a_bgsave() {
     let _: () = q(&mut c, &["SET", "a", "1"]);
     wait_saves(&mut c, 1);
     assert_eq!(info_field(&mut c, "rdb_changes_since_last_save"), "0");
-    assert!(s.log.lock().unwrap().iter().any(|l| l.contains("1 changes in 1 seconds. Saving...")));
+    s.assert_logged(&["1 changes in 1 seconds. Saving..."]);
     // Disabled at run time: no further save however many changes.
     let _: () = q(&mut c, &["CONFIG", "SET", "save", ""]);
     let _: () = q(&mut c, &["SET", "b", "1"]);

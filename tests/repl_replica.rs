@@ -235,18 +235,15 @@ fn replica_of_redis_under_load(shards: usize, master_flags: &[&str]) {
     assert_same(&mut mc, &mut rc);
     let n: i64 = redis::cmd("EXISTS").arg("stale").query(&mut rc).unwrap();
     assert_eq!(n, 0, "the replica's old data is gone after the full sync");
-    let log = replica.log.lock().unwrap().join("\n");
-    for line in [
-        &format!("Connecting to MASTER 127.0.0.1:{}", master.port) as &str,
+    replica.assert_logged(&[
+        &format!("Connecting to MASTER 127.0.0.1:{}", master.port),
         "MASTER <-> REPLICA sync started",
         "Master replied to PING, replication can continue...",
         "Full resync from master: ",
         "MASTER <-> REPLICA sync: Flushing old data",
         "MASTER <-> REPLICA sync: Loading DB in memory",
         "MASTER <-> REPLICA sync: Finished with success",
-    ] {
-        assert!(log.contains(line), "log lacks {line:?}:\n{log}");
-    }
+    ]);
     // What the replica reports matches what the master sees.
     let role: redis::Value = redis::cmd("ROLE").query(&mut rc).unwrap();
     let redis::Value::Array(items) = role else { panic!("ROLE: {role:?}") };
@@ -405,8 +402,7 @@ fn reads_served_from_old_data_during_sync_then_promotion_keeps_them() {
     let n: i64 = redis::cmd("DBSIZE").query(&mut rc).unwrap();
     assert_eq!(n, 51);
     assert_eq!(info_field(&mut rc, "replication", "role").as_deref(), Some("master"));
-    let log = replica.log.lock().unwrap().join("\n");
-    assert!(log.contains("MASTER MODE enabled (user request from 'id="), "{log}");
+    replica.assert_logged(&["MASTER MODE enabled (user request from 'id="]);
 }
 
 #[test]
@@ -423,8 +419,7 @@ fn truncated_rdb_keeps_old_data_and_retries() {
     assert!(wait_until(LONG, || conns.load(std::sync::atomic::Ordering::SeqCst) >= 2), "no retry");
     let v: String = redis::cmd("GET").arg("keep").query(&mut rc).unwrap();
     assert_eq!(v, "me");
-    let log = replica.log.lock().unwrap().join("\n");
-    assert!(log.contains("connection lost after"), "{log}");
+    replica.assert_logged(&["connection lost after"]);
     let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut rc).unwrap();
 }
 
@@ -492,14 +487,11 @@ fn partial_resync_after_the_master_kills_the_link_and_directive_rewrite() {
     assert_eq!(info_field(&mut mc, "stats", "sync_full"), full_before, "no second full sync");
     wait_caught_up(&mut mc, &mut rc);
     assert_same(&mut mc, &mut rc);
-    let log = replica.log.lock().unwrap().join("\n");
-    for line in [
+    replica.assert_logged(&[
         "Connection with master lost.",
         "Trying a partial resynchronization (request ",
         "Successful partial resynchronization with master.",
-    ] {
-        assert!(log.contains(line), "log lacks {line:?}:\n{log}");
-    }
+    ]);
     // Promotion drops the directive from the rewritten file.
     let _: () = redis::cmd("REPLICAOF").arg("NO").arg("ONE").query(&mut rc).unwrap();
     let _: () = redis::cmd("CONFIG").arg("REWRITE").query(&mut rc).unwrap();

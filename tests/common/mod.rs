@@ -183,6 +183,21 @@ impl Server {
         }
     }
 
+    /// Waits until every needle appears in the server's log, or panics with the log.
+    /// The log reaches the test through a pipe drained by another thread, so a line
+    /// the server wrote before a state the test saw may not be here yet.
+    pub fn assert_logged(&self, needles: &[&str]) {
+        let has_all = || {
+            let log = self.log.lock().unwrap();
+            needles.iter().all(|n| log.iter().any(|l| l.contains(n)))
+        };
+        if !wait_until(Duration::from_secs(10), has_all) {
+            let log = self.log.lock().unwrap().join("\n");
+            let missing: Vec<&&str> = needles.iter().filter(|n| !log.contains(**n)).collect();
+            panic!("log lacks {missing:?}:\n{log}");
+        }
+    }
+
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {
             Some(c) => matches!(c.try_wait(), Ok(None)),
