@@ -40,8 +40,9 @@
 //! `shardis_inbox_bytes`, `shardis_inbox_peak_bytes` and `shardis_input_stalls`
 //! (and `shardis_inbox_batches`, `shardis_inbox_wakeups`: batches taken, wake-ups sent).
 //!
-//! **Start-up** (`persist::startload`): the shard threads pin themselves first, then
-//! load their own keys before anyone is served, so every key's memory is first touched
+//! **Start-up** (`persist::startload`): the shard threads pin themselves first and
+//! build their rings; once all have, the main thread takes `used_memory_startup`
+//! (before any data, as Redis does). Then they load their own keys before anyone is served, so every key's memory is first touched
 //! on its own core (and NUMA node). The main thread decodes the RDB file and routes
 //! each key to its shard's channel; with the AOF, each shard thread replays its own
 //! files through the same loader and dispatch (the main thread replays them all when

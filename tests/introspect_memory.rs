@@ -103,3 +103,32 @@ fn info_memory_overhead_is_a_part_of_used_memory() {
         assert!(dataset > grown / 2, "{shards} shards: dataset {dataset} of {grown} grown since start-up");
     }
 }
+
+/// `used_memory_startup` is taken before the data files load, as Redis takes it: keys
+/// loaded from an RDB file are dataset, not start-up. (It was taken at shard 0's first
+/// cron tick, after the load, or after the first clients' writes on a busy machine.)
+#[test]
+fn keys_loaded_at_start_up_are_dataset() {
+    for &shards in &SHARD_COUNTS {
+        let mut s = Server::start(shards, &[]);
+        let mut c = s.conn();
+        let _: () = redis::cmd("DEBUG").arg("POPULATE").arg(200_000).query(&mut c).unwrap();
+        let _: () = redis::cmd("SAVE").query(&mut c).unwrap();
+        s.terminate();
+        let dir = s.dir.clone();
+        std::mem::forget(s);
+        let s = Server::start_in(dir, shards, &[]);
+        let mut c = s.conn();
+        let n: u64 = redis::cmd("DBSIZE").query(&mut c).unwrap();
+        assert_eq!(n, 200_000);
+        let info: redis::InfoDict = redis::cmd("INFO").arg("memory").query(&mut c).unwrap();
+        let field = |k: &str| info.get::<u64>(k).unwrap_or_else(|| panic!("INFO memory lacks {k}"));
+        let (used, startup, dataset) =
+            (field("used_memory"), field("used_memory_startup"), field("used_memory_dataset"));
+        let grown = used - startup;
+        assert!(
+            dataset > grown / 2 && dataset > 4 << 20,
+            "{shards} shards: dataset {dataset}, used {used}, start-up {startup}"
+        );
+    }
+}

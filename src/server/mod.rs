@@ -142,13 +142,18 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
     if let Some(u) = &opened.unix {
         shared.listen.unix.store(u.fd, Ordering::Release);
     }
+    // `created`: every shard's rings and tables exist and no data is loaded yet, the
+    // moment Redis takes `used_memory_startup` (before it loads its files). Passed twice:
+    // once to stop the shards there, once to let them load after the figure is taken.
+    let created = Arc::new(std::sync::Barrier::new(nshards + 1));
     let loaded = Arc::new(std::sync::Barrier::new(nshards + 1));
     let ready = Arc::new(std::sync::Barrier::new(nshards + 1));
     let mut handles = Vec::new();
     let inputs = std::mem::take(&mut plan.inputs);
     for (id, input) in inputs.into_iter().enumerate() {
         let shared = shared.clone();
-        let (loaded, ready, outcomes) = (loaded.clone(), ready.clone(), plan.outcomes.clone());
+        let (created, loaded, ready) = (created.clone(), loaded.clone(), ready.clone());
+        let outcomes = plan.outcomes.clone();
         let cpu = cpus[id];
         let h = std::thread::Builder::new()
             .name(format!("shard-{id}"))
@@ -164,11 +169,15 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
                         log::warning(&format!("shard {id}: {}", startup::explain_uring_error(&e)));
                         shared.shutdown.store(true, Ordering::SeqCst);
                         drop(input);
+                        created.wait();
+                        created.wait();
                         loaded.wait();
                         ready.wait();
                         return;
                     }
                 };
+                created.wait();
+                created.wait();
                 // Pinned already: the keys land in this CPU's memory (first touch).
                 crate::persist::startload::on_shard(id, &shared, input, &outcomes);
                 loaded.wait();
@@ -182,6 +191,9 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
             .expect("spawn shard thread");
         handles.push(h);
     }
+    created.wait();
+    shared.mem.startup.store(shared.mem.used().max(1), Ordering::Relaxed);
+    created.wait();
     let rdb = crate::persist::startload::drive(&mut plan, &config);
     loaded.wait();
     if !crate::persist::startload::finish(plan, &shared, &config, rdb) {

@@ -521,8 +521,7 @@ pub fn turn(st: &mut ShardState) {
     }
 }
 
-/// Cron work: publish this shard's key count and client memory, record the startup
-/// figure, and close the biggest clients while `maxmemory-clients` is exceeded.
+/// Cron work: publish this shard's key count and client memory, and close the biggest clients while `maxmemory-clients` is exceeded.
 pub fn cron(st: &mut ShardState) {
     let mem = &st.shared.mem;
     let keys: usize = st.dbs.iter().map(|d| d.len()).sum();
@@ -531,9 +530,6 @@ pub fn cron(st: &mut ShardState) {
     let mem = &st.shared.mem;
     let mine: u64 = st.clients.values().map(client_bytes).sum();
     mem.client_bytes[st.id].store(mine, Ordering::Relaxed);
-    if st.id == 0 && mem.startup.load(Ordering::Relaxed) == 0 {
-        mem.startup.store(mem.used().max(1), Ordering::Relaxed);
-    }
     mem.used();
     // Evicted blocks are scattered over many pages: give the emptied ones back to
     // the OS now and then, so RSS follows used_memory down.
