@@ -222,9 +222,14 @@ fn every_write_family_reloads_to_the_same_digest() {
 }
 
 /// Pipelines SETs over a raw socket, counting the ones acknowledged with +OK.
-fn pipeline_writer(port: u16, cycle: usize, acked: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return };
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+/// Returns why it stopped: "stopped" when asked to, else the error that ended it (a
+/// test that kills the server expects one; one that does not reports it).
+fn pipeline_writer(port: u16, cycle: usize, acked: Arc<AtomicU64>, stop: Arc<AtomicBool>) -> String {
+    let mut s = match std::net::TcpStream::connect(("127.0.0.1", port)) {
+        Ok(s) => s,
+        Err(e) => return format!("connect: {e}"),
+    };
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut next = 0u64;
     let mut buf = Vec::new();
     let mut rd = vec![0u8; 65536];
@@ -236,14 +241,15 @@ fn pipeline_writer(port: u16, cycle: usize, acked: Arc<AtomicU64>, stop: Arc<Ato
                 format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{}\r\n", k.len(), k.len(), k).as_bytes(),
             );
         }
-        if s.write_all(&buf).is_err() {
-            return;
+        if let Err(e) = s.write_all(&buf) {
+            return format!("write: {e}");
         }
         let mut got = 0;
         let mut pending = Vec::new();
         while got < 64 {
             let n = match s.read(&mut rd) {
-                Ok(0) | Err(_) => return,
+                Ok(0) => return "closed by the server".into(),
+                Err(e) => return format!("read after {} acks: {e}", next + got),
                 Ok(n) => n,
             };
             pending.extend_from_slice(&rd[..n]);
@@ -257,6 +263,25 @@ fn pipeline_writer(port: u16, cycle: usize, acked: Arc<AtomicU64>, stop: Arc<Ato
         }
         next += 64;
     }
+    "stopped".into()
+}
+
+/// Waits until the writers' acks reach `target`, or panics saying why each writer
+/// that ended stopped.
+fn wait_acks(total: impl Fn() -> u64, target: u64, writers: &mut Vec<std::thread::JoinHandle<String>>) {
+    if wait_until(Duration::from_secs(60), || total() >= target) {
+        return;
+    }
+    let mut why = Vec::new();
+    for w in std::mem::take(writers) {
+        if w.is_finished() {
+            why.push(w.join().unwrap_or_else(|_| "panicked".into()));
+        } else {
+            why.push("still writing".into());
+            writers.push(w);
+        }
+    }
+    panic!("{} of {target} acks; writers: {why:?}", total());
 }
 
 #[test]
@@ -306,13 +331,13 @@ fn kill9_cycles(shards: usize, flags: &[&str]) {
         }
         let acked = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let writers: Vec<_> = (0..1)
+        let mut writers: Vec<_> = (0..1)
             .map(|_| {
                 let (a, st, port) = (acked.clone(), stop.clone(), s.port);
                 std::thread::spawn(move || pipeline_writer(port, cycle, a, st))
             })
             .collect();
-        assert!(wait_until(Duration::from_secs(30), || acked.load(Ordering::SeqCst) >= 2000 + 500 * cycle as u64));
+        wait_acks(|| acked.load(Ordering::SeqCst), 2000 + 500 * cycle as u64, &mut writers);
         dir = Some(stop_keep(s, true));
         stop.store(true, Ordering::Relaxed);
         for w in writers {
@@ -543,14 +568,14 @@ fn bgrewriteaof_under_pipelined_writers_keeps_every_acknowledged_write() {
         let mut c = s.conn();
         let acked: Vec<Arc<AtomicU64>> = (0..2).map(|_| Arc::new(AtomicU64::new(0))).collect();
         let stop = Arc::new(AtomicBool::new(false));
-        let writers: Vec<_> = (0..2)
+        let mut writers: Vec<_> = (0..2)
             .map(|cycle| {
                 let (a, st, port) = (acked[cycle].clone(), stop.clone(), s.port);
                 std::thread::spawn(move || pipeline_writer(port, cycle, a, st))
             })
             .collect();
         let total = || acked.iter().map(|a| a.load(Ordering::SeqCst)).sum::<u64>();
-        assert!(wait_until(Duration::from_secs(30), || total() >= 1000));
+        wait_acks(total, 1000, &mut writers);
         assert_eq!(
             r(&mut c, &["bgrewriteaof"]),
             Value::SimpleString("Background append only file rewriting started".into())
@@ -558,7 +583,7 @@ fn bgrewriteaof_under_pipelined_writers_keeps_every_acknowledged_write() {
         wait_rewrites(&mut c, 1);
         assert_eq!(info_field(&mut c, "aof_last_bgrewrite_status"), "ok");
         let at = total();
-        assert!(wait_until(Duration::from_secs(30), || total() >= at + 1000), "writes go on after the rewrite");
+        wait_acks(total, at + 1000, &mut writers);
         stop.store(true, Ordering::Relaxed);
         for w in writers {
             w.join().unwrap();
