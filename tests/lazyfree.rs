@@ -83,9 +83,10 @@ fn unlink_of_a_large_set_returns_fast_and_frees_later() {
         eprintln!(
             "{shards} shards: DEL {del_took:?} (probe worst {del_worst:?}), UNLINK {unlink_took:?} (probe worst {unlink_worst:?})"
         );
-        // Timing only in the large (CI shares 2 cores): the probe's worst waits are
-        // printed above, and measured properly by perf/unlink.sh.
-        assert!(unlink_took < del_took, "UNLINK {unlink_took:?} vs DEL {del_took:?}");
+        // No timing is asserted (CI shares 2 cores, and a 4 ms DEL lost to a 5 ms
+        // UNLINK there once): the times are printed above and measured by
+        // perf/unlink.sh. What is checked is the path: UNLINK's free went to the lazy
+        // free (counted), DEL's did not.
         assert_eq!(freed(&mut c), before + 1);
         assert_eq!(pending(&mut c), 0);
         assert_eq!(c.cmd(&["EXISTS", "{big}a", "{big}b"]), Resp::Int(0));
