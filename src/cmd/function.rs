@@ -312,14 +312,13 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     if ro && !no_writes {
         return Err(CmdError::msg("ERR Can not execute a script with write flag using *_ro command."));
     }
-    let proto = c.out.proto;
     script::with_engine(|eng| {
         eng.sync_functions(&shared);
         let f = eng.function(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
         let wants_all = allows_undeclared_keys(&shared, &name);
         super::script::with_slices(a, 3..3 + n, |keys| {
             super::script::with_slices(a, 3 + n..a.len(), |argv| {
-                super::script::run_script(c, eng, &f, &name, keys, argv, no_writes, true, wants_all, proto, reader)
+                super::script::run_script(c, eng, &f, &name, keys, argv, no_writes, true, wants_all, reader)
             })
         })
     })

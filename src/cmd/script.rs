@@ -157,7 +157,6 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
         sha1::hex(a.get(1)).into()
     };
     let sha = &*sha;
-    let proto = c.out.proto;
     with_slices(a, 3..3 + n, |keys| {
         with_slices(a, 3 + n..a.len(), |argv| {
             let shared = &c.shared.script;
@@ -185,7 +184,7 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
                 };
                 let read_only = ro || flags.no_writes;
                 let wants_all = flags.undeclared_keys;
-                run_script(c, eng, &func, sha, keys, argv, read_only, false, wants_all, proto, reader)
+                run_script(c, eng, &func, sha, keys, argv, read_only, false, wants_all, reader)
             })
         })
     })
@@ -400,7 +399,6 @@ pub fn run_script(
     read_only: bool,
     as_function: bool,
     wants_all: bool,
-    proto: Proto,
     reader: Option<u16>,
 ) -> Result<(), CmdError> {
     let slot = script::thread_slot();
@@ -410,14 +408,12 @@ pub fn run_script(
     let wants_all = wants_all || super::script_all::configured(c.config);
     let reads = reader.map(|home| (home, false));
     let host = thread_host(eng, c);
-    let mut out = Vec::new();
     let (res, effects, reads) = {
         let lent = Lent::new(&host, c);
         lent.host.borrow_mut().begin(read_only, keys, slot, caller, wants_all, reads);
-        let res = {
-            let mut w = ReplyWriter::new(&mut out, proto);
-            eng.run(func, name, keys, argv, as_function, &mut w)
-        };
+        // The reply goes straight to the client's output: a run writes it only once it
+        // succeeded, so a failed one leaves nothing behind.
+        let res = eng.run(func, name, keys, argv, as_function, &mut lent.c.out);
         let mut h = lent.host.borrow_mut();
         (res, std::mem::take(&mut h.effects), h.reads.take())
     };
@@ -440,13 +436,7 @@ pub fn run_script(
             c.prop.push(&[b"EXEC"]);
         }
     }
-    match res {
-        Ok(()) => {
-            c.out.raw(&out);
-            Ok(())
-        }
-        Err(e) => Err(CmdError::Msg(e)),
-    }
+    res.map_err(CmdError::Msg)
 }
 
 thread_local! {

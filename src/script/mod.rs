@@ -132,8 +132,10 @@ pub struct Engine {
     call_fn: Function,
     /// The host `redis.call` runs commands through (`set_host`).
     host: HostSlot,
-    /// EVAL scripts compiled on this thread, by SHA-1, with their shebang flags.
-    scripts: RefCell<HashMap<String, (Function, u8)>>,
+    /// EVAL scripts compiled on this thread, by SHA-1, with their shebang flags. A
+    /// run takes the function by `Rc` (no Lua reference made and dropped per call) and
+    /// the key is already a hash, so a fast hasher does.
+    scripts: RefCell<HashMap<String, (Rc<Function>, u8), foldhash::fast::RandomState>>,
     /// The `ScriptShared::flush_epoch` this thread's cache reflects.
     seen_flush: Cell<u64>,
     /// Functions (FCALL) built on this thread, and the `functions_epoch` they reflect.
@@ -159,11 +161,12 @@ impl Engine {
     pub fn new() -> mlua::Result<Engine> {
         let libs = StdLib::TABLE | StdLib::STRING | StdLib::MATH;
         let lua = Lua::new_with(libs, LuaOptions::default())?;
-        // Each run leaves a little garbage (its KEYS/ARGV tables and strings, the
-        // redis.call closure): collect when the heap reaches 4x the live set rather
-        // than Lua's default 2x, halving how often the libraries' tables are marked
-        // and swept (a few hundred KB per shard at most).
-        lua.gc_set_pause(400);
+        // Each run leaves a little garbage (its KEYS/ARGV tables, the key strings).
+        // Lua's default pause (a cycle once the heap doubles), as Redis runs it: on
+        // the AMD EPYC a pause of 400 (fewer cycles over a heap twice the size, ~150
+        // KB against ~75 KB) cost 3-5% more CPU per EVALSHA than the smaller heap's
+        // extra marking (perf/RESULTS.md, lua13).
+        lua.gc_set_pause(200);
         let real = lua.globals();
         let raw = lua.create_table()?;
         let state = Rc::new(RunState::default());
@@ -284,7 +287,7 @@ impl Engine {
             exec_fn,
             call_fn,
             host,
-            scripts: RefCell::new(HashMap::new()),
+            scripts: RefCell::new(HashMap::default()),
             seen_flush: Cell::new(0),
             funcs: RefCell::new(HashMap::new()),
             funcs_epoch: Cell::new(u64::MAX),
@@ -315,19 +318,20 @@ impl Engine {
     }
 
     /// The compiled EVAL script `sha`, compiling `body` on first use on this thread.
-    pub fn script(&self, sha: &str, body: &[u8]) -> Result<Function, ScriptError> {
+    pub fn script(&self, sha: &str, body: &[u8]) -> Result<Rc<Function>, ScriptError> {
         if let Some((f, _)) = self.scripts.borrow().get(sha) {
             return Ok(f.clone());
         }
         let f = self
             .compile(body, "@user_script")
             .map_err(|m| format!("ERR Error compiling script (new function): {m}"))?;
+        let f = Rc::new(f);
         self.scripts.borrow_mut().insert(sha.to_string(), (f.clone(), 0));
         Ok(f)
     }
 
     /// The compiled script `sha` and its flags, if this thread has it.
-    pub fn cached(&self, sha: &str) -> Option<(Function, u8)> {
+    pub fn cached(&self, sha: &str) -> Option<(Rc<Function>, u8)> {
         self.scripts.borrow().get(sha).cloned()
     }
 
@@ -503,11 +507,24 @@ impl Engine {
     }
 
     /// A Lua sequence of `items`, built in one step: UTF-8 items are pushed as they
-    /// are, others become Lua strings first.
+    /// are (a few, the usual case, validated once into a stack array), others become
+    /// Lua strings first.
     fn sequence(&self, items: &[&[u8]]) -> mlua::Result<Table> {
+        const FEW: usize = 8;
         let lua = &self.lua;
-        if items.iter().all(|b| std::str::from_utf8(b).is_ok()) {
-            // Validated twice (no vector for the one pass): short items, a few ns.
+        if items.len() <= FEW {
+            let mut texts: [&str; FEW] = [""; FEW];
+            let valid = items.iter().zip(texts.iter_mut()).all(|(b, t)| match std::str::from_utf8(b) {
+                Ok(s) => {
+                    *t = s;
+                    true
+                }
+                Err(_) => false,
+            });
+            if valid {
+                return lua.create_sequence_from(texts[..items.len()].iter().copied());
+            }
+        } else if items.iter().all(|b| std::str::from_utf8(b).is_ok()) {
             return lua.create_sequence_from(items.iter().map(|b| std::str::from_utf8(b).unwrap_or_default()));
         }
         let mut strings = Vec::with_capacity(items.len());
@@ -726,10 +743,13 @@ fn error_text(v: &Value) -> String {
     if msg.starts_with("ERR ") { msg } else { format!("ERR {msg}") }
 }
 
+/// A thread's busy hooks: `(poll, end)`, see `set_busy_hooks`.
+type BusyHooks = Option<(fn(), fn())>;
+
 thread_local! {
     /// What a thread does while its script is busy (`poll`, called from the
     /// instruction hook) and once it is over (`end`); see `set_busy_hooks`.
-    static BUSY_HOOKS: Cell<Option<(fn(), fn())>> = const { Cell::new(None) };
+    static BUSY_HOOKS: Cell<BusyHooks> = const { Cell::new(None) };
 }
 
 /// Installs this thread's busy hooks: the server's shard threads serve new
