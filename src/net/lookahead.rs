@@ -51,7 +51,7 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
         let mut full = false;
         let mut foreign = false;
         let Some(len) = skim(&input[at..], |start, len| {
-            if stop_at_foreign && crate::shard::shard_of(&input[at + start..at + start + len], st.nshards) != st.id {
+            if st.nshards > 1 && crate::shard::shard_of(&input[at + start..at + start + len], st.nshards) != st.id {
                 foreign = true;
             } else if n == WINDOW {
                 full = true;
@@ -67,9 +67,15 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
             n = before;
             break;
         }
-        if foreign {
-            // The requests after it wait for it (warmed when they run); its own local
-            // keys, if any, run now. Not skimmed again: it is past the window.
+        if foreign && n > before {
+            // Keys here and on other shards: a split command (its part here runs when
+            // the turn's outbox is flushed, `cmd::coord_split`, and warms its keys
+            // then) or a transaction. Warmed now, they would be cold again by then.
+            n = before;
+        }
+        if foreign && stop_at_foreign {
+            // The requests after it wait for it (warmed when they run). Not skimmed
+            // again: it is past the window.
             pos += len;
             break;
         }
@@ -85,11 +91,8 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     let mut hashes = [0u64; WINDOW];
     let mut m = 0;
     for &(at, len) in &keys[..n] {
-        let key = &input[at..at + len];
-        if st.nshards == 1 || crate::shard::shard_of(key, st.nshards) == st.id {
-            hashes[m] = d.key_hash(key);
-            m += 1;
-        }
+        hashes[m] = d.key_hash(&input[at..at + len]);
+        m += 1;
     }
     d.warm_all(&hashes[..m]);
     if scripts {
