@@ -370,6 +370,48 @@ mod tests {
         assert_ne!(key_hash(3, b"k"), key_hash(4, b"k"));
     }
 
+    fn part(tx: u64, keys: &[&str]) -> Waiting {
+        Waiting {
+            tx,
+            coord: CoordRef { shard: 0, id: tx },
+            plan: LockPlan::Hashes(keys.iter().map(|k| key_hash(0, k.as_bytes())).collect()),
+            gather: false,
+            run: None,
+        }
+    }
+
+    #[test]
+    fn a_part_that_conflicts_midway_takes_no_lock_and_waits() {
+        let mut t = LockTable::default();
+        assert!(t.request(part(1, &["c"])).is_some());
+        // a and b are taken before c conflicts: both must be given back.
+        assert!(t.request(part(2, &["a", "b", "c", "d"])).is_none());
+        assert!(!t.key_held(0, b"a") && !t.key_held(0, b"b") && !t.key_held(0, b"d"));
+        assert!(t.key_held(0, b"c"));
+        let granted = t.release(1);
+        assert_eq!(granted.iter().map(|w| w.tx).collect::<Vec<_>>(), vec![2]);
+        assert!(["a", "b", "c", "d"].iter().all(|k| t.key_held(0, k.as_bytes())));
+        t.release(2);
+        assert!(t.is_idle());
+        assert!(!["a", "b", "c", "d"].iter().any(|k| t.key_held(0, k.as_bytes())));
+    }
+
+    #[test]
+    fn a_part_naming_a_key_twice_holds_it_until_released_and_its_vector_is_reused() {
+        let mut t = LockTable::default();
+        assert!(t.request(part(1, &["a", "b", "a"])).is_some(), "its own key twice is no conflict");
+        assert!(t.blocks(0, b"a"));
+        assert!(t.request(part(2, &["a"])).is_none());
+        assert_eq!(t.release(1).len(), 1);
+        assert!(t.key_held(0, b"a"), "held by 2 now");
+        assert!(!t.key_held(0, b"b"));
+        t.release(2);
+        assert!(t.is_idle() && !t.key_held(0, b"a"));
+        // Both plans' vectors came back, emptied.
+        let v = t.hash_vec();
+        assert!(v.is_empty() && v.capacity() > 0);
+    }
+
     #[test]
     fn duplicate_keys_in_one_plan_release_cleanly() {
         let mut t = LockTable::default();
