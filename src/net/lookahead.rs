@@ -49,15 +49,23 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     for _ in 0..WINDOW {
         let (at, before) = (pos, n);
         let mut full = false;
-        let mut foreign = false;
+        let (mut foreign, mut local) = (false, false);
         let Some(len) = skim(&input[at..], |start, len| {
-            if st.nshards > 1 && crate::shard::shard_of(&input[at + start..at + start + len], st.nshards) != st.id {
+            if foreign && local {
+                // Keys on several shards: nothing of it is warmed (below).
+            } else if st.nshards > 1
+                && crate::shard::shard_of(&input[at + start..at + start + len], st.nshards) != st.id
+            {
                 foreign = true;
             } else if n == WINDOW {
+                local = true;
                 full = true;
-            } else if len <= MAX_KEY {
-                keys[n] = (at + start, len);
-                n += 1;
+            } else {
+                local = true;
+                if len <= MAX_KEY {
+                    keys[n] = (at + start, len);
+                    n += 1;
+                }
             }
         }) else {
             break;
@@ -67,7 +75,7 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
             n = before;
             break;
         }
-        if foreign && n > before {
+        if foreign && local {
             // Keys here and on other shards: a split command (its part here runs when
             // the turn's outbox is flushed, `cmd::coord_split`, and warms its keys
             // then) or a transaction. Warmed now, they would be cold again by then.
