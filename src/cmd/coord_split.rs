@@ -49,10 +49,14 @@
 //! part enters the lock table directly if no earlier lock request waits in the inbox
 //! (`take_own`), and runs; its `Ran` is handled at once as well, and the release
 //! happens in place when the last answer arrives. Each part warms its keys' cache
-//! lines before it runs (`warm_keys`): the connection's read-ahead warmed only the
-//! keys of its own shard, and the own part's, warmed while the request was parsed,
-//! run only once the turn's other requests are dispatched (skipping their warming
-//! tripled the misses in `Table::find` in a profile).
+//! lines before it runs: the connection's read-ahead warmed only the keys of its own
+//! shard, and leaves a split request's alone (`net::lookahead`): our own part runs
+//! only once the turn's other requests are dispatched, when what was warmed at parse
+//! time is gone (skipping the warming here tripled the misses in `Table::find` in a
+//! profile). Parts that run in one go (a peer's batch in `dispatch::handle_batch`,
+//! our own granted parts in `run_own`) are warmed a few at a time (`warm_parts`, up
+//! to 16 keys): a part has few keys (5 of a 10-key MSET), and warmed alone its misses
+//! barely overlap; a part run on its own warms itself (`warm_keys`).
 //!
 //! With the AOF on or a replica attached, each part is logged as its shard's part of
 //! one tagged block (as `coord` does), and its `Ran` leaves only once logged. DEL and

@@ -13,7 +13,9 @@
 //! It is a hint only: a skimmed "key" that is not one (a subcommand, a command on
 //! another database after a `SELECT` in the same batch) costs a wasted load, never a
 //! wrong answer. It is skipped where it cannot pay: small databases (everything is
-//! cached), one request at a time (nothing to overlap), keys owned by other shards.
+//! cached), one request at a time (nothing to overlap), keys owned by other shards, and
+//! a request whose keys span shards (a split command: its part here runs only when the
+//! turn's outbox is flushed, and warms its keys then, `cmd::coord_split`).
 //! Under `pipeline-order strict` the window also ends at the first request for
 //! another shard: the requests after it wait for its reply (`cmd::order`), a round
 //! trip between the shard threads during which other connections' work evicts what
