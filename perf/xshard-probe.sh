@@ -30,7 +30,7 @@ for i in 0 1 2 3 4; do args+=("${A}k$((2*i)):__rand_int__" v "${B}k$((2*i+1)):__
 redis-benchmark -p "$port" -n 50000 -r 100000 -q -P "$P" -c "$C" MSET "${args[@]}" >/dev/null
 redis-cli -p "$port" debug turns reset >/dev/null
 if [ -n "$PERF" ]; then
-    perf record -F 2000 -g -p $pid -o "/tmp/xshard-probe.$WHERE.data" >/dev/null 2>&1 & ppid=$!
+    perf record ${PERFOPT:--F 2000 -g} -p $pid -o "/tmp/xshard-probe.$WHERE.data" >/dev/null 2>&1 & ppid=$!
     sleep 0.5
 fi
 ticks() { awk '{print $14+$15}' /proc/$pid/stat; }

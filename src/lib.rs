@@ -196,7 +196,10 @@
 //!   the connection is not held, so pipelined ones batch into one message per shard.
 //!   The coordinator's own part, its answer and its release skip its inbox (entered in
 //!   its lock table when the turn's lock requests go out, if no earlier one waits in
-//!   its inbox). A write is accepted once for all parts, so no part is refused alone;
+//!   its inbox). The parts a shard runs in one go (a peer's batch, its own parts at
+//!   the flush) warm their keys a few parts at a time, so their misses overlap; the
+//!   read-ahead leaves a split request's keys alone (its part runs only at the flush).
+//!   A write is accepted once for all parts, so no part is refused alone;
 //!   DEL and UNLINK log only the parts that deleted something.
 //!   With keyspace events on (Redis publishes them in key order) and on a replica's
 //!   master link, they take the gathered path above.

@@ -266,3 +266,24 @@ fn hopped_requests_over_a_big_database_answer_as_before() {
         }
     }
 }
+
+/// A split MSET naming a key twice: that key's shard holds its lock twice (the lock
+/// table counts holders; a part's own duplicate is no conflict) and the last value
+/// wins, as in Redis. Several connections, so each key's shard coordinates some of them
+/// (its own part then enters its lock table directly) and runs the others' parts.
+#[test]
+fn a_split_mset_naming_a_key_twice_sets_the_last_value() {
+    for shards in [2, 3] {
+        let srv = Server::start(shards, &[]);
+        let k = keys_on_distinct_shards("dup:", 2, shards);
+        for conn in 0..6 {
+            let mut c = srv.raw();
+            for i in 0..20 {
+                let (a, b) = (format!("{conn}:{i}:a"), format!("{conn}:{i}:b"));
+                assert_eq!(c.cmd(&["MSET", &k[0], &a, &k[1], &b, &k[0], &b, &k[1], &a]), Resp::simple("OK"));
+                let both = c.cmd(&["MGET", &k[0], &k[1]]);
+                assert_eq!(both, Resp::Array(vec![Resp::Bulk(b.into_bytes()), Resp::Bulk(a.into_bytes())]));
+            }
+        }
+    }
+}

@@ -422,18 +422,22 @@ pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
 }
 
 pub fn on_locked(st: &mut ShardState, id: u64, from: u16, entries: KeyEntries) {
-    if let Some(mut c) = st.coords.remove(&id)
-        && !c.on_locked(st, from, entries)
-    {
-        st.coords.insert(id, c);
+    if let Some(mut c) = st.coords.remove(&id) {
+        if c.on_locked(st, from, entries) {
+            c.retire(st);
+        } else {
+            st.coords.insert(id, c);
+        }
     }
 }
 
 pub fn on_ran(st: &mut ShardState, id: u64, from: u16, result: HopResult) {
-    if let Some(mut c) = st.coords.remove(&id)
-        && !c.on_ran(st, from, result)
-    {
-        st.coords.insert(id, c);
+    if let Some(mut c) = st.coords.remove(&id) {
+        if c.on_ran(st, from, result) {
+            c.retire(st);
+        } else {
+            st.coords.insert(id, c);
+        }
     }
 }
 

@@ -49,10 +49,14 @@
 //! part enters the lock table directly if no earlier lock request waits in the inbox
 //! (`take_own`), and runs; its `Ran` is handled at once as well, and the release
 //! happens in place when the last answer arrives. Each part warms its keys' cache
-//! lines before it runs (`warm_keys`): the connection's read-ahead warmed only the
-//! keys of its own shard, and the own part's, warmed while the request was parsed,
-//! run only once the turn's other requests are dispatched (skipping their warming
-//! tripled the misses in `Table::find` in a profile).
+//! lines before it runs: the connection's read-ahead warmed only the keys of its own
+//! shard, and leaves a split request's alone (`net::lookahead`): our own part runs
+//! only once the turn's other requests are dispatched, when what was warmed at parse
+//! time is gone (skipping the warming here tripled the misses in `Table::find` in a
+//! profile). Parts that run in one go (a peer's batch in `dispatch::handle_batch`,
+//! our own granted parts in `run_own`) are warmed a few at a time (`warm_parts`, up
+//! to 16 keys): a part has few keys (5 of a 10-key MSET), and warmed alone its misses
+//! barely overlap; a part run on its own warms itself (`warm_keys`).
 //!
 //! With the AOF on or a replica attached, each part is logged as its shard's part of
 //! one tagged block (as `coord` does), and its `Ran` leaves only once logged. DEL and
@@ -122,7 +126,12 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
         sizes[s].1 += (i..i + step).map(|j| args.get(j).len()).sum::<usize>();
         i += step;
     }
-    let shards: Vec<u16> = (0..n).filter(|&s| sizes[s].0 > 0).map(|s| s as u16).collect();
+    // The transaction's state comes from one that finished (`SplitTx::retire`): its
+    // box, and its shard list's vector.
+    let mut spare_tx = st.split_local.spare_txs.pop();
+    let mut shards = spare_tx.as_mut().map(|c| std::mem::take(&mut c.held)).unwrap_or_default();
+    shards.clear();
+    shards.extend((0..n).filter(|&s| sizes[s].0 > 0).map(|s| s as u16));
     // One round trip ("One round trip" above): our own part holds its locks until the
     // only other part has run, so that part may release its own as it runs.
     let one_round_trip = shards.len() == 2 && shards.contains(&(me as u16)) && !st.aof.wants_parts();
@@ -147,6 +156,7 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
                 counted: false,
                 defer_log: false,
                 release_at_run: false,
+                warmed: false,
             })
         });
         part.req.to = to;
@@ -211,7 +221,14 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
         committing: None,
         wrote: Vec::new(),
     };
-    st.coords.insert(id, Box::new(c));
+    let c = match spare_tx {
+        Some(mut spare) => {
+            *spare = c;
+            spare
+        }
+        None => Box::new(c),
+    };
+    st.coords.insert(id, c);
     true
 }
 
@@ -268,7 +285,9 @@ pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, mut part: Box<Spl
     let dirty = st.dirty;
     let mut out = std::mem::take(&mut st.split_local.reply);
     out.clear();
-    warm_keys(st, &part.req);
+    if !std::mem::take(&mut part.warmed) {
+        warm_keys(st, &part.req);
+    }
     let req = &part.req;
     super::dispatch::call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
     st.split_part_admitted = false;
@@ -333,8 +352,53 @@ fn warm_keys(st: &ShardState, req: &ExecReq) {
     d.warm_all(&hashes[..n]);
 }
 
+/// Keys warmed together by `warm_parts`: about what the CPU keeps in flight per stage
+/// (as `net::lookahead` and hopped requests do).
+const PART_WARM_KEYS: usize = 16;
+
+/// Warms the keys of the parts about to run here, the first and those after it, whole
+/// parts up to `PART_WARM_KEYS` keys, one stage for all before the next, and marks
+/// them warmed. A part has a few keys (5 of a 10-key MSET over two shards): warmed
+/// alone, its misses barely overlap; a turn's parts arrive together (a batch from a
+/// peer, or our own parts at the flush), so their keys are warmed together instead.
+/// Parts for small databases (everything cached) are left alone.
+pub fn warm_parts<'a>(st: &ShardState, parts: impl Iterator<Item = &'a mut SplitPart>) {
+    let mut keys = [(0u16, 0u64); PART_WARM_KEYS];
+    let mut n = 0;
+    for part in parts {
+        let req = &part.req;
+        let step = if TABLE.get(req.cmd).name == "mset" { 2 } else { 1 };
+        let nkeys = req.args.len().saturating_sub(1).div_ceil(step);
+        if n > 0 && n + nkeys > PART_WARM_KEYS {
+            break;
+        }
+        let Some(d) = st.dbs.get(req.db as usize) else { continue };
+        if d.len() < crate::storage::db::WARM_MIN_KEYS {
+            continue;
+        }
+        for i in (1..req.args.len()).step_by(step).take(PART_WARM_KEYS - n) {
+            keys[n] = (req.db, d.key_hash(req.args.get(i)));
+            n += 1;
+        }
+        part.warmed = true;
+    }
+    for stage in [crate::storage::Warm::Bucket, crate::storage::Warm::Slot, crate::storage::Warm::Key] {
+        for &(db, h) in &keys[..n] {
+            st.dbs[db as usize].warm(h, stage);
+        }
+    }
+}
+
+/// The split parts among inbox messages (`warm_parts` over a batch's rest).
+pub fn parts_of(msgs: &mut [Msg]) -> impl Iterator<Item = &mut SplitPart> {
+    msgs.iter_mut().filter_map(|m| match m {
+        Msg::LockRun { part, .. } => Some(&mut **part),
+        _ => None,
+    })
+}
+
 /// A part's `LockRun` arrived (from another shard, or through our own inbox).
-pub fn on_lock_run(st: &mut ShardState, tx: u64, coord: CoordRef, part: Box<SplitPart>) {
+pub fn on_lock_run(st: &mut ShardState, tx: u64, coord: CoordRef, mut part: Box<SplitPart>) {
     arrived(st, coord, part.req.client_id);
     // Nothing to wait for and nothing to hold: it runs without entering the table
     // (and, with the table idle, without hashing its keys).
@@ -343,24 +407,27 @@ pub fn on_lock_run(st: &mut ShardState, tx: u64, coord: CoordRef, part: Box<Spli
         run_part(st, tx, coord, part, false);
         return;
     }
-    let plan = part_plan(&part);
+    let plan = part_plan(st, &part);
     if run_now && st.locks.grantable_now(&plan) {
+        st.locks.recycle(plan);
         run_part(st, tx, coord, part, false);
         return;
     }
+    // If it waits, whatever was warmed for it will be gone by the time it runs.
+    part.warmed = false;
     if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather: false, run: Some(part) }) {
         super::coord::answer_granted(st, w);
     }
 }
 
-/// The locks a part takes: its keys' `key_hash`es, computed on the shard taking them
-/// and only when it needs its lock table.
-fn part_plan(part: &SplitPart) -> LockPlan {
+/// The locks a part takes: its keys' `key_hash`es (a key named twice, twice: the lock
+/// table holds it twice), computed on the shard taking them and only when it needs its
+/// lock table, into a vector a released plan left (`LockTable::hash_vec`).
+fn part_plan(st: &mut ShardState, part: &SplitPart) -> LockPlan {
     let req = &part.req;
     let step = if TABLE.get(req.cmd).name == "mset" { 2 } else { 1 };
-    let mut hashes: Vec<u64> = (1..req.args.len()).step_by(step).map(|i| key_hash(req.db, req.args.get(i))).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
+    let mut hashes = st.locks.hash_vec();
+    hashes.extend((1..req.args.len()).step_by(step).map(|i| key_hash(req.db, req.args.get(i))));
     LockPlan::Hashes(hashes)
 }
 
@@ -407,6 +474,10 @@ pub struct SplitLocal {
     order: Vec<u16>,
     sizes: Vec<(usize, usize)>,
     parts: Vec<Option<Box<SplitPart>>>,
+    /// Finished split transactions, for the next ones (`SplitTx::retire`), at most
+    /// `SPARE_PARTS`.
+    #[allow(clippy::vec_box)]
+    spare_txs: Vec<Box<SplitTx>>,
     /// Early releases not yet worked through (`release_early`).
     releases: Vec<u64>,
     releasing: bool,
@@ -494,7 +565,7 @@ pub fn take_own(st: &mut ShardState, ordered: bool, allowed: bool) -> Option<Own
         match m {
             Msg::LockRun { tx, coord, part } => {
                 arrived(st, coord, part.req.client_id);
-                let plan = part_plan(&part);
+                let plan = part_plan(st, &part);
                 if let Some(w) = st.locks.request(Waiting { tx, coord, plan, gather: false, run: Some(part) }) {
                     own.granted.push(w);
                 }
@@ -525,7 +596,14 @@ fn hold_until_release(st: &mut ShardState) {
 
 /// Runs what `take_own` took: the granted parts, then the other messages in order.
 pub fn run_own(st: &mut ShardState, own: OwnBatch) {
-    for w in own.granted {
+    let mut granted = own.granted.into_iter();
+    while let Some(mut w) = granted.next() {
+        if let Some(part) = w.run.as_deref_mut()
+            && !part.warmed
+        {
+            let next = granted.as_mut_slice().iter_mut().filter_map(|w| w.run.as_deref_mut());
+            warm_parts(st, std::iter::once(part).chain(next));
+        }
         super::coord::answer_granted(st, w);
     }
     for m in own.rest {
@@ -622,6 +700,17 @@ impl Coordinator for SplitTx {
             return false;
         }
         self.finish(st, out)
+    }
+
+    fn retire(mut self: Box<Self>, st: &mut ShardState) {
+        let spare = &mut st.split_local.spare_txs;
+        if spare.len() < SPARE_PARTS {
+            self.order = Vec::new();
+            self.replies = Vec::new();
+            self.wrote = Vec::new();
+            self.committing = None;
+            spare.push(self);
+        }
     }
 }
 

@@ -678,7 +678,16 @@ fn warm_hops(st: &ShardState, hops: &Packed, mut pos: usize, ranges: &mut Vec<(u
 /// so its work is never counted as a command's. Packed replies wait for the
 /// connection layer (`ShardState::hop_replies`), which splices them without copies.
 pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
-    for msg in batch {
+    let mut msgs = batch.into_iter();
+    while let Some(mut msg) = msgs.next() {
+        // A run of split parts (a peer's turn of MSETs ...): their keys are warmed a
+        // few parts at a time, so the misses overlap (`coord_split::warm_parts`).
+        if let Msg::LockRun { part, .. } = &mut msg
+            && !part.warmed
+        {
+            let next = super::coord_split::parts_of(msgs.as_mut_slice());
+            super::coord_split::warm_parts(st, std::iter::once(&mut **part).chain(next));
+        }
         let exec = matches!(msg, Msg::Exec(_) | Msg::Hops(_));
         if exec != st.cmd_chain {
             if st.cmd_chain {

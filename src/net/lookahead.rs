@@ -13,7 +13,9 @@
 //! It is a hint only: a skimmed "key" that is not one (a subcommand, a command on
 //! another database after a `SELECT` in the same batch) costs a wasted load, never a
 //! wrong answer. It is skipped where it cannot pay: small databases (everything is
-//! cached), one request at a time (nothing to overlap), keys owned by other shards.
+//! cached), one request at a time (nothing to overlap), keys owned by other shards, and
+//! a request whose keys span shards (a split command: its part here runs only when the
+//! turn's outbox is flushed, and warms its keys then, `cmd::coord_split`).
 //! Under `pipeline-order strict` the window also ends at the first request for
 //! another shard: the requests after it wait for its reply (`cmd::order`), a round
 //! trip between the shard threads during which other connections' work evicts what
@@ -49,15 +51,23 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     for _ in 0..WINDOW {
         let (at, before) = (pos, n);
         let mut full = false;
-        let mut foreign = false;
+        let (mut foreign, mut local) = (false, false);
         let Some(len) = skim(&input[at..], |start, len| {
-            if stop_at_foreign && crate::shard::shard_of(&input[at + start..at + start + len], st.nshards) != st.id {
+            if foreign && local {
+                // Keys on several shards: nothing of it is warmed (below).
+            } else if st.nshards > 1
+                && crate::shard::shard_of(&input[at + start..at + start + len], st.nshards) != st.id
+            {
                 foreign = true;
             } else if n == WINDOW {
+                local = true;
                 full = true;
-            } else if len <= MAX_KEY {
-                keys[n] = (at + start, len);
-                n += 1;
+            } else {
+                local = true;
+                if len <= MAX_KEY {
+                    keys[n] = (at + start, len);
+                    n += 1;
+                }
             }
         }) else {
             break;
@@ -67,9 +77,15 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
             n = before;
             break;
         }
-        if foreign {
-            // The requests after it wait for it (warmed when they run); its own local
-            // keys, if any, run now. Not skimmed again: it is past the window.
+        if foreign && local {
+            // Keys here and on other shards: a split command (its part here runs when
+            // the turn's outbox is flushed, `cmd::coord_split`, and warms its keys
+            // then) or a transaction. Warmed now, they would be cold again by then.
+            n = before;
+        }
+        if foreign && stop_at_foreign {
+            // The requests after it wait for it (warmed when they run). Not skimmed
+            // again: it is past the window.
             pos += len;
             break;
         }
@@ -85,11 +101,8 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     let mut hashes = [0u64; WINDOW];
     let mut m = 0;
     for &(at, len) in &keys[..n] {
-        let key = &input[at..at + len];
-        if st.nshards == 1 || crate::shard::shard_of(key, st.nshards) == st.id {
-            hashes[m] = d.key_hash(key);
-            m += 1;
-        }
+        hashes[m] = d.key_hash(&input[at..at + len]);
+        m += 1;
     }
     d.warm_all(&hashes[..m]);
     if scripts {

@@ -15,6 +15,7 @@
 //! keys then allocates nothing. Two keys sharing a hash only make a command wait for a
 //! lock it did not need, never run under one it should have waited for.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
@@ -38,7 +39,8 @@ pub fn key_hash(db: u16, key: &[u8]) -> u64 {
 pub enum LockPlan {
     /// These (db, key) pairs.
     Keys(Vec<(u16, Vec<u8>)>),
-    /// The keys of a part that runs in place when granted (`key_hash` of each).
+    /// The keys of a part that runs in place when granted (`key_hash` of each, in any
+    /// order, a key listed twice held twice).
     Hashes(Vec<u64>),
     /// The whole shard (FLUSHALL, SWAPDB, ...).
     Whole,
@@ -73,6 +75,9 @@ pub struct SplitPart {
     /// holds its own part's locks until this part has answered, and it is the only
     /// other part.
     pub release_at_run: bool,
+    /// Its keys' cache lines were warmed with the parts around it (`cmd::coord_split::
+    /// warm_parts`): `run_part` need not warm them again. Cleared as it runs.
+    pub warmed: bool,
 }
 
 /// Hashes the table's u64 keys (already `key_hash` outputs, or transaction ids) with
@@ -110,7 +115,14 @@ pub struct LockTable {
     /// Plans of granted transactions, to release them.
     granted: HashMap<u64, LockPlan, Mix>,
     queue: VecDeque<Waiting>,
+    /// Released `Hashes` plans' vectors, for the next parts' plans (`hash_vec`): a
+    /// steady load of split commands then allocates none.
+    spare_hashes: Vec<Vec<u64>>,
 }
+
+/// Released plan vectors kept at most (`LockTable::spare_hashes`), and the biggest kept.
+const SPARE_HASH_VECS: usize = 64;
+const SPARE_HASH_CAPACITY: usize = 256;
 
 impl LockTable {
     /// True when no lock is held or queued: the hot path checks only this.
@@ -190,8 +202,7 @@ impl LockTable {
     /// A new lock request. Returns it back if granted at once (the caller answers the
     /// coordinator); otherwise it waits in the queue.
     pub fn request(&mut self, mut w: Waiting) -> Option<Waiting> {
-        if self.queue.is_empty() && self.grantable(&w.plan) {
-            self.grant(w.tx, &mut w.plan);
+        if self.queue.is_empty() && self.try_grant(w.tx, &mut w.plan) {
             Some(w)
         } else {
             self.queue.push_back(w);
@@ -199,12 +210,64 @@ impl LockTable {
         }
     }
 
-    fn unlock(&mut self, h: u64) {
-        if let Some(n) = self.keys.get_mut(&h) {
-            *n -= 1;
-            if *n == 0 {
-                self.keys.remove(&h);
+    /// `grantable` and `grant` in one: a split part's keys take one probe each (an
+    /// entry taken, or a conflict that undoes the ones taken before it) instead of a
+    /// check and then an insert.
+    fn try_grant(&mut self, tx: u64, plan: &mut LockPlan) -> bool {
+        let LockPlan::Hashes(hashes) = plan else {
+            if !self.grantable(plan) {
+                return false;
             }
+            self.grant(tx, plan);
+            return true;
+        };
+        if self.whole {
+            return false;
+        }
+        for i in 0..hashes.len() {
+            let h = hashes[i];
+            match self.keys.entry(h) {
+                Entry::Vacant(v) => {
+                    v.insert(1);
+                }
+                // The same key twice in one plan (`MSET a 1 a 2`): held twice.
+                Entry::Occupied(mut o) if hashes[..i].contains(&h) => *o.get_mut() += 1,
+                Entry::Occupied(_) => {
+                    for &taken in &hashes[..i] {
+                        self.unlock(taken);
+                    }
+                    return false;
+                }
+            }
+        }
+        self.granted.insert(tx, LockPlan::Hashes(std::mem::take(hashes)));
+        true
+    }
+
+    fn unlock(&mut self, h: u64) {
+        if let Entry::Occupied(mut o) = self.keys.entry(h) {
+            if *o.get() <= 1 {
+                o.remove();
+            } else {
+                *o.get_mut() -= 1;
+            }
+        }
+    }
+
+    /// An empty vector for a `Hashes` plan (one a released plan left, if any).
+    pub fn hash_vec(&mut self) -> Vec<u64> {
+        self.spare_hashes.pop().unwrap_or_default()
+    }
+
+    /// Keeps a plan's vector for `hash_vec` (a plan that was never granted, or released).
+    pub fn recycle(&mut self, plan: LockPlan) {
+        if let LockPlan::Hashes(mut h) = plan
+            && self.spare_hashes.len() < SPARE_HASH_VECS
+            && h.capacity() > 0
+            && h.capacity() <= SPARE_HASH_CAPACITY
+        {
+            h.clear();
+            self.spare_hashes.push(h);
         }
     }
 
@@ -220,9 +283,10 @@ impl LockTable {
                     }
                 }
                 LockPlan::Hashes(hashes) => {
-                    for h in hashes {
+                    for &h in &hashes {
                         self.unlock(h);
                     }
+                    self.recycle(LockPlan::Hashes(hashes));
                 }
             }
         }
@@ -304,6 +368,48 @@ mod tests {
         // The same (db, key) hashes alike every time; another db does not collide.
         assert_eq!(key_hash(3, b"k"), key_hash(3, b"k"));
         assert_ne!(key_hash(3, b"k"), key_hash(4, b"k"));
+    }
+
+    fn part(tx: u64, keys: &[&str]) -> Waiting {
+        Waiting {
+            tx,
+            coord: CoordRef { shard: 0, id: tx },
+            plan: LockPlan::Hashes(keys.iter().map(|k| key_hash(0, k.as_bytes())).collect()),
+            gather: false,
+            run: None,
+        }
+    }
+
+    #[test]
+    fn a_part_that_conflicts_midway_takes_no_lock_and_waits() {
+        let mut t = LockTable::default();
+        assert!(t.request(part(1, &["c"])).is_some());
+        // a and b are taken before c conflicts: both must be given back.
+        assert!(t.request(part(2, &["a", "b", "c", "d"])).is_none());
+        assert!(!t.key_held(0, b"a") && !t.key_held(0, b"b") && !t.key_held(0, b"d"));
+        assert!(t.key_held(0, b"c"));
+        let granted = t.release(1);
+        assert_eq!(granted.iter().map(|w| w.tx).collect::<Vec<_>>(), vec![2]);
+        assert!(["a", "b", "c", "d"].iter().all(|k| t.key_held(0, k.as_bytes())));
+        t.release(2);
+        assert!(t.is_idle());
+        assert!(!["a", "b", "c", "d"].iter().any(|k| t.key_held(0, k.as_bytes())));
+    }
+
+    #[test]
+    fn a_part_naming_a_key_twice_holds_it_until_released_and_its_vector_is_reused() {
+        let mut t = LockTable::default();
+        assert!(t.request(part(1, &["a", "b", "a"])).is_some(), "its own key twice is no conflict");
+        assert!(t.blocks(0, b"a"));
+        assert!(t.request(part(2, &["a"])).is_none());
+        assert_eq!(t.release(1).len(), 1);
+        assert!(t.key_held(0, b"a"), "held by 2 now");
+        assert!(!t.key_held(0, b"b"));
+        t.release(2);
+        assert!(t.is_idle() && !t.key_held(0, b"a"));
+        // Both plans' vectors came back, emptied.
+        let v = t.hash_vec();
+        assert!(v.is_empty() && v.capacity() > 0);
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub trait Coordinator {
     fn on_locked(&mut self, st: &mut ShardState, from: u16, entries: KeyEntries) -> bool;
     /// Shard `from` ran our hop. Returns true when the operation finished.
     fn on_ran(&mut self, st: &mut ShardState, from: u16, result: HopResult) -> bool;
+    /// The operation finished: drop it, or keep its allocation for the next one
+    /// (`cmd::coord_split` keeps its split commands').
+    fn retire(self: Box<Self>, _st: &mut ShardState) {}
 }
 
 /// What CLIENT LIST/INFO/KILL need to know about a connection, kept by the thread that
