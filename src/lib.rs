@@ -244,11 +244,13 @@
 //! a client's requests (replies discarded, `REPLCONF ACK` sent back), its bytes count
 //! in the replica's offset and are forwarded verbatim to its own replicas. Across
 //! shards it keeps only each shard's order, unless `replica-apply-order strict`:
-//! then each run of single-shard keyed commands of the stream (up to a turn's input)
-//! runs as one implicit transaction on EXEC's coordinator, its keys locked on every
-//! shard it touches until all its parts ran, so readers see all of a batch or none of
-//! it and batches follow each other in lock order (`repl::apply` rule 4); whatever
-//! else the stream holds is a barrier between batches. A cut on a
+//! then each run of single-shard keyed commands of the stream (up to a turn's input,
+//! SELECTs folded in) runs as one batch (`repl::batch`): over several shards, an
+//! implicit transaction on EXEC's coordinator, its keys locked on every shard it
+//! touches until all its parts ran; on one shard, one message there, without locks
+//! unless that shard's lock table is busy. So readers see all of a batch or none of
+//! it and batches follow each other (`repl::apply` rule 4); whatever else the stream
+//! holds is a barrier between batches. A cut on a
 //! replica (BGSAVE, a sub-replica's full sync) records the offset of exactly what it
 //! holds: shard 0 grants a whole-shard lock only once the link's hops to other shards
 //! have answered, and the stream's cross-shard commands count when they finish

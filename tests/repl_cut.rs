@@ -40,6 +40,14 @@ fn burst(port: u16, seed: u64) -> Load {
         p.cmd("EXEC");
         // Keep the lists short: LTRIM is idempotent, the pushes are not.
         p.cmd("LTRIM").arg(format!("cut:l:{}", rng.below(500))).arg(-20).arg(-1);
+        // A second db: the stream alternates SELECTs, which the strict replica folds
+        // into its batches; a cut must record the db of the offset it records.
+        p.cmd("SELECT").arg(1);
+        for _ in 0..16 {
+            p.cmd("INCR").arg(format!("cut:d1:{}", rng.below(2000)));
+        }
+        p.cmd("MULTI").cmd("INCR").arg(format!("cut:d1:{k1}")).cmd("SELECT").arg(0);
+        p.cmd("INCR").arg(format!("cut:n:{k2}")).cmd("EXEC");
     })
 }
 

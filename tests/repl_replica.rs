@@ -236,10 +236,12 @@ fn replica_of_redis_under_load(shards: usize, master_flags: &[&str]) {
     let n: i64 = redis::cmd("EXISTS").arg("stale").query(&mut rc).unwrap();
     assert_eq!(n, 0, "the replica's old data is gone after the full sync");
     replica.assert_logged(&[
+        "Before turning into a replica, using my own master parameters to synthesize a cached master",
         &format!("Connecting to MASTER 127.0.0.1:{}", master.port),
         "MASTER <-> REPLICA sync started",
         "Master replied to PING, replication can continue...",
         "Full resync from master: ",
+        "Discarding previously cached master state.",
         "MASTER <-> REPLICA sync: Flushing old data",
         "MASTER <-> REPLICA sync: Loading DB in memory",
         "MASTER <-> REPLICA sync: Finished with success",

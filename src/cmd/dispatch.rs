@@ -48,12 +48,27 @@ pub enum Outcome {
 
 /// Runs or routes one request. `out` receives the reply when the outcome is `Done`.
 pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut Vec<u8>, to: ReplyTo) -> Outcome {
-    let mut w = ReplyWriter::new(out, sess.proto);
     let Some(idx) = TABLE.lookup(args.get(0)) else {
         flag_multi(sess);
-        fail(&mut st.stats, &mut w, &unknown_command(args));
+        fail(&mut st.stats, &mut ReplyWriter::new(out, sess.proto), &unknown_command(args));
         return Outcome::Done;
     };
+    dispatch_known(st, sess, idx, args, out, to)
+}
+
+/// `dispatch` for a request whose command the caller looked up already (`idx`, from
+/// `TABLE.lookup` of its first argument): a replica's master link, which looked it up
+/// to see whether it joins a batch (`repl::batch`).
+#[inline]
+pub fn dispatch_known(
+    st: &mut ShardState,
+    sess: &mut Session,
+    idx: u16,
+    args: &Args,
+    out: &mut Vec<u8>,
+    to: ReplyTo,
+) -> Outcome {
+    let mut w = ReplyWriter::new(out, sess.proto);
     let spec = TABLE.get(idx);
     if !spec.arity_ok(args.len()) {
         bump_rejected(st, idx, args);
@@ -166,7 +181,7 @@ pub fn dispatch(st: &mut ShardState, sess: &mut Session, args: &Args, out: &mut 
     }
     super::script::note_caller(st, sess, spec);
     if sess.multi.is_some() && !super::multi::runs_inside_multi(spec.name) {
-        super::multi::enqueue(sess, idx, args, &mut w);
+        super::multi::enqueue(sess, idx, args, st.dbs.len(), &mut w);
         return Outcome::Done;
     }
     // The connection's earlier commands still executing elsewhere go first (`order`).

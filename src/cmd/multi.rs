@@ -52,11 +52,13 @@ fn refused_at_exec(spec: &CommandSpec) -> Option<&'static str> {
 }
 
 /// Queues a command during MULTI. Called by dispatch after lookup, arity and auth.
-pub fn enqueue(sess: &mut Session, idx: u16, args: &Args, out: &mut ReplyWriter) {
+/// A SELECT of one of the `dbs` databases changes the db the next commands queue
+/// with; one of a db that does not exist fails at EXEC and changes nothing, as in Redis.
+pub fn enqueue(sess: &mut Session, idx: u16, args: &Args, dbs: usize, out: &mut ReplyWriter) {
     let spec = TABLE.get(idx);
     let q = sess.multi.as_mut().expect("in MULTI");
     if spec.name == "select"
-        && let Some(n) = crate::util::num::parse_i64(args.get(1)).filter(|n| *n >= 0 && *n < u16::MAX as i64)
+        && let Some(n) = crate::util::num::parse_i64(args.get(1)).filter(|n| *n >= 0 && (*n as usize) < dbs)
     {
         q.db = n as u16;
     }
@@ -189,7 +191,7 @@ fn exec(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 .or_else(|| refused_at_exec(TABLE.get(*idx)).map(str::to_owned))
         })
         .collect();
-    Ok(ConnOutcome::Exec(Box::new(ExecPlan { cmds: q.cmds, watches, session, word, refused })))
+    Ok(ConnOutcome::Exec(Box::new(ExecPlan { cmds: q.cmds, watches, session, word, refused, owners: Vec::new() })))
 }
 
 const fn tx_cmd(
@@ -274,6 +276,27 @@ mod tests {
         let r = h.run(args);
         std::mem::swap(&mut h.sess, other);
         r
+    }
+
+    /// A queued SELECT of a db that does not exist fails at EXEC and the commands after
+    /// it run in the db the transaction was in, as in Redis (they were queued with db
+    /// 99, and the server died indexing it).
+    #[test]
+    fn a_queued_select_of_a_missing_db_changes_nothing() {
+        for n in [1, 2] {
+            let mut h = Harness::new(n);
+            assert_eq!(h.run(&["multi"]), ok());
+            assert_eq!(h.run(&["select", "99"]), queued());
+            assert_eq!(h.run(&["set", "a", "1"]), queued());
+            assert_eq!(h.run(&["select", "1"]), queued());
+            assert_eq!(h.run(&["set", "b", "2"]), queued());
+            let Reply::Array(r) = h.run(&["exec"]) else { panic!("EXEC answers an array") };
+            assert!(matches!(&r[0], Reply::Error(e) if e == "ERR DB index is out of range"), "{r:?}");
+            assert_eq!(r[1..], [ok(), ok(), ok()]);
+            assert_eq!(h.run(&["get", "b"]), Reply::bulk("2"), "SELECT 1 held");
+            assert_eq!(h.run(&["select", "0"]), ok());
+            assert_eq!(h.run(&["get", "a"]), Reply::bulk("1"), "the SET after SELECT 99 ran in db 0");
+        }
     }
 
     #[test]

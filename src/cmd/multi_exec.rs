@@ -34,6 +34,9 @@ pub struct ExecPlan {
     pub(super) word: Vec<u8>,
     /// Per queued command: the NOPERM error it answers instead of running.
     pub(super) refused: Vec<Option<String>>,
+    /// A replica's batch only: per queued command, its shard, worked out as it was
+    /// queued (`repl::batch::batchable`; `repl::batch::SELECT` for a SELECT).
+    pub(super) owners: Vec<u16>,
 }
 
 /// Does this queued command need every shard locked whole (it reads or writes a
@@ -42,18 +45,25 @@ fn needs_whole_lock(spec: &CommandSpec) -> bool {
     matches!(spec.handler, Handler::Conn(_)) && spec.group != "connection" && spec.group != "transactions"
 }
 
-/// Runs a batch of a replica's master link (`repl::apply` rule 4) as a transaction:
-/// as EXEC, without WATCH, ACL checks or a MONITOR line of its own.
-pub fn start_batch(st: &mut ShardState, cmds: Vec<(u16, OwnedArgs, u16)>, session: Session, to: ReplyTo) {
+/// Runs a batch of a replica's master link (`repl::batch`) as a transaction: as EXEC,
+/// without WATCH, ACL checks or a MONITOR line of its own. `owners` holds each
+/// command's shard (its SELECTs answer in place, within a run).
+pub fn start_batch(
+    st: &mut ShardState,
+    cmds: Vec<(u16, OwnedArgs, u16)>,
+    owners: Vec<u16>,
+    session: Session,
+    to: ReplyTo,
+) {
     let refused = vec![None; cmds.len()];
     let proto = session.proto;
-    let plan = ExecPlan { cmds, watches: Vec::new(), session, word: Vec::new(), refused };
+    let plan = ExecPlan { cmds, watches: Vec::new(), session, word: Vec::new(), refused, owners };
     start_exec(st, Box::new(plan), to, proto);
 }
 
 /// Starts EXEC's coordinator.
 pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: Proto) {
-    let ExecPlan { cmds, watches, session, word, refused } = *plan;
+    let ExecPlan { cmds, watches, session, word, refused, owners } = *plan;
     let n = st.nshards;
     let whole = cmds.iter().zip(&refused).any(|((idx, args, _), no)| {
         no.is_none()
@@ -110,6 +120,7 @@ pub fn start_exec(st: &mut ShardState, plan: Box<ExecPlan>, to: ReplyTo, proto: 
         refused,
         run_replies: Vec::new(),
         run_slots: Vec::new(),
+        owners,
     };
     if tx.locked.is_empty() {
         // Nothing to lock (only PING/ECHO-like commands): run straight away.
@@ -167,6 +178,19 @@ struct TxExec {
     run_replies: Vec<Option<Vec<u8>>>,
     /// Per shard: the positions in the run of the commands sent to it, in order.
     run_slots: Vec<Vec<usize>>,
+    /// A replica's batch: each command's shard (`ExecPlan::owners`); else empty.
+    owners: Vec<u16>,
+}
+
+/// Where a command of a run goes.
+#[derive(Clone, Copy)]
+enum RunPart {
+    /// Answers its NOPERM error in its slot.
+    Refused,
+    /// A SELECT of a replica's batch: answered here (each command carries its db).
+    Select,
+    /// Runs on this shard.
+    On(usize),
 }
 
 /// Marks a hop answer that needs no waiting (write-backs of a cross-shard command).
@@ -371,6 +395,9 @@ impl TxExec {
     /// The shard of queued command `i` if it may go out in a run: a keyed command
     /// whose keys all live on that one shard (SORT with patterns gathers instead).
     fn single_owner(&self, st: &ShardState, i: usize) -> Option<usize> {
+        if let Some(&owner) = self.owners.get(i) {
+            return (owner != crate::repl::batch::SELECT).then_some(owner as usize);
+        }
         let (idx, args, db) = &self.cmds[i];
         let spec = TABLE.get(*idx);
         if !matches!(spec.handler, Handler::Keyed(_)) {
@@ -392,18 +419,20 @@ impl TxExec {
     /// run over several shards publish at the same time, so a subscriber could get a
     /// later command's event first, where Redis publishes in the transaction's order.
     /// A run on one shard publishes in order, and its events reach us before its reply.
-    fn run_owners(&self, st: &ShardState) -> Vec<Option<usize>> {
+    fn run_owners(&self, st: &ShardState) -> Vec<RunPart> {
         let one_shard = st.config.notify_flags != 0;
         let mut first = None;
         let mut owners = Vec::new();
         for i in self.next..self.cmds.len() {
             if self.refused[i].is_some() {
-                owners.push(None);
+                owners.push(RunPart::Refused);
+            } else if self.owners.get(i) == Some(&crate::repl::batch::SELECT) {
+                owners.push(RunPart::Select);
             } else if let Some(owner) = self.single_owner(st, i) {
                 if one_shard && *first.get_or_insert(owner) != owner {
                     break;
                 }
-                owners.push(Some(owner));
+                owners.push(RunPart::On(owner));
             } else {
                 break;
             }
@@ -415,7 +444,7 @@ impl TxExec {
     /// here now, every other shard gets one message with its commands in queued order.
     /// Returns true when it waits for other shards (`Phase::Run`); else the run's
     /// replies are already pushed.
-    fn start_run(&mut self, st: &mut ShardState, owners: Vec<Option<usize>>) -> bool {
+    fn start_run(&mut self, st: &mut ShardState, owners: Vec<RunPart>) -> bool {
         let start = self.next;
         let (proto, client, tx) = (self.proto, self.client_id, self.tx);
         self.run_replies = vec![None; owners.len()];
@@ -423,12 +452,28 @@ impl TxExec {
         let mut parts: Vec<Vec<(u16, OwnedArgs, u16)>> = vec![Vec::new(); st.nshards];
         for (k, owner) in owners.into_iter().enumerate() {
             let i = start + k;
-            let Some(owner) = owner else {
-                let msg = self.refused[i].take().expect("a refused command");
-                let mut out = Vec::new();
-                ReplyWriter::new(&mut out, proto).error(&msg);
-                self.run_replies[k] = Some(out);
-                continue;
+            let owner = match owner {
+                RunPart::On(owner) => owner,
+                RunPart::Refused => {
+                    let msg = self.refused[i].take().expect("a refused command");
+                    let mut out = Vec::new();
+                    ReplyWriter::new(&mut out, proto).error(&msg);
+                    self.run_replies[k] = Some(out);
+                    continue;
+                }
+                RunPart::Select => {
+                    // Checked as it was queued (an existing db); the commands after it
+                    // carry that db already.
+                    let (idx, args, db) = &self.cmds[i];
+                    if super::monitor::active(st) {
+                        super::monitor::feed_client(st, TABLE.get(*idx), *db, client, &Args::Owned(args));
+                    }
+                    self.session.db = *db;
+                    let mut out = Vec::new();
+                    ReplyWriter::new(&mut out, proto).ok();
+                    self.run_replies[k] = Some(out);
+                    continue;
+                }
             };
             if TABLE.get(self.cmds[i].0).is_write() {
                 self.wrote_on(owner);

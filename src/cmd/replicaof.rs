@@ -41,6 +41,13 @@ fn replicaof(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     // write already answered (`follow` reads the offset).
     c.st.aof.repl.flush(&shared.repl);
     crate::repl::master::answered_offset(&shared);
+    if !shared.repl.is_replica() {
+        // Redis's words for offering our own history to the new master (its
+        // `replicationCacheMasterUsingMyself`); the link's PSYNC asks for it.
+        log::notice(
+            "Before turning into a replica, using my own master parameters to synthesize a cached master: I may be able to synchronize with the new master with just a partial transfer.",
+        );
+    }
     replica::follow(&shared, &host, port, false);
     // The replication thread keeps the replica's backlog and offset (the master's
     // stream, forwarded verbatim) even with no replica of its own.

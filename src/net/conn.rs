@@ -147,8 +147,10 @@ pub struct Conn {
     pub master: bool,
     /// The master's requests since MULTI, not yet counted (see `master_applied`).
     master_pending: Vec<u8>,
-    /// Commands in the master link's open batch (`repl::apply` rule 4), if any.
+    /// Commands in the master link's open batch (`repl::batch`), if any.
     batch_len: u32,
+    /// The open batch's commands' shards, as queued (`repl::batch::batchable`).
+    batch_owners: Vec<u16>,
     /// The master's requests counted in this `process_input`, forwarded to our
     /// replicas in one piece when it returns (`repl::replica::forward`).
     master_batch: Vec<u8>,
@@ -232,6 +234,7 @@ impl Conn {
             master: false,
             master_pending: Vec::new(),
             batch_len: 0,
+            batch_owners: Vec::new(),
             master_batch: Vec::new(),
             door_seated: false,
         }
@@ -612,22 +615,23 @@ impl Conn {
                     self.last.note(&args);
                     let getack =
                         self.master && args.len() >= 2 && crate::repl::replica::is_getack(args.get(0), args.get(1));
+                    // Runs of the stream apply as batches (`repl::batch`): the command's
+                    // index and shard, if it joins one.
+                    let mut batched = None;
                     if self.master && st.config.replica_apply_order_strict && st.nshards > 1 {
-                        // Runs of the stream apply as batches (`repl::apply` rule 4).
-                        let batchable = !getack && crate::repl::apply::batchable(st, &self.sess, &args);
-                        if self.batch_len > 0
-                            && (!batchable || crate::repl::apply::batch_full(self.batch_len, self.master_pending.len()))
+                        let open = self.batch_len > 0;
+                        batched =
+                            if getack { None } else { crate::repl::batch::batchable(st, &self.sess, &args, open) };
+                        if open
+                            && (batched.is_none()
+                                || crate::repl::batch::batch_full(self.batch_len, self.master_pending.len()))
                         {
                             self.close_batch(st, slot);
                             self.paused_request = Some(consumed);
                             break;
                         }
-                        if batchable && self.batch_len == 0 && self.slots.is_empty() && self.sess.multi.is_none() {
-                            crate::repl::apply::open_batch(&mut self.sess);
-                            self.batch_len = 1;
-                        } else if self.batch_len > 0 {
-                            self.batch_len += 1;
-                        }
+                        self.batch_len =
+                            crate::repl::batch::joined(&mut self.sess, self.batch_len, batched, self.slots.is_empty());
                     }
                     let errors_before = st.stats.error_replies;
                     let seq = self.next_seq;
@@ -642,7 +646,9 @@ impl Conn {
                         // Nothing owed: the next command may go anywhere (`cmd::order`).
                         self.sess.lane = crate::cmd::order::Lane::Idle;
                     }
-                    let outcome = if self.slots.is_empty() && !discard {
+                    let outcome = if let Some((idx, shard)) = batched.filter(|_| self.batch_len > 0) {
+                        master::queue_in_batch(st, &mut self.sess, &mut self.batch_owners, (idx, shard), &args, to)
+                    } else if self.slots.is_empty() && !discard {
                         dispatch(st, &mut self.sess, &args, &mut self.out, to)
                     } else {
                         let mut tmp = Vec::new();

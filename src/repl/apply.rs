@@ -33,24 +33,30 @@
 //!    counted (and forwarded to our replicas) once its reply exists ([`settle`], run
 //!    before replies are delivered and when shard 0 reaches a cut).
 //!
-//! 4. **Under `replica-apply-order strict`, runs of the stream apply as batches.**
-//!    Keeping the stream's order across shards by waiting (`cmd::order`: the link's
-//!    next command for another shard waits for its owed replies) costs a round trip
-//!    between shard threads per change of shard. Instead, while nothing of the link is
-//!    owed, a keyed command whose keys live on one shard ([`batchable`]) opens a batch:
-//!    it and the batchable commands after it queue as in MULTI (a SELECT between them
-//!    ends the batch; each queued command carries its db), and the first command that
-//!    is not batchable (MULTI/EXEC of the master, FLUSHALL, SWAPDB, a cross-shard
-//!    command, PING, REPLCONF GETACK, PUBLISH ...), a full batch (1024 commands or
-//!    1 MiB), or the end of the parsed input closes it ([`run_batch`]). The batch then
-//!    runs as one transaction on EXEC's coordinator (`cmd::multi_exec`): key locks on
-//!    every shard it touches, in the global order, each shard's part in one message,
-//!    locks released only after every part ran. So a reader sees all of a batch or none
-//!    of it, and batches, like every coordinated command, follow each other in lock
-//!    order. A batch is a coordinated command of rule 3: a barrier whose bytes (the
-//!    master's commands verbatim, never wrapped in MULTI/EXEC) are held and counted and
-//!    forwarded once its reply exists. The command that closed it waits behind it and
-//!    runs as before. So rules 1–3 hold unchanged.
+//! 4. **Under `replica-apply-order strict`, runs of the stream apply as batches**
+//!    (`repl::batch`). Keeping the stream's order across shards by waiting
+//!    (`cmd::order`: the link's next command for another shard waits for its owed
+//!    replies) costs a round trip between shard threads per change of shard. Instead,
+//!    while nothing of the link is owed, a keyed command whose keys live on one shard
+//!    opens a batch: it and the batchable commands after it queue as in MULTI, each
+//!    with its db and shard (a SELECT joins too and only changes the db of the next
+//!    ones), and the first command that is not batchable (MULTI/EXEC of the master,
+//!    FLUSHALL, SWAPDB, a cross-shard command, PING, REPLCONF GETACK, PUBLISH ...), a
+//!    full batch (1024 commands or 1 MiB), or the end of the parsed input closes it.
+//!    A batch over several shards runs as one transaction on EXEC's coordinator
+//!    (`cmd::multi_exec`): key locks on every shard it touches, in the global order,
+//!    each shard's part in one message, locks released only after every part ran. A
+//!    batch on one shard runs in one message there, without locks, if that shard's
+//!    lock table is idle when it arrives (else as the others do); its hop counts as a
+//!    hop of the link (rule 1) and its answer puts the batch's reply in place before
+//!    it counts down. So a reader sees all of a batch or none of it, and batches, like
+//!    every coordinated command, follow each other. A batch is a coordinated command
+//!    of rule 3: a barrier whose bytes (the master's commands verbatim, never wrapped
+//!    in MULTI/EXEC) are held and counted and forwarded once its reply exists, and the
+//!    stream's db a cut records with the offset (`master_db`) is the one the batch's
+//!    SELECTs left, set when its bytes count, as for a transaction of the master. The
+//!    command that closed it waits behind it and runs as before. So rules 1–3 hold
+//!    unchanged.
 //!
 //! Together: at a cut, the commands counted are exactly the ones that ran. Under
 //! `replica-apply-order strict` a command of the link dispatched outside a batch
@@ -59,8 +65,6 @@
 //! `REPLCONF ACK`s were already safe: they queue behind the replies still owed.
 
 use crate::cmd::Args;
-use crate::cmd::Session;
-use crate::cmd::order::Lane;
 use crate::cmd::table::TABLE;
 use crate::shard::lock::Waiting;
 use crate::shard::{ReplyTo, ShardState};
@@ -70,6 +74,9 @@ pub struct Held {
     slot: u32,
     seq: u64,
     bytes: Vec<u8>,
+    /// The stream's db after it (a batch or a transaction may SELECT): what a cut
+    /// records with the offset once the bytes count, never before.
+    db: u16,
 }
 
 /// A shard's part of applying the master link (`ShardState::link`).
@@ -139,10 +146,10 @@ pub fn link_gated(st: &mut ShardState) -> bool {
 }
 
 /// The master link's request just dispatched is a coordinated command (rule 3): hold
-/// its bytes until it finishes.
-pub fn hold(st: &mut ShardState, slot: u32, seq: u64, bytes: Vec<u8>) {
+/// its bytes, and the stream's db after it, until it finishes.
+pub fn hold(st: &mut ShardState, slot: u32, seq: u64, bytes: Vec<u8>, db: u16) {
     debug_assert!(st.link.held.is_none(), "a coordinated command is a barrier");
-    st.link.held = Some(Held { slot, seq, bytes });
+    st.link.held = Some(Held { slot, seq, bytes, db });
 }
 
 /// Counts the held coordinated command once its reply exists (in `local_replies`,
@@ -154,6 +161,7 @@ pub fn settle(st: &mut ShardState) {
         return;
     }
     let h = st.link.held.take().expect("checked");
+    st.shared.replica.master_db.store(h.db, std::sync::atomic::Ordering::Relaxed);
     super::replica::applied(&st.shared, h.bytes.len());
     super::replica::forward(&st.shared, h.bytes);
 }
@@ -171,41 +179,6 @@ pub fn on_reply(st: &mut ShardState, to: ReplyTo) {
             crate::cmd::coord::answer_granted(st, w);
         }
     }
-}
-
-/// A batch of the stream closes at this many commands (or bytes) even if more
-/// batchable ones follow: the locks of a batch hold readers of its keys back.
-const BATCH_MAX_COMMANDS: u32 = 1024;
-const BATCH_MAX_BYTES: usize = 1 << 20;
-
-/// May this request of the master link join a batch (rule 4)? A keyed command whose
-/// keys all live on one shard, known to the table with a valid arity (so queuing it
-/// never fails). Everything else is a barrier between batches.
-pub fn batchable(st: &ShardState, sess: &Session, args: &Args) -> bool {
-    let Some(idx) = TABLE.lookup(args.get(0)) else { return false };
-    let spec = TABLE.get(idx);
-    spec.arity_ok(args.len()) && matches!(crate::cmd::order::target(st, spec, args, sess.db, sess.id), Lane::Shard(_))
-}
-
-/// Must the open batch of `len` commands and `bytes` bytes close before the next one?
-pub fn batch_full(len: u32, bytes: usize) -> bool {
-    len >= BATCH_MAX_COMMANDS || bytes >= BATCH_MAX_BYTES
-}
-
-/// Opens a batch: the link's next commands queue as in MULTI (their `db` folded in
-/// as they queue).
-pub fn open_batch(sess: &mut Session) {
-    sess.multi = Some(crate::cmd::multi::MultiQueue { db: sess.db, ..Default::default() });
-}
-
-/// Closes the batch: its commands run as one transaction answering `to` (a barrier
-/// for the link), and its stream `bytes` count once it finished (rule 3).
-pub fn run_batch(st: &mut ShardState, sess: &mut Session, to: ReplyTo, bytes: Vec<u8>) {
-    let q = sess.multi.take().expect("an open batch");
-    sess.db = q.db;
-    sess.lane = Lane::Many;
-    crate::cmd::multi_exec::start_batch(st, q.cmds, sess.clone(), to);
-    hold(st, to.slot, to.seq, bytes);
 }
 
 /// A new master connection at (slot, generation): nothing of an earlier one is held,

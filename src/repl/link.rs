@@ -272,6 +272,10 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
         return Err(format!("Master replied with wrong +FULLRESYNC syntax: {reply}"));
     }
     log::notice(&format!("Full resync from master: {replid}:{off}"));
+    if req_id != "?" {
+        // As Redis drops the cached master it offered a partial resync from.
+        log::notice("Discarding previously cached master state.");
+    }
     r.set_state(LinkState::Sync);
     let (dbs, stream_db, mode) = receive_and_load(shared, &cfg, &mut rd, epoch)?;
     if !current(shared, epoch) {

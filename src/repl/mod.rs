@@ -14,7 +14,8 @@
 //!   `master_replica`: one replica's connection, sends, ACKs and output limits.
 //! - `fullsync`: the cut and fork of a full sync's snapshot.
 //! - `apply`: the rule that a replica's snapshot cut records the offset of exactly
-//!   what it holds (the master link's hops finish before the cut).
+//!   what it holds (the master link's hops finish before the cut); `batch`: the
+//!   link's batches under `replica-apply-order strict`.
 //! - `failover`: FAILOVER's coordination (pause, wait for the target, hand over).
 //! - `info`: INFO `# Replication`.
 //! - `replica`: the replica side's shared state and design; `link`: the thread that
@@ -27,6 +28,7 @@
 
 pub mod apply;
 pub mod backlog;
+pub mod batch;
 pub mod failover;
 pub mod feed;
 pub mod fullsync;

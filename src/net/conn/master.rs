@@ -1,8 +1,28 @@
 //! The master link's side of a connection (a replica's link to its master): what its
-//! requests count in the replication offset, and its batches (`repl::apply`).
+//! requests count in the replication offset, and its batches (`repl::batch`).
 
 use super::{Conn, Slot};
+use crate::cmd::dispatch::{Outcome, dispatch_known};
+use crate::cmd::{Args, Session};
 use crate::shard::{ReplyTo, ShardState};
+
+/// Queues a request of the master link in its open batch (or refuses it, with an
+/// error nobody reads), noting its shard (`batched`: its command and shard).
+pub(super) fn queue_in_batch(
+    st: &mut ShardState,
+    sess: &mut Session,
+    owners: &mut Vec<u16>,
+    batched: (u16, u16),
+    args: &Args,
+    to: ReplyTo,
+) -> Outcome {
+    let mut discarded = Vec::new();
+    let outcome = dispatch_known(st, sess, batched.0, args, &mut discarded, to);
+    if sess.multi.as_ref().is_some_and(|q| q.cmds.len() > owners.len()) {
+        owners.push(batched.1);
+    }
+    outcome
+}
 
 impl Conn {
     /// The master's request just before `rpos` ran: it counts in the replication
@@ -20,14 +40,15 @@ impl Conn {
     ) {
         let before = st.shared.replica.processed.load(std::sync::atomic::Ordering::Acquire);
         let bytes = &self.rbuf[self.rpos - consumed..self.rpos];
-        st.shared.replica.master_db.store(self.sess.db, std::sync::atomic::Ordering::Relaxed);
         if self.sess.multi.is_some() {
             self.master_pending.extend_from_slice(bytes);
         } else if let Some((slot, seq)) = held {
             let mut all = std::mem::take(&mut self.master_pending);
             all.extend_from_slice(bytes);
-            crate::repl::apply::hold(st, slot, seq, all);
+            // The db its SELECTs leave is the stream's once it counts (`apply::settle`).
+            crate::repl::apply::hold(st, slot, seq, all, self.sess.db);
         } else {
+            st.shared.replica.master_db.store(self.sess.db, std::sync::atomic::Ordering::Relaxed);
             let counted = self.master_pending.len() + bytes.len();
             self.master_batch.append(&mut self.master_pending);
             self.master_batch.extend_from_slice(bytes);
@@ -45,7 +66,8 @@ impl Conn {
         let seq = self.next_seq;
         self.next_seq += 1;
         let to = ReplyTo { shard: st.id as u16, slot, generation: self.generation, seq };
-        crate::repl::apply::run_batch(st, &mut self.sess, to, std::mem::take(&mut self.master_pending));
+        let owners = std::mem::take(&mut self.batch_owners);
+        crate::repl::batch::run_batch(st, &mut self.sess, to, std::mem::take(&mut self.master_pending), owners);
         self.slots.push_back(Slot { seq, reply: None, discard: true });
         self.barrier = Some(seq);
     }
@@ -60,6 +82,7 @@ impl Conn {
             self.batch_len = 0;
             self.sess.multi = None;
             self.master_pending.clear();
+            self.batch_owners.clear();
         }
         self.rpos = self.rbuf.len();
         self.need = 0;

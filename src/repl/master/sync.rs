@@ -254,8 +254,12 @@ impl Master {
         let waiting = self.replicas.iter().filter(|r| r.state == St::WaitCut).count() as u64;
         if !self.diskless() || delay == 0 || (max > 0 && waiting >= max) {
             self.cut_due_ms = Some(now);
-        } else if self.cut_due_ms.is_none() {
-            self.cut_due_ms = Some(now + delay * 1000);
+        } else {
+            // Redis's words for a diskless sync that waits for more replicas.
+            log::notice("Delay next BGSAVE for diskless SYNC");
+            if self.cut_due_ms.is_none() {
+                self.cut_due_ms = Some(now + delay * 1000);
+            }
         }
         self.maybe_cut(now);
     }
@@ -392,7 +396,7 @@ impl Master {
                         for r in self.replicas.iter_mut().filter(|r| mine(r)) {
                             r.state = St::WaitAck;
                             log::notice(&format!(
-                                "Streamed RDB transfer with replica {} succeeded (socket). Waiting for REPLCONF ACK from replica to enable streaming",
+                                "Streamed RDB transfer with replica {} succeeded (socket). Waiting for REPLCONF ACK from slave to enable streaming",
                                 r.name
                             ));
                             if r.rdb_only {
