@@ -168,44 +168,44 @@ string_meta.__metatable = protect({__index = real.string})
 -- ones are Rust (sandbox.rs): a C function keeps the script's frame on the stack even
 -- when the script tail-calls it, so its errors always name the script's line, as
 -- Redis's do. Those a script calls in loops (insert, unpack, next, pairs, ipairs) are
--- Lua, 2-7x cheaper than a Rust callback. They check their first argument
--- themselves, so the common error names the script's line; a rarer one (too many
--- results, a bad position) gets it from the error handler above. When the script
--- tail-calls them its frame is gone and their errors carry no line.
+-- Lua, 2-7x cheaper than a Rust callback. When the script tail-calls them its
+-- frame is gone and their errors carry no line.
 local function proxy_next(p, k) return next(real_of[p], k) end
 local function proxy_inext(p, i)
   i = i + 1
   local v = rawget(real_of[p], i)
   if v ~= nil then return i, v end
 end
--- luaL_typerror's text for a first argument that is not a table, raised at the
--- script's line (level 3: this, the wrapper, its caller) as the C builtin raises it.
-local function not_a_table(name, ...)
-  local got = select('#', ...) == 0 and 'no value' or type((...))
+-- luaL_typerror's text for a missing first argument, raised at the script's line
+-- (level 3: this, the wrapper, its caller) as the C builtin raises it, pcall or not.
+-- (Other bad arguments reach the builtin: the error handler above fixes their line,
+-- a pcall drops it. Checking only nil keeps the wrappers cheap: type() is a call.)
+local function missing_table(name, ...)
+  local got = select('#', ...) == 0 and 'no value' or 'nil'
   error('bad argument #1 to \'' .. name .. '\' (table expected, got ' .. got .. ')', 3)
 end
 real.next = function(...)
   local t = ...
-  if type(t) ~= 'table' then not_a_table('next', ...) end
+  if t == nil then missing_table('next', ...) end
   local r = real_of[t]
   if r then return next(r, select(2, ...)) end
   return next(...)
 end
 real.pairs = function(...)
   local t = ...
-  if type(t) ~= 'table' then not_a_table('pairs', ...) end
+  if t == nil then missing_table('pairs', ...) end
   if real_of[t] then return proxy_next, t, nil end
   return pairs(...)
 end
 real.ipairs = function(...)
   local t = ...
-  if type(t) ~= 'table' then not_a_table('ipairs', ...) end
+  if t == nil then missing_table('ipairs', ...) end
   if real_of[t] then return proxy_inext, t, 0 end
   return ipairs(...)
 end
 real.unpack = function(...)
   local t = ...
-  if type(t) ~= 'table' then not_a_table('unpack', ...) end
+  if t == nil then missing_table('unpack', ...) end
   local r = real_of[t]
   if r then return unpack(r, select(2, ...)) end
   return unpack(...)
@@ -215,7 +215,7 @@ local table_lib = real_of[real.table]
 -- library table), and Redis lets them run: only insert writes.
 table_lib.insert = function(...)
   local t = ...
-  if type(t) ~= 'table' then not_a_table('insert', ...) end
+  if t == nil then missing_table('insert', ...) end
   if real_of[t] then error('Attempt to modify a readonly table', 0) end
   return insert(...)
 end
