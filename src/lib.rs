@@ -221,7 +221,9 @@
 //! command (one owner, or a keyed transaction locking every owner); one that may touch
 //! undeclared keys (`lua-undeclared-keys lock-all`) locks and stops every shard at a cut
 //! led by its client's shard (`cmd::script_all`). Each shard thread
-//! keeps one Lua state; `redis.call` runs the command table's handler on the keys in
+//! keeps one Lua state, whose globals, libraries and string metatable scripts see
+//! read-only (proxies, `script::sandbox`), as in Redis 7.0, so no script changes
+//! what later ones on that shard see; `redis.call` runs the command table's handler on the keys in
 //! reach, and the script's writes propagate as the commands it ran (effects), never
 //! the script. The script cache and function libraries are server-wide
 //! (`Shared::script`), compiled lazily on each thread; libraries are saved as RDB

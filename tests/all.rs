@@ -66,6 +66,7 @@ mod repl_order;
 mod repl_replica;
 mod repl_stream;
 mod reqpath;
+mod script_sandbox;
 mod scripting;
 mod scripting_busy;
 mod scripting_calls;

@@ -18,6 +18,7 @@ pub mod convert;
 pub mod func;
 pub mod libs;
 pub mod msgpack;
+mod sandbox;
 pub mod structlib;
 use crate::util::sha1;
 pub mod shared;
@@ -120,8 +121,8 @@ struct RunState {
 /// A thread's Lua state and its compiled scripts.
 pub struct Engine {
     pub lua: Lua,
-    /// The protected environment user chunks see: empty, reads fall through to
-    /// `real`, every assignment fails.
+    /// The protected environment user chunks see (`_G` to them): empty, reads fall
+    /// through to the real globals, every assignment fails (prelude.lua).
     env: Table,
     /// The `redis` table, whose `call`/`pcall` are set for each run.
     redis: Table,
@@ -217,17 +218,19 @@ impl Engine {
                 for level in 1..64 {
                     let Some(d) = lua.inspect_stack(level) else { break };
                     let src = d.source();
-                    if src.what == "C" {
+                    // A tail call's frame is gone: Lua leaves a "(tail call)" mark.
+                    if src.what == "C" || src.what == "tail" {
                         continue;
                     }
                     let name = src.source.as_deref().unwrap_or("");
                     if name == "=shardis" {
                         continue;
                     }
+                    let short = src.short_src.as_deref().map(str::to_string);
                     let name = name.to_string();
-                    return Ok((Some(name), Some(d.curr_line())));
+                    return Ok((Some(name), Some(d.curr_line()), short));
                 }
-                Ok((None, None))
+                Ok((None, None, None))
             })?,
         )?;
         raw.raw_set("errtext", lua.create_function(|_, e: Value| Ok(error_text(&e)))?)?;
@@ -239,41 +242,24 @@ impl Engine {
         let watch = Rc::new(Watch::default());
         let w = watch.clone();
         raw.raw_set("stopping", lua.create_function(move |_, ()| Ok(w.stop_requested()))?)?;
-        lua.load(include_str!("prelude.lua")).set_name("=shardis").call::<()>((raw.clone(), real.clone()))?;
-        let run_fn: Function = raw.raw_get("run")?;
-        let exec_fn: Function = raw.raw_get("exec")?;
-        let redis: Table = real.raw_get("redis")?;
         real.raw_set("cjson", cjson::cjson_table(&lua)?)?;
         real.raw_set("bit", libs::bit_table(&lua)?)?;
         real.raw_set("cmsgpack", msgpack::cmsgpack_table(&lua)?)?;
         real.raw_set("struct", structlib::struct_table(&lua)?)?;
         let math: Table = real.raw_get("math")?;
         libs::install_random(&lua, &math)?;
+        // The prelude builds the `redis` table and the read-only sandbox over every
+        // library (so they must all be in place first), and hands back the real
+        // `redis` table and the protected environment.
+        lua.load(include_str!("prelude.lua")).set_name("=shardis").call::<()>((raw.clone(), real.clone()))?;
+        let run_fn: Function = raw.raw_get("run")?;
+        let exec_fn: Function = raw.raw_get("exec")?;
+        let redis: Table = raw.raw_get("redis")?;
+        let env: Table = raw.raw_get("env")?;
+        sandbox::install(&lua, &real, &raw)?;
         for name in ["print", "getfenv", "setfenv", "dofile", "loadfile", "require", "newproxy", "module"] {
             real.raw_set(name, Value::Nil)?;
         }
-        // Reading a missing global is an error (Redis's sandbox), writing any is too.
-        let guard = lua.create_table()?;
-        guard.raw_set(
-            "__index",
-            lua.load(
-                "return function(_, n) error(\"Script attempted to access nonexistent global variable '\" .. tostring(n) .. \"'\", 2) end",
-            )
-            .set_name("=shardis")
-            .eval::<Function>()?,
-        )?;
-        real.set_metatable(Some(guard));
-        let env = lua.create_table()?;
-        let protect = lua.create_table()?;
-        protect.raw_set("__index", real.clone())?;
-        protect.raw_set(
-            "__newindex",
-            lua.load("return function() error('Attempt to modify a readonly table', 2) end")
-                .set_name("=shardis")
-                .eval::<Function>()?,
-        )?;
-        protect.raw_set("__metatable", false)?;
-        env.set_metatable(Some(protect));
         let scratch = Rc::new(RefCell::new((OwnedArgs::default(), Vec::new())));
         let host: HostSlot = Rc::new(RefCell::new(None));
         let call_fn = make_call(&lua, state.clone(), scratch, host.clone())?;
