@@ -42,12 +42,13 @@
 //!
 //! **Start-up** (`persist::startload`): the shard threads pin themselves first and
 //! build their rings; once all have, the main thread takes `used_memory_startup`
-//! (before any data, as Redis does). Then they load their own keys before anyone is served, so every key's memory is first touched
-//! on its own core (and NUMA node). The main thread decodes the RDB file and routes
-//! each key to its shard's channel; with the AOF, each shard thread replays its own
-//! files through the same loader and dispatch (the main thread replays them all when
-//! the shard count changed, or FUNCTION history lies outside shard 0's files). All
-//! meet at a barrier where the main thread checks every outcome.
+//! (before any data, as Redis does). Then they load their own keys before anyone is
+//! served, so every key's memory is first touched on its own core (and NUMA node).
+//! The main thread decodes the RDB file and routes each key to its shard's channel;
+//! with the AOF, each shard thread replays its own files through the same loader and
+//! dispatch (the main thread replays them all when the shard count changed, or
+//! FUNCTION history lies outside shard 0's files). All meet at a barrier where the
+//! main thread checks every outcome.
 //!
 //! **Replication** (`repl`): one more thread, started by the first PSYNC/SYNC, owns
 //! the one replication stream. Every shard's propagation (the same feed as its AOF)
@@ -223,8 +224,8 @@
 //! led by its client's shard (`cmd::script_all`). Each shard thread
 //! keeps one Lua state, whose globals, libraries and string metatable scripts see
 //! read-only (proxies, `script::sandbox`), as in Redis 7.0, so no script changes
-//! what later ones on that shard see; `redis.call` runs the command table's handler on the keys in
-//! reach, and the script's writes propagate as the commands it ran (effects), never
+//! what later ones on that shard see; `redis.call` runs the command table's handler
+//! on the keys in reach, and the script's writes propagate as the commands it ran (effects), never
 //! the script. The script cache and function libraries are server-wide
 //! (`Shared::script`), compiled lazily on each thread; libraries are saved as RDB
 //! function opcodes (`rdb::function`) and logged as FUNCTION commands by shard 0. A script past
