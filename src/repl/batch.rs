@@ -203,23 +203,21 @@ impl Coordinator for OneShardBatch {
     }
 
     fn on_ran(&mut self, st: &mut ShardState, _from: u16, result: HopResult) -> bool {
-        let result = match result.downcast::<Ran>() {
+        match result.downcast::<Ran>() {
             Ok(ran) => {
                 if let Some(cmds) = ran.0 {
                     note_ran(st, &cmds, self.to_client());
                 }
                 // The reply first: a cut let go by the hop's answer finds it (rule 3).
                 st.send_reply(self.to, Vec::new());
-                None
             }
-            Err(other) => Some(other),
-        };
-        if let Some(other) = result {
-            let cmds = other.downcast::<Refused>().expect("a one-shard batch's answer").0;
-            let sess = self.sess.take().expect("answered once");
-            // Its locks queue before the hop's answer lets a waiting cut go: the cut's
-            // whole-shard lock is ahead of them in the global order either way.
-            crate::cmd::multi_exec::start_batch(st, cmds, std::mem::take(&mut self.owners), sess, self.to);
+            Err(other) => {
+                let cmds = other.downcast::<Refused>().expect("a one-shard batch's answer").0;
+                let sess = self.sess.take().expect("answered once");
+                // Its locks queue before the hop's answer lets a waiting cut go: the
+                // cut's whole-shard lock is ahead of them in the global order either way.
+                crate::cmd::multi_exec::start_batch(st, cmds, std::mem::take(&mut self.owners), sess, self.to);
+            }
         }
         on_reply(st, self.to);
         true
