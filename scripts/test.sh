@@ -133,9 +133,18 @@ install_deps() {
     fi
     if [[ $placed == 1 ]]; then "${sudo[@]}" rm -f "$policy"; fi
     [[ $rc == 0 ]] || { echo "test.sh: apt-get failed ($rc)" >&2; exit "$rc"; }
+    libs=$(/sbin/ldconfig -p 2>/dev/null || true)
     for tool in "${missing[@]}"; do
-        [[ $tool == python3-module:* ]] && continue
-        command -v "$tool" >/dev/null || { echo "test.sh: $tool still missing after apt-get" >&2; exit 1; }
+        case $tool in
+        python3-module:*)
+            /usr/bin/python3 -c "import ${tool#python3-module:}" 2>/dev/null && continue ;;
+        lib:*)
+            grep -q "^[[:space:]]*${tool#lib:} " <<<"$libs" && continue ;;
+        *)
+            command -v "$tool" >/dev/null && continue ;;
+        esac
+        echo "test.sh: $tool still missing after apt-get" >&2
+        exit 1
     done
 }
 
