@@ -290,7 +290,8 @@
 //! databases), and `persist::cut`, which reads them through those pointers while the
 //! other shards wait, in the forks at a cut (`persist::bgsave`, `persist::rewrite`,
 //! `repl::fullsync`), in `server::worker`'s ring sends of a connection's pending
-//! output, in `util::stopwatch` (the TSC read), and in `storage::table` (heap keys,
+//! output, in `util::stopwatch` (the TSC read), in `util::longdouble` (the calls into
+//! `csrc/longdouble.c`, INCRBYFLOAT's C `long double`), and in `storage::table` (heap keys,
 //! and the cache prefetch hint of `Table::warm` and eviction's sampling).
 #![deny(unsafe_op_in_unsafe_fn)]
 

@@ -27,6 +27,7 @@ mod compat_diff;
 mod concurrency;
 mod config_refuse;
 mod debug_command;
+mod diff_random;
 mod eviction;
 mod geo;
 mod harness;

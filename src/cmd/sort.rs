@@ -175,10 +175,13 @@ fn sort_generic(c: &mut ExecCtx, a: &Args, readonly: bool) -> Result<(), CmdErro
         match db.get_touch(a.get(1), now) {
             Some(e) => {
                 stats.keyspace_hits += 1;
-                let kind = match &e.value {
+                let kind = match &mut e.value {
                     Value::List(_) => 'l',
                     Value::Set(_) => 's',
-                    Value::ZSet(_) => 'z',
+                    Value::ZSet(z) => {
+                        z.use_skiplist();
+                        'z'
+                    }
                     _ => return Err(CmdError::WrongType),
                 };
                 (kind, elements(&e.value).unwrap_or_default())
@@ -385,6 +388,23 @@ pub fn fetch(keys: Vec<(u16, Vec<u8>)>) -> crate::shard::Hop {
     })
 }
 
+/// As [`fetch`], for SORT's source key: a sorted set there switches to the skiplist
+/// encoding first, as in [`sort_generic`].
+fn fetch_source((db, key): (u16, Vec<u8>)) -> crate::shard::Hop {
+    Arc::new(move |st: &mut ShardState| -> HopResult {
+        let now = super::coord::gather_clock(st);
+        let entry = st.dbs[db as usize].get_with_expire(&key, now).map(|(slot, at)| {
+            if let Value::ZSet(z) = &mut slot.value {
+                z.use_skiplist();
+            }
+            Entry::of_slot(slot, at)
+        });
+        let got: KeyEntries = vec![(db, key.clone(), entry)];
+        st.account_expired();
+        Box::new(got)
+    })
+}
+
 impl PatternTx {
     fn me(&self, st: &ShardState) -> CoordRef {
         CoordRef { shard: st.id as u16, id: self.id }
@@ -501,7 +521,7 @@ impl Coordinator for PatternTx {
         self.phase = Phase::Source;
         self.waiting = 1;
         let me = self.me(st);
-        st.outbox.push(owner, Msg::Run { coord: me, hop: fetch(vec![src]) });
+        st.outbox.push(owner, Msg::Run { coord: me, hop: fetch_source(src) });
         false
     }
 

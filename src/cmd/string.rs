@@ -18,6 +18,7 @@ use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
 use crate::storage::{StrBuf, Value};
+use crate::util::longdouble::{self, LdAddError};
 use crate::util::num;
 
 // ---- Value access ---------------------------------------------------------------------
@@ -634,31 +635,29 @@ fn decrby(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 fn incrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let key = a.get(1);
-    // Order as in Redis: the type, then the stored value, then the increment.
+    // Order as in Redis: the type, then the stored value, then the increment. The sum
+    // is Redis's `long double` one (`util::longdouble`).
     let (db, out, _) = c.parts();
+    let sum_error = |e: LdAddError| match e {
+        LdAddError::BadFirst | LdAddError::BadSecond => CmdError::NotFloat,
+        LdAddError::NotFinite => CmdError::msg("ERR increment would produce NaN or Infinity"),
+    };
     match db.get_mut(key, now) {
         Some(e) => {
-            let old = num::parse_f64(as_str(&e.value)?).ok_or(CmdError::NotFloat)?;
-            let v = old + a.f64(2)?;
-            if !v.is_finite() {
-                return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
-            }
+            let mut sum = Vec::with_capacity(24);
+            longdouble::add(as_str(&e.value)?, a.get(2), &mut sum).map_err(sum_error)?;
             // Only now is the value rewritten (and named as a float's text).
             let Value::Str(s) = &mut e.value else { unreachable!("checked above") };
             let s = s.float_mut();
             s.clear();
-            num::write_long_double_incr(s, v);
+            s.extend_from_slice(&sum);
             out.bulk(s);
         }
         None => {
-            let v = a.f64(2)?;
-            if !v.is_finite() {
-                return Err(CmdError::msg("ERR increment would produce NaN or Infinity"));
-            }
-            let mut s = Vec::with_capacity(24);
-            num::write_long_double_incr(&mut s, v);
-            out.bulk(&s);
-            db.set(key, Value::Str(StrBuf::float(s)), 0);
+            let mut sum = Vec::with_capacity(24);
+            longdouble::add(b"0", a.get(2), &mut sum).map_err(sum_error)?;
+            out.bulk(&sum);
+            db.set(key, Value::Str(StrBuf::float(sum)), 0);
         }
     }
     c.notify(notify::STRING, "incrbyfloat", key);

@@ -510,9 +510,15 @@ fn incrbyfloat_cases() {
         assert_eq!(h.run(&["incrbyfloat", "f", "+inf"]), naninf);
         assert_eq!(h.run(&["incrbyfloat", "missing", "inf"]), naninf);
         assert_eq!(h.run(&["get", "missing"]), Reply::Nil);
+        // Redis sums in `long double`: 0.1 + 0.2 is 0.3, 3e308 is finite, 2e4932 is not.
+        h.run(&["set", "p", "0.1"]);
+        assert_eq!(h.run(&["incrbyfloat", "p", "0.2"]), b("0.3"));
         h.run(&["set", "big", "1.5e308"]);
-        assert_eq!(h.run(&["incrbyfloat", "big", "1.5e308"]), naninf);
-        assert_eq!(h.run(&["get", "big"]), b("1.5e308"), "unchanged after the error");
+        let Reply::Bulk(sum) = h.run(&["incrbyfloat", "big", "1.5e308"]) else { panic!("a bulk sum") };
+        assert!(sum.starts_with(b"2999999999999999999998029529789") && sum.len() == 309, "{sum:?}");
+        h.run(&["set", "huge", "1e4932"]);
+        assert_eq!(h.run(&["incrbyfloat", "huge", "1e4932"]), naninf);
+        assert_eq!(h.run(&["get", "huge"]), b("1e4932"), "unchanged after the error");
         assert_eq!(h.run(&["get", "f"]), b("10.6"));
         h.run(&["set", "t", "1", "ex", "100"]);
         let e = expire_of(h, "t");

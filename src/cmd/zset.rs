@@ -406,19 +406,18 @@ enum RangeSpec<'a> {
 
 /// The entries a range request selects, in reply order.
 fn select<'z>(z: &'z ZSetValue, spec: &RangeSpec, rev: bool, offset: i64, limit: i64) -> Vec<(&'z [u8], f64)> {
-    // Redis skips `offset` entries one by one, so a negative offset skips everything.
-    if offset < 0 {
-        return Vec::new();
-    }
-    let offset = offset as usize;
+    // Redis skips `offset` entries one by one, so a negative offset skips everything
+    // of a score or lex range. A rank range takes no LIMIT count, and an offset given
+    // with `LIMIT off -1` is parsed and ignored, as in Redis.
+    let skip = usize::try_from(offset).ok();
     let limit = if limit < 0 { usize::MAX } else { limit as usize };
     match spec {
         RangeSpec::Rank(start, end) => match rank_bounds(*start, *end, z.len()) {
             Some((s, e)) => z.range_by_rank(s, e, rev),
             None => Vec::new(),
         },
-        RangeSpec::Score(r) => z.range_by_score(r, rev, offset, limit),
-        RangeSpec::Lex(r) => z.range_by_lex(r, rev, offset, limit),
+        RangeSpec::Score(r) => skip.map(|o| z.range_by_score(r, rev, o, limit)).unwrap_or_default(),
+        RangeSpec::Lex(r) => skip.map(|o| z.range_by_lex(r, rev, o, limit)).unwrap_or_default(),
     }
 }
 

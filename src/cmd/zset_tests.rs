@@ -128,6 +128,9 @@ fn zrange_forms() {
         assert_eq!(run(h, "zrangebyscore z 1 2 rev"), err(SYNTAX));
         assert_eq!(run(h, "zrange z 0 1 byscore bylex"), err(SYNTAX));
         assert_eq!(run(h, "zrange z 0 1 limit 1"), err(SYNTAX));
+        // A rank range ignores an offset whose count is -1 (Redis checks the count only).
+        assert_eq!(run(h, "zrange z 0 1 limit -1 -1"), bulks(&["a", "b"]));
+        assert_eq!(run(h, "zrange z 0 1 rev limit 5 -1"), bulks(&["e", "d"]));
         assert_eq!(run(h, "zrange z a 1"), err("ERR value is not an integer or out of range"));
         assert_eq!(run(h, "zrange nokey 0 -1"), bulks(&[]));
         run(h, "zadd l 0 a 0 b 0 c 0 d");
@@ -392,6 +395,27 @@ fn encodings_follow_thresholds() {
         assert_eq!(run(h, "object encoding small"), b("listpack"));
         assert_eq!(run(h, "zunionstore u 1 z"), int(129));
         assert_eq!(run(h, "object encoding u"), b("skiplist"));
+    });
+}
+
+#[test]
+fn sort_switches_a_sorted_set_to_skiplist_as_redis_does() {
+    each(|h| {
+        run(h, "zadd z 1 a 2 b");
+        assert_eq!(run(h, "object encoding z"), b("listpack"));
+        run(h, "sort z alpha");
+        assert_eq!(run(h, "object encoding z"), b("skiplist"));
+        // Even a SORT that fails on the values (not numbers, no ALPHA).
+        run(h, "zadd y 1 a");
+        run(h, "sort_ro y");
+        assert_eq!(run(h, "object encoding y"), b("skiplist"));
+        // Lists and sets keep theirs.
+        run(h, "rpush l 3 1 2");
+        run(h, "sadd s 3 1 2");
+        let before = (run(h, "object encoding l"), run(h, "object encoding s"));
+        run(h, "sort l");
+        run(h, "sort s");
+        assert_eq!((run(h, "object encoding l"), run(h, "object encoding s")), before);
     });
 }
 

@@ -385,6 +385,13 @@ impl ZSetValue {
         }
     }
 
+    /// Switches to the skiplist encoding for good, as Redis's SORT does to every sorted
+    /// set it reads (`zsetConvert` before sorting): OBJECT ENCODING, MEMORY USAGE and
+    /// the RDB/DUMP encoding then match redis-server's after a SORT.
+    pub fn use_skiplist(&mut self) {
+        self.convert_to_skiplist();
+    }
+
     /// Switches to the skiplist encoding (growth past a threshold).
     fn convert_to_skiplist(&mut self) {
         if let ZSetValue::Listpack(lp) = self {

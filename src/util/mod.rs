@@ -4,13 +4,15 @@
 //! parsing/formatting, key hashing, Redis-style logging) that the protocol,
 //! storage and command layers all need.
 //! Non-goals: anything that knows about clients, shards or the keyspace.
-//! Dependencies: std only.
+//! Dependencies: std only, and `csrc/longdouble.c` (C's `long double`, for
+//! INCRBYFLOAT) through `longdouble`.
 
 pub mod bytes;
 pub mod clock;
 pub mod glob;
 pub mod hash;
 pub mod log;
+pub mod longdouble;
 pub mod num;
 pub mod rng;
 pub mod sha1;

@@ -6,8 +6,7 @@
 //! inf/infinity, but no surrounding whitespace, no NaN, no overflow to
 //! infinity, no underflow to zero), and format integers/doubles the way Redis
 //! replies render them, appending straight into an output buffer.
-//! Non-goals: `long double` precision. Redis computes INCRBYFLOAT in 80-bit
-//! `long double`; we use `f64` everywhere (see `write_long_double_incr`).
+//! Non-goals: `long double` arithmetic (INCRBYFLOAT's sums are `util::longdouble`).
 //! Dependencies: std only (`core::fmt` for shortest round-trip digits).
 
 use std::fmt::Write as _;
@@ -430,56 +429,6 @@ fn parse_small_exp(t: &[u8]) -> i32 {
     if neg { -e } else { e }
 }
 
-/// Most fractional digits Redis prints for INCRBYFLOAT (`%.17Lf`).
-const INCR_FRAC_DIGITS: usize = 17;
-
-/// Append `v` as INCRBYFLOAT / HINCRBYFLOAT reply it (and store it): plain
-/// notation, never an exponent, no trailing zeros or trailing '.', `-0`
-/// printed as `0`.
-///
-/// Redis prints its 80-bit `long double` with `%.17Lf` and trims zeros; 17
-/// digits of a long double hide binary noise (0.1+0.2 prints "0.3"). We
-/// compute in `f64`, where `%.17f` would expose noise ("0.1" would print
-/// as "0.10000000000000001"), so we print the shortest decimal that
-/// round-trips the f64 (0.1+0.2 -> "0.30000000000000004", 0.1 -> "0.1").
-/// Only when that needs more than 17 fractional digits (|v| < ~0.1) do we
-/// fall back to Redis's rounding to 17 decimals, so tiny values behave like
-/// Redis (1e-20 -> "0"). Non-finite values print as `inf`/`-inf`/`nan`
-/// (callers normally reject them first, as Redis does).
-pub fn write_long_double_incr(buf: &mut Vec<u8>, v: f64) {
-    if v.is_nan() {
-        buf.extend_from_slice(b"nan");
-        return;
-    }
-    if v.is_infinite() {
-        buf.extend_from_slice(if v > 0.0 { b"inf" } else { b"-inf" });
-        return;
-    }
-    let start = buf.len();
-    // `{}` on f64: shortest round-trip digits, plain notation. Writing into
-    // the Vec through io::Write formats in place without a temporary String.
-    std::io::Write::write_fmt(buf, format_args!("{}", v)).expect("Vec write cannot fail");
-    let frac = match buf[start..].iter().position(|&c| c == b'.') {
-        Some(dot) => buf.len() - (start + dot + 1),
-        None => 0,
-    };
-    if frac > INCR_FRAC_DIGITS {
-        buf.truncate(start);
-        std::io::Write::write_fmt(buf, format_args!("{:.17}", v)).expect("Vec write cannot fail");
-        // Trim trailing zeros and a dangling '.' (there is always a '.').
-        while buf.last() == Some(&b'0') {
-            buf.pop();
-        }
-        if buf.last() == Some(&b'.') {
-            buf.pop();
-        }
-    }
-    if &buf[start..] == b"-0" {
-        buf.truncate(start);
-        buf.push(b'0');
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,31 +637,5 @@ mod tests {
             }
             x *= 13.3;
         }
-    }
-
-    fn wl(v: f64) -> String {
-        let mut b = b"pre".to_vec();
-        write_long_double_incr(&mut b, v);
-        assert_eq!(&b[..3], b"pre");
-        String::from_utf8(b[3..].to_vec()).unwrap()
-    }
-
-    #[test]
-    fn incr_formatting() {
-        assert_eq!(wl(10.5), "10.5");
-        assert_eq!(wl(3.0), "3");
-        assert_eq!(wl(5.0e3), "5000");
-        assert_eq!(wl(0.1 + 0.2), "0.30000000000000004");
-        assert_eq!(wl(0.1), "0.1");
-        assert_eq!(wl(-2.25), "-2.25");
-        assert_eq!(wl(-0.0), "0");
-        assert_eq!(wl(0.0), "0");
-        assert_eq!(wl(1e20), "100000000000000000000");
-        assert_eq!(wl(1e-5), "0.00001");
-        assert_eq!(wl(1e-20), "0");
-        assert_eq!(wl(-1e-20), "0");
-        assert_eq!(wl(1.2345678901234567e-5), "0.00001234567890123");
-        assert_eq!(wl(5e-18), "0.00000000000000001");
-        assert_eq!(wl(f64::INFINITY), "inf");
     }
 }
