@@ -31,7 +31,9 @@ use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Instant;
+// The watchdog's clock: a TSC read where it is usable (the run's start is taken on
+// every EVALSHA, and is only compared with the busy threshold, in ms).
+use crate::util::stopwatch::Stopwatch as Instant;
 
 /// What a script may ask of the server. The host is 'static and installed once per
 /// thread (`Engine::set_host`): the command layer moves what a run needs into it for

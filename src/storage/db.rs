@@ -10,18 +10,21 @@
 //!   returned twice, which SCAN allows);
 //! - cheap iteration for KEYS, FLUSHDB and the persistence encoders.
 //!
-//! Deadlines live beside the table, as Redis's `expires` dict: `volatile` maps the slot
-//! number of each key with a TTL to its deadline (unix ms). Keys without a TTL pay
-//! nothing for it (most keys of a cache), and a lookup reads the map only when the
-//! slot's flag says there is a deadline. The map is also what active expiry and the
-//! `volatile-*` policies sample, and it is kept right when a slot moves. Readers get
+//! Deadlines live beside the table: `deadlines` holds each key's deadline (unix ms)
+//! by slot number, read only when the slot's flag says there is one, so a lookup
+//! reaches it by indexing (and the lookahead can prefetch it) instead of a second
+//! hash lookup; `volatile` is the set of slot numbers with a TTL, as Redis's
+//! `expires` dict, which active expiry and the `volatile-*` policies sample. A
+//! database that never had a TTL allocates neither; one that has keys with TTLs pays 8
+//! bytes per slot up to its highest slot with a TTL. Both are kept right when a slot
+//! moves. Readers get
 //! the deadline from `Db` (`peek_with_expire`, `get_with_expire`, `iter_with_expire`),
 //! never from the slot.
 
 use super::strbuf::StrBuf;
 use super::table::{Entry, KeyRef, Slot, Table, Warm};
 use super::value::Value;
-use indexmap::IndexMap;
+use indexmap::IndexSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set while this server is a replica: lookups answer an expired key as absent but
@@ -170,9 +173,13 @@ pub struct Sample {
 
 pub struct Db {
     table: Table,
-    /// Slot number -> deadline (unix ms) of every key with a TTL; sampled by active
-    /// expiry and the `volatile-*` eviction policies.
-    volatile: IndexMap<u32, u64, Hasher>,
+    /// Slot numbers of the keys with a TTL; sampled by active expiry and the
+    /// `volatile-*` eviction policies.
+    volatile: IndexSet<u32, Hasher>,
+    /// Deadline (unix ms) by slot number, meaningful only for slots flagged as having
+    /// a TTL (others hold stale values); no longer than one past the highest slot
+    /// that had a TTL, and empty until the first.
+    deadlines: Vec<u64>,
     /// Keys removed because their TTL passed, in order, since the caller last drained
     /// them. The shard turns these into DEL propagation, `expired_keys` stats and `expired`
     /// keyspace events. Whoever empties the lists calls [`clear_expired_recorded`]
@@ -222,7 +229,8 @@ impl Db {
         super::epoch::bump();
         Db {
             table: Table::new(),
-            volatile: IndexMap::with_hasher(Hasher::default()),
+            volatile: IndexSet::with_hasher(Hasher::default()),
+            deadlines: Vec::new(),
             expired: Vec::new(),
             lazy_expire: false,
             expired_values: Vec::new(),
@@ -254,20 +262,24 @@ impl Db {
         self.volatile.len()
     }
 
-    /// Deadline of the key in slot `i` (0: no TTL). Reads the side map only for a
+    /// Deadline of the key in slot `i` (0: no TTL). Reads `deadlines` only for a
     /// flagged slot.
     #[inline]
     fn slot_expire(&self, i: usize) -> u64 {
         if !self.table.at(i).has_ttl() {
             return 0;
         }
-        match self.volatile.get(&(i as u32)) {
-            Some(&at) => at,
-            None => {
-                debug_assert!(false, "slot {i} is flagged but has no deadline");
-                0
-            }
+        debug_assert!(self.volatile.contains(&(i as u32)), "slot {i} is flagged but not volatile");
+        self.deadlines.get(i).copied().unwrap_or(0)
+    }
+
+    /// Writes slot `i`'s deadline, growing `deadlines` (amortized) to reach it.
+    #[inline]
+    fn put_deadline(&mut self, i: usize, expire_at: u64) {
+        if i >= self.deadlines.len() {
+            self.deadlines.resize(i + 1, 0);
         }
+        self.deadlines[i] = expire_at;
     }
 
     #[inline]
@@ -275,14 +287,16 @@ impl Db {
         has_expired(self.slot_expire(i), now_ms)
     }
 
-    /// Records slot `i`'s deadline in the side map. The first key with a TTL moves
-    /// the thread's `epoch`, so the shard's active expiry visits this database again.
+    /// Records slot `i`'s deadline and adds it to the volatile set. The first key with a
+    /// TTL moves the thread's `epoch`, so the shard's active expiry visits this
+    /// database again.
     #[inline]
     fn add_volatile(&mut self, i: u32, expire_at: u64) {
         if self.volatile.is_empty() {
             super::epoch::bump();
         }
-        self.volatile.insert(i, expire_at);
+        self.volatile.insert(i);
+        self.put_deadline(i as usize, expire_at);
     }
 
     /// Gives slot `i` the deadline `expire_at` (0 = none): its flag and the side map.
@@ -293,6 +307,9 @@ impl Db {
                 s.set_ttl_flag(false);
                 self.volatile.swap_remove(&(i as u32));
             }
+        } else if s.has_ttl() {
+            // Already in the volatile set: only the deadline changes.
+            self.put_deadline(i, expire_at);
         } else {
             s.set_ttl_flag(true);
             self.add_volatile(i as u32, expire_at);
@@ -303,11 +320,17 @@ impl Db {
     /// moves into the hole.
     fn remove_slot(&mut self, i: usize, h: u64) -> Entry {
         let (s, moved_from) = self.table.swap_remove(i, h);
-        let expire_at = if s.has_ttl() { self.volatile.swap_remove(&(i as u32)).unwrap_or(0) } else { 0 };
+        let expire_at = if s.has_ttl() {
+            self.volatile.swap_remove(&(i as u32));
+            self.deadlines.get(i).copied().unwrap_or(0)
+        } else {
+            0
+        };
         if let Some(from) = moved_from
             && self.table.at(i).has_ttl()
-            && let Some(at) = self.volatile.swap_remove(&(from as u32))
+            && self.volatile.swap_remove(&(from as u32))
         {
+            let at = self.deadlines.get(from).copied().unwrap_or(0);
             self.add_volatile(i as u32, at);
         }
         s.into_entry(expire_at)
@@ -409,9 +432,9 @@ impl Db {
         let i = self.table.find(self.table.hash(key), key)?;
         let e = self.table.at(i);
         let slot = size_of::<Slot>() + self.table.index_bytes_per_key();
-        // IndexMap bucket (hash, u32 slot, u64 deadline) plus its index slot and
-        // control byte.
-        let volatile = if e.has_ttl() { 24 + size_of::<usize>() + 1 } else { 0 };
+        // The volatile set's bucket (hash, u32 slot) plus its index slot and control
+        // byte, and the deadline.
+        let volatile = if e.has_ttl() { 16 + size_of::<usize>() + 1 + 8 } else { 0 };
         Some(slot + e.key_heap_bytes() + volatile + e.value.heap_bytes())
     }
 
@@ -438,19 +461,19 @@ impl Db {
         }
     }
 
-    /// After `warm`'s stages: looks up the deadline of the key hashing to `h` (its
-    /// guessed slot's, when flagged), so that a caller warming many keys overlaps the
-    /// side map's misses (its index, then its entry) instead of the commands paying
-    /// them one by one. The deadline's address is only known by looking it up.
+    /// After `warm`'s stages: starts loading the deadline of the key hashing to `h`
+    /// (its guessed slot's), so that a caller warming many keys overlaps those misses
+    /// too instead of the commands paying them one by one. A prefetch only: it does
+    /// not wait for the slot to say whether it has a TTL.
     #[inline]
     pub fn warm_deadline(&self, h: u64) {
-        if self.volatile.is_empty() {
+        if self.deadlines.is_empty() {
             return;
         }
         if let Some(j) = self.table.guess_slot(h)
-            && self.table.at(j).has_ttl()
+            && let Some(d) = self.deadlines.get(j)
         {
-            std::hint::black_box(self.volatile.get(&(j as u32)));
+            super::table::prefetch(d);
         }
     }
 
@@ -590,15 +613,17 @@ impl Db {
 
     pub fn clear(&mut self) {
         self.table.clear();
-        self.volatile = IndexMap::with_hasher(Hasher::default());
+        self.volatile = IndexSet::with_hasher(Hasher::default());
+        self.deadlines = Vec::new();
     }
 
     /// Takes every entry out, leaving the db empty (start-up hands loaded keys from
     /// the loading thread to their shard's thread this way).
     pub fn drain(&mut self) -> impl Iterator<Item = (Key, Entry)> + use<> {
-        let volatile = std::mem::replace(&mut self.volatile, IndexMap::with_hasher(Hasher::default()));
+        self.volatile = IndexSet::with_hasher(Hasher::default());
+        let deadlines = std::mem::take(&mut self.deadlines);
         self.table.take_all().enumerate().map(move |(i, s)| {
-            let at = if s.has_ttl() { volatile.get(&(i as u32)).copied().unwrap_or(0) } else { 0 };
+            let at = if s.has_ttl() { deadlines.get(i).copied().unwrap_or(0) } else { 0 };
             (Key::new(&s.key()), s.into_entry(at))
         })
     }
@@ -613,7 +638,7 @@ impl Db {
     /// DIGEST, INFO's TTL average.
     pub fn iter_with_expire(&self) -> impl Iterator<Item = (KeyRef<'_>, &Slot, u64)> {
         self.table.iter().enumerate().map(|(i, e)| {
-            let at = if e.has_ttl() { self.volatile.get(&(i as u32)).copied().unwrap_or(0) } else { 0 };
+            let at = if e.has_ttl() { self.deadlines.get(i).copied().unwrap_or(0) } else { 0 };
             (e.key(), e, at)
         })
     }
@@ -635,7 +660,7 @@ impl Db {
                 return None;
             }
             let i = (self.next_random() % self.volatile.len() as u64) as usize;
-            *self.volatile.get_index(i)?.0 as usize
+            *self.volatile.get_index(i)? as usize
         } else {
             if self.table.is_empty() {
                 return None;
@@ -679,8 +704,9 @@ impl Db {
             let p = (self.next_random() % len as u64) as usize;
             next.positions.push(p as u32);
             if volatile {
-                // The side map's entry; its slot is read (and missed) when used.
-                if let Some((slot, _)) = self.volatile.get_index(p) {
+                // The volatile set's entry; its slot and deadline are read (and
+                // missed) when used.
+                if let Some(slot) = self.volatile.get_index(p) {
                     super::table::prefetch(slot);
                 }
             } else {
@@ -691,8 +717,8 @@ impl Db {
         let mut deadlines = [0u64; MAX_SAMPLES];
         if volatile {
             for (pos, deadline) in drawn[..n].iter_mut().zip(&mut deadlines) {
-                let (&slot, &at) = self.volatile.get_index(*pos as usize).expect("drawn below len");
-                (*pos, *deadline) = (slot, at);
+                let &slot = self.volatile.get_index(*pos as usize).expect("drawn below len");
+                (*pos, *deadline) = (slot, self.deadlines.get(slot as usize).copied().unwrap_or(0));
             }
         }
         out.extend((0..n).map(|k| Sample {
@@ -776,7 +802,8 @@ impl Db {
                     break;
                 }
                 let pick = (self.next_random() % self.volatile.len() as u64) as usize;
-                let (&i, &at) = self.volatile.get_index(pick).expect("index in range");
+                let &i = self.volatile.get_index(pick).expect("index in range");
+                let at = self.deadlines.get(i as usize).copied().unwrap_or(0);
                 if has_expired(at, now_ms) && !held(&self.table.at(i as usize).key()) {
                     let i = i as usize;
                     let h = self.table.hash(&self.table.at(i).key());

@@ -172,6 +172,46 @@ fn overwrite_clears_ttl_from_volatile() {
     assert_eq!(db.volatile_len(), 0);
 }
 
+/// Deadlines are kept by slot number: a database that never had a TTL allocates no
+/// deadline array, and a key keeps its own deadline when its slot moves (a removal
+/// swaps the last slot into the hole), is given a new one, or loses it.
+#[test]
+fn deadlines_by_slot_follow_moves() {
+    let mut db = Db::new();
+    for i in 0..100 {
+        db.set(format!("p{i}").as_bytes(), s("v"), 0);
+    }
+    assert!(db.deadlines.is_empty(), "no TTL yet, no deadline array");
+    for i in 0..100 {
+        db.set(format!("t{i}").as_bytes(), s("v"), 1000 + i);
+    }
+    assert!(db.set_expire(b"t7", 5000, 0), "a new deadline for a key that had one");
+    assert!(db.set_expire(b"t8", 0, 0));
+    // Remove from the front so that the last slots move down into the holes.
+    for i in 0..50 {
+        db.remove(format!("p{i}").as_bytes(), 0);
+        db.remove(format!("t{}", 99 - i).as_bytes(), 0);
+    }
+    assert_eq!(db.volatile_len(), 49);
+    for i in 0..50u64 {
+        let (_, at) = db.peek_with_expire(format!("t{i}").as_bytes()).unwrap();
+        let want = match i {
+            7 => 5000,
+            8 => 0,
+            _ => 1000 + i,
+        };
+        assert_eq!(at, want, "t{i}");
+        assert_eq!(db.peek_with_expire(format!("p{}", 50 + i).as_bytes()).unwrap().1, 0);
+    }
+    // Every volatile slot's deadline is the one its key was given.
+    for (key, _, at) in db.iter_with_expire() {
+        let key = key.to_vec();
+        assert_eq!(at == 0, key.starts_with(b"p") || key == b"t8", "{key:?}");
+    }
+    db.clear();
+    assert!(db.deadlines.is_empty());
+}
+
 #[test]
 fn active_expire_removes_only_expired() {
     let mut db = Db::new();

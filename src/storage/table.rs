@@ -1,8 +1,9 @@
 //! The key table under `Db`: every key (key, value, access time and a has-a-TTL flag)
 //! in one 56-byte slot of a dense, chunked array, found through a hash index of 32-bit
 //! slot numbers. The expiry itself is not in the slot: most keys of a cache have none,
-//! so `Db` keeps deadlines in a side map for the keys that do (as Redis's `expires`
-//! dict), and the slot's flag says whether to look there.
+//! so `Db` keeps deadlines beside the table (an array by slot number, allocated once a
+//! database has a TTL, and the set of slots with one, as Redis's `expires` dict), and
+//! the slot's flag says whether to look there.
 //!
 //! Why this shape (it replaced an `IndexMap<Key, Entry>` that cost 150+ bytes per small
 //! key):
@@ -271,13 +272,13 @@ impl Slot {
         self.key.get()
     }
 
-    /// Whether the key has a TTL (its deadline is in `Db`'s side map).
+    /// Whether the key has a TTL (its deadline is in `Db`'s deadline array).
     #[inline]
     pub fn has_ttl(&self) -> bool {
         self.key.0[0] & TTL_FLAG != 0
     }
 
-    /// Sets or clears the TTL flag (`Db` keeps its side map in step).
+    /// Sets or clears the TTL flag (`Db` keeps its deadlines and volatile set in step).
     #[inline]
     pub(super) fn set_ttl_flag(&mut self, on: bool) {
         if on {
