@@ -1,6 +1,7 @@
 //! Lua scripting: the engine behind EVAL, EVALSHA, FCALL and FUNCTION.
 //!
-//! Job: one pre-built Lua 5.1 state per shard thread (`with_engine`), with Redis's
+//! Job: one pre-built Lua 5.1 state per shard thread for EVAL (`with_engine`) and
+//! one for functions (`with_function_engine`, as Redis keeps two), each with Redis's
 //! sandbox (read-only globals, no `os`/`io`/`loadfile`, Redis's `math.random`,
 //! `cjson`, `bit`, `cmsgpack`, `struct`), the `redis` API, and the conversions between Lua values and
 //! RESP2/RESP3 replies exactly as Redis 7.0 does them. Scripts are compiled once per

@@ -86,8 +86,15 @@ local function trampoline()
   return f(unpack_(t, 1, n))
 end
 local function fix(e)
-  -- (Not a tail call: `raw.wrapper_caller` counts the frames.)
-  if type(e) == 'string' then e = from_script(e) end
+  -- (Not tail calls: `raw.wrapper_caller` counts the frames.)
+  if type(e) == 'string' then
+    e = from_script(e)
+  elseif type(e) == 'userdata' then
+    -- A Rust builtin (sandbox.rs, the libraries) the trampoline called names the
+    -- trampoline's line: as pcall's C call, no line and '?'.
+    local m = errmsg(e)
+    if find(m, '^shardis:%d+: ') then e = from_script(m) end
+  end
   return e
 end
 -- Redis's own pcall (luaRedisPcall): an error table gives its `err` text (`tidy`),
