@@ -222,7 +222,8 @@
 //! command (one owner, or a keyed transaction locking every owner); one that may touch
 //! undeclared keys (`lua-undeclared-keys lock-all`) locks and stops every shard at a cut
 //! led by its client's shard (`cmd::script_all`). Each shard thread
-//! keeps one Lua state, whose globals, libraries and string metatable scripts see
+//! keeps two Lua states, EVAL's and the functions' (`script::func_engine`), as Redis
+//! keeps two, whose globals, libraries and string metatable scripts see
 //! read-only (proxies, `script::sandbox`), as in Redis 7.0, so no script changes
 //! what later ones on that shard see; `redis.call` runs the command table's handler
 //! on the keys in reach, and the script's writes propagate as the commands it ran (effects), never

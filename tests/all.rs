@@ -71,6 +71,7 @@ mod script_sandbox;
 mod scripting;
 mod scripting_busy;
 mod scripting_calls;
+mod scripting_gaps;
 mod scripting_libs;
 mod scripting_lockall;
 mod scripting_persist;

@@ -239,6 +239,24 @@ pub fn check_script(
     .into())
 }
 
+/// Would the script's user (`sess`) be allowed to run `args` (`redis.acl_check_cmd`)?
+/// No ACL LOG entry; a deleted user may run nothing.
+pub fn allows(shared: &AclShared, sess: &mut SessionAcl, idx: u16, args: &Args) -> bool {
+    if sess.internal {
+        return true;
+    }
+    let generation = shared.generation.load(Ordering::Acquire);
+    if sess.generation != generation {
+        let Some(u) = shared.user(&sess.name) else { return false };
+        sess.login(u, generation);
+    }
+    if sess.unrestricted {
+        return true;
+    }
+    let Some(user) = sess.user.as_ref() else { return false };
+    user.check(cmdacl::request_id(idx, args), false, args).is_ok()
+}
+
 fn why_reason(why: Denied) -> &'static str {
     match why {
         Denied::Cmd => "command",

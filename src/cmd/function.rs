@@ -18,7 +18,7 @@ fn libs(shared: &ScriptShared) -> std::sync::MutexGuard<'_, Libraries> {
 /// Builds a library from its code (validating it on this thread's state).
 pub fn build_library(code: &[u8]) -> Result<Library, String> {
     let name = library_name(code)?;
-    let regs = script::with_engine(|eng| eng.load_library(code))?;
+    let regs = script::with_function_engine(|eng| eng.load_library(code))?;
     if regs.is_empty() {
         return Err("ERR No functions registered".into());
     }
@@ -312,7 +312,7 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     if ro && !no_writes {
         return Err(CmdError::msg("ERR Can not execute a script with write flag using *_ro command."));
     }
-    script::with_engine(|eng| {
+    script::with_function_engine(|eng| {
         eng.sync_functions(&shared);
         let f = eng.function(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
         let wants_all = allows_undeclared_keys(&shared, &name);

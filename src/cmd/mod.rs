@@ -58,6 +58,7 @@ pub mod repl;
 pub mod replicaof;
 pub mod save;
 pub mod script;
+pub mod script_acl;
 pub mod script_all;
 pub mod server;
 pub mod set;

@@ -450,9 +450,11 @@ thread_local! {
 fn thread_host(eng: &script::Engine, c: &ExecCtx) -> Rc<RefCell<ScriptHost>> {
     HOST.with(|h| {
         let mut h = h.borrow_mut();
-        if let Some(host) = h.as_ref()
-            && eng.has_host()
-        {
+        if let Some(host) = h.as_ref() {
+            // The thread's two engines (EVAL's, the functions') share its host.
+            if !eng.has_host() {
+                eng.set_host(host.clone());
+            }
             return host.clone();
         }
         let host = Rc::new(RefCell::new(ScriptHost::new(c.config.clone(), c.shared.clone())));
@@ -593,6 +595,10 @@ impl ScriptHost {
 }
 
 impl Host for ScriptHost {
+    fn acl_check(&mut self, owned: &OwnedArgs) -> Result<bool, String> {
+        super::script_acl::acl_check(self.caller.as_mut().map(|(acl, _)| acl), &self.shared.acl, owned)
+    }
+
     fn call(&mut self, owned: &OwnedArgs, resp3: bool, propagate: bool, out: &mut Vec<u8>) -> Result<(), String> {
         if !self.active {
             return Err("ERR redis.call is not available here".into());

@@ -1,6 +1,7 @@
 //! Lua scripting: the engine behind EVAL, EVALSHA, FCALL and FUNCTION.
 //!
-//! Job: one pre-built Lua 5.1 state per shard thread (`with_engine`), with Redis's
+//! Job: one pre-built Lua 5.1 state per shard thread for EVAL (`with_engine`) and
+//! one for functions (`with_function_engine`, as Redis keeps two), each with Redis's
 //! sandbox (read-only globals, no `os`/`io`/`loadfile`, Redis's `math.random`,
 //! `cjson`, `bit`, `cmsgpack`, `struct`), the `redis` API, and the conversions between Lua values and
 //! RESP2/RESP3 replies exactly as Redis 7.0 does them. Scripts are compiled once per
@@ -13,17 +14,24 @@
 //!
 //! Depends on: `resp` (reply writer), `util`; `mlua` with vendored Lua 5.1.
 
+mod acl_check;
 pub mod cjson;
 pub mod convert;
 pub mod func;
+mod func_engine;
 pub mod libs;
 pub mod msgpack;
 mod sandbox;
 pub mod structlib;
+mod tailcall;
 use crate::util::sha1;
 pub mod shared;
 
+pub use func_engine::{thread_used_memory as thread_functions_memory, with_function_engine};
 pub use shared::ScriptShared;
+
+/// The prelude's `raw` table, kept in the registry for the functions engine's load.
+const RAW: &str = "shardis.raw";
 
 use crate::resp::ReplyWriter;
 use crate::shard::OwnedArgs;
@@ -45,6 +53,13 @@ pub trait Host {
     /// script" ...). `propagate` is false after `redis.set_repl(redis.REPL_NONE)`.
     /// The reply goes to `reply` (empty on entry).
     fn call(&mut self, args: &OwnedArgs, resp3: bool, propagate: bool, reply: &mut Vec<u8>) -> Result<(), String>;
+
+    /// `redis.acl_check_cmd`: may the script's user run `args`? Err: Redis's error
+    /// reply for an unknown command (`acl_check.rs`).
+    fn acl_check(&mut self, args: &OwnedArgs) -> Result<bool, String> {
+        let _ = args;
+        Ok(true)
+    }
 }
 
 /// Redis's C libraries (`struct`, `cmsgpack`) raise errors with `luaL_error`, which
@@ -126,8 +141,6 @@ pub struct Engine {
     /// The protected environment user chunks see (`_G` to them): empty, reads fall
     /// through to the real globals, every assignment fails (prelude.lua).
     env: Table,
-    /// The `redis` table, whose `call`/`pcall` are set for each run.
-    redis: Table,
     run_fn: Function,
     /// `raw.exec`: one script run (see prelude.lua).
     exec_fn: Function,
@@ -254,6 +267,8 @@ impl Engine {
         // library (so they must all be in place first), and hands back the real
         // `redis` table and the protected environment.
         lua.load(include_str!("prelude.lua")).set_name("=shardis").call::<()>((raw.clone(), real.clone()))?;
+        tailcall::install_wrapper_caller(&lua, &raw)?;
+        lua.set_named_registry_value(RAW, &raw)?;
         let run_fn: Function = raw.raw_get("run")?;
         let exec_fn: Function = raw.raw_get("exec")?;
         let redis: Table = raw.raw_get("redis")?;
@@ -265,12 +280,12 @@ impl Engine {
         let scratch = Rc::new(RefCell::new((OwnedArgs::default(), Vec::new())));
         let host: HostSlot = Rc::new(RefCell::new(None));
         let call_fn = make_call(&lua, state.clone(), scratch, host.clone())?;
+        acl_check::install(&lua, &redis, host.clone())?;
         let w = watch.clone();
         lua.set_hook(mlua::HookTriggers::new().every_nth_instruction(10_000), move |_, _| w.check());
         Ok(Engine {
             lua,
             env,
-            redis,
             run_fn,
             exec_fn,
             call_fn,
@@ -299,10 +314,16 @@ impl Engine {
         } else {
             body.into()
         };
-        self.lua.load(&*src).set_name(name).set_environment(self.env.clone()).into_function().map_err(|e| match e {
-            mlua::Error::SyntaxError { message, .. } => message,
-            other => other.to_string(),
-        })
+        self.lua
+            .load(&*src)
+            .set_name(name)
+            .set_environment(self.env.clone())
+            .into_function()
+            .map(|f| tailcall::keep_frames(&self.lua, f, &self.env))
+            .map_err(|e| match e {
+                mlua::Error::SyntaxError { message, .. } => message,
+                other => other.to_string(),
+            })
     }
 
     /// The compiled EVAL script `sha`, compiling `body` on first use on this thread.
@@ -338,110 +359,6 @@ impl Engine {
             self.scripts.borrow_mut().clear();
             let _ = self.lua.gc_collect();
         }
-    }
-
-    /// Runs a library's code with `redis.register_function` available and returns
-    /// what it registered (FUNCTION LOAD's validation, and each thread's rebuild).
-    pub fn register(&self, code: &[u8]) -> Result<Vec<(func::FunctionInfo, Function)>, String> {
-        let f = self.compile(code, "@user_function").map_err(|m| format!("ERR Error compiling function: {m}"))?;
-        let regs: RefCell<Vec<(func::FunctionInfo, Function)>> = RefCell::new(Vec::new());
-        let fail = |m: &str| mlua::Error::external(CallError(m.to_string()));
-        let res = self.lua.scope(|scope| {
-            let reg = scope.create_function(|_, args: MultiValue| {
-                let (name, cb, flags, description) = match (args.front(), args.get(1), args.len()) {
-                    (Some(Value::String(n)), Some(Value::Function(cb)), 2) => {
-                        (n.to_string_lossy(), cb.clone(), Vec::new(), None)
-                    }
-                    (Some(Value::Table(t)), None, 1) => {
-                        let (mut name, mut cb, mut flags, mut desc) = (None, None, Vec::new(), None);
-                        for pair in t.pairs::<String, Value>() {
-                            let (k, v) = pair.map_err(|_| {
-                                fail("ERR named argument key given to redis.register_function is not a string")
-                            })?;
-                            match (k.as_str(), v) {
-                                ("function_name", Value::String(s)) => name = Some(s.to_string_lossy()),
-                                ("callback", Value::Function(f)) => cb = Some(f),
-                                ("description", Value::String(s)) => desc = Some(s.to_string_lossy()),
-                                ("flags", Value::Table(ft)) => {
-                                    for fl in ft.sequence_values::<String>() {
-                                        let fl = fl.map_err(|_| fail("ERR Unknown flag given"))?;
-                                        if !func::FLAG_NAMES.contains(&fl.as_str()) {
-                                            return Err(fail("ERR Unknown flag given"));
-                                        }
-                                        flags.push(fl);
-                                    }
-                                }
-                                ("function_name" | "callback" | "description" | "flags", _) => {
-                                    return Err(fail(&format!(
-                                        "ERR wrong type for {k} argument given to redis.register_function"
-                                    )));
-                                }
-                                _ => return Err(fail("ERR unknown argument given to redis.register_function")),
-                            }
-                        }
-                        let name =
-                            name.ok_or_else(|| fail("ERR redis.register_function must get a function name argument"))?;
-                        let cb = cb.ok_or_else(|| fail("ERR redis.register_function must get a callback argument"))?;
-                        (name, cb, flags, desc)
-                    }
-                    _ => return Err(fail("ERR wrong number of arguments to redis.register_function")),
-                };
-                if !func::valid_name(&name) {
-                    return Err(fail(func::NAME_RULE));
-                }
-                let mut regs = regs.borrow_mut();
-                if regs.iter().any(|(i, _)| i.name == name) {
-                    return Err(fail(&format!("ERR Function {name} already exists")));
-                }
-                regs.push((func::FunctionInfo { name, description, flags }, cb));
-                Ok(())
-            })?;
-            self.redis.raw_set("register_function", reg)?;
-            let r: MultiValue = self.run_fn.call(f.clone())?;
-            Ok(r)
-        });
-        self.redis.raw_set("register_function", Value::Nil).ok();
-        let r =
-            res.map_err(|e| format!("ERR Error registering functions: {}", error_text(&Value::Error(Box::new(e)))))?;
-        let mut it = r.into_iter();
-        if !matches!(it.next(), Some(Value::Boolean(true))) {
-            let err = match it.next() {
-                Some(Value::Table(t)) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
-                _ => String::new(),
-            };
-            return Err(format!("ERR Error registering functions: {err}"));
-        }
-        Ok(regs.into_inner())
-    }
-
-    /// Validates a library: what it registers, without keeping it.
-    pub fn load_library(&self, code: &[u8]) -> Result<Vec<func::FunctionInfo>, String> {
-        Ok(self.register(code)?.into_iter().map(|(i, _)| i).collect())
-    }
-
-    /// Rebuilds this thread's functions if the libraries changed since it last did.
-    pub fn sync_functions(&self, shared: &ScriptShared) {
-        let epoch = shared.functions_epoch.load(std::sync::atomic::Ordering::Relaxed);
-        if epoch == self.funcs_epoch.get() {
-            return;
-        }
-        let codes: Vec<Vec<u8>> =
-            shared.functions.lock().unwrap_or_else(|e| e.into_inner()).libs.values().map(|l| l.code.clone()).collect();
-        let mut funcs = HashMap::new();
-        for code in codes {
-            if let Ok(regs) = self.register(&code) {
-                for (i, f) in regs {
-                    funcs.insert(i.name, f);
-                }
-            }
-        }
-        *self.funcs.borrow_mut() = funcs;
-        self.funcs_epoch.set(epoch);
-        let _ = self.lua.gc_collect();
-    }
-
-    pub fn function(&self, name: &str) -> Option<Function> {
-        self.funcs.borrow().get(name).cloned()
     }
 
     pub fn cached_scripts(&self) -> usize {

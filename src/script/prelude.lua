@@ -3,22 +3,36 @@
 -- raw.set_repl, raw.log, raw.errtext.
 local raw, real = ...
 local error, type, tostring, select, concat = error, type, tostring, select, table.concat
-local find, sub = string.find, string.sub
+local find, sub, unpack_ = string.find, string.sub, unpack
+
+-- A builtin the sandbox wraps (below) names the wrapper's line in its errors
+-- (`shardis:<line>:`); Redis, calling it straight from the script, names the line of
+-- the script that called it, or nothing (and '?' for the function) when a C
+-- function such as pcall called it. Run at raise time, while the stack is whole.
+local function from_script(err)
+  local _, e = find(err, '^shardis:%d+: ')
+  if not e then return err end
+  local short_src, line = raw.wrapper_caller()
+  if line then return short_src .. ':' .. line .. ': ' .. sub(err, e + 1) end
+  local rest = sub(err, e + 1)
+  local _, n = find(rest, "^bad argument #%d+ to '")
+  if n then
+    local close = find(rest, "'", n + 1, true)
+    if close then rest = sub(rest, 1, n) .. '?' .. sub(rest, close) end
+  end
+  return rest
+end
 
 -- Redis's error handler: a string error becomes {err='ERR ' .. msg}; an error from
 -- Rust (userdata) gets its clean text; the first frame that is neither C nor ours
 -- gives the source and line.
 real.__redis__err__handler = function(err)
-  local source, line, short_src = raw.where()
+  local source, line = raw.where()
   if type(err) == 'userdata' then
     err = {err = raw.errtext(err)}
   elseif type(err) ~= 'table' then
     err = tostring(err)
-    -- A builtin the sandbox wraps (below) names the wrapper's line in its argument
-    -- errors; Redis, calling it straight from the script, names the script's.
-    local _, e = find(err, '^shardis:%d+: ')
-    if e then err = (short_src and short_src .. ':' .. line .. ': ' or '') .. sub(err, e + 1) end
-    err = {err = 'ERR ' .. err}
+    err = {err = 'ERR ' .. from_script(err)}
   end
   if source then
     err['source'] = source
@@ -37,12 +51,18 @@ end
 
 -- pcall(redis.call, ...) gives the error's text, as Redis 7.0's does (a Rust error
 -- is userdata to Lua).
-local raw_pcall, errtext, errmsg, stopping = pcall, raw.errtext, raw.errmsg, raw.stopping
+local raw_pcall, raw_xpcall, errtext, errmsg, stopping = pcall, xpcall, raw.errtext, raw.errmsg, raw.stopping
+local rawget_ = rawget
 local function tidy(ok, ...)
   if ok then return ok, ... end
   local e = ...
   if stopping() then error(e, 0) end
   if type(e) == 'userdata' then return false, errmsg(e) end
+  -- An error table gives its text, as Redis's pcall does.
+  if type(e) == 'table' then
+    local m = rawget_(e, 'err')
+    if type(m) == 'string' then return false, m end
+  end
   -- A rare argument error of a builtin the sandbox wraps in Lua (below): not our line.
   if type(e) == 'string' then
     local _, n = find(e, '^shardis:%d+: ')
@@ -50,7 +70,49 @@ local function tidy(ok, ...)
   end
   return false, ...
 end
-real.pcall = function(...) return tidy(raw_pcall(...)) end
+-- The script's pcall is an xpcall, so that `from_script` sees the stack of a
+-- wrapper's error. Lua 5.1's xpcall passes no arguments: they wait in upvalues (a
+-- table past three), which the trampoline takes at once, before any nested pcall.
+local pf, pn, p1, p2, p3, pargs
+local function trampoline()
+  local f, n, a, b, c = pf, pn, p1, p2, p3
+  pf, p1, p2, p3 = nil, nil, nil, nil
+  if n == 0 then return f() end
+  if n == 1 then return f(a) end
+  if n == 2 then return f(a, b) end
+  if n == 3 then return f(a, b, c) end
+  local t = pargs
+  pargs = nil
+  return f(unpack_(t, 1, n))
+end
+local function fix(e)
+  -- (Not tail calls: `raw.wrapper_caller` counts the frames.)
+  if type(e) == 'string' then
+    e = from_script(e)
+  elseif type(e) == 'userdata' then
+    -- A Rust builtin (sandbox.rs, the libraries) the trampoline called names the
+    -- trampoline's line: as pcall's C call, no line and '?'.
+    local m = errmsg(e)
+    if find(m, '^shardis:%d+: ') then e = from_script(m) end
+  end
+  return e
+end
+-- Redis's own pcall (luaRedisPcall): an error table gives its `err` text (`tidy`),
+-- and no argument at all is an attempt to call its placeholder boolean.
+real.pcall = function(...)
+  local n = select('#', ...) - 1
+  if n < 0 then return false, 'attempt to call a boolean value' end
+  local f = ...
+  -- Not a function (nil, a callable table): Lua's own message, no frame to fix.
+  if type(f) ~= 'function' then return tidy(raw_pcall(...)) end
+  pf, pn = f, n
+  if n <= 3 then
+    p1, p2, p3 = select(2, ...)
+  else
+    pargs = {select(2, ...)}
+  end
+  return tidy(raw_xpcall(trampoline, fix))
+end
 
 local redis = {}
 -- redis.call is set for each run (`raw.exec`: a Rust function that reaches the
@@ -69,12 +131,13 @@ redis.pcall = function(...)
   if call == nil then error('attempt to call field \'pcall\' (a nil value)', 2) end
   return pcall_reply(raw_pcall(call, ...))
 end
+-- A bad argument is not raised: Redis returns the error table.
 redis.error_reply = function(e)
-  if type(e) ~= 'string' then error({err = 'ERR wrong number or type of arguments'}) end
+  if type(e) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
   return {err = e}
 end
 redis.status_reply = function(s)
-  if type(s) ~= 'string' then error({err = 'ERR wrong number or type of arguments'}) end
+  if type(s) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
   return {ok = s}
 end
 redis.sha1hex = raw.sha1hex
@@ -141,8 +204,9 @@ local function refuse_assignment() error('Attempt to modify a readonly table', 2
 local function protect(t, shown)
   local p = {}
   real_of[p], shown_of[p] = t, shown
-  setmetatable(p, {__index = t, __newindex = refuse_assignment, __metatable = false})
-  return p
+  local mt = {__index = t, __newindex = refuse_assignment, __metatable = false}
+  setmetatable(p, mt)
+  return p, mt
 end
 
 -- Reading a missing global is an error (Redis's sandbox).
@@ -152,7 +216,7 @@ local guard = {
   end,
 }
 setmetatable(real, guard)
-local env = protect(real, protect(guard))
+local env, env_meta = protect(real, protect(guard))
 
 local library_names = {}
 for k, v in next, real do
@@ -168,21 +232,21 @@ string_meta.__metatable = protect({__index = real.string})
 -- ones are Rust (sandbox.rs): a C function keeps the script's frame on the stack even
 -- when the script tail-calls it, so its errors always name the script's line, as
 -- Redis's do. Those a script calls in loops (insert, unpack, next, pairs, ipairs) are
--- Lua, 2-7x cheaper than a Rust callback. When the script tail-calls them its
--- frame is gone and their errors carry no line.
+-- Lua, 2-7x cheaper than a Rust callback. A script's tail call into them is
+-- compiled as a plain call (tailcall.rs), so its frame, and its line, stay.
 local function proxy_next(p, k) return next(real_of[p], k) end
 local function proxy_inext(p, i)
   i = i + 1
   local v = rawget(real_of[p], i)
   if v ~= nil then return i, v end
 end
--- luaL_typerror's text for a missing first argument, raised at the script's line
--- (level 3: this, the wrapper, its caller) as the C builtin raises it, pcall or not.
--- (Other bad arguments reach the builtin: the error handler above fixes their line,
--- a pcall drops it. Checking only nil keeps the wrappers cheap: type() is a call.)
+-- luaL_typerror's text for a missing first argument, raised at the wrapper's line
+-- (level 2: this, the wrapper) as its builtin raises the others: `from_script` puts
+-- the line of the wrapper's caller there, pcall or not. (Checking only nil keeps the
+-- wrappers cheap: type() is a call.)
 local function missing_table(name, ...)
   local got = select('#', ...) == 0 and 'no value' or 'nil'
-  error('bad argument #1 to \'' .. name .. '\' (table expected, got ' .. got .. ')', 3)
+  error('bad argument #1 to \'' .. name .. '\' (table expected, got ' .. got .. ')', 2)
 end
 real.next = function(...)
   local t = ...
@@ -229,5 +293,21 @@ table_lib.foreach = function(...)
   if r then return foreach(r, select(2, ...)) end
   return foreach(...)
 end
+
+-- FUNCTION LOAD's globals, Redis 7.0's library API: while a library's top-level code
+-- runs, the only global is a `redis` with register_function (set by Rust for the
+-- load), log, the log levels and the version; reading anything else is the missing
+-- global error, writing is refused. `raw.loading(true)` points the protected
+-- environment there for the load, `raw.loading(false)` back to the real globals
+-- (which the library's functions see when called).
+local load_redis = setmetatable({
+  log = redis.log,
+  LOG_DEBUG = redis.LOG_DEBUG, LOG_VERBOSE = redis.LOG_VERBOSE,
+  LOG_NOTICE = redis.LOG_NOTICE, LOG_WARNING = redis.LOG_WARNING,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}, guard)
+local load_globals = setmetatable({redis = protect(load_redis)}, guard)
+raw.load_redis = load_redis
+raw.loading = function(on) env_meta.__index = on and load_globals or real end
 
 raw.env, raw.redis, raw.real_of, raw.shown_of = env, redis, real_of, shown_of
