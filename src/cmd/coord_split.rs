@@ -56,7 +56,9 @@
 //! profile). Parts that run in one go (a peer's batch in `dispatch::handle_batch`,
 //! our own granted parts in `run_own`) are warmed a few at a time (`warm_parts`, up
 //! to 16 keys): a part has few keys (5 of a 10-key MSET), and warmed alone its misses
-//! barely overlap; a part run on its own warms itself (`warm_keys`).
+//! barely overlap; a part run on its own warms itself (`warm_keys`). A peer's parts
+//! are lines the peer wrote (each part's box and arguments): before any is read, a
+//! batch's are all asked for at once (`fetch_parts`), so those misses overlap too.
 //!
 //! With the AOF on or a replica attached, each part is logged as its shard's part of
 //! one tagged block (as `coord` does), and its `Ran` leaves only once logged. DEL and
@@ -385,6 +387,39 @@ pub fn warm_parts<'a>(st: &ShardState, parts: impl Iterator<Item = &'a mut Split
     for stage in [crate::storage::Warm::Bucket, crate::storage::Warm::Slot, crate::storage::Warm::Key] {
         for &(db, h) in &keys[..n] {
             st.dbs[db as usize].warm(h, stage);
+        }
+    }
+}
+
+/// Parts of a peer's batch whose lines `fetch_parts` asks for at most.
+const FETCH_PARTS: usize = 64;
+
+/// Asks for the lines of a peer's batch of parts (each part's box, then its
+/// arguments) before `warm_parts` reads them: the peer wrote them, so each is a miss
+/// to the other core, and read part by part (box, then where its arguments are, then
+/// the arguments) they come one after another. Two passes, the boxes of all, then the
+/// arguments of all, keep many of them in flight at once.
+pub fn fetch_parts(first: &SplitPart, rest: &[Msg]) {
+    use crate::storage::table::prefetch;
+    let parts = || {
+        std::iter::once(first)
+            .chain(rest.iter().filter_map(|m| match m {
+                Msg::LockRun { part, .. } => Some(&**part),
+                _ => None,
+            }))
+            .take(FETCH_PARTS)
+    };
+    for part in parts() {
+        let p = std::ptr::from_ref(part).cast::<u8>();
+        prefetch(p);
+        prefetch(p.wrapping_add(size_of::<SplitPart>() - 1));
+    }
+    for part in parts() {
+        let a = &part.req.args;
+        prefetch(a.ends.as_ptr());
+        let data = a.data.as_ptr();
+        for at in (0..a.data.len()).step_by(64) {
+            prefetch(data.wrapping_add(at));
         }
     }
 }

@@ -694,12 +694,18 @@ fn warm_hops(st: &ShardState, hops: &Packed, mut pos: usize, ranges: &mut Vec<(u
 /// connection layer (`ShardState::hop_replies`), which splices them without copies.
 pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
     let mut msgs = batch.into_iter();
+    let mut fetched = false;
     while let Some(mut msg) = msgs.next() {
         // A run of split parts (a peer's turn of MSETs ...): their keys are warmed a
-        // few parts at a time, so the misses overlap (`coord_split::warm_parts`).
+        // few parts at a time, so the misses overlap (`coord_split::warm_parts`), after
+        // the parts themselves are asked for, all at once (`coord_split::fetch_parts`).
         if let Msg::LockRun { part, .. } = &mut msg
             && !part.warmed
         {
+            if !fetched {
+                fetched = true;
+                super::coord_split::fetch_parts(part, msgs.as_slice());
+            }
             let next = super::coord_split::parts_of(msgs.as_mut_slice());
             super::coord_split::warm_parts(st, std::iter::once(&mut **part).chain(next));
         }

@@ -402,10 +402,11 @@ fn hash_key(hasher: &Hasher, key: &[u8]) -> u64 {
 }
 
 /// Asks the CPU to start loading the cache line at `p` without waiting for it (a hint:
-/// nothing is read, so any address will do). Used by `Table::warm`, `Table::prefetch`
-/// and eviction's sampling (`Db::sample_into`).
+/// nothing is read, so any address will do). Used by `Table::warm`, `Table::prefetch`,
+/// eviction's sampling (`Db::sample_into`) and a peer's split parts
+/// (`cmd::coord_split::fetch_parts`).
 #[inline(always)]
-pub(super) fn prefetch<T>(p: *const T) {
+pub fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: `prefetcht0` never faults and reads nothing into the program: it is a
     // cache hint that is valid for any address, even an unmapped one. SSE, which it
