@@ -3,9 +3,9 @@
 //! `redis.call` takes them, then the host answers (`Host::acl_check`). Its errors are
 //! raised as `redis.call`'s are, so they read the same, caught or not.
 
-use super::{HostSlot, call_error, libs};
+use super::{HostSlot, call_error};
 use crate::shard::OwnedArgs;
-use mlua::{Lua, MultiValue, Table, Value};
+use mlua::{Lua, MultiValue, Table};
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -16,20 +16,7 @@ pub(super) fn install(lua: &Lua, redis: &Table, host: HostSlot) -> mlua::Result<
     let f = lua.create_function(move |_, args: MultiValue| -> mlua::Result<bool> {
         let mut guard = scratch.borrow_mut();
         let cmd = &mut *guard;
-        cmd.data.clear();
-        cmd.ends.clear();
-        for v in args.iter() {
-            match v {
-                Value::String(s) => cmd.data.extend_from_slice(&s.as_bytes()),
-                Value::Integer(i) => cmd.data.extend_from_slice(i.to_string().as_bytes()),
-                Value::Number(n) => cmd.data.extend_from_slice(libs::fmt_g(*n, 17).as_bytes()),
-                _ => return Err(call_error("ERR Lua redis lib command arguments must be strings or integers")),
-            }
-            cmd.ends.push(cmd.data.len() as u32);
-        }
-        if cmd.is_empty() {
-            return Err(call_error("ERR Please specify at least one argument for this redis lib call"));
-        }
+        super::command_args(cmd, &args)?;
         let slot = host.borrow();
         let Some(host) = slot.as_ref() else {
             return Err(call_error("ERR redis.acl_check_cmd can only be called inside a script invocation"));

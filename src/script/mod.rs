@@ -515,6 +515,28 @@ impl Watch {
 /// Where `redis.call` finds its host.
 type HostSlot = Rc<RefCell<Option<Rc<RefCell<dyn Host>>>>>;
 
+/// The words of a `redis.call`/`pcall`/`acl_check_cmd` as Redis takes them from Lua:
+/// strings as they are, integers and floats (`%.17g`) as their text, anything else
+/// an error; at least one word.
+#[inline]
+pub(super) fn command_args(cmd: &mut OwnedArgs, args: &MultiValue) -> mlua::Result<()> {
+    cmd.data.clear();
+    cmd.ends.clear();
+    for v in args.iter() {
+        match v {
+            Value::String(s) => cmd.data.extend_from_slice(&s.as_bytes()),
+            Value::Integer(i) => cmd.data.extend_from_slice(i.to_string().as_bytes()),
+            Value::Number(n) => cmd.data.extend_from_slice(libs::fmt_g(*n, 17).as_bytes()),
+            _ => return Err(call_error("ERR Lua redis lib command arguments must be strings or integers")),
+        }
+        cmd.ends.push(cmd.data.len() as u32);
+    }
+    if cmd.is_empty() {
+        return Err(call_error("ERR Please specify at least one argument for this redis lib call"));
+    }
+    Ok(())
+}
+
 /// `redis.call`: a C function (not a Lua wrapper), so `return redis.call(..)` keeps the
 /// script's frame and its line for the error message. It raises the command's error;
 /// redis.pcall (prelude.lua) catches it. `scratch` holds the arguments and the reply,
@@ -528,20 +550,7 @@ fn make_call(
     lua.create_function(move |lua, args: MultiValue| -> mlua::Result<Value> {
         let mut scratch = scratch.borrow_mut();
         let (cmd, reply) = &mut *scratch;
-        cmd.data.clear();
-        cmd.ends.clear();
-        for v in args.iter() {
-            match v {
-                Value::String(s) => cmd.data.extend_from_slice(&s.as_bytes()),
-                Value::Integer(i) => cmd.data.extend_from_slice(i.to_string().as_bytes()),
-                Value::Number(n) => cmd.data.extend_from_slice(libs::fmt_g(*n, 17).as_bytes()),
-                _ => return Err(call_error("ERR Lua redis lib command arguments must be strings or integers")),
-            }
-            cmd.ends.push(cmd.data.len() as u32);
-        }
-        if cmd.is_empty() {
-            return Err(call_error("ERR Please specify at least one argument for this redis lib call"));
-        }
+        command_args(cmd, &args)?;
         let resp3 = state.resp3.get();
         reply.clear();
         let slot = host.borrow();
