@@ -394,6 +394,9 @@ pub fn warm_parts<'a>(st: &ShardState, parts: impl Iterator<Item = &'a mut Split
 /// Parts of a peer's batch whose lines `fetch_parts` asks for at most.
 const FETCH_PARTS: usize = 64;
 
+/// How much of a part's argument bytes [`fetch_parts`] asks for (16 cache lines).
+const FETCH_ARG_BYTES: usize = 1024;
+
 /// Asks for the lines of a peer's batch of parts (each part's box, then its
 /// arguments) before `warm_parts` reads them: the peer wrote them, so each is a miss
 /// to the other core, and read part by part (box, then where its arguments are, then
@@ -418,7 +421,9 @@ pub fn fetch_parts(first: &SplitPart, rest: &[Msg]) {
         let a = &part.req.args;
         prefetch(a.ends.as_ptr());
         let data = a.data.as_ptr();
-        for at in (0..a.data.len()).step_by(64) {
+        // Small parts (the case this is for) are covered whole; a big value's part is
+        // not pulled into the cache line by line.
+        for at in (0..a.data.len().min(FETCH_ARG_BYTES)).step_by(64) {
             prefetch(data.wrapping_add(at));
         }
     }
