@@ -132,14 +132,7 @@ thread_local! {
 
 /// This thread's functions engine, built on first use.
 pub fn with_function_engine<R>(f: impl FnOnce(&Engine) -> R) -> R {
-    let e = FUNC_ENGINE.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(Rc::new(Engine::new().expect("the Lua state builds")));
-        }
-        slot.as_ref().cloned().expect("just built")
-    });
-    f(&e)
+    f(&super::engine_in(&FUNC_ENGINE))
 }
 
 /// The functions engine's memory on this thread (INFO `used_memory_vm_functions`).

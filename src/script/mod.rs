@@ -56,10 +56,7 @@ pub trait Host {
 
     /// `redis.acl_check_cmd`: may the script's user run `args`? Err: Redis's error
     /// reply for an unknown command (`acl_check.rs`).
-    fn acl_check(&mut self, args: &OwnedArgs) -> Result<bool, String> {
-        let _ = args;
-        Ok(true)
-    }
+    fn acl_check(&mut self, args: &OwnedArgs) -> Result<bool, String>;
 }
 
 /// Redis's C libraries (`struct`, `cmsgpack`) raise errors with `luaL_error`, which
@@ -689,20 +686,28 @@ pub fn close_busy_door() {
     }
 }
 
+/// A thread's lazily built Lua state: EVAL's (`ENGINE`) or the functions'
+/// (`func_engine`).
+pub(super) type EngineSlot = std::thread::LocalKey<RefCell<Option<Rc<Engine>>>>;
+
 thread_local! {
     static ENGINE: RefCell<Option<Rc<Engine>>> = const { RefCell::new(None) };
 }
 
-/// This thread's engine, built on first use.
-pub fn with_engine<R>(f: impl FnOnce(&Engine) -> R) -> R {
-    let e = ENGINE.with(|slot| {
+/// The engine in `slot`, built on first use.
+pub(super) fn engine_in(slot: &'static EngineSlot) -> Rc<Engine> {
+    slot.with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.is_none() {
             *slot = Some(Rc::new(Engine::new().expect("the Lua state builds")));
         }
         slot.as_ref().cloned().expect("just built")
-    });
-    f(&e)
+    })
+}
+
+/// This thread's engine, built on first use.
+pub fn with_engine<R>(f: impl FnOnce(&Engine) -> R) -> R {
+    f(&engine_in(&ENGINE))
 }
 
 /// This thread's index into `ScriptShared`'s busy/kill flags.
