@@ -16,7 +16,7 @@
 
 use crate::common;
 
-use common::compare::{Pair, real_redis};
+use common::diff::{Spec, replay, seeds, steps};
 use common::*;
 
 const KEYS: [&str; 6] = ["a", "b", "c", "{a}x", "n", "zz"];
@@ -39,8 +39,12 @@ const NUMBERS: [&str; 14] = [
 ];
 const FLOATS: [&str; 10] = ["0", "1.5", "-2.25", "10", "inf", "-inf", "1e3", "nan", "x", "0.1"];
 
-/// Commands whose reply array is in a hash order on Redis's side.
-const UNORDERED: [&str; 8] = ["smembers", "sinter", "sunion", "sdiff", "hgetall", "hkeys", "hvals", "keys"];
+const SPEC: Spec = Spec {
+    tag: "diff-random",
+    keys: &KEYS,
+    // Replies in a hash order on Redis's side.
+    unordered: &["smembers", "sinter", "sunion", "sdiff", "hgetall", "hkeys", "hvals", "keys"],
+};
 
 struct Gen {
     rng: Rng,
@@ -350,116 +354,18 @@ impl Gen {
     }
 }
 
-/// A reply normalized for comparison: arrays and sets of unordered commands sorted
-/// (maps by key).
-fn normalized(cmd: &str, r: Resp) -> Resp {
-    if !UNORDERED.contains(&cmd) {
-        return r;
-    }
-    let key = |e: &Resp| format!("{e:?}");
-    match r {
-        Resp::Array(mut v) if cmd == "hgetall" => {
-            // RESP2 HGETALL: field, value, field, value ...: sort the pairs.
-            let mut pairs: Vec<Vec<Resp>> = v.chunks(2).map(|p| p.to_vec()).collect();
-            pairs.sort_by_key(|p| format!("{p:?}"));
-            v = pairs.into_iter().flatten().collect();
-            Resp::Array(v)
-        }
-        Resp::Array(mut v) => {
-            v.sort_by_key(key);
-            Resp::Array(v)
-        }
-        Resp::Set(mut v) => {
-            v.sort_by_key(key);
-            Resp::Set(v)
-        }
-        Resp::Map(mut v) => {
-            v.sort_by_key(|(k, _)| key(k));
-            Resp::Map(v)
-        }
-        other => other,
-    }
-}
-
-fn digest(c: &mut Raw) -> Resp {
-    c.cmd(&["debug", "digest"])
-}
-
-/// Replays `steps` commands of `seed` on redis-server and on each shard count, in
-/// `proto`, comparing every reply and the digests at the end.
-fn replay(seed: u64, steps: usize, proto: u8) {
-    let real = real_redis("diff-random");
-    let servers: Vec<Server> = SHARD_COUNTS.iter().map(|&n| Server::start(n, &[])).collect();
-    let mut pairs: Vec<(usize, Pair)> =
-        SHARD_COUNTS.iter().zip(&servers).map(|(&n, s)| (n, Pair::new(s, &real, proto))).collect();
-    let mut g = Gen { rng: Rng::new(seed) };
-    let mut history: Vec<String> = Vec::new();
-    let mut words: Vec<Vec<String>> = Vec::new();
-    for step in 0..steps {
-        let cmd = g.command();
-        let shown = cmd.join(" ");
-        let name = cmd[0].clone();
-        let mut theirs: Option<Resp> = None;
-        for (n, p) in pairs.iter_mut() {
-            let ours = normalized(&name, p.ours.cmd(&cmd));
-            // redis-server runs each command once: its reply is read from the first
-            // pair and compared against every shard count.
-            let want = match &theirs {
-                Some(t) => t.clone(),
-                None => {
-                    let t = normalized(&name, p.theirs.cmd(&cmd));
-                    theirs = Some(t.clone());
-                    t
-                }
-            };
-            if ours != want {
-                let keys: Vec<&String> = cmd.iter().skip(1).filter(|w| KEYS.contains(&w.as_str())).collect();
-                let related: Vec<&String> =
-                    history.iter().filter(|h| keys.iter().any(|k| h.split(' ').any(|w| w == k.as_str()))).collect();
-                let tail = &related[related.len().saturating_sub(16)..];
-                let replay_file = temp_dir("diff-random-history").join("commands.txt");
-                let all: String = words.iter().chain(std::iter::once(&cmd)).map(|w| format!("{w:?}\n")).collect();
-                std::fs::write(&replay_file, all).expect("write the history");
-                panic!(
-                    "seed {seed}, RESP{proto}, step {step}, {n} shard(s): replies differ for `{shown}`\n shardis: {ours:?}\n   redis: {want:?}\nall commands so far (one JSON array of words per line): {replay_file:?}\nearlier commands on its keys:\n  {}",
-                    tail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
-                );
-            }
-        }
-        history.push(shown);
-        words.push(cmd);
-    }
-    let want = digest(&mut pairs[0].1.theirs);
-    for (n, p) in pairs.iter_mut() {
-        assert_eq!(
-            digest(&mut p.ours),
-            want,
-            "seed {seed}, RESP{proto}: DEBUG DIGEST differs with {n} shard(s) after {steps} steps"
-        );
-    }
-}
-
-fn seeds() -> Vec<u64> {
-    match std::env::var("DIFF_SEED") {
-        Ok(s) => vec![s.parse().expect("DIFF_SEED is a number")],
-        Err(_) => (1..=6).collect(),
-    }
-}
-
-fn steps() -> usize {
-    std::env::var("DIFF_STEPS").map(|s| s.parse().expect("DIFF_STEPS is a number")).unwrap_or(600)
-}
-
 #[test]
 fn random_commands_answer_as_redis_resp2() {
     for seed in seeds() {
-        replay(seed, steps(), 2);
+        let mut g = Gen { rng: Rng::new(seed) };
+        replay(&SPEC, seed, steps(), 2, || g.command());
     }
 }
 
 #[test]
 fn random_commands_answer_as_redis_resp3() {
     for seed in seeds() {
-        replay(seed + 1000, steps(), 3);
+        let mut g = Gen { rng: Rng::new(seed + 1000) };
+        replay(&SPEC, seed + 1000, steps(), 3, || g.command());
     }
 }

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod compare;
+pub mod diff;
 pub mod fake_master;
 pub mod repl;
 pub mod temp_dirs;
