@@ -110,7 +110,7 @@ start_servers() {
         redis_pid=$!
         pids+=("$redis_pid")
         wait_ready "$redis_port" "$redis_pid" "$d/redis.log"
-        [[ $(</proc/$redis_pid/comm) == redis-server* ]] || die "pid $redis_pid is not redis-server"
+        check_comm "$redis_pid" redis-server
     fi
     [[ $mode == none ]] || aof+=(--appendonly-direct "$direct")
 
@@ -123,7 +123,7 @@ start_servers() {
     pids+=("$shardis_pid")
 
     wait_ready "$shardis_port" "$shardis_pid" "$d/shardis.log"
-    [[ $(</proc/$shardis_pid/comm) == shardis* ]] || die "pid $shardis_pid is not shardis-server"
+    check_comm "$shardis_pid" "$SHARDIS_BIN"
     # The mode really is what we asked for (a silently ignored flag would make the
     # persistence rows measure nothing).
     local want=no ports=("$shardis_port")

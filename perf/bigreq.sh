@@ -98,10 +98,11 @@ start_peer() {
     srv_pid=$!
     pids+=("$srv_pid")
     wait_ready "$srv_port" "$srv_pid" "$dir/log"
-    local comm
-    comm=$(</proc/$srv_pid/comm)
-    [[ $comm == shardis* || $comm == redis-server* || $comm == valkey-server* ]] \
-        || die "pid $srv_pid is $comm, not the $who server"
+    case $who in
+        shardis) check_comm "$srv_pid" "$SHARDIS_BIN" ;;
+        redis) check_comm "$srv_pid" redis-server ;;
+        valkey) check_comm "$srv_pid" "$VALKEY_BIN" ;;
+    esac
 }
 
 # One measurement: mode $3, size $4 MiB, $5 repetitions against port $1 / pid $2.

@@ -69,7 +69,10 @@ for who in $SERVERS; do
     pick_port
     port_of[$who]=$port
     case $who in
-        floor) taskset -c "$SERVER_CPU" "$FLOOR_BIN" "$port" >"$work/floor.log" 2>&1 & ;;
+        floor)
+            bin=$FLOOR_BIN
+            taskset -c "$SERVER_CPU" "$FLOOR_BIN" "$port" >"$work/floor.log" 2>&1 &
+            ;;
         shardis | base)
             bin=$SHARDIS_BIN
             if [[ $who == base ]]; then bin=${BASE_BIN:?"base needs BASE_BIN"}; fi
@@ -78,6 +81,7 @@ for who in $SERVERS; do
                 --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work/$who") >"$work/$who.log" 2>&1 &
             ;;
         redis)
+            bin=redis-server
             taskset -c "$SERVER_CPU" redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no \
                 --daemonize no --dir "$work" --logfile "$work/redis.log" >/dev/null 2>&1 &
             ;;
@@ -86,8 +90,7 @@ for who in $SERVERS; do
     pid_of[$who]=$!
     pids+=("$!")
     wait_ready "$port" "$!" "$work/$who.log"
-    comm=$(</proc/${pid_of[$who]}/comm)
-    [[ $comm == floor* || $comm == shardis* || $comm == redis-server* ]] || die "pid ${pid_of[$who]} is $comm"
+    check_comm "${pid_of[$who]}" "$bin"
 done
 
 # One redis-benchmark run of test $2 against server $1; prints CPU µs per op.

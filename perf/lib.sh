@@ -157,6 +157,15 @@ tick=$(getconf CLK_TCK)
 # a data directory of its own; RDB saving stays off.
 aof_args() { echo "--appendonly ${APPENDONLY:-no} --appendfsync ${APPENDFSYNC:-everysec}"; }
 
+# Dies unless process $1 runs binary $2: its command name is the binary's file name,
+# cut to the kernel's 15 characters (so a shardis copied to /tmp/s14final is accepted
+# by the name it runs under, and a wrapper's pid is not).
+check_comm() {
+    local want=${2##*/}
+    want=${want:0:15}
+    [[ $(<"/proc/$1/comm") == "$want" ]] || die "pid $1 is not ${2##*/} (it is $(<"/proc/$1/comm"))"
+}
+
 # Starts a Redis-like server, binary $2 (redis-server or valkey-server), as peer $1,
 # pinned to SERVER_CPU with persistence off (but see aof_args), and waits until it answers: sets
 # ${1}_port and ${1}_pid (the server itself, checked by its command name, so that the
@@ -172,7 +181,7 @@ start_peer() {
     pid=$!
     pids+=("$pid")
     wait_ready "$port" "$pid" "$work/$name.log"
-    [[ $(</proc/$pid/comm) == "${bin##*/}"* ]] || die "pid $pid is not ${bin##*/}"
+    check_comm "$pid" "$bin"
     printf -v "${name}_port" '%s' "$port"
     printf -v "${name}_pid" '%s' "$pid"
 }
@@ -191,7 +200,7 @@ start_shardis() {
     pid=$!
     pids+=("$pid")
     wait_ready "$port" "$pid" "$work/$name.log"
-    [[ $(</proc/$pid/comm) == shardis* ]] || die "pid $pid is not shardis-server"
+    check_comm "$pid" "$SHARDIS_BIN"
     printf -v "${name}_port" '%s' "$port"
     printf -v "${name}_pid" '%s' "$pid"
 }

@@ -11,27 +11,39 @@
 set -euo pipefail
 [[ $# -ge 3 ]] || { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
 bin=$1 shards=$2 t=$3 n=${4:-400000}
-# A port nothing listens on: a ping answered by another engineer's server would
-# measure that one.
-port=$((20000 + RANDOM % 20000))
-while ss -ltn | grep -q ":$port "; do port=$((20000 + RANDOM % 20000)); done
 dir=$(mktemp -d)
-if [[ -n ${SAMECPU:-} ]]; then
-    taskset -c 0 "$bin" --port "$port" --shards "$shards" --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
-else
-    cpus=0
-    [[ $shards == 2 ]] && cpus=0,1
-    "$bin" --port "$port" --shards "$shards" --cpus "$cpus" --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
-fi
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
-deadline=$((SECONDS + 10))
-until redis-cli -p "$port" ping >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || { echo "server did not start" >&2; exit 1; }
-    kill -0 "$pid" 2>/dev/null || { echo "server exited (port $port taken?)" >&2; exit 1; }
-    sleep 0.05
+pid=
+trap '[[ -n $pid ]] && kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$dir"' EXIT
+# Starts the server on a port nothing listens on (a ping answered by another engineer's
+# server would measure that one); returns 1 if it exited, which is what a port taken
+# between the check and the server's bind looks like.
+start_server() {
+    port=$((20000 + RANDOM % 20000))
+    while ss -ltn | grep -q ":$port "; do port=$((20000 + RANDOM % 20000)); done
+    if [[ -n ${SAMECPU:-} ]]; then
+        taskset -c 0 "$bin" --port "$port" --shards "$shards" --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
+    else
+        cpus=0
+        [[ $shards == 2 ]] && cpus=0,1
+        "$bin" --port "$port" --shards "$shards" --cpus "$cpus" --save '' --appendonly no --dir "$dir" >/dev/null 2>&1 &
+    fi
+    pid=$!
+    local deadline=$((SECONDS + 10))
+    # The server that answers must be ours (its INFO names our pid).
+    until [[ $(redis-cli -p "$port" info server 2>/dev/null | tr -d '\r' | awk -F: '$1 == "process_id" { print $2 }') == "$pid" ]]; do
+        ((SECONDS < deadline)) || { echo "server did not start" >&2; exit 1; }
+        kill -0 "$pid" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    kill -0 "$pid" 2>/dev/null
+}
+started=0
+for attempt in 1 2 3 4 5; do
+    if start_server; then started=1; break; fi
+    wait "$pid" 2>/dev/null || true
+    echo "server exited (port $port taken?), attempt $attempt of 5" >&2
 done
-kill -0 "$pid" 2>/dev/null || { echo "server exited (port $port taken?)" >&2; exit 1; }
+((started)) || { echo "server did not start in 5 attempts" >&2; exit 1; }
 timeout 60 taskset -c 1 redis-benchmark -p "$port" -n 50000 -c 50 -P 16 -r 100000 -d 8 -t "$t" -q >/dev/null 2>&1
 ticks() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 switches() { cat /proc/"$pid"/task/*/status | awk '/^voluntary_ctxt/ {s += $2} END {print s}'; }
