@@ -727,3 +727,30 @@ fn commandstats_count_subcommands_apart_and_refuse_them_as_redis_does() {
         t
     });
 }
+
+/// Found by redis-py's own test suite run against shardis (its connection tests
+/// simulate LOADING, READONLY and OOM with DEBUG ERROR; its stream tests set
+/// ENTRIESREAD past the entries added).
+#[test]
+fn debug_error_and_a_negative_consumer_group_lag_as_redis() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut t = vec![c.cmd(&["config", "resetstat"])];
+        t.push(c.cmd(&["debug", "error", "LOADING fake message"]));
+        t.push(c.cmd(&["debug", "error", "-FOO keeps its dash"]));
+        t.push(c.cmd(&["debug", "error", "two\r\nlines"]));
+        t.push(c.cmd(&["debug", "error", ""]));
+        t.push(c.cmd(&["debug", "error"]));
+        // Replies written as they are, not counted as errors.
+        t.push(c.cmd(&["info", "errorstats"]));
+        t.push(c.cmd(&["xadd", "s", "1-1", "f", "v"]));
+        t.push(c.cmd(&["xgroup", "create", "s", "g", "0"]));
+        t.push(c.cmd(&["xgroup", "setid", "s", "g", "1-1", "entriesread", "2"]));
+        t.push(c.cmd(&["xinfo", "groups", "s"]));
+        t.push(c.cmd(&["xgroup", "setid", "s", "g", "0", "entriesread", "7"]));
+        t.push(c.cmd(&["xinfo", "groups", "s"]));
+        t.push(c.cmd(&["xgroup", "create", "s", "h", "$", "entriesread", "9"]));
+        t.push(c.cmd(&["xinfo", "stream", "s", "full"]));
+        t
+    });
+}

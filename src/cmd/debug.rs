@@ -1,4 +1,4 @@
-//! DEBUG: SLEEP, OBJECT, DIGEST, DIGEST-VALUE, RELOAD, SET-ACTIVE-EXPIRE, LOG, PANIC,
+//! DEBUG: ERROR, SLEEP, OBJECT, DIGEST, DIGEST-VALUE, RELOAD, SET-ACTIVE-EXPIRE, LOG, PANIC,
 //! HELP.
 //!
 //! DEBUG is one command with keyed and keyless subcommands, so it is a connection
@@ -320,6 +320,9 @@ const HELP: &[&str] = &[
     "    Output a hex signature representing the current DB content.",
     "DIGEST-VALUE <key> [<key> ...]",
     "    Output a hex signature of the values of all the specified keys.",
+    "ERROR <string>",
+    "    Return a Redis protocol error with <string> as message. Useful for clients",
+    "    unit tests to simulate Redis errors.",
     "LOG <message>",
     "    Write <message> to the server log.",
     "OBJECT <key>",
@@ -410,6 +413,17 @@ fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         Ok(ConnOutcome::FanOut(crate::shard::turns::debug_turns(n == 3)))
     } else if a.is(1, "REPLYBUFFER") && n == 4 {
         super::client_replybuf::debug_replybuffer(a)
+    } else if a.is(1, "ERROR") && n == 3 {
+        // Clients' own tests use it to see how they handle an error (redis-py's
+        // LOADING, READONLY, OOM cases). As Redis: the argument, after a '-' and with
+        // CR/LF as spaces, written as is (no "ERR" added, a leading '-' kept), and
+        // not counted as an error in INFO errorstats.
+        let mut line = Vec::with_capacity(a.get(2).len() + 3);
+        line.push(b'-');
+        line.extend(a.get(2).iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
+        line.extend_from_slice(b"\r\n");
+        c.out.raw(&line);
+        Ok(ConnOutcome::Done)
     } else if a.is(1, "LOG") && n == 3 {
         crate::util::log::warning(&format!("DEBUG LOG: {}", a.str(2)));
         c.out.ok();

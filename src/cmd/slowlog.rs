@@ -40,7 +40,7 @@ fn slowlog(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                         .into_iter()
                         .flat_map(|(_, r)| *r.downcast::<Vec<SlowEntry>>().expect("entries"))
                         .collect();
-                    all.sort_by(|x, y| y.id.cmp(&x.id));
+                    all.sort_by_key(|e| std::cmp::Reverse(e.id));
                     all.truncate(count);
                     out.array(all.len());
                     for e in all {

@@ -203,7 +203,7 @@ fn zadd_generic(c: &mut ExecCtx, a: &Args, incr_cmd: bool) -> Result<(), CmdErro
     if f.nx && f.xx {
         return Err(CmdError::msg("ERR XX and NX options at the same time are not compatible"));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if ((f.gt || f.lt) && f.nx) || (f.gt && f.lt) {
         return Err(CmdError::msg("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if f.incr && elements > 1 {

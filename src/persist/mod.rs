@@ -16,6 +16,7 @@
 //! - `everysec`: an fdatasync through the ring once a second; a sync pending for
 //!   more than 2 s holds writes (and so replies) back, as in Redis.
 //! - `no`: the kernel decides.
+//!
 //! Under `everysec` and `no` replies wait for the write's completion (the bytes are in
 //! the page cache, as after Redis's write(2)), never only its submission: a buffered
 //! write may be punted to an io-wq worker and still be queued when the process dies.

@@ -400,17 +400,20 @@ impl Meta {
         start <= self.max_deleted_id
     }
 
-    /// Redis's `streamReplyWithCGLag`: None when it cannot be known.
-    pub fn group_lag(&self, g: &Group) -> Option<u64> {
+    /// Redis's `streamReplyWithCGLag`: None when it cannot be known. Negative when
+    /// XGROUP SETID / CREATE set ENTRIESREAD past the entries added, as in Redis
+    /// (it subtracts as `long long`).
+    pub fn group_lag(&self, g: &Group) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
+        let lag = |read: u64| (self.entries_added as i64).wrapping_sub(read as i64);
         if let Some(read) = g.entries_read
             && !self.has_tombstones_from(g.last_id)
         {
-            return Some(self.entries_added.saturating_sub(read));
+            return Some(lag(read));
         }
-        self.estimate_distance(g.last_id).map(|r| self.entries_added.saturating_sub(r))
+        self.estimate_distance(g.last_id).map(lag)
     }
 }
 
@@ -659,7 +662,7 @@ impl StreamValue {
     }
 
     /// A group's lag (XINFO), None when it cannot be known.
-    pub fn group_lag(&self, g: &Group) -> Option<u64> {
+    pub fn group_lag(&self, g: &Group) -> Option<i64> {
         self.meta().group_lag(g)
     }
 
