@@ -100,6 +100,11 @@ fn three_node_cluster_serves_every_slot_to_cluster_clients() {
     let owner = owner_of.iter().find(|((a, b), _)| (*a..=*b).contains(&slot)).map(|(_, p)| *p).unwrap();
     let other = *ports.iter().find(|&&p| p != owner).unwrap();
     assert_eq!(call(other, &["GET", k]), Reply::Error(format!("MOVED {slot} 127.0.0.1:{owner}")));
+    // Shard channels are routed by slot as keys are (they were served on any node).
+    for cmd in [&["SPUBLISH", k, "m"][..], &["SSUBSCRIBE", k], &["SUNSUBSCRIBE", k]] {
+        assert_eq!(call(other, cmd), Reply::Error(format!("MOVED {slot} 127.0.0.1:{owner}")), "{cmd:?}");
+    }
+    assert_eq!(call(owner, &["SPUBLISH", k, "m"]), Reply::Int(0));
 
     // redis-py's RedisCluster writes and reads keys in every slot; hash tags keep
     // multi-key commands on one node.
@@ -195,6 +200,13 @@ fn errors_match_a_real_redis_cluster() {
         &["MGET", "{t}a", "{t}b"],
         &["SELECT", "1"],
         &["SELECT", "0"],
+        // Shard channels' slots as keys' (a subscription's reply is read, then the
+        // connection dropped).
+        &["SSUBSCRIBE", "{t}a", "b"],
+        &["SSUBSCRIBE", "{t}a", "{t}b"],
+        &["SUNSUBSCRIBE", "{t}a", "b"],
+        &["SPUBLISH", "{t}a", "m"],
+        &["SPUBLISH", "a"],
         &["CLUSTER", "KEYSLOT", "somekey"],
         &["CLUSTER", "KEYSLOT", "{user1000}.following"],
         &["CLUSTER", "COUNTKEYSINSLOT", "99999"],

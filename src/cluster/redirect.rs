@@ -21,22 +21,38 @@ pub const TRYAGAIN: &str = "TRYAGAIN Multiple keys request during rehashing of s
 pub const DOWN: &str = "CLUSTERDOWN The cluster is down";
 pub const UNBOUND: &str = "CLUSTERDOWN Hash slot not served";
 
-/// The slot of every key of the request, or the CROSSSLOT error. `None` when the
-/// command has no keys (or its key list is malformed: the handler reports that).
+/// The shard channels of SPUBLISH, SSUBSCRIBE and SUNSUBSCRIBE: not keys (they route
+/// nowhere within an instance), but in cluster mode their slots choose the node, as
+/// keys' do (Redis's `getNodeByQuery` for pub/sub shard commands).
+fn shard_channels(spec: &CommandSpec, args: &Args) -> Option<Vec<usize>> {
+    match spec.name {
+        "spublish" if args.len() == 3 => Some(vec![1]),
+        "ssubscribe" | "sunsubscribe" => Some((1..args.len()).collect()),
+        _ => None,
+    }
+}
+
+/// The slot of every key (or shard channel) of the request, or the CROSSSLOT error.
+/// `None` when the command has no keys (or its key list is malformed: the handler
+/// reports that).
 fn request_slot(spec: &CommandSpec, args: &Args, db: u16) -> Result<Option<(u16, Vec<usize>)>, &'static str> {
-    let positions: Vec<usize> = match spec.keys {
-        KeySpec::None => return Ok(None),
-        KeySpec::Range { first, last, .. } if first == last => {
-            if (first as usize) < args.len() && first > 0 {
-                vec![first as usize]
-            } else {
-                return Ok(None);
+    let positions: Vec<usize> = if let Some(channels) = shard_channels(spec, args) {
+        channels
+    } else {
+        match spec.keys {
+            KeySpec::None => return Ok(None),
+            KeySpec::Range { first, last, .. } if first == last => {
+                if (first as usize) < args.len() && first > 0 {
+                    vec![first as usize]
+                } else {
+                    return Ok(None);
+                }
             }
+            _ => match spec.key_positions(args, db) {
+                Ok(k) => k.into_iter().map(|(_, i)| i).collect(),
+                Err(_) => return Ok(None),
+            },
         }
-        _ => match spec.key_positions(args, db) {
-            Ok(k) => k.into_iter().map(|(_, i)| i).collect(),
-            Err(_) => return Ok(None),
-        },
     };
     let Some(&first) = positions.first() else { return Ok(None) };
     let slot = key_slot(args.get(first));
@@ -97,6 +113,11 @@ pub fn check(st: &mut ShardState, sess: &mut Session, spec: &CommandSpec, args: 
     // MIGRATE works on the local node while the slot is open either way.
     if (migrating_to.is_some() || importing) && spec.name == "migrate" {
         return None;
+    }
+    // A shard channel is served by the slot's owner until the slot has moved: no
+    // existence test, as in Redis.
+    if shard_channels(spec, args).is_some() {
+        return owner.map(|addr| format!("MOVED {slot} {addr}"));
     }
     let local = slot as usize % st.nshards == st.id;
     if let Some(to) = &migrating_to
