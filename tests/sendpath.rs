@@ -1,9 +1,9 @@
-//! How replies leave (`server::worker::queue_sends`): a connection with nothing in
-//! flight writes its output straight to the socket, and the ring sends whatever did
-//! not fit. These reach the cases besides "it all fitted": a reply larger than the
-//! socket buffer (a short direct send, the rest by the ring), a client that stops
-//! reading while it pipelines (the socket full with nothing in flight: the direct
-//! send takes nothing), and peers that reset the connection before their replies go.
+//! How replies leave (`server::worker::queue_sends`, `on_send`): one ring send per
+//! connection with output. These reach the cases besides "it all fitted": a reply
+//! larger than the socket takes (a short send, the rest sent again from where it
+//! stopped), a client that stops reading while it pipelines (sends that wait in the
+//! kernel, parsing stopped at the output high-water mark), and peers that reset the
+//! connection before their replies go.
 
 use crate::common;
 use common::*;
@@ -103,9 +103,8 @@ fn peers_that_reset_before_their_replies_go_are_closed() {
     let mut admin = s.raw();
     let value = random_value(13, 256 << 10);
     set_value(&mut admin, "v", &value);
-    // Each peer asks and resets at once (SO_LINGER 0): its reply meets a reset
-    // socket, whether written directly or by the ring, or its receive sees the reset
-    // first. Either way the connection goes and the server serves on.
+    // Each peer asks and resets at once (SO_LINGER 0): its reply's send meets a
+    // reset socket, or its receive sees the reset first. Either way the connection goes and the server serves on.
     for _ in 0..200 {
         let peer = std::net::TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
         socket2::SockRef::from(&peer).set_linger(Some(Duration::ZERO)).unwrap();

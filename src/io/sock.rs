@@ -1,6 +1,5 @@
 //! Small socket helpers that need raw fds: borrowing an fd as a std socket, shutdown,
-//! close, a non-blocking send of a reply, a best-effort write for refusals, and signal
-//! flags.
+//! close, a best-effort write for refusals, and signal flags.
 
 use std::net::TcpStream;
 use std::os::fd::{FromRawFd, IntoRawFd, RawFd};
@@ -37,25 +36,6 @@ pub fn write_best_effort(fd: RawFd, msg: &[u8]) {
     // SAFETY: `msg` is a valid slice for the duration of the call.
     unsafe {
         libc::send(fd, msg.as_ptr() as *const libc::c_void, msg.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT);
-    }
-}
-
-/// Sends what of `bytes` fits in `fd`'s socket buffer now, without waiting: the bytes
-/// taken (0 when the buffer is full), or the error. A reply sent this way needs no
-/// ring entry, no completion and no turn to reap it (`server::worker::queue_sends`).
-pub fn send_now(fd: RawFd, bytes: &[u8]) -> std::io::Result<usize> {
-    // SAFETY: `bytes` is a valid slice for the duration of the call; the kernel only
-    // reads it.
-    let n = unsafe {
-        libc::send(fd, bytes.as_ptr() as *const libc::c_void, bytes.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT)
-    };
-    if n >= 0 {
-        return Ok(n as usize);
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(0),
-        _ => Err(e),
     }
 }
 

@@ -343,42 +343,28 @@ impl Worker {
                 // connection slot is not freed until the send completes (try_finalize).
                 unsafe { self.ring.send(sock, ptr, len, ud) };
             } else {
-                close = self.sent_all(slot);
+                c.sending.clear();
+                c.send_off = 0;
+                if (!c.out.is_empty() || !c.held.is_empty()) && !c.queued_for_send {
+                    c.queued_for_send = true;
+                    self.send_queue.push(slot);
+                }
+                // Parsed again even with no input left: its reading may be paused
+                // (`flow`), and only a parse that ends idle resumes it.
+                if !c.queued_for_parse
+                    && let Some(pos) = self.backlogged.iter().position(|&s| s == slot)
+                {
+                    self.backlogged.swap_remove(pos);
+                    c.queued_for_parse = true;
+                    self.parse_queue.push(slot);
+                }
+                if c.close_after_flush && c.drained() {
+                    close = true;
+                }
             }
         }
-        self.after_send(slot, res.max(0) as usize, close);
-    }
-
-    /// `slot`'s `sending` went out whole: empty it, queue what came meanwhile, parse a
-    /// backlogged connection again. Returns true if the connection should close now
-    /// (everything owed before a QUIT or a protocol error has gone).
-    fn sent_all(&mut self, slot: u32) -> bool {
-        let Some(c) = self.conns[slot as usize].as_mut() else { return false };
-        c.sending.clear();
-        c.send_off = 0;
-        if (!c.out.is_empty() || !c.held.is_empty()) && !c.queued_for_send {
-            c.queued_for_send = true;
-            self.send_queue.push(slot);
-        }
-        // Parsed again even with no input left: its reading may be paused
-        // (`flow`), and only a parse that ends idle resumes it.
-        if !c.queued_for_parse
-            && let Some(pos) = self.backlogged.iter().position(|&s| s == slot)
-        {
-            self.backlogged.swap_remove(pos);
-            c.queued_for_parse = true;
-            self.parse_queue.push(slot);
-        }
-        c.close_after_flush && c.drained()
-    }
-
-    /// After `sent` bytes of `slot`'s output left (by a send's completion or at once,
-    /// `queue_sends`): count them, note the interaction, refresh the client's view or
-    /// close it.
-    fn after_send(&mut self, slot: u32, sent: usize, close: bool) {
-        let Some(c) = self.conns[slot as usize].as_mut() else { return };
-        if sent > 0 {
-            self.st.stats.net_output_bytes += sent as u64;
+        if res > 0 {
+            self.st.stats.net_output_bytes += res as u64;
             // Like Redis, a write to the client counts as interaction: a client just
             // served a long blocking wait's reply is not idle. `account_output` below
             // copies it into the `ClientMeta`; a closing one gets it here.
@@ -597,29 +583,10 @@ impl Worker {
             } else {
                 std::mem::swap(&mut c.out, &mut c.sending);
             }
-            // Nothing in flight: write what fits in the socket now, as Redis does. At
-            // `-P 1` a reply always fits, and a ring send of it would complete inside
-            // the enter that submits it, making the wait that follows return at once
-            // for a whole turn that only reaps that completion. The ring sends what
-            // does not fit (and reports a failure, closing the connection as usual).
-            let sent = match crate::io::sock::send_now(c.fd, &c.sending) {
-                Ok(n) => n,
-                Err(_) => 0,
-            };
-            if sent == c.sending.len() {
-                let close = self.sent_all(slot);
-                self.after_send(slot, sent, close);
-                continue;
-            }
-            if sent > 0 {
-                self.st.stats.net_output_bytes += sent as u64;
-                c.last_interaction_ms = self.st.now_ms;
-            }
-            c.send_off = sent;
+            c.send_off = 0;
             c.send_inflight = true;
             let ud = Token::new(Op::Send, slot, c.generation).encode();
-            let rest = &c.sending[sent..];
-            let (sock, ptr, len) = (c.sock, rest.as_ptr(), rest.len());
+            let (sock, ptr, len) = (c.sock, c.sending.as_ptr(), c.sending.len());
             // SAFETY: `sending` stays untouched and the slot stays allocated until the
             // send's completion clears `send_inflight`.
             unsafe { self.ring.send(sock, ptr, len, ud) };
