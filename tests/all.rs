@@ -75,6 +75,7 @@ mod scripting_gaps;
 mod scripting_libs;
 mod scripting_lockall;
 mod scripting_persist;
+mod sendpath;
 mod sentinel;
 mod server;
 mod set;
