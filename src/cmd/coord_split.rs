@@ -193,6 +193,7 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
         st.outbox.push(s as usize, Msg::LockRun { tx, coord: myself, part });
     }
     st.split_local.parts = parts;
+    prefetch_spare(&st.split_local.spare, shards.len());
     let kept_order = if combine == Combine::Values { order.clone() } else { Vec::new() };
     st.split_local.order = order;
     st.split_local.sizes = sizes;
@@ -467,6 +468,30 @@ pub fn fetch_returned(first: &SplitPart, rest: &[Msg]) {
     }
 }
 
+/// Asks, for writing, for the lines of the spare parts the next split commands will
+/// fill (`start` takes them from the end): the arguments of the next command's
+/// `nparts` (their boxes were asked for by the command before), the boxes of the
+/// command's after. Most spare parts came back from the peer, which read them last
+/// and wrote their box (`run_part`), so without this each is a miss or an invalidation
+/// to the other core, taken while `start` waits on it (its capacity checks read the
+/// box), one part after another.
+fn prefetch_spare(spare: &[Box<SplitPart>], nparts: usize) {
+    use crate::storage::table::prefetch_write;
+    let len = spare.len();
+    let next = len.saturating_sub(nparts);
+    for part in &spare[next..] {
+        let a = &part.req.args;
+        prefetch_write(a.ends.as_ptr());
+        prefetch_write(a.data.as_ptr());
+        prefetch_write(a.data.as_ptr().wrapping_add(64));
+    }
+    for part in &spare[next.saturating_sub(nparts)..next] {
+        let p = std::ptr::from_ref(&**part).cast::<u8>();
+        prefetch_write(p);
+        prefetch_write(p.wrapping_add(size_of::<SplitPart>() - 1));
+    }
+}
+
 /// The split parts among inbox messages (`warm_parts` over a batch's rest).
 pub fn parts_of(msgs: &mut [Msg]) -> impl Iterator<Item = &mut SplitPart> {
     msgs.iter_mut().filter_map(|m| match m {
@@ -534,8 +559,11 @@ fn release_early(st: &mut ShardState, tx: u64) {
 /// with its reply (other than `+OK`, which sends the part back: `run_part`).
 struct Released(Vec<u8>);
 
-/// Parts kept for reuse at most, and the biggest arguments buffer kept.
-const SPARE_PARTS: usize = 64;
+/// Parts kept for reuse at most, and the biggest arguments buffer kept. Enough for
+/// the parts a shard has out at once under deep pipelines (8 connections pipelining
+/// 16 two-shard MSETs each have 128 out): parts coming back to a full spare list are
+/// freed, and the next turn's commands allocate new ones.
+const SPARE_PARTS: usize = 256;
 const SPARE_PART_BYTES: usize = 4 << 10;
 
 /// Per-shard state of the split parts run here.
