@@ -47,8 +47,12 @@
 //! through the inbox costs a loop turn, and a part, its answer and its release would
 //! take three. When the turn's lock requests go out (under the order mutex), the own
 //! part enters the lock table directly if no earlier lock request waits in the inbox
-//! (`take_own`), and runs; its `Ran` is handled at once as well, and the release
-//! happens in place when the last answer arrives. Each part warms its keys' cache
+//! (`take_own`), and runs; its `Ran` is handled once the turn's own parts have run
+//! (`run_own`: it never enters the outbox), and the release happens in place when the
+//! last answer arrives. The parts this shard fills are mostly ones the peer sent back
+//! (read, and written, there last): they are asked for with a write hint when they
+//! come back (`fetch_returned`) and again one command before `start` fills them
+//! (`prefetch_spare`). Each part warms its keys' cache
 //! lines before it runs: the connection's read-ahead warmed only the keys of its own
 //! shard, and leaves a split request's alone (`net::lookahead`): our own part runs
 //! only once the turn's other requests are dispatched, when what was warmed at parse
