@@ -197,7 +197,8 @@
 //!   the connection is not held, so pipelined ones batch into one message per shard.
 //!   The coordinator's own part, its answer and its release skip its inbox (entered in
 //!   its lock table when the turn's lock requests go out, if no earlier one waits in
-//!   its inbox). The parts a shard runs in one go (a peer's batch, its own parts at
+//!   its inbox; its answer is handled as soon as the turn's own parts have run, not
+//!   queued to itself). The parts a shard runs in one go (a peer's batch, its own parts at
 //!   the flush) warm their keys a few parts at a time, so their misses overlap; the
 //!   read-ahead leaves a split request's keys alone (its part runs only at the flush).
 //!   A write is accepted once for all parts, so no part is refused alone;
@@ -293,7 +294,8 @@
 //! `repl::fullsync`), in `server::worker`'s ring sends of a connection's pending
 //! output, in `util::stopwatch` (the TSC read), in `util::longdouble` (the calls into
 //! `csrc/longdouble.c`, INCRBYFLOAT's C `long double`), and in `storage::table` (heap keys,
-//! and the cache prefetch hint of `Table::warm` and eviction's sampling).
+//! and the cache prefetch hints: `Table::warm`'s, eviction's sampling, and the write
+//! hint `prefetch_write` for split parts).
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod acl;

@@ -47,8 +47,12 @@
 //! through the inbox costs a loop turn, and a part, its answer and its release would
 //! take three. When the turn's lock requests go out (under the order mutex), the own
 //! part enters the lock table directly if no earlier lock request waits in the inbox
-//! (`take_own`), and runs; its `Ran` is handled at once as well, and the release
-//! happens in place when the last answer arrives. Each part warms its keys' cache
+//! (`take_own`), and runs; its `Ran` is handled once the turn's own parts have run
+//! (`run_own`: it never enters the outbox), and the release happens in place when the
+//! last answer arrives. The parts this shard fills are mostly ones the peer sent back
+//! (read, and written, there last): they are asked for with a write hint when they
+//! come back (`fetch_returned`) and again one command before `start` fills them
+//! (`prefetch_spare`). Each part warms its keys' cache
 //! lines before it runs: the connection's read-ahead warmed only the keys of its own
 //! shard, and leaves a split request's alone (`net::lookahead`): our own part runs
 //! only once the turn's other requests are dispatched, when what was warmed at parse
@@ -193,6 +197,7 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
         st.outbox.push(s as usize, Msg::LockRun { tx, coord: myself, part });
     }
     st.split_local.parts = parts;
+    prefetch_spare(&st.split_local.spare, shards.len());
     let kept_order = if combine == Combine::Values { order.clone() } else { Vec::new() };
     st.split_local.order = order;
     st.split_local.sizes = sizes;
@@ -325,7 +330,13 @@ pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, mut part: Box<Spl
             Box::new(out)
         }
     };
-    st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result });
+    if st.split_local.own_answers.collecting && coord.shard == me {
+        // Our own part, run by `run_own`: its answer skips the outbox (and the flush's
+        // next round), handled once `run_own` is done.
+        st.split_local.own_answers.ran.push((coord.id, result));
+    } else {
+        st.outbox.push(coord.shard as usize, Msg::Ran { coord: coord.id, shard: me, result });
+    }
     if release_now {
         if in_table {
             release_early(st, tx);
@@ -429,6 +440,62 @@ pub fn fetch_parts(first: &SplitPart, rest: &[Msg]) {
     }
 }
 
+/// Asks, for writing, for the lines of the parts a peer's batch hands back with their
+/// `+OK` (`run_part`), before `SplitTx::on_ran` reads them and `start` rewrites them
+/// for our next split commands: the peer read them last (and wrote the box), so each
+/// first touch here would otherwise be a miss or an invalidation to the other core,
+/// one after another. Two passes as in `fetch_parts`; with the lines exclusive here
+/// by the time `start` writes them, its writes wait for nothing.
+pub fn fetch_returned(first: &SplitPart, rest: &[Msg]) {
+    use crate::storage::table::prefetch_write;
+    let parts = || {
+        std::iter::once(first)
+            .chain(rest.iter().filter_map(|m| match m {
+                Msg::Ran { result, .. } => result.downcast_ref::<SplitPart>(),
+                _ => None,
+            }))
+            .take(FETCH_PARTS)
+    };
+    for part in parts() {
+        let p = std::ptr::from_ref(part).cast::<u8>();
+        prefetch_write(p);
+        prefetch_write(p.wrapping_add(size_of::<SplitPart>() - 1));
+    }
+    for part in parts() {
+        let a = &part.req.args;
+        prefetch_write(a.ends.as_ptr());
+        let data = a.data.as_ptr();
+        // What `start` writes again is about what the part held (a small part whole).
+        for at in (0..a.data.len().min(FETCH_ARG_BYTES)).step_by(64) {
+            prefetch_write(data.wrapping_add(at));
+        }
+    }
+}
+
+/// Asks, for writing, for the lines of the spare parts the next split commands will
+/// fill (`start` takes them from the end): the arguments of the next command's
+/// `nparts` (their boxes were asked for by the command before), the boxes of the
+/// command's after. Most spare parts came back from the peer, which read them last
+/// and wrote their box (`run_part`), so without this each is a miss or an invalidation
+/// to the other core, taken while `start` waits on it (its capacity checks read the
+/// box), one part after another.
+fn prefetch_spare(spare: &[Box<SplitPart>], nparts: usize) {
+    use crate::storage::table::prefetch_write;
+    let len = spare.len();
+    let next = len.saturating_sub(nparts);
+    for part in &spare[next..] {
+        let a = &part.req.args;
+        prefetch_write(a.ends.as_ptr());
+        prefetch_write(a.data.as_ptr());
+        prefetch_write(a.data.as_ptr().wrapping_add(64));
+    }
+    for part in &spare[next.saturating_sub(nparts)..next] {
+        let p = std::ptr::from_ref(&**part).cast::<u8>();
+        prefetch_write(p);
+        prefetch_write(p.wrapping_add(size_of::<SplitPart>() - 1));
+    }
+}
+
 /// The split parts among inbox messages (`warm_parts` over a batch's rest).
 pub fn parts_of(msgs: &mut [Msg]) -> impl Iterator<Item = &mut SplitPart> {
     msgs.iter_mut().filter_map(|m| match m {
@@ -496,8 +563,11 @@ fn release_early(st: &mut ShardState, tx: u64) {
 /// with its reply (other than `+OK`, which sends the part back: `run_part`).
 struct Released(Vec<u8>);
 
-/// Parts kept for reuse at most, and the biggest arguments buffer kept.
-const SPARE_PARTS: usize = 64;
+/// Parts kept for reuse at most, and the biggest arguments buffer kept. Enough for
+/// the parts a shard has out at once under deep pipelines (8 connections pipelining
+/// 16 two-shard MSETs each have 128 out): parts coming back to a full spare list are
+/// freed, and the next turn's commands allocate new ones.
+const SPARE_PARTS: usize = 256;
 const SPARE_PART_BYTES: usize = 4 << 10;
 
 /// Per-shard state of the split parts run here.
@@ -521,6 +591,19 @@ pub struct SplitLocal {
     /// Early releases not yet worked through (`release_early`).
     releases: Vec<u64>,
     releasing: bool,
+    /// Our own parts' answers while `run_own` runs them.
+    own_answers: OwnAnswers,
+}
+
+/// The answers (`Ran`) of the parts this shard coordinates and runs itself in
+/// `run_own`, kept here instead of going through the outbox to ourselves: `take_own`
+/// took the batch only when such answers may skip the inbox (nothing logged as parts,
+/// nothing held for the log), so handling them when `run_own` ends is what the
+/// flush's next round would have done, without the messages.
+#[derive(Default)]
+struct OwnAnswers {
+    collecting: bool,
+    ran: Vec<(u64, HopResult)>,
 }
 
 /// A deferred-log part's answer (`SplitPart::defer_log`): its reply, and whether it
@@ -636,6 +719,7 @@ fn hold_until_release(st: &mut ShardState) {
 
 /// Runs what `take_own` took: the granted parts, then the other messages in order.
 pub fn run_own(st: &mut ShardState, own: OwnBatch) {
+    st.split_local.own_answers.collecting = true;
     let mut granted = own.granted.into_iter();
     while let Some(mut w) = granted.next() {
         if let Some(part) = w.run.as_deref_mut()
@@ -648,6 +732,17 @@ pub fn run_own(st: &mut ShardState, own: OwnBatch) {
     }
     for m in own.rest {
         super::dispatch::handle_msg(st, m);
+    }
+    // The answers in the order the parts ran, as the next round would take them from
+    // the outbox; parts granted while they are handled (a release) answer as usual.
+    st.split_local.own_answers.collecting = false;
+    let mut ran = std::mem::take(&mut st.split_local.own_answers.ran);
+    let me = st.id as u16;
+    for (coord, result) in ran.drain(..) {
+        super::coord::on_ran(st, coord, me, result);
+    }
+    if st.split_local.own_answers.ran.is_empty() {
+        st.split_local.own_answers.ran = ran;
     }
 }
 

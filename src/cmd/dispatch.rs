@@ -695,7 +695,16 @@ fn warm_hops(st: &ShardState, hops: &Packed, mut pos: usize, ranges: &mut Vec<(u
 pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
     let mut msgs = batch.into_iter();
     let mut fetched = false;
+    let mut fetched_returned = false;
     while let Some(mut msg) = msgs.next() {
+        // Our parts coming back from the peer (`coord_split::fetch_returned`).
+        if !fetched_returned
+            && let Msg::Ran { result, .. } = &msg
+            && let Some(part) = result.downcast_ref::<crate::shard::lock::SplitPart>()
+        {
+            fetched_returned = true;
+            super::coord_split::fetch_returned(part, msgs.as_slice());
+        }
         // A run of split parts (a peer's turn of MSETs ...): their keys are warmed a
         // few parts at a time, so the misses overlap (`coord_split::warm_parts`), after
         // the parts themselves are asked for, all at once (`coord_split::fetch_parts`).

@@ -15,10 +15,10 @@
 //! keys then allocates nothing. Two keys sharing a hash only make a command wait for a
 //! lock it did not need, never run under one it should have waited for.
 
-use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
+use super::lockkeys::LockKeys;
 use super::msg::{CoordRef, ExecReq};
 
 /// The hash a (db, key) pair is locked under. A fixed function with a fixed seed, so
@@ -108,9 +108,9 @@ pub type Mix = BuildHasherDefault<MixHasher>;
 
 #[derive(Default)]
 pub struct LockTable {
-    /// Locked keys, per db, with the number of holders (a transaction may list a key
-    /// twice, e.g. `MSET a 1 a 2`).
-    keys: HashMap<u64, u32, Mix>,
+    /// Locked keys' hashes, once per holding (a transaction may list a key twice, e.g.
+    /// `MSET a 1 a 2`: then twice).
+    keys: LockKeys,
     whole: bool,
     /// Plans of granted transactions, to release them.
     granted: HashMap<u64, LockPlan, Mix>,
@@ -138,7 +138,7 @@ impl LockTable {
         }
         // Queued transactions also block newcomers: a command arriving after a lock
         // request must not run ahead of it on the keys it wants.
-        self.whole || !self.queue.is_empty() || self.keys.contains_key(&key_hash(db, key))
+        self.whole || !self.queue.is_empty() || self.keys.contains(key_hash(db, key))
     }
 
     /// Could a lock request for `plan` be granted right now? A part that releases as it
@@ -150,7 +150,7 @@ impl LockTable {
     /// Does a granted key lock hold (db, key)? (Whole-shard locks and queued requests
     /// aside: `repl::apply`.)
     pub fn key_held(&self, db: u16, key: &[u8]) -> bool {
-        !self.keys.is_empty() && self.keys.contains_key(&key_hash(db, key))
+        !self.keys.is_empty() && self.keys.contains(key_hash(db, key))
     }
 
     /// Does anything block a keyless command that reads the whole shard?
@@ -170,8 +170,16 @@ impl LockTable {
         }
         match plan {
             LockPlan::Whole => self.granted.is_empty(),
-            LockPlan::Keys(keys) => keys.iter().all(|(db, k)| !self.keys.contains_key(&key_hash(*db, k))),
-            LockPlan::Hashes(hashes) => hashes.iter().all(|h| !self.keys.contains_key(h)),
+            LockPlan::Keys(keys) => keys.iter().all(|(db, k)| !self.keys.contains(key_hash(*db, k))),
+            LockPlan::Hashes(hashes) => {
+                if self.keys.is_empty() {
+                    return true;
+                }
+                for &h in hashes {
+                    self.keys.prefetch(h);
+                }
+                hashes.iter().all(|&h| !self.keys.contains(h))
+            }
         }
     }
 
@@ -183,12 +191,15 @@ impl LockTable {
             LockPlan::Whole => self.whole = true,
             LockPlan::Keys(keys) => {
                 for (db, k) in keys {
-                    *self.keys.entry(key_hash(*db, k)).or_insert(0) += 1;
+                    self.keys.insert(key_hash(*db, k));
                 }
             }
             LockPlan::Hashes(hashes) => {
-                for h in hashes {
-                    *self.keys.entry(*h).or_insert(0) += 1;
+                for &h in hashes.iter() {
+                    self.keys.prefetch(h);
+                }
+                for &h in hashes.iter() {
+                    self.keys.insert(h);
                 }
             }
         }
@@ -224,34 +235,27 @@ impl LockTable {
         if self.whole {
             return false;
         }
+        // Every key's place asked for first: their misses overlap.
+        for &h in hashes.iter() {
+            self.keys.prefetch(h);
+        }
         for i in 0..hashes.len() {
             let h = hashes[i];
-            match self.keys.entry(h) {
-                Entry::Vacant(v) => {
-                    v.insert(1);
-                }
-                // The same key twice in one plan (`MSET a 1 a 2`): held twice.
-                Entry::Occupied(mut o) if hashes[..i].contains(&h) => *o.get_mut() += 1,
-                Entry::Occupied(_) => {
-                    for &taken in &hashes[..i] {
-                        self.unlock(taken);
-                    }
-                    return false;
-                }
+            if self.keys.insert_new(h) {
+                continue;
             }
+            if hashes[..i].contains(&h) {
+                // The same key twice in one plan (`MSET a 1 a 2`): held twice.
+                self.keys.insert(h);
+                continue;
+            }
+            for &taken in &hashes[..i] {
+                self.keys.remove(taken);
+            }
+            return false;
         }
         self.granted.insert(tx, LockPlan::Hashes(std::mem::take(hashes)));
         true
-    }
-
-    fn unlock(&mut self, h: u64) {
-        if let Entry::Occupied(mut o) = self.keys.entry(h) {
-            if *o.get() <= 1 {
-                o.remove();
-            } else {
-                *o.get_mut() -= 1;
-            }
-        }
     }
 
     /// An empty vector for a `Hashes` plan (one a released plan left, if any).
@@ -279,12 +283,15 @@ impl LockTable {
                 LockPlan::Whole => self.whole = false,
                 LockPlan::Keys(keys) => {
                     for (db, k) in keys {
-                        self.unlock(key_hash(db, &k));
+                        self.keys.remove(key_hash(db, &k));
                     }
                 }
                 LockPlan::Hashes(hashes) => {
                     for &h in &hashes {
-                        self.unlock(h);
+                        self.keys.prefetch(h);
+                    }
+                    for &h in &hashes {
+                        self.keys.remove(h);
                     }
                     self.recycle(LockPlan::Hashes(hashes));
                 }

@@ -17,6 +17,7 @@ pub mod histogram;
 pub mod hopbatch;
 pub mod lazyfree;
 pub mod lock;
+mod lockkeys;
 pub mod msg;
 pub mod pubsub;
 pub mod shared;

@@ -418,6 +418,43 @@ pub fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
+/// Asks the CPU to start loading the cache line at `p` for a write: the line comes
+/// exclusive, invalidated in other cores' caches, so the write itself waits for
+/// nothing. Where the CPU lacks `PREFETCHW`, a read hint (`prefetch`). A hint like
+/// `prefetch`: any address will do. Used for a peer's returned split parts, which
+/// this shard rewrites for its next split commands (`cmd::coord_split::fetch_returned`).
+#[inline(always)]
+pub fn prefetch_write<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    if has_prefetchw() {
+        // SAFETY: the CPU has PREFETCHW (CPUID 8000_0001h ECX bit 8, checked above), a
+        // cache hint that never faults, reads nothing into registers, writes nothing
+        // and leaves the flags alone, valid for any address, even an unmapped one.
+        unsafe {
+            std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, preserves_flags, readonly));
+        }
+        return;
+    }
+    prefetch(p)
+}
+
+/// Does the CPU have `PREFETCHW`? Asked once (CPUID), then a relaxed load.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn has_prefetchw() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    // 0: not asked yet, 1: no, 2: yes.
+    static HAS: AtomicU8 = AtomicU8::new(0);
+    match HAS.load(Ordering::Relaxed) {
+        0 => {
+            let yes = std::arch::x86_64::__cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+            HAS.store(if yes { 2 } else { 1 }, Ordering::Relaxed);
+            yes
+        }
+        v => v == 2,
+    }
+}
+
 /// The stages of warming a key before its `find` (`Table::warm`): each loads what the
 /// next one needs, so a caller warming many keys runs one stage over all of them
 /// before the next, and their cache misses overlap instead of queueing one by one.
