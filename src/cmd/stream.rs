@@ -321,11 +321,13 @@ fn xadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 
 fn xtrim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let key = a.get(1);
+    // Redis parses the options before looking the key up: a bad option is an error
+    // even on a missing key.
+    let (t, _) = parse_add_or_trim(c, a, false)?;
     if write_stream(c, key)?.is_none() {
         c.out.int(0);
         return Ok(());
     }
-    let (t, _) = parse_add_or_trim(c, a, false)?;
     let mut prop: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
     let s = write_stream(c, key)?.expect("checked above");
     let removed = trim_and_rewrite(s, &t, &mut prop);

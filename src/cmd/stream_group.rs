@@ -631,7 +631,7 @@ fn write_read_and_lag(out: &mut ReplyWriter, meta: &crate::storage::stream::Meta
     }
     out.bulk(b"lag");
     match meta.group_lag(g) {
-        Some(n) => out.int(n as i64),
+        Some(n) => out.int(n),
         None => out.null(),
     }
 }

@@ -45,7 +45,6 @@ struct ReadArgs {
 fn parse(c: &ExecCtx, a: &Args, xreadgroup: bool) -> Result<ReadArgs, CmdError> {
     let mut r =
         ReadArgs { count: 0, count_given: false, block: None, streams_arg: 0, nstreams: 0, group: None, noack: false };
-    let name = if xreadgroup { "XREADGROUP" } else { "XREAD" };
     let mut i = 1;
     while i < a.len() {
         let more = a.len() - i - 1;
@@ -69,10 +68,10 @@ fn parse(c: &ExecCtx, a: &Args, xreadgroup: bool) -> Result<ReadArgs, CmdError> 
             r.streams_arg = i + 1;
             let n = a.len() - r.streams_arg;
             if !n.is_multiple_of(2) {
-                let symbol = if xreadgroup { '>' } else { '$' };
-                return Err(CmdError::Msg(format!(
-                    "ERR Unbalanced {name} list of streams: for each stream key an ID or '{symbol}' must be specified."
-                )));
+                // Redis 7.0 says XREAD and '$' for XREADGROUP too (7.2 names each).
+                return Err(CmdError::msg(
+                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+                ));
             }
             r.nstreams = n / 2;
             break;
@@ -186,9 +185,10 @@ fn read_generic(c: &mut ExecCtx, a: &Args, xreadgroup: bool) -> Result<(), CmdEr
         }
     }
 
-    // Consumers are created (and seen) whether or not anything is served.
+    // The consumer is created (and seen) in the groups of the streams served now
+    // only, as Redis 7.0 does: a read that finds nothing new, or blocks, creates none.
     if let (Some(g), Some(cn)) = (group_name, consumer_name) {
-        for k in 0..r.nstreams {
+        for &(k, _, _) in &served {
             let key = a.get(r.streams_arg + k);
             let s = stream_in(&mut c.dbs[c.db], key, now)?.expect("checked");
             let group = s.groups.get_mut(g).expect("checked");

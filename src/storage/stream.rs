@@ -401,16 +401,19 @@ impl Meta {
     }
 
     /// Redis's `streamReplyWithCGLag`: None when it cannot be known.
-    pub fn group_lag(&self, g: &Group) -> Option<u64> {
+    /// Negative when the group's entries-read is ahead of entries-added (an XSETID
+    /// ENTRIESADDED or XGROUP ... ENTRIESREAD set them so): Redis 7.0 subtracts
+    /// without clamping and replies the negative lag.
+    pub fn group_lag(&self, g: &Group) -> Option<i64> {
         if self.entries_added == 0 {
             return Some(0);
         }
         if let Some(read) = g.entries_read
             && !self.has_tombstones_from(g.last_id)
         {
-            return Some(self.entries_added.saturating_sub(read));
+            return Some((self.entries_added as i64).wrapping_sub(read as i64));
         }
-        self.estimate_distance(g.last_id).map(|r| self.entries_added.saturating_sub(r))
+        self.estimate_distance(g.last_id).map(|r| (self.entries_added as i64).wrapping_sub(r as i64))
     }
 }
 
@@ -659,7 +662,7 @@ impl StreamValue {
     }
 
     /// A group's lag (XINFO), None when it cannot be known.
-    pub fn group_lag(&self, g: &Group) -> Option<u64> {
+    pub fn group_lag(&self, g: &Group) -> Option<i64> {
         self.meta().group_lag(g)
     }
 
