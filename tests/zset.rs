@@ -204,3 +204,35 @@ fn resp3_shapes_on_the_wire() {
         assert_eq!(send(&["ZMPOP", "1", "z", "MIN"]), Resp::Null);
     }
 }
+
+/// Found by `diff_random_types`: a lex range over a small sorted set whose scores differ
+/// (so its members are not in lex order) answers as Redis's listpack walk does: empty
+/// unless the last entry reaches the minimum and the first does not pass the maximum,
+/// for ZRANGE BYLEX, ZLEXCOUNT, ZRANGESTORE and ZREMRANGEBYLEX alike.
+#[test]
+fn lex_ranges_over_unequal_scores_match_redis() {
+    let real = common::compare::real_redis("zset-lex-unequal");
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        for proto in [2, 3] {
+            let mut p = common::compare::Pair::new(&s, &real, proto);
+            p.same(&["del", "z", "d"]);
+            for cmd in [
+                &["zadd", "z", "0", "2", "-1", "m"][..],
+                &["zrange", "z", "(2", "+", "bylex"],
+                &["zlexcount", "z", "(2", "+"],
+                &["zrange", "z", "-", "(m", "bylex"],
+                &["zrange", "z", "-", "[m", "bylex"],
+                &["zrange", "z", "+", "(2", "bylex", "rev"],
+                &["zrangestore", "d", "z", "(2", "+", "bylex"],
+                &["zremrangebylex", "z", "(2", "+"],
+                &["zadd", "z", "1", "a"],
+                &["zrangebylex", "z", "[b", "+", "limit", "0", "1"],
+                &["zremrangebylex", "z", "[b", "+"],
+                &["zrange", "z", "0", "-1", "withscores"],
+            ] {
+                p.same(cmd);
+            }
+        }
+    }
+}
