@@ -216,7 +216,7 @@ fn lex_ranges_over_unequal_scores_match_redis() {
         let s = Server::start(n, &[]);
         for proto in [2, 3] {
             let mut p = common::compare::Pair::new(&s, &real, proto);
-            p.same(&["del", "z", "d"]);
+            p.both(&["flushall"]);
             for cmd in [
                 &["zadd", "z", "0", "2", "-1", "m"][..],
                 &["zrange", "z", "(2", "+", "bylex"],
@@ -230,6 +230,42 @@ fn lex_ranges_over_unequal_scores_match_redis() {
                 &["zrangebylex", "z", "[b", "+", "limit", "0", "1"],
                 &["zremrangebylex", "z", "[b", "+"],
                 &["zrange", "z", "0", "-1", "withscores"],
+            ] {
+                p.same(cmd);
+            }
+        }
+    }
+}
+
+/// Found by `diff_random_types`: a small sorted set (listpack) stores a score of -0
+/// as the integer 0, as Redis's listpack does, so it reads back as 0; the skiplist
+/// encoding keeps -0. Seen through ZADD, ZINCRBY, the store commands' weights and
+/// a skiplist's -0 copied into a listpack by ZRANGESTORE.
+#[test]
+fn negative_zero_scores_match_redis() {
+    let real = common::compare::real_redis("zset-negative-zero");
+    let long = "x".repeat(80);
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        for proto in [2, 3] {
+            let mut p = common::compare::Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            for cmd in [
+                &["zadd", "z", "-0", "m"][..],
+                &["zscore", "z", "m"],
+                &["zincrby", "z", "-0", "m"],
+                &["zadd", "z", "-1", "q"],
+                &["zinterstore", "e", "1", "z", "weights", "0"],
+                &["zrange", "e", "0", "-1", "withscores"],
+                &["zunion", "1", "z", "weights", "0", "withscores"],
+                &["zadd", "big", "-0", "m", "1", "a"],
+                &["zadd", "big", "0", &long],
+                &["zadd", "big", "-0", "n"],
+                &["zrange", "big", "0", "-1", "withscores"],
+                &["zrangestore", "d", "big", "0", "-1"],
+                &["zrange", "d", "0", "-1", "withscores"],
+                &["zinter", "1", "big", "weights", "-1", "withscores"],
+                &["zpopmin", "z"],
             ] {
                 p.same(cmd);
             }

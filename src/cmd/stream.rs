@@ -448,10 +448,8 @@ fn xsetid(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 "ERR The entries_added specified in XSETID is smaller than the target stream length",
             ));
         }
-        // Only a non-empty stream is checked against its tombstone, as in Redis 7.0.
-        if id < s.max_deleted_id {
-            return Err(CmdError::msg("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"));
-        }
+        // Redis 7.0 does not check the ID against the current max-deleted-entry-id
+        // (`XSETID s 4-3` after deleting 5-3 is accepted, the tombstone kept).
     }
     s.last_id = id;
     if let Some(n) = entries_added {
