@@ -195,3 +195,33 @@ fn geoadd_is_logged_as_zadd_and_survives_a_restart() {
         assert!(matches!(&after.1, Resp::Array(v) if v.len() == 4), "{after:?}");
     }
 }
+
+/// Found by `diff_random_types`: a member whose score no GEOADD wrote (ZADD can write
+/// a negative, a huge or an infinite one) decodes as Redis's C cast of the double to
+/// 64 bits makes it on x86-64 (-1 is all ones, 1e300 and inf are 0), not as a
+/// saturating conversion.
+#[test]
+fn scores_outside_the_geo_range_decode_as_redis() {
+    let real = real_redis("geo-odd-scores");
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        for proto in [2, 3] {
+            let mut p = Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            p.same(&["geoadd", "g", "0", "0", "zero", "13.361389", "38.115556", "palermo"]);
+            p.same(&["zadd", "g", "-1", "neg", "1e300", "big", "inf", "pinf", "-inf", "ninf", "-0.5", "half"]);
+            p.same(&["zadd", "g", "1e19", "past63"]);
+            let members = ["neg", "big", "pinf", "ninf", "half", "past63"];
+            let mut geopos = vec!["geopos", "g"];
+            geopos.extend(members);
+            p.same(&geopos);
+            let mut geohash = vec!["geohash", "g"];
+            geohash.extend(members);
+            p.same(&geohash);
+            for m in members {
+                p.same(&["geodist", "g", m, "zero", "km"]);
+                p.same(&["geosearch", "g", "frommember", m, "byradius", "20000", "km", "asc", "withdist"]);
+            }
+        }
+    }
+}

@@ -204,3 +204,74 @@ fn resp3_shapes_on_the_wire() {
         assert_eq!(send(&["ZMPOP", "1", "z", "MIN"]), Resp::Null);
     }
 }
+
+/// Found by `diff_random_types`: a lex range over a small sorted set whose scores differ
+/// (so its members are not in lex order) answers as Redis's listpack walk does: empty
+/// unless the last entry reaches the minimum and the first does not pass the maximum,
+/// for ZRANGE BYLEX, ZLEXCOUNT, ZRANGESTORE and ZREMRANGEBYLEX alike.
+#[test]
+fn lex_ranges_over_unequal_scores_match_redis() {
+    let real = common::compare::real_redis("zset-lex-unequal");
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        for proto in [2, 3] {
+            let mut p = common::compare::Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            for cmd in [
+                &["zadd", "z", "0", "2", "-1", "m"][..],
+                &["zrange", "z", "(2", "+", "bylex"],
+                &["zlexcount", "z", "(2", "+"],
+                &["zrange", "z", "-", "(m", "bylex"],
+                &["zrange", "z", "-", "[m", "bylex"],
+                &["zrange", "z", "+", "(2", "bylex", "rev"],
+                &["zrangestore", "d", "z", "(2", "+", "bylex"],
+                &["zremrangebylex", "z", "(2", "+"],
+                &["zadd", "z", "1", "a"],
+                &["zrangebylex", "z", "[b", "+", "limit", "0", "1"],
+                &["zremrangebylex", "z", "[b", "+"],
+                &["zrange", "z", "0", "-1", "withscores"],
+            ] {
+                p.same(cmd);
+            }
+        }
+    }
+}
+
+/// Found by `diff_random_types`: a small sorted set (listpack) stores a score of -0
+/// as the integer 0, as Redis's listpack does, so it reads back as 0; the skiplist
+/// encoding keeps -0. Seen through ZADD, ZINCRBY, the store commands' weights and
+/// a skiplist's -0 copied into a listpack by ZRANGESTORE.
+#[test]
+fn negative_zero_scores_match_redis() {
+    let real = common::compare::real_redis("zset-negative-zero");
+    let long = "x".repeat(80);
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        for proto in [2, 3] {
+            let mut p = common::compare::Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            for cmd in [
+                &["zadd", "z", "-0", "m"][..],
+                &["zscore", "z", "m"],
+                &["zincrby", "z", "-0", "m"],
+                &["zadd", "z", "-1", "q"],
+                &["zinterstore", "e", "1", "z", "weights", "0"],
+                &["zrange", "e", "0", "-1", "withscores"],
+                &["zunion", "1", "z", "weights", "0", "withscores"],
+                &["zadd", "big", "-0", "m", "1", "a"],
+                &["zadd", "big", "0", &long],
+                &["zadd", "big", "-0", "n"],
+                &["zrange", "big", "0", "-1", "withscores"],
+                // Only short members: Redis fills a ZRANGESTORE target as a listpack
+                // until a long member converts it, so a -0 stored before that turns
+                // to 0; shardis picks the encoding first (left as a known difference).
+                &["zrangestore", "d", "big", "0", "1"],
+                &["zrange", "d", "0", "-1", "withscores"],
+                &["zinter", "1", "big", "weights", "-1", "withscores"],
+                &["zpopmin", "z"],
+            ] {
+                p.same(cmd);
+            }
+        }
+    }
+}

@@ -581,11 +581,6 @@ fn lpos(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         let more = j + 1 < a.len();
         if a.is(j, "rank") && more {
             rank = a.i64(j + 1)?;
-            if rank == i64::MIN {
-                return Err(CmdError::msg(
-                    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807",
-                ));
-            }
             if rank == 0 {
                 return Err(CmdError::msg(
                     "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list",
@@ -617,10 +612,14 @@ fn lpos(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     // MAXLEN 0 means the whole list.
     let scan = if maxlen == 0 { usize::MAX } else { maxlen };
     let len = l.len();
-    let skip = rank.unsigned_abs() - 1;
+    // Redis 7.0 accepts a RANK of LONG_MIN: its negation wraps and stays negative,
+    // so it reads as the first match from the tail, and the COUNT check (which
+    // subtracts the rank) wraps too, so every match is returned.
+    let skip = if rank == i64::MIN { 0 } else { rank.unsigned_abs() - 1 };
     // Without COUNT only the rank-th match is wanted; COUNT 0 means every match.
     let want = match count {
         None => 1,
+        Some(_) if rank == i64::MIN => usize::MAX,
         Some(0) => usize::MAX,
         Some(n) => n,
     };

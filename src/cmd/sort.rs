@@ -246,7 +246,7 @@ fn sort_generic(c: &mut ExecCtx, a: &Args, readonly: bool) -> Result<(), CmdErro
             }
         }
         let (alpha, bypattern, desc) = (o.alpha, o.by.is_some(), o.desc);
-        items.sort_by(|x, y| {
+        let compare = |x: &Item, y: &Item| {
             let ord = if !alpha {
                 x.score.partial_cmp(&y.score).unwrap_or(std::cmp::Ordering::Equal).then_with(|| x.elem.cmp(&y.elem))
             } else if bypattern {
@@ -256,7 +256,15 @@ fn sort_generic(c: &mut ExecCtx, a: &Args, readonly: bool) -> Result<(), CmdErro
                 x.elem.cmp(&y.elem)
             };
             if desc { ord.reverse() } else { ord }
-        });
+        };
+        // As Redis: a BY sort asked for part of the elements is its partial
+        // quicksort, whose order among ties (ALPHA by equal or missing values) a full
+        // sort does not keep; a full sort is glibc's qsort, a stable merge sort.
+        if bypattern && (start != 0 || end != len - 1) {
+            crate::util::pqsort::pqsort(&mut items, &compare, start, end);
+        } else {
+            items.sort_by(compare);
+        }
     }
     if bad_score {
         return Err(CmdError::msg("ERR One or more scores can't be converted into double"));

@@ -321,11 +321,13 @@ fn xadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 
 fn xtrim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let key = a.get(1);
+    // Redis parses the options before looking the key up: a bad option is an error
+    // even on a missing key.
+    let (t, _) = parse_add_or_trim(c, a, false)?;
     if write_stream(c, key)?.is_none() {
         c.out.int(0);
         return Ok(());
     }
-    let (t, _) = parse_add_or_trim(c, a, false)?;
     let mut prop: Vec<Vec<u8>> = a.iter().map(|x| x.to_vec()).collect();
     let s = write_stream(c, key)?.expect("checked above");
     let removed = trim_and_rewrite(s, &t, &mut prop);
@@ -446,10 +448,8 @@ fn xsetid(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
                 "ERR The entries_added specified in XSETID is smaller than the target stream length",
             ));
         }
-        // Only a non-empty stream is checked against its tombstone, as in Redis 7.0.
-        if id < s.max_deleted_id {
-            return Err(CmdError::msg("ERR The ID specified in XSETID is smaller than current max_deleted_entry_id"));
-        }
+        // Redis 7.0 does not check the ID against the current max-deleted-entry-id
+        // (`XSETID s 4-3` after deleting 5-3 is accepted, the tombstone kept).
     }
     s.last_id = id;
     if let Some(n) = entries_added {

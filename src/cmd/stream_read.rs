@@ -45,7 +45,6 @@ struct ReadArgs {
 fn parse(c: &ExecCtx, a: &Args, xreadgroup: bool) -> Result<ReadArgs, CmdError> {
     let mut r =
         ReadArgs { count: 0, count_given: false, block: None, streams_arg: 0, nstreams: 0, group: None, noack: false };
-    let name = if xreadgroup { "XREADGROUP" } else { "XREAD" };
     let mut i = 1;
     while i < a.len() {
         let more = a.len() - i - 1;
@@ -69,10 +68,10 @@ fn parse(c: &ExecCtx, a: &Args, xreadgroup: bool) -> Result<ReadArgs, CmdError> 
             r.streams_arg = i + 1;
             let n = a.len() - r.streams_arg;
             if !n.is_multiple_of(2) {
-                let symbol = if xreadgroup { '>' } else { '$' };
-                return Err(CmdError::Msg(format!(
-                    "ERR Unbalanced {name} list of streams: for each stream key an ID or '{symbol}' must be specified."
-                )));
+                // Redis 7.0 says XREAD and '$' for XREADGROUP too (7.2 names each).
+                return Err(CmdError::msg(
+                    "ERR Unbalanced XREAD list of streams: for each stream key an ID or '$' must be specified.",
+                ));
             }
             r.nstreams = n / 2;
             break;
@@ -168,27 +167,36 @@ fn read_generic(c: &mut ExecCtx, a: &Args, xreadgroup: bool) -> Result<(), CmdEr
         }
     }
 
+    let count = if c.rerun && r.count == 0 { BLOCKED_DEFAULT_COUNT } else { r.count };
     // Which streams can be served now, and from where (Redis's serve_synchronously).
+    // Redis decides stream by stream as it serves, so a key named twice with `>` sees
+    // the group where the first read left it: `group_after` tracks that.
     let mut served: Vec<(usize, StreamId, bool)> = Vec::new();
+    let mut group_after: Vec<(&[u8], StreamId)> = Vec::new();
     for (k, gt) in ids.iter().enumerate() {
         let key = a.get(r.streams_arg + k);
         let Some(s) = stream_in(&mut c.dbs[c.db], key, now)? else { continue };
         let last_valid = s.last_live_id();
         if let Some(g) = group_name {
             let group = &s.groups[g];
+            let last = group_after.iter().rev().find(|(name, _)| *name == key).map_or(group.last_id, |&(_, id)| id);
             if *gt != StreamId::MAX {
                 served.push((k, *gt, true));
-            } else if last_valid.is_some_and(|m| m > group.last_id) {
-                served.push((k, group.last_id, false));
+            } else if last_valid.is_some_and(|m| m > last) {
+                served.push((k, last, false));
+                let start = last.incr().unwrap_or(StreamId::MAX);
+                let delivered = s.range(start, StreamId::MAX, (count > 0).then_some(count));
+                group_after.push((key, delivered.last().map_or(last, |e| e.id)));
             }
         } else if last_valid.is_some_and(|m| m > *gt) {
             served.push((k, *gt, false));
         }
     }
 
-    // Consumers are created (and seen) whether or not anything is served.
+    // The consumer is created (and seen) in the groups of the streams served now
+    // only, as Redis 7.0 does: a read that finds nothing new, or blocks, creates none.
     if let (Some(g), Some(cn)) = (group_name, consumer_name) {
-        for k in 0..r.nstreams {
+        for &(k, _, _) in &served {
             let key = a.get(r.streams_arg + k);
             let s = stream_in(&mut c.dbs[c.db], key, now)?.expect("checked");
             let group = s.groups.get_mut(g).expect("checked");
@@ -217,7 +225,6 @@ fn read_generic(c: &mut ExecCtx, a: &Args, xreadgroup: bool) -> Result<(), CmdEr
     } else {
         c.out.array(served.len());
     }
-    let count = if c.rerun && r.count == 0 { BLOCKED_DEFAULT_COUNT } else { r.count };
     for (k, gt, history) in served {
         let key = a.get(r.streams_arg + k);
         if !resp3 {

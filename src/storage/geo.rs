@@ -135,9 +135,20 @@ fn decode_area(h: Hash) -> Area {
     }
 }
 
+/// A score's hash bits as Redis's `(uint64_t)score` gives them on x86-64, for scores
+/// no GEOADD wrote (a ZADD can): below 2^63 the double is truncated to a signed
+/// integer (-1.0 is all ones), from 2^63 up 2^63 is subtracted first and the top bit
+/// flipped back; a value no signed integer holds truncates to 1 << 63 (so 1e300 and
+/// inf are 0). Rust's saturating `as u64` would give 0 and all ones instead.
+fn score_bits(score: f64) -> u64 {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    let truncate = |x: f64| if x >= -TWO_63 && x < TWO_63 { x as i64 as u64 } else { 1u64 << 63 };
+    if score < TWO_63 { truncate(score) } else { truncate(score - TWO_63) ^ (1u64 << 63) }
+}
+
 /// The point a score stands for: the centre of its box, clamped to the valid ranges.
 pub fn decode_score(score: f64) -> (f64, f64) {
-    let a = decode_area(Hash { bits: score as u64, step: STEP_MAX });
+    let a = decode_area(Hash { bits: score_bits(score), step: STEP_MAX });
     let long = ((a.long.min + a.long.max) / 2.0).clamp(LONG_MIN, LONG_MAX);
     let lat = ((a.lat.min + a.lat.max) / 2.0).clamp(LAT_MIN, LAT_MAX);
     (long, lat)
@@ -376,6 +387,17 @@ mod tests {
         let c = score_of(15.087269, 37.502669).unwrap();
         let (clo, cla) = decode_score(c);
         assert_eq!(format!("{:.4}", distance(lo, la, clo, cla)), "166274.1516");
+    }
+
+    #[test]
+    fn scores_no_geoadd_wrote_convert_as_c_casts_them() {
+        assert_eq!(score_bits(3479099956230698.0), 3479099956230698);
+        assert_eq!(score_bits(-1.0), u64::MAX);
+        assert_eq!(score_bits(-0.5), 0);
+        assert_eq!(score_bits(1e300), 0);
+        assert_eq!(score_bits(f64::INFINITY), 0);
+        assert_eq!(score_bits(f64::NEG_INFINITY), 1 << 63);
+        assert_eq!(score_bits(1e19), 10_000_000_000_000_000_000);
     }
 
     #[test]

@@ -186,6 +186,16 @@ impl<'a> LexRange<'a> {
 }
 
 /// Either kind of interval, so the range walks are written once.
+/// Redis's `zzlIsInRange`/`zzlIsInLexRange`, which its listpack range walks check
+/// first: the last entry must reach the minimum and the first must not pass the
+/// maximum. Implied for score ranges; for a lex range over members whose scores
+/// differ (so not in lex order) it decides: `ZADD z 0 2 -1 m` then `ZRANGE z (2 +
+/// BYLEX` is empty in Redis (the last entry, "2", is not past "(2"), though "m" is.
+fn ends_admit(lp: &Listpack, range: &impl Interval) -> bool {
+    let (Some(first), Some(last)) = (lp.iter().next(), lp.iter().last()) else { return false };
+    range.gte_min(last.score, last.member) && range.lte_max(first.score, first.member)
+}
+
 trait Interval {
     fn gte_min(&self, score: f64, member: &[u8]) -> bool;
     fn lte_max(&self, score: f64, member: &[u8]) -> bool;
@@ -551,6 +561,9 @@ impl ZSetValue {
             ZSetValue::Listpack(lp) => {
                 // Same walk as Redis's zzlFirstIn*/zzlLastIn*: find the first entry past
                 // the near bound, then take entries while the far bound holds.
+                if !ends_admit(lp, range) {
+                    return Vec::new();
+                }
                 if rev {
                     let mut all = lp.entries();
                     all.reverse();
@@ -608,6 +621,7 @@ impl ZSetValue {
 
     fn count_interval(&self, range: &impl Interval) -> usize {
         match self {
+            ZSetValue::Listpack(lp) if !ends_admit(lp, range) => 0,
             ZSetValue::Listpack(lp) => lp
                 .iter()
                 .skip_while(|e| !range.gte_min(e.score, e.member))
@@ -646,6 +660,7 @@ impl ZSetValue {
             return 0;
         }
         match self {
+            ZSetValue::Listpack(lp) if !ends_admit(lp, range) => 0,
             ZSetValue::Listpack(lp) => lp.remove_interval(range),
             ZSetValue::Skiplist(sl) => sl.remove_interval(range),
         }

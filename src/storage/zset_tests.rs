@@ -50,19 +50,13 @@ fn rand_score_range(rng: &mut Rng) -> ScoreRange {
 
 #[test]
 fn varints_and_entries_round_trip() {
-    for s in [
-        0.0,
-        -0.0,
-        1.0,
-        -1.0,
-        1.5,
-        1e300,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        9007199254740992.0,
-        -9007199254740993.0,
-        0.1,
-    ] {
+    // -0 is stored as the integer 0, as Redis's listpack stores it.
+    let mut buf = vec![0, 0];
+    encode_entry(&mut buf, b"abc", -0.0);
+    assert_eq!(decode_entry(&buf, 2).score.to_bits(), 0.0f64.to_bits());
+    for s in
+        [0.0, 1.0, -1.0, 1.5, 1e300, f64::INFINITY, f64::NEG_INFINITY, 9007199254740992.0, -9007199254740993.0, 0.1]
+    {
         let mut buf = vec![0, 0];
         encode_entry(&mut buf, b"abc", s);
         let e = decode_entry(&buf, 2);

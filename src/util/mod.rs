@@ -14,6 +14,7 @@ pub mod hash;
 pub mod log;
 pub mod longdouble;
 pub mod num;
+pub mod pqsort;
 pub mod rng;
 pub mod sha1;
 pub mod splitargs;

@@ -46,10 +46,13 @@ pub(super) fn read_varint(buf: &[u8], mut pos: usize) -> (u64, usize) {
     }
 }
 
-/// The integer form of `score` if the compact varint can hold it exactly.
+/// The integer form of `score` if the compact varint can hold it exactly. -0 is
+/// stored as the integer 0, so it reads back as 0: Redis's listpack does the same
+/// (`double2ll`), so a small sorted set loses a score's negative zero (`ZADD z -0 m`
+/// then `ZSCORE z m` is "0") while the skiplist encoding keeps it.
 #[inline]
 pub(super) fn score_as_int(score: f64) -> Option<i64> {
-    let exact = score.fract() == 0.0 && score.abs() <= LP_INT_LIMIT && !(score == 0.0 && score.is_sign_negative());
+    let exact = score.fract() == 0.0 && score.abs() <= LP_INT_LIMIT;
     exact.then_some(score as i64)
 }
 
