@@ -294,7 +294,12 @@ fn error_reply_codes_and_fcall_numkeys_errors_match_redis() {
             p.same(&["eval", &format!("return redis.error_reply({arg})"), "0"]);
             p.same(&["eval", &format!("return redis.error_reply({arg}).err"), "0"]);
         }
-        p.same(&["function", "load", "replace", "#!lua name=numkeys\nredis.register_function('f', function() return 1 end)"]);
+        p.same(&[
+            "function",
+            "load",
+            "replace",
+            "#!lua name=numkeys\nredis.register_function('f', function() return 1 end)",
+        ]);
         for numkeys in ["x", "5", "-1", "1.5"] {
             p.same(&["fcall", "nosuch", numkeys, "k"]);
             p.same(&["fcall", "f", numkeys, "k"]);
