@@ -28,6 +28,7 @@ mod concurrency;
 mod config_refuse;
 mod debug_command;
 mod diff_random;
+mod diff_random_keys;
 mod diff_random_types;
 mod eviction;
 mod geo;

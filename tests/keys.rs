@@ -234,3 +234,17 @@ fn lazy_expiry_on_access() {
         assert_eq!(dbsize(c), 0);
     });
 }
+
+/// EXPIRETIME/TTL of a key whose PXAT is near i64::MAX round up as Redis's do instead
+/// of wrapping to a negative number. Found by `diff_random_keys`.
+#[test]
+fn expiretime_near_the_largest_pxat_rounds_like_redis() {
+    let real = common::compare::real_redis("keys-expiretime-max");
+    let s = common::Server::start(1, &[]);
+    let mut p = common::compare::Pair::new(&s, &real, 2);
+    p.same(&["set", "k", "v", "pxat", "9223372036854775807"]);
+    p.same(&["expiretime", "k"]);
+    p.same(&["pexpiretime", "k"]);
+    p.same(&["pexpireat", "k", "9223372036854775000"]);
+    p.same(&["expiretime", "k"]);
+}

@@ -75,3 +75,28 @@ fn transactions_are_atomic_across_shards_under_concurrency() {
     }
     writer.join().unwrap();
 }
+
+/// Redis 7.0 queues UNWATCH inside MULTI (QUEUED, then OK in EXEC's array), and a
+/// refused EXEC (wrong arity) discards the transaction with EXECABORT, in MULTI or not.
+/// Found by `diff_random_keys`.
+#[test]
+fn unwatch_is_queued_and_a_refused_exec_discards_as_in_redis() {
+    let real = common::compare::real_redis("multi-unwatch");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut p = common::compare::Pair::new(&s, &real, 2);
+        p.same(&["exec", "x"]);
+        p.same(&["watch", "k"]);
+        p.same(&["multi"]);
+        p.same(&["unwatch"]);
+        p.same(&["set", "k", "1"]);
+        p.same(&["exec"]);
+        p.same(&["multi"]);
+        p.same(&["set", "k", "2"]);
+        p.same(&["exec", "extra"]);
+        // The transaction is gone: EXEC without MULTI, and the SET never ran.
+        p.same(&["exec"]);
+        p.same(&["get", "k"]);
+        p.same(&["del", "k"]);
+    }
+}

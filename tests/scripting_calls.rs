@@ -280,3 +280,33 @@ fn script_writes_invalidate_only_the_keys_they_changed() {
         assert_eq!(script_writes_scenario(s.port), want, "{shards} shard(s)");
     }
 }
+
+/// `redis.error_reply` gives a text without an error code Redis's `ERR ` (and drops a
+/// leading `-`); FCALL looks its function up before numkeys and words numkeys' errors
+/// its own way. Found by `diff_random_keys`.
+#[test]
+fn error_reply_codes_and_fcall_numkeys_errors_match_redis() {
+    let real = common::compare::real_redis("scripting-error-reply");
+    for shards in common::SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut p = common::compare::Pair::new(&s, &real, 2);
+        for arg in ["'custom'", "'-custom x'", "''", "'-'", "'a b'", "'ERR a'"] {
+            p.same(&["eval", &format!("return redis.error_reply({arg})"), "0"]);
+            p.same(&["eval", &format!("return redis.error_reply({arg}).err"), "0"]);
+        }
+        p.same(&[
+            "function",
+            "load",
+            "replace",
+            "#!lua name=numkeys\nredis.register_function('f', function() return 1 end)",
+        ]);
+        for numkeys in ["x", "5", "-1", "1.5"] {
+            p.same(&["fcall", "nosuch", numkeys, "k"]);
+            p.same(&["fcall", "f", numkeys, "k"]);
+            p.same(&["fcall_ro", "f", numkeys, "k"]);
+            p.same(&["eval", "return 1", numkeys, "k"]);
+        }
+        p.same(&["fcall", "f", "1", "k"]);
+        p.same(&["function", "delete", "numkeys"]);
+    }
+}

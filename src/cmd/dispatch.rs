@@ -72,8 +72,7 @@ pub fn dispatch_known(
     let spec = TABLE.get(idx);
     if !spec.arity_ok(args.len()) {
         bump_rejected(st, idx, args);
-        flag_multi(sess);
-        fail(&mut st.stats, &mut w, &wrong_arity(spec.name));
+        reject(st, sess, spec, &mut w, &wrong_arity(spec.name));
         return Outcome::Done;
     }
     // A container's subcommand is looked up and its arity checked here, as Redis does
@@ -90,8 +89,7 @@ pub fn dispatch_known(
     }
     if !sess.authenticated && spec.flags & flag::NO_AUTH == 0 && super::acl::auth_required(st, sess) {
         bump_rejected(st, idx, args);
-        flag_multi(sess);
-        fail(&mut st.stats, &mut w, "NOAUTH Authentication required.");
+        reject(st, sess, spec, &mut w, "NOAUTH Authentication required.");
         return Outcome::Done;
     }
     if let Some(e) = super::multi::refused_while_queuing(sess, spec) {
@@ -104,8 +102,7 @@ pub fn dispatch_known(
         // None: the connection's user was deleted; close it as Redis does.
         let Some(msg) = refusal else { return Outcome::Close };
         bump_rejected(st, idx, args);
-        flag_multi(sess);
-        fail(&mut st.stats, &mut w, &msg);
+        reject(st, sess, spec, &mut w, &msg);
         return Outcome::Done;
     }
     // Cluster mode: MOVED / ASK / CROSSSLOT / TRYAGAIN / CLUSTERDOWN (`cluster::redirect`).
@@ -290,6 +287,20 @@ fn refuse_for_oom(st: &mut ShardState, sess: &Session, spec: &super::CommandSpec
             && sess.multi.as_ref().is_some_and(|q| q.cmds.iter().any(|c| TABLE.get(c.0).flags & flag::DENYOOM != 0)));
     let queuing = sess.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     crate::shard::evict::oom_refusal(st, denyoom, queuing)
+}
+
+/// Answers a command refused before it runs (Redis's `rejectCommand`): the refusal
+/// flags an open transaction, and a refused EXEC itself discards the transaction
+/// (inside MULTI or not) with `EXECABORT Transaction discarded because of: <why>`.
+fn reject(st: &mut ShardState, sess: &mut Session, spec: &super::CommandSpec, w: &mut ReplyWriter, msg: &str) {
+    if spec.name == "exec" {
+        super::multi::abort_exec(st, sess);
+        let why = msg.strip_prefix("ERR ").unwrap_or(msg);
+        fail(&mut st.stats, w, &format!("EXECABORT Transaction discarded because of: {why}"));
+    } else {
+        flag_multi(sess);
+        fail(&mut st.stats, w, msg);
+    }
 }
 
 /// A command rejected during MULTI makes EXEC abort.

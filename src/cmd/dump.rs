@@ -15,11 +15,13 @@ use crate::util::num::parse_i64;
 /// DUMP key: the payload, or nil if the key does not exist.
 fn dump(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
+    // Redis's DUMP compresses strings only under `rdbcompression yes` (the default).
+    let compress = c.config.compat.get("rdbcompression").is_none_or(|v| v == "yes");
     let (db, out, stats) = c.parts();
     match db.get_touch(a.get(1), now) {
         Some(e) => {
             stats.keyspace_hits += 1;
-            out.bulk(&rdb::dump_payload(&e.value));
+            out.bulk(&rdb::dump_payload_compressed(&e.value, compress));
         }
         None => {
             stats.keyspace_misses += 1;

@@ -305,10 +305,10 @@ pub fn fcall_ro(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     // Taken first, so that a call refused before it runs leaves no entry behind.
     let reader = c.shared.script.take_reader(c.client_id);
-    let n = super::script::script_keys(a, c.db as u16)?.len();
     let name = a.str(1);
     let shared = c.shared.script.clone();
     let no_writes = libs(&shared).no_writes(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
+    let n = super::script::fcall_numkeys(a)?;
     if ro && !no_writes {
         return Err(CmdError::msg("ERR Can not execute a script with write flag using *_ro command."));
     }

@@ -257,7 +257,9 @@ fn ttl_generic(c: &mut ExecCtx, a: &Args, ms: bool, absolute: bool) -> Result<()
         return Ok(());
     }
     let t = if absolute { expire_at } else { (expire_at - now).max(0) };
-    c.out.int(if ms { t } else { (t + 500) / 1000 });
+    // Widened: a PXAT near i64::MAX must round up to 9223372036854776 as in Redis,
+    // not wrap to a negative number.
+    c.out.int(if ms { t } else { ((t as i128 + 500) / 1000) as i64 });
     Ok(())
 }
 

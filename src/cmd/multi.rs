@@ -31,9 +31,10 @@ pub struct MultiQueue {
     pub db: u16,
 }
 
-/// Commands that act on the transaction itself and so are never queued.
+/// Commands that act on the transaction itself and so are never queued. UNWATCH is
+/// not one of them: Redis 7.0 queues it (QUEUED, then OK in EXEC's array).
 pub fn runs_inside_multi(name: &str) -> bool {
-    matches!(name, "exec" | "discard" | "multi" | "watch" | "unwatch" | "quit" | "reset")
+    matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset")
 }
 
 /// Redis's `no-multi` rule, checked after authentication and before the ACL as in

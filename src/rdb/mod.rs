@@ -160,7 +160,13 @@ impl std::error::Error for Error {}
 /// all that (8 bytes LE). Strings are compressed as an `rdbcompression yes` server
 /// would.
 pub fn dump_payload(value: &Value) -> Vec<u8> {
-    let mut out = encode_value(value, true);
+    dump_payload_compressed(value, true)
+}
+
+/// [`dump_payload`] with or without LZF compression: DUMP follows `rdbcompression`,
+/// as Redis's does.
+pub fn dump_payload_compressed(value: &Value, compress: bool) -> Vec<u8> {
+    let mut out = encode_value(value, compress);
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64::crc64(&out);
     out.extend_from_slice(&crc.to_le_bytes());

@@ -132,8 +132,12 @@ redis.pcall = function(...)
   return pcall_reply(raw_pcall(call, ...))
 end
 -- A bad argument is not raised: Redis returns the error table.
+-- As Redis 7.0's: a leading '-' goes, and a text without a space (no error code of
+-- its own) gets 'ERR ': error_reply('oops') is {err = 'ERR oops'}.
 redis.error_reply = function(e)
   if type(e) ~= 'string' then return {err = 'ERR wrong number or type of arguments'} end
+  if e:sub(1, 1) == '-' then e = e:sub(2) end
+  if not e:find(' ', 1, true) then e = 'ERR ' .. e end
   return {err = e}
 end
 redis.status_reply = function(s)

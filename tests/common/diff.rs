@@ -21,6 +21,21 @@ pub struct Spec<'a> {
 /// A reply normalized for comparison: arrays and sets of unordered commands sorted
 /// (maps by key).
 pub fn normalized(unordered: &[&str], cmd: &str, r: Resp) -> Resp {
+    // DUMP of a set or hash in its hash table encoding (RDB types 2 and 4) lists the
+    // elements in hash order: compared by type and length only (RESTORE and the digest
+    // check the contents).
+    if cmd == "dump"
+        && let Resp::Bulk(b) = &r
+        && matches!(b.first(), Some(2 | 4))
+    {
+        return Resp::Bulk(format!("hash-ordered payload of type {}, {} bytes", b[0], b.len()).into_bytes());
+    }
+    if cmd == "ttl" || cmd == "pttl" {
+        return match r {
+            Resp::Int(n) if n > 0 => Resp::Int(1),
+            other => other,
+        };
+    }
     if !unordered.contains(&cmd) {
         return r;
     }
@@ -56,6 +71,19 @@ pub fn digest(c: &mut Raw) -> Resp {
 /// Replays `steps` commands drawn by `next_command` on redis-server and on each shard
 /// count, in `proto`, comparing every reply and the digests at the end. `seed` is only
 /// named in failures: the generator was seeded with it.
+///
+/// Besides plain commands, a generator may yield these pseudo-commands (a first word
+/// starting with `@`), which the engine expands on each server:
+/// - `@2 CMD ...`: CMD on a second connection to the same server (WATCH's other client).
+/// - `@scan SCAN|HSCAN|SSCAN|ZSCAN [key] [options]`: the whole iteration from cursor 0 to
+///   the end; the reply is every element (pairs for HSCAN/ZSCAN) sorted, as one array.
+/// - `@dumprestore SRC DST TTL [options]`: DUMP SRC, then RESTORE DST TTL <that payload>.
+/// - `@xrestore SRC DST TTL [options]`: the same with the other side's payload: Redis's
+///   DUMP restored into shardis and shardis's into Redis.
+/// - `@corrupt HOW SRC DST TTL [options]`: RESTORE of SRC's DUMP altered by HOW (`trunc`:
+///   last byte dropped, `flip`: a payload byte changed, `version`: RDB version 99).
+///
+/// TTL and PTTL replies are time: a positive one is compared as 1.
 pub fn replay(spec: &Spec, seed: u64, steps: usize, proto: u8, next_command: impl FnMut() -> Vec<String>) {
     replay_with(spec, seed, steps, proto, |_, r| r, next_command)
 }
@@ -75,22 +103,31 @@ pub fn replay_with(
     let servers: Vec<Server> = SHARD_COUNTS.iter().map(|&n| Server::start(n, &[])).collect();
     let mut pairs: Vec<(usize, Pair)> =
         SHARD_COUNTS.iter().zip(&servers).map(|(&n, s)| (n, Pair::new(s, &real, proto))).collect();
+    let mut seconds: Vec<Pair> = servers.iter().map(|s| Pair::new(s, &real, proto)).collect();
     let mut history: Vec<String> = Vec::new();
     let mut words: Vec<Vec<String>> = Vec::new();
     let mut differences = 0;
     for step in 0..steps {
         let cmd = next_command();
         let shown = cmd.join(" ");
-        let name = cmd[0].clone();
+        let name = command_name(&cmd);
+        // `@xrestore`: each side restores the other's payload (Redis: the first
+        // shardis server's).
+        let peer = (cmd[0] == "@xrestore").then(|| {
+            let p = &mut pairs[0].1;
+            (payload(p.theirs.cmd(&["dump", &cmd[1]])), payload(p.ours.cmd(&["dump", &cmd[1]])))
+        });
         let mut theirs: Option<Resp> = None;
-        for (n, p) in pairs.iter_mut() {
-            let ours = adjust(&cmd, normalized(spec.unordered, &name, p.ours.cmd(&cmd)));
+        for ((n, p), second) in pairs.iter_mut().zip(seconds.iter_mut()) {
+            let got = run(&mut p.ours, &mut second.ours, &cmd, peer.as_ref().map(|(t, _)| t.as_slice()));
+            let ours = adjust(&cmd, normalized(spec.unordered, &name, got));
             // redis-server runs each command once: its reply is read from the first
             // pair and compared against every shard count.
             let want = match &theirs {
                 Some(t) => t.clone(),
                 None => {
-                    let t = adjust(&cmd, normalized(spec.unordered, &name, p.theirs.cmd(&cmd)));
+                    let got = run(&mut p.theirs, &mut second.theirs, &cmd, peer.as_ref().map(|(_, o)| o.as_slice()));
+                    let t = adjust(&cmd, normalized(spec.unordered, &name, got));
                     theirs = Some(t.clone());
                     t
                 }
@@ -128,6 +165,89 @@ pub fn replay_with(
             "seed {seed}, RESP{proto}: DEBUG DIGEST differs with {n} shard(s) after {steps} steps"
         );
     }
+}
+
+/// The command a reply answers, lowercased: `@2`'s command, a scan's own name.
+fn command_name(cmd: &[String]) -> String {
+    match cmd[0].as_str() {
+        "@2" | "@scan" => cmd[1].to_ascii_lowercase(),
+        other => other.to_ascii_lowercase(),
+    }
+}
+
+/// A DUMP reply's bytes (empty for a nil or an error: RESTORE then fails on both sides).
+fn payload(r: Resp) -> Vec<u8> {
+    match r {
+        Resp::Bulk(b) => b,
+        _ => Vec::new(),
+    }
+}
+
+/// Runs one (pseudo-)command on one server; `peer` is the other side's DUMP payload
+/// for `@xrestore`.
+fn run(main: &mut Raw, second: &mut Raw, cmd: &[String], peer: Option<&[u8]>) -> Resp {
+    match cmd[0].as_str() {
+        "@2" => second.cmd(&cmd[1..]),
+        "@scan" => scan_all(main, &cmd[1..]),
+        "@dumprestore" | "@xrestore" | "@corrupt" => {
+            let (how, rest) = if cmd[0] == "@corrupt" { (cmd[1].as_str(), &cmd[2..]) } else { ("", &cmd[1..]) };
+            let mut bytes = match peer {
+                Some(p) => p.to_vec(),
+                None => payload(main.cmd(&["dump", &rest[0]])),
+            };
+            let n = bytes.len();
+            match how {
+                "trunc" if n > 0 => bytes.truncate(n - 1),
+                "flip" if n > 11 => bytes[1] ^= 0x20,
+                // The two bytes before the CRC are the RDB version.
+                "version" if n > 10 => bytes[n - 10] = 99,
+                _ => {}
+            }
+            let mut args: Vec<Vec<u8>> =
+                vec![b"restore".to_vec(), rest[1].as_bytes().to_vec(), rest[2].as_bytes().to_vec(), bytes];
+            args.extend(rest[3..].iter().map(|w| w.as_bytes().to_vec()));
+            main.cmd(&args)
+        }
+        _ => main.cmd(cmd),
+    }
+}
+
+/// A whole SCAN-family iteration: every element returned, pairs kept together, sorted.
+fn scan_all(c: &mut Raw, cmd: &[String]) -> Resp {
+    let name = cmd[0].to_ascii_lowercase();
+    // The cursor follows the key (HSCAN, SSCAN, ZSCAN) or the command name (SCAN).
+    let at = if name == "scan" { 1 } else { 2 };
+    let pairs = name == "hscan" || name == "zscan";
+    let mut cursor = "0".to_string();
+    let mut items: Vec<Vec<Resp>> = Vec::new();
+    for _ in 0..100_000 {
+        let mut args: Vec<String> = cmd.to_vec();
+        if args.len() < at {
+            return c.cmd(&args);
+        }
+        args.insert(at, cursor.clone());
+        match c.cmd(&args) {
+            Resp::Array(mut v) if v.len() == 2 => {
+                let page = match v.pop() {
+                    Some(Resp::Array(page)) => page,
+                    other => return Resp::Array(vec![v.remove(0), other.unwrap_or(Resp::NilBulk)]),
+                };
+                let chunk = if pairs { 2 } else { 1 };
+                items.extend(page.chunks(chunk).map(|c| c.to_vec()));
+                cursor = match &v[0] {
+                    Resp::Bulk(b) => String::from_utf8_lossy(b).into_owned(),
+                    other => panic!("a scan cursor that is not a bulk string: {other:?}"),
+                };
+                if cursor == "0" {
+                    items.sort_by_key(|p| format!("{p:?}"));
+                    items.dedup();
+                    return Resp::Array(items.into_iter().flatten().collect());
+                }
+            }
+            other => return other,
+        }
+    }
+    panic!("{cmd:?}: the iteration did not end");
 }
 
 /// The seeds to run: `DIFF_SEED` alone, or 1 to 6.
