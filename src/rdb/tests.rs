@@ -599,7 +599,10 @@ fn random_value(rng: &mut XorShift) -> Value {
                     0 => rng.below(100) as f64,
                     1 => (rng.next_u64() as i64) as f64 / 1e6,
                     2 => f64::from_bits(rng.next_u64()),
-                    _ => [f64::INFINITY, f64::NEG_INFINITY, -0.0, 0.5][rng.below(4)],
+                    // No -0: a set loaded small becomes a listpack, which stores -0 as 0
+                    // as Redis's does, so -0 survives only while the set stays big
+                    // (`samples` and the zset tests cover it).
+                    _ => [f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.5][rng.below(4)],
                 };
                 if !score.is_nan() {
                     z.insert(&random_bytes(rng), score);
