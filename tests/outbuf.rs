@@ -34,17 +34,6 @@ fn rss(pid: u32) -> u64 {
     kb * 1024
 }
 
-/// CLIENT LIST's line for the client named `name`, as field -> value.
-fn client_fields(c: &mut Raw, name: &str) -> Option<HashMap<String, String>> {
-    let text = match c.cmd(&["CLIENT", "LIST"]) {
-        Resp::Bulk(b) | Resp::Verbatim(_, b) => String::from_utf8(b).unwrap(),
-        other => panic!("CLIENT LIST: {other:?}"),
-    };
-    text.lines().find(|l| l.contains(&format!(" name={name} "))).map(|l| {
-        l.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    })
-}
-
 /// A connection that subscribes to `channel` under `name` and then never reads again.
 fn silent_subscriber(s: &Server, name: &str, channel: &str) -> Raw {
     let mut sub = s.raw();

@@ -7,19 +7,7 @@
 
 use crate::common;
 use common::*;
-use std::collections::HashMap;
 use std::time::Duration;
-
-/// CLIENT LIST's line for the client named `name`, as field -> value.
-fn client_fields(c: &mut Raw, name: &str) -> Option<HashMap<String, String>> {
-    let text = match c.cmd(&["CLIENT", "LIST"]) {
-        Resp::Bulk(b) | Resp::Verbatim(_, b) => String::from_utf8(b).unwrap(),
-        other => panic!("CLIENT LIST: {other:?}"),
-    };
-    text.lines().find(|l| l.contains(&format!(" name={name} "))).map(|l| {
-        l.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    })
-}
 
 /// `name`'s output not yet taken by its socket (CLIENT LIST `omem`).
 fn omem(c: &mut Raw, name: &str) -> u64 {

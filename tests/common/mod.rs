@@ -671,3 +671,14 @@ impl Drop for SmallTmpfs {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// CLIENT LIST's line for the client named `name`, as field -> value.
+pub fn client_fields(c: &mut Raw, name: &str) -> Option<std::collections::HashMap<String, String>> {
+    let text = match c.cmd(&["CLIENT", "LIST"]) {
+        Resp::Bulk(b) | Resp::Verbatim(_, b) => String::from_utf8(b).unwrap(),
+        other => panic!("CLIENT LIST: {other:?}"),
+    };
+    text.lines().find(|l| l.contains(&format!(" name={name} "))).map(|l| {
+        l.split(' ').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    })
+}
