@@ -142,7 +142,7 @@ fn decode_area(h: Hash) -> Area {
 /// inf are 0). Rust's saturating `as u64` would give 0 and all ones instead.
 fn score_bits(score: f64) -> u64 {
     const TWO_63: f64 = 9_223_372_036_854_775_808.0;
-    let truncate = |x: f64| if x >= -TWO_63 && x < TWO_63 { x as i64 as u64 } else { 1u64 << 63 };
+    let truncate = |x: f64| if (-TWO_63..TWO_63).contains(&x) { x as i64 as u64 } else { 1u64 << 63 };
     if score < TWO_63 { truncate(score) } else { truncate(score - TWO_63) ^ (1u64 << 63) }
 }
 
