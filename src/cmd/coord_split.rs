@@ -414,30 +414,11 @@ const FETCH_ARG_BYTES: usize = 1024;
 /// the arguments) they come one after another. Two passes, the boxes of all, then the
 /// arguments of all, keep many of them in flight at once.
 pub fn fetch_parts(first: &SplitPart, rest: &[Msg]) {
-    use crate::storage::table::prefetch;
-    let parts = || {
-        std::iter::once(first)
-            .chain(rest.iter().filter_map(|m| match m {
-                Msg::LockRun { part, .. } => Some(&**part),
-                _ => None,
-            }))
-            .take(FETCH_PARTS)
-    };
-    for part in parts() {
-        let p = std::ptr::from_ref(part).cast::<u8>();
-        prefetch(p);
-        prefetch(p.wrapping_add(size_of::<SplitPart>() - 1));
-    }
-    for part in parts() {
-        let a = &part.req.args;
-        prefetch(a.ends.as_ptr());
-        let data = a.data.as_ptr();
-        // Small parts (the case this is for) are covered whole; a big value's part is
-        // not pulled into the cache line by line.
-        for at in (0..a.data.len().min(FETCH_ARG_BYTES)).step_by(64) {
-            prefetch(data.wrapping_add(at));
-        }
-    }
+    let parts = rest.iter().filter_map(|m| match m {
+        Msg::LockRun { part, .. } => Some(&**part),
+        _ => None,
+    });
+    hint_parts(first, parts, crate::storage::table::prefetch);
 }
 
 /// Asks, for writing, for the lines of the parts a peer's batch hands back with their
@@ -447,27 +428,30 @@ pub fn fetch_parts(first: &SplitPart, rest: &[Msg]) {
 /// one after another. Two passes as in `fetch_parts`; with the lines exclusive here
 /// by the time `start` writes them, its writes wait for nothing.
 pub fn fetch_returned(first: &SplitPart, rest: &[Msg]) {
-    use crate::storage::table::prefetch_write;
-    let parts = || {
-        std::iter::once(first)
-            .chain(rest.iter().filter_map(|m| match m {
-                Msg::Ran { result, .. } => result.downcast_ref::<SplitPart>(),
-                _ => None,
-            }))
-            .take(FETCH_PARTS)
-    };
+    let parts = rest.iter().filter_map(|m| match m {
+        Msg::Ran { result, .. } => result.downcast_ref::<SplitPart>(),
+        _ => None,
+    });
+    hint_parts(first, parts, crate::storage::table::prefetch_write);
+}
+
+/// The two passes of `fetch_parts` and `fetch_returned`: every part's box, then every
+/// part's argument ends and bytes (a small part whole; a big value's part is not
+/// pulled into the cache line by line), each line asked for with `hint`.
+#[inline(always)]
+fn hint_parts<'a>(first: &'a SplitPart, rest: impl Iterator<Item = &'a SplitPart> + Clone, hint: fn(*const u8)) {
+    let parts = || std::iter::once(first).chain(rest.clone()).take(FETCH_PARTS);
     for part in parts() {
         let p = std::ptr::from_ref(part).cast::<u8>();
-        prefetch_write(p);
-        prefetch_write(p.wrapping_add(size_of::<SplitPart>() - 1));
+        hint(p);
+        hint(p.wrapping_add(size_of::<SplitPart>() - 1));
     }
     for part in parts() {
         let a = &part.req.args;
-        prefetch_write(a.ends.as_ptr());
+        hint(a.ends.as_ptr().cast());
         let data = a.data.as_ptr();
-        // What `start` writes again is about what the part held (a small part whole).
         for at in (0..a.data.len().min(FETCH_ARG_BYTES)).step_by(64) {
-            prefetch_write(data.wrapping_add(at));
+            hint(data.wrapping_add(at));
         }
     }
 }
