@@ -528,7 +528,7 @@ pub fn spawn_redis_server(extra: &[&str], ready: impl Fn(u16) -> bool) -> Option
             if let Ok(Some(_)) = child.try_wait() {
                 break;
             }
-            if ready(port) {
+            if ready(port) && served_by(port, child.id()) {
                 return Some((child, port));
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -537,6 +537,25 @@ pub fn spawn_redis_server(extra: &[&str], ready: impl Fn(u16) -> bool) -> Option
         let _ = child.wait();
     }
     None
+}
+
+/// Whether the server answering on `port` is process `pid`. A port found free can be
+/// taken by another test's server before redis-server binds it; redis-server then
+/// exits, but a readiness check made before it does would reach the other server.
+pub fn served_by(port: u16, pid: u32) -> bool {
+    // The listening socket on `port` (in /proc/net/tcp, state 0A) must be one of the
+    // process's descriptors; this needs no command, so AUTH and ACLs do not matter.
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return false };
+    let sockets: std::collections::HashSet<String> = fds
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter_map(|l| Some(l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']')?.to_string()))
+        .collect();
+    let hex_port = format!("{port:04X}");
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() > 9 && f[3] == "0A" && f[1].rsplit(':').next() == Some(hex_port.as_str()) && sockets.contains(f[9])
+    })
 }
 
 /// A real Debian `redis-server` on a free port with `dir` as its working directory

@@ -8,7 +8,7 @@
 //! instead. That proves the test itself (its topology, waits and checks) against the
 //! reference, independently of shardis.
 
-use super::{Rng, Server, spawn_redis_server, temp_dir, tool, wait_until};
+use super::{Rng, Server, served_by, spawn_redis_server, temp_dir, tool, wait_until};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -354,7 +354,9 @@ fn spawn_redis_with_conf(conf: &Path, extra: &[&str], ready: impl Fn(u16) -> boo
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("spawn redis-server");
-        if wait_until(Duration::from_secs(20), || matches!(child.try_wait(), Ok(None)) && ready(port)) {
+        if wait_until(Duration::from_secs(20), || {
+            matches!(child.try_wait(), Ok(None)) && ready(port) && served_by(port, child.id())
+        }) {
             return Some((child, port));
         }
         let _ = child.kill();
@@ -395,6 +397,7 @@ pub fn wait_in_sync(master: &Node, replica: &Node, timeout: Duration) {
         r.get("master_link_status").map(String::as_str) == Some("up")
             && m.get("master_repl_offset").is_some()
             && m.get("master_repl_offset") == r.get("slave_repl_offset")
+            && replica_online(&m, replica.port)
     });
     if !synced {
         panic!(
@@ -409,6 +412,17 @@ pub fn wait_in_sync(master: &Node, replica: &Node, timeout: Duration) {
             tail(&replica.log(), 30),
         );
     }
+}
+
+/// Whether the master's INFO lists the replica listening on `port` as `state=online`.
+/// A replica can hold the whole stream before its master says so: redis-server marks
+/// a diskless replica online only when its cron reaps the RDB child, up to 100 ms
+/// later, and until then refuses `FAILOVER TO` it ("target replica is not online").
+fn replica_online(master_info: &HashMap<String, String>, port: u16) -> bool {
+    let port = format!("port={port},");
+    master_info.iter().any(|(k, v)| {
+        k.starts_with("slave") && k[5..].parse::<u32>().is_ok() && v.contains(&port) && v.contains("state=online")
+    })
 }
 
 fn tail(lines: &[String], n: usize) -> &[String] {
