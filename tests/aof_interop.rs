@@ -347,6 +347,7 @@ fn redis_loading_aof(dir: &std::path::Path, log: &std::path::Path) -> (std::proc
         }
         if let Ok(mut c) = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap().get_connection()
             && redis::cmd("PING").query::<String>(&mut c).is_ok()
+            && common::served_by(port, child.id())
         {
             conn = Some(c);
             return true;

@@ -11,8 +11,7 @@ use crate::common;
 
 use common::{SHARD_COUNTS, Server};
 use redis::Connection;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
 /// A reference `redis-server` on a free loopback port, killed on drop.
 struct Reference {
@@ -23,35 +22,16 @@ struct Reference {
 
 impl Reference {
     fn start() -> Reference {
-        let bin = std::env::var_os("PATH")
-            .and_then(|p| std::env::split_paths(&p).map(|d| d.join("redis-server")).find(|f| f.is_file()))
-            .unwrap_or_else(|| {
-                panic!(
-                    "`redis-server` not found on PATH: run `bash scripts/test.sh` (it apt-get installs redis-server)"
-                )
-            });
         let dir = common::temp_dir("redis-ref");
-        // Ask the kernel for a free port, then hand it to redis-server (which cannot
-        // report a port it picked itself).
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new(bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--dir", dir.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn redis-server");
-        let r = Reference { child, port, dir };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(mut c) = r.client().get_connection()
-                && redis::cmd("PING").query::<String>(&mut c).is_ok()
-            {
-                return r;
-            }
-            assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let ready = |port: u16| {
+            redis::Client::open(format!("redis://127.0.0.1:{port}/"))
+                .unwrap()
+                .get_connection()
+                .is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
+        };
+        let (child, port) = common::spawn_redis_server(&["--dir", dir.to_str().unwrap()], ready)
+            .expect("redis-server did not start (run `bash scripts/test.sh`: it apt-get installs redis-server)");
+        Reference { child, port, dir }
     }
 
     fn client(&self) -> redis::Client {

@@ -13,7 +13,7 @@
 use crate::common;
 
 use common::repl::{Kind, Node, wait_in_sync};
-use common::{temp_dir, tool, wait_until};
+use common::{served_by, temp_dir, tool, wait_until};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -51,7 +51,9 @@ impl Sentinel {
                 .spawn()
                 .expect("spawn redis-sentinel");
             let up = wait_until(Duration::from_secs(10), || {
-                matches!(child.try_wait(), Ok(None)) && Sentinel::ask(port, &["PING"]).is_ok()
+                matches!(child.try_wait(), Ok(None))
+                    && Sentinel::ask(port, &["PING"]).is_ok()
+                    && served_by(port, child.id())
             });
             if up {
                 return Sentinel { child, port, dir };
