@@ -421,8 +421,8 @@ impl Gen {
             // TODO(diff): seed 3004 (RESP3, step 186) diverges after SELECT 1 and
             // SWAPDB queued in transactions: `pttl {a}x` is -1 in shardis, -2 in Redis
             // (not yet reduced); SELECT/SWAPDB inside MULTI are not drawn until then.
-            // 13 => vec!["select".into(), self.pick(&["0", "1", "0", "99"]).into()],
-            // 14 => vec!["swapdb".into(), "0".into(), self.pick(&["1", "0"]).into()],
+            13 => vec!["select".into(), self.pick(&["0", "1", "0", "99"]).into()],
+            14 => vec!["swapdb".into(), "0".into(), self.pick(&["1", "0"]).into()],
             15 if self.chance(3) => words(&["flushdb"]),
             _ => {
                 let c = if self.chance(3) { self.keys_command() } else { self.data_command(k.clone()) };
