@@ -10,8 +10,7 @@ use crate::common;
 use common::compare::{Pair, real_redis};
 use common::{Resp, SHARD_COUNTS, Server, temp_dir};
 
-const SELECT_WRITE: &str =
-    "redis.call('select', ARGV[1]) redis.call('set', KEYS[1], ARGV[2]) return {redis.call('get', KEYS[1]), redis.call('exists', KEYS[1])}";
+const SELECT_WRITE: &str = "redis.call('select', ARGV[1]) redis.call('set', KEYS[1], ARGV[2]) return {redis.call('get', KEYS[1]), redis.call('exists', KEYS[1])}";
 
 #[test]
 fn select_inside_a_script_changes_only_the_scripts_db() {
@@ -35,7 +34,12 @@ fn select_inside_a_script_changes_only_the_scripts_db() {
                 // The caller is still on db 0.
                 &["get", "k"],
                 &["eval", "return redis.call('get', KEYS[1])", "1", "k"],
-                &["eval", "redis.call('select', '2') redis.call('select', '1') return redis.call('get', KEYS[1])", "1", "k"],
+                &[
+                    "eval",
+                    "redis.call('select', '2') redis.call('select', '1') return redis.call('get', KEYS[1])",
+                    "1",
+                    "k",
+                ],
                 &["eval", "redis.call('select', '1') return redis.call('incr', KEYS[1])", "1", "n"],
                 &["eval", SELECT_WRITE, "1", "k", "0", "back"],
                 &["get", "k"],
@@ -77,7 +81,12 @@ fn a_scripts_writes_after_select_replay_from_the_aof() {
         let mut c = s.raw();
         c.cmd(&["set", "k", "db0"]);
         c.cmd(&["eval", SELECT_WRITE, "1", "k", "3", "db3"]);
-        c.cmd(&["eval", "redis.call('set', KEYS[1], 'home') redis.call('select', '2') return redis.call('rpush', KEYS[1], 'x')", "1", "l"]);
+        c.cmd(&[
+            "eval",
+            "redis.call('set', KEYS[1], 'home') redis.call('select', '2') return redis.call('rpush', KEYS[1], 'x')",
+            "1",
+            "l",
+        ]);
         let digest = c.cmd(&["debug", "digest"]);
         s.terminate();
         let s = Server::start_in(dir, n, &args);
@@ -108,7 +117,12 @@ fn blocking_reads_in_a_script_answer_as_redis() {
                 &["eval", "return redis.pcall('xread', 'block', 'x', 'streams', KEYS[1], '0')", "1", "s"],
                 &["eval", "return redis.call('xread', 'count', 'x', 'block', '0', 'streams', KEYS[1], '0')", "1", "s"],
                 &["eval", "return redis.call('xread', 'streams', KEYS[1], '0')", "1", "s"],
-                &["eval", "return redis.call('xreadgroup', 'group', 'g', 'c', 'block', '0', 'streams', KEYS[1], '>')", "1", "s"],
+                &[
+                    "eval",
+                    "return redis.call('xreadgroup', 'group', 'g', 'c', 'block', '0', 'streams', KEYS[1], '>')",
+                    "1",
+                    "s",
+                ],
                 &["eval", "return redis.call('xreadgroup', 'group', 'g', 'c', 'streams', KEYS[1], '>')", "1", "s"],
                 &["eval", "return redis.call('blpop', KEYS[1], '0')", "1", "l"],
                 &["eval", "return redis.call('brpoplpush', KEYS[1], KEYS[1], '0')", "1", "l"],
