@@ -418,9 +418,8 @@ impl Gen {
             10 => vec![self.pick(&["nosuchcommand", "get", "set"]).into()],
             11 => vec!["incr".into(), k],
             12 => vec!["lpush".into(), k, "x".into()],
-            // TODO(diff): seed 3004 (RESP3, step 186) diverges after SELECT 1 and
-            // SWAPDB queued in transactions: `pttl {a}x` is -1 in shardis, -2 in Redis
-            // (not yet reduced); SELECT/SWAPDB inside MULTI are not drawn until then.
+            // Seed 3004 found that an EXEC failing its WATCH check still moved the
+            // connection to the db of a SELECT it had queued (`tests/multi.rs`).
             13 => vec!["select".into(), self.pick(&["0", "1", "0", "99"]).into()],
             14 => vec!["swapdb".into(), "0".into(), self.pick(&["1", "0"]).into()],
             15 if self.chance(3) => words(&["flushdb"]),
