@@ -56,7 +56,7 @@ fn words(v: &[&str]) -> Vec<String> {
 impl Gen {
     fn new(seed: u64, family: Family) -> Gen {
         let mut g = Gen { rng: Rng::new(seed), family, queued: VecDeque::new(), in_multi: false };
-        if family == Family::Keys {
+        if family == Family::Keys || family == Family::Transactions {
             // DUMP's bytes are compared: LZF output is not (shardis's compressor is
             // its own; see `rdb::lzf`), so strings go uncompressed on both sides.
             g.queued.push_back(words(&["config", "set", "rdbcompression", "no"]));
@@ -425,9 +425,10 @@ impl Gen {
             15 if self.chance(3) => words(&["flushdb"]),
             _ => {
                 let c = if self.chance(3) { self.keys_command() } else { self.data_command(k.clone()) };
-                // Pseudo-commands and queued sequences stay out of transactions.
+                // Pseudo-commands and queued sequences stay out of transactions, and so
+                // do replies in hash order (EXEC's array is compared as it comes).
                 self.queued.clear();
-                if c[0].starts_with('@') { self.data_command(k) } else { c }
+                if c[0].starts_with('@') || SPEC.unordered.contains(&c[0].as_str()) { self.data_command(k) } else { c }
             }
         }
     }
