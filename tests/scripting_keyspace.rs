@@ -1,5 +1,6 @@
 //! Scripts and the keyspace beyond their keys: SELECT inside a script (the script's
-//! db only, as Redis 7.0), its writes in the AOF replayed into that db, blocking
+//! db only, as Redis 7.0), its writes replayed from the AOF and replicated to a
+//! redis-server into that db, blocking
 //! reads from a script (Redis refuses XREAD/XREADGROUP BLOCK there, answers the
 //! others' non-blocking forms or refuses them), and the keyspace-wide commands a script
 //! cannot run here (README, Scripting limits). Replies compared with redis-server on 1
@@ -160,5 +161,27 @@ fn keyspace_wide_commands_in_a_script_are_refused_by_name() {
             assert_eq!(c.cmd(&["eval", &body, "0"]), Resp::err(&want), "{n} shard(s)");
         }
         assert_eq!(c.cmd(&["get", "k"]), Resp::bulk("v"));
+    }
+}
+
+/// The same writes reach a redis-server replica in their dbs (the stream's SELECTs
+/// inside the script's MULTI/EXEC).
+#[test]
+fn a_scripts_writes_after_select_replicate_to_redis() {
+    use common::repl::{Kind, Node, assert_converged};
+    for n in SHARD_COUNTS {
+        let master = Node::start(Kind::Shardis(n), &["--lua-undeclared-keys", "lock-all"]);
+        let replica = Node::start_replica_of(Kind::Redis, master.port, &[]);
+        let mut c = master.conn();
+        let _: () = redis::cmd("set").arg("k").arg("db0").query(&mut c).expect("set");
+        let _: redis::Value =
+            redis::cmd("eval").arg(SELECT_WRITE).arg(1).arg("k").arg(4).arg("db4").query(&mut c).expect("eval");
+        assert_converged(&[&master, &replica], std::time::Duration::from_secs(30));
+        let mut r = replica.conn();
+        let got: Option<String> = redis::cmd("get").arg("k").query(&mut r).expect("get");
+        assert_eq!(got.as_deref(), Some("db0"), "{n} shard(s)");
+        let _: () = redis::cmd("select").arg(4).query(&mut r).expect("select");
+        let got: Option<String> = redis::cmd("get").arg("k").query(&mut r).expect("get");
+        assert_eq!(got.as_deref(), Some("db4"), "{n} shard(s)");
     }
 }
