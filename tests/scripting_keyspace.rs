@@ -1,10 +1,9 @@
 //! Scripts and the keyspace beyond their keys: SELECT inside a script (the script's
 //! db only, as Redis 7.0), its writes replayed from the AOF and replicated to a
-//! redis-server into that db, blocking
-//! reads from a script (Redis refuses XREAD/XREADGROUP BLOCK there, answers the
-//! others' non-blocking forms or refuses them), and the keyspace-wide commands a script
-//! cannot run here (README, Scripting limits). Replies compared with redis-server on 1
-//! and 4 shards, RESP2 and RESP3.
+//! redis-server into that db, blocking reads from a script (Redis refuses
+//! XREAD/XREADGROUP BLOCK there, answers the others' non-blocking forms or refuses
+//! them), and the keyspace-wide commands a script cannot run here (README, Scripting
+//! limits). Replies compared with redis-server on 1 and 4 shards, RESP2 and RESP3.
 
 use crate::common;
 
