@@ -228,7 +228,7 @@
 //! read-only (proxies, `script::sandbox`), as in Redis 7.0, so no script changes
 //! what later ones on that shard see; `redis.call` runs the command table's handler
 //! on the keys in reach, and the script's writes propagate as the commands it ran (effects), never
-//! the script. The script cache and function libraries are server-wide
+//! the script, each in its db (a script's SELECT changes only the script's db). The script cache and function libraries are server-wide
 //! (`Shared::script`), compiled lazily on each thread; libraries are saved as RDB
 //! function opcodes (`rdb::function`) and logged as FUNCTION commands by shard 0. A script past
 //! `busy-reply-threshold` holds its thread: other shards answer `-BUSY`

@@ -74,6 +74,7 @@ mod scripting;
 mod scripting_busy;
 mod scripting_calls;
 mod scripting_gaps;
+mod scripting_keyspace;
 mod scripting_libs;
 mod scripting_lockall;
 mod scripting_persist;

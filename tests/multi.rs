@@ -100,3 +100,48 @@ fn unwatch_is_queued_and_a_refused_exec_discards_as_in_redis() {
         p.same(&["del", "k"]);
     }
 }
+
+/// Found by `diff_random_keys` (seed 3004): an EXEC that fails its WATCH check runs
+/// nothing, so a SELECT (or SWAPDB) it queued leaves the connection on its db; one that
+/// runs moves it. Compared with redis-server, RESP2 and RESP3.
+#[test]
+fn a_select_queued_in_an_exec_that_fails_its_watch_changes_nothing() {
+    let real = common::compare::real_redis("multi-select-watch");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        for proto in [2, 3] {
+            let mut p = common::compare::Pair::new(&s, &real, proto);
+            let mut other = common::compare::Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            p.same(&["set", "y", "db0"]);
+            for (touch, then) in [(true, "select"), (true, "swapdb"), (false, "select"), (true, "select")] {
+                p.same(&["watch", "k"]);
+                if touch {
+                    other.same(&["set", "k", "v"]);
+                }
+                p.same(&["multi"]);
+                if then == "select" {
+                    p.same(&["select", "1"]);
+                } else {
+                    p.same(&["swapdb", "0", "1"]);
+                }
+                p.same(&["set", "{k}x", "in-tx"]);
+                // Pipelined right behind EXEC: the next commands already see the db
+                // EXEC left.
+                let mut bytes = common::encode_cmd(&["exec"]);
+                bytes.extend(common::encode_cmd(&["get", "y"]));
+                bytes.extend(common::encode_cmd(&["pttl", "{k}x"]));
+                p.ours.send(&bytes);
+                p.theirs.send(&bytes);
+                for what in ["exec", "get y", "pttl {k}x"] {
+                    assert_eq!(p.ours.read(), p.theirs.read(), "{what} ({shards} shard(s), RESP{proto})");
+                }
+                p.same(&["select", "0"]);
+                p.same(&["get", "y"]);
+            }
+            p.same(&["select", "1"]);
+            p.same(&["get", "{k}x"]);
+            p.same(&["select", "0"]);
+        }
+    }
+}

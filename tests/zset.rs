@@ -239,8 +239,9 @@ fn lex_ranges_over_unequal_scores_match_redis() {
 
 /// Found by `diff_random_types`: a small sorted set (listpack) stores a score of -0
 /// as the integer 0, as Redis's listpack does, so it reads back as 0; the skiplist
-/// encoding keeps -0. Seen through ZADD, ZINCRBY, the store commands' weights and
-/// a skiplist's -0 copied into a listpack by ZRANGESTORE.
+/// encoding keeps -0. Seen through ZADD, ZINCRBY, the store commands' weights, a
+/// skiplist's -0 copied into a listpack by ZRANGESTORE, and a ZRANGESTORE target
+/// that Redis fills as a listpack before a long member makes it a skiplist.
 #[test]
 fn negative_zero_scores_match_redis() {
     let real = common::compare::real_redis("zset-negative-zero");
@@ -262,13 +263,36 @@ fn negative_zero_scores_match_redis() {
                 &["zadd", "big", "0", &long],
                 &["zadd", "big", "-0", "n"],
                 &["zrange", "big", "0", "-1", "withscores"],
-                // Only short members: Redis fills a ZRANGESTORE target as a listpack
-                // until a long member converts it, so a -0 stored before that turns
-                // to 0; shardis picks the encoding first (left as a known difference).
                 &["zrangestore", "d", "big", "0", "1"],
+                &["zrange", "d", "0", "-1", "withscores"],
+                // Redis fills a ZRANGESTORE target as a listpack until a long member
+                // converts it, so a -0 stored before that turns to 0 and one after it
+                // stays -0; past 128 members the target is a skiplist from the start.
+                &["zadd", "big", "-0", "zz"],
+                &["zrangestore", "d", "big", "0", "-1"],
+                &["object", "encoding", "d"],
+                &["zrange", "d", "0", "-1", "withscores"],
+                &["zrangestore", "d", "big", "0", "-1", "rev"],
                 &["zrange", "d", "0", "-1", "withscores"],
                 &["zinter", "1", "big", "weights", "-1", "withscores"],
                 &["zpopmin", "z"],
+            ] {
+                p.same(cmd);
+            }
+            let mut many: Vec<String> = ["zadd", "many"].map(String::from).to_vec();
+            for i in 0..130 {
+                many.extend([i.to_string(), format!("m{i}")]);
+            }
+            p.same(&many);
+            for cmd in [
+                &["zadd", "many", "-0", "neg"][..],
+                &["zscore", "many", "neg"],
+                &["zrangestore", "d", "many", "0", "-1"],
+                &["object", "encoding", "d"],
+                &["zscore", "d", "neg"],
+                &["zrangestore", "d", "many", "0", "127"],
+                &["object", "encoding", "d"],
+                &["zscore", "d", "neg"],
             ] {
                 p.same(cmd);
             }

@@ -247,8 +247,15 @@ impl TxExec {
     /// the transaction is finished.
     fn run(&mut self, st: &mut ShardState) -> bool {
         if !self.watch_ok {
-            // The queued commands never run: their scripts' noted callers go.
+            // The queued commands never run: their scripts' noted callers go, and a
+            // queued SELECT did not happen (the connection's db goes back).
             super::script::discard_queued(st, self.client_id, &self.cmds);
+            if let Some(&(_, _, last_db)) = self.cmds.last()
+                && last_db != self.session.db
+                && st.clients.contains_key(&self.client_id)
+            {
+                st.exec_db_undo.insert(self.client_id, self.session.db);
+            }
             return self.finish_tx(st, true);
         }
         while self.next < self.cmds.len() {

@@ -366,6 +366,30 @@ thread_local! {
     /// Nobody on the running command's shard listens for changed keys (no WATCH, no
     /// blocked client, no tracking): a script's writes need not be collected.
     static UNHEARD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// A script's `redis.call` is running a command handler now (Redis's
+    /// `CLIENT_SCRIPT` flag on the script's fake client).
+    static CALLING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Is the handler running now called by a script? (XREAD refuses BLOCK there.)
+pub fn called_from_script() -> bool {
+    CALLING.with(|c| c.get())
+}
+
+/// Marks a handler call from a script; cleared on drop, also when the handler panics.
+struct Calling;
+
+impl Calling {
+    fn enter() -> Calling {
+        CALLING.with(|c| c.set(true));
+        Calling
+    }
+}
+
+impl Drop for Calling {
+    fn drop(&mut self) {
+        CALLING.with(|c| c.set(false));
+    }
 }
 
 /// Dispatch hook (`dispatch::call_inner`, before a command that may replicate runs):
@@ -447,8 +471,8 @@ pub fn run_script(
         if wrap {
             c.prop.push(&[b"MULTI"]);
         }
-        for e in effects {
-            c.prop.push_owned(e);
+        for (db, e) in effects {
+            c.prop.push_owned_in(db, e);
         }
         if wrap {
             c.prop.push(&[b"EXEC"]);
@@ -505,6 +529,7 @@ impl<'h, 'c, 'a> Lent<'h, 'c, 'a> {
                 h.shared = c.shared.clone();
             }
             h.db = c.db;
+            h.home_db = c.db;
             h.now_ms = c.now_ms;
             h.client_id = c.client_id;
             h.dirty = 0;
@@ -538,7 +563,11 @@ struct ScriptHost {
     notes: Option<Box<super::ctx::Notes>>,
     config: Arc<crate::config::Config>,
     shared: Arc<crate::shard::Shared>,
+    /// The db the script's commands run in: the caller's, until the script SELECTs
+    /// another (which the caller keeps no trace of, as in Redis 7.0).
     db: usize,
+    /// The caller's db, where the declared keys are.
+    home_db: usize,
     now_ms: u64,
     client_id: u64,
     /// Changes made by the run's commands, added to the script command's own.
@@ -548,8 +577,8 @@ struct ScriptHost {
     read_only: bool,
     /// The declared keys.
     keys: OwnedArgs,
-    /// The deterministic forms of the writes made so far, for the log.
-    effects: Vec<OwnedArgs>,
+    /// The deterministic forms of the writes made so far, each with its db, for the log.
+    effects: Vec<(u16, OwnedArgs)>,
     slot: usize,
     /// The restricted user running the script (None: every command is allowed).
     caller: Option<(crate::acl::SessionAcl, String)>,
@@ -569,6 +598,7 @@ impl ScriptHost {
             config,
             shared,
             db: 0,
+            home_db: 0,
             now_ms: 0,
             client_id: 0,
             dirty: 0,
@@ -650,6 +680,12 @@ impl Host for ScriptHost {
         let db = self.db as u16;
         let f: KeyedFn = match spec.handler {
             Handler::Keyed(f) => f,
+            Handler::Conn(_) if spec.name == "select" => {
+                self.db = select_in_script(&args, self.config.databases)?;
+                ReplyWriter::new(out, proto).ok();
+                self.monitor(db, owned);
+                return Ok(());
+            }
             Handler::Conn(_) => {
                 conn_from_script(spec.name, &args, self.now_ms, ReplyWriter::new(out, proto))?;
                 self.monitor(db, owned);
@@ -665,7 +701,7 @@ impl Host for ScriptHost {
                 super::script_all::reach(&mut self.dbs, &args, &positions);
             } else {
                 for (d, i) in positions {
-                    if d != db || !self.declared(args.get(i)) {
+                    if d as usize != self.home_db || !self.declared(args.get(i)) {
                         if self.wants_all {
                             return Err(NON_LOCAL_IN_MULTI.into());
                         }
@@ -692,7 +728,10 @@ impl Host for ScriptHost {
             unchanged_key: None,
             rerun: false,
         };
-        let res = f(&mut ictx, &args);
+        let res = {
+            let _calling = Calling::enter();
+            f(&mut ictx, &args)
+        };
         if let Err(e) = &res {
             ictx.out.error(&e.message());
             ictx.stats.count_error(&e.message());
@@ -731,7 +770,7 @@ impl Host for ScriptHost {
                 }
             }
             if propagate && !log_off() {
-                self.effects.extend(effects_of(&self.dbs, spec.name, &args, db, prop));
+                self.effects.extend(effects_of(&self.dbs, spec.name, &args, db, prop).into_iter().map(|e| (db, e)));
             }
         }
         if let Some(s) = super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &args)) {
@@ -756,6 +795,16 @@ impl ScriptHost {
     }
 }
 
+/// SELECT inside a script: the script's own db (Redis 7.0's script client), checked
+/// as SELECT checks it.
+fn select_in_script(args: &Args, databases: usize) -> Result<usize, String> {
+    let n = crate::util::num::parse_i64(args.get(1)).ok_or("ERR value is not an integer or out of range")?;
+    if n < 0 || n as usize >= databases {
+        return Err("ERR DB index is out of range".into());
+    }
+    Ok(n as usize)
+}
+
 /// The connection-level commands a script may call: the ones that need no session.
 fn conn_from_script(name: &str, args: &Args, now_ms: u64, mut w: ReplyWriter) -> Result<(), String> {
     match name {
@@ -766,6 +815,15 @@ fn conn_from_script(name: &str, args: &Args, now_ms: u64, mut w: ReplyWriter) ->
             w.array(2);
             w.bulk((us / 1_000_000).to_string().as_bytes());
             w.bulk((us % 1_000_000).to_string().as_bytes());
+        }
+        // Redis 7.0 runs these from scripts; here they span every shard's keyspace,
+        // which a script (running on its keys' shard) does not hold: refused by name
+        // (README, "Not supported yet", Scripting limits).
+        "flushall" | "flushdb" | "swapdb" | "randomkey" | "dbsize" | "keys" | "scan" => {
+            return Err(format!(
+                "ERR {} is not supported inside scripts by shardis: it spans every shard's keyspace",
+                name.to_ascii_uppercase()
+            ));
         }
         _ => return Err("ERR This Redis command is not allowed from script".into()),
     }

@@ -49,6 +49,13 @@ fn parse(c: &ExecCtx, a: &Args, xreadgroup: bool) -> Result<ReadArgs, CmdError> 
     while i < a.len() {
         let more = a.len() - i - 1;
         if a.is(i, "block") && more > 0 {
+            if super::script::called_from_script() {
+                // Redis 7.0 refuses BLOCK in a script outright (no non-blocking read).
+                return Err(CmdError::msg(format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(a.get(0))
+                )));
+            }
             i += 1;
             let ms = crate::util::num::parse_i64(a.get(i))
                 .ok_or_else(|| CmdError::msg("ERR timeout is not an integer or out of range"))?;

@@ -107,7 +107,9 @@ fn store_result(c: &mut ExecCtx, dst: &[u8], pairs: Vec<(Vec<u8>, f64)>, event: 
         c.out.int(0);
         return;
     }
-    let z = ZSetValue::from_pairs(pairs);
+    // ZRANGESTORE fills its destination one member at a time, in range order, as
+    // Redis does; the set operations build theirs whole, then pick the encoding.
+    let z = if event == "zrangestore" { ZSetValue::filled_in_order(&pairs) } else { ZSetValue::from_pairs(pairs) };
     let n = z.len();
     c.db().set(dst, Value::ZSet(z), 0);
     c.notify(notify::ZSET, event, dst);

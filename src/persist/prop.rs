@@ -30,7 +30,8 @@ use crate::storage::{Db, Value};
 /// A handler's "propagate as ..." instead of its own arguments.
 #[derive(Default, Debug)]
 pub struct Prop {
-    cmds: Vec<OwnedArgs>,
+    /// The commands, each with its own db when not the command's (a script's SELECT).
+    cmds: Vec<(Option<u16>, OwnedArgs)>,
     set: bool,
 }
 
@@ -38,13 +39,19 @@ impl Prop {
     /// Propagate `args` instead of the command (may be called again to add more).
     pub fn push(&mut self, args: &[&[u8]]) {
         self.set = true;
-        self.cmds.push(OwnedArgs::from_slices(args.iter().copied()));
+        self.cmds.push((None, OwnedArgs::from_slices(args.iter().copied())));
     }
 
     /// Propagate these owned arguments instead of the command.
     pub fn push_owned(&mut self, args: OwnedArgs) {
         self.set = true;
-        self.cmds.push(args);
+        self.cmds.push((None, args));
+    }
+
+    /// Propagate these owned arguments in database `db` (a script that SELECTed it).
+    pub fn push_owned_in(&mut self, db: u16, args: OwnedArgs) {
+        self.set = true;
+        self.cmds.push((Some(db), args));
     }
 
     /// Propagate nothing for this command (XREADGROUP that created a consumer or
@@ -64,9 +71,9 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
         return;
     }
     if prop.set {
-        for c in &prop.cmds {
+        for (in_db, c) in &prop.cmds {
             let a: Vec<&[u8]> = (0..c.len()).map(|i| c.get(i)).collect();
-            log.feed(db, &a);
+            log.feed(in_db.unwrap_or(db), &a);
         }
         return;
     }

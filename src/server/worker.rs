@@ -644,6 +644,7 @@ impl Worker {
         crate::cmd::tracking::stop(&mut self.st, c.sess.id);
         self.by_client.remove(&c.sess.id);
         crate::cmd::multi::drop_watches(&mut self.st, c.sess.id);
+        self.st.exec_db_undo.remove(&c.sess.id);
         if c.has_pending() {
             // It may be blocked on some shard: withdraw it so no element is popped for
             // a client that is gone.

@@ -182,6 +182,10 @@ pub struct ShardState {
     pub watch: super::watch::WatchTable,
     /// WATCHes of this thread's clients: client id -> (owner shard, db, key, version).
     pub client_watches: HashMap<u64, Vec<(u16, u16, Vec<u8>, u64)>>,
+    /// Clients of this thread whose EXEC failed its WATCH check after queuing a SELECT:
+    /// the db they had before EXEC, which their connection takes back before its next
+    /// command (EXEC moves the connection to the queued SELECT's db when it starts).
+    pub exec_db_undo: HashMap<u64, u16>,
     /// This shard's append-only log (inactive unless `appendonly`).
     /// REPLCONF options of this thread's connections (by client id) until PSYNC/SYNC
     /// hands the connection to the replication thread (`repl::master`).
@@ -258,6 +262,7 @@ impl ShardState {
             serving_blocked: false,
             rerunning_waiter: false,
             client_watches: HashMap::new(),
+            exec_db_undo: HashMap::new(),
             aof: {
                 let mut log = crate::persist::log::ShardLog::default();
                 log.repl.shard = id as u16;

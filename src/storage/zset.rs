@@ -344,6 +344,18 @@ impl ZSetValue {
         z
     }
 
+    /// A set filled with `pairs` as Redis's ZRANGESTORE fills its destination: a
+    /// skiplist from the start past the entry limit, else a listpack that converts when
+    /// a long member comes, so the scores added before that went through the listpack
+    /// (which keeps `-0` as `0`) and the later ones keep their sign.
+    pub fn filled_in_order<M: AsRef<[u8]>>(pairs: &[(M, f64)]) -> ZSetValue {
+        let mut z = if pairs.len() > MAX_LISTPACK_ENTRIES { ZSetValue::new_skiplist() } else { ZSetValue::new() };
+        for (m, s) in pairs {
+            z.insert(m.as_ref(), *s);
+        }
+        z
+    }
+
     pub fn len(&self) -> usize {
         match self {
             ZSetValue::Listpack(lp) => lp.len(),

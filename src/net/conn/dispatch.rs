@@ -87,6 +87,9 @@ impl Conn {
                 let skimmed = crate::net::lookahead::warm_batch(st, self.sess.db, &self.rbuf[self.rpos..]);
                 warmed_to = self.rpos + skimmed.max(1);
             }
+            if self.slots.is_empty() && !st.exec_db_undo.is_empty() {
+                self.undo_exec_select(st);
+            }
             if let Some(n) = self.run_plain(st, pause, budget) {
                 budget -= n;
                 continue;
@@ -262,6 +265,18 @@ impl Conn {
         self.compact();
         self.sync_reply_order();
         Stopped::Idle
+    }
+
+    /// An EXEC of this client that failed its WATCH check after a queued SELECT has
+    /// answered: the connection goes back to the db it had (`ShardState::exec_db_undo`).
+    #[cold]
+    fn undo_exec_select(&mut self, st: &mut ShardState) {
+        if let Some(db) = st.exec_db_undo.remove(&self.sess.id) {
+            self.sess.db = db;
+            if let Some(m) = st.clients.get_mut(&self.sess.id) {
+                m.db = db;
+            }
+        }
     }
 
     /// Runs the requests at `rpos` that repeat one plain command (`cmd::fastrun`), when
