@@ -376,6 +376,11 @@ impl HashValue {
                     Some(off) => {
                         let (_, voff) = lp.entry_at(off).expect("found entry");
                         lp.replace_at(voff, value);
+                        // Redis checks the count after an overwrite too: a listpack
+                        // left over from a larger limit converts on any write.
+                        if lp.len() / 2 > lim.hash_max_listpack_entries {
+                            self.convert_to_table();
+                        }
                         return false;
                     }
                     None => {
@@ -581,11 +586,10 @@ mod tests {
             h.set(format!("f{i}").as_bytes(), b"v", &LIM);
         }
         assert_eq!(h.encoding_name(), "listpack");
+        assert!(h.get(b"f0").is_some());
+        assert_eq!(h.encoding_name(), "listpack", "reads convert nothing");
         h.set(b"f0", b"w", &tight);
-        assert_eq!(h.encoding_name(), "listpack", "an overwrite within the value limit adds no entry");
-        h.set(b"new", b"w", &tight);
-        assert_eq!(h.encoding_name(), "hashtable");
-        h.remove(b"new");
+        assert_eq!(h.encoding_name(), "hashtable", "even an overwrite converts, as hashTypeSet does");
         h.set(b"x", b"1", &LIM);
         assert_eq!(h.encoding_name(), "hashtable");
         // Zero entries: the first pair converts, as in Redis.

@@ -35,6 +35,9 @@ use crate::util::num::parse_i64;
 use indexmap::IndexSet;
 use std::fmt;
 
+/// Redis caps `set-max-intset-entries` at 2^30 members (intset internals).
+const INTSET_CAP: usize = 1 << 30;
+
 /// Redis 7.2's `set-max-listpack-entries` default. Fixed: 7.0 has no such parameter
 /// (and OBJECT ENCODING reports these sets as 7.0's `hashtable`, see `cmd::keys`).
 pub const SET_MAX_LISTPACK_ENTRIES: usize = 128;
@@ -411,7 +414,7 @@ impl SetValue {
                     if !is.insert(v) {
                         return false;
                     }
-                    if is.len() > lim.set_max_intset_entries {
+                    if is.len() > lim.set_max_intset_entries.min(INTSET_CAP) {
                         let n = is.len();
                         self.convert_to_table(n);
                     }
