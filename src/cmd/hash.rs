@@ -822,7 +822,7 @@ mod tests {
         each_shard_count(|h| {
             h.run(&["hset", "h", "a", "1"]);
             assert_eq!(h.run(&["object", "encoding", "h"]), b("listpack"));
-            // Redis 7.0's built-in `hash-max-listpack-entries` is 512.
+            // `hash-max-listpack-entries` defaults to 512.
             for i in 0..511 {
                 h.run(&["hset", "h", &format!("f{i}"), "v"]);
             }

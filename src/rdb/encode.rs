@@ -2,11 +2,11 @@
 //!
 //! Encodings chosen: strings as integers when they are short canonical ones (like
 //! Redis's `rdbTryIntegerEncoding`), LZF-compressed when longer than 20 bytes and the
-//! result saves at least four; lists as QUICKLIST_2 of listpack nodes of at most 8 KB
-//! (`list-max-listpack-size -2`); small hashes and sorted sets (Redis 7.0's default
-//! listpack thresholds) as listpacks, larger ones as plain pairs; all-integer sets of
-//! up to 512 members as intsets, others as plain member lists. These are exactly the
-//! types a 7.0 server writes itself, so it loads them without conversion surprises.
+//! result saves at least four; lists as QUICKLIST_2 of listpack nodes sized by the
+//! list's own fill (`list-max-listpack-size` when it was made); hashes and sorted sets
+//! that are listpacks in memory as listpacks, others as plain pairs; intset sets as
+//! intsets, others as plain member lists: the type follows the value's encoding, as
+//! Redis's `rdbSaveObjectType` does, so a 7.0 server writes the same types.
 
 use super::compact::{ListpackWriter, intset_encode};
 use super::{RDB_VERSION, crc64, kind, lzf, opcode};

@@ -7,8 +7,8 @@
 //!   when a member needs it (never narrowed), found by binary search. Becomes a
 //!   hashtable past `set-max-intset-entries` members (the caller's
 //!   [`EncodingLimits`], checked on each insert); becomes a listpack when a
-//!   non-integer arrives while it is still small (`SET_MAX_LISTPACK_ENTRIES`), else a
-//!   hashtable.
+//!   non-integer arrives while it is still small (`SET_MAX_LISTPACK_ENTRIES`, fixed: a
+//!   Redis 7.2 parameter), else a hashtable.
 //! - *listpack*: small sets of short strings, a `hash::Listpack` of members. Becomes a
 //!   hashtable past `SET_MAX_LISTPACK_ENTRIES` members or when a member longer than
 //!   `SET_MAX_LISTPACK_VALUE` bytes arrives.
