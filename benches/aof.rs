@@ -48,26 +48,38 @@ fn dataset() -> Vec<(u16, Vec<u8>, Entry)> {
             let value = match i % 6 {
                 0 | 1 => Value::Str(format!("value-{i}").into_bytes().into()),
                 2 => Value::List(
-                    ListValue::from_items((0..(if i % 60 == 2 { 500 } else { 8 })).map(|j| format!("e{j}"))).into(),
+                    ListValue::from_items(
+                        (0..(if i % 60 == 2 { 500 } else { 8 })).map(|j| format!("e{j}")),
+                        shardis::storage::ListFill::default(),
+                    )
+                    .into(),
                 ),
                 3 => {
-                    let mut s = SetValue::with_hint(b"1", 16);
+                    let mut s = SetValue::with_hint(b"1", 16, &shardis::storage::EncodingLimits::DEFAULT);
                     for j in 0..16 {
-                        s.insert((j * i).to_string().as_bytes());
+                        s.insert((j * i).to_string().as_bytes(), &shardis::storage::EncodingLimits::DEFAULT);
                     }
                     Value::Set(s)
                 }
                 4 => {
                     let mut h = HashValue::new();
                     for j in 0..(if i % 60 == 4 { 300 } else { 8 }) {
-                        h.set(format!("field{j}").as_bytes(), format!("v{}", j * i).as_bytes());
+                        h.set(
+                            format!("field{j}").as_bytes(),
+                            format!("v{}", j * i).as_bytes(),
+                            &shardis::storage::EncodingLimits::DEFAULT,
+                        );
                     }
                     Value::Hash(h)
                 }
                 _ => {
                     let mut z = ZSetValue::new();
                     for j in 0..8 {
-                        z.insert(format!("m{j}").as_bytes(), j as f64 * 1.25);
+                        z.insert(
+                            format!("m{j}").as_bytes(),
+                            j as f64 * 1.25,
+                            &shardis::storage::EncodingLimits::DEFAULT,
+                        );
                     }
                     Value::ZSet(z)
                 }

@@ -23,7 +23,11 @@ fn build(n: usize, table: bool) -> HashValue {
         h.convert_to_table();
     }
     for i in 0..n {
-        h.set(format!("field:{i}").as_bytes(), format!("value:{i:06}").as_bytes());
+        h.set(
+            format!("field:{i}").as_bytes(),
+            format!("value:{i:06}").as_bytes(),
+            &shardis::storage::EncodingLimits::DEFAULT,
+        );
     }
     h
 }
@@ -45,12 +49,18 @@ fn bench(c: &mut Criterion) {
             });
             let mut hm = h.clone();
             c.bench_function(&format!("hash/set_update/{enc}/{n}"), |b| {
-                b.iter(|| hm.set(&fields[rng.below(n)], black_box(b"value:999999")))
+                b.iter(|| {
+                    hm.set(
+                        &fields[rng.below(n)],
+                        black_box(b"value:999999"),
+                        &shardis::storage::EncodingLimits::DEFAULT,
+                    )
+                })
             });
             let mut hm = h.clone();
             c.bench_function(&format!("hash/insert_remove/{enc}/{n}"), |b| {
                 b.iter(|| {
-                    hm.set(b"field:new", b"value:new");
+                    hm.set(b"field:new", b"value:new", &shardis::storage::EncodingLimits::DEFAULT);
                     hm.remove(b"field:new")
                 })
             });

@@ -42,7 +42,7 @@ fn deque_heap(d: &VecDeque<Box<[u8]>>) -> usize {
 fn bench(c: &mut Criterion) {
     for n in [100usize, 10_000, 100_000] {
         let items: Vec<Vec<u8>> = (0..n).map(element).collect();
-        let ql = ListValue::from_items(&items);
+        let ql = ListValue::from_items(&items, shardis::storage::ListFill::default());
         let dq: VecDeque<Box<[u8]>> = items.iter().map(|v| v.clone().into_boxed_slice()).collect();
         eprintln!(
             "list/{n}: quicklist {:.1} heap bytes/element ({} nodes), vecdeque {:.1}",

@@ -26,26 +26,34 @@ fn dataset() -> Vec<Db> {
             0 | 1 => Value::Str(format!("value-{i}").into_bytes().into()),
             2 => Value::Str(format!("{i}").repeat(20).into_bytes().into()),
             3 => Value::List(
-                ListValue::from_items((0..(if i % 80 == 3 { 2000 } else { 10 })).map(|j| format!("e{j}"))).into(),
+                ListValue::from_items(
+                    (0..(if i % 80 == 3 { 2000 } else { 10 })).map(|j| format!("e{j}")),
+                    shardis::storage::ListFill::default(),
+                )
+                .into(),
             ),
             4 => {
-                let mut s = SetValue::with_hint(b"1", 20);
+                let mut s = SetValue::with_hint(b"1", 20, &shardis::storage::EncodingLimits::DEFAULT);
                 for j in 0..20 {
-                    s.insert((j * i).to_string().as_bytes());
+                    s.insert((j * i).to_string().as_bytes(), &shardis::storage::EncodingLimits::DEFAULT);
                 }
                 Value::Set(s)
             }
             5 => {
                 let mut h = HashValue::new();
                 for j in 0..(if i % 80 == 5 { 500 } else { 8 }) {
-                    h.set(format!("field{j}").as_bytes(), format!("v{}", j * i).as_bytes());
+                    h.set(
+                        format!("field{j}").as_bytes(),
+                        format!("v{}", j * i).as_bytes(),
+                        &shardis::storage::EncodingLimits::DEFAULT,
+                    );
                 }
                 Value::Hash(h)
             }
             6 => {
                 let mut z = ZSetValue::new();
                 for j in 0..(if i % 80 == 6 { 500 } else { 8 }) {
-                    z.insert(format!("m{j}").as_bytes(), j as f64 * 1.5);
+                    z.insert(format!("m{j}").as_bytes(), j as f64 * 1.5, &shardis::storage::EncodingLimits::DEFAULT);
                 }
                 Value::ZSet(z)
             }

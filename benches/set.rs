@@ -17,9 +17,13 @@ use shardis::storage::set::SetValue;
 
 fn build(members: &[Vec<u8>], table: bool) -> SetValue {
     let first = &members[0];
-    let mut s = if table { SetValue::with_hint(b"not-an-int", 100_000) } else { SetValue::with_hint(first, 1) };
+    let mut s = if table {
+        SetValue::with_hint(b"not-an-int", 100_000, &shardis::storage::EncodingLimits::DEFAULT)
+    } else {
+        SetValue::with_hint(first, 1, &shardis::storage::EncodingLimits::DEFAULT)
+    };
     for m in members {
-        s.insert(m);
+        s.insert(m, &shardis::storage::EncodingLimits::DEFAULT);
     }
     s
 }
@@ -54,7 +58,7 @@ fn bench(c: &mut Criterion) {
             let mut sm = s.clone();
             c.bench_function(&format!("set/insert_remove/{enc}/{n}"), |b| {
                 b.iter(|| {
-                    sm.insert(new);
+                    sm.insert(new, &shardis::storage::EncodingLimits::DEFAULT);
                     sm.remove(new)
                 })
             });

@@ -28,7 +28,7 @@ fn member(i: usize) -> Vec<u8> {
 fn build(skiplist: bool, members: &[Vec<u8>]) -> ZSetValue {
     let mut z = if skiplist { ZSetValue::new_skiplist() } else { ZSetValue::new() };
     for (i, m) in members.iter().enumerate() {
-        z.insert(m, ((i * 7919) % 1000) as f64);
+        z.insert(m, ((i * 7919) % 1000) as f64, &shardis::storage::EncodingLimits::DEFAULT);
     }
     z
 }
@@ -71,7 +71,9 @@ fn bench(c: &mut Criterion) {
             let mut zm = z.clone();
             let incr = AddFlags { incr: true, ..AddFlags::default() };
             c.bench_function(&format!("zset/incr/{name}/{n}"), |b| {
-                b.iter(|| black_box(zm.add(&members[rng.below(n)], 1.0, incr)))
+                b.iter(|| {
+                    black_box(zm.add(&members[rng.below(n)], 1.0, incr, &shardis::storage::EncodingLimits::DEFAULT))
+                })
             });
         }
     }

@@ -30,6 +30,7 @@ mod debug_command;
 mod diff_random;
 mod diff_random_keys;
 mod diff_random_types;
+mod encoding_limits;
 mod eviction;
 mod geo;
 mod harness;

@@ -19,7 +19,7 @@ fn check_tool_reports_counts_and_first_problem() {
     let mut dbs: Vec<Db> = (0..16).map(|_| Db::new()).collect();
     dbs[0].set(b"a", Value::Str(b"1".into()), 0);
     dbs[0].set(b"b", Value::Str(b"x".repeat(100).into()), 4_000_000_000_000);
-    dbs[2].set(b"l", Value::List(ListValue::from_items(["p", "q"]).into()), 0);
+    dbs[2].set(b"l", Value::List(ListValue::from_items(["p", "q"], Default::default()).into()), 0);
     let mut file = Vec::new();
     rdb::write_snapshot(&[&dbs[..]], &mut file, &WriteOptions::default()).unwrap();
     let good = dir.join("good.rdb");

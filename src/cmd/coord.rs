@@ -363,7 +363,7 @@ fn empty_like(v: &Value) -> Value {
     match v {
         Value::Str(_) => Value::Str(Default::default()),
         Value::Hash(_) => Value::Hash(Default::default()),
-        Value::List(_) => Value::List(Default::default()),
+        Value::List(l) => Value::List(Box::new(crate::storage::list::ListValue::new(l.fill()))),
         Value::Set(_) => Value::Set(Default::default()),
         Value::ZSet(_) => Value::ZSet(Default::default()),
         Value::Stream(_) => Value::Stream(Default::default()),

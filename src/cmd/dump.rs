@@ -72,7 +72,7 @@ pub(crate) fn restore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     if ttl < 0 {
         return Err(CmdError::msg("ERR Invalid TTL value, must be >= 0"));
     }
-    let value = match rdb::restore_payload(a.get(3)) {
+    let value = match rdb::restore_payload(a.get(3), &c.config.encoding) {
         Ok(v) => v,
         Err(PayloadError::VersionOrChecksum) => {
             return Err(CmdError::msg("ERR DUMP payload version or checksum are wrong"));

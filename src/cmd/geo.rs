@@ -124,6 +124,8 @@ fn geoadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     let key = a.get(1);
     let now = c.now_ms;
+    let cfg = c.config;
+    let lim = &cfg.encoding;
     let db = c.db();
     let exists = match db.get_mut(key, now) {
         Some(e) => match &e.value {
@@ -137,13 +139,15 @@ fn geoadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         return Ok(());
     }
     if !exists {
-        db.insert_new(key, Value::ZSet(ZSetValue::new()));
+        // As ZADD, which GEOADD runs in Redis: the first member decides.
+        let first = points.first().map_or(0, |p| p.1.len());
+        db.insert_new(key, Value::ZSet(ZSetValue::with_hint(1, first, lim)));
     }
     let Some(Value::ZSet(z)) = db.get_mut(key, now).map(|e| &mut e.value) else { unreachable!("just made") };
     let f = AddFlags { nx, xx, ..AddFlags::default() };
     let (mut added, mut changed) = (0i64, 0i64);
     for &(bits, member) in &points {
-        match z.add(member, bits as f64, f) {
+        match z.add(member, bits as f64, f, lim) {
             Ok(AddOutcome::Added(_)) => added += 1,
             Ok(AddOutcome::Updated(_)) => changed += 1,
             _ => {}
@@ -482,7 +486,8 @@ fn search(c: &mut ExecCtx, a: &Args, form: Form) -> Result<(), CmdError> {
     if n == 0 {
         delete_dst(c, &dst);
     } else {
-        c.db().set(&dst, Value::ZSet(ZSetValue::from_pairs(pairs)), 0);
+        let z = ZSetValue::from_pairs(pairs, &c.config.encoding);
+        c.db().set(&dst, Value::ZSet(z), 0);
         c.notify(notify::ZSET, event, &dst);
         c.dirty += n as u64;
     }

@@ -204,10 +204,11 @@ fn hset_generic(c: &mut ExecCtx, a: &Args, name: &str) -> Result<(), CmdError> {
         return Err(CmdError::msg(super::error::wrong_arity(name)));
     }
     let now = c.now_ms;
+    let cfg = c.config;
     let h = hash_mut_or_create(c.db(), a.get(1), now)?;
     let mut created = 0;
     for i in (2..a.len()).step_by(2) {
-        created += h.set(a.get(i), a.get(i + 1)) as i64;
+        created += h.set(a.get(i), a.get(i + 1), &cfg.encoding) as i64;
     }
     if name == "hset" {
         c.out.int(created);
@@ -229,11 +230,12 @@ fn hmset(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 
 fn hsetnx(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
+    let cfg = c.config;
     let h = hash_mut_or_create(c.db(), a.get(1), now)?;
     if h.contains(a.get(2)) {
         c.out.int(0);
     } else {
-        h.set(a.get(2), a.get(3));
+        h.set(a.get(2), a.get(3), &cfg.encoding);
         c.out.int(1);
         c.notify(notify::HASH, "hset", a.get(1));
         c.dirty += 1;
@@ -364,6 +366,7 @@ fn hincrby(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let incr = a.i64(3)?;
     let now = c.now_ms;
     let (key, field) = (a.get(1), a.get(2));
+    let cfg = c.config;
     let db = c.db();
     let old = match hash_mut(db, key, now)?.and_then(|h| h.get(field)) {
         Some(v) => num::parse_i64(v).ok_or_else(|| CmdError::msg("ERR hash value is not an integer"))?,
@@ -372,7 +375,7 @@ fn hincrby(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let new = old.checked_add(incr).ok_or(CmdError::Overflow)?;
     let mut text = Vec::with_capacity(20);
     num::write_i64(&mut text, new);
-    hash_mut_or_create(db, key, now)?.set(field, &text);
+    hash_mut_or_create(db, key, now)?.set(field, &text, &cfg.encoding);
     c.out.int(new);
     c.notify(notify::HASH, "hincrby", key);
     c.dirty += 1;
@@ -389,6 +392,7 @@ fn hincrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     let now = c.now_ms;
     let (key, field) = (a.get(1), a.get(2));
+    let cfg = c.config;
     let db = c.db();
     let mut text = Vec::with_capacity(24);
     let old = hash_mut(db, key, now)?.and_then(|h| h.get(field));
@@ -397,7 +401,7 @@ fn hincrbyfloat(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         LdAddError::BadSecond => CmdError::NotFloat,
         LdAddError::NotFinite => CmdError::msg("ERR increment would produce NaN or Infinity"),
     })?;
-    hash_mut_or_create(db, key, now)?.set(field, &text);
+    hash_mut_or_create(db, key, now)?.set(field, &text, &cfg.encoding);
     c.out.bulk(&text);
     c.notify(notify::HASH, "hincrbyfloat", key);
     c.dirty += 1;
@@ -818,7 +822,7 @@ mod tests {
         each_shard_count(|h| {
             h.run(&["hset", "h", "a", "1"]);
             assert_eq!(h.run(&["object", "encoding", "h"]), b("listpack"));
-            // Redis 7.0's built-in `hash-max-listpack-entries` is 512.
+            // `hash-max-listpack-entries` defaults to 512.
             for i in 0..511 {
                 h.run(&["hset", "h", &format!("f{i}"), "v"]);
             }

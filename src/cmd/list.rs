@@ -209,7 +209,8 @@ pub fn move_for_blocking(
     to: Side,
 ) -> Result<Option<Vec<u8>>, CmdError> {
     let now = c.now_ms;
-    let v = move_elem(c.db(), src, dst, now, from, to)?;
+    let fill = c.config.encoding.list_fill();
+    let v = move_elem(c.db(), src, dst, now, from, to, fill)?;
     if v.is_some() {
         // Redis reports the push first, then the pop and the source's deletion.
         c.notify(notify::LIST, push_event(to), dst);
@@ -226,6 +227,7 @@ fn move_elem(
     now_ms: u64,
     from: Side,
     to: Side,
+    fill: crate::storage::ListFill,
 ) -> Result<Option<Vec<u8>>, CmdError> {
     match db.get_touch(src, now_ms) {
         None => return Ok(None),
@@ -251,7 +253,7 @@ fn move_elem(
     match db.get_mut(dst, now_ms) {
         Some(e) => push(as_list_mut(&mut e.value)?, to, &v),
         None => {
-            let mut l = ListValue::new();
+            let mut l = ListValue::new(fill);
             push(&mut l, to, &v);
             db.set(dst, Value::List(l.into()), 0);
         }
@@ -323,6 +325,7 @@ pub fn parse_mpop(a: &Args, numkeys_idx: usize) -> Result<MpopArgs, CmdError> {
 fn push_generic(c: &mut ExecCtx, a: &Args, side: Side, existing_only: bool) -> Result<(), CmdError> {
     let now = c.now_ms;
     let key = a.get(1);
+    let fill = c.config.encoding.list_fill();
     let db = &mut c.dbs[c.db];
     let len = match db.get_touch(key, now) {
         Some(e) => {
@@ -337,7 +340,7 @@ fn push_generic(c: &mut ExecCtx, a: &Args, side: Side, existing_only: bool) -> R
             return Ok(());
         }
         None => {
-            let mut l = ListValue::new();
+            let mut l = ListValue::new(fill);
             for i in 2..a.len() {
                 push(&mut l, side, a.get(i));
             }

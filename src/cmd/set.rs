@@ -23,7 +23,7 @@ use crate::config::notify;
 use crate::resp::ReplyWriter;
 use crate::shard::ShardStats;
 use crate::storage::set::{Member, SetValue};
-use crate::storage::{Db, Value};
+use crate::storage::{Db, EncodingLimits, Value};
 use crate::util::num;
 
 // ---- Value access -------------------------------------------------------------------------
@@ -101,11 +101,12 @@ fn reply_member(out: &mut ReplyWriter, m: Member) {
 
 fn sadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
+    let lim = &c.config.encoding;
     // Sized for all the members given, as Redis 7.2's SADD asks `setTypeCreate`.
-    let s = set_mut_or_create(c.db(), a.get(1), now, || SetValue::with_hint(a.get(2), a.len() - 2))?;
+    let s = set_mut_or_create(c.db(), a.get(1), now, || SetValue::with_hint(a.get(2), a.len() - 2, lim))?;
     let mut added = 0;
     for i in 2..a.len() {
-        added += s.insert(a.get(i)) as i64;
+        added += s.insert(a.get(i), lim) as i64;
     }
     c.out.int(added);
     if added > 0 {
@@ -196,7 +197,8 @@ fn smove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         db.remove(src, now);
     }
     c.notify_removed(notify::SET, "srem", src, emptied);
-    let added = set_mut_or_create(c.db(), dst, now, || SetValue::with_hint(m, 1))?.insert(m);
+    let lim = &c.config.encoding;
+    let added = set_mut_or_create(c.db(), dst, now, || SetValue::with_hint(m, 1, lim))?.insert(m, lim);
     if added {
         c.notify(notify::SET, "sadd", dst);
     } else {
@@ -240,6 +242,7 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let l = num::parse_i64(a.get(2))
         .filter(|&l| l >= 0)
         .ok_or_else(|| CmdError::msg("ERR value is out of range, must be positive"))?;
+    let cfg = c.config;
     let db = c.db();
     let Some(s) = set_mut(db, key, now)? else {
         c.out.set(0);
@@ -251,7 +254,7 @@ fn spop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         return Ok(());
     }
     let mut rng = call_rng(now);
-    let popped = s.pop_many(count, &mut rng);
+    let popped = s.pop_many(count, &mut rng, &cfg.encoding);
     let emptied = s.is_empty();
     if emptied {
         db.remove(key, now);
@@ -408,10 +411,10 @@ fn diff_members<'s>(sets: &[Option<&'s SetValue>]) -> Vec<Member<'s>> {
 /// The combination of `sets` under `op` as a new value, built from an empty intset by
 /// insertion (as Redis builds its `dstset`), so it takes the encoding its members call
 /// for.
-fn combine(sets: &[Option<&SetValue>], op: Op) -> SetValue {
+fn combine(sets: &[Option<&SetValue>], op: Op, lim: &EncodingLimits) -> SetValue {
     let mut out = SetValue::new_intset();
     let mut add = |m: Member| {
-        m.with_bytes(|b| out.insert(b));
+        m.with_bytes(|b| out.insert(b, lim));
     };
     match op {
         Op::Inter => inter_members(sets, 0).into_iter().for_each(&mut add),
@@ -431,6 +434,7 @@ fn reply_members(out: &mut ReplyWriter, ms: &[Member]) {
 /// SINTER/SUNION/SDIFF (and SMEMBERS, which is SINTER of one key).
 fn algebra(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
     check_sets(c, a, 1..a.len())?;
+    let cfg = c.config;
     let (db, out, _) = c.parts();
     let sets = peek_sets(db, a, 1..a.len());
     match op {
@@ -439,7 +443,7 @@ fn algebra(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
         Op::Inter => reply_members(out, &inter_members(&sets, 0)),
         Op::Diff => reply_members(out, &diff_members(&sets)),
         Op::Union => {
-            let u = combine(&sets, op);
+            let u = combine(&sets, op, &cfg.encoding);
             reply_members(out, &u.members());
         }
     }
@@ -450,7 +454,8 @@ fn algebra(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
 /// when empty.
 fn algebra_store(c: &mut ExecCtx, a: &Args, op: Op) -> Result<(), CmdError> {
     check_sets(c, a, 2..a.len())?;
-    let result = combine(&peek_sets(c.db(), a, 2..a.len()), op);
+    let cfg = c.config;
+    let result = combine(&peek_sets(c.db(), a, 2..a.len()), op, &cfg.encoding);
     let now = c.now_ms;
     let dst = a.get(1);
     let n = result.len();

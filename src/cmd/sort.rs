@@ -299,7 +299,8 @@ fn sort_generic(c: &mut ExecCtx, a: &Args, readonly: bool) -> Result<(), CmdErro
                     c.dirty += 1;
                 }
             } else {
-                let list = ListValue::from_items(values.iter().map(|v| v.as_deref().unwrap_or(b"")));
+                let fill = c.config.encoding.list_fill();
+                let list = ListValue::from_items(values.iter().map(|v| v.as_deref().unwrap_or(b"")), fill);
                 c.db().set(&dst, Value::List(Box::new(list)), 0);
                 c.notify(notify::LIST, "sortstore", &dst);
                 c.dirty += outputlen as u64;

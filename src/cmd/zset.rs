@@ -109,7 +109,12 @@ fn store_result(c: &mut ExecCtx, dst: &[u8], pairs: Vec<(Vec<u8>, f64)>, event: 
     }
     // ZRANGESTORE fills its destination one member at a time, in range order, as
     // Redis does; the set operations build theirs whole, then pick the encoding.
-    let z = if event == "zrangestore" { ZSetValue::filled_in_order(&pairs) } else { ZSetValue::from_pairs(pairs) };
+    let lim = &c.config.encoding;
+    let z = if event == "zrangestore" {
+        ZSetValue::filled_in_order(&pairs, lim)
+    } else {
+        ZSetValue::from_pairs(pairs, lim)
+    };
     let n = z.len();
     c.db().set(dst, Value::ZSet(z), 0);
     c.notify(notify::ZSET, event, dst);
@@ -227,16 +232,20 @@ fn zadd_generic(c: &mut ExecCtx, a: &Args, incr_cmd: bool) -> Result<(), CmdErro
         }
         return Ok(());
     }
+    let cfg = c.config;
+    let lim = &cfg.encoding;
     let db = c.db();
     if !exists {
-        db.insert_new(key, Value::ZSet(ZSetValue::new()));
+        // Redis 7.0 decides on the first member alone (`zaddGenericCommand`).
+        let first = a.get(idx + 1);
+        db.insert_new(key, Value::ZSet(ZSetValue::with_hint(1, first.len(), lim)));
     }
     let z = zset_mut(db, key, now)?.expect("present");
     let (mut added, mut updated, mut processed) = (0i64, 0i64, 0i64);
     let mut last = 0.0;
     let mut nan = false;
     for (j, &score) in scores.iter().enumerate() {
-        match z.add(a.get(idx + j * 2 + 1), score, f) {
+        match z.add(a.get(idx + j * 2 + 1), score, f, lim) {
             Ok(AddOutcome::Added(s)) => {
                 added += 1;
                 processed += 1;

@@ -12,7 +12,7 @@
 //! `--help`/`--version` (main does), replication or cluster semantics of the
 //! compatibility-only parameters (see `params`).
 //!
-//! Depends on: std only; no other crate modules.
+//! Depends on: std, and `storage::limits` for the plain `EncodingLimits` value it keeps.
 
 #![forbid(unsafe_code)]
 
@@ -190,6 +190,10 @@ pub struct Config {
     /// stream's nodes split (0: no limit). Typed fields, since every XADD reads them.
     pub stream_node_max_entries: u64,
     pub stream_node_max_bytes: u64,
+    /// The encoding tunables (`hash-max-listpack-*`, `zset-max-listpack-*`,
+    /// `set-max-intset-entries`, `list-max-listpack-size`) in the plain form storage
+    /// takes: handlers pass `&config.encoding` to the values they create or grow.
+    pub encoding: crate::storage::EncodingLimits,
     /// Not a directive: DEBUG SET-ACTIVE-EXPIRE's switch. Never shown by CONFIG GET.
     pub active_expire_enabled: bool,
     /// Every compatibility-only parameter (see `params`): canonical name -> canonical
@@ -269,6 +273,7 @@ impl Default for Config {
             hll_sparse_max_bytes: 3000,
             stream_node_max_entries: 100,
             stream_node_max_bytes: 4096,
+            encoding: crate::storage::EncodingLimits::DEFAULT,
             active_expire_enabled: true,
             compat,
         }
@@ -560,6 +565,12 @@ impl Config {
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes.to_string(),
             "stream-node-max-entries" => self.stream_node_max_entries.to_string(),
             "stream-node-max-bytes" => self.stream_node_max_bytes.to_string(),
+            "hash-max-listpack-entries" => self.encoding.hash_max_listpack_entries.to_string(),
+            "hash-max-listpack-value" => self.encoding.hash_max_listpack_value.to_string(),
+            "zset-max-listpack-entries" => self.encoding.zset_max_listpack_entries.to_string(),
+            "zset-max-listpack-value" => self.encoding.zset_max_listpack_value.to_string(),
+            "set-max-intset-entries" => self.encoding.set_max_intset_entries.to_string(),
+            "list-max-listpack-size" => self.encoding.list_max_listpack_size.to_string(),
             _ => return None,
         })
     }
@@ -649,6 +660,12 @@ impl Config {
             "hll-sparse-max-bytes" => self.hll_sparse_max_bytes = num(v)?,
             "stream-node-max-entries" => self.stream_node_max_entries = num(v)?,
             "stream-node-max-bytes" => self.stream_node_max_bytes = num(v)?,
+            "hash-max-listpack-entries" => self.encoding.hash_max_listpack_entries = num(v)?,
+            "hash-max-listpack-value" => self.encoding.hash_max_listpack_value = num(v)?,
+            "zset-max-listpack-entries" => self.encoding.zset_max_listpack_entries = num(v)?,
+            "zset-max-listpack-value" => self.encoding.zset_max_listpack_value = num(v)?,
+            "set-max-intset-entries" => self.encoding.set_max_intset_entries = num(v)?,
+            "list-max-listpack-size" => self.encoding.list_max_listpack_size = num(v)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -11,10 +11,9 @@
 //! redis.conf files, client libraries and tools that CONFIG GET/SET them keep working:
 //! they are validated exactly like Redis validates them (type, range, enum values) and
 //! kept as canonical strings in `Config::compat`, but **they have no effect on shardis**
-//! — in particular the encoding tunables (`hash-max-listpack-*`, `list-max-listpack-size`,
-//! `set-max-intset-entries`, `zset-max-listpack-*`, ...) do not
-//! change shardis's internal data layouts, and the replication/cluster/TLS-adjacent ones
-//! do not enable anything. Values that would need a feature shardis lacks are refused,
+//! — the replication/cluster/TLS-adjacent ones do not enable anything. (The encoding
+//! tunables `hash-max-listpack-*`, `zset-max-listpack-*`, `set-max-intset-entries` and
+//! `list-max-listpack-size` are typed fields: `Config::encoding`.) Values that would need a feature shardis lacks are refused,
 //! not ignored: see [`RESTRICTED`].
 //!
 //! Non-goals: tokenizing lines (`parse`), deciding which parameters a CONFIG SET may
@@ -106,6 +105,17 @@ const fn field(name: &'static str, kind: Kind, access: Access, default: &'static
 
 const fn compat(name: &'static str, kind: Kind, access: Access, default: &'static str) -> Param {
     Param { name, aliases: &[], kind, access, default, store: Store::Compat }
+}
+
+/// `field` with aliases.
+const fn field_a(
+    name: &'static str,
+    aliases: &'static [&'static str],
+    kind: Kind,
+    access: Access,
+    default: &'static str,
+) -> Param {
+    Param { name, aliases, kind, access, default, store: Store::Field }
 }
 
 /// `compat` with aliases.
@@ -264,8 +274,8 @@ pub const PARAMS: &[Param] = &[
     compat("dynamic-hz",                    Bool,                       Mutable,   "yes"),
     compat("enable-module-command",         Enum(YES_NO_LOCAL),         Immutable, "no"),
     field("enable-protected-configs",  Enum(YES_NO_LOCAL),             Immutable, "no"),
-    compat_a("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NON_NEG_LONG, Mutable, "512"),
-    compat_a("hash-max-listpack-value", &["hash-max-ziplist-value"], MEM,   Mutable,   "64"),
+    field_a("hash-max-listpack-entries", &["hash-max-ziplist-entries"], NON_NEG_LONG, Mutable, "512"),
+    field_a("hash-max-listpack-value", &["hash-max-ziplist-value"], MEM,   Mutable,   "64"),
     compat("ignore-warnings",               STR,                        Mutable,   ""),
     compat("io-threads",                    Int { min: 1, max: 128 },   Immutable, "1"),
     compat("io-threads-do-reads",           Bool,                       Immutable, "no"),
@@ -275,7 +285,7 @@ pub const PARAMS: &[Param] = &[
     compat("lfu-decay-time",                NON_NEG,                    Mutable,   "1"),
     compat("lfu-log-factor",                NON_NEG,                    Mutable,   "10"),
     compat("list-compress-depth",           NON_NEG,                    Mutable,   "0"),
-    compat_a("list-max-listpack-size", &["list-max-ziplist-size"], Int { min: i32::MIN as i64, max: INT_MAX }, Mutable, "-2"),
+    field_a("list-max-listpack-size", &["list-max-ziplist-size"], Int { min: i32::MIN as i64, max: INT_MAX }, Mutable, "-2"),
     // Our own, effective (`cmd::script_all`): with several shards, may a script touch
     // keys it did not declare (by locking every shard), or do they get Redis's error?
     compat("lua-undeclared-keys",           Enum(&["error", "lock-all"]), Mutable, "error"),
@@ -324,7 +334,7 @@ pub const PARAMS: &[Param] = &[
     // Immutable as in Redis 7 (REPLICAOF is the run-time interface).
     compat_a("replicaof", &["slaveof"], SPECIAL_MULTI,                  Immutable, ""),
     compat("sanitize-dump-payload",         Enum(&["no", "yes", "clients"]), Mutable, "no"),
-    compat("set-max-intset-entries",        NON_NEG_LONG,               Mutable,   "512"),
+    field("set-max-intset-entries",         NON_NEG_LONG,               Mutable,   "512"),
     compat("set-proc-title",                Bool,                       Immutable, "yes"),
     // Effective, read where they act: persist::bgsave::on_terminate.
     compat("shutdown-on-sigint",            Flags(SHUTDOWN_FLAGS),      Mutable,   "default"),
@@ -340,8 +350,8 @@ pub const PARAMS: &[Param] = &[
     compat("syslog-facility",               Enum(&["user", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7"]), Immutable, "local0"),
     compat("syslog-ident",                  STR,                        Immutable, "redis"),
     compat("tracking-table-max-keys",       NON_NEG_LONG,               Mutable,   "1000000"),
-    compat_a("zset-max-listpack-entries", &["zset-max-ziplist-entries"], NON_NEG_LONG, Mutable, "128"),
-    compat_a("zset-max-listpack-value", &["zset-max-ziplist-value"], MEM,   Mutable,   "64"),
+    field_a("zset-max-listpack-entries", &["zset-max-ziplist-entries"], NON_NEG_LONG, Mutable, "128"),
+    field_a("zset-max-listpack-value", &["zset-max-ziplist-value"], MEM,   Mutable,   "64"),
 ];
 
 /// Redis 7.0's HIDDEN_CONFIG parameters: CONFIG GET answers them only when asked by
@@ -454,6 +464,7 @@ pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 3
 /// | `aof-disable-auto-gc` | `no` | a rewrite always deletes the files it replaced (no history kept for tools) |
 /// | `replica-ignore-disk-write-errors` | `no` | a replica's failed disk writes are handled as a master's, never ignored |
 /// | `socket-mark-id` | `0` | sockets are not marked (SO_MARK) for routing or filtering |
+/// | `list-compress-depth` | `0` | list nodes are never compressed (the memory saving and MEMORY USAGE would differ) |
 ///
 /// Left accepted at any value, because they change nothing in Redis 7.0 either while
 /// the feature they tune is off or absent: `masterauth`, `masteruser`, `repl-*`,
@@ -466,8 +477,7 @@ pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 3
 /// which shardis does not run (`cluster` module docs);
 /// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
 /// their switch is on); `bind-source-addr`
-/// (outgoing connections: replication, cluster, MIGRATE), all absent here; encoding
-/// tunables (`*-listpack-*`, `*-intset-*`, `list-compress-depth`),
+/// (outgoing connections: replication, cluster, MIGRATE), all absent here;
 /// `hz`-like tuning (`dynamic-hz`, `active-expire-effort`, `activerehashing`,
 /// `jemalloc-bg-thread`, `*-incremental-fsync`), `io-threads*` (shards take their place;
 /// performance only). Also accepted although shardis cannot honour every value, as the
@@ -487,6 +497,7 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "replica-ignore-disk-write-errors", accepted: &["no"], why: "ignoring a replica's disk write errors is not supported; only 'no' is accepted" },
     Restricted { name: "socket-mark-id", accepted: &["0"], why: "shardis does not mark its sockets (SO_MARK); only 0 is accepted" },
     Restricted { name: "server_cpulist", accepted: &[""], why: "server_cpulist is not supported: shard threads are pinned with the 'cpus' directive" },
+    Restricted { name: "list-compress-depth", accepted: &["0"], why: "list compression is not supported yet (lists are never LZF-compressed); only 0 is accepted" },
     Restricted { name: "bio_cpulist", accepted: &[""], why: "bio_cpulist is not supported: helper threads run on the CPUs the process may use (see 'cpus')" },
 ];
 
@@ -809,7 +820,8 @@ mod tests {
         for name in COMPAT_STORED_BUT_USED.iter() {
             assert!(find(name).is_some_and(|(_, p)| p.name == *name), "{name} is not a parameter's canonical name");
         }
-        assert!(compat_only().any(|p| p.name == "hash-max-listpack-entries"));
+        // The encoding tunables act (`Config::encoding`).
+        assert!(!compat_only().any(|p| p.name == "hash-max-listpack-entries"));
         assert!(!compat_only().any(|p| p.name == "rdbcompression" || p.name == "maxmemory"));
     }
 

@@ -282,7 +282,7 @@ fn text_parsing_quoting_units_and_aliases() {
     assert_eq!(cfg.maxmemory, 100_000);
     assert_eq!(cfg.save, vec![(900, 1), (300, 10)]);
     assert_eq!(get1(&cfg, "replicaof"), "10.0.0.1 6380");
-    assert_eq!(cfg.compat_value("hash-max-listpack-entries"), Some("256"));
+    assert_eq!(cfg.encoding.hash_max_listpack_entries, 256);
     assert_eq!(cfg.appendfsync, Fsync::Always);
     assert_eq!(cfg.cpus, vec![0, 1, 4]);
 

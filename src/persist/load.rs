@@ -502,8 +502,13 @@ impl Loader {
     fn load_rdb(&mut self, home: usize, b: &[u8]) -> Result<(), String> {
         let now_ms = Shared::now_unix_ms();
         let st = &mut self.shards[home];
-        let opts =
-            crate::rdb::LoadOptions { now_ms, skip_expired: true, databases: st.dbs.len() as u32, keep_expired: false };
+        let opts = crate::rdb::LoadOptions {
+            now_ms,
+            skip_expired: true,
+            databases: st.dbs.len() as u32,
+            keep_expired: false,
+            limits: st.config.encoding,
+        };
         let mut sink = crate::rdb::DbSink { shards: std::slice::from_mut(&mut st.dbs), route: |_: &[u8]| 0, now_ms };
         let stats = crate::rdb::load(b, &mut sink, &opts).map_err(|e| e.to_string())?;
         crate::cmd::function::install_loaded(&st.shared.script, &stats.functions, false)

@@ -119,7 +119,13 @@ pub fn load_routed(cfg: &Config, f: File, txs: Vec<SyncSender<KeyBatch>>, now_ms
     let path = rdb_path(cfg);
     let nshards = txs.len();
     let mut router = Router { batches: (0..nshards).map(|_| Vec::with_capacity(BATCH)).collect(), txs, gone: false };
-    let opts = LoadOptions { now_ms, skip_expired: true, databases: cfg.databases as u32, keep_expired: true };
+    let opts = LoadOptions {
+        now_ms,
+        skip_expired: true,
+        databases: cfg.databases as u32,
+        keep_expired: true,
+        limits: cfg.encoding,
+    };
     let r = rdb::load(f, &mut router, &opts).and_then(|stats| router.flush_all().map(|_| stats));
     r.map_err(|e| {
         if router.gone {
@@ -192,7 +198,13 @@ pub fn load(cfg: &Config, nshards: usize, now_ms: u64) -> Result<Option<(Vec<Loa
         Err(e) => return Err(format!("Fatal error loading the DB {}: {e}. Exiting.", path.display())),
     };
     let mut shards: Vec<Vec<Db>> = (0..nshards).map(|_| (0..cfg.databases).map(|_| Db::new()).collect()).collect();
-    let opts = LoadOptions { now_ms, skip_expired: true, databases: cfg.databases as u32, keep_expired: false };
+    let opts = LoadOptions {
+        now_ms,
+        skip_expired: true,
+        databases: cfg.databases as u32,
+        keep_expired: false,
+        limits: cfg.encoding,
+    };
     let mut sink = DbSink { shards: &mut shards, route: |k: &[u8]| crate::shard::shard_of(k, nshards), now_ms };
     let stats = rdb::load(f, &mut sink, &opts)
         .map_err(|e| format!("Fatal error loading the DB {}: {e}. Exiting.", path.display()))?;

@@ -10,11 +10,11 @@
 use super::compact::{self, BlobError, Item};
 use super::input::Input;
 use super::{Error, ErrorKind, RDB_VERSION_MAX_READ, kind, opcode};
-use crate::storage::Value;
-use crate::storage::hash::{HASH_MAX_LISTPACK_ENTRIES, HashValue};
+use crate::storage::hash::HashValue;
 use crate::storage::list::ListValue;
 use crate::storage::set::SetValue;
-use crate::storage::zset::{MAX_LISTPACK_ENTRIES as ZSET_MAX_LISTPACK_ENTRIES, ZSetValue};
+use crate::storage::zset::ZSetValue;
+use crate::storage::{EncodingLimits, Value};
 use std::io::{BufRead, BufReader, Read};
 
 /// How to load.
@@ -29,11 +29,20 @@ pub struct LoadOptions {
     /// Keep the (db, name) of every key dropped as expired in `LoadStats::expired_keys`
     /// (a master's start-up load tells its replicas, as Redis's does).
     pub keep_expired: bool,
+    /// The encoding limits loaded values get (the server's current ones): as Redis's
+    /// `rdbLoadObject`, a value too large for them is converted on load.
+    pub limits: EncodingLimits,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { now_ms: 0, skip_expired: false, databases: 16, keep_expired: false }
+        LoadOptions {
+            now_ms: 0,
+            skip_expired: false,
+            databases: 16,
+            keep_expired: false,
+            limits: EncodingLimits::DEFAULT,
+        }
     }
 }
 
@@ -191,7 +200,7 @@ fn load_input<R: BufRead>(inp: &mut Input<R>, sink: &mut dyn Sink, opts: &LoadOp
             _ => {}
         }
         let key = inp.string()?;
-        let value = read_value(inp, t, at)?;
+        let value = read_value(inp, t, at, &opts.limits)?;
         let expired = opts.skip_expired && crate::storage::has_expired(expire_at, opts.now_ms);
         match value {
             None => stats.empty_skipped += 1,
@@ -236,10 +245,10 @@ fn load_input<R: BufRead>(inp: &mut Input<R>, sink: &mut dyn Sink, opts: &LoadOp
 }
 
 /// Decodes a DUMP payload's type byte and value (envelope already checked).
-pub(super) fn decode_payload_value(body: &[u8]) -> Result<Value, Error> {
+pub(super) fn decode_payload_value(body: &[u8], lim: &EncodingLimits) -> Result<Value, Error> {
     let mut inp = Input::new(body, 0);
     let t = inp.u8()?;
-    read_value(&mut inp, t, 0)?.ok_or_else(|| Error::new(ErrorKind::Corrupt, 1, "empty collection in payload"))
+    read_value(&mut inp, t, 0, lim)?.ok_or_else(|| Error::new(ErrorKind::Corrupt, 1, "empty collection in payload"))
 }
 
 /// Turns a blob error into a file error at the blob's position.
@@ -253,12 +262,19 @@ fn dup(at: u64, what: &str) -> Error {
 
 /// Reads a value of RDB type `t` (whose type byte was at `at`). `None`: an empty
 /// collection, which Redis 7.0 skips on load.
-fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<Value>, Error> {
+///
+/// Encodings follow Redis 7.0's `rdbLoadObject` with the limits `lim`: a value saved
+/// element by element is built by inserting (so it takes the encoding its size and
+/// lengths call for, possibly more compact than when it was saved); a value saved as a
+/// listpack/ziplist stays one unless it has more entries than the limit allows (its
+/// element lengths are not checked again, as in Redis 7.0).
+fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64, lim: &EncodingLimits) -> Result<Option<Value>, Error> {
+    let blob_lim = EncodingLimits { hash_max_listpack_value: usize::MAX, zset_max_listpack_value: usize::MAX, ..*lim };
     let v = match t {
         kind::STRING => Value::Str(inp.string()?.into()),
         kind::LIST => {
             let n = inp.count()?;
-            let mut l = ListValue::new();
+            let mut l = ListValue::new(lim.list_fill());
             for _ in 0..n {
                 l.push_back(&inp.string()?);
             }
@@ -271,8 +287,8 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
                 let m_at = inp.off;
                 let m = inp.string()?;
                 // The count comes from the file: presize for it only up to a sane bound.
-                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, n.min(PRESIZE_MAX)));
-                if !s.insert(&m) {
+                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, n.min(PRESIZE_MAX), lim));
+                if !s.insert(&m, lim) {
                     return Err(dup(m_at, "set member"));
                 }
             }
@@ -280,26 +296,26 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
         }
         kind::ZSET | kind::ZSET_2 => {
             let n = inp.count()?;
-            let mut z = if n <= ZSET_MAX_LISTPACK_ENTRIES { ZSetValue::new() } else { ZSetValue::new_skiplist() };
+            let mut z = ZSetValue::with_hint(n, 0, lim);
             for _ in 0..n {
                 let m_at = inp.off;
                 let m = inp.string()?;
                 let score = if t == kind::ZSET { inp.double_text()? } else { inp.double_bin()? };
-                zset_add(&mut z, &m, score, m_at)?;
+                zset_add(&mut z, &m, score, m_at, lim)?;
             }
             Value::ZSet(z)
         }
         kind::HASH => {
             let n = inp.count()?;
             let mut h = HashValue::new();
-            if n > HASH_MAX_LISTPACK_ENTRIES {
+            if n > lim.hash_max_listpack_entries {
                 h.convert_to_table();
             }
             for _ in 0..n {
                 let f_at = inp.off;
                 let f = inp.string()?;
                 let v = inp.string()?;
-                if !h.set(&f, &v) {
+                if !h.set(&f, &v, lim) {
                     return Err(dup(f_at, "hash field"));
                 }
             }
@@ -310,8 +326,9 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
             let b = inp.string()?;
             let pairs = compact::zipmap_pairs(&b).map_err(blob(start, "zipmap"))?;
             let mut h = HashValue::new();
+            // Redis checks a zipmap's lengths too (it converts it by re-inserting).
             for (f, v) in pairs {
-                if !h.set(f, v) {
+                if !h.set(f, v, lim) {
                     return Err(dup(start, "hash field"));
                 }
             }
@@ -320,7 +337,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
         kind::LIST_ZIPLIST => {
             let start = inp.off;
             let b = inp.string()?;
-            let mut l = ListValue::new();
+            let mut l = ListValue::new(lim.list_fill());
             for it in compact::ziplist_items(&b).map_err(blob(start, "ziplist"))? {
                 push_item(&mut l, it);
             }
@@ -330,9 +347,9 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
             let start = inp.off;
             let b = inp.string()?;
             let ints = compact::intset_items(&b).map_err(blob(start, "intset"))?;
-            let mut s = SetValue::with_hint(b"0", ints.len());
+            let mut s = SetValue::with_hint(b"0", ints.len(), lim);
             for v in ints {
-                s.insert(&Item::Int(v).to_vec());
+                s.insert(&Item::Int(v).to_vec(), lim);
             }
             Value::Set(s)
         }
@@ -343,8 +360,8 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
             let mut set: Option<SetValue> = None;
             for it in items {
                 let m = it.to_vec();
-                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, items_len_hint()));
-                if !s.insert(&m) {
+                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, items_len_hint(), lim));
+                if !s.insert(&m, lim) {
                     return Err(dup(start, "set member"));
                 }
             }
@@ -369,7 +386,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
                         .or_else(|| std::str::from_utf8(s).ok().and_then(|s| s.parse().ok()))
                         .ok_or_else(|| inp.corrupt(start, "unparsable score in sorted set blob"))?,
                 };
-                zset_add(&mut z, &pair[0].to_vec(), score, start)?;
+                zset_add(&mut z, &pair[0].to_vec(), score, start, &blob_lim)?;
             }
             Value::ZSet(z)
         }
@@ -385,11 +402,11 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
                 return Err(inp.corrupt(start, "hash blob has a field without a value"));
             }
             let mut h = HashValue::new();
-            if items.len() / 2 > HASH_MAX_LISTPACK_ENTRIES {
+            if items.len() / 2 > lim.hash_max_listpack_entries {
                 h.convert_to_table();
             }
             for pair in items.chunks_exact(2) {
-                if !h.set(&pair[0].to_vec(), &pair[1].to_vec()) {
+                if !h.set(&pair[0].to_vec(), &pair[1].to_vec(), &blob_lim) {
                     return Err(dup(start, "hash field"));
                 }
             }
@@ -397,7 +414,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64) -> Result<Option<V
         }
         kind::LIST_QUICKLIST | kind::LIST_QUICKLIST_2 => {
             let nodes = inp.count()?;
-            let mut l = ListValue::new();
+            let mut l = ListValue::new(lim.list_fill());
             for _ in 0..nodes {
                 let container = if t == kind::LIST_QUICKLIST_2 {
                     let c_at = inp.off;
@@ -473,11 +490,11 @@ fn push_item(l: &mut ListValue, it: Item) {
     }
 }
 
-fn zset_add(z: &mut ZSetValue, m: &[u8], score: f64, at: u64) -> Result<(), Error> {
+fn zset_add(z: &mut ZSetValue, m: &[u8], score: f64, at: u64, lim: &EncodingLimits) -> Result<(), Error> {
     if score.is_nan() {
         return Err(Error::new(ErrorKind::Corrupt, at, "NaN score in sorted set"));
     }
-    if z.insert(m, score).is_some() {
+    if z.insert(m, score, lim).is_some() {
         return Err(dup(at, "sorted set member"));
     }
     Ok(())

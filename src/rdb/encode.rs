@@ -2,18 +2,18 @@
 //!
 //! Encodings chosen: strings as integers when they are short canonical ones (like
 //! Redis's `rdbTryIntegerEncoding`), LZF-compressed when longer than 20 bytes and the
-//! result saves at least four; lists as QUICKLIST_2 of listpack nodes of at most 8 KB
-//! (`list-max-listpack-size -2`); small hashes and sorted sets (Redis 7.0's default
-//! listpack thresholds) as listpacks, larger ones as plain pairs; all-integer sets of
-//! up to 512 members as intsets, others as plain member lists. These are exactly the
-//! types a 7.0 server writes itself, so it loads them without conversion surprises.
+//! result saves at least four; lists as QUICKLIST_2 of listpack nodes sized by the
+//! list's own fill (`list-max-listpack-size` when it was made); hashes and sorted sets
+//! that are listpacks in memory as listpacks, others as plain pairs; intset sets as
+//! intsets, others as plain member lists: the type follows the value's encoding, as
+//! Redis's `rdbSaveObjectType` does, so a 7.0 server writes the same types.
 
 use super::compact::{ListpackWriter, intset_encode};
 use super::{RDB_VERSION, crc64, kind, lzf, opcode};
-use crate::storage::hash::{HASH_MAX_LISTPACK_ENTRIES, HASH_MAX_LISTPACK_VALUE, HashValue};
-use crate::storage::list::{Elem as ListElem, ListValue, NODE_MAX_BYTES};
-use crate::storage::set::{Member, SET_MAX_INTSET_ENTRIES, SetValue};
-use crate::storage::zset::{MAX_LISTPACK_ENTRIES as ZSET_MAX_ENTRIES, MAX_LISTPACK_VALUE as ZSET_MAX_VALUE, ZSetValue};
+use crate::storage::hash::HashValue;
+use crate::storage::list::{Elem as ListElem, ListValue};
+use crate::storage::set::{Member, SetValue};
+use crate::storage::zset::ZSetValue;
 use crate::storage::{Db, Value};
 use crate::util::num::parse_i64;
 use std::io::{self, Write};
@@ -243,16 +243,20 @@ fn put_value(buf: &mut Vec<u8>, v: &Value, compress: bool, compact: bool) -> u8 
 fn put_list(buf: &mut Vec<u8>, l: &ListValue, compress: bool) -> u8 {
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut lp = ListpackWriter::new();
+    let fill = l.fill();
+    let mut count = 0;
     for el in l.iter() {
         let size = match el {
             ListElem::Int(_) => 10,
             ListElem::Bytes(b) => b.len() + 10,
         };
-        // A node takes elements until the next would push it past the limit; a
-        // single larger element gets a node of its own.
-        if !lp.is_empty() && lp.len() + size > NODE_MAX_BYTES {
+        // A node takes elements while the list's fill admits them; a single larger
+        // element gets a node of its own.
+        if !lp.is_empty() && !fill.admits(count, lp.len(), size) {
             nodes.push(std::mem::take(&mut lp).finish());
+            count = 0;
         }
+        count += 1;
         match el {
             ListElem::Int(v) => lp.push_int(v),
             ListElem::Bytes(b) => lp.push(b),
@@ -270,7 +274,10 @@ fn put_list(buf: &mut Vec<u8>, l: &ListValue, compress: bool) -> u8 {
 }
 
 fn put_set(buf: &mut Vec<u8>, s: &SetValue, compress: bool, compact: bool) -> u8 {
-    if compact && s.len() <= SET_MAX_INTSET_ENTRIES {
+    // The type follows the value's encoding, as Redis's `rdbSaveObjectType`: an
+    // intset as one, anything else (a listpack here is a hashtable in 7.0) member by
+    // member.
+    if compact && s.encoding_name() == "intset" {
         let ints: Option<Vec<i64>> = s
             .iter()
             .map(|m| match m {
@@ -300,7 +307,7 @@ fn put_set(buf: &mut Vec<u8>, s: &SetValue, compress: bool, compact: bool) -> u8
 }
 
 fn put_zset(buf: &mut Vec<u8>, z: &ZSetValue, compress: bool, compact: bool) -> u8 {
-    if compact && z.len() <= ZSET_MAX_ENTRIES && z.iter().all(|(m, _)| m.len() <= ZSET_MAX_VALUE) {
+    if compact && z.encoding_name() == "listpack" {
         let mut lp = ListpackWriter::new();
         let mut text = Vec::with_capacity(32);
         for (m, score) in z.iter() {
@@ -327,10 +334,7 @@ fn put_zset(buf: &mut Vec<u8>, z: &ZSetValue, compress: bool, compact: bool) -> 
 }
 
 fn put_hash(buf: &mut Vec<u8>, h: &HashValue, compress: bool, compact: bool) -> u8 {
-    if compact
-        && h.len() <= HASH_MAX_LISTPACK_ENTRIES
-        && h.iter().all(|(f, v)| f.len() <= HASH_MAX_LISTPACK_VALUE && v.len() <= HASH_MAX_LISTPACK_VALUE)
-    {
+    if compact && h.encoding_name() == "listpack" {
         let mut lp = ListpackWriter::new();
         for (f, v) in h.iter() {
             lp.push(f);

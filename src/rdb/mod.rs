@@ -200,10 +200,10 @@ pub fn verify_payload(p: &[u8]) -> Result<(), PayloadError> {
     Ok(())
 }
 
-/// The value a DUMP payload holds.
-pub fn restore_payload(p: &[u8]) -> Result<Value, PayloadError> {
+/// The value a DUMP payload holds, in the encoding `lim` calls for (as `load`).
+pub fn restore_payload(p: &[u8], lim: &crate::storage::EncodingLimits) -> Result<Value, PayloadError> {
     verify_payload(p)?;
-    decode::decode_payload_value(&p[..p.len() - 10]).map_err(PayloadError::BadData)
+    decode::decode_payload_value(&p[..p.len() - 10], lim).map_err(PayloadError::BadData)
 }
 
 #[cfg(test)]

@@ -9,20 +9,22 @@ use crate::storage::hash::{HashValue, XorShift};
 use crate::storage::list::ListValue;
 use crate::storage::set::SetValue;
 use crate::storage::zset::ZSetValue;
-use crate::storage::{Db, Entry};
+use crate::storage::{Db, EncodingLimits, Entry, ListFill};
+
+const LIM: EncodingLimits = EncodingLimits::DEFAULT;
 
 fn s(v: &str) -> Value {
     Value::Str(v.as_bytes().into())
 }
 
 fn list<S: AsRef<[u8]>>(items: &[S]) -> Value {
-    Value::List(ListValue::from_items(items.iter().map(|i| i.as_ref())).into())
+    Value::List(ListValue::from_items(items.iter().map(|i| i.as_ref()), ListFill::default()).into())
 }
 
 fn set<S: AsRef<[u8]>>(items: &[S]) -> Value {
-    let mut v = SetValue::with_hint(items[0].as_ref(), items.len());
+    let mut v = SetValue::with_hint(items[0].as_ref(), items.len(), &LIM);
     for i in items {
-        v.insert(i.as_ref());
+        v.insert(i.as_ref(), &LIM);
     }
     Value::Set(v)
 }
@@ -30,7 +32,7 @@ fn set<S: AsRef<[u8]>>(items: &[S]) -> Value {
 fn zset<S: AsRef<[u8]>>(items: &[(S, f64)]) -> Value {
     let mut z = ZSetValue::new();
     for (m, sc) in items {
-        z.insert(m.as_ref(), *sc);
+        z.insert(m.as_ref(), *sc, &LIM);
     }
     Value::ZSet(z)
 }
@@ -38,7 +40,7 @@ fn zset<S: AsRef<[u8]>>(items: &[(S, f64)]) -> Value {
 fn hash<S: AsRef<[u8]>>(items: &[(S, S)]) -> Value {
     let mut h = HashValue::new();
     for (f, v) in items {
-        h.set(f.as_ref(), v.as_ref());
+        h.set(f.as_ref(), v.as_ref(), &LIM);
     }
     Value::Hash(h)
 }
@@ -61,7 +63,7 @@ fn samples() -> Vec<Value> {
         Value::Str((0..=255u8).cycle().take(3000).collect()),
         list(&["a", "1", "-5", "", "99999999999", "18446744073709551616"]),
         list(&big),
-        Value::List(ListValue::from_items([vec![b'q'; 20_000], b"small".to_vec()]).into()),
+        Value::List(ListValue::from_items([vec![b'q'; 20_000], b"small".to_vec()], ListFill::default()).into()),
         set(&["1", "2", "-3", "100000", "9223372036854775807"]),
         set(&ints[..512]),
         set(&ints),
@@ -91,7 +93,7 @@ fn assert_same(a: &Value, b: &Value) {
 fn dump_payload_round_trips_every_sample() {
     for v in samples() {
         let p = dump_payload(&v);
-        let back = restore_payload(&p).unwrap_or_else(|e| panic!("{v:?}: {e:?}"));
+        let back = restore_payload(&p, &LIM).unwrap_or_else(|e| panic!("{v:?}: {e:?}"));
         assert_same(&v, &back);
     }
 }
@@ -106,13 +108,13 @@ fn dump_payload_layout() {
     assert_eq!(&dump_payload(&s("12"))[..2], b"\x00\xc0");
     let mut bad = p.clone();
     bad[3] ^= 1;
-    assert!(matches!(restore_payload(&bad), Err(PayloadError::VersionOrChecksum)));
-    assert!(matches!(restore_payload(&p[..9]), Err(PayloadError::VersionOrChecksum)));
+    assert!(matches!(restore_payload(&bad, &LIM), Err(PayloadError::VersionOrChecksum)));
+    assert!(matches!(restore_payload(&p[..9], &LIM), Err(PayloadError::VersionOrChecksum)));
     let mut newer = p[..7].to_vec();
     newer.extend_from_slice(&99u16.to_le_bytes());
     let crc = crc64::crc64(&newer);
     newer.extend_from_slice(&crc.to_le_bytes());
-    assert!(matches!(restore_payload(&newer), Err(PayloadError::VersionOrChecksum)));
+    assert!(matches!(restore_payload(&newer, &LIM), Err(PayloadError::VersionOrChecksum)));
 }
 
 /// Wraps a raw type+value body in a valid payload envelope.
@@ -127,7 +129,7 @@ fn envelope(body: &[u8]) -> Vec<u8> {
 #[test]
 fn payload_with_bad_body_is_bad_data() {
     for body in [&b"\x0f\x00"[..], b"\x02\x00", b"\x63", b"\x00\x05hel", b"\x04\x01\x01a"] {
-        assert!(matches!(restore_payload(&envelope(body)), Err(PayloadError::BadData(_))), "{body:?}");
+        assert!(matches!(restore_payload(&envelope(body), &LIM), Err(PayloadError::BadData(_))), "{body:?}");
     }
 }
 
@@ -137,7 +139,7 @@ fn huge_set_count_is_not_trusted_for_presizing() {
     // loader presize a table for all of them (gigabytes) before the data ran out.
     let mut body = vec![kind::SET, 0x80, 0xff, 0xff, 0xff, 0xff];
     put_string(&mut body, b"member", false);
-    assert!(matches!(restore_payload(&envelope(&body)), Err(PayloadError::BadData(_))));
+    assert!(matches!(restore_payload(&envelope(&body), &LIM), Err(PayloadError::BadData(_))));
 }
 
 fn snapshot(shards: &[Vec<Db>], opts: &WriteOptions) -> Vec<u8> {
@@ -446,7 +448,7 @@ fn streams_round_trip_with_groups_and_truncation_is_an_error() {
     s.entries_added = 260;
     let v = Value::Stream(Box::new(s));
     let p = crate::rdb::dump_payload(&v);
-    let Ok(Value::Stream(back)) = crate::rdb::restore_payload(&p) else { panic!("stream payload refused") };
+    let Ok(Value::Stream(back)) = crate::rdb::restore_payload(&p, &LIM) else { panic!("stream payload refused") };
     let Value::Stream(orig) = &v else { unreachable!() };
     assert!(orig.iter().eq(back.iter()));
     assert_eq!(back.groups, orig.groups);
@@ -530,7 +532,7 @@ fn payload_mutations_never_panic() {
             if rng.below(4) == 0 {
                 body.truncate(rng.below(body.len()));
             }
-            let _ = restore_payload(&envelope(&body));
+            let _ = restore_payload(&envelope(&body), &LIM);
         }
     }
 }
@@ -556,7 +558,7 @@ fn random_datasets_survive_encode_decode() {
         for (g, w) in got.iter().zip(&want) {
             assert_eq!((&g.1, g.3), (&w.1, w.3), "case {case}");
             assert_same(&g.2, &w.2);
-            assert_same(&restore_payload(&dump_payload(&w.2)).unwrap(), &w.2);
+            assert_same(&restore_payload(&dump_payload(&w.2), &LIM).unwrap(), &w.2);
         }
     }
 }
@@ -576,19 +578,19 @@ fn random_value(rng: &mut XorShift) -> Value {
     let n = 1 + if rng.below(4) == 0 { rng.below(700) } else { rng.below(20) };
     match rng.below(5) {
         0 => Value::Str(random_bytes(rng).into()),
-        1 => Value::List(ListValue::from_items((0..n).map(|_| random_bytes(rng))).into()),
+        1 => Value::List(ListValue::from_items((0..n).map(|_| random_bytes(rng)), ListFill::default()).into()),
         2 => {
             let ints = rng.below(2) == 0;
             let first = if ints { b"1".to_vec() } else { random_bytes(rng) };
-            let mut s = SetValue::with_hint(&first, n);
-            s.insert(&first);
+            let mut s = SetValue::with_hint(&first, n, &LIM);
+            s.insert(&first, &LIM);
             for _ in 0..n {
                 let m = if ints {
                     (rng.next_u64() as i64 >> rng.below(64)).to_string().into_bytes()
                 } else {
                     random_bytes(rng)
                 };
-                s.insert(&m);
+                s.insert(&m, &LIM);
             }
             Value::Set(s)
         }
@@ -605,18 +607,18 @@ fn random_value(rng: &mut XorShift) -> Value {
                     _ => [f64::INFINITY, f64::NEG_INFINITY, 0.0, 0.5][rng.below(4)],
                 };
                 if !score.is_nan() {
-                    z.insert(&random_bytes(rng), score);
+                    z.insert(&random_bytes(rng), score, &LIM);
                 }
             }
             if z.is_empty() {
-                z.insert(b"x", 1.0);
+                z.insert(b"x", 1.0, &LIM);
             }
             Value::ZSet(z)
         }
         _ => {
             let mut h = HashValue::new();
             for _ in 0..n {
-                h.set(&random_bytes(rng), &random_bytes(rng));
+                h.set(&random_bytes(rng), &random_bytes(rng), &LIM);
             }
             Value::Hash(h)
         }

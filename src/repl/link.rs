@@ -380,8 +380,13 @@ fn receive_and_load(
     };
     let now_ms = Shared::now_unix_ms();
     // A replica keeps keys whose TTL passed: the master's DELs for them follow.
-    let opts =
-        crate::rdb::LoadOptions { now_ms, skip_expired: false, databases: cfg.databases as u32, keep_expired: false };
+    let opts = crate::rdb::LoadOptions {
+        now_ms,
+        skip_expired: false,
+        databases: cfg.databases as u32,
+        keep_expired: false,
+        limits: cfg.encoding,
+    };
     let alive = || current(shared, epoch);
     let mut guard = TempGuard(None);
     let (shards, stats) = if mode == LoadMode::Disk {

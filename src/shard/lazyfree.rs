@@ -215,7 +215,7 @@ mod tests {
     fn big_set(n: usize) -> Value {
         let mut s = SetValue::default();
         for i in 0..n {
-            s.insert(format!("member:{i:030}").as_bytes());
+            s.insert(format!("member:{i:030}").as_bytes(), &crate::storage::EncodingLimits::DEFAULT);
         }
         Value::Set(s)
     }
@@ -239,7 +239,7 @@ mod tests {
         // A big hash likewise, and a value queued behind it gets the rest of a slice.
         let mut h = HashValue::default();
         for i in 0..SLICE + 100 {
-            h.set(format!("field:{i:030}").as_bytes(), b"v");
+            h.set(format!("field:{i:030}").as_bytes(), b"v", &crate::storage::EncodingLimits::DEFAULT);
         }
         assert!(matches!(h, HashValue::Table(_)));
         assert!(free_value(Value::Hash(h), true));

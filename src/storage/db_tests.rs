@@ -20,7 +20,7 @@ fn set_get_remove() {
 #[test]
 fn set_str_matches_set_and_returns_only_values_to_free() {
     let long = "x".repeat(100);
-    let list = Value::List(Box::default());
+    let list = Value::List(Box::new(crate::storage::list::ListValue::new(crate::storage::ListFill::default())));
     let cases: [(Option<Value>, &str, u64); 6] = [
         (None, "new", 0),
         (Some(s("short")), "other", 0),

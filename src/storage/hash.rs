@@ -3,9 +3,9 @@
 //!
 //! Job: store field/value pairs the way Redis 7.0 does, observably: a small hash is a
 //! *listpack*, one contiguous buffer of length-prefixed entries (field, value, field,
-//! value ...); past `HASH_MAX_LISTPACK_ENTRIES` pairs or once a field or value is longer
-//! than `HASH_MAX_LISTPACK_VALUE` bytes it becomes a *hashtable*, and it never goes
-//! back (Redis does not convert hashes back either). The listpack costs two bytes of
+//! value ...); past `hash-max-listpack-entries` pairs or once a field or value is longer
+//! than `hash-max-listpack-value` bytes (the caller's [`EncodingLimits`], checked on each
+//! write) it becomes a *hashtable*, and it never goes back (Redis does not convert hashes back either). The listpack costs two bytes of
 //! overhead per short entry and one allocation per hash, which is what makes millions
 //! of small hashes cheap; the table gives O(1) access and O(1) random picks for large
 //! ones.
@@ -20,16 +20,10 @@
 //!
 //! Depends on: std, `indexmap`, `foldhash`.
 
+use super::limits::EncodingLimits;
 use super::small::SmallBytes;
 use indexmap::IndexMap;
 use std::fmt;
-
-/// Redis 7.0's `hash-max-listpack-entries` default: more pairs than this and the hash
-/// becomes a hashtable.
-pub const HASH_MAX_LISTPACK_ENTRIES: usize = 512;
-/// Redis 7.0's `hash-max-listpack-value` default: a field or value longer than this
-/// (in bytes) makes the hash a hashtable.
-pub const HASH_MAX_LISTPACK_VALUE: usize = 64;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -296,12 +290,6 @@ impl PartialEq for HashValue {
     }
 }
 
-/// Does a pair with these lengths fit the listpack encoding?
-#[inline]
-fn fits_listpack(field: &[u8], value: &[u8]) -> bool {
-    field.len() <= HASH_MAX_LISTPACK_VALUE && value.len() <= HASH_MAX_LISTPACK_VALUE
-}
-
 impl HashValue {
     /// An empty hash, listpack-encoded (as Redis's `createHashObject`).
     pub fn new() -> HashValue {
@@ -380,19 +368,24 @@ impl HashValue {
 
     /// Sets `field` to `value`. Returns true if the field is new. Converts to a
     /// hashtable when the pair is too long for a listpack or the listpack grows past
-    /// its entry limit, as Redis's `hashTypeSet` does.
-    pub fn set(&mut self, field: &[u8], value: &[u8]) -> bool {
+    /// its entry limit (both from `lim`), as Redis's `hashTypeSet` does.
+    pub fn set(&mut self, field: &[u8], value: &[u8], lim: &EncodingLimits) -> bool {
         if let HashValue::Listpack(lp) = self {
-            if fits_listpack(field, value) {
+            if lim.hash_pair_fits(field.len(), value.len()) {
                 match Self::lp_find(lp, field) {
                     Some(off) => {
                         let (_, voff) = lp.entry_at(off).expect("found entry");
                         lp.replace_at(voff, value);
+                        // Redis checks the count after an overwrite too: a listpack
+                        // left over from a larger limit converts on any write.
+                        if lp.len() / 2 > lim.hash_max_listpack_entries {
+                            self.convert_to_table();
+                        }
                         return false;
                     }
                     None => {
                         lp.push_many(&[field, value]);
-                        if lp.len() / 2 > HASH_MAX_LISTPACK_ENTRIES {
+                        if lp.len() / 2 > lim.hash_max_listpack_entries {
                             self.convert_to_table();
                         }
                         return true;
@@ -499,6 +492,8 @@ impl<'a> Iterator for HashIter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIM: EncodingLimits = EncodingLimits::DEFAULT;
     use std::collections::{BTreeMap, HashSet};
 
     #[test]
@@ -540,8 +535,8 @@ mod tests {
     #[test]
     fn find_with_stride_skips_values() {
         let mut h = HashValue::new();
-        h.set(b"a", b"b");
-        h.set(b"b", b"c");
+        h.set(b"a", b"b", &LIM);
+        h.set(b"b", b"c", &LIM);
         assert_eq!(h.get(b"b"), Some(&b"c"[..]));
         assert_eq!(h.get(b"c"), None);
         assert!(!h.contains(b"c"));
@@ -550,15 +545,15 @@ mod tests {
     #[test]
     fn converts_on_entry_count() {
         let mut h = HashValue::new();
-        for i in 0..HASH_MAX_LISTPACK_ENTRIES {
-            assert!(h.set(format!("f{i}").as_bytes(), b"v"));
+        for i in 0..LIM.hash_max_listpack_entries {
+            assert!(h.set(format!("f{i}").as_bytes(), b"v", &LIM));
         }
         assert_eq!(h.encoding_name(), "listpack");
-        assert!(!h.set(b"f0", b"w"));
+        assert!(!h.set(b"f0", b"w", &LIM));
         assert_eq!(h.encoding_name(), "listpack");
-        assert!(h.set(b"one-more", b"v"));
+        assert!(h.set(b"one-more", b"v", &LIM));
         assert_eq!(h.encoding_name(), "hashtable");
-        assert_eq!(h.len(), HASH_MAX_LISTPACK_ENTRIES + 1);
+        assert_eq!(h.len(), LIM.hash_max_listpack_entries + 1);
         assert_eq!(h.get(b"f0"), Some(&b"w"[..]));
         // Never converts back.
         for i in 0..100 {
@@ -568,14 +563,51 @@ mod tests {
     }
 
     #[test]
+    fn limits_are_read_on_each_write() {
+        let tight = EncodingLimits { hash_max_listpack_entries: 2, hash_max_listpack_value: 4, ..LIM };
+        let mut h = HashValue::new();
+        h.set(b"a", b"1234", &tight);
+        h.set(b"b", b"1", &tight);
+        assert_eq!(h.encoding_name(), "listpack");
+        // Overwriting an existing field does not grow the count.
+        h.set(b"a", b"1", &tight);
+        assert_eq!(h.encoding_name(), "listpack");
+        h.set(b"c", b"1", &tight);
+        assert_eq!(h.encoding_name(), "hashtable", "a third pair is past 2 entries");
+        // A value past the limit converts even an existing field.
+        let mut h = HashValue::new();
+        h.set(b"a", b"1", &tight);
+        h.set(b"a", b"12345", &tight);
+        assert_eq!(h.encoding_name(), "hashtable");
+        // Raising the limits later never converts back; lowering them converts a
+        // listpack only at its next write, even one that overwrites.
+        let mut h = HashValue::new();
+        for i in 0..10 {
+            h.set(format!("f{i}").as_bytes(), b"v", &LIM);
+        }
+        assert_eq!(h.encoding_name(), "listpack");
+        assert!(h.get(b"f0").is_some());
+        assert_eq!(h.encoding_name(), "listpack", "reads convert nothing");
+        h.set(b"f0", b"w", &tight);
+        assert_eq!(h.encoding_name(), "hashtable", "even an overwrite converts, as hashTypeSet does");
+        h.set(b"x", b"1", &LIM);
+        assert_eq!(h.encoding_name(), "hashtable");
+        // Zero entries: the first pair converts, as in Redis.
+        let zero = EncodingLimits { hash_max_listpack_entries: 0, ..LIM };
+        let mut h = HashValue::new();
+        h.set(b"a", b"b", &zero);
+        assert_eq!(h.encoding_name(), "hashtable");
+    }
+
+    #[test]
     fn converts_on_value_length() {
         let mut h = HashValue::new();
-        h.set(b"f", &[b'x'; 64]);
+        h.set(b"f", &[b'x'; 64], &LIM);
         assert_eq!(h.encoding_name(), "listpack");
-        h.set(b"f", &[b'x'; 65]);
+        h.set(b"f", &[b'x'; 65], &LIM);
         assert_eq!(h.encoding_name(), "hashtable");
         let mut h = HashValue::new();
-        h.set(&[b'k'; 65], b"v");
+        h.set(&[b'k'; 65], b"v", &LIM);
         assert_eq!(h.encoding_name(), "hashtable");
         assert_eq!(h.get(&[b'k'; 65]), Some(&b"v"[..]));
     }
@@ -583,14 +615,14 @@ mod tests {
     #[test]
     fn equality_ignores_encoding_and_order() {
         let mut a = HashValue::new();
-        a.set(b"x", b"1");
-        a.set(b"y", b"2");
+        a.set(b"x", b"1", &LIM);
+        a.set(b"y", b"2", &LIM);
         let mut b = HashValue::new();
-        b.set(b"y", b"2");
-        b.set(b"x", b"1");
+        b.set(b"y", b"2", &LIM);
+        b.set(b"x", b"1", &LIM);
         b.convert_to_table();
         assert_eq!(a, b);
-        b.set(b"x", b"3");
+        b.set(b"x", b"3", &LIM);
         assert_ne!(a, b);
     }
 
@@ -598,8 +630,8 @@ mod tests {
     fn table_scan_returns_every_stable_field_despite_churn() {
         let mut h = HashValue::new();
         for i in 0..500 {
-            h.set(format!("stay{i}").as_bytes(), b"v");
-            h.set(format!("go{i}").as_bytes(), b"v");
+            h.set(format!("stay{i}").as_bytes(), b"v", &LIM);
+            h.set(format!("go{i}").as_bytes(), b"v", &LIM);
         }
         let mut seen = HashSet::new();
         let mut cursor = 0;
@@ -609,7 +641,7 @@ mod tests {
             seen.extend(items.iter().map(|(k, _)| k.to_vec()));
             for j in 0..5 {
                 h.remove(format!("go{}", step * 5 + j).as_bytes());
-                h.set(format!("new{step}-{j}").as_bytes(), b"v");
+                h.set(format!("new{step}-{j}").as_bytes(), b"v", &LIM);
             }
             step += 1;
             cursor = next;
@@ -638,7 +670,7 @@ mod tests {
                 let vlen = if rng.below(50) == 0 { 70 } else { rng.below(12) };
                 let v = vec![b'a' + rng.below(26) as u8; vlen];
                 match rng.below(10) {
-                    0..=5 => assert_eq!(h.set(&f, &v), model.insert(f.clone(), v).is_none()),
+                    0..=5 => assert_eq!(h.set(&f, &v, &LIM), model.insert(f.clone(), v).is_none()),
                     6..=8 => assert_eq!(h.remove(&f), model.remove(&f).is_some()),
                     _ => assert_eq!(h.get(&f), model.get(&f).map(|v| &v[..])),
                 }
@@ -647,8 +679,8 @@ mod tests {
                 got.sort();
                 let want: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
                 assert_eq!(got, want);
-                let big = model.len() > HASH_MAX_LISTPACK_ENTRIES
-                    || model.iter().any(|(k, v)| k.len() > HASH_MAX_LISTPACK_VALUE || v.len() > 64);
+                let big = model.len() > LIM.hash_max_listpack_entries
+                    || model.iter().any(|(k, v)| k.len() > LIM.hash_max_listpack_value || v.len() > 64);
                 if big {
                     assert_eq!(h.encoding_name(), "hashtable");
                 }

@@ -4,9 +4,11 @@
 //! need (push/pop at both ends, index, replace, insert around a pivot, remove matches,
 //! trim, iterate both ways) with Redis's costs: O(1) at the ends, O(n) in the middle.
 //!
-//! Layout, like Redis's quicklist with `list-max-listpack-size -2`: a `VecDeque` of
-//! nodes, each one contiguous byte buffer of up to [`NODE_MAX_BYTES`] live bytes holding
-//! several entries (an element bigger than that gets a node of its own). An entry is
+//! Layout, like Redis's quicklist: a `VecDeque` of nodes, each one contiguous byte
+//! buffer holding several entries, as many as the list's [`ListFill`] admits (taken
+//! from `list-max-listpack-size` when the list is created, as Redis's quicklist takes
+//! its fill then: by default 8 KB of live bytes per node; an element bigger than the
+//! limit gets a node of its own). An entry is
 //!
 //! ```text
 //! [header varint][payload][backlen]
@@ -26,15 +28,16 @@
 //!
 //! Non-goals: RESP, command syntax, keys and expiry (see `cmd::list`).
 //!
-//! Depends on: std, `util::num` (strict integer parsing).
+//! Depends on: std, `util::num` (strict integer parsing), `storage::limits` (ListFill).
 
+use super::limits::ListFill;
 use crate::util::num;
 use std::collections::VecDeque;
 use std::fmt;
 
-/// Most live bytes a node holds before a new node is started: Redis's default
-/// `list-max-listpack-size -2` (8 KB).
-pub const NODE_MAX_BYTES: usize = 8192;
+/// Node buffers grow by doubling up to this size (the default fill's node size), so a
+/// full default node carries little spare capacity; past it (larger fills) by half.
+const GROW_CAP: usize = 8192;
 
 /// One element as stored: its bytes, or the integer its canonical text encodes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -277,7 +280,8 @@ impl Node {
     }
 
     /// Makes room for `sz` more bytes at the back. Growth doubles like a Vec but stops
-    /// at the node size, so a full node does not carry up to 8 KB of spare capacity.
+    /// at `GROW_CAP`, so a full default node does not carry up to 8 KB of spare
+    /// capacity; larger nodes (fills -3..-5) grow by half.
     fn reserve_back(&mut self, sz: usize) {
         if self.buf.len() + sz <= self.buf.capacity() {
             return;
@@ -286,7 +290,8 @@ impl Node {
         let need = self.buf.len() + sz;
         let cap = self.buf.capacity();
         if need > cap {
-            let target = need.max((cap * 2).min(NODE_MAX_BYTES)).max(16);
+            let target =
+                if need <= GROW_CAP { need.max((cap * 2).min(GROW_CAP)).max(16) } else { need.max(cap + cap / 2) };
             self.buf.reserve_exact(target - self.buf.len());
         }
     }
@@ -298,7 +303,8 @@ impl Node {
             return;
         }
         let live = self.live();
-        let gap = sz.max(live.max(16).min(NODE_MAX_BYTES.saturating_sub(live)));
+        let gap =
+            sz.max(live.max(16).min(GROW_CAP.saturating_sub(live))).max(if live >= GROW_CAP { live / 2 } else { 0 });
         let mut nb = Vec::with_capacity(gap + live);
         nb.resize(gap, 0);
         nb.extend_from_slice(self.data());
@@ -420,10 +426,12 @@ impl Node {
 // ---- The list ---------------------------------------------------------------------------
 
 /// A Redis list. Equality compares elements, not how they are split into nodes.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ListValue {
     nodes: VecDeque<Node>,
     len: usize,
+    /// How full a node may get, fixed when the list is made.
+    fill: ListFill,
 }
 
 impl PartialEq for ListValue {
@@ -439,17 +447,18 @@ impl fmt::Debug for ListValue {
 }
 
 impl ListValue {
-    pub fn new() -> ListValue {
-        ListValue::default()
+    /// An empty list whose nodes grow as `fill` allows.
+    pub fn new(fill: ListFill) -> ListValue {
+        ListValue { nodes: VecDeque::new(), len: 0, fill }
     }
 
     /// A list of `items`, in order.
-    pub fn from_items<I, B>(items: I) -> ListValue
+    pub fn from_items<I, B>(items: I, fill: ListFill) -> ListValue
     where
         I: IntoIterator<Item = B>,
         B: AsRef<[u8]>,
     {
-        let mut l = ListValue::new();
+        let mut l = ListValue::new(fill);
         for it in items {
             l.push_back(it.as_ref());
         }
@@ -476,16 +485,21 @@ impl ListValue {
         self.nodes.capacity() * std::mem::size_of::<Node>() + self.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>()
     }
 
-    /// Number of nodes (for tests, benches and DEBUG-style introspection).
+    /// Number of nodes (for tests, benches and DEBUG OBJECT's `ql_nodes`).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The node fill the list was made with (DEBUG OBJECT's `ql_listpack_max`).
+    pub fn fill(&self) -> ListFill {
+        self.fill
     }
 
     pub fn push_back(&mut self, b: &[u8]) {
         let e = Elem::classify(b);
         let sz = encoded_len(e);
         match self.nodes.back_mut() {
-            Some(n) if n.live() + sz <= NODE_MAX_BYTES => n.push_back(e, sz),
+            Some(n) if self.fill.admits(n.count, n.live(), sz) => n.push_back(e, sz),
             _ => self.nodes.push_back(Node::with_entry(e, sz)),
         }
         self.len += 1;
@@ -495,7 +509,7 @@ impl ListValue {
         let e = Elem::classify(b);
         let sz = encoded_len(e);
         match self.nodes.front_mut() {
-            Some(n) if n.live() + sz <= NODE_MAX_BYTES => n.push_front(e, sz),
+            Some(n) if self.fill.admits(n.count, n.live(), sz) => n.push_front(e, sz),
             _ => self.nodes.push_front(Node::with_entry(e, sz)),
         }
         self.len += 1;
@@ -717,7 +731,7 @@ impl ListValue {
             }
             return;
         }
-        if self.nodes[ni].live() > NODE_MAX_BYTES && self.nodes[ni].count > 1 {
+        if self.is_over(ni) {
             self.split(ni);
             return;
         }
@@ -754,9 +768,19 @@ impl ListValue {
         }
     }
 
-    /// Appends node `i + 1` to node `i` if their live bytes fit in one node.
+    /// Whether node `ni` holds more than the fill allows (and can be split).
+    fn is_over(&self, ni: usize) -> bool {
+        let n = &self.nodes[ni];
+        self.fill.is_over(n.count, n.live())
+    }
+
+    /// Appends node `i + 1` to node `i` if their entries fit in one node.
     fn try_merge(&mut self, i: usize) -> bool {
-        if i + 1 >= self.nodes.len() || self.nodes[i].live() + self.nodes[i + 1].live() > NODE_MAX_BYTES {
+        if i + 1 >= self.nodes.len() {
+            return false;
+        }
+        let (a, b) = (&self.nodes[i], &self.nodes[i + 1]);
+        if self.fill.is_over(a.count + b.count, a.live() + b.live()) {
             return false;
         }
         let b = self.nodes.remove(i + 1).expect("checked index");
@@ -787,10 +811,10 @@ impl ListValue {
         node.buf.truncate(node.head as usize + pos);
         node.count = k;
         self.nodes.insert(ni + 1, right);
-        if self.nodes[ni + 1].live() > NODE_MAX_BYTES && self.nodes[ni + 1].count > 1 {
+        if self.is_over(ni + 1) {
             self.split(ni + 1);
         }
-        if self.nodes[ni].live() > NODE_MAX_BYTES && self.nodes[ni].count > 1 {
+        if self.is_over(ni) {
             self.split(ni);
         }
     }
@@ -842,7 +866,7 @@ impl ListValue {
             if n.count == 0 {
                 return Err(format!("node {i} is empty"));
             }
-            if n.live() > NODE_MAX_BYTES && n.count > 1 {
+            if self.fill.is_over(n.count, n.live()) {
                 return Err(format!("node {i} has {} live bytes and {} entries", n.live(), n.count));
             }
             let data = n.data();

@@ -33,7 +33,7 @@ fn value(r: &mut Rng) -> Vec<u8> {
             .as_bytes()
             .to_vec(),
         4 => vec![b'x'; 200 + r.below(3000) as usize],
-        5 if r.below(20) == 0 => vec![b'B'; NODE_MAX_BYTES + r.below(5000) as usize],
+        5 if r.below(20) == 0 => vec![b'B'; 8192 + r.below(5000) as usize],
         _ => format!("v{}", r.below(30)).into_bytes(),
     }
 }
@@ -75,7 +75,7 @@ fn integers_stored_compactly_and_read_back_identically() {
         "9223372036854775807",
         "",
     ];
-    let l = ListValue::from_items(vals);
+    let l = ListValue::from_items(vals, ListFill::default());
     assert!(matches!(l.get(0), Some(Elem::Int(0))));
     assert!(matches!(l.get(5), Some(Elem::Bytes(_))), "2^62 does not fit the compact form");
     assert!(matches!(l.get(6), Some(Elem::Bytes(b"-0"))));
@@ -89,7 +89,7 @@ fn integers_stored_compactly_and_read_back_identically() {
 
 #[test]
 fn ends_and_nodes() {
-    let mut l = ListValue::new();
+    let mut l = ListValue::new(ListFill::default());
     for i in 0..10_000 {
         l.push_back(format!("element-{i}").as_bytes());
     }
@@ -111,9 +111,13 @@ fn ends_and_nodes() {
 
 #[test]
 fn model_property_test() {
+    // The default fill, byte fills either side and count fills (whose invariant, at
+    // most N entries per node, `check_invariants` checks too).
+    let fills = [-2, -1, -5, 1, 3, 128];
     for seed in 1..=40u64 {
+        let fill = ListFill::new(fills[seed as usize % fills.len()]);
         let mut r = Rng(crate::util::rng::XorShift::new(seed));
-        let mut l = ListValue::new();
+        let mut l = ListValue::new(fill);
         let mut m: VecDeque<Vec<u8>> = VecDeque::new();
         // Phases grow the list well past one node, then shrink it back to nothing.
         for step in 0..3000 {
@@ -226,8 +230,8 @@ fn model_property_test() {
 
 #[test]
 fn equality_ignores_node_layout() {
-    let mut a = ListValue::new();
-    let mut b = ListValue::new();
+    let mut a = ListValue::new(ListFill::default());
+    let mut b = ListValue::new(ListFill::default());
     for i in 0..3000 {
         a.push_back(format!("e{i}").as_bytes());
         b.push_front(format!("e{}", 2999 - i).as_bytes());
@@ -237,7 +241,7 @@ fn equality_ignores_node_layout() {
 
 #[test]
 fn middle_inserts_split_and_deletes_merge() {
-    let mut l = ListValue::new();
+    let mut l = ListValue::new(ListFill::default());
     for i in 0..2000 {
         l.push_back(format!("{i:08}x").as_bytes());
     }
@@ -255,4 +259,48 @@ fn middle_inserts_split_and_deletes_merge() {
     assert!(l.node_count() <= nodes);
     assert_eq!(l.len(), 2000);
     assert_eq!(l.get(1999).unwrap().to_vec(), b"00001999x");
+}
+
+#[test]
+fn fill_sets_node_sizes() {
+    // A count fill: exactly N entries per node when pushed at one end.
+    let mut l = ListValue::new(ListFill::new(3));
+    for i in 0..10 {
+        l.push_back(format!("{i}").as_bytes());
+    }
+    assert_eq!(l.node_count(), 4);
+    // ... from both ends, and 0 acts as 1.
+    let mut l = ListValue::new(ListFill::new(0));
+    for i in 0..5 {
+        l.push_front(format!("{i}").as_bytes());
+    }
+    assert_eq!(l.node_count(), 5);
+    // The 8 KB safety limit still applies to a count fill.
+    let mut l = ListValue::new(ListFill::new(1000));
+    for _ in 0..10 {
+        l.push_back(&[b'x'; 2000]);
+    }
+    assert_eq!(l.node_count(), 3, "four 2 KB entries do not fit 8 KB with their headers");
+    l.check_invariants().unwrap();
+    // Byte fills: -1 (4 KB) needs about twice the nodes -2 (8 KB) does, -5 (64 KB) few.
+    let count = |fill: i64| {
+        let mut l = ListValue::new(ListFill::new(fill));
+        for i in 0..20_000 {
+            l.push_back(format!("element-{i}").as_bytes());
+        }
+        l.check_invariants().unwrap();
+        l.node_count()
+    };
+    let (n1, n2, n5) = (count(-1), count(-2), count(-5));
+    assert!(n1 >= 2 * n2 - 1 && n1 <= 2 * n2 + 1, "{n1} vs {n2}");
+    assert!(n5 * 8 <= n2 + 8, "{n5} vs {n2}");
+    // A middle insert splits a full count node; the list keeps its fill.
+    let mut l = ListValue::new(ListFill::new(2));
+    for i in 0..4 {
+        l.push_back(format!("{i}").as_bytes());
+    }
+    l.insert(1, b"mid");
+    l.check_invariants().unwrap();
+    assert_eq!(l.node_count(), 3);
+    assert_eq!(l.fill(), ListFill::new(2));
 }

@@ -16,6 +16,7 @@ pub mod evict;
 pub mod geo;
 pub mod hash;
 pub mod hll;
+pub mod limits;
 pub mod list;
 pub mod set;
 pub mod small;
@@ -27,6 +28,7 @@ pub mod value;
 pub mod zset;
 
 pub use db::{Db, Key, MAX_SAMPLES, Sample, has_expired};
+pub use limits::{EncodingLimits, ListFill};
 pub use small::SmallBytes;
 pub use strbuf::{Origin, StrBuf};
 pub use table::{Entry, KeyRef, Slot, Warm};

@@ -5,9 +5,10 @@
 //! - *intset*: every member is an integer in canonical decimal form. A sorted array of
 //!   2-, 4- or 8-byte little-endian integers in one buffer, upgraded to a wider width
 //!   when a member needs it (never narrowed), found by binary search. Becomes a
-//!   hashtable past `SET_MAX_INTSET_ENTRIES` members; becomes a listpack when a
-//!   non-integer arrives while it is still small (`SET_MAX_LISTPACK_ENTRIES`), else a
-//!   hashtable.
+//!   hashtable past `set-max-intset-entries` members (the caller's
+//!   [`EncodingLimits`], checked on each insert); becomes a listpack when a
+//!   non-integer arrives while it is still small (`SET_MAX_LISTPACK_ENTRIES`, fixed: a
+//!   Redis 7.2 parameter), else a hashtable.
 //! - *listpack*: small sets of short strings, a `hash::Listpack` of members. Becomes a
 //!   hashtable past `SET_MAX_LISTPACK_ENTRIES` members or when a member longer than
 //!   `SET_MAX_LISTPACK_VALUE` bytes arrives.
@@ -28,16 +29,19 @@
 //! `util::num` (strict integer parsing).
 
 use super::hash::{Listpack, XorShift};
+use super::limits::EncodingLimits;
 use super::small::{INLINE as SMALL_INLINE, SmallBytes};
 use crate::util::num::parse_i64;
 use indexmap::IndexSet;
 use std::fmt;
 
-/// Redis's `set-max-intset-entries` default.
-pub const SET_MAX_INTSET_ENTRIES: usize = 512;
-/// Redis's `set-max-listpack-entries` default.
+/// Redis caps `set-max-intset-entries` at 2^30 members (intset internals).
+const INTSET_CAP: usize = 1 << 30;
+
+/// Redis 7.2's `set-max-listpack-entries` default. Fixed: 7.0 has no such parameter
+/// (and OBJECT ENCODING reports these sets as 7.0's `hashtable`, see `cmd::keys`).
 pub const SET_MAX_LISTPACK_ENTRIES: usize = 128;
-/// Redis's `set-max-listpack-value` default (bytes per member).
+/// Redis 7.2's `set-max-listpack-value` default (bytes per member), fixed likewise.
 pub const SET_MAX_LISTPACK_VALUE: usize = 64;
 
 type Hasher = foldhash::fast::RandomState;
@@ -314,8 +318,8 @@ impl SetValue {
     /// An empty set sized for `size_hint` members whose first is `first` (Redis's
     /// `setTypeCreate`): an intset if `first` is an integer and the hint fits one, else
     /// a listpack if the hint fits one, else a hashtable presized for the hint.
-    pub fn with_hint(first: &[u8], size_hint: usize) -> SetValue {
-        if size_hint <= SET_MAX_INTSET_ENTRIES && parse_i64(first).is_some() {
+    pub fn with_hint(first: &[u8], size_hint: usize, lim: &EncodingLimits) -> SetValue {
+        if size_hint <= lim.set_max_intset_entries && parse_i64(first).is_some() {
             SetValue::Intset(Intset::new())
         } else if size_hint <= SET_MAX_LISTPACK_ENTRIES {
             SetValue::Listpack(Listpack::new())
@@ -389,7 +393,7 @@ impl SetValue {
 
     /// Adds `m`; false if already a member. Applies Redis's conversion rules (see the
     /// module doc).
-    pub fn insert(&mut self, m: &[u8]) -> bool {
+    pub fn insert(&mut self, m: &[u8], lim: &EncodingLimits) -> bool {
         match self {
             SetValue::Table(t) => t.insert(m.into()),
             SetValue::Listpack(lp) => {
@@ -401,7 +405,7 @@ impl SetValue {
                 } else {
                     let n = lp.len();
                     self.convert_to_table(n + 1);
-                    self.insert(m);
+                    self.insert(m, lim);
                 }
                 true
             }
@@ -410,7 +414,7 @@ impl SetValue {
                     if !is.insert(v) {
                         return false;
                     }
-                    if is.len() > SET_MAX_INTSET_ENTRIES {
+                    if is.len() > lim.set_max_intset_entries.min(INTSET_CAP) {
                         let n = is.len();
                         self.convert_to_table(n);
                     }
@@ -428,7 +432,7 @@ impl SetValue {
                     *self = SetValue::Listpack(lp);
                 } else {
                     self.convert_to_table(n + 1);
-                    self.insert(m);
+                    self.insert(m, lim);
                 }
                 true
             }
@@ -507,7 +511,7 @@ impl SetValue {
     /// When most of the set goes, the members that *stay* are picked instead and the
     /// set is rebuilt from them, as Redis's SPOP "case 3"; a hashtable then shrinks to
     /// whatever encoding the survivors fit (intset, listpack).
-    pub fn pop_many(&mut self, count: usize, rng: &mut XorShift) -> Vec<Vec<u8>> {
+    pub fn pop_many(&mut self, count: usize, rng: &mut XorShift, lim: &EncodingLimits) -> Vec<Vec<u8>> {
         let size = self.len();
         if count >= size {
             let all = self.iter().map(|m| m.to_vec()).collect();
@@ -522,7 +526,7 @@ impl SetValue {
         let mut kept: Option<SetValue> = None;
         for _ in 0..remaining {
             let m = self.pop_random(rng).expect("remaining < size");
-            kept.get_or_insert_with(|| SetValue::with_hint(&m, remaining)).insert(&m);
+            kept.get_or_insert_with(|| SetValue::with_hint(&m, remaining, lim)).insert(&m, lim);
         }
         let popped = self.iter().map(|m| m.to_vec()).collect();
         *self = kept.expect("remaining > 0");
@@ -579,6 +583,8 @@ impl<'a> Iterator for SetIter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LIM: EncodingLimits = EncodingLimits::DEFAULT;
     use std::collections::{BTreeSet, HashSet};
 
     fn members(s: &SetValue) -> BTreeSet<Vec<u8>> {
@@ -619,54 +625,80 @@ mod tests {
 
     #[test]
     fn encodings_follow_redis_rules() {
-        let mut s = SetValue::with_hint(b"1", 1);
+        let mut s = SetValue::with_hint(b"1", 1, &LIM);
         assert_eq!(s.encoding_name(), "intset");
-        for i in 0..SET_MAX_INTSET_ENTRIES {
-            s.insert(i.to_string().as_bytes());
+        for i in 0..LIM.set_max_intset_entries {
+            s.insert(i.to_string().as_bytes(), &LIM);
         }
         assert_eq!(s.encoding_name(), "intset");
-        s.insert(b"100000");
+        s.insert(b"100000", &LIM);
         assert_eq!(s.encoding_name(), "hashtable");
 
         // Non-canonical integers are strings.
-        let mut s = SetValue::with_hint(b"1", 1);
-        s.insert(b"1");
-        s.insert(b"01");
+        let mut s = SetValue::with_hint(b"1", 1, &LIM);
+        s.insert(b"1", &LIM);
+        s.insert(b"01", &LIM);
         assert_eq!(s.encoding_name(), "listpack");
         assert!(s.contains(b"1") && s.contains(b"01") && !s.contains(b"001"));
 
         // A string joining a small intset makes a listpack; a large one, a table.
         let mut s = SetValue::new_intset();
         for i in 0..10 {
-            s.insert(i.to_string().as_bytes());
+            s.insert(i.to_string().as_bytes(), &LIM);
         }
-        s.insert(b"a");
+        s.insert(b"a", &LIM);
         assert_eq!(s.encoding_name(), "listpack");
         assert_eq!(s.len(), 11);
         let mut s = SetValue::new_intset();
         for i in 0..SET_MAX_LISTPACK_ENTRIES {
-            s.insert(i.to_string().as_bytes());
+            s.insert(i.to_string().as_bytes(), &LIM);
         }
-        s.insert(b"a");
+        s.insert(b"a", &LIM);
         assert_eq!(s.encoding_name(), "hashtable");
 
         // Listpack limits.
-        let mut s = SetValue::with_hint(b"a", 1);
+        let mut s = SetValue::with_hint(b"a", 1, &LIM);
         assert_eq!(s.encoding_name(), "listpack");
         for i in 0..SET_MAX_LISTPACK_ENTRIES {
-            s.insert(format!("m{i}").as_bytes());
+            s.insert(format!("m{i}").as_bytes(), &LIM);
         }
         assert_eq!(s.encoding_name(), "listpack");
-        s.insert(b"one-more");
+        s.insert(b"one-more", &LIM);
         assert_eq!(s.encoding_name(), "hashtable");
-        let mut s = SetValue::with_hint(b"a", 1);
-        s.insert(&[b'x'; 65]);
+        let mut s = SetValue::with_hint(b"a", 1, &LIM);
+        s.insert(&[b'x'; 65], &LIM);
         assert_eq!(s.encoding_name(), "hashtable");
 
         // Size hints.
-        assert_eq!(SetValue::with_hint(b"1", 513).encoding_name(), "hashtable");
-        assert_eq!(SetValue::with_hint(b"1", 200).encoding_name(), "intset");
-        assert_eq!(SetValue::with_hint(b"a", 129).encoding_name(), "hashtable");
+        assert_eq!(SetValue::with_hint(b"1", 513, &LIM).encoding_name(), "hashtable");
+        assert_eq!(SetValue::with_hint(b"1", 200, &LIM).encoding_name(), "intset");
+        assert_eq!(SetValue::with_hint(b"a", 129, &LIM).encoding_name(), "hashtable");
+    }
+
+    #[test]
+    fn intset_limit_is_read_on_each_insert() {
+        let two = EncodingLimits { set_max_intset_entries: 2, ..LIM };
+        let mut s = SetValue::with_hint(b"1", 1, &two);
+        s.insert(b"1", &two);
+        s.insert(b"2", &two);
+        assert_eq!(s.encoding_name(), "intset");
+        s.insert(b"3", &two);
+        assert_ne!(s.encoding_name(), "intset");
+        // A set made under a larger limit converts at its next insert.
+        let mut s = SetValue::with_hint(b"1", 1, &LIM);
+        for i in 0..5 {
+            s.insert(i.to_string().as_bytes(), &LIM);
+        }
+        assert_eq!(s.encoding_name(), "intset");
+        assert!(!s.insert(b"1", &two), "a member already there adds nothing");
+        assert_eq!(s.encoding_name(), "intset");
+        s.insert(b"9", &two);
+        assert_ne!(s.encoding_name(), "intset");
+        // Zero: no intset at all.
+        let zero = EncodingLimits { set_max_intset_entries: 0, ..LIM };
+        let mut s = SetValue::with_hint(b"1", 1, &zero);
+        s.insert(b"1", &zero);
+        assert_ne!(s.encoding_name(), "intset");
     }
 
     #[test]
@@ -674,10 +706,10 @@ mod tests {
         let mut rng = XorShift::new(7);
         let mut s = SetValue::new_intset();
         for i in 0..1000 {
-            s.insert(i.to_string().as_bytes());
+            s.insert(i.to_string().as_bytes(), &LIM);
         }
         assert_eq!(s.encoding_name(), "hashtable");
-        let popped = s.pop_many(990, &mut rng);
+        let popped = s.pop_many(990, &mut rng, &LIM);
         assert_eq!(popped.len(), 990);
         assert_eq!(s.len(), 10);
         assert_eq!(s.encoding_name(), "intset");
@@ -688,10 +720,10 @@ mod tests {
 
     #[test]
     fn table_scan_returns_every_stable_member_despite_churn() {
-        let mut s = SetValue::with_hint(b"x", 1000);
+        let mut s = SetValue::with_hint(b"x", 1000, &LIM);
         for i in 0..500 {
-            s.insert(format!("stay{i}").as_bytes());
-            s.insert(format!("go{i}").as_bytes());
+            s.insert(format!("stay{i}").as_bytes(), &LIM);
+            s.insert(format!("go{i}").as_bytes(), &LIM);
         }
         let mut seen = HashSet::new();
         let (mut cursor, mut step) = (0, 0);
@@ -700,7 +732,7 @@ mod tests {
             seen.extend(items.iter().map(|m| m.to_vec()));
             for j in 0..5 {
                 s.remove(format!("go{}", step * 5 + j).as_bytes());
-                s.insert(format!("new{step}-{j}").as_bytes());
+                s.insert(format!("new{step}-{j}").as_bytes(), &LIM);
             }
             step += 1;
             cursor = next;
@@ -733,7 +765,7 @@ mod tests {
                     _ => format!("s{n}").into_bytes(),
                 };
                 match rng.below(12) {
-                    0..=6 => assert_eq!(s.insert(&m), model.insert(m.clone())),
+                    0..=6 => assert_eq!(s.insert(&m, &LIM), model.insert(m.clone())),
                     7..=9 => assert_eq!(s.remove(&m), model.remove(&m)),
                     10 => assert_eq!(s.contains(&m), model.contains(&m)),
                     _ => {
@@ -747,7 +779,7 @@ mod tests {
                 assert_eq!(s.len(), model.len());
                 assert_eq!(members(&s), model);
                 let ints = model.iter().all(|m| parse_i64(m).is_some());
-                if ints && model.len() > SET_MAX_INTSET_ENTRIES {
+                if ints && model.len() > LIM.set_max_intset_entries {
                     assert_eq!(s.encoding_name(), "hashtable");
                 }
                 if model.len() > SET_MAX_LISTPACK_ENTRIES && !ints {
@@ -759,7 +791,7 @@ mod tests {
             }
             // Draining with pop_many empties it, whatever the encoding.
             let n = s.len();
-            let got = s.pop_many(n, &mut rng);
+            let got = s.pop_many(n, &mut rng, &LIM);
             assert_eq!(got.into_iter().collect::<BTreeSet<_>>(), model);
             assert!(s.is_empty());
         }

@@ -4,8 +4,9 @@
 //! Job: hold one sorted set and answer everything ZADD, ZRANGE, ZRANK, ZCOUNT, ZREM*,
 //! ZPOP*, ZRANDMEMBER and ZSCAN ask of it, in two encodings that Redis users know from
 //! `OBJECT ENCODING`:
-//! - **listpack** (small sets, at most [`MAX_LISTPACK_ENTRIES`] members of at most
-//!   [`MAX_LISTPACK_VALUE`] bytes): one contiguous `Vec<u8>`, a 2-byte entry count then
+//! - **listpack** (small sets, at most `zset-max-listpack-entries` members of at most
+//!   `zset-max-listpack-value` bytes, the caller's [`EncodingLimits`], and never more
+//!   than [`LISTPACK_CAP`] members): one contiguous `Vec<u8>`, a 2-byte entry count then
 //!   the entries in order. An entry is a varint header `member_len << 1 | int_flag`, the
 //!   member bytes, then the score: a zigzag varint when it is an integer that an `f64`
 //!   holds exactly (most scores in practice: two or three bytes instead of eight), else
@@ -30,19 +31,23 @@
 //! its own; results built in one go (the STORE forms) pick the encoding that fits
 //! ([`ZSetValue::from_pairs`]), like Redis's `zsetConvertToListpackIfNeeded`.
 //!
-//! Non-goals: RESP, argument syntax, keyspace and TTLs (the `cmd::zset` family), the
-//! `OBJECT`/`CONFIG` thresholds being tunable (they are Redis 7.0's defaults, fixed).
+//! The thresholds are checked against the limits passed to each growing write, so
+//! lowering them converts a listpack on its next insert, as in Redis.
 //!
-//! Depends on: std, `indexmap`, `foldhash`.
+//! Non-goals: RESP, argument syntax, keyspace and TTLs (the `cmd::zset` family),
+//! knowing where the limits come from (`storage::limits`).
+//!
+//! Depends on: std, `indexmap`, `foldhash`, `storage::limits`.
 
+use super::limits::EncodingLimits;
 use indexmap::IndexMap;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
-/// Redis 7.0's `zset-max-listpack-entries` default.
-pub const MAX_LISTPACK_ENTRIES: usize = 128;
-/// Redis 7.0's `zset-max-listpack-value` default (bytes of one member).
-pub const MAX_LISTPACK_VALUE: usize = 64;
+/// Most members the compact encoding can count (its count is two bytes): a set grows
+/// into a skiplist past this even if `zset-max-listpack-entries` is set higher (Redis
+/// has no such cap, but a listpack that large is already far slower than a skiplist).
+pub const LISTPACK_CAP: usize = u16::MAX as usize;
 
 type Hasher = foldhash::fast::RandomState;
 
@@ -333,13 +338,12 @@ impl ZSetValue {
     /// A set holding `pairs` (a later duplicate member overrides an earlier one), in the
     /// encoding its size and longest member call for, as Redis's
     /// `zsetConvertToListpackIfNeeded` decides for computed results.
-    pub fn from_pairs<M: AsRef<[u8]>>(pairs: impl IntoIterator<Item = (M, f64)>) -> ZSetValue {
+    pub fn from_pairs<M: AsRef<[u8]>>(pairs: impl IntoIterator<Item = (M, f64)>, lim: &EncodingLimits) -> ZSetValue {
         let pairs: Vec<(M, f64)> = pairs.into_iter().collect();
-        let small =
-            pairs.len() <= MAX_LISTPACK_ENTRIES && pairs.iter().all(|(m, _)| m.as_ref().len() <= MAX_LISTPACK_VALUE);
-        let mut z = if small { ZSetValue::new() } else { ZSetValue::new_skiplist() };
+        let longest = pairs.iter().map(|(m, _)| m.as_ref().len()).max().unwrap_or(0);
+        let mut z = ZSetValue::with_hint(pairs.len(), longest, lim);
         for (m, s) in &pairs {
-            z.insert(m.as_ref(), *s);
+            z.insert(m.as_ref(), *s, lim);
         }
         z
     }
@@ -348,12 +352,18 @@ impl ZSetValue {
     /// skiplist from the start past the entry limit, else a listpack that converts when
     /// a long member comes, so the scores added before that went through the listpack
     /// (which keeps `-0` as `0`) and the later ones keep their sign.
-    pub fn filled_in_order<M: AsRef<[u8]>>(pairs: &[(M, f64)]) -> ZSetValue {
-        let mut z = if pairs.len() > MAX_LISTPACK_ENTRIES { ZSetValue::new_skiplist() } else { ZSetValue::new() };
+    pub fn filled_in_order<M: AsRef<[u8]>>(pairs: &[(M, f64)], lim: &EncodingLimits) -> ZSetValue {
+        let mut z = ZSetValue::with_hint(pairs.len(), 0, lim);
         for (m, s) in pairs {
-            z.insert(m.as_ref(), *s);
+            z.insert(m.as_ref(), *s, lim);
         }
         z
+    }
+
+    /// An empty set for about `len` members whose longest is `longest` bytes: a
+    /// listpack if that fits `lim`, else a skiplist (Redis's `zsetTypeCreate`).
+    pub fn with_hint(len: usize, longest: usize, lim: &EncodingLimits) -> ZSetValue {
+        if lim.zset_fits(len, longest) && len <= LISTPACK_CAP { ZSetValue::new() } else { ZSetValue::new_skiplist() }
     }
 
     pub fn len(&self) -> usize {
@@ -426,7 +436,7 @@ impl ZSetValue {
     }
 
     /// Sets `member`'s score, adding it if absent. Returns the old score.
-    pub fn insert(&mut self, member: &[u8], score: f64) -> Option<f64> {
+    pub fn insert(&mut self, member: &[u8], score: f64, lim: &EncodingLimits) -> Option<f64> {
         let old = self.score(member);
         match old {
             Some(o) => {
@@ -434,16 +444,17 @@ impl ZSetValue {
                     self.set_existing(member, o, score);
                 }
             }
-            None => self.insert_new(member, score),
+            None => self.insert_new(member, score, lim),
         }
         old
     }
 
     /// Adds an absent member, converting to the skiplist first when it would cross a
     /// threshold (as Redis's `zsetAdd` does).
-    fn insert_new(&mut self, member: &[u8], score: f64) {
+    fn insert_new(&mut self, member: &[u8], score: f64, lim: &EncodingLimits) {
         if let ZSetValue::Listpack(lp) = self
-            && (lp.len() + 1 > MAX_LISTPACK_ENTRIES || member.len() > MAX_LISTPACK_VALUE)
+            && (lp.len() + 1 > lim.zset_max_listpack_entries.min(LISTPACK_CAP)
+                || member.len() > lim.zset_max_listpack_value)
         {
             self.convert_to_skiplist();
         }
@@ -465,7 +476,13 @@ impl ZSetValue {
 
     /// One ZADD element with Redis's `zsetAdd` rules: NX skips existing members, XX
     /// skips new ones, INCR adds to the current score, GT/LT only move the score up/down.
-    pub fn add(&mut self, member: &[u8], score: f64, f: AddFlags) -> Result<AddOutcome, ScoreIsNan> {
+    pub fn add(
+        &mut self,
+        member: &[u8],
+        score: f64,
+        f: AddFlags,
+        lim: &EncodingLimits,
+    ) -> Result<AddOutcome, ScoreIsNan> {
         if score.is_nan() {
             return Err(ScoreIsNan);
         }
@@ -489,7 +506,7 @@ impl ZSetValue {
                 }
             }
             None if !f.xx => {
-                self.insert_new(member, score);
+                self.insert_new(member, score, lim);
                 Ok(AddOutcome::Added(score))
             }
             None => Ok(AddOutcome::Nop),
@@ -732,7 +749,7 @@ impl ZSetValue {
             ZSetValue::Listpack(lp) => {
                 let es = lp.entries();
                 assert_eq!(es.len(), lp.len());
-                assert!(es.len() <= MAX_LISTPACK_ENTRIES);
+                assert!(es.len() <= LISTPACK_CAP);
                 for w in es.windows(2) {
                     assert_eq!(cmp_entry(w[0].score, w[0].member, w[1].score, w[1].member), Ordering::Less);
                 }

@@ -1,8 +1,11 @@
 use super::listpack::{decode_entry, encode_entry};
 use super::*;
+use crate::storage::limits::EncodingLimits;
 use std::collections::BTreeMap;
 
 use crate::util::rng::XorShift as Rng;
+
+const LIM: EncodingLimits = EncodingLimits::DEFAULT;
 
 /// The reference: member -> score, and the sorted view derived from it.
 #[derive(Default)]
@@ -96,38 +99,40 @@ fn ranges_parse_like_redis() {
 fn add_flags_follow_zsetadd() {
     let mut z = ZSetValue::new();
     let f = AddFlags::default();
-    assert_eq!(z.add(b"a", 1.0, f), Ok(AddOutcome::Added(1.0)));
-    assert_eq!(z.add(b"a", 1.0, f), Ok(AddOutcome::Same(1.0)));
-    assert_eq!(z.add(b"a", 2.0, AddFlags { nx: true, ..f }), Ok(AddOutcome::Nop));
-    assert_eq!(z.add(b"b", 2.0, AddFlags { xx: true, ..f }), Ok(AddOutcome::Nop));
-    assert_eq!(z.add(b"a", 0.5, AddFlags { gt: true, ..f }), Ok(AddOutcome::Nop));
-    assert_eq!(z.add(b"a", 3.0, AddFlags { gt: true, ..f }), Ok(AddOutcome::Updated(3.0)));
-    assert_eq!(z.add(b"a", 2.0, AddFlags { incr: true, ..f }), Ok(AddOutcome::Updated(5.0)));
-    assert_eq!(z.add(b"a", 0.0, AddFlags { incr: true, ..f }), Ok(AddOutcome::Same(5.0)));
-    z.add(b"i", f64::INFINITY, f).unwrap();
-    assert_eq!(z.add(b"i", f64::NEG_INFINITY, AddFlags { incr: true, ..f }), Err(ScoreIsNan));
-    assert_eq!(z.add(b"x", f64::NAN, f), Err(ScoreIsNan));
+    assert_eq!(z.add(b"a", 1.0, f, &LIM), Ok(AddOutcome::Added(1.0)));
+    assert_eq!(z.add(b"a", 1.0, f, &LIM), Ok(AddOutcome::Same(1.0)));
+    assert_eq!(z.add(b"a", 2.0, AddFlags { nx: true, ..f }, &LIM), Ok(AddOutcome::Nop));
+    assert_eq!(z.add(b"b", 2.0, AddFlags { xx: true, ..f }, &LIM), Ok(AddOutcome::Nop));
+    assert_eq!(z.add(b"a", 0.5, AddFlags { gt: true, ..f }, &LIM), Ok(AddOutcome::Nop));
+    assert_eq!(z.add(b"a", 3.0, AddFlags { gt: true, ..f }, &LIM), Ok(AddOutcome::Updated(3.0)));
+    assert_eq!(z.add(b"a", 2.0, AddFlags { incr: true, ..f }, &LIM), Ok(AddOutcome::Updated(5.0)));
+    assert_eq!(z.add(b"a", 0.0, AddFlags { incr: true, ..f }, &LIM), Ok(AddOutcome::Same(5.0)));
+    z.add(b"i", f64::INFINITY, f, &LIM).unwrap();
+    assert_eq!(z.add(b"i", f64::NEG_INFINITY, AddFlags { incr: true, ..f }, &LIM), Err(ScoreIsNan));
+    assert_eq!(z.add(b"x", f64::NAN, f, &LIM), Err(ScoreIsNan));
     assert_eq!(z.score(b"i"), Some(f64::INFINITY));
 }
 
 #[test]
 fn converts_past_thresholds() {
     let mut z = ZSetValue::new();
-    for i in 0..MAX_LISTPACK_ENTRIES {
-        z.insert(format!("m{i}").as_bytes(), i as f64);
+    for i in 0..LIM.zset_max_listpack_entries {
+        z.insert(format!("m{i}").as_bytes(), i as f64, &LIM);
     }
     assert_eq!(z.encoding_name(), "listpack");
-    z.insert(b"one-more", 0.5);
+    z.insert(b"one-more", 0.5, &LIM);
     assert_eq!(z.encoding_name(), "skiplist");
     z.check();
     let mut z = ZSetValue::new();
-    z.insert(&[b'x'; MAX_LISTPACK_VALUE], 1.0);
+    z.insert(&[b'x'; LIM.zset_max_listpack_value], 1.0, &LIM);
     assert_eq!(z.encoding_name(), "listpack");
-    z.insert(&[b'y'; MAX_LISTPACK_VALUE + 1], 1.0);
+    z.insert(&[b'y'; LIM.zset_max_listpack_value + 1], 1.0, &LIM);
     assert_eq!(z.encoding_name(), "skiplist");
     // Computed results pick the compact encoding again when they fit.
-    let small =
-        ZSetValue::from_pairs(z.iter().filter(|(m, _)| m.len() <= MAX_LISTPACK_VALUE).map(|(m, s)| (m.to_vec(), s)));
+    let small = ZSetValue::from_pairs(
+        z.iter().filter(|(m, _)| m.len() <= LIM.zset_max_listpack_value).map(|(m, s)| (m.to_vec(), s)),
+        &LIM,
+    );
     assert_eq!(small.encoding_name(), "listpack");
     assert_eq!(small.len(), 1);
 }
@@ -137,11 +142,11 @@ fn equality_ignores_encoding() {
     let mut a = ZSetValue::new();
     let mut b = ZSetValue::new_skiplist();
     for i in 0..10 {
-        a.insert(format!("m{i}").as_bytes(), (i % 3) as f64);
-        b.insert(format!("m{}", 9 - i).as_bytes(), ((9 - i) % 3) as f64);
+        a.insert(format!("m{i}").as_bytes(), (i % 3) as f64, &LIM);
+        b.insert(format!("m{}", 9 - i).as_bytes(), ((9 - i) % 3) as f64, &LIM);
     }
     assert_eq!(a, b);
-    b.insert(b"m0", 7.0);
+    b.insert(b"m0", 7.0, &LIM);
     assert_ne!(a, b);
 }
 
@@ -149,7 +154,7 @@ fn equality_ignores_encoding() {
 fn skiplist_ranks_and_ranges() {
     let mut z = ZSetValue::new_skiplist();
     for i in 0..1000 {
-        z.insert(format!("m{i:04}").as_bytes(), (i / 10) as f64);
+        z.insert(format!("m{i:04}").as_bytes(), (i / 10) as f64, &LIM);
     }
     z.check();
     assert_eq!(z.rank(b"m0000", false), Some((0, 0.0)));
@@ -198,8 +203,8 @@ fn property_matches_model() {
                     };
                     let flags = if flags.nx { AddFlags { xx: false, ..flags } } else { flags };
                     let flags = AddFlags { gt: !flags.nx && rng.below(8) == 0, ..flags };
-                    let r1 = z.add(&m, s, flags);
-                    let r2 = big.add(&m, s, flags);
+                    let r1 = z.add(&m, s, flags, &LIM);
+                    let r2 = big.add(&m, s, flags, &LIM);
                     assert_eq!(r1, r2);
                     // Model of zsetAdd.
                     let expect = match model.m.get(&m).copied() {
@@ -313,7 +318,7 @@ fn property_matches_model() {
                     let a = format!("m{}", rng.below(universe)).into_bytes();
                     let b = format!("m{}", rng.below(universe)).into_bytes();
                     let (ae, be) = (rng.below(2) == 0, rng.below(2) == 0);
-                    let mut flat = ZSetValue::from_pairs(model.m.keys().map(|m| (m.clone(), 0.0)));
+                    let mut flat = ZSetValue::from_pairs(model.m.keys().map(|m| (m.clone(), 0.0)), &LIM);
                     flat.check();
                     let r = LexRange { min: LexKey::Str(&a), max: LexKey::Str(&b), minex: ae, maxex: be };
                     let want: Vec<Vec<u8>> = model.m.keys().filter(|m| r.contains(m)).cloned().collect();
@@ -350,22 +355,22 @@ fn property_matches_model() {
             let sorted = model.sorted();
             assert_eq!(z.iter().map(|(m, s)| (m.to_vec(), s)).collect::<Vec<_>>(), sorted);
             assert_eq!(z, big);
-            if z.len() > MAX_LISTPACK_ENTRIES {
+            if z.len() > LIM.zset_max_listpack_entries {
                 assert_eq!(z.encoding_name(), "skiplist");
             }
             max_len = max_len.max(z.len());
             // Rebuilding a computed result from the current contents re-picks the
             // encoding: compact once the set has shrunk back under the thresholds.
             if step % 97 == 0 {
-                let rebuilt = ZSetValue::from_pairs(sorted.iter().cloned());
-                let fits =
-                    sorted.len() <= MAX_LISTPACK_ENTRIES && sorted.iter().all(|(m, _)| m.len() <= MAX_LISTPACK_VALUE);
+                let rebuilt = ZSetValue::from_pairs(sorted.iter().cloned(), &LIM);
+                let fits = sorted.len() <= LIM.zset_max_listpack_entries
+                    && sorted.iter().all(|(m, _)| m.len() <= LIM.zset_max_listpack_value);
                 assert_eq!(rebuilt.encoding_name(), if fits { "listpack" } else { "skiplist" });
                 assert_eq!(rebuilt, z);
             }
         }
-        if universe > MAX_LISTPACK_ENTRIES {
-            assert!(max_len > MAX_LISTPACK_ENTRIES, "seed {seed} grew past the threshold");
+        if universe > LIM.zset_max_listpack_entries {
+            assert!(max_len > LIM.zset_max_listpack_entries, "seed {seed} grew past the threshold");
             assert!(z.len() < max_len, "seed {seed} shrank again");
         }
     }
@@ -375,8 +380,8 @@ fn property_matches_model() {
 fn skiplist_scan_survives_churn() {
     let mut z = ZSetValue::new_skiplist();
     for i in 0..300 {
-        z.insert(format!("stay{i}").as_bytes(), i as f64);
-        z.insert(format!("go{i}").as_bytes(), i as f64);
+        z.insert(format!("stay{i}").as_bytes(), i as f64, &LIM);
+        z.insert(format!("go{i}").as_bytes(), i as f64, &LIM);
     }
     let mut seen = std::collections::HashSet::new();
     let mut cursor = 0;
@@ -386,7 +391,7 @@ fn skiplist_scan_survives_churn() {
         seen.extend(items.iter().map(|(m, _)| m.to_vec()));
         for j in 0..5 {
             z.remove(format!("go{}", step * 5 + j).as_bytes());
-            z.insert(format!("new{step}-{j}").as_bytes(), 0.0);
+            z.insert(format!("new{step}-{j}").as_bytes(), 0.0, &LIM);
         }
         step += 1;
         cursor = next;
@@ -397,4 +402,31 @@ fn skiplist_scan_survives_churn() {
     for i in 0..300 {
         assert!(seen.contains(format!("stay{i}").as_bytes()), "missed stay{i}");
     }
+}
+
+#[test]
+fn limits_are_read_on_each_insert() {
+    let tight = EncodingLimits { zset_max_listpack_entries: 2, zset_max_listpack_value: 3, ..LIM };
+    let mut z = ZSetValue::with_hint(1, 1, &tight);
+    z.insert(b"a", 1.0, &tight);
+    z.insert(b"b", 2.0, &tight);
+    z.insert(b"a", 3.0, &tight);
+    assert_eq!(z.encoding_name(), "listpack", "a score update adds no entry");
+    z.insert(b"c", 1.0, &tight);
+    assert_eq!(z.encoding_name(), "skiplist");
+    let mut z = ZSetValue::new();
+    z.insert(b"abcd", 1.0, &tight);
+    assert_eq!(z.encoding_name(), "skiplist", "a member past the value limit");
+    // Creation: zero entries or a long first member start as a skiplist.
+    assert_eq!(
+        ZSetValue::with_hint(1, 1, &EncodingLimits { zset_max_listpack_entries: 0, ..LIM }).encoding_name(),
+        "skiplist"
+    );
+    assert_eq!(ZSetValue::with_hint(1, 4, &tight).encoding_name(), "skiplist");
+    // Computed results take the encoding their size and longest member call for.
+    assert_eq!(ZSetValue::from_pairs([(b"a", 1.0), (b"b", 2.0)], &tight).encoding_name(), "listpack");
+    assert_eq!(ZSetValue::from_pairs([(b"abcd", 1.0)], &tight).encoding_name(), "skiplist");
+    // Past the compact encoding's own cap, a skiplist whatever the limit says.
+    let huge = EncodingLimits { zset_max_listpack_entries: usize::MAX, ..LIM };
+    assert_eq!(ZSetValue::with_hint(LISTPACK_CAP + 1, 1, &huge).encoding_name(), "skiplist");
 }
