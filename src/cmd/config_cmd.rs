@@ -232,7 +232,7 @@ fn help_lines() -> Vec<String> {
     let compat: Vec<&str> = compat_only().map(|p| p.name).collect();
     names(
         if compat.is_empty() {
-            "Compatibility-only parameters: none (each parameter acts, or refuses what it can't do)."
+            "Compatibility-only parameters: none (every parameter acts or is refused)."
         } else {
             "Compatibility-only parameters (validated as in Redis, no effect on shardis):"
         },

@@ -118,26 +118,22 @@ pub fn install_signal_handlers() {
 
 /// Connects to `addr` within `timeout`, from the local address `source` when it is not
 /// empty (Redis's `bind-source-addr`: the outgoing side of replication, MIGRATE and
-/// MEET). The source port is left to the kernel. A source that is not an IP address,
-/// or one this host cannot bind, fails the connection with Redis's wording.
+/// MEET). The source port is left to the kernel. As in Redis (its best-effort
+/// binding connect), a source that is not an address of this host, or not an IP
+/// address at all, is dropped and the connection made from wherever the kernel picks.
 pub fn connect_from(
     addr: &std::net::SocketAddr,
     source: &str,
     timeout: std::time::Duration,
 ) -> std::io::Result<TcpStream> {
     use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-    if source.is_empty() {
+    let Ok(ip) = source.parse::<std::net::IpAddr>() else {
+        return TcpStream::connect_timeout(addr, timeout);
+    };
+    let sock = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+    if sock.bind(&SockAddr::from(std::net::SocketAddr::new(ip, 0))).is_err() {
         return TcpStream::connect_timeout(addr, timeout);
     }
-    let ip: std::net::IpAddr = source.parse().map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("bind-source-addr '{source}' is not an IP address"),
-        )
-    })?;
-    let sock = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
-    sock.bind(&SockAddr::from(std::net::SocketAddr::new(ip, 0)))
-        .map_err(|e| std::io::Error::new(e.kind(), format!("can't bind to {source}: {e}")))?;
     sock.connect_timeout(&SockAddr::from(*addr), timeout)?;
     Ok(sock.into())
 }

@@ -349,8 +349,18 @@ mod tests {
         // At effort 10 a slice runs up to 3.25 ms and the share is 43% of the time.
         let mut p = ExpiryPacer { effort: max, ..ExpiryPacer::default() };
         assert_eq!(p.budget(1, PERIOD), Some(max.slice));
-        p.spent(1, 3250, true, PERIOD);
-        assert_eq!(p.budget(1 + 10_000, PERIOD), Some(Duration::from_micros(PERIOD * 43 / 100 - 3250 + 4300)));
+        let (mut now, mut spent) = (1, 0);
+        while now < 10 * PERIOD {
+            if let Some(b) = p.budget(now, PERIOD) {
+                let used = b.as_micros() as u64;
+                spent += used;
+                p.spent(now, used, true, PERIOD);
+                now += used;
+            }
+            now += 50;
+        }
+        assert!(spent <= 10 * PERIOD * 43 / 100 + PERIOD * 43 / 100, "spent {spent}");
+        assert!(spent >= 10 * PERIOD * 43 / 100 - PERIOD / 10, "spent {spent}");
     }
 
     #[test]
