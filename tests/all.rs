@@ -25,6 +25,7 @@ mod client_idle;
 mod cluster;
 mod compat_diff;
 mod concurrency;
+mod config_effect;
 mod config_refuse;
 mod debug_command;
 mod diff_random;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// Runs `shardis-server args...` (with a free port and a scratch dir) and returns its
 /// exit code and everything it printed, waiting with a deadline.
-fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
+pub(crate) fn run_to_exit(args: &[&str]) -> (Option<i32>, String) {
     let dir = temp_dir("refuse");
     let mut child = Command::new(env!("CARGO_BIN_EXE_shardis-server"))
         .args(args)
@@ -82,16 +82,25 @@ fn startup_refuses_with_exit_1_and_names_the_directive() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A value each restricted parameter refuses, for its kind.
-fn refused_value(r: &params::Restricted) -> &'static str {
+/// A value each restricted parameter refuses: valid for its kind, not accepted.
+fn refused_value(r: &params::Restricted) -> String {
     let (_, p) = params::find(r.name).unwrap();
-    match (r.name, p.kind) {
-        ("replicaof", _) => "127.0.0.1 6379",
-        ("aclfile", _) => "/etc/redis/users.acl",
-        (_, Kind::Bool) => "yes",
-        (_, Kind::Enum(_)) => "absolute",
-        _ => "1",
-    }
+    let candidates: Vec<String> = match (r.name, p.kind) {
+        ("replicaof", _) => vec!["127.0.0.1 6379".into()],
+        ("aclfile", _) => vec!["/etc/redis/users.acl".into()],
+        ("oom-score-adj-values", _) => vec!["0 100 900".into()],
+        (_, Kind::Bool) => vec!["yes".into(), "no".into()],
+        (_, Kind::Enum(options)) => options.iter().map(|o| o.to_string()).collect(),
+        (_, Kind::Int { min, .. }) => vec![min.to_string(), (min + 1).to_string(), (min + 2).to_string()],
+        _ => vec!["1".into(), "2".into()],
+    };
+    candidates
+        .into_iter()
+        .find(|v| {
+            params::canonicalize(p, std::slice::from_ref(v), params::COB_DEFAULT)
+                .is_ok_and(|c| !r.accepted.contains(&c.as_str()))
+        })
+        .unwrap_or_else(|| panic!("no value {} refuses", r.name))
 }
 
 #[test]
@@ -103,6 +112,7 @@ fn config_set_refuses_values_and_accepts_the_defaults() {
     for r in RESTRICTED {
         let (_, p) = params::find(r.name).unwrap();
         let bad = refused_value(r);
+        let bad = bad.as_str();
         let want_err = if p.is_mutable() {
             format!("ERR CONFIG SET failed (possibly related to argument '{}') - {}", r.name, r.why)
         } else {

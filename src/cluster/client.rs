@@ -35,10 +35,15 @@ pub struct Client {
 impl Client {
     /// Connects within `timeout`; reads and writes then time out after it too.
     pub fn connect(host: &str, port: u16, timeout: Duration) -> std::io::Result<Client> {
+        Client::connect_from(host, port, timeout, "")
+    }
+
+    /// `connect` from the local address `source` (`bind-source-addr`; empty: any).
+    pub fn connect_from(host: &str, port: u16, timeout: Duration, source: &str) -> std::io::Result<Client> {
         let timeout = timeout.max(Duration::from_millis(1));
         let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
         for addr in (host, port).to_socket_addrs()? {
-            match TcpStream::connect_timeout(&addr, timeout) {
+            match crate::io::sock::connect_from(&addr, source, timeout) {
                 Ok(s) => {
                     s.set_read_timeout(Some(timeout))?;
                     s.set_write_timeout(Some(timeout))?;

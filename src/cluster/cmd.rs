@@ -518,7 +518,8 @@ fn shards_reply(st: &ClusterState, out: &mut ReplyWriter) {
 fn meet(shared: Arc<crate::shard::Shared>, ip: String, port: u16, timeout: std::time::Duration) {
     let run = move || {
         let fetch = || -> Result<(String, String), String> {
-            let mut cl = super::client::Client::connect(&ip, port, timeout).map_err(|e| e.to_string())?;
+            let source = shared.config().compat_value("bind-source-addr").unwrap_or("").to_string();
+            let mut cl = super::client::Client::connect_from(&ip, port, timeout, &source).map_err(|e| e.to_string())?;
             let id = cl.call(&["CLUSTER", "MYID"]).map_err(|e| e.to_string())?.text().ok_or("no id in reply")?;
             let nodes =
                 cl.call(&["CLUSTER", "NODES"]).map_err(|e| e.to_string())?.text().ok_or("no node list in reply")?;

@@ -52,6 +52,8 @@ struct Job {
     proto: Proto,
     client_id: u64,
     cluster: bool,
+    /// `bind-source-addr` when the command ran.
+    source: String,
 }
 
 /// The key positions (for COMMAND GETKEYS and the cluster check).
@@ -88,6 +90,7 @@ fn parse(a: &Args) -> Result<(Job, usize), CmdError> {
         proto: Proto::Resp2,
         client_id: 0,
         cluster: false,
+        source: String::new(),
     };
     let mut first_key = 3;
     let mut j = 6;
@@ -153,6 +156,7 @@ pub fn start(
     job.proto = sess.proto;
     job.client_id = sess.id;
     job.cluster = st.shared.cluster.enabled;
+    job.source = st.config.compat_value("bind-source-addr").unwrap_or("").to_string();
     let Some(first) = job.keys.first() else {
         w.simple("NOKEY");
         return Outcome::Done;
@@ -259,7 +263,7 @@ struct Outcome2 {
 /// Step 2, on the helper thread: the network round trip.
 fn transfer(job: &Job, payloads: &[(u64, Vec<u8>)]) -> Outcome2 {
     let none = |e: String| Outcome2 { accepted: vec![false; payloads.len()], error: Some(e) };
-    let mut cl = match Client::connect(&job.host, job.port, job.timeout) {
+    let mut cl = match Client::connect_from(&job.host, job.port, job.timeout, &job.source) {
         Ok(c) => c,
         Err(_) => return none("IOERR error or timeout connecting to the client".into()),
     };

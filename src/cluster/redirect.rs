@@ -101,7 +101,12 @@ pub fn check(st: &mut ShardState, sess: &mut Session, spec: &CommandSpec, args: 
         let owner = if owner == 0 { None } else { Some(node_addr(&cs, owner)) };
         (owner, migrating_to, importing, down)
     };
-    if down {
+    if down && shard_channels(spec, args).is_some() {
+        // Shard channels have their own switch, on by default (Redis 7.0).
+        if st.config.compat_value("cluster-allow-pubsubshard-when-down") == Some("no") {
+            return Some(DOWN.into());
+        }
+    } else if down {
         let reads_ok = st.config.compat_value("cluster-allow-reads-when-down") == Some("yes");
         if !reads_ok {
             return Some(DOWN.into());

@@ -93,6 +93,7 @@ fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         crate::persist::dirlock::hold(new_lock);
         // Process-wide side effects that no thread picks up from its snapshot.
         crate::util::log::set_level(&cfg.loglevel);
+        crate::server::panic::set_crash_log(&cfg);
         let now_aof = cfg.appendonly;
         shared.set_config(cfg);
         crate::persist::rewrite::on_config(&shared, was_aof, now_aof);
@@ -215,6 +216,9 @@ fn help_lines() -> Vec<String> {
     let mut lines: Vec<String> = HELP.iter().map(|l| l.to_string()).collect();
     let mut names = |title: &str, list: Vec<&str>| {
         lines.push(title.to_string());
+        if list.is_empty() {
+            return;
+        }
         let mut line = String::from("   ");
         for name in list {
             if line.len() + 1 + name.len() > 78 {
@@ -225,9 +229,14 @@ fn help_lines() -> Vec<String> {
         }
         lines.push(line);
     };
+    let compat: Vec<&str> = compat_only().map(|p| p.name).collect();
     names(
-        "Compatibility-only parameters (validated as in Redis, no effect on shardis):",
-        compat_only().map(|p| p.name).collect(),
+        if compat.is_empty() {
+            "Compatibility-only parameters: none (every parameter acts or is refused)."
+        } else {
+            "Compatibility-only parameters (validated as in Redis, no effect on shardis):"
+        },
+        compat,
     );
     names(
         "Refused unless at the value that needs no missing feature (e.g. daemonize no):",
@@ -355,9 +364,11 @@ mod tests {
         assert!(matches!(&v[0], Reply::Simple(s) if s.starts_with("CONFIG <subcommand>")));
         let text: Vec<&str> = v.iter().map(|r| if let Reply::Simple(s) = r { s.as_str() } else { panic!() }).collect();
         let at = text.iter().position(|l| l.starts_with("Compatibility-only parameters")).unwrap();
-        // The list follows the parameter table's order.
-        let first = crate::config::params::compat_only().next().unwrap().name;
-        assert!(text[at + 1].starts_with(&format!("    {first} ")), "{text:?}");
+        // The list follows the parameter table's order (and is left out when empty).
+        match crate::config::params::compat_only().next() {
+            Some(first) => assert!(text[at + 1].starts_with(&format!("    {}", first.name)), "{text:?}"),
+            None => assert!(text[at].contains("none") && !text[at + 1].starts_with("    "), "{text:?}"),
+        }
         assert!(text.iter().all(|l| l.len() <= 80), "{text:?}");
         assert!(text.iter().any(|l| l.split(' ').any(|w| w == "daemonize")));
         assert_eq!(text[text.len() - 2], "HELP");

@@ -295,7 +295,8 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "server_time_usec", "{now_us}");
                 field!(s, "uptime_in_seconds", "{uptime}");
                 field!(s, "uptime_in_days", "{}", uptime / 86400);
-                field!(s, "hz", "{}", cfg.hz);
+                let clients = shared.connected_clients.load(Ordering::Relaxed);
+                field!(s, "hz", "{}", crate::shard::turns::effective_hz(&cfg, clients));
                 field!(s, "configured_hz", "{}", cfg.hz);
                 field!(s, "lru_clock", "{}", (now_ms / 1000) & ((1 << 24) - 1));
                 field!(s, "executable", "{}", shared.executable);

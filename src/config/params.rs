@@ -7,14 +7,15 @@
 //! all consult, so a parameter added here works everywhere at once.
 //!
 //! Storage: `Store::Field` parameters live in typed fields of [`Config`] that the
-//! server reads. `Store::Compat` parameters are accepted only so that existing
-//! redis.conf files, client libraries and tools that CONFIG GET/SET them keep working:
-//! they are validated exactly like Redis validates them (type, range, enum values) and
-//! kept as canonical strings in `Config::compat`, but **they have no effect on shardis**
-//! — the replication/cluster/TLS-adjacent ones do not enable anything. (The encoding
-//! tunables `hash-max-listpack-*`, `zset-max-listpack-*`, `set-max-intset-entries` and
-//! `list-max-listpack-size` are typed fields: `Config::encoding`.) Values that would need a feature shardis lacks are refused,
-//! not ignored: see [`RESTRICTED`].
+//! server reads. `Store::Compat` parameters keep their canonical string in
+//! `Config::compat`, validated exactly like Redis validates them (type, range, enum
+//! values); the code that acts on one reads it there (`COMPAT_STORED_BUT_USED`).
+//! A parameter whose feature shardis lacks accepts only the value that needs it not
+//! (its default) and refuses the rest: see [`RESTRICTED`]. The encoding tunables
+//! (`hash-max-listpack-*`, `zset-max-listpack-*`, `set-max-intset-entries`,
+//! `list-max-listpack-size`) are typed fields: `Config::encoding`. What is left, neither read
+//! nor restricted, is "compatibility only" ([`compat_only`]): no silently ignored
+//! setting should be there for long.
 //!
 //! Non-goals: tokenizing lines (`parse`), deciding which parameters a CONFIG SET may
 //! touch beyond the `access` flag (`mod.rs`), formatting file lines (`rewrite`).
@@ -225,7 +226,8 @@ pub const PARAMS: &[Param] = &[
     field("enable-debug-command",      Enum(YES_NO_LOCAL),             Immutable, "no"),
     field("hll-sparse-max-bytes",      MEM,                            Mutable,   "3000"),
 
-    // ---- Accepted for compatibility only (stored in Config::compat, no effect) ----
+    // ---- Stored in Config::compat: read where they act (COMPAT_STORED_BUT_USED), ----
+    // ---- accepted only at their default (RESTRICTED), or compatibility only     ----
     compat("active-defrag-cycle-max",       Int { min: 1, max: 99 },    Mutable,   "25"),
     compat("active-defrag-cycle-min",       Int { min: 1, max: 99 },    Mutable,   "1"),
     compat("active-defrag-ignore-bytes",    Memory { min: 1, max: LONG_MAX as u64 }, Mutable, "100mb"),
@@ -432,15 +434,35 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "cluster-allow-reads-when-down",
     "numa-node",
     "numa-policy",
+    // Outgoing connections (`io::sock::connect_from`), the replication sockets
+    // (`repl::master::sync`), a replica's memory budget (`shard::evict`), its old
+    // dataset at a full sync and the file it came in (`server::worker::replica`,
+    // `repl::link`), active expiry's effort (`shard::turns`), the panic report
+    // (`server::panic`), shard channels in a down pool (`cluster::redirect`), the
+    // timer rate (`shard::turns::effective_hz`), syncs while a snapshot or rewrite
+    // is written (`persist::rdbfile::IncrementalSync`), a failing command from the
+    // master or the AOF (`net::conn::dispatch`, `persist::load`).
+    "bind-source-addr",
+    "repl-disable-tcp-nodelay",
+    "replica-ignore-maxmemory",
+    "replica-lazy-flush",
+    "rdb-del-sync-files",
+    "active-expire-effort",
+    "crash-log-enabled",
+    "cluster-allow-pubsubshard-when-down",
+    "dynamic-hz",
+    "rdb-save-incremental-fsync",
+    "aof-rewrite-incremental-fsync",
+    "propagation-error-behavior",
 ];
 
 /// A parameter accepted only at values that need no feature shardis lacks. Any other
 /// value is refused with `why`: at start-up (a fatal config error naming the file line
 /// or flag that set it, checked on the final value so a later flag can override a file
-/// line) and by CONFIG SET. The rule: a value that would change what clients or the
-/// operator see in Redis 7.0, and that shardis would silently ignore, is refused;
-/// values that change nothing in Redis either (tunables of a feature that is off) stay
-/// accepted.
+/// line) and by CONFIG SET. The rule: shardis either acts on a setting or refuses it;
+/// the default stays accepted so that a stock redis.conf (and a file listing Redis
+/// 7.0.15's defaults) still loads, and where the default itself asks for something
+/// shardis does not do, README's "Not supported yet" says so.
 #[derive(Clone, Copy, Debug)]
 pub struct Restricted {
     pub name: &'static str,
@@ -452,40 +474,32 @@ pub struct Restricted {
 /// `client-output-buffer-limit`'s default in canonical form (Redis's defaults).
 pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60";
 
-/// Why each parameter is restricted, and why its neighbours are not:
+/// Why each parameter is restricted:
 ///
 /// | parameter | accepted | reason to refuse the rest |
 /// |---|---|---|
 /// | `daemonize` | `no` | shardis does not fork into the background; use a service manager |
-/// | `activedefrag` | `no` | no defragmentation (Redis itself refuses `yes` without its jemalloc) |
-/// | `oom-score-adj` | `no` | shardis does not write `oom_score_adj`; systemd's `OOMScoreAdjust=` does |
-/// | `syslog-enabled` | `no` | no syslog output; stdout (journald) or `logfile` |
+/// | `activedefrag`, `active-defrag-*` | defaults | no defragmentation (Redis itself refuses `yes` without its jemalloc) |
+/// | `activerehashing` | `yes` | tables grow in one step, never incrementally: nothing to rehash in the background |
+/// | `oom-score-adj`, `oom-score-adj-values` | `no`, `0 200 800` | shardis does not write `oom_score_adj`; systemd's `OOMScoreAdjust=` does |
+/// | `syslog-enabled`, `syslog-facility`, `syslog-ident` | `no`, `local0`, `redis` | no syslog output; stdout (journald) or `logfile` |
 /// | `aof-timestamp-enabled` | `no` | no `#TS:` annotations in the AOF (point-in-time recovery tools rely on them) |
 /// | `aof-disable-auto-gc` | `no` | a rewrite always deletes the files it replaced (no history kept for tools) |
+/// | `no-appendfsync-on-rewrite` | `no` | the AOF keeps its fsync policy during a rewrite (never less durable) |
 /// | `replica-ignore-disk-write-errors` | `no` | a replica's failed disk writes are handled as a master's, never ignored |
 /// | `socket-mark-id` | `0` | sockets are not marked (SO_MARK) for routing or filtering |
 /// | `list-compress-depth` | `0` | list nodes are never compressed (the memory saving and MEMORY USAGE would differ) |
+/// | `server_cpulist`, `bio_cpulist` | empty | shard threads are pinned with `cpus`; helpers run anywhere |
+/// | `io-threads`, `io-threads-do-reads` | `1`, `no` | no I/O threads: each shard thread does its own sockets' I/O |
+/// | `jemalloc-bg-thread` | `yes` | the allocator is mimalloc, which has no background purge thread to switch |
+/// | `set-proc-title`, `proc-title-template` | defaults | the process title stays the command line |
+/// | `crash-memcheck-enabled` | `yes` | no memory test runs after a crash (a panic is always reported) |
+/// | `sanitize-dump-payload` | `no`, `yes` | every payload is checked completely, as `yes` asks; `clients` cannot exempt the master's |
+/// | `shutdown-timeout` | `10`, `0` | SHUTDOWN does not wait for lagging replicas (as `0` says) |
+/// | `ignore-warnings` | empty | shardis has no start-up warnings to silence |
+/// | `cluster-*` of the gossip bus, announcements and failover | defaults | a pool has no bus, no replicas in the cluster and no failover (`cluster` module docs) |
 ///
-/// Left accepted at any value, because they change nothing in Redis 7.0 either while
-/// the feature they tune is off or absent: `masterauth`, `masteruser`, `repl-*`,
-/// `replica-*` (incl. `replica-lazy-flush`, which only acts during a replica's full
-/// sync), `min-replicas-max-lag` (only with `min-replicas-to-write` > 0),
-/// `propagation-error-behavior`, `rdb-del-sync-files`, `shutdown-timeout` (waits for
-/// replicas); `maxmemory-policy`/`-samples`/`-eviction-tenacity` and `lfu-*` (only
-/// with maxmemory, though `maxmemory-policy` still picks LRU/LFU for OBJECT
-/// IDLETIME/FREQ as in Redis); the `cluster-*` tunables of the gossip bus and failover,
-/// which shardis does not run (`cluster` module docs);
-/// `oom-score-adj-values`, `syslog-facility`/`-ident`, `active-defrag-*` (only when
-/// their switch is on); `bind-source-addr`
-/// (outgoing connections: replication, cluster, MIGRATE), all absent here;
-/// `hz`-like tuning (`dynamic-hz`, `active-expire-effort`, `activerehashing`,
-/// `jemalloc-bg-thread`, `*-incremental-fsync`), `io-threads*` (shards take their place;
-/// performance only). Also accepted although shardis cannot honour every value, as the
-/// difference is invisible to clients: `no-appendfsync-on-rewrite yes` (shardis keeps
-/// fsyncing: more durable, never less), `crash-log-enabled`/`crash-memcheck-enabled`
-/// (a panic is always logged with its backtrace), `set-proc-title`/`proc-title-template`
-/// (the process title stays the binary's name), `sanitize-dump-payload` (the RDB
-/// decoder always checks a payload completely, as `yes` asks). `tls-*` are not parameters at all (see `parse`).
+/// `tls-*` are not parameters at all (see `parse`).
 #[rustfmt::skip]
 pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "daemonize", accepted: &["no"], why: "daemonize yes is not supported; run shardis under a service manager (see deploy/shardis.service)" },
@@ -499,6 +513,35 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "server_cpulist", accepted: &[""], why: "server_cpulist is not supported: shard threads are pinned with the 'cpus' directive" },
     Restricted { name: "list-compress-depth", accepted: &["0"], why: "list compression is not supported yet (lists are never LZF-compressed); only 0 is accepted" },
     Restricted { name: "bio_cpulist", accepted: &[""], why: "bio_cpulist is not supported: helper threads run on the CPUs the process may use (see 'cpus')" },
+    Restricted { name: "active-defrag-cycle-max", accepted: &["25"], why: "shardis does not defragment memory; active-defrag-cycle-max keeps its default" },
+    Restricted { name: "active-defrag-cycle-min", accepted: &["1"], why: "shardis does not defragment memory; active-defrag-cycle-min keeps its default" },
+    Restricted { name: "active-defrag-ignore-bytes", accepted: &["104857600"], why: "shardis does not defragment memory; active-defrag-ignore-bytes keeps its default" },
+    Restricted { name: "active-defrag-max-scan-fields", accepted: &["1000"], why: "shardis does not defragment memory; active-defrag-max-scan-fields keeps its default" },
+    Restricted { name: "active-defrag-threshold-lower", accepted: &["10"], why: "shardis does not defragment memory; active-defrag-threshold-lower keeps its default" },
+    Restricted { name: "active-defrag-threshold-upper", accepted: &["100"], why: "shardis does not defragment memory; active-defrag-threshold-upper keeps its default" },
+    Restricted { name: "activerehashing", accepted: &["yes"], why: "shardis's hash tables grow in one step, never incrementally: there is no background rehashing to turn off; only 'yes' is accepted" },
+    Restricted { name: "oom-score-adj-values", accepted: &["0 200 800"], why: "shardis does not set its OOM score (see oom-score-adj); oom-score-adj-values keeps its default" },
+    Restricted { name: "syslog-facility", accepted: &["local0"], why: "logging to syslog is not supported; syslog-facility keeps its default" },
+    Restricted { name: "syslog-ident", accepted: &["redis"], why: "logging to syslog is not supported; syslog-ident keeps its default" },
+    Restricted { name: "no-appendfsync-on-rewrite", accepted: &["no"], why: "shardis keeps the AOF's fsync policy during a rewrite; only 'no' is accepted" },
+    Restricted { name: "io-threads", accepted: &["1"], why: "shardis has no I/O threads: each shard thread does its own sockets' I/O (see 'shards'); only 1 is accepted" },
+    Restricted { name: "io-threads-do-reads", accepted: &["no"], why: "shardis has no I/O threads (see 'shards'); only 'no' is accepted" },
+    Restricted { name: "jemalloc-bg-thread", accepted: &["yes"], why: "shardis uses mimalloc, which has no background purge thread to switch; only 'yes' is accepted" },
+    Restricted { name: "set-proc-title", accepted: &["yes"], why: "shardis does not change its process title; set-proc-title keeps its default" },
+    Restricted { name: "proc-title-template", accepted: &["{title} {listen-addr} {server-mode}"], why: "shardis does not change its process title; proc-title-template keeps its default" },
+    Restricted { name: "crash-memcheck-enabled", accepted: &["yes"], why: "shardis runs no memory test after a crash; crash-memcheck-enabled keeps its default" },
+    Restricted { name: "sanitize-dump-payload", accepted: &["no", "yes"], why: "shardis checks every RDB payload completely (as 'yes'), the master's too; 'clients' is not supported" },
+    Restricted { name: "shutdown-timeout", accepted: &["10", "0"], why: "SHUTDOWN does not wait for lagging replicas yet (as with 0); only 0 and the default 10 are accepted" },
+    Restricted { name: "ignore-warnings", accepted: &[""], why: "shardis has no start-up warnings to silence; only an empty ignore-warnings is accepted" },
+    Restricted { name: "cluster-allow-replica-migration", accepted: &["yes"], why: "shardis pools have no replicas in the cluster and no failover; cluster-allow-replica-migration keeps its default" },
+    Restricted { name: "cluster-announce-bus-port", accepted: &["0"], why: "shardis pools have no cluster bus; cluster-announce-bus-port keeps its default" },
+    Restricted { name: "cluster-announce-hostname", accepted: &[""], why: "shardis pools announce IP addresses only; cluster-announce-hostname keeps its default" },
+    Restricted { name: "cluster-announce-tls-port", accepted: &["0"], why: "TLS is not supported by shardis; cluster-announce-tls-port keeps its default" },
+    Restricted { name: "cluster-link-sendbuf-limit", accepted: &["0"], why: "shardis pools have no cluster bus links; cluster-link-sendbuf-limit keeps its default" },
+    Restricted { name: "cluster-migration-barrier", accepted: &["1"], why: "shardis pools have no replicas in the cluster; cluster-migration-barrier keeps its default" },
+    Restricted { name: "cluster-preferred-endpoint-type", accepted: &["ip"], why: "shardis pools announce IP addresses only; cluster-preferred-endpoint-type keeps its default" },
+    Restricted { name: "cluster-replica-no-failover", accepted: &["no"], why: "shardis pools have no replicas in the cluster and no failover; cluster-replica-no-failover keeps its default" },
+    Restricted { name: "cluster-replica-validity-factor", accepted: &["10"], why: "shardis pools have no replicas in the cluster and no failover; cluster-replica-validity-factor keeps its default" },
 ];
 
 /// Why `value` (canonical) is refused for the parameter named `name` (canonical
@@ -508,9 +551,13 @@ pub fn refusal(name: &str, value: &str) -> Option<&'static str> {
 }
 
 /// Whether `p` is accepted for compatibility only: validated like Redis validates it
-/// and shown by CONFIG GET, but with no effect on shardis.
+/// and shown by CONFIG GET, but with no effect on shardis. A restricted parameter is
+/// not: it accepts only values that need nothing shardis lacks.
 pub fn is_compat_only(p: &Param) -> bool {
-    p.store == Store::Compat && !COMPAT_STORED_BUT_USED.contains(&p.name) && !HIDDEN.contains(&p.name)
+    p.store == Store::Compat
+        && !COMPAT_STORED_BUT_USED.contains(&p.name)
+        && !HIDDEN.contains(&p.name)
+        && !RESTRICTED.iter().any(|r| r.name == p.name)
 }
 
 /// The compatibility-only parameters, in [`PARAMS`] order.

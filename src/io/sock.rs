@@ -115,3 +115,25 @@ pub fn install_signal_handlers() {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
 }
+
+/// Connects to `addr` within `timeout`, from the local address `source` when it is not
+/// empty (Redis's `bind-source-addr`: the outgoing side of replication, MIGRATE and
+/// MEET). The source port is left to the kernel. As in Redis (its best-effort
+/// binding connect), a source that is not an address of this host, or not an IP
+/// address at all, is dropped and the connection made from wherever the kernel picks.
+pub fn connect_from(
+    addr: &std::net::SocketAddr,
+    source: &str,
+    timeout: std::time::Duration,
+) -> std::io::Result<TcpStream> {
+    use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+    let Ok(ip) = source.parse::<std::net::IpAddr>() else {
+        return TcpStream::connect_timeout(addr, timeout);
+    };
+    let sock = Socket::new(Domain::for_address(*addr), Type::STREAM, Some(Protocol::TCP))?;
+    if sock.bind(&SockAddr::from(std::net::SocketAddr::new(ip, 0))).is_err() {
+        return TcpStream::connect_timeout(addr, timeout);
+    }
+    sock.connect_timeout(&SockAddr::from(*addr), timeout)?;
+    Ok(sock.into())
+}

@@ -482,10 +482,13 @@ struct Loader {
     home: usize,
     seq: u64,
     errors: u64,
+    /// `propagation-error-behavior panic`: a replayed command that fails stops here.
+    panic_on_error: bool,
 }
 
 impl Loader {
     fn new(cfg: &Config, nshards: usize) -> Loader {
+        let panic_on_error = cfg.compat_value("propagation-error-behavior") == Some("panic");
         let mut cfg = cfg.clone();
         cfg.shards = nshards;
         cfg.requirepass = None;
@@ -495,7 +498,7 @@ impl Loader {
         let shared = Arc::new(Shared::new(cfg, None));
         let clock = Clock::system();
         let shards = (0..nshards).map(|i| ShardState::new(i, shared.clone(), clock.clone())).collect();
-        Loader { shards, sess: loader_session(), home: 0, seq: 0, errors: 0 }
+        Loader { shards, sess: loader_session(), home: 0, seq: 0, errors: 0, panic_on_error }
     }
 
     /// Loads an RDB base (the `aof-use-rdb-preamble` format) into shard `home`.
@@ -597,6 +600,13 @@ impl Loader {
         self.pump();
         if !matches!(outcome, Outcome::Done | Outcome::Close) {
             out = std::mem::take(&mut self.shards[home].local_replies).into_iter().flat_map(|(_, b)| b).collect();
+        }
+        if out.first() == Some(&b'-') && self.panic_on_error {
+            // `propagation-error-behavior panic`, as Redis's AOF client.
+            panic!(
+                "This master panicked sending an error to its AOF after processing the command '{}'",
+                String::from_utf8_lossy(args[0]).to_lowercase()
+            );
         }
         if out.first() == Some(&b'-') && self.errors < 10 {
             self.errors += 1;

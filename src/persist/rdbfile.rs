@@ -30,6 +30,57 @@ pub fn flag(cfg: &Config, name: &str, default: bool) -> bool {
     cfg.compat.get(name).map(|v| v == "yes").unwrap_or(default)
 }
 
+/// Redis's `REDIS_AUTOSYNC_BYTES`: under `rdb-save-incremental-fsync` (snapshots) and
+/// `aof-rewrite-incremental-fsync` (rewrite bases), the file being written is synced
+/// each time this much more was written, so the final fsync does not meet hundreds of
+/// megabytes of dirty pages at once (a latency spike for every other disk user).
+pub const AUTOSYNC_BYTES: u64 = 4 << 20;
+
+/// A file written with an fdatasync every `AUTOSYNC_BYTES` (or never, when off).
+pub struct IncrementalSync {
+    file: File,
+    on: bool,
+    unsynced: u64,
+    /// fdatasyncs done while writing.
+    pub syncs: u64,
+}
+
+impl IncrementalSync {
+    pub fn new(file: File, on: bool) -> IncrementalSync {
+        IncrementalSync { file, on, unsynced: 0, syncs: 0 }
+    }
+
+    pub fn into_inner(self) -> File {
+        self.file
+    }
+
+    /// The verbose log line of a file that was synced on the way, if any.
+    pub fn report(&self, what: &str) {
+        if self.syncs > 0 {
+            crate::util::log::verbose(&format!("{what}: {} incremental fsyncs while writing", self.syncs));
+        }
+    }
+}
+
+impl std::io::Write for IncrementalSync {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = std::io::Write::write(&mut self.file, buf)?;
+        if self.on {
+            self.unsynced += n as u64;
+            if self.unsynced >= AUTOSYNC_BYTES {
+                self.file.sync_data()?;
+                self.unsynced = 0;
+                self.syncs += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::Write::flush(&mut self.file)
+    }
+}
+
 /// `rdb-key-save-delay` in microseconds (0 unless a test sets it).
 pub fn key_save_delay_us(cfg: &Config) -> u64 {
     cfg.compat.get("rdb-key-save-delay").and_then(|v| v.parse().ok()).unwrap_or(0)
@@ -75,11 +126,14 @@ fn save_via(
     tmp: &std::path::Path,
     repl: Option<crate::rdb::ReplPosition>,
 ) -> Result<WriteStats, String> {
-    let mut f = File::create(tmp).map_err(|e| {
+    let f = File::create(tmp).map_err(|e| {
         format!("Failed opening the temp RDB file {} (in server root dir {}) for saving: {e}", tmp.display(), cfg.dir)
     })?;
     let opts = WriteOptions { repl, functions, ..write_options(cfg, now_ms) };
-    let stats = rdb::write_snapshot(dbs, &mut f, &opts).map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+    let mut w = IncrementalSync::new(f, flag(cfg, "rdb-save-incremental-fsync", true));
+    let stats = rdb::write_snapshot(dbs, &mut w, &opts).map_err(|e| format!("Write error saving DB on disk: {e}"))?;
+    w.report("RDB");
+    let f = w.into_inner();
     f.sync_all().map_err(|e| format!("Write error saving DB on disk (fsync): {e}"))?;
     drop(f);
     let dest = rdb_path(cfg);

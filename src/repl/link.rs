@@ -142,7 +142,9 @@ fn attempt(shared: &Arc<Shared>, host: &str, port: u16, epoch: u64) -> Result<()
         .map_err(|e| format!("Unable to connect to MASTER: {e}"))?
         .next()
         .ok_or_else(|| "Unable to connect to MASTER: no address".to_string())?;
-    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("Unable to connect to MASTER: {e}"))?;
+    let source = compat(&cfg, "bind-source-addr");
+    let mut s = crate::io::sock::connect_from(&addr, &source, timeout)
+        .map_err(|e| format!("Unable to connect to MASTER: {e}"))?;
     let _ = s.set_nodelay(true);
     s.set_read_timeout(Some(timeout)).map_err(|e| io_error(&e))?;
     s.set_write_timeout(Some(timeout)).map_err(|e| io_error(&e))?;
@@ -421,6 +423,12 @@ fn receive_and_load(
         let dest = std::path::Path::new(&cfg.dir).join(&cfg.dbfilename);
         if std::fs::rename(path, &dest).is_ok() {
             guard.0 = None;
+            // `rdb-del-sync-files yes` with persistence off: the file was only the
+            // transfer's, so it goes once loaded (Redis's words).
+            if compat(cfg, "rdb-del-sync-files") == "yes" && cfg.save.is_empty() && !cfg.appendonly {
+                log::notice("Removing the RDB file obtained from the master. This replica has persistence disabled");
+                let _ = std::fs::remove_file(&dest);
+            }
         }
     }
     log::notice(&format!("Done loading RDB, keys loaded: {}, keys expired: 0.", stats.keys));

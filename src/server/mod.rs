@@ -35,6 +35,7 @@ use std::sync::atomic::Ordering;
 /// warning).
 pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: bool) -> i32 {
     panic::install();
+    panic::set_crash_log(&config);
     log::set_level(&config.loglevel);
     if let Err(e) = log::set_file(&config.logfile) {
         eprintln!("Can't open the log file: {e}");

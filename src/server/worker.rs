@@ -700,7 +700,9 @@ impl Worker {
         if now < self.next_cron_ms {
             return;
         }
-        let hz = self.st.config.hz.clamp(1, 500) as u64;
+        let clients = self.st.shared.connected_clients.load(std::sync::atomic::Ordering::Relaxed);
+        self.st.hz = crate::shard::turns::effective_hz(&self.st.config, clients);
+        let hz = self.st.hz as u64;
         self.next_cron_ms = now + 1000 / hz;
         // Once a period, the databases the turns skip are looked at all the same.
         self.st.db_watch.stale();

@@ -90,6 +90,9 @@ pub struct Settings {
     pub lfu_decay_time: u32,
     /// `maxmemory-clients` in bytes (a percentage is of `maxmemory`); 0 = off.
     pub clients_limit: u64,
+    /// `replica-ignore-maxmemory`: while a replica, leave the budget to the master
+    /// (whose DELs keep the copy the same) and never evict or refuse for it.
+    pub replica_ignores: bool,
 }
 
 impl Settings {
@@ -110,6 +113,7 @@ impl Settings {
             lfu_log_factor: num("lfu-log-factor", 10).min(u32::MAX as u64) as u32,
             lfu_decay_time: num("lfu-decay-time", 1).min(u32::MAX as u64) as u32,
             clients_limit,
+            replica_ignores: compat("replica-ignore-maxmemory") != "no",
         }
     }
 }
@@ -278,7 +282,7 @@ pub enum Round {
 /// `maxmemory`.
 pub fn perform(st: &mut ShardState) -> Round {
     let max = st.evict.settings.maxmemory;
-    if max == 0 {
+    if max == 0 || (st.evict.settings.replica_ignores && st.shared.replica.is_replica.load(Ordering::Relaxed)) {
         return Round::Ok;
     }
     // Keys are kept within the limit less a little headroom; only past the limit

@@ -201,6 +201,8 @@ pub struct ShardState {
     /// Loop turn durations (`DEBUG TURNS`) and the pacing of active expiry (`turns`).
     pub turns: super::turns::TurnStats,
     pub expiry: super::turns::ExpiryPacer,
+    /// The timer rate now (`turns::effective_hz`), set by each cron tick.
+    pub hz: u32,
     /// Which databases the turn's clock tick and active expiry visit (`dbwatch`).
     pub db_watch: super::dbwatch::DbWatch,
     /// A replica's full sync being loaded into this shard, beside the served dataset
@@ -217,6 +219,9 @@ impl ShardState {
         let nshards = shared.nshards;
         let now_ms = clock.now_ms();
         let evict = super::evict::EvictState::new(&config);
+        let mut expiry = super::turns::ExpiryPacer::default();
+        expiry.effort = super::turns::Effort::of(&config);
+        let hz = super::turns::effective_hz(&config, 0);
         ShardState {
             id,
             nshards,
@@ -273,7 +278,8 @@ impl ShardState {
             replconf: HashMap::new(),
             min_replicas,
             turns: Default::default(),
-            expiry: Default::default(),
+            expiry,
+            hz,
             db_watch: Default::default(),
             repl_load: None,
             link: Default::default(),
@@ -297,6 +303,7 @@ impl ShardState {
             self.config_epoch = epoch;
             self.config = self.shared.config();
             self.evict.refresh(&self.config);
+            self.expiry.effort = super::turns::Effort::of(&self.config);
             self.min_replicas = min_replicas_of(&self.config);
         }
         let s = &self.evict.settings;

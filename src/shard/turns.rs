@@ -13,7 +13,8 @@
 //!   costs many short turns instead of one 25 ms turn at `hz 10`. While a slice ends on
 //!   its budget with expired keys left (a backlog, Redis's "stale" case), the next
 //!   slice runs as soon as the 25% share has earned `MIN_SLICE` again; otherwise once
-//!   per cron period, like Redis's slow cycle.
+//!   per cron period, like Redis's slow cycle. `active-expire-effort` scales the
+//!   share, the slice and the keys per round as Redis does (`Effort`).
 //!
 //! Non-goals: what the slices do (`storage::Db::active_expire` samples and deletes). Time spent is measured with `util::stopwatch` (monotonic); key expiry
 //! itself reads the injectable clock's `now_ms`. The pacer's own arithmetic takes
@@ -28,14 +29,50 @@ use std::time::{Duration, Instant};
 /// pipelining a bulk load here would otherwise hold the shard for everything that
 /// arrived, 100 ms turns and more, and every other client waits that long.
 pub const COMMANDS_PER_TURN: usize = 512;
-/// The longest one expiry slice may run (Redis's fast cycle: 1 ms).
+/// The longest one expiry slice may run at the default effort (Redis's fast cycle:
+/// 1 ms); see [`Effort`].
 pub const SLICE: Duration = Duration::from_micros(1000);
 /// A backlog slice waits until the share has earned at least this much.
 pub const MIN_SLICE: Duration = Duration::from_micros(200);
-/// Share of wall time active expiry may use (Redis: ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
-const SHARE_PERCENT: u64 = 25;
-/// Keys sampled per round (Redis: ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP).
-const SAMPLE: usize = 20;
+
+/// How hard active expiry works, from `active-expire-effort` (1 to 10) as Redis 7.0's
+/// `activeExpireCycle` scales its constants: each step above 1 adds a quarter of the
+/// base keys per round and slice length, 2 points of time share, and lowers by one
+/// point the share of expired keys in a sample below which a database is left alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Effort {
+    /// Keys sampled per round (Redis: ACTIVE_EXPIRE_CYCLE_KEYS_PER_LOOP, 20).
+    pub keys_per_loop: usize,
+    /// The longest one slice may run (Redis's fast cycle duration, 1000 µs).
+    pub slice: Duration,
+    /// Share of wall time (Redis: ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC, 25).
+    pub share_percent: u64,
+    /// A round that found at most this percentage expired ends the database's turn
+    /// (Redis: ACTIVE_EXPIRE_CYCLE_ACCEPTABLE_STALE, 10).
+    pub stale_percent: usize,
+}
+
+impl Effort {
+    pub fn new(level: u64) -> Effort {
+        let e = level.clamp(1, 10) - 1;
+        Effort {
+            keys_per_loop: 20 + 20 / 4 * e as usize,
+            slice: SLICE + SLICE / 4 * e as u32,
+            share_percent: 25 + 2 * e,
+            stale_percent: 10 - e as usize,
+        }
+    }
+
+    pub fn of(cfg: &crate::config::Config) -> Effort {
+        Effort::new(cfg.compat_value("active-expire-effort").and_then(|v| v.parse().ok()).unwrap_or(1))
+    }
+}
+
+impl Default for Effort {
+    fn default() -> Effort {
+        Effort::new(1)
+    }
+}
 const BUCKETS: usize = 24;
 
 #[derive(Default)]
@@ -115,6 +152,27 @@ pub fn debug_turns(reset: bool) -> crate::cmd::ctx::FanOut {
     }
 }
 
+/// Clients one timer tick may visit before `dynamic-hz` raises the rate (Redis's
+/// MAX_CLIENTS_PER_CLOCK_TICK).
+const CLIENTS_PER_TICK: usize = 200;
+
+/// The timer rate (`hz`, clamped to 1..=500 as Redis's `updateHZ` does). Under
+/// `dynamic-hz yes` it doubles while the server's clients outnumber 200 per tick, up
+/// to 500, as Redis's `serverCron` does, so idle-client checks keep up with many
+/// clients. INFO server shows it as `hz` (`configured_hz` is the setting).
+pub fn effective_hz(cfg: &crate::config::Config, clients: usize) -> u32 {
+    let mut hz = cfg.hz.clamp(1, 500);
+    if cfg.compat_value("dynamic-hz") != Some("no") {
+        while clients / hz as usize > CLIENTS_PER_TICK {
+            hz *= 2;
+            if hz > 500 {
+                return 500;
+            }
+        }
+    }
+    hz
+}
+
 /// When and for how long the next expiry slice runs.
 #[derive(Default)]
 pub struct ExpiryPacer {
@@ -128,25 +186,28 @@ pub struct ExpiryPacer {
     pub backlog: bool,
     /// Database the next slice starts in (round robin, as Redis's `current_db`).
     next_db: usize,
+    /// `active-expire-effort`, refreshed with the configuration.
+    pub effort: Effort,
 }
 
 impl ExpiryPacer {
     /// The budget of a slice that may start at `now_us` with cron period `period_us`,
     /// or None if it is not time yet. Adds the credit earned since the last call.
     pub fn budget(&mut self, now_us: u64, period_us: u64) -> Option<Duration> {
-        let cap = period_us * SHARE_PERCENT / 100;
+        let share = self.effort.share_percent;
+        let cap = period_us * share / 100;
         if self.last_us == 0 {
             // The first call: a full period's share is available.
             self.credit_us = cap;
         } else {
-            let earned = now_us.saturating_sub(self.last_us) * SHARE_PERCENT / 100;
+            let earned = now_us.saturating_sub(self.last_us) * share / 100;
             self.credit_us = (self.credit_us + earned).min(cap);
         }
         self.last_us = now_us;
         if now_us < self.next_us || self.credit_us < (MIN_SLICE.as_micros() as u64).min(cap) {
             return None;
         }
-        Some(Duration::from_micros(self.credit_us.min(SLICE.as_micros() as u64)))
+        Some(Duration::from_micros(self.credit_us.min(self.effort.slice.as_micros() as u64)))
     }
 
     /// Records a slice that started at `now_us`, ran `used_us` and found a backlog
@@ -176,7 +237,7 @@ pub fn expire_slice(st: &mut ShardState) {
         st.expiry.backlog = false;
         return;
     }
-    let period_us = 1_000_000 / st.config.hz.clamp(1, 500) as u64;
+    let period_us = 1_000_000 / st.hz as u64;
     // Only the databases with keys that have a TTL (`dbwatch`): not 16 every turn.
     let volatile = st.db_watch.volatile_dbs(&st.dbs);
     let has_volatile = |d: usize| volatile.is_none_or(|set| set >> d & 1 == 1);
@@ -198,6 +259,7 @@ pub fn expire_slice(st: &mut ShardState) {
         return;
     }
     let locks = &st.locks;
+    let effort = st.expiry.effort;
     let mut expired = 0;
     let mut out_of_time = false;
     for i in 0..n {
@@ -210,9 +272,10 @@ pub fn expire_slice(st: &mut ShardState) {
             continue;
         }
         let mut in_time = true;
-        expired += db.active_expire_except(
+        expired += db.active_expire_stale(
             now_ms,
-            SAMPLE,
+            effort.keys_per_loop,
+            effort.stale_percent,
             || {
                 in_time = start.elapsed() < budget;
                 in_time
@@ -276,6 +339,28 @@ mod tests {
         // The first period's share is granted up front.
         assert!(spent <= 10 * PERIOD / 4 + PERIOD / 4, "spent {spent}");
         assert!(spent >= 10 * PERIOD / 4 - PERIOD / 10, "spent {spent}");
+    }
+
+    #[test]
+    fn effort_scales_as_redis_does() {
+        assert_eq!(Effort::new(1), Effort { keys_per_loop: 20, slice: SLICE, share_percent: 25, stale_percent: 10 });
+        let max = Effort::new(10);
+        assert_eq!((max.keys_per_loop, max.slice.as_micros(), max.share_percent, max.stale_percent), (65, 3250, 43, 1));
+        // At effort 10 a slice runs up to 3.25 ms and the share is 43% of the time.
+        let mut p = ExpiryPacer { effort: max, ..ExpiryPacer::default() };
+        assert_eq!(p.budget(1, PERIOD), Some(max.slice));
+        let (mut now, mut spent) = (1, 0);
+        while now < 10 * PERIOD {
+            if let Some(b) = p.budget(now, PERIOD) {
+                let used = b.as_micros() as u64;
+                spent += used;
+                p.spent(now, used, true, PERIOD);
+                now += used;
+            }
+            now += 50;
+        }
+        assert!(spent <= 10 * PERIOD * 43 / 100 + PERIOD * 43 / 100, "spent {spent}");
+        assert!(spent >= 10 * PERIOD * 43 / 100 - PERIOD / 10, "spent {spent}");
     }
 
     #[test]

@@ -787,6 +787,19 @@ impl Db {
         &mut self,
         now_ms: u64,
         sample: usize,
+        keep_going: impl FnMut() -> bool,
+        held: impl Fn(&[u8]) -> bool,
+    ) -> usize {
+        self.active_expire_stale(now_ms, sample, 25, keep_going, held)
+    }
+
+    /// `active_expire_except` that goes on sampling while more than `stale_percent`
+    /// of a round's keys had expired (Redis's acceptable stale share).
+    pub fn active_expire_stale(
+        &mut self,
+        now_ms: u64,
+        sample: usize,
+        stale_percent: usize,
         mut keep_going: impl FnMut() -> bool,
         held: impl Fn(&[u8]) -> bool,
     ) -> usize {
@@ -812,7 +825,7 @@ impl Db {
                 }
             }
             total += expired_now;
-            if expired_now * 4 <= n || !keep_going() {
+            if expired_now * 100 <= n * stale_percent || !keep_going() {
                 return total;
             }
         }

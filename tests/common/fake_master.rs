@@ -33,6 +33,9 @@ pub enum Misbehave {
     /// then `SET fake:after stream`. Nothing after the REPLICAOF may be applied: the
     /// link stops being the master's with it (Redis frees the master client at once).
     ReplicaofThenWrite(Option<u16>),
+    /// A complete, valid full sync; once the replica streams, `SET fake:s abc` and
+    /// `INCR fake:s`, which fails (not an integer) on the replica as on the master.
+    FailingCommand,
 }
 
 /// Keys in the `BadChecksumManyKeys` RDB.
@@ -171,15 +174,16 @@ fn misbehave(w: &mut TcpStream, r: &mut BufReader<TcpStream>, how: Misbehave, ol
             w.write_all(b"*3\r\n$3\r\nSET\r\n$5\r\nfake:0\r\n")?; // wrong length, then junk
             w.write_all(b"*zz\r\n\x00\xff\xfe garbage\r\n*-7\r\n")?;
         }
+        Misbehave::FailingCommand => {
+            w.write_all(format!("${}\r\n", rdb.len()).as_bytes())?;
+            w.write_all(&rdb)?;
+            wait_first_ack(r)?;
+            w.write_all(&[resp(&["SET", "fake:s", "abc"]), resp(&["INCR", "fake:s"])].concat())?;
+        }
         Misbehave::ReplicaofThenWrite(target) => {
             w.write_all(format!("${}\r\n", rdb.len()).as_bytes())?;
             w.write_all(&rdb)?;
-            // The first ACK comes once the replica adopted the link and streams.
-            while let Some(args) = read_request(r)? {
-                if args.len() >= 2 && args[0].eq_ignore_ascii_case("REPLCONF") && args[1].eq_ignore_ascii_case("ACK") {
-                    break;
-                }
-            }
+            wait_first_ack(r)?;
             let replicaof = match target {
                 None => resp(&["REPLICAOF", "NO", "ONE"]),
                 Some(port) => resp(&["REPLICAOF", "127.0.0.1", &port.to_string()]),
@@ -192,6 +196,17 @@ fn misbehave(w: &mut TcpStream, r: &mut BufReader<TcpStream>, how: Misbehave, ol
     // Give the replica a moment to read everything before the close.
     std::thread::sleep(Duration::from_millis(200));
     let _ = w.shutdown(std::net::Shutdown::Both);
+    Ok(())
+}
+
+/// Reads the replica's requests up to its first `REPLCONF ACK`, which comes once it
+/// adopted the link and streams.
+fn wait_first_ack(r: &mut BufReader<TcpStream>) -> std::io::Result<()> {
+    while let Some(args) = read_request(r)? {
+        if args.len() >= 2 && args[0].eq_ignore_ascii_case("REPLCONF") && args[1].eq_ignore_ascii_case("ACK") {
+            break;
+        }
+    }
     Ok(())
 }
 

@@ -185,7 +185,7 @@ impl Conn {
                     }
                     let discard = discard && self.sess.reply != ReplyMode::On;
                     if self.master && !getack && st.stats.error_replies > errors_before {
-                        master_error(args.get(0));
+                        master_error(st, args.get(0));
                     }
                     match outcome {
                         Outcome::Done => {}
@@ -322,13 +322,19 @@ fn args_bytes(args: &Args) -> usize {
 }
 
 /// A command of the master failed here: the datasets may now differ, which Redis
-/// reports at its highest level.
+/// reports at its highest level. A read-only replica under `propagation-error-behavior`
+/// `panic` or `panic-on-replicas` stops there, as Redis's does (a panic: the process
+/// exits and a restart resyncs from the master).
 #[cold]
-fn master_error(name: &[u8]) {
+fn master_error(st: &ShardState, name: &[u8]) {
+    let name = String::from_utf8_lossy(name).to_lowercase();
     crate::util::log::warning(&format!(
-        "== CRITICAL == This replica is sending an error to its master after processing the command '{}'",
-        String::from_utf8_lossy(name).to_lowercase()
+        "== CRITICAL == This replica is sending an error to its master after processing the command '{name}'"
     ));
+    let behavior = st.config.compat_value("propagation-error-behavior").unwrap_or("ignore");
+    if behavior != "ignore" && st.config.compat_value("replica-read-only") != Some("no") {
+        panic!("This replica panicked sending an error to its master after processing the command '{name}'");
+    }
 }
 
 /// Does CLIENT PAUSE hold this request? Under WRITE pauses, commands that may write

@@ -37,6 +37,8 @@ fn write_bases(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64) -> R
     for (s, dbs) in w.views().into_iter().enumerate() {
         let tmp = dir.join(temp_name(s, pid));
         let f = std::fs::File::create(&tmp).map_err(|e| format!("Opening the temp AOF file: {e}"))?;
+        let incremental = crate::persist::rdbfile::flag(cfg, "aof-rewrite-incremental-fsync", true);
+        let f = crate::persist::rdbfile::IncrementalSync::new(f, incremental);
         let mut bw = std::io::BufWriter::with_capacity(1 << 20, f);
         // The function libraries are server-wide: shard 0's base holds them.
         let functions = if s == 0 { w.function_codes() } else { Vec::new() };
@@ -54,6 +56,8 @@ fn write_bases(w: &World, cfg: &Config, seq: u64, rdb_base: bool, now: u64) -> R
                 .map_err(|e| format!("Write error writing the AOF base: {e}"))?;
         }
         let f = bw.into_inner().map_err(|e| format!("Write error writing the AOF base: {e}"))?;
+        f.report("AOF rewrite");
+        let f = f.into_inner();
         f.sync_all().map_err(|e| format!("fsync of the AOF base: {e}"))?;
         let name = files::base_name(&cfg.appendfilename, s, seq, rdb_base);
         std::fs::rename(&tmp, dir.join(&name)).map_err(|e| format!("Renaming the AOF base {name}: {e}"))?;

@@ -139,7 +139,10 @@ impl Master {
     fn attach(&mut self, fd: RawFd, hello: Hello) {
         let sock = poll::adopt(fd);
         let _ = sock.set_nonblocking(true);
-        let _ = sock.set_nodelay(true);
+        // As Redis's SYNC: `repl-disable-tcp-nodelay yes` trades latency for fewer,
+        // bigger packets on this replica's link (read when it syncs).
+        let nagle = self.shared.config().compat_value("repl-disable-tcp-nodelay") == Some("yes");
+        let _ = sock.set_nodelay(!nagle);
         let ip = hello.ip_address.clone().unwrap_or_else(|| hello.peer_ip.clone());
         let name = format!("{ip}:{}", hello.listening_port);
         log::notice(&format!("Replica {name} asks for synchronization"));

@@ -149,13 +149,23 @@ impl Worker {
             sock::close(handoff.fd);
             return;
         }
+        let lazy = self.st.config.compat_value("replica-lazy-flush") == Some("yes");
         let leader = move |w: &mut crate::persist::cut::World| {
             let mut old = Vec::with_capacity(dbs.len());
             for (mine, mut new) in w.dbs.iter_mut().zip(dbs) {
                 std::mem::swap(&mut **mine, &mut new.0);
                 old.push(new);
             }
-            // Freeing a large dataset takes long: not while every shard waits.
+            if lazy {
+                // `replica-lazy-flush yes`, as Redis's async flush: lazily freed
+                // objects, counted in INFO, freed in slices by this thread's loop.
+                for db in old.into_iter().flat_map(|l| l.0) {
+                    crate::shard::lazyfree::free_db(db, true);
+                }
+                return;
+            }
+            // Freed at once, but a large dataset takes long: not while every shard
+            // waits, so on a helper thread.
             let _ = std::thread::Builder::new().name("repl-free".into()).spawn(move || drop(old));
         };
         let finish = move |st: &mut crate::shard::ShardState, done: Option<()>, _: &mut crate::resp::ReplyWriter| {
