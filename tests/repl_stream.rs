@@ -407,7 +407,7 @@ fn flush_swapdb_and_set_go_out_as_in_redis() {
         vec!["set", "m2", "2"],
         vec!["exec"],
         vec!["select", "2"],
-        vec!["flushall", "async"],
+        vec!["flushall", "ASYNC"],
         vec!["set", "end", "1"],
     ];
     let stream_of = |port: u16| {

@@ -112,3 +112,57 @@ fn exec_refuses_queued_writes_without_enough_replicas_as_redis() {
         p.both(&["flushall"]);
     }
 }
+
+/// A key already expired (not yet deleted) when WATCHed: its removal (lazy expiry,
+/// FLUSHDB, SWAPDB with a missing key) is no change and EXEC runs, as in Redis 7.0
+/// ("WATCH stale keys should not fail EXEC" and its neighbours); shardis aborted. A
+/// key that expires after a live WATCH still aborts.
+#[test]
+fn watch_of_an_already_expired_key_as_redis() {
+    let real = real_redis("tcl-watch-stale");
+    let server_ms = |c: &mut common::Raw| match c.cmd(&["time"]) {
+        Resp::Array(v) => match (&v[0], &v[1]) {
+            (Resp::Bulk(s), Resp::Bulk(us)) => {
+                let (s, us): (u64, u64) =
+                    (String::from_utf8_lossy(s).parse().unwrap(), String::from_utf8_lossy(us).parse().unwrap());
+                s * 1000 + us / 1000
+            }
+            _ => panic!("time"),
+        },
+        _ => panic!("time"),
+    };
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["debug", "set-active-expire", "0"]);
+        let cases: [&[&str]; 4] = [&["ping"], &["exists", "x"], &["flushdb"], &["swapdb", "0", "1"]];
+        for between in cases {
+            p.both(&["flushall"]);
+            let at = (server_ms(&mut p.ours).max(server_ms(&mut p.theirs)) + 30).to_string();
+            p.same(&["set", "x", "foo", "pxat", &at]);
+            let deadline = at.parse::<u64>().unwrap();
+            assert!(
+                common::wait_until(std::time::Duration::from_secs(5), || server_ms(&mut p.ours) > deadline
+                    && server_ms(&mut p.theirs) > deadline),
+                "never past the expiry"
+            );
+            p.same(&["watch", "x"]);
+            p.same(between);
+            p.same(&["multi"]);
+            p.same(&["ping"]);
+            p.same(&["exec"]);
+        }
+        // Watched live, expired since: EXEC aborts on both.
+        p.both(&["flushall"]);
+        let at = (server_ms(&mut p.ours).max(server_ms(&mut p.theirs)) + 100).to_string();
+        p.same(&["set", "x", "foo", "pxat", &at]);
+        p.same(&["watch", "x"]);
+        let deadline = at.parse::<u64>().unwrap();
+        assert!(common::wait_until(std::time::Duration::from_secs(5), || server_ms(&mut p.ours) > deadline
+            && server_ms(&mut p.theirs) > deadline));
+        p.same(&["multi"]);
+        p.same(&["ping"]);
+        p.same(&["exec"]);
+        p.same(&["debug", "set-active-expire", "1"]);
+    }
+}
