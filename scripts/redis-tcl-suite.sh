@@ -146,6 +146,7 @@ work=$(mktemp -d /tmp/redis-tcl-suite.XXXXXX)
 pids=()
 stop_servers() {
     local p i
+    ((${#pids[@]})) || return 0
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     # A server stuck in a script the unit left running may not stop on SIGTERM.
     for ((i = 0; i < 100; i++)); do
