@@ -92,6 +92,7 @@ mod stream_block;
 mod stream_node;
 mod stream_persist;
 mod strings;
+mod tcl_found;
 mod timeout;
 mod tracking;
 mod turns;

@@ -189,3 +189,18 @@ fn lazy_settings_apply_at_run_time() {
     assert_eq!(expire_count(&mut c, true), 1, "expired on lookup");
     assert_eq!(expire_count(&mut c, false), 1, "expired by the active cycle");
 }
+
+/// CONFIG RESETSTAT zeroes `lazyfreed_objects`, as Redis's `lazyfreeResetStats` does
+/// (Redis's suite, "lazy free a stream with deleted cgroup"); shardis kept counting.
+#[test]
+fn resetstat_zeroes_lazyfreed_objects_as_redis() {
+    let real = common::compare::real_redis("lazyfree-resetstat");
+    let s = Server::start(2, &[]);
+    for c in [&mut s.raw(), &mut raw_to(real.port)] {
+        big_set(c, "big", 2000);
+        assert_eq!(c.cmd(&["UNLINK", "big"]), Resp::Int(1));
+        assert!(wait_until(Duration::from_secs(20), || pending(c) == 0 && freed(c) == 1), "freed once");
+        assert_eq!(c.cmd(&["CONFIG", "RESETSTAT"]), Resp::simple("OK"));
+        assert_eq!(freed(c), 0);
+    }
+}

@@ -1,7 +1,8 @@
 //! Blocking stream reads against the real server: XREAD and XREADGROUP woken by XADD
 //! from another client, whichever shard owns the key; `$` meaning "after what was
 //! there when the read blocked"; timeouts; Redis's errors when the stream or the
-//! group goes away under a blocked XREADGROUP; no blocking inside MULTI.
+//! group goes away under a blocked XREADGROUP (DEL, XGROUP DESTROY, FLUSHALL, FLUSHDB);
+//! no blocking inside MULTI.
 
 use crate::common;
 use crate::stream_common;
@@ -189,4 +190,78 @@ fn woken_read_across_shards_answers_with_one_written_stream() {
     let Resp::Array(pair) = &got[0] else { panic!("{got:?}") };
     assert!(["k6", "k1", "k3", "k4"].iter().any(|k| pair[0] == Resp::bulk(k)), "{got:?}");
     assert_eq!(blocked_clients(&mut admin), 0);
+}
+
+/// FLUSHALL and FLUSHDB take the stream from under a blocked XREADGROUP: Redis 7.0
+/// answers it an error at once (Redis's own suite, "Blocking XREADGROUP: flushed
+/// DB"); shardis answered nothing and the client stayed blocked.
+#[test]
+fn flush_answers_a_blocked_xreadgroup_as_redis() {
+    let real = common::compare::real_redis("xreadgroup-flush");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut p = common::compare::Pair::new(&s, &real, 2);
+        for flush in [&["flushall"][..], &["flushdb"], &["flushall", "async"], &["flushdb", "sync"]] {
+            p.both(&["flushall"]);
+            p.same(&["xadd", "q", "1-1", "f", "v"]);
+            p.same(&["xgroup", "create", "q", "g", "$"]);
+            let mut ours = s.raw();
+            let mut theirs = stream_common::raw_to(real.port);
+            let read = ["xreadgroup", "group", "g", "alice", "block", "0", "streams", "q", ">"];
+            ours.send(&common::encode_cmd(&read));
+            theirs.send(&common::encode_cmd(&read));
+            wait_blocked(&mut p.ours, 1);
+            wait_blocked(&mut p.theirs, 1);
+            p.same(flush);
+            let (got, want) = (ours.read(), theirs.read());
+            assert_eq!(got, want, "{flush:?} on {shards} shard(s)");
+            wait_blocked(&mut p.ours, 0);
+        }
+    }
+}
+
+/// INFO commandstats counts a command that blocked once, when it blocked; being served
+/// adds its failure (Redis 7.0's `updateStatsOnUnblock`), not another call. Redis's
+/// suite checks `calls=1,...,failed_calls=1` after XGROUP DESTROY wakes XREADGROUP;
+/// shardis counted the wake-up as a second call.
+#[test]
+fn a_woken_blocked_command_counts_one_call_as_redis() {
+    let real = common::compare::real_redis("blocked-calls");
+    let calls = |c: &mut Raw, name: &str| -> String {
+        let (Resp::Bulk(b) | Resp::Verbatim(_, b)) = c.cmd(&["info", "commandstats"]) else { panic!("info") };
+        let line = String::from_utf8(b).unwrap().lines().find(|l| l.starts_with(name)).unwrap_or_default().to_owned();
+        // usec differs between servers; calls and failures must not.
+        line.split(',').filter(|f| !f.contains("usec")).collect::<Vec<_>>().join(",")
+    };
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut p = common::compare::Pair::new(&s, &real, 2);
+        p.both(&["flushall"]);
+        p.same(&["config", "resetstat"]);
+        p.same(&["xgroup", "create", "q", "g", "$", "mkstream"]);
+        let blocked: [(&[&str], &[&str]); 3] = [
+            (&["xreadgroup", "group", "g", "c", "block", "0", "streams", "q", ">"], &["xgroup", "destroy", "q", "g"]),
+            (&["blpop", "a", "b", "c", "0"], &["rpush", "b", "x"]),
+            (&["bzpopmin", "z", "0"], &["zadd", "z", "1", "m"]),
+        ];
+        for (read, wake) in blocked {
+            let mut ours = s.raw();
+            let mut theirs = stream_common::raw_to(real.port);
+            ours.send(&common::encode_cmd(read));
+            theirs.send(&common::encode_cmd(read));
+            wait_blocked(&mut p.ours, 1);
+            wait_blocked(&mut p.theirs, 1);
+            p.same(wake);
+            assert_eq!(ours.read(), theirs.read(), "{read:?}");
+            wait_blocked(&mut p.ours, 0);
+        }
+        for name in ["cmdstat_xreadgroup:", "cmdstat_blpop:", "cmdstat_bzpopmin:"] {
+            assert_eq!(calls(&mut p.ours, name), calls(&mut p.theirs, name), "{shards} shard(s)");
+        }
+        let total = |c: &mut Raw| {
+            let (Resp::Bulk(b) | Resp::Verbatim(_, b)) = c.cmd(&["info", "stats"]) else { panic!("info") };
+            String::from_utf8(b).unwrap().lines().find(|l| l.starts_with("total_error_replies:")).unwrap().to_owned()
+        };
+        assert_eq!(total(&mut p.ours), total(&mut p.theirs), "{shards} shard(s)");
+    }
 }

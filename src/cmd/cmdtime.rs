@@ -349,9 +349,12 @@ fn account(st: &mut ShardState, slot: StatSlot, failed: bool, us: u64) {
             StatSlot::None => {}
         }
     }
-    st.stats.total_commands += 1;
+    // A woken blocked command was counted when it blocked, as Redis 7.0 counts it in
+    // `call()`; serving it adds only its time and its failure (`updateStatsOnUnblock`).
+    let new_call = u64::from(!st.rerunning_waiter);
+    st.stats.total_commands += new_call;
     if let Some(c) = stat_of(&mut st.stats, slot) {
-        c.calls += 1;
+        c.calls += new_call;
         c.usec += us;
         if failed {
             c.failed_calls += 1;
@@ -362,13 +365,15 @@ fn account(st: &mut ShardState, slot: StatSlot, failed: bool, us: u64) {
 /// Counts a grouped call (its time comes when the group closes).
 #[inline]
 fn count_call(st: &mut ShardState, idx: u16, failed: bool) {
-    st.stats.total_commands += 1;
+    // As `account`: a woken blocked command was counted when it blocked.
+    let new_call = u64::from(!st.rerunning_waiter);
+    st.stats.total_commands += new_call;
     let stats = &mut st.stats.commands;
     if stats.len() <= idx as usize {
         stats.resize(TABLE.len(), Default::default());
     }
     let c = &mut stats[idx as usize];
-    c.calls += 1;
+    c.calls += new_call;
     if failed {
         c.failed_calls += 1;
     }
@@ -396,7 +401,93 @@ pub(super) fn slowlog_add<'a>(
     let secs = st.now_ms / 1000;
     let (addr, name) = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
     let max = st.config.slowlog_max_len as usize;
+    let mut args = args.peekable();
+    if args.peek().is_some_and(|n| REDACTING.iter().any(|r| n.eq_ignore_ascii_case(r))) {
+        let all: Vec<&[u8]> = args.collect();
+        let shown = redacted(&all);
+        st.monitor.log_slow(us, secs, shown.into_iter(), max, (&addr, &name));
+        return;
+    }
     // Straight through: the entry keeps at most 32 arguments, and a big request's
     // millions would otherwise be collected first (a fresh Vec of 16 bytes each).
     st.monitor.log_slow(us, secs, args, max, (&addr, &name));
+}
+
+/// The commands some of whose arguments SLOWLOG shows as `(redacted)`.
+const REDACTING: [&[u8]; 5] = [b"auth", b"hello", b"acl", b"config", b"migrate"];
+
+/// The configs whose values CONFIG SET hides (Redis's SENSITIVE_CONFIG).
+const SENSITIVE_CONFIGS: [&[u8]; 3] = [b"masteruser", b"masterauth", b"requirepass"];
+
+/// A command line as SLOWLOG keeps it: passwords and ACL rules replaced by
+/// `(redacted)` where Redis 7.0 redacts them, whether or not the command succeeded
+/// (Redis redacts before it validates): AUTH's arguments, HELLO's AUTH pair, every
+/// argument of ACL SETUSER after the subcommand, the value of a sensitive CONFIG SET
+/// parameter, and MIGRATE's AUTH password or AUTH2 user and password.
+fn redacted<'a>(args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+    const HIDDEN: &[u8] = b"(redacted)";
+    let mut out = args.to_vec();
+    let is = |i: usize, w: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w));
+    let mut hide = |i: usize| {
+        if let Some(a) = out.get_mut(i) {
+            *a = HIDDEN;
+        }
+    };
+    if is(0, b"auth") {
+        (1..args.len()).for_each(&mut hide);
+    } else if is(0, b"acl") && is(1, b"setuser") {
+        (2..args.len()).for_each(&mut hide);
+    } else if is(0, b"config") && is(1, b"set") {
+        for i in (2..args.len()).step_by(2) {
+            if SENSITIVE_CONFIGS.iter().any(|c| args[i].eq_ignore_ascii_case(c)) {
+                hide(i + 1);
+            }
+        }
+    } else if is(0, b"hello") {
+        if let Some(i) = (2..args.len()).find(|&i| is(i, b"auth")) {
+            hide(i + 1);
+            hide(i + 2);
+        }
+    } else if is(0, b"migrate") {
+        let mut i = 6;
+        while i < args.len() && !is(i, b"keys") {
+            if is(i, b"auth") {
+                hide(i + 1);
+                i += 1;
+            } else if is(i, b"auth2") {
+                hide(i + 1);
+                hide(i + 2);
+                i += 2;
+            }
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    fn shown(line: &str) -> String {
+        let args: Vec<&[u8]> = line.split(' ').map(str::as_bytes).collect();
+        redacted(&args).iter().map(|a| String::from_utf8_lossy(a)).collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn slowlog_hides_what_redis_hides() {
+        assert_eq!(shown("AUTH u p"), "AUTH (redacted) (redacted)");
+        assert_eq!(shown("acl SETUSER bob on >pw"), "acl SETUSER (redacted) (redacted) (redacted)");
+        assert_eq!(shown("acl getuser bob"), "acl getuser bob");
+        assert_eq!(
+            shown("config set maxmemory 1 masterauth pw Requirepass x"),
+            "config set maxmemory 1 masterauth (redacted) Requirepass (redacted)"
+        );
+        assert_eq!(shown("hello 3 AUTH u p SETNAME n"), "hello 3 AUTH (redacted) (redacted) SETNAME n");
+        assert_eq!(shown("migrate h 1 k 0 5000 COPY AUTH pw"), "migrate h 1 k 0 5000 COPY AUTH (redacted)");
+        assert_eq!(
+            shown("migrate h 1  0 5000 AUTH2 u p KEYS auth"),
+            "migrate h 1  0 5000 AUTH2 (redacted) (redacted) KEYS auth"
+        );
+    }
 }

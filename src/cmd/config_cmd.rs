@@ -177,6 +177,7 @@ fn resetstat(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         lock_whole: false,
         finish: Box::new(|st, _, out| {
             super::info::reset_rate_samples(&st.shared.run_id);
+            crate::shard::lazyfree::reset_freed_objects();
             out.ok();
         }),
     }))

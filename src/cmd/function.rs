@@ -136,8 +136,12 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         .then(|| shared.function_writes.lock().unwrap_or_else(|e| e.into_inner()));
     let n = a.len();
     match sub.as_str() {
-        "load" if n == 3 || (n == 4 && a.is(2, "replace")) => {
-            let name = load_library(&shared, a.get(n - 1), n == 4).map_err(CmdError::Msg)?;
+        "load" if n >= 3 => {
+            // Options before the code: REPLACE (repeatable) only, as in Redis.
+            if let Some(i) = (2..n - 1).find(|&i| !a.is(i, "replace")) {
+                return Err(CmdError::Msg(format!("ERR Unknown option given: {}", a.str(i))));
+            }
+            let name = load_library(&shared, a.get(n - 1), n > 3).map_err(CmdError::Msg)?;
             propagate(c, a);
             c.out.bulk(name.as_bytes());
         }

@@ -143,10 +143,13 @@ fn watch(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::FanOut(super::ctx::FanOut {
         // Each shard registers the keys it owns and returns their versions.
         hop: Arc::new(move |st: &mut ShardState| -> HopResult {
-            let mut got = Vec::new();
+            let (mut got, now) = (Vec::new(), st.now_ms);
             for k in hop_keys.iter() {
                 if shard_of(k, st.nshards) == st.id {
-                    got.push((db, k.clone(), st.watch.watch(db, k)));
+                    let stale = st.dbs[db as usize]
+                        .peek_with_expire(k)
+                        .is_some_and(|(_, at)| crate::storage::has_expired(at, now));
+                    got.push((db, k.clone(), st.watch.watch(db, k, stale)));
                 }
             }
             Box::new(got)
@@ -171,11 +174,22 @@ fn exec(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         m.multi = -1;
     }
     let watches = c.st.client_watches.remove(&c.sess.id).unwrap_or_default();
-    if q.aborted {
+    // Redis checks min-replicas-to-write for EXEC as for a write when a queued command
+    // writes, before running any (`processCommand`): a transaction queued while the
+    // replicas were good is refused whole if they no longer are.
+    let refusal =
+        if crate::repl::master::too_few_replicas(c.st) && q.cmds.iter().any(|(i, _, _)| TABLE.get(*i).is_write()) {
+            Some("EXECABORT Transaction discarded because of: NOREPLICAS Not enough good replicas to write.")
+        } else if q.aborted {
+            Some("EXECABORT Transaction discarded because of previous errors.")
+        } else {
+            None
+        };
+    if let Some(msg) = refusal {
         super::script::discard_queued(c.st, c.sess.id, &q.cmds);
         c.st.client_watches.insert(c.sess.id, watches);
         drop_watches(c.st, c.sess.id);
-        return Err(CmdError::msg("EXECABORT Transaction discarded because of previous errors."));
+        return Err(CmdError::msg(msg));
     }
     // SELECT inside the transaction leaves the connection on the last db it chose.
     let session = c.sess.clone();

@@ -228,12 +228,13 @@ impl TxExec {
                 let now = st.now_ms;
                 let mut ok = true;
                 for (db, k, v) in &list {
-                    // A watched key that expired (even if not yet deleted) also
-                    // counts as changed, as in Redis 7.
+                    // A watched key that expired since (even if not yet deleted)
+                    // also counts as changed, as in Redis 7; one already expired at
+                    // WATCH does not, nor does its removal (`WatchTable::unchanged`).
                     let expired = st.dbs[*db as usize]
                         .peek_with_expire(k)
                         .is_some_and(|(_, at)| crate::storage::has_expired(at, now));
-                    ok &= !expired && st.watch.version(*db, k) == Some(*v);
+                    ok &= st.watch.unchanged(*db, k, *v, expired);
                     st.watch.unwatch(*db, k);
                 }
                 Box::new(ok)

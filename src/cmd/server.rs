@@ -14,6 +14,7 @@ use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::persist::bgsave;
 use crate::persist::prop::{flush_part, swap_part};
+use crate::shard::watch::DbChange;
 use crate::util::log;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -49,12 +50,14 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::FanOut(FanOut {
         hop: atomic_part(Arc::new(move |st| {
             let n = st.dbs[db].len() as u64;
-            let flushed = &st.dbs[db];
-            st.watch.touch_db_where(db as u16, |k| flushed.peek(k).is_some());
+            let (flushed, now) = (&st.dbs[db], st.now_ms);
+            st.watch.touch_db_where(db as u16, |k| flushed_change(flushed, k, now));
             super::tracking::on_flush(st, false);
-            flush_part(&mut st.aof, &st.dbs, Some(db as u16), lazy, st.nshards == 1);
+            flush_part(&mut st.aof, &st.dbs, Some(db as u16), db as u16, lazy, st.nshards == 1);
             let old = std::mem::take(&mut st.dbs[db]);
             crate::shard::lazyfree::free_db(old, lazy);
+            // A blocked XREADGROUP whose stream went answers an error, as in Redis 7.0.
+            st.blocked.touched_db(db as u16);
             st.dirty += n;
             Box::new(())
         })),
@@ -65,17 +68,21 @@ fn flushdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 
 fn flushall(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let lazy = flush_mode(c, a)?;
+    let selected = c.sess.db;
     Ok(ConnOutcome::FanOut(FanOut {
         hop: atomic_part(Arc::new(move |st| {
             let n: usize = st.dbs.iter().map(|d| d.len()).sum();
+            let now = st.now_ms;
             for (i, flushed) in st.dbs.iter().enumerate() {
-                st.watch.touch_db_where(i as u16, |k| flushed.peek(k).is_some());
+                st.watch.touch_db_where(i as u16, |k| flushed_change(flushed, k, now));
             }
             super::tracking::on_flush(st, true);
-            flush_part(&mut st.aof, &st.dbs, None, lazy, st.nshards == 1);
-            for d in &mut st.dbs {
+            flush_part(&mut st.aof, &st.dbs, None, selected, lazy, st.nshards == 1);
+            for (i, d) in st.dbs.iter_mut().enumerate() {
                 let old = std::mem::take(d);
                 crate::shard::lazyfree::free_db(old, lazy);
+                // As FLUSHDB: blocked XREADGROUPs on a stream that went answer an error.
+                st.blocked.touched_db(i as u16);
             }
             // Redis counts one more change than the keys removed (once, not per
             // shard), so that even an empty FLUSHALL counts as a change.
@@ -87,6 +94,32 @@ fn flushall(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }))
 }
 
+/// Whether `key` is in `db`, and live: an expired key not yet removed is there, dead.
+fn presence(db: &crate::storage::Db, key: &[u8], now: u64) -> Option<bool> {
+    db.peek_with_expire(key).map(|(_, at)| !crate::storage::has_expired(at, now))
+}
+
+/// What emptying `flushed` does to a watched key.
+fn flushed_change(flushed: &crate::storage::Db, key: &[u8], now: u64) -> DbChange {
+    match presence(flushed, key, now) {
+        None => DbChange::None,
+        Some(true) => DbChange::Real,
+        Some(false) => DbChange::ExpiredGone,
+    }
+}
+
+/// What SWAPDB does to a watched key of the db whose contents `gone` are replaced by
+/// `coming`: an expired key leaving, staying expired or coming in expired is no change
+/// to a watch that saw it expired (or missing), as in Redis 7.0.
+fn swapped_change(gone: &crate::storage::Db, coming: &crate::storage::Db, key: &[u8], now: u64) -> DbChange {
+    match (presence(gone, key, now), presence(coming, key, now)) {
+        (None, None) => DbChange::None,
+        (Some(true), _) | (_, Some(true)) => DbChange::Real,
+        (Some(false), _) => DbChange::ExpiredGone,
+        (None, Some(false)) => DbChange::ExpiredCame,
+    }
+}
+
 fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let first = a.i64(1).map_err(|_| CmdError::msg("ERR invalid first DB index"))?;
     let second = a.i64(2).map_err(|_| CmdError::msg("ERR invalid second DB index"))?;
@@ -95,13 +128,15 @@ fn swapdb(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         return Err(CmdError::msg("ERR DB index is out of range"));
     }
     let (x, y) = (first as usize, second as usize);
+    let selected = c.sess.db;
     Ok(ConnOutcome::FanOut(FanOut {
         hop: atomic_part(Arc::new(move |st| {
             if x != y {
-                swap_part(&mut st.aof, &st.dbs, x as u16, y as u16, st.nshards == 1);
+                swap_part(&mut st.aof, &st.dbs, x as u16, y as u16, selected, st.nshards == 1);
+                let now = st.now_ms;
                 for (from, to) in [(x, y), (y, x)] {
                     let (gone, coming) = (&st.dbs[from], &st.dbs[to]);
-                    st.watch.touch_db_where(from as u16, |k| gone.peek(k).is_some() || coming.peek(k).is_some());
+                    st.watch.touch_db_where(from as u16, |k| swapped_change(gone, coming, k, now));
                 }
                 st.dbs.swap(x, y);
                 // Keys with a TTL moved to another index (`shard::dbwatch`).

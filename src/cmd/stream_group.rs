@@ -409,6 +409,7 @@ fn xclaim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     let mut reply: Vec<StreamId> = Vec::new();
     let mut dirty = 0u64;
+    let mut created_consumer = false;
     for id in ids {
         let exists = s.get(id).is_some();
         let g = s.groups.get_mut(gname).expect("checked");
@@ -439,6 +440,7 @@ fn xclaim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         } else {
             old_count
         };
+        created_consumer |= !g.consumers.contains_key(cname);
         g.claim(id, cname, delivery as u64, count, now_u);
         g.consumers.get_mut(cname).expect("claimed").seen_time = now_u;
         let p = g.pel[&id].clone();
@@ -464,6 +466,10 @@ fn xclaim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         dirty += 1;
     }
     c.dirty += dirty;
+    if created_consumer {
+        // The consumer a first claim created, as Redis's XCLAIM announces it.
+        c.notify(notify::STREAM, "xgroup-createconsumer", key);
+    }
     for p in props {
         c.prop.push_owned(p);
     }
@@ -501,6 +507,7 @@ fn xautoclaim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let candidates: Vec<StreamId> =
         s.groups[gname].pel.range(start..).map(|(id, _)| *id).take((attempts as usize).saturating_add(1)).collect();
     let mut idx = 0;
+    let mut created_consumer = false;
     let mut claimed = Vec::new();
     let mut deleted = Vec::new();
     let mut props = Vec::new();
@@ -522,6 +529,7 @@ fn xautoclaim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             continue;
         }
         let n = if justid { p.delivery_count } else { p.delivery_count + 1 };
+        created_consumer |= !g.consumers.contains_key(cname);
         g.claim(id, cname, now, n, now);
         let np = g.pel[&id].clone();
         props.push(xclaim_prop(key, gname, g, cname, id, &np));
@@ -551,6 +559,9 @@ fn xautoclaim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         write_id(out, *id);
     }
     c.dirty += props.len() as u64;
+    if created_consumer {
+        c.notify(notify::STREAM, "xgroup-createconsumer", key);
+    }
     for p in props {
         c.prop.push_owned(p);
     }

@@ -765,6 +765,7 @@ fn special(name: &str, args: &[String], current: &str) -> Result<String, String>
             if let Some(pct) = s.strip_suffix('%') {
                 match parse_int(pct) {
                     Some(p) if (0..=100).contains(&p) => Ok(format!("{p}%")),
+                    Some(p) if p > 100 => Err("percentage argument must be less or equal to 100".into()),
                     _ => Err("argument must be a memory or percent value".into()),
                 }
             } else {

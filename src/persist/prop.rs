@@ -80,7 +80,8 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
     let d = &dbs[db as usize];
     let key = || args.get(1);
     match name {
-        "set" if has_relative_expiry(args) => set_pxat(log, d, db, key()),
+        "set" if has_expiry(args) => set_pxat(log, d, db, key()),
+        "set" if has_get(args) => without_get(log, args, db),
         "setex" | "psetex" => set_pxat(log, d, db, key()),
         "getex" => match d.peek_with_expire(key()) {
             Some((_, at)) if at != 0 => log.feed(db, &[&b"PEXPIREAT"[..], key(), &int(at as i64)]),
@@ -133,13 +134,15 @@ pub const FLUSH_BATCH: usize = 512;
 ///
 /// A `sole` shard (a server with one shard) holds every key: it logs the command
 /// itself, as Redis does, rather than a log growing with the keys.
-pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, lazy: bool, sole: bool) {
+/// `selected`: the client's database; the command itself is logged under it, as
+/// Redis does (no SELECT 0 before a FLUSHALL).
+pub fn flush_part(log: &mut ShardLog, dbs: &[Db], db: Option<u16>, selected: u16, lazy: bool, sole: bool) {
     if !log.active() {
         return;
     }
     let (d, name): (u16, &[u8]) = match db {
         Some(d) => (d, b"FLUSHDB"),
-        None => (0, b"FLUSHALL"),
+        None => (selected, b"FLUSHALL"),
     };
     let mut args = vec![name];
     if lazy {
@@ -199,18 +202,19 @@ fn stream_only(log: &mut ShardLog, f: impl FnOnce(&mut ShardLog)) {
 /// two databases (and with the data of the keys they share), where Redis logs one
 /// SWAPDB: the price of a log that replays shard by shard. A `sole` shard logs the
 /// SWAPDB.
-pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, sole: bool) {
+/// `selected`: the client's database, under which SWAPDB itself is logged, as Redis does.
+pub fn swap_part(log: &mut ShardLog, dbs: &[Db], x: u16, y: u16, selected: u16, sole: bool) {
     if !log.active() || x == y {
         return;
     }
     let (xs, ys) = (x.to_string(), y.to_string());
     let swap = [&b"SWAPDB"[..], xs.as_bytes(), ys.as_bytes()];
     if sole {
-        log.feed(0, &swap);
+        log.feed(selected, &swap);
         return;
     }
     if log.whole_part {
-        stream_only(log, |log| log.feed(0, &swap));
+        stream_only(log, |log| log.feed(selected, &swap));
         log.skip_repl = true;
     }
     let (dx, dy) = (&dbs[x as usize], &dbs[y as usize]);
@@ -249,11 +253,24 @@ fn set_pxat(log: &mut ShardLog, d: &Db, db: u16, key: &[u8]) {
     }
 }
 
-fn has_relative_expiry(args: &Args) -> bool {
+/// Any expiry option, PXAT included: Redis 7.0 rewrites them all to `SET k v PXAT ms`.
+fn has_expiry(args: &Args) -> bool {
     (3..args.len()).any(|i| {
         let a = args.get(i);
-        a.eq_ignore_ascii_case(b"ex") || a.eq_ignore_ascii_case(b"px") || a.eq_ignore_ascii_case(b"exat")
+        [&b"ex"[..], b"px", b"exat", b"pxat"].iter().any(|o| a.eq_ignore_ascii_case(o))
     })
+}
+
+fn has_get(args: &Args) -> bool {
+    (3..args.len()).any(|i| args.get(i).eq_ignore_ascii_case(b"get"))
+}
+
+/// SET ... GET without an expiry goes out without its GET (the reply is the client's
+/// business), as Redis 7.0 propagates it.
+fn without_get(log: &mut ShardLog, args: &Args, db: u16) {
+    let a: Vec<&[u8]> =
+        args.iter().enumerate().filter(|&(i, a)| i < 3 || !a.eq_ignore_ascii_case(b"get")).map(|(_, a)| a).collect();
+    log.feed(db, &a);
 }
 
 #[cfg(test)]

@@ -182,6 +182,10 @@ impl Assembler {
                 }
                 let wrap = total > 1;
                 if wrap {
+                    // The first command's SELECT comes before MULTI, as Redis sends it.
+                    if let Some(&(db, ..)) = p.got.iter().find(|g| g.2 > 0) {
+                        self.select(out, db);
+                    }
                     encode(out, &[&b"MULTI"[..]]);
                 }
                 for (db, end_db, cmds, bytes) in p.got {
@@ -273,8 +277,8 @@ mod tests {
                 "SET before 1",
                 "SET after 1",
                 "SET other 1",
-                "MULTI",
                 "SELECT 1",
+                "MULTI",
                 "SET x 1",
                 "SELECT 0",
                 "SET y 1",

@@ -79,9 +79,15 @@ pub fn pending_objects() -> u64 {
     PENDING.load(Ordering::Relaxed)
 }
 
-/// Objects freed lazily since start (INFO `lazyfreed_objects`).
+/// Objects freed lazily since start or the last CONFIG RESETSTAT (INFO `lazyfreed_objects`).
 pub fn freed_objects() -> u64 {
     FREED.load(Ordering::Relaxed)
+}
+
+/// CONFIG RESETSTAT: `lazyfreed_objects` starts again from 0, as Redis's
+/// `lazyfreeResetStats` does (the pending count is state, not a statistic).
+pub fn reset_freed_objects() {
+    FREED.store(0, Ordering::Relaxed);
 }
 
 /// How many allocations freeing `v` takes, roughly (Redis's `lazyfreeGetFreeEffort`):

@@ -376,7 +376,7 @@ impl ShardState {
             }
             if !self.watch.is_empty() {
                 for k in &d.expired {
-                    self.watch.touch(i as u16, k);
+                    self.watch.touch_expired(i as u16, k);
                 }
             }
             self.stats.expired_keys += d.expired.len() as u64;

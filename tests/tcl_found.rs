@@ -1,0 +1,168 @@
+//! Divergences from Redis 7.0 that Redis's own Tcl suite (`scripts/redis-tcl-suite.sh`)
+//! found and that no other test file's family covers, each compared with redis-server.
+
+use crate::common;
+
+use common::compare::{Pair, real_redis};
+use common::{Resp, Server};
+
+/// FUNCTION LOAD takes any number of REPLACE options before the code and names an
+/// unknown option in its error ("FUNCTION - Load with unknown argument"); shardis
+/// answered the arity error for anything but `LOAD [REPLACE] code`.
+#[test]
+fn function_load_options_as_redis() {
+    let real = real_redis("tcl-function-load");
+    let code = "#!lua name=tcllib\nredis.register_function('tclf', function() return 'hi' end)";
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["function", "flush"]);
+        p.same(&["function", "load", "foo", "bar", code]);
+        p.same(&["function", "load", "replace", "nope", code]);
+        p.same(&["function", "load"]);
+        p.same(&["function", "load", code]);
+        p.same(&["function", "load", code]);
+        p.same(&["function", "load", "REPLACE", "replace", code]);
+        p.same(&["fcall", "tclf", "0"]);
+        p.same(&["function", "flush"]);
+    }
+}
+
+/// XCLAIM and XAUTOCLAIM announce the consumer their first claim creates
+/// (`xgroup-createconsumer`), as Redis 7.0 does ("Keyspace notifications: stream events
+/// test"); shardis created it silently.
+#[test]
+fn claims_announce_the_consumer_they_create() {
+    let real = real_redis("tcl-claim-events");
+    // One hash tag: the marker's event comes from the stream's shard, after its events.
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.both(&["flushall"]);
+        p.same(&["config", "set", "notify-keyspace-events", "KEA"]);
+        let mut ours = s.raw();
+        let mut theirs = common::raw_to(real.port);
+        ours.cmd(&["psubscribe", "__keyspace@0__:*"]);
+        theirs.cmd(&["psubscribe", "__keyspace@0__:*"]);
+        p.same(&["xgroup", "create", "{t}s", "g", "$", "mkstream"]);
+        p.same(&["xadd", "{t}s", "1-1", "f", "v"]);
+        p.same(&["xadd", "{t}s", "2-1", "f", "v"]);
+        p.same(&["xreadgroup", "group", "g", "alice", "streams", "{t}s", ">"]);
+        p.same(&["xclaim", "{t}s", "g", "mike", "0", "1-1"]);
+        p.same(&["xclaim", "{t}s", "g", "mike", "0", "1-1"]);
+        p.same(&["xautoclaim", "{t}s", "g", "bob", "0", "0-0", "count", "1"]);
+        p.same(&["xautoclaim", "{t}s", "g", "carol", "999999", "0-0"]);
+        p.same(&["set", "{t}end", "1"]);
+        let events = |c: &mut common::Raw| {
+            let mut got = Vec::new();
+            loop {
+                let m = c.read();
+                let done = matches!(&m, Resp::Array(v) if v.get(2) == Some(&Resp::bulk("__keyspace@0__:{t}end")));
+                got.push(m);
+                if done {
+                    return got;
+                }
+            }
+        };
+        assert_eq!(events(&mut ours), events(&mut theirs), "{shards} shard(s)");
+        p.same(&["config", "set", "notify-keyspace-events", ""]);
+    }
+}
+
+/// A percentage over 100 for maxmemory-clients gets Redis's own error ("CONFIG SET
+/// rollback on set error"); shardis gave the generic one.
+#[test]
+fn maxmemory_clients_percent_errors_as_redis() {
+    let real = real_redis("tcl-mmc-percent");
+    let s = Server::start(1, &[]);
+    let mut p = Pair::new(&s, &real, 2);
+    for v in ["200%", "101%", "100%", "-5%", "x%", "%", "0"] {
+        p.same(&["config", "set", "maxmemory-clients", v]);
+    }
+}
+
+/// EXEC of a transaction that writes is refused whole with NOREPLICAS when
+/// min-replicas-to-write is no longer met, as Redis checks it before running any
+/// queued command ("exec with write commands and state change"); shardis ran the
+/// writes. A read-only transaction still runs.
+#[test]
+fn exec_refuses_queued_writes_without_enough_replicas_as_redis() {
+    let real = real_redis("tcl-exec-noreplicas");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        let mut admin = Pair::new(&s, &real, 2);
+        p.same(&["set", "xx", "1"]);
+        p.same(&["multi"]);
+        p.same(&["incr", "xx"]);
+        admin.same(&["config", "set", "min-replicas-to-write", "2"]);
+        p.same(&["exec"]);
+        p.same(&["get", "xx"]);
+        p.same(&["multi"]);
+        p.same(&["get", "xx"]);
+        p.same(&["exec"]);
+        p.same(&["multi"]);
+        p.same(&["set", "yy", "1"]);
+        p.same(&["nosuchcommand"]);
+        p.same(&["exec"]);
+        admin.same(&["config", "set", "min-replicas-to-write", "0"]);
+        p.same(&["multi"]);
+        p.same(&["incr", "xx"]);
+        p.same(&["exec"]);
+        p.both(&["flushall"]);
+    }
+}
+
+/// A key already expired (not yet deleted) when WATCHed: its removal (lazy expiry,
+/// FLUSHDB, SWAPDB with a missing key) is no change and EXEC runs, as in Redis 7.0
+/// ("WATCH stale keys should not fail EXEC" and its neighbours); shardis aborted. A
+/// key that expires after a live WATCH still aborts.
+#[test]
+fn watch_of_an_already_expired_key_as_redis() {
+    let real = real_redis("tcl-watch-stale");
+    let server_ms = |c: &mut common::Raw| match c.cmd(&["time"]) {
+        Resp::Array(v) => match (&v[0], &v[1]) {
+            (Resp::Bulk(s), Resp::Bulk(us)) => {
+                let (s, us): (u64, u64) =
+                    (String::from_utf8_lossy(s).parse().unwrap(), String::from_utf8_lossy(us).parse().unwrap());
+                s * 1000 + us / 1000
+            }
+            _ => panic!("time"),
+        },
+        _ => panic!("time"),
+    };
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["debug", "set-active-expire", "0"]);
+        let cases: [&[&str]; 4] = [&["ping"], &["exists", "x"], &["flushdb"], &["swapdb", "0", "1"]];
+        for between in cases {
+            p.both(&["flushall"]);
+            let at = (server_ms(&mut p.ours).max(server_ms(&mut p.theirs)) + 30).to_string();
+            p.same(&["set", "x", "foo", "pxat", &at]);
+            let deadline = at.parse::<u64>().unwrap();
+            assert!(
+                common::wait_until(std::time::Duration::from_secs(5), || server_ms(&mut p.ours) > deadline
+                    && server_ms(&mut p.theirs) > deadline),
+                "never past the expiry"
+            );
+            p.same(&["watch", "x"]);
+            p.same(between);
+            p.same(&["multi"]);
+            p.same(&["ping"]);
+            p.same(&["exec"]);
+        }
+        // Watched live, expired since: EXEC aborts on both.
+        p.both(&["flushall"]);
+        let at = (server_ms(&mut p.ours).max(server_ms(&mut p.theirs)) + 100).to_string();
+        p.same(&["set", "x", "foo", "pxat", &at]);
+        p.same(&["watch", "x"]);
+        let deadline = at.parse::<u64>().unwrap();
+        assert!(common::wait_until(std::time::Duration::from_secs(5), || server_ms(&mut p.ours) > deadline
+            && server_ms(&mut p.theirs) > deadline));
+        p.same(&["multi"]);
+        p.same(&["ping"]);
+        p.same(&["exec"]);
+        p.same(&["debug", "set-active-expire", "1"]);
+    }
+}
