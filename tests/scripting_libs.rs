@@ -29,6 +29,15 @@ const SCRIPTS: &[&str] = &[
     "return {cmsgpack.unpack('\\193')}",
     "return cmsgpack.pack()",
     "return {cmsgpack.unpack_one('abc', 10)}",
+    // Large tables and many results: more Lua strings than mlua's reference stack holds
+    // at once (about 8000) once crashed the server; past Redis's own Lua stack limit
+    // both answer its error.
+    "local t = {} for i = 1, 20000 do t[i] = tostring(i) end return t",
+    "local t = {} for i = 1, 20000 do t['k' .. i] = 'v' .. i end return #cmsgpack.pack(t)",
+    "local t = {} for i = 1, 20000 do t[i] = 'v' .. i end local u = cmsgpack.unpack(cmsgpack.pack(t)) return {#u, u[1], u[20000]}",
+    "local t = {} for i = 1, 3000 do t[i] = 'm' .. i end local s = cmsgpack.pack(unpack(t)) return select('#', cmsgpack.unpack(s .. s))",
+    "local t = {} for i = 1, 3000 do t[i] = 'm' .. i end local s = cmsgpack.pack(unpack(t)) return select('#', cmsgpack.unpack(s .. s .. s))",
+    "return select('#', struct.unpack(string.rep('c1', 9000), string.rep('x', 9000)))",
     // struct: sizes, endianness, alignment, strings, round trips.
     "return hex(struct.pack('>i4<i4hHbB', 1, -2, -3, 65535, -1, 200))",
     "return hex(struct.pack('>I2I8i3', 513, 4294967296, -5))",

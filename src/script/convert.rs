@@ -183,33 +183,30 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
         }
         return;
     }
+    // Each pass holds one element at a time: a Lua value held on the Rust side takes a
+    // slot of mlua's reference stack (about 8000 in all), so collecting a large table's
+    // elements first would exhaust it and panic the shard.
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
-        let pairs: Vec<(Value, Value)> = m.pairs::<Value, Value>().filter_map(Result::ok).collect();
-        out.map(pairs.len());
-        for (k, v) in &pairs {
-            lua_to_reply(k, out, resp3, depth + 1);
-            lua_to_reply(v, out, resp3, depth + 1);
+        out.map(m.pairs::<Value, Value>().filter(Result::is_ok).count());
+        for (k, v) in m.pairs::<Value, Value>().filter_map(Result::ok) {
+            lua_to_reply(&k, out, resp3, depth + 1);
+            lua_to_reply(&v, out, resp3, depth + 1);
         }
         return;
     }
     if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
-        let keys: Vec<Value> = s.pairs::<Value, Value>().filter_map(Result::ok).map(|(k, _)| k).collect();
-        out.set(keys.len());
-        for k in &keys {
-            lua_to_reply(k, out, resp3, depth + 1);
+        out.set(s.pairs::<Value, Value>().filter(Result::is_ok).count());
+        for (k, _) in s.pairs::<Value, Value>().filter_map(Result::ok) {
+            lua_to_reply(&k, out, resp3, depth + 1);
         }
         return;
     }
-    let mut items = Vec::new();
-    for i in 1.. {
-        match t.raw_get::<Value>(i) {
-            Ok(Value::Nil) | Err(_) => break,
-            Ok(v) => items.push(v),
-        }
-    }
-    out.array(items.len());
-    for v in &items {
-        lua_to_reply(v, out, resp3, depth + 1);
+    // The array part ends at the first nil, as Redis reads it.
+    let len = (1..).take_while(|&i| !matches!(t.raw_get::<Value>(i), Ok(Value::Nil) | Err(_))).count();
+    out.array(len);
+    for i in 1..=len {
+        let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
+        lua_to_reply(&v, out, resp3, depth + 1);
     }
 }
 

@@ -33,6 +33,13 @@ pub use shared::ScriptShared;
 /// The prelude's `raw` table, kept in the registry for the functions engine's load.
 const RAW: &str = "shardis.raw";
 
+/// How many values a library function may hand back at once. Each Lua string or table
+/// held on the Rust side takes a slot of mlua's reference stack, which Lua 5.1 caps at
+/// 8000 for everything held at that moment, and running out panics (and a panic stops
+/// the server). Redis's own cap comes from the Lua stack at about the same size, 7999
+/// values, so a script near it gets the same error a little earlier here.
+pub const MAX_RESULTS: usize = 7000;
+
 use crate::resp::ReplyWriter;
 use crate::shard::OwnedArgs;
 use mlua::{Function, Lua, LuaOptions, MultiValue, StdLib, Table, Value};

@@ -120,25 +120,24 @@ fn encode_int(out: &mut Vec<u8>, n: i64) {
     }
 }
 
-/// An array when every key is a positive integer and they are exactly 1..n.
+/// An array when every key is a positive integer and they are exactly 1..n. Two passes
+/// over the table rather than a list of its pairs: every Lua value held on the Rust
+/// side takes a slot of mlua's reference stack (about 8000 in all), so a large table's
+/// pairs collected at once would exhaust it and panic the shard.
 fn encode_table(out: &mut Vec<u8>, t: &Table, depth: usize) -> mlua::Result<()> {
     let (mut count, mut max, mut array) = (0u64, 0f64, true);
-    let mut pairs = Vec::new();
     for pair in t.clone().pairs::<Value, Value>() {
-        let (k, v) = pair?;
+        let (k, _) = pair?;
         let n = match &k {
             Value::Integer(i) => Some(*i as f64),
             Value::Number(n) => Some(*n),
             _ => None,
         };
         match n {
-            Some(n) if array && n > 0.0 && n.fract() == 0.0 => {
-                max = max.max(n);
-                count += 1;
-            }
+            Some(n) if array && n > 0.0 && n.fract() == 0.0 => max = max.max(n),
             _ => array = false,
         }
-        pairs.push((k, v));
+        count += 1;
     }
     if array && max == count as f64 {
         let len = t.raw_len();
@@ -147,10 +146,11 @@ fn encode_table(out: &mut Vec<u8>, t: &Table, depth: usize) -> mlua::Result<()> 
             encode(out, &t.raw_get::<Value>(i)?, depth)?;
         }
     } else {
-        header(out, pairs.len(), 0x80, 0xde, 0xdf);
-        for (k, v) in &pairs {
-            encode(out, k, depth)?;
-            encode(out, v, depth)?;
+        header(out, count as usize, 0x80, 0xde, 0xdf);
+        for pair in t.clone().pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            encode(out, &k, depth)?;
+            encode(out, &v, depth)?;
         }
     }
     Ok(())
@@ -184,6 +184,11 @@ fn unpack_full(lua: &Lua, s: &[u8], limit: i64, offset: i64, all: bool) -> mlua:
     let mut c = Cursor { b: s, at: offset as usize };
     let mut vals = Vec::new();
     while c.at < s.len() && (vals.len() as i64) < limit {
+        if vals.len() >= super::MAX_RESULTS {
+            return Err(mlua::Error::runtime(
+                "stack overflow (too many return values at once; use unpack_one or unpack_limit instead.)",
+            ));
+        }
         match c.decode(lua) {
             Ok(v) => vals.push(v),
             Err(Bad::Eof) => return Err(mlua::Error::runtime("Missing bytes in input.")),

@@ -231,6 +231,9 @@ fn unpack(lua: &Lua, fmt: &[u8], data: &[u8], pos: Option<i64>) -> mlua::Result<
     let mut vals: Vec<Value> = Vec::new();
     let short = || arg_err(2, "unpack", "data string too short");
     while let Some(opt) = f.next() {
+        if vals.len() >= super::MAX_RESULTS {
+            return Err(mlua::Error::runtime("stack overflow (too many results)"));
+        }
         let mut size = f.size(opt)?;
         pos += to_align(pos, &h, opt, size);
         if size > ld || pos > ld - size {
