@@ -10,11 +10,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use shardis::rdb::{self, LoadOptions, LoadedKey, crc64};
-use shardis::storage::Value;
+use shardis::storage::{EncodingLimits, Value};
 
 fn assert_round_trip(v: &Value) {
     let p = rdb::dump_payload(v);
-    let back = rdb::restore_payload(&p).unwrap_or_else(|e| panic!("own DUMP payload refused: {e:?}"));
+    let back = rdb::restore_payload(&p, &EncodingLimits::DEFAULT).unwrap_or_else(|e| panic!("own DUMP payload refused: {e:?}"));
     assert_eq!(rdb::dump_payload(&back), p, "DUMP -> RESTORE -> DUMP changed the payload");
 }
 
@@ -32,7 +32,7 @@ fuzz_target!(|data: &[u8]| {
     payload.extend_from_slice(&rdb::RDB_VERSION.to_le_bytes());
     let crc = crc64::crc64(&payload);
     payload.extend_from_slice(&crc.to_le_bytes());
-    if let Ok(v) = rdb::restore_payload(&payload) {
+    if let Ok(v) = rdb::restore_payload(&payload, &EncodingLimits::DEFAULT) {
         assert_round_trip(&v);
     }
 });

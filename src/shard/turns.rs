@@ -323,32 +323,15 @@ mod tests {
 
     #[test]
     fn backlog_slices_share_at_most_a_quarter_of_the_time() {
-        let mut p = ExpiryPacer::default();
-        let mut now = 1;
-        let mut spent = 0;
-        // 10 cron periods of 50 µs turns, every slice using its whole budget.
-        while now < 10 * PERIOD {
-            if let Some(b) = p.budget(now, PERIOD) {
-                let used = b.as_micros() as u64;
-                spent += used;
-                p.spent(now, used, true, PERIOD);
-                now += used;
-            }
-            now += 50;
-        }
+        let spent = spent_in_ten_periods(&mut ExpiryPacer::default());
         // The first period's share is granted up front.
         assert!(spent <= 10 * PERIOD / 4 + PERIOD / 4, "spent {spent}");
         assert!(spent >= 10 * PERIOD / 4 - PERIOD / 10, "spent {spent}");
     }
 
-    #[test]
-    fn effort_scales_as_redis_does() {
-        assert_eq!(Effort::new(1), Effort { keys_per_loop: 20, slice: SLICE, share_percent: 25, stale_percent: 10 });
-        let max = Effort::new(10);
-        assert_eq!((max.keys_per_loop, max.slice.as_micros(), max.share_percent, max.stale_percent), (65, 3250, 43, 1));
-        // At effort 10 a slice runs up to 3.25 ms and the share is 43% of the time.
-        let mut p = ExpiryPacer { effort: max, ..ExpiryPacer::default() };
-        assert_eq!(p.budget(1, PERIOD), Some(max.slice));
+    /// The time `p` grants over 10 cron periods of 50 µs turns, every slice using its
+    /// whole budget.
+    fn spent_in_ten_periods(p: &mut ExpiryPacer) -> u64 {
         let (mut now, mut spent) = (1, 0);
         while now < 10 * PERIOD {
             if let Some(b) = p.budget(now, PERIOD) {
@@ -359,6 +342,18 @@ mod tests {
             }
             now += 50;
         }
+        spent
+    }
+
+    #[test]
+    fn effort_scales_as_redis_does() {
+        assert_eq!(Effort::new(1), Effort { keys_per_loop: 20, slice: SLICE, share_percent: 25, stale_percent: 10 });
+        let max = Effort::new(10);
+        assert_eq!((max.keys_per_loop, max.slice.as_micros(), max.share_percent, max.stale_percent), (65, 3250, 43, 1));
+        // At effort 10 a slice runs up to 3.25 ms and the share is 43% of the time.
+        let mut p = ExpiryPacer { effort: max, ..ExpiryPacer::default() };
+        assert_eq!(p.budget(1, PERIOD), Some(max.slice));
+        let spent = spent_in_ten_periods(&mut p);
         assert!(spent <= 10 * PERIOD * 43 / 100 + PERIOD * 43 / 100, "spent {spent}");
         assert!(spent >= 10 * PERIOD * 43 / 100 - PERIOD / 10, "spent {spent}");
     }

@@ -395,7 +395,7 @@ pub fn wait_in_sync(master: &Node, replica: &Node, timeout: Duration) {
     let synced = wait_until(timeout, || {
         let (m, r) = (master.info("replication"), replica.info("replication"));
         r.get("master_link_status").map(String::as_str) == Some("up")
-            && m.get("master_repl_offset").is_some()
+            && m.contains_key("master_repl_offset")
             && m.get("master_repl_offset") == r.get("slave_repl_offset")
             && replica_online(&m, replica.port)
     });
