@@ -45,6 +45,27 @@ impl Gen {
     }
 }
 
+/// Every seed of one generator family under `proto`. Each protocol draws its own
+/// command stream: the generator's seed is `salt` past the replay's, 1000 more under
+/// RESP3.
+fn run_family(
+    spec: &Spec,
+    salt: u64,
+    proto: u8,
+    adjust: fn(&[String], Resp) -> Resp,
+    next: fn(&mut Gen) -> Vec<String>,
+) {
+    for seed in seeds() {
+        let mut g = Gen::new(seed + salt + if proto == 3 { 1000 } else { 0 });
+        replay_with(spec, seed, steps(), proto, adjust, || next(&mut g));
+    }
+}
+
+/// Replies compared as they are.
+fn as_is(_: &[String], r: Resp) -> Resp {
+    r
+}
+
 /// Blanks the time fields (XPENDING's per-entry idle time, XINFO CONSUMERS' idle)
 /// and XINFO STREAM's `radix-tree-nodes`.
 fn blank_times(cmd: &[String], r: Resp) -> Resp {
@@ -366,18 +387,12 @@ impl Gen {
 
 #[test]
 fn streams_answer_as_redis_resp2() {
-    for seed in seeds() {
-        let mut g = Gen::new(seed + 100);
-        replay_with(&STREAM_SPEC, seed, steps(), 2, blank_times, || g.stream_command());
-    }
+    run_family(&STREAM_SPEC, 100, 2, blank_times, Gen::stream_command);
 }
 
 #[test]
 fn streams_answer_as_redis_resp3() {
-    for seed in seeds() {
-        let mut g = Gen::new(seed + 1100);
-        replay_with(&STREAM_SPEC, seed, steps(), 3, blank_times, || g.stream_command());
-    }
+    run_family(&STREAM_SPEC, 100, 3, blank_times, Gen::stream_command);
 }
 
 // ---------------------------------------------------------------------------------
@@ -528,18 +543,12 @@ impl Gen {
 
 #[test]
 fn geo_answers_as_redis_resp2() {
-    for seed in seeds() {
-        let mut g = Gen::new(seed + 200);
-        replay_with(&GEO_SPEC, seed, steps(), 2, |_, r| r, || g.geo_command());
-    }
+    run_family(&GEO_SPEC, 200, 2, as_is, Gen::geo_command);
 }
 
 #[test]
 fn geo_answers_as_redis_resp3() {
-    for seed in seeds() {
-        let mut g = Gen::new(seed + 1200);
-        replay_with(&GEO_SPEC, seed, steps(), 3, |_, r| r, || g.geo_command());
-    }
+    run_family(&GEO_SPEC, 200, 3, as_is, Gen::geo_command);
 }
 
 // ---------------------------------------------------------------------------------
@@ -669,18 +678,12 @@ impl Gen {
 
 #[test]
 fn bits_and_ranges_answer_as_redis_resp2() {
-    for seed in seeds() {
-        let mut g = Gen::new(seed + 300);
-        replay_with(&BIT_SPEC, seed, steps(), 2, |_, r| r, || g.bits_command());
-    }
+    run_family(&BIT_SPEC, 300, 2, as_is, Gen::bits_command);
 }
 
 #[test]
 fn bits_and_ranges_answer_as_redis_resp3() {
-    for seed in seeds() {
-        let mut g = Gen::new(seed + 1300);
-        replay_with(&BIT_SPEC, seed, steps(), 3, |_, r| r, || g.bits_command());
-    }
+    run_family(&BIT_SPEC, 300, 3, as_is, Gen::bits_command);
 }
 
 // ---------------------------------------------------------------------------------
@@ -953,16 +956,10 @@ fn sort_ties(cmd: &[String], r: Resp) -> Resp {
 
 #[test]
 fn stores_answer_as_redis_resp2() {
-    for seed in seeds() {
-        let mut g = Gen::new(seed + 400);
-        replay_with(&STORE_SPEC, seed, steps(), 2, sort_ties, || g.stores_command());
-    }
+    run_family(&STORE_SPEC, 400, 2, sort_ties, Gen::stores_command);
 }
 
 #[test]
 fn stores_answer_as_redis_resp3() {
-    for seed in seeds() {
-        let mut g = Gen::new(seed + 1400);
-        replay_with(&STORE_SPEC, seed, steps(), 3, sort_ties, || g.stores_command());
-    }
+    run_family(&STORE_SPEC, 400, 3, sort_ties, Gen::stores_command);
 }

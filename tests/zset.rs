@@ -211,30 +211,24 @@ fn resp3_shapes_on_the_wire() {
 /// for ZRANGE BYLEX, ZLEXCOUNT, ZRANGESTORE and ZREMRANGEBYLEX alike.
 #[test]
 fn lex_ranges_over_unequal_scores_match_redis() {
-    let real = common::compare::real_redis("zset-lex-unequal");
-    for n in SHARD_COUNTS {
-        let s = Server::start(n, &[]);
-        for proto in [2, 3] {
-            let mut p = common::compare::Pair::new(&s, &real, proto);
-            p.both(&["flushall"]);
-            for cmd in [
-                &["zadd", "z", "0", "2", "-1", "m"][..],
-                &["zrange", "z", "(2", "+", "bylex"],
-                &["zlexcount", "z", "(2", "+"],
-                &["zrange", "z", "-", "(m", "bylex"],
-                &["zrange", "z", "-", "[m", "bylex"],
-                &["zrange", "z", "+", "(2", "bylex", "rev"],
-                &["zrangestore", "d", "z", "(2", "+", "bylex"],
-                &["zremrangebylex", "z", "(2", "+"],
-                &["zadd", "z", "1", "a"],
-                &["zrangebylex", "z", "[b", "+", "limit", "0", "1"],
-                &["zremrangebylex", "z", "[b", "+"],
-                &["zrange", "z", "0", "-1", "withscores"],
-            ] {
-                p.same(cmd);
-            }
+    common::compare::each_pair("zset-lex-unequal", |p| {
+        for cmd in [
+            &["zadd", "z", "0", "2", "-1", "m"][..],
+            &["zrange", "z", "(2", "+", "bylex"],
+            &["zlexcount", "z", "(2", "+"],
+            &["zrange", "z", "-", "(m", "bylex"],
+            &["zrange", "z", "-", "[m", "bylex"],
+            &["zrange", "z", "+", "(2", "bylex", "rev"],
+            &["zrangestore", "d", "z", "(2", "+", "bylex"],
+            &["zremrangebylex", "z", "(2", "+"],
+            &["zadd", "z", "1", "a"],
+            &["zrangebylex", "z", "[b", "+", "limit", "0", "1"],
+            &["zremrangebylex", "z", "[b", "+"],
+            &["zrange", "z", "0", "-1", "withscores"],
+        ] {
+            p.same(cmd);
         }
-    }
+    });
 }
 
 /// Found by `diff_random_types`: a small sorted set (listpack) stores a score of -0
@@ -244,58 +238,52 @@ fn lex_ranges_over_unequal_scores_match_redis() {
 /// that Redis fills as a listpack before a long member makes it a skiplist.
 #[test]
 fn negative_zero_scores_match_redis() {
-    let real = common::compare::real_redis("zset-negative-zero");
     let long = "x".repeat(80);
-    for n in SHARD_COUNTS {
-        let s = Server::start(n, &[]);
-        for proto in [2, 3] {
-            let mut p = common::compare::Pair::new(&s, &real, proto);
-            p.both(&["flushall"]);
-            for cmd in [
-                &["zadd", "z", "-0", "m"][..],
-                &["zscore", "z", "m"],
-                &["zincrby", "z", "-0", "m"],
-                &["zadd", "z", "-1", "q"],
-                &["zinterstore", "e", "1", "z", "weights", "0"],
-                &["zrange", "e", "0", "-1", "withscores"],
-                &["zunion", "1", "z", "weights", "0", "withscores"],
-                &["zadd", "big", "-0", "m", "1", "a"],
-                &["zadd", "big", "0", &long],
-                &["zadd", "big", "-0", "n"],
-                &["zrange", "big", "0", "-1", "withscores"],
-                &["zrangestore", "d", "big", "0", "1"],
-                &["zrange", "d", "0", "-1", "withscores"],
-                // Redis fills a ZRANGESTORE target as a listpack until a long member
-                // converts it, so a -0 stored before that turns to 0 and one after it
-                // stays -0; past 128 members the target is a skiplist from the start.
-                &["zadd", "big", "-0", "zz"],
-                &["zrangestore", "d", "big", "0", "-1"],
-                &["object", "encoding", "d"],
-                &["zrange", "d", "0", "-1", "withscores"],
-                &["zrangestore", "d", "big", "0", "-1", "rev"],
-                &["zrange", "d", "0", "-1", "withscores"],
-                &["zinter", "1", "big", "weights", "-1", "withscores"],
-                &["zpopmin", "z"],
-            ] {
-                p.same(cmd);
-            }
-            let mut many: Vec<String> = ["zadd", "many"].map(String::from).to_vec();
-            for i in 0..130 {
-                many.extend([i.to_string(), format!("m{i}")]);
-            }
-            p.same(&many);
-            for cmd in [
-                &["zadd", "many", "-0", "neg"][..],
-                &["zscore", "many", "neg"],
-                &["zrangestore", "d", "many", "0", "-1"],
-                &["object", "encoding", "d"],
-                &["zscore", "d", "neg"],
-                &["zrangestore", "d", "many", "0", "127"],
-                &["object", "encoding", "d"],
-                &["zscore", "d", "neg"],
-            ] {
-                p.same(cmd);
-            }
+    common::compare::each_pair("zset-negative-zero", |p| {
+        for cmd in [
+            &["zadd", "z", "-0", "m"][..],
+            &["zscore", "z", "m"],
+            &["zincrby", "z", "-0", "m"],
+            &["zadd", "z", "-1", "q"],
+            &["zinterstore", "e", "1", "z", "weights", "0"],
+            &["zrange", "e", "0", "-1", "withscores"],
+            &["zunion", "1", "z", "weights", "0", "withscores"],
+            &["zadd", "big", "-0", "m", "1", "a"],
+            &["zadd", "big", "0", &long],
+            &["zadd", "big", "-0", "n"],
+            &["zrange", "big", "0", "-1", "withscores"],
+            &["zrangestore", "d", "big", "0", "1"],
+            &["zrange", "d", "0", "-1", "withscores"],
+            // Redis fills a ZRANGESTORE target as a listpack until a long member
+            // converts it, so a -0 stored before that turns to 0 and one after it
+            // stays -0; past 128 members the target is a skiplist from the start.
+            &["zadd", "big", "-0", "zz"],
+            &["zrangestore", "d", "big", "0", "-1"],
+            &["object", "encoding", "d"],
+            &["zrange", "d", "0", "-1", "withscores"],
+            &["zrangestore", "d", "big", "0", "-1", "rev"],
+            &["zrange", "d", "0", "-1", "withscores"],
+            &["zinter", "1", "big", "weights", "-1", "withscores"],
+            &["zpopmin", "z"],
+        ] {
+            p.same(cmd);
         }
-    }
+        let mut many: Vec<String> = ["zadd", "many"].map(String::from).to_vec();
+        for i in 0..130 {
+            many.extend([i.to_string(), format!("m{i}")]);
+        }
+        p.same(&many);
+        for cmd in [
+            &["zadd", "many", "-0", "neg"][..],
+            &["zscore", "many", "neg"],
+            &["zrangestore", "d", "many", "0", "-1"],
+            &["object", "encoding", "d"],
+            &["zscore", "d", "neg"],
+            &["zrangestore", "d", "many", "0", "127"],
+            &["object", "encoding", "d"],
+            &["zscore", "d", "neg"],
+        ] {
+            p.same(cmd);
+        }
+    });
 }

@@ -1,7 +1,7 @@
 //! Runs the same commands on shardis and on a real redis-server and compares the
 //! replies byte for byte (as parsed RESP values, types included).
 
-use super::{Raw, RealRedis, Resp, Server, raw_to, temp_dir};
+use super::{Raw, RealRedis, Resp, SHARD_COUNTS, Server, raw_to, temp_dir};
 
 /// A raw connection to each server, both speaking `proto` (2 or 3).
 pub struct Pair {
@@ -52,6 +52,20 @@ impl Pair {
     /// Runs a command on both servers without comparing (set-up whose reply differs).
     pub fn both<A: AsRef<[u8]>>(&mut self, args: &[A]) -> (Resp, Resp) {
         (self.ours.cmd(args), self.theirs.cmd(args))
+    }
+}
+
+/// Runs `body` on a pair of a fresh redis-server and shardis with each of
+/// [`SHARD_COUNTS`], in RESP2 and in RESP3, each time after a FLUSHALL on both.
+pub fn each_pair(tag: &str, mut body: impl FnMut(&mut Pair)) {
+    let real = real_redis(tag);
+    for n in SHARD_COUNTS {
+        let s = Server::start(n, &[]);
+        for proto in [2, 3] {
+            let mut p = Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            body(&mut p);
+        }
     }
 }
 
