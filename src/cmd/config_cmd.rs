@@ -30,8 +30,12 @@ fn get(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 }
 
 fn set(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    if a.len() < 4 || !a.len().is_multiple_of(2) {
+    // Redis checks the subcommand's arity (-4) first, then that the rest come in pairs.
+    if a.len() < 4 {
         return Err(CmdError::msg(super::error::wrong_arity("config|set")));
+    }
+    if !a.len().is_multiple_of(2) {
+        return Err(CmdError::msg("ERR syntax error"));
     }
     let pairs: Vec<(String, String)> = (2..a.len()).step_by(2).map(|i| (a.str(i), a.str(i + 1))).collect();
     // Protected parameters (`dir`, `dbfilename`: where the server writes files, the
@@ -343,10 +347,7 @@ mod tests {
         );
         assert_eq!(open.run(&["config", "set", "dbfilename", "x.rdb"]), Reply::Simple("OK".into()));
         assert_eq!(h.run(&["config", "set", "hz"]), err("ERR wrong number of arguments for 'config|set' command"));
-        assert_eq!(
-            h.run(&["config", "set", "hz", "1", "x"]),
-            err("ERR wrong number of arguments for 'config|set' command")
-        );
+        assert_eq!(h.run(&["config", "set", "hz", "1", "x"]), err("ERR syntax error"));
         assert_eq!(h.run(&["config", "get"]), err("ERR wrong number of arguments for 'config|get' command"));
         h.resp3();
         assert_eq!(h.run(&["config", "get", "hz"]), Reply::Map(vec![(b("hz"), b("20"))]));
