@@ -296,7 +296,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "uptime_in_seconds", "{uptime}");
                 field!(s, "uptime_in_days", "{}", uptime / 86400);
                 let clients = shared.connected_clients.load(Ordering::Relaxed);
-                field!(s, "hz", "{}", crate::shard::turns::effective_hz(&cfg, clients));
+                field!(s, "hz", "{}", crate::shard::turns::effective_hz(cfg, clients));
                 field!(s, "configured_hz", "{}", cfg.hz);
                 field!(s, "lru_clock", "{}", (now_ms / 1000) & ((1 << 24) - 1));
                 field!(s, "executable", "{}", shared.executable);

@@ -212,9 +212,12 @@ fn publish_fanout(
     })
 }
 
+/// A shard's channel names matching an optional pattern.
+type ListChannels = fn(&ShardState, Option<&[u8]>) -> Vec<Vec<u8>>;
+
 /// PUBSUB CHANNELS / SHARDCHANNELS [pattern]: every shard's matching names, merged,
 /// sorted and without duplicates.
-fn channels_fanout(a: &Args, list: fn(&ShardState, Option<&[u8]>) -> Vec<Vec<u8>>) -> ConnOutcome {
+fn channels_fanout(a: &Args, list: ListChannels) -> ConnOutcome {
     let pat = if a.len() == 3 { Some(a.get(2).to_vec()) } else { None };
     ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st: &mut ShardState| -> HopResult { Box::new(list(st, pat.as_deref())) }),

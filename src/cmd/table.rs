@@ -57,8 +57,11 @@ pub enum KeySpec {
     Range { first: i32, last: i32, step: i32 },
     /// Keys found by a function (numkeys arguments, options naming other dbs). The
     /// triple is what COMMAND INFO reports. The function returns (db, arg index) pairs.
-    Custom { first: i32, last: i32, step: i32, find: fn(&Args, u16) -> Result<Vec<(u16, usize)>, CmdError> },
+    Custom { first: i32, last: i32, step: i32, find: FindKeys },
 }
+
+/// Finds a command's keys as (db, argument index) pairs, given the client's db.
+pub type FindKeys = fn(&Args, u16) -> Result<Vec<(u16, usize)>, CmdError>;
 
 pub type KeyedFn = fn(&mut ExecCtx, &Args) -> Result<(), CmdError>;
 pub type ConnFn = fn(&mut ConnCtx, &Args) -> Result<ConnOutcome, CmdError>;

@@ -315,13 +315,17 @@ pub fn lend_own<R>(shard: usize, dbs: &mut Vec<Db>, f: impl FnOnce() -> R) -> R 
     r
 }
 
+/// [`peer_entry`] asked for a shard whose keys are not lent to this thread.
+#[derive(Debug)]
+pub struct NotLent;
+
 /// A copy of `key`'s live entry in database `db` of shard `shard`, read during a led
 /// cut's leader work (the shard is stopped at the cut, or it is the leader's own,
-/// lent with [`lend_own`]). `Err(())` when that shard's keys are not in reach here.
-pub fn peer_entry(shard: usize, db: u16, key: &[u8], now_ms: u64) -> Result<Option<crate::storage::Entry>, ()> {
+/// lent with [`lend_own`]). `Err(NotLent)` when that shard's keys are not in reach here.
+pub fn peer_entry(shard: usize, db: u16, key: &[u8], now_ms: u64) -> Result<Option<crate::storage::Entry>, NotLent> {
     LENT.with(|l| {
         let l = l.borrow();
-        let Some(Some(p)) = l.get(shard) else { return Err(()) };
+        let Some(Some(p)) = l.get(shard) else { return Err(NotLent) };
         // SAFETY: a pointer is in `LENT` only while its shard waits at this cut's
         // rendezvous (`lend`, cleared before the phase goes to Done) or while the
         // leader's own databases are lent (`lend_own`, which holds their `&mut`); the

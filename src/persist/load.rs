@@ -442,11 +442,14 @@ pub fn base_bytes<'a>(entries: impl Iterator<Item = (u16, &'a [u8], &'a Entry)>)
     buf
 }
 
+/// One shard's keys as loaded: (db, key, entry).
+pub type ShardKeys = Vec<(u16, Vec<u8>, Entry)>;
+
 /// Loads AOF files held in memory, file `i` written by shard `i`, as start-up does once
 /// it has read them (a padded or torn tail cut off, an RDB base loaded as such), and
 /// returns every key bucketed by shard. No directory, manifest or log file is touched:
 /// this is the fuzz target's way in (`fuzz/fuzz_targets/aof_load.rs`).
-pub fn load_in_memory(cfg: &Config, files: &[&[u8]]) -> Result<Vec<Vec<(u16, Vec<u8>, Entry)>>, String> {
+pub fn load_in_memory(cfg: &Config, files: &[&[u8]]) -> Result<Vec<ShardKeys>, String> {
     let mut data: Vec<&[u8]> = Vec::new();
     for &b in files {
         let keep = if files::is_rdb("", b) {

@@ -98,7 +98,9 @@ impl<R: BufRead> Input<R> {
         })
     }
 
-    /// A plain length; an encoded-string marker here is corruption.
+    /// A plain length; an encoded-string marker here is corruption. (Reads a length
+    /// field from the input; not the size of the input, so no `is_empty`.)
+    #[allow(clippy::len_without_is_empty)]
     pub fn len(&mut self) -> Result<u64, Error> {
         let at = self.off;
         match self.len_or_enc()? {

@@ -50,7 +50,8 @@ enum Kind {
     Members(indexmap::set::IntoIter<SmallBytes>),
     /// A hash table's fields and values, likewise.
     Fields(indexmap::map::IntoIter<SmallBytes, SmallBytes>),
-    Db(Db),
+    /// Boxed: a `Db` is several times the size of the other variants.
+    Db(Box<Db>),
 }
 
 /// What freeing `v` in slices works on. A set or hash table is taken apart into its
@@ -137,7 +138,7 @@ pub fn free_db(db: Db, lazy: bool) -> bool {
         return false;
     }
     PENDING.fetch_add(keys, Ordering::Relaxed);
-    QUEUE.with(|q| q.borrow_mut().push_back(Garbage { what: Kind::Db(db), objects: keys }));
+    QUEUE.with(|q| q.borrow_mut().push_back(Garbage { what: Kind::Db(Box::new(db)), objects: keys }));
     true
 }
 

@@ -10,6 +10,9 @@ use crate::resp::Proto;
 use crate::storage::Db;
 use crate::util::clock::Clock;
 use crate::util::stopwatch::Stopwatch;
+
+/// One WATCH of a client: (owner shard, db, key, version seen).
+pub type ClientWatch = (u16, u16, Vec<u8>, u64);
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -181,7 +184,7 @@ pub struct ShardState {
     /// Versions of WATCHed keys owned by this shard.
     pub watch: super::watch::WatchTable,
     /// WATCHes of this thread's clients: client id -> (owner shard, db, key, version).
-    pub client_watches: HashMap<u64, Vec<(u16, u16, Vec<u8>, u64)>>,
+    pub client_watches: HashMap<u64, Vec<ClientWatch>>,
     /// Clients of this thread whose EXEC failed its WATCH check after queuing a SELECT:
     /// the db they had before EXEC, which their connection takes back before its next
     /// command (EXEC moves the connection to the queued SELECT's db when it starts).
