@@ -394,7 +394,8 @@ impl Meta {
 
     /// Redis's `streamRangeHasTombstones` from `start` to the end.
     pub fn has_tombstones_from(&self, start: StreamId) -> bool {
-        if self.length == 0 || self.max_deleted_id.is_zero() {
+        // Empty, never deleted from, or the latest deletion lies before the first entry.
+        if self.length == 0 || self.max_deleted_id.is_zero() || self.first_id > self.max_deleted_id {
             return false;
         }
         start <= self.max_deleted_id
