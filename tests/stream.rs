@@ -488,3 +488,20 @@ fn lag_ignores_deletions_before_the_first_entry() {
         &["xinfo", "groups", "u"],
     ]);
 }
+
+/// Found by `diff_random_types` (seed 55): an entry XCLAIM ... FORCE adds to the PEL
+/// counts one delivery, so with JUSTID its count is 1 and a plain claim makes it 2.
+#[test]
+fn xclaim_force_counts_the_new_entry_delivered_once() {
+    compare(&[
+        &["xadd", "s", "1-1", "f", "v"],
+        &["xadd", "s", "2-1", "f", "v"],
+        &["xadd", "s", "3-1", "f", "v"],
+        &["xgroup", "create", "s", "g", "$"],
+        &["xclaim", "s", "g", "c1", "0", "1-1", "justid", "force"],
+        &["xclaim", "s", "g", "c1", "0", "2-1", "force"],
+        &["xclaim", "s", "g", "c2", "0", "3-1", "force", "retrycount", "7"],
+        &["xpending", "s", "g", "-", "+", "10"],
+        &["xinfo", "groups", "s"],
+    ]);
+}

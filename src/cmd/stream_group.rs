@@ -432,7 +432,9 @@ fn xclaim(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         {
             continue;
         }
-        let old_count = existing.as_ref().map_or(0, |p| p.delivery_count);
+        // An entry FORCE adds to the PEL starts as delivered once (Redis's
+        // streamCreateNACK), so JUSTID leaves it at 1 and a plain claim makes it 2.
+        let old_count = existing.as_ref().map_or(1, |p| p.delivery_count);
         let count = if retrycount >= 0 {
             retrycount as u64
         } else if !justid {

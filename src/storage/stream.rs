@@ -623,9 +623,9 @@ impl StreamValue {
                 node.lp_bytes = (node.lp_bytes as isize + listpack_size::after_delete(node)) as u32;
                 node.live -= 1;
             }
-            if node.live == 0 {
-                self.nodes.remove(&base);
-            }
+            // A node whose entries are all marked stays, as in Redis's streamTrim: only
+            // a whole-node removal drops it (XINFO's radix-tree-keys counts it, and the
+            // next XADD may still append to it).
             self.length -= marks.len() as u64;
             removed += marks.len() as u64;
             break;
