@@ -505,3 +505,21 @@ fn xclaim_force_counts_the_new_entry_delivered_once() {
         &["xinfo", "groups", "s"],
     ]);
 }
+
+/// Found by `diff_random_types` (seed 60): an exact MINID trim that marks every live
+/// entry of a node keeps the node (its last, deleted, ID is not below the MINID), as
+/// Redis's streamTrim does; XINFO counts it and the next XADD appends to it.
+#[test]
+fn exact_trim_of_a_whole_node_by_marks_keeps_the_node() {
+    compare(&[
+        &["xadd", "s", "1-0", "f", "v"],
+        &["xadd", "s", "2-0", "f", "v"],
+        &["xadd", "s", "3-0", "f", "v"],
+        &["xdel", "s", "3-0"],
+        &["xtrim", "s", "minid", "3"],
+        &["xinfo", "stream", "s"],
+        &["xadd", "s", "4-0", "f", "v"],
+        &["xinfo", "stream", "s"],
+        &["xrange", "s", "-", "+"],
+    ]);
+}
