@@ -1,3 +1,4 @@
+use super::entry::*;
 use super::*;
 
 /// Seeded, so a failing sequence can be replayed; `below` in u64 for the model's
