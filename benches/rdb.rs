@@ -11,12 +11,13 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use shardis::rdb::{self, LoadOptions, LoadedKey, WriteOptions, crc64, lzf};
+use shardis::rdb::{self, LoadOptions, LoadedKey, WriteOptions, crc64};
 use shardis::storage::hash::HashValue;
 use shardis::storage::list::ListValue;
 use shardis::storage::set::SetValue;
 use shardis::storage::zset::ZSetValue;
 use shardis::storage::{Db, Value};
+use shardis::util::lzf;
 
 fn dataset() -> Vec<Db> {
     let mut db = Db::new();

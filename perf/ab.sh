@@ -9,7 +9,8 @@
 #
 # Usage: A=/tmp/shardis-old B=/tmp/shardis-new perf/ab.sh
 # Knobs: TESTS ("get incr spop zadd"), PIPE (16), N (1000000), ROUNDS (3), CLIENTS (50),
-#   KEYSPACE (100000), SERVER_CPU (0), CLIENT_CPU (1), NO_REDIS=1.
+#   KEYSPACE (100000), SERVER_CPU (0), CLIENT_CPU (1), NO_REDIS=1, SERVER_ARGS (extra
+#   arguments for all three servers, e.g. "--list-compress-depth 1").
 # SET runs unmeasured first so GET and INCR hit; SADD fills myset before SPOP.
 set -euo pipefail
 
@@ -37,7 +38,7 @@ start_shardis() { # bin port
     # A data dir of its own: a shardis server locks its dir (dir/shardis.lock).
     mkdir -p "$work/$2"
     (cd "$work" && exec taskset -c "$SERVER_CPU" "$1" --port "$2" --bind 127.0.0.1 \
-        --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work/$2") >"$work/$2.log" 2>&1 &
+        --shards 1 --cpus "$SERVER_CPU" --save "" --appendonly no --dir "$work/$2" ${SERVER_ARGS:-}) >"$work/$2.log" 2>&1 &
     pids+=($!)
 }
 
@@ -48,7 +49,7 @@ p=$(free_port); start_shardis "$B" "$p"; ports+=("$p")
 if [[ ${NO_REDIS:-0} != 1 ]]; then
     p=$(free_port)
     taskset -c "$SERVER_CPU" redis-server --port "$p" --bind 127.0.0.1 --save "" --appendonly no \
-        --daemonize no --dir "$work" --logfile "$work/redis.log" >/dev/null 2>&1 &
+        --daemonize no --dir "$work" --logfile "$work/redis.log" ${SERVER_ARGS:-} >/dev/null 2>&1 &
     pids+=($!)
     ports+=("$p")
     names+=(R)

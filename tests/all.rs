@@ -45,6 +45,7 @@ mod latency_events;
 mod lazyfree;
 mod limits;
 mod list;
+mod list_compress;
 mod listen;
 mod lolwut;
 mod monitor;

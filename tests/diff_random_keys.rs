@@ -58,7 +58,7 @@ impl Gen {
         let mut g = Gen { rng: Rng::new(seed), family, queued: VecDeque::new(), in_multi: false };
         if family == Family::Keys || family == Family::Transactions {
             // DUMP's bytes are compared: LZF output is not (shardis's compressor is
-            // its own; see `rdb::lzf`), so strings go uncompressed on both sides.
+            // its own; see `util::lzf`), so strings go uncompressed on both sides.
             g.queued.push_back(words(&["config", "set", "rdbcompression", "no"]));
         }
         if family == Family::Scripts {

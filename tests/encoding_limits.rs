@@ -4,7 +4,7 @@
 //! a real redis-server run side by side: the same command sequences give the same
 //! replies and the same OBJECT ENCODING after every step, a reload or restart under
 //! lower limits converts as Redis's loader does, and a replica configured alike gets
-//! its master's encodings. `list-compress-depth` is refused unless 0.
+//! its master's encodings. `list-compress-depth` has its own tests (`list_compress`).
 
 use crate::common::repl::{Kind, Node, wait_in_sync};
 use crate::common::{Resp, raw_to};
@@ -288,20 +288,4 @@ fn replica_gets_the_masters_encodings() {
         assert_eq!(raw_to(master.port).cmd(&["OBJECT", "ENCODING", k]), want, "master, {k}");
         assert_eq!(raw_to(replica.port).cmd(&["OBJECT", "ENCODING", k]), want, "replica, {k}");
     }
-}
-
-/// list-compress-depth: only 0, at start and by CONFIG SET, with a reason.
-#[test]
-fn list_compress_depth_is_refused_unless_zero() {
-    let n = Node::start(Kind::Shardis(1), &["--list-compress-depth", "0"]);
-    let mut c = raw_to(n.port);
-    assert_eq!(c.cmd(&["CONFIG", "SET", "list-compress-depth", "0"]), Resp::simple("OK"));
-    match c.cmd(&["CONFIG", "SET", "list-compress-depth", "1"]) {
-        Resp::Error(e) => assert!(e.contains("list compression is not supported"), "{e}"),
-        other => panic!("CONFIG SET list-compress-depth 1: {other:?}"),
-    }
-    assert_eq!(
-        c.cmd(&["CONFIG", "GET", "list-compress-depth"]),
-        Resp::Array(vec![Resp::bulk("list-compress-depth"), Resp::bulk("0")])
-    );
 }

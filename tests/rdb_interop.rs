@@ -360,7 +360,7 @@ fn dump_follows_rdbcompression_like_redis() {
     let raw = p.same(&["dump", "k"]);
     assert!(matches!(&raw, common::Resp::Bulk(b) if b.len() > 60), "{raw:?}");
     p.same(&["config", "set", "rdbcompression", "yes"]);
-    // Compressed: shardis's LZF output is its own (`rdb::lzf`), so only shorter.
+    // Compressed: shardis's LZF output is its own (`util::lzf`), so only shorter.
     let (ours, _) = p.both(&["dump", "k"]);
     assert!(matches!(&ours, common::Resp::Bulk(b) if b.len() < 40), "{ours:?}");
 }

@@ -61,12 +61,10 @@ pub fn object_digest(mut d: Digest, value: &Value, has_ttl: bool) -> Digest {
         // Lists are ordered: mix every element in turn.
         Value::List(l) => {
             d.mix(&1u32.to_be_bytes());
-            for el in l.iter() {
-                match el {
-                    ListElem::Bytes(b) => d.mix(b),
-                    ListElem::Int(n) => d.mix(int_text(n, &mut num)),
-                }
-            }
+            l.visit(|el| match el {
+                ListElem::Bytes(b) => d.mix(b),
+                ListElem::Int(n) => d.mix(int_text(n, &mut num)),
+            });
         }
         // Sets are unordered: XOR each member's hash in.
         Value::Set(v) => {
@@ -205,14 +203,27 @@ fn object_line(e: &Slot, now_ms: u64) -> String {
     let now_secs = (now_ms / 1000) as u32;
     // access_secs 0 means "never recorded": report it as accessed now.
     let access = if e.access_secs == 0 { now_secs } else { e.access_secs };
-    format!(
+    let mut line = format!(
         "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
         addr,
         super::keys::reported_encoding(&e.value),
         serialized_len(&e.value),
         access & ((1 << 24) - 1),
         now_secs.saturating_sub(access)
-    )
+    );
+    if let Value::List(l) = &e.value {
+        // Redis 7.0 adds the quicklist's shape. The sizes are of shardis's nodes (its
+        // own entry encoding), so they are close to Redis's, not equal.
+        let nodes = l.node_count();
+        let avg = if nodes == 0 { 0.0 } else { l.len() as f64 / nodes as f64 };
+        line.push_str(&format!(
+            " ql_nodes:{nodes} ql_avg_node:{avg:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{}",
+            l.fill().fill,
+            u8::from(l.fill().depth != 0),
+            l.uncompressed_bytes()
+        ));
+    }
+    line
 }
 
 fn sleep(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {

@@ -521,12 +521,15 @@ fn lindex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         return Ok(());
     };
     stats.keyspace_hits += 1;
-    let l = as_list(&e.value)?;
+    let l = as_list_mut(&mut e.value)?;
     let idx = a.i64(2)?;
     match resolve_index(idx, l.len()).and_then(|i| l.get(i)) {
         Some(el) => write_elem(out, el),
         None => out.null(),
     }
+    // A compressed node decompressed for the read is dropped again, as Redis
+    // recompresses it.
+    l.end_read();
     Ok(())
 }
 
@@ -560,7 +563,7 @@ fn lrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         return Ok(());
     };
     stats.keyspace_hits += 1;
-    let l = as_list(&e.value)?;
+    let l = as_list_mut(&mut e.value)?;
     match clamp_range(start, end, l.len()) {
         Some((s, e)) => {
             let n = e - s + 1;
@@ -571,6 +574,7 @@ fn lrange(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         }
         None => out.array(0),
     }
+    l.end_read();
     Ok(())
 }
 
@@ -610,7 +614,7 @@ fn lpos(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         return Ok(());
     };
     stats.keyspace_hits += 1;
-    let l = as_list(&e.value)?;
+    let l = as_list_mut(&mut e.value)?;
     let needle = Needle::new(a.get(2));
     // MAXLEN 0 means the whole list.
     let scan = if maxlen == 0 { usize::MAX } else { maxlen };
@@ -631,6 +635,7 @@ fn lpos(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     } else {
         matches(l.iter().rev().take(scan).enumerate(), &needle, skip, want).map(|i| len - 1 - i).collect()
     };
+    l.end_read();
     match count {
         Some(_) => {
             out.array(found.len());

@@ -154,7 +154,12 @@ fn has_key_patterns(a: &Args) -> bool {
 /// The elements of a sortable value, in its native order.
 fn elements(v: &Value) -> Option<Vec<Vec<u8>>> {
     match v {
-        Value::List(l) => Some(l.iter().map(|e| e.to_vec()).collect()),
+        Value::List(l) => {
+            // `visit` leaves no decompressed copy of a compressed node behind.
+            let mut v = Vec::with_capacity(l.len());
+            l.visit(|e| v.push(e.to_vec()));
+            Some(v)
+        }
         Value::Set(s) => Some(s.iter().map(|m| m.to_vec()).collect()),
         Value::ZSet(z) => Some(z.iter().map(|(m, _)| m.to_vec()).collect()),
         _ => None,

@@ -191,7 +191,7 @@ pub struct Config {
     pub stream_node_max_entries: u64,
     pub stream_node_max_bytes: u64,
     /// The encoding tunables (`hash-max-listpack-*`, `zset-max-listpack-*`,
-    /// `set-max-intset-entries`, `list-max-listpack-size`) in the plain form storage
+    /// `set-max-intset-entries`, `list-max-listpack-size`, `list-compress-depth`) in the plain form storage
     /// takes: handlers pass `&config.encoding` to the values they create or grow.
     pub encoding: crate::storage::EncodingLimits,
     /// Not a directive: DEBUG SET-ACTIVE-EXPIRE's switch. Never shown by CONFIG GET.
@@ -571,6 +571,7 @@ impl Config {
             "zset-max-listpack-value" => self.encoding.zset_max_listpack_value.to_string(),
             "set-max-intset-entries" => self.encoding.set_max_intset_entries.to_string(),
             "list-max-listpack-size" => self.encoding.list_max_listpack_size.to_string(),
+            "list-compress-depth" => self.encoding.list_compress_depth.to_string(),
             _ => return None,
         })
     }
@@ -666,6 +667,7 @@ impl Config {
             "zset-max-listpack-value" => self.encoding.zset_max_listpack_value = num(v)?,
             "set-max-intset-entries" => self.encoding.set_max_intset_entries = num(v)?,
             "list-max-listpack-size" => self.encoding.list_max_listpack_size = num(v)?,
+            "list-compress-depth" => self.encoding.list_compress_depth = num(v)?,
             _ => return Ok(false),
         }
         Ok(true)

@@ -286,7 +286,7 @@ pub const PARAMS: &[Param] = &[
     compat("latency-tracking-info-percentiles", SPECIAL_MULTI,          Mutable,   "50 99 99.9"),
     compat("lfu-decay-time",                NON_NEG,                    Mutable,   "1"),
     compat("lfu-log-factor",                NON_NEG,                    Mutable,   "10"),
-    compat("list-compress-depth",           NON_NEG,                    Mutable,   "0"),
+    field("list-compress-depth",            NON_NEG,                    Mutable,   "0"),
     field_a("list-max-listpack-size", &["list-max-ziplist-size"], Int { min: i32::MIN as i64, max: INT_MAX }, Mutable, "-2"),
     // Our own, effective (`cmd::script_all`): with several shards, may a script touch
     // keys it did not declare (by locking every shard), or do they get Redis's error?
@@ -488,7 +488,6 @@ pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 3
 /// | `no-appendfsync-on-rewrite` | `no` | the AOF keeps its fsync policy during a rewrite (never less durable) |
 /// | `replica-ignore-disk-write-errors` | `no` | a replica's failed disk writes are handled as a master's, never ignored |
 /// | `socket-mark-id` | `0` | sockets are not marked (SO_MARK) for routing or filtering |
-/// | `list-compress-depth` | `0` | list nodes are never compressed (the memory saving and MEMORY USAGE would differ) |
 /// | `server_cpulist`, `bio_cpulist` | empty | shard threads are pinned with `cpus`; helpers run anywhere |
 /// | `io-threads`, `io-threads-do-reads` | `1`, `no` | no I/O threads: each shard thread does its own sockets' I/O |
 /// | `jemalloc-bg-thread` | `yes` | the allocator is mimalloc, which has no background purge thread to switch |
@@ -511,7 +510,6 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "replica-ignore-disk-write-errors", accepted: &["no"], why: "ignoring a replica's disk write errors is not supported; only 'no' is accepted" },
     Restricted { name: "socket-mark-id", accepted: &["0"], why: "shardis does not mark its sockets (SO_MARK); only 0 is accepted" },
     Restricted { name: "server_cpulist", accepted: &[""], why: "server_cpulist is not supported: shard threads are pinned with the 'cpus' directive" },
-    Restricted { name: "list-compress-depth", accepted: &["0"], why: "list compression is not supported yet (lists are never LZF-compressed); only 0 is accepted" },
     Restricted { name: "bio_cpulist", accepted: &[""], why: "bio_cpulist is not supported: helper threads run on the CPUs the process may use (see 'cpus')" },
     Restricted { name: "active-defrag-cycle-max", accepted: &["25"], why: "shardis does not defragment memory; active-defrag-cycle-max keeps its default" },
     Restricted { name: "active-defrag-cycle-min", accepted: &["1"], why: "shardis does not defragment memory; active-defrag-cycle-min keeps its default" },

@@ -19,13 +19,14 @@ pub fn key_state(buf: &mut Vec<u8>, key: &[u8], value: &Value, expire_at: u64) {
     match value {
         Value::Str(s) => encode(buf, &[&b"SET"[..], key, s]),
         Value::List(l) => {
-            let items: Vec<Vec<u8>> = l
-                .iter()
-                .map(|el| match el {
+            // `visit`, not `iter`: leaves no decompressed copy of a compressed node.
+            let mut items: Vec<Vec<u8>> = Vec::with_capacity(l.len());
+            l.visit(|el| {
+                items.push(match el {
                     Elem::Bytes(b) => b.to_vec(),
                     Elem::Int(n) => int(n),
                 })
-                .collect();
+            });
             chunked(buf, b"RPUSH", key, items.iter().map(|v| vec![v.as_slice()]));
         }
         Value::Set(v) => {

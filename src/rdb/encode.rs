@@ -9,12 +9,13 @@
 //! Redis's `rdbSaveObjectType` does, so a 7.0 server writes the same types.
 
 use super::compact::{ListpackWriter, intset_encode};
-use super::{RDB_VERSION, crc64, kind, lzf, opcode};
+use super::{RDB_VERSION, crc64, kind, opcode};
 use crate::storage::hash::HashValue;
 use crate::storage::list::{Elem as ListElem, ListValue};
 use crate::storage::set::{Member, SetValue};
 use crate::storage::zset::ZSetValue;
 use crate::storage::{Db, Value};
+use crate::util::lzf;
 use crate::util::num::parse_i64;
 use std::io::{self, Write};
 
@@ -245,7 +246,8 @@ fn put_list(buf: &mut Vec<u8>, l: &ListValue, compress: bool) -> u8 {
     let mut lp = ListpackWriter::new();
     let fill = l.fill();
     let mut count = 0;
-    for el in l.iter() {
+    // `visit`, not `iter`: leaves no decompressed copy of a compressed node behind.
+    l.visit(|el| {
         let size = match el {
             ListElem::Int(_) => 10,
             ListElem::Bytes(b) => b.len() + 10,
@@ -261,14 +263,19 @@ fn put_list(buf: &mut Vec<u8>, l: &ListValue, compress: bool) -> u8 {
             ListElem::Int(v) => lp.push_int(v),
             ListElem::Bytes(b) => lp.push(b),
         }
-    }
+    });
     if !lp.is_empty() {
         nodes.push(lp.finish());
     }
     put_len(buf, nodes.len() as u64);
-    for n in &nodes {
+    // Redis writes a compressed node as its LZF blob whatever `rdbcompression` says:
+    // with a compression depth, the nodes between the `depth` at each end are.
+    let depth = usize::from(fill.depth);
+    let n_nodes = nodes.len();
+    for (i, n) in nodes.iter().enumerate() {
+        let interior = depth > 0 && i >= depth && i + depth < n_nodes;
         put_len(buf, 2); // QUICKLIST_NODE_CONTAINER_PACKED
-        put_string(buf, n, compress);
+        put_string(buf, n, compress || interior);
     }
     kind::LIST_QUICKLIST_2
 }

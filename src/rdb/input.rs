@@ -2,7 +2,8 @@
 //! LZF encoded), doubles. Tracks the offset of every byte (for error messages) and the
 //! running CRC-64 (for the trailer), so the file is read exactly once, streaming.
 
-use super::{Error, ErrorKind, crc64, lzf};
+use super::{Error, ErrorKind, crc64};
+use crate::util::lzf;
 use std::io::{BufRead, ErrorKind as IoKind};
 
 /// Strings longer than this are read in pieces, so a corrupt length can't make us

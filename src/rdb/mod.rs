@@ -36,7 +36,6 @@ mod decode;
 mod encode;
 pub mod function;
 mod input;
-pub mod lzf;
 mod sink;
 mod stream;
 

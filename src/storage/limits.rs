@@ -2,7 +2,8 @@
 //! how large a list's nodes grow.
 //!
 //! Job: carry the values of Redis's encoding tunables (`hash-max-listpack-*`,
-//! `zset-max-listpack-*`, `set-max-intset-entries`, `list-max-listpack-size`) into
+//! `zset-max-listpack-*`, `set-max-intset-entries`, `list-max-listpack-size`,
+//! `list-compress-depth`) into
 //! storage as plain numbers, so the value types apply them without knowing where they
 //! come from. The caller (a command handler, the RDB decoder) passes the limits in
 //! force at the moment a value is created or grows; the shard's copy follows CONFIG SET
@@ -11,8 +12,8 @@
 //! Redis semantics kept here: a value is checked against the limits only when it is
 //! created or written, so raising a limit never converts an existing value back, and
 //! lowering one converts a compact value only on its next growing write (or on load).
-//! A list takes its node fill when created and keeps it (Redis's `quicklistSetOptions`
-//! runs at creation), so a later CONFIG SET only affects new lists.
+//! A list takes its node fill and compression depth when created and keeps them (Redis's
+//! `quicklistSetOptions` runs at creation), so a later CONFIG SET only affects new lists.
 //!
 //! Non-goals: parsing or validating the directives (`config::params`).
 //!
@@ -35,6 +36,9 @@ pub struct EncodingLimits {
     /// `list-max-listpack-size` as configured (CONFIG GET shows it unclamped, as Redis
     /// does); [`ListFill::new`] clamps it.
     pub list_max_listpack_size: i64,
+    /// `list-compress-depth`: how many nodes at each end of a list stay uncompressed
+    /// (0: none is compressed). [`ListFill`] clamps it to Redis's 16-bit maximum.
+    pub list_compress_depth: u64,
 }
 
 impl Default for EncodingLimits {
@@ -52,12 +56,13 @@ impl EncodingLimits {
         zset_max_listpack_value: 64,
         set_max_intset_entries: 512,
         list_max_listpack_size: -2,
+        list_compress_depth: 0,
     };
 
-    /// The node fill a list created now gets.
+    /// The node fill (and compression depth) a list created now gets.
     #[inline]
     pub fn list_fill(&self) -> ListFill {
-        ListFill::new(self.list_max_listpack_size)
+        ListFill::new(self.list_max_listpack_size).with_depth(self.list_compress_depth)
     }
 
     /// Whether a hash field/value pair of these lengths may stay in a listpack.
@@ -81,16 +86,22 @@ const FILL_BYTES: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
 pub const SAFETY_LIMIT_BYTES: usize = 8192;
 /// Redis's `FILL_MAX` (a positive fill is clamped to it).
 const FILL_MAX: i64 = (1 << 15) - 1;
+/// Redis's `COMPRESS_MAX` (a larger `list-compress-depth` is clamped to it).
+const COMPRESS_MAX: u64 = (1 << 16) - 1;
 
 /// How full a list node may get: at most `max_count` entries and `max_bytes` bytes,
 /// except that an entry larger than `max_bytes` gets a node of its own. Built from
 /// `list-max-listpack-size` the way Redis's `quicklistSetFill` and
 /// `_quicklistNodeAllowInsert` read it: N > 0 is at most N entries (and the 8 KB safety
 /// limit), 0 one entry per node, -1..-5 a byte size (values below -5 mean -5).
+/// It also carries the list's compression depth (`list-compress-depth`), which a list
+/// likewise keeps from its creation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListFill {
     /// The clamped fill, as DEBUG OBJECT's `ql_listpack_max` shows it.
     pub fill: i16,
+    /// Nodes at each end that are never compressed; 0 disables compression.
+    pub depth: u16,
     pub max_count: u32,
     pub max_bytes: u32,
 }
@@ -106,11 +117,22 @@ impl ListFill {
         let fill = size.clamp(-5, FILL_MAX);
         if fill < 0 {
             let bytes = FILL_BYTES[(-fill - 1) as usize];
-            ListFill { fill: fill as i16, max_count: u32::MAX, max_bytes: bytes as u32 }
+            ListFill { fill: fill as i16, depth: 0, max_count: u32::MAX, max_bytes: bytes as u32 }
         } else {
             // Fill 0 allows no second entry in a node, like a fill of 1.
-            ListFill { fill: fill as i16, max_count: (fill as u32).max(1), max_bytes: SAFETY_LIMIT_BYTES as u32 }
+            ListFill {
+                fill: fill as i16,
+                depth: 0,
+                max_count: (fill as u32).max(1),
+                max_bytes: SAFETY_LIMIT_BYTES as u32,
+            }
         }
+    }
+
+    /// This fill with compression depth `depth` (clamped as Redis's
+    /// `quicklistSetCompressDepth` does).
+    pub fn with_depth(self, depth: u64) -> ListFill {
+        ListFill { depth: depth.min(COMPRESS_MAX) as u16, ..self }
     }
 
     /// Whether a node of `count` entries and `bytes` bytes takes one more of `sz` bytes.
@@ -133,7 +155,9 @@ mod tests {
 
     #[test]
     fn fill_follows_redis_rules() {
-        assert_eq!(ListFill::new(-2), ListFill { fill: -2, max_count: u32::MAX, max_bytes: 8192 });
+        assert_eq!(ListFill::new(-2), ListFill { fill: -2, depth: 0, max_count: u32::MAX, max_bytes: 8192 });
+        assert_eq!(ListFill::new(-2).with_depth(3).depth, 3);
+        assert_eq!(ListFill::new(-2).with_depth(1 << 40).depth, u16::MAX);
         assert_eq!(ListFill::new(-1).max_bytes, 4096);
         assert_eq!(ListFill::new(-5).max_bytes, 65536);
         // Below -5 is -5, above FILL_MAX is FILL_MAX, 0 behaves as 1.

@@ -26,247 +26,161 @@
 //! advances it and pushing to the front fills it, so both ends cost O(1) amortized
 //! instead of a memmove of the node.
 //!
+//! Compression (`list-compress-depth`, kept in the list's [`ListFill`] from its creation,
+//! as Redis's quicklist keeps it): with depth d > 0 the d nodes at each end stay raw and
+//! the nodes between are LZF-compressed, as Redis does, unless a node is smaller than
+//! `MIN_COMPRESS_BYTES` or compression saves less than `MIN_COMPRESS_IMPROVE` bytes.
+//! Pushes and pops at the ends touch only raw nodes; when one creates or removes a node,
+//! only the node crossing the depth boundary is compressed or decompressed (O(1) for a
+//! small depth). A change in the middle decompresses its node and compresses it again
+//! afterwards. A read through `&self` (LINDEX, LRANGE, iteration) decompresses a node
+//! into a copy cached on the node; [`ListValue::end_read`] drops those copies (Redis
+//! recompresses a node after the access) and every write drops them first, so a copy
+//! never outlives the bytes it was made from. Whole-list readers that need no borrowed
+//! elements (snapshots, AOF rewrite, digests) use [`ListValue::visit`], which caches
+//! nothing.
+//!
 //! Non-goals: RESP, command syntax, keys and expiry (see `cmd::list`).
 //!
-//! Depends on: std, `util::num` (strict integer parsing), `storage::limits` (ListFill).
+//! Depends on: std, `util::num` (strict integer parsing), `util::lzf`,
+//! `storage::limits` (ListFill).
 
 use super::limits::ListFill;
-use crate::util::num;
+use crate::util::lzf;
+use std::cell::{Cell, OnceCell};
 use std::collections::VecDeque;
 use std::fmt;
+
+#[path = "list_entry.rs"]
+mod entry;
+pub use entry::{Elem, Needle};
+use entry::{decode, encoded_len, prev_start, write_entry};
+
+/// Redis's `MIN_COMPRESS_BYTES`: smaller nodes are never compressed.
+const MIN_COMPRESS_BYTES: usize = 48;
+/// Redis's `MIN_COMPRESS_IMPROVE`: a node stays compressed only if that saves more than
+/// this many bytes.
+const MIN_COMPRESS_IMPROVE: usize = 8;
 
 /// Node buffers grow by doubling up to this size (the default fill's node size), so a
 /// full default node carries little spare capacity; past it (larger fills) by half.
 const GROW_CAP: usize = 8192;
 
-/// One element as stored: its bytes, or the integer its canonical text encodes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub enum Elem<'a> {
-    Bytes(&'a [u8]),
-    Int(i64),
-}
-
-/// Integers stored in their compact form: the zigzag value plus the tag bit must fit in
-/// a u64 header, so |v| < 2^62. Larger ones are kept as text.
-#[inline]
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-#[inline]
-fn unzigzag(z: u64) -> i64 {
-    ((z >> 1) as i64) ^ -((z & 1) as i64)
-}
-
-impl<'a> Elem<'a> {
-    /// How `b` is stored: as an integer when it is the canonical decimal form of one
-    /// small enough for the compact encoding (so it reads back byte-identical).
-    #[inline]
-    pub fn classify(b: &'a [u8]) -> Elem<'a> {
-        if !b.is_empty()
-            && b.len() <= 20
-            && let Some(v) = num::parse_i64(b)
-            && zigzag(v) >> 63 == 0
-        {
-            Elem::Int(v)
-        } else {
-            Elem::Bytes(b)
-        }
-    }
-
-    /// The element's bytes as an owned vector.
-    pub fn to_vec(self) -> Vec<u8> {
-        match self {
-            Elem::Bytes(b) => b.to_vec(),
-            Elem::Int(v) => {
-                let mut out = Vec::with_capacity(20);
-                num::write_i64(&mut out, v);
-                out
-            }
-        }
-    }
-
-    /// Whether this element equals the needle's bytes.
-    #[inline]
-    pub fn matches(self, n: &Needle) -> bool {
-        match self {
-            Elem::Bytes(b) => b == n.bytes,
-            Elem::Int(v) => n.int == Some(v),
-        }
-    }
-
-    fn header(self) -> u64 {
-        match self {
-            Elem::Bytes(b) => (b.len() as u64) << 1,
-            Elem::Int(v) => (zigzag(v) << 1) | 1,
-        }
-    }
-
-    fn payload(self) -> &'a [u8] {
-        match self {
-            Elem::Bytes(b) => b,
-            Elem::Int(_) => &[],
-        }
-    }
-}
-
-impl fmt::Debug for Elem<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Elem::Bytes(b) => write!(f, "{:?}", String::from_utf8_lossy(b)),
-            Elem::Int(v) => write!(f, "{v}"),
-        }
-    }
-}
-
-/// A value searched for (LREM, LPOS, LINSERT's pivot), classified once so comparing
-/// against compact integer entries needs no formatting.
-pub struct Needle<'a> {
-    bytes: &'a [u8],
-    int: Option<i64>,
-}
-
-impl<'a> Needle<'a> {
-    pub fn new(bytes: &'a [u8]) -> Needle<'a> {
-        let int = match Elem::classify(bytes) {
-            Elem::Int(v) => Some(v),
-            Elem::Bytes(_) => None,
-        };
-        Needle { bytes, int }
-    }
-}
-
-// ---- Entry encoding ---------------------------------------------------------------------
-
-#[inline]
-fn varint_len(v: u64) -> usize {
-    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-#[inline]
-fn put_varint(dst: &mut [u8], mut v: u64) -> usize {
-    let mut i = 0;
-    loop {
-        let b = (v & 0x7f) as u8;
-        v >>= 7;
-        if v == 0 {
-            dst[i] = b;
-            return i + 1;
-        }
-        dst[i] = b | 0x80;
-        i += 1;
-    }
-}
-
-#[inline]
-fn get_varint(src: &[u8]) -> (u64, usize) {
-    let mut v = 0u64;
-    let mut shift = 0;
-    let mut i = 0;
-    loop {
-        let b = src[i];
-        v |= u64::from(b & 0x7f) << shift;
-        i += 1;
-        if b & 0x80 == 0 {
-            return (v, i);
-        }
-        shift += 7;
-    }
-}
-
-/// Reads the backlen that ends at `end`: the size of the entry's header + payload.
-#[inline]
-fn get_backlen(src: &[u8], end: usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
-    let mut p = end;
-    loop {
-        p -= 1;
-        let b = src[p];
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return v;
-        }
-        shift += 7;
-    }
-}
-
-/// Bytes an entry for `e` takes.
-#[inline]
-fn encoded_len(e: Elem) -> usize {
-    let body = varint_len(e.header()) + e.payload().len();
-    body + varint_len(body as u64)
-}
-
-/// Writes the entry for `e` into `dst`, which is exactly `encoded_len(e)` long.
-fn write_entry(dst: &mut [u8], e: Elem) {
-    let h = put_varint(dst, e.header());
-    let p = e.payload();
-    dst[h..h + p.len()].copy_from_slice(p);
-    let body = h + p.len();
-    let mut tmp = [0u8; 10];
-    let n = put_varint(&mut tmp, body as u64);
-    for (j, b) in tmp[..n].iter().rev().enumerate() {
-        dst[body + j] = *b;
-    }
-}
-
-/// The element at byte `pos` of `data` and the size of its entry.
-#[inline]
-fn decode(data: &[u8], pos: usize) -> (Elem<'_>, usize) {
-    let b0 = data[pos];
-    if b0 < 0x80 {
-        // One-byte header, the common case: an integer in -32..32 or a string shorter
-        // than 64 bytes, whose backlen is then one byte too.
-        if b0 & 1 == 1 {
-            return (Elem::Int(unzigzag(u64::from(b0 >> 1))), 2);
-        }
-        let n = usize::from(b0 >> 1);
-        return (Elem::Bytes(&data[pos + 1..pos + 1 + n]), n + 2);
-    }
-    let (h, hl) = get_varint(&data[pos..]);
-    if h & 1 == 1 {
-        (Elem::Int(unzigzag(h >> 1)), hl + varint_len(hl as u64))
-    } else {
-        let n = (h >> 1) as usize;
-        let start = pos + hl;
-        let body = hl + n;
-        (Elem::Bytes(&data[start..start + n]), body + varint_len(body as u64))
-    }
-}
-
-/// Start of the entry that ends at `end`.
-#[inline]
-fn prev_start(data: &[u8], end: usize) -> usize {
-    let body = get_backlen(data, end) as usize;
-    end - varint_len(body as u64) - body
-}
-
 // ---- Nodes ------------------------------------------------------------------------------
 
-/// One contiguous run of entries: live bytes are `buf[head..]`.
+/// One contiguous run of entries: live bytes are `buf[head..]`, or, when the node is
+/// compressed (`packed_len != 0`), `buf` is the LZF stream of those bytes.
 #[derive(Clone)]
 struct Node {
     buf: Vec<u8>,
     head: u32,
     count: u32,
+    /// 0 for a raw node; otherwise the raw size of the compressed bytes in `buf`.
+    packed_len: u32,
+    /// The raw size at the last compression attempt that did not pay (0: none), so an
+    /// incompressible node is not compressed again on every push until it changes size.
+    failed_len: u32,
+    /// A compressed node's bytes, decompressed by a read through `&self`; dropped by
+    /// `ListValue::drop_read_copies` (before any write and by `end_read`).
+    unpacked: OnceCell<Box<[u8]>>,
 }
 
 impl Node {
+    fn raw(buf: Vec<u8>, count: u32) -> Node {
+        Node { buf, head: 0, count, packed_len: 0, failed_len: 0, unpacked: OnceCell::new() }
+    }
+
     fn with_entry(e: Elem, sz: usize) -> Node {
         let mut buf = vec![0u8; sz];
         write_entry(&mut buf, e);
-        Node { buf, head: 0, count: 1 }
+        Node::raw(buf, 1)
     }
 
     #[inline]
+    fn is_packed(&self) -> bool {
+        self.packed_len != 0
+    }
+
+    /// The live bytes of a raw node (every writer unpacks its node first).
+    #[inline]
     fn data(&self) -> &[u8] {
+        debug_assert!(!self.is_packed(), "raw access to a compressed node");
         &self.buf[self.head as usize..]
     }
 
+    /// The live bytes for a reader: a compressed node is decompressed once into its
+    /// read copy, and `copies` records that some copy exists.
+    #[inline]
+    fn view<'a>(&'a self, copies: &Cell<bool>) -> &'a [u8] {
+        if !self.is_packed() {
+            return &self.buf[self.head as usize..];
+        }
+        self.unpacked.get_or_init(|| {
+            copies.set(true);
+            self.decompressed().into_boxed_slice()
+        })
+    }
+
+    /// The live bytes, decompressed into `scratch` if the node is compressed (no copy is
+    /// kept on the node).
+    #[inline]
+    fn view_into<'a>(&'a self, scratch: &'a mut Vec<u8>) -> &'a [u8] {
+        if !self.is_packed() {
+            return &self.buf[self.head as usize..];
+        }
+        if let Some(c) = self.unpacked.get() {
+            return c;
+        }
+        *scratch = self.decompressed();
+        scratch
+    }
+
+    fn decompressed(&self) -> Vec<u8> {
+        lzf::decompress(&self.buf, self.packed_len as usize).expect("a list node's own LZF stream expands")
+    }
+
+    /// Raw size of the live bytes, compressed or not (what the fill limits count).
     #[inline]
     fn live(&self) -> usize {
-        self.buf.len() - self.head as usize
+        if self.is_packed() { self.packed_len as usize } else { self.buf.len() - self.head as usize }
+    }
+
+    /// Makes the node raw (for a write or because it entered the uncompressed ends).
+    #[inline]
+    fn unpack(&mut self) {
+        if self.is_packed() {
+            self.buf = match self.unpacked.take() {
+                Some(c) => c.into_vec(),
+                None => self.decompressed(),
+            };
+            self.head = 0;
+            self.packed_len = 0;
+        }
+    }
+
+    /// Compresses the node if that pays as Redis's `__quicklistCompressNode` requires:
+    /// at least `MIN_COMPRESS_BYTES` raw bytes, and a result more than
+    /// `MIN_COMPRESS_IMPROVE` bytes smaller.
+    #[inline]
+    fn pack(&mut self) {
+        let live = self.live();
+        if self.is_packed() || live < MIN_COMPRESS_BYTES || self.failed_len as usize == live {
+            return;
+        }
+        match lzf::compress(self.data(), live - MIN_COMPRESS_IMPROVE - 1) {
+            Some(c) => {
+                self.buf = c.into_boxed_slice().into_vec();
+                self.head = 0;
+                self.packed_len = live as u32;
+                self.failed_len = 0;
+            }
+            None => self.failed_len = live as u32,
+        }
+    }
+
+    /// Heap bytes: the buffer (with spare capacity) and any read copy.
+    fn heap_bytes(&self) -> usize {
+        self.buf.capacity() + self.unpacked.get().map_or(0, |c| c.len())
     }
 
     /// Moves the live bytes to the start of the buffer, dropping the front gap.
@@ -359,22 +273,9 @@ impl Node {
         }
     }
 
-    /// Live offset of entry `k` (k == count gives the end), walking from the nearer end.
+    /// Live offset of entry `k` (k == count gives the end) of a raw node.
     fn offset_of(&self, k: u32) -> usize {
-        let data = self.data();
-        if k <= self.count / 2 {
-            let mut pos = 0;
-            for _ in 0..k {
-                pos += decode(data, pos).1;
-            }
-            pos
-        } else {
-            let mut pos = data.len();
-            for _ in k..self.count {
-                pos = prev_start(data, pos);
-            }
-            pos
-        }
+        offset_in(self.data(), self.count, k)
     }
 
     /// Removes up to `limit` entries matching `n`: the first ones, or with `from_tail`
@@ -423,6 +324,24 @@ impl Node {
     }
 }
 
+/// Live offset of entry `k` (k == count gives the end) in the `count` entries of `data`,
+/// walking from the nearer end.
+fn offset_in(data: &[u8], count: u32, k: u32) -> usize {
+    if k <= count / 2 {
+        let mut pos = 0;
+        for _ in 0..k {
+            pos += decode(data, pos).1;
+        }
+        pos
+    } else {
+        let mut pos = data.len();
+        for _ in k..count {
+            pos = prev_start(data, pos);
+        }
+        pos
+    }
+}
+
 // ---- The list ---------------------------------------------------------------------------
 
 /// A Redis list. Equality compares elements, not how they are split into nodes.
@@ -430,8 +349,11 @@ impl Node {
 pub struct ListValue {
     nodes: VecDeque<Node>,
     len: usize,
-    /// How full a node may get, fixed when the list is made.
+    /// How full a node may get and how many end nodes stay uncompressed, fixed when
+    /// the list is made.
     fill: ListFill,
+    /// Set when a read made a node's decompressed copy (see `Node::view`).
+    read_copies: Cell<bool>,
 }
 
 impl PartialEq for ListValue {
@@ -449,7 +371,7 @@ impl fmt::Debug for ListValue {
 impl ListValue {
     /// An empty list whose nodes grow as `fill` allows.
     pub fn new(fill: ListFill) -> ListValue {
-        ListValue { nodes: VecDeque::new(), len: 0, fill }
+        ListValue { nodes: VecDeque::new(), len: 0, fill, read_copies: Cell::new(false) }
     }
 
     /// A list of `items`, in order.
@@ -480,9 +402,84 @@ impl ListValue {
         "quicklist"
     }
 
-    /// Approximate heap bytes: node slots plus node buffers (with spare capacity).
+    /// Approximate heap bytes: node slots plus node buffers (with spare capacity;
+    /// compressed nodes count their compressed size, plus any read copy).
     pub fn heap_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>() + self.nodes.iter().map(|n| n.buf.capacity()).sum::<usize>()
+        self.nodes.capacity() * std::mem::size_of::<Node>() + self.nodes.iter().map(Node::heap_bytes).sum::<usize>()
+    }
+
+    /// Number of compressed nodes (tests and benches).
+    pub fn compressed_nodes(&self) -> usize {
+        self.nodes.iter().filter(|n| n.is_packed()).count()
+    }
+
+    /// Raw bytes of all nodes, as if none were compressed (DEBUG OBJECT's
+    /// `ql_uncompressed_size`; shardis's entry encoding, not a listpack's).
+    pub fn uncompressed_bytes(&self) -> usize {
+        self.nodes.iter().map(Node::live).sum()
+    }
+
+    /// Drops the decompressed copies that reads made of compressed nodes: Redis
+    /// recompresses a node after accessing it. Readers that hold `&mut` call it when
+    /// done; every write calls it first.
+    #[inline]
+    pub fn end_read(&mut self) {
+        if *self.read_copies.get_mut() {
+            for n in &mut self.nodes {
+                n.unpacked.take();
+            }
+            *self.read_copies.get_mut() = false;
+        }
+    }
+
+    /// After the node count changed at an end: the `depth` nodes at each end raw, the
+    /// nodes just past them compressed (Redis's `__quicklistCompress`). O(depth).
+    #[inline]
+    fn compress_ends(&mut self) {
+        let d = usize::from(self.fill.depth);
+        if d == 0 {
+            return;
+        }
+        let n = self.nodes.len();
+        for i in 0..d.min(n) {
+            self.nodes[i].unpack();
+            self.nodes[n - 1 - i].unpack();
+        }
+        if n > 2 * d {
+            self.nodes[d].pack();
+            self.nodes[n - 1 - d].pack();
+        }
+    }
+
+    /// After a change in the middle: every node's compression as the depth says.
+    fn compress_all(&mut self) {
+        let d = usize::from(self.fill.depth);
+        if d == 0 {
+            return;
+        }
+        let n = self.nodes.len();
+        for (i, node) in self.nodes.iter_mut().enumerate() {
+            if i < d || i + d >= n {
+                node.unpack();
+            } else {
+                node.pack();
+            }
+        }
+    }
+
+    /// Calls `f` with every element, head to tail, decompressing compressed nodes into
+    /// a scratch buffer (no copy stays on the list, unlike `iter`).
+    pub fn visit(&self, mut f: impl FnMut(Elem<'_>)) {
+        let mut scratch = Vec::new();
+        for n in &self.nodes {
+            let data = n.view_into(&mut scratch);
+            let mut pos = 0;
+            while pos < data.len() {
+                let (e, l) = decode(data, pos);
+                f(e);
+                pos += l;
+            }
+        }
     }
 
     /// Number of nodes (for tests, benches and DEBUG OBJECT's `ql_nodes`).
@@ -495,39 +492,53 @@ impl ListValue {
         self.fill
     }
 
+    // The end nodes are raw whenever compression is on (depth >= 1), so pushes and pops
+    // touch compression only when they add or remove a node.
+
     pub fn push_back(&mut self, b: &[u8]) {
+        self.end_read();
         let e = Elem::classify(b);
         let sz = encoded_len(e);
         match self.nodes.back_mut() {
             Some(n) if self.fill.admits(n.count, n.live(), sz) => n.push_back(e, sz),
-            _ => self.nodes.push_back(Node::with_entry(e, sz)),
+            _ => {
+                self.nodes.push_back(Node::with_entry(e, sz));
+                self.compress_ends();
+            }
         }
         self.len += 1;
     }
 
     pub fn push_front(&mut self, b: &[u8]) {
+        self.end_read();
         let e = Elem::classify(b);
         let sz = encoded_len(e);
         match self.nodes.front_mut() {
             Some(n) if self.fill.admits(n.count, n.live(), sz) => n.push_front(e, sz),
-            _ => self.nodes.push_front(Node::with_entry(e, sz)),
+            _ => {
+                self.nodes.push_front(Node::with_entry(e, sz));
+                self.compress_ends();
+            }
         }
         self.len += 1;
     }
 
     pub fn pop_front(&mut self) -> Option<Vec<u8>> {
+        self.end_read();
         let n = self.nodes.front_mut()?;
         let (e, l) = decode(n.data(), 0);
         let v = e.to_vec();
         n.remove_rel(0, l, 1);
         if n.count == 0 {
             self.nodes.pop_front();
+            self.compress_ends();
         }
         self.len -= 1;
         Some(v)
     }
 
     pub fn pop_back(&mut self) -> Option<Vec<u8>> {
+        self.end_read();
         let n = self.nodes.back_mut()?;
         let data = n.data();
         let end = data.len();
@@ -536,6 +547,7 @@ impl ListValue {
         n.remove_rel(start, end, 1);
         if n.count == 0 {
             self.nodes.pop_back();
+            self.compress_ends();
         }
         self.len -= 1;
         Some(v)
@@ -543,13 +555,13 @@ impl ListValue {
 
     /// The head element.
     pub fn first(&self) -> Option<Elem<'_>> {
-        self.nodes.front().map(|n| decode(n.data(), 0).0)
+        self.nodes.front().map(|n| decode(n.view(&self.read_copies), 0).0)
     }
 
     /// The tail element.
     pub fn last(&self) -> Option<Elem<'_>> {
         self.nodes.back().map(|n| {
-            let data = n.data();
+            let data = n.view(&self.read_copies);
             decode(data, prev_start(data, data.len())).0
         })
     }
@@ -587,7 +599,8 @@ impl ListValue {
         }
         let (ni, k) = self.locate(index);
         let n = &self.nodes[ni];
-        Some(decode(n.data(), n.offset_of(k)).0)
+        let data = n.view(&self.read_copies);
+        Some(decode(data, offset_in(data, n.count, k)).0)
     }
 
     /// Replaces element `index` with `b`. Returns false if out of range.
@@ -595,10 +608,12 @@ impl ListValue {
         if index >= self.len {
             return false;
         }
+        self.end_read();
         let (ni, k) = self.locate(index);
         let e = Elem::classify(b);
         let sz = encoded_len(e);
         let n = &mut self.nodes[ni];
+        n.unpack();
         let rel = n.offset_of(k);
         let old = decode(n.data(), rel).1;
         let at = n.head as usize + rel;
@@ -606,6 +621,7 @@ impl ListValue {
         write_entry(&mut enc, e);
         n.buf.splice(at..at + old, enc);
         self.settle(ni);
+        self.compress_all();
         true
     }
 
@@ -617,22 +633,27 @@ impl ListValue {
         if index >= self.len {
             return self.push_back(b);
         }
+        self.end_read();
         let (ni, k) = self.locate(index);
         let e = Elem::classify(b);
         let sz = encoded_len(e);
         let n = &mut self.nodes[ni];
+        n.unpack();
         let rel = n.offset_of(k);
         n.insert_rel(rel, e, sz);
         self.len += 1;
         self.settle(ni);
+        self.compress_all();
     }
 
     /// LINSERT: inserts `b` before (or `after`) the first element equal to `pivot`.
     /// Returns false, changing nothing, if there is no such element.
     pub fn insert_at_pivot(&mut self, pivot: &Needle, after: bool, b: &[u8]) -> bool {
+        self.end_read();
+        let mut scratch = Vec::new();
         let found = 'find: {
             for (ni, n) in self.nodes.iter().enumerate() {
-                let data = n.data();
+                let data = n.view_into(&mut scratch);
                 let mut pos = 0;
                 while pos < data.len() {
                     let (e, l) = decode(data, pos);
@@ -647,16 +668,21 @@ impl ListValue {
         let Some((ni, rel)) = found else { return false };
         let e = Elem::classify(b);
         let sz = encoded_len(e);
-        self.nodes[ni].insert_rel(rel, e, sz);
+        let n = &mut self.nodes[ni];
+        n.unpack();
+        n.insert_rel(rel, e, sz);
         self.len += 1;
         self.settle(ni);
+        self.compress_all();
         true
     }
 
     /// LREM: removes elements equal to `n`: the first `count` (count > 0), the last
     /// `-count` (count < 0) or all (0). Returns how many were removed.
     pub fn remove_matching(&mut self, n: &Needle, count: i64) -> usize {
+        self.end_read();
         let from_tail = count < 0;
+        let mut scratch = Vec::new();
         let mut remaining =
             if count == 0 { usize::MAX } else { usize::try_from(count.unsigned_abs()).unwrap_or(usize::MAX) };
         let mut removed = 0;
@@ -667,7 +693,23 @@ impl ListValue {
                 break;
             }
             let ni = if from_tail { nn - 1 - step } else { step };
-            let r = self.nodes[ni].remove_matching(n, remaining, from_tail);
+            let node = &mut self.nodes[ni];
+            if node.is_packed() {
+                // Decompress for good only a node that has something to remove.
+                let data = node.view_into(&mut scratch);
+                let mut pos = 0;
+                let mut any = false;
+                while pos < data.len() && !any {
+                    let (e, l) = decode(data, pos);
+                    any = e.matches(n);
+                    pos += l;
+                }
+                if !any {
+                    continue;
+                }
+                node.unpack();
+            }
+            let r = node.remove_matching(n, remaining, from_tail);
             if r > 0 {
                 removed += r;
                 remaining -= r;
@@ -678,12 +720,14 @@ impl ListValue {
         if removed > 0 {
             self.len -= removed;
             self.tidy(lo, hi);
+            self.compress_all();
         }
         removed
     }
 
     /// Removes the first `n` elements (all of them if n >= len).
     pub fn drop_front(&mut self, mut n: usize) {
+        self.end_read();
         n = n.min(self.len);
         self.len -= n;
         while n > 0 {
@@ -693,15 +737,18 @@ impl ListValue {
                 self.nodes.pop_front();
                 n -= c;
             } else {
+                node.unpack();
                 let end = node.offset_of(n as u32);
                 node.remove_rel(0, end, n as u32);
                 n = 0;
             }
         }
+        self.compress_ends();
     }
 
     /// Removes the last `n` elements (all of them if n >= len).
     pub fn drop_back(&mut self, mut n: usize) {
+        self.end_read();
         n = n.min(self.len);
         self.len -= n;
         while n > 0 {
@@ -711,12 +758,14 @@ impl ListValue {
                 self.nodes.pop_back();
                 n -= c;
             } else {
+                node.unpack();
                 let start = node.offset_of((c - n) as u32);
                 let end = node.live();
                 node.remove_rel(start, end, n as u32);
                 n = 0;
             }
         }
+        self.compress_ends();
     }
 
     /// Restores the node invariants around node `ni` after a change in the middle: no
@@ -783,8 +832,11 @@ impl ListValue {
         if self.fill.is_over(a.count + b.count, a.live() + b.live()) {
             return false;
         }
-        let b = self.nodes.remove(i + 1).expect("checked index");
+        let mut b = self.nodes.remove(i + 1).expect("checked index");
+        b.unpack();
         let a = &mut self.nodes[i];
+        a.unpack();
+        a.failed_len = 0;
         a.reserve_back(b.live());
         a.buf.extend_from_slice(b.data());
         a.count += b.count;
@@ -807,7 +859,7 @@ impl ListValue {
             pos = prev_start(data, data.len());
             k -= 1;
         }
-        let right = Node { buf: data[pos..].to_vec(), head: 0, count: node.count - k };
+        let right = Node::raw(data[pos..].to_vec(), node.count - k);
         node.buf.truncate(node.head as usize + pos);
         node.count = k;
         self.nodes.insert(ni + 1, right);
@@ -829,6 +881,7 @@ impl ListValue {
         if index >= self.len {
             return Iter {
                 nodes: &self.nodes,
+                copies: &self.read_copies,
                 fnode: 0,
                 fdata: &[],
                 fpos: 0,
@@ -842,14 +895,16 @@ impl ListValue {
             (0, 0)
         } else {
             let (ni, k) = self.locate(index);
-            (ni, self.nodes[ni].offset_of(k))
+            let n = &self.nodes[ni];
+            (ni, offset_in(n.view(&self.read_copies), n.count, k))
         };
         let bnode = self.nodes.len() - 1;
-        let bdata = self.nodes[bnode].data();
+        let bdata = self.nodes[bnode].view(&self.read_copies);
         Iter {
             nodes: &self.nodes,
+            copies: &self.read_copies,
             fnode,
-            fdata: self.nodes[fnode].data(),
+            fdata: self.nodes[fnode].view(&self.read_copies),
             fpos,
             bnode,
             bdata,
@@ -862,6 +917,9 @@ impl ListValue {
     #[doc(hidden)]
     pub fn check_invariants(&self) -> Result<(), String> {
         let mut total = 0;
+        let d = usize::from(self.fill.depth);
+        let nn = self.nodes.len();
+        let mut scratch = Vec::new();
         for (i, n) in self.nodes.iter().enumerate() {
             if n.count == 0 {
                 return Err(format!("node {i} is empty"));
@@ -869,7 +927,18 @@ impl ListValue {
             if self.fill.is_over(n.count, n.live()) {
                 return Err(format!("node {i} has {} live bytes and {} entries", n.live(), n.count));
             }
-            let data = n.data();
+            let at_end = i < d || i + d >= nn;
+            if n.is_packed() && (d == 0 || at_end) {
+                return Err(format!("node {i} of {nn} is compressed at depth {d}"));
+            }
+            if !n.is_packed() && d > 0 && !at_end && n.live() >= MIN_COMPRESS_BYTES && n.failed_len as usize != n.live()
+            {
+                return Err(format!("interior node {i} of {nn} was never compressed"));
+            }
+            let data = n.view_into(&mut scratch);
+            if data.len() != n.live() {
+                return Err(format!("node {i}: {} bytes decompressed, {} expected", data.len(), n.live()));
+            }
             let (mut pos, mut c) = (0, 0);
             while pos < data.len() {
                 let (_, l) = decode(data, pos);
@@ -895,6 +964,7 @@ impl ListValue {
 /// node's bytes at hand so stepping within a node touches no deque bookkeeping.
 pub struct Iter<'a> {
     nodes: &'a VecDeque<Node>,
+    copies: &'a Cell<bool>,
     fnode: usize,
     fdata: &'a [u8],
     fpos: usize,
@@ -915,7 +985,7 @@ impl<'a> Iterator for Iter<'a> {
         while self.fpos >= self.fdata.len() {
             self.fnode += 1;
             self.fpos = 0;
-            self.fdata = self.nodes[self.fnode].data();
+            self.fdata = self.nodes[self.fnode].view(self.copies);
         }
         let (e, l) = decode(self.fdata, self.fpos);
         self.fpos += l;
@@ -936,7 +1006,7 @@ impl<'a> DoubleEndedIterator for Iter<'a> {
         }
         while self.bend == 0 {
             self.bnode -= 1;
-            self.bdata = self.nodes[self.bnode].data();
+            self.bdata = self.nodes[self.bnode].view(self.copies);
             self.bend = self.bdata.len();
         }
         let start = prev_start(self.bdata, self.bend);

@@ -1,3 +1,4 @@
+use super::entry::*;
 use super::*;
 
 /// Seeded, so a failing sequence can be replayed; `below` in u64 for the model's
@@ -45,6 +46,9 @@ fn assert_same(l: &ListValue, m: &VecDeque<Vec<u8>>, ctx: &str) {
     assert!(fw.iter().eq(m.iter()), "{ctx}: forward contents");
     let bw: Vec<Vec<u8>> = l.iter().rev().map(|e| e.to_vec()).collect();
     assert!(bw.iter().eq(m.iter().rev()), "{ctx}: backward contents");
+    let mut visited = Vec::new();
+    l.visit(|e| visited.push(e.to_vec()));
+    assert!(visited.iter().eq(m.iter()), "{ctx}: visit");
 }
 
 #[test]
@@ -113,9 +117,12 @@ fn ends_and_nodes() {
 fn model_property_test() {
     // The default fill, byte fills either side and count fills (whose invariant, at
     // most N entries per node, `check_invariants` checks too).
+    // Each fill also with compression depths 0..=3 (`check_invariants` checks which
+    // nodes are compressed).
     let fills = [-2, -1, -5, 1, 3, 128];
-    for seed in 1..=40u64 {
-        let fill = ListFill::new(fills[seed as usize % fills.len()]);
+    for seed in 1..=48u64 {
+        let depth = (seed / fills.len() as u64) % 4;
+        let fill = ListFill::new(fills[seed as usize % fills.len()]).with_depth(depth);
         let mut r = Rng(crate::util::rng::XorShift::new(seed));
         let mut l = ListValue::new(fill);
         let mut m: VecDeque<Vec<u8>> = VecDeque::new();
@@ -213,6 +220,10 @@ fn model_property_test() {
                     let mut it = l.iter_from(i);
                     let back = it.next_back().map(|e| e.to_vec());
                     assert_eq!(back.as_ref(), if i < m.len() { m.back() } else { None }, "{ctx}");
+                    // Reads leave decompressed copies until `end_read` or the next write.
+                    if r.below(2) == 0 {
+                        l.end_read();
+                    }
                 }
                 _ => {}
             }
@@ -303,4 +314,74 @@ fn fill_sets_node_sizes() {
     l.check_invariants().unwrap();
     assert_eq!(l.node_count(), 3);
     assert_eq!(l.fill(), ListFill::new(2));
+}
+
+/// A long list of compressible elements at depth 1..3: only the `depth` nodes at each
+/// end stay raw, the list takes less memory than at depth 0, and reads, writes in the
+/// middle and pops keep the contents and the compression as Redis's rules say.
+#[test]
+fn compression_depth_keeps_ends_raw_and_saves_memory() {
+    let items: Vec<Vec<u8>> =
+        (0..5000).map(|i| format!("element-{:06}-{}", i, "abc".repeat(10)).into_bytes()).collect();
+    let plain = ListValue::from_items(&items, ListFill::new(-2));
+    assert_eq!(plain.compressed_nodes(), 0);
+    for depth in 1..=3u64 {
+        let mut l = ListValue::from_items(&items, ListFill::new(-2).with_depth(depth));
+        l.check_invariants().unwrap();
+        let nodes = l.node_count();
+        assert!(nodes > 2 * depth as usize + 2, "{nodes} nodes");
+        assert_eq!(l.compressed_nodes(), nodes - 2 * depth as usize, "depth {depth}");
+        assert!(l.heap_bytes() * 2 < plain.heap_bytes(), "{} vs {}", l.heap_bytes(), plain.heap_bytes());
+        assert_eq!(l.uncompressed_bytes(), plain.uncompressed_bytes());
+        assert_eq!(l, plain);
+        l.end_read();
+        // A read in the middle leaves a copy until `end_read`, and counts it meanwhile.
+        let before = l.heap_bytes();
+        assert_eq!(l.get(2500).unwrap().to_vec(), items[2500]);
+        assert!(l.heap_bytes() > before);
+        l.end_read();
+        assert_eq!(l.heap_bytes(), before);
+        // A write in the middle: its node is compressed again afterwards.
+        assert!(l.set(2500, b"changed"));
+        l.insert(1000, b"inserted");
+        l.check_invariants().unwrap();
+        assert_eq!(l.compressed_nodes(), l.node_count() - 2 * depth as usize);
+        // Pops at the ends only move the boundary.
+        for _ in 0..3000 {
+            l.pop_front();
+            l.check_invariants().unwrap();
+        }
+        let mut l2 = l.clone();
+        l2.drop_back(1500);
+        l2.check_invariants().unwrap();
+        assert_eq!(l2.len(), l.len() - 1500);
+    }
+}
+
+/// Redis's thresholds: a node under 48 bytes, or one that LZF cannot shrink by more
+/// than 8 bytes, stays raw in the middle of a compressed list.
+#[test]
+fn small_or_incompressible_nodes_stay_raw() {
+    // Fill 1: one element per node. Short elements: every node under 48 bytes.
+    let short: Vec<Vec<u8>> = (0..20).map(|i| format!("{i:02}-aaaaaaaaaaaaaaaaaaaa").into_bytes()).collect();
+    let l = ListValue::from_items(&short, ListFill::new(1).with_depth(1));
+    l.check_invariants().unwrap();
+    assert_eq!(l.compressed_nodes(), 0);
+    // Random bytes do not compress.
+    let mut rng = crate::util::rng::XorShift::new(9);
+    let random: Vec<Vec<u8>> = (0..20).map(|_| (0..200).map(|_| rng.next_u64() as u8).collect()).collect();
+    let mut l = ListValue::from_items(&random, ListFill::new(1).with_depth(1));
+    l.check_invariants().unwrap();
+    assert_eq!(l.compressed_nodes(), 0);
+    // Compressible 200-byte elements do.
+    let long: Vec<Vec<u8>> = (0..20).map(|i| format!("{i:03}").repeat(67).into_bytes()).collect();
+    let c = ListValue::from_items(&long, ListFill::new(1).with_depth(1));
+    assert_eq!(c.compressed_nodes(), 18);
+    // An incompressible node is not compressed again on each push (its failed size is
+    // remembered) and the list stays correct.
+    for v in &random {
+        l.push_front(v);
+    }
+    l.check_invariants().unwrap();
+    assert_eq!(l.len(), 40);
 }

@@ -13,6 +13,7 @@ pub mod glob;
 pub mod hash;
 pub mod log;
 pub mod longdouble;
+pub mod lzf;
 pub mod num;
 pub mod pqsort;
 pub mod rng;

@@ -1,4 +1,6 @@
-//! LZF, the compressor Redis uses for long strings in RDB files (`rdbcompression yes`).
+//! LZF, the compressor Redis uses for long strings in RDB files (`rdbcompression yes`)
+//! and for the interior nodes of lists (`list-compress-depth`). It lives in `util` so
+//! both `rdb` and `storage` can use it.
 //!
 //! The stream is a sequence of tokens, each led by a control byte:
 //! - `000LLLLL`: a literal run of `L + 1` bytes (1..=32) follows;
@@ -144,7 +146,7 @@ pub fn decompress(input: &[u8], out_len: usize) -> Result<Vec<u8>, LzfError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::storage::hash::XorShift;
+    use crate::util::rng::XorShift;
 
     fn round_trip(data: &[u8]) {
         let c = compress(data, data.len() + data.len() / 16 + 64).expect("fits with slack");
