@@ -422,9 +422,13 @@ impl Worker {
                 m.last_interaction_ms = self.st.now_ms;
             }
         }
+        // Sends finish in the turn's first stage (`on_completion`, then
+        // `settle_quiet_sends`); a connection queued for parsing is accounted by its
+        // parse later in this turn (`after_activity`), with the same clock reading.
+        let parse_follows = c.queued_for_parse;
         if close {
             self.begin_close(slot);
-        } else {
+        } else if !parse_follows {
             // Less output now: refresh CLIENT LIST's view (and the soft-limit timer).
             self.account_output(slot);
         }
