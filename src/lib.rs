@@ -125,12 +125,17 @@
 //!    fan-out is answered only once every shard has switched. Push the turn's
 //!    replication segments (`repl::feed`), then flush outboxes: one batch per
 //!    destination shard; MSG_RING the parked ones.
-//! 8. Queue one send per connection with output (double-buffered). Output produced
+//! 8. Queue one send per connection with output (double-buffered). A send up to
+//!    1 MB goes quiet (`io::ring::Ring::send_quiet`): it never waits in the kernel and
+//!    posts a completion only when it could not send everything, so the next turn
+//!    settles it from the absence of one (`settle_quiet_sends`, right after the
+//!    reap) instead of a second enter and turn per batch reaping the sends. Output produced
 //!    while the log has bytes not yet cleared (written; fsynced under `always`) is
 //!    held until they are, and so are result messages to other shards. A connection
 //!    whose next request waits for replies owed by another shard (`cmd::order`) keeps
 //!    its output back until they land, so a pipeline over shards leaves in one send.
-//! 9. One `io_uring_enter`: submit everything and wait, bounded by the next timer.
+//! 9. One `io_uring_enter` (naming the ring by its registered index): submit
+//!    everything and wait, bounded by the next timer.
 //!
 //! ## The life of a command
 //!
@@ -287,7 +292,8 @@
 //! `io::numa` for set_mempolicy/sched_setaffinity, `io::pages` for `madvise` on big
 //! request buffers,
 //! `io::poll` for the replication thread's poll/eventfd/pipe, `io::zc` for its
-//! zero-copy sends), in `persist::dbview`,
+//! zero-copy sends, `io::ring` for its entries' buffers and its hand-made
+//! `io_uring_enter` and ring-fd registration), in `persist::dbview`,
 //! the one place shard databases cross threads (a cut's pointers, start-up's loaded
 //! databases), and `persist::cut`, which reads them through those pointers while the
 //! other shards wait, in the forks at a cut (`persist::bgsave`, `persist::rewrite`,

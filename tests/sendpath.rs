@@ -4,6 +4,10 @@
 //! stopped), a client that stops reading while it pipelines (sends that wait in the
 //! kernel, parsing stopped at the output high-water mark), and peers that reset the
 //! connection before their replies go.
+//!
+//! Replies up to 1 MB go as quiet sends (`io::ring::Ring::send_quiet`: no completion
+//! when all went, a completion with the count or `EAGAIN` when not); the tests with
+//! 64 KB and 256 KB replies and the two below reach their short and failed cases.
 
 use crate::common;
 use common::*;
@@ -117,4 +121,98 @@ fn peers_that_reset_before_their_replies_go_are_closed() {
         "reset peers still counted as connected"
     );
     assert_eq!(admin.cmd(&["GET", "v"]), Resp::Bulk(value));
+}
+
+/// A client whose receive buffer is a few KB, connected before it is set so the
+/// window stays small.
+fn small_window_client(port: u16) -> Raw {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into()).expect("connect");
+    let w: std::net::TcpStream = sock.into();
+    w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let r = w.try_clone().unwrap();
+    Raw { w, r: RespReader::new(r) }
+}
+
+#[test]
+fn quiet_sends_into_a_full_socket_send_the_rest_from_where_they_stopped() {
+    let s = Server::start(1, &[]);
+    let mut admin = s.raw();
+    // 600 KB replies (quiet sends), one per turn, to a client that reads nothing:
+    // the first few fit the socket, then one comes back short (or with EAGAIN)
+    // and the rest goes as an ordinary send, and those behind it meet a full socket.
+    let value = random_value(17, 600 << 10);
+    set_value(&mut admin, "v", &value);
+    let mut slow = small_window_client(s.port);
+    assert_eq!(slow.cmd(&["CLIENT", "SETNAME", "slow"]), Resp::simple("OK"));
+    const ROUNDS: i64 = 14;
+    for i in 1..=ROUNDS {
+        let mut bytes = encode_cmd(&["GET", "v"]);
+        encode_cmd_into(&mut bytes, &["INCR", "n"]);
+        slow.send(&bytes);
+        // Parsed, so this reply's send is queued before the next request comes.
+        assert!(
+            wait_until(Duration::from_secs(20), || admin.cmd(&["GET", "n"]) == Resp::Bulk(i.to_string().into_bytes())),
+            "request {i} never ran"
+        );
+    }
+    assert!(omem(&mut admin, "slow") > 0, "8 MB of replies all fitted the sockets");
+    for i in 1..=ROUNDS {
+        assert_eq!(slow.read(), Resp::Bulk(value.clone()), "reply {i}");
+        assert_eq!(slow.read(), Resp::Int(i), "reply {i}");
+    }
+    assert!(wait_until(Duration::from_secs(20), || omem(&mut admin, "slow") == 0));
+}
+
+#[test]
+fn many_connections_interleaved_get_their_own_replies_whole_and_in_order() {
+    let s = Server::start(1, &[]);
+    let mut rng = Rng::new(23);
+    const CONNS: usize = 120;
+    const PER_CONN: usize = 12;
+    let mut clients: Vec<Raw> =
+        (0..CONNS).map(|i| if i % 4 == 0 { small_window_client(s.port) } else { s.raw() }).collect();
+    // Every connection pipelines SETs and GETs of its own keys, from a few bytes to
+    // 300 KB, written round-robin so one turn sends to many connections at once.
+    let mut expected: Vec<Vec<Resp>> = vec![Vec::new(); CONNS];
+    let mut pipelines: Vec<Vec<u8>> = vec![Vec::new(); CONNS];
+    for (i, bytes) in pipelines.iter_mut().enumerate() {
+        for j in 0..PER_CONN {
+            let len = match rng.below(3) {
+                0 => 1 + rng.below(64) as usize,
+                1 => 1 + rng.below(16 << 10) as usize,
+                _ => 1 + rng.below(300 << 10) as usize,
+            };
+            let value = random_value(rng.next_u64(), len);
+            let key = format!("k{i}:{j}");
+            encode_cmd_into(bytes, &[b"SET".as_slice(), key.as_bytes(), &value]);
+            encode_cmd_into(bytes, &[b"GET".as_slice(), key.as_bytes()]);
+            expected[i].push(Resp::simple("OK"));
+            expected[i].push(Resp::Bulk(value));
+        }
+    }
+    let writers: Vec<_> = clients
+        .iter()
+        .zip(pipelines)
+        .map(|(c, bytes)| {
+            let mut w = c.w.try_clone().unwrap();
+            std::thread::spawn(move || {
+                use std::io::Write;
+                for chunk in bytes.chunks(8192) {
+                    w.write_all(chunk).expect("write pipeline");
+                }
+            })
+        })
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate() {
+        for (j, want) in expected[i].iter().enumerate() {
+            assert_eq!(&c.read(), want, "connection {i}, reply {j}");
+        }
+    }
+    for w in writers {
+        w.join().unwrap();
+    }
+    let mut admin = s.raw();
+    assert_eq!(admin.cmd(&["DBSIZE"]), Resp::Int((CONNS * PER_CONN) as i64));
 }

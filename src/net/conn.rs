@@ -106,6 +106,9 @@ pub struct Conn {
     pub spare: Vec<u8>,
     pub send_off: usize,
     pub send_inflight: bool,
+    /// The send in flight is a quiet one (`io::ring::Ring::send_quiet`): it posts a
+    /// completion only if it did not send everything, so the worker settles it.
+    pub send_quiet: bool,
     slots: VecDeque<Slot>,
     next_seq: u64,
     /// A cross-shard transaction of this client is in flight: stop dispatching.
@@ -217,6 +220,7 @@ impl Conn {
             spare: Vec::new(),
             send_off: 0,
             send_inflight: false,
+            send_quiet: false,
             slots: VecDeque::new(),
             next_seq: 0,
             barrier: None,

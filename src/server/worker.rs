@@ -29,6 +29,9 @@ const RING_ENTRIES: u32 = 4096;
 const RECV_BUFS: u16 = 512;
 const RECV_BUF_SIZE: usize = 16 << 10;
 const BUF_GROUP: u16 = 0;
+/// Sends up to this size go quiet (`Ring::send_quiet`); a larger one would most
+/// likely be short anyway, and its count must fit a completion's `i32`.
+const QUIET_SEND_MAX: usize = 1 << 20;
 
 pub(super) const PROTECTED_MODE_DENIED: &[u8] = b"-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
@@ -44,6 +47,13 @@ pub struct Worker {
     parse_queue: Vec<u32>,
     send_queue: Vec<u32>,
     rearm_recv: Vec<u32>,
+    /// Whether sends go quiet (the kernel passed `Ring::probe_quiet_sends`).
+    quiet_sends: bool,
+    /// Quiet sends queued (their `Token`s) and not yet known to be taken by an enter.
+    quiet_queued: Vec<u64>,
+    /// Quiet sends an enter has taken: finished whole, unless this turn's completions
+    /// say otherwise (`settle_quiet_sends`).
+    quiet_taken: Vec<u64>,
     /// Connection slot of each client id on this thread (Pub/Sub delivery).
     by_client: std::collections::HashMap<u64, u32, foldhash::fast::RandomState>,
     /// Connections held by CLIENT PAUSE, re-queued when it ends.
@@ -69,8 +79,12 @@ pub struct Worker {
 impl Worker {
     pub fn new(id: usize, shared: Arc<Shared>) -> std::io::Result<Worker> {
         let mut ring = Ring::new(RING_ENTRIES)?;
+        // On the shard's own thread (the registered ring table is per thread): no
+        // file lookup per enter.
+        ring.register_own_fd();
         // Client sockets by registered index: no file lookup per receive and send.
         ring.enable_fixed_sockets();
+        let quiet_sends = ring.probe_quiet_sends();
         let bufs = BufRing::new(&ring.uring, RECV_BUFS, RECV_BUF_SIZE, BUF_GROUP)?;
         shared.ring_fds[id].store(ring.fd(), Ordering::Release);
         let st = ShardState::new(id, shared, Clock::system());
@@ -87,6 +101,9 @@ impl Worker {
             parse_queue: Vec::new(),
             send_queue: Vec::new(),
             rearm_recv: Vec::new(),
+            quiet_sends,
+            quiet_queued: Vec::new(),
+            quiet_taken: Vec::new(),
             by_client: std::collections::HashMap::default(),
             paused: Vec::new(),
             backlogged: Vec::new(),
@@ -124,12 +141,18 @@ impl Worker {
             }
             self.limits = limits_of(&self.st);
             self.cqes.clear();
+            // Before the reap: a quiet send's failure is in the queue once the enter
+            // that took it returned (and no completion waits in the kernel's overflow).
+            if !self.quiet_queued.is_empty() && self.ring.all_submitted() {
+                std::mem::swap(&mut self.quiet_queued, &mut self.quiet_taken);
+            }
             let mut cqes = std::mem::take(&mut self.cqes);
             self.ring.reap(&mut cqes);
             for &(ud, res, flags) in &cqes {
                 self.on_completion(ud, res, flags);
             }
             self.cqes = cqes;
+            self.settle_quiet_sends();
             self.aof_release();
             self.aof_kick();
             self.bufs.publish();
@@ -321,6 +344,26 @@ impl Worker {
         self.try_finalize(tok.slot);
     }
 
+    /// The quiet sends the last enter took and no completion reported: each sent
+    /// its whole buffer, so it finishes as a send completion would.
+    fn settle_quiet_sends(&mut self) {
+        if self.quiet_taken.is_empty() {
+            return;
+        }
+        let taken = std::mem::take(&mut self.quiet_taken);
+        for &ud in &taken {
+            let Some(tok) = Token::decode(ud) else { continue };
+            let Some(c) = self.conns.get_mut(tok.slot as usize).and_then(|c| c.as_mut()) else { continue };
+            if c.generation & 0x00ff_ffff != tok.generation || !c.send_quiet || !c.send_inflight {
+                continue;
+            }
+            let whole = (c.sending.len() - c.send_off) as i32;
+            self.on_send(tok, whole);
+        }
+        self.quiet_taken = taken;
+        self.quiet_taken.clear();
+    }
+
     fn on_send(&mut self, tok: Token, res: i32) {
         let mut close = false;
         let slot = tok.slot;
@@ -328,6 +371,10 @@ impl Worker {
         if c.generation & 0x00ff_ffff != tok.generation {
             return;
         }
+        // A quiet send that found the socket full sent nothing and did not wait:
+        // the rest goes as an ordinary send, which waits for room.
+        let res = if c.send_quiet && res == -libc::EAGAIN { 0 } else { res };
+        c.send_quiet = false;
         c.send_inflight = false;
         if res < 0 {
             close = true;
@@ -375,9 +422,13 @@ impl Worker {
                 m.last_interaction_ms = self.st.now_ms;
             }
         }
+        // Sends finish in the turn's first stage (`on_completion`, then
+        // `settle_quiet_sends`); a connection queued for parsing is accounted by its
+        // parse later in this turn (`after_activity`), with the same clock reading.
+        let parse_follows = c.queued_for_parse;
         if close {
             self.begin_close(slot);
-        } else {
+        } else if !parse_follows {
             // Less output now: refresh CLIENT LIST's view (and the soft-limit timer).
             self.account_output(slot);
         }
@@ -587,9 +638,17 @@ impl Worker {
             c.send_inflight = true;
             let ud = Token::new(Op::Send, slot, c.generation).encode();
             let (sock, ptr, len) = (c.sock, c.sending.as_ptr(), c.sending.len());
-            // SAFETY: `sending` stays untouched and the slot stays allocated until the
-            // send's completion clears `send_inflight`.
-            unsafe { self.ring.send(sock, ptr, len, ud) };
+            if self.quiet_sends && len <= QUIET_SEND_MAX {
+                c.send_quiet = true;
+                self.quiet_queued.push(ud);
+                // SAFETY: as below; a quiet send's end is its completion or, without
+                // one, `settle_quiet_sends` after the enter that took it.
+                unsafe { self.ring.send_quiet(sock, ptr, len, ud) };
+            } else {
+                // SAFETY: `sending` stays untouched and the slot stays allocated until
+                // the send's completion clears `send_inflight`.
+                unsafe { self.ring.send(sock, ptr, len, ud) };
+            }
         }
         self.send_queue = reuse(queue, std::mem::take(&mut self.send_queue));
     }
