@@ -20,8 +20,9 @@ fn lagging_pair(master: Kind, replica: Kind, extra: &[&str]) -> (Node, Node) {
     let mut args = vec!["--save", "", "--repl-diskless-sync-delay", "0"];
     args.extend_from_slice(extra);
     let m = Node::start(master, &args);
-    let r = Node::start_replica_of(replica, m.port, &["--save", ""]);
+    // Before the replica: Redis does not propagate DEBUG POPULATE.
     populate(&m, 200);
+    let r = Node::start_replica_of(replica, m.port, &["--save", ""]);
     wait_in_sync(&m, &r, LONG);
     r.signal("STOP");
     let _: () = redis::cmd("SET").arg("after-stop").arg("1").query(&mut m.conn()).unwrap();
@@ -133,16 +134,12 @@ fn abort_cancels_the_wait_and_now_skips_it() {
         assert_eq!(ok, "OK");
         for h in [first, second] {
             let e = h.join().unwrap().unwrap_err();
-            assert_eq!(
-                e.to_string(),
-                "An error was signalled by the server - ResponseError: Errors trying to SHUTDOWN. Check logs.",
-                "{master:?}"
-            );
+            assert!(e.to_string().contains("Errors trying to SHUTDOWN. Check logs."), "{master:?}: {e}");
         }
         assert_eq!(paused.join().unwrap().unwrap(), redis::Value::Okay, "{master:?}: the paused SET after ABORT");
         wait_logged(&m, "Shutdown manually aborted.");
         let e = redis::cmd("SHUTDOWN").arg("ABORT").query::<String>(&mut c).unwrap_err();
-        assert_eq!(e.to_string(), "An error was signalled by the server - ResponseError: No shutdown in progress.");
+        assert!(e.to_string().contains("No shutdown in progress."), "{master:?}: {e}");
         assert!(m.info("server").get("shutdown_in_milliseconds").is_none());
         // Writes flow again; NOW does not wait for the replica, still stopped.
         let _: () = redis::cmd("SET").arg("k").arg("v").query(&mut c).unwrap();
