@@ -66,7 +66,10 @@
 //! `SEND_ZC` for large sends (`io::zc` holds a block until the kernel's notification).
 //! FAILOVER (`repl::failover`) pauses client writes, cuts the stream across shards,
 //! waits for the target's ACK of all of it, then follows the target with
-//! `PSYNC … FAILOVER`. A master restarting from its RDB continues the history the
+//! `PSYNC … FAILOVER`. SHUTDOWN (or SIGTERM/SIGINT) on a master with replicas
+//! (`repl::shutdown`) pauses writes and cuts the stream the same way, sends GETACK and
+//! waits for every replica's ACK of all of it (at most `shutdown-timeout`); then shard
+//! 0 saves if asked and raises the shutdown flag. A master restarting from its RDB continues the history the
 //! file records (`repl-id`/`repl-offset` become its second id and offset), and before
 //! serving feeds the keys its load dropped as expired to the stream as DELs
 //! (`persist::startload`), as Redis does.

@@ -70,6 +70,7 @@ mod repl_interop;
 mod repl_master;
 mod repl_order;
 mod repl_replica;
+mod repl_shutdown;
 mod repl_stream;
 mod reqpath;
 mod script_sandbox;

@@ -49,7 +49,6 @@ const NEWLY_RESTRICTED: &[(&str, &str)] = &[
     ("proc-title-template", "{title}"),
     ("crash-memcheck-enabled", "no"),
     ("sanitize-dump-payload", "clients"),
-    ("shutdown-timeout", "30"),
     ("ignore-warnings", "ARM64-COW-BUG"),
     ("cluster-allow-replica-migration", "no"),
     ("cluster-announce-bus-port", "16380"),
@@ -101,7 +100,6 @@ fn newly_restricted_values_are_refused_by_config_set_and_defaults_accepted() {
         }
     }
     // The values shardis does honour besides the default.
-    assert_eq!(raw.cmd(&["CONFIG", "SET", "shutdown-timeout", "0"]), Resp::simple("OK"));
     assert_eq!(raw.cmd(&["CONFIG", "SET", "sanitize-dump-payload", "yes"]), Resp::simple("OK"));
 }
 

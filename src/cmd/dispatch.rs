@@ -209,6 +209,11 @@ pub fn dispatch_known(
         sess.lane = Lane::Many;
         return if super::repl::wait(st, args, &mut w, to) { Outcome::Pending } else { Outcome::Done };
     }
+    if spec.name == "shutdown" && super::server::shutdown_waits(st, args, to) {
+        // Blocked until the server exits or the wait for replicas is cancelled.
+        sess.lane = Lane::Many;
+        return Outcome::Pending;
+    }
     match spec.handler {
         Handler::Conn(f) => {
             let start = super::cmdtime::begin_own(st);

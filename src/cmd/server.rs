@@ -14,6 +14,9 @@ use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::persist::bgsave;
 use crate::persist::prop::{flush_part, swap_part};
+use crate::repl::shutdown::Flags as ShutdownFlags;
+use crate::shard::ShardState;
+use crate::shard::msg::ReplyTo;
 use crate::shard::watch::DbChange;
 use crate::util::log;
 use std::sync::Arc;
@@ -168,56 +171,75 @@ fn lastsave(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
-/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT].
-///
-/// A running BGSAVE or AOF rewrite child is killed first, except the rewrite that
-/// writes the first base after `CONFIG SET appendonly yes` (Redis refuses to exit
-/// then, unless FORCE). Then, with SAVE (or save points set and no
-/// NOSAVE), the snapshot is written at a cut (`persist::bgsave`); if that fails and
-/// FORCE is not given, the server stays up and answers "ERR Errors trying to
-/// SHUTDOWN. Check logs.". NOW only skips waiting for replicas, of which there are
-/// none. A shutdown is never left pending, so there is nothing for ABORT to cancel.
-fn shutdown(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    let (mut save, mut nosave, mut abort, mut force) = (false, false, false, false);
+const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
+
+/// SHUTDOWN's options, checked as Redis's `shutdownCommand` checks them; the bool is
+/// ABORT.
+fn shutdown_args(a: &Args) -> Result<(ShutdownFlags, bool), CmdError> {
+    let (mut f, mut abort) = (ShutdownFlags::default(), false);
     for i in 1..a.len() {
         if a.is(i, "NOSAVE") {
-            nosave = true;
+            f.nosave = true;
         } else if a.is(i, "SAVE") {
-            save = true;
+            f.save = true;
         } else if a.is(i, "NOW") {
+            f.now = true;
         } else if a.is(i, "FORCE") {
-            force = true;
+            f.force = true;
         } else if a.is(i, "ABORT") {
             abort = true;
         } else {
             return Err(CmdError::Syntax);
         }
     }
-    if (save && nosave) || (abort && a.len() != 2) {
+    if (f.save && f.nosave) || (abort && a.len() != 2) {
         return Err(CmdError::Syntax);
     }
+    Ok((f, abort))
+}
+
+/// SHUTDOWN, seen first by dispatch with the request's reply address (as WAIT is): a
+/// shutdown that must wait for lagging replicas (`repl::shutdown`), or one sent while
+/// another waits (it joins, whatever its flags, as in Redis), leaves the caller
+/// blocked: no reply if the server exits, "Errors trying to SHUTDOWN" if the wait is
+/// cancelled. Returns false when the handler below is to run instead.
+pub fn shutdown_waits(st: &mut ShardState, a: &Args, to: ReplyTo) -> bool {
+    let Ok((flags, false)) = shutdown_args(a) else { return false };
+    if crate::repl::shutdown::join(&st.shared, to) {
+        return true;
+    }
+    if !crate::repl::shutdown::should_wait(st, flags) {
+        return false;
+    }
+    log::warning("User requested shutdown...");
+    crate::repl::shutdown::begin(st, flags, Some(to), None);
+    true
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE] [ABORT], when nothing is to be waited for
+/// (`shutdown_waits`): Redis's `finishShutdown` (`persist::bgsave::finish_shutdown`).
+/// A running BGSAVE or AOF rewrite child is killed first, except the rewrite that
+/// writes the first base after `CONFIG SET appendonly yes` (Redis refuses to exit
+/// then, unless FORCE). Then, with SAVE (or save points set and no NOSAVE), the
+/// snapshot is written at a cut; if that fails and FORCE is not given, the server
+/// stays up and answers "ERR Errors trying to SHUTDOWN. Check logs.". ABORT cancels
+/// a shutdown waiting for replicas.
+fn shutdown(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let (flags, abort) = shutdown_args(a)?;
     if abort {
+        if crate::repl::shutdown::abort(c.st) {
+            c.out.ok();
+            return Ok(ConnOutcome::Done);
+        }
         return Err(CmdError::msg("ERR No shutdown in progress."));
     }
     log::warning("User requested shutdown...");
-    if crate::persist::rewrite::initial_rewrite_blocks_exit(&c.st.shared, force) {
-        return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
-    }
-    bgsave::kill_child(&c.st.shared);
-    if nosave || (!save && c.st.config.save.is_empty()) {
-        bgsave::shutdown_now(c.st);
+    match bgsave::finish_shutdown(c.st, flags, |_, out| out.error(SHUTDOWN_FAILED)) {
         // Like Redis, no reply: the connection just closes as the server goes down.
-        return Ok(ConnOutcome::Close);
+        bgsave::Finish::Exiting => Ok(ConnOutcome::Close),
+        bgsave::Finish::Refused => Err(CmdError::msg(SHUTDOWN_FAILED)),
+        bgsave::Finish::Saving(f) => Ok(ConnOutcome::FanOut(f)),
     }
-    log::notice("Saving the final RDB snapshot before exiting.");
-    Ok(ConnOutcome::FanOut(bgsave::save_then(move |st, ok, out| {
-        if ok || force {
-            bgsave::shutdown_now(st);
-        } else {
-            log::warning("Error trying to save the DB, can't exit.");
-            out.error("ERR Errors trying to SHUTDOWN. Check logs.");
-        }
-    })))
 }
 
 /// A keyless server-group command handled on the connection's shard (also used by

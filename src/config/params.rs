@@ -407,6 +407,8 @@ pub const COMPAT_STORED_BUT_USED: &[&str] = &[
     "rdbcompression",
     "shutdown-on-sigint",
     "shutdown-on-sigterm",
+    // SHUTDOWN's wait for lagging replicas (`repl::shutdown`).
+    "shutdown-timeout",
     "stop-writes-on-bgsave-error",
     "supervised",
     "unixsocket",
@@ -494,7 +496,6 @@ pub const COB_DEFAULT: &str = "normal 0 0 0 slave 268435456 67108864 60 pubsub 3
 /// | `set-proc-title`, `proc-title-template` | defaults | the process title stays the command line |
 /// | `crash-memcheck-enabled` | `yes` | no memory test runs after a crash (a panic is always reported) |
 /// | `sanitize-dump-payload` | `no`, `yes` | every payload is checked completely, as `yes` asks; `clients` cannot exempt the master's |
-/// | `shutdown-timeout` | `10`, `0` | SHUTDOWN does not wait for lagging replicas (as `0` says) |
 /// | `ignore-warnings` | empty | shardis has no start-up warnings to silence |
 /// | `cluster-*` of the gossip bus, announcements and failover | defaults | a pool has no bus, no replicas in the cluster and no failover (`cluster` module docs) |
 ///
@@ -529,7 +530,6 @@ pub const RESTRICTED: &[Restricted] = &[
     Restricted { name: "proc-title-template", accepted: &["{title} {listen-addr} {server-mode}"], why: "shardis does not change its process title; proc-title-template keeps its default" },
     Restricted { name: "crash-memcheck-enabled", accepted: &["yes"], why: "shardis runs no memory test after a crash; crash-memcheck-enabled keeps its default" },
     Restricted { name: "sanitize-dump-payload", accepted: &["no", "yes"], why: "shardis checks every RDB payload completely (as 'yes'), the master's too; 'clients' is not supported" },
-    Restricted { name: "shutdown-timeout", accepted: &["10", "0"], why: "SHUTDOWN does not wait for lagging replicas yet (as with 0); only 0 and the default 10 are accepted" },
     Restricted { name: "ignore-warnings", accepted: &[""], why: "shardis has no start-up warnings to silence; only an empty ignore-warnings is accepted" },
     Restricted { name: "cluster-allow-replica-migration", accepted: &["yes"], why: "shardis pools have no replicas in the cluster and no failover; cluster-allow-replica-migration keeps its default" },
     Restricted { name: "cluster-announce-bus-port", accepted: &["0"], why: "shardis pools have no cluster bus; cluster-announce-bus-port keeps its default" },

@@ -93,6 +93,18 @@ pub static TERMINATE: AtomicBool = AtomicBool::new(false);
 pub static TERMINATE_SIGNAL: AtomicI32 = AtomicI32::new(0);
 
 extern "C" fn on_terminate(sig: libc::c_int) {
+    // As Redis: a SIGINT while a signal's shutdown is under way (saving, or waiting
+    // for lagging replicas) means "now": exit with an error, as this is not a clean
+    // shutdown. Only async-signal-safe calls here: write(2) and _exit(2).
+    if sig == libc::SIGINT && TERMINATE.load(Ordering::SeqCst) {
+        const MSG: &[u8] = b"# You insist... exiting now.\n";
+        // SAFETY: MSG is a valid buffer of its length; write(2) and _exit(2) are
+        // async-signal-safe, and the fd is at worst stale (the write then fails).
+        unsafe {
+            libc::write(crate::util::log::raw_fd(), MSG.as_ptr().cast(), MSG.len());
+            libc::_exit(1);
+        }
+    }
     TERMINATE_SIGNAL.store(sig, Ordering::SeqCst);
     TERMINATE.store(true, Ordering::SeqCst);
 }

@@ -312,10 +312,60 @@ pub fn save_then(then: impl FnOnce(&mut ShardState, bool, &mut crate::resp::Repl
     })
 }
 
-/// SIGTERM/SIGINT, seen by shard 0: save if configured (`shutdown-on-sigterm` or
-/// `shutdown-on-sigint`, whichever signal arrived; with `default`, when save points
-/// are set), then shut down. If the save fails the server stays up unless `force`.
-/// `now` only skips waiting for replicas, of which there are none.
+/// How a shutdown goes on after `finish_shutdown`.
+pub enum Finish {
+    /// The first AOF rewrite after `appendonly yes` is running and FORCE was not
+    /// given: the server stays up (Redis: "Writing initial AOF, can't exit.").
+    Refused,
+    /// The shutdown flag is up.
+    Exiting,
+    /// The final snapshot must be written first: this cut does it, then exits (or,
+    /// if it fails without FORCE, calls `failed`).
+    Saving(FanOut),
+}
+
+/// Redis's `finishShutdown`, after any wait for replicas (`repl::shutdown`): kill a
+/// running child, save when asked (SAVE, or save points set and no NOSAVE), exit.
+pub fn finish_shutdown(
+    st: &mut ShardState,
+    flags: crate::repl::shutdown::Flags,
+    failed: impl FnOnce(&mut ShardState, &mut crate::resp::ReplyWriter) + 'static,
+) -> Finish {
+    if super::rewrite::initial_rewrite_blocks_exit(&st.shared, flags.force) {
+        return Finish::Refused;
+    }
+    kill_child(&st.shared);
+    if flags.nosave || (!flags.save && st.config.save.is_empty()) {
+        shutdown_now(st);
+        return Finish::Exiting;
+    }
+    log::notice("Saving the final RDB snapshot before exiting.");
+    let force = flags.force;
+    Finish::Saving(save_then(move |st, ok, out| {
+        if ok {
+            shutdown_now(st);
+        } else if force {
+            log::warning("Error trying to save the DB. Exit anyway.");
+            shutdown_now(st);
+        } else {
+            log::warning("Error trying to save the DB, can't exit.");
+            failed(st, out);
+        }
+    }))
+}
+
+/// The flags `shutdown-on-sigterm` / `shutdown-on-sigint` give a signal (`default`:
+/// none, so save points decide).
+pub fn signal_flags(st: &ShardState, sig: i32) -> crate::repl::shutdown::Flags {
+    let directive = if sig == libc::SIGINT { "shutdown-on-sigint" } else { "shutdown-on-sigterm" };
+    let words = st.config.compat.get(directive).cloned().unwrap_or_default();
+    let has = |w: &str| words.split(' ').any(|f| f == w);
+    crate::repl::shutdown::Flags { save: has("save"), nosave: has("nosave"), now: has("now"), force: has("force") }
+}
+
+/// SIGTERM/SIGINT, seen by shard 0: shut down with the flags the signal's directive
+/// gives (`signal_flags`), first waiting for lagging replicas unless `now`
+/// (`repl::shutdown`). If the save fails the server stays up unless `force`.
 pub fn on_terminate(st: &mut ShardState) {
     let shared = st.shared.clone();
     if shared.rdb.terminating.swap(true, R) {
@@ -324,35 +374,30 @@ pub fn on_terminate(st: &mut ShardState) {
     let sig = crate::io::sock::TERMINATE_SIGNAL.load(Ordering::SeqCst);
     let name = crate::io::sock::signal_name(sig);
     log::warning(&format!("Received {name} scheduling shutdown..."));
-    let directive = if sig == libc::SIGINT { "shutdown-on-sigint" } else { "shutdown-on-sigterm" };
-    let flags = st.config.compat.get(directive).cloned().unwrap_or_default();
-    let has = |w: &str| flags.split(' ').any(|f| f == w);
-    let save = has("save") || (!has("nosave") && !st.config.save.is_empty());
-    let force = has("force");
-    if super::rewrite::initial_rewrite_blocks_exit(&shared, force) {
-        crate::io::sock::TERMINATE.store(false, Ordering::SeqCst);
-        shared.rdb.terminating.store(false, R);
+    // A SHUTDOWN already waiting for replicas goes on (Redis's serverCron).
+    if crate::repl::shutdown::in_progress(&shared) {
         return;
     }
-    kill_child(&shared);
-    if !save {
-        shutdown_now(st);
+    log::warning("User requested shutdown...");
+    let flags = signal_flags(st, sig);
+    if crate::repl::shutdown::should_wait(st, flags) {
+        crate::repl::shutdown::begin(st, flags, None, Some(sig));
         return;
     }
-    log::notice("Saving the final RDB snapshot before exiting.");
-    let fan = save_then(move |st, ok, _| {
-        if ok || force {
-            shutdown_now(st);
-        } else {
-            log::warning("Error trying to save the DB, can't exit.");
-            log::warning(&format!(
-                "{name} received but errors trying to shut down the server, check the logs for more information"
-            ));
-            crate::io::sock::TERMINATE.store(false, Ordering::SeqCst);
-            st.shared.rdb.terminating.store(false, R);
-        }
-    });
-    crate::cmd::coord::start_fanout_detached(st, fan);
+    match finish_shutdown(st, flags, move |st, _| signal_shutdown_failed(st, name)) {
+        Finish::Exiting => {}
+        Finish::Refused => signal_shutdown_failed(st, name),
+        Finish::Saving(fan) => crate::cmd::coord::start_fanout_detached(st, fan),
+    }
+}
+
+/// A signal's shutdown failed: the server stays up and forgets the signal.
+fn signal_shutdown_failed(st: &mut ShardState, name: &str) {
+    log::warning(&format!(
+        "{name} received but errors trying to shut down the server, check the logs for more information"
+    ));
+    crate::io::sock::TERMINATE.store(false, Ordering::SeqCst);
+    st.shared.rdb.terminating.store(false, R);
 }
 
 /// DEBUG RELOAD: at one cut, save, load the file back into fresh databases and

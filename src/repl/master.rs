@@ -277,6 +277,7 @@ impl Master {
             self.reap_jobs();
             self.io();
             self.failover();
+            self.shutdown_wait();
             self.answer_waits();
             self.trim_and_publish();
             self.sleep();
@@ -551,6 +552,36 @@ impl Master {
         if super::failover::step(&self.shared, &candidates, b.end(), now_ms()) {
             // Shard 0 starts the link to the target at its next turn.
             self.wake_shard(0);
+        }
+    }
+
+    /// SHUTDOWN waiting for replicas: have they all caught up? (`repl::shutdown`.)
+    fn shutdown_wait(&mut self) {
+        if !self.shared.repl.shutdown_paused.load(R) {
+            return;
+        }
+        let now = now_ms();
+        let end =
+            self.backlog.as_ref().map(|b| b.end()).unwrap_or_else(|| self.shared.repl.offset.load(Ordering::Acquire));
+        let views: Vec<super::shutdown::ReplicaView> = self
+            .replicas
+            .iter()
+            .map(|r| super::shutdown::ReplicaView {
+                name: &r.name,
+                ack: r.ack,
+                online: r.state == St::Online,
+                last_ack_ms: r.last_ack_ms,
+                state: match r.state {
+                    St::WaitCut | St::WaitBgsave => "wait_bgsave",
+                    St::SendRdb => "send_bulk",
+                    St::WaitAck | St::Online => "online",
+                },
+            })
+            .collect();
+        match super::shutdown::step(&self.shared, &views, end, now) {
+            super::shutdown::Step::Nothing => {}
+            super::shutdown::Step::GetAck => self.append_own(&[b"REPLCONF", b"GETACK", b"*"]),
+            super::shutdown::Step::Finish => self.wake_shard(0),
         }
     }
 

@@ -39,6 +39,7 @@ pub mod master;
 mod master_replica;
 pub mod payload;
 pub mod replica;
+pub mod shutdown;
 pub mod state;
 
 pub use state::{ReplState, Role};

@@ -85,6 +85,10 @@ pub struct ReplState {
     pub failover: Mutex<crate::repl::failover::Failover>,
     /// FAILOVER holds client writes (and active expiry) while set.
     pub failover_paused: std::sync::atomic::AtomicBool,
+    /// SHUTDOWN's wait for lagging replicas (`repl::shutdown`).
+    pub shutdown: Mutex<crate::repl::shutdown::Wait>,
+    /// That wait holds client writes (and active expiry) while set.
+    pub shutdown_paused: std::sync::atomic::AtomicBool,
 }
 
 impl ReplState {
@@ -100,6 +104,8 @@ impl ReplState {
             pub_info: Default::default(),
             failover: Default::default(),
             failover_paused: Default::default(),
+            shutdown: Default::default(),
+            shutdown_paused: Default::default(),
         }
     }
 
@@ -128,6 +134,13 @@ impl ReplState {
     #[inline]
     pub fn failover_paused(&self) -> bool {
         self.failover_paused.load(Ordering::Relaxed)
+    }
+
+    /// Does a FAILOVER or a SHUTDOWN waiting for replicas hold client writes now?
+    /// (Two relaxed loads: shards ask every turn.)
+    #[inline]
+    pub fn writes_held(&self) -> bool {
+        self.failover_paused() || self.shutdown_paused.load(Ordering::Relaxed)
     }
 
     pub fn role(&self) -> Role {

@@ -134,6 +134,10 @@ impl Worker {
             if id == 0 && sock::TERMINATE.load(Ordering::Relaxed) {
                 crate::persist::bgsave::on_terminate(&mut self.st);
             }
+            // A SHUTDOWN's wait for replicas that ended (`repl::shutdown`).
+            if id == 0 && shared.repl.shutdown_paused.load(Ordering::Relaxed) {
+                crate::repl::shutdown::poll(&mut self.st);
+            }
             self.st.begin_turn();
             self.st.aof.repl.on = shared.repl.feeds_stream();
             if id == 0 {
@@ -231,8 +235,9 @@ impl Worker {
         }
         if !self.paused.is_empty() {
             let until = self.st.shared.pause_until_ms.load(Ordering::Acquire);
-            // A FAILOVER's pause has no end time: its end is seen at the next cron.
-            if until != 0 || !self.st.shared.repl.failover_paused() {
+            // A FAILOVER's or a SHUTDOWN's pause has no end time: its end is seen at
+            // the next cron.
+            if until != 0 || !self.st.shared.repl.writes_held() {
                 wake_at = wake_at.min(until);
             }
         }
@@ -440,8 +445,9 @@ impl Worker {
     fn pause_now(&self) -> Pause {
         let until = self.st.shared.pause_until_ms.load(Ordering::Acquire);
         if until == 0 || self.st.clock.now_ms() >= until {
-            // FAILOVER holds writes until it hands over (`repl::failover`).
-            if self.st.shared.repl.failover_paused() { Pause::Writes } else { Pause::None }
+            // FAILOVER holds writes until it hands over (`repl::failover`), SHUTDOWN
+            // while it waits for replicas (`repl::shutdown`).
+            if self.st.shared.repl.writes_held() { Pause::Writes } else { Pause::None }
         } else if self.st.shared.pause_writes_only.load(Ordering::Acquire) {
             Pause::Writes
         } else {

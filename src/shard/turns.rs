@@ -229,10 +229,11 @@ impl ExpiryPacer {
 /// the last one stopped, each until its keys run out of expired ones or the budget.
 pub fn expire_slice(st: &mut ShardState) {
     // A replica never expires keys itself: it waits for the master's DELs. A
-    // FAILOVER's pause holds expiry too, so the stream ends where the cut put it.
+    // FAILOVER's pause (and SHUTDOWN's) holds expiry too, so the stream ends where the
+    // cut put it.
     if !st.active_expire
         || st.shared.replica.is_replica.load(std::sync::atomic::Ordering::Relaxed)
-        || st.shared.repl.failover_paused()
+        || st.shared.repl.writes_held()
     {
         st.expiry.backlog = false;
         return;

@@ -68,10 +68,20 @@ pub fn set_level(name: &str) {
     LEVEL.store(l as u8, Ordering::Relaxed);
 }
 
+/// The descriptor log lines go to, for a signal handler, which may not take `FILE`'s
+/// lock (`io::sock`'s second SIGINT).
+static RAW_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(1);
+
+pub fn raw_fd() -> i32 {
+    RAW_FD.load(Ordering::Relaxed)
+}
+
 /// Sends log lines to `path` (empty: stdout).
 pub fn set_file(path: &str) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
     let f =
         if path.is_empty() { None } else { Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?) };
+    RAW_FD.store(f.as_ref().map_or(1, |f| f.as_raw_fd()), Ordering::Relaxed);
     *FILE.lock().unwrap_or_else(|e| e.into_inner()) = f;
     Ok(())
 }

@@ -172,6 +172,33 @@ impl Node {
         }
     }
 
+    /// Waits for the process to exit on its own (SHUTDOWN, a signal) and returns its
+    /// status; None if it still runs after `timeout` (it is then killed). The node's
+    /// log stays readable.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let st = match &mut self.proc {
+                Proc::Shardis(s) => return s.wait_exit(timeout),
+                Proc::Redis(c) => c.try_wait().ok().flatten(),
+                Proc::Stopped => return None,
+            };
+            if st.is_some() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Sends the signal named `sig` (`STOP`, `CONT`, `TERM`, `INT`) with kill(1).
+    pub fn signal(&self, sig: &str) {
+        let ok = std::process::Command::new("kill").arg(format!("-{sig}")).arg(self.pid().to_string()).status();
+        assert!(ok.is_ok_and(|s| s.success()), "kill -{sig} {}", self.pid());
+    }
+
     /// SIGKILL, keeping the directory.
     pub fn kill9(&mut self) {
         self.old_log = self.log();
