@@ -225,7 +225,6 @@ fn function_names_are_case_insensitive_as_redis() {
             "#!lua name=dup\nredis.register_function('a', function() return 1 end)\nredis.register_function('A', function() return 1 end)",
         ]);
         p.same(&["function", "load", "#!lua name=testlib\nredis.register_function('x', function() return 1 end)"]);
-        p.same(&["function", "list", "libraryname", "TestLib"]);
         p.same(&["function", "delete", "testlib"]);
         p.same(&["fcall", "TEST", "0"]);
         p.same(&["function", "delete", "TestLib"]);

@@ -197,7 +197,8 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 .libs
                 .values()
                 .filter(|lib| {
-                    pattern.as_ref().is_none_or(|p| crate::util::glob::glob_match(p, lib.name.as_bytes(), false))
+                    // Redis matches LIBRARYNAME without regard to case (`stringmatchlen(..., 1)`).
+                    pattern.as_ref().is_none_or(|p| crate::util::glob::glob_match(p, lib.name.as_bytes(), true))
                 })
                 .collect();
             c.out.array(chosen.len());
