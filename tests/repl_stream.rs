@@ -5,7 +5,7 @@
 
 use crate::common;
 
-use common::{Server, wait_until};
+use common::{Resp, Server, wait_until};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -432,4 +432,97 @@ fn flush_swapdb_and_set_go_out_as_in_redis() {
             .collect::<Vec<_>>()
     };
     assert_eq!(lower(got), lower(want));
+}
+
+/// A transaction whose only writes come from commands without the write flag (EVAL,
+/// FCALL, a read's lazy-expiry DEL) reaches replicas and the AOF as in Redis ("MULTI
+/// propagation of EVAL"); shardis dropped it: its staged part was never committed,
+/// because no queued command had the write flag (an acknowledged write lost on the
+/// replica and at restart).
+#[test]
+fn a_transaction_of_scripts_alone_is_propagated_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-eval-multi");
+    let script: Vec<Vec<&str>> = vec![
+        vec!["select", "2"],
+        vec!["multi"],
+        vec!["eval", "redis.call('set', KEYS[1], 'bar')", "1", "bar"],
+        vec!["exec"],
+        vec!["multi"],
+        vec!["eval", "redis.call('set', KEYS[1], 'x') redis.call('incr', KEYS[2])", "2", "{t}a", "{t}b"],
+        vec!["eval_ro", "return redis.call('get', KEYS[1])", "1", "{t}a"],
+        vec!["exec"],
+        vec!["set", "end", "1"],
+    ];
+    let stream_of = |port: u16| {
+        let mut rep = RawReplica::attach(port);
+        let mut c = common::raw_to(port);
+        for args in &script {
+            c.cmd(args);
+        }
+        rep.read_until_end()
+    };
+    let want = stream_of(real.port);
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(stream_of(s.port), want, "{shards} shard(s)");
+    }
+}
+
+/// SCAN deletes the expired keys it meets, as Redis 7.0's does (`expireIfNeeded` on
+/// each key it would return): each goes to replicas as a plain DEL (not wrapped in
+/// MULTI/EXEC) and counts in `expired_keys` ("SCAN: Lazy-expire should not be wrapped in
+/// MULTI/EXEC"); shardis skipped them and left them in place.
+#[test]
+fn scan_expires_what_it_meets_as_redis() {
+    let real = common::compare::real_redis("repl-stream-scan-expire");
+    let server_ms = |c: &mut common::Raw| match c.cmd(&["time"]) {
+        Resp::Array(v) => match (&v[0], &v[1]) {
+            (Resp::Bulk(s), Resp::Bulk(us)) => {
+                let s: u64 = String::from_utf8_lossy(s).parse().unwrap();
+                let us: u64 = String::from_utf8_lossy(us).parse().unwrap();
+                s * 1000 + us / 1000
+            }
+            _ => panic!("time"),
+        },
+        _ => panic!("time"),
+    };
+    let run = |port: u16| {
+        let mut c = common::raw_to(port);
+        c.cmd(&["debug", "set-active-expire", "0"]);
+        c.cmd(&["flushall"]);
+        c.cmd(&["config", "resetstat"]);
+        c.cmd(&["set", "live", "1"]);
+        let mut rep = RawReplica::attach(port);
+        c.cmd(&["select", "0"]);
+        let at = server_ms(&mut c) + 20;
+        for k in ["foo1", "foo2", "foo3"] {
+            c.cmd(&["set", k, "bar", "pxat", &at.to_string()]);
+        }
+        assert!(common::wait_until(Duration::from_secs(5), || server_ms(&mut c) > at));
+        let mut keys = match c.cmd(&["scan", "0", "count", "100"]) {
+            Resp::Array(v) => match &v[1] {
+                Resp::Array(k) => k.clone(),
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        keys.sort_by_key(|k| format!("{k:?}"));
+        let dbsize = c.cmd(&["dbsize"]);
+        let info = match c.cmd(&["info", "stats"]) {
+            Resp::Bulk(b) => String::from_utf8_lossy(&b).into_owned(),
+            other => panic!("{other:?}"),
+        };
+        let expired = info.lines().find(|l| l.starts_with("expired_keys:")).unwrap().to_string();
+        c.cmd(&["set", "end", "1"]);
+        let mut stream: Vec<String> =
+            rep.read_until_end().into_iter().filter(|l| !l.to_ascii_lowercase().starts_with("set ")).collect();
+        stream.sort();
+        c.cmd(&["debug", "set-active-expire", "1"]);
+        (keys, dbsize, expired, stream)
+    };
+    let want = run(real.port);
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(run(s.port), want, "{shards} shard(s)");
+    }
 }

@@ -166,3 +166,68 @@ fn watch_of_an_already_expired_key_as_redis() {
         p.same(&["debug", "set-active-expire", "1"]);
     }
 }
+
+/// On a replica whose link is down with replica-serve-stale-data no, EXEC is refused
+/// whole (`EXECABORT ... MASTERDOWN`) when a queued command may not run stale, as Redis
+/// checks EXEC by its queued commands' flags ("exec with read commands and stale replica
+/// state change"); shardis ran the transaction. PING is one of them in Redis 7.0.
+#[test]
+fn exec_on_a_stale_replica_as_redis() {
+    let real = real_redis("tcl-exec-stale");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        let mut admin = Pair::new(&s, &real, 2);
+        p.same(&["config", "set", "replica-serve-stale-data", "no"]);
+        p.same(&["set", "xx", "1"]);
+        for queued in [&["get", "xx"][..], &["ping"], &["echo", "x"]] {
+            p.same(&["multi"]);
+            p.same(queued);
+            admin.same(&["replicaof", "localhsot", "0"]);
+            p.same(&["exec"]);
+            p.same(queued);
+            admin.same(&["replicaof", "no", "one"]);
+        }
+        p.same(&["multi"]);
+        admin.same(&["replicaof", "localhsot", "0"]);
+        admin.same(&["replicaof", "no", "one"]);
+        p.same(&["get", "xx"]);
+        p.same(&["exec"]);
+        p.same(&["config", "set", "replica-serve-stale-data", "yes"]);
+        p.both(&["flushall"]);
+    }
+}
+
+/// Function names are case-insensitive in Redis 7.0 ("FUNCTION - test function case
+/// insensitive"): FCALL finds `Test` as `test` or `TEST`, and another library cannot
+/// register `TEST`; library names stay case-sensitive, and FUNCTION LIST shows the
+/// name as registered. shardis looked names up exactly.
+#[test]
+fn function_names_are_case_insensitive_as_redis() {
+    let real = real_redis("tcl-function-case");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["function", "flush"]);
+        p.same(&[
+            "function",
+            "load",
+            "#!lua name=TestLib\nredis.register_function('Test', function() return 'hi' end)",
+        ]);
+        for name in ["test", "TEST", "Test", "tesT", "nope"] {
+            p.same(&["fcall", name, "0"]);
+            p.same(&["fcall_ro", name, "0"]);
+        }
+        p.same(&["function", "load", "#!lua name=other\nredis.register_function('TEST', function() return 1 end)"]);
+        p.same(&[
+            "function",
+            "load",
+            "#!lua name=dup\nredis.register_function('a', function() return 1 end)\nredis.register_function('A', function() return 1 end)",
+        ]);
+        p.same(&["function", "load", "#!lua name=testlib\nredis.register_function('x', function() return 1 end)"]);
+        p.same(&["function", "delete", "testlib"]);
+        p.same(&["fcall", "TEST", "0"]);
+        p.same(&["function", "delete", "TestLib"]);
+        p.same(&["fcall", "test", "0"]);
+    }
+}

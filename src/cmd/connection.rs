@@ -170,7 +170,7 @@ const fn conn(
 }
 
 pub static COMMANDS: &[CommandSpec] = &[
-    conn("ping", -1, flag::FAST | flag::STALE, ping, "Returns the server's liveliness response."),
+    conn("ping", -1, flag::FAST, ping, "Returns the server's liveliness response."),
     conn("echo", 2, flag::FAST | flag::STALE, echo, "Returns the given string."),
     conn("quit", -1, flag::NO_AUTH | flag::FAST | flag::STALE | flag::ALLOW_BUSY, quit, "Closes the connection."),
     conn("reset", 1, flag::NO_AUTH | flag::FAST | flag::STALE, reset, "Resets the connection."),

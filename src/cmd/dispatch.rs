@@ -156,12 +156,11 @@ pub fn dispatch_known(
     // (`repl::replica`); the master's own connection passes.
     if st.shared.replica.is_replica.load(std::sync::atomic::Ordering::Relaxed)
         && !st.shared.replica.is_master_client(sess.id)
-        && let Some(e) =
-            crate::repl::replica::refusal(&st.shared.replica, spec.is_write(), spec.flags & flag::STALE != 0)
+        && let (is_write, stale_ok) = super::multi::write_and_stale_flags(sess, spec)
+        && let Some(e) = crate::repl::replica::refusal(&st.shared.replica, is_write, stale_ok)
     {
         bump_rejected(st, idx, args);
-        flag_multi(sess);
-        fail(&mut st.stats, &mut w, e);
+        reject(st, sess, spec, &mut w, e);
         return Outcome::Done;
     }
     if spec.is_write() && crate::repl::master::too_few_replicas(st) {
@@ -171,9 +170,9 @@ pub fn dispatch_known(
         return Outcome::Done;
     }
     if let Some(e) = super::script::busy_refusal(st, spec, args) {
+        // EXEC refused while busy discards the transaction (`EXECABORT ... BUSY`).
         bump_rejected(st, idx, args);
-        flag_multi(sess);
-        fail(&mut st.stats, &mut w, e);
+        reject(st, sess, spec, &mut w, e);
         return Outcome::Done;
     }
     super::script::note_caller(st, sess, spec);

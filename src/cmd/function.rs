@@ -197,7 +197,8 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 .libs
                 .values()
                 .filter(|lib| {
-                    pattern.as_ref().is_none_or(|p| crate::util::glob::glob_match(p, lib.name.as_bytes(), false))
+                    // Redis matches LIBRARYNAME without regard to case (`stringmatchlen(..., 1)`).
+                    pattern.as_ref().is_none_or(|p| crate::util::glob::glob_match(p, lib.name.as_bytes(), true))
                 })
                 .collect();
             c.out.array(chosen.len());
@@ -290,12 +291,7 @@ fn write_function(out: &mut crate::resp::ReplyWriter, f: &FunctionInfo) {
 
 /// Is function `name` flagged `allow-undeclared-keys` (`script_all`)?
 pub fn allows_undeclared_keys(shared: &ScriptShared, name: &str) -> bool {
-    let l = libs(shared);
-    let Some(lib) = l.by_function.get(name) else { return false };
-    l.libs
-        .get(lib)
-        .and_then(|lib| lib.functions.get(name))
-        .is_some_and(|f| f.flags.iter().any(|x| x == "allow-undeclared-keys"))
+    libs(shared).function(name).is_some_and(|f| f.flags.iter().any(|x| x == "allow-undeclared-keys"))
 }
 
 pub fn fcall(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
@@ -309,9 +305,12 @@ pub fn fcall_ro(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     // Taken first, so that a call refused before it runs leaves no entry behind.
     let reader = c.shared.script.take_reader(c.client_id);
-    let name = a.str(1);
     let shared = c.shared.script.clone();
-    let no_writes = libs(&shared).no_writes(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
+    // Looked up in any case; runs (and is reported) under the name it was registered as.
+    let (name, no_writes) = libs(&shared)
+        .function(&a.str(1))
+        .map(|f| (f.name.clone(), f.flags.iter().any(|x| x == "no-writes")))
+        .ok_or_else(|| CmdError::msg("ERR Function not found"))?;
     let n = super::script::fcall_numkeys(a)?;
     if ro && !no_writes {
         return Err(CmdError::msg("ERR Can not execute a script with write flag using *_ro command."));

@@ -92,6 +92,20 @@ fn discard(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::Done)
 }
 
+/// Whether a command counts as a write and may run on a stale replica, for the replica
+/// checks: EXEC takes them from its queued commands, as Redis's `processCommand` does
+/// (a transaction queued while the link was up is refused whole once it is down).
+pub fn write_and_stale_flags(sess: &Session, spec: &CommandSpec) -> (bool, bool) {
+    let (write, stale) = (spec.is_write(), spec.flags & flag::STALE != 0);
+    match sess.multi.as_ref() {
+        Some(q) if spec.name == "exec" => (
+            write || q.cmds.iter().any(|(i, _, _)| TABLE.get(*i).is_write()),
+            stale && q.cmds.iter().all(|(i, _, _)| TABLE.get(*i).flags & flag::STALE != 0),
+        ),
+        _ => (write, stale),
+    }
+}
+
 /// Ends a transaction without running it (EXEC refused for OOM): as DISCARD.
 pub fn abort_exec(st: &mut ShardState, sess: &mut Session) {
     if let Some(q) = sess.multi.take() {
@@ -101,6 +115,28 @@ pub fn abort_exec(st: &mut ShardState, sess: &mut Session) {
         m.multi = -1;
     }
     drop_watches(st, sess.id);
+}
+
+/// Applies to a client's session what the busy door did to its transaction while a
+/// script was busy (`server::busy_door`): the transaction it had ended (EXEC refused,
+/// DISCARD; its WATCHes dropped, also by UNWATCH), one it began (MULTI), and whether a
+/// refused command must make EXEC abort.
+pub fn apply_busy_effects(st: &mut ShardState, sess: &mut Session, fx: crate::server::busy_door::TxEffects) {
+    if fx.ended {
+        abort_exec(st, sess);
+    }
+    if !fx.in_multi {
+        return;
+    }
+    if sess.multi.is_none() {
+        sess.multi = Some(MultiQueue { db: sess.db, ..Default::default() });
+        if let Some(m) = st.clients.get_mut(&sess.id) {
+            m.multi = 0;
+        }
+    }
+    if let Some(q) = sess.multi.as_mut() {
+        q.aborted |= fx.dirty;
+    }
 }
 
 /// Forgets a client's WATCHes, telling the owning shards (fire and forget: the hop's

@@ -25,6 +25,13 @@ use crate::shard::state::Coordinator;
 use crate::shard::{ReplyTo, ShardState, shard_of};
 use crate::storage::Db;
 use std::sync::{Arc, Mutex};
+/// A run's part on another shard: its replies, and whether it staged propagation
+/// (then that shard commits a part at the end, written or not by flag).
+struct RunOut {
+    outs: Vec<Vec<u8>>,
+    staged: bool,
+}
+
 /// What EXEC hands to the dispatcher to start the transaction.
 pub struct ExecPlan {
     pub(super) cmds: Vec<(u16, OwnedArgs, u16)>,
@@ -339,6 +346,9 @@ impl TxExec {
                         st.aof.stage = Some(self.tx);
                         call(st, idx, &a, db, self.proto, &mut out, self.client_id);
                         st.aof.stage = None;
+                        if st.aof.staged_anything(self.tx) {
+                            self.wrote_on(st.id);
+                        }
                         self.push_reply(out);
                         continue;
                     }
@@ -500,6 +510,11 @@ impl TxExec {
                 st.aof.stage = Some(tx);
                 call(st, idx, &Args::Owned(&self.cmds[i].1), db, proto, &mut out, client);
                 st.aof.stage = None;
+                // A command without the write flag may still propagate (a script's
+                // writes, PUBLISH, a lazy-expiry DEL): its part must be committed.
+                if st.aof.staged_anything(tx) {
+                    self.wrote_on(st.id);
+                }
                 self.run_replies[k] = Some(out);
             } else {
                 // Moved, not copied: nothing reads a command of a run after it ran.
@@ -525,7 +540,7 @@ impl TxExec {
                     })
                     .collect();
                 st.aof.stage = None;
-                Box::new(outs)
+                Box::new(RunOut { staged: st.aof.staged_anything(tx), outs })
             });
             st.outbox.push(s, Msg::Run { coord: me, hop });
         }
@@ -706,7 +721,10 @@ impl Coordinator for TxExec {
                 if self.waiting > 0 { false } else { self.run(st) }
             }
             Phase::Run => {
-                let outs = *result.downcast::<Vec<Vec<u8>>>().expect("a run's replies");
+                let RunOut { outs, staged } = *result.downcast::<RunOut>().expect("a run's replies");
+                if staged {
+                    self.wrote_on(from as usize);
+                }
                 let slots = std::mem::take(&mut self.run_slots[from as usize]);
                 debug_assert_eq!(slots.len(), outs.len(), "one reply per command sent");
                 for (k, out) in slots.into_iter().zip(outs) {

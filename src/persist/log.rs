@@ -253,6 +253,13 @@ impl ShardLog {
         self.staged.get(&tx).is_some_and(|s| !s.buf.is_empty())
     }
 
+    /// Has transaction `tx` staged anything here, for the AOF or the replication
+    /// stream? A command without the write flag may propagate too: a script's writes,
+    /// PUBLISH (stream only), a read's lazy-expiry DEL.
+    pub fn staged_anything(&self, tx: u64) -> bool {
+        self.has_staged(tx) || self.repl.has_staged(tx)
+    }
+
     /// The offset up to which replies may leave: synced under `always`, written (in
     /// the kernel) otherwise.
     #[inline]

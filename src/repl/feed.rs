@@ -96,6 +96,11 @@ impl ShardFeed {
         self.out.push(Segment::TxPart { tx, parts, db: p.db, end_db: p.cur, cmds: p.cmds, bytes: p.bytes });
     }
 
+    /// Has transaction `tx` staged a command here?
+    pub fn has_staged(&self, tx: u64) -> bool {
+        self.staged.get(&tx).is_some_and(|o| o.cmds > 0)
+    }
+
     /// Drops a staged part that will not be committed.
     pub fn discard(&mut self, tx: u64) {
         self.staged.remove(&tx);

@@ -18,7 +18,10 @@ pub struct Library {
     pub functions: BTreeMap<String, FunctionInfo>,
 }
 
-/// Every library, by name, and which library each function belongs to.
+/// Every library, by name, and which library each function belongs to. Function names
+/// are case-insensitive in Redis 7.0 (FCALL TEST calls `test`; a library cannot
+/// register `TEST` when another has `test`), library names are not: `by_function` is
+/// keyed by the lowercased name.
 #[derive(Default, Debug, Clone)]
 pub struct Libraries {
     pub libs: BTreeMap<String, Library>,
@@ -81,7 +84,7 @@ impl Libraries {
             return Err(format!("ERR Library '{}' already exists", lib.name));
         }
         for f in lib.functions.keys() {
-            if let Some(owner) = self.by_function.get(f)
+            if let Some(owner) = self.by_function.get(&f.to_ascii_lowercase())
                 && *owner != lib.name
             {
                 return Err(format!("ERR Function {f} already exists"));
@@ -89,7 +92,7 @@ impl Libraries {
         }
         self.remove(&lib.name);
         for f in lib.functions.keys() {
-            self.by_function.insert(f.clone(), lib.name.clone());
+            self.by_function.insert(f.to_ascii_lowercase(), lib.name.clone());
         }
         self.libs.insert(lib.name.clone(), lib);
         Ok(())
@@ -99,7 +102,7 @@ impl Libraries {
         match self.libs.remove(name) {
             Some(old) => {
                 for f in old.functions.keys() {
-                    self.by_function.remove(f);
+                    self.by_function.remove(&f.to_ascii_lowercase());
                 }
                 true
             }
@@ -111,10 +114,15 @@ impl Libraries {
         self.by_function.len()
     }
 
+    /// Function `name` (in any case) as its library registered it.
+    pub fn function(&self, name: &str) -> Option<&FunctionInfo> {
+        let lib = self.libs.get(self.by_function.get(&name.to_ascii_lowercase())?)?;
+        lib.functions.get(name).or_else(|| lib.functions.values().find(|f| f.name.eq_ignore_ascii_case(name)))
+    }
+
     /// Is function `f` declared `no-writes`?
     pub fn no_writes(&self, f: &str) -> Option<bool> {
-        let lib = self.by_function.get(f)?;
-        Some(self.libs.get(lib)?.functions.get(f)?.flags.iter().any(|x| x == "no-writes"))
+        Some(self.function(f)?.flags.iter().any(|x| x == "no-writes"))
     }
 }
 

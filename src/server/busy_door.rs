@@ -23,6 +23,14 @@
 //! only, and the rest (a partial command, what came after) for the ring. A busy
 //! connection (a partial command buffered, a reply owed or in flight) waits for the
 //! script: answering it here would reorder its replies.
+//!
+//! A seated client may be in a transaction. As in Redis, MULTI, EXEC, DISCARD and
+//! UNWATCH (outside MULTI) act while busy: a command refused with `-BUSY` inside MULTI
+//! makes EXEC abort, and EXEC refused while busy discards the transaction
+//! (`EXECABORT ... BUSY`). The door only notes what happened to the transaction on the
+//! seat ([`TxEffects`]); the worker applies it to the connection's session once the
+//! script ended ([`take_effects`], `cmd::multi::apply_busy_effects`), before the
+//! connection's next command is read.
 
 use crate::io::sock;
 use crate::shard::Shared;
@@ -41,10 +49,36 @@ struct Door {
     released: Vec<(RawFd, bool)>,
 }
 
+/// What the door did to a seated client's transaction while a script was busy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxEffects {
+    /// The client is in MULTI now (as of its seating, then as the door's answers left it).
+    pub in_multi: bool,
+    /// The transaction open at seating (if any) ended: EXEC refused or DISCARD; its
+    /// WATCHes are gone too (also set by UNWATCH outside MULTI).
+    pub ended: bool,
+    /// A command was refused inside the (current) MULTI: EXEC must abort.
+    pub dirty: bool,
+    /// Something above changed since seating.
+    pub touched: bool,
+}
+
+#[derive(Clone, Copy)]
+struct Seat {
+    fd: RawFd,
+    authed: bool,
+    tx: TxEffects,
+}
+
 thread_local! {
     static DOOR: RefCell<Option<Door>> = const { RefCell::new(None) };
-    /// This thread's idle connections, by worker slot: (fd, authenticated).
-    static SEATS: RefCell<Vec<Option<(RawFd, bool)>>> = const { RefCell::new(Vec::new()) };
+    /// This thread's idle connections, by worker slot.
+    static SEATS: RefCell<Vec<Option<Seat>>> = const { RefCell::new(Vec::new()) };
+    /// Effects of seats unseated before the worker took them, by slot.
+    static PENDING: RefCell<Vec<(u32, TxEffects)>> = const { RefCell::new(Vec::new()) };
+    /// The door answered a seated client since the worker last took the effects (so
+    /// the worker's per-turn check is one load).
+    static ANSWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// The worker's hook after a connection's state may have changed: seats it while it is
@@ -56,14 +90,28 @@ pub fn sync_seat(slot: u32, c: Option<&mut crate::net::conn::Conn>) {
     let idle = c.idle_for_door();
     if idle != c.door_seated {
         c.door_seated = idle;
-        let seat = idle.then_some((c.fd, c.sess.authenticated));
+        let tx = TxEffects { in_multi: c.sess.multi.is_some(), ..Default::default() };
+        let seat = idle.then_some(Seat { fd: c.fd, authed: c.sess.authenticated, tx });
         SEATS.with(|s| {
             let mut s = s.borrow_mut();
             if s.len() <= slot as usize {
                 s.resize(slot as usize + 1, None);
             }
-            s[slot as usize] = seat;
+            if let Some(old) = s[slot as usize].replace_with_pending(seat) {
+                PENDING.with(|p| p.borrow_mut().push((slot, old)));
+            }
         });
+    }
+}
+
+trait SeatSlot {
+    /// Puts `seat` in this slot; the effects the old seat still had for the worker.
+    fn replace_with_pending(&mut self, seat: Option<Seat>) -> Option<TxEffects>;
+}
+
+impl SeatSlot for Option<Seat> {
+    fn replace_with_pending(&mut self, seat: Option<Seat>) -> Option<TxEffects> {
+        std::mem::replace(self, seat).map(|old| old.tx).filter(|tx| tx.touched)
     }
 }
 
@@ -74,6 +122,29 @@ pub fn unseat(slot: u32) {
             *x = None;
         }
     });
+    PENDING.with(|p| p.borrow_mut().retain(|(s, _)| *s != slot));
+}
+
+/// The transaction effects the door left on this thread's connections (by slot), for
+/// the worker to apply to their sessions (`cmd::multi::apply_busy_effects`).
+#[inline]
+pub fn take_effects() -> Vec<(u32, TxEffects)> {
+    if !ANSWERED.get() {
+        return Vec::new();
+    }
+    ANSWERED.set(false);
+    let mut out = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+    SEATS.with(|s| {
+        for (slot, seat) in s.borrow_mut().iter_mut().enumerate() {
+            if let Some(seat) = seat
+                && seat.tx.touched
+            {
+                out.push((slot as u32, seat.tx));
+                seat.tx = TxEffects { in_multi: seat.tx.in_multi, ..Default::default() };
+            }
+        }
+    });
+    out
 }
 
 /// Makes this thread (shard `shard`) answer new connections while its script is busy.
@@ -121,7 +192,7 @@ fn poll() {
         }
         let mut i = 0;
         while i < d.open.len() {
-            if serve(&d.shared, d.open[i].0, false) {
+            if serve(&d.shared, d.open[i].0, false, None) {
                 i += 1;
             } else {
                 sock::close(d.open.swap_remove(i).0);
@@ -130,21 +201,24 @@ fn poll() {
         // The worker's idle connections: the worker owns their fd, so one that should
         // close is shut down and its receive ends it after the script.
         SEATS.with(|s| {
-            for seat in s.borrow_mut().iter_mut() {
-                if let Some((fd, authed)) = *seat
-                    && !serve(&d.shared, fd, authed)
+            ANSWERED.set(true);
+            for (slot, seat) in s.borrow_mut().iter_mut().enumerate() {
+                if let Some(Seat { fd, authed, tx }) = seat
+                    && !serve(&d.shared, *fd, *authed, Some(tx))
                 {
-                    sock::shutdown(fd);
-                    *seat = None;
+                    sock::shutdown(*fd);
+                    if let Some(old) = seat.replace_with_pending(None) {
+                        PENDING.with(|p| p.borrow_mut().push((slot as u32, old)));
+                    }
                 }
             }
         });
     });
 }
 
-/// Answers the complete commands waiting on `fd` (its client `authed` already);
-/// false once it should be closed.
-fn serve(shared: &Shared, fd: RawFd, authed: bool) -> bool {
+/// Answers the complete commands waiting on `fd` (its client `authed` already; `tx`
+/// its transaction when it is a seated client); false once it should be closed.
+fn serve(shared: &Shared, fd: RawFd, authed: bool, mut tx: Option<&mut TxEffects>) -> bool {
     let mut buf = vec![0u8; 64 << 10];
     let n = match sock::peek_now(fd, &mut buf) {
         Some(0) => return false,
@@ -168,7 +242,7 @@ fn serve(shared: &Shared, fd: RawFd, authed: bool) -> bool {
         };
         let arg = |i: usize| args.get(i).map(|&(s, e)| &b[s..e]);
         used += len;
-        match answer(shared, &arg, authed) {
+        match answer(shared, &arg, authed, tx.as_deref_mut()) {
             Some(reply) => out.extend_from_slice(reply.as_bytes()),
             None => {
                 keep = false;
@@ -184,7 +258,12 @@ fn serve(shared: &Shared, fd: RawFd, authed: bool) -> bool {
 }
 
 /// The reply to one command while busy, or None to close the connection.
-fn answer<'a>(shared: &Shared, arg: &dyn Fn(usize) -> Option<&'a [u8]>, authed: bool) -> Option<String> {
+fn answer<'a>(
+    shared: &Shared,
+    arg: &dyn Fn(usize) -> Option<&'a [u8]>,
+    authed: bool,
+    tx: Option<&mut TxEffects>,
+) -> Option<String> {
     let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
     let script = &shared.script;
     if is(0, "quit") {
@@ -213,5 +292,49 @@ fn answer<'a>(shared: &Shared, arg: &dyn Fn(usize) -> Option<&'a [u8]>, authed: 
         shared.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
         return None;
     }
-    Some(format!("-{busy}\r\n"))
+    let Some(tx) = tx else { return Some(format!("-{busy}\r\n")) };
+    Some(transaction_answer(tx, arg(0).unwrap_or_default(), arg(1).is_none(), busy))
+}
+
+/// A seated client's command while busy, as Redis answers it: MULTI, DISCARD and
+/// UNWATCH are allowed while busy (`ALLOW_BUSY`); EXEC is refused, which discards the
+/// transaction; anything else is refused and, inside MULTI, makes EXEC abort.
+fn transaction_answer(tx: &mut TxEffects, name: &[u8], no_args: bool, busy: &str) -> String {
+    let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
+    let arity = |cmd: &str| format!("-ERR wrong number of arguments for '{cmd}' command\r\n");
+    let end = |tx: &mut TxEffects| {
+        *tx = TxEffects { in_multi: false, ended: true, dirty: false, touched: true };
+    };
+    if is("multi") {
+        if !no_args {
+            tx.dirty |= tx.in_multi;
+            tx.touched = true;
+            return arity("multi");
+        }
+        if tx.in_multi {
+            return "-ERR MULTI calls can not be nested\r\n".into();
+        }
+        *tx = TxEffects { in_multi: true, dirty: false, touched: true, ..*tx };
+        return "+OK\r\n".into();
+    }
+    if is("exec") {
+        end(tx);
+        return format!("-EXECABORT Transaction discarded because of: {busy}\r\n");
+    }
+    if is("discard") && no_args {
+        if !tx.in_multi {
+            return "-ERR DISCARD without MULTI\r\n".into();
+        }
+        end(tx);
+        return "+OK\r\n".into();
+    }
+    if is("unwatch") && no_args && !tx.in_multi {
+        *tx = TxEffects { ended: true, touched: true, ..*tx };
+        return "+OK\r\n".into();
+    }
+    if tx.in_multi {
+        tx.dirty = true;
+        tx.touched = true;
+    }
+    format!("-{busy}\r\n")
 }

@@ -171,11 +171,13 @@ impl Worker {
             for (fd, unix) in crate::server::busy_door::take_released() {
                 self.on_accept(fd, unix);
             }
+            self.apply_door_effects();
             // Drained whole, every turn, whatever the inbox bound says: only parsing
             // waits on it (`shard::msg`, "The inbox bound").
             while let Some(batch) = shared.inboxes[id].pop() {
                 handle_batch(&mut self.st, batch);
             }
+            self.apply_door_effects();
             self.link_reopen();
             self.st.publish_deferred_cost();
             crate::shard::evict::turn(&mut self.st);
@@ -278,6 +280,17 @@ impl Worker {
         let ud = Token::new(Op::Recv, slot, c.generation).encode();
         self.ring.recv_multi(c.sock, self.bufs.bgid, ud);
         self.sync_door_seat(slot);
+    }
+
+    /// What the busy door did to its seated clients' transactions while a script ran
+    /// (a script runs in `process_inputs` or from the inbox), applied before their next
+    /// command is read.
+    fn apply_door_effects(&mut self) {
+        for (slot, fx) in crate::server::busy_door::take_effects() {
+            if let Some(c) = self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()) {
+                crate::cmd::multi::apply_busy_effects(&mut self.st, &mut c.sess, fx);
+            }
+        }
     }
 
     /// Keeps the busy door's view of this connection's idleness current.

@@ -759,15 +759,37 @@ impl Db {
     /// Cursor meaning: `c` > 0 means "positions `c-1` and below remain". Walking down is
     /// what makes the guarantee hold (see the module doc).
     pub fn scan(&mut self, cursor: u64, count: usize, now_ms: u64) -> ScanStep {
+        self.scan_expiring(cursor, count, now_ms, |_| true)
+    }
+
+    /// `scan` that deletes the expired keys it meets as Redis 7.0's SCAN does
+    /// (`expireIfNeeded` on each key it returns), recorded like any lazy expiry, but
+    /// not on a replica (`KEEP_EXPIRED`) nor a key `may_expire` refuses (one a
+    /// cross-shard transaction holds). The walk goes down the table, so the entry a
+    /// deletion moves into the hole (the last one) was visited already.
+    pub fn scan_expiring(
+        &mut self,
+        cursor: u64,
+        count: usize,
+        now_ms: u64,
+        may_expire: impl Fn(&[u8]) -> bool,
+    ) -> ScanStep {
         let len = self.table.len();
         let mut pos = if cursor == 0 { len } else { (cursor as usize).min(len) };
         let mut keys = Vec::with_capacity(count.min(pos));
         let mut visited = 0;
+        let keep = KEEP_EXPIRED.load(Ordering::Relaxed);
         while pos > 0 && visited < count.max(1) {
             pos -= 1;
             visited += 1;
             if !self.slot_expired(pos, now_ms) {
                 keys.push(Key::new(&self.table.at(pos).key()));
+            } else if !keep {
+                let key = Key::new(&self.table.at(pos).key());
+                if may_expire(&key) {
+                    let h = self.table.hash(&key);
+                    self.expire_slot(pos, h);
+                }
             }
         }
         ScanStep { next: pos as u64, keys }
