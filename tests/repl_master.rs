@@ -296,6 +296,14 @@ fn restarted_master_resyncs_partially_from_its_rdb() {
         .unwrap()
         == 0)));
     assert_converges(&master, &replica);
+    // The replica must also have acknowledged the stream's end: a shutdown with a
+    // replica behind waits for it and sends REPLCONF GETACK, which moves the offset
+    // past the one SAVE records (Redis 7.0 does the same), and the restarted master
+    // could then not continue the replica's stream.
+    assert!(wait_until(Duration::from_secs(10), || {
+        let end = info_field(&mut m, "replication", "master_repl_offset").unwrap();
+        info_field(&mut m, "replication", "slave0").is_some_and(|l| l.contains(&format!(",offset={end},")))
+    }));
     let old_id = info_field(&mut m, "replication", "master_replid").unwrap();
     redis::cmd("SAVE").query::<()>(&mut m).unwrap();
     master.terminate();

@@ -101,7 +101,6 @@ pub fn begin(st: &mut ShardState, flags: Flags, waiter: Option<ReplyTo>, signal:
         };
         shared.repl.shutdown_paused.store(true, Ordering::SeqCst);
     }
-    log::notice("Waiting for replicas before shutting down.");
     let fan = crate::persist::cut::cut(
         |w: &mut crate::persist::cut::World| super::fullsync::position_at_cut(w.shared).map(|p| p.1),
         None,
@@ -153,6 +152,8 @@ pub fn step(shared: &Shared, replicas: &[ReplicaView], end: u64, now_ms: u64) ->
             return Step::Nothing;
         }
         w.getack_sent = true;
+        // Redis logs this only when some replica is behind (`isReadyToShutdown`).
+        log::notice("Waiting for replicas before shutting down.");
         return Step::GetAck;
     }
     w.due = true;
