@@ -306,7 +306,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                     .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()).display().to_string());
                 field!(s, "config_file", "{}", file.unwrap_or_default());
                 field!(s, "io_threads_active", "0");
-                if let Some(ms) = crate::repl::shutdown::remaining_ms(&shared) {
+                if let Some(ms) = crate::repl::shutdown::remaining_ms(shared) {
                     field!(s, "shutdown_in_milliseconds", "{ms}");
                 }
                 field!(s, "shardis_version", "{}", env!("CARGO_PKG_VERSION"));

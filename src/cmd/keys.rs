@@ -29,6 +29,9 @@ use crate::util::glob::glob_match;
 use crate::util::num;
 use std::sync::Arc;
 
+/// One shard's SCAN step: its next cursor and the keys it found.
+type ScanStep = (u64, Vec<Vec<u8>>);
+
 // ---- Helpers ----------------------------------------------------------------------------
 
 /// A read lookup that counts toward keyspace hits/misses but does not record an access
@@ -653,9 +656,9 @@ fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         hop,
         lock_whole: false,
         finish: Box::new(move |_, results, out| {
-            let mut steps: Vec<(u16, (u64, Vec<Vec<u8>>))> = results
+            let mut steps: Vec<(u16, ScanStep)> = results
                 .into_iter()
-                .filter_map(|(s, r)| r.downcast::<Option<(u64, Vec<Vec<u8>>)>>().expect("scan step").map(|x| (s, x)))
+                .filter_map(|(s, r)| r.downcast::<Option<ScanStep>>().expect("scan step").map(|x| (s, x)))
                 .collect();
             steps.sort_by_key(|(s, _)| *s);
             let mut keys: Vec<Vec<u8>> = Vec::new();

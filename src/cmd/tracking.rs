@@ -34,6 +34,9 @@ use crate::shard::{Msg, ShardState, shard_of};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// A client as (id, the shard its connection lives on).
+type ClientAt = (u64, u16);
+
 /// The Pub/Sub channel of RESP2 redirected invalidations.
 pub const CHANNEL: &[u8] = b"__redis__:invalidate";
 
@@ -449,7 +452,7 @@ pub fn on_flush(st: &mut ShardState, all: bool) {
         st.tracking.table.clear();
     }
     let home = st.id as u16;
-    let targets: Vec<((u64, u16), Option<(u64, u16)>)> = st
+    let targets: Vec<(ClientAt, Option<ClientAt>)> = st
         .tracking
         .clients
         .iter()

@@ -142,7 +142,7 @@ impl Conn {
     /// on another shard would make that shard build every reply at once, whatever the
     /// output limits say.
     pub(super) fn reply_window(&self) -> usize {
-        if self.avg_reply == 0 { 16 } else { (OUTPUT_HIGH_WATER / self.avg_reply).clamp(4, 1024) }
+        OUTPUT_HIGH_WATER.checked_div(self.avg_reply).map_or(16, |n| n.clamp(4, 1024))
     }
 
     /// Moves the ready prefix of the slot queue to the output buffer.
