@@ -6,7 +6,7 @@
 //! lower limits converts as Redis's loader does, and a replica configured alike gets
 //! its master's encodings. `list-compress-depth` has its own tests (`list_compress`).
 
-use crate::common::repl::{Kind, Node, wait_in_sync};
+use crate::common::repl::{Kind, Node, NodePair as Pair, wait_in_sync};
 use crate::common::{Resp, raw_to};
 use std::time::Duration;
 
@@ -38,25 +38,7 @@ fn as_strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-/// A shardis node and a redis-server node, driven in lockstep.
-struct Pair {
-    ours: Node,
-    redis: Node,
-}
-
 impl Pair {
-    fn start(shards: usize, extra: &[&str]) -> Pair {
-        Pair { ours: Node::start(Kind::Shardis(shards), extra), redis: Node::start(Kind::Redis, extra) }
-    }
-
-    /// Runs `args` on both and asserts the replies are equal; returns shardis's.
-    fn same(&self, args: &[&str]) -> Resp {
-        let ours = raw_to(self.ours.port).cmd(args);
-        let redis = raw_to(self.redis.port).cmd(args);
-        assert_eq!(ours, redis, "reply to {args:?} ({:?})", self.ours.kind);
-        ours
-    }
-
     /// Asserts OBJECT ENCODING of each key is the same on both, and returns them.
     fn encodings(&self, keys: &[&str], ctx: &str) -> Vec<Resp> {
         keys.iter()

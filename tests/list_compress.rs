@@ -5,28 +5,9 @@
 //! compressed lists cross RDB files and DUMP payloads both ways, survive an AOF rewrite
 //! and reach a replica; MEMORY USAGE shrinks as Redis's does.
 
-use crate::common::repl::{Kind, Node, wait_in_sync};
+use crate::common::repl::{Kind, Node, NodePair as Pair, wait_in_sync};
 use crate::common::{Resp, raw_to, wait_until};
 use std::time::Duration;
-
-/// A shardis node and a redis-server node with the same flags.
-struct Pair {
-    ours: Node,
-    redis: Node,
-}
-
-impl Pair {
-    fn start(shards: usize, extra: &[&str]) -> Pair {
-        Pair { ours: Node::start(Kind::Shardis(shards), extra), redis: Node::start(Kind::Redis, extra) }
-    }
-
-    fn same(&self, args: &[&str]) -> Resp {
-        let ours = raw_to(self.ours.port).cmd(args);
-        let redis = raw_to(self.redis.port).cmd(args);
-        assert_eq!(ours, redis, "reply to {args:?} ({:?})", self.ours.kind);
-        ours
-    }
-}
 
 /// DEBUG OBJECT's `name:value` field.
 fn debug_field(port: u16, key: &str, name: &str) -> String {

@@ -381,6 +381,17 @@ impl RawReplica {
     }
 }
 
+/// What a raw replica attached to `port` receives while `script` runs there, up to the
+/// final `SET end` (each line a command of the stream).
+fn stream_of(port: u16, script: &[Vec<&str>]) -> Vec<String> {
+    let mut rep = RawReplica::attach(port);
+    let mut c = common::raw_to(port);
+    for args in script {
+        c.cmd(args);
+    }
+    rep.read_until_end()
+}
+
 /// What a replica receives for FLUSHALL and SWAPDB (under the client's SELECT, no
 /// `SELECT 0` first), MULTI (after its first command's SELECT), SET with PXAT (rewritten to `SET k v PXAT ms` like every other
 /// expiry option) and SET ... GET (without its GET) is what Redis 7.0 sends, byte for
@@ -410,17 +421,9 @@ fn flush_swapdb_and_set_go_out_as_in_redis() {
         vec!["flushall", "ASYNC"],
         vec!["set", "end", "1"],
     ];
-    let stream_of = |port: u16| {
-        let mut rep = RawReplica::attach(port);
-        let mut c = common::raw_to(port);
-        for args in &script {
-            c.cmd(args);
-        }
-        rep.read_until_end()
-    };
-    let want = stream_of(real.port);
+    let want = stream_of(real.port, &script);
     let s = Server::start(1, &[]);
-    let got = stream_of(s.port);
+    let got = stream_of(s.port, &script);
     // Redis logs FLUSHALL and SWAPDB in the client's case, shardis in capitals: the
     // command name compares case-insensitively, its arguments exactly (PXAT).
     let lower = |v: Vec<String>| {
@@ -453,18 +456,10 @@ fn a_transaction_of_scripts_alone_is_propagated_as_in_redis() {
         vec!["exec"],
         vec!["set", "end", "1"],
     ];
-    let stream_of = |port: u16| {
-        let mut rep = RawReplica::attach(port);
-        let mut c = common::raw_to(port);
-        for args in &script {
-            c.cmd(args);
-        }
-        rep.read_until_end()
-    };
-    let want = stream_of(real.port);
+    let want = stream_of(real.port, &script);
     for shards in [1, 4] {
         let s = Server::start(shards, &[]);
-        assert_eq!(stream_of(s.port), want, "{shards} shard(s)");
+        assert_eq!(stream_of(s.port, &script), want, "{shards} shard(s)");
     }
 }
 

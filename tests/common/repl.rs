@@ -800,3 +800,24 @@ pub fn redis_cli(port: u16, args: &[&str]) -> String {
 pub fn in_dir(node: &Node, name: &str) -> PathBuf {
     Path::new(&node.dir).join(name)
 }
+
+/// A shardis node and a redis-server node started with the same flags and driven in
+/// lockstep (`same`); test files add their own comparisons in `impl NodePair` blocks.
+pub struct NodePair {
+    pub ours: Node,
+    pub redis: Node,
+}
+
+impl NodePair {
+    pub fn start(shards: usize, extra: &[&str]) -> NodePair {
+        NodePair { ours: Node::start(Kind::Shardis(shards), extra), redis: Node::start(Kind::Redis, extra) }
+    }
+
+    /// Runs `args` on both and asserts the replies are equal; returns shardis's.
+    pub fn same(&self, args: &[&str]) -> super::Resp {
+        let ours = super::raw_to(self.ours.port).cmd(args);
+        let redis = super::raw_to(self.redis.port).cmd(args);
+        assert_eq!(ours, redis, "reply to {args:?} ({:?})", self.ours.kind);
+        ours
+    }
+}
