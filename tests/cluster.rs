@@ -545,17 +545,6 @@ fn pool(args: &[&str]) -> (bool, String) {
     (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
 }
 
-/// `n` consecutive free ports.
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if base < 65000 && (0..n).all(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports");
-}
-
 /// Stops the pool a test started, even when it fails half-way.
 struct PoolDown(String);
 
@@ -612,7 +601,7 @@ fn pool_rebalance_from_two_to_three_nodes_under_a_writer_loses_nothing() {
     let dir = temp_dir("rebalance");
     let d = dir.to_str().unwrap().to_string();
     let _down = PoolDown(d.clone());
-    let base = free_ports(3);
+    let base = common::free_ports(3);
     let quick = |count: &str| {
         pool(&[
             "up",

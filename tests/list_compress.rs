@@ -6,7 +6,7 @@
 //! and reach a replica; MEMORY USAGE shrinks as Redis's does.
 
 use crate::common::repl::{Kind, Node, NodePair as Pair, wait_in_sync};
-use crate::common::{Resp, raw_to, wait_until};
+use crate::common::{Resp, Rng, raw_to, wait_until};
 use std::time::Duration;
 
 /// DEBUG OBJECT's `name:value` field.
@@ -23,18 +23,6 @@ fn memory_usage(port: u16, key: &str) -> i64 {
     }
 }
 
-/// xorshift64, seeded: a failing sequence replays.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
 /// An element: mostly long and compressible (so nodes compress), some short, some
 /// integers, a few from a small set (so LREM, LPOS and LINSERT find them).
 fn element(r: &mut Rng) -> String {
@@ -47,7 +35,7 @@ fn element(r: &mut Rng) -> String {
 }
 
 fn random_ops(p: &Pair, seed: u64, steps: usize) {
-    let mut r = Rng(seed);
+    let mut r = Rng::new(seed);
     let keys = ["{c}a", "{c}b"];
     for step in 0..steps {
         let k = keys[r.below(2) as usize];
@@ -149,7 +137,7 @@ fn depth_is_fixed_at_creation_and_saves_memory_like_redis() {
 fn compressed_lists_cross_rdb_dump_aof_and_replication() {
     let flags = ["--list-compress-depth", "2", "--list-max-listpack-size", "8", "--appendonly", "yes"];
     let mut p = Pair::start(2, &flags);
-    let mut r = Rng(7);
+    let mut r = Rng::new(7);
     for k in ["l1", "l2"] {
         for _ in 0..40 {
             let (a, b, c) = (element(&mut r), element(&mut r), element(&mut r));

@@ -25,20 +25,6 @@ fn out(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// `n` consecutive free ports.
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let base = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        if base > 65000 {
-            continue;
-        }
-        if (0..n).all(|k| std::net::TcpListener::bind(("127.0.0.1", base + k)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports");
-}
-
 fn pid_of(dir: &Path, name: &str) -> u32 {
     std::fs::read_to_string(dir.join(name).join("shardis.pid")).unwrap().trim().parse().unwrap()
 }
@@ -77,7 +63,7 @@ fn two_node_pool_pins_binds_restarts_and_reports_a_killed_instance() {
     let dir = temp_dir("pool2");
     let d = dir.to_str().unwrap().to_string();
     let _down = Down(d.clone());
-    let base = free_ports(2);
+    let base = common::free_ports(2);
     let up = pool(&[
         "up",
         "--dir",
@@ -147,7 +133,7 @@ fn four_node_cluster_pool_is_one_keyspace() {
     let dir = temp_dir("pool4");
     let d = dir.to_str().unwrap().to_string();
     let _down = Down(d.clone());
-    let base = free_ports(4);
+    let base = common::free_ports(4);
     let up = pool(&[
         "up",
         "--dir",
@@ -213,7 +199,7 @@ fn an_instance_that_cannot_start_is_explained() {
     let dir = temp_dir("poolbad");
     let d = dir.to_str().unwrap().to_string();
     let _down = Down(d.clone());
-    let base = free_ports(2);
+    let base = common::free_ports(2);
     let file = dir.join("pool.conf");
     std::fs::write(
         &file,

@@ -461,6 +461,29 @@ impl Server {
 
 /// A raw connection to any server on 127.0.0.1 (shardis or a real redis-server), with
 /// a 20 s read timeout.
+/// `n` consecutive free ports (for pools and clusters, whose nodes take consecutive
+/// ports), whose cluster-bus ports (+10000) are free too. Taken below the kernel's
+/// ephemeral range, where no outgoing connection of the suite holds a port: picked
+/// from it, a base's neighbours were often some client's local ports in a busy run.
+pub fn free_ports(n: u16) -> u16 {
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u16>().ok()))
+        .unwrap_or(32768);
+    // Bases in [10000, low - 10000 - n): the bus ports stay below the range too.
+    let span = low.saturating_sub(20000 + n).max(1) as u64;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    let mut rng = Rng::new(seed ^ ((std::process::id() as u64) << 32));
+    let free = |p: u16| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok();
+    for _ in 0..1000 {
+        let base = 10000 + rng.below(span) as u16;
+        if (0..n).all(|k| free(base + k) && free(base + k + 10000)) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports below {low}");
+}
+
 pub fn raw_to(port: u16) -> Raw {
     let s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(20))).expect("set read timeout");
