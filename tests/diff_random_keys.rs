@@ -151,9 +151,12 @@ impl Gen {
         .to_string()
     }
     /// A relative time that does not depend on the clock's reading: invalid, zero,
-    /// negative (the key is deleted) or overflowing.
-    fn rel_time(&mut self) -> String {
-        self.pick(&[
+    /// negative (the key is deleted) or overflowing. In `millis` the overflowing
+    /// candidates must overflow as milliseconds too: 9223372036854775 ms is a valid
+    /// time about 292,000 years ahead, whose EXPIRETIME depends on the millisecond
+    /// each server read its clock in (seed 1063).
+    fn rel_time(&mut self, millis: bool) -> String {
+        let t = self.pick(&[
             "0",
             "-1",
             "-100",
@@ -163,8 +166,13 @@ impl Gen {
             "9223372036854775807",
             "9223372036854775",
             "-9223372036854775808",
-        ])
-        .to_string()
+        ]);
+        if millis && t == "9223372036854775" { "9223372036854775000".into() } else { t.to_string() }
+    }
+    /// `ex` or `px` and a relative time in that unit.
+    fn rel_option(&mut self) -> [String; 2] {
+        let unit = self.pick(&["ex", "px"]);
+        [unit.into(), self.rel_time(unit == "px")]
     }
     fn expire_flags(&mut self, c: &mut Vec<String>) {
         for _ in 0..self.rng.below(3) {
@@ -178,14 +186,14 @@ impl Gen {
             0..=5 => self.data_command(k),
             6 => {
                 let mut c = vec![self.pick(&["expireat", "expireat", "expire"]).into(), k];
-                let t = if c[0] == "expire" { self.rel_time() } else { self.abs_seconds() };
+                let t = if c[0] == "expire" { self.rel_time(false) } else { self.abs_seconds() };
                 c.push(t);
                 self.expire_flags(&mut c);
                 c
             }
             7 => {
                 let mut c = vec![self.pick(&["pexpireat", "pexpireat", "pexpire"]).into(), k];
-                let t = if c[0] == "pexpire" { self.rel_time() } else { self.abs_millis() };
+                let t = if c[0] == "pexpire" { self.rel_time(true) } else { self.abs_millis() };
                 c.push(t);
                 self.expire_flags(&mut c);
                 c
@@ -199,7 +207,7 @@ impl Gen {
                     0 => c.extend(["exat".into(), self.abs_seconds()]),
                     1 => c.extend(["pxat".into(), self.abs_millis()]),
                     2 => c.push("keepttl".into()),
-                    3 => c.extend([self.pick(&["ex", "px"]).into(), self.rel_time()]),
+                    3 => c.extend(self.rel_option()),
                     4 => c.extend(["exat".into(), self.abs_seconds(), "keepttl".into()]),
                     _ => c.extend(["get".into(), self.pick(&["keepttl", "nx", "xx"]).into()]),
                 }
@@ -211,7 +219,7 @@ impl Gen {
                     0 => c.extend(["exat".into(), self.abs_seconds()]),
                     1 => c.extend(["pxat".into(), self.abs_millis()]),
                     2 => c.push("persist".into()),
-                    3 => c.extend([self.pick(&["ex", "px"]).into(), self.rel_time()]),
+                    3 => c.extend(self.rel_option()),
                     _ => {}
                 }
                 c
@@ -301,7 +309,7 @@ impl Gen {
             37 => vec!["append".into(), k, "x".repeat(self.rng.below(60) as usize)],
             38 => vec!["getdel".into(), k],
             39 => vec!["object".into(), self.pick(&["refcount", "encoding", "nosuch"]).into(), k],
-            40 => vec!["expire".into(), k, self.rel_time(), self.pick(&["nx", "xx", "gt", "lt"]).into()],
+            40 => vec!["expire".into(), k, self.rel_time(false), self.pick(&["nx", "xx", "gt", "lt"]).into()],
             41 => vec!["exists".into(), k.clone(), k],
             42 if self.chance(10) => words(&["flushdb"]),
             _ => vec!["type".into(), k],

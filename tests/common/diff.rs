@@ -64,6 +64,16 @@ pub fn normalized(unordered: &[&str], cmd: &str, r: Resp) -> Resp {
     }
 }
 
+/// EXEC's reply normalized reply by reply, each as its queued command's (`names`).
+fn normalized_exec(unordered: &[&str], names: &[String], r: Resp) -> Resp {
+    match r {
+        Resp::Array(v) if v.len() == names.len() => {
+            Resp::Array(v.into_iter().zip(names).map(|(e, n)| normalized(unordered, n, e)).collect())
+        }
+        other => other,
+    }
+}
+
 pub fn digest(c: &mut Raw) -> Resp {
     c.cmd(&["debug", "digest"])
 }
@@ -107,10 +117,19 @@ pub fn replay_with(
     let mut history: Vec<String> = Vec::new();
     let mut words: Vec<Vec<String>> = Vec::new();
     let mut differences = 0;
+    // The main client's open transaction: the names of its queued commands (by
+    // redis-server's replies), so that EXEC's replies are normalized as theirs.
+    let mut queued: Option<Vec<String>> = None;
     for step in 0..steps {
         let cmd = next_command();
         let shown = cmd.join(" ");
         let name = command_name(&cmd);
+        let main_client = cmd[0] != "@2";
+        let exec_of = if main_client && name == "exec" { queued.take() } else { None };
+        let norm = |r: Resp| match &exec_of {
+            Some(names) => normalized_exec(spec.unordered, names, r),
+            None => normalized(spec.unordered, &name, r),
+        };
         // `@xrestore`: each side restores the other's payload (Redis: the first
         // shardis server's).
         let peer = (cmd[0] == "@xrestore").then(|| {
@@ -120,14 +139,14 @@ pub fn replay_with(
         let mut theirs: Option<Resp> = None;
         for ((n, p), second) in pairs.iter_mut().zip(seconds.iter_mut()) {
             let got = run(&mut p.ours, &mut second.ours, &cmd, peer.as_ref().map(|(t, _)| t.as_slice()));
-            let ours = adjust(&cmd, normalized(spec.unordered, &name, got));
+            let ours = adjust(&cmd, norm(got));
             // redis-server runs each command once: its reply is read from the first
             // pair and compared against every shard count.
             let want = match &theirs {
                 Some(t) => t.clone(),
                 None => {
                     let got = run(&mut p.theirs, &mut second.theirs, &cmd, peer.as_ref().map(|(_, o)| o.as_slice()));
-                    let t = adjust(&cmd, normalized(spec.unordered, &name, got));
+                    let t = adjust(&cmd, norm(got));
                     theirs = Some(t.clone());
                     t
                 }
@@ -151,6 +170,18 @@ pub fn replay_with(
                 }
                 eprintln!("{report}\n");
                 differences += 1;
+            }
+        }
+        if main_client {
+            match (name.as_str(), &theirs) {
+                ("multi", Some(Resp::Simple(ok))) if ok == "OK" => queued = Some(Vec::new()),
+                ("discard" | "exec", _) => queued = None,
+                (_, Some(Resp::Simple(q))) if q == "QUEUED" => {
+                    if let Some(names) = queued.as_mut() {
+                        names.push(name.clone());
+                    }
+                }
+                _ => {}
             }
         }
         history.push(shown);
