@@ -44,7 +44,7 @@ fn proc_kb(pid: u32, field: &str) -> u64 {
 fn tag(client: usize) -> String {
     (0..)
         .map(|i| format!("{{bp{i}}}"))
-        .find(|t| shardis::util::hash::shard_of(t[1..t.len() - 1].as_bytes(), 2) == client % 2)
+        .find(|t| shardis::util::hash::shard_of(&t.as_bytes()[1..t.len() - 1], 2) == client % 2)
         .unwrap()
 }
 

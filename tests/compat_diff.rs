@@ -240,9 +240,7 @@ fn smove_signals_the_destination_only_when_added() {
     compare(&[], |port| {
         let mut c = raw_at(port);
         let mut w = raw_at(port);
-        let mut t = Vec::new();
-        t.push(c.cmd(&["sadd", "{s}src", "m", "n"]));
-        t.push(c.cmd(&["sadd", "{s}dst", "m"]));
+        let mut t = vec![c.cmd(&["sadd", "{s}src", "m", "n"]), c.cmd(&["sadd", "{s}dst", "m"])];
         // The member is already there: WATCH on the destination sees no change.
         t.push(w.cmd(&["watch", "{s}dst"]));
         t.push(c.cmd(&["smove", "{s}src", "{s}dst", "m"]));

@@ -378,7 +378,7 @@ impl Gen {
                 }
                 c
             }
-            5 | 6 | 7 => vec!["object".into(), "encoding".into(), k],
+            5..=7 => vec!["object".into(), "encoding".into(), k],
             8 => vec![self.pick(&["srem", "hdel", "zrem", "lrem"]).into(), k, self.member()],
             9 => vec![self.pick(&["lpop", "rpop"]).into(), k],
             10 => match self.rng.below(4) {

@@ -23,7 +23,7 @@ impl Gen {
     fn new(seed: u64) -> Gen {
         Gen { rng: Rng::new(seed) }
     }
-    fn pick<'a>(&mut self, from: &[&'a str]) -> String {
+    fn pick(&mut self, from: &[&str]) -> String {
         from[self.rng.below(from.len() as u64) as usize].to_string()
     }
     fn chance(&mut self, one_in: u64) -> bool {
@@ -878,7 +878,7 @@ impl Gen {
                 }
                 // See `sort_ties`: no LIMIT where ties come out in an order Redis's
                 // partial quicksort or a set's hash order decides.
-                if (by.is_empty() || !(alpha || !by.contains('*'))) && self.chance(3) {
+                if (by.is_empty() || (!alpha && by.contains('*'))) && self.chance(3) {
                     c.extend(["limit".into(), self.pick(&["0", "1", "-1"]), self.pick(&["2", "-1", "0"])]);
                 }
                 for _ in 0..self.rng.below(3) {

@@ -116,7 +116,7 @@ fn dump_restore_moves_streams_both_ways() {
         let r = sc.cmd(&[b"restore".as_slice(), k.as_bytes(), b"0", &p]);
         assert_eq!(r, Resp::simple("OK"), "restore {k}");
     }
-    assert_same(&all_states(&mut sc, true), &want, &"Redis DUMP -> shardis RESTORE".to_string());
+    assert_same(&all_states(&mut sc, true), &want, "Redis DUMP -> shardis RESTORE");
     // shardis -> Redis, under new names... the same names in a flushed Redis.
     let payloads: Vec<Vec<u8>> = KEYS
         .iter()
@@ -130,7 +130,7 @@ fn dump_restore_moves_streams_both_ways() {
         let r = rc.cmd(&[b"restore".as_slice(), k.as_bytes(), b"0", p]);
         assert_eq!(r, Resp::simple("OK"), "Redis RESTORE of our {k}");
     }
-    assert_same(&all_states(&mut rc, true), &want, &"shardis DUMP -> Redis RESTORE".to_string());
+    assert_same(&all_states(&mut rc, true), &want, "shardis DUMP -> Redis RESTORE");
     // A corrupt stream payload is refused, not loaded half-way.
     let mut bad = payloads[0].clone();
     let mid = bad.len() / 2;

@@ -288,7 +288,8 @@ fn matches_a_hashmap_model_with_expiry_and_scan() {
         }
     };
     // The scan in progress: cursor, keys seen, keys removed (or expired) since it began.
-    let mut scan: Option<(u64, HashSet<Vec<u8>>, HashSet<Vec<u8>>, HashSet<Vec<u8>>)> = None;
+    type KeySet = HashSet<Vec<u8>>;
+    let mut scan: Option<(u64, KeySet, KeySet, KeySet)> = None;
     let mut scans_done = 0;
     for step in 0..40_000u64 {
         let k = key(rng.below(12_000));
