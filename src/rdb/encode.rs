@@ -333,9 +333,14 @@ fn put_zset(buf: &mut Vec<u8>, z: &ZSetValue, compress: bool, compact: bool) -> 
         return kind::ZSET_LISTPACK;
     }
     put_len(buf, z.len() as u64);
-    for (m, score) in z.iter() {
+    let mut put = |(m, score): (&[u8], f64)| {
         put_string(buf, m, compress);
         buf.extend_from_slice(&score.to_le_bytes());
+    };
+    // Redis writes a skiplist from its tail (highest score first).
+    match z.skiplist_desc() {
+        Some(desc) => desc.for_each(&mut put),
+        None => z.iter().for_each(&mut put),
     }
     kind::ZSET_2
 }

@@ -410,6 +410,26 @@ impl ZSetValue {
         }
     }
 
+    /// A skiplist-encoded set's entries from the highest score down (None for the
+    /// listpack encoding): the order Redis's RDB writer gives a skiplist's elements
+    /// (`RDB_TYPE_ZSET_2`), so that DUMP payloads and RDB files match byte for byte.
+    pub fn skiplist_desc(&self) -> Option<impl Iterator<Item = (&[u8], f64)> + '_> {
+        match self {
+            ZSetValue::Listpack(_) => None,
+            ZSetValue::Skiplist(sl) => {
+                let mut x = sl.tail;
+                Some(std::iter::from_fn(move || {
+                    if x == NIL || x == HEAD {
+                        return None;
+                    }
+                    let n = sl.node(x);
+                    x = n.prev;
+                    Some((&n.member[..], n.score))
+                }))
+            }
+        }
+    }
+
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match self {
             ZSetValue::Listpack(lp) => lp.find(member).map(|(_, e)| e.score),
