@@ -92,7 +92,10 @@ pub fn start_keyed_tx(st: &mut ShardState, req: ExecReq) {
     st.next_coord_id += 1;
     let tx = queue_locks(st, id, plans, true);
     let waiting = shards.len();
-    st.coords.insert(id, Box::new(KeyedTx { id, tx, req, shards, waiting, gathered: Vec::new(), committing: None }));
+    st.coords.insert(
+        id,
+        Box::new(KeyedTx { id, tx, req, shards, waiting, gathered: Vec::new(), committing: None, kept: Vec::new() }),
+    );
 }
 
 struct KeyedTx {
@@ -106,6 +109,9 @@ struct KeyedTx {
     gathered: KeyEntries,
     /// The reply, held while participants commit their logged parts.
     committing: Option<Vec<u8>>,
+    /// Per shard, the gathered keys the command only read, held until the final
+    /// `Release` while participants commit.
+    kept: Vec<KeyEntries>,
 }
 
 impl KeyedTx {
@@ -151,7 +157,9 @@ impl Coordinator for KeyedTx {
         let args = Args::Owned(&self.req.args);
         // The scratch run is not this shard's history: the owners log the outcome.
         st.aof.suppress += 1;
+        let dirty_before = st.dirty;
         let block = call_blocking(st, self.req.cmd, &args, self.req.db, self.req.proto, &mut out, self.req.client_id);
+        let changed = st.dirty != dirty_before;
         st.aof.suppress -= 1;
         std::mem::swap(&mut st.dbs, &mut real);
         let mut scratch = real;
@@ -166,18 +174,35 @@ impl Coordinator for KeyedTx {
             super::blocking::park_split(st, &self.req, block);
             return true;
         }
-        if !write || (!script && out.first() == Some(&b'-')) {
-            // Nothing was written (a read, or a command that failed its checks).
+        if !write || (!script && (out.first() == Some(&b'-') || !changed)) {
+            // Nothing was written (a read, a command that failed its checks or found
+            // nothing to do, as SMOVE of a missing member): no key hears of it.
             self.give_back(st);
             st.send_reply(self.req.to, out);
             return true;
         }
         let n = st.nshards;
+        // The keys it only read go at the end of their shard's list, to be split off
+        // and sent home unsignalled once the parts are derived (the written keys'
+        // positions, which the parts name, hold after the split).
+        let only_read = read_only_keys(spec, &args, self.req.db);
+        let is_read_only = |db: u16, key: &[u8]| only_read.iter().any(|(d, k)| *d == db && k == key);
+        let mut order: Vec<usize> = (0..self.gathered.len()).collect();
+        if !only_read.is_empty() {
+            order.sort_by_key(|&i| is_read_only(self.gathered[i].0, &self.gathered[i].1));
+        }
+        let mut slots: Vec<Option<(u16, Vec<u8>, Option<Entry>)>> =
+            std::mem::take(&mut self.gathered).into_iter().map(Some).collect();
         let mut writes: Vec<KeyEntries> = vec![Vec::new(); n];
-        let mut at = Vec::with_capacity(self.gathered.len());
-        for (db, key, fin) in std::mem::take(&mut self.gathered) {
+        let mut kept_from: Vec<usize> = vec![usize::MAX; n];
+        let mut at = vec![(0, 0); slots.len()];
+        for i in order {
+            let (db, key, fin) = slots[i].take().expect("each gathered key once");
             let owner = shard_of(&key, n);
-            at.push((owner, writes[owner].len()));
+            if kept_from[owner] == usize::MAX && is_read_only(db, &key) {
+                kept_from[owner] = writes[owner].len();
+            }
+            at[i] = (owner, writes[owner].len());
             writes[owner].push((db, key, fin));
         }
         let mut items: Vec<Vec<LogItem>> = (0..n).map(|_| Vec::new()).collect();
@@ -198,6 +223,11 @@ impl Coordinator for KeyedTx {
                 }
             }
         }
+        let mut kept: Vec<KeyEntries> = writes
+            .iter_mut()
+            .zip(&kept_from)
+            .map(|(w, &from)| if from == usize::MAX { Vec::new() } else { w.split_off(from) })
+            .collect();
         if logging && items.iter().any(|i| !i.is_empty()) {
             // Log first: each shard with changed keys commits its part, and only when
             // every part is acknowledged (logged) do the locks go and the reply leave.
@@ -210,16 +240,19 @@ impl Coordinator for KeyedTx {
                     let hop = commit_part_hop(self.tx, marker.clone(), w, std::mem::take(&mut items[s as usize]));
                     st.outbox.push(s as usize, Msg::Run { coord: me, hop });
                 } else {
-                    st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w });
+                    let k = std::mem::take(&mut kept[s as usize]);
+                    st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w, kept: k });
                 }
             }
+            self.kept = kept;
             self.waiting = parts.len();
             self.committing = Some(out);
             return false;
         }
         for &s in &self.shards {
             let w = std::mem::take(&mut writes[s as usize]);
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w });
+            let k = std::mem::take(&mut kept[s as usize]);
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w, kept: k });
         }
         st.send_reply(self.req.to, out);
         true
@@ -232,12 +265,32 @@ impl Coordinator for KeyedTx {
             return false;
         }
         for &s in &self.shards {
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
+            let kept = self.kept.get_mut(s as usize).map(std::mem::take).unwrap_or_default();
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new(), kept });
         }
         let out = self.committing.take().expect("committing");
         st.send_reply(self.req.to, out);
         true
     }
+}
+
+/// The (db, key) pairs a write command names but only reads
+/// (`CommandSpec::only_reads_key`), unless it also names them where it writes.
+fn read_only_keys(spec: &super::CommandSpec, args: &Args, db: u16) -> Vec<(u16, Vec<u8>)> {
+    let Ok(positions) = spec.key_positions(args, db) else { return Vec::new() };
+    if !positions.iter().any(|&(_, i)| spec.only_reads_key(i)) {
+        return Vec::new();
+    }
+    let (read, written): (Vec<_>, Vec<_>) = positions.into_iter().partition(|&(_, i)| spec.only_reads_key(i));
+    let mut out: Vec<(u16, Vec<u8>)> = Vec::new();
+    for (d, i) in read {
+        let key = args.get(i);
+        let also_written = written.iter().any(|&(wd, wi)| wd == d && args.get(wi) == key);
+        if !also_written && !out.iter().any(|(od, ok)| *od == d && ok == key) {
+            out.push((d, key.to_vec()));
+        }
+    }
+    out
 }
 
 /// Did a gathered key come back unchanged (then its owner need not log it)?
@@ -507,7 +560,7 @@ impl Coordinator for FanOutCoord {
         finish(st, results, &mut ReplyWriter::new(&mut out, self.proto));
         if let Some(tx) = self.tx {
             for s in 0..st.nshards {
-                st.outbox.push(s, Msg::Release { tx, writes: Vec::new() });
+                st.outbox.push(s, Msg::Release { tx, writes: Vec::new(), kept: Vec::new() });
             }
         }
         if let Some(to) = self.to {

@@ -837,7 +837,7 @@ impl SplitTx {
     /// Releases every part's locks and replies.
     fn finish(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
         for &s in &self.held {
-            let release = Msg::Release { tx: self.tx, writes: Vec::new() };
+            let release = Msg::Release { tx: self.tx, writes: Vec::new(), kept: Vec::new() };
             if s as usize == st.id && !st.aof.wants_parts() {
                 // Our own part's locks go now rather than through the outbox (with
                 // parts logged, they wait for the turn's log as the others do).

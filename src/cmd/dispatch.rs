@@ -568,8 +568,11 @@ fn track_pending(st: &mut ShardState, mask: u32, on: bool) {
 }
 
 /// A write changed keys: bump the versions of those that are WATCHed and wake clients
-/// blocked on them. Over-approximates with every key the command names, which only
-/// ever aborts a transaction (or re-checks a waiter) that a finer check would spare.
+/// blocked on them. Every key the command names but the ones it only reads (COPY's and
+/// the STORE commands' sources, `CommandSpec::only_reads_key`) and the one it says it
+/// left unchanged: over-approximates where the key changed depends on the data (LMPOP's
+/// keys), which only ever aborts a transaction (or re-checks a waiter) that a finer
+/// check would spare.
 fn touch_keys(
     st: &mut ShardState,
     spec: &super::CommandSpec,
@@ -579,7 +582,7 @@ fn touch_keys(
     client_id: u64,
 ) {
     if let Ok(mut keys) = spec.key_positions(args, db) {
-        keys.retain(|&(_, i)| unchanged != Some(i));
+        keys.retain(|&(_, i)| unchanged != Some(i) && !spec.only_reads_key(i));
         if super::tracking::writes_matter(st) {
             super::tracking::invalidate(st, keys.iter().map(|&(_, i)| args.get(i)), client_id);
         }
@@ -800,7 +803,8 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 st.publish_local(ch, m);
             }
         }
-        Msg::Release { tx, writes } => {
+        Msg::Release { tx, writes, kept } => {
+            coord::put_back(st, kept);
             coord::apply_writes(st, writes);
             for w in st.locks.release(tx) {
                 coord::answer_granted(st, w);
@@ -813,7 +817,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         }
         Msg::Return { tx, entries } => {
             coord::put_back(st, entries);
-            handle_msg(st, Msg::Release { tx, writes: Vec::new() });
+            handle_msg(st, Msg::Release { tx, writes: Vec::new(), kept: Vec::new() });
         }
     }
 }

@@ -685,7 +685,7 @@ impl TxExec {
 
     fn release_and_reply(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
         for &s in &self.locked {
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new() });
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new(), kept: Vec::new() });
         }
         st.send_reply(self.to, out);
         true

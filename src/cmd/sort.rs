@@ -431,7 +431,7 @@ impl PatternTx {
                 Some((owner, w)) if *owner == s => std::mem::take(w),
                 _ => Vec::new(),
             };
-            st.outbox.push(s, Msg::Release { tx: self.tx, writes });
+            st.outbox.push(s, Msg::Release { tx: self.tx, writes, kept: Vec::new() });
         }
     }
 

@@ -106,6 +106,20 @@ impl CommandSpec {
         }
     }
 
+    /// Does this write command only read the key at argument `i`? The sources of COPY
+    /// and of the STORE commands are read, never changed, so Redis signals only the
+    /// destination: a WATCH on a source survives them, and client tracking does not
+    /// invalidate it. (The keys Redis's key specs mark `RO`.)
+    pub fn only_reads_key(&self, i: usize) -> bool {
+        match self.name {
+            "copy" | "sort" | "georadius" | "georadiusbymember" => i == 1,
+            "sinterstore" | "sunionstore" | "sdiffstore" | "zunionstore" | "zinterstore" | "zdiffstore"
+            | "zrangestore" | "geosearchstore" | "pfmerge" => i >= 2,
+            "bitop" => i >= 3,
+            _ => false,
+        }
+    }
+
     /// The (db, arg index) of every key in this request.
     pub fn key_positions(&self, args: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
         match self.keys {

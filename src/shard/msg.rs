@@ -164,10 +164,12 @@ pub enum Msg {
     },
     /// Park one part of a blocking wait whose keys span shards.
     Park(Box<super::block::Waiter>),
-    /// Apply the final state of gathered keys (if any) and release `tx`'s locks.
+    /// Apply the final state of gathered keys (if any), put back the `kept` ones the
+    /// command only read (as `Return` does: no signals), and release `tx`'s locks.
     Release {
         tx: u64,
         writes: KeyEntries,
+        kept: KeyEntries,
     },
     /// Put gathered values back unchanged (a read, a failed or blocked command) and
     /// release `tx`'s locks: nothing is written, so nothing is touched or woken.
@@ -209,9 +211,8 @@ impl Msg {
                 Msg::Lock { plan: LockPlan::Whole, .. } => 0,
                 Msg::Lock { plan: LockPlan::Hashes(h), .. } => 8 * h.len(),
                 Msg::LockRun { part, .. } => part.req.args.data.len() + 12 * part.req.args.ends.len(),
-                Msg::Locked { entries: e, .. } | Msg::Release { writes: e, .. } | Msg::Return { entries: e, .. } => {
-                    entries(e)
-                }
+                Msg::Locked { entries: e, .. } | Msg::Return { entries: e, .. } => entries(e),
+                Msg::Release { writes, kept, .. } => entries(writes) + entries(kept),
                 Msg::Run { .. } | Msg::Ran { .. } => 0,
                 Msg::Park(w) => w.args.data.len() + 4 * w.args.ends.len(),
                 Msg::Publish(m) => m.iter().map(|(c, p)| 16 + c.len() + p.len()).sum(),
