@@ -225,6 +225,9 @@ pub fn dispatch_known(
             if super::monitor::active(st) && !matches!(res, Ok(ConnOutcome::Exec(_))) {
                 super::monitor::feed_client(st, spec, sess.db, sess.id, args);
             }
+            if spec.flags & flag::MAY_REPLICATE != 0 && res.is_ok() {
+                replicate_keyless(st, args, sess.db);
+            }
             if matches!(res, Ok(ConnOutcome::FanOut(_))) {
                 super::cmdtime::end_unfinished(st);
             } else {
@@ -277,6 +280,18 @@ pub fn dispatch_known(
             }
             route_keyed(st, sess, idx, args, w, to)
         }
+    }
+}
+
+/// A keyless command that replicates without writing (`may_replicate`: PUBLISH and
+/// SPUBLISH) goes to the replication stream as sent, never to the AOF, in the client's
+/// db and in the shard's order with the writes around it, as Redis forces it there
+/// (`PROPAGATE_REPL`). Not in cluster mode: Redis Cluster carries it over the bus
+/// instead, which a pool does not have (README, Not supported yet).
+pub(super) fn replicate_keyless(st: &mut ShardState, args: &Args, db: u16) {
+    if !st.shared.cluster.enabled {
+        let a: Vec<&[u8]> = args.iter().collect();
+        st.aof.feed_stream_only(db, &a);
     }
 }
 

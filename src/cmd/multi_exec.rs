@@ -17,7 +17,7 @@ use super::Args;
 use super::coord::{apply_writes, queue_locks};
 use super::ctx::{ConnCtx, ConnOutcome, Finish, Session};
 use super::dispatch::call;
-use super::table::{CommandSpec, Handler, TABLE};
+use super::table::{CommandSpec, Handler, TABLE, flag};
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::LockPlan;
 use crate::shard::msg::{CoordRef, HopResult, KeyEntries, Msg, OwnedArgs};
@@ -295,6 +295,15 @@ impl TxExec {
                         };
                         f(&mut ctx, &Args::Owned(args))
                     };
+                    if spec.flags & flag::MAY_REPLICATE != 0 && res.is_ok() {
+                        // PUBLISH: in the transaction's part here, in queued order.
+                        st.aof.stage = Some(self.tx);
+                        super::dispatch::replicate_keyless(st, &Args::Owned(args), db);
+                        st.aof.stage = None;
+                        if st.aof.staged_anything(self.tx) {
+                            self.wrote_on(st.id);
+                        }
+                    }
                     match res {
                         Ok(ConnOutcome::FanOut(fo)) => {
                             self.phase = Phase::FanOut;
