@@ -231,3 +231,71 @@ fn function_names_are_case_insensitive_as_redis() {
         p.same(&["fcall", "test", "0"]);
     }
 }
+
+/// MIGRATE shows in SLOWLOG, MONITOR and INFO commandstats as in Redis, its AUTH
+/// password and AUTH2 user and password as `(redacted)` ("SLOWLOG - Some commands can
+/// redact sensitive fields", "MONITOR supports redacting command arguments"); shardis
+/// ran it on a helper thread past the command's accounting, so none of them saw it.
+#[test]
+fn migrate_is_logged_and_redacted_as_redis() {
+    let real = real_redis("tcl-migrate-slowlog");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let run = |port: u16| {
+            let p = port.to_string();
+            let mut c = common::raw_to(port);
+            let mut mon = common::raw_to(port);
+            mon.cmd(&["monitor"]);
+            c.cmd(&["config", "resetstat"]);
+            c.cmd(&["config", "set", "slowlog-log-slower-than", "0"]);
+            c.cmd(&["slowlog", "reset"]);
+            let mut replies = Vec::new();
+            for extra in [&[][..], &["AUTH", "user"], &["AUTH2", "user", "password"]] {
+                let mut args = vec!["migrate", "127.0.0.1", p.as_str(), "key", "9", "5000"];
+                args.extend_from_slice(extra);
+                replies.push(c.cmd(&args));
+            }
+            c.cmd(&["config", "set", "slowlog-log-slower-than", "-1"]);
+            c.cmd(&["echo", "monitor-end"]);
+            // Each entry's arguments, the server's own port as <port>.
+            let entries = match c.cmd(&["slowlog", "get"]) {
+                Resp::Array(v) => v
+                    .into_iter()
+                    .map(|e| match e {
+                        Resp::Array(f) => match &f[3] {
+                            Resp::Array(a) => a
+                                .iter()
+                                .map(|x| if *x == Resp::bulk(&p) { Resp::bulk("<port>") } else { x.clone() })
+                                .collect::<Vec<_>>(),
+                            other => panic!("{other:?}"),
+                        },
+                        other => panic!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
+            let stats = match c.cmd(&["info", "commandstats"]) {
+                Resp::Bulk(b) => String::from_utf8_lossy(&b)
+                    .lines()
+                    .find(|l| l.starts_with("cmdstat_migrate:"))
+                    .map(|l| l.split(",usec=").next().unwrap().to_string()),
+                other => panic!("{other:?}"),
+            };
+            // MONITOR lines past the `[db addr]` prefix, up to the ECHO after them.
+            let mut lines = Vec::new();
+            loop {
+                let Resp::Simple(l) = mon.read() else { panic!("monitor line") };
+                let shown = l.split_once("] ").map(|(_, r)| r.replace(&p, "<port>")).unwrap_or_default();
+                if shown == "\"echo\" \"monitor-end\"" {
+                    break;
+                }
+                if shown.starts_with("\"migrate\"") {
+                    lines.push(shown);
+                }
+            }
+            (replies, entries, stats, lines)
+        };
+        let (ours, theirs) = (run(s.port), run(real.port));
+        assert_eq!(ours, theirs, "{shards} shard(s)");
+    }
+}

@@ -199,7 +199,11 @@ pub fn dispatch_known(
         return Outcome::Wait;
     }
     if spec.name == "migrate" {
-        // The network round trip runs on a helper thread (`cluster::migrate`).
+        // The network round trip runs on a helper thread (`cluster::migrate`), which
+        // also counts it (commandstats, slowlog) when it answers.
+        if super::monitor::active(st) {
+            super::monitor::feed_client(st, spec, sess.db, sess.id, args);
+        }
         sess.lane = Lane::Many;
         return crate::cluster::migrate::start(st, sess, args, &mut w, to);
     }
