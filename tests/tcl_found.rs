@@ -299,3 +299,96 @@ fn migrate_is_logged_and_redacted_as_redis() {
         assert_eq!(ours, theirs, "{shards} shard(s)");
     }
 }
+
+/// The keyless commands an EXEC runs (PING, ECHO, DBSIZE, DEBUG ...) are counted in
+/// INFO commandstats and logged in SLOWLOG one by one, EXEC itself not
+/// (`skip_slowlog`), as in Redis ("SLOWLOG - EXEC is not logged, just executed
+/// commands"); shardis counted and logged none of them.
+#[test]
+fn exec_logs_its_commands_not_itself_as_redis() {
+    let real = real_redis("tcl-exec-slowlog");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let run = |port: u16| {
+            let mut c = common::raw_to(port);
+            c.cmd(&["config", "resetstat"]);
+            c.cmd(&["config", "set", "slowlog-log-slower-than", "0"]);
+            c.cmd(&["slowlog", "reset"]);
+            let mut replies = Vec::new();
+            for args in [&["multi"][..], &["ping"], &["echo", "a"], &["dbsize"], &["debug", "sleep", "0"], &["exec"]] {
+                replies.push(c.cmd(args));
+            }
+            c.cmd(&["config", "set", "slowlog-log-slower-than", "-1"]);
+            let logged = match c.cmd(&["slowlog", "get"]) {
+                Resp::Array(v) => v
+                    .into_iter()
+                    .map(|e| match e {
+                        Resp::Array(f) => f[3].clone(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
+            let mut calls = match c.cmd(&["info", "commandstats"]) {
+                Resp::Bulk(b) => String::from_utf8_lossy(&b)
+                    .lines()
+                    .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
+                    .map(|l| l.split(",usec=").next().unwrap().to_string())
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
+            calls.sort();
+            (replies, logged, calls)
+        };
+        assert_eq!(run(s.port), run(real.port), "{shards} shard(s)");
+    }
+}
+
+/// FUNCTION RESTORE past its arguments answers RESTORE's syntax error, and a bad
+/// payload Redis's DUMP error text, as in Redis 7.0 ("FUNCTION - test function restore
+/// with wrong number of arguments", "... bad payload"); shardis gave the arity error
+/// and its own text.
+#[test]
+fn function_restore_errors_as_redis() {
+    let real = real_redis("tcl-function-restore");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["function", "restore"]);
+        p.same(&["function", "restore", "a", "b", "c"]);
+        p.same(&["function", "RESTORE", "a", "b", "c", "d"]);
+        p.same(&["function", "restore", "abc"]);
+        p.same(&["function", "restore", "abc", "foo"]);
+        p.same(&["function", "restore", "abc", "append"]);
+    }
+}
+
+/// RESTORE ... FREQ sets the key's LFU counter under an LFU policy, as OBJECT FREQ
+/// then shows, and IDLETIME is ignored there ("RESTORE can set LFU"); shardis accepted
+/// FREQ and dropped it.
+#[test]
+fn restore_sets_the_lfu_counter_as_redis() {
+    let real = real_redis("tcl-restore-freq");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["set", "foo", "bar"]);
+        let Resp::Bulk(payload) = p.same(&["dump", "foo"]) else { panic!("dump") };
+        p.same(&["del", "foo"]);
+        p.same(&["config", "set", "maxmemory-policy", "allkeys-lfu"]);
+        let restore = |p: &mut Pair, extra: &[&[u8]]| {
+            let mut args: Vec<&[u8]> = vec![b"restore", b"foo", b"0", &payload, b"replace"];
+            args.extend_from_slice(extra);
+            p.same(&args);
+            p.same(&["object", "freq", "foo"]);
+        };
+        restore(&mut p, &[b"freq", b"100"]);
+        restore(&mut p, &[b"freq", b"0"]);
+        restore(&mut p, &[b"freq", b"255"]);
+        restore(&mut p, &[]);
+        restore(&mut p, &[b"idletime", b"1000"]);
+        p.same(&["get", "foo"]);
+        p.same(&["config", "set", "maxmemory-policy", "noeviction"]);
+        restore(&mut p, &[b"freq", b"100"]);
+    }
+}

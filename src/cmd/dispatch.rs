@@ -242,27 +242,7 @@ pub fn dispatch_known(
                 Ok(ConnOutcome::Done) => Outcome::Done,
                 Ok(ConnOutcome::Close) => Outcome::Close,
                 Ok(ConnOutcome::FanOut(mut f)) => {
-                    // Counted once its reply is written (INFO does not count itself),
-                    // and the slowlog holds it after it ran (SLOWLOG RESET logs itself
-                    // into the fresh log; SLOWLOG GET does not see itself).
-                    let threshold = st.config.slowlog_log_slower_than;
-                    let logged: Option<Vec<Vec<u8>>> = (threshold >= 0
-                        && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0)
-                        .then(|| args.iter().map(|a| a.to_vec()).collect());
-                    let slot = super::cmdtime::stat_slot(idx, args);
-                    let inner = f.finish;
-                    let client_id = sess.id;
-                    f.finish = Box::new(move |st, results, out| {
-                        let errors_before = st.stats.error_replies;
-                        inner(st, results, out);
-                        let us = start.elapsed().as_micros() as u64;
-                        super::cmdtime::finished(st, slot, st.stats.error_replies > errors_before, us);
-                        if let Some(logged) = logged
-                            && us >= st.config.slowlog_log_slower_than.max(0) as u64
-                        {
-                            super::cmdtime::slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
-                        }
-                    });
+                    f.finish = timed_finish(st, idx, args, start, sess.id, f.finish);
                     coord::start_fanout(st, f, to, sess.proto);
                     sess.lane = Lane::Many;
                     Outcome::Barrier
@@ -285,6 +265,34 @@ pub fn dispatch_known(
             route_keyed(st, sess, idx, args, w, to)
         }
     }
+}
+
+/// A fan-out's `finish`, wrapped to count the command once its reply is written
+/// (INFO does not count itself) and to put it in the slowlog after it ran (SLOWLOG
+/// RESET logs itself into the fresh log; SLOWLOG GET does not see itself).
+pub(super) fn timed_finish(
+    st: &ShardState,
+    idx: u16,
+    args: &Args,
+    start: crate::util::stopwatch::Stopwatch,
+    client_id: u64,
+    inner: super::ctx::Finish,
+) -> super::ctx::Finish {
+    let threshold = st.config.slowlog_log_slower_than;
+    let logged: Option<Vec<Vec<u8>>> = (threshold >= 0 && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0)
+        .then(|| args.iter().map(|a| a.to_vec()).collect());
+    let slot = super::cmdtime::stat_slot(idx, args);
+    Box::new(move |st, results, out| {
+        let errors_before = st.stats.error_replies;
+        inner(st, results, out);
+        let us = start.elapsed().as_micros() as u64;
+        super::cmdtime::finished(st, slot, st.stats.error_replies > errors_before, us);
+        if let Some(logged) = logged
+            && us >= st.config.slowlog_log_slower_than.max(0) as u64
+        {
+            super::cmdtime::slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
+        }
+    })
 }
 
 /// A keyless command that replicates without writing (`may_replicate`: PUBLISH and
