@@ -392,3 +392,32 @@ fn restore_sets_the_lfu_counter_as_redis() {
         restore(&mut p, &[b"freq", b"100"]);
     }
 }
+
+/// SLOWLOG GET never returns more than slowlog-max-len entries, with several shards
+/// too ("SLOWLOG - get all slow logs"); each shard kept its own max-len, and GET -1
+/// returned them all.
+#[test]
+fn slowlog_get_keeps_to_max_len_as_redis() {
+    let real = real_redis("tcl-slowlog-maxlen");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["config", "set", "slowlog-log-slower-than", "0"]);
+        p.same(&["config", "set", "slowlog-max-len", "3"]);
+        p.same(&["slowlog", "reset"]);
+        for k in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            p.same(&["set", k, "1"]);
+        }
+        p.same(&["config", "set", "slowlog-log-slower-than", "-1"]);
+        p.same(&["slowlog", "len"]);
+        let count = |r: Resp| match r {
+            Resp::Array(v) => v.len(),
+            other => panic!("{other:?}"),
+        };
+        for n in ["-1", "0", "1", "10"] {
+            let (ours, theirs) = p.both(&["slowlog", "get", n]);
+            assert_eq!(count(ours), count(theirs), "{shards} shard(s), GET {n}");
+        }
+        p.same(&["config", "set", "slowlog-max-len", "128"]);
+    }
+}
