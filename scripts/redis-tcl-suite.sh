@@ -49,7 +49,6 @@ unit/type/zset|ZRANGESTORE with zset-max-listpack-entries 1 dst key should use s
 unit/type/hash|HINCRBYFLOAT over hash-max-listpack-value encoded with a listpack|encoding thresholds (hash-max-listpack-value) are compatibility-only: README, Configuration (enc16)
 unit/type/list|BRPOPLPUSH does not affect WATCH while still blocked|timing: EXEC (sent, unanswered) and another client's LPUSH overlap; shardis checks WATCH in a hop, so the LPUSH may go first (both orders are valid)
 unit/scripting|EVAL - Scripts can't run XREAD and XREADGROUP with BLOCK option|XREAD BLOCK inside a script: fid16's work
-unit/multi|MULTI propagation of PUBLISH|LEFT, not by design: PUBLISH is not propagated to replicas (Redis sends it down the replication stream); found by fid17
 EOF
 )
 

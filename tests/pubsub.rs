@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use common::{SHARD_COUNTS, Server};
+use common::{Resp, SHARD_COUNTS, Server};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 
@@ -155,5 +155,54 @@ fn resp3_self_publish_orders_push_and_reply_as_redis() {
         assert!(matches!(p.same(&["client", "reply", "on"]), common::Resp::Push(_)));
         next_frames_match(&mut p, 1);
         p.same(&["ping", "done"]);
+    }
+}
+
+/// A replica's subscribers get what is published on its master (PUBLISH and SPUBLISH
+/// travel down the replication stream in Redis 7.0), with a shardis master and a
+/// redis-server one, and so do those of a replica of that replica (the stream is
+/// forwarded as it came). shardis never sent them, so they got nothing.
+#[test]
+fn a_replicas_subscribers_get_the_masters_messages() {
+    use common::repl::{Kind, Node, wait_in_sync};
+    use std::time::Duration;
+    for (master_kind, shards) in [(Kind::Redis, 1), (Kind::Shardis(1), 1), (Kind::Shardis(4), 4)] {
+        let master = Node::start(master_kind, &[]);
+        let replica = Node::start_replica_of(Kind::Shardis(shards), master.port, &[]);
+        let chained = Node::start_replica_of(Kind::Shardis(shards), replica.port, &[]);
+        wait_in_sync(&master, &replica, Duration::from_secs(20));
+        wait_in_sync(&replica, &chained, Duration::from_secs(20));
+        let mut subs: Vec<common::Raw> = [&replica, &chained]
+            .iter()
+            .map(|n| {
+                let mut c = common::raw_to(n.port);
+                c.cmd(&["subscribe", "news"]);
+                c.cmd(&["ssubscribe", "shard-news"]);
+                c
+            })
+            .collect();
+        let mut m = common::raw_to(master.port);
+        m.cmd(&["select", "3"]);
+        m.cmd(&["publish", "news", "hello"]);
+        m.cmd(&["set", "k", "v"]);
+        m.cmd(&["spublish", "shard-news", "hi"]);
+        m.cmd(&["multi"]);
+        m.cmd(&["publish", "news", "in-multi"]);
+        m.cmd(&["exec"]);
+        for (i, c) in subs.iter_mut().enumerate() {
+            let what = format!("{master_kind:?} master, {shards} shard(s), subscriber of replica {i}");
+            let got: Vec<Resp> = (0..3).map(|_| c.read()).collect();
+            let msg =
+                |kind: &str, ch: &str, m: &str| Resp::Array(vec![Resp::bulk(kind), Resp::bulk(ch), Resp::bulk(m)]);
+            assert_eq!(
+                got,
+                vec![
+                    msg("message", "news", "hello"),
+                    msg("smessage", "shard-news", "hi"),
+                    msg("message", "news", "in-multi")
+                ],
+                "{what}"
+            );
+        }
     }
 }

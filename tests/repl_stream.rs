@@ -521,3 +521,45 @@ fn scan_expires_what_it_meets_as_redis() {
         assert_eq!(run(s.port), want, "{shards} shard(s)");
     }
 }
+
+/// PUBLISH and SPUBLISH go down the replication stream as Redis 7.0 sends them (not
+/// to the AOF): under the client's SELECT, in order with the writes around them, a
+/// transaction holding only a PUBLISH as the bare command, one with a write as
+/// MULTI ... EXEC ("MULTI propagation of PUBLISH"). shardis sent none of them, so a
+/// replica's subscribers never got the master's messages.
+#[test]
+fn publish_goes_down_the_stream_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-publish");
+    let plain: Vec<Vec<&str>> = vec![
+        vec!["select", "2"],
+        vec!["publish", "a", "b"],
+        vec!["set", "x", "1"],
+        vec!["multi"],
+        vec!["publish", "bla", "bla"],
+        vec!["exec"],
+        vec!["spublish", "s", "m"],
+        vec!["select", "0"],
+        vec!["publish", "e", "f"],
+        vec!["set", "end", "1"],
+    ];
+    // A transaction's parts on several shards are one MULTI/EXEC but in shard order,
+    // not queued order: the mixed one compares with one shard.
+    let mixed: Vec<Vec<&str>> = vec![
+        vec!["multi"],
+        vec!["publish", "q", "w"],
+        vec!["set", "y", "1"],
+        vec!["publish", "q", "w2"],
+        vec!["exec"],
+        vec!["set", "end", "1"],
+    ];
+    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
+    let (want_plain, want_mixed) = (lower(stream_of(real.port, &plain)), lower(stream_of(real.port, &mixed)));
+    assert!(want_plain.iter().any(|l| l == "publish e f"), "{want_plain:?}");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(lower(stream_of(s.port, &plain)), want_plain, "{shards} shard(s)");
+        if shards == 1 {
+            assert_eq!(lower(stream_of(s.port, &mixed)), want_mixed);
+        }
+    }
+}

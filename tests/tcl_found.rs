@@ -231,3 +231,193 @@ fn function_names_are_case_insensitive_as_redis() {
         p.same(&["fcall", "test", "0"]);
     }
 }
+
+/// MIGRATE shows in SLOWLOG, MONITOR and INFO commandstats as in Redis, its AUTH
+/// password and AUTH2 user and password as `(redacted)` ("SLOWLOG - Some commands can
+/// redact sensitive fields", "MONITOR supports redacting command arguments"); shardis
+/// ran it on a helper thread past the command's accounting, so none of them saw it.
+#[test]
+fn migrate_is_logged_and_redacted_as_redis() {
+    let real = real_redis("tcl-migrate-slowlog");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let run = |port: u16| {
+            let p = port.to_string();
+            let mut c = common::raw_to(port);
+            let mut mon = common::raw_to(port);
+            mon.cmd(&["monitor"]);
+            c.cmd(&["config", "resetstat"]);
+            c.cmd(&["config", "set", "slowlog-log-slower-than", "0"]);
+            c.cmd(&["slowlog", "reset"]);
+            let mut replies = Vec::new();
+            for extra in [&[][..], &["AUTH", "user"], &["AUTH2", "user", "password"]] {
+                let mut args = vec!["migrate", "127.0.0.1", p.as_str(), "key", "9", "5000"];
+                args.extend_from_slice(extra);
+                replies.push(c.cmd(&args));
+            }
+            c.cmd(&["config", "set", "slowlog-log-slower-than", "-1"]);
+            c.cmd(&["echo", "monitor-end"]);
+            // Each entry's arguments, the server's own port as <port>.
+            let entries = match c.cmd(&["slowlog", "get"]) {
+                Resp::Array(v) => v
+                    .into_iter()
+                    .map(|e| match e {
+                        Resp::Array(f) => match &f[3] {
+                            Resp::Array(a) => a
+                                .iter()
+                                .map(|x| if *x == Resp::bulk(&p) { Resp::bulk("<port>") } else { x.clone() })
+                                .collect::<Vec<_>>(),
+                            other => panic!("{other:?}"),
+                        },
+                        other => panic!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
+            let stats = match c.cmd(&["info", "commandstats"]) {
+                Resp::Bulk(b) => String::from_utf8_lossy(&b)
+                    .lines()
+                    .find(|l| l.starts_with("cmdstat_migrate:"))
+                    .map(|l| l.split(",usec=").next().unwrap().to_string()),
+                other => panic!("{other:?}"),
+            };
+            // MONITOR lines past the `[db addr]` prefix, up to the ECHO after them.
+            let mut lines = Vec::new();
+            loop {
+                let Resp::Simple(l) = mon.read() else { panic!("monitor line") };
+                let shown = l.split_once("] ").map(|(_, r)| r.replace(&p, "<port>")).unwrap_or_default();
+                if shown == "\"echo\" \"monitor-end\"" {
+                    break;
+                }
+                if shown.starts_with("\"migrate\"") {
+                    lines.push(shown);
+                }
+            }
+            (replies, entries, stats, lines)
+        };
+        let (ours, theirs) = (run(s.port), run(real.port));
+        assert_eq!(ours, theirs, "{shards} shard(s)");
+    }
+}
+
+/// The keyless commands an EXEC runs (PING, ECHO, DBSIZE, DEBUG ...) are counted in
+/// INFO commandstats and logged in SLOWLOG one by one, EXEC itself not
+/// (`skip_slowlog`), as in Redis ("SLOWLOG - EXEC is not logged, just executed
+/// commands"); shardis counted and logged none of them.
+#[test]
+fn exec_logs_its_commands_not_itself_as_redis() {
+    let real = real_redis("tcl-exec-slowlog");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let run = |port: u16| {
+            let mut c = common::raw_to(port);
+            c.cmd(&["config", "resetstat"]);
+            c.cmd(&["config", "set", "slowlog-log-slower-than", "0"]);
+            c.cmd(&["slowlog", "reset"]);
+            let mut replies = Vec::new();
+            for args in [&["multi"][..], &["ping"], &["echo", "a"], &["dbsize"], &["debug", "sleep", "0"], &["exec"]] {
+                replies.push(c.cmd(args));
+            }
+            c.cmd(&["config", "set", "slowlog-log-slower-than", "-1"]);
+            let logged = match c.cmd(&["slowlog", "get"]) {
+                Resp::Array(v) => v
+                    .into_iter()
+                    .map(|e| match e {
+                        Resp::Array(f) => f[3].clone(),
+                        other => panic!("{other:?}"),
+                    })
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
+            let mut calls = match c.cmd(&["info", "commandstats"]) {
+                Resp::Bulk(b) => String::from_utf8_lossy(&b)
+                    .lines()
+                    .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_config"))
+                    .map(|l| l.split(",usec=").next().unwrap().to_string())
+                    .collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            };
+            calls.sort();
+            (replies, logged, calls)
+        };
+        assert_eq!(run(s.port), run(real.port), "{shards} shard(s)");
+    }
+}
+
+/// FUNCTION RESTORE past its arguments answers RESTORE's syntax error, and a bad
+/// payload Redis's DUMP error text, as in Redis 7.0 ("FUNCTION - test function restore
+/// with wrong number of arguments", "... bad payload"); shardis gave the arity error
+/// and its own text.
+#[test]
+fn function_restore_errors_as_redis() {
+    let real = real_redis("tcl-function-restore");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["function", "restore"]);
+        p.same(&["function", "restore", "a", "b", "c"]);
+        p.same(&["function", "RESTORE", "a", "b", "c", "d"]);
+        p.same(&["function", "restore", "abc"]);
+        p.same(&["function", "restore", "abc", "foo"]);
+        p.same(&["function", "restore", "abc", "append"]);
+    }
+}
+
+/// RESTORE ... FREQ sets the key's LFU counter under an LFU policy, as OBJECT FREQ
+/// then shows, and IDLETIME is ignored there ("RESTORE can set LFU"); shardis accepted
+/// FREQ and dropped it.
+#[test]
+fn restore_sets_the_lfu_counter_as_redis() {
+    let real = real_redis("tcl-restore-freq");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["set", "foo", "bar"]);
+        let Resp::Bulk(payload) = p.same(&["dump", "foo"]) else { panic!("dump") };
+        p.same(&["del", "foo"]);
+        p.same(&["config", "set", "maxmemory-policy", "allkeys-lfu"]);
+        let restore = |p: &mut Pair, extra: &[&[u8]]| {
+            let mut args: Vec<&[u8]> = vec![b"restore", b"foo", b"0", &payload, b"replace"];
+            args.extend_from_slice(extra);
+            p.same(&args);
+            p.same(&["object", "freq", "foo"]);
+        };
+        restore(&mut p, &[b"freq", b"100"]);
+        restore(&mut p, &[b"freq", b"0"]);
+        restore(&mut p, &[b"freq", b"255"]);
+        restore(&mut p, &[]);
+        restore(&mut p, &[b"idletime", b"1000"]);
+        p.same(&["get", "foo"]);
+        p.same(&["config", "set", "maxmemory-policy", "noeviction"]);
+        restore(&mut p, &[b"freq", b"100"]);
+    }
+}
+
+/// SLOWLOG GET never returns more than slowlog-max-len entries, with several shards
+/// too ("SLOWLOG - get all slow logs"); each shard kept its own max-len, and GET -1
+/// returned them all.
+#[test]
+fn slowlog_get_keeps_to_max_len_as_redis() {
+    let real = real_redis("tcl-slowlog-maxlen");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.same(&["config", "set", "slowlog-log-slower-than", "0"]);
+        p.same(&["config", "set", "slowlog-max-len", "3"]);
+        p.same(&["slowlog", "reset"]);
+        for k in ["a", "b", "c", "d", "e", "f", "g", "h"] {
+            p.same(&["set", k, "1"]);
+        }
+        p.same(&["config", "set", "slowlog-log-slower-than", "-1"]);
+        p.same(&["slowlog", "len"]);
+        let count = |r: Resp| match r {
+            Resp::Array(v) => v.len(),
+            other => panic!("{other:?}"),
+        };
+        for n in ["-1", "0", "1", "10"] {
+            let (ours, theirs) = p.both(&["slowlog", "get", n]);
+            assert_eq!(count(ours), count(theirs), "{shards} shard(s), GET {n}");
+        }
+        p.same(&["config", "set", "slowlog-max-len", "128"]);
+    }
+}

@@ -31,7 +31,7 @@ use crate::shard::msg::{CoordRef, Hop, Msg, OwnedArgs, ReplyTo};
 use crate::shard::{ShardState, shard_of};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Lock ids for MIGRATE, far above any transaction id the coordinators issue.
 static NEXT_LOCK: AtomicU64 = AtomicU64::new(1 << 62);
@@ -54,6 +54,28 @@ struct Job {
     cluster: bool,
     /// `bind-source-addr` when the command ran.
     source: String,
+    acct: Acct,
+}
+
+/// What counting the call needs wherever it ends (its keys' shard may not be its
+/// client's): when it started, the command as sent, and who sent it.
+#[derive(Clone, Default)]
+struct Acct {
+    started: Option<Instant>,
+    args: Vec<Vec<u8>>,
+    addr: String,
+    name: String,
+}
+
+impl Acct {
+    /// Counts the call once it answered (INFO commandstats, slowlog), as Redis's
+    /// `call` does for its MIGRATE.
+    fn done(&self, st: &mut ShardState, failed: bool) {
+        let Some(started) = self.started else { return };
+        let Some(idx) = crate::cmd::table::TABLE.lookup(b"migrate") else { return };
+        let us = started.elapsed().as_micros() as u64;
+        crate::cmd::cmdtime::account_detached(st, idx, failed, us, &self.args, (&self.addr, &self.name));
+    }
 }
 
 /// The key positions (for COMMAND GETKEYS and the cluster check).
@@ -91,6 +113,7 @@ fn parse(a: &Args) -> Result<(Job, usize), CmdError> {
         client_id: 0,
         cluster: false,
         source: String::new(),
+        acct: Acct::default(),
     };
     let mut first_key = 3;
     let mut j = 6;
@@ -143,14 +166,18 @@ pub fn start(
     w: &mut ReplyWriter,
     to: ReplyTo,
 ) -> Outcome {
+    let (addr, name) = st.clients.get(&sess.id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
+    let acct = Acct { started: Some(Instant::now()), args: a.iter().map(|x| x.to_vec()).collect(), addr, name };
     let mut job = match parse(a) {
         Ok((j, _)) => j,
         Err(e) => {
             st.stats.error_replies += 1;
             w.error(&e.message());
+            acct.done(st, true);
             return Outcome::Done;
         }
     };
+    job.acct = acct;
     job.db = sess.db;
     job.to = to;
     job.proto = sess.proto;
@@ -159,12 +186,14 @@ pub fn start(
     job.source = st.config.compat_value("bind-source-addr").unwrap_or("").to_string();
     let Some(first) = job.keys.first() else {
         w.simple("NOKEY");
+        job.acct.done(st, false);
         return Outcome::Done;
     };
     let shard = shard_of(first, st.nshards);
     if job.keys.iter().any(|k| shard_of(k, st.nshards) != shard) {
         st.stats.error_replies += 1;
         w.error("ERR MIGRATE keys must all live on one shard: give them a common {hash tag}");
+        job.acct.done(st, true);
         return Outcome::Done;
     }
     if shard == st.id {
@@ -187,7 +216,8 @@ fn once_hop(f: impl FnOnce(&mut ShardState) + Send + 'static) -> Hop {
     })
 }
 
-fn reply(st: &mut ShardState, to: ReplyTo, proto: Proto, r: Result<&str, &str>) {
+fn reply(st: &mut ShardState, acct: &Acct, to: ReplyTo, proto: Proto, r: Result<&str, &str>) {
+    acct.done(st, r.is_err());
     let mut out = Vec::new();
     let mut w = ReplyWriter::new(&mut out, proto);
     match r {
@@ -205,10 +235,16 @@ fn begin(st: &mut ShardState, mut job: Job) {
     let now = st.now_ms;
     let db = job.db as usize;
     if db >= st.dbs.len() {
-        return reply(st, job.to, job.proto, Err("ERR DB index is out of range"));
+        return reply(st, &job.acct, job.to, job.proto, Err("ERR DB index is out of range"));
     }
     if job.keys.iter().any(|k| st.locks.blocks(job.db, k)) {
-        return reply(st, job.to, job.proto, Err("TRYAGAIN MIGRATE keys are held by a transaction; try again"));
+        return reply(
+            st,
+            &job.acct,
+            job.to,
+            job.proto,
+            Err("TRYAGAIN MIGRATE keys are held by a transaction; try again"),
+        );
     }
     let mut payloads = Vec::new();
     let mut present = Vec::new();
@@ -221,7 +257,7 @@ fn begin(st: &mut ShardState, mut job: Job) {
     }
     st.account_expired();
     if present.is_empty() {
-        return reply(st, job.to, job.proto, Ok("NOKEY"));
+        return reply(st, &job.acct, job.to, job.proto, Ok("NOKEY"));
     }
     job.keys = present;
     let tx = NEXT_LOCK.fetch_add(1, Ordering::Relaxed);
@@ -236,7 +272,7 @@ fn begin(st: &mut ShardState, mut job: Job) {
     debug_assert!(granted.is_some(), "unblocked keys are granted at once");
     let shared = st.shared.clone();
     let me = st.id;
-    let (to, proto) = (job.to, job.proto);
+    let (to, proto, acct) = (job.to, job.proto, job.acct.clone());
     let spawned = std::thread::Builder::new().name("migrate".into()).spawn(move || {
         let outcome = transfer(&job, &payloads);
         let hop = once_hop(move |st| finish(st, job, tx, outcome));
@@ -250,7 +286,7 @@ fn begin(st: &mut ShardState, mut job: Job) {
         }
         crate::cmd::dispatch::retry_deferred(st);
         crate::util::log::warning(&format!("MIGRATE: can't start a thread: {e}"));
-        reply(st, to, proto, Err("ERR MIGRATE could not start its transfer thread"));
+        reply(st, &acct, to, proto, Err("ERR MIGRATE could not start its transfer thread"));
     }
 }
 
@@ -326,7 +362,7 @@ fn finish(st: &mut ShardState, job: Job, tx: u64, outcome: Outcome2) {
     }
     crate::cmd::dispatch::retry_deferred(st);
     match &outcome.error {
-        None => reply(st, job.to, job.proto, Ok("OK")),
-        Some(e) => reply(st, job.to, job.proto, Err(e)),
+        None => reply(st, &job.acct, job.to, job.proto, Ok("OK")),
+        Some(e) => reply(st, &job.acct, job.to, job.proto, Err(e)),
     }
 }

@@ -391,6 +391,21 @@ fn log_slow(st: &mut ShardState, idx: u16, us: u64, args: &Args, client_id: u64,
     super::latency::add_sample_if_needed(st, event, us / 1000);
 }
 
+/// Counts a command that ran away from its connection's dispatch (MIGRATE, whose
+/// round trip runs on a helper thread and answers from its keys' shard): INFO
+/// commandstats, the latency monitor and the slowlog, as `call` would, `us` after it
+/// started. `who`: the client's address and name, taken on its own shard.
+pub fn account_detached(st: &mut ShardState, idx: u16, failed: bool, us: u64, args: &[Vec<u8>], who: (&str, &str)) {
+    finished(st, StatSlot::Command(idx), failed, us);
+    let threshold = st.config.slowlog_log_slower_than;
+    if threshold >= 0 && us >= threshold as u64 && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0 {
+        let all: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
+        let secs = st.now_ms / 1000;
+        let max = st.config.slowlog_max_len as usize;
+        st.monitor.log_slow(us, secs, redacted(&all).into_iter(), max, who);
+    }
+}
+
 #[cold]
 pub(super) fn slowlog_add<'a>(
     st: &mut ShardState,
@@ -424,7 +439,7 @@ const SENSITIVE_CONFIGS: [&[u8]; 3] = [b"masteruser", b"masterauth", b"requirepa
 /// (Redis redacts before it validates): AUTH's arguments, HELLO's AUTH pair, every
 /// argument of ACL SETUSER after the subcommand, the value of a sensitive CONFIG SET
 /// parameter, and MIGRATE's AUTH password or AUTH2 user and password.
-fn redacted<'a>(args: &[&'a [u8]]) -> Vec<&'a [u8]> {
+pub(super) fn redacted<'a>(args: &[&'a [u8]]) -> Vec<&'a [u8]> {
     const HIDDEN: &[u8] = b"(redacted)";
     let mut out = args.to_vec();
     let is = |i: usize, w: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(w));

@@ -199,7 +199,11 @@ pub fn dispatch_known(
         return Outcome::Wait;
     }
     if spec.name == "migrate" {
-        // The network round trip runs on a helper thread (`cluster::migrate`).
+        // The network round trip runs on a helper thread (`cluster::migrate`), which
+        // also counts it (commandstats, slowlog) when it answers.
+        if super::monitor::active(st) {
+            super::monitor::feed_client(st, spec, sess.db, sess.id, args);
+        }
         sess.lane = Lane::Many;
         return crate::cluster::migrate::start(st, sess, args, &mut w, to);
     }
@@ -225,6 +229,9 @@ pub fn dispatch_known(
             if super::monitor::active(st) && !matches!(res, Ok(ConnOutcome::Exec(_))) {
                 super::monitor::feed_client(st, spec, sess.db, sess.id, args);
             }
+            if spec.flags & flag::MAY_REPLICATE != 0 && res.is_ok() {
+                replicate_keyless(st, args, sess.db);
+            }
             if matches!(res, Ok(ConnOutcome::FanOut(_))) {
                 super::cmdtime::end_unfinished(st);
             } else {
@@ -235,27 +242,7 @@ pub fn dispatch_known(
                 Ok(ConnOutcome::Done) => Outcome::Done,
                 Ok(ConnOutcome::Close) => Outcome::Close,
                 Ok(ConnOutcome::FanOut(mut f)) => {
-                    // Counted once its reply is written (INFO does not count itself),
-                    // and the slowlog holds it after it ran (SLOWLOG RESET logs itself
-                    // into the fresh log; SLOWLOG GET does not see itself).
-                    let threshold = st.config.slowlog_log_slower_than;
-                    let logged: Option<Vec<Vec<u8>>> = (threshold >= 0
-                        && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0)
-                        .then(|| args.iter().map(|a| a.to_vec()).collect());
-                    let slot = super::cmdtime::stat_slot(idx, args);
-                    let inner = f.finish;
-                    let client_id = sess.id;
-                    f.finish = Box::new(move |st, results, out| {
-                        let errors_before = st.stats.error_replies;
-                        inner(st, results, out);
-                        let us = start.elapsed().as_micros() as u64;
-                        super::cmdtime::finished(st, slot, st.stats.error_replies > errors_before, us);
-                        if let Some(logged) = logged
-                            && us >= st.config.slowlog_log_slower_than.max(0) as u64
-                        {
-                            super::cmdtime::slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
-                        }
-                    });
+                    f.finish = timed_finish(st, idx, args, start, sess.id, f.finish);
                     coord::start_fanout(st, f, to, sess.proto);
                     sess.lane = Lane::Many;
                     Outcome::Barrier
@@ -277,6 +264,46 @@ pub fn dispatch_known(
             }
             route_keyed(st, sess, idx, args, w, to)
         }
+    }
+}
+
+/// A fan-out's `finish`, wrapped to count the command once its reply is written
+/// (INFO does not count itself) and to put it in the slowlog after it ran (SLOWLOG
+/// RESET logs itself into the fresh log; SLOWLOG GET does not see itself).
+pub(super) fn timed_finish(
+    st: &ShardState,
+    idx: u16,
+    args: &Args,
+    start: crate::util::stopwatch::Stopwatch,
+    client_id: u64,
+    inner: super::ctx::Finish,
+) -> super::ctx::Finish {
+    let threshold = st.config.slowlog_log_slower_than;
+    let logged: Option<Vec<Vec<u8>>> = (threshold >= 0 && TABLE.get(idx).flags & flag::SKIP_SLOWLOG == 0)
+        .then(|| args.iter().map(|a| a.to_vec()).collect());
+    let slot = super::cmdtime::stat_slot(idx, args);
+    Box::new(move |st, results, out| {
+        let errors_before = st.stats.error_replies;
+        inner(st, results, out);
+        let us = start.elapsed().as_micros() as u64;
+        super::cmdtime::finished(st, slot, st.stats.error_replies > errors_before, us);
+        if let Some(logged) = logged
+            && us >= st.config.slowlog_log_slower_than.max(0) as u64
+        {
+            super::cmdtime::slowlog_add(st, us, logged.iter().map(|a| a.as_slice()), client_id);
+        }
+    })
+}
+
+/// A keyless command that replicates without writing (`may_replicate`: PUBLISH and
+/// SPUBLISH) goes to the replication stream as sent, never to the AOF, in the client's
+/// db and in the shard's order with the writes around it, as Redis forces it there
+/// (`PROPAGATE_REPL`). Not in cluster mode: Redis Cluster carries it over the bus
+/// instead, which a pool does not have (README, Not supported yet).
+pub(super) fn replicate_keyless(st: &mut ShardState, args: &Args, db: u16) {
+    if !st.shared.cluster.enabled {
+        let a: Vec<&[u8]> = args.iter().collect();
+        st.aof.feed_stream_only(db, &a);
     }
 }
 

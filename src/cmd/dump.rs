@@ -10,6 +10,7 @@ use super::{Args, CmdError};
 use crate::config::notify;
 use crate::rdb::{self, PayloadError};
 use crate::storage::Entry;
+use crate::storage::evict::AccessClock;
 use crate::util::num::parse_i64;
 
 /// DUMP key: the payload, or nil if the key does not exist.
@@ -61,8 +62,6 @@ pub(crate) fn restore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         }
         j += 1;
     }
-    // FREQ is accepted for compatibility: there are no LFU counters to set yet.
-    let _ = freq;
     let key = a.get(1);
     let now = c.now_ms;
     if !replace && c.db().contains(key, now) {
@@ -95,9 +94,18 @@ pub(crate) fn restore(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         return Ok(());
     }
     let now_secs = (now / 1000) as u32;
-    let access_secs = match idle {
-        Some(s) => now_secs.saturating_sub(s.min(u32::MAX as i64) as u32).max(1),
-        None => now_secs,
+    // As Redis: under an LFU policy FREQ sets the counter (IDLETIME is ignored), under
+    // any other the idle time sets the last access (FREQ is ignored).
+    let access_secs = if c.config.maxmemory_policy.ends_with("-lfu") {
+        match freq {
+            Some(f) => AccessClock::lfu_field(now_secs, f as u8),
+            None => AccessClock::lfu_fresh(now_secs),
+        }
+    } else {
+        match idle {
+            Some(s) => now_secs.saturating_sub(s.min(u32::MAX as i64) as u32).max(1),
+            None => now_secs,
+        }
     };
     c.db().set_entry(key, Entry::with_meta(value, expire_at, access_secs));
     c.dirty += 1;

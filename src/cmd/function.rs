@@ -79,7 +79,7 @@ fn dump_payload(shared: &ScriptShared) -> Vec<u8> {
 
 /// The library codes in a FUNCTION DUMP payload, or Redis's error.
 fn parse_payload(p: &[u8]) -> Result<Vec<Vec<u8>>, String> {
-    const BAD: &str = "ERR payload version or checksum are wrong";
+    const BAD: &str = "ERR DUMP payload version or checksum are wrong";
     if p.len() < 10 {
         return Err(BAD.into());
     }
@@ -264,6 +264,13 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             for l in lines {
                 c.out.simple(l);
             }
+        }
+        // Past its arity (-3), RESTORE's own check answers the syntax error.
+        "restore" if n > 4 => {
+            return Err(CmdError::msg(format!(
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
+                a.str(1)
+            )));
         }
         "load" | "delete" | "kill" | "stats" | "dump" | "restore" | "help" => {
             return Err(CmdError::msg(super::error::wrong_arity(&format!("function|{sub}"))));

@@ -67,7 +67,14 @@ pub fn feed_client(st: &mut ShardState, spec: &CommandSpec, db: u16, client_id: 
 /// `redis.call`), to every monitor of the server. `name` is the command's lower-case
 /// name, which decides the redactions; `args` are the command as sent.
 pub fn feed<'a>(st: &mut ShardState, db: u16, source: &str, name: &str, args: impl Iterator<Item = &'a [u8]>) {
-    let line = Arc::new(format_line(st.clock.now_us(), db, source, name, args));
+    let line = if name == "migrate" {
+        // Its AUTH password, AUTH2 user and password, as SLOWLOG hides them.
+        let all: Vec<&[u8]> = args.collect();
+        format_line(st.clock.now_us(), db, source, name, super::cmdtime::redacted(&all).into_iter())
+    } else {
+        format_line(st.clock.now_us(), db, source, name, args)
+    };
+    let line = Arc::new(line);
     deliver_local(st, &line);
     for s in (0..st.nshards).filter(|&s| s != st.id) {
         if st.shared.monitors[s].load(Ordering::Relaxed) != 0 {

@@ -17,7 +17,7 @@ use super::Args;
 use super::coord::{apply_writes, queue_locks};
 use super::ctx::{ConnCtx, ConnOutcome, Finish, Session};
 use super::dispatch::call;
-use super::table::{CommandSpec, Handler, TABLE};
+use super::table::{CommandSpec, Handler, TABLE, flag};
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::lock::LockPlan;
 use crate::shard::msg::{CoordRef, HopResult, KeyEntries, Msg, OwnedArgs};
@@ -285,8 +285,14 @@ impl TxExec {
             }
             match spec.handler {
                 Handler::Conn(f) => {
+                    // A copy: the transaction's state changes while the command is
+                    // still accounted (queued keyless commands are few and small).
+                    let args = &args.clone();
                     let mut out = Vec::new();
                     self.session.db = db;
+                    // Counted and slow-logged as a command of its own, as Redis's
+                    // EXEC calls each queued one (EXEC itself is `skip_slowlog`).
+                    let start = crate::util::stopwatch::Stopwatch::now();
                     let res = {
                         let mut ctx = ConnCtx {
                             sess: &mut self.session,
@@ -295,10 +301,31 @@ impl TxExec {
                         };
                         f(&mut ctx, &Args::Owned(args))
                     };
+                    if spec.flags & flag::MAY_REPLICATE != 0 && res.is_ok() {
+                        // PUBLISH: in the transaction's part here, in queued order.
+                        st.aof.stage = Some(self.tx);
+                        super::dispatch::replicate_keyless(st, &Args::Owned(args), db);
+                        st.aof.stage = None;
+                        if st.aof.staged_anything(self.tx) {
+                            self.wrote_on(st.id);
+                        }
+                    }
+                    if !matches!(res, Ok(ConnOutcome::FanOut(_))) {
+                        let timing = super::cmdtime::Timing::Own(start);
+                        super::cmdtime::end(st, idx, timing, res.is_err(), &Args::Owned(args), self.client_id, true, 0);
+                    }
                     match res {
                         Ok(ConnOutcome::FanOut(fo)) => {
                             self.phase = Phase::FanOut;
-                            self.finish = Some(fo.finish);
+                            let finish = super::dispatch::timed_finish(
+                                st,
+                                idx,
+                                &Args::Owned(args),
+                                start,
+                                self.client_id,
+                                fo.finish,
+                            );
+                            self.finish = Some(finish);
                             self.results.clear();
                             self.waiting = st.nshards;
                             let me = self.me(st);

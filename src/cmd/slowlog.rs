@@ -35,13 +35,15 @@ fn slowlog(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             };
             Ok(fan(
                 |st| Box::new(st.monitor.slowlog.iter().cloned().collect::<Vec<SlowEntry>>()),
-                Box::new(move |_, results, out| {
+                Box::new(move |st, results, out| {
                     let mut all: Vec<SlowEntry> = results
                         .into_iter()
                         .flat_map(|(_, r)| *r.downcast::<Vec<SlowEntry>>().expect("entries"))
                         .collect();
                     all.sort_by_key(|e| std::cmp::Reverse(e.id));
-                    all.truncate(count);
+                    // Each shard keeps up to slowlog-max-len entries; the server's log
+                    // is the newest that many of them all, as LEN counts it.
+                    all.truncate(count.min(st.config.slowlog_max_len as usize));
                     out.array(all.len());
                     for e in all {
                         out.array(6);

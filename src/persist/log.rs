@@ -175,6 +175,15 @@ impl ShardLog {
         self.with_stream(db, |buf| encode(buf, args));
     }
 
+    /// Appends one command to the replication stream only, never the AOF (PUBLISH, as
+    /// Redis's `PROPAGATE_REPL`): replicas deliver it to their subscribers, while a
+    /// restart has no one to deliver it to.
+    pub fn feed_stream_only<A: AsRef<[u8]>>(&mut self, db: u16, args: &[A]) {
+        if self.repl_active() {
+            encode(self.repl.target(db, self.stage), args);
+        }
+    }
+
     /// Runs `f` on the buffer commands for `db` go to (after a SELECT if needed), and
     /// copies what it appended into the replication stream when that is on.
     pub fn with_stream(&mut self, db: u16, f: impl FnOnce(&mut Vec<u8>)) {

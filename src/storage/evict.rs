@@ -68,6 +68,17 @@ impl AccessClock {
         if self.lfu { (self.minutes() << 8) | LFU_INIT_VAL as u32 } else { self.now_secs }
     }
 
+    /// The LFU access field of a key whose counter is set to `counter` at `now_secs`
+    /// (RESTORE ... FREQ), whatever the clock's last tick said about the policy.
+    pub fn lfu_field(now_secs: u32, counter: u8) -> u32 {
+        (((now_secs / 60) & 0xffff) << 8) | counter as u32
+    }
+
+    /// The LFU field of a key created at `now_secs` (its counter starts at 5).
+    pub fn lfu_fresh(now_secs: u32) -> u32 {
+        Self::lfu_field(now_secs, LFU_INIT_VAL)
+    }
+
     /// The access field after one more access of a key whose field was `old`.
     #[inline]
     pub fn touch(&mut self, old: u32) -> u32 {
