@@ -67,6 +67,7 @@ pub struct TxEffects {
 struct Seat {
     fd: RawFd,
     authed: bool,
+    resp3: bool,
     tx: TxEffects,
 }
 
@@ -91,7 +92,8 @@ pub fn sync_seat(slot: u32, c: Option<&mut crate::net::conn::Conn>) {
     if idle != c.door_seated {
         c.door_seated = idle;
         let tx = TxEffects { in_multi: c.sess.multi.is_some(), ..Default::default() };
-        let seat = idle.then_some(Seat { fd: c.fd, authed: c.sess.authenticated, tx });
+        let resp3 = c.sess.proto == crate::resp::Proto::Resp3;
+        let seat = idle.then_some(Seat { fd: c.fd, authed: c.sess.authenticated, resp3, tx });
         SEATS.with(|s| {
             let mut s = s.borrow_mut();
             if s.len() <= slot as usize {
@@ -192,7 +194,7 @@ fn poll() {
         }
         let mut i = 0;
         while i < d.open.len() {
-            if serve(&d.shared, d.open[i].0, false, None) {
+            if serve(&d.shared, d.open[i].0, Client { authed: false, resp3: false }, None) {
                 i += 1;
             } else {
                 sock::close(d.open.swap_remove(i).0);
@@ -203,8 +205,8 @@ fn poll() {
         SEATS.with(|s| {
             ANSWERED.set(true);
             for (slot, seat) in s.borrow_mut().iter_mut().enumerate() {
-                if let Some(Seat { fd, authed, tx }) = seat
-                    && !serve(&d.shared, *fd, *authed, Some(tx))
+                if let Some(Seat { fd, authed, resp3, tx }) = seat
+                    && !serve(&d.shared, *fd, Client { authed: *authed, resp3: *resp3 }, Some(tx))
                 {
                     sock::shutdown(*fd);
                     if let Some(old) = seat.replace_with_pending(None) {
@@ -216,9 +218,16 @@ fn poll() {
     });
 }
 
-/// Answers the complete commands waiting on `fd` (its client `authed` already; `tx`
-/// its transaction when it is a seated client); false once it should be closed.
-fn serve(shared: &Shared, fd: RawFd, authed: bool, mut tx: Option<&mut TxEffects>) -> bool {
+/// What the door knows of a client's session.
+#[derive(Clone, Copy)]
+struct Client {
+    authed: bool,
+    resp3: bool,
+}
+
+/// Answers the complete commands waiting on `fd` (`tx` its transaction when it is a
+/// seated client); false once it should be closed.
+fn serve(shared: &Shared, fd: RawFd, client: Client, mut tx: Option<&mut TxEffects>) -> bool {
     let mut buf = vec![0u8; 64 << 10];
     let n = match sock::peek_now(fd, &mut buf) {
         Some(0) => return false,
@@ -242,8 +251,8 @@ fn serve(shared: &Shared, fd: RawFd, authed: bool, mut tx: Option<&mut TxEffects
         };
         let arg = |i: usize| args.get(i).map(|&(s, e)| &b[s..e]);
         used += len;
-        match answer(shared, &arg, authed, tx.as_deref_mut()) {
-            Some(reply) => out.extend_from_slice(reply.as_bytes()),
+        match answer(shared, &arg, client, tx.as_deref_mut()) {
+            Some(reply) => out.extend_from_slice(&reply),
             None => {
                 keep = false;
                 break;
@@ -261,17 +270,36 @@ fn serve(shared: &Shared, fd: RawFd, authed: bool, mut tx: Option<&mut TxEffects
 fn answer<'a>(
     shared: &Shared,
     arg: &dyn Fn(usize) -> Option<&'a [u8]>,
-    authed: bool,
+    client: Client,
     tx: Option<&mut TxEffects>,
-) -> Option<String> {
+) -> Option<Vec<u8>> {
     let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
     let script = &shared.script;
     if is(0, "quit") {
         return None;
     }
-    if !authed && shared.acl.auth_required() {
-        return Some("-NOAUTH Authentication required.\r\n".into());
+    if !client.authed && shared.acl.auth_required() {
+        return Some(b"-NOAUTH Authentication required.\r\n".to_vec());
     }
+    if is(0, "function") && is(1, "stats") && arg(2).is_none() {
+        let proto = if client.resp3 { crate::resp::Proto::Resp3 } else { crate::resp::Proto::Resp2 };
+        let mut buf = Vec::new();
+        if let Err(e) = crate::cmd::function::stats(script, &mut crate::resp::ReplyWriter::new(&mut buf, proto)) {
+            buf = format!("-{e}\r\n").into_bytes();
+        }
+        return Some(buf);
+    }
+    answer_text(shared, arg, tx).map(String::into_bytes)
+}
+
+/// The replies of [`answer`] that are plain text.
+fn answer_text<'a>(
+    shared: &Shared,
+    arg: &dyn Fn(usize) -> Option<&'a [u8]>,
+    tx: Option<&mut TxEffects>,
+) -> Option<String> {
+    let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
+    let script = &shared.script;
     let busy = script.busy_reply().unwrap_or(
         // The script ended between two commands of the batch.
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
@@ -286,11 +314,31 @@ fn answer<'a>(
     if is(0, "function") && is(1, "kill") && arg(2).is_none() {
         return Some(kill(true));
     }
-    if is(0, "shutdown") && (1..4).any(|i| is(i, "nosave")) {
-        crate::util::log::warning("User requested shutdown...");
-        script.shutdown.store(true, std::sync::atomic::Ordering::Release);
-        shared.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
-        return None;
+    if is(0, "shutdown") {
+        let words: Vec<&[u8]> = (1..).map_while(arg).collect();
+        match crate::cmd::server::shutdown_words(&words) {
+            Err(()) => return Some("-ERR syntax error\r\n".into()),
+            // As Redis's abortShutdown: a signal's shutdown not yet begun (shard 0
+            // waits for the script, `server::worker`) is forgotten.
+            Ok((_, true)) => {
+                return Some(if crate::repl::shutdown::abort_pending_signal(shared) {
+                    "+OK\r\n".into()
+                } else if crate::repl::shutdown::in_progress(shared) {
+                    // A wait for replicas is cancelled on shard 0's thread, which
+                    // may be the busy one: after the script.
+                    format!("-{busy}\r\n")
+                } else {
+                    "-ERR No shutdown in progress.\r\n".into()
+                });
+            }
+            Ok((flags, false)) if flags.nosave => {
+                crate::util::log::warning("User requested shutdown...");
+                script.shutdown.store(true, std::sync::atomic::Ordering::Release);
+                shared.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
+                return None;
+            }
+            Ok(_) => {}
+        }
     }
     let Some(tx) = tx else { return Some(format!("-{busy}\r\n")) };
     Some(transaction_answer(tx, arg(0).unwrap_or_default(), arg(1).is_none(), busy))
