@@ -65,6 +65,7 @@ mod readme;
 mod repl_badinput;
 mod repl_cut;
 mod repl_diskless_load;
+mod repl_exit_flush;
 mod repl_expiry_order;
 mod repl_failover;
 mod repl_interop;

@@ -1,6 +1,7 @@
 //! A busy script and the ways a server stops or reports it, compared with
-//! redis-server 7.0: FUNCTION STATS names the busy function (and refuses while an
-//! EVAL script is busy), SIGTERM waits for the script as Redis's cron does (SHUTDOWN
+//! redis-server 7.0: a client that had sent half a command before the script gets
+//! `-BUSY` once the rest arrives, FUNCTION STATS names the busy function (and refuses
+//! while an EVAL script is busy), SIGTERM waits for the script as Redis's cron does (SHUTDOWN
 //! ABORT forgets it, SCRIPT KILL lets it proceed), on 1 shard (the busy thread's door
 //! answers) and 3 (the script on a shard other than shard 0, which handles signals).
 
@@ -142,6 +143,47 @@ fn sigterm_scenario(kind: Kind) -> Vec<String> {
 #[test]
 fn sigterm_waits_for_a_busy_script_as_redis() {
     let mut all = kinds().into_iter().map(|k| (k, sigterm_scenario(k)));
+    let (_, want) = all.next().unwrap();
+    for (kind, got) in all {
+        assert_eq!(got, want, "{kind:?}");
+    }
+}
+
+/// A client sent the start of a command (and a whole PING before it, so the server has
+/// read those bytes) before the script; the rest arrives while it is busy, then a
+/// MULTI and a command split in two sends: each answered as Redis answers it.
+fn partial_scenario(kind: Kind) -> Vec<Resp> {
+    let node = Node::start(kind, &["--busy-reply-threshold", "50"]);
+    let key = key_off_shard_zero(shards_of(kind));
+    let mut got = vec![raw_to(node.port).cmd(&["set", "k", "v"])];
+    let mut part = raw_to(node.port);
+    let get = common::encode_cmd(&["get", "k"]);
+    part.send(&[common::encode_cmd(&["ping"]), get[..7].to_vec()].concat());
+    got.push(part.read());
+    let mut a = raw_to(node.port);
+    a.send(&common::encode_cmd(&["eval", "while true do end", "1", &key]));
+    wait_busy(node.port);
+    part.send(&[get[7..].to_vec(), common::encode_cmd(&["multi"])].concat());
+    got.push(part.read());
+    got.push(part.read());
+    let incr = common::encode_cmd(&["incr", "n"]);
+    part.send(&incr[..5]);
+    // Not answered before the rest: the next reply is the whole command's.
+    part.send(&incr[5..]);
+    got.push(part.read());
+    got.push(raw_to(node.port).cmd(&["script", "kill"]));
+    let killed = a.read();
+    assert!(matches!(&killed, Resp::Error(e) if e.starts_with("ERR Script killed by user")), "{killed:?}");
+    got.push(part.cmd(&["exec"]));
+    got.push(part.cmd(&["get", "k"]));
+    got.push(part.cmd(&["get", "n"]));
+    got.push(a.cmd(&["ping"]));
+    got
+}
+
+#[test]
+fn a_half_sent_command_gets_busy_as_redis() {
+    let mut all = [Kind::Redis, Kind::Shardis(1)].into_iter().map(|k| (k, partial_scenario(k)));
     let (_, want) = all.next().unwrap();
     for (kind, got) in all {
         assert_eq!(got, want, "{kind:?}");

@@ -16,13 +16,17 @@
 //! these connections, which it adopts as if it had just accepted them.
 //!
 //! Connections the shard already served are answered too when they are idle: nothing
-//! unparsed, nothing owed or queued, their receive armed (the worker keeps them
-//! *seated* here, [`sync_seat`]). The ring is set up with DEFER_TASKRUN, so their armed
-//! receive takes no byte until the thread enters the ring again: what such a client
-//! sends during the script stays in its socket for the door to answer, whole commands
-//! only, and the rest (a partial command, what came after) for the ring. A busy
-//! connection (a partial command buffered, a reply owed or in flight) waits for the
-//! script: answering it here would reorder its replies.
+//! owed or queued, their receive armed (the worker keeps them *seated* here,
+//! [`sync_seat`]). The ring is set up with DEFER_TASKRUN, so their armed receive takes
+//! no byte until the thread enters the ring again: what such a client sends during the
+//! script stays in its socket for the door to answer, whole commands only, and the
+//! rest (a partial command, what came after) for the ring. A client that had sent the
+//! start of a command before the script (the worker found it incomplete) is seated
+//! with a copy of those bytes: once the rest arrives the door answers the command, as
+//! Redis does, and the worker drops the bytes it held (`TxEffects::input_taken`). A
+//! busy connection (a reply owed or in flight, or a partial command the worker moved
+//! out of its read buffer: a big one) waits for the script: answering it here would
+//! reorder its replies.
 //!
 //! A seated client may be in a transaction. As in Redis, MULTI, EXEC, DISCARD and
 //! UNWATCH (outside MULTI) act while busy: a command refused with `-BUSY` inside MULTI
@@ -61,14 +65,19 @@ pub struct TxEffects {
     pub dirty: bool,
     /// Something above changed since seating.
     pub touched: bool,
+    /// The door answered the request whose start the connection held (its
+    /// `door_prefix`): the worker drops those bytes.
+    pub input_taken: bool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Seat {
     fd: RawFd,
     authed: bool,
     resp3: bool,
     tx: TxEffects,
+    /// The start of a request the connection holds (its rest still in the socket).
+    prefix: Vec<u8>,
 }
 
 thread_local! {
@@ -89,11 +98,18 @@ thread_local! {
 pub fn sync_seat(slot: u32, c: Option<&mut crate::net::conn::Conn>) {
     let Some(c) = c else { return };
     let idle = c.idle_for_door();
-    if idle != c.door_seated {
+    // A seated client holding the start of a request is seated again when more of it
+    // came (rare: only such clients look their seat up).
+    let grown = idle && c.door_seated && c.pending_input() && {
+        let len = c.door_prefix().map_or(0, <[u8]>::len);
+        SEATS.with(|s| s.borrow().get(slot as usize).and_then(|x| x.as_ref()).is_none_or(|x| x.prefix.len() != len))
+    };
+    if idle != c.door_seated || grown {
         c.door_seated = idle;
         let tx = TxEffects { in_multi: c.sess.multi.is_some(), ..Default::default() };
         let resp3 = c.sess.proto == crate::resp::Proto::Resp3;
-        let seat = idle.then_some(Seat { fd: c.fd, authed: c.sess.authenticated, resp3, tx });
+        let prefix = c.door_prefix().map(<[u8]>::to_vec).unwrap_or_default();
+        let seat = idle.then_some(Seat { fd: c.fd, authed: c.sess.authenticated, resp3, tx, prefix });
         SEATS.with(|s| {
             let mut s = s.borrow_mut();
             if s.len() <= slot as usize {
@@ -194,7 +210,7 @@ fn poll() {
         }
         let mut i = 0;
         while i < d.open.len() {
-            if serve(&d.shared, d.open[i].0, Client { authed: false, resp3: false }, None) {
+            if serve(&d.shared, d.open[i].0, Client { authed: false, resp3: false }, None, &mut Vec::new()) {
                 i += 1;
             } else {
                 sock::close(d.open.swap_remove(i).0);
@@ -205,8 +221,8 @@ fn poll() {
         SEATS.with(|s| {
             ANSWERED.set(true);
             for (slot, seat) in s.borrow_mut().iter_mut().enumerate() {
-                if let Some(Seat { fd, authed, resp3, tx }) = seat
-                    && !serve(&d.shared, *fd, Client { authed: *authed, resp3: *resp3 }, Some(tx))
+                if let Some(Seat { fd, authed, resp3, tx, prefix }) = seat
+                    && !serve(&d.shared, *fd, Client { authed: *authed, resp3: *resp3 }, Some(tx), prefix)
                 {
                     sock::shutdown(*fd);
                     if let Some(old) = seat.replace_with_pending(None) {
@@ -226,17 +242,30 @@ struct Client {
 }
 
 /// Answers the complete commands waiting on `fd` (`tx` its transaction when it is a
-/// seated client); false once it should be closed.
-fn serve(shared: &Shared, fd: RawFd, client: Client, mut tx: Option<&mut TxEffects>) -> bool {
-    let mut buf = vec![0u8; 64 << 10];
-    let n = match sock::peek_now(fd, &mut buf) {
+/// seated client, `prefix` the start of a request it holds: the commands are read from
+/// the prefix, then the socket); false once it should be closed. A held prefix is
+/// taken only whole (its requests complete): it is emptied, and the worker told to
+/// drop those bytes (`TxEffects::input_taken`).
+fn serve(shared: &Shared, fd: RawFd, client: Client, tx: Option<&mut TxEffects>, prefix: &mut Vec<u8>) -> bool {
+    let held = prefix.len();
+    let mut buf = std::mem::take(prefix);
+    buf.resize(held + (64 << 10), 0);
+    let n = match sock::peek_now(fd, &mut buf[held..]) {
         Some(0) => return false,
-        Some(n) => n,
-        None => return true,
+        Some(n) => held + n,
+        None if held > 0 => held,
+        None => {
+            buf.truncate(held);
+            *prefix = buf;
+            return true;
+        }
     };
     let mut used = 0;
     let mut out = Vec::new();
     let mut keep = true;
+    // On a copy: answers that cannot be given (a held prefix not taken whole) leave
+    // the transaction as it was.
+    let mut fx = tx.as_deref().copied();
     while used < n {
         let b = &buf[used..n];
         let (args, len) = match crate::persist::resp::decode(b) {
@@ -251,7 +280,7 @@ fn serve(shared: &Shared, fd: RawFd, client: Client, mut tx: Option<&mut TxEffec
         };
         let arg = |i: usize| args.get(i).map(|&(s, e)| &b[s..e]);
         used += len;
-        match answer(shared, &arg, client, tx.as_deref_mut()) {
+        match answer(shared, &arg, client, fx.as_mut()) {
             Some(reply) => out.extend_from_slice(&reply),
             None => {
                 keep = false;
@@ -259,7 +288,20 @@ fn serve(shared: &Shared, fd: RawFd, client: Client, mut tx: Option<&mut TxEffec
             }
         }
     }
-    sock::consume(fd, used);
+    if held > 0 && used < held && keep {
+        // The held request is not complete yet: nothing is answered.
+        buf.truncate(held);
+        *prefix = buf;
+        return true;
+    }
+    if let (Some(tx), Some(fx)) = (tx, fx) {
+        *tx = fx;
+        if held > 0 {
+            tx.input_taken = true;
+            tx.touched = true;
+        }
+    }
+    sock::consume(fd, used.saturating_sub(held));
     if !out.is_empty() {
         sock::write_best_effort(fd, &out);
     }
@@ -351,7 +393,7 @@ fn transaction_answer(tx: &mut TxEffects, name: &[u8], no_args: bool, busy: &str
     let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
     let arity = |cmd: &str| format!("-ERR wrong number of arguments for '{cmd}' command\r\n");
     let end = |tx: &mut TxEffects| {
-        *tx = TxEffects { in_multi: false, ended: true, dirty: false, touched: true };
+        *tx = TxEffects { in_multi: false, ended: true, dirty: false, touched: true, ..*tx };
     };
     if is("multi") {
         if !no_args {

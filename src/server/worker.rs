@@ -290,6 +290,9 @@ impl Worker {
     fn apply_door_effects(&mut self) {
         for (slot, fx) in crate::server::busy_door::take_effects() {
             if let Some(c) = self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()) {
+                if fx.input_taken {
+                    c.drop_door_prefix();
+                }
                 crate::cmd::multi::apply_busy_effects(&mut self.st, &mut c.sess, fx);
             }
         }
