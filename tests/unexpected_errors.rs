@@ -59,7 +59,7 @@ fn aof_error_count(kind: Kind) -> (u64, bool, String) {
     }));
     let count = node.info_u64("stats", "unexpected_error_replies");
     let logged = common::wait_until(Duration::from_secs(10), || {
-        node.logged("== CRITICAL == This server is sending an error to its AOF-loading-client: '-ERR value is not an integer or out of range' after processing the command 'incr'")
+        node.logged("== CRITICAL == This server is sending an error to its AOF-loading-client: 'value is not an integer or out of range' after processing the command 'incr'")
     });
     (count, logged, y)
 }

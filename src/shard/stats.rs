@@ -16,8 +16,15 @@ pub fn unexpected_error(from: &str, to: &str, msg: &str, cmd: &str) {
     UNEXPECTED_ERROR_REPLIES.fetch_add(1, Ordering::Relaxed);
     let msg = msg.strip_prefix('-').unwrap_or(msg).trim_end();
     let msg = &msg[..msg.floor_char_boundary(4096)];
+    // Redis logs the text its reply call got: a shared error object's whole line
+    // ("-WRONGTYPE ..."), or for most plain errors the message alone, before "-ERR "
+    // was put in front of it ("value is not an integer or out of range").
+    let shown = match msg.strip_prefix("ERR ") {
+        Some(plain) => plain.to_string(),
+        None => format!("-{msg}"),
+    };
     crate::util::log::warning(&format!(
-        "== CRITICAL == This {from} is sending an error to its {to}: '-{msg}' after processing the command '{cmd}'"
+        "== CRITICAL == This {from} is sending an error to its {to}: '{shown}' after processing the command '{cmd}'"
     ));
 }
 
