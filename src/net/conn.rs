@@ -316,6 +316,21 @@ impl Conn {
         }
     }
 
+    /// Starts loading the lines a completion and the parse after it touch first (the
+    /// generation, the session's id and database, the buffers' headers, the flags),
+    /// so that the worker can have a turn's connections' misses overlap
+    /// (`server::worker::overlap`). A hint: the lines may be evicted again by then.
+    pub fn prefetch_hot(&self) {
+        use crate::storage::table::prefetch_write;
+        prefetch_write(&self.generation);
+        prefetch_write(&self.sess.id);
+        prefetch_write(&self.sess.db);
+        prefetch_write(&self.rbuf);
+        prefetch_write(&self.out);
+        prefetch_write(&self.queued_for_parse);
+        prefetch_write(&self.last_interaction_ms);
+    }
+
     /// Are replies still owed to this client (from other shards, or a blocked command)?
     pub fn has_pending(&self) -> bool {
         !self.slots.is_empty()
