@@ -165,6 +165,9 @@ pub struct Conn {
     /// Seated at the busy door: idle, so a busy script's door may answer it
     /// (`server::busy_door::sync_seat`).
     pub door_seated: bool,
+    /// The turn's warming (`lookahead::AcrossConns`) skimmed all of the input and
+    /// left the next `process_input`'s own lookahead nothing to warm in it.
+    pub warmed_whole: bool,
 }
 
 /// What a connection costs besides its buffers (the struct, its session, its slot).
@@ -246,6 +249,7 @@ impl Conn {
             batch_owners: Vec::new(),
             master_batch: Vec::new(),
             door_seated: false,
+            warmed_whole: false,
         }
     }
 
@@ -329,6 +333,8 @@ impl Conn {
         prefetch_write(&self.out);
         prefetch_write(&self.queued_for_parse);
         prefetch_write(&self.last_interaction_ms);
+        prefetch_write(&self.sending);
+        prefetch_write(&self.send_off);
     }
 
     /// Are replies still owed to this client (from other shards, or a blocked command)?

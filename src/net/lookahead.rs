@@ -134,31 +134,31 @@ impl Default for AcrossConns {
 
 impl AcrossConns {
     /// Notes the key of `input` (a connection's unparsed input, in database `db`) if
-    /// it is exactly one complete request naming one key this shard owns.
-    pub fn add(&mut self, st: &ShardState, db: u16, input: &[u8]) {
-        if self.n == WINDOW {
-            return;
-        }
-        let Some(d) = st.dbs.get(db as usize) else { return };
+    /// it is exactly one complete request naming one key this shard owns. Returns
+    /// whether the connection's own `warm_batch` would find nothing (more) to warm
+    /// in `input`: one request with at most one key, or a database too small.
+    pub fn add(&mut self, st: &ShardState, db: u16, input: &[u8]) -> bool {
+        let Some(d) = st.dbs.get(db as usize) else { return true };
         if d.len() < crate::storage::db::WARM_MIN_KEYS {
-            return;
+            return true;
         }
         let (mut keys, mut key) = (0, (0, 0));
         let Some(len) = skim(input, |start, len| {
             keys += 1;
             key = (start, len);
         }) else {
-            return;
+            return false;
         };
-        if len != input.len() || keys != 1 || key.1 > MAX_KEY {
-            return;
+        if len != input.len() || keys > 1 {
+            return false;
         }
         let key = &input[key.0..key.0 + key.1];
-        if st.nshards > 1 && crate::shard::shard_of(key, st.nshards) != st.id {
-            return;
+        let local = st.nshards == 1 || crate::shard::shard_of(key, st.nshards) == st.id;
+        if keys == 1 && local && key.len() <= MAX_KEY && self.n < WINDOW {
+            self.keys[self.n] = (db, d.key_hash(key));
+            self.n += 1;
         }
-        self.keys[self.n] = (db, d.key_hash(key));
-        self.n += 1;
+        true
     }
 
     /// `warm_all`'s stages over every noted key (each in its own database), one stage
@@ -361,23 +361,23 @@ mod tests {
         let st = &mut h.shards[0];
         let get = |k: &str| format!("*2\r\n$3\r\nGET\r\n${}\r\n{k}\r\n", k.len());
         let mut small = AcrossConns::default();
-        small.add(st, 0, get("a").as_bytes());
-        assert_eq!(small.len(), 0, "a small database is not warmed");
+        assert!(small.add(st, 0, get("a").as_bytes()), "a small database has nothing to warm");
+        assert_eq!(small.len(), 0);
         for i in 0..crate::storage::db::WARM_MIN_KEYS {
             st.dbs[0].set(format!("k{i}").as_bytes(), Value::Str(b"v".as_slice().into()), 0);
         }
         let mut across = AcrossConns::default();
-        across.add(st, 0, get("k1").as_bytes());
-        across.add(st, 0, (get("k2") + &get("k3")).as_bytes());
-        across.add(st, 0, b"*3\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n");
-        across.add(st, 0, b"*1\r\n$4\r\nPING\r\n");
-        across.add(st, 0, &get("k4").as_bytes()[..10]);
-        across.add(st, 1, get("k5").as_bytes());
-        across.add(st, 0, get("k6").as_bytes());
+        assert!(across.add(st, 0, get("k1").as_bytes()));
+        assert!(!across.add(st, 0, (get("k2") + &get("k3")).as_bytes()), "two requests: the connection's window");
+        assert!(!across.add(st, 0, b"*3\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n"), "two keys: its window");
+        assert!(across.add(st, 0, b"*1\r\n$4\r\nPING\r\n"), "no key: nothing to warm");
+        assert!(!across.add(st, 0, &get("k4").as_bytes()[..10]), "incomplete: the parser's");
+        assert!(across.add(st, 1, get("k5").as_bytes()), "database 1 is small");
+        assert!(across.add(st, 0, get("k6").as_bytes()));
         assert_eq!(across.len(), 2, "k1 and k6 only");
         across.warm(st);
         for _ in 0..WINDOW {
-            across.add(st, 0, get("k7").as_bytes());
+            assert!(across.add(st, 0, get("k7").as_bytes()));
         }
         assert_eq!(across.len(), WINDOW, "a window at most");
         across.warm(st);

@@ -46,8 +46,9 @@ impl Worker {
     }
 
     /// Before the queued connections parse: their `ClientMeta`s (the parse's
-    /// `account_output`), then the keys of those that hold one single-key request.
-    pub(super) fn warm_parse_queue(&self, queue: &[u32]) {
+    /// `account_output`), then the keys of those that hold one single-key request
+    /// (marked `warmed_whole`: their own lookahead has nothing left to do).
+    pub(super) fn warm_parse_queue(&mut self, queue: &[u32]) {
         if queue.len() < 2 {
             return;
         }
@@ -56,8 +57,9 @@ impl Worker {
             self.prefetch_meta(c.sess.id);
         }
         let mut keys = AcrossConns::default();
-        for c in conns {
-            keys.add(&self.st, c.sess.db, c.skimmable_input());
+        for &slot in queue {
+            let Some(c) = self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()) else { continue };
+            c.warmed_whole = keys.add(&self.st, c.sess.db, c.skimmable_input());
         }
         keys.warm(&self.st);
     }
