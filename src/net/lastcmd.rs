@@ -132,11 +132,14 @@ mod tests {
         assert_eq!(cmd, "client|info");
         assert!(note_and_sync(&mut last, &[b"set", b"k", b"v"], &mut cmd));
         assert_eq!(cmd, "set");
-        // Past 32 bytes a name is not noted; a first argument is noted as empty.
+        // Past 32 bytes a name is not noted; a first argument is noted as empty (and
+        // SET's first argument is no subcommand: no news either way).
         assert!(!note_and_sync(&mut last, &[&[b'x'; 33]], &mut cmd));
-        assert!(note_and_sync(&mut last, &[b"set", &[b'k'; 33], b"v"], &mut cmd));
+        assert!(!note_and_sync(&mut last, &[b"set", &[b'k'; 33], b"v"], &mut cmd));
         assert_eq!(cmd, "set");
         assert!(!note_and_sync(&mut last, &[b"set", &[b'j'; 40], b"v"], &mut cmd));
+        assert!(note_and_sync(&mut last, &[b"CLIENT", &[b'j'; 40]], &mut cmd));
+        assert_eq!(cmd, "client");
         // Another key is no news once the name is known not to be a container's.
         assert!(note_and_sync(&mut last, &[b"GET", b"key:000000000001"], &mut cmd));
         assert!(!note_and_sync(&mut last, &[b"GET", b"key:000000000002"], &mut cmd));

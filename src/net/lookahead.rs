@@ -369,7 +369,7 @@ mod tests {
         let mut across = AcrossConns::default();
         assert!(across.add(st, 0, get("k1").as_bytes()));
         assert!(!across.add(st, 0, (get("k2") + &get("k3")).as_bytes()), "two requests: the connection's window");
-        assert!(!across.add(st, 0, b"*3\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n"), "two keys: its window");
+        assert!(!across.add(st, 0, b"*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"), "three keys: its window");
         assert!(across.add(st, 0, b"*1\r\n$4\r\nPING\r\n"), "no key: nothing to warm");
         assert!(!across.add(st, 0, &get("k4").as_bytes()[..10]), "incomplete: the parser's");
         assert!(across.add(st, 1, get("k5").as_bytes()), "database 1 is small");
