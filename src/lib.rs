@@ -104,7 +104,10 @@
 //!    complete requests in the buffer, up to 512 per connection per turn, stopping at
 //!    an output high-water mark, and while some shard's inbox is over its bound). In
 //!    a large database the keys of the next 16 requests are looked up together first,
-//!    so their cache misses overlap (`net::lookahead`).
+//!    so their cache misses overlap (`net::lookahead`); across connections too, when
+//!    each brings one request (`-P 1`): their connection state, `ClientMeta`s and keys
+//!    start loading together before the first runs (`server::worker::overlap`, which
+//!    also does so for the reap's completions before step 1 handles them).
 //! 3. Drain the inbox, always whole: run requests from other shards, take lock
 //!    requests, apply releases, collect replies for our own connections.
 //! 4. Put replies that came back into their connections' slots, in request order.

@@ -165,6 +165,9 @@ pub struct Conn {
     /// Seated at the busy door: idle, so a busy script's door may answer it
     /// (`server::busy_door::sync_seat`).
     pub door_seated: bool,
+    /// The turn's warming (`lookahead::AcrossConns`) skimmed all of the input and
+    /// left the next `process_input`'s own lookahead nothing to warm in it.
+    pub warmed_whole: bool,
 }
 
 /// What a connection costs besides its buffers (the struct, its session, its slot).
@@ -246,6 +249,7 @@ impl Conn {
             batch_owners: Vec::new(),
             master_batch: Vec::new(),
             door_seated: false,
+            warmed_whole: false,
         }
     }
 
@@ -314,6 +318,23 @@ impl Conn {
             self.last.changed = false;
             self.last.write_name(&mut m.last_cmd);
         }
+    }
+
+    /// Starts loading the lines a completion and the parse after it touch first (the
+    /// generation, the session's id and database, the buffers' headers, the flags),
+    /// so that the worker can have a turn's connections' misses overlap
+    /// (`server::worker::overlap`). A hint: the lines may be evicted again by then.
+    pub fn prefetch_hot(&self) {
+        use crate::storage::table::prefetch_write;
+        prefetch_write(&self.generation);
+        prefetch_write(&self.sess.id);
+        prefetch_write(&self.sess.db);
+        prefetch_write(&self.rbuf);
+        prefetch_write(&self.out);
+        prefetch_write(&self.queued_for_parse);
+        prefetch_write(&self.last_interaction_ms);
+        prefetch_write(&self.sending);
+        prefetch_write(&self.send_off);
     }
 
     /// Are replies still owed to this client (from other shards, or a blocked command)?

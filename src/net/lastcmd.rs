@@ -10,6 +10,10 @@ use crate::cmd::{Args, TABLE};
 pub(super) struct LastCmd {
     name: Short,
     sub: Short,
+    /// Whether the first argument is part of the name (a container's subcommand):
+    /// unknown, so assumed, from a new name until `write_name` looked it up. A GET
+    /// of random keys is then not a new name with every key.
+    sub_matters: bool,
     /// Changed since the metadata was last synced.
     pub(super) changed: bool,
 }
@@ -41,11 +45,12 @@ impl LastCmd {
     /// CLIENT LIST's `cmd` for the last command: its name, `container|sub` for
     /// container commands (CLIENT, CONFIG ...). Unknown commands leave it unchanged,
     /// as in Redis; an unchanged name allocates nothing.
-    pub(super) fn write_name(&self, cmd: &mut String) {
+    pub(super) fn write_name(&mut self, cmd: &mut String) {
         let Some(idx) = TABLE.lookup(self.name.get()) else { return };
         let spec = TABLE.get(idx);
+        self.sub_matters = spec.summary.starts_with("A container");
         let sub = self.sub.get();
-        let container = spec.summary.starts_with("A container") && !sub.is_empty();
+        let container = self.sub_matters && !sub.is_empty();
         let same = if container {
             cmd.len() == spec.name.len() + 1 + sub.len()
                 && cmd.starts_with(spec.name)
@@ -75,8 +80,12 @@ impl LastCmd {
             return;
         }
         let sub = if args.len() > 1 && args.get(1).len() <= MAX_NOTED { args.get(1) } else { &[][..] };
-        if crate::util::bytes::eq(self.name.get(), name) && crate::util::bytes::eq(self.sub.get(), sub) {
-            return;
+        if crate::util::bytes::eq(self.name.get(), name) {
+            if !self.sub_matters || crate::util::bytes::eq(self.sub.get(), sub) {
+                return;
+            }
+        } else {
+            self.sub_matters = true;
         }
         self.name.set(name);
         self.sub.set(sub);
@@ -123,10 +132,23 @@ mod tests {
         assert_eq!(cmd, "client|info");
         assert!(note_and_sync(&mut last, &[b"set", b"k", b"v"], &mut cmd));
         assert_eq!(cmd, "set");
-        // Past 32 bytes a name is not noted; a first argument is noted as empty.
+        // Past 32 bytes a name is not noted; a first argument is noted as empty (and
+        // SET's first argument is no subcommand: no news either way).
         assert!(!note_and_sync(&mut last, &[&[b'x'; 33]], &mut cmd));
-        assert!(note_and_sync(&mut last, &[b"set", &[b'k'; 33], b"v"], &mut cmd));
+        assert!(!note_and_sync(&mut last, &[b"set", &[b'k'; 33], b"v"], &mut cmd));
         assert_eq!(cmd, "set");
         assert!(!note_and_sync(&mut last, &[b"set", &[b'j'; 40], b"v"], &mut cmd));
+        assert!(note_and_sync(&mut last, &[b"CLIENT", &[b'j'; 40]], &mut cmd));
+        assert_eq!(cmd, "client");
+        // Another key is no news once the name is known not to be a container's.
+        assert!(note_and_sync(&mut last, &[b"GET", b"key:000000000001"], &mut cmd));
+        assert!(!note_and_sync(&mut last, &[b"GET", b"key:000000000002"], &mut cmd));
+        assert_eq!(cmd, "get");
+        // A container's subcommands, changing before any sync, are still seen.
+        last.note(&Args::Ranges { buf: b"CONFIGGET", scratch: &[], ranges: &[(0, 6), (6, 9)] });
+        assert!(note_and_sync(&mut last, &[b"CONFIG", b"SET"], &mut cmd));
+        assert_eq!(cmd, "config|set");
+        assert!(note_and_sync(&mut last, &[b"CONFIG", b"GET"], &mut cmd));
+        assert_eq!(cmd, "config|get");
     }
 }

@@ -114,6 +114,74 @@ pub fn warm_batch(st: &ShardState, db: u16, input: &[u8]) -> usize {
     pos
 }
 
+/// The keys of the turn's connections that each hold one request with one key,
+/// warmed together. At `-P 1` every connection with input brings one request, so
+/// `warm_batch` finds nothing to overlap within a connection; across the turn's
+/// connections there is (a turn holds about five at `-c 50 -P 1`). The same rules as
+/// `warm_batch`: only keys this shard owns, in databases big enough to miss, as a
+/// hint. A connection with more (several requests, or several keys) is left to its
+/// own `warm_batch`, which warms its window when it runs.
+pub struct AcrossConns {
+    keys: [(u16, u64); WINDOW],
+    n: usize,
+}
+
+impl Default for AcrossConns {
+    fn default() -> Self {
+        AcrossConns { keys: [(0, 0); WINDOW], n: 0 }
+    }
+}
+
+impl AcrossConns {
+    /// Notes the key of `input` (a connection's unparsed input, in database `db`) if
+    /// it is exactly one complete request naming one key this shard owns. Returns
+    /// whether the connection's own `warm_batch` would find nothing (more) to warm
+    /// in `input`: one request with at most one key, or a database too small.
+    pub fn add(&mut self, st: &ShardState, db: u16, input: &[u8]) -> bool {
+        let Some(d) = st.dbs.get(db as usize) else { return true };
+        if d.len() < crate::storage::db::WARM_MIN_KEYS {
+            return true;
+        }
+        let (mut keys, mut key) = (0, (0, 0));
+        let Some(len) = skim(input, |start, len| {
+            keys += 1;
+            key = (start, len);
+        }) else {
+            return false;
+        };
+        if len != input.len() || keys > 1 {
+            return false;
+        }
+        let key = &input[key.0..key.0 + key.1];
+        let local = st.nshards == 1 || crate::shard::shard_of(key, st.nshards) == st.id;
+        if keys == 1 && local && key.len() <= MAX_KEY && self.n < WINDOW {
+            self.keys[self.n] = (db, d.key_hash(key));
+            self.n += 1;
+        }
+        true
+    }
+
+    /// `warm_all`'s stages over every noted key (each in its own database), one stage
+    /// for all of them before the next; nothing for a single key (nothing overlaps).
+    pub fn warm(&self, st: &ShardState) {
+        if self.n < 2 {
+            return;
+        }
+        use crate::storage::Warm;
+        for stage in [Warm::Bucket, Warm::Slot, Warm::Key] {
+            for &(db, h) in &self.keys[..self.n] {
+                st.dbs[db as usize].warm(h, stage);
+            }
+        }
+    }
+
+    /// How many keys were noted (tests).
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.n
+    }
+}
+
 /// Calls `on_key(offset, length)` for each key of the multibulk request at the start
 /// of `input` (the second argument; every key of MSET, MSETNX and MGET) and returns
 /// the request's length, or `None` when it is not a complete multibulk request
@@ -281,6 +349,38 @@ mod tests {
         cfg.pipeline_order_strict = false;
         st.config = std::sync::Arc::new(cfg);
         assert_eq!(warm_batch(st, 0, input.as_bytes()), input.len(), "per-shard: the whole window");
+    }
+
+    /// Across connections: one request with one local key each, nothing else (a
+    /// second request or key is the connection's own window's), and only in a
+    /// database big enough.
+    #[test]
+    fn across_connections_takes_single_requests_with_one_key() {
+        use crate::storage::Value;
+        let mut h = crate::cmd::harness::Harness::new(1);
+        let st = &mut h.shards[0];
+        let get = |k: &str| format!("*2\r\n$3\r\nGET\r\n${}\r\n{k}\r\n", k.len());
+        let mut small = AcrossConns::default();
+        assert!(small.add(st, 0, get("a").as_bytes()), "a small database has nothing to warm");
+        assert_eq!(small.len(), 0);
+        for i in 0..crate::storage::db::WARM_MIN_KEYS {
+            st.dbs[0].set(format!("k{i}").as_bytes(), Value::Str(b"v".as_slice().into()), 0);
+        }
+        let mut across = AcrossConns::default();
+        assert!(across.add(st, 0, get("k1").as_bytes()));
+        assert!(!across.add(st, 0, (get("k2") + &get("k3")).as_bytes()), "two requests: the connection's window");
+        assert!(!across.add(st, 0, b"*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"), "three keys: its window");
+        assert!(across.add(st, 0, b"*1\r\n$4\r\nPING\r\n"), "no key: nothing to warm");
+        assert!(!across.add(st, 0, &get("k4").as_bytes()[..10]), "incomplete: the parser's");
+        assert!(across.add(st, 1, get("k5").as_bytes()), "database 1 is small");
+        assert!(across.add(st, 0, get("k6").as_bytes()));
+        assert_eq!(across.len(), 2, "k1 and k6 only");
+        across.warm(st);
+        for _ in 0..WINDOW {
+            assert!(across.add(st, 0, get("k7").as_bytes()));
+        }
+        assert_eq!(across.len(), WINDOW, "a window at most");
+        across.warm(st);
     }
 
     #[test]

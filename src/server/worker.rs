@@ -23,6 +23,7 @@ mod accept;
 mod aof;
 mod flow;
 mod outmem;
+mod overlap;
 mod replica;
 
 const RING_ENTRIES: u32 = 4096;
@@ -154,6 +155,7 @@ impl Worker {
             }
             let mut cqes = std::mem::take(&mut self.cqes);
             self.ring.reap(&mut cqes);
+            self.prefetch_reaped(&cqes);
             for &(ud, res, flags) in &cqes {
                 self.on_completion(ud, res, flags);
             }
@@ -489,6 +491,7 @@ impl Worker {
             self.resume_stalled();
         }
         let queue = std::mem::take(&mut self.parse_queue);
+        self.warm_parse_queue(&queue);
         for &slot in &queue {
             let Some(c) = self.conns[slot as usize].as_mut() else { continue };
             c.queued_for_parse = false;

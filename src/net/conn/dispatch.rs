@@ -35,8 +35,9 @@ impl Conn {
 
     fn parse_and_dispatch(&mut self, st: &mut ShardState, slot: u32, limits: &Limits, pause: Pause) -> Stopped {
         let mut budget = crate::shard::turns::COMMANDS_PER_TURN;
-        // `rbuf` offset up to which the batch's keys were warmed (`lookahead`).
-        let mut warmed_to = 0;
+        // `rbuf` offset up to which the batch's keys were warmed (`lookahead`): all
+        // of it when the turn's warming already did (`server::worker::overlap`).
+        let mut warmed_to = if std::mem::take(&mut self.warmed_whole) { self.rbuf.len() } else { 0 };
         loop {
             if self.barrier.is_some() || self.drain_wait || self.closing || self.close_after_flush {
                 break;

@@ -68,6 +68,22 @@ impl Conn {
         self.rbuf.len() - self.rpos - self.parser.parsed_len().min(self.rbuf.len() - self.rpos) + self.overflow.len()
     }
 
+    /// The unparsed input as the turn's warming skims it (`lookahead::AcrossConns`):
+    /// `rbuf` from `rpos`, or nothing while a request is partly moved out, held by a
+    /// pause, or followed by overflow (those are not single small requests).
+    pub fn skimmable_input(&self) -> &[u8] {
+        if self.moved_args.is_empty() && self.paused_request.is_none() && self.overflow.is_empty() {
+            &self.rbuf[self.rpos..]
+        } else {
+            &[]
+        }
+    }
+
+    /// Starts loading, for a write, the line of `rbuf` the next receive appends to.
+    pub fn prefetch_input_end(&self) {
+        crate::storage::table::prefetch_write(self.rbuf.as_ptr().wrapping_add(self.rbuf.len()));
+    }
+
     /// Payload bytes of the complete arguments of the partial request still in `rbuf`.
     pub(super) fn partial_argv_bytes(&self) -> usize {
         if !self.parser.in_request() {
