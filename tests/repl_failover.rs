@@ -126,7 +126,10 @@ fn reply_sequence(kind: Kind) -> Vec<String> {
     say("SET after abort", run(&m, &["SET", "k", "after"]));
     say("FAILOVER ABORT again", run(&m, &["FAILOVER", "ABORT"]));
     signal(&r, "-CONT");
-    assert!(m.logged("FAILOVER to any replica aborted: Failover manually aborted"), "{kind:?}: no manual abort line");
+    assert!(
+        wait_until(SYNC, || m.logged("FAILOVER to any replica aborted: Failover manually aborted")),
+        "{kind:?}: no manual abort line"
+    );
     out
 }
 
