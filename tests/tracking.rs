@@ -58,9 +58,7 @@ fn default_mode_invalidates_keys_read_on_every_shard_once() {
     compare(|port| {
         let mut t = resp3(port);
         let mut w = raw_at(port);
-        let mut out = Vec::new();
-        out.push(t.cmd(&["client", "tracking", "on"]));
-        out.push(t.cmd(&["get", KEYS[0]]));
+        let mut out = vec![t.cmd(&["client", "tracking", "on"]), t.cmd(&["get", KEYS[0]])];
         out.push(t.cmd(&["mget", KEYS[1], KEYS[2], KEYS[3]]));
         out.push(w.cmd(&["set", KEYS[0], "x"]));
         out.push(next_push(&mut t));
@@ -227,9 +225,7 @@ fn expired_and_evicted_keys_are_invalidated() {
     compare(|port| {
         let mut t = resp3(port);
         let mut w = raw_at(port);
-        let mut out = Vec::new();
-        out.push(w.cmd(&["set", KEYS[0], "v", "px", "50"]));
-        out.push(w.cmd(&["set", KEYS[1], "v", "px", "50"]));
+        let mut out = vec![w.cmd(&["set", KEYS[0], "v", "px", "50"]), w.cmd(&["set", KEYS[1], "v", "px", "50"])];
         out.push(t.cmd(&["client", "tracking", "on"]));
         out.push(t.cmd(&["mget", KEYS[0], KEYS[1]]));
         // The active expiry cycle (or a lookup) deletes them: one push per key.

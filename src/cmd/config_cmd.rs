@@ -338,8 +338,7 @@ mod tests {
                 ))
             );
         }
-        let mut cfg = crate::config::Config::default();
-        cfg.enable_protected_configs = "yes".into();
+        let cfg = crate::config::Config { enable_protected_configs: "yes".into(), ..Default::default() };
         let mut open = Harness::with_config(cfg);
         assert_eq!(
             open.run(&["config", "set", "dir", "/nonexistent/shardis"]),

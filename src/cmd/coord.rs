@@ -191,8 +191,7 @@ impl Coordinator for KeyedTx {
         if !only_read.is_empty() {
             order.sort_by_key(|&i| is_read_only(self.gathered[i].0, &self.gathered[i].1));
         }
-        let mut slots: Vec<Option<(u16, Vec<u8>, Option<Entry>)>> =
-            std::mem::take(&mut self.gathered).into_iter().map(Some).collect();
+        let mut slots: Vec<Option<_>> = std::mem::take(&mut self.gathered).into_iter().map(Some).collect();
         let mut writes: Vec<KeyEntries> = vec![Vec::new(); n];
         let mut kept_from: Vec<usize> = vec![usize::MAX; n];
         let mut at = vec![(0, 0); slots.len()];

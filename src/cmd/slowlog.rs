@@ -116,9 +116,7 @@ mod tests {
 
     #[test]
     fn slowlog_records_commands_over_the_threshold_on_every_shard() {
-        let mut cfg = crate::config::Config::default();
-        cfg.shards = 4;
-        cfg.slowlog_log_slower_than = 0;
+        let cfg = crate::config::Config { shards: 4, slowlog_log_slower_than: 0, ..Default::default() };
         let mut h = Harness::with_config(cfg);
         h.run(&["slowlog", "reset"]);
         for k in ["a", "b", "c", "d", "e"] {
