@@ -301,7 +301,8 @@ pub(super) fn timed_finish(
 /// (`PROPAGATE_REPL`). Not in cluster mode: Redis Cluster carries it over the bus
 /// instead, which a pool does not have (README, Not supported yet).
 pub(super) fn replicate_keyless(st: &mut ShardState, args: &Args, db: u16) {
-    if !st.shared.cluster.enabled {
+    // No replica, no work: PUBLISH's path collects nothing then.
+    if !st.shared.cluster.enabled && st.aof.repl_active() {
         let a: Vec<&[u8]> = args.iter().collect();
         st.aof.feed_stream_only(db, &a);
     }

@@ -155,8 +155,10 @@ impl ShardLog {
         self.on && self.suppress == 0 && !self.stopping && !self.skip_aof
     }
 
+    /// Does a command now go to the replication stream (a replica attached, not a
+    /// suppressed or skipped run)?
     #[inline]
-    fn repl_active(&self) -> bool {
+    pub fn repl_active(&self) -> bool {
         self.repl.on && self.suppress == 0 && !self.skip_repl
     }
 
