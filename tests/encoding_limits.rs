@@ -61,7 +61,7 @@ impl Pair {
 /// Every key the sequences touch (one hash tag: the STORE and COPY forms span keys).
 const KEYS: &[&str] = &[
     "{t}h", "{t}h2", "{t}h3", "{t}z", "{t}z2", "{t}zu", "{t}zr", "{t}g", "{t}s", "{t}s2", "{t}si", "{t}su", "{t}l",
-    "{t}hc", "{t}zc",
+    "{t}hc", "{t}zc", "{t}sd",
 ];
 
 /// Growth sequences crossing each threshold, one command at a time, comparing replies
@@ -100,6 +100,8 @@ fn growth(p: &Pair) {
         vec!["SADD", "{t}s2", "1", "2"],
         vec!["SADD", "{t}s2", "x"],
         vec!["SADD", "{t}si", "1", "2", "3", "4", "5", "6", "7"],
+        // More arguments than the limit, but duplicates leave it within: an intset.
+        vec!["SADD", "{t}sd", "0", "2", "-1", "11", "12", "11"],
         vec!["SINTERSTORE", "{t}su", "{t}s", "{t}si"],
         vec!["SUNIONSTORE", "{t}su", "{t}s2", "{t}s"],
         vec!["SDIFFSTORE", "{t}su", "{t}si", "{t}s2"],

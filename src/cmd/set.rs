@@ -103,7 +103,7 @@ fn sadd(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let lim = &c.config.encoding;
     // Sized for all the members given, as Redis 7.2's SADD asks `setTypeCreate`.
-    let s = set_mut_or_create(c.db(), a.get(1), now, || SetValue::with_hint(a.get(2), a.len() - 2, lim))?;
+    let s = set_mut_or_create(c.db(), a.get(1), now, || SetValue::with_hint(a.get(2), a.len() - 2))?;
     let mut added = 0;
     for i in 2..a.len() {
         added += s.insert(a.get(i), lim) as i64;
@@ -198,7 +198,7 @@ fn smove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     }
     c.notify_removed(notify::SET, "srem", src, emptied);
     let lim = &c.config.encoding;
-    let added = set_mut_or_create(c.db(), dst, now, || SetValue::with_hint(m, 1, lim))?.insert(m, lim);
+    let added = set_mut_or_create(c.db(), dst, now, || SetValue::with_hint(m, 1))?.insert(m, lim);
     if added {
         c.notify(notify::SET, "sadd", dst);
     } else {

@@ -287,7 +287,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64, lim: &EncodingLimi
                 let m_at = inp.off;
                 let m = inp.string()?;
                 // The count comes from the file: presize for it only up to a sane bound.
-                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, n.min(PRESIZE_MAX), lim));
+                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, n.min(PRESIZE_MAX)));
                 if !s.insert(&m, lim) {
                     return Err(dup(m_at, "set member"));
                 }
@@ -347,7 +347,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64, lim: &EncodingLimi
             let start = inp.off;
             let b = inp.string()?;
             let ints = compact::intset_items(&b).map_err(blob(start, "intset"))?;
-            let mut s = SetValue::with_hint(b"0", ints.len(), lim);
+            let mut s = SetValue::with_hint(b"0", ints.len());
             for v in ints {
                 s.insert(&Item::Int(v).to_vec(), lim);
             }
@@ -360,7 +360,7 @@ fn read_value<R: BufRead>(inp: &mut Input<R>, t: u8, at: u64, lim: &EncodingLimi
             let mut set: Option<SetValue> = None;
             for it in items {
                 let m = it.to_vec();
-                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, items_len_hint(), lim));
+                let s = set.get_or_insert_with(|| SetValue::with_hint(&m, items_len_hint()));
                 if !s.insert(&m, lim) {
                     return Err(dup(start, "set member"));
                 }

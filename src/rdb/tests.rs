@@ -22,7 +22,7 @@ fn list<S: AsRef<[u8]>>(items: &[S]) -> Value {
 }
 
 fn set<S: AsRef<[u8]>>(items: &[S]) -> Value {
-    let mut v = SetValue::with_hint(items[0].as_ref(), items.len(), &LIM);
+    let mut v = SetValue::with_hint(items[0].as_ref(), items.len());
     for i in items {
         v.insert(i.as_ref(), &LIM);
     }
@@ -582,7 +582,7 @@ fn random_value(rng: &mut XorShift) -> Value {
         2 => {
             let ints = rng.below(2) == 0;
             let first = if ints { b"1".to_vec() } else { random_bytes(rng) };
-            let mut s = SetValue::with_hint(&first, n, &LIM);
+            let mut s = SetValue::with_hint(&first, n);
             s.insert(&first, &LIM);
             for _ in 0..n {
                 let m = if ints {

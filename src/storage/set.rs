@@ -315,11 +315,13 @@ impl SetValue {
         SetValue::Intset(Intset::new())
     }
 
-    /// An empty set sized for `size_hint` members whose first is `first` (Redis's
-    /// `setTypeCreate`): an intset if `first` is an integer and the hint fits one, else
-    /// a listpack if the hint fits one, else a hashtable presized for the hint.
-    pub fn with_hint(first: &[u8], size_hint: usize, lim: &EncodingLimits) -> SetValue {
-        if size_hint <= lim.set_max_intset_entries && parse_i64(first).is_some() {
+    /// An empty set for up to `size_hint` members whose first is `first` (Redis 7.0's
+    /// `setTypeCreate`): an intset if `first` is an integer, whatever the hint, since
+    /// the hint counts duplicates and 7.0 converts only when the distinct members pass
+    /// `set-max-intset-entries`; else a listpack if the hint fits one, else a hashtable
+    /// presized for the hint.
+    pub fn with_hint(first: &[u8], size_hint: usize) -> SetValue {
+        if parse_i64(first).is_some() {
             SetValue::Intset(Intset::new())
         } else if size_hint <= SET_MAX_LISTPACK_ENTRIES {
             SetValue::Listpack(Listpack::new())
@@ -526,7 +528,7 @@ impl SetValue {
         let mut kept: Option<SetValue> = None;
         for _ in 0..remaining {
             let m = self.pop_random(rng).expect("remaining < size");
-            kept.get_or_insert_with(|| SetValue::with_hint(&m, remaining, lim)).insert(&m, lim);
+            kept.get_or_insert_with(|| SetValue::with_hint(&m, remaining)).insert(&m, lim);
         }
         let popped = self.iter().map(|m| m.to_vec()).collect();
         *self = kept.expect("remaining > 0");
@@ -625,7 +627,7 @@ mod tests {
 
     #[test]
     fn encodings_follow_redis_rules() {
-        let mut s = SetValue::with_hint(b"1", 1, &LIM);
+        let mut s = SetValue::with_hint(b"1", 1);
         assert_eq!(s.encoding_name(), "intset");
         for i in 0..LIM.set_max_intset_entries {
             s.insert(i.to_string().as_bytes(), &LIM);
@@ -635,7 +637,7 @@ mod tests {
         assert_eq!(s.encoding_name(), "hashtable");
 
         // Non-canonical integers are strings.
-        let mut s = SetValue::with_hint(b"1", 1, &LIM);
+        let mut s = SetValue::with_hint(b"1", 1);
         s.insert(b"1", &LIM);
         s.insert(b"01", &LIM);
         assert_eq!(s.encoding_name(), "listpack");
@@ -657,7 +659,7 @@ mod tests {
         assert_eq!(s.encoding_name(), "hashtable");
 
         // Listpack limits.
-        let mut s = SetValue::with_hint(b"a", 1, &LIM);
+        let mut s = SetValue::with_hint(b"a", 1);
         assert_eq!(s.encoding_name(), "listpack");
         for i in 0..SET_MAX_LISTPACK_ENTRIES {
             s.insert(format!("m{i}").as_bytes(), &LIM);
@@ -665,27 +667,28 @@ mod tests {
         assert_eq!(s.encoding_name(), "listpack");
         s.insert(b"one-more", &LIM);
         assert_eq!(s.encoding_name(), "hashtable");
-        let mut s = SetValue::with_hint(b"a", 1, &LIM);
+        let mut s = SetValue::with_hint(b"a", 1);
         s.insert(&[b'x'; 65], &LIM);
         assert_eq!(s.encoding_name(), "hashtable");
 
-        // Size hints.
-        assert_eq!(SetValue::with_hint(b"1", 513, &LIM).encoding_name(), "hashtable");
-        assert_eq!(SetValue::with_hint(b"1", 200, &LIM).encoding_name(), "intset");
-        assert_eq!(SetValue::with_hint(b"a", 129, &LIM).encoding_name(), "hashtable");
+        // Size hints: an integer starts an intset whatever the hint (duplicates may
+        // keep it within the limit); the inserts convert it.
+        assert_eq!(SetValue::with_hint(b"1", 513).encoding_name(), "intset");
+        assert_eq!(SetValue::with_hint(b"1", 200).encoding_name(), "intset");
+        assert_eq!(SetValue::with_hint(b"a", 129).encoding_name(), "hashtable");
     }
 
     #[test]
     fn intset_limit_is_read_on_each_insert() {
         let two = EncodingLimits { set_max_intset_entries: 2, ..LIM };
-        let mut s = SetValue::with_hint(b"1", 1, &two);
+        let mut s = SetValue::with_hint(b"1", 1);
         s.insert(b"1", &two);
         s.insert(b"2", &two);
         assert_eq!(s.encoding_name(), "intset");
         s.insert(b"3", &two);
         assert_ne!(s.encoding_name(), "intset");
         // A set made under a larger limit converts at its next insert.
-        let mut s = SetValue::with_hint(b"1", 1, &LIM);
+        let mut s = SetValue::with_hint(b"1", 1);
         for i in 0..5 {
             s.insert(i.to_string().as_bytes(), &LIM);
         }
@@ -696,7 +699,7 @@ mod tests {
         assert_ne!(s.encoding_name(), "intset");
         // Zero: no intset at all.
         let zero = EncodingLimits { set_max_intset_entries: 0, ..LIM };
-        let mut s = SetValue::with_hint(b"1", 1, &zero);
+        let mut s = SetValue::with_hint(b"1", 1);
         s.insert(b"1", &zero);
         assert_ne!(s.encoding_name(), "intset");
     }
@@ -720,7 +723,7 @@ mod tests {
 
     #[test]
     fn table_scan_returns_every_stable_member_despite_churn() {
-        let mut s = SetValue::with_hint(b"x", 1000, &LIM);
+        let mut s = SetValue::with_hint(b"x", 1000);
         for i in 0..500 {
             s.insert(format!("stay{i}").as_bytes(), &LIM);
             s.insert(format!("go{i}").as_bytes(), &LIM);
