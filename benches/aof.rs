@@ -55,7 +55,7 @@ fn dataset() -> Vec<(u16, Vec<u8>, Entry)> {
                     .into(),
                 ),
                 3 => {
-                    let mut s = SetValue::with_hint(b"1", 16, &shardis::storage::EncodingLimits::DEFAULT);
+                    let mut s = SetValue::with_hint(b"1", 16);
                     for j in 0..16 {
                         s.insert((j * i).to_string().as_bytes(), &shardis::storage::EncodingLimits::DEFAULT);
                     }

@@ -34,7 +34,7 @@ fn dataset() -> Vec<Db> {
                 .into(),
             ),
             4 => {
-                let mut s = SetValue::with_hint(b"1", 20, &shardis::storage::EncodingLimits::DEFAULT);
+                let mut s = SetValue::with_hint(b"1", 20);
                 for j in 0..20 {
                     s.insert((j * i).to_string().as_bytes(), &shardis::storage::EncodingLimits::DEFAULT);
                 }

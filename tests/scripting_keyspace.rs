@@ -136,16 +136,78 @@ fn blocking_reads_in_a_script_answer_as_redis() {
     }
 }
 
+/// The keyspace-wide reads in a script, where the script holds the whole keyspace:
+/// with one shard all four, in lock-all mode DBSIZE and KEYS (through the script's own
+/// changes), as Redis answers them. KEYS and SCAN are sorted in the script (their order
+/// is each server's table order).
+#[test]
+fn keyspace_reads_in_a_script_answer_as_redis_where_it_holds_the_keyspace() {
+    let real = real_redis("script-keyspace-reads");
+    const SORTED_KEYS: &str = "local t = redis.call('keys', ARGV[1]) table.sort(t) return t";
+    const SCAN_ALL: &str = "local r = redis.call('scan', '0', 'count', '1000', unpack(ARGV)) table.sort(r[2]) return r";
+    const CHANGED: &str = "redis.call('set', 'new', '1') redis.call('del', 'k1') redis.call('select', '1') \
+        redis.call('set', 'other', '1') redis.call('select', '0') \
+        local t = redis.call('keys', '*') table.sort(t) return {redis.call('dbsize'), t}";
+    let one: &[&[&str]] = &[
+        &["eval", "return redis.call('randomkey')", "0"],
+        &["set", "only", "1"],
+        &["eval", "return redis.call('randomkey')", "0"],
+        &["mset", "k1", "1", "k2", "2", "x{k1}", "3"],
+        &["hset", "h", "f", "v"],
+        &["eval", SCAN_ALL, "0"],
+        &["eval", SCAN_ALL, "0", "match", "k*"],
+        &["eval", SCAN_ALL, "0", "type", "hash"],
+        &["eval", "return redis.pcall('scan', 'x')", "0"],
+        &["eval", "return redis.pcall('scan', '0', 'count', '0')", "0"],
+        &["flushall"],
+    ];
+    let both: &[&[&str]] = &[
+        &["eval", "return redis.call('dbsize')", "0"],
+        &["eval", SORTED_KEYS, "0", "*"],
+        &["mset", "k1", "1", "k2", "2", "x{k1}", "3"],
+        &["hset", "h", "f", "v"],
+        &["eval", "return redis.call('dbsize')", "0"],
+        &["eval", SORTED_KEYS, "0", "*"],
+        &["eval", SORTED_KEYS, "0", "k?"],
+        &["eval", SORTED_KEYS, "0", "nothing*"],
+        &["eval", CHANGED, "0"],
+        &["dbsize"],
+        &["eval", "redis.call('select', '1') return redis.call('dbsize')", "0"],
+        &["eval", "return redis.pcall('keys')", "0"],
+    ];
+    for (n, flags) in [(1, &[][..]), (4, &["--lua-undeclared-keys", "lock-all"][..])] {
+        let s = Server::start(n, flags);
+        for proto in [2, 3] {
+            let mut p = Pair::new(&s, &real, proto);
+            p.both(&["flushall"]);
+            if n == 1 {
+                for cmd in one {
+                    p.same(cmd);
+                }
+            }
+            for cmd in both {
+                p.same(cmd);
+            }
+        }
+    }
+}
+
 /// The keyspace-wide commands a script cannot run here answer an error that says so
-/// (Redis 7.0 runs them), and change nothing.
+/// (Redis 7.0 runs them), and change nothing: the writes everywhere, the reads with
+/// several shards unless the script is in lock-all mode, SCAN and RANDOMKEY even then.
 #[test]
 fn keyspace_wide_commands_in_a_script_are_refused_by_name() {
-    for n in SHARD_COUNTS {
-        let s = Server::start(n, &[]);
+    let cases: &[(usize, &[&str], &[&str])] = &[
+        (1, &[], &["flushall", "flushdb", "swapdb"]),
+        (4, &[], &["flushall", "flushdb", "swapdb", "randomkey", "dbsize", "keys", "scan"]),
+        (4, &["--lua-undeclared-keys", "lock-all"], &["flushall", "flushdb", "swapdb", "randomkey", "scan"]),
+    ];
+    for &(n, flags, names) in cases {
+        let s = Server::start(n, flags);
         let mut c = s.raw();
         c.cmd(&["set", "k", "v"]);
-        for name in ["flushall", "flushdb", "swapdb", "randomkey", "dbsize", "keys", "scan"] {
-            let args = match name {
+        for name in names {
+            let args = match *name {
                 "swapdb" => "'0', '1'",
                 "keys" => "'*'",
                 "scan" => "'0'",
@@ -157,9 +219,10 @@ fn keyspace_wide_commands_in_a_script_are_refused_by_name() {
                 "ERR {} is not supported inside scripts by shardis: it spans every shard's keyspace",
                 name.to_ascii_uppercase()
             );
-            assert_eq!(c.cmd(&["eval", &body, "0"]), Resp::err(&want), "{n} shard(s)");
+            assert_eq!(c.cmd(&["eval", &body, "0"]), Resp::err(&want), "{n} shard(s) {flags:?}");
         }
         assert_eq!(c.cmd(&["get", "k"]), Resp::bulk("v"));
+        assert_eq!(c.cmd(&["dbsize"]), Resp::Int(1));
     }
 }
 

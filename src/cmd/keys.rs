@@ -592,34 +592,59 @@ fn parse_cursor(b: &[u8]) -> Option<u64> {
     Some(if neg { v.wrapping_neg() } else { v })
 }
 
-fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    let cursor = parse_cursor(a.get(1)).ok_or_else(|| CmdError::msg("ERR invalid cursor"))?;
-    let mut count: i64 = 10;
-    let mut pattern: Option<Vec<u8>> = None;
-    let mut type_name: Option<Vec<u8>> = None;
-    let mut i = 2;
-    while i < a.len() {
-        let more = i + 1 < a.len();
-        if a.is(i, "count") && more {
-            count = a.i64(i + 1)?;
-            if count < 1 {
+/// SCAN's arguments: the cursor and the MATCH, COUNT and TYPE options.
+pub(super) struct ScanArgs {
+    pub cursor: u64,
+    pub count: usize,
+    /// None for no MATCH or `MATCH *` (no matcher to run).
+    pub pattern: Option<Vec<u8>>,
+    pub type_name: Option<Vec<u8>>,
+}
+
+impl ScanArgs {
+    pub fn parse(a: &Args) -> Result<ScanArgs, CmdError> {
+        let cursor = parse_cursor(a.get(1)).ok_or_else(|| CmdError::msg("ERR invalid cursor"))?;
+        let mut count: i64 = 10;
+        let mut pattern: Option<Vec<u8>> = None;
+        let mut type_name: Option<Vec<u8>> = None;
+        let mut i = 2;
+        while i < a.len() {
+            let more = i + 1 < a.len();
+            if a.is(i, "count") && more {
+                count = a.i64(i + 1)?;
+                if count < 1 {
+                    return Err(CmdError::Syntax);
+                }
+            } else if a.is(i, "match") && more {
+                // "*" matches everything: skip the matcher.
+                pattern = Some(a.get(i + 1).to_vec()).filter(|p| p != b"*");
+            } else if a.is(i, "type") && more {
+                type_name = Some(a.get(i + 1).to_vec());
+            } else {
                 return Err(CmdError::Syntax);
             }
-        } else if a.is(i, "match") && more {
-            // "*" matches everything: skip the matcher.
-            pattern = Some(a.get(i + 1).to_vec()).filter(|p| p != b"*");
-        } else if a.is(i, "type") && more {
-            type_name = Some(a.get(i + 1).to_vec());
-        } else {
-            return Err(CmdError::Syntax);
+            i += 2;
         }
-        i += 2;
+        Ok(ScanArgs { cursor, count: usize::try_from(count).unwrap_or(usize::MAX), pattern, type_name })
     }
+
+    /// Does a key the walk met in `d` pass MATCH and TYPE?
+    pub fn keeps(&self, d: &crate::storage::Db, k: &[u8]) -> bool {
+        self.pattern.as_ref().is_none_or(|p| glob_match(p, k, false))
+            && self
+                .type_name
+                .as_ref()
+                .is_none_or(|t| d.peek(k).is_some_and(|e| e.value.type_name().as_bytes().eq_ignore_ascii_case(t)))
+    }
+}
+
+fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
+    let filter = ScanArgs::parse(a)?;
+    let (cursor, count) = (filter.cursor, filter.count);
     let n = c.st.nshards as u64;
     let shard = (cursor % n) as usize;
     let inner = cursor / n;
     let db = c.sess.db as usize;
-    let count = usize::try_from(count).unwrap_or(usize::MAX);
     // Every shard from the cursor's on takes a step (the cursor's own from where it
     // stopped, the later ones from their start), so that a call can go on into the next
     // shards while it has returned fewer than COUNT keys: a small keyspace comes back
@@ -638,17 +663,7 @@ fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         let step = d.scan_expiring(if st.id == shard { inner } else { 0 }, count, now, |k| {
             !held && !locks.key_held(db as u16, k)
         });
-        let keys: Vec<Vec<u8>> = step
-            .keys
-            .iter()
-            .filter(|k| pattern.as_ref().is_none_or(|p| glob_match(p, k, false)))
-            .filter(|k| {
-                type_name
-                    .as_ref()
-                    .is_none_or(|t| d.peek(k).is_some_and(|e| e.value.type_name().as_bytes().eq_ignore_ascii_case(t)))
-            })
-            .map(|k| k.to_vec())
-            .collect();
+        let keys: Vec<Vec<u8>> = step.keys.iter().filter(|k| filter.keeps(d, k)).map(|k| k.to_vec()).collect();
         st.account_expired();
         Box::new(Some((step.next, keys)))
     });

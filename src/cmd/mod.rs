@@ -60,6 +60,7 @@ pub mod save;
 pub mod script;
 pub mod script_acl;
 pub mod script_all;
+pub mod script_keyspace;
 pub mod server;
 pub mod set;
 pub mod slowlog;

@@ -686,6 +686,17 @@ impl Host for ScriptHost {
                 self.monitor(db, owned);
                 return Ok(());
             }
+            Handler::Conn(_) if super::script_keyspace::handles(spec.name) => {
+                use super::script_keyspace::{Reach, run};
+                let reach = match self.shared.nshards {
+                    1 => Reach::Whole,
+                    _ if super::script_all::active() => Reach::LockAll,
+                    _ => Reach::Declared,
+                };
+                run(spec.name, &args, &mut self.dbs, self.db, self.now_ms, reach, ReplyWriter::new(out, proto))?;
+                self.monitor(db, owned);
+                return Ok(());
+            }
             Handler::Conn(_) => {
                 conn_from_script(spec.name, &args, self.now_ms, ReplyWriter::new(out, proto))?;
                 self.monitor(db, owned);
@@ -816,10 +827,11 @@ fn conn_from_script(name: &str, args: &Args, now_ms: u64, mut w: ReplyWriter) ->
             w.bulk((us / 1_000_000).to_string().as_bytes());
             w.bulk((us % 1_000_000).to_string().as_bytes());
         }
-        // Redis 7.0 runs these from scripts; here they span every shard's keyspace,
+        // Redis 7.0 runs these from scripts; here they write every shard's keyspace,
         // which a script (running on its keys' shard) does not hold: refused by name
-        // (README, "Not supported yet", Scripting limits).
-        "flushall" | "flushdb" | "swapdb" | "randomkey" | "dbsize" | "keys" | "scan" => {
+        // (README, "Not supported yet", Scripting limits). The reads among them are
+        // `script_keyspace`'s.
+        "flushall" | "flushdb" | "swapdb" => {
             return Err(format!(
                 "ERR {} is not supported inside scripts by shardis: it spans every shard's keyspace",
                 name.to_ascii_uppercase()

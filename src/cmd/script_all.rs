@@ -212,3 +212,43 @@ pub(super) fn wrote(args: &Args, positions: &[(u16, usize)]) {
         }
     });
 }
+
+/// KEYS for a lock-all script: the live keys of database `db` that pass `keep`, as the
+/// script sees them: each owner's keys the script has not reached, and the reached
+/// ones as the scratch keyspace `dbs` holds them now (written, deleted or as copied).
+pub(super) fn keys(dbs: &[Db], db: usize, now_ms: u64, keep: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
+    REACH.with(|r| {
+        let r = r.borrow();
+        let Some(r) = r.as_ref() else { return Vec::new() };
+        let unreached = |k: &[u8]| r.seen.is_empty() || !r.seen.contains(&(db as u16, k.to_vec()));
+        let mut found = Vec::new();
+        for shard in 0..r.nshards {
+            let _ = cut::peer_db(shard, db as u16, |d| {
+                let Some(d) = d else { return };
+                found.extend(d.live_keys(now_ms).filter(|k| keep(k) && unreached(k)).map(|k| k.to_vec()));
+            });
+        }
+        if let Some(d) = dbs.get(db) {
+            found.extend(d.live_keys(now_ms).filter(|k| keep(k)).map(|k| k.to_vec()));
+        }
+        found
+    })
+}
+
+/// DBSIZE for a lock-all script: every owner's count in database `db`, with the keys
+/// the script reached counted as its scratch keyspace `dbs` holds them.
+pub(super) fn dbsize(dbs: &[Db], db: usize) -> usize {
+    REACH.with(|r| {
+        let r = r.borrow();
+        let Some(r) = r.as_ref() else { return 0 };
+        let mut n = 0;
+        for shard in 0..r.nshards {
+            let _ = cut::peer_db(shard, db as u16, |d| {
+                let Some(d) = d else { return };
+                let reached_there = r.seen.iter().filter(|(sdb, k)| *sdb as usize == db && d.peek(k).is_some()).count();
+                n += d.len() - reached_there;
+            });
+        }
+        n + dbs.get(db).map_or(0, Db::len)
+    })
+}

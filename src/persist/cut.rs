@@ -323,15 +323,23 @@ pub struct NotLent;
 /// cut's leader work (the shard is stopped at the cut, or it is the leader's own,
 /// lent with [`lend_own`]). `Err(NotLent)` when that shard's keys are not in reach here.
 pub fn peer_entry(shard: usize, db: u16, key: &[u8], now_ms: u64) -> Result<Option<crate::storage::Entry>, NotLent> {
+    peer_db(shard, db, |d| {
+        d.and_then(|d| d.peek_entry(key)).filter(|e| !crate::storage::has_expired(e.expire_at, now_ms))
+    })
+}
+
+/// Runs `f` on database `db` of shard `shard` (None if there is no such db), read
+/// during a led cut's leader work as [`peer_entry`] reads it. `f` must copy what it
+/// keeps: nothing it returns may borrow from the shard.
+pub fn peer_db<R>(shard: usize, db: u16, f: impl FnOnce(Option<&Db>) -> R) -> Result<R, NotLent> {
     LENT.with(|l| {
         let l = l.borrow();
         let Some(Some(p)) = l.get(shard) else { return Err(NotLent) };
         // SAFETY: a pointer is in `LENT` only while its shard waits at this cut's
         // rendezvous (`lend`, cleared before the phase goes to Done) or while the
-        // leader's own databases are lent (`lend_own`, which holds their `&mut`); the
-        // read clones the entry's value, never a key `Rc`.
+        // leader's own databases are lent (`lend_own`, which holds their `&mut`); `f`
+        // only reads, and what it returns is `'static` data it copied, never a key `Rc`.
         let dbs = unsafe { p.get() };
-        let Some(d) = dbs.get(db as usize) else { return Ok(None) };
-        Ok(d.peek_entry(key).filter(|e| !crate::storage::has_expired(e.expire_at, now_ms)))
+        Ok(f(dbs.get(db as usize)))
     })
 }
