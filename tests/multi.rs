@@ -101,6 +101,31 @@ fn unwatch_is_queued_and_a_refused_exec_discards_as_in_redis() {
     }
 }
 
+/// Found by `diff_random_keys` (seed 3087, 4 shards): a COPY or MOVE queued with a
+/// database that does not exist, in a transaction whose commands span shards, killed the
+/// server at EXEC (the gather indexed the missing db). Each answers "DB index is out of
+/// range" in its slot, as in Redis, and the rest runs.
+#[test]
+fn a_queued_copy_or_move_to_a_missing_db_fails_alone_as_in_redis() {
+    let real = common::compare::real_redis("multi-missing-db");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        let mut p = common::compare::Pair::new(&s, &real, 2);
+        p.same(&["flushall"]);
+        p.same(&["set", "c", "1"]);
+        p.same(&["multi"]);
+        p.same(&["get", "{a}x"]);
+        p.same(&["copy", "c", "{a}x", "db", "16"]);
+        p.same(&["move", "c", "16"]);
+        p.same(&["copy", "c", "{b}y", "db", "15"]);
+        p.same(&["incr", "zz"]);
+        p.same(&["exec"]);
+        p.same(&["copy", "c", "{a}x", "db", "16"]);
+        p.same(&["move", "{b}y", "99"]);
+        p.same(&["get", "c"]);
+    }
+}
+
 /// Found by `diff_random_keys` (seed 3004): an EXEC that fails its WATCH check runs
 /// nothing, so a SELECT (or SWAPDB) it queued leaves the connection on its db; one that
 /// runs moves it. Compared with redis-server, RESP2 and RESP3.

@@ -349,7 +349,10 @@ impl TxExec {
                 }
                 Handler::Keyed(_) => {
                     let a = Args::Owned(args);
-                    let keys = spec.key_positions(&a, db).unwrap_or_default();
+                    // A key named in a database that does not exist (COPY ... DB 99)
+                    // cannot be gathered; the handler answers "DB index is out of range".
+                    let mut keys = spec.key_positions(&a, db).unwrap_or_default();
+                    keys.retain(|&(d, _)| (d as usize) < st.dbs.len());
                     if super::sort::needs_pattern_gather(st.nshards, spec, &a) {
                         // SORT's pattern keys: the source first, then what it names.
                         self.phase = Phase::SortSource;

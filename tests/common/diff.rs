@@ -7,6 +7,7 @@
 
 use super::compare::{Pair, real_redis};
 use super::{Raw, Resp, SHARD_COUNTS, Server, temp_dir};
+use std::io::Write;
 
 /// What a test tells `replay` about its commands.
 pub struct Spec<'a> {
@@ -115,13 +116,17 @@ pub fn replay_with(
         SHARD_COUNTS.iter().zip(&servers).map(|(&n, s)| (n, Pair::new(s, &real, proto))).collect();
     let mut seconds: Vec<Pair> = servers.iter().map(|s| Pair::new(s, &real, proto)).collect();
     let mut history: Vec<String> = Vec::new();
-    let mut words: Vec<Vec<String>> = Vec::new();
+    // Every command is written before it runs, so the file is whole even when a
+    // server dies under one (the directory is kept when the test fails).
+    let replay_file = temp_dir(&format!("{}-history", spec.tag)).join("commands.txt");
+    let mut replay_log = std::io::BufWriter::new(std::fs::File::create(&replay_file).expect("create the history"));
     let mut differences = 0;
     // The main client's open transaction: the names of its queued commands (by
     // redis-server's replies), so that EXEC's replies are normalized as theirs.
     let mut queued: Option<Vec<String>> = None;
     for step in 0..steps {
         let cmd = next_command();
+        writeln!(replay_log, "{cmd:?}").expect("write the history");
         let shown = cmd.join(" ");
         let name = command_name(&cmd);
         let main_client = cmd[0] != "@2";
@@ -156,9 +161,7 @@ pub fn replay_with(
                 let related: Vec<&String> =
                     history.iter().filter(|h| keys.iter().any(|k| h.split(' ').any(|w| w == k.as_str()))).collect();
                 let tail = &related[related.len().saturating_sub(16)..];
-                let replay_file = temp_dir(&format!("{}-history", spec.tag)).join("commands.txt");
-                let all: String = words.iter().chain(std::iter::once(&cmd)).map(|w| format!("{w:?}\n")).collect();
-                std::fs::write(&replay_file, all).expect("write the history");
+                replay_log.flush().expect("write the history");
                 let report = format!(
                     "seed {seed}, RESP{proto}, step {step}, {n} shard(s): replies differ for `{shown}`\n shardis: {ours:?}\n   redis: {want:?}\nall commands so far (one JSON array of words per line): {replay_file:?}\nearlier commands on its keys:\n  {}",
                     tail.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("\n  ")
@@ -185,7 +188,6 @@ pub fn replay_with(
             }
         }
         history.push(shown);
-        words.push(cmd);
     }
     assert_eq!(differences, 0, "seed {seed}, RESP{proto}: {differences} replies differ (above)");
     let want = digest(&mut pairs[0].1.theirs);
