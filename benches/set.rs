@@ -17,11 +17,7 @@ use shardis::storage::set::SetValue;
 
 fn build(members: &[Vec<u8>], table: bool) -> SetValue {
     let first = &members[0];
-    let mut s = if table {
-        SetValue::with_hint(b"not-an-int", 100_000)
-    } else {
-        SetValue::with_hint(first, 1)
-    };
+    let mut s = if table { SetValue::with_hint(b"not-an-int", 100_000) } else { SetValue::with_hint(first, 1) };
     for m in members {
         s.insert(m, &shardis::storage::EncodingLimits::DEFAULT);
     }
