@@ -164,20 +164,7 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             shared.request_kill(true).map_err(CmdError::msg)?;
             c.out.ok();
         }
-        "stats" if n == 2 => {
-            let l = libs(&shared);
-            c.out.map(2);
-            c.out.bulk(b"running_script");
-            c.out.null();
-            c.out.bulk(b"engines");
-            c.out.map(1);
-            c.out.bulk(b"LUA");
-            c.out.map(2);
-            c.out.bulk(b"libraries_count");
-            c.out.int(l.libs.len() as i64);
-            c.out.bulk(b"functions_count");
-            c.out.int(l.function_count() as i64);
-        }
+        "stats" if n == 2 => stats(&shared, &mut c.out).map_err(CmdError::msg)?,
         "list" => {
             let (mut pattern, mut code) = (None, false);
             let mut i = 2;
@@ -296,6 +283,40 @@ fn write_function(out: &mut crate::resp::ReplyWriter, f: &FunctionInfo) {
     }
 }
 
+/// FUNCTION STATS, also answered by a busy script's door (`server::busy_door`): the
+/// busy function (name, its caller's command, how long it has run), Redis's BUSY error
+/// while an EVAL script is busy, and the libraries' counts.
+pub fn stats(shared: &ScriptShared, out: &mut crate::resp::ReplyWriter) -> Result<(), &'static str> {
+    let running = shared.running_function()?;
+    let l = libs(shared);
+    out.map(2);
+    out.bulk(b"running_script");
+    match running {
+        None => out.null(),
+        Some(r) => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(r.name.as_bytes());
+            out.bulk(b"command");
+            out.array(r.command.len());
+            for w in &r.command {
+                out.bulk(w);
+            }
+            out.bulk(b"duration_ms");
+            out.int(r.started.elapsed().as_millis() as i64);
+        }
+    }
+    out.bulk(b"engines");
+    out.map(1);
+    out.bulk(b"LUA");
+    out.map(2);
+    out.bulk(b"libraries_count");
+    out.int(l.libs.len() as i64);
+    out.bulk(b"functions_count");
+    out.int(l.function_count() as i64);
+    Ok(())
+}
+
 /// Is function `name` flagged `allow-undeclared-keys` (`script_all`)?
 pub fn allows_undeclared_keys(shared: &ScriptShared, name: &str) -> bool {
     libs(shared).function(name).is_some_and(|f| f.flags.iter().any(|x| x == "allow-undeclared-keys"))
@@ -322,6 +343,7 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     if ro && !no_writes {
         return Err(CmdError::msg("ERR Can not execute a script with write flag using *_ro command."));
     }
+    script::note_function_call(&name, (0..a.len()).map(|i| a.get(i)));
     script::with_function_engine(|eng| {
         eng.sync_functions(&shared);
         let f = eng.function(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;
