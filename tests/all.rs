@@ -34,6 +34,7 @@ mod diff_random_types;
 mod encoding_limits;
 mod eviction;
 mod expiry_past;
+mod function_load_errors;
 mod geo;
 mod harness;
 mod hash;

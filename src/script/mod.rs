@@ -176,6 +176,8 @@ pub struct Watch {
     busy_ms: Cell<u64>,
     marked_busy: Cell<bool>,
     function: Cell<bool>,
+    /// While FUNCTION LOAD runs a library's top-level code: when it must stop.
+    pub load_deadline: Cell<Option<std::time::Instant>>,
 }
 
 thread_local! {
@@ -521,7 +523,13 @@ impl Watch {
     /// The instruction hook: stop the script when asked to, mark the shard busy once
     /// it ran past `busy-reply-threshold`.
     fn check(&self) -> mlua::Result<mlua::VmState> {
-        let Some(start) = self.started.get() else { return Ok(mlua::VmState::Continue) };
+        let Some(start) = self.started.get() else {
+            // Sticky too: a library that catches it with pcall gets it again.
+            if self.load_deadline.get().is_some_and(|d| std::time::Instant::now() > d) {
+                return Err(mlua::Error::external(CallError("ERR FUNCTION LOAD timeout".into())));
+            }
+            return Ok(mlua::VmState::Continue);
+        };
         if let Some(sh) = self.shared.borrow().as_ref() {
             if !self.marked_busy.get() && start.elapsed().as_millis() as u64 >= self.busy_ms.get() {
                 self.marked_busy.set(true);
