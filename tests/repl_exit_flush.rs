@@ -30,7 +30,7 @@ fn replica_keys_after_exit(master: Kind) -> u64 {
     c.send(&batch);
     let st = m.wait_exit(Duration::from_secs(30));
     assert!(st.is_some_and(|s| s.success()), "{master:?}: exit {st:?}");
-    let keys = || r.info("keyspace").get("db0").map(|v| v.clone()).unwrap_or_default();
+    let keys = || r.info("keyspace").get("db0").cloned().unwrap_or_default();
     let all = format!("keys={WRITES},");
     wait_until(Duration::from_secs(10), || keys().starts_with(&all));
     keys().strip_prefix("keys=").and_then(|v| v.split(',').next()).and_then(|n| n.parse().ok()).unwrap_or(0)

@@ -47,11 +47,11 @@ fn kinds() -> Vec<Kind> {
 /// FUNCTION STATS with the duration blanked (it is a time).
 fn stats_shape(r: Resp) -> Resp {
     let Resp::Array(mut top) = r else { return r };
-    if let Some(Resp::Array(running)) = top.get_mut(1) {
-        if let Some(d) = running.iter().position(|e| *e == Resp::bulk("duration_ms")) {
-            assert!(matches!(running[d + 1], Resp::Int(n) if n >= 0), "duration_ms: {:?}", running[d + 1]);
-            running[d + 1] = Resp::Int(0);
-        }
+    if let Some(Resp::Array(running)) = top.get_mut(1)
+        && let Some(d) = running.iter().position(|e| *e == Resp::bulk("duration_ms"))
+    {
+        assert!(matches!(running[d + 1], Resp::Int(n) if n >= 0), "duration_ms: {:?}", running[d + 1]);
+        running[d + 1] = Resp::Int(0);
     }
     Resp::Array(top)
 }
