@@ -182,6 +182,7 @@ fn resetstat(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         finish: Box::new(|st, _, out| {
             super::info::reset_rate_samples(&st.shared.run_id);
             crate::shard::lazyfree::reset_freed_objects();
+            crate::shard::stats::reset_unexpected_error_replies();
             out.ok();
         }),
     }))

@@ -15,10 +15,16 @@ fn libs(shared: &ScriptShared) -> std::sync::MutexGuard<'_, Libraries> {
     shared.functions.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Builds a library from its code (validating it on this thread's state).
-pub fn build_library(code: &[u8]) -> Result<Library, String> {
+/// How long FUNCTION LOAD lets a library's top-level code run, as Redis 7.0
+/// (`LOAD_TIMEOUT_MS`): past it the load fails with "FUNCTION LOAD timeout". Libraries
+/// from a snapshot or FUNCTION RESTORE have no limit, as in Redis.
+pub const LOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Builds a library from its code (validating it on this thread's state), its
+/// top-level code stopped after `timeout` if given.
+pub fn build_library(code: &[u8], timeout: Option<std::time::Duration>) -> Result<Library, String> {
     let name = library_name(code)?;
-    let regs = script::with_function_engine(|eng| eng.load_library(code))?;
+    let regs = script::with_function_engine(|eng| eng.load_library(code, timeout))?;
     if regs.is_empty() {
         return Err("ERR No functions registered".into());
     }
@@ -29,9 +35,9 @@ pub fn build_library(code: &[u8]) -> Result<Library, String> {
     Ok(Library { name, code: code.to_vec(), functions })
 }
 
-/// Loads a library into the server's registry (FUNCTION LOAD, RDB, RESTORE).
+/// Loads a library into the server's registry (FUNCTION LOAD, with its time limit).
 pub fn load_library(shared: &ScriptShared, code: &[u8], replace: bool) -> Result<String, String> {
-    let lib = build_library(code)?;
+    let lib = build_library(code, Some(LOAD_TIMEOUT))?;
     let name = lib.name.clone();
     libs(shared).add(lib, replace)?;
     shared.functions_epoch.fetch_add(1, Ordering::Relaxed);
@@ -48,7 +54,7 @@ pub fn install_loaded(shared: &ScriptShared, codes: &[Vec<u8>], flush: bool) -> 
     }
     let mut built = Vec::with_capacity(codes.len());
     for code in codes {
-        built.push(build_library(code).map_err(|e| format!("Failed loading library: {e}"))?);
+        built.push(build_library(code, None).map_err(|e| format!("Failed loading library: {e}"))?);
     }
     let mut l = libs(shared);
     let mut next = if flush { Libraries::default() } else { l.clone() };
@@ -159,25 +165,12 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             propagate(c, a);
             c.out.ok();
         }
-        "flush" => return Err(CmdError::msg("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")),
+        "flush" if n == 3 => return Err(CmdError::msg("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")),
         "kill" if n == 2 => {
             shared.request_kill(true).map_err(CmdError::msg)?;
             c.out.ok();
         }
-        "stats" if n == 2 => {
-            let l = libs(&shared);
-            c.out.map(2);
-            c.out.bulk(b"running_script");
-            c.out.null();
-            c.out.bulk(b"engines");
-            c.out.map(1);
-            c.out.bulk(b"LUA");
-            c.out.map(2);
-            c.out.bulk(b"libraries_count");
-            c.out.int(l.libs.len() as i64);
-            c.out.bulk(b"functions_count");
-            c.out.int(l.function_count() as i64);
-        }
+        "stats" if n == 2 => stats(&shared, &mut c.out).map_err(CmdError::msg)?,
         "list" => {
             let (mut pattern, mut code) = (None, false);
             let mut i = 2;
@@ -230,7 +223,7 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             let codes = parse_payload(a.get(2)).map_err(CmdError::Msg)?;
             let mut built = Vec::new();
             for code in &codes {
-                built.push(build_library(code).map_err(CmdError::Msg)?);
+                built.push(build_library(code, None).map_err(CmdError::Msg)?);
             }
             {
                 let mut l = libs(&shared);
@@ -265,8 +258,9 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 c.out.simple(l);
             }
         }
-        // Past its arity (-3), RESTORE's own check answers the syntax error.
-        "restore" if n > 4 => {
+        // Past their arity (-3, -2), RESTORE's and FLUSH's own checks answer the
+        // syntax error.
+        "restore" | "flush" if n > 4 || (sub == "flush" && n > 3) => {
             return Err(CmdError::msg(format!(
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try FUNCTION HELP.",
                 a.str(1)
@@ -291,9 +285,44 @@ fn write_function(out: &mut crate::resp::ReplyWriter, f: &FunctionInfo) {
     }
     out.bulk(b"flags");
     out.set(f.flags.len());
+    // Status replies, as Redis's (`addReplyStatus`).
     for fl in &f.flags {
-        out.bulk(fl.as_bytes());
+        out.simple(fl);
     }
+}
+
+/// FUNCTION STATS, also answered by a busy script's door (`server::busy_door`): the
+/// busy function (name, its caller's command, how long it has run), Redis's BUSY error
+/// while an EVAL script is busy, and the libraries' counts.
+pub fn stats(shared: &ScriptShared, out: &mut crate::resp::ReplyWriter) -> Result<(), &'static str> {
+    let running = shared.running_function()?;
+    let l = libs(shared);
+    out.map(2);
+    out.bulk(b"running_script");
+    match running {
+        None => out.null(),
+        Some(r) => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(r.name.as_bytes());
+            out.bulk(b"command");
+            out.array(r.command.len());
+            for w in &r.command {
+                out.bulk(w);
+            }
+            out.bulk(b"duration_ms");
+            out.int(r.started.elapsed().as_millis() as i64);
+        }
+    }
+    out.bulk(b"engines");
+    out.map(1);
+    out.bulk(b"LUA");
+    out.map(2);
+    out.bulk(b"libraries_count");
+    out.int(l.libs.len() as i64);
+    out.bulk(b"functions_count");
+    out.int(l.function_count() as i64);
+    Ok(())
 }
 
 /// Is function `name` flagged `allow-undeclared-keys` (`script_all`)?
@@ -322,6 +351,7 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     if ro && !no_writes {
         return Err(CmdError::msg("ERR Can not execute a script with write flag using *_ro command."));
     }
+    script::note_function_call(&name, (0..a.len()).map(|i| a.get(i)));
     script::with_function_engine(|eng| {
         eng.sync_functions(&shared);
         let f = eng.function(&name).ok_or_else(|| CmdError::msg("ERR Function not found"))?;

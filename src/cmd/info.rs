@@ -456,7 +456,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "tracking_total_keys", "{}", shared.tracking.keys.load(Ordering::Relaxed));
                 field!(s, "tracking_total_items", "{}", shared.tracking.items.load(Ordering::Relaxed));
                 field!(s, "tracking_total_prefixes", "{}", shared.tracking.prefixes());
-                field!(s, "unexpected_error_replies", "0");
+                field!(s, "unexpected_error_replies", "{}", crate::shard::stats::unexpected_error_replies());
                 field!(s, "total_error_replies", "{}", stats.error_replies);
                 field!(s, "dump_payload_sanitizations", "0");
                 field!(s, "io_threaded_reads_processed", "0");

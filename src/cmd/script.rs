@@ -247,7 +247,9 @@ fn busy_refusal_slow(
         "script" => (!sub("kill")).then_some(text),
         "function" => (!(sub("kill") || sub("stats"))).then_some(text),
         "shutdown" => {
-            if (1..args.len()).any(|i| args.get(i).eq_ignore_ascii_case(b"nosave")) {
+            if args.len() == 2 && args.get(1).eq_ignore_ascii_case(b"abort") {
+                None
+            } else if (1..args.len()).any(|i| args.get(i).eq_ignore_ascii_case(b"nosave")) {
                 shared.shutdown.store(true, std::sync::atomic::Ordering::Release);
                 None
             } else {

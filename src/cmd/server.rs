@@ -176,24 +176,32 @@ const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
 /// SHUTDOWN's options, checked as Redis's `shutdownCommand` checks them; the bool is
 /// ABORT.
 fn shutdown_args(a: &Args) -> Result<(ShutdownFlags, bool), CmdError> {
+    let words: Vec<&[u8]> = (1..a.len()).map(|i| a.get(i)).collect();
+    shutdown_words(&words).map_err(|()| CmdError::Syntax)
+}
+
+/// [`shutdown_args`] over the words after SHUTDOWN (also the busy door's,
+/// `server::busy_door`); `Err` is a syntax error.
+pub fn shutdown_words(words: &[&[u8]]) -> Result<(ShutdownFlags, bool), ()> {
     let (mut f, mut abort) = (ShutdownFlags::default(), false);
-    for i in 1..a.len() {
-        if a.is(i, "NOSAVE") {
+    for w in words {
+        let is = |s: &str| w.eq_ignore_ascii_case(s.as_bytes());
+        if is("NOSAVE") {
             f.nosave = true;
-        } else if a.is(i, "SAVE") {
+        } else if is("SAVE") {
             f.save = true;
-        } else if a.is(i, "NOW") {
+        } else if is("NOW") {
             f.now = true;
-        } else if a.is(i, "FORCE") {
+        } else if is("FORCE") {
             f.force = true;
-        } else if a.is(i, "ABORT") {
+        } else if is("ABORT") {
             abort = true;
         } else {
-            return Err(CmdError::Syntax);
+            return Err(());
         }
     }
-    if (f.save && f.nosave) || (abort && a.len() != 2) {
-        return Err(CmdError::Syntax);
+    if (f.save && f.nosave) || (abort && words.len() != 1) {
+        return Err(());
     }
     Ok((f, abort))
 }

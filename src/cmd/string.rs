@@ -252,12 +252,9 @@ fn set_generic(
     if o.expire.is_some() {
         c.notify(notify::GENERIC, "expire", key);
     }
-    if ttl != 0 && ttl <= now {
-        // An EXAT/PXAT in the past: Redis 7.0 sets the key with that TTL, so it is gone
-        // at the next access. Expire it now (counted, propagated and notified as an
-        // expiry, after the set).
-        c.db().remove(key, now);
-    }
+    // An EXAT/PXAT in the past: as Redis 7.0, the key is set with that TTL and stays
+    // (DBSIZE counts it) until an access or active expiry finds it expired, which
+    // then counts, propagates and notifies the expiry.
     c.dirty += 1;
     if o.flags & GET == 0 {
         match replies {

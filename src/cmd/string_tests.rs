@@ -171,13 +171,18 @@ fn set_option_conflicts_and_bad_expires() {
 }
 
 #[test]
-fn set_in_the_past_deletes() {
+fn set_in_the_past_stays_until_accessed() {
     each(|h| {
         h.run(&["set", "k", "old"]);
         let past = (now(h) - 1).to_string();
         assert_eq!(h.run(&["set", "k", "v", "pxat", &past]), ok());
-        assert_eq!(expire_of(h, "k"), None);
+        // As Redis 7.0: stored with the past TTL, counted by DBSIZE until an access.
+        assert_eq!(expire_of(h, "k"), Some(now(h) - 1));
+        assert_eq!(h.run(&["dbsize"]), Reply::Int(1));
+        let expired: u64 = h.shards.iter().map(|s| s.stats.expired_keys).sum();
+        assert_eq!(expired, 0);
         assert_eq!(h.run(&["get", "k"]), Reply::Nil);
+        assert_eq!(h.run(&["dbsize"]), Reply::Int(0));
         let expired: u64 = h.shards.iter().map(|s| s.stats.expired_keys).sum();
         assert_eq!(expired, 1);
         assert_eq!(h.run(&["set", "k", "v", "exat", "1"]), ok());
@@ -647,7 +652,9 @@ fn keyspace_events() {
         assert_eq!(h.events(), ["expire s", "persist s", "del s"]);
         let past = (h.clock.now_ms() / 1000 - 10).to_string();
         h.run(&["set", "p", "v", "exat", &past]);
-        assert_eq!(h.events(), ["set p", "expire p", "expired p"]);
+        assert_eq!(h.events(), ["set p", "expire p"]);
+        h.run(&["exists", "p"]);
+        assert_eq!(h.events(), ["expired p"]);
         h.run(&["getex", "a", "pxat", "1"]);
         assert_eq!(h.events(), ["del a"]);
     }

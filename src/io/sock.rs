@@ -95,18 +95,65 @@ pub static TERMINATE_SIGNAL: AtomicI32 = AtomicI32::new(0);
 extern "C" fn on_terminate(sig: libc::c_int) {
     // As Redis: a SIGINT while a signal's shutdown is under way (saving, or waiting
     // for lagging replicas) means "now": exit with an error, as this is not a clean
-    // shutdown. Only async-signal-safe calls here: write(2) and _exit(2).
+    // shutdown.
     if sig == libc::SIGINT && TERMINATE.load(Ordering::SeqCst) {
-        const MSG: &[u8] = b"# You insist... exiting now.\n";
-        // SAFETY: MSG is a valid buffer of its length; write(2) and _exit(2) are
-        // async-signal-safe, and the fd is at worst stale (the write then fails).
-        unsafe {
-            libc::write(crate::util::log::raw_fd(), MSG.as_ptr().cast(), MSG.len());
-            libc::_exit(1);
-        }
+        log_from_handler(b"You insist... exiting now.");
+        // SAFETY: _exit(2) is async-signal-safe.
+        unsafe { libc::_exit(1) };
     }
+    // Logged here, as Redis's handler does: shard 0 acts on it only when it can (not
+    // while a script is busy, `server::worker`).
+    log_from_handler(match sig {
+        libc::SIGINT => b"Received SIGINT scheduling shutdown...",
+        libc::SIGTERM => b"Received SIGTERM scheduling shutdown...",
+        _ => b"Received shutdown signal, scheduling shutdown...",
+    });
     TERMINATE_SIGNAL.store(sig, Ordering::SeqCst);
     TERMINATE.store(true, Ordering::SeqCst);
+}
+
+/// A log line written from a signal handler, in Redis's form for those
+/// (`<pid>:signal-handler (<unix time>) <msg>`): only async-signal-safe calls
+/// (getpid, time, write) and no allocation.
+fn log_from_handler(msg: &[u8]) {
+    fn push_num(buf: &mut [u8], at: &mut usize, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut k = 0;
+        loop {
+            digits[k] = b'0' + (n % 10) as u8;
+            k += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        while k > 0 && *at < buf.len() {
+            k -= 1;
+            buf[*at] = digits[k];
+            *at += 1;
+        }
+    }
+    fn push(buf: &mut [u8], at: &mut usize, b: &[u8]) {
+        let n = b.len().min(buf.len() - *at);
+        buf[*at..*at + n].copy_from_slice(&b[..n]);
+        *at += n;
+    }
+    let mut buf = [0u8; 160];
+    let mut at = 0;
+    // SAFETY: getpid(2) and time(2) (with a null pointer) are async-signal-safe and
+    // touch no memory of ours.
+    let (pid, now) = unsafe { (libc::getpid(), libc::time(std::ptr::null_mut())) };
+    push_num(&mut buf, &mut at, pid as u64);
+    push(&mut buf, &mut at, b":signal-handler (");
+    push_num(&mut buf, &mut at, now as u64);
+    push(&mut buf, &mut at, b") ");
+    push(&mut buf, &mut at, msg);
+    push(&mut buf, &mut at, b"\n");
+    // SAFETY: buf holds `at` initialized bytes; write(2) is async-signal-safe, and the
+    // fd is at worst stale (the write then fails).
+    unsafe {
+        libc::write(crate::util::log::raw_fd(), buf.as_ptr().cast(), at);
+    }
 }
 
 /// The name Redis logs for a termination signal.

@@ -355,7 +355,30 @@ impl Conn {
     /// Is this connection waiting for nothing: no input, nothing owed or queued,
     /// its receive armed? (What a busy script's door may answer; `server::busy_door`.)
     pub fn idle_for_door(&self) -> bool {
-        self.recv_active && !self.closing && !self.master && !self.pending_input() && self.drained()
+        self.recv_active
+            && !self.closing
+            && !self.master
+            && self.drained()
+            && (!self.pending_input() || self.door_prefix().is_some())
+    }
+
+    /// The unparsed input the busy door may take over: the start of a request whose
+    /// rest is still in the socket (the parser found it incomplete since the last
+    /// receive, `need`), all of it in the read buffer, nothing moved out, no request
+    /// held. None when there is none it could take.
+    pub fn door_prefix(&self) -> Option<&[u8]> {
+        let whole = self.moved_args.is_empty() && self.overflow.is_empty();
+        let held = self.paused_request.is_some() || self.drain_wait || self.barrier.is_some();
+        let incomplete = self.rpos < self.rbuf.len() && self.need > self.rbuf.len();
+        (incomplete && whole && !held).then(|| &self.rbuf[self.rpos..])
+    }
+
+    /// The busy door answered the request(s) whose start this connection held
+    /// (`door_prefix`) while a script ran: forget those bytes.
+    pub fn drop_door_prefix(&mut self) {
+        self.rbuf.truncate(self.rpos);
+        self.parser = RequestParser::new();
+        self.need = 0;
     }
 
     /// Has everything queued for this client been sent?

@@ -373,7 +373,7 @@ pub fn on_terminate(st: &mut ShardState) {
     }
     let sig = crate::io::sock::TERMINATE_SIGNAL.load(Ordering::SeqCst);
     let name = crate::io::sock::signal_name(sig);
-    log::warning(&format!("Received {name} scheduling shutdown..."));
+    // "Received SIGTERM scheduling shutdown..." was logged by the handler (`io::sock`).
     // A SHUTDOWN already waiting for replicas goes on (Redis's serverCron).
     if crate::repl::shutdown::in_progress(&shared) {
         return;

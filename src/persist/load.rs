@@ -611,13 +611,20 @@ impl Loader {
                 String::from_utf8_lossy(args[0]).to_lowercase()
             );
         }
-        if out.first() == Some(&b'-') && self.errors < 10 {
+        if out.first() == Some(&b'-') {
+            // As Redis's AOF client: counted (INFO unexpected_error_replies) and logged.
+            let end = out.iter().position(|&b| b == b'\r').unwrap_or(out.len());
+            let cmd = String::from_utf8_lossy(args[0]).to_lowercase();
+            crate::shard::stats::unexpected_error(
+                "server",
+                "AOF-loading-client",
+                &String::from_utf8_lossy(&out[..end]),
+                &cmd,
+            );
             self.errors += 1;
-            log::warning(&format!(
-                "{name}: replaying {} failed: {}",
-                String::from_utf8_lossy(args[0]),
-                String::from_utf8_lossy(&out[..out.len().min(200)]).trim_end()
-            ));
+            if self.errors <= 10 {
+                log::verbose(&format!("{name}: replaying {cmd} failed"));
+            }
         }
     }
 

@@ -72,7 +72,7 @@ use crate::persist::resp::encode;
 use crate::shard::Shared;
 use crate::util::log;
 use std::os::fd::{AsRawFd, RawFd};
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 const R: Ordering = Ordering::Relaxed;
@@ -107,6 +107,10 @@ pub struct Handle {
     /// Stream bytes the shards queued since the thread last drained the feed.
     queued: AtomicU64,
     kill: AtomicU64,
+    /// Set by the main thread once every shard thread stopped (`flush_at_exit`):
+    /// the thread sends what it still has, then sets `flushed` and ends.
+    last_flush: AtomicBool,
+    flushed: AtomicBool,
 }
 
 const AWAKE: u8 = 0;
@@ -155,6 +159,8 @@ pub fn start(shared: &Arc<Shared>) {
         parked: AtomicU8::new(AWAKE),
         queued: AtomicU64::new(0),
         kill: AtomicU64::new(0),
+        last_flush: AtomicBool::new(false),
+        flushed: AtomicBool::new(false),
     };
     if shared.repl.master.set(h).is_err() {
         return;
@@ -162,6 +168,20 @@ pub fn start(shared: &Arc<Shared>) {
     let s = shared.clone();
     if let Err(e) = std::thread::Builder::new().name("repl-master".into()).spawn(move || Master::new(s).run()) {
         log::warning(&format!("Can't start the replication thread: {e}"));
+    }
+}
+
+/// At exit, once every shard thread stopped: the replication thread takes the stream
+/// the shards pushed last and writes what its replicas are due as far as their sockets
+/// take it without waiting (Redis's `flushReplicasOutput` before exiting), so writes
+/// acknowledged just before a shutdown reach the replicas. Waits at most a second.
+pub fn flush_at_exit(shared: &Shared) {
+    let Some(h) = shared.repl.master.get() else { return };
+    h.last_flush.store(true, Ordering::SeqCst);
+    h.wake();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while !h.flushed.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
 
@@ -268,7 +288,12 @@ impl Master {
             self.ensure_backlog(); // restarted from an RDB with a replication position
         }
         loop {
-            if self.shared.shutdown.load(R) {
+            // The shards' last turns may still push stream: the main thread says when
+            // they all stopped (`flush_at_exit`).
+            if self.shared.shutdown.load(R) && self.handle().last_flush.load(Ordering::SeqCst) {
+                self.drain_feed();
+                self.io();
+                self.handle().flushed.store(true, Ordering::SeqCst);
                 break;
             }
             self.take_newcomers();

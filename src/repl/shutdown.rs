@@ -201,6 +201,17 @@ pub fn poll(st: &mut ShardState) {
     }
 }
 
+/// SHUTDOWN ABORT of a SIGTERM/SIGINT that shard 0 has not acted on yet (it waits while
+/// a script is busy, as Redis's cron does not run then): the signal is forgotten, as
+/// Redis clears `shutdown_asap`. False when there is none.
+pub fn abort_pending_signal(shared: &Shared) -> bool {
+    if shared.rdb.terminating.load(Ordering::SeqCst) || !crate::io::sock::TERMINATE.swap(false, Ordering::SeqCst) {
+        return false;
+    }
+    log::notice("Shutdown manually aborted.");
+    true
+}
+
 /// Ends the wait without exiting (SHUTDOWN ABORT, or a failed save): writes resume and
 /// the blocked callers get Redis's error. Returns false when no wait was under way.
 pub fn cancel(st: &mut ShardState) -> bool {
@@ -227,11 +238,12 @@ pub fn cancel(st: &mut ShardState) -> bool {
     true
 }
 
-/// SHUTDOWN ABORT: cancels a wait under way (true), as Redis's `abortShutdown`.
+/// SHUTDOWN ABORT: cancels a wait under way, or a signal's shutdown not yet begun
+/// (true), as Redis's `abortShutdown`.
 pub fn abort(st: &mut ShardState) -> bool {
     let active = lock(&st.shared).active;
     if !active {
-        return false;
+        return abort_pending_signal(&st.shared);
     }
     // Quietly: the failure lines of `cancel` are for a shutdown that failed.
     lock(&st.shared).signal = None;

@@ -175,6 +175,36 @@ pub struct Watch {
     slot: Cell<usize>,
     busy_ms: Cell<u64>,
     marked_busy: Cell<bool>,
+    function: Cell<bool>,
+    /// While FUNCTION LOAD runs a library's top-level code: when it must stop.
+    pub load_deadline: Cell<Option<std::time::Instant>>,
+}
+
+thread_local! {
+    /// The FCALL this thread is about to run or runs (function name, the caller's
+    /// words), kept for FUNCTION STATS should it get busy (`note_function_call`).
+    static FCALL: RefCell<(String, Vec<Vec<u8>>)> = const { RefCell::new((String::new(), Vec::new())) };
+}
+
+/// Notes the FCALL about to run on this thread (its buffers reused from call to call),
+/// which FUNCTION STATS reports if it runs past `busy-reply-threshold`.
+pub fn note_function_call<'a>(name: &str, words: impl Iterator<Item = &'a [u8]>) {
+    FCALL.with(|f| {
+        let mut f = f.borrow_mut();
+        let (n, w) = &mut *f;
+        n.clear();
+        n.push_str(name);
+        let mut i = 0;
+        for word in words {
+            if i == w.len() {
+                w.push(Vec::new());
+            }
+            w[i].clear();
+            w[i].extend_from_slice(word);
+            i += 1;
+        }
+        w.truncate(i);
+    });
 }
 
 impl Engine {
@@ -463,6 +493,7 @@ impl Watch {
         self.slot.set(slot);
         self.busy_ms.set(busy_ms);
         self.marked_busy.set(false);
+        self.function.set(function);
         self.started.set(Some(Instant::now()));
     }
 
@@ -492,10 +523,21 @@ impl Watch {
     /// The instruction hook: stop the script when asked to, mark the shard busy once
     /// it ran past `busy-reply-threshold`.
     fn check(&self) -> mlua::Result<mlua::VmState> {
-        let Some(start) = self.started.get() else { return Ok(mlua::VmState::Continue) };
+        let Some(start) = self.started.get() else {
+            // Sticky too: a library that catches it with pcall gets it again.
+            if self.load_deadline.get().is_some_and(|d| std::time::Instant::now() > d) {
+                return Err(mlua::Error::external(CallError("ERR FUNCTION LOAD timeout".into())));
+            }
+            return Ok(mlua::VmState::Continue);
+        };
         if let Some(sh) = self.shared.borrow().as_ref() {
             if !self.marked_busy.get() && start.elapsed().as_millis() as u64 >= self.busy_ms.get() {
                 self.marked_busy.set(true);
+                if self.function.get() {
+                    let (name, command) = FCALL.with(|f| f.borrow().clone());
+                    let started = std::time::Instant::now() - start.elapsed();
+                    sh.note_running(self.slot.get(), shared::RunningFunction { name, command, started });
+                }
                 sh.mark_busy(self.slot.get());
             }
             if self.marked_busy.get() {

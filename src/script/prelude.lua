@@ -271,9 +271,29 @@ real.ipairs = function(...)
   if real_of[t] then return proxy_inext, t, 0 end
   return ipairs(...)
 end
+-- Lua 5.1's unpack counts `e - i + 1` in a C int: for a range of 2^31 or more the
+-- count overflows, and the compiled VM (the overflow is undefined behaviour, its check
+-- optimized out) pushes values until the process crashes. Redis patched its VM to raise
+-- "too many results to unpack" there; the wrapper checks first. `c_int` is
+-- luaL_checkint's conversion: truncated to 64 bits, then cut to 32.
+local floor, ceil, tonumber = math.floor, math.ceil, tonumber
+local function c_int(x)
+  x = tonumber(x)
+  if x == nil then return nil end
+  if x ~= x or x >= 2^63 or x < -2^63 then return 0 end
+  x = (x >= 0 and floor(x) or ceil(x)) % 2^32
+  return x >= 2^31 and x - 2^32 or x
+end
+local function check_unpack_range(i, e)
+  local ci, ce = i == nil and 1 or c_int(i), c_int(e)
+  if ci and ce and ci <= ce and ce - ci >= 2147483647 then
+    error('too many results to unpack', 2)
+  end
+end
 real.unpack = function(...)
-  local t = ...
+  local t, i, e = ...
   if t == nil then missing_table('unpack', ...) end
+  if e ~= nil then check_unpack_range(i, e) end
   local r = real_of[t]
   if r then return unpack(r, select(2, ...)) end
   return unpack(...)

@@ -40,6 +40,19 @@ pub fn install(lua: &Lua, real: &Table, raw: &Table) -> mlua::Result<()> {
     let loadstring: Function = real.raw_get("loadstring")?;
     let setfenv: Function = real.raw_get("setfenv")?;
     let f = lua.create_function(move |lua, args: MultiValue| {
+        // Redis's Lua never loads precompiled (binary) chunks: it parses them as text,
+        // which fails at once. Loading bytecode would let a script forge a function.
+        if let Some(Value::String(code)) = args.front()
+            && code.as_bytes().first() == Some(&0x1b)
+        {
+            let name = match args.get(1) {
+                Some(Value::String(n)) => n.as_bytes().to_vec(),
+                _ => code.as_bytes().to_vec(),
+            };
+            let mut msg = chunk_id(&name);
+            msg.extend_from_slice(b":1: unexpected symbol near 'char(27)'");
+            return Ok(MultiValue::from_iter([Value::Nil, Value::String(lua.create_string(&msg)?)]));
+        }
         let r: MultiValue = loadstring.call(args).map_err(|e| builtin_error(lua, e))?;
         if let Some(Value::Function(chunk)) = r.front() {
             setfenv.call::<()>((chunk.clone(), env.clone()))?;
@@ -47,6 +60,28 @@ pub fn install(lua: &Lua, real: &Table, raw: &Table) -> mlua::Result<()> {
         Ok(r)
     })?;
     real.raw_set("loadstring", f)
+}
+
+/// How Lua 5.1 names a chunk in messages (`luaO_chunkid`, in a syntax error): `=name`
+/// as it is, `@file` by its last characters, source text as `[string "first line"]`.
+fn chunk_id(source: &[u8]) -> Vec<u8> {
+    let source = &source[..source.iter().position(|&b| b == 0).unwrap_or(source.len())];
+    // llex.c formats syntax errors with MAXSRC (80), not LUA_IDSIZE.
+    const ID_SIZE: usize = 80;
+    match source.first() {
+        Some(b'=') => source[1..].iter().take(ID_SIZE - 1).copied().collect(),
+        Some(b'@') => {
+            let file = &source[1..];
+            let room = ID_SIZE - " '...' ".len() - 1;
+            if file.len() > room { [b"...", &file[file.len() - room..]].concat() } else { file.to_vec() }
+        }
+        _ => {
+            let line = source.iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(source.len());
+            let len = line.min(ID_SIZE - " [string \"...\"] ".len() - 1);
+            let dots: &[u8] = if len < source.len() { b"..." } else { b"" };
+            [b"[string \"", &source[..len], dots, b"\"]"].concat()
+        }
+    }
 }
 
 fn wrap(lua: &Lua, t: &Table, name: &str, real_of: &Table, on_proxy: OnProxy) -> mlua::Result<()> {

@@ -25,6 +25,8 @@ pub struct ScriptShared {
     kill: Vec<AtomicBool>,
     /// How many slots are busy: the one load every command pays (`busy_reply`).
     busy_count: AtomicUsize,
+    /// Per busy slot running a function: what FUNCTION STATS reports as `running_script`.
+    running: Mutex<HashMap<usize, RunningFunction>>,
     /// SHUTDOWN NOSAVE arrived while a script was busy: the script stops at once.
     pub shutdown: AtomicBool,
     /// The function libraries (FUNCTION LOAD ...), bumped `functions_epoch` on change.
@@ -42,6 +44,15 @@ pub struct ScriptShared {
     /// -> (home shard, scripts dispatched and not yet started).
     readers: Mutex<HashMap<u64, (u16, u32)>>,
     readers_len: AtomicUsize,
+}
+
+/// A busy function as FUNCTION STATS shows it (`running_script`).
+#[derive(Clone, Debug)]
+pub struct RunningFunction {
+    pub name: String,
+    /// The caller's command (FCALL or FCALL_RO and its arguments).
+    pub command: Vec<Vec<u8>>,
+    pub started: std::time::Instant,
 }
 
 /// Who runs a script, for the ACL check of its `redis.call`s: noted where the client
@@ -72,6 +83,7 @@ impl ScriptShared {
             is_function: flags(),
             kill: flags(),
             busy_count: AtomicUsize::new(0),
+            running: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
             functions: Mutex::new(Libraries::default()),
             functions_epoch: AtomicU64::new(0),
@@ -122,6 +134,27 @@ impl ScriptShared {
         }
     }
 
+    /// The busy function on `slot` (its name, the caller's command, its start), for
+    /// FUNCTION STATS.
+    pub fn note_running(&self, slot: usize, running: RunningFunction) {
+        self.running.lock().unwrap_or_else(|e| e.into_inner()).insert(slot, running);
+    }
+
+    /// FUNCTION STATS's `running_script` while a script is busy somewhere: None when
+    /// none is; Redis's BUSY error when it is an EVAL script (Redis refuses then).
+    pub fn running_function(&self) -> Result<Option<RunningFunction>, &'static str> {
+        if !self.any_busy() {
+            return Ok(None);
+        }
+        let Some(s) = (0..self.busy.len()).find(|&s| self.busy[s].load(Ordering::Acquire)) else {
+            return Ok(None);
+        };
+        if !self.is_function[s].load(Ordering::Relaxed) {
+            return Err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.");
+        }
+        Ok(self.running.lock().unwrap_or_else(|e| e.into_inner()).get(&s).cloned())
+    }
+
     /// Called when a script starts (`function`: FCALL) and ends.
     pub fn begin(&self, shard: usize, function: bool) {
         self.wrote[shard].store(false, Ordering::Relaxed);
@@ -132,6 +165,7 @@ impl ScriptShared {
     pub fn end(&self, shard: usize) {
         // A plain load first: a run that never got busy (nearly all) writes nothing.
         if self.busy[shard].load(Ordering::Relaxed) && self.busy[shard].swap(false, Ordering::AcqRel) {
+            self.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&shard);
             self.busy_count.fetch_sub(1, Ordering::AcqRel);
         }
         if self.kill[shard].load(Ordering::Relaxed) {

@@ -16,13 +16,17 @@
 //! these connections, which it adopts as if it had just accepted them.
 //!
 //! Connections the shard already served are answered too when they are idle: nothing
-//! unparsed, nothing owed or queued, their receive armed (the worker keeps them
-//! *seated* here, [`sync_seat`]). The ring is set up with DEFER_TASKRUN, so their armed
-//! receive takes no byte until the thread enters the ring again: what such a client
-//! sends during the script stays in its socket for the door to answer, whole commands
-//! only, and the rest (a partial command, what came after) for the ring. A busy
-//! connection (a partial command buffered, a reply owed or in flight) waits for the
-//! script: answering it here would reorder its replies.
+//! owed or queued, their receive armed (the worker keeps them *seated* here,
+//! [`sync_seat`]). The ring is set up with DEFER_TASKRUN, so their armed receive takes
+//! no byte until the thread enters the ring again: what such a client sends during the
+//! script stays in its socket for the door to answer, whole commands only, and the
+//! rest (a partial command, what came after) for the ring. A client that had sent the
+//! start of a command before the script (the worker found it incomplete) is seated
+//! with a copy of those bytes: once the rest arrives the door answers the command, as
+//! Redis does, and the worker drops the bytes it held (`TxEffects::input_taken`). A
+//! busy connection (a reply owed or in flight, or a partial command the worker moved
+//! out of its read buffer: a big one) waits for the script: answering it here would
+//! reorder its replies.
 //!
 //! A seated client may be in a transaction. As in Redis, MULTI, EXEC, DISCARD and
 //! UNWATCH (outside MULTI) act while busy: a command refused with `-BUSY` inside MULTI
@@ -61,13 +65,19 @@ pub struct TxEffects {
     pub dirty: bool,
     /// Something above changed since seating.
     pub touched: bool,
+    /// The door answered the request whose start the connection held (its
+    /// `door_prefix`): the worker drops those bytes.
+    pub input_taken: bool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Seat {
     fd: RawFd,
     authed: bool,
+    resp3: bool,
     tx: TxEffects,
+    /// The start of a request the connection holds (its rest still in the socket).
+    prefix: Vec<u8>,
 }
 
 thread_local! {
@@ -88,10 +98,18 @@ thread_local! {
 pub fn sync_seat(slot: u32, c: Option<&mut crate::net::conn::Conn>) {
     let Some(c) = c else { return };
     let idle = c.idle_for_door();
-    if idle != c.door_seated {
+    // A seated client holding the start of a request is seated again when more of it
+    // came (rare: only such clients look their seat up).
+    let grown = idle && c.door_seated && c.pending_input() && {
+        let len = c.door_prefix().map_or(0, <[u8]>::len);
+        SEATS.with(|s| s.borrow().get(slot as usize).and_then(|x| x.as_ref()).is_none_or(|x| x.prefix.len() != len))
+    };
+    if idle != c.door_seated || grown {
         c.door_seated = idle;
         let tx = TxEffects { in_multi: c.sess.multi.is_some(), ..Default::default() };
-        let seat = idle.then_some(Seat { fd: c.fd, authed: c.sess.authenticated, tx });
+        let resp3 = c.sess.proto == crate::resp::Proto::Resp3;
+        let prefix = c.door_prefix().map(<[u8]>::to_vec).unwrap_or_default();
+        let seat = idle.then_some(Seat { fd: c.fd, authed: c.sess.authenticated, resp3, tx, prefix });
         SEATS.with(|s| {
             let mut s = s.borrow_mut();
             if s.len() <= slot as usize {
@@ -192,7 +210,7 @@ fn poll() {
         }
         let mut i = 0;
         while i < d.open.len() {
-            if serve(&d.shared, d.open[i].0, false, None) {
+            if serve(&d.shared, d.open[i].0, Client { authed: false, resp3: false }, None, &mut Vec::new()) {
                 i += 1;
             } else {
                 sock::close(d.open.swap_remove(i).0);
@@ -203,8 +221,8 @@ fn poll() {
         SEATS.with(|s| {
             ANSWERED.set(true);
             for (slot, seat) in s.borrow_mut().iter_mut().enumerate() {
-                if let Some(Seat { fd, authed, tx }) = seat
-                    && !serve(&d.shared, *fd, *authed, Some(tx))
+                if let Some(Seat { fd, authed, resp3, tx, prefix }) = seat
+                    && !serve(&d.shared, *fd, Client { authed: *authed, resp3: *resp3 }, Some(tx), prefix)
                 {
                     sock::shutdown(*fd);
                     if let Some(old) = seat.replace_with_pending(None) {
@@ -216,18 +234,38 @@ fn poll() {
     });
 }
 
-/// Answers the complete commands waiting on `fd` (its client `authed` already; `tx`
-/// its transaction when it is a seated client); false once it should be closed.
-fn serve(shared: &Shared, fd: RawFd, authed: bool, mut tx: Option<&mut TxEffects>) -> bool {
-    let mut buf = vec![0u8; 64 << 10];
-    let n = match sock::peek_now(fd, &mut buf) {
+/// What the door knows of a client's session.
+#[derive(Clone, Copy)]
+struct Client {
+    authed: bool,
+    resp3: bool,
+}
+
+/// Answers the complete commands waiting on `fd` (`tx` its transaction when it is a
+/// seated client, `prefix` the start of a request it holds: the commands are read from
+/// the prefix, then the socket); false once it should be closed. A held prefix is
+/// taken only whole (its requests complete): it is emptied, and the worker told to
+/// drop those bytes (`TxEffects::input_taken`).
+fn serve(shared: &Shared, fd: RawFd, client: Client, tx: Option<&mut TxEffects>, prefix: &mut Vec<u8>) -> bool {
+    let held = prefix.len();
+    let mut buf = std::mem::take(prefix);
+    buf.resize(held + (64 << 10), 0);
+    let n = match sock::peek_now(fd, &mut buf[held..]) {
         Some(0) => return false,
-        Some(n) => n,
-        None => return true,
+        Some(n) => held + n,
+        None if held > 0 => held,
+        None => {
+            buf.truncate(held);
+            *prefix = buf;
+            return true;
+        }
     };
     let mut used = 0;
     let mut out = Vec::new();
     let mut keep = true;
+    // On a copy: answers that cannot be given (a held prefix not taken whole) leave
+    // the transaction as it was.
+    let mut fx = tx.as_deref().copied();
     while used < n {
         let b = &buf[used..n];
         let (args, len) = match crate::persist::resp::decode(b) {
@@ -242,15 +280,28 @@ fn serve(shared: &Shared, fd: RawFd, authed: bool, mut tx: Option<&mut TxEffects
         };
         let arg = |i: usize| args.get(i).map(|&(s, e)| &b[s..e]);
         used += len;
-        match answer(shared, &arg, authed, tx.as_deref_mut()) {
-            Some(reply) => out.extend_from_slice(reply.as_bytes()),
+        match answer(shared, &arg, client, fx.as_mut()) {
+            Some(reply) => out.extend_from_slice(&reply),
             None => {
                 keep = false;
                 break;
             }
         }
     }
-    sock::consume(fd, used);
+    if held > 0 && used < held && keep {
+        // The held request is not complete yet: nothing is answered.
+        buf.truncate(held);
+        *prefix = buf;
+        return true;
+    }
+    if let (Some(tx), Some(fx)) = (tx, fx) {
+        *tx = fx;
+        if held > 0 {
+            tx.input_taken = true;
+            tx.touched = true;
+        }
+    }
+    sock::consume(fd, used.saturating_sub(held));
     if !out.is_empty() {
         sock::write_best_effort(fd, &out);
     }
@@ -261,17 +312,36 @@ fn serve(shared: &Shared, fd: RawFd, authed: bool, mut tx: Option<&mut TxEffects
 fn answer<'a>(
     shared: &Shared,
     arg: &dyn Fn(usize) -> Option<&'a [u8]>,
-    authed: bool,
+    client: Client,
     tx: Option<&mut TxEffects>,
-) -> Option<String> {
+) -> Option<Vec<u8>> {
     let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
     let script = &shared.script;
     if is(0, "quit") {
         return None;
     }
-    if !authed && shared.acl.auth_required() {
-        return Some("-NOAUTH Authentication required.\r\n".into());
+    if !client.authed && shared.acl.auth_required() {
+        return Some(b"-NOAUTH Authentication required.\r\n".to_vec());
     }
+    if is(0, "function") && is(1, "stats") && arg(2).is_none() {
+        let proto = if client.resp3 { crate::resp::Proto::Resp3 } else { crate::resp::Proto::Resp2 };
+        let mut buf = Vec::new();
+        if let Err(e) = crate::cmd::function::stats(script, &mut crate::resp::ReplyWriter::new(&mut buf, proto)) {
+            buf = format!("-{e}\r\n").into_bytes();
+        }
+        return Some(buf);
+    }
+    answer_text(shared, arg, tx).map(String::into_bytes)
+}
+
+/// The replies of [`answer`] that are plain text.
+fn answer_text<'a>(
+    shared: &Shared,
+    arg: &dyn Fn(usize) -> Option<&'a [u8]>,
+    tx: Option<&mut TxEffects>,
+) -> Option<String> {
+    let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
+    let script = &shared.script;
     let busy = script.busy_reply().unwrap_or(
         // The script ended between two commands of the batch.
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.",
@@ -286,11 +356,31 @@ fn answer<'a>(
     if is(0, "function") && is(1, "kill") && arg(2).is_none() {
         return Some(kill(true));
     }
-    if is(0, "shutdown") && (1..4).any(|i| is(i, "nosave")) {
-        crate::util::log::warning("User requested shutdown...");
-        script.shutdown.store(true, std::sync::atomic::Ordering::Release);
-        shared.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
-        return None;
+    if is(0, "shutdown") {
+        let words: Vec<&[u8]> = (1..).map_while(arg).collect();
+        match crate::cmd::server::shutdown_words(&words) {
+            Err(()) => return Some("-ERR syntax error\r\n".into()),
+            // As Redis's abortShutdown: a signal's shutdown not yet begun (shard 0
+            // waits for the script, `server::worker`) is forgotten.
+            Ok((_, true)) => {
+                return Some(if crate::repl::shutdown::abort_pending_signal(shared) {
+                    "+OK\r\n".into()
+                } else if crate::repl::shutdown::in_progress(shared) {
+                    // A wait for replicas is cancelled on shard 0's thread, which
+                    // may be the busy one: after the script.
+                    format!("-{busy}\r\n")
+                } else {
+                    "-ERR No shutdown in progress.\r\n".into()
+                });
+            }
+            Ok((flags, false)) if flags.nosave => {
+                crate::util::log::warning("User requested shutdown...");
+                script.shutdown.store(true, std::sync::atomic::Ordering::Release);
+                shared.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
+                return None;
+            }
+            Ok(_) => {}
+        }
     }
     let Some(tx) = tx else { return Some(format!("-{busy}\r\n")) };
     Some(transaction_answer(tx, arg(0).unwrap_or_default(), arg(1).is_none(), busy))
@@ -303,7 +393,7 @@ fn transaction_answer(tx: &mut TxEffects, name: &[u8], no_args: bool, busy: &str
     let is = |s: &str| name.eq_ignore_ascii_case(s.as_bytes());
     let arity = |cmd: &str| format!("-ERR wrong number of arguments for '{cmd}' command\r\n");
     let end = |tx: &mut TxEffects| {
-        *tx = TxEffects { in_multi: false, ended: true, dirty: false, touched: true };
+        *tx = TxEffects { in_multi: false, ended: true, dirty: false, touched: true, ..*tx };
     };
     if is("multi") {
         if !no_args {

@@ -221,6 +221,7 @@ pub fn run(mut config: Config, config_file: Option<PathBuf>, bare_command_line: 
         let _ = h.join();
     }
     supervisor.stopping();
+    crate::repl::master::flush_at_exit(&shared);
     crate::persist::bgsave::kill_child(&shared);
     drop(pidfile);
     drop(opened);

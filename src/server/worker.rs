@@ -132,7 +132,9 @@ impl Worker {
             }
             // Shard 0 turns a signal into a shutdown (saving first if configured);
             // the others stop when the shutdown flag rises.
-            if id == 0 && sock::TERMINATE.load(Ordering::Relaxed) {
+            // As in Redis, whose cron does not run during a script: not while a script
+            // is busy on another shard (SCRIPT KILL, or SHUTDOWN ABORT, comes first).
+            if id == 0 && sock::TERMINATE.load(Ordering::Relaxed) && !shared.script.any_busy() {
                 crate::persist::bgsave::on_terminate(&mut self.st);
             }
             // A SHUTDOWN's wait for replicas that ended (`repl::shutdown`).
@@ -290,6 +292,9 @@ impl Worker {
     fn apply_door_effects(&mut self) {
         for (slot, fx) in crate::server::busy_door::take_effects() {
             if let Some(c) = self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()) {
+                if fx.input_taken {
+                    c.drop_door_prefix();
+                }
                 crate::cmd::multi::apply_busy_effects(&mut self.st, &mut c.sess, fx);
             }
         }

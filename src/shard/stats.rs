@@ -1,6 +1,42 @@
 //! Per-thread counters. Each thread bumps its own without synchronisation; INFO sums
 //! them across shards with a fan-out.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Error replies sent to the master's link or to the AOF-loading client (INFO
+/// `unexpected_error_replies`). Process-wide: the AOF is replayed by shards of a
+/// loader of its own (`persist::load`), not the serving ones.
+static UNEXPECTED_ERROR_REPLIES: AtomicU64 = AtomicU64::new(0);
+
+/// An error reply to a client that is not a user (Redis's `afterErrorReply` for the
+/// master and the AOF client): such errors mean the datasets may now differ, so they
+/// are counted and logged as Redis logs them. `from`/`to`: "replica"/"master" or
+/// "server"/"AOF-loading-client"; `cmd` the command's name.
+pub fn unexpected_error(from: &str, to: &str, msg: &str, cmd: &str) {
+    UNEXPECTED_ERROR_REPLIES.fetch_add(1, Ordering::Relaxed);
+    let msg = msg.strip_prefix('-').unwrap_or(msg).trim_end();
+    let msg = &msg[..msg.floor_char_boundary(4096)];
+    // Redis logs the text its reply call got: a shared error object's whole line
+    // ("-WRONGTYPE ..."), or for most plain errors the message alone, before "-ERR "
+    // was put in front of it ("value is not an integer or out of range").
+    let shown = match msg.strip_prefix("ERR ") {
+        Some(plain) => plain.to_string(),
+        None => format!("-{msg}"),
+    };
+    crate::util::log::warning(&format!(
+        "== CRITICAL == This {from} is sending an error to its {to}: '{shown}' after processing the command '{cmd}'"
+    ));
+}
+
+pub fn unexpected_error_replies() -> u64 {
+    UNEXPECTED_ERROR_REPLIES.load(Ordering::Relaxed)
+}
+
+/// CONFIG RESETSTAT.
+pub fn reset_unexpected_error_replies() {
+    UNEXPECTED_ERROR_REPLIES.store(0, Ordering::Relaxed);
+}
+
 #[derive(Clone, Copy, Default, Debug)]
 pub struct CmdStat {
     pub calls: u64,
@@ -23,6 +59,9 @@ pub struct ShardStats {
     pub net_input_bytes: u64,
     pub net_output_bytes: u64,
     pub error_replies: u64,
+    /// The last error reply's text (without the `-`), for the log line of an error sent
+    /// to the master (`unexpected_error`).
+    pub last_error: String,
     /// Error replies by their first word (`ERR`, `WRONGTYPE` ...): INFO errorstats.
     pub error_codes: std::collections::BTreeMap<String, u64>,
     /// Clients closed for `client-query-buffer-limit` / `client-output-buffer-limit`
@@ -58,6 +97,8 @@ impl ShardStats {
     /// new ones count only in the total, as there).
     pub fn count_error(&mut self, msg: &str) {
         self.error_replies += 1;
+        self.last_error.clear();
+        self.last_error.push_str(msg);
         let code = msg.split(' ').next().unwrap_or("");
         if let Some(n) = self.error_codes.get_mut(code) {
             *n += 1;

@@ -329,9 +329,7 @@ fn args_bytes(args: &Args) -> usize {
 #[cold]
 fn master_error(st: &ShardState, name: &[u8]) {
     let name = String::from_utf8_lossy(name).to_lowercase();
-    crate::util::log::warning(&format!(
-        "== CRITICAL == This replica is sending an error to its master after processing the command '{name}'"
-    ));
+    crate::shard::stats::unexpected_error("replica", "master", &st.stats.last_error, &name);
     let behavior = st.config.compat_value("propagation-error-behavior").unwrap_or("ignore");
     if behavior != "ignore" && st.config.compat_value("replica-read-only") != Some("no") {
         panic!("This replica panicked sending an error to its master after processing the command '{name}'");

@@ -1,0 +1,102 @@
+//! FUNCTION LOAD's refusals and the sandbox's, compared with redis-server 7.0:
+//! `redis.register_function`'s argument errors (Redis's texts, case-insensitive named
+//! arguments and flags, listed as status replies), its refusal at run time through a
+//! kept `redis` table, the 500 ms limit on a library's top-level code, FUNCTION FLUSH
+//! and RESTORE past their arity, `loadstring` refusing a binary chunk, and `unpack`
+//! over a range whose count overflows (which crashed the server).
+
+use crate::common;
+
+fn lib(body: &str) -> String {
+    format!("#!lua name=lib\n{body}")
+}
+
+const REGISTRATIONS: &[&str] = &[
+    "redis.register_function()",
+    "redis.register_function('f1')",
+    "redis.register_function('f1', function() return 1 end, {}, 'description', 'extra arg')",
+    "redis.register_function(nil, function() return 1 end)",
+    "redis.register_function('f1', 5)",
+    "redis.register_function(1, function() return 1 end)",
+    "redis.register_function{function_name=1.5, callback=function() return 1 end}",
+    "redis.register_function{function_name={}, callback=function() return 1 end}",
+    "redis.register_function{function_name='f1', callback=5}",
+    "redis.register_function{function_name='f1', callback=function() return 1 end, description={}}",
+    "redis.register_function{function_name='f1', callback=function() return 1 end, description=5}",
+    "redis.register_function{function_name='f1', callback=function() return 1 end, flags=5}",
+    "redis.register_function{function_name='f1', callback=function() return 1 end, flags={'bad'}}",
+    "redis.register_function{function_name='f1', callback=function() return 1 end, flags={5}}",
+    "redis.register_function{function_name='f1', callback=function() return 1 end, some='x'}",
+    "redis.register_function{callback=function() return 1 end}",
+    "redis.register_function{function_name='f1'}",
+    "redis.register_function{[{}]='f1', callback=function() return 1 end}",
+    "redis.register_function{FUNCTION_NAME='f1', Callback=function() return 1 end, flags={'NO-WRITES', 'allow-stale', 'no-writes'}}",
+    "redis.register_function('', function() return 1 end)",
+];
+
+#[test]
+fn register_function_arguments_as_redis() {
+    common::compare::each_pair("function-load-errors", |p| {
+        for body in REGISTRATIONS {
+            p.same(&["function", "load", &lib(body)]);
+            p.same(&["function", "list"]);
+            p.same(&["function", "flush"]);
+        }
+        // A function keeping the load's `redis` table: writing to it is refused, and
+        // registering through it is refused at run time.
+        p.same(&[
+            "function",
+            "load",
+            &lib("local lib = redis\n\
+                  lib.register_function('f1', function() lib.redis = redis return 1 end)\n\
+                  lib.register_function('f2', function() lib.register_function('f3', function() return 1 end) end)"),
+        ]);
+        p.same(&["fcall", "f1", "0"]);
+        p.same(&["fcall", "f2", "0"]);
+        p.same(&["function", "flush"]);
+    });
+}
+
+#[test]
+fn load_timeout_and_arity_as_redis() {
+    common::compare::each_pair("function-load-timeout", |p| {
+        // Stopped after 500 ms, even when the library catches the error.
+        p.same(&["function", "load", &lib("local a = 1\nwhile 1 do a = a + 1 end")]);
+        p.same(&["function", "load", &lib("while true do pcall(function() while true do end end) end")]);
+        p.same(&["ping"]);
+        for args in [
+            &["function", "flush", "x", "y"][..],
+            &["function", "flush", "async", "sync"],
+            &["function", "flush", "x"],
+            &["function", "restore"],
+            &["function", "restore", "a", "b", "c"],
+            &["function", "restore", "a", "b"],
+        ] {
+            p.same(args);
+        }
+    });
+}
+
+#[test]
+fn binary_chunks_and_unpack_overflow_as_redis() {
+    common::compare::each_pair("lua-binary-unpack", |p| {
+        for script in [
+            "local f, e = loadstring(string.dump(function() return 1 end)) return {tostring(f), e}",
+            "local f, e = loadstring(string.dump(function() return 1 end), '=foo') return {tostring(f), e}",
+            "local f, e = loadstring('\\27' .. string.rep('x', 80)) return {tostring(f), e}",
+            "local f, e = loadstring('\\27x\\ny') return {tostring(f), e}",
+            "return loadstring('return 1')()",
+            "return {unpack({1,2,3}, 0, 2147483647)}",
+            "return {unpack({1,2,3}, -2, 2147483647)}",
+            "return {unpack({1,2,3}, -2147483648, -2)}",
+            "return {unpack({1,2,3}, 1, 1e10)}",
+            "return {unpack({1,2,3}, -1, 2)}",
+            "return {unpack({1,2,3}, 2)}",
+            "return {unpack({1,2,3}, 3, 2)}",
+            "return {pcall(unpack, {1,2,3}, 0, 2147483647)}",
+        ] {
+            p.same(&["eval", script, "0"]);
+        }
+        p.same(&["ping"]);
+    });
+}
