@@ -60,6 +60,7 @@ pub mod save;
 pub mod script;
 pub mod script_acl;
 pub mod script_all;
+mod script_publish;
 pub mod server;
 pub mod set;
 pub mod slowlog;
