@@ -182,6 +182,9 @@ pub struct ShardState {
     /// The last keyed command's `ExecCtx::only_changed_key`: a cross-shard transaction
     /// reads it after its scratch run to send the other keys home unsignalled.
     pub last_only_changed: Option<usize>,
+    /// Connections whose next command CLIENT PAUSE holds (the worker's list): INFO
+    /// counts them in `blocked_clients`, as Redis counts its postponed clients.
+    pub paused_clients: usize,
     /// Pub/Sub subscriptions of this thread's clients and messages waiting for them.
     pub pubsub: super::pubsub::PubSub,
     /// Versions of WATCHed keys owned by this shard.
@@ -274,6 +277,7 @@ impl ShardState {
             serving_blocked: false,
             rerunning_waiter: false,
             last_only_changed: None,
+            paused_clients: 0,
             client_watches: HashMap::new(),
             exec_db_undo: HashMap::new(),
             aof: {
