@@ -472,12 +472,14 @@ const OBJECT_HELP: &[&str] = &[
 ];
 
 /// Redis shares the objects of the integers 0..9999 (refcount INT_MAX) unless an LRU or
-/// LFU policy with a memory limit needs per-object access data.
+/// LFU policy with a memory limit needs per-object access data; not a string edited in
+/// place (`raw`), a float's text or COPY's copy, each an object of its own.
 fn is_shared_integer(v: &Value, sharing: bool) -> bool {
     let Value::Str(s) = v else { return false };
     sharing
-        && s.origin() != crate::storage::Origin::Unshared
-        && s.len() <= 20 && num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n))
+        && s.origin() == crate::storage::Origin::Whole
+        && s.len() <= 20
+        && num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n))
 }
 
 /// The encoding OBJECT ENCODING and DEBUG OBJECT report: Redis 7.0's name for the
