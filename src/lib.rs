@@ -53,7 +53,8 @@
 //! **Replication** (`repl`): one more thread, started by the first PSYNC/SYNC, owns
 //! the one replication stream. Every shard's propagation (the same feed as its AOF)
 //! also goes, per turn, as segments into a queue the replication thread drains; it
-//! merges them (a cross-shard transaction's parts become one MULTI/EXEC, a
+//! merges them (a cross-shard transaction's parts become one MULTI/EXEC, its commands
+//! in the client's queued order, a
 //! whole-keyspace FLUSHALL/SWAPDB the command itself, SELECT where the merged db
 //! changes), appends them to the backlog and counts `master_repl_offset`. While
 //! writes stream to replicas it wakes at most every millisecond (or per 64 KiB), so

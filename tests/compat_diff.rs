@@ -796,3 +796,49 @@ fn watched_sources_of_copy_and_stores_survive_as_in_redis() {
         t
     });
 }
+
+/// A pop that names several keys changes only the one it popped from, and signals only
+/// that one (Redis's `signalModifiedKey`): a WATCH on another of its keys survives.
+/// shardis signalled every key the command named, so these transactions aborted. The
+/// key pairs sit on different shards with 4 shards (l1/l2, z1/z2), and on one
+/// ({t}1/{t}2).
+#[test]
+fn pops_signal_only_the_key_they_popped_from_as_in_redis() {
+    compare(&[], |port| {
+        let mut c = raw_at(port);
+        let mut w = raw_at(port);
+        let cases: &[(&[&str], &str)] = &[
+            (&["lmpop", "2", "l1", "l2", "left"], "l2"),
+            (&["lmpop", "2", "l1", "l2", "right", "count", "5"], "l2"),
+            (&["lmpop", "2", "l9", "l1", "left"], "l9"),
+            (&["blpop", "l1", "l2", "0"], "l2"),
+            (&["brpop", "l9", "l1", "l2", "0"], "l2"),
+            (&["blmpop", "0", "2", "l1", "l2", "left"], "l2"),
+            (&["lmpop", "2", "{t}1", "{t}2", "left"], "{t}2"),
+            (&["zmpop", "2", "z1", "z2", "min"], "z2"),
+            (&["bzpopmin", "z1", "z2", "0"], "z2"),
+            (&["bzpopmax", "z9", "z1", "z2", "0"], "z9"),
+            (&["bzmpop", "0", "2", "z1", "z2", "max", "count", "2"], "z2"),
+            // The key popped from still aborts.
+            (&["lmpop", "2", "l1", "l2", "left"], "l1"),
+            (&["blpop", "l9", "l2", "0"], "l2"),
+            (&["zmpop", "2", "z9", "z2", "min"], "z2"),
+        ];
+        let mut t = Vec::new();
+        for (cmd, watched) in cases {
+            c.cmd(&["flushall"]);
+            c.cmd(&["rpush", "l1", "a", "b"]);
+            c.cmd(&["rpush", "l2", "c"]);
+            c.cmd(&["rpush", "{t}1", "a"]);
+            c.cmd(&["rpush", "{t}2", "b"]);
+            c.cmd(&["zadd", "z1", "1", "a", "2", "b"]);
+            c.cmd(&["zadd", "z2", "3", "c"]);
+            t.push(w.cmd(&["watch", watched]));
+            t.push(c.cmd(cmd));
+            t.push(w.cmd(&["multi"]));
+            t.push(w.cmd(&["ping"]));
+            t.push(w.cmd(&["exec"]));
+        }
+        t
+    });
+}

@@ -206,3 +206,64 @@ fn a_replicas_subscribers_get_the_masters_messages() {
         }
     }
 }
+
+/// PUBLISH and SPUBLISH called by a script (EVAL and FCALL) reach every subscriber, on
+/// any shard, and the script gets the receiver count, as with redis-server; shardis
+/// refused them inside scripts. A replica's subscribers get the script's messages too
+/// (they travel down the replication stream with the script's effects).
+#[test]
+fn a_scripts_publish_reaches_subscribers_as_in_redis() {
+    use common::repl::{Kind, Node, wait_in_sync};
+    use std::time::Duration;
+    let lib = "#!lua name=publib\nredis.register_function('pub', function(keys, args) \
+               return redis.call('publish', args[1], args[2]) end)";
+    let run = |port: u16| -> Vec<Resp> {
+        // Enough subscribers that, with several shards, they sit on several threads.
+        let mut subs: Vec<common::Raw> = (0..6)
+            .map(|i| {
+                let mut c = common::raw_to(port);
+                if i == 5 {
+                    c.cmd(&["psubscribe", "n*"]);
+                } else {
+                    c.cmd(&["subscribe", "news"]);
+                    c.cmd(&["ssubscribe", "snews"]);
+                }
+                c
+            })
+            .collect();
+        let mut c = common::raw_to(port);
+        let mut got = vec![
+            c.cmd(&["eval", "return redis.call('publish', 'news', ARGV[1])", "0", "one"]),
+            c.cmd(&[
+                "eval",
+                "redis.call('set', KEYS[1], 'v'); return redis.call('spublish', 'snews', 'two')",
+                "1",
+                "k",
+            ]),
+            c.cmd(&["function", "load", "replace", lib]),
+            c.cmd(&["fcall", "pub", "0", "news", "three"]),
+            c.cmd(&["eval", "return redis.call('publish', 'nobody', 'x')", "0"]),
+        ];
+        // Three messages each: the pattern's subscriber gets "nobody" and no smessage.
+        for s in subs.iter_mut() {
+            got.extend((0..3).map(|_| s.read()));
+        }
+        got
+    };
+    let real = Node::start(Kind::Redis, &[]);
+    let want = run(real.port);
+    assert_eq!(want[0], Resp::Int(6), "{want:?}");
+    for shards in SHARD_COUNTS {
+        let s = Server::start(shards, &[]);
+        assert_eq!(run(s.port), want, "{shards} shard(s)");
+    }
+    // Through a replica, with several shards on both sides.
+    let master = Node::start(Kind::Shardis(4), &[]);
+    let replica = Node::start_replica_of(Kind::Shardis(4), master.port, &[]);
+    wait_in_sync(&master, &replica, Duration::from_secs(20));
+    let mut sub = common::raw_to(replica.port);
+    sub.cmd(&["subscribe", "news"]);
+    let mut m = common::raw_to(master.port);
+    m.cmd(&["eval", "redis.call('set', KEYS[1], 'v'); return redis.call('publish', 'news', 'via-replica')", "1", "k"]);
+    assert_eq!(sub.read(), Resp::Array(vec![Resp::bulk("message"), Resp::bulk("news"), Resp::bulk("via-replica")]));
+}

@@ -160,6 +160,7 @@ impl Coordinator for KeyedTx {
         let dirty_before = st.dirty;
         let block = call_blocking(st, self.req.cmd, &args, self.req.db, self.req.proto, &mut out, self.req.client_id);
         let changed = st.dirty != dirty_before;
+        let only_changed = st.last_only_changed.take();
         st.aof.suppress -= 1;
         std::mem::swap(&mut st.dbs, &mut real);
         let mut scratch = real;
@@ -185,7 +186,7 @@ impl Coordinator for KeyedTx {
         // The keys it only read go at the end of their shard's list, to be split off
         // and sent home unsignalled once the parts are derived (the written keys'
         // positions, which the parts name, hold after the split).
-        let only_read = read_only_keys(spec, &args, self.req.db);
+        let only_read = read_only_keys(spec, &args, self.req.db, only_changed);
         let is_read_only = |db: u16, key: &[u8]| only_read.iter().any(|(d, k)| *d == db && k == key);
         let mut order: Vec<usize> = (0..self.gathered.len()).collect();
         if !only_read.is_empty() {
@@ -274,13 +275,16 @@ impl Coordinator for KeyedTx {
 }
 
 /// The (db, key) pairs a write command names but only reads
-/// (`CommandSpec::only_reads_key`), unless it also names them where it writes.
-fn read_only_keys(spec: &super::CommandSpec, args: &Args, db: u16) -> Vec<(u16, Vec<u8>)> {
+/// (`CommandSpec::only_reads_key`; with `only_changed`, every key but that one, as a
+/// multi-key pop leaves the keys it did not pop from), unless it also names them where
+/// it writes.
+fn read_only_keys(spec: &super::CommandSpec, args: &Args, db: u16, only_changed: Option<usize>) -> Vec<(u16, Vec<u8>)> {
     let Ok(positions) = spec.key_positions(args, db) else { return Vec::new() };
-    if !positions.iter().any(|&(_, i)| spec.only_reads_key(i)) {
+    let reads = |i: usize| spec.only_reads_key(i) || only_changed.is_some_and(|o| o != i);
+    if !positions.iter().any(|&(_, i)| reads(i)) {
         return Vec::new();
     }
-    let (read, written): (Vec<_>, Vec<_>) = positions.into_iter().partition(|&(_, i)| spec.only_reads_key(i));
+    let (read, written): (Vec<_>, Vec<_>) = positions.into_iter().partition(|&(_, i)| reads(i));
     let mut out: Vec<(u16, Vec<u8>)> = Vec::new();
     for (d, i) in read {
         let key = args.get(i);

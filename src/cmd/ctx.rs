@@ -101,6 +101,10 @@ pub struct ExecCtx<'a> {
     /// destination that already had the member): WATCH and client tracking skip it,
     /// as Redis signals only the keys a command modified.
     pub unchanged_key: Option<usize>,
+    /// The argument index of the one key a command that names several changed (the key
+    /// LMPOP, BLPOP, ZMPOP ... popped from): WATCH, client tracking and blocked clients
+    /// hear of that one only, as in Redis.
+    pub only_changed_key: Option<usize>,
     /// This is a blocked client's command re-run because a key it waits on changed
     /// (XREADGROUP then answers Redis's errors for a vanished stream or group).
     pub rerun: bool,

@@ -525,6 +525,7 @@ fn call_inner(
         notes: None,
         prop: Default::default(),
         unchanged_key: None,
+        only_changed_key: None,
         rerun: st.rerunning_waiter,
     };
     if spec.flags & flag::WRITE != 0
@@ -540,7 +541,7 @@ fn call_inner(
     let dirty = ctx.dirty;
     let block = ctx.block.take();
     let prop = std::mem::take(&mut ctx.prop);
-    let unchanged = ctx.unchanged_key;
+    let changed = KeysChanged { unchanged: ctx.unchanged_key, only: ctx.only_changed_key };
     if let Err(e) = &res {
         fail(ctx.stats, &mut ctx.out, &e.message());
     }
@@ -551,7 +552,7 @@ fn call_inner(
         && !super::script::is_script_spec(spec)
     {
         // A script's keys are signalled by what its commands changed (`script::settle`).
-        touch_keys(st, spec, args, db, unchanged, client_id);
+        touch_keys(st, spec, args, db, changed, client_id);
     }
     // After the command's own signals: a script's reads are remembered past its writes.
     super::script::settle(st, client_id);
@@ -559,7 +560,7 @@ fn call_inner(
         None => st.account_expired(),
         Some(notes) => publish_notes(st, notify_mask, db, notes),
     }
-    if dirty > 0 && st.aof.active() {
+    if (dirty > 0 || prop.has_stream_only()) && st.aof.active() {
         crate::persist::propagate(&mut st.aof, &st.dbs, spec.name, args, db, prop);
     }
     let reply_bytes = out.len().saturating_sub(reply_start);
@@ -567,6 +568,8 @@ fn call_inner(
     if !st.blocked.ready.is_empty() {
         super::blocking::serve_blocked(st);
     }
+    // After the blocked clients this may have served, whose commands set it too.
+    st.last_only_changed = changed.only;
     block
 }
 
@@ -595,22 +598,36 @@ fn track_pending(st: &mut ShardState, mask: u32, on: bool) {
     st.stats.missed.clear();
 }
 
+/// What a handler said about the keys it names (`ExecCtx::unchanged_key`,
+/// `ExecCtx::only_changed_key`).
+#[derive(Clone, Copy)]
+pub(super) struct KeysChanged {
+    pub unchanged: Option<usize>,
+    pub only: Option<usize>,
+}
+
+impl KeysChanged {
+    /// Did the command change its key at argument `i`, as far as it said?
+    pub fn may_have_changed(self, i: usize) -> bool {
+        self.unchanged != Some(i) && self.only.is_none_or(|o| o == i)
+    }
+}
+
 /// A write changed keys: bump the versions of those that are WATCHed and wake clients
 /// blocked on them. Every key the command names but the ones it only reads (COPY's and
-/// the STORE commands' sources, `CommandSpec::only_reads_key`) and the one it says it
-/// left unchanged: over-approximates where the key changed depends on the data (LMPOP's
-/// keys), which only ever aborts a transaction (or re-checks a waiter) that a finer
-/// check would spare.
+/// the STORE commands' sources, `CommandSpec::only_reads_key`) and the ones it says it
+/// left unchanged (SMOVE's destination that had the member; the keys a multi-key pop
+/// did not pop from).
 fn touch_keys(
     st: &mut ShardState,
     spec: &super::CommandSpec,
     args: &Args,
     db: u16,
-    unchanged: Option<usize>,
+    changed: KeysChanged,
     client_id: u64,
 ) {
     if let Ok(mut keys) = spec.key_positions(args, db) {
-        keys.retain(|&(_, i)| unchanged != Some(i) && !spec.only_reads_key(i));
+        keys.retain(|&(_, i)| changed.may_have_changed(i) && !spec.only_reads_key(i));
         if super::tracking::writes_matter(st) {
             super::tracking::invalidate(st, keys.iter().map(|&(_, i)| args.get(i)), client_id);
         }
@@ -829,6 +846,11 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         Msg::Publish(msgs) => {
             for (ch, m) in msgs.iter() {
                 st.publish_local(ch, m);
+            }
+        }
+        Msg::SPublish(msgs) => {
+            for (ch, m) in msgs.iter() {
+                st.spublish_local(ch, m);
             }
         }
         Msg::Release { tx, writes, kept } => {

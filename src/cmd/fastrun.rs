@@ -126,6 +126,7 @@ pub fn run(st: &mut ShardState, sess: &Session, input: &[u8], out: &mut Vec<u8>,
         notes: None,
         prop: Default::default(),
         unchanged_key: None,
+        only_changed_key: None,
         rerun: false,
     };
     loop {

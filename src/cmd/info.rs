@@ -95,6 +95,8 @@ struct ShardFacts {
     /// Ids of clients blocked on this shard's keys (deduplicated across shards, as a
     /// wait spanning shards has a part on each).
     blocked: Vec<u64>,
+    /// Clients held by CLIENT PAUSE here.
+    paused: usize,
     pubsub_channels: Vec<Vec<u8>>,
     pubsub_patterns: Vec<Vec<u8>>,
 }
@@ -126,6 +128,7 @@ fn gather(st: &mut ShardState, want_keyspace: bool) -> ShardFacts {
         dbs,
         dirty: st.dirty,
         blocked: st.blocked.client_ids(),
+        paused: st.paused_clients,
         pubsub_channels: st.pubsub.channels(None),
         pubsub_patterns: st.pubsub.patterns(),
     }
@@ -250,6 +253,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
     let ndb = st.dbs.len();
     let mut dbs = vec![DbFacts::default(); ndb];
     let mut blocked: std::collections::HashSet<u64> = Default::default();
+    let mut paused = 0;
     let mut channels: std::collections::HashSet<&[u8]> = Default::default();
     let mut patterns: std::collections::HashSet<&[u8]> = Default::default();
     for f in &facts {
@@ -261,6 +265,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
             acc.ttl_n += d.ttl_n;
         }
         blocked.extend(f.blocked.iter().copied());
+        paused += f.paused;
         channels.extend(f.pubsub_channels.iter().map(|c| c.as_slice()));
         patterns.extend(f.pubsub_patterns.iter().map(|c| c.as_slice()));
     }
@@ -319,7 +324,7 @@ fn render(st: &ShardState, sections: &[&str], facts: Vec<ShardFacts>) -> String 
                 field!(s, "maxclients", "{}", cfg.maxclients);
                 field!(s, "client_recent_max_input_buffer", "0");
                 field!(s, "client_recent_max_output_buffer", "0");
-                field!(s, "blocked_clients", "{}", blocked.len());
+                field!(s, "blocked_clients", "{}", blocked.len() + paused);
                 field!(s, "tracking_clients", "{}", shared.tracking.clients.load(Ordering::Relaxed));
                 field!(s, "clients_in_timeout_table", "0");
             }

@@ -373,7 +373,12 @@ fn copy(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         match db.get_with_expire(src, now) {
             Some((e, expire_at)) => {
                 stats.keyspace_hits += 1;
-                (e.value.clone(), expire_at)
+                let value = match &e.value {
+                    // Redis's copy of a shared integer is an object of its own.
+                    v @ Value::Str(s) if is_shared_integer(v, true) => Value::Str(s.unshared()),
+                    v => v.clone(),
+                };
+                (value, expire_at)
             }
             None => {
                 stats.miss(src);
@@ -467,10 +472,14 @@ const OBJECT_HELP: &[&str] = &[
 ];
 
 /// Redis shares the objects of the integers 0..9999 (refcount INT_MAX) unless an LRU or
-/// LFU policy with a memory limit needs per-object access data.
+/// LFU policy with a memory limit needs per-object access data; not a string edited in
+/// place (`raw`), a float's text or COPY's copy, each an object of its own.
 fn is_shared_integer(v: &Value, sharing: bool) -> bool {
     let Value::Str(s) = v else { return false };
-    sharing && s.len() <= 20 && num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n))
+    sharing
+        && s.origin() == crate::storage::Origin::Whole
+        && s.len() <= 20
+        && num::parse_i64(s).is_some_and(|n| (0..10_000).contains(&n))
 }
 
 /// The encoding OBJECT ENCODING and DEBUG OBJECT report: Redis 7.0's name for the
@@ -486,7 +495,7 @@ pub fn reported_encoding(v: &Value) -> &'static str {
             Origin::InPlace => "raw",
             Origin::Float if s.len() <= 44 => "embstr",
             Origin::Float => "raw",
-            Origin::Whole => v.encoding_name(),
+            Origin::Whole | Origin::Unshared => v.encoding_name(),
         },
         _ => v.encoding_name(),
     }

@@ -467,6 +467,7 @@ fn lmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     match pop_first_nonempty(c, keys, m.side, m.count)? {
         Some((k, vals)) => {
             c.dirty += vals.len() as u64;
+            c.only_changed_key = Some(m.keys.start + k);
             reply_key_elements(&mut c.out, a.get(m.keys.start + k), &vals);
             let n = crate::persist::emit::int(vals.len() as i64);
             let pop: &[u8] = if m.side == Side::Left { b"LPOP" } else { b"RPOP" };

@@ -15,6 +15,7 @@ fn bpop(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {
     match pop_first_nonempty(c, keys, side, 1)? {
         Some((i, vals)) => {
             c.dirty += 1;
+            c.only_changed_key = Some(1 + i);
             reply_key_value(&mut c.out, a.get(1 + i), &vals[0]);
             // Propagated as the non-blocking pop of the key served, as in Redis.
             c.prop.push(&[if side == Side::Left { b"LPOP" } else { b"RPOP" }, a.get(1 + i)]);
@@ -84,6 +85,7 @@ pub(super) fn blmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     match pop_first_nonempty(c, keys, m.side, m.count)? {
         Some((k, vals)) => {
             c.dirty += vals.len() as u64;
+            c.only_changed_key = Some(m.keys.start + k);
             reply_key_elements(&mut c.out, a.get(m.keys.start + k), &vals);
         }
         None => {

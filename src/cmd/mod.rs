@@ -61,6 +61,7 @@ pub mod script;
 pub mod script_acl;
 pub mod script_all;
 pub mod script_keyspace;
+mod script_publish;
 pub mod server;
 pub mod set;
 pub mod slowlog;

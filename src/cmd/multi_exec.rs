@@ -303,9 +303,9 @@ impl TxExec {
                     };
                     if spec.flags & flag::MAY_REPLICATE != 0 && res.is_ok() {
                         // PUBLISH: in the transaction's part here, in queued order.
-                        st.aof.stage = Some(self.tx);
+                        stage_at(st, self.tx, self.next);
                         super::dispatch::replicate_keyless(st, &Args::Owned(args), db);
-                        st.aof.stage = None;
+                        unstage(st);
                         if st.aof.staged_anything(self.tx) {
                             self.wrote_on(st.id);
                         }
@@ -331,7 +331,7 @@ impl TxExec {
                             let me = self.me(st);
                             let hop = if spec.is_write() {
                                 (0..st.nshards).for_each(|s| self.wrote_on(s));
-                                staged(self.tx, fo.hop)
+                                staged(self.tx, self.next, fo.hop)
                             } else {
                                 fo.hop
                             };
@@ -373,9 +373,9 @@ impl TxExec {
                             self.writers.push(st.id as u16);
                         }
                         let mut out = Vec::new();
-                        st.aof.stage = Some(self.tx);
+                        stage_at(st, self.tx, self.next);
                         call(st, idx, &a, db, self.proto, &mut out, self.client_id);
-                        st.aof.stage = None;
+                        unstage(st);
                         if st.aof.staged_anything(self.tx) {
                             self.wrote_on(st.id);
                         }
@@ -497,7 +497,8 @@ impl TxExec {
         let (proto, client, tx) = (self.proto, self.client_id, self.tx);
         self.run_replies = vec![None; owners.len()];
         self.run_slots = vec![Vec::new(); st.nshards];
-        let mut parts: Vec<Vec<(u16, OwnedArgs, u16)>> = vec![Vec::new(); st.nshards];
+        // Each command with its position in the transaction (`stage_at`).
+        let mut parts: Vec<Vec<(u16, OwnedArgs, u16, usize)>> = vec![Vec::new(); st.nshards];
         for (k, owner) in owners.into_iter().enumerate() {
             let i = start + k;
             let owner = match owner {
@@ -537,9 +538,9 @@ impl TxExec {
             }
             if owner == st.id {
                 let mut out = Vec::new();
-                st.aof.stage = Some(tx);
+                stage_at(st, tx, i);
                 call(st, idx, &Args::Owned(&self.cmds[i].1), db, proto, &mut out, client);
-                st.aof.stage = None;
+                unstage(st);
                 // A command without the write flag may still propagate (a script's
                 // writes, PUBLISH, a lazy-expiry DEL): its part must be committed.
                 if st.aof.staged_anything(tx) {
@@ -548,7 +549,7 @@ impl TxExec {
                 self.run_replies[k] = Some(out);
             } else {
                 // Moved, not copied: nothing reads a command of a run after it ran.
-                parts[owner].push((idx, std::mem::take(&mut self.cmds[i].1), db));
+                parts[owner].push((idx, std::mem::take(&mut self.cmds[i].1), db, i));
                 self.run_slots[owner].push(k);
             }
         }
@@ -560,16 +561,16 @@ impl TxExec {
             }
             self.waiting += 1;
             let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
-                st.aof.stage = Some(tx);
                 let outs: Vec<Vec<u8>> = part
                     .iter()
-                    .map(|(idx, args, db)| {
+                    .map(|(idx, args, db, seq)| {
                         let mut out = Vec::new();
+                        stage_at(st, tx, *seq);
                         call(st, *idx, &Args::Owned(args), *db, proto, &mut out, client);
                         out
                     })
                     .collect();
-                st.aof.stage = None;
+                unstage(st);
                 Box::new(RunOut { staged: st.aof.staged_anything(tx), outs })
             });
             st.outbox.push(s, Msg::Run { coord: me, hop });
@@ -638,7 +639,7 @@ impl TxExec {
                 }
             }
             let me = self.me(st);
-            let tx = self.tx;
+            let (tx, seq) = (self.tx, self.next);
             for (s, b) in back.into_iter().enumerate() {
                 if b.is_empty() {
                     continue;
@@ -665,13 +666,13 @@ impl TxExec {
                     // Here, at once: the transaction's next command may run inline on
                     // this shard and must see these keys (a hop to ourselves would be
                     // handled after it).
-                    write_back_gathered(st, tx, w);
+                    write_back_gathered(st, tx, seq, w);
                     continue;
                 }
                 let cell = Mutex::new(Some(w));
                 let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
                     if let Some(w) = cell.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                        write_back_gathered(st, tx, w);
+                        write_back_gathered(st, tx, seq, w);
                     }
                     Box::new(Ack)
                 });
@@ -812,24 +813,37 @@ impl Coordinator for TxExec {
     }
 }
 
-/// Runs a fan-out hop with this shard's log staging for transaction `tx`.
-pub(super) fn staged(tx: u64, hop: crate::shard::Hop) -> crate::shard::Hop {
+/// Runs a fan-out hop (the transaction's `seq`-th command) with this shard's log
+/// staging for transaction `tx`.
+pub(super) fn staged(tx: u64, seq: usize, hop: crate::shard::Hop) -> crate::shard::Hop {
     Arc::new(move |st: &mut ShardState| -> HopResult {
-        st.aof.stage = Some(tx);
+        stage_at(st, tx, seq);
         let r = hop(st);
-        st.aof.stage = None;
+        unstage(st);
         r
     })
 }
 
-/// Applies a gathered command's final key states on their shard, staged with the rest
-/// of transaction `tx`'s part there.
-fn write_back_gathered(st: &mut ShardState, tx: u64, w: KeyEntries) {
+/// Stages this shard's log for transaction `tx`, for its `seq`-th queued command: the
+/// replication stream sends the parts' commands in that order (`repl::feed`).
+fn stage_at(st: &mut ShardState, tx: u64, seq: usize) {
     st.aof.stage = Some(tx);
+    st.aof.repl.seq = seq as u32;
+}
+
+fn unstage(st: &mut ShardState) {
+    st.aof.stage = None;
+    st.aof.repl.seq = 0;
+}
+
+/// Applies a gathered command's (the transaction's `seq`-th) final key states on their
+/// shard, staged with the rest of transaction `tx`'s part there.
+fn write_back_gathered(st: &mut ShardState, tx: u64, seq: usize, w: KeyEntries) {
+    stage_at(st, tx, seq);
     for (db, key, e) in &w {
         st.aof.with_stream(*db, |b| crate::persist::emit::replace_key(b, key, e.as_ref()));
     }
-    st.aof.stage = None;
+    unstage(st);
     apply_writes(st, w);
 }
 

@@ -317,6 +317,8 @@ struct AfterRun {
     written: Vec<(u16, Vec<u8>)>,
     /// The declared keys of a tracking client's script that read: (client, home, keys).
     reads: Vec<(u64, u16, Vec<Vec<u8>>)>,
+    /// What it published, delivered when it returns (`script_publish`).
+    published: Vec<super::script_publish::Published>,
 }
 
 thread_local! {
@@ -344,6 +346,9 @@ fn settle_slow(st: &mut crate::shard::ShardState, client_id: u64) {
         let a = Args::Owned(args);
         let name = TABLE.lookup(a.get(0)).map_or("", |i| TABLE.get(i).name);
         super::monitor::feed(st, *db, "lua", name, a.iter());
+    }
+    if !after.published.is_empty() {
+        super::script_publish::deliver(st, after.published);
     }
     // Writes first: a key the script wrote and then read stays tracked for the caller.
     let mine: Vec<&(u16, Vec<u8>)> =
@@ -473,8 +478,12 @@ pub fn run_script(
         if wrap {
             c.prop.push(&[b"MULTI"]);
         }
-        for (db, e) in effects {
-            c.prop.push_owned_in(db, e);
+        for (db, e, stream_only) in effects {
+            if stream_only {
+                c.prop.push_stream_only_in(db, e);
+            } else {
+                c.prop.push_owned_in(db, e);
+            }
         }
         if wrap {
             c.prop.push(&[b"EXEC"]);
@@ -579,8 +588,9 @@ struct ScriptHost {
     read_only: bool,
     /// The declared keys.
     keys: OwnedArgs,
-    /// The deterministic forms of the writes made so far, each with its db, for the log.
-    effects: Vec<(u16, OwnedArgs)>,
+    /// The deterministic forms of the writes made so far, each with its db, for the log,
+    /// and whether it goes to the replication stream only (PUBLISH).
+    effects: Vec<(u16, OwnedArgs, bool)>,
     slot: usize,
     /// The restricted user running the script (None: every command is allowed).
     caller: Option<(crate::acl::SessionAcl, String)>,
@@ -699,6 +709,10 @@ impl Host for ScriptHost {
                 self.monitor(db, owned);
                 return Ok(());
             }
+            Handler::Conn(_) if matches!(spec.name, "publish" | "spublish") => {
+                self.publish(idx, owned, propagate, ReplyWriter::new(out, proto));
+                return Ok(());
+            }
             Handler::Conn(_) => {
                 conn_from_script(spec.name, &args, self.now_ms, ReplyWriter::new(out, proto))?;
                 self.monitor(db, owned);
@@ -739,6 +753,7 @@ impl Host for ScriptHost {
             notes: self.notes.take(),
             prop: Default::default(),
             unchanged_key: None,
+            only_changed_key: None,
             rerun: false,
         };
         let res = {
@@ -759,7 +774,7 @@ impl Host for ScriptHost {
             *read = true;
         }
         let dirty = ictx.dirty;
-        let unchanged = ictx.unchanged_key;
+        let changed = super::dispatch::KeysChanged { unchanged: ictx.unchanged_key, only: ictx.only_changed_key };
         let prop = std::mem::take(&mut ictx.prop);
         self.notes = ictx.notes.take();
         drop(ictx);
@@ -776,14 +791,15 @@ impl Host for ScriptHost {
             {
                 // The keys this command changed (not one it names but left as it was,
                 // SMOVE's destination): signalled when the script returns (`settle`).
-                let changed = positions.iter().filter(|&&(_, i)| unchanged != Some(i));
+                let changed = positions.iter().filter(|&&(_, i)| changed.may_have_changed(i));
                 let changed: Vec<(u16, Vec<u8>)> = changed.map(|&(d, i)| (d, args.get(i).to_vec())).collect();
                 if !changed.is_empty() {
                     after_run(|a| a.written.extend(changed));
                 }
             }
             if propagate && !log_off() {
-                self.effects.extend(effects_of(&self.dbs, spec.name, &args, db, prop).into_iter().map(|e| (db, e)));
+                self.effects
+                    .extend(effects_of(&self.dbs, spec.name, &args, db, prop).into_iter().map(|e| (db, e, false)));
             }
         }
         if let Some(s) = super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &args)) {
@@ -799,6 +815,28 @@ impl Host for ScriptHost {
 }
 
 impl ScriptHost {
+    /// PUBLISH / SPUBLISH: answered from the census, delivered when the script returns,
+    /// replicated with its effects (`script_publish`).
+    fn publish(&mut self, idx: u16, owned: &OwnedArgs, propagate: bool, mut w: ReplyWriter) {
+        let start = Instant::now();
+        let db = self.db as u16;
+        self.monitor(db, owned);
+        let shard = TABLE.get(idx).name == "spublish";
+        let (channel, message) = (owned.get(1).to_vec(), owned.get(2).to_vec());
+        w.int(super::script_publish::receivers(&self.shared, shard, &channel) as i64);
+        after_run(|a| a.published.push((shard, channel, message)));
+        // Not in cluster mode, as a client's PUBLISH (`dispatch::replicate_keyless`).
+        if propagate && !log_off() && !self.shared.cluster.enabled {
+            self.effects.push((db, owned.clone(), true));
+        }
+        let args = Args::Owned(owned);
+        if let Some(s) = super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &args)) {
+            s.calls += 1;
+            s.usec += start.elapsed().as_micros() as u64;
+        }
+        self.stats.total_commands += 1;
+    }
+
     /// Queues the MONITOR line of a command the script runs (fed when it returns).
     fn monitor(&self, db: u16, args: &OwnedArgs) {
         if self.shared.monitors_total.load(std::sync::atomic::Ordering::Relaxed) != 0 {

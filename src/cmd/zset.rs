@@ -605,9 +605,10 @@ pub enum PopShape {
 
 /// Pops up to `count` entries from the lowest (or, with `max`, highest) scores of the
 /// first of `keys` that exists, writes the reply in `shape`, deletes the key if it
-/// became empty, counts `dirty`, and returns `Ok(true)`.
+/// became empty, counts `dirty`, and returns the position in `keys` of the key it
+/// popped from (the one key it changed).
 ///
-/// Returns `Ok(false)` without writing anything when none of `keys` exists: the caller
+/// Returns `Ok(None)` without writing anything when none of `keys` exists: the caller
 /// replies with its own empty answer (ZPOPMIN an empty array, ZMPOP a null array) or,
 /// for the blocking forms, parks the client. A key of another type met before any
 /// sorted set is WRONGTYPE, as in Redis (which also walks the keys in order). A `count`
@@ -617,19 +618,26 @@ pub enum PopShape {
 /// keyspace) that owns the keys: BZPOPMIN/BZPOPMAX with `count` 1 and
 /// [`PopShape::KeyFlat`]; BZMPOP with the count from [`parse_mpop`] (`numkeys_idx` 2)
 /// and [`PopShape::KeyNested`].
-pub fn pop_first(c: &mut ExecCtx, keys: &[&[u8]], max: bool, count: usize, shape: PopShape) -> Result<bool, CmdError> {
+pub fn pop_first(
+    c: &mut ExecCtx,
+    keys: &[&[u8]],
+    max: bool,
+    count: usize,
+    shape: PopShape,
+) -> Result<Option<usize>, CmdError> {
     let now = c.now_ms;
     let mut found = None;
-    for k in keys {
+    for (i, k) in keys.iter().enumerate() {
         if zset_mut(c.db(), k, now)?.is_some() {
-            found = Some(*k);
+            found = Some(i);
             break;
         }
     }
-    let Some(key) = found else { return Ok(false) };
+    let Some(at) = found else { return Ok(None) };
+    let key = keys[at];
     if count == 0 {
         c.out.array(0);
-        return Ok(true);
+        return Ok(Some(at));
     }
     let (db, out, _) = c.parts();
     let z = zset_mut(db, key, now)?.expect("found above");
@@ -664,7 +672,7 @@ pub fn pop_first(c: &mut ExecCtx, keys: &[&[u8]], max: bool, count: usize, shape
     }
     notify_removed(c, key, if max { "zpopmax" } else { "zpopmin" }, n > 0, gone);
     c.dirty += n as u64;
-    Ok(true)
+    Ok(Some(at))
 }
 
 fn zpop_generic(c: &mut ExecCtx, a: &Args, max: bool) -> Result<(), CmdError> {
@@ -673,7 +681,7 @@ fn zpop_generic(c: &mut ExecCtx, a: &Args, max: bool) -> Result<(), CmdError> {
     }
     let count = if a.len() == 3 { Some(positive(a, 2, "ERR value is out of range, must be positive")?) } else { None };
     let shape = if c.out.proto == Proto::Resp3 && count.is_some() { PopShape::Nested } else { PopShape::Flat };
-    if !pop_first(c, &[a.get(1)], max, count.unwrap_or(1) as usize, shape)? {
+    if pop_first(c, &[a.get(1)], max, count.unwrap_or(1) as usize, shape)?.is_none() {
         c.out.array(0);
     }
     Ok(())
@@ -733,8 +741,9 @@ pub fn parse_mpop(a: &Args, numkeys_idx: usize) -> Result<MPop, CmdError> {
 fn zmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let p = parse_mpop(a, 1)?;
     let keys: Vec<&[u8]> = (p.first_key..p.first_key + p.numkeys).map(|i| a.get(i)).collect();
-    if !pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
-        c.out.null_array();
+    match pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
+        Some(at) => c.only_changed_key = Some(p.first_key + at),
+        None => c.out.null_array(),
     }
     Ok(())
 }
@@ -760,8 +769,9 @@ fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64) -> BlockReq {
 fn bzpop(c: &mut ExecCtx, a: &Args, max: bool) -> Result<(), CmdError> {
     let deadline = blocking::deadline(a.get(a.len() - 1), c.now_ms)?;
     let keys: Vec<&[u8]> = (1..a.len() - 1).map(|i| a.get(i)).collect();
-    if !pop_first(c, &keys, max, 1, PopShape::KeyFlat)? {
-        c.block = Some(wait_on(keys.iter().map(|k| k.to_vec()).collect(), deadline));
+    match pop_first(c, &keys, max, 1, PopShape::KeyFlat)? {
+        Some(at) => c.only_changed_key = Some(1 + at),
+        None => c.block = Some(wait_on(keys.iter().map(|k| k.to_vec()).collect(), deadline)),
     }
     Ok(())
 }
@@ -779,8 +789,9 @@ fn bzmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let deadline = blocking::deadline(a.get(1), c.now_ms)?;
     let p = parse_mpop(a, 2)?;
     let keys: Vec<&[u8]> = (p.first_key..p.first_key + p.numkeys).map(|i| a.get(i)).collect();
-    if !pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
-        c.block = Some(wait_on(keys.iter().map(|k| k.to_vec()).collect(), deadline));
+    match pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
+        Some(at) => c.only_changed_key = Some(p.first_key + at),
+        None => c.block = Some(wait_on(keys.iter().map(|k| k.to_vec()).collect(), deadline)),
     }
     Ok(())
 }

@@ -30,8 +30,9 @@ use crate::storage::{Db, Value};
 /// A handler's "propagate as ..." instead of its own arguments.
 #[derive(Default, Debug)]
 pub struct Prop {
-    /// The commands, each with its own db when not the command's (a script's SELECT).
-    cmds: Vec<(Option<u16>, OwnedArgs)>,
+    /// The commands, each with its own db when not the command's (a script's SELECT),
+    /// and whether it goes to the replication stream only (a script's PUBLISH).
+    cmds: Vec<(Option<u16>, OwnedArgs, bool)>,
     set: bool,
 }
 
@@ -39,19 +40,33 @@ impl Prop {
     /// Propagate `args` instead of the command (may be called again to add more).
     pub fn push(&mut self, args: &[&[u8]]) {
         self.set = true;
-        self.cmds.push((None, OwnedArgs::from_slices(args.iter().copied())));
+        self.cmds.push((None, OwnedArgs::from_slices(args.iter().copied()), false));
     }
 
     /// Propagate these owned arguments instead of the command.
     pub fn push_owned(&mut self, args: OwnedArgs) {
         self.set = true;
-        self.cmds.push((None, args));
+        self.cmds.push((None, args, false));
     }
 
     /// Propagate these owned arguments in database `db` (a script that SELECTed it).
     pub fn push_owned_in(&mut self, db: u16, args: OwnedArgs) {
         self.set = true;
-        self.cmds.push((Some(db), args));
+        self.cmds.push((Some(db), args, false));
+    }
+
+    /// Propagate these arguments in database `db` to the replication stream only, never
+    /// the AOF (PUBLISH run by a script: Redis's `PROPAGATE_REPL`, see
+    /// `ShardLog::feed_stream_only`).
+    pub fn push_stream_only_in(&mut self, db: u16, args: OwnedArgs) {
+        self.set = true;
+        self.cmds.push((Some(db), args, true));
+    }
+
+    /// Does it hold something to propagate even though the command changed no data (a
+    /// script that only published)?
+    pub fn has_stream_only(&self) -> bool {
+        self.cmds.iter().any(|c| c.2)
     }
 
     /// Propagate nothing for this command (XREADGROUP that created a consumer or
@@ -71,7 +86,7 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
         return;
     }
     if prop.set {
-        for (in_db, c) in &prop.cmds {
+        for (in_db, c, stream_only) in &prop.cmds {
             // Inside EXEC the part is wrapped in the transaction's MULTI/EXEC already:
             // a script's own wrapper would nest (Redis joins its effects to the
             // transaction's).
@@ -79,7 +94,11 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
                 continue;
             }
             let a: Vec<&[u8]> = (0..c.len()).map(|i| c.get(i)).collect();
-            log.feed(in_db.unwrap_or(db), &a);
+            if *stream_only {
+                log.feed_stream_only(in_db.unwrap_or(db), &a);
+            } else {
+                log.feed(in_db.unwrap_or(db), &a);
+            }
         }
         return;
     }

@@ -22,6 +22,10 @@
 //! not the segment's. A transaction's parts wait until all `parts` arrived, then go out
 //! as one `MULTI` ... `EXEC` (just the command when the whole transaction is a single
 //! command: a FLUSHALL / SWAPDB fan-out, whose command only one shard contributes).
+//! Inside it the parts' commands go in the order the client queued them in its
+//! MULTI (each staged command carries its position, `ShardFeed::seq`), as Redis sends
+//! a transaction: a replica's keyspace events and MONITOR see that order. Commands of
+//! one position (a fan-out's parts, a script's effects) keep the parts' order.
 //! Between a transaction's first and last part, other segments (even later ones of the
 //! same shard) may go out first: they ran while the transaction held its keys' locks,
 //! so they touch none of its keys and commute with it. Whole-keyspace writes need every
@@ -43,10 +47,24 @@ pub struct ShardFeed {
     pub on: bool,
     /// This shard's id (fan-out parts: only shard 0 contributes the command itself).
     pub shard: u16,
+    /// The position, in the client's MULTI, of the transaction command being staged now
+    /// (`cmd::multi_exec`); 0 outside EXEC, where the parts' order is kept.
+    pub seq: u32,
     open: Open,
     staged: HashMap<u64, Open>,
     /// Closed segments of this turn, in order.
     out: Vec<Segment>,
+}
+
+/// Where one staged command lies in its part's bytes, and its place in the transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Piece {
+    /// `ShardFeed::seq` when it was staged.
+    seq: u32,
+    db: u16,
+    /// Where the SELECT before it (if any) starts, and where the command starts.
+    select_at: u32,
+    cmd_at: u32,
 }
 
 /// A segment being filled.
@@ -56,6 +74,8 @@ struct Open {
     db: u16,
     cur: u16,
     cmds: u32,
+    /// A staged part's commands (empty for a plain segment).
+    pieces: Vec<Piece>,
 }
 
 impl Open {
@@ -76,7 +96,13 @@ impl ShardFeed {
     /// the open segment), after any SELECT it needs.
     pub fn target(&mut self, db: u16, stage: Option<u64>) -> &mut Vec<u8> {
         let o = match stage {
-            Some(tx) => self.staged.entry(tx).or_default(),
+            Some(tx) => {
+                let o = self.staged.entry(tx).or_default();
+                let select_at = o.bytes.len() as u32;
+                o.begin(db);
+                o.pieces.push(Piece { seq: self.seq, db, select_at, cmd_at: o.bytes.len() as u32 });
+                return &mut o.bytes;
+            }
             None => &mut self.open,
         };
         o.begin(db);
@@ -93,7 +119,15 @@ impl ShardFeed {
     pub fn commit(&mut self, tx: u64, parts: u32) {
         self.close_open();
         let p = self.staged.remove(&tx).unwrap_or_default();
-        self.out.push(Segment::TxPart { tx, parts, db: p.db, end_db: p.cur, cmds: p.cmds, bytes: p.bytes });
+        self.out.push(Segment::TxPart {
+            tx,
+            parts,
+            db: p.db,
+            end_db: p.cur,
+            cmds: p.cmds,
+            bytes: p.bytes,
+            pieces: p.pieces,
+        });
     }
 
     /// Has transaction `tx` staged a command here?
@@ -137,7 +171,8 @@ impl ShardFeed {
 
 struct PendingTx {
     parts: u32,
-    got: Vec<(u16, u16, u32, Vec<u8>)>,
+    /// Each arrived part: its commands' count, bytes and pieces.
+    got: Vec<(u32, Vec<u8>, Vec<Piece>)>,
 }
 
 /// Merges segments into the stream's bytes.
@@ -174,32 +209,36 @@ impl Assembler {
                 out.extend_from_slice(&bytes);
                 self.cur_db = Some(end_db);
             }
-            Segment::TxPart { tx, parts, db, end_db, cmds, bytes } => {
+            Segment::TxPart { tx, parts, cmds, bytes, pieces, .. } => {
                 let p = self.pending.entry(tx).or_insert_with(|| PendingTx { parts, got: Vec::new() });
-                p.got.push((db, end_db, cmds, bytes));
+                p.got.push((cmds, bytes, pieces));
                 if (p.got.len() as u32) < p.parts {
                     return;
                 }
                 let p = self.pending.remove(&tx).expect("present");
-                let total: u32 = p.got.iter().map(|g| g.2).sum();
+                let total: u32 = p.got.iter().map(|g| g.0).sum();
                 if total == 0 {
                     return;
                 }
+                // Every command, as (part, piece), in the transaction's order; the
+                // sort is stable, so one position keeps the parts' order.
+                let mut order: Vec<(usize, usize)> =
+                    p.got.iter().enumerate().flat_map(|(g, part)| (0..part.2.len()).map(move |k| (g, k))).collect();
+                order.sort_by_key(|&(g, k)| p.got[g].2[k].seq);
                 let wrap = total > 1;
                 if wrap {
                     // The first command's SELECT comes before MULTI, as Redis sends it.
-                    if let Some(&(db, ..)) = p.got.iter().find(|g| g.2 > 0) {
-                        self.select(out, db);
+                    if let Some(&(g, k)) = order.first() {
+                        self.select(out, p.got[g].2[k].db);
                     }
                     encode(out, &[&b"MULTI"[..]]);
                 }
-                for (db, end_db, cmds, bytes) in p.got {
-                    if cmds == 0 {
-                        continue;
-                    }
-                    self.select(out, db);
-                    out.extend_from_slice(&bytes);
-                    self.cur_db = Some(end_db);
+                for (g, k) in order {
+                    let (_, bytes, pieces) = &p.got[g];
+                    let piece = pieces[k];
+                    let end = pieces.get(k + 1).map_or(bytes.len(), |next| next.select_at as usize);
+                    self.select(out, piece.db);
+                    out.extend_from_slice(&bytes[piece.cmd_at as usize..end]);
                 }
                 if wrap {
                     encode(out, &[&b"EXEC"[..]]);

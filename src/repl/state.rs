@@ -40,8 +40,17 @@ pub enum Segment {
     /// A shard's plain commands: starts in `db` (no SELECT for it), ends in `end_db`.
     Stream { db: u16, end_db: u16, bytes: Vec<u8> },
     /// One shard's part of cross-shard transaction `tx` (of `parts` parts): `cmds`
-    /// commands, untagged, starting in `db`.
-    TxPart { tx: u64, parts: u32, db: u16, end_db: u16, cmds: u32, bytes: Vec<u8> },
+    /// commands, untagged, starting in `db`; `pieces` places each command in `bytes`
+    /// and in the transaction's order (`repl::feed::Piece`).
+    TxPart {
+        tx: u64,
+        parts: u32,
+        db: u16,
+        end_db: u16,
+        cmds: u32,
+        bytes: Vec<u8>,
+        pieces: Vec<crate::repl::feed::Piece>,
+    },
     /// A cut's position in the stream, pushed by the cut's leader once every shard has
     /// pushed what it fed before the cut: the snapshot's offset is the stream's offset
     /// when the assembler reaches it.

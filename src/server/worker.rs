@@ -478,6 +478,7 @@ impl Worker {
     fn process_inputs(&mut self) {
         let pause = self.pause_now();
         if pause == Pause::None && !self.paused.is_empty() {
+            self.st.paused_clients = 0;
             for slot in std::mem::take(&mut self.paused) {
                 if let Some(c) = self.conns[slot as usize].as_mut()
                     && !c.queued_for_parse
@@ -511,7 +512,12 @@ impl Worker {
                         self.pause_reading(slot);
                     }
                 }
-                Stopped::Paused => self.paused.push(slot),
+                Stopped::Paused => {
+                    if !self.paused.contains(&slot) {
+                        self.paused.push(slot);
+                    }
+                    self.st.paused_clients = self.paused.len();
+                }
                 Stopped::Yield => {
                     self.st.turns.yields += 1;
                     c.queued_for_parse = true;

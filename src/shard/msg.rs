@@ -177,9 +177,11 @@ pub enum Msg {
         tx: u64,
         entries: KeyEntries,
     },
-    /// Keyspace notifications raised on another shard: (channel, message) pairs to
-    /// deliver to this thread's subscribers, in order.
+    /// Keyspace notifications raised on another shard (or a script's PUBLISHes):
+    /// (channel, message) pairs to deliver to this thread's subscribers, in order.
     Publish(Arc<Vec<(Vec<u8>, Vec<u8>)>>),
+    /// A script's SPUBLISHes, for this thread's shard channel subscribers.
+    SPublish(Arc<Vec<(Vec<u8>, Vec<u8>)>>),
     /// A MONITOR line for this thread's monitors (`cmd::monitor`).
     Monitor(Arc<Vec<u8>>),
     /// Keyed requests to run here, packed (`hopbatch`): each as `Exec` would.
@@ -215,7 +217,7 @@ impl Msg {
                 Msg::Release { writes, kept, .. } => entries(writes) + entries(kept),
                 Msg::Run { .. } | Msg::Ran { .. } => 0,
                 Msg::Park(w) => w.args.data.len() + 4 * w.args.ends.len(),
-                Msg::Publish(m) => m.iter().map(|(c, p)| 16 + c.len() + p.len()).sum(),
+                Msg::Publish(m) | Msg::SPublish(m) => m.iter().map(|(c, p)| 16 + c.len() + p.len()).sum(),
                 Msg::Monitor(line) => line.len(),
                 Msg::Hops(p) | Msg::Replies(p) => p.cost(),
             }

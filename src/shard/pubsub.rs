@@ -3,10 +3,62 @@
 //! Each thread knows only its own subscribers; PUBLISH fans out to every thread, which
 //! encodes the message for each local subscriber (RESP2 array or RESP3 push) and
 //! queues it in `pushes` for the connection layer to append to that client's output.
+//!
+//! Every thread also keeps the server-wide `Census` of subscriptions up to date: a
+//! script's PUBLISH holds its thread and cannot ask the others, so it counts its
+//! receivers there (`cmd::script_publish`).
 
 use crate::resp::{Proto, ReplyWriter};
 use crate::util::glob::glob_match;
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+/// Which kind of subscription a census entry counts.
+#[derive(Clone, Copy)]
+enum Kind {
+    Channel,
+    Pattern,
+    ShardChannel,
+}
+
+/// How many clients, over every thread, are subscribed to each channel, pattern and
+/// shard channel. Changed only when a subscription comes or goes (one uncontended
+/// lock then); read by a script's PUBLISH, whose reply is the receiver count.
+#[derive(Default)]
+pub struct Census {
+    counts: Mutex<[HashMap<Vec<u8>, usize>; 3]>,
+}
+
+impl Census {
+    fn change(&self, kind: Kind, name: &[u8], added: bool) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let map = &mut counts[kind as usize];
+        if added {
+            *map.entry(name.to_vec()).or_default() += 1;
+        } else if let Some(n) = map.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(name);
+            }
+        }
+    }
+
+    /// PUBLISH's receiver count on every thread: the channel's subscribers plus one per
+    /// subscriber of each matching pattern.
+    pub fn receivers(&self, channel: &[u8]) -> usize {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let direct = counts[Kind::Channel as usize].get(channel).copied().unwrap_or(0);
+        let by_pattern: usize =
+            counts[Kind::Pattern as usize].iter().filter(|(p, _)| glob_match(p, channel, false)).map(|(_, n)| n).sum();
+        direct + by_pattern
+    }
+
+    /// SPUBLISH's receiver count on every thread.
+    pub fn shard_receivers(&self, channel: &[u8]) -> usize {
+        let counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts[Kind::ShardChannel as usize].get(channel).copied().unwrap_or(0)
+    }
+}
 
 #[derive(Default)]
 pub struct PubSub {
@@ -18,32 +70,51 @@ pub struct PubSub {
     shard_channels: HashMap<Vec<u8>, HashSet<u64>>,
     /// Messages ready for clients of this thread: (client id, encoded bytes).
     pub pushes: Vec<(u64, Vec<u8>)>,
+    /// The server-wide counts this thread's subscriptions are part of (None in unit
+    /// tests of this thread alone).
+    census: Option<Arc<Census>>,
 }
 
 impl PubSub {
+    pub fn with_census(census: Arc<Census>) -> PubSub {
+        PubSub { census: Some(census), ..Default::default() }
+    }
+
+    fn counted(&self, kind: Kind, name: &[u8], added: bool) {
+        if let Some(c) = &self.census {
+            c.change(kind, name, added);
+        }
+    }
+
     /// Returns true if the client was not yet subscribed to `ch`.
     pub fn subscribe(&mut self, client: u64, ch: &[u8]) -> bool {
-        self.channels.entry(ch.to_vec()).or_default().insert(client)
+        let added = self.channels.entry(ch.to_vec()).or_default().insert(client);
+        if added {
+            self.counted(Kind::Channel, ch, true);
+        }
+        added
     }
 
     pub fn unsubscribe(&mut self, client: u64, ch: &[u8]) -> bool {
-        let Some(set) = self.channels.get_mut(ch) else { return false };
-        let removed = set.remove(&client);
-        if set.is_empty() {
-            self.channels.remove(ch);
+        let removed = remove_from(&mut self.channels, client, ch);
+        if removed {
+            self.counted(Kind::Channel, ch, false);
         }
         removed
     }
 
     pub fn psubscribe(&mut self, client: u64, pat: &[u8]) -> bool {
-        self.patterns.entry(pat.to_vec()).or_default().insert(client)
+        let added = self.patterns.entry(pat.to_vec()).or_default().insert(client);
+        if added {
+            self.counted(Kind::Pattern, pat, true);
+        }
+        added
     }
 
     pub fn punsubscribe(&mut self, client: u64, pat: &[u8]) -> bool {
-        let Some(set) = self.patterns.get_mut(pat) else { return false };
-        let removed = set.remove(&client);
-        if set.is_empty() {
-            self.patterns.remove(pat);
+        let removed = remove_from(&mut self.patterns, client, pat);
+        if removed {
+            self.counted(Kind::Pattern, pat, false);
         }
         removed
     }
@@ -84,14 +155,17 @@ impl PubSub {
     }
 
     pub fn ssubscribe(&mut self, client: u64, ch: &[u8]) -> bool {
-        self.shard_channels.entry(ch.to_vec()).or_default().insert(client)
+        let added = self.shard_channels.entry(ch.to_vec()).or_default().insert(client);
+        if added {
+            self.counted(Kind::ShardChannel, ch, true);
+        }
+        added
     }
 
     pub fn sunsubscribe(&mut self, client: u64, ch: &[u8]) -> bool {
-        let Some(set) = self.shard_channels.get_mut(ch) else { return false };
-        let removed = set.remove(&client);
-        if set.is_empty() {
-            self.shard_channels.remove(ch);
+        let removed = remove_from(&mut self.shard_channels, client, ch);
+        if removed {
+            self.counted(Kind::ShardChannel, ch, false);
         }
         removed
     }
@@ -165,6 +239,16 @@ impl PubSub {
             self.punsubscribe(client, p);
         }
     }
+}
+
+/// Removes `client` from `name`'s subscribers (and the name once nobody is left).
+fn remove_from(map: &mut HashMap<Vec<u8>, HashSet<u64>>, client: u64, name: &[u8]) -> bool {
+    let Some(set) = map.get_mut(name) else { return false };
+    let removed = set.remove(&client);
+    if set.is_empty() {
+        map.remove(name);
+    }
+    removed
 }
 
 #[cfg(test)]

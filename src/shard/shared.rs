@@ -79,6 +79,8 @@ pub struct Shared {
     pub cluster: crate::cluster::Cluster,
     /// Scripting: the script cache, function libraries, busy/kill flags (`script`).
     pub script: Arc<crate::script::ScriptShared>,
+    /// Subscriptions counted over every thread, for a script's PUBLISH (`shard::pubsub`).
+    pub pubsub_census: Arc<super::pubsub::Census>,
 }
 
 impl Shared {
@@ -126,6 +128,7 @@ impl Shared {
             acl,
             cluster: crate::cluster::Cluster::disabled(),
             script: Arc::new(crate::script::ScriptShared::new()),
+            pubsub_census: Default::default(),
         }
     }
 

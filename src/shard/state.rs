@@ -179,6 +179,12 @@ pub struct ShardState {
     pub serving_blocked: bool,
     /// A blocked client's command is being re-run (`ExecCtx::rerun`).
     pub rerunning_waiter: bool,
+    /// The last keyed command's `ExecCtx::only_changed_key`: a cross-shard transaction
+    /// reads it after its scratch run to send the other keys home unsignalled.
+    pub last_only_changed: Option<usize>,
+    /// Connections whose next command CLIENT PAUSE holds (the worker's list): INFO
+    /// counts them in `blocked_clients`, as Redis counts its postponed clients.
+    pub paused_clients: usize,
     /// Pub/Sub subscriptions of this thread's clients and messages waiting for them.
     pub pubsub: super::pubsub::PubSub,
     /// Versions of WATCHed keys owned by this shard.
@@ -220,6 +226,7 @@ impl ShardState {
         let min_replicas = min_replicas_of(&shared.config());
         let config = shared.config();
         let nshards = shared.nshards;
+        let census = shared.pubsub_census.clone();
         let now_ms = clock.now_ms();
         let evict = super::evict::EvictState::new(&config);
         let mut expiry = super::turns::ExpiryPacer::default();
@@ -262,13 +269,15 @@ impl ShardState {
             clients: HashMap::default(),
             kill_list: Vec::new(),
             watch: Default::default(),
-            pubsub: Default::default(),
+            pubsub: super::pubsub::PubSub::with_census(census),
             blocked: Default::default(),
             tracking: Default::default(),
             monitor: Default::default(),
             monitor_clients: Vec::new(),
             serving_blocked: false,
             rerunning_waiter: false,
+            last_only_changed: None,
+            paused_clients: 0,
             client_watches: HashMap::new(),
             exec_db_undo: HashMap::new(),
             aof: {

@@ -39,6 +39,10 @@ pub enum Origin {
     InPlace,
     /// A float's text ([`StrBuf::float_mut`]): `embstr` or `raw` by length, never `int`.
     Float,
+    /// A copy made by COPY ([`StrBuf::unshared`]): named by its bytes like `Whole`,
+    /// but an object of its own, where Redis shares the small integers' objects
+    /// (OBJECT REFCOUNT 1, not INT_MAX), as its `dupStringObject` makes one.
+    Unshared,
 }
 
 impl Default for StrBuf {
@@ -102,6 +106,12 @@ impl StrBuf {
     /// A string built in place (SETBIT or SETRANGE on a new key, BITOP's result): `raw`.
     pub fn raw(v: Vec<u8>) -> StrBuf {
         StrBuf(Repr::Heap { v, origin: Origin::InPlace })
+    }
+
+    /// A copy of this string that OBJECT REFCOUNT reports as an object of its own
+    /// (`Origin::Unshared`), for COPY of a small integer.
+    pub fn unshared(&self) -> StrBuf {
+        StrBuf(Repr::Heap { v: self.to_vec(), origin: Origin::Unshared })
     }
 
     /// What last wrote the string (an inline one was set whole).
