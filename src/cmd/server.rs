@@ -177,12 +177,12 @@ const SHUTDOWN_FAILED: &str = "ERR Errors trying to SHUTDOWN. Check logs.";
 /// ABORT.
 fn shutdown_args(a: &Args) -> Result<(ShutdownFlags, bool), CmdError> {
     let words: Vec<&[u8]> = (1..a.len()).map(|i| a.get(i)).collect();
-    shutdown_words(&words).map_err(|()| CmdError::Syntax)
+    shutdown_words(&words).ok_or(CmdError::Syntax)
 }
 
 /// [`shutdown_args`] over the words after SHUTDOWN (also the busy door's,
-/// `server::busy_door`); `Err` is a syntax error.
-pub fn shutdown_words(words: &[&[u8]]) -> Result<(ShutdownFlags, bool), ()> {
+/// `server::busy_door`); `None` is a syntax error.
+pub fn shutdown_words(words: &[&[u8]]) -> Option<(ShutdownFlags, bool)> {
     let (mut f, mut abort) = (ShutdownFlags::default(), false);
     for w in words {
         let is = |s: &str| w.eq_ignore_ascii_case(s.as_bytes());
@@ -197,13 +197,13 @@ pub fn shutdown_words(words: &[&[u8]]) -> Result<(ShutdownFlags, bool), ()> {
         } else if is("ABORT") {
             abort = true;
         } else {
-            return Err(());
+            return None;
         }
     }
     if (f.save && f.nosave) || (abort && words.len() != 1) {
-        return Err(());
+        return None;
     }
-    Ok((f, abort))
+    Some((f, abort))
 }
 
 /// SHUTDOWN, seen first by dispatch with the request's reply address (as WAIT is): a

@@ -359,10 +359,10 @@ fn answer_text<'a>(
     if is(0, "shutdown") {
         let words: Vec<&[u8]> = (1..).map_while(arg).collect();
         match crate::cmd::server::shutdown_words(&words) {
-            Err(()) => return Some("-ERR syntax error\r\n".into()),
+            None => return Some("-ERR syntax error\r\n".into()),
             // As Redis's abortShutdown: a signal's shutdown not yet begun (shard 0
             // waits for the script, `server::worker`) is forgotten.
-            Ok((_, true)) => {
+            Some((_, true)) => {
                 return Some(if crate::repl::shutdown::abort_pending_signal(shared) {
                     "+OK\r\n".into()
                 } else if crate::repl::shutdown::in_progress(shared) {
@@ -373,13 +373,13 @@ fn answer_text<'a>(
                     "-ERR No shutdown in progress.\r\n".into()
                 });
             }
-            Ok((flags, false)) if flags.nosave => {
+            Some((flags, false)) if flags.nosave => {
                 crate::util::log::warning("User requested shutdown...");
                 script.shutdown.store(true, std::sync::atomic::Ordering::Release);
                 shared.shutdown.store(true, std::sync::atomic::Ordering::SeqCst);
                 return None;
             }
-            Ok(_) => {}
+            Some(_) => {}
         }
     }
     let Some(tx) = tx else { return Some(format!("-{busy}\r\n")) };
