@@ -18,6 +18,9 @@
 //! `cmd::blocking` parks the client and re-runs the command when a key is written.
 //!
 //! Read lookups count `keyspace_hits`/`keyspace_misses` (Redis's `lookupKeyRead`).
+//!
+//! Files: the pops in `zset_pop.rs`, the set algebra in `zset_setop.rs`, ZRANDMEMBER and
+//! ZSCAN in `zset_scan.rs`, the unit tests in `zset_tests.rs`.
 
 use super::blocking;
 use super::ctx::ExecCtx;
@@ -586,215 +589,12 @@ fn zremrangebylex(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     zremrange_generic(c, a, RangeType::Lex)
 }
 
-// ---- Pops -----------------------------------------------------------------------------------
+// ---- Pops and blocking pops (their own file) --------------------------------------------------
 
-/// How a pop reply is laid out (Redis's `emitkey` / `use_nested_array` pair in
-/// `genericZpopCommand`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PopShape {
-    /// `[member, score, member, score ...]`: ZPOPMIN/ZPOPMAX in RESP2, and without a
-    /// count in RESP3.
-    Flat,
-    /// `[[member, score] ...]`: ZPOPMIN/ZPOPMAX with a count in RESP3.
-    Nested,
-    /// `[key, member, score]`: BZPOPMIN/BZPOPMAX.
-    KeyFlat,
-    /// `[key, [[member, score] ...]]`: ZMPOP/BZMPOP.
-    KeyNested,
-}
-
-/// Pops up to `count` entries from the lowest (or, with `max`, highest) scores of the
-/// first of `keys` that exists, writes the reply in `shape`, deletes the key if it
-/// became empty, counts `dirty`, and returns the position in `keys` of the key it
-/// popped from (the one key it changed).
-///
-/// Returns `Ok(None)` without writing anything when none of `keys` exists: the caller
-/// replies with its own empty answer (ZPOPMIN an empty array, ZMPOP a null array) or,
-/// for the blocking forms, parks the client. A key of another type met before any
-/// sorted set is WRONGTYPE, as in Redis (which also walks the keys in order). A `count`
-/// of 0 on an existing key replies an empty array.
-///
-/// The blocking layer calls it from a keyed handler running on the shard (or scratch
-/// keyspace) that owns the keys: BZPOPMIN/BZPOPMAX with `count` 1 and
-/// [`PopShape::KeyFlat`]; BZMPOP with the count from [`parse_mpop`] (`numkeys_idx` 2)
-/// and [`PopShape::KeyNested`].
-pub fn pop_first(
-    c: &mut ExecCtx,
-    keys: &[&[u8]],
-    max: bool,
-    count: usize,
-    shape: PopShape,
-) -> Result<Option<usize>, CmdError> {
-    let now = c.now_ms;
-    let mut found = None;
-    for (i, k) in keys.iter().enumerate() {
-        if zset_mut(c.db(), k, now)?.is_some() {
-            found = Some(i);
-            break;
-        }
-    }
-    let Some(at) = found else { return Ok(None) };
-    let key = keys[at];
-    if count == 0 {
-        c.out.array(0);
-        return Ok(Some(at));
-    }
-    let (db, out, _) = c.parts();
-    let z = zset_mut(db, key, now)?.expect("found above");
-    let popped = z.pop(count, max);
-    let gone = delete_if_empty(db, key, now);
-    let n = popped.len();
-    match shape {
-        PopShape::Flat => out.array(n * 2),
-        PopShape::Nested => out.array(n),
-        PopShape::KeyFlat => {
-            out.array(n * 2 + 1);
-            out.bulk(key);
-        }
-        PopShape::KeyNested => {
-            out.array(2);
-            out.bulk(key);
-            out.array(n);
-        }
-    }
-    // Whichever form popped (blocking or not, which key of many), replay pops the
-    // same key the same number of times, as Redis 7 propagates.
-    let count = crate::persist::emit::int(n as i64);
-    c.prop.push(&[if max { b"ZPOPMAX" } else { b"ZPOPMIN" }, key, &count]);
-    let out = &mut c.out;
-    let nested = matches!(shape, PopShape::Nested | PopShape::KeyNested);
-    for (m, s) in &popped {
-        if nested {
-            out.array(2);
-        }
-        out.bulk(m);
-        out.double(*s);
-    }
-    notify_removed(c, key, if max { "zpopmax" } else { "zpopmin" }, n > 0, gone);
-    c.dirty += n as u64;
-    Ok(Some(at))
-}
-
-fn zpop_generic(c: &mut ExecCtx, a: &Args, max: bool) -> Result<(), CmdError> {
-    if a.len() > 3 {
-        return Err(CmdError::Syntax);
-    }
-    let count = if a.len() == 3 { Some(positive(a, 2, "ERR value is out of range, must be positive")?) } else { None };
-    let shape = if c.out.proto == Proto::Resp3 && count.is_some() { PopShape::Nested } else { PopShape::Flat };
-    if pop_first(c, &[a.get(1)], max, count.unwrap_or(1) as usize, shape)?.is_none() {
-        c.out.array(0);
-    }
-    Ok(())
-}
-
-fn zpopmin(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    zpop_generic(c, a, false)
-}
-
-fn zpopmax(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    zpop_generic(c, a, true)
-}
-
-/// Parsed `numkeys key [key ...] MIN|MAX [COUNT count]` of ZMPOP and BZMPOP.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MPop {
-    /// Argument index of the first key.
-    pub first_key: usize,
-    pub numkeys: usize,
-    pub max: bool,
-    pub count: usize,
-}
-
-/// Parses ZMPOP's arguments from `numkeys_idx` on (1 for ZMPOP, 2 for BZMPOP, after its
-/// timeout) with Redis's `zmpopGenericCommand` errors.
-pub fn parse_mpop(a: &Args, numkeys_idx: usize) -> Result<MPop, CmdError> {
-    let numkeys = match num::parse_i64(a.get(numkeys_idx)) {
-        Some(n) if n >= 1 => n as usize,
-        _ => return Err(CmdError::msg("ERR numkeys should be greater than 0")),
-    };
-    let where_idx = numkeys_idx.checked_add(numkeys).and_then(|i| i.checked_add(1)).filter(|&i| i < a.len());
-    let Some(where_idx) = where_idx else { return Err(CmdError::Syntax) };
-    let max = if a.is(where_idx, "min") {
-        false
-    } else if a.is(where_idx, "max") {
-        true
-    } else {
-        return Err(CmdError::Syntax);
-    };
-    let mut count = None;
-    let mut j = where_idx + 1;
-    while j < a.len() {
-        if count.is_none() && a.is(j, "count") && j + 1 < a.len() {
-            j += 1;
-            match num::parse_i64(a.get(j)) {
-                Some(n) if n >= 1 => count = Some(n as usize),
-                _ => return Err(CmdError::msg("ERR count should be greater than 0")),
-            }
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        j += 1;
-    }
-    Ok(MPop { first_key: numkeys_idx + 1, numkeys, max, count: count.unwrap_or(1) })
-}
-
-fn zmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    let p = parse_mpop(a, 1)?;
-    let keys: Vec<&[u8]> = (p.first_key..p.first_key + p.numkeys).map(|i| a.get(i)).collect();
-    match pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
-        Some(at) => c.only_changed_key = Some(p.first_key + at),
-        None => c.out.null_array(),
-    }
-    Ok(())
-}
-
-// ---- Blocking pops ---------------------------------------------------------------------------
-// When nothing can be popped these set `c.block` instead of replying; `cmd::blocking`
-// parks the request and re-runs it when a write touches one of the keys (a timeout
-// answers a null array, as Redis does for BLOCKED_ZSET).
-
-fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64) -> BlockReq {
-    BlockReq {
-        keys,
-        deadline_ms,
-        timeout_reply: TimeoutReply::NullArray,
-        ready_type: "zset",
-        fallback: None,
-        rerun: None,
-    }
-}
-
-/// Redis's `blockingGenericZpopCommand` for BZPOPMIN/BZPOPMAX: the timeout is checked
-/// first, then the keys in order like ZPOPMIN on the first that exists.
-fn bzpop(c: &mut ExecCtx, a: &Args, max: bool) -> Result<(), CmdError> {
-    let deadline = blocking::deadline(a.get(a.len() - 1), c.now_ms)?;
-    let keys: Vec<&[u8]> = (1..a.len() - 1).map(|i| a.get(i)).collect();
-    match pop_first(c, &keys, max, 1, PopShape::KeyFlat)? {
-        Some(at) => c.only_changed_key = Some(1 + at),
-        None => c.block = Some(wait_on(keys.iter().map(|k| k.to_vec()).collect(), deadline)),
-    }
-    Ok(())
-}
-
-fn bzpopmin(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    bzpop(c, a, false)
-}
-
-fn bzpopmax(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    bzpop(c, a, true)
-}
-
-/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
-fn bzmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    let deadline = blocking::deadline(a.get(1), c.now_ms)?;
-    let p = parse_mpop(a, 2)?;
-    let keys: Vec<&[u8]> = (p.first_key..p.first_key + p.numkeys).map(|i| a.get(i)).collect();
-    match pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
-        Some(at) => c.only_changed_key = Some(p.first_key + at),
-        None => c.block = Some(wait_on(keys.iter().map(|k| k.to_vec()).collect(), deadline)),
-    }
-    Ok(())
-}
+#[path = "zset_pop.rs"]
+mod pop;
+pub use pop::{MPop, PopShape, parse_mpop, pop_first};
+use pop::{bzmpop, bzpopmax, bzpopmin, zmpop, zpopmax, zpopmin};
 
 // ---- ZUNION / ZINTER / ZDIFF (their own file) ------------------------------------------------
 
@@ -802,108 +602,11 @@ fn bzmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 mod setop;
 use setop::{zdiff, zdiffstore, zinter, zintercard, zinterstore, zunion, zunionstore};
 
-// ---- ZRANDMEMBER / ZSCAN ------------------------------------------------------------------------
+// ---- ZRANDMEMBER / ZSCAN (their own file) -------------------------------------------------------
 
-/// Redis's `zrandmemberCommand`: without a count one random member (or null); with a
-/// positive count distinct members, with a negative one `-count` independent picks.
-fn zrandmember(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    let now = c.now_ms;
-    let mut count = None;
-    let mut withscores = false;
-    if a.len() >= 3 {
-        let l = parse_rand_count(a, 2)?;
-        if a.len() > 4 || (a.len() == 4 && !a.is(3, "withscores")) {
-            return Err(CmdError::Syntax);
-        }
-        if a.len() == 4 {
-            withscores = true;
-            if !(-(i64::MAX / 2)..=i64::MAX / 2).contains(&l) {
-                return Err(CmdError::msg("ERR value is out of range"));
-            }
-        }
-        count = Some(l);
-    }
-    let mut rng = call_rng(now);
-    let (db, out, stats) = c.parts();
-    let z = read_zset(db, stats, a.get(1), now)?;
-    let Some(l) = count else {
-        match z {
-            Some(z) => out.bulk(z.pick(rng.below(z.len())).expect("index in range").0),
-            None => out.null(),
-        }
-        return Ok(());
-    };
-    let Some(z) = z else {
-        out.array(0);
-        return Ok(());
-    };
-    let size = z.len();
-    if l == 0 {
-        out.array(0);
-        return Ok(());
-    }
-    let resp3 = out.proto == Proto::Resp3;
-    fn write_one(out: &mut ReplyWriter, (m, s): (&[u8], f64), withscores: bool) {
-        if withscores && out.proto == Proto::Resp3 {
-            out.array(2);
-        }
-        out.bulk(m);
-        if withscores {
-            out.double(s);
-        }
-    }
-    let uniq = l > 0;
-    let count = l.unsigned_abs() as usize;
-    if !uniq || count == 1 {
-        // Independent picks: repeats allowed, any order.
-        out.array(if withscores && !resp3 { count * 2 } else { count });
-        for _ in 0..count {
-            write_one(out, z.pick(rng.below(size)).expect("index in range"), withscores);
-        }
-        return Ok(());
-    }
-    if count >= size {
-        // The whole set, in order.
-        let items = z.range_by_rank(0, size - 1, false);
-        reply_pairs(out, &items, withscores);
-        return Ok(());
-    }
-    let idx = distinct_indexes(&mut rng, size, count);
-    out.array(if withscores && !resp3 { count * 2 } else { count });
-    for i in idx {
-        write_one(out, z.pick(i).expect("index in range"), withscores);
-    }
-    Ok(())
-}
-
-/// ZSCAN key cursor [MATCH pattern] [COUNT count]: Redis parses the cursor, then looks
-/// the key up, then reads the options.
-fn zscan(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    let cursor = parse_cursor(a.get(2))?;
-    let now = c.now_ms;
-    let (db, out, stats) = c.parts();
-    let Some(z) = read_zset(db, stats, a.get(1), now)? else {
-        empty_scan(out);
-        return Ok(());
-    };
-    let (count, pattern) = parse_scan_opts(a, 3)?;
-    let (next, items) = z.scan(cursor, count);
-    let items: Vec<(&[u8], f64)> = items.into_iter().filter(|(m, _)| scan_match(pattern, m)).collect();
-    out.array(2);
-    let mut cur = Vec::new();
-    num::write_u64(&mut cur, next);
-    out.bulk(&cur);
-    out.array(items.len() * 2);
-    let mut buf = Vec::new();
-    for (m, s) in items {
-        out.bulk(m);
-        // Scores travel as strings in both protocols, as Redis's scan does.
-        buf.clear();
-        num::write_double(&mut buf, s);
-        out.bulk(&buf);
-    }
-    Ok(())
-}
+#[path = "zset_scan.rs"]
+mod scan;
+use scan::{zrandmember, zscan};
 
 // ---- Key positions ----------------------------------------------------------------------------
 
