@@ -47,7 +47,9 @@ fn big_write_events(port: u16) -> Vec<String> {
         wait_until(Duration::from_secs(20), || latest(&mut c, "aof-").contains(&"aof-write".to_string())),
         "no aof-write event"
     );
-    let names = latest(&mut c, "aof-");
+    // `aof-fstat` times a stat call, which can pass 1 ms on a loaded machine on either
+    // server, so it is left out of the comparison (see the module's comment).
+    let names: Vec<String> = latest(&mut c, "aof-").into_iter().filter(|n| n != "aof-fstat").collect();
     // RESET forgets them, and counts each name once however many shards saw it.
     let Resp::Int(n) = c.cmd(&["latency", "reset"]) else { panic!("LATENCY RESET") };
     assert!(n >= names.len() as i64, "LATENCY RESET counted {n} events, LATEST showed {names:?}");
