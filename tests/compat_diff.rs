@@ -842,3 +842,38 @@ fn pops_signal_only_the_key_they_popped_from_as_in_redis() {
         t
     });
 }
+
+/// One parser reads the SCAN family's arguments: its errors are Redis's for SCAN and
+/// for a key's HSCAN/SSCAN/ZSCAN (where TYPE is no option).
+#[test]
+fn scan_family_argument_errors_match_redis() {
+    common::compare::each_pair("scan-args", |p| {
+        p.same(&["hset", "h", "f", "v"]);
+        p.same(&["sadd", "s", "m"]);
+        p.same(&["zadd", "z", "1", "m"]);
+        for (cmd, key) in [("scan", None), ("hscan", Some("h")), ("sscan", Some("s")), ("zscan", Some("z"))] {
+            let head: Vec<&str> = std::iter::once(cmd).chain(key).collect();
+            for tail in [
+                &["abc"][..],
+                &["-"],
+                &["99999999999999999999"],
+                &["0", "count", "0"],
+                &["0", "count", "-1"],
+                &["0", "count", "x"],
+                &["0", "count"],
+                &["0", "match"],
+                &["0", "type", "hash"],
+                &["0", "type"],
+                &["0", "novalue", "x"],
+                &["0", "count", "5", "match", "m*", "count", "50"],
+            ] {
+                let args: Vec<&str> = head.iter().chain(tail).copied().collect();
+                let r = p.same(&args);
+                // A reply that is not an error has a cursor 0 (all fit in one call).
+                if let Resp::Array(v) = &r {
+                    assert_eq!(v[0], Resp::bulk("0"), "{args:?}");
+                }
+            }
+        }
+    });
+}

@@ -9,10 +9,12 @@
 //! does; write commands look keys up without counting. Everything is validated before
 //! the first change, so an error never leaves a half-applied command or an empty hash.
 //!
-//! Also home to the pieces the set family shares: SCAN cursor and option parsing, the
-//! per-call random generator, and the RANDFIELD/RANDMEMBER count parsing.
+//! Also home to the pieces the set family shares: the per-call random generator and
+//! the RANDFIELD/RANDMEMBER count parsing (the SCAN family's arguments are in
+//! `scan_args`).
 
 use super::ctx::ExecCtx;
+use super::scan_args::{ScanOpts, empty_scan, parse_cursor, parse_scan_opts, scan_match};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
@@ -20,7 +22,6 @@ use crate::resp::Proto;
 use crate::shard::ShardStats;
 use crate::storage::hash::{HashValue, XorShift};
 use crate::storage::{Db, Value};
-use crate::util::glob::glob_match;
 use crate::util::longdouble::{self, LdAddError, LdText};
 use crate::util::num;
 use std::cell::Cell;
@@ -42,65 +43,6 @@ pub(super) fn call_rng(now_ms: u64) -> XorShift {
         n
     });
     XorShift::new(now_ms ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-}
-
-/// A SCAN-family cursor as Redis's `parseScanCursorOrReply` reads it (`strtoul`: an
-/// optional sign, digits, nothing else; `-n` wraps like C's unsigned parse).
-pub(super) fn parse_cursor(b: &[u8]) -> Result<u64, CmdError> {
-    let invalid = || CmdError::msg("ERR invalid cursor");
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() {
-        return if b.is_empty() { Ok(0) } else { Err(invalid()) };
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return Err(invalid());
-        }
-        v = v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))).ok_or_else(invalid)?;
-    }
-    Ok(if neg { v.wrapping_neg() } else { v })
-}
-
-/// HSCAN/SSCAN options after the cursor (Redis's `scanGenericCommand` for a key: COUNT
-/// and MATCH, no TYPE). Returns (count, pattern); a `*` pattern is dropped.
-pub(super) fn parse_scan_opts<'a>(a: &Args<'a>, from: usize) -> Result<(usize, Option<&'a [u8]>), CmdError> {
-    let mut count: i64 = 10;
-    let mut pattern = None;
-    let mut i = from;
-    while i < a.len() {
-        let more = i + 1 < a.len();
-        if a.is(i, "count") && more {
-            count = a.i64(i + 1)?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-        } else if a.is(i, "match") && more {
-            let p = a.get(i + 1);
-            pattern = (p != b"*").then_some(p);
-        } else {
-            return Err(CmdError::Syntax);
-        }
-        i += 2;
-    }
-    Ok((usize::try_from(count).unwrap_or(usize::MAX), pattern))
-}
-
-/// Does `item` pass a SCAN MATCH pattern?
-#[inline]
-pub(super) fn scan_match(pattern: Option<&[u8]>, item: &[u8]) -> bool {
-    pattern.is_none_or(|p| glob_match(p, item, false))
-}
-
-/// The reply every SCAN-family command gives for a missing key.
-pub(super) fn empty_scan(out: &mut crate::resp::ReplyWriter) {
-    out.array(2);
-    out.bulk(b"0");
-    out.array(0);
 }
 
 /// A RANDFIELD/RANDMEMBER count (`getRangeLongFromObjectOrReply(-LONG_MAX, LONG_MAX)`).
@@ -493,7 +435,7 @@ fn hscan(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         empty_scan(out);
         return Ok(());
     };
-    let (count, pattern) = parse_scan_opts(a, 3)?;
+    let ScanOpts { count, pattern, .. } = parse_scan_opts(a, 3, false)?;
     let (next, items) = h.scan(cursor, count);
     let kept: Vec<(&[u8], &[u8])> = items.into_iter().filter(|(k, _)| scan_match(pattern, k)).collect();
     out.array(2);

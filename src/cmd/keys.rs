@@ -19,6 +19,7 @@
 
 use super::ctx::{ConnCtx, ConnOutcome, ExecCtx, FanOut};
 use super::error::wrong_arity;
+use super::scan_args::ScanArgs;
 use super::table::flag::{DENYOOM, FAST, READONLY, WRITE};
 use super::table::{CommandSpec, Handler, KeySpec};
 use super::{Args, CmdError};
@@ -577,74 +578,6 @@ fn keys(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             }
         }),
     }))
-}
-
-/// A SCAN cursor as Redis reads it (`strtoul` with no leading space and nothing after
-/// the digits): an empty string is 0 and `-n` wraps around like C's unsigned parse.
-fn parse_cursor(b: &[u8]) -> Option<u64> {
-    let (neg, digits) = match b.first() {
-        Some(b'-') => (true, &b[1..]),
-        Some(b'+') => (false, &b[1..]),
-        _ => (false, b),
-    };
-    if digits.is_empty() {
-        // strtoul consumes nothing: only the empty string itself ends there.
-        return b.is_empty().then_some(0);
-    }
-    let mut v: u64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
-    }
-    Some(if neg { v.wrapping_neg() } else { v })
-}
-
-/// SCAN's arguments: the cursor and the MATCH, COUNT and TYPE options.
-pub(super) struct ScanArgs {
-    pub cursor: u64,
-    pub count: usize,
-    /// None for no MATCH or `MATCH *` (no matcher to run).
-    pub pattern: Option<Vec<u8>>,
-    pub type_name: Option<Vec<u8>>,
-}
-
-impl ScanArgs {
-    pub fn parse(a: &Args) -> Result<ScanArgs, CmdError> {
-        let cursor = parse_cursor(a.get(1)).ok_or_else(|| CmdError::msg("ERR invalid cursor"))?;
-        let mut count: i64 = 10;
-        let mut pattern: Option<Vec<u8>> = None;
-        let mut type_name: Option<Vec<u8>> = None;
-        let mut i = 2;
-        while i < a.len() {
-            let more = i + 1 < a.len();
-            if a.is(i, "count") && more {
-                count = a.i64(i + 1)?;
-                if count < 1 {
-                    return Err(CmdError::Syntax);
-                }
-            } else if a.is(i, "match") && more {
-                // "*" matches everything: skip the matcher.
-                pattern = Some(a.get(i + 1).to_vec()).filter(|p| p != b"*");
-            } else if a.is(i, "type") && more {
-                type_name = Some(a.get(i + 1).to_vec());
-            } else {
-                return Err(CmdError::Syntax);
-            }
-            i += 2;
-        }
-        Ok(ScanArgs { cursor, count: usize::try_from(count).unwrap_or(usize::MAX), pattern, type_name })
-    }
-
-    /// Does a key the walk met in `d` pass MATCH and TYPE?
-    pub fn keeps(&self, d: &crate::storage::Db, k: &[u8]) -> bool {
-        self.pattern.as_ref().is_none_or(|p| glob_match(p, k, false))
-            && self
-                .type_name
-                .as_ref()
-                .is_none_or(|t| d.peek(k).is_some_and(|e| e.value.type_name().as_bytes().eq_ignore_ascii_case(t)))
-    }
 }
 
 fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {

@@ -57,6 +57,7 @@ pub mod redis_info;
 pub mod repl;
 pub mod replicaof;
 pub mod save;
+mod scan_args;
 pub mod script;
 pub mod script_acl;
 pub mod script_all;

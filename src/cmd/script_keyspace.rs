@@ -15,7 +15,7 @@
 //! refused by `script::conn_from_script`.
 
 use super::Args;
-use super::keys::ScanArgs;
+use super::scan_args::ScanArgs;
 use crate::resp::ReplyWriter;
 use crate::storage::Db;
 use crate::util::glob::glob_match;

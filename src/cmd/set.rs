@@ -14,9 +14,8 @@
 //! emptied set is deleted.
 
 use super::ctx::ExecCtx;
-use super::hash::{
-    call_rng, distinct_indexes, empty_scan, parse_cursor, parse_rand_count, parse_scan_opts, scan_match,
-};
+use super::hash::{call_rng, distinct_indexes, parse_rand_count};
+use super::scan_args::{ScanOpts, empty_scan, parse_cursor, parse_scan_opts, scan_match};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
@@ -332,7 +331,7 @@ fn sscan(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         empty_scan(out);
         return Ok(());
     };
-    let (count, pattern) = parse_scan_opts(a, 3)?;
+    let ScanOpts { count, pattern, .. } = parse_scan_opts(a, 3, false)?;
     let (next, items) = s.scan(cursor, count);
     let kept: Vec<Member> = items.into_iter().filter(|m| m.with_bytes(|b| scan_match(pattern, b))).collect();
     out.array(2);

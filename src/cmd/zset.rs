@@ -24,9 +24,8 @@
 
 use super::blocking;
 use super::ctx::ExecCtx;
-use super::hash::{
-    call_rng, distinct_indexes, empty_scan, parse_cursor, parse_rand_count, parse_scan_opts, scan_match,
-};
+use super::hash::{call_rng, distinct_indexes, parse_rand_count};
+use super::scan_args::{ScanOpts, empty_scan, parse_cursor, parse_scan_opts, scan_match};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;

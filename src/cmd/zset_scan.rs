@@ -84,7 +84,7 @@ pub(super) fn zscan(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         empty_scan(out);
         return Ok(());
     };
-    let (count, pattern) = parse_scan_opts(a, 3)?;
+    let ScanOpts { count, pattern, .. } = parse_scan_opts(a, 3, false)?;
     let (next, items) = z.scan(cursor, count);
     let items: Vec<(&[u8], f64)> = items.into_iter().filter(|(m, _)| scan_match(pattern, m)).collect();
     out.array(2);
