@@ -877,3 +877,41 @@ fn scan_family_argument_errors_match_redis() {
         }
     });
 }
+
+/// SCAN expires only the keys its MATCH lets through, as Redis 7.0 does (it filters by
+/// pattern before it looks a key up or expires it); with TYPE, a matching expired key
+/// goes whatever its type. Active expiry is off so only the commands decide.
+#[test]
+fn scan_expires_only_what_its_pattern_lets_through() {
+    common::compare::each_pair("scan-expiry", |p| {
+        p.same(&["debug", "set-active-expire", "0"]);
+        // SET with a time already gone keeps the key (Redis 7.0) until it is expired.
+        for k in ["n", "zx", "zy", "hx", "ax", "bx"] {
+            p.same(&["set", k, "v", "pxat", "1"]);
+        }
+        p.same(&["set", "live", "v"]);
+        p.same(&["hset", "hhx", "f", "v"]);
+        p.same(&["dbsize"]);
+        for scan in [
+            &["scan", "0", "match", "zx"][..],
+            &["scan", "0", "match", "*x", "type", "hash"],
+            &["scan", "0", "type", "string"],
+            &["scan", "0"],
+        ] {
+            p.same_unordered(&["keys", "*"]);
+            let (ours, theirs) = p.both(scan);
+            let sorted = |r: Resp| match r {
+                Resp::Array(mut v) => {
+                    if let Resp::Array(keys) = &mut v[1] {
+                        keys.sort_by_key(|k| format!("{k:?}"));
+                    }
+                    Resp::Array(v)
+                }
+                other => other,
+            };
+            assert_eq!(sorted(ours), sorted(theirs), "{scan:?}");
+            p.same(&["dbsize"]);
+        }
+        p.same(&["debug", "set-active-expire", "1"]);
+    });
+}

@@ -596,14 +596,15 @@ fn scan(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             return Box::new(None::<(u64, Vec<Vec<u8>>)>);
         }
         let now = st.now_ms;
-        // The expired keys met are deleted (Redis 7.0's SCAN expires what it returns),
-        // their DEL and `expired` event going out through `account_expired` below; a
-        // key a cross-shard transaction holds stays until it is released.
+        // The expired keys met that pass MATCH are deleted (Redis 7.0's SCAN expires
+        // what its pattern lets through), their DEL and `expired` event going out
+        // through `account_expired` below; a key a cross-shard transaction holds stays
+        // until it is released.
         let locks = &st.locks;
         let held = locks.whole_holder().is_some();
         let d = &mut st.dbs[db];
         let step = d.scan_expiring(if st.id == shard { inner } else { 0 }, count, now, |k| {
-            !held && !locks.key_held(db as u16, k)
+            !held && !locks.key_held(db as u16, k) && filter.matches(k)
         });
         let keys: Vec<Vec<u8>> = step.keys.iter().filter(|k| filter.keeps(d, k)).map(|k| k.to_vec()).collect();
         st.account_expired();

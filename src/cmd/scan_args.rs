@@ -96,9 +96,16 @@ impl ScanArgs {
         })
     }
 
+    /// Does a key pass MATCH? Only such a key may be expired by the walk: Redis 7.0's
+    /// SCAN filters by pattern before it looks the key up (TYPE) or expires it, so an
+    /// expired key the pattern leaves out stays until something else expires it.
+    pub fn matches(&self, k: &[u8]) -> bool {
+        scan_match(self.pattern.as_deref(), k)
+    }
+
     /// Does a key the walk met in `d` pass MATCH and TYPE?
     pub fn keeps(&self, d: &crate::storage::Db, k: &[u8]) -> bool {
-        scan_match(self.pattern.as_deref(), k)
+        self.matches(k)
             && self
                 .type_name
                 .as_ref()

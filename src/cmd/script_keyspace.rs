@@ -72,7 +72,7 @@ pub(super) fn run(
         (Reach::Whole, "scan") => {
             let scan = ScanArgs::parse(args).map_err(|e| e.message())?;
             let d = &mut dbs[db];
-            let step = d.scan(scan.cursor, scan.count, now_ms);
+            let step = d.scan_expiring(scan.cursor, scan.count, now_ms, |k| scan.matches(k));
             let found: Vec<Vec<u8>> = step.keys.iter().filter(|k| scan.keeps(d, k)).map(|k| k.to_vec()).collect();
             w.array(2);
             w.bulk(step.next.to_string().as_bytes());
