@@ -60,6 +60,7 @@ pub mod save;
 pub mod script;
 pub mod script_acl;
 pub mod script_all;
+mod script_host;
 pub mod script_keyspace;
 mod script_publish;
 pub mod server;
