@@ -177,7 +177,10 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             while i < n {
                 if a.is(i, "withcode") && !code {
                     code = true;
-                } else if a.is(i, "libraryname") && pattern.is_none() && i + 1 < n {
+                } else if a.is(i, "libraryname") && pattern.is_none() {
+                    if i + 1 == n {
+                        return Err(CmdError::msg("ERR library name argument was not given"));
+                    }
                     pattern = Some(a.get(i + 1).to_vec());
                     i += 1;
                 } else {
