@@ -28,6 +28,16 @@ struct AfterRun {
     reads: Vec<(u64, u16, Vec<Vec<u8>>)>,
     /// What it published, delivered when it returns (`script_publish`).
     published: Vec<super::script_publish::Published>,
+    /// The databases its FLUSHDB / FLUSHALL emptied (one shard only), kept until it
+    /// returns so that WATCH sees what they held (`flush`).
+    flushed: Vec<Flushed>,
+}
+
+/// One FLUSHDB or FLUSHALL a script ran: the old databases and how to free them.
+struct Flushed {
+    all: bool,
+    lazy: bool,
+    dbs: Vec<(u16, crate::storage::Db)>,
 }
 
 thread_local! {
@@ -58,6 +68,18 @@ fn settle_slow(st: &mut crate::shard::ShardState, client_id: u64) {
     }
     if !after.published.is_empty() {
         super::script_publish::deliver(st, after.published);
+    }
+    // As the FLUSHDB / FLUSHALL commands' own hop does (`server::flushdb`).
+    for f in after.flushed {
+        let now = st.now_ms;
+        for (db, old) in &f.dbs {
+            st.watch.touch_db_where(*db, |k| super::server::flushed_change(old, k, now));
+        }
+        super::tracking::on_flush(st, f.all);
+        for (db, old) in f.dbs {
+            crate::shard::lazyfree::free_db(old, f.lazy);
+            st.blocked.touched_db(db);
+        }
     }
     // Writes first: a key the script wrote and then read stays tracked for the caller.
     let mine: Vec<&(u16, Vec<u8>)> =
@@ -418,6 +440,10 @@ impl Host for ScriptHost {
                 self.monitor(db, owned);
                 return Ok(());
             }
+            Handler::Conn(_) if matches!(spec.name, "flushdb" | "flushall") && self.shared.nshards == 1 => {
+                self.flush(idx, owned, propagate, ReplyWriter::new(out, proto))?;
+                return Ok(());
+            }
             Handler::Conn(_) if matches!(spec.name, "publish" | "spublish") => {
                 self.publish(idx, owned, propagate, ReplyWriter::new(out, proto));
                 return Ok(());
@@ -546,6 +572,47 @@ impl ScriptHost {
         self.stats.total_commands += 1;
     }
 
+    /// FLUSHDB / FLUSHALL with one shard, where the lent databases are the whole
+    /// keyspace: emptied now, logged in the script's effects as the command's own hop
+    /// logs it (`persist::prop::flush_part`, FLUSHDB / FLUSHALL with ASYNC when lazy);
+    /// WATCH, tracking and blocked clients hear of it when the script returns (`settle`).
+    fn flush(&mut self, idx: u16, owned: &OwnedArgs, propagate: bool, mut w: ReplyWriter) -> Result<(), String> {
+        let start = Instant::now();
+        let args = Args::Owned(owned);
+        let lazy = match args.len() {
+            1 => self.config.lazyfree_lazy_user_flush,
+            2 if args.is(1, "async") => true,
+            2 if args.is(1, "sync") => false,
+            _ => return Err("ERR syntax error".into()),
+        };
+        let db = self.db as u16;
+        self.monitor(db, owned);
+        let all = TABLE.get(idx).name == "flushall";
+        let targets = if all { 0..self.dbs.len() } else { self.db..self.db + 1 };
+        let mut removed = 0;
+        let mut dbs = Vec::with_capacity(targets.len());
+        for d in targets {
+            removed += self.dbs[d].len() as u64;
+            dbs.push((d as u16, std::mem::take(&mut self.dbs[d])));
+        }
+        after_run(|a| a.flushed.push(Flushed { all, lazy, dbs }));
+        // Redis counts one more change for FLUSHALL, as the command's hop does.
+        self.dirty += removed + u64::from(all);
+        self.shared.script.note_write(self.slot);
+        if propagate && !log_off() {
+            let name: &[u8] = if all { b"FLUSHALL" } else { b"FLUSHDB" };
+            let logged: &[&[u8]] = if lazy { &[name, b"ASYNC"] } else { &[name] };
+            self.effects.push((db, OwnedArgs::from_slices(logged.iter().copied()), false));
+        }
+        w.ok();
+        if let Some(s) = super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &args)) {
+            s.calls += 1;
+            s.usec += start.elapsed().as_micros() as u64;
+        }
+        self.stats.total_commands += 1;
+        Ok(())
+    }
+
     /// Queues the MONITOR line of a command the script runs (fed when it returns).
     fn monitor(&self, db: u16, args: &OwnedArgs) {
         if self.shared.monitors_total.load(std::sync::atomic::Ordering::Relaxed) != 0 {
@@ -576,10 +643,11 @@ fn conn_from_script(name: &str, args: &Args, now_ms: u64, mut w: ReplyWriter) ->
             w.bulk((us / 1_000_000).to_string().as_bytes());
             w.bulk((us % 1_000_000).to_string().as_bytes());
         }
-        // Redis 7.0 runs these from scripts; here they write every shard's keyspace,
-        // which a script (running on its keys' shard) does not hold: refused by name
-        // (README, "Not supported yet", Scripting limits). The reads among them are
-        // `script_keyspace`'s.
+        // Redis 7.0 runs these from scripts; with several shards they write every
+        // shard's keyspace, which a script (running on its keys' shard) does not hold:
+        // refused by name (README, "Not supported yet", Scripting limits). With one
+        // shard FLUSHDB and FLUSHALL are the host's (`ScriptHost::flush`); the reads
+        // among them are `script_keyspace`'s.
         "flushall" | "flushdb" | "swapdb" => {
             return Err(format!(
                 "ERR {} is not supported inside scripts by shardis: it spans every shard's keyspace",
