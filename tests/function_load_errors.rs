@@ -126,7 +126,32 @@ fn list_arguments_oom_refusals_and_tohex_as_redis() {
         let (Resp::Bulk(ours), Resp::Bulk(theirs)) = p.both(&["function", "dump"]) else {
             panic!("FUNCTION DUMP gave no payload")
         };
+        let flagged = "#!lua name=flagged\n\
+            redis.register_function('fw', function() return redis.call('set', 'x', '1') end)\n\
+            redis.register_function{function_name='fnw', callback=function() return 'hello' end, flags={'no-writes'}}\n\
+            redis.register_function{function_name='foom', callback=function(keys) return redis.call('set', keys[1], '2') end, flags={'allow-oom'}}";
+        p.same(&["function", "load", flagged]);
+        let shebang = "#!lua\nreturn redis.call('set', 'y', '1')";
+        let Resp::Bulk(sha) = p.same(&["script", "load", shebang]) else { panic!("SCRIPT LOAD gave no sha") };
+        let sha = String::from_utf8(sha).expect("a hex sha");
         p.same(&["config", "set", "maxmemory", "1"]);
+        // A script's flags decide whether it is `denyoom` (a function always has flags).
+        for args in [
+            &["fcall", "fw", "1", "k"][..],
+            &["fcall", "fnw", "1", "k"],
+            &["fcall_ro", "fnw", "1", "k"],
+            &["fcall_ro", "fw", "1", "k"],
+            &["fcall", "foom", "1", "x"],
+            &["get", "x"],
+            &["fcall", "missing", "0"],
+            &["eval", shebang, "0"],
+            &["evalsha", &sha, "0"],
+            &["eval", "#!lua flags=no-writes\nreturn 1", "0"],
+            &["eval", "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], '2')", "1", "y"],
+            &["eval", "return 1", "0"],
+        ] {
+            p.same(args);
+        }
         p.same(&["function", "flush"]);
         p.same(&["function", "load", "replace", f1]);
         let restore = |payload: &[u8]| vec![b"function".to_vec(), b"restore".to_vec(), payload.to_vec()];

@@ -314,21 +314,24 @@ pub(super) fn replicate_keyless(st: &mut ShardState, args: &Args, db: u16) {
 #[cold]
 fn refuse_for_oom(st: &mut ShardState, sess: &Session, spec: &super::CommandSpec, args: &Args) -> bool {
     let exec = spec.name == "exec";
-    let denyoom = denies_oom(spec, args)
+    let script = &st.shared.script;
+    let denyoom = denies_oom(script, spec, args)
         || (exec
             && sess
                 .multi
                 .as_ref()
-                .is_some_and(|q| q.cmds.iter().any(|c| denies_oom(TABLE.get(c.0), &Args::Owned(&c.1)))));
+                .is_some_and(|q| q.cmds.iter().any(|c| denies_oom(script, TABLE.get(c.0), &Args::Owned(&c.1)))));
     let queuing = sess.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     crate::shard::evict::oom_refusal(st, denyoom, queuing)
 }
 
 /// Redis's `denyoom` flag, also where only some subcommands have it (FUNCTION LOAD and
-/// FUNCTION RESTORE, as Redis 7.0's subcommand table marks them).
-fn denies_oom(spec: &super::CommandSpec, args: &Args) -> bool {
+/// FUNCTION RESTORE, as Redis 7.0's subcommand table marks them) and for scripts, by
+/// their flags (`script::denies_oom`).
+fn denies_oom(script: &crate::script::ScriptShared, spec: &super::CommandSpec, args: &Args) -> bool {
     spec.flags & flag::DENYOOM != 0
         || (spec.name == "function" && args.len() > 1 && (args.is(1, "load") || args.is(1, "restore")))
+        || (super::script::is_script_spec(spec) && super::script::denies_oom(script, spec.name, args))
 }
 
 /// Answers a command refused before it runs (Redis's `rejectCommand`): the refusal

@@ -333,6 +333,12 @@ pub fn allows_undeclared_keys(shared: &ScriptShared, name: &str) -> bool {
     libs(shared).function(name).is_some_and(|f| f.flags.iter().any(|x| x == "allow-undeclared-keys"))
 }
 
+/// Is function `name` refused past `maxmemory` (neither `no-writes` nor `allow-oom`,
+/// `script::denies_oom`)?
+pub fn denies_oom(shared: &ScriptShared, name: &str) -> bool {
+    libs(shared).function(name).is_some_and(|f| !f.flags.iter().any(|x| x == "no-writes" || x == "allow-oom"))
+}
+
 pub fn fcall(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     fcall_generic(c, a, false)
 }

@@ -77,15 +77,20 @@ pub struct ScriptFlags {
     /// `allow-undeclared-keys` (shardis's, as Dragonfly's): with several shards, the
     /// script runs with the whole keyspace in reach (`script_all`).
     pub undeclared_keys: bool,
+    /// `allow-oom`: runs past `maxmemory` (`denies_oom`).
+    pub allow_oom: bool,
 }
 
 impl ScriptFlags {
     fn bits(self) -> u8 {
-        self.no_writes as u8 | (self.shebang as u8) << 1 | (self.undeclared_keys as u8) << 2
+        self.no_writes as u8
+            | (self.shebang as u8) << 1
+            | (self.undeclared_keys as u8) << 2
+            | (self.allow_oom as u8) << 3
     }
 
     fn from_bits(b: u8) -> ScriptFlags {
-        ScriptFlags { no_writes: b & 1 != 0, shebang: b & 2 != 0, undeclared_keys: b & 4 != 0 }
+        ScriptFlags { no_writes: b & 1 != 0, shebang: b & 2 != 0, undeclared_keys: b & 4 != 0, allow_oom: b & 8 != 0 }
     }
 }
 
@@ -119,7 +124,8 @@ pub fn shebang_flags(body: &[u8]) -> Result<ScriptFlags, CmdError> {
             match f {
                 b"no-writes" => flags.no_writes = true,
                 b"allow-undeclared-keys" => flags.undeclared_keys = true,
-                b"allow-oom" | b"allow-stale" | b"no-cluster" | b"allow-cross-slot-keys" => {}
+                b"allow-oom" => flags.allow_oom = true,
+                b"allow-stale" | b"no-cluster" | b"allow-cross-slot-keys" => {}
                 other => {
                     return Err(CmdError::msg(format!("ERR Unexpected flag in script shebang: {}", text(other))));
                 }
@@ -127,6 +133,24 @@ pub fn shebang_flags(body: &[u8]) -> Result<ScriptFlags, CmdError> {
         }
     }
     Ok(flags)
+}
+
+/// Redis 7.0's `denyoom` for a script command (`scriptFlagsToCmdFlags`): a script that
+/// declares flags (a function, or an EVAL script with a `#!` line) is refused past
+/// `maxmemory` unless flagged `no-writes` or `allow-oom`; one without keeps EVAL's own
+/// flags (not `denyoom`). An unknown script or function is not refused here: it gets
+/// its own error when it runs, as in Redis.
+pub fn denies_oom(shared: &script::ScriptShared, name: &str, args: &Args) -> bool {
+    let body_denies =
+        |body: &[u8]| body.starts_with(b"#!") && shebang_flags(body).is_ok_and(|f| !f.no_writes && !f.allow_oom);
+    match name {
+        "fcall" | "fcall_ro" if args.len() > 1 => super::function::denies_oom(shared, &args.str(1)),
+        "eval" | "eval_ro" if args.len() > 1 => body_denies(args.get(1)),
+        "evalsha" | "evalsha_ro" if args.len() > 1 => {
+            shared.get(&args.str(1).to_ascii_lowercase()).is_some_and(|b| body_denies(&b))
+        }
+        _ => false,
+    }
 }
 
 fn eval(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
