@@ -5,7 +5,7 @@
 //! and RESTORE past their arity, `loadstring` refusing a binary chunk, and `unpack`
 //! over a range whose count overflows (which crashed the server).
 
-use crate::common;
+use crate::common::{self, Resp};
 
 fn lib(body: &str) -> String {
     format!("#!lua name=lib\n{body}")
@@ -98,5 +98,99 @@ fn binary_chunks_and_unpack_overflow_as_redis() {
             p.same(&["eval", script, "0"]);
         }
         p.same(&["ping"]);
+    });
+}
+
+/// Found by Redis's Tcl units (functions, scripting): FUNCTION LIST's LIBRARYNAME
+/// without its pattern, FUNCTION LOAD and RESTORE refused over `maxmemory` (their
+/// subcommands are `denyoom` in Redis 7.0, the container is not), which a later
+/// `LOAD REPLACE` of a function the refused library would have owned relies on, and
+/// `bit.tohex`'s count at its limits (i32::MIN, 0, past 8).
+#[test]
+fn list_arguments_oom_refusals_and_tohex_as_redis() {
+    common::compare::each_pair("function-list-oom", |p| {
+        p.same(&["function", "flush"]);
+        let f1 = "#!lua name=test\nredis.register_function('f1', function() return 1 end)";
+        p.same(&["function", "load", f1]);
+        for args in [
+            &["function", "list", "libraryname"][..],
+            &["function", "list", "withcode", "libraryname"],
+            &["function", "list", "libraryname", "test", "libraryname"],
+            &["function", "list", "libraryname", "test", "withcode", "withcode"],
+            &["function", "list", "libraryname", "nomatch"],
+            &["function", "list", "LIBRARYNAME", "TE*"],
+        ] {
+            p.same(args);
+        }
+        // Each server's own payload: the refusal comes before it is read.
+        let (Resp::Bulk(ours), Resp::Bulk(theirs)) = p.both(&["function", "dump"]) else {
+            panic!("FUNCTION DUMP gave no payload")
+        };
+        let flagged = "#!lua name=flagged\n\
+            redis.register_function('fw', function() return redis.call('set', 'x', '1') end)\n\
+            redis.register_function{function_name='fnw', callback=function() return 'hello' end, flags={'no-writes'}}\n\
+            redis.register_function{function_name='foom', callback=function(keys) return redis.call('set', keys[1], '2') end, flags={'allow-oom'}}";
+        p.same(&["function", "load", flagged]);
+        let shebang = "#!lua\nreturn redis.call('set', 'y', '1')";
+        let Resp::Bulk(sha) = p.same(&["script", "load", shebang]) else { panic!("SCRIPT LOAD gave no sha") };
+        let sha = String::from_utf8(sha).expect("a hex sha");
+        p.same(&["config", "set", "maxmemory", "1"]);
+        // A script's flags decide whether it is `denyoom` (a function always has flags).
+        for args in [
+            &["fcall", "fw", "1", "k"][..],
+            &["fcall", "fnw", "1", "k"],
+            &["fcall_ro", "fnw", "1", "k"],
+            &["fcall_ro", "fw", "1", "k"],
+            &["fcall", "foom", "1", "x"],
+            &["get", "x"],
+            &["fcall", "missing", "0"],
+            &["eval", shebang, "0"],
+            &["evalsha", &sha, "0"],
+            &["eval", "#!lua flags=no-writes\nreturn 1", "0"],
+            &["eval", "#!lua flags=allow-oom\nreturn redis.call('set', KEYS[1], '2')", "1", "y"],
+            &["eval", "return 1", "0"],
+        ] {
+            p.same(args);
+        }
+        p.same(&["function", "flush"]);
+        p.same(&["function", "load", "replace", f1]);
+        let restore = |payload: &[u8]| vec![b"function".to_vec(), b"restore".to_vec(), payload.to_vec()];
+        let (o, t) = (p.ours.cmd(&restore(&ours)), p.theirs.cmd(&restore(&theirs)));
+        assert_eq!(o, t, "FUNCTION RESTORE over maxmemory");
+        p.same(&["multi"]);
+        p.same(&["function", "load", f1]);
+        p.same(&["exec"]);
+        // Not `denyoom`: these still run.
+        p.same(&["function", "list"]);
+        p.same(&["function", "delete", "test"]);
+        p.same(&["function", "flush"]);
+        p.same(&["config", "set", "maxmemory", "0"]);
+        // Nothing was loaded, so a library named f1 may register f1.
+        p.same(&[
+            "function",
+            "load",
+            "replace",
+            "#!lua name=f1\nredis.register_function('f1', function() return 2 end)",
+        ]);
+        p.same(&["fcall", "f1", "0"]);
+        p.same(&[
+            "function",
+            "load",
+            "replace",
+            "#!lua name=other\nredis.register_function('f1', function() return 3 end)",
+        ]);
+        p.same(&["function", "flush"]);
+        for (n, width) in [
+            ("65535", "-2147483648"),
+            ("65535", "2147483647"),
+            ("65535", "0"),
+            ("65535", "-4"),
+            ("65535", "4"),
+            ("65535", "-9"),
+            ("-1", "-8"),
+            ("65535", "4294967300"),
+        ] {
+            p.same(&["eval", &format!("return bit.tohex({n}, {width})"), "0"]);
+        }
     });
 }

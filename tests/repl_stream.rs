@@ -437,6 +437,32 @@ fn flush_swapdb_and_set_go_out_as_in_redis() {
     assert_eq!(lower(got), lower(want));
 }
 
+/// A script's FLUSHDB / FLUSHALL (one shard) goes down the stream inside the script's
+/// MULTI/EXEC between its other writes, as Redis 7.0 sends it.
+#[test]
+fn a_scripts_flushes_go_down_the_stream_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-script-flush");
+    let body = "redis.call('set', 'a', '1') redis.call(ARGV[1]) redis.call('set', 'b', '2')";
+    let script: Vec<Vec<&str>> = vec![
+        vec!["select", "2"],
+        vec!["eval", body, "0", "flushdb"],
+        vec!["eval", "redis.call('flushall')", "0"],
+        vec!["eval", body, "0", "flushall"],
+        vec!["set", "end", "1"],
+    ];
+    let lower = |v: Vec<String>| {
+        v.into_iter()
+            .map(|l| match l.split_once(' ') {
+                Some((name, rest)) => format!("{} {rest}", name.to_ascii_lowercase()),
+                None => l.to_ascii_lowercase(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let want = lower(stream_of(real.port, &script));
+    let s = Server::start(1, &[]);
+    assert_eq!(lower(stream_of(s.port, &script)), want);
+}
+
 /// A transaction whose only writes come from commands without the write flag (EVAL,
 /// FCALL, a read's lazy-expiry DEL) reaches replicas and the AOF as in Redis ("MULTI
 /// propagation of EVAL"); shardis dropped it: its staged part was never committed,

@@ -1,5 +1,5 @@
-//! A script past `busy-reply-threshold`: other clients get `-BUSY`, SCRIPT KILL and
-//! FUNCTION KILL stop it (`-UNKILLABLE` once it wrote), SHUTDOWN NOSAVE ends the
+//! A script past `busy-reply-threshold`: other clients get `-BUSY` (QUIT is answered),
+//! SCRIPT KILL and FUNCTION KILL stop it (`-UNKILLABLE` once it wrote), SHUTDOWN NOSAVE ends the
 //! server. Texts compared with redis-server; on 1 shard (the busy thread answers new
 //! connections itself) and 3.
 
@@ -54,6 +54,10 @@ fn scenario(port: u16) -> Vec<String> {
     a.send(&common::encode_cmd(&["eval", "while true do end", "0"]));
     let (mut b, busy) = wait_busy(port);
     texts.push(busy);
+    // QUIT is allowed while busy: `+OK`, then the connection closes.
+    let mut q = connect(port);
+    texts.push(format!("{:?}", q.cmd(&["quit"])));
+    q.r.expect_closed();
     let mut k = connect(port);
     texts.push(format!("{:?}", k.cmd(&["script", "kill"])));
     let killed = err_text(&a.read());

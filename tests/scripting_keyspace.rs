@@ -193,12 +193,13 @@ fn keyspace_reads_in_a_script_answer_as_redis_where_it_holds_the_keyspace() {
 }
 
 /// The keyspace-wide commands a script cannot run here answer an error that says so
-/// (Redis 7.0 runs them), and change nothing: the writes everywhere, the reads with
-/// several shards unless the script is in lock-all mode, SCAN and RANDOMKEY even then.
+/// (Redis 7.0 runs them), and change nothing: SWAPDB everywhere, FLUSHDB and FLUSHALL
+/// with several shards, the reads with several shards unless the script is in lock-all
+/// mode, SCAN and RANDOMKEY even then.
 #[test]
 fn keyspace_wide_commands_in_a_script_are_refused_by_name() {
     let cases: &[(usize, &[&str], &[&str])] = &[
-        (1, &[], &["flushall", "flushdb", "swapdb"]),
+        (1, &[], &["swapdb"]),
         (4, &[], &["flushall", "flushdb", "swapdb", "randomkey", "dbsize", "keys", "scan"]),
         (4, &["--lua-undeclared-keys", "lock-all"], &["flushall", "flushdb", "swapdb", "randomkey", "scan"]),
     ];
@@ -245,5 +246,59 @@ fn a_scripts_writes_after_select_replicate_to_redis() {
         let _: () = redis::cmd("select").arg(4).query(&mut r).expect("select");
         let got: Option<String> = redis::cmd("get").arg("k").query(&mut r).expect("get");
         assert_eq!(got.as_deref(), Some("db4"), "{n} shard(s)");
+    }
+}
+
+const FLUSH_BETWEEN: &str = "redis.call('set', 'a', '1') local r = redis.call(ARGV[1]) redis.call('set', 'b', '2') return {r, redis.call('dbsize'), redis.call('get', 'a')}";
+
+/// FLUSHDB and FLUSHALL inside a script with one shard, where the script holds the whole
+/// keyspace: as Redis 7.0 runs them (replies, what is left in each db, a WATCH on a
+/// flushed key aborting the watcher's EXEC, a watched key no flush reached not), with
+/// their option errors and the read-only refusals.
+#[test]
+fn flushes_inside_a_script_with_one_shard_as_redis() {
+    let real = real_redis("script-flush");
+    let s = Server::start(1, &[]);
+    for proto in [2, 3] {
+        let mut p = Pair::new(&s, &real, proto);
+        let mut w = Pair::new(&s, &real, proto);
+        p.both(&["flushall"]);
+        for cmd in
+            [&["mset", "a", "0", "w", "1", "z", "2"][..], &["select", "1"], &["set", "other", "1"], &["select", "0"]]
+        {
+            p.same(cmd);
+        }
+        // The watcher: a key the flush removes, then one it does not reach (db 1 kept).
+        w.same(&["watch", "w"]);
+        p.same(&["eval", FLUSH_BETWEEN, "0", "flushdb"]);
+        w.same(&["multi"]);
+        w.same(&["set", "w", "x"]);
+        w.same(&["exec"]);
+        for cmd in [
+            &["dbsize"][..],
+            &["get", "b"],
+            &["select", "1"],
+            &["get", "other"],
+            &["select", "0"],
+            &["eval", "return redis.pcall('flushdb', 'x')", "0"],
+            &["eval", "return redis.pcall('flushall', 'sync', 'x')", "0"],
+            &["eval", "return redis.pcall('flushdb', 'ASYNC')", "0"],
+            &["eval_ro", "return redis.pcall('flushall')", "0"],
+            &["eval", "#!lua flags=no-writes\nreturn redis.pcall('flushdb')", "0"],
+            &["set", "a", "1"],
+            &["select", "1"],
+            &["set", "other", "1"],
+        ] {
+            p.same(cmd);
+        }
+        w.same(&["select", "1"]);
+        w.same(&["watch", "other"]);
+        p.same(&["eval", FLUSH_BETWEEN, "0", "flushall"]);
+        w.same(&["multi"]);
+        w.same(&["set", "other", "x"]);
+        w.same(&["exec"]);
+        for cmd in [&["dbsize"][..], &["get", "a"], &["select", "0"], &["dbsize"], &["get", "a"]] {
+            p.same(cmd);
+        }
     }
 }

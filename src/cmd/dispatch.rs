@@ -128,7 +128,7 @@ pub fn dispatch_known(
         );
         return Outcome::Done;
     }
-    if st.evict.settings.maxmemory > 0 && refuse_for_oom(st, sess, spec) {
+    if st.evict.settings.maxmemory > 0 && refuse_for_oom(st, sess, spec, args) {
         bump_rejected(st, idx, args);
         if spec.name == "exec" {
             // Redis discards the transaction with the reason.
@@ -312,13 +312,26 @@ pub(super) fn replicate_keyless(st: &mut ShardState, args: &Args, db: u16) {
 /// if nothing could be freed, refuse `denyoom` commands, an EXEC that queued one, and
 /// anything but EXEC/DISCARD/QUIT/RESET inside a MULTI (queueing takes memory too).
 #[cold]
-fn refuse_for_oom(st: &mut ShardState, sess: &Session, spec: &super::CommandSpec) -> bool {
+fn refuse_for_oom(st: &mut ShardState, sess: &Session, spec: &super::CommandSpec, args: &Args) -> bool {
     let exec = spec.name == "exec";
-    let denyoom = spec.flags & flag::DENYOOM != 0
+    let script = &st.shared.script;
+    let denyoom = denies_oom(script, spec, args)
         || (exec
-            && sess.multi.as_ref().is_some_and(|q| q.cmds.iter().any(|c| TABLE.get(c.0).flags & flag::DENYOOM != 0)));
+            && sess
+                .multi
+                .as_ref()
+                .is_some_and(|q| q.cmds.iter().any(|c| denies_oom(script, TABLE.get(c.0), &Args::Owned(&c.1)))));
     let queuing = sess.multi.is_some() && !matches!(spec.name, "exec" | "discard" | "quit" | "reset");
     crate::shard::evict::oom_refusal(st, denyoom, queuing)
+}
+
+/// Redis's `denyoom` flag, also where only some subcommands have it (FUNCTION LOAD and
+/// FUNCTION RESTORE, as Redis 7.0's subcommand table marks them) and for scripts, by
+/// their flags (`script::denies_oom`).
+fn denies_oom(script: &crate::script::ScriptShared, spec: &super::CommandSpec, args: &Args) -> bool {
+    spec.flags & flag::DENYOOM != 0
+        || (spec.name == "function" && args.len() > 1 && (args.is(1, "load") || args.is(1, "restore")))
+        || (super::script::is_script_spec(spec) && super::script::denies_oom(script, spec.name, args))
 }
 
 /// Answers a command refused before it runs (Redis's `rejectCommand`): the refusal

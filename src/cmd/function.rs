@@ -177,7 +177,10 @@ fn function_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             while i < n {
                 if a.is(i, "withcode") && !code {
                     code = true;
-                } else if a.is(i, "libraryname") && pattern.is_none() && i + 1 < n {
+                } else if a.is(i, "libraryname") && pattern.is_none() {
+                    if i + 1 == n {
+                        return Err(CmdError::msg("ERR library name argument was not given"));
+                    }
                     pattern = Some(a.get(i + 1).to_vec());
                     i += 1;
                 } else {
@@ -328,6 +331,12 @@ pub fn stats(shared: &ScriptShared, out: &mut crate::resp::ReplyWriter) -> Resul
 /// Is function `name` flagged `allow-undeclared-keys` (`script_all`)?
 pub fn allows_undeclared_keys(shared: &ScriptShared, name: &str) -> bool {
     libs(shared).function(name).is_some_and(|f| f.flags.iter().any(|x| x == "allow-undeclared-keys"))
+}
+
+/// Is function `name` refused past `maxmemory` (neither `no-writes` nor `allow-oom`,
+/// `script::denies_oom`)?
+pub fn denies_oom(shared: &ScriptShared, name: &str) -> bool {
+    libs(shared).function(name).is_some_and(|f| !f.flags.iter().any(|x| x == "no-writes" || x == "allow-oom"))
 }
 
 pub fn fcall(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {

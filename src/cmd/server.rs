@@ -103,7 +103,7 @@ fn presence(db: &crate::storage::Db, key: &[u8], now: u64) -> Option<bool> {
 }
 
 /// What emptying `flushed` does to a watched key.
-fn flushed_change(flushed: &crate::storage::Db, key: &[u8], now: u64) -> DbChange {
+pub(super) fn flushed_change(flushed: &crate::storage::Db, key: &[u8], now: u64) -> DbChange {
     match presence(flushed, key, now) {
         None => DbChange::None,
         Some(true) => DbChange::Real,

@@ -144,14 +144,16 @@ pub fn bit_table(lua: &Lua) -> mlua::Result<Table> {
         lua.create_function(|lua, args: MultiValue| {
             let a = arg(lua, &args, 0)?;
             // An explicit nil is checked (and refused); only a missing count defaults.
-            let mut n = if args.len() < 2 { 8 } else { arg(lua, &args, 1)? };
+            let n = if args.len() < 2 { 8 } else { arg(lua, &args, 1)? };
+            // A negative count asks for capitals; i32::MIN counts as -i32::MAX (Redis
+            // 7.0.15's fix of its negation overflow), so 8 capitals. A count of 0 gives "".
             let upper = n < 0;
-            if upper {
-                n = -n;
+            let width = n.max(i32::MIN + 1).unsigned_abs().min(8) as usize;
+            if width == 0 {
+                return Ok(String::new());
             }
-            let n = n.clamp(1, 8) as u32;
-            let v = (a as u32 as u64) & ((1u64 << (4 * n)) - 1);
-            Ok(if upper { format!("{:0w$X}", v, w = n as usize) } else { format!("{:0w$x}", v, w = n as usize) })
+            let v = (a as u32 as u64) & ((1u64 << (4 * width)) - 1);
+            Ok(if upper { format!("{:0width$X}", v) } else { format!("{:0width$x}", v) })
         })?,
     )?;
     Ok(t)

@@ -280,6 +280,12 @@ fn serve(shared: &Shared, fd: RawFd, client: Client, tx: Option<&mut TxEffects>,
         };
         let arg = |i: usize| args.get(i).map(|&(s, e)| &b[s..e]);
         used += len;
+        if arg(0).is_some_and(|a| a.eq_ignore_ascii_case(b"quit")) {
+            // Allowed while busy (and before AUTH), as in Redis: `+OK`, then closed.
+            out.extend_from_slice(b"+OK\r\n");
+            keep = false;
+            break;
+        }
         match answer(shared, &arg, client, fx.as_mut()) {
             Some(reply) => out.extend_from_slice(&reply),
             None => {
@@ -317,9 +323,6 @@ fn answer<'a>(
 ) -> Option<Vec<u8>> {
     let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
     let script = &shared.script;
-    if is(0, "quit") {
-        return None;
-    }
     if !client.authed && shared.acl.auth_required() {
         return Some(b"-NOAUTH Authentication required.\r\n".to_vec());
     }
