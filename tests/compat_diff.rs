@@ -915,3 +915,27 @@ fn scan_expires_only_what_its_pattern_lets_through() {
         p.same(&["debug", "set-active-expire", "1"]);
     });
 }
+
+/// DEL and UNLINK signal only the keys they deleted, as Redis does: a WATCH on a key
+/// they named but did not find survives, whether the deleted key is on its shard or
+/// on another one (found by the generators, seed 3177).
+#[test]
+fn del_signals_only_the_keys_it_deleted() {
+    common::compare::each_pair("del-watch", |p| {
+        for del in ["del", "unlink"] {
+            for other in ["y", "zz", "{x}y", "k1", "k2", "k3"] {
+                p.same(&["zadd", other, "1", "m"]);
+                p.same(&["watch", "x"]);
+                p.same(&[del, "x", other]);
+                p.same(&["multi"]);
+                p.same(&["exec"]);
+                // A key it did delete is a change for whoever watched it.
+                p.same(&["set", "x", "1"]);
+                p.same(&["watch", "x"]);
+                p.same(&[del, other, "x"]);
+                p.same(&["multi"]);
+                p.same(&["exec"]);
+            }
+        }
+    });
+}

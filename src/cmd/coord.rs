@@ -442,10 +442,13 @@ pub fn put_back(st: &mut ShardState, entries: KeyEntries) {
 }
 
 /// Applies the final state of keys a transaction changed.
-pub fn apply_writes(st: &mut ShardState, writes: KeyEntries) {
+pub fn apply_writes(st: &mut ShardState, mut writes: KeyEntries) {
     // On a replica a key the transaction deleted goes even if our clock says it
     // expired (kept for the master's DEL, which will not come now).
     let now = gather_clock(st);
+    // A key missing before and after (DEL of a missing key next to a present one) did
+    // not change: Redis signals only the keys a command modified.
+    writes.retain(|(db, key, entry)| entry.is_some() || st.dbs[*db as usize].peek(key).is_some());
     if super::tracking::writes_matter(st) {
         super::tracking::invalidate(st, writes.iter().map(|(_, k, _)| k.as_slice()), 0);
     }

@@ -105,6 +105,10 @@ pub struct ExecCtx<'a> {
     /// LMPOP, BLPOP, ZMPOP ... popped from): WATCH, client tracking and blocked clients
     /// hear of that one only, as in Redis.
     pub only_changed_key: Option<usize>,
+    /// More keys the command names but left unchanged, when there can be several (the
+    /// keys DEL and UNLINK did not find): empty, with nothing allocated, for almost
+    /// every command.
+    pub unchanged_keys: Vec<usize>,
     /// This is a blocked client's command re-run because a key it waits on changed
     /// (XREADGROUP then answers Redis's errors for a vanished stream or group).
     pub rerun: bool,

@@ -539,6 +539,7 @@ fn call_inner(
         prop: Default::default(),
         unchanged_key: None,
         only_changed_key: None,
+        unchanged_keys: Vec::new(),
         rerun: st.rerunning_waiter,
     };
     if spec.flags & flag::WRITE != 0
@@ -554,7 +555,11 @@ fn call_inner(
     let dirty = ctx.dirty;
     let block = ctx.block.take();
     let prop = std::mem::take(&mut ctx.prop);
-    let changed = KeysChanged { unchanged: ctx.unchanged_key, only: ctx.only_changed_key };
+    let changed = KeysChanged {
+        unchanged: ctx.unchanged_key,
+        only: ctx.only_changed_key,
+        unchanged_more: std::mem::take(&mut ctx.unchanged_keys),
+    };
     if let Err(e) = &res {
         fail(ctx.stats, &mut ctx.out, &e.message());
     }
@@ -565,7 +570,7 @@ fn call_inner(
         && !super::script::is_script_spec(spec)
     {
         // A script's keys are signalled by what its commands changed (`script::settle`).
-        touch_keys(st, spec, args, db, changed, client_id);
+        touch_keys(st, spec, args, db, &changed, client_id);
     }
     // After the command's own signals: a script's reads are remembered past its writes.
     super::script::settle(st, client_id);
@@ -612,17 +617,17 @@ fn track_pending(st: &mut ShardState, mask: u32, on: bool) {
 }
 
 /// What a handler said about the keys it names (`ExecCtx::unchanged_key`,
-/// `ExecCtx::only_changed_key`).
-#[derive(Clone, Copy)]
+/// `ExecCtx::only_changed_key`, `ExecCtx::unchanged_keys`).
 pub(super) struct KeysChanged {
     pub unchanged: Option<usize>,
     pub only: Option<usize>,
+    pub unchanged_more: Vec<usize>,
 }
 
 impl KeysChanged {
     /// Did the command change its key at argument `i`, as far as it said?
-    pub fn may_have_changed(self, i: usize) -> bool {
-        self.unchanged != Some(i) && self.only.is_none_or(|o| o == i)
+    pub fn may_have_changed(&self, i: usize) -> bool {
+        self.unchanged != Some(i) && self.only.is_none_or(|o| o == i) && !self.unchanged_more.contains(&i)
     }
 }
 
@@ -636,7 +641,7 @@ fn touch_keys(
     spec: &super::CommandSpec,
     args: &Args,
     db: u16,
-    changed: KeysChanged,
+    changed: &KeysChanged,
     client_id: u64,
 ) {
     if let Ok(mut keys) = spec.key_positions(args, db) {

@@ -127,6 +127,7 @@ pub fn run(st: &mut ShardState, sess: &Session, input: &[u8], out: &mut Vec<u8>,
         prop: Default::default(),
         unchanged_key: None,
         only_changed_key: None,
+        unchanged_keys: Vec::new(),
         rerun: false,
     };
     loop {

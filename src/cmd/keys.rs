@@ -117,6 +117,10 @@ fn remove_keys(c: &mut ExecCtx, a: &Args, lazy: bool) -> Result<(), CmdError> {
             crate::shard::lazyfree::free_value(e.value, lazy);
             c.notify(notify::GENERIC, "del", a.get(i));
             n += 1;
+        } else {
+            // Not there: no WATCH, tracking or blocked client hears of it (Redis
+            // signals the keys it deleted).
+            c.unchanged_keys.push(i);
         }
     }
     c.dirty += n;

@@ -489,6 +489,7 @@ impl Host for ScriptHost {
             prop: Default::default(),
             unchanged_key: None,
             only_changed_key: None,
+            unchanged_keys: Vec::new(),
             rerun: false,
         };
         let res = {
@@ -509,7 +510,11 @@ impl Host for ScriptHost {
             *read = true;
         }
         let dirty = ictx.dirty;
-        let changed = super::dispatch::KeysChanged { unchanged: ictx.unchanged_key, only: ictx.only_changed_key };
+        let changed = super::dispatch::KeysChanged {
+            unchanged: ictx.unchanged_key,
+            only: ictx.only_changed_key,
+            unchanged_more: std::mem::take(&mut ictx.unchanged_keys),
+        };
         let prop = std::mem::take(&mut ictx.prop);
         self.notes = ictx.notes.take();
         drop(ictx);
