@@ -619,3 +619,40 @@ fn a_multi_over_shards_goes_down_the_stream_in_queued_order_as_in_redis() {
         assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
     }
 }
+
+/// Commands inside a MULTI whose keys span shards (MSET, DEL, RENAME, SMOVE, LMOVE,
+/// SINTERSTORE, COPY ...) go down the stream as Redis sends them: the command itself
+/// (rewritten as on one keyspace: `SET ... PXAT`), nothing for one that changed nothing.
+/// shardis sent each key's final state (`DEL a`, `SET a 1`, `DEL b`, ...), which a
+/// replica replays to the same data but which its MONITOR, keyspace events and a reader
+/// of the stream see differently.
+#[test]
+fn a_multi_key_write_over_shards_in_a_multi_goes_down_the_stream_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-multi-mset");
+    // a, b, c and y sit on four different shards of four.
+    let script: Vec<Vec<&str>> = vec![
+        vec!["sadd", "c", "m1", "m2"],
+        vec!["rpush", "y", "e1", "e2"],
+        vec!["multi"],
+        vec!["set", "x", "1"],
+        vec!["mset", "a", "1", "b", "2", "c2", "3", "y2", "4"],
+        vec!["msetnx", "a", "9", "zz", "9"],
+        vec!["del", "a", "b", "nosuch"],
+        vec!["del", "nosuch1", "nosuch2"],
+        vec!["smove", "c", "b", "m1"],
+        vec!["lmove", "y", "a", "left", "right"],
+        vec!["sinterstore", "c", "b", "c"],
+        vec!["rename", "c2", "y2"],
+        vec!["copy", "y2", "b2"],
+        vec!["incr", "x"],
+        vec!["exec"],
+        vec!["set", "end", "1"],
+    ];
+    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
+    let want = lower(stream_of(real.port, &script));
+    assert!(want.iter().any(|l| l.starts_with("mset a 1 b 2")), "{want:?}");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
+    }
+}
