@@ -707,6 +707,30 @@ fn a_blocked_pops_expired_key_is_deleted_at_once_as_in_redis() {
     }
 }
 
+/// BLMPOP that finds data at once goes down the stream as the pop it did (`LPOP key n`,
+/// `RPOP key n`), as LMPOP does and Redis sends it ("BLMPOP propagate as pop with count
+/// command to replica"); shardis sent the BLMPOP itself.
+#[test]
+fn blmpop_served_at_once_goes_down_the_stream_as_a_pop_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-blmpop");
+    let script: Vec<Vec<&str>> = vec![
+        vec!["lpush", "mylist{t}", "a", "b", "c"],
+        vec!["rpush", "mylist2{t}", "1", "2", "3"],
+        vec!["blmpop", "0", "1", "mylist{t}", "left", "count", "1"],
+        vec!["blmpop", "0", "2", "mylist{t}", "mylist2{t}", "right", "count", "10"],
+        vec!["blmpop", "0", "2", "mylist{t}", "mylist2{t}", "right", "count", "10"],
+        vec!["lmpop", "2", "mylist{t}", "mylist2{t}", "left"],
+        vec!["set", "end", "1"],
+    ];
+    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
+    let want = lower(stream_of(real.port, &script));
+    assert!(want.iter().any(|l| l == "lpop mylist{t} 1"), "{want:?}");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
+    }
+}
+
 /// INFO field `name` of `section`, read over a raw connection.
 fn raw_info(c: &mut common::Raw, section: &str, name: &str) -> String {
     let Resp::Bulk(b) = c.cmd(&["info", section]) else { panic!("INFO") };
