@@ -467,7 +467,9 @@ fn deliver_bcast(st: &mut ShardState, client: u64, keys: &[(Vec<u8>, u64)]) {
 fn deliver_home(st: &mut ShardState, items: &[(u64, Vec<u8>)], modifier: u64) {
     for (c, key) in items {
         let Some(t) = st.tracking.clients.get(c) else { continue };
-        if t.noloop && *c == modifier {
+        // A client that read the key before it switched to BCAST is left in the table
+        // (dropped lazily): BCAST hears of keys by prefix only, as in Redis.
+        if t.bcast || (t.noloop && *c == modifier) {
             continue;
         }
         let (target, shard) = t.redirect.unwrap_or((*c, st.id as u16));
