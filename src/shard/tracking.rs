@@ -44,8 +44,11 @@ pub struct Tracking {
     /// the keys, each with the first client that changed it (NOLOOP). Sent at the end
     /// of the turn, one message per client and prefix, as Redis sends them before it
     /// sleeps (`cmd::tracking::flush_bcast`).
-    pub bcast_pending: std::collections::BTreeMap<(u64, u16, Vec<u8>), Vec<(Vec<u8>, u64)>>,
+    pub bcast_pending: std::collections::BTreeMap<BcastTarget, Vec<(Vec<u8>, u64)>>,
 }
+
+/// A BCAST client (id, home shard) and one of its prefixes.
+pub type BcastTarget = (u64, u16, Vec<u8>);
 
 impl Tracking {
     /// Remembers that `client` (living on `home`) read `key`. Returns whether the key
