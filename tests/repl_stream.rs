@@ -645,3 +645,122 @@ fn a_multi_over_shards_goes_down_the_stream_in_queued_order_as_in_redis() {
         assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
     }
 }
+
+/// Commands inside a MULTI whose keys span shards (MSET, DEL, RENAME, SMOVE, LMOVE,
+/// SINTERSTORE, COPY ...) go down the stream as Redis sends them: the command itself
+/// (rewritten as on one keyspace: `SET ... PXAT`), nothing for one that changed nothing.
+/// shardis sent each key's final state (`DEL a`, `SET a 1`, `DEL b`, ...), which a
+/// replica replays to the same data but which its MONITOR, keyspace events and a reader
+/// of the stream see differently.
+#[test]
+fn a_multi_key_write_over_shards_in_a_multi_goes_down_the_stream_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-multi-mset");
+    // a, b, c and y sit on four different shards of four.
+    let script: Vec<Vec<&str>> = vec![
+        vec!["sadd", "c", "m1", "m2"],
+        vec!["rpush", "y", "e1", "e2"],
+        vec!["multi"],
+        vec!["set", "x", "1"],
+        vec!["mset", "a", "1", "b", "2", "c2", "3", "y2", "4"],
+        vec!["msetnx", "a", "9", "zz", "9"],
+        vec!["del", "a", "b", "nosuch"],
+        vec!["del", "nosuch1", "nosuch2"],
+        vec!["smove", "c", "b", "m1"],
+        vec!["lmove", "y", "a", "left", "right"],
+        vec!["sinterstore", "c", "b", "c"],
+        vec!["rename", "c2", "y2"],
+        vec!["copy", "y2", "b2"],
+        vec!["incr", "x"],
+        vec!["exec"],
+        vec!["set", "end", "1"],
+    ];
+    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
+    let want = lower(stream_of(real.port, &script));
+    assert!(want.iter().any(|l| l.starts_with("mset a 1 b 2")), "{want:?}");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
+    }
+}
+
+/// A SWAPDB that brings an expired key to a blocked BRPOP's db deletes the key when it
+/// looks for the waiter (Redis's lazy expiry): the `DEL` goes down the stream and
+/// `expired_keys` counts it at once, and the client stays blocked ("SWAPDB wants to
+/// wake blocked client, but the key already expired"). shardis deleted it but sent and
+/// counted it only with a later command on that shard.
+#[test]
+fn a_blocked_pops_expired_key_is_deleted_at_once_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-swapdb-expired");
+    let run = |port: u16| -> Vec<String> {
+        let mut rep = RawReplica::attach(port);
+        let mut c = common::raw_to(port);
+        let mut out = Vec::new();
+        for args in
+            [&["flushall"][..], &["debug", "set-active-expire", "0"], &["select", "1"], &["rpush", "k", "hello"]]
+        {
+            out.push(format!("{:?}", c.cmd(args)));
+        }
+        let mut b = common::raw_to(port);
+        b.cmd(&["select", "9"]);
+        let Resp::Int(id) = b.cmd(&["client", "id"]) else { panic!("CLIENT ID") };
+        b.send(&common::encode_cmd(&["brpop", "k", "0"]));
+        assert!(common::wait_until(Duration::from_secs(10), || {
+            raw_info(&mut c, "clients", "blocked_clients") == "1"
+        }));
+        // Expires 30 ms from now; waited for by the clock, not by a read (which would
+        // delete it).
+        let at = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() + 30;
+        out.push(format!("{:?}", c.cmd(&["pexpireat", "k", &at.to_string()])));
+        assert!(common::wait_until(Duration::from_secs(5), || {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() > at + 5
+        }));
+        out.push(format!("{:?}", c.cmd(&["swapdb", "1", "9"])));
+        out.push(raw_info(&mut c, "stats", "expired_keys"));
+        out.push(raw_info(&mut c, "clients", "blocked_clients"));
+        out.push(format!("{:?}", c.cmd(&["client", "unblock", &id.to_string()])));
+        out.push(format!("{:?}", b.read()));
+        c.cmd(&["debug", "set-active-expire", "1"]);
+        c.cmd(&["select", "0"]);
+        c.cmd(&["set", "end", "1"]);
+        out.extend(rep.read_until_end().into_iter().map(|l| l.to_ascii_lowercase()));
+        out
+    };
+    let want = run(real.port);
+    assert!(want.iter().any(|l| l == "del k"), "{want:?}");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(run(s.port), want, "{shards} shard(s)");
+    }
+}
+
+/// BLMPOP that finds data at once goes down the stream as the pop it did (`LPOP key n`,
+/// `RPOP key n`), as LMPOP does and Redis sends it ("BLMPOP propagate as pop with count
+/// command to replica"); shardis sent the BLMPOP itself.
+#[test]
+fn blmpop_served_at_once_goes_down_the_stream_as_a_pop_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-blmpop");
+    let script: Vec<Vec<&str>> = vec![
+        vec!["lpush", "mylist{t}", "a", "b", "c"],
+        vec!["rpush", "mylist2{t}", "1", "2", "3"],
+        vec!["blmpop", "0", "1", "mylist{t}", "left", "count", "1"],
+        vec!["blmpop", "0", "2", "mylist{t}", "mylist2{t}", "right", "count", "10"],
+        vec!["blmpop", "0", "2", "mylist{t}", "mylist2{t}", "right", "count", "10"],
+        vec!["lmpop", "2", "mylist{t}", "mylist2{t}", "left"],
+        vec!["set", "end", "1"],
+    ];
+    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
+    let want = lower(stream_of(real.port, &script));
+    assert!(want.iter().any(|l| l == "lpop mylist{t} 1"), "{want:?}");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
+    }
+}
+
+/// INFO field `name` of `section`, read over a raw connection.
+fn raw_info(c: &mut common::Raw, section: &str, name: &str) -> String {
+    let Resp::Bulk(b) = c.cmd(&["info", section]) else { panic!("INFO") };
+    let text = String::from_utf8_lossy(&b).into_owned();
+    let prefix = format!("{name}:");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap_or_default().trim().to_string()
+}

@@ -493,3 +493,125 @@ fn paused_clients_count_as_blocked_as_redis() {
         assert_eq!(run(s.port), want, "{shards} shard(s)");
     }
 }
+
+/// DEBUG RELOAD takes Redis 7.0's options ("FUNCTION - test debug reload different
+/// options", "... with nosave and noflush"): NOSAVE loads the file as it is, NOFLUSH
+/// keeps the live data and fails on a library both hold unless MERGE lets the file's
+/// replace it; anything else is refused. shardis took no option at all.
+#[test]
+fn debug_reload_takes_its_options_as_redis() {
+    let real = real_redis("tcl-debug-reload");
+    let lib =
+        |name: &str| format!("#!lua name={name}\nredis.register_function('{name}', function() return 'hello' end)");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.both(&["flushall"]);
+        p.both(&["function", "flush"]);
+        p.same(&["debug", "reload", "nosuch"]);
+        p.same(&["function", "load", &lib("test")]);
+        p.same(&["debug", "reload"]);
+        p.same(&["debug", "reload", "noflush"]);
+        p.same(&["debug", "reload", "noflush", "merge"]);
+        p.same(&["function", "list"]);
+        // Keys written after the save: NOSAVE NOFLUSH MERGE keeps them, NOSAVE drops them.
+        p.same(&["set", "x", "1"]);
+        p.same(&["function", "load", &lib("test2")]);
+        p.same(&["debug", "reload", "nosave", "noflush", "merge"]);
+        p.same(&["fcall", "test", "0"]);
+        p.same(&["fcall", "test2", "0"]);
+        p.same(&["get", "x"]);
+        p.same(&["dbsize"]);
+        p.same(&["debug", "reload", "NOSAVE"]);
+        p.same(&["get", "x"]);
+        p.same(&["fcall", "test2", "0"]);
+        p.same(&["function", "list"]);
+        p.both(&["function", "flush"]);
+    }
+}
+
+/// UNLINK of a big stream frees it in the background and counts it in
+/// `lazyfreed_objects`, as Redis does once its nodes and groups pass the threshold
+/// ("lazy free a stream with all types of metadata"); shardis counted a stream as one
+/// allocation and freed it at once.
+#[test]
+fn unlink_of_a_big_stream_is_lazy_as_redis() {
+    let real = real_redis("tcl-lazyfree-stream");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        let mut p = Pair::new(&s, &real, 2);
+        p.both(&["flushall"]);
+        p.same(&["config", "set", "stream-node-max-entries", "5"]);
+        for j in 0..1000 {
+            p.both(&["xadd", "stream", &format!("{}-1", j + 1), "foo", &j.to_string()]);
+        }
+        p.same(&["xgroup", "create", "stream", "mygroup", "0"]);
+        p.same(&["xreadgroup", "group", "mygroup", "Alice", "count", "2", "streams", "stream", ">"]);
+        p.same(&["config", "resetstat"]);
+        p.same(&["unlink", "stream"]);
+        p.same(&["unlink", "nosuch"]);
+        let freed = |c: &mut common::Raw| -> String {
+            let mut last = String::new();
+            common::wait_until(std::time::Duration::from_secs(10), || {
+                let Resp::Bulk(b) = c.cmd(&["info", "memory"]) else { panic!("INFO") };
+                let text = String::from_utf8_lossy(&b).into_owned();
+                let field =
+                    |n: &str| text.lines().find_map(|l| l.strip_prefix(n)).unwrap_or_default().trim().to_string();
+                last = field("lazyfreed_objects:");
+                field("lazyfree_pending_objects:") == "0"
+            });
+            last
+        };
+        let ours = freed(&mut s.raw());
+        let theirs = freed(&mut common::raw_to(real.port));
+        assert_eq!(ours, theirs, "{shards} shard(s): lazyfreed_objects");
+        assert_eq!(theirs, "1");
+    }
+}
+
+/// A WRITE pause holds PFCOUNT (may-replicate: it can rewrite the key's cached
+/// cardinality) and an EXEC that queued a write, as Redis 7.0 does ("Test special
+/// commands are paused by RO", "Test write mutli-execs are blocked by pause RO");
+/// shardis ran both at once. COMMAND INFO keeps may_replicate hidden, as Redis does.
+#[test]
+fn a_write_pause_holds_pfcount_and_a_writing_exec_as_redis() {
+    use std::time::Duration;
+    let blocked = |c: &mut common::Raw| -> String {
+        let Resp::Bulk(b) = c.cmd(&["info", "clients"]) else { panic!("INFO reply") };
+        let text = String::from_utf8(b).unwrap();
+        text.lines().find_map(|l| l.strip_prefix("blocked_clients:")).expect("blocked_clients").trim().to_string()
+    };
+    let run = |port: u16| -> Vec<String> {
+        let mut admin = common::raw_to(port);
+        let mut seen = vec![format!("{:?}", admin.cmd(&["pfadd", "pause-hll", "test"]))];
+        seen.push(format!("{:?}", admin.cmd(&["command", "info", "pfcount", "publish"])));
+        let mut tx = common::raw_to(port);
+        seen.push(format!("{:?}", tx.cmd(&["multi"])));
+        seen.push(format!("{:?}", tx.cmd(&["set", "foo", "bar"])));
+        let mut ro = common::raw_to(port);
+        seen.push(format!("{:?}", ro.cmd(&["multi"])));
+        seen.push(format!("{:?}", ro.cmd(&["get", "foo"])));
+        assert_eq!(admin.cmd(&["client", "pause", "60000", "write"]), Resp::Simple("OK".into()));
+        // A read-only transaction is not held.
+        seen.push(format!("{:?}", ro.cmd(&["exec"])));
+        let mut pf = common::raw_to(port);
+        pf.send(&common::encode_cmd(&["pfcount", "pause-hll"]));
+        tx.send(&common::encode_cmd(&["exec"]));
+        assert!(
+            common::wait_until(Duration::from_secs(20), || blocked(&mut admin) == "2"),
+            "held: {}",
+            blocked(&mut admin)
+        );
+        admin.cmd(&["client", "unpause"]);
+        seen.push(format!("{:?}", pf.read()));
+        seen.push(format!("{:?}", tx.read()));
+        seen.push(blocked(&mut admin));
+        seen
+    };
+    let real = real_redis("tcl-pause-special");
+    let want = run(real.port);
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(run(s.port), want, "{shards} shard(s)");
+    }
+}

@@ -123,6 +123,9 @@ pub fn serve_blocked(st: &mut ShardState) {
     held.dedup();
     st.blocked.ready.append(&mut held);
     st.serving_blocked = false;
+    // A ready key found expired was deleted by the look (`key_ready`): its DEL goes
+    // out now, as Redis's lazy expiry propagates it, not with some later command.
+    st.account_expired();
 }
 
 /// Serves the waiters on one ready key, oldest first, while they can proceed; a key

@@ -345,8 +345,12 @@ const HELP: &[&str] = &[
     "    it is used instead of the 'key' prefix. These are not propagated to",
     "    replicas. Cluster slots are not respected so keys not belonging to the",
     "    current node can be created in cluster mode.",
-    "RELOAD",
-    "    Save the RDB on disk and reload it back to memory.",
+    "RELOAD [option ...]",
+    "    Save the RDB on disk and reload it back to memory. Valid <option> values:",
+    "    * MERGE: Merge the content of the RDB file with the existing data (live keys",
+    "      and libraries of the same name are replaced).",
+    "    * NOFLUSH: Do not empty the dataset before loading the RDB file.",
+    "    * NOSAVE: Do not save the RDB file before loading it.",
     "REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>",
     "    Sets the time (in milliseconds) to wait between client reply buffer peak resets.",
     "    In case NEVER is provided the last observed peak will never be reset",
@@ -408,8 +412,20 @@ fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         digest(c)
     } else if a.is(1, "DIGEST-VALUE") && n >= 2 {
         digest_value(c, a)
-    } else if a.is(1, "RELOAD") && n == 2 {
-        Ok(ConnOutcome::FanOut(crate::persist::bgsave::reload_fanout()))
+    } else if a.is(1, "RELOAD") {
+        let mut opts = crate::persist::bgsave::ReloadOptions { save: true, flush: true, merge: false };
+        for i in 2..n {
+            if a.is(i, "MERGE") {
+                opts.merge = true;
+            } else if a.is(i, "NOFLUSH") {
+                opts.flush = false;
+            } else if a.is(i, "NOSAVE") {
+                opts.save = false;
+            } else {
+                return Err(CmdError::msg("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."));
+            }
+        }
+        Ok(ConnOutcome::FanOut(crate::persist::bgsave::reload_fanout(opts)))
     } else if a.is(1, "SET-ACTIVE-EXPIRE") && n == 3 {
         set_active_expire(a)
     } else if a.is(1, "PANIC") && n == 2 {

@@ -119,6 +119,7 @@ impl Harness {
         loop {
             let mut moved = false;
             for s in &mut self.shards {
+                crate::cmd::tracking::flush_bcast(s);
                 s.flush_outbox();
                 s.wakes.clear();
             }

@@ -262,8 +262,9 @@ pub static COMMANDS: &[CommandSpec] = &[
         name: "pfcount",
         arity: -2,
         // Read-only as in Redis, although one key's cached cardinality may be
-        // refreshed (and that change propagated).
-        flags: flag::READONLY,
+        // refreshed (and that change propagated): may-replicate, so a WRITE pause
+        // holds it, as Redis's does.
+        flags: flag::READONLY | flag::MAY_REPLICATE,
         keys: ALL_KEYS,
         handler: Handler::Keyed(pfcount),
         group: "hyperloglog",

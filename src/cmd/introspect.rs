@@ -150,7 +150,9 @@ fn write_info(out: &mut ReplyWriter, spec: &CommandSpec) {
     out.array(10);
     out.bulk(spec.name.as_bytes());
     out.int(spec.arity as i64);
-    let names: Vec<&str> = flag::NAMES.iter().filter(|(f, _)| spec.flags & f != 0).map(|(_, n)| *n).collect();
+    // Redis hides `may_replicate` from COMMAND INFO (on purpose, says its table).
+    let names: Vec<&str> =
+        flag::NAMES.iter().filter(|(f, _)| spec.flags & f != 0 && *f != flag::MAY_REPLICATE).map(|(_, n)| *n).collect();
     out.set(names.len());
     for n in names {
         out.simple(n);

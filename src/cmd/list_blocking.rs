@@ -87,6 +87,10 @@ pub(super) fn blmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
             c.dirty += vals.len() as u64;
             c.only_changed_key = Some(m.keys.start + k);
             reply_key_elements(&mut c.out, a.get(m.keys.start + k), &vals);
+            // Propagated as the pop it was, as Redis does (and LMPOP here).
+            let n = crate::persist::emit::int(vals.len() as i64);
+            let pop: &[u8] = if m.side == Side::Left { b"LPOP" } else { b"RPOP" };
+            c.prop.push(&[pop, a.get(m.keys.start + k), &n]);
         }
         None => {
             let keys = m.keys.map(|i| a.get(i).to_vec()).collect();

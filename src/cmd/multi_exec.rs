@@ -614,9 +614,23 @@ impl TxExec {
         }
         let mut real = std::mem::replace(&mut st.dbs, scratch);
         let mut out = Vec::new();
-        st.aof.suppress += 1;
+        // The scratch run is not this shard's history: the owners log the keys' final
+        // states. With a replica attached, what the command propagates (as it would on
+        // one keyspace: MSET itself, SET ... PXAT for SET EX) is kept for the stream,
+        // which replays on one keyspace and should read as Redis's.
+        let capture = st.aof.repl.on;
+        if capture {
+            st.aof.capture = Some(Vec::new());
+        } else {
+            st.aof.suppress += 1;
+        }
         call(st, idx, &Args::Owned(args), db, self.proto, &mut out, self.client_id);
-        st.aof.suppress -= 1;
+        let mut stream = if capture {
+            st.aof.capture.take()
+        } else {
+            st.aof.suppress -= 1;
+            None
+        };
         std::mem::swap(&mut st.dbs, &mut real);
         let write = TABLE.get(idx).is_write();
         if write || moved {
@@ -662,17 +676,20 @@ impl TxExec {
                     continue;
                 }
                 self.wrote_on(s);
+                // The first writer carries the captured commands; the others log their
+                // states to the AOF only too (`Some` of nothing).
+                let part_stream = stream.as_mut().map(std::mem::take);
                 if s == st.id {
                     // Here, at once: the transaction's next command may run inline on
                     // this shard and must see these keys (a hop to ourselves would be
                     // handled after it).
-                    write_back_gathered(st, tx, seq, w);
+                    write_back_gathered(st, tx, seq, w, part_stream);
                     continue;
                 }
-                let cell = Mutex::new(Some(w));
+                let cell = Mutex::new(Some((w, part_stream)));
                 let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
-                    if let Some(w) = cell.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                        write_back_gathered(st, tx, seq, w);
+                    if let Some((w, part_stream)) = cell.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                        write_back_gathered(st, tx, seq, w, part_stream);
                     }
                     Box::new(Ack)
                 });
@@ -837,12 +854,23 @@ fn unstage(st: &mut ShardState) {
 }
 
 /// Applies a gathered command's (the transaction's `seq`-th) final key states on their
-/// shard, staged with the rest of transaction `tx`'s part there.
-fn write_back_gathered(st: &mut ShardState, tx: u64, seq: usize, w: KeyEntries) {
+/// shard, staged with the rest of transaction `tx`'s part there. With `stream` (what
+/// the command propagated, captured by the coordinator), the states go to the AOF only
+/// and the replication stream gets those commands instead.
+fn write_back_gathered(st: &mut ShardState, tx: u64, seq: usize, w: KeyEntries, stream: Option<Vec<(u16, Vec<u8>)>>) {
     stage_at(st, tx, seq);
+    if let Some(cmds) = &stream {
+        st.aof.skip_aof = true;
+        for (db, cmd) in cmds {
+            st.aof.with_stream(*db, |b| b.extend_from_slice(cmd));
+        }
+        st.aof.skip_aof = false;
+        st.aof.skip_repl = true;
+    }
     for (db, key, e) in &w {
         st.aof.with_stream(*db, |b| crate::persist::emit::replace_key(b, key, e.as_ref()));
     }
+    st.aof.skip_repl = false;
     unstage(st);
     apply_writes(st, w);
 }

@@ -416,8 +416,11 @@ pub fn invalidate<'a>(st: &mut ShardState, keys: impl Iterator<Item = &'a [u8]>,
                 per[home as usize].push((c, k.to_vec()));
             }
         }
-        for (c, home) in st.shared.tracking.bcast_matches(k) {
-            per[home as usize].push((c, k.to_vec()));
+        for b in st.shared.tracking.bcast_prefix_matches(k) {
+            let keys = st.tracking.bcast_pending.entry((b.client, b.home, b.prefix)).or_default();
+            if !keys.iter().any(|(pk, _)| pk == k) {
+                keys.push((k.to_vec(), modifier));
+            }
         }
     }
     for (s, items) in per.into_iter().enumerate() {
@@ -427,12 +430,46 @@ pub fn invalidate<'a>(st: &mut ShardState, keys: impl Iterator<Item = &'a [u8]>,
     }
 }
 
+/// End of this thread's turn: the BCAST invalidations it collected go to their
+/// clients, one message per client and prefix holding every key of the turn that
+/// starts with it, as Redis batches them per event-loop iteration (a MULTI or MSET of
+/// three keys is one message, not three).
+pub fn flush_bcast(st: &mut ShardState) {
+    if st.tracking.bcast_pending.is_empty() {
+        return;
+    }
+    for ((client, home, _), keys) in std::mem::take(&mut st.tracking.bcast_pending) {
+        run_on(st, home as usize, move |st| deliver_bcast(st, client, &keys));
+    }
+}
+
+/// On a BCAST client's home shard: one message with `keys` (each with the client that
+/// changed it), leaving out its own changes under NOLOOP.
+fn deliver_bcast(st: &mut ShardState, client: u64, keys: &[(Vec<u8>, u64)]) {
+    let Some(t) = st.tracking.clients.get(&client) else { return };
+    if !t.bcast {
+        return;
+    }
+    let mut keys: Vec<Vec<u8>> =
+        keys.iter().filter(|(_, modifier)| !(t.noloop && *modifier == client)).map(|(k, _)| k.clone()).collect();
+    // In Redis's order (its radix tree's: sorted).
+    keys.sort_unstable();
+    if keys.is_empty() {
+        return;
+    }
+    let (target, shard) = t.redirect.unwrap_or((client, st.id as u16));
+    let origin = t.redirect.map(|_| (client, st.id as u16));
+    run_on(st, shard as usize, move |st| write_invalidation(st, target, Some(&keys), origin));
+}
+
 /// On a client's home shard: sends each tracking client its invalidated keys, one
 /// message per key as Redis does, honouring NOLOOP and REDIRECT.
 fn deliver_home(st: &mut ShardState, items: &[(u64, Vec<u8>)], modifier: u64) {
     for (c, key) in items {
         let Some(t) = st.tracking.clients.get(c) else { continue };
-        if t.noloop && *c == modifier {
+        // A client that read the key before it switched to BCAST is left in the table
+        // (dropped lazily): BCAST hears of keys by prefix only, as in Redis.
+        if t.bcast || (t.noloop && *c == modifier) {
             continue;
         }
         let (target, shard) = t.redirect.unwrap_or((*c, st.id as u16));

@@ -402,16 +402,57 @@ fn signal_shutdown_failed(st: &mut ShardState, name: &str) {
 
 /// DEBUG RELOAD: at one cut, save, load the file back into fresh databases and
 /// install them on every shard (only if the whole load succeeded).
-pub fn reload_fanout() -> FanOut {
+/// DEBUG RELOAD's options (Redis 7.0): NOSAVE loads the file as it is, NOFLUSH keeps
+/// the live data (and libraries) and adds the file's, MERGE lets the file's keys and
+/// libraries replace live ones of the same name (without it, a name both hold fails
+/// the reload).
+#[derive(Clone, Copy, Debug)]
+pub struct ReloadOptions {
+    pub save: bool,
+    pub flush: bool,
+    pub merge: bool,
+}
+
+pub fn reload_fanout(opts: ReloadOptions) -> FanOut {
     cut::cut(
-        |w: &mut World| -> Result<(), String> {
-            save_here(w)?;
+        move |w: &mut World| -> Result<(), String> {
+            if opts.save {
+                save_here(w)?;
+            }
             let cfg = w.shared.config();
             let (loaded, stats) = rdbfile::load(&cfg, w.dbs.len(), Shared::now_unix_ms())?
                 .ok_or_else(|| "the file just saved is gone".to_string())?;
-            crate::cmd::function::install_loaded(&w.shared.script, &stats.functions, true)?;
+            if !opts.flush && !opts.merge {
+                // Redis refuses a library that exists and stops at a key that exists
+                // (it panics there; we refuse the whole reload before changing anything).
+                let have: Vec<String> = crate::cmd::function::library_codes(&w.shared.script)
+                    .iter()
+                    .filter_map(|c| crate::script::func::library_name(c).ok())
+                    .collect();
+                if stats.functions.iter().any(|c| crate::script::func::library_name(c).is_ok_and(|n| have.contains(&n)))
+                {
+                    return Err("a function library already exists".into());
+                }
+                for (dbs, l) in w.dbs.iter().zip(&loaded) {
+                    for (live, new) in dbs.iter().zip(&l.0) {
+                        if new.iter().any(|(k, _)| live.peek(&k).is_some()) {
+                            return Err("duplicated key".into());
+                        }
+                    }
+                }
+            }
+            crate::cmd::function::install_loaded(&w.shared.script, &stats.functions, opts.flush)?;
             for (dbs, l) in w.dbs.iter_mut().zip(loaded) {
-                **dbs = l.0;
+                if opts.flush {
+                    **dbs = l.0;
+                } else {
+                    // NOFLUSH: the file's keys join (MERGE: replace) the live ones.
+                    for (live, mut new) in dbs.iter_mut().zip(l.0) {
+                        for (k, e) in new.drain() {
+                            live.set_entry(&k, e);
+                        }
+                    }
+                }
             }
             log::notice("DB reloaded by DEBUG RELOAD");
             Ok(())
@@ -420,7 +461,11 @@ pub fn reload_fanout() -> FanOut {
         Some(std::sync::Arc::new(|st: &mut ShardState| st.watch.touch_db(None))),
         |_, r: Option<Result<(), String>>, out| match r {
             Some(Ok(())) => out.ok(),
-            Some(Err(e)) => out.error(&format!("ERR Error trying to load the RDB dump: {e}")),
+            Some(Err(e)) => {
+                // Redis's reply names no reason; the log does.
+                log::warning(&format!("DEBUG RELOAD failed: {e}"));
+                out.error("ERR Error trying to load the RDB dump")
+            }
             None => out.error("ERR"),
         },
     )

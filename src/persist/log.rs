@@ -85,6 +85,11 @@ pub struct ShardLog {
     /// Above 0 while a handler runs on gathered copies (a coordinator's scratch
     /// keyspace): nothing it does belongs to this shard's log.
     pub suppress: u32,
+    /// Set while a transaction's coordinator runs a queued command on gathered copies
+    /// with a replica attached (`cmd::multi_exec`): what the command propagates (as on
+    /// one keyspace, rewrites included) is kept here, by db, for the replication stream,
+    /// instead of going to this shard's log (the owners log the keys' final states).
+    pub capture: Option<Vec<(u16, Vec<u8>)>>,
     /// Set by a failed write or fsync, cleared by the next success. Writes are refused
     /// (MISCONF) while it is set.
     pub error: Option<String>,
@@ -131,6 +136,7 @@ impl Default for ShardLog {
             stage: None,
             staged: HashMap::new(),
             suppress: 0,
+            capture: None,
             error: None,
             retry_at_ms: 0,
             delayed_fsync: 0,
@@ -147,7 +153,7 @@ impl ShardLog {
     /// Is propagation wanted right now (into the AOF, the replication stream or both)?
     #[inline]
     pub fn active(&self) -> bool {
-        self.suppress == 0 && ((self.on && !self.stopping) || self.repl.on)
+        self.suppress == 0 && ((self.on && !self.stopping) || self.repl.on || self.capture.is_some())
     }
 
     #[inline]
@@ -181,7 +187,13 @@ impl ShardLog {
     /// Redis's `PROPAGATE_REPL`): replicas deliver it to their subscribers, while a
     /// restart has no one to deliver it to.
     pub fn feed_stream_only<A: AsRef<[u8]>>(&mut self, db: u16, args: &[A]) {
-        if self.repl_active() {
+        if self.suppress == 0
+            && let Some(c) = self.capture.as_mut()
+        {
+            let mut b = Vec::new();
+            encode(&mut b, args);
+            c.push((db, b));
+        } else if self.repl_active() {
             encode(self.repl.target(db, self.stage), args);
         }
     }
@@ -189,6 +201,14 @@ impl ShardLog {
     /// Runs `f` on the buffer commands for `db` go to (after a SELECT if needed), and
     /// copies what it appended into the replication stream when that is on.
     pub fn with_stream(&mut self, db: u16, f: impl FnOnce(&mut Vec<u8>)) {
+        if self.suppress == 0
+            && let Some(c) = self.capture.as_mut()
+        {
+            let mut b = Vec::new();
+            f(&mut b);
+            c.push((db, b));
+            return;
+        }
         let (aof, repl) = (self.aof_active(), self.repl_active());
         if !aof {
             if repl {

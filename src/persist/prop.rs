@@ -90,7 +90,10 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
             // Inside EXEC the part is wrapped in the transaction's MULTI/EXEC already:
             // a script's own wrapper would nest (Redis joins its effects to the
             // transaction's).
-            if log.stage.is_some() && c.len() == 1 && (c.get(0) == b"MULTI" || c.get(0) == b"EXEC") {
+            if (log.stage.is_some() || log.capture.is_some())
+                && c.len() == 1
+                && (c.get(0) == b"MULTI" || c.get(0) == b"EXEC")
+            {
                 continue;
             }
             let a: Vec<&[u8]> = (0..c.len()).map(|i| c.get(i)).collect();

@@ -186,6 +186,8 @@ impl Worker {
             self.st.publish_deferred_cost();
             crate::shard::evict::turn(&mut self.st);
             crate::cmd::blocking::expire_blocked(&mut self.st);
+            // The turn's BCAST invalidations, batched (before the pushes go out).
+            crate::cmd::tracking::flush_bcast(&mut self.st);
             self.deliver_local_replies();
             self.deliver_pushes();
             self.kill_marked();

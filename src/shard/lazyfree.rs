@@ -93,12 +93,16 @@ pub fn reset_freed_objects() {
 
 /// How many allocations freeing `v` takes, roughly (Redis's `lazyfreeGetFreeEffort`):
 /// one for the compact encodings and for lists (whose nodes hold many elements each
-/// and are freed in one go), one per element for tables and skiplists.
+/// and are freed in one go), one per element for tables and skiplists, one per node
+/// and per group for streams.
 pub fn effort(v: &Value) -> usize {
     match v {
         Value::Set(SetValue::Table(t)) => t.len(),
         Value::Hash(HashValue::Table(t)) => t.len(),
         Value::ZSet(z @ ZSetValue::Skiplist(_)) => z.len(),
+        // Each node is an allocation; each group and its PEL's entries too, the first
+        // group's PEL standing for every group's, as Redis estimates it.
+        Value::Stream(s) => s.node_count() + s.groups.values().next().map_or(0, |g| s.groups.len() * (1 + g.pel.len())),
         _ => 1,
     }
 }

@@ -40,7 +40,15 @@ pub struct Tracking {
     pub clients: HashMap<u64, ClientTracking>,
     /// Owner side: key -> clients that may cache it, as (client id, home shard).
     pub table: HashMap<Vec<u8>, Vec<(u64, u16)>>,
+    /// Owner side: BCAST invalidations of this turn, by (client, home shard, prefix):
+    /// the keys, each with the first client that changed it (NOLOOP). Sent at the end
+    /// of the turn, one message per client and prefix, as Redis sends them before it
+    /// sleeps (`cmd::tracking::flush_bcast`).
+    pub bcast_pending: std::collections::BTreeMap<BcastTarget, Vec<(Vec<u8>, u64)>>,
 }
+
+/// A BCAST client (id, home shard) and one of its prefixes.
+pub type BcastTarget = (u64, u16, Vec<u8>);
 
 impl Tracking {
     /// Remembers that `client` (living on `home`) read `key`. Returns whether the key
@@ -93,14 +101,18 @@ pub struct SharedTracking {
 impl SharedTracking {
     /// BCAST clients whose prefix `key` starts with, as (client, home shard).
     pub fn bcast_matches(&self, key: &[u8]) -> Vec<(u64, u16)> {
+        let mut out: Vec<(u64, u16)> = self.bcast_prefix_matches(key).into_iter().map(|b| (b.client, b.home)).collect();
+        out.dedup();
+        out
+    }
+
+    /// The BCAST entries (client, home, prefix) whose prefix `key` starts with.
+    pub fn bcast_prefix_matches(&self, key: &[u8]) -> Vec<BcastPrefix> {
         if self.bcast_len.load(Ordering::Relaxed) == 0 {
             return Vec::new();
         }
         let list = self.bcast.read().unwrap_or_else(|e| e.into_inner());
-        let mut out: Vec<(u64, u16)> =
-            list.iter().filter(|b| key.starts_with(&b.prefix)).map(|b| (b.client, b.home)).collect();
-        out.dedup();
-        out
+        list.iter().filter(|b| key.starts_with(&b.prefix)).cloned().collect()
     }
 
     pub fn add_bcast(&self, client: u64, home: u16, prefixes: &[Vec<u8>]) {

@@ -293,13 +293,15 @@ pub fn expire_slice(st: &mut ShardState) {
     if !out_of_time {
         st.expiry.next_db = (first + 1) % n;
     }
+    // The deletions (freeing the values, their DELs and events) belong to the cycle, as
+    // in Redis, whose `expire-cycle` sample covers its `expire-del`s.
+    st.account_expired();
     let used = start.elapsed().as_micros() as u64;
     crate::cmd::latency::add_sample_if_needed(st, "expire-cycle", used / 1000);
     st.expiry.spent(now_us, used, out_of_time, period_us);
     st.turns.slices += 1;
     st.turns.longest_slice_us = st.turns.longest_slice_us.max(used);
     st.turns.expired_by_slices += expired as u64;
-    st.account_expired();
 }
 
 /// Microseconds since the process's first call, on a monotonic clock.

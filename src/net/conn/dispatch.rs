@@ -121,7 +121,7 @@ impl Conn {
                     } else {
                         Args::Split { head: &self.moved_args, buf: input, ranges: self.parser.args() }
                     };
-                    if pause != Pause::None && held_by_pause(&args, pause) {
+                    if pause != Pause::None && held_by_pause(&args, pause, self.sess.multi.as_ref()) {
                         self.paused_request = Some(consumed);
                         self.compact();
                         return Stopped::Paused;
@@ -337,13 +337,18 @@ fn master_error(st: &ShardState, name: &[u8]) {
 }
 
 /// Does CLIENT PAUSE hold this request? Under WRITE pauses, commands that may write
-/// (and unknown ones, which will just error) are held, as in Redis.
-fn held_by_pause(args: &Args, pause: Pause) -> bool {
+/// are held, and EXEC when it queued one, as in Redis.
+fn held_by_pause(args: &Args, pause: Pause, multi: Option<&crate::cmd::multi::MultiQueue>) -> bool {
+    let may_write = |idx: u16| TABLE.get(idx).flags & (flag::WRITE | flag::MAY_REPLICATE) != 0;
     match pause {
         Pause::None => false,
         Pause::All => true,
         Pause::Writes => match TABLE.lookup(args.get(0)) {
-            Some(i) => TABLE.get(i).flags & (flag::WRITE | flag::MAY_REPLICATE) != 0,
+            Some(i) => {
+                may_write(i)
+                    || (TABLE.get(i).name == "exec"
+                        && multi.is_some_and(|m| m.cmds.iter().any(|(idx, _, _)| may_write(*idx))))
+            }
             None => false,
         },
     }
