@@ -123,17 +123,16 @@ fn live<'a>(db: &'a Db, key: &[u8], now: u64) -> Option<&'a Slot> {
     db.peek_with_expire(key).filter(|(_, at)| !crate::storage::has_expired(*at, now)).map(|(e, _)| e)
 }
 
-/// One shard's part of DEBUG DIGEST: per database, (has live keys, XOR of the keys'
-/// digests). XOR commutes, so the shards' parts combine exactly.
-fn shard_digest(dbs: &[Db], now: u64) -> Vec<(bool, Digest)> {
+/// One shard's part of DEBUG DIGEST: per database, (has keys, XOR of the keys'
+/// digests). XOR commutes, so the shards' parts combine exactly. Like Redis's
+/// `computeDatasetDigest` (and DIGEST-VALUE), logically expired keys that are still
+/// there count: the digest is of what the keyspace holds, not of what a read sees.
+fn shard_digest(dbs: &[Db]) -> Vec<(bool, Digest)> {
     dbs.iter()
         .map(|db| {
             let mut acc = Digest::default();
             let mut any = false;
-            for (k, e, at) in db.iter_with_expire() {
-                if crate::storage::has_expired(at, now) {
-                    continue;
-                }
+            for (k, e, _) in db.iter_with_expire() {
                 any = true;
                 let mut kd = Digest::default();
                 kd.mix(&k);
@@ -256,7 +255,7 @@ fn object(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 
 fn digest(_c: &mut ConnCtx) -> Result<ConnOutcome, CmdError> {
     Ok(ConnOutcome::FanOut(FanOut {
-        hop: Arc::new(|st| Box::new(shard_digest(&st.dbs, st.now_ms))),
+        hop: Arc::new(|st| Box::new(shard_digest(&st.dbs))),
         // A consistent snapshot: no shard may change while the others are read.
         lock_whole: true,
         finish: Box::new(|st, results, out| {

@@ -91,9 +91,16 @@ fn reply_coord(out: &mut ReplyWriter, v: f64) {
     }
 }
 
-/// A distance: four decimals, always a bulk string.
+/// A distance: four decimals, always a bulk string, as Redis's `fixedpoint_d2string`
+/// writes it: the value times 10^4 rounded half to even (C's `llrint`), then its
+/// digits. `{:.4}` rounds the exact binary value instead, and now and then its last
+/// digit differs (7187256.4405 against Redis's 7187256.4404).
 fn reply_dist(out: &mut ReplyWriter, d: f64) {
-    out.bulk(format!("{d:.4}").as_bytes());
+    // `as` saturates (and makes NaN 0); a distance on Earth is far from both.
+    let scaled = (d * 10000.0).round_ties_even() as i64;
+    let sign = if scaled < 0 { "-" } else { "" };
+    let m = scaled.unsigned_abs();
+    out.bulk(format!("{sign}{}.{:04}", m / 10000, m % 10000).as_bytes());
 }
 
 // ---- GEOADD -------------------------------------------------------------------------
