@@ -258,7 +258,7 @@ fn command_table_entries_match_redis() {
     let spec = |name: &str| super::COMMANDS.iter().find(|c| c.name == name).expect(name);
     for (name, arity, flags, keys) in [
         ("pfadd", -2, flag::WRITE | flag::DENYOOM | flag::FAST, (1, 1, 1)),
-        ("pfcount", -2, flag::READONLY, (1, -1, 1)),
+        ("pfcount", -2, flag::READONLY | flag::MAY_REPLICATE, (1, -1, 1)),
         ("pfmerge", -2, flag::WRITE | flag::DENYOOM, (1, -1, 1)),
         ("pfdebug", 3, flag::WRITE | flag::DENYOOM | flag::ADMIN, (2, 2, 1)),
         ("pfselftest", 1, flag::ADMIN, (0, 0, 0)),
