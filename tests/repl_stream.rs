@@ -381,6 +381,18 @@ impl RawReplica {
     }
 }
 
+/// The stream shardis sends for `script`, with 1 and with 4 shards, is redis-server's
+/// (lower-cased), and one of Redis's lines passes `premise` (what the test is about).
+fn same_stream_as_redis(real_port: u16, script: &[Vec<&str>], premise: impl Fn(&str) -> bool) {
+    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
+    let want = lower(stream_of(real_port, script));
+    assert!(want.iter().any(|l| premise(l)), "{want:?}");
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(lower(stream_of(s.port, script)), want, "{shards} shard(s)");
+    }
+}
+
 /// What a raw replica attached to `port` receives while `script` runs there, up to the
 /// final `SET end` (each line a command of the stream).
 fn stream_of(port: u16, script: &[Vec<&str>]) -> Vec<String> {
@@ -606,13 +618,7 @@ fn a_scripts_publish_goes_down_the_stream_as_in_redis() {
         vec!["exec"],
         vec!["set", "end", "1"],
     ];
-    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
-    let want = lower(stream_of(real.port, &script));
-    assert!(want.iter().any(|l| l == "publish ch only"), "{want:?}");
-    for shards in [1, 4] {
-        let s = Server::start(shards, &[]);
-        assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
-    }
+    same_stream_as_redis(real.port, &script, |l| l == "publish ch only");
 }
 
 /// A MULTI whose commands run on several shards goes down the stream as one MULTI/EXEC
@@ -637,13 +643,7 @@ fn a_multi_over_shards_goes_down_the_stream_in_queued_order_as_in_redis() {
         vec!["exec"],
         vec!["set", "end", "1"],
     ];
-    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
-    let want = lower(stream_of(real.port, &script));
-    assert!(want.iter().any(|l| l == "incr a"), "{want:?}");
-    for shards in [1, 4] {
-        let s = Server::start(shards, &[]);
-        assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
-    }
+    same_stream_as_redis(real.port, &script, |l| l == "incr a");
 }
 
 /// Commands inside a MULTI whose keys span shards (MSET, DEL, RENAME, SMOVE, LMOVE,
@@ -674,13 +674,7 @@ fn a_multi_key_write_over_shards_in_a_multi_goes_down_the_stream_as_in_redis() {
         vec!["exec"],
         vec!["set", "end", "1"],
     ];
-    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
-    let want = lower(stream_of(real.port, &script));
-    assert!(want.iter().any(|l| l.starts_with("mset a 1 b 2")), "{want:?}");
-    for shards in [1, 4] {
-        let s = Server::start(shards, &[]);
-        assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
-    }
+    same_stream_as_redis(real.port, &script, |l| l.starts_with("mset a 1 b 2"));
 }
 
 /// A SWAPDB that brings an expired key to a blocked BRPOP's db deletes the key when it
@@ -748,13 +742,7 @@ fn blmpop_served_at_once_goes_down_the_stream_as_a_pop_as_in_redis() {
         vec!["lmpop", "2", "mylist{t}", "mylist2{t}", "left"],
         vec!["set", "end", "1"],
     ];
-    let lower = |v: Vec<String>| v.into_iter().map(|l| l.to_ascii_lowercase()).collect::<Vec<_>>();
-    let want = lower(stream_of(real.port, &script));
-    assert!(want.iter().any(|l| l == "lpop mylist{t} 1"), "{want:?}");
-    for shards in [1, 4] {
-        let s = Server::start(shards, &[]);
-        assert_eq!(lower(stream_of(s.port, &script)), want, "{shards} shard(s)");
-    }
+    same_stream_as_redis(real.port, &script, |l| l == "lpop mylist{t} 1");
 }
 
 /// INFO field `name` of `section`, read over a raw connection.
