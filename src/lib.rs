@@ -54,7 +54,8 @@
 //! the one replication stream. Every shard's propagation (the same feed as its AOF)
 //! also goes, per turn, as segments into a queue the replication thread drains; it
 //! merges them (a cross-shard transaction's parts become one MULTI/EXEC, its commands
-//! in the client's queued order, a
+//! in the client's queued order, a command inside it that spans shards sent as the
+//! command itself while each owner's AOF keeps its keys' final states, a
 //! whole-keyspace FLUSHALL/SWAPDB the command itself, SELECT where the merged db
 //! changes), appends them to the backlog and counts `master_repl_offset`. While
 //! writes stream to replicas it wakes at most every millisecond (or per 64 KiB), so
