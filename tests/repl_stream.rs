@@ -381,6 +381,17 @@ impl RawReplica {
     }
 }
 
+/// Stream lines with the command name lower-cased and the arguments as they are (Redis
+/// logs some commands in the client's case, shardis in capitals).
+fn names_lowered(v: Vec<String>) -> Vec<String> {
+    v.into_iter()
+        .map(|l| match l.split_once(' ') {
+            Some((name, rest)) => format!("{} {rest}", name.to_ascii_lowercase()),
+            None => l.to_ascii_lowercase(),
+        })
+        .collect()
+}
+
 /// The stream shardis sends for `script`, with 1 and with 4 shards, is redis-server's
 /// (lower-cased), and one of Redis's lines passes `premise` (what the test is about).
 fn same_stream_as_redis(real_port: u16, script: &[Vec<&str>], premise: impl Fn(&str) -> bool) {
@@ -438,14 +449,7 @@ fn flush_swapdb_and_set_go_out_as_in_redis() {
     let got = stream_of(s.port, &script);
     // Redis logs FLUSHALL and SWAPDB in the client's case, shardis in capitals: the
     // command name compares case-insensitively, its arguments exactly (PXAT).
-    let lower = |v: Vec<String>| {
-        v.into_iter()
-            .map(|l| match l.split_once(' ') {
-                Some((name, rest)) => format!("{} {rest}", name.to_ascii_lowercase()),
-                None => l.to_ascii_lowercase(),
-            })
-            .collect::<Vec<_>>()
-    };
+    let lower = names_lowered;
     assert_eq!(lower(got), lower(want));
 }
 
@@ -462,14 +466,7 @@ fn a_scripts_flushes_go_down_the_stream_as_in_redis() {
         vec!["eval", body, "0", "flushall"],
         vec!["set", "end", "1"],
     ];
-    let lower = |v: Vec<String>| {
-        v.into_iter()
-            .map(|l| match l.split_once(' ') {
-                Some((name, rest)) => format!("{} {rest}", name.to_ascii_lowercase()),
-                None => l.to_ascii_lowercase(),
-            })
-            .collect::<Vec<_>>()
-    };
+    let lower = names_lowered;
     let want = lower(stream_of(real.port, &script));
     let s = Server::start(1, &[]);
     assert_eq!(lower(stream_of(s.port, &script)), want);
