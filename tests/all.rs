@@ -30,6 +30,7 @@ mod config_refuse;
 mod debug_command;
 mod diff_random;
 mod diff_random_keys;
+mod diff_random_more;
 mod diff_random_types;
 mod encoding_limits;
 mod eviction;

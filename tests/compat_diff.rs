@@ -974,3 +974,27 @@ fn digest_counts_expired_keys_still_held() {
         p.same(&["debug", "set-active-expire", "1"]);
     });
 }
+
+/// A BLMOVE or BRPOPLPUSH whose timeout passes answers a null array, as every timed-out
+/// wait in Redis does, where inside MULTI (where it cannot wait) it answers a null
+/// bulk; BLMPOP and BZMPOP read their timeout after the rest of their arguments, so a
+/// bad `numkeys` is the error a bad pair gets (found by the generators, seed 1).
+#[test]
+fn blocking_moves_and_mpops_answer_as_redis() {
+    common::compare::each_pair("blocking-replies", |p| {
+        p.same(&["blmove", "bm-empty", "bm-dst", "right", "left", "0.01"]);
+        p.same(&["brpoplpush", "bm-empty", "bm-dst", "0.01"]);
+        p.same(&["blpop", "bm-empty", "0.01"]);
+        p.same(&["multi"]);
+        p.same(&["blmove", "bm-empty", "bm-dst", "right", "left", "0"]);
+        p.same(&["brpoplpush", "bm-empty", "bm-dst", "0"]);
+        p.same(&["blpop", "bm-empty", "0"]);
+        p.same(&["exec"]);
+        p.same(&["blmpop", "x", "0", "bm-empty", "left"]);
+        p.same(&["blmpop", "x", "1", "bm-empty", "middle"]);
+        p.same(&["blmpop", "x", "1", "bm-empty", "left", "count", "0"]);
+        p.same(&["bzmpop", "x", "0", "bm-empty", "min"]);
+        p.same(&["bzmpop", "x", "1", "bm-empty", "left"]);
+        p.same(&["bzmpop", "-1", "1", "bm-empty", "min"]);
+    });
+}

@@ -8,16 +8,24 @@ use super::Args;
 use super::dispatch::call_blocking;
 use super::table::TABLE;
 use crate::resp::{Proto, ReplyWriter};
-use crate::shard::block::{BlockReq, Claim, TimeoutReply, Waiter};
+use crate::shard::block::{BlockReq, Claim, NoWaitReply, Waiter};
 use crate::shard::msg::{ExecReq, Msg, OwnedArgs};
 use crate::shard::{ReplyTo, ShardState, shard_of};
 
-/// Writes the reply a blocked command gives when its timeout passes.
-pub fn timeout_reply(out: &mut Vec<u8>, proto: Proto, kind: TimeoutReply) {
+/// Writes the reply a blocked command gives when its timeout passes (or CLIENT UNBLOCK
+/// TIMEOUT ends its wait): a null array for every kind of wait, as Redis answers a
+/// timed-out list, sorted-set or stream wait, BLMOVE's too.
+pub fn timeout_reply(out: &mut Vec<u8>, proto: Proto) {
+    ReplyWriter::new(out, proto).null_array();
+}
+
+/// Writes the reply a blocking command with nothing to do gives where it cannot wait
+/// (inside MULTI/EXEC or a script).
+pub fn no_wait_reply(out: &mut Vec<u8>, proto: Proto, kind: NoWaitReply) {
     let mut w = ReplyWriter::new(out, proto);
     match kind {
-        TimeoutReply::NullArray => w.null_array(),
-        TimeoutReply::NullBulk => w.null(),
+        NoWaitReply::NullArray => w.null_array(),
+        NoWaitReply::NullBulk => w.null(),
     }
 }
 
@@ -226,7 +234,7 @@ pub fn expire_blocked(st: &mut ShardState) {
         let Some(w) = st.blocked.remove(id) else { continue };
         if w.claim.try_claim() {
             let mut out = Vec::new();
-            timeout_reply(&mut out, w.proto, w.req.timeout_reply);
+            timeout_reply(&mut out, w.proto);
             st.send_reply(w.to, out);
         }
     }
@@ -247,7 +255,7 @@ pub fn unblock_client(st: &mut ShardState, client_id: u64, reply: Option<bool>) 
             if as_error {
                 ReplyWriter::new(&mut out, w.proto).error("UNBLOCKED client unblocked via CLIENT UNBLOCK");
             } else {
-                timeout_reply(&mut out, w.proto, w.req.timeout_reply);
+                timeout_reply(&mut out, w.proto);
             }
             st.send_reply(w.to, out);
         }

@@ -478,11 +478,11 @@ fn must_defer_args(st: &ShardState, client_id: u64, cmd: u16, args: &Args, db: u
 
 /// The choke point: runs a keyed command against this shard's databases and accounts
 /// for it. Every keyed command passes here exactly once, wherever it came from. A
-/// blocking command that would wait answers its timeout reply at once (the MULTI/EXEC
+/// blocking command that would wait answers its no-wait reply at once (the MULTI/EXEC
 /// rule); use `call_blocking` where waiting is possible.
 pub fn call(st: &mut ShardState, idx: u16, args: &Args, db: u16, proto: Proto, out: &mut Vec<u8>, client_id: u64) {
     if let Some(req) = call_inner(st, idx, args, db, proto, out, client_id) {
-        super::blocking::timeout_reply(out, proto, req.timeout_reply);
+        super::blocking::no_wait_reply(out, proto, req.no_wait_reply);
     }
 }
 

@@ -23,7 +23,7 @@ use super::table::{CommandSpec, Handler, KeySpec, flag};
 use super::{Args, CmdError};
 use crate::config::notify;
 use crate::resp::ReplyWriter;
-use crate::shard::block::{BlockReq, TimeoutReply};
+use crate::shard::block::{BlockReq, NoWaitReply};
 use crate::shard::msg::OwnedArgs;
 use crate::storage::Value;
 use crate::storage::list::{Elem, ListValue, Needle};

@@ -5,8 +5,8 @@
 
 use super::*;
 
-fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64, timeout_reply: TimeoutReply, fallback: Option<OwnedArgs>) -> BlockReq {
-    BlockReq { keys, deadline_ms, timeout_reply, ready_type: "list", fallback, rerun: None }
+fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64, no_wait_reply: NoWaitReply, fallback: Option<OwnedArgs>) -> BlockReq {
+    BlockReq { keys, deadline_ms, no_wait_reply, ready_type: "list", fallback, rerun: None }
 }
 
 fn bpop(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {
@@ -22,7 +22,7 @@ fn bpop(c: &mut ExecCtx, a: &Args, side: Side) -> Result<(), CmdError> {
         }
         None => {
             let keys = (1..a.len() - 1).map(|i| a.get(i).to_vec()).collect();
-            c.block = Some(wait_on(keys, deadline, TimeoutReply::NullArray, None));
+            c.block = Some(wait_on(keys, deadline, NoWaitReply::NullArray, None));
         }
     }
     Ok(())
@@ -61,7 +61,7 @@ fn bmove(
             // Propagated as its non-blocking twin, as in Redis.
             c.prop.push_owned(fallback);
         }
-        None => c.block = Some(wait_on(vec![a.get(1).to_vec()], deadline, TimeoutReply::NullBulk, Some(fallback))),
+        None => c.block = Some(wait_on(vec![a.get(1).to_vec()], deadline, NoWaitReply::NullBulk, Some(fallback))),
     }
     Ok(())
 }
@@ -79,8 +79,9 @@ pub(super) fn brpoplpush(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 }
 
 pub(super) fn blmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    let deadline = blocking::deadline(a.get(1), c.now_ms)?;
+    // The timeout is read last, after the rest, as Redis reads it.
     let m = parse_mpop(a, 2)?;
+    let deadline = blocking::deadline(a.get(1), c.now_ms)?;
     let keys = m.keys.clone().map(|i| a.get(i));
     match pop_first_nonempty(c, keys, m.side, m.count)? {
         Some((k, vals)) => {
@@ -94,7 +95,7 @@ pub(super) fn blmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         }
         None => {
             let keys = m.keys.map(|i| a.get(i).to_vec()).collect();
-            c.block = Some(wait_on(keys, deadline, TimeoutReply::NullArray, None));
+            c.block = Some(wait_on(keys, deadline, NoWaitReply::NullArray, None));
         }
     }
     Ok(())

@@ -501,8 +501,8 @@ impl Host for ScriptHost {
             ictx.stats.count_error(&e.message());
         }
         if let Some(req) = ictx.block.take() {
-            // Blocking commands never block inside a script: their timeout reply.
-            super::blocking::timeout_reply(ictx.out.buf, proto, req.timeout_reply);
+            // Blocking commands never block inside a script: their no-wait reply.
+            super::blocking::no_wait_reply(ictx.out.buf, proto, req.no_wait_reply);
         }
         if let Some((_, read)) = &mut self.reads
             && spec.flags & flag::READONLY != 0

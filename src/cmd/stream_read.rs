@@ -22,7 +22,7 @@ use super::stream::{stream_in, strict_id, write_entries, write_entry, write_id};
 use super::table::{CommandSpec, Handler, KeySpec, flag};
 use crate::config::notify;
 use crate::shard::OwnedArgs;
-use crate::shard::block::{BlockReq, TimeoutReply};
+use crate::shard::block::{BlockReq, NoWaitReply};
 use crate::storage::Value;
 use crate::storage::stream::StreamId;
 
@@ -384,7 +384,7 @@ fn block_req(a: &Args, r: &ReadArgs, ids: &[StreamId], deadline: u64, xreadgroup
     BlockReq {
         keys,
         deadline_ms: deadline,
-        timeout_reply: TimeoutReply::NullArray,
+        no_wait_reply: NoWaitReply::NullArray,
         ready_type: if xreadgroup { "stream-group" } else { "stream" },
         fallback: Some(rerun.clone()),
         rerun: Some(rerun),

@@ -31,7 +31,7 @@ use super::{Args, CmdError};
 use crate::config::notify;
 use crate::resp::{Proto, ReplyWriter};
 use crate::shard::ShardStats;
-use crate::shard::block::{BlockReq, TimeoutReply};
+use crate::shard::block::{BlockReq, NoWaitReply};
 use crate::storage::zset::{AddFlags, AddOutcome, LexRange, ScoreRange, ZSetValue};
 use crate::storage::{Db, Value};
 use crate::util::num;

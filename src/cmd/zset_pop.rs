@@ -175,7 +175,7 @@ pub(super) fn wait_on(keys: Vec<Vec<u8>>, deadline_ms: u64) -> BlockReq {
     BlockReq {
         keys,
         deadline_ms,
-        timeout_reply: TimeoutReply::NullArray,
+        no_wait_reply: NoWaitReply::NullArray,
         ready_type: "zset",
         fallback: None,
         rerun: None,
@@ -204,8 +204,9 @@ pub(super) fn bzpopmax(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
 
 /// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
 pub(super) fn bzmpop(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
-    let deadline = blocking::deadline(a.get(1), c.now_ms)?;
+    // The timeout is read last, after the rest, as Redis reads it.
     let p = parse_mpop(a, 2)?;
+    let deadline = blocking::deadline(a.get(1), c.now_ms)?;
     let keys: Vec<&[u8]> = (p.first_key..p.first_key + p.numkeys).map(|i| a.get(i)).collect();
     match pop_first(c, &keys, p.max, p.count, PopShape::KeyNested)? {
         Some(at) => c.only_changed_key = Some(p.first_key + at),

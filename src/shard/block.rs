@@ -15,10 +15,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// What a blocked command answers on timeout.
+/// What a blocking command with nothing to do answers where it cannot wait (inside
+/// MULTI/EXEC or a script). At a timeout every wait answers a null array, as in Redis.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TimeoutReply {
-    /// `*-1` (RESP3 `_`): BLPOP, BRPOP, BZPOPMIN/MAX, BLMPOP, BZMPOP.
+pub enum NoWaitReply {
+    /// `*-1` (RESP3 `_`): BLPOP, BRPOP, BZPOPMIN/MAX, BLMPOP, BZMPOP, XREAD(GROUP).
     NullArray,
     /// `$-1` (RESP3 `_`): BLMOVE, BRPOPLPUSH.
     NullBulk,
@@ -31,7 +32,8 @@ pub struct BlockReq {
     pub keys: Vec<Vec<u8>>,
     /// Unix ms; 0 waits forever.
     pub deadline_ms: u64,
-    pub timeout_reply: TimeoutReply,
+    /// Where the command cannot wait (MULTI/EXEC, a script).
+    pub no_wait_reply: NoWaitReply,
     /// The type a source key must hold for the command to proceed ("list", "zset").
     pub ready_type: &'static str,
     /// The non-blocking form (LMOVE for BLMOVE), used when the command's keys span
