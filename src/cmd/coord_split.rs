@@ -77,7 +77,7 @@ use super::table::TABLE;
 use crate::resp::Proto;
 use crate::shard::lock::{LockPlan, SplitPart, Waiting, key_hash};
 use crate::shard::msg::{CoordRef, ExecReq, HopResult, KeyEntries, Msg, OwnedArgs};
-use crate::shard::state::Coordinator;
+use crate::shard::state::{Coordinator, LocalReply};
 use crate::shard::{ReplyTo, ShardState, shard_of};
 
 /// How a split command's part replies combine into the client's reply.
@@ -746,7 +746,7 @@ struct SplitTx {
     /// The parts log once all have run (`SplitPart::defer_log`).
     defer_log: bool,
     /// The reply, held while the parts that wrote log their blocks.
-    committing: Option<Vec<u8>>,
+    committing: Option<LocalReply>,
     /// The shards whose deferred-log part wrote.
     wrote: Vec<u16>,
 }
@@ -804,7 +804,13 @@ impl Coordinator for SplitTx {
             return false;
         }
         self.replies.sort_by_key(|(s, _)| *s);
-        let out = combine(self.combine, self.proto, &self.replies, &self.order);
+        // MSET's parts keep only their errors: with none, the reply is the constant
+        // `+OK`, not a buffer allocated here and freed by the connection.
+        let out: LocalReply = if self.combine == Combine::Ok && self.replies.is_empty() {
+            LocalReply::Borrowed(b"+OK\r\n")
+        } else {
+            combine(self.combine, self.proto, &self.replies, &self.order).into()
+        };
         if self.defer_log && !self.wrote.is_empty() {
             // Only the parts that wrote log a block, tagged with their number; the
             // locks go and the reply leaves once every one is logged.
@@ -835,7 +841,7 @@ impl Coordinator for SplitTx {
 
 impl SplitTx {
     /// Releases every part's locks and replies.
-    fn finish(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
+    fn finish(&mut self, st: &mut ShardState, out: LocalReply) -> bool {
         for &s in &self.held {
             let release = Msg::Release { tx: self.tx, writes: Vec::new(), kept: Vec::new() };
             if s as usize == st.id && !st.aof.wants_parts() {

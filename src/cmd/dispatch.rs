@@ -834,7 +834,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
             if st.link.hops > 0 {
                 crate::repl::apply::on_reply(st, to);
             }
-            st.local_replies.push((to, bytes))
+            st.local_replies.push((to, bytes.into()))
         }
         Msg::Hops(p) => run_hops(st, p),
         Msg::Replies(p) => {
@@ -842,7 +842,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
             // Outside the loop (tests, start-up loading): one buffer per reply.
             let mut pos = 0;
             while let Some((to, bytes)) = p.next_reply(&mut pos) {
-                st.local_replies.push((to, bytes.to_vec()));
+                st.local_replies.push((to, bytes.to_vec().into()));
             }
             st.outbox.recycle(p.from, p.buf);
         }

@@ -111,7 +111,7 @@ impl Harness {
         self.pump();
         let replies = &mut self.shards[self.home].local_replies;
         let pos = replies.iter().position(|(t, _)| t.seq == self.seq).expect("reply arrived");
-        replies.remove(pos).1
+        replies.remove(pos).1.into_owned()
     }
 
     /// Delivers messages between shards until every inbox is empty.
@@ -153,7 +153,7 @@ impl Harness {
         self.sess.lane = crate::cmd::order::Lane::Idle;
         let outcome = dispatch(&mut self.shards[self.home], &mut self.sess, &Args::Owned(&owned), &mut out, to);
         if matches!(outcome, Outcome::Done | Outcome::Close) {
-            self.shards[self.home].local_replies.push((to, out));
+            self.shards[self.home].local_replies.push((to, out.into()));
         }
         self.pump();
         self.seq

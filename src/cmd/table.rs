@@ -127,7 +127,10 @@ impl CommandSpec {
             KeySpec::Range { first, last, step } => {
                 let n = args.len() as i32;
                 let last = if last < 0 { n + last } else { last.min(n - 1) };
-                let mut v = Vec::new();
+                // Sized at once: grown push by push, a 10-key MSET's list was allocated
+                // once and reallocated twice, and routing asks for it twice per command.
+                let span = if last >= first && first > 0 { (last - first) / step.max(1) + 1 } else { 0 };
+                let mut v = Vec::with_capacity(span as usize);
                 let mut i = first;
                 while i <= last && i > 0 {
                     v.push((db, i as usize));

@@ -602,7 +602,10 @@ impl Loader {
         let outcome = dispatch(&mut self.shards[home], &mut self.sess, &Args::Owned(&owned), &mut out, to);
         self.pump();
         if !matches!(outcome, Outcome::Done | Outcome::Close) {
-            out = std::mem::take(&mut self.shards[home].local_replies).into_iter().flat_map(|(_, b)| b).collect();
+            out = std::mem::take(&mut self.shards[home].local_replies)
+                .into_iter()
+                .flat_map(|(_, b)| b.into_owned())
+                .collect();
         }
         if out.first() == Some(&b'-') && self.panic_on_error {
             // `propagation-error-behavior panic`, as Redis's AOF client.

@@ -576,7 +576,12 @@ impl Worker {
                 let Some(c) = self.live_conn(to) else { continue };
                 // A lifted barrier or reopened window parses again even with no input
                 // left: reading may have been paused meanwhile (`flow::resume_reading`).
-                if c.fill_reply(to.seq, bytes) && !c.queued_for_parse {
+                // A constant reply (a split MSET's `+OK`) is copied, never allocated.
+                let filled = match bytes {
+                    std::borrow::Cow::Borrowed(b) => c.fill_reply_from(to.seq, b),
+                    std::borrow::Cow::Owned(b) => c.fill_reply(to.seq, b),
+                };
+                if filled && !c.queued_for_parse {
                     c.queued_for_parse = true;
                     self.parse_queue.push(to.slot);
                 }

@@ -94,6 +94,11 @@ pub struct KeyEvent {
     pub key: Vec<u8>,
 }
 
+/// A finished reply for one of this thread's connections: built for it, or a constant
+/// (a split MSET's `+OK`), which the connection copies into its output without an
+/// allocation on either side.
+pub type LocalReply = std::borrow::Cow<'static, [u8]>;
+
 pub struct ShardState {
     pub id: usize,
     pub nshards: usize,
@@ -134,7 +139,7 @@ pub struct ShardState {
     pub wakes: Vec<u16>,
     /// Finished replies for this thread's own connections (from other shards, from
     /// deferred commands, from coordinators), drained by the connection layer.
-    pub local_replies: Vec<(ReplyTo, Vec<u8>)>,
+    pub local_replies: Vec<(ReplyTo, LocalReply)>,
     /// Packed replies from other shards for this thread's connections (`hopbatch`),
     /// spliced into their output by the connection layer, which then recycles them.
     pub hop_replies: Vec<super::hopbatch::Packed>,
@@ -339,11 +344,12 @@ impl ShardState {
 
     /// Sends a reply to a connection, wherever it lives (to another shard packed with
     /// the turn's other replies for it, `hopbatch`, unless it is big).
-    pub fn send_reply(&mut self, to: ReplyTo, bytes: Vec<u8>) {
+    pub fn send_reply(&mut self, to: ReplyTo, bytes: impl Into<LocalReply>) {
+        let bytes = bytes.into();
         if to.shard as usize == self.id {
             self.local_replies.push((to, bytes));
         } else if !self.outbox.push_reply(to, &bytes) {
-            self.outbox.push(to.shard as usize, super::Msg::Reply { to, bytes });
+            self.outbox.push(to.shard as usize, super::Msg::Reply { to, bytes: bytes.into_owned() });
         }
     }
 
