@@ -54,8 +54,8 @@
 //! the one replication stream. Every shard's propagation (the same feed as its AOF)
 //! also goes, per turn, as segments into a queue the replication thread drains; it
 //! merges them (a cross-shard transaction's parts become one MULTI/EXEC, its commands
-//! in the client's queued order, a command inside it that spans shards sent as the
-//! command itself while each owner's AOF keeps its keys' final states, a
+//! in the client's queued order, a command that spans shards, inside MULTI or not,
+//! sent as the command itself while each owner's AOF keeps its shard-local part, a
 //! whole-keyspace FLUSHALL/SWAPDB the command itself, SELECT where the merged db
 //! changes), appends them to the backlog and counts `master_repl_offset`. While
 //! writes stream to replicas it wakes at most every millisecond (or per 64 KiB), so
@@ -191,7 +191,9 @@
 //! - **Keys on several shards** (`MSET a 1 b 2`): `cmd::coord` runs a transaction. It
 //!   takes a global id and, under `tx_order`, queues `Lock` on every shard involved, so
 //!   every shard sees lock requests in one global order (no deadlock). Each shard
-//!   grants in order and hands over the locked keys' values (moved, not copied); the
+//!   grants in order and hands over the locked keys' values (moved, not copied, expired
+//!   or not: the run expires only the keys the command reads, and their owners delete
+//!   and log them, `Msg::ExpireHeld`); the
 //!   coordinator runs the ordinary handler on a scratch keyspace holding them, then
 //!   sends each shard a `Release` moving the keys' final state back (`Return` when
 //!   nothing was written). Locked keys defer other commands on

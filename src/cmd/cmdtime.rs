@@ -414,8 +414,22 @@ pub(super) fn slowlog_add<'a>(
     client_id: u64,
 ) {
     let secs = st.now_ms / 1000;
-    let (addr, name) = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone())).unwrap_or_default();
+    let who = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone()));
     let max = st.config.slowlog_max_len as usize;
+    if who.is_none() && st.running_for != crate::shard::state::NO_SHARD && st.running_for as usize != st.id {
+        // The client lives on another shard: the entry is filed there, with its
+        // address and name (`Msg::SlowEntry`).
+        let mut args = args.peekable();
+        let entry = if args.peek().is_some_and(|n| REDACTING.iter().any(|r| n.eq_ignore_ascii_case(r))) {
+            let all: Vec<&[u8]> = args.collect();
+            crate::shard::slowlog::slow_entry(us, secs, redacted(&all).into_iter(), ("", ""))
+        } else {
+            crate::shard::slowlog::slow_entry(us, secs, args, ("", ""))
+        };
+        st.outbox.push(st.running_for as usize, crate::shard::Msg::SlowEntry(Box::new((entry, client_id))));
+        return;
+    }
+    let (addr, name) = who.unwrap_or_default();
     let mut args = args.peekable();
     if args.peek().is_some_and(|n| REDACTING.iter().any(|r| n.eq_ignore_ascii_case(r))) {
         let all: Vec<&[u8]> = args.collect();

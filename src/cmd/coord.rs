@@ -142,9 +142,13 @@ impl Coordinator for KeyedTx {
         let derived = logging && !script && coord_log::derives(spec.name);
         // Without a shard-local form of the command, the parts are the final states of
         // the keys it changed, found by comparing with copies: taken only then.
-        let before: Option<Vec<Option<Entry>>> =
-            (logging && !derived).then(|| self.gathered.iter().map(|(_, _, e)| e.clone()).collect());
-        let present: Vec<bool> = self.gathered.iter().map(|(_, _, e)| e.is_some()).collect();
+        // A key handed over expired counts as absent before the run, as the run sees it
+        // (gathered on a replica, nothing has expired: its master's DEL decides).
+        let now = gather_clock(st);
+        let live = |e: &Option<Entry>| e.as_ref().is_some_and(|e| !crate::storage::db::has_expired(e.expire_at, now));
+        let before: Option<Vec<Option<Entry>>> = (logging && !derived)
+            .then(|| self.gathered.iter().map(|(_, _, e)| if live(e) { e.clone() } else { None }).collect());
+        let present: Vec<bool> = self.gathered.iter().map(|(_, _, e)| live(e)).collect();
         // Every lock is held: run the command on a scratch keyspace holding the values.
         let mut scratch: Vec<Db> = (0..st.dbs.len()).map(|_| Db::new()).collect();
         for (db, key, entry) in &mut self.gathered {
@@ -155,13 +159,41 @@ impl Coordinator for KeyedTx {
         let mut real = std::mem::replace(&mut st.dbs, scratch);
         let mut out = Vec::new();
         let args = Args::Owned(&self.req.args);
-        // The scratch run is not this shard's history: the owners log the outcome.
-        st.aof.suppress += 1;
+        // The scratch run is not this shard's history: the owners log the outcome. With
+        // a replica attached, what the command propagates (as on one keyspace) is kept
+        // for the stream (`coord_log::stream_as_captured`).
+        let capture = logging && st.aof.repl.on;
+        if capture {
+            st.aof.capture = Some(Vec::new());
+        } else {
+            st.aof.suppress += 1;
+        }
+        st.scratch_expired = Some(Vec::new());
         let dirty_before = st.dirty;
         let block = call_blocking(st, self.req.cmd, &args, self.req.db, self.req.proto, &mut out, self.req.client_id);
         let changed = st.dirty != dirty_before;
         let only_changed = st.last_only_changed.take();
-        st.aof.suppress -= 1;
+        st.account_expired();
+        let stream = if capture {
+            st.aof.capture.take()
+        } else {
+            st.aof.suppress -= 1;
+            None
+        };
+        // The keys it expired on its way go first at their owners: deleted there, their
+        // DELs logged ahead of the command's part (`Msg::ExpireHeld`).
+        let expired = st.scratch_expired.take().unwrap_or_default();
+        if !expired.is_empty() {
+            let mut per_owner: Vec<Vec<(u16, Vec<u8>)>> = vec![Vec::new(); st.nshards];
+            for (db, key) in expired {
+                per_owner[shard_of(&key, st.nshards)].push((db, key));
+            }
+            for (s, keys) in per_owner.into_iter().enumerate() {
+                if !keys.is_empty() {
+                    st.outbox.push(s, Msg::ExpireHeld(keys));
+                }
+            }
+        }
         std::mem::swap(&mut st.dbs, &mut real);
         let mut scratch = real;
         // Take the values back out (as they are: expiry is their owner's business).
@@ -222,6 +254,9 @@ impl Coordinator for KeyedTx {
                     items[owner].push(LogItem::State { pos, to: To::Both });
                 }
             }
+        }
+        if let Some(stream) = stream {
+            coord_log::stream_as_captured(&mut items, &self.shards, stream);
         }
         let mut kept: Vec<KeyEntries> = writes
             .iter_mut()
@@ -384,12 +419,12 @@ pub fn answer_granted(st: &mut ShardState, w: Waiting) {
     if w.gather
         && let LockPlan::Keys(keys) = &w.plan
     {
-        let now = gather_clock(st);
+        // Expired keys go over as they are: the command expires only what it reads
+        // (`KeyedTx::on_locked`), as Redis's lookups do.
         for (db, k) in keys {
-            let e = take_value(&mut st.dbs[*db as usize], k, now);
+            let e = take_value_as_is(&mut st.dbs[*db as usize], k);
             entries.push((*db, k.clone(), e));
         }
-        st.account_expired();
     }
     let me = st.id as u16;
     st.outbox.push(w.coord.shard as usize, Msg::Locked { coord: w.coord.id, shard: me, entries });
@@ -409,6 +444,14 @@ pub(crate) fn gather_clock(st: &ShardState) -> u64 {
 /// (SCAN's TYPE filter, KEYS, DBSIZE) sees the key as it is.
 pub(crate) fn take_value(d: &mut Db, key: &[u8], now_ms: u64) -> Option<Entry> {
     let (e, expire_at) = d.get_with_expire(key, now_ms)?;
+    let placeholder = empty_like(&e.value);
+    let value = std::mem::replace(&mut e.value, placeholder);
+    Some(Entry::with_meta(value, expire_at, e.access_secs))
+}
+
+/// As `take_value`, whether or not the key has expired (its deadline goes with it).
+fn take_value_as_is(d: &mut Db, key: &[u8]) -> Option<Entry> {
+    let (e, expire_at) = d.get_as_is(key)?;
     let placeholder = empty_like(&e.value);
     let value = std::mem::replace(&mut e.value, placeholder);
     Some(Entry::with_meta(value, expire_at, e.access_secs))

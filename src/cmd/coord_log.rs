@@ -36,6 +36,29 @@ pub enum LogItem {
     Cmd { db: u16, args: OwnedArgs, to: To },
     /// The final state of the part's `pos`-th written key (`DEL` + recreate).
     State { pos: usize, to: To },
+    /// A command as the whole transaction propagated it on one keyspace (captured by
+    /// the coordinator, RESP-encoded), for the replication stream only.
+    Captured { db: u16, cmd: Vec<u8> },
+}
+
+/// With what the command propagated captured (`stream`, a replica attached), the parts
+/// keep only their AOF forms and the first part carries the captured commands to the
+/// stream, which then reads as Redis's: one MSETNX, SMOVE or LMOVE, not per-shard
+/// halves in a MULTI.
+pub fn stream_as_captured(parts: &mut [Vec<LogItem>], order: &[u16], stream: Vec<(u16, Vec<u8>)>) {
+    for items in parts.iter_mut() {
+        items.retain_mut(|item| match item {
+            LogItem::Cmd { to, .. } | LogItem::State { to, .. } => {
+                if *to == To::Both {
+                    *to = To::Aof;
+                }
+                *to == To::Aof
+            }
+            LogItem::Captured { .. } => true,
+        });
+    }
+    let Some(&first) = order.iter().find(|&&s| !parts[s as usize].is_empty()) else { return };
+    parts[first as usize].extend(stream.into_iter().map(|(db, cmd)| LogItem::Captured { db, cmd }));
 }
 
 /// A key the transaction gathered, as the derivation sees it after the run.
@@ -167,6 +190,7 @@ pub fn emit(log: &mut ShardLog, writes: &KeyEntries, items: &[LogItem]) {
     for item in items {
         let to = match item {
             LogItem::Cmd { to, .. } | LogItem::State { to, .. } => *to,
+            LogItem::Captured { .. } => To::Stream,
         };
         log.skip_aof = to == To::Stream;
         log.skip_repl = to == To::Aof;
@@ -180,6 +204,7 @@ pub fn emit(log: &mut ShardLog, writes: &KeyEntries, items: &[LogItem]) {
                     log.with_stream(*db, |b| crate::persist::emit::replace_key(b, key, e.as_ref()));
                 }
             }
+            LogItem::Captured { db, cmd } => log.with_stream(*db, |b| b.extend_from_slice(cmd)),
         }
     }
     log.skip_aof = false;

@@ -141,6 +141,8 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
     // One round trip ("One round trip" above): our own part holds its locks until the
     // only other part has run, so that part may release its own as it runs.
     let one_round_trip = shards.len() == 2 && shards.contains(&(me as u16)) && !st.aof.wants_parts();
+    // A replica reads one MSET, as from Redis, not a MULTI of per-shard MSETs.
+    let whole_to_stream = combine == Combine::Ok && st.aof.repl.on && shards.len() > 1;
     let id = st.next_coord_id;
     st.next_coord_id += 1;
     // Unique without a shared counter: the coordinator's id and its shard. The top bit
@@ -163,6 +165,8 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
                 defer_log: false,
                 release_at_run: false,
                 warmed: false,
+                aof_only: false,
+                stream_whole: None,
             })
         });
         part.req.to = to;
@@ -174,6 +178,8 @@ pub fn start(st: &mut ShardState, cmd: u16, args: &Args, db: u16, proto: Proto, 
         part.counted = k == 0;
         part.defer_log = defer_log;
         part.release_at_run = one_round_trip && s as usize != me;
+        part.aof_only = whole_to_stream;
+        part.stream_whole = (whole_to_stream && k == 0).then(|| whole_command(args));
         let a = &mut part.req.args;
         a.data.clear();
         a.ends.clear();
@@ -296,7 +302,13 @@ pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, mut part: Box<Spl
         warm_keys(st, &part.req);
     }
     let req = &part.req;
+    if part.aof_only {
+        st.aof.skip_repl = true;
+    }
     super::dispatch::call(st, req.cmd, &Args::Owned(&req.args), req.db, req.proto, &mut out, req.client_id);
+    if part.aof_only {
+        stream_whole(st, req.db, part.stream_whole.take(), logging);
+    }
     st.split_part_admitted = false;
     st.uncounted = false;
     let me = st.id as u16;
@@ -344,6 +356,28 @@ pub fn run_part(st: &mut ShardState, tx: u64, coord: CoordRef, mut part: Box<Spl
             super::blocking::serve_blocked(st);
         }
     }
+}
+
+/// Ends an `aof_only` part's run: the first part puts the whole command in the
+/// stream, inside the part's staged block (the assembler joins the parts; the others
+/// have nothing there, so the block is the command alone).
+#[cold]
+fn stream_whole(st: &mut ShardState, db: u16, whole: Option<Vec<u8>>, logging: bool) {
+    st.aof.skip_repl = false;
+    if let Some(cmd) = whole.filter(|_| logging) {
+        st.aof.skip_aof = true;
+        st.aof.with_stream(db, |b| b.extend_from_slice(&cmd));
+        st.aof.skip_aof = false;
+    }
+}
+
+/// The command as the client sent it, RESP-encoded.
+#[cold]
+fn whole_command(args: &Args) -> Vec<u8> {
+    let mut b = Vec::new();
+    let all: Vec<&[u8]> = (0..args.len()).map(|i| args.get(i)).collect();
+    crate::persist::resp::encode(&mut b, &all);
+    b
 }
 
 /// Loads into the cache what looking up the part's keys will read, one stage for all

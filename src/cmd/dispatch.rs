@@ -26,6 +26,7 @@ use crate::resp::{Proto, ReplyWriter};
 use crate::shard::hopbatch::{ExecHead, Packed};
 use crate::shard::lock::Waiting;
 use crate::shard::msg::{ExecReq, Msg};
+use crate::shard::state::NO_SHARD;
 use crate::shard::{ReplyTo, ShardState, shard_of};
 use crate::storage::Warm;
 
@@ -690,7 +691,10 @@ fn run_exec(st: &mut ShardState, req: ExecReq) {
 /// command that must wait): `run_exec` and `run_hops` alike.
 fn call_and_answer(st: &mut ShardState, head: (ReplyTo, u64, u16, Proto, u16), args: &Args, out: &mut Vec<u8>) {
     let (to, client_id, db, proto, cmd) = head;
-    match call_blocking(st, cmd, args, db, proto, out, client_id) {
+    st.running_for = to.shard;
+    let block = call_blocking(st, cmd, args, db, proto, out, client_id);
+    st.running_for = NO_SHARD;
+    match block {
         None => st.send_reply_from(to, out),
         Some(block) => {
             let p = super::blocking::ParkReq { to, client_id, db, proto, cmd, args };
@@ -882,6 +886,15 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 super::blocking::serve_blocked(st);
             }
             retry_deferred(st);
+        }
+        Msg::ExpireHeld(keys) => st.expire_held(keys),
+        Msg::SlowEntry(b) => {
+            let (mut entry, client_id) = *b;
+            if let Some(m) = st.clients.get(&client_id) {
+                entry.addr = m.addr.clone();
+                entry.name = m.name.clone();
+            }
+            st.monitor.file_slow(entry, st.config.slowlog_max_len as usize);
         }
         Msg::Return { tx, entries } => {
             coord::put_back(st, entries);

@@ -175,12 +175,21 @@ fn smove(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     let now = c.now_ms;
     let (src, dst, m) = (a.get(1), a.get(2), a.get(3));
     let db = c.db();
-    if !check_write(db, src, now)? {
-        // Redis answers 0 for a missing source before looking at the destination's type.
-        c.out.int(0);
-        return Ok(());
+    // Both keys are looked up (and so expired) first, as Redis does; then a missing
+    // source answers 0 before the types are checked.
+    let src_type = db.get(src, now).map(|e| matches!(e.value, Value::Set(_)));
+    let dst_type = db.get(dst, now).map(|e| matches!(e.value, Value::Set(_)));
+    match src_type {
+        None => {
+            c.out.int(0);
+            return Ok(());
+        }
+        Some(false) => return Err(CmdError::WrongType),
+        Some(true) => {}
     }
-    check_write(db, dst, now)?;
+    if dst_type == Some(false) {
+        return Err(CmdError::WrongType);
+    }
     if src == dst {
         let found = set_mut(db, src, now)?.is_some_and(|s| s.contains(m));
         c.out.int(found as i64);

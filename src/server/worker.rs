@@ -762,6 +762,12 @@ impl Worker {
         self.st.shared.connected_clients.fetch_sub(1, Ordering::AcqRel);
         self.generations[slot as usize] = (self.generations[slot as usize] + 1) & 0x00ff_ffff;
         self.forget_flow(slot);
+        // A client held by CLIENT PAUSE that leaves is no longer blocked (Redis
+        // unblocks it as it frees it): INFO's `blocked_clients` drops at once.
+        if let Some(i) = self.paused.iter().position(|&s| s == slot) {
+            self.paused.swap_remove(i);
+            self.st.paused_clients = self.paused.len();
+        }
         self.free_slots.push(slot);
         // An fd came free: a listener waiting after EMFILE may accept again.
         self.retry_accepts();

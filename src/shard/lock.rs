@@ -78,6 +78,11 @@ pub struct SplitPart {
     /// Its keys' cache lines were warmed with the parts around it (`cmd::coord_split::
     /// warm_parts`): `run_part` need not warm them again. Cleared as it runs.
     pub warmed: bool,
+    /// With a replica attached (MSET): the part's own command goes to the AOF only,
+    /// and the stream gets, from the first part, the whole command as the client sent
+    /// it (RESP-encoded, `stream_whole`), as Redis sends one MSET.
+    pub aof_only: bool,
+    pub stream_whole: Option<Vec<u8>>,
 }
 
 /// Hashes the table's u64 keys (already `key_hash` outputs, or transaction ids) with

@@ -171,6 +171,13 @@ pub enum Msg {
         writes: KeyEntries,
         kept: KeyEntries,
     },
+    /// Delete these held keys as expired: the cross-shard command that held them
+    /// judged them so when it read them (`ShardState::expire_held`). Sent ahead of the
+    /// keys' release or commit hop, so their DELs precede the command's part.
+    ExpireHeld(Vec<(u16, Vec<u8>)>),
+    /// A SLOWLOG entry recorded here for a command of client `.1`, whose connection
+    /// lives on this shard: filed here with the client's address and name.
+    SlowEntry(Box<(super::slowlog::SlowEntry, u64)>),
     /// Put gathered values back unchanged (a read, a failed or blocked command) and
     /// release `tx`'s locks: nothing is written, so nothing is touched or woken.
     Return {
@@ -216,6 +223,8 @@ impl Msg {
                 Msg::Locked { entries: e, .. } | Msg::Return { entries: e, .. } => entries(e),
                 Msg::Release { writes, kept, .. } => entries(writes) + entries(kept),
                 Msg::Run { .. } | Msg::Ran { .. } => 0,
+                Msg::ExpireHeld(keys) => keys.iter().map(|(_, k)| 8 + k.len()).sum(),
+                Msg::SlowEntry(e) => e.0.args.iter().map(|a| 16 + a.len()).sum(),
                 Msg::Park(w) => w.args.data.len() + 4 * w.args.ends.len(),
                 Msg::Publish(m) | Msg::SPublish(m) => m.iter().map(|(c, p)| 16 + c.len() + p.len()).sum(),
                 Msg::Monitor(line) => line.len(),

@@ -47,30 +47,16 @@ impl Monitor {
         max_len: usize,
         who: (&str, &str),
     ) {
-        let total = args.len();
-        let mut kept: Vec<Vec<u8>> = Vec::with_capacity(total.min(MAX_ARGS));
-        for (i, a) in args.enumerate() {
-            if i == MAX_ARGS - 1 && total > MAX_ARGS {
-                kept.push(format!("... ({} more arguments)", total - MAX_ARGS + 1).into_bytes());
-                break;
-            }
-            if a.len() > MAX_ARG_LEN {
-                let mut v = a[..MAX_ARG_LEN].to_vec();
-                v.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_ARG_LEN).as_bytes());
-                kept.push(v);
-            } else {
-                kept.push(a.to_vec());
-            }
-        }
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        self.slowlog.push_front(SlowEntry {
-            id,
-            unix_secs,
-            micros,
-            args: kept,
-            addr: who.0.to_string(),
-            name: who.1.to_string(),
-        });
+        let entry = slow_entry(micros, unix_secs, args, who);
+        self.slowlog.push_front(entry);
+        self.slowlog.truncate(max_len);
+    }
+
+    /// Files an entry recorded on another shard for a client of this one (`Msg::
+    /// SlowEntry`), in id order (newest first), trimming to `max_len` entries.
+    pub fn file_slow(&mut self, entry: SlowEntry, max_len: usize) {
+        let at = self.slowlog.partition_point(|e| e.id > entry.id);
+        self.slowlog.insert(at, entry);
         self.slowlog.truncate(max_len);
     }
 
@@ -78,6 +64,32 @@ impl Monitor {
     pub fn add_latency(&mut self, event: &'static str, unix_secs: u64, ms: u64) {
         add_sample(&mut self.latency, event, unix_secs, ms);
     }
+}
+
+/// An entry for a command that took `micros` (at most 32 arguments of 128 bytes).
+pub fn slow_entry<'a>(
+    micros: u64,
+    unix_secs: u64,
+    args: impl ExactSizeIterator<Item = &'a [u8]>,
+    who: (&str, &str),
+) -> SlowEntry {
+    let total = args.len();
+    let mut kept: Vec<Vec<u8>> = Vec::with_capacity(total.min(MAX_ARGS));
+    for (i, a) in args.enumerate() {
+        if i == MAX_ARGS - 1 && total > MAX_ARGS {
+            kept.push(format!("... ({} more arguments)", total - MAX_ARGS + 1).into_bytes());
+            break;
+        }
+        if a.len() > MAX_ARG_LEN {
+            let mut v = a[..MAX_ARG_LEN].to_vec();
+            v.extend_from_slice(format!("... ({} more bytes)", a.len() - MAX_ARG_LEN).as_bytes());
+            kept.push(v);
+        } else {
+            kept.push(a.to_vec());
+        }
+    }
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    SlowEntry { id, unix_secs, micros, args: kept, addr: who.0.to_string(), name: who.1.to_string() }
 }
 
 fn add_sample(events: &mut HashMap<&'static str, LatencyEvent>, event: &'static str, unix_secs: u64, ms: u64) {

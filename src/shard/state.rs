@@ -187,6 +187,13 @@ pub struct ShardState {
     /// The last keyed command's `ExecCtx::only_changed_key`: a cross-shard transaction
     /// reads it after its scratch run to send the other keys home unsignalled.
     pub last_only_changed: Option<usize>,
+    /// During a cross-shard transaction's scratch run: the (db, key)s the command
+    /// expired on its way. They are counted and published here; their owners delete
+    /// them and log the DEL (`Msg::ExpireHeld`), where their WATCH and tracking live.
+    pub scratch_expired: Option<Vec<(u16, Vec<u8>)>>,
+    /// The shard of the client whose hopped request runs now (`NO_SHARD` otherwise):
+    /// a SLOWLOG entry for it is filed there, where its address and name are known.
+    pub running_for: u16,
     /// Connections whose next command CLIENT PAUSE holds (the worker's list): INFO
     /// counts them in `blocked_clients`, as Redis counts its postponed clients.
     pub paused_clients: usize,
@@ -225,6 +232,9 @@ pub struct ShardState {
     /// Applying a replica's master link: batches, the cut fence (`repl::apply`).
     pub link: crate::repl::apply::LinkShard,
 }
+
+/// `ShardState::running_for` when no other shard's request runs.
+pub const NO_SHARD: u16 = u16::MAX;
 
 impl ShardState {
     pub fn new(id: usize, shared: Arc<Shared>, clock: Clock) -> ShardState {
@@ -282,6 +292,8 @@ impl ShardState {
             serving_blocked: false,
             rerunning_waiter: false,
             last_only_changed: None,
+            scratch_expired: None,
+            running_for: NO_SHARD,
             paused_clients: 0,
             client_watches: HashMap::new(),
             exec_db_undo: HashMap::new(),
@@ -376,10 +388,32 @@ impl ShardState {
     /// the first `reported` expired keys of database `db` (in order among its own
     /// events, see `ExecCtx::notify`).
     pub fn account_expired_reported(&mut self, db: usize, reported: usize) {
+        self.account_expired_parts(db, reported, true, self.scratch_expired.is_none());
+    }
+
+    /// A cross-shard command's coordinator expired `keys` of this shard (counted and
+    /// published there, `scratch_expired`): delete them here, log their DELs, and
+    /// signal their WATCHes and trackers.
+    pub fn expire_held(&mut self, keys: Vec<(u16, Vec<u8>)>) {
+        for (db, key) in keys {
+            self.dbs[db as usize].expire_now(&key);
+        }
+        self.account_expired_parts(0, 0, false, true);
+    }
+
+    /// `global`: count `expired_keys` and publish `expired` events (server-wide, so
+    /// wherever the command ran); `local`: WATCH, tracking and the DEL in the AOF and
+    /// the stream (the key's owner's).
+    fn account_expired_parts(&mut self, db: usize, reported: usize, global: bool, local: bool) {
         // Every list is emptied below; a key recorded meanwhile sets the flag again.
         crate::storage::db::clear_expired_recorded();
+        if !local && let Some(held) = self.scratch_expired.as_mut() {
+            for (i, d) in self.dbs.iter().enumerate() {
+                held.extend(d.expired.iter().map(|k| (i as u16, k.to_vec())));
+            }
+        }
         // Expired keys invalidate client-side caches too, as Redis's deletions do.
-        if crate::cmd::tracking::writes_matter(self) {
+        if local && crate::cmd::tracking::writes_matter(self) {
             let keys: Vec<Vec<u8>> = self.dbs.iter().flat_map(|d| d.expired.iter().map(|k| k.to_vec())).collect();
             crate::cmd::tracking::invalidate(self, keys.iter().map(|k| k.as_slice()), 0);
         }
@@ -392,18 +426,20 @@ impl ShardState {
             if d.expired.is_empty() {
                 continue;
             }
-            if !self.watch.is_empty() {
+            if local && !self.watch.is_empty() {
                 for k in &d.expired {
                     self.watch.touch_expired(i as u16, k);
                 }
             }
-            self.stats.expired_keys += d.expired.len() as u64;
-            if self.aof.active() {
+            if global {
+                self.stats.expired_keys += d.expired.len() as u64;
+            }
+            if local && self.aof.active() {
                 for k in &d.expired {
                     self.aof.feed(i as u16, &[&b"DEL"[..], k]);
                 }
             }
-            if publish {
+            if global && publish {
                 let skip = if i == db { reported.min(d.expired.len()) } else { 0 };
                 for k in &d.expired[skip..] {
                     events.push(KeyEvent { db: i as u16, event: "expired", key: k.to_vec() });

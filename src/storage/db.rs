@@ -361,6 +361,25 @@ impl Db {
         self.get_touch(key, now_ms)
     }
 
+    /// `key`'s entry and deadline whether or not it has expired, without recording an
+    /// access: a cross-shard gather hands a key over as it is, and the command's run
+    /// decides whether it reads (and so expires) it, as Redis expires only what a
+    /// command looks up.
+    pub fn get_as_is(&mut self, key: &[u8]) -> Option<(&mut Slot, u64)> {
+        let i = self.table.find(self.table.hash(key), key)?;
+        let at = self.slot_expire(i);
+        Some((self.table.at_mut(i), at))
+    }
+
+    /// Deletes `key` as expired whatever the clock says (recorded like a lazy expiry):
+    /// a command that ran elsewhere on the key's value judged it expired.
+    pub fn expire_now(&mut self, key: &[u8]) -> bool {
+        let h = self.table.hash(key);
+        let Some(i) = self.table.find(h, key) else { return false };
+        self.expire_slot(i, h);
+        true
+    }
+
     /// The live entry for `key` without recording an access (Redis's
     /// `LOOKUP_NOTOUCH`: OBJECT, TYPE-like introspection).
     pub fn get_notouch(&mut self, key: &[u8], now_ms: u64) -> Option<&Slot> {
