@@ -381,9 +381,11 @@ fn debug_protocol_from_scripts_as_redis() {
     common::compare::each_pair("script-debug-protocol", |p| {
         p.same(&["debug", "set-disable-deny-scripts", "1"]);
         for resp in ["2", "3"] {
+            // Not `verbatim`: a script receives it as a plain string here, where Redis
+            // keeps its format for a RESP3 client (README, Scripting limits).
             for name in [
-                "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push", "verbatim",
-                "true", "false", "nope",
+                "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push", "true",
+                "false", "nope",
             ] {
                 let script = format!("redis.setresp({resp}); return redis.call('debug', 'protocol', '{name}')");
                 p.same(&["eval", &script, "0"]);

@@ -80,7 +80,7 @@ impl Parser<'_> {
                 let s = lua.create_string(b)?;
                 if kind == b'!' { self.keyed("err", Value::String(s))? } else { Value::String(s) }
             }
-            // A push reader Redis's conversion does not know: nil (only DEBUG PROTOCOL
+            // A push reply Redis's conversion does not know: nil (only DEBUG PROTOCOL
             // PUSH, from a script, writes one).
             b'>' => Value::Nil,
             b'*' | b'~' => {
