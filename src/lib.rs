@@ -249,7 +249,8 @@
 //! `busy-reply-threshold` holds its thread: other shards answer `-BUSY`
 //! (`cmd::script::busy_refusal`), and the busy thread's instruction hook serves the
 //! connections waiting on its own listeners and the Unix socket, and its idle ones (`server::busy_door`), so SCRIPT KILL,
-//! FUNCTION KILL and SHUTDOWN NOSAVE reach it even with one shard.
+//! FUNCTION KILL and SHUTDOWN NOSAVE reach it even with one shard (and AUTH, whose
+//! login the worker gives the connection's session once the script ended).
 //!
 //! ## A replica (`repl::replica`, `repl::link`)
 //!

@@ -194,3 +194,33 @@ fn list_arguments_oom_refusals_and_tohex_as_redis() {
         }
     });
 }
+
+/// Redis 7.0's `scriptVerifyOOM`: past `maxmemory` when the command began, a script
+/// without flags (which runs) gets `-OOM` at its first `denyoom` command if it has
+/// not written yet (a read first changes nothing, a write that is not `denyoom`, as
+/// DEL, lets the rest run), through `redis.call` and `redis.pcall`; `allow-oom` and
+/// `maxmemory 0` lift it. The keys share a hash tag, so one shard owns them all.
+#[test]
+fn a_flagless_scripts_first_denyoom_write_past_maxmemory_is_refused_as_redis() {
+    common::compare::each_pair("script-oom-first-write", |p| {
+        p.same(&["set", "{t}a", "1"]);
+        p.same(&["config", "set", "maxmemory", "1"]);
+        let set = "redis.call('set', KEYS[2], 'y')";
+        for script in [
+            format!("{set} return 1"),
+            format!("redis.call('get', KEYS[1]) {set} return 2"),
+            "return redis.pcall('set', KEYS[2], 'y')".to_string(),
+            "return redis.pcall('incr', KEYS[1])".to_string(),
+            "return redis.call('get', KEYS[1])".to_string(),
+            format!("redis.call('del', KEYS[3]) {set} return 3"),
+            format!("#!lua flags=allow-oom\n{set} return 4"),
+        ] {
+            p.same(&["eval", &script, "3", "{t}a", "{t}x", "{t}nokey"]);
+        }
+        p.same(&["get", "{t}x"]);
+        p.same(&["del", "{t}x"]);
+        p.same(&["config", "set", "maxmemory", "0"]);
+        p.same(&["eval", &format!("{set} return 5"), "2", "{t}a", "{t}x"]);
+        p.same(&["get", "{t}x"]);
+    });
+}

@@ -36,6 +36,27 @@ fn wait_busy(port: u16) -> (common::Raw, String) {
     }
 }
 
+/// As [`wait_busy`] with a password required: a new connection's AUTH (`auth`'s
+/// arguments) then PING, until the PING is refused BUSY (AUTH is allowed while busy).
+fn wait_busy_authenticated(port: u16, auth: &[&str]) -> common::Raw {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let cmd: Vec<&str> = std::iter::once("auth").chain(auth.iter().copied()).collect();
+    loop {
+        let mut c = connect(port);
+        c.w.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+        c.send(&[common::encode_cmd(&cmd), common::encode_cmd(&["ping"])].concat());
+        if let (Ok(Resp::Simple(ok)), Ok(Resp::Error(e))) = (c.r.read(), c.r.read())
+            && ok == "OK"
+            && e.starts_with("BUSY ")
+        {
+            c.w.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+            return c;
+        }
+        assert!(std::time::Instant::now() < deadline, "the server never said BUSY after AUTH");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 const LOOP_LIB: &str = "#!lua name=loops\nredis.register_function('spin', function() while true do end end)";
 
 /// The texts of one scenario: (BUSY to PING, SCRIPT KILL's, the killed script's
@@ -200,13 +221,7 @@ fn idle_clients_of_the_busy_shard_get_busy_and_can_kill() {
     // Past the threshold (seen by new connections; a command of `idle` received in
     // the turn the script started in would wait for it, rightly), the idle client
     // gets BUSY.
-    // (A new connection's AUTH is answered NOAUTH only by the busy door.)
-    assert!(wait_until(Duration::from_secs(20), || {
-        let mut n = connect(s.port);
-        n.w.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
-        n.send(&common::encode_cmd(&["auth", "pw"]));
-        matches!(n.r.read(), Ok(Resp::Error(e)) if e.starts_with("NOAUTH"))
-    }));
+    wait_busy_authenticated(s.port, &["pw"]);
     assert_eq!(
         err_text(&idle.cmd(&["ping"])),
         "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
@@ -227,4 +242,57 @@ fn idle_clients_of_the_busy_shard_get_busy_and_can_kill() {
     assert_eq!(a.cmd(&["ping"]), Resp::simple("PONG"));
     assert_eq!(fresh.cmd(&["auth", "pw"]), Resp::simple("OK"));
     assert_eq!(fresh.cmd(&["ping"]), Resp::simple("PONG"));
+}
+
+/// AUTH is allowed while a script is busy (`allow-busy` in Redis 7.0): with a password
+/// required, a client that connects (or was connected, unauthenticated) during the
+/// script can still log in and SCRIPT KILL it, and stays logged in as that user after
+/// the script. AUTH's errors (wrong password, arity, syntax) are Redis's. On 1 shard
+/// (the busy thread's door answers) and 3.
+fn auth_while_busy(port: u16) -> Vec<String> {
+    let mut texts = Vec::new();
+    let mut setup = connect(port);
+    assert_eq!(setup.cmd(&["config", "set", "requirepass", "pw"]), Resp::simple("OK"));
+    assert_eq!(setup.cmd(&["auth", "pw"]), Resp::simple("OK"));
+    assert_eq!(setup.cmd(&["config", "set", "busy-reply-threshold", "100"]), Resp::simple("OK"));
+    assert_eq!(setup.cmd(&["acl", "setuser", "killer", "on", ">kp", "+@all", "~*"]), Resp::simple("OK"));
+    let mut seated = connect(port);
+    texts.push(format!("{:?}", seated.cmd(&["ping"])));
+    let mut a = connect(port);
+    assert_eq!(a.cmd(&["auth", "pw"]), Resp::simple("OK"));
+    a.send(&common::encode_cmd(&["eval", "while true do end", "0"]));
+    let mut b = wait_busy_authenticated(port, &["pw"]);
+    let mut n = connect(port);
+    for args in [
+        &["auth", "nope"][..],
+        &["auth"],
+        &["auth", "a", "b", "c"],
+        &["auth", "killer", "nope"],
+        &["ping"],
+        &["auth", "killer", "kp"],
+        &["ping"],
+    ] {
+        texts.push(format!("{args:?} {:?}", n.cmd(args)));
+    }
+    texts.push(format!("seated {:?}", seated.cmd(&["auth", "pw"])));
+    texts.push(format!("seated {:?}", seated.cmd(&["ping"])));
+    texts.push(format!("{:?}", n.cmd(&["script", "kill"])));
+    texts.push(err_text(&a.read()).split(" script:").next().unwrap().to_string());
+    for c in [&mut n, &mut seated, &mut b] {
+        texts.push(format!("{:?}", c.cmd(&["acl", "whoami"])));
+        texts.push(format!("{:?}", c.cmd(&["ping"])));
+    }
+    assert_eq!(setup.cmd(&["acl", "deluser", "killer"]), Resp::Int(1));
+    texts
+}
+
+#[test]
+fn auth_while_busy_logs_in_as_redis() {
+    let rdir = temp_dir("busy-auth-real");
+    let real = RealRedis::start(&rdir);
+    let want = auth_while_busy(real.port);
+    for shards in [1, 3] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(auth_while_busy(s.port), want, "{shards} shards");
+    }
 }

@@ -251,3 +251,148 @@ fn info_reports_the_functions_lua_state() {
         assert_eq!(field(&after, "number_of_functions"), 1);
     }
 }
+
+/// CLIENT PAUSE WRITE holds a script by its flags, as Redis 7.0's
+/// `scriptFlagsToCmdFlags`: a `no-writes` one (EVAL with the shebang, its EVALSHA, a
+/// `no-writes` function, EVAL_RO, also queued in MULTI) runs at once; a shebang without
+/// `no-writes` and a script without one (EVAL's own may-replicate flag) are held until
+/// UNPAUSE. A reply that does not come fails the read (20 s timeout).
+#[test]
+fn a_write_pause_lets_read_only_scripts_through_as_redis() {
+    use std::time::Duration;
+    let blocked = |c: &mut common::Raw| -> String {
+        let Resp::Bulk(b) = c.cmd(&["info", "clients"]) else { panic!("INFO reply") };
+        let text = String::from_utf8(b).unwrap();
+        text.lines().find_map(|l| l.strip_prefix("blocked_clients:")).expect("blocked_clients").trim().to_string()
+    };
+    let run = |port: u16| -> Vec<String> {
+        let mut admin = raw_to(port);
+        let mut seen = vec![format!("{:?}", admin.cmd(&["set", "x", "y"]))];
+        let lib = "#!lua name=pauselib\nredis.register_function{function_name='f1', callback=function() return 'hello' end, flags={'no-writes'}}\n\
+            redis.register_function('fw', function() return 'w' end)";
+        seen.push(format!("{:?}", admin.cmd(&["function", "load", "replace", lib])));
+        let Resp::Bulk(sha) = admin.cmd(&["script", "load", "#!lua flags=no-writes\nreturn 2"]) else {
+            panic!("SCRIPT LOAD gave no sha")
+        };
+        let sha = String::from_utf8(sha).unwrap();
+        // Queued before the pause: queuing a write is held too.
+        let mut tx = raw_to(port);
+        seen.push(format!("{:?}", tx.cmd(&["multi"])));
+        seen.push(format!("{:?}", tx.cmd(&["eval", "#!lua\nreturn 3", "0"])));
+        assert_eq!(admin.cmd(&["client", "pause", "600000", "write"]), Resp::Simple("OK".into()));
+        let mut rr = raw_to(port);
+        for args in [
+            &["eval", "#!lua flags=no-writes\nreturn 'unique script'", "0"][..],
+            &["eval", "#!lua flags=no-writes\nreturn 'unique script'", "0"],
+            &["eval_ro", "return redis.call('get', KEYS[1])..' unique script'", "1", "x"],
+            &["evalsha", &sha, "0"],
+            &["evalsha_ro", &sha, "0"],
+            &["fcall", "f1", "0"],
+            &["fcall_ro", "f1", "0"],
+            &["multi"],
+            &["eval", "#!lua flags=no-writes\nreturn 12", "0"],
+            &["eval", "#!lua flags=no-writes\nreturn 13", "0"],
+            &["exec"],
+        ] {
+            seen.push(format!("{:?}", rr.cmd(args)));
+        }
+        seen.push(blocked(&mut admin));
+        // Held: a flagged script that may write, a flagless one, a writing function,
+        // and an EXEC that queued a flagged writing script.
+        let mut held = Vec::new();
+        for args in [&["eval", "#!lua\nreturn 1", "0"][..], &["eval", "return 2", "0"], &["fcall", "fw", "0"]] {
+            let mut c = raw_to(port);
+            c.send(&common::encode_cmd(args));
+            held.push(c);
+        }
+        tx.send(&common::encode_cmd(&["exec"]));
+        held.push(tx);
+        assert!(
+            common::wait_until(Duration::from_secs(20), || blocked(&mut admin) == "4"),
+            "held: {}",
+            blocked(&mut admin)
+        );
+        admin.cmd(&["client", "unpause"]);
+        for c in &mut held {
+            seen.push(format!("{:?}", c.read()));
+        }
+        seen.push(format!("{:?}", admin.cmd(&["function", "delete", "pauselib"])));
+        seen
+    };
+    let real = RealRedis::start(&temp_dir("pause-ro-scripts"));
+    let want = run(real.port);
+    for shards in [1, 4] {
+        let s = Server::start(shards, &[]);
+        assert_eq!(run(s.port), want, "{shards} shard(s)");
+    }
+}
+
+/// DEBUG SET-DISABLE-DENY-SCRIPTS (Redis's debugging switch, `atoi` of its argument):
+/// on, a script may call a command flagged `noscript` (BLPOP and BRPOPLPUSH answer
+/// their timeout at once, as blocking commands do in scripts); off again, refused.
+#[test]
+fn debug_set_disable_deny_scripts_as_redis() {
+    common::compare::each_pair("disable-deny-scripts", |p| {
+        let blpop = "return redis.call('blpop', KEYS[1], 0)";
+        let brpoplpush = "return redis.call('brpoplpush', KEYS[1], KEYS[2], 0)";
+        p.same(&["eval", blpop, "1", "{l}a"]);
+        p.same(&["debug", "set-disable-deny-scripts"]);
+        p.same(&["debug", "set-disable-deny-scripts", "1"]);
+        p.same(&["eval", blpop, "1", "{l}a"]);
+        p.same(&["rpush", "{l}a", "v"]);
+        p.same(&["eval", blpop, "1", "{l}a"]);
+        p.same(&["eval", brpoplpush, "2", "{l}a", "{l}b"]);
+        p.same(&["rpush", "{l}a", "w"]);
+        p.same(&["eval", brpoplpush, "2", "{l}a", "{l}b"]);
+        p.same(&["lrange", "{l}b", "0", "-1"]);
+        p.same(&["debug", "set-disable-deny-scripts", "abc"]);
+        p.same(&["eval", blpop, "1", "{l}a"]);
+        p.same(&["debug", "set-disable-deny-scripts", "2"]);
+        p.same(&["eval", blpop, "1", "{l}b"]);
+        p.same(&["debug", "set-disable-deny-scripts", "0"]);
+        p.same(&["eval", blpop, "1", "{l}b"]);
+    });
+}
+
+/// A read-only script (EVAL_RO, a `no-writes` shebang) may not call a may-replicate
+/// command (PUBLISH, PFCOUNT) either, as in Redis 7.0, which lets such scripts run
+/// during CLIENT PAUSE WRITE; a script without flags may.
+#[test]
+fn read_only_scripts_refuse_may_replicate_commands_as_redis() {
+    common::compare::each_pair("ro-script-may-replicate", |p| {
+        p.same(&["pfadd", "{h}h", "a"]);
+        for (cmd, body) in [
+            ("eval_ro", "return redis.call('publish', 'ch', 'msg')"),
+            ("eval", "#!lua flags=no-writes\nreturn redis.call('publish', 'ch', 'msg')"),
+            ("eval_ro", "return redis.call('pfcount', KEYS[1])"),
+            ("eval", "return redis.call('publish', 'ch', 'msg')"),
+            ("eval", "return redis.call('pfcount', KEYS[1])"),
+        ] {
+            p.same(&[cmd, body, "1", "{h}h"]);
+        }
+    });
+}
+
+/// Under DEBUG SET-DISABLE-DENY-SCRIPTS, DEBUG PROTOCOL from a script gives each RESP3
+/// type as a script sees it (an attribute skipped), back to the client in its protocol,
+/// as Redis's tests check; a script's `big_number` loses its CR/LF to spaces.
+#[test]
+fn debug_protocol_from_scripts_as_redis() {
+    common::compare::each_pair("script-debug-protocol", |p| {
+        p.same(&["debug", "set-disable-deny-scripts", "1"]);
+        for resp in ["2", "3"] {
+            // Not `verbatim`: a script receives it as a plain string here, where Redis
+            // keeps its format for a RESP3 client (README, Scripting limits).
+            for name in [
+                "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push", "true",
+                "false", "nope",
+            ] {
+                let script = format!("redis.setresp({resp}); return redis.call('debug', 'protocol', '{name}')");
+                p.same(&["eval", &script, "0"]);
+            }
+        }
+        p.same(&["eval", "return {big_number='123\\r\\n123'}", "0"]);
+        p.same(&["debug", "set-disable-deny-scripts", "0"]);
+        p.same(&["eval", "return redis.call('debug', 'protocol', 'string')", "0"]);
+    });
+}

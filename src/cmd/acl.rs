@@ -411,6 +411,16 @@ pub fn auth_required(st: &ShardState, sess: &mut Session) -> bool {
     false
 }
 
+/// Logs a session in as `user` (read at ACL `generation`): AUTH's success, here or at
+/// the busy door (`server::busy_door`, applied once the script ended).
+pub fn login_at(st: &mut ShardState, sess: &mut Session, user: Arc<crate::acl::User>, generation: u64) {
+    if let Some(m) = st.clients.get_mut(&sess.id) {
+        m.user = (user.name != "default").then(|| Arc::from(user.name.as_str()));
+    }
+    sess.acl.login(user, generation);
+    sess.authenticated = true;
+}
+
 /// AUTH and HELLO AUTH: logs in as `user` (the default user when None) or fails with
 /// WRONGPASS and an ACL LOG entry, as Redis does.
 pub fn authenticate(c: &mut ConnCtx, user: Option<&[u8]>, pass: &[u8]) -> Result<(), CmdError> {
@@ -420,11 +430,7 @@ pub fn authenticate(c: &mut ConnCtx, user: Option<&[u8]>, pass: &[u8]) -> Result
     let name = user.unwrap_or(b"default");
     match acl.authenticate(name, pass) {
         Some(u) => {
-            if let Some(m) = c.st.clients.get_mut(&c.sess.id) {
-                m.user = (u.name != "default").then(|| Arc::from(u.name.as_str()));
-            }
-            c.sess.acl.login(u, generation);
-            c.sess.authenticated = true;
+            login_at(c.st, c.sess, u, generation);
             Ok(())
         }
         None => {

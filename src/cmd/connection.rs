@@ -173,8 +173,20 @@ pub static COMMANDS: &[CommandSpec] = &[
     conn("ping", -1, flag::FAST, ping, "Returns the server's liveliness response."),
     conn("echo", 2, flag::FAST | flag::STALE, echo, "Returns the given string."),
     conn("quit", -1, flag::NO_AUTH | flag::FAST | flag::STALE | flag::ALLOW_BUSY, quit, "Closes the connection."),
-    conn("reset", 1, flag::NO_AUTH | flag::FAST | flag::STALE, reset, "Resets the connection."),
-    conn("hello", -1, flag::NO_AUTH | flag::FAST | flag::STALE, hello, "Handshakes with the server."),
-    conn("auth", -2, flag::NO_AUTH | flag::FAST | flag::STALE, auth, "Authenticates the connection."),
+    conn("reset", 1, flag::NO_AUTH | flag::FAST | flag::STALE | flag::ALLOW_BUSY, reset, "Resets the connection."),
+    conn(
+        "hello",
+        -1,
+        flag::NO_AUTH | flag::FAST | flag::STALE | flag::ALLOW_BUSY,
+        hello,
+        "Handshakes with the server.",
+    ),
+    conn(
+        "auth",
+        -2,
+        flag::NO_AUTH | flag::FAST | flag::STALE | flag::ALLOW_BUSY,
+        auth,
+        "Authenticates the connection.",
+    ),
     conn("select", 2, flag::FAST | flag::LOADING | flag::STALE, select, "Changes the selected database."),
 ];

@@ -306,12 +306,16 @@ fn digest_value(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     }))
 }
 
-fn set_active_expire(a: &Args) -> Result<ConnOutcome, CmdError> {
-    // Redis uses atoi: anything that does not start with a non-zero number is 0.
-    let s = a.get(2);
+/// C's `atoi`, as Redis reads DEBUG's switches: anything that does not start with a
+/// number is 0.
+fn atoi(s: &[u8]) -> i64 {
     let digits: Vec<u8> =
         s.iter().copied().skip_while(|b| *b == b' ').take_while(|b| b.is_ascii_digit() || *b == b'-').collect();
-    let on = crate::util::num::parse_i64(&digits).unwrap_or(0) != 0;
+    crate::util::num::parse_i64(&digits).unwrap_or(0)
+}
+
+fn set_active_expire(a: &Args) -> Result<ConnOutcome, CmdError> {
+    let on = atoi(a.get(2)) != 0;
     Ok(ConnOutcome::FanOut(FanOut {
         hop: Arc::new(move |st| {
             st.active_expire = on;
@@ -427,6 +431,11 @@ fn debug(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         Ok(ConnOutcome::FanOut(crate::persist::bgsave::reload_fanout(opts)))
     } else if a.is(1, "SET-ACTIVE-EXPIRE") && n == 3 {
         set_active_expire(a)
+    } else if a.is(1, "SET-DISABLE-DENY-SCRIPTS") && n == 3 {
+        let on = atoi(a.get(2)) != 0;
+        c.st.shared.script.noscript_allowed.store(on, std::sync::atomic::Ordering::Relaxed);
+        c.out.ok();
+        Ok(ConnOutcome::Done)
     } else if a.is(1, "PANIC") && n == 2 {
         // As in Redis: crash on purpose, on the shard thread that owns this
         // connection, to check that a panic takes the whole process down.

@@ -339,6 +339,12 @@ pub fn denies_oom(shared: &ScriptShared, name: &str) -> bool {
     libs(shared).function(name).is_some_and(|f| !f.flags.iter().any(|x| x == "no-writes" || x == "allow-oom"))
 }
 
+/// Does function `name` write (not flagged `no-writes`)? None when there is no such
+/// function (`script::declared_writes`).
+pub fn declared_writes(shared: &ScriptShared, name: &str) -> Option<bool> {
+    libs(shared).function(name).map(|f| !f.flags.iter().any(|x| x == "no-writes"))
+}
+
 pub fn fcall(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     fcall_generic(c, a, false)
 }
@@ -352,9 +358,10 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
     let reader = c.shared.script.take_reader(c.client_id);
     let shared = c.shared.script.clone();
     // Looked up in any case; runs (and is reported) under the name it was registered as.
-    let (name, no_writes) = libs(&shared)
+    let flagged = |f: &FunctionInfo, flag: &str| f.flags.iter().any(|x| x == flag);
+    let (name, no_writes, allow_oom) = libs(&shared)
         .function(&a.str(1))
-        .map(|f| (f.name.clone(), f.flags.iter().any(|x| x == "no-writes")))
+        .map(|f| (f.name.clone(), flagged(f, "no-writes"), flagged(f, "allow-oom")))
         .ok_or_else(|| CmdError::msg("ERR Function not found"))?;
     let n = super::script::fcall_numkeys(a)?;
     if ro && !no_writes {
@@ -367,7 +374,7 @@ fn fcall_generic(c: &mut ExecCtx, a: &Args, ro: bool) -> Result<(), CmdError> {
         let wants_all = allows_undeclared_keys(&shared, &name);
         super::script::with_slices(a, 3..3 + n, |keys| {
             super::script::with_slices(a, 3 + n..a.len(), |argv| {
-                super::script::run_script(c, eng, &f, &name, keys, argv, no_writes, true, wants_all, reader)
+                super::script::run_script(c, eng, &f, &name, keys, argv, no_writes, true, wants_all, allow_oom, reader)
             })
         })
     })

@@ -61,6 +61,7 @@ mod scan_args;
 pub mod script;
 pub mod script_acl;
 pub mod script_all;
+mod script_debug;
 mod script_host;
 pub mod script_keyspace;
 mod script_publish;

@@ -153,6 +153,27 @@ pub fn denies_oom(shared: &script::ScriptShared, name: &str, args: &Args) -> boo
     }
 }
 
+/// Redis 7.0's write flag for a script command, as CLIENT PAUSE WRITE sees it
+/// (`scriptFlagsToCmdFlags`): a script that declares flags (a function, an EVAL script
+/// with a valid `#!` line, an EVALSHA of a known one) writes unless it is `no-writes`;
+/// None for one without (or not found), which keeps its command's own flags.
+pub fn declared_writes(shared: &script::ScriptShared, name: &str, args: &Args) -> Option<bool> {
+    let body_writes = |body: &[u8]| {
+        if !body.starts_with(b"#!") {
+            return None;
+        }
+        shebang_flags(body).ok().map(|f| !f.no_writes)
+    };
+    match name {
+        "fcall" | "fcall_ro" if args.len() > 1 => super::function::declared_writes(shared, &args.str(1)),
+        "eval" | "eval_ro" if args.len() > 1 => body_writes(args.get(1)),
+        "evalsha" | "evalsha_ro" if args.len() > 1 && args.get(1).len() == 40 => {
+            shared.get(&args.str(1).to_ascii_lowercase()).and_then(|b| body_writes(&b))
+        }
+        _ => None,
+    }
+}
+
 fn eval(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
     eval_generic(c, a, false, false)
 }
@@ -223,7 +244,7 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
                 };
                 let read_only = ro || flags.no_writes;
                 let wants_all = flags.undeclared_keys;
-                run_script(c, eng, &func, sha, keys, argv, read_only, false, wants_all, reader)
+                run_script(c, eng, &func, sha, keys, argv, read_only, false, wants_all, flags.allow_oom, reader)
             })
         })
     })

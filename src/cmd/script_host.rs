@@ -179,6 +179,7 @@ pub fn run_script(
     read_only: bool,
     as_function: bool,
     wants_all: bool,
+    allow_oom: bool,
     reader: Option<u16>,
 ) -> Result<(), CmdError> {
     let slot = script::thread_slot();
@@ -189,8 +190,11 @@ pub fn run_script(
     let reads = reader.map(|home| (home, false));
     let host = thread_host(eng, c);
     let (res, effects, reads) = {
+        // Redis's `scriptVerifyOOM`: past `maxmemory` when it starts, a script not
+        // flagged `allow-oom` may not begin writing with a `denyoom` command.
+        let oom_guard = !allow_oom && crate::shard::evict::over_limit(c.shared, c.config);
         let lent = Lent::new(&host, c);
-        lent.host.borrow_mut().begin(read_only, keys, slot, caller, wants_all, reads);
+        lent.host.borrow_mut().begin(read_only, keys, slot, caller, wants_all, reads, oom_guard);
         // The reply goes straight to the client's output: a run writes it only once it
         // succeeded, so a failed one leaves nothing behind.
         let res = eng.run(func, name, keys, argv, as_function, &mut lent.c.out);
@@ -330,6 +334,10 @@ struct ScriptHost {
     wants_all: bool,
     /// A tracking caller's home shard, and whether the script ran a read-only command.
     reads: Option<(u16, bool)>,
+    /// Memory was over the limit when the command began and the script is not
+    /// `allow-oom`: its `denyoom` commands are refused until it has written
+    /// (`scriptVerifyOOM`); cleared by its first write command.
+    oom_guard: bool,
 }
 
 impl ScriptHost {
@@ -353,6 +361,7 @@ impl ScriptHost {
             caller: None,
             wants_all: false,
             reads: None,
+            oom_guard: false,
         }
     }
 
@@ -365,8 +374,10 @@ impl ScriptHost {
         caller: Option<(crate::acl::SessionAcl, String)>,
         wants_all: bool,
         reads: Option<(u16, bool)>,
+        oom_guard: bool,
     ) {
         self.read_only = read_only;
+        self.oom_guard = oom_guard;
         self.keys.data.clear();
         self.keys.ends.clear();
         for k in keys {
@@ -401,7 +412,13 @@ impl Host for ScriptHost {
         if !spec.arity_ok(owned.len()) {
             return Err("ERR Wrong number of args calling Redis command from script".into());
         }
-        if spec.flags & flag::NOSCRIPT != 0 {
+        // DEBUG SET-DISABLE-DENY-SCRIPTS lifts the `noscript` refusal, as in Redis, but
+        // never for a script command: a script inside a script would re-enter this
+        // thread's Lua state (Redis asserts and exits on it).
+        if spec.flags & flag::NOSCRIPT != 0
+            && (!self.shared.script.noscript_allowed.load(std::sync::atomic::Ordering::Relaxed)
+                || super::script::is_script(idx))
+        {
             return Err("ERR This Redis command is not allowed from script".into());
         }
         let args = Args::Owned(owned);
@@ -416,8 +433,18 @@ impl Host for ScriptHost {
             };
             crate::acl::check_script(&self.shared.acl, acl, idx, &args, &ctx)?;
         }
-        if spec.is_write() && self.read_only {
+        // As Redis: may-replicate commands (PUBLISH, PFCOUNT) count as writes here, so
+        // that a read-only script may run during CLIENT PAUSE WRITE.
+        if self.read_only && spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0 {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        if self.oom_guard {
+            if spec.flags & flag::DENYOOM != 0 {
+                return Err(crate::shard::evict::OOM.into());
+            }
+            // Once the script wrote it cannot be stopped half way (Redis's
+            // `SCRIPT_WRITE_DIRTY`).
+            self.oom_guard = !spec.is_write();
         }
         let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
         let db = self.db as u16;
@@ -447,6 +474,19 @@ impl Host for ScriptHost {
             Handler::Conn(_) if matches!(spec.name, "publish" | "spublish") => {
                 self.publish(idx, owned, propagate, ReplyWriter::new(out, proto));
                 return Ok(());
+            }
+            Handler::Conn(_) if spec.name == "debug" && args.len() == 3 && args.is(1, "protocol") => {
+                super::script_debug::debug_protocol(args.get(2), ReplyWriter::new(out, proto));
+                self.monitor(db, owned);
+                return Ok(());
+            }
+            Handler::Conn(_) if spec.flags & flag::NOSCRIPT != 0 => {
+                // Let through by DEBUG SET-DISABLE-DENY-SCRIPTS, but these need the
+                // calling connection's session, which a script does not hold here.
+                return Err(format!(
+                    "ERR {} is not supported inside scripts by shardis: it needs the calling connection",
+                    spec.name.to_ascii_uppercase()
+                ));
             }
             Handler::Conn(_) => {
                 conn_from_script(spec.name, &args, self.now_ms, ReplyWriter::new(out, proto))?;

@@ -80,7 +80,10 @@ impl Parser<'_> {
                 let s = lua.create_string(b)?;
                 if kind == b'!' { self.keyed("err", Value::String(s))? } else { Value::String(s) }
             }
-            b'*' | b'~' | b'>' => {
+            // A push reply Redis's conversion does not know: nil (only DEBUG PROTOCOL
+            // PUSH, from a script, writes one).
+            b'>' => Value::Nil,
+            b'*' | b'~' => {
                 let n = self.int();
                 if n < 0 {
                     return Ok(Value::Boolean(false));
@@ -119,6 +122,14 @@ impl Parser<'_> {
             b'(' => {
                 let s = lua.create_string(self.line())?;
                 self.keyed("big_number", Value::String(s))?
+            }
+            // Attributes are not replies: skipped, as Redis's Lua conversion does.
+            b'|' => {
+                let n = self.int();
+                for _ in 0..n.max(0) * 2 {
+                    self.value()?;
+                }
+                return self.value();
             }
             _ => Value::Nil,
         })
@@ -173,7 +184,8 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
         _ => {}
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("big_number") {
-        let b = s.as_bytes();
+        // As Redis: CR and LF become spaces, so the number stays one protocol line.
+        let b: Vec<u8> = s.as_bytes().iter().map(|&c| if c == b'\r' || c == b'\n' { b' ' } else { c }).collect();
         if out.proto == crate::resp::Proto::Resp3 {
             out.raw(b"(");
             out.raw(&b);

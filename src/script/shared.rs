@@ -29,6 +29,9 @@ pub struct ScriptShared {
     running: Mutex<HashMap<usize, RunningFunction>>,
     /// SHUTDOWN NOSAVE arrived while a script was busy: the script stops at once.
     pub shutdown: AtomicBool,
+    /// DEBUG SET-DISABLE-DENY-SCRIPTS: scripts may call commands flagged `noscript`
+    /// (Redis's debugging aid; its test suite relies on it).
+    pub noscript_allowed: AtomicBool,
     /// The function libraries (FUNCTION LOAD ...), bumped `functions_epoch` on change.
     pub functions: Mutex<Libraries>,
     pub functions_epoch: AtomicU64,
@@ -85,6 +88,7 @@ impl ScriptShared {
             busy_count: AtomicUsize::new(0),
             running: Mutex::new(HashMap::new()),
             shutdown: AtomicBool::new(false),
+            noscript_allowed: AtomicBool::new(false),
             functions: Mutex::new(Libraries::default()),
             functions_epoch: AtomicU64::new(0),
             function_writes: Mutex::new(()),

@@ -9,11 +9,15 @@
 //! [`poll`] about once a millisecond: it accepts the connections waiting on this
 //! shard's TCP listeners and on the Unix socket (shared by every shard) itself (the ring defers its own accepts until the thread
 //! enters it again, see `io::ring`), reads their complete commands and answers them
-//! as Redis does while busy: SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE act,
-//! everything else gets `-BUSY` (`-NOAUTH` when a password is required). Input is
+//! as Redis does while busy: SCRIPT KILL / FUNCTION KILL / SHUTDOWN NOSAVE act, AUTH
+//! logs the client in (so that, with a password required, a new client can still
+//! kill the script), everything else gets `-BUSY` (`-NOAUTH` when a password is
+//! required and the client has not authenticated). Input is
 //! only consumed command by command, so what a client sent after the script ended
 //! stays in its socket. When the script ends, [`take_released`] gives the worker
-//! these connections, which it adopts as if it had just accepted them.
+//! these connections, which it adopts as if it had just accepted them, logged in as
+//! the user their AUTH named ([`Login`]); a seated client's AUTH reaches its session
+//! the same way ([`take_logins`]).
 //!
 //! Connections the shard already served are answered too when they are idle: nothing
 //! owed or queued, their receive armed (the worker keeps them *seated* here,
@@ -47,10 +51,23 @@ struct Door {
     shared: Arc<Shared>,
     shard: usize,
     last_poll: Option<Instant>,
-    /// Connections accepted while busy (and whether on the Unix socket).
-    open: Vec<(RawFd, bool)>,
+    /// Connections accepted while busy: fd, on the Unix socket?, what the door knows
+    /// of the session.
+    open: Vec<(RawFd, bool, Client)>,
     /// Connections to hand to the worker once the script ended.
-    released: Vec<(RawFd, bool)>,
+    released: Vec<Released>,
+}
+
+/// A connection the door accepted, for the worker to adopt: its fd, whether on the
+/// Unix socket, and the user its AUTH logged it in as.
+pub type Released = (RawFd, bool, Option<Login>);
+
+/// An AUTH the door accepted: the user and the ACL generation it was read at (as
+/// `acl::SessionAcl::login` takes them).
+#[derive(Clone)]
+pub struct Login {
+    pub user: Arc<crate::acl::User>,
+    pub generation: u64,
 }
 
 /// What the door did to a seated client's transaction while a script was busy.
@@ -89,6 +106,8 @@ thread_local! {
     /// The door answered a seated client since the worker last took the effects (so
     /// the worker's per-turn check is one load).
     static ANSWERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Seated clients the door's AUTH logged in, by slot, for the worker to apply.
+    static LOGINS: RefCell<Vec<(u32, Login)>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The worker's hook after a connection's state may have changed: seats it while it is
@@ -141,6 +160,13 @@ pub fn unseat(slot: u32) {
         }
     });
     PENDING.with(|p| p.borrow_mut().retain(|(s, _)| *s != slot));
+    LOGINS.with(|l| l.borrow_mut().retain(|(s, _)| *s != slot));
+}
+
+/// The seated clients the door's AUTH logged in (by slot), for the worker to log their
+/// sessions in (`cmd::acl::login_at`). Taken with [`take_effects`].
+pub fn take_logins() -> Vec<(u32, Login)> {
+    LOGINS.with(|l| std::mem::take(&mut *l.borrow_mut()))
 }
 
 /// The transaction effects the door left on this thread's connections (by slot), for
@@ -173,8 +199,8 @@ pub fn install(shared: Arc<Shared>, shard: usize) {
     crate::script::set_busy_hooks(poll, end);
 }
 
-/// The connections served while busy, for the worker to adopt (fd, Unix socket?).
-pub fn take_released() -> Vec<(RawFd, bool)> {
+/// The connections served while busy, for the worker to adopt.
+pub fn take_released() -> Vec<Released> {
     DOOR.with(|d| d.borrow_mut().as_mut().map(|d| std::mem::take(&mut d.released)).unwrap_or_default())
 }
 
@@ -182,7 +208,7 @@ fn end() {
     DOOR.with(|d| {
         if let Some(d) = d.borrow_mut().as_mut() {
             let open = std::mem::take(&mut d.open);
-            d.released.extend(open);
+            d.released.extend(open.into_iter().map(|(fd, unix, c)| (fd, unix, c.login)));
             d.last_poll = None;
         }
     });
@@ -198,19 +224,20 @@ fn poll() {
         d.last_poll = Some(Instant::now());
         for fd in d.shared.listen.serving(d.shard) {
             while let Some(c) = sock::accept_pending(fd) {
-                d.open.push((c, false));
+                d.open.push((c, false, Client::default()));
             }
         }
         // Any shard may take a Unix client; this one's ring would only after the script.
         let unix = d.shared.listen.unix.load(std::sync::atomic::Ordering::Acquire);
         if unix >= 0 {
             while let Some(c) = sock::accept_pending(unix) {
-                d.open.push((c, true));
+                d.open.push((c, true, Client::default()));
             }
         }
         let mut i = 0;
         while i < d.open.len() {
-            if serve(&d.shared, d.open[i].0, Client { authed: false, resp3: false }, None, &mut Vec::new()) {
+            let (fd, _, client) = &mut d.open[i];
+            if serve(&d.shared, *fd, client, None, &mut Vec::new()) {
                 i += 1;
             } else {
                 sock::close(d.open.swap_remove(i).0);
@@ -221,9 +248,18 @@ fn poll() {
         SEATS.with(|s| {
             ANSWERED.set(true);
             for (slot, seat) in s.borrow_mut().iter_mut().enumerate() {
-                if let Some(Seat { fd, authed, resp3, tx, prefix }) = seat
-                    && !serve(&d.shared, *fd, Client { authed: *authed, resp3: *resp3 }, Some(tx), prefix)
-                {
+                let Some(Seat { fd, authed, resp3, tx, prefix }) = seat else { continue };
+                let mut client = Client { authed: *authed, resp3: *resp3, login: None };
+                let keep = serve(&d.shared, *fd, &mut client, Some(tx), prefix);
+                if let Some(login) = client.login {
+                    *authed = true;
+                    LOGINS.with(|l| {
+                        let mut l = l.borrow_mut();
+                        l.retain(|(s, _)| *s != slot as u32);
+                        l.push((slot as u32, login));
+                    });
+                }
+                if !keep {
                     sock::shutdown(*fd);
                     if let Some(old) = seat.replace_with_pending(None) {
                         PENDING.with(|p| p.borrow_mut().push((slot as u32, old)));
@@ -235,10 +271,12 @@ fn poll() {
 }
 
 /// What the door knows of a client's session.
-#[derive(Clone, Copy)]
+#[derive(Clone, Default)]
 struct Client {
     authed: bool,
     resp3: bool,
+    /// The user an AUTH at the door logged in as (the worker applies it afterwards).
+    login: Option<Login>,
 }
 
 /// Answers the complete commands waiting on `fd` (`tx` its transaction when it is a
@@ -246,7 +284,7 @@ struct Client {
 /// the prefix, then the socket); false once it should be closed. A held prefix is
 /// taken only whole (its requests complete): it is emptied, and the worker told to
 /// drop those bytes (`TxEffects::input_taken`).
-fn serve(shared: &Shared, fd: RawFd, client: Client, tx: Option<&mut TxEffects>, prefix: &mut Vec<u8>) -> bool {
+fn serve(shared: &Shared, fd: RawFd, client: &mut Client, tx: Option<&mut TxEffects>, prefix: &mut Vec<u8>) -> bool {
     let held = prefix.len();
     let mut buf = std::mem::take(prefix);
     buf.resize(held + (64 << 10), 0);
@@ -266,6 +304,7 @@ fn serve(shared: &Shared, fd: RawFd, client: Client, tx: Option<&mut TxEffects>,
     // On a copy: answers that cannot be given (a held prefix not taken whole) leave
     // the transaction as it was.
     let mut fx = tx.as_deref().copied();
+    let mut session = client.clone();
     while used < n {
         let b = &buf[used..n];
         let (args, len) = match crate::persist::resp::decode(b) {
@@ -286,7 +325,7 @@ fn serve(shared: &Shared, fd: RawFd, client: Client, tx: Option<&mut TxEffects>,
             keep = false;
             break;
         }
-        match answer(shared, &arg, client, fx.as_mut()) {
+        match answer(shared, &arg, &mut session, fx.as_mut()) {
             Some(reply) => out.extend_from_slice(&reply),
             None => {
                 keep = false;
@@ -300,6 +339,7 @@ fn serve(shared: &Shared, fd: RawFd, client: Client, tx: Option<&mut TxEffects>,
         *prefix = buf;
         return true;
     }
+    *client = session;
     if let (Some(tx), Some(fx)) = (tx, fx) {
         *tx = fx;
         if held > 0 {
@@ -318,11 +358,14 @@ fn serve(shared: &Shared, fd: RawFd, client: Client, tx: Option<&mut TxEffects>,
 fn answer<'a>(
     shared: &Shared,
     arg: &dyn Fn(usize) -> Option<&'a [u8]>,
-    client: Client,
+    client: &mut Client,
     tx: Option<&mut TxEffects>,
 ) -> Option<Vec<u8>> {
     let is = |i: usize, s: &str| arg(i).is_some_and(|a| a.eq_ignore_ascii_case(s.as_bytes()));
     let script = &shared.script;
+    if is(0, "auth") {
+        return Some(auth(shared, arg, client).into_bytes());
+    }
     if !client.authed && shared.acl.auth_required() {
         return Some(b"-NOAUTH Authentication required.\r\n".to_vec());
     }
@@ -335,6 +378,31 @@ fn answer<'a>(
         return Some(buf);
     }
     answer_text(shared, arg, tx).map(String::into_bytes)
+}
+
+/// AUTH while busy (`ALLOW_BUSY` in Redis 7.0), as the connection's AUTH answers it
+/// (`cmd::connection`): the login is kept on `client` for the worker. A failure is not
+/// written to ACL LOG here (the door has no client line for it).
+fn auth<'a>(shared: &Shared, arg: &dyn Fn(usize) -> Option<&'a [u8]>, client: &mut Client) -> String {
+    let argc = (0..).take_while(|&i| arg(i).is_some()).count();
+    let (user, pass) = match (argc, arg(1), arg(2)) {
+        (2, _, _) if !shared.acl.default_has_password() => {
+            return "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n".into();
+        }
+        (2, Some(pass), _) => (&b"default"[..], pass),
+        (3, Some(user), Some(pass)) => (user, pass),
+        (1, _, _) => return "-ERR wrong number of arguments for 'auth' command\r\n".into(),
+        _ => return "-ERR syntax error\r\n".into(),
+    };
+    let generation = shared.acl.generation.load(std::sync::atomic::Ordering::Acquire);
+    match shared.acl.authenticate(user, pass) {
+        Some(user) => {
+            client.authed = true;
+            client.login = Some(Login { user, generation });
+            "+OK\r\n".into()
+        }
+        None => "-WRONGPASS invalid username-password pair or user is disabled.\r\n".into(),
+    }
 }
 
 /// The replies of [`answer`] that are plain text.

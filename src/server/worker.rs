@@ -172,8 +172,8 @@ impl Worker {
             self.replica_turn();
             self.process_inputs();
             // Connections a long script's busy door served (`server::busy_door`).
-            for (fd, unix) in crate::server::busy_door::take_released() {
-                self.on_accept(fd, unix);
+            for (fd, unix, login) in crate::server::busy_door::take_released() {
+                self.on_accept(fd, unix, login);
             }
             self.apply_door_effects();
             // Drained whole, every turn, whatever the inbox bound says: only parsing
@@ -298,6 +298,11 @@ impl Worker {
                     c.drop_door_prefix();
                 }
                 crate::cmd::multi::apply_busy_effects(&mut self.st, &mut c.sess, fx);
+            }
+        }
+        for (slot, l) in crate::server::busy_door::take_logins() {
+            if let Some(c) = self.conns.get_mut(slot as usize).and_then(|c| c.as_mut()) {
+                crate::cmd::acl::login_at(&mut self.st, &mut c.sess, l.user, l.generation);
             }
         }
     }

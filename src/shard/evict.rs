@@ -243,7 +243,26 @@ impl MemShared {
 /// (Redis's `freeMemoryGetNotCountedMemory`; replica buffers join once replication
 /// exists).
 pub fn not_counted(st: &ShardState) -> u64 {
-    st.shared.aof.iter().map(|a| a.buffer_length.load(Ordering::Relaxed)).sum()
+    buffered(&st.shared)
+}
+
+fn buffered(shared: &crate::shard::Shared) -> u64 {
+    shared.aof.iter().map(|a| a.buffer_length.load(Ordering::Relaxed)).sum()
+}
+
+/// Over `maxmemory` now, as the `OOM` refusal counts it (the command's eviction round
+/// ran already, on the thread that took it): a script's check of Redis's
+/// `pre_command_oom_state`, made where the script runs. A replica that ignores the
+/// limit (`replica-ignore-maxmemory`) is never over it.
+pub fn over_limit(shared: &crate::shard::Shared, cfg: &crate::config::Config) -> bool {
+    if cfg.maxmemory == 0 {
+        return false;
+    }
+    let ignores = cfg.compat.get("replica-ignore-maxmemory").is_none_or(|v| v != "no");
+    if ignores && shared.replica.is_replica.load(Ordering::Relaxed) {
+        return false;
+    }
+    shared.mem.used().saturating_sub(buffered(shared)) > cfg.maxmemory
 }
 
 /// How far over `maxmemory` the server is, as eviction counts it (0 when under or

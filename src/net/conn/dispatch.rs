@@ -121,7 +121,8 @@ impl Conn {
                     } else {
                         Args::Split { head: &self.moved_args, buf: input, ranges: self.parser.args() }
                     };
-                    if pause != Pause::None && held_by_pause(&args, pause, self.sess.multi.as_ref()) {
+                    if pause != Pause::None && held_by_pause(&args, pause, self.sess.multi.as_ref(), &st.shared.script)
+                    {
                         self.paused_request = Some(consumed);
                         self.compact();
                         return Stopped::Paused;
@@ -337,17 +338,31 @@ fn master_error(st: &ShardState, name: &[u8]) {
 }
 
 /// Does CLIENT PAUSE hold this request? Under WRITE pauses, commands that may write
-/// are held, and EXEC when it queued one, as in Redis.
-fn held_by_pause(args: &Args, pause: Pause, multi: Option<&crate::cmd::multi::MultiQueue>) -> bool {
-    let may_write = |idx: u16| TABLE.get(idx).flags & (flag::WRITE | flag::MAY_REPLICATE) != 0;
+/// are held, and EXEC when it queued one, as in Redis; a script by its declared flags
+/// (`script::declared_writes`: a `no-writes` one goes through).
+fn held_by_pause(
+    args: &Args,
+    pause: Pause,
+    multi: Option<&crate::cmd::multi::MultiQueue>,
+    script: &crate::script::ScriptShared,
+) -> bool {
+    let may_write = |idx: u16, args: &Args| {
+        let spec = TABLE.get(idx);
+        if crate::cmd::script::is_script(idx)
+            && let Some(writes) = crate::cmd::script::declared_writes(script, spec.name, args)
+        {
+            return writes;
+        }
+        spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0
+    };
     match pause {
         Pause::None => false,
         Pause::All => true,
         Pause::Writes => match TABLE.lookup(args.get(0)) {
             Some(i) => {
-                may_write(i)
+                may_write(i, args)
                     || (TABLE.get(i).name == "exec"
-                        && multi.is_some_and(|m| m.cmds.iter().any(|(idx, _, _)| may_write(*idx))))
+                        && multi.is_some_and(|m| m.cmds.iter().any(|c| may_write(c.0, &Args::Owned(&c.1)))))
             }
             None => false,
         },

@@ -164,7 +164,7 @@ impl Worker {
         let Some(l) = self.accept.listeners.get(slot).and_then(Option::as_ref) else { return };
         let (unix, state, fd) = (l.unix, l.state, l.fd);
         if res >= 0 {
-            self.on_accept(res, unix);
+            self.on_accept(res, unix, None);
         }
         if cqe_more(flags) {
             return;
@@ -188,7 +188,8 @@ impl Worker {
         }
     }
 
-    pub(super) fn on_accept(&mut self, fd: RawFd, unix: bool) {
+    /// A new connection (`login`: the user the busy door's AUTH logged it in as).
+    pub(super) fn on_accept(&mut self, fd: RawFd, unix: bool, login: Option<crate::server::busy_door::Login>) {
         let shared = self.st.shared.clone();
         self.st.stats.total_connections += 1;
         let n = shared.connected_clients.fetch_add(1, Ordering::AcqRel) + 1;
@@ -224,7 +225,7 @@ impl Worker {
         let slot = self.take_slot();
         let generation = self.generations[slot as usize];
         let id = shared.next_client_id.fetch_add(1, Ordering::Relaxed);
-        let sess = crate::cmd::Session::new(id, shared.acl.auth_required());
+        let mut sess = crate::cmd::Session::new(id, shared.acl.auth_required());
         let now = self.st.now_ms;
         self.st.clients.insert(
             id,
@@ -241,6 +242,9 @@ impl Worker {
                 ..Default::default()
             },
         );
+        if let Some(l) = login {
+            crate::cmd::acl::login_at(&mut self.st, &mut sess, l.user, l.generation);
+        }
         let mut conn = Conn::new(fd, generation, sess);
         conn.last_interaction_ms = now;
         conn.sock = self.ring.register_socket(slot, fd);
