@@ -366,6 +366,7 @@ impl ScriptHost {
     }
 
     /// The run's own settings (the lent parts are in already).
+    #[allow(clippy::too_many_arguments)]
     fn begin(
         &mut self,
         read_only: bool,
