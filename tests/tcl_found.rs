@@ -454,36 +454,49 @@ fn copy_of_a_small_integer_is_unshared_as_redis() {
     }
 }
 
+/// INFO's `blocked_clients`.
+fn blocked_clients(c: &mut common::Raw) -> String {
+    let Resp::Bulk(b) = c.cmd(&["info", "clients"]) else { panic!("INFO reply") };
+    let text = String::from_utf8(b).unwrap();
+    text.lines().find_map(|l| l.strip_prefix("blocked_clients:")).expect("blocked_clients").trim().to_string()
+}
+
+/// A CLIENT PAUSE WRITE from an admin connection, then three clients' SETs it holds.
+fn pause_with_three_held_writes(port: u16) -> (common::Raw, Vec<common::Raw>) {
+    let mut admin = common::raw_to(port);
+    assert_eq!(admin.cmd(&["client", "pause", "60000", "write"]), Resp::Simple("OK".into()));
+    let mut held: Vec<common::Raw> = (0..3).map(|_| common::raw_to(port)).collect();
+    for (i, c) in held.iter_mut().enumerate() {
+        c.send(format!("*3\r\n$3\r\nSET\r\n$2\r\nk{i}\r\n$1\r\nv\r\n").as_bytes());
+    }
+    (admin, held)
+}
+
+/// Lifts the pause; each held SET then answers.
+fn unpause_and_read_the_held(admin: &mut common::Raw, held: &mut [common::Raw]) {
+    admin.cmd(&["client", "unpause"]);
+    for c in held {
+        assert_eq!(c.read(), Resp::Simple("OK".into()));
+    }
+}
+
 /// A client whose command CLIENT PAUSE holds counts in INFO `blocked_clients`, as Redis
 /// 7.0 counts its postponed clients; shardis reported 0. Three held writes (on several
 /// threads with 4 shards), then none once the pause is lifted.
 #[test]
 fn paused_clients_count_as_blocked_as_redis() {
     use std::time::Duration;
-    let blocked = |c: &mut common::Raw| -> String {
-        let Resp::Bulk(b) = c.cmd(&["info", "clients"]) else { panic!("INFO reply") };
-        let text = String::from_utf8(b).unwrap();
-        text.lines().find_map(|l| l.strip_prefix("blocked_clients:")).expect("blocked_clients").trim().to_string()
-    };
     let run = |port: u16| -> Vec<String> {
-        let mut admin = common::raw_to(port);
-        assert_eq!(admin.cmd(&["client", "pause", "60000", "write"]), Resp::Simple("OK".into()));
-        let mut held: Vec<common::Raw> = (0..3).map(|_| common::raw_to(port)).collect();
-        for (i, c) in held.iter_mut().enumerate() {
-            c.send(format!("*3\r\n$3\r\nSET\r\n$2\r\nk{i}\r\n$1\r\nv\r\n").as_bytes());
-        }
+        let (mut admin, mut held) = pause_with_three_held_writes(port);
         let mut seen = Vec::new();
         assert!(
-            common::wait_until(Duration::from_secs(20), || blocked(&mut admin) == "3"),
+            common::wait_until(Duration::from_secs(20), || blocked_clients(&mut admin) == "3"),
             "the held writes never counted: {}",
-            blocked(&mut admin)
+            blocked_clients(&mut admin)
         );
-        seen.push(blocked(&mut admin));
-        admin.cmd(&["client", "unpause"]);
-        for c in &mut held {
-            assert_eq!(c.read(), Resp::Simple("OK".into()));
-        }
-        seen.push(blocked(&mut admin));
+        seen.push(blocked_clients(&mut admin));
+        unpause_and_read_the_held(&mut admin, &mut held);
+        seen.push(blocked_clients(&mut admin));
         seen
     };
     let real = real_redis("tcl-pause-blocked");
@@ -576,11 +589,6 @@ fn unlink_of_a_big_stream_is_lazy_as_redis() {
 #[test]
 fn a_write_pause_holds_pfcount_and_a_writing_exec_as_redis() {
     use std::time::Duration;
-    let blocked = |c: &mut common::Raw| -> String {
-        let Resp::Bulk(b) = c.cmd(&["info", "clients"]) else { panic!("INFO reply") };
-        let text = String::from_utf8(b).unwrap();
-        text.lines().find_map(|l| l.strip_prefix("blocked_clients:")).expect("blocked_clients").trim().to_string()
-    };
     let run = |port: u16| -> Vec<String> {
         let mut admin = common::raw_to(port);
         let mut seen = vec![format!("{:?}", admin.cmd(&["pfadd", "pause-hll", "test"]))];
@@ -598,14 +606,14 @@ fn a_write_pause_holds_pfcount_and_a_writing_exec_as_redis() {
         pf.send(&common::encode_cmd(&["pfcount", "pause-hll"]));
         tx.send(&common::encode_cmd(&["exec"]));
         assert!(
-            common::wait_until(Duration::from_secs(20), || blocked(&mut admin) == "2"),
+            common::wait_until(Duration::from_secs(20), || blocked_clients(&mut admin) == "2"),
             "held: {}",
-            blocked(&mut admin)
+            blocked_clients(&mut admin)
         );
         admin.cmd(&["client", "unpause"]);
         seen.push(format!("{:?}", pf.read()));
         seen.push(format!("{:?}", tx.read()));
-        seen.push(blocked(&mut admin));
+        seen.push(blocked_clients(&mut admin));
         seen
     };
     let real = real_redis("tcl-pause-special");
@@ -622,30 +630,17 @@ fn a_write_pause_holds_pfcount_and_a_writing_exec_as_redis() {
 #[test]
 fn a_paused_client_that_leaves_is_no_longer_blocked_as_redis() {
     use std::time::Duration;
-    let blocked = |c: &mut common::Raw| -> String {
-        let Resp::Bulk(b) = c.cmd(&["info", "clients"]) else { panic!("INFO reply") };
-        let text = String::from_utf8(b).unwrap();
-        text.lines().find_map(|l| l.strip_prefix("blocked_clients:")).expect("blocked_clients").trim().to_string()
-    };
     let run = |port: u16| -> Vec<String> {
-        let mut admin = common::raw_to(port);
-        assert_eq!(admin.cmd(&["client", "pause", "60000", "write"]), Resp::Simple("OK".into()));
-        let mut held: Vec<common::Raw> = (0..3).map(|_| common::raw_to(port)).collect();
-        for (i, c) in held.iter_mut().enumerate() {
-            c.send(format!("*3\r\n$3\r\nSET\r\n$2\r\nk{i}\r\n$1\r\nv\r\n").as_bytes());
-        }
+        let (mut admin, mut held) = pause_with_three_held_writes(port);
         let mut seen = Vec::new();
-        assert!(common::wait_until(Duration::from_secs(20), || blocked(&mut admin) == "3"));
-        seen.push(blocked(&mut admin));
+        assert!(common::wait_until(Duration::from_secs(20), || blocked_clients(&mut admin) == "3"));
+        seen.push(blocked_clients(&mut admin));
         drop(held.pop());
         // Whatever it settles at within the deadline (2 in Redis at once).
-        common::wait_until(Duration::from_secs(5), || blocked(&mut admin) == "2");
-        seen.push(blocked(&mut admin));
-        admin.cmd(&["client", "unpause"]);
-        for c in &mut held {
-            assert_eq!(c.read(), Resp::Simple("OK".into()));
-        }
-        seen.push(blocked(&mut admin));
+        common::wait_until(Duration::from_secs(5), || blocked_clients(&mut admin) == "2");
+        seen.push(blocked_clients(&mut admin));
+        unpause_and_read_the_held(&mut admin, &mut held);
+        seen.push(blocked_clients(&mut admin));
         seen
     };
     let real = real_redis("tcl-pause-leave");
