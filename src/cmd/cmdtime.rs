@@ -416,30 +416,25 @@ pub(super) fn slowlog_add<'a>(
     let secs = st.now_ms / 1000;
     let who = st.clients.get(&client_id).map(|m| (m.addr.clone(), m.name.clone()));
     let max = st.config.slowlog_max_len as usize;
-    if who.is_none() && st.running_for != crate::shard::state::NO_SHARD && st.running_for as usize != st.id {
-        // The client lives on another shard: the entry is filed there, with its
-        // address and name (`Msg::SlowEntry`).
-        let mut args = args.peekable();
-        let entry = if args.peek().is_some_and(|n| REDACTING.iter().any(|r| n.eq_ignore_ascii_case(r))) {
-            let all: Vec<&[u8]> = args.collect();
-            crate::shard::slowlog::slow_entry(us, secs, redacted(&all).into_iter(), ("", ""))
-        } else {
-            crate::shard::slowlog::slow_entry(us, secs, args, ("", ""))
-        };
-        st.outbox.push(st.running_for as usize, crate::shard::Msg::SlowEntry(Box::new((entry, client_id))));
-        return;
-    }
+    // A client of another shard: the entry is filed there, where its address and name
+    // are known (`Msg::SlowEntry`).
+    let home = st.running_for;
+    let elsewhere = who.is_none() && home != crate::shard::state::NO_SHARD && home as usize != st.id;
     let (addr, name) = who.unwrap_or_default();
     let mut args = args.peekable();
-    if args.peek().is_some_and(|n| REDACTING.iter().any(|r| n.eq_ignore_ascii_case(r))) {
+    let entry = if args.peek().is_some_and(|n| REDACTING.iter().any(|r| n.eq_ignore_ascii_case(r))) {
         let all: Vec<&[u8]> = args.collect();
-        let shown = redacted(&all);
-        st.monitor.log_slow(us, secs, shown.into_iter(), max, (&addr, &name));
-        return;
+        crate::shard::slowlog::slow_entry(us, secs, redacted(&all).into_iter(), (&addr, &name))
+    } else {
+        // Straight through: the entry keeps at most 32 arguments, and a big request's
+        // millions would otherwise be collected first (a fresh Vec of 16 bytes each).
+        crate::shard::slowlog::slow_entry(us, secs, args, (&addr, &name))
+    };
+    if elsewhere {
+        st.outbox.push(home as usize, crate::shard::Msg::SlowEntry(Box::new((entry, client_id))));
+    } else {
+        st.monitor.file_slow(entry, max);
     }
-    // Straight through: the entry keeps at most 32 arguments, and a big request's
-    // millions would otherwise be collected first (a fresh Vec of 16 bytes each).
-    st.monitor.log_slow(us, secs, args, max, (&addr, &name));
 }
 
 /// The commands some of whose arguments SLOWLOG shows as `(redacted)`.
