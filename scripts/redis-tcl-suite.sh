@@ -141,6 +141,7 @@ EOF
 fi
 
 work=$(mktemp -d /tmp/redis-tcl-suite.XXXXXX)
+[[ -z ${KEEP:-} ]] || mkdir -p "$KEEP"
 pids=()
 stop_servers() {
     local p i
