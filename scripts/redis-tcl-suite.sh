@@ -25,7 +25,8 @@ SHARDIS_BIN=${SHARDIS_BIN:-$root/target/release/shardis-server}
 SHARDS=${SHARDS:-1}
 TAGS=${TAGS:--slow}
 TIMEOUT=${TIMEOUT:-300}
-# The suite's own ports (its test server, servers it would start): apart for parallel runs.
+# The suite's own ports (its test server, servers it would start): the redis run's from
+# BASEPORT, shardis's from BASEPORT+2000: a parallel run's BASEPORT must differ from both.
 BASEPORT=${BASEPORT:-21111}
 REDIS_VERSION=7.0.15
 # Over several shards, a script may touch keys it did not declare only in lock-all mode
