@@ -453,6 +453,29 @@ fn flush_swapdb_and_set_go_out_as_in_redis() {
     assert_eq!(lower(got), lower(want));
 }
 
+/// PEXPIREAT to a time already past deletes the key and goes down the stream as a DEL
+/// (a replica applying the PEXPIREAT itself would keep the key, expired but present);
+/// an approximate MINID trim that empties a stream is sent as MINID = the largest ID,
+/// which trims everything on replay (0-0 would trim nothing). Found by the diff
+/// generators' redis-server replica (`common::diff`).
+#[test]
+fn past_pexpireat_and_an_emptying_minid_trim_go_out_as_in_redis() {
+    let real = common::compare::real_redis("repl-stream-past-expire");
+    let script: Vec<Vec<&str>> = vec![
+        vec!["select", "1"],
+        vec!["hset", "zz", "f", "v"],
+        vec!["pexpireat", "zz", "0"],
+        vec!["set", "k", "v"],
+        vec!["pexpireat", "k", "4000000000000", "nx"],
+        vec!["xadd", "u", "0-2", "h", "v"],
+        vec!["xtrim", "u", "minid", "~", "8-0"],
+        vec!["xadd", "w", "1-1", "h", "v"],
+        vec!["xadd", "w", "minid", "~", "9-0", "2-1", "h", "v"],
+        vec!["set", "end", "1"],
+    ];
+    same_stream_as_redis(real.port, &script, |l| l.starts_with("del zz"));
+}
+
 /// A script's FLUSHDB / FLUSHALL (one shard) goes down the stream inside the script's
 /// MULTI/EXEC between its other writes, as Redis 7.0 sends it.
 #[test]

@@ -258,7 +258,10 @@ fn trim_and_rewrite(s: &mut StreamValue, t: &TrimArgs, prop_args: &mut [Vec<u8>]
         prop_args[t.trim_arg - 1] = b"=".to_vec();
         prop_args[t.trim_arg] = match how {
             Trim::MaxLen(_) => s.len().to_string().into_bytes(),
-            Trim::MinId(_) => s.first_id().to_bytes(),
+            // An emptied stream has no first ID: Redis propagates the largest one
+            // (`streamGetEdgeID`), which trims everything on replay; 0-0 would trim
+            // nothing.
+            Trim::MinId(_) => s.first_entry().map_or(StreamId::MAX, |e| e.id).to_bytes(),
         };
     }
     removed

@@ -117,8 +117,15 @@ pub fn propagate(log: &mut ShardLog, dbs: &[Db], name: &str, args: &Args, db: u1
             None => log.feed(db, &[&b"DEL"[..], key()]),
         },
         "getdel" => log.feed(db, &[&b"DEL"[..], key()]),
-        "expire" | "pexpire" | "expireat" => match d.peek_with_expire(key()) {
-            Some((_, at)) if at != 0 => log.feed(db, &[&b"PEXPIREAT"[..], key(), &int(at as i64)]),
+        // The flags (NX, XX, GT, LT) go along, as Redis rewrites only the name and the
+        // time: on the replica's same state they decide the same way.
+        "expire" | "pexpire" | "expireat" | "pexpireat" => match d.peek_with_expire(key()) {
+            Some((_, at)) if at != 0 => {
+                let at = int(at as i64);
+                let mut a: Vec<&[u8]> = vec![b"PEXPIREAT", key(), &at];
+                a.extend(args.iter().skip(3));
+                log.feed(db, &a);
+            }
             Some(_) => verbatim(log, args, db),
             None => log.feed(db, &[&b"DEL"[..], key()]),
         },

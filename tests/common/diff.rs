@@ -6,8 +6,10 @@
 //! kept directory, so it replays with `DIFF_SEED=<seed>` (and `DIFF_STEPS`).
 
 use super::compare::{Pair, real_redis};
-use super::{Raw, Resp, SHARD_COUNTS, Server, temp_dir};
+use super::repl::{Kind, Node, parse_info};
+use super::{Raw, Resp, SHARD_COUNTS, Server, raw_to, temp_dir, wait_until};
 use std::io::Write;
+use std::time::Duration;
 
 /// What a test tells `replay` about its commands.
 pub struct Spec<'a> {
@@ -115,6 +117,13 @@ pub fn replay_with(
     let mut pairs: Vec<(usize, Pair)> =
         SHARD_COUNTS.iter().zip(&servers).map(|(&n, s)| (n, Pair::new(s, &real, proto))).collect();
     let mut seconds: Vec<Pair> = servers.iter().map(|s| Pair::new(s, &real, proto)).collect();
+    // A redis-server replica of each shardis server, linked before the first command:
+    // every write drawn also crosses shardis's replication stream as Redis reads it, and
+    // at the end each replica must hold its master's dataset.
+    let replicas: Vec<Node> = servers.iter().map(|s| Node::start_replica_of(Kind::Redis, s.port, &[])).collect();
+    for (s, r) in servers.iter().zip(&replicas) {
+        wait_replica_caught_up(s, r, "before the first command");
+    }
     // Active expiry off on every server: when a key whose time has passed goes is then a
     // matter of the commands alone (lazy expiry), not of when each server's cycle runs
     // (shardis expires in slices every turn, Redis 10 times a second), so DBSIZE and the
@@ -214,6 +223,39 @@ pub fn replay_with(
             "seed {seed}, RESP{proto}: DEBUG DIGEST differs with {n} shard(s) after {steps} steps"
         );
     }
+    for ((s, r), n) in servers.iter().zip(&replicas).zip(SHARD_COUNTS) {
+        wait_replica_caught_up(s, r, &format!("after {steps} steps (seed {seed}, RESP{proto})"));
+        assert_eq!(
+            digest(&mut raw_to(r.port)),
+            digest(&mut s.raw()),
+            "seed {seed}, RESP{proto}: the redis-server replica of shardis with {n} shard(s) holds another \
+             dataset after {steps} steps (its log: {:?})",
+            r.dir.join("redis.log"),
+        );
+    }
+}
+
+/// Waits until `replica`'s link to `master` is up and it has read the master's whole
+/// stream (its `slave_repl_offset` is the master's `master_repl_offset`).
+fn wait_replica_caught_up(master: &Server, replica: &Node, when: &str) {
+    let info = |port: u16| match raw_to(port).cmd(&["info", "replication"]) {
+        Resp::Bulk(text) => parse_info(&String::from_utf8_lossy(&text)),
+        other => panic!("INFO replication on port {port} answered {other:?}"),
+    };
+    let synced = wait_until(Duration::from_secs(30), || {
+        let (m, r) = (info(master.port), info(replica.port));
+        r.get("master_link_status").map(String::as_str) == Some("up")
+            && m.get("master_repl_offset").is_some()
+            && m.get("master_repl_offset") == r.get("slave_repl_offset")
+    });
+    assert!(
+        synced,
+        "the redis-server replica (port {}) did not catch up with shardis (port {}) {when}:\n master: {:?}\n replica: {:?}",
+        replica.port,
+        master.port,
+        info(master.port),
+        info(replica.port)
+    );
 }
 
 /// The command a reply answers, lowercased: `@2`'s command, a scan's own name.
