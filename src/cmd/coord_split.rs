@@ -566,9 +566,7 @@ fn release_early(st: &mut ShardState, tx: u64) {
     }
     st.split_local.releasing = true;
     while let Some(tx) = st.split_local.releases.pop() {
-        for w in st.locks.release(tx) {
-            super::coord::answer_granted(st, w);
-        }
+        super::coord::release_locks(st, tx);
     }
     st.split_local.releasing = false;
     if !st.blocked.ready.is_empty() {

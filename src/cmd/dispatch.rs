@@ -388,15 +388,13 @@ fn route_keyed(
             sess.lane = Lane::Many;
             return Outcome::Barrier;
         }
-        let keys = match spec.key_positions(args, db) {
-            Ok(k) => k,
+        match owner_of_keys(spec, args, db, st.nshards, st.id) {
+            Ok(owner) => owner,
             Err(e) => {
                 fail(&mut st.stats, &mut w, &e.message());
                 return Outcome::Done;
             }
-        };
-        let first = keys.first().map(|&(_, i)| shard_of(args.get(i), st.nshards)).unwrap_or(st.id);
-        if keys.iter().all(|&(_, i)| shard_of(args.get(i), st.nshards) == first) { Some(first) } else { None }
+        }
     };
     match owner {
         Some(s) if s == st.id => {
@@ -450,6 +448,28 @@ fn route_keyed(
     }
 }
 
+/// The one shard owning every key of a multi-key command (`here` when it names none),
+/// or None when they live on several. Routing asks this for every multi-key command,
+/// and `cmd::order::target` too while the connection owes replies: a range of keys
+/// (MSET, MGET, DEL ...) is walked in place, not listed (a list was an allocation and a
+/// free each time).
+pub fn owner_of_keys(
+    spec: &super::CommandSpec,
+    args: &Args,
+    db: u16,
+    nshards: usize,
+    here: usize,
+) -> Result<Option<usize>, CmdError> {
+    let owner = |i: usize| shard_of(args.get(i), nshards);
+    if let Some(mut positions) = spec.range_key_positions(args.len()) {
+        let Some(first) = positions.next().map(owner) else { return Ok(Some(here)) };
+        return Ok(positions.all(|i| owner(i) == first).then_some(first));
+    }
+    let keys = spec.key_positions(args, db)?;
+    let first = keys.first().map(|&(_, i)| owner(i)).unwrap_or(here);
+    Ok(keys.iter().all(|&(_, i)| owner(i) == first).then_some(first))
+}
+
 fn exec_req(sess: &Session, idx: u16, args: &Args, to: ReplyTo) -> ExecReq {
     ExecReq { to, client_id: sess.id, db: sess.db, proto: sess.proto, cmd: idx, args: args.to_owned() }
 }
@@ -471,7 +491,11 @@ fn must_defer_args(st: &ShardState, client_id: u64, cmd: u16, args: &Args, db: u
     if st.locks.is_idle() {
         return false;
     }
-    match TABLE.get(cmd).key_positions(args, db) {
+    let spec = TABLE.get(cmd);
+    if let Some(mut positions) = spec.range_key_positions(args.len()) {
+        return positions.any(|i| st.locks.blocks(db, args.get(i)));
+    }
+    match spec.key_positions(args, db) {
         Ok(keys) => keys.iter().any(|&(db, i)| st.locks.blocks(db, args.get(i))),
         Err(_) => false,
     }
@@ -878,9 +902,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         Msg::Release { tx, writes, kept } => {
             coord::put_back(st, kept);
             coord::apply_writes(st, writes);
-            for w in st.locks.release(tx) {
-                coord::answer_granted(st, w);
-            }
+            coord::release_locks(st, tx);
             // Keys the transaction held wake their blocked clients now (`blocking`).
             if !st.blocked.ready.is_empty() {
                 super::blocking::serve_blocked(st);

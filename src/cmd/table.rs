@@ -124,22 +124,30 @@ impl CommandSpec {
     pub fn key_positions(&self, args: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
         match self.keys {
             KeySpec::None => Ok(Vec::new()),
-            KeySpec::Range { first, last, step } => {
-                let n = args.len() as i32;
-                let last = if last < 0 { n + last } else { last.min(n - 1) };
+            KeySpec::Range { .. } => {
+                let positions = self.range_key_positions(args.len()).expect("a range spec");
                 // Sized at once: grown push by push, a 10-key MSET's list was allocated
-                // once and reallocated twice, and routing asks for it twice per command.
-                let span = if last >= first && first > 0 { (last - first) / step.max(1) + 1 } else { 0 };
-                let mut v = Vec::with_capacity(span as usize);
-                let mut i = first;
-                while i <= last && i > 0 {
-                    v.push((db, i as usize));
-                    i += step.max(1);
-                }
+                // once and reallocated twice.
+                let mut v = Vec::with_capacity(positions.len());
+                v.extend(positions.map(|i| (db, i)));
                 Ok(v)
             }
             KeySpec::Custom { find, .. } => find(args, db),
         }
+    }
+
+    /// The argument index of every key of a request of `nargs` arguments, when the
+    /// spec is a range (MSET, MGET, DEL ...; None for the others), computed without
+    /// building a list: routing asks for a multi-key command's owners twice (its lane,
+    /// `cmd::order::target`, and its route), and a list each time was an allocation
+    /// and a free per command.
+    pub fn range_key_positions(&self, nargs: usize) -> Option<std::iter::StepBy<std::ops::Range<usize>>> {
+        let KeySpec::Range { first, last, step } = self.keys else { return None };
+        let n = nargs as i32;
+        let last = if last < 0 { n + last } else { last.min(n - 1) };
+        // An empty range when no key is in reach (a first of 0: no keys).
+        let (from, end) = if last >= first && first > 0 { (first as usize, last as usize + 1) } else { (1, 1) };
+        Some((from..end).step_by(step.max(1) as usize))
     }
 }
 
