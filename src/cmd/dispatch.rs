@@ -802,17 +802,19 @@ fn warm_hops(st: &ShardState, hops: &Packed, mut pos: usize, ranges: &mut Vec<(u
 /// so its work is never counted as a command's. Packed replies wait for the
 /// connection layer (`ShardState::hop_replies`), which splices them without copies.
 pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
-    let mut msgs = batch.into_iter();
+    // Taken from the front (never pushed to, so the rest stays one slice), and the
+    // emptied vector goes to the outbox for the next batch back (`recycle_batch`).
+    let mut msgs = std::collections::VecDeque::from(batch);
     let mut fetched = false;
     let mut fetched_returned = false;
-    while let Some(mut msg) = msgs.next() {
+    while let Some(mut msg) = msgs.pop_front() {
         // Our parts coming back from the peer (`coord_split::fetch_returned`).
         if !fetched_returned
             && let Msg::Ran { result, .. } = &msg
             && let Some(part) = result.downcast_ref::<crate::shard::lock::SplitPart>()
         {
             fetched_returned = true;
-            super::coord_split::fetch_returned(part, msgs.as_slice());
+            super::coord_split::fetch_returned(part, msgs.as_slices().0);
         }
         // A run of split parts (a peer's turn of MSETs ...): their keys are warmed a
         // few parts at a time, so the misses overlap (`coord_split::warm_parts`), after
@@ -822,9 +824,9 @@ pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
         {
             if !fetched {
                 fetched = true;
-                super::coord_split::fetch_parts(part, msgs.as_slice());
+                super::coord_split::fetch_parts(part, msgs.as_slices().0);
             }
-            let next = super::coord_split::parts_of(msgs.as_mut_slice());
+            let next = super::coord_split::parts_of(msgs.as_mut_slices().0);
             super::coord_split::warm_parts(st, std::iter::once(&mut **part).chain(next));
         }
         let exec = matches!(msg, Msg::Exec(_) | Msg::Hops(_));
@@ -846,6 +848,7 @@ pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
         st.cmd_chain = false;
         super::cmdtime::end_batch(st);
     }
+    st.outbox.recycle_batch(Vec::from(msgs));
 }
 
 /// Applies one inbox message.

@@ -263,7 +263,36 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
 
 #[cfg(test)]
 mod tests {
-    use super::TABLE;
+    use super::{KeySpec, TABLE};
+
+    /// Walked in place, a range spec names the same keys as the list routing built
+    /// before (the loop below), for every command and argument count.
+    #[test]
+    fn range_key_positions_name_the_keys_the_listing_loop_did() {
+        let listed = |first: i32, last: i32, step: i32, nargs: usize| {
+            let n = nargs as i32;
+            let last = if last < 0 { n + last } else { last.min(n - 1) };
+            let (mut v, mut i) = (Vec::new(), first);
+            while i <= last && i > 0 {
+                v.push(i as usize);
+                i += step.max(1);
+            }
+            v
+        };
+        let mut ranges = 0;
+        for spec in &TABLE.specs {
+            let KeySpec::Range { first, last, step } = spec.keys else {
+                assert!(spec.range_key_positions(3).is_none(), "{}", spec.name);
+                continue;
+            };
+            ranges += 1;
+            for nargs in 1..14 {
+                let walked: Vec<usize> = spec.range_key_positions(nargs).expect("a range").collect();
+                assert_eq!(walked, listed(first, last, step, nargs), "{} with {nargs} arguments", spec.name);
+            }
+        }
+        assert!(ranges > 100, "the table's range specs were checked ({ranges})");
+    }
 
     #[test]
     fn key_stride_names_the_multi_key_commands_by_index() {

@@ -205,10 +205,12 @@ impl Worker {
                 shared.cluster.save_if_dirty();
             }
             self.st.flush_outbox();
-            for dest in std::mem::take(&mut self.st.wakes) {
+            let mut wakes = std::mem::take(&mut self.st.wakes);
+            for dest in wakes.drain(..) {
                 let fd = shared.ring_fds[dest as usize].load(Ordering::Acquire);
                 self.ring.msg_ring(fd, Token::new(Op::Wake, 0, 0).encode(), Token::new(Op::WakeSent, 0, 0).encode());
             }
+            self.st.wakes = wakes;
             self.queue_sends();
             let turn_us = self.st.turns.end();
             self.sleep(&shared, id, turn_us);

@@ -131,9 +131,9 @@ pub struct LockTable {
 
 /// Released plan vectors kept at most (`LockTable::spare_hashes`), and the biggest kept.
 /// As many as the split parts a shard keeps (`cmd::coord_split`): 8 connections
-/// pipelining 16 two-shard MSETs have 128 parts, so 128 plans, out on each shard, and
-/// with 64 kept the rest were freed at their release and allocated again.
-const SPARE_HASH_VECS: usize = 256;
+/// pipelining 16 two-shard MSETs have up to 256 parts, so plans, out on each shard,
+/// and with 64 kept the rest were freed at their release and allocated again.
+const SPARE_HASH_VECS: usize = 512;
 const SPARE_HASH_CAPACITY: usize = 256;
 
 impl LockTable {
