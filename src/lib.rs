@@ -132,7 +132,9 @@
 //! 7. Take the listeners a CONFIG SET port/bind moved, if any (`io::listen`), so its
 //!    fan-out is answered only once every shard has switched. Push the turn's
 //!    replication segments (`repl::feed`), then flush outboxes: one batch per
-//!    destination shard; MSG_RING the parked ones.
+//!    destination shard (in a vector a handled inbox batch left, `Outbox::
+//!    recycle_batch`, so batches go back and forth, not allocated by one thread and
+//!    freed by another); MSG_RING the parked ones.
 //! 8. Queue one send per connection with output (double-buffered). A send up to
 //!    1 MB goes quiet (`io::ring::Ring::send_quiet`): it never waits in the kernel and
 //!    posts a completion only when it could not send everything, so the next turn

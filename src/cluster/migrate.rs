@@ -281,9 +281,7 @@ fn begin(st: &mut ShardState, mut job: Job) {
         }
     });
     if let Err(e) = spawned {
-        for w in st.locks.release(tx) {
-            crate::cmd::coord::answer_granted(st, w);
-        }
+        crate::cmd::coord::release_locks(st, tx);
         crate::cmd::dispatch::retry_deferred(st);
         crate::util::log::warning(&format!("MIGRATE: can't start a thread: {e}"));
         reply(st, &acct, to, proto, Err("ERR MIGRATE could not start its transfer thread"));
@@ -357,9 +355,7 @@ fn finish(st: &mut ShardState, job: Job, tx: u64, outcome: Outcome2) {
         let mut scratch = Vec::new();
         crate::cmd::dispatch::call(st, del, &Args::Owned(&args), job.db, job.proto, &mut scratch, job.client_id);
     }
-    for w in st.locks.release(tx) {
-        crate::cmd::coord::answer_granted(st, w);
-    }
+    crate::cmd::coord::release_locks(st, tx);
     crate::cmd::dispatch::retry_deferred(st);
     match &outcome.error {
         None => reply(st, &job.acct, job.to, job.proto, Ok("OK")),

@@ -403,6 +403,16 @@ pub fn atomic_part(hop: Hop) -> Hop {
 /// A participant's acknowledgement of `commit_hop`.
 pub struct Committed;
 
+/// Releases `tx`'s locks on this shard and answers the requests that grants, in
+/// order; the granted list's vector goes back to the lock table for the next release.
+pub fn release_locks(st: &mut ShardState, tx: u64) {
+    let mut granted = st.locks.release(tx);
+    for w in granted.drain(..) {
+        answer_granted(st, w);
+    }
+    st.locks.recycle_granted(granted);
+}
+
 /// Answers a granted lock request, handing over the locked keys' values if asked.
 ///
 /// A value leaves by ownership, not as a copy: its key keeps its place in the table

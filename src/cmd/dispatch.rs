@@ -388,15 +388,13 @@ fn route_keyed(
             sess.lane = Lane::Many;
             return Outcome::Barrier;
         }
-        let keys = match spec.key_positions(args, db) {
-            Ok(k) => k,
+        match owner_of_keys(spec, args, db, st.nshards, st.id) {
+            Ok(owner) => owner,
             Err(e) => {
                 fail(&mut st.stats, &mut w, &e.message());
                 return Outcome::Done;
             }
-        };
-        let first = keys.first().map(|&(_, i)| shard_of(args.get(i), st.nshards)).unwrap_or(st.id);
-        if keys.iter().all(|&(_, i)| shard_of(args.get(i), st.nshards) == first) { Some(first) } else { None }
+        }
     };
     match owner {
         Some(s) if s == st.id => {
@@ -450,6 +448,28 @@ fn route_keyed(
     }
 }
 
+/// The one shard owning every key of a multi-key command (`here` when it names none),
+/// or None when they live on several. Routing asks this for every multi-key command,
+/// and `cmd::order::target` too while the connection owes replies: a range of keys
+/// (MSET, MGET, DEL ...) is walked in place, not listed (a list was an allocation and a
+/// free each time).
+pub fn owner_of_keys(
+    spec: &super::CommandSpec,
+    args: &Args,
+    db: u16,
+    nshards: usize,
+    here: usize,
+) -> Result<Option<usize>, CmdError> {
+    let owner = |i: usize| shard_of(args.get(i), nshards);
+    if let Some(mut positions) = spec.range_key_positions(args.len()) {
+        let Some(first) = positions.next().map(owner) else { return Ok(Some(here)) };
+        return Ok(positions.all(|i| owner(i) == first).then_some(first));
+    }
+    let keys = spec.key_positions(args, db)?;
+    let first = keys.first().map(|&(_, i)| owner(i)).unwrap_or(here);
+    Ok(keys.iter().all(|&(_, i)| owner(i) == first).then_some(first))
+}
+
 fn exec_req(sess: &Session, idx: u16, args: &Args, to: ReplyTo) -> ExecReq {
     ExecReq { to, client_id: sess.id, db: sess.db, proto: sess.proto, cmd: idx, args: args.to_owned() }
 }
@@ -471,7 +491,11 @@ fn must_defer_args(st: &ShardState, client_id: u64, cmd: u16, args: &Args, db: u
     if st.locks.is_idle() {
         return false;
     }
-    match TABLE.get(cmd).key_positions(args, db) {
+    let spec = TABLE.get(cmd);
+    if let Some(mut positions) = spec.range_key_positions(args.len()) {
+        return positions.any(|i| st.locks.blocks(db, args.get(i)));
+    }
+    match spec.key_positions(args, db) {
         Ok(keys) => keys.iter().any(|&(db, i)| st.locks.blocks(db, args.get(i))),
         Err(_) => false,
     }
@@ -778,17 +802,19 @@ fn warm_hops(st: &ShardState, hops: &Packed, mut pos: usize, ranges: &mut Vec<(u
 /// so its work is never counted as a command's. Packed replies wait for the
 /// connection layer (`ShardState::hop_replies`), which splices them without copies.
 pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
-    let mut msgs = batch.into_iter();
+    // Taken from the front (never pushed to, so the rest stays one slice), and the
+    // emptied vector goes to the outbox for the next batch back (`recycle_batch`).
+    let mut msgs = std::collections::VecDeque::from(batch);
     let mut fetched = false;
     let mut fetched_returned = false;
-    while let Some(mut msg) = msgs.next() {
+    while let Some(mut msg) = msgs.pop_front() {
         // Our parts coming back from the peer (`coord_split::fetch_returned`).
         if !fetched_returned
             && let Msg::Ran { result, .. } = &msg
             && let Some(part) = result.downcast_ref::<crate::shard::lock::SplitPart>()
         {
             fetched_returned = true;
-            super::coord_split::fetch_returned(part, msgs.as_slice());
+            super::coord_split::fetch_returned(part, msgs.as_slices().0);
         }
         // A run of split parts (a peer's turn of MSETs ...): their keys are warmed a
         // few parts at a time, so the misses overlap (`coord_split::warm_parts`), after
@@ -798,9 +824,9 @@ pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
         {
             if !fetched {
                 fetched = true;
-                super::coord_split::fetch_parts(part, msgs.as_slice());
+                super::coord_split::fetch_parts(part, msgs.as_slices().0);
             }
-            let next = super::coord_split::parts_of(msgs.as_mut_slice());
+            let next = super::coord_split::parts_of(msgs.as_mut_slices().0);
             super::coord_split::warm_parts(st, std::iter::once(&mut **part).chain(next));
         }
         let exec = matches!(msg, Msg::Exec(_) | Msg::Hops(_));
@@ -822,6 +848,7 @@ pub fn handle_batch(st: &mut ShardState, batch: Vec<Msg>) {
         st.cmd_chain = false;
         super::cmdtime::end_batch(st);
     }
+    st.outbox.recycle_batch(Vec::from(msgs));
 }
 
 /// Applies one inbox message.
@@ -878,9 +905,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         Msg::Release { tx, writes, kept } => {
             coord::put_back(st, kept);
             coord::apply_writes(st, writes);
-            for w in st.locks.release(tx) {
-                coord::answer_granted(st, w);
-            }
+            coord::release_locks(st, tx);
             // Keys the transaction held wake their blocked clients now (`blocking`).
             if !st.blocked.ready.is_empty() {
                 super::blocking::serve_blocked(st);

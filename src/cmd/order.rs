@@ -86,11 +86,9 @@ pub fn target(st: &ShardState, spec: &CommandSpec, args: &Args, db: u16, client_
     if super::script_all::needs_lock_all(st, spec, args) || super::sort::needs_pattern_tx(st, spec, args) {
         return Lane::Many;
     }
-    let Ok(keys) = spec.key_positions(args, db) else { return Lane::Many };
-    let owner = |i: usize| shard_of(args.get(i), st.nshards) as u16;
-    let first = keys.first().map(|&(_, i)| owner(i)).unwrap_or(st.id as u16);
-    if keys.iter().all(|&(_, i)| owner(i) == first) {
-        Lane::Shard(first)
+    let Ok(owner) = super::dispatch::owner_of_keys(spec, args, db, st.nshards, st.id) else { return Lane::Many };
+    if let Some(s) = owner {
+        Lane::Shard(s as u16)
     } else if super::coord_split::would_split(st, spec, args, db, client_id) {
         Lane::Split
     } else {

@@ -124,22 +124,30 @@ impl CommandSpec {
     pub fn key_positions(&self, args: &Args, db: u16) -> Result<Vec<(u16, usize)>, CmdError> {
         match self.keys {
             KeySpec::None => Ok(Vec::new()),
-            KeySpec::Range { first, last, step } => {
-                let n = args.len() as i32;
-                let last = if last < 0 { n + last } else { last.min(n - 1) };
+            KeySpec::Range { .. } => {
+                let positions = self.range_key_positions(args.len()).expect("a range spec");
                 // Sized at once: grown push by push, a 10-key MSET's list was allocated
-                // once and reallocated twice, and routing asks for it twice per command.
-                let span = if last >= first && first > 0 { (last - first) / step.max(1) + 1 } else { 0 };
-                let mut v = Vec::with_capacity(span as usize);
-                let mut i = first;
-                while i <= last && i > 0 {
-                    v.push((db, i as usize));
-                    i += step.max(1);
-                }
+                // once and reallocated twice.
+                let mut v = Vec::with_capacity(positions.len());
+                v.extend(positions.map(|i| (db, i)));
                 Ok(v)
             }
             KeySpec::Custom { find, .. } => find(args, db),
         }
+    }
+
+    /// The argument index of every key of a request of `nargs` arguments, when the
+    /// spec is a range (MSET, MGET, DEL ...; None for the others), computed without
+    /// building a list: routing asks for a multi-key command's owners twice (its lane,
+    /// `cmd::order::target`, and its route), and a list each time was an allocation
+    /// and a free per command.
+    pub fn range_key_positions(&self, nargs: usize) -> Option<std::iter::StepBy<std::ops::Range<usize>>> {
+        let KeySpec::Range { first, last, step } = self.keys else { return None };
+        let n = nargs as i32;
+        let last = if last < 0 { n + last } else { last.min(n - 1) };
+        // An empty range when no key is in reach (a first of 0: no keys).
+        let (from, end) = if last >= first && first > 0 { (first as usize, last as usize + 1) } else { (1, 1) };
+        Some((from..end).step_by(step.max(1) as usize))
     }
 }
 
@@ -255,7 +263,36 @@ pub static TABLE: LazyLock<Table> = LazyLock::new(|| {
 
 #[cfg(test)]
 mod tests {
-    use super::TABLE;
+    use super::{KeySpec, TABLE};
+
+    /// Walked in place, a range spec names the same keys as the list routing built
+    /// before (the loop below), for every command and argument count.
+    #[test]
+    fn range_key_positions_name_the_keys_the_listing_loop_did() {
+        let listed = |first: i32, last: i32, step: i32, nargs: usize| {
+            let n = nargs as i32;
+            let last = if last < 0 { n + last } else { last.min(n - 1) };
+            let (mut v, mut i) = (Vec::new(), first);
+            while i <= last && i > 0 {
+                v.push(i as usize);
+                i += step.max(1);
+            }
+            v
+        };
+        let mut ranges = 0;
+        for spec in &TABLE.specs {
+            let KeySpec::Range { first, last, step } = spec.keys else {
+                assert!(spec.range_key_positions(3).is_none(), "{}", spec.name);
+                continue;
+            };
+            ranges += 1;
+            for nargs in 1..14 {
+                let walked: Vec<usize> = spec.range_key_positions(nargs).expect("a range").collect();
+                assert_eq!(walked, listed(first, last, step, nargs), "{} with {nargs} arguments", spec.name);
+            }
+        }
+        assert!(ranges > 100, "the table's range specs were checked ({ranges})");
+    }
 
     #[test]
     fn key_stride_names_the_multi_key_commands_by_index() {

@@ -205,10 +205,12 @@ impl Worker {
                 shared.cluster.save_if_dirty();
             }
             self.st.flush_outbox();
-            for dest in std::mem::take(&mut self.st.wakes) {
+            let mut wakes = std::mem::take(&mut self.st.wakes);
+            for dest in wakes.drain(..) {
                 let fd = shared.ring_fds[dest as usize].load(Ordering::Acquire);
                 self.ring.msg_ring(fd, Token::new(Op::Wake, 0, 0).encode(), Token::new(Op::WakeSent, 0, 0).encode());
             }
+            self.st.wakes = wakes;
             self.queue_sends();
             let turn_us = self.st.turns.end();
             self.sleep(&shared, id, turn_us);
@@ -572,12 +574,13 @@ impl Worker {
         loop {
             // A replica's coordinated master command counts before its reply lands.
             crate::repl::apply::settle(&mut self.st);
-            let replies = std::mem::take(&mut self.st.local_replies);
+            let mut replies = std::mem::take(&mut self.st.local_replies);
             let packed = std::mem::take(&mut self.st.hop_replies);
             if replies.is_empty() && packed.is_empty() {
+                self.st.local_replies = replies;
                 return;
             }
-            for (to, bytes) in replies {
+            for (to, bytes) in replies.drain(..) {
                 let Some(c) = self.live_conn(to) else { continue };
                 // A lifted barrier or reopened window parses again even with no input
                 // left: reading may have been paused meanwhile (`flow::resume_reading`).
@@ -591,6 +594,11 @@ impl Worker {
                     self.parse_queue.push(to.slot);
                 }
                 self.after_activity(to.slot);
+            }
+            // The emptied list goes back for the next replies (split commands' replies
+            // land here every turn; a new list each time was allocated, grown and freed).
+            if self.st.local_replies.is_empty() {
+                self.st.local_replies = replies;
             }
             for p in packed {
                 self.splice_packed_replies(&p);

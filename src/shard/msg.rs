@@ -263,7 +263,17 @@ pub struct Outbox {
     /// Emptied packed buffers that came from each peer, to carry the next records to
     /// it (`hopbatch`: no thread frees another's buffers).
     spare: Vec<Vec<Vec<u8>>>,
+    /// Emptied message vectors (`recycle_batch`): the peers' batches once handled, and
+    /// our own messages once taken out (`cmd::coord_split::take_own`). The next turn's
+    /// batches start in them, so a batch goes back and forth between two threads
+    /// instead of being allocated by one and freed by the other every turn.
+    spare_batches: Vec<Vec<Msg>>,
 }
+
+/// Emptied message vectors kept at most (`Outbox::spare_batches`), and the biggest kept
+/// (in messages).
+const SPARE_BATCHES: usize = 16;
+const SPARE_BATCH_CAPACITY: usize = 4096;
 
 impl Outbox {
     pub fn new(me: usize, nshards: usize) -> Outbox {
@@ -271,6 +281,7 @@ impl Outbox {
             me: me as u16,
             spare: (0..nshards).map(|_| Vec::new()).collect(),
             per_dest: (0..nshards).map(|_| Vec::new()).collect(),
+            spare_batches: Vec::new(),
             dirty: Vec::new(),
             pending: vec![0; nshards],
             last_len: vec![0; nshards],
@@ -285,6 +296,9 @@ impl Outbox {
         if v.is_empty() {
             self.dirty.push(dest as u16);
             if v.capacity() == 0 {
+                if let Some(spare) = self.spare_batches.pop() {
+                    *v = spare;
+                }
                 v.reserve(self.last_len[dest]);
             }
         }
@@ -324,6 +338,16 @@ impl Outbox {
         if spare.len() < hopbatch::SPARES_PER_PEER && buf.capacity() <= hopbatch::SPARE_MAX_CAPACITY {
             buf.clear();
             spare.push(buf);
+        }
+    }
+
+    /// Keeps an emptied batch vector for the next batch `push` starts (a few, none too
+    /// big: the rest are dropped).
+    pub fn recycle_batch(&mut self, mut batch: Vec<Msg>) {
+        if batch.capacity() > 0 && batch.capacity() <= SPARE_BATCH_CAPACITY && self.spare_batches.len() < SPARE_BATCHES
+        {
+            batch.clear();
+            self.spare_batches.push(batch);
         }
     }
 

@@ -144,7 +144,11 @@ pub fn shard_of(key: &[u8], nshards: usize) -> usize {
     if nshards == 1 {
         return 0;
     }
-    key_slot(key) as usize % nshards
+    let slot = key_slot(key) as usize;
+    // A power-of-two count takes a mask: the division was a fifth of this function's
+    // samples in a profile of 2-shard MSETs, and every routed key pays it (a
+    // cross-shard MSET's keys are routed twice: their lane and their parts).
+    if nshards.is_power_of_two() { slot & (nshards - 1) } else { slot % nshards }
 }
 
 #[cfg(test)]
@@ -161,6 +165,16 @@ mod tests {
             }
         }
         crc
+    }
+
+    #[test]
+    fn shard_of_is_the_slot_modulo_the_shard_count() {
+        for n in 1..=9 {
+            for i in 0..2000 {
+                let key = format!("key:{i}");
+                assert_eq!(shard_of(key.as_bytes(), n), key_slot(key.as_bytes()) as usize % n, "{key} over {n}");
+            }
+        }
     }
 
     #[test]
