@@ -327,6 +327,7 @@ impl ShardState {
     pub fn begin_turn(&mut self) {
         self.turns.begin();
         self.now_ms = self.clock.now_ms();
+        crate::storage::db::set_expiry_paused(self.clients_paused());
         let epoch = self.shared.config_epoch.load(Ordering::Acquire);
         if epoch != self.config_epoch {
             self.config_epoch = epoch;
@@ -352,6 +353,14 @@ impl ShardState {
                 d.lazy_expire = params.lazy_expire;
             }
         }
+    }
+
+    /// Whether clients are paused now (CLIENT PAUSE WRITE or ALL until its end, a
+    /// FAILOVER or a SHUTDOWN holding writes). Redis keeps the dataset still then:
+    /// no active or lazy expiry, no eviction (`storage::db::expiry_paused`).
+    pub fn clients_paused(&self) -> bool {
+        let until = self.shared.pause_until_ms.load(Ordering::Acquire);
+        (until != 0 && self.now_ms < until) || self.shared.repl.writes_held()
     }
 
     /// Sends a reply to a connection, wherever it lives (to another shard packed with
