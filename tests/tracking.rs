@@ -320,3 +320,45 @@ impl RedirKind for Resp {
         }
     }
 }
+
+/// NOLOOP spares a client the invalidations of its own writes however they run:
+/// commands over several shards (MSET, DEL, a MULTI, RENAME, a script, SORT ...
+/// STORE) write back through their transaction's release or commit, which carried no
+/// client, so shardis sent a NOLOOP client its own keys back (Redis's `unit/tracking`
+/// with 2 shards, "Invalid keys should not be tracked for scripts in NOLOOP mode").
+/// Another client's write still reaches it.
+#[test]
+fn noloop_spares_a_clients_own_writes_over_shards() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut out = vec![t.cmd(&["client", "tracking", "on", "noloop"])];
+        let read_all = |t: &mut Raw| t.cmd(&["mget", KEYS[0], KEYS[1], KEYS[2], KEYS[3]]);
+        let own_writes: [&[&str]; 6] = [
+            &["mset", KEYS[0], "a", KEYS[1], "b", KEYS[2], "c"],
+            &["del", KEYS[1], KEYS[3], KEYS[2]],
+            &["rename", KEYS[0], KEYS[3]],
+            &["eval", "redis.call('set', KEYS[1], 'x') return redis.call('set', KEYS[2], 'y')", "2", KEYS[1], KEYS[2]],
+            &["rpush", KEYS[0], "b", "a"],
+            &["sort", KEYS[0], "alpha", "store", KEYS[2]],
+        ];
+        for args in own_writes {
+            out.push(read_all(&mut t));
+            out.push(t.cmd(args));
+            out.extend(until_pong(&mut t));
+        }
+        out.push(read_all(&mut t));
+        out.push(t.cmd(&["multi"]));
+        out.push(t.cmd(&["set", KEYS[1], "m"]));
+        out.push(t.cmd(&["set", KEYS[3], "m"]));
+        out.push(t.cmd(&["exec"]));
+        out.extend(until_pong(&mut t));
+        // Its own writes dropped the keys from its table (as in Redis): read one again
+        // and let another client write it.
+        out.push(t.cmd(&["get", KEYS[1]]));
+        out.push(w.cmd(&["set", KEYS[1], "other"]));
+        out.push(next_push(&mut t));
+        out.extend(until_pong(&mut t));
+        out
+    });
+}

@@ -875,9 +875,9 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 st.spublish_local(ch, m);
             }
         }
-        Msg::Release { tx, writes, kept } => {
+        Msg::Release { tx, writes, kept, writer } => {
             coord::put_back(st, kept);
-            coord::apply_writes(st, writes);
+            coord::apply_writes(st, writes, writer);
             for w in st.locks.release(tx) {
                 coord::answer_granted(st, w);
             }
@@ -898,7 +898,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         }
         Msg::Return { tx, entries } => {
             coord::put_back(st, entries);
-            handle_msg(st, Msg::Release { tx, writes: Vec::new(), kept: Vec::new() });
+            handle_msg(st, Msg::Release { tx, writes: Vec::new(), kept: Vec::new(), writer: 0 });
         }
     }
 }
