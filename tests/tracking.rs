@@ -362,3 +362,38 @@ fn noloop_spares_a_clients_own_writes_over_shards() {
         out
     });
 }
+
+/// A client that QUIT is gone for a REDIRECT as soon as its `+OK` is read: the next
+/// invalidation tells the tracking client `tracking-redir-broken`, as Redis (which
+/// frees the client before the reply arrives) does; shardis still had it until its
+/// connection closed and sent it the invalidation (Redis's `unit/tracking`,
+/// "RESP3 Client gets tracking-redir-broken push message after cached key changed
+/// when rediretion client is terminated"). And tracking switches between plain mode
+/// and OPTIN or OPTOUT while on, as Redis allows; only OPTIN to OPTOUT directly (or
+/// back) is refused.
+#[test]
+fn redirect_to_a_client_that_quit_is_broken_and_optin_switches_as_in_redis() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut target = raw_at(port);
+        let Resp::Int(id) = target.cmd(&["client", "id"]) else { panic!() };
+        let mut out = vec![t.cmd(&["client", "tracking", "on", "redirect", &id.to_string()])];
+        out.push(t.cmd(&["get", KEYS[1]]));
+        out.push(target.cmd(&["quit"]));
+        out.push(w.cmd(&["set", KEYS[1], "x"]));
+        match next_push(&mut t) {
+            Resp::Push(v) => {
+                assert_eq!(v[1], Resp::Int(id));
+                out.push(v[0].clone());
+            }
+            other => panic!("{other:?}"),
+        }
+        out.push(t.cmd(&["client", "tracking", "off"]));
+        for mode in ["on", "optin", "on", "optout", "optin", "on", "optin", "optout"] {
+            let args: &[&str] = if mode == "on" { &["client", "tracking", "on"] } else { &["client", "tracking", "on", mode] };
+            out.push(t.cmd(args));
+        }
+        out
+    });
+}

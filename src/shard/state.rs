@@ -46,6 +46,10 @@ pub struct ClientMeta {
     pub last_cmd: String,
     /// CLIENT KILL asked for this connection to be closed.
     pub kill: bool,
+    /// It sent QUIT: gone for whatever writes to it from now on (a REDIRECT target
+    /// counts as broken), as Redis frees such a client before its `+OK` arrives,
+    /// while shardis keeps the connection until the send and the receive are done.
+    pub quitting: bool,
     /// Unparsed input bytes, and the read buffer's free space.
     pub qbuf: usize,
     pub qbuf_free: usize,
