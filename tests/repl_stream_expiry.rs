@@ -1,6 +1,6 @@
 //! Expiry as Redis 7.0 shows it to clients, in INFO and in the replication stream,
 //! where shardis's shards and cross-shard paths could make it differ: under CLIENT
-//! PAUSE, and one command expiring several keys.
+//! PAUSE.
 
 use crate::common;
 use crate::repl_stream::{RawReplica, raw_info};
@@ -10,17 +10,6 @@ use std::time::Duration;
 
 fn now_ms() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis()
-}
-
-/// Sets `keys` to expire together 30 ms from now and waits for that by the clock
-/// (a read would expire them).
-#[allow(dead_code)]
-fn expire_soon(c: &mut common::Raw, keys: &[&str]) {
-    let at = now_ms() + 30;
-    for k in keys {
-        c.cmd(&["set", k, "v", "pxat", &at.to_string()]);
-    }
-    assert!(common::wait_until(Duration::from_secs(5), || now_ms() > at + 5));
 }
 
 /// The stream after the snapshot up to `SET end 1`, lower-cased, without the set-up's

@@ -391,7 +391,8 @@ fn redirect_to_a_client_that_quit_is_broken_and_optin_switches_as_in_redis() {
         }
         out.push(t.cmd(&["client", "tracking", "off"]));
         for mode in ["on", "optin", "on", "optout", "optin", "on", "optin", "optout"] {
-            let args: &[&str] = if mode == "on" { &["client", "tracking", "on"] } else { &["client", "tracking", "on", mode] };
+            let args: &[&str] =
+                if mode == "on" { &["client", "tracking", "on"] } else { &["client", "tracking", "on", mode] };
             out.push(t.cmd(args));
         }
         out

@@ -272,11 +272,18 @@ impl Coordinator for KeyedTx {
             for &s in &self.shards {
                 let w = std::mem::take(&mut writes[s as usize]);
                 if parts.contains(&s) {
-                    let hop = commit_part_hop(self.tx, self.req.client_id, marker.clone(), w, std::mem::take(&mut items[s as usize]));
+                    let hop = commit_part_hop(
+                        self.tx,
+                        self.req.client_id,
+                        marker.clone(),
+                        w,
+                        std::mem::take(&mut items[s as usize]),
+                    );
                     st.outbox.push(s as usize, Msg::Run { coord: me, hop });
                 } else {
                     let k = std::mem::take(&mut kept[s as usize]);
-                    st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w, kept: k, writer: self.req.client_id });
+                    st.outbox
+                        .push(s as usize, Msg::Release { tx: self.tx, writes: w, kept: k, writer: self.req.client_id });
                 }
             }
             self.kept = kept;
