@@ -76,6 +76,7 @@ mod repl_order;
 mod repl_replica;
 mod repl_shutdown;
 mod repl_stream;
+mod repl_stream_expiry;
 mod reqpath;
 mod script_sandbox;
 mod scripting;

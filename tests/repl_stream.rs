@@ -21,7 +21,7 @@ fn info_u64(c: &mut redis::Connection, section: &str, name: &str) -> u64 {
 
 /// A replica made of a bare socket: handshake and RDB done, positioned at the start
 /// of the stream.
-struct RawReplica {
+pub(crate) struct RawReplica {
     r: BufReader<TcpStream>,
     /// master_repl_offset at the snapshot (the stream starts after it).
     offset: u64,
@@ -38,7 +38,7 @@ fn send(s: &mut TcpStream, args: &[&str]) {
 impl RawReplica {
     /// Disk-backed (no `capa eof`), so the RDB comes as `$<len>` + bytes and the
     /// replica is online as soon as it is sent.
-    fn attach(port: u16) -> RawReplica {
+    pub(crate) fn attach(port: u16) -> RawReplica {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut r = BufReader::new(s.try_clone().unwrap());
@@ -350,7 +350,7 @@ impl RawReplica {
     /// Reads the stream up to and including `SET end 1`; returns the commands, with
     /// PING (the master's heartbeat) left out and millisecond times (13 digits) as
     /// `<ms>`, so two masters' streams compare.
-    fn read_until_end(&mut self) -> Vec<String> {
+    pub(crate) fn read_until_end(&mut self) -> Vec<String> {
         let (mut buf, mut out) = (Vec::new(), Vec::new());
         let mut chunk = vec![0u8; 64 << 10];
         loop {
@@ -406,7 +406,7 @@ fn same_stream_as_redis(real_port: u16, script: &[Vec<&str>], premise: impl Fn(&
 
 /// What a raw replica attached to `port` receives while `script` runs there, up to the
 /// final `SET end` (each line a command of the stream).
-fn stream_of(port: u16, script: &[Vec<&str>]) -> Vec<String> {
+pub(crate) fn stream_of(port: u16, script: &[Vec<&str>]) -> Vec<String> {
     let mut rep = RawReplica::attach(port);
     let mut c = common::raw_to(port);
     for args in script {
@@ -766,7 +766,7 @@ fn blmpop_served_at_once_goes_down_the_stream_as_a_pop_as_in_redis() {
 }
 
 /// INFO field `name` of `section`, read over a raw connection.
-fn raw_info(c: &mut common::Raw, section: &str, name: &str) -> String {
+pub(crate) fn raw_info(c: &mut common::Raw, section: &str, name: &str) -> String {
     let Resp::Bulk(b) = c.cmd(&["info", section]) else { panic!("INFO") };
     let text = String::from_utf8_lossy(&b).into_owned();
     let prefix = format!("{name}:");

@@ -320,3 +320,81 @@ impl RedirKind for Resp {
         }
     }
 }
+
+/// NOLOOP spares a client the invalidations of its own writes however they run:
+/// commands over several shards (MSET, DEL, a MULTI, RENAME, a script, SORT ...
+/// STORE) write back through their transaction's release or commit, which carried no
+/// client, so shardis sent a NOLOOP client its own keys back (Redis's `unit/tracking`
+/// with 2 shards, "Invalid keys should not be tracked for scripts in NOLOOP mode").
+/// Another client's write still reaches it.
+#[test]
+fn noloop_spares_a_clients_own_writes_over_shards() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut out = vec![t.cmd(&["client", "tracking", "on", "noloop"])];
+        let read_all = |t: &mut Raw| t.cmd(&["mget", KEYS[0], KEYS[1], KEYS[2], KEYS[3]]);
+        let own_writes: [&[&str]; 6] = [
+            &["mset", KEYS[0], "a", KEYS[1], "b", KEYS[2], "c"],
+            &["del", KEYS[1], KEYS[3], KEYS[2]],
+            &["rename", KEYS[0], KEYS[3]],
+            &["eval", "redis.call('set', KEYS[1], 'x') return redis.call('set', KEYS[2], 'y')", "2", KEYS[1], KEYS[2]],
+            &["rpush", KEYS[0], "b", "a"],
+            &["sort", KEYS[0], "alpha", "store", KEYS[2]],
+        ];
+        for args in own_writes {
+            out.push(read_all(&mut t));
+            out.push(t.cmd(args));
+            out.extend(until_pong(&mut t));
+        }
+        out.push(read_all(&mut t));
+        out.push(t.cmd(&["multi"]));
+        out.push(t.cmd(&["set", KEYS[1], "m"]));
+        out.push(t.cmd(&["set", KEYS[3], "m"]));
+        out.push(t.cmd(&["exec"]));
+        out.extend(until_pong(&mut t));
+        // Its own writes dropped the keys from its table (as in Redis): read one again
+        // and let another client write it.
+        out.push(t.cmd(&["get", KEYS[1]]));
+        out.push(w.cmd(&["set", KEYS[1], "other"]));
+        out.push(next_push(&mut t));
+        out.extend(until_pong(&mut t));
+        out
+    });
+}
+
+/// A client that QUIT is gone for a REDIRECT as soon as its `+OK` is read: the next
+/// invalidation tells the tracking client `tracking-redir-broken`, as Redis (which
+/// frees the client before the reply arrives) does; shardis still had it until its
+/// connection closed and sent it the invalidation (Redis's `unit/tracking`,
+/// "RESP3 Client gets tracking-redir-broken push message after cached key changed
+/// when rediretion client is terminated"). And tracking switches between plain mode
+/// and OPTIN or OPTOUT while on, as Redis allows; only OPTIN to OPTOUT directly (or
+/// back) is refused.
+#[test]
+fn redirect_to_a_client_that_quit_is_broken_and_optin_switches_as_in_redis() {
+    compare(|port| {
+        let mut t = resp3(port);
+        let mut w = raw_at(port);
+        let mut target = raw_at(port);
+        let Resp::Int(id) = target.cmd(&["client", "id"]) else { panic!() };
+        let mut out = vec![t.cmd(&["client", "tracking", "on", "redirect", &id.to_string()])];
+        out.push(t.cmd(&["get", KEYS[1]]));
+        out.push(target.cmd(&["quit"]));
+        out.push(w.cmd(&["set", KEYS[1], "x"]));
+        match next_push(&mut t) {
+            Resp::Push(v) => {
+                assert_eq!(v[1], Resp::Int(id));
+                out.push(v[0].clone());
+            }
+            other => panic!("{other:?}"),
+        }
+        out.push(t.cmd(&["client", "tracking", "off"]));
+        for mode in ["on", "optin", "on", "optout", "optin", "on", "optin", "optout"] {
+            let args: &[&str] =
+                if mode == "on" { &["client", "tracking", "on"] } else { &["client", "tracking", "on", mode] };
+            out.push(t.cmd(args));
+        }
+        out
+    });
+}

@@ -423,6 +423,9 @@ fn pause(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let all = !writes_only || (active && !shared.pause_writes_only.load(Ordering::Acquire));
     shared.pause_writes_only.store(!all, Ordering::Release);
     shared.pause_until_ms.store(if active { cur.max(end) } else { end }, Ordering::Release);
+    // This thread's later commands of the turn keep expired keys already; the other
+    // shards see the pause at their next turn, before anything this one sends them.
+    crate::storage::db::set_expiry_paused(c.st.clients_paused());
     c.out.ok();
     Ok(ConnOutcome::Done)
 }
@@ -431,6 +434,7 @@ fn unpause(c: &mut ConnCtx) {
     let shared = c.st.shared.clone();
     shared.pause_until_ms.store(0, Ordering::Release);
     shared.pause_writes_only.store(false, Ordering::Release);
+    crate::storage::db::set_expiry_paused(c.st.clients_paused());
     // Paused connections on parked shards resume now rather than at their next timer.
     let me = c.st.id;
     for s in 0..c.st.nshards {

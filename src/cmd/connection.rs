@@ -33,6 +33,9 @@ fn echo(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
 }
 
 fn quit(c: &mut ConnCtx, _a: &Args) -> Result<ConnOutcome, CmdError> {
+    if let Some(m) = c.st.clients.get_mut(&c.sess.id) {
+        m.quitting = true;
+    }
     c.out.ok();
     Ok(ConnOutcome::Close)
 }

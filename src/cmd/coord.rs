@@ -272,11 +272,18 @@ impl Coordinator for KeyedTx {
             for &s in &self.shards {
                 let w = std::mem::take(&mut writes[s as usize]);
                 if parts.contains(&s) {
-                    let hop = commit_part_hop(self.tx, marker.clone(), w, std::mem::take(&mut items[s as usize]));
+                    let hop = commit_part_hop(
+                        self.tx,
+                        self.req.client_id,
+                        marker.clone(),
+                        w,
+                        std::mem::take(&mut items[s as usize]),
+                    );
                     st.outbox.push(s as usize, Msg::Run { coord: me, hop });
                 } else {
                     let k = std::mem::take(&mut kept[s as usize]);
-                    st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w, kept: k });
+                    st.outbox
+                        .push(s as usize, Msg::Release { tx: self.tx, writes: w, kept: k, writer: self.req.client_id });
                 }
             }
             self.kept = kept;
@@ -287,7 +294,7 @@ impl Coordinator for KeyedTx {
         for &s in &self.shards {
             let w = std::mem::take(&mut writes[s as usize]);
             let k = std::mem::take(&mut kept[s as usize]);
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w, kept: k });
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: w, kept: k, writer: self.req.client_id });
         }
         st.send_reply(self.req.to, out);
         true
@@ -301,7 +308,7 @@ impl Coordinator for KeyedTx {
         }
         for &s in &self.shards {
             let kept = self.kept.get_mut(s as usize).map(std::mem::take).unwrap_or_default();
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new(), kept });
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new(), kept, writer: 0 });
         }
         let out = self.committing.take().expect("committing");
         st.send_reply(self.req.to, out);
@@ -349,21 +356,21 @@ pub fn tx_marker(st: &ShardState, tx: u64, parts: usize) -> Vec<u8> {
 /// state of the `changed` keys among `writes` as one tagged block, then apply the
 /// writes. The locks stay until the coordinator's Release. Its `Ran` answer is a
 /// result message, so it leaves only once the block is logged.
-pub fn commit_hop(tx: u64, marker: Vec<u8>, writes: KeyEntries, changed: Vec<bool>) -> Hop {
+pub fn commit_hop(tx: u64, writer: u64, marker: Vec<u8>, writes: KeyEntries, changed: Vec<bool>) -> Hop {
     let items = (0..writes.len())
         .filter(|&i| changed.get(i).copied().unwrap_or(true))
         .map(|pos| LogItem::State { pos, to: To::Both })
         .collect();
-    commit_part_hop(tx, marker, writes, items)
+    commit_part_hop(tx, writer, marker, writes, items)
 }
 
 /// Like `commit_hop`, with `items` (see `coord_log`) as the logged part.
-pub fn commit_part_hop(tx: u64, marker: Vec<u8>, writes: KeyEntries, items: Vec<LogItem>) -> Hop {
+pub fn commit_part_hop(tx: u64, writer: u64, marker: Vec<u8>, writes: KeyEntries, items: Vec<LogItem>) -> Hop {
     let cell = std::sync::Mutex::new(Some((writes, items)));
     std::sync::Arc::new(move |st: &mut ShardState| -> HopResult {
         let (writes, items) = cell.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
         st.aof.commit(tx, &marker, |log| coord_log::emit(log, &writes, &items));
-        apply_writes(st, writes);
+        apply_writes(st, writes, writer);
         Box::new(Committed)
     })
 }
@@ -495,7 +502,7 @@ pub fn put_back(st: &mut ShardState, entries: KeyEntries) {
 }
 
 /// Applies the final state of keys a transaction changed.
-pub fn apply_writes(st: &mut ShardState, mut writes: KeyEntries) {
+pub fn apply_writes(st: &mut ShardState, mut writes: KeyEntries, writer: u64) {
     // On a replica a key the transaction deleted goes even if our clock says it
     // expired (kept for the master's DEL, which will not come now).
     let now = gather_clock(st);
@@ -503,7 +510,7 @@ pub fn apply_writes(st: &mut ShardState, mut writes: KeyEntries) {
     // not change: Redis signals only the keys a command modified.
     writes.retain(|(db, key, entry)| entry.is_some() || st.dbs[*db as usize].peek(key).is_some());
     if super::tracking::writes_matter(st) {
-        super::tracking::invalidate(st, writes.iter().map(|(_, k, _)| k.as_slice()), 0);
+        super::tracking::invalidate(st, writes.iter().map(|(_, k, _)| k.as_slice()), writer);
     }
     for (db, key, entry) in writes {
         st.watch.touch(db, &key);
@@ -619,7 +626,7 @@ impl Coordinator for FanOutCoord {
         finish(st, results, &mut ReplyWriter::new(&mut out, self.proto));
         if let Some(tx) = self.tx {
             for s in 0..st.nshards {
-                st.outbox.push(s, Msg::Release { tx, writes: Vec::new(), kept: Vec::new() });
+                st.outbox.push(s, Msg::Release { tx, writes: Vec::new(), kept: Vec::new(), writer: 0 });
             }
         }
         if let Some(to) = self.to {

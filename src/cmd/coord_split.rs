@@ -859,7 +859,7 @@ impl Coordinator for SplitTx {
             let marker = tx_marker(st, self.tx, self.wrote.len());
             let me = CoordRef { shard: st.id as u16, id: self.id };
             for &s in &self.wrote {
-                let hop = super::coord::commit_part_hop(self.tx, marker.clone(), Vec::new(), Vec::new());
+                let hop = super::coord::commit_part_hop(self.tx, 0, marker.clone(), Vec::new(), Vec::new());
                 st.outbox.push(s as usize, Msg::Run { coord: me, hop });
             }
             self.waiting = self.wrote.len();
@@ -885,7 +885,7 @@ impl SplitTx {
     /// Releases every part's locks and replies.
     fn finish(&mut self, st: &mut ShardState, out: LocalReply) -> bool {
         for &s in &self.held {
-            let release = Msg::Release { tx: self.tx, writes: Vec::new(), kept: Vec::new() };
+            let release = Msg::Release { tx: self.tx, writes: Vec::new(), kept: Vec::new(), writer: 0 };
             if s as usize == st.id && !st.aof.wants_parts() {
                 // Our own part's locks go now rather than through the outbox (with
                 // parts logged, they wait for the turn's log as the others do).

@@ -902,9 +902,9 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
                 st.spublish_local(ch, m);
             }
         }
-        Msg::Release { tx, writes, kept } => {
+        Msg::Release { tx, writes, kept, writer } => {
             coord::put_back(st, kept);
-            coord::apply_writes(st, writes);
+            coord::apply_writes(st, writes, writer);
             coord::release_locks(st, tx);
             // Keys the transaction held wake their blocked clients now (`blocking`).
             if !st.blocked.ready.is_empty() {
@@ -923,7 +923,7 @@ pub fn handle_msg(st: &mut ShardState, msg: Msg) {
         }
         Msg::Return { tx, entries } => {
             coord::put_back(st, entries);
-            handle_msg(st, Msg::Release { tx, writes: Vec::new(), kept: Vec::new() });
+            handle_msg(st, Msg::Release { tx, writes: Vec::new(), kept: Vec::new(), writer: 0 });
         }
     }
 }

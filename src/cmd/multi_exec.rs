@@ -653,7 +653,7 @@ impl TxExec {
                 }
             }
             let me = self.me(st);
-            let (tx, seq) = (self.tx, self.next);
+            let (tx, seq, writer) = (self.tx, self.next, self.client_id);
             for (s, b) in back.into_iter().enumerate() {
                 if b.is_empty() {
                     continue;
@@ -683,13 +683,13 @@ impl TxExec {
                     // Here, at once: the transaction's next command may run inline on
                     // this shard and must see these keys (a hop to ourselves would be
                     // handled after it).
-                    write_back_gathered(st, tx, seq, w, part_stream);
+                    write_back_gathered(st, tx, seq, w, part_stream, writer);
                     continue;
                 }
                 let cell = Mutex::new(Some((w, part_stream)));
                 let hop = Arc::new(move |st: &mut ShardState| -> HopResult {
                     if let Some((w, part_stream)) = cell.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                        write_back_gathered(st, tx, seq, w, part_stream);
+                        write_back_gathered(st, tx, seq, w, part_stream, writer);
                     }
                     Box::new(Ack)
                 });
@@ -721,7 +721,7 @@ impl TxExec {
             let marker = super::coord::tx_marker(st, self.tx, self.writers.len());
             let me = self.me(st);
             for &s in &self.writers {
-                let hop = super::coord::commit_hop(self.tx, marker.clone(), Vec::new(), Vec::new());
+                let hop = super::coord::commit_hop(self.tx, 0, marker.clone(), Vec::new(), Vec::new());
                 st.outbox.push(s as usize, Msg::Run { coord: me, hop });
             }
             self.waiting = self.writers.len();
@@ -733,7 +733,7 @@ impl TxExec {
 
     fn release_and_reply(&mut self, st: &mut ShardState, out: Vec<u8>) -> bool {
         for &s in &self.locked {
-            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new(), kept: Vec::new() });
+            st.outbox.push(s as usize, Msg::Release { tx: self.tx, writes: Vec::new(), kept: Vec::new(), writer: 0 });
         }
         st.send_reply(self.to, out);
         true
@@ -857,7 +857,14 @@ fn unstage(st: &mut ShardState) {
 /// shard, staged with the rest of transaction `tx`'s part there. With `stream` (what
 /// the command propagated, captured by the coordinator), the states go to the AOF only
 /// and the replication stream gets those commands instead.
-fn write_back_gathered(st: &mut ShardState, tx: u64, seq: usize, w: KeyEntries, stream: Option<Vec<(u16, Vec<u8>)>>) {
+fn write_back_gathered(
+    st: &mut ShardState,
+    tx: u64,
+    seq: usize,
+    w: KeyEntries,
+    stream: Option<Vec<(u16, Vec<u8>)>>,
+    writer: u64,
+) {
     stage_at(st, tx, seq);
     if let Some(cmds) = &stream {
         st.aof.skip_aof = true;
@@ -872,7 +879,7 @@ fn write_back_gathered(st: &mut ShardState, tx: u64, seq: usize, w: KeyEntries, 
     }
     st.aof.skip_repl = false;
     unstage(st);
-    apply_writes(st, w);
+    apply_writes(st, w, writer);
 }
 
 #[cfg(test)]

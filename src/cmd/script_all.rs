@@ -101,7 +101,7 @@ struct Parts {
 
 /// Starts a lock-all script for `req` (a script command whose client is on this shard).
 pub fn start(st: &mut ShardState, req: ExecReq) {
-    let (to, proto) = (req.to, req.proto);
+    let (to, proto, writer) = (req.to, req.proto, req.client_id);
     let slots = Arc::new(Mutex::new(Parts { writes: Vec::new(), parts: 0 }));
     let leader_slots = slots.clone();
     let leader = move |st: &mut ShardState| -> Vec<u8> { run_leader(st, &req, &leader_slots) };
@@ -120,9 +120,9 @@ pub fn start(st: &mut ShardState, req: ExecReq) {
                 let items = (0..writes.len())
                     .map(|pos| super::coord_log::LogItem::State { pos, to: super::coord_log::To::Both })
                     .collect();
-                super::coord::commit_part_hop(tx, marker, writes, items)(st);
+                super::coord::commit_part_hop(tx, writer, marker, writes, items)(st);
             }
-            _ => super::coord::apply_writes(st, writes),
+            _ => super::coord::apply_writes(st, writes, writer),
         }
     });
     let finish = move |_st: &mut ShardState, reply: Option<Vec<u8>>, out: &mut crate::resp::ReplyWriter| match reply {

@@ -431,7 +431,7 @@ impl PatternTx {
                 Some((owner, w)) if *owner == s => std::mem::take(w),
                 _ => Vec::new(),
             };
-            st.outbox.push(s, Msg::Release { tx: self.tx, writes, kept: Vec::new() });
+            st.outbox.push(s, Msg::Release { tx: self.tx, writes, kept: Vec::new(), writer: self.req.client_id });
         }
     }
 
@@ -512,7 +512,10 @@ impl PatternTx {
         if st.aof.wants_parts() {
             let marker = coord::tx_marker(st, self.tx, 1);
             let me = self.me(st);
-            st.outbox.push(owner, Msg::Run { coord: me, hop: coord::commit_hop(self.tx, marker, writes, vec![true]) });
+            st.outbox.push(
+                owner,
+                Msg::Run { coord: me, hop: coord::commit_hop(self.tx, self.req.client_id, marker, writes, vec![true]) },
+            );
             self.waiting = 1;
             self.phase = Phase::Commit(out);
             return false;

@@ -115,8 +115,10 @@ pub fn tracking_cmd(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> 
     if t.optin && t.optout {
         return Err(CmdError::msg("ERR You can't specify both OPTIN mode and OPTOUT mode"));
     }
+    // Only OPTIN straight to OPTOUT or back is refused: from or to the plain mode
+    // is a switch Redis makes (its flags are reset, then set again).
     if let Some(old) = c.st.tracking.clients.get(&id)
-        && (old.optin != t.optin || old.optout != t.optout)
+        && ((t.optin && old.optout) || (t.optout && old.optin))
     {
         return Err(CmdError::msg(
             "ERR You can't switch OPTIN/OPTOUT mode before disabling tracking for this client, and then re-enabling it with a different mode.",
@@ -197,6 +199,9 @@ fn start(st: &mut ShardState, id: u64, mut t: ClientTracking) {
             }
             old.noloop = t.noloop;
             old.redirect = t.redirect;
+            // Redis resets the mode flags and sets the new ones.
+            old.optin = t.optin;
+            old.optout = t.optout;
         }
         None => {
             if t.bcast {
@@ -522,7 +527,7 @@ fn redir_broken(st: &mut ShardState, client: u64, gone: u64) {
 /// is a REDIRECT that has gone away, the tracking client (`origin`: id and shard) is
 /// told instead, each time, as Redis does.
 fn write_invalidation(st: &mut ShardState, target: u64, keys: Option<&[Vec<u8>]>, origin: Option<(u64, u16)>) {
-    let Some(meta) = st.clients.get(&target) else {
+    let Some(meta) = st.clients.get(&target).filter(|m| !m.quitting) else {
         if let Some((client, home)) = origin {
             run_on(st, home as usize, move |st| redir_broken(st, client, target));
         }

@@ -304,6 +304,11 @@ pub fn perform(st: &mut ShardState) -> Round {
     if max == 0 || (st.evict.settings.replica_ignores && st.shared.replica.is_replica.load(Ordering::Relaxed)) {
         return Round::Ok;
     }
+    // While clients are paused the dataset stays still (Redis's
+    // `isSafeToPerformEvictions`): nothing is evicted, and nothing refused for it.
+    if crate::storage::db::expiry_paused() {
+        return Round::Ok;
+    }
     // Keys are kept within the limit less a little headroom; only past the limit
     // itself is the server out of memory.
     let target = max - headroom(max);

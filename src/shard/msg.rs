@@ -170,6 +170,9 @@ pub enum Msg {
         tx: u64,
         writes: KeyEntries,
         kept: KeyEntries,
+        /// The client whose command wrote `writes` (0 for none): tracking's NOLOOP
+        /// spares it its own invalidations.
+        writer: u64,
     },
     /// Delete these held keys as expired: the cross-shard command that held them
     /// judged them so when it read them (`ShardState::expire_held`). Sent ahead of the

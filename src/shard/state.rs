@@ -46,6 +46,10 @@ pub struct ClientMeta {
     pub last_cmd: String,
     /// CLIENT KILL asked for this connection to be closed.
     pub kill: bool,
+    /// It sent QUIT: gone for whatever writes to it from now on (a REDIRECT target
+    /// counts as broken), as Redis frees such a client before its `+OK` arrives,
+    /// while shardis keeps the connection until the send and the receive are done.
+    pub quitting: bool,
     /// Unparsed input bytes, and the read buffer's free space.
     pub qbuf: usize,
     pub qbuf_free: usize,
@@ -327,6 +331,7 @@ impl ShardState {
     pub fn begin_turn(&mut self) {
         self.turns.begin();
         self.now_ms = self.clock.now_ms();
+        crate::storage::db::set_expiry_paused(self.clients_paused());
         let epoch = self.shared.config_epoch.load(Ordering::Acquire);
         if epoch != self.config_epoch {
             self.config_epoch = epoch;
@@ -352,6 +357,14 @@ impl ShardState {
                 d.lazy_expire = params.lazy_expire;
             }
         }
+    }
+
+    /// Whether clients are paused now (CLIENT PAUSE WRITE or ALL until its end, a
+    /// FAILOVER or a SHUTDOWN holding writes). Redis keeps the dataset still then:
+    /// no active or lazy expiry, no eviction (`storage::db::expiry_paused`).
+    pub fn clients_paused(&self) -> bool {
+        let until = self.shared.pause_until_ms.load(Ordering::Acquire);
+        (until != 0 && self.now_ms < until) || self.shared.repl.writes_held()
     }
 
     /// Sends a reply to a connection, wherever it lives (to another shard packed with

@@ -228,12 +228,12 @@ impl ExpiryPacer {
 /// when active expiry applies). A slice walks the databases round robin from where
 /// the last one stopped, each until its keys run out of expired ones or the budget.
 pub fn expire_slice(st: &mut ShardState) {
-    // A replica never expires keys itself: it waits for the master's DELs. A
-    // FAILOVER's pause (and SHUTDOWN's) holds expiry too, so the stream ends where the
-    // cut put it.
+    // A replica never expires keys itself: it waits for the master's DELs. A client
+    // pause (CLIENT PAUSE, FAILOVER's, SHUTDOWN's) holds expiry too, as in Redis 7.0:
+    // the dataset stays still, and the stream ends where a failover's cut put it.
     if !st.active_expire
         || st.shared.replica.is_replica.load(std::sync::atomic::Ordering::Relaxed)
-        || st.shared.repl.writes_held()
+        || crate::storage::db::expiry_paused()
     {
         st.expiry.backlog = false;
         return;

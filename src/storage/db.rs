@@ -33,6 +33,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub static KEEP_EXPIRED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
+    /// Set by the shard at the start of each turn while clients are paused (CLIENT
+    /// PAUSE WRITE or ALL, FAILOVER's and SHUTDOWN's pauses): as on a replica, an
+    /// expired key answers as absent but stays until the pause ends, so the dataset
+    /// stays still and nothing is propagated (Redis 7.0's `expireIfNeeded` asks
+    /// `checkClientPauseTimeoutAndReturnIfPaused`). Per thread, since each shard
+    /// reads the pause itself.
+    static EXPIRY_PAUSED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+
     /// Set when a `Db` of this thread records an expired key in its `expired` list, so
     /// the shard can learn whether any of its databases has one with one flag after
     /// each command instead of a pass over all sixteen (a cache line each).
@@ -142,6 +150,25 @@ impl From<&[u8]> for Key {
 }
 
 type Hasher = foldhash::fast::RandomState;
+
+/// Holds (or lets go) this thread's lazy expiry while clients are paused
+/// ([`EXPIRY_PAUSED`]).
+pub fn set_expiry_paused(paused: bool) {
+    EXPIRY_PAUSED.set(paused);
+}
+
+/// Whether this thread's shard saw clients paused at the start of its turn.
+#[inline]
+pub fn expiry_paused() -> bool {
+    EXPIRY_PAUSED.get()
+}
+
+/// Whether lookups must leave expired keys in place: on a replica, or while clients
+/// are paused. Read only on the cold path where a key has expired.
+#[inline]
+pub fn keeps_expired() -> bool {
+    KEEP_EXPIRED.load(Ordering::Relaxed) || EXPIRY_PAUSED.get()
+}
 
 /// Whether a key with expiry `expire_at` (unix ms, 0 = none) has expired at `now_ms`.
 /// Redis's rule (`keyIsExpired`: `now > when`): a key still exists during the very
@@ -415,7 +442,7 @@ impl Db {
         if !self.slot_expired(i, now_ms) {
             return Some(i);
         }
-        if KEEP_EXPIRED.load(Ordering::Relaxed) {
+        if keeps_expired() {
             return None;
         }
         self.expire_slot(i, h);
@@ -765,6 +792,9 @@ impl Db {
             if !self.slot_expired(idx, now_ms) {
                 return Some(Key::new(&e.key()));
             }
+            if keeps_expired() {
+                continue;
+            }
             let h = self.table.hash(&e.key());
             self.expire_slot(idx, h);
         }
@@ -783,7 +813,7 @@ impl Db {
 
     /// `scan` that deletes the expired keys it meets as Redis 7.0's SCAN does
     /// (`expireIfNeeded` on each key it returns), recorded like any lazy expiry, but
-    /// not on a replica (`KEEP_EXPIRED`) nor a key `may_expire` refuses (one a
+    /// not on a replica nor while clients are paused (`keeps_expired`) nor a key `may_expire` refuses (one a
     /// cross-shard transaction holds, one SCAN's pattern leaves out). The walk goes down the table, so the entry a
     /// deletion moves into the hole (the last one) was visited already.
     pub fn scan_expiring(
@@ -797,7 +827,7 @@ impl Db {
         let mut pos = if cursor == 0 { len } else { (cursor as usize).min(len) };
         let mut keys = Vec::with_capacity(count.min(pos));
         let mut visited = 0;
-        let keep = KEEP_EXPIRED.load(Ordering::Relaxed);
+        let keep = keeps_expired();
         while pos > 0 && visited < count.max(1) {
             pos -= 1;
             visited += 1;
