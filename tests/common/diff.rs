@@ -113,7 +113,9 @@ pub fn replay_with(
     mut next_command: impl FnMut() -> Vec<String>,
 ) {
     let real = real_redis(spec.tag);
-    let servers: Vec<Server> = SHARD_COUNTS.iter().map(|&n| Server::start(n, &[])).collect();
+    // No delay before a full sync: the replicas below link at once, not after 5 s.
+    let servers: Vec<Server> =
+        SHARD_COUNTS.iter().map(|&n| Server::start(n, &["--repl-diskless-sync-delay", "0"])).collect();
     let mut pairs: Vec<(usize, Pair)> =
         SHARD_COUNTS.iter().zip(&servers).map(|(&n, s)| (n, Pair::new(s, &real, proto))).collect();
     let mut seconds: Vec<Pair> = servers.iter().map(|s| Pair::new(s, &real, proto)).collect();
