@@ -73,9 +73,16 @@ impl Parser<'_> {
                 if n < 0 {
                     return Ok(Value::Boolean(false));
                 }
-                let mut b = self.bytes(n as usize);
+                let b = self.bytes(n as usize);
                 if kind == b'=' && b.len() >= 4 {
-                    b = &b[4..];
+                    // {verbatim_string = {format = 'txt', string = '...'}}, as Redis 7.0
+                    // gives a RESP3 script (a RESP2 one sees a bulk string: the command
+                    // replied in RESP2).
+                    let (format, text) = (lua.create_string(&b[..3])?, lua.create_string(&b[4..])?);
+                    let inner = lua.create_table()?;
+                    inner.raw_set("string", text)?;
+                    inner.raw_set("format", format)?;
+                    return self.keyed("verbatim_string", Value::Table(inner));
                 }
                 let s = lua.create_string(b)?;
                 if kind == b'!' { self.keyed("err", Value::String(s))? } else { Value::String(s) }
@@ -195,6 +202,14 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
         }
         return;
     }
+    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
+        if let (Ok(Value::String(format)), Ok(Value::String(text))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+        {
+            out.verbatim(&verbatim_format(&format.as_bytes()), &text.as_bytes());
+            return;
+        }
+    }
     // Each pass holds one element at a time: a Lua value held on the Rust side takes a
     // slot of mlua's reference stack (about 8000 in all), so collecting a large table's
     // elements first would exhaust it and panic the shard.
@@ -220,6 +235,17 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
         let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
         lua_to_reply(&v, out, resp3, depth + 1);
     }
+}
+
+/// A verbatim string's format as Redis's `addReplyVerbatim` writes it: the first three
+/// bytes, padded with spaces when shorter (up to a NUL, as C reads the Lua string).
+fn verbatim_format(f: &[u8]) -> [u8; 3] {
+    let f = f.split(|&c| c == 0).next().unwrap_or_default();
+    let mut out = [b' '; 3];
+    for (o, &c) in out.iter_mut().zip(f) {
+        *o = c;
+    }
+    out
 }
 
 /// The error reply for a script that raised `v` (the error handler's table):
