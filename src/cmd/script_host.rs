@@ -481,6 +481,13 @@ impl Host for ScriptHost {
                 self.monitor(db, owned);
                 return Ok(());
             }
+            Handler::Conn(_) if spec.name == "debug" && args.len() == 3 && args.is(1, "sleep") => {
+                // The script's clock stays where it started, as Redis's does.
+                super::debug::sleep_thread(args.get(2));
+                ReplyWriter::new(out, proto).ok();
+                self.monitor(db, owned);
+                return Ok(());
+            }
             Handler::Conn(_) if spec.flags & flag::NOSCRIPT != 0 => {
                 // Let through by DEBUG SET-DISABLE-DENY-SCRIPTS, but these need the
                 // calling connection's session, which a script does not hold here.
