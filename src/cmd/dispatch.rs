@@ -164,10 +164,16 @@ pub fn dispatch_known(
         reject(st, sess, spec, &mut w, e);
         return Outcome::Done;
     }
-    if spec.is_write() && crate::repl::master::too_few_replicas(st) {
+    // A script by its declared flags (a `#!` line, a function's): one that may write is
+    // refused before it runs, as Redis's `evalGetCommandFlags` makes it a write.
+    if crate::repl::master::too_few_replicas(st)
+        && (spec.is_write()
+            || (super::script::is_script(idx)
+                && super::script::declared_writes(&st.shared.script, spec.name, args) == Some(true)))
+    {
         bump_rejected(st, idx, args);
         flag_multi(sess);
-        fail(&mut st.stats, &mut w, "NOREPLICAS Not enough good replicas to write.");
+        fail(&mut st.stats, &mut w, crate::repl::master::NOREPLICAS);
         return Outcome::Done;
     }
     if let Some(e) = super::script::busy_refusal(st, spec, args) {

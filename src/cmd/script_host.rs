@@ -338,6 +338,9 @@ struct ScriptHost {
     /// `allow-oom`: its `denyoom` commands are refused until it has written
     /// (`scriptVerifyOOM`); cleared by its first write command.
     oom_guard: bool,
+    /// The run has called a write command (Redis's `SCRIPT_WRITE_DIRTY`): past it, no
+    /// server state (too few replicas) may fail the script half way.
+    wrote: bool,
 }
 
 impl ScriptHost {
@@ -362,6 +365,7 @@ impl ScriptHost {
             wants_all: false,
             reads: None,
             oom_guard: false,
+            wrote: false,
         }
     }
 
@@ -379,6 +383,7 @@ impl ScriptHost {
     ) {
         self.read_only = read_only;
         self.oom_guard = oom_guard;
+        self.wrote = false;
         self.keys.data.clear();
         self.keys.ends.clear();
         for k in keys {
@@ -438,6 +443,15 @@ impl Host for ScriptHost {
         // that a read-only script may run during CLIENT PAUSE WRITE.
         if self.read_only && spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0 {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
+        }
+        if spec.is_write() && !self.wrote {
+            // Redis's `scriptVerifyWriteCommandAllow`: a script without flags (one
+            // with flags was refused before it ran) may not begin writing with too few
+            // good replicas.
+            if crate::repl::master::too_few_replicas_for(&self.shared, crate::shard::state::min_replicas_of(&self.config)) {
+                return Err(crate::repl::master::NOREPLICAS.into());
+            }
+            self.wrote = true;
         }
         if self.oom_guard {
             if spec.flags & flag::DENYOOM != 0 {

@@ -619,7 +619,7 @@ impl ShardState {
 }
 
 /// `min-replicas-to-write`, or 0 when `min-replicas-max-lag` is 0 (Redis checks neither then).
-fn min_replicas_of(cfg: &Config) -> u64 {
+pub fn min_replicas_of(cfg: &Config) -> u64 {
     let num = |n: &str| cfg.compat_value(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     if num("min-replicas-max-lag") > 0 { num("min-replicas-to-write") } else { 0 }
 }
