@@ -568,7 +568,11 @@ fn call_inner(
         unchanged_more: std::mem::take(&mut ctx.unchanged_keys),
     };
     if let Err(e) = &res {
-        fail(ctx.stats, &mut ctx.out, &e.message());
+        if e.uncounted() {
+            fail(ctx.stats, &mut ctx.out, &e.message());
+        } else {
+            ctx.out.error(&e.message());
+        }
     }
     let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;

@@ -202,6 +202,18 @@ pub fn run_script(
         (res, std::mem::take(&mut h.effects), h.reads.take())
     };
     eng.watch.end();
+    let res = match res {
+        Ok(errs) => {
+            // The error replies the script returned (an `error_reply`), counted as
+            // Redis's reply writer counts them.
+            for e in errs {
+                c.stats.count_error(&e);
+            }
+            Ok(())
+        }
+        Err(f) if f.counted => Err(CmdError::Counted(f.msg)),
+        Err(f) => Err(CmdError::Msg(f.msg)),
+    };
     if let Some((home, true)) = reads
         && !keys.is_empty()
     {
@@ -224,7 +236,7 @@ pub fn run_script(
             c.prop.push(&[b"EXEC"]);
         }
     }
-    res.map_err(CmdError::Msg)
+    res
 }
 
 thread_local! {
@@ -341,6 +353,18 @@ struct ScriptHost {
     /// The run has called a write command (Redis's `SCRIPT_WRITE_DIRTY`): past it, no
     /// server state (too few replicas) may fail the script half way.
     wrote: bool,
+    /// How far the current `redis.call` got, for its command stats.
+    stage: CallStage,
+}
+
+/// How far a script's `redis.call` got: still checked (an error is a refusal,
+/// `rejected_calls`), running a connection-level command here (a call, counted by
+/// `call`), or past the point where the command counts its own stats.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CallStage {
+    Checking,
+    Conn,
+    Counted,
 }
 
 impl ScriptHost {
@@ -366,6 +390,7 @@ impl ScriptHost {
             reads: None,
             oom_guard: false,
             wrote: false,
+            stage: CallStage::Checking,
         }
     }
 
@@ -408,6 +433,36 @@ impl Host for ScriptHost {
     }
 
     fn call(&mut self, owned: &OwnedArgs, resp3: bool, propagate: bool, out: &mut Vec<u8>) -> Result<(), String> {
+        self.stage = CallStage::Checking;
+        let res = self.call_checked(owned, resp3, propagate, out);
+        if let Err(e) = &res {
+            // A refused call is counted here, where it arose, as Redis's `scriptCall`
+            // does (the script's error reply then does not count it again).
+            self.stats.count_error(e);
+        }
+        // Command stats, as Redis's: a refused call is a rejected one; a connection-level
+        // command run here (SELECT ...) a call, failed or not. A keyed command and
+        // PUBLISH/FLUSH count their own.
+        let stage = self.stage;
+        if matches!(stage, CallStage::Checking | CallStage::Conn)
+            && let Some(idx) = TABLE.lookup(owned.get(0))
+            && let Some(s) = super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &Args::Owned(owned)))
+        {
+            match (stage, res.is_err()) {
+                (CallStage::Checking, true) => s.rejected_calls += 1,
+                (CallStage::Conn, failed) => {
+                    s.calls += 1;
+                    s.failed_calls += u64::from(failed);
+                }
+                _ => {}
+            }
+        }
+        res
+    }
+}
+
+impl ScriptHost {
+    fn call_checked(&mut self, owned: &OwnedArgs, resp3: bool, propagate: bool, out: &mut Vec<u8>) -> Result<(), String> {
         if !self.active {
             return Err("ERR redis.call is not available here".into());
         }
@@ -463,6 +518,13 @@ impl Host for ScriptHost {
         }
         let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
         let db = self.db as u16;
+        if matches!(spec.handler, Handler::Conn(_)) && spec.flags & flag::NOSCRIPT == 0 {
+            self.stage = if matches!(spec.name, "flushdb" | "flushall" | "publish" | "spublish") {
+                CallStage::Counted
+            } else {
+                CallStage::Conn
+            };
+        }
         let f: KeyedFn = match spec.handler {
             Handler::Keyed(f) => f,
             Handler::Conn(_) if spec.name == "select" => {
@@ -534,6 +596,7 @@ impl Host for ScriptHost {
                 }
             }
         }
+        self.stage = CallStage::Counted;
         self.monitor(db, owned);
         let start = Instant::now();
         let mut ictx = ExecCtx {

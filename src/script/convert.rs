@@ -144,8 +144,10 @@ impl Parser<'_> {
 }
 
 /// Writes a script's result as the client's reply (`luaReplyToRedisReply`). `resp3`
-/// is the script's `redis.setresp` choice, which decides how booleans come out.
-pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize) {
+/// is the script's `redis.setresp` choice, which decides how booleans come out. The
+/// error replies written that the stats have not counted yet (an `error_reply`, not a
+/// `redis.pcall`'s) are added to `errs`, for the caller to count.
+pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize, errs: &mut Vec<String>) {
     match v {
         Value::String(s) => out.bulk(&s.as_bytes()),
         Value::Boolean(b) => {
@@ -159,7 +161,7 @@ pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize)
         }
         Value::Integer(i) => out.int(*i),
         Value::Number(n) => out.int(truncate(*n)),
-        Value::Table(t) => table_reply(t, out, resp3, depth),
+        Value::Table(t) => table_reply(t, out, resp3, depth, errs),
         _ => out.null(),
     }
 }
@@ -170,14 +172,18 @@ fn truncate(n: f64) -> i64 {
     if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) { n as i64 } else { i64::MIN }
 }
 
-fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
+fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize, errs: &mut Vec<String>) {
     if depth > 1000 {
         out.error("ERR reached lua stack limit");
+        errs.push("ERR reached lua stack limit".into());
         return;
     }
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
         let msg = String::from_utf8_lossy(&e.as_bytes()).into_owned();
         out.error(&msg);
+        if !counted_already(t) {
+            errs.push(msg);
+        }
         return;
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
@@ -216,15 +222,15 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
         out.map(m.pairs::<Value, Value>().filter(Result::is_ok).count());
         for (k, v) in m.pairs::<Value, Value>().filter_map(Result::ok) {
-            lua_to_reply(&k, out, resp3, depth + 1);
-            lua_to_reply(&v, out, resp3, depth + 1);
+            lua_to_reply(&k, out, resp3, depth + 1, errs);
+            lua_to_reply(&v, out, resp3, depth + 1, errs);
         }
         return;
     }
     if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
         out.set(s.pairs::<Value, Value>().filter(Result::is_ok).count());
         for (k, _) in s.pairs::<Value, Value>().filter_map(Result::ok) {
-            lua_to_reply(&k, out, resp3, depth + 1);
+            lua_to_reply(&k, out, resp3, depth + 1, errs);
         }
         return;
     }
@@ -233,8 +239,14 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
     out.array(len);
     for i in 1..=len {
         let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
-        lua_to_reply(&v, out, resp3, depth + 1);
+        lua_to_reply(&v, out, resp3, depth + 1, errs);
     }
+}
+
+/// Does the error table `t` carry Redis's mark of an error the stats counted where it
+/// arose (`ignore_error_stats_update`, set on a `redis.call`'s or `redis.pcall`'s)?
+pub fn counted_already(t: &Table) -> bool {
+    !matches!(t.raw_get::<Value>("ignore_error_stats_update"), Ok(Value::Nil | Value::Boolean(false)) | Err(_))
 }
 
 /// A verbatim string's format as Redis's `addReplyVerbatim` writes it: the first three
