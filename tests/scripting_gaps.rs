@@ -384,8 +384,8 @@ fn debug_protocol_from_scripts_as_redis() {
         p.same(&["debug", "set-disable-deny-scripts", "1"]);
         for resp in ["2", "3"] {
             for name in [
-                "verbatim", "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push", "true",
-                "false", "nope",
+                "verbatim", "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push",
+                "true", "false", "nope",
             ] {
                 let script = format!("redis.setresp({resp}); return redis.call('debug', 'protocol', '{name}')");
                 p.same(&["eval", &script, "0"]);

@@ -446,7 +446,8 @@ impl Host for ScriptHost {
         let stage = self.stage;
         if matches!(stage, CallStage::Checking | CallStage::Conn)
             && let Some(idx) = TABLE.lookup(owned.get(0))
-            && let Some(s) = super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &Args::Owned(owned)))
+            && let Some(s) =
+                super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &Args::Owned(owned)))
         {
             match (stage, res.is_err()) {
                 (CallStage::Checking, true) => s.rejected_calls += 1,
@@ -462,7 +463,13 @@ impl Host for ScriptHost {
 }
 
 impl ScriptHost {
-    fn call_checked(&mut self, owned: &OwnedArgs, resp3: bool, propagate: bool, out: &mut Vec<u8>) -> Result<(), String> {
+    fn call_checked(
+        &mut self,
+        owned: &OwnedArgs,
+        resp3: bool,
+        propagate: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
         if !self.active {
             return Err("ERR redis.call is not available here".into());
         }
@@ -503,7 +510,10 @@ impl ScriptHost {
             // Redis's `scriptVerifyWriteCommandAllow`: a script without flags (one
             // with flags was refused before it ran) may not begin writing with too few
             // good replicas.
-            if crate::repl::master::too_few_replicas_for(&self.shared, crate::shard::state::min_replicas_of(&self.config)) {
+            if crate::repl::master::too_few_replicas_for(
+                &self.shared,
+                crate::shard::state::min_replicas_of(&self.config),
+            ) {
                 return Err(crate::repl::master::NOREPLICAS.into());
             }
             self.wrote = true;

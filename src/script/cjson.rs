@@ -141,7 +141,10 @@ fn at_most(lua: &Lua, args: &MultiValue, n: usize) -> mlua::Result<()> {
         return Ok(());
     }
     let s = if n == 1 { "" } else { "s" };
-    Err(at_caller(lua, mlua::Error::RuntimeError(format!("bad argument #{} to '?' (expected at most {n} argument{s})", n + 1))))
+    Err(at_caller(
+        lua,
+        mlua::Error::RuntimeError(format!("bad argument #{} to '?' (expected at most {n} argument{s})", n + 1)),
+    ))
 }
 
 /// Lua's name of a value's type, as `luaL_typerror` writes it.
