@@ -208,13 +208,12 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize, errs
         }
         return;
     }
-    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string") {
-        if let (Ok(Value::String(format)), Ok(Value::String(text))) =
+    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string")
+        && let (Ok(Value::String(format)), Ok(Value::String(text))) =
             (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
-        {
-            out.verbatim(&verbatim_format(&format.as_bytes()), &text.as_bytes());
-            return;
-        }
+    {
+        out.verbatim(&verbatim_format(&format.as_bytes()), &text.as_bytes());
+        return;
     }
     // Each pass holds one element at a time: a Lua value held on the Rust side takes a
     // slot of mlua's reference stack (about 8000 in all), so collecting a large table's

@@ -613,6 +613,17 @@ impl ShardState {
         }
     }
 
+    /// `min-replicas-to-write` as of now: the cached value, or the new config's when a
+    /// CONFIG SET changed it since this turn began (a command right after the CONFIG
+    /// SET's reply may run in the same turn).
+    pub fn min_replicas_now(&self) -> u64 {
+        if self.shared.config_epoch.load(Ordering::Acquire) == self.config_epoch {
+            self.min_replicas
+        } else {
+            min_replicas_of(&self.shared.config())
+        }
+    }
+
     pub fn now_secs(&self) -> u32 {
         (self.now_ms / 1000) as u32
     }

@@ -64,7 +64,7 @@ pub struct Published {
 /// `min-replicas-to-write`: must a write be refused with NOREPLICAS now?
 #[inline]
 pub fn too_few_replicas(st: &crate::shard::ShardState) -> bool {
-    too_few_replicas_for(&st.shared, st.min_replicas)
+    too_few_replicas_for(&st.shared, st.min_replicas_now())
 }
 
 /// As `too_few_replicas`, for `min` good replicas wanted (`shard::min_replicas_of`).
