@@ -88,6 +88,7 @@ mod scripting_keyspace;
 mod scripting_libs;
 mod scripting_lockall;
 mod scripting_persist;
+mod scripting_refusals;
 mod sendpath;
 mod sentinel;
 mod server;

@@ -375,23 +375,41 @@ fn read_only_scripts_refuse_may_replicate_commands_as_redis() {
 
 /// Under DEBUG SET-DISABLE-DENY-SCRIPTS, DEBUG PROTOCOL from a script gives each RESP3
 /// type as a script sees it (an attribute skipped), back to the client in its protocol,
-/// as Redis's tests check; a script's `big_number` loses its CR/LF to spaces.
+/// as Redis's tests check; a script's `big_number` loses its CR/LF to spaces. A verbatim
+/// string reaches a RESP3 script as `{verbatim_string={format=, string=}}`, which a
+/// RESP3 client gets back as verbatim (its format padded or cut to three bytes).
 #[test]
 fn debug_protocol_from_scripts_as_redis() {
     common::compare::each_pair("script-debug-protocol", |p| {
         p.same(&["debug", "set-disable-deny-scripts", "1"]);
         for resp in ["2", "3"] {
-            // Not `verbatim`: a script receives it as a plain string here, where Redis
-            // keeps its format for a RESP3 client (README, Scripting limits).
             for name in [
-                "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push", "true",
-                "false", "nope",
+                "verbatim", "string", "integer", "double", "bignum", "null", "array", "set", "map", "attrib", "push",
+                "true", "false", "nope",
             ] {
                 let script = format!("redis.setresp({resp}); return redis.call('debug', 'protocol', '{name}')");
                 p.same(&["eval", &script, "0"]);
             }
         }
         p.same(&["eval", "return {big_number='123\\r\\n123'}", "0"]);
+        for resp in ["2", "3"] {
+            let fields = format!(
+                "redis.setresp({resp}); local r = redis.call('debug', 'protocol', 'verbatim') \
+                 if type(r) ~= 'table' then return r end return {{r.verbatim_string.format, r.verbatim_string.string}}"
+            );
+            p.same(&["eval", &fields, "0"]);
+        }
+        for table in [
+            "{verbatim_string={format='ab', string='x'}}",
+            "{verbatim_string={format='abcd', string='x'}}",
+            "{verbatim_string={format='a\\0b', string='x'}}",
+            "{verbatim_string={format='abc'}}",
+            "{verbatim_string={format=1, string=2}, map={a=1}}",
+            "{verbatim_string={format='xyz', string='q'}, double=1.5}",
+            "{verbatim_string={format='xyz', string='q'}, big_number='12'}",
+        ] {
+            p.same(&["eval", &format!("return {table}"), "0"]);
+        }
         p.same(&["debug", "set-disable-deny-scripts", "0"]);
         p.same(&["eval", "return redis.call('debug', 'protocol', 'string')", "0"]);
     });

@@ -68,7 +68,7 @@ fn cluster(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         "info" => {
             arity(2)?;
             let text = info_text(&cl.read(), c.st.config.compat_value("cluster-require-full-coverage") != Some("no"));
-            c.out.verbatim("txt", text.as_bytes());
+            c.out.verbatim(b"txt", text.as_bytes());
         }
         "myid" => {
             arity(2)?;
@@ -76,7 +76,7 @@ fn cluster(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         }
         "nodes" => {
             arity(2)?;
-            c.out.verbatim("txt", cl.read().nodes_text().as_bytes());
+            c.out.verbatim(b"txt", cl.read().nodes_text().as_bytes());
         }
         "slots" => {
             arity(2)?;

@@ -259,7 +259,7 @@ fn list(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 text.push_str(&l);
                 text.push('\n');
             }
-            out.verbatim("txt", text.as_bytes());
+            out.verbatim(b"txt", text.as_bytes());
         }),
     }))
 }
@@ -515,7 +515,7 @@ fn client(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
         let (now, policy) = (c.st.now_ms, c.st.reply_buffer_policy);
         let m = note_running(c, a, "client|info");
         let line = render_line(m, now, (m.qbuf, shown_query_buffer_free(m, now)), policy) + "\n";
-        c.out.verbatim("txt", line.as_bytes());
+        c.out.verbatim(b"txt", line.as_bytes());
     } else if a.is(1, "LIST") {
         sub_arity(a, "client|list", -2)?;
         return list(c, a);

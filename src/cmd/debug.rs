@@ -119,10 +119,6 @@ pub fn object_digest(mut d: Digest, value: &Value, has_ttl: bool) -> Digest {
     d
 }
 
-fn live<'a>(db: &'a Db, key: &[u8], now: u64) -> Option<&'a Slot> {
-    db.peek_with_expire(key).filter(|(_, at)| !crate::storage::has_expired(*at, now)).map(|(e, _)| e)
-}
-
 /// One shard's part of DEBUG DIGEST: per database, (has keys, XOR of the keys'
 /// digests). XOR commutes, so the shards' parts combine exactly. Like Redis's
 /// `computeDatasetDigest` (and DIGEST-VALUE), logically expired keys that are still
@@ -226,14 +222,18 @@ fn object_line(e: &Slot, now_ms: u64) -> String {
 }
 
 fn sleep(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
-    // Redis reads the seconds with strtod: junk means 0.
-    let secs = crate::util::num::parse_f64(a.get(2)).unwrap_or(0.0);
-    if secs.is_finite() && secs > 0.0 {
-        // Blocks this shard thread on purpose, like Redis blocks its one thread.
-        std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
-    }
+    sleep_thread(a.get(2));
     c.out.ok();
     Ok(ConnOutcome::Done)
+}
+
+/// DEBUG SLEEP's wait (also from a script): blocks this shard thread on purpose, like
+/// Redis blocks its one thread. Redis reads the seconds with strtod: junk means 0.
+pub fn sleep_thread(secs: &[u8]) {
+    let secs = crate::util::num::parse_f64(secs).unwrap_or(0.0);
+    if secs.is_finite() && secs > 0.0 {
+        std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(1e9)));
+    }
 }
 
 fn object(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
@@ -242,7 +242,9 @@ fn object(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     let owner = shard_of(&key, c.st.nshards);
     let mut f = FanOut::single(
         owner,
-        Arc::new(move |st| Box::new(live(&st.dbs[db], &key, st.now_ms).map(|e| object_line(e, st.now_ms)))),
+        // As Redis's (a dictionary find): a logically expired key still there is shown,
+        // not expired.
+        Arc::new(move |st| Box::new(st.dbs[db].peek(&key).map(|e| object_line(e, st.now_ms)))),
         Box::new(|_, r, out| match *r.downcast::<Option<String>>().expect("line") {
             Some(l) => out.simple(&l),
             None => out.error("ERR no such key"),

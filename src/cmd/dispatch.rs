@@ -164,10 +164,16 @@ pub fn dispatch_known(
         reject(st, sess, spec, &mut w, e);
         return Outcome::Done;
     }
-    if spec.is_write() && crate::repl::master::too_few_replicas(st) {
+    // A script by its declared flags (a `#!` line, a function's): one that may write is
+    // refused before it runs, as Redis's `evalGetCommandFlags` makes it a write.
+    if crate::repl::master::too_few_replicas(st)
+        && (spec.is_write()
+            || (super::script::is_script(idx)
+                && super::script::declared_writes(&st.shared.script, spec.name, args) == Some(true)))
+    {
         bump_rejected(st, idx, args);
         flag_multi(sess);
-        fail(&mut st.stats, &mut w, "NOREPLICAS Not enough good replicas to write.");
+        fail(&mut st.stats, &mut w, crate::repl::master::NOREPLICAS);
         return Outcome::Done;
     }
     if let Some(e) = super::script::busy_refusal(st, spec, args) {
@@ -586,7 +592,11 @@ fn call_inner(
         unchanged_more: std::mem::take(&mut ctx.unchanged_keys),
     };
     if let Err(e) = &res {
-        fail(ctx.stats, &mut ctx.out, &e.message());
+        if e.uncounted() {
+            fail(ctx.stats, &mut ctx.out, &e.message());
+        } else {
+            ctx.out.error(&e.message());
+        }
     }
     let notes = if notify_mask != 0 { Some(ctx.take_notes()) } else { None };
     st.dirty += dirty;

@@ -14,6 +14,10 @@ pub enum CmdError {
     InvalidExpire(String),
     /// Any other message, already in Redis's form (including its code prefix).
     Msg(String),
+    /// An error already counted in the error stats where it arose: a script's error
+    /// raised by `redis.call`, which the command (or the call's checks) counted, as
+    /// Redis's `ERR_REPLY_FLAG_NO_STATS_UPDATE`. The reply still fails the command.
+    Counted(String),
 }
 
 impl CmdError {
@@ -31,8 +35,13 @@ impl CmdError {
             CmdError::NoSuchKey => "ERR no such key".into(),
             CmdError::OutOfRange(what) => format!("ERR {what} is out of range"),
             CmdError::InvalidExpire(cmd) => format!("ERR invalid expire time in '{cmd}' command"),
-            CmdError::Msg(m) => m.clone(),
+            CmdError::Msg(m) | CmdError::Counted(m) => m.clone(),
         }
+    }
+
+    /// Is the reply still to be counted in the error stats (not `Counted`)?
+    pub fn uncounted(&self) -> bool {
+        !matches!(self, CmdError::Counted(_))
     }
 }
 

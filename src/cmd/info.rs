@@ -544,7 +544,7 @@ fn info(_c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
             let facts: Vec<ShardFacts> =
                 results.into_iter().map(|(_, r)| *r.downcast::<ShardFacts>().expect("shard facts")).collect();
             let text = render(st, &sections, facts);
-            out.verbatim("txt", text.as_bytes());
+            out.verbatim(b"txt", text.as_bytes());
         }),
     }))
 }

@@ -451,7 +451,7 @@ fn latency(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                             }
                         }
                         (None, false) => out.array(0),
-                        (Some((name, e)), true) => out.verbatim("txt", graph(name, &e).as_bytes()),
+                        (Some((name, e)), true) => out.verbatim(b"txt", graph(name, &e).as_bytes()),
                         (None, true) => out
                             .error(&format!("ERR No samples available for event '{}'", String::from_utf8_lossy(&want))),
                     }
@@ -464,7 +464,7 @@ fn latency(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
                 events_hop,
                 Box::new(|st, results, out| {
                     let report = doctor(&merge(results), &st.config);
-                    out.verbatim("txt", report.as_bytes());
+                    out.verbatim(b"txt", report.as_bytes());
                 }),
             ))
         }

@@ -213,11 +213,11 @@ fn memory(c: &mut ExecCtx, a: &Args) -> Result<(), CmdError> {
         "doctor" => {
             sub_arity(a, "memory|doctor", 2)?;
             let text = doctor(c);
-            c.out.verbatim("txt", text.as_bytes());
+            c.out.verbatim(b"txt", text.as_bytes());
         }
         "malloc-stats" => {
             sub_arity(a, "memory|malloc-stats", 2)?;
-            c.out.verbatim("txt", alloc::stats_text().as_bytes());
+            c.out.verbatim(b"txt", alloc::stats_text().as_bytes());
         }
         "purge" => {
             sub_arity(a, "memory|purge", 2)?;

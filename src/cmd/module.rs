@@ -80,7 +80,7 @@ fn lolwut(c: &mut ConnCtx, a: &Args) -> Result<ConnOutcome, CmdError> {
     } else {
         format!("Redis ver. {version}\n")
     };
-    c.out.verbatim("txt", text.as_bytes());
+    c.out.verbatim(b"txt", text.as_bytes());
     Ok(ConnOutcome::Done)
 }
 

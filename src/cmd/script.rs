@@ -242,6 +242,11 @@ fn eval_generic(c: &mut ExecCtx, a: &Args, by_sha: bool, ro: bool) -> Result<(),
                         (f, flags)
                     }
                 };
+                if ro && flags.shebang && !flags.no_writes {
+                    // As FCALL_RO: a script declaring it may write is refused, not run
+                    // read-only.
+                    return Err(CmdError::msg("ERR Can not execute a script with write flag using *_ro command."));
+                }
                 let read_only = ro || flags.no_writes;
                 let wants_all = flags.undeclared_keys;
                 run_script(c, eng, &func, sha, keys, argv, read_only, false, wants_all, flags.allow_oom, reader)

@@ -62,7 +62,7 @@ pub fn debug_protocol(name: &[u8], mut w: ReplyWriter) {
         w.int(42);
         w.bulk(b"Some real reply following the push reply");
     } else if is("verbatim") {
-        w.verbatim("txt", b"This is a verbatim\nstring");
+        w.verbatim(b"txt", b"This is a verbatim\nstring");
     } else if is("true") || is("false") {
         w.bool(is("true"));
     } else {

@@ -202,6 +202,18 @@ pub fn run_script(
         (res, std::mem::take(&mut h.effects), h.reads.take())
     };
     eng.watch.end();
+    let res = match res {
+        Ok(errs) => {
+            // The error replies the script returned (an `error_reply`), counted as
+            // Redis's reply writer counts them.
+            for e in errs {
+                c.stats.count_error(&e);
+            }
+            Ok(())
+        }
+        Err(f) if f.counted => Err(CmdError::Counted(f.msg)),
+        Err(f) => Err(CmdError::Msg(f.msg)),
+    };
     if let Some((home, true)) = reads
         && !keys.is_empty()
     {
@@ -224,7 +236,7 @@ pub fn run_script(
             c.prop.push(&[b"EXEC"]);
         }
     }
-    res.map_err(CmdError::Msg)
+    res
 }
 
 thread_local! {
@@ -338,6 +350,21 @@ struct ScriptHost {
     /// `allow-oom`: its `denyoom` commands are refused until it has written
     /// (`scriptVerifyOOM`); cleared by its first write command.
     oom_guard: bool,
+    /// The run has called a write command (Redis's `SCRIPT_WRITE_DIRTY`): past it, no
+    /// server state (too few replicas) may fail the script half way.
+    wrote: bool,
+    /// How far the current `redis.call` got, for its command stats.
+    stage: CallStage,
+}
+
+/// How far a script's `redis.call` got: still checked (an error is a refusal,
+/// `rejected_calls`), running a connection-level command here (a call, counted by
+/// `call`), or past the point where the command counts its own stats.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CallStage {
+    Checking,
+    Conn,
+    Counted,
 }
 
 impl ScriptHost {
@@ -362,6 +389,8 @@ impl ScriptHost {
             wants_all: false,
             reads: None,
             oom_guard: false,
+            wrote: false,
+            stage: CallStage::Checking,
         }
     }
 
@@ -379,6 +408,7 @@ impl ScriptHost {
     ) {
         self.read_only = read_only;
         self.oom_guard = oom_guard;
+        self.wrote = false;
         self.keys.data.clear();
         self.keys.ends.clear();
         for k in keys {
@@ -403,6 +433,43 @@ impl Host for ScriptHost {
     }
 
     fn call(&mut self, owned: &OwnedArgs, resp3: bool, propagate: bool, out: &mut Vec<u8>) -> Result<(), String> {
+        self.stage = CallStage::Checking;
+        let res = self.call_checked(owned, resp3, propagate, out);
+        if let Err(e) = &res {
+            // A refused call is counted here, where it arose, as Redis's `scriptCall`
+            // does (the script's error reply then does not count it again).
+            self.stats.count_error(e);
+        }
+        // Command stats, as Redis's: a refused call is a rejected one; a connection-level
+        // command run here (SELECT ...) a call, failed or not. A keyed command and
+        // PUBLISH/FLUSH count their own.
+        let stage = self.stage;
+        if matches!(stage, CallStage::Checking | CallStage::Conn)
+            && let Some(idx) = TABLE.lookup(owned.get(0))
+            && let Some(s) =
+                super::cmdtime::stat_of(&mut self.stats, super::cmdtime::stat_slot(idx, &Args::Owned(owned)))
+        {
+            match (stage, res.is_err()) {
+                (CallStage::Checking, true) => s.rejected_calls += 1,
+                (CallStage::Conn, failed) => {
+                    s.calls += 1;
+                    s.failed_calls += u64::from(failed);
+                }
+                _ => {}
+            }
+        }
+        res
+    }
+}
+
+impl ScriptHost {
+    fn call_checked(
+        &mut self,
+        owned: &OwnedArgs,
+        resp3: bool,
+        propagate: bool,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
         if !self.active {
             return Err("ERR redis.call is not available here".into());
         }
@@ -439,6 +506,18 @@ impl Host for ScriptHost {
         if self.read_only && spec.flags & (flag::WRITE | flag::MAY_REPLICATE) != 0 {
             return Err("ERR Write commands are not allowed from read-only scripts.".into());
         }
+        if spec.is_write() && !self.wrote {
+            // Redis's `scriptVerifyWriteCommandAllow`: a script without flags (one
+            // with flags was refused before it ran) may not begin writing with too few
+            // good replicas.
+            if crate::repl::master::too_few_replicas_for(
+                &self.shared,
+                crate::shard::state::min_replicas_of(&self.config),
+            ) {
+                return Err(crate::repl::master::NOREPLICAS.into());
+            }
+            self.wrote = true;
+        }
         if self.oom_guard {
             if spec.flags & flag::DENYOOM != 0 {
                 return Err(crate::shard::evict::OOM.into());
@@ -449,6 +528,13 @@ impl Host for ScriptHost {
         }
         let proto = if resp3 { Proto::Resp3 } else { Proto::Resp2 };
         let db = self.db as u16;
+        if matches!(spec.handler, Handler::Conn(_)) && spec.flags & flag::NOSCRIPT == 0 {
+            self.stage = if matches!(spec.name, "flushdb" | "flushall" | "publish" | "spublish") {
+                CallStage::Counted
+            } else {
+                CallStage::Conn
+            };
+        }
         let f: KeyedFn = match spec.handler {
             Handler::Keyed(f) => f,
             Handler::Conn(_) if spec.name == "select" => {
@@ -478,6 +564,13 @@ impl Host for ScriptHost {
             }
             Handler::Conn(_) if spec.name == "debug" && args.len() == 3 && args.is(1, "protocol") => {
                 super::script_debug::debug_protocol(args.get(2), ReplyWriter::new(out, proto));
+                self.monitor(db, owned);
+                return Ok(());
+            }
+            Handler::Conn(_) if spec.name == "debug" && args.len() == 3 && args.is(1, "sleep") => {
+                // The script's clock stays where it started, as Redis's does.
+                super::debug::sleep_thread(args.get(2));
+                ReplyWriter::new(out, proto).ok();
                 self.monitor(db, owned);
                 return Ok(());
             }
@@ -513,6 +606,7 @@ impl Host for ScriptHost {
                 }
             }
         }
+        self.stage = CallStage::Counted;
         self.monitor(db, owned);
         let start = Instant::now();
         let mut ictx = ExecCtx {

@@ -198,8 +198,9 @@ fn sort_generic(c: &mut ExecCtx, a: &Args, readonly: bool) -> Result<(), CmdErro
         }
     };
     // An unsorted set would come out in this server's hash order: when it is stored
-    // (and so replicated), Redis sorts it ALPHA instead, and so do we.
-    if o.dontsort && kind == 's' && o.store.is_some() {
+    // (and so replicated) or a script reads it (and may write what it saw), Redis sorts
+    // it ALPHA instead, and so do we.
+    if o.dontsort && kind == 's' && (o.store.is_some() || super::script_host::called_from_script()) {
         o.dontsort = false;
         o.alpha = true;
         o.by = None;

@@ -77,7 +77,7 @@ use std::sync::{Arc, Mutex};
 
 const R: Ordering = Ordering::Relaxed;
 
-pub use publish::{Published, ReplicaRow, WaitReq, too_few_replicas};
+pub use publish::{NOREPLICAS, Published, ReplicaRow, WaitReq, too_few_replicas, too_few_replicas_for};
 use sync::Job;
 pub use sync::{CutMark, Sink};
 

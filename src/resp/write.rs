@@ -190,12 +190,11 @@ impl<'a> ReplyWriter<'a> {
 
     /// Verbatim string: RESP3 `=len\r\nfmt:text\r\n` where `fmt` is a
     /// three-letter type such as "txt" or "mkd"; RESP2 a plain bulk string.
-    pub fn verbatim(&mut self, fmt: &str, text: &[u8]) {
-        debug_assert_eq!(fmt.len(), 3, "verbatim format must be 3 bytes");
+    pub fn verbatim(&mut self, fmt: &[u8; 3], text: &[u8]) {
         if self.is_resp3() {
             self.buf.reserve(text.len() + fmt.len() + 24);
             self.header(b'=', fmt.len() + 1 + text.len());
-            self.buf.extend_from_slice(fmt.as_bytes());
+            self.buf.extend_from_slice(fmt);
             self.buf.push(b':');
             self.buf.extend_from_slice(text);
             self.buf.extend_from_slice(b"\r\n");
@@ -286,7 +285,7 @@ mod tests {
         assert_eq!(both(|w| w.bool(true)), (":1\r\n".into(), "#t\r\n".into()));
         assert_eq!(both(|w| w.bool(false)), (":0\r\n".into(), "#f\r\n".into()));
         assert_eq!(
-            both(|w| w.verbatim("txt", b"Some string")),
+            both(|w| w.verbatim(b"txt", b"Some string")),
             ("$11\r\nSome string\r\n".into(), "=15\r\ntxt:Some string\r\n".into())
         );
     }

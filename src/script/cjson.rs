@@ -8,33 +8,157 @@
 use super::libs::fmt_g;
 use super::{at_caller, check_string};
 use mlua::{LightUserData, Lua, MultiValue, Table, Value};
+use std::cell::Cell;
+use std::rc::Rc;
 
-/// lua-cjson's default `decode_max_depth`.
-const MAX_DEPTH: usize = 1000;
+/// lua-cjson's default `encode_max_depth` and `decode_max_depth`.
+const MAX_DEPTH: i64 = 1000;
 
-/// The `cjson` table: `encode`, `decode`, `null`.
+/// The settings lua-cjson keeps per Lua state, changed by its configuration functions
+/// (`cjson.encode_max_depth(n)` ...), which a script may call: they last, as in Redis,
+/// until changed again (on this shard's state).
+struct Settings {
+    encode_max_depth: Cell<i64>,
+    decode_max_depth: Cell<i64>,
+    /// `encode_invalid_numbers`: 0 off (an error), 1 on (`nan`, `inf`), 2 `null`.
+    invalid_numbers: Cell<u8>,
+    /// `encode_keep_buffer`: only reported (the buffer is not kept either way here).
+    keep_buffer: Cell<bool>,
+}
+
+/// The `cjson` table: `encode`, `decode`, `null`, and the configuration functions
+/// `encode_max_depth`, `decode_max_depth`, `encode_invalid_numbers`, `encode_keep_buffer`.
 pub fn cjson_table(lua: &Lua) -> mlua::Result<Table> {
     let t = lua.create_table()?;
+    let cfg = Rc::new(Settings {
+        encode_max_depth: Cell::new(MAX_DEPTH),
+        decode_max_depth: Cell::new(MAX_DEPTH),
+        invalid_numbers: Cell::new(0),
+        keep_buffer: Cell::new(true),
+    });
     t.raw_set("null", Value::LightUserData(LightUserData(std::ptr::null_mut())))?;
+    let c = cfg.clone();
     t.raw_set(
         "encode",
-        lua.create_function(|lua, args: MultiValue| {
+        lua.create_function(move |lua, args: MultiValue| {
             one_argument(lua, &args)?;
             let mut out = Vec::new();
-            encode(&mut out, &args[0], 0).map_err(|m| at_caller(lua, mlua::Error::RuntimeError(m)))?;
+            encode(&mut out, &args[0], 0, &c).map_err(|m| at_caller(lua, mlua::Error::RuntimeError(m)))?;
             lua.create_string(&out)
         })?,
     )?;
+    let c = cfg.clone();
     t.raw_set(
         "decode",
-        lua.create_function(|lua, args: MultiValue| {
+        lua.create_function(move |lua, args: MultiValue| {
             one_argument(lua, &args)?;
             let s = check_string(lua, &args, 0, "decode")?;
             let b = s.as_bytes();
-            decode(lua, &b).map_err(|e| at_caller(lua, e))
+            decode(lua, &b, c.decode_max_depth.get()).map_err(|e| at_caller(lua, e))
+        })?,
+    )?;
+    for (name, encode) in [("encode_max_depth", true), ("decode_max_depth", false)] {
+        let c = cfg.clone();
+        t.raw_set(
+            name,
+            lua.create_function(move |lua, args: MultiValue| {
+                let setting = if encode { &c.encode_max_depth } else { &c.decode_max_depth };
+                integer_option(lua, &args, setting, 1, i32::MAX as i64)
+            })?,
+        )?;
+    }
+    let c = cfg.clone();
+    t.raw_set(
+        "encode_invalid_numbers",
+        lua.create_function(move |lua, args: MultiValue| {
+            let v = enum_option(lua, &args, c.invalid_numbers.get(), &["off", "on", "null"])?;
+            c.invalid_numbers.set(v);
+            Ok(if v == 2 { Value::String(lua.create_string("null")?) } else { Value::Boolean(v == 1) })
+        })?,
+    )?;
+    let c = cfg;
+    t.raw_set(
+        "encode_keep_buffer",
+        lua.create_function(move |lua, args: MultiValue| {
+            let v = enum_option(lua, &args, u8::from(c.keep_buffer.get()), &["off", "on"])?;
+            c.keep_buffer.set(v == 1);
+            Ok(v == 1)
         })?,
     )?;
     Ok(t)
+}
+
+/// lua-cjson's `json_arg_init` (at most `max` arguments) and `json_integer_option`:
+/// no argument (or nil) reads the setting, an integer in `min..=max` sets it.
+fn integer_option(lua: &Lua, args: &MultiValue, setting: &Cell<i64>, min: i64, max: i64) -> mlua::Result<i64> {
+    at_most(lua, args, 1)?;
+    let bad = |m: String| at_caller(lua, mlua::Error::RuntimeError(format!("bad argument #1 to '?' ({m})")));
+    match args.front() {
+        None | Some(Value::Nil) => {}
+        Some(v) => {
+            let n = match v {
+                Value::Integer(i) => *i,
+                Value::Number(n) => *n as i64,
+                Value::String(s) => match s.to_str().ok().and_then(|s| s.trim().parse::<f64>().ok()) {
+                    Some(n) => n as i64,
+                    None => return Err(bad(format!("number expected, got {}", type_name(v)))),
+                },
+                other => return Err(bad(format!("number expected, got {}", type_name(other)))),
+            };
+            if !(min..=max).contains(&n) {
+                return Err(bad(format!("expected integer between {min} and {max}")));
+            }
+            setting.set(n);
+        }
+    }
+    Ok(setting.get())
+}
+
+/// lua-cjson's `json_enum_option` with a boolean: true/false, or one of `options` by
+/// name; no argument (or nil) keeps `now`. The new value.
+fn enum_option(lua: &Lua, args: &MultiValue, now: u8, options: &[&str]) -> mlua::Result<u8> {
+    at_most(lua, args, 1)?;
+    match args.front() {
+        None | Some(Value::Nil) => Ok(now),
+        Some(Value::Boolean(b)) => Ok(u8::from(*b)),
+        Some(Value::String(s)) => match options.iter().position(|o| s.as_bytes() == o.as_bytes()) {
+            Some(i) => Ok(i as u8),
+            None => Err(at_caller(
+                lua,
+                mlua::Error::RuntimeError(format!("bad argument #1 to '?' (invalid option '{}')", s.to_string_lossy())),
+            )),
+        },
+        Some(other) => Err(at_caller(
+            lua,
+            mlua::Error::RuntimeError(format!("bad argument #1 to '?' (string expected, got {})", type_name(other))),
+        )),
+    }
+}
+
+/// `json_arg_init`'s check: "expected at most N argument(s)".
+fn at_most(lua: &Lua, args: &MultiValue, n: usize) -> mlua::Result<()> {
+    if args.len() <= n {
+        return Ok(());
+    }
+    let s = if n == 1 { "" } else { "s" };
+    Err(at_caller(
+        lua,
+        mlua::Error::RuntimeError(format!("bad argument #{} to '?' (expected at most {n} argument{s})", n + 1)),
+    ))
+}
+
+/// Lua's name of a value's type, as `luaL_typerror` writes it.
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Nil => "nil",
+        Value::Boolean(_) => "boolean",
+        Value::Integer(_) | Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Table(_) => "table",
+        Value::Function(_) => "function",
+        Value::Thread(_) => "thread",
+        _ => "userdata",
+    }
 }
 
 /// `luaL_argcheck(l, lua_gettop(l) == 1, 1, "expected 1 argument")`.
@@ -45,22 +169,33 @@ fn one_argument(lua: &Lua, args: &MultiValue) -> mlua::Result<()> {
     Err(at_caller(lua, mlua::Error::RuntimeError("bad argument #1 to '?' (expected 1 argument)".into())))
 }
 
-fn encode(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), String> {
+fn encode(out: &mut Vec<u8>, v: &Value, depth: i64, cfg: &Settings) -> Result<(), String> {
     match v {
         Value::Nil => out.extend_from_slice(b"null"),
         Value::LightUserData(p) if p.0.is_null() => out.extend_from_slice(b"null"),
         Value::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
         Value::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Value::Number(n) => {
-            if !n.is_finite() {
-                return Err("Cannot serialise number: must not be NaN or Inf".into());
+            match cfg.invalid_numbers.get() {
+                _ if n.is_finite() => {}
+                0 => return Err("Cannot serialise number: must not be NaN or Inf".into()),
+                // "on": NaN as `nan` (never `-nan`), infinities as printf writes them.
+                1 if n.is_nan() => {
+                    out.extend_from_slice(b"nan");
+                    return Ok(());
+                }
+                1 => {}
+                _ => {
+                    out.extend_from_slice(b"null");
+                    return Ok(());
+                }
             }
             out.extend_from_slice(fmt_g(*n, 14).as_bytes());
         }
         Value::String(s) => encode_str(out, &s.as_bytes()),
         Value::Table(t) => {
-            if depth >= 1000 {
-                return Err("Cannot serialise, excessive nesting (1001)".into());
+            if depth >= cfg.encode_max_depth.get() {
+                return Err(format!("Cannot serialise, excessive nesting ({})", depth + 1));
             }
             let (mut max, mut items, mut is_array) = (0usize, 0usize, true);
             for pair in t.clone().pairs::<Value, Value>() {
@@ -82,7 +217,7 @@ fn encode(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), String> {
                         out.push(b',');
                     }
                     let e: Value = t.raw_get(i).map_err(|e| e.to_string())?;
-                    encode(out, &e, depth + 1)?;
+                    encode(out, &e, depth + 1, cfg)?;
                 }
                 out.push(b']');
             } else {
@@ -101,7 +236,7 @@ fn encode(out: &mut Vec<u8>, v: &Value, depth: usize) -> Result<(), String> {
                         _ => return Err("Cannot serialise table: table key must be a number or string".into()),
                     }
                     out.push(b':');
-                    encode(out, &e, depth + 1)?;
+                    encode(out, &e, depth + 1, cfg)?;
                 }
                 out.push(b'}');
             }
@@ -169,11 +304,11 @@ impl Token {
 /// Decodes `b` as lua-cjson does: objects and arrays become tables, `null` becomes
 /// `cjson.null`; numbers are read as C's `strtod` reads them (so `nan`, `inf` and hex
 /// pass, as with lua-cjson's default `decode_invalid_numbers`).
-fn decode(lua: &Lua, b: &[u8]) -> mlua::Result<Value> {
+fn decode(lua: &Lua, b: &[u8], max_depth: i64) -> mlua::Result<Value> {
     if b.len() >= 2 && (b[0] == 0 || b[1] == 0) {
         return Err(mlua::Error::runtime("JSON parser does not support UTF-16 or UTF-32"));
     }
-    let mut p = Json { lua, b, i: 0, depth: 0 };
+    let mut p = Json { lua, b, i: 0, depth: 0, max_depth: max_depth as usize };
     let (at, t) = p.next();
     let v = p.value(at, t)?;
     let (at, t) = p.next();
@@ -188,6 +323,7 @@ struct Json<'a> {
     b: &'a [u8],
     i: usize,
     depth: usize,
+    max_depth: usize,
 }
 
 impl Json<'_> {
@@ -343,7 +479,7 @@ impl Json<'_> {
     /// lua-cjson's `json_decode_descend`: its position has no `+ 1`.
     fn descend(&mut self) -> mlua::Result<()> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH {
+        if self.depth > self.max_depth {
             return Err(mlua::Error::RuntimeError(format!(
                 "Found too many nested data structures ({}) at character {}",
                 self.depth, self.i

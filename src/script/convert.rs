@@ -73,9 +73,16 @@ impl Parser<'_> {
                 if n < 0 {
                     return Ok(Value::Boolean(false));
                 }
-                let mut b = self.bytes(n as usize);
+                let b = self.bytes(n as usize);
                 if kind == b'=' && b.len() >= 4 {
-                    b = &b[4..];
+                    // {verbatim_string = {format = 'txt', string = '...'}}, as Redis 7.0
+                    // gives a RESP3 script (a RESP2 one sees a bulk string: the command
+                    // replied in RESP2).
+                    let (format, text) = (lua.create_string(&b[..3])?, lua.create_string(&b[4..])?);
+                    let inner = lua.create_table()?;
+                    inner.raw_set("string", text)?;
+                    inner.raw_set("format", format)?;
+                    return self.keyed("verbatim_string", Value::Table(inner));
                 }
                 let s = lua.create_string(b)?;
                 if kind == b'!' { self.keyed("err", Value::String(s))? } else { Value::String(s) }
@@ -137,8 +144,10 @@ impl Parser<'_> {
 }
 
 /// Writes a script's result as the client's reply (`luaReplyToRedisReply`). `resp3`
-/// is the script's `redis.setresp` choice, which decides how booleans come out.
-pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize) {
+/// is the script's `redis.setresp` choice, which decides how booleans come out. The
+/// error replies written that the stats have not counted yet (an `error_reply`, not a
+/// `redis.pcall`'s) are added to `errs`, for the caller to count.
+pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize, errs: &mut Vec<String>) {
     match v {
         Value::String(s) => out.bulk(&s.as_bytes()),
         Value::Boolean(b) => {
@@ -152,7 +161,7 @@ pub fn lua_to_reply(v: &Value, out: &mut ReplyWriter, resp3: bool, depth: usize)
         }
         Value::Integer(i) => out.int(*i),
         Value::Number(n) => out.int(truncate(*n)),
-        Value::Table(t) => table_reply(t, out, resp3, depth),
+        Value::Table(t) => table_reply(t, out, resp3, depth, errs),
         _ => out.null(),
     }
 }
@@ -163,14 +172,18 @@ fn truncate(n: f64) -> i64 {
     if (-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) { n as i64 } else { i64::MIN }
 }
 
-fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
+fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize, errs: &mut Vec<String>) {
     if depth > 1000 {
         out.error("ERR reached lua stack limit");
+        errs.push("ERR reached lua stack limit".into());
         return;
     }
     if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
         let msg = String::from_utf8_lossy(&e.as_bytes()).into_owned();
         out.error(&msg);
+        if !counted_already(t) {
+            errs.push(msg);
+        }
         return;
     }
     if let Ok(Value::String(s)) = t.raw_get::<Value>("ok") {
@@ -195,21 +208,28 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
         }
         return;
     }
+    if let Ok(Value::Table(v)) = t.raw_get::<Value>("verbatim_string")
+        && let (Ok(Value::String(format)), Ok(Value::String(text))) =
+            (v.raw_get::<Value>("format"), v.raw_get::<Value>("string"))
+    {
+        out.verbatim(&verbatim_format(&format.as_bytes()), &text.as_bytes());
+        return;
+    }
     // Each pass holds one element at a time: a Lua value held on the Rust side takes a
     // slot of mlua's reference stack (about 8000 in all), so collecting a large table's
     // elements first would exhaust it and panic the shard.
     if let Ok(Value::Table(m)) = t.raw_get::<Value>("map") {
         out.map(m.pairs::<Value, Value>().filter(Result::is_ok).count());
         for (k, v) in m.pairs::<Value, Value>().filter_map(Result::ok) {
-            lua_to_reply(&k, out, resp3, depth + 1);
-            lua_to_reply(&v, out, resp3, depth + 1);
+            lua_to_reply(&k, out, resp3, depth + 1, errs);
+            lua_to_reply(&v, out, resp3, depth + 1, errs);
         }
         return;
     }
     if let Ok(Value::Table(s)) = t.raw_get::<Value>("set") {
         out.set(s.pairs::<Value, Value>().filter(Result::is_ok).count());
         for (k, _) in s.pairs::<Value, Value>().filter_map(Result::ok) {
-            lua_to_reply(&k, out, resp3, depth + 1);
+            lua_to_reply(&k, out, resp3, depth + 1, errs);
         }
         return;
     }
@@ -218,8 +238,25 @@ fn table_reply(t: &Table, out: &mut ReplyWriter, resp3: bool, depth: usize) {
     out.array(len);
     for i in 1..=len {
         let v = t.raw_get::<Value>(i).unwrap_or(Value::Nil);
-        lua_to_reply(&v, out, resp3, depth + 1);
+        lua_to_reply(&v, out, resp3, depth + 1, errs);
     }
+}
+
+/// Does the error table `t` carry Redis's mark of an error the stats counted where it
+/// arose (`ignore_error_stats_update`, set on a `redis.call`'s or `redis.pcall`'s)?
+pub fn counted_already(t: &Table) -> bool {
+    !matches!(t.raw_get::<Value>("ignore_error_stats_update"), Ok(Value::Nil | Value::Boolean(false)) | Err(_))
+}
+
+/// A verbatim string's format as Redis's `addReplyVerbatim` writes it: the first three
+/// bytes, padded with spaces when shorter (up to a NUL, as C reads the Lua string).
+fn verbatim_format(f: &[u8]) -> [u8; 3] {
+    let f = f.split(|&c| c == 0).next().unwrap_or_default();
+    let mut out = [b' '; 3];
+    for (o, &c) in out.iter_mut().zip(f) {
+        *o = c;
+    }
+    out
 }
 
 /// The error reply for a script that raised `v` (the error handler's table):

@@ -29,7 +29,7 @@ impl Engine {
         let (load_redis, loading): (Table, Function) =
             (raw.raw_get("load_redis").map_err(|e| e.to_string())?, raw.raw_get("loading").map_err(|e| e.to_string())?);
         let regs: RefCell<Vec<(func::FunctionInfo, Function)>> = RefCell::new(Vec::new());
-        let fail = |m: &str| mlua::Error::external(CallError(m.to_string()));
+        let fail = |m: &str| mlua::Error::external(CallError(m.to_string(), false));
         let res = self.lua.scope(|scope| {
             let reg = scope.create_function(|lua, args: MultiValue| {
                 let (name, cb, flags, description) = register_args(lua, args).map_err(|m| fail(&format!("ERR {m}")))?;
@@ -56,6 +56,7 @@ impl Engine {
         let refuse = self.lua.create_function(|_, _: MultiValue| -> mlua::Result<()> {
             Err(mlua::Error::external(CallError(
                 "ERR redis.register_function can only be called on FUNCTION LOAD command".into(),
+                false,
             )))
         });
         load_redis.raw_set("register_function", refuse.map_or(Value::Nil, Value::Function)).ok();

@@ -129,6 +129,21 @@ pub fn check_number(lua: &Lua, args: &MultiValue, i: usize) -> mlua::Result<f64>
 /// How a run ended badly: the error reply to send.
 pub type ScriptError = String;
 
+/// A run that failed: its error reply, and whether the error stats counted it already
+/// (a `redis.call`'s error, raised through the script: Redis's
+/// `ignore_error_stats_update`).
+#[derive(Debug)]
+pub struct RunFailure {
+    pub msg: ScriptError,
+    pub counted: bool,
+}
+
+impl RunFailure {
+    fn new(msg: ScriptError) -> RunFailure {
+        RunFailure { msg, counted: false }
+    }
+}
+
 /// The message a killed script ends with (SCRIPT KILL, FUNCTION KILL).
 pub const KILLED: &str = "ERR Script killed by user with SCRIPT KILL...";
 
@@ -224,7 +239,7 @@ impl Engine {
             "sha1hex",
             lua.create_function(|lua, args: MultiValue| {
                 if args.len() != 1 {
-                    return Err(mlua::Error::external(CallError("ERR wrong number of arguments".into())));
+                    return Err(mlua::Error::external(CallError("ERR wrong number of arguments".into(), false)));
                 }
                 let s = lua.coerce_string(args[0].clone())?.map(|s| sha1::hex(&s.as_bytes()));
                 Ok(s.unwrap_or_else(|| sha1::hex(b"")))
@@ -283,6 +298,7 @@ impl Engine {
             })?,
         )?;
         raw.raw_set("errtext", lua.create_function(|_, e: Value| Ok(error_text(&e)))?)?;
+        raw.raw_set("errcounted", lua.create_function(|_, e: Value| Ok(counted_already(&e)))?)?;
         // What Lua's pcall returns for an error raised in Rust: the text as Lua code
         // would have raised it (no `ERR ` added; a failed redis.call keeps its reply).
         raw.raw_set("errmsg", lua.create_function(|_, e: Value| Ok(error_message(&e)))?)?;
@@ -427,21 +443,25 @@ impl Engine {
         argv: &[&[u8]],
         as_function: bool,
         out: &mut ReplyWriter,
-    ) -> Result<(), ScriptError> {
+    ) -> Result<Vec<String>, RunFailure> {
         self.state.resp3.set(false);
         self.state.repl.set(3);
         let (kt, at) = match (self.sequence(keys), self.sequence(argv)) {
             (Ok(k), Ok(a)) => (k, a),
-            _ => return Err("ERR Out of memory building the script's arguments".into()),
+            _ => return Err(RunFailure::new("ERR Out of memory building the script's arguments".into())),
         };
         let res: mlua::Result<(bool, Value)> = self.exec_fn.call((&self.call_fn, f, as_function, &kt, &at));
         match res {
             Ok((true, v)) => {
-                convert::lua_to_reply(&v, out, self.state.resp3.get(), 0);
-                Ok(())
+                let mut errs = Vec::new();
+                convert::lua_to_reply(&v, out, self.state.resp3.get(), 0, &mut errs);
+                Ok(errs)
             }
-            Ok((false, v)) => Err(convert::error_from_table(&v, name)),
-            Err(e) => Err(format!("ERR {}", error_text(&Value::Error(Box::new(e))))),
+            Ok((false, v)) => Err(RunFailure {
+                counted: matches!(&v, Value::Table(t) if convert::counted_already(t)),
+                msg: convert::error_from_table(&v, name),
+            }),
+            Err(e) => Err(RunFailure::new(format!("ERR {}", error_text(&Value::Error(Box::new(e)))))),
         }
     }
 
@@ -526,7 +546,7 @@ impl Watch {
         let Some(start) = self.started.get() else {
             // Sticky too: a library that catches it with pcall gets it again.
             if self.load_deadline.get().is_some_and(|d| std::time::Instant::now() > d) {
-                return Err(mlua::Error::external(CallError("ERR FUNCTION LOAD timeout".into())));
+                return Err(mlua::Error::external(CallError("ERR FUNCTION LOAD timeout".into(), false)));
             }
             return Ok(mlua::VmState::Continue);
         };
@@ -601,13 +621,15 @@ fn make_call(
         reply.clear();
         let slot = host.borrow();
         let Some(host) = slot.as_ref() else { return Err(call_error("ERR redis.call is not available here")) };
+        // The call's refusals and the command's errors are counted where they arose
+        // (Redis's `ignore_error_stats_update`).
         if let Err(msg) = host.borrow_mut().call(cmd, resp3, state.repl.get() != 0, reply) {
-            return Err(call_error(&msg));
+            return Err(counted_call_error(&msg));
         }
         drop(slot);
         if reply.first() == Some(&b'-') {
             let end = reply.iter().position(|&b| b == b'\r').unwrap_or(reply.len());
-            return Err(call_error(&String::from_utf8_lossy(&reply[1..end])));
+            return Err(counted_call_error(&String::from_utf8_lossy(&reply[1..end])));
         }
         let (v, is_err) = convert::reply_to_lua(lua, reply, resp3)?;
         if !is_err {
@@ -617,17 +639,35 @@ fn make_call(
             Value::Table(t) => t.raw_get::<Option<String>>("err").ok().flatten().unwrap_or_default(),
             _ => String::new(),
         };
-        Err(call_error(&msg))
+        Err(counted_call_error(&msg))
     })
 }
 
 fn call_error(msg: &str) -> mlua::Error {
-    mlua::Error::external(CallError(msg.to_string()))
+    mlua::Error::external(CallError(msg.to_string(), false))
 }
 
-/// The error `redis.call` raises for a failed command: its error reply, verbatim.
+fn counted_call_error(msg: &str) -> mlua::Error {
+    mlua::Error::external(CallError(msg.to_string(), true))
+}
+
+/// The error `redis.call` raises for a failed command: its error reply, verbatim, and
+/// whether the error stats counted it already (the command's error, the call's
+/// refusal), so that the script's error reply does not count it again.
 #[derive(Debug)]
-struct CallError(String);
+struct CallError(String, bool);
+
+/// Was `v` raised by a `redis.call` whose error the stats counted already?
+fn counted_already(v: &Value) -> bool {
+    fn of(e: &mlua::Error) -> bool {
+        match e {
+            mlua::Error::CallbackError { cause, .. } => of(cause),
+            mlua::Error::ExternalError(x) => x.downcast_ref::<CallError>().is_some_and(|c| c.1),
+            _ => false,
+        }
+    }
+    matches!(v, Value::Error(e) if of(e))
+}
 
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -29,7 +29,10 @@ end
 real.__redis__err__handler = function(err)
   local source, line = raw.where()
   if type(err) == 'userdata' then
+    local counted = raw.errcounted(err)
     err = {err = raw.errtext(err)}
+    -- Counted where it arose (a redis.call's): Redis's mark, read by the reply.
+    if counted then err['ignore_error_stats_update'] = true end
   elseif type(err) ~= 'table' then
     err = tostring(err)
     err = {err = 'ERR ' .. from_script(err)}
@@ -52,6 +55,7 @@ end
 -- pcall(redis.call, ...) gives the error's text, as Redis 7.0's does (a Rust error
 -- is userdata to Lua).
 local raw_pcall, raw_xpcall, errtext, errmsg, stopping = pcall, xpcall, raw.errtext, raw.errmsg, raw.stopping
+local errcounted = raw.errcounted
 local rawget_ = rawget
 local function tidy(ok, ...)
   if ok then return ok, ... end
@@ -122,7 +126,10 @@ local function pcall_reply(ok, ...)
   if ok then return ... end
   local e = ...
   if stopping() then error(e, 0) end
-  if type(e) == 'userdata' then return {err = errtext(e)} end
+  if type(e) == 'userdata' then
+    if errcounted(e) then return {err = errtext(e), ignore_error_stats_update = true} end
+    return {err = errtext(e)}
+  end
   if type(e) == 'table' then return e end
   return {err = 'ERR ' .. tostring(e)}
 end

@@ -626,13 +626,24 @@ impl ShardState {
         }
     }
 
+    /// `min-replicas-to-write` as of now: the cached value, or the new config's when a
+    /// CONFIG SET changed it since this turn began (a command right after the CONFIG
+    /// SET's reply may run in the same turn).
+    pub fn min_replicas_now(&self) -> u64 {
+        if self.shared.config_epoch.load(Ordering::Acquire) == self.config_epoch {
+            self.min_replicas
+        } else {
+            min_replicas_of(&self.shared.config())
+        }
+    }
+
     pub fn now_secs(&self) -> u32 {
         (self.now_ms / 1000) as u32
     }
 }
 
 /// `min-replicas-to-write`, or 0 when `min-replicas-max-lag` is 0 (Redis checks neither then).
-fn min_replicas_of(cfg: &Config) -> u64 {
+pub fn min_replicas_of(cfg: &Config) -> u64 {
     let num = |n: &str| cfg.compat_value(n).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     if num("min-replicas-max-lag") > 0 { num("min-replicas-to-write") } else { 0 }
 }

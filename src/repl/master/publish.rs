@@ -64,8 +64,17 @@ pub struct Published {
 /// `min-replicas-to-write`: must a write be refused with NOREPLICAS now?
 #[inline]
 pub fn too_few_replicas(st: &crate::shard::ShardState) -> bool {
-    st.min_replicas > 0 && st.shared.repl.pub_info.good.load(R) < st.min_replicas && !st.shared.repl.is_replica_fast()
+    too_few_replicas_for(&st.shared, st.min_replicas_now())
 }
+
+/// As `too_few_replicas`, for `min` good replicas wanted (`shard::min_replicas_of`).
+#[inline]
+pub fn too_few_replicas_for(shared: &crate::shard::Shared, min: u64) -> bool {
+    min > 0 && shared.repl.pub_info.good.load(R) < min && !shared.repl.is_replica_fast()
+}
+
+/// The refusal of a write for too few good replicas.
+pub const NOREPLICAS: &str = "NOREPLICAS Not enough good replicas to write.";
 
 impl Master {
     pub(super) fn answer_waits(&mut self) {
