@@ -113,9 +113,13 @@ pub fn replay_with(
     mut next_command: impl FnMut() -> Vec<String>,
 ) {
     let real = real_redis(spec.tag);
-    // No delay before a full sync: the replicas below link at once, not after 5 s.
-    let servers: Vec<Server> =
-        SHARD_COUNTS.iter().map(|&n| Server::start(n, &["--repl-diskless-sync-delay", "0"])).collect();
+    // Each shardis server also logs every write to its AOF, which a fresh server loads
+    // at the end (`check_aof_reloads`), and syncs its replicas (below) without delay:
+    // they link at once, not after 5 s.
+    let mut servers: Vec<Server> = SHARD_COUNTS
+        .iter()
+        .map(|&n| Server::start(n, &[AOF_FLAGS, &["--repl-diskless-sync-delay", "0"]].concat()))
+        .collect();
     let mut pairs: Vec<(usize, Pair)> =
         SHARD_COUNTS.iter().zip(&servers).map(|(&n, s)| (n, Pair::new(s, &real, proto))).collect();
     let mut seconds: Vec<Pair> = servers.iter().map(|s| Pair::new(s, &real, proto)).collect();
@@ -126,6 +130,11 @@ pub fn replay_with(
     for (s, r) in servers.iter().zip(&replicas) {
         wait_replica_caught_up(s, r, "before the first command");
     }
+    // And a shardis replica (2 shards) of the server with the most shards: shardis's
+    // own replica side reads the same stream, routing each key by another shard count.
+    let widest = servers.len() - 1;
+    let shardis_replica = Node::start_replica_of(Kind::Shardis(SHARDIS_REPLICA_SHARDS), servers[widest].port, &[]);
+    wait_replica_caught_up(&servers[widest], &shardis_replica, "before the first command");
     // Active expiry off on every server: when a key whose time has passed goes is then a
     // matter of the commands alone (lazy expiry), not of when each server's cycle runs
     // (shardis expires in slices every turn, Redis 10 times a second), so DBSIZE and the
@@ -235,6 +244,67 @@ pub fn replay_with(
             r.dir.join("redis.log"),
         );
     }
+    let n = SHARD_COUNTS[widest];
+    wait_replica_caught_up(
+        &servers[widest],
+        &shardis_replica,
+        &format!("after {steps} steps (seed {seed}, RESP{proto})"),
+    );
+    assert_eq!(
+        digest(&mut raw_to(shardis_replica.port)),
+        digest(&mut servers[widest].raw()),
+        "seed {seed}, RESP{proto}: the shardis replica ({SHARDIS_REPLICA_SHARDS} shards) of shardis with {n} \
+         shard(s) holds another dataset after {steps} steps"
+    );
+    drop(shardis_replica);
+    for (s, n) in servers.iter_mut().zip(SHARD_COUNTS) {
+        check_aof_reloads(s, n, &format!("seed {seed}, RESP{proto}, after {steps} steps"));
+    }
+}
+
+/// The shardis servers' persistence: the AOF on, fsync left to the kernel (the files
+/// are read after a clean stop).
+const AOF_FLAGS: &[&str] = &["--appendonly", "yes", "--appendfsync", "no"];
+
+/// Shards of the shardis replica: fewer than its master's, so that keys move.
+const SHARDIS_REPLICA_SHARDS: usize = 2;
+
+/// Stops `master` (shardis with `shards` shards) cleanly, so its AOF is whole, and
+/// starts a fresh shardis on a copy of its AOF directory, which must load the dataset
+/// `master` held: the same shard count for 1 shard, another one (keys rerouted) above.
+///
+/// The loader is started as a replica of a listener that accepts and never answers,
+/// because a replica never expires keys itself: the generators can leave keys whose
+/// time had passed when they were set (`SET k v EXAT 1` keeps the key in Redis 7.0
+/// until it is touched), which `master` (active expiry off) still holds and the AOF
+/// still carries, and a master would expire them before DEBUG SET-ACTIVE-EXPIRE 0
+/// could reach it. The link never completes, so nothing replaces the loaded data.
+fn check_aof_reloads(master: &mut Server, shards: usize, when: &str) {
+    let want = digest(&mut master.raw());
+    let status = master.terminate();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{when}: shardis with {shards} shard(s) did not stop cleanly: {status:?}"
+    );
+    let copy = temp_dir("diff-aof");
+    let from = master.dir.join("appendonlydir");
+    std::fs::create_dir_all(copy.join("appendonlydir")).expect("create the AOF copy");
+    for f in std::fs::read_dir(&from).unwrap_or_else(|e| panic!("{when}: read {from:?}: {e}")) {
+        let f = f.expect("AOF directory entry");
+        std::fs::copy(f.path(), copy.join("appendonlydir").join(f.file_name())).expect("copy an AOF file");
+    }
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a silent master");
+    let silent_port = silent.local_addr().expect("its port").port().to_string();
+    let load_shards = if shards == 1 { 1 } else { shards - 1 };
+    let mut flags = AOF_FLAGS.to_vec();
+    flags.extend(["--replicaof", "127.0.0.1", &silent_port]);
+    let loader = Server::start_in(copy.clone(), load_shards, &flags);
+    assert_eq!(
+        digest(&mut loader.raw()),
+        want,
+        "{when}: shardis with {load_shards} shard(s) loading the AOF of shardis with {shards} shard(s) (a copy \
+         in {copy:?}) holds another dataset"
+    );
 }
 
 /// Waits until `replica`'s link to `master` is up and it has read the master's whole
@@ -247,7 +317,7 @@ fn wait_replica_caught_up(master: &Server, replica: &Node, when: &str) {
     let synced = wait_until(Duration::from_secs(30), || {
         let (m, r) = (info(master.port), info(replica.port));
         r.get("master_link_status").map(String::as_str) == Some("up")
-            && m.get("master_repl_offset").is_some()
+            && m.contains_key("master_repl_offset")
             && m.get("master_repl_offset") == r.get("slave_repl_offset")
     });
     assert!(
