@@ -813,9 +813,10 @@ impl Db {
 
     /// `scan` that deletes the expired keys it meets as Redis 7.0's SCAN does
     /// (`expireIfNeeded` on each key it returns), recorded like any lazy expiry, but
-    /// not on a replica nor while clients are paused (`keeps_expired`) nor a key `may_expire` refuses (one a
-    /// cross-shard transaction holds, one SCAN's pattern leaves out). The walk goes down the table, so the entry a
-    /// deletion moves into the hole (the last one) was visited already.
+    /// not on a replica nor while clients are paused (`keeps_expired`), nor a key
+    /// `may_expire` refuses (one a cross-shard transaction holds, one SCAN's pattern
+    /// leaves out). The walk goes down the table, so the entry a deletion moves into
+    /// the hole (the last one) was visited already.
     pub fn scan_expiring(
         &mut self,
         cursor: u64,
